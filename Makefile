@@ -1,0 +1,172 @@
+# cdt: content-defined deduplication toolkit. One Makefile for everything.
+#
+#   make                build ./cdt (and ./cdt-mount-helper-free: FUSE is built in when found)
+#   make test           run the unit tests and the bats suite (installs deps first)
+#   make demo           ingest a generated backup series and report the numbers
+#   make bench          throughput figures against the machine's limits
+#   make install        prefix=/usr/local DESTDIR=
+#   make SANITIZE=1 ... build and test with ASan + UBSan
+#   make DEFLATE=zlib   use zlib instead of libdeflate for chunk (de)compression
+#   make V=1            show the commands
+
+prefix ?= /usr/local
+bindir ?= $(prefix)/bin
+mandir ?= $(prefix)/share/man
+bashcompdir ?= $(prefix)/share/bash-completion/completions
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+CFLAGS ?= -O2 -g
+DEFLATE ?= libdeflate
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1)
+
+PKGS = libcrypto zlib
+ifeq ($(DEFLATE),zlib)
+DEFLATE_CFLAGS = -DCDT_USE_ZLIB
+else ifeq ($(DEFLATE),libdeflate)
+PKGS += libdeflate
+DEFLATE_CFLAGS =
+else
+$(error DEFLATE must be libdeflate or zlib)
+endif
+
+HAVE_FUSE := $(shell $(PKG_CONFIG) --exists fuse3 2>/dev/null && echo 1)
+
+WARNINGS = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	   -Wno-unused-parameter -Wformat=2 -Wvla
+BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread $(WARNINGS) \
+	      -DCDT_VERSION='"$(VERSION)"' $(DEFLATE_CFLAGS)
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcrypto -lz -ldeflate)
+
+ifeq ($(SANITIZE),1)
+SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+BUILD = build-san
+else
+SAN =
+BUILD = build
+endif
+
+ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(SAN)
+ALL_LDFLAGS = $(LDFLAGS) $(SAN) -pthread
+LIBS = $(PKG_LIBS)
+
+LIB_SOURCES = \
+	lib/chunker.c \
+	lib/compress.c \
+	lib/config.c \
+	lib/fsutil.c \
+	lib/hash.c \
+	lib/idset.c \
+	lib/ingest.c \
+	lib/manifest.c \
+	lib/names.c \
+	lib/objects.c \
+	lib/refs.c \
+	lib/restore.c \
+	lib/store.c \
+	lib/strbuf.c \
+	lib/util.c \
+	lib/workers.c
+
+CMD_SOURCES = \
+	cmd/add.c \
+	cmd/cat.c \
+	cmd/init.c \
+	cmd/ls.c
+
+UNIT_TESTS = \
+	t/unit/test-chunker \
+	t/unit/test-formats
+
+LIB_OBJS = $(LIB_SOURCES:%.c=$(BUILD)/%.o)
+CMD_OBJS = $(CMD_SOURCES:%.c=$(BUILD)/%.o) $(BUILD)/cdt.o
+LIBCDT = $(BUILD)/libcdt.a
+
+ifeq ($(SANITIZE),1)
+CDT_BIN = $(BUILD)/cdt
+else
+CDT_BIN = cdt
+endif
+
+all: $(CDT_BIN) $(BUILD)/test-tool
+.PHONY: all
+
+$(BUILD)/%.o: %.c $(wildcard lib/*.h cmd/*.h) Makefile
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBCDT): $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(CDT_BIN): $(CMD_OBJS) $(LIBCDT)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CMD_OBJS) $(LIBCDT) $(LIBS)
+
+$(BUILD)/test-tool: $(BUILD)/t/helper/test-tool.o $(LIBCDT)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/t/unit/%: $(BUILD)/t/unit/%.o $(LIBCDT)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/%)
+
+# Debian packages the build, the tests and the benchmarks need.
+DEB_PACKAGES = build-essential pkg-config zlib1g-dev libdeflate-dev libssl-dev \
+	       libfuse3-dev fuse3 bats python3 man-db
+
+deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+		missing=; for p in $(DEB_PACKAGES); do \
+			dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+		done; \
+		if [ -n "$$missing" ]; then \
+			echo "installing:$$missing"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		fi; \
+	else \
+		echo "run as root, or install: apt-get install $(DEB_PACKAGES)"; \
+	fi
+.PHONY: deps
+
+unit: $(UNIT_BINS)
+	@for t in $(UNIT_BINS); do echo "  UNIT    $$t"; ./$$t || exit 1; done
+.PHONY: unit
+
+BATS ?= bats
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) $(BATS) $(BATS_FLAGS) t/
+.PHONY: test
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@CDT=$(abspath $(CDT_BIN)) sh contrib/demo.sh
+.PHONY: demo
+
+bench: all
+	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench.sh
+.PHONY: bench
+
+install: all
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(bashcompdir)
+	install -m 755 $(CDT_BIN) $(DESTDIR)$(bindir)/cdt
+	install -m 644 Documentation/*.1 $(DESTDIR)$(mandir)/man1/
+	install -m 644 contrib/completion/cdt.bash $(DESTDIR)$(bashcompdir)/cdt
+.PHONY: install
+
+clean:
+	rm -rf build build-san cdt
+.PHONY: clean

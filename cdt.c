@@ -1,0 +1,251 @@
+/* cdt.c: the command table and dispatcher: global options, help, store set-up, exit status. */
+#include "cmd/cmd.h"
+#include "lib/compress.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef CDT_VERSION
+#define CDT_VERSION "unknown"
+#endif
+
+#define NEED_STORE 1
+
+struct command {
+	const char *name;
+	cmd_fn fn;
+	unsigned flags;
+	const char *usage;
+	const char *summary;
+};
+
+/* Alphabetical. */
+static const struct command commands[] = {
+	{ "add", cmd_add, NEED_STORE, usage_add, "store files (deduplicated and compressed)" },
+	{ "cat", cmd_cat, NEED_STORE, usage_cat, "restore stored files, checking every chunk" },
+	{ "init", cmd_init, 0, usage_init, "create a store" },
+	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
+};
+
+static const char main_usage[] =
+	"usage: cdt [--store DIR] COMMAND [ARGS...]\n"
+	"       cdt help COMMAND | cdt --version\n";
+
+static void print_main_help(FILE *f)
+{
+	size_t i;
+
+	fputs(main_usage, f);
+	fputs("\ncommands:\n", f);
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "   %-8s %s\n", commands[i].name, commands[i].summary);
+	fputs("\nThe store is --store DIR, else $CDT_STORE, else a .cdt directory in the\n"
+	      "current directory or above. 'cdt COMMAND -h' shows a command's options;\n"
+	      "'man cdt-COMMAND' documents it.\n", f);
+}
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+int usage_error(struct cmd_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	error("%s", msg);
+	if (ctx && ctx->usage) {
+		const char *nl = strchr(ctx->usage, '\n');
+
+		fprintf(stderr, "%.*s\n", nl ? (int)(nl - ctx->usage) : (int)strlen(ctx->usage),
+			ctx->usage);
+	}
+	return EXIT_USAGE;
+}
+
+int option_error(struct cmd_ctx *ctx, int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':')
+		return usage_error(ctx, "option '%s' needs a value", arg);
+	if (optopt && (!arg || strncmp(arg, "--", 2)))
+		return usage_error(ctx, "unknown option '-%c'", optopt);
+	return usage_error(ctx, "unknown option '%s'", arg);
+}
+
+int parse_jobs(const char *arg, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || *end || end == arg || v < 1 || v > 1024)
+		return error("-j needs a number of threads between 1 and 1024, not '%s'", arg);
+	*out = (int)v;
+	return 0;
+}
+
+int want_progress(void)
+{
+	return isatty(STDERR_FILENO);
+}
+
+/*
+ * Take --store out of argv wherever it appears before "--", so that every
+ * command accepts it in the same way. Returns the value or NULL.
+ */
+static const char *extract_store(int *argc, char **argv, int *bad)
+{
+	const char *store = NULL;
+	int i, j;
+
+	for (i = 1, j = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (i < *argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if (!strcmp(argv[i], "--store")) {
+			if (i + 1 >= *argc) {
+				*bad = 1;
+				break;
+			}
+			store = argv[++i];
+			continue;
+		}
+		if (!strncmp(argv[i], "--store=", 8)) {
+			store = argv[i] + 8;
+			continue;
+		}
+		argv[j++] = argv[i];
+	}
+	argv[j] = NULL;
+	*argc = j;
+	return store;
+}
+
+static int wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return 0;
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return 1;
+	}
+	return 0;
+}
+
+/* Flush stdout and check it: a full disk under `cdt cat > file` is an error. */
+static int close_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno == EPIPE)
+			return EXIT_FAIL;
+		error("cannot write to standard output: %s", strerror(errno));
+		return EXIT_FAIL;
+	}
+	if (fclose(stdout) != 0 && errno != EBADF) {
+		error("cannot write to standard output: %s", strerror(errno));
+		return EXIT_FAIL;
+	}
+	return EXIT_OK;
+}
+
+static int run_command(const struct command *cmd, int argc, char **argv, const char *store_path)
+{
+	struct cmd_ctx ctx = { NULL, store_path, cmd->usage };
+	struct strbuf path = STRBUF_INIT;
+	int ret;
+
+	if (wants_help(argc, argv)) {
+		fputs(cmd->usage, stdout);
+		return close_stdout();
+	}
+	if (cmd->flags & NEED_STORE) {
+		if (cdt_store_find(store_path, &path) < 0) {
+			error("no cdt store found: use --store DIR, set CDT_STORE, or run 'cdt init'");
+			strbuf_release(&path);
+			return EXIT_FAIL;
+		}
+		if (cdt_store_open(path.buf, &ctx.store) < 0) {
+			strbuf_release(&path);
+			return EXIT_FAIL;
+		}
+		strbuf_release(&path);
+	}
+	ret = cmd->fn(argc, argv, &ctx);
+	cdt_store_close(ctx.store);
+	if (close_stdout() != EXIT_OK && ret == EXIT_OK)
+		ret = EXIT_FAIL;
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *cmd;
+	const char *store_path;
+	int bad = 0;
+
+	opterr = 0;	/* commands report bad options themselves */
+	store_path = extract_store(&argc, argv, &bad);
+	if (bad) {
+		error("--store needs a directory");
+		fputs(main_usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (argc < 2) {
+		print_main_help(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		print_main_help(stdout);
+		return close_stdout();
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("cdt version %s (deflate: %s)\n", CDT_VERSION, cdt_deflate_backend());
+		return close_stdout();
+	}
+	if (!strcmp(argv[1], "help")) {
+		if (argc < 3) {
+			print_main_help(stdout);
+			return close_stdout();
+		}
+		cmd = find_command(argv[2]);
+		if (!cmd) {
+			error("'%s' is not a cdt command (see 'cdt help')", argv[2]);
+			return EXIT_USAGE;
+		}
+		fputs(cmd->usage, stdout);
+		printf("\nSee 'man cdt-%s' for the full description.\n", cmd->name);
+		return close_stdout();
+	}
+	if (argv[1][0] == '-') {
+		error("unknown option '%s'", argv[1]);
+		fputs(main_usage, stderr);
+		return EXIT_USAGE;
+	}
+	cmd = find_command(argv[1]);
+	if (!cmd) {
+		error("'%s' is not a cdt command (see 'cdt help')", argv[1]);
+		return EXIT_USAGE;
+	}
+	return run_command(cmd, argc - 1, argv + 1, store_path);
+}

@@ -1,0 +1,470 @@
+/* cmd/add.c: cdt add, store files under names. */
+#include "cmd.h"
+#include "../lib/hash.h"
+#include "../lib/ingest.h"
+#include "../lib/names.h"
+#include "../lib/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+const char usage_add[] =
+	"usage: cdt add [-r] [--name NAME | --prefix DIR] [--no-replace] [--porcelain | --json] [-j N] [-q] PATH...\n"
+	"   or: cdt add --name NAME -\n"
+	"\n"
+	"Store files. Each is chunked, deduplicated against everything in the\n"
+	"store, compressed, and recorded under a name: by default the path as\n"
+	"given, made relative (a leading '/' and '.' components are dropped).\n"
+	"\n"
+	"    -r, --recursive    add the regular files under each directory\n"
+	"    --name NAME        store the single PATH (or - for stdin) as NAME\n"
+	"    --prefix DIR       name each file DIR/<its base name> (with -r,\n"
+	"                       DIR/<directory base name>/<path inside it>)\n"
+	"    --no-replace       fail instead of replacing an existing name\n"
+	"    --porcelain        one line per file: name, size, new bytes, content id\n"
+	"                       (tab-separated)\n"
+	"    --json             one JSON object per file, one per line\n"
+	"    -j, --jobs N       threads for hashing and compression (default: CPUs)\n"
+	"    -q, --quiet        no per-file lines and no progress\n"
+	"    -h, --help         show this help\n";
+
+enum output { OUT_HUMAN, OUT_PORCELAIN, OUT_JSON };
+
+struct source {
+	char *path;
+	char *name;
+	int is_stdin;
+};
+
+struct add_state {
+	struct source *src;
+	size_t nr, alloc;
+	const char *name_opt;
+	const char *prefix;
+	int recursive;
+	int bad;
+	/* progress */
+	double start;
+	uint64_t done_before;
+	const char *current;
+};
+
+static void add_source(struct add_state *st, const char *path, const char *name)
+{
+	ALLOC_GROW(st->src, st->nr + 1, st->alloc);
+	st->src[st->nr].path = xstrdup(path);
+	st->src[st->nr].name = xstrdup(name);
+	st->src[st->nr].is_stdin = !strcmp(path, "-");
+	st->nr++;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Add every regular file under dir (path on disk) named under `name`. */
+static void walk(struct add_state *st, const char *dir, const char *name, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+	char **kids = NULL;
+	size_t nr = 0, alloc = 0, i;
+
+	if (depth > 256) {
+		error("'%s': directories nested too deeply", dir);
+		st->bad = 1;
+		return;
+	}
+	d = opendir(dir);
+	if (!d) {
+		error("cannot read directory '%s': %s", dir, strerror(errno));
+		st->bad = 1;
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		ALLOC_GROW(kids, nr + 1, alloc);
+		kids[nr++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	qsort(kids, nr, sizeof(*kids), cmp_str);
+	for (i = 0; i < nr; i++) {
+		char *p = xstrfmt("%s/%s", dir, kids[i]);
+		char *n = *name ? xstrfmt("%s/%s", name, kids[i]) : xstrdup(kids[i]);
+		struct stat sb;
+
+		if (lstat(p, &sb) < 0) {
+			error("cannot stat '%s': %s", p, strerror(errno));
+			st->bad = 1;
+		} else if (S_ISDIR(sb.st_mode)) {
+			walk(st, p, n, depth + 1);
+		} else if (S_ISREG(sb.st_mode)) {
+			add_source(st, p, n);
+		} else {
+			warning("skipping '%s': %s", p, S_ISLNK(sb.st_mode) ?
+				"symbolic links are not stored" : "not a regular file");
+		}
+		free(p);
+		free(n);
+		free(kids[i]);
+	}
+	free(kids);
+}
+
+/* The last component of path, or "" for "/", "." and "..". */
+static const char *base_component(const char *path, struct strbuf *tmp)
+{
+	size_t len = strlen(path);
+	const char *b;
+
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	strbuf_reset(tmp);
+	strbuf_add(tmp, path, len);
+	b = strrchr(tmp->buf, '/');
+	b = b ? b + 1 : tmp->buf;
+	if (!strcmp(b, ".") || !strcmp(b, ".."))
+		return "";
+	return b;
+}
+
+/* Name for a PATH argument (before -r expansion). */
+static int name_for_arg(struct add_state *st, const char *path, struct strbuf *out)
+{
+	struct strbuf why = STRBUF_INIT, tmp = STRBUF_INIT;
+	int ret = 0;
+
+	strbuf_reset(out);
+	if (st->name_opt) {
+		strbuf_addstr(out, st->name_opt);
+	} else if (st->prefix) {
+		const char *b = base_component(path, &tmp);
+
+		strbuf_addstr(out, st->prefix);
+		while (out->len && out->buf[out->len - 1] == '/')
+			strbuf_setlen(out, out->len - 1);
+		if (*b) {
+			if (out->len)
+				strbuf_addch(out, '/');
+			strbuf_addstr(out, b);
+		}
+	} else if (cdt_name_from_path(path, out, &why) < 0) {
+		if (!strcmp(why.buf, "path gives an empty name"))
+			ret = 0;	/* "." with -r: names are the paths inside */
+		else
+			ret = error("cannot name '%s': %s; use --name or --prefix", path, why.buf);
+	}
+	strbuf_release(&why);
+	strbuf_release(&tmp);
+	return ret;
+}
+
+static int collect(struct add_state *st, int argc, char **argv)
+{
+	struct strbuf name = STRBUF_INIT;
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		const char *path = argv[i];
+		struct stat sb;
+
+		if (name_for_arg(st, path, &name) < 0) {
+			st->bad = 1;
+			continue;
+		}
+		if (!strcmp(path, "-")) {
+			add_source(st, path, name.buf);
+			continue;
+		}
+		if (stat(path, &sb) < 0) {
+			error("cannot add '%s': %s", path, strerror(errno));
+			st->bad = 1;
+		} else if (S_ISDIR(sb.st_mode)) {
+			if (!st->recursive) {
+				error("cannot add '%s': it is a directory (use -r)", path);
+				st->bad = 1;
+			} else {
+				walk(st, path, name.buf, 0);
+			}
+		} else if (S_ISREG(sb.st_mode)) {
+			if (!name.len) {
+				error("cannot name '%s': use --name or --prefix", path);
+				st->bad = 1;
+			} else {
+				add_source(st, path, name.buf);
+			}
+		} else {
+			error("cannot add '%s': not a regular file", path);
+			st->bad = 1;
+		}
+	}
+	strbuf_release(&name);
+	return st->bad ? -1 : 0;
+}
+
+static void progress(uint64_t done, void *data)
+{
+	struct add_state *st = data;
+	double t = now_seconds() - st->start;
+	uint64_t total = st->done_before + done;
+	char h[32];
+
+	fprintf(stderr, "\r\033[K%s  %s  %.1f MB/s", st->current, human_size(total, h, sizeof(h)),
+		t > 0 ? (double)total / t / 1e6 : 0.0);
+}
+
+static void print_result(enum output out, const struct source *src,
+			 const struct cdt_ingest_result *r)
+{
+	char hex[CDT_ID_HEXLEN + 1], a[32], b[32];
+
+	cdt_id_to_hex(&r->content, hex);
+	switch (out) {
+	case OUT_HUMAN:
+		if (r->manifest_existed && !r->new_chunks)
+			printf("added %s (%s, already stored)\n", src->name,
+			       human_size(r->size, a, sizeof(a)));
+		else
+			printf("added %s (%s, %s new)\n", src->name,
+			       human_size(r->size, a, sizeof(a)),
+			       human_size(r->new_stored, b, sizeof(b)));
+		break;
+	case OUT_PORCELAIN:
+		printf("%s\t%llu\t%llu\t%s\n", src->name, (unsigned long long)r->size,
+		       (unsigned long long)r->new_stored, hex);
+		break;
+	case OUT_JSON: {
+		struct strbuf sb = STRBUF_INIT;
+
+		strbuf_addstr(&sb, "{\"name\":");
+		strbuf_add_json_string(&sb, src->name);
+		strbuf_addf(&sb, ",\"size\":%llu,\"chunks\":%llu,\"new_chunks\":%llu,"
+			    "\"new_raw_bytes\":%llu,\"new_stored_bytes\":%llu,\"content\":\"%s\"}",
+			    (unsigned long long)r->size, (unsigned long long)r->chunks,
+			    (unsigned long long)r->new_chunks, (unsigned long long)r->new_raw,
+			    (unsigned long long)r->new_stored, hex);
+		puts(sb.buf);
+		strbuf_release(&sb);
+		break;
+	}
+	}
+	fflush(stdout);
+}
+
+static int add_one(struct cdt_ingest *ing, struct add_state *st, const struct source *src,
+		   struct cdt_ingest_result *res)
+{
+	struct cdt_name_entry *meta = xcalloc(1, sizeof(*meta));
+	struct stat before, after;
+	int fd, ret;
+	const char *what = src->is_stdin ? "standard input" : src->path;
+
+	fd = src->is_stdin ? STDIN_FILENO : open(src->path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = error("cannot open '%s': %s", src->path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &before) < 0) {
+		ret = error("cannot stat '%s': %s", what, strerror(errno));
+		goto out;
+	}
+	if (!src->is_stdin && !S_ISREG(before.st_mode)) {
+		ret = error("cannot add '%s': not a regular file", what);
+		goto out;
+	}
+	snprintf(meta->name, sizeof(meta->name), "%s", src->name);
+	if (src->is_stdin && !S_ISREG(before.st_mode)) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		meta->mode = 0644 & ~0u;
+		meta->mtime_sec = now.tv_sec;
+		meta->mtime_nsec = (uint32_t)now.tv_nsec;
+		meta->uid = getuid();
+		meta->gid = getgid();
+	} else {
+		meta->mode = before.st_mode & 07777;
+		meta->mtime_sec = before.st_mtim.tv_sec;
+		meta->mtime_nsec = (uint32_t)before.st_mtim.tv_nsec;
+		meta->uid = before.st_uid;
+		meta->gid = before.st_gid;
+	}
+	st->current = src->name;
+	ret = cdt_ingest_fd(ing, fd, what, meta, res);
+	if (ret < 0)
+		goto out;
+	if (!src->is_stdin && fstat(fd, &after) == 0 &&
+	    (after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+	     after.st_mtim.tv_nsec != before.st_mtim.tv_nsec || (uint64_t)after.st_size != res->size))
+		warning("'%s' changed while it was read; stored what was read (%llu bytes)",
+			what, (unsigned long long)res->size);
+	ret = 0;
+out:
+	if (fd > STDIN_FILENO)
+		close(fd);
+	free(meta);
+	return ret;
+}
+
+int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "recursive", no_argument, NULL, 'r' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "prefix", required_argument, NULL, 'p' },
+		{ "no-replace", no_argument, NULL, 'R' },
+		{ "porcelain", no_argument, NULL, 'P' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct add_state st = { 0 };
+	struct cdt_ingest_options io = { 0 };
+	struct cdt_ingest *ing = NULL;
+	enum output out = OUT_HUMAN;
+	int c, quiet = 0, ret = EXIT_OK, nstdin = 0;
+	size_t i, failed = 0, ok = 0;
+	uint64_t total_in = 0, total_new = 0, total_raw = 0;
+	struct strbuf why = STRBUF_INIT;
+
+	while ((c = getopt_long(argc, argv, ":rj:q", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': st.recursive = 1; break;
+		case 'n': st.name_opt = optarg; break;
+		case 'p': st.prefix = optarg; break;
+		case 'R': io.no_replace = 1; break;
+		case 'P': out = OUT_PORCELAIN; break;
+		case 'J': out = OUT_JSON; break;
+		case 'q': quiet = 1; break;
+		case 'j':
+			if (parse_jobs(optarg, &io.jobs) < 0)
+				return EXIT_USAGE;
+			break;
+		default:
+			return option_error(ctx, c, argv);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (!argc)
+		return usage_error(ctx, "nothing to add");
+	if (st.name_opt && st.prefix)
+		return usage_error(ctx, "--name and --prefix cannot be used together");
+	if (st.name_opt && (argc != 1 || st.recursive))
+		return usage_error(ctx, "--name takes exactly one file (and no -r)");
+	for (c = 0; c < argc; c++)
+		nstdin += !strcmp(argv[c], "-");
+	if (nstdin && (!st.name_opt || argc != 1))
+		return usage_error(ctx, "standard input (-) needs --name NAME and no other paths");
+	if (st.prefix && *st.prefix) {
+		struct strbuf p = STRBUF_INIT;
+
+		strbuf_addstr(&p, st.prefix);
+		while (p.len > 1 && p.buf[p.len - 1] == '/')
+			strbuf_setlen(&p, p.len - 1);
+		if (cdt_name_check(p.buf, &why) < 0) {
+			strbuf_release(&p);
+			ret = usage_error(ctx, "bad --prefix '%s': %s", st.prefix, why.buf);
+			goto out;
+		}
+		strbuf_release(&p);
+	}
+
+	/* Check everything before storing anything: bad input changes nothing. */
+	if (collect(&st, argc, argv) < 0) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	for (i = 0; i < st.nr; i++) {
+		int r;
+
+		strbuf_reset(&why);
+		if (cdt_name_check(st.src[i].name, &why) < 0) {
+			error("bad name '%s' for '%s': %s", st.src[i].name, st.src[i].path, why.buf);
+			ret = EXIT_FAIL;
+			continue;
+		}
+		r = cdt_name_writable(ctx->store, st.src[i].name, io.no_replace);
+		if (r == -EEXIST)
+			error("name '%s' already exists (not replaced)", st.src[i].name);
+		else if (r == -EISDIR)
+			error("cannot store '%s': stored names exist under '%s/'", st.src[i].name,
+			      st.src[i].name);
+		else if (r == -ENOTDIR)
+			error("cannot store '%s': a parent of it is a stored name", st.src[i].name);
+		else if (r < 0)
+			error("cannot check name '%s': %s", st.src[i].name, strerror(-r));
+		if (r < 0)
+			ret = EXIT_FAIL;
+	}
+	if (ret != EXIT_OK)
+		goto out;
+	if (!st.nr) {
+		if (!quiet)
+			fprintf(stderr, "nothing to add: no regular files found\n");
+		goto out;
+	}
+
+	if (cdt_store_lock(ctx->store, CDT_LOCK_SHARED) < 0) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	if (!quiet && want_progress()) {
+		io.progress = progress;
+		io.progress_data = &st;
+	}
+	ing = cdt_ingest_new(ctx->store, &io);
+	st.start = now_seconds();
+	for (i = 0; i < st.nr; i++) {
+		struct cdt_ingest_result res;
+
+		if (add_one(ing, &st, &st.src[i], &res) < 0) {
+			failed++;
+			if (io.progress)
+				fputs("\r\033[K", stderr);
+			continue;
+		}
+		if (io.progress)
+			fputs("\r\033[K", stderr);
+		ok++;
+		st.done_before += res.size;
+		total_in += res.size;
+		total_new += res.new_stored;
+		total_raw += res.new_raw;
+		if (!quiet)
+			print_result(out, &st.src[i], &res);
+	}
+	if (!quiet && out == OUT_HUMAN && st.nr > 1) {
+		double t = now_seconds() - st.start;
+		char a[32], b[32];
+
+		printf("%zu file%s, %s read, %s stored new (%.1f%% deduplicated), %.2f s, %.1f MB/s\n",
+		       ok, ok == 1 ? "" : "s", human_size(total_in, a, sizeof(a)),
+		       human_size(total_new, b, sizeof(b)),
+		       total_in ? 100.0 * (double)(total_in - total_raw) / (double)total_in : 0.0,
+		       t, t > 0 ? (double)total_in / t / 1e6 : 0.0);
+	}
+	if (failed) {
+		error("%zu of %zu file%s could not be added", failed, st.nr, st.nr == 1 ? "" : "s");
+		ret = EXIT_FAIL;
+	}
+out:
+	cdt_ingest_free(ing);
+	for (i = 0; i < st.nr; i++) {
+		free(st.src[i].path);
+		free(st.src[i].name);
+	}
+	free(st.src);
+	strbuf_release(&why);
+	return ret;
+}

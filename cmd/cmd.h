@@ -1,0 +1,57 @@
+/* cmd.h: what every subcommand shares: the command table's types, exit codes, helpers.
+ *
+ * Adding a command:
+ *  1. cmd/<name>.c with cmd_<name>() and a usage string (first line is the
+ *     synopsis; it must match the man page's SYNOPSIS, which a test checks);
+ *  2. a line in the table in cdt.c (alphabetical), with NEED_STORE if it works
+ *     on a store;
+ *  3. the file in CMD_SOURCES in the Makefile;
+ *  4. Documentation/cdt-<name>.1, a case in contrib/completion/cdt.bash, and
+ *     tests in t/.
+ */
+#ifndef CDT_CMD_H
+#define CDT_CMD_H
+
+#include <getopt.h>
+#include "../lib/store.h"
+
+/* The exit-code scheme of every command (documented in cdt(1)). */
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+/* Set up by the dispatcher for commands that need a store. */
+struct cmd_ctx {
+	struct cdt_store *store;	/* NULL unless the command needs one */
+	const char *store_path;		/* --store, if given */
+	const char *usage;		/* the running command's usage text */
+};
+
+typedef int (*cmd_fn)(int argc, char **argv, struct cmd_ctx *ctx);
+
+int cmd_add(int argc, char **argv, struct cmd_ctx *ctx);
+int cmd_cat(int argc, char **argv, struct cmd_ctx *ctx);
+int cmd_init(int argc, char **argv, struct cmd_ctx *ctx);
+int cmd_ls(int argc, char **argv, struct cmd_ctx *ctx);
+
+extern const char usage_add[];
+extern const char usage_cat[];
+extern const char usage_init[];
+extern const char usage_ls[];
+
+/* Print "error: MSG" and the command's synopsis to stderr; returns EXIT_USAGE. */
+int usage_error(struct cmd_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Report a getopt_long failure (c is '?' or ':'; optstrings start with ':')
+ * as a usage error naming the option.
+ */
+int option_error(struct cmd_ctx *ctx, int c, char **argv);
+
+/* Parse a -j value (1..1024). 0 or -1 (reported). */
+int parse_jobs(const char *arg, int *out);
+
+/* Is stderr a terminal that wants progress lines? */
+int want_progress(void);
+
+#endif

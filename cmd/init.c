@@ -1,0 +1,85 @@
+/* cmd/init.c: cdt init, create a store. */
+#include "cmd.h"
+#include "../lib/chunker.h"
+#include "../lib/config.h"
+#include "../lib/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char usage_init[] =
+	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--level N] [DIR]\n"
+	"\n"
+	"Create a store at DIR (default: .cdt in the current directory).\n"
+	"The parameters are fixed for the store's life.\n"
+	"\n"
+	"    --chunker KIND     fastcdc (content-defined, default) or fixed (blocks)\n"
+	"    --chunk-size SIZE  average chunk size for fastcdc (power of two,\n"
+	"                       1K..4M, default 64K), block size for fixed (512..16M)\n"
+	"    --level N          deflate level 0..12 (default 6; 0 stores raw)\n"
+	"    -q, --quiet        print nothing on success\n"
+	"    -h, --help         show this help\n";
+
+int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "chunker", required_argument, NULL, 'c' },
+		{ "chunk-size", required_argument, NULL, 's' },
+		{ "level", required_argument, NULL, 'l' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct cdt_config cfg;
+	const char *dir;
+	int c, quiet = 0;
+	uint64_t v;
+	char *end;
+	long level;
+
+	cdt_config_defaults(&cfg);
+	while ((c = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			if (cdt_chunker_parse(optarg, &cfg.chunker))
+				return usage_error(ctx, "unknown chunker '%s' (fastcdc or fixed)", optarg);
+			break;
+		case 's':
+			if (parse_size(optarg, &v) || v > UINT32_MAX)
+				return usage_error(ctx, "bad chunk size '%s'", optarg);
+			cfg.chunk_size = (uint32_t)v;
+			break;
+		case 'l':
+			level = strtol(optarg, &end, 10);
+			if (!*optarg || *end || level < 0 || level > 12)
+				return usage_error(ctx, "level must be a number from 0 to 12, not '%s'", optarg);
+			cfg.level = (int)level;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		default:
+			return option_error(ctx, c, argv);
+		}
+	}
+	if (argc - optind > 1)
+		return usage_error(ctx, "too many arguments");
+	/* A --store given to init names the store to create. */
+	dir = optind < argc ? argv[optind] : ctx->store_path ? ctx->store_path : ".cdt";
+	{
+		struct strbuf why = STRBUF_INIT;
+
+		if (cdt_config_check(&cfg, &why)) {
+			int r = usage_error(ctx, "%s", why.buf);
+
+			strbuf_release(&why);
+			return r;
+		}
+	}
+	if (cdt_store_init(dir, &cfg) < 0)
+		return EXIT_FAIL;
+	if (!quiet)
+		printf("initialized cdt store in %s (%s, %u-byte chunks, level %d)\n", dir,
+		       cdt_chunker_name(cfg.chunker), cfg.chunk_size, cfg.level);
+	return EXIT_OK;
+}

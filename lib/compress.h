@@ -1,0 +1,36 @@
+/* compress.h: whole-chunk zlib (RFC 1950) compression through libdeflate or zlib. */
+#ifndef CDT_COMPRESS_H
+#define CDT_COMPRESS_H
+
+#include <stddef.h>
+
+#define CDT_LEVEL_MIN 0
+#define CDT_LEVEL_MAX 12
+
+/* Name of the deflate implementation this binary was built with. */
+const char *cdt_deflate_backend(void);
+
+/* One compressor per thread; not shareable. */
+struct cdt_compressor;
+struct cdt_compressor *cdt_compressor_new(int level);
+void cdt_compressor_free(struct cdt_compressor *c);
+/*
+ * Compress in[0..len) as one zlib stream into out (capacity cap). Returns the
+ * compressed size, or 0 when the result would not fit in cap; callers pass
+ * cap = len - 1 to get 0 for data that does not shrink, and store it raw.
+ */
+size_t cdt_compress(struct cdt_compressor *c, const void *in, size_t len,
+		    void *out, size_t cap);
+
+struct cdt_decompressor;
+struct cdt_decompressor *cdt_decompressor_new(void);
+void cdt_decompressor_free(struct cdt_decompressor *d);
+/*
+ * Inflate one zlib stream that must produce exactly out_len bytes and use
+ * all of in; anything else (a bad stream, more or less output, trailing
+ * bytes) is -CDT_ECORRUPT. Output never exceeds out_len.
+ */
+int cdt_decompress(struct cdt_decompressor *d, const void *in, size_t in_len,
+		   void *out, size_t out_len);
+
+#endif

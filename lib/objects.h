@@ -1,0 +1,95 @@
+/* objects.h: the chunk object store (loose objects today; packs can join behind it). */
+#ifndef CDT_OBJECTS_H
+#define CDT_OBJECTS_H
+
+#include <stdint.h>
+#include "hash.h"
+#include "store.h"
+
+struct cdt_compressor;
+struct cdt_decompressor;
+
+/* Object header: "CDTC", version, codec, 2 reserved bytes, raw length (LE32). */
+#define CDT_OBJ_MAGIC "CDTC"
+#define CDT_OBJ_VERSION 1
+#define CDT_OBJ_HDR 12
+enum cdt_codec {
+	CDT_CODEC_RAW = 0,
+	CDT_CODEC_ZLIB = 1,
+};
+
+/* Largest object file a chunk of raw_max bytes can need. */
+#define CDT_OBJ_MAX(raw_max) ((size_t)(raw_max) + CDT_OBJ_HDR)
+
+/*
+ * Encode a chunk: header plus zlib stream at `level`, or plus the raw bytes
+ * when compression does not shrink them. `out` must hold CDT_OBJ_MAX(len)
+ * bytes. Returns the object's size.
+ */
+size_t cdt_object_encode(struct cdt_compressor *c, const void *data, uint32_t len,
+			 unsigned char *out);
+
+/*
+ * Decode and check an object read from the store: magic, version, codec,
+ * raw length (must equal `want_len` unless it is 0, and be at most
+ * `raw_max`), the stream, and the SHA-256 of the result against `id`.
+ * `out` holds raw_max bytes; the raw length goes to *len. Returns 0 or
+ * -CDT_ECORRUPT with a reason in `why` (when not NULL).
+ */
+int cdt_object_decode(struct cdt_decompressor *d, const struct cdt_id *id,
+		      const unsigned char *obj, size_t obj_len, uint32_t want_len,
+		      uint32_t raw_max, unsigned char *out, uint32_t *len,
+		      struct strbuf *why);
+
+/* Does the store hold chunk `id`? 1, 0, or -errno. */
+int cdt_chunk_has(struct cdt_store *s, const struct cdt_id *id);
+
+/*
+ * Scratch space for reading chunks: one decompressor and a buffer for the
+ * stored form. One per thread.
+ */
+struct cdt_chunk_reader;
+struct cdt_chunk_reader *cdt_chunk_reader_new(struct cdt_store *s);
+void cdt_chunk_reader_free(struct cdt_chunk_reader *r);
+
+/*
+ * Read chunk `id`, check it, and put its bytes in out (room for the store's
+ * maximum chunk size). want_len is the length the caller expects (0: any).
+ * Returns 0, -ENOENT (missing), -CDT_ECORRUPT (with a reason in `why`), or
+ * another -errno.
+ */
+int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
+		   uint32_t want_len, unsigned char *out, uint32_t *len,
+		   struct strbuf *why);
+
+/* Size in bytes of the stored form of a chunk, or -errno. */
+int64_t cdt_chunk_stored_size(struct cdt_store *s, const struct cdt_id *id);
+
+/*
+ * Writing. Chunks are staged as temporary files, then committed together:
+ * one syncfs makes their data durable, and only then does each get its final
+ * name (never replacing one that exists). So a chunk under its final name is
+ * always complete and durable, and an add that finds it can trust it.
+ */
+struct cdt_chunk_batch;
+struct cdt_chunk_batch *cdt_chunk_batch_new(struct cdt_store *s);
+/* Staged and not yet committed? Lets an add skip duplicates within a batch. */
+int cdt_chunk_batch_has(struct cdt_chunk_batch *b, const struct cdt_id *id);
+/* Number of staged chunks. */
+size_t cdt_chunk_batch_count(struct cdt_chunk_batch *b);
+/* Stage an encoded object under id. 0 or -errno (reported). */
+int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
+			  const void *obj, size_t obj_len);
+/* Make all staged chunks durable and visible. 0 or -errno (reported). */
+int cdt_chunk_batch_commit(struct cdt_chunk_batch *b);
+/* Drop staged chunks (removing their temporary files) and free. */
+void cdt_chunk_batch_free(struct cdt_chunk_batch *b);
+
+/*
+ * Write one chunk durably in place of a missing or damaged one (repair):
+ * staged, synced, then renamed over the old file. 0 or -errno.
+ */
+int cdt_chunk_replace(struct cdt_store *s, const struct cdt_id *id,
+		      const void *obj, size_t obj_len);
+
+#endif

@@ -1,0 +1,26 @@
+/* restore.h: reading a stored file back, every chunk checked. */
+#ifndef CDT_RESTORE_H
+#define CDT_RESTORE_H
+
+#include <stdint.h>
+#include "names.h"
+#include "store.h"
+
+struct cdt_restore;
+
+/* A reader with `jobs` threads reading and inflating ahead (0: online CPUs). */
+struct cdt_restore *cdt_restore_new(struct cdt_store *s, int jobs);
+void cdt_restore_free(struct cdt_restore *r);
+
+/*
+ * Write the contents of `e` to fd (called `outname` in messages). Every
+ * chunk is checked against its id and the whole file against e->content;
+ * the first failure is reported (naming the name, the offset and the chunk)
+ * and returned: -ENOENT for a missing chunk or manifest, -CDT_ECORRUPT for
+ * damage, -errno for I/O. With `sparse`, all-zero chunks become holes (fd
+ * must be a fresh regular file; it is extended to the full size).
+ */
+int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd,
+		   const char *outname, int sparse);
+
+#endif

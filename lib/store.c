@@ -1,0 +1,374 @@
+/* store.c: creating, finding, opening and locking a store. */
+#include "store.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct cdt_store {
+	char *path;
+	int rootfd;
+	int dirfds[CDT_DIR__COUNT];
+	int lockfd;
+	struct cdt_config cfg;
+	struct cdt_chunker chunker;
+};
+
+static const char *const dir_names[CDT_DIR__COUNT] = {
+	[CDT_DIR_OBJECTS] = "objects",
+	[CDT_DIR_MANIFESTS] = "manifests",
+	[CDT_DIR_REFS] = "refs",
+	[CDT_DIR_NAMES] = "names",
+	[CDT_DIR_TMP] = "tmp",
+};
+
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int empty = 1;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+int cdt_store_init(const char *path, const struct cdt_config *cfg_in)
+{
+	struct cdt_config cfg = *cfg_in;
+	struct strbuf sb = STRBUF_INIT, why = STRBUF_INIT, tmpname = STRBUF_INIT;
+	unsigned char rnd[16];
+	int rootfd = -1, fd = -1, ret, i;
+	struct stat st;
+
+	if (cdt_config_check(&cfg, &why)) {
+		ret = error("%s", why.buf);
+		goto out;
+	}
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+		ret = error("cannot get random bytes for the store id: %s", strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < 16; i++)
+		sprintf(cfg.store_id + 2 * i, "%02x", rnd[i]);
+
+	if (lstat(path, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			ret = error("cannot create store '%s': not a directory", path);
+			goto out;
+		}
+		strbuf_addf(&sb, "%s/config", path);
+		if (access(sb.buf, F_OK) == 0) {
+			ret = error("'%s' is already a cdt store", path);
+			goto out;
+		}
+		if (dir_is_empty(path) != 1) {
+			ret = error("cannot create store '%s': directory exists and is not empty", path);
+			goto out;
+		}
+	} else if (errno != ENOENT) {
+		ret = error("cannot create store '%s': %s", path, strerror(errno));
+		goto out;
+	} else if ((ret = mkdir_p(path)) < 0) {
+		ret = error("cannot create store '%s': %s", path, strerror(-ret));
+		goto out;
+	}
+	rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		ret = error("cannot open '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < CDT_DIR__COUNT; i++) {
+		if (mkdirat(rootfd, dir_names[i], 0777) < 0 && errno != EEXIST) {
+			ret = error("cannot create '%s/%s': %s", path, dir_names[i], strerror(errno));
+			goto out;
+		}
+	}
+	fd = openat(rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		ret = error("cannot create '%s/lock': %s", path, strerror(errno));
+		goto out;
+	}
+	close(fd);
+
+	/* The config goes in last: its presence marks a complete store. */
+	strbuf_reset(&sb);
+	cdt_config_format(&cfg, &sb);
+	{
+		int tmpfd = openat(rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (tmpfd < 0) {
+			ret = error("cannot open '%s/tmp': %s", path, strerror(errno));
+			goto out;
+		}
+		fd = tmpfile_openat(tmpfd, "config", &tmpname);
+		if (fd < 0 || (ret = write_all(fd, sb.buf, sb.len)) < 0 ||
+		    fsync(fd) < 0 || renameat(tmpfd, tmpname.buf, rootfd, "config") < 0) {
+			int e = fd < 0 ? fd : ret < 0 ? ret : -errno;
+
+			if (fd >= 0)
+				unlinkat(tmpfd, tmpname.buf, 0);
+			close(tmpfd);
+			ret = error("cannot write '%s/config': %s", path, strerror(-e));
+			goto out;
+		}
+		close(tmpfd);
+	}
+	if ((ret = fsync_dirat(rootfd, ".")) < 0) {
+		ret = error("cannot sync '%s': %s", path, strerror(-ret));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rootfd >= 0)
+		close(rootfd);
+	strbuf_release(&sb);
+	strbuf_release(&why);
+	strbuf_release(&tmpname);
+	return ret < 0 ? -1 : 0;
+}
+
+static int is_store_dir(const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int ok;
+
+	strbuf_addf(&sb, "%s/config", path);
+	ok = access(sb.buf, F_OK) == 0;
+	strbuf_release(&sb);
+	return ok;
+}
+
+int cdt_store_find(const char *explicit, struct strbuf *out)
+{
+	const char *env = getenv("CDT_STORE");
+	char *cwd;
+	size_t len;
+
+	strbuf_reset(out);
+	if (explicit && *explicit) {
+		/* A directory holding .cdt counts as naming its store. */
+		strbuf_addf(out, "%s/.cdt", explicit);
+		if (!is_store_dir(explicit) && is_store_dir(out->buf))
+			return 0;
+		strbuf_reset(out);
+		strbuf_addstr(out, explicit);
+		return 0;
+	}
+	if (env && *env) {
+		strbuf_addstr(out, env);
+		return 0;
+	}
+	cwd = getcwd(NULL, 0);
+	if (!cwd)
+		return -errno;
+	len = strlen(cwd);
+	for (;;) {
+		strbuf_reset(out);
+		strbuf_add(out, cwd, len);
+		strbuf_addstr(out, len && cwd[len - 1] == '/' ? ".cdt" : "/.cdt");
+		if (is_store_dir(out->buf)) {
+			free(cwd);
+			return 0;
+		}
+		if (len <= 1)
+			break;
+		while (len > 1 && cwd[len - 1] != '/')
+			len--;
+		if (len > 1)
+			len--;	/* drop the slash too, unless it is the root */
+	}
+	free(cwd);
+	strbuf_reset(out);
+	return -ENOENT;
+}
+
+int cdt_store_open(const char *path, struct cdt_store **out)
+{
+	struct cdt_store *s = xcalloc(1, sizeof(*s));
+	struct strbuf text = STRBUF_INIT, why = STRBUF_INIT;
+	int ret, i;
+
+	s->path = xstrdup(path);
+	s->rootfd = -1;
+	s->lockfd = -1;
+	for (i = 0; i < CDT_DIR__COUNT; i++)
+		s->dirfds[i] = -1;
+
+	s->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->rootfd < 0) {
+		ret = -errno;
+		if (ret == -ENOENT || ret == -ENOTDIR)
+			error("'%s' is not a cdt store (no such directory)", path);
+		else
+			error("cannot open store '%s': %s", path, strerror(-ret));
+		goto fail;
+	}
+	ret = read_small_fileat(s->rootfd, "config", CDT_CONFIG_MAX, &text);
+	if (ret == -ENOENT) {
+		error("'%s' is not a cdt store (no config)", path);
+		goto fail;
+	} else if (ret == -EFBIG) {
+		error("store '%s' has a corrupt config: config is too large", path);
+		ret = -CDT_ECORRUPT;
+		goto fail;
+	} else if (ret < 0) {
+		error("cannot read '%s/config': %s", path, strerror(-ret));
+		goto fail;
+	}
+	ret = cdt_config_parse(text.buf, text.len, &s->cfg, &why);
+	if (ret == -CDT_EVERSION) {
+		error("cannot use store '%s': %s", path, why.buf);
+		goto fail;
+	} else if (ret < 0) {
+		error("store '%s' has a corrupt config: %s", path, why.buf);
+		goto fail;
+	}
+	if (cdt_chunker_init(&s->chunker, s->cfg.chunker, s->cfg.chunk_size) < 0) {
+		ret = -CDT_ECORRUPT;
+		error("store '%s' has unusable chunker parameters", path);
+		goto fail;
+	}
+	for (i = 0; i < CDT_DIR__COUNT; i++) {
+		struct stat st;
+
+		/* A symlink in place of a store directory could point anywhere. */
+		if (fstatat(s->rootfd, dir_names[i], &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode)) {
+			ret = -CDT_ECORRUPT;
+			error("store '%s' is damaged: '%s' is missing or not a directory",
+			      path, dir_names[i]);
+			goto fail;
+		}
+		s->dirfds[i] = openat(s->rootfd, dir_names[i],
+				      O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (s->dirfds[i] < 0) {
+			ret = -errno;
+			error("cannot open '%s/%s': %s", path, dir_names[i], strerror(errno));
+			goto fail;
+		}
+	}
+	strbuf_release(&text);
+	strbuf_release(&why);
+	*out = s;
+	return 0;
+fail:
+	strbuf_release(&text);
+	strbuf_release(&why);
+	cdt_store_close(s);
+	*out = NULL;
+	return ret < 0 ? ret : -EINVAL;
+}
+
+void cdt_store_close(struct cdt_store *s)
+{
+	int i;
+
+	if (!s)
+		return;
+	for (i = 0; i < CDT_DIR__COUNT; i++)
+		if (s->dirfds[i] >= 0)
+			close(s->dirfds[i]);
+	if (s->lockfd >= 0)
+		close(s->lockfd);
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	free(s->path);
+	free(s);
+}
+
+const char *cdt_store_path(const struct cdt_store *s)
+{
+	return s->path;
+}
+
+const struct cdt_config *cdt_store_config(const struct cdt_store *s)
+{
+	return &s->cfg;
+}
+
+const struct cdt_chunker *cdt_store_chunker(const struct cdt_store *s)
+{
+	return &s->chunker;
+}
+
+int cdt_store_dirfd(const struct cdt_store *s, enum cdt_store_dir d)
+{
+	return s->dirfds[d];
+}
+
+int cdt_store_rootfd(const struct cdt_store *s)
+{
+	return s->rootfd;
+}
+
+int cdt_store_lock(struct cdt_store *s, enum cdt_lock_mode mode)
+{
+	int op = mode == CDT_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH;
+
+	if (s->lockfd < 0) {
+		s->lockfd = openat(s->rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (s->lockfd < 0)
+			return error_errno(-errno, "cannot open '%s/lock': %s", s->path, strerror(errno));
+	}
+	if (flock(s->lockfd, op | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return error_errno(-errno, "cannot lock '%s': %s", s->path, strerror(errno));
+	if (getenv("CDT_LOCK_NOWAIT"))
+		return error_errno(-EWOULDBLOCK, "store '%s' is locked by another cdt process", s->path);
+	fprintf(stderr, "waiting for another cdt process to release the store lock...\n");
+	while (flock(s->lockfd, op) < 0) {
+		if (errno != EINTR)
+			return error_errno(-errno, "cannot lock '%s': %s", s->path, strerror(errno));
+	}
+	return 0;
+}
+
+void cdt_store_unlock(struct cdt_store *s)
+{
+	if (s->lockfd >= 0) {
+		close(s->lockfd);
+		s->lockfd = -1;
+	}
+}
+
+int cdt_store_sync(struct cdt_store *s)
+{
+	if (syncfs(s->rootfd) < 0)
+		return -errno;
+	return 0;
+}
+
+void cdt_crash_point(const char *point)
+{
+	static const char *want;
+	static int checked;
+
+	if (!checked) {
+		want = getenv("CDT_TEST_CRASH");
+		checked = 1;
+	}
+	if (want && !strcmp(want, point))
+		kill(getpid(), SIGKILL);
+}

@@ -1,0 +1,75 @@
+/* store.h: opening, creating and locking a cdt store. */
+#ifndef CDT_STORE_H
+#define CDT_STORE_H
+
+#include "chunker.h"
+#include "config.h"
+#include "strbuf.h"
+
+/*
+ * A store on disk:
+ *   config     versioned parameters (config.h)
+ *   lock       flock()ed: shared by add, exclusive by rm, gc, repair
+ *   objects/   chunks, objects/XX/<62 hex>
+ *   manifests/ per-file chunk lists, manifests/XX/<62 hex>
+ *   refs/      reverse reference tables (chunk -> manifests)
+ *   names/     one entry file per stored name, at names/<name>
+ *   tmp/       temporary files; anything here is garbage once no writer runs
+ * See Documentation/technical/store-format.md.
+ */
+struct cdt_store;
+
+enum cdt_store_dir {
+	CDT_DIR_OBJECTS,
+	CDT_DIR_MANIFESTS,
+	CDT_DIR_REFS,
+	CDT_DIR_NAMES,
+	CDT_DIR_TMP,
+	CDT_DIR__COUNT
+};
+
+/* Create a new store at `path` (which must not exist or be an empty directory). */
+int cdt_store_init(const char *path, const struct cdt_config *cfg);
+
+/*
+ * Find the store to use: `explicit` (from --store) if given, else
+ * $CDT_STORE, else a ".cdt" directory in the current directory or one of its
+ * parents. The chosen path goes to `out`. Returns 0 or -ENOENT.
+ */
+int cdt_store_find(const char *explicit, struct strbuf *out);
+
+/* Open the store at `path`; errors are reported (one line) and returned. */
+int cdt_store_open(const char *path, struct cdt_store **out);
+void cdt_store_close(struct cdt_store *s);
+
+const char *cdt_store_path(const struct cdt_store *s);
+const struct cdt_config *cdt_store_config(const struct cdt_store *s);
+const struct cdt_chunker *cdt_store_chunker(const struct cdt_store *s);
+/* Directory fd of one part of the store, valid until close. */
+int cdt_store_dirfd(const struct cdt_store *s, enum cdt_store_dir d);
+/* Directory fd of the store itself. */
+int cdt_store_rootfd(const struct cdt_store *s);
+
+enum cdt_lock_mode {
+	CDT_LOCK_SHARED = 1,	/* writers that only add: add */
+	CDT_LOCK_EXCLUSIVE = 2,	/* writers that remove or replace: rm, gc, repair */
+};
+/*
+ * Take the store's writer lock, waiting (with one message on stderr) while
+ * another process holds a conflicting one. The kernel drops the lock when
+ * its holder exits, however it exits, so a killed writer never leaves a
+ * stale lock. Returns 0 or -errno.
+ */
+int cdt_store_lock(struct cdt_store *s, enum cdt_lock_mode mode);
+void cdt_store_unlock(struct cdt_store *s);
+
+/* Make everything written to the store's file system so far durable. */
+int cdt_store_sync(struct cdt_store *s);
+
+/*
+ * Testing hook: when $CDT_TEST_CRASH names a point ("objects", "refs",
+ * "manifest", "name"), the process kills itself with SIGKILL on reaching it.
+ */
+void cdt_crash_point(const char *point);
+
+#endif

@@ -1,0 +1,26 @@
+/* workers.h: a small fixed pool of threads for data-parallel loops. */
+#ifndef CDT_WORKERS_H
+#define CDT_WORKERS_H
+
+#include <stddef.h>
+
+struct cdt_workers;
+
+/* Start a pool of n threads (n <= 1: no threads; work runs in the caller). */
+struct cdt_workers *cdt_workers_new(int n);
+void cdt_workers_free(struct cdt_workers *w);
+int cdt_workers_count(const struct cdt_workers *w);
+
+/*
+ * Call fn(i, worker, data) for every i in [0, n), spread over the pool and
+ * the calling thread; returns when all calls have returned. `worker` is a
+ * stable index in [0, count] so callers can keep per-thread scratch space
+ * (index count is the calling thread).
+ */
+typedef void (*cdt_work_fn)(size_t i, int worker, void *data);
+void cdt_workers_run(struct cdt_workers *w, size_t n, cdt_work_fn fn, void *data);
+
+/* Number of online CPUs (at least 1). */
+int cdt_online_cpus(void);
+
+#endif
