@@ -1,0 +1,92 @@
+# test_helper.bash: shared set-up for the bats suite. Each test gets a fresh
+# directory ($T) and a store path ($S, not yet created); $CDT is the binary.
+
+: "${CDT:?set CDT to the cdt binary (make test does)}"
+
+setup() {
+	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/cdt-test.XXXXXX")
+	S="$T/store"
+	export CDT_STORE=
+	unset CDT_STORE
+	cd "$T"
+}
+
+teardown() {
+	cd /
+	if [ -n "${T:-}" ] && [ -d "$T" ]; then
+		# Unmount anything a FUSE test left behind before removing.
+		for m in $(awk -v t="$T" 'index($2, t) == 1 { print $2 }' /proc/mounts 2>/dev/null); do
+			fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+		done
+		rm -rf "$T"
+	fi
+}
+
+# cdt with the test store.
+c() {
+	"$CDT" --store "$S" "$@"
+}
+
+# Run and keep stdout and stderr apart: $status, $output (stdout), $err.
+# Output is written to files, never piped into an assertion.
+run_split() {
+	local rc=0
+	"$@" >"$T/.out" 2>"$T/.err" || rc=$?
+	status=$rc
+	output=$(cat "$T/.out")
+	err=$(cat "$T/.err")
+}
+
+fail() {
+	echo "$@" >&2
+	return 1
+}
+
+assert_status() {
+	[ "$status" -eq "$1" ] || fail "expected exit status $1, got $status; stdout: $output; stderr: ${err:-}"
+}
+
+assert_err_contains() {
+	case "$err" in
+	*"$1"*) ;;
+	*) fail "stderr does not contain '$1': $err" ;;
+	esac
+}
+
+assert_out_contains() {
+	case "$output" in
+	*"$1"*) ;;
+	*) fail "stdout does not contain '$1': $output" ;;
+	esac
+}
+
+# Exactly one line on stderr.
+assert_one_line_err() {
+	local n
+	n=$(printf '%s\n' "$err" | grep -c .)
+	[ "$n" -eq 1 ] || fail "expected one line on stderr, got $n: $err"
+}
+
+# Skip with a reason, except in strict mode (CI), where a skip is a failure.
+skip_or_fail() {
+	if [ "${CDT_TEST_STRICT:-0}" = 1 ]; then
+		fail "cannot run here (strict mode forbids skipping): $*"
+	else
+		skip "$*"
+	fi
+}
+
+# Reproducible pseudo-random bytes: gen_bytes SEED COUNT > file
+gen_bytes() {
+	"$TEST_TOOL" gen-random "$1" "$2"
+}
+
+# A snapshot of every file in the store (path, size, checksum), to show
+# that a failed command left the store as it was.
+store_snapshot() {
+	(cd "$S" && find . -type f ! -name lock -print0 | sort -z | xargs -0 -r sha256sum)
+}
+
+init_store() {
+	"$CDT" init -q "$@" "$S"
+}
