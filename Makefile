@@ -121,6 +121,7 @@ $(BUILD)/t/unit/%: $(BUILD)/t/unit/%.o $(LIBCDT)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/%)
+.SECONDARY:
 
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES = build-essential pkg-config zlib1g-dev libdeflate-dev libssl-dev \
