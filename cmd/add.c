@@ -96,7 +96,8 @@ static void walk(struct add_state *st, const char *dir, const char *name, int de
 		kids[nr++] = xstrdup(de->d_name);
 	}
 	closedir(d);
-	qsort(kids, nr, sizeof(*kids), cmp_str);
+	if (nr > 1)
+		qsort(kids, nr, sizeof(*kids), cmp_str);
 	for (i = 0; i < nr; i++) {
 		char *p = xstrfmt("%s/%s", dir, kids[i]);
 		char *n = *name ? xstrfmt("%s/%s", name, kids[i]) : xstrdup(kids[i]);

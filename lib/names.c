@@ -537,7 +537,8 @@ static int walk_dir(struct walk *w, int dirfd)
 			kids[nr].is_dir = -1;
 		nr++;
 	}
-	qsort(kids, nr, sizeof(*kids), cmp_child);
+	if (nr > 1)
+		qsort(kids, nr, sizeof(*kids), cmp_child);
 	for (i = 0; i < nr && !ret; i++) {
 		size_t keep = w->path.len;
 
