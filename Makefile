@@ -62,6 +62,7 @@ LIB_SOURCES = \
 	lib/chunker.c \
 	lib/compress.c \
 	lib/config.c \
+	lib/fsck.c \
 	lib/fsutil.c \
 	lib/hash.c \
 	lib/idset.c \
@@ -74,13 +75,16 @@ LIB_SOURCES = \
 	lib/store.c \
 	lib/strbuf.c \
 	lib/util.c \
+	lib/verify.c \
 	lib/workers.c
 
 CMD_SOURCES = \
 	cmd/add.c \
 	cmd/cat.c \
+	cmd/fsck.c \
 	cmd/init.c \
-	cmd/ls.c
+	cmd/ls.c \
+	cmd/verify.c
 
 UNIT_TESTS = \
 	t/unit/test-chunker \

@@ -15,6 +15,8 @@
 #endif
 
 #define NEED_STORE 1
+/* The store is opened even with a damaged config (for fsck to report). */
+#define SALVAGE_STORE (NEED_STORE | 2)
 
 struct command {
 	const char *name;
@@ -28,8 +30,10 @@ struct command {
 static const struct command commands[] = {
 	{ "add", cmd_add, NEED_STORE, usage_add, "store files (deduplicated and compressed)" },
 	{ "cat", cmd_cat, NEED_STORE, usage_cat, "restore stored files, checking every chunk" },
+	{ "fsck", cmd_fsck, SALVAGE_STORE, usage_fsck, "check the whole store and say what is damaged" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
+	{ "verify", cmd_verify, NEED_STORE, usage_verify, "read stored files as cat would and report damage" },
 };
 
 static const char main_usage[] =
@@ -185,7 +189,9 @@ static int run_command(const struct command *cmd, int argc, char **argv, const c
 			strbuf_release(&path);
 			return EXIT_FAIL;
 		}
-		if (cdt_store_open(path.buf, &ctx.store) < 0) {
+		if ((cmd->flags & SALVAGE_STORE) == SALVAGE_STORE ?
+		    cdt_store_open_salvage(path.buf, &ctx.store) < 0 :
+		    cdt_store_open(path.buf, &ctx.store) < 0) {
 			strbuf_release(&path);
 			return EXIT_FAIL;
 		}

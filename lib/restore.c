@@ -6,6 +6,7 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -174,6 +175,91 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 	if (!cdt_id_eq(&got, &e->content)) {
 		ret = error_errno(-CDT_ECORRUPT, "cannot read '%s': its chunks do not add up to content %s",
 				  e->name, cdt_id_to_hex(&e->content, hex));
+		goto out;
+	}
+	ret = 0;
+out:
+	cdt_manifest_close(m);
+	strbuf_release(&why);
+	return ret;
+}
+
+static void report_whole(const struct cdt_restore_check *c, const struct cdt_name_entry *e,
+			 int err, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void report_whole(const struct cdt_restore_check *c, const struct cdt_name_entry *e,
+			 int err, const char *fmt, ...)
+{
+	struct strbuf why = STRBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_vaddf(&why, fmt, ap);
+	va_end(ap);
+	c->bad(0, e->size, NULL, err, why.buf, c->data);
+	strbuf_release(&why);
+}
+
+int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
+		      const struct cdt_restore_check *c)
+{
+	struct cdt_manifest *m = NULL;
+	struct strbuf why = STRBUF_INIT;
+	char hex[CDT_ID_HEXLEN + 1];
+	uint64_t count, next = 0, done = 0;
+	struct cdt_id got;
+	int ret, damaged = 0;
+
+	cdt_id_to_hex(&e->content, hex);
+	ret = cdt_manifest_open(r->store, &e->content, &m, &why);
+	if (ret < 0) {
+		report_whole(c, e, ret, "manifest %s: %s", hex, why.len ? why.buf : cdt_strerror(ret));
+		goto out;
+	}
+	if (cdt_manifest_size(m) != e->size) {
+		ret = -CDT_ECORRUPT;
+		report_whole(c, e, ret, "its entry says %llu bytes, its manifest %llu",
+			     (unsigned long long)e->size, (unsigned long long)cdt_manifest_size(m));
+		goto out;
+	}
+	count = cdt_manifest_count(m);
+	cdt_hasher_reset(r->file_hash);
+	while (next < count) {
+		size_t nr = (size_t)MIN(count - next, (uint64_t)r->nslots), i;
+
+		for (i = 0; i < nr; i++) {
+			ret = cdt_manifest_get(m, next + i, &r->slots[i].e);
+			if (ret < 0) {
+				report_whole(c, e, ret, "manifest %s changed while reading it", hex);
+				goto out;
+			}
+		}
+		cdt_workers_run(r->workers, nr, read_item, r);
+		for (i = 0; i < nr; i++) {
+			struct slot *sl = &r->slots[i];
+
+			done += sl->e.len;
+			if (sl->err) {
+				damaged = 1;
+				c->bad(sl->e.offset, sl->e.len, &sl->e.id, sl->err,
+				       sl->why.len ? sl->why.buf : cdt_strerror(sl->err), c->data);
+				continue;
+			}
+			/* Past damage the whole-file hash cannot be computed: skip it. */
+			if (!damaged)
+				cdt_hasher_update(r->file_hash, sl->data, sl->len);
+		}
+		next += nr;
+		if (c->progress)
+			c->progress(done, c->data);
+	}
+	if (damaged) {
+		ret = -CDT_ECORRUPT;
+		goto out;
+	}
+	cdt_hasher_final(r->file_hash, &got);
+	if (!cdt_id_eq(&got, &e->content)) {
+		ret = -CDT_ECORRUPT;
+		report_whole(c, e, ret, "its chunks do not add up to content %s", hex);
 		goto out;
 	}
 	ret = 0;
