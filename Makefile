@@ -71,6 +71,7 @@ LIB_SOURCES = \
 	lib/names.c \
 	lib/objects.c \
 	lib/refs.c \
+	lib/repair.c \
 	lib/restore.c \
 	lib/store.c \
 	lib/strbuf.c \
@@ -84,6 +85,7 @@ CMD_SOURCES = \
 	cmd/fsck.c \
 	cmd/init.c \
 	cmd/ls.c \
+	cmd/repair.c \
 	cmd/verify.c
 
 UNIT_TESTS = \

@@ -33,6 +33,7 @@ static const struct command commands[] = {
 	{ "fsck", cmd_fsck, SALVAGE_STORE, usage_fsck, "check the whole store and say what is damaged" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
+	{ "repair", cmd_repair, NEED_STORE, usage_repair, "heal damaged chunks from local files holding the same data" },
 	{ "verify", cmd_verify, NEED_STORE, usage_verify, "read stored files as cat would and report damage" },
 };
 

@@ -1,0 +1,491 @@
+/* repair.c: find the damaged chunks, then cut local files as the store does and write back matches. */
+#include "repair.h"
+#include "compress.h"
+#include "idset.h"
+#include "objects.h"
+#include "util.h"
+#include "workers.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Local bytes cut and hashed per round (as add reads). */
+#define READ_BUF (8u << 20)
+
+struct wanted {
+	struct cdt_id id;
+	uint32_t len;
+	int done;
+};
+
+struct piece {
+	size_t off;
+	uint32_t len;
+	struct cdt_id id;
+};
+
+struct cdt_repair {
+	struct cdt_store *store;
+	struct cdt_repair_options opt;
+	struct cdt_fsck *fsck;
+	const struct cdt_chunker *chunker;
+
+	struct wanted *want;
+	size_t nwant, awant;
+	struct cdt_idset want_ids;	/* id -> index into want */
+	uint64_t left;			/* wanted and not done */
+	uint32_t min_len;		/* shortest chunk still wanted */
+	int want_block;			/* fixed chunker: a whole block is wanted */
+
+	struct cdt_workers *workers;
+	struct cdt_chunk_reader *reader;
+	struct cdt_compressor *comp;
+	unsigned char *buf, *check, *obj;
+	size_t buf_cap;
+	struct piece *pieces;
+	size_t npieces, apieces;
+	const unsigned char *round_buf;
+
+	dev_t store_dev;
+	ino_t store_ino;
+	struct cdt_repair_stats stats;
+	double scan_start;
+	/* finish() */
+	void (*problem_cb)(const struct cdt_fsck_item *it, void *data);
+	void *problem_data;
+};
+
+static int collect_wanted(const struct cdt_id *id, uint32_t len, void *data)
+{
+	struct cdt_repair *r = data;
+
+	ALLOC_GROW(r->want, r->nwant + 1, r->awant);
+	r->want[r->nwant].id = *id;
+	r->want[r->nwant].len = len;
+	r->want[r->nwant].done = 0;
+	cdt_idset_put(&r->want_ids, id, r->nwant);
+	r->nwant++;
+	return 0;
+}
+
+/* What a file must look like to hold something still wanted. */
+static void update_limits(struct cdt_repair *r)
+{
+	size_t i;
+
+	r->left = 0;
+	r->min_len = UINT32_MAX;
+	r->want_block = 0;
+	for (i = 0; i < r->nwant; i++) {
+		if (r->want[i].done)
+			continue;
+		r->left++;
+		r->min_len = MIN(r->min_len, r->want[i].len);
+		if (r->want[i].len == r->chunker->max_size)
+			r->want_block = 1;
+	}
+}
+
+static void forward_problem(const struct cdt_fsck_item *it, void *data)
+{
+	struct cdt_repair *r = data;
+
+	if (r->problem_cb)
+		r->problem_cb(it, r->problem_data);
+}
+
+static void forward_progress(enum cdt_fsck_phase phase, uint64_t done, uint64_t total,
+			     uint64_t bytes, void *data)
+{
+	struct cdt_repair *r = data;
+
+	r->opt.check_progress(phase, done, total, bytes, r->opt.data);
+}
+
+int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
+		   struct cdt_repair **out)
+{
+	struct cdt_repair *r = xcalloc(1, sizeof(*r));
+	struct cdt_fsck_options fo = { 0 };
+	int jobs = opt->jobs > 0 ? opt->jobs : cdt_online_cpus();
+	struct stat st;
+	int ret;
+
+	r->store = s;
+	r->opt = *opt;
+	r->chunker = cdt_store_chunker(s);
+	fo.jobs = jobs;
+	fo.progress = opt->check_progress ? forward_progress : NULL;
+	fo.report = forward_problem;
+	fo.data = r;
+	r->fsck = cdt_fsck_new(s, &fo);
+	ret = cdt_fsck_check_data(r->fsck);
+	if (ret < 0) {
+		cdt_repair_free(r);
+		*out = NULL;
+		return ret;
+	}
+	cdt_fsck_for_each_damaged_chunk(r->fsck, collect_wanted, r);
+	r->stats.damaged = r->nwant;
+	update_limits(r);
+	r->workers = cdt_workers_new(jobs - 1);
+	r->reader = cdt_chunk_reader_new(s);
+	r->comp = cdt_compressor_new(cdt_store_config(s)->level);
+	r->buf_cap = MAX((size_t)READ_BUF, 2 * (size_t)r->chunker->max_size);
+	r->buf = xmalloc(r->buf_cap);
+	r->check = xmalloc(r->chunker->max_size);
+	r->obj = xmalloc(CDT_OBJ_MAX(r->chunker->max_size));
+	if (fstat(cdt_store_rootfd(s), &st) == 0) {
+		r->store_dev = st.st_dev;
+		r->store_ino = st.st_ino;
+	}
+	*out = r;
+	return 0;
+}
+
+void cdt_repair_free(struct cdt_repair *r)
+{
+	if (!r)
+		return;
+	cdt_fsck_free(r->fsck);
+	cdt_workers_free(r->workers);
+	cdt_chunk_reader_free(r->reader);
+	cdt_compressor_free(r->comp);
+	free(r->buf);
+	free(r->check);
+	free(r->obj);
+	free(r->pieces);
+	free(r->want);
+	cdt_idset_clear(&r->want_ids);
+	free(r);
+}
+
+uint64_t cdt_repair_wanted(const struct cdt_repair *r)
+{
+	return r->left;
+}
+
+/* Write one wanted chunk back from data that hashes to its id. */
+static int restore_chunk(struct cdt_repair *r, struct wanted *w, const unsigned char *data,
+			 const char *what, uint64_t offset)
+{
+	struct strbuf why = STRBUF_INIT;
+	char hex[CDT_ID_HEXLEN + 1];
+	uint32_t len;
+	size_t olen;
+	int ret;
+
+	cdt_id_to_hex(&w->id, hex);
+	/* Never replace a good chunk, whoever made it good. */
+	if (cdt_chunk_read(r->reader, &w->id, w->len, r->check, &len, NULL) == 0)
+		goto healed;
+	olen = cdt_object_encode(r->comp, data, w->len, r->obj);
+	ret = cdt_chunk_replace(r->store, &w->id, r->obj, olen);
+	if (ret < 0) {
+		r->stats.failed++;
+		error("cannot write chunk %s: %s", hex, strerror(-ret));
+		return ret;
+	}
+	ret = cdt_chunk_read(r->reader, &w->id, w->len, r->check, &len, &why);
+	if (ret < 0) {
+		r->stats.failed++;
+		error("chunk %s still fails after it was written from '%s': %s", hex, what,
+		      why.len ? why.buf : cdt_strerror(ret));
+		strbuf_release(&why);
+		return ret;
+	}
+	r->stats.restored++;
+	if (r->opt.restored)
+		r->opt.restored(&w->id, w->len, what, offset, r->opt.data);
+healed:
+	w->done = 1;
+	cdt_fsck_chunk_healed(r->fsck, &w->id);
+	update_limits(r);
+	return 1;
+}
+
+/* A cut piece of the buffer that hashes to a wanted id? Then write it back. */
+static int offer(struct cdt_repair *r, const struct piece *p, const unsigned char *data,
+		 const char *what, uint64_t offset, int *restored)
+{
+	uint64_t *v = cdt_idset_get(&r->want_ids, &p->id);
+	struct wanted *w;
+	int ret;
+
+	if (!v)
+		return 0;
+	w = &r->want[*v];
+	if (w->done || w->len != p->len)
+		return 0;
+	ret = restore_chunk(r, w, data, what, offset);
+	if (ret > 0)
+		(*restored)++;
+	return 0;
+}
+
+static void hash_piece(size_t i, int worker, void *data)
+{
+	struct cdt_repair *r = data;
+	struct piece *p = &r->pieces[i];
+
+	(void)worker;
+	cdt_hash(r->round_buf + p->off, p->len, &p->id);
+}
+
+static void scan_progress(struct cdt_repair *r, const char *what, int force)
+{
+	static double last;
+	double now;
+
+	if (!r->opt.scan_progress)
+		return;
+	now = now_seconds();
+	if (!force && now - last < 0.1)
+		return;
+	last = now;
+	r->opt.scan_progress(what, r->stats.bytes, r->opt.data);
+}
+
+/* Fixed-size blocks with no whole block wanted: only the last block can match. */
+static int scan_tail(struct cdt_repair *r, int fd, const char *what, uint64_t size, int *restored)
+{
+	uint32_t block = r->chunker->max_size;
+	struct piece p;
+	ssize_t n;
+
+	p.len = (uint32_t)(size % block);
+	p.off = 0;
+	n = pread_full(fd, r->buf, p.len, (off_t)(size - p.len));
+	if (n < 0)
+		return error_errno((int)n, "cannot read '%s': %s", what, strerror((int)-n));
+	r->stats.bytes += (uint64_t)n;
+	if ((size_t)n != p.len)
+		return 0;	/* shrank under us */
+	cdt_hash(r->buf, p.len, &p.id);
+	return offer(r, &p, r->buf, what, size - p.len, restored);
+}
+
+/* Can a file of `size` bytes hold a wanted chunk? */
+static int may_hold(const struct cdt_repair *r, uint64_t size)
+{
+	if (!r->left || !size || size < r->min_len)
+		return 0;
+	if (r->chunker->kind == CDT_CHUNKER_FIXED && !r->want_block) {
+		uint64_t tail = size % r->chunker->max_size;
+		size_t i;
+
+		for (i = 0; tail && i < r->nwant; i++)
+			if (!r->want[i].done && r->want[i].len == tail)
+				return 1;
+		return 0;
+	}
+	return 1;
+}
+
+static int scan_fd(struct cdt_repair *r, int fd, const char *what, uint64_t size, int *restored)
+{
+	size_t have = 0;
+	uint64_t base = 0;
+	int eof = 0;
+
+	if (r->chunker->kind == CDT_CHUNKER_FIXED && !r->want_block)
+		return scan_tail(r, fd, what, size, restored);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	while (r->left) {
+		size_t pos = 0, i;
+
+		while (have < r->buf_cap && !eof) {
+			ssize_t n = read(fd, r->buf + have, r->buf_cap - have);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return error_errno(-errno, "cannot read '%s': %s", what, strerror(errno));
+			if (!n)
+				eof = 1;
+			have += (size_t)n;
+			r->stats.bytes += (uint64_t)n;
+		}
+		r->npieces = 0;
+		for (;;) {
+			size_t n = cdt_chunker_next(r->chunker, r->buf + pos, have - pos, eof);
+
+			if (!n)
+				break;
+			ALLOC_GROW(r->pieces, r->npieces + 1, r->apieces);
+			r->pieces[r->npieces].off = pos;
+			r->pieces[r->npieces].len = (uint32_t)n;
+			r->npieces++;
+			pos += n;
+		}
+		r->round_buf = r->buf;
+		cdt_workers_run(r->workers, r->npieces, hash_piece, r);
+		for (i = 0; i < r->npieces; i++) {
+			struct piece *p = &r->pieces[i];
+
+			offer(r, p, r->buf + p->off, what, base + p->off, restored);
+		}
+		memmove(r->buf, r->buf + pos, have - pos);
+		have -= pos;
+		base += pos;
+		scan_progress(r, what, 0);
+		if (eof && !have)
+			break;
+	}
+	return 0;
+}
+
+static int repair_path(struct cdt_repair *r, int dirfd, const char *name, const char *what,
+		       const struct stat *st_in)
+{
+	struct stat st;
+	int fd, ret, restored = 0;
+	double t0;
+
+	if (st_in && !may_hold(r, (uint64_t)st_in->st_size)) {
+		r->stats.skipped++;
+		return 0;
+	}
+	fd = openat(dirfd, name, O_RDONLY | O_NOCTTY | O_CLOEXEC | (st_in ? O_NOFOLLOW : 0));
+	if (fd < 0)
+		return error_errno(-errno, "cannot open '%s': %s", what, strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		ret = error_errno(-errno, "cannot stat '%s': %s", what, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = error_errno(-EINVAL, "cannot read '%s': not a regular file", what);
+		goto out;
+	}
+	if (!may_hold(r, (uint64_t)st.st_size)) {
+		r->stats.skipped++;
+		ret = 0;
+		goto out;
+	}
+	r->stats.files++;
+	t0 = now_seconds();
+	ret = scan_fd(r, fd, what, (uint64_t)st.st_size, &restored);
+	r->stats.scan_seconds += now_seconds() - t0;
+	if (!ret)
+		ret = restored;
+out:
+	close(fd);
+	return ret;
+}
+
+int cdt_repair_file(struct cdt_repair *r, const char *path)
+{
+	return repair_path(r, AT_FDCWD, path, path, NULL);
+}
+
+struct dent {
+	char *name;
+};
+
+static int cmp_dent(const void *a, const void *b)
+{
+	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
+}
+
+static int scan_dir(struct cdt_repair *r, int dfd, struct strbuf *path, int depth, int *restored)
+{
+	struct dent *v = NULL;
+	size_t n = 0, alloc = 0, i;
+	struct dirent *de;
+	DIR *d;
+	int ret = 0;
+
+	if (depth > 256) {
+		close(dfd);
+		return error_errno(-ELOOP, "'%s': directories nested too deeply", path->buf);
+	}
+	d = fdopendir(dfd);
+	if (!d) {
+		ret = error_errno(-errno, "cannot read directory '%s': %s", path->buf, strerror(errno));
+		close(dfd);
+		return ret;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		ALLOC_GROW(v, n + 1, alloc);
+		v[n++].name = xstrdup(de->d_name);
+	}
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_dent);
+	for (i = 0; i < n && r->left; i++) {
+		size_t keep = path->len;
+		struct stat st;
+		int err = 0, fd;
+
+		strbuf_addf(path, "%s%s", path->len && path->buf[path->len - 1] != '/' ? "/" : "",
+			    v[i].name);
+		if (fstatat(dfd, v[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			err = error_errno(-errno, "cannot stat '%s': %s", path->buf, strerror(errno));
+		} else if (S_ISDIR(st.st_mode) && st.st_dev == r->store_dev &&
+			   st.st_ino == r->store_ino) {
+			;	/* the store itself */
+		} else if (S_ISDIR(st.st_mode)) {
+			fd = openat(dfd, v[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0)
+				err = error_errno(-errno, "cannot open directory '%s': %s", path->buf,
+						  strerror(errno));
+			else
+				err = scan_dir(r, fd, path, depth + 1, restored);
+		} else if (S_ISREG(st.st_mode)) {
+			err = repair_path(r, dfd, v[i].name, path->buf, &st);
+			if (err > 0) {
+				*restored += err;
+				err = 0;
+			}
+			scan_progress(r, path->buf, 0);
+		}
+		if (err < 0 && !ret)
+			ret = err;
+		strbuf_setlen(path, keep);
+	}
+	for (i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+	closedir(d);
+	return ret;
+}
+
+int cdt_repair_scan(struct cdt_repair *r, const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int fd, ret, restored = 0;
+
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return error_errno(-errno, "cannot open directory '%s': %s", path, strerror(errno));
+	strbuf_addstr(&sb, path);
+	ret = scan_dir(r, fd, &sb, 0, &restored);
+	strbuf_release(&sb);
+	return ret < 0 ? ret : restored;
+}
+
+void cdt_repair_get_stats(const struct cdt_repair *r, struct cdt_repair_stats *st)
+{
+	*st = r->stats;
+}
+
+uint64_t cdt_repair_finish(struct cdt_repair *r,
+			   void (*problem)(const struct cdt_fsck_item *it, void *data),
+			   cdt_fsck_name_fn name, void *data)
+{
+	struct cdt_fsck_summary sum;
+
+	r->problem_cb = problem;
+	r->problem_data = data;
+	cdt_fsck_finish(r->fsck, &sum);
+	if (name)
+		cdt_fsck_for_each_affected_name(r->fsck, name, data);
+	return sum.problems;
+}
