@@ -112,6 +112,12 @@ struct chunk_info {
 	uint32_t last_manifest;	/* to count each chunk once per manifest */
 	uint32_t problem;	/* NONE or an index into problems */
 	uint8_t present;	/* 0 absent, 1 regular file, 2 something else */
+	/*
+	 * In objects/ but listed by no readable manifest: garbage, unless a
+	 * reference ties it to a manifest that exists but cannot be read.
+	 */
+	uint8_t unlisted, kept;
+	uint64_t disk_size;
 };
 
 struct problem {
@@ -146,6 +152,7 @@ struct cdt_fsck {
 	size_t nchunk_problems;
 
 	double last_progress;
+	int refs_checked;
 	int finished;
 };
 
@@ -681,11 +688,13 @@ static void visit_object(struct cdt_fsck *f, const struct cdt_id *id, int dirfd,
 
 	(void)data;
 	if (ci == NONE) {
-		uint64_t bytes = 0;
+		int added;
 
+		ci = chunk_index(f, id, 0, &added);
+		f->chunks[ci].unlisted = 1;
+		f->chunks[ci].present = 1;
 		if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-			bytes = (uint64_t)st.st_size;
-		report(f, CDT_FSCK_GARBAGE_CHUNK, hex_of(id), bytes, "no manifest lists it");
+			f->chunks[ci].disk_size = (uint64_t)st.st_size;
 		return;
 	}
 	f->chunks[ci].present = type == DT_REG ? 1 : 2;
@@ -742,7 +751,7 @@ static void check_chunk_data(struct cdt_fsck *f)
 	for (i = 0; i < f->nchunks; i++) {
 		struct chunk_info *c = &f->chunks[i];
 
-		if (c->problem != NONE)
+		if (c->problem != NONE || c->unlisted)
 			continue;
 		if (!c->present) {
 			chunk_problem(f, CDT_FSCK_CHUNK_MISSING, (uint32_t)i, "chunk is missing");
@@ -817,7 +826,7 @@ int cdt_fsck_check_data(struct cdt_fsck *f)
 
 	if (damage)
 		report(f, CDT_FSCK_CONFIG_CORRUPT, xstrdup("config"), 0,
-		       "%s; no command but fsck can use the store, and chunk layouts are not checked",
+		       "%s; no command but fsck can use the store (chunk layouts not checked)",
 		       damage);
 	check_names(f);
 	check_manifests(f);
@@ -1071,8 +1080,14 @@ static void count_pair(struct cdt_fsck *f, const unsigned char *rec, void *data)
 		mm->fp_ref[1] += get_le64(c.b + 8);
 		return;
 	}
-	if (mi != NONE && f->mans[mi].state == M_CORRUPT)
-		return;		/* cannot say what a damaged manifest lists */
+	if (mi != NONE && f->mans[mi].state == M_CORRUPT) {
+		/* What a damaged manifest lists is unknown: keep what it referenced. */
+		uint32_t ci = find_chunk(f, &c);
+
+		if (ci != NONE)
+			f->chunks[ci].kept = 1;
+		return;
+	}
 	{
 		/* A manifest added since the walk is not dead. */
 		uint64_t *v = cdt_idset_get(&rp->dead_checked, &m);
@@ -1145,13 +1160,14 @@ static void compare_refs(struct cdt_fsck *f, uint32_t mi, const struct cdt_id *r
 			first_stale = refs[i];
 	if (missing)
 		manifest_problem(f, CDT_FSCK_REFS_MISSING, mi,
-				 "%llu of its %llu chunks have no reverse reference (first: %s)",
+				 "%llu of its %llu chunks %s no reverse reference (first: %s)",
 				 (unsigned long long)missing, (unsigned long long)listed.nr,
-				 cdt_id_to_hex(&first_missing, hex));
+				 missing == 1 ? "has" : "have", cdt_id_to_hex(&first_missing, hex));
 	if (stale)
 		manifest_problem(f, CDT_FSCK_REFS_STALE, mi,
-				 "%llu reverse references name chunks it does not list (first: %s)",
-				 (unsigned long long)stale, cdt_id_to_hex(&first_stale, hex));
+				 "%llu reverse reference%s to chunks it does not list (first: %s)",
+				 (unsigned long long)stale, stale == 1 ? "" : "s",
+				 cdt_id_to_hex(&first_stale, hex));
 out:
 	cdt_manifest_close(m);
 	cdt_idset_clear(&listed);
@@ -1475,7 +1491,8 @@ static int rebuild_tables(struct cdt_fsck *f)
 			struct strbuf why = STRBUF_INIT;
 
 			if (map_rtable(dfd, &t, 1, &why) < 0) {
-				unlinkat(dfd, fresh[i], 0);
+				if (unlinkat(dfd, fresh[i], 0) == 0)
+					f->sum.tables_removed++;
 				redo = 1;
 			}
 			if (t.map)
@@ -1595,6 +1612,7 @@ int cdt_fsck_check_refs(struct cdt_fsck *f)
 	}
 	check_refs_dir(f);
 	check_tables(f);
+	f->refs_checked = 1;
 	check_namerefs(f);
 	check_tmp(f);
 	return 0;
@@ -1660,6 +1678,14 @@ static size_t problem_names(struct cdt_fsck *f, const struct problem *p, uint32_
 	uint32_t *v = NULL;
 	size_t n = 0, alloc = 0, i, j;
 
+	if (p->kind == CDT_FSCK_CONFIG_CORRUPT) {
+		/* No command but fsck opens the store: every name is out of reach. */
+		v = xcalloc(f->nnames ? f->nnames : 1, sizeof(*v));
+		for (n = 0; n < f->nnames; n++)
+			v[n] = (uint32_t)n;
+		*out = v;
+		return n;
+	}
 	if (p->name != NONE) {
 		ALLOC_GROW(v, 1, alloc);
 		v[n++] = p->name;
@@ -1702,6 +1728,11 @@ void cdt_fsck_finish(struct cdt_fsck *f, struct cdt_fsck_summary *sum)
 				report(f, CDT_FSCK_GARBAGE_MANIFEST, hex_of(&m->id), m->disk_size,
 				       "no name uses it");
 		}
+		/* Only once the references were read can unlisted chunks be judged. */
+		for (i = 0; f->refs_checked && i < f->nchunks; i++)
+			if (f->chunks[i].unlisted && !f->chunks[i].kept)
+				report(f, CDT_FSCK_GARBAGE_CHUNK, hex_of(&f->chunks[i].id),
+				       f->chunks[i].disk_size, "no manifest lists it");
 		f->finished = 1;
 	}
 	/* Sorted for output; chunks point at their problems by index, so renumber. */
