@@ -3,9 +3,12 @@
 #include "../lib/repair.h"
 #include "../lib/util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 const char usage_repair[] =
 	"usage: cdt repair [-j N] --from FILE [FILE...]\n"
@@ -164,6 +167,32 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		}
 	}
 
+	/* A typo should fail now, not after the whole store has been read. */
+	for (i = 0; i < nfiles; i++) {
+		struct stat sb;
+
+		if (stat(files[i], &sb) < 0 || access(files[i], R_OK) < 0) {
+			error("cannot read '%s': %s", files[i], strerror(errno));
+			ret = EXIT_FAIL;
+		} else if (!S_ISREG(sb.st_mode)) {
+			error("cannot repair from '%s': not a regular file (use --scan for a directory)",
+			      files[i]);
+			ret = EXIT_FAIL;
+		}
+	}
+	for (i = 0; i < ndirs; i++) {
+		struct stat sb;
+
+		if (stat(dirs[i], &sb) < 0) {
+			error("cannot read '%s': %s", dirs[i], strerror(errno));
+			ret = EXIT_FAIL;
+		} else if (!S_ISDIR(sb.st_mode)) {
+			error("cannot scan '%s': not a directory", dirs[i]);
+			ret = EXIT_FAIL;
+		}
+	}
+	if (ret != EXIT_OK)
+		goto out;
 	if (cdt_store_lock(ctx->store, CDT_LOCK_EXCLUSIVE) < 0) {
 		ret = EXIT_FAIL;
 		goto out;

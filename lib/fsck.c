@@ -377,6 +377,11 @@ struct dent {
 	unsigned char type;
 };
 
+static int cmp_dent(const void *a, const void *b)
+{
+	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
+}
+
 static int list_dir(int dirfd, const char *path, struct dent **out, size_t *nr)
 {
 	struct dent *v = NULL;
@@ -428,19 +433,9 @@ static int list_dir(int dirfd, const char *path, struct dent **out, size_t *nr)
 		return e;
 	}
 	closedir(d);
-	if (n > 1) {
-		/* Sorted by name, as the store lays ids out. */
-		for (size_t i = 1; i < n; i++) {
-			struct dent t = v[i];
-			size_t j = i;
-
-			while (j && strcmp(v[j - 1].name, t.name) > 0) {
-				v[j] = v[j - 1];
-				j--;
-			}
-			v[j] = t;
-		}
-	}
+	/* Sorted by name: ids in order, and output that does not depend on the disk. */
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_dent);
 	*out = v;
 	*nr = n;
 	return 0;
@@ -1206,7 +1201,8 @@ static void check_tables(struct cdt_fsck *f)
 
 		merge_tables(f, &ts, collect_pair, &rp);
 		/* Stable enough: pairs of one manifest only need to be together. */
-		qsort(rp.pairs, rp.npairs, sizeof(*rp.pairs), cmp_pair_manifest);
+		if (rp.npairs > 1)
+			qsort(rp.pairs, rp.npairs, sizeof(*rp.pairs), cmp_pair_manifest);
 		for (i = 0; i < f->nmans; i++) {
 			struct cdt_id *refs;
 			size_t nr = 0, j;
