@@ -62,7 +62,9 @@ LIB_SOURCES = \
 	lib/chunker.c \
 	lib/compress.c \
 	lib/config.c \
+	lib/fanout.c \
 	lib/fsutil.c \
+	lib/gc.c \
 	lib/hash.c \
 	lib/idset.c \
 	lib/ingest.c \
@@ -70,6 +72,7 @@ LIB_SOURCES = \
 	lib/names.c \
 	lib/objects.c \
 	lib/refs.c \
+	lib/remove.c \
 	lib/restore.c \
 	lib/store.c \
 	lib/strbuf.c \
@@ -79,8 +82,11 @@ LIB_SOURCES = \
 CMD_SOURCES = \
 	cmd/add.c \
 	cmd/cat.c \
+	cmd/gc.c \
 	cmd/init.c \
-	cmd/ls.c
+	cmd/ls.c \
+	cmd/rm.c \
+	cmd/stats.c
 
 UNIT_TESTS = \
 	t/unit/test-chunker \

@@ -28,8 +28,11 @@ struct command {
 static const struct command commands[] = {
 	{ "add", cmd_add, NEED_STORE, usage_add, "store files (deduplicated and compressed)" },
 	{ "cat", cmd_cat, NEED_STORE, usage_cat, "restore stored files, checking every chunk" },
+	{ "gc", cmd_gc, NEED_STORE, usage_gc, "delete what no stored name needs" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
+	{ "rm", cmd_rm, NEED_STORE, usage_rm, "remove stored names" },
+	{ "stats", cmd_stats, NEED_STORE, usage_stats, "show what the store holds" },
 };
 
 static const char main_usage[] =

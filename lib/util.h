@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <sys/types.h>
 
