@@ -48,10 +48,10 @@ PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcrypto -l
 
 ifeq ($(SANITIZE),1)
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-BUILD = build-san
+BUILD ?= build-san
 else
 SAN =
-BUILD = build
+BUILD ?= build
 endif
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(SAN)
@@ -62,8 +62,10 @@ LIB_SOURCES = \
 	lib/chunker.c \
 	lib/compress.c \
 	lib/config.c \
+	lib/fanout.c \
 	lib/fsck.c \
 	lib/fsutil.c \
+	lib/gc.c \
 	lib/hash.c \
 	lib/idset.c \
 	lib/ingest.c \
@@ -71,6 +73,7 @@ LIB_SOURCES = \
 	lib/names.c \
 	lib/objects.c \
 	lib/refs.c \
+	lib/remove.c \
 	lib/repair.c \
 	lib/restore.c \
 	lib/store.c \
@@ -83,9 +86,12 @@ CMD_SOURCES = \
 	cmd/add.c \
 	cmd/cat.c \
 	cmd/fsck.c \
+	cmd/gc.c \
 	cmd/init.c \
 	cmd/ls.c \
 	cmd/repair.c \
+	cmd/rm.c \
+	cmd/stats.c \
 	cmd/verify.c
 
 UNIT_TESTS = \
@@ -96,10 +102,11 @@ LIB_OBJS = $(LIB_SOURCES:%.c=$(BUILD)/%.o)
 CMD_OBJS = $(CMD_SOURCES:%.c=$(BUILD)/%.o) $(BUILD)/cdt.o
 LIBCDT = $(BUILD)/libcdt.a
 
-ifeq ($(SANITIZE),1)
-CDT_BIN = $(BUILD)/cdt
-else
+# The default build leaves ./cdt at the top; other builds keep it in their directory.
+ifeq ($(BUILD),build)
 CDT_BIN = cdt
+else
+CDT_BIN = $(BUILD)/cdt
 endif
 
 all: $(CDT_BIN) $(BUILD)/test-tool
@@ -152,10 +159,23 @@ unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do echo "  UNIT    $$t"; ./$$t || exit 1; done
 .PHONY: unit
 
+# A second binary with the other deflate implementation, to test that each
+# reads what the other wrote.
+ifeq ($(DEFLATE),zlib)
+OTHER_DEFLATE = libdeflate
+else
+OTHER_DEFLATE = zlib
+endif
+OTHER_BUILD = $(BUILD)-$(OTHER_DEFLATE)
+other-deflate:
+	@$(MAKE) --no-print-directory BUILD=$(OTHER_BUILD) DEFLATE=$(OTHER_DEFLATE) $(OTHER_BUILD)/cdt
+.PHONY: other-deflate
+
 BATS ?= bats
 test: deps
-	@$(MAKE) --no-print-directory all unit
-	CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) $(BATS) $(BATS_FLAGS) t/
+	@$(MAKE) --no-print-directory all unit other-deflate
+	CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) \
+	CDT_OTHER_DEFLATE=$(abspath $(OTHER_BUILD)/cdt) $(BATS) $(BATS_FLAGS) t/
 .PHONY: test
 
 demo: deps
@@ -175,5 +195,5 @@ install: all
 .PHONY: install
 
 clean:
-	rm -rf build build-san cdt
+	rm -rf build build-* cdt
 .PHONY: clean

@@ -31,9 +31,12 @@ static const struct command commands[] = {
 	{ "add", cmd_add, NEED_STORE, usage_add, "store files (deduplicated and compressed)" },
 	{ "cat", cmd_cat, NEED_STORE, usage_cat, "restore stored files, checking every chunk" },
 	{ "fsck", cmd_fsck, SALVAGE_STORE, usage_fsck, "check the whole store and say what is damaged" },
+	{ "gc", cmd_gc, NEED_STORE, usage_gc, "delete what no stored name needs" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
 	{ "repair", cmd_repair, NEED_STORE, usage_repair, "heal damaged chunks from local files holding the same data" },
+	{ "rm", cmd_rm, NEED_STORE, usage_rm, "remove stored names" },
+	{ "stats", cmd_stats, NEED_STORE, usage_stats, "show what the store holds" },
 	{ "verify", cmd_verify, NEED_STORE, usage_verify, "read stored files as cat would and report damage" },
 };
 
