@@ -89,7 +89,7 @@ static void print_item(const struct cdt_fsck_item *it, void *data)
 			strbuf_addstr(&sb, "]}");
 		}
 	} else {
-		strbuf_addf(&sb, "%s %s: %s", cdt_fsck_kind_name(it->kind), it->object, it->detail);
+		strbuf_addf(&sb, "%s %s: %s", cdt_fsck_kind_name(it->kind), quote(it->object), it->detail);
 		if (cdt_fsck_kind_is_garbage(it->kind)) {
 			char h[32];
 
@@ -100,7 +100,7 @@ static void print_item(const struct cdt_fsck_item *it, void *data)
 		} else {
 			strbuf_addstr(&sb, "; affects ");
 			for (i = 0; i < it->nr_names; i++)
-				strbuf_addf(&sb, "%s'%s'", i ? ", " : "", it->names[i]);
+				strbuf_addf(&sb, "%s'%s'", i ? ", " : "", quote(it->names[i]));
 		}
 	}
 	puts(sb.buf);
@@ -223,7 +223,7 @@ int cmd_fsck(int argc, char **argv, struct cmd_ctx *ctx)
 		}
 	}
 	if (optind < argc)
-		return usage_error(ctx, "unexpected argument '%s'", argv[optind]);
+		return usage_error(ctx, "unexpected argument '%s'", quote(argv[optind]));
 	if (opt.rebuild_refs && cdt_store_config_damage(ctx->store)) {
 		error("cannot rebuild references: the store's config is damaged (%s)",
 		      cdt_store_config_damage(ctx->store));

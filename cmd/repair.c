@@ -77,7 +77,7 @@ static void restored(const struct cdt_id *id, uint32_t len, const char *what, ui
 
 	clear_progress(data);
 	printf("restored chunk %s (%u bytes) from '%s' at offset %llu\n", cdt_id_to_hex(id, hex),
-	       len, what, (unsigned long long)offset);
+	       len, quote(what), (unsigned long long)offset);
 	fflush(stdout);
 }
 
@@ -86,11 +86,11 @@ static void still_wrong(const struct cdt_fsck_item *it, void *data)
 	size_t i;
 
 	(void)data;
-	printf("%s %s: %s", cdt_fsck_kind_name(it->kind), it->object, it->detail);
+	printf("%s %s: %s", cdt_fsck_kind_name(it->kind), quote(it->object), it->detail);
 	if (it->nr_names) {
 		fputs("; affects ", stdout);
 		for (i = 0; i < it->nr_names; i++)
-			printf("%s'%s'", i ? ", " : "", it->names[i]);
+			printf("%s'%s'", i ? ", " : "", quote(it->names[i]));
 	}
 	putchar('\n');
 }
@@ -103,7 +103,7 @@ static void name_state(const char *name, int damaged, void *data)
 {
 	struct name_counts *nc = data;
 
-	printf("%s: '%s'\n", damaged ? "still damaged" : "healthy again", name);
+	printf("%s: '%s'\n", damaged ? "still damaged" : "healthy again", quote(name));
 	if (damaged)
 		nc->damaged++;
 	else
@@ -172,11 +172,11 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		struct stat sb;
 
 		if (stat(files[i], &sb) < 0 || access(files[i], R_OK) < 0) {
-			error("cannot read '%s': %s", files[i], strerror(errno));
+			error("cannot read '%s': %s", quote(files[i]), strerror(errno));
 			ret = EXIT_FAIL;
 		} else if (!S_ISREG(sb.st_mode)) {
 			error("cannot repair from '%s': not a regular file (use --scan for a directory)",
-			      files[i]);
+			      quote(files[i]));
 			ret = EXIT_FAIL;
 		}
 	}
@@ -184,10 +184,10 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		struct stat sb;
 
 		if (stat(dirs[i], &sb) < 0) {
-			error("cannot read '%s': %s", dirs[i], strerror(errno));
+			error("cannot read '%s': %s", quote(dirs[i]), strerror(errno));
 			ret = EXIT_FAIL;
 		} else if (!S_ISDIR(sb.st_mode)) {
-			error("cannot scan '%s': not a directory", dirs[i]);
+			error("cannot scan '%s': not a directory", quote(dirs[i]));
 			ret = EXIT_FAIL;
 		}
 	}

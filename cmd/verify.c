@@ -154,13 +154,13 @@ static void report_name(struct verify_state *st, const char *name, int have_size
 		puts(sb.buf);
 	} else if (!st->nruns) {
 		if (st->verbose)
-			printf("ok '%s' (%llu bytes)\n", name, (unsigned long long)size);
+			printf("ok '%s' (%llu bytes)\n", quote(name), (unsigned long long)size);
 	} else {
 		if (have_size)
-			printf("damaged '%s': %llu of %llu bytes cannot be read\n", name,
+			printf("damaged '%s': %llu of %llu bytes cannot be read\n", quote(name),
 			       (unsigned long long)bad, (unsigned long long)size);
 		else
-			printf("damaged '%s': cannot be read\n", name);
+			printf("damaged '%s': cannot be read\n", quote(name));
 		for (i = 0; i < st->nruns; i++) {
 			const struct run *r = &st->runs[i];
 
@@ -214,15 +214,15 @@ static int lookup(struct cdt_store *s, const char *name, struct cdt_name_entry *
 	int ret;
 
 	if (cdt_name_check(name, &why) < 0) {
-		ret = error("bad name '%s': %s", name, why.buf);
+		ret = error("bad name '%s': %s", quote(name), why.buf);
 		strbuf_release(&why);
 		return ret;
 	}
 	ret = cdt_name_read(s, name, e, &why);
 	if (ret == -ENOENT)
-		error("no such name: '%s'", name);
+		error("no such name: '%s'", quote(name));
 	else if (ret < 0)
-		error("cannot read name '%s': %s", name, why.len ? why.buf : strerror(-ret));
+		error("cannot read name '%s': %s", quote(name), why.len ? why.buf : strerror(-ret));
 	strbuf_release(&why);
 	return ret < 0 ? -1 : 0;
 }
@@ -239,21 +239,21 @@ static int verify_against(struct cmd_ctx *ctx, const char *file, const char *nam
 		goto out;
 	fd = is_stdin ? STDIN_FILENO : open(file, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
-		error("cannot open '%s': %s", file, strerror(errno));
+		error("cannot open '%s': %s", quote(file), strerror(errno));
 		goto out;
 	}
 	if (cdt_verify_against(ctx->store, e, fd, what, jobs, &diff) < 0)
 		goto out;
 	if (diff.identical) {
-		printf("'%s' is identical to '%s' (%llu bytes)\n", what, name,
+		printf("'%s' is identical to '%s' (%llu bytes)\n", quote(what), quote(name),
 		       (unsigned long long)e->size);
 		ret = EXIT_OK;
 	} else if (diff.exact) {
-		printf("'%s' differs from '%s' at byte %llu\n", what, name,
+		printf("'%s' differs from '%s' at byte %llu\n", quote(what), quote(name),
 		       (unsigned long long)diff.offset);
 	} else {
 		printf("'%s' differs from '%s' in bytes %llu-%llu (the stored chunk there is damaged, so the exact byte is unknown)\n",
-		       what, name, (unsigned long long)diff.offset,
+		       quote(what), quote(name), (unsigned long long)diff.offset,
 		       (unsigned long long)(diff.offset + diff.len - 1));
 	}
 out:

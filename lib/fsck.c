@@ -1,5 +1,6 @@
 /* fsck.c: check a whole store: names, manifests, chunks, reverse references; rebuild the references. */
 #include "fsck.h"
+#include "fanout.h"
 #include "fsutil.h"
 #include "idset.h"
 #include "manifest.h"
@@ -87,7 +88,11 @@ struct name_info {
 	unsigned damaged:1, has_record:1, record_bad:1;
 };
 
-enum mstate { M_ABSENT, M_VALID, M_CORRUPT };
+/*
+ * Live manifests are those a name uses, as gc sees it: a manifest no name
+ * uses is garbage whatever it holds, and so are the chunks only it lists.
+ */
+enum mstate { M_ABSENT, M_VALID, M_CORRUPT, M_DEAD };
 
 struct manifest_info {
 	struct cdt_id id;
@@ -111,7 +116,7 @@ struct chunk_info {
 	uint32_t len;
 	uint32_t last_manifest;	/* to count each chunk once per manifest */
 	uint32_t problem;	/* NONE or an index into problems */
-	uint8_t present;	/* 0 absent, 1 regular file, 2 something else */
+	uint8_t present;	/* its object file exists */
 	/*
 	 * In objects/ but listed by no readable manifest: garbage, unless a
 	 * reference ties it to a manifest that exists but cannot be read.
@@ -271,9 +276,10 @@ static void chunk_problem(struct cdt_fsck *f, enum cdt_fsck_kind kind, uint32_t 
 	f->nchunk_problems++;
 }
 
-static void stray(struct cdt_fsck *f, int dirfd, const char *base, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void stray(struct cdt_fsck *f, int dirfd, const char *base, const char *fmt, ...)
+static void stray(struct cdt_fsck *f, int dirfd, const char *base, const char *why,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void stray(struct cdt_fsck *f, int dirfd, const char *base, const char *why,
+		  const char *fmt, ...)
 {
 	struct strbuf path = STRBUF_INIT;
 	struct stat st;
@@ -285,8 +291,7 @@ static void stray(struct cdt_fsck *f, int dirfd, const char *base, const char *f
 	va_start(ap, fmt);
 	strbuf_vaddf(&path, fmt, ap);
 	va_end(ap);
-	report(f, CDT_FSCK_GARBAGE_STRAY, strbuf_detach(&path, NULL), bytes,
-	       "not part of the store format");
+	report(f, CDT_FSCK_GARBAGE_STRAY, strbuf_detach(&path, NULL), bytes, "%s", why);
 }
 
 static uint32_t manifest_index(struct cdt_fsck *f, const struct cdt_id *id)
@@ -455,63 +460,113 @@ static int is_hex(const char *s, size_t len)
 	return strlen(s) == len && strspn(s, "0123456789abcdef") == len;
 }
 
-/*
- * Visit every "XX/<62 hex>" under top (objects/ or manifests/), calling fn
- * with the id; anything else there is stray.
- */
-typedef void (*fanout_fn)(struct cdt_fsck *f, const struct cdt_id *id, int dirfd,
-			  const char *base, unsigned char type, void *data);
+/* Walking objects/ or manifests/ (cdt_fanout_walk), with what fsck needs around it. */
+struct fanout_walk {
+	struct cdt_fsck *f;
+	enum cdt_store_dir which;
+	const char *top;
+	enum cdt_fsck_phase phase;
+	uint64_t seen;
+	cdt_fanout_fn visit;
+};
 
-static int walk_fanout(struct cdt_fsck *f, enum cdt_store_dir which, const char *top,
-		       enum cdt_fsck_phase phase, fanout_fn fn, void *data)
+static int fanout_stray(const char *path, const char *why, void *data)
 {
-	int topfd = cdt_store_dirfd(f->s, which);
-	struct dent *dirs, *files;
-	size_t ndirs, nfiles, i, j;
-	uint64_t seen = 0;
+	struct fanout_walk *w = data;
+
+	stray(w->f, cdt_store_dirfd(w->f->s, w->which), path, why, "%s/%s", w->top, path);
+	return 0;
+}
+
+static int fanout_visit(const struct cdt_id *id, uint64_t size, void *data)
+{
+	struct fanout_walk *w = data;
+
+	progress(w->f, w->phase, ++w->seen, 0, 0, 0);
+	return w->visit(id, size, w->f);
+}
+
+static void walk_fanout(struct cdt_fsck *f, enum cdt_store_dir which, const char *top,
+			enum cdt_fsck_phase phase, cdt_fanout_fn visit)
+{
+	struct fanout_walk w = { f, which, top, phase, 0, visit };
+	int ret = cdt_fanout_walk(cdt_store_dirfd(f->s, which), fanout_visit, fanout_stray, &w);
+
+	if (ret < 0)
+		report(f, CDT_FSCK_UNCHECKED, xstrdup(top), 0, "cannot list: %s", strerror(-ret));
+}
+
+/*
+ * Name records: refs/names/XX/<62 hex manifest>/<64 hex SHA-256 of name>.
+ * fn gets each well-formed one; anything else there is stray. With
+ * `prune`, directories left empty are removed.
+ */
+typedef void (*record_fn)(struct cdt_fsck *f, int dirfd, const char *dir,
+			  const struct cdt_id *manifest, const char *base, void *data);
+
+static void walk_records(struct cdt_fsck *f, int prune, record_fn fn, void *data)
+{
+	int refsfd = cdt_store_dirfd(f->s, CDT_DIR_REFS);
+	struct dent *xx = NULL, *ms, *files;
+	size_t nxx = 0, nms, nfiles, i, j, k;
 	int ret;
 
-	ret = list_dir(topfd, ".", &dirs, &ndirs);
-	if (ret < 0) {
-		report(f, CDT_FSCK_UNCHECKED, xstrdup(top), 0, "cannot list: %s", strerror(-ret));
-		return 0;
-	}
-	for (i = 0; i < ndirs; i++) {
-		int dfd;
+	ret = list_dir(refsfd, "names", &xx, &nxx);
+	if (ret < 0 && ret != -ENOENT)
+		report(f, CDT_FSCK_UNCHECKED, xstrdup("refs/names"), 0, "cannot list: %s",
+		       strerror(-ret));
+	for (i = 0; i < nxx; i++) {
+		char *xdir = xstrfmt("names/%s", xx[i].name);
 
-		if (!is_hex(dirs[i].name, 2) || dirs[i].type != DT_DIR) {
-			stray(f, topfd, dirs[i].name, "%s/%s", top, dirs[i].name);
+		if (!is_hex(xx[i].name, 2) || xx[i].type != DT_DIR) {
+			stray(f, refsfd, xdir, "not a fan-out directory", "refs/%s", xdir);
+			free(xdir);
 			continue;
 		}
-		ret = list_dir(topfd, dirs[i].name, &files, &nfiles);
-		if (ret < 0) {
-			report(f, CDT_FSCK_UNCHECKED, xstrfmt("%s/%s", top, dirs[i].name), 0,
-			       "cannot list: %s", strerror(-ret));
+		if (list_dir(refsfd, xdir, &ms, &nms) < 0) {
+			report(f, CDT_FSCK_UNCHECKED, xstrfmt("refs/%s", xdir), 0, "cannot list");
+			free(xdir);
 			continue;
 		}
-		dfd = openat(topfd, dirs[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		for (j = 0; dfd >= 0 && j < nfiles; j++) {
+		for (j = 0; j < nms; j++) {
+			char *mdir = xstrfmt("%s/%s", xdir, ms[j].name);
 			char hex[CDT_ID_HEXLEN + 1];
-			struct cdt_id id;
+			struct cdt_id m;
+			int dfd;
 
-			if (!is_hex(files[j].name, CDT_ID_HEXLEN - 2)) {
-				stray(f, dfd, files[j].name, "%s/%s/%s", top, dirs[i].name,
-				      files[j].name);
+			if (!is_hex(ms[j].name, CDT_ID_HEXLEN - 2) || ms[j].type != DT_DIR) {
+				stray(f, refsfd, mdir, "not a manifest's directory of records",
+				      "refs/%s", mdir);
+				free(mdir);
 				continue;
 			}
-			memcpy(hex, dirs[i].name, 2);
-			memcpy(hex + 2, files[j].name, CDT_ID_HEXLEN - 2);
+			memcpy(hex, xx[i].name, 2);
+			memcpy(hex + 2, ms[j].name, CDT_ID_HEXLEN - 2);
 			hex[CDT_ID_HEXLEN] = '\0';
-			cdt_id_from_hex(hex, &id);
-			fn(f, &id, dfd, files[j].name, files[j].type, data);
-			progress(f, phase, ++seen, 0, 0, 0);
+			cdt_id_from_hex(hex, &m);
+			dfd = openat(refsfd, mdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (dfd >= 0 && list_dir(dfd, ".", &files, &nfiles) == 0) {
+				for (k = 0; k < nfiles; k++) {
+					if (!is_hex(files[k].name, CDT_ID_HEXLEN))
+						stray(f, dfd, files[k].name, "not a name record",
+						      "refs/%s/%s", mdir, files[k].name);
+					else
+						fn(f, dfd, mdir, &m, files[k].name, data);
+				}
+				free_dents(files, nfiles);
+			}
+			if (dfd >= 0)
+				close(dfd);
+			if (prune)	/* fails, harmlessly, unless now empty */
+				unlinkat(refsfd, mdir, AT_REMOVEDIR);
+			free(mdir);
 		}
-		if (dfd >= 0)
-			close(dfd);
-		free_dents(files, nfiles);
+		free_dents(ms, nms);
+		if (prune)
+			unlinkat(refsfd, xdir, AT_REMOVEDIR);
+		free(xdir);
 	}
-	free_dents(dirs, ndirs);
-	return 0;
+	free_dents(xx, nxx);
 }
 
 /* Phase 1: names. */
@@ -543,14 +598,43 @@ static int visit_name(const char *name, const struct cdt_name_entry *e, int err,
 	return 0;
 }
 
+/* A record of a name whose entry cannot be read says which manifest it used. */
+static void mark_maybe_named(struct cdt_fsck *f, int dirfd, const char *dir,
+			     const struct cdt_id *m, const char *base, void *data)
+{
+	struct cdt_id h;
+
+	(void)dirfd;
+	(void)dir;
+	if (!cdt_id_from_hex(base, &h) && cdt_idset_has(data, &h))
+		f->mans[manifest_index(f, m)].maybe_named = 1;
+}
+
 static void check_names(struct cdt_fsck *f)
 {
+	struct cdt_idset damaged = CDT_IDSET_INIT;
+	size_t i;
 	int ret = cdt_names_walk(f->s, NULL, visit_name, f);
 
 	if (ret < 0)
 		report(f, CDT_FSCK_UNCHECKED, xstrdup("names"), 0, "cannot list names: %s",
 		       cdt_strerror(ret));
 	f->sum.names = f->nnames;
+	/*
+	 * The manifest an unreadable entry used stays live (gc refuses to run
+	 * then, too): its name records are the only way to tell which it is.
+	 */
+	for (i = 0; i < f->nnames; i++) {
+		struct cdt_id h;
+
+		if (!f->names[i].damaged)
+			continue;
+		cdt_hash(f->names[i].name, strlen(f->names[i].name), &h);
+		cdt_idset_add(&damaged, &h);
+	}
+	if (damaged.nr)
+		walk_records(f, 0, mark_maybe_named, &damaged);
+	cdt_idset_clear(&damaged);
 }
 
 /* Phase 2: manifests, and through them the chunks the store must hold. */
@@ -578,20 +662,23 @@ static void check_layout(struct cdt_fsck *f, uint32_t mi, uint64_t i, uint64_t c
 	}
 }
 
-static void visit_manifest(struct cdt_fsck *f, const struct cdt_id *id, int dirfd,
-			   const char *base, unsigned char type, void *data)
+static int visit_manifest(const struct cdt_id *id, uint64_t size, void *data)
 {
+	struct cdt_fsck *f = data;
 	struct strbuf why = STRBUF_INIT;
 	struct cdt_manifest *m = NULL;
 	struct manifest_info *mi;
 	uint32_t idx = manifest_index(f, id);
 	uint64_t i, count;
-	struct stat st;
 	int ret, layout_reported = 0, length_reported = 0;
 
 	mi = &f->mans[idx];
-	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0)
-		mi->disk_size = (uint64_t)st.st_size;
+	mi->disk_size = size;
+	if (mi->first_name == NONE && !mi->maybe_named) {
+		mi->state = M_DEAD;
+		report(f, CDT_FSCK_GARBAGE_MANIFEST, hex_of(id), size, "no name uses it");
+		return 0;
+	}
 	ret = cdt_manifest_open(f->s, id, &m, &why);
 	if (ret == -ENOENT)
 		goto out;	/* gone since it was listed */
@@ -640,17 +727,16 @@ static void visit_manifest(struct cdt_fsck *f, const struct cdt_id *id, int dirf
 		}
 	}
 out:
-	(void)type;
-	(void)data;
 	cdt_manifest_close(m);
 	strbuf_release(&why);
+	return 0;
 }
 
 static void check_manifests(struct cdt_fsck *f)
 {
 	size_t i;
 
-	walk_fanout(f, CDT_DIR_MANIFESTS, "manifests", CDT_FSCK_PHASE_MANIFESTS, visit_manifest, NULL);
+	walk_fanout(f, CDT_DIR_MANIFESTS, "manifests", CDT_FSCK_PHASE_MANIFESTS, visit_manifest);
 	f->sum.chunks = f->nchunks;
 	for (i = 0; i < f->nmans; i++) {
 		struct manifest_info *m = &f->mans[i];
@@ -675,35 +761,26 @@ static void check_manifests(struct cdt_fsck *f)
 }
 
 /* Phase 3: what objects/ holds. */
-static void visit_object(struct cdt_fsck *f, const struct cdt_id *id, int dirfd,
-			 const char *base, unsigned char type, void *data)
+static int visit_object(const struct cdt_id *id, uint64_t size, void *data)
 {
+	struct cdt_fsck *f = data;
 	uint32_t ci = find_chunk(f, id);
-	struct stat st;
+	int added;
 
-	(void)data;
 	if (ci == NONE) {
-		int added;
-
 		ci = chunk_index(f, id, 0, &added);
 		f->chunks[ci].unlisted = 1;
 		f->chunks[ci].present = 1;
-		if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-			f->chunks[ci].disk_size = (uint64_t)st.st_size;
-		return;
+		f->chunks[ci].disk_size = size;
+		return 0;
 	}
-	f->chunks[ci].present = type == DT_REG ? 1 : 2;
-	if (f->chunks[ci].present == 1 && f->opt.quick) {
-		/* Without reading: a stored object is a header plus at most its raw bytes. */
-		if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, ci, "cannot stat chunk: %s",
-				      strerror(errno));
-		else if ((uint64_t)st.st_size <= CDT_OBJ_HDR ||
-			 (uint64_t)st.st_size > (uint64_t)CDT_OBJ_HDR + f->chunks[ci].len)
-			chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, ci,
-				      "object is %llu bytes, impossible for a %u-byte chunk",
-				      (unsigned long long)st.st_size, f->chunks[ci].len);
-	}
+	f->chunks[ci].present = 1;
+	/* Without reading: a stored object is a header plus at most its raw bytes. */
+	if (f->opt.quick && (size <= CDT_OBJ_HDR || size > (uint64_t)CDT_OBJ_HDR + f->chunks[ci].len))
+		chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, ci,
+			      "object is %llu bytes, impossible for a %u-byte chunk",
+			      (unsigned long long)size, f->chunks[ci].len);
+	return 0;
 }
 
 /* Phase 4: chunk data, read and checked in parallel rounds. */
@@ -750,11 +827,6 @@ static void check_chunk_data(struct cdt_fsck *f)
 			continue;
 		if (!c->present) {
 			chunk_problem(f, CDT_FSCK_CHUNK_MISSING, (uint32_t)i, "chunk is missing");
-			continue;
-		}
-		if (c->present == 2) {
-			chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, (uint32_t)i,
-				      "object is not a regular file");
 			continue;
 		}
 		if (f->opt.quick)
@@ -825,7 +897,7 @@ int cdt_fsck_check_data(struct cdt_fsck *f)
 		       damage);
 	check_names(f);
 	check_manifests(f);
-	walk_fanout(f, CDT_DIR_OBJECTS, "objects", CDT_FSCK_PHASE_OBJECTS, visit_object, NULL);
+	walk_fanout(f, CDT_DIR_OBJECTS, "objects", CDT_FSCK_PHASE_OBJECTS, visit_object);
 	check_chunk_data(f);
 	return 0;
 }
@@ -991,7 +1063,8 @@ static int load_tables(struct cdt_fsck *f, int check, struct tables *ts)
 
 		if (!is_table_name(ents[i].name)) {
 			if (check)
-				stray(f, dfd, ents[i].name, "refs/chunks/%s", ents[i].name);
+				stray(f, dfd, ents[i].name, "not a reference table",
+				      "refs/chunks/%s", ents[i].name);
 			continue;
 		}
 		memset(t, 0, sizeof(*t));
@@ -1073,6 +1146,11 @@ static void count_pair(struct cdt_fsck *f, const unsigned char *rec, void *data)
 		mm->nrefs++;
 		mm->fp_ref[0] += get_le64(c.b);
 		mm->fp_ref[1] += get_le64(c.b + 8);
+		return;
+	}
+	if (mi != NONE && f->mans[mi].state == M_DEAD) {
+		report(f, CDT_FSCK_GARBAGE_REF, hex_of(&c), CDT_REFS_REC,
+		       "reference to manifest %s, which no name uses", hex_of_buf(&m));
 		return;
 	}
 	if (mi != NONE && f->mans[mi].state == M_CORRUPT) {
@@ -1247,9 +1325,10 @@ struct nameref_walk {
 	int fix;
 };
 
-static void visit_record(struct cdt_fsck *f, struct nameref_walk *nw, int dfd, const char *dir,
-			 const struct cdt_id *m, const char *base)
+static void visit_record(struct cdt_fsck *f, int dfd, const char *dir, const struct cdt_id *m,
+			 const char *base, void *data)
 {
+	struct nameref_walk *nw = data;
 	struct strbuf sb = STRBUF_INIT;
 	struct cdt_id h, got;
 	uint64_t *v;
@@ -1267,12 +1346,8 @@ static void visit_record(struct cdt_fsck *f, struct nameref_walk *nw, int dfd, c
 	v = cdt_idset_get(&nw->by_hash, &h);
 	if (v)
 		ni = (uint32_t)*v;
-	if (ni != NONE && f->names[ni].damaged) {
-		/* Whose name it was cannot be told: neither live nor dead. */
-		if (mi != NONE)
-			f->mans[mi].maybe_named = 1;
-		goto out;
-	}
+	if (ni != NONE && f->names[ni].damaged)
+		goto out;	/* whose it is cannot be told: neither live nor dead */
 	live = ni != NONE && mi != NONE && f->names[ni].manifest == mi;
 	if (live && !damaged) {
 		f->names[ni].has_record = 1;
@@ -1285,10 +1360,10 @@ static void visit_record(struct cdt_fsck *f, struct nameref_walk *nw, int dfd, c
 	}
 	if (live) {
 		f->names[ni].record_bad = 1;
-		name_problem(f, CDT_FSCK_NAMEREF_CORRUPT, ni, "name record %s/%s is damaged", dir,
-			     base);
+		name_problem(f, CDT_FSCK_NAMEREF_CORRUPT, ni, "name record refs/%s/%s is damaged",
+			     dir, base);
 	} else {
-		report(f, CDT_FSCK_GARBAGE_NAMEREF, xstrfmt("%s/%s", dir, base),
+		report(f, CDT_FSCK_GARBAGE_NAMEREF, xstrfmt("refs/%s/%s", dir, base),
 		       ret < 0 ? 0 : sb.len, "%s", damaged ? "damaged record of no live name" :
 		       "record of a name that is gone or holds other content");
 	}
@@ -1299,10 +1374,7 @@ out:
 static void check_namerefs(struct cdt_fsck *f)
 {
 	struct nameref_walk nw = { CDT_IDSET_INIT, f->opt.rebuild_refs };
-	int refsfd = cdt_store_dirfd(f->s, CDT_DIR_REFS);
-	struct dent *xx = NULL, *ms, *files;
-	size_t nxx = 0, nms, nfiles, i, j, k;
-	uint64_t seen = 0;
+	size_t i;
 	int ret;
 
 	for (i = 0; i < f->nnames; i++) {
@@ -1311,60 +1383,8 @@ static void check_namerefs(struct cdt_fsck *f)
 		cdt_hash(f->names[i].name, strlen(f->names[i].name), &h);
 		cdt_idset_put(&nw.by_hash, &h, i);
 	}
-	ret = list_dir(refsfd, "names", &xx, &nxx);
-	if (ret < 0 && ret != -ENOENT)
-		report(f, CDT_FSCK_UNCHECKED, xstrdup("refs/names"), 0, "cannot list: %s",
-		       strerror(-ret));
-	for (i = 0; i < nxx; i++) {
-		char *xdir = xstrfmt("names/%s", xx[i].name);
-
-		if (!is_hex(xx[i].name, 2) || xx[i].type != DT_DIR) {
-			stray(f, refsfd, xdir, "refs/%s", xdir);
-			free(xdir);
-			continue;
-		}
-		ret = list_dir(refsfd, xdir, &ms, &nms);
-		for (j = 0; ret == 0 && j < nms; j++) {
-			char *mdir = xstrfmt("%s/%s", xdir, ms[j].name);
-			char hex[CDT_ID_HEXLEN + 1];
-			struct cdt_id m;
-			int dfd;
-
-			if (!is_hex(ms[j].name, CDT_ID_HEXLEN - 2) || ms[j].type != DT_DIR) {
-				stray(f, refsfd, mdir, "refs/%s", mdir);
-				free(mdir);
-				continue;
-			}
-			memcpy(hex, xx[i].name, 2);
-			memcpy(hex + 2, ms[j].name, CDT_ID_HEXLEN - 2);
-			hex[CDT_ID_HEXLEN] = '\0';
-			cdt_id_from_hex(hex, &m);
-			dfd = openat(refsfd, mdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (dfd >= 0 && list_dir(dfd, ".", &files, &nfiles) == 0) {
-				for (k = 0; k < nfiles; k++) {
-					if (!is_hex(files[k].name, CDT_ID_HEXLEN)) {
-						stray(f, dfd, files[k].name, "refs/%s/%s", mdir,
-						      files[k].name);
-						continue;
-					}
-					visit_record(f, &nw, dfd, mdir, &m, files[k].name);
-					progress(f, CDT_FSCK_PHASE_NAMEREFS, ++seen, f->nnames, 0, 0);
-				}
-				free_dents(files, nfiles);
-			}
-			if (dfd >= 0)
-				close(dfd);
-			if (nw.fix)	/* fails, harmlessly, unless now empty */
-				unlinkat(refsfd, mdir, AT_REMOVEDIR);
-			free(mdir);
-		}
-		if (ret == 0)
-			free_dents(ms, nms);
-		if (nw.fix)
-			unlinkat(refsfd, xdir, AT_REMOVEDIR);
-		free(xdir);
-	}
-	free_dents(xx, nxx);
+	progress(f, CDT_FSCK_PHASE_NAMEREFS, 0, f->nnames, 0, 1);
+	walk_records(f, nw.fix, visit_record, &nw);
 	for (i = 0; i < f->nnames; i++) {
 		struct name_info *n = &f->names[i];
 
@@ -1592,7 +1612,8 @@ static void check_refs_dir(struct cdt_fsck *f)
 		return;
 	for (i = 0; i < n; i++)
 		if (strcmp(ents[i].name, "chunks") && strcmp(ents[i].name, "names"))
-			stray(f, refsfd, ents[i].name, "refs/%s", ents[i].name);
+			stray(f, refsfd, ents[i].name, "not part of the store format",
+			      "refs/%s", ents[i].name);
 	free_dents(ents, n);
 }
 
@@ -1717,13 +1738,6 @@ void cdt_fsck_finish(struct cdt_fsck *f, struct cdt_fsck_summary *sum)
 
 	if (!f->finished) {
 		find_chunk_users(f);
-		for (i = 0; i < f->nmans; i++) {
-			struct manifest_info *m = &f->mans[i];
-
-			if (m->state != M_ABSENT && m->first_name == NONE && !m->maybe_named)
-				report(f, CDT_FSCK_GARBAGE_MANIFEST, hex_of(&m->id), m->disk_size,
-				       "no name uses it");
-		}
 		/* Only once the references were read can unlisted chunks be judged. */
 		for (i = 0; f->refs_checked && i < f->nchunks; i++)
 			if (f->chunks[i].unlisted && !f->chunks[i].kept)

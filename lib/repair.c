@@ -195,7 +195,7 @@ static int restore_chunk(struct cdt_repair *r, struct wanted *w, const unsigned 
 	ret = cdt_chunk_read(r->reader, &w->id, w->len, r->check, &len, &why);
 	if (ret < 0) {
 		r->stats.failed++;
-		error("chunk %s still fails after it was written from '%s': %s", hex, what,
+		error("chunk %s still fails after it was written from '%s': %s", hex, quote(what),
 		      why.len ? why.buf : cdt_strerror(ret));
 		strbuf_release(&why);
 		return ret;
@@ -263,7 +263,7 @@ static int scan_tail(struct cdt_repair *r, int fd, const char *what, uint64_t si
 	p.off = 0;
 	n = pread_full(fd, r->buf, p.len, (off_t)(size - p.len));
 	if (n < 0)
-		return error_errno((int)n, "cannot read '%s': %s", what, strerror((int)-n));
+		return error_errno((int)n, "cannot read '%s': %s", quote(what), strerror((int)-n));
 	r->stats.bytes += (uint64_t)n;
 	if ((size_t)n != p.len)
 		return 0;	/* shrank under us */
@@ -306,7 +306,7 @@ static int scan_fd(struct cdt_repair *r, int fd, const char *what, uint64_t size
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0)
-				return error_errno(-errno, "cannot read '%s': %s", what, strerror(errno));
+				return error_errno(-errno, "cannot read '%s': %s", quote(what), strerror(errno));
 			if (!n)
 				eof = 1;
 			have += (size_t)n;
@@ -354,13 +354,13 @@ static int repair_path(struct cdt_repair *r, int dirfd, const char *name, const 
 	}
 	fd = openat(dirfd, name, O_RDONLY | O_NOCTTY | O_CLOEXEC | (st_in ? O_NOFOLLOW : 0));
 	if (fd < 0)
-		return error_errno(-errno, "cannot open '%s': %s", what, strerror(errno));
+		return error_errno(-errno, "cannot open '%s': %s", quote(what), strerror(errno));
 	if (fstat(fd, &st) < 0) {
-		ret = error_errno(-errno, "cannot stat '%s': %s", what, strerror(errno));
+		ret = error_errno(-errno, "cannot stat '%s': %s", quote(what), strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ret = error_errno(-EINVAL, "cannot read '%s': not a regular file", what);
+		ret = error_errno(-EINVAL, "cannot read '%s': not a regular file", quote(what));
 		goto out;
 	}
 	if (!may_hold(r, (uint64_t)st.st_size)) {
@@ -403,11 +403,11 @@ static int scan_dir(struct cdt_repair *r, int dfd, struct strbuf *path, int dept
 
 	if (depth > 256) {
 		close(dfd);
-		return error_errno(-ELOOP, "'%s': directories nested too deeply", path->buf);
+		return error_errno(-ELOOP, "'%s': directories nested too deeply", quote(path->buf));
 	}
 	d = fdopendir(dfd);
 	if (!d) {
-		ret = error_errno(-errno, "cannot read directory '%s': %s", path->buf, strerror(errno));
+		ret = error_errno(-errno, "cannot read directory '%s': %s", quote(path->buf), strerror(errno));
 		close(dfd);
 		return ret;
 	}
@@ -427,14 +427,14 @@ static int scan_dir(struct cdt_repair *r, int dfd, struct strbuf *path, int dept
 		strbuf_addf(path, "%s%s", path->len && path->buf[path->len - 1] != '/' ? "/" : "",
 			    v[i].name);
 		if (fstatat(dfd, v[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			err = error_errno(-errno, "cannot stat '%s': %s", path->buf, strerror(errno));
+			err = error_errno(-errno, "cannot stat '%s': %s", quote(path->buf), strerror(errno));
 		} else if (S_ISDIR(st.st_mode) && st.st_dev == r->store_dev &&
 			   st.st_ino == r->store_ino) {
 			;	/* the store itself */
 		} else if (S_ISDIR(st.st_mode)) {
 			fd = openat(dfd, v[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0)
-				err = error_errno(-errno, "cannot open directory '%s': %s", path->buf,
+				err = error_errno(-errno, "cannot open directory '%s': %s", quote(path->buf),
 						  strerror(errno));
 			else
 				err = scan_dir(r, fd, path, depth + 1, restored);
@@ -464,7 +464,7 @@ int cdt_repair_scan(struct cdt_repair *r, const char *path)
 
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return error_errno(-errno, "cannot open directory '%s': %s", path, strerror(errno));
+		return error_errno(-errno, "cannot open directory '%s': %s", quote(path), strerror(errno));
 	strbuf_addstr(&sb, path);
 	ret = scan_dir(r, fd, &sb, 0, &restored);
 	strbuf_release(&sb);

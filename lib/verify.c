@@ -84,13 +84,13 @@ int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int 
 	memset(diff, 0, sizeof(*diff));
 	ret = cdt_manifest_open(s, &e->content, &m, &why);
 	if (ret < 0) {
-		error("cannot read '%s': manifest %s: %s", e->name, cdt_id_to_hex(&e->content, hex),
+		error("cannot read '%s': manifest %s: %s", quote(e->name), cdt_id_to_hex(&e->content, hex),
 		      why.len ? why.buf : cdt_strerror(ret));
 		goto out;
 	}
 	if (cdt_manifest_size(m) != e->size) {
 		ret = error_errno(-CDT_ECORRUPT, "cannot read '%s': its entry says %llu bytes, its manifest %llu",
-				  e->name, (unsigned long long)e->size,
+				  quote(e->name), (unsigned long long)e->size,
 				  (unsigned long long)cdt_manifest_size(m));
 		goto out;
 	}
@@ -110,7 +110,7 @@ int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int 
 			ret = cdt_manifest_get(m, next + nr, &r.ents[nr]);
 			if (ret < 0) {
 				error("cannot read '%s': manifest %s changed while reading it",
-				      e->name, cdt_id_to_hex(&e->content, hex));
+				      quote(e->name), cdt_id_to_hex(&e->content, hex));
 				goto out;
 			}
 			if (nr && want + r.ents[nr].len > cap)
@@ -121,7 +121,7 @@ int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int 
 		r.base = r.ents[0].offset;
 		n = read_full(fd, buf, want);
 		if (n < 0) {
-			ret = error_errno((int)n, "cannot read '%s': %s", what, strerror((int)-n));
+			ret = error_errno((int)n, "cannot read '%s': %s", quote(what), strerror((int)-n));
 			goto out;
 		}
 		r.have = (size_t)n;
@@ -147,7 +147,7 @@ int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int 
 		ssize_t n = read_full(fd, &one, 1);
 
 		if (n < 0) {
-			ret = error_errno((int)n, "cannot read '%s': %s", what, strerror((int)-n));
+			ret = error_errno((int)n, "cannot read '%s': %s", quote(what), strerror((int)-n));
 			goto out;
 		}
 		if (n) {

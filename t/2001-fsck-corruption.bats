@@ -195,8 +195,8 @@ load lib-integrity
 	assert_out_contains "garbage (not an error): 2 items, 10 B (garbage-stray 2)"
 	run_split c fsck -v
 	assert_status 0
-	assert_out_contains "garbage-stray objects/junk: not part of the store format (5 B)"
-	assert_out_contains "garbage-stray objects/${A0:0:2}/not-an-id: not part of the store format (5 B)"
+	assert_out_contains "garbage-stray objects/junk: not a fan-out directory (5 B)"
+	assert_out_contains "garbage-stray objects/${A0:0:2}/not-an-id: not an object name (5 B)"
 	assert_all_restore
 }
 
@@ -214,6 +214,28 @@ load lib-integrity
 	assert_out_contains "{\"type\":\"garbage\",\"kind\":\"garbage-chunk\",\"object\":\"$X\",\"detail\":\"no manifest lists it\",\"bytes\":5012}"
 	assert_out_contains "\"kind\":\"garbage-tmp\",\"object\":\"tmp/obj-1234-0000000000000000\""
 	assert_out_contains "\"problems\":0,\"garbage\":2,"
+}
+
+@test "what an interrupted add leaves is garbage, damaged or not" {
+	make_fixture
+	gen_bytes 8 9000 > src/d
+	CDT_TEST_CRASH=name run_split c add -q src/d
+	[ "$status" -ne 0 ]
+	MD=$(file_id src/d)
+	D0=$(piece_id src/d 0 4096)
+	rm "$(obj_path "$D0")"	# damage that no name can see
+	run_split c fsck -v
+	assert_status 0
+	assert_out_contains "garbage-manifest $MD: no name uses it"
+	assert_out_contains "garbage-chunk $(piece_id src/d 4096 4096): no manifest lists it"
+	assert_out_contains "garbage-ref $(piece_id src/d 4096 4096): reference to manifest $MD, which no name uses"
+	assert_out_contains "garbage-nameref refs/names/${MD:0:2}/${MD:2}/"
+	case "$output" in *"chunk-missing $D0"*) fail "a chunk only garbage used was reported: $output" ;; esac
+	run_split c gc
+	assert_status 0
+	run_split c fsck -v
+	assert_status 0
+	case "$output" in *garbage*) fail "gc left garbage fsck sees: $output" ;; esac
 }
 
 @test "a stale reverse reference is found and rebuilt" {
