@@ -30,6 +30,20 @@ struct piece {
 	struct cdt_id id;
 };
 
+/*
+ * A file is read into two windows in turn: while the pieces cut from one are
+ * hashed in parallel, one worker reads and cuts the next, so cutting (which
+ * cannot be split) overlaps hashing instead of alternating with it.
+ */
+struct window {
+	unsigned char *buf;
+	size_t have;		/* bytes in buf */
+	size_t used;		/* bytes cut into pieces; the rest moves to the next window */
+	uint64_t base;		/* file offset of buf[0] */
+	struct piece *pieces;
+	size_t npieces, apieces;
+};
+
 struct cdt_repair {
 	struct cdt_store *store;
 	struct cdt_repair_options opt;
@@ -46,11 +60,12 @@ struct cdt_repair {
 	struct cdt_workers *workers;
 	struct cdt_chunk_reader *reader;
 	struct cdt_compressor *comp;
-	unsigned char *buf, *check, *obj;
+	unsigned char *check, *obj;
 	size_t buf_cap;
-	struct piece *pieces;
-	size_t npieces, apieces;
-	const unsigned char *round_buf;
+	struct window win[2];
+	/* The round in progress. */
+	struct window *hashing, *filling;
+	int fd, eof, read_err;
 
 	dev_t store_dev;
 	ino_t store_ino;
@@ -138,7 +153,8 @@ int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 	r->reader = cdt_chunk_reader_new(s);
 	r->comp = cdt_compressor_new(cdt_store_config(s)->level);
 	r->buf_cap = MAX((size_t)READ_BUF, 2 * (size_t)r->chunker->max_size);
-	r->buf = xmalloc(r->buf_cap);
+	r->win[0].buf = xmalloc(r->buf_cap);
+	r->win[1].buf = xmalloc(r->buf_cap);
 	r->check = xmalloc(r->chunker->max_size);
 	r->obj = xmalloc(CDT_OBJ_MAX(r->chunker->max_size));
 	if (fstat(cdt_store_rootfd(s), &st) == 0) {
@@ -157,10 +173,12 @@ void cdt_repair_free(struct cdt_repair *r)
 	cdt_workers_free(r->workers);
 	cdt_chunk_reader_free(r->reader);
 	cdt_compressor_free(r->comp);
-	free(r->buf);
+	free(r->win[0].buf);
+	free(r->win[1].buf);
+	free(r->win[0].pieces);
+	free(r->win[1].pieces);
 	free(r->check);
 	free(r->obj);
-	free(r->pieces);
 	free(r->want);
 	cdt_idset_clear(&r->want_ids);
 	free(r);
@@ -229,13 +247,59 @@ static int offer(struct cdt_repair *r, const struct piece *p, const unsigned cha
 	return 0;
 }
 
-static void hash_piece(size_t i, int worker, void *data)
+/* Fill `w` with what `prev` left uncut and the next bytes of the file, and cut it. */
+static void fill(struct cdt_repair *r, struct window *w, const struct window *prev)
+{
+	size_t pos = 0;
+
+	w->have = prev ? prev->have - prev->used : 0;
+	w->base = prev ? prev->base + prev->used : 0;
+	if (w->have)
+		memcpy(w->buf, prev->buf + prev->used, w->have);
+	while (w->have < r->buf_cap && !r->eof) {
+		ssize_t n = read(r->fd, w->buf + w->have, r->buf_cap - w->have);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r->read_err = -errno;
+			r->eof = 1;
+			break;
+		}
+		if (!n)
+			r->eof = 1;
+		w->have += (size_t)n;
+		r->stats.bytes += (uint64_t)n;
+	}
+	w->npieces = 0;
+	for (;;) {
+		size_t n = cdt_chunker_next(r->chunker, w->buf + pos, w->have - pos, r->eof);
+
+		if (!n)
+			break;
+		ALLOC_GROW(w->pieces, w->npieces + 1, w->apieces);
+		w->pieces[w->npieces].off = pos;
+		w->pieces[w->npieces].len = (uint32_t)n;
+		w->npieces++;
+		pos += n;
+	}
+	w->used = pos;
+}
+
+/* Item 0 reads and cuts the next window; item k + 1 hashes piece k of this one. */
+static void round_item(size_t i, int worker, void *data)
 {
 	struct cdt_repair *r = data;
-	struct piece *p = &r->pieces[i];
+	struct piece *p;
 
 	(void)worker;
-	cdt_hash(r->round_buf + p->off, p->len, &p->id);
+	if (!i) {
+		if (r->filling)
+			fill(r, r->filling, r->hashing);
+		return;
+	}
+	p = &r->hashing->pieces[i - 1];
+	cdt_hash(r->hashing->buf + p->off, p->len, &p->id);
 }
 
 static void scan_progress(struct cdt_repair *r, const char *what, int force)
@@ -261,14 +325,14 @@ static int scan_tail(struct cdt_repair *r, int fd, const char *what, uint64_t si
 
 	p.len = (uint32_t)(size % block);
 	p.off = 0;
-	n = pread_full(fd, r->buf, p.len, (off_t)(size - p.len));
+	n = pread_full(fd, r->win[0].buf, p.len, (off_t)(size - p.len));
 	if (n < 0)
 		return error_errno((int)n, "cannot read '%s': %s", quote(what), strerror((int)-n));
 	r->stats.bytes += (uint64_t)n;
 	if ((size_t)n != p.len)
 		return 0;	/* shrank under us */
-	cdt_hash(r->buf, p.len, &p.id);
-	return offer(r, &p, r->buf, what, size - p.len, restored);
+	cdt_hash(r->win[0].buf, p.len, &p.id);
+	return offer(r, &p, r->win[0].buf, what, size - p.len, restored);
 }
 
 /* Can a file of `size` bytes hold a wanted chunk? */
@@ -290,54 +354,37 @@ static int may_hold(const struct cdt_repair *r, uint64_t size)
 
 static int scan_fd(struct cdt_repair *r, int fd, const char *what, uint64_t size, int *restored)
 {
-	size_t have = 0;
-	uint64_t base = 0;
-	int eof = 0;
+	struct window *cur = &r->win[0], *next = &r->win[1], *t;
+	size_t i;
 
 	if (r->chunker->kind == CDT_CHUNKER_FIXED && !r->want_block)
 		return scan_tail(r, fd, what, size, restored);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	while (r->left) {
-		size_t pos = 0, i;
+	r->fd = fd;
+	r->eof = 0;
+	r->read_err = 0;
+	fill(r, cur, NULL);
+	while (r->left && !r->read_err) {
+		int more = !r->eof;
 
-		while (have < r->buf_cap && !eof) {
-			ssize_t n = read(fd, r->buf + have, r->buf_cap - have);
+		r->hashing = cur;
+		r->filling = more ? next : NULL;
+		cdt_workers_run(r->workers, cur->npieces + 1, round_item, r);
+		for (i = 0; i < cur->npieces; i++) {
+			struct piece *p = &cur->pieces[i];
 
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return error_errno(-errno, "cannot read '%s': %s", quote(what), strerror(errno));
-			if (!n)
-				eof = 1;
-			have += (size_t)n;
-			r->stats.bytes += (uint64_t)n;
+			offer(r, p, cur->buf + p->off, what, cur->base + p->off, restored);
 		}
-		r->npieces = 0;
-		for (;;) {
-			size_t n = cdt_chunker_next(r->chunker, r->buf + pos, have - pos, eof);
-
-			if (!n)
-				break;
-			ALLOC_GROW(r->pieces, r->npieces + 1, r->apieces);
-			r->pieces[r->npieces].off = pos;
-			r->pieces[r->npieces].len = (uint32_t)n;
-			r->npieces++;
-			pos += n;
-		}
-		r->round_buf = r->buf;
-		cdt_workers_run(r->workers, r->npieces, hash_piece, r);
-		for (i = 0; i < r->npieces; i++) {
-			struct piece *p = &r->pieces[i];
-
-			offer(r, p, r->buf + p->off, what, base + p->off, restored);
-		}
-		memmove(r->buf, r->buf + pos, have - pos);
-		have -= pos;
-		base += pos;
 		scan_progress(r, what, 0);
-		if (eof && !have)
+		if (!more)
 			break;
+		t = cur;
+		cur = next;
+		next = t;
 	}
+	if (r->read_err)
+		return error_errno(r->read_err, "cannot read '%s': %s", quote(what),
+				   strerror(-r->read_err));
 	return 0;
 }
 
