@@ -4,6 +4,7 @@
 #   make test           run the unit tests and the bats suite (installs deps first)
 #   make demo           ingest a generated backup series and report the numbers
 #   make bench          throughput figures against the machine's limits
+#   make bench-integrity  fsck, verify and repair speeds only
 #   make install        prefix=/usr/local DESTDIR=
 #   make SANITIZE=1 ... build and test with ASan + UBSan
 #   make DEFLATE=zlib   use zlib instead of libdeflate for chunk (de)compression
@@ -185,7 +186,12 @@ demo: deps
 
 bench: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench.sh
+	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-integrity.sh
 .PHONY: bench
+
+bench-integrity: all
+	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-integrity.sh
+.PHONY: bench-integrity
 
 install: all
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(bashcompdir)
