@@ -6,7 +6,7 @@
 #
 # Adding a command: its name in __cdt_commands and one case in _cdt.
 
-__cdt_commands="add cat init ls"
+__cdt_commands="add cat gc init ls rm stats"
 
 # REPLY = word with its shell quoting removed (backslashes, single and
 # double quotes; an unfinished quote is fine) and a leading ~/ expanded.
@@ -224,6 +224,11 @@ _cdt()
 			__cdt_names "$cur"
 		fi
 		;;
+	gc)
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'-n\n--dry-run\n-v\n--verbose\n-h\n--help\n--store'
+		fi
+		;;
 	help)
 		# shellcheck disable=SC2086 # a list of words
 		__cdt_offer "$cur" "$(printf '%s\n' $__cdt_commands)"
@@ -250,6 +255,18 @@ _cdt()
 			__cdt_offer "$cur" $'-l\n--long\n--json\n-h\n--help\n--store'
 		else
 			__cdt_names "$cur"
+		fi
+		;;
+	rm)
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'-r\n--recursive\n--ignore-missing\n-n\n--dry-run\n-q\n--quiet\n-h\n--help\n--store'
+		else
+			__cdt_names "$cur"
+		fi
+		;;
+	stats)
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'--json\n-h\n--help\n--store'
 		fi
 		;;
 	esac
