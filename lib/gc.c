@@ -374,7 +374,7 @@ static void sweep_records(struct sweep *sw)
 
 		snprintf(sub, sizeof(sub), "%02x", i);
 		{
-			char path[16];
+			char path[32];
 
 			snprintf(path, sizeof(path), "names/%s", sub);
 			fd1 = openat(refsfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -395,7 +395,8 @@ static void sweep_records(struct sweep *sw)
 
 			if (strlen(de1->d_name) != CDT_ID_HEXLEN - 2)
 				continue;
-			snprintf(hex, sizeof(hex), "%s%s", sub, de1->d_name);
+			memcpy(hex, sub, 2);
+			memcpy(hex + 2, de1->d_name, CDT_ID_HEXLEN - 2 + 1);
 			if (cdt_id_from_hex(hex, &m) < 0)
 				continue;
 			fd2 = openat(fd1, de1->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -425,7 +426,7 @@ static void sweep_records(struct sweep *sw)
 		}
 		closedir(d1);
 		if (!(sw->flags & CDT_GC_DRY_RUN)) {
-			char path[16];
+			char path[32];
 
 			snprintf(path, sizeof(path), "names/%s", sub);
 			if (unlinkat(refsfd, path, AT_REMOVEDIR) == 0)
