@@ -42,10 +42,13 @@ struct cfile {
 	struct cfile *next;
 };
 
-/* One open file handle. */
+/* One open file or directory handle (fi->fh). */
 struct ofile {
+	int is_dir;
+	char *name;		/* without the leading '/' */
+	/* Files: the name's attributes at open, and its content. */
+	struct view_node attr;
 	struct cfile *cf;
-	char *name;
 	pthread_mutex_t lock;
 	/* The chunk found last, so that a sequential read needs no search. */
 	struct cdt_manifest_entry hint;
@@ -185,10 +188,20 @@ static int fill_stat(struct view *v, const struct view_node *n, struct stat *st,
 static int view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
 	struct view *v = this_view();
-	struct view_tree *t = tree_get(v);
-	struct view_node *n = view_tree_lookup(t, path);
+	struct ofile *of = fi ? (struct ofile *)(uintptr_t)fi->fh : NULL;
+	struct view_tree *t;
+	struct view_node *n;
 	int ret = -ENOENT;
 
+	/* fstat() of an open file: what was opened, even if the name moved on since. */
+	if (of && !of->is_dir) {
+		fill_stat(v, &of->attr, st, 1);
+		return 0;
+	}
+	if (of)
+		path = of->name;
+	t = tree_get(v);
+	n = view_tree_lookup(t, path);
 	if (n) {
 		fill_stat(v, n, st, 1);
 		ret = 0;
@@ -211,14 +224,22 @@ static int view_opendir(const char *path, struct fuse_file_info *fi)
 	else if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		ret = -EROFS;
 	tree_put(v, t);
-	if (!ret)
-		fi->fh = (uint64_t)(uintptr_t)xstrdup(path);
+	if (!ret) {
+		struct ofile *of = xcalloc(1, sizeof(*of));
+
+		of->is_dir = 1;
+		of->name = xstrdup(path + strspn(path, "/"));
+		fi->fh = (uint64_t)(uintptr_t)of;
+	}
 	return ret;
 }
 
 static int view_releasedir(const char *path, struct fuse_file_info *fi)
 {
-	free((char *)(uintptr_t)fi->fh);
+	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
+
+	free(of->name);
+	free(of);
 	return 0;
 }
 
@@ -231,7 +252,7 @@ static int view_readdir(const char *unused, void *buf, fuse_fill_dir_t filler, o
 			struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct view *v = this_view();
-	const char *path = (const char *)(uintptr_t)fi->fh;
+	const char *path = ((struct ofile *)(uintptr_t)fi->fh)->name;
 	struct view_tree *t = tree_get(v);
 	struct view_node *n = view_tree_lookup(t, path);
 	struct stat st;
@@ -354,10 +375,9 @@ static int view_open(const char *path, struct fuse_file_info *fi)
 	struct view *v = this_view();
 	struct view_tree *t;
 	struct view_node *n;
-	struct cdt_id content;
+	struct view_node attr;
 	struct cfile *cf;
 	struct ofile *of;
-	uint64_t size;
 	int ret, keep;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
@@ -368,18 +388,21 @@ static int view_open(const char *path, struct fuse_file_info *fi)
 		tree_put(v, t);
 		return n ? -EISDIR : -ENOENT;
 	}
-	content = n->content;
-	size = n->size;
+	attr = *n;
+	attr.base = NULL;
+	attr.kids = NULL;
+	attr.nkids = attr.alloc = 0;
 	/* Pages cached by an earlier open of this content stay valid. */
 	keep = __atomic_exchange_n(&n->cached, 1, __ATOMIC_RELAXED);
 	tree_put(v, t);
 
 	while (*path == '/')
 		path++;
-	ret = cfile_get(v, path, &content, size, &cf);
+	ret = cfile_get(v, path, &attr.content, attr.size, &cf);
 	if (ret < 0)
 		return ret;
 	of = xcalloc(1, sizeof(*of));
+	of->attr = attr;
 	of->cf = cf;
 	of->name = xstrdup(path);
 	pthread_mutex_init(&of->lock, NULL);
@@ -878,7 +901,7 @@ int cdt_view_mount(struct cdt_store *s, const struct cdt_view_options *opt)
 	struct view v;
 	struct fuse *f = NULL;
 	pthread_condattr_t ca;
-	char *real;
+	char *real, *mnt = NULL;
 	int ret = -1, mounted = 0, fg = opt->foreground || opt->debug;
 
 	memset(&v, 0, sizeof(v));
@@ -932,7 +955,13 @@ int cdt_view_mount(struct cdt_store *s, const struct cdt_view_options *opt)
 		error("cannot set up the file system on '%s'", opt->mountpoint);
 		goto out;
 	}
-	if (fuse_mount(f, opt->mountpoint)) {
+	/* libfuse unmounts by this path after fuse_daemonize() has changed to "/". */
+	mnt = realpath(opt->mountpoint, NULL);
+	if (!mnt) {
+		error("cannot mount on '%s': %s", opt->mountpoint, strerror(errno));
+		goto out;
+	}
+	if (fuse_mount(f, mnt)) {
 		error("cannot mount on '%s'", opt->mountpoint);
 		goto out;
 	}
@@ -954,7 +983,8 @@ int cdt_view_mount(struct cdt_store *s, const struct cdt_view_options *opt)
 		error("cannot set up signal handlers");
 		goto out;
 	}
-	ret = fuse_loop_mt(f, 0) ? -1 : 0;
+	/* 0 when unmounted, the signal number when stopped by one, else an error. */
+	ret = fuse_loop_mt(f, 0) < 0 ? -1 : 0;
 	fuse_remove_signal_handlers(fuse_get_session(f));
 out:
 	if (mounted)
@@ -964,6 +994,7 @@ out:
 		fuse_destroy(f);
 	fuse_opt_free_args(&args);
 	strbuf_release(&opts);
+	free(mnt);
 	while (v.files) {
 		struct cfile *cf = v.files;
 
