@@ -4,6 +4,7 @@
 #   make test           run the unit tests and the bats suite (installs deps first)
 #   make demo           ingest a generated backup series and report the numbers
 #   make bench          throughput figures against the machine's limits
+#   make bench-mount    cdt mount alone: sequential, random 4 KiB reads, memory
 #   make install        prefix=/usr/local DESTDIR=
 #   make SANITIZE=1 ... build and test with ASan + UBSan
 #   make FUSE=0         leave out cdt mount even where libfuse3 is installed
@@ -194,7 +195,12 @@ demo: deps
 
 bench: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench.sh
+	@$(MAKE) --no-print-directory bench-mount
 .PHONY: bench
+
+bench-mount: all
+	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-mount.sh
+.PHONY: bench-mount
 
 install: all
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(bashcompdir)

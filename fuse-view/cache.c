@@ -37,8 +37,20 @@ struct list {
 	struct cache_entry *head, *tail;
 };
 
+/*
+ * The kernel retries a failed read page by page, and readers retry too:
+ * one damaged chunk is reported again only after this long.
+ */
+#define REPORT_AGAIN_SECONDS 10.0
+#define RECENT_FAILURES 16
+
 struct chunk_cache {
 	struct cdt_store *store;
+	struct {
+		struct cdt_id id;
+		double when;
+	} recent[RECENT_FAILURES];
+	unsigned recent_next;
 	pthread_mutex_t lock;
 	pthread_cond_t work;	/* a queue got an entry, or stop */
 	pthread_cond_t done;	/* a load finished */
@@ -276,6 +288,26 @@ static struct cache_entry *next_job(struct chunk_cache *c)
 	return e;
 }
 
+/* Should a failure of chunk `id` be reported now? Called with the lock held. */
+static int report_failure(struct chunk_cache *c, const struct cdt_id *id)
+{
+	double now = now_seconds();
+	unsigned i;
+
+	for (i = 0; i < RECENT_FAILURES; i++) {
+		if (c->recent[i].when > 0 && cdt_id_eq(&c->recent[i].id, id)) {
+			if (now - c->recent[i].when < REPORT_AGAIN_SECONDS)
+				return 0;
+			c->recent[i].when = now;
+			return 1;
+		}
+	}
+	i = c->recent_next++ % RECENT_FAILURES;
+	c->recent[i].id = *id;
+	c->recent[i].when = now;
+	return 1;
+}
+
 static void *loader(void *arg)
 {
 	struct chunk_cache *c = arg;
@@ -299,12 +331,12 @@ static void *loader(void *arg)
 
 		strbuf_reset(&why);
 		ret = cdt_chunk_read(r, &e->id, e->len, e->data, &got, &why);
-		if (ret < 0)
+
+		pthread_mutex_lock(&c->lock);
+		if (ret < 0 && report_failure(c, &e->id))
 			error("cannot read '%s' at offset %llu: chunk %s (%u bytes): %s", e->who,
 			      (unsigned long long)e->where, cdt_id_to_hex(&e->id, hex), e->len,
 			      why.len ? why.buf : cdt_strerror(ret));
-
-		pthread_mutex_lock(&c->lock);
 		c->st.loads++;
 		free(e->who);
 		e->who = NULL;

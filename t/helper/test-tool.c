@@ -147,12 +147,16 @@ struct pread_job {
 static void *pread_worker(void *arg)
 {
 	struct pread_job *j = arg;
-	unsigned char *a = xmalloc(j->size), *b = xmalloc(j->size);
-	int fd = open(j->file, O_RDONLY), rfd = -1;
+	/* TEST_PREAD_DIRECT=1: O_DIRECT, so that the page cache answers nothing. */
+	int direct = getenv("TEST_PREAD_DIRECT") && !strcmp(getenv("TEST_PREAD_DIRECT"), "1");
+	unsigned char *a, *b = xmalloc(j->size);
+	int fd = open(j->file, O_RDONLY | (direct ? O_DIRECT : 0)), rfd = -1;
 	uint64_t i, seed = j->seed;
 
 	if (fd < 0)
 		die("cannot open '%s': %s", j->file, strerror(errno));
+	if (posix_memalign((void **)&a, 4096, (size_t)j->size))
+		die("out of memory");
 	if (j->ref) {
 		rfd = open(j->ref, O_RDONLY);
 		if (rfd < 0)
@@ -160,6 +164,9 @@ static void *pread_worker(void *arg)
 	}
 	for (i = 0; i < j->count; i++) {
 		uint64_t off = rng_next(&seed) % j->flen;
+
+		if (direct)
+			off &= ~(uint64_t)4095;
 		ssize_t n = pread_full(fd, a, (size_t)j->size, (off_t)off), m;
 
 		if (n < 0) {
