@@ -80,7 +80,9 @@ LIB_SOURCES = \
 	lib/chunker.c \
 	lib/compress.c \
 	lib/config.c \
+	lib/fanout.c \
 	lib/fsutil.c \
+	lib/gc.c \
 	lib/hash.c \
 	lib/idset.c \
 	lib/ingest.c \
@@ -88,6 +90,7 @@ LIB_SOURCES = \
 	lib/names.c \
 	lib/objects.c \
 	lib/refs.c \
+	lib/remove.c \
 	lib/restore.c \
 	lib/store.c \
 	lib/strbuf.c \
@@ -97,9 +100,12 @@ LIB_SOURCES = \
 CMD_SOURCES = \
 	cmd/add.c \
 	cmd/cat.c \
+	cmd/gc.c \
 	cmd/init.c \
 	cmd/ls.c \
 	cmd/mount.c \
+	cmd/rm.c \
+	cmd/stats.c \
 	cmd/umount.c
 
 FUSE_SOURCES = \
@@ -118,7 +124,7 @@ CMD_OBJS += $(FUSE_SOURCES:%.c=$(BUILD)/%.o)
 endif
 LIBCDT = $(BUILD)/libcdt.a
 
-# The default build puts the binary at ./cdt; any other build directory keeps its own.
+# The default build leaves ./cdt at the top; other builds keep it in their directory.
 ifeq ($(BUILD),build)
 CDT_BIN = cdt
 else
@@ -182,10 +188,23 @@ unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do echo "  UNIT    $$t"; ./$$t || exit 1; done
 .PHONY: unit
 
+# A second binary with the other deflate implementation, to test that each
+# reads what the other wrote.
+ifeq ($(DEFLATE),zlib)
+OTHER_DEFLATE = libdeflate
+else
+OTHER_DEFLATE = zlib
+endif
+OTHER_BUILD = $(BUILD)-$(OTHER_DEFLATE)
+other-deflate:
+	@$(MAKE) --no-print-directory BUILD=$(OTHER_BUILD) DEFLATE=$(OTHER_DEFLATE) $(OTHER_BUILD)/cdt
+.PHONY: other-deflate
+
 BATS ?= bats
 test: deps
-	@$(MAKE) --no-print-directory all unit
-	CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) $(BATS) $(BATS_FLAGS) t/
+	@$(MAKE) --no-print-directory all unit other-deflate
+	CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) \
+	CDT_OTHER_DEFLATE=$(abspath $(OTHER_BUILD)/cdt) $(BATS) $(BATS_FLAGS) t/
 .PHONY: test
 
 demo: deps
@@ -210,5 +229,5 @@ install: all
 .PHONY: install
 
 clean:
-	rm -rf build build-san $(BUILD) cdt
+	rm -rf build build-* $(BUILD) cdt
 .PHONY: clean

@@ -35,9 +35,12 @@ struct command {
 static const struct command commands[] = {
 	{ "add", cmd_add, NEED_STORE, usage_add, "store files (deduplicated and compressed)" },
 	{ "cat", cmd_cat, NEED_STORE, usage_cat, "restore stored files, checking every chunk" },
+	{ "gc", cmd_gc, NEED_STORE, usage_gc, "delete what no stored name needs" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
 	{ "mount", cmd_mount, MOUNT_FLAGS, usage_mount, "browse the store as a read-only file system" },
+	{ "rm", cmd_rm, NEED_STORE, usage_rm, "remove stored names" },
+	{ "stats", cmd_stats, NEED_STORE, usage_stats, "show what the store holds" },
 	{ "umount", cmd_umount, 0, usage_umount, "unmount a view made by cdt mount" },
 };
 

@@ -79,13 +79,13 @@ static void walk(struct add_state *st, const char *dir, const char *name, int de
 	size_t nr = 0, alloc = 0, i;
 
 	if (depth > 256) {
-		error("'%s': directories nested too deeply", dir);
+		error("'%s': directories nested too deeply", quote(dir));
 		st->bad = 1;
 		return;
 	}
 	d = opendir(dir);
 	if (!d) {
-		error("cannot read directory '%s': %s", dir, strerror(errno));
+		error("cannot read directory '%s': %s", quote(dir), strerror(errno));
 		st->bad = 1;
 		return;
 	}
@@ -104,14 +104,14 @@ static void walk(struct add_state *st, const char *dir, const char *name, int de
 		struct stat sb;
 
 		if (lstat(p, &sb) < 0) {
-			error("cannot stat '%s': %s", p, strerror(errno));
+			error("cannot stat '%s': %s", quote(p), strerror(errno));
 			st->bad = 1;
 		} else if (S_ISDIR(sb.st_mode)) {
 			walk(st, p, n, depth + 1);
 		} else if (S_ISREG(sb.st_mode)) {
 			add_source(st, p, n);
 		} else {
-			warning("skipping '%s': %s", p, S_ISLNK(sb.st_mode) ?
+			warning("skipping '%s': %s", quote(p), S_ISLNK(sb.st_mode) ?
 				"symbolic links are not stored" : "not a regular file");
 		}
 		free(p);
@@ -162,7 +162,7 @@ static int name_for_arg(struct add_state *st, const char *path, struct strbuf *o
 		if (!strcmp(why.buf, "path gives an empty name"))
 			ret = 0;	/* "." with -r: names are the paths inside */
 		else
-			ret = error("cannot name '%s': %s; use --name or --prefix", path, why.buf);
+			ret = error("cannot name '%s': %s; use --name or --prefix", quote(path), why.buf);
 	}
 	strbuf_release(&why);
 	strbuf_release(&tmp);
@@ -187,24 +187,24 @@ static int collect(struct add_state *st, int argc, char **argv)
 			continue;
 		}
 		if (stat(path, &sb) < 0) {
-			error("cannot add '%s': %s", path, strerror(errno));
+			error("cannot add '%s': %s", quote(path), strerror(errno));
 			st->bad = 1;
 		} else if (S_ISDIR(sb.st_mode)) {
 			if (!st->recursive) {
-				error("cannot add '%s': it is a directory (use -r)", path);
+				error("cannot add '%s': it is a directory (use -r)", quote(path));
 				st->bad = 1;
 			} else {
 				walk(st, path, name.buf, 0);
 			}
 		} else if (S_ISREG(sb.st_mode)) {
-			if (!name.len) {
-				error("cannot name '%s': use --name or --prefix", path);
+			if (!name.len && !st->name_opt) {
+				error("cannot name '%s': use --name or --prefix", quote(path));
 				st->bad = 1;
 			} else {
 				add_source(st, path, name.buf);
 			}
 		} else {
-			error("cannot add '%s': not a regular file", path);
+			error("cannot add '%s': not a regular file", quote(path));
 			st->bad = 1;
 		}
 	}
@@ -271,15 +271,15 @@ static int add_one(struct cdt_ingest *ing, struct add_state *st, const struct so
 
 	fd = src->is_stdin ? STDIN_FILENO : open(src->path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
-		ret = error("cannot open '%s': %s", src->path, strerror(errno));
+		ret = error("cannot open '%s': %s", quote(src->path), strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &before) < 0) {
-		ret = error("cannot stat '%s': %s", what, strerror(errno));
+		ret = error("cannot stat '%s': %s", quote(what), strerror(errno));
 		goto out;
 	}
 	if (!src->is_stdin && !S_ISREG(before.st_mode)) {
-		ret = error("cannot add '%s': not a regular file", what);
+		ret = error("cannot add '%s': not a regular file", quote(what));
 		goto out;
 	}
 	snprintf(meta->name, sizeof(meta->name), "%s", src->name);
@@ -307,7 +307,7 @@ static int add_one(struct cdt_ingest *ing, struct add_state *st, const struct so
 	    (after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
 	     after.st_mtim.tv_nsec != before.st_mtim.tv_nsec || (uint64_t)after.st_size != res->size))
 		warning("'%s' changed while it was read; stored what was read (%llu bytes)",
-			what, (unsigned long long)res->size);
+			quote(what), (unsigned long long)res->size);
 	ret = 0;
 out:
 	if (fd > STDIN_FILENO)
@@ -375,7 +375,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 			strbuf_setlen(&p, p.len - 1);
 		if (cdt_name_check(p.buf, &why) < 0) {
 			strbuf_release(&p);
-			ret = usage_error(ctx, "bad --prefix '%s': %s", st.prefix, why.buf);
+			ret = usage_error(ctx, "bad --prefix '%s': %s", quote(st.prefix), why.buf);
 			goto out;
 		}
 		strbuf_release(&p);
@@ -391,20 +391,20 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 
 		strbuf_reset(&why);
 		if (cdt_name_check(st.src[i].name, &why) < 0) {
-			error("bad name '%s' for '%s': %s", st.src[i].name, st.src[i].path, why.buf);
+			error("bad name '%s' for '%s': %s", quote(st.src[i].name), quote(st.src[i].path), why.buf);
 			ret = EXIT_FAIL;
 			continue;
 		}
 		r = cdt_name_writable(ctx->store, st.src[i].name, io.no_replace);
 		if (r == -EEXIST)
-			error("name '%s' already exists (not replaced)", st.src[i].name);
+			error("name '%s' already exists (not replaced)", quote(st.src[i].name));
 		else if (r == -EISDIR)
-			error("cannot store '%s': stored names exist under '%s/'", st.src[i].name,
-			      st.src[i].name);
+			error("cannot store '%s': stored names exist under '%s/'", quote(st.src[i].name),
+			      quote(st.src[i].name));
 		else if (r == -ENOTDIR)
-			error("cannot store '%s': a parent of it is a stored name", st.src[i].name);
+			error("cannot store '%s': a parent of it is a stored name", quote(st.src[i].name));
 		else if (r < 0)
-			error("cannot check name '%s': %s", st.src[i].name, strerror(-r));
+			error("cannot check name '%s': %s", quote(st.src[i].name), strerror(-r));
 		if (r < 0)
 			ret = EXIT_FAIL;
 	}

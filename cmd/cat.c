@@ -34,15 +34,15 @@ static int lookup(struct cdt_store *s, const char *name, struct cdt_name_entry *
 	int ret;
 
 	if (cdt_name_check(name, &why) < 0) {
-		ret = error("bad name '%s': %s", name, why.buf);
+		ret = error("bad name '%s': %s", quote(name), why.buf);
 		strbuf_release(&why);
 		return ret;
 	}
 	ret = cdt_name_read(s, name, e, &why);
 	if (ret == -ENOENT)
-		error("no such name: '%s'", name);
+		error("no such name: '%s'", quote(name));
 	else if (ret < 0)
-		error("cannot read name '%s': %s", name, why.len ? why.buf : strerror(-ret));
+		error("cannot read name '%s': %s", quote(name), why.len ? why.buf : strerror(-ret));
 	strbuf_release(&why);
 	return ret < 0 ? -1 : 0;
 }
@@ -59,17 +59,17 @@ static int restore_to_file(struct cdt_restore *r, const struct cdt_name_entry *e
 
 	if (lstat(path, &st) == 0) {
 		if (S_ISLNK(st.st_mode)) {
-			error("refusing to write '%s': it is a symbolic link", path);
+			error("refusing to write '%s': it is a symbolic link", quote(path));
 			goto out;
 		}
 		if (S_ISDIR(st.st_mode)) {
-			error("cannot write '%s': it is a directory", path);
+			error("cannot write '%s': it is a directory", quote(path));
 			goto out;
 		}
 	}
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0) {
-		error("cannot write '%s': %s", path, strerror(errno));
+		error("cannot write '%s': %s", quote(path), strerror(errno));
 		goto out;
 	}
 	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
@@ -80,14 +80,14 @@ static int restore_to_file(struct cdt_restore *r, const struct cdt_name_entry *e
 		free(prefix);
 	}
 	if (fd < 0) {
-		error("cannot create a temporary file next to '%s': %s", path, strerror(-fd));
+		error("cannot create a temporary file next to '%s': %s", quote(path), strerror(-fd));
 		fd = -1;
 		goto out;
 	}
 	if (cdt_restore_fd(r, e, fd, path, 1) < 0)
 		goto out_unlink;
 	if (fchmod(fd, e->mode & 07777) < 0) {
-		error("cannot set the mode of '%s': %s", path, strerror(errno));
+		error("cannot set the mode of '%s': %s", quote(path), strerror(errno));
 		goto out_unlink;
 	}
 	ts[0].tv_sec = 0;
@@ -95,17 +95,17 @@ static int restore_to_file(struct cdt_restore *r, const struct cdt_name_entry *e
 	ts[1].tv_sec = e->mtime_sec;
 	ts[1].tv_nsec = e->mtime_nsec;
 	if (futimens(fd, ts) < 0) {
-		error("cannot set the modification time of '%s': %s", path, strerror(errno));
+		error("cannot set the modification time of '%s': %s", quote(path), strerror(errno));
 		goto out_unlink;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		error("cannot write '%s': %s", path, strerror(errno));
+		error("cannot write '%s': %s", quote(path), strerror(errno));
 		goto out_unlink;
 	}
 	fd = -1;
 	if (renameat(dirfd, tmp.buf, dirfd, base) < 0) {
-		error("cannot rename to '%s': %s", path, strerror(errno));
+		error("cannot rename to '%s': %s", quote(path), strerror(errno));
 		goto out_unlink;
 	}
 	ret = 0;

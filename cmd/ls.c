@@ -55,7 +55,7 @@ static int show(const char *name, const struct cdt_name_entry *e, int err, const
 	int have_manifest;
 
 	if (!e) {
-		error("cannot read name '%s': %s", name, why ? why : cdt_strerror(err));
+		error("cannot read name '%s': %s", quote(name), why ? why : cdt_strerror(err));
 		st->errors++;
 		return 0;
 	}
@@ -98,7 +98,7 @@ static int show(const char *name, const struct cdt_name_entry *e, int err, const
 		       chunks, hex, name);
 	}
 	if (!have_manifest) {
-		error("'%s': manifest %.12s is missing or damaged (run 'cdt fsck')", name, hex);
+		error("'%s': manifest %.12s is missing or damaged (run 'cdt fsck')", quote(name), hex);
 		st->errors++;
 	}
 	return 0;
@@ -139,7 +139,7 @@ int cmd_ls(int argc, char **argv, struct cmd_ctx *ctx)
 		strbuf_reset(&why);
 		if (cdt_name_check(pfx.buf, &why) < 0) {
 			strbuf_release(&pfx);
-			ret = usage_error(ctx, "bad prefix '%s': %s", argv[i], why.buf);
+			ret = usage_error(ctx, "bad prefix '%s': %s", quote(argv[i]), why.buf);
 			strbuf_release(&why);
 			return ret;
 		}
@@ -148,10 +148,10 @@ int cmd_ls(int argc, char **argv, struct cmd_ctx *ctx)
 
 			ret = cdt_names_walk(ctx->store, pfx.buf, show, &st);
 			if (ret < 0) {
-				error("cannot list '%s': %s", argv[i], cdt_strerror(ret));
+				error("cannot list '%s': %s", quote(argv[i]), cdt_strerror(ret));
 				st.errors++;
 			} else if (st.shown == before) {
-				error("no stored name is '%s' or under it", pfx.buf);
+				error("no stored name is '%s' or under it", quote(pfx.buf));
 				st.errors++;
 			}
 		}

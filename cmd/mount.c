@@ -60,7 +60,7 @@ static int parse_one(struct cmd_ctx *ctx, char *o, struct mount_opts *mo)
 
 		if (!val || parse_size(val, dst) < 0)
 			return usage_error(ctx, "-o %s needs a size like 256M, not '%s'", o,
-					   val ? val : "");
+					   quote(val ? val : ""));
 		if (dst == &mo->cache_size && *dst < MIN_CACHE)
 			return usage_error(ctx, "-o cache_size must be at least 1M");
 		return 0;
@@ -71,13 +71,13 @@ static int parse_one(struct cmd_ctx *ctx, char *o, struct mount_opts *mo)
 		if (!val || errno || end == val || *end || !(mo->refresh >= 0) ||
 		    mo->refresh > 86400)
 			return usage_error(ctx, "-o refresh needs seconds between 0 and 86400, not '%s'",
-					   val ? val : "");
+					   quote(val ? val : ""));
 		return 0;
 	}
 	if (!strcmp(o, "loaders")) {
 		if (!val || parse_jobs(val, &mo->loaders) < 0)
 			return usage_error(ctx, "-o loaders needs a number of threads, not '%s'",
-					   val ? val : "");
+					   quote(val ? val : ""));
 		return 0;
 	}
 	if (!strcmp(o, "log")) {
@@ -154,12 +154,12 @@ int cmd_mount(int argc, char **argv, struct cmd_ctx *ctx)
 	ret = EXIT_FAIL;
 #else
 	if (stat(argv[0], &st) < 0) {
-		error("cannot mount on '%s': %s", argv[0], strerror(errno));
+		error("cannot mount on '%s': %s", quote(argv[0]), strerror(errno));
 		ret = EXIT_FAIL;
 		goto out;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		error("cannot mount on '%s': not a directory", argv[0]);
+		error("cannot mount on '%s': not a directory", quote(argv[0]));
 		ret = EXIT_FAIL;
 		goto out;
 	}

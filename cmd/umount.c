@@ -93,7 +93,7 @@ static int run_fusermount(const char *path)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
 		return -ENOENT;
 	/* fusermount3 has said why. */
-	return error("cannot unmount '%s'", path);
+	return error("cannot unmount '%s'", quote(path));
 }
 
 int cmd_umount(int argc, char **argv, struct cmd_ctx *ctx)
@@ -112,7 +112,7 @@ int cmd_umount(int argc, char **argv, struct cmd_ctx *ctx)
 		return usage_error(ctx, argc ? "too many arguments" : "no mount point given");
 	path = realpath(argv[0], NULL);
 	if (!path) {
-		error("cannot unmount '%s': %s", argv[0], strerror(errno));
+		error("cannot unmount '%s': %s", quote(argv[0]), strerror(errno));
 		return EXIT_FAIL;
 	}
 	ret = is_cdt_mount(path);
@@ -120,16 +120,16 @@ int cmd_umount(int argc, char **argv, struct cmd_ctx *ctx)
 		if (ret < 0)
 			error("cannot read /proc/self/mountinfo: %s", strerror(-ret));
 		else
-			error("'%s' is not a cdt mount", argv[0]);
+			error("'%s' is not a cdt mount", quote(argv[0]));
 		free(path);
 		return EXIT_FAIL;
 	}
 	ret = run_fusermount(path);
 	if (ret == -ENOENT) {
 		if (geteuid() != 0) {
-			error("cannot unmount '%s': fusermount3 is not installed", argv[0]);
+			error("cannot unmount '%s': fusermount3 is not installed", quote(argv[0]));
 		} else if (umount(path) < 0) {
-			error("cannot unmount '%s': %s", argv[0], strerror(errno));
+			error("cannot unmount '%s': %s", quote(argv[0]), strerror(errno));
 		} else {
 			ret = 0;
 		}

@@ -334,7 +334,7 @@ static void *loader(void *arg)
 
 		pthread_mutex_lock(&c->lock);
 		if (ret < 0 && report_failure(c, &e->id))
-			error("cannot read '%s' at offset %llu: chunk %s (%u bytes): %s", e->who,
+			error("cannot read '%s' at offset %llu: chunk %s (%u bytes): %s", quote(e->who),
 			      (unsigned long long)e->where, cdt_id_to_hex(&e->id, hex), e->len,
 			      why.len ? why.buf : cdt_strerror(ret));
 		c->st.loads++;

@@ -127,7 +127,7 @@ static int add_name(const char *name, const struct cdt_name_entry *e, int err,
 
 	if (!e) {
 		if (b->t->unreadable++ < MAX_REPORTED)
-			error("cannot read name '%s': %s", name, why && *why ? why : cdt_strerror(err));
+			error("cannot read name '%s': %s", quote(name), why && *why ? why : cdt_strerror(err));
 		return 0;
 	}
 	newer_mtime(dir, e);

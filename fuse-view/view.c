@@ -339,14 +339,14 @@ static int cfile_get(struct view *v, const char *name, const struct cdt_id *cont
 	/* Checked in full once per open content, outside any lock. */
 	ret = cdt_manifest_open(v->store, content, &m, &why);
 	if (ret < 0) {
-		error("cannot open '%s': manifest %s: %s", name, cdt_id_to_hex(content, hex),
+		error("cannot open '%s': manifest %s: %s", quote(name), cdt_id_to_hex(content, hex),
 		      why.len ? why.buf : cdt_strerror(ret));
 		strbuf_release(&why);
 		return ret == -ENOENT ? -ENOENT : -EIO;
 	}
 	strbuf_release(&why);
 	if (cdt_manifest_size(m) != size) {
-		error("cannot open '%s': its entry says %llu bytes, its manifest %llu", name,
+		error("cannot open '%s': its entry says %llu bytes, its manifest %llu", quote(name),
 		      (unsigned long long)size, (unsigned long long)cdt_manifest_size(m));
 		cdt_manifest_close(m);
 		return -EIO;
@@ -427,7 +427,7 @@ static int manifest_failed(struct ofile *of, int ret, uint64_t what)
 {
 	char hex[CDT_ID_HEXLEN + 1];
 
-	error("cannot read '%s' at offset %llu: manifest %s: %s", of->name,
+	error("cannot read '%s' at offset %llu: manifest %s: %s", quote(of->name),
 	      (unsigned long long)what, cdt_id_to_hex(&of->cf->content, hex), cdt_strerror(ret));
 	return -EIO;
 }
@@ -553,7 +553,7 @@ static int view_read(const char *unused, char *buf, size_t size, off_t offset,
 				char hex[CDT_ID_HEXLEN + 1];
 
 				error("cannot read '%s' at offset %llu: chunk %s holds %u bytes, the manifest says %u",
-				      of->name, (unsigned long long)ents[i].offset,
+				      quote(of->name), (unsigned long long)ents[i].offset,
 				      cdt_id_to_hex(&ents[i].id, hex), len, ents[i].len);
 				r = -CDT_ECORRUPT;
 			}
@@ -834,11 +834,11 @@ static void *refresher(void *arg)
 			if (ret < 0) {
 				if (!failed++)
 					error("cannot list the names of store '%s': %s",
-					      cdt_store_path(v->store), cdt_strerror(ret));
+					      quote(cdt_store_path(v->store)), cdt_strerror(ret));
 			} else {
 				if (failed)
 					warning("names of store '%s' can be listed again",
-						cdt_store_path(v->store));
+						quote(cdt_store_path(v->store)));
 				failed = 0;
 				pthread_mutex_lock(&v->tree_lock);
 				old = v->tree;
@@ -923,13 +923,13 @@ int cdt_view_mount(struct cdt_store *s, const struct cdt_view_options *opt)
 	if (opt->log) {
 		log_fd = open(opt->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (log_fd < 0) {
-			error("cannot open log file '%s': %s", opt->log, strerror(errno));
+			error("cannot open log file '%s': %s", quote(opt->log), strerror(errno));
 			goto out;
 		}
 	}
 	ret = view_tree_build(s, NULL, &v.tree);
 	if (ret < 0) {
-		error("cannot list the names of store '%s': %s", cdt_store_path(s), cdt_strerror(ret));
+		error("cannot list the names of store '%s': %s", quote(cdt_store_path(s)), cdt_strerror(ret));
 		ret = -1;
 		goto out;
 	}
@@ -952,17 +952,17 @@ int cdt_view_mount(struct cdt_store *s, const struct cdt_view_options *opt)
 	f = fuse_new(&args, &view_ops, sizeof(view_ops), &v);
 	if (!f) {
 		/* libfuse has said which option it did not take. */
-		error("cannot set up the file system on '%s'", opt->mountpoint);
+		error("cannot set up the file system on '%s'", quote(opt->mountpoint));
 		goto out;
 	}
 	/* libfuse unmounts by this path after fuse_daemonize() has changed to "/". */
 	mnt = realpath(opt->mountpoint, NULL);
 	if (!mnt) {
-		error("cannot mount on '%s': %s", opt->mountpoint, strerror(errno));
+		error("cannot mount on '%s': %s", quote(opt->mountpoint), strerror(errno));
 		goto out;
 	}
 	if (fuse_mount(f, mnt)) {
-		error("cannot mount on '%s'", opt->mountpoint);
+		error("cannot mount on '%s'", quote(opt->mountpoint));
 		goto out;
 	}
 	mounted = 1;

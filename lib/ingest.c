@@ -211,7 +211,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 
 		ret = read_more(fd, ing->buf, ing->buf_cap, &have, &eof);
 		if (ret < 0) {
-			error("cannot read '%s': %s", what, strerror(-ret));
+			error("cannot read '%s': %s", quote(what), strerror(-ret));
 			goto out;
 		}
 		/* Cut. */
@@ -269,7 +269,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 			}
 			ret = cdt_manifest_writer_add(mw, &d->id, d->len);
 			if (ret < 0) {
-				error("cannot write manifest for '%s': %s", what, strerror(-ret));
+				error("cannot write manifest for '%s': %s", quote(what), strerror(-ret));
 				goto out;
 			}
 			res->chunks++;
@@ -294,7 +294,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	cdt_hasher_final(ing->file_hash, &res->content);
 	ret = cdt_manifest_writer_finish(mw, &res->content);
 	if (ret < 0) {
-		error("cannot write manifest for '%s': %s", what, strerror(-ret));
+		error("cannot write manifest for '%s': %s", quote(what), strerror(-ret));
 		goto out;
 	}
 	ret = cdt_manifest_exists(s, &res->content);
@@ -332,7 +332,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	/* Then the name record, then the name. */
 	ret = cdt_nameref_add(s, &res->content, meta->name);
 	if (ret < 0) {
-		error("cannot record name '%s' for manifest %s: %s", meta->name,
+		error("cannot record name '%s' for manifest %s: %s", quote(meta->name),
 		      cdt_id_to_hex(&res->content, hex), strerror(-ret));
 		goto out;
 	}
@@ -341,13 +341,13 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	meta->added_sec = (int64_t)time(NULL);
 	ret = cdt_name_write(s, meta, !ing->opt.no_replace);
 	if (ret == -EEXIST)
-		error("name '%s' already exists (not replaced)", meta->name);
+		error("name '%s' already exists (not replaced)", quote(meta->name));
 	else if (ret == -EISDIR)
-		error("cannot store '%s': stored names exist under '%s/'", meta->name, meta->name);
+		error("cannot store '%s': stored names exist under '%s/'", quote(meta->name), quote(meta->name));
 	else if (ret == -ENOTDIR)
-		error("cannot store '%s': a parent of it is a stored name", meta->name);
+		error("cannot store '%s': a parent of it is a stored name", quote(meta->name));
 	else if (ret < 0)
-		error("cannot write name '%s': %s", meta->name, strerror(-ret));
+		error("cannot write name '%s': %s", quote(meta->name), strerror(-ret));
 	if (ret < 0)
 		goto out;
 	if (ing->opt.progress)

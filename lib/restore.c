@@ -121,13 +121,13 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 
 	ret = cdt_manifest_open(r->store, &e->content, &m, &why);
 	if (ret < 0) {
-		error("cannot read '%s': manifest %s: %s", e->name,
+		error("cannot read '%s': manifest %s: %s", quote(e->name),
 		      cdt_id_to_hex(&e->content, hex), why.len ? why.buf : strerror(-ret));
 		goto out;
 	}
 	if (cdt_manifest_size(m) != e->size) {
 		ret = error_errno(-CDT_ECORRUPT, "cannot read '%s': its entry says %llu bytes, its manifest %llu",
-				  e->name, (unsigned long long)e->size,
+				  quote(e->name), (unsigned long long)e->size,
 				  (unsigned long long)cdt_manifest_size(m));
 		goto out;
 	}
@@ -140,7 +140,7 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 			ret = cdt_manifest_get(m, next + i, &r->slots[i].e);
 			if (ret < 0) {
 				error("cannot read '%s': manifest %s changed while reading it",
-				      e->name, cdt_id_to_hex(&e->content, hex));
+				      quote(e->name), cdt_id_to_hex(&e->content, hex));
 				goto out;
 			}
 		}
@@ -151,7 +151,7 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 			if (sl->err) {
 				ret = sl->err;
 				error("cannot read '%s' at offset %llu: chunk %s (%u bytes): %s",
-				      e->name, (unsigned long long)sl->e.offset,
+				      quote(e->name), (unsigned long long)sl->e.offset,
 				      cdt_id_to_hex(&sl->e.id, hex), sl->e.len,
 				      sl->why.len ? sl->why.buf : strerror(-ret));
 				goto out;
@@ -159,7 +159,7 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 			cdt_hasher_update(r->file_hash, sl->data, sl->len);
 			ret = write_chunk(fd, sl->data, sl->len, sparse);
 			if (ret < 0) {
-				error("cannot write '%s' to %s: %s", e->name, outname, strerror(-ret));
+				error("cannot write '%s' to %s: %s", quote(e->name), quote(outname), strerror(-ret));
 				goto out;
 			}
 		}
@@ -167,13 +167,13 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 	}
 	if (sparse && ftruncate(fd, (off_t)cdt_manifest_size(m)) < 0) {
 		ret = -errno;
-		error("cannot write '%s' to %s: %s", e->name, outname, strerror(errno));
+		error("cannot write '%s' to %s: %s", quote(e->name), quote(outname), strerror(errno));
 		goto out;
 	}
 	cdt_hasher_final(r->file_hash, &got);
 	if (!cdt_id_eq(&got, &e->content)) {
 		ret = error_errno(-CDT_ECORRUPT, "cannot read '%s': its chunks do not add up to content %s",
-				  e->name, cdt_id_to_hex(&e->content, hex));
+				  quote(e->name), cdt_id_to_hex(&e->content, hex));
 		goto out;
 	}
 	ret = 0;

@@ -10,11 +10,15 @@
 
 static void default_report(const char *prefix, const char *fmt, va_list ap)
 {
-	char msg[4096];
+	char *msg = NULL;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		fprintf(stderr, "%scannot format message\n", prefix);
+		return;
+	}
 	/* One write, so lines from threads and processes do not interleave. */
 	fprintf(stderr, "%s%s\n", prefix, msg);
+	free(msg);
 }
 
 static report_fn report_routine = default_report;
@@ -278,4 +282,36 @@ double now_seconds(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *quote(const char *s)
+{
+	static _Thread_local char ring[4][QUOTE_MAX * 4 + 8];
+	static _Thread_local unsigned next;
+	char *out = ring[next++ % 4], *p = out;
+	const unsigned char *q = (const unsigned char *)s;
+	size_t n = 0;
+
+	for (; *q && n < QUOTE_MAX; q++, n++) {
+		if (*q < 0x20 || *q == 0x7f || *q == '\\') {
+			static const char hex[] = "0123456789abcdef";
+
+			*p++ = '\\';
+			if (*q == '\\') {
+				*p++ = '\\';
+			} else {
+				*p++ = 'x';
+				*p++ = hex[*q >> 4];
+				*p++ = hex[*q & 15];
+			}
+		} else {
+			*p++ = (char)*q;
+		}
+	}
+	if (*q) {
+		memcpy(p, "...", 3);
+		p += 3;
+	}
+	*p = '\0';
+	return out;
 }

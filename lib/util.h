@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <sys/types.h>
 
@@ -56,6 +57,14 @@ void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 typedef void (*report_fn)(const char *prefix, const char *fmt, va_list ap);
 void set_report_routine(report_fn fn);
+
+/*
+ * A name or path made safe for a one-line message: control characters and
+ * backslashes escaped (\x0a, \\), cut after QUOTE_MAX bytes with "...".
+ * Returns one of a few per-thread buffers: use at most four per message.
+ */
+#define QUOTE_MAX 200
+const char *quote(const char *s);
 
 /* Text for a negative cdt error code (errno or CDT_E*). */
 const char *cdt_strerror(int err);

@@ -1,0 +1,154 @@
+/* cmd/rm.c: cdt rm, remove stored names. */
+#include "cmd.h"
+#include "../lib/names.h"
+#include "../lib/remove.h"
+#include "../lib/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char usage_rm[] =
+	"usage: cdt rm [-r] [--ignore-missing] [-n] [-q] NAME...\n"
+	"\n"
+	"Remove stored names. Content that no name uses any more is dropped;\n"
+	"'cdt gc' then frees the chunks nothing else uses.\n"
+	"\n"
+	"    -r, --recursive    remove NAME and every name under NAME/\n"
+	"    --ignore-missing   a name that does not exist is not an error\n"
+	"    -n, --dry-run      show what would be removed\n"
+	"    -q, --quiet        print only errors\n"
+	"    -h, --help         show this help\n";
+
+struct targets {
+	char **names;
+	size_t nr, alloc;
+};
+
+static int collect_name(const char *name, const struct cdt_name_entry *e, int err,
+			const char *why, void *data)
+{
+	struct targets *t = data;
+
+	/* Damaged entries can be removed too: the user wants them gone. */
+	(void)e; (void)err; (void)why;
+	ALLOC_GROW(t->names, t->nr + 1, t->alloc);
+	t->names[t->nr++] = xstrdup(name);
+	return 0;
+}
+
+int cmd_rm(int argc, char **argv, struct cmd_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "recursive", no_argument, NULL, 'r' },
+		{ "ignore-missing", no_argument, NULL, 'I' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct targets t = { 0 };
+	struct cdt_remove_result res = { 0 };
+	struct cdt_remover *rem = NULL;
+	struct strbuf why = STRBUF_INIT, arg = STRBUF_INIT;
+	int c, i, recursive = 0, ignore_missing = 0, dry = 0, quiet = 0, ret = EXIT_OK;
+	size_t k;
+
+	while ((c = getopt_long(argc, argv, ":rnq", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r': recursive = 1; break;
+		case 'I': ignore_missing = 1; break;
+		case 'n': dry = 1; break;
+		case 'q': quiet = 1; break;
+		default: return option_error(ctx, c, argv);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (!argc)
+		return usage_error(ctx, "no name given");
+
+	if (!dry && cdt_store_lock(ctx->store, CDT_LOCK_EXCLUSIVE) < 0)
+		return EXIT_FAIL;
+	/* Resolve everything first: a missing name removes nothing. */
+	for (i = 0; i < argc; i++) {
+		size_t before = t.nr;
+		struct cdt_name_entry *e;
+		int r;
+
+		strbuf_reset(&arg);
+		strbuf_addstr(&arg, argv[i]);
+		while (recursive && arg.len > 1 && arg.buf[arg.len - 1] == '/')
+			strbuf_setlen(&arg, arg.len - 1);
+		strbuf_reset(&why);
+		if (cdt_name_check(arg.buf, &why) < 0) {
+			error("bad name '%s': %s", quote(argv[i]), why.buf);
+			ret = EXIT_FAIL;
+			continue;
+		}
+		if (recursive) {
+			r = cdt_names_walk(ctx->store, arg.buf, collect_name, &t);
+			if (r < 0) {
+				error("cannot list '%s': %s", quote(arg.buf), cdt_strerror(r));
+				ret = EXIT_FAIL;
+			}
+		} else {
+			e = xmalloc(sizeof(*e));
+			strbuf_reset(&why);
+			r = cdt_name_read(ctx->store, arg.buf, e, &why);
+			free(e);
+			if (r != -ENOENT)
+				collect_name(arg.buf, NULL, r, NULL, &t);
+		}
+		if (t.nr == before && !ignore_missing) {
+			error("no such name: '%s'", quote(arg.buf));
+			ret = EXIT_FAIL;
+		}
+	}
+	if (ret != EXIT_OK)
+		goto out;
+	if (dry) {
+		for (k = 0; k < t.nr; k++)
+			if (!quiet)
+				printf("would remove %s\n", t.names[k]);
+		goto out;
+	}
+	if (cdt_remover_new(ctx->store, &rem) < 0) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	for (k = 0; k < t.nr; k++) {
+		int r;
+
+		/* The same name may be listed twice (a NAME and a prefix of it). */
+		if (k && !strcmp(t.names[k], t.names[k - 1]))
+			continue;
+		r = cdt_remove_name(rem, t.names[k], &res);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0) {
+			ret = EXIT_FAIL;
+			break;
+		}
+		if (!quiet)
+			printf("removed %s\n", t.names[k]);
+	}
+	if (!quiet && res.names) {
+		char h[32];
+
+		printf("%llu name%s removed, %llu manifest%s dropped; %s in %llu chunk%s "
+		       "reclaimable by 'cdt gc'\n",
+		       (unsigned long long)res.names, res.names == 1 ? "" : "s",
+		       (unsigned long long)res.manifests, res.manifests == 1 ? "" : "s",
+		       human_size(res.reclaimable_bytes, h, sizeof(h)),
+		       (unsigned long long)res.chunks, res.chunks == 1 ? "" : "s");
+	}
+out:
+	cdt_remover_free(rem);
+	for (k = 0; k < t.nr; k++)
+		free(t.names[k]);
+	free(t.names);
+	strbuf_release(&why);
+	strbuf_release(&arg);
+	return ret;
+}

@@ -1,0 +1,78 @@
+/* cmd/stats.c: cdt stats, what the store holds and how well it deduplicates. */
+#include "cmd.h"
+#include "../lib/gc.h"
+#include "../lib/util.h"
+
+#include <stdio.h>
+
+const char usage_stats[] =
+	"usage: cdt stats [--json]\n"
+	"\n"
+	"Show names, manifests, chunks, logical, unique and stored bytes, the\n"
+	"deduplication and compression ratios, and what 'cdt gc' would free.\n"
+	"\n"
+	"    --json       one JSON object\n"
+	"    -h, --help   show this help\n";
+
+static double ratio(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / (double)b : 0.0;
+}
+
+int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'J' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct cdt_stats st;
+	char h[6][32];
+	int c, json = 0, ret;
+
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case 'J': json = 1; break;
+		default: return option_error(ctx, c, argv);
+		}
+	}
+	if (optind < argc)
+		return usage_error(ctx, "stats takes no arguments");
+	ret = cdt_stats(ctx->store, &st);
+	if (ret < 0 && ret != -CDT_ECORRUPT)
+		return EXIT_FAIL;
+	if (json) {
+		printf("{\"names\":%llu,\"manifests\":%llu,\"chunks\":%llu,\"logical_bytes\":%llu,"
+		       "\"unique_bytes\":%llu,\"stored_bytes\":%llu,\"metadata_bytes\":%llu,"
+		       "\"dedup_ratio\":%.4f,\"compression_ratio\":%.4f,"
+		       "\"reclaimable_bytes\":%llu,\"garbage_chunks\":%llu,\"dead_manifests\":%llu,"
+		       "\"missing_chunks\":%llu,\"temporary_files\":%llu,\"reference_tables\":%llu}\n",
+		       (unsigned long long)st.names, (unsigned long long)st.manifests,
+		       (unsigned long long)st.chunks, (unsigned long long)st.logical_bytes,
+		       (unsigned long long)st.unique_bytes, (unsigned long long)st.stored_bytes,
+		       (unsigned long long)st.metadata_bytes,
+		       ratio(st.logical_bytes, st.unique_bytes), ratio(st.unique_bytes, st.stored_bytes),
+		       (unsigned long long)st.reclaimable_bytes, (unsigned long long)st.garbage_chunks,
+		       (unsigned long long)st.dead_manifests, (unsigned long long)st.missing_chunks,
+		       (unsigned long long)st.tmp_files, (unsigned long long)st.ref_tables);
+	} else {
+		printf("names              %llu\n", (unsigned long long)st.names);
+		printf("manifests          %llu\n", (unsigned long long)st.manifests);
+		printf("chunks             %llu\n", (unsigned long long)st.chunks);
+		printf("logical bytes      %llu (%s)\n", (unsigned long long)st.logical_bytes,
+		       human_size(st.logical_bytes, h[0], 32));
+		printf("unique bytes       %llu (%s)\n", (unsigned long long)st.unique_bytes,
+		       human_size(st.unique_bytes, h[1], 32));
+		printf("stored bytes       %llu (%s)\n", (unsigned long long)st.stored_bytes,
+		       human_size(st.stored_bytes, h[2], 32));
+		printf("metadata bytes     %llu (%s)\n", (unsigned long long)st.metadata_bytes,
+		       human_size(st.metadata_bytes, h[3], 32));
+		printf("dedup ratio        %.2f\n", ratio(st.logical_bytes, st.unique_bytes));
+		printf("compression ratio  %.2f\n", ratio(st.unique_bytes, st.stored_bytes));
+		printf("reclaimable bytes  %llu (%s)\n", (unsigned long long)st.reclaimable_bytes,
+		       human_size(st.reclaimable_bytes, h[4], 32));
+		if (st.missing_chunks)
+			printf("missing chunks     %llu (run 'cdt fsck')\n",
+			       (unsigned long long)st.missing_chunks);
+	}
+	return ret < 0 ? EXIT_FAIL : EXIT_OK;
+}

@@ -1,0 +1,514 @@
+/* gc.c: mark what live names need, then count (stats) or sweep (gc) the rest. */
+#include "gc.h"
+#include "fanout.h"
+#include "fsutil.h"
+#include "idset.h"
+#include "manifest.h"
+#include "names.h"
+#include "refs.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* What the live names need. */
+struct live {
+	struct cdt_store *store;
+	struct cdt_idset manifests;	/* content ids used by names */
+	struct cdt_idset records;	/* SHA-256(manifest id, SHA-256(name)) of live name records */
+	struct cdt_idset chunks;	/* value: raw length */
+	uint64_t names, logical;
+	uint64_t good_manifests;	/* live manifests that read back intact */
+	uint64_t damaged;		/* names or live manifests that could not be read */
+};
+
+static void record_key(const struct cdt_id *m, const struct cdt_id *namehash, struct cdt_id *out)
+{
+	unsigned char buf[2 * CDT_ID_LEN];
+
+	memcpy(buf, m->b, CDT_ID_LEN);
+	memcpy(buf + CDT_ID_LEN, namehash->b, CDT_ID_LEN);
+	cdt_hash(buf, sizeof(buf), out);
+}
+
+static int mark_name(const char *name, const struct cdt_name_entry *e, int err,
+		     const char *why, void *data)
+{
+	struct live *l = data;
+	struct cdt_id nh, key;
+
+	if (!e) {
+		error("name '%s' is damaged: %s", quote(name), why ? why : cdt_strerror(err));
+		l->damaged++;
+		return 0;
+	}
+	cdt_idset_add(&l->manifests, &e->content);
+	cdt_hash(name, strlen(name), &nh);
+	record_key(&e->content, &nh, &key);
+	cdt_idset_add(&l->records, &key);
+	l->names++;
+	l->logical += e->size;
+	return 0;
+}
+
+static int mark_manifest(struct live *l, const struct cdt_id *m)
+{
+	struct cdt_manifest *man;
+	struct strbuf why = STRBUF_INIT;
+	char hex[CDT_ID_HEXLEN + 1];
+	uint64_t i, n;
+	int ret;
+
+	ret = cdt_manifest_open(l->store, m, &man, &why);
+	if (ret < 0) {
+		error("manifest %s, used by stored names, cannot be read: %s",
+			      cdt_id_to_hex(m, hex), why.len ? why.buf : cdt_strerror(ret));
+		l->damaged++;
+		strbuf_release(&why);
+		return ret == -ENOENT || ret == -CDT_ECORRUPT ? 0 : ret;
+	}
+	n = cdt_manifest_count(man);
+	for (i = 0; i < n; i++) {
+		struct cdt_manifest_entry e;
+
+		ret = cdt_manifest_get(man, i, &e);
+		if (ret < 0) {
+			l->damaged++;
+			break;
+		}
+		cdt_idset_put(&l->chunks, &e.id, e.len);
+	}
+	cdt_manifest_close(man);
+	strbuf_release(&why);
+	if (i == n)
+		l->good_manifests++;
+	return 0;
+}
+
+static int mark(struct cdt_store *s, struct live *l)
+{
+	size_t i;
+	int ret;
+
+	memset(l, 0, sizeof(*l));
+	l->store = s;
+	ret = cdt_names_walk(s, NULL, mark_name, l);
+	if (ret < 0)
+		return error_errno(ret, "cannot list names: %s", cdt_strerror(ret));
+	for (i = 0; i < l->manifests.cap; i++) {
+		if (!l->manifests.used[i])
+			continue;
+		ret = mark_manifest(l, &l->manifests.ids[i]);
+		if (ret < 0)
+			return error_errno(ret, "cannot read manifests: %s", cdt_strerror(ret));
+	}
+	return 0;
+}
+
+static void live_release(struct live *l)
+{
+	cdt_idset_clear(&l->manifests);
+	cdt_idset_clear(&l->records);
+	cdt_idset_clear(&l->chunks);
+}
+
+/* Sum of the sizes of the regular files under dirfd/path. */
+static uint64_t du(int dirfd, const char *path, uint64_t *files)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *de;
+	uint64_t sum = 0;
+	DIR *d;
+
+	if (fd < 0)
+		return 0;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			sum += du(fd, de->d_name, files);
+		} else if (S_ISREG(st.st_mode)) {
+			sum += (uint64_t)st.st_size;
+			if (files)
+				(*files)++;
+		}
+	}
+	closedir(d);
+	return sum;
+}
+
+struct count_objects {
+	struct live *live;
+	struct cdt_stats *st;
+	uint64_t found;
+};
+
+static int count_object(const struct cdt_id *id, uint64_t size, void *data)
+{
+	struct count_objects *c = data;
+
+	if (cdt_idset_has(&c->live->chunks, id)) {
+		c->st->stored_bytes += size;
+		c->found++;
+	} else {
+		c->st->garbage_chunks++;
+		c->st->reclaimable_bytes += size;
+	}
+	return 0;
+}
+
+static int count_manifest(const struct cdt_id *id, uint64_t size, void *data)
+{
+	struct count_objects *c = data;
+
+	c->st->metadata_bytes += size;
+	if (!cdt_idset_has(&c->live->manifests, id)) {
+		c->st->dead_manifests++;
+		c->st->reclaimable_bytes += size;
+	}
+	return 0;
+}
+
+int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
+{
+	struct live l;
+	struct count_objects c;
+	struct cdt_refs *refs;
+	size_t i;
+	uint64_t tmp_bytes;
+	int ret;
+
+	memset(st, 0, sizeof(*st));
+	ret = mark(s, &l);
+	if (ret < 0)
+		goto out;
+	st->names = l.names;
+	st->logical_bytes = l.logical;
+	st->chunks = l.chunks.nr;
+	for (i = 0; i < l.chunks.cap; i++)
+		if (l.chunks.used[i])
+			st->unique_bytes += l.chunks.vals[i];
+	st->manifests = l.good_manifests;
+	c.live = &l;
+	c.st = st;
+	c.found = 0;
+	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_OBJECTS), count_object, NULL, &c);
+	if (ret < 0)
+		goto out;
+	st->missing_chunks = st->chunks - c.found;
+	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), count_manifest, NULL, &c);
+	if (ret < 0)
+		goto out;
+	st->metadata_bytes += du(cdt_store_dirfd(s, CDT_DIR_NAMES), ".", NULL);
+	st->metadata_bytes += du(cdt_store_dirfd(s, CDT_DIR_REFS), ".", NULL);
+	tmp_bytes = du(cdt_store_dirfd(s, CDT_DIR_TMP), ".", &st->tmp_files);
+	st->reclaimable_bytes += tmp_bytes;
+	if (cdt_refs_open(s, &refs) == 0) {
+		st->ref_tables = cdt_refs_table_count(refs);
+		cdt_refs_close(refs);
+	}
+	ret = l.damaged ? -CDT_ECORRUPT : 0;
+out:
+	live_release(&l);
+	return ret;
+}
+
+struct sweep {
+	struct cdt_store *store;
+	struct live *live;
+	unsigned flags;
+	void (*report)(const char *line, void *data);
+	void *data;
+	struct cdt_gc_result *res;
+	int dirfd;
+	int err;
+	struct strbuf line;
+};
+
+static void say(struct sweep *sw, const char *what, const char *item, uint64_t bytes)
+{
+	if (!(sw->flags & CDT_GC_VERBOSE) || !sw->report)
+		return;
+	strbuf_reset(&sw->line);
+	strbuf_addf(&sw->line, "%s %s %s (%llu bytes)",
+		    sw->flags & CDT_GC_DRY_RUN ? "would remove" : "removing", what, item,
+		    (unsigned long long)bytes);
+	sw->report(sw->line.buf, sw->data);
+}
+
+static int sweep_one(struct sweep *sw, const struct cdt_id *id, uint64_t size, const char *what)
+{
+	char hex[CDT_ID_HEXLEN + 1];
+	int ret;
+
+	say(sw, what, cdt_id_to_hex(id, hex), size);
+	if (sw->flags & CDT_GC_DRY_RUN)
+		return 1;
+	ret = cdt_fanout_remove(sw->dirfd, id);
+	if (ret < 0 && ret != -ENOENT) {
+		error("cannot remove %s %s: %s", what, hex, strerror(-ret));
+		sw->err = ret;
+		return 0;
+	}
+	return 1;
+}
+
+static int sweep_manifest(const struct cdt_id *id, uint64_t size, void *data)
+{
+	struct sweep *sw = data;
+
+	if (cdt_idset_has(&sw->live->manifests, id))
+		return 0;
+	if (sweep_one(sw, id, size, "manifest")) {
+		sw->res->manifests++;
+		sw->res->manifest_bytes += size;
+	}
+	return 0;
+}
+
+static int sweep_chunk(const struct cdt_id *id, uint64_t size, void *data)
+{
+	struct sweep *sw = data;
+
+	if (cdt_idset_has(&sw->live->chunks, id))
+		return 0;
+	if (sweep_one(sw, id, size, "chunk")) {
+		sw->res->chunks++;
+		sw->res->chunk_bytes += size;
+	}
+	return 0;
+}
+
+static int report_stray(const char *path, const char *why, void *data)
+{
+	(void)data;
+	warning("leaving '%s' alone: %s (see 'cdt fsck')", quote(path), why);
+	return 0;
+}
+
+static int keep_pair(const struct cdt_ref_pair *p, void *data)
+{
+	struct sweep *sw = data;
+
+	if (cdt_idset_has(&sw->live->manifests, &p->manifest))
+		return 1;
+	sw->res->ref_pairs_dropped++;
+	return 0;
+}
+
+/* Remove every file in tmp/: with the exclusive lock held, all are leftovers. */
+static void sweep_tmp(struct sweep *sw)
+{
+	int tmpfd = cdt_store_dirfd(sw->store, CDT_DIR_TMP);
+	int fd = openat(tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode))
+			continue;
+		say(sw, "temporary file", quote(de->d_name), (uint64_t)st.st_size);
+		if (!(sw->flags & CDT_GC_DRY_RUN) && unlinkat(fd, de->d_name, 0) < 0) {
+			error("cannot remove 'tmp/%s': %s", quote(de->d_name), strerror(errno));
+			sw->err = -errno;
+			continue;
+		}
+		sw->res->tmp_files++;
+		sw->res->tmp_bytes += (uint64_t)st.st_size;
+	}
+	closedir(d);
+}
+
+/* Name records of dead manifests, and of names that moved on. */
+static void sweep_records(struct sweep *sw)
+{
+	int refsfd = cdt_store_dirfd(sw->store, CDT_DIR_REFS);
+	char sub[3];
+	int i;
+
+	for (i = 0; i < 256; i++) {
+		int fd1;
+		DIR *d1;
+		struct dirent *de1;
+
+		snprintf(sub, sizeof(sub), "%02x", i);
+		{
+			char path[16];
+
+			snprintf(path, sizeof(path), "names/%s", sub);
+			fd1 = openat(refsfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (fd1 < 0)
+			continue;
+		d1 = fdopendir(fd1);
+		if (!d1) {
+			close(fd1);
+			continue;
+		}
+		while ((de1 = readdir(d1))) {
+			struct cdt_id m;
+			int fd2;
+			DIR *d2;
+			struct dirent *de2;
+			char hex[CDT_ID_HEXLEN + 1];
+
+			if (strlen(de1->d_name) != CDT_ID_HEXLEN - 2)
+				continue;
+			snprintf(hex, sizeof(hex), "%s%s", sub, de1->d_name);
+			if (cdt_id_from_hex(hex, &m) < 0)
+				continue;
+			fd2 = openat(fd1, de1->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd2 < 0)
+				continue;
+			d2 = fdopendir(fd2);
+			if (!d2) {
+				close(fd2);
+				continue;
+			}
+			while ((de2 = readdir(d2))) {
+				struct cdt_id nh, key;
+
+				if (cdt_id_from_hex(de2->d_name, &nh) < 0)
+					continue;
+				record_key(&m, &nh, &key);
+				if (cdt_idset_has(&sw->live->records, &key))
+					continue;
+				say(sw, "name record", de2->d_name, 0);
+				if (!(sw->flags & CDT_GC_DRY_RUN) && unlinkat(fd2, de2->d_name, 0) < 0)
+					continue;
+				sw->res->name_records++;
+			}
+			closedir(d2);
+			if (!(sw->flags & CDT_GC_DRY_RUN) && unlinkat(fd1, de1->d_name, AT_REMOVEDIR) == 0)
+				sw->res->dirs++;
+		}
+		closedir(d1);
+		if (!(sw->flags & CDT_GC_DRY_RUN)) {
+			char path[16];
+
+			snprintf(path, sizeof(path), "names/%s", sub);
+			if (unlinkat(refsfd, path, AT_REMOVEDIR) == 0)
+				sw->res->dirs++;
+		}
+	}
+}
+
+/* Remove directories under names/ left empty (post-order, so parents follow). */
+static uint64_t prune_names(int dirfd, int depth)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	uint64_t n = 0;
+	DIR *d;
+
+	if (fd < 0 || depth > CDT_NAME_MAX / 2 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		int sub;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		n += prune_names(sub, depth + 1);
+		close(sub);
+		if (unlinkat(fd, de->d_name, AT_REMOVEDIR) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line, void *data),
+	   void *data, struct cdt_gc_result *res)
+{
+	struct live l;
+	struct sweep sw = { 0 };
+	int ret, dry = flags & CDT_GC_DRY_RUN;
+
+	memset(res, 0, sizeof(*res));
+	ret = mark(s, &l);
+	if (ret < 0)
+		goto out;
+	if (l.damaged) {
+		ret = error_errno(-CDT_ECORRUPT, "not collecting garbage: %llu damaged name%s or manifest%s "
+				  "make it unknown what is live (run 'cdt fsck')",
+				  (unsigned long long)l.damaged, l.damaged == 1 ? "" : "s",
+				  l.damaged == 1 ? "" : "s");
+		goto out;
+	}
+	sw.store = s;
+	sw.live = &l;
+	sw.flags = flags;
+	sw.report = report;
+	sw.data = data;
+	sw.res = res;
+	strbuf_init(&sw.line, 0);
+
+	/* Manifests first: nothing live needs them, and then their references are dead. */
+	sw.dirfd = cdt_store_dirfd(s, CDT_DIR_MANIFESTS);
+	ret = cdt_fanout_walk(sw.dirfd, sweep_manifest, report_stray, &sw);
+	if (ret < 0)
+		goto fail_walk;
+	sw.dirfd = cdt_store_dirfd(s, CDT_DIR_OBJECTS);
+	ret = cdt_fanout_walk(sw.dirfd, sweep_chunk, report_stray, &sw);
+	if (ret < 0)
+		goto fail_walk;
+	if (!dry) {
+		ret = cdt_refs_compact(s, 0, keep_pair, &sw);
+		if (ret < 0) {
+			error("cannot rewrite reference tables: %s", cdt_strerror(ret));
+			sw.err = ret;
+		}
+	}
+	sweep_records(&sw);
+	sweep_tmp(&sw);
+	res->dirs += (uint64_t)cdt_fanout_prune(cdt_store_dirfd(s, CDT_DIR_OBJECTS), dry);
+	res->dirs += (uint64_t)cdt_fanout_prune(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), dry);
+	if (!dry)
+		res->dirs += prune_names(cdt_store_dirfd(s, CDT_DIR_NAMES), 0);
+	if (!dry) {
+		ret = cdt_store_sync(s);
+		if (ret < 0 && !sw.err)
+			sw.err = error_errno(ret, "cannot sync store: %s", strerror(-ret));
+	}
+	ret = sw.err;
+	goto out;
+fail_walk:
+	error("cannot walk the store: %s", cdt_strerror(ret));
+out:
+	strbuf_release(&sw.line);
+	live_release(&l);
+	return ret;
+}

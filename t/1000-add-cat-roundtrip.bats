@@ -1,0 +1,133 @@
+#!/usr/bin/env bats
+# Round trips: what add stores, cat gives back byte for byte.
+
+load test_helper
+
+@test "files of many sizes restore byte-identical" {
+	init_store
+	for n in 0 1 100 16383 16384 16385 65535 65536 65537 262144 262145 1000000 5000000; do
+		gen_bytes $n $n > "r$n"
+		"$TEST_TOOL" gen-text $n $n > "t$n"
+	done
+	run_split c add r* t*
+	assert_status 0
+	for f in r* t*; do
+		c cat "$f" > out
+		cmp out "$f"
+	done
+}
+
+@test "cat of several names concatenates them in order" {
+	init_store
+	echo one > a; echo two > b; echo three > c
+	c add -q a b c
+	c cat c a b > out
+	printf 'three\none\ntwo\n' > want
+	cmp out want
+}
+
+@test "an empty file is stored with no chunks" {
+	init_store
+	: > empty
+	run_split c add empty
+	assert_status 0
+	run_split c ls -l
+	assert_status 0
+	assert_out_contains "            0 "
+	c cat empty > out
+	[ ! -s out ]
+	c cat -o restored empty
+	[ -f restored ] && [ ! -s restored ]
+}
+
+@test "cat -o restores mode and modification time atomically" {
+	init_store
+	gen_bytes 7 300000 > f
+	chmod 0640 f
+	touch -d '2020-02-03 04:05:06.123456789' f
+	c add -q f
+	run_split c cat -o out f
+	assert_status 0
+	cmp out f
+	[ "$(stat -c %a out)" = 640 ]
+	[ "$(stat -c %Y.%y out)" = "$(stat -c %Y.%y f)" ]
+	# No temporary file is left next to the output.
+	[ "$(ls -A | grep -c cdt)" = 0 ]
+}
+
+@test "a multi-GiB sparse file round-trips and is restored sparse" {
+	init_store
+	truncate -s 2200M sparse
+	printf 'head' | dd of=sparse conv=notrunc status=none
+	gen_bytes 5 100000 | dd of=sparse bs=1M seek=1500 conv=notrunc status=none
+	printf 'tail' | dd of=sparse bs=1 seek=$((2200 * 1024 * 1024 - 4)) conv=notrunc status=none
+	run_split c add sparse
+	assert_status 0
+	c cat -o restored sparse
+	cmp restored sparse
+	# Holes: the restored file uses far fewer blocks than its size.
+	[ "$(du -k restored | cut -f1)" -lt 10000 ]
+	# Zero chunks are stored once: the store stays small.
+	[ "$(du -sk "$S" | cut -f1)" -lt 10000 ]
+}
+
+@test "stdin is stored under --name" {
+	init_store
+	"$TEST_TOOL" gen-text 3 200000 > f
+	run_split c add --name from-stdin - < f
+	assert_status 0
+	assert_out_contains "added from-stdin"
+	c cat from-stdin > out
+	cmp out f
+	# Through a pipe, not only a regular file on stdin.
+	cat f | c add -q --name piped -
+	c cat piped > out2
+	cmp out2 f
+}
+
+@test "a read-only source file is stored with its mode" {
+	init_store
+	echo secret > ro
+	chmod 0444 ro
+	run_split c add ro
+	assert_status 0
+	run_split c ls -l ro
+	case "$output" in -r--r--r--*) ;; *) fail "mode not recorded: $output" ;; esac
+}
+
+@test "fixed-size chunking stores blocks of the block size" {
+	"$CDT" init -q --chunker fixed --chunk-size 4K "$S"
+	gen_bytes 11 40000 > f
+	c add -q f
+	c cat f > out
+	cmp out f
+	run_split c ls -l f
+	# 40000 bytes in 4 KiB blocks: 10 chunks.
+	case "$output" in *" 10 "*) ;; *) fail "expected 10 chunks: $output" ;; esac
+}
+
+@test "level 0 stores chunks uncompressed and still restores" {
+	"$CDT" init -q --level 0 "$S"
+	"$TEST_TOOL" gen-text 1 500000 > f
+	c add -q f
+	c cat f > out
+	cmp out f
+	# Raw objects: the store is at least as big as the data.
+	[ "$(du -sbk "$S/objects" | cut -f1)" -ge 488 ]
+}
+
+@test "stores written with one deflate implementation read with the other" {
+	[ -x "${CDT_OTHER_DEFLATE:-}" ] || skip_or_fail "CDT_OTHER_DEFLATE not built"
+	init_store
+	"$TEST_TOOL" gen-text 9 3000000 > a
+	gen_bytes 9 1000000 > b
+	c add -q a
+	"$CDT_OTHER_DEFLATE" --store "$S" add -q b
+	"$CDT_OTHER_DEFLATE" --store "$S" cat a > a.out
+	c cat b > b.out
+	cmp a a.out
+	cmp b b.out
+	"$CDT_OTHER_DEFLATE" --version > v
+	"$CDT" --version > w
+	! cmp -s v w
+}

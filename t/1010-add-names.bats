@@ -1,0 +1,162 @@
+#!/usr/bin/env bats
+# How add names files, and which names it refuses.
+
+load test_helper
+
+@test "the default name is the path made relative" {
+	init_store
+	mkdir -p d/e
+	echo x > d/e/f
+	run_split c add ./d/./e//f
+	assert_status 0
+	assert_out_contains "added d/e/f"
+	run_split c add "$T/d/e/f"
+	assert_status 0
+	assert_out_contains "added ${T#/}/d/e/f"
+}
+
+@test "a path with '..' needs --name or --prefix" {
+	init_store
+	mkdir sub
+	echo x > f
+	cd sub
+	run_split c add ../f
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "'..'"
+	run_split c add --prefix up ../f
+	assert_status 0
+	assert_out_contains "added up/f"
+	run_split c add --name other ../f
+	assert_status 0
+	assert_out_contains "added other"
+}
+
+@test "--prefix names files by base name and trees by their directory" {
+	init_store
+	mkdir -p tree/a/b
+	echo 1 > tree/one; echo 2 > tree/a/two; echo 3 > tree/a/b/three
+	echo top > top
+	run_split c add -r --prefix nightly/2026-11-26 tree top
+	assert_status 0
+	c ls > list
+	printf '%s\n' nightly/2026-11-26/top nightly/2026-11-26/tree/a/b/three \
+		nightly/2026-11-26/tree/a/two nightly/2026-11-26/tree/one > want
+	cmp list want
+}
+
+@test "-r adds every regular file in name order and skips symlinks with a warning" {
+	init_store
+	mkdir -p src/z src/a
+	echo a > src/a/f; echo b > src/b; echo z > src/z/g
+	ln -s b src/link
+	mkfifo src/fifo
+	run_split c add -r src
+	assert_status 0
+	assert_err_contains "skipping 'src/link'"
+	assert_err_contains "skipping 'src/fifo'"
+	c ls > list
+	printf '%s\n' src/a/f src/b src/z/g > want
+	cmp list want
+}
+
+@test "a directory without -r is refused and nothing is stored" {
+	init_store
+	mkdir d
+	echo x > d/f
+	echo y > g
+	before=$(store_snapshot)
+	run_split c add g d
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "'d': it is a directory (use -r)"
+	[ "$(store_snapshot)" = "$before" ]
+}
+
+@test "a missing file is refused and nothing is stored" {
+	init_store
+	echo y > g
+	before=$(store_snapshot)
+	run_split c add g nosuchfile
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "cannot add 'nosuchfile': No such file or directory"
+	[ "$(store_snapshot)" = "$before" ]
+}
+
+@test "hostile and malformed names are refused" {
+	init_store
+	echo x > f
+	before=$(store_snapshot)
+	for name in ../x /abs a/../b a//b ./a a/. '' "$(printf 'a\nb')" "$(printf 'tab\there')" \
+		"$(printf 'bad\377utf8')" "$(head -c 256 /dev/zero | tr '\0' x)"; do
+		run_split c add --name "$name" f
+		assert_status 1
+		assert_one_line_err
+		assert_err_contains "bad name"
+	done
+	[ "$(store_snapshot)" = "$before" ]
+	# Non-ASCII UTF-8 is fine.
+	run_split c add --name "données/été.tar" f
+	assert_status 0
+}
+
+@test "names longer than the limit are refused" {
+	init_store
+	echo x > f
+	long=$(for i in $(seq 1 25); do printf '%0200d/' 0; done)x
+	run_split c add --name "$long" f
+	assert_status 1
+	assert_err_contains "longer than 4096"
+}
+
+@test "adding to an existing name replaces it unless --no-replace" {
+	init_store
+	echo one > f
+	c add -q --name n f
+	echo two > f
+	run_split c add --no-replace --name n f
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "already exists"
+	c cat n > out
+	[ "$(cat out)" = one ]
+	run_split c add --name n f
+	assert_status 0
+	c cat n > out
+	[ "$(cat out)" = two ]
+}
+
+@test "a name cannot be both a file and a directory of names" {
+	init_store
+	echo x > f
+	c add -q --name a/b f
+	run_split c add --name a f
+	assert_status 1
+	assert_err_contains "stored names exist under 'a/'"
+	run_split c add --name a/b/c f
+	assert_status 1
+	assert_err_contains "a parent of it is a stored name"
+}
+
+@test "two names with the same content keep their own metadata" {
+	init_store
+	echo same > f1
+	cp f1 f2
+	chmod 0600 f1
+	chmod 0755 f2
+	touch -d 2001-01-01 f1
+	c add -q f1 f2
+	c ls -l > list
+	grep -q '^-rw------- .* 2001-01-01 .* f1$' list
+	grep -q '^-rwxr-xr-x .* f2$' list
+	# One manifest serves both.
+	[ "$(find "$S/manifests" -type f | wc -l)" = 1 ]
+}
+
+@test "stdin needs --name" {
+	init_store
+	run_split c add - < /dev/null
+	assert_status 2
+	assert_err_contains "needs --name"
+}

@@ -1,0 +1,126 @@
+#!/usr/bin/env bats
+# cdt gc: what it frees, what it keeps, and that repeated cycles converge.
+
+load test_helper
+
+@test "gc frees the chunks of removed files and keeps the rest" {
+	init_store
+	gen_bytes 1 2000000 > a
+	"$TEST_TOOL" gen-text 2 2000000 > b
+	cat a b > ab
+	c add -q a b ab
+	c rm -q ab a
+	run_split c gc
+	assert_status 0
+	assert_out_contains "removed"
+	c cat b > out
+	cmp out b
+	# Only b's chunks remain.
+	n=$("$TEST_TOOL" chunk fastcdc 65536 b | wc -l)
+	[ "$(find "$S/objects" -type f | wc -l)" = "$n" ]
+}
+
+@test "gc --dry-run reports and changes nothing" {
+	init_store
+	gen_bytes 3 1000000 > a
+	c add -q a
+	c rm -q a
+	before=$(store_snapshot)
+	run_split c gc -n -v
+	assert_status 0
+	assert_out_contains "would remove chunk"
+	[ "$(store_snapshot)" = "$before" ]
+	run_split c gc -v
+	assert_status 0
+	assert_out_contains "removing chunk"
+	[ "$(find "$S/objects" -type f | wc -l)" = 0 ]
+}
+
+@test "gc removes leftovers of a killed add" {
+	init_store
+	gen_bytes 4 3000000 > f
+	CDT_TEST_CRASH=manifest run_split c add f
+	[ "$status" -eq 137 ]
+	run_split c gc
+	assert_status 0
+	[ "$(find "$S/objects" "$S/tmp" "$S/manifests" -type f | wc -l)" = 0 ]
+	[ "$(find "$S/refs/chunks" -type f | wc -l)" = 0 ]
+}
+
+@test "add, rm everything, gc: the store returns to the size of a new one" {
+	init_store
+	empty=$(du -sb "$S" | cut -f1)
+	for round in 1 2 3; do
+		for i in 1 2 3 4 5; do gen_bytes $((round * 10 + i)) $((i * 300000)) > f$i; done
+		"$TEST_TOOL" gen-text $round 2000000 > t
+		c add -q f1 f2 f3 f4 f5 t
+		c add -q --name copy f3
+		c rm -q f1 f2 f3 f4 f5 t copy
+		c gc > /dev/null
+		now=$(du -sb "$S" | cut -f1)
+		# Within a few KiB of a new store (directories the store created).
+		[ "$now" -le $((empty + 16384)) ] || fail "round $round: $now bytes vs $empty new"
+	done
+	[ "$(find "$S" -type f ! -name config ! -name lock | wc -l)" = 0 ]
+}
+
+@test "gc refuses to run when a name is damaged, and deletes nothing" {
+	init_store
+	gen_bytes 5 500000 > a
+	c add -q a
+	c add -q --name b a
+	c rm -q b
+	echo garbage > "$S/names/a"
+	echo stale > "$S/tmp/leftover"
+	before=$(store_snapshot)
+	run_split c gc
+	assert_status 1
+	assert_err_contains "not collecting garbage"
+	[ "$(store_snapshot)" = "$before" ]
+}
+
+@test "gc never deletes a chunk a concurrent add needs" {
+	init_store
+	gen_bytes 6 4000000 > base
+	for i in 1 2 3 4 5 6; do
+		{ cat base; gen_bytes $((100 + i)) 500000; } > v$i
+	done
+	c add -q --name seed base
+	for round in 1 2 3; do
+		c rm -q seed
+		# gc and adds that share all of base's chunks, at once.
+		c gc > /dev/null &
+		g=$!
+		for i in 1 2 3 4 5 6; do c add -q --name "r$round/v$i" v$i & done
+		wait $g
+		wait
+		c add -q --name seed base
+		c gc > /dev/null
+		for i in 1 2 3 4 5 6; do
+			c cat "r$round/v$i" > out
+			cmp out v$i
+		done
+	done
+	run_split c stats --json
+	assert_status 0
+	assert_out_contains '"missing_chunks":0'
+}
+
+@test "gc interrupted at random moments is safe to rerun" {
+	init_store
+	for i in $(seq 1 8); do gen_bytes $i 400000 > f$i; done
+	c add -q f*
+	c rm -q f1 f3 f5 f7
+	for i in $(seq 1 15); do
+		c gc > /dev/null 2>&1 &
+		p=$!
+		sleep "0.0$((RANDOM % 10))"
+		kill -9 $p 2>/dev/null || true
+		wait $p 2>/dev/null || true
+		for f in f2 f4 f6 f8; do c cat $f > out; cmp out $f; done
+	done
+	c gc > /dev/null
+	for f in f2 f4 f6 f8; do c cat $f > out; cmp out $f; done
+	run_split c stats --json
+	assert_out_contains '"reclaimable_bytes":0'
+}
