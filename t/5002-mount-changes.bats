@@ -24,7 +24,7 @@ load lib-mount
 	make_tree
 	mount_view -o refresh=0.2
 	[ -f "$M/src/docs/log.txt" ]
-	rm "$S/names/src/docs/log.txt"
+	c rm -q src/docs/log.txt
 	wait_for "[ ! -e '$M/src/docs/log.txt' ]" 3 || fail "removed name still visible"
 	ls "$M/src/docs" > got
 	echo deep > want
@@ -66,4 +66,25 @@ load lib-mount
 	c add -q new.txt
 	sleep 1
 	[ ! -e "$M/new.txt" ]
+}
+
+@test "rm and gc under an open file give EIO, not a crash" {
+	need_fuse
+	init_store
+	gen_bytes 23 3000000 > f
+	c add -q f
+	mount_view -o cache_size=1M,readahead=0
+	exec 5< "$M/f"
+	head -c 100000 <&5 > /dev/null
+	c rm -q f
+	c gc > /dev/null
+	[ -z "$(find "$S/objects" -type f)" ]
+	run_split cat <&5
+	exec 5<&-
+	assert_status 1
+	assert_err_contains "Input/output error"
+	server_pid "$M" >/dev/null
+	wait_for "[ ! -e '$M/f' ]" 3
+	ls "$M" > got
+	[ ! -s got ]
 }
