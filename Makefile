@@ -89,6 +89,7 @@ LIB_SOURCES = \
 	lib/manifest.c \
 	lib/names.c \
 	lib/objects.c \
+	lib/pack.c \
 	lib/refs.c \
 	lib/remove.c \
 	lib/restore.c \

@@ -100,15 +100,18 @@ int option_error(struct cmd_ctx *ctx, int c, char **argv)
 	return usage_error(ctx, "unknown option '%s'", arg);
 }
 
-int parse_jobs(const char *arg, int *out)
+int parse_jobs(struct cmd_ctx *ctx, const char *arg, int *out)
 {
 	char *end;
 	long v;
 
 	errno = 0;
 	v = strtol(arg, &end, 10);
-	if (errno || *end || end == arg || v < 1 || v > 1024)
-		return error("-j needs a number of threads between 1 and 1024, not '%s'", arg);
+	if (errno || *end || end == arg || v < 1 || v > 1024) {
+		usage_error(ctx, "-j needs a number of threads between 1 and 1024, not '%s'",
+			    quote(arg));
+		return -1;
+	}
 	*out = (int)v;
 	return 0;
 }

@@ -58,8 +58,8 @@ int usage_error(struct cmd_ctx *ctx, const char *fmt, ...) __attribute__((format
  */
 int option_error(struct cmd_ctx *ctx, int c, char **argv);
 
-/* Parse a -j value (1..1024). 0 or -1 (reported). */
-int parse_jobs(const char *arg, int *out);
+/* Parse a -j value (1..1024). 0 or -1 (reported as a usage error). */
+int parse_jobs(struct cmd_ctx *ctx, const char *arg, int *out);
 
 /* Is stderr a terminal that wants progress lines? */
 int want_progress(void);

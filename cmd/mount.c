@@ -75,9 +75,15 @@ static int parse_one(struct cmd_ctx *ctx, char *o, struct mount_opts *mo)
 		return 0;
 	}
 	if (!strcmp(o, "loaders")) {
-		if (!val || parse_jobs(val, &mo->loaders) < 0)
-			return usage_error(ctx, "-o loaders needs a number of threads, not '%s'",
+		long n = 0;
+
+		errno = 0;
+		if (val)
+			n = strtol(val, &end, 10);
+		if (!val || errno || end == val || *end || n < 1 || n > 256)
+			return usage_error(ctx, "-o loaders needs a number of threads between 1 and 256, not '%s'",
 					   quote(val ? val : ""));
+		mo->loaders = (int)n;
 		return 0;
 	}
 	if (!strcmp(o, "log")) {
