@@ -58,19 +58,26 @@ load lib-mount
 	! is_mounted "$T/mnt"
 }
 
-@test "mount and umount have help, and their man pages' SYNOPSIS matches it" {
-	for cmd in mount umount; do
-		run_split "$CDT" "$cmd" -h
-		assert_status 0
-		page="$BATS_TEST_DIRNAME/../Documentation/cdt-$cmd.1"
-		[ -f "$page" ] || fail "no man page for $cmd"
-		# Usage lines: the first line and its continuations, without "usage: ".
-		printf '%s\n' "$output" | sed -n '1,/^$/p' | sed -e 's/^usage: //' -e 's/^ *or: //' \
-			-e '/^$/d' | tr -s ' ' > want
-		sed -n '/^\.SH SYNOPSIS/,/^\.SH /p' "$page" | sed -e '/^\./d' \
-			-e 's/\\f[BIRP]//g' -e 's/\\-/-/g' | tr -s ' ' > got
-		diff want got
-	done
+@test "the completion offers mount options and the mount points of cdt views" {
+	need_fuse
+	source "$BATS_TEST_DIRNAME/../contrib/completion/cdt.bash"
+	complete_words() {
+		COMP_WORDS=("$@")
+		COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		COMP_LINE="${COMP_WORDS[*]}"
+		COMP_POINT=${#COMP_LINE}
+		COMPREPLY=()
+		_cdt cdt "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+		printf '%s\n' "${COMPREPLY[@]}" > "$T/comp"
+	}
+	complete_words cdt mount -o re
+	printf '%s\n' readahead= refresh= > want
+	diff want comp
+	make_tree
+	mount_view
+	complete_words cdt umount "$T/m"
+	echo "$M" > want
+	diff want comp
 }
 
 @test "a build without FUSE still builds and says so" {
