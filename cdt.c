@@ -16,6 +16,13 @@
 
 #define NEED_STORE 1
 
+/* Without FUSE, cdt mount only says so, store or no store. */
+#ifdef CDT_HAVE_FUSE
+#define MOUNT_FLAGS NEED_STORE
+#else
+#define MOUNT_FLAGS 0
+#endif
+
 struct command {
 	const char *name;
 	cmd_fn fn;
@@ -31,8 +38,10 @@ static const struct command commands[] = {
 	{ "gc", cmd_gc, NEED_STORE, usage_gc, "delete what no stored name needs" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
+	{ "mount", cmd_mount, MOUNT_FLAGS, usage_mount, "browse the store as a read-only file system" },
 	{ "rm", cmd_rm, NEED_STORE, usage_rm, "remove stored names" },
 	{ "stats", cmd_stats, NEED_STORE, usage_stats, "show what the store holds" },
+	{ "umount", cmd_umount, 0, usage_umount, "unmount a view made by cdt mount" },
 };
 
 static const char main_usage[] =

@@ -62,8 +62,10 @@ struct cdt_chunk_reader *cdt_chunk_reader_new(struct cdt_store *s);
 void cdt_chunk_reader_free(struct cdt_chunk_reader *r);
 
 /*
- * Read chunk `id`, check it, and put its bytes in out (room for the store's
- * maximum chunk size). want_len is the length the caller expects (0: any).
+ * Read chunk `id`, check it, and put its bytes in out. want_len is the
+ * length the caller expects (0: any); out has room for want_len bytes, or
+ * for the store's maximum chunk size when want_len is 0 (a stored length
+ * that differs from want_len is refused before anything is written).
  * Returns 0, -ENOENT (missing), -CDT_ECORRUPT (with a reason in `why`), or
  * another -errno.
  */

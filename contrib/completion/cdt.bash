@@ -6,7 +6,7 @@
 #
 # Adding a command: its name in __cdt_commands and one case in _cdt.
 
-__cdt_commands="add cat gc init ls rm stats"
+__cdt_commands="add cat gc init ls mount rm stats umount"
 
 # REPLY = word with its shell quoting removed (backslashes, single and
 # double quotes; an unfinished quote is fine) and a leading ~/ expanded.
@@ -257,6 +257,18 @@ _cdt()
 			__cdt_names "$cur"
 		fi
 		;;
+	mount)
+		if [[ $prev == -o ]]; then
+			__cdt_offer "$cur" $'cache_size=\nreadahead=\nrefresh=\nloaders=\nlog=\ndebug\nallow_other'
+			compopt -o nospace 2>/dev/null || true
+			return 0
+		fi
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'-f\n--foreground\n-o\n-h\n--help\n--store'
+		else
+			__cdt_dirs "$cur"
+		fi
+		;;
 	rm)
 		if [[ -z $dashdash && $cur == -* ]]; then
 			__cdt_offer "$cur" $'-r\n--recursive\n--ignore-missing\n-n\n--dry-run\n-q\n--quiet\n-h\n--help\n--store'
@@ -267,6 +279,17 @@ _cdt()
 	stats)
 		if [[ -z $dashdash && $cur == -* ]]; then
 			__cdt_offer "$cur" $'--json\n-h\n--help\n--store'
+		fi
+		;;
+	umount)
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'-h\n--help\n--store'
+		else
+			# The mount points of cdt views (/proc/mounts escapes a space as \040).
+			__cdt_dequote "$cur"
+			__cdt_offer "$REPLY" "$(awk '$3 == "fuse.cdt" { gsub(/\\040/, " ", $2); print $2 }' \
+				/proc/mounts 2>/dev/null)"
+			compopt -o filenames 2>/dev/null || true
 		fi
 		;;
 	esac
