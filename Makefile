@@ -4,9 +4,12 @@
 #   make test           run the unit tests and the bats suite (installs deps first)
 #   make demo           ingest a generated backup series and report the numbers
 #   make bench          throughput figures against the machine's limits
+#   make bench-mount    cdt mount alone: sequential, random 4 KiB reads, memory
 #   make bench-integrity  fsck, verify and repair speeds only
 #   make install        prefix=/usr/local DESTDIR=
 #   make SANITIZE=1 ... build and test with ASan + UBSan
+#   make FUSE=0         leave out cdt mount even where libfuse3 is installed
+#   make BUILD=DIR      build in DIR (binary DIR/cdt) without touching ./cdt
 #   make DEFLATE=zlib   use zlib instead of libdeflate for chunk (de)compression
 #   make V=1            show the commands
 
@@ -38,7 +41,17 @@ else
 $(error DEFLATE must be libdeflate or zlib)
 endif
 
+# FUSE=auto (default): cdt mount when pkg-config finds fuse3; FUSE=0: never;
+# FUSE=1: required.
+FUSE ?= auto
+ifeq ($(FUSE),0)
+HAVE_FUSE =
+else
 HAVE_FUSE := $(shell $(PKG_CONFIG) --exists fuse3 2>/dev/null && echo 1)
+ifeq ($(FUSE)$(HAVE_FUSE),1)
+$(error FUSE=1 but pkg-config does not find fuse3 (apt-get install libfuse3-dev))
+endif
+endif
 
 WARNINGS = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wno-unused-parameter -Wformat=2 -Wvla
@@ -46,6 +59,11 @@ BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread $(WARNINGS)
 	      -DCDT_VERSION='"$(VERSION)"' $(DEFLATE_CFLAGS)
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcrypto -lz -ldeflate)
+
+ifeq ($(HAVE_FUSE),1)
+FUSE_CFLAGS := -DCDT_HAVE_FUSE $(shell $(PKG_CONFIG) --cflags fuse3)
+FUSE_LIBS := $(shell $(PKG_CONFIG) --libs fuse3)
+endif
 
 ifeq ($(SANITIZE),1)
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -55,9 +73,9 @@ SAN =
 BUILD ?= build
 endif
 
-ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(SAN)
+ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(FUSE_CFLAGS) $(CFLAGS) $(SAN)
 ALL_LDFLAGS = $(LDFLAGS) $(SAN) -pthread
-LIBS = $(PKG_LIBS)
+LIBS = $(PKG_LIBS) $(FUSE_LIBS)
 
 LIB_SOURCES = \
 	lib/chunker.c \
@@ -73,6 +91,7 @@ LIB_SOURCES = \
 	lib/manifest.c \
 	lib/names.c \
 	lib/objects.c \
+	lib/pack.c \
 	lib/refs.c \
 	lib/remove.c \
 	lib/repair.c \
@@ -90,10 +109,17 @@ CMD_SOURCES = \
 	cmd/gc.c \
 	cmd/init.c \
 	cmd/ls.c \
+	cmd/mount.c \
 	cmd/repair.c \
 	cmd/rm.c \
 	cmd/stats.c \
+	cmd/umount.c \
 	cmd/verify.c
+
+FUSE_SOURCES = \
+	fuse-view/cache.c \
+	fuse-view/tree.c \
+	fuse-view/view.c
 
 UNIT_TESTS = \
 	t/unit/test-chunker \
@@ -101,6 +127,9 @@ UNIT_TESTS = \
 
 LIB_OBJS = $(LIB_SOURCES:%.c=$(BUILD)/%.o)
 CMD_OBJS = $(CMD_SOURCES:%.c=$(BUILD)/%.o) $(BUILD)/cdt.o
+ifeq ($(HAVE_FUSE),1)
+CMD_OBJS += $(FUSE_SOURCES:%.c=$(BUILD)/%.o)
+endif
 LIBCDT = $(BUILD)/libcdt.a
 
 # The default build leaves ./cdt at the top; other builds keep it in their directory.
@@ -113,7 +142,14 @@ endif
 all: $(CDT_BIN) $(BUILD)/test-tool
 .PHONY: all
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h cmd/*.h) Makefile
+# Objects depend on the flags they were built with: switching FUSE or
+# DEFLATE rebuilds what it must (the file changes only when the flags do).
+$(BUILD)/CFLAGS: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' > $@
+.PHONY: FORCE
+
+$(BUILD)/%.o: %.c $(wildcard lib/*.h cmd/*.h fuse-view/*.h) Makefile $(BUILD)/CFLAGS
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -186,8 +222,13 @@ demo: deps
 
 bench: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench.sh
-	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-integrity.sh
+	@$(MAKE) --no-print-directory bench-mount
+	@$(MAKE) --no-print-directory bench-integrity
 .PHONY: bench
+
+bench-mount: all
+	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-mount.sh
+.PHONY: bench-mount
 
 bench-integrity: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-integrity.sh
@@ -201,5 +242,5 @@ install: all
 .PHONY: install
 
 clean:
-	rm -rf build build-* cdt
+	rm -rf build build-* $(BUILD) cdt
 .PHONY: clean

@@ -18,6 +18,13 @@
 /* The store is opened even with a damaged config (for fsck to report). */
 #define SALVAGE_STORE (NEED_STORE | 2)
 
+/* Without FUSE, cdt mount only says so, store or no store. */
+#ifdef CDT_HAVE_FUSE
+#define MOUNT_FLAGS NEED_STORE
+#else
+#define MOUNT_FLAGS 0
+#endif
+
 struct command {
 	const char *name;
 	cmd_fn fn;
@@ -34,9 +41,11 @@ static const struct command commands[] = {
 	{ "gc", cmd_gc, NEED_STORE, usage_gc, "delete what no stored name needs" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
+	{ "mount", cmd_mount, MOUNT_FLAGS, usage_mount, "browse the store as a read-only file system" },
 	{ "repair", cmd_repair, NEED_STORE, usage_repair, "heal damaged chunks from local files holding the same data" },
 	{ "rm", cmd_rm, NEED_STORE, usage_rm, "remove stored names" },
 	{ "stats", cmd_stats, NEED_STORE, usage_stats, "show what the store holds" },
+	{ "umount", cmd_umount, 0, usage_umount, "unmount a view made by cdt mount" },
 	{ "verify", cmd_verify, NEED_STORE, usage_verify, "read stored files as cat would and report damage" },
 };
 
@@ -96,15 +105,18 @@ int option_error(struct cmd_ctx *ctx, int c, char **argv)
 	return usage_error(ctx, "unknown option '%s'", arg);
 }
 
-int parse_jobs(const char *arg, int *out)
+int parse_jobs(struct cmd_ctx *ctx, const char *arg, int *out)
 {
 	char *end;
 	long v;
 
 	errno = 0;
 	v = strtol(arg, &end, 10);
-	if (errno || *end || end == arg || v < 1 || v > 1024)
-		return error("-j needs a number of threads between 1 and 1024, not '%s'", arg);
+	if (errno || *end || end == arg || v < 1 || v > 1024) {
+		usage_error(ctx, "-j needs a number of threads between 1 and 1024, not '%s'",
+			    quote(arg));
+		return -1;
+	}
 	*out = (int)v;
 	return 0;
 }

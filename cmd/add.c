@@ -50,6 +50,9 @@ struct add_state {
 	const char *prefix;
 	int recursive;
 	int bad;
+	int skipped;		/* files -r found but could not name */
+	dev_t store_dev;	/* the store itself is never added */
+	ino_t store_ino;
 	/* progress */
 	double start;
 	uint64_t done_before;
@@ -107,9 +110,24 @@ static void walk(struct add_state *st, const char *dir, const char *name, int de
 			error("cannot stat '%s': %s", quote(p), strerror(errno));
 			st->bad = 1;
 		} else if (S_ISDIR(sb.st_mode)) {
-			walk(st, p, n, depth + 1);
+			if (sb.st_dev == st->store_dev && sb.st_ino == st->store_ino)
+				warning("skipping '%s': it is the store", quote(p));
+			else
+				walk(st, p, n, depth + 1);
 		} else if (S_ISREG(sb.st_mode)) {
-			add_source(st, p, n);
+			struct strbuf why = STRBUF_INIT;
+
+			/*
+			 * One file with an unusable name must not stop a nightly
+			 * backup of thousands: skip it loudly, fail at the end.
+			 */
+			if (cdt_name_check(n, &why) < 0) {
+				error("skipping '%s': %s", quote(p), why.buf);
+				st->skipped++;
+			} else {
+				add_source(st, p, n);
+			}
+			strbuf_release(&why);
 		} else {
 			warning("skipping '%s': %s", quote(p), S_ISLNK(sb.st_mode) ?
 				"symbolic links are not stored" : "not a regular file");
@@ -193,6 +211,9 @@ static int collect(struct add_state *st, int argc, char **argv)
 			if (!st->recursive) {
 				error("cannot add '%s': it is a directory (use -r)", quote(path));
 				st->bad = 1;
+			} else if (sb.st_dev == st->store_dev && sb.st_ino == st->store_ino) {
+				error("cannot add '%s': it is the store", quote(path));
+				st->bad = 1;
 			} else {
 				walk(st, path, name.buf, 0);
 			}
@@ -210,6 +231,52 @@ static int collect(struct add_state *st, int argc, char **argv)
 	}
 	strbuf_release(&name);
 	return st->bad ? -1 : 0;
+}
+
+static int cmp_source(const void *a, const void *b)
+{
+	const struct source *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * Two sources with one name, or one name under another ("a" and "a/b"),
+ * would make the later replace or fail on the earlier: refuse before
+ * storing anything. Sorted, a conflict is always between neighbours or a
+ * name and a later one starting with it and '/'.
+ */
+static int check_name_clashes(struct add_state *st)
+{
+	struct source *sorted;
+	size_t i, j;
+	int ret = 0;
+
+	if (st->nr < 2)
+		return 0;
+	sorted = xmalloc(st->nr * sizeof(*sorted));
+	memcpy(sorted, st->src, st->nr * sizeof(*sorted));
+	qsort(sorted, st->nr, sizeof(*sorted), cmp_source);
+	for (i = 0; i + 1 < st->nr; i++) {
+		size_t len = strlen(sorted[i].name);
+
+		if (!strcmp(sorted[i].name, sorted[i + 1].name)) {
+			ret = error("'%s' and '%s' would both be stored as '%s'",
+				    quote(sorted[i].path), quote(sorted[i + 1].path),
+				    quote(sorted[i].name));
+			continue;
+		}
+		for (j = i + 1; j < st->nr && !strncmp(sorted[j].name, sorted[i].name, len); j++) {
+			if (sorted[j].name[len] == '/') {
+				ret = error("'%s' would be stored as '%s', which '%s' needs as a directory",
+					    quote(sorted[i].path), quote(sorted[i].name),
+					    quote(sorted[j].name));
+				break;
+			}
+		}
+	}
+	free(sorted);
+	return ret;
 }
 
 static void progress(uint64_t done, void *data)
@@ -344,11 +411,15 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		case 'n': st.name_opt = optarg; break;
 		case 'p': st.prefix = optarg; break;
 		case 'R': io.no_replace = 1; break;
-		case 'P': out = OUT_PORCELAIN; break;
-		case 'J': out = OUT_JSON; break;
+		case 'P':
+		case 'J':
+			if (out != OUT_HUMAN && out != (c == 'P' ? OUT_PORCELAIN : OUT_JSON))
+				return usage_error(ctx, "--porcelain and --json cannot be used together");
+			out = c == 'P' ? OUT_PORCELAIN : OUT_JSON;
+			break;
 		case 'q': quiet = 1; break;
 		case 'j':
-			if (parse_jobs(optarg, &io.jobs) < 0)
+			if (parse_jobs(ctx, optarg, &io.jobs) < 0)
 				return EXIT_USAGE;
 			break;
 		default:
@@ -382,7 +453,15 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 
 	/* Check everything before storing anything: bad input changes nothing. */
-	if (collect(&st, argc, argv) < 0) {
+	{
+		struct stat sb;
+
+		if (fstat(cdt_store_rootfd(ctx->store), &sb) == 0) {
+			st.store_dev = sb.st_dev;
+			st.store_ino = sb.st_ino;
+		}
+	}
+	if (collect(&st, argc, argv) < 0 || check_name_clashes(&st) < 0) {
 		ret = EXIT_FAIL;
 		goto out;
 	}
@@ -411,8 +490,10 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	if (ret != EXIT_OK)
 		goto out;
 	if (!st.nr) {
-		if (!quiet)
-			fprintf(stderr, "nothing to add: no regular files found\n");
+		if (st.skipped)
+			ret = EXIT_FAIL;
+		else if (!quiet)
+			warning("nothing to add: no regular files found");
 		goto out;
 	}
 
@@ -455,10 +536,12 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		       total_in ? 100.0 * (double)(total_in - total_raw) / (double)total_in : 0.0,
 		       t, t > 0 ? (double)total_in / t / 1e6 : 0.0);
 	}
-	if (failed) {
-		error("%zu of %zu file%s could not be added", failed, st.nr, st.nr == 1 ? "" : "s");
+	if (failed && st.nr > 1)
+		error("%zu of %zu files could not be added", failed, st.nr);
+	if (st.skipped)
+		error("%d file%s skipped for unusable names", st.skipped, st.skipped == 1 ? "" : "s");
+	if (failed || st.skipped)
 		ret = EXIT_FAIL;
-	}
 out:
 	cdt_ingest_free(ing);
 	for (i = 0; i < st.nr; i++) {

@@ -23,8 +23,9 @@ const char usage_cat[] =
 	"offset and the chunk.\n"
 	"\n"
 	"    -o, --output FILE  write the single NAME to FILE instead (atomically:\n"
-	"                       FILE appears only when complete), restoring its\n"
-	"                       mode and modification time; zero runs become holes\n"
+	"                       FILE appears only when complete, and durably),\n"
+	"                       restoring its mode and modification time; chunks\n"
+	"                       that are all zeros become holes\n"
 	"    -j, --jobs N       threads reading and inflating ahead (default: CPUs)\n"
 	"    -h, --help         show this help\n";
 
@@ -39,7 +40,10 @@ static int lookup(struct cdt_store *s, const char *name, struct cdt_name_entry *
 		return ret;
 	}
 	ret = cdt_name_read(s, name, e, &why);
-	if (ret == -ENOENT)
+	if (ret == -ENOENT && cdt_name_writable(s, name, 0) == -EISDIR)
+		error("no such name: '%s' (it is a directory of names: see 'cdt ls %s')",
+		      quote(name), quote(name));
+	else if (ret == -ENOENT)
 		error("no such name: '%s'", quote(name));
 	else if (ret < 0)
 		error("cannot read name '%s': %s", quote(name), why.len ? why.buf : strerror(-ret));
@@ -54,6 +58,7 @@ static int restore_to_file(struct cdt_restore *r, const struct cdt_name_entry *e
 	char *dup = xstrdup(path), *dir = dirname(dup);
 	struct timespec ts[2];
 	struct stat st;
+	mode_t mode;
 	int dirfd = -1, fd = -1, ret = -1;
 	const char *base;
 
@@ -86,7 +91,15 @@ static int restore_to_file(struct cdt_restore *r, const struct cdt_name_entry *e
 	}
 	if (cdt_restore_fd(r, e, fd, path, 1) < 0)
 		goto out_unlink;
-	if (fchmod(fd, e->mode & 07777) < 0) {
+	/*
+	 * Set-id bits only make sense with the original owner, which -o does
+	 * not restore: a setuid file of another user restored by root must
+	 * not become setuid root (cp and tar drop them the same way).
+	 */
+	mode = e->mode & 07777;
+	if (e->uid != geteuid() || e->gid != getegid())
+		mode &= ~06000u;
+	if (fchmod(fd, mode) < 0) {
 		error("cannot set the mode of '%s': %s", quote(path), strerror(errno));
 		goto out_unlink;
 	}
@@ -98,7 +111,8 @@ static int restore_to_file(struct cdt_restore *r, const struct cdt_name_entry *e
 		error("cannot set the modification time of '%s': %s", quote(path), strerror(errno));
 		goto out_unlink;
 	}
-	if (close(fd) < 0) {
+	/* Durable before it replaces anything: a crash leaves the old file or the new. */
+	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
 		error("cannot write '%s': %s", quote(path), strerror(errno));
 		goto out_unlink;
@@ -107,6 +121,10 @@ static int restore_to_file(struct cdt_restore *r, const struct cdt_name_entry *e
 	if (renameat(dirfd, tmp.buf, dirfd, base) < 0) {
 		error("cannot rename to '%s': %s", quote(path), strerror(errno));
 		goto out_unlink;
+	}
+	if (fsync(dirfd) < 0) {
+		error("cannot sync the directory of '%s': %s", quote(path), strerror(errno));
+		goto out;
 	}
 	ret = 0;
 	goto out;
@@ -140,7 +158,7 @@ int cmd_cat(int argc, char **argv, struct cmd_ctx *ctx)
 			output = optarg;
 			break;
 		case 'j':
-			if (parse_jobs(optarg, &jobs) < 0) {
+			if (parse_jobs(ctx, optarg, &jobs) < 0) {
 				free(e);
 				return EXIT_USAGE;
 			}

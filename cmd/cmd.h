@@ -35,9 +35,11 @@ int cmd_fsck(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_init(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_ls(int argc, char **argv, struct cmd_ctx *ctx);
+int cmd_mount(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_rm(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx);
+int cmd_umount(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx);
 
 extern const char usage_add[];
@@ -46,9 +48,11 @@ extern const char usage_fsck[];
 extern const char usage_gc[];
 extern const char usage_init[];
 extern const char usage_ls[];
+extern const char usage_mount[];
 extern const char usage_repair[];
 extern const char usage_rm[];
 extern const char usage_stats[];
+extern const char usage_umount[];
 extern const char usage_verify[];
 
 /* Print "error: MSG" and the command's synopsis to stderr; returns EXIT_USAGE. */
@@ -60,8 +64,8 @@ int usage_error(struct cmd_ctx *ctx, const char *fmt, ...) __attribute__((format
  */
 int option_error(struct cmd_ctx *ctx, int c, char **argv);
 
-/* Parse a -j value (1..1024). 0 or -1 (reported). */
-int parse_jobs(const char *arg, int *out);
+/* Parse a -j value (1..1024). 0 or -1 (reported as a usage error). */
+int parse_jobs(struct cmd_ctx *ctx, const char *arg, int *out);
 
 /* Is stderr a terminal that wants progress lines? */
 int want_progress(void);

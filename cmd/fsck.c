@@ -136,12 +136,13 @@ static void print_summary(const struct fsck_out *o, const struct cdt_fsck_summar
 
 	if (o->json) {
 		strbuf_addf(&sb, "{\"type\":\"summary\",\"names\":%llu,\"manifests\":%llu,"
-			    "\"chunks\":%llu,\"chunks_read\":%llu,\"bytes_read\":%llu,"
+			    "\"chunks\":%llu,\"chunks_read\":%llu,\"bytes_read\":%llu,\"packs\":%llu,"
 			    "\"tables\":%llu,\"pairs\":%llu,\"problems\":%llu,\"garbage\":%llu,"
 			    "\"garbage_bytes\":%llu,\"seconds\":%.3f,\"exit\":%u,\"kinds\":{",
 			    (unsigned long long)sum->names, (unsigned long long)sum->manifests,
 			    (unsigned long long)sum->chunks, (unsigned long long)sum->chunks_read,
-			    (unsigned long long)sum->bytes_read, (unsigned long long)sum->tables,
+			    (unsigned long long)sum->bytes_read, (unsigned long long)sum->packs,
+			    (unsigned long long)sum->tables,
 			    (unsigned long long)sum->pairs, (unsigned long long)sum->problems,
 			    (unsigned long long)sum->garbage, (unsigned long long)sum->garbage_bytes,
 			    secs, sum->exit_bits);
@@ -174,8 +175,9 @@ static void print_summary(const struct fsck_out *o, const struct cdt_fsck_summar
 	else
 		printf(" (%s read, %.0f MB/s)", human_size(sum->bytes_read, a, sizeof(a)),
 		       secs > 0 ? (double)sum->bytes_read / secs / 1e6 : 0.0);
-	printf(" and %llu reference table%s in %.2f s\n", (unsigned long long)sum->tables,
-	       sum->tables == 1 ? "" : "s", secs);
+	printf(", %llu pack%s and %llu reference table%s in %.2f s\n",
+	       (unsigned long long)sum->packs, sum->packs == 1 ? "" : "s",
+	       (unsigned long long)sum->tables, sum->tables == 1 ? "" : "s", secs);
 	if (sum->problems) {
 		kind_counts(&sb, sum, 0, 0, CDT_FSCK_GARBAGE_CHUNK);
 		printf("%llu problem%s (%s): exit status %u\n", (unsigned long long)sum->problems,
@@ -215,7 +217,7 @@ int cmd_fsck(int argc, char **argv, struct cmd_ctx *ctx)
 		case 'J': out.json = 1; break;
 		case 'v': opt.list_garbage = 1; break;
 		case 'j':
-			if (parse_jobs(optarg, &opt.jobs) < 0)
+			if (parse_jobs(ctx, optarg, &opt.jobs) < 0)
 				return EXIT_USAGE;
 			break;
 		default:

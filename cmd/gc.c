@@ -10,7 +10,8 @@ const char usage_gc[] =
 	"\n"
 	"Delete chunks that no stored file uses, manifests no name uses, dead\n"
 	"references, temporary files left by interrupted commands, and empty\n"
-	"directories. Waits for running adds; safe to interrupt and rerun.\n"
+	"directories; move loose chunks into packs and rewrite packs that are\n"
+	"mostly dead or small. Waits for running adds; safe to interrupt and rerun.\n"
 	"\n"
 	"    -n, --dry-run   show what would be removed, remove nothing\n"
 	"    -v, --verbose   one line per item removed\n"
@@ -56,5 +57,10 @@ int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx)
 	       human_size(res.manifest_bytes, b, sizeof(b)),
 	       (unsigned long long)res.tmp_files, res.tmp_files == 1 ? "" : "s",
 	       human_size(res.tmp_bytes, t, sizeof(t)));
+	if (res.packs_written || res.packs_removed || res.loose_packed)
+		printf("packed %llu loose chunk%s; wrote %llu pack%s, removed %llu\n",
+		       (unsigned long long)res.loose_packed, res.loose_packed == 1 ? "" : "s",
+		       (unsigned long long)res.packs_written, res.packs_written == 1 ? "" : "s",
+		       (unsigned long long)res.packs_removed);
 	return EXIT_OK;
 }

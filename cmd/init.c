@@ -9,9 +9,10 @@
 #include <string.h>
 
 const char usage_init[] =
-	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--level N] [DIR]\n"
+	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--level N] [-q] [DIR]\n"
 	"\n"
-	"Create a store at DIR (default: .cdt in the current directory).\n"
+	"Create a store at DIR (default: --store, else $CDT_STORE, else .cdt in\n"
+	"the current directory).\n"
 	"The parameters are fixed for the store's life.\n"
 	"\n"
 	"    --chunker KIND     fastcdc (content-defined, default) or fixed (blocks)\n"
@@ -64,8 +65,9 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	if (argc - optind > 1)
 		return usage_error(ctx, "too many arguments");
-	/* A --store given to init names the store to create. */
-	dir = optind < argc ? argv[optind] : ctx->store_path ? ctx->store_path : ".cdt";
+	/* Like every command, init uses --store, then $CDT_STORE. */
+	dir = optind < argc ? argv[optind] : ctx->store_path ? ctx->store_path :
+	      getenv("CDT_STORE") && *getenv("CDT_STORE") ? getenv("CDT_STORE") : ".cdt";
 	{
 		struct strbuf why = STRBUF_INIT;
 

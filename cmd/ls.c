@@ -124,6 +124,8 @@ int cmd_ls(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	argc -= optind;
 	argv += optind;
+	if (st.lng && st.json)
+		return usage_error(ctx, "-l and --json cannot be used together");
 	if (!argc) {
 		ret = cdt_names_walk(ctx->store, NULL, show, &st);
 		if (ret < 0) {
@@ -138,10 +140,9 @@ int cmd_ls(int argc, char **argv, struct cmd_ctx *ctx)
 			strbuf_setlen(&pfx, pfx.len - 1);
 		strbuf_reset(&why);
 		if (cdt_name_check(pfx.buf, &why) < 0) {
-			strbuf_release(&pfx);
-			ret = usage_error(ctx, "bad prefix '%s': %s", quote(argv[i]), why.buf);
-			strbuf_release(&why);
-			return ret;
+			error("bad prefix '%s': %s", quote(argv[i]), why.buf);
+			st.errors++;
+			continue;
 		}
 		{
 			size_t before = st.shown;

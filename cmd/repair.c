@@ -139,7 +139,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 			dirs[ndirs++] = optarg;
 			break;
 		case 'j':
-			if (parse_jobs(optarg, &opt.jobs) < 0) {
+			if (parse_jobs(ctx, optarg, &opt.jobs) < 0) {
 				ret = EXIT_USAGE;
 				goto out;
 			}

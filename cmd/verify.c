@@ -286,7 +286,7 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 		case 'J': st.json = 1; break;
 		case 'v': st.verbose = 1; break;
 		case 'j':
-			if (parse_jobs(optarg, &jobs) < 0)
+			if (parse_jobs(ctx, optarg, &jobs) < 0)
 				return EXIT_USAGE;
 			break;
 		default:

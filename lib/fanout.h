@@ -13,7 +13,10 @@
  * walk and is returned. -errno if the directory cannot be read.
  */
 typedef int (*cdt_fanout_fn)(const struct cdt_id *id, uint64_t size, void *data);
+#ifndef CDT_STRAY_FN
+#define CDT_STRAY_FN
 typedef int (*cdt_stray_fn)(const char *path, const char *why, void *data);
+#endif
 int cdt_fanout_walk(int dirfd, cdt_fanout_fn fn, cdt_stray_fn stray, void *data);
 
 /* Remove fan-out subdirectories left empty. Returns how many were removed. */

@@ -6,6 +6,7 @@
 #include "manifest.h"
 #include "names.h"
 #include "objects.h"
+#include "pack.h"
 #include "refs.h"
 #include "util.h"
 #include "workers.h"
@@ -37,6 +38,7 @@ static const struct {
 	[CDT_FSCK_MANIFEST_LAYOUT] = { "manifest-layout", CDT_FSCK_EXIT_MANIFEST },
 	[CDT_FSCK_CHUNK_MISSING] = { "chunk-missing", CDT_FSCK_EXIT_CHUNK },
 	[CDT_FSCK_CHUNK_CORRUPT] = { "chunk-corrupt", CDT_FSCK_EXIT_CHUNK },
+	[CDT_FSCK_PACK_CORRUPT] = { "pack-corrupt", CDT_FSCK_EXIT_CHUNK },
 	[CDT_FSCK_REFS_TABLE_CORRUPT] = { "refs-table-corrupt", CDT_FSCK_EXIT_REFS },
 	[CDT_FSCK_REFS_MISSING] = { "refs-missing", CDT_FSCK_EXIT_REFS },
 	[CDT_FSCK_REFS_STALE] = { "refs-stale", CDT_FSCK_EXIT_REFS },
@@ -47,6 +49,7 @@ static const struct {
 	[CDT_FSCK_GARBAGE_MANIFEST] = { "garbage-manifest", 0 },
 	[CDT_FSCK_GARBAGE_REF] = { "garbage-ref", 0 },
 	[CDT_FSCK_GARBAGE_NAMEREF] = { "garbage-nameref", 0 },
+	[CDT_FSCK_GARBAGE_PACK] = { "garbage-pack", 0 },
 	[CDT_FSCK_GARBAGE_TMP] = { "garbage-tmp", 0 },
 	[CDT_FSCK_GARBAGE_STRAY] = { "garbage-stray", 0 },
 };
@@ -72,6 +75,7 @@ const char *cdt_fsck_phase_name(enum cdt_fsck_phase phase)
 		[CDT_FSCK_PHASE_NAMES] = "reading names",
 		[CDT_FSCK_PHASE_MANIFESTS] = "checking manifests",
 		[CDT_FSCK_PHASE_OBJECTS] = "listing chunks",
+		[CDT_FSCK_PHASE_PACKS] = "checking packs",
 		[CDT_FSCK_PHASE_CHUNKS] = "checking chunks",
 		[CDT_FSCK_PHASE_REBUILD] = "rebuilding references",
 		[CDT_FSCK_PHASE_REFS] = "checking references",
@@ -134,6 +138,7 @@ struct problem {
 	uint32_t manifest;	/* the manifest it is about, or NONE */
 	uint32_t *users;	/* chunk problems: manifests listing the chunk */
 	size_t nusers, ausers;
+	struct cdt_pack *pack;	/* pack problems: the pack, if readers see it */
 	int resolved;
 };
 
@@ -156,6 +161,8 @@ struct cdt_fsck {
 	size_t nproblems, aproblems;
 	size_t nchunk_problems;
 
+	int jobs;
+	uint64_t objects_seen;
 	double last_progress;
 	int refs_checked;
 	int finished;
@@ -294,6 +301,18 @@ static void stray(struct cdt_fsck *f, int dirfd, const char *base, const char *w
 	report(f, CDT_FSCK_GARBAGE_STRAY, strbuf_detach(&path, NULL), bytes, "%s", why);
 }
 
+/* Garbage in packs/, with its size. */
+static void pack_garbage(struct cdt_fsck *f, int dirfd, const char *base,
+			     enum cdt_fsck_kind kind, const char *why)
+{
+	struct stat st;
+	uint64_t bytes = 0;
+
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+		bytes = (uint64_t)st.st_size;
+	report(f, kind, xstrfmt("packs/%s", base), bytes, "%s", why);
+}
+
 static uint32_t manifest_index(struct cdt_fsck *f, const struct cdt_id *id)
 {
 	uint64_t *v = cdt_idset_get(&f->man_ids, id);
@@ -351,6 +370,7 @@ struct cdt_fsck *cdt_fsck_new(struct cdt_store *s, const struct cdt_fsck_options
 	f->opt = *opt;
 	f->chunker = cdt_store_chunker(s);
 	f->check_layout = !cdt_store_config_damage(s);
+	f->jobs = opt->jobs > 0 ? opt->jobs : cdt_online_cpus();
 	return f;
 }
 
@@ -760,27 +780,199 @@ static void check_manifests(struct cdt_fsck *f)
 	}
 }
 
-/* Phase 3: what objects/ holds. */
-static int visit_object(const struct cdt_id *id, uint64_t size, void *data)
+/* Phase 3: what objects/ and packs/ hold. */
+static int visit_object(const struct cdt_object_info *o, void *data)
 {
 	struct cdt_fsck *f = data;
-	uint32_t ci = find_chunk(f, id);
+	uint32_t ci = find_chunk(f, &o->id);
+	struct chunk_info *c;
 	int added;
 
+	progress(f, CDT_FSCK_PHASE_OBJECTS, ++f->objects_seen, 0, 0, 0);
 	if (ci == NONE) {
-		ci = chunk_index(f, id, 0, &added);
+		ci = chunk_index(f, &o->id, 0, &added);
 		f->chunks[ci].unlisted = 1;
-		f->chunks[ci].present = 1;
-		f->chunks[ci].disk_size = size;
+	}
+	c = &f->chunks[ci];
+	c->present = 1;
+	if (c->unlisted) {
+		c->disk_size += o->size;
 		return 0;
 	}
-	f->chunks[ci].present = 1;
-	/* Without reading: a stored object is a header plus at most its raw bytes. */
-	if (f->opt.quick && (size <= CDT_OBJ_HDR || size > (uint64_t)CDT_OBJ_HDR + f->chunks[ci].len))
+	/* Without reading: a loose object is a header plus at most its raw bytes. */
+	if (!o->pack && f->opt.quick &&
+	    (o->size <= CDT_OBJ_HDR || o->size > (uint64_t)CDT_OBJ_HDR + c->len))
 		chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, ci,
 			      "object is %llu bytes, impossible for a %u-byte chunk",
-			      (unsigned long long)size, f->chunks[ci].len);
+			      (unsigned long long)o->size, c->len);
 	return 0;
+}
+
+static int object_stray(const char *path, const char *why, void *data)
+{
+	struct cdt_fsck *f = data;
+
+	stray(f, cdt_store_dirfd(f->s, CDT_DIR_OBJECTS), path, why, "objects/%s", path);
+	return 0;
+}
+
+static void check_objects(struct cdt_fsck *f)
+{
+	int ret = cdt_objects_walk(f->s, visit_object, object_stray, f);
+
+	if (ret < 0)
+		report(f, CDT_FSCK_UNCHECKED, xstrdup("objects"), 0, "cannot list: %s",
+		       strerror(-ret));
+}
+
+/*
+ * Packs: every index readers see is checked with its pack (checksums, that
+ * the objects tile the pack, their CRCs; --quick: the index checksum and
+ * the pack's length). Packs are independent, so they are checked in
+ * parallel. An index readers cannot open hides its pack.
+ */
+struct pack_check {
+	struct cdt_fsck *f;
+	struct cdt_pack **packs;
+	int *errs;
+	struct strbuf *whys;
+};
+
+static int quick_check_pack(struct cdt_pack *p, int packsfd, struct strbuf *why)
+{
+	char path[CDT_ID_HEXLEN + 16];
+	struct cdt_id sum;
+	struct stat st;
+	uint64_t k, end = CDT_PACK_HDR;
+
+	cdt_hash(p->map, p->map_len - CDT_ID_LEN, &sum);
+	if (memcmp(sum.b, p->map + p->map_len - CDT_ID_LEN, CDT_ID_LEN)) {
+		strbuf_addstr(why, "index checksum does not match its contents");
+		return -CDT_ECORRUPT;
+	}
+	for (k = 0; k < p->count; k++) {
+		uint64_t off;
+		uint32_t len;
+
+		cdt_pack_entry(p, k, NULL, &off, &len, NULL);
+		end = MAX(end, off + len);
+	}
+	snprintf(path, sizeof(path), "%s.pack", p->name);
+	if (fstatat(packsfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		strbuf_addstr(why, errno == ENOENT ? "pack file is missing" : strerror(errno));
+		return -CDT_ECORRUPT;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != end + CDT_PACK_TRAILER) {
+		strbuf_addf(why, "pack file is %llu bytes, its index says %llu",
+			    (unsigned long long)st.st_size,
+			    (unsigned long long)(end + CDT_PACK_TRAILER));
+		return -CDT_ECORRUPT;
+	}
+	return 0;
+}
+
+static void check_one_pack(size_t i, int worker, void *data)
+{
+	struct pack_check *pc = data;
+	int packsfd = cdt_store_dirfd(pc->f->s, CDT_DIR_PACKS);
+
+	(void)worker;
+	strbuf_reset(&pc->whys[i]);
+	if (pc->f->opt.quick)
+		pc->errs[i] = quick_check_pack(pc->packs[i], packsfd, &pc->whys[i]);
+	else
+		pc->errs[i] = cdt_pack_verify(pc->packs[i], packsfd, NULL, NULL, &pc->whys[i]);
+}
+
+static int has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* "pack-<64 hex>" followed by `suffix`? */
+static int is_pack_file(const char *name, const char *suffix)
+{
+	return strlen(name) == 5 + CDT_ID_HEXLEN + strlen(suffix) && !strncmp(name, "pack-", 5) &&
+	       strspn(name + 5, "0123456789abcdef") == CDT_ID_HEXLEN && has_suffix(name, suffix);
+}
+
+static void check_packs(struct cdt_fsck *f)
+{
+	int packsfd = cdt_store_dirfd(f->s, CDT_DIR_PACKS);
+	struct pack_check pc = { f, NULL, NULL, NULL };
+	struct cdt_workers *w;
+	struct dent *ents;
+	size_t n, nents, i, j;
+	int ret;
+
+	n = cdt_packs_list(f->s, &pc.packs);
+	f->sum.packs = n;
+	ret = list_dir(packsfd, ".", &ents, &nents);
+	if (ret < 0) {
+		report(f, CDT_FSCK_UNCHECKED, xstrdup("packs"), 0, "cannot list: %s", strerror(-ret));
+		nents = 0;
+	}
+	for (i = 0; i < nents; i++) {
+		const char *e = ents[i].name;
+		char base[CDT_ID_HEXLEN + 16];
+
+		if (is_pack_file(e, ".idx")) {
+			struct cdt_pack tmp;
+
+			snprintf(base, sizeof(base), "%.*s", (int)(strlen(e) - 4), e);
+			for (j = 0; j < n && strcmp(pc.packs[j]->name, base); j++)
+				;
+			if (j < n)
+				continue;
+			ret = cdt_pack_open(packsfd, base, &tmp);
+			if (!ret) {
+				cdt_pack_close(&tmp);	/* written since the list was made */
+				continue;
+			}
+			if (ret != -ENOENT)
+				report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", base), 0,
+				       "index cannot be used (%s): the pack is hidden from readers",
+				       cdt_strerror(ret));
+		} else if (is_pack_file(e, ".pack")) {
+			struct stat st;
+
+			snprintf(base, sizeof(base), "%.*s.idx", (int)(strlen(e) - 5), e);
+			if (fstatat(packsfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				continue;
+			pack_garbage(f, packsfd, e, CDT_FSCK_GARBAGE_PACK,
+					 "pack without an index, never read");
+		} else {
+			stray(f, packsfd, e, "not a pack or pack index", "packs/%s", e);
+		}
+	}
+	free_dents(ents, nents);
+	if (!n)
+		return;
+	pc.errs = xcalloc(n, sizeof(*pc.errs));
+	pc.whys = xcalloc(n, sizeof(*pc.whys));
+	for (i = 0; i < n; i++)
+		strbuf_init(&pc.whys[i], 0);
+	progress(f, CDT_FSCK_PHASE_PACKS, 0, n, 0, 1);
+	w = cdt_workers_new(f->jobs - 1);
+	cdt_workers_run(w, n, check_one_pack, &pc);
+	cdt_workers_free(w);
+	for (i = 0; i < n; i++) {
+		struct problem *p;
+
+		if (!pc.errs[i])
+			continue;
+		p = report(f, pc.errs[i] == -CDT_ECORRUPT ? CDT_FSCK_PACK_CORRUPT : CDT_FSCK_UNCHECKED,
+			   xstrfmt("packs/%s", pc.packs[i]->name), 0, "%s",
+			   pc.whys[i].len ? pc.whys[i].buf : cdt_strerror(pc.errs[i]));
+		if (p)
+			p->pack = pc.packs[i];
+	}
+	for (i = 0; i < n; i++)
+		strbuf_release(&pc.whys[i]);
+	free(pc.whys);
+	free(pc.errs);
 }
 
 /* Phase 4: chunk data, read and checked in parallel rounds. */
@@ -818,7 +1010,7 @@ static void check_chunk_data(struct cdt_fsck *f)
 	uint32_t *order = NULL;
 	size_t n = 0, aorder = 0, i, slots, next;
 	uint64_t total = 0;
-	int jobs = f->opt.jobs > 0 ? f->opt.jobs : cdt_online_cpus(), nreaders, k;
+	int jobs = f->jobs, nreaders, k;
 
 	for (i = 0; i < f->nchunks; i++) {
 		struct chunk_info *c = &f->chunks[i];
@@ -897,7 +1089,8 @@ int cdt_fsck_check_data(struct cdt_fsck *f)
 		       damage);
 	check_names(f);
 	check_manifests(f);
-	walk_fanout(f, CDT_DIR_OBJECTS, "objects", CDT_FSCK_PHASE_OBJECTS, visit_object);
+	check_objects(f);
+	check_packs(f);
 	check_chunk_data(f);
 	return 0;
 }
@@ -1710,6 +1903,24 @@ static size_t problem_names(struct cdt_fsck *f, const struct problem *p, uint32_
 	add_manifest_names(f, p->manifest, &v, &n, &alloc);
 	for (i = 0; i < p->nusers; i++)
 		add_manifest_names(f, p->users[i], &v, &n, &alloc);
+	if (p->pack) {
+		/* A pack's damage reaches the names of its chunks that have no good copy. */
+		uint64_t k;
+
+		for (k = 0; k < p->pack->count; k++) {
+			const struct problem *cp;
+			struct cdt_id id;
+			uint32_t ci;
+
+			cdt_pack_entry(p->pack, k, &id, NULL, NULL, NULL);
+			ci = find_chunk(f, &id);
+			if (ci == NONE || f->chunks[ci].problem == NONE)
+				continue;
+			cp = &f->problems[f->chunks[ci].problem];
+			for (j = 0; !cp->resolved && j < cp->nusers; j++)
+				add_manifest_names(f, cp->users[j], &v, &n, &alloc);
+		}
+	}
 	if (n > 1) {
 		qsort(v, n, sizeof(*v), cmp_u32);
 		for (i = 1, j = 1; i < n; i++)
@@ -1816,6 +2027,42 @@ void cdt_fsck_chunk_healed(struct cdt_fsck *f, const struct cdt_id *id)
 
 	if (ci != NONE && f->chunks[ci].problem != NONE)
 		f->problems[f->chunks[ci].problem].resolved = 1;
+}
+
+int cdt_fsck_for_each_damaged_pack(struct cdt_fsck *f, cdt_fsck_pack_fn fn, void *data)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < f->nproblems; i++) {
+		struct problem *p = &f->problems[i];
+
+		if (p->kind != CDT_FSCK_PACK_CORRUPT || p->resolved)
+			continue;
+		ret = fn(p->pack, p->object + strlen("packs/"), data);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void cdt_fsck_pack_healed(struct cdt_fsck *f, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < f->nproblems; i++) {
+		struct problem *p = &f->problems[i];
+
+		if (p->kind == CDT_FSCK_PACK_CORRUPT && !strcmp(p->object + strlen("packs/"), name))
+			p->resolved = 1;
+	}
+}
+
+int cdt_fsck_chunk_needed(struct cdt_fsck *f, const struct cdt_id *id)
+{
+	uint32_t ci = find_chunk(f, id);
+
+	return ci != NONE && !f->chunks[ci].unlisted;
 }
 
 void cdt_fsck_for_each_affected_name(struct cdt_fsck *f, cdt_fsck_name_fn fn, void *data)

@@ -7,6 +7,8 @@
 #include "hash.h"
 #include "store.h"
 
+struct cdt_pack;
+
 /*
  * What a check can find. Problems make `cdt fsck` fail; garbage (left by an
  * interrupted add, by rm, or by hand) is reported but is no error: gc
@@ -20,6 +22,7 @@ enum cdt_fsck_kind {
 	CDT_FSCK_MANIFEST_LAYOUT,	/* lists chunks the store's chunker cannot cut */
 	CDT_FSCK_CHUNK_MISSING,
 	CDT_FSCK_CHUNK_CORRUPT,		/* cannot be read, or fails a check */
+	CDT_FSCK_PACK_CORRUPT,		/* a pack or its index fails its checks */
 	CDT_FSCK_REFS_TABLE_CORRUPT,	/* a reference table fails its checks */
 	CDT_FSCK_REFS_MISSING,		/* a manifest's chunk has no reference */
 	CDT_FSCK_REFS_STALE,		/* a reference names a chunk its manifest lacks */
@@ -31,6 +34,7 @@ enum cdt_fsck_kind {
 	CDT_FSCK_GARBAGE_MANIFEST,	/* manifest no name uses */
 	CDT_FSCK_GARBAGE_REF,		/* reference to a manifest that does not exist */
 	CDT_FSCK_GARBAGE_NAMEREF,	/* name record of a name that is gone or moved */
+	CDT_FSCK_GARBAGE_PACK,		/* pack file without an index: never read */
 	CDT_FSCK_GARBAGE_TMP,		/* file left in tmp/ */
 	CDT_FSCK_GARBAGE_STRAY,		/* file that is not part of the store format */
 	CDT_FSCK_KIND__COUNT
@@ -68,6 +72,7 @@ enum cdt_fsck_phase {
 	CDT_FSCK_PHASE_NAMES,
 	CDT_FSCK_PHASE_MANIFESTS,
 	CDT_FSCK_PHASE_OBJECTS,
+	CDT_FSCK_PHASE_PACKS,
 	CDT_FSCK_PHASE_CHUNKS,
 	CDT_FSCK_PHASE_REBUILD,
 	CDT_FSCK_PHASE_REFS,
@@ -95,6 +100,7 @@ struct cdt_fsck_options {
 struct cdt_fsck_summary {
 	uint64_t names, manifests, chunks;	/* what the store holds */
 	uint64_t chunks_read, bytes_read;	/* chunk data read and checked */
+	uint64_t packs;				/* pack files readers see */
 	uint64_t tables, pairs;			/* reference tables and their pairs */
 	uint64_t problems, garbage, garbage_bytes;
 	uint64_t per_kind[CDT_FSCK_KIND__COUNT];
@@ -135,6 +141,17 @@ typedef int (*cdt_fsck_chunk_fn)(const struct cdt_id *id, uint32_t len, void *da
 int cdt_fsck_for_each_damaged_chunk(struct cdt_fsck *f, cdt_fsck_chunk_fn fn, void *data);
 /* The chunk is good again: its problem is resolved. */
 void cdt_fsck_chunk_healed(struct cdt_fsck *f, const struct cdt_id *id);
+/*
+ * Every pack found damaged and not yet healed: `pack` is NULL when its
+ * index cannot even be opened (readers do not see it), `name` is
+ * "pack-<64 hex>". fn's non-zero return stops the walk.
+ */
+typedef int (*cdt_fsck_pack_fn)(struct cdt_pack *pack, const char *name, void *data);
+int cdt_fsck_for_each_damaged_pack(struct cdt_fsck *f, cdt_fsck_pack_fn fn, void *data);
+/* The pack named `name` was replaced or removed: its problem is resolved. */
+void cdt_fsck_pack_healed(struct cdt_fsck *f, const char *name);
+/* Is the chunk listed by a manifest some name uses? */
+int cdt_fsck_chunk_needed(struct cdt_fsck *f, const struct cdt_id *id);
 /*
  * After cdt_fsck_finish(): each stored name that any problem affected, in
  * order, with whether an unresolved problem still affects it.

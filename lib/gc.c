@@ -5,6 +5,9 @@
 #include "idset.h"
 #include "manifest.h"
 #include "names.h"
+#include "compress.h"
+#include "objects.h"
+#include "pack.h"
 #include "refs.h"
 #include "util.h"
 
@@ -155,19 +158,21 @@ static uint64_t du(int dirfd, const char *path, uint64_t *files)
 struct count_objects {
 	struct live *live;
 	struct cdt_stats *st;
+	struct cdt_idset seen;
 	uint64_t found;
 };
 
-static int count_object(const struct cdt_id *id, uint64_t size, void *data)
+static int count_object(const struct cdt_object_info *o, void *data)
 {
 	struct count_objects *c = data;
 
-	if (cdt_idset_has(&c->live->chunks, id)) {
-		c->st->stored_bytes += size;
+	/* A second copy of a chunk (loose and packed, or in two packs) is garbage too. */
+	if (cdt_idset_has(&c->live->chunks, &o->id) && cdt_idset_add(&c->seen, &o->id)) {
+		c->st->stored_bytes += o->size;
 		c->found++;
 	} else {
 		c->st->garbage_chunks++;
-		c->st->reclaimable_bytes += size;
+		c->st->reclaimable_bytes += o->size;
 	}
 	return 0;
 }
@@ -204,12 +209,18 @@ int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
 		if (l.chunks.used[i])
 			st->unique_bytes += l.chunks.vals[i];
 	st->manifests = l.good_manifests;
+	memset(&c, 0, sizeof(c));
 	c.live = &l;
 	c.st = st;
-	c.found = 0;
-	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_OBJECTS), count_object, NULL, &c);
+	ret = cdt_objects_walk(s, count_object, NULL, &c);
+	cdt_idset_clear(&c.seen);
 	if (ret < 0)
 		goto out;
+	{
+		struct cdt_pack **packs;
+
+		st->packs = cdt_packs_list(s, &packs);
+	}
 	st->missing_chunks = st->chunks - c.found;
 	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), count_manifest, NULL, &c);
 	if (ret < 0)
@@ -238,6 +249,8 @@ struct sweep {
 	int dirfd;
 	int err;
 	struct strbuf line;
+	struct cdt_id *loose;		/* live loose chunks */
+	size_t nloose, loose_alloc;
 };
 
 static void say(struct sweep *sw, const char *what, const char *item, uint64_t bytes)
@@ -281,12 +294,16 @@ static int sweep_manifest(const struct cdt_id *id, uint64_t size, void *data)
 	return 0;
 }
 
+/* Loose chunks: garbage goes now; live ones are remembered, to be packed. */
 static int sweep_chunk(const struct cdt_id *id, uint64_t size, void *data)
 {
 	struct sweep *sw = data;
 
-	if (cdt_idset_has(&sw->live->chunks, id))
+	if (cdt_idset_has(&sw->live->chunks, id)) {
+		ALLOC_GROW(sw->loose, sw->nloose + 1, sw->loose_alloc);
+		sw->loose[sw->nloose++] = *id;
 		return 0;
+	}
 	if (sweep_one(sw, id, size, "chunk")) {
 		sw->res->chunks++;
 		sw->res->chunk_bytes += size;
@@ -357,7 +374,7 @@ static void sweep_records(struct sweep *sw)
 
 		snprintf(sub, sizeof(sub), "%02x", i);
 		{
-			char path[16];
+			char path[32];
 
 			snprintf(path, sizeof(path), "names/%s", sub);
 			fd1 = openat(refsfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -378,7 +395,8 @@ static void sweep_records(struct sweep *sw)
 
 			if (strlen(de1->d_name) != CDT_ID_HEXLEN - 2)
 				continue;
-			snprintf(hex, sizeof(hex), "%s%s", sub, de1->d_name);
+			memcpy(hex, sub, 2);
+			memcpy(hex + 2, de1->d_name, CDT_ID_HEXLEN - 2 + 1);
 			if (cdt_id_from_hex(hex, &m) < 0)
 				continue;
 			fd2 = openat(fd1, de1->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -408,7 +426,7 @@ static void sweep_records(struct sweep *sw)
 		}
 		closedir(d1);
 		if (!(sw->flags & CDT_GC_DRY_RUN)) {
-			char path[16];
+			char path[32];
 
 			snprintf(path, sizeof(path), "names/%s", sub);
 			if (unlinkat(refsfd, path, AT_REMOVEDIR) == 0)
@@ -450,6 +468,277 @@ static uint64_t prune_names(int dirfd, int depth)
 	return n;
 }
 
+/*
+ * Packing. Live loose chunks are moved into packs, and a pack is rewritten
+ * without its dead entries when they are more than REPACK_DEAD of it, or
+ * merged with the others when it is small. New packs are durable before
+ * anything they replace is deleted, so an interruption loses nothing.
+ */
+#define REPACK_DEAD 0.2
+#define SMALL_PACK (16ull << 20)
+#define PACK_TARGET (512ull << 20)
+
+struct repacker {
+	struct sweep *sw;
+	struct cdt_pack_writer *w;
+	struct cdt_idset written;
+	struct cdt_chunk_reader *reader;
+	struct cdt_compressor *comp;
+	unsigned char *raw, *obj;
+	size_t cap;
+	char (*made)[CDT_ID_HEXLEN + 6];
+	size_t nmade, made_alloc;
+};
+
+static int flush_pack(struct repacker *rp)
+{
+	char name[CDT_ID_HEXLEN + 6];
+	int ret;
+
+	if (!rp->w)
+		return 0;
+	ret = cdt_pack_writer_commit(rp->w, name);
+	cdt_pack_writer_free(rp->w);
+	rp->w = NULL;
+	if (ret < 0)
+		return error_errno(ret, "cannot write a pack: %s", strerror(-ret));
+	ALLOC_GROW(rp->made, rp->nmade + 1, rp->made_alloc);
+	strcpy(rp->made[rp->nmade++], name);
+	return 0;
+}
+
+static int put_object(struct repacker *rp, const struct cdt_id *id, const unsigned char *obj,
+		      size_t len)
+{
+	int ret;
+
+	if (!rp->w) {
+		ret = cdt_pack_writer_new(rp->sw->store, &rp->w);
+		if (ret < 0)
+			return error_errno(ret, "cannot start a pack: %s", strerror(-ret));
+	}
+	ret = cdt_pack_writer_add(rp->w, id, obj, len);
+	if (ret < 0)
+		return error_errno(ret, "cannot write a pack: %s", strerror(-ret));
+	cdt_idset_add(&rp->written, id);
+	if (cdt_pack_writer_bytes(rp->w) >= PACK_TARGET)
+		return flush_pack(rp);
+	return 0;
+}
+
+/*
+ * Copy a chunk by reading a good copy wherever it is (loose copies first),
+ * checking it fully, and encoding it again. 1 if copied, 0 if no good copy
+ * exists, -errno on a write error.
+ */
+static int copy_checked(struct repacker *rp, const struct cdt_id *id, uint32_t want)
+{
+	uint32_t len;
+	size_t olen;
+
+	if (cdt_chunk_read(rp->reader, id, want, rp->raw, &len, NULL) < 0)
+		return 0;
+	olen = cdt_object_encode(rp->comp, rp->raw, len, rp->obj);
+	return put_object(rp, id, rp->obj, olen) < 0 ? -EIO : 1;
+}
+
+static int repack(struct sweep *sw)
+{
+	struct cdt_store *s = sw->store;
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	int objfd = cdt_store_dirfd(s, CDT_DIR_OBJECTS);
+	int dry = sw->flags & CDT_GC_DRY_RUN;
+	struct repacker rp = { 0 };
+	struct cdt_idset seen = CDT_IDSET_INIT;
+	struct cdt_pack **packs;
+	unsigned char *rewrite, *keep;
+	uint64_t *live_bytes, *total_bytes;
+	size_t n, i, nsmall = 0, nrewrite = 0;
+	uint64_t k;
+	int ret = 0;
+
+	n = cdt_packs_list(s, &packs);
+	rewrite = xcalloc(n + 1, 1);
+	keep = xcalloc(n + 1, 1);
+	live_bytes = xcalloc(n + 1, sizeof(*live_bytes));
+	total_bytes = xcalloc(n + 1, sizeof(*total_bytes));
+	/* Live bytes per pack; a second copy of a chunk counts as dead. */
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < packs[i]->count; k++) {
+			struct cdt_id id;
+			uint32_t len;
+
+			cdt_pack_entry(packs[i], k, &id, NULL, &len, NULL);
+			total_bytes[i] += len;
+			if (cdt_idset_has(&sw->live->chunks, &id) && cdt_idset_add(&seen, &id))
+				live_bytes[i] += len;
+		}
+		if (total_bytes[i] < SMALL_PACK)
+			nsmall++;
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t dead = total_bytes[i] - live_bytes[i];
+
+		if (!live_bytes[i] || (double)dead > REPACK_DEAD * (double)total_bytes[i] ||
+		    (total_bytes[i] < SMALL_PACK && (nsmall > 1 || sw->nloose))) {
+			rewrite[i] = 1;
+			nrewrite++;
+		}
+	}
+	if (!nrewrite && !sw->nloose)
+		goto out;
+	if (dry) {
+		for (i = 0; i < n; i++)
+			if (rewrite[i])
+				say(sw, "pack (rewriting its live objects)", packs[i]->name,
+				    total_bytes[i] - live_bytes[i]);
+		goto out;
+	}
+
+	rp.sw = sw;
+	rp.reader = cdt_chunk_reader_new(s);
+	rp.comp = cdt_compressor_new(cdt_store_config(s)->level);
+	rp.cap = CDT_OBJ_MAX(cdt_store_chunker(s)->max_size);
+	rp.raw = xmalloc(rp.cap);
+	rp.obj = xmalloc(rp.cap);
+	/* Live loose chunks, checked fully as they are read. */
+	for (i = 0; i < sw->nloose && !ret; i++) {
+		uint64_t *want = cdt_idset_get(&sw->live->chunks, &sw->loose[i]);
+
+		if (cdt_idset_has(&rp.written, &sw->loose[i]))
+			continue;
+		ret = copy_checked(&rp, &sw->loose[i], want ? (uint32_t)*want : 0);
+		if (ret == 0) {
+			char hex[CDT_ID_HEXLEN + 1];
+
+			warning("chunk %s has no good copy; leaving it as it is (run 'cdt fsck')",
+				cdt_id_to_hex(&sw->loose[i], hex));
+			sw->loose[i] = sw->loose[--sw->nloose];
+			i--;
+		}
+		ret = ret < 0 ? ret : 0;
+	}
+	/* Live entries of the packs being rewritten: copied as they are when their CRC holds. */
+	for (i = 0; i < n && !ret; i++) {
+		if (!rewrite[i])
+			continue;
+		for (k = 0; k < packs[i]->count && !ret; k++) {
+			struct cdt_id id;
+			size_t len;
+			uint64_t *want;
+
+			cdt_pack_entry(packs[i], k, &id, NULL, NULL, NULL);
+			want = cdt_idset_get(&sw->live->chunks, &id);
+			if (!want || cdt_idset_has(&rp.written, &id))
+				continue;
+			if (cdt_pack_read(packs[i], packsfd, k, rp.obj, rp.cap, &len, NULL) == 0) {
+				ret = put_object(&rp, &id, rp.obj, len);
+				continue;
+			}
+			ret = copy_checked(&rp, &id, (uint32_t)*want);
+			if (ret == 0) {
+				char hex[CDT_ID_HEXLEN + 1];
+
+				/* The only copy is damaged: keep the pack, so repair can still find it. */
+				warning("pack %s holds a damaged copy of chunk %s and no good copy exists; "
+					"keeping the pack (run 'cdt fsck')", packs[i]->name,
+					cdt_id_to_hex(&id, hex));
+				keep[i] = 1;
+			}
+			ret = ret < 0 ? ret : 0;
+		}
+	}
+	if (!ret)
+		ret = flush_pack(&rp);
+	if (!ret)
+		ret = cdt_store_sync(s);
+	if (ret < 0) {
+		sw->err = ret;
+		goto out;
+	}
+	/* The new packs are durable: what they replace can go. */
+	for (i = 0; i < n; i++) {
+		char path[CDT_ID_HEXLEN + 16];
+		size_t j;
+		int mine = 0;
+
+		if (!rewrite[i] || keep[i])
+			continue;
+		for (j = 0; j < rp.nmade; j++)
+			mine |= !strcmp(rp.made[j], packs[i]->name);
+		if (mine)
+			continue;	/* rewritten into an identical pack */
+		say(sw, "pack", packs[i]->name, total_bytes[i] - live_bytes[i]);
+		/* The index first: without it the pack is invisible, and then garbage. */
+		snprintf(path, sizeof(path), "%s.idx", packs[i]->name);
+		if (unlinkat(packsfd, path, 0) < 0 && errno != ENOENT) {
+			sw->err = error_errno(-errno, "cannot remove '%s': %s", path, strerror(errno));
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s.pack", packs[i]->name);
+		unlinkat(packsfd, path, 0);
+		sw->res->packs_removed++;
+		sw->res->chunk_bytes += total_bytes[i] - live_bytes[i];
+	}
+	for (i = 0; i < sw->nloose; i++) {
+		char path[CDT_ID_HEXLEN + 2];
+
+		if (cdt_idset_has(&rp.written, &sw->loose[i]) &&
+		    unlinkat(objfd, cdt_id_path(&sw->loose[i], path), 0) == 0)
+			sw->res->loose_packed++;
+	}
+	sw->res->packs_written += rp.nmade;
+out:
+	if (rp.w)
+		cdt_pack_writer_free(rp.w);
+	cdt_chunk_reader_free(rp.reader);
+	cdt_compressor_free(rp.comp);
+	free(rp.raw);
+	free(rp.obj);
+	free(rp.made);
+	cdt_idset_clear(&rp.written);
+	cdt_idset_clear(&seen);
+	free(rewrite);
+	free(keep);
+	free(live_bytes);
+	free(total_bytes);
+	return ret;
+}
+
+/* A .pack without its .idx: left by an interrupted pack write. */
+static void sweep_orphan_packs(struct sweep *sw)
+{
+	int packsfd = cdt_store_dirfd(sw->store, CDT_DIR_PACKS);
+	int fd = openat(packsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char idx[CDT_ID_HEXLEN + 16];
+		struct stat st;
+
+		if (len < 6 || strcmp(de->d_name + len - 5, ".pack") || len - 5 + 5 >= sizeof(idx))
+			continue;
+		snprintf(idx, sizeof(idx), "%.*s.idx", (int)(len - 5), de->d_name);
+		if (faccessat(fd, idx, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		say(sw, "pack without index", quote(de->d_name), (uint64_t)st.st_size);
+		if (!(sw->flags & CDT_GC_DRY_RUN) && unlinkat(fd, de->d_name, 0) < 0)
+			continue;
+		sw->res->tmp_files++;
+		sw->res->tmp_bytes += (uint64_t)st.st_size;
+	}
+	closedir(d);
+}
+
 int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line, void *data),
 	   void *data, struct cdt_gc_result *res)
 {
@@ -485,6 +774,9 @@ int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line,
 	ret = cdt_fanout_walk(sw.dirfd, sweep_chunk, report_stray, &sw);
 	if (ret < 0)
 		goto fail_walk;
+	ret = repack(&sw);
+	if (ret < 0 && !sw.err)
+		sw.err = ret;
 	if (!dry) {
 		ret = cdt_refs_compact(s, 0, keep_pair, &sw);
 		if (ret < 0) {
@@ -494,6 +786,7 @@ int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line,
 	}
 	sweep_records(&sw);
 	sweep_tmp(&sw);
+	sweep_orphan_packs(&sw);
 	res->dirs += (uint64_t)cdt_fanout_prune(cdt_store_dirfd(s, CDT_DIR_OBJECTS), dry);
 	res->dirs += (uint64_t)cdt_fanout_prune(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), dry);
 	if (!dry)
@@ -509,6 +802,7 @@ fail_walk:
 	error("cannot walk the store: %s", cdt_strerror(ret));
 out:
 	strbuf_release(&sw.line);
+	free(sw.loose);
 	live_release(&l);
 	return ret;
 }

@@ -19,6 +19,7 @@ struct cdt_stats {
 	uint64_t missing_chunks;	/* listed by a live manifest but absent */
 	uint64_t tmp_files;
 	uint64_t ref_tables;
+	uint64_t packs;
 };
 
 /*
@@ -41,6 +42,8 @@ struct cdt_gc_result {
 	uint64_t name_records;
 	uint64_t dirs;
 	uint64_t ref_pairs_dropped;
+	uint64_t packs_written, packs_removed;
+	uint64_t loose_packed;		/* live loose chunks moved into packs */
 };
 
 /*

@@ -25,9 +25,12 @@
  * with the file.
  */
 #define READ_BUF (8u << 20)
-/* Commit staged chunks at least this often (count or bytes). */
-#define BATCH_CHUNKS 4096
-#define BATCH_BYTES (256u << 20)
+/*
+ * Commit staged chunks at least this often (count or stored bytes): each
+ * commit is a pack (or a few loose objects) and one syncfs.
+ */
+#define BATCH_CHUNKS 65536
+#define BATCH_BYTES (64u << 20)
 /* Merge reference tables when an add leaves more than this many. */
 #define REFS_MAX_TABLES 32
 
@@ -191,7 +194,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	const struct cdt_chunker *ch = cdt_store_chunker(s);
 	struct cdt_manifest_writer *mw = NULL;
 	struct cdt_chunk_batch *batch = cdt_chunk_batch_new(s);
-	size_t have = 0, batch_bytes = 0;
+	size_t have = 0;
 	int eof = 0, ret;
 	double last_progress = 0;
 	char hex[CDT_ID_HEXLEN + 1];
@@ -265,7 +268,6 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 				res->new_chunks++;
 				res->new_raw += d->len;
 				res->new_stored += d->obj_len;
-				batch_bytes += d->obj_len;
 			}
 			ret = cdt_manifest_writer_add(mw, &d->id, d->len);
 			if (ret < 0) {
@@ -275,11 +277,11 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 			res->chunks++;
 		}
 		res->size += pos;
-		if (cdt_chunk_batch_count(batch) >= BATCH_CHUNKS || batch_bytes >= BATCH_BYTES) {
+		if (cdt_chunk_batch_count(batch) >= BATCH_CHUNKS ||
+		    cdt_chunk_batch_bytes(batch) >= BATCH_BYTES) {
 			ret = cdt_chunk_batch_commit(batch);
 			if (ret < 0)
 				goto out;
-			batch_bytes = 0;
 		}
 		memmove(ing->buf, ing->buf + pos, have - pos);
 		have -= pos;

@@ -424,6 +424,36 @@ int cdt_manifest_get(struct cdt_manifest *m, uint64_t i, struct cdt_manifest_ent
 	return 0;
 }
 
+int cdt_manifest_pget(struct cdt_manifest *m, uint64_t i, struct cdt_manifest_entry *e)
+{
+	unsigned char rec[2 * CDT_MANIFEST_REC];
+	const unsigned char *cur = rec;
+	uint64_t start = 0, end;
+	size_t want = CDT_MANIFEST_REC;
+	ssize_t n;
+
+	if (i >= m->count)
+		return -EINVAL;
+	/* Record i - 1 too, for the start offset: one read for both. */
+	if (i) {
+		want = sizeof(rec);
+		cur = rec + CDT_MANIFEST_REC;
+	}
+	n = pread_full(m->fd, rec, want,
+		       (off_t)(CDT_MANIFEST_HDR + (i ? i - 1 : 0) * CDT_MANIFEST_REC));
+	if (n != (ssize_t)want)
+		return n < 0 ? (int)n : -CDT_ECORRUPT;
+	if (i)
+		start = rec_end(rec);
+	end = rec_end(cur);
+	if (end <= start || end - start > UINT32_MAX || end > m->size)
+		return -CDT_ECORRUPT;
+	memcpy(e->id.b, cur, CDT_ID_LEN);
+	e->offset = start;
+	e->len = (uint32_t)(end - start);
+	return 0;
+}
+
 int cdt_manifest_find(struct cdt_manifest *m, uint64_t offset, uint64_t *index)
 {
 	uint64_t lo = 0, hi = m->count;

@@ -65,9 +65,21 @@ int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 void cdt_manifest_close(struct cdt_manifest *m);
 uint64_t cdt_manifest_count(const struct cdt_manifest *m);
 uint64_t cdt_manifest_size(const struct cdt_manifest *m);
-/* Entry i (0 <= i < count). 0 or -errno (the file changed under us). */
+/*
+ * Entry i (0 <= i < count). 0 or -errno (the file changed under us).
+ * Reads through a window kept in `m`, so one thread at a time per manifest.
+ */
 int cdt_manifest_get(struct cdt_manifest *m, uint64_t i, struct cdt_manifest_entry *e);
-/* Index of the chunk holding byte `offset` (< size), by binary search. */
+/*
+ * Entry i like cdt_manifest_get(), but with one pread() of its own and no
+ * shared state: any number of threads may call it on one manifest at once,
+ * together with cdt_manifest_find().
+ */
+int cdt_manifest_pget(struct cdt_manifest *m, uint64_t i, struct cdt_manifest_entry *e);
+/*
+ * Index of the chunk holding byte `offset` (< size), by binary search over
+ * the records with pread() only (safe from several threads).
+ */
 int cdt_manifest_find(struct cdt_manifest *m, uint64_t offset, uint64_t *index);
 
 /*

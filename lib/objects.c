@@ -2,10 +2,14 @@
 #include "objects.h"
 #include "compress.h"
 #include "fsutil.h"
+#include "fanout.h"
 #include "idset.h"
+#include "pack.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -90,28 +94,196 @@ int cdt_object_decode(struct cdt_decompressor *d, const struct cdt_id *id,
 	return 0;
 }
 
-int cdt_chunk_has(struct cdt_store *s, const struct cdt_id *id)
+/*
+ * The pack set: every pack whose index is in packs/, mapped. Pack structs
+ * are never freed or moved while the store is open (a reload only adds), so
+ * readers in other threads can hold pointers to them; a pack removed by gc
+ * stays readable through its open mapping and file descriptor.
+ */
+struct cdt_packset {
+	pthread_mutex_t mu;
+	struct cdt_pack **packs;
+	size_t nr, alloc;
+	struct timespec mtime, ctime;	/* of packs/ when last listed */
+	int loaded;
+};
+
+void cdt_packset_free(struct cdt_packset *ps)
+{
+	size_t i;
+
+	if (!ps)
+		return;
+	for (i = 0; i < ps->nr; i++) {
+		cdt_pack_close(ps->packs[i]);
+		free(ps->packs[i]);
+	}
+	free(ps->packs);
+	pthread_mutex_destroy(&ps->mu);
+	free(ps);
+}
+
+static struct cdt_packset *packset(struct cdt_store *s)
+{
+	static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
+	struct cdt_packset **pp = cdt_store_packset(s);
+
+	pthread_mutex_lock(&init_mu);
+	if (!*pp) {
+		struct cdt_packset *ps = xcalloc(1, sizeof(*ps));
+
+		pthread_mutex_init(&ps->mu, NULL);
+		*pp = ps;
+	}
+	pthread_mutex_unlock(&init_mu);
+	return *pp;
+}
+
+static int known_pack(struct cdt_packset *ps, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ps->nr; i++)
+		if (!strcmp(ps->packs[i]->name, name))
+			return 1;
+	return 0;
+}
+
+/* (Re)list packs/ if it changed since the last listing. Called with ps->mu held. */
+static void refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
+{
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (fstat(packsfd, &st) < 0)
+		return;
+	if (ps->loaded && st.st_mtim.tv_sec == ps->mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == ps->mtime.tv_nsec && st.st_ctim.tv_sec == ps->ctime.tv_sec &&
+	    st.st_ctim.tv_nsec == ps->ctime.tv_nsec)
+		return;
+	fd = openat(packsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	ps->mtime = st.st_mtim;
+	ps->ctime = st.st_ctim;
+	ps->loaded = 1;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char name[CDT_ID_HEXLEN + 8];
+		struct cdt_pack *p;
+		int ret;
+
+		if (len != 5 + CDT_ID_HEXLEN + 4 || strncmp(de->d_name, "pack-", 5) ||
+		    strcmp(de->d_name + len - 4, ".idx"))
+			continue;
+		memcpy(name, de->d_name, len - 4);
+		name[len - 4] = '\0';
+		if (known_pack(ps, name))
+			continue;
+		p = xmalloc(sizeof(*p));
+		ret = cdt_pack_open(packsfd, name, p);
+		if (ret < 0) {
+			if (ret != -ENOENT)
+				error("pack index '%s/packs/%s.idx' is damaged (run 'cdt fsck')",
+				      cdt_store_path(s), name);
+			free(p);
+			continue;
+		}
+		ALLOC_GROW(ps->packs, ps->nr + 1, ps->alloc);
+		ps->packs[ps->nr++] = p;
+	}
+	closedir(d);
+}
+
+size_t cdt_packs_list(struct cdt_store *s, struct cdt_pack ***out)
+{
+	struct cdt_packset *ps = packset(s);
+	size_t n;
+
+	pthread_mutex_lock(&ps->mu);
+	refresh_locked(s, ps);
+	*out = ps->packs;
+	n = ps->nr;
+	pthread_mutex_unlock(&ps->mu);
+	return n;
+}
+
+/* Is id in a pack? Lists packs/ again once if not found. */
+static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id,
+				    size_t start, int64_t *index, size_t *which)
+{
+	struct cdt_packset *ps = packset(s);
+	struct cdt_pack *found = NULL;
+	int pass;
+	size_t i;
+
+	pthread_mutex_lock(&ps->mu);
+	for (pass = 0; pass < 2 && !found; pass++) {
+		if (pass || !ps->loaded)
+			refresh_locked(s, ps);
+		for (i = start; i < ps->nr; i++) {
+			int64_t k = cdt_pack_find(ps->packs[i], id);
+
+			if (k >= 0) {
+				found = ps->packs[i];
+				*index = k;
+				*which = i;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&ps->mu);
+	return found;
+}
+
+static int loose_has(struct cdt_store *s, const struct cdt_id *id, struct stat *st)
 {
 	char path[CDT_ID_HEXLEN + 2];
-	struct stat st;
 
 	if (fstatat(cdt_store_dirfd(s, CDT_DIR_OBJECTS), cdt_id_path(id, path),
-		    &st, AT_SYMLINK_NOFOLLOW) == 0)
+		    st, AT_SYMLINK_NOFOLLOW) == 0)
 		return 1;
 	if (errno == ENOENT || errno == ENOTDIR)
 		return 0;
 	return -errno;
 }
 
+int cdt_chunk_has(struct cdt_store *s, const struct cdt_id *id)
+{
+	struct stat st;
+	int64_t index;
+	size_t which;
+	int ret = loose_has(s, id, &st);
+
+	if (ret)
+		return ret;
+	return find_packed(s, id, 0, &index, &which) ? 1 : 0;
+}
+
 int64_t cdt_chunk_stored_size(struct cdt_store *s, const struct cdt_id *id)
 {
-	char path[CDT_ID_HEXLEN + 2];
 	struct stat st;
+	struct cdt_pack *p;
+	int64_t index;
+	size_t which;
+	uint32_t len;
+	int ret = loose_has(s, id, &st);
 
-	if (fstatat(cdt_store_dirfd(s, CDT_DIR_OBJECTS), cdt_id_path(id, path),
-		    &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	return st.st_size;
+	if (ret < 0)
+		return ret;
+	if (ret)
+		return st.st_size;
+	p = find_packed(s, id, 0, &index, &which);
+	if (!p)
+		return -ENOENT;
+	cdt_pack_entry(p, (uint64_t)index, NULL, NULL, &len, NULL);
+	return len;
 }
 
 struct cdt_chunk_reader {
@@ -143,9 +315,9 @@ void cdt_chunk_reader_free(struct cdt_chunk_reader *r)
 	free(r);
 }
 
-int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
-		   uint32_t want_len, unsigned char *out, uint32_t *len,
-		   struct strbuf *why)
+/* Read the loose copy: 0, -ENOENT (none), -CDT_ECORRUPT or -errno. */
+static int read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t want_len,
+		      unsigned char *out, uint32_t *len, struct strbuf *why)
 {
 	char path[CDT_ID_HEXLEN + 2];
 	int fd;
@@ -160,8 +332,8 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 			return corrupt(why, "object is a symbolic link");
 		if (e == ENOTDIR)
 			e = ENOENT;
-		if (why && e == ENOENT)
-			strbuf_addstr(why, "chunk is missing");
+		if (why && e != ENOENT)
+			strbuf_addf(why, "cannot open chunk: %s", strerror(e));
 		return -e;
 	}
 	/* Read one byte past the largest valid object to detect oversize files. */
@@ -178,17 +350,130 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 				 out, len, why);
 }
 
-struct staged {
+int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
+		   uint32_t want_len, unsigned char *out, uint32_t *len,
+		   struct strbuf *why)
+{
+	int packsfd = cdt_store_dirfd(r->store, CDT_DIR_PACKS);
+	struct strbuf first = STRBUF_INIT;
+	size_t start = 0, which;
+	int ret, best;
+
+	/* A loose copy wins: that is where repair puts a good one. */
+	ret = read_loose(r, id, want_len, out, len, &first);
+	if (ret != -ENOENT) {
+		if (why)
+			strbuf_addbuf(why, &first);
+		strbuf_release(&first);
+		return ret;
+	}
+	best = ret;
+	/* Then every pack that has it, until one copy is good. */
+	for (;;) {
+		int64_t index;
+		size_t n;
+		struct cdt_pack *p = find_packed(r->store, id, start, &index, &which);
+
+		if (!p)
+			break;
+		strbuf_reset(&first);
+		ret = cdt_pack_read(p, packsfd, (uint64_t)index, r->buf, r->cap, &n, &first);
+		if (!ret)
+			ret = cdt_object_decode(r->d, id, r->buf, n, want_len, r->raw_max,
+						out, len, &first);
+		if (!ret) {
+			strbuf_release(&first);
+			return 0;
+		}
+		best = ret;
+		start = which + 1;
+	}
+	if (why) {
+		if (best == -ENOENT)
+			strbuf_addstr(why, "chunk is missing");
+		else
+			strbuf_addbuf(why, &first);
+	}
+	strbuf_release(&first);
+	return best;
+}
+
+struct loose_walk {
+	cdt_object_fn fn;
+	cdt_stray_fn stray;
+	void *data;
+};
+
+/* The caller's stray callback, with the caller's data. */
+static int loose_stray(const char *path, const char *why, void *data)
+{
+	struct loose_walk *lw = data;
+
+	return lw->stray(path, why, lw->data);
+}
+
+static int loose_object(const struct cdt_id *id, uint64_t size, void *data)
+{
+	struct loose_walk *lw = data;
+	struct cdt_object_info o;
+
+	o.id = *id;
+	o.size = size;
+	o.pack = NULL;
+	o.index = 0;
+	return lw->fn(&o, lw->data);
+}
+
+int cdt_objects_walk(struct cdt_store *s, cdt_object_fn fn, cdt_stray_fn stray, void *data)
+{
+	struct loose_walk lw = { fn, stray, data };
+	struct cdt_pack **packs;
+	size_t n, i;
+	uint64_t k;
+	int ret;
+
+	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_OBJECTS), loose_object,
+			      stray ? loose_stray : NULL, &lw);
+	if (ret)
+		return ret;
+	n = cdt_packs_list(s, &packs);
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < packs[i]->count; k++) {
+			struct cdt_object_info o;
+			uint32_t len;
+
+			cdt_pack_entry(packs[i], k, &o.id, NULL, &len, NULL);
+			o.size = len;
+			o.pack = packs[i];
+			o.index = k;
+			ret = fn(&o, data);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A batch holds its first objects in memory; a batch that grows past
+ * PACK_MIN objects becomes a pack, and a smaller one is written as loose
+ * objects (a pack per tiny add would leave gc with many small packs).
+ */
+#define PACK_MIN 16
+
+struct mem_obj {
 	struct cdt_id id;
-	char *tmpname;
+	unsigned char *obj;
+	size_t len;
 };
 
 struct cdt_chunk_batch {
 	struct cdt_store *store;
-	struct staged *items;
-	size_t nr, alloc;
+	struct mem_obj mem[PACK_MIN];
+	size_t nmem;
+	struct cdt_pack_writer *pack;
 	struct cdt_idset ids;
-	struct strbuf name;
+	uint64_t bytes;
 };
 
 struct cdt_chunk_batch *cdt_chunk_batch_new(struct cdt_store *s)
@@ -196,7 +481,6 @@ struct cdt_chunk_batch *cdt_chunk_batch_new(struct cdt_store *s)
 	struct cdt_chunk_batch *b = xcalloc(1, sizeof(*b));
 
 	b->store = s;
-	strbuf_init(&b->name, 64);
 	return b;
 }
 
@@ -207,7 +491,63 @@ int cdt_chunk_batch_has(struct cdt_chunk_batch *b, const struct cdt_id *id)
 
 size_t cdt_chunk_batch_count(struct cdt_chunk_batch *b)
 {
-	return b->nr;
+	return b->ids.nr;
+}
+
+uint64_t cdt_chunk_batch_bytes(struct cdt_chunk_batch *b)
+{
+	return b->bytes;
+}
+
+static void drop_mem(struct cdt_chunk_batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->nmem; i++)
+		free(b->mem[i].obj);
+	b->nmem = 0;
+}
+
+static int batch_error(struct cdt_chunk_batch *b, int ret)
+{
+	return error_errno(ret, "cannot write chunks to '%s': %s", cdt_store_path(b->store),
+			   strerror(-ret));
+}
+
+int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
+			  const void *obj, size_t obj_len)
+{
+	int ret;
+	size_t i;
+
+	if (cdt_idset_has(&b->ids, id))
+		return 0;
+	if (!b->pack && b->nmem < PACK_MIN) {
+		b->mem[b->nmem].id = *id;
+		b->mem[b->nmem].obj = xmalloc(obj_len);
+		memcpy(b->mem[b->nmem].obj, obj, obj_len);
+		b->mem[b->nmem].len = obj_len;
+		b->nmem++;
+	} else {
+		if (!b->pack) {
+			ret = cdt_pack_writer_new(b->store, &b->pack);
+			if (ret < 0)
+				return batch_error(b, ret);
+			for (i = 0; i < b->nmem; i++) {
+				ret = cdt_pack_writer_add(b->pack, &b->mem[i].id, b->mem[i].obj,
+							  b->mem[i].len);
+				if (ret < 0)
+					return batch_error(b, ret);
+			}
+			drop_mem(b);
+		}
+		ret = cdt_pack_writer_add(b->pack, id, obj, obj_len);
+		if (ret < 0)
+			return batch_error(b, ret);
+	}
+	cdt_idset_add(&b->ids, id);
+	b->bytes += obj_len;
+	return 0;
 }
 
 /* Write obj to a new temporary file; its name goes to `name`. */
@@ -230,32 +570,6 @@ static int write_tmp(struct cdt_store *s, const char *prefix, const void *obj,
 	return ret;
 }
 
-int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
-			  const void *obj, size_t obj_len)
-{
-	int ret;
-
-	if (!cdt_idset_add(&b->ids, id))
-		return 0;
-	ret = write_tmp(b->store, "obj", obj, obj_len, &b->name, 0);
-	if (ret < 0) {
-		char hex[CDT_ID_HEXLEN + 1];
-
-		/* Forget it, so that the batch stays consistent with the temp files. */
-		cdt_idset_clear(&b->ids);
-		for (size_t i = 0; i < b->nr; i++)
-			cdt_idset_add(&b->ids, &b->items[i].id);
-		return error_errno(ret, "cannot write chunk %s to '%s/tmp': %s",
-				   cdt_id_to_hex(id, hex), cdt_store_path(b->store),
-				   strerror(-ret));
-	}
-	ALLOC_GROW(b->items, b->nr + 1, b->alloc);
-	b->items[b->nr].id = *id;
-	b->items[b->nr].tmpname = strbuf_detach(&b->name, NULL);
-	b->nr++;
-	return 0;
-}
-
 static int place_object(struct cdt_store *s, const char *tmpname, const struct cdt_id *id)
 {
 	int objfd = cdt_store_dirfd(s, CDT_DIR_OBJECTS);
@@ -276,49 +590,76 @@ static int place_object(struct cdt_store *s, const char *tmpname, const struct c
 	return ret < 0 ? ret : 0;
 }
 
+/* Small batch: loose objects, durable before they get their final names. */
+static int commit_loose(struct cdt_chunk_batch *b)
+{
+	struct strbuf *names = xcalloc(b->nmem ? b->nmem : 1, sizeof(*names));
+	char hex[CDT_ID_HEXLEN + 1];
+	size_t i, written = 0;
+	int ret = 0;
+
+	for (i = 0; i < b->nmem && !ret; i++, written++) {
+		strbuf_init(&names[i], 0);
+		ret = write_tmp(b->store, "obj", b->mem[i].obj, b->mem[i].len, &names[i], 0);
+	}
+	if (ret) {
+		written--;
+		batch_error(b, ret);
+		goto out;
+	}
+	ret = cdt_store_sync(b->store);
+	if (ret < 0) {
+		batch_error(b, ret);
+		goto out;
+	}
+	cdt_crash_point("objects");
+	for (i = 0; i < b->nmem; i++) {
+		ret = place_object(b->store, names[i].buf, &b->mem[i].id);
+		if (ret < 0) {
+			error("cannot store chunk %s: %s", cdt_id_to_hex(&b->mem[i].id, hex),
+			      strerror(-ret));
+			goto out;
+		}
+		strbuf_reset(&names[i]);
+	}
+out:
+	for (i = 0; i < written; i++) {
+		if (names[i].len)
+			unlinkat(cdt_store_dirfd(b->store, CDT_DIR_TMP), names[i].buf, 0);
+		strbuf_release(&names[i]);
+	}
+	free(names);
+	return ret;
+}
+
 int cdt_chunk_batch_commit(struct cdt_chunk_batch *b)
 {
-	size_t i;
-	int ret;
+	int ret = 0;
 
-	if (!b->nr)
-		return 0;
-	ret = cdt_store_sync(b->store);
-	if (ret < 0)
-		return error_errno(ret, "cannot sync store '%s': %s",
-				   cdt_store_path(b->store), strerror(-ret));
-	cdt_crash_point("objects");
-	for (i = 0; i < b->nr; i++) {
-		ret = place_object(b->store, b->items[i].tmpname, &b->items[i].id);
-		if (ret < 0) {
-			char hex[CDT_ID_HEXLEN + 1];
-
-			return error_errno(ret, "cannot store chunk %s: %s",
-					   cdt_id_to_hex(&b->items[i].id, hex), strerror(-ret));
-		}
-		free(b->items[i].tmpname);
-		b->items[i].tmpname = NULL;
+	if (b->pack) {
+		ret = cdt_pack_writer_commit(b->pack, NULL);
+		cdt_pack_writer_free(b->pack);
+		b->pack = NULL;
+		if (ret < 0)
+			batch_error(b, ret);
+	} else if (b->nmem) {
+		ret = commit_loose(b);
+		drop_mem(b);
 	}
-	b->nr = 0;
-	cdt_idset_clear(&b->ids);
-	return 0;
+	if (!ret) {
+		cdt_idset_reset(&b->ids);
+		b->bytes = 0;
+	}
+	return ret;
 }
 
 void cdt_chunk_batch_free(struct cdt_chunk_batch *b)
 {
-	size_t i;
-
 	if (!b)
 		return;
-	for (i = 0; i < b->nr; i++) {
-		if (b->items[i].tmpname) {
-			unlinkat(cdt_store_dirfd(b->store, CDT_DIR_TMP), b->items[i].tmpname, 0);
-			free(b->items[i].tmpname);
-		}
-	}
-	free(b->items);
+	cdt_pack_writer_free(b->pack);
+	drop_mem(b);
 	cdt_idset_clear(&b->ids);
-	strbuf_release(&b->name);
 	free(b);
 }
 

@@ -41,7 +41,16 @@ int cdt_object_decode(struct cdt_decompressor *d, const struct cdt_id *id,
 		      uint32_t raw_max, unsigned char *out, uint32_t *len,
 		      struct strbuf *why);
 
-/* Does the store hold chunk `id`? 1, 0, or -errno. */
+struct cdt_pack;
+struct cdt_packset;
+void cdt_packset_free(struct cdt_packset *ps);
+/*
+ * The packs of the store, listed again if packs/ changed. The array and
+ * the packs stay valid until the store is closed.
+ */
+size_t cdt_packs_list(struct cdt_store *s, struct cdt_pack ***out);
+
+/* Does the store hold chunk `id`, loose or in a pack? 1, 0, or -errno. */
 int cdt_chunk_has(struct cdt_store *s, const struct cdt_id *id);
 
 /*
@@ -53,8 +62,10 @@ struct cdt_chunk_reader *cdt_chunk_reader_new(struct cdt_store *s);
 void cdt_chunk_reader_free(struct cdt_chunk_reader *r);
 
 /*
- * Read chunk `id`, check it, and put its bytes in out (room for the store's
- * maximum chunk size). want_len is the length the caller expects (0: any).
+ * Read chunk `id`, check it, and put its bytes in out. want_len is the
+ * length the caller expects (0: any); out has room for want_len bytes, or
+ * for the store's maximum chunk size when want_len is 0 (a stored length
+ * that differs from want_len is refused before anything is written).
  * Returns 0, -ENOENT (missing), -CDT_ECORRUPT (with a reason in `why`), or
  * another -errno.
  */
@@ -62,21 +73,42 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 		   uint32_t want_len, unsigned char *out, uint32_t *len,
 		   struct strbuf *why);
 
+/* One stored object: loose (pack NULL) or entry `index` of a pack. */
+struct cdt_object_info {
+	struct cdt_id id;
+	uint64_t size;
+	struct cdt_pack *pack;
+	uint64_t index;
+};
+typedef int (*cdt_object_fn)(const struct cdt_object_info *o, void *data);
+/*
+ * Visit every stored object: the loose ones, then each pack's. Strays in
+ * objects/ go to stray (see fanout.h). A non-zero return stops the walk.
+ */
+#ifndef CDT_STRAY_FN
+#define CDT_STRAY_FN
+typedef int (*cdt_stray_fn)(const char *path, const char *why, void *data);
+#endif
+int cdt_objects_walk(struct cdt_store *s, cdt_object_fn fn, cdt_stray_fn stray, void *data);
+
 /* Size in bytes of the stored form of a chunk, or -errno. */
 int64_t cdt_chunk_stored_size(struct cdt_store *s, const struct cdt_id *id);
 
 /*
- * Writing. Chunks are staged as temporary files, then committed together:
- * one syncfs makes their data durable, and only then does each get its final
- * name (never replacing one that exists). So a chunk under its final name is
- * always complete and durable, and an add that finds it can trust it.
+ * Writing. Chunks are staged, then committed together: a batch of more
+ * than a few becomes a pack file, a small one loose objects. Either way one
+ * syncfs makes their data durable, and only then do they get their final
+ * names (a loose object never replacing one that exists). So a chunk that
+ * can be found is always complete and durable, and an add that finds it
+ * can trust it.
  */
 struct cdt_chunk_batch;
 struct cdt_chunk_batch *cdt_chunk_batch_new(struct cdt_store *s);
 /* Staged and not yet committed? Lets an add skip duplicates within a batch. */
 int cdt_chunk_batch_has(struct cdt_chunk_batch *b, const struct cdt_id *id);
-/* Number of staged chunks. */
+/* Number and stored bytes of staged chunks. */
 size_t cdt_chunk_batch_count(struct cdt_chunk_batch *b);
+uint64_t cdt_chunk_batch_bytes(struct cdt_chunk_batch *b);
 /* Stage an encoded object under id. 0 or -errno (reported). */
 int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
 			  const void *obj, size_t obj_len);

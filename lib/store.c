@@ -2,6 +2,7 @@
 #include "store.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "objects.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -24,6 +25,7 @@ struct cdt_store {
 	struct cdt_config cfg;
 	struct cdt_chunker chunker;
 	char *config_damage;	/* salvage mode: why the config was not usable */
+	struct cdt_packset *packs;
 };
 
 static const char *const dir_names[CDT_DIR__COUNT] = {
@@ -32,6 +34,7 @@ static const char *const dir_names[CDT_DIR__COUNT] = {
 	[CDT_DIR_REFS] = "refs",
 	[CDT_DIR_NAMES] = "names",
 	[CDT_DIR_TMP] = "tmp",
+	[CDT_DIR_PACKS] = "packs",
 };
 
 static int dir_is_empty(const char *path)
@@ -321,6 +324,7 @@ void cdt_store_close(struct cdt_store *s)
 
 	if (!s)
 		return;
+	cdt_packset_free(s->packs);
 	for (i = 0; i < CDT_DIR__COUNT; i++)
 		if (s->dirfds[i] >= 0)
 			close(s->dirfds[i]);
@@ -351,6 +355,11 @@ const struct cdt_chunker *cdt_store_chunker(const struct cdt_store *s)
 int cdt_store_dirfd(const struct cdt_store *s, enum cdt_store_dir d)
 {
 	return s->dirfds[d];
+}
+
+struct cdt_packset **cdt_store_packset(struct cdt_store *s)
+{
+	return &s->packs;
 }
 
 int cdt_store_rootfd(const struct cdt_store *s)

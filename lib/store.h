@@ -10,7 +10,8 @@
  * A store on disk:
  *   config     versioned parameters (config.h)
  *   lock       flock()ed: shared by add, exclusive by rm, gc, repair
- *   objects/   chunks, objects/XX/<62 hex>
+ *   objects/   loose chunks, objects/XX/<62 hex>
+ *   packs/     chunks in pack files with their indexes (pack.h)
  *   manifests/ per-file chunk lists, manifests/XX/<62 hex>
  *   refs/      reverse reference tables (chunk -> manifests)
  *   names/     one entry file per stored name, at names/<name>
@@ -25,6 +26,7 @@ enum cdt_store_dir {
 	CDT_DIR_REFS,
 	CDT_DIR_NAMES,
 	CDT_DIR_TMP,
+	CDT_DIR_PACKS,
 	CDT_DIR__COUNT
 };
 
@@ -71,6 +73,10 @@ enum cdt_lock_mode {
  */
 int cdt_store_lock(struct cdt_store *s, enum cdt_lock_mode mode);
 void cdt_store_unlock(struct cdt_store *s);
+
+/* The store's set of pack files, owned by objects.c (NULL until first used). */
+struct cdt_packset;
+struct cdt_packset **cdt_store_packset(struct cdt_store *s);
 
 /* Make everything written to the store's file system so far durable. */
 int cdt_store_sync(struct cdt_store *s);

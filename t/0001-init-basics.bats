@@ -115,3 +115,10 @@ load test_helper
 	assert_status 0
 	assert_out_contains "cdt version"
 }
+
+@test "init without a directory creates the store CDT_STORE names" {
+	CDT_STORE="$T/envstore" run_split "$CDT" init -q
+	assert_status 0
+	[ -f "$T/envstore/config" ]
+	[ ! -e .cdt ]
+}

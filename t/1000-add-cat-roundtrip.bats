@@ -131,3 +131,17 @@ load test_helper
 	"$CDT" --version > w
 	! cmp -s v w
 }
+
+@test "cat -o drops set-id bits when it cannot restore the owner" {
+	init_store
+	echo prog > f
+	chmod 6755 f
+	c add -q f
+	c cat -o same f
+	# Same owner (the user running the test): the bits stay.
+	[ "$(stat -c %a same)" = 6755 ]
+	chown 12345:12345 f
+	c add -q --name other f
+	c cat -o restored other
+	[ "$(stat -c %a restored)" = 755 ]
+}

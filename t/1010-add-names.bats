@@ -160,3 +160,56 @@ load test_helper
 	assert_status 2
 	assert_err_contains "needs --name"
 }
+
+@test "two paths that would get one name are refused before storing anything" {
+	init_store
+	mkdir x y
+	echo 1 > x/f; echo 2 > y/f
+	before=$(store_snapshot)
+	run_split c add --prefix p x/f y/f
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "would both be stored as 'p/f'"
+	[ "$(store_snapshot)" = "$before" ]
+	mkdir -p q/f a
+	echo 3 > q/f/g
+	echo 4 > a/q
+	run_split c add -r --prefix p a/q q
+	assert_status 1
+	assert_err_contains "needs as a directory"
+	[ "$(store_snapshot)" = "$before" ]
+}
+
+@test "-r never adds the store itself" {
+	mkdir top
+	"$CDT" init -q top/store
+	echo data > top/file
+	run_split "$CDT" --store top/store add -r top
+	assert_status 0
+	assert_err_contains "skipping 'top/store': it is the store"
+	[ "$("$CDT" --store top/store ls)" = top/file ]
+	run_split "$CDT" --store top/store add -r top/store
+	assert_status 1
+	assert_err_contains "it is the store"
+}
+
+@test "-r skips a file whose name cannot be stored, stores the rest, and fails" {
+	init_store
+	mkdir d
+	echo good > d/good
+	echo bad > "d/$(printf 'bad\001name')"
+	run_split c add -r d
+	assert_status 1
+	assert_err_contains "skipping 'd/bad\\x01name'"
+	assert_err_contains "1 file skipped"
+	[ "$(c ls)" = d/good ]
+}
+
+@test "--porcelain and --json together are a usage error" {
+	init_store
+	echo x > f
+	run_split c add --porcelain --json f
+	assert_status 2
+	run_split c ls -l --json
+	assert_status 2
+}

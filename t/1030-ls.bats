@@ -35,7 +35,8 @@ setup_names() {
 	assert_one_line_err
 	assert_err_contains "no stored name is 'nothing'"
 	run_split c ls ../x
-	assert_status 2
+	assert_status 1
+	assert_err_contains 'bad prefix'
 }
 
 @test "ls of an empty store prints nothing and succeeds" {

@@ -31,11 +31,14 @@ check_all() {
 	while [ $SECONDS -lt $deadline ]; do
 		round=$((round + 1))
 		case $((RANDOM % 3)) in
-		0) c add -q --prefix "r$round" src/f$((RANDOM % 12 + 1)) src/f$((RANDOM % 12 + 1)) & ;;
-		1) victim=$(c ls | shuf -n 1 2>/dev/null); c rm -q --ignore-missing "${victim:-none}" & ;;
-		2) c gc > /dev/null & ;;
+		0) a=$((RANDOM % 12 + 1)) b=$((RANDOM % 12 + 1))
+		   [ $a = $b ] && b=$((a % 12 + 1))
+		   "$CDT" --store "$S" add -q --prefix "r$round" src/f$a src/f$b & ;;
+		1) victim=$(c ls | shuf -n 1 2>/dev/null)
+		   "$CDT" --store "$S" rm -q --ignore-missing "${victim:-none}" & ;;
+		2) "$CDT" --store "$S" gc > /dev/null & ;;
 		esac
-		p=$!
+		p=$!	# the cdt process itself: killing a subshell would leave it running
 		# Between 0 and ~60 ms: inside the command most of the time.
 		sleep "0.0$((RANDOM % 60 / 10))$((RANDOM % 10))"
 		if kill -9 $p 2>/dev/null; then kills=$((kills + 1)); fi

@@ -1,0 +1,66 @@
+/* cache.h: a bounded LRU cache of inflated, checked chunks, filled by loader threads. */
+#ifndef CDT_VIEW_CACHE_H
+#define CDT_VIEW_CACHE_H
+
+#include <stdint.h>
+#include "../lib/manifest.h"
+#include "../lib/store.h"
+
+/*
+ * Chunks are keyed by id, so files that share content share cache entries,
+ * and an entry can never go stale: a chunk's bytes are fixed by its id.
+ *
+ * Every chunk is read, inflated and checked against its id by one of a few
+ * loader threads (each with its own cdt_chunk_reader), never by a FUSE
+ * thread: demand loads go before read-ahead, two readers of one chunk wait
+ * for one load, and the number of chunks inflated at once stays bounded.
+ * A chunk that fails is reported (naming the file, the offset and the
+ * chunk), handed to the readers waiting for it, and not kept, so that the
+ * next read tries again.
+ */
+struct chunk_cache;
+struct cache_entry;
+
+struct cache_stats {
+	uint64_t hits, misses, loads, failures, evictions, prefetches;
+	uint64_t bytes, entries;
+};
+
+/*
+ * A cache holding at most `limit` bytes of chunk data (readers can push it
+ * past the limit by what they pin at once), with `loaders` threads.
+ */
+struct chunk_cache *chunk_cache_new(struct cdt_store *s, uint64_t limit, int loaders);
+/* Stop the loaders and free everything; no entry may be pinned. */
+void chunk_cache_free(struct chunk_cache *c);
+
+/*
+ * Pin the chunk `e` of file `name` (for messages), starting its load if it
+ * is not cached. Never waits for I/O: call chunk_cache_wait() for the bytes.
+ */
+struct cache_entry *chunk_cache_get(struct chunk_cache *c, const struct cdt_manifest_entry *e,
+				    const char *name);
+/*
+ * Wait for a pinned entry's bytes: 0 with *data pointing at *len bytes (valid
+ * until chunk_cache_put), or the load's -errno (-CDT_ECORRUPT,
+ * -ENOENT for a missing chunk, ...).
+ */
+int chunk_cache_wait(struct chunk_cache *c, struct cache_entry *ce, const unsigned char **data,
+		     uint32_t *len);
+/* Unpin. */
+void chunk_cache_put(struct chunk_cache *c, struct cache_entry *ce);
+
+/*
+ * Load `e` in the background unless it is cached or loading already, or
+ * the cache has no room for it without evicting pinned or loading chunks.
+ * Returns 1 if a load was queued or is under way, 0 if it is cached, -1
+ * when there is no room (the caller stops reading ahead).
+ */
+int chunk_cache_prefetch(struct chunk_cache *c, const struct cdt_manifest_entry *e,
+			 const char *name);
+
+/* Byte limit, and counters since the cache was made. */
+uint64_t chunk_cache_limit(const struct chunk_cache *c);
+void chunk_cache_stats(struct chunk_cache *c, struct cache_stats *st);
+
+#endif

@@ -1,0 +1,66 @@
+/* tree.h: the stored names of a mounted store as an in-memory directory tree. */
+#ifndef CDT_VIEW_TREE_H
+#define CDT_VIEW_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../lib/hash.h"
+#include "../lib/store.h"
+
+/*
+ * One node per stored name and per directory that names imply. Directories
+ * keep their children sorted by byte order of `base`, so that a lookup is a
+ * binary search per path component and a listing is a walk of one array.
+ */
+struct view_node {
+	char *base;			/* last path component; "" for the root */
+	struct view_node **kids;	/* directories: children, sorted by base */
+	size_t nkids, alloc;
+	uint32_t nsubdirs;		/* directories: for st_nlink */
+	unsigned is_dir : 1;
+	/*
+	 * Files: the kernel may keep cached pages of this name across opens.
+	 * Set once the content was opened; carried over by a rebuild only if
+	 * the name still holds the same content.
+	 */
+	int cached;
+	uint32_t mode, uid, gid;
+	int64_t mtime_sec, added_sec;
+	uint32_t mtime_nsec;
+	uint64_t size;
+	struct cdt_id content;
+};
+
+/*
+ * A tree is immutable once built; readers hold a reference while they use
+ * it (view_tree_get/put), so a rebuild can swap in a new one at any time.
+ */
+struct view_tree {
+	struct view_node *root;
+	size_t files, dirs, unreadable;
+	/* Directories of names/ as they were after the walk, to notice changes. */
+	struct dir_stamp *stamps;
+	size_t nstamps;
+	int unsure;	/* a directory changed too close to the walk to trust its stamp */
+	unsigned refs;
+};
+
+/*
+ * List the store's names into a new tree. Names that cannot be read are
+ * left out and reported (once per rebuild). `old`, when given, passes on
+ * the `cached` marks of names that still hold the same content. Returns 0
+ * or -errno (the names directory could not be walked).
+ */
+int view_tree_build(struct cdt_store *s, const struct view_tree *old, struct view_tree **out);
+void view_tree_free(struct view_tree *t);
+
+/*
+ * Has names/ changed since `t` was built? Compares the stamps of every
+ * directory (one fstatat each; entries are never read). 1, 0, or -errno.
+ */
+int view_tree_stale(struct cdt_store *s, const struct view_tree *t);
+
+/* The node at `path` ("/" or "/a/b"), or NULL. */
+struct view_node *view_tree_lookup(const struct view_tree *t, const char *path);
+
+#endif

@@ -1,0 +1,1019 @@
+/* view.c: the read-only FUSE file system over a store (libfuse 3, high-level API). */
+#define FUSE_USE_VERSION 31
+
+#include "view.h"
+#include "cache.h"
+#include "tree.h"
+#include "../lib/idset.h"
+#include "../lib/manifest.h"
+#include "../lib/names.h"
+#include "../lib/objects.h"
+#include "../lib/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XATTR_ID "user.cdt.id"
+
+/* Chunks pinned at once by one read; a longer read goes in rounds. */
+#define READ_BATCH 64
+/* Manifest records examined per read-ahead top-up. */
+#define RA_STEP_MAX 512
+/* A read this close to where the last one ended still counts as sequential. */
+#define SEQ_SLACK (1u << 20)
+
+/* One stored content opened by one or more file handles. */
+struct cfile {
+	struct cdt_id content;
+	struct cdt_manifest *m;	/* find and pget only: both are thread-safe */
+	uint64_t size, count;
+	unsigned refs;
+	struct cfile *next;
+};
+
+/* One open file or directory handle (fi->fh). */
+struct ofile {
+	int is_dir;
+	char *name;		/* without the leading '/' */
+	/* Files: the name's attributes at open, and its content. */
+	struct view_node attr;
+	struct cfile *cf;
+	pthread_mutex_t lock;
+	/* The chunk found last, so that a sequential read needs no search. */
+	struct cdt_manifest_entry hint;
+	uint64_t hint_idx;
+	int have_hint;
+	/* Sequential detection and read-ahead. */
+	uint64_t next_off;	/* where the reads so far end */
+	uint64_t ra_idx;	/* next chunk to read ahead */
+	uint64_t ra_off;	/* and its offset */
+	int seq;
+};
+
+struct view {
+	struct cdt_store *store;
+	const struct cdt_view_options *opt;
+	struct chunk_cache *cache;
+	uint64_t readahead;
+	uid_t uid;
+	gid_t gid;
+
+	pthread_mutex_t tree_lock;
+	struct view_tree *tree;
+
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	int stop;
+	pthread_t refresher;
+	int have_refresher;
+
+	pthread_mutex_t files_lock;
+	struct cfile *files;
+
+	/* Stored bytes of each content seen by getattr, for st_blocks. */
+	pthread_mutex_t blocks_lock;
+	struct cdt_idset blocks;
+};
+
+static struct view *this_view(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static struct view_tree *tree_get(struct view *v)
+{
+	struct view_tree *t;
+
+	pthread_mutex_lock(&v->tree_lock);
+	t = v->tree;
+	t->refs++;
+	pthread_mutex_unlock(&v->tree_lock);
+	return t;
+}
+
+static void tree_put(struct view *v, struct view_tree *t)
+{
+	unsigned left;
+
+	pthread_mutex_lock(&v->tree_lock);
+	left = --t->refs;
+	pthread_mutex_unlock(&v->tree_lock);
+	if (!left)
+		view_tree_free(t);
+}
+
+/*
+ * Bytes the chunks of `content` take in the store, each distinct chunk
+ * counted once. Computed on first use and remembered: a content id's chunks
+ * never change. 0 if the manifest cannot be read.
+ */
+static uint64_t stored_bytes(struct view *v, const struct cdt_id *content, int compute, int *known)
+{
+	struct cdt_idset seen = CDT_IDSET_INIT;
+	struct cdt_manifest_entry e;
+	struct cdt_manifest *m;
+	uint64_t total = 0, i, *p;
+
+	pthread_mutex_lock(&v->blocks_lock);
+	p = cdt_idset_get(&v->blocks, content);
+	if (p)
+		total = *p;
+	pthread_mutex_unlock(&v->blocks_lock);
+	*known = !!p;
+	if (p || !compute)
+		return total;
+	if (cdt_manifest_open(v->store, content, &m, NULL) < 0)
+		return 0;
+	for (i = 0; i < cdt_manifest_count(m); i++) {
+		int64_t n;
+
+		if (cdt_manifest_pget(m, i, &e) < 0)
+			break;
+		if (!cdt_idset_add(&seen, &e.id))
+			continue;
+		n = cdt_chunk_stored_size(v->store, &e.id);
+		if (n > 0)
+			total += (uint64_t)n;
+	}
+	cdt_manifest_close(m);
+	cdt_idset_clear(&seen);
+	pthread_mutex_lock(&v->blocks_lock);
+	cdt_idset_put(&v->blocks, content, total);
+	pthread_mutex_unlock(&v->blocks_lock);
+	*known = 1;
+	return total;
+}
+
+/* Fill st for n; returns 0, or 1 when st_blocks is not known and !compute. */
+static int fill_stat(struct view *v, const struct view_node *n, struct stat *st, int compute)
+{
+	int known = 1;
+
+	memset(st, 0, sizeof(*st));
+	st->st_mtim.tv_sec = (time_t)n->mtime_sec;
+	st->st_mtim.tv_nsec = n->mtime_nsec;
+	st->st_atim = st->st_mtim;
+	/* The last change to a name is when it was written. */
+	st->st_ctim.tv_sec = (time_t)n->added_sec;
+	st->st_blksize = 128 * 1024;
+	if (n->is_dir) {
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2 + n->nsubdirs;
+		st->st_uid = v->uid;
+		st->st_gid = v->gid;
+		st->st_size = 4096;
+		st->st_blocks = 8;
+		return 0;
+	}
+	st->st_mode = S_IFREG | (n->mode & 07777);
+	st->st_nlink = 1;
+	st->st_uid = n->uid;
+	st->st_gid = n->gid;
+	st->st_size = (off_t)n->size;
+	st->st_blocks = (blkcnt_t)((stored_bytes(v, &n->content, compute, &known) + 511) / 512);
+	return !known;
+}
+
+static int view_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct view *v = this_view();
+	struct ofile *of = fi ? (struct ofile *)(uintptr_t)fi->fh : NULL;
+	struct view_tree *t;
+	struct view_node *n;
+	int ret = -ENOENT;
+
+	/* fstat() of an open file: what was opened, even if the name moved on since. */
+	if (of && !of->is_dir) {
+		fill_stat(v, &of->attr, st, 1);
+		return 0;
+	}
+	if (of)
+		path = of->name;
+	t = tree_get(v);
+	n = view_tree_lookup(t, path);
+	if (n) {
+		fill_stat(v, n, st, 1);
+		ret = 0;
+	}
+	tree_put(v, t);
+	return ret;
+}
+
+static int view_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct view *v = this_view();
+	struct view_tree *t = tree_get(v);
+	struct view_node *n = view_tree_lookup(t, path);
+	int ret = 0;
+
+	if (!n)
+		ret = -ENOENT;
+	else if (!n->is_dir)
+		ret = -ENOTDIR;
+	else if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		ret = -EROFS;
+	tree_put(v, t);
+	if (!ret) {
+		struct ofile *of = xcalloc(1, sizeof(*of));
+
+		of->is_dir = 1;
+		of->name = xstrdup(path + strspn(path, "/"));
+		fi->fh = (uint64_t)(uintptr_t)of;
+	}
+	return ret;
+}
+
+static int view_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
+
+	free(of->name);
+	free(of);
+	return 0;
+}
+
+/*
+ * The whole directory in one call: libfuse keeps the listing and serves
+ * the kernel's reads from it, so a large directory costs one pass over an
+ * array that is already sorted.
+ */
+static int view_readdir(const char *unused, void *buf, fuse_fill_dir_t filler, off_t off,
+			struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct view *v = this_view();
+	const char *path = ((struct ofile *)(uintptr_t)fi->fh)->name;
+	struct view_tree *t = tree_get(v);
+	struct view_node *n = view_tree_lookup(t, path);
+	struct stat st;
+	size_t i;
+	int ret = 0;
+
+	if (!n || !n->is_dir) {
+		/* Gone since opendir: an empty directory, as after rmdir. */
+		tree_put(v, t);
+		return 0;
+	}
+	fill_stat(v, n, &st, 0);
+	filler(buf, ".", &st, 0, 0);
+	memset(&st, 0, sizeof(st));
+	st.st_mode = S_IFDIR;
+	filler(buf, "..", &st, 0, 0);
+	for (i = 0; i < n->nkids; i++) {
+		const struct view_node *k = n->kids[i];
+		enum fuse_fill_dir_flags fill = 0;
+
+		if (flags & FUSE_READDIR_PLUS) {
+			/* Attributes only where st_blocks is known; else the kernel asks. */
+			if (!fill_stat(v, k, &st, 0))
+				fill = FUSE_FILL_DIR_PLUS;
+		} else {
+			memset(&st, 0, sizeof(st));
+			st.st_mode = k->is_dir ? S_IFDIR : S_IFREG;
+		}
+		if (filler(buf, k->base, &st, 0, fill)) {
+			ret = -ENOMEM;
+			break;
+		}
+	}
+	tree_put(v, t);
+	return ret;
+}
+
+static void cfile_put(struct view *v, struct cfile *cf)
+{
+	struct cfile **p;
+
+	pthread_mutex_lock(&v->files_lock);
+	if (--cf->refs) {
+		pthread_mutex_unlock(&v->files_lock);
+		return;
+	}
+	for (p = &v->files; *p != cf; p = &(*p)->next)
+		;
+	*p = cf->next;
+	pthread_mutex_unlock(&v->files_lock);
+	cdt_manifest_close(cf->m);
+	free(cf);
+}
+
+static struct cfile *cfile_find(struct view *v, const struct cdt_id *content)
+{
+	struct cfile *cf;
+
+	for (cf = v->files; cf; cf = cf->next)
+		if (cdt_id_eq(&cf->content, content)) {
+			cf->refs++;
+			return cf;
+		}
+	return NULL;
+}
+
+/* The opened manifest of `content`, shared by every handle open on it. */
+static int cfile_get(struct view *v, const char *name, const struct cdt_id *content,
+		     uint64_t size, struct cfile **out)
+{
+	struct strbuf why = STRBUF_INIT;
+	char hex[CDT_ID_HEXLEN + 1];
+	struct cdt_manifest *m;
+	struct cfile *cf;
+	int ret;
+
+	pthread_mutex_lock(&v->files_lock);
+	cf = cfile_find(v, content);
+	pthread_mutex_unlock(&v->files_lock);
+	if (cf) {
+		*out = cf;
+		return 0;
+	}
+	/* Checked in full once per open content, outside any lock. */
+	ret = cdt_manifest_open(v->store, content, &m, &why);
+	if (ret < 0) {
+		error("cannot open '%s': manifest %s: %s", quote(name), cdt_id_to_hex(content, hex),
+		      why.len ? why.buf : cdt_strerror(ret));
+		strbuf_release(&why);
+		return ret == -ENOENT ? -ENOENT : -EIO;
+	}
+	strbuf_release(&why);
+	if (cdt_manifest_size(m) != size) {
+		error("cannot open '%s': its entry says %llu bytes, its manifest %llu", quote(name),
+		      (unsigned long long)size, (unsigned long long)cdt_manifest_size(m));
+		cdt_manifest_close(m);
+		return -EIO;
+	}
+	pthread_mutex_lock(&v->files_lock);
+	cf = cfile_find(v, content);
+	if (!cf) {
+		cf = xcalloc(1, sizeof(*cf));
+		cf->content = *content;
+		cf->m = m;
+		cf->size = size;
+		cf->count = cdt_manifest_count(m);
+		cf->refs = 1;
+		cf->next = v->files;
+		v->files = cf;
+		m = NULL;
+	}
+	pthread_mutex_unlock(&v->files_lock);
+	cdt_manifest_close(m);
+	*out = cf;
+	return 0;
+}
+
+static int view_open(const char *path, struct fuse_file_info *fi)
+{
+	struct view *v = this_view();
+	struct view_tree *t;
+	struct view_node *n;
+	struct view_node attr;
+	struct cfile *cf;
+	struct ofile *of;
+	int ret, keep;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+		return -EROFS;
+	t = tree_get(v);
+	n = view_tree_lookup(t, path);
+	if (!n || n->is_dir) {
+		tree_put(v, t);
+		return n ? -EISDIR : -ENOENT;
+	}
+	attr = *n;
+	attr.base = NULL;
+	attr.kids = NULL;
+	attr.nkids = attr.alloc = 0;
+	/* Pages cached by an earlier open of this content stay valid. */
+	keep = __atomic_exchange_n(&n->cached, 1, __ATOMIC_RELAXED);
+	tree_put(v, t);
+
+	while (*path == '/')
+		path++;
+	ret = cfile_get(v, path, &attr.content, attr.size, &cf);
+	if (ret < 0)
+		return ret;
+	of = xcalloc(1, sizeof(*of));
+	of->attr = attr;
+	of->cf = cf;
+	of->name = xstrdup(path);
+	pthread_mutex_init(&of->lock, NULL);
+	fi->fh = (uint64_t)(uintptr_t)of;
+	fi->keep_cache = keep;
+	return 0;
+}
+
+static int view_release(const char *path, struct fuse_file_info *fi)
+{
+	struct view *v = this_view();
+	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
+
+	cfile_put(v, of->cf);
+	pthread_mutex_destroy(&of->lock);
+	free(of->name);
+	free(of);
+	return 0;
+}
+
+static int manifest_failed(struct ofile *of, int ret, uint64_t what)
+{
+	char hex[CDT_ID_HEXLEN + 1];
+
+	error("cannot read '%s' at offset %llu: manifest %s: %s", quote(of->name),
+	      (unsigned long long)what, cdt_id_to_hex(&of->cf->content, hex), cdt_strerror(ret));
+	return -EIO;
+}
+
+/* Index and entry of the chunk holding `off`: the last one, the next, or a search. */
+static int locate(struct ofile *of, uint64_t off, uint64_t *idx, struct cdt_manifest_entry *e)
+{
+	struct cfile *cf = of->cf;
+	uint64_t i;
+	int ret, have;
+
+	pthread_mutex_lock(&of->lock);
+	have = of->have_hint;
+	*e = of->hint;
+	i = of->hint_idx;
+	pthread_mutex_unlock(&of->lock);
+	if (have && off >= e->offset) {
+		if (off < e->offset + e->len) {
+			*idx = i;
+			return 0;
+		}
+		if (off == e->offset + e->len && i + 1 < cf->count) {
+			ret = cdt_manifest_pget(cf->m, i + 1, e);
+			if (ret < 0)
+				return manifest_failed(of, ret, off);
+			*idx = i + 1;
+			return 0;
+		}
+	}
+	ret = cdt_manifest_find(cf->m, off, &i);
+	if (!ret)
+		ret = cdt_manifest_pget(cf->m, i, e);
+	if (ret < 0)
+		return manifest_failed(of, ret, off);
+	if (off < e->offset || off >= e->offset + e->len)
+		return manifest_failed(of, -CDT_ECORRUPT, off);
+	*idx = i;
+	return 0;
+}
+
+/*
+ * Keep up to `readahead` bytes past the end of a sequential reader's last
+ * read loading in the background, topped up when half of it is used.
+ */
+static void read_ahead(struct view *v, struct ofile *of, uint64_t last_idx, uint64_t end)
+{
+	struct cfile *cf = of->cf;
+	struct cdt_manifest_entry e;
+	uint64_t target = end + v->readahead;
+	int steps = 0;
+
+	if (of->ra_idx <= last_idx) {
+		of->ra_idx = last_idx + 1;
+		of->ra_off = end;
+	}
+	if (of->ra_off >= end + v->readahead / 2)
+		return;
+	while (of->ra_idx < cf->count && of->ra_off < target && steps++ < RA_STEP_MAX) {
+		if (cdt_manifest_pget(cf->m, of->ra_idx, &e) < 0)
+			break;	/* the read itself will report it */
+		if (chunk_cache_prefetch(v->cache, &e, of->name) < 0)
+			break;
+		of->ra_idx++;
+		of->ra_off = e.offset + e.len;
+	}
+}
+
+static int view_read(const char *unused, char *buf, size_t size, off_t offset,
+		     struct fuse_file_info *fi)
+{
+	struct view *v = this_view();
+	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
+	struct cfile *cf = of->cf;
+	struct cdt_manifest_entry ents[READ_BATCH], last;
+	struct cache_entry *ces[READ_BATCH];
+	uint64_t off = (uint64_t)offset, end, pos, idx, last_idx = 0;
+	int ret = 0, first = 1;
+
+	if (offset < 0)
+		return -EINVAL;
+	if (off >= cf->size || !size)
+		return 0;
+	end = off + MIN((uint64_t)size, cf->size - off);
+	ret = locate(of, off, &idx, &ents[0]);
+	if (ret < 0)
+		return ret;
+	last = ents[0];
+	pos = off;
+	while (pos < end && !ret) {
+		int n = 0, i;
+
+		/* Pin every chunk of the round first, so that their loads run together. */
+		while (n < READ_BATCH && pos < end) {
+			if (!first || n) {
+				ret = cdt_manifest_pget(cf->m, idx, &ents[n]);
+				if (ret < 0) {
+					ret = manifest_failed(of, ret, pos);
+					break;
+				}
+			}
+			ces[n] = chunk_cache_get(v->cache, &ents[n], of->name);
+			pos = ents[n].offset + ents[n].len;
+			last = ents[n];
+			last_idx = idx++;
+			n++;
+		}
+		if (first && !ret) {
+			/* Start reading ahead before waiting for this read's chunks. */
+			pthread_mutex_lock(&of->lock);
+			of->seq = off == 0 || (off + SEQ_SLACK >= of->next_off &&
+					       off <= of->next_off + SEQ_SLACK);
+			if (of->seq && v->readahead)
+				read_ahead(v, of, last_idx, end);
+			pthread_mutex_unlock(&of->lock);
+		}
+		first = 0;
+		for (i = 0; i < n; i++) {
+			const unsigned char *data;
+			uint32_t len = 0;
+			int r = chunk_cache_wait(v->cache, ces[i], &data, &len);
+
+			if (!r && len != ents[i].len) {
+				char hex[CDT_ID_HEXLEN + 1];
+
+				error("cannot read '%s' at offset %llu: chunk %s holds %u bytes, the manifest says %u",
+				      quote(of->name), (unsigned long long)ents[i].offset,
+				      cdt_id_to_hex(&ents[i].id, hex), len, ents[i].len);
+				r = -CDT_ECORRUPT;
+			}
+			if (!r && !ret) {
+				uint64_t from = MAX(ents[i].offset, off);
+				uint64_t to = MIN(ents[i].offset + ents[i].len, end);
+
+				memcpy(buf + (from - off), data + (from - ents[i].offset), to - from);
+			} else if (!ret) {
+				/* The loader has reported the chunk, the file and the offset. */
+				ret = -EIO;
+			}
+			chunk_cache_put(v->cache, ces[i]);
+		}
+	}
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&of->lock);
+	of->hint = last;
+	of->hint_idx = last_idx;
+	of->have_hint = 1;
+	of->next_off = of->seq ? MAX(of->next_off, end) : end;
+	pthread_mutex_unlock(&of->lock);
+	return (int)(end - off);
+}
+
+static int view_getxattr(const char *path, const char *name, char *value, size_t size)
+{
+	struct view *v = this_view();
+	struct view_tree *t;
+	struct view_node *n;
+	char hex[CDT_ID_HEXLEN + 1];
+	int ret = CDT_ID_HEXLEN;
+
+	t = tree_get(v);
+	n = view_tree_lookup(t, path);
+	if (!n)
+		ret = -ENOENT;
+	else if (n->is_dir || strcmp(name, XATTR_ID))
+		ret = -ENODATA;
+	else
+		cdt_id_to_hex(&n->content, hex);
+	tree_put(v, t);
+	if (ret > 0 && size) {
+		if (size < CDT_ID_HEXLEN)
+			return -ERANGE;
+		memcpy(value, hex, CDT_ID_HEXLEN);
+	}
+	return ret;
+}
+
+static int view_listxattr(const char *path, char *list, size_t size)
+{
+	struct view *v = this_view();
+	struct view_tree *t = tree_get(v);
+	struct view_node *n = view_tree_lookup(t, path);
+	int ret = n ? (n->is_dir ? 0 : (int)sizeof(XATTR_ID)) : -ENOENT;
+
+	tree_put(v, t);
+	if (ret > 0 && size) {
+		if (size < sizeof(XATTR_ID))
+			return -ERANGE;
+		memcpy(list, XATTR_ID, sizeof(XATTR_ID));
+	}
+	return ret;
+}
+
+static int view_statfs(const char *path, struct statvfs *st)
+{
+	struct view *v = this_view();
+	struct view_tree *t;
+
+	/* Space is the store's file system's; the inodes are the names. */
+	if (fstatvfs(cdt_store_rootfd(v->store), st) < 0)
+		return -errno;
+	t = tree_get(v);
+	st->f_files = t->files + t->dirs + 1;
+	tree_put(v, t);
+	st->f_ffree = 0;
+	st->f_favail = 0;
+	st->f_namemax = CDT_NAME_COMPONENT_MAX;
+	return 0;
+}
+
+static int view_access(const char *path, int mask)
+{
+	struct view *v = this_view();
+	struct view_tree *t = tree_get(v);
+	struct view_node *n = view_tree_lookup(t, path);
+
+	tree_put(v, t);
+	if (!n)
+		return -ENOENT;
+	return mask & W_OK ? -EROFS : 0;
+}
+
+/* Everything that would change the tree: the view is read-only. */
+static int view_erofs_path(const char *path)
+{
+	return -EROFS;
+}
+
+static int view_mkdir(const char *path, mode_t mode) { return view_erofs_path(path); }
+static int view_unlink(const char *path) { return view_erofs_path(path); }
+static int view_rmdir(const char *path) { return view_erofs_path(path); }
+static int view_mknod(const char *path, mode_t mode, dev_t dev) { return view_erofs_path(path); }
+static int view_symlink(const char *from, const char *to) { return view_erofs_path(to); }
+static int view_link(const char *from, const char *to) { return view_erofs_path(to); }
+
+static int view_rename(const char *from, const char *to, unsigned int flags)
+{
+	return -EROFS;
+}
+
+static int view_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+
+static int view_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+
+static int view_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+
+static int view_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+
+static int view_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+
+static int view_write(const char *path, const char *buf, size_t size, off_t off,
+		      struct fuse_file_info *fi)
+{
+	return -EROFS;
+}
+
+static int view_setxattr(const char *path, const char *name, const char *value, size_t size,
+			 int flags)
+{
+	return -EROFS;
+}
+
+static int view_removexattr(const char *path, const char *name)
+{
+	return -EROFS;
+}
+
+static void *view_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	struct view *v = this_view();
+
+	/* The kernel may trust what it learnt for as long as we take to notice changes. */
+	cfg->entry_timeout = v->opt->refresh;
+	cfg->attr_timeout = v->opt->refresh;
+	cfg->negative_timeout = v->opt->refresh;
+	cfg->nullpath_ok = 1;
+	cfg->use_ino = 0;
+	/* Page caching is decided per open (keep_cache): content ids tell. */
+	cfg->kernel_cache = 0;
+	cfg->auto_cache = 0;
+	return v;
+}
+
+static const struct fuse_operations view_ops = {
+	.init		= view_init,
+	.getattr	= view_getattr,
+	.access		= view_access,
+	.opendir	= view_opendir,
+	.readdir	= view_readdir,
+	.releasedir	= view_releasedir,
+	.open		= view_open,
+	.read		= view_read,
+	.release	= view_release,
+	.statfs		= view_statfs,
+	.getxattr	= view_getxattr,
+	.listxattr	= view_listxattr,
+	.mkdir		= view_mkdir,
+	.mknod		= view_mknod,
+	.unlink		= view_unlink,
+	.rmdir		= view_rmdir,
+	.symlink	= view_symlink,
+	.link		= view_link,
+	.rename		= view_rename,
+	.chmod		= view_chmod,
+	.chown		= view_chown,
+	.truncate	= view_truncate,
+	.utimens	= view_utimens,
+	.create		= view_create,
+	.write		= view_write,
+	.setxattr	= view_setxattr,
+	.removexattr	= view_removexattr,
+};
+
+/* Messages once detached: to the -o log file, else to syslog. */
+static int log_fd = -1;
+
+static void log_line(const char *prefix, const char *msg)
+{
+	char when[32], line[4608];
+	struct tm tm;
+	time_t now = time(NULL);
+	int n;
+
+	if (log_fd < 0) {
+		syslog(!strcmp(prefix, "warning: ") ? LOG_WARNING : LOG_ERR, "%s%s", prefix, msg);
+		return;
+	}
+	if (!localtime_r(&now, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm))
+		when[0] = '\0';
+	n = snprintf(line, sizeof(line), "%s cdt mount[%d]: %s%s\n", when, (int)getpid(), prefix, msg);
+	if (n > (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 1;
+	/* One write per line: O_APPEND keeps lines from threads whole. */
+	if (n > 0 && write(log_fd, line, (size_t)n) < 0) {
+		/* Nowhere left to say it. */
+	}
+}
+
+static void log_report(const char *prefix, const char *fmt, va_list ap)
+{
+	char msg[4096];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_line(prefix, msg);
+}
+
+static void fuse_log_report(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char msg[4096];
+	size_t len;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	len = strlen(msg);
+	while (len && msg[len - 1] == '\n')
+		msg[--len] = '\0';
+	if (level <= FUSE_LOG_WARNING)
+		log_line(level <= FUSE_LOG_ERR ? "error: " : "warning: ", msg);
+}
+
+static void *refresher(void *arg)
+{
+	struct view *v = arg;
+	struct timespec when;
+	int failed = 0;
+
+	pthread_mutex_lock(&v->stop_lock);
+	while (!v->stop) {
+		struct view_tree *t, *fresh, *old = NULL;
+		int stale;
+
+		clock_gettime(CLOCK_MONOTONIC, &when);
+		when.tv_sec += (time_t)v->opt->refresh;
+		when.tv_nsec += (long)((v->opt->refresh - (double)(time_t)v->opt->refresh) * 1e9);
+		if (when.tv_nsec >= 1000000000L) {
+			when.tv_sec++;
+			when.tv_nsec -= 1000000000L;
+		}
+		while (!v->stop && pthread_cond_timedwait(&v->stop_cond, &v->stop_lock, &when) != ETIMEDOUT)
+			;
+		if (v->stop)
+			break;
+		pthread_mutex_unlock(&v->stop_lock);
+
+		t = tree_get(v);
+		stale = view_tree_stale(v->store, t);
+		if (stale) {
+			int ret = view_tree_build(v->store, t, &fresh);
+
+			if (ret < 0) {
+				if (!failed++)
+					error("cannot list the names of store '%s': %s",
+					      quote(cdt_store_path(v->store)), cdt_strerror(ret));
+			} else {
+				if (failed)
+					warning("names of store '%s' can be listed again",
+						quote(cdt_store_path(v->store)));
+				failed = 0;
+				pthread_mutex_lock(&v->tree_lock);
+				old = v->tree;
+				v->tree = fresh;
+				pthread_mutex_unlock(&v->tree_lock);
+			}
+		}
+		tree_put(v, t);
+		if (old)
+			tree_put(v, old);
+		pthread_mutex_lock(&v->stop_lock);
+	}
+	pthread_mutex_unlock(&v->stop_lock);
+	cdt_hash_thread_cleanup();
+	return NULL;
+}
+
+/* Quote a value for a libfuse -o list: ',' and '\' need a backslash. */
+static void add_opt_value(struct strbuf *sb, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == ',' || *s == '\\')
+			strbuf_addch(sb, '\\');
+		strbuf_addch(sb, *s);
+	}
+}
+
+static int start_threads(struct view *v)
+{
+	int ret;
+
+	v->cache = chunk_cache_new(v->store, v->opt->cache_size, v->opt->loaders);
+	if (v->opt->refresh > 0) {
+		ret = pthread_create(&v->refresher, NULL, refresher, v);
+		if (ret)
+			return error("cannot start a thread: %s", strerror(ret));
+		v->have_refresher = 1;
+	}
+	return 0;
+}
+
+static void stop_threads(struct view *v)
+{
+	if (v->have_refresher) {
+		pthread_mutex_lock(&v->stop_lock);
+		v->stop = 1;
+		pthread_cond_signal(&v->stop_cond);
+		pthread_mutex_unlock(&v->stop_lock);
+		pthread_join(v->refresher, NULL);
+		v->have_refresher = 0;
+	}
+	chunk_cache_free(v->cache);
+	v->cache = NULL;
+}
+
+int cdt_view_mount(struct cdt_store *s, const struct cdt_view_options *opt)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct strbuf opts = STRBUF_INIT;
+	struct view v;
+	struct fuse *f = NULL;
+	pthread_condattr_t ca;
+	char *real, *mnt = NULL;
+	int ret = -1, mounted = 0, fg = opt->foreground || opt->debug;
+
+	memset(&v, 0, sizeof(v));
+	v.store = s;
+	v.opt = opt;
+	v.uid = getuid();
+	v.gid = getgid();
+	/* Read-ahead beyond what the cache can hold would evict itself. */
+	v.readahead = MIN(opt->readahead, opt->cache_size / 4);
+	pthread_mutex_init(&v.tree_lock, NULL);
+	pthread_mutex_init(&v.stop_lock, NULL);
+	pthread_mutex_init(&v.files_lock, NULL);
+	pthread_mutex_init(&v.blocks_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&v.stop_cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	if (opt->log) {
+		log_fd = open(opt->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (log_fd < 0) {
+			error("cannot open log file '%s': %s", quote(opt->log), strerror(errno));
+			goto out;
+		}
+	}
+	ret = view_tree_build(s, NULL, &v.tree);
+	if (ret < 0) {
+		error("cannot list the names of store '%s': %s", quote(cdt_store_path(s)), cdt_strerror(ret));
+		ret = -1;
+		goto out;
+	}
+	ret = -1;
+
+	/* Read-only, with the kernel checking permissions against the stored modes. */
+	strbuf_addstr(&opts, "ro,default_permissions,subtype=cdt,fsname=");
+	real = realpath(cdt_store_path(s), NULL);
+	add_opt_value(&opts, real ? real : cdt_store_path(s));
+	free(real);
+	if (opt->fuse_opts && *opt->fuse_opts) {
+		strbuf_addch(&opts, ',');
+		strbuf_addstr(&opts, opt->fuse_opts);
+	}
+	if (fuse_opt_add_arg(&args, "cdt") || fuse_opt_add_arg(&args, "-o") ||
+	    fuse_opt_add_arg(&args, opts.buf) || (opt->debug && fuse_opt_add_arg(&args, "-d"))) {
+		error("out of memory");
+		goto out;
+	}
+	f = fuse_new(&args, &view_ops, sizeof(view_ops), &v);
+	if (!f) {
+		/* libfuse has said which option it did not take. */
+		error("cannot set up the file system on '%s'", quote(opt->mountpoint));
+		goto out;
+	}
+	/* libfuse unmounts by this path after fuse_daemonize() has changed to "/". */
+	mnt = realpath(opt->mountpoint, NULL);
+	if (!mnt) {
+		error("cannot mount on '%s': %s", quote(opt->mountpoint), strerror(errno));
+		goto out;
+	}
+	if (fuse_mount(f, mnt)) {
+		error("cannot mount on '%s'", quote(opt->mountpoint));
+		goto out;
+	}
+	mounted = 1;
+	if (fuse_daemonize(fg)) {
+		error("cannot detach from the terminal");
+		goto out;
+	}
+	/* Threads only now: the detached server is a child of a fork. */
+	if (log_fd >= 0 || !fg) {
+		if (log_fd < 0)
+			openlog("cdt-mount", LOG_PID, LOG_DAEMON);
+		set_report_routine(log_report);
+		fuse_set_log_func(fuse_log_report);
+	}
+	if (start_threads(&v) < 0)
+		goto out;
+	if (fuse_set_signal_handlers(fuse_get_session(f))) {
+		error("cannot set up signal handlers");
+		goto out;
+	}
+	/* 0 when unmounted, the signal number when stopped by one, else an error. */
+	ret = fuse_loop_mt(f, 0) < 0 ? -1 : 0;
+	fuse_remove_signal_handlers(fuse_get_session(f));
+out:
+	if (mounted)
+		fuse_unmount(f);
+	stop_threads(&v);
+	if (f)
+		fuse_destroy(f);
+	fuse_opt_free_args(&args);
+	strbuf_release(&opts);
+	free(mnt);
+	while (v.files) {
+		struct cfile *cf = v.files;
+
+		v.files = cf->next;
+		cdt_manifest_close(cf->m);
+		free(cf);
+	}
+	if (v.tree)
+		tree_put(&v, v.tree);
+	cdt_idset_clear(&v.blocks);
+	pthread_mutex_destroy(&v.tree_lock);
+	pthread_mutex_destroy(&v.stop_lock);
+	pthread_mutex_destroy(&v.files_lock);
+	pthread_mutex_destroy(&v.blocks_lock);
+	pthread_cond_destroy(&v.stop_cond);
+	if (log_fd >= 0) {
+		set_report_routine(NULL);
+		close(log_fd);
+		log_fd = -1;
+	}
+	return ret;
+}

@@ -1,0 +1,29 @@
+/* view.h: the read-only FUSE view of a store, as started by cdt mount. */
+#ifndef CDT_VIEW_H
+#define CDT_VIEW_H
+
+#include <stdint.h>
+#include "../lib/store.h"
+#include "../lib/strbuf.h"
+
+struct cdt_view_options {
+	const char *mountpoint;
+	int foreground;		/* stay attached, messages on stderr */
+	uint64_t cache_size;	/* bytes of inflated chunks kept */
+	uint64_t readahead;	/* bytes read ahead of a sequential reader */
+	double refresh;		/* seconds between checks for changed names */
+	int loaders;		/* threads reading and checking chunks */
+	const char *log;	/* append messages here (else syslog when detached) */
+	const char *fuse_opts;	/* other -o options, comma-separated, for libfuse */
+	int debug;		/* libfuse debug output (implies foreground) */
+};
+
+/*
+ * Mount the store read-only and serve it until unmounted or signalled.
+ * Unless opt->foreground, returns in the parent once the mount is up (the
+ * server continues in a detached child). Errors before the mount is up are
+ * reported on stderr. Returns 0, or -1 after reporting.
+ */
+int cdt_view_mount(struct cdt_store *s, const struct cdt_view_options *opt);
+
+#endif

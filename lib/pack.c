@@ -1,0 +1,513 @@
+/* pack.c: reading, verifying and writing pack files and their indexes. */
+#include "pack.h"
+#include "fsutil.h"
+#include "objects.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static uint32_t crc_of(const void *p, size_t n)
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+
+	while (n) {
+		uInt k = n > 1u << 30 ? 1u << 30 : (uInt)n;
+
+		c = crc32(c, p, k);
+		p = (const unsigned char *)p + k;
+		n -= k;
+	}
+	return (uint32_t)c;
+}
+
+static size_t idx_size(uint64_t count)
+{
+	return CDT_IDX_HDR + CDT_IDX_FANOUT + (size_t)count * (CDT_ID_LEN + CDT_IDX_LOC) +
+	       2 * CDT_ID_LEN;
+}
+
+int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p)
+{
+	char path[CDT_ID_HEXLEN + 16];
+	struct stat st;
+	void *map;
+	uint32_t prev = 0;
+	int fd, i;
+
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	if (strlen(name) >= sizeof(p->name))
+		return -EINVAL;
+	snprintf(path, sizeof(path), "%s.idx", name);
+	fd = openat(packsfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size < idx_size(0) ||
+	    (uint64_t)st.st_size > idx_size(CDT_PACK_MAX_OBJECTS)) {
+		close(fd);
+		return -CDT_ECORRUPT;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED)
+		return -errno;
+	p->map = map;
+	p->map_len = (size_t)st.st_size;
+	p->count = get_le64(p->map + 8);
+	if (memcmp(p->map, CDT_IDX_MAGIC, 4) || p->map[4] != CDT_PACK_VERSION ||
+	    p->count > CDT_PACK_MAX_OBJECTS || idx_size(p->count) != p->map_len)
+		goto corrupt;
+	for (i = 0; i < 256; i++) {
+		uint32_t f = get_le32(p->map + CDT_IDX_HDR + 4 * i);
+
+		if (f < prev)
+			goto corrupt;
+		prev = f;
+	}
+	if (prev != p->count)
+		goto corrupt;
+	p->ids = p->map + CDT_IDX_HDR + CDT_IDX_FANOUT;
+	p->locs = p->ids + p->count * CDT_ID_LEN;
+	strcpy(p->name, name);
+	return 0;
+corrupt:
+	munmap(map, p->map_len);
+	p->map = NULL;
+	return -CDT_ECORRUPT;
+}
+
+void cdt_pack_close(struct cdt_pack *p)
+{
+	if (p->map)
+		munmap((void *)p->map, p->map_len);
+	if (p->fd >= 0)
+		close(p->fd);
+	p->map = NULL;
+	p->fd = -1;
+}
+
+int64_t cdt_pack_find(const struct cdt_pack *p, const struct cdt_id *id)
+{
+	const unsigned char *fan = p->map + CDT_IDX_HDR;
+	uint64_t lo = id->b[0] ? get_le32(fan + 4 * (id->b[0] - 1)) : 0;
+	uint64_t hi = get_le32(fan + 4 * id->b[0]);
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(p->ids + mid * CDT_ID_LEN, id->b, CDT_ID_LEN);
+
+		if (!c)
+			return (int64_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+void cdt_pack_entry(const struct cdt_pack *p, uint64_t i, struct cdt_id *id,
+		    uint64_t *off, uint32_t *len, uint32_t *crc)
+{
+	const unsigned char *loc = p->locs + i * CDT_IDX_LOC;
+
+	if (id)
+		memcpy(id->b, p->ids + i * CDT_ID_LEN, CDT_ID_LEN);
+	if (off)
+		*off = get_le64(loc);
+	if (len)
+		*len = get_le32(loc + 8);
+	if (crc)
+		*crc = get_le32(loc + 12);
+}
+
+static int open_pack_file(struct cdt_pack *p, int packsfd)
+{
+	char path[CDT_ID_HEXLEN + 16];
+	struct stat st;
+	int fd;
+
+	if (p->fd >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s.pack", p->name);
+	fd = openat(packsfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -CDT_ECORRUPT;
+	}
+	p->pack_size = (uint64_t)st.st_size;
+	p->fd = fd;
+	return 0;
+}
+
+int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *buf,
+		  size_t cap, size_t *len, struct strbuf *why)
+{
+	uint64_t off;
+	uint32_t n, crc;
+	ssize_t got;
+	int ret;
+
+	ret = open_pack_file(p, packsfd);
+	if (ret < 0) {
+		if (why)
+			strbuf_addf(why, "pack %s: %s", p->name,
+				    ret == -ENOENT ? "pack file is missing" : cdt_strerror(ret));
+		return ret == -ENOENT ? -CDT_ECORRUPT : ret;
+	}
+	cdt_pack_entry(p, i, NULL, &off, &n, &crc);
+	if (n > cap || off < CDT_PACK_HDR || off + n > p->pack_size - MIN(p->pack_size, CDT_PACK_TRAILER) ||
+	    off + n < off) {
+		if (why)
+			strbuf_addf(why, "pack %s: index entry points outside the pack", p->name);
+		return -CDT_ECORRUPT;
+	}
+	got = pread_full(p->fd, buf, n, (off_t)off);
+	if (got < 0)
+		return (int)got;
+	if ((size_t)got != n || crc_of(buf, n) != crc) {
+		if (why)
+			strbuf_addf(why, "pack %s: object at offset %llu fails its CRC", p->name,
+				    (unsigned long long)off);
+		return -CDT_ECORRUPT;
+	}
+	*len = n;
+	return 0;
+}
+
+static int corrupt(struct strbuf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int corrupt(struct strbuf *why, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why) {
+		va_start(ap, fmt);
+		strbuf_vaddf(why, fmt, ap);
+		va_end(ap);
+	}
+	return -CDT_ECORRUPT;
+}
+
+struct span {
+	uint64_t off;
+	uint32_t len, crc;
+	uint64_t index;
+};
+
+static int cmp_span(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+int cdt_pack_verify(struct cdt_pack *p, int packsfd,
+		    int (*fn)(const struct cdt_id *id, const unsigned char *obj, size_t len,
+			      void *data),
+		    void *data, struct strbuf *why)
+{
+	struct cdt_hasher *h = cdt_hasher_new();
+	struct span *spans = NULL;
+	unsigned char *buf = NULL, hdr[CDT_PACK_HDR], tr[CDT_PACK_TRAILER];
+	struct cdt_id sum;
+	uint64_t i, pos;
+	int ret;
+
+	/* The index's own checksum. */
+	cdt_hasher_update(h, p->map, p->map_len - CDT_ID_LEN);
+	cdt_hasher_final(h, &sum);
+	if (memcmp(sum.b, p->map + p->map_len - CDT_ID_LEN, CDT_ID_LEN)) {
+		ret = corrupt(why, "index checksum does not match its contents");
+		goto out;
+	}
+	for (i = 1; i < p->count; i++)
+		if (memcmp(p->ids + (i - 1) * CDT_ID_LEN, p->ids + i * CDT_ID_LEN, CDT_ID_LEN) >= 0) {
+			ret = corrupt(why, "index ids are not sorted");
+			goto out;
+		}
+	ret = open_pack_file(p, packsfd);
+	if (ret < 0) {
+		ret = ret == -ENOENT ? corrupt(why, "pack file is missing") : ret;
+		goto out;
+	}
+	if (p->pack_size < CDT_PACK_HDR + CDT_PACK_TRAILER ||
+	    pread_full(p->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != CDT_PACK_VERSION ||
+	    pread_full(p->fd, tr, sizeof(tr), (off_t)(p->pack_size - CDT_PACK_TRAILER)) !=
+		    (ssize_t)sizeof(tr)) {
+		ret = corrupt(why, "pack header or trailer is damaged");
+		goto out;
+	}
+	if (get_le64(tr) != p->count) {
+		ret = corrupt(why, "pack and index disagree on the object count");
+		goto out;
+	}
+	if (memcmp(tr + 8, p->map + p->map_len - 2 * CDT_ID_LEN, CDT_ID_LEN)) {
+		ret = corrupt(why, "index belongs to another pack");
+		goto out;
+	}
+	/* Objects in pack order must tile the pack exactly. */
+	spans = xcalloc(p->count ? p->count : 1, sizeof(*spans));
+	for (i = 0; i < p->count; i++) {
+		cdt_pack_entry(p, i, NULL, &spans[i].off, &spans[i].len, &spans[i].crc);
+		spans[i].index = i;
+	}
+	if (p->count > 1)
+		qsort(spans, p->count, sizeof(*spans), cmp_span);
+	cdt_hasher_reset(h);
+	cdt_hasher_update(h, hdr, sizeof(hdr));
+	pos = CDT_PACK_HDR;
+	buf = xmalloc(CDT_OBJ_MAX(CDT_CHUNK_HARD_MAX));
+	for (i = 0; i < p->count; i++) {
+		struct cdt_id id;
+
+		if (spans[i].off != pos || spans[i].len > CDT_OBJ_MAX(CDT_CHUNK_HARD_MAX) ||
+		    spans[i].off + spans[i].len > p->pack_size - CDT_PACK_TRAILER) {
+			ret = corrupt(why, "index entries do not tile the pack");
+			goto out;
+		}
+		if (pread_full(p->fd, buf, spans[i].len, (off_t)spans[i].off) != (ssize_t)spans[i].len) {
+			ret = corrupt(why, "pack is truncated");
+			goto out;
+		}
+		cdt_hasher_update(h, buf, spans[i].len);
+		pos += spans[i].len;
+		memcpy(id.b, p->ids + spans[i].index * CDT_ID_LEN, CDT_ID_LEN);
+		if (crc_of(buf, spans[i].len) != spans[i].crc) {
+			char hex[CDT_ID_HEXLEN + 1];
+
+			ret = corrupt(why, "object %s at offset %llu fails its CRC",
+				      cdt_id_to_hex(&id, hex), (unsigned long long)spans[i].off);
+			goto out;
+		}
+		if (fn) {
+			ret = fn(&id, buf, spans[i].len, data);
+			if (ret)
+				goto out;
+		}
+	}
+	if (pos != p->pack_size - CDT_PACK_TRAILER) {
+		ret = corrupt(why, "pack holds bytes no index entry covers");
+		goto out;
+	}
+	cdt_hasher_update(h, tr, 8);
+	cdt_hasher_final(h, &sum);
+	if (memcmp(sum.b, tr + 8, CDT_ID_LEN)) {
+		ret = corrupt(why, "pack checksum does not match its contents");
+		goto out;
+	}
+	ret = 0;
+out:
+	free(spans);
+	free(buf);
+	cdt_hasher_free(h);
+	return ret;
+}
+
+struct entry {
+	struct cdt_id id;
+	uint64_t off;
+	uint32_t len, crc;
+};
+
+struct cdt_pack_writer {
+	struct cdt_store *store;
+	int fd;
+	struct strbuf tmpname;
+	struct cdt_hasher *sum;
+	struct entry *entries;
+	size_t nr, alloc;
+	uint64_t pos;
+};
+
+int cdt_pack_writer_new(struct cdt_store *s, struct cdt_pack_writer **out)
+{
+	struct cdt_pack_writer *w = xcalloc(1, sizeof(*w));
+	unsigned char hdr[CDT_PACK_HDR] = { 'C', 'D', 'T', 'P', CDT_PACK_VERSION, 0, 0, 0 };
+	int ret;
+
+	w->store = s;
+	strbuf_init(&w->tmpname, 0);
+	w->fd = tmpfile_openat(cdt_store_dirfd(s, CDT_DIR_TMP), "pack", &w->tmpname);
+	if (w->fd < 0) {
+		ret = w->fd;
+		strbuf_release(&w->tmpname);
+		free(w);
+		*out = NULL;
+		return ret;
+	}
+	w->sum = cdt_hasher_new();
+	cdt_hasher_update(w->sum, hdr, sizeof(hdr));
+	ret = write_all(w->fd, hdr, sizeof(hdr));
+	if (ret < 0) {
+		cdt_pack_writer_free(w);
+		*out = NULL;
+		return ret;
+	}
+	w->pos = CDT_PACK_HDR;
+	*out = w;
+	return 0;
+}
+
+int cdt_pack_writer_add(struct cdt_pack_writer *w, const struct cdt_id *id,
+			const void *obj, size_t len)
+{
+	int ret;
+
+	if (w->nr >= CDT_PACK_MAX_OBJECTS || len > UINT32_MAX)
+		return -EFBIG;
+	ret = write_all(w->fd, obj, len);
+	if (ret < 0)
+		return ret;
+	cdt_hasher_update(w->sum, obj, len);
+	ALLOC_GROW(w->entries, w->nr + 1, w->alloc);
+	w->entries[w->nr].id = *id;
+	w->entries[w->nr].off = w->pos;
+	w->entries[w->nr].len = (uint32_t)len;
+	w->entries[w->nr].crc = crc_of(obj, len);
+	w->nr++;
+	w->pos += len;
+	return 0;
+}
+
+uint64_t cdt_pack_writer_count(const struct cdt_pack_writer *w)
+{
+	return w->nr;
+}
+
+uint64_t cdt_pack_writer_bytes(const struct cdt_pack_writer *w)
+{
+	return w->pos;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return memcmp(a, b, CDT_ID_LEN);
+}
+
+int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
+{
+	int tmpfd = cdt_store_dirfd(w->store, CDT_DIR_TMP);
+	int packsfd = cdt_store_dirfd(w->store, CDT_DIR_PACKS);
+	unsigned char tr[CDT_PACK_TRAILER];
+	struct cdt_hasher *h = NULL;
+	struct strbuf idx = STRBUF_INIT, idxname = STRBUF_INIT;
+	char name[CDT_ID_HEXLEN + 6], path[CDT_ID_HEXLEN + 16];
+	struct cdt_id sum;
+	uint32_t fan[256] = { 0 };
+	size_t i, j;
+	int ifd = -1, ret;
+
+	/* Pack trailer. */
+	put_le64(tr, w->nr);
+	cdt_hasher_update(w->sum, tr, 8);
+	cdt_hasher_final(w->sum, &sum);
+	memcpy(tr + 8, sum.b, CDT_ID_LEN);
+	ret = write_all(w->fd, tr, sizeof(tr));
+	if (ret < 0)
+		goto out;
+	snprintf(name, sizeof(name), "pack-");
+	cdt_id_to_hex(&sum, name + 5);
+
+	/* Index: sorted ids (duplicates were kept out by the caller). */
+	if (w->nr > 1)
+		qsort(w->entries, w->nr, sizeof(*w->entries), cmp_entry);
+	for (i = 1; i < w->nr; i++)
+		if (cdt_id_eq(&w->entries[i].id, &w->entries[i - 1].id)) {
+			ret = -EINVAL;
+			goto out;
+		}
+	{
+		unsigned char hdr[CDT_IDX_HDR] = { 'C', 'D', 'T', 'I', CDT_PACK_VERSION, 0, 0, 0 };
+
+		put_le64(hdr + 8, w->nr);
+		strbuf_add(&idx, hdr, sizeof(hdr));
+	}
+	for (i = 0; i < w->nr; i++)
+		fan[w->entries[i].id.b[0]]++;
+	for (i = 0, j = 0; i < 256; i++) {
+		unsigned char b[4];
+
+		j += fan[i];
+		put_le32(b, (uint32_t)j);
+		strbuf_add(&idx, b, 4);
+	}
+	for (i = 0; i < w->nr; i++)
+		strbuf_add(&idx, w->entries[i].id.b, CDT_ID_LEN);
+	for (i = 0; i < w->nr; i++) {
+		unsigned char loc[CDT_IDX_LOC];
+
+		put_le64(loc, w->entries[i].off);
+		put_le32(loc + 8, w->entries[i].len);
+		put_le32(loc + 12, w->entries[i].crc);
+		strbuf_add(&idx, loc, sizeof(loc));
+	}
+	strbuf_add(&idx, sum.b, CDT_ID_LEN);
+	h = cdt_hasher_new();
+	cdt_hasher_update(h, idx.buf, idx.len);
+	cdt_hasher_final(h, &sum);
+	strbuf_add(&idx, sum.b, CDT_ID_LEN);
+	ifd = tmpfile_openat(tmpfd, "idx", &idxname);
+	if (ifd < 0) {
+		ret = ifd;
+		goto out;
+	}
+	ret = write_all(ifd, idx.buf, idx.len);
+	if (ret < 0)
+		goto out;
+	/* Both durable before either is visible. */
+	ret = cdt_store_sync(w->store);
+	if (ret < 0)
+		goto out;
+	cdt_crash_point("objects");
+	snprintf(path, sizeof(path), "%s.pack", name);
+	if (renameat(tmpfd, w->tmpname.buf, packsfd, path) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	strbuf_reset(&w->tmpname);
+	snprintf(path, sizeof(path), "%s.idx", name);
+	if (renameat(tmpfd, idxname.buf, packsfd, path) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	strbuf_reset(&idxname);
+	if (name_out)
+		strcpy(name_out, name);
+	ret = 0;
+out:
+	if (ifd >= 0) {
+		close(ifd);
+		if (idxname.len)
+			unlinkat(tmpfd, idxname.buf, 0);
+	}
+	cdt_hasher_free(h);
+	strbuf_release(&idx);
+	strbuf_release(&idxname);
+	return ret;
+}
+
+void cdt_pack_writer_free(struct cdt_pack_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmpname.len)
+		unlinkat(cdt_store_dirfd(w->store, CDT_DIR_TMP), w->tmpname.buf, 0);
+	strbuf_release(&w->tmpname);
+	cdt_hasher_free(w->sum);
+	free(w->entries);
+	free(w);
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/env bats
+# cdt mount and cdt umount: the tree, attributes, read-only behaviour, unmounting.
+
+load test_helper
+load lib-mount
+
+@test "every stored file reads back byte-identical through the mount" {
+	need_fuse
+	make_tree
+	mount_view
+	diff -r src "$M/src"
+	cmp src/media/video.bin "$M/src/media/video.bin"
+	cmp "src/name with spaces" "$M/src/name with spaces"
+	[ ! -s "$M/src/empty" ]
+	[ -f "$M/src/empty" ]
+}
+
+@test "directories are implied by the names and list in order" {
+	need_fuse
+	make_tree
+	mount_view
+	(cd "$M" && find . -mindepth 1 | sort) > got
+	printf '%s\n' ./src ./src/docs ./src/docs/deep ./src/docs/deep/er \
+		./src/docs/deep/er/hello.txt ./src/docs/log.txt ./src/empty \
+		./src/media ./src/media/copy.bin ./src/media/video.bin \
+		"./src/name with spaces" | sort > want
+	diff want got
+	[ -d "$M/src/docs/deep" ]
+	ls -A "$M/src/docs" > got
+	printf '%s\n' deep log.txt > want
+	diff want got
+}
+
+@test "files show their stored size, mode, owner and mtime" {
+	need_fuse
+	init_store
+	gen_bytes 5 10000 > f
+	chmod 0640 f
+	chown 1234:5678 f
+	touch -d '2021-03-04 05:06:07.123456789' f
+	c add -q f
+	mount_view
+	stat -c '%s %a %u %g %Y %y' f > want
+	stat -c '%s %a %u %g %Y %y' "$M/f" > got
+	diff want got
+	[ "$(stat -c %F "$M/f")" = "regular file" ]
+	[ "$(stat -c %h "$M/f")" = 1 ]
+}
+
+@test "st_blocks counts the bytes the file's chunks take in the store" {
+	need_fuse
+	init_store --chunker fixed --chunk-size 64K
+	"$TEST_TOOL" gen-text 9 300000 > text
+	c add -q text
+	stored=$(find "$S/objects" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
+	mount_view
+	[ "$(stat -c %b "$M/text")" = $(( (stored + 511) / 512 )) ]
+	[ "$(stat -c %b "$M/text")" -lt $(( 300000 / 512 )) ]
+}
+
+@test "the content id is in the extended attribute user.cdt.id" {
+	need_fuse
+	init_store
+	gen_bytes 6 5000 > f
+	c add -q f
+	mount_view
+	python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.cdt.id").decode())' "$M/f" > got
+	sha256sum f | cut -d' ' -f1 > want
+	diff want got
+	python3 -c 'import os, sys; print(os.listxattr(sys.argv[1]))' "$M/f" > got
+	echo "['user.cdt.id']" > want
+	diff want got
+	run_split python3 -c 'import os, sys; os.getxattr(sys.argv[1], "user.other")' "$M/f"
+	assert_status 1
+	assert_err_contains "No data available"
+}
+
+@test "statfs reports the store's file system and the number of names" {
+	need_fuse
+	make_tree
+	mount_view
+	[ "$(stat -f -c %S "$M")" = "$(stat -f -c %S "$S")" ]
+	[ "$(stat -f -c %b "$M")" = "$(stat -f -c %b "$S")" ]
+	# 6 names, 5 directories (src, docs, deep, er, media) and the root
+	[ "$(stat -f -c %c "$M")" = 12 ]
+	[ "$(stat -f -c %l "$M")" = 255 ]
+}
+
+@test "a directory of thousands of names lists quickly and completely" {
+	need_fuse
+	init_store
+	mkdir big
+	for i in $(seq 1 3000); do echo "$i" > "big/f$i"; done
+	c add -q -r big
+	(cd big && ls) > want
+	mount_view
+	start=$(date +%s%N)
+	ls -l "$M/big" > long
+	ls "$M/big" > got
+	end=$(date +%s%N)
+	diff want got
+	[ "$(grep -c '^-r' long)" = 3000 ]
+	[ $(( (end - start) / 1000000 )) -lt 5000 ] || fail "listing took $(( (end - start) / 1000000 )) ms"
+}
+
+@test "writes, creates, renames, removals and attribute changes fail with EROFS" {
+	need_fuse
+	make_tree
+	mount_view
+	before=$(store_snapshot)
+	run_split sh -c "echo x > '$M/src/empty'"
+	assert_status 2
+	assert_err_contains "Read-only file system"
+	run_split sh -c "echo x >> '$M/src/docs/log.txt'"
+	assert_err_contains "Read-only file system"
+	run_split touch "$M/new"
+	assert_err_contains "Read-only file system"
+	run_split mkdir "$M/dir"
+	assert_err_contains "Read-only file system"
+	run_split mv "$M/src/empty" "$M/src/empty2"
+	assert_err_contains "Read-only file system"
+	run_split rm "$M/src/empty"
+	assert_err_contains "Read-only file system"
+	run_split rmdir "$M/src/docs/deep/er"
+	assert_err_contains "Read-only file system"
+	run_split chmod 777 "$M/src/empty"
+	assert_err_contains "Read-only file system"
+	run_split ln -s x "$M/link"
+	assert_err_contains "Read-only file system"
+	run_split python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.x", b"1")' "$M/src/empty"
+	assert_status 1
+	assert_err_contains "Read-only file system"
+	run_split python3 -c 'import os, sys; os.open(sys.argv[1], os.O_RDWR)' "$M/src/empty"
+	assert_status 1
+	assert_err_contains "Read-only file system"
+	[ "$(store_snapshot)" = "$before" ]
+}
+
+@test "cdt umount unmounts and the server exits" {
+	need_fuse
+	make_tree
+	mount_view
+	pid=$(server_pid "$M")
+	run_split "$CDT" umount "$M"
+	assert_status 0
+	! is_mounted "$M"
+	wait_for "! server_pid '$M' >/dev/null" 10 || fail "server $pid still running"
+	[ ! -e "$M/src" ]
+}
+
+@test "fusermount3 -u unmounts too" {
+	need_fuse
+	make_tree
+	mount_view
+	fusermount3 -u "$M"
+	! is_mounted "$M"
+	wait_for "! server_pid '$M' >/dev/null" 10
+}
+
+@test "cdt umount refuses a directory that is not a cdt mount" {
+	mkdir plain
+	run_split "$CDT" umount plain
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "'plain' is not a cdt mount"
+	run_split "$CDT" umount
+	assert_status 2
+	assert_err_contains "no mount point given"
+}
+
+@test "in the foreground the server stays attached and stops on SIGTERM" {
+	need_fuse
+	make_tree
+	mkdir mnt
+	"$CDT" --store "$S" mount -f mnt 2> fg.err &
+	pid=$!
+	wait_for "is_mounted '$T/mnt'" 10 || fail "not mounted"
+	cmp src/docs/log.txt mnt/src/docs/log.txt
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" = 0 ] || fail "exit status $rc: $(cat fg.err)"
+	! is_mounted "$T/mnt"
+	[ ! -s fg.err ] || fail "unexpected messages: $(cat fg.err)"
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bats
+# cdt mount: names added, replaced or removed while mounted.
+
+load test_helper
+load lib-mount
+
+@test "a name added while mounted shows up without a remount" {
+	need_fuse
+	make_tree
+	mount_view -o refresh=0.2
+	[ ! -e "$M/later/new.txt" ]
+	echo new > new.txt
+	c add -q --name later/new.txt new.txt
+	# The documented bound: twice the refresh interval plus a listing.
+	wait_for "[ -f '$M/later/new.txt' ]" 3 || fail "new name not visible"
+	cmp new.txt "$M/later/new.txt"
+	ls "$M" > got
+	printf '%s\n' later src > want
+	diff want got
+}
+
+@test "a name removed while mounted disappears" {
+	need_fuse
+	make_tree
+	mount_view -o refresh=0.2
+	[ -f "$M/src/docs/log.txt" ]
+	c rm -q src/docs/log.txt
+	wait_for "[ ! -e '$M/src/docs/log.txt' ]" 3 || fail "removed name still visible"
+	ls "$M/src/docs" > got
+	echo deep > want
+	diff want got
+}
+
+@test "a name replaced while mounted shows its new content" {
+	need_fuse
+	init_store
+	echo one > f
+	c add -q f
+	mount_view -o refresh=0.2
+	cmp f "$M/f"
+	echo "two, longer" > f
+	c add -q f
+	wait_for "cmp -s f '$M/f'" 3 || fail "old content still shown"
+	[ "$(stat -c %s "$M/f")" = "$(stat -c %s f)" ]
+}
+
+@test "a name whose manifest has gone gives an error, and the server lives on" {
+	need_fuse
+	make_tree
+	mount_view
+	id=$(sha256sum src/docs/log.txt | cut -d' ' -f1)
+	rm "$S/manifests/${id:0:2}/${id:2}"
+	run_split cat "$M/src/docs/log.txt"
+	assert_status 1
+	assert_err_contains "No such file or directory"
+	grep -q "cannot open 'src/docs/log.txt': manifest $id: manifest is missing" "$T/mount.log" ||
+		fail "log: $(cat "$T/mount.log")"
+	cmp src/media/video.bin "$M/src/media/video.bin"
+}
+
+@test "with refresh=0 the tree stays as it was at mount time" {
+	need_fuse
+	make_tree
+	mount_view -o refresh=0
+	echo new > new.txt
+	c add -q new.txt
+	sleep 1
+	[ ! -e "$M/new.txt" ]
+}
+
+@test "rm and gc under an open file give EIO, not a crash" {
+	need_fuse
+	# Loose objects (15 chunks at most), which gc deletes outright.
+	init_store --chunker fixed --chunk-size 64K
+	gen_bytes 23 900000 > f
+	c add -q f
+	mount_view -o cache_size=1M,readahead=0
+	exec 5< "$M/f"
+	head -c 100000 <&5 > /dev/null
+	c rm -q f
+	c gc > /dev/null
+	[ -z "$(find "$S/objects" -type f)" ]
+	rc=0
+	cat <&5 > rest 2> err || rc=$?
+	exec 5<&-
+	[ "$rc" = 1 ] || fail "cat exited with $rc"
+	err=$(cat err)
+	assert_err_contains "Input/output error"
+	server_pid "$M" >/dev/null
+	wait_for "[ ! -e '$M/f' ]" 3
+	ls "$M" > got
+	[ ! -s got ]
+}
