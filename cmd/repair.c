@@ -81,6 +81,22 @@ static void restored(const struct cdt_id *id, uint32_t len, const char *what, ui
 	fflush(stdout);
 }
 
+static void pack_rewritten(const char *old_name, const char *new_name, uint64_t replaced,
+			   uint64_t dropped, void *data)
+{
+	clear_progress(data);
+	if (!new_name) {
+		printf("removed pack %s: its index cannot be read, and every chunk a name needs has a good copy\n",
+		       old_name);
+		fflush(stdout);
+		return;
+	}
+	printf("rewrote damaged pack %s as %s (%llu object%s from good copies, %llu damaged and unneeded dropped)\n",
+	       old_name, new_name, (unsigned long long)replaced, replaced == 1 ? "" : "s",
+	       (unsigned long long)dropped);
+	fflush(stdout);
+}
+
 static void still_wrong(const struct cdt_fsck_item *it, void *data)
 {
 	size_t i;
@@ -202,6 +218,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		opt.scan_progress = scan_progress;
 	}
 	opt.restored = restored;
+	opt.pack_rewritten = pack_rewritten;
 	opt.data = &out;
 	if (cdt_repair_new(ctx->store, &opt, &r) < 0) {
 		clear_progress(&out);
@@ -217,10 +234,15 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		if (cdt_repair_scan(r, dirs[i]) < 0)
 			failed = 1;
 	clear_progress(&out);
+	if (cdt_repair_packs(r) < 0)
+		failed = 1;
 	left = cdt_repair_finish(r, still_wrong, name_state, &nc);
 	cdt_repair_get_stats(r, &st);
-	if (!st.damaged)
+	if (!st.damaged && !st.packs_rewritten)
 		printf("no chunk is missing or damaged: nothing to restore\n");
+	else if (!st.damaged)
+		printf("no chunk was missing or damaged; %llu damaged pack%s rewritten\n",
+		       (unsigned long long)st.packs_rewritten, st.packs_rewritten == 1 ? "" : "s");
 	else
 		printf("restored %llu of %llu missing or damaged chunk%s; %llu name%s healthy again, %llu still damaged\n",
 		       (unsigned long long)st.restored, (unsigned long long)st.damaged,

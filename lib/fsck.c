@@ -2058,6 +2058,20 @@ void cdt_fsck_pack_healed(struct cdt_fsck *f, const char *name)
 	}
 }
 
+int cdt_fsck_needs_known(struct cdt_fsck *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->nnames; i++)
+		if (f->names[i].damaged)
+			return 0;
+	for (i = 0; i < f->nmans; i++)
+		if ((f->mans[i].first_name != NONE || f->mans[i].maybe_named) &&
+		    f->mans[i].state != M_VALID)
+			return 0;
+	return 1;
+}
+
 int cdt_fsck_chunk_needed(struct cdt_fsck *f, const struct cdt_id *id)
 {
 	uint32_t ci = find_chunk(f, id);

@@ -3,6 +3,7 @@
 #include "compress.h"
 #include "idset.h"
 #include "objects.h"
+#include "pack.h"
 #include "util.h"
 #include "workers.h"
 
@@ -218,6 +219,7 @@ static int restore_chunk(struct cdt_repair *r, struct wanted *w, const unsigned 
 		strbuf_release(&why);
 		return ret;
 	}
+	strbuf_release(&why);
 	r->stats.restored++;
 	if (r->opt.restored)
 		r->opt.restored(&w->id, w->len, what, offset, r->opt.data);
@@ -516,6 +518,167 @@ int cdt_repair_scan(struct cdt_repair *r, const char *path)
 	ret = scan_dir(r, fd, &sb, 0, &restored);
 	strbuf_release(&sb);
 	return ret < 0 ? ret : restored;
+}
+
+/*
+ * Rewrite one damaged pack: every object whose bytes still check is copied
+ * as it is, every other one from a good copy found elsewhere (repair has just
+ * made sure there is one for each chunk a name needs; a damaged object no
+ * name needs is dropped). The new pack is durable and read back before the
+ * old one goes, index first, as gc removes packs.
+ */
+struct pack_heal {
+	struct cdt_repair *r;
+	int rewritten, failed;
+	struct cdt_decompressor *d;
+	unsigned char *raw;
+	size_t cap;
+};
+
+static int rewrite_pack(struct pack_heal *ph, struct cdt_pack *p, const char *name)
+{
+	struct cdt_repair *r = ph->r;
+	int packsfd = cdt_store_dirfd(r->store, CDT_DIR_PACKS);
+	struct cdt_pack_writer *w = NULL;
+	struct strbuf why = STRBUF_INIT;
+	char made[CDT_ID_HEXLEN + 6], path[CDT_ID_HEXLEN + 16], hex[CDT_ID_HEXLEN + 1];
+	uint64_t k, replaced = 0, dropped = 0;
+	int ret;
+
+	ret = cdt_pack_writer_new(r->store, &w);
+	if (ret < 0)
+		goto fail;
+	for (k = 0; k < p->count; k++) {
+		struct cdt_id id;
+		uint32_t len;
+		size_t n;
+
+		cdt_pack_entry(p, k, &id, NULL, NULL, NULL);
+		if (cdt_pack_read(p, packsfd, k, r->obj, ph->cap, &n, NULL) == 0 &&
+		    cdt_object_decode(ph->d, &id, r->obj, n, 0, r->chunker->max_size, ph->raw,
+				      &len, NULL) == 0) {
+			ret = cdt_pack_writer_add(w, &id, r->obj, n);
+			if (ret < 0)
+				goto fail;
+			continue;
+		}
+		if (cdt_chunk_read(r->reader, &id, 0, ph->raw, &len, NULL) == 0) {
+			n = cdt_object_encode(r->comp, ph->raw, len, r->obj);
+			ret = cdt_pack_writer_add(w, &id, r->obj, n);
+			if (ret < 0)
+				goto fail;
+			replaced++;
+			continue;
+		}
+		if (cdt_fsck_chunk_needed(r->fsck, &id)) {
+			/* Its only copy: keep the pack, so that repair can still find it. */
+			error("pack '%s' holds the only copy of chunk %s, damaged; leaving the pack as it is",
+			      name, cdt_id_to_hex(&id, hex));
+			cdt_pack_writer_free(w);
+			ph->failed++;
+			return 0;
+		}
+		dropped++;
+	}
+	ret = cdt_pack_writer_commit(w, made);
+	cdt_pack_writer_free(w);
+	w = NULL;
+	if (ret < 0)
+		goto fail;
+	/* Read back what was written. */
+	{
+		struct cdt_pack np;
+
+		ret = cdt_pack_open(packsfd, made, &np);
+		if (!ret) {
+			ret = cdt_pack_verify(&np, packsfd, NULL, NULL, &why);
+			cdt_pack_close(&np);
+		}
+		if (ret < 0) {
+			error("pack '%s', written in place of '%s', does not read back: %s", made, name,
+			      why.len ? why.buf : cdt_strerror(ret));
+			ph->failed++;
+			strbuf_release(&why);
+			return 0;
+		}
+	}
+	if (strcmp(made, name)) {
+		snprintf(path, sizeof(path), "%s.idx", name);
+		if (unlinkat(packsfd, path, 0) < 0 && errno != ENOENT) {
+			ret = -errno;
+			goto fail;
+		}
+		snprintf(path, sizeof(path), "%s.pack", name);
+		unlinkat(packsfd, path, 0);
+	}
+	if (fsync(packsfd) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	cdt_fsck_pack_healed(r->fsck, name);
+	ph->rewritten++;
+	if (r->opt.pack_rewritten)
+		r->opt.pack_rewritten(name, made, replaced, dropped, r->opt.data);
+	strbuf_release(&why);
+	return 0;
+fail:
+	cdt_pack_writer_free(w);
+	ph->failed++;
+	strbuf_release(&why);
+	error("cannot rewrite pack '%s': %s", name, strerror(-ret));
+	return 0;
+}
+
+static int heal_pack(struct cdt_pack *p, const char *name, void *data)
+{
+	struct pack_heal *ph = data;
+
+	struct cdt_repair *r = ph->r;
+	int packsfd = cdt_store_dirfd(r->store, CDT_DIR_PACKS);
+	char path[CDT_ID_HEXLEN + 16];
+
+	if (p)
+		return rewrite_pack(ph, p, name);
+	/*
+	 * An index that cannot be read hides its pack from every reader, and
+	 * what it holds is unknown. Once every chunk a name needs reads back
+	 * good, and every manifest a name uses could be read, nothing needed
+	 * lives only there: remove it, index first.
+	 */
+	if (!cdt_fsck_needs_known(r->fsck)) {
+		ph->failed++;
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s.idx", name);
+	if (unlinkat(packsfd, path, 0) < 0 && errno != ENOENT) {
+		error("cannot remove 'packs/%s': %s", path, strerror(errno));
+		ph->failed++;
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s.pack", name);
+	unlinkat(packsfd, path, 0);
+	fsync(packsfd);
+	cdt_fsck_pack_healed(r->fsck, name);
+	ph->rewritten++;
+	if (r->opt.pack_rewritten)
+		r->opt.pack_rewritten(name, NULL, 0, 0, r->opt.data);
+	return 0;
+}
+
+int cdt_repair_packs(struct cdt_repair *r)
+{
+	struct pack_heal ph = { r, 0, 0, NULL, NULL, 0 };
+
+	if (r->left)
+		return 0;	/* a damaged pack may hold what is still wanted */
+	ph.d = cdt_decompressor_new();
+	ph.cap = CDT_OBJ_MAX(r->chunker->max_size);
+	ph.raw = xmalloc(r->chunker->max_size);
+	cdt_fsck_for_each_damaged_pack(r->fsck, heal_pack, &ph);
+	cdt_decompressor_free(ph.d);
+	free(ph.raw);
+	r->stats.packs_rewritten += (uint64_t)ph.rewritten;
+	return ph.failed ? -CDT_ECORRUPT : ph.rewritten;
 }
 
 void cdt_repair_get_stats(const struct cdt_repair *r, struct cdt_repair_stats *st)

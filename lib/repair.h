@@ -17,6 +17,13 @@ struct cdt_repair_options {
 	/* Each chunk written back, and where its data came from. */
 	void (*restored)(const struct cdt_id *id, uint32_t len, const char *what,
 			 uint64_t offset, void *data);
+	/*
+	 * Each damaged pack rewritten (objects taken from good copies, damaged
+	 * objects no name needs dropped), or removed (new_name NULL: its index
+	 * could not be read).
+	 */
+	void (*pack_rewritten)(const char *old_name, const char *new_name, uint64_t replaced,
+			       uint64_t dropped, void *data);
 	void *data;
 };
 
@@ -25,6 +32,7 @@ struct cdt_repair_stats {
 	uint64_t restored;	/* of those, written back and read back intact */
 	uint64_t failed;	/* writes or read-backs that failed */
 	uint64_t files, skipped, bytes;	/* files read, files skipped unread, bytes read */
+	uint64_t packs_rewritten;
 	double scan_seconds;	/* time spent reading local files */
 };
 
@@ -60,6 +68,16 @@ int cdt_repair_file(struct cdt_repair *r, const char *path);
  * scanned).
  */
 int cdt_repair_scan(struct cdt_repair *r, const char *path);
+
+/*
+ * Once nothing is wanted, rewrite each damaged pack (see cdt_fsck) from the
+ * objects in it that still check and good copies of the others, so that no
+ * damaged bytes remain; the new pack is durable and read back before the old
+ * one is removed. Does nothing while a chunk is still wanted, since the
+ * damaged pack may hold its only copy. Returns the number of packs
+ * rewritten, or -CDT_ECORRUPT when a damaged pack had to be left (reported).
+ */
+int cdt_repair_packs(struct cdt_repair *r);
 
 void cdt_repair_get_stats(const struct cdt_repair *r, struct cdt_repair_stats *st);
 

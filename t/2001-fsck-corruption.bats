@@ -238,6 +238,74 @@ load lib-integrity
 	case "$output" in *garbage*) fail "gc left garbage fsck sees: $output" ;; esac
 }
 
+@test "a damaged object in a pack is found, named, and healed with its pack" {
+	init_store --chunk-size 4K
+	gen_bytes 1 300000 > big
+	gen_bytes 2 300000 > other
+	c add -q big other
+	id=$("$TEST_TOOL" chunk fastcdc 4096 big | sed -n 10p | { read -r o l; piece_id big "$o" "$l"; })
+	set -- $(packed_object "$id")
+	pack=${1##*/}
+	pack=${pack%.pack}
+	damage_chunk "$id"
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-corrupt $id: pack $pack: object at offset $2 fails its CRC; affects 'big'"
+	assert_out_contains "pack-corrupt packs/$pack: object $id at offset $2 fails its CRC; affects 'big'"
+	run_split c fsck --quick
+	assert_status 0
+	run_split c cat big
+	assert_status 1
+	assert_err_contains "fails its CRC"
+	c cat -o out other
+	cmp out other
+	run_split c repair --from big
+	assert_status 0
+	assert_out_contains "restored chunk $id"
+	assert_out_contains "rewrote damaged pack $pack as pack-"
+	[ ! -e "$S/packs/$pack.pack" ] || fail "the damaged pack is still there"
+	assert_fsck_clean
+	for f in big other; do
+		c cat -o out "$f"
+		cmp out "$f"
+	done
+}
+
+@test "a pack that lost its index is garbage and its chunks missing" {
+	init_store --chunk-size 4K
+	gen_bytes 1 300000 > big
+	c add -q big
+	idx=$(ls "$S"/packs/*.idx)
+	rm "$idx"
+	run_split c fsck -v
+	assert_status 4
+	assert_out_contains "chunk-missing "
+	assert_out_contains "garbage-pack packs/$(basename "${idx%.idx}").pack: pack without an index, never read"
+	run_split c repair --from big
+	assert_status 0
+	assert_fsck_clean
+	c cat -o out big
+	cmp out big
+}
+
+@test "a damaged pack index hides its pack until repair removes it" {
+	init_store --chunk-size 4K
+	gen_bytes 1 300000 > big
+	c add -q big
+	idx=$(ls "$S"/packs/*.idx)
+	flip_byte "$idx" 1	# the magic: readers cannot open it
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "pack-corrupt packs/$(basename "${idx%.idx}"): index cannot be used (data is corrupt): the pack is hidden from readers"
+	assert_out_contains "chunk-missing "
+	run_split c repair --from big
+	assert_status 0
+	assert_out_contains "removed pack $(basename "${idx%.idx}"): its index cannot be read"
+	assert_fsck_clean
+	c cat -o out big
+	cmp out big
+}
+
 @test "a stale reverse reference is found and rebuilt" {
 	make_fixture
 	MA=$(file_id src/a)

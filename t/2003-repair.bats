@@ -13,15 +13,20 @@ load lib-integrity
 	off=$("$TEST_TOOL" chunk fastcdc 4096 stored | awk '$1 >= 100000 { print $1; exit }')
 	len=$("$TEST_TOOL" chunk fastcdc 4096 stored | awk -v o="$off" '$1 == o { print $2 }')
 	id=$(piece_id stored "$off" "$len")
-	rm "$(obj_path "$id")"
+	# A file this size is stored in a pack: damage the chunk's object there.
+	[ -n "$(packed_object "$id")" ] || fail "expected the chunk in a pack"
+	damage_chunk "$id"
 	run_split c fsck
 	assert_status 4
-	assert_out_contains "chunk-missing $id: chunk is missing; affects 'stored'"
+	assert_out_contains "chunk-corrupt $id: pack pack-"
+	assert_out_contains "fails its CRC; affects 'stored'"
+	assert_out_contains "pack-corrupt packs/pack-"
 	# Another file: other bytes first, then the second half of the stored one.
 	{ gen_bytes 2 7777; tail -c +50001 stored; } > other
 	run_split c repair --from other
 	assert_status 0
 	assert_out_contains "restored chunk $id ($len bytes) from 'other' at offset $((off - 50000 + 7777))"
+	assert_out_contains "rewrote damaged pack pack-"
 	assert_out_contains "healthy again: 'stored'"
 	assert_fsck_clean
 	c cat -o out stored

@@ -121,3 +121,36 @@ assert b[:4] == b'CDTC' and b[5] == 0, 'not a raw object'
 open(path, 'wb').write(b[:8] + struct.pack('<I', n) + b[12:12 + n])
 EOF2
 }
+
+# "PACKFILE OFFSET LENGTH" of the object for ID in a pack, if any.
+packed_object() {
+	python3 - "$S/packs" "$1" <<'EOF2'
+import os, struct, sys
+d, want = sys.argv[1], bytes.fromhex(sys.argv[2])
+for n in sorted(os.listdir(d)):
+    if not n.endswith('.idx'):
+        continue
+    b = open(os.path.join(d, n), 'rb').read()
+    count = struct.unpack_from('<Q', b, 8)[0]
+    ids = 16 + 1024
+    locs = ids + 32 * count
+    for i in range(count):
+        if b[ids + 32 * i:ids + 32 * i + 32] == want:
+            off, ln, _ = struct.unpack_from('<QII', b, locs + 16 * i)
+            print(os.path.join(d, n[:-4] + '.pack'), off, ln)
+            sys.exit(0)
+EOF2
+}
+
+# Invert a byte inside the stored object of chunk ID, loose or packed.
+damage_chunk() {
+	local p
+	p=$(obj_path "$1")
+	if [ -f "$p" ]; then
+		flip_byte "$p" 100
+		return
+	fi
+	set -- $(packed_object "$1")
+	[ -n "${1:-}" ] || fail "chunk is stored nowhere"
+	flip_byte "$1" $(($2 + 20))
+}
