@@ -124,11 +124,12 @@ cat_mbps=$(mbps "$bytes" "$t_cat")
 verify_mbps=$(mbps "$bytes" "$t_verify")
 fsck_mbps=$(mbps "$fsck_bytes" "$t_fsck")
 
-# Something must be wanted, and the tree must not hold it: delete the first
-# chunk of the first stored file.
-first=$(ls "$W/data" | head -n 1)
-set -- $("$TEST_TOOL" chunk "$chunker" "$chunk_size" "$W/data/$first" | head -n 1)
-id=$(head -c "$2" "$W/data/$first" | sha256sum | cut -c1-64)
+# Something must be wanted, and the tree must not hold it: a small file
+# (a few chunks, so stored loose rather than in a pack) loses its first chunk.
+"$TEST_TOOL" gen-random 99 $((4 * chunk_size)) > "$W/lost"
+"$CDT" --store "$S" add -q --name lost "$W/lost" || die "cdt add failed"
+set -- $("$TEST_TOOL" chunk "$chunker" "$chunk_size" "$W/lost" | head -n 1)
+id=$(head -c "$2" "$W/lost" | sha256sum | cut -c1-64)
 rm "$S/objects/$(echo "$id" | cut -c1-2)/$(echo "$id" | cut -c3-)" || die "cannot delete a chunk"
 
 echo "timing repair --scan over $BENCH_SCAN_MIB MiB that hold no wanted chunk ..." >&2
