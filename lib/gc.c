@@ -220,6 +220,7 @@ int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
 		struct cdt_pack **packs;
 
 		st->packs = cdt_packs_list(s, &packs);
+		free(packs);
 	}
 	st->missing_chunks = st->chunks - c.found;
 	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), count_manifest, NULL, &c);
@@ -702,6 +703,7 @@ out:
 	free(keep);
 	free(live_bytes);
 	free(total_bytes);
+	free(packs);
 	return ret;
 }
 
@@ -777,6 +779,11 @@ int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line,
 	ret = repack(&sw);
 	if (ret < 0 && !sw.err)
 		sw.err = ret;
+	if (!dry && !sw.err) {
+		ret = cdt_packs_write_midx(s);
+		if (ret < 0)
+			sw.err = error_errno(ret, "cannot write the multi-pack index: %s", strerror(-ret));
+	}
 	if (!dry) {
 		ret = cdt_refs_compact(s, 0, keep_pair, &sw);
 		if (ret < 0) {
