@@ -281,7 +281,8 @@ size_t cdt_packs_list(struct cdt_store *s, struct cdt_pack ***out)
 	/* A copy: another thread's refresh may grow the array. */
 	n = ps->nr;
 	*out = xmalloc((n ? n : 1) * sizeof(**out));
-	memcpy(*out, ps->packs, n * sizeof(**out));
+	if (n)
+		memcpy(*out, ps->packs, n * sizeof(**out));
 	pthread_mutex_unlock(&ps->mu);
 	return n;
 }
