@@ -344,6 +344,18 @@ static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id
 	return found;
 }
 
+int cdt_chunk_locate(struct cdt_store *s, const struct cdt_id *id, struct cdt_pack **pack,
+		     uint64_t *index)
+{
+	int64_t k;
+
+	*pack = find_packed(s, id, &k);
+	if (!*pack)
+		return 0;
+	*index = (uint64_t)k;
+	return 1;
+}
+
 size_t cdt_packs_uncovered(struct cdt_store *s)
 {
 	struct cdt_packset *ps = packset(s);

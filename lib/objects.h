@@ -54,6 +54,10 @@ int cdt_packs_write_midx(struct cdt_store *s);
 /* How many packs the multi-pack index does not cover (all, without one). */
 size_t cdt_packs_uncovered(struct cdt_store *s);
 
+/* The pack (and entry) where a read would look first for id: 1, or 0 if in no pack. */
+int cdt_chunk_locate(struct cdt_store *s, const struct cdt_id *id, struct cdt_pack **pack,
+		     uint64_t *index);
+
 /* Does the store hold chunk `id`, loose or in a pack? 1, 0, or -errno. */
 int cdt_chunk_has(struct cdt_store *s, const struct cdt_id *id);
 
