@@ -31,6 +31,8 @@
  */
 #define BATCH_CHUNKS 65536
 #define BATCH_BYTES (64u << 20)
+/* Index packs together when an add leaves more than this many outside the multi-pack index. */
+#define MIDX_AFTER_PACKS 32
 /* Merge reference tables when an add leaves more than this many. */
 #define REFS_MAX_TABLES 32
 
@@ -43,21 +45,29 @@ struct desc {
 	size_t obj_len;
 };
 
+/* One buffer's worth of the file and what becomes of it. */
+struct round {
+	unsigned char *buf;
+	size_t have;		/* bytes in buf */
+	size_t len;		/* bytes cut into chunks (the rest carries over) */
+	struct desc *descs;
+	size_t ndesc, alloc;
+	unsigned char *arena;	/* encoded objects of the new chunks */
+	int last;		/* the file ends with this round */
+};
+
 struct cdt_ingest {
 	struct cdt_store *store;
 	struct cdt_ingest_options opt;
 	struct cdt_workers *workers;
 	struct cdt_compressor **comp;	/* one per worker + caller */
 	int ncomp;
-	unsigned char *buf;
 	size_t buf_cap;
-	unsigned char *arena;
-	struct desc *descs;
-	size_t ndesc, desc_alloc;
+	/* Two rounds: one is encoded while the next is read and cut. */
+	struct round rounds[2];
+	struct round *cur;		/* the round the parallel steps work on */
 	struct cdt_hasher *file_hash;
 	struct cdt_idset round_new;	/* ids found new in this round */
-	/* What the round's parallel steps work on. */
-	size_t round_len;
 };
 
 struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_options *opt)
@@ -75,9 +85,12 @@ struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_o
 	for (i = 0; i < ing->ncomp; i++)
 		ing->comp[i] = cdt_compressor_new(cdt_store_config(s)->level);
 	ing->buf_cap = MAX((size_t)READ_BUF, 2 * (size_t)c->max_size);
-	ing->buf = xmalloc(ing->buf_cap);
-	/* Every object is at most its chunk plus a header. */
-	ing->arena = xmalloc(ing->buf_cap + (ing->buf_cap / c->min_size + 1) * CDT_OBJ_HDR);
+	for (i = 0; i < 2; i++) {
+		ing->rounds[i].buf = xmalloc(ing->buf_cap);
+		/* Every object is at most its chunk plus a header. */
+		ing->rounds[i].arena = xmalloc(ing->buf_cap +
+					       (ing->buf_cap / c->min_size + 1) * CDT_OBJ_HDR);
+	}
 	ing->file_hash = cdt_hasher_new();
 	return ing;
 }
@@ -92,9 +105,11 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 	for (i = 0; i < ing->ncomp; i++)
 		cdt_compressor_free(ing->comp[i]);
 	free(ing->comp);
-	free(ing->buf);
-	free(ing->arena);
-	free(ing->descs);
+	for (i = 0; i < 2; i++) {
+		free(ing->rounds[i].buf);
+		free(ing->rounds[i].arena);
+		free(ing->rounds[i].descs);
+	}
 	cdt_hasher_free(ing->file_hash);
 	cdt_idset_clear(&ing->round_new);
 	free(ing);
@@ -104,26 +119,29 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 static void hash_item(size_t i, int worker, void *data)
 {
 	struct cdt_ingest *ing = data;
+	struct round *r = ing->cur;
 	struct desc *d;
 
 	(void)worker;
 	if (i == 0) {
-		cdt_hasher_update(ing->file_hash, ing->buf, ing->round_len);
+		/* The whole-file hash sees the rounds in order: one item per round. */
+		cdt_hasher_update(ing->file_hash, r->buf, r->len);
 		return;
 	}
-	d = &ing->descs[i - 1];
-	cdt_hash(ing->buf + d->off, d->len, &d->id);
+	d = &r->descs[i - 1];
+	cdt_hash(r->buf + d->off, d->len, &d->id);
 }
 
 /* Parallel step 2: encode each new chunk into its slot of the arena. */
 static void encode_item(size_t i, int worker, void *data)
 {
 	struct cdt_ingest *ing = data;
-	struct desc *d = &ing->descs[i];
+	struct round *r = ing->cur;
+	struct desc *d = &r->descs[i];
 
 	if (!d->is_new)
 		return;
-	d->obj_len = cdt_object_encode(ing->comp[worker], ing->buf + d->off, d->len, d->obj);
+	d->obj_len = cdt_object_encode(ing->comp[worker], r->buf + d->off, d->len, d->obj);
 }
 
 static int read_more(int fd, unsigned char *buf, size_t cap, size_t *have, int *eof)
@@ -187,14 +205,111 @@ out:
 	return ret;
 }
 
+/*
+ * Fill round r: the bytes `prev` left uncut first, then as much of the file
+ * as fits; cut it into chunks. Returns 0 or -errno (read error).
+ */
+static int fill_round(struct cdt_ingest *ing, int fd, struct round *r, const struct round *prev,
+		      int *eof)
+{
+	const struct cdt_chunker *ch = cdt_store_chunker(ing->store);
+	size_t pos = 0;
+	int ret;
+
+	r->have = 0;
+	if (prev) {
+		r->have = prev->have - prev->len;
+		memcpy(r->buf, prev->buf + prev->len, r->have);
+	}
+	ret = read_more(fd, r->buf, ing->buf_cap, &r->have, eof);
+	if (ret < 0)
+		return ret;
+	r->ndesc = 0;
+	for (;;) {
+		size_t n = cdt_chunker_next(ch, r->buf + pos, r->have - pos, *eof);
+		struct desc *d;
+
+		if (!n)
+			break;
+		ALLOC_GROW(r->descs, r->ndesc + 1, r->alloc);
+		d = &r->descs[r->ndesc++];
+		d->off = pos;
+		d->len = (uint32_t)n;
+		d->is_new = 0;
+		pos += n;
+	}
+	r->len = pos;
+	r->last = *eof && pos == r->have;
+	return 0;
+}
+
+/* Look each chunk up, in order, so duplicates within the file are stored once. */
+static int lookup_round(struct cdt_ingest *ing, struct round *r, struct cdt_chunk_batch *batch)
+{
+	unsigned char *arena = r->arena;
+	char hex[CDT_ID_HEXLEN + 1];
+	size_t i;
+
+	cdt_idset_reset(&ing->round_new);
+	for (i = 0; i < r->ndesc; i++) {
+		struct desc *d = &r->descs[i];
+		int has = cdt_chunk_batch_has(batch, &d->id) ||
+			  cdt_idset_has(&ing->round_new, &d->id);
+
+		if (!has)
+			has = cdt_chunk_has(ing->store, &d->id);
+		if (has < 0)
+			return error_errno(has, "cannot look up chunk %s: %s",
+					   cdt_id_to_hex(&d->id, hex), strerror(-has));
+		if (!has) {
+			cdt_idset_add(&ing->round_new, &d->id);
+			d->is_new = 1;
+			d->obj = arena;
+			arena += CDT_OBJ_MAX(d->len);
+		}
+	}
+	return 0;
+}
+
+/* Stage the round's new chunks and record all of them in the manifest, in order. */
+static int stage_round(struct round *r, struct cdt_chunk_batch *batch,
+		       struct cdt_manifest_writer *mw, const char *what,
+		       struct cdt_ingest_result *res)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < r->ndesc; i++) {
+		struct desc *d = &r->descs[i];
+
+		if (d->is_new) {
+			ret = cdt_chunk_batch_stage(batch, &d->id, d->obj, d->obj_len);
+			if (ret < 0)
+				return ret;
+			res->new_chunks++;
+			res->new_raw += d->len;
+			res->new_stored += d->obj_len;
+		}
+		ret = cdt_manifest_writer_add(mw, &d->id, d->len);
+		if (ret < 0)
+			return error_errno(ret, "cannot write manifest for '%s': %s", quote(what),
+					   strerror(-ret));
+		res->chunks++;
+	}
+	res->size += r->len;
+	if (cdt_chunk_batch_count(batch) >= BATCH_CHUNKS ||
+	    cdt_chunk_batch_bytes(batch) >= BATCH_BYTES)
+		return cdt_chunk_batch_commit(batch);
+	return 0;
+}
+
 int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		  struct cdt_name_entry *meta, struct cdt_ingest_result *res)
 {
 	struct cdt_store *s = ing->store;
-	const struct cdt_chunker *ch = cdt_store_chunker(s);
 	struct cdt_manifest_writer *mw = NULL;
 	struct cdt_chunk_batch *batch = cdt_chunk_batch_new(s);
-	size_t have = 0;
+	struct round *r = &ing->rounds[0], *next = &ing->rounds[1];
 	int eof = 0, ret;
 	double last_progress = 0;
 	char hex[CDT_ID_HEXLEN + 1];
@@ -208,89 +323,49 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		goto out;
 	}
 
+	/*
+	 * A two-stage pipeline: while the pool encodes round r, this thread
+	 * reads and cuts the next round, then joins the encoding; then it
+	 * stages r, and the pool hashes the next round.
+	 */
+	ret = fill_round(ing, fd, r, NULL, &eof);
+	if (ret < 0)
+		goto read_error;
+	ing->cur = r;
+	cdt_workers_run(ing->workers, r->ndesc + 1, hash_item, ing);
+	ret = lookup_round(ing, r, batch);
+	if (ret < 0)
+		goto out;
 	for (;;) {
-		size_t pos = 0, i;
-		unsigned char *arena = ing->arena;
+		struct round *t;
 
-		ret = read_more(fd, ing->buf, ing->buf_cap, &have, &eof);
-		if (ret < 0) {
-			error("cannot read '%s': %s", quote(what), strerror(-ret));
-			goto out;
-		}
-		/* Cut. */
-		ing->ndesc = 0;
-		for (;;) {
-			size_t n = cdt_chunker_next(ch, ing->buf + pos, have - pos, eof);
-
-			if (!n)
-				break;
-			ALLOC_GROW(ing->descs, ing->ndesc + 1, ing->desc_alloc);
-			ing->descs[ing->ndesc].off = pos;
-			ing->descs[ing->ndesc].len = (uint32_t)n;
-			ing->descs[ing->ndesc].is_new = 0;
-			ing->ndesc++;
-			pos += n;
-		}
-		/* Hash the chunks and the bytes consumed. */
-		ing->round_len = pos;
-		cdt_workers_run(ing->workers, ing->ndesc + 1, hash_item, ing);
-		/* Look up, in order, so duplicates within the file are stored once. */
-		cdt_idset_reset(&ing->round_new);
-		for (i = 0; i < ing->ndesc; i++) {
-			struct desc *d = &ing->descs[i];
-			int has = cdt_chunk_batch_has(batch, &d->id) ||
-				  cdt_idset_has(&ing->round_new, &d->id);
-
-			if (!has)
-				has = cdt_chunk_has(s, &d->id);
-			if (has < 0) {
-				ret = has;
-				error("cannot look up chunk %s: %s", cdt_id_to_hex(&d->id, hex),
-				      strerror(-ret));
-				goto out;
-			}
-			if (!has) {
-				cdt_idset_add(&ing->round_new, &d->id);
-				d->is_new = 1;
-				d->obj = arena;
-				arena += CDT_OBJ_MAX(d->len);
-			}
-		}
-		cdt_workers_run(ing->workers, ing->ndesc, encode_item, ing);
-		/* Stage and record, in order. */
-		for (i = 0; i < ing->ndesc; i++) {
-			struct desc *d = &ing->descs[i];
-
-			if (d->is_new) {
-				ret = cdt_chunk_batch_stage(batch, &d->id, d->obj, d->obj_len);
-				if (ret < 0)
-					goto out;
-				res->new_chunks++;
-				res->new_raw += d->len;
-				res->new_stored += d->obj_len;
-			}
-			ret = cdt_manifest_writer_add(mw, &d->id, d->len);
+		ing->cur = r;
+		cdt_workers_start(ing->workers, r->ndesc, encode_item, ing);
+		if (!r->last) {
+			ret = fill_round(ing, fd, next, r, &eof);
 			if (ret < 0) {
-				error("cannot write manifest for '%s': %s", quote(what), strerror(-ret));
-				goto out;
+				cdt_workers_finish(ing->workers);
+				goto read_error;
 			}
-			res->chunks++;
 		}
-		res->size += pos;
-		if (cdt_chunk_batch_count(batch) >= BATCH_CHUNKS ||
-		    cdt_chunk_batch_bytes(batch) >= BATCH_BYTES) {
-			ret = cdt_chunk_batch_commit(batch);
-			if (ret < 0)
-				goto out;
-		}
-		memmove(ing->buf, ing->buf + pos, have - pos);
-		have -= pos;
+		cdt_workers_finish(ing->workers);
+		ret = stage_round(r, batch, mw, what, res);
+		if (ret < 0)
+			goto out;
 		if (ing->opt.progress && now_seconds() - last_progress > 0.2) {
 			last_progress = now_seconds();
 			ing->opt.progress(res->size, ing->opt.progress_data);
 		}
-		if (eof && !have)
+		if (r->last)
 			break;
+		t = r;
+		r = next;
+		next = t;
+		ing->cur = r;
+		cdt_workers_run(ing->workers, r->ndesc + 1, hash_item, ing);
+		ret = lookup_round(ing, r, batch);
+		if (ret < 0)
+			goto out;
 	}
 
 	cdt_hasher_final(ing->file_hash, &res->content);
@@ -354,16 +429,26 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		goto out;
 	if (ing->opt.progress)
 		ing->opt.progress(res->size, ing->opt.progress_data);
-	/* Keep lookups cheap: merge small reference tables now and then. */
-	if (!res->manifest_existed) {
-		int r = cdt_refs_compact(s, REFS_MAX_TABLES, NULL, NULL);
+	/* Keep lookups cheap: index many new packs together now and then. */
+	if (cdt_packs_uncovered(s) > MIDX_AFTER_PACKS) {
+		int w = cdt_packs_write_midx(s);
 
-		if (r < 0)
-			warning("cannot merge reference tables: %s", strerror(-r));
+		if (w < 0)
+			warning("cannot write the multi-pack index: %s", strerror(-w));
+	}
+	/* And merge small reference tables. */
+	if (!res->manifest_existed) {
+		int merged = cdt_refs_compact(s, REFS_MAX_TABLES, NULL, NULL);
+
+		if (merged < 0)
+			warning("cannot merge reference tables: %s", strerror(-merged));
 	}
 	ret = 0;
 out:
 	cdt_chunk_batch_free(batch);
 	cdt_manifest_writer_free(mw);
 	return ret;
+read_error:
+	error("cannot read '%s': %s", quote(what), strerror(-ret));
+	goto out;
 }

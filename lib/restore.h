@@ -14,7 +14,7 @@ void cdt_restore_free(struct cdt_restore *r);
 
 /*
  * Write the contents of `e` to fd (called `outname` in messages). Every
- * chunk is checked against its id and the whole file against e->content;
+ * chunk is checked against its id, and the manifest against its checksum;
  * the first failure is reported (naming the name, the offset and the chunk)
  * and returned: -ENOENT for a missing chunk or manifest, -CDT_ECORRUPT for
  * damage, -errno for I/O. With `sparse`, all-zero chunks become holes (fd

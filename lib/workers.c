@@ -120,6 +120,32 @@ int cdt_workers_count(const struct cdt_workers *w)
 	return w->n;
 }
 
+void cdt_workers_start(struct cdt_workers *w, size_t n, cdt_work_fn fn, void *data)
+{
+	pthread_mutex_lock(&w->mu);
+	w->fn = fn;
+	w->data = data;
+	w->total = n;
+	w->next = 0;
+	w->finished = 0;
+	if (w->n && n) {
+		w->generation++;
+		pthread_cond_broadcast(&w->work_cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+void cdt_workers_finish(struct cdt_workers *w)
+{
+	run_items(w, w->n);
+	pthread_mutex_lock(&w->mu);
+	/* Wait for all items, and for every thread to leave the job. */
+	while (w->finished < w->total || w->active)
+		pthread_cond_wait(&w->done_cv, &w->mu);
+	w->total = 0;
+	pthread_mutex_unlock(&w->mu);
+}
+
 void cdt_workers_run(struct cdt_workers *w, size_t n, cdt_work_fn fn, void *data)
 {
 	size_t i;
@@ -131,21 +157,8 @@ void cdt_workers_run(struct cdt_workers *w, size_t n, cdt_work_fn fn, void *data
 			fn(i, w->n, data);
 		return;
 	}
-	pthread_mutex_lock(&w->mu);
-	w->fn = fn;
-	w->data = data;
-	w->total = n;
-	w->next = 0;
-	w->finished = 0;
-	w->generation++;
-	pthread_cond_broadcast(&w->work_cv);
-	pthread_mutex_unlock(&w->mu);
-	run_items(w, w->n);
-	pthread_mutex_lock(&w->mu);
-	/* Wait for all items, and for every thread to leave the job. */
-	while (w->finished < w->total || w->active)
-		pthread_cond_wait(&w->done_cv, &w->mu);
-	pthread_mutex_unlock(&w->mu);
+	cdt_workers_start(w, n, fn, data);
+	cdt_workers_finish(w);
 }
 
 int cdt_online_cpus(void)

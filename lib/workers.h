@@ -20,6 +20,15 @@ int cdt_workers_count(const struct cdt_workers *w);
 typedef void (*cdt_work_fn)(size_t i, int worker, void *data);
 void cdt_workers_run(struct cdt_workers *w, size_t n, cdt_work_fn fn, void *data);
 
+/*
+ * The same in two steps, so the caller can do other work while the pool
+ * runs: start() hands the items to the pool's threads; finish() has the
+ * calling thread take its share of what is left, then waits for all. With
+ * no threads, finish() does all the work. One job at a time.
+ */
+void cdt_workers_start(struct cdt_workers *w, size_t n, cdt_work_fn fn, void *data);
+void cdt_workers_finish(struct cdt_workers *w);
+
 /* Number of online CPUs (at least 1). */
 int cdt_online_cpus(void);
 
