@@ -85,6 +85,11 @@ static void pack_rewritten(const char *old_name, const char *new_name, uint64_t 
 			   uint64_t dropped, void *data)
 {
 	clear_progress(data);
+	if (!strcmp(old_name, "multi-pack-index")) {
+		printf("rewrote the damaged multi-pack index\n");
+		fflush(stdout);
+		return;
+	}
 	if (!new_name) {
 		printf("removed pack %s: its index cannot be read, and every chunk a name needs has a good copy\n",
 		       old_name);

@@ -4,6 +4,7 @@
 #include "fsutil.h"
 #include "idset.h"
 #include "manifest.h"
+#include "midx.h"
 #include "names.h"
 #include "objects.h"
 #include "pack.h"
@@ -39,6 +40,7 @@ static const struct {
 	[CDT_FSCK_CHUNK_MISSING] = { "chunk-missing", CDT_FSCK_EXIT_CHUNK },
 	[CDT_FSCK_CHUNK_CORRUPT] = { "chunk-corrupt", CDT_FSCK_EXIT_CHUNK },
 	[CDT_FSCK_PACK_CORRUPT] = { "pack-corrupt", CDT_FSCK_EXIT_CHUNK },
+	[CDT_FSCK_MIDX_CORRUPT] = { "midx-corrupt", CDT_FSCK_EXIT_CHUNK },
 	[CDT_FSCK_REFS_TABLE_CORRUPT] = { "refs-table-corrupt", CDT_FSCK_EXIT_REFS },
 	[CDT_FSCK_REFS_MISSING] = { "refs-missing", CDT_FSCK_EXIT_REFS },
 	[CDT_FSCK_REFS_STALE] = { "refs-stale", CDT_FSCK_EXIT_REFS },
@@ -126,6 +128,7 @@ struct chunk_info {
 	 * reference ties it to a manifest that exists but cannot be read.
 	 */
 	uint8_t unlisted, kept;
+	uint8_t unfound;	/* stored, yet a lookup does not find it */
 	uint64_t disk_size;
 };
 
@@ -898,6 +901,68 @@ static int is_pack_file(const char *name, const char *suffix)
 	       strspn(name + 5, "0123456789abcdef") == CDT_ID_HEXLEN && has_suffix(name, suffix);
 }
 
+/*
+ * The multi-pack index is derived: readers ignore one whose shape is wrong
+ * or that names a pack that is gone (garbage, which gc rewrites), but they
+ * trust one that looks right, so its checksum and every mapping are checked.
+ */
+static void check_midx(struct cdt_fsck *f, struct cdt_pack **packs, size_t n)
+{
+	int packsfd = cdt_store_dirfd(f->s, CDT_DIR_PACKS);
+	struct cdt_pack **by_number = NULL;
+	struct cdt_midx m;
+	struct cdt_id sum;
+	char name[CDT_ID_HEXLEN + 8];
+	uint64_t i;
+	uint32_t k;
+	size_t j;
+	int ret = cdt_midx_open(packsfd, &m);
+
+	if (ret == -ENOENT)
+		return;
+	if (ret < 0) {
+		stray(f, packsfd, CDT_MIDX_NAME, "damaged multi-pack index, ignored by readers",
+		      "packs/%s", CDT_MIDX_NAME);
+		return;
+	}
+	by_number = xcalloc(m.npacks ? m.npacks : 1, sizeof(*by_number));
+	for (k = 0; k < m.npacks; k++) {
+		cdt_midx_pack_name(&m, k, name);
+		for (j = 0; j < n && strcmp(packs[j]->name, name); j++)
+			;
+		if (j == n) {
+			stray(f, packsfd, CDT_MIDX_NAME,
+			      "stale multi-pack index (it names a pack that is gone), ignored by readers",
+			      "packs/%s", CDT_MIDX_NAME);
+			goto out;
+		}
+		by_number[k] = packs[j];
+	}
+	cdt_hash(m.map, m.map_len - CDT_ID_LEN, &sum);
+	if (memcmp(sum.b, m.map + m.map_len - CDT_ID_LEN, CDT_ID_LEN)) {
+		report(f, CDT_FSCK_MIDX_CORRUPT, xstrfmt("packs/%s", CDT_MIDX_NAME), 0,
+		       "checksum does not match its contents: lookups through it may miss chunks");
+		goto out;
+	}
+	for (i = 0; i < m.count; i++) {
+		uint32_t pk = get_le32(m.locs + 8 * i), entry = get_le32(m.locs + 8 * i + 4);
+		struct cdt_id id;
+
+		if (pk < m.npacks && entry < by_number[pk]->count) {
+			cdt_pack_entry(by_number[pk], entry, &id, NULL, NULL, NULL);
+			if (!memcmp(id.b, m.ids + i * CDT_ID_LEN, CDT_ID_LEN))
+				continue;
+		}
+		report(f, CDT_FSCK_MIDX_CORRUPT, xstrfmt("packs/%s", CDT_MIDX_NAME), 0,
+		       "entry %llu does not point at its chunk in the packs: lookups through it may miss chunks",
+		       (unsigned long long)i);
+		break;
+	}
+out:
+	free(by_number);
+	cdt_midx_close(&m);
+}
+
 static void check_packs(struct cdt_fsck *f)
 {
 	int packsfd = cdt_store_dirfd(f->s, CDT_DIR_PACKS);
@@ -943,13 +1008,16 @@ static void check_packs(struct cdt_fsck *f)
 				continue;
 			pack_garbage(f, packsfd, e, CDT_FSCK_GARBAGE_PACK,
 					 "pack without an index, never read");
-		} else {
+		} else if (strcmp(e, CDT_MIDX_NAME)) {
 			stray(f, packsfd, e, "not a pack or pack index", "packs/%s", e);
 		}
 	}
 	free_dents(ents, nents);
-	if (!n)
+	check_midx(f, pc.packs, n);
+	if (!n) {
+		free(pc.packs);
 		return;
+	}
 	pc.errs = xcalloc(n, sizeof(*pc.errs));
 	pc.whys = xcalloc(n, sizeof(*pc.whys));
 	for (i = 0; i < n; i++)
@@ -973,6 +1041,7 @@ static void check_packs(struct cdt_fsck *f)
 		strbuf_release(&pc.whys[i]);
 	free(pc.whys);
 	free(pc.errs);
+	free(pc.packs);
 }
 
 /* Phase 4: chunk data, read and checked in parallel rounds. */
@@ -1055,8 +1124,14 @@ static void check_chunk_data(struct cdt_fsck *f)
 
 			f->sum.chunks_read++;
 			f->sum.bytes_read += f->chunks[ci].len;
-			if (err == -ENOENT)
+			if (err == -ENOENT && f->chunks[ci].present) {
+				/* The walk saw it in a pack: an index misleads the lookup. */
+				f->chunks[ci].unfound = 1;
+				chunk_problem(f, CDT_FSCK_CHUNK_MISSING, ci,
+					      "chunk is stored, but a lookup does not find it");
+			} else if (err == -ENOENT) {
 				chunk_problem(f, CDT_FSCK_CHUNK_MISSING, ci, "chunk is missing");
+			}
 			else if (err)
 				chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, ci, "%s",
 					      rr.whys[i].len ? rr.whys[i].buf : cdt_strerror(err));
@@ -1887,6 +1962,7 @@ static size_t problem_names(struct cdt_fsck *f, const struct problem *p, uint32_
 {
 	uint32_t *v = NULL;
 	size_t n = 0, alloc = 0, i, j;
+	uint64_t k;
 
 	if (p->kind == CDT_FSCK_CONFIG_CORRUPT) {
 		/* No command but fsck opens the store: every name is out of reach. */
@@ -1903,10 +1979,20 @@ static size_t problem_names(struct cdt_fsck *f, const struct problem *p, uint32_
 	add_manifest_names(f, p->manifest, &v, &n, &alloc);
 	for (i = 0; i < p->nusers; i++)
 		add_manifest_names(f, p->users[i], &v, &n, &alloc);
+	if (p->kind == CDT_FSCK_MIDX_CORRUPT) {
+		/* It reaches the names of the chunks lookups cannot find. */
+		for (k = 0; k < f->nchunks; k++) {
+			const struct problem *cp;
+
+			if (!f->chunks[k].unfound || f->chunks[k].problem == NONE)
+				continue;
+			cp = &f->problems[f->chunks[k].problem];
+			for (j = 0; !cp->resolved && j < cp->nusers; j++)
+				add_manifest_names(f, cp->users[j], &v, &n, &alloc);
+		}
+	}
 	if (p->pack) {
 		/* A pack's damage reaches the names of its chunks that have no good copy. */
-		uint64_t k;
-
 		for (k = 0; k < p->pack->count; k++) {
 			const struct problem *cp;
 			struct cdt_id id;
@@ -2037,7 +2123,8 @@ int cdt_fsck_for_each_damaged_pack(struct cdt_fsck *f, cdt_fsck_pack_fn fn, void
 	for (i = 0; i < f->nproblems; i++) {
 		struct problem *p = &f->problems[i];
 
-		if (p->kind != CDT_FSCK_PACK_CORRUPT || p->resolved)
+		if ((p->kind != CDT_FSCK_PACK_CORRUPT && p->kind != CDT_FSCK_MIDX_CORRUPT) ||
+		    p->resolved)
 			continue;
 		ret = fn(p->pack, p->object + strlen("packs/"), data);
 		if (ret)
@@ -2053,7 +2140,8 @@ void cdt_fsck_pack_healed(struct cdt_fsck *f, const char *name)
 	for (i = 0; i < f->nproblems; i++) {
 		struct problem *p = &f->problems[i];
 
-		if (p->kind == CDT_FSCK_PACK_CORRUPT && !strcmp(p->object + strlen("packs/"), name))
+		if ((p->kind == CDT_FSCK_PACK_CORRUPT || p->kind == CDT_FSCK_MIDX_CORRUPT) &&
+		    !strcmp(p->object + strlen("packs/"), name))
 			p->resolved = 1;
 	}
 }

@@ -23,6 +23,7 @@ enum cdt_fsck_kind {
 	CDT_FSCK_CHUNK_MISSING,
 	CDT_FSCK_CHUNK_CORRUPT,		/* cannot be read, or fails a check */
 	CDT_FSCK_PACK_CORRUPT,		/* a pack or its index fails its checks */
+	CDT_FSCK_MIDX_CORRUPT,		/* the multi-pack index misleads lookups */
 	CDT_FSCK_REFS_TABLE_CORRUPT,	/* a reference table fails its checks */
 	CDT_FSCK_REFS_MISSING,		/* a manifest's chunk has no reference */
 	CDT_FSCK_REFS_STALE,		/* a reference names a chunk its manifest lacks */
@@ -144,7 +145,8 @@ void cdt_fsck_chunk_healed(struct cdt_fsck *f, const struct cdt_id *id);
 /*
  * Every pack found damaged and not yet healed: `pack` is NULL when its
  * index cannot even be opened (readers do not see it), `name` is
- * "pack-<64 hex>". fn's non-zero return stops the walk.
+ * "pack-<64 hex>", or "multi-pack-index" (pack NULL) for a damaged
+ * multi-pack index. fn's non-zero return stops the walk.
  */
 typedef int (*cdt_fsck_pack_fn)(struct cdt_pack *pack, const char *name, void *data);
 int cdt_fsck_for_each_damaged_pack(struct cdt_fsck *f, cdt_fsck_pack_fn fn, void *data);

@@ -3,6 +3,7 @@
 #include "compress.h"
 #include "idset.h"
 #include "objects.h"
+#include "midx.h"
 #include "pack.h"
 #include "util.h"
 #include "workers.h"
@@ -529,7 +530,7 @@ int cdt_repair_scan(struct cdt_repair *r, const char *path)
  */
 struct pack_heal {
 	struct cdt_repair *r;
-	int rewritten, failed;
+	int rewritten, failed, midx;
 	struct cdt_decompressor *d;
 	unsigned char *raw;
 	size_t cap;
@@ -637,6 +638,10 @@ static int heal_pack(struct cdt_pack *p, const char *name, void *data)
 	int packsfd = cdt_store_dirfd(r->store, CDT_DIR_PACKS);
 	char path[CDT_ID_HEXLEN + 16];
 
+	if (!strcmp(name, CDT_MIDX_NAME)) {
+		ph->midx = 1;	/* rewritten once the packs are */
+		return 0;
+	}
 	if (p)
 		return rewrite_pack(ph, p, name);
 	/*
@@ -667,7 +672,8 @@ static int heal_pack(struct cdt_pack *p, const char *name, void *data)
 
 int cdt_repair_packs(struct cdt_repair *r)
 {
-	struct pack_heal ph = { r, 0, 0, NULL, NULL, 0 };
+	struct pack_heal ph = { r, 0, 0, 0, NULL, NULL, 0 };
+	int ret;
 
 	if (r->left)
 		return 0;	/* a damaged pack may hold what is still wanted */
@@ -677,6 +683,19 @@ int cdt_repair_packs(struct cdt_repair *r)
 	cdt_fsck_for_each_damaged_pack(r->fsck, heal_pack, &ph);
 	cdt_decompressor_free(ph.d);
 	free(ph.raw);
+	/* The multi-pack index names packs: write it again over the packs there are now. */
+	if (ph.rewritten || ph.midx) {
+		ret = cdt_packs_write_midx(r->store);
+		if (ret < 0) {
+			error("cannot write the multi-pack index: %s", strerror(-ret));
+			ph.failed++;
+		} else if (ph.midx) {
+			cdt_fsck_pack_healed(r->fsck, CDT_MIDX_NAME);
+			ph.rewritten++;
+			if (r->opt.pack_rewritten)
+				r->opt.pack_rewritten(CDT_MIDX_NAME, CDT_MIDX_NAME, 0, 0, r->opt.data);
+		}
+	}
 	r->stats.packs_rewritten += (uint64_t)ph.rewritten;
 	return ph.failed ? -CDT_ECORRUPT : ph.rewritten;
 }
