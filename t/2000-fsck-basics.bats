@@ -98,6 +98,23 @@ load lib-integrity
 	case "$output" in *garbage-chunk*) fail "chunks of the damaged manifest became garbage: $output" ;; esac
 }
 
+@test "fsck --rebuild-refs killed part way leaves nothing worse, and a rerun finishes" {
+	make_fixture
+	"$TEST_TOOL" ref-add "$S" "$B1" "$(file_id src/a)"
+	before=$(c fsck 2>/dev/null | sed -n 's/^\([a-z-]*\) .*/\1/p' | sort -u)
+	# Killed just after writing its first fresh table.
+	CDT_TEST_CRASH=refs run_split c fsck --rebuild-refs
+	[ "$status" -ne 0 ]
+	run_split c fsck
+	assert_status 32
+	after=$(printf '%s\n' "$output" | sed -n 's/^\([a-z-]*\) .*/\1/p' | sort -u)
+	[ "$after" = "$before" ] || fail "problems changed from '$before' to '$after'"
+	assert_all_restore
+	run_split c fsck --rebuild-refs
+	assert_status 0
+	assert_fsck_clean
+}
+
 @test "fsck rejects arguments and bad options" {
 	init_store
 	run_split c fsck extra
