@@ -72,7 +72,6 @@ struct cdt_repair {
 	dev_t store_dev;
 	ino_t store_ino;
 	struct cdt_repair_stats stats;
-	double scan_start;
 	/* finish() */
 	void (*problem_cb)(const struct cdt_fsck_item *it, void *data);
 	void *problem_data;

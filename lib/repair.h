@@ -73,9 +73,11 @@ int cdt_repair_scan(struct cdt_repair *r, const char *path);
  * Once nothing is wanted, rewrite each damaged pack (see cdt_fsck) from the
  * objects in it that still check and good copies of the others, so that no
  * damaged bytes remain; the new pack is durable and read back before the old
- * one is removed. Does nothing while a chunk is still wanted, since the
- * damaged pack may hold its only copy. Returns the number of packs
- * rewritten, or -CDT_ECORRUPT when a damaged pack had to be left (reported).
+ * one is removed. A pack whose index cannot be read is removed when every
+ * manifest a name uses could be read; the multi-pack index is written again.
+ * Does nothing while a chunk is still wanted, since a damaged pack may hold
+ * its only copy. Returns the number of packs rewritten or removed, or
+ * -CDT_ECORRUPT when a damaged pack had to be left (reported).
  */
 int cdt_repair_packs(struct cdt_repair *r);
 
