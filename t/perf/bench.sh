@@ -9,7 +9,9 @@
 #               generated data stays there and is reused by the next run
 #   BENCH_DATA  measure every regular file in this directory instead (in name
 #               order: the first is added to an empty store, the others after
-#               it, like later generations of a backup)
+#               it, like later generations of a backup); BENCH_GLOB (default
+#               *) picks some of them, e.g. BENCH_GLOB='gen?.tar' for the tar
+#               series of gen-series.sh
 #   BENCH_OUT   key=value results (default $BENCH_DIR/bench-results.txt)
 #   BENCH_INIT  options for cdt init (default: none, the store's defaults)
 #   BENCH_RUNS  runs of each timed step (default 3; the median is reported)
@@ -50,6 +52,8 @@ die() {
 	echo "bench: $*" >&2
 	exit 1
 }
+
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo unknown)
 
 # --- reproducible data -------------------------------------------------------
 
@@ -162,7 +166,8 @@ else
 fi
 
 # The files, in name order, one per line in $W/files.
-for f in "$DATA"/*; do
+# shellcheck disable=SC2086 # BENCH_GLOB is a pattern
+for f in "$DATA"/${BENCH_GLOB:-*}; do
 	if [ -f "$f" ] && [ ! -L "$f" ] && [ "${f##*/}" != params ]; then
 		printf '%s\n' "$f"
 	fi
@@ -170,6 +175,9 @@ done >"$W/files"
 NFILES=$(wc -l <"$W/files")
 [ "$NFILES" -gt 0 ] || die "no regular files in '$DATA'"
 FIRST=$(sed -n 1p "$W/files")
+if [ "$(stat -c %s "$FIRST")" -lt 1048576 ]; then
+	echo "bench: warning: the first file, '$FIRST', is under 1 MiB: its add says little (BENCH_GLOB can leave it out)" >&2
+fi
 BYTES_ALL=0
 while read -r f; do
 	BYTES_ALL=$((BYTES_ALL + $(stat -c %s "$f")))
@@ -191,14 +199,26 @@ now() {
 	date +%s.%N
 }
 
-# timed FILE CMD...: run CMD (stdout to $W/out), append its seconds to FILE.
+# CPU seconds (user + system) of all waited-for children so far; `times`
+# must run in this shell, not in a command substitution.
+cpu() {
+	times >"$W/times"
+	awk 'NR == 2 { split($1, u, "m"); split($2, s, "m")
+		printf "%.2f\n", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$W/times"
+}
+
+# timed FILE CMD...: run CMD (stdout to $W/out), append its seconds to FILE
+# and the CPU seconds it used to FILE.cpu.
 timed() {
 	tf=$1
 	shift
+	cpu >"$W/c0"
 	t0=$(now)
 	"$@" >"$W/out" || die "failed: $*"
 	t1=$(now)
+	cpu >"$W/c1"
 	echo "$t1 $t0" | awk '{ printf "%.6f\n", $1 - $2 }' >>"$tf"
+	echo "$(cat "$W/c1") $(cat "$W/c0")" | awk '{ printf "%.2f\n", $1 - $2 }' >>"$tf.cpu"
 }
 
 # median FILE: the median of the numbers in FILE.
@@ -271,8 +291,7 @@ rm -rf "$S"
 
 sed 1d "$W/files" >"$W/rest"
 names >"$W/names"
-: >"$W/t_new"; : >"$W/t_rest"; : >"$W/t_known"; : >"$W/t_cat"
-: >"$W/t_new1"; : >"$W/t_known1"; : >"$W/t_cat1"
+rm -f "$W"/t_*
 r=1
 while [ "$r" -le "$BENCH_RUNS" ]; do
 	echo "run $r of $BENCH_RUNS: add ..." >&2
@@ -326,6 +345,11 @@ done
 
 # --- report ------------------------------------------------------------------
 
+# busy FILE: CPUs kept busy, median CPU seconds over median wall seconds.
+busy() {
+	awk -v c="$(median "$1.cpu")" -v t="$(median "$1")" 'BEGIN { printf "%.2f", (t > 0 ? c / t : 0) }'
+}
+
 T_NEW=$(median "$W/t_new")
 T_NEW1=$(median "$W/t_new1")
 T_KNOWN=$(median "$W/t_known")
@@ -364,12 +388,13 @@ hum() {
 	awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'
 }
 
+LOAD_END=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo unknown)
 FSTYPE=$(stat -f -c %T "$BENCH_DIR")
 BACKEND=$(lim deflate_backend)
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 
 row() {
-	printf '%-34s %9s   %-26s %9s  %6s\n' "$@"
+	printf '%-32s %8s %5s   %-22s %8s  %5s\n' "$@"
 }
 
 {
@@ -379,21 +404,23 @@ row() {
 	echo "store:  $CHUNKER $CHUNK, level $LEVEL, on $FSTYPE in $BENCH_DIR"
 	echo "cpu:    $CPUS CPUs${CPU_MODEL:+, $CPU_MODEL}; cdt uses all of them unless -j says otherwise"
 	echo "times:  median of $BENCH_RUNS runs; inputs are read from the page cache"
+	echo "load:   1-minute load average $LOAD_START before, $LOAD_END after (other work skews the times)"
 	echo "limits: one core, test-tool limits on $(hum "$L_BYTES") of the same data"
 	echo
-	row "step" "MB/s" "limit (one core)" "MB/s" "ratio"
-	row "chunking (FastCDC)" "$L_CHUNK" "memcpy" "$L_MEMCPY" "$(ratio "$L_CHUNK" "$L_MEMCPY")"
-	row "SHA-256" "$L_SHA" "memcpy" "$L_MEMCPY" "$(ratio "$L_SHA" "$L_MEMCPY")"
-	row "add, new data" "$ADD_NEW" "deflate level $LEVEL" "$L_DEFLATE" "$(ratio "$ADD_NEW" "$L_DEFLATE")"
-	row "add, new data, -j 1" "$ADD_NEW1" "deflate level $LEVEL" "$L_DEFLATE" "$(ratio "$ADD_NEW1" "$L_DEFLATE")"
+	row "step" "MB/s" "CPUs" "limit (one core)" "MB/s" "ratio"
+	row "chunking (FastCDC)" "$L_CHUNK" "1" "memcpy" "$L_MEMCPY" "$(ratio "$L_CHUNK" "$L_MEMCPY")"
+	row "SHA-256" "$L_SHA" "1" "memcpy" "$L_MEMCPY" "$(ratio "$L_SHA" "$L_MEMCPY")"
+	row "add, new data" "$ADD_NEW" "$(busy "$W/t_new")" "deflate level $LEVEL" "$L_DEFLATE" "$(ratio "$ADD_NEW" "$L_DEFLATE")"
+	row "add, new data, -j 1" "$ADD_NEW1" "$(busy "$W/t_new1")" "deflate level $LEVEL" "$L_DEFLATE" "$(ratio "$ADD_NEW1" "$L_DEFLATE")"
 	if [ -s "$W/t_rest" ]; then
-		row "add, later generations" "$ADD_REST" "chunk+SHA+deflate new" "$L_REST" "$(ratio "$ADD_REST" "$L_REST")"
+		row "add, later generations" "$ADD_REST" "$(busy "$W/t_rest")" "chunk+SHA+deflate new" "$L_REST" "$(ratio "$ADD_REST" "$L_REST")"
 	fi
-	row "add, data already stored" "$ADD_KNOWN" "chunking+SHA-256" "$L_CHUNKSHA" "$(ratio "$ADD_KNOWN" "$L_CHUNKSHA")"
-	row "add, data already stored, -j 1" "$ADD_KNOWN1" "chunking+SHA-256" "$L_CHUNKSHA" "$(ratio "$ADD_KNOWN1" "$L_CHUNKSHA")"
-	row "cat to /dev/null" "$CAT" "inflate" "$L_INFLATE" "$(ratio "$CAT" "$L_INFLATE")"
-	row "cat to /dev/null, -j 1" "$CAT1" "inflate" "$L_INFLATE" "$(ratio "$CAT1" "$L_INFLATE")"
-	row "" "" "inflate+SHA-256" "$L_INFLATESHA" ""
+	row "add, data already stored" "$ADD_KNOWN" "$(busy "$W/t_known")" "chunking+SHA-256" "$L_CHUNKSHA" "$(ratio "$ADD_KNOWN" "$L_CHUNKSHA")"
+	row "add, already stored, -j 1" "$ADD_KNOWN1" "$(busy "$W/t_known1")" "chunking+SHA-256" "$L_CHUNKSHA" "$(ratio "$ADD_KNOWN1" "$L_CHUNKSHA")"
+	row "cat to /dev/null" "$CAT" "$(busy "$W/t_cat")" "inflate" "$L_INFLATE" "$(ratio "$CAT" "$L_INFLATE")"
+	row "cat to /dev/null, -j 1" "$CAT1" "$(busy "$W/t_cat1")" "inflate" "$L_INFLATE" "$(ratio "$CAT1" "$L_INFLATE")"
+	row "" "" "" "inflate+SHA-256" "$L_INFLATESHA" ""
+	echo "(CPUs: CPU seconds of cdt per wall second; ratio: MB/s over the one-core limit)"
 	echo
 	echo "parallel speed-up on $CPUS CPUs: add new $(ratio "$ADD_NEW" "$ADD_NEW1")x," \
 		"add stored $(ratio "$ADD_KNOWN" "$ADD_KNOWN1")x, cat $(ratio "$CAT" "$CAT1")x"
@@ -419,6 +446,8 @@ row() {
 	echo "level=$LEVEL"
 	echo "deflate_backend=$BACKEND"
 	echo "runs=$BENCH_RUNS"
+	echo "load_start=$LOAD_START"
+	echo "load_end=$LOAD_END"
 	echo "limit_bytes=$L_BYTES"
 	echo "limit_memcpy_mbps=$L_MEMCPY"
 	echo "limit_sha256_mbps=$L_SHA"
@@ -428,6 +457,12 @@ row() {
 	echo "limit_deflate_ratio=$L_RATIO"
 	echo "limit_inflate_mbps=$L_INFLATE"
 	echo "limit_inflate_sha256_mbps=$L_INFLATESHA"
+	echo "add_new_cpus=$(busy "$W/t_new")"
+	echo "add_new_j1_cpus=$(busy "$W/t_new1")"
+	echo "add_known_cpus=$(busy "$W/t_known")"
+	echo "add_known_j1_cpus=$(busy "$W/t_known1")"
+	echo "cat_cpus=$(busy "$W/t_cat")"
+	echo "cat_j1_cpus=$(busy "$W/t_cat1")"
 	echo "add_new_s=$T_NEW"
 	echo "add_new_mbps=$ADD_NEW"
 	echo "add_new_ratio=$(ratio "$ADD_NEW" "$L_DEFLATE")"
