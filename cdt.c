@@ -1,6 +1,7 @@
 /* cdt.c: the command table and dispatcher: global options, help, store set-up, exit status. */
 #include "cmd/cmd.h"
 #include "lib/compress.h"
+#include "lib/fsutil.h"
 #include "lib/util.h"
 
 #include <errno.h>
@@ -15,14 +16,15 @@
 #endif
 
 #define NEED_STORE 1
+#define OWN_SIGNALS 2
 /* The store is opened even with a damaged config (for fsck to report). */
-#define SALVAGE_STORE (NEED_STORE | 2)
+#define SALVAGE_STORE 4
 
 /* Without FUSE, cdt mount only says so, store or no store. */
 #ifdef CDT_HAVE_FUSE
-#define MOUNT_FLAGS NEED_STORE
+#define MOUNT_FLAGS (NEED_STORE | OWN_SIGNALS)
 #else
-#define MOUNT_FLAGS 0
+#define MOUNT_FLAGS OWN_SIGNALS
 #endif
 
 struct command {
@@ -37,7 +39,7 @@ struct command {
 static const struct command commands[] = {
 	{ "add", cmd_add, NEED_STORE, usage_add, "store files (deduplicated and compressed)" },
 	{ "cat", cmd_cat, NEED_STORE, usage_cat, "restore stored files, checking every chunk" },
-	{ "fsck", cmd_fsck, SALVAGE_STORE, usage_fsck, "check the whole store and say what is damaged" },
+	{ "fsck", cmd_fsck, NEED_STORE | SALVAGE_STORE, usage_fsck, "check the whole store and say what is damaged" },
 	{ "gc", cmd_gc, NEED_STORE, usage_gc, "delete what no stored name needs" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
@@ -199,13 +201,16 @@ static int run_command(const struct command *cmd, int argc, char **argv, const c
 		fputs(cmd->usage, stdout);
 		return close_stdout();
 	}
+	/* The FUSE view handles its own signals (it must unmount on them). */
+	if (!(cmd->flags & OWN_SIGNALS))
+		tmpfile_install_signal_handlers();
 	if (cmd->flags & NEED_STORE) {
 		if (cdt_store_find(store_path, &path) < 0) {
 			error("no cdt store found: use --store DIR, set CDT_STORE, or run 'cdt init'");
 			strbuf_release(&path);
 			return EXIT_FAIL;
 		}
-		if ((cmd->flags & SALVAGE_STORE) == SALVAGE_STORE ?
+		if (cmd->flags & SALVAGE_STORE ?
 		    cdt_store_open_salvage(path.buf, &ctx.store) < 0 :
 		    cdt_store_open(path.buf, &ctx.store) < 0) {
 			strbuf_release(&path);
