@@ -143,70 +143,6 @@ static int cmd_chunk(int argc, char **argv)
 }
 
 /*
- * chunk-hash fastcdc|fixed SIZE FILE...: cut the files and hash every chunk
- * on one core, as repair and add do; prints "bytes N seconds T mbps R". The
- * baseline for repair's scanning speed.
- */
-static int cmd_chunk_hash(int argc, char **argv)
-{
-	struct cdt_chunker c;
-	enum cdt_chunker_kind kind;
-	unsigned char *buf;
-	size_t cap;
-	uint64_t total = 0;
-	double t0;
-	int i;
-
-	if (argc < 4 || cdt_chunker_parse(argv[1], &kind))
-		die("usage: test-tool chunk-hash fastcdc|fixed SIZE FILE...");
-	if (cdt_chunker_init(&c, kind, (uint32_t)parse_u64(argv[2])) < 0)
-		die("bad chunk size");
-	cap = MAX((size_t)8 << 20, 2 * (size_t)c.max_size);
-	buf = xmalloc(cap);
-	t0 = now_seconds();
-	for (i = 3; i < argc; i++) {
-		size_t have = 0;
-		int fd = open(argv[i], O_RDONLY), eof = 0;
-
-		if (fd < 0)
-			die("cannot open '%s': %s", argv[i], strerror(errno));
-		for (;;) {
-			size_t pos = 0, n;
-			ssize_t r;
-
-			while (have < cap && !eof) {
-				r = read(fd, buf + have, cap - have);
-				if (r < 0)
-					die("read failed: %s", strerror(errno));
-				if (r == 0)
-					eof = 1;
-				have += (size_t)r;
-			}
-			while ((n = cdt_chunker_next(&c, buf + pos, have - pos, eof))) {
-				struct cdt_id id;
-
-				cdt_hash(buf + pos, n, &id);
-				pos += n;
-			}
-			total += pos;
-			memmove(buf, buf + pos, have - pos);
-			have -= pos;
-			if (eof && !have)
-				break;
-		}
-		close(fd);
-	}
-	{
-		double t = now_seconds() - t0;
-
-		printf("bytes %llu seconds %.6f mbps %.1f\n", (unsigned long long)total, t,
-		       t > 0 ? (double)total / t / 1e6 : 0.0);
-	}
-	free(buf);
-	return 0;
-}
-
-/*
  * ref-add STORE CHUNK MANIFEST: write a reference table holding the one
  * pair, as an add would (for tests of stale references).
  */
@@ -602,7 +538,6 @@ static const struct {
 	int (*fn)(int, char **);
 } cmds[] = {
 	{ "chunk", cmd_chunk },
-	{ "chunk-hash", cmd_chunk_hash },
 	{ "gen-random", cmd_gen_random },
 	{ "gen-text", cmd_gen_text },
 	{ "limits", cmd_limits },
