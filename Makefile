@@ -169,7 +169,7 @@ UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/%)
 
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES = build-essential pkg-config zlib1g-dev libdeflate-dev libssl-dev \
-	       libfuse3-dev fuse3 bats python3 man-db
+	       libfuse3-dev fuse3 bats python3 man-db strace
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
