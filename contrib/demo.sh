@@ -261,11 +261,12 @@ while [ "$g" -le "$DEMO_GENS" ]; do
 done
 STORE=$(du -s -B1 --apparent-size "$S" | cut -f1)
 STORE_DISK=$(du -s -B1 "$S" | cut -f1)
-OBJECTS=$(find "$S/objects" -type f | wc -l)
+# Chunks, loose or packed, as the store counts them.
+OBJECTS=$("$CDT" --store "$S" stats --json | sed 's/.*"chunks":\([0-9]*\).*/\1/')
 echo
 echo "bytes in:          $(mib "$IN") in $DEMO_GENS tar files (series fingerprint $FINGERPRINT)"
 echo "unique chunks:     $(mib "$UNIQUE") (dedup ratio $(ratio "$IN" "$UNIQUE")x)"
-echo "chunk objects:     $(mib "$STORED") in $OBJECTS objects (compression ratio $(ratio "$UNIQUE" "$STORED")x)"
+echo "chunk objects:     $(mib "$STORED") in $OBJECTS chunks (compression ratio $(ratio "$UNIQUE" "$STORED")x)"
 echo "store size:        $(mib "$STORE") ($(mib "$STORE_DISK") on disk), with manifests, names and references"
 echo "overall ratio:     $(ratio "$IN" "$STORE")x (bytes in / store size)"
 echo "add:               $(mbps "$IN" "$T_ADD") MB/s ($T_ADD s in all)"

@@ -313,7 +313,8 @@ done
 STORE_APPARENT=$(du -s -B1 --apparent-size "$S" | cut -f1)
 STORE_BLOCKS=$(du -s -B1 "$S" | cut -f1)
 OBJECTS_APPARENT=$(du -s -B1 --apparent-size "$S/objects" | cut -f1)
-NOBJECTS=$(find "$S/objects" -type f | wc -l)
+# Chunks, loose or packed, as the store counts them.
+NOBJECTS=$("$CDT" --store "$S" stats --json | sed 's/.*"chunks":\([0-9]*\).*/\1/')
 UNIQUE=$(( $(sum_json new_raw_bytes "$W/json_first") + $(sum_json new_raw_bytes "$W/json_rest") ))
 STORED=$(( $(sum_json new_stored_bytes "$W/json_first") + $(sum_json new_stored_bytes "$W/json_rest") ))
 NEW_REST=$(sum_json new_raw_bytes "$W/json_rest")
@@ -427,7 +428,7 @@ row() {
 	echo
 	echo "input $(hum "$BYTES_ALL"); unique $(hum "$UNIQUE") (dedup $(ratio "$BYTES_ALL" "$UNIQUE")x);" \
 		"chunk objects $(hum "$STORED") (compression $(ratio "$UNIQUE" "$STORED")x; deflate alone ${L_RATIO}x)"
-	echo "store $(hum "$STORE_APPARENT") apparent, $(hum "$STORE_BLOCKS") on disk in $NOBJECTS chunk objects" \
+	echo "store $(hum "$STORE_APPARENT") apparent, $(hum "$STORE_BLOCKS") on disk in $NOBJECTS chunks" \
 		"(overall $(ratio "$BYTES_ALL" "$STORE_APPARENT")x, $(ratio "$BYTES_ALL" "$STORE_BLOCKS")x on disk)"
 } | tee "$W/report"
 
