@@ -1045,6 +1045,10 @@ static void check_packs(struct cdt_fsck *f)
 }
 
 /* Phase 4: chunk data, read and checked in parallel rounds. */
+
+/* A chunk that reads well from a pack while its loose copy is damaged. */
+#define DAMAGED_EXTRA_COPY 1
+
 struct read_round {
 	struct cdt_fsck *f;
 	struct cdt_chunk_reader **readers;
@@ -1063,6 +1067,11 @@ static void read_one(size_t i, int worker, void *data)
 	strbuf_reset(&rr->whys[i]);
 	rr->errs[i] = cdt_chunk_read(rr->readers[worker], &c->id, c->len, rr->bufs[worker],
 				     &len, &rr->whys[i]);
+	/* A good read may have skipped a damaged loose copy: say so. */
+	if (!rr->errs[i] &&
+	    cdt_chunk_read_loose(rr->readers[worker], &c->id, c->len, rr->bufs[worker], &len,
+				 &rr->whys[i]) == -CDT_ECORRUPT)
+		rr->errs[i] = DAMAGED_EXTRA_COPY;
 }
 
 static int cmp_chunk_ids(const void *a, const void *b, void *data)
@@ -1132,6 +1141,14 @@ static void check_chunk_data(struct cdt_fsck *f)
 			} else if (err == -ENOENT) {
 				chunk_problem(f, CDT_FSCK_CHUNK_MISSING, ci, "chunk is missing");
 			}
+			else if (err == DAMAGED_EXTRA_COPY)
+				/*
+				 * No data is lost: gc packs the good copy and drops
+				 * this one. Garbage, so not tied to the chunk's users.
+				 */
+				report(f, CDT_FSCK_GARBAGE_CHUNK, hex_of(&f->chunks[ci].id), 0,
+				       "loose copy is damaged (%s); a good packed copy serves reads",
+				       rr.whys[i].buf);
 			else if (err)
 				chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, ci, "%s",
 					      rr.whys[i].len ? rr.whys[i].buf : cdt_strerror(err));

@@ -455,7 +455,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	struct cdt_manifest_writer *mw = NULL;
 	struct cdt_chunk_batch *batch = cdt_chunk_batch_new(s);
 	struct round *r = &ing->rounds[0], *next = &ing->rounds[1];
-	int eof = 0, ret, first = 1;
+	int eof = 0, ret, first = 1, heal = 0;
 	double last_progress = 0;
 	char hex[CDT_ID_HEXLEN + 1];
 
@@ -562,6 +562,23 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		      strerror(-ret));
 		goto out;
 	}
+	if (ret == 1) {
+		struct cdt_manifest *old;
+		int v = cdt_manifest_open(s, &res->content, &old, NULL);
+
+		/*
+		 * The same content always makes the same manifest, so a damaged
+		 * one is healed by adding the file again.
+		 */
+		if (!v) {
+			cdt_manifest_close(old);
+		} else if (v == -CDT_ECORRUPT) {
+			warning("manifest %s is damaged; replacing it with the one just made",
+				cdt_id_to_hex(&res->content, hex));
+			heal = 1;
+			ret = 0;
+		}
+	}
 	res->manifest_existed = ret;
 	if (!ret) {
 		ret = write_refs(ing, cdt_manifest_writer_tmpname(mw), &res->content);
@@ -581,7 +598,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 			goto out;
 		}
 		cdt_crash_point("manifest");
-		ret = cdt_manifest_writer_commit(mw);
+		ret = cdt_manifest_writer_commit(mw, heal);
 		if (ret < 0) {
 			error("cannot store manifest %s: %s", cdt_id_to_hex(&res->content, hex),
 			      strerror(-ret));

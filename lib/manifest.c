@@ -113,7 +113,7 @@ int cdt_manifest_writer_finish(struct cdt_manifest_writer *w, const struct cdt_i
 	return 0;
 }
 
-int cdt_manifest_writer_commit(struct cdt_manifest_writer *w)
+int cdt_manifest_writer_commit(struct cdt_manifest_writer *w, int replace)
 {
 	int mfd = cdt_store_dirfd(w->store, CDT_DIR_MANIFESTS);
 	int tmpfd = cdt_store_dirfd(w->store, CDT_DIR_TMP);
@@ -132,7 +132,10 @@ int cdt_manifest_writer_commit(struct cdt_manifest_writer *w)
 		return -errno;
 	}
 	path[2] = '/';
-	ret = rename_noreplace(tmpfd, w->tmpname.buf, mfd, path);
+	if (replace)
+		ret = renameat(tmpfd, w->tmpname.buf, mfd, path) < 0 ? -errno : 0;
+	else
+		ret = rename_noreplace(tmpfd, w->tmpname.buf, mfd, path);
 	if (ret < 0)
 		return ret;
 	strbuf_reset(&w->tmpname);

@@ -40,9 +40,10 @@ int cdt_manifest_writer_add(struct cdt_manifest_writer *w, const struct cdt_id *
 int cdt_manifest_writer_finish(struct cdt_manifest_writer *w, const struct cdt_id *file_id);
 /*
  * Move the finished manifest to its final name and sync its directory.
- * Returns 0, 1 when an identical manifest already existed, or -errno.
+ * Returns 0, 1 when an identical manifest already existed, or -errno. With
+ * `replace`, a manifest already there (found damaged) is replaced.
  */
-int cdt_manifest_writer_commit(struct cdt_manifest_writer *w);
+int cdt_manifest_writer_commit(struct cdt_manifest_writer *w, int replace);
 /* Remove the temporary file (if still there) and free. */
 void cdt_manifest_writer_free(struct cdt_manifest_writer *w);
 uint64_t cdt_manifest_writer_count(const struct cdt_manifest_writer *w);

@@ -468,6 +468,13 @@ static int read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 				 out, len, why);
 }
 
+int cdt_chunk_read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id,
+			 uint32_t want_len, unsigned char *out, uint32_t *len,
+			 struct strbuf *why)
+{
+	return read_loose(r, id, want_len, out, len, why);
+}
+
 static int read_packed(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t index,
 		       const struct cdt_id *id, uint32_t want_len, unsigned char *out,
 		       uint32_t *len, struct strbuf *why)
@@ -492,9 +499,12 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 	size_t n, i;
 	int ret, best;
 
-	/* A loose copy wins: that is where repair puts a good one. */
+	/*
+	 * A loose copy comes first: that is where repair puts a good one.
+	 * A damaged one does not hide a good packed copy, though.
+	 */
 	ret = read_loose(r, id, want_len, out, len, &first);
-	if (ret != -ENOENT) {
+	if (ret != -ENOENT && ret != -CDT_ECORRUPT) {
 		if (why)
 			strbuf_addbuf(why, &first);
 		strbuf_release(&first);
@@ -503,8 +513,16 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 	best = ret;
 	tried = find_packed(r->store, id, &index);
 	if (tried) {
-		strbuf_reset(&first);
-		best = read_packed(r, tried, (uint64_t)index, id, want_len, out, len, &first);
+		struct strbuf packed = STRBUF_INIT;
+		int pret = read_packed(r, tried, (uint64_t)index, id, want_len, out, len, &packed);
+
+		/* Report the loose copy's damage when there is one, else the pack's. */
+		if (!pret || best == -ENOENT) {
+			strbuf_reset(&first);
+			strbuf_addbuf(&first, &packed);
+			best = pret;
+		}
+		strbuf_release(&packed);
 		if (!best)
 			goto done;
 		/* A damaged copy: any other pack holding the chunk may have a good one. */
@@ -523,9 +541,9 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 			}
 		}
 		free(packs);
-		if (!best)
-			goto done;
 	}
+	if (!best)
+		goto done;
 	if (why) {
 		if (best == -ENOENT)
 			strbuf_addstr(why, "chunk is missing");

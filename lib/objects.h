@@ -99,6 +99,15 @@ typedef int (*cdt_stray_fn)(const char *path, const char *why, void *data);
 #endif
 int cdt_objects_walk(struct cdt_store *s, cdt_object_fn fn, cdt_stray_fn stray, void *data);
 
+/*
+ * Read and check only the loose copy of a chunk (cdt_chunk_read falls back
+ * to packed copies when it is damaged): for fsck, which reports a damaged
+ * loose copy that a good packed one hides. 0, -ENOENT, -CDT_ECORRUPT.
+ */
+int cdt_chunk_read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id,
+			 uint32_t want_len, unsigned char *out, uint32_t *len,
+			 struct strbuf *why);
+
 /* Size in bytes of the stored form of a chunk, or -errno. */
 int64_t cdt_chunk_stored_size(struct cdt_store *s, const struct cdt_id *id);
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,25 +120,34 @@ void cdt_pack_entry(const struct cdt_pack *p, uint64_t i, struct cdt_id *id,
 		*crc = get_le32(loc + 12);
 }
 
+/* Readers in several threads may reach an unopened pack at once. */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static int open_pack_file(struct cdt_pack *p, int packsfd)
 {
 	char path[CDT_ID_HEXLEN + 16];
 	struct stat st;
-	int fd;
+	int fd, ret = 0;
 
+	pthread_mutex_lock(&open_mu);
 	if (p->fd >= 0)
-		return 0;
+		goto out;
 	snprintf(path, sizeof(path), "%s.pack", p->name);
 	fd = openat(packsfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		ret = errno == ELOOP ? -CDT_ECORRUPT : -errno;
+		goto out;
+	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return -CDT_ECORRUPT;
+		ret = -CDT_ECORRUPT;
+		goto out;
 	}
 	p->pack_size = (uint64_t)st.st_size;
 	p->fd = fd;
-	return 0;
+out:
+	pthread_mutex_unlock(&open_mu);
+	return ret;
 }
 
 int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *buf,
