@@ -28,7 +28,8 @@
 #   TOOLS       tools to try, in this order (default "cdt borg restic casync bup")
 #   BENCH_DIR   scratch directory (default ${TMPDIR:-/tmp}/cdt-bench-peers);
 #               the repositories are made in BENCH_DIR/work and removed
-#   BENCH_OUT   key=value results (default BENCH_DIR/peers-results.txt)
+#   BENCH_OUT   key=value results (default BENCH_DIR/peers-results.txt):
+#               the medians, and every run's seconds in T_STEP_s_runs
 #   SERIES_DIR  where gen-series.sh keeps expected-gen.sha256 and
 #               expected-random.sha256 (default ../shared/bench beside the
 #               source tree), to say whether DATA_DIR is the frozen series
@@ -290,6 +291,13 @@ median() {
 		printf "%.10g\n", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
+# runs FILE: the numbers in FILE in run order, on one line.
+runs() {
+	if [ -s "$1" ]; then
+		tr '\n' ' ' <"$1" | sed 's/ $//'
+	fi
+}
+
 # mbps BYTES SECONDS (empty when SECONDS is)
 mbps() {
 	[ -n "$2" ] || return 0
@@ -525,8 +533,11 @@ target() {
 		for k in first later restore dup; do
 			echo "${t}_${k}_s=$(median "$W/t.$t.$k")"
 			echo "${t}_${k}_cpu_s=$(median "$W/c.$t.$k")"
+			echo "${t}_${k}_s_runs=$(runs "$W/t.$t.$k")"
+			echo "${t}_${k}_cpu_s_runs=$(runs "$W/c.$t.$k")"
 		done
 		echo "${t}_store_bytes=$(median "$W/s.$t")"
+		echo "${t}_store_bytes_runs=$(runs "$W/s.$t")"
 	done
 	echo "fastest_peer_restore=$BEST_PEER"
 	echo "target_first_ratio=$X_F"
