@@ -14,7 +14,9 @@
 #   first       store gen1.tar
 #   later       store gen2.tar .. gen5.tar, one command (one archive,
 #               snapshot or name) per generation; timed together
-#   store       du -sb of the repository after the five generations
+#   store       du -sb of the repository after the five generations (and,
+#               as a check, the bytes of its regular files alone, which
+#               leaves out directories, and the blocks allocated, du -sB1)
 #   restore     restore gen5.tar into a regular file in an empty directory
 #               (checked against the input's SHA-256 afterwards, untimed)
 #   duplicate   in a second fresh repository, store rand1.bin (untimed),
@@ -291,6 +293,13 @@ median() {
 		printf "%.10g\n", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
 }
 
+# mb BYTES: in MB (empty when BYTES is)
+mb() {
+	if [ -n "$1" ]; then
+		awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'
+	fi
+}
+
 # runs FILE: the numbers in FILE in run order, on one line.
 runs() {
 	if [ -s "$1" ]; then
@@ -328,6 +337,8 @@ run_tool() {
 	timed "$rt.first" "${rt}_add" "$repo" gen1 gen1.tar || { fail "$rt" "storing gen1.tar"; return 1; }
 	timed "$rt.later" later_gens "$rt" "$repo" || { fail "$rt" "storing gen2..5"; return 1; }
 	du -sb "$repo" | cut -f1 >>"$W/s.$rt"
+	find "$repo" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }' >>"$W/sf.$rt"
+	du -sB1 "$repo" | cut -f1 >>"$W/sa.$rt"
 	timed "$rt.restore" "${rt}_restore" "$repo" gen5 gen5.tar "$W/out" || { fail "$rt" "restoring gen5.tar"; return 1; }
 	got=$(sha256sum <"$W/out/gen5.tar" | cut -d' ' -f1)
 	[ "$got" = "$GEN5_SHA" ] || { echo "restored gen5.tar has SHA-256 $got" >"$W/log"; fail "$rt" "restore differs"; return 1; }
@@ -375,8 +386,9 @@ for t in $MEASURED; do
 	set_var "L_$t" "$(mbps "$B_LATER" "$(median "$W/t.$t.later")")"
 	set_var "R_$t" "$(mbps "$B_RESTORE" "$(median "$W/t.$t.restore")")"
 	set_var "D_$t" "$(mbps "$B_DUP" "$(median "$W/t.$t.dup")")"
-	sz=$(median "$W/s.$t")
-	set_var "S_$t" "$(if [ -n "$sz" ]; then awk -v b="$sz" 'BEGIN { printf "%.1f", b / 1e6 }'; fi)"
+	set_var "S_$t" "$(mb "$(median "$W/s.$t")")"
+	set_var "SF_$t" "$(mb "$(median "$W/sf.$t")")"
+	set_var "SA_$t" "$(mb "$(median "$W/sa.$t")")"
 done
 
 # get X T: the figure X of tool T.
@@ -442,6 +454,7 @@ X_F=$(ratio "$C_F" "$T_F")
 X_L=$(ratio "$C_L" "$T_L")
 X_R=$(ratio "$C_R" "$T_R")
 X_S=$(ratio "$T_S" "$C_S")
+X_SF=$(ratio "$(get SF casync)" "$(get SF cdt)")
 X_D=$(ratio "$C_D" "$T_D")
 
 target() {
@@ -487,6 +500,14 @@ target() {
 		printf '%-8s %10s %10s %10s %11s\n' "$t" "${c1:--}" "${c2:--}" "${c3:--}" "${c4:--}"
 	done
 	echo
+	echo "store MB after gen1..5, three ways (median):"
+	printf '%-8s %10s %11s %10s\n' tool "du -sb" "files only" allocated
+	for t in $MEASURED; do
+		printf '%-8s %10s %11s %10s\n' "$t" "$(get S "$t")" "$(get SF "$t")" "$(get SA "$t")"
+	done
+	echo "(du -sb counts every directory as its size, 4096 bytes on ext4; files only is the sum of the"
+	echo " regular files' sizes; allocated is du -sB1, the blocks the file system gave it)"
+	echo
 	echo "settings:"
 	for t in $MEASURED; do
 		echo "  $t: $("${t}_settings")"
@@ -501,6 +522,9 @@ target() {
 		"${X_R:-n/a}  = cdt ${C_R:-?} / (2 x ${BEST_PEER:-peer}) ${T_R:-?}  $(verdict R "$X_R" 0)"
 	target "store smaller than casync's:" \
 		"${X_S:-n/a}  = casync ${T_S:-?} MB / cdt ${C_S:-?} MB  $(verdict S "$X_S" 1)"
+	if [ -n "$X_SF" ]; then
+		target "  (files only:" "${X_SF}  = casync $(get SF casync) MB / cdt $(get SF cdt) MB  $(verdict SF "$X_SF" 1))"
+	fi
 	target "duplicate ingest >= 2 x borg:" \
 		"${X_D:-n/a}  = cdt ${C_D:-?} / (2 x borg) ${T_D:-?}  $(verdict D "$X_D" 0)"
 } | tee "$W/report"
@@ -538,12 +562,15 @@ target() {
 		done
 		echo "${t}_store_bytes=$(median "$W/s.$t")"
 		echo "${t}_store_bytes_runs=$(runs "$W/s.$t")"
+		echo "${t}_store_file_bytes=$(median "$W/sf.$t")"
+		echo "${t}_store_alloc_bytes=$(median "$W/sa.$t")"
 	done
 	echo "fastest_peer_restore=$BEST_PEER"
 	echo "target_first_ratio=$X_F"
 	echo "target_later_ratio=$X_L"
 	echo "target_restore_ratio=$X_R"
 	echo "target_store_ratio=$X_S"
+	echo "target_store_files_ratio=$X_SF"
 	echo "target_duplicate_ratio=$X_D"
 } >"$BENCH_OUT"
 echo
