@@ -42,11 +42,26 @@
 # starts after a sync, so write-back of an earlier step does not land in it;
 # a step's own writes count as far as the tool itself syncs them. MB is
 # 10^6 bytes.
+#
+# Exit status: 0 when the table was printed (a peer that failed is marked
+# FAILED in it), 1 when the data or cdt is missing, 2 for a usage error.
 set -eu
 export LC_ALL=C
 umask 022
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+usage() {
+	echo "usage: bench-peers.sh [DATA_DIR]" >&2
+	[ -z "$1" ] || echo "bench-peers: $1" >&2
+	exit 2
+}
+
+case ${1:-} in
+-h | --help) usage "" ;;
+-*) usage "unknown option '$1'" ;;
+esac
+[ $# -le 1 ] || usage "too many arguments"
 DATA=${1:-/tmp/cdtbench/data}
 RUNS=${RUNS:-3}
 TOOLS=${TOOLS:-cdt borg restic casync bup}
@@ -67,8 +82,14 @@ say() {
 }
 
 case $RUNS in
-'' | *[!0-9]* | 0) die "RUNS must be a positive number, not '$RUNS'" ;;
+'' | *[!0-9]* | 0) usage "RUNS must be a positive number, not '$RUNS'" ;;
 esac
+for t in $TOOLS; do
+	case $t in
+	cdt | borg | restic | casync | bup) ;;
+	*) usage "unknown tool '$t' in TOOLS (cdt borg restic casync bup)" ;;
+	esac
+done
 [ -d "$DATA" ] || die "'$DATA' is not a directory (make it with gen-series.sh)"
 DATA=$(cd "$DATA" && pwd)
 for f in gen1.tar gen2.tar gen3.tar gen4.tar gen5.tar random/rand1.bin random/rand2.bin; do
@@ -202,7 +223,6 @@ for t in $TOOLS; do
 			say "skipping $t: not found on PATH"
 			continue
 		fi ;;
-	*) die "unknown tool '$t' (one of: cdt borg restic casync bup)" ;;
 	esac
 	MEASURED="$MEASURED $t"
 done
