@@ -75,7 +75,7 @@ endif
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(FUSE_CFLAGS) $(CFLAGS) $(SAN)
 ALL_LDFLAGS = $(LDFLAGS) $(SAN) -pthread
-LIBS = $(PKG_LIBS) $(FUSE_LIBS)
+LIBS = $(PKG_LIBS) -lm $(FUSE_LIBS)
 
 LIB_SOURCES = \
 	lib/chunker.c \

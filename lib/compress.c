@@ -4,7 +4,42 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
+
+#include <math.h>
+
+#define SAMPLE_BLOCKS 4
+#define SAMPLE_BLOCK 1024
+#ifndef ENTROPY_LIMIT
+#define ENTROPY_LIMIT 7.9
+#endif
+
+int cdt_probably_incompressible(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint32_t count[256] = { 0 };
+	size_t total = 0, b, i;
+	double h = 0;
+
+	if (len < SAMPLE_BLOCKS * SAMPLE_BLOCK * 2)
+		return 0;	/* small chunks: just compress */
+	for (b = 0; b < SAMPLE_BLOCKS; b++) {
+		const unsigned char *q = p + (len - SAMPLE_BLOCK) * b / (SAMPLE_BLOCKS - 1);
+
+		for (i = 0; i < SAMPLE_BLOCK; i++)
+			count[q[i]]++;
+		total += SAMPLE_BLOCK;
+	}
+	for (i = 0; i < 256; i++) {
+		if (count[i]) {
+			double f = (double)count[i] / (double)total;
+
+			h -= f * log2(f);
+		}
+	}
+	return h > ENTROPY_LIMIT;
+}
 
 #ifdef CDT_USE_ZLIB
 #include <zlib.h>

@@ -22,6 +22,14 @@ void cdt_compressor_free(struct cdt_compressor *c);
 size_t cdt_compress(struct cdt_compressor *c, const void *in, size_t len,
 		    void *out, size_t cap);
 
+/*
+ * Does data look incompressible? An order-0 entropy estimate over a few
+ * samples of the chunk (about 4 KiB in all): above 7.9 bits per byte,
+ * deflate cannot gain more than about 1%, and trying costs a full pass.
+ * Compressed and encrypted data land here; text and binaries do not.
+ */
+int cdt_probably_incompressible(const void *data, size_t len);
+
 struct cdt_decompressor;
 struct cdt_decompressor *cdt_decompressor_new(void);
 void cdt_decompressor_free(struct cdt_decompressor *d);

@@ -27,7 +27,7 @@ size_t cdt_object_encode(struct cdt_compressor *c, const void *data, uint32_t le
 	out[4] = CDT_OBJ_VERSION;
 	out[6] = out[7] = 0;
 	put_le32(out + 8, len);
-	if (c && len > 16)
+	if (c && len > 16 && !cdt_probably_incompressible(data, len))
 		clen = cdt_compress(c, data, len, out + CDT_OBJ_HDR, len - 1);
 	if (clen) {
 		out[5] = CDT_CODEC_ZLIB;
