@@ -222,6 +222,7 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	unsigned char *buf = NULL, hdr[CDT_PACK_HDR], tr[CDT_PACK_TRAILER];
 	struct cdt_id sum;
 	uint64_t i, pos;
+	size_t buf_len = 0;
 	int ret;
 
 	/* The index's own checksum. */
@@ -262,13 +263,15 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	for (i = 0; i < p->count; i++) {
 		cdt_pack_entry(p, i, NULL, &spans[i].off, &spans[i].len, &spans[i].crc);
 		spans[i].index = i;
+		buf_len = MAX(buf_len, (size_t)spans[i].len);
 	}
 	if (p->count > 1)
 		qsort(spans, p->count, sizeof(*spans), cmp_span);
 	cdt_hasher_reset(h);
 	cdt_hasher_update(h, hdr, sizeof(hdr));
 	pos = CDT_PACK_HDR;
-	buf = xmalloc(CDT_OBJ_MAX(CDT_CHUNK_HARD_MAX));
+	/* Room for the largest entry; one larger than any object is refused below. */
+	buf = xmalloc(MIN(buf_len, CDT_OBJ_MAX(CDT_CHUNK_HARD_MAX)));
 	for (i = 0; i < p->count; i++) {
 		struct cdt_id id;
 
