@@ -8,12 +8,12 @@
  * packs/pack-<hex>.idx and .pack. The flags repair what the fuzzer could
  * not find by chance, so that the checks behind it are reached:
  *   bit 0  the index's magic, version, count (from its length) and fan-out
- *          (from its ids);
+ *          (from its ids; the reserved bytes are left as they are);
  *   bit 1  sort the index entries by id;
  *   bit 2  lay the entries back to back from the start of the pack;
  *   bit 3  each entry's CRC-32, where it lies inside the pack;
- *   bit 4  the pack's header and trailer (count and checksum), and the
- *          pack checksum the index repeats;
+ *   bit 4  the pack's magic, version and trailer (count and checksum), and
+ *          the pack checksum the index repeats;
  *   bit 5  the index's own checksum;
  *   bit 6  write no .pack at all.
  * An index that opens must be usable: find() returns an entry with the id
@@ -66,7 +66,6 @@ static size_t repair(unsigned flags, unsigned char *idx, size_t ilen, unsigned c
 		ilen = idx_len_for(count);
 		memcpy(idx, CDT_IDX_MAGIC, 4);
 		idx[4] = CDT_PACK_VERSION;
-		idx[5] = idx[6] = idx[7] = 0;
 		put_le64(idx + 8, count);
 		if (flags & 2) {
 			/* Sort (id, location) pairs together. */
@@ -117,7 +116,6 @@ static size_t repair(unsigned flags, unsigned char *idx, size_t ilen, unsigned c
 	if ((flags & 16) && plen >= CDT_PACK_HDR + CDT_PACK_TRAILER) {
 		memcpy(pack, CDT_PACK_MAGIC, 4);
 		pack[4] = CDT_PACK_VERSION;
-		pack[5] = pack[6] = pack[7] = 0;
 		put_le64(pack + plen - CDT_PACK_TRAILER, get_le64(idx + 8));
 		fuzz_fix_checksum(pack, plen - CDT_ID_LEN);
 		memcpy(idx + ilen - 2 * CDT_ID_LEN, pack + plen - CDT_ID_LEN, CDT_ID_LEN);
