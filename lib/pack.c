@@ -244,7 +244,8 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	}
 	if (p->pack_size < CDT_PACK_HDR + CDT_PACK_TRAILER ||
 	    pread_full(p->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != CDT_PACK_VERSION ||
+	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != CDT_PACK_VERSION || hdr[5] || hdr[6] ||
+	    hdr[7] ||
 	    pread_full(p->fd, tr, sizeof(tr), (off_t)(p->pack_size - CDT_PACK_TRAILER)) !=
 		    (ssize_t)sizeof(tr)) {
 		ret = corrupt(why, "pack header or trailer is damaged");
