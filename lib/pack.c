@@ -64,6 +64,7 @@ int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p)
 	p->map_len = (size_t)st.st_size;
 	p->count = get_le64(p->map + 8);
 	if (memcmp(p->map, CDT_IDX_MAGIC, 4) || p->map[4] != CDT_PACK_VERSION ||
+	    p->map[5] || p->map[6] || p->map[7] ||
 	    p->count > CDT_PACK_MAX_OBJECTS || idx_size(p->count) != p->map_len)
 		goto corrupt;
 	for (i = 0; i < 256; i++) {

@@ -44,8 +44,8 @@ struct cdt_pack {
 };
 
 /*
- * Map packs/<name>.idx and check its shape (magic, version, length, fan-out
- * order); the checksums are fsck's to check. 0, -ENOENT or -CDT_ECORRUPT.
+ * Map packs/<name>.idx and check its shape (magic, version, reserved bytes,
+ * length, fan-out order); the checksums are fsck's to check. 0, -ENOENT or -CDT_ECORRUPT.
  */
 int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p);
 void cdt_pack_close(struct cdt_pack *p);
