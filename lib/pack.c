@@ -224,7 +224,7 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	struct cdt_id sum;
 	uint64_t i, pos;
 	size_t buf_len = 0;
-	int ret;
+	int ret, k;
 
 	/* The index's own checksum. */
 	cdt_hasher_update(h, p->map, p->map_len - CDT_ID_LEN);
@@ -238,6 +238,15 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 			ret = corrupt(why, "index ids are not sorted");
 			goto out;
 		}
+	/* A fan-out that disagrees with the ids makes lookups miss what is here. */
+	for (k = 0, i = 0; k < 256; k++) {
+		while (i < p->count && p->ids[i * CDT_ID_LEN] == k)
+			i++;
+		if (get_le32(p->map + CDT_IDX_HDR + 4 * k) != i) {
+			ret = corrupt(why, "index fan-out does not match its ids");
+			goto out;
+		}
+	}
 	ret = open_pack_file(p, packsfd);
 	if (ret < 0) {
 		ret = ret == -ENOENT ? corrupt(why, "pack file is missing") : ret;
