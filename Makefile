@@ -94,6 +94,7 @@ LIB_SOURCES = \
 	lib/idset.c \
 	lib/ingest.c \
 	lib/manifest.c \
+	lib/midx.c \
 	lib/names.c \
 	lib/objects.c \
 	lib/pack.c \

@@ -1,6 +1,7 @@
 /* cdt.c: the command table and dispatcher: global options, help, store set-up, exit status. */
 #include "cmd/cmd.h"
 #include "lib/compress.h"
+#include "lib/fsutil.h"
 #include "lib/util.h"
 
 #include <errno.h>
@@ -15,12 +16,13 @@
 #endif
 
 #define NEED_STORE 1
+#define OWN_SIGNALS 2
 
 /* Without FUSE, cdt mount only says so, store or no store. */
 #ifdef CDT_HAVE_FUSE
-#define MOUNT_FLAGS NEED_STORE
+#define MOUNT_FLAGS (NEED_STORE | OWN_SIGNALS)
 #else
-#define MOUNT_FLAGS 0
+#define MOUNT_FLAGS OWN_SIGNALS
 #endif
 
 struct command {
@@ -194,6 +196,9 @@ static int run_command(const struct command *cmd, int argc, char **argv, const c
 		fputs(cmd->usage, stdout);
 		return close_stdout();
 	}
+	/* The FUSE view handles its own signals (it must unmount on them). */
+	if (!(cmd->flags & OWN_SIGNALS))
+		tmpfile_install_signal_handlers();
 	if (cmd->flags & NEED_STORE) {
 		if (cdt_store_find(store_path, &path) < 0) {
 			error("no cdt store found: use --store DIR, set CDT_STORE, or run 'cdt init'");

@@ -132,8 +132,11 @@ out_unlink:
 out:
 	if (fd >= 0)
 		close(fd);
-	if (dirfd >= 0)
+	if (dirfd >= 0) {
+		if (tmp.len)
+			tmpfile_forget(dirfd, tmp.buf);
 		close(dirfd);
+	}
 	free(dup);
 	strbuf_release(&tmp);
 	return ret;

@@ -3,6 +3,8 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +61,84 @@ int fsync_dirat(int dirfd, const char *path)
 	return ret;
 }
 
+/*
+ * The remembered temporary files: a ring, so registration never fails and
+ * never allocates. A temporary file lives while a few dozen others are
+ * made at most, far fewer than the ring holds.
+ */
+#define TEMP_SLOTS 256
+#define TEMP_NAME_MAX 96
+
+struct temp_slot {
+	volatile sig_atomic_t used;
+	int dirfd;
+	char name[TEMP_NAME_MAX];
+};
+
+static struct temp_slot temps[TEMP_SLOTS];
+static unsigned temp_next;
+static pthread_mutex_t temp_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void remember_temp(int dirfd, const char *name)
+{
+	struct temp_slot *t;
+
+	if (strlen(name) >= TEMP_NAME_MAX)
+		return;
+	pthread_mutex_lock(&temp_mu);
+	t = &temps[temp_next++ % TEMP_SLOTS];
+	t->used = 0;
+	t->dirfd = dirfd;
+	strcpy(t->name, name);
+	t->used = 1;
+	pthread_mutex_unlock(&temp_mu);
+}
+
+void tmpfile_forget(int tmpfd, const char *name)
+{
+	int i;
+
+	pthread_mutex_lock(&temp_mu);
+	for (i = 0; i < TEMP_SLOTS; i++)
+		if (temps[i].used && temps[i].dirfd == tmpfd && !strcmp(temps[i].name, name))
+			temps[i].used = 0;
+	pthread_mutex_unlock(&temp_mu);
+}
+
+static void remove_temps_on_signal(int sig)
+{
+	int i, saved = errno;
+
+	/* Only async-signal-safe calls here. */
+	for (i = 0; i < TEMP_SLOTS; i++)
+		if (temps[i].used)
+			unlinkat(temps[i].dirfd, temps[i].name, 0);
+	errno = saved;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void tmpfile_install_signal_handlers(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = remove_temps_on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	for (i = 0; i < ARRAY_SIZE(sigs); i++) {
+		struct sigaction old;
+
+		/* Leave alone a signal the caller's parent chose to ignore (nohup). */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
 int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name)
 {
 	int tries;
@@ -74,8 +154,10 @@ int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name)
 			    (unsigned long long)r);
 		fd = openat(tmpfd, name->buf,
 			    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-		if (fd >= 0)
+		if (fd >= 0) {
+			remember_temp(tmpfd, name->buf);
 			return fd;
+		}
 		if (errno != EEXIST)
 			return -errno;
 	}

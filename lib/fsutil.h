@@ -14,8 +14,22 @@ int fsync_dirat(int dirfd, const char *path);
 /*
  * Open a new temporary file "PREFIX-PID-RANDOM" in directory tmpfd with
  * O_EXCL; its name relative to tmpfd goes to `name`. Returns fd or -errno.
+ * The file is remembered, so that a signal that stops the process (see
+ * tmpfile_install_signal_handlers) removes it.
  */
 int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name);
+/*
+ * Forget a temporary file that was renamed or removed; needed only when its
+ * directory descriptor is about to be closed (so the number can be reused).
+ */
+void tmpfile_forget(int tmpfd, const char *name);
+/*
+ * On SIGINT, SIGTERM, SIGHUP and SIGQUIT, remove the remembered temporary
+ * files that still exist, then die of the signal as usual. Removing a name
+ * that was already renamed away is harmless: names are random and only
+ * ever removed from the directory they were created in.
+ */
+void tmpfile_install_signal_handlers(void);
 
 /*
  * Move from (relative to fromfd) to `to` (relative to tofd) without ever

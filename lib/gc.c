@@ -20,16 +20,86 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* What the live names need. */
+/*
+ * What the live names need. Chunks are marked where they are stored: a bit
+ * per pack entry (in the pack's `mark`) and a set of the few loose ones, so
+ * the mark costs about a bit per packed chunk, not an id per chunk.
+ */
 struct live {
 	struct cdt_store *store;
 	struct cdt_idset manifests;	/* content ids used by names */
 	struct cdt_idset records;	/* SHA-256(manifest id, SHA-256(name)) of live name records */
-	struct cdt_idset chunks;	/* value: raw length */
+	struct cdt_idset loose_all;	/* every loose object (value: stored size) */
+	struct cdt_idset loose_live;	/* live loose chunks (value: raw length) */
+	struct cdt_idset missing;	/* live chunks stored nowhere */
+	struct cdt_pack **marked;	/* packs whose mark bitmaps we allocated */
+	size_t nmarked, marked_alloc;
+	uint64_t chunks, unique;	/* distinct live chunks and their raw bytes */
 	uint64_t names, logical;
 	uint64_t good_manifests;	/* live manifests that read back intact */
 	uint64_t damaged;		/* names or live manifests that could not be read */
 };
+
+static int bit_test(const unsigned char *bits, uint64_t i)
+{
+	return bits && (bits[i / 8] >> (i % 8)) & 1;
+}
+
+/* Is entry i of pack p live? (A pack the mark never touched has nothing live.) */
+static int packed_live(const struct cdt_pack *p, uint64_t i)
+{
+	return bit_test(p->mark, i);
+}
+
+/* Is chunk id live, whichever copy of it was marked? */
+static int id_live(struct live *l, const struct cdt_id *id)
+{
+	struct cdt_pack *p;
+	uint64_t k;
+
+	if (cdt_idset_has(&l->loose_live, id))
+		return 1;
+	return cdt_chunk_locate(l->store, id, &p, &k) && packed_live(p, k);
+}
+
+static void mark_chunk(struct live *l, const struct cdt_id *id, uint32_t len)
+{
+	struct cdt_pack *p;
+	uint64_t k;
+	int found = 0, seen = 0;
+
+	/* A loose copy is live too: repair puts good copies of damaged packed chunks there. */
+	if (cdt_idset_has(&l->loose_all, id)) {
+		found = 1;
+		seen = !cdt_idset_put(&l->loose_live, id, len);
+	}
+	if (cdt_chunk_locate(l->store, id, &p, &k)) {
+		if (!p->mark) {
+			p->mark = xcalloc(p->count / 8 + 1, 1);
+			ALLOC_GROW(l->marked, l->nmarked + 1, l->marked_alloc);
+			l->marked[l->nmarked++] = p;
+		}
+		seen |= bit_test(p->mark, k);
+		p->mark[k / 8] |= (unsigned char)(1u << (k % 8));
+		found = 1;
+	}
+	if (!found) {
+		cdt_idset_add(&l->missing, id);
+		return;
+	}
+	if (!seen) {
+		l->chunks++;
+		l->unique += len;
+	}
+}
+
+static int note_loose(const struct cdt_id *id, uint64_t size, void *data)
+{
+	struct live *l = data;
+
+	cdt_idset_put(&l->loose_all, id, size);
+	return 0;
+}
 
 static void record_key(const struct cdt_id *m, const struct cdt_id *namehash, struct cdt_id *out)
 {
@@ -85,7 +155,7 @@ static int mark_manifest(struct live *l, const struct cdt_id *m)
 			l->damaged++;
 			break;
 		}
-		cdt_idset_put(&l->chunks, &e.id, e.len);
+		mark_chunk(l, &e.id, e.len);
 	}
 	cdt_manifest_close(man);
 	strbuf_release(&why);
@@ -101,6 +171,9 @@ static int mark(struct cdt_store *s, struct live *l)
 
 	memset(l, 0, sizeof(*l));
 	l->store = s;
+	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_OBJECTS), note_loose, NULL, l);
+	if (ret < 0)
+		return error_errno(ret, "cannot list loose chunks: %s", cdt_strerror(ret));
 	ret = cdt_names_walk(s, NULL, mark_name, l);
 	if (ret < 0)
 		return error_errno(ret, "cannot list names: %s", cdt_strerror(ret));
@@ -116,9 +189,18 @@ static int mark(struct cdt_store *s, struct live *l)
 
 static void live_release(struct live *l)
 {
+	size_t i;
+
 	cdt_idset_clear(&l->manifests);
 	cdt_idset_clear(&l->records);
-	cdt_idset_clear(&l->chunks);
+	cdt_idset_clear(&l->loose_all);
+	cdt_idset_clear(&l->loose_live);
+	cdt_idset_clear(&l->missing);
+	for (i = 0; i < l->nmarked; i++) {
+		free(l->marked[i]->mark);
+		l->marked[i]->mark = NULL;
+	}
+	free(l->marked);
 }
 
 /* Sum of the sizes of the regular files under dirfd/path. */
@@ -158,18 +240,20 @@ static uint64_t du(int dirfd, const char *path, uint64_t *files)
 struct count_objects {
 	struct live *live;
 	struct cdt_stats *st;
-	struct cdt_idset seen;
-	uint64_t found;
 };
 
 static int count_object(const struct cdt_object_info *o, void *data)
 {
 	struct count_objects *c = data;
+	int live = o->pack ? packed_live(o->pack, o->index) :
+			     cdt_idset_has(&c->live->loose_live, &o->id);
 
-	/* A second copy of a chunk (loose and packed, or in two packs) is garbage too. */
-	if (cdt_idset_has(&c->live->chunks, &o->id) && cdt_idset_add(&c->seen, &o->id)) {
+	/*
+	 * A second copy of a chunk (in another pack, or loose beside a packed
+	 * copy) counts as stored once; gc packs the copies together.
+	 */
+	if (live) {
 		c->st->stored_bytes += o->size;
-		c->found++;
 	} else {
 		c->st->garbage_chunks++;
 		c->st->reclaimable_bytes += o->size;
@@ -194,7 +278,6 @@ int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
 	struct live l;
 	struct count_objects c;
 	struct cdt_refs *refs;
-	size_t i;
 	uint64_t tmp_bytes;
 	int ret;
 
@@ -204,24 +287,22 @@ int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
 		goto out;
 	st->names = l.names;
 	st->logical_bytes = l.logical;
-	st->chunks = l.chunks.nr;
-	for (i = 0; i < l.chunks.cap; i++)
-		if (l.chunks.used[i])
-			st->unique_bytes += l.chunks.vals[i];
+	st->chunks = l.chunks;
+	st->unique_bytes = l.unique;
+	st->missing_chunks = l.missing.nr;
 	st->manifests = l.good_manifests;
 	memset(&c, 0, sizeof(c));
 	c.live = &l;
 	c.st = st;
 	ret = cdt_objects_walk(s, count_object, NULL, &c);
-	cdt_idset_clear(&c.seen);
 	if (ret < 0)
 		goto out;
 	{
 		struct cdt_pack **packs;
 
 		st->packs = cdt_packs_list(s, &packs);
+		free(packs);
 	}
-	st->missing_chunks = st->chunks - c.found;
 	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), count_manifest, NULL, &c);
 	if (ret < 0)
 		goto out;
@@ -299,7 +380,7 @@ static int sweep_chunk(const struct cdt_id *id, uint64_t size, void *data)
 {
 	struct sweep *sw = data;
 
-	if (cdt_idset_has(&sw->live->chunks, id)) {
+	if (cdt_idset_has(&sw->live->loose_live, id)) {
 		ALLOC_GROW(sw->loose, sw->nloose + 1, sw->loose_alloc);
 		sw->loose[sw->nloose++] = *id;
 		return 0;
@@ -549,7 +630,6 @@ static int repack(struct sweep *sw)
 	int objfd = cdt_store_dirfd(s, CDT_DIR_OBJECTS);
 	int dry = sw->flags & CDT_GC_DRY_RUN;
 	struct repacker rp = { 0 };
-	struct cdt_idset seen = CDT_IDSET_INIT;
 	struct cdt_pack **packs;
 	unsigned char *rewrite, *keep;
 	uint64_t *live_bytes, *total_bytes;
@@ -570,7 +650,7 @@ static int repack(struct sweep *sw)
 
 			cdt_pack_entry(packs[i], k, &id, NULL, &len, NULL);
 			total_bytes[i] += len;
-			if (cdt_idset_has(&sw->live->chunks, &id) && cdt_idset_add(&seen, &id))
+			if (packed_live(packs[i], k))
 				live_bytes[i] += len;
 		}
 		if (total_bytes[i] < SMALL_PACK)
@@ -603,7 +683,7 @@ static int repack(struct sweep *sw)
 	rp.obj = xmalloc(rp.cap);
 	/* Live loose chunks, checked fully as they are read. */
 	for (i = 0; i < sw->nloose && !ret; i++) {
-		uint64_t *want = cdt_idset_get(&sw->live->chunks, &sw->loose[i]);
+		uint64_t *want = cdt_idset_get(&sw->live->loose_live, &sw->loose[i]);
 
 		if (cdt_idset_has(&rp.written, &sw->loose[i]))
 			continue;
@@ -625,17 +705,21 @@ static int repack(struct sweep *sw)
 		for (k = 0; k < packs[i]->count && !ret; k++) {
 			struct cdt_id id;
 			size_t len;
-			uint64_t *want;
 
 			cdt_pack_entry(packs[i], k, &id, NULL, NULL, NULL);
-			want = cdt_idset_get(&sw->live->chunks, &id);
-			if (!want || cdt_idset_has(&rp.written, &id))
+			if (cdt_idset_has(&rp.written, &id))
+				continue;
+			/*
+			 * A second copy of a live chunk is copied too: the copy
+			 * that was marked may be the damaged one.
+			 */
+			if (!packed_live(packs[i], k) && !id_live(sw->live, &id))
 				continue;
 			if (cdt_pack_read(packs[i], packsfd, k, rp.obj, rp.cap, &len, NULL) == 0) {
 				ret = put_object(&rp, &id, rp.obj, len);
 				continue;
 			}
-			ret = copy_checked(&rp, &id, (uint32_t)*want);
+			ret = copy_checked(&rp, &id, 0);
 			if (ret == 0) {
 				char hex[CDT_ID_HEXLEN + 1];
 
@@ -697,11 +781,11 @@ out:
 	free(rp.obj);
 	free(rp.made);
 	cdt_idset_clear(&rp.written);
-	cdt_idset_clear(&seen);
 	free(rewrite);
 	free(keep);
 	free(live_bytes);
 	free(total_bytes);
+	free(packs);
 	return ret;
 }
 
@@ -777,6 +861,11 @@ int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line,
 	ret = repack(&sw);
 	if (ret < 0 && !sw.err)
 		sw.err = ret;
+	if (!dry && !sw.err) {
+		ret = cdt_packs_write_midx(s);
+		if (ret < 0)
+			sw.err = error_errno(ret, "cannot write the multi-pack index: %s", strerror(-ret));
+	}
 	if (!dry) {
 		ret = cdt_refs_compact(s, 0, keep_pair, &sw);
 		if (ret < 0) {

@@ -31,6 +31,8 @@
  */
 #define BATCH_CHUNKS 65536
 #define BATCH_BYTES (64u << 20)
+/* Index packs together when an add leaves more than this many outside the multi-pack index. */
+#define MIDX_AFTER_PACKS 32
 /* Merge reference tables when an add leaves more than this many. */
 #define REFS_MAX_TABLES 32
 
@@ -427,7 +429,14 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		goto out;
 	if (ing->opt.progress)
 		ing->opt.progress(res->size, ing->opt.progress_data);
-	/* Keep lookups cheap: merge small reference tables now and then. */
+	/* Keep lookups cheap: index many new packs together now and then. */
+	if (cdt_packs_uncovered(s) > MIDX_AFTER_PACKS) {
+		int w = cdt_packs_write_midx(s);
+
+		if (w < 0)
+			warning("cannot write the multi-pack index: %s", strerror(-w));
+	}
+	/* And merge small reference tables. */
 	if (!res->manifest_existed) {
 		int merged = cdt_refs_compact(s, REFS_MAX_TABLES, NULL, NULL);
 

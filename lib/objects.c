@@ -4,6 +4,7 @@
 #include "fsutil.h"
 #include "fanout.h"
 #include "idset.h"
+#include "midx.h"
 #include "pack.h"
 #include "util.h"
 
@@ -106,6 +107,15 @@ struct cdt_packset {
 	size_t nr, alloc;
 	struct timespec mtime, ctime;	/* of packs/ when last listed */
 	int loaded;
+	/* The multi-pack index, when it is usable: every pack it names is here. */
+	struct cdt_midx midx;
+	int have_midx;
+	struct cdt_pack **midx_packs;	/* its pack numbers resolved */
+	unsigned char *covered;		/* per pack: found through the midx */
+	size_t covered_alloc;
+	/* Packs whose index went away (gc): kept for readers that hold them. */
+	struct cdt_pack **retired;
+	size_t nretired, retired_alloc;
 };
 
 void cdt_packset_free(struct cdt_packset *ps)
@@ -119,6 +129,14 @@ void cdt_packset_free(struct cdt_packset *ps)
 		free(ps->packs[i]);
 	}
 	free(ps->packs);
+	for (i = 0; i < ps->nretired; i++) {
+		cdt_pack_close(ps->retired[i]);
+		free(ps->retired[i]);
+	}
+	free(ps->retired);
+	cdt_midx_close(&ps->midx);
+	free(ps->midx_packs);
+	free(ps->covered);
 	pthread_mutex_destroy(&ps->mu);
 	free(ps);
 }
@@ -139,20 +157,55 @@ static struct cdt_packset *packset(struct cdt_store *s)
 	return *pp;
 }
 
-static int known_pack(struct cdt_packset *ps, const char *name)
+static struct cdt_pack *pack_by_name(struct cdt_packset *ps, const char *name, size_t *where)
 {
 	size_t i;
 
 	for (i = 0; i < ps->nr; i++)
-		if (!strcmp(ps->packs[i]->name, name))
-			return 1;
-	return 0;
+		if (!strcmp(ps->packs[i]->name, name)) {
+			if (where)
+				*where = i;
+			return ps->packs[i];
+		}
+	return NULL;
+}
+
+/* (Re)load the multi-pack index; use it only if every pack it names is present. */
+static void load_midx_locked(struct cdt_store *s, struct cdt_packset *ps)
+{
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	char name[CDT_ID_HEXLEN + 8];
+	uint32_t i;
+
+	cdt_midx_close(&ps->midx);
+	ps->have_midx = 0;
+	ALLOC_GROW(ps->covered, ps->nr + 1, ps->covered_alloc);
+	memset(ps->covered, 0, ps->nr + 1);
+	if (cdt_midx_open(packsfd, &ps->midx) < 0)
+		return;
+	free(ps->midx_packs);
+	ps->midx_packs = xcalloc(ps->midx.npacks ? ps->midx.npacks : 1, sizeof(*ps->midx_packs));
+	for (i = 0; i < ps->midx.npacks; i++) {
+		size_t where;
+
+		ps->midx_packs[i] = pack_by_name(ps, cdt_midx_pack_name(&ps->midx, i, name), &where);
+		if (!ps->midx_packs[i]) {
+			/* Stale: a pack it names was removed. Search pack by pack. */
+			cdt_midx_close(&ps->midx);
+			memset(ps->covered, 0, ps->nr + 1);
+			return;
+		}
+		ps->covered[where] = 1;
+	}
+	ps->have_midx = 1;
 }
 
 /* (Re)list packs/ if it changed since the last listing. Called with ps->mu held. */
 static void refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 {
 	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	unsigned char *seen;
+	size_t nold, i, j;
 	struct stat st;
 	struct dirent *de;
 	DIR *d;
@@ -173,8 +226,10 @@ static void refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 	ps->mtime = st.st_mtim;
 	ps->ctime = st.st_ctim;
 	ps->loaded = 1;
+	seen = xcalloc(ps->nr + 1, 1);
+	nold = ps->nr;
 	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name);
+		size_t len = strlen(de->d_name), where;
 		char name[CDT_ID_HEXLEN + 8];
 		struct cdt_pack *p;
 		int ret;
@@ -184,8 +239,11 @@ static void refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 			continue;
 		memcpy(name, de->d_name, len - 4);
 		name[len - 4] = '\0';
-		if (known_pack(ps, name))
+		if (pack_by_name(ps, name, &where)) {
+			if (where < nold)
+				seen[where] = 1;
 			continue;
+		}
 		p = xmalloc(sizeof(*p));
 		ret = cdt_pack_open(packsfd, name, p);
 		if (ret < 0) {
@@ -199,6 +257,18 @@ static void refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 		ps->packs[ps->nr++] = p;
 	}
 	closedir(d);
+	/* Packs no longer listed leave the set, but stay mapped until close. */
+	for (i = 0, j = 0; i < ps->nr; i++) {
+		if (i < nold && !seen[i]) {
+			ALLOC_GROW(ps->retired, ps->nretired + 1, ps->retired_alloc);
+			ps->retired[ps->nretired++] = ps->packs[i];
+		} else {
+			ps->packs[j++] = ps->packs[i];
+		}
+	}
+	ps->nr = j;
+	free(seen);
+	load_midx_locked(s, ps);
 }
 
 size_t cdt_packs_list(struct cdt_store *s, struct cdt_pack ***out)
@@ -208,15 +278,35 @@ size_t cdt_packs_list(struct cdt_store *s, struct cdt_pack ***out)
 
 	pthread_mutex_lock(&ps->mu);
 	refresh_locked(s, ps);
-	*out = ps->packs;
+	/* A copy: another thread's refresh may grow the array. */
 	n = ps->nr;
+	*out = xmalloc((n ? n : 1) * sizeof(**out));
+	if (n)
+		memcpy(*out, ps->packs, n * sizeof(**out));
 	pthread_mutex_unlock(&ps->mu);
 	return n;
 }
 
-/* Is id in a pack? Lists packs/ again once if not found. */
-static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id,
-				    size_t start, int64_t *index, size_t *which)
+int cdt_packs_write_midx(struct cdt_store *s)
+{
+	struct cdt_pack **packs;
+	size_t n = cdt_packs_list(s, &packs);
+	int ret = 0;
+
+	if (n >= 2)
+		ret = cdt_midx_write(s, packs, n);
+	else if (unlinkat(cdt_store_dirfd(s, CDT_DIR_PACKS), CDT_MIDX_NAME, 0) < 0 &&
+		 errno != ENOENT)
+		ret = -errno;
+	free(packs);
+	return ret;
+}
+
+/*
+ * Is id in a pack? Through the multi-pack index when there is one, then
+ * the packs it does not cover; lists packs/ again once if not found.
+ */
+static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id, int64_t *index)
 {
 	struct cdt_packset *ps = packset(s);
 	struct cdt_pack *found = NULL;
@@ -227,19 +317,56 @@ static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id
 	for (pass = 0; pass < 2 && !found; pass++) {
 		if (pass || !ps->loaded)
 			refresh_locked(s, ps);
-		for (i = start; i < ps->nr; i++) {
-			int64_t k = cdt_pack_find(ps->packs[i], id);
+		if (ps->have_midx) {
+			uint32_t pk, entry;
 
+			if (cdt_midx_find(&ps->midx, id, &pk, &entry) &&
+			    entry < ps->midx_packs[pk]->count) {
+				found = ps->midx_packs[pk];
+				*index = entry;
+				break;
+			}
+		}
+		for (i = 0; i < ps->nr; i++) {
+			int64_t k;
+
+			if (ps->have_midx && ps->covered[i])
+				continue;
+			k = cdt_pack_find(ps->packs[i], id);
 			if (k >= 0) {
 				found = ps->packs[i];
 				*index = k;
-				*which = i;
 				break;
 			}
 		}
 	}
 	pthread_mutex_unlock(&ps->mu);
 	return found;
+}
+
+int cdt_chunk_locate(struct cdt_store *s, const struct cdt_id *id, struct cdt_pack **pack,
+		     uint64_t *index)
+{
+	int64_t k;
+
+	*pack = find_packed(s, id, &k);
+	if (!*pack)
+		return 0;
+	*index = (uint64_t)k;
+	return 1;
+}
+
+size_t cdt_packs_uncovered(struct cdt_store *s)
+{
+	struct cdt_packset *ps = packset(s);
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&ps->mu);
+	refresh_locked(s, ps);
+	for (i = 0; i < ps->nr; i++)
+		n += !(ps->have_midx && ps->covered[i]);
+	pthread_mutex_unlock(&ps->mu);
+	return n;
 }
 
 static int loose_has(struct cdt_store *s, const struct cdt_id *id, struct stat *st)
@@ -258,12 +385,11 @@ int cdt_chunk_has(struct cdt_store *s, const struct cdt_id *id)
 {
 	struct stat st;
 	int64_t index;
-	size_t which;
 	int ret = loose_has(s, id, &st);
 
 	if (ret)
 		return ret;
-	return find_packed(s, id, 0, &index, &which) ? 1 : 0;
+	return find_packed(s, id, &index) ? 1 : 0;
 }
 
 int64_t cdt_chunk_stored_size(struct cdt_store *s, const struct cdt_id *id)
@@ -271,7 +397,6 @@ int64_t cdt_chunk_stored_size(struct cdt_store *s, const struct cdt_id *id)
 	struct stat st;
 	struct cdt_pack *p;
 	int64_t index;
-	size_t which;
 	uint32_t len;
 	int ret = loose_has(s, id, &st);
 
@@ -279,7 +404,7 @@ int64_t cdt_chunk_stored_size(struct cdt_store *s, const struct cdt_id *id)
 		return ret;
 	if (ret)
 		return st.st_size;
-	p = find_packed(s, id, 0, &index, &which);
+	p = find_packed(s, id, &index);
 	if (!p)
 		return -ENOENT;
 	cdt_pack_entry(p, (uint64_t)index, NULL, NULL, &len, NULL);
@@ -350,13 +475,28 @@ static int read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 				 out, len, why);
 }
 
+static int read_packed(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t index,
+		       const struct cdt_id *id, uint32_t want_len, unsigned char *out,
+		       uint32_t *len, struct strbuf *why)
+{
+	size_t n;
+	int ret;
+
+	ret = cdt_pack_read(p, cdt_store_dirfd(r->store, CDT_DIR_PACKS), index, r->buf,
+			    r->cap, &n, why);
+	if (!ret)
+		ret = cdt_object_decode(r->d, id, r->buf, n, want_len, r->raw_max, out, len, why);
+	return ret;
+}
+
 int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 		   uint32_t want_len, unsigned char *out, uint32_t *len,
 		   struct strbuf *why)
 {
-	int packsfd = cdt_store_dirfd(r->store, CDT_DIR_PACKS);
 	struct strbuf first = STRBUF_INIT;
-	size_t start = 0, which;
+	struct cdt_pack *tried, **packs;
+	int64_t index;
+	size_t n, i;
 	int ret, best;
 
 	/* A loose copy wins: that is where repair puts a good one. */
@@ -368,25 +508,30 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 		return ret;
 	}
 	best = ret;
-	/* Then every pack that has it, until one copy is good. */
-	for (;;) {
-		int64_t index;
-		size_t n;
-		struct cdt_pack *p = find_packed(r->store, id, start, &index, &which);
-
-		if (!p)
-			break;
+	tried = find_packed(r->store, id, &index);
+	if (tried) {
 		strbuf_reset(&first);
-		ret = cdt_pack_read(p, packsfd, (uint64_t)index, r->buf, r->cap, &n, &first);
-		if (!ret)
-			ret = cdt_object_decode(r->d, id, r->buf, n, want_len, r->raw_max,
-						out, len, &first);
-		if (!ret) {
-			strbuf_release(&first);
-			return 0;
+		best = read_packed(r, tried, (uint64_t)index, id, want_len, out, len, &first);
+		if (!best)
+			goto done;
+		/* A damaged copy: any other pack holding the chunk may have a good one. */
+		n = cdt_packs_list(r->store, &packs);
+		for (i = 0; i < n; i++) {
+			struct strbuf other = STRBUF_INIT;
+			int64_t k;
+
+			if (packs[i] == tried || (k = cdt_pack_find(packs[i], id)) < 0)
+				continue;
+			ret = read_packed(r, packs[i], (uint64_t)k, id, want_len, out, len, &other);
+			strbuf_release(&other);
+			if (!ret) {
+				best = 0;
+				break;
+			}
 		}
-		best = ret;
-		start = which + 1;
+		free(packs);
+		if (!best)
+			goto done;
 	}
 	if (why) {
 		if (best == -ENOENT)
@@ -394,6 +539,7 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 		else
 			strbuf_addbuf(why, &first);
 	}
+done:
 	strbuf_release(&first);
 	return best;
 }
@@ -427,8 +573,8 @@ int cdt_objects_walk(struct cdt_store *s, cdt_object_fn fn, cdt_stray_fn stray, 
 	if (ret)
 		return ret;
 	n = cdt_packs_list(s, &packs);
-	for (i = 0; i < n; i++) {
-		for (k = 0; k < packs[i]->count; k++) {
+	for (i = 0; i < n && !ret; i++) {
+		for (k = 0; k < packs[i]->count && !ret; k++) {
 			struct cdt_object_info o;
 			uint32_t len;
 
@@ -437,11 +583,10 @@ int cdt_objects_walk(struct cdt_store *s, cdt_object_fn fn, cdt_stray_fn stray, 
 			o.pack = packs[i];
 			o.index = k;
 			ret = fn(&o, data);
-			if (ret)
-				return ret;
 		}
 	}
-	return 0;
+	free(packs);
+	return ret;
 }
 
 /*

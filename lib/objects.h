@@ -45,10 +45,18 @@ struct cdt_pack;
 struct cdt_packset;
 void cdt_packset_free(struct cdt_packset *ps);
 /*
- * The packs of the store, listed again if packs/ changed. The array and
- * the packs stay valid until the store is closed.
+ * The packs of the store, listed again if packs/ changed, as an array the
+ * caller frees; the packs themselves stay valid until the store is closed.
  */
 size_t cdt_packs_list(struct cdt_store *s, struct cdt_pack ***out);
+/* Write the multi-pack index over every pack (or remove it below two packs). */
+int cdt_packs_write_midx(struct cdt_store *s);
+/* How many packs the multi-pack index does not cover (all, without one). */
+size_t cdt_packs_uncovered(struct cdt_store *s);
+
+/* The pack (and entry) where a read would look first for id: 1, or 0 if in no pack. */
+int cdt_chunk_locate(struct cdt_store *s, const struct cdt_id *id, struct cdt_pack **pack,
+		     uint64_t *index);
 
 /* Does the store hold chunk `id`, loose or in a pack? 1, 0, or -errno. */
 int cdt_chunk_has(struct cdt_store *s, const struct cdt_id *id);

@@ -88,6 +88,8 @@ corrupt:
 
 void cdt_pack_close(struct cdt_pack *p)
 {
+	free(p->mark);
+	p->mark = NULL;
 	if (p->map)
 		munmap((void *)p->map, p->map_len);
 	if (p->fd >= 0)

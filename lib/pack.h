@@ -41,6 +41,7 @@ struct cdt_pack {
 	const unsigned char *locs;
 	int fd;				/* the .pack, opened on first read; -1 before */
 	uint64_t pack_size;		/* known once opened */
+	unsigned char *mark;		/* a bit per entry, for gc's mark phase */
 };
 
 /*
