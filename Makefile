@@ -130,6 +130,7 @@ UNIT_TESTS = \
 FUZZ_TARGETS = \
 	config \
 	manifest \
+	midx \
 	name \
 	namecheck \
 	object \

@@ -32,7 +32,7 @@ size() { wc -c <"$1" | tr -d ' '; }
 # seed TARGET NAME: write stdin as corpus/TARGET/seed-NAME.
 seed() { cat >"$out/$1/seed-$2"; }
 
-for t in config manifest name namecheck object pack refs; do
+for t in config manifest midx name namecheck object pack refs; do
 	mkdir -p "$out/$t"
 	rm -f "$out/$t"/seed-*
 done
@@ -119,5 +119,18 @@ p=${i%.idx}.pack
 { byte 59; le32 "$(size "$i")"; cat "$i" "$p"; } | seed pack pack-repair
 { byte 63; le32 "$(size "$i")"; cat "$i" "$p"; } | seed pack pack-tile
 { byte 64; le32 "$(size "$i")"; cat "$i" "$p"; } | seed pack index-only
+
+# midx: a multi-pack index, which an add writes once more than 32 packs are
+# not covered by one: 33 files, each enough chunks for a pack of its own.
+n=0
+while [ $n -lt 33 ]; do
+	n=$((n + 1))
+	"$TEST_TOOL" gen-random $((100 + n)) 24000 >"$T/p$n"
+	"$CDT" --store "$S" add -q --name "many/p$n" "$T/p$n"
+done
+x=$S/packs/multi-pack-index
+[ -f "$x" ] || { echo "make-corpus.sh: the store has no multi-pack index" >&2; exit 1; }
+{ byte 0; cat "$x"; } | seed midx index
+{ byte 7; cat "$x"; } | seed midx index-repair
 
 du -sh "$out"

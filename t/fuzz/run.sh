@@ -25,7 +25,7 @@ max_len() {
 	name) echo 4300 ;;
 	namecheck) echo 4400 ;;
 	manifest|refs) echo 8192 ;;
-	object|pack) echo 65536 ;;
+	midx|object|pack) echo 65536 ;;
 	*) echo 4096 ;;
 	esac
 }
