@@ -7,7 +7,8 @@
 # BUILD holds the targets (BUILD/t/fuzz/fuzz-TARGET, built by `make fuzz`).
 # t/fuzz/corpus is only read: each run works in BUILD/fuzz-run/TARGET. A
 # crash, leak, timeout or out-of-memory input fails the run; libFuzzer's
-# artifact is kept in BUILD/crashes/TARGET/ and its log in BUILD/fuzz-run/.
+# artifact is kept in BUILD/crashes/TARGET/ (until that target runs again)
+# and its log in BUILD/fuzz-run/.
 set -u
 
 build=${1:?usage: run.sh BUILD SECONDS TARGET...}
@@ -31,7 +32,7 @@ max_len() {
 }
 
 # A final libFuzzer statistic from a log, or '-'.
-stat() {
+final_stat() {
 	v=$(sed -n "s/^stat::$2: *//p" "$1" | tail -n 1)
 	echo "${v:--}"
 }
@@ -46,6 +47,7 @@ else
 	scratch=$(mktemp -d "$run/scratch.XXXXXX")
 fi
 trap 'rm -rf "$scratch"' EXIT
+trap 'exit 130' INT TERM
 failed=
 summary="$run/summary"
 printf '%-10s %12s %9s %7s %8s  %s\n' target executions exec/s corpus rss-MiB result >"$summary"
@@ -55,6 +57,8 @@ for t in "$@"; do
 		echo "fuzz: $bin is missing (run 'make fuzz')" >&2
 		exit 1
 	fi
+	# Failing inputs are kept until this target runs again.
+	rm -rf "$crashes/$t"
 	mkdir -p "$run/$t/corpus" "$scratch/$t" "$crashes/$t"
 	if [ -d "$src/corpus/$t" ]; then
 		cp "$src/corpus/$t/"* "$run/$t/corpus/" 2>/dev/null
@@ -76,10 +80,10 @@ for t in "$@"; do
 		failed="$failed $t"
 	fi
 	printf '%-10s %12s %9s %7s %8s  %s\n' "$t" \
-		"$(stat "$run/$t.log" number_of_executed_units)" \
-		"$(stat "$run/$t.log" average_exec_per_sec)" \
+		"$(final_stat "$run/$t.log" number_of_executed_units)" \
+		"$(final_stat "$run/$t.log" average_exec_per_sec)" \
 		"$(ls "$run/$t/corpus" | wc -l)" \
-		"$(stat "$run/$t.log" peak_rss_mb)" "$result" >>"$summary"
+		"$(final_stat "$run/$t.log" peak_rss_mb)" "$result" >>"$summary"
 	rm -rf "$scratch/$t"
 done
 echo
