@@ -192,7 +192,8 @@ $(FUZZ_BINS): $(BUILD)/t/fuzz/%: $(BUILD)/t/fuzz/%.o $(BUILD)/t/fuzz/common.o $(
 
 # Debian packages the build, the tests, the fuzzers and the benchmarks need.
 DEB_PACKAGES = build-essential pkg-config zlib1g-dev libdeflate-dev libssl-dev \
-	       libfuse3-dev fuse3 bats python3 man-db clang libclang-rt-14-dev
+	       libfuse3-dev fuse3 bats python3 man-db strace cppcheck clang \
+	       libclang-rt-14-dev
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -259,6 +260,14 @@ bench: all
 bench-mount: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-mount.sh
 .PHONY: bench-mount
+
+# Static analysis: cppcheck's warning, portability and performance checks.
+CPPCHECK ?= cppcheck
+lint:
+	$(CPPCHECK) --quiet --enable=warning,portability,performance --std=c11 \
+		--inline-suppr -I lib -DCDT_VERSION='"lint"' --error-exitcode=1 \
+		cdt.c cmd lib fuse-view t/helper t/unit
+.PHONY: lint
 
 install: all
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(bashcompdir)

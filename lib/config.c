@@ -13,7 +13,7 @@ void cdt_config_defaults(struct cdt_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->format = CDT_FORMAT_VERSION;
 	cfg->chunker = CDT_CHUNKER_FASTCDC;
-	cfg->chunk_size = 64 << 10;
+	cfg->chunk_size = 32 << 10;
 	cfg->level = 6;
 }
 

@@ -16,7 +16,7 @@
 int mkdirat_p(int dirfd, const char *rel)
 {
 	struct strbuf sb = STRBUF_INIT;
-	size_t i;
+	size_t i, parent_end = 0;
 	int ret = 0;
 
 	strbuf_addstr(&sb, rel);
@@ -24,12 +24,25 @@ int mkdirat_p(int dirfd, const char *rel)
 		if (i < sb.len && sb.buf[i] != '/')
 			continue;
 		sb.buf[i] = '\0';
-		if (mkdirat(dirfd, sb.buf, 0777) < 0 && errno != EEXIST) {
+		if (mkdirat(dirfd, sb.buf, 0777) == 0) {
+			/*
+			 * A new directory is durable only once its parent is
+			 * synced: what goes into it may be synced next.
+			 */
+			char save = sb.buf[parent_end];
+
+			sb.buf[parent_end] = '\0';
+			ret = fsync_dirat(dirfd, parent_end ? sb.buf : ".");
+			sb.buf[parent_end] = save;
+			if (ret < 0)
+				break;
+		} else if (errno != EEXIST) {
 			ret = -errno;
 			break;
 		}
 		if (i < sb.len)
 			sb.buf[i] = '/';
+		parent_end = i;
 	}
 	if (!ret) {
 		struct stat st;

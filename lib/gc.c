@@ -632,7 +632,7 @@ static int repack(struct sweep *sw)
 	struct repacker rp = { 0 };
 	struct cdt_pack **packs;
 	unsigned char *rewrite, *keep;
-	uint64_t *live_bytes, *total_bytes;
+	uint64_t *live_bytes, *total_bytes, *live_count;
 	size_t n, i, nsmall = 0, nrewrite = 0;
 	uint64_t k;
 	int ret = 0;
@@ -641,6 +641,7 @@ static int repack(struct sweep *sw)
 	rewrite = xcalloc(n + 1, 1);
 	keep = xcalloc(n + 1, 1);
 	live_bytes = xcalloc(n + 1, sizeof(*live_bytes));
+	live_count = xcalloc(n + 1, sizeof(*live_count));
 	total_bytes = xcalloc(n + 1, sizeof(*total_bytes));
 	/* Live bytes per pack; a second copy of a chunk counts as dead. */
 	for (i = 0; i < n; i++) {
@@ -650,8 +651,10 @@ static int repack(struct sweep *sw)
 
 			cdt_pack_entry(packs[i], k, &id, NULL, &len, NULL);
 			total_bytes[i] += len;
-			if (packed_live(packs[i], k))
+			if (packed_live(packs[i], k)) {
 				live_bytes[i] += len;
+				live_count[i]++;
+			}
 		}
 		if (total_bytes[i] < SMALL_PACK)
 			nsmall++;
@@ -668,10 +671,14 @@ static int repack(struct sweep *sw)
 	if (!nrewrite && !sw->nloose)
 		goto out;
 	if (dry) {
-		for (i = 0; i < n; i++)
-			if (rewrite[i])
-				say(sw, "pack (rewriting its live objects)", packs[i]->name,
-				    total_bytes[i] - live_bytes[i]);
+		for (i = 0; i < n; i++) {
+			if (!rewrite[i])
+				continue;
+			say(sw, "pack (rewriting its live objects)", packs[i]->name,
+			    total_bytes[i] - live_bytes[i]);
+			sw->res->chunks += packs[i]->count - live_count[i];
+			sw->res->chunk_bytes += total_bytes[i] - live_bytes[i];
+		}
 		goto out;
 	}
 
@@ -762,6 +769,7 @@ static int repack(struct sweep *sw)
 		snprintf(path, sizeof(path), "%s.pack", packs[i]->name);
 		unlinkat(packsfd, path, 0);
 		sw->res->packs_removed++;
+		sw->res->chunks += packs[i]->count - live_count[i];
 		sw->res->chunk_bytes += total_bytes[i] - live_bytes[i];
 	}
 	for (i = 0; i < sw->nloose; i++) {
@@ -784,6 +792,7 @@ out:
 	free(rewrite);
 	free(keep);
 	free(live_bytes);
+	free(live_count);
 	free(total_bytes);
 	free(packs);
 	return ret;

@@ -31,6 +31,8 @@
  */
 #define BATCH_CHUNKS 65536
 #define BATCH_BYTES (64u << 20)
+/* Stored manifests a file is compared with while its whole-file hash waits. */
+#define MAX_CANDIDATES 8
 /* Index packs together when an add leaves more than this many outside the multi-pack index. */
 #define MIDX_AFTER_PACKS 32
 /* Merge reference tables when an add leaves more than this many. */
@@ -68,6 +70,24 @@ struct cdt_ingest {
 	struct round *cur;		/* the round the parallel steps work on */
 	struct cdt_hasher *file_hash;
 	struct cdt_idset round_new;	/* ids found new in this round */
+	/*
+	 * Content already stored: a file whose chunks are exactly those of a
+	 * stored manifest has that manifest's content id, so the whole-file
+	 * hash (a second SHA-256 pass over every byte) can wait until the
+	 * file turns out to differ. Then it is caught up by reading the part
+	 * that was skipped again (only for input that can be read again).
+	 */
+	struct cand {
+		struct cdt_manifest *m;
+		struct cdt_id id;
+		uint64_t next;		/* the manifest entry the next chunk must match */
+	} cands[MAX_CANDIDATES];
+	int ncands;
+	int lazy;			/* the file hash is behind: see above */
+	uint64_t hashed;		/* bytes of the file fed to file_hash */
+	unsigned char *catchup;		/* buffer for reading skipped bytes again */
+	int caught_up;			/* some bytes were hashed from a second read */
+	struct stat before;		/* the file when the add began */
 };
 
 struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_options *opt)
@@ -112,6 +132,7 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 	}
 	cdt_hasher_free(ing->file_hash);
 	cdt_idset_clear(&ing->round_new);
+	free(ing->catchup);
 	free(ing);
 }
 
@@ -125,7 +146,8 @@ static void hash_item(size_t i, int worker, void *data)
 	(void)worker;
 	if (i == 0) {
 		/* The whole-file hash sees the rounds in order: one item per round. */
-		cdt_hasher_update(ing->file_hash, r->buf, r->len);
+		if (!ing->lazy)
+			cdt_hasher_update(ing->file_hash, r->buf, r->len);
 		return;
 	}
 	d = &r->descs[i - 1];
@@ -303,6 +325,129 @@ static int stage_round(struct round *r, struct cdt_chunk_batch *batch,
 	return 0;
 }
 
+static void drop_candidates(struct cdt_ingest *ing)
+{
+	int i;
+
+	for (i = 0; i < ing->ncands; i++)
+		cdt_manifest_close(ing->cands[i].m);
+	ing->ncands = 0;
+}
+
+/*
+ * Feed the file hash the bytes [ing->hashed, upto) by reading them again.
+ * 0 or -errno.
+ */
+static int catch_up(struct cdt_ingest *ing, int fd, uint64_t upto)
+{
+	if (!ing->catchup)
+		ing->catchup = xmalloc(1 << 20);
+	while (ing->hashed < upto) {
+		size_t want = (size_t)MIN(upto - ing->hashed, (uint64_t)(1 << 20));
+		ssize_t n = pread_full(fd, ing->catchup, want, (off_t)ing->hashed);
+
+		if (n < 0)
+			return (int)n;
+		if ((size_t)n != want)
+			return -EIO;	/* the file shrank while we read it */
+		cdt_hasher_update(ing->file_hash, ing->catchup, want);
+		ing->hashed += want;
+		ing->caught_up = 1;
+	}
+	return 0;
+}
+
+/*
+ * Bytes hashed from a second read must be the bytes that were chunked: if
+ * the file changed meanwhile, its content id would not match its chunks.
+ */
+static int unchanged_since_start(struct cdt_ingest *ing, int fd)
+{
+	struct stat now;
+
+	if (!ing->caught_up)
+		return 1;
+	return fstat(fd, &now) == 0 && now.st_size == ing->before.st_size &&
+	       now.st_mtim.tv_sec == ing->before.st_mtim.tv_sec &&
+	       now.st_mtim.tv_nsec == ing->before.st_mtim.tv_nsec &&
+	       now.st_ctim.tv_sec == ing->before.st_ctim.tv_sec &&
+	       now.st_ctim.tv_nsec == ing->before.st_ctim.tv_nsec;
+}
+
+/* After the first round: stored manifests that start with the same chunk. */
+static void find_candidates(struct cdt_ingest *ing, int fd, const struct round *r)
+{
+	struct cdt_refs *refs;
+	struct cdt_id *users = NULL;
+	struct stat st;
+	int n, i;
+
+	ing->ncands = 0;
+	ing->lazy = 0;
+	if (!r->ndesc || r->last || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;	/* nothing to gain, or input that cannot be read again */
+	ing->before = st;
+	if (cdt_refs_open(ing->store, &refs) < 0)
+		return;
+	n = cdt_refs_lookup(refs, &r->descs[0].id, &users);
+	for (i = 0; i < n && ing->ncands < MAX_CANDIDATES; i++) {
+		struct cand *c = &ing->cands[ing->ncands];
+		struct cdt_manifest_entry e;
+
+		if (cdt_manifest_open(ing->store, &users[i], &c->m, NULL) < 0)
+			continue;
+		if (cdt_manifest_get(c->m, 0, &e) < 0 || !cdt_id_eq(&e.id, &r->descs[0].id) ||
+		    e.len != r->descs[0].len) {
+			cdt_manifest_close(c->m);
+			continue;
+		}
+		c->id = users[i];
+		c->next = 0;
+		ing->ncands++;
+	}
+	free(users);
+	cdt_refs_close(refs);
+	ing->lazy = ing->ncands > 0;
+}
+
+/* Compare the round's chunks with each candidate; catch the hash up when none is left. */
+static int follow_candidates(struct cdt_ingest *ing, int fd, const struct round *r,
+			     uint64_t round_start)
+{
+	int i, j;
+	size_t k;
+
+	for (i = 0; i < ing->ncands; i++) {
+		struct cand *c = &ing->cands[i];
+		int ok = 1;
+
+		for (k = 0; k < r->ndesc && ok; k++, c->next++) {
+			struct cdt_manifest_entry e;
+
+			ok = c->next < cdt_manifest_count(c->m) &&
+			     cdt_manifest_get(c->m, c->next, &e) == 0 &&
+			     cdt_id_eq(&e.id, &r->descs[k].id) && e.len == r->descs[k].len;
+		}
+		if (!ok) {
+			cdt_manifest_close(c->m);
+			c->m = NULL;
+		}
+	}
+	for (i = 0, j = 0; i < ing->ncands; i++)
+		if (ing->cands[i].m)
+			ing->cands[j++] = ing->cands[i];
+	ing->ncands = j;
+	if (ing->ncands)
+		return 0;
+	/* The file differs from every stored one: hash what was skipped, and this round. */
+	ing->lazy = 0;
+	if (catch_up(ing, fd, round_start) < 0)
+		return -EIO;
+	cdt_hasher_update(ing->file_hash, r->buf, r->len);
+	ing->hashed += r->len;
+	return 0;
+}
+
 int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		  struct cdt_name_entry *meta, struct cdt_ingest_result *res)
 {
@@ -310,12 +455,16 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	struct cdt_manifest_writer *mw = NULL;
 	struct cdt_chunk_batch *batch = cdt_chunk_batch_new(s);
 	struct round *r = &ing->rounds[0], *next = &ing->rounds[1];
-	int eof = 0, ret;
+	int eof = 0, ret, first = 1;
 	double last_progress = 0;
 	char hex[CDT_ID_HEXLEN + 1];
 
 	memset(res, 0, sizeof(*res));
 	cdt_hasher_reset(ing->file_hash);
+	ing->hashed = 0;
+	ing->lazy = 0;
+	ing->ncands = 0;
+	ing->caught_up = 0;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	ret = cdt_manifest_writer_new(s, &mw);
 	if (ret < 0) {
@@ -324,23 +473,20 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	}
 
 	/*
-	 * A two-stage pipeline: while the pool encodes round r, this thread
-	 * reads and cuts the next round, then joins the encoding; then it
-	 * stages r, and the pool hashes the next round.
+	 * A pipeline over two buffers: while the pool hashes round r, this
+	 * thread reads and cuts the next round, then joins the hashing; then
+	 * it looks r's chunks up, the pool (and this thread) encodes the new
+	 * ones, and this thread stages them.
 	 */
 	ret = fill_round(ing, fd, r, NULL, &eof);
 	if (ret < 0)
 		goto read_error;
-	ing->cur = r;
-	cdt_workers_run(ing->workers, r->ndesc + 1, hash_item, ing);
-	ret = lookup_round(ing, r, batch);
-	if (ret < 0)
-		goto out;
 	for (;;) {
 		struct round *t;
+		int was_lazy = ing->lazy;
 
 		ing->cur = r;
-		cdt_workers_start(ing->workers, r->ndesc, encode_item, ing);
+		cdt_workers_start(ing->workers, r->ndesc + 1, hash_item, ing);
 		if (!r->last) {
 			ret = fill_round(ing, fd, next, r, &eof);
 			if (ret < 0) {
@@ -349,6 +495,20 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 			}
 		}
 		cdt_workers_finish(ing->workers);
+		if (!was_lazy)
+			ing->hashed += r->len;
+		if (first) {
+			find_candidates(ing, fd, r);
+			first = 0;
+		} else if (was_lazy && follow_candidates(ing, fd, r, res->size) < 0) {
+			ret = -EIO;
+			error("cannot read '%s' again: it changed while it was read", quote(what));
+			goto out;
+		}
+		ret = lookup_round(ing, r, batch);
+		if (ret < 0)
+			goto out;
+		cdt_workers_run(ing->workers, r->ndesc, encode_item, ing);
 		ret = stage_round(r, batch, mw, what, res);
 		if (ret < 0)
 			goto out;
@@ -361,14 +521,36 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		t = r;
 		r = next;
 		next = t;
-		ing->cur = r;
-		cdt_workers_run(ing->workers, r->ndesc + 1, hash_item, ing);
-		ret = lookup_round(ing, r, batch);
-		if (ret < 0)
-			goto out;
 	}
 
-	cdt_hasher_final(ing->file_hash, &res->content);
+	/* A stored manifest with exactly these chunks names this content. */
+	if (ing->lazy) {
+		int i, found = -1;
+
+		for (i = 0; i < ing->ncands; i++)
+			if (ing->cands[i].next == cdt_manifest_count(ing->cands[i].m) &&
+			    cdt_manifest_size(ing->cands[i].m) == res->size)
+				found = i;
+		if (found >= 0) {
+			res->content = ing->cands[found].id;
+		} else if (catch_up(ing, fd, res->size) < 0) {
+			ret = -EIO;
+			error("cannot read '%s' again: it changed while it was read", quote(what));
+			goto out;
+		}
+		ing->lazy = found >= 0;
+		drop_candidates(ing);
+	}
+	drop_candidates(ing);
+	if (!ing->lazy)
+		cdt_hasher_final(ing->file_hash, &res->content);
+	ing->lazy = 0;
+	if (!unchanged_since_start(ing, fd)) {
+		ret = -EAGAIN;
+		error("'%s' changed while it was read; not stored (add it again)", quote(what));
+		goto out;
+	}
+
 	ret = cdt_manifest_writer_finish(mw, &res->content);
 	if (ret < 0) {
 		error("cannot write manifest for '%s': %s", quote(what), strerror(-ret));
@@ -445,6 +627,8 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	}
 	ret = 0;
 out:
+	drop_candidates(ing);
+	ing->lazy = 0;
 	cdt_chunk_batch_free(batch);
 	cdt_manifest_writer_free(mw);
 	return ret;

@@ -124,8 +124,13 @@ int cdt_manifest_writer_commit(struct cdt_manifest_writer *w)
 		return -EINVAL;
 	cdt_id_path(&w->file_id, path);
 	path[2] = '\0';
-	if (mkdirat(mfd, path, 0777) < 0 && errno != EEXIST)
+	if (mkdirat(mfd, path, 0777) == 0) {
+		/* A new fan-out directory is durable before what goes into it. */
+		if (fsync(mfd) < 0)
+			return -errno;
+	} else if (errno != EEXIST) {
 		return -errno;
+	}
 	path[2] = '/';
 	ret = rename_noreplace(tmpfd, w->tmpname.buf, mfd, path);
 	if (ret < 0)

@@ -78,7 +78,7 @@ struct cdt_workers *cdt_workers_new(int n)
 	struct cdt_workers *w = xcalloc(1, sizeof(*w));
 	int i;
 
-	w->n = n > 1 ? n : 0;
+	w->n = n > 0 ? n : 0;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work_cv, NULL);
 	pthread_cond_init(&w->done_cv, NULL);

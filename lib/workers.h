@@ -6,7 +6,7 @@
 
 struct cdt_workers;
 
-/* Start a pool of n threads (n <= 1: no threads; work runs in the caller). */
+/* Start a pool of n threads (n <= 0: none; all work runs in the caller). */
 struct cdt_workers *cdt_workers_new(int n);
 void cdt_workers_free(struct cdt_workers *w);
 int cdt_workers_count(const struct cdt_workers *w);

@@ -14,7 +14,7 @@ load test_helper
 
 @test "an edited config fails its checksum" {
 	init_store
-	sed -i 's/^chunk-size 65536$/chunk-size 32768/' "$S/config"
+	sed -i 's/^chunk-size 32768$/chunk-size 65536/' "$S/config"
 	run_split c ls
 	assert_status 1
 	assert_one_line_err
