@@ -266,7 +266,7 @@ CPPCHECK ?= cppcheck
 lint:
 	$(CPPCHECK) --quiet --enable=warning,portability,performance --std=c11 \
 		--inline-suppr -I lib -DCDT_VERSION='"lint"' --error-exitcode=1 \
-		cdt.c cmd lib fuse-view t/helper t/unit
+		cdt.c cmd lib fuse-view t/helper t/unit t/fuzz
 .PHONY: lint
 
 install: all
