@@ -5,6 +5,7 @@
 #   make demo           ingest a generated backup series and report the numbers
 #   make bench          throughput figures against the machine's limits
 #   make bench-mount    cdt mount alone: sequential, random 4 KiB reads, memory
+#   make bench-integrity  fsck, verify and repair speeds only
 #   make install        prefix=/usr/local DESTDIR=
 #   make SANITIZE=1 ... build and test with ASan + UBSan
 #   make fuzz           libFuzzer targets for every on-disk parser, FUZZ_SECONDS each
@@ -88,6 +89,7 @@ LIB_SOURCES = \
 	lib/compress.c \
 	lib/config.c \
 	lib/fanout.c \
+	lib/fsck.c \
 	lib/fsutil.c \
 	lib/gc.c \
 	lib/hash.c \
@@ -100,22 +102,27 @@ LIB_SOURCES = \
 	lib/pack.c \
 	lib/refs.c \
 	lib/remove.c \
+	lib/repair.c \
 	lib/restore.c \
 	lib/store.c \
 	lib/strbuf.c \
 	lib/util.c \
+	lib/verify.c \
 	lib/workers.c
 
 CMD_SOURCES = \
 	cmd/add.c \
 	cmd/cat.c \
+	cmd/fsck.c \
 	cmd/gc.c \
 	cmd/init.c \
 	cmd/ls.c \
 	cmd/mount.c \
+	cmd/repair.c \
 	cmd/rm.c \
 	cmd/stats.c \
-	cmd/umount.c
+	cmd/umount.c \
+	cmd/verify.c
 
 FUSE_SOURCES = \
 	fuse-view/cache.c \
@@ -255,11 +262,16 @@ demo: deps
 bench: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench.sh
 	@$(MAKE) --no-print-directory bench-mount
+	@$(MAKE) --no-print-directory bench-integrity
 .PHONY: bench
 
 bench-mount: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-mount.sh
 .PHONY: bench-mount
+
+bench-integrity: all
+	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-integrity.sh
+.PHONY: bench-integrity
 
 # Static analysis: cppcheck's warning, portability and performance checks.
 CPPCHECK ?= cppcheck

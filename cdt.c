@@ -17,6 +17,8 @@
 
 #define NEED_STORE 1
 #define OWN_SIGNALS 2
+/* The store is opened even with a damaged config (for fsck to report). */
+#define SALVAGE_STORE 4
 
 /* Without FUSE, cdt mount only says so, store or no store. */
 #ifdef CDT_HAVE_FUSE
@@ -37,13 +39,16 @@ struct command {
 static const struct command commands[] = {
 	{ "add", cmd_add, NEED_STORE, usage_add, "store files (deduplicated and compressed)" },
 	{ "cat", cmd_cat, NEED_STORE, usage_cat, "restore stored files, checking every chunk" },
+	{ "fsck", cmd_fsck, NEED_STORE | SALVAGE_STORE, usage_fsck, "check the whole store and say what is damaged" },
 	{ "gc", cmd_gc, NEED_STORE, usage_gc, "delete what no stored name needs" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
 	{ "mount", cmd_mount, MOUNT_FLAGS, usage_mount, "browse the store as a read-only file system" },
+	{ "repair", cmd_repair, NEED_STORE, usage_repair, "heal damaged chunks from local files holding the same data" },
 	{ "rm", cmd_rm, NEED_STORE, usage_rm, "remove stored names" },
 	{ "stats", cmd_stats, NEED_STORE, usage_stats, "show what the store holds" },
 	{ "umount", cmd_umount, 0, usage_umount, "unmount a view made by cdt mount" },
+	{ "verify", cmd_verify, NEED_STORE, usage_verify, "read stored files as cat would and report damage" },
 };
 
 static const char main_usage[] =
@@ -205,7 +210,9 @@ static int run_command(const struct command *cmd, int argc, char **argv, const c
 			strbuf_release(&path);
 			return EXIT_FAIL;
 		}
-		if (cdt_store_open(path.buf, &ctx.store) < 0) {
+		if (cmd->flags & SALVAGE_STORE ?
+		    cdt_store_open_salvage(path.buf, &ctx.store) < 0 :
+		    cdt_store_open(path.buf, &ctx.store) < 0) {
 			strbuf_release(&path);
 			return EXIT_FAIL;
 		}

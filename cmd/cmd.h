@@ -31,23 +31,29 @@ typedef int (*cmd_fn)(int argc, char **argv, struct cmd_ctx *ctx);
 
 int cmd_add(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_cat(int argc, char **argv, struct cmd_ctx *ctx);
+int cmd_fsck(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_init(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_ls(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_mount(int argc, char **argv, struct cmd_ctx *ctx);
+int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_rm(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_umount(int argc, char **argv, struct cmd_ctx *ctx);
+int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx);
 
 extern const char usage_add[];
 extern const char usage_cat[];
+extern const char usage_fsck[];
 extern const char usage_gc[];
 extern const char usage_init[];
 extern const char usage_ls[];
 extern const char usage_mount[];
+extern const char usage_repair[];
 extern const char usage_rm[];
 extern const char usage_stats[];
 extern const char usage_umount[];
+extern const char usage_verify[];
 
 /* Print "error: MSG" and the command's synopsis to stderr; returns EXIT_USAGE. */
 int usage_error(struct cmd_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -539,8 +539,17 @@ done:
 
 struct loose_walk {
 	cdt_object_fn fn;
+	cdt_stray_fn stray;
 	void *data;
 };
+
+/* The caller's stray callback, with the caller's data. */
+static int loose_stray(const char *path, const char *why, void *data)
+{
+	struct loose_walk *lw = data;
+
+	return lw->stray(path, why, lw->data);
+}
 
 static int loose_object(const struct cdt_id *id, uint64_t size, void *data)
 {
@@ -556,13 +565,14 @@ static int loose_object(const struct cdt_id *id, uint64_t size, void *data)
 
 int cdt_objects_walk(struct cdt_store *s, cdt_object_fn fn, cdt_stray_fn stray, void *data)
 {
-	struct loose_walk lw = { fn, data };
+	struct loose_walk lw = { fn, stray, data };
 	struct cdt_pack **packs;
 	size_t n, i;
 	uint64_t k;
 	int ret;
 
-	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_OBJECTS), loose_object, stray, &lw);
+	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_OBJECTS), loose_object,
+			      stray ? loose_stray : NULL, &lw);
 	if (ret)
 		return ret;
 	n = cdt_packs_list(s, &packs);

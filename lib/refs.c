@@ -141,6 +141,8 @@ struct cdt_ref_writer {
 	struct cdt_store *store;
 	struct cdt_ref_pair *pairs;
 	size_t nr, alloc, pos;
+	char **tables;		/* names of the tables written */
+	size_t ntables, tables_alloc;
 };
 
 struct cdt_ref_writer *cdt_ref_writer_new(struct cdt_store *s)
@@ -183,22 +185,38 @@ static int array_source(struct cdt_ref_pair *p, void *data)
 
 int cdt_ref_writer_flush(struct cdt_ref_writer *w)
 {
+	char name[CDT_ID_HEXLEN + 8] = "";
 	int ret;
 
 	if (!w->nr)
 		return 0;
 	qsort(w->pairs, w->nr, sizeof(*w->pairs), pair_cmp);
 	w->pos = 0;
-	ret = write_table(w->store, array_source, w, NULL);
+	ret = write_table(w->store, array_source, w, name);
 	w->nr = 0;
+	if (!ret && *name) {
+		ALLOC_GROW(w->tables, w->ntables + 1, w->tables_alloc);
+		w->tables[w->ntables++] = xstrdup(name);
+	}
 	cdt_crash_point("refs");
 	return ret;
 }
 
+size_t cdt_ref_writer_tables(const struct cdt_ref_writer *w, const char *const **names)
+{
+	*names = (const char *const *)w->tables;
+	return w->ntables;
+}
+
 void cdt_ref_writer_free(struct cdt_ref_writer *w)
 {
+	size_t i;
+
 	if (!w)
 		return;
+	for (i = 0; i < w->ntables; i++)
+		free(w->tables[i]);
+	free(w->tables);
 	free(w->pairs);
 	free(w);
 }

@@ -43,6 +43,12 @@ int cdt_ref_writer_add(struct cdt_ref_writer *w, const struct cdt_id *chunk,
 		       const struct cdt_id *manifest);
 /* Write what is buffered as a table (not synced: the caller syncs). */
 int cdt_ref_writer_flush(struct cdt_ref_writer *w);
+/*
+ * Names ("<64 hex>.ref", in refs/chunks/) of the tables this writer has
+ * written so far, including any it found already present with the same
+ * contents. Valid until the next flush or free.
+ */
+size_t cdt_ref_writer_tables(const struct cdt_ref_writer *w, const char *const **names);
 void cdt_ref_writer_free(struct cdt_ref_writer *w);
 
 /* A snapshot of the tables present when it was opened (mmapped). */

@@ -6,6 +6,7 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -217,6 +218,116 @@ changed:
 	      cdt_id_to_hex(&e->content, hex));
 out:
 	cdt_manifest_close(m);
+	strbuf_release(&why);
+	return ret;
+}
+
+static void report_whole(const struct cdt_restore_check *c, const struct cdt_name_entry *e,
+			 int err, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void report_whole(const struct cdt_restore_check *c, const struct cdt_name_entry *e,
+			 int err, const char *fmt, ...)
+{
+	struct strbuf why = STRBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_vaddf(&why, fmt, ap);
+	va_end(ap);
+	c->bad(0, e->size, NULL, err, why.buf, c->data);
+	strbuf_release(&why);
+}
+
+/* Hash a checked slot set into the whole-file hash and report its damage, in order. */
+static void check_slots(const struct cdt_restore_check *c, struct cdt_hasher *h,
+			struct slot *set, size_t n, int *damaged, uint64_t *done)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct slot *sl = &set[i];
+
+		*done += sl->e.len;
+		if (sl->err) {
+			*damaged = *damaged ? *damaged : sl->err;
+			c->bad(sl->e.offset, sl->e.len, &sl->e.id, sl->err,
+			       sl->why.len ? sl->why.buf : cdt_strerror(sl->err), c->data);
+			continue;
+		}
+		/* Past damage the whole-file hash cannot be computed: skip it. */
+		if (!*damaged)
+			cdt_hasher_update(h, sl->data, sl->len);
+	}
+	if (c->progress)
+		c->progress(*done, c->data);
+}
+
+int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
+		      const struct cdt_restore_check *c)
+{
+	struct cdt_manifest *m = NULL;
+	struct cdt_hasher *h = cdt_hasher_new();
+	struct strbuf why = STRBUF_INIT;
+	char hex[CDT_ID_HEXLEN + 1];
+	uint64_t count, next = 0, done = 0;
+	size_t nr = 0, nnext = 0;
+	struct cdt_id got;
+	int ret, damaged = 0, cur = 0;
+
+	cdt_id_to_hex(&e->content, hex);
+	ret = cdt_manifest_open(r->store, &e->content, &m, &why);
+	if (ret < 0) {
+		report_whole(c, e, ret, "manifest %s: %s", hex, why.len ? why.buf : cdt_strerror(ret));
+		goto out;
+	}
+	if (cdt_manifest_size(m) != e->size) {
+		ret = -CDT_ECORRUPT;
+		report_whole(c, e, ret, "its entry says %llu bytes, its manifest %llu",
+			     (unsigned long long)e->size, (unsigned long long)cdt_manifest_size(m));
+		goto out;
+	}
+	/* As cdt_restore_fd reads: the next set is read while this one is hashed. */
+	count = cdt_manifest_count(m);
+	if (count) {
+		ret = fill_slots(m, r->slots[cur], r->nslots, next, &nr);
+		if (ret < 0)
+			goto changed;
+		r->cur = r->slots[cur];
+		cdt_workers_run(r->workers, nr, read_item, r);
+		next += nr;
+	}
+	while (nr) {
+		nnext = 0;
+		if (next < count) {
+			ret = fill_slots(m, r->slots[!cur], r->nslots, next, &nnext);
+			if (ret < 0)
+				goto changed;
+			r->cur = r->slots[!cur];
+			cdt_workers_start(r->workers, nnext, read_item, r);
+		}
+		check_slots(c, h, r->slots[cur], nr, &damaged, &done);
+		if (nnext)
+			cdt_workers_finish(r->workers);
+		next += nnext;
+		nr = nnext;
+		cur = !cur;
+	}
+	if (damaged) {
+		ret = damaged;
+		goto out;
+	}
+	cdt_hasher_final(h, &got);
+	if (!cdt_id_eq(&got, &e->content)) {
+		ret = -CDT_ECORRUPT;
+		report_whole(c, e, ret, "its chunks do not add up to content %s", hex);
+		goto out;
+	}
+	ret = 0;
+	goto out;
+changed:
+	report_whole(c, e, ret, "manifest %s changed while reading it", hex);
+out:
+	cdt_manifest_close(m);
+	cdt_hasher_free(h);
 	strbuf_release(&why);
 	return ret;
 }

@@ -23,4 +23,24 @@ void cdt_restore_free(struct cdt_restore *r);
 int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd,
 		   const char *outname, int sparse);
 
+/*
+ * Checking without writing (verify): read `e` exactly as cdt_restore_fd()
+ * does, but go on past damage. bad() is called, in file order, for each
+ * range that cannot be read: a chunk (with its id), or the whole file (chunk
+ * NULL) when its manifest is damaged or the whole-file hash does not match.
+ * progress(), when set, gets the bytes of the file gone through so far.
+ */
+struct cdt_restore_check {
+	void (*bad)(uint64_t offset, uint64_t len, const struct cdt_id *chunk, int err,
+		    const char *why, void *data);
+	void (*progress)(uint64_t done, void *data);
+	void *data;
+};
+/*
+ * Returns 0 when every check held; -ENOENT or -CDT_ECORRUPT (or another
+ * -errno for I/O) when bad() was called for something.
+ */
+int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
+		      const struct cdt_restore_check *c);
+
 #endif

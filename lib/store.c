@@ -24,6 +24,7 @@ struct cdt_store {
 	int lockfd;
 	struct cdt_config cfg;
 	struct cdt_chunker chunker;
+	char *config_damage;	/* salvage mode: why the config was not usable */
 	struct cdt_packset *packs;
 };
 
@@ -206,7 +207,19 @@ int cdt_store_find(const char *explicit, struct strbuf *out)
 	return -ENOENT;
 }
 
-int cdt_store_open(const char *path, struct cdt_store **out)
+/*
+ * Salvage mode: a damaged config is recorded instead of refused, and the
+ * most permissive parameters stand in (every length up to the hard maximum).
+ */
+static void salvage_config(struct cdt_store *s, const char *why)
+{
+	cdt_config_defaults(&s->cfg);
+	s->cfg.chunk_size = CDT_CHUNK_AVG_MAX;
+	cdt_chunker_init(&s->chunker, s->cfg.chunker, s->cfg.chunk_size);
+	s->config_damage = xstrdup(why);
+}
+
+static int open_store(const char *path, int salvage, struct cdt_store **out)
 {
 	struct cdt_store *s = xcalloc(1, sizeof(*s));
 	struct strbuf text = STRBUF_INIT, why = STRBUF_INIT;
@@ -231,6 +244,8 @@ int cdt_store_open(const char *path, struct cdt_store **out)
 	if (ret == -ENOENT) {
 		error("'%s' is not a cdt store (no config)", path);
 		goto fail;
+	} else if (ret == -EFBIG && salvage) {
+		salvage_config(s, "config is too large");
 	} else if (ret == -EFBIG) {
 		error("store '%s' has a corrupt config: config is too large", path);
 		ret = -CDT_ECORRUPT;
@@ -239,15 +254,20 @@ int cdt_store_open(const char *path, struct cdt_store **out)
 		error("cannot read '%s/config': %s", path, strerror(-ret));
 		goto fail;
 	}
-	ret = cdt_config_parse(text.buf, text.len, &s->cfg, &why);
-	if (ret == -CDT_EVERSION) {
-		error("cannot use store '%s': %s", path, why.buf);
-		goto fail;
-	} else if (ret < 0) {
-		error("store '%s' has a corrupt config: %s", path, why.buf);
-		goto fail;
+	if (!s->config_damage) {
+		ret = cdt_config_parse(text.buf, text.len, &s->cfg, &why);
+		if (ret == -CDT_EVERSION) {
+			error("cannot use store '%s': %s", path, why.buf);
+			goto fail;
+		} else if (ret < 0 && salvage) {
+			salvage_config(s, why.buf);
+		} else if (ret < 0) {
+			error("store '%s' has a corrupt config: %s", path, why.buf);
+			goto fail;
+		}
 	}
-	if (cdt_chunker_init(&s->chunker, s->cfg.chunker, s->cfg.chunk_size) < 0) {
+	if (!s->config_damage &&
+	    cdt_chunker_init(&s->chunker, s->cfg.chunker, s->cfg.chunk_size) < 0) {
 		ret = -CDT_ECORRUPT;
 		error("store '%s' has unusable chunker parameters", path);
 		goto fail;
@@ -283,6 +303,21 @@ fail:
 	return ret < 0 ? ret : -EINVAL;
 }
 
+int cdt_store_open(const char *path, struct cdt_store **out)
+{
+	return open_store(path, 0, out);
+}
+
+int cdt_store_open_salvage(const char *path, struct cdt_store **out)
+{
+	return open_store(path, 1, out);
+}
+
+const char *cdt_store_config_damage(const struct cdt_store *s)
+{
+	return s->config_damage;
+}
+
 void cdt_store_close(struct cdt_store *s)
 {
 	int i;
@@ -298,6 +333,7 @@ void cdt_store_close(struct cdt_store *s)
 	if (s->rootfd >= 0)
 		close(s->rootfd);
 	free(s->path);
+	free(s->config_damage);
 	free(s);
 }
 

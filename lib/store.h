@@ -43,6 +43,15 @@ int cdt_store_find(const char *explicit, struct strbuf *out);
 /* Open the store at `path`; errors are reported (one line) and returned. */
 int cdt_store_open(const char *path, struct cdt_store **out);
 void cdt_store_close(struct cdt_store *s);
+/*
+ * Open for checking (fsck): like cdt_store_open(), but a config that is
+ * damaged (not one of a newer format) is no reason to refuse. The store
+ * then works with the most permissive parameters (a FastCDC chunker whose
+ * maximum is CDT_CHUNK_HARD_MAX) and cdt_store_config_damage() says why.
+ */
+int cdt_store_open_salvage(const char *path, struct cdt_store **out);
+/* Why the config could not be used (salvage mode only), or NULL. */
+const char *cdt_store_config_damage(const struct cdt_store *s);
 
 const char *cdt_store_path(const struct cdt_store *s);
 const struct cdt_config *cdt_store_config(const struct cdt_store *s);

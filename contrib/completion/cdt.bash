@@ -6,7 +6,7 @@
 #
 # Adding a command: its name in __cdt_commands and one case in _cdt.
 
-__cdt_commands="add cat gc init ls mount rm stats umount"
+__cdt_commands="add cat fsck gc init ls mount repair rm stats umount verify"
 
 # REPLY = word with its shell quoting removed (backslashes, single and
 # double quotes; an unfinished quote is fine) and a leading ~/ expanded.
@@ -224,6 +224,15 @@ _cdt()
 			__cdt_names "$cur"
 		fi
 		;;
+	fsck)
+		case $prev in
+		-j|--jobs)
+			return 0 ;;
+		esac
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'--quick\n--rebuild-refs\n--json\n-v\n--verbose\n-j\n--jobs\n-h\n--help\n--store'
+		fi
+		;;
 	gc)
 		if [[ -z $dashdash && $cur == -* ]]; then
 			__cdt_offer "$cur" $'-n\n--dry-run\n-v\n--verbose\n-h\n--help\n--store'
@@ -269,6 +278,24 @@ _cdt()
 			__cdt_dirs "$cur"
 		fi
 		;;
+	repair)
+		case $prev in
+		--from)
+			__cdt_files "$cur"
+			return 0 ;;
+		--scan)
+			__cdt_dirs "$cur"
+			return 0 ;;
+		-j|--jobs)
+			return 0 ;;
+		esac
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'--from\n--scan\n-j\n--jobs\n-h\n--help\n--store'
+		else
+			# More FILEs after --from, more DIRs after --scan: both are paths.
+			__cdt_files "$cur"
+		fi
+		;;
 	rm)
 		if [[ -z $dashdash && $cur == -* ]]; then
 			__cdt_offer "$cur" $'-r\n--recursive\n--ignore-missing\n-n\n--dry-run\n-q\n--quiet\n-h\n--help\n--store'
@@ -290,6 +317,20 @@ _cdt()
 			__cdt_offer "$REPLY" "$(awk '$3 == "fuse.cdt" { gsub(/\\040/, " ", $2); print $2 }' \
 				/proc/mounts 2>/dev/null)"
 			compopt -o filenames 2>/dev/null || true
+		fi
+		;;
+	verify)
+		case $prev in
+		--against)
+			__cdt_files "$cur"
+			return 0 ;;
+		-j|--jobs)
+			return 0 ;;
+		esac
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'--all\n--against\n--json\n-v\n--verbose\n-j\n--jobs\n-h\n--help\n--store'
+		else
+			__cdt_names "$cur"
 		fi
 		;;
 	esac

@@ -2,6 +2,8 @@
 #include "../../lib/chunker.h"
 #include "../../lib/compress.h"
 #include "../../lib/hash.h"
+#include "../../lib/refs.h"
+#include "../../lib/store.h"
 #include "../../lib/strbuf.h"
 #include "../../lib/util.h"
 
@@ -137,6 +139,29 @@ static int cmd_chunk(int argc, char **argv)
 	}
 	free(buf);
 	close(fd);
+	return 0;
+}
+
+/*
+ * ref-add STORE CHUNK MANIFEST: write a reference table holding the one
+ * pair, as an add would (for tests of stale references).
+ */
+static int cmd_ref_add(int argc, char **argv)
+{
+	struct cdt_store *s;
+	struct cdt_ref_writer *w;
+	struct cdt_id c, m;
+
+	if (argc != 4 || cdt_id_from_hex(argv[2], &c) || cdt_id_from_hex(argv[3], &m))
+		die("usage: test-tool ref-add STORE CHUNK-ID MANIFEST-ID");
+	if (cdt_store_open(argv[1], &s) < 0)
+		return 1;
+	w = cdt_ref_writer_new(s);
+	if (cdt_ref_writer_add(w, &c, &m) < 0 || cdt_ref_writer_flush(w) < 0 ||
+	    cdt_store_sync(s) < 0)
+		die("cannot write a reference table");
+	cdt_ref_writer_free(w);
+	cdt_store_close(s);
 	return 0;
 }
 
@@ -517,6 +542,7 @@ static const struct {
 	{ "gen-text", cmd_gen_text },
 	{ "limits", cmd_limits },
 	{ "pread", cmd_pread },
+	{ "ref-add", cmd_ref_add },
 };
 
 int main(int argc, char **argv)

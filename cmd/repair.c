@@ -1,0 +1,272 @@
+/* cmd/repair.c: cdt repair, heal missing or damaged chunks from local files holding the same data. */
+#include "cmd.h"
+#include "../lib/repair.h"
+#include "../lib/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char usage_repair[] =
+	"usage: cdt repair [-j N] --from FILE [FILE...]\n"
+	"   or: cdt repair [-j N] --scan DIR [DIR...]\n"
+	"\n"
+	"Find every chunk that is missing or damaged (reading the whole store, as\n"
+	"fsck does), then cut each local FILE as the store cuts files and write\n"
+	"back each wanted chunk it holds: atomically, then read back and checked.\n"
+	"FILE need not be the file that was stored: any file sharing the damaged\n"
+	"chunks heals them. A good chunk is never replaced; FILE is only read.\n"
+	"Holds the store's writer lock; cat and verify work meanwhile.\n"
+	"\n"
+	"    --from FILE        read FILE (repeatable; more FILEs may follow)\n"
+	"    --scan DIR         read every regular file under DIR (repeatable),\n"
+	"                       skipping unread those that cannot hold a wanted\n"
+	"                       chunk, and stopping once nothing is wanted\n"
+	"    -j, --jobs N       threads for reading and hashing (default: CPUs)\n"
+	"    -h, --help         show this help\n"
+	"\n"
+	"Exit status: 0 if nothing the store's names use is still damaged, 1 if\n"
+	"something is (or a FILE could not be read), 2 usage error.\n";
+
+struct repair_out {
+	int progress_shown;
+	double start;
+};
+
+static void clear_progress(struct repair_out *o)
+{
+	if (o->progress_shown) {
+		fputs("\r\033[K", stderr);
+		o->progress_shown = 0;
+	}
+}
+
+static void check_progress(enum cdt_fsck_phase phase, uint64_t done, uint64_t total,
+			   uint64_t bytes, void *data)
+{
+	struct repair_out *o = data;
+	char a[32];
+
+	if (phase == CDT_FSCK_PHASE_CHUNKS && total)
+		fprintf(stderr, "\r\033[Krepair: %s %3.0f%% (%s)", cdt_fsck_phase_name(phase),
+			100.0 * (double)done / (double)total, human_size(bytes, a, sizeof(a)));
+	else
+		fprintf(stderr, "\r\033[Krepair: %s %llu", cdt_fsck_phase_name(phase),
+			(unsigned long long)done);
+	o->progress_shown = 1;
+}
+
+static void scan_progress(const char *what, uint64_t bytes, void *data)
+{
+	struct repair_out *o = data;
+	double t = now_seconds() - o->start;
+	char a[32];
+
+	fprintf(stderr, "\r\033[Krepair: reading %s  %s  %.0f MB/s", what,
+		human_size(bytes, a, sizeof(a)), t > 0 ? (double)bytes / t / 1e6 : 0.0);
+	o->progress_shown = 1;
+}
+
+static void restored(const struct cdt_id *id, uint32_t len, const char *what, uint64_t offset,
+		     void *data)
+{
+	char hex[CDT_ID_HEXLEN + 1];
+
+	clear_progress(data);
+	printf("restored chunk %s (%u bytes) from '%s' at offset %llu\n", cdt_id_to_hex(id, hex),
+	       len, quote(what), (unsigned long long)offset);
+	fflush(stdout);
+}
+
+static void pack_rewritten(const char *old_name, const char *new_name, uint64_t replaced,
+			   uint64_t dropped, void *data)
+{
+	clear_progress(data);
+	if (!strcmp(old_name, "multi-pack-index")) {
+		printf("rewrote the damaged multi-pack index\n");
+		fflush(stdout);
+		return;
+	}
+	if (!new_name) {
+		printf("removed pack %s: its index cannot be read, and every chunk a name needs has a good copy\n",
+		       old_name);
+		fflush(stdout);
+		return;
+	}
+	printf("rewrote damaged pack %s as %s (%llu object%s from good copies, %llu damaged and unneeded dropped)\n",
+	       old_name, new_name, (unsigned long long)replaced, replaced == 1 ? "" : "s",
+	       (unsigned long long)dropped);
+	fflush(stdout);
+}
+
+static void still_wrong(const struct cdt_fsck_item *it, void *data)
+{
+	size_t i;
+
+	(void)data;
+	printf("%s %s: %s", cdt_fsck_kind_name(it->kind), quote(it->object), it->detail);
+	if (it->nr_names) {
+		fputs("; affects ", stdout);
+		for (i = 0; i < it->nr_names; i++)
+			printf("%s'%s'", i ? ", " : "", quote(it->names[i]));
+	}
+	putchar('\n');
+}
+
+struct name_counts {
+	uint64_t healthy, damaged;
+};
+
+static void name_state(const char *name, int damaged, void *data)
+{
+	struct name_counts *nc = data;
+
+	printf("%s: '%s'\n", damaged ? "still damaged" : "healthy again", quote(name));
+	if (damaged)
+		nc->damaged++;
+	else
+		nc->healthy++;
+}
+
+int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "from", required_argument, NULL, 'f' },
+		{ "scan", required_argument, NULL, 's' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct cdt_repair_options opt = { 0 };
+	struct cdt_repair_stats st;
+	struct repair_out out = { 0 };
+	struct name_counts nc = { 0, 0 };
+	struct cdt_repair *r = NULL;
+	const char **files = NULL, **dirs = NULL;
+	size_t nfiles = 0, afiles = 0, ndirs = 0, adirs = 0, i;
+	uint64_t left;
+	int c, failed = 0, ret = EXIT_OK;
+
+	while ((c = getopt_long(argc, argv, ":j:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			ALLOC_GROW(files, nfiles + 1, afiles);
+			files[nfiles++] = optarg;
+			break;
+		case 's':
+			ALLOC_GROW(dirs, ndirs + 1, adirs);
+			dirs[ndirs++] = optarg;
+			break;
+		case 'j':
+			if (parse_jobs(ctx, optarg, &opt.jobs) < 0) {
+				ret = EXIT_USAGE;
+				goto out;
+			}
+			break;
+		default:
+			ret = option_error(ctx, c, argv);
+			goto out;
+		}
+	}
+	if (!nfiles && !ndirs) {
+		ret = usage_error(ctx, "nothing to repair from: give --from FILE or --scan DIR");
+		goto out;
+	}
+	if (optind < argc && nfiles && ndirs) {
+		ret = usage_error(ctx, "with both --from and --scan, name each FILE and DIR with its option");
+		goto out;
+	}
+	for (; optind < argc; optind++) {
+		if (nfiles) {
+			ALLOC_GROW(files, nfiles + 1, afiles);
+			files[nfiles++] = argv[optind];
+		} else {
+			ALLOC_GROW(dirs, ndirs + 1, adirs);
+			dirs[ndirs++] = argv[optind];
+		}
+	}
+
+	/* A typo should fail now, not after the whole store has been read. */
+	for (i = 0; i < nfiles; i++) {
+		struct stat sb;
+
+		if (stat(files[i], &sb) < 0 || access(files[i], R_OK) < 0) {
+			error("cannot read '%s': %s", quote(files[i]), strerror(errno));
+			ret = EXIT_FAIL;
+		} else if (!S_ISREG(sb.st_mode)) {
+			error("cannot repair from '%s': not a regular file (use --scan for a directory)",
+			      quote(files[i]));
+			ret = EXIT_FAIL;
+		}
+	}
+	for (i = 0; i < ndirs; i++) {
+		struct stat sb;
+
+		if (stat(dirs[i], &sb) < 0) {
+			error("cannot read '%s': %s", quote(dirs[i]), strerror(errno));
+			ret = EXIT_FAIL;
+		} else if (!S_ISDIR(sb.st_mode)) {
+			error("cannot scan '%s': not a directory", quote(dirs[i]));
+			ret = EXIT_FAIL;
+		}
+	}
+	if (ret != EXIT_OK)
+		goto out;
+	if (cdt_store_lock(ctx->store, CDT_LOCK_EXCLUSIVE) < 0) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	if (want_progress()) {
+		opt.check_progress = check_progress;
+		opt.scan_progress = scan_progress;
+	}
+	opt.restored = restored;
+	opt.pack_rewritten = pack_rewritten;
+	opt.data = &out;
+	if (cdt_repair_new(ctx->store, &opt, &r) < 0) {
+		clear_progress(&out);
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	clear_progress(&out);
+	out.start = now_seconds();
+	for (i = 0; i < nfiles && cdt_repair_wanted(r); i++)
+		if (cdt_repair_file(r, files[i]) < 0)
+			failed = 1;
+	for (i = 0; i < ndirs && cdt_repair_wanted(r); i++)
+		if (cdt_repair_scan(r, dirs[i]) < 0)
+			failed = 1;
+	clear_progress(&out);
+	if (cdt_repair_packs(r) < 0)
+		failed = 1;
+	left = cdt_repair_finish(r, still_wrong, name_state, &nc);
+	cdt_repair_get_stats(r, &st);
+	if (!st.damaged && !st.packs_rewritten)
+		printf("no chunk is missing or damaged: nothing to restore\n");
+	else if (!st.damaged)
+		printf("no chunk was missing or damaged; %llu damaged pack%s rewritten\n",
+		       (unsigned long long)st.packs_rewritten, st.packs_rewritten == 1 ? "" : "s");
+	else
+		printf("restored %llu of %llu missing or damaged chunk%s; %llu name%s healthy again, %llu still damaged\n",
+		       (unsigned long long)st.restored, (unsigned long long)st.damaged,
+		       st.damaged == 1 ? "" : "s", (unsigned long long)nc.healthy,
+		       nc.healthy == 1 ? "" : "s", (unsigned long long)nc.damaged);
+	if (st.files || st.skipped) {
+		char a[32];
+
+		printf("read %llu file%s (%s) in %.2f s (%.0f MB/s); %llu skipped unread\n",
+		       (unsigned long long)st.files, st.files == 1 ? "" : "s",
+		       human_size(st.bytes, a, sizeof(a)), st.scan_seconds,
+		       st.scan_seconds > 0 ? (double)st.bytes / st.scan_seconds / 1e6 : 0.0,
+		       (unsigned long long)st.skipped);
+	}
+	if (left || failed || st.failed)
+		ret = EXIT_FAIL;
+out:
+	cdt_repair_free(r);
+	free(files);
+	free(dirs);
+	return ret;
+}

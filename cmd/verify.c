@@ -1,0 +1,368 @@
+/* cmd/verify.c: cdt verify, read stored files as cat would and say which bytes are lost. */
+#include "cmd.h"
+#include "../lib/names.h"
+#include "../lib/restore.h"
+#include "../lib/util.h"
+#include "../lib/verify.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char usage_verify[] =
+	"usage: cdt verify [-v] [--json] [-j N] (--all | NAME...)\n"
+	"   or: cdt verify [-j N] --against FILE NAME\n"
+	"\n"
+	"Read each stored NAME (or every name, with --all) end to end exactly as\n"
+	"cat would, writing nothing: every chunk is checked against its id and\n"
+	"the whole file against its content id. Damage does not stop the read:\n"
+	"each damaged name is reported with every byte range that cannot be read.\n"
+	"\n"
+	"    --all              verify every stored name\n"
+	"    --against FILE     check that the local FILE (- for standard input)\n"
+	"                       holds exactly the stored NAME, without restoring it;\n"
+	"                       prints the first differing byte if not\n"
+	"    --json             one JSON object per name, then a summary\n"
+	"    -v, --verbose      also list the names that are intact\n"
+	"    -j, --jobs N       threads reading and hashing (default: CPUs)\n"
+	"    -h, --help         show this help\n"
+	"\n"
+	"Exit status: 0 if everything is intact (or FILE is identical), 1 if not\n"
+	"(or on error), 2 usage error.\n";
+
+/* A run of unreadable bytes with one reason. */
+struct run {
+	uint64_t offset, len;
+	uint64_t chunks;
+	struct cdt_id first;
+	int has_chunk;
+	char *why;
+};
+
+struct verify_state {
+	struct cdt_store *store;
+	struct cdt_restore *r;
+	int json, verbose;
+	int progress;
+	struct run *runs;
+	size_t nruns, aruns;
+	uint64_t names, damaged, bytes, bad_bytes;
+	double start;
+	const char *current;
+	uint64_t done_before;
+};
+
+static void bad_range(uint64_t offset, uint64_t len, const struct cdt_id *chunk, int err,
+		      const char *why, void *data)
+{
+	struct verify_state *st = data;
+	struct run *last = st->nruns ? &st->runs[st->nruns - 1] : NULL;
+
+	(void)err;
+	if (last && last->has_chunk && chunk && last->offset + last->len == offset &&
+	    !strcmp(last->why, why)) {
+		last->len += len;
+		last->chunks++;
+		return;
+	}
+	ALLOC_GROW(st->runs, st->nruns + 1, st->aruns);
+	last = &st->runs[st->nruns++];
+	last->offset = offset;
+	last->len = len;
+	last->chunks = chunk ? 1 : 0;
+	last->has_chunk = !!chunk;
+	if (chunk)
+		last->first = *chunk;
+	last->why = xstrdup(why);
+}
+
+static void clear_runs(struct verify_state *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->nruns; i++)
+		free(st->runs[i].why);
+	st->nruns = 0;
+}
+
+static void show_progress(uint64_t done, void *data)
+{
+	struct verify_state *st = data;
+	static double last;
+	double now = now_seconds(), t = now - st->start;
+	char h[32];
+
+	if (!st->progress || now - last < 0.1)
+		return;
+	last = now;
+	fprintf(stderr, "\r\033[Kverify: %s  %s  %.0f MB/s", st->current,
+		human_size(st->done_before + done, h, sizeof(h)),
+		t > 0 ? (double)(st->done_before + done) / t / 1e6 : 0.0);
+}
+
+static void clear_progress(struct verify_state *st)
+{
+	if (st->progress)
+		fputs("\r\033[K", stderr);
+}
+
+/* Report one name: its runs of damage, or that it is intact. */
+static void report_name(struct verify_state *st, const char *name, int have_size, uint64_t size)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char hex[CDT_ID_HEXLEN + 1];
+	uint64_t bad = 0;
+	size_t i;
+
+	for (i = 0; i < st->nruns; i++)
+		bad += st->runs[i].len;
+	st->names++;
+	st->bytes += size;
+	if (st->nruns) {
+		st->damaged++;
+		st->bad_bytes += bad;
+	}
+	clear_progress(st);
+	if (st->json) {
+		strbuf_addstr(&sb, "{\"type\":\"name\",\"name\":");
+		strbuf_add_json_string(&sb, name);
+		if (have_size)
+			strbuf_addf(&sb, ",\"size\":%llu", (unsigned long long)size);
+		else
+			strbuf_addstr(&sb, ",\"size\":null");
+		strbuf_addf(&sb, ",\"status\":\"%s\",\"bad_bytes\":%llu,\"ranges\":[",
+			    st->nruns ? "damaged" : "ok", (unsigned long long)bad);
+		for (i = 0; i < st->nruns; i++) {
+			const struct run *r = &st->runs[i];
+
+			strbuf_addf(&sb, "%s{\"offset\":%llu,\"length\":%llu,\"chunks\":%llu,\"first_chunk\":",
+				    i ? "," : "", (unsigned long long)r->offset,
+				    (unsigned long long)r->len, (unsigned long long)r->chunks);
+			if (r->has_chunk)
+				strbuf_addf(&sb, "\"%s\"", cdt_id_to_hex(&r->first, hex));
+			else
+				strbuf_addstr(&sb, "null");
+			strbuf_addstr(&sb, ",\"reason\":");
+			strbuf_add_json_string(&sb, r->why);
+			strbuf_addch(&sb, '}');
+		}
+		strbuf_addstr(&sb, "]}");
+		puts(sb.buf);
+	} else if (!st->nruns) {
+		if (st->verbose)
+			printf("ok '%s' (%llu bytes)\n", quote(name), (unsigned long long)size);
+	} else {
+		if (have_size)
+			printf("damaged '%s': %llu of %llu bytes cannot be read\n", quote(name),
+			       (unsigned long long)bad, (unsigned long long)size);
+		else
+			printf("damaged '%s': cannot be read\n", quote(name));
+		for (i = 0; i < st->nruns; i++) {
+			const struct run *r = &st->runs[i];
+
+			strbuf_reset(&sb);
+			if (r->len)
+				strbuf_addf(&sb, "  bytes %llu-%llu", (unsigned long long)r->offset,
+					    (unsigned long long)(r->offset + r->len - 1));
+			else
+				strbuf_addstr(&sb, "  all bytes");
+			if (r->chunks == 1)
+				strbuf_addf(&sb, " (chunk %s)", cdt_id_to_hex(&r->first, hex));
+			else if (r->chunks > 1)
+				strbuf_addf(&sb, " (%llu chunks from %s)", (unsigned long long)r->chunks,
+					    cdt_id_to_hex(&r->first, hex));
+			strbuf_addf(&sb, ": %s", r->why);
+			puts(sb.buf);
+		}
+	}
+	fflush(stdout);
+	strbuf_release(&sb);
+	clear_runs(st);
+}
+
+static void verify_entry(struct verify_state *st, const struct cdt_name_entry *e)
+{
+	struct cdt_restore_check c = { bad_range, show_progress, st };
+
+	st->current = e->name;
+	cdt_restore_check(st->r, e, &c);
+	st->done_before += e->size;
+	report_name(st, e->name, 1, e->size);
+}
+
+static int verify_walked(const char *name, const struct cdt_name_entry *e, int err,
+			 const char *why, void *data)
+{
+	struct verify_state *st = data;
+
+	if (!e) {
+		bad_range(0, 0, NULL, err, why ? why : cdt_strerror(err), st);
+		report_name(st, name, 0, 0);
+		return 0;
+	}
+	verify_entry(st, e);
+	return 0;
+}
+
+static int lookup(struct cdt_store *s, const char *name, struct cdt_name_entry *e)
+{
+	struct strbuf why = STRBUF_INIT;
+	int ret;
+
+	if (cdt_name_check(name, &why) < 0) {
+		ret = error("bad name '%s': %s", quote(name), why.buf);
+		strbuf_release(&why);
+		return ret;
+	}
+	ret = cdt_name_read(s, name, e, &why);
+	if (ret == -ENOENT)
+		error("no such name: '%s'", quote(name));
+	else if (ret < 0)
+		error("cannot read name '%s': %s", quote(name), why.len ? why.buf : strerror(-ret));
+	strbuf_release(&why);
+	return ret < 0 ? -1 : 0;
+}
+
+static int verify_against(struct cmd_ctx *ctx, const char *file, const char *name, int jobs)
+{
+	struct cdt_name_entry *e = xmalloc(sizeof(*e));
+	struct cdt_verify_diff diff;
+	int fd = -1, ret = EXIT_FAIL;
+	int is_stdin = !strcmp(file, "-");
+	const char *what = is_stdin ? "standard input" : file;
+
+	if (lookup(ctx->store, name, e) < 0)
+		goto out;
+	fd = is_stdin ? STDIN_FILENO : open(file, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		error("cannot open '%s': %s", quote(file), strerror(errno));
+		goto out;
+	}
+	if (cdt_verify_against(ctx->store, e, fd, what, jobs, &diff) < 0)
+		goto out;
+	if (diff.identical) {
+		printf("'%s' is identical to '%s' (%llu bytes)\n", quote(what), quote(name),
+		       (unsigned long long)e->size);
+		ret = EXIT_OK;
+	} else if (diff.exact) {
+		printf("'%s' differs from '%s' at byte %llu\n", quote(what), quote(name),
+		       (unsigned long long)diff.offset);
+	} else {
+		printf("'%s' differs from '%s' in bytes %llu-%llu (the stored chunk there is damaged, so the exact byte is unknown)\n",
+		       quote(what), quote(name), (unsigned long long)diff.offset,
+		       (unsigned long long)(diff.offset + diff.len - 1));
+	}
+out:
+	if (fd > STDIN_FILENO)
+		close(fd);
+	free(e);
+	return ret;
+}
+
+int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'A' },
+		{ "against", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct verify_state st;
+	struct cdt_name_entry *e;
+	const char *against = NULL;
+	int c, i, all = 0, jobs = 0, ret = EXIT_OK, failed = 0;
+
+	memset(&st, 0, sizeof(st));
+	while ((c = getopt_long(argc, argv, ":vj:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'A': all = 1; break;
+		case 'a': against = optarg; break;
+		case 'J': st.json = 1; break;
+		case 'v': st.verbose = 1; break;
+		case 'j':
+			if (parse_jobs(ctx, optarg, &jobs) < 0)
+				return EXIT_USAGE;
+			break;
+		default:
+			return option_error(ctx, c, argv);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (against) {
+		if (all)
+			return usage_error(ctx, "--against and --all cannot be used together");
+		if (argc != 1)
+			return usage_error(ctx, "--against takes exactly one NAME");
+		return verify_against(ctx, against, argv[0], jobs);
+	}
+	if (all && argc)
+		return usage_error(ctx, "--all takes no NAME");
+	if (!all && !argc)
+		return usage_error(ctx, "no name given (or --all)");
+
+	e = xmalloc(sizeof(*e));
+	/* Look every name up first, as cat does: a typo fails before any work. */
+	for (i = 0; i < argc; i++)
+		if (lookup(ctx->store, argv[i], e) < 0)
+			failed = 1;
+	if (failed) {
+		free(e);
+		return EXIT_FAIL;
+	}
+	st.store = ctx->store;
+	st.r = cdt_restore_new(ctx->store, jobs);
+	st.progress = want_progress();
+	st.start = now_seconds();
+	if (all) {
+		int r = cdt_names_walk(ctx->store, NULL, verify_walked, &st);
+
+		if (r < 0) {
+			clear_progress(&st);
+			error("cannot list names: %s", cdt_strerror(r));
+			failed = 1;
+		}
+	} else {
+		for (i = 0; i < argc; i++) {
+			if (lookup(ctx->store, argv[i], e) < 0) {
+				failed = 1;
+				continue;
+			}
+			verify_entry(&st, e);
+		}
+	}
+	clear_progress(&st);
+	{
+		double t = now_seconds() - st.start;
+
+		if (st.json)
+			printf("{\"type\":\"summary\",\"names\":%llu,\"damaged\":%llu,\"bytes\":%llu,"
+			       "\"bad_bytes\":%llu,\"seconds\":%.3f}\n",
+			       (unsigned long long)st.names, (unsigned long long)st.damaged,
+			       (unsigned long long)st.bytes, (unsigned long long)st.bad_bytes, t);
+		else if (st.names > 1 || st.verbose || st.damaged) {
+			char h[32];
+
+			printf("verified %llu name%s, %s in %.2f s (%.0f MB/s): ",
+			       (unsigned long long)st.names, st.names == 1 ? "" : "s",
+			       human_size(st.bytes, h, sizeof(h)), t,
+			       t > 0 ? (double)st.bytes / t / 1e6 : 0.0);
+			if (st.damaged)
+				printf("%llu damaged\n", (unsigned long long)st.damaged);
+			else
+				printf("all intact\n");
+		}
+	}
+	if (st.damaged || failed)
+		ret = EXIT_FAIL;
+	cdt_restore_free(st.r);
+	free(st.runs);
+	free(e);
+	return ret;
+}

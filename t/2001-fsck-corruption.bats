@@ -1,0 +1,420 @@
+#!/usr/bin/env bats
+# The corruption matrix: each kind of damage on a fresh store, what fsck says
+# (exit status, object, affected names), what cat does, and how it heals.
+
+load test_helper
+load lib-integrity
+
+@test "a flipped byte in a chunk is found, named, and repaired from the file" {
+	make_fixture
+	flip_byte "$(obj_path "$A1")" 100
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-corrupt $A1: content does not match its id; affects 'a', 'copy/a'"
+	assert_out_contains "1 problem (chunk-corrupt 1): exit status 4"
+	run_split c cat a
+	assert_status 1
+	assert_err_contains "error: cannot read 'a' at offset 4096: chunk $A1 (4096 bytes): content does not match its id"
+	assert_restore_only b c
+	run_split c repair --from src/a
+	assert_status 0
+	assert_out_contains "restored chunk $A1 (4096 bytes) from 'src/a' at offset 4096"
+	assert_out_contains "healthy again: 'a'"
+	assert_out_contains "healthy again: 'copy/a'"
+	assert_fsck_clean
+	assert_all_restore
+}
+
+@test "a flipped byte in a compressed chunk is found and repaired" {
+	make_fixture
+	C2=$(piece_id src/c 8192 4096)
+	flip_byte "$(obj_path "$C2")" 40
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-corrupt $C2: compressed data does not inflate to the stated length; affects 'c'"
+	assert_restore_only a copy/a b
+	run_split c repair --from src/c
+	assert_status 0
+	assert_fsck_clean
+	assert_all_restore
+}
+
+@test "a truncated chunk is found and repaired" {
+	make_fixture
+	truncate -s 2000 "$(obj_path "$A2")"
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-corrupt $A2: raw object has the wrong length; affects 'a', 'copy/a'"
+	assert_restore_only b c
+	run_split c repair --from src/a
+	assert_status 0
+	assert_out_contains "restored chunk $A2 (4096 bytes) from 'src/a' at offset 8192"
+	assert_fsck_clean
+	assert_all_restore
+}
+
+@test "a chunk truncated to nothing is found even without reading data" {
+	make_fixture
+	: > "$(obj_path "$A2")"
+	run_split c fsck --quick
+	assert_status 4
+	assert_out_contains "chunk-corrupt $A2: object is 0 bytes, impossible for a 4096-byte chunk; affects 'a', 'copy/a'"
+	assert_out_contains "(data not read)"
+}
+
+@test "a deleted chunk is found, named, and repaired" {
+	make_fixture
+	rm "$(obj_path "$A0")"
+	run_split c fsck --quick
+	assert_status 4
+	assert_out_contains "chunk-missing $A0: chunk is missing; affects 'a', 'copy/a'"
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-missing $A0: chunk is missing; affects 'a', 'copy/a'"
+	run_split c cat copy/a
+	assert_status 1
+	assert_err_contains "error: cannot read 'copy/a' at offset 0: chunk $A0 (4096 bytes): chunk is missing"
+	assert_restore_only b c
+	run_split c repair --from src/copy/a
+	assert_status 0
+	assert_fsck_clean
+	assert_all_restore
+}
+
+@test "two chunk files swapped are both found and repaired from their files" {
+	make_fixture
+	mv "$(obj_path "$A1")" "$T/swap"
+	mv "$(obj_path "$B1")" "$(obj_path "$A1")"
+	mv "$T/swap" "$(obj_path "$B1")"
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-corrupt $A1: content does not match its id; affects 'a', 'copy/a'"
+	assert_out_contains "chunk-corrupt $B1: content does not match its id; affects 'b'"
+	assert_restore_only c
+	run_split c repair --from src/a src/b
+	assert_status 0
+	assert_out_contains "restored 2 of 2 missing or damaged chunks; 3 names healthy again, 0 still damaged"
+	assert_fsck_clean
+	assert_all_restore
+}
+
+@test "a chunk of the wrong length is found and repaired" {
+	make_fixture
+	shorten_object "$(obj_path "$A2")" 4000
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-corrupt $A2: object holds 4000 bytes, the manifest says 4096; affects 'a', 'copy/a'"
+	run_split c cat a
+	assert_status 1
+	assert_err_contains "object holds 4000 bytes, the manifest says 4096"
+	assert_restore_only b c
+	run_split c repair --from src/a
+	assert_status 0
+	assert_fsck_clean
+	assert_all_restore
+}
+
+@test "a corrupt manifest is found and named; its chunks are not garbage" {
+	make_fixture
+	MA=$(file_id src/a)
+	flip_byte "$(manifest_path src/a)" 50
+	run_split c fsck -v
+	assert_status 8
+	assert_out_contains "manifest-corrupt $MA: manifest checksum does not match its contents; affects 'a', 'copy/a'"
+	assert_out_contains "1 problem (manifest-corrupt 1): exit status 8"
+	case "$output" in *garbage-chunk*) fail "chunks of a damaged manifest called garbage: $output" ;; esac
+	run_split c cat a
+	assert_status 1
+	assert_err_contains "error: cannot read 'a': manifest $MA: manifest checksum does not match its contents"
+	assert_restore_only b c
+	# Repair heals chunks only: it says what is still damaged.
+	run_split c repair --from src/a
+	assert_status 1
+	assert_out_contains "still damaged: 'a'"
+}
+
+@test "a missing manifest is found and named" {
+	make_fixture
+	MB=$(file_id src/b)
+	rm "$(manifest_path src/b)"
+	run_split c fsck
+	assert_status 8
+	assert_out_contains "manifest-missing $MB: manifest is missing; affects 'b'"
+	assert_restore_only a copy/a c
+}
+
+@test "a corrupt name entry is found and named" {
+	make_fixture
+	flip_byte "$S/names/b" 30
+	run_split c fsck -v
+	assert_status 16
+	assert_out_contains "name-corrupt names/b: name entry checksum does not match its contents; affects 'b'"
+	assert_out_contains "1 problem (name-corrupt 1): exit status 16"
+	# Its manifest is not garbage: its name record still vouches for it.
+	case "$output" in *garbage-manifest*) fail "manifest of a damaged name called garbage" ;; esac
+	run_split c cat b
+	assert_status 1
+	assert_err_contains "error: cannot read name 'b': name entry checksum does not match its contents"
+	for n in a copy/a c; do
+		c cat -o "$T/out" "$n"
+		cmp "$T/out" "src/$n"
+	done
+}
+
+@test "a corrupt config is found by fsck and every name is affected" {
+	make_fixture
+	sed -i 's/^level 6$/level 7/' "$S/config"
+	run_split c fsck
+	assert_status 64
+	assert_out_contains "config-corrupt config: config checksum does not match its contents; no command but fsck can use the store (chunk layouts not checked); affects 'a', 'b', 'c', 'copy/a'"
+	run_split c cat b
+	assert_status 1
+	assert_err_contains "has a corrupt config: config checksum does not match its contents"
+	run_split c repair --from src/a
+	assert_status 1
+	run_split c fsck --rebuild-refs
+	assert_status 1
+	assert_err_contains "cannot rebuild references: the store's config is damaged"
+}
+
+@test "a config of a newer format is not checked" {
+	make_fixture
+	sed -i 's/^format 1$/format 9/' "$S/config"
+	run_split c fsck
+	assert_status 1
+	assert_err_contains "store format 9 is newer than this cdt supports"
+}
+
+@test "a stray file in objects/ is garbage, not an error" {
+	make_fixture
+	echo junk > "$S/objects/junk"
+	echo junk > "$S/objects/${A0:0:2}/not-an-id"
+	run_split c fsck
+	assert_status 0
+	assert_out_contains "no problems found"
+	assert_out_contains "garbage (not an error): 2 items, 10 B (garbage-stray 2)"
+	run_split c fsck -v
+	assert_status 0
+	assert_out_contains "garbage-stray objects/junk: not a fan-out directory (5 B)"
+	assert_out_contains "garbage-stray objects/${A0:0:2}/not-an-id: not an object name (5 B)"
+	assert_all_restore
+}
+
+@test "an unreferenced chunk and a leftover temporary file are garbage" {
+	make_fixture
+	"$CDT" init -q other
+	gen_bytes 9 5000 > extra
+	"$CDT" --store other add -q extra
+	X=$(file_id extra)
+	mkdir -p "$S/objects/${X:0:2}"
+	cp "other/objects/${X:0:2}/${X:2}" "$S/objects/${X:0:2}/${X:2}"
+	echo partial > "$S/tmp/obj-1234-0000000000000000"
+	run_split c fsck -v --json
+	assert_status 0
+	assert_out_contains "{\"type\":\"garbage\",\"kind\":\"garbage-chunk\",\"object\":\"$X\",\"detail\":\"no manifest lists it\",\"bytes\":5012}"
+	assert_out_contains "\"kind\":\"garbage-tmp\",\"object\":\"tmp/obj-1234-0000000000000000\""
+	assert_out_contains "\"problems\":0,\"garbage\":2,"
+}
+
+@test "what an interrupted add leaves is garbage, damaged or not" {
+	make_fixture
+	gen_bytes 8 9000 > src/d
+	CDT_TEST_CRASH=name run_split c add -q src/d
+	[ "$status" -ne 0 ]
+	MD=$(file_id src/d)
+	D0=$(piece_id src/d 0 4096)
+	rm "$(obj_path "$D0")"	# damage that no name can see
+	run_split c fsck -v
+	assert_status 0
+	assert_out_contains "garbage-manifest $MD: no name uses it"
+	assert_out_contains "garbage-chunk $(piece_id src/d 4096 4096): no manifest lists it"
+	assert_out_contains "garbage-ref $(piece_id src/d 4096 4096): reference to manifest $MD, which no name uses"
+	assert_out_contains "garbage-nameref refs/names/${MD:0:2}/${MD:2}/"
+	case "$output" in *"chunk-missing $D0"*) fail "a chunk only garbage used was reported: $output" ;; esac
+	run_split c gc
+	assert_status 0
+	run_split c fsck -v
+	assert_status 0
+	case "$output" in *garbage*) fail "gc left garbage fsck sees: $output" ;; esac
+}
+
+@test "a damaged object in a pack is found, named, and healed with its pack" {
+	init_store --chunk-size 4K
+	gen_bytes 1 300000 > big
+	gen_bytes 2 300000 > other
+	c add -q big other
+	id=$("$TEST_TOOL" chunk fastcdc 4096 big | sed -n 10p | { read -r o l; piece_id big "$o" "$l"; })
+	set -- $(packed_object "$id")
+	pack=${1##*/}
+	pack=${pack%.pack}
+	damage_chunk "$id"
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-corrupt $id: pack $pack: object at offset $2 fails its CRC; affects 'big'"
+	assert_out_contains "pack-corrupt packs/$pack: object $id at offset $2 fails its CRC; affects 'big'"
+	run_split c fsck --quick
+	assert_status 0
+	run_split c cat big
+	assert_status 1
+	assert_err_contains "fails its CRC"
+	c cat -o out other
+	cmp out other
+	run_split c repair --from big
+	assert_status 0
+	assert_out_contains "restored chunk $id"
+	assert_out_contains "rewrote damaged pack $pack as pack-"
+	[ ! -e "$S/packs/$pack.pack" ] || fail "the damaged pack is still there"
+	assert_fsck_clean
+	for f in big other; do
+		c cat -o out "$f"
+		cmp out "$f"
+	done
+}
+
+@test "a pack that lost its index is garbage and its chunks missing" {
+	init_store --chunk-size 4K
+	gen_bytes 1 300000 > big
+	c add -q big
+	idx=$(ls "$S"/packs/*.idx)
+	rm "$idx"
+	run_split c fsck -v
+	assert_status 4
+	assert_out_contains "chunk-missing "
+	assert_out_contains "garbage-pack packs/$(basename "${idx%.idx}").pack: pack without an index, never read"
+	run_split c repair --from big
+	assert_status 0
+	assert_fsck_clean
+	c cat -o out big
+	cmp out big
+}
+
+@test "a damaged pack index hides its pack until repair removes it" {
+	init_store --chunk-size 4K
+	gen_bytes 1 300000 > big
+	c add -q big
+	idx=$(ls "$S"/packs/*.idx)
+	flip_byte "$idx" 1	# the magic: readers cannot open it
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "pack-corrupt packs/$(basename "${idx%.idx}"): index cannot be used (data is corrupt): the pack is hidden from readers"
+	assert_out_contains "chunk-missing "
+	run_split c repair --from big
+	assert_status 0
+	assert_out_contains "removed pack $(basename "${idx%.idx}"): its index cannot be read"
+	assert_fsck_clean
+	c cat -o out big
+	cmp out big
+}
+
+@test "a damaged multi-pack index is found and rewritten" {
+	init_store
+	gen_bytes 1 20000000 > f1
+	gen_bytes 2 20000000 > f2
+	c add -q f1
+	c add -q f2
+	c gc > /dev/null	# two large packs: gc leaves both and indexes them together
+	[ -f "$S/packs/multi-pack-index" ] || skip_or_fail "no multi-pack index was written"
+	# A byte in the middle of the id table: the shape holds, so readers trust it.
+	size=$(stat -c %s "$S/packs/multi-pack-index")
+	flip_byte "$S/packs/multi-pack-index" $((size / 2))
+	run_split c fsck
+	assert_status 4
+	# Which file's chunk the damaged id belongs to depends on the layout: the
+	# index and the chunk it hides must name the same one.
+	victim=$(printf '%s\n' "$output" | sed -n "s/^chunk-missing .*: chunk is stored, but a lookup does not find it; affects '\(f[12]\)'$/\1/p" | head -n 1)
+	[ -n "$victim" ] || fail "no chunk hidden by the index: $output"
+	assert_out_contains "midx-corrupt packs/multi-pack-index: checksum does not match its contents: lookups through it may miss chunks; affects '$victim'"
+	run_split c repair --from f1 f2
+	assert_status 0
+	assert_out_contains "rewrote the damaged multi-pack index"
+	assert_fsck_clean
+	for f in f1 f2; do
+		c cat -o out "$f"
+		cmp out "$f"
+	done
+}
+
+@test "a stale reverse reference is found and rebuilt" {
+	make_fixture
+	MA=$(file_id src/a)
+	"$TEST_TOOL" ref-add "$S" "$B1" "$MA"
+	run_split c fsck
+	assert_status 32
+	assert_out_contains "refs-stale $MA: 1 reverse reference to chunks it does not list (first: $B1); affects 'a', 'copy/a'"
+	assert_all_restore
+	run_split c fsck --rebuild-refs
+	assert_status 0
+	assert_out_contains "rebuilt references:"
+	assert_out_contains "no problems found"
+	assert_fsck_clean
+	assert_all_restore
+}
+
+@test "missing reverse references are found and rebuilt" {
+	make_fixture
+	MB=$(file_id src/b)
+	t=$(table_of src/b)
+	[ -n "$t" ]
+	rm "$t"
+	run_split c fsck
+	assert_status 32
+	assert_out_contains "refs-missing $MB: 5 of its 5 chunks have no reverse reference"
+	assert_out_contains "; affects 'b'"
+	assert_all_restore
+	run_split c fsck --rebuild-refs
+	assert_status 0
+	assert_fsck_clean
+}
+
+@test "a damaged reference table is found and rebuilt" {
+	make_fixture
+	t=$(table_of src/c)
+	flip_byte "$t" 40
+	run_split c fsck
+	assert_status 32
+	assert_out_contains "refs-table-corrupt refs/chunks/${t##*/}: checksum does not match its contents"
+	assert_out_contains "refs-missing $(file_id src/c): 8 of its 8 chunks have no reverse reference"
+	assert_all_restore
+	run_split c fsck --rebuild-refs
+	assert_status 0
+	assert_fsck_clean
+}
+
+@test "a missing name record is found and rebuilt" {
+	make_fixture
+	rm "$(nameref_path src/a copy/a)"
+	run_split c fsck
+	assert_status 32
+	assert_out_contains "nameref-missing names/copy/a: no name record for it under manifest $(file_id src/a | cut -c1-12)...; affects 'copy/a'"
+	run_split c fsck --rebuild-refs
+	assert_status 0
+	assert_out_contains "1 name record added, 0 removed"
+	assert_fsck_clean
+}
+
+@test "a damaged name record is found and rebuilt" {
+	make_fixture
+	echo "not the name" > "$(nameref_path src/b b)"
+	run_split c fsck
+	assert_status 32
+	assert_out_contains "nameref-corrupt names/b: name record"
+	run_split c fsck --rebuild-refs
+	assert_status 0
+	assert_fsck_clean
+}
+
+@test "a manifest whose chunks the store's chunker could not cut is found" {
+	make_fixture
+	# The same kind of file, stored by a store cutting 1 KiB blocks.
+	"$CDT" init -q --chunker fixed --chunk-size 1K other
+	gen_bytes 7 10000 > src/d
+	"$CDT" --store other add -q --name d src/d
+	cp -rn other/objects other/manifests other/refs other/names "$S/"
+	MD=$(file_id src/d)
+	run_split c fsck
+	assert_status 8
+	assert_out_contains "manifest-layout $MD: chunk 0 (at offset 0) is 1024 bytes; the store cuts 4096-byte blocks; affects 'd'"
+	# Nothing is lost: it reads back.
+	c cat -o "$T/out" d
+	cmp "$T/out" src/d
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bats
+# cdt verify: reading stored files as cat would, and comparing with local files.
+
+load test_helper
+load lib-integrity
+
+@test "verify of intact names exits 0 quietly" {
+	make_fixture
+	run_split c verify a b
+	assert_status 0
+	assert_out_contains "verified 2 names, 39.1 KiB in "
+	assert_out_contains "all intact"
+	run_split c verify c
+	assert_status 0
+	[ -z "$output" ] || fail "unexpected output: $output"
+}
+
+@test "verify --all -v lists every name" {
+	make_fixture
+	run_split c verify --all -v
+	assert_status 0
+	assert_out_contains "ok 'a' (20000 bytes)"
+	assert_out_contains "ok 'copy/a' (20000 bytes)"
+	assert_out_contains "verified 4 names,"
+}
+
+@test "verify reports every damaged range and goes on past damage" {
+	make_fixture
+	rm "$(obj_path "$A1")" "$(obj_path "$A2")"
+	flip_byte "$(obj_path "$A4")" 50
+	run_split c verify a b
+	assert_status 1
+	assert_out_contains "damaged 'a': 11808 of 20000 bytes cannot be read"
+	assert_out_contains "  bytes 4096-12287 (2 chunks from $A1): chunk is missing"
+	assert_out_contains "  bytes 16384-19999 (chunk $A4): content does not match its id"
+	assert_out_contains "verified 2 names,"
+	assert_out_contains "1 damaged"
+	case "$output" in *"'b'"*) fail "intact b reported: $output" ;; esac
+}
+
+@test "verify --all --json gives ranges per name" {
+	make_fixture
+	rm "$(obj_path "$B1")"
+	run_split c verify --all --json
+	assert_status 1
+	assert_out_contains "{\"type\":\"name\",\"name\":\"b\",\"size\":20000,\"status\":\"damaged\",\"bad_bytes\":4096,\"ranges\":[{\"offset\":4096,\"length\":4096,\"chunks\":1,\"first_chunk\":\"$B1\",\"reason\":\"chunk is missing\"}]}"
+	assert_out_contains "{\"type\":\"name\",\"name\":\"a\",\"size\":20000,\"status\":\"ok\",\"bad_bytes\":0,\"ranges\":[]}"
+	assert_out_contains "{\"type\":\"summary\",\"names\":4,\"damaged\":1,\"bytes\":90000,\"bad_bytes\":4096,"
+}
+
+@test "verify reports a damaged manifest and a damaged name entry" {
+	make_fixture
+	flip_byte "$(manifest_path src/b)" 20
+	flip_byte "$S/names/c" 30
+	run_split c verify --all
+	assert_status 1
+	assert_out_contains "damaged 'b': 20000 of 20000 bytes cannot be read"
+	assert_out_contains "  bytes 0-19999: manifest $(file_id src/b): manifest checksum does not match its contents"
+	assert_out_contains "damaged 'c': cannot be read"
+	assert_out_contains "  all bytes: name entry checksum does not match its contents"
+}
+
+@test "verify changes nothing" {
+	make_fixture
+	rm "$(obj_path "$A0")"
+	before=$(store_snapshot)
+	run_split c verify --all
+	assert_status 1
+	[ "$(store_snapshot)" = "$before" ]
+}
+
+@test "verify --against says whether a local file is the stored one" {
+	make_fixture
+	run_split c verify --against src/a a
+	assert_status 0
+	assert_out_contains "'src/a' is identical to 'a' (20000 bytes)"
+	cp src/a changed
+	flip_byte changed 12345
+	run_split c verify --against changed a
+	assert_status 1
+	assert_out_contains "'changed' differs from 'a' at byte 12345"
+	head -c 9000 src/a > short
+	run_split c verify --against short a
+	assert_status 1
+	assert_out_contains "'short' differs from 'a' at byte 9000"
+	cat src/a src/b > long
+	run_split c verify --against long a
+	assert_status 1
+	assert_out_contains "'long' differs from 'a' at byte 20000"
+	run_split c verify --against - a < changed
+	assert_status 1
+	assert_out_contains "'standard input' differs from 'a' at byte 12345"
+	: > empty
+	run_split c verify --against empty a
+	assert_status 1
+	assert_out_contains "'empty' differs from 'a' at byte 0"
+}
+
+@test "verify --against does not need the store's chunk data" {
+	make_fixture
+	rm "$(obj_path "$A1")"
+	run_split c verify --against src/a a
+	assert_status 0
+	cp src/a changed
+	flip_byte changed 5000
+	run_split c verify --against changed a
+	assert_status 1
+	assert_out_contains "'changed' differs from 'a' in bytes 4096-8191 (the stored chunk there is damaged, so the exact byte is unknown)"
+}
+
+@test "verify refuses bad usage and unknown names" {
+	make_fixture
+	run_split c verify
+	assert_status 2
+	run_split c verify --all a
+	assert_status 2
+	run_split c verify --against src/a a b
+	assert_status 2
+	run_split c verify --against src/a --all
+	assert_status 2
+	run_split c verify nope
+	assert_status 1
+	assert_err_contains "no such name: 'nope'"
+	run_split c verify --against missing-file a
+	assert_status 1
+	assert_err_contains "cannot open 'missing-file'"
+}

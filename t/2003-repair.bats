@@ -1,0 +1,148 @@
+#!/usr/bin/env bats
+# cdt repair: healing chunks from local files, which files it reads, and what
+# it must never touch.
+
+load test_helper
+load lib-integrity
+
+@test "repair heals a chunk from a different file that shares it" {
+	init_store --chunk-size 4K
+	gen_bytes 1 200000 > stored
+	c add -q stored
+	# The chunk that starts after 100 KB.
+	off=$("$TEST_TOOL" chunk fastcdc 4096 stored | awk '$1 >= 100000 { print $1; exit }')
+	len=$("$TEST_TOOL" chunk fastcdc 4096 stored | awk -v o="$off" '$1 == o { print $2 }')
+	id=$(piece_id stored "$off" "$len")
+	# A file this size is stored in a pack: damage the chunk's object there.
+	[ -n "$(packed_object "$id")" ] || fail "expected the chunk in a pack"
+	damage_chunk "$id"
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-corrupt $id: pack pack-"
+	assert_out_contains "fails its CRC; affects 'stored'"
+	assert_out_contains "pack-corrupt packs/pack-"
+	# Another file: other bytes first, then the second half of the stored one.
+	{ gen_bytes 2 7777; tail -c +50001 stored; } > other
+	run_split c repair --from other
+	assert_status 0
+	assert_out_contains "restored chunk $id ($len bytes) from 'other' at offset $((off - 50000 + 7777))"
+	assert_out_contains "rewrote damaged pack pack-"
+	assert_out_contains "healthy again: 'stored'"
+	assert_fsck_clean
+	c cat -o out stored
+	cmp out stored
+}
+
+@test "repair reports what it could not heal" {
+	make_fixture
+	rm "$(obj_path "$A0")" "$(obj_path "$B1")"
+	run_split c repair --from src/a
+	assert_status 1
+	assert_out_contains "restored chunk $A0 (4096 bytes) from 'src/a' at offset 0"
+	assert_out_contains "chunk-missing $B1: chunk is missing; affects 'b'"
+	assert_out_contains "healthy again: 'a'"
+	assert_out_contains "healthy again: 'copy/a'"
+	assert_out_contains "still damaged: 'b'"
+	assert_out_contains "restored 1 of 2 missing or damaged chunks; 2 names healthy again, 1 still damaged"
+	run_split c fsck
+	assert_status 4
+}
+
+@test "repair with nothing damaged restores nothing and reads no file" {
+	make_fixture
+	before=$(store_snapshot)
+	run_split c repair --from src/a
+	assert_status 0
+	assert_out_contains "no chunk is missing or damaged: nothing to restore"
+	case "$output" in *"read "*) fail "a file was read: $output" ;; esac
+	[ "$(store_snapshot)" = "$before" ]
+}
+
+@test "repair never replaces a good chunk and never changes its source" {
+	make_fixture
+	rm "$(obj_path "$A2")"
+	ino=$(stat -c %i "$(obj_path "$A1")")
+	sum=$(sha256sum src/a)
+	mtime=$(stat -c %Y src/a)
+	chmod a-w src/a
+	run_split c repair --from src/a
+	assert_status 0
+	[ "$(stat -c %i "$(obj_path "$A1")")" = "$ino" ] || fail "a good chunk was rewritten"
+	[ "$(sha256sum src/a)" = "$sum" ] && [ "$(stat -c %Y src/a)" = "$mtime" ] ||
+		fail "the source file changed"
+	[ -z "$(ls "$S/tmp")" ] || fail "left temporary files: $(ls "$S/tmp")"
+}
+
+@test "repair --scan reads only files that can hold a wanted chunk" {
+	make_fixture
+	rm "$(obj_path "$A4")"	# a's 3616-byte tail: only the tail of a file can match
+	mkdir -p tree/sub
+	gen_bytes 5 8192 > tree/blocks		# whole blocks: cannot end in 3616 bytes
+	gen_bytes 6 100 > tree/small		# smaller than any wanted chunk
+	cp src/a tree/sub/a-copy
+	ln -s ../src/a tree/link		# links are not followed
+	run_split c repair --scan tree
+	assert_status 0
+	assert_out_contains "restored chunk $A4 (3616 bytes) from 'tree/sub/a-copy' at offset 16384"
+	assert_out_contains "read 1 file (3.5 KiB) in "
+	assert_out_contains "; 2 skipped unread"
+	assert_fsck_clean
+	assert_all_restore
+}
+
+@test "repair --scan stops once nothing is wanted and leaves the store out" {
+	init_store --chunk-size 4K
+	mkdir tree
+	gen_bytes 1 50000 > tree/a
+	gen_bytes 2 50000 > tree/b
+	c add -q --name a tree/a
+	id=$("$TEST_TOOL" chunk fastcdc 4096 tree/a | head -n 1 | { read -r o l; piece_id tree/a "$o" "$l"; })
+	rm "$(obj_path "$id")"
+	# The store itself is inside the scanned tree.
+	mv "$S" tree/store
+	S=$T/tree/store
+	run_split c repair --scan tree
+	assert_status 0
+	assert_out_contains "restored chunk $id"
+	assert_out_contains "read 1 file (48.8 KiB)"
+	assert_fsck_clean
+}
+
+@test "repair fails when a source cannot be read, before any work" {
+	make_fixture
+	run_split c repair --from nope
+	assert_status 1
+	assert_err_contains "cannot read 'nope': No such file or directory"
+	run_split c repair --from src
+	assert_status 1
+	assert_err_contains "not a regular file (use --scan for a directory)"
+	run_split c repair --scan src/a
+	assert_status 1
+	assert_err_contains "cannot scan 'src/a': not a directory"
+}
+
+@test "repair rejects bad usage" {
+	init_store
+	run_split c repair
+	assert_status 2
+	assert_err_contains "give --from FILE or --scan DIR"
+	run_split c repair --from a --scan b c
+	assert_status 2
+	run_split c repair --bogus
+	assert_status 2
+}
+
+@test "repair takes the exclusive lock while cat and verify need none" {
+	command -v flock >/dev/null || skip_or_fail "flock(1) is not installed"
+	make_fixture
+	rm "$(obj_path "$A0")"
+	# An add holds the shared lock: repair must not run beside it.
+	CDT_LOCK_NOWAIT=1 run_split flock -s "$S/lock" "$CDT" --store "$S" repair --from src/a
+	assert_status 1
+	assert_err_contains "is locked by another cdt process"
+	# Readers take no lock, so they work while a repair holds it.
+	run_split flock -x "$S/lock" "$CDT" --store "$S" cat -o "$T/out" b
+	assert_status 0
+	run_split flock -x "$S/lock" "$CDT" --store "$S" verify b
+	assert_status 0
+}

@@ -1,0 +1,156 @@
+# lib-integrity.bash: helpers for the fsck, verify and repair tests (2xxx):
+# a small store with known files, paths of their stored objects, and ways to
+# damage them. Load after test_helper.
+
+# SHA-256 (hex) of LEN bytes of FILE at OFFSET: the id of that chunk.
+piece_id() {
+	tail -c +"$(($2 + 1))" "$1" | head -c "$3" | sha256sum | cut -c1-64
+}
+
+# Path of the object, manifest or name record for an id.
+obj_path() {
+	echo "$S/objects/${1:0:2}/${1:2}"
+}
+
+file_id() {
+	sha256sum "$1" | cut -c1-64
+}
+
+manifest_path() {
+	local id
+	id=$(file_id "$1")
+	echo "$S/manifests/${id:0:2}/${id:2}"
+}
+
+nameref_path() {	# MANIFEST-OF-FILE NAME
+	local m h
+	m=$(file_id "$1")
+	h=$(printf '%s' "$2" | sha256sum | cut -c1-64)
+	echo "$S/refs/names/${m:0:2}/${m:2}/$h"
+}
+
+# Invert the byte at OFFSET of FILE.
+flip_byte() {
+	python3 - "$1" "$2" <<'EOF'
+import sys
+path, off = sys.argv[1], int(sys.argv[2])
+b = bytearray(open(path, 'rb').read())
+b[off] ^= 0xff
+open(path, 'wb').write(b)
+EOF
+}
+
+# The stored fixture, in a fixed-size (4 KiB) store so that chunk k of a
+# file is its bytes [4096k, 4096k + 4096):
+#   a       20000 random bytes (4 blocks and a 3616-byte tail)
+#   copy/a  the same content under a second name
+#   b       20000 other random bytes
+#   c       30000 bytes of text (stored compressed)
+# $A0..$A4 are the ids of a's chunks, $B1 the id of b's second chunk.
+make_fixture() {
+	init_store --chunker fixed --chunk-size 4K
+	mkdir -p src/copy
+	gen_bytes 1 20000 > src/a
+	cp src/a src/copy/a
+	gen_bytes 2 20000 > src/b
+	"$TEST_TOOL" gen-text 3 30000 > src/c
+	(cd src && c add -q a copy/a b c) || fail "cannot add the fixture"
+	A0=$(piece_id src/a 0 4096)
+	A1=$(piece_id src/a 4096 4096)
+	A2=$(piece_id src/a 8192 4096)
+	A4=$(piece_id src/a 16384 3616)
+	B1=$(piece_id src/b 4096 4096)
+}
+
+# Every stored name restores byte-identical to its source.
+assert_all_restore() {
+	local n
+	for n in a copy/a b c; do
+		run_split c cat -o "$T/out" "$n"
+		assert_status 0
+		cmp -s "$T/out" "src/$n" || fail "'$n' does not restore identical"
+	done
+}
+
+# These names restore identical; cat of the others fails with a message.
+assert_restore_only() {
+	local n ok
+	for n in a copy/a b c; do
+		ok=0
+		for m in "$@"; do [ "$m" = "$n" ] && ok=1; done
+		run_split c cat "$n"
+		if [ $ok = 1 ]; then
+			assert_status 0
+			c cat -o "$T/out" "$n" && cmp -s "$T/out" "src/$n" ||
+				fail "'$n' does not restore identical"
+		else
+			[ "$status" -eq 1 ] || fail "cat of damaged '$n' exited $status"
+			assert_err_contains "error: cannot read '$n'"
+		fi
+	done
+}
+
+# fsck finds nothing wrong (garbage allowed).
+assert_fsck_clean() {
+	run_split c fsck
+	assert_status 0
+	assert_out_contains "no problems found"
+}
+
+# The reference table (path) that holds pairs of the manifest of FILE.
+table_of() {
+	python3 - "$S/refs/chunks" "$(file_id "$1")" <<'EOF2'
+import os, sys
+d, m = sys.argv[1], bytes.fromhex(sys.argv[2])
+for n in sorted(os.listdir(d)):
+    b = open(os.path.join(d, n), 'rb').read()
+    recs = b[16:-32]
+    if any(recs[i + 32:i + 64] == m for i in range(0, len(recs), 64)):
+        print(os.path.join(d, n))
+        break
+EOF2
+}
+
+# Rewrite the raw object at PATH as a well-formed object of its first LEN bytes.
+shorten_object() {
+	python3 - "$1" "$2" <<'EOF2'
+import struct, sys
+path, n = sys.argv[1], int(sys.argv[2])
+b = open(path, 'rb').read()
+assert b[:4] == b'CDTC' and b[5] == 0, 'not a raw object'
+open(path, 'wb').write(b[:8] + struct.pack('<I', n) + b[12:12 + n])
+EOF2
+}
+
+# "PACKFILE OFFSET LENGTH" of the object for ID in a pack, if any.
+packed_object() {
+	python3 - "$S/packs" "$1" <<'EOF2'
+import os, struct, sys
+d, want = sys.argv[1], bytes.fromhex(sys.argv[2])
+for n in sorted(os.listdir(d)):
+    if not n.endswith('.idx'):
+        continue
+    b = open(os.path.join(d, n), 'rb').read()
+    count = struct.unpack_from('<Q', b, 8)[0]
+    ids = 16 + 1024
+    locs = ids + 32 * count
+    for i in range(count):
+        if b[ids + 32 * i:ids + 32 * i + 32] == want:
+            off, ln, _ = struct.unpack_from('<QII', b, locs + 16 * i)
+            print(os.path.join(d, n[:-4] + '.pack'), off, ln)
+            sys.exit(0)
+EOF2
+}
+
+# Invert a byte inside the stored object of chunk ID, loose or packed.
+damage_chunk() {
+	local p
+	p=$(obj_path "$1")
+	if [ -f "$p" ]; then
+		flip_byte "$p" 100
+		return
+	fi
+	set -- $(packed_object "$1")
+	[ -n "${1:-}" ] || fail "chunk is stored nowhere"
+	flip_byte "$1" $(($2 + 20))
+}
