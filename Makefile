@@ -8,6 +8,7 @@
 #   make bench-integrity  fsck, verify and repair speeds only
 #   make install        prefix=/usr/local DESTDIR=
 #   make SANITIZE=1 ... build and test with ASan + UBSan
+#   make fuzz           libFuzzer targets for every on-disk parser, FUZZ_SECONDS each
 #   make FUSE=0         leave out cdt mount even where libfuse3 is installed
 #   make BUILD=DIR      build in DIR (binary DIR/cdt) without touching ./cdt
 #   make DEFLATE=zlib   use zlib instead of libdeflate for chunk (de)compression
@@ -65,7 +66,13 @@ FUSE_CFLAGS := -DCDT_HAVE_FUSE $(shell $(PKG_CONFIG) --cflags fuse3)
 FUSE_LIBS := $(shell $(PKG_CONFIG) --libs fuse3)
 endif
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# The library instrumented for libFuzzer (clang only); targets link with
+# -fsanitize=fuzzer, which brings libFuzzer's main().
+SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+      -fno-sanitize-recover=all
+BUILD ?= build-fuzz
+else ifeq ($(SANITIZE),1)
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 BUILD ?= build-san
 else
@@ -126,6 +133,17 @@ UNIT_TESTS = \
 	t/unit/test-chunker \
 	t/unit/test-formats
 
+# One libFuzzer target per parser of on-disk data (t/fuzz/fuzz-NAME.c).
+FUZZ_TARGETS = \
+	config \
+	manifest \
+	midx \
+	name \
+	namecheck \
+	object \
+	pack \
+	refs
+
 LIB_OBJS = $(LIB_SOURCES:%.c=$(BUILD)/%.o)
 CMD_OBJS = $(CMD_SOURCES:%.c=$(BUILD)/%.o) $(BUILD)/cdt.o
 ifeq ($(HAVE_FUSE),1)
@@ -150,7 +168,7 @@ $(BUILD)/CFLAGS: FORCE
 	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' > $@
 .PHONY: FORCE
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h cmd/*.h fuse-view/*.h) Makefile $(BUILD)/CFLAGS
+$(BUILD)/%.o: %.c $(wildcard lib/*.h cmd/*.h fuse-view/*.h t/fuzz/*.h) Makefile $(BUILD)/CFLAGS
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -174,9 +192,15 @@ $(BUILD)/t/unit/%: $(BUILD)/t/unit/%.o $(LIBCDT)
 UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/%)
 .SECONDARY:
 
-# Debian packages the build, the tests and the benchmarks need.
+FUZZ_BINS = $(FUZZ_TARGETS:%=$(BUILD)/t/fuzz/fuzz-%)
+$(FUZZ_BINS): $(BUILD)/t/fuzz/%: $(BUILD)/t/fuzz/%.o $(BUILD)/t/fuzz/common.o $(LIBCDT)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+# Debian packages the build, the tests, the fuzzers and the benchmarks need.
 DEB_PACKAGES = build-essential pkg-config zlib1g-dev libdeflate-dev libssl-dev \
-	       libfuse3-dev fuse3 bats python3 man-db strace cppcheck
+	       libfuse3-dev fuse3 bats python3 man-db strace cppcheck clang \
+	       libclang-rt-14-dev
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -216,6 +240,20 @@ test: deps
 	CDT_OTHER_DEFLATE=$(abspath $(OTHER_BUILD)/cdt) $(BATS) $(BATS_FLAGS) t/
 .PHONY: test
 
+# Fuzzing: the targets are built with clang in build-fuzz (FUZZ=1), then each
+# runs for FUZZ_SECONDS on a scratch copy of its seed corpus t/fuzz/corpus/NAME
+# (see Documentation/technical/fuzzing.md). A crash fails the run and its
+# input is kept under build-fuzz/crashes/.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+fuzz-build: $(FUZZ_BINS)
+.PHONY: fuzz-build
+
+fuzz: deps
+	@$(MAKE) --no-print-directory FUZZ=1 CC=$(FUZZ_CC) BUILD=build-fuzz fuzz-build
+	@sh t/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+.PHONY: fuzz
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@CDT=$(abspath $(CDT_BIN)) sh contrib/demo.sh
@@ -240,7 +278,7 @@ CPPCHECK ?= cppcheck
 lint:
 	$(CPPCHECK) --quiet --enable=warning,portability,performance --std=c11 \
 		--inline-suppr -I lib -DCDT_VERSION='"lint"' --error-exitcode=1 \
-		cdt.c cmd lib fuse-view t/helper t/unit
+		cdt.c cmd lib fuse-view t/helper t/unit t/fuzz
 .PHONY: lint
 
 install: all

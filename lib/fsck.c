@@ -202,6 +202,9 @@ static void progress(struct cdt_fsck *f, enum cdt_fsck_phase phase, uint64_t don
 
 static struct problem *add_item(struct cdt_fsck *f, enum cdt_fsck_kind kind, char *object,
 				uint64_t bytes, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+static struct problem *add_item(struct cdt_fsck *f, enum cdt_fsck_kind kind, char *object,
+				uint64_t bytes, const char *fmt, va_list ap)
 {
 	struct problem *p;
 	struct strbuf sb = STRBUF_INIT;

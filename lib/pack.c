@@ -52,6 +52,7 @@ int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p)
 		return ret;
 	p->count = get_le64(p->map + 8);
 	if (memcmp(p->map, CDT_IDX_MAGIC, 4) || p->map[4] != CDT_PACK_VERSION ||
+	    p->map[5] || p->map[6] || p->map[7] ||
 	    p->count > CDT_PACK_MAX_OBJECTS || idx_size(p->count) != p->map_len)
 		goto corrupt;
 	for (i = 0; i < 256; i++) {
@@ -208,7 +209,8 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	unsigned char *buf = NULL, hdr[CDT_PACK_HDR], tr[CDT_PACK_TRAILER];
 	struct cdt_id sum;
 	uint64_t i, pos;
-	int ret;
+	size_t buf_len = 0;
+	int ret, k;
 
 	/* The index's own checksum. */
 	cdt_hasher_update(h, p->map, p->map_len - CDT_ID_LEN);
@@ -222,6 +224,15 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 			ret = cdt_corrupt(why, "index ids are not sorted");
 			goto out;
 		}
+	/* A fan-out that disagrees with the ids makes lookups miss what is here. */
+	for (k = 0, i = 0; k < 256; k++) {
+		while (i < p->count && p->ids[i * CDT_ID_LEN] == k)
+			i++;
+		if (get_le32(p->map + CDT_IDX_HDR + 4 * k) != i) {
+			ret = cdt_corrupt(why, "index fan-out does not match its ids");
+			goto out;
+		}
+	}
 	ret = open_pack_file(p, packsfd);
 	if (ret < 0) {
 		ret = ret == -ENOENT ? cdt_corrupt(why, "pack file is missing") : ret;
@@ -229,7 +240,8 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	}
 	if (p->pack_size < CDT_PACK_HDR + CDT_PACK_TRAILER ||
 	    pread_full(p->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != CDT_PACK_VERSION ||
+	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != CDT_PACK_VERSION || hdr[5] || hdr[6] ||
+	    hdr[7] ||
 	    pread_full(p->fd, tr, sizeof(tr), (off_t)(p->pack_size - CDT_PACK_TRAILER)) !=
 		    (ssize_t)sizeof(tr)) {
 		ret = cdt_corrupt(why, "pack header or trailer is damaged");
@@ -248,13 +260,15 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	for (i = 0; i < p->count; i++) {
 		cdt_pack_entry(p, i, NULL, &spans[i].off, &spans[i].len, &spans[i].crc);
 		spans[i].index = i;
+		buf_len = MAX(buf_len, (size_t)spans[i].len);
 	}
 	if (p->count > 1)
 		qsort(spans, p->count, sizeof(*spans), cmp_span);
 	cdt_hasher_reset(h);
 	cdt_hasher_update(h, hdr, sizeof(hdr));
 	pos = CDT_PACK_HDR;
-	buf = xmalloc(CDT_OBJ_MAX(CDT_CHUNK_HARD_MAX));
+	/* Room for the largest entry; one larger than any object is refused below. */
+	buf = xmalloc(MIN(buf_len, CDT_OBJ_MAX(CDT_CHUNK_HARD_MAX)));
 	for (i = 0; i < p->count; i++) {
 		struct cdt_id id;
 

@@ -45,8 +45,8 @@ struct cdt_pack {
 };
 
 /*
- * Map packs/<name>.idx and check its shape (magic, version, length, fan-out
- * order); the checksums are fsck's to check. 0, -ENOENT or -CDT_ECORRUPT.
+ * Map packs/<name>.idx and check its shape (magic, version, reserved bytes,
+ * length, fan-out order); the checksums are fsck's to check. 0, -ENOENT or -CDT_ECORRUPT.
  */
 int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p);
 void cdt_pack_close(struct cdt_pack *p);
@@ -64,7 +64,8 @@ int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *bu
 		  size_t cap, size_t *len, struct strbuf *why);
 
 /*
- * Verify a whole pack: the index checksum, the pack checksum, that every
+ * Verify a whole pack: the index checksum, that the index's ids are sorted
+ * and its fan-out agrees with them, the pack checksum, that every
  * entry lies inside the pack with a matching CRC and that the pack holds
  * exactly the indexed objects. fn (optional) gets each object's id and
  * bytes for deeper checks. 0 or -CDT_ECORRUPT (with why) or -errno.

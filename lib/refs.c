@@ -260,6 +260,7 @@ static int map_table(int dfd, const char *name, struct table *t)
 		return ret;
 	t->count = get_le64(t->map + 8);
 	if (memcmp(t->map, CDT_REFS_MAGIC, 4) || t->map[4] != CDT_REFS_VERSION ||
+	    t->map[5] || t->map[6] || t->map[7] ||
 	    t->count != (t->map_len - CDT_REFS_HDR - CDT_ID_LEN) / CDT_REFS_REC ||
 	    (t->map_len - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC) {
 		munmap((void *)t->map, t->map_len);

@@ -12,7 +12,8 @@
  * pairs:
  *   "CDTR" version(1) reserved(3) count(LE64)
  *   count x { chunk id (32), manifest id (32) }   sorted, no duplicates
- *   checksum (32): SHA-256 of every byte before it
+ *   checksum (32): SHA-256 of the records, then of the 16-byte header
+ *   (the count is known last)
  * An add writes one small table per new manifest; lookups binary-search
  * every table; compaction merges tables (as an LSM tree does) so that their
  * number stays small. A pair is live while its manifest exists: removing a

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 static void default_report(const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void default_report(const char *prefix, const char *fmt, va_list ap)
 {
 	char *msg = NULL;
 

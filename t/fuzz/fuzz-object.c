@@ -1,0 +1,223 @@
+/*
+ * fuzz-object.c: chunk objects (lib/objects.h cdt_object_decode, and the
+ * inflate behind it).
+ *
+ * The first byte picks a mode:
+ *   0  the rest is an object file, checked against the SHA-256 of its
+ *      payload (so well-formed raw objects decode);
+ *   1  the rest is header fields and a payload, assembled into an object
+ *      with a good magic and version; zlib's own inflate says what it must
+ *      decode to, and its SHA-256 is the id, so valid objects are reached
+ *      that random bytes never hash to;
+ *   2  the rest is chunk data: encoded at a level from the next byte, then
+ *      decoded, which must give it back.
+ * Whatever the mode, decoding returns 0 with the checked content or
+ * -CDT_ECORRUPT with a reason, and never writes past raw_max (the output
+ * buffer is allocated with exactly raw_max bytes, so ASan sees any overrun).
+ */
+#include "fuzz.h"
+#include "../../lib/compress.h"
+#include "../../lib/objects.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define RAW_MAX (256u << 10)
+
+static struct cdt_decompressor *dec;
+static struct cdt_compressor *comp[CDT_LEVEL_MAX + 1];
+
+/* Check what a decode returned; `out` holds raw_max bytes. */
+static void check_decode(int ret, const struct cdt_id *id, const unsigned char *out,
+			 uint32_t len, uint32_t raw_max, const struct strbuf *why)
+{
+	struct cdt_id got;
+
+	if (ret) {
+		FUZZ_CHECK(ret == -CDT_ECORRUPT);
+		FUZZ_CHECK(why->len > 0);
+		return;
+	}
+	FUZZ_CHECK(len <= raw_max);
+	cdt_hash(out, len, &got);
+	FUZZ_CHECK(cdt_id_eq(&got, id));
+}
+
+static void decode_file(const uint8_t *obj, size_t len)
+{
+	unsigned char *out = xmalloc(RAW_MAX);
+	struct strbuf why = STRBUF_INIT;
+	struct cdt_id id;
+	uint32_t got = 0;
+	int ret;
+
+	if (len >= CDT_OBJ_HDR)
+		cdt_hash(obj + CDT_OBJ_HDR, len - CDT_OBJ_HDR, &id);
+	else
+		cdt_hash(obj, len, &id);
+	ret = cdt_object_decode(dec, &id, obj, len, 0, RAW_MAX, out, &got, &why);
+	fuzz_note("decode", ret, &why);
+	check_decode(ret, &id, out, got, RAW_MAX, &why);
+	strbuf_release(&why);
+	free(out);
+}
+
+/*
+ * Inflate with zlib as cdt_decompress() is specified to: one stream that
+ * uses all of `in` and gives exactly `want` bytes (or, with want_any, any
+ * number up to cap). Returns the length or -1.
+ */
+static long ref_inflate(const unsigned char *in, size_t in_len, unsigned char *out,
+			size_t cap, int want_any)
+{
+	z_stream zs;
+	long ret = -1;
+
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit(&zs) != Z_OK)
+		die("inflateInit failed");
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)in_len;
+	zs.next_out = out;
+	zs.avail_out = (uInt)cap;
+	if (inflate(&zs, Z_FINISH) == Z_STREAM_END && !zs.avail_in &&
+	    (want_any || zs.total_out == cap))
+		ret = (long)zs.total_out;
+	inflateEnd(&zs);
+	return ret;
+}
+
+/*
+ * Layout after the mode byte: codec, flags, raw length (LE32), raw_max
+ * (LE24), payload. Flags: bit 0 passes the raw length as want_len, bit 1
+ * passes a different want_len, bit 2 replaces the stated raw length by the
+ * payload's true one (so the fuzzer need not find it).
+ */
+static void decode_assembled(const uint8_t *data, size_t size)
+{
+	unsigned char *obj, *out, *ref;
+	struct strbuf why = STRBUF_INIT;
+	uint32_t raw, raw_max, want = 0, got = 0;
+	size_t plen;
+	unsigned codec, flags;
+	long ref_len = -1;
+	struct cdt_id id;
+	int ret;
+
+	if (size < 9)
+		return;
+	codec = data[0] < 0xf0 ? data[0] & 1 : data[0];
+	flags = data[1];
+	raw = get_le32(data + 2);
+	raw_max = 1 + (uint32_t)(data[6] | data[7] << 8 | data[8] << 16) % RAW_MAX;
+	data += 9;
+	plen = size - 9;
+
+	ref = xmalloc(RAW_MAX);
+	if (flags & 4) {
+		if (codec == CDT_CODEC_RAW)
+			raw = (uint32_t)plen;
+		else if (codec == CDT_CODEC_ZLIB) {
+			long n = ref_inflate(data, plen, ref, RAW_MAX, 1);
+
+			if (n >= 0)
+				raw = (uint32_t)n;
+		}
+	}
+	if (flags & 1)
+		want = raw;
+	else if (flags & 2)
+		want = raw + 1;
+
+	/* What the object holds, by the format's definition. */
+	if (raw <= raw_max && (!want || want == raw)) {
+		if (codec == CDT_CODEC_RAW && plen == raw) {
+			memcpy(ref, data, plen);
+			ref_len = raw;
+		} else if (codec == CDT_CODEC_ZLIB) {
+			ref_len = ref_inflate(data, plen, ref, raw, 0);
+		}
+	}
+	if (ref_len >= 0)
+		cdt_hash(ref, (size_t)ref_len, &id);
+	else
+		cdt_hash(data, plen, &id);
+
+	obj = xmalloc(CDT_OBJ_HDR + plen);
+	memcpy(obj, CDT_OBJ_MAGIC, 4);
+	obj[4] = CDT_OBJ_VERSION;
+	obj[5] = (unsigned char)codec;
+	obj[6] = obj[7] = 0;
+	put_le32(obj + 8, raw);
+	memcpy(obj + CDT_OBJ_HDR, data, plen);
+	out = xmalloc(raw_max);
+	ret = cdt_object_decode(dec, &id, obj, CDT_OBJ_HDR + plen, want, raw_max, out, &got,
+				&why);
+	fuzz_note("decode assembled", ret, &why);
+	check_decode(ret, &id, out, got, raw_max, &why);
+	if (ref_len >= 0) {
+		/* A valid object must decode, to the same bytes. */
+		FUZZ_CHECK(ret == 0);
+		FUZZ_CHECK(got == (uint32_t)ref_len);
+		FUZZ_CHECK(!memcmp(out, ref, got));
+	}
+	if (!ret)
+		FUZZ_CHECK(got == raw);
+	strbuf_release(&why);
+	free(out);
+	free(obj);
+	free(ref);
+}
+
+static void round_trip(const uint8_t *data, size_t size)
+{
+	unsigned char *obj, *out;
+	struct strbuf why = STRBUF_INIT;
+	uint32_t len, got = 0;
+	size_t olen;
+	struct cdt_id id;
+	int level, ret;
+
+	if (size < 1)
+		return;
+	level = data[0] % (CDT_LEVEL_MAX + 1);
+	data++;
+	len = (uint32_t)MIN(size - 1, (size_t)RAW_MAX);
+	if (!comp[level])
+		comp[level] = cdt_compressor_new(level);
+	obj = xmalloc(CDT_OBJ_MAX(len));
+	olen = cdt_object_encode(comp[level], data, len, obj);
+	FUZZ_CHECK(olen >= CDT_OBJ_HDR && olen <= CDT_OBJ_MAX(len));
+	cdt_hash(data, len, &id);
+	/* raw_max as tight as it can be. */
+	out = xmalloc(len);
+	ret = cdt_object_decode(dec, &id, obj, olen, len, len, out, &got, &why);
+	FUZZ_CHECK(ret == 0);
+	FUZZ_CHECK(got == len && !memcmp(out, data, len));
+	strbuf_release(&why);
+	free(out);
+	free(obj);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!dec) {
+		fuzz_quiet();
+		dec = cdt_decompressor_new();
+	}
+	if (!size)
+		return 0;
+	switch (data[0] % 3) {
+	case 0:
+		decode_file(data + 1, size - 1);
+		break;
+	case 1:
+		decode_assembled(data + 1, size - 1);
+		break;
+	case 2:
+		round_trip(data + 1, size - 1);
+		break;
+	}
+	return 0;
+}

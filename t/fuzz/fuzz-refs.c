@@ -1,0 +1,198 @@
+/*
+ * fuzz-refs.c: reverse reference tables (lib/refs.h): cdt_refs_open,
+ * cdt_refs_lookup and cdt_refs_compact.
+ *
+ * The first byte holds flags, the rest is a table, written to the scratch
+ * store as refs/chunks/<64 hex>.ref:
+ *   bit 0  set the header's count from the length;
+ *   bit 1  sort the records and drop duplicates, as a writer does;
+ *   bit 2  recompute the checksum (of the records, then the header) and
+ *          name the table by it, as a writer does;
+ *   bit 3  also write a copy under another name and compact the two;
+ *   bit 4  compact keeping only pairs whose manifest id starts with an
+ *          even byte.
+ * A table of the wrong shape is skipped with a message, never used. For a
+ * well-shaped sorted table a lookup must return exactly the manifests
+ * listed for the chunk, sorted; compaction must keep exactly the pairs
+ * asked for, and merging a table with its copy must give the table back.
+ */
+#include "fuzz.h"
+#include "../../lib/refs.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int keep_even(const struct cdt_ref_pair *p, void *data)
+{
+	return !(p->manifest.b[0] & 1);
+}
+
+static int rec_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, CDT_REFS_REC);
+}
+
+struct table {
+	const unsigned char *recs;
+	uint64_t count;
+	int shape_ok, sorted;
+};
+
+/* The manifests recorded for chunk in t, as a lookup must return them. */
+static void check_lookup(struct cdt_refs *r, const struct table *t, const unsigned char *chunk,
+			 int (*keep)(const struct cdt_ref_pair *, void *))
+{
+	struct cdt_id c, *ids = NULL;
+	uint64_t i;
+	int n, k, want = 0;
+
+	memcpy(c.b, chunk, CDT_ID_LEN);
+	n = cdt_refs_lookup(r, &c, &ids);
+	FUZZ_CHECK(n >= 0);
+	for (k = 1; k < n; k++)
+		FUZZ_CHECK(cdt_id_cmp(&ids[k - 1], &ids[k]) < 0);
+	if (t->shape_ok && t->sorted) {
+		for (i = 0; i < t->count; i++) {
+			const unsigned char *rec = t->recs + i * CDT_REFS_REC;
+
+			if (memcmp(rec, chunk, CDT_ID_LEN))
+				continue;
+			if (keep && !keep((const struct cdt_ref_pair *)rec, NULL))
+				continue;
+			FUZZ_CHECK(want < n);
+			FUZZ_CHECK(!memcmp(ids[want].b, rec + CDT_ID_LEN, CDT_ID_LEN));
+			want++;
+		}
+		FUZZ_CHECK(want == n);
+	} else if (!t->shape_ok) {
+		FUZZ_CHECK(n == 0);
+	}
+	free(ids);
+}
+
+static void check_lookups(struct cdt_refs *r, const struct table *t, const unsigned char *file,
+			  size_t len, int (*keep)(const struct cdt_ref_pair *, void *))
+{
+	unsigned char probe[CDT_ID_LEN];
+
+	if (t->shape_ok && t->count) {
+		check_lookup(r, t, t->recs, keep);
+		check_lookup(r, t, t->recs + t->count / 2 * CDT_REFS_REC, keep);
+		check_lookup(r, t, t->recs + (t->count - 1) * CDT_REFS_REC, keep);
+	}
+	/* An id that is probably absent, taken from the input. */
+	memset(probe, 0, sizeof(probe));
+	memcpy(probe, file, MIN(len, sizeof(probe)));
+	check_lookup(r, t, probe, keep);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct cdt_store *s;
+	struct cdt_refs *r;
+	struct table t = { NULL, 0, 0, 1 };
+	unsigned char *file;
+	char name[CDT_ID_HEXLEN + 8], copy[CDT_ID_HEXLEN + 8];
+	struct cdt_id id;
+	unsigned flags;
+	size_t len;
+	uint64_t i;
+	int refsfd, ret;
+
+	s = fuzz_store(CDT_CHUNKER_FASTCDC, 1024);
+	fuzz_quiet();
+	if (!size)
+		return 0;
+	refsfd = cdt_store_dirfd(s, CDT_DIR_REFS);
+	flags = data[0];
+	len = size - 1;
+	file = xmalloc(len);
+	memcpy(file, data + 1, len);
+
+	if (len >= CDT_REFS_HDR + CDT_ID_LEN) {
+		uint64_t n = (len - CDT_REFS_HDR - CDT_ID_LEN) / CDT_REFS_REC;
+
+		if (flags & 2) {
+			qsort(file + CDT_REFS_HDR, n, CDT_REFS_REC, rec_cmp);
+			for (i = 1; i < n; ) {
+				unsigned char *rec = file + CDT_REFS_HDR + i * CDT_REFS_REC;
+
+				if (memcmp(rec - CDT_REFS_REC, rec, CDT_REFS_REC)) {
+					i++;
+					continue;
+				}
+				/* Drop the duplicate; the tail (and checksum) moves down. */
+				memmove(rec, rec + CDT_REFS_REC, len - (size_t)(rec - file) - CDT_REFS_REC);
+				len -= CDT_REFS_REC;
+				n--;
+			}
+		}
+		if (flags & 1)
+			put_le64(file + 8, n);
+		if (flags & 4) {
+			struct cdt_hasher *h = cdt_hasher_new();
+			size_t body = len - CDT_ID_LEN;
+
+			cdt_hasher_update(h, file + CDT_REFS_HDR, body - CDT_REFS_HDR);
+			cdt_hasher_update(h, file, CDT_REFS_HDR);
+			cdt_hasher_final(h, &id);
+			cdt_hasher_free(h);
+			memcpy(file + body, id.b, CDT_ID_LEN);
+		}
+		t.recs = file + CDT_REFS_HDR;
+		t.count = get_le64(file + 8);
+		t.shape_ok = !memcmp(file, CDT_REFS_MAGIC, 4) && file[4] == CDT_REFS_VERSION &&
+			     !file[5] && !file[6] && !file[7] &&
+			     (len - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC == 0 && t.count == n;
+		for (i = 1; t.shape_ok && i < t.count; i++)
+			if (rec_cmp(t.recs + (i - 1) * CDT_REFS_REC, t.recs + i * CDT_REFS_REC) >= 0)
+				t.sorted = 0;
+	}
+	if (!(flags & 4))
+		cdt_hash(file, len, &id);
+	cdt_id_to_hex(&id, name);
+	strcat(name, ".ref");
+	if (mkdirat(refsfd, "chunks", 0777) < 0 && errno != EEXIST)
+		die("cannot create refs/chunks");
+	/* The store's refs/ as the fuzzer sees it: chunks/ holds this table only. */
+	fuzz_empty_dir(refsfd, "chunks");
+	fuzz_write_at(refsfd, fuzz_fmt("chunks/%s", name), file, len);
+
+	ret = cdt_refs_open(s, &r);
+	fuzz_note("refs open (tables)", ret < 0 ? ret : (int)cdt_refs_table_count(r), NULL);
+	FUZZ_CHECK(ret == 0);
+	FUZZ_CHECK(cdt_refs_table_count(r) == (size_t)t.shape_ok);
+	check_lookups(r, &t, file, len, NULL);
+	cdt_refs_close(r);
+
+	if (flags & 8) {
+		int (*keep)(const struct cdt_ref_pair *, void *) = flags & 16 ? keep_even : NULL;
+
+		/* Another valid name for the same bytes. */
+		cdt_hash(name, CDT_ID_HEXLEN, &id);
+		cdt_id_to_hex(&id, copy);
+		strcat(copy, ".ref");
+		fuzz_write_at(refsfd, fuzz_fmt("chunks/%s", copy), file, len);
+		ret = cdt_refs_compact(s, 0, keep, NULL);
+		fuzz_note("refs compact", ret, NULL);
+		FUZZ_CHECK(ret == (t.shape_ok ? 2 : 0));
+		FUZZ_CHECK(cdt_refs_open(s, &r) == 0);
+		if (t.shape_ok && t.sorted) {
+			FUZZ_CHECK(cdt_refs_table_count(r) <= 1);
+			check_lookups(r, &t, file, len, keep);
+			if (!keep && t.count && (flags & 4)) {
+				/* Merging a table with itself gives it back, under its own name. */
+				FUZZ_CHECK(cdt_refs_table_count(r) == 1);
+				FUZZ_CHECK(faccessat(refsfd, fuzz_fmt("chunks/%s", name), F_OK, 0) == 0);
+			}
+		}
+		cdt_refs_close(r);
+	}
+	fuzz_empty_dir(refsfd, "chunks");
+	fuzz_empty_dir(cdt_store_dirfd(s, CDT_DIR_TMP), ".");
+	free(file);
+	return 0;
+}

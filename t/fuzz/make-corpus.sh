@@ -1,0 +1,136 @@
+#!/bin/sh
+# make-corpus.sh: (re)generate the seed corpus in t/fuzz/corpus/ from a real store.
+#
+#   sh t/fuzz/make-corpus.sh        (after `make`; CDT and TEST_TOOL may name
+#                                    other binaries)
+#
+# Builds a small store with cdt, adds a few files, and copies out a config,
+# objects, manifests, name entries, a reference table and a pack, each framed
+# as its fuzz target reads input (see the comment at the top of
+# t/fuzz/fuzz-TARGET.c): mostly a first byte of flags or mode, then the file.
+# Only files named seed-* are replaced; reproducers of fixed bugs (the other
+# files) stay.
+set -eu
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+CDT=${CDT:-$top/cdt}
+TEST_TOOL=${TEST_TOOL:-$top/build/test-tool}
+out=$top/t/fuzz/corpus
+for b in "$CDT" "$TEST_TOOL"; do
+	[ -x "$b" ] || { echo "make-corpus.sh: $b is missing (run 'make')" >&2; exit 1; }
+done
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/cdt-corpus.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+S=$T/store
+
+# Bytes for the framing: one byte, a little-endian 32-bit and 24-bit number.
+byte() { printf "\\$(printf '%03o' "$1")"; }
+le32() { byte $(($1 & 255)); byte $(($1 >> 8 & 255)); byte $(($1 >> 16 & 255)); byte $(($1 >> 24 & 255)); }
+le24() { byte $(($1 & 255)); byte $(($1 >> 8 & 255)); byte $(($1 >> 16 & 255)); }
+size() { wc -c <"$1" | tr -d ' '; }
+# seed TARGET NAME: write stdin as corpus/TARGET/seed-NAME.
+seed() { cat >"$out/$1/seed-$2"; }
+
+for t in config manifest midx name namecheck object pack refs; do
+	mkdir -p "$out/$t"
+	rm -f "$out/$t"/seed-*
+done
+
+# The same chunk size as the fuzz targets' scratch store (fastcdc, 1 KiB
+# average, 4 KiB largest chunk), so that real manifests are valid there.
+"$CDT" init -q --chunk-size 1K "$S"
+printf 'hello\n' >"$T/hello"
+: >"$T/empty"
+"$TEST_TOOL" gen-text 1 6000 >"$T/text"
+"$TEST_TOOL" gen-random 2 3000 >"$T/random"
+"$TEST_TOOL" gen-text 3 40000 >"$T/packed"
+"$CDT" --store "$S" add -q --name hello.txt "$T/hello"
+"$CDT" --store "$S" add -q --name empty "$T/empty"
+"$CDT" --store "$S" add -q --name "docs/sub dir/text" "$T/text"
+"$CDT" --store "$S" add -q --name "naïve/日本/random" "$T/random"
+"$CDT" --store "$S" add -q --name big/packed "$T/packed"
+
+# config: as stored; the body alone (the target appends the checksum); a
+# fixed-chunker store's; and one from a newer format.
+{ byte 0; cat "$S/config"; } | seed config store
+{ byte 1; grep -v '^checksum ' "$S/config"; } | seed config body
+"$CDT" init -q --chunker fixed --chunk-size 4096 --level 0 "$T/fixed"
+{ byte 0; cat "$T/fixed/config"; } | seed config fixed
+{ byte 1; sed -e 's/^format 1$/format 2/' -e '/^checksum /d' "$S/config"; } | seed config newer
+
+# object: loose objects as files (mode 0), one assembled from its header
+# fields (mode 1), and chunk data to encode and decode (mode 2).
+n=0
+for o in $(find "$S/objects" -type f | sort | head -n 4); do
+	n=$((n + 1))
+	{ byte 0; cat "$o"; } | seed object loose-$n
+done
+o=$(find "$S/objects" -type f -size +100c | sort | head -n 1)
+raw=$(od -An -tu4 -j8 -N4 "$o" | tr -d ' ')
+codec=$(od -An -tu1 -j5 -N1 "$o" | tr -d ' ')
+{ byte 1; byte "$codec"; byte 1; le32 "$raw"; le24 4095; tail -c +13 "$o"; } | seed object assembled
+{ byte 1; byte 0; byte 4; le32 0; le24 4095; printf 'raw chunk data'; } | seed object assembled-raw
+{ byte 2; byte 6; head -c 3000 "$T/text"; } | seed object encode-text
+{ byte 2; byte 0; head -c 2000 "$T/random"; } | seed object encode-random
+
+# manifest: every manifest of the store, as is and with all repairs asked for.
+for m in $(find "$S/manifests" -type f | sort); do
+	k=$(size "$m")
+	{ byte 0; cat "$m"; } | seed manifest "$k"
+	{ byte 3; cat "$m"; } | seed manifest "$k-repair"
+done
+
+# name: entries as is, and decoded against the name they hold.
+n=0
+for e in "$S/names/hello.txt" "$S/names/docs/sub dir/text" "$S/names/naïve/日本/random"; do
+	n=$((n + 1))
+	{ byte 0; cat "$e"; } | seed name entry-$n
+	{ byte 3; cat "$e"; } | seed name entry-$n-named
+done
+
+# namecheck: plain, path-like and invalid names.
+printf 'hello.txt' | seed namecheck plain
+printf 'docs/sub dir/text' | seed namecheck nested
+printf 'na\303\257ve/\346\227\245\346\234\254/random' | seed namecheck utf8
+printf '/abs/./path//x/' | seed namecheck path
+printf 'a/../b' | seed namecheck dotdot
+printf 'bad\001ctl' | seed namecheck control
+printf 'c1\302\205ctl' | seed namecheck c1-control
+printf 'over\300\257long' | seed namecheck overlong
+printf 'sur\355\240\200rogate' | seed namecheck surrogate
+printf '%0255d/%0256d' 0 0 | seed namecheck long-component
+
+# refs: the largest table, as is, compacted with a copy, and compacted
+# keeping some pairs.
+r=$(ls -S "$S/refs/chunks/"*.ref | head -n 1)
+{ byte 0; cat "$r"; } | seed refs table
+{ byte 8; cat "$r"; } | seed refs compact
+{ byte 24; cat "$r"; } | seed refs compact-keep
+r=$(ls -S "$S/refs/chunks/"*.ref | tail -n 1)
+{ byte 7; cat "$r"; } | seed refs small-repair
+
+# pack: index and pack, as is, with the repairs that keep it valid, with its
+# entries laid out again (which moves them off their objects), and alone.
+i=$(find "$S/packs" -name '*.idx' | head -n 1)
+[ -n "$i" ] || { echo "make-corpus.sh: the store has no pack" >&2; exit 1; }
+p=${i%.idx}.pack
+{ byte 0; le32 "$(size "$i")"; cat "$i" "$p"; } | seed pack pack
+{ byte 59; le32 "$(size "$i")"; cat "$i" "$p"; } | seed pack pack-repair
+{ byte 63; le32 "$(size "$i")"; cat "$i" "$p"; } | seed pack pack-tile
+{ byte 64; le32 "$(size "$i")"; cat "$i" "$p"; } | seed pack index-only
+
+# midx: a multi-pack index, which an add writes once more than 32 packs are
+# not covered by one: 33 files, each enough chunks for a pack of its own.
+n=0
+while [ $n -lt 33 ]; do
+	n=$((n + 1))
+	"$TEST_TOOL" gen-random $((100 + n)) 24000 >"$T/p$n"
+	"$CDT" --store "$S" add -q --name "many/p$n" "$T/p$n"
+done
+x=$S/packs/multi-pack-index
+[ -f "$x" ] || { echo "make-corpus.sh: the store has no multi-pack index" >&2; exit 1; }
+{ byte 0; cat "$x"; } | seed midx index
+{ byte 7; cat "$x"; } | seed midx index-repair
+
+du -sh "$out"
