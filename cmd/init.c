@@ -18,7 +18,7 @@ const char usage_init[] =
 	"    --chunker KIND     fastcdc (content-defined, default) or fixed (blocks)\n"
 	"    --chunk-size SIZE  average chunk size for fastcdc (power of two,\n"
 	"                       1K..4M, default 32K), block size for fixed (512..16M)\n"
-	"    --level N          deflate level 0..12 (default 6; 0 stores raw)\n"
+	"    --level N          deflate level 0..12 (default 1; 0 stores raw)\n"
 	"    -q, --quiet        print nothing on success\n"
 	"    -h, --help         show this help\n";
 

@@ -14,7 +14,7 @@ void cdt_config_defaults(struct cdt_config *cfg)
 	cfg->format = CDT_FORMAT_VERSION;
 	cfg->chunker = CDT_CHUNKER_FASTCDC;
 	cfg->chunk_size = 32 << 10;
-	cfg->level = 6;
+	cfg->level = 1;
 }
 
 int cdt_config_check(const struct cdt_config *cfg, struct strbuf *why)

@@ -37,6 +37,7 @@ int cdt_midx_open(int packsfd, struct cdt_midx *m)
 	m->npacks = get_le32(m->map + 8);
 	m->count = get_le64(m->map + 16);
 	if (memcmp(m->map, CDT_MIDX_MAGIC, 4) || m->map[4] != CDT_MIDX_VERSION ||
+	    m->map[5] || m->map[6] || m->map[7] || get_le32(m->map + 12) ||
 	    m->npacks > MIDX_MAX_PACKS || m->count > MIDX_MAX_OBJECTS ||
 	    midx_size(m->npacks, m->count) != m->map_len)
 		goto corrupt;

@@ -6,7 +6,7 @@ load test_helper
 @test "init creates a store with the default parameters" {
 	run_split "$CDT" init "$S"
 	assert_status 0
-	assert_out_contains "fastcdc, 32768-byte chunks, level 6"
+	assert_out_contains "fastcdc, 32768-byte chunks, level 1"
 	[ -f "$S/config" ]
 	grep -qx 'format 1' "$S/config"
 	grep -qx 'chunker fastcdc' "$S/config"

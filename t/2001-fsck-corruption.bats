@@ -163,7 +163,7 @@ load lib-integrity
 
 @test "a corrupt config is found by fsck and every name is affected" {
 	make_fixture
-	sed -i 's/^level 6$/level 7/' "$S/config"
+	sed -i 's/^level 1$/level 7/' "$S/config"
 	run_split c fsck
 	assert_status 64
 	assert_out_contains "config-corrupt config: config checksum does not match its contents; no command but fsck can use the store (chunk layouts not checked); affects 'a', 'b', 'c', 'copy/a'"
