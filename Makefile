@@ -5,6 +5,8 @@
 #   make demo           ingest a generated backup series and report the numbers
 #   make bench          throughput figures against the machine's limits
 #   make bench-mount    cdt mount alone: sequential, random 4 KiB reads, memory
+#   make bench-scale    a store of millions of chunks against a small one (long;
+#                       SCALE_GIB=8 by default; make bench runs it with BENCH_SCALE=1)
 #   make install        prefix=/usr/local DESTDIR=
 #   make SANITIZE=1 ... build and test with ASan + UBSan
 #   make FUSE=0         leave out cdt mount even where libfuse3 is installed
@@ -217,11 +219,17 @@ demo: deps
 bench: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench.sh
 	@$(MAKE) --no-print-directory bench-mount
+	@if [ "$(BENCH_SCALE)" = 1 ]; then $(MAKE) --no-print-directory bench-scale; \
+	else echo "bench-scale: skipped (long; BENCH_SCALE=1 or make bench-scale runs it)"; fi
 .PHONY: bench
 
 bench-mount: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-mount.sh
 .PHONY: bench-mount
+
+bench-scale: all
+	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-scale.sh
+.PHONY: bench-scale
 
 install: all
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(bashcompdir)
