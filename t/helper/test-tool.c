@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -515,14 +516,19 @@ static int cmd_limits(int argc, char **argv)
 	return 0;
 }
 
-/* "VmRSS"-style figures of this process from /proc/self/status, in KiB (-1 if unknown). */
-static long status_kb(const char *key)
+/* A "Key:  N kB" figure of /proc/PID/status (pid 0: this process), in KiB; -1 if unknown. */
+static long status_kb(pid_t pid, const char *key)
 {
-	char line[256];
+	char line[256], path[64];
 	size_t klen = strlen(key);
 	long v = -1;
-	FILE *f = fopen("/proc/self/status", "r");
+	FILE *f;
 
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/status");
+	f = fopen(path, "r");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
@@ -663,8 +669,8 @@ static int cmd_lookup(int argc, char **argv)
 		printf("present_packs_ns %.0f\n", best[3]);
 	}
 	/* Mapped indexes count as file-backed resident memory. */
-	printf("rss_anon_kb %ld\n", status_kb("RssAnon"));
-	printf("rss_file_kb %ld\n", status_kb("RssFile"));
+	printf("rss_anon_kb %ld\n", status_kb(0, "RssAnon"));
+	printf("rss_file_kb %ld\n", status_kb(0, "RssFile"));
 	free(absent);
 	free(present);
 	free(cum);
@@ -675,12 +681,17 @@ static int cmd_lookup(int argc, char **argv)
 }
 
 /*
- * rusage OUT CMD [ARG...]: run CMD and write "wall user system maxrss_kb"
- * to OUT, as /usr/bin/time -f '%e %U %S %M' does (for machines without
- * GNU time). Exits with CMD's status.
+ * rusage OUT CMD [ARG...]: run CMD and write "wall user system maxrss
+ * anon file" to OUT: seconds, then KiB. maxrss is wait4()'s ru_maxrss, the
+ * figure GNU time's %M reports; anon and file split the resident set into
+ * anonymous memory and mapped files (indexes, the binary), each the largest
+ * seen in /proc/PID/status sampled every 10 ms, so a peak shorter than that
+ * can be missed. Exits with CMD's status.
  */
 static int cmd_rusage(int argc, char **argv)
 {
+	const struct timespec tick = { 0, 10 * 1000 * 1000 };
+	long anon = 0, file = 0;
 	struct rusage ru;
 	double t0, t;
 	pid_t pid;
@@ -698,15 +709,25 @@ static int cmd_rusage(int argc, char **argv)
 		fprintf(stderr, "cannot run '%s': %s\n", argv[2], strerror(errno));
 		_exit(127);
 	}
-	if (wait4(pid, &status, 0, &ru) < 0)
-		die("wait failed: %s", strerror(errno));
+	for (;;) {
+		pid_t r = wait4(pid, &status, WNOHANG, &ru);
+
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			die("wait failed: %s", strerror(errno));
+		anon = MAX(anon, status_kb(pid, "RssAnon"));
+		file = MAX(file, status_kb(pid, "RssFile"));
+		nanosleep(&tick, NULL);
+	}
 	t = now_seconds() - t0;
 	f = fopen(argv[1], "w");
 	if (!f)
 		die("cannot open '%s': %s", argv[1], strerror(errno));
-	fprintf(f, "%.2f %.2f %.2f %ld\n", t,
+	fprintf(f, "%.3f %.2f %.2f %ld %ld %ld\n", t,
 		(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
-		(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss);
+		(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss,
+		anon, file);
 	if (fclose(f))
 		die("cannot write '%s': %s", argv[1], strerror(errno));
 	if (WIFEXITED(status))

@@ -32,11 +32,14 @@
 #                cdt add processes (default 8)
 #   BENCH_OUT    key=value results (default $SCALE_DIR/scale-results.txt)
 #
-# Peak RSS comes from GNU time (/usr/bin/time -f %M), or from test-tool
-# rusage (wait4) where it is missing. It includes the mapped pack indexes and
-# multi-pack index pages a command touched: file-backed, shared with the page
-# cache and reclaimable, but counted. Inputs are read once before each timed
-# step, so they come from the page cache when the machine has the memory.
+# Peak RSS comes from test-tool rusage: wait4()'s ru_maxrss, the figure GNU
+# time's %M reports. It includes the pages of the mapped pack indexes and
+# multi-pack index a command touched: file-backed, shared with the page cache
+# and reclaimable, but counted. So rusage also samples /proc/PID/status every
+# 10 ms and reports the largest anonymous (RssAnon) and file-backed (RssFile)
+# parts; memory that grows with the store shows in one or the other. Inputs
+# are read once before each timed step, so they come from the page cache when
+# the machine has the memory.
 set -eu
 export LC_ALL=C
 
@@ -121,20 +124,6 @@ case $avail_inodes in
 	die "not enough free inodes in $SCALE_DIR: $avail_inodes, about $need_inodes needed (lower LS_NAMES)" ;;
 esac
 
-if [ -x /usr/bin/time ] && /usr/bin/time -f %M -o /dev/null true 2>/dev/null; then
-	RSS_TOOL="GNU time"
-	rusage() {
-		ru_out=$1
-		shift
-		/usr/bin/time -f '%e %U %S %M' -o "$ru_out" "$@"
-	}
-else
-	RSS_TOOL="test-tool rusage"
-	rusage() {
-		"$TEST_TOOL" rusage "$@"
-	}
-fi
-
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
 
 # --- helpers -----------------------------------------------------------------
@@ -144,20 +133,17 @@ now() {
 }
 
 # m KEY CMD...: run CMD (stdout to $OUT, /dev/null unless set) and append
-# "wall user sys rss_kb" to $W/m_KEY, the wall time from date (finer than
-# GNU time's).
+# "wall user sys maxrss_kb anon_kb file_kb" to $W/m_KEY.
 OUT=/dev/null
 m() {
 	m_key=$1
 	shift
-	t0=$(now)
-	rusage "$W/ru" "$@" >"$OUT" || die "failed: $*"
-	t1=$(now)
-	tail -n 1 "$W/ru" | awk -v a="$t0" -v b="$t1" '{ printf "%.3f %s %s %s\n", b - a, $2, $3, $4 }' \
-		>>"$W/m_$m_key"
+	"$TEST_TOOL" rusage "$W/ru" "$@" >"$OUT" || die "failed: $*"
+	cat "$W/ru" >>"$W/m_$m_key"
 }
 
-# med KEY FIELD: median of field FIELD (1 wall, 2 user, 3 sys, 4 rss_kb) of KEY's runs.
+# med KEY FIELD: median of field FIELD (1 wall, 2 user, 3 sys, 4 maxrss_kb,
+# 5 anon_kb, 6 file_kb) of KEY's runs.
 med() {
 	awk -v f="$2" '{ print $f }' "$W/m_$1" | sort -g |
 		awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
@@ -168,9 +154,9 @@ top() {
 	awk -v f="$2" 'NR == 1 || $f > x { x = $f } END { print x }' "$W/m_$1"
 }
 
-# mib_rss KEY: largest peak RSS of KEY's runs, in MiB.
+# mib_rss KEY [FIELD]: largest peak RSS (or FIELD 5 anon, 6 file) of KEY's runs, in MiB.
 mib_rss() {
-	awk '$4 > x { x = $4 } END { printf "%.1f", x / 1024 }' "$W/m_$1"
+	awk -v f="${2:-4}" '$f > x { x = $f } END { printf "%.1f", x / 1024 }' "$W/m_$1"
 }
 
 mbps() {
@@ -416,10 +402,11 @@ row3() {
 	printf '%-34s %9s %9s %7s %10s %10s\n' "$@"
 }
 row() {
-	printf '%-34s %9s %7s %7s %10s\n' "$@"
+	printf '%-34s %9s %7s %7s %9s %7s %7s\n' "$@"
 }
 rowm() {
-	row "$1" "$(med "$2" 1)" "$(med "$2" 2)" "$(med "$2" 3)" "$(mib_rss "$2")"
+	row "$1" "$(med "$2" 1)" "$(med "$2" 2)" "$(med "$2" 3)" "$(mib_rss "$2")" \
+		"$(mib_rss "$2" 5)" "$(mib_rss "$2" 6)"
 }
 lrow() {
 	printf '%-34s %6s %7s %10s %10s %10s %10s\n' "$1" "$(lk "$2" packs)" "$(lk "$2" packs_in_midx)" \
@@ -430,7 +417,7 @@ lrow() {
 {
 	echo "cdt bench-scale: $("$CDT" --version)"
 	echo "machine: $CPUS CPUs, $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM," \
-		"$FSTYPE in $SCALE_DIR; RSS from $RSS_TOOL"
+		"$FSTYPE in $SCALE_DIR"
 	echo "load:    1/5/15-minute load average $LOAD_START before, $LOAD_END after"
 	echo "stores:  cdt init $INIT (level $LEVEL); data from test-tool gen-random (incompressible)"
 	echo "big:     $SCALE_FILES files of $FILE_MIB MiB = $(hum "$BIG_BYTES"), $BIG_CHUNKS chunks," \
@@ -446,7 +433,7 @@ lrow() {
 		"$(mib_rss small_add_known)" "$(mib_rss big_add_known)"
 	row3 "cat to /dev/null" "$S_CAT" "$B_CAT" "$(ratio "$B_CAT" "$S_CAT")" \
 		"$(mib_rss small_cat)" "$(mib_rss big_cat)"
-	echo "(target: big/small 0.80 or more; RSS in MiB, peak of the runs)"
+	echo "(target: big/small 0.80 or more; RSS: peak of the runs, MiB)"
 	echo
 	printf 'add of each big file (MB/s, as the store grows):'
 	k=1
@@ -468,7 +455,7 @@ lrow() {
 	echo "(cdt_chunk_has: a stat of the loose object, then the packs; 1st: first pass in a fresh"
 	echo " process; packs only: cdt_chunk_locate; $LOOKUPS ids each; present: ids from the packs)"
 	echo
-	row "command (big store unless said)" "seconds" "user" "sys" "RSS MiB"
+	row "command (big store unless said)" "seconds" "user" "sys" "RSS MiB" "anon" "file"
 	k=1
 	while [ "$k" -le "$SCALE_FILES" ]; do
 		rowm "add $FILE_MIB MiB file $k" "big_add_$k"
@@ -489,6 +476,7 @@ lrow() {
 		rowm "ls d00 ($LS_DIR_COUNT names)" ls_dir
 		rowm "gc of the ls store (packs loose)" ls_gc
 	fi
+	echo "(RSS: peak resident set; anon, file: its anonymous and file-backed parts, sampled)"
 	if [ "$HAVE_FSCK" = 0 ]; then
 		echo "(fsck: this cdt has no fsck command; not measured)"
 	fi
@@ -511,7 +499,6 @@ lrow() {
 	echo "version=$("$CDT" --version | sed 's/^cdt version //')"
 	echo "cpus=$CPUS"
 	echo "fs=$FSTYPE"
-	echo "rss_tool=$RSS_TOOL"
 	echo "load_start=$LOAD_START"
 	echo "load_end=$LOAD_END"
 	echo "init=$INIT"
@@ -556,6 +543,8 @@ lrow() {
 			echo "${key}_user_s=$(med "$key" 2)"
 			echo "${key}_sys_s=$(med "$key" 3)"
 			echo "${key}_rss_kb=$(top "$key" 4)"
+			echo "${key}_anon_kb=$(top "$key" 5)"
+			echo "${key}_file_kb=$(top "$key" 6)"
 		fi
 	done
 	cat "$W/lookups"
