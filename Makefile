@@ -171,7 +171,7 @@ UNIT_BINS = $(UNIT_TESTS:%=$(BUILD)/%)
 
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES = build-essential pkg-config zlib1g-dev libdeflate-dev libssl-dev \
-	       libfuse3-dev fuse3 bats python3 man-db
+	       libfuse3-dev fuse3 bats python3 man-db strace cppcheck
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
@@ -230,6 +230,14 @@ bench-mount: all
 bench-scale: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-scale.sh
 .PHONY: bench-scale
+
+# Static analysis: cppcheck's warning, portability and performance checks.
+CPPCHECK ?= cppcheck
+lint:
+	$(CPPCHECK) --quiet --enable=warning,portability,performance --std=c11 \
+		--inline-suppr -I lib -DCDT_VERSION='"lint"' --error-exitcode=1 \
+		cdt.c cmd lib fuse-view t/helper t/unit
+.PHONY: lint
 
 install: all
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(bashcompdir)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -16,7 +17,7 @@
 int mkdirat_p(int dirfd, const char *rel)
 {
 	struct strbuf sb = STRBUF_INIT;
-	size_t i;
+	size_t i, parent_end = 0;
 	int ret = 0;
 
 	strbuf_addstr(&sb, rel);
@@ -24,12 +25,25 @@ int mkdirat_p(int dirfd, const char *rel)
 		if (i < sb.len && sb.buf[i] != '/')
 			continue;
 		sb.buf[i] = '\0';
-		if (mkdirat(dirfd, sb.buf, 0777) < 0 && errno != EEXIST) {
+		if (mkdirat(dirfd, sb.buf, 0777) == 0) {
+			/*
+			 * A new directory is durable only once its parent is
+			 * synced: what goes into it may be synced next.
+			 */
+			char save = sb.buf[parent_end];
+
+			sb.buf[parent_end] = '\0';
+			ret = fsync_dirat(dirfd, parent_end ? sb.buf : ".");
+			sb.buf[parent_end] = save;
+			if (ret < 0)
+				break;
+		} else if (errno != EEXIST) {
 			ret = -errno;
 			break;
 		}
 		if (i < sb.len)
 			sb.buf[i] = '/';
+		parent_end = i;
 	}
 	if (!ret) {
 		struct stat st;
@@ -227,4 +241,27 @@ int read_small_fileat(int dirfd, const char *path, size_t max, struct strbuf *ou
 out:
 	close(fd);
 	return ret;
+}
+
+int map_file_at(int dirfd, const char *name, uint64_t min, uint64_t max,
+		const unsigned char **map, size_t *len)
+{
+	struct stat st;
+	void *m;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ELOOP ? -CDT_ECORRUPT : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < min ||
+	    (uint64_t)st.st_size > max || st.st_size == 0) {
+		close(fd);
+		return -CDT_ECORRUPT;
+	}
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return -errno;
+	*map = m;
+	*len = (size_t)st.st_size;
+	return 0;
 }

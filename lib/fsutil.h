@@ -2,6 +2,7 @@
 #ifndef CDT_FSUTIL_H
 #define CDT_FSUTIL_H
 
+#include <stdint.h>
 #include "strbuf.h"
 
 /* Create `path` and missing parents with mode 0777 & ~umask. 0 or -errno. */
@@ -37,6 +38,15 @@ void tmpfile_install_signal_handlers(void);
  * existed (and `from` was removed), or -errno (with `from` left in place).
  */
 int rename_noreplace(int fromfd, const char *from, int tofd, const char *to);
+
+/*
+ * Map the regular file dirfd/name read-only (never through a symbolic
+ * link). Its size must be between min and max, else -CDT_ECORRUPT: a file
+ * that cannot be what it claims is damage, and nothing is mapped. Returns
+ * 0 (unmap with munmap(*map, *len)), -ENOENT or -errno.
+ */
+int map_file_at(int dirfd, const char *name, uint64_t min, uint64_t max,
+		const unsigned char **map, size_t *len);
 
 /* Read a whole small file (at most max bytes, else -EFBIG). 0 or -errno. */
 int read_small_fileat(int dirfd, const char *path, size_t max, struct strbuf *out);

@@ -124,8 +124,13 @@ int cdt_manifest_writer_commit(struct cdt_manifest_writer *w)
 		return -EINVAL;
 	cdt_id_path(&w->file_id, path);
 	path[2] = '\0';
-	if (mkdirat(mfd, path, 0777) < 0 && errno != EEXIST)
+	if (mkdirat(mfd, path, 0777) == 0) {
+		/* A new fan-out directory is durable before what goes into it. */
+		if (fsync(mfd) < 0)
+			return -errno;
+	} else if (errno != EEXIST) {
 		return -errno;
+	}
 	path[2] = '/';
 	ret = rename_noreplace(tmpfd, w->tmpname.buf, mfd, path);
 	if (ret < 0)
@@ -175,19 +180,6 @@ struct cdt_manifest {
 	uint64_t win_first, win_nr;
 };
 
-static int corrupt(struct strbuf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int corrupt(struct strbuf *why, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why) {
-		va_start(ap, fmt);
-		strbuf_vaddf(why, fmt, ap);
-		va_end(ap);
-	}
-	return -CDT_ECORRUPT;
-}
-
 static int open_manifest_fd(struct cdt_store *s, const struct cdt_id *file_id,
 			    uint64_t *fsize, struct strbuf *why)
 {
@@ -201,7 +193,7 @@ static int open_manifest_fd(struct cdt_store *s, const struct cdt_id *file_id,
 		int e = errno == ENOTDIR ? ENOENT : errno;
 
 		if (e == ELOOP)
-			return corrupt(why, "manifest is a symbolic link");
+			return cdt_corrupt(why, "manifest is a symbolic link");
 		if (why)
 			strbuf_addf(why, e == ENOENT ? "manifest is missing" :
 				    "cannot open manifest: %s", strerror(e));
@@ -209,13 +201,13 @@ static int open_manifest_fd(struct cdt_store *s, const struct cdt_id *file_id,
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return corrupt(why, "manifest is not a regular file");
+		return cdt_corrupt(why, "manifest is not a regular file");
 	}
 	*fsize = (uint64_t)st.st_size;
 	if (*fsize < CDT_MANIFEST_HDR + CDT_MANIFEST_TRAILER ||
 	    (*fsize - CDT_MANIFEST_HDR - CDT_MANIFEST_TRAILER) % CDT_MANIFEST_REC) {
 		close(fd);
-		return corrupt(why, "manifest has an impossible length (%llu bytes)",
+		return cdt_corrupt(why, "manifest has an impossible length (%llu bytes)",
 			       (unsigned long long)*fsize);
 	}
 	return fd;
@@ -231,15 +223,15 @@ static int check_trailer(int fd, uint64_t fsize, const struct cdt_id *file_id,
 	if (n < 0)
 		return (int)n;
 	if (n != CDT_MANIFEST_TRAILER)
-		return corrupt(why, "manifest is truncated");
+		return cdt_corrupt(why, "manifest is truncated");
 	*count = get_le64(t);
 	*size = get_le64(t + 8);
 	if (*count != (fsize - CDT_MANIFEST_HDR - CDT_MANIFEST_TRAILER) / CDT_MANIFEST_REC)
-		return corrupt(why, "manifest chunk count does not match its length");
+		return cdt_corrupt(why, "manifest chunk count does not match its length");
 	if (memcmp(t + 16, file_id->b, CDT_ID_LEN))
-		return corrupt(why, "manifest belongs to another file id");
+		return cdt_corrupt(why, "manifest belongs to another file id");
 	if (!*count != !*size)
-		return corrupt(why, "manifest of a %s file has %s chunks",
+		return cdt_corrupt(why, "manifest of a %s file has %s chunks",
 			       *size ? "non-empty" : "empty", *count ? "some" : "no");
 	return 0;
 }
@@ -282,15 +274,15 @@ int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 	h = cdt_hasher_new();
 	ret = (int)pread_full(fd, buf, CDT_MANIFEST_HDR, 0);
 	if (ret != CDT_MANIFEST_HDR) {
-		ret = ret < 0 ? ret : corrupt(why, "manifest is truncated");
+		ret = ret < 0 ? ret : cdt_corrupt(why, "manifest is truncated");
 		goto fail;
 	}
 	if (memcmp(buf, CDT_MANIFEST_MAGIC, 4) || buf[5] || buf[6] || buf[7]) {
-		ret = corrupt(why, "manifest has a bad header");
+		ret = cdt_corrupt(why, "manifest has a bad header");
 		goto fail;
 	}
 	if (buf[4] != CDT_MANIFEST_VERSION) {
-		ret = corrupt(why, "manifest has unknown version %u", buf[4]);
+		ret = cdt_corrupt(why, "manifest has unknown version %u", buf[4]);
 		goto fail;
 	}
 	cdt_hasher_update(h, buf, CDT_MANIFEST_HDR);
@@ -304,7 +296,7 @@ int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 			goto fail;
 		}
 		if ((uint64_t)n != nr * CDT_MANIFEST_REC) {
-			ret = corrupt(why, "manifest is truncated");
+			ret = cdt_corrupt(why, "manifest is truncated");
 			goto fail;
 		}
 		cdt_hasher_update(h, buf, (size_t)n);
@@ -312,7 +304,7 @@ int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 			uint64_t e = get_le64(buf + i * CDT_MANIFEST_REC + CDT_ID_LEN);
 
 			if (e <= end || e - end > max) {
-				ret = corrupt(why, "manifest entry %llu has a bad length",
+				ret = cdt_corrupt(why, "manifest entry %llu has a bad length",
 					      (unsigned long long)(done + i));
 				goto fail;
 			}
@@ -324,11 +316,11 @@ int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 	cdt_hasher_update(h, t, 48);
 	cdt_hasher_final(h, &sum);
 	if (memcmp(sum.b, t + 48, CDT_ID_LEN)) {
-		ret = corrupt(why, "manifest checksum does not match its contents");
+		ret = cdt_corrupt(why, "manifest checksum does not match its contents");
 		goto fail;
 	}
 	if (end != size) {
-		ret = corrupt(why, "manifest chunk lengths add up to %llu, not the file size %llu",
+		ret = cdt_corrupt(why, "manifest chunk lengths add up to %llu, not the file size %llu",
 			      (unsigned long long)end, (unsigned long long)size);
 		goto fail;
 	}

@@ -26,26 +26,14 @@ static uint64_t midx_size(uint32_t npacks, uint64_t count)
 
 int cdt_midx_open(int packsfd, struct cdt_midx *m)
 {
-	struct stat st;
-	void *map;
 	uint32_t prev = 0;
-	int fd, i;
+	int ret, i;
 
 	memset(m, 0, sizeof(*m));
-	fd = openat(packsfd, CDT_MIDX_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size < midx_size(0, 0)) {
-		close(fd);
-		return -CDT_ECORRUPT;
-	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
-		return -errno;
-	m->map = map;
-	m->map_len = (size_t)st.st_size;
+	ret = map_file_at(packsfd, CDT_MIDX_NAME, midx_size(0, 0), UINT64_MAX, &m->map,
+			  &m->map_len);
+	if (ret < 0)
+		return ret;
 	m->npacks = get_le32(m->map + 8);
 	m->count = get_le64(m->map + 16);
 	if (memcmp(m->map, CDT_MIDX_MAGIC, 4) || m->map[4] != CDT_MIDX_VERSION ||
@@ -67,7 +55,7 @@ int cdt_midx_open(int packsfd, struct cdt_midx *m)
 		goto corrupt;
 	return 0;
 corrupt:
-	munmap(map, m->map_len);
+	munmap((void *)m->map, m->map_len);
 	memset(m, 0, sizeof(*m));
 	return -CDT_ECORRUPT;
 }

@@ -308,7 +308,16 @@ static int open_parent(struct cdt_store *s, const char *name, int create, const 
 			q = strchr(p, '/');
 			if (q)
 				*q = '\0';
-			if (mkdirat(cur, p, 0777) < 0 && errno != EEXIST) {
+			if (mkdirat(cur, p, 0777) == 0) {
+				/* A new directory must be durable before the name in it is. */
+				if (fsync(cur) < 0) {
+					int e = -errno;
+
+					close(cur);
+					free(dir);
+					return e;
+				}
+			} else if (errno != EEXIST) {
 				int e = -errno;
 
 				close(cur);

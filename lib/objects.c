@@ -38,13 +38,6 @@ size_t cdt_object_encode(struct cdt_compressor *c, const void *data, uint32_t le
 	return CDT_OBJ_HDR + (size_t)len;
 }
 
-static int corrupt(struct strbuf *why, const char *msg)
-{
-	if (why)
-		strbuf_addstr(why, msg);
-	return -CDT_ECORRUPT;
-}
-
 int cdt_object_decode(struct cdt_decompressor *d, const struct cdt_id *id,
 		      const unsigned char *obj, size_t obj_len, uint32_t want_len,
 		      uint32_t raw_max, unsigned char *out, uint32_t *len,
@@ -55,13 +48,13 @@ int cdt_object_decode(struct cdt_decompressor *d, const struct cdt_id *id,
 	struct cdt_id got;
 
 	if (obj_len < CDT_OBJ_HDR)
-		return corrupt(why, "object is shorter than its header");
+		return cdt_corrupt(why, "object is shorter than its header");
 	if (memcmp(obj, CDT_OBJ_MAGIC, 4))
-		return corrupt(why, "object has a bad magic number");
+		return cdt_corrupt(why, "object has a bad magic number");
 	if (obj[4] != CDT_OBJ_VERSION)
-		return corrupt(why, "object has an unknown version");
+		return cdt_corrupt(why, "object has an unknown version");
 	if (obj[6] || obj[7])
-		return corrupt(why, "object header has reserved bits set");
+		return cdt_corrupt(why, "object header has reserved bits set");
 	raw = get_le32(obj + 8);
 	payload = obj_len - CDT_OBJ_HDR;
 	if (raw > raw_max) {
@@ -78,19 +71,19 @@ int cdt_object_decode(struct cdt_decompressor *d, const struct cdt_id *id,
 	switch (obj[5]) {
 	case CDT_CODEC_RAW:
 		if (payload != raw)
-			return corrupt(why, "raw object has the wrong length");
+			return cdt_corrupt(why, "raw object has the wrong length");
 		memcpy(out, obj + CDT_OBJ_HDR, raw);
 		break;
 	case CDT_CODEC_ZLIB:
 		if (cdt_decompress(d, obj + CDT_OBJ_HDR, payload, out, raw) < 0)
-			return corrupt(why, "compressed data does not inflate to the stated length");
+			return cdt_corrupt(why, "compressed data does not inflate to the stated length");
 		break;
 	default:
-		return corrupt(why, "object has an unknown codec");
+		return cdt_corrupt(why, "object has an unknown codec");
 	}
 	cdt_hash(out, raw, &got);
 	if (!cdt_id_eq(&got, id))
-		return corrupt(why, "content does not match its id");
+		return cdt_corrupt(why, "content does not match its id");
 	*len = raw;
 	return 0;
 }
@@ -454,7 +447,7 @@ static int read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 		int e = errno;
 
 		if (e == ELOOP)
-			return corrupt(why, "object is a symbolic link");
+			return cdt_corrupt(why, "object is a symbolic link");
 		if (e == ENOTDIR)
 			e = ENOENT;
 		if (why && e != ENOENT)
@@ -470,7 +463,7 @@ static int read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 		return (int)n;
 	}
 	if ((size_t)n > r->cap)
-		return corrupt(why, "object file is larger than any chunk can be");
+		return cdt_corrupt(why, "object file is larger than any chunk can be");
 	return cdt_object_decode(r->d, id, r->buf, (size_t)n, want_len, r->raw_max,
 				 out, len, why);
 }

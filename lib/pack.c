@@ -37,31 +37,18 @@ static size_t idx_size(uint64_t count)
 int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p)
 {
 	char path[CDT_ID_HEXLEN + 16];
-	struct stat st;
-	void *map;
 	uint32_t prev = 0;
-	int fd, i;
+	int ret, i;
 
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
 	if (strlen(name) >= sizeof(p->name))
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%s.idx", name);
-	fd = openat(packsfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size < idx_size(0) ||
-	    (uint64_t)st.st_size > idx_size(CDT_PACK_MAX_OBJECTS)) {
-		close(fd);
-		return -CDT_ECORRUPT;
-	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
-		return -errno;
-	p->map = map;
-	p->map_len = (size_t)st.st_size;
+	ret = map_file_at(packsfd, path, idx_size(0), idx_size(CDT_PACK_MAX_OBJECTS),
+			  &p->map, &p->map_len);
+	if (ret < 0)
+		return ret;
 	p->count = get_le64(p->map + 8);
 	if (memcmp(p->map, CDT_IDX_MAGIC, 4) || p->map[4] != CDT_PACK_VERSION ||
 	    p->count > CDT_PACK_MAX_OBJECTS || idx_size(p->count) != p->map_len)
@@ -80,7 +67,7 @@ int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p)
 	strcpy(p->name, name);
 	return 0;
 corrupt:
-	munmap(map, p->map_len);
+	munmap((void *)p->map, p->map_len);
 	p->map = NULL;
 	return -CDT_ECORRUPT;
 }
@@ -188,19 +175,6 @@ int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *bu
 	return 0;
 }
 
-static int corrupt(struct strbuf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int corrupt(struct strbuf *why, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why) {
-		va_start(ap, fmt);
-		strbuf_vaddf(why, fmt, ap);
-		va_end(ap);
-	}
-	return -CDT_ECORRUPT;
-}
-
 struct span {
 	uint64_t off;
 	uint32_t len, crc;
@@ -230,17 +204,17 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	cdt_hasher_update(h, p->map, p->map_len - CDT_ID_LEN);
 	cdt_hasher_final(h, &sum);
 	if (memcmp(sum.b, p->map + p->map_len - CDT_ID_LEN, CDT_ID_LEN)) {
-		ret = corrupt(why, "index checksum does not match its contents");
+		ret = cdt_corrupt(why, "index checksum does not match its contents");
 		goto out;
 	}
 	for (i = 1; i < p->count; i++)
 		if (memcmp(p->ids + (i - 1) * CDT_ID_LEN, p->ids + i * CDT_ID_LEN, CDT_ID_LEN) >= 0) {
-			ret = corrupt(why, "index ids are not sorted");
+			ret = cdt_corrupt(why, "index ids are not sorted");
 			goto out;
 		}
 	ret = open_pack_file(p, packsfd);
 	if (ret < 0) {
-		ret = ret == -ENOENT ? corrupt(why, "pack file is missing") : ret;
+		ret = ret == -ENOENT ? cdt_corrupt(why, "pack file is missing") : ret;
 		goto out;
 	}
 	if (p->pack_size < CDT_PACK_HDR + CDT_PACK_TRAILER ||
@@ -248,15 +222,15 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != CDT_PACK_VERSION ||
 	    pread_full(p->fd, tr, sizeof(tr), (off_t)(p->pack_size - CDT_PACK_TRAILER)) !=
 		    (ssize_t)sizeof(tr)) {
-		ret = corrupt(why, "pack header or trailer is damaged");
+		ret = cdt_corrupt(why, "pack header or trailer is damaged");
 		goto out;
 	}
 	if (get_le64(tr) != p->count) {
-		ret = corrupt(why, "pack and index disagree on the object count");
+		ret = cdt_corrupt(why, "pack and index disagree on the object count");
 		goto out;
 	}
 	if (memcmp(tr + 8, p->map + p->map_len - 2 * CDT_ID_LEN, CDT_ID_LEN)) {
-		ret = corrupt(why, "index belongs to another pack");
+		ret = cdt_corrupt(why, "index belongs to another pack");
 		goto out;
 	}
 	/* Objects in pack order must tile the pack exactly. */
@@ -276,11 +250,11 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 
 		if (spans[i].off != pos || spans[i].len > CDT_OBJ_MAX(CDT_CHUNK_HARD_MAX) ||
 		    spans[i].off + spans[i].len > p->pack_size - CDT_PACK_TRAILER) {
-			ret = corrupt(why, "index entries do not tile the pack");
+			ret = cdt_corrupt(why, "index entries do not tile the pack");
 			goto out;
 		}
 		if (pread_full(p->fd, buf, spans[i].len, (off_t)spans[i].off) != (ssize_t)spans[i].len) {
-			ret = corrupt(why, "pack is truncated");
+			ret = cdt_corrupt(why, "pack is truncated");
 			goto out;
 		}
 		cdt_hasher_update(h, buf, spans[i].len);
@@ -289,7 +263,7 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 		if (crc_of(buf, spans[i].len) != spans[i].crc) {
 			char hex[CDT_ID_HEXLEN + 1];
 
-			ret = corrupt(why, "object %s at offset %llu fails its CRC",
+			ret = cdt_corrupt(why, "object %s at offset %llu fails its CRC",
 				      cdt_id_to_hex(&id, hex), (unsigned long long)spans[i].off);
 			goto out;
 		}
@@ -300,13 +274,13 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 		}
 	}
 	if (pos != p->pack_size - CDT_PACK_TRAILER) {
-		ret = corrupt(why, "pack holds bytes no index entry covers");
+		ret = cdt_corrupt(why, "pack holds bytes no index entry covers");
 		goto out;
 	}
 	cdt_hasher_update(h, tr, 8);
 	cdt_hasher_final(h, &sum);
 	if (memcmp(sum.b, tr + 8, CDT_ID_LEN)) {
-		ret = corrupt(why, "pack checksum does not match its contents");
+		ret = cdt_corrupt(why, "pack checksum does not match its contents");
 		goto out;
 	}
 	ret = 0;

@@ -235,28 +235,16 @@ static void unmap_tables(struct cdt_refs *r)
 /* Map one table and check its shape (not its checksum: that is fsck's job). */
 static int map_table(int dfd, const char *name, struct table *t)
 {
-	struct stat st;
-	void *map;
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int ret = map_file_at(dfd, name, CDT_REFS_HDR + CDT_ID_LEN, UINT64_MAX, &t->map,
+			      &t->map_len);
 
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size < CDT_REFS_HDR + CDT_ID_LEN) {
-		close(fd);
-		return -CDT_ECORRUPT;
-	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED)
-		return -errno;
-	t->map = map;
-	t->map_len = (size_t)st.st_size;
+	if (ret < 0)
+		return ret;
 	t->count = get_le64(t->map + 8);
 	if (memcmp(t->map, CDT_REFS_MAGIC, 4) || t->map[4] != CDT_REFS_VERSION ||
 	    t->count != (t->map_len - CDT_REFS_HDR - CDT_ID_LEN) / CDT_REFS_REC ||
 	    (t->map_len - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC) {
-		munmap(map, t->map_len);
+		munmap((void *)t->map, t->map_len);
 		t->map = NULL;
 		return -CDT_ECORRUPT;
 	}

@@ -1,5 +1,6 @@
 /* util.c: allocation wrappers, error reporting and small helpers. */
 #include "util.h"
+#include "strbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -65,6 +66,18 @@ void die(const char *fmt, ...)
 	report_routine("fatal: ", fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+int cdt_corrupt(struct strbuf *why, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why) {
+		va_start(ap, fmt);
+		strbuf_vaddf(why, fmt, ap);
+		va_end(ap);
+	}
+	return -CDT_ECORRUPT;
 }
 
 const char *cdt_strerror(int err)

@@ -66,6 +66,13 @@ void set_report_routine(report_fn fn);
 #define QUOTE_MAX 200
 const char *quote(const char *s);
 
+/*
+ * Record why data failed a check (appended to `why`, when not NULL) and
+ * return -CDT_ECORRUPT: `return cdt_corrupt(why, "bad magic")`.
+ */
+struct strbuf;
+int cdt_corrupt(struct strbuf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Text for a negative cdt error code (errno or CDT_E*). */
 const char *cdt_strerror(int err);
 

@@ -1,0 +1,95 @@
+#!/usr/bin/env bats
+# Stores with planted symbolic links and odd permissions; stale locks.
+
+load test_helper
+
+@test "a symbolic link planted among the names is reported, never followed" {
+	init_store
+	echo secret > "$T/outside"
+	echo x > f
+	c add -q f
+	ln -s "$T/outside" "$S/names/evil"
+	run_split c cat evil
+	assert_status 1
+	assert_one_line_err
+	[ "$(cat "$T/outside")" = secret ]
+	run_split c ls
+	assert_status 1
+	assert_err_contains "'evil': not a regular file"
+	assert_out_contains f
+	# A planted directory link: names under it are not reached.
+	mkdir "$T/elsewhere"
+	ln -s "$T/elsewhere" "$S/names/dirlink"
+	run_split c add --name dirlink/x f
+	assert_status 1
+	[ -z "$(ls -A "$T/elsewhere")" ]
+}
+
+@test "a symbolic link in place of a chunk or a pack is damage, not data" {
+	init_store
+	echo small > s
+	c add -q s
+	obj=$(find "$S/objects" -type f | head -n 1)
+	mv "$obj" "$T/real"
+	ln -s "$T/real" "$obj"
+	run_split c cat s
+	assert_status 1
+	assert_err_contains "symbolic link"
+	init_big() {
+		gen_bytes 1 3000000 > big
+		c add -q big
+	}
+	init_big
+	idx=$(find "$S/packs" -name '*.idx' | head -n 1)
+	mv "$idx" "$T/idx"
+	ln -s "$T/idx" "$idx"
+	run_split c cat big
+	assert_status 1
+}
+
+@test "store files follow the umask" {
+	umask 027
+	init_store
+	gen_bytes 2 3000000 > big
+	echo small > small
+	c add -q big small
+	bad=$(find "$S" -perm /007 ! -type l | head -n 3)
+	[ -z "$bad" ] || fail "readable by others despite umask 027: $bad"
+	umask 022
+	rm -rf "$S"
+	init_store
+	c add -q small
+	[ "$(stat -c %a "$S/config")" = 644 ]
+	[ "$(stat -c %a "$S/objects")" = 755 ]
+}
+
+@test "a writer killed while holding the lock does not block the next one" {
+	init_store
+	gen_bytes 3 400000000 > big
+	"$CDT" --store "$S" add -q big &
+	p=$!
+	for _ in $(seq 1 200); do
+		[ -n "$(ls -A "$S/tmp")" ] && break
+		sleep 0.01
+	done
+	kill -9 $p
+	wait $p 2>/dev/null || true
+	# The kernel dropped the flock with the process: rm gets the lock at once.
+	echo x > f
+	c add -q f
+	CDT_LOCK_NOWAIT=1 run_split c rm f
+	assert_status 0
+	CDT_LOCK_NOWAIT=1 run_split c gc
+	assert_status 0
+}
+
+@test "CDT_LOCK_NOWAIT makes a writer fail instead of waiting for a live lock" {
+	init_store
+	exec 9>"$S/lock"
+	flock -s 9
+	echo x > f
+	CDT_LOCK_NOWAIT=1 run_split c rm --ignore-missing f
+	assert_status 1
+	assert_err_contains "locked by another cdt process"
+	exec 9>&-
+}
