@@ -6,6 +6,8 @@
 #   make bench          throughput figures against the machine's limits
 #   make bench-mount    cdt mount alone: sequential, random 4 KiB reads, memory
 #   make bench-integrity  fsck, verify and repair speeds only
+#   make bench-scale    a store of millions of chunks against a small one (long;
+#                       SCALE_GIB=8 by default; make bench runs it with BENCH_SCALE=1)
 #   make install        prefix=/usr/local DESTDIR=
 #   make SANITIZE=1 ... build and test with ASan + UBSan
 #   make fuzz           libFuzzer targets for every on-disk parser, FUZZ_SECONDS each
@@ -263,6 +265,8 @@ bench: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench.sh
 	@$(MAKE) --no-print-directory bench-mount
 	@$(MAKE) --no-print-directory bench-integrity
+	@if [ "$(BENCH_SCALE)" = 1 ]; then $(MAKE) --no-print-directory bench-scale; \
+	else echo "bench-scale: skipped (long; BENCH_SCALE=1 or make bench-scale runs it)"; fi
 .PHONY: bench
 
 bench-mount: all
@@ -272,6 +276,9 @@ bench-mount: all
 bench-integrity: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-integrity.sh
 .PHONY: bench-integrity
+bench-scale: all
+	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-scale.sh
+.PHONY: bench-scale
 
 # Static analysis: cppcheck's warning, portability and performance checks.
 CPPCHECK ?= cppcheck
