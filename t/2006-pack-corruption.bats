@@ -1,0 +1,52 @@
+#!/usr/bin/env bats
+# Damage to packs beyond a flipped byte: a truncated pack and an index whose pack is gone.
+
+load test_helper
+load lib-integrity
+
+@test "a truncated pack is found, its files named, and repaired from the files" {
+	init_store --chunk-size 4K
+	gen_bytes 1 300000 > big
+	gen_bytes 2 300000 > other
+	c add -q big
+	c add -q other
+	pack=$(ls "$S"/packs/*.pack | head -n 1)
+	size=$(stat -c %s "$pack")
+	truncate -s $((size / 2)) "$pack"
+	run_split c fsck
+	[ "$status" -ne 0 ] || fail "fsck passed a truncated pack"
+	[ $((status & 4)) -eq 4 ] || fail "fsck exit $status lacks the chunk bit"
+	assert_out_contains "pack-corrupt"
+	# Whichever file the pack held is named, and the other still restores.
+	affected=$(printf '%s\n' "$output" | grep -o "affects '[a-z]*'" | sort -u | head -n 1)
+	[ -n "$affected" ] || fail "no file named: $output"
+	run_split c repair --from big other
+	assert_status 0
+	assert_fsck_clean
+	for f in big other; do
+		c cat -o out "$f"
+		cmp out "$f"
+	done
+}
+
+@test "an index whose pack is gone hides nothing silently: its chunks are missing" {
+	init_store --chunk-size 4K
+	gen_bytes 3 300000 > big
+	echo small > small
+	c add -q big small
+	pack=$(ls "$S"/packs/*.pack)
+	rm "$pack"
+	run_split c fsck
+	[ $((status & 4)) -eq 4 ] || fail "fsck exit $status lacks the chunk bit"
+	assert_out_contains "affects 'big'"
+	run_split c cat big
+	assert_status 1
+	assert_err_contains "pack file is missing"
+	c cat small > out
+	[ "$(cat out)" = small ]
+	run_split c repair --from big
+	assert_status 0
+	assert_fsck_clean
+	c cat -o out big
+	cmp out big
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env bats
+# Concurrency: parallel adds of overlapping data, rm and gc at the same time,
+# readers through a mounted view; and who may read the view.
+
+load test_helper
+load lib-mount
+
+# The source of a stored name: r<round>/j<job>/f<i> -> src/f<i>.
+src_of() {
+	printf 'src/%s' "${1##*/}"
+}
+
+# Read every file the view shows; a read that succeeds must give the source's
+# bytes (a read of a name being removed may fail, never return other bytes).
+read_view() {
+	local f n=0
+	while [ ! -e stop ]; do
+		for f in $(cd "$M" && find . -type f 2>/dev/null); do
+			if cat "$M/$f" > view.out 2>/dev/null; then
+				cmp -s view.out "$(src_of "$f")" || echo "$f" >> bad
+				n=$((n + 1))
+			fi
+		done
+		echo $n > reads
+	done
+}
+
+@test "parallel adds, rm and gc with a mounted view, repeated, lose nothing" {
+	need_fuse
+	init_store --chunk-size 8K
+	mkdir src
+	gen_bytes 1 1500000 > shared
+	for i in 1 2 3 4 5 6; do
+		# Overlapping: a common part, a part of their own, the common part again.
+		{ head -c $((i * 200000)) shared; gen_bytes $((10 + i)) 300000; cat shared; } > src/f$i
+	done
+	mount_view -o refresh=0.2,cache_size=4M
+	read_view &
+	reader=$!
+	rounds=${CDT_CONCURRENCY_ROUNDS:-8}
+	for round in $(seq 1 "$rounds"); do
+		pids=
+		for j in 1 2 3 4; do
+			a=$(( (round + j) % 6 + 1 )) b=$(( (round * j) % 6 + 1 ))
+			[ $a = $b ] && b=$((a % 6 + 1))
+			c add -q --prefix "r$round/j$j" src/f$a src/f$b 2> add.$j.err &
+			pids="$pids $!"
+		done
+		if [ $round -gt 1 ]; then
+			c rm -q -r "r$((round - 1))/j$(( (round - 1) % 4 + 1 ))" 2> rm.err &
+			pids="$pids $!"
+		fi
+		c gc > /dev/null 2> gc.err &
+		pids="$pids $!"
+		for p in $pids; do
+			wait "$p" || fail "a command of round $round failed: $(cat add.*.err rm.err gc.err 2>/dev/null)"
+		done
+		c fsck > fsck.out 2>&1 || fail "fsck after round $round: $(cat fsck.out)"
+		[ "$(c ls "r$round" | wc -l)" = 8 ] || fail "round $round did not store 8 names"
+	done
+	touch stop
+	wait $reader
+	[ ! -s bad ] || fail "the view returned wrong bytes for: $(cat bad)"
+	[ "$(cat reads)" -gt 0 ] || fail "the reader read nothing through the view"
+	c gc > /dev/null
+	c fsck > fsck.out 2>&1 || fail "final fsck: $(cat fsck.out)"
+	c ls > names
+	# 8 names a round, 2 removed in every round but the first.
+	want=$((rounds * 6 + 2))
+	[ "$(wc -l < names)" = $want ] || fail "expected $want names, got $(wc -l < names)"
+	while IFS= read -r n; do
+		c cat "$n" > out
+		cmp out "$(src_of "$n")"
+	done < names
+	# The view settles on the same names, each byte-identical.
+	wait_for "[ \"\$(cd '$M' && find . -type f | wc -l)\" = $want ]" 3 || fail "the view did not settle on $want names"
+	while IFS= read -r n; do
+		cmp "$M/$n" "$(src_of "$n")"
+	done < names
+	[ "$(find "$S/tmp" -type f | wc -l)" = 0 ]
+}
+
+@test "the view is not readable by other users unless allow_other is given" {
+	need_fuse
+	command -v setpriv > /dev/null || skip_or_fail "setpriv is not installed"
+	chmod 755 "$T"
+	init_store
+	printf 'public\n' > pub
+	printf 'private\n' > priv
+	chmod 644 pub
+	chmod 600 priv
+	c add -q pub priv
+	mount_view
+	as_nobody() {
+		setpriv --reuid 65534 --regid 65534 --clear-groups "$@"
+	}
+	# root, the owner of the mount, reads it
+	[ "$(cat "$M/pub")" = public ]
+	run_split as_nobody cat "$M/pub"
+	[ "$status" -ne 0 ] || fail "another user read the view without allow_other"
+	assert_err_contains "Permission denied"
+	run_split as_nobody ls "$M"
+	[ "$status" -ne 0 ] || fail "another user listed the view without allow_other"
+	c umount "$M"
+	mount_view -o allow_other
+	run_split as_nobody cat "$M/pub"
+	assert_status 0
+	[ "$output" = public ]
+	# The stored modes still apply (default_permissions).
+	run_split as_nobody cat "$M/priv"
+	[ "$status" -ne 0 ] || fail "another user read a file of mode 0600"
+	assert_err_contains "Permission denied"
+}
