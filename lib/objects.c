@@ -109,7 +109,81 @@ struct cdt_packset {
 	/* Packs whose index went away (gc): kept for readers that hold them. */
 	struct cdt_pack **retired;
 	size_t nretired, retired_alloc;
+	/*
+	 * A Bloom filter over the ids of the packs the multi-pack index does
+	 * not cover (up to 32 before add writes a new one), built once a
+	 * process has searched them often: an absent id, the common case when
+	 * new data comes in, then costs one cache line instead of a binary
+	 * search in every such pack. Rebuilt after packs/ changes.
+	 */
+	uint64_t *filter;		/* nblocks blocks of 512 bits */
+	size_t filter_blocks;
+	unsigned long filter_probes;	/* searches of the uncovered packs since the last listing */
+	int filter_useless;		/* too few uncovered packs to pay */
 };
+
+#define FILTER_AFTER 4096	/* searches before the filter is built */
+#define FILTER_MIN_PACKS 4
+#define FILTER_BITS_PER_ID 12
+#define FILTER_K 6
+
+/* The id's block and its FILTER_K bits in it (ids are uniform: SHA-256). */
+static uint64_t *filter_block(const struct cdt_packset *ps, const unsigned char *id)
+{
+	return ps->filter + (get_le64(id + 16) % ps->filter_blocks) * 8;
+}
+
+static void filter_add(struct cdt_packset *ps, const unsigned char *id)
+{
+	uint64_t *blk = filter_block(ps, id), h = get_le64(id + 24);
+	int j;
+
+	for (j = 0; j < FILTER_K; j++, h >>= 9)
+		blk[(h & 511) >> 6] |= (uint64_t)1 << (h & 63);
+}
+
+static int filter_maybe(const struct cdt_packset *ps, const unsigned char *id)
+{
+	const uint64_t *blk = filter_block(ps, id);
+	uint64_t h = get_le64(id + 24);
+	int j;
+
+	for (j = 0; j < FILTER_K; j++, h >>= 9)
+		if (!(blk[(h & 511) >> 6] & ((uint64_t)1 << (h & 63))))
+			return 0;
+	return 1;
+}
+
+static void filter_drop(struct cdt_packset *ps)
+{
+	free(ps->filter);
+	ps->filter = NULL;
+	ps->filter_blocks = 0;
+	ps->filter_probes = 0;
+	ps->filter_useless = 0;
+}
+
+static void filter_build_locked(struct cdt_packset *ps)
+{
+	uint64_t n = 0, k;
+	size_t i, npacks = 0;
+
+	for (i = 0; i < ps->nr; i++)
+		if (!(ps->have_midx && ps->covered[i])) {
+			n += ps->packs[i]->count;
+			npacks++;
+		}
+	if (npacks < FILTER_MIN_PACKS) {
+		ps->filter_useless = 1;
+		return;
+	}
+	ps->filter_blocks = (size_t)(n * FILTER_BITS_PER_ID / 512 + 1);
+	ps->filter = xcalloc(ps->filter_blocks * 8, sizeof(uint64_t));
+	for (i = 0; i < ps->nr; i++)
+		if (!(ps->have_midx && ps->covered[i]))
+			for (k = 0; k < ps->packs[i]->count; k++)
+				filter_add(ps, ps->packs[i]->ids + k * CDT_ID_LEN);
+}
 
 void cdt_packset_free(struct cdt_packset *ps)
 {
@@ -130,6 +204,7 @@ void cdt_packset_free(struct cdt_packset *ps)
 	cdt_midx_close(&ps->midx);
 	free(ps->midx_packs);
 	free(ps->covered);
+	filter_drop(ps);
 	pthread_mutex_destroy(&ps->mu);
 	free(ps);
 }
@@ -193,8 +268,11 @@ static void load_midx_locked(struct cdt_store *s, struct cdt_packset *ps)
 	ps->have_midx = 1;
 }
 
-/* (Re)list packs/ if it changed since the last listing. Called with ps->mu held. */
-static void refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
+/*
+ * (Re)list packs/ if it changed since the last listing. Called with ps->mu
+ * held. Returns 1 if it listed packs/ again, 0 if nothing changed.
+ */
+static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 {
 	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
 	unsigned char *seen;
@@ -205,16 +283,16 @@ static void refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 	int fd;
 
 	if (fstat(packsfd, &st) < 0)
-		return;
+		return 0;
 	if (ps->loaded && st.st_mtim.tv_sec == ps->mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == ps->mtime.tv_nsec && st.st_ctim.tv_sec == ps->ctime.tv_sec &&
 	    st.st_ctim.tv_nsec == ps->ctime.tv_nsec)
-		return;
+		return 0;
 	fd = openat(packsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		return;
+		return 0;
 	}
 	ps->mtime = st.st_mtim;
 	ps->ctime = st.st_ctim;
@@ -262,6 +340,8 @@ static void refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 	ps->nr = j;
 	free(seen);
 	load_midx_locked(s, ps);
+	filter_drop(ps);
+	return 1;
 }
 
 size_t cdt_packs_list(struct cdt_store *s, struct cdt_pack ***out)
@@ -297,7 +377,8 @@ int cdt_packs_write_midx(struct cdt_store *s)
 
 /*
  * Is id in a pack? Through the multi-pack index when there is one, then
- * the packs it does not cover; lists packs/ again once if not found.
+ * the packs it does not cover; if not found and packs/ changed since it
+ * was listed, lists it again and searches once more.
  */
 static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id, int64_t *index)
 {
@@ -308,8 +389,8 @@ static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id
 
 	pthread_mutex_lock(&ps->mu);
 	for (pass = 0; pass < 2 && !found; pass++) {
-		if (pass || !ps->loaded)
-			refresh_locked(s, ps);
+		if ((pass || !ps->loaded) && !refresh_locked(s, ps) && pass)
+			break;
 		if (ps->have_midx) {
 			uint32_t pk, entry;
 
@@ -320,6 +401,10 @@ static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id
 				break;
 			}
 		}
+		if (!ps->filter && !ps->filter_useless && ++ps->filter_probes > FILTER_AFTER)
+			filter_build_locked(ps);
+		if (ps->filter && !filter_maybe(ps, id->b))
+			continue;
 		for (i = 0; i < ps->nr; i++) {
 			int64_t k;
 
