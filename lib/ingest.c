@@ -84,6 +84,7 @@ struct cdt_ingest {
 	} cands[MAX_CANDIDATES];
 	int ncands;
 	int lazy;			/* the file hash is behind: see above */
+	int defer;			/* the first round's file hash waits for the candidates */
 	uint64_t hashed;		/* bytes of the file fed to file_hash */
 	unsigned char *catchup;		/* buffer for reading skipped bytes again */
 	int caught_up;			/* some bytes were hashed from a second read */
@@ -146,7 +147,7 @@ static void hash_item(size_t i, int worker, void *data)
 	(void)worker;
 	if (i == 0) {
 		/* The whole-file hash sees the rounds in order: one item per round. */
-		if (!ing->lazy)
+		if (!ing->lazy && !ing->defer)
 			cdt_hasher_update(ing->file_hash, r->buf, r->len);
 		return;
 	}
@@ -374,7 +375,35 @@ static int unchanged_since_start(struct cdt_ingest *ing, int fd)
 	       now.st_ctim.tv_nsec == ing->before.st_ctim.tv_nsec;
 }
 
-/* After the first round: stored manifests that start with the same chunk. */
+/* Keep the candidates whose next entries are exactly the round's chunks. */
+static void match_candidates(struct cdt_ingest *ing, const struct round *r)
+{
+	int i, j;
+	size_t k;
+
+	for (i = 0; i < ing->ncands; i++) {
+		struct cand *c = &ing->cands[i];
+		int ok = 1;
+
+		for (k = 0; k < r->ndesc && ok; k++, c->next++) {
+			struct cdt_manifest_entry e;
+
+			ok = c->next < cdt_manifest_count(c->m) &&
+			     cdt_manifest_get(c->m, c->next, &e) == 0 &&
+			     cdt_id_eq(&e.id, &r->descs[k].id) && e.len == r->descs[k].len;
+		}
+		if (!ok) {
+			cdt_manifest_close(c->m);
+			c->m = NULL;
+		}
+	}
+	for (i = 0, j = 0; i < ing->ncands; i++)
+		if (ing->cands[i].m)
+			ing->cands[j++] = ing->cands[i];
+	ing->ncands = j;
+}
+
+/* After the first round: stored manifests that start with its chunks. */
 static void find_candidates(struct cdt_ingest *ing, int fd, const struct round *r)
 {
 	struct cdt_refs *refs;
@@ -407,6 +436,8 @@ static void find_candidates(struct cdt_ingest *ing, int fd, const struct round *
 	}
 	free(users);
 	cdt_refs_close(refs);
+	/* The first round was hashed whole; the candidates must match all of it. */
+	match_candidates(ing, r);
 	ing->lazy = ing->ncands > 0;
 }
 
@@ -414,29 +445,7 @@ static void find_candidates(struct cdt_ingest *ing, int fd, const struct round *
 static int follow_candidates(struct cdt_ingest *ing, int fd, const struct round *r,
 			     uint64_t round_start)
 {
-	int i, j;
-	size_t k;
-
-	for (i = 0; i < ing->ncands; i++) {
-		struct cand *c = &ing->cands[i];
-		int ok = 1;
-
-		for (k = 0; k < r->ndesc && ok; k++, c->next++) {
-			struct cdt_manifest_entry e;
-
-			ok = c->next < cdt_manifest_count(c->m) &&
-			     cdt_manifest_get(c->m, c->next, &e) == 0 &&
-			     cdt_id_eq(&e.id, &r->descs[k].id) && e.len == r->descs[k].len;
-		}
-		if (!ok) {
-			cdt_manifest_close(c->m);
-			c->m = NULL;
-		}
-	}
-	for (i = 0, j = 0; i < ing->ncands; i++)
-		if (ing->cands[i].m)
-			ing->cands[j++] = ing->cands[i];
-	ing->ncands = j;
+	match_candidates(ing, r);
 	if (ing->ncands)
 		return 0;
 	/* The file differs from every stored one: hash what was skipped, and this round. */
@@ -463,6 +472,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	cdt_hasher_reset(ing->file_hash);
 	ing->hashed = 0;
 	ing->lazy = 0;
+	ing->defer = 0;
 	ing->ncands = 0;
 	ing->caught_up = 0;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -481,6 +491,12 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	ret = fill_round(ing, fd, r, NULL, &eof);
 	if (ret < 0)
 		goto read_error;
+	{
+		struct stat st;
+
+		/* Only input that can be read again may leave bytes unhashed. */
+		ing->defer = !r->last && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	}
 	for (;;) {
 		struct round *t;
 		int was_lazy = ing->lazy;
@@ -495,11 +511,17 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 			}
 		}
 		cdt_workers_finish(ing->workers);
-		if (!was_lazy)
+		if (!was_lazy && !ing->defer)
 			ing->hashed += r->len;
 		if (first) {
 			find_candidates(ing, fd, r);
 			first = 0;
+			if (ing->defer && !ing->lazy) {
+				/* New content: the first round joins the file hash now. */
+				cdt_hasher_update(ing->file_hash, r->buf, r->len);
+				ing->hashed += r->len;
+			}
+			ing->defer = 0;
 		} else if (was_lazy && follow_candidates(ing, fd, r, res->size) < 0) {
 			ret = -EIO;
 			error("cannot read '%s' again: it changed while it was read", quote(what));
@@ -613,6 +635,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		goto out;
 	}
 	meta->size = res->size;
+	res->hashed = ing->hashed;
 	meta->content = res->content;
 	meta->added_sec = (int64_t)time(NULL);
 	ret = cdt_name_write(s, meta, !ing->opt.no_replace);

@@ -22,6 +22,11 @@ struct cdt_ingest_result {
 	uint64_t new_raw;	/* their uncompressed bytes */
 	uint64_t new_stored;	/* bytes they take in the store */
 	int manifest_existed;	/* identical content was already stored */
+	/*
+	 * Bytes fed to the whole-file hash: the size for new content, less
+	 * when the file's chunks were found to be a stored file's.
+	 */
+	uint64_t hashed;
 };
 
 struct cdt_ingest;
