@@ -132,8 +132,28 @@ int cdt_decompress(struct cdt_decompressor *d, const void *in, size_t in_len,
 	return 0;
 }
 
+uint32_t cdt_crc32(const void *p, size_t n)
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+
+	while (n) {
+		uInt k = n > 1u << 30 ? 1u << 30 : (uInt)n;
+
+		c = crc32(c, p, k);
+		p = (const unsigned char *)p + k;
+		n -= k;
+	}
+	return (uint32_t)c;
+}
+
 #else /* libdeflate */
 #include <libdeflate.h>
+
+/* The same CRC-32 as zlib's, with carry-less multiplication where the CPU has it. */
+uint32_t cdt_crc32(const void *p, size_t n)
+{
+	return libdeflate_crc32(0, p, n);
+}
 
 struct cdt_compressor {
 	struct libdeflate_compressor *ld;

@@ -3,12 +3,15 @@
 #define CDT_COMPRESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define CDT_LEVEL_MIN 0
 #define CDT_LEVEL_MAX 12
 
 /* Name of the deflate implementation this binary was built with. */
 const char *cdt_deflate_backend(void);
+/* CRC-32 (the gzip and zlib polynomial) of n bytes. */
+uint32_t cdt_crc32(const void *p, size_t n);
 
 /* One compressor per thread; not shareable. */
 struct cdt_compressor;

@@ -1,5 +1,6 @@
 /* pack.c: reading, verifying and writing pack files and their indexes. */
 #include "pack.h"
+#include "compress.h"
 #include "fsutil.h"
 #include "objects.h"
 #include "util.h"
@@ -13,20 +14,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 static uint32_t crc_of(const void *p, size_t n)
 {
-	uLong c = crc32(0L, Z_NULL, 0);
-
-	while (n) {
-		uInt k = n > 1u << 30 ? 1u << 30 : (uInt)n;
-
-		c = crc32(c, p, k);
-		p = (const unsigned char *)p + k;
-		n -= k;
-	}
-	return (uint32_t)c;
+	return cdt_crc32(p, n);
 }
 
 static size_t idx_size(uint64_t count)
