@@ -166,7 +166,7 @@ static int fill_stat(struct view *v, const struct view_node *n, struct stat *st,
 	st->st_atim = st->st_mtim;
 	/* The last change to a name is when it was written. */
 	st->st_ctim.tv_sec = (time_t)n->added_sec;
-	st->st_blksize = 128 * 1024;
+	st->st_blksize = 1024 * 1024;
 	if (n->is_dir) {
 		st->st_mode = S_IFDIR | 0755;
 		st->st_nlink = 2 + n->nsubdirs;
@@ -723,6 +723,8 @@ static void *view_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	/* Page caching is decided per open (keep_cache): content ids tell. */
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
+	/* Requests of up to 1 MiB (libfuse derives max_pages from max_write). */
+	conn->max_write = 1u << 20;
 	return v;
 }
 
