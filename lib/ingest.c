@@ -42,6 +42,7 @@ struct desc {
 	size_t off;		/* in the read buffer */
 	uint32_t len;
 	struct cdt_id id;
+	int stored;		/* cdt_chunk_has() when it was hashed: 1, 0 or -errno */
 	int is_new;
 	unsigned char *obj;	/* encoded object, in the arena */
 	size_t obj_len;
@@ -137,7 +138,11 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 	free(ing);
 }
 
-/* Parallel step 1: item 0 feeds the whole-file hash, item k+1 hashes chunk k. */
+/*
+ * Parallel step 1: item 0 feeds the whole-file hash, item k+1 hashes chunk
+ * k and asks the store whether it holds it (the round's lookups then only
+ * check this add's own new chunks, in order).
+ */
 static void hash_item(size_t i, int worker, void *data)
 {
 	struct cdt_ingest *ing = data;
@@ -153,6 +158,7 @@ static void hash_item(size_t i, int worker, void *data)
 	}
 	d = &r->descs[i - 1];
 	cdt_hash(r->buf + d->off, d->len, &d->id);
+	d->stored = cdt_chunk_has(ing->store, &d->id);
 }
 
 /* Parallel step 2: encode each new chunk into its slot of the arena. */
@@ -279,8 +285,12 @@ static int lookup_round(struct cdt_ingest *ing, struct round *r, struct cdt_chun
 		int has = cdt_chunk_batch_has(batch, &d->id) ||
 			  cdt_idset_has(&ing->round_new, &d->id);
 
+		/*
+		 * Asked while hashing: what this add committed since is in
+		 * the batch until it is in the store, so nothing is missed.
+		 */
 		if (!has)
-			has = cdt_chunk_has(ing->store, &d->id);
+			has = d->stored;
 		if (has < 0)
 			return error_errno(has, "cannot look up chunk %s: %s",
 					   cdt_id_to_hex(&d->id, hex), strerror(-has));
