@@ -9,9 +9,9 @@
 #               generated data stays there and is reused by the next run
 #   BENCH_DATA  measure every regular file in this directory instead (in name
 #               order: the first is added to an empty store, the others after
-#               it, like later generations of a backup); BENCH_GLOB (default
-#               *) picks some of them, e.g. BENCH_GLOB='gen?.tar' for the tar
-#               series of gen-series.sh
+#               it, like later generations of a backup); BENCH_GLOB picks
+#               some of them (default *, or gen*.tar where the directory
+#               holds gen1.tar: the output of gen-series.sh)
 #   BENCH_OUT   key=value results (default $BENCH_DIR/bench-results.txt)
 #   BENCH_INIT  options for cdt init (default: none, the store's defaults)
 #   BENCH_RUNS  runs of each timed step (default 3; the median is reported)
@@ -165,7 +165,11 @@ else
 	DATA_KIND="generated series ($BENCH_BASE MiB base, $BENCH_GENS generations, $BENCH_EDITS edits each)"
 fi
 
-# The files, in name order, one per line in $W/files.
+# The files, in name order, one per line in $W/files. The output of
+# gen-series.sh (gen1.tar ... beside its checksum lists) means its tars.
+if [ -z "${BENCH_GLOB:-}" ] && [ -f "$DATA/gen1.tar" ]; then
+	BENCH_GLOB='gen*.tar'
+fi
 # shellcheck disable=SC2086 # BENCH_GLOB is a pattern
 for f in "$DATA"/${BENCH_GLOB:-*}; do
 	if [ -f "$f" ] && [ ! -L "$f" ] && [ "${f##*/}" != params ]; then
