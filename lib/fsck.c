@@ -159,7 +159,13 @@ struct cdt_fsck {
 	struct cdt_idset man_ids;
 	struct chunk_info *chunks;
 	size_t nchunks, achunks;
-	struct cdt_idset chunk_ids;
+	/*
+	 * Open addressing over chunks[]: slot = index + 1, 0 empty. Four
+	 * bytes a slot instead of an id set's 41, on a table that holds
+	 * every chunk of the store.
+	 */
+	uint32_t *chunk_slots;
+	size_t chunk_cap;
 	struct problem *problems;
 	size_t nproblems, aproblems;
 	size_t nchunk_problems;
@@ -342,14 +348,40 @@ static uint32_t find_manifest(struct cdt_fsck *f, const struct cdt_id *id)
 	return v ? (uint32_t)*v : NONE;
 }
 
+/* The slot of id in chunk_slots: where it is, or the empty slot it would take. */
+static size_t chunk_slot(const struct cdt_fsck *f, const struct cdt_id *id)
+{
+	size_t i = (size_t)get_le64(id->b) & (f->chunk_cap - 1);
+
+	while (f->chunk_slots[i] && !cdt_id_eq(&f->chunks[f->chunk_slots[i] - 1].id, id))
+		i = (i + 1) & (f->chunk_cap - 1);
+	return i;
+}
+
+static void grow_chunk_slots(struct cdt_fsck *f)
+{
+	size_t k;
+
+	free(f->chunk_slots);
+	f->chunk_cap = f->chunk_cap ? f->chunk_cap * 2 : 1024;
+	f->chunk_slots = xcalloc(f->chunk_cap, sizeof(*f->chunk_slots));
+	for (k = 0; k < f->nchunks; k++)
+		f->chunk_slots[chunk_slot(f, &f->chunks[k].id)] = (uint32_t)(k + 1);
+}
+
 static uint32_t chunk_index(struct cdt_fsck *f, const struct cdt_id *id, uint32_t len, int *added)
 {
-	uint64_t *v = cdt_idset_get(&f->chunk_ids, id);
 	struct chunk_info *c;
+	size_t slot;
 
-	*added = !v;
-	if (v)
-		return (uint32_t)*v;
+	if ((f->nchunks + 1) * 4 > f->chunk_cap * 3)
+		grow_chunk_slots(f);
+	slot = chunk_slot(f, id);
+	*added = !f->chunk_slots[slot];
+	if (!*added)
+		return f->chunk_slots[slot] - 1;
+	if (f->nchunks >= NONE - 1)
+		die("fsck: more than %u chunks", NONE - 1);
 	ALLOC_GROW(f->chunks, f->nchunks + 1, f->achunks);
 	c = &f->chunks[f->nchunks];
 	memset(c, 0, sizeof(*c));
@@ -357,15 +389,18 @@ static uint32_t chunk_index(struct cdt_fsck *f, const struct cdt_id *id, uint32_
 	c->len = len;
 	c->last_manifest = NONE;
 	c->problem = NONE;
-	cdt_idset_put(&f->chunk_ids, id, f->nchunks);
+	f->chunk_slots[slot] = (uint32_t)(f->nchunks + 1);
 	return (uint32_t)f->nchunks++;
 }
 
 static uint32_t find_chunk(struct cdt_fsck *f, const struct cdt_id *id)
 {
-	uint64_t *v = cdt_idset_get(&f->chunk_ids, id);
+	size_t slot;
 
-	return v ? (uint32_t)*v : NONE;
+	if (!f->chunk_cap)
+		return NONE;
+	slot = chunk_slot(f, id);
+	return f->chunk_slots[slot] ? f->chunk_slots[slot] - 1 : NONE;
 }
 
 struct cdt_fsck *cdt_fsck_new(struct cdt_store *s, const struct cdt_fsck_options *opt)
@@ -398,7 +433,7 @@ void cdt_fsck_free(struct cdt_fsck *f)
 	free(f->mans);
 	free(f->chunks);
 	cdt_idset_clear(&f->man_ids);
-	cdt_idset_clear(&f->chunk_ids);
+	free(f->chunk_slots);
 	free(f);
 }
 
