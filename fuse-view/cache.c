@@ -355,8 +355,7 @@ static void *loader(void *arg)
 		/*
 		 * Only a load someone waits for wakes the readers: most loads
 		 * are read-ahead that nobody waits for yet, and waking every
-		 * reader for each of them cost a third of the server's time
-		 * in the scheduler.
+		 * waiting reader for each of them only costs context switches.
 		 */
 		if (e->waiters)
 			pthread_cond_broadcast(&c->done);

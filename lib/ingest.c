@@ -446,7 +446,7 @@ static void find_candidates(struct cdt_ingest *ing, int fd, const struct round *
 	}
 	free(users);
 	cdt_refs_close(refs);
-	/* The first round was hashed whole; the candidates must match all of it. */
+	/* A candidate must match the whole first round. */
 	match_candidates(ing, r);
 	ing->lazy = ing->ncands > 0;
 }
