@@ -120,6 +120,12 @@ struct cdt_packset {
 	size_t filter_blocks;
 	unsigned long filter_probes;	/* searches of the uncovered packs since the last listing */
 	int filter_useless;		/* too few uncovered packs to pay */
+	/*
+	 * The uncovered pack that held the last id found there: the chunks
+	 * of a file are read (and added again) in the order they were
+	 * written, so the next one is most likely in the same pack.
+	 */
+	struct cdt_pack *last_found;
 };
 
 #define FILTER_AFTER 4096	/* searches before the filter is built */
@@ -341,6 +347,7 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 	free(seen);
 	load_midx_locked(s, ps);
 	filter_drop(ps);
+	ps->last_found = NULL;
 	return 1;
 }
 
@@ -405,14 +412,23 @@ static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id
 			filter_build_locked(ps);
 		if (ps->filter && !filter_maybe(ps, id->b))
 			continue;
+		if (ps->last_found) {
+			int64_t k = cdt_pack_find(ps->last_found, id);
+
+			if (k >= 0) {
+				found = ps->last_found;
+				*index = k;
+				break;
+			}
+		}
 		for (i = 0; i < ps->nr; i++) {
 			int64_t k;
 
-			if (ps->have_midx && ps->covered[i])
+			if ((ps->have_midx && ps->covered[i]) || ps->packs[i] == ps->last_found)
 				continue;
 			k = cdt_pack_find(ps->packs[i], id);
 			if (k >= 0) {
-				found = ps->packs[i];
+				found = ps->last_found = ps->packs[i];
 				*index = k;
 				break;
 			}
