@@ -155,7 +155,7 @@ void tmpfile_install_signal_handlers(void)
 
 int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name)
 {
-	int tries;
+	int tries, err;
 
 	for (tries = 0; tries < 100; tries++) {
 		uint64_t r;
@@ -166,14 +166,21 @@ int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name)
 		strbuf_reset(name);
 		strbuf_addf(name, "%s-%ld-%016llx", prefix, (long)getpid(),
 			    (unsigned long long)r);
+		/*
+		 * Remembered before it exists: a signal between creating the
+		 * file and remembering it would leave it behind. (Unlinking a
+		 * name not created yet does nothing; the name holds our pid
+		 * and 64 random bits, so it is nobody else's.)
+		 */
+		remember_temp(tmpfd, name->buf);
 		fd = openat(tmpfd, name->buf,
 			    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-		if (fd >= 0) {
-			remember_temp(tmpfd, name->buf);
+		if (fd >= 0)
 			return fd;
-		}
-		if (errno != EEXIST)
-			return -errno;
+		err = errno;
+		tmpfile_forget(tmpfd, name->buf);
+		if (err != EEXIST)
+			return -err;
 	}
 	return -EEXIST;
 }

@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -76,6 +77,7 @@ static void *thread_main(void *p)
 struct cdt_workers *cdt_workers_new(int n)
 {
 	struct cdt_workers *w = xcalloc(1, sizeof(*w));
+	sigset_t stop, old;
 	int i;
 
 	w->n = n > 0 ? n : 0;
@@ -85,6 +87,17 @@ struct cdt_workers *cdt_workers_new(int n)
 	if (!w->n)
 		return w;
 	w->threads = xcalloc((size_t)w->n, sizeof(*w->threads));
+	/*
+	 * Workers never take the signals that stop a command: they are
+	 * handled on the thread that creates the temporary files, so the
+	 * handler cannot run while another thread is making one.
+	 */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	sigaddset(&stop, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
 	for (i = 0; i < w->n; i++) {
 		struct thread_arg *a = xmalloc(sizeof(*a));
 
@@ -93,6 +106,7 @@ struct cdt_workers *cdt_workers_new(int n)
 		if (pthread_create(&w->threads[i], NULL, thread_main, a))
 			die("cannot start worker thread");
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return w;
 }
 
