@@ -2,6 +2,8 @@
 #include "cmd/cmd.h"
 #include "lib/compress.h"
 #include "lib/fsutil.h"
+#include "lib/names.h"
+#include "lib/strbuf.h"
 #include "lib/util.h"
 
 #include <errno.h>
@@ -126,6 +128,28 @@ int parse_jobs(struct cmd_ctx *ctx, const char *arg, int *out)
 int want_progress(void)
 {
 	return isatty(STDERR_FILENO);
+}
+
+int read_name(struct cdt_store *s, const char *name, struct cdt_name_entry *e)
+{
+	struct strbuf why = STRBUF_INIT;
+	int ret;
+
+	if (cdt_name_check(name, &why) < 0) {
+		ret = error("bad name '%s': %s", quote(name), why.buf);
+		strbuf_release(&why);
+		return ret;
+	}
+	ret = cdt_name_read(s, name, e, &why);
+	if (ret == -ENOENT && cdt_name_writable(s, name, 0) == -EISDIR)
+		error("no such name: '%s' (it is a directory of names: see 'cdt ls %s')",
+		      quote(name), quote(name));
+	else if (ret == -ENOENT)
+		error("no such name: '%s'", quote(name));
+	else if (ret < 0)
+		error("cannot read name '%s': %s", quote(name), why.len ? why.buf : strerror(-ret));
+	strbuf_release(&why);
+	return ret < 0 ? -1 : 0;
 }
 
 /*

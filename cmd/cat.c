@@ -28,28 +28,6 @@ const char usage_cat[] =
 	"    -j, --jobs N       threads reading and inflating ahead (default: CPUs)\n"
 	"    -h, --help         show this help\n";
 
-static int lookup(struct cdt_store *s, const char *name, struct cdt_name_entry *e)
-{
-	struct strbuf why = STRBUF_INIT;
-	int ret;
-
-	if (cdt_name_check(name, &why) < 0) {
-		ret = error("bad name '%s': %s", quote(name), why.buf);
-		strbuf_release(&why);
-		return ret;
-	}
-	ret = cdt_name_read(s, name, e, &why);
-	if (ret == -ENOENT && cdt_name_writable(s, name, 0) == -EISDIR)
-		error("no such name: '%s' (it is a directory of names: see 'cdt ls %s')",
-		      quote(name), quote(name));
-	else if (ret == -ENOENT)
-		error("no such name: '%s'", quote(name));
-	else if (ret < 0)
-		error("cannot read name '%s': %s", quote(name), why.len ? why.buf : strerror(-ret));
-	strbuf_release(&why);
-	return ret < 0 ? -1 : 0;
-}
-
 static int restore_to_file(struct cdt_restore *r, const struct cdt_name_entry *e,
 			   const char *path)
 {
@@ -182,20 +160,20 @@ int cmd_cat(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	r = cdt_restore_new(ctx->store, jobs);
 	if (output) {
-		if (lookup(ctx->store, argv[0], e) < 0 || restore_to_file(r, e, output) < 0)
+		if (read_name(ctx->store, argv[0], e) < 0 || restore_to_file(r, e, output) < 0)
 			ret = EXIT_FAIL;
 		goto out;
 	}
 	/* Check every name first, so that a typo does not leave partial output. */
 	for (i = 0; i < argc; i++)
-		if (lookup(ctx->store, argv[i], e) < 0)
+		if (read_name(ctx->store, argv[i], e) < 0)
 			ret = EXIT_FAIL;
 	if (ret != EXIT_OK)
 		goto out;
 	/* Our own buffered output (none so far) must not mix with direct writes. */
 	fflush(stdout);
 	for (i = 0; i < argc; i++) {
-		if (lookup(ctx->store, argv[i], e) < 0 ||
+		if (read_name(ctx->store, argv[i], e) < 0 ||
 		    cdt_restore_fd(r, e, STDOUT_FILENO, "standard output", 0) < 0) {
 			ret = EXIT_FAIL;
 			break;

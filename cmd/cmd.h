@@ -70,4 +70,12 @@ int parse_jobs(struct cmd_ctx *ctx, const char *arg, int *out);
 /* Is stderr a terminal that wants progress lines? */
 int want_progress(void);
 
+struct cdt_name_entry;
+/*
+ * Read the entry of stored name `name` into *e, reporting a bad name, a
+ * missing one (with a hint when it is a directory of names) or a damaged
+ * entry in one line. 0 or -1.
+ */
+int read_name(struct cdt_store *s, const char *name, struct cdt_name_entry *e);
+
 #endif

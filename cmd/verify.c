@@ -208,25 +208,6 @@ static int verify_walked(const char *name, const struct cdt_name_entry *e, int e
 	return 0;
 }
 
-static int lookup(struct cdt_store *s, const char *name, struct cdt_name_entry *e)
-{
-	struct strbuf why = STRBUF_INIT;
-	int ret;
-
-	if (cdt_name_check(name, &why) < 0) {
-		ret = error("bad name '%s': %s", quote(name), why.buf);
-		strbuf_release(&why);
-		return ret;
-	}
-	ret = cdt_name_read(s, name, e, &why);
-	if (ret == -ENOENT)
-		error("no such name: '%s'", quote(name));
-	else if (ret < 0)
-		error("cannot read name '%s': %s", quote(name), why.len ? why.buf : strerror(-ret));
-	strbuf_release(&why);
-	return ret < 0 ? -1 : 0;
-}
-
 static int verify_against(struct cmd_ctx *ctx, const char *file, const char *name, int jobs)
 {
 	struct cdt_name_entry *e = xmalloc(sizeof(*e));
@@ -235,7 +216,7 @@ static int verify_against(struct cmd_ctx *ctx, const char *file, const char *nam
 	int is_stdin = !strcmp(file, "-");
 	const char *what = is_stdin ? "standard input" : file;
 
-	if (lookup(ctx->store, name, e) < 0)
+	if (read_name(ctx->store, name, e) < 0)
 		goto out;
 	fd = is_stdin ? STDIN_FILENO : open(file, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
@@ -310,7 +291,7 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 	e = xmalloc(sizeof(*e));
 	/* Look every name up first, as cat does: a typo fails before any work. */
 	for (i = 0; i < argc; i++)
-		if (lookup(ctx->store, argv[i], e) < 0)
+		if (read_name(ctx->store, argv[i], e) < 0)
 			failed = 1;
 	if (failed) {
 		free(e);
@@ -330,7 +311,7 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 		}
 	} else {
 		for (i = 0; i < argc; i++) {
-			if (lookup(ctx->store, argv[i], e) < 0) {
+			if (read_name(ctx->store, argv[i], e) < 0) {
 				failed = 1;
 				continue;
 			}
