@@ -49,7 +49,7 @@ static void show_progress(enum cdt_fsck_phase phase, uint64_t done, uint64_t tot
 	double t = now_seconds() - o->start;
 	char a[32], b[32];
 
-	if (phase == CDT_FSCK_PHASE_CHUNKS && total)
+	if ((phase == CDT_FSCK_PHASE_CHUNKS || phase == CDT_FSCK_PHASE_CONTENT) && total)
 		fprintf(stderr, "\r\033[Kfsck: %s %3.0f%% (%s of %s), %.0f MB/s",
 			cdt_fsck_phase_name(phase), 100.0 * (double)done / (double)total,
 			human_size(done, a, sizeof(a)), human_size(total, b, sizeof(b)),
@@ -132,16 +132,20 @@ static void print_summary(const struct fsck_out *o, const struct cdt_fsck_summar
 			  int quick, int rebuilt, double secs)
 {
 	struct strbuf sb = STRBUF_INIT;
-	char a[32];
+	char a[32], b[32];
 
 	if (o->json) {
 		strbuf_addf(&sb, "{\"type\":\"summary\",\"names\":%llu,\"manifests\":%llu,"
-			    "\"chunks\":%llu,\"chunks_read\":%llu,\"bytes_read\":%llu,\"packs\":%llu,"
+			    "\"chunks\":%llu,\"chunks_read\":%llu,\"bytes_read\":%llu,"
+			    "\"contents_checked\":%llu,\"content_bytes\":%llu,\"content_seconds\":%.3f,"
+			    "\"packs\":%llu,"
 			    "\"tables\":%llu,\"pairs\":%llu,\"problems\":%llu,\"garbage\":%llu,"
 			    "\"garbage_bytes\":%llu,\"seconds\":%.3f,\"exit\":%u,\"kinds\":{",
 			    (unsigned long long)sum->names, (unsigned long long)sum->manifests,
 			    (unsigned long long)sum->chunks, (unsigned long long)sum->chunks_read,
-			    (unsigned long long)sum->bytes_read, (unsigned long long)sum->packs,
+			    (unsigned long long)sum->bytes_read, (unsigned long long)sum->contents,
+			    (unsigned long long)sum->content_bytes, sum->content_seconds,
+			    (unsigned long long)sum->packs,
 			    (unsigned long long)sum->tables,
 			    (unsigned long long)sum->pairs, (unsigned long long)sum->problems,
 			    (unsigned long long)sum->garbage, (unsigned long long)sum->garbage_bytes,
@@ -173,8 +177,12 @@ static void print_summary(const struct fsck_out *o, const struct cdt_fsck_summar
 	if (quick)
 		printf(" (data not read)");
 	else
-		printf(" (%s read, %.0f MB/s)", human_size(sum->bytes_read, a, sizeof(a)),
-		       secs > 0 ? (double)sum->bytes_read / secs / 1e6 : 0.0);
+		printf(" (%s read, %.0f MB/s), content ids of %llu manifest%s (%s hashed in %.2f s)",
+		       human_size(sum->bytes_read, a, sizeof(a)),
+		       secs > sum->content_seconds ?
+		       (double)sum->bytes_read / (secs - sum->content_seconds) / 1e6 : 0.0,
+		       (unsigned long long)sum->contents, sum->contents == 1 ? "" : "s",
+		       human_size(sum->content_bytes, b, sizeof(b)), sum->content_seconds);
 	printf(", %llu pack%s and %llu reference table%s in %.2f s\n",
 	       (unsigned long long)sum->packs, sum->packs == 1 ? "" : "s",
 	       (unsigned long long)sum->tables, sum->tables == 1 ? "" : "s", secs);

@@ -186,7 +186,7 @@ static void report_name(struct verify_state *st, const char *name, int have_size
 
 static void verify_entry(struct verify_state *st, const struct cdt_name_entry *e)
 {
-	struct cdt_restore_check c = { bad_range, show_progress, st };
+	struct cdt_restore_check c = { bad_range, show_progress, st, NULL, NULL };
 
 	st->current = e->name;
 	cdt_restore_check(st->r, e, &c);

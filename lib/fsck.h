@@ -20,6 +20,7 @@ enum cdt_fsck_kind {
 	CDT_FSCK_MANIFEST_MISSING,	/* a name points to a manifest that is not there */
 	CDT_FSCK_MANIFEST_CORRUPT,	/* a manifest fails its checks */
 	CDT_FSCK_MANIFEST_LAYOUT,	/* lists chunks the store's chunker cannot cut */
+	CDT_FSCK_MANIFEST_CONTENT,	/* its chunks do not hash to its content id */
 	CDT_FSCK_CHUNK_MISSING,
 	CDT_FSCK_CHUNK_CORRUPT,		/* cannot be read, or fails a check */
 	CDT_FSCK_PACK_CORRUPT,		/* a pack or its index fails its checks */
@@ -75,6 +76,7 @@ enum cdt_fsck_phase {
 	CDT_FSCK_PHASE_OBJECTS,
 	CDT_FSCK_PHASE_PACKS,
 	CDT_FSCK_PHASE_CHUNKS,
+	CDT_FSCK_PHASE_CONTENT,
 	CDT_FSCK_PHASE_REBUILD,
 	CDT_FSCK_PHASE_REFS,
 	CDT_FSCK_PHASE_NAMEREFS,
@@ -101,6 +103,12 @@ struct cdt_fsck_options {
 struct cdt_fsck_summary {
 	uint64_t names, manifests, chunks;	/* what the store holds */
 	uint64_t chunks_read, bytes_read;	/* chunk data read and checked */
+	/*
+	 * Manifests whose chunks were read again in order and hashed against
+	 * their content ids, the bytes that took, and the seconds.
+	 */
+	uint64_t contents, content_bytes;
+	double content_seconds;
 	uint64_t packs;				/* pack files readers see */
 	uint64_t tables, pairs;			/* reference tables and their pairs */
 	uint64_t problems, garbage, garbage_bytes;
@@ -129,6 +137,11 @@ struct cdt_fsck *cdt_fsck_new(struct cdt_store *s, const struct cdt_fsck_options
 void cdt_fsck_free(struct cdt_fsck *f);
 /* Names, manifests, objects and chunk data. 0 or -errno. */
 int cdt_fsck_check_data(struct cdt_fsck *f);
+/*
+ * Unless quick: each live manifest's chunks, read in order, hash to its
+ * content id (one more read of every distinct stored file). 0 or -errno.
+ */
+int cdt_fsck_check_contents(struct cdt_fsck *f);
 /* Reverse references (rebuilt first if asked) and temporary files. 0 or -errno. */
 int cdt_fsck_check_refs(struct cdt_fsck *f);
 /*

@@ -73,10 +73,12 @@ struct cdt_ingest {
 	struct cdt_idset round_new;	/* ids found new in this round */
 	/*
 	 * Content already stored: a file whose chunks are exactly those of a
-	 * stored manifest has that manifest's content id, so the whole-file
-	 * hash (a second SHA-256 pass over every byte) can wait until the
-	 * file turns out to differ. Then it is caught up by reading the part
-	 * that was skipped again (only for input that can be read again).
+	 * stored manifest has that manifest's content id (a manifest's id is
+	 * only ever recorded from the bytes it was hashed from, and fsck
+	 * checks it), so the whole-file hash (a second SHA-256 pass over
+	 * every byte) can wait until the file turns out to differ. Then it is
+	 * caught up by reading the part that was skipped again, each chunk of
+	 * it checked against its id (only for input that can be read again).
 	 */
 	struct cand {
 		struct cdt_manifest *m;
@@ -87,9 +89,12 @@ struct cdt_ingest {
 	int lazy;			/* the file hash is behind: see above */
 	int defer;			/* the first round's file hash waits for the candidates */
 	uint64_t hashed;		/* bytes of the file fed to file_hash */
-	unsigned char *catchup;		/* buffer for reading skipped bytes again */
-	int caught_up;			/* some bytes were hashed from a second read */
-	struct stat before;		/* the file when the add began */
+	off_t start;			/* offset of the file's first byte in fd, -1 if unknown */
+	/* Reading skipped bytes again: a buffer, its chunks and their check. */
+	unsigned char *cbuf;
+	struct cdt_manifest_entry *cents;
+	unsigned char *csame;
+	size_t cents_cap;
 };
 
 struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_options *opt)
@@ -134,7 +139,9 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 	}
 	cdt_hasher_free(ing->file_hash);
 	cdt_idset_clear(&ing->round_new);
-	free(ing->catchup);
+	free(ing->cbuf);
+	free(ing->cents);
+	free(ing->csame);
 	free(ing);
 }
 
@@ -345,44 +352,114 @@ static void drop_candidates(struct cdt_ingest *ing)
 	ing->ncands = 0;
 }
 
-/*
- * Feed the file hash the bytes [ing->hashed, upto) by reading them again.
- * 0 or -errno.
- */
-static int catch_up(struct cdt_ingest *ing, int fd, uint64_t upto)
-{
-	if (!ing->catchup)
-		ing->catchup = xmalloc(1 << 20);
-	while (ing->hashed < upto) {
-		size_t want = (size_t)MIN(upto - ing->hashed, (uint64_t)(1 << 20));
-		ssize_t n = pread_full(fd, ing->catchup, want, (off_t)ing->hashed);
+/* One buffer of bytes read again, and the chunks it holds. */
+struct catchup {
+	struct cdt_hasher *file_hash;
+	const unsigned char *buf;
+	size_t len;
+	uint64_t base;			/* file offset of buf[0] */
+	const struct cdt_manifest_entry *ents;
+	unsigned char *same;		/* per chunk: hashes to its id again */
+};
 
-		if (n < 0)
-			return (int)n;
-		if ((size_t)n != want)
-			return -EIO;	/* the file shrank while we read it */
-		cdt_hasher_update(ing->file_hash, ing->catchup, want);
-		ing->hashed += want;
-		ing->caught_up = 1;
+/* Item 0 feeds the file hash the whole buffer; item k+1 checks chunk k. */
+static void catchup_item(size_t i, int worker, void *data)
+{
+	struct catchup *c = data;
+	const struct cdt_manifest_entry *e;
+	struct cdt_id got;
+
+	(void)worker;
+	if (i == 0) {
+		cdt_hasher_update(c->file_hash, c->buf, c->len);
+		return;
 	}
-	return 0;
+	e = &c->ents[i - 1];
+	cdt_hash(c->buf + (e->offset - c->base), e->len, &got);
+	c->same[i - 1] = cdt_id_eq(&got, &e->id);
 }
 
 /*
- * Bytes hashed from a second read must be the bytes that were chunked: if
- * the file changed meanwhile, its content id would not match its chunks.
+ * Feed the file hash the bytes [0, upto) that were skipped, by reading
+ * them again. They are the first `nchunks` chunks cut, which are also the
+ * first entries of candidate manifest `ref`. Bytes read a second time are
+ * the bytes that were chunked only if every chunk hashes to its id again,
+ * so each is checked (in parallel, as they were hashed the first time):
+ * a content id is never computed from bytes other than those stored. 0,
+ * -EAGAIN when the file no longer holds those bytes (it changed, or
+ * shrank), or another -errno.
  */
-static int unchanged_since_start(struct cdt_ingest *ing, int fd)
+static int catch_up(struct cdt_ingest *ing, int fd, const struct cdt_id *ref,
+		    uint64_t nchunks, uint64_t upto)
 {
-	struct stat now;
+	const struct cdt_chunker *ch = cdt_store_chunker(ing->store);
+	struct cdt_manifest *m = NULL;
+	struct catchup c;
+	uint64_t next = 0;
+	int ret;
 
-	if (!ing->caught_up)
-		return 1;
-	return fstat(fd, &now) == 0 && now.st_size == ing->before.st_size &&
-	       now.st_mtim.tv_sec == ing->before.st_mtim.tv_sec &&
-	       now.st_mtim.tv_nsec == ing->before.st_mtim.tv_nsec &&
-	       now.st_ctim.tv_sec == ing->before.st_ctim.tv_sec &&
-	       now.st_ctim.tv_nsec == ing->before.st_ctim.tv_nsec;
+	if (ing->hashed || ing->start < 0)
+		return -EINVAL;	/* lazy hashing starts at the first byte of seekable input */
+	ret = cdt_manifest_open(ing->store, ref, &m, NULL);
+	if (ret < 0)
+		return ret;
+	if (cdt_manifest_count(m) < nchunks) {
+		ret = -EAGAIN;
+		goto out;
+	}
+	if (!ing->cbuf) {
+		ing->cents_cap = ing->buf_cap / ch->min_size + 2;
+		ing->cbuf = xmalloc(ing->buf_cap);
+		ing->cents = xcalloc(ing->cents_cap, sizeof(*ing->cents));
+		ing->csame = xmalloc(ing->cents_cap);
+	}
+	cdt_pause_point("catch-up");
+	c.file_hash = ing->file_hash;
+	c.buf = ing->cbuf;
+	c.ents = ing->cents;
+	c.same = ing->csame;
+	while (next < nchunks) {
+		size_t nr = 0, want = 0, i;
+		ssize_t n;
+
+		/* As many whole chunks as fit. */
+		while (next + nr < nchunks && nr < ing->cents_cap) {
+			ret = cdt_manifest_get(m, next + nr, &ing->cents[nr]);
+			if (ret < 0)
+				goto out;
+			if (want + ing->cents[nr].len > ing->buf_cap)
+				break;
+			want += ing->cents[nr].len;
+			nr++;
+		}
+		c.base = ing->cents[0].offset;
+		c.len = want;
+		if (c.base != ing->hashed) {
+			ret = -EAGAIN;
+			goto out;
+		}
+		n = pread_full(fd, ing->cbuf, want, ing->start + (off_t)c.base);
+		if (n < 0) {
+			ret = (int)n;
+			goto out;
+		}
+		if ((size_t)n != want) {
+			ret = -EAGAIN;	/* the file shrank */
+			goto out;
+		}
+		cdt_workers_run(ing->workers, nr + 1, catchup_item, &c);
+		for (i = 0; i < nr; i++)
+			if (!c.same[i]) {
+				ret = -EAGAIN;
+				goto out;
+			}
+		ing->hashed += want;
+		next += nr;
+	}
+	ret = ing->hashed == upto ? 0 : -EAGAIN;
+out:
+	cdt_manifest_close(m);
+	return ret;
 }
 
 /* Keep the candidates whose next entries are exactly the round's chunks. */
@@ -423,9 +500,8 @@ static void find_candidates(struct cdt_ingest *ing, int fd, const struct round *
 
 	ing->ncands = 0;
 	ing->lazy = 0;
-	if (!r->ndesc || r->last || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+	if (!r->ndesc || r->last || ing->start < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return;	/* nothing to gain, or input that cannot be read again */
-	ing->before = st;
 	if (cdt_refs_open(ing->store, &refs) < 0)
 		return;
 	n = cdt_refs_lookup(refs, &r->descs[0].id, &users);
@@ -453,18 +529,32 @@ static void find_candidates(struct cdt_ingest *ing, int fd, const struct round *
 
 /* Compare the round's chunks with each candidate; catch the hash up when none is left. */
 static int follow_candidates(struct cdt_ingest *ing, int fd, const struct round *r,
-			     uint64_t round_start)
+			     uint64_t round_start, uint64_t chunks_before)
 {
+	/* Every candidate left matched all chunks before this round. */
+	struct cdt_id ref = ing->cands[0].id;
+	int ret;
+
 	match_candidates(ing, r);
 	if (ing->ncands)
 		return 0;
 	/* The file differs from every stored one: hash what was skipped, and this round. */
 	ing->lazy = 0;
-	if (catch_up(ing, fd, round_start) < 0)
-		return -EIO;
+	ret = catch_up(ing, fd, &ref, chunks_before, round_start);
+	if (ret < 0)
+		return ret;
 	cdt_hasher_update(ing->file_hash, r->buf, r->len);
 	ing->hashed += r->len;
 	return 0;
+}
+
+/* Report a failed catch_up() of `what`. */
+static int catch_up_error(const char *what, int ret)
+{
+	if (ret == -EAGAIN)
+		return error_errno(ret, "'%s' changed while it was read; not stored (add it again)",
+				   quote(what));
+	return error_errno(ret, "cannot read '%s' again: %s", quote(what), cdt_strerror(ret));
 }
 
 int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
@@ -484,7 +574,8 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	ing->lazy = 0;
 	ing->defer = 0;
 	ing->ncands = 0;
-	ing->caught_up = 0;
+	/* Skipped bytes are read again relative to where reading began. */
+	ing->start = lseek(fd, 0, SEEK_CUR);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	ret = cdt_manifest_writer_new(s, &mw);
 	if (ret < 0) {
@@ -505,7 +596,8 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		struct stat st;
 
 		/* Only input that can be read again may leave bytes unhashed. */
-		ing->defer = !r->last && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+		ing->defer = !r->last && ing->start >= 0 && fstat(fd, &st) == 0 &&
+			     S_ISREG(st.st_mode);
 	}
 	for (;;) {
 		struct round *t;
@@ -532,10 +624,12 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 				ing->hashed += r->len;
 			}
 			ing->defer = 0;
-		} else if (was_lazy && follow_candidates(ing, fd, r, res->size) < 0) {
-			ret = -EIO;
-			error("cannot read '%s' again: it changed while it was read", quote(what));
-			goto out;
+		} else if (was_lazy) {
+			ret = follow_candidates(ing, fd, r, res->size, res->chunks);
+			if (ret < 0) {
+				catch_up_error(what, ret);
+				goto out;
+			}
 		}
 		ret = lookup_round(ing, r, batch);
 		if (ret < 0)
@@ -565,10 +659,13 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 				found = i;
 		if (found >= 0) {
 			res->content = ing->cands[found].id;
-		} else if (catch_up(ing, fd, res->size) < 0) {
-			ret = -EIO;
-			error("cannot read '%s' again: it changed while it was read", quote(what));
-			goto out;
+		} else {
+			/* Every candidate left matched every chunk: the file is a prefix of each. */
+			ret = catch_up(ing, fd, &ing->cands[0].id, res->chunks, res->size);
+			if (ret < 0) {
+				catch_up_error(what, ret);
+				goto out;
+			}
 		}
 		ing->lazy = found >= 0;
 		drop_candidates(ing);
@@ -577,11 +674,6 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	if (!ing->lazy)
 		cdt_hasher_final(ing->file_hash, &res->content);
 	ing->lazy = 0;
-	if (!unchanged_since_start(ing, fd)) {
-		ret = -EAGAIN;
-		error("'%s' changed while it was read; not stored (add it again)", quote(what));
-		goto out;
-	}
 
 	ret = cdt_manifest_writer_finish(mw, &res->content);
 	if (ret < 0) {
@@ -599,10 +691,21 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		int v = cdt_manifest_open(s, &res->content, &old, NULL);
 
 		/*
-		 * The same content always makes the same manifest, so a damaged
-		 * one is healed by adding the file again.
+		 * The same content always makes the same manifest, byte for
+		 * byte, so a damaged one is healed by adding the file again,
+		 * and so is one that lists other chunks than the content it is
+		 * named for (its checksum then differs from the one just made,
+		 * whose id was computed from the bytes read).
 		 */
 		if (!v) {
+			if (!cdt_id_eq(cdt_manifest_checksum(old), cdt_manifest_writer_checksum(mw))) {
+				warning("manifest %s does not list the chunks of the content it is named for; "
+					"replacing it with the one just made (then 'cdt fsck --rebuild-refs' "
+					"drops its old references)",
+					cdt_id_to_hex(&res->content, hex));
+				heal = 1;
+				ret = 0;
+			}
 			cdt_manifest_close(old);
 		} else if (v == -CDT_ECORRUPT) {
 			warning("manifest %s is damaged; replacing it with the one just made",

@@ -22,6 +22,7 @@ struct cdt_manifest_writer {
 	size_t buffered;
 	uint64_t count, end;
 	struct cdt_id file_id;
+	struct cdt_id checksum;	/* of the finished file */
 	int finished;
 };
 
@@ -100,6 +101,7 @@ int cdt_manifest_writer_finish(struct cdt_manifest_writer *w, const struct cdt_i
 	cdt_hasher_update(w->sum, t, 48);
 	cdt_hasher_final(w->sum, &sum);
 	memcpy(t + 48, sum.b, CDT_ID_LEN);
+	w->checksum = sum;
 	ret = write_all(w->fd, t, sizeof(t));
 	if (ret < 0)
 		return ret;
@@ -178,6 +180,7 @@ int cdt_manifest_exists(struct cdt_store *s, const struct cdt_id *file_id)
 struct cdt_manifest {
 	int fd;
 	uint64_t count, size;
+	struct cdt_id checksum;
 	/* A window of records read ahead for sequential access. */
 	unsigned char *win;
 	uint64_t win_first, win_nr;
@@ -334,6 +337,7 @@ int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 		m->fd = fd;
 		m->count = count;
 		m->size = size;
+		m->checksum = sum;
 		m->win = buf;
 		*out = m;
 	}
@@ -362,6 +366,11 @@ uint64_t cdt_manifest_count(const struct cdt_manifest *m)
 uint64_t cdt_manifest_size(const struct cdt_manifest *m)
 {
 	return m->size;
+}
+
+const struct cdt_id *cdt_manifest_checksum(const struct cdt_manifest *m)
+{
+	return &m->checksum;
 }
 
 static uint64_t rec_end(const unsigned char *rec)
@@ -473,6 +482,11 @@ int cdt_manifest_find(struct cdt_manifest *m, uint64_t offset, uint64_t *index)
 		return -CDT_ECORRUPT;
 	*index = lo;
 	return 0;
+}
+
+const struct cdt_id *cdt_manifest_writer_checksum(const struct cdt_manifest_writer *w)
+{
+	return w->finished ? &w->checksum : NULL;
 }
 
 const char *cdt_manifest_writer_tmpname(const struct cdt_manifest_writer *w)

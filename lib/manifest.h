@@ -47,6 +47,11 @@ int cdt_manifest_writer_commit(struct cdt_manifest_writer *w, int replace);
 /* Remove the temporary file (if still there) and free. */
 void cdt_manifest_writer_free(struct cdt_manifest_writer *w);
 uint64_t cdt_manifest_writer_count(const struct cdt_manifest_writer *w);
+/*
+ * The finished manifest's checksum (its last 32 bytes), or NULL before
+ * finish. Two manifests with equal checksums are the same bytes.
+ */
+const struct cdt_id *cdt_manifest_writer_checksum(const struct cdt_manifest_writer *w);
 /* Name of the temporary file under tmp/ (valid until commit). */
 const char *cdt_manifest_writer_tmpname(const struct cdt_manifest_writer *w);
 
@@ -66,6 +71,8 @@ int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 void cdt_manifest_close(struct cdt_manifest *m);
 uint64_t cdt_manifest_count(const struct cdt_manifest *m);
 uint64_t cdt_manifest_size(const struct cdt_manifest *m);
+/* Its checksum, as checked when it was opened. */
+const struct cdt_id *cdt_manifest_checksum(const struct cdt_manifest *m);
 /*
  * Entry i (0 <= i < count). 0 or -errno (the file changed under us).
  * Reads through a window kept in `m`, so one thread at a time per manifest.

@@ -273,6 +273,8 @@ int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
 	struct cdt_id got;
 	int ret, damaged = 0, cur = 0;
 
+	if (c->hashed)
+		*c->hashed = 0;
 	cdt_id_to_hex(&e->content, hex);
 	ret = cdt_manifest_open(r->store, &e->content, &m, &why);
 	if (ret < 0) {
@@ -316,6 +318,10 @@ int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
 		goto out;
 	}
 	cdt_hasher_final(h, &got);
+	if (c->hashed) {
+		*c->hashed = 1;
+		*c->got = got;
+	}
 	if (!cdt_id_eq(&got, &e->content)) {
 		ret = -CDT_ECORRUPT;
 		report_whole(c, e, ret, "its chunks do not add up to content %s", hex);

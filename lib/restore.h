@@ -35,6 +35,13 @@ struct cdt_restore_check {
 		    const char *why, void *data);
 	void (*progress)(uint64_t done, void *data);
 	void *data;
+	/*
+	 * Optional: when every chunk could be read, *hashed is set to 1 and
+	 * *got to the SHA-256 of all of them in order (what the content id
+	 * must be); else *hashed is set to 0.
+	 */
+	int *hashed;
+	struct cdt_id *got;
 };
 /*
  * Returns 0 when every check held; -ENOENT or -CDT_ECORRUPT (or another

@@ -417,3 +417,16 @@ void cdt_crash_point(const char *point)
 	if (want && !strcmp(want, point))
 		kill(getpid(), SIGKILL);
 }
+
+void cdt_pause_point(const char *point)
+{
+	static const char *want;
+	static int checked;
+
+	if (!checked) {
+		want = getenv("CDT_TEST_PAUSE");
+		checked = 1;
+	}
+	if (want && !strcmp(want, point))
+		raise(SIGSTOP);
+}

@@ -86,5 +86,11 @@ int cdt_store_sync(struct cdt_store *s);
  * "manifest", "name"), the process kills itself with SIGKILL on reaching it.
  */
 void cdt_crash_point(const char *point);
+/*
+ * Testing hook for races: when $CDT_TEST_PAUSE names the point ("catch-up"),
+ * the process stops itself (SIGSTOP) on reaching it, so that a test can
+ * change an input at exactly that moment and then let it go on (SIGCONT).
+ */
+void cdt_pause_point(const char *point);
 
 #endif

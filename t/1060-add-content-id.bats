@@ -76,3 +76,150 @@ sum_of() {
 	done
 	c verify --all > /dev/null
 }
+
+@test "standard input that does not start at offset 0 gets the id of the bytes read" {
+	init_store
+	gen_bytes 20 33554432 > big
+	c add -q big
+	# 4 KiB of other bytes, then half of the stored file, then new data:
+	# add reads from offset 4096, and its first rounds match the stored
+	# file, so the skipped whole-file hash is caught up by reading again.
+	{ gen_bytes 21 4096; head -c 16777216 big; gen_bytes 22 5000000; } > F
+	tail -c +4097 F > want
+	add_past_4k() {
+		{ dd bs=4096 count=1 of=/dev/null status=none; c add --porcelain --name x -; } < F
+	}
+	run_split add_past_4k
+	assert_status 0
+	[ "$(printf '%s' "$output" | cut -f4)" = "$(sum_of want)" ]
+	c cat x > out
+	cmp out want
+	run_split c verify x
+	assert_status 0
+	# The settled file, added again, matches what was stored for it.
+	c add -q --name y want
+	c cat y > out
+	cmp out want
+}
+
+# Wait until process $1 has stopped itself (CDT_TEST_PAUSE).
+wait_stopped() {
+	local i
+	for i in $(seq 1 500); do
+		[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = T ] && return 0
+		sleep 0.02
+	done
+	fail "process $1 never reached its pause point"
+}
+
+@test "a file changed before its skipped bytes are read again is not stored" {
+	init_store
+	gen_bytes 23 33554432 > big
+	c add -q big
+	# The first 24 MiB match the stored file (the whole-file hash waits),
+	# then the file differs: its first bytes must be read again.
+	{ head -c 25165824 big; gen_bytes 24 4000000; } > f
+	cp f orig
+	for keep_mtime in 0 1; do
+		cp orig f
+		touch -r orig f
+		CDT_TEST_PAUSE=catch-up "$CDT" --store "$S" add --porcelain --name "f$keep_mtime" f \
+			> add.out 2> add.err &
+		pid=$!
+		wait_stopped $pid
+		# Change bytes that were already chunked, in place; then, in
+		# the second round, put the old times back so that no stat can
+		# tell.
+		gen_bytes 25 1000 | dd of=f bs=1000 seek=100 conv=notrunc status=none
+		[ "$keep_mtime" = 0 ] || touch -r orig f
+		kill -CONT $pid
+		rc=0
+		wait $pid || rc=$?
+		[ "$rc" = 1 ] || fail "add of a changed file exited $rc: $(cat add.err)"
+		grep -q "'f' changed while it was read; not stored (add it again)" add.err ||
+			fail "unexpected message: $(cat add.err)"
+		run_split c ls "f$keep_mtime"
+		[ "$status" -ne 0 ] || fail "f$keep_mtime was stored"
+	done
+	# Every manifest's chunks add up to its id.
+	run_split c fsck
+	assert_status 0
+	# The file as it is now is stored under its own id.
+	c add -q --name settled f
+	c cat settled > out
+	cmp out f
+}
+
+@test "adding files that change while add reads them never records a wrong content id" {
+	init_store
+	gen_bytes 26 33554432 > big
+	c add -q big
+	stored=0
+	for i in $(seq 1 24); do
+		{ head -c 25165824 big; gen_bytes $((100 + i)) 4000000; } > f
+		# One change to the start of the file at a moment within the
+		# add (which takes some tens of milliseconds here).
+		delay=$(awk -v i=$i 'BEGIN { srand(i); printf "%.3f", rand() * 0.06 }')
+		( sleep "$delay"
+		  gen_bytes $((300 + i)) 65536 | dd of=f bs=65536 seek=3 conv=notrunc status=none ) &
+		"$CDT" --store "$S" add -q --name "f$i" f 2> add.err || true
+		wait
+		# Whatever add stored, its bytes hash to its content id.
+		if c ls "f$i" > /dev/null 2>&1; then
+			stored=$((stored + 1))
+			run_split c verify "f$i"
+			assert_status 0
+		fi
+	done
+	echo "# $stored of 24 adds stored their file" >&3
+	run_split c fsck
+	assert_status 0
+}
+
+# Rewrite manifest $2 to list the chunks of manifest $1 (with a valid
+# checksum): what add could record before it checked bytes read again.
+forge_manifest() {
+	python3 - "$S/manifests/${1:0:2}/${1:2}" "$S/manifests/${2:0:2}/${2:2}" "$2" <<'PY'
+import hashlib, os, sys
+src, dst, fid = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3])
+body = open(src, 'rb').read()[:-80 + 16]
+body += fid
+body += hashlib.sha256(body).digest()
+os.chmod(dst, 0o644)
+open(dst, 'wb').write(body)
+PY
+}
+
+@test "fsck finds a manifest whose chunks do not hash to its id; adding the file again replaces it" {
+	init_store
+	gen_bytes 30 3000000 > a
+	gen_bytes 31 3000000 > b
+	a_id=$(id_of a a)
+	b_id=$(id_of b b)
+	forge_manifest "$a_id" "$b_id"
+	c fsck --rebuild-refs > /dev/null || true
+	c gc > /dev/null
+	# Every chunk, reference and size is sound: only the whole-file hash tells.
+	run_split c fsck --quick
+	assert_status 0
+	run_split c fsck
+	assert_status 8
+	assert_out_contains "manifest-content $b_id: its chunks hash to $a_id, not to its id"
+	assert_out_contains "affects 'b'"
+	assert_out_contains "1 problem (manifest-content 1)"
+	# The right file, added again, is not matched to the wrong manifest.
+	run_split c add --name b2 b
+	assert_status 0
+	assert_err_contains "manifest $b_id does not list the chunks of the content it is named for; replacing it"
+	c cat b2 > out
+	cmp out b
+	c cat b > out
+	cmp out b
+	# And gc keeps every chunk of it; the old manifest's reverse
+	# references are dropped by a rebuild.
+	c gc > /dev/null
+	c cat b2 > out
+	cmp out b
+	run_split c fsck --rebuild-refs
+	assert_status 0
+}
