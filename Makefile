@@ -98,14 +98,17 @@ LIB_SOURCES = \
 	lib/idset.c \
 	lib/ingest.c \
 	lib/manifest.c \
+	lib/mark.c \
 	lib/midx.c \
 	lib/names.c \
 	lib/objects.c \
 	lib/pack.c \
 	lib/refs.c \
 	lib/remove.c \
+	lib/repack.c \
 	lib/repair.c \
 	lib/restore.c \
+	lib/stats.c \
 	lib/store.c \
 	lib/strbuf.c \
 	lib/util.c \

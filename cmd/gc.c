@@ -47,8 +47,17 @@ int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx)
 	/* Even a dry run needs a stable store to say what is garbage. */
 	if (cdt_store_lock(ctx->store, CDT_LOCK_EXCLUSIVE) < 0)
 		return EXIT_FAIL;
-	if (cdt_gc(ctx->store, flags, print_line, NULL, &res) < 0)
+	if (cdt_gc(ctx->store, flags, print_line, NULL, &res) < 0) {
+		/* What was freed before it stopped stays freed: say so. */
+		if (res.chunks || res.manifests || res.tmp_files || res.packs_removed)
+			fprintf(stderr, "gc stopped after removing %llu chunk%s (%s), %llu manifest%s "
+				"and %llu temporary file%s\n",
+				(unsigned long long)res.chunks, res.chunks == 1 ? "" : "s",
+				human_size(res.chunk_bytes, a, sizeof(a)),
+				(unsigned long long)res.manifests, res.manifests == 1 ? "" : "s",
+				(unsigned long long)res.tmp_files, res.tmp_files == 1 ? "" : "s");
 		return EXIT_FAIL;
+	}
 	printf("%s %llu chunk%s (%s), %llu manifest%s (%s), %llu temporary file%s (%s)\n",
 	       flags & CDT_GC_DRY_RUN ? "would remove" : "removed",
 	       (unsigned long long)res.chunks, res.chunks == 1 ? "" : "s",
@@ -62,5 +71,15 @@ int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx)
 		       (unsigned long long)res.loose_packed, res.loose_packed == 1 ? "" : "s",
 		       (unsigned long long)res.packs_written, res.packs_written == 1 ? "" : "s",
 		       (unsigned long long)res.packs_removed);
+	if (res.packs_reindexed)
+		printf("indexed %llu pack%s again from %s own objects\n",
+		       (unsigned long long)res.packs_reindexed, res.packs_reindexed == 1 ? "" : "s",
+		       res.packs_reindexed == 1 ? "its" : "their");
+	if (res.packs_unusable) {
+		error("%llu pack%s could not be indexed and %s kept as %s (run 'cdt fsck')",
+		      (unsigned long long)res.packs_unusable, res.packs_unusable == 1 ? "" : "s",
+		      res.packs_unusable == 1 ? "was" : "were", res.packs_unusable == 1 ? "it is" : "they are");
+		return EXIT_FAIL;
+	}
 	return EXIT_OK;
 }

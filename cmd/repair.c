@@ -13,12 +13,16 @@
 const char usage_repair[] =
 	"usage: cdt repair [-j N] --from FILE [FILE...]\n"
 	"   or: cdt repair [-j N] --scan DIR [DIR...]\n"
+	"   or: cdt repair [-j N]\n"
 	"\n"
 	"Find every chunk that is missing or damaged (reading the whole store, as\n"
 	"fsck does), then cut each local FILE as the store cuts files and write\n"
 	"back each wanted chunk it holds: atomically, then read back and checked.\n"
 	"FILE need not be the file that was stored: any file sharing the damaged\n"
 	"chunks heals them. A good chunk is never replaced; FILE is only read.\n"
+	"First, with or without FILEs, a pack whose index is missing or damaged\n"
+	"is indexed again from its own objects, and a damaged multi-pack index\n"
+	"written again: that needs no file.\n"
 	"Holds the store's writer lock; cat and verify work meanwhile.\n"
 	"\n"
 	"    --from FILE        read FILE (repeatable; more FILEs may follow)\n"
@@ -102,6 +106,16 @@ static void pack_rewritten(const char *old_name, const char *new_name, uint64_t 
 	fflush(stdout);
 }
 
+static void pack_reindexed(const char *name, const char *why, void *data)
+{
+	clear_progress(data);
+	if (!strcmp(name, "multi-pack-index"))
+		printf("rewrote the damaged multi-pack index\n");
+	else
+		printf("%s: %s\n", name, why);
+	fflush(stdout);
+}
+
 static void still_wrong(const struct cdt_fsck_item *it, void *data)
 {
 	size_t i;
@@ -170,8 +184,9 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 			goto out;
 		}
 	}
-	if (!nfiles && !ndirs) {
-		ret = usage_error(ctx, "nothing to repair from: give --from FILE or --scan DIR");
+	if (optind < argc && !nfiles && !ndirs) {
+		ret = usage_error(ctx, "unexpected argument '%s': give files with --from FILE or --scan DIR",
+				  quote(argv[optind]));
 		goto out;
 	}
 	if (optind < argc && nfiles && ndirs) {
@@ -224,6 +239,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	opt.restored = restored;
 	opt.pack_rewritten = pack_rewritten;
+	opt.pack_reindexed = pack_reindexed;
 	opt.data = &out;
 	if (cdt_repair_new(ctx->store, &opt, &r) < 0) {
 		clear_progress(&out);

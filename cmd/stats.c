@@ -44,14 +44,16 @@ int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx)
 		printf("{\"names\":%llu,\"manifests\":%llu,\"chunks\":%llu,\"logical_bytes\":%llu,"
 		       "\"unique_bytes\":%llu,\"stored_bytes\":%llu,\"metadata_bytes\":%llu,"
 		       "\"dedup_ratio\":%.4f,\"compression_ratio\":%.4f,"
-		       "\"reclaimable_bytes\":%llu,\"garbage_chunks\":%llu,\"dead_manifests\":%llu,"
+		       "\"reclaimable_bytes\":%llu,\"dead_packed_bytes\":%llu,\"garbage_chunks\":%llu,"
+		       "\"dead_manifests\":%llu,"
 		       "\"missing_chunks\":%llu,\"temporary_files\":%llu,\"reference_tables\":%llu}\n",
 		       (unsigned long long)st.names, (unsigned long long)st.manifests,
 		       (unsigned long long)st.chunks, (unsigned long long)st.logical_bytes,
 		       (unsigned long long)st.unique_bytes, (unsigned long long)st.stored_bytes,
 		       (unsigned long long)st.metadata_bytes,
 		       ratio(st.logical_bytes, st.unique_bytes), ratio(st.unique_bytes, st.stored_bytes),
-		       (unsigned long long)st.reclaimable_bytes, (unsigned long long)st.garbage_chunks,
+		       (unsigned long long)st.reclaimable_bytes, (unsigned long long)st.dead_packed_bytes,
+		       (unsigned long long)st.garbage_chunks,
 		       (unsigned long long)st.dead_manifests, (unsigned long long)st.missing_chunks,
 		       (unsigned long long)st.tmp_files, (unsigned long long)st.ref_tables);
 	} else {
@@ -70,6 +72,10 @@ int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx)
 		printf("compression ratio  %.2f\n", ratio(st.unique_bytes, st.stored_bytes));
 		printf("reclaimable bytes  %llu (%s)\n", (unsigned long long)st.reclaimable_bytes,
 		       human_size(st.reclaimable_bytes, h[4], 32));
+		if (st.dead_packed_bytes)
+			printf("dead in packs      %llu (%s; freed once gc rewrites their packs)\n",
+			       (unsigned long long)st.dead_packed_bytes,
+			       human_size(st.dead_packed_bytes, h[5], 32));
 		if (st.missing_chunks)
 			printf("missing chunks     %llu (run 'cdt fsck')\n",
 			       (unsigned long long)st.missing_chunks);

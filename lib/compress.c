@@ -132,6 +132,28 @@ int cdt_decompress(struct cdt_decompressor *d, const void *in, size_t in_len,
 	return 0;
 }
 
+int cdt_decompress_prefix(struct cdt_decompressor *d, const void *in, size_t in_len,
+			  void *out, size_t out_len, size_t *used)
+{
+	int ret;
+
+	if (out_len > UINT_MAX)
+		return -CDT_ECORRUPT;
+	if (in_len > UINT_MAX)
+		in_len = UINT_MAX;	/* a stream for out_len bytes is far shorter */
+	if (inflateReset(&d->zs) != Z_OK)
+		return -CDT_ECORRUPT;
+	d->zs.next_in = (Bytef *)in;
+	d->zs.avail_in = (uInt)in_len;
+	d->zs.next_out = out;
+	d->zs.avail_out = (uInt)out_len;
+	ret = inflate(&d->zs, Z_FINISH);
+	if (ret != Z_STREAM_END || d->zs.total_out != out_len)
+		return -CDT_ECORRUPT;
+	*used = in_len - d->zs.avail_in;
+	return 0;
+}
+
 uint32_t cdt_crc32(const void *p, size_t n)
 {
 	uLong c = crc32(0L, Z_NULL, 0);
@@ -221,6 +243,19 @@ int cdt_decompress(struct cdt_decompressor *d, const void *in, size_t in_len,
 	r = libdeflate_zlib_decompress_ex(d->ld, in, in_len, out, out_len,
 					  &in_used, &out_got);
 	if (r != LIBDEFLATE_SUCCESS || in_used != in_len || out_got != out_len)
+		return -CDT_ECORRUPT;
+	return 0;
+}
+
+int cdt_decompress_prefix(struct cdt_decompressor *d, const void *in, size_t in_len,
+			  void *out, size_t out_len, size_t *used)
+{
+	size_t out_got = 0;
+	enum libdeflate_result r;
+
+	*used = 0;
+	r = libdeflate_zlib_decompress_ex(d->ld, in, in_len, out, out_len, used, &out_got);
+	if (r != LIBDEFLATE_SUCCESS || out_got != out_len)
 		return -CDT_ECORRUPT;
 	return 0;
 }

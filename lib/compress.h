@@ -43,5 +43,12 @@ void cdt_decompressor_free(struct cdt_decompressor *d);
  */
 int cdt_decompress(struct cdt_decompressor *d, const void *in, size_t in_len,
 		   void *out, size_t out_len);
+/*
+ * Inflate the zlib stream that starts `in` (which may go on past it: a
+ * pack read without its index) into exactly out_len bytes; *used gets the
+ * stream's length. 0 or -CDT_ECORRUPT.
+ */
+int cdt_decompress_prefix(struct cdt_decompressor *d, const void *in, size_t in_len,
+			  void *out, size_t out_len, size_t *used);
 
 #endif

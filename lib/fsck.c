@@ -440,90 +440,6 @@ void cdt_fsck_free(struct cdt_fsck *f)
 	free(f);
 }
 
-/* Directory listing, sorted, with file types. */
-struct dent {
-	char *name;
-	unsigned char type;
-};
-
-static int cmp_dent(const void *a, const void *b)
-{
-	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
-}
-
-static int list_dir(int dirfd, const char *path, struct dent **out, size_t *nr)
-{
-	struct dent *v = NULL;
-	size_t n = 0, alloc = 0;
-	struct dirent *de;
-	DIR *d;
-	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	*out = NULL;
-	*nr = 0;
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		int e = -errno;
-
-		close(fd);
-		return e;
-	}
-	errno = 0;
-	while ((de = readdir(d))) {
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		ALLOC_GROW(v, n + 1, alloc);
-		v[n].name = xstrdup(de->d_name);
-		v[n].type = de->d_type;
-		if (v[n].type == DT_UNKNOWN) {
-			if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				v[n].type = DT_UNKNOWN;
-			else if (S_ISDIR(st.st_mode))
-				v[n].type = DT_DIR;
-			else if (S_ISREG(st.st_mode))
-				v[n].type = DT_REG;
-			else
-				v[n].type = DT_LNK;	/* anything else: not ours */
-		}
-		n++;
-		errno = 0;
-	}
-	if (errno) {
-		int e = -errno;
-
-		closedir(d);
-		for (size_t i = 0; i < n; i++)
-			free(v[i].name);
-		free(v);
-		return e;
-	}
-	closedir(d);
-	/* Sorted by name: ids in order, and output that does not depend on the disk. */
-	if (n > 1)
-		qsort(v, n, sizeof(*v), cmp_dent);
-	*out = v;
-	*nr = n;
-	return 0;
-}
-
-static void free_dents(struct dent *v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i].name);
-	free(v);
-}
-
-static int is_hex(const char *s, size_t len)
-{
-	return strlen(s) == len && strspn(s, "0123456789abcdef") == len;
-}
-
 /* Walking objects/ or manifests/ (cdt_fanout_walk), with what fsck needs around it. */
 struct fanout_walk {
 	struct cdt_fsck *f;
@@ -561,76 +477,55 @@ static void walk_fanout(struct cdt_fsck *f, enum cdt_store_dir which, const char
 }
 
 /*
- * Name records: refs/names/XX/<62 hex manifest>/<64 hex SHA-256 of name>.
- * fn gets each well-formed one; anything else there is stray. With
+ * Name records, through the walk refs.c owns (gc sweeps from the same one).
+ * fn gets each well-formed record; anything else there is stray. With
  * `prune`, directories left empty are removed.
  */
 typedef void (*record_fn)(struct cdt_fsck *f, int dirfd, const char *dir,
 			  const struct cdt_id *manifest, const char *base, void *data);
 
+struct record_walk {
+	struct cdt_fsck *f;
+	record_fn fn;
+	void *data;
+};
+
+static int record_visit(const struct cdt_nameref_visit *v, void *data)
+{
+	struct record_walk *rw = data;
+	char dir[CDT_ID_HEXLEN + 16];
+
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strlen(v->path) - CDT_ID_HEXLEN - 1), v->path);
+	rw->fn(rw->f, v->dirfd, dir, &v->manifest, v->file, rw->data);
+	return 0;
+}
+
+static int record_stray(int dirfd, const char *file, const char *path, const char *why,
+			void *data)
+{
+	struct record_walk *rw = data;
+
+	stray(rw->f, dirfd, file, why, "refs/%s", path);
+	return 0;
+}
+
+static void record_unlisted(const char *path, int err, void *data)
+{
+	struct record_walk *rw = data;
+
+	report(rw->f, CDT_FSCK_UNCHECKED, xstrfmt("refs/%s", path), 0, "cannot list: %s",
+	       strerror(-err));
+}
+
 static void walk_records(struct cdt_fsck *f, int prune, record_fn fn, void *data)
 {
-	int refsfd = cdt_store_dirfd(f->s, CDT_DIR_REFS);
-	struct dent *xx = NULL, *ms, *files;
-	size_t nxx = 0, nms, nfiles, i, j, k;
-	int ret;
+	struct record_walk rw = { f, fn, data };
+	struct cdt_nameref_walker w = { record_visit, record_stray, record_unlisted, prune, &rw };
+	int ret = cdt_nameref_walk(f->s, &w);
 
-	ret = list_dir(refsfd, "names", &xx, &nxx);
-	if (ret < 0 && ret != -ENOENT)
+	if (ret < 0)
 		report(f, CDT_FSCK_UNCHECKED, xstrdup("refs/names"), 0, "cannot list: %s",
 		       strerror(-ret));
-	for (i = 0; i < nxx; i++) {
-		char *xdir = xstrfmt("names/%s", xx[i].name);
-
-		if (!is_hex(xx[i].name, 2) || xx[i].type != DT_DIR) {
-			stray(f, refsfd, xdir, "not a fan-out directory", "refs/%s", xdir);
-			free(xdir);
-			continue;
-		}
-		if (list_dir(refsfd, xdir, &ms, &nms) < 0) {
-			report(f, CDT_FSCK_UNCHECKED, xstrfmt("refs/%s", xdir), 0, "cannot list");
-			free(xdir);
-			continue;
-		}
-		for (j = 0; j < nms; j++) {
-			char *mdir = xstrfmt("%s/%s", xdir, ms[j].name);
-			char hex[CDT_ID_HEXLEN + 1];
-			struct cdt_id m;
-			int dfd;
-
-			if (!is_hex(ms[j].name, CDT_ID_HEXLEN - 2) || ms[j].type != DT_DIR) {
-				stray(f, refsfd, mdir, "not a manifest's directory of records",
-				      "refs/%s", mdir);
-				free(mdir);
-				continue;
-			}
-			memcpy(hex, xx[i].name, 2);
-			memcpy(hex + 2, ms[j].name, CDT_ID_HEXLEN - 2);
-			hex[CDT_ID_HEXLEN] = '\0';
-			cdt_id_from_hex(hex, &m);
-			dfd = openat(refsfd, mdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (dfd >= 0 && list_dir(dfd, ".", &files, &nfiles) == 0) {
-				for (k = 0; k < nfiles; k++) {
-					if (!is_hex(files[k].name, CDT_ID_HEXLEN))
-						stray(f, dfd, files[k].name, "not a name record",
-						      "refs/%s/%s", mdir, files[k].name);
-					else
-						fn(f, dfd, mdir, &m, files[k].name, data);
-				}
-				free_dents(files, nfiles);
-			}
-			if (dfd >= 0)
-				close(dfd);
-			if (prune)	/* fails, harmlessly, unless now empty */
-				unlinkat(refsfd, mdir, AT_REMOVEDIR);
-			free(mdir);
-		}
-		free_dents(ms, nms);
-		if (prune)
-			unlinkat(refsfd, xdir, AT_REMOVEDIR);
-		free(xdir);
-	}
-	free_dents(xx, nxx);
 }
 
 /* Phase 1: names. */
@@ -1004,18 +899,81 @@ out:
 	cdt_midx_close(&m);
 }
 
+/*
+ * A pack whose index is missing or cannot be trusted, read without it (not
+ * with --quick: that reads no data). When the pack is intact, each chunk
+ * that names need and lookups miss because only this pack holds it gets a
+ * problem of its own (so the names are known), the pack's problem says how
+ * to fix it, and 1 is returned; 0 when the pack is damaged too (or quick).
+ */
+struct hidden_scan {
+	struct cdt_fsck *f;
+	uint32_t *chunks;
+	size_t n, alloc;
+};
+
+static int note_hidden(const struct cdt_pack_object *o, const unsigned char *raw, void *data)
+{
+	struct hidden_scan *hs = data;
+	uint32_t ci = find_chunk(hs->f, &o->id);
+
+	(void)raw;
+	if (ci == NONE || hs->f->chunks[ci].present || hs->f->chunks[ci].unlisted)
+		return 0;
+	ALLOC_GROW(hs->chunks, hs->n + 1, hs->alloc);
+	hs->chunks[hs->n++] = ci;
+	return 0;
+}
+
+static int report_unindexed(struct cdt_fsck *f, const char *name, const char *what,
+			    struct cdt_pack *pack)
+{
+	struct hidden_scan hs = { f, NULL, 0, 0 };
+	struct problem *p;
+	size_t i;
+
+	if (f->opt.quick || cdt_pack_scan(cdt_store_dirfd(f->s, CDT_DIR_PACKS), name,
+					  f->chunker->max_size, note_hidden, &hs, NULL) < 0) {
+		free(hs.chunks);
+		return 0;
+	}
+	p = report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", name), 0,
+		   "%s; the pack itself is intact: 'cdt gc' or 'cdt repair' indexes it again from its "
+		   "objects (%zu chunk%s that names need %s only there)", what, hs.n,
+		   hs.n == 1 ? "" : "s", hs.n == 1 ? "is" : "are");
+	/*
+	 * Its chunks are not missing, only hidden: they belong to the pack's
+	 * problem (whose names are then those of their users), not each to
+	 * one of their own.
+	 */
+	for (i = 0; p && i < hs.n; i++) {
+		struct chunk_info *c = &f->chunks[hs.chunks[i]];
+
+		c->present = 1;
+		c->unfound = 1;
+		if (c->problem == NONE) {
+			c->problem = (uint32_t)(p - f->problems);
+			f->nchunk_problems++;
+		}
+	}
+	if (p)
+		p->pack = pack;
+	free(hs.chunks);
+	return 1;
+}
+
 static void check_packs(struct cdt_fsck *f)
 {
 	int packsfd = cdt_store_dirfd(f->s, CDT_DIR_PACKS);
 	struct pack_check pc = { f, NULL, NULL, NULL };
 	struct cdt_workers *w;
-	struct dent *ents;
+	struct cdt_dent *ents;
 	size_t n, nents, i, j;
 	int ret;
 
 	n = cdt_packs_list(f->s, &pc.packs);
 	f->sum.packs = n;
-	ret = list_dir(packsfd, ".", &ents, &nents);
+	ret = cdt_list_dir(packsfd, ".", &ents, &nents);
 	if (ret < 0) {
 		report(f, CDT_FSCK_UNCHECKED, xstrdup("packs"), 0, "cannot list: %s", strerror(-ret));
 		nents = 0;
@@ -1037,23 +995,40 @@ static void check_packs(struct cdt_fsck *f)
 				cdt_pack_close(&tmp);	/* written since the list was made */
 				continue;
 			}
-			if (ret != -ENOENT)
-				report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", base), 0,
-				       "index cannot be used (%s): the pack is hidden from readers",
-				       cdt_strerror(ret));
+			if (ret != -ENOENT) {
+				char *what = xstrfmt("its index cannot be used (%s)", cdt_strerror(ret));
+
+				if (!report_unindexed(f, base, what, NULL))
+					report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", base), 0,
+					       "index cannot be used (%s): the pack is hidden from readers",
+					       cdt_strerror(ret));
+				free(what);
+			}
 		} else if (is_pack_file(e, ".pack")) {
+			struct hidden_scan hs = { f, NULL, 0, 0 };
 			struct stat st;
 
 			snprintf(base, sizeof(base), "%.*s.idx", (int)(strlen(e) - 5), e);
 			if (fstatat(packsfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0)
 				continue;
+			/* Left by an interrupted write, it holds nothing a name needs. */
+			base[strlen(base) - 4] = '\0';
+			if (!f->opt.quick &&
+			    cdt_pack_scan(packsfd, base, f->chunker->max_size, note_hidden, &hs, NULL) == 0 &&
+			    hs.n) {
+				free(hs.chunks);
+				report_unindexed(f, base, "it has no index", NULL);
+				continue;
+			}
+			free(hs.chunks);
 			pack_garbage(f, packsfd, e, CDT_FSCK_GARBAGE_PACK,
-					 "pack without an index, never read");
+				     "pack without an index, never read ('cdt gc' indexes it again, "
+				     "then removes what no name needs)");
 		} else if (strcmp(e, CDT_MIDX_NAME)) {
 			stray(f, packsfd, e, "not a pack or pack index", "packs/%s", e);
 		}
 	}
-	free_dents(ents, nents);
+	cdt_dents_free(ents, nents);
 	check_midx(f, pc.packs, n);
 	if (!n) {
 		free(pc.packs);
@@ -1071,6 +1046,10 @@ static void check_packs(struct cdt_fsck *f)
 		struct problem *p;
 
 		if (!pc.errs[i])
+			continue;
+		/* An index that misleads over an intact pack: gc writes it again. */
+		if (pc.errs[i] == -CDT_ECORRUPT &&
+		    report_unindexed(f, pc.packs[i]->name, pc.whys[i].buf, pc.packs[i]))
 			continue;
 		p = report(f, pc.errs[i] == -CDT_ECORRUPT ? CDT_FSCK_PACK_CORRUPT : CDT_FSCK_UNCHECKED,
 			   xstrfmt("packs/%s", pc.packs[i]->name), 0, "%s",
@@ -1436,7 +1415,7 @@ static int open_chunks_dir(struct cdt_fsck *f)
  */
 static int load_tables(struct cdt_fsck *f, int check, struct tables *ts)
 {
-	struct dent *ents;
+	struct cdt_dent *ents;
 	size_t n, i;
 	int dfd, ret;
 
@@ -1453,7 +1432,7 @@ static int load_tables(struct cdt_fsck *f, int check, struct tables *ts)
 	 */
 	while (flock(dfd, LOCK_EX) < 0 && errno == EINTR)
 		;
-	ret = list_dir(dfd, ".", &ents, &n);
+	ret = cdt_list_dir(dfd, ".", &ents, &n);
 	if (ret < 0) {
 		close(dfd);
 		return ret;
@@ -1484,7 +1463,7 @@ static int load_tables(struct cdt_fsck *f, int check, struct tables *ts)
 			t->good = 0;
 		ts->nr++;
 	}
-	free_dents(ents, n);
+	cdt_dents_free(ents, n);
 	close(dfd);	/* drops the lock */
 	return 0;
 }
@@ -1936,10 +1915,10 @@ static int rebuild_tables(struct cdt_fsck *f)
 	}
 	/* The fresh tables are durable: every other table (old, damaged) can go. */
 	if (dfd >= 0) {
-		struct dent *ents;
+		struct cdt_dent *ents;
 		size_t n;
 
-		ret = list_dir(dfd, ".", &ents, &n);
+		ret = cdt_list_dir(dfd, ".", &ents, &n);
 		if (ret < 0) {
 			error("cannot list '%s/refs/chunks': %s", cdt_store_path(f->s), strerror(-ret));
 			goto out;
@@ -1954,12 +1933,12 @@ static int rebuild_tables(struct cdt_fsck *f)
 			if (unlinkat(dfd, ents[i].name, 0) < 0 && errno != ENOENT) {
 				ret = error_errno(-errno, "cannot remove 'refs/chunks/%s': %s",
 						  ents[i].name, strerror(errno));
-				free_dents(ents, n);
+				cdt_dents_free(ents, n);
 				goto out;
 			}
 			f->sum.tables_removed++;
 		}
-		free_dents(ents, n);
+		cdt_dents_free(ents, n);
 		if (fsync(dfd) < 0) {
 			ret = error_errno(-errno, "cannot sync '%s/refs/chunks': %s",
 					  cdt_store_path(f->s), strerror(errno));
@@ -1981,42 +1960,38 @@ out:
 	return ret;
 }
 
+static int tmp_garbage(const char *name, int is_dir, uint64_t bytes, void *data)
+{
+	struct cdt_fsck *f = data;
+
+	report(f, CDT_FSCK_GARBAGE_TMP, xstrfmt("tmp/%s", name), bytes,
+	       "%s left by a writer that did not finish (or is still running)",
+	       is_dir ? "directory" : "file");
+	return 0;
+}
+
+/* The walk gc removes from and stats counts from: they cannot disagree. */
 static void check_tmp(struct cdt_fsck *f)
 {
-	int tmpfd = cdt_store_dirfd(f->s, CDT_DIR_TMP);
-	struct dent *ents;
-	size_t n, i;
-	int ret = list_dir(tmpfd, ".", &ents, &n);
+	int ret = cdt_tmp_walk(f->s, tmp_garbage, f);
 
-	if (ret < 0) {
+	if (ret < 0)
 		report(f, CDT_FSCK_UNCHECKED, xstrdup("tmp"), 0, "cannot list: %s", strerror(-ret));
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		struct stat st;
-		uint64_t bytes = 0;
-
-		if (fstatat(tmpfd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-			bytes = (uint64_t)st.st_size;
-		report(f, CDT_FSCK_GARBAGE_TMP, xstrfmt("tmp/%s", ents[i].name), bytes,
-		       "left by a writer that did not finish (or is still running)");
-	}
-	free_dents(ents, n);
 }
 
 static void check_refs_dir(struct cdt_fsck *f)
 {
 	int refsfd = cdt_store_dirfd(f->s, CDT_DIR_REFS);
-	struct dent *ents;
+	struct cdt_dent *ents;
 	size_t n, i;
 
-	if (list_dir(refsfd, ".", &ents, &n) < 0)
+	if (cdt_list_dir(refsfd, ".", &ents, &n) < 0)
 		return;
 	for (i = 0; i < n; i++)
 		if (strcmp(ents[i].name, "chunks") && strcmp(ents[i].name, "names"))
 			stray(f, refsfd, ents[i].name, "not part of the store format",
 			      "refs/%s", ents[i].name);
-	free_dents(ents, n);
+	cdt_dents_free(ents, n);
 }
 
 int cdt_fsck_check_refs(struct cdt_fsck *f)

@@ -2,11 +2,13 @@
 #include "fsutil.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/mman.h>
@@ -271,4 +273,147 @@ int map_file_at(int dirfd, const char *name, uint64_t min, uint64_t max,
 	*map = m;
 	*len = (size_t)st.st_size;
 	return 0;
+}
+
+static int cmp_dent(const void *a, const void *b)
+{
+	return strcmp(((const struct cdt_dent *)a)->name, ((const struct cdt_dent *)b)->name);
+}
+
+int cdt_list_dir(int dirfd, const char *path, struct cdt_dent **out, size_t *nr)
+{
+	struct cdt_dent *v = NULL;
+	size_t n = 0, alloc = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	*out = NULL;
+	*nr = 0;
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	errno = 0;
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		ALLOC_GROW(v, n + 1, alloc);
+		v[n].name = xstrdup(de->d_name);
+		v[n].type = de->d_type;
+		if (v[n].type == DT_UNKNOWN) {
+			if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				v[n].type = DT_UNKNOWN;
+			else if (S_ISDIR(st.st_mode))
+				v[n].type = DT_DIR;
+			else if (S_ISREG(st.st_mode))
+				v[n].type = DT_REG;
+			else
+				v[n].type = DT_LNK;	/* anything else: not ours */
+		}
+		n++;
+		errno = 0;
+	}
+	if (errno) {
+		int e = -errno;
+
+		closedir(d);
+		for (size_t i = 0; i < n; i++)
+			free(v[i].name);
+		free(v);
+		return e;
+	}
+	closedir(d);
+	/* Sorted by name: ids in order, and output that does not depend on the disk. */
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_dent);
+	*out = v;
+	*nr = n;
+	return 0;
+}
+
+void cdt_dents_free(struct cdt_dent *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
+uint64_t dir_usage_at(int dirfd, const char *path, uint64_t *files, int depth)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *de;
+	uint64_t sum = 0;
+	DIR *d;
+
+	if (fd < 0)
+		return 0;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			if (depth < FS_TREE_DEPTH_MAX)
+				sum += dir_usage_at(fd, de->d_name, files, depth + 1);
+		} else if (S_ISREG(st.st_mode)) {
+			sum += (uint64_t)st.st_size;
+			if (files)
+				(*files)++;
+		}
+	}
+	closedir(d);
+	return sum;
+}
+
+int remove_tree_at(int dirfd, const char *name, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, ret = 0;
+
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -errno;
+	if (depth >= FS_TREE_DEPTH_MAX)
+		return -ELOOP;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	while ((de = readdir(d))) {
+		int r;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		r = remove_tree_at(fd, de->d_name, depth + 1);
+		if (r < 0 && !ret)
+			ret = r;
+	}
+	closedir(d);
+	if (!ret && unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
+		ret = -errno;
+	return ret;
 }

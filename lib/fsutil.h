@@ -51,4 +51,23 @@ int map_file_at(int dirfd, const char *name, uint64_t min, uint64_t max,
 /* Read a whole small file (at most max bytes, else -EFBIG). 0 or -errno. */
 int read_small_fileat(int dirfd, const char *path, size_t max, struct strbuf *out);
 
+/* A directory listing, sorted by name, with file types (DT_DIR, DT_REG; DT_LNK for anything else). */
+struct cdt_dent {
+	char *name;
+	unsigned char type;
+};
+/* List dirfd/path (never through a symbolic link). 0 or -errno. */
+int cdt_list_dir(int dirfd, const char *path, struct cdt_dent **out, size_t *nr);
+void cdt_dents_free(struct cdt_dent *v, size_t n);
+
+/* How deep dir_usage_at() and remove_tree_at() go. */
+#define FS_TREE_DEPTH_MAX 64
+/*
+ * Bytes of the regular files under dirfd/path (counted in *files, if
+ * given), not following symbolic links; 0 if it cannot be read.
+ */
+uint64_t dir_usage_at(int dirfd, const char *path, uint64_t *files, int depth);
+/* Remove dirfd/name, a file or a whole directory tree. 0 or -errno. */
+int remove_tree_at(int dirfd, const char *name, int depth);
+
 #endif

@@ -15,7 +15,9 @@ struct cdt_stats {
 	uint64_t stored_bytes;		/* object files of referenced chunks */
 	uint64_t metadata_bytes;	/* manifests, names, reference tables and records */
 	uint64_t garbage_chunks;	/* objects no live manifest lists */
-	uint64_t reclaimable_bytes;	/* what gc would free */
+	uint64_t reclaimable_bytes;	/* what gc would free now */
+	/* Dead objects in packs gc leaves until more of them is dead (REPACK_DEAD). */
+	uint64_t dead_packed_bytes;
 	uint64_t missing_chunks;	/* listed by a live manifest but absent */
 	uint64_t tmp_files;
 	uint64_t ref_tables;
@@ -44,6 +46,8 @@ struct cdt_gc_result {
 	uint64_t ref_pairs_dropped;
 	uint64_t packs_written, packs_removed;
 	uint64_t loose_packed;		/* live loose chunks moved into packs */
+	uint64_t packs_reindexed;	/* packs whose missing or damaged index was written again */
+	uint64_t packs_unusable;	/* packs with no usable index that could not be indexed */
 };
 
 /*
@@ -51,7 +55,9 @@ struct cdt_gc_result {
  * temporary files, dead reference pairs and name records, and empty
  * fan-out directories. The caller holds the exclusive lock. Refuses (and
  * deletes nothing) if a name or a live manifest cannot be read, since then
- * what is live is unknown. With CDT_GC_VERBOSE, `report` gets a line per
+ * what is live is unknown. Pack indexes are checked first and a missing or
+ * damaged one written again from its pack; no chunk is deleted on an
+ * index's word (see repack.h), and a pack that cannot be indexed is kept. With CDT_GC_VERBOSE, `report` gets a line per
  * item ("would remove" under CDT_GC_DRY_RUN, else "removing"). Safe to
  * interrupt and rerun. 0, -CDT_ECORRUPT or -errno (reported).
  */

@@ -38,15 +38,10 @@ size_t cdt_object_encode(struct cdt_compressor *c, const void *data, uint32_t le
 	return CDT_OBJ_HDR + (size_t)len;
 }
 
-int cdt_object_decode(struct cdt_decompressor *d, const struct cdt_id *id,
-		      const unsigned char *obj, size_t obj_len, uint32_t want_len,
-		      uint32_t raw_max, unsigned char *out, uint32_t *len,
-		      struct strbuf *why)
+/* The 12-byte header: 0 with the raw length in *raw, or -CDT_ECORRUPT. */
+static int check_header(const unsigned char *obj, size_t obj_len, uint32_t want_len,
+			uint32_t raw_max, uint32_t *raw, struct strbuf *why)
 {
-	uint32_t raw;
-	size_t payload;
-	struct cdt_id got;
-
 	if (obj_len < CDT_OBJ_HDR)
 		return cdt_corrupt(why, "object is shorter than its header");
 	if (memcmp(obj, CDT_OBJ_MAGIC, 4))
@@ -55,36 +50,72 @@ int cdt_object_decode(struct cdt_decompressor *d, const struct cdt_id *id,
 		return cdt_corrupt(why, "object has an unknown version");
 	if (obj[6] || obj[7])
 		return cdt_corrupt(why, "object header has reserved bits set");
-	raw = get_le32(obj + 8);
-	payload = obj_len - CDT_OBJ_HDR;
-	if (raw > raw_max) {
+	if (obj[5] != CDT_CODEC_RAW && obj[5] != CDT_CODEC_ZLIB)
+		return cdt_corrupt(why, "object has an unknown codec");
+	*raw = get_le32(obj + 8);
+	if (*raw > raw_max) {
 		if (why)
 			strbuf_addf(why, "object claims %u bytes, more than the largest chunk (%u)",
-				    raw, raw_max);
+				    *raw, raw_max);
 		return -CDT_ECORRUPT;
 	}
-	if (want_len && raw != want_len) {
+	if (want_len && *raw != want_len) {
 		if (why)
-			strbuf_addf(why, "object holds %u bytes, the manifest says %u", raw, want_len);
+			strbuf_addf(why, "object holds %u bytes, the manifest says %u", *raw, want_len);
 		return -CDT_ECORRUPT;
 	}
-	switch (obj[5]) {
-	case CDT_CODEC_RAW:
+	return 0;
+}
+
+int cdt_object_decode(struct cdt_decompressor *d, const struct cdt_id *id,
+		      const unsigned char *obj, size_t obj_len, uint32_t want_len,
+		      uint32_t raw_max, unsigned char *out, uint32_t *len,
+		      struct strbuf *why)
+{
+	uint32_t raw;
+	size_t payload;
+	struct cdt_id got;
+	int ret = check_header(obj, obj_len, want_len, raw_max, &raw, why);
+
+	if (ret < 0)
+		return ret;
+	payload = obj_len - CDT_OBJ_HDR;
+	if (obj[5] == CDT_CODEC_RAW) {
 		if (payload != raw)
 			return cdt_corrupt(why, "raw object has the wrong length");
 		memcpy(out, obj + CDT_OBJ_HDR, raw);
-		break;
-	case CDT_CODEC_ZLIB:
-		if (cdt_decompress(d, obj + CDT_OBJ_HDR, payload, out, raw) < 0)
-			return cdt_corrupt(why, "compressed data does not inflate to the stated length");
-		break;
-	default:
-		return cdt_corrupt(why, "object has an unknown codec");
+	} else if (cdt_decompress(d, obj + CDT_OBJ_HDR, payload, out, raw) < 0) {
+		return cdt_corrupt(why, "compressed data does not inflate to the stated length");
 	}
 	cdt_hash(out, raw, &got);
 	if (!cdt_id_eq(&got, id))
 		return cdt_corrupt(why, "content does not match its id");
 	*len = raw;
+	return 0;
+}
+
+int cdt_object_parse(struct cdt_decompressor *d, const unsigned char *buf, size_t avail,
+		     uint32_t raw_max, unsigned char *out, uint32_t *len, size_t *obj_len,
+		     struct cdt_id *id, struct strbuf *why)
+{
+	uint32_t raw;
+	size_t used;
+	int ret = check_header(buf, avail, 0, raw_max, &raw, why);
+
+	if (ret < 0)
+		return ret;
+	if (buf[5] == CDT_CODEC_RAW) {
+		if (avail - CDT_OBJ_HDR < raw)
+			return cdt_corrupt(why, "raw object runs past the end");
+		memcpy(out, buf + CDT_OBJ_HDR, raw);
+		used = raw;
+	} else if (cdt_decompress_prefix(d, buf + CDT_OBJ_HDR, avail - CDT_OBJ_HDR, out, raw,
+					 &used) < 0) {
+		return cdt_corrupt(why, "compressed data does not inflate to the stated length");
+	}
+	cdt_hash(out, raw, id);
+	*len = raw;
+	*obj_len = CDT_OBJ_HDR + used;
 	return 0;
 }
 
@@ -351,6 +382,120 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 	return 1;
 }
 
+/*
+ * Forget the packs listed so far (they stay mapped for readers that hold
+ * one, as retired packs do), so that the next lookup lists packs/ again
+ * and maps every index afresh: after an index was rewritten in place.
+ */
+static void reset_locked(struct cdt_packset *ps)
+{
+	size_t i;
+
+	for (i = 0; i < ps->nr; i++) {
+		ALLOC_GROW(ps->retired, ps->nretired + 1, ps->retired_alloc);
+		ps->retired[ps->nretired++] = ps->packs[i];
+	}
+	ps->nr = 0;
+	ps->loaded = 0;
+	cdt_midx_close(&ps->midx);
+	ps->have_midx = 0;
+	filter_drop(ps);
+	ps->last_found = NULL;
+}
+
+/* The multi-pack index's own checksum: 0 or -CDT_ECORRUPT (-ENOENT: none). */
+static int check_midx_file(int packsfd)
+{
+	struct cdt_midx m;
+	struct cdt_id sum;
+	int ret = cdt_midx_open(packsfd, &m);
+
+	if (ret < 0)
+		return ret;
+	cdt_hash(m.map, m.map_len - CDT_ID_LEN, &sum);
+	ret = memcmp(sum.b, m.map + m.map_len - CDT_ID_LEN, CDT_ID_LEN) ? -CDT_ECORRUPT : 0;
+	cdt_midx_close(&m);
+	return ret;
+}
+
+int cdt_packs_check(struct cdt_store *s, int fix, cdt_pack_check_fn fn, void *data)
+{
+	struct cdt_packset *ps = packset(s);
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	struct strbuf why = STRBUF_INIT;
+	struct dirent *de;
+	int fd, ret, unusable = 0, changed = 0;
+	DIR *d;
+
+	fd = openat(packsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	while ((de = readdir(d))) {
+		char name[CDT_ID_HEXLEN + 8];
+		size_t len = strlen(de->d_name);
+		struct cdt_pack p;
+		uint64_t count = 0;
+
+		if (len != 5 + CDT_ID_HEXLEN + 5 || strncmp(de->d_name, "pack-", 5) ||
+		    strcmp(de->d_name + len - 5, ".pack"))
+			continue;
+		memcpy(name, de->d_name, len - 5);
+		name[len - 5] = '\0';
+		strbuf_reset(&why);
+		ret = cdt_pack_open(packsfd, name, &p);
+		if (!ret) {
+			ret = cdt_pack_check_index(&p, &why);
+			cdt_pack_close(&p);
+			if (!ret)
+				continue;
+		} else if (ret == -ENOENT) {
+			strbuf_addstr(&why, "index is missing");
+		} else {
+			strbuf_addf(&why, "index cannot be used (%s)", cdt_strerror(ret));
+		}
+		if (!fix) {
+			fn(name, CDT_PACK_NEEDS_INDEX, why.buf, data);
+			unusable++;
+			continue;
+		}
+		strbuf_addstr(&why, "; ");
+		ret = cdt_pack_reindex(s, name, &count, &why);
+		if (ret < 0) {
+			fn(name, CDT_PACK_UNUSABLE, why.buf, data);
+			unusable++;
+			continue;
+		}
+		strbuf_addf(&why, "indexed again from the pack (%llu chunk%s)",
+			    (unsigned long long)count, count == 1 ? "" : "s");
+		fn(name, CDT_PACK_REINDEXED, why.buf, data);
+		changed = 1;
+	}
+	closedir(d);
+	ret = check_midx_file(packsfd);
+	if (ret == -CDT_ECORRUPT) {
+		if (fix && unlinkat(packsfd, CDT_MIDX_NAME, 0) < 0 && errno != ENOENT) {
+			ret = -errno;
+			goto out;
+		}
+		fn(CDT_MIDX_NAME, fix ? CDT_PACK_MIDX_REMOVED : CDT_PACK_MIDX_DAMAGED,
+		   "multi-pack index is damaged", data);
+		changed = 1;
+	}
+	if (changed && fix) {
+		pthread_mutex_lock(&ps->mu);
+		reset_locked(ps);
+		pthread_mutex_unlock(&ps->mu);
+	}
+	ret = unusable;
+out:
+	strbuf_release(&why);
+	return ret;
+}
+
 size_t cdt_packs_list(struct cdt_store *s, struct cdt_pack ***out)
 {
 	struct cdt_packset *ps = packset(s);
@@ -613,6 +758,24 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 	}
 	best = ret;
 	tried = find_packed(r->store, id, &index);
+	if (!tried) {
+		/*
+		 * The multi-pack index and the filter are derived data: a
+		 * damaged one must not lose a chunk that is there. A chunk
+		 * that is needed and not found is rare, so it is looked for
+		 * in every pack's own index before it is called missing.
+		 */
+		n = cdt_packs_list(r->store, &packs);
+		for (i = 0; i < n && !tried; i++) {
+			int64_t k = cdt_pack_find(packs[i], id);
+
+			if (k >= 0) {
+				tried = packs[i];
+				index = k;
+			}
+		}
+		free(packs);
+	}
 	if (tried) {
 		struct strbuf packed = STRBUF_INIT;
 		int pret = read_packed(r, tried, (uint64_t)index, id, want_len, out, len, &packed);

@@ -41,6 +41,17 @@ int cdt_object_decode(struct cdt_decompressor *d, const struct cdt_id *id,
 		      uint32_t raw_max, unsigned char *out, uint32_t *len,
 		      struct strbuf *why);
 
+/*
+ * Parse the object that starts buf (avail bytes, which may go on past its
+ * end), decode it into out (raw_max bytes) and compute its id from its
+ * bytes: for reading a pack without trusting, or having, its index.
+ * *len gets the raw length and *obj_len the object's. 0 or -CDT_ECORRUPT
+ * (reason in `why`).
+ */
+int cdt_object_parse(struct cdt_decompressor *d, const unsigned char *buf, size_t avail,
+		     uint32_t raw_max, unsigned char *out, uint32_t *len, size_t *obj_len,
+		     struct cdt_id *id, struct strbuf *why);
+
 struct cdt_pack;
 struct cdt_packset;
 void cdt_packset_free(struct cdt_packset *ps);
@@ -53,6 +64,28 @@ size_t cdt_packs_list(struct cdt_store *s, struct cdt_pack ***out);
 int cdt_packs_write_midx(struct cdt_store *s);
 /* How many packs the multi-pack index does not cover (all, without one). */
 size_t cdt_packs_uncovered(struct cdt_store *s);
+
+/*
+ * Check the indexes that lookups trust before anything relies on them to
+ * delete: every pack's index on its own terms (cdt_pack_check_index()) and
+ * the multi-pack index's checksum. With `fix`, a pack whose index is
+ * missing or damaged is indexed again from its own objects when the whole
+ * pack checks, and a damaged multi-pack index is removed (lookups search
+ * pack by pack until it is written again); packs are then listed afresh.
+ * fn gets each pack (or the multi-pack index) that was not fine. Returns the
+ * number of packs left without a usable index (what they hold is unknown:
+ * nothing that may be in them can be deleted), or -errno.
+ */
+enum cdt_pack_state {
+	CDT_PACK_REINDEXED,	/* its index was missing or damaged; written again */
+	CDT_PACK_NEEDS_INDEX,	/* the same, not fixed (fix not asked) */
+	CDT_PACK_UNUSABLE,	/* index missing or damaged, and the pack does not check */
+	CDT_PACK_MIDX_DAMAGED,	/* the multi-pack index's checksum fails */
+	CDT_PACK_MIDX_REMOVED,	/* ... and it was removed */
+};
+typedef void (*cdt_pack_check_fn)(const char *name, enum cdt_pack_state st, const char *why,
+				  void *data);
+int cdt_packs_check(struct cdt_store *s, int fix, cdt_pack_check_fn fn, void *data);
 
 /* The pack (and entry) where a read would look first for id: 1, or 0 if in no pack. */
 int cdt_chunk_locate(struct cdt_store *s, const struct cdt_id *id, struct cdt_pack **pack,

@@ -414,17 +414,59 @@ static int cmp_entry(const void *a, const void *b)
 	return memcmp(a, b, CDT_ID_LEN);
 }
 
+/*
+ * The index of a pack whose checksum is `pack_sum`, from its entries
+ * (sorted here), into `idx`. -EEXIST if an id occurs twice (a pack holds
+ * each chunk once), else 0.
+ */
+static int build_index(struct entry *e, size_t n, const struct cdt_id *pack_sum,
+		       struct strbuf *idx)
+{
+	unsigned char hdr[CDT_IDX_HDR] = { 'C', 'D', 'T', 'I', CDT_PACK_VERSION, 0, 0, 0 };
+	uint32_t fan[256] = { 0 };
+	struct cdt_id sum;
+	size_t i, j;
+
+	if (n > 1)
+		qsort(e, n, sizeof(*e), cmp_entry);
+	for (i = 1; i < n; i++)
+		if (cdt_id_eq(&e[i].id, &e[i - 1].id))
+			return -EEXIST;
+	put_le64(hdr + 8, n);
+	strbuf_add(idx, hdr, sizeof(hdr));
+	for (i = 0; i < n; i++)
+		fan[e[i].id.b[0]]++;
+	for (i = 0, j = 0; i < 256; i++) {
+		unsigned char b[4];
+
+		j += fan[i];
+		put_le32(b, (uint32_t)j);
+		strbuf_add(idx, b, 4);
+	}
+	for (i = 0; i < n; i++)
+		strbuf_add(idx, e[i].id.b, CDT_ID_LEN);
+	for (i = 0; i < n; i++) {
+		unsigned char loc[CDT_IDX_LOC];
+
+		put_le64(loc, e[i].off);
+		put_le32(loc + 8, e[i].len);
+		put_le32(loc + 12, e[i].crc);
+		strbuf_add(idx, loc, sizeof(loc));
+	}
+	strbuf_add(idx, pack_sum->b, CDT_ID_LEN);
+	cdt_hash(idx->buf, idx->len, &sum);
+	strbuf_add(idx, sum.b, CDT_ID_LEN);
+	return 0;
+}
+
 int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
 {
 	int tmpfd = cdt_store_dirfd(w->store, CDT_DIR_TMP);
 	int packsfd = cdt_store_dirfd(w->store, CDT_DIR_PACKS);
 	unsigned char tr[CDT_PACK_TRAILER];
-	struct cdt_hasher *h = NULL;
 	struct strbuf idx = STRBUF_INIT, idxname = STRBUF_INIT;
 	char name[CDT_ID_HEXLEN + 6], path[CDT_ID_HEXLEN + 16];
 	struct cdt_id sum;
-	uint32_t fan[256] = { 0 };
-	size_t i, j;
 	int ifd = -1, ret;
 
 	/* Pack trailer. */
@@ -441,44 +483,9 @@ int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
 	snprintf(name, sizeof(name), "pack-");
 	cdt_id_to_hex(&sum, name + 5);
 
-	/* Index: sorted ids (duplicates were kept out by the caller). */
-	if (w->nr > 1)
-		qsort(w->entries, w->nr, sizeof(*w->entries), cmp_entry);
-	for (i = 1; i < w->nr; i++)
-		if (cdt_id_eq(&w->entries[i].id, &w->entries[i - 1].id)) {
-			ret = -EINVAL;
-			goto out;
-		}
-	{
-		unsigned char hdr[CDT_IDX_HDR] = { 'C', 'D', 'T', 'I', CDT_PACK_VERSION, 0, 0, 0 };
-
-		put_le64(hdr + 8, w->nr);
-		strbuf_add(&idx, hdr, sizeof(hdr));
-	}
-	for (i = 0; i < w->nr; i++)
-		fan[w->entries[i].id.b[0]]++;
-	for (i = 0, j = 0; i < 256; i++) {
-		unsigned char b[4];
-
-		j += fan[i];
-		put_le32(b, (uint32_t)j);
-		strbuf_add(&idx, b, 4);
-	}
-	for (i = 0; i < w->nr; i++)
-		strbuf_add(&idx, w->entries[i].id.b, CDT_ID_LEN);
-	for (i = 0; i < w->nr; i++) {
-		unsigned char loc[CDT_IDX_LOC];
-
-		put_le64(loc, w->entries[i].off);
-		put_le32(loc + 8, w->entries[i].len);
-		put_le32(loc + 12, w->entries[i].crc);
-		strbuf_add(&idx, loc, sizeof(loc));
-	}
-	strbuf_add(&idx, sum.b, CDT_ID_LEN);
-	h = cdt_hasher_new();
-	cdt_hasher_update(h, idx.buf, idx.len);
-	cdt_hasher_final(h, &sum);
-	strbuf_add(&idx, sum.b, CDT_ID_LEN);
+	ret = build_index(w->entries, w->nr, &sum, &idx);
+	if (ret < 0)
+		goto out;
 	ifd = tmpfile_openat(tmpfd, "idx", &idxname);
 	if (ifd < 0) {
 		ret = ifd;
@@ -513,7 +520,6 @@ out:
 		if (idxname.len)
 			unlinkat(tmpfd, idxname.buf, 0);
 	}
-	cdt_hasher_free(h);
 	strbuf_release(&idx);
 	strbuf_release(&idxname);
 	return ret;
@@ -532,4 +538,234 @@ void cdt_pack_writer_free(struct cdt_pack_writer *w)
 	free(w->entries);
 	free(w->buf);
 	free(w);
+}
+
+int cdt_pack_check_index(const struct cdt_pack *p, struct strbuf *why)
+{
+	struct cdt_id sum, named;
+	uint64_t i;
+	int k;
+
+	cdt_hash(p->map, p->map_len - CDT_ID_LEN, &sum);
+	if (memcmp(sum.b, p->map + p->map_len - CDT_ID_LEN, CDT_ID_LEN))
+		return cdt_corrupt(why, "index checksum does not match its contents");
+	if (cdt_id_from_hex(p->name + 5, &named) < 0 ||
+	    memcmp(named.b, p->map + p->map_len - 2 * CDT_ID_LEN, CDT_ID_LEN))
+		return cdt_corrupt(why, "index belongs to another pack");
+	for (i = 1; i < p->count; i++)
+		if (memcmp(p->ids + (i - 1) * CDT_ID_LEN, p->ids + i * CDT_ID_LEN, CDT_ID_LEN) >= 0)
+			return cdt_corrupt(why, "index ids are not sorted");
+	/* A fan-out that disagrees with the ids makes lookups miss what is here. */
+	for (k = 0, i = 0; k < 256; k++) {
+		while (i < p->count && p->ids[i * CDT_ID_LEN] == k)
+			i++;
+		if (get_le32(p->map + CDT_IDX_HDR + 4 * k) != i)
+			return cdt_corrupt(why, "index fan-out does not match its ids");
+	}
+	return 0;
+}
+
+/* Bytes of the pack read per refill while scanning, besides one object. */
+#define SCAN_BUF (8u << 20)
+
+int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan_fn fn,
+		  void *data, struct strbuf *why)
+{
+	char path[CDT_ID_HEXLEN + 16];
+	unsigned char tr[CDT_PACK_TRAILER], *buf = NULL, *raw = NULL;
+	struct cdt_decompressor *d = NULL;
+	struct cdt_hasher *h = NULL;
+	struct cdt_id named, sum;
+	uint64_t size, end, pos, wstart = 0, wend = 0, count, n = 0;
+	size_t cap = SCAN_BUF + CDT_OBJ_MAX(raw_max);
+	struct stat st;
+	int fd, ret;
+
+	if (strlen(name) != 5 + CDT_ID_HEXLEN || strncmp(name, "pack-", 5) ||
+	    cdt_id_from_hex(name + 5, &named) < 0)
+		return cdt_corrupt(why, "not a pack name");
+	snprintf(path, sizeof(path), "%s.pack", name);
+	fd = openat(packsfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return cdt_corrupt(why, "pack file is a symbolic link");
+		if (why)
+			strbuf_addf(why, "cannot open pack file: %s", strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ret = cdt_corrupt(why, "pack file is not a regular file");
+		goto out;
+	}
+	size = (uint64_t)st.st_size;
+	if (size < CDT_PACK_HDR + CDT_PACK_TRAILER ||
+	    pread_full(fd, tr, sizeof(tr), (off_t)(size - CDT_PACK_TRAILER)) != (ssize_t)sizeof(tr)) {
+		ret = cdt_corrupt(why, "pack is truncated");
+		goto out;
+	}
+	if (memcmp(tr + 8, named.b, CDT_ID_LEN)) {
+		ret = cdt_corrupt(why, "pack trailer does not match its name");
+		goto out;
+	}
+	count = get_le64(tr);
+	end = size - CDT_PACK_TRAILER;
+	buf = xmalloc(cap);
+	raw = xmalloc(raw_max ? raw_max : 1);
+	d = cdt_decompressor_new();
+	h = cdt_hasher_new();
+	for (pos = 0; pos < end || !wend; ) {
+		size_t want, off;
+		ssize_t got;
+
+		/* Keep at least one whole object (or the rest) in the window. */
+		if (wend - pos < MIN(end - pos, (uint64_t)CDT_OBJ_MAX(raw_max)) || !wend) {
+			size_t keep = (size_t)(wend - pos);
+
+			memmove(buf, buf + (pos - wstart), keep);
+			wstart = pos;
+			want = (size_t)MIN((uint64_t)(cap - keep), end - wend);
+			got = pread_full(fd, buf + keep, want, (off_t)(wstart + keep));
+			if (got != (ssize_t)want) {
+				ret = got < 0 ? (int)got : cdt_corrupt(why, "pack is truncated");
+				goto out;
+			}
+			cdt_hasher_update(h, buf + keep, want);
+			wend = wstart + keep + want;
+		}
+		off = (size_t)(pos - wstart);
+		if (!pos) {
+			if (wend < CDT_PACK_HDR || memcmp(buf, CDT_PACK_MAGIC, 4) ||
+			    buf[4] != CDT_PACK_VERSION || buf[5] || buf[6] || buf[7]) {
+				ret = cdt_corrupt(why, "pack header is damaged");
+				goto out;
+			}
+			pos = CDT_PACK_HDR;
+			continue;
+		}
+		{
+			struct cdt_pack_object o;
+			size_t obj_len;
+			uint32_t len;
+
+			if (n >= CDT_PACK_MAX_OBJECTS) {
+				ret = cdt_corrupt(why, "pack holds more objects than a pack can");
+				goto out;
+			}
+			ret = cdt_object_parse(d, buf + off, (size_t)(wend - pos), raw_max, raw, &len,
+					       &obj_len, &o.id, NULL);
+			if (ret < 0) {
+				if (why)
+					strbuf_addf(why, "object at offset %llu cannot be read",
+						    (unsigned long long)pos);
+				goto out;
+			}
+			o.off = pos;
+			o.len = (uint32_t)obj_len;
+			o.crc = crc_of(buf + off, obj_len);
+			o.raw_len = len;
+			if (fn) {
+				ret = fn(&o, raw, data);
+				if (ret)
+					goto out;
+			}
+			pos += obj_len;
+			n++;
+		}
+	}
+	if (n != count) {
+		ret = cdt_corrupt(why, "pack trailer counts %llu objects, the pack holds %llu",
+				  (unsigned long long)count, (unsigned long long)n);
+		goto out;
+	}
+	cdt_hasher_update(h, tr, 8);
+	cdt_hasher_final(h, &sum);
+	if (!cdt_id_eq(&sum, &named)) {
+		ret = cdt_corrupt(why, "pack checksum does not match its contents");
+		goto out;
+	}
+	ret = 0;
+out:
+	close(fd);
+	free(buf);
+	free(raw);
+	cdt_decompressor_free(d);
+	cdt_hasher_free(h);
+	return ret;
+}
+
+struct reindex {
+	struct entry *e;
+	size_t nr, alloc;
+};
+
+static int collect_entry(const struct cdt_pack_object *o, const unsigned char *raw, void *data)
+{
+	struct reindex *ri = data;
+
+	(void)raw;
+	ALLOC_GROW(ri->e, ri->nr + 1, ri->alloc);
+	ri->e[ri->nr].id = o->id;
+	ri->e[ri->nr].off = o->off;
+	ri->e[ri->nr].len = o->len;
+	ri->e[ri->nr].crc = o->crc;
+	ri->nr++;
+	return 0;
+}
+
+int cdt_pack_reindex(struct cdt_store *s, const char *name, uint64_t *count, struct strbuf *why)
+{
+	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	struct strbuf idx = STRBUF_INIT, tmpname = STRBUF_INIT;
+	struct reindex ri = { NULL, 0, 0 };
+	char path[CDT_ID_HEXLEN + 16];
+	struct cdt_id sum;
+	int fd = -1, ret;
+
+	ret = cdt_pack_scan(packsfd, name, cdt_store_chunker(s)->max_size, collect_entry, &ri, why);
+	if (ret < 0)
+		goto out;
+	cdt_id_from_hex(name + 5, &sum);
+	ret = build_index(ri.e, ri.nr, &sum, &idx);
+	if (ret < 0) {
+		ret = cdt_corrupt(why, "pack holds a chunk twice");
+		goto out;
+	}
+	fd = tmpfile_openat(tmpfd, "idx", &tmpname);
+	if (fd < 0) {
+		ret = fd;
+		goto fail_write;
+	}
+	ret = write_all(fd, idx.buf, idx.len);
+	if (!ret && fsync(fd) < 0)
+		ret = -errno;
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	fd = -1;
+	if (ret < 0)
+		goto fail_write;
+	snprintf(path, sizeof(path), "%s.idx", name);
+	if (renameat(tmpfd, tmpname.buf, packsfd, path) < 0) {
+		ret = -errno;
+		goto fail_write;
+	}
+	strbuf_reset(&tmpname);
+	if (fsync(packsfd) < 0) {
+		ret = -errno;
+		goto fail_write;
+	}
+	if (count)
+		*count = ri.nr;
+	ret = 0;
+	goto out;
+fail_write:
+	if (why)
+		strbuf_addf(why, "cannot write its index: %s", strerror(-ret));
+out:
+	if (tmpname.len)
+		unlinkat(tmpfd, tmpname.buf, 0);
+	strbuf_release(&tmpname);
+	strbuf_release(&idx);
+	free(ri.e);
+	return ret;
 }

@@ -75,6 +75,43 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 			      void *data),
 		    void *data, struct strbuf *why);
 
+/*
+ * Check an index on its own, without reading the pack: its checksum, that
+ * it names this pack (its pack checksum is the one in the pack's name), the
+ * order of its ids and its fan-out. 0 or -CDT_ECORRUPT (with why).
+ */
+int cdt_pack_check_index(const struct cdt_pack *p, struct strbuf *why);
+
+/* An object met reading a pack from start to end. */
+struct cdt_pack_object {
+	struct cdt_id id;	/* the SHA-256 of its decoded bytes */
+	uint64_t off;
+	uint32_t len;		/* of the object in the pack */
+	uint32_t crc;
+	uint32_t raw_len;
+};
+typedef int (*cdt_pack_scan_fn)(const struct cdt_pack_object *o, const unsigned char *raw,
+				void *data);
+/*
+ * Read packs/<name>.pack from start to end without its index: every object
+ * is parsed, decoded and hashed, so what the pack holds is learned from its
+ * own bytes; fn (optional) gets each one (raw: its decoded bytes) and may
+ * stop the scan with a non-zero return, which is returned. The pack's
+ * checksum must match its trailer and its name, and the trailer's count
+ * the objects; objects are passed on before that is known. 0,
+ * -CDT_ECORRUPT (reason in why) or -errno.
+ */
+int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan_fn fn,
+		  void *data, struct strbuf *why);
+/*
+ * Write packs/<name>.idx again from the pack's own objects (a missing or
+ * damaged index), replacing any index there: only when the whole pack
+ * checks (cdt_pack_scan()). The new index is durable when this returns.
+ * *count (optional) gets the number of objects. 0, -CDT_ECORRUPT or -errno
+ * (reason in why).
+ */
+int cdt_pack_reindex(struct cdt_store *s, const char *name, uint64_t *count, struct strbuf *why);
+
 /* Writing a new pack: objects are appended to a temporary file. */
 struct cdt_pack_writer;
 int cdt_pack_writer_new(struct cdt_store *s, struct cdt_pack_writer **out);

@@ -637,3 +637,92 @@ int cdt_nameref_list(struct cdt_store *s, const struct cdt_id *m, cdt_nameref_fn
 	strbuf_release(&sb);
 	return ret;
 }
+
+static int is_hex_name(const char *s, size_t len)
+{
+	return strlen(s) == len && strspn(s, "0123456789abcdef") == len;
+}
+
+int cdt_nameref_walk(struct cdt_store *s, const struct cdt_nameref_walker *w)
+{
+	int refsfd = cdt_store_dirfd(s, CDT_DIR_REFS);
+	struct cdt_dent *xx = NULL, *ms, *files;
+	size_t nxx = 0, nms, nfiles, i, j, k;
+	int ret;
+
+	ret = cdt_list_dir(refsfd, "names", &xx, &nxx);
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < nxx && !ret; i++) {
+		char *xdir = xstrfmt("names/%s", xx[i].name);
+
+		if (!is_hex_name(xx[i].name, 2) || xx[i].type != DT_DIR) {
+			if (w->stray)
+				ret = w->stray(refsfd, xdir, xdir, "not a fan-out directory", w->data);
+			free(xdir);
+			continue;
+		}
+		if ((ret = cdt_list_dir(refsfd, xdir, &ms, &nms)) < 0) {
+			if (w->unlisted)
+				w->unlisted(xdir, ret, w->data);
+			ret = 0;
+			free(xdir);
+			continue;
+		}
+		for (j = 0; j < nms && !ret; j++) {
+			char *mdir = xstrfmt("%s/%s", xdir, ms[j].name);
+			char hex[CDT_ID_HEXLEN + 1];
+			struct cdt_nameref_visit v;
+			int dfd;
+
+			if (!is_hex_name(ms[j].name, CDT_ID_HEXLEN - 2) || ms[j].type != DT_DIR) {
+				if (w->stray)
+					ret = w->stray(refsfd, mdir, mdir,
+						       "not a manifest's directory of records", w->data);
+				free(mdir);
+				continue;
+			}
+			memcpy(hex, xx[i].name, 2);
+			memcpy(hex + 2, ms[j].name, CDT_ID_HEXLEN - 2);
+			hex[CDT_ID_HEXLEN] = '\0';
+			cdt_id_from_hex(hex, &v.manifest);
+			dfd = openat(refsfd, mdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (dfd < 0 || cdt_list_dir(dfd, ".", &files, &nfiles) < 0) {
+				if (w->unlisted)
+					w->unlisted(mdir, dfd < 0 ? -errno : -EIO, w->data);
+				nfiles = 0;
+				files = NULL;
+			}
+			for (k = 0; k < nfiles && !ret; k++) {
+				char *path = xstrfmt("%s/%s", mdir, files[k].name);
+
+				if (!is_hex_name(files[k].name, CDT_ID_HEXLEN)) {
+					if (w->stray)
+						ret = w->stray(dfd, files[k].name, path, "not a name record",
+							       w->data);
+				} else {
+					cdt_id_from_hex(files[k].name, &v.name_hash);
+					v.dirfd = dfd;
+					v.file = files[k].name;
+					v.path = path;
+					ret = w->record(&v, w->data);
+				}
+				free(path);
+			}
+			cdt_dents_free(files, nfiles);
+			if (dfd >= 0)
+				close(dfd);
+			if (w->prune)	/* fails, harmlessly, unless now empty */
+				unlinkat(refsfd, mdir, AT_REMOVEDIR);
+			free(mdir);
+		}
+		cdt_dents_free(ms, nms);
+		if (w->prune)
+			unlinkat(refsfd, xdir, AT_REMOVEDIR);
+		free(xdir);
+	}
+	cdt_dents_free(xx, nxx);
+	return ret;
+}

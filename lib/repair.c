@@ -51,6 +51,7 @@ struct cdt_repair {
 	struct cdt_repair_options opt;
 	struct cdt_fsck *fsck;
 	const struct cdt_chunker *chunker;
+	int midx_removed, reindexed;	/* by the index check before the store's */
 
 	struct wanted *want;
 	size_t nwant, awant;
@@ -124,6 +125,21 @@ static void forward_progress(enum cdt_fsck_phase phase, uint64_t done, uint64_t 
 	r->opt.check_progress(phase, done, total, bytes, r->opt.data);
 }
 
+static void reindexed(const char *name, enum cdt_pack_state st, const char *why, void *data)
+{
+	struct cdt_repair *r = data;
+
+	/* What cannot be indexed is left to the check, which reports it. */
+	if (st == CDT_PACK_MIDX_REMOVED)
+		r->midx_removed = 1;
+	else if (st == CDT_PACK_REINDEXED)
+		r->reindexed++;
+	else
+		return;
+	if (r->opt.pack_reindexed)
+		r->opt.pack_reindexed(name, why, r->opt.data);
+}
+
 int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 		   struct cdt_repair **out)
 {
@@ -140,6 +156,19 @@ int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 	fo.progress = opt->check_progress ? forward_progress : NULL;
 	fo.report = forward_problem;
 	fo.data = r;
+	ret = cdt_packs_check(s, 1, reindexed, r);
+	if (ret >= 0 && (r->midx_removed || r->reindexed)) {
+		/* The packs' indexes changed: index them together again. */
+		ret = cdt_packs_write_midx(s);
+		if (ret < 0)
+			error("cannot write the multi-pack index: %s", strerror(-ret));
+	}
+	if (ret < 0) {
+		error("cannot check the pack indexes: %s", cdt_strerror(ret));
+		cdt_repair_free(r);
+		*out = NULL;
+		return ret;
+	}
 	r->fsck = cdt_fsck_new(s, &fo);
 	ret = cdt_fsck_check_data(r->fsck);
 	if (ret < 0) {

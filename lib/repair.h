@@ -24,6 +24,12 @@ struct cdt_repair_options {
 	 */
 	void (*pack_rewritten)(const char *old_name, const char *new_name, uint64_t replaced,
 			       uint64_t dropped, void *data);
+	/*
+	 * Each pack whose missing or damaged index was written again from its
+	 * own objects before the check (and the multi-pack index, when it was
+	 * damaged and removed), with what was wrong.
+	 */
+	void (*pack_reindexed)(const char *name, const char *why, void *data);
 	void *data;
 };
 
@@ -40,8 +46,11 @@ struct cdt_repair;
 
 /*
  * Check the store (every chunk is read, as by fsck) to find the chunks that
- * are wanted: missing or damaged and listed by a manifest. The caller holds
- * the exclusive lock. Returns 0 or -errno (reported).
+ * are wanted: missing or damaged and listed by a manifest. Indexes come
+ * first: a pack whose index is missing or damaged is indexed again from its
+ * own objects when the pack itself is intact (cdt_packs_check()), so that
+ * nothing it holds is taken for missing. The caller holds the exclusive
+ * lock. Returns 0 or -errno (reported).
  */
 int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 		   struct cdt_repair **out);

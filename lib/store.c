@@ -430,3 +430,33 @@ void cdt_pause_point(const char *point)
 	if (want && !strcmp(want, point))
 		raise(SIGSTOP);
 }
+
+int cdt_tmp_walk(struct cdt_store *s, cdt_tmp_fn fn, void *data)
+{
+	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
+	struct cdt_dent *ents;
+	size_t n, i;
+	int ret = cdt_list_dir(tmpfd, ".", &ents, &n);
+
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < n && !ret; i++) {
+		struct stat st;
+		uint64_t bytes = 0;
+		int is_dir = ents[i].type == DT_DIR;
+
+		if (is_dir)
+			bytes = dir_usage_at(tmpfd, ents[i].name, NULL, 0);
+		else if (fstatat(tmpfd, ents[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			 S_ISREG(st.st_mode))
+			bytes = (uint64_t)st.st_size;
+		ret = fn(ents[i].name, is_dir, bytes, data);
+	}
+	cdt_dents_free(ents, n);
+	return ret;
+}
+
+int cdt_tmp_remove(struct cdt_store *s, const char *name)
+{
+	return remove_tree_at(cdt_store_dirfd(s, CDT_DIR_TMP), name, 0);
+}

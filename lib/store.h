@@ -78,6 +78,18 @@ void cdt_store_unlock(struct cdt_store *s);
 struct cdt_packset;
 struct cdt_packset **cdt_store_packset(struct cdt_store *s);
 
+/*
+ * The one walk over tmp/: fn gets each entry (a file, or a directory with
+ * everything in it) and the bytes it holds. While no writer holds the lock,
+ * every one is garbage; fsck reports, gc removes and stats counts from
+ * this walk. A non-zero return stops it and is returned; -errno if tmp/
+ * cannot be listed.
+ */
+typedef int (*cdt_tmp_fn)(const char *name, int is_dir, uint64_t bytes, void *data);
+int cdt_tmp_walk(struct cdt_store *s, cdt_tmp_fn fn, void *data);
+/* Remove entry `name` of tmp/, with everything in it. 0 or -errno. */
+int cdt_tmp_remove(struct cdt_store *s, const char *name);
+
 /* Make everything written to the store's file system so far durable. */
 int cdt_store_sync(struct cdt_store *s);
 

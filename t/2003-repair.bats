@@ -123,9 +123,9 @@ load lib-integrity
 
 @test "repair rejects bad usage" {
 	init_store
-	run_split c repair
+	run_split c repair stray
 	assert_status 2
-	assert_err_contains "give --from FILE or --scan DIR"
+	assert_err_contains "unexpected argument 'stray': give files with --from FILE or --scan DIR"
 	run_split c repair --from a --scan b c
 	assert_status 2
 	run_split c repair --bogus

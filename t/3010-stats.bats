@@ -40,3 +40,45 @@ PY
 		assert_out_contains "$k"
 	done
 }
+
+# Sum of the byte counts gc -n -v gives for each item.
+gc_would_free() {
+	c gc -n -v > gc.out
+	sed -n 's/^would remove .* (\([0-9]*\) bytes)$/\1/p' gc.out | awk '{ s += $1 } END { print s + 0 }'
+}
+
+@test "fsck, gc and stats agree on what is garbage and what gc would free" {
+	init_store
+	gen_bytes 1 9000000 > big
+	gen_bytes 2 600000 > small
+	c add -q big small
+	c gc > /dev/null	# one pack holds both
+	c rm -q small		# under a fifth of the pack is dead: gc leaves it
+	# A directory and a file left in tmp/ by a writer that died.
+	mkdir -p "$S/tmp/pack-dir"
+	head -c 5000 /dev/zero > "$S/tmp/pack-dir/x"
+	head -c 3000 /dev/zero > "$S/tmp/obj-1"
+	c stats --json > st.json
+	want=$(gc_would_free)
+	python3 - st.json "$want" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["reclaimable_bytes"] == int(sys.argv[2]), (s, sys.argv[2])
+assert s["dead_packed_bytes"] > 500000, s
+assert s["temporary_files"] == 2, s
+PY
+	run_split c fsck -v
+	assert_status 0
+	assert_out_contains "garbage-tmp tmp/pack-dir: directory left by a writer"
+	assert_out_contains "garbage-tmp tmp/obj-1: file left by a writer"
+	c gc > /dev/null
+	# What gc removed is gone from every report.
+	run_split c fsck -v
+	assert_status 0
+	case "$output" in *garbage-tmp*) fail "tmp garbage left: $output" ;; esac
+	[ "$(gc_would_free)" = 0 ]
+	c stats --json > st.json
+	grep -q '"reclaimable_bytes":0,' st.json
+	c cat big > out
+	cmp out big
+}
