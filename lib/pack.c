@@ -142,6 +142,15 @@ out:
 	return ret;
 }
 
+void cdt_pack_close_file(struct cdt_pack *p)
+{
+	pthread_mutex_lock(&open_mu);
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	pthread_mutex_unlock(&open_mu);
+}
+
 int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *buf,
 		  size_t cap, size_t *len, struct strbuf *why)
 {

@@ -64,6 +64,13 @@ int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *bu
 		  size_t cap, size_t *len, struct strbuf *why);
 
 /*
+ * Close the pack file if it is open (a removed pack's space is freed only
+ * when nothing holds it open); a later read opens it again, or finds it
+ * gone. The index stays mapped.
+ */
+void cdt_pack_close_file(struct cdt_pack *p);
+
+/*
  * Verify a whole pack: the index checksum, that the index's ids are sorted
  * and its fan-out agrees with them, the pack checksum, that every
  * entry lies inside the pack with a matching CRC and that the pack holds

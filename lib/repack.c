@@ -19,11 +19,24 @@
 /* The smallest output pack gc aims for, however little space is free. */
 #define PACK_FLOOR (1ull << 20)
 
+/* Output packs of at most half the free space: never more than one output's worth needed. */
+static uint64_t output_target(struct cdt_store *s, uint64_t freed)
+{
+	struct statvfs sv;
+	uint64_t avail;
+
+	if (fstatvfs(cdt_store_rootfd(s), &sv) < 0)
+		return PACK_TARGET;
+	avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize + freed;
+	return MIN(PACK_TARGET, MAX(avail / 2, PACK_FLOOR));
+}
+
 void cdt_repack_plan(struct cdt_store *s, struct cdt_live *l, size_t nloose,
 		     struct cdt_repack_plan *plan)
 {
 	size_t i, nsmall = 0;
-	uint64_t k;
+	uint64_t k, dead_packs = 0;
+	int merge;
 
 	(void)l;
 	memset(plan, 0, sizeof(*plan));
@@ -46,12 +59,20 @@ void cdt_repack_plan(struct cdt_store *s, struct cdt_live *l, size_t nloose,
 		}
 		if (plan->total_bytes[i] < SMALL_PACK)
 			nsmall++;
+		if (!plan->live_bytes[i])
+			dead_packs += plan->total_bytes[i];
 	}
+	/*
+	 * Merging small packs pays only when what comes out is not small
+	 * again: with too little room for that (output packs are at most half
+	 * the free space), they are left for a gc with more room.
+	 */
+	merge = output_target(s, dead_packs) >= SMALL_PACK;
 	for (i = 0; i < plan->n; i++) {
 		uint64_t dead = plan->total_bytes[i] - plan->live_bytes[i];
 
 		if (!plan->live_bytes[i] || (double)dead > REPACK_DEAD * (double)plan->total_bytes[i] ||
-		    (plan->total_bytes[i] < SMALL_PACK && (nsmall > 1 || nloose))) {
+		    (plan->total_bytes[i] < SMALL_PACK && ((merge && nsmall > 1) || nloose))) {
 			plan->rewrite[i] = 1;
 			plan->dead_objects += plan->packs[i]->count - plan->live_count[i];
 			plan->dead_bytes += dead;
@@ -97,18 +118,6 @@ struct repacker {
 	unsigned char *keep;		/* per pack: must stay */
 };
 
-/* Output packs of at most half the free space: never more than one output's worth needed. */
-static uint64_t output_target(struct cdt_store *s)
-{
-	struct statvfs sv;
-	uint64_t avail;
-
-	if (fstatvfs(cdt_store_rootfd(s), &sv) < 0)
-		return PACK_TARGET;
-	avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
-	return MIN(PACK_TARGET, MAX(avail / 2, PACK_FLOOR));
-}
-
 /* Remove a pack: its index first, so that it is never an index without a pack. */
 static int remove_pack(struct repacker *rp, size_t i)
 {
@@ -126,6 +135,8 @@ static int remove_pack(struct repacker *rp, size_t i)
 	snprintf(path, sizeof(path), "%s.pack", pl->packs[i]->name);
 	if (unlinkat(rp->packsfd, path, 0) < 0 && errno != ENOENT)
 		warning("cannot remove 'packs/%s': %s", path, strerror(errno));
+	/* Its space comes back only once nothing holds it open. */
+	cdt_pack_close_file(pl->packs[i]);
 	rp->res->packs_removed++;
 	rp->res->chunks += pl->packs[i]->count - pl->live_count[i];
 	rp->res->chunk_bytes += pl->total_bytes[i] - pl->live_bytes[i];
@@ -371,7 +382,6 @@ int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_
 	rp.data = data;
 	rp.res = res;
 	rp.packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
-	rp.target = output_target(s);
 	rp.reader = cdt_chunk_reader_new(s);
 	rp.comp = cdt_compressor_new(cdt_store_config(s)->level);
 	rp.dec = cdt_decompressor_new();
@@ -391,6 +401,9 @@ int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_
 			rp.keep[i] = 2;	/* gone */
 		ret = ret < 0 ? ret : 0;
 	}
+	/* What that freed counts: the outputs are sized by the space there is now. */
+	cdt_pause_point("repack");
+	rp.target = output_target(s, 0);
 	/* Live loose chunks, checked fully as they are read. */
 	for (i = 0; i < nloose && !ret; i++) {
 		uint64_t *want = cdt_idset_get(&l->loose_live, &loose[i]);

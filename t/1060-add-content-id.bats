@@ -102,16 +102,6 @@ sum_of() {
 	cmp out want
 }
 
-# Wait until process $1 has stopped itself (CDT_TEST_PAUSE).
-wait_stopped() {
-	local i
-	for i in $(seq 1 500); do
-		[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = T ] && return 0
-		sleep 0.02
-	done
-	fail "process $1 never reached its pause point"
-}
-
 @test "a file changed before its skipped bytes are read again is not stored" {
 	init_store
 	gen_bytes 23 33554432 > big

@@ -69,3 +69,89 @@ teardown() {
 	assert_err_contains "No space left on device"
 	[ -z "$(ls -A "$T/out")" ] || fail "left: $(ls -A "$T/out")"
 }
+
+# Five files in five packs of about 8 MB (small packs gc merges); the last
+# one removed, so its pack holds nothing live.
+five_packs() {
+	small_fs small "$1"
+	S="$T/small/store"
+	init_store
+	for i in 1 2 3 4 5; do
+		gen_bytes $((10 + i)) 8000000 > "f$i"
+		c add -q "f$i"
+	done
+	[ "$(find "$S/packs" -name '*.pack' | wc -l)" = 5 ]
+	c rm -q f5
+}
+
+# Fill the small file system until $1 KiB are left.
+leave_free() {
+	local avail
+	avail=$(df -k --output=avail "$T/small" | tail -n 1)
+	[ "$avail" -gt "$1" ] || fail "only $avail KiB free"
+	dd if=/dev/zero of="$T/small/filler" bs=1k count=$((avail - $1)) status=none
+}
+
+@test "gc on a nearly full disk removes what is dead first, and merges only with room to spare" {
+	five_packs 80m
+	dead=$(c gc -n -v | sed -n 's/^would remove pack (rewriting its live objects) \(pack-[0-9a-f]*\) .*/\1/p')
+	[ -n "$dead" ]
+	# 14.5 MB free: merging the four live packs at once would need 32 MB.
+	leave_free 14500
+	run_split c gc
+	assert_status 0
+	[ ! -e "$S/packs/$dead.pack" ] || fail "the dead pack is still there"
+	# Packs of at most half the free space would be small again: left as they are.
+	[ "$(find "$S/packs" -name '*.pack' | wc -l)" = 4 ]
+	for i in 1 2 3 4; do
+		c cat "f$i" | cmp - "f$i"
+	done
+	run_split c gc -n -v
+	assert_status 0
+	case "$output" in *"would remove pack"*) fail "gc would churn: $output" ;; esac
+	# With 40 MB free the four are merged, into packs of at most half of it.
+	rm "$T/small/filler"
+	leave_free 40000
+	run_split c gc
+	assert_status 0
+	[ "$(find "$S/packs" -name '*.pack' | wc -l)" -lt 4 ]
+	for i in 1 2 3 4; do
+		c cat "f$i" | cmp - "f$i"
+	done
+	rm "$T/small/filler"
+	run_split c fsck
+	assert_status 0
+	[ -z "$(ls -A "$S/tmp")" ]
+}
+
+@test "gc stopped by a full disk keeps what it freed and loses nothing" {
+	five_packs 60m
+	dead=$(c gc -n -v | sed -n 's/^would remove pack (rewriting its live objects) \(pack-[0-9a-f]*\) .*/\1/p')
+	[ -n "$dead" ]
+	CDT_TEST_PAUSE=repack "$CDT" --store "$S" gc > gc.out 2> gc.err &
+	pid=$!
+	wait_stopped $pid
+	# The pack with nothing live is gone already; now the disk fills up.
+	dd if=/dev/zero of="$T/small/filler" bs=64k status=none 2>/dev/null || true
+	kill -CONT $pid
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 1 ] || fail "gc exited $rc: $(cat gc.err)"
+	grep -q "No space left on device" gc.err || fail "$(cat gc.err)"
+	grep -q "^gc stopped after removing [1-9][0-9]* chunks" gc.err || fail "$(cat gc.err)"
+	[ ! -e "$S/packs/$dead.pack" ] || fail "the dead pack is back"
+	[ "$(find "$S/packs" -name '*.pack' | wc -l)" -ge 4 ]
+	rm "$T/small/filler"
+	[ -z "$(ls -A "$S/tmp")" ] || fail "left in tmp: $(ls "$S/tmp")"
+	for i in 1 2 3 4; do
+		c cat "f$i" | cmp - "f$i"
+	done
+	run_split c fsck
+	assert_status 0
+	# With room again, gc finishes the job.
+	run_split c gc
+	assert_status 0
+	for i in 1 2 3 4; do
+		c cat "f$i" | cmp - "f$i"
+	done
+}

@@ -90,3 +90,13 @@ store_snapshot() {
 init_store() {
 	"$CDT" init -q "$@" "$S"
 }
+
+# Wait until process $1 has stopped itself at a CDT_TEST_PAUSE point.
+wait_stopped() {
+	local i
+	for i in $(seq 1 500); do
+		[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = T ] && return 0
+		sleep 0.02
+	done
+	fail "process $1 never reached its pause point"
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/env bats
+# gc against damaged derived data: whatever an index or a record says, a name
+# that restored before gc restores after it, or gc refuses and says why.
+
+load test_helper
+
+# A store of 34 packs under a multi-pack index, a few loose chunks, shared
+# data, and garbage (removed names) for gc to collect. Built once per file.
+setup_file() {
+	export FIX="$BATS_FILE_TMPDIR/fixture"
+	mkdir -p "$FIX/src"
+	cd "$FIX"
+	"$CDT" init -q --chunk-size 4K store
+	"$TEST_TOOL" gen-random 999 200000 > shared
+	for i in $(seq 1 34); do
+		{ "$TEST_TOOL" gen-random "$i" 90000; head -c $((i * 4000)) shared; } > "src/f$i"
+		"$CDT" --store store add -q --name "f$i" "src/f$i"
+	done
+	for i in 1 2 3; do
+		"$TEST_TOOL" gen-random $((100 + i)) 20000 > "src/small$i"
+		"$CDT" --store store add -q --name "small$i" "src/small$i"
+	done
+	[ -f store/packs/multi-pack-index ]
+	"$CDT" --store store rm -q f5 f17 small2
+}
+
+setup() {
+	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/cdt-test.XXXXXX")
+	S="$T/store"
+	cd "$T"
+	cp -a "$FIX/store" "$S"
+	ln -s "$FIX/src" src
+	names=$(ls src)
+}
+
+# Flip bit $3 of the byte at offset $2 of file $1.
+flip_bit() {
+	python3 - "$1" "$2" "$3" <<'EOF'
+import sys
+path, off, bit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+b = bytearray(open(path, 'rb').read())
+b[off] ^= 1 << bit
+open(path, 'wb').write(b)
+EOF
+}
+
+# Offset of a pseudo-random byte within the id table of pack index $1.
+idx_id_offset() {
+	python3 - "$1" "$2" <<'EOF'
+import os, random, struct, sys
+path = sys.argv[1]
+random.seed(sys.argv[2])
+data = open(path, 'rb').read()
+n = struct.unpack_from('<Q', data, 8)[0]
+print(16 + 1024 + random.randrange(32 * n))
+EOF
+}
+
+# Names that restore byte-identical now, one per line.
+restoring() {
+	local n
+	for n in $names; do
+		if c cat "$n" > out.$$ 2>/dev/null && cmp -s out.$$ "src/$n"; then
+			echo "$n"
+		fi
+	done
+	rm -f out.$$
+}
+
+# Run gc twice; every name in $1 (a list) must restore after each run,
+# unless gc refused, saying why.
+gc_keeps() {
+	local before=$1 run n
+	for run in 1 2; do
+		run_split c gc
+		if [ "$status" != 0 ]; then
+			[ "$status" = 1 ] || fail "gc exited $status: $err"
+			case "$err" in
+			*"not collecting garbage:"*|*"could not be indexed"*) ;;
+			*) fail "gc failed without saying why: $err" ;;
+			esac
+		fi
+		# One cat of them all; name by name only to say which failed.
+		if ! { c cat $before > out 2>cat.err && (cd src && cat $before) | cmp -s - out; }; then
+			for n in $before; do
+				c cat "$n" > out 2>cat.err ||
+					fail "after gc run $run, '$n' no longer restores: $(cat cat.err); gc said: $err"
+				cmp -s out "src/$n" || fail "after gc run $run, '$n' restores other bytes"
+			done
+		fi
+	done
+}
+
+all_live() {
+	local n
+	for n in $names; do
+		c ls "$n" > /dev/null 2>&1 && echo "$n"
+	done
+}
+
+@test "one flipped bit in an id of every pack index" {
+	live=$(all_live)
+	i=0
+	for idx in "$S"/packs/*.idx; do
+		i=$((i + 1))
+		flip_bit "$idx" "$(idx_id_offset "$idx" "$i")" $((i % 8))
+	done
+	gc_keeps "$live"
+	[ "$status" = 0 ] || fail "gc did not index the packs again: $err"
+	[ "$(restoring)" = "$live" ]
+	run_split c fsck
+	assert_status 0
+}
+
+@test "one flipped bit anywhere in one pack index at a time" {
+	live=$(all_live)
+	set -- "$S"/packs/*.idx
+	for k in 1 2 3 4 5 6; do
+		idx=$(ls "$S"/packs/*.idx | sed -n "$((k * 5 % $(ls "$S"/packs/*.idx | wc -l) + 1))p")
+		size=$(stat -c %s "$idx")
+		off=$(python3 -c "import random; random.seed($k); print(random.randrange($size))")
+		flip_bit "$idx" "$off" $((k % 8))
+		gc_keeps "$live"
+		[ "$status" = 0 ] || fail "gc did not index the pack again: $err"
+	done
+	[ "$(restoring)" = "$live" ]
+	run_split c fsck
+	assert_status 0
+}
+
+@test "one flipped bit in an id of the multi-pack index, or anywhere in it" {
+	live=$(all_live)
+	m="$S/packs/multi-pack-index"
+	n=$(python3 -c "import struct; d=open('$m','rb').read(); print(struct.unpack_from('<Q', d, 16)[0])")
+	p=$(python3 -c "import struct; d=open('$m','rb').read(); print(struct.unpack_from('<I', d, 8)[0])")
+	flip_bit "$m" $((24 + 32 * p + 1024 + 32 * (n / 2) + 3)) 5
+	# Reads miss nothing even now.
+	[ "$(restoring)" = "$live" ]
+	gc_keeps "$live"
+	[ "$status" = 0 ]
+	run_split c fsck
+	assert_status 0
+	# Again from the fixture, a bit anywhere in it.
+	rm -rf "$S"
+	cp -a "$FIX/store" "$S"
+	flip_bit "$m" $(($(stat -c %s "$m") / 3)) 1
+	gc_keeps "$live"
+	[ "$status" = 0 ]
+	run_split c fsck
+	assert_status 0
+}
+
+@test "every pack index deleted, then the index of the one pack gc left" {
+	live=$(all_live)
+	rm "$S"/packs/*.idx
+	run_split c gc
+	assert_status 0
+	assert_out_contains "indexed 34 packs again from their own objects"
+	gc_keeps "$live"
+	[ "$status" = 0 ] || fail "gc did not index the packs again: $err"
+	rm "$(ls "$S"/packs/*.idx | head -n 1)"
+	gc_keeps "$live"
+	[ "$status" = 0 ]
+	[ "$(restoring)" = "$live" ]
+	run_split c fsck
+	assert_status 0
+}
+
+@test "missing, emptied and rewritten name records" {
+	live=$(all_live)
+	# Some records gone, one emptied, one rewritten to hold another name.
+	records=$(find "$S/refs/names" -type f | sort)
+	for r in $(printf '%s\n' "$records" | sed -n '1p;4p;9p'); do rm "$r"; done
+	: > "$(printf '%s\n' "$records" | sed -n 12p)"
+	printf 'f1' > "$(printf '%s\n' "$records" | sed -n 15p)"
+	gc_keeps "$live"
+	[ "$status" = 0 ]
+	# Then every record.
+	rm -r "$S/refs/names"
+	gc_keeps "$live"
+	[ "$status" = 0 ]
+	[ "$(restoring)" = "$live" ]
+}
+
+@test "truncated manifests: a live one makes gc refuse, a dead one is garbage" {
+	live=$(all_live)
+	# The manifest of a removed name: nothing needs it.
+	dead=$(sha256sum src/f5 | cut -c1-64)
+	truncate -s 100 "$S/manifests/${dead:0:2}/${dead:2}"
+	gc_keeps "$live"
+	[ "$status" = 0 ]
+	# The manifest of f9: gc cannot tell what is live, and says so.
+	m=$(sha256sum src/f9 | cut -c1-64)
+	truncate -s 1000 "$S/manifests/${m:0:2}/${m:2}"
+	before=$(restoring)
+	run_split c gc
+	assert_status 1
+	assert_err_contains "manifest $m, used by stored names, cannot be read"
+	assert_err_contains "not collecting garbage: 1 damaged name or manifest make it unknown what is live"
+	gc_keeps "$before"
+}
+
+@test "everything at once: indexes, records and the multi-pack index" {
+	live=$(all_live)
+	i=0
+	for idx in "$S"/packs/*.idx; do
+		i=$((i + 1))
+		case $((i % 3)) in
+		0) rm "$idx" ;;
+		1) flip_bit "$idx" "$(idx_id_offset "$idx" "$i")" 0 ;;
+		esac
+	done
+	rm -f "$S/packs/multi-pack-index"
+	find "$S/refs/names" -type f | sed -n '1~2p' | xargs rm
+	gc_keeps "$live"
+	[ "$status" = 0 ]
+	[ "$(restoring)" = "$live" ]
+	# Name records are not gc's to write: a rebuild puts them back.
+	run_split c fsck --rebuild-refs
+	assert_status 0
+}
