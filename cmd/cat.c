@@ -21,40 +21,42 @@ const char usage_cat[] =
 	"other. Every chunk is checked against its id as it is read; damage stops\n"
 	"the command with an error naming the file, the offset and the chunk.\n"
 	"\n"
-	"    -o, --output FILE  write the single NAME to FILE instead (atomically:\n"
-	"                       FILE appears only when complete, and durably),\n"
-	"                       restoring its mode and modification time; chunks\n"
-	"                       that are all zeros become holes\n"
+	"    -o, --output FILE  write the single NAME to FILE instead: a new or\n"
+	"                       regular file is replaced atomically (it appears\n"
+	"                       only when complete) and durably, with the stored\n"
+	"                       mode and modification time, chunks of zeros as\n"
+	"                       holes; a device or FIFO is written into, as cp\n"
+	"                       does; a symbolic link is followed\n"
 	"    -j, --jobs N       threads reading and inflating ahead (default: CPUs)\n"
 	"    -h, --help         show this help\n";
 
-static int restore_to_file(struct cdt_restore *r, const struct cdt_name_entry *e,
-			   const char *path)
+/*
+ * Replace the regular file (or make the new one) at `path` atomically: a
+ * temporary file next to it, written, synced and renamed over it. `shown`
+ * is what messages call it (the path given, when `path` is where a
+ * symbolic link led).
+ */
+static int replace_file(struct cdt_restore *r, const struct cdt_name_entry *e,
+			const char *path, const char *shown)
 {
 	struct strbuf tmp = STRBUF_INIT;
 	char *dup = xstrdup(path), *dir = dirname(dup);
 	struct timespec ts[2];
-	struct stat st;
 	mode_t mode;
 	int dirfd = -1, fd = -1, ret = -1;
 	const char *base;
 
-	if (lstat(path, &st) == 0) {
-		if (S_ISLNK(st.st_mode)) {
-			error("refusing to write '%s': it is a symbolic link", quote(path));
-			goto out;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			error("cannot write '%s': it is a directory", quote(path));
-			goto out;
-		}
+	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if (!*base) {
+		/* "new/": cp says the same of a directory that is not there. */
+		error("cannot write '%s': %s", quote(shown), strerror(ENOTDIR));
+		goto out;
 	}
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0) {
-		error("cannot write '%s': %s", quote(path), strerror(errno));
+		error("cannot write '%s': %s", quote(shown), strerror(errno));
 		goto out;
 	}
-	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	{
 		char *prefix = xstrfmt(".%s.cdt", base);
 
@@ -62,11 +64,11 @@ static int restore_to_file(struct cdt_restore *r, const struct cdt_name_entry *e
 		free(prefix);
 	}
 	if (fd < 0) {
-		error("cannot create a temporary file next to '%s': %s", quote(path), strerror(-fd));
+		error("cannot create a temporary file next to '%s': %s", quote(shown), strerror(-fd));
 		fd = -1;
 		goto out;
 	}
-	if (cdt_restore_fd(r, e, fd, path, 1) < 0)
+	if (cdt_restore_fd(r, e, fd, shown, 1) < 0)
 		goto out_unlink;
 	/*
 	 * Set-id bits only make sense with the original owner, which -o does
@@ -77,7 +79,7 @@ static int restore_to_file(struct cdt_restore *r, const struct cdt_name_entry *e
 	if (e->uid != geteuid() || e->gid != getegid())
 		mode &= ~06000u;
 	if (fchmod(fd, mode) < 0) {
-		error("cannot set the mode of '%s': %s", quote(path), strerror(errno));
+		error("cannot set the mode of '%s': %s", quote(shown), strerror(errno));
 		goto out_unlink;
 	}
 	ts[0].tv_sec = 0;
@@ -85,22 +87,22 @@ static int restore_to_file(struct cdt_restore *r, const struct cdt_name_entry *e
 	ts[1].tv_sec = e->mtime_sec;
 	ts[1].tv_nsec = e->mtime_nsec;
 	if (futimens(fd, ts) < 0) {
-		error("cannot set the modification time of '%s': %s", quote(path), strerror(errno));
+		error("cannot set the modification time of '%s': %s", quote(shown), strerror(errno));
 		goto out_unlink;
 	}
 	/* Durable before it replaces anything: a crash leaves the old file or the new. */
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
-		error("cannot write '%s': %s", quote(path), strerror(errno));
+		error("cannot write '%s': %s", quote(shown), strerror(errno));
 		goto out_unlink;
 	}
 	fd = -1;
 	if (renameat(dirfd, tmp.buf, dirfd, base) < 0) {
-		error("cannot rename to '%s': %s", quote(path), strerror(errno));
+		error("cannot rename to '%s': %s", quote(shown), strerror(errno));
 		goto out_unlink;
 	}
 	if (fsync(dirfd) < 0) {
-		error("cannot sync the directory of '%s': %s", quote(path), strerror(errno));
+		error("cannot sync the directory of '%s': %s", quote(shown), strerror(errno));
 		goto out;
 	}
 	ret = 0;
@@ -117,6 +119,106 @@ out:
 	}
 	free(dup);
 	strbuf_release(&tmp);
+	return ret;
+}
+
+/*
+ * Write into the device or FIFO at `path` (found to be `want`), as cp
+ * does: there is no file to replace, and no mode or time to set.
+ */
+static int write_in_place(struct cdt_restore *r, const struct cdt_name_entry *e,
+			  const char *path, const struct stat *want)
+{
+	int flags = O_WRONLY | O_NOCTTY | O_CLOEXEC;
+	struct stat st;
+	int fd, ret;
+
+	/* On Linux, O_EXCL refuses a block device that is mounted or otherwise in use. */
+	if (S_ISBLK(want->st_mode))
+		flags |= O_EXCL;
+	/* A FIFO without a reader blocks here until one comes, as with cp. */
+	fd = open(path, flags);
+	if (fd < 0)
+		return error("cannot write '%s': %s", quote(path), strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		ret = error("cannot write '%s': %s", quote(path), strerror(errno));
+		goto out;
+	}
+	if (st.st_dev != want->st_dev || st.st_ino != want->st_ino) {
+		ret = error("cannot write '%s': it changed while it was opened", quote(path));
+		goto out;
+	}
+	ret = cdt_restore_fd(r, e, fd, path, 0);
+	/* A block device holds data (a disk image): make it durable, as a file would be. */
+	if (!ret && S_ISBLK(st.st_mode) && fsync(fd) < 0)
+		ret = error("cannot sync '%s': %s", quote(path), strerror(errno));
+out:
+	if (close(fd) < 0 && !ret)
+		ret = error("cannot write '%s': %s", quote(path), strerror(errno));
+	return ret < 0 ? -1 : 0;
+}
+
+/*
+ * -o FILE, decided by what FILE is, as cp(1) decides: a new or regular file
+ * is replaced atomically; a character device, FIFO or block device is
+ * written in place (renaming a file over /dev/null would break every
+ * program that uses it); a symbolic link is followed and what it points to
+ * decides, the link itself staying; a directory or socket is refused.
+ */
+static int restore_to_path(struct cdt_restore *r, const struct cdt_name_entry *e,
+			   const char *path)
+{
+	struct stat st, lst;
+	char *real;
+	int fd, ret;
+
+	/*
+	 * Follow a symbolic link the way open(2) does, so that the kernel's
+	 * checks apply (fs.protected_symlinks keeps root from following a
+	 * link another user planted in /tmp).
+	 */
+	fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		if (lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+			return error("refusing to write '%s': it is a symbolic link to nothing",
+				     quote(path));
+		return replace_file(r, e, path, path);
+	}
+	if (fd < 0)
+		return error("cannot write '%s': %s", quote(path), strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		ret = error("cannot write '%s': %s", quote(path), strerror(errno));
+		close(fd);
+		return ret;
+	}
+	close(fd);
+
+	if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISBLK(st.st_mode))
+		return write_in_place(r, e, path, &st);
+	if (S_ISDIR(st.st_mode))
+		return error("cannot write '%s': it is a directory", quote(path));
+	if (!S_ISREG(st.st_mode))
+		return error("cannot write '%s': it is not a regular file, a device or a FIFO",
+			     quote(path));
+	if (lstat(path, &lst) < 0)
+		return error("cannot write '%s': %s", quote(path), strerror(errno));
+	if (!S_ISLNK(lst.st_mode))
+		return replace_file(r, e, path, path);
+
+	/*
+	 * A link to a regular file: replace the file it points to, in its own
+	 * directory, and keep the link. That file must be the one open(2)
+	 * reached above.
+	 */
+	real = realpath(path, NULL);
+	if (!real)
+		return error("cannot write '%s': %s", quote(path), strerror(errno));
+	if (lstat(real, &lst) < 0 || !S_ISREG(lst.st_mode) ||
+	    lst.st_dev != st.st_dev || lst.st_ino != st.st_ino)
+		ret = error("cannot write '%s': it changed while it was opened", quote(path));
+	else
+		ret = replace_file(r, e, real, path);
+	free(real);
 	return ret;
 }
 
@@ -160,7 +262,7 @@ int cmd_cat(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	r = cdt_restore_new(ctx->store, jobs);
 	if (output) {
-		if (read_name(ctx->store, argv[0], e) < 0 || restore_to_file(r, e, output) < 0)
+		if (read_name(ctx->store, argv[0], e) < 0 || restore_to_path(r, e, output) < 0)
 			ret = EXIT_FAIL;
 		goto out;
 	}

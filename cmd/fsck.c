@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char usage_fsck[] =
 	"usage: cdt fsck [--quick] [--rebuild-refs] [--json] [-v] [-j N]\n"
@@ -239,6 +240,13 @@ int cmd_fsck(int argc, char **argv, struct cmd_ctx *ctx)
 		      cdt_store_config_damage(ctx->store));
 		return EXIT_FAIL;
 	}
+	/*
+	 * Not damage, so not in the exit status: a store made before stores
+	 * were private, or opened up by hand, lets other users read its files.
+	 */
+	if (cdt_store_mode(ctx->store) & (S_IROTH | S_IXOTH))
+		warning("other users can read store '%s' (mode %04o): 'chmod o-rwx' on it makes it private",
+			quote(cdt_store_path(ctx->store)), cdt_store_mode(ctx->store));
 	/* Keep rm and gc from removing what is being checked; adds may go on. */
 	if (cdt_store_lock(ctx->store, opt.rebuild_refs ? CDT_LOCK_EXCLUSIVE : CDT_LOCK_SHARED) < 0)
 		return EXIT_FAIL;

@@ -4,23 +4,44 @@
 #include "../lib/config.h"
 #include "../lib/util.h"
 
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 const char usage_init[] =
-	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--level N] [-q] [DIR]\n"
+	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--level N] [--shared=group] [-q] [DIR]\n"
 	"\n"
 	"Create a store at DIR (default: --store, else $CDT_STORE, else .cdt in\n"
 	"the current directory).\n"
-	"The parameters are fixed for the store's life.\n"
+	"The parameters are fixed for the store's life. The store is private to\n"
+	"its owner (mode 0700) unless shared with a group.\n"
 	"\n"
 	"    --chunker KIND     fastcdc (content-defined, default) or fixed (blocks)\n"
 	"    --chunk-size SIZE  average chunk size for fastcdc (power of two,\n"
 	"                       1K..4M, default 32K), block size for fixed (512..16M)\n"
 	"    --level N          deflate level 0..12 (default 1; 0 stores raw)\n"
+	"    --shared=group     share the store with the group of DIR (mode 2770):\n"
+	"                       its members can add, read and remove, whatever\n"
+	"                       their umask\n"
 	"    -q, --quiet        print nothing on success\n"
 	"    -h, --help         show this help\n";
+
+/* ", shared with group NAME": the group a shared store was made for. */
+static void print_group(const char *dir)
+{
+	struct group *gr;
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return;
+	gr = getgrgid(st.st_gid);
+	if (gr)
+		printf(", shared with group %s", gr->gr_name);
+	else
+		printf(", shared with group %lu", (unsigned long)st.st_gid);
+}
 
 int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 {
@@ -28,9 +49,11 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 		{ "chunker", required_argument, NULL, 'c' },
 		{ "chunk-size", required_argument, NULL, 's' },
 		{ "level", required_argument, NULL, 'l' },
+		{ "shared", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 }
 	};
+	enum cdt_store_sharing sharing = CDT_SHARE_PRIVATE;
 	struct cdt_config cfg;
 	const char *dir;
 	int c, quiet = 0;
@@ -56,6 +79,11 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 				return usage_error(ctx, "level must be a number from 0 to 12, not '%s'", optarg);
 			cfg.level = (int)level;
 			break;
+		case 'S':
+			if (strcmp(optarg, "group"))
+				return usage_error(ctx, "--shared takes 'group', not '%s'", quote(optarg));
+			sharing = CDT_SHARE_GROUP;
+			break;
 		case 'q':
 			quiet = 1;
 			break;
@@ -78,10 +106,14 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 			return r;
 		}
 	}
-	if (cdt_store_init(dir, &cfg) < 0)
+	if (cdt_store_init(dir, &cfg, sharing) < 0)
 		return EXIT_FAIL;
-	if (!quiet)
-		printf("initialized cdt store in %s (%s, %u-byte chunks, level %d)\n", dir,
+	if (!quiet) {
+		printf("initialized cdt store in %s (%s, %u-byte chunks, level %d", dir,
 		       cdt_chunker_name(cfg.chunker), cfg.chunk_size, cfg.level);
+		if (sharing == CDT_SHARE_GROUP)
+			print_group(dir);
+		printf(")\n");
+	}
 	return EXIT_OK;
 }

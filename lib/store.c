@@ -20,6 +20,7 @@
 struct cdt_store {
 	char *path;
 	int rootfd;
+	unsigned mode;		/* permission bits of the store's directory */
 	int dirfds[CDT_DIR__COUNT];
 	int lockfd;
 	struct cdt_config cfg;
@@ -55,7 +56,49 @@ static int dir_is_empty(const char *path)
 	return empty;
 }
 
-int cdt_store_init(const char *path, const struct cdt_config *cfg_in)
+/* The mode of a store's directory. */
+static mode_t sharing_mode(enum cdt_store_sharing sharing)
+{
+	return sharing == CDT_SHARE_GROUP ? 02770 : 0700;
+}
+
+/*
+ * A store shared with its group: every writer must leave what it creates
+ * readable and writable by the group, whatever its umask, so the umask
+ * loses its group bits. umask is per process, which suits cdt: a process
+ * works on one store, and every module that creates a file or directory in
+ * it (objects, packs, manifests, names, references) is covered at once.
+ * umask() cannot be read without being set; the value set in between
+ * makes a file created meanwhile private to its owner, never more open.
+ */
+static void umask_for_group(void)
+{
+	mode_t old = umask(077);
+
+	umask(old & ~(mode_t)070);
+}
+
+/* Give a directory the mode `want`; 0, or -1 with the reason in `why`. */
+static int set_dir_mode(int fd, mode_t want, struct strbuf *why)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && (st.st_mode & 07777) == want)
+		return 0;
+	if (fchmod(fd, want) < 0 || fstat(fd, &st) < 0) {
+		strbuf_addstr(why, strerror(errno));
+		return -1;
+	}
+	/* The kernel drops a set-group-ID bit it does not allow, without an error. */
+	if ((st.st_mode & 07777) != want) {
+		strbuf_addf(why, "its mode stays %04o", (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+int cdt_store_init(const char *path, const struct cdt_config *cfg_in,
+		   enum cdt_store_sharing sharing)
 {
 	struct cdt_config cfg = *cfg_in;
 	struct strbuf sb = STRBUF_INIT, why = STRBUF_INIT, tmpname = STRBUF_INIT;
@@ -100,6 +143,18 @@ int cdt_store_init(const char *path, const struct cdt_config *cfg_in)
 		ret = error("cannot open '%s': %s", path, strerror(errno));
 		goto out;
 	}
+	/* Private or shared whatever the umask: this directory keeps others out. */
+	strbuf_reset(&why);
+	if (set_dir_mode(rootfd, sharing_mode(sharing), &why) < 0) {
+		if (sharing == CDT_SHARE_GROUP) {
+			ret = error("cannot share store '%s' with its group: %s", path, why.buf);
+			goto out;
+		}
+		/* A file system without Unix modes (vfat) decides access by itself. */
+		warning("cannot make store '%s' private: %s", path, why.buf);
+	}
+	if (sharing == CDT_SHARE_GROUP)
+		umask_for_group();
 	for (i = 0; i < CDT_DIR__COUNT; i++) {
 		if (mkdirat(rootfd, dir_names[i], 0777) < 0 && errno != EEXIST) {
 			ret = error("cannot create '%s/%s': %s", path, dir_names[i], strerror(errno));
@@ -240,6 +295,16 @@ static int open_store(const char *path, int salvage, struct cdt_store **out)
 			error("cannot open store '%s': %s", path, strerror(-ret));
 		goto fail;
 	}
+	{
+		struct stat st;
+
+		if (fstat(s->rootfd, &st) < 0) {
+			ret = -errno;
+			error("cannot open store '%s': %s", path, strerror(-ret));
+			goto fail;
+		}
+		s->mode = st.st_mode & 07777;
+	}
 	ret = read_small_fileat(s->rootfd, "config", CDT_CONFIG_MAX, &text);
 	if (ret == -ENOENT) {
 		error("'%s' is not a cdt store (no config)", path);
@@ -293,6 +358,8 @@ static int open_store(const char *path, int salvage, struct cdt_store **out)
 	}
 	strbuf_release(&text);
 	strbuf_release(&why);
+	if (cdt_store_sharing(s) == CDT_SHARE_GROUP)
+		umask_for_group();
 	*out = s;
 	return 0;
 fail:
@@ -340,6 +407,22 @@ void cdt_store_close(struct cdt_store *s)
 const char *cdt_store_path(const struct cdt_store *s)
 {
 	return s->path;
+}
+
+/*
+ * Shared when the group may write in the store's directory, however that
+ * came about (cdt init --shared=group, or chmod g+w later): the mode of the
+ * directory, not the config, so that an administrator can share an
+ * existing store, or stop sharing it, without cdt.
+ */
+enum cdt_store_sharing cdt_store_sharing(const struct cdt_store *s)
+{
+	return s->mode & S_IWGRP ? CDT_SHARE_GROUP : CDT_SHARE_PRIVATE;
+}
+
+unsigned cdt_store_mode(const struct cdt_store *s)
+{
+	return s->mode;
 }
 
 const struct cdt_config *cdt_store_config(const struct cdt_store *s)

@@ -30,8 +30,26 @@ enum cdt_store_dir {
 	CDT_DIR__COUNT
 };
 
-/* Create a new store at `path` (which must not exist or be an empty directory). */
-int cdt_store_init(const char *path, const struct cdt_config *cfg);
+/*
+ * Who may use a store. The mode of the store's own directory says so (see
+ * "Permissions" in store-format.md): a private store's is 0700; a store
+ * shared with its group has a group-writable, set-group-ID directory
+ * (2770), so that what anyone creates in it belongs to that group.
+ */
+enum cdt_store_sharing {
+	CDT_SHARE_PRIVATE,
+	CDT_SHARE_GROUP,
+};
+
+/*
+ * Create a new store at `path` (which must not exist or be an empty
+ * directory). Its directory gets the mode `sharing` calls for, whatever
+ * the umask; it keeps the group it has (its creator's, or that of a
+ * set-group-ID parent, or the one an empty directory was given).
+ * Errors are reported (one line); returns 0 or -1.
+ */
+int cdt_store_init(const char *path, const struct cdt_config *cfg,
+		   enum cdt_store_sharing sharing);
 
 /*
  * Find the store to use: `explicit` (from --store) if given, else
@@ -40,7 +58,14 @@ int cdt_store_init(const char *path, const struct cdt_config *cfg);
  */
 int cdt_store_find(const char *explicit, struct strbuf *out);
 
-/* Open the store at `path`; errors are reported (one line) and returned. */
+/*
+ * Open the store at `path`; errors are reported (one line) and returned.
+ * Opening a store shared with its group clears the group bits of the
+ * process's umask, for the rest of the process: whatever this process
+ * creates in the store (through any module) is then readable and writable
+ * by the group, whatever umask the user runs with. Call it before starting
+ * threads that create files.
+ */
 int cdt_store_open(const char *path, struct cdt_store **out);
 void cdt_store_close(struct cdt_store *s);
 /*
@@ -54,6 +79,13 @@ int cdt_store_open_salvage(const char *path, struct cdt_store **out);
 const char *cdt_store_config_damage(const struct cdt_store *s);
 
 const char *cdt_store_path(const struct cdt_store *s);
+/* How the store is shared, from the mode its directory had when opened. */
+enum cdt_store_sharing cdt_store_sharing(const struct cdt_store *s);
+/*
+ * The permission bits of the store's directory when it was opened, for
+ * telling whether users outside its owner and group can get in (o+x).
+ */
+unsigned cdt_store_mode(const struct cdt_store *s);
 const struct cdt_config *cdt_store_config(const struct cdt_store *s);
 const struct cdt_chunker *cdt_store_chunker(const struct cdt_store *s);
 /* Directory fd of one part of the store, valid until close. */

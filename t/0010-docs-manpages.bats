@@ -151,7 +151,7 @@ expect_comp() {
 		render "$DOC/cdt-$cmd.1" "$T/page"
 		awk '/^[A-Z][A-Z ]*$/ { on = ($0 == "OPTIONS"); next } on' "$T/page" >"$T/section"
 		while read -r opt; do
-			grep -Eq -- "^ {7}(-[a-zA-Z], )?$opt([ ,]|\$)" "$T/section" ||
+			grep -Eq -- "^ {7}(-[a-zA-Z], )?$opt([ ,=]|\$)" "$T/section" ||
 				fail "cdt-$cmd.1: OPTIONS does not describe $opt"
 		done <"$T/options"
 	done <"$T/commands"
@@ -191,6 +191,8 @@ expect_comp() {
 	expect_comp fastcdc fixed
 	comp_line "$CDT" init --level = 1
 	expect_comp 1 10 11 12
+	comp_line "$CDT" init --shared = ""
+	expect_comp group
 	mkdir -p stores/one
 	comp_line "$CDT" --store sto
 	expect_comp stores

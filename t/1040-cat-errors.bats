@@ -77,25 +77,3 @@ load test_helper
 	"$CDT" --store "$S" cat f > /dev/full 2> err && fail "cat to /dev/full succeeded"
 	grep -q "No space left on device" err
 }
-
-@test "cat -o refuses to write through a symbolic link" {
-	init_store
-	echo data > f
-	c add -q f
-	echo precious > target
-	ln -s target link
-	run_split c cat -o link f
-	assert_status 1
-	assert_one_line_err
-	assert_err_contains "symbolic link"
-	[ "$(cat target)" = precious ]
-}
-
-@test "cat -o replaces an existing file" {
-	init_store
-	echo new > f
-	c add -q f
-	echo old > out
-	c cat -o out f
-	[ "$(cat out)" = new ]
-}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Stores with planted symbolic links and odd permissions; stale locks.
+# Stores with planted symbolic links; stale locks. (Who may read a store: t/0003.)
 
 load test_helper
 
@@ -45,22 +45,6 @@ load test_helper
 	ln -s "$T/idx" "$idx"
 	run_split c cat big
 	assert_status 1
-}
-
-@test "store files follow the umask" {
-	umask 027
-	init_store
-	gen_bytes 2 3000000 > big
-	echo small > small
-	c add -q big small
-	bad=$(find "$S" -perm /007 ! -type l | head -n 3)
-	[ -z "$bad" ] || fail "readable by others despite umask 027: $bad"
-	umask 022
-	rm -rf "$S"
-	init_store
-	c add -q small
-	[ "$(stat -c %a "$S/config")" = 644 ]
-	[ "$(stat -c %a "$S/objects")" = 755 ]
 }
 
 @test "a writer killed while holding the lock does not block the next one" {

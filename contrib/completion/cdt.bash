@@ -250,11 +250,14 @@ _cdt()
 		--level)
 			__cdt_offer "$cur" "$(printf '%s\n' {0..12})"
 			return 0 ;;
+		--shared)
+			__cdt_offer "$cur" group
+			return 0 ;;
 		--chunk-size)
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'--chunker\n--chunk-size\n--level\n-q\n--quiet\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'--chunker\n--chunk-size\n--level\n--shared\n-q\n--quiet\n-h\n--help\n--store'
 		else
 			__cdt_dirs "$cur"
 		fi

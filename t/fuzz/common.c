@@ -101,7 +101,7 @@ struct cdt_store *fuzz_store(enum cdt_chunker_kind kind, uint32_t chunk_size)
 	cfg.chunker = kind;
 	cfg.chunk_size = chunk_size;
 	path = xstrfmt("%s/store", scratch_dir);
-	if (cdt_store_init(path, &cfg) < 0 || cdt_store_open(path, &scratch_store) < 0)
+	if (cdt_store_init(path, &cfg, CDT_SHARE_PRIVATE) < 0 || cdt_store_open(path, &scratch_store) < 0)
 		die("cannot set up the scratch store '%s'", path);
 	free(path);
 	return scratch_store;
