@@ -147,8 +147,7 @@ static int stat_path(const char *path, struct stat *sb)
  * that cannot be read, a file that cannot be opened or named): one line
  * naming it and why, then the others go on.
  */
-static void skip(struct add_state *st, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+__attribute__((format(printf, 3, 4)))
 static void skip(struct add_state *st, const char *path, const char *fmt, ...)
 {
 	struct strbuf why = STRBUF_INIT;
@@ -303,7 +302,7 @@ static void walk(struct add_state *st, const char *dir, const char *name)
 
 			/*
 			 * One file with an unusable name must not stop a nightly
-			 * backup of thousands: skip it loudly, fail at the end.
+			 * backup of thousands: skip it loudly and go on.
 			 */
 			if (cdt_name_check(n, &why) < 0)
 				skip(st, p, "%s", why.buf);
