@@ -8,6 +8,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +37,12 @@ const char usage_add[] =
 	"    -q, --quiet        no per-file lines and no progress\n"
 	"    -h, --help         show this help\n";
 
+/*
+ * The exit status for "done, but some inputs were skipped": each was
+ * reported, every other file was stored (cdt(1), EXIT STATUS).
+ */
+#define EXIT_SKIPPED 3
+
 enum output { OUT_HUMAN, OUT_PORCELAIN, OUT_JSON };
 
 struct source {
@@ -50,7 +58,7 @@ struct add_state {
 	const char *prefix;
 	int recursive;
 	int bad;
-	int skipped;		/* files -r found but could not name */
+	size_t skipped;		/* inputs reported and not stored; the rest go on */
 	dev_t store_dev;	/* the store itself is never added */
 	ino_t store_ino;
 	/* progress */
@@ -68,75 +76,247 @@ static void add_source(struct add_state *st, const char *path, const char *name)
 	st->nr++;
 }
 
-static int cmp_str(const void *a, const void *b)
+/*
+ * openat(AT_FDCWD, path, flags) for a path of any length. The kernel takes
+ * paths shorter than PATH_MAX only, and a walk can reach further: a longer
+ * one is opened a piece of whole components at a time, each piece relative
+ * to the directory the one before reached. -1 with errno set.
+ */
+static int open_path(const char *path, int flags)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const char *p = path;
+	size_t len = strlen(path);
+	int fd = AT_FDCWD, next, e;
+
+	while (len >= PATH_MAX) {
+		size_t cut = PATH_MAX - 1;
+		char *piece;
+
+		while (cut && p[cut] != '/')
+			cut--;
+		if (!cut) {
+			/* No component is this long; the path is not one. */
+			if (fd != AT_FDCWD)
+				close(fd);
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		piece = xstrndup(p, cut);
+		next = openat(fd, piece, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		e = errno;
+		free(piece);
+		if (fd != AT_FDCWD)
+			close(fd);
+		if (next < 0) {
+			errno = e;
+			return -1;
+		}
+		fd = next;
+		while (p[cut] == '/')
+			cut++;
+		p += cut;
+		len -= cut;
+	}
+	next = openat(fd, *p ? p : ".", flags);
+	e = errno;
+	if (fd != AT_FDCWD)
+		close(fd);
+	errno = e;
+	return next;
 }
 
-/* Add every regular file under dir (path on disk) named under `name`. */
-static void walk(struct add_state *st, const char *dir, const char *name, int depth)
+/* stat() for a path of any length. 0, or -1 with errno set. */
+static int stat_path(const char *path, struct stat *sb)
 {
-	DIR *d;
-	struct dirent *de;
-	char **kids = NULL;
-	size_t nr = 0, alloc = 0, i;
+	int fd, ret, e;
 
-	if (depth > 256) {
-		error("'%s': directories nested too deeply", quote(dir));
-		st->bad = 1;
-		return;
+	if (strlen(path) < PATH_MAX)
+		return stat(path, sb);
+	fd = open_path(path, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ret = fstat(fd, sb);
+	e = errno;
+	close(fd);
+	errno = e;
+	return ret;
+}
+
+/*
+ * An input that will not be stored although it was asked for (a directory
+ * that cannot be read, a file that cannot be opened or named): one line
+ * naming it and why, then the others go on.
+ */
+__attribute__((format(printf, 3, 4)))
+static void skip(struct add_state *st, const char *path, const char *fmt, ...)
+{
+	struct strbuf why = STRBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_vaddf(&why, fmt, ap);
+	va_end(ap);
+	error("skipping '%s': %s", quote(path), why.buf);
+	strbuf_release(&why);
+	st->skipped++;
+}
+
+/* A directory entry, examined while its directory was open. */
+struct walk_entry {
+	char *base;
+	int err;		/* errno of fstatat(), or 0 */
+	mode_t mode;
+	dev_t dev;
+	ino_t ino;
+};
+
+/* A directory being walked: its sorted entries and the next to visit. */
+struct walk_dir {
+	char *path;		/* on disk, as the walk reached it */
+	char *name;		/* the name its files are stored under */
+	struct walk_entry *ent;
+	size_t nr, next;
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct walk_entry *)a)->base, ((const struct walk_entry *)b)->base);
+}
+
+/*
+ * Read the directory `path` (to be named `name`) and push it on the walk's
+ * stack; or report it skipped. Its entries are examined relative to its
+ * file descriptor, which is closed before the walk goes on, so the walk
+ * holds no descriptor however deep it goes.
+ */
+static void push_dir(struct add_state *st, struct walk_dir **stack, size_t *depth,
+		     size_t *alloc, const char *path, const char *name, int follow)
+{
+	struct strbuf why = STRBUF_INIT;
+	struct walk_entry *ent = NULL;
+	size_t nr = 0, nalloc = 0, i;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	/*
+	 * Every name under the directory starts with its own, so a directory
+	 * whose name cannot lead a stored one is skipped whole. This also
+	 * bounds the depth: a name has at most CDT_NAME_MAX / 2 components.
+	 */
+	if (strlen(name) + 2 > CDT_NAME_MAX) {
+		skip(st, path, "names under it would be longer than %d bytes", CDT_NAME_MAX);
+		goto out;
 	}
-	d = opendir(dir);
-	if (!d) {
-		error("cannot read directory '%s': %s", quote(dir), strerror(errno));
-		st->bad = 1;
-		return;
+	if (*name && cdt_name_check(name, &why) < 0) {
+		skip(st, path, "%s", why.buf);
+		goto out;
 	}
-	while ((de = readdir(d))) {
+	fd = open_path(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		skip(st, path, "cannot open directory: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	for (;;) {
+		errno = 0;
+		de = readdir(d);
+		if (!de)
+			break;
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		ALLOC_GROW(kids, nr + 1, alloc);
-		kids[nr++] = xstrdup(de->d_name);
+		ALLOC_GROW(ent, nr + 1, nalloc);
+		memset(&ent[nr], 0, sizeof(*ent));
+		ent[nr++].base = xstrdup(de->d_name);
+	}
+	if (errno) {
+		skip(st, path, "cannot read directory: %s", strerror(errno));
+		closedir(d);
+		for (i = 0; i < nr; i++)
+			free(ent[i].base);
+		free(ent);
+		goto out;
+	}
+	for (i = 0; i < nr; i++) {
+		struct stat sb;
+
+		if (fstatat(dirfd(d), ent[i].base, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			ent[i].err = errno;
+			continue;
+		}
+		ent[i].mode = sb.st_mode;
+		ent[i].dev = sb.st_dev;
+		ent[i].ino = sb.st_ino;
 	}
 	closedir(d);
 	if (nr > 1)
-		qsort(kids, nr, sizeof(*kids), cmp_str);
-	for (i = 0; i < nr; i++) {
-		char *p = xstrfmt("%s/%s", dir, kids[i]);
-		char *n = *name ? xstrfmt("%s/%s", name, kids[i]) : xstrdup(kids[i]);
-		struct stat sb;
+		qsort(ent, nr, sizeof(*ent), cmp_entry);
+	ALLOC_GROW(*stack, *depth + 1, *alloc);
+	(*stack)[*depth].path = xstrdup(path);
+	(*stack)[*depth].name = xstrdup(name);
+	(*stack)[*depth].ent = ent;
+	(*stack)[*depth].nr = nr;
+	(*stack)[*depth].next = 0;
+	(*depth)++;
+out:
+	strbuf_release(&why);
+}
 
-		if (lstat(p, &sb) < 0) {
-			error("cannot stat '%s': %s", quote(p), strerror(errno));
-			st->bad = 1;
-		} else if (S_ISDIR(sb.st_mode)) {
-			if (sb.st_dev == st->store_dev && sb.st_ino == st->store_ino)
+/*
+ * Add every regular file under the directory `dir` (a path on disk), named
+ * under `name`, in byte order depth first. The stack of directories lives
+ * on the heap: a deep tree costs memory, not the process's stack.
+ */
+static void walk(struct add_state *st, const char *dir, const char *name)
+{
+	struct walk_dir *stack = NULL;
+	size_t depth = 0, alloc = 0;
+
+	push_dir(st, &stack, &depth, &alloc, dir, name, 1);
+	while (depth) {
+		struct walk_dir *top = &stack[depth - 1];
+		struct walk_entry *e;
+		char *p, *n;
+
+		if (top->next == top->nr) {
+			free(top->path);
+			free(top->name);
+			free(top->ent);
+			depth--;
+			continue;
+		}
+		e = &top->ent[top->next++];
+		p = xstrfmt("%s/%s", top->path, e->base);
+		n = *top->name ? xstrfmt("%s/%s", top->name, e->base) : xstrdup(e->base);
+		free(e->base);
+		if (e->err) {
+			skip(st, p, "cannot stat: %s", strerror(e->err));
+		} else if (S_ISDIR(e->mode)) {
+			if (e->dev == st->store_dev && e->ino == st->store_ino)
 				warning("skipping '%s': it is the store", quote(p));
 			else
-				walk(st, p, n, depth + 1);
-		} else if (S_ISREG(sb.st_mode)) {
+				push_dir(st, &stack, &depth, &alloc, p, n, 0);	/* moves top */
+		} else if (S_ISREG(e->mode)) {
 			struct strbuf why = STRBUF_INIT;
 
 			/*
 			 * One file with an unusable name must not stop a nightly
-			 * backup of thousands: skip it loudly, fail at the end.
+			 * backup of thousands: skip it loudly and go on.
 			 */
-			if (cdt_name_check(n, &why) < 0) {
-				error("skipping '%s': %s", quote(p), why.buf);
-				st->skipped++;
-			} else {
+			if (cdt_name_check(n, &why) < 0)
+				skip(st, p, "%s", why.buf);
+			else
 				add_source(st, p, n);
-			}
 			strbuf_release(&why);
 		} else {
-			warning("skipping '%s': %s", quote(p), S_ISLNK(sb.st_mode) ?
+			warning("skipping '%s': %s", quote(p), S_ISLNK(e->mode) ?
 				"symbolic links are not stored" : "not a regular file");
 		}
 		free(p);
 		free(n);
-		free(kids[i]);
 	}
-	free(kids);
+	free(stack);
 }
 
 /* The last component of path, or "" for "/", "." and "..". */
@@ -204,7 +384,7 @@ static int collect(struct add_state *st, int argc, char **argv)
 			add_source(st, path, name.buf);
 			continue;
 		}
-		if (stat(path, &sb) < 0) {
+		if (stat_path(path, &sb) < 0) {
 			error("cannot add '%s': %s", quote(path), strerror(errno));
 			st->bad = 1;
 		} else if (S_ISDIR(sb.st_mode)) {
@@ -215,7 +395,7 @@ static int collect(struct add_state *st, int argc, char **argv)
 				error("cannot add '%s': it is the store", quote(path));
 				st->bad = 1;
 			} else {
-				walk(st, path, name.buf, 0);
+				walk(st, path, name.buf);
 			}
 		} else if (S_ISREG(sb.st_mode)) {
 			if (!name.len && !st->name_opt) {
@@ -328,25 +508,35 @@ static void print_result(enum output out, const struct source *src,
 	fflush(stdout);
 }
 
-static int add_one(struct cdt_ingest *ing, struct add_state *st, const struct source *src,
-		   struct cdt_ingest_result *res)
+/* What became of one source. */
+enum add_result { ADD_STORED, ADD_SKIPPED, ADD_FAILED };
+
+/*
+ * Store one source. A file that cannot be opened is skipped, as the walk
+ * skips a directory it cannot read; one that fails once reading has begun
+ * (a read error, a full disk: ingest cannot tell which) has failed.
+ */
+static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st,
+			       const struct source *src, struct cdt_ingest_result *res)
 {
 	struct cdt_name_entry *meta = xcalloc(1, sizeof(*meta));
 	struct stat before, after;
-	int fd, ret;
+	enum add_result ret = ADD_FAILED;
+	int fd;
 	const char *what = src->is_stdin ? "standard input" : src->path;
 
-	fd = src->is_stdin ? STDIN_FILENO : open(src->path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	fd = src->is_stdin ? STDIN_FILENO : open_path(src->path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
-		ret = error("cannot open '%s': %s", quote(src->path), strerror(errno));
+		skip(st, src->path, "cannot open: %s", strerror(errno));
+		ret = ADD_SKIPPED;
 		goto out;
 	}
 	if (fstat(fd, &before) < 0) {
-		ret = error("cannot stat '%s': %s", quote(what), strerror(errno));
+		error("cannot stat '%s': %s", quote(what), strerror(errno));
 		goto out;
 	}
 	if (!src->is_stdin && !S_ISREG(before.st_mode)) {
-		ret = error("cannot add '%s': not a regular file", quote(what));
+		error("cannot add '%s': not a regular file", quote(what));
 		goto out;
 	}
 	snprintf(meta->name, sizeof(meta->name), "%s", src->name);
@@ -367,15 +557,21 @@ static int add_one(struct cdt_ingest *ing, struct add_state *st, const struct so
 		meta->gid = before.st_gid;
 	}
 	st->current = src->name;
-	ret = cdt_ingest_fd(ing, fd, what, meta, res);
-	if (ret < 0)
+	if (cdt_ingest_fd(ing, fd, what, meta, res) < 0)
 		goto out;
+	/*
+	 * Only what fstat() sees counts as a change: files under /proc and
+	 * /sys give st_size 0 and read as more, and that is how they are.
+	 */
 	if (!src->is_stdin && fstat(fd, &after) == 0 &&
-	    (after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
-	     after.st_mtim.tv_nsec != before.st_mtim.tv_nsec || (uint64_t)after.st_size != res->size))
+	    (after.st_size != before.st_size ||
+	     after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+	     after.st_mtim.tv_nsec != before.st_mtim.tv_nsec ||
+	     after.st_ctim.tv_sec != before.st_ctim.tv_sec ||
+	     after.st_ctim.tv_nsec != before.st_ctim.tv_nsec))
 		warning("'%s' changed while it was read; stored what was read (%llu bytes)",
 			quote(what), (unsigned long long)res->size);
-	ret = 0;
+	ret = ADD_STORED;
 out:
 	if (fd > STDIN_FILENO)
 		close(fd);
@@ -490,8 +686,10 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	if (ret != EXIT_OK)
 		goto out;
 	if (!st.nr) {
+		if (st.skipped > 1)
+			error("%zu paths skipped", st.skipped);
 		if (st.skipped)
-			ret = EXIT_FAIL;
+			ret = EXIT_FAIL;	/* nothing stored: not a partial success */
 		else if (!quiet)
 			warning("nothing to add: no regular files found");
 		goto out;
@@ -510,14 +708,14 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	for (i = 0; i < st.nr; i++) {
 		struct cdt_ingest_result res;
 
-		if (add_one(ing, &st, &st.src[i], &res) < 0) {
-			failed++;
-			if (io.progress)
-				fputs("\r\033[K", stderr);
-			continue;
-		}
+		enum add_result r = add_one(ing, &st, &st.src[i], &res);
+
 		if (io.progress)
 			fputs("\r\033[K", stderr);
+		if (r != ADD_STORED) {
+			failed += r == ADD_FAILED;
+			continue;
+		}
 		ok++;
 		st.done_before += res.size;
 		total_in += res.size;
@@ -538,10 +736,12 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	if (failed && st.nr > 1)
 		error("%zu of %zu files could not be added", failed, st.nr);
-	if (st.skipped)
-		error("%d file%s skipped for unusable names", st.skipped, st.skipped == 1 ? "" : "s");
-	if (failed || st.skipped)
+	if (st.skipped && (ok || failed || st.skipped > 1))
+		error("%zu path%s skipped", st.skipped, st.skipped == 1 ? "" : "s");
+	if (failed || !ok)
 		ret = EXIT_FAIL;
+	else if (st.skipped)
+		ret = EXIT_SKIPPED;
 out:
 	cdt_ingest_free(ing);
 	for (i = 0; i < st.nr; i++) {

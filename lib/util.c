@@ -299,29 +299,72 @@ double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * Length of the valid UTF-8 sequence at p, or 0 when the byte there starts
+ * none (a stray byte, an overlong form, a surrogate, past U+10FFFF) or
+ * starts a C1 control character, which terminals may act on as C0 ones.
+ */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0) {
+		len = 2; cp = p[0] & 0x1f;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		len = 3; cp = p[0] & 0x0f;
+	} else if ((p[0] & 0xf8) == 0xf0) {
+		len = 4; cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	/* A NUL fails this test, so no read goes past the string's end. */
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
+		return 0;
+	return len;
+}
+
 const char *quote(const char *s)
 {
 	static _Thread_local char ring[4][QUOTE_MAX * 4 + 8];
 	static _Thread_local unsigned next;
+	static const char hex[] = "0123456789abcdef";
 	char *out = ring[next++ % 4], *p = out;
 	const unsigned char *q = (const unsigned char *)s;
 	size_t n = 0;
 
-	for (; *q && n < QUOTE_MAX; q++, n++) {
-		if (*q < 0x20 || *q == 0x7f || *q == '\\') {
-			static const char hex[] = "0123456789abcdef";
+	while (*q) {
+		size_t len = *q < 0x20 || *q == 0x7f || *q == '\\' ? 0 : utf8_seq_len(q);
 
-			*p++ = '\\';
-			if (*q == '\\') {
-				*p++ = '\\';
-			} else {
-				*p++ = 'x';
-				*p++ = hex[*q >> 4];
-				*p++ = hex[*q & 15];
-			}
-		} else {
-			*p++ = (char)*q;
+		/* Whole characters only: at most 4 * QUOTE_MAX bytes come out. */
+		if (n + (len ? len : 1) > QUOTE_MAX)
+			break;
+		if (len) {
+			memcpy(p, q, len);
+			p += len;
+			q += len;
+			n += len;
+			continue;
 		}
+		*p++ = '\\';
+		if (*q == '\\') {
+			*p++ = '\\';
+		} else {
+			*p++ = 'x';
+			*p++ = hex[*q >> 4];
+			*p++ = hex[*q & 15];
+		}
+		q++;
+		n++;
 	}
 	if (*q) {
 		memcpy(p, "...", 3);

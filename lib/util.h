@@ -59,8 +59,9 @@ typedef void (*report_fn)(const char *prefix, const char *fmt, va_list ap);
 void set_report_routine(report_fn fn);
 
 /*
- * A name or path made safe for a one-line message: control characters and
- * backslashes escaped (\x0a, \\), cut after QUOTE_MAX bytes with "...".
+ * A name or path made safe for a one-line message: control characters (C0,
+ * DEL, C1), bytes that are not valid UTF-8, and backslashes escaped (\x0a,
+ * \xff, \\), cut after QUOTE_MAX bytes of it with "...".
  * Returns one of a few per-thread buffers: use at most four per message.
  */
 #define QUOTE_MAX 200

@@ -145,3 +145,19 @@ load test_helper
 	c cat -o restored other
 	[ "$(stat -c %a restored)" = 755 ]
 }
+
+@test "files under /proc, whose size reads as 0, are stored without a change warning" {
+	init_store
+	[ -r /proc/version ] && [ -r /proc/self/status ] || skip_or_fail "no /proc"
+	cat /proc/version > want
+	run_split c add --name version /proc/version
+	assert_status 0
+	[ -z "$err" ] || fail "unexpected stderr: $err"
+	c cat version > got
+	cmp want got
+	run_split c add -q --name status /proc/self/status
+	assert_status 0
+	[ -z "$err" ] || fail "unexpected stderr: $err"
+	c cat status > got
+	grep -q '^Name:' got
+}

@@ -193,16 +193,43 @@ load test_helper
 	assert_err_contains "it is the store"
 }
 
-@test "-r skips a file whose name cannot be stored, stores the rest, and fails" {
+@test "-r skips a file whose name cannot be stored, stores the rest, and exits 3" {
 	init_store
 	mkdir d
 	echo good > d/good
 	echo bad > "d/$(printf 'bad\001name')"
 	run_split c add -r d
-	assert_status 1
+	assert_status 3
 	assert_err_contains "skipping 'd/bad\\x01name'"
-	assert_err_contains "1 file skipped"
+	assert_err_contains "1 path skipped"
 	[ "$(c ls)" = d/good ]
+}
+
+@test "names that are not UTF-8 or hold control characters are escaped in messages" {
+	init_store
+	mkdir d "d/$(printf 'dir\377')"
+	echo good > d/good
+	echo 1 > "d/$(printf 'inv\377\376')"
+	echo 2 > "d/$(printf 'nl\nesc\033[1m')"
+	echo 3 > "d/$(printf 'c1\302\233')"
+	echo 4 > "d/$(printf 'dir\377')/f"
+	ln -s good "d/$(printf 'link\375')"
+	run_split c add -r d
+	printf '%s\n' \
+		"error: skipping 'd/c1\\xc2\\x9b': name is not valid UTF-8 (or has a control character)" \
+		"error: skipping 'd/dir\\xff': name is not valid UTF-8 (or has a control character)" \
+		"error: skipping 'd/inv\\xff\\xfe': name is not valid UTF-8 (or has a control character)" \
+		"warning: skipping 'd/link\\xfd': symbolic links are not stored" \
+		"error: skipping 'd/nl\\x0aesc\\x1b[1m': name contains a control character" \
+		"error: 4 paths skipped" > want
+	cmp want "$T/.err"
+	assert_status 3
+	[ "$(c ls)" = d/good ]
+	# A path on the command line is escaped the same way.
+	run_split c add "$(printf 'inv\377\376')"
+	assert_status 1
+	[ "$err" = "error: cannot add 'inv\\xff\\xfe': No such file or directory" ] ||
+		fail "unexpected stderr: $err"
 }
 
 @test "--porcelain and --json together are a usage error" {

@@ -229,12 +229,24 @@ static void test_objects(void)
 static void test_quote(void)
 {
 	CHECK(!strcmp(quote("a\nb\\c"), "a\\x0ab\\\\c"));
+	/* Valid UTF-8 passes; stray bytes, overlong forms and C1 controls do not. */
+	CHECK(!strcmp(quote("\xc3\xa9t\xc3\xa9"), "\xc3\xa9t\xc3\xa9"));
+	CHECK(!strcmp(quote("a\xff\xfe"), "a\\xff\\xfe"));
+	CHECK(!strcmp(quote("\xc0\xaf"), "\\xc0\\xaf"));
+	CHECK(!strcmp(quote("\xc2\x9b" "1m"), "\\xc2\\x9b1m"));
+	CHECK(!strcmp(quote("\xe2\x82"), "\\xe2\\x82"));
+	CHECK(!strcmp(quote("\x1b[1m"), "\\x1b[1m"));
 	{
 		char big[300];
 
 		memset(big, 'x', 299);
 		big[299] = '\0';
 		CHECK(strlen(quote(big)) == QUOTE_MAX + 3);
+		/* The cut never splits a character, and escapes fit the buffer. */
+		memcpy(big + QUOTE_MAX - 1, "\xc3\xa9", 2);
+		CHECK(strlen(quote(big)) == QUOTE_MAX - 1 + 3);
+		memset(big, 0xff, 299);
+		CHECK(strlen(quote(big)) == 4 * QUOTE_MAX + 3);
 	}
 }
 

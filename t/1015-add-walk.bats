@@ -1,0 +1,216 @@
+#!/usr/bin/env bats
+# What add does with inputs it cannot read or name: it skips each one with a
+# line saying why, stores everything else, and exits 3 (1 if nothing was stored).
+
+load test_helper
+
+# Root reads a directory whatever its mode, so the unreadable-input tests
+# run cdt as nobody, on a store and a tree that user can reach.
+as_user() {
+	if [ "$(id -u)" = 0 ]; then
+		setpriv --reuid 65534 --regid 65534 --clear-groups "$@"
+	else
+		"$@"
+	fi
+}
+
+init_user_store() {
+	init_store
+	chmod 755 "$T"
+	if [ "$(id -u)" = 0 ]; then
+		command -v setpriv > /dev/null || skip_or_fail "setpriv is not installed"
+		chown -R 65534:65534 "$S"
+	fi
+}
+
+# The exact stderr of the last run_split, against the lines given.
+assert_err_is() {
+	printf '%s\n' "$@" > "$T/.want"
+	printf '%s\n' "$err" > "$T/.got"
+	diff -u "$T/.want" "$T/.got" || fail "stderr differs"
+}
+
+# A path of N components COMPONENT joined by '/'.
+chain() {
+	local i out=$2
+	for ((i = 1; i < $1; i++)); do
+		out=$out/$2
+	done
+	printf '%s' "$out"
+}
+
+# Run with few file descriptors: a walk must not hold one per level.
+few_fds() {
+	(ulimit -n 32 && "$@")
+}
+
+# quote() of a long path: its first 200 bytes and "...".
+quoted() {
+	printf '%s...' "${1:0:200}"
+}
+
+@test "-r skips an unreadable directory, stores the rest and exits 3" {
+	init_user_store
+	mkdir -p src/secret src/z
+	gen_bytes 1 70000 > src/a
+	echo hidden > src/secret/f
+	echo z > src/z/g
+	chmod 000 src/secret
+	run_split as_user "$CDT" --store "$S" add -r src
+	assert_status 3
+	assert_err_is "error: skipping 'src/secret': cannot open directory: Permission denied" \
+		"error: 1 path skipped"
+	c ls > list
+	printf '%s\n' src/a src/z/g > want
+	cmp list want
+	c cat src/a > a.out
+	cmp src/a a.out
+	c cat src/z/g > g.out
+	cmp src/z/g g.out
+}
+
+@test "add stores the files it can open, skips one it cannot, and exits 3" {
+	init_user_store
+	mkdir d
+	gen_bytes 2 5000 > d/ok
+	echo secret > d/secret
+	chmod 000 d/secret
+	run_split as_user "$CDT" --store "$S" add d/ok d/secret
+	assert_status 3
+	assert_err_is "error: skipping 'd/secret': cannot open: Permission denied" \
+		"error: 1 path skipped"
+	assert_out_contains "added d/ok"
+	[ "$(c ls)" = d/ok ]
+	c cat d/ok > ok.out
+	cmp d/ok ok.out
+}
+
+@test "add exits 1 and stores nothing when every input is skipped" {
+	init_user_store
+	mkdir -p d/secret d/empty
+	echo hidden > d/secret/f
+	echo secret > d/unreadable
+	chmod 000 d/secret d/unreadable
+	before=$(store_snapshot)
+	run_split as_user "$CDT" --store "$S" add d/unreadable
+	assert_status 1
+	assert_err_is "error: skipping 'd/unreadable': cannot open: Permission denied"
+	run_split as_user "$CDT" --store "$S" add -r d/secret
+	assert_status 1
+	assert_err_is "error: skipping 'd/secret': cannot open directory: Permission denied"
+	run_split as_user "$CDT" --store "$S" add -r d
+	assert_status 1
+	assert_err_is "error: skipping 'd/secret': cannot open directory: Permission denied" \
+		"error: skipping 'd/unreadable': cannot open: Permission denied" \
+		"error: 2 paths skipped"
+	[ "$(store_snapshot)" = "$before" ]
+}
+
+@test "-r stores a tree 300 levels deep" {
+	init_store
+	deep=$(chain 300 d)
+	mkdir -p "src/$deep"
+	echo top > src/top
+	echo one > src/d/one
+	gen_bytes 3 20000 > "src/$(chain 150 d)/middle"
+	echo bottom > "src/$deep/bottom"
+	run_split c add -r -q src
+	assert_status 0
+	[ -z "$err" ] || fail "unexpected stderr: $err"
+	c ls > list
+	printf '%s\n' "src/$deep/bottom" "src/$(chain 150 d)/middle" src/d/one src/top > want
+	cmp list want
+	while IFS= read -r n; do
+		c cat "$n" > out
+		cmp "$n" out
+	done < want
+}
+
+@test "-r skips a directory too deep for its files to be named, and stores the rest" {
+	init_store
+	# 3000 levels: names stop at 4096 bytes, so at level 2046 of deep/d/d/...
+	mkdir deep
+	(
+		cd deep
+		for i in 1 2 3; do
+			mkdir -p "$(chain 1000 d)"
+			cd "$(chain 1000 d)"
+		done
+		echo bottom > f
+	)
+	echo near > "deep/$(chain 10 d)/near"
+	echo top > deep/top
+	run_split few_fds c add -r -q deep
+	assert_status 3
+	assert_err_is "error: skipping '$(quoted "deep/$(chain 2046 d)")': names under it would be longer than 4096 bytes" \
+		"error: 1 path skipped"
+	c ls > list
+	printf '%s\n' "deep/$(chain 10 d)/near" deep/top > want
+	cmp list want
+	c cat "deep/$(chain 10 d)/near" > out
+	cmp "deep/$(chain 10 d)/near" out
+}
+
+@test "-r skips what lies past PATH_MAX under names too long, and stores the rest" {
+	init_store
+	seg=$(printf '%0200d' 0)
+	mkdir src
+	echo top > src/top
+	# 25 components of 200 bytes: a path of 5000 bytes, built a step at a time.
+	(
+		cd src
+		for i in $(seq 25); do
+			mkdir "$seg"
+			cd "$seg"
+			[ "$i" != 5 ] || gen_bytes 4 30000 > mid
+		done
+		echo deep > f
+	)
+	run_split c add -r -q src
+	assert_status 3
+	# src/ and 21 components make a name of 4224 bytes.
+	assert_err_is "error: skipping '$(quoted "src/$(chain 21 "$seg")")': names under it would be longer than 4096 bytes" \
+		"error: 1 path skipped"
+	c ls > list
+	printf '%s\n' "src/$(chain 5 "$seg")/mid" src/top > want
+	cmp list want
+	c cat "src/$(chain 5 "$seg")/mid" > out
+	cmp "src/$(chain 5 "$seg")/mid" out
+}
+
+@test "-r reaches files further than PATH_MAX away whose names fit" {
+	init_store
+	seg=$(printf '%0200d' 0)
+	# a/<12 components>/tree/<10 components>/f: 4429 bytes from here,
+	# stored as p/tree/<10 components>/f, 2022 bytes.
+	mkdir a
+	(
+		cd a
+		for i in $(seq 12); do
+			mkdir "$seg"
+			cd "$seg"
+		done
+		mkdir tree
+		cd tree
+		echo top > top
+		for i in $(seq 10); do
+			mkdir "$seg"
+			cd "$seg"
+		done
+		gen_bytes 5 40000 > f
+	)
+	outer="a/$(chain 12 "$seg")"
+	inner=$(chain 10 "$seg")
+	far="$outer/tree/$inner/f"
+	[ "${#far}" -gt 4096 ]
+	run_split c add -r --prefix p --porcelain "$outer/tree"
+	assert_status 0
+	[ -z "$err" ] || fail "unexpected stderr: $err"
+	c ls > list
+	printf '%s\n' "p/tree/$inner/f" p/tree/top > want
+	cmp list want
+	c cat "p/tree/$inner/f" > out
+	(cd "$outer" && cd "tree/$inner" && cmp f "$T/out")
+	c cat p/tree/top > top.out
+	cmp "$outer/tree/top" top.out
+}
