@@ -823,20 +823,6 @@ static void check_one_pack(size_t i, int worker, void *data)
 		pc->errs[i] = cdt_pack_verify(pc->packs[i], packsfd, NULL, NULL, &pc->whys[i]);
 }
 
-static int has_suffix(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && !strcmp(s + n - m, suffix);
-}
-
-/* "pack-<64 hex>" followed by `suffix`? */
-static int is_pack_file(const char *name, const char *suffix)
-{
-	return strlen(name) == 5 + CDT_ID_HEXLEN + strlen(suffix) && !strncmp(name, "pack-", 5) &&
-	       strspn(name + 5, "0123456789abcdef") == CDT_ID_HEXLEN && has_suffix(name, suffix);
-}
-
 /*
  * The multi-pack index is derived: readers ignore one whose shape is wrong
  * or that names a pack that is gone (garbage, which gc rewrites), but they
@@ -962,73 +948,84 @@ static int report_unindexed(struct cdt_fsck *f, const char *name, const char *wh
 	return 1;
 }
 
+/* The files in packs/, from the walk gc and repair fix from. */
+struct pack_files {
+	struct cdt_fsck *f;
+	struct cdt_pack **packs;	/* the packs readers see */
+	size_t n;
+};
+
+static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_file kind, void *data)
+{
+	struct pack_files *fs = data;
+	struct cdt_fsck *f = fs->f;
+	int packsfd = cdt_store_dirfd(f->s, CDT_DIR_PACKS);
+	struct hidden_scan hs = { f, NULL, 0, 0 };
+	struct cdt_pack tmp;
+	size_t j;
+	int ret;
+
+	switch (kind) {
+	case CDT_PACKFILE_MIDX:
+	case CDT_PACKFILE_NO_PACK:	/* readers see it: its pack is found missing when checked */
+		break;
+	case CDT_PACKFILE_STRAY:
+		stray(f, packsfd, file, "not a pack or pack index", "packs/%s", file);
+		break;
+	case CDT_PACKFILE_PACK:
+		for (j = 0; j < fs->n && strcmp(fs->packs[j]->name, pack); j++)
+			;
+		if (j < fs->n)
+			break;	/* readers see it: checked with them */
+		ret = cdt_pack_open(packsfd, pack, &tmp);
+		if (!ret) {
+			cdt_pack_close(&tmp);	/* written since the list was made */
+			break;
+		}
+		if (ret != -ENOENT) {
+			char *what = xstrfmt("its index cannot be used (%s)", cdt_strerror(ret));
+
+			if (!report_unindexed(f, pack, what, NULL))
+				report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", pack), 0,
+				       "index cannot be used (%s): the pack is hidden from readers",
+				       cdt_strerror(ret));
+			free(what);
+		}
+		break;
+	case CDT_PACKFILE_NO_INDEX:
+		/* Left by an interrupted write, it holds nothing a name needs. */
+		if (!f->opt.quick &&
+		    cdt_pack_scan(packsfd, pack, f->chunker->max_size, note_hidden, &hs, NULL) == 0 &&
+		    hs.n) {
+			free(hs.chunks);
+			report_unindexed(f, pack, "it has no index", NULL);
+			break;
+		}
+		free(hs.chunks);
+		pack_garbage(f, packsfd, file, CDT_FSCK_GARBAGE_PACK,
+			     "pack without an index, never read ('cdt gc' indexes it again, "
+			     "then removes what no name needs)");
+		break;
+	}
+	return 0;
+}
+
 static void check_packs(struct cdt_fsck *f)
 {
-	int packsfd = cdt_store_dirfd(f->s, CDT_DIR_PACKS);
 	struct pack_check pc = { f, NULL, NULL, NULL };
+	struct pack_files fs;
 	struct cdt_workers *w;
-	struct cdt_dent *ents;
-	size_t n, nents, i, j;
+	size_t n, i;
 	int ret;
 
 	n = cdt_packs_list(f->s, &pc.packs);
 	f->sum.packs = n;
-	ret = cdt_list_dir(packsfd, ".", &ents, &nents);
-	if (ret < 0) {
+	fs.f = f;
+	fs.packs = pc.packs;
+	fs.n = n;
+	ret = cdt_packs_walk_files(f->s, visit_pack_file, &fs);
+	if (ret < 0)
 		report(f, CDT_FSCK_UNCHECKED, xstrdup("packs"), 0, "cannot list: %s", strerror(-ret));
-		nents = 0;
-	}
-	for (i = 0; i < nents; i++) {
-		const char *e = ents[i].name;
-		char base[CDT_ID_HEXLEN + 16];
-
-		if (is_pack_file(e, ".idx")) {
-			struct cdt_pack tmp;
-
-			snprintf(base, sizeof(base), "%.*s", (int)(strlen(e) - 4), e);
-			for (j = 0; j < n && strcmp(pc.packs[j]->name, base); j++)
-				;
-			if (j < n)
-				continue;
-			ret = cdt_pack_open(packsfd, base, &tmp);
-			if (!ret) {
-				cdt_pack_close(&tmp);	/* written since the list was made */
-				continue;
-			}
-			if (ret != -ENOENT) {
-				char *what = xstrfmt("its index cannot be used (%s)", cdt_strerror(ret));
-
-				if (!report_unindexed(f, base, what, NULL))
-					report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", base), 0,
-					       "index cannot be used (%s): the pack is hidden from readers",
-					       cdt_strerror(ret));
-				free(what);
-			}
-		} else if (is_pack_file(e, ".pack")) {
-			struct hidden_scan hs = { f, NULL, 0, 0 };
-			struct stat st;
-
-			snprintf(base, sizeof(base), "%.*s.idx", (int)(strlen(e) - 5), e);
-			if (fstatat(packsfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0)
-				continue;
-			/* Left by an interrupted write, it holds nothing a name needs. */
-			base[strlen(base) - 4] = '\0';
-			if (!f->opt.quick &&
-			    cdt_pack_scan(packsfd, base, f->chunker->max_size, note_hidden, &hs, NULL) == 0 &&
-			    hs.n) {
-				free(hs.chunks);
-				report_unindexed(f, base, "it has no index", NULL);
-				continue;
-			}
-			free(hs.chunks);
-			pack_garbage(f, packsfd, e, CDT_FSCK_GARBAGE_PACK,
-				     "pack without an index, never read ('cdt gc' indexes it again, "
-				     "then removes what no name needs)");
-		} else if (strcmp(e, CDT_MIDX_NAME)) {
-			stray(f, packsfd, e, "not a pack or pack index", "packs/%s", e);
-		}
-	}
-	cdt_dents_free(ents, nents);
 	check_midx(f, pc.packs, n);
 	if (!n) {
 		free(pc.packs);

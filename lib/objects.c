@@ -403,6 +403,55 @@ static void reset_locked(struct cdt_packset *ps)
 	ps->last_found = NULL;
 }
 
+static int is_pack_name(const char *name, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+
+	return len == 5 + CDT_ID_HEXLEN + n && !strncmp(name, "pack-", 5) &&
+	       strspn(name + 5, "0123456789abcdef") == CDT_ID_HEXLEN && !strcmp(name + len - n, suffix);
+}
+
+int cdt_packs_walk_files(struct cdt_store *s, cdt_packfile_fn fn, void *data)
+{
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	struct cdt_dent *ents;
+	size_t n, i;
+	int ret = cdt_list_dir(packsfd, ".", &ents, &n);
+
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < n && !ret; i++) {
+		const char *e = ents[i].name;
+		size_t len = strlen(e);
+		char pack[CDT_ID_HEXLEN + 8], other[CDT_ID_HEXLEN + 16];
+		enum cdt_pack_file kind;
+
+		if (!strcmp(e, CDT_MIDX_NAME)) {
+			ret = fn(e, NULL, CDT_PACKFILE_MIDX, data);
+			continue;
+		}
+		if (ents[i].type != DT_REG || (!is_pack_name(e, len, ".pack") &&
+					       !is_pack_name(e, len, ".idx"))) {
+			ret = fn(e, NULL, CDT_PACKFILE_STRAY, data);
+			continue;
+		}
+		snprintf(pack, sizeof(pack), "%.*s", 5 + CDT_ID_HEXLEN, e);
+		if (is_pack_name(e, len, ".pack")) {
+			snprintf(other, sizeof(other), "%s.idx", pack);
+			kind = faccessat(packsfd, other, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ?
+			       CDT_PACKFILE_PACK : CDT_PACKFILE_NO_INDEX;
+		} else {
+			snprintf(other, sizeof(other), "%s.pack", pack);
+			if (faccessat(packsfd, other, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+				continue;	/* met as its pack */
+			kind = CDT_PACKFILE_NO_PACK;
+		}
+		ret = fn(e, pack, kind, data);
+	}
+	cdt_dents_free(ents, n);
+	return ret;
+}
+
 /* The multi-pack index's own checksum: 0 or -CDT_ECORRUPT (-ENOENT: none). */
 static int check_midx_file(int packsfd)
 {
@@ -418,63 +467,66 @@ static int check_midx_file(int packsfd)
 	return ret;
 }
 
+struct pack_check {
+	struct cdt_store *store;
+	int fix;
+	cdt_pack_check_fn fn;
+	void *data;
+	struct strbuf why;
+	int unusable, changed;
+};
+
+static int check_pack_file(const char *file, const char *name, enum cdt_pack_file kind, void *data)
+{
+	struct pack_check *pc = data;
+	int packsfd = cdt_store_dirfd(pc->store, CDT_DIR_PACKS);
+	struct cdt_pack p;
+	uint64_t count = 0;
+	int ret;
+
+	(void)file;
+	if (kind != CDT_PACKFILE_PACK && kind != CDT_PACKFILE_NO_INDEX)
+		return 0;
+	strbuf_reset(&pc->why);
+	if (kind == CDT_PACKFILE_NO_INDEX) {
+		strbuf_addstr(&pc->why, "index is missing");
+	} else if ((ret = cdt_pack_open(packsfd, name, &p)) == 0) {
+		ret = cdt_pack_check_index(&p, &pc->why);
+		cdt_pack_close(&p);
+		if (!ret)
+			return 0;
+	} else {
+		strbuf_addf(&pc->why, "index cannot be used (%s)", cdt_strerror(ret));
+	}
+	if (!pc->fix) {
+		pc->fn(name, CDT_PACK_NEEDS_INDEX, pc->why.buf, pc->data);
+		pc->unusable++;
+		return 0;
+	}
+	strbuf_addstr(&pc->why, "; ");
+	ret = cdt_pack_reindex(pc->store, name, &count, &pc->why);
+	if (ret < 0) {
+		pc->fn(name, CDT_PACK_UNUSABLE, pc->why.buf, pc->data);
+		pc->unusable++;
+		return 0;
+	}
+	strbuf_addf(&pc->why, "indexed again from the pack (%llu chunk%s)",
+		    (unsigned long long)count, count == 1 ? "" : "s");
+	pc->fn(name, CDT_PACK_REINDEXED, pc->why.buf, pc->data);
+	pc->changed = 1;
+	return 0;
+}
+
 int cdt_packs_check(struct cdt_store *s, int fix, cdt_pack_check_fn fn, void *data)
 {
 	struct cdt_packset *ps = packset(s);
 	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
-	struct strbuf why = STRBUF_INIT;
-	struct dirent *de;
-	int fd, ret, unusable = 0, changed = 0;
-	DIR *d;
+	struct pack_check pc = { s, fix, fn, data, STRBUF_INIT, 0, 0 };
+	int ret;
 
-	fd = openat(packsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		ret = -errno;
-		if (fd >= 0)
-			close(fd);
-		return ret;
-	}
-	while ((de = readdir(d))) {
-		char name[CDT_ID_HEXLEN + 8];
-		size_t len = strlen(de->d_name);
-		struct cdt_pack p;
-		uint64_t count = 0;
-
-		if (len != 5 + CDT_ID_HEXLEN + 5 || strncmp(de->d_name, "pack-", 5) ||
-		    strcmp(de->d_name + len - 5, ".pack"))
-			continue;
-		memcpy(name, de->d_name, len - 5);
-		name[len - 5] = '\0';
-		strbuf_reset(&why);
-		ret = cdt_pack_open(packsfd, name, &p);
-		if (!ret) {
-			ret = cdt_pack_check_index(&p, &why);
-			cdt_pack_close(&p);
-			if (!ret)
-				continue;
-		} else if (ret == -ENOENT) {
-			strbuf_addstr(&why, "index is missing");
-		} else {
-			strbuf_addf(&why, "index cannot be used (%s)", cdt_strerror(ret));
-		}
-		if (!fix) {
-			fn(name, CDT_PACK_NEEDS_INDEX, why.buf, data);
-			unusable++;
-			continue;
-		}
-		strbuf_addstr(&why, "; ");
-		ret = cdt_pack_reindex(s, name, &count, &why);
-		if (ret < 0) {
-			fn(name, CDT_PACK_UNUSABLE, why.buf, data);
-			unusable++;
-			continue;
-		}
-		strbuf_addf(&why, "indexed again from the pack (%llu chunk%s)",
-			    (unsigned long long)count, count == 1 ? "" : "s");
-		fn(name, CDT_PACK_REINDEXED, why.buf, data);
-		changed = 1;
-	}
-	closedir(d);
+	ret = cdt_packs_walk_files(s, check_pack_file, &pc);
+	if (ret < 0)
+		goto out;
 	ret = check_midx_file(packsfd);
 	if (ret == -CDT_ECORRUPT) {
 		if (fix && unlinkat(packsfd, CDT_MIDX_NAME, 0) < 0 && errno != ENOENT) {
@@ -483,16 +535,16 @@ int cdt_packs_check(struct cdt_store *s, int fix, cdt_pack_check_fn fn, void *da
 		}
 		fn(CDT_MIDX_NAME, fix ? CDT_PACK_MIDX_REMOVED : CDT_PACK_MIDX_DAMAGED,
 		   "multi-pack index is damaged", data);
-		changed = 1;
+		pc.changed = 1;
 	}
-	if (changed && fix) {
+	if (pc.changed && fix) {
 		pthread_mutex_lock(&ps->mu);
 		reset_locked(ps);
 		pthread_mutex_unlock(&ps->mu);
 	}
-	ret = unusable;
+	ret = pc.unusable;
 out:
-	strbuf_release(&why);
+	strbuf_release(&pc.why);
 	return ret;
 }
 

@@ -66,6 +66,25 @@ int cdt_packs_write_midx(struct cdt_store *s);
 size_t cdt_packs_uncovered(struct cdt_store *s);
 
 /*
+ * The one walk over packs/ (fsck reports, gc and repair fix from it): fn
+ * gets each file, with the pack's name ("pack-<64 hex>") for pack files
+ * and indexes. A pack with its index is met once (as its .pack); a .pack
+ * without an index and an index without its pack each once; the
+ * multi-pack index; and anything else as stray. A non-zero return stops
+ * the walk and is returned; -errno if packs/ cannot be listed.
+ */
+enum cdt_pack_file {
+	CDT_PACKFILE_PACK,	/* a pack file and its index */
+	CDT_PACKFILE_NO_INDEX,	/* a pack file whose index is missing */
+	CDT_PACKFILE_NO_PACK,	/* an index whose pack file is missing */
+	CDT_PACKFILE_MIDX,	/* the multi-pack index */
+	CDT_PACKFILE_STRAY,	/* not part of the format */
+};
+typedef int (*cdt_packfile_fn)(const char *file, const char *pack, enum cdt_pack_file kind,
+			       void *data);
+int cdt_packs_walk_files(struct cdt_store *s, cdt_packfile_fn fn, void *data);
+
+/*
  * Check the indexes that lookups trust before anything relies on them to
  * delete: every pack's index on its own terms (cdt_pack_check_index()) and
  * the multi-pack index's checksum. With `fix`, a pack whose index is
