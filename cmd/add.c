@@ -37,12 +37,6 @@ const char usage_add[] =
 	"    -q, --quiet        no per-file lines and no progress\n"
 	"    -h, --help         show this help\n";
 
-/*
- * The exit status for "done, but some inputs were skipped": each was
- * reported, every other file was stored (cdt(1), EXIT STATUS).
- */
-#define EXIT_SKIPPED 3
-
 enum output { OUT_HUMAN, OUT_PORCELAIN, OUT_JSON };
 
 struct source {

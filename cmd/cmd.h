@@ -19,6 +19,8 @@
 #define EXIT_OK 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
+/* add: done, but some inputs were skipped, each reported; the rest is stored. */
+#define EXIT_SKIPPED 3
 
 /* Set up by the dispatcher for commands that need a store. */
 struct cmd_ctx {

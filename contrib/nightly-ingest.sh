@@ -16,8 +16,10 @@
 #   CDT           the cdt program (default: cdt from $PATH)
 #   CDT_NIGHTLY_DATE  the date to store under (default: today, YYYY-MM-DD)
 #
-# Exit status: 0 when every file was stored; 1 when cdt failed or SOURCE held
-# no file (a night without dumps is a failed dump job); 2 for a usage error.
+# Exit status: 0 when every file was stored; 3 when some paths could not be
+# read (each is named on stderr) and everything else was stored; 1 when cdt
+# failed or SOURCE held no file (a night without dumps is a failed dump
+# job); 2 for a usage error.
 #
 # From cron (no '%' in the line: cron treats it specially):
 #   30 2 * * *  /usr/local/bin/nightly-ingest.sh /backup/store /var/backups/dumps >>/var/log/cdt-nightly.log 2>&1
@@ -72,6 +74,12 @@ summary=$(awk -F '\t' '
 ' "$out")
 files=$(awk 'END { print NR }' "$out")
 
+# 3: everything readable was stored, and each path skipped was named
+# above; the night's backup is partial, which the caller should hear of.
+if [ "$status" -eq 3 ]; then
+	log "some paths were skipped (named above); stored $summary, ${elapsed}s" >&2
+	exit 3
+fi
 if [ "$status" -ne 0 ]; then
 	die 1 "cdt add failed (exit status $status) after $summary, ${elapsed}s"
 fi

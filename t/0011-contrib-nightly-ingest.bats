@@ -59,3 +59,22 @@ NIGHTLY=$(cd "$BATS_TEST_DIRNAME/.." && pwd)/contrib/nightly-ingest.sh
 	assert_status 0
 	[ -z "$output" ] || fail "something was stored: $output"
 }
+
+@test "nightly-ingest passes on exit status 3 when cdt add skipped some paths" {
+	init_store
+	mkdir dumps
+	echo data >dumps/a
+	# A cdt whose add stored one file and skipped another, as add reports it.
+	cat >fake-cdt <<'SH'
+#!/bin/sh
+printf 'nightly/2024-05-03/dumps/a\t5\t5\t%064d\n' 0
+echo "error: skipping 'dumps/secret': cannot open: Permission denied" >&2
+exit 3
+SH
+	chmod +x fake-cdt
+	CDT=$T/fake-cdt CDT_NIGHTLY_DATE=2024-05-03 run_split sh "$NIGHTLY" "$S" dumps
+	assert_status 3
+	assert_out_contains "stored nightly/2024-05-03/dumps/a (5 bytes, 5 new)"
+	assert_err_contains "skipping 'dumps/secret'"
+	assert_err_contains "some paths were skipped (named above); stored 1 file, 5 bytes read"
+}
