@@ -166,3 +166,40 @@ setup_two_names() {
 	esac
 	assert_out_contains "40 problems (nameref-missing 26, nameref-corrupt 14): exit status 32"
 }
+
+@test "rm -r of many names reads each other name entry once" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir gone keep
+	for i in $(seq 1 30); do
+		echo "gone $i" > "gone/f$i"
+		echo "keep $i" > "keep/f$i"
+	done
+	c add -q -r gone keep
+	# LeakSanitizer cannot run under ptrace; the rest of the sanitizers can.
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -y -o trace.log -e trace=openat "$CDT" --store "$S" rm -q -r gone
+	[ "$(grep -c 'names/keep>, "f[0-9]*"' trace.log)" = 30 ]
+	[ "$(find "$S/manifests" -type f | wc -l)" = 30 ]
+}
+
+@test "the chunks rm reports reclaimable are the garbage stats then finds" {
+	init_store
+	gen_bytes 63 1000000 > a
+	"$TEST_TOOL" gen-text 64 1000000 > b
+	cat a b > ab
+	c add -q --name a a
+	c add -q --name a2 a
+	c add -q --name b b
+	c add -q --name ab ab
+	rm "$(record_of a a2)"
+	run_split c rm a ab
+	assert_status 0
+	assert_out_contains "2 names removed, 1 manifest dropped; "
+	printf '%s\n' "$output" | sed -n 's/.* in \([0-9]*\) chunks\{0,1\} reclaimable.*/\1/p' > rm.chunks
+	c stats --json > st.json
+	grep -q "\"garbage_chunks\":$(cat rm.chunks)," st.json
+	[ "$(cat rm.chunks)" -gt 0 ]
+	c cat a2 > out
+	cmp out a
+}
