@@ -133,6 +133,9 @@ int cmd_rm(int argc, char **argv, struct cmd_ctx *ctx)
 		if (!quiet)
 			printf("removed %s\n", t.names[k]);
 	}
+	/* After a failed removal too: settle the content of the names already gone. */
+	if (cdt_remover_finish(rem, &res) < 0)
+		ret = EXIT_FAIL;
 	if (!quiet && res.names) {
 		char h[32];
 

@@ -623,11 +623,22 @@ int cdt_nameref_list(struct cdt_store *s, const struct cdt_id *m, cdt_nameref_fn
 		return ret;
 	}
 	while (!ret && (de = readdir(d))) {
+		char file[CDT_ID_HEXLEN + 1];
+		struct strbuf why = STRBUF_INIT;
 		int r;
 
 		if (de->d_name[0] == '.')
 			continue;
 		r = read_small_fileat(dfd, de->d_name, CDT_NAME_MAX, &sb);
+		/* A record must hold a valid name and sit where that name's hash says. */
+		if (!r && (strlen(sb.buf) != sb.len || cdt_name_check(sb.buf, &why) < 0))
+			r = -CDT_ECORRUPT;
+		if (!r) {
+			nameref_file(sb.buf, file);
+			if (strcmp(file, de->d_name))
+				r = -CDT_ECORRUPT;
+		}
+		strbuf_release(&why);
 		if (r < 0)
 			ret = fn(NULL, r, data);
 		else

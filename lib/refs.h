@@ -24,7 +24,8 @@
  * Name references: refs/names/XX/<62 hex of manifest id>/<64 hex of
  * SHA-256(name)>, a file holding the name. One per (manifest, name); it is
  * live while names/<name> exists and holds that manifest. rm uses them to
- * tell when a manifest loses its last name without scanning every name.
+ * find another name that still uses a manifest without scanning every name;
+ * being derived, they never show on their own that no name does.
  */
 #define CDT_REFS_MAGIC "CDTR"
 #define CDT_REFS_VERSION 1
@@ -76,9 +77,11 @@ int cdt_nameref_add(struct cdt_store *s, const struct cdt_id *m, const char *nam
 /* Remove the record (missing is not an error). 0 or -errno. */
 int cdt_nameref_remove(struct cdt_store *s, const struct cdt_id *m, const char *name);
 /*
- * Names recorded for manifest m. fn gets each name held in a record (or
- * NULL with err for an unreadable record). Returns 0, fn's non-zero value,
- * or -errno.
+ * Names recorded for manifest m. fn gets each name held in a well-formed
+ * record, or NULL with err for one that cannot be read (-errno) or that does
+ * not hold a valid name whose hash is its file name (-CDT_ECORRUPT). A
+ * record says where to look, never that a name is gone: the name entry
+ * decides. Returns 0, fn's non-zero value, or -errno.
  */
 typedef int (*cdt_nameref_fn)(const char *name, int err, void *data);
 int cdt_nameref_list(struct cdt_store *s, const struct cdt_id *m, cdt_nameref_fn fn, void *data);

@@ -12,18 +12,37 @@ struct cdt_remove_result {
 	uint64_t reclaimable_bytes;	/* their stored size: what gc will free */
 };
 
+/*
+ * Removing names is two steps: cdt_remove_name() for each name, then one
+ * cdt_remover_finish() for them all. Name records (derived data) only
+ * show quickly that another name still uses a manifest; that no name does
+ * is decided from the name entries themselves, by one walk of names/ in
+ * cdt_remover_finish(), however many names were removed.
+ */
 struct cdt_remover;
 /* The caller holds the exclusive lock for the remover's whole life. */
 int cdt_remover_new(struct cdt_store *s, struct cdt_remover **out);
 void cdt_remover_free(struct cdt_remover *r);
 
 /*
- * Remove `name` durably. When its manifest has no other live name, remove
- * the manifest too (its chunk references die with it) and count the chunks
- * that no other live manifest lists as reclaimable. Costs time in
- * proportion to the manifest's chunks and names, not to the store.
- * Returns 0, -ENOENT (no such name) or -errno (reported).
+ * Remove `name` durably, and its name record. When no other name is found
+ * to use its manifest (through the manifest's name records, each confirmed
+ * by the name's entry), the manifest becomes a candidate for
+ * cdt_remover_finish(). A damaged entry is removed too (with a warning);
+ * what it used is left to gc. Returns 0, -ENOENT (no such name) or -errno
+ * (reported).
  */
 int cdt_remove_name(struct cdt_remover *r, const char *name, struct cdt_remove_result *res);
+
+/*
+ * Settle the candidates: walk names/ once, and remove each candidate
+ * manifest that no name entry uses (its chunk references die with it),
+ * counting the chunks that no other manifest lists as reclaimable. When a
+ * name entry cannot be read, it may use any of them, so all are kept (with
+ * a warning) for gc, which marks from the names, to judge. Without
+ * candidates nothing is read. Returns 0, or -errno when names/ cannot be
+ * walked (reported; the manifests are kept, the names stay removed).
+ */
+int cdt_remover_finish(struct cdt_remover *r, struct cdt_remove_result *res);
 
 #endif
