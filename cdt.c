@@ -147,7 +147,7 @@ int read_name(struct cdt_store *s, const char *name, struct cdt_name_entry *e)
 	else if (ret == -ENOENT)
 		error("no such name: '%s'", quote(name));
 	else if (ret < 0)
-		error("cannot read name '%s': %s", quote(name), why.len ? why.buf : strerror(-ret));
+		error("cannot read name '%s': %s", quote(name), why.len ? why.buf : cdt_strerror(ret));
 	strbuf_release(&why);
 	return ret < 0 ? -1 : 0;
 }
@@ -205,11 +205,11 @@ static int close_stdout(void)
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		if (errno == EPIPE)
 			return EXIT_FAIL;
-		error("cannot write to standard output: %s", strerror(errno));
+		error("cannot write to standard output: %s", cdt_strerror(errno));
 		return EXIT_FAIL;
 	}
 	if (fclose(stdout) != 0 && errno != EBADF) {
-		error("cannot write to standard output: %s", strerror(errno));
+		error("cannot write to standard output: %s", cdt_strerror(errno));
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;

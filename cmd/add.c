@@ -208,7 +208,7 @@ static void push_dir(struct add_state *st, struct walk_dir **stack, size_t *dept
 	}
 	fd = open_path(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
 	if (fd < 0 || !(d = fdopendir(fd))) {
-		skip(st, path, "cannot open directory: %s", strerror(errno));
+		skip(st, path, "cannot open directory: %s", cdt_strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		goto out;
@@ -225,7 +225,7 @@ static void push_dir(struct add_state *st, struct walk_dir **stack, size_t *dept
 		ent[nr++].base = xstrdup(de->d_name);
 	}
 	if (errno) {
-		skip(st, path, "cannot read directory: %s", strerror(errno));
+		skip(st, path, "cannot read directory: %s", cdt_strerror(errno));
 		closedir(d);
 		for (i = 0; i < nr; i++)
 			free(ent[i].base);
@@ -285,7 +285,7 @@ static void walk(struct add_state *st, const char *dir, const char *name)
 		n = *top->name ? xstrfmt("%s/%s", top->name, e->base) : xstrdup(e->base);
 		free(e->base);
 		if (e->err) {
-			skip(st, p, "cannot stat: %s", strerror(e->err));
+			skip(st, p, "cannot stat: %s", cdt_strerror(e->err));
 		} else if (S_ISDIR(e->mode)) {
 			if (e->dev == st->store_dev && e->ino == st->store_ino)
 				warning("skipping '%s': it is the store", quote(p));
@@ -379,7 +379,7 @@ static int collect(struct add_state *st, int argc, char **argv)
 			continue;
 		}
 		if (stat_path(path, &sb) < 0) {
-			error("cannot add '%s': %s", quote(path), strerror(errno));
+			error("cannot add '%s': %s", quote(path), cdt_strerror(errno));
 			st->bad = 1;
 		} else if (S_ISDIR(sb.st_mode)) {
 			if (!st->recursive) {
@@ -521,12 +521,12 @@ static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st,
 
 	fd = src->is_stdin ? STDIN_FILENO : open_path(src->path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
-		skip(st, src->path, "cannot open: %s", strerror(errno));
+		skip(st, src->path, "cannot open: %s", cdt_strerror(errno));
 		ret = ADD_SKIPPED;
 		goto out;
 	}
 	if (fstat(fd, &before) < 0) {
-		error("cannot stat '%s': %s", quote(what), strerror(errno));
+		error("cannot stat '%s': %s", quote(what), cdt_strerror(errno));
 		goto out;
 	}
 	if (!src->is_stdin && !S_ISREG(before.st_mode)) {
@@ -673,7 +673,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		else if (r == -ENOTDIR)
 			error("cannot store '%s': a parent of it is a stored name", quote(st.src[i].name));
 		else if (r < 0)
-			error("cannot check name '%s': %s", quote(st.src[i].name), strerror(-r));
+			error("cannot check name '%s': %s", quote(st.src[i].name), cdt_strerror(r));
 		if (r < 0)
 			ret = EXIT_FAIL;
 	}

@@ -49,12 +49,12 @@ static int replace_file(struct cdt_restore *r, const struct cdt_name_entry *e,
 	base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	if (!*base) {
 		/* "new/": cp says the same of a directory that is not there. */
-		error("cannot write '%s': %s", quote(shown), strerror(ENOTDIR));
+		error("cannot write '%s': %s", quote(shown), cdt_strerror(ENOTDIR));
 		goto out;
 	}
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0) {
-		error("cannot write '%s': %s", quote(shown), strerror(errno));
+		error("cannot write '%s': %s", quote(shown), cdt_strerror(errno));
 		goto out;
 	}
 	{
@@ -64,7 +64,7 @@ static int replace_file(struct cdt_restore *r, const struct cdt_name_entry *e,
 		free(prefix);
 	}
 	if (fd < 0) {
-		error("cannot create a temporary file next to '%s': %s", quote(shown), strerror(-fd));
+		error("cannot create a temporary file next to '%s': %s", quote(shown), cdt_strerror(fd));
 		fd = -1;
 		goto out;
 	}
@@ -79,7 +79,7 @@ static int replace_file(struct cdt_restore *r, const struct cdt_name_entry *e,
 	if (e->uid != geteuid() || e->gid != getegid())
 		mode &= ~06000u;
 	if (fchmod(fd, mode) < 0) {
-		error("cannot set the mode of '%s': %s", quote(shown), strerror(errno));
+		error("cannot set the mode of '%s': %s", quote(shown), cdt_strerror(errno));
 		goto out_unlink;
 	}
 	ts[0].tv_sec = 0;
@@ -87,22 +87,22 @@ static int replace_file(struct cdt_restore *r, const struct cdt_name_entry *e,
 	ts[1].tv_sec = e->mtime_sec;
 	ts[1].tv_nsec = e->mtime_nsec;
 	if (futimens(fd, ts) < 0) {
-		error("cannot set the modification time of '%s': %s", quote(shown), strerror(errno));
+		error("cannot set the modification time of '%s': %s", quote(shown), cdt_strerror(errno));
 		goto out_unlink;
 	}
 	/* Durable before it replaces anything: a crash leaves the old file or the new. */
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
-		error("cannot write '%s': %s", quote(shown), strerror(errno));
+		error("cannot write '%s': %s", quote(shown), cdt_strerror(errno));
 		goto out_unlink;
 	}
 	fd = -1;
 	if (renameat(dirfd, tmp.buf, dirfd, base) < 0) {
-		error("cannot rename to '%s': %s", quote(shown), strerror(errno));
+		error("cannot rename to '%s': %s", quote(shown), cdt_strerror(errno));
 		goto out_unlink;
 	}
 	if (fsync(dirfd) < 0) {
-		error("cannot sync the directory of '%s': %s", quote(shown), strerror(errno));
+		error("cannot sync the directory of '%s': %s", quote(shown), cdt_strerror(errno));
 		goto out;
 	}
 	ret = 0;
@@ -139,9 +139,9 @@ static int write_in_place(struct cdt_restore *r, const struct cdt_name_entry *e,
 	/* A FIFO without a reader blocks here until one comes, as with cp. */
 	fd = open(path, flags);
 	if (fd < 0)
-		return error("cannot write '%s': %s", quote(path), strerror(errno));
+		return error("cannot write '%s': %s", quote(path), cdt_strerror(errno));
 	if (fstat(fd, &st) < 0) {
-		ret = error("cannot write '%s': %s", quote(path), strerror(errno));
+		ret = error("cannot write '%s': %s", quote(path), cdt_strerror(errno));
 		goto out;
 	}
 	if (st.st_dev != want->st_dev || st.st_ino != want->st_ino) {
@@ -151,10 +151,10 @@ static int write_in_place(struct cdt_restore *r, const struct cdt_name_entry *e,
 	ret = cdt_restore_fd(r, e, fd, path, 0);
 	/* A block device holds data (a disk image): make it durable, as a file would be. */
 	if (!ret && S_ISBLK(st.st_mode) && fsync(fd) < 0)
-		ret = error("cannot sync '%s': %s", quote(path), strerror(errno));
+		ret = error("cannot sync '%s': %s", quote(path), cdt_strerror(errno));
 out:
 	if (close(fd) < 0 && !ret)
-		ret = error("cannot write '%s': %s", quote(path), strerror(errno));
+		ret = error("cannot write '%s': %s", quote(path), cdt_strerror(errno));
 	return ret < 0 ? -1 : 0;
 }
 
@@ -185,9 +185,9 @@ static int restore_to_path(struct cdt_restore *r, const struct cdt_name_entry *e
 		return replace_file(r, e, path, path);
 	}
 	if (fd < 0)
-		return error("cannot write '%s': %s", quote(path), strerror(errno));
+		return error("cannot write '%s': %s", quote(path), cdt_strerror(errno));
 	if (fstat(fd, &st) < 0) {
-		ret = error("cannot write '%s': %s", quote(path), strerror(errno));
+		ret = error("cannot write '%s': %s", quote(path), cdt_strerror(errno));
 		close(fd);
 		return ret;
 	}
@@ -201,7 +201,7 @@ static int restore_to_path(struct cdt_restore *r, const struct cdt_name_entry *e
 		return error("cannot write '%s': it is not a regular file, a device or a FIFO",
 			     quote(path));
 	if (lstat(path, &lst) < 0)
-		return error("cannot write '%s': %s", quote(path), strerror(errno));
+		return error("cannot write '%s': %s", quote(path), cdt_strerror(errno));
 	if (!S_ISLNK(lst.st_mode))
 		return replace_file(r, e, path, path);
 
@@ -212,7 +212,7 @@ static int restore_to_path(struct cdt_restore *r, const struct cdt_name_entry *e
 	 */
 	real = realpath(path, NULL);
 	if (!real)
-		return error("cannot write '%s': %s", quote(path), strerror(errno));
+		return error("cannot write '%s': %s", quote(path), cdt_strerror(errno));
 	if (lstat(real, &lst) < 0 || !S_ISREG(lst.st_mode) ||
 	    lst.st_dev != st.st_dev || lst.st_ino != st.st_ino)
 		ret = error("cannot write '%s': it changed while it was opened", quote(path));

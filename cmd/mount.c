@@ -160,7 +160,7 @@ int cmd_mount(int argc, char **argv, struct cmd_ctx *ctx)
 	ret = EXIT_FAIL;
 #else
 	if (stat(argv[0], &st) < 0) {
-		error("cannot mount on '%s': %s", quote(argv[0]), strerror(errno));
+		error("cannot mount on '%s': %s", quote(argv[0]), cdt_strerror(errno));
 		ret = EXIT_FAIL;
 		goto out;
 	}

@@ -208,7 +208,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		struct stat sb;
 
 		if (stat(files[i], &sb) < 0 || access(files[i], R_OK) < 0) {
-			error("cannot read '%s': %s", quote(files[i]), strerror(errno));
+			error("cannot read '%s': %s", quote(files[i]), cdt_strerror(errno));
 			ret = EXIT_FAIL;
 		} else if (!S_ISREG(sb.st_mode)) {
 			error("cannot repair from '%s': not a regular file (use --scan for a directory)",
@@ -220,7 +220,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		struct stat sb;
 
 		if (stat(dirs[i], &sb) < 0) {
-			error("cannot read '%s': %s", quote(dirs[i]), strerror(errno));
+			error("cannot read '%s': %s", quote(dirs[i]), cdt_strerror(errno));
 			ret = EXIT_FAIL;
 		} else if (!S_ISDIR(sb.st_mode)) {
 			error("cannot scan '%s': not a directory", quote(dirs[i]));

@@ -80,14 +80,14 @@ static int run_fusermount(const char *path)
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
-		return error("cannot start fusermount3: %s", strerror(errno));
+		return error("cannot start fusermount3: %s", cdt_strerror(errno));
 	if (!pid) {
 		execlp("fusermount3", "fusermount3", "-u", "--", path, (char *)NULL);
 		_exit(errno == ENOENT ? 127 : 126);
 	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
-			return error("cannot wait for fusermount3: %s", strerror(errno));
+			return error("cannot wait for fusermount3: %s", cdt_strerror(errno));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
@@ -112,13 +112,13 @@ int cmd_umount(int argc, char **argv, struct cmd_ctx *ctx)
 		return usage_error(ctx, argc ? "too many arguments" : "no mount point given");
 	path = realpath(argv[0], NULL);
 	if (!path) {
-		error("cannot unmount '%s': %s", quote(argv[0]), strerror(errno));
+		error("cannot unmount '%s': %s", quote(argv[0]), cdt_strerror(errno));
 		return EXIT_FAIL;
 	}
 	ret = is_cdt_mount(path);
 	if (ret <= 0) {
 		if (ret < 0)
-			error("cannot read /proc/self/mountinfo: %s", strerror(-ret));
+			error("cannot read /proc/self/mountinfo: %s", cdt_strerror(ret));
 		else
 			error("'%s' is not a cdt mount", quote(argv[0]));
 		free(path);
@@ -129,7 +129,7 @@ int cmd_umount(int argc, char **argv, struct cmd_ctx *ctx)
 		if (geteuid() != 0) {
 			error("cannot unmount '%s': fusermount3 is not installed", quote(argv[0]));
 		} else if (umount(path) < 0) {
-			error("cannot unmount '%s': %s", quote(argv[0]), strerror(errno));
+			error("cannot unmount '%s': %s", quote(argv[0]), cdt_strerror(errno));
 		} else {
 			ret = 0;
 		}

@@ -220,7 +220,7 @@ static int verify_against(struct cmd_ctx *ctx, const char *file, const char *nam
 		goto out;
 	fd = is_stdin ? STDIN_FILENO : open(file, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
-		error("cannot open '%s': %s", quote(file), strerror(errno));
+		error("cannot open '%s': %s", quote(file), cdt_strerror(errno));
 		goto out;
 	}
 	if (cdt_verify_against(ctx->store, e, fd, what, jobs, &diff) < 0)

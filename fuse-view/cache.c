@@ -393,7 +393,7 @@ struct chunk_cache *chunk_cache_new(struct cdt_store *s, uint64_t limit, int loa
 		int ret = pthread_create(&c->threads[i], NULL, loader, c);
 
 		if (ret)
-			die("cannot start a loader thread: %s", strerror(ret));
+			die("cannot start a loader thread: %s", cdt_strerror(ret));
 	}
 	return c;
 }

@@ -876,7 +876,7 @@ static int start_threads(struct view *v)
 	if (v->opt->refresh > 0) {
 		ret = pthread_create(&v->refresher, NULL, refresher, v);
 		if (ret)
-			return error("cannot start a thread: %s", strerror(ret));
+			return error("cannot start a thread: %s", cdt_strerror(ret));
 		v->have_refresher = 1;
 	}
 	return 0;
@@ -925,7 +925,7 @@ int cdt_view_mount(struct cdt_store *s, const struct cdt_view_options *opt)
 	if (opt->log) {
 		log_fd = open(opt->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		if (log_fd < 0) {
-			error("cannot open log file '%s': %s", quote(opt->log), strerror(errno));
+			error("cannot open log file '%s': %s", quote(opt->log), cdt_strerror(errno));
 			goto out;
 		}
 	}
@@ -960,7 +960,7 @@ int cdt_view_mount(struct cdt_store *s, const struct cdt_view_options *opt)
 	/* libfuse unmounts by this path after fuse_daemonize() has changed to "/". */
 	mnt = realpath(opt->mountpoint, NULL);
 	if (!mnt) {
-		error("cannot mount on '%s': %s", quote(opt->mountpoint), strerror(errno));
+		error("cannot mount on '%s': %s", quote(opt->mountpoint), cdt_strerror(errno));
 		goto out;
 	}
 	if (fuse_mount(f, mnt)) {

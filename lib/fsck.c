@@ -473,7 +473,7 @@ static void walk_fanout(struct cdt_fsck *f, enum cdt_store_dir which, const char
 	int ret = cdt_fanout_walk(cdt_store_dirfd(f->s, which), fanout_visit, fanout_stray, &w);
 
 	if (ret < 0)
-		report(f, CDT_FSCK_UNCHECKED, xstrdup(top), 0, "cannot list: %s", strerror(-ret));
+		report(f, CDT_FSCK_UNCHECKED, xstrdup(top), 0, "cannot list: %s", cdt_strerror(ret));
 }
 
 /*
@@ -514,7 +514,7 @@ static void record_unlisted(const char *path, int err, void *data)
 	struct record_walk *rw = data;
 
 	report(rw->f, CDT_FSCK_UNCHECKED, xstrfmt("refs/%s", path), 0, "cannot list: %s",
-	       strerror(-err));
+	       cdt_strerror(err));
 }
 
 static void walk_records(struct cdt_fsck *f, int prune, record_fn fn, void *data)
@@ -525,7 +525,7 @@ static void walk_records(struct cdt_fsck *f, int prune, record_fn fn, void *data
 
 	if (ret < 0)
 		report(f, CDT_FSCK_UNCHECKED, xstrdup("refs/names"), 0, "cannot list: %s",
-		       strerror(-ret));
+		       cdt_strerror(ret));
 }
 
 /* Phase 1: names. */
@@ -761,7 +761,7 @@ static void check_objects(struct cdt_fsck *f)
 
 	if (ret < 0)
 		report(f, CDT_FSCK_UNCHECKED, xstrdup("objects"), 0, "cannot list: %s",
-		       strerror(-ret));
+		       cdt_strerror(ret));
 }
 
 /*
@@ -798,7 +798,7 @@ static int quick_check_pack(struct cdt_pack *p, int packsfd, struct strbuf *why)
 	}
 	snprintf(path, sizeof(path), "%s.pack", p->name);
 	if (fstatat(packsfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		strbuf_addstr(why, errno == ENOENT ? "pack file is missing" : strerror(errno));
+		strbuf_addstr(why, errno == ENOENT ? "pack file is missing" : cdt_strerror(errno));
 		return -CDT_ECORRUPT;
 	}
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != end + CDT_PACK_TRAILER) {
@@ -1025,7 +1025,7 @@ static void check_packs(struct cdt_fsck *f)
 	fs.n = n;
 	ret = cdt_packs_walk_files(f->s, visit_pack_file, &fs);
 	if (ret < 0)
-		report(f, CDT_FSCK_UNCHECKED, xstrdup("packs"), 0, "cannot list: %s", strerror(-ret));
+		report(f, CDT_FSCK_UNCHECKED, xstrdup("packs"), 0, "cannot list: %s", cdt_strerror(ret));
 	check_midx(f, pc.packs, n);
 	if (!n) {
 		free(pc.packs);
@@ -1306,7 +1306,7 @@ static int map_rtable(int dfd, struct rtable *t, int full, struct strbuf *why)
 	uint64_t i;
 
 	if (fd < 0) {
-		strbuf_addf(why, "cannot open: %s", strerror(errno));
+		strbuf_addf(why, "cannot open: %s", cdt_strerror(errno));
 		return errno == ELOOP ? -CDT_ECORRUPT : -errno;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -1323,7 +1323,7 @@ static int map_rtable(int dfd, struct rtable *t, int full, struct strbuf *why)
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (map == MAP_FAILED) {
-		strbuf_addf(why, "cannot map: %s", strerror(errno));
+		strbuf_addf(why, "cannot map: %s", cdt_strerror(errno));
 		return -errno;
 	}
 	t->map = map;
@@ -1637,7 +1637,7 @@ static void check_tables(struct cdt_fsck *f)
 	ret = load_tables(f, 1, &ts);
 	if (ret < 0) {
 		report(f, CDT_FSCK_UNCHECKED, xstrdup("refs/chunks"), 0, "cannot list: %s",
-		       strerror(-ret));
+		       cdt_strerror(ret));
 		return;
 	}
 	f->sum.tables = ts.nr;
@@ -1772,7 +1772,7 @@ static void check_namerefs(struct cdt_fsck *f)
 			ret = cdt_nameref_add(f->s, &f->mans[n->manifest].id, n->name);
 			if (ret < 0)
 				name_problem(f, CDT_FSCK_UNCHECKED, (uint32_t)i,
-					     "cannot write its name record: %s", strerror(-ret));
+					     "cannot write its name record: %s", cdt_strerror(ret));
 			else
 				f->sum.namerefs_added++;
 			continue;
@@ -1862,7 +1862,7 @@ static int rebuild_tables(struct cdt_fsck *f)
 
 	ret = load_tables(f, 0, &old);
 	if (ret < 0)
-		return error_errno(ret, "cannot read the reference tables: %s", strerror(-ret));
+		return error_code(ret, "cannot read the reference tables: %s", cdt_strerror(ret));
 	/*
 	 * A fresh table that has the name of a damaged old one (same pairs,
 	 * rotted bytes) is not written over it: remove the damaged file once
@@ -1876,7 +1876,7 @@ static int rebuild_tables(struct cdt_fsck *f)
 		if (!ret)
 			ret = cdt_store_sync(f->s);
 		if (ret < 0) {
-			error("cannot write reference tables: %s", strerror(-ret));
+			error("cannot write reference tables: %s", cdt_strerror(ret));
 			goto out;
 		}
 		dfd = open_chunks_dir(f);
@@ -1900,14 +1900,14 @@ static int rebuild_tables(struct cdt_fsck *f)
 		dfd = -1;
 	}
 	if (round == 2) {
-		ret = error_errno(-EIO, "reference tables in '%s/refs/chunks' do not read back as written",
+		ret = error_code(-EIO, "reference tables in '%s/refs/chunks' do not read back as written",
 				  cdt_store_path(f->s));
 		goto out;
 	}
 	f->sum.tables_written = nfresh;
 	if (dfd < 0 && nfresh) {
-		ret = error_errno(dfd, "cannot open '%s/refs/chunks': %s", cdt_store_path(f->s),
-				  strerror(-dfd));
+		ret = error_code(dfd, "cannot open '%s/refs/chunks': %s", cdt_store_path(f->s),
+				  cdt_strerror(dfd));
 		goto out;
 	}
 	/* The fresh tables are durable: every other table (old, damaged) can go. */
@@ -1917,7 +1917,7 @@ static int rebuild_tables(struct cdt_fsck *f)
 
 		ret = cdt_list_dir(dfd, ".", &ents, &n);
 		if (ret < 0) {
-			error("cannot list '%s/refs/chunks': %s", cdt_store_path(f->s), strerror(-ret));
+			error("cannot list '%s/refs/chunks': %s", cdt_store_path(f->s), cdt_strerror(ret));
 			goto out;
 		}
 		for (i = 0; i < n; i++) {
@@ -1928,8 +1928,8 @@ static int rebuild_tables(struct cdt_fsck *f)
 			if (keep)
 				continue;
 			if (unlinkat(dfd, ents[i].name, 0) < 0 && errno != ENOENT) {
-				ret = error_errno(-errno, "cannot remove 'refs/chunks/%s': %s",
-						  ents[i].name, strerror(errno));
+				ret = error_code(-errno, "cannot remove 'refs/chunks/%s': %s",
+						  ents[i].name, cdt_strerror(errno));
 				cdt_dents_free(ents, n);
 				goto out;
 			}
@@ -1937,15 +1937,15 @@ static int rebuild_tables(struct cdt_fsck *f)
 		}
 		cdt_dents_free(ents, n);
 		if (fsync(dfd) < 0) {
-			ret = error_errno(-errno, "cannot sync '%s/refs/chunks': %s",
-					  cdt_store_path(f->s), strerror(errno));
+			ret = error_code(-errno, "cannot sync '%s/refs/chunks': %s",
+					  cdt_store_path(f->s), cdt_strerror(errno));
 			goto out;
 		}
 	}
 	/* Keep lookups cheap: one table. */
 	ret = cdt_refs_compact(f->s, 0, NULL, NULL);
 	if (ret < 0) {
-		error("cannot merge reference tables: %s", strerror(-ret));
+		error("cannot merge reference tables: %s", cdt_strerror(ret));
 		goto out;
 	}
 	ret = 0;
@@ -1973,7 +1973,7 @@ static void check_tmp(struct cdt_fsck *f)
 	int ret = cdt_tmp_walk(f->s, tmp_garbage, f);
 
 	if (ret < 0)
-		report(f, CDT_FSCK_UNCHECKED, xstrdup("tmp"), 0, "cannot list: %s", strerror(-ret));
+		report(f, CDT_FSCK_UNCHECKED, xstrdup("tmp"), 0, "cannot list: %s", cdt_strerror(ret));
 }
 
 static void check_refs_dir(struct cdt_fsck *f)

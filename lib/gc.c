@@ -61,7 +61,7 @@ static int sweep_one(struct sweep *sw, const struct cdt_id *id, uint64_t size, c
 		return 1;
 	ret = cdt_fanout_remove(sw->dirfd, id);
 	if (ret < 0 && ret != -ENOENT) {
-		error("cannot remove %s %s: %s", what, hex, strerror(-ret));
+		error("cannot remove %s %s: %s", what, hex, cdt_strerror(ret));
 		sw->err = ret;
 		return 0;
 	}
@@ -137,7 +137,7 @@ static int sweep_tmp_entry(const char *name, int is_dir, uint64_t bytes, void *d
 	if (!(sw->flags & CDT_GC_DRY_RUN)) {
 		ret = cdt_tmp_remove(sw->store, name);
 		if (ret < 0) {
-			error("cannot remove 'tmp/%s': %s", quote(name), strerror(-ret));
+			error("cannot remove 'tmp/%s': %s", quote(name), cdt_strerror(ret));
 			sw->err = ret;
 			return 0;
 		}
@@ -249,7 +249,7 @@ int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line,
 	if (ret < 0)
 		goto out;
 	if (l.damaged) {
-		ret = error_errno(-CDT_ECORRUPT, "not collecting garbage: %llu damaged name%s or manifest%s "
+		ret = error_code(-CDT_ECORRUPT, "not collecting garbage: %llu damaged name%s or manifest%s "
 				  "make it unknown what is live (run 'cdt fsck')",
 				  (unsigned long long)l.damaged, l.damaged == 1 ? "" : "s",
 				  l.damaged == 1 ? "" : "s");
@@ -284,7 +284,7 @@ int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line,
 	if (!dry && !sw.err) {
 		ret = cdt_packs_write_midx(s);
 		if (ret < 0)
-			sw.err = error_errno(ret, "cannot write the multi-pack index: %s", strerror(-ret));
+			sw.err = error_code(ret, "cannot write the multi-pack index: %s", cdt_strerror(ret));
 	}
 	if (!dry) {
 		ret = cdt_refs_compact(s, 0, keep_pair, &sw);
@@ -297,7 +297,7 @@ int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line,
 	cdt_nameref_walk(s, &records);
 	ret = cdt_tmp_walk(s, sweep_tmp_entry, &sw);
 	if (ret < 0 && !sw.err)
-		sw.err = error_errno(ret, "cannot list '%s/tmp': %s", cdt_store_path(s), strerror(-ret));
+		sw.err = error_code(ret, "cannot list '%s/tmp': %s", cdt_store_path(s), cdt_strerror(ret));
 	res->dirs += (uint64_t)cdt_fanout_prune(cdt_store_dirfd(s, CDT_DIR_OBJECTS), dry);
 	res->dirs += (uint64_t)cdt_fanout_prune(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), dry);
 	if (!dry)
@@ -305,7 +305,7 @@ int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line,
 	if (!dry) {
 		ret = cdt_store_sync(s);
 		if (ret < 0 && !sw.err)
-			sw.err = error_errno(ret, "cannot sync store: %s", strerror(-ret));
+			sw.err = error_code(ret, "cannot sync store: %s", cdt_strerror(ret));
 	}
 	ret = sw.err;
 	goto out;

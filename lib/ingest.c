@@ -299,8 +299,8 @@ static int lookup_round(struct cdt_ingest *ing, struct round *r, struct cdt_chun
 		if (!has)
 			has = d->stored;
 		if (has < 0)
-			return error_errno(has, "cannot look up chunk %s: %s",
-					   cdt_id_to_hex(&d->id, hex), strerror(-has));
+			return error_code(has, "cannot look up chunk %s: %s",
+					   cdt_id_to_hex(&d->id, hex), cdt_strerror(has));
 		if (!has) {
 			cdt_idset_add(&ing->round_new, &d->id);
 			d->is_new = 1;
@@ -332,8 +332,8 @@ static int stage_round(struct round *r, struct cdt_chunk_batch *batch,
 		}
 		ret = cdt_manifest_writer_add(mw, &d->id, d->len);
 		if (ret < 0)
-			return error_errno(ret, "cannot write manifest for '%s': %s", quote(what),
-					   strerror(-ret));
+			return error_code(ret, "cannot write manifest for '%s': %s", quote(what),
+					   cdt_strerror(ret));
 		res->chunks++;
 	}
 	res->size += r->len;
@@ -552,9 +552,9 @@ static int follow_candidates(struct cdt_ingest *ing, int fd, const struct round 
 static int catch_up_error(const char *what, int ret)
 {
 	if (ret == -EAGAIN)
-		return error_errno(ret, "'%s' changed while it was read; not stored (add it again)",
+		return error_code(ret, "'%s' changed while it was read; not stored (add it again)",
 				   quote(what));
-	return error_errno(ret, "cannot read '%s' again: %s", quote(what), cdt_strerror(ret));
+	return error_code(ret, "cannot read '%s' again: %s", quote(what), cdt_strerror(ret));
 }
 
 int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
@@ -579,7 +579,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	ret = cdt_manifest_writer_new(s, &mw);
 	if (ret < 0) {
-		error("cannot create a manifest in '%s/tmp': %s", cdt_store_path(s), strerror(-ret));
+		error("cannot create a manifest in '%s/tmp': %s", cdt_store_path(s), cdt_strerror(ret));
 		goto out;
 	}
 
@@ -677,13 +677,13 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 
 	ret = cdt_manifest_writer_finish(mw, &res->content);
 	if (ret < 0) {
-		error("cannot write manifest for '%s': %s", quote(what), strerror(-ret));
+		error("cannot write manifest for '%s': %s", quote(what), cdt_strerror(ret));
 		goto out;
 	}
 	ret = cdt_manifest_exists(s, &res->content);
 	if (ret < 0) {
 		error("cannot look up manifest %s: %s", cdt_id_to_hex(&res->content, hex),
-		      strerror(-ret));
+		      cdt_strerror(ret));
 		goto out;
 	}
 	if (ret == 1) {
@@ -718,7 +718,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	if (!ret) {
 		ret = write_refs(ing, cdt_manifest_writer_tmpname(mw), &res->content);
 		if (ret < 0) {
-			error("cannot write reference table: %s", strerror(-ret));
+			error("cannot write reference table: %s", cdt_strerror(ret));
 			goto out;
 		}
 	}
@@ -729,14 +729,14 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	if (!res->manifest_existed) {
 		ret = cdt_store_sync(s);
 		if (ret < 0) {
-			error("cannot sync store '%s': %s", cdt_store_path(s), strerror(-ret));
+			error("cannot sync store '%s': %s", cdt_store_path(s), cdt_strerror(ret));
 			goto out;
 		}
 		cdt_crash_point("manifest");
 		ret = cdt_manifest_writer_commit(mw, heal);
 		if (ret < 0) {
 			error("cannot store manifest %s: %s", cdt_id_to_hex(&res->content, hex),
-			      strerror(-ret));
+			      cdt_strerror(ret));
 			goto out;
 		}
 	}
@@ -744,7 +744,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	ret = cdt_nameref_add(s, &res->content, meta->name);
 	if (ret < 0) {
 		error("cannot record name '%s' for manifest %s: %s", quote(meta->name),
-		      cdt_id_to_hex(&res->content, hex), strerror(-ret));
+		      cdt_id_to_hex(&res->content, hex), cdt_strerror(ret));
 		goto out;
 	}
 	meta->size = res->size;
@@ -759,7 +759,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	else if (ret == -ENOTDIR)
 		error("cannot store '%s': a parent of it is a stored name", quote(meta->name));
 	else if (ret < 0)
-		error("cannot write name '%s': %s", quote(meta->name), strerror(-ret));
+		error("cannot write name '%s': %s", quote(meta->name), cdt_strerror(ret));
 	if (ret < 0)
 		goto out;
 	if (ing->opt.progress)
@@ -769,14 +769,14 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		int w = cdt_packs_write_midx(s);
 
 		if (w < 0)
-			warning("cannot write the multi-pack index: %s", strerror(-w));
+			warning("cannot write the multi-pack index: %s", cdt_strerror(w));
 	}
 	/* And merge small reference tables. */
 	if (!res->manifest_existed) {
 		int merged = cdt_refs_compact(s, REFS_MAX_TABLES, NULL, NULL);
 
 		if (merged < 0)
-			warning("cannot merge reference tables: %s", strerror(-merged));
+			warning("cannot merge reference tables: %s", cdt_strerror(merged));
 	}
 	ret = 0;
 out:
@@ -786,6 +786,6 @@ out:
 	cdt_manifest_writer_free(mw);
 	return ret;
 read_error:
-	error("cannot read '%s': %s", quote(what), strerror(-ret));
+	error("cannot read '%s': %s", quote(what), cdt_strerror(ret));
 	goto out;
 }

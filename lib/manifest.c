@@ -202,7 +202,7 @@ static int open_manifest_fd(struct cdt_store *s, const struct cdt_id *file_id,
 			return cdt_corrupt(why, "manifest is a symbolic link");
 		if (why)
 			strbuf_addf(why, e == ENOENT ? "manifest is missing" :
-				    "cannot open manifest: %s", strerror(e));
+				    "cannot open manifest: %s", cdt_strerror(e));
 		return -e;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {

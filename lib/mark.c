@@ -142,16 +142,16 @@ int cdt_live_mark(struct cdt_store *s, struct cdt_live *l)
 	l->store = s;
 	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_OBJECTS), note_loose, NULL, l);
 	if (ret < 0)
-		return error_errno(ret, "cannot list loose chunks: %s", cdt_strerror(ret));
+		return error_code(ret, "cannot list loose chunks: %s", cdt_strerror(ret));
 	ret = cdt_names_walk(s, NULL, mark_name, l);
 	if (ret < 0)
-		return error_errno(ret, "cannot list names: %s", cdt_strerror(ret));
+		return error_code(ret, "cannot list names: %s", cdt_strerror(ret));
 	for (i = 0; i < l->manifests.cap; i++) {
 		if (!l->manifests.used[i])
 			continue;
 		ret = mark_manifest(l, &l->manifests.ids[i]);
 		if (ret < 0)
-			return error_errno(ret, "cannot read manifests: %s", cdt_strerror(ret));
+			return error_code(ret, "cannot read manifests: %s", cdt_strerror(ret));
 	}
 	return 0;
 }

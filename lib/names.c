@@ -490,14 +490,14 @@ static int visit_entry(struct walk *w, int dirfd, const char *base)
 	fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		strbuf_addf(&w->why, "cannot open name entry: %s", strerror(errno));
+		strbuf_addf(&w->why, "cannot open name entry: %s", cdt_strerror(errno));
 		goto report;
 	}
 	n = read_full(fd, buf, sizeof(buf));
 	close(fd);
 	if (n < 0) {
 		ret = (int)n;
-		strbuf_addf(&w->why, "cannot read name entry: %s", strerror((int)-n));
+		strbuf_addf(&w->why, "cannot read name entry: %s", cdt_strerror((int)n));
 		goto report;
 	}
 	ret = cdt_name_decode(buf, (size_t)n, w->path.buf, e, &w->why);

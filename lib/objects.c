@@ -749,7 +749,7 @@ static int read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 		if (e == ENOTDIR)
 			e = ENOENT;
 		if (why && e != ENOENT)
-			strbuf_addf(why, "cannot open chunk: %s", strerror(e));
+			strbuf_addf(why, "cannot open chunk: %s", cdt_strerror(e));
 		return -e;
 	}
 	/* Read one byte past the largest valid object to detect oversize files. */
@@ -757,7 +757,7 @@ static int read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 	close(fd);
 	if (n < 0) {
 		if (why)
-			strbuf_addf(why, "cannot read chunk: %s", strerror((int)-n));
+			strbuf_addf(why, "cannot read chunk: %s", cdt_strerror((int)n));
 		return (int)n;
 	}
 	if ((size_t)n > r->cap)
@@ -982,8 +982,8 @@ static void drop_mem(struct cdt_chunk_batch *b)
 
 static int batch_error(struct cdt_chunk_batch *b, int ret)
 {
-	return error_errno(ret, "cannot write chunks to '%s': %s", cdt_store_path(b->store),
-			   strerror(-ret));
+	return error_code(ret, "cannot write chunks to '%s': %s", cdt_store_path(b->store),
+			   cdt_strerror(ret));
 }
 
 int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
@@ -1089,7 +1089,7 @@ static int commit_loose(struct cdt_chunk_batch *b)
 		ret = place_object(b->store, names[i].buf, &b->mem[i].id);
 		if (ret < 0) {
 			error("cannot store chunk %s: %s", cdt_id_to_hex(&b->mem[i].id, hex),
-			      strerror(-ret));
+			      cdt_strerror(ret));
 			goto out;
 		}
 		strbuf_reset(&names[i]);

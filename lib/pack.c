@@ -599,7 +599,7 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan
 		if (errno == ELOOP)
 			return cdt_corrupt(why, "pack file is a symbolic link");
 		if (why)
-			strbuf_addf(why, "cannot open pack file: %s", strerror(errno));
+			strbuf_addf(why, "cannot open pack file: %s", cdt_strerror(errno));
 		return -errno;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -769,7 +769,7 @@ int cdt_pack_reindex(struct cdt_store *s, const char *name, uint64_t *count, str
 	goto out;
 fail_write:
 	if (why)
-		strbuf_addf(why, "cannot write its index: %s", strerror(-ret));
+		strbuf_addf(why, "cannot write its index: %s", cdt_strerror(ret));
 out:
 	if (tmpname.len)
 		unlinkat(tmpfd, tmpname.buf, 0);

@@ -29,7 +29,7 @@ int cdt_remover_new(struct cdt_store *s, struct cdt_remover **out)
 	if (ret < 0) {
 		free(r);
 		*out = NULL;
-		return error_errno(ret, "cannot read reference tables: %s", cdt_strerror(ret));
+		return error_code(ret, "cannot read reference tables: %s", cdt_strerror(ret));
 	}
 	*out = r;
 	return 0;
@@ -93,7 +93,7 @@ int cdt_remove_name(struct cdt_remover *r, const char *name, struct cdt_remove_r
 			quote(name), why.len ? why.buf : cdt_strerror(ret));
 	ret = cdt_name_remove(r->store, name);
 	if (ret < 0) {
-		error("cannot remove name '%s': %s", quote(name), strerror(-ret));
+		error("cannot remove name '%s': %s", quote(name), cdt_strerror(ret));
 		goto out;
 	}
 	res->names++;
@@ -230,7 +230,7 @@ int cdt_remover_finish(struct cdt_remover *r, struct cdt_remove_result *res)
 		rm = cdt_fanout_remove(mfd, m);
 		if (rm < 0 && rm != -ENOENT)
 			warning("cannot remove manifest %s: %s; 'cdt gc' will",
-				cdt_id_to_hex(m, hex), strerror(-rm));
+				cdt_id_to_hex(m, hex), cdt_strerror(rm));
 		else if (rm == 0)
 			res->manifests++;
 	}

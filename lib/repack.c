@@ -131,10 +131,10 @@ static int remove_pack(struct repacker *rp, size_t i)
 	rp->say("pack", pl->packs[i]->name, pl->total_bytes[i] - pl->live_bytes[i], rp->data);
 	snprintf(path, sizeof(path), "%s.idx", pl->packs[i]->name);
 	if (unlinkat(rp->packsfd, path, 0) < 0 && errno != ENOENT)
-		return error_errno(-errno, "cannot remove 'packs/%s': %s", path, strerror(errno));
+		return error_code(-errno, "cannot remove 'packs/%s': %s", path, cdt_strerror(errno));
 	snprintf(path, sizeof(path), "%s.pack", pl->packs[i]->name);
 	if (unlinkat(rp->packsfd, path, 0) < 0 && errno != ENOENT)
-		warning("cannot remove 'packs/%s': %s", path, strerror(errno));
+		warning("cannot remove 'packs/%s': %s", path, cdt_strerror(errno));
 	/* Its space comes back only once nothing holds it open. */
 	cdt_pack_close_file(pl->packs[i]);
 	rp->res->packs_removed++;
@@ -159,7 +159,7 @@ static int flush_output(struct repacker *rp)
 		cdt_pack_writer_free(rp->w);
 		rp->w = NULL;
 		if (ret < 0)
-			return error_errno(ret, "cannot write a pack: %s", strerror(-ret));
+			return error_code(ret, "cannot write a pack: %s", cdt_strerror(ret));
 		ALLOC_GROW(rp->made, rp->nmade + 1, rp->made_alloc);
 		strcpy(rp->made[rp->nmade++], name);
 		rp->res->packs_written++;
@@ -169,7 +169,7 @@ static int flush_output(struct repacker *rp)
 	/* The new packs' names are durable before what they replace goes. */
 	ret = cdt_store_sync(rp->store);
 	if (ret < 0)
-		return error_errno(ret, "cannot sync the store: %s", strerror(-ret));
+		return error_code(ret, "cannot sync the store: %s", cdt_strerror(ret));
 	for (i = 0; i < rp->npending; i++) {
 		ret = remove_pack(rp, rp->pending[i]);
 		if (ret < 0)
@@ -195,11 +195,11 @@ static int put_object(struct repacker *rp, const struct cdt_id *id, const unsign
 	if (!rp->w) {
 		ret = cdt_pack_writer_new(rp->store, &rp->w);
 		if (ret < 0)
-			return error_errno(ret, "cannot start a pack: %s", strerror(-ret));
+			return error_code(ret, "cannot start a pack: %s", cdt_strerror(ret));
 	}
 	ret = cdt_pack_writer_add(rp->w, id, obj, len);
 	if (ret < 0)
-		return error_errno(ret, "cannot write a pack: %s", strerror(-ret));
+		return error_code(ret, "cannot write a pack: %s", cdt_strerror(ret));
 	cdt_idset_add(&rp->written, id);
 	return 0;
 }

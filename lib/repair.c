@@ -161,7 +161,7 @@ int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 		/* The packs' indexes changed: index them together again. */
 		ret = cdt_packs_write_midx(s);
 		if (ret < 0)
-			error("cannot write the multi-pack index: %s", strerror(-ret));
+			error("cannot write the multi-pack index: %s", cdt_strerror(ret));
 	}
 	if (ret < 0) {
 		error("cannot check the pack indexes: %s", cdt_strerror(ret));
@@ -237,7 +237,7 @@ static int restore_chunk(struct cdt_repair *r, struct wanted *w, const unsigned 
 	ret = cdt_chunk_replace(r->store, &w->id, r->obj, olen);
 	if (ret < 0) {
 		r->stats.failed++;
-		error("cannot write chunk %s: %s", hex, strerror(-ret));
+		error("cannot write chunk %s: %s", hex, cdt_strerror(ret));
 		return ret;
 	}
 	ret = cdt_chunk_read(r->reader, &w->id, w->len, r->check, &len, &why);
@@ -358,7 +358,7 @@ static int scan_tail(struct cdt_repair *r, int fd, const char *what, uint64_t si
 	p.off = 0;
 	n = pread_full(fd, r->win[0].buf, p.len, (off_t)(size - p.len));
 	if (n < 0)
-		return error_errno((int)n, "cannot read '%s': %s", quote(what), strerror((int)-n));
+		return error_code((int)n, "cannot read '%s': %s", quote(what), cdt_strerror((int)n));
 	r->stats.bytes += (uint64_t)n;
 	if ((size_t)n != p.len)
 		return 0;	/* shrank under us */
@@ -414,8 +414,8 @@ static int scan_fd(struct cdt_repair *r, int fd, const char *what, uint64_t size
 		next = t;
 	}
 	if (r->read_err)
-		return error_errno(r->read_err, "cannot read '%s': %s", quote(what),
-				   strerror(-r->read_err));
+		return error_code(r->read_err, "cannot read '%s': %s", quote(what),
+				   cdt_strerror(r->read_err));
 	return 0;
 }
 
@@ -432,13 +432,13 @@ static int repair_path(struct cdt_repair *r, int dirfd, const char *name, const 
 	}
 	fd = openat(dirfd, name, O_RDONLY | O_NOCTTY | O_CLOEXEC | (st_in ? O_NOFOLLOW : 0));
 	if (fd < 0)
-		return error_errno(-errno, "cannot open '%s': %s", quote(what), strerror(errno));
+		return error_code(-errno, "cannot open '%s': %s", quote(what), cdt_strerror(errno));
 	if (fstat(fd, &st) < 0) {
-		ret = error_errno(-errno, "cannot stat '%s': %s", quote(what), strerror(errno));
+		ret = error_code(-errno, "cannot stat '%s': %s", quote(what), cdt_strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ret = error_errno(-EINVAL, "cannot read '%s': not a regular file", quote(what));
+		ret = error_code(-EINVAL, "cannot read '%s': not a regular file", quote(what));
 		goto out;
 	}
 	if (!may_hold(r, (uint64_t)st.st_size)) {
@@ -481,11 +481,11 @@ static int scan_dir(struct cdt_repair *r, int dfd, struct strbuf *path, int dept
 
 	if (depth > 256) {
 		close(dfd);
-		return error_errno(-ELOOP, "'%s': directories nested too deeply", quote(path->buf));
+		return error_code(-ELOOP, "'%s': directories nested too deeply", quote(path->buf));
 	}
 	d = fdopendir(dfd);
 	if (!d) {
-		ret = error_errno(-errno, "cannot read directory '%s': %s", quote(path->buf), strerror(errno));
+		ret = error_code(-errno, "cannot read directory '%s': %s", quote(path->buf), cdt_strerror(errno));
 		close(dfd);
 		return ret;
 	}
@@ -505,15 +505,15 @@ static int scan_dir(struct cdt_repair *r, int dfd, struct strbuf *path, int dept
 		strbuf_addf(path, "%s%s", path->len && path->buf[path->len - 1] != '/' ? "/" : "",
 			    v[i].name);
 		if (fstatat(dfd, v[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			err = error_errno(-errno, "cannot stat '%s': %s", quote(path->buf), strerror(errno));
+			err = error_code(-errno, "cannot stat '%s': %s", quote(path->buf), cdt_strerror(errno));
 		} else if (S_ISDIR(st.st_mode) && st.st_dev == r->store_dev &&
 			   st.st_ino == r->store_ino) {
 			;	/* the store itself */
 		} else if (S_ISDIR(st.st_mode)) {
 			fd = openat(dfd, v[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0)
-				err = error_errno(-errno, "cannot open directory '%s': %s", quote(path->buf),
-						  strerror(errno));
+				err = error_code(-errno, "cannot open directory '%s': %s", quote(path->buf),
+						  cdt_strerror(errno));
 			else
 				err = scan_dir(r, fd, path, depth + 1, restored);
 		} else if (S_ISREG(st.st_mode)) {
@@ -542,7 +542,7 @@ int cdt_repair_scan(struct cdt_repair *r, const char *path)
 
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return error_errno(-errno, "cannot open directory '%s': %s", quote(path), strerror(errno));
+		return error_code(-errno, "cannot open directory '%s': %s", quote(path), cdt_strerror(errno));
 	strbuf_addstr(&sb, path);
 	ret = scan_dir(r, fd, &sb, 0, &restored);
 	strbuf_release(&sb);
@@ -654,7 +654,7 @@ fail:
 	cdt_pack_writer_free(w);
 	ph->failed++;
 	strbuf_release(&why);
-	error("cannot rewrite pack '%s': %s", name, strerror(-ret));
+	error("cannot rewrite pack '%s': %s", name, cdt_strerror(ret));
 	return 0;
 }
 
@@ -684,7 +684,7 @@ static int heal_pack(struct cdt_pack *p, const char *name, void *data)
 	}
 	snprintf(path, sizeof(path), "%s.idx", name);
 	if (unlinkat(packsfd, path, 0) < 0 && errno != ENOENT) {
-		error("cannot remove 'packs/%s': %s", path, strerror(errno));
+		error("cannot remove 'packs/%s': %s", path, cdt_strerror(errno));
 		ph->failed++;
 		return 0;
 	}
@@ -715,7 +715,7 @@ int cdt_repair_packs(struct cdt_repair *r)
 	if (ph.rewritten || ph.midx) {
 		ret = cdt_packs_write_midx(r->store);
 		if (ret < 0) {
-			error("cannot write the multi-pack index: %s", strerror(-ret));
+			error("cannot write the multi-pack index: %s", cdt_strerror(ret));
 			ph.failed++;
 		} else if (ph.midx) {
 			cdt_fsck_pack_healed(r->fsck, CDT_MIDX_NAME);

@@ -139,14 +139,14 @@ static int write_slots(const struct cdt_name_entry *e, struct slot *set, size_t 
 		struct slot *sl = &set[i];
 
 		if (sl->err)
-			return error_errno(sl->err, "cannot read '%s' at offset %llu: chunk %s (%u bytes): %s",
+			return error_code(sl->err, "cannot read '%s' at offset %llu: chunk %s (%u bytes): %s",
 					   quote(e->name), (unsigned long long)sl->e.offset,
 					   cdt_id_to_hex(&sl->e.id, hex), sl->e.len,
-					   sl->why.len ? sl->why.buf : strerror(-sl->err));
+					   sl->why.len ? sl->why.buf : cdt_strerror(sl->err));
 		ret = write_chunk(fd, sl->data, sl->len, sparse);
 		if (ret < 0)
-			return error_errno(ret, "cannot write '%s' to %s: %s", quote(e->name),
-					   quote(outname), strerror(-ret));
+			return error_code(ret, "cannot write '%s' to %s: %s", quote(e->name),
+					   quote(outname), cdt_strerror(ret));
 	}
 	return 0;
 }
@@ -164,11 +164,11 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 	ret = cdt_manifest_open(r->store, &e->content, &m, &why);
 	if (ret < 0) {
 		error("cannot read '%s': manifest %s: %s", quote(e->name),
-		      cdt_id_to_hex(&e->content, hex), why.len ? why.buf : strerror(-ret));
+		      cdt_id_to_hex(&e->content, hex), why.len ? why.buf : cdt_strerror(ret));
 		goto out;
 	}
 	if (cdt_manifest_size(m) != e->size) {
-		ret = error_errno(-CDT_ECORRUPT, "cannot read '%s': its entry says %llu bytes, its manifest %llu",
+		ret = error_code(-CDT_ECORRUPT, "cannot read '%s': its entry says %llu bytes, its manifest %llu",
 				  quote(e->name), (unsigned long long)e->size,
 				  (unsigned long long)cdt_manifest_size(m));
 		goto out;
@@ -208,7 +208,7 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 	}
 	if (sparse && ftruncate(fd, (off_t)cdt_manifest_size(m)) < 0) {
 		ret = -errno;
-		error("cannot write '%s' to %s: %s", quote(e->name), quote(outname), strerror(errno));
+		error("cannot write '%s' to %s: %s", quote(e->name), quote(outname), cdt_strerror(errno));
 		goto out;
 	}
 	ret = 0;

@@ -86,7 +86,7 @@ static int set_dir_mode(int fd, mode_t want, struct strbuf *why)
 	if (fstat(fd, &st) == 0 && (st.st_mode & 07777) == want)
 		return 0;
 	if (fchmod(fd, want) < 0 || fstat(fd, &st) < 0) {
-		strbuf_addstr(why, strerror(errno));
+		strbuf_addstr(why, cdt_strerror(errno));
 		return -1;
 	}
 	/* The kernel drops a set-group-ID bit it does not allow, without an error. */
@@ -111,7 +111,7 @@ int cdt_store_init(const char *path, const struct cdt_config *cfg_in,
 		goto out;
 	}
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
-		ret = error("cannot get random bytes for the store id: %s", strerror(errno));
+		ret = error("cannot get random bytes for the store id: %s", cdt_strerror(errno));
 		goto out;
 	}
 	for (i = 0; i < 16; i++)
@@ -132,15 +132,15 @@ int cdt_store_init(const char *path, const struct cdt_config *cfg_in,
 			goto out;
 		}
 	} else if (errno != ENOENT) {
-		ret = error("cannot create store '%s': %s", path, strerror(errno));
+		ret = error("cannot create store '%s': %s", path, cdt_strerror(errno));
 		goto out;
 	} else if ((ret = mkdir_p(path)) < 0) {
-		ret = error("cannot create store '%s': %s", path, strerror(-ret));
+		ret = error("cannot create store '%s': %s", path, cdt_strerror(ret));
 		goto out;
 	}
 	rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0) {
-		ret = error("cannot open '%s': %s", path, strerror(errno));
+		ret = error("cannot open '%s': %s", path, cdt_strerror(errno));
 		goto out;
 	}
 	/* Private or shared whatever the umask: this directory keeps others out. */
@@ -157,13 +157,13 @@ int cdt_store_init(const char *path, const struct cdt_config *cfg_in,
 		umask_for_group();
 	for (i = 0; i < CDT_DIR__COUNT; i++) {
 		if (mkdirat(rootfd, dir_names[i], 0777) < 0 && errno != EEXIST) {
-			ret = error("cannot create '%s/%s': %s", path, dir_names[i], strerror(errno));
+			ret = error("cannot create '%s/%s': %s", path, dir_names[i], cdt_strerror(errno));
 			goto out;
 		}
 	}
 	fd = openat(rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 	if (fd < 0) {
-		ret = error("cannot create '%s/lock': %s", path, strerror(errno));
+		ret = error("cannot create '%s/lock': %s", path, cdt_strerror(errno));
 		goto out;
 	}
 	close(fd);
@@ -175,7 +175,7 @@ int cdt_store_init(const char *path, const struct cdt_config *cfg_in,
 		int tmpfd = openat(rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 		if (tmpfd < 0) {
-			ret = error("cannot open '%s/tmp': %s", path, strerror(errno));
+			ret = error("cannot open '%s/tmp': %s", path, cdt_strerror(errno));
 			goto out;
 		}
 		fd = tmpfile_openat(tmpfd, "config", &tmpname);
@@ -186,13 +186,13 @@ int cdt_store_init(const char *path, const struct cdt_config *cfg_in,
 			if (fd >= 0)
 				unlinkat(tmpfd, tmpname.buf, 0);
 			close(tmpfd);
-			ret = error("cannot write '%s/config': %s", path, strerror(-e));
+			ret = error("cannot write '%s/config': %s", path, cdt_strerror(e));
 			goto out;
 		}
 		close(tmpfd);
 	}
 	if ((ret = fsync_dirat(rootfd, ".")) < 0) {
-		ret = error("cannot sync '%s': %s", path, strerror(-ret));
+		ret = error("cannot sync '%s': %s", path, cdt_strerror(ret));
 		goto out;
 	}
 	ret = 0;
@@ -292,7 +292,7 @@ static int open_store(const char *path, int salvage, struct cdt_store **out)
 		if (ret == -ENOENT || ret == -ENOTDIR)
 			error("'%s' is not a cdt store (no such directory)", path);
 		else
-			error("cannot open store '%s': %s", path, strerror(-ret));
+			error("cannot open store '%s': %s", path, cdt_strerror(ret));
 		goto fail;
 	}
 	{
@@ -300,7 +300,7 @@ static int open_store(const char *path, int salvage, struct cdt_store **out)
 
 		if (fstat(s->rootfd, &st) < 0) {
 			ret = -errno;
-			error("cannot open store '%s': %s", path, strerror(-ret));
+			error("cannot open store '%s': %s", path, cdt_strerror(ret));
 			goto fail;
 		}
 		s->mode = st.st_mode & 07777;
@@ -316,7 +316,7 @@ static int open_store(const char *path, int salvage, struct cdt_store **out)
 		ret = -CDT_ECORRUPT;
 		goto fail;
 	} else if (ret < 0) {
-		error("cannot read '%s/config': %s", path, strerror(-ret));
+		error("cannot read '%s/config': %s", path, cdt_strerror(ret));
 		goto fail;
 	}
 	if (!s->config_damage) {
@@ -352,7 +352,7 @@ static int open_store(const char *path, int salvage, struct cdt_store **out)
 				      O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 		if (s->dirfds[i] < 0) {
 			ret = -errno;
-			error("cannot open '%s/%s': %s", path, dir_names[i], strerror(errno));
+			error("cannot open '%s/%s': %s", path, dir_names[i], cdt_strerror(errno));
 			goto fail;
 		}
 	}
@@ -457,18 +457,18 @@ int cdt_store_lock(struct cdt_store *s, enum cdt_lock_mode mode)
 	if (s->lockfd < 0) {
 		s->lockfd = openat(s->rootfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
 		if (s->lockfd < 0)
-			return error_errno(-errno, "cannot open '%s/lock': %s", s->path, strerror(errno));
+			return error_code(-errno, "cannot open '%s/lock': %s", s->path, cdt_strerror(errno));
 	}
 	if (flock(s->lockfd, op | LOCK_NB) == 0)
 		return 0;
 	if (errno != EWOULDBLOCK)
-		return error_errno(-errno, "cannot lock '%s': %s", s->path, strerror(errno));
+		return error_code(-errno, "cannot lock '%s': %s", s->path, cdt_strerror(errno));
 	if (getenv("CDT_LOCK_NOWAIT"))
-		return error_errno(-EWOULDBLOCK, "store '%s' is locked by another cdt process", s->path);
+		return error_code(-EWOULDBLOCK, "store '%s' is locked by another cdt process", s->path);
 	fprintf(stderr, "waiting for another cdt process to release the store lock...\n");
 	while (flock(s->lockfd, op) < 0) {
 		if (errno != EINTR)
-			return error_errno(-errno, "cannot lock '%s': %s", s->path, strerror(errno));
+			return error_code(-errno, "cannot lock '%s': %s", s->path, cdt_strerror(errno));
 	}
 	return 0;
 }

@@ -41,7 +41,7 @@ int error(const char *fmt, ...)
 	return -1;
 }
 
-int error_errno(int err, const char *fmt, ...)
+int error_code(int err, const char *fmt, ...)
 {
 	va_list ap;
 

@@ -51,8 +51,12 @@ char *xstrfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Like error(), but returns `err` (a negative errno) unchanged. */
-int error_errno(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Like error(), but returns `err` (a negative error code) unchanged:
+ * `return error_code(ret, "cannot open '%s': %s", path, cdt_strerror(ret))`.
+ * (Not git's error_errno(), which appends strerror(errno) itself.)
+ */
+int error_code(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 typedef void (*report_fn)(const char *prefix, const char *fmt, va_list ap);
@@ -74,7 +78,12 @@ const char *quote(const char *s);
 struct strbuf;
 int cdt_corrupt(struct strbuf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Text for a negative cdt error code (errno or CDT_E*). */
+/*
+ * Text for an error code (a negative one as lib/ returns, or an errno;
+ * CDT_E* included): the one way an error becomes text, so that the same
+ * damage reads the same from every command ("data is corrupt", never
+ * "Bad message").
+ */
 const char *cdt_strerror(int err);
 
 /* I/O that retries on EINTR and short transfers. Return 0 or -errno. */

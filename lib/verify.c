@@ -89,7 +89,7 @@ int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int 
 		goto out;
 	}
 	if (cdt_manifest_size(m) != e->size) {
-		ret = error_errno(-CDT_ECORRUPT, "cannot read '%s': its entry says %llu bytes, its manifest %llu",
+		ret = error_code(-CDT_ECORRUPT, "cannot read '%s': its entry says %llu bytes, its manifest %llu",
 				  quote(e->name), (unsigned long long)e->size,
 				  (unsigned long long)cdt_manifest_size(m));
 		goto out;
@@ -121,7 +121,7 @@ int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int 
 		r.base = r.ents[0].offset;
 		n = read_full(fd, buf, want);
 		if (n < 0) {
-			ret = error_errno((int)n, "cannot read '%s': %s", quote(what), strerror((int)-n));
+			ret = error_code((int)n, "cannot read '%s': %s", quote(what), cdt_strerror((int)n));
 			goto out;
 		}
 		r.have = (size_t)n;
@@ -147,7 +147,7 @@ int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int 
 		ssize_t n = read_full(fd, &one, 1);
 
 		if (n < 0) {
-			ret = error_errno((int)n, "cannot read '%s': %s", quote(what), strerror((int)-n));
+			ret = error_code((int)n, "cannot read '%s': %s", quote(what), cdt_strerror((int)n));
 			goto out;
 		}
 		if (n) {

@@ -95,7 +95,7 @@ struct cdt_store *fuzz_store(enum cdt_chunker_kind kind, uint32_t chunk_size)
 		tmp = "/tmp";
 	scratch_dir = xstrfmt("%s/cdt-fuzz-XXXXXX", tmp);
 	if (!mkdtemp(scratch_dir))
-		die("cannot create a directory in '%s': %s", tmp, strerror(errno));
+		die("cannot create a directory in '%s': %s", tmp, cdt_strerror(errno));
 	atexit(remove_scratch);
 	cdt_config_defaults(&cfg);
 	cfg.chunker = kind;
@@ -112,7 +112,7 @@ void fuzz_write_at(int dirfd, const char *path, const void *data, size_t len)
 	int fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
 	if (fd < 0)
-		die("cannot create '%s': %s", path, strerror(errno));
+		die("cannot create '%s': %s", path, cdt_strerror(errno));
 	if (write_all(fd, data, len) < 0)
 		die("cannot write '%s'", path);
 	close(fd);

@@ -58,7 +58,7 @@ static int cmd_gen_random(int argc, char **argv)
 		for (i = 0; i < ARRAY_SIZE(buf); i++)
 			buf[i] = rng_next(&seed);
 		if (write_all(STDOUT_FILENO, buf, n) < 0)
-			die("write failed: %s", strerror(errno));
+			die("write failed: %s", cdt_strerror(errno));
 		left -= n;
 	}
 	return 0;
@@ -98,7 +98,7 @@ static int cmd_gen_text(int argc, char **argv)
 		if (sb.len > left)
 			strbuf_setlen(&sb, (size_t)left);
 		if (write_all(STDOUT_FILENO, sb.buf, sb.len) < 0)
-			die("write failed: %s", strerror(errno));
+			die("write failed: %s", cdt_strerror(errno));
 		left -= sb.len;
 	}
 	strbuf_release(&sb);
@@ -121,7 +121,7 @@ static int cmd_chunk(int argc, char **argv)
 		die("bad chunk size");
 	fd = open(argv[3], O_RDONLY);
 	if (fd < 0)
-		die("cannot open '%s': %s", argv[3], strerror(errno));
+		die("cannot open '%s': %s", argv[3], cdt_strerror(errno));
 	cap = 4 * (size_t)c.max_size;
 	buf = xmalloc(cap);
 	for (;;) {
@@ -131,7 +131,7 @@ static int cmd_chunk(int argc, char **argv)
 		while (have < cap && !eof) {
 			r = read(fd, buf + have, cap - have);
 			if (r < 0)
-				die("read failed: %s", strerror(errno));
+				die("read failed: %s", cdt_strerror(errno));
 			if (r == 0)
 				eof = 1;
 			have += (size_t)r;
@@ -190,13 +190,13 @@ static void *pread_worker(void *arg)
 	uint64_t i, seed = j->seed;
 
 	if (fd < 0)
-		die("cannot open '%s': %s", j->file, strerror(errno));
+		die("cannot open '%s': %s", j->file, cdt_strerror(errno));
 	if (posix_memalign((void **)&a, 4096, (size_t)j->size))
 		die("out of memory");
 	if (j->ref) {
 		rfd = open(j->ref, O_RDONLY);
 		if (rfd < 0)
-			die("cannot open '%s': %s", j->ref, strerror(errno));
+			die("cannot open '%s': %s", j->ref, cdt_strerror(errno));
 	}
 	for (i = 0; i < j->count; i++) {
 		uint64_t off = rng_next(&seed) % j->flen;
@@ -208,7 +208,7 @@ static void *pread_worker(void *arg)
 		if (n < 0) {
 			if (!j->failed++)
 				fprintf(stderr, "pread at %llu: %s\n", (unsigned long long)off,
-					strerror((int)-n));
+					cdt_strerror((int)n));
 			continue;
 		}
 		if (rfd < 0)
@@ -254,7 +254,7 @@ static int cmd_ingest(int argc, char **argv)
 		return 1;
 	fd = open(argv[3], O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		die("cannot open '%s': %s", argv[3], strerror(errno));
+		die("cannot open '%s': %s", argv[3], cdt_strerror(errno));
 	strcpy(meta.name, argv[2]);
 	meta.mode = 0644;
 	io.jobs = 1;
@@ -283,7 +283,7 @@ static int cmd_pread(int argc, char **argv)
 	if (argc == 7)
 		threads = parse_u64(argv[6]);
 	if (stat(argv[1], &st) < 0 || !st.st_size)
-		die("cannot use '%s': %s", argv[1], st.st_size ? strerror(errno) : "empty");
+		die("cannot use '%s': %s", argv[1], st.st_size ? cdt_strerror(errno) : "empty");
 	jobs = xcalloc((size_t)threads, sizeof(*jobs));
 	tids = xcalloc((size_t)threads, sizeof(*tids));
 	t0 = now_seconds();
@@ -352,7 +352,7 @@ static void limits_load(struct limits *l, char **files, int nfiles, uint64_t max
 		struct stat st;
 
 		if (stat(files[i], &st) < 0)
-			die("cannot stat '%s': %s", files[i], strerror(errno));
+			die("cannot stat '%s': %s", files[i], cdt_strerror(errno));
 		if (!S_ISREG(st.st_mode))
 			die("'%s' is not a regular file", files[i]);
 		sizes[i] = (uint64_t)st.st_size;
@@ -376,13 +376,13 @@ static void limits_load(struct limits *l, char **files, int nfiles, uint64_t max
 		stride = sizes[i] / nslices;
 		fd = open(files[i], O_RDONLY);
 		if (fd < 0)
-			die("cannot open '%s': %s", files[i], strerror(errno));
+			die("cannot open '%s': %s", files[i], cdt_strerror(errno));
 		for (k = 0; k < nslices && want; k++) {
 			size_t n = (size_t)MIN(want, nslices == 1 ? want : (uint64_t)LIMITS_SLICE);
 			ssize_t r = pread_full(fd, l->data + l->len, n, (off_t)(k * stride));
 
 			if (r < 0)
-				die("cannot read '%s': %s", files[i], strerror((int)-r));
+				die("cannot read '%s': %s", files[i], cdt_strerror((int)r));
 			l->len += (size_t)r;
 			want -= (uint64_t)r;
 			if ((size_t)r < n)
@@ -615,7 +615,7 @@ static double time_lookups(struct cdt_store *s, const struct cdt_id *ids, uint64
 		int r = fn(s, &ids[i]);
 
 		if (r < 0)
-			die("lookup failed: %s", strerror(-r));
+			die("lookup failed: %s", cdt_strerror(r));
 		*hits += (uint64_t)r;
 	}
 	t = now_seconds() - t0;
@@ -766,10 +766,10 @@ static int cmd_rusage(int argc, char **argv)
 	t0 = now_seconds();
 	pid = fork();
 	if (pid < 0)
-		die("cannot fork: %s", strerror(errno));
+		die("cannot fork: %s", cdt_strerror(errno));
 	if (!pid) {
 		execvp(argv[2], argv + 2);
-		fprintf(stderr, "cannot run '%s': %s\n", argv[2], strerror(errno));
+		fprintf(stderr, "cannot run '%s': %s\n", argv[2], cdt_strerror(errno));
 		_exit(127);
 	}
 	for (;;) {
@@ -778,7 +778,7 @@ static int cmd_rusage(int argc, char **argv)
 		if (r == pid)
 			break;
 		if (r < 0 && errno != EINTR)
-			die("wait failed: %s", strerror(errno));
+			die("wait failed: %s", cdt_strerror(errno));
 		anon = MAX(anon, status_kb(pid, "RssAnon"));
 		file = MAX(file, status_kb(pid, "RssFile"));
 		nanosleep(&tick, NULL);
@@ -786,13 +786,13 @@ static int cmd_rusage(int argc, char **argv)
 	t = now_seconds() - t0;
 	f = fopen(argv[1], "w");
 	if (!f)
-		die("cannot open '%s': %s", argv[1], strerror(errno));
+		die("cannot open '%s': %s", argv[1], cdt_strerror(errno));
 	fprintf(f, "%.3f %.2f %.2f %ld %ld %ld\n", t,
 		(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
 		(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6, ru.ru_maxrss,
 		anon, file);
 	if (fclose(f))
-		die("cannot write '%s': %s", argv[1], strerror(errno));
+		die("cannot write '%s': %s", argv[1], cdt_strerror(errno));
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
 	return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
@@ -873,7 +873,7 @@ static void sc_load(struct sc *sc, const char *path, int f)
 	int fd = open(path, O_RDONLY);
 
 	if (fd < 0 || fstat(fd, &st) < 0)
-		die("cannot open '%s': %s", path, strerror(errno));
+		die("cannot open '%s': %s", path, cdt_strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		die("'%s' is not a regular file", path);
 	file->path = path;
