@@ -58,7 +58,7 @@ endif
 
 WARNINGS = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wno-unused-parameter -Wformat=2 -Wvla
-BASE_CFLAGS = -std=c11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread $(WARNINGS) \
+BASE_CFLAGS = -std=c11 -Ilib -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread $(WARNINGS) \
 	      -DCDT_VERSION='"$(VERSION)"' $(DEFLATE_CFLAGS)
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcrypto -lz -ldeflate)
@@ -87,33 +87,33 @@ ALL_LDFLAGS = $(LDFLAGS) $(SAN) -pthread
 LIBS = $(PKG_LIBS) -lm $(FUSE_LIBS)
 
 LIB_SOURCES = \
-	lib/chunker.c \
-	lib/compress.c \
-	lib/config.c \
-	lib/fanout.c \
-	lib/fsck.c \
-	lib/fsutil.c \
-	lib/gc.c \
-	lib/hash.c \
-	lib/idset.c \
-	lib/ingest.c \
-	lib/manifest.c \
-	lib/mark.c \
-	lib/midx.c \
-	lib/names.c \
-	lib/objects.c \
-	lib/pack.c \
-	lib/refs.c \
-	lib/remove.c \
-	lib/repack.c \
-	lib/repair.c \
-	lib/restore.c \
-	lib/stats.c \
-	lib/store.c \
-	lib/strbuf.c \
-	lib/util.c \
-	lib/verify.c \
-	lib/workers.c
+	lib/base/compress.c \
+	lib/base/fsutil.c \
+	lib/base/hash.c \
+	lib/base/idset.c \
+	lib/base/strbuf.c \
+	lib/base/util.c \
+	lib/base/workers.c \
+	lib/format/chunker.c \
+	lib/format/config.c \
+	lib/format/fanout.c \
+	lib/format/manifest.c \
+	lib/format/midx.c \
+	lib/format/names.c \
+	lib/format/pack.c \
+	lib/format/refs.c \
+	lib/format/store.c \
+	lib/ops/fsck.c \
+	lib/ops/gc.c \
+	lib/ops/ingest.c \
+	lib/ops/mark.c \
+	lib/ops/objects.c \
+	lib/ops/remove.c \
+	lib/ops/repack.c \
+	lib/ops/repair.c \
+	lib/ops/restore.c \
+	lib/ops/stats.c \
+	lib/ops/verify.c
 
 CMD_SOURCES = \
 	cmd/add.c \
@@ -173,7 +173,7 @@ $(BUILD)/CFLAGS: FORCE
 	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' > $@
 .PHONY: FORCE
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h cmd/*.h fuse-view/*.h t/fuzz/*.h) Makefile $(BUILD)/CFLAGS
+$(BUILD)/%.o: %.c $(wildcard lib/*/*.h cmd/*.h fuse-view/*.h t/fuzz/*.h) Makefile $(BUILD)/CFLAGS
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -290,6 +290,12 @@ bench-integrity: all
 bench-scale: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-scale.sh
 .PHONY: bench-scale
+
+# The include graph follows Documentation/technical/layout.md: layers only
+# include downwards, and no module circles.
+check-layers:
+	@python3 t/lint/check-layers.py .
+.PHONY: check-layers
 
 # Static analysis: cppcheck's warning, portability and performance checks.
 CPPCHECK ?= cppcheck

@@ -1,10 +1,10 @@
 /* cdt.c: the command table and dispatcher: global options, help, store set-up, exit status. */
 #include "cmd/cmd.h"
-#include "lib/compress.h"
-#include "lib/fsutil.h"
-#include "lib/names.h"
-#include "lib/strbuf.h"
-#include "lib/util.h"
+#include "base/compress.h"
+#include "base/fsutil.h"
+#include "format/names.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,9 +1,9 @@
 /* cmd/add.c: cdt add, store files under names. */
 #include "cmd.h"
-#include "../lib/hash.h"
-#include "../lib/ingest.h"
-#include "../lib/names.h"
-#include "../lib/util.h"
+#include "base/hash.h"
+#include "ops/ingest.h"
+#include "format/names.h"
+#include "base/util.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,9 +1,9 @@
 /* cmd/cat.c: cdt cat, restore stored files to stdout or a file. */
 #include "cmd.h"
-#include "../lib/fsutil.h"
-#include "../lib/names.h"
-#include "../lib/restore.h"
-#include "../lib/util.h"
+#include "base/fsutil.h"
+#include "format/names.h"
+#include "ops/restore.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

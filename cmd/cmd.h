@@ -13,7 +13,7 @@
 #define CDT_CMD_H
 
 #include <getopt.h>
-#include "../lib/store.h"
+#include "format/store.h"
 
 /* The exit-code scheme of every command (documented in cdt(1)). */
 #define EXIT_OK 0

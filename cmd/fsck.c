@@ -1,7 +1,7 @@
 /* cmd/fsck.c: cdt fsck, check the whole store and say what is damaged. */
 #include "cmd.h"
-#include "../lib/fsck.h"
-#include "../lib/util.h"
+#include "ops/fsck.h"
+#include "base/util.h"
 
 #include <stdio.h>
 #include <string.h>

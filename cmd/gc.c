@@ -1,7 +1,7 @@
 /* cmd/gc.c: cdt gc, free what no stored name needs. */
 #include "cmd.h"
-#include "../lib/gc.h"
-#include "../lib/util.h"
+#include "ops/gc.h"
+#include "base/util.h"
 
 #include <stdio.h>
 

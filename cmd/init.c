@@ -1,8 +1,8 @@
 /* cmd/init.c: cdt init, create a store. */
 #include "cmd.h"
-#include "../lib/chunker.h"
-#include "../lib/config.h"
-#include "../lib/util.h"
+#include "format/chunker.h"
+#include "format/config.h"
+#include "base/util.h"
 
 #include <grp.h>
 #include <stdio.h>

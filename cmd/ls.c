@@ -1,8 +1,8 @@
 /* cmd/ls.c: cdt ls, list stored names. */
 #include "cmd.h"
-#include "../lib/manifest.h"
-#include "../lib/names.h"
-#include "../lib/util.h"
+#include "format/manifest.h"
+#include "format/names.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,8 +1,8 @@
 /* cmd/mount.c: cdt mount, the read-only FUSE view of a store. */
 #include "cmd.h"
-#include "../lib/strbuf.h"
-#include "../lib/util.h"
-#include "../lib/workers.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+#include "base/workers.h"
 #ifdef CDT_HAVE_FUSE
 #include "../fuse-view/view.h"
 #endif

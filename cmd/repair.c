@@ -1,7 +1,7 @@
 /* cmd/repair.c: cdt repair, heal missing or damaged chunks from local files holding the same data. */
 #include "cmd.h"
-#include "../lib/repair.h"
-#include "../lib/util.h"
+#include "ops/repair.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <stdio.h>

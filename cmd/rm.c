@@ -1,8 +1,8 @@
 /* cmd/rm.c: cdt rm, remove stored names. */
 #include "cmd.h"
-#include "../lib/names.h"
-#include "../lib/remove.h"
-#include "../lib/util.h"
+#include "format/names.h"
+#include "ops/remove.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* cmd/stats.c: cdt stats, what the store holds and how well it deduplicates. */
 #include "cmd.h"
-#include "../lib/gc.h"
-#include "../lib/util.h"
+#include "ops/gc.h"
+#include "base/util.h"
 
 #include <stdio.h>
 

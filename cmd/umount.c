@@ -1,7 +1,7 @@
 /* cmd/umount.c: cdt umount, unmount a view made by cdt mount. */
 #include "cmd.h"
-#include "../lib/strbuf.h"
-#include "../lib/util.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <stdio.h>

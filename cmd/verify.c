@@ -1,9 +1,9 @@
 /* cmd/verify.c: cdt verify, read stored files as cat would and say which bytes are lost. */
 #include "cmd.h"
-#include "../lib/names.h"
-#include "../lib/restore.h"
-#include "../lib/util.h"
-#include "../lib/verify.h"
+#include "format/names.h"
+#include "ops/restore.h"
+#include "base/util.h"
+#include "ops/verify.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,8 +1,8 @@
 /* cache.c: the chunk cache of the FUSE view: LRU list, hash table, loader threads. */
 #include "cache.h"
-#include "../lib/objects.h"
-#include "../lib/strbuf.h"
-#include "../lib/util.h"
+#include "ops/objects.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <pthread.h>

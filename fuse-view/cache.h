@@ -3,8 +3,8 @@
 #define CDT_VIEW_CACHE_H
 
 #include <stdint.h>
-#include "../lib/manifest.h"
-#include "../lib/store.h"
+#include "format/manifest.h"
+#include "format/store.h"
 
 /*
  * Chunks are keyed by id, so files that share content share cache entries,

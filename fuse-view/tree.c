@@ -1,8 +1,8 @@
 /* tree.c: building and searching the in-memory tree of stored names. */
 #include "tree.h"
-#include "../lib/names.h"
-#include "../lib/strbuf.h"
-#include "../lib/util.h"
+#include "format/names.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

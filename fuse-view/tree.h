@@ -4,8 +4,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "../lib/hash.h"
-#include "../lib/store.h"
+#include "base/hash.h"
+#include "format/store.h"
 
 /*
  * One node per stored name and per directory that names imply. Directories

@@ -4,11 +4,11 @@
 #include "view.h"
 #include "cache.h"
 #include "tree.h"
-#include "../lib/idset.h"
-#include "../lib/manifest.h"
-#include "../lib/names.h"
-#include "../lib/objects.h"
-#include "../lib/util.h"
+#include "base/idset.h"
+#include "format/manifest.h"
+#include "format/names.h"
+#include "ops/objects.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

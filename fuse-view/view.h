@@ -3,8 +3,8 @@
 #define CDT_VIEW_H
 
 #include <stdint.h>
-#include "../lib/store.h"
-#include "../lib/strbuf.h"
+#include "format/store.h"
+#include "base/strbuf.h"
 
 struct cdt_view_options {
 	const char *mountpoint;

@@ -1,6 +1,6 @@
 /* common.c: the scratch store and helpers shared by the fuzz targets. */
 #include "fuzz.h"
-#include "../../lib/config.h"
+#include "format/config.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
  * does not gets -CDT_ECORRUPT or -CDT_EVERSION and a reason.
  */
 #include "fuzz.h"
-#include "../../lib/config.h"
+#include "format/config.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -16,7 +16,7 @@
  * entry holding the offset asked for.
  */
 #include "fuzz.h"
-#include "../../lib/manifest.h"
+#include "format/manifest.h"
 
 #include <errno.h>
 #include <fcntl.h>

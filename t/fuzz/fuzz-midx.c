@@ -13,7 +13,7 @@
  * agrees it finds every id with the location recorded for it.
  */
 #include "fuzz.h"
-#include "../../lib/midx.h"
+#include "format/midx.h"
 
 #include <stdlib.h>
 #include <string.h>

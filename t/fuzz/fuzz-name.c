@@ -10,7 +10,7 @@
  * the same bytes: the format has one encoding per entry.
  */
 #include "fuzz.h"
-#include "../../lib/names.h"
+#include "format/names.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
  * idempotent, and never produce an empty, "." or ".." component.
  */
 #include "fuzz.h"
-#include "../../lib/names.h"
+#include "format/names.h"
 
 #include <errno.h>
 #include <stdlib.h>

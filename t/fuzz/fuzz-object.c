@@ -16,8 +16,8 @@
  * buffer is allocated with exactly raw_max bytes, so ASan sees any overrun).
  */
 #include "fuzz.h"
-#include "../../lib/compress.h"
-#include "../../lib/objects.h"
+#include "base/compress.h"
+#include "ops/objects.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -21,9 +21,9 @@
  * entry by entry.
  */
 #include "fuzz.h"
-#include "../../lib/objects.h"
-#include "../../lib/compress.h"
-#include "../../lib/pack.h"
+#include "ops/objects.h"
+#include "base/compress.h"
+#include "format/pack.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -17,7 +17,7 @@
  * asked for, and merging a table with its copy must give the table back.
  */
 #include "fuzz.h"
-#include "../../lib/refs.h"
+#include "format/refs.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,10 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../lib/hash.h"
-#include "../../lib/store.h"
-#include "../../lib/strbuf.h"
-#include "../../lib/util.h"
+#include "base/hash.h"
+#include "format/store.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 /* The entry point libFuzzer calls once per input. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

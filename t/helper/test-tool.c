@@ -1,16 +1,16 @@
 /* test-tool.c: library internals for tests and benchmarks (built, never installed). */
-#include "../../lib/chunker.h"
-#include "../../lib/compress.h"
-#include "../../lib/hash.h"
-#include "../../lib/idset.h"
-#include "../../lib/ingest.h"
-#include "../../lib/names.h"
-#include "../../lib/objects.h"
-#include "../../lib/pack.h"
-#include "../../lib/refs.h"
-#include "../../lib/store.h"
-#include "../../lib/strbuf.h"
-#include "../../lib/util.h"
+#include "format/chunker.h"
+#include "base/compress.h"
+#include "base/hash.h"
+#include "base/idset.h"
+#include "ops/ingest.h"
+#include "format/names.h"
+#include "ops/objects.h"
+#include "format/pack.h"
+#include "format/refs.h"
+#include "format/store.h"
+#include "base/strbuf.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

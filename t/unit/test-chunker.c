@@ -1,7 +1,7 @@
 /* test-chunker.c: chunk boundaries, limits and shift resistance. */
-#include "../../lib/chunker.h"
-#include "../../lib/hash.h"
-#include "../../lib/util.h"
+#include "format/chunker.h"
+#include "base/hash.h"
+#include "base/util.h"
 #include "unit.h"
 
 #include <string.h>

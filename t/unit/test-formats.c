@@ -1,10 +1,10 @@
 /* test-formats.c: parsers of on-disk data reject every damaged input and never overrun. */
-#include "../../lib/compress.h"
-#include "../../lib/config.h"
-#include "../../lib/hash.h"
-#include "../../lib/names.h"
-#include "../../lib/objects.h"
-#include "../../lib/util.h"
+#include "base/compress.h"
+#include "format/config.h"
+#include "base/hash.h"
+#include "format/names.h"
+#include "ops/objects.h"
+#include "base/util.h"
 #include "unit.h"
 
 #include <errno.h>

@@ -1,0 +1,419 @@
+/* fsutil.c: durable file-system operations. */
+#include "base/fsutil.h"
+#include "base/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int mkdirat_p(int dirfd, const char *rel)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t i, parent_end = 0;
+	int ret = 0;
+
+	strbuf_addstr(&sb, rel);
+	for (i = 1; i <= sb.len; i++) {
+		if (i < sb.len && sb.buf[i] != '/')
+			continue;
+		sb.buf[i] = '\0';
+		if (mkdirat(dirfd, sb.buf, 0777) == 0) {
+			/*
+			 * A new directory is durable only once its parent is
+			 * synced: what goes into it may be synced next.
+			 */
+			char save = sb.buf[parent_end];
+
+			sb.buf[parent_end] = '\0';
+			ret = fsync_dirat(dirfd, parent_end ? sb.buf : ".");
+			sb.buf[parent_end] = save;
+			if (ret < 0)
+				break;
+		} else if (errno != EEXIST) {
+			ret = -errno;
+			break;
+		}
+		if (i < sb.len)
+			sb.buf[i] = '/';
+		parent_end = i;
+	}
+	if (!ret) {
+		struct stat st;
+
+		if (fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			ret = -errno;
+		else if (!S_ISDIR(st.st_mode))
+			ret = -ENOTDIR;
+	}
+	strbuf_release(&sb);
+	return ret;
+}
+
+int mkdir_p(const char *path)
+{
+	return mkdirat_p(AT_FDCWD, path);
+}
+
+int fsync_dirat(int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0 && errno != EINVAL)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * The remembered temporary files: a ring, so registration never fails and
+ * never allocates. A temporary file lives while a few dozen others are
+ * made at most, far fewer than the ring holds.
+ */
+#define TEMP_SLOTS 256
+#define TEMP_NAME_MAX 96
+
+struct temp_slot {
+	volatile sig_atomic_t used;
+	int dirfd;
+	char name[TEMP_NAME_MAX];
+};
+
+static struct temp_slot temps[TEMP_SLOTS];
+static unsigned temp_next;
+static pthread_mutex_t temp_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void remember_temp(int dirfd, const char *name)
+{
+	struct temp_slot *t;
+
+	if (strlen(name) >= TEMP_NAME_MAX)
+		return;
+	pthread_mutex_lock(&temp_mu);
+	t = &temps[temp_next++ % TEMP_SLOTS];
+	t->used = 0;
+	t->dirfd = dirfd;
+	strcpy(t->name, name);
+	t->used = 1;
+	pthread_mutex_unlock(&temp_mu);
+}
+
+void tmpfile_forget(int tmpfd, const char *name)
+{
+	int i;
+
+	pthread_mutex_lock(&temp_mu);
+	for (i = 0; i < TEMP_SLOTS; i++)
+		if (temps[i].used && temps[i].dirfd == tmpfd && !strcmp(temps[i].name, name))
+			temps[i].used = 0;
+	pthread_mutex_unlock(&temp_mu);
+}
+
+static void remove_temps_on_signal(int sig)
+{
+	int i, saved = errno;
+
+	/* Only async-signal-safe calls here. */
+	for (i = 0; i < TEMP_SLOTS; i++)
+		if (temps[i].used)
+			unlinkat(temps[i].dirfd, temps[i].name, 0);
+	errno = saved;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void tmpfile_install_signal_handlers(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = remove_temps_on_signal;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(&sa.sa_mask, sigs[i]);
+	for (i = 0; i < ARRAY_SIZE(sigs); i++) {
+		struct sigaction old;
+
+		/* Leave alone a signal the caller's parent chose to ignore (nohup). */
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
+int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name)
+{
+	int tries, err;
+
+	for (tries = 0; tries < 100; tries++) {
+		uint64_t r;
+		int fd;
+
+		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+			r = (uint64_t)now_seconds() * 1000003u + (uint64_t)tries;
+		strbuf_reset(name);
+		strbuf_addf(name, "%s-%ld-%016llx", prefix, (long)getpid(),
+			    (unsigned long long)r);
+		/*
+		 * Remembered before it exists: a signal between creating the
+		 * file and remembering it would leave it behind. (Unlinking a
+		 * name not created yet does nothing; the name holds our pid
+		 * and 64 random bits, so it is nobody else's.)
+		 */
+		remember_temp(tmpfd, name->buf);
+		fd = openat(tmpfd, name->buf,
+			    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (fd >= 0)
+			return fd;
+		err = errno;
+		tmpfile_forget(tmpfd, name->buf);
+		if (err != EEXIST)
+			return -err;
+	}
+	return -EEXIST;
+}
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+int rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
+{
+	if (syscall(SYS_renameat2, fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EEXIST) {
+		unlinkat(fromfd, from, 0);
+		return 1;
+	}
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	/* File systems without RENAME_NOREPLACE: link() never replaces either. */
+	if (linkat(fromfd, from, tofd, to, 0) < 0) {
+		if (errno == EEXIST) {
+			unlinkat(fromfd, from, 0);
+			return 1;
+		}
+		return -errno;
+	}
+	unlinkat(fromfd, from, 0);
+	return 0;
+}
+
+int read_small_fileat(int dirfd, const char *path, size_t max, struct strbuf *out)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	ssize_t n;
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		ret = -EFBIG;
+		goto out;
+	}
+	strbuf_reset(out);
+	strbuf_grow(out, (size_t)st.st_size + 1);
+	/* Read one byte more than fstat said, to notice a file that grew. */
+	n = read_full(fd, out->buf, (size_t)st.st_size + 1);
+	if (n < 0) {
+		ret = (int)n;
+		goto out;
+	}
+	if ((size_t)n > max) {
+		ret = -EFBIG;
+		goto out;
+	}
+	strbuf_setlen(out, (size_t)n);
+out:
+	close(fd);
+	return ret;
+}
+
+int map_file_at(int dirfd, const char *name, uint64_t min, uint64_t max,
+		const unsigned char **map, size_t *len)
+{
+	struct stat st;
+	void *m;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno == ELOOP ? -CDT_ECORRUPT : -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < min ||
+	    (uint64_t)st.st_size > max || st.st_size == 0) {
+		close(fd);
+		return -CDT_ECORRUPT;
+	}
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return -errno;
+	*map = m;
+	*len = (size_t)st.st_size;
+	return 0;
+}
+
+static int cmp_dent(const void *a, const void *b)
+{
+	return strcmp(((const struct cdt_dent *)a)->name, ((const struct cdt_dent *)b)->name);
+}
+
+int cdt_list_dir(int dirfd, const char *path, struct cdt_dent **out, size_t *nr)
+{
+	struct cdt_dent *v = NULL;
+	size_t n = 0, alloc = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	*out = NULL;
+	*nr = 0;
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	errno = 0;
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		ALLOC_GROW(v, n + 1, alloc);
+		v[n].name = xstrdup(de->d_name);
+		v[n].type = de->d_type;
+		if (v[n].type == DT_UNKNOWN) {
+			if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				v[n].type = DT_UNKNOWN;
+			else if (S_ISDIR(st.st_mode))
+				v[n].type = DT_DIR;
+			else if (S_ISREG(st.st_mode))
+				v[n].type = DT_REG;
+			else
+				v[n].type = DT_LNK;	/* anything else: not ours */
+		}
+		n++;
+		errno = 0;
+	}
+	if (errno) {
+		int e = -errno;
+
+		closedir(d);
+		for (size_t i = 0; i < n; i++)
+			free(v[i].name);
+		free(v);
+		return e;
+	}
+	closedir(d);
+	/* Sorted by name: ids in order, and output that does not depend on the disk. */
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_dent);
+	*out = v;
+	*nr = n;
+	return 0;
+}
+
+void cdt_dents_free(struct cdt_dent *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
+uint64_t dir_usage_at(int dirfd, const char *path, uint64_t *files, int depth)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct dirent *de;
+	uint64_t sum = 0;
+	DIR *d;
+
+	if (fd < 0)
+		return 0;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			if (depth < FS_TREE_DEPTH_MAX)
+				sum += dir_usage_at(fd, de->d_name, files, depth + 1);
+		} else if (S_ISREG(st.st_mode)) {
+			sum += (uint64_t)st.st_size;
+			if (files)
+				(*files)++;
+		}
+	}
+	closedir(d);
+	return sum;
+}
+
+int remove_tree_at(int dirfd, const char *name, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, ret = 0;
+
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return -errno;
+	if (depth >= FS_TREE_DEPTH_MAX)
+		return -ELOOP;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	while ((de = readdir(d))) {
+		int r;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		r = remove_tree_at(fd, de->d_name, depth + 1);
+		if (r < 0 && !ret)
+			ret = r;
+	}
+	closedir(d);
+	if (!ret && unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
+		ret = -errno;
+	return ret;
+}

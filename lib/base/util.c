@@ -1,0 +1,375 @@
+/* util.c: allocation wrappers, error reporting and small helpers. */
+#include "base/util.h"
+#include "base/strbuf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void default_report(const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void default_report(const char *prefix, const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		fprintf(stderr, "%scannot format message\n", prefix);
+		return;
+	}
+	/* One write, so lines from threads and processes do not interleave. */
+	fprintf(stderr, "%s%s\n", prefix, msg);
+	free(msg);
+}
+
+static report_fn report_routine = default_report;
+
+void set_report_routine(report_fn fn)
+{
+	report_routine = fn ? fn : default_report;
+}
+
+int error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_routine("error: ", fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int error_code(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_routine("error: ", fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+void warning(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_routine("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_routine("fatal: ", fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+int cdt_corrupt(struct strbuf *why, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why) {
+		va_start(ap, fmt);
+		strbuf_vaddf(why, fmt, ap);
+		va_end(ap);
+	}
+	return -CDT_ECORRUPT;
+}
+
+const char *cdt_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case CDT_ECORRUPT:
+		return "data is corrupt";
+	case CDT_EVERSION:
+		return "unsupported format version";
+	default:
+		return strerror(err);
+	}
+}
+
+static void *check_alloc(void *p, size_t size)
+{
+	if (!p && size)
+		die("out of memory allocating %zu bytes", size);
+	return p;
+}
+
+void *xmalloc(size_t size)
+{
+	return check_alloc(malloc(size ? size : 1), size);
+}
+
+void *xcalloc(size_t nmemb, size_t size)
+{
+	if (size && nmemb > SIZE_MAX / size)
+		die("allocation of %zu x %zu bytes overflows", nmemb, size);
+	return check_alloc(calloc(nmemb ? nmemb : 1, size ? size : 1), nmemb * size);
+}
+
+void *xrealloc(void *ptr, size_t size)
+{
+	return check_alloc(realloc(ptr, size ? size : 1), size);
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *xstrfmt(const char *fmt, ...)
+{
+	va_list ap, ap2;
+	int n;
+	char *p;
+
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		die("cannot format string");
+	p = xmalloc((size_t)n + 1);
+	vsnprintf(p, (size_t)n + 1, fmt, ap2);
+	va_end(ap2);
+	return p;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+ssize_t read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = read(fd, p + done, len - done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, p + done, len - done, off + (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	if (end == s)
+		return -EINVAL;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		shift = 10; end++;
+		break;
+	case 'm': case 'M':
+		shift = 20; end++;
+		break;
+	case 'g': case 'G':
+		shift = 30; end++;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (shift && (*end == 'i' || *end == 'I'))
+		end++;
+	if (shift && (*end == 'b' || *end == 'B'))
+		end++;
+	if (*end)
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+const char *human_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)bytes;
+	unsigned u = 0;
+
+	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Length of the valid UTF-8 sequence at p, or 0 when the byte there starts
+ * none (a stray byte, an overlong form, a surrogate, past U+10FFFF) or
+ * starts a C1 control character, which terminals may act on as C0 ones.
+ */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if ((p[0] & 0xe0) == 0xc0) {
+		len = 2; cp = p[0] & 0x1f;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		len = 3; cp = p[0] & 0x0f;
+	} else if ((p[0] & 0xf8) == 0xf0) {
+		len = 4; cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	/* A NUL fails this test, so no read goes past the string's end. */
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp < 0xa0))
+		return 0;
+	return len;
+}
+
+const char *quote(const char *s)
+{
+	static _Thread_local char ring[4][QUOTE_MAX * 4 + 8];
+	static _Thread_local unsigned next;
+	static const char hex[] = "0123456789abcdef";
+	char *out = ring[next++ % 4], *p = out;
+	const unsigned char *q = (const unsigned char *)s;
+	size_t n = 0;
+
+	while (*q) {
+		size_t len = *q < 0x20 || *q == 0x7f || *q == '\\' ? 0 : utf8_seq_len(q);
+
+		/* Whole characters only: at most 4 * QUOTE_MAX bytes come out. */
+		if (n + (len ? len : 1) > QUOTE_MAX)
+			break;
+		if (len) {
+			memcpy(p, q, len);
+			p += len;
+			q += len;
+			n += len;
+			continue;
+		}
+		*p++ = '\\';
+		if (*q == '\\') {
+			*p++ = '\\';
+		} else {
+			*p++ = 'x';
+			*p++ = hex[*q >> 4];
+			*p++ = hex[*q & 15];
+		}
+		q++;
+		n++;
+	}
+	if (*q) {
+		memcpy(p, "...", 3);
+		p += 3;
+	}
+	*p = '\0';
+	return out;
+}

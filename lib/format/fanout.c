@@ -1,0 +1,140 @@
+/* fanout.c: walking and pruning fan-out directories. */
+#include "format/fanout.h"
+#include "base/fsutil.h"
+#include "base/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int is_hex(const char *s, size_t n)
+{
+	return strlen(s) == n && strspn(s, "0123456789abcdef") == n;
+}
+
+static int walk_sub(int dirfd, const char *sub, cdt_fanout_fn fn, cdt_stray_fn stray, void *data)
+{
+	char path[CDT_ID_HEXLEN + 8];
+	struct dirent *de;
+	DIR *d;
+	int fd, ret = 0;
+
+	fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (!ret && (de = readdir(d))) {
+		struct stat st;
+		struct cdt_id id;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "%s/%.*s", sub, CDT_ID_HEXLEN, de->d_name);
+		if (!is_hex(de->d_name, CDT_ID_HEXLEN - 2)) {
+			if (stray)
+				ret = stray(path, "not an object name", data);
+			continue;
+		}
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;	/* removed while we walked */
+			ret = -errno;
+			break;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			if (stray)
+				ret = stray(path, "not a regular file", data);
+			continue;
+		}
+		hex_to_bytes(sub, 2, id.b);
+		hex_to_bytes(de->d_name, CDT_ID_HEXLEN - 2, id.b + 1);
+		ret = fn(&id, (uint64_t)st.st_size, data);
+	}
+	closedir(d);
+	return ret;
+}
+
+int cdt_fanout_walk(int dirfd, cdt_fanout_fn fn, cdt_stray_fn stray, void *data)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, ret = 0;
+
+	/* A new open file description: a dup() would share the read offset. */
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while (!ret && (de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!is_hex(de->d_name, 2) ||
+		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+			if (stray)
+				ret = stray(de->d_name, "not a fan-out directory", data);
+			continue;
+		}
+		ret = walk_sub(fd, de->d_name, fn, stray, data);
+		if (ret == -ENOENT)
+			ret = 0;	/* pruned while we walked */
+	}
+	closedir(d);
+	return ret;
+}
+
+int cdt_fanout_prune(int dirfd, int dry_run)
+{
+	char sub[3];
+	int i, n = 0;
+
+	for (i = 0; i < 256; i++) {
+		snprintf(sub, sizeof(sub), "%02x", i);
+		if (dry_run) {
+			int fd = openat(dirfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			DIR *d;
+			struct dirent *de;
+			int empty = 1;
+
+			if (fd < 0)
+				continue;
+			d = fdopendir(fd);
+			if (!d) {
+				close(fd);
+				continue;
+			}
+			while ((de = readdir(d)))
+				if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+					empty = 0;
+			closedir(d);
+			n += empty;
+		} else if (unlinkat(dirfd, sub, AT_REMOVEDIR) == 0) {
+			n++;
+		}
+	}
+	if (n && !dry_run)
+		fsync(dirfd);
+	return n;
+}
+
+int cdt_fanout_remove(int dirfd, const struct cdt_id *id)
+{
+	char path[CDT_ID_HEXLEN + 2];
+
+	cdt_id_path(id, path);
+	return unlinkat(dirfd, path, 0) < 0 ? -errno : 0;
+}

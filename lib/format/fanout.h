@@ -1,0 +1,31 @@
+/* fanout.h: walking the XX/<62 hex> fan-out directories of objects/ and manifests/. */
+#ifndef CDT_FANOUT_H
+#define CDT_FANOUT_H
+
+#include <stdint.h>
+#include "base/hash.h"
+
+/*
+ * Visit every file of a fan-out directory. For a well-formed entry fn gets
+ * its id and size; anything else (a bad name, a directory or symlink where
+ * a file belongs, a file at the top level) goes to stray with its path
+ * relative to dirfd and a reason. A non-zero return from either stops the
+ * walk and is returned. -errno if the directory cannot be read.
+ */
+typedef int (*cdt_fanout_fn)(const struct cdt_id *id, uint64_t size, void *data);
+#ifndef CDT_STRAY_FN
+#define CDT_STRAY_FN
+typedef int (*cdt_stray_fn)(const char *path, const char *why, void *data);
+#endif
+int cdt_fanout_walk(int dirfd, cdt_fanout_fn fn, cdt_stray_fn stray, void *data);
+
+/* Remove fan-out subdirectories left empty. Returns how many were removed. */
+int cdt_fanout_prune(int dirfd, int dry_run);
+
+/*
+ * Remove the file for id. 0, -ENOENT or -errno. Not synced: removals only
+ * ever make garbage, and one that a crash undoes is garbage again.
+ */
+int cdt_fanout_remove(int dirfd, const struct cdt_id *id);
+
+#endif

@@ -1,0 +1,495 @@
+/* manifest.c: writing and reading per-file manifests. */
+#include "format/manifest.h"
+#include "base/fsutil.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define WBUF_RECS 1024
+
+struct cdt_manifest_writer {
+	struct cdt_store *store;
+	int fd;
+	struct strbuf tmpname;
+	struct cdt_hasher *sum;
+	unsigned char buf[WBUF_RECS * CDT_MANIFEST_REC];
+	size_t buffered;
+	uint64_t count, end;
+	struct cdt_id file_id;
+	struct cdt_id checksum;	/* of the finished file */
+	int finished;
+};
+
+static int flush_writer(struct cdt_manifest_writer *w)
+{
+	int ret;
+
+	if (!w->buffered)
+		return 0;
+	cdt_hasher_update(w->sum, w->buf, w->buffered);
+	ret = write_all(w->fd, w->buf, w->buffered);
+	w->buffered = 0;
+	return ret;
+}
+
+int cdt_manifest_writer_new(struct cdt_store *s, struct cdt_manifest_writer **out)
+{
+	struct cdt_manifest_writer *w = xcalloc(1, sizeof(*w));
+
+	w->store = s;
+	strbuf_init(&w->tmpname, 64);
+	w->fd = tmpfile_openat(cdt_store_dirfd(s, CDT_DIR_TMP), "manifest", &w->tmpname);
+	if (w->fd < 0) {
+		int ret = w->fd;
+
+		strbuf_release(&w->tmpname);
+		free(w);
+		*out = NULL;
+		return ret;
+	}
+	w->sum = cdt_hasher_new();
+	memcpy(w->buf, CDT_MANIFEST_MAGIC, 4);
+	w->buf[4] = CDT_MANIFEST_VERSION;
+	w->buffered = CDT_MANIFEST_HDR;
+	*out = w;
+	return 0;
+}
+
+int cdt_manifest_writer_add(struct cdt_manifest_writer *w, const struct cdt_id *id,
+			    uint32_t len)
+{
+	unsigned char *p;
+
+	if (w->buffered + CDT_MANIFEST_REC > sizeof(w->buf)) {
+		int ret = flush_writer(w);
+
+		if (ret < 0)
+			return ret;
+	}
+	w->end += len;
+	p = w->buf + w->buffered;
+	memcpy(p, id->b, CDT_ID_LEN);
+	put_le64(p + CDT_ID_LEN, w->end);
+	w->buffered += CDT_MANIFEST_REC;
+	w->count++;
+	return 0;
+}
+
+uint64_t cdt_manifest_writer_count(const struct cdt_manifest_writer *w)
+{
+	return w->count;
+}
+
+int cdt_manifest_writer_finish(struct cdt_manifest_writer *w, const struct cdt_id *file_id)
+{
+	unsigned char t[CDT_MANIFEST_TRAILER];
+	struct cdt_id sum;
+	int ret;
+
+	ret = flush_writer(w);
+	if (ret < 0)
+		return ret;
+	put_le64(t, w->count);
+	put_le64(t + 8, w->end);
+	memcpy(t + 16, file_id->b, CDT_ID_LEN);
+	cdt_hasher_update(w->sum, t, 48);
+	cdt_hasher_final(w->sum, &sum);
+	memcpy(t + 48, sum.b, CDT_ID_LEN);
+	w->checksum = sum;
+	ret = write_all(w->fd, t, sizeof(t));
+	if (ret < 0)
+		return ret;
+	if (close(w->fd) < 0) {
+		w->fd = -1;
+		return -errno;
+	}
+	w->fd = -1;
+	w->file_id = *file_id;
+	w->finished = 1;
+	return 0;
+}
+
+int cdt_manifest_writer_commit(struct cdt_manifest_writer *w, int replace)
+{
+	int mfd = cdt_store_dirfd(w->store, CDT_DIR_MANIFESTS);
+	int tmpfd = cdt_store_dirfd(w->store, CDT_DIR_TMP);
+	char path[CDT_ID_HEXLEN + 2];
+	int ret;
+
+	if (!w->finished)
+		return -EINVAL;
+	cdt_id_path(&w->file_id, path);
+	path[2] = '\0';
+	if (mkdirat(mfd, path, 0777) == 0) {
+		/* A new fan-out directory is durable before what goes into it. */
+		if (fsync(mfd) < 0)
+			return -errno;
+	} else if (errno != EEXIST) {
+		return -errno;
+	}
+	path[2] = '/';
+	if (replace)
+		ret = renameat(tmpfd, w->tmpname.buf, mfd, path) < 0 ? -errno : 0;
+	else
+		ret = rename_noreplace(tmpfd, w->tmpname.buf, mfd, path);
+	if (ret < 0)
+		return ret;
+	strbuf_reset(&w->tmpname);
+	if (ret == 1)
+		return 1;
+	path[2] = '\0';
+	/* The manifest must be durable before a name points at it. */
+	ret = fsync_dirat(mfd, path);
+	return ret < 0 ? ret : 0;
+}
+
+void cdt_manifest_writer_free(struct cdt_manifest_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmpname.len)
+		unlinkat(cdt_store_dirfd(w->store, CDT_DIR_TMP), w->tmpname.buf, 0);
+	strbuf_release(&w->tmpname);
+	cdt_hasher_free(w->sum);
+	free(w);
+}
+
+int cdt_manifest_exists(struct cdt_store *s, const struct cdt_id *file_id)
+{
+	char path[CDT_ID_HEXLEN + 2];
+	struct stat st;
+
+	if (fstatat(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), cdt_id_path(file_id, path),
+		    &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return S_ISREG(st.st_mode) ? 1 : -CDT_ECORRUPT;
+	if (errno == ENOENT || errno == ENOTDIR)
+		return 0;
+	return -errno;
+}
+
+#define RBUF_RECS 1024
+
+struct cdt_manifest {
+	int fd;
+	uint64_t count, size;
+	struct cdt_id checksum;
+	/* A window of records read ahead for sequential access. */
+	unsigned char *win;
+	uint64_t win_first, win_nr;
+};
+
+static int open_manifest_fd(struct cdt_store *s, const struct cdt_id *file_id,
+			    uint64_t *fsize, struct strbuf *why)
+{
+	char path[CDT_ID_HEXLEN + 2];
+	struct stat st;
+	int fd;
+
+	fd = openat(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), cdt_id_path(file_id, path),
+		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		int e = errno == ENOTDIR ? ENOENT : errno;
+
+		if (e == ELOOP)
+			return cdt_corrupt(why, "manifest is a symbolic link");
+		if (why)
+			strbuf_addf(why, e == ENOENT ? "manifest is missing" :
+				    "cannot open manifest: %s", cdt_strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return cdt_corrupt(why, "manifest is not a regular file");
+	}
+	*fsize = (uint64_t)st.st_size;
+	if (*fsize < CDT_MANIFEST_HDR + CDT_MANIFEST_TRAILER ||
+	    (*fsize - CDT_MANIFEST_HDR - CDT_MANIFEST_TRAILER) % CDT_MANIFEST_REC) {
+		close(fd);
+		return cdt_corrupt(why, "manifest has an impossible length (%llu bytes)",
+			       (unsigned long long)*fsize);
+	}
+	return fd;
+}
+
+/* Check the trailer against the file length and identity. */
+static int check_trailer(int fd, uint64_t fsize, const struct cdt_id *file_id,
+			 unsigned char *t, uint64_t *count, uint64_t *size,
+			 struct strbuf *why)
+{
+	ssize_t n = pread_full(fd, t, CDT_MANIFEST_TRAILER, (off_t)(fsize - CDT_MANIFEST_TRAILER));
+
+	if (n < 0)
+		return (int)n;
+	if (n != CDT_MANIFEST_TRAILER)
+		return cdt_corrupt(why, "manifest is truncated");
+	*count = get_le64(t);
+	*size = get_le64(t + 8);
+	if (*count != (fsize - CDT_MANIFEST_HDR - CDT_MANIFEST_TRAILER) / CDT_MANIFEST_REC)
+		return cdt_corrupt(why, "manifest chunk count does not match its length");
+	if (memcmp(t + 16, file_id->b, CDT_ID_LEN))
+		return cdt_corrupt(why, "manifest belongs to another file id");
+	if (!*count != !*size)
+		return cdt_corrupt(why, "manifest of a %s file has %s chunks",
+			       *size ? "non-empty" : "empty", *count ? "some" : "no");
+	return 0;
+}
+
+int cdt_manifest_peek(struct cdt_store *s, const struct cdt_id *file_id,
+		      uint64_t *count, uint64_t *size)
+{
+	unsigned char t[CDT_MANIFEST_TRAILER];
+	uint64_t fsize;
+	int fd = open_manifest_fd(s, file_id, &fsize, NULL), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = check_trailer(fd, fsize, file_id, t, count, size, NULL);
+	close(fd);
+	return ret;
+}
+
+int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
+		      struct cdt_manifest **out, struct strbuf *why)
+{
+	unsigned char t[CDT_MANIFEST_TRAILER];
+	unsigned char *buf = NULL;
+	struct cdt_hasher *h = NULL;
+	struct cdt_id sum;
+	uint64_t fsize, count, size, end = 0, done = 0, max = cdt_store_chunker(s)->max_size;
+	off_t off;
+	int fd, ret;
+
+	*out = NULL;
+	fd = open_manifest_fd(s, file_id, &fsize, why);
+	if (fd < 0)
+		return fd;
+	ret = check_trailer(fd, fsize, file_id, t, &count, &size, why);
+	if (ret < 0)
+		goto fail;
+
+	/* Stream the body once: checksum and structure, in bounded memory. */
+	buf = xmalloc(RBUF_RECS * CDT_MANIFEST_REC);
+	h = cdt_hasher_new();
+	ret = (int)pread_full(fd, buf, CDT_MANIFEST_HDR, 0);
+	if (ret != CDT_MANIFEST_HDR) {
+		ret = ret < 0 ? ret : cdt_corrupt(why, "manifest is truncated");
+		goto fail;
+	}
+	if (memcmp(buf, CDT_MANIFEST_MAGIC, 4) || buf[5] || buf[6] || buf[7]) {
+		ret = cdt_corrupt(why, "manifest has a bad header");
+		goto fail;
+	}
+	if (buf[4] != CDT_MANIFEST_VERSION) {
+		ret = cdt_corrupt(why, "manifest has unknown version %u", buf[4]);
+		goto fail;
+	}
+	cdt_hasher_update(h, buf, CDT_MANIFEST_HDR);
+	off = CDT_MANIFEST_HDR;
+	while (done < count) {
+		uint64_t nr = MIN(count - done, (uint64_t)RBUF_RECS), i;
+		ssize_t n = pread_full(fd, buf, nr * CDT_MANIFEST_REC, off);
+
+		if (n < 0) {
+			ret = (int)n;
+			goto fail;
+		}
+		if ((uint64_t)n != nr * CDT_MANIFEST_REC) {
+			ret = cdt_corrupt(why, "manifest is truncated");
+			goto fail;
+		}
+		cdt_hasher_update(h, buf, (size_t)n);
+		for (i = 0; i < nr; i++) {
+			uint64_t e = get_le64(buf + i * CDT_MANIFEST_REC + CDT_ID_LEN);
+
+			if (e <= end || e - end > max) {
+				ret = cdt_corrupt(why, "manifest entry %llu has a bad length",
+					      (unsigned long long)(done + i));
+				goto fail;
+			}
+			end = e;
+		}
+		done += nr;
+		off += n;
+	}
+	cdt_hasher_update(h, t, 48);
+	cdt_hasher_final(h, &sum);
+	if (memcmp(sum.b, t + 48, CDT_ID_LEN)) {
+		ret = cdt_corrupt(why, "manifest checksum does not match its contents");
+		goto fail;
+	}
+	if (end != size) {
+		ret = cdt_corrupt(why, "manifest chunk lengths add up to %llu, not the file size %llu",
+			      (unsigned long long)end, (unsigned long long)size);
+		goto fail;
+	}
+	cdt_hasher_free(h);
+	{
+		struct cdt_manifest *m = xcalloc(1, sizeof(*m));
+
+		m->fd = fd;
+		m->count = count;
+		m->size = size;
+		m->checksum = sum;
+		m->win = buf;
+		*out = m;
+	}
+	return 0;
+fail:
+	free(buf);
+	cdt_hasher_free(h);
+	close(fd);
+	return ret;
+}
+
+void cdt_manifest_close(struct cdt_manifest *m)
+{
+	if (!m)
+		return;
+	close(m->fd);
+	free(m->win);
+	free(m);
+}
+
+uint64_t cdt_manifest_count(const struct cdt_manifest *m)
+{
+	return m->count;
+}
+
+uint64_t cdt_manifest_size(const struct cdt_manifest *m)
+{
+	return m->size;
+}
+
+const struct cdt_id *cdt_manifest_checksum(const struct cdt_manifest *m)
+{
+	return &m->checksum;
+}
+
+static uint64_t rec_end(const unsigned char *rec)
+{
+	return get_le64(rec + CDT_ID_LEN);
+}
+
+/* Make record i available in the window; returns a pointer to it. */
+static const unsigned char *load_rec(struct cdt_manifest *m, uint64_t i, int *err)
+{
+	uint64_t first, nr;
+	ssize_t n;
+
+	if (i >= m->win_first && i < m->win_first + m->win_nr)
+		return m->win + (i - m->win_first) * CDT_MANIFEST_REC;
+	/* One record before i too, for its start offset. */
+	first = i ? i - 1 : 0;
+	nr = MIN(m->count - first, (uint64_t)RBUF_RECS);
+	n = pread_full(m->fd, m->win, nr * CDT_MANIFEST_REC,
+		       (off_t)(CDT_MANIFEST_HDR + first * CDT_MANIFEST_REC));
+	if (n < 0 || (uint64_t)n != nr * CDT_MANIFEST_REC) {
+		m->win_nr = 0;
+		*err = n < 0 ? (int)n : -CDT_ECORRUPT;
+		return NULL;
+	}
+	m->win_first = first;
+	m->win_nr = nr;
+	return m->win + (i - first) * CDT_MANIFEST_REC;
+}
+
+int cdt_manifest_get(struct cdt_manifest *m, uint64_t i, struct cdt_manifest_entry *e)
+{
+	const unsigned char *rec, *prev;
+	uint64_t start = 0, end;
+	int err = 0;
+
+	if (i >= m->count)
+		return -EINVAL;
+	if (i) {
+		prev = load_rec(m, i - 1, &err);
+		if (!prev)
+			return err;
+		start = rec_end(prev);
+	}
+	rec = load_rec(m, i, &err);
+	if (!rec)
+		return err;
+	end = rec_end(rec);
+	/* Checked at open; a file rewritten since then fails here, not later. */
+	if (end <= start || end - start > UINT32_MAX || end > m->size)
+		return -CDT_ECORRUPT;
+	memcpy(e->id.b, rec, CDT_ID_LEN);
+	e->offset = start;
+	e->len = (uint32_t)(end - start);
+	return 0;
+}
+
+int cdt_manifest_pget(struct cdt_manifest *m, uint64_t i, struct cdt_manifest_entry *e)
+{
+	unsigned char rec[2 * CDT_MANIFEST_REC];
+	const unsigned char *cur = rec;
+	uint64_t start = 0, end;
+	size_t want = CDT_MANIFEST_REC;
+	ssize_t n;
+
+	if (i >= m->count)
+		return -EINVAL;
+	/* Record i - 1 too, for the start offset: one read for both. */
+	if (i) {
+		want = sizeof(rec);
+		cur = rec + CDT_MANIFEST_REC;
+	}
+	n = pread_full(m->fd, rec, want,
+		       (off_t)(CDT_MANIFEST_HDR + (i ? i - 1 : 0) * CDT_MANIFEST_REC));
+	if (n != (ssize_t)want)
+		return n < 0 ? (int)n : -CDT_ECORRUPT;
+	if (i)
+		start = rec_end(rec);
+	end = rec_end(cur);
+	if (end <= start || end - start > UINT32_MAX || end > m->size)
+		return -CDT_ECORRUPT;
+	memcpy(e->id.b, cur, CDT_ID_LEN);
+	e->offset = start;
+	e->len = (uint32_t)(end - start);
+	return 0;
+}
+
+int cdt_manifest_find(struct cdt_manifest *m, uint64_t offset, uint64_t *index)
+{
+	uint64_t lo = 0, hi = m->count;
+	unsigned char rec[CDT_MANIFEST_REC];
+
+	if (offset >= m->size)
+		return -EINVAL;
+	/* Smallest i whose end offset is greater than `offset`. */
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		ssize_t n = pread_full(m->fd, rec, sizeof(rec),
+				       (off_t)(CDT_MANIFEST_HDR + mid * CDT_MANIFEST_REC));
+
+		if (n != (ssize_t)sizeof(rec))
+			return n < 0 ? (int)n : -CDT_ECORRUPT;
+		if (rec_end(rec) > offset)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (lo >= m->count)
+		return -CDT_ECORRUPT;
+	*index = lo;
+	return 0;
+}
+
+const struct cdt_id *cdt_manifest_writer_checksum(const struct cdt_manifest_writer *w)
+{
+	return w->finished ? &w->checksum : NULL;
+}
+
+const char *cdt_manifest_writer_tmpname(const struct cdt_manifest_writer *w)
+{
+	return w->tmpname.buf;
+}

@@ -1,0 +1,780 @@
+/* pack.c: reading, verifying and writing pack files and their indexes. */
+#include "format/pack.h"
+#include "base/compress.h"
+#include "base/fsutil.h"
+#include "ops/objects.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static uint32_t crc_of(const void *p, size_t n)
+{
+	return cdt_crc32(p, n);
+}
+
+static size_t idx_size(uint64_t count)
+{
+	return CDT_IDX_HDR + CDT_IDX_FANOUT + (size_t)count * (CDT_ID_LEN + CDT_IDX_LOC) +
+	       2 * CDT_ID_LEN;
+}
+
+int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p)
+{
+	char path[CDT_ID_HEXLEN + 16];
+	uint32_t prev = 0;
+	int ret, i;
+
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+	if (strlen(name) >= sizeof(p->name))
+		return -EINVAL;
+	snprintf(path, sizeof(path), "%s.idx", name);
+	ret = map_file_at(packsfd, path, idx_size(0), idx_size(CDT_PACK_MAX_OBJECTS),
+			  &p->map, &p->map_len);
+	if (ret < 0)
+		return ret;
+	p->count = get_le64(p->map + 8);
+	if (memcmp(p->map, CDT_IDX_MAGIC, 4) || p->map[4] != CDT_PACK_VERSION ||
+	    p->map[5] || p->map[6] || p->map[7] ||
+	    p->count > CDT_PACK_MAX_OBJECTS || idx_size(p->count) != p->map_len)
+		goto corrupt;
+	for (i = 0; i < 256; i++) {
+		uint32_t f = get_le32(p->map + CDT_IDX_HDR + 4 * i);
+
+		if (f < prev)
+			goto corrupt;
+		prev = f;
+	}
+	if (prev != p->count)
+		goto corrupt;
+	p->ids = p->map + CDT_IDX_HDR + CDT_IDX_FANOUT;
+	p->locs = p->ids + p->count * CDT_ID_LEN;
+	strcpy(p->name, name);
+	return 0;
+corrupt:
+	munmap((void *)p->map, p->map_len);
+	p->map = NULL;
+	return -CDT_ECORRUPT;
+}
+
+void cdt_pack_close(struct cdt_pack *p)
+{
+	free(p->mark);
+	p->mark = NULL;
+	if (p->map)
+		munmap((void *)p->map, p->map_len);
+	if (p->fd >= 0)
+		close(p->fd);
+	p->map = NULL;
+	p->fd = -1;
+}
+
+int64_t cdt_pack_find(const struct cdt_pack *p, const struct cdt_id *id)
+{
+	const unsigned char *fan = p->map + CDT_IDX_HDR;
+	uint64_t lo = id->b[0] ? get_le32(fan + 4 * (id->b[0] - 1)) : 0;
+	uint64_t hi = get_le32(fan + 4 * id->b[0]);
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(p->ids + mid * CDT_ID_LEN, id->b, CDT_ID_LEN);
+
+		if (!c)
+			return (int64_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+void cdt_pack_entry(const struct cdt_pack *p, uint64_t i, struct cdt_id *id,
+		    uint64_t *off, uint32_t *len, uint32_t *crc)
+{
+	const unsigned char *loc = p->locs + i * CDT_IDX_LOC;
+
+	if (id)
+		memcpy(id->b, p->ids + i * CDT_ID_LEN, CDT_ID_LEN);
+	if (off)
+		*off = get_le64(loc);
+	if (len)
+		*len = get_le32(loc + 8);
+	if (crc)
+		*crc = get_le32(loc + 12);
+}
+
+/* Readers in several threads may reach an unopened pack at once. */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int open_pack_file(struct cdt_pack *p, int packsfd)
+{
+	char path[CDT_ID_HEXLEN + 16];
+	struct stat st;
+	int fd, ret = 0;
+
+	pthread_mutex_lock(&open_mu);
+	if (p->fd >= 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s.pack", p->name);
+	fd = openat(packsfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		ret = errno == ELOOP ? -CDT_ECORRUPT : -errno;
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		ret = -CDT_ECORRUPT;
+		goto out;
+	}
+	p->pack_size = (uint64_t)st.st_size;
+	p->fd = fd;
+out:
+	pthread_mutex_unlock(&open_mu);
+	return ret;
+}
+
+void cdt_pack_close_file(struct cdt_pack *p)
+{
+	pthread_mutex_lock(&open_mu);
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	pthread_mutex_unlock(&open_mu);
+}
+
+int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *buf,
+		  size_t cap, size_t *len, struct strbuf *why)
+{
+	uint64_t off;
+	uint32_t n, crc;
+	ssize_t got;
+	int ret;
+
+	ret = open_pack_file(p, packsfd);
+	if (ret < 0) {
+		if (why)
+			strbuf_addf(why, "pack %s: %s", p->name,
+				    ret == -ENOENT ? "pack file is missing" : cdt_strerror(ret));
+		return ret == -ENOENT ? -CDT_ECORRUPT : ret;
+	}
+	cdt_pack_entry(p, i, NULL, &off, &n, &crc);
+	if (n > cap || off < CDT_PACK_HDR || off + n > p->pack_size - MIN(p->pack_size, CDT_PACK_TRAILER) ||
+	    off + n < off) {
+		if (why)
+			strbuf_addf(why, "pack %s: index entry points outside the pack", p->name);
+		return -CDT_ECORRUPT;
+	}
+	got = pread_full(p->fd, buf, n, (off_t)off);
+	if (got < 0)
+		return (int)got;
+	if ((size_t)got != n || crc_of(buf, n) != crc) {
+		if (why)
+			strbuf_addf(why, "pack %s: object at offset %llu fails its CRC", p->name,
+				    (unsigned long long)off);
+		return -CDT_ECORRUPT;
+	}
+	*len = n;
+	return 0;
+}
+
+struct span {
+	uint64_t off;
+	uint32_t len, crc;
+	uint64_t index;
+};
+
+static int cmp_span(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+int cdt_pack_verify(struct cdt_pack *p, int packsfd,
+		    int (*fn)(const struct cdt_id *id, const unsigned char *obj, size_t len,
+			      void *data),
+		    void *data, struct strbuf *why)
+{
+	struct cdt_hasher *h = cdt_hasher_new();
+	struct span *spans = NULL;
+	unsigned char *buf = NULL, hdr[CDT_PACK_HDR], tr[CDT_PACK_TRAILER];
+	struct cdt_id sum;
+	uint64_t i, pos;
+	size_t buf_len = 0;
+	int ret, k;
+
+	/* The index's own checksum. */
+	cdt_hasher_update(h, p->map, p->map_len - CDT_ID_LEN);
+	cdt_hasher_final(h, &sum);
+	if (memcmp(sum.b, p->map + p->map_len - CDT_ID_LEN, CDT_ID_LEN)) {
+		ret = cdt_corrupt(why, "index checksum does not match its contents");
+		goto out;
+	}
+	for (i = 1; i < p->count; i++)
+		if (memcmp(p->ids + (i - 1) * CDT_ID_LEN, p->ids + i * CDT_ID_LEN, CDT_ID_LEN) >= 0) {
+			ret = cdt_corrupt(why, "index ids are not sorted");
+			goto out;
+		}
+	/* A fan-out that disagrees with the ids makes lookups miss what is here. */
+	for (k = 0, i = 0; k < 256; k++) {
+		while (i < p->count && p->ids[i * CDT_ID_LEN] == k)
+			i++;
+		if (get_le32(p->map + CDT_IDX_HDR + 4 * k) != i) {
+			ret = cdt_corrupt(why, "index fan-out does not match its ids");
+			goto out;
+		}
+	}
+	ret = open_pack_file(p, packsfd);
+	if (ret < 0) {
+		ret = ret == -ENOENT ? cdt_corrupt(why, "pack file is missing") : ret;
+		goto out;
+	}
+	if (p->pack_size < CDT_PACK_HDR + CDT_PACK_TRAILER ||
+	    pread_full(p->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != CDT_PACK_VERSION || hdr[5] || hdr[6] ||
+	    hdr[7] ||
+	    pread_full(p->fd, tr, sizeof(tr), (off_t)(p->pack_size - CDT_PACK_TRAILER)) !=
+		    (ssize_t)sizeof(tr)) {
+		ret = cdt_corrupt(why, "pack header or trailer is damaged");
+		goto out;
+	}
+	if (get_le64(tr) != p->count) {
+		ret = cdt_corrupt(why, "pack and index disagree on the object count");
+		goto out;
+	}
+	if (memcmp(tr + 8, p->map + p->map_len - 2 * CDT_ID_LEN, CDT_ID_LEN)) {
+		ret = cdt_corrupt(why, "index belongs to another pack");
+		goto out;
+	}
+	/* Objects in pack order must tile the pack exactly. */
+	spans = xcalloc(p->count ? p->count : 1, sizeof(*spans));
+	for (i = 0; i < p->count; i++) {
+		cdt_pack_entry(p, i, NULL, &spans[i].off, &spans[i].len, &spans[i].crc);
+		spans[i].index = i;
+		buf_len = MAX(buf_len, (size_t)spans[i].len);
+	}
+	if (p->count > 1)
+		qsort(spans, p->count, sizeof(*spans), cmp_span);
+	cdt_hasher_reset(h);
+	cdt_hasher_update(h, hdr, sizeof(hdr));
+	pos = CDT_PACK_HDR;
+	/* Room for the largest entry; one larger than any object is refused below. */
+	buf = xmalloc(MIN(buf_len, CDT_OBJ_MAX(CDT_CHUNK_HARD_MAX)));
+	for (i = 0; i < p->count; i++) {
+		struct cdt_id id;
+
+		if (spans[i].off != pos || spans[i].len > CDT_OBJ_MAX(CDT_CHUNK_HARD_MAX) ||
+		    spans[i].off + spans[i].len > p->pack_size - CDT_PACK_TRAILER) {
+			ret = cdt_corrupt(why, "index entries do not tile the pack");
+			goto out;
+		}
+		if (pread_full(p->fd, buf, spans[i].len, (off_t)spans[i].off) != (ssize_t)spans[i].len) {
+			ret = cdt_corrupt(why, "pack is truncated");
+			goto out;
+		}
+		cdt_hasher_update(h, buf, spans[i].len);
+		pos += spans[i].len;
+		memcpy(id.b, p->ids + spans[i].index * CDT_ID_LEN, CDT_ID_LEN);
+		if (crc_of(buf, spans[i].len) != spans[i].crc) {
+			char hex[CDT_ID_HEXLEN + 1];
+
+			ret = cdt_corrupt(why, "object %s at offset %llu fails its CRC",
+				      cdt_id_to_hex(&id, hex), (unsigned long long)spans[i].off);
+			goto out;
+		}
+		if (fn) {
+			ret = fn(&id, buf, spans[i].len, data);
+			if (ret)
+				goto out;
+		}
+	}
+	if (pos != p->pack_size - CDT_PACK_TRAILER) {
+		ret = cdt_corrupt(why, "pack holds bytes no index entry covers");
+		goto out;
+	}
+	cdt_hasher_update(h, tr, 8);
+	cdt_hasher_final(h, &sum);
+	if (memcmp(sum.b, tr + 8, CDT_ID_LEN)) {
+		ret = cdt_corrupt(why, "pack checksum does not match its contents");
+		goto out;
+	}
+	ret = 0;
+out:
+	free(spans);
+	free(buf);
+	cdt_hasher_free(h);
+	return ret;
+}
+
+struct entry {
+	struct cdt_id id;
+	uint64_t off;
+	uint32_t len, crc;
+};
+
+struct cdt_pack_writer {
+	struct cdt_store *store;
+	int fd;
+	struct strbuf tmpname;
+	struct cdt_hasher *sum;
+	struct entry *entries;
+	size_t nr, alloc;
+	uint64_t pos;
+	/*
+	 * Entries are written in large aligned pieces: a write() per entry
+	 * (a few KiB, at any offset) costs ext4 a zeroing of every partly
+	 * written new block, 16% of an add of incompressible data.
+	 */
+	unsigned char *buf;
+	size_t buf_len;
+};
+
+#define PACK_WRITE_BUF (1u << 20)
+
+static int writer_flush(struct cdt_pack_writer *w)
+{
+	int ret;
+
+	if (!w->buf_len)
+		return 0;
+	ret = write_all(w->fd, w->buf, w->buf_len);
+	w->buf_len = 0;
+	return ret;
+}
+
+int cdt_pack_writer_new(struct cdt_store *s, struct cdt_pack_writer **out)
+{
+	struct cdt_pack_writer *w = xcalloc(1, sizeof(*w));
+	unsigned char hdr[CDT_PACK_HDR] = { 'C', 'D', 'T', 'P', CDT_PACK_VERSION, 0, 0, 0 };
+	int ret;
+
+	w->store = s;
+	strbuf_init(&w->tmpname, 0);
+	w->fd = tmpfile_openat(cdt_store_dirfd(s, CDT_DIR_TMP), "pack", &w->tmpname);
+	if (w->fd < 0) {
+		ret = w->fd;
+		strbuf_release(&w->tmpname);
+		free(w);
+		*out = NULL;
+		return ret;
+	}
+	w->sum = cdt_hasher_new();
+	cdt_hasher_update(w->sum, hdr, sizeof(hdr));
+	w->buf = xmalloc(PACK_WRITE_BUF);
+	memcpy(w->buf, hdr, sizeof(hdr));
+	w->buf_len = sizeof(hdr);
+	w->pos = CDT_PACK_HDR;
+	*out = w;
+	return 0;
+}
+
+int cdt_pack_writer_add(struct cdt_pack_writer *w, const struct cdt_id *id,
+			const void *obj, size_t len)
+{
+	int ret;
+
+	if (w->nr >= CDT_PACK_MAX_OBJECTS || len > UINT32_MAX)
+		return -EFBIG;
+	if (w->buf_len + len > PACK_WRITE_BUF) {
+		ret = writer_flush(w);
+		if (ret < 0)
+			return ret;
+	}
+	if (len >= PACK_WRITE_BUF) {
+		ret = write_all(w->fd, obj, len);
+		if (ret < 0)
+			return ret;
+	} else {
+		memcpy(w->buf + w->buf_len, obj, len);
+		w->buf_len += len;
+	}
+	cdt_hasher_update(w->sum, obj, len);
+	ALLOC_GROW(w->entries, w->nr + 1, w->alloc);
+	w->entries[w->nr].id = *id;
+	w->entries[w->nr].off = w->pos;
+	w->entries[w->nr].len = (uint32_t)len;
+	w->entries[w->nr].crc = crc_of(obj, len);
+	w->nr++;
+	w->pos += len;
+	return 0;
+}
+
+uint64_t cdt_pack_writer_count(const struct cdt_pack_writer *w)
+{
+	return w->nr;
+}
+
+uint64_t cdt_pack_writer_bytes(const struct cdt_pack_writer *w)
+{
+	return w->pos;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return memcmp(a, b, CDT_ID_LEN);
+}
+
+/*
+ * The index of a pack whose checksum is `pack_sum`, from its entries
+ * (sorted here), into `idx`. -EEXIST if an id occurs twice (a pack holds
+ * each chunk once), else 0.
+ */
+static int build_index(struct entry *e, size_t n, const struct cdt_id *pack_sum,
+		       struct strbuf *idx)
+{
+	unsigned char hdr[CDT_IDX_HDR] = { 'C', 'D', 'T', 'I', CDT_PACK_VERSION, 0, 0, 0 };
+	uint32_t fan[256] = { 0 };
+	struct cdt_id sum;
+	size_t i, j;
+
+	if (n > 1)
+		qsort(e, n, sizeof(*e), cmp_entry);
+	for (i = 1; i < n; i++)
+		if (cdt_id_eq(&e[i].id, &e[i - 1].id))
+			return -EEXIST;
+	put_le64(hdr + 8, n);
+	strbuf_add(idx, hdr, sizeof(hdr));
+	for (i = 0; i < n; i++)
+		fan[e[i].id.b[0]]++;
+	for (i = 0, j = 0; i < 256; i++) {
+		unsigned char b[4];
+
+		j += fan[i];
+		put_le32(b, (uint32_t)j);
+		strbuf_add(idx, b, 4);
+	}
+	for (i = 0; i < n; i++)
+		strbuf_add(idx, e[i].id.b, CDT_ID_LEN);
+	for (i = 0; i < n; i++) {
+		unsigned char loc[CDT_IDX_LOC];
+
+		put_le64(loc, e[i].off);
+		put_le32(loc + 8, e[i].len);
+		put_le32(loc + 12, e[i].crc);
+		strbuf_add(idx, loc, sizeof(loc));
+	}
+	strbuf_add(idx, pack_sum->b, CDT_ID_LEN);
+	cdt_hash(idx->buf, idx->len, &sum);
+	strbuf_add(idx, sum.b, CDT_ID_LEN);
+	return 0;
+}
+
+int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
+{
+	int tmpfd = cdt_store_dirfd(w->store, CDT_DIR_TMP);
+	int packsfd = cdt_store_dirfd(w->store, CDT_DIR_PACKS);
+	unsigned char tr[CDT_PACK_TRAILER];
+	struct strbuf idx = STRBUF_INIT, idxname = STRBUF_INIT;
+	char name[CDT_ID_HEXLEN + 6], path[CDT_ID_HEXLEN + 16];
+	struct cdt_id sum;
+	int ifd = -1, ret;
+
+	/* Pack trailer. */
+	put_le64(tr, w->nr);
+	cdt_hasher_update(w->sum, tr, 8);
+	cdt_hasher_final(w->sum, &sum);
+	memcpy(tr + 8, sum.b, CDT_ID_LEN);
+	ret = writer_flush(w);
+	if (ret < 0)
+		goto out;
+	ret = write_all(w->fd, tr, sizeof(tr));
+	if (ret < 0)
+		goto out;
+	snprintf(name, sizeof(name), "pack-");
+	cdt_id_to_hex(&sum, name + 5);
+
+	ret = build_index(w->entries, w->nr, &sum, &idx);
+	if (ret < 0)
+		goto out;
+	ifd = tmpfile_openat(tmpfd, "idx", &idxname);
+	if (ifd < 0) {
+		ret = ifd;
+		goto out;
+	}
+	ret = write_all(ifd, idx.buf, idx.len);
+	if (ret < 0)
+		goto out;
+	/* Both durable before either is visible. */
+	ret = cdt_store_sync(w->store);
+	if (ret < 0)
+		goto out;
+	cdt_crash_point("objects");
+	snprintf(path, sizeof(path), "%s.pack", name);
+	if (renameat(tmpfd, w->tmpname.buf, packsfd, path) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	strbuf_reset(&w->tmpname);
+	snprintf(path, sizeof(path), "%s.idx", name);
+	if (renameat(tmpfd, idxname.buf, packsfd, path) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	strbuf_reset(&idxname);
+	if (name_out)
+		strcpy(name_out, name);
+	ret = 0;
+out:
+	if (ifd >= 0) {
+		close(ifd);
+		if (idxname.len)
+			unlinkat(tmpfd, idxname.buf, 0);
+	}
+	strbuf_release(&idx);
+	strbuf_release(&idxname);
+	return ret;
+}
+
+void cdt_pack_writer_free(struct cdt_pack_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmpname.len)
+		unlinkat(cdt_store_dirfd(w->store, CDT_DIR_TMP), w->tmpname.buf, 0);
+	strbuf_release(&w->tmpname);
+	cdt_hasher_free(w->sum);
+	free(w->entries);
+	free(w->buf);
+	free(w);
+}
+
+int cdt_pack_check_index(const struct cdt_pack *p, struct strbuf *why)
+{
+	struct cdt_id sum, named;
+	uint64_t i;
+	int k;
+
+	cdt_hash(p->map, p->map_len - CDT_ID_LEN, &sum);
+	if (memcmp(sum.b, p->map + p->map_len - CDT_ID_LEN, CDT_ID_LEN))
+		return cdt_corrupt(why, "index checksum does not match its contents");
+	if (cdt_id_from_hex(p->name + 5, &named) < 0 ||
+	    memcmp(named.b, p->map + p->map_len - 2 * CDT_ID_LEN, CDT_ID_LEN))
+		return cdt_corrupt(why, "index belongs to another pack");
+	for (i = 1; i < p->count; i++)
+		if (memcmp(p->ids + (i - 1) * CDT_ID_LEN, p->ids + i * CDT_ID_LEN, CDT_ID_LEN) >= 0)
+			return cdt_corrupt(why, "index ids are not sorted");
+	/* A fan-out that disagrees with the ids makes lookups miss what is here. */
+	for (k = 0, i = 0; k < 256; k++) {
+		while (i < p->count && p->ids[i * CDT_ID_LEN] == k)
+			i++;
+		if (get_le32(p->map + CDT_IDX_HDR + 4 * k) != i)
+			return cdt_corrupt(why, "index fan-out does not match its ids");
+	}
+	return 0;
+}
+
+/* Bytes of the pack read per refill while scanning, besides one object. */
+#define SCAN_BUF (8u << 20)
+
+int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan_fn fn,
+		  void *data, struct strbuf *why)
+{
+	char path[CDT_ID_HEXLEN + 16];
+	unsigned char tr[CDT_PACK_TRAILER], *buf = NULL, *raw = NULL;
+	struct cdt_decompressor *d = NULL;
+	struct cdt_hasher *h = NULL;
+	struct cdt_id named, sum;
+	uint64_t size, end, pos, wstart = 0, wend = 0, count, n = 0;
+	size_t cap = SCAN_BUF + CDT_OBJ_MAX(raw_max);
+	struct stat st;
+	int fd, ret;
+
+	if (strlen(name) != 5 + CDT_ID_HEXLEN || strncmp(name, "pack-", 5) ||
+	    cdt_id_from_hex(name + 5, &named) < 0)
+		return cdt_corrupt(why, "not a pack name");
+	snprintf(path, sizeof(path), "%s.pack", name);
+	fd = openat(packsfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return cdt_corrupt(why, "pack file is a symbolic link");
+		if (why)
+			strbuf_addf(why, "cannot open pack file: %s", cdt_strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ret = cdt_corrupt(why, "pack file is not a regular file");
+		goto out;
+	}
+	size = (uint64_t)st.st_size;
+	if (size < CDT_PACK_HDR + CDT_PACK_TRAILER ||
+	    pread_full(fd, tr, sizeof(tr), (off_t)(size - CDT_PACK_TRAILER)) != (ssize_t)sizeof(tr)) {
+		ret = cdt_corrupt(why, "pack is truncated");
+		goto out;
+	}
+	if (memcmp(tr + 8, named.b, CDT_ID_LEN)) {
+		ret = cdt_corrupt(why, "pack trailer does not match its name");
+		goto out;
+	}
+	count = get_le64(tr);
+	end = size - CDT_PACK_TRAILER;
+	buf = xmalloc(cap);
+	raw = xmalloc(raw_max ? raw_max : 1);
+	d = cdt_decompressor_new();
+	h = cdt_hasher_new();
+	for (pos = 0; pos < end || !wend; ) {
+		size_t want, off;
+		ssize_t got;
+
+		/* Keep at least one whole object (or the rest) in the window. */
+		if (wend - pos < MIN(end - pos, (uint64_t)CDT_OBJ_MAX(raw_max)) || !wend) {
+			size_t keep = (size_t)(wend - pos);
+
+			memmove(buf, buf + (pos - wstart), keep);
+			wstart = pos;
+			want = (size_t)MIN((uint64_t)(cap - keep), end - wend);
+			got = pread_full(fd, buf + keep, want, (off_t)(wstart + keep));
+			if (got != (ssize_t)want) {
+				ret = got < 0 ? (int)got : cdt_corrupt(why, "pack is truncated");
+				goto out;
+			}
+			cdt_hasher_update(h, buf + keep, want);
+			wend = wstart + keep + want;
+		}
+		off = (size_t)(pos - wstart);
+		if (!pos) {
+			if (wend < CDT_PACK_HDR || memcmp(buf, CDT_PACK_MAGIC, 4) ||
+			    buf[4] != CDT_PACK_VERSION || buf[5] || buf[6] || buf[7]) {
+				ret = cdt_corrupt(why, "pack header is damaged");
+				goto out;
+			}
+			pos = CDT_PACK_HDR;
+			continue;
+		}
+		{
+			struct cdt_pack_object o;
+			size_t obj_len;
+			uint32_t len;
+
+			if (n >= CDT_PACK_MAX_OBJECTS) {
+				ret = cdt_corrupt(why, "pack holds more objects than a pack can");
+				goto out;
+			}
+			ret = cdt_object_parse(d, buf + off, (size_t)(wend - pos), raw_max, raw, &len,
+					       &obj_len, &o.id, NULL);
+			if (ret < 0) {
+				if (why)
+					strbuf_addf(why, "object at offset %llu cannot be read",
+						    (unsigned long long)pos);
+				goto out;
+			}
+			o.off = pos;
+			o.len = (uint32_t)obj_len;
+			o.crc = crc_of(buf + off, obj_len);
+			o.raw_len = len;
+			if (fn) {
+				ret = fn(&o, raw, data);
+				if (ret)
+					goto out;
+			}
+			pos += obj_len;
+			n++;
+		}
+	}
+	if (n != count) {
+		ret = cdt_corrupt(why, "pack trailer counts %llu objects, the pack holds %llu",
+				  (unsigned long long)count, (unsigned long long)n);
+		goto out;
+	}
+	cdt_hasher_update(h, tr, 8);
+	cdt_hasher_final(h, &sum);
+	if (!cdt_id_eq(&sum, &named)) {
+		ret = cdt_corrupt(why, "pack checksum does not match its contents");
+		goto out;
+	}
+	ret = 0;
+out:
+	close(fd);
+	free(buf);
+	free(raw);
+	cdt_decompressor_free(d);
+	cdt_hasher_free(h);
+	return ret;
+}
+
+struct reindex {
+	struct entry *e;
+	size_t nr, alloc;
+};
+
+static int collect_entry(const struct cdt_pack_object *o, const unsigned char *raw, void *data)
+{
+	struct reindex *ri = data;
+
+	(void)raw;
+	ALLOC_GROW(ri->e, ri->nr + 1, ri->alloc);
+	ri->e[ri->nr].id = o->id;
+	ri->e[ri->nr].off = o->off;
+	ri->e[ri->nr].len = o->len;
+	ri->e[ri->nr].crc = o->crc;
+	ri->nr++;
+	return 0;
+}
+
+int cdt_pack_reindex(struct cdt_store *s, const char *name, uint64_t *count, struct strbuf *why)
+{
+	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	struct strbuf idx = STRBUF_INIT, tmpname = STRBUF_INIT;
+	struct reindex ri = { NULL, 0, 0 };
+	char path[CDT_ID_HEXLEN + 16];
+	struct cdt_id sum;
+	int fd = -1, ret;
+
+	ret = cdt_pack_scan(packsfd, name, cdt_store_chunker(s)->max_size, collect_entry, &ri, why);
+	if (ret < 0)
+		goto out;
+	cdt_id_from_hex(name + 5, &sum);
+	ret = build_index(ri.e, ri.nr, &sum, &idx);
+	if (ret < 0) {
+		ret = cdt_corrupt(why, "pack holds a chunk twice");
+		goto out;
+	}
+	fd = tmpfile_openat(tmpfd, "idx", &tmpname);
+	if (fd < 0) {
+		ret = fd;
+		goto fail_write;
+	}
+	ret = write_all(fd, idx.buf, idx.len);
+	if (!ret && fsync(fd) < 0)
+		ret = -errno;
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	fd = -1;
+	if (ret < 0)
+		goto fail_write;
+	snprintf(path, sizeof(path), "%s.idx", name);
+	if (renameat(tmpfd, tmpname.buf, packsfd, path) < 0) {
+		ret = -errno;
+		goto fail_write;
+	}
+	strbuf_reset(&tmpname);
+	if (fsync(packsfd) < 0) {
+		ret = -errno;
+		goto fail_write;
+	}
+	if (count)
+		*count = ri.nr;
+	ret = 0;
+	goto out;
+fail_write:
+	if (why)
+		strbuf_addf(why, "cannot write its index: %s", cdt_strerror(ret));
+out:
+	if (tmpname.len)
+		unlinkat(tmpfd, tmpname.buf, 0);
+	strbuf_release(&tmpname);
+	strbuf_release(&idx);
+	free(ri.e);
+	return ret;
+}

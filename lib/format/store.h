@@ -1,0 +1,142 @@
+/* store.h: opening, creating and locking a cdt store. */
+#ifndef CDT_STORE_H
+#define CDT_STORE_H
+
+#include "format/chunker.h"
+#include "format/config.h"
+#include "base/strbuf.h"
+
+/*
+ * A store on disk:
+ *   config     versioned parameters (config.h)
+ *   lock       flock()ed: shared by add, exclusive by rm, gc, repair
+ *   objects/   loose chunks, objects/XX/<62 hex>
+ *   packs/     chunks in pack files with their indexes (pack.h)
+ *   manifests/ per-file chunk lists, manifests/XX/<62 hex>
+ *   refs/      reverse reference tables (chunk -> manifests)
+ *   names/     one entry file per stored name, at names/<name>
+ *   tmp/       temporary files; anything here is garbage once no writer runs
+ * See Documentation/technical/store-format.md.
+ */
+struct cdt_store;
+
+enum cdt_store_dir {
+	CDT_DIR_OBJECTS,
+	CDT_DIR_MANIFESTS,
+	CDT_DIR_REFS,
+	CDT_DIR_NAMES,
+	CDT_DIR_TMP,
+	CDT_DIR_PACKS,
+	CDT_DIR__COUNT
+};
+
+/*
+ * Who may use a store. The mode of the store's own directory says so (see
+ * "Permissions" in store-format.md): a private store's is 0700; a store
+ * shared with its group has a group-writable, set-group-ID directory
+ * (2770), so that what anyone creates in it belongs to that group.
+ */
+enum cdt_store_sharing {
+	CDT_SHARE_PRIVATE,
+	CDT_SHARE_GROUP,
+};
+
+/*
+ * Create a new store at `path` (which must not exist or be an empty
+ * directory). Its directory gets the mode `sharing` calls for, whatever
+ * the umask; it keeps the group it has (its creator's, or that of a
+ * set-group-ID parent, or the one an empty directory was given).
+ * Errors are reported (one line); returns 0 or -1.
+ */
+int cdt_store_init(const char *path, const struct cdt_config *cfg,
+		   enum cdt_store_sharing sharing);
+
+/*
+ * Find the store to use: `explicit` (from --store) if given, else
+ * $CDT_STORE, else a ".cdt" directory in the current directory or one of its
+ * parents. The chosen path goes to `out`. Returns 0 or -ENOENT.
+ */
+int cdt_store_find(const char *explicit, struct strbuf *out);
+
+/*
+ * Open the store at `path`; errors are reported (one line) and returned.
+ * Opening a store shared with its group clears the group bits of the
+ * process's umask, for the rest of the process: whatever this process
+ * creates in the store (through any module) is then readable and writable
+ * by the group, whatever umask the user runs with. Call it before starting
+ * threads that create files.
+ */
+int cdt_store_open(const char *path, struct cdt_store **out);
+void cdt_store_close(struct cdt_store *s);
+/*
+ * Open for checking (fsck): like cdt_store_open(), but a config that is
+ * damaged (not one of a newer format) is no reason to refuse. The store
+ * then works with the most permissive parameters (a FastCDC chunker whose
+ * maximum is CDT_CHUNK_HARD_MAX) and cdt_store_config_damage() says why.
+ */
+int cdt_store_open_salvage(const char *path, struct cdt_store **out);
+/* Why the config could not be used (salvage mode only), or NULL. */
+const char *cdt_store_config_damage(const struct cdt_store *s);
+
+const char *cdt_store_path(const struct cdt_store *s);
+/* How the store is shared, from the mode its directory had when opened. */
+enum cdt_store_sharing cdt_store_sharing(const struct cdt_store *s);
+/*
+ * The permission bits of the store's directory when it was opened, for
+ * telling whether users outside its owner and group can get in (o+x).
+ */
+unsigned cdt_store_mode(const struct cdt_store *s);
+const struct cdt_config *cdt_store_config(const struct cdt_store *s);
+const struct cdt_chunker *cdt_store_chunker(const struct cdt_store *s);
+/* Directory fd of one part of the store, valid until close. */
+int cdt_store_dirfd(const struct cdt_store *s, enum cdt_store_dir d);
+/* Directory fd of the store itself. */
+int cdt_store_rootfd(const struct cdt_store *s);
+
+enum cdt_lock_mode {
+	CDT_LOCK_SHARED = 1,	/* writers that only add: add */
+	CDT_LOCK_EXCLUSIVE = 2,	/* writers that remove or replace: rm, gc, repair */
+};
+/*
+ * Take the store's writer lock, waiting (with one message on stderr) while
+ * another process holds a conflicting one. The kernel drops the lock when
+ * its holder exits, however it exits, so a killed writer never leaves a
+ * stale lock. Returns 0 or -errno.
+ */
+int cdt_store_lock(struct cdt_store *s, enum cdt_lock_mode mode);
+void cdt_store_unlock(struct cdt_store *s);
+
+/* The store's set of pack files, owned by objects.c (NULL until first used). */
+struct cdt_packset;
+struct cdt_packset **cdt_store_packset(struct cdt_store *s);
+
+/*
+ * The one walk over tmp/: fn gets each entry (a file, or a directory with
+ * everything in it) and the bytes it holds. While no writer holds the lock,
+ * every one is garbage; fsck reports, gc removes and stats counts from
+ * this walk. A non-zero return stops it and is returned; -errno if tmp/
+ * cannot be listed.
+ */
+typedef int (*cdt_tmp_fn)(const char *name, int is_dir, uint64_t bytes, void *data);
+int cdt_tmp_walk(struct cdt_store *s, cdt_tmp_fn fn, void *data);
+/* Remove entry `name` of tmp/, with everything in it. 0 or -errno. */
+int cdt_tmp_remove(struct cdt_store *s, const char *name);
+
+/* Make everything written to the store's file system so far durable. */
+int cdt_store_sync(struct cdt_store *s);
+
+/*
+ * Testing hook: when $CDT_TEST_CRASH names a point ("objects", "refs",
+ * "manifest", "name"), the process kills itself with SIGKILL on reaching it.
+ */
+void cdt_crash_point(const char *point);
+/*
+ * Testing hook for races: when $CDT_TEST_PAUSE names the point, the process
+ * stops itself (SIGSTOP) on reaching it, so that a test can change an input
+ * at exactly that moment and then let it go on (SIGCONT). Points:
+ * "catch-up" (add, before it reads skipped bytes again) and "repack" (gc,
+ * once packs with nothing live are removed and before anything is written).
+ */
+void cdt_pause_point(const char *point);
+
+#endif

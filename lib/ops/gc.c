@@ -1,0 +1,322 @@
+/* gc.c: delete what no live name needs, each deletion confirmed from the primary records. */
+#include "ops/gc.h"
+#include "format/fanout.h"
+#include "base/fsutil.h"
+#include "base/idset.h"
+#include "ops/mark.h"
+#include "format/names.h"
+#include "ops/objects.h"
+#include "format/refs.h"
+#include "ops/repack.h"
+#include "base/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct sweep {
+	struct cdt_store *store;
+	struct cdt_live *live;
+	unsigned flags;
+	void (*report)(const char *line, void *data);
+	void *data;
+	struct cdt_gc_result *res;
+	int dirfd;
+	int err;
+	struct strbuf line;
+	struct cdt_id *loose;		/* live loose chunks */
+	size_t nloose, loose_alloc;
+	struct cdt_chunk_reader *reader;
+	unsigned char *raw;
+};
+
+static void say(struct sweep *sw, const char *what, const char *item, uint64_t bytes)
+{
+	if (!(sw->flags & CDT_GC_VERBOSE) || !sw->report)
+		return;
+	strbuf_reset(&sw->line);
+	strbuf_addf(&sw->line, "%s %s %s (%llu bytes)",
+		    sw->flags & CDT_GC_DRY_RUN ? "would remove" : "removing", what, item,
+		    (unsigned long long)bytes);
+	sw->report(sw->line.buf, sw->data);
+}
+
+static void say_repack(const char *what, const char *item, uint64_t bytes, void *data)
+{
+	say(data, what, item, bytes);
+}
+
+static int sweep_one(struct sweep *sw, const struct cdt_id *id, uint64_t size, const char *what)
+{
+	char hex[CDT_ID_HEXLEN + 1];
+	int ret;
+
+	say(sw, what, cdt_id_to_hex(id, hex), size);
+	if (sw->flags & CDT_GC_DRY_RUN)
+		return 1;
+	ret = cdt_fanout_remove(sw->dirfd, id);
+	if (ret < 0 && ret != -ENOENT) {
+		error("cannot remove %s %s: %s", what, hex, cdt_strerror(ret));
+		sw->err = ret;
+		return 0;
+	}
+	return 1;
+}
+
+static int sweep_manifest(const struct cdt_id *id, uint64_t size, void *data)
+{
+	struct sweep *sw = data;
+
+	if (cdt_idset_has(&sw->live->manifests, id))
+		return 0;
+	if (sweep_one(sw, id, size, "manifest")) {
+		sw->res->manifests++;
+		sw->res->manifest_bytes += size;
+	}
+	return 0;
+}
+
+/*
+ * Loose chunks: live ones are remembered, to be packed. A dead one goes
+ * only when its bytes hash to its name (so it is not, misplaced, a live
+ * chunk), or, unreadable, when no live chunk is missing.
+ */
+static int sweep_chunk(const struct cdt_id *id, uint64_t size, void *data)
+{
+	struct sweep *sw = data;
+	char hex[CDT_ID_HEXLEN + 1];
+	uint32_t len;
+
+	if (cdt_idset_has(&sw->live->loose_live, id)) {
+		ALLOC_GROW(sw->loose, sw->nloose + 1, sw->loose_alloc);
+		sw->loose[sw->nloose++] = *id;
+		return 0;
+	}
+	if (sw->live->missing.nr &&
+	    cdt_chunk_read_loose(sw->reader, id, 0, sw->raw, &len, NULL) < 0) {
+		warning("loose chunk %s cannot be read while live chunks are missing; leaving it "
+			"(run 'cdt fsck')", cdt_id_to_hex(id, hex));
+		return 0;
+	}
+	if (sweep_one(sw, id, size, "chunk")) {
+		sw->res->chunks++;
+		sw->res->chunk_bytes += size;
+	}
+	return 0;
+}
+
+static int report_stray(const char *path, const char *why, void *data)
+{
+	(void)data;
+	warning("leaving '%s' alone: %s (see 'cdt fsck')", quote(path), why);
+	return 0;
+}
+
+static int keep_pair(const struct cdt_ref_pair *p, void *data)
+{
+	struct sweep *sw = data;
+
+	if (cdt_idset_has(&sw->live->manifests, &p->manifest))
+		return 1;
+	sw->res->ref_pairs_dropped++;
+	return 0;
+}
+
+/* Everything in tmp/: with the exclusive lock held, all of it is left over. */
+static int sweep_tmp_entry(const char *name, int is_dir, uint64_t bytes, void *data)
+{
+	struct sweep *sw = data;
+	int ret;
+
+	say(sw, is_dir ? "temporary directory" : "temporary file", quote(name), bytes);
+	if (!(sw->flags & CDT_GC_DRY_RUN)) {
+		ret = cdt_tmp_remove(sw->store, name);
+		if (ret < 0) {
+			error("cannot remove 'tmp/%s': %s", quote(name), cdt_strerror(ret));
+			sw->err = ret;
+			return 0;
+		}
+	}
+	sw->res->tmp_files++;
+	sw->res->tmp_bytes += bytes;
+	return 0;
+}
+
+/* Name records of names that are gone or hold other content now. */
+static int sweep_record(const struct cdt_nameref_visit *v, void *data)
+{
+	struct sweep *sw = data;
+	struct cdt_id key;
+
+	cdt_live_record_key(&v->manifest, &v->name_hash, &key);
+	if (cdt_idset_has(&sw->live->records, &key))
+		return 0;
+	say(sw, "name record", v->file, 0);
+	if (!(sw->flags & CDT_GC_DRY_RUN) && unlinkat(v->dirfd, v->file, 0) < 0)
+		return 0;
+	sw->res->name_records++;
+	return 0;
+}
+
+/* Remove directories under names/ left empty (post-order, so parents follow). */
+static uint64_t prune_names(int dirfd, int depth)
+{
+	struct cdt_dent *ents;
+	uint64_t n = 0;
+	size_t nents, i;
+
+	if (depth > CDT_NAME_MAX / 2 || cdt_list_dir(dirfd, ".", &ents, &nents) < 0)
+		return 0;
+	for (i = 0; i < nents; i++) {
+		int sub;
+
+		if (ents[i].type != DT_DIR)
+			continue;
+		sub = openat(dirfd, ents[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		n += prune_names(sub, depth + 1);
+		close(sub);
+		if (unlinkat(dirfd, ents[i].name, AT_REMOVEDIR) == 0)
+			n++;
+	}
+	cdt_dents_free(ents, nents);
+	return n;
+}
+
+/* Packs whose index had to be written again (or cannot be): said whatever -v says. */
+static void pack_checked(const char *name, enum cdt_pack_state st, const char *why, void *data)
+{
+	struct sweep *sw = data;
+
+	switch (st) {
+	case CDT_PACK_REINDEXED:
+		warning("pack %s: %s", name, why);
+		sw->res->packs_reindexed++;
+		break;
+	case CDT_PACK_NEEDS_INDEX:
+		warning("pack %s: %s; gc would index it again from the pack", name, why);
+		break;
+	case CDT_PACK_UNUSABLE:
+		warning("pack %s: %s; keeping it as it is (run 'cdt fsck')", name, why);
+		sw->res->packs_unusable++;
+		break;
+	case CDT_PACK_MIDX_DAMAGED:
+		warning("%s: %s; gc would write it again", name, why);
+		break;
+	case CDT_PACK_MIDX_REMOVED:
+		warning("%s: %s; writing it again", name, why);
+		break;
+	}
+}
+
+int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line, void *data),
+	   void *data, struct cdt_gc_result *res)
+{
+	struct cdt_live l;
+	struct sweep sw = { 0 };
+	struct cdt_repack_plan plan = { 0 };
+	struct cdt_repack_result rr;
+	struct cdt_nameref_walker records = { sweep_record, NULL, NULL, 0, &sw };
+	int ret, dry = flags & CDT_GC_DRY_RUN;
+
+	memset(res, 0, sizeof(*res));
+	memset(&l, 0, sizeof(l));
+	sw.store = s;
+	sw.live = &l;
+	sw.flags = flags;
+	sw.report = report;
+	sw.data = data;
+	sw.res = res;
+	strbuf_init(&sw.line, 0);
+
+	/*
+	 * Indexes are derived data that lookups trust: checked first, and a
+	 * missing or damaged one written again from its pack, so that what
+	 * is marked live is found where it is.
+	 */
+	ret = cdt_packs_check(s, !dry, pack_checked, &sw);
+	if (ret < 0) {
+		error("cannot check the pack indexes: %s", cdt_strerror(ret));
+		goto out;
+	}
+	ret = cdt_live_mark(s, &l);
+	if (ret < 0)
+		goto out;
+	if (l.damaged) {
+		ret = error_code(-CDT_ECORRUPT, "not collecting garbage: %llu damaged name%s or manifest%s "
+				  "make it unknown what is live (run 'cdt fsck')",
+				  (unsigned long long)l.damaged, l.damaged == 1 ? "" : "s",
+				  l.damaged == 1 ? "" : "s");
+		goto out;
+	}
+	if (l.missing.nr)
+		warning("%llu chunk%s that names need %s found nowhere; keeping everything that could be %s "
+			"(run 'cdt fsck')", (unsigned long long)l.missing.nr,
+			l.missing.nr == 1 ? "" : "s", l.missing.nr == 1 ? "is" : "are",
+			l.missing.nr == 1 ? "it" : "one of them");
+	sw.reader = cdt_chunk_reader_new(s);
+	sw.raw = xmalloc(cdt_store_chunker(s)->max_size);
+
+	/* Manifests first: nothing live needs them, and then their references are dead. */
+	sw.dirfd = cdt_store_dirfd(s, CDT_DIR_MANIFESTS);
+	ret = cdt_fanout_walk(sw.dirfd, sweep_manifest, report_stray, &sw);
+	if (ret < 0)
+		goto fail_walk;
+	sw.dirfd = cdt_store_dirfd(s, CDT_DIR_OBJECTS);
+	ret = cdt_fanout_walk(sw.dirfd, sweep_chunk, report_stray, &sw);
+	if (ret < 0)
+		goto fail_walk;
+	cdt_repack_plan(s, &l, sw.nloose, &plan);
+	ret = cdt_repack(s, &l, &plan, sw.loose, sw.nloose, dry, say_repack, &sw, &rr);
+	res->chunks += rr.chunks;
+	res->chunk_bytes += rr.chunk_bytes;
+	res->packs_written += rr.packs_written;
+	res->packs_removed += rr.packs_removed;
+	res->loose_packed += rr.loose_packed;
+	if (ret < 0 && !sw.err)
+		sw.err = ret;
+	if (!dry && !sw.err) {
+		ret = cdt_packs_write_midx(s);
+		if (ret < 0)
+			sw.err = error_code(ret, "cannot write the multi-pack index: %s", cdt_strerror(ret));
+	}
+	if (!dry) {
+		ret = cdt_refs_compact(s, 0, keep_pair, &sw);
+		if (ret < 0) {
+			error("cannot rewrite reference tables: %s", cdt_strerror(ret));
+			sw.err = ret;
+		}
+	}
+	records.prune = !dry;
+	cdt_nameref_walk(s, &records);
+	ret = cdt_tmp_walk(s, sweep_tmp_entry, &sw);
+	if (ret < 0 && !sw.err)
+		sw.err = error_code(ret, "cannot list '%s/tmp': %s", cdt_store_path(s), cdt_strerror(ret));
+	res->dirs += (uint64_t)cdt_fanout_prune(cdt_store_dirfd(s, CDT_DIR_OBJECTS), dry);
+	res->dirs += (uint64_t)cdt_fanout_prune(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), dry);
+	if (!dry)
+		res->dirs += prune_names(cdt_store_dirfd(s, CDT_DIR_NAMES), 0);
+	if (!dry) {
+		ret = cdt_store_sync(s);
+		if (ret < 0 && !sw.err)
+			sw.err = error_code(ret, "cannot sync store: %s", cdt_strerror(ret));
+	}
+	ret = sw.err;
+	goto out;
+fail_walk:
+	error("cannot walk the store: %s", cdt_strerror(ret));
+out:
+	cdt_repack_plan_release(&plan);
+	cdt_chunk_reader_free(sw.reader);
+	free(sw.raw);
+	strbuf_release(&sw.line);
+	free(sw.loose);
+	cdt_live_release(&l);
+	return ret;
+}

@@ -1,0 +1,67 @@
+/* gc.h: what the store holds and what it no longer needs: stats and garbage collection. */
+#ifndef CDT_GC_H
+#define CDT_GC_H
+
+#include <stdint.h>
+#include "format/store.h"
+
+struct cdt_stats {
+	uint64_t names;
+	uint64_t manifests;		/* live: used by some name */
+	uint64_t dead_manifests;	/* used by no name */
+	uint64_t chunks;		/* referenced by live manifests */
+	uint64_t logical_bytes;		/* sum of the sizes of all names */
+	uint64_t unique_bytes;		/* sum of raw sizes of referenced chunks */
+	uint64_t stored_bytes;		/* object files of referenced chunks */
+	uint64_t metadata_bytes;	/* manifests, names, reference tables and records */
+	uint64_t garbage_chunks;	/* objects no live manifest lists */
+	uint64_t reclaimable_bytes;	/* what gc would free now */
+	/* Dead objects in packs gc leaves until more of them is dead (REPACK_DEAD). */
+	uint64_t dead_packed_bytes;
+	uint64_t missing_chunks;	/* listed by a live manifest but absent */
+	uint64_t tmp_files;
+	uint64_t ref_tables;
+	uint64_t packs;
+};
+
+/*
+ * Count everything (a read-only walk of names, manifests and objects).
+ * Damaged names or manifests are reported and counted out; returns 0, or
+ * -CDT_ECORRUPT when something could not be read (figures are then lower
+ * bounds), or -errno.
+ */
+int cdt_stats(struct cdt_store *s, struct cdt_stats *st);
+
+enum {
+	CDT_GC_DRY_RUN = 1 << 0,
+	CDT_GC_VERBOSE = 1 << 1,
+};
+
+struct cdt_gc_result {
+	uint64_t chunks, chunk_bytes;
+	uint64_t manifests, manifest_bytes;
+	uint64_t tmp_files, tmp_bytes;
+	uint64_t name_records;
+	uint64_t dirs;
+	uint64_t ref_pairs_dropped;
+	uint64_t packs_written, packs_removed;
+	uint64_t loose_packed;		/* live loose chunks moved into packs */
+	uint64_t packs_reindexed;	/* packs whose missing or damaged index was written again */
+	uint64_t packs_unusable;	/* packs with no usable index that could not be indexed */
+};
+
+/*
+ * Delete every chunk no live manifest lists, manifests no name uses,
+ * temporary files, dead reference pairs and name records, and empty
+ * fan-out directories. The caller holds the exclusive lock. Refuses (and
+ * deletes nothing) if a name or a live manifest cannot be read, since then
+ * what is live is unknown. Pack indexes are checked first and a missing or
+ * damaged one written again from its pack; no chunk is deleted on an
+ * index's word (see repack.h), and a pack that cannot be indexed is kept. With CDT_GC_VERBOSE, `report` gets a line per
+ * item ("would remove" under CDT_GC_DRY_RUN, else "removing"). Safe to
+ * interrupt and rerun. 0, -CDT_ECORRUPT or -errno (reported).
+ */
+int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line, void *data),
+	   void *data, struct cdt_gc_result *res);
+
+#endif

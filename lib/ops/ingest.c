@@ -1,0 +1,791 @@
+/* ingest.c: the add pipeline: read, chunk, hash, look up, compress, stage, commit. */
+#include "ops/ingest.h"
+#include "base/compress.h"
+#include "base/idset.h"
+#include "format/manifest.h"
+#include "ops/objects.h"
+#include "format/refs.h"
+#include "base/util.h"
+#include "base/workers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * Work proceeds in rounds over a buffer of READ_BUF bytes: cut the buffer
+ * into chunks, hash them (and feed the whole-file hash) in parallel, look
+ * each up in order, compress the new ones in parallel, then stage them and
+ * append to the manifest in order. Memory is the buffer, an arena for
+ * compressed output of the same size, and bounded batches: nothing grows
+ * with the file.
+ */
+#define READ_BUF (8u << 20)
+/*
+ * Commit staged chunks at least this often (count or stored bytes): each
+ * commit is a pack (or a few loose objects) and one syncfs.
+ */
+#define BATCH_CHUNKS 65536
+#define BATCH_BYTES (64u << 20)
+/* Stored manifests a file is compared with while its whole-file hash waits. */
+#define MAX_CANDIDATES 8
+/* Index packs together when an add leaves more than this many outside the multi-pack index. */
+#define MIDX_AFTER_PACKS 32
+/* Merge reference tables when an add leaves more than this many. */
+#define REFS_MAX_TABLES 32
+
+struct desc {
+	size_t off;		/* in the read buffer */
+	uint32_t len;
+	struct cdt_id id;
+	int stored;		/* cdt_chunk_has() when it was hashed: 1, 0 or -errno */
+	int is_new;
+	unsigned char *obj;	/* encoded object, in the arena */
+	size_t obj_len;
+};
+
+/* One buffer's worth of the file and what becomes of it. */
+struct round {
+	unsigned char *buf;
+	size_t have;		/* bytes in buf */
+	size_t len;		/* bytes cut into chunks (the rest carries over) */
+	struct desc *descs;
+	size_t ndesc, alloc;
+	unsigned char *arena;	/* encoded objects of the new chunks */
+	int last;		/* the file ends with this round */
+};
+
+struct cdt_ingest {
+	struct cdt_store *store;
+	struct cdt_ingest_options opt;
+	struct cdt_workers *workers;
+	struct cdt_compressor **comp;	/* one per worker + caller */
+	int ncomp;
+	size_t buf_cap;
+	/* Two rounds: one is encoded while the next is read and cut. */
+	struct round rounds[2];
+	struct round *cur;		/* the round the parallel steps work on */
+	struct cdt_hasher *file_hash;
+	struct cdt_idset round_new;	/* ids found new in this round */
+	/*
+	 * Content already stored: a file whose chunks are exactly those of a
+	 * stored manifest has that manifest's content id (a manifest's id is
+	 * only ever recorded from the bytes it was hashed from, and fsck
+	 * checks it), so the whole-file hash (a second SHA-256 pass over
+	 * every byte) can wait until the file turns out to differ. Then it is
+	 * caught up by reading the part that was skipped again, each chunk of
+	 * it checked against its id (only for input that can be read again).
+	 */
+	struct cand {
+		struct cdt_manifest *m;
+		struct cdt_id id;
+		uint64_t next;		/* the manifest entry the next chunk must match */
+	} cands[MAX_CANDIDATES];
+	int ncands;
+	int lazy;			/* the file hash is behind: see above */
+	int defer;			/* the first round's file hash waits for the candidates */
+	uint64_t hashed;		/* bytes of the file fed to file_hash */
+	off_t start;			/* offset of the file's first byte in fd, -1 if unknown */
+	/* Reading skipped bytes again: a buffer, its chunks and their check. */
+	unsigned char *cbuf;
+	struct cdt_manifest_entry *cents;
+	unsigned char *csame;
+	size_t cents_cap;
+};
+
+struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_options *opt)
+{
+	struct cdt_ingest *ing = xcalloc(1, sizeof(*ing));
+	const struct cdt_chunker *c = cdt_store_chunker(s);
+	int jobs = opt->jobs > 0 ? opt->jobs : cdt_online_cpus(), i;
+
+	ing->store = s;
+	ing->opt = *opt;
+	/* The calling thread works too: jobs - 1 extra threads. */
+	ing->workers = cdt_workers_new(jobs - 1);
+	ing->ncomp = cdt_workers_count(ing->workers) + 1;
+	ing->comp = xcalloc((size_t)ing->ncomp, sizeof(*ing->comp));
+	for (i = 0; i < ing->ncomp; i++)
+		ing->comp[i] = cdt_compressor_new(cdt_store_config(s)->level);
+	ing->buf_cap = MAX((size_t)READ_BUF, 2 * (size_t)c->max_size);
+	for (i = 0; i < 2; i++) {
+		ing->rounds[i].buf = xmalloc(ing->buf_cap);
+		/* Every object is at most its chunk plus a header. */
+		ing->rounds[i].arena = xmalloc(ing->buf_cap +
+					       (ing->buf_cap / c->min_size + 1) * CDT_OBJ_HDR);
+	}
+	ing->file_hash = cdt_hasher_new();
+	return ing;
+}
+
+void cdt_ingest_free(struct cdt_ingest *ing)
+{
+	int i;
+
+	if (!ing)
+		return;
+	cdt_workers_free(ing->workers);
+	for (i = 0; i < ing->ncomp; i++)
+		cdt_compressor_free(ing->comp[i]);
+	free(ing->comp);
+	for (i = 0; i < 2; i++) {
+		free(ing->rounds[i].buf);
+		free(ing->rounds[i].arena);
+		free(ing->rounds[i].descs);
+	}
+	cdt_hasher_free(ing->file_hash);
+	cdt_idset_clear(&ing->round_new);
+	free(ing->cbuf);
+	free(ing->cents);
+	free(ing->csame);
+	free(ing);
+}
+
+/*
+ * Parallel step 1: item 0 feeds the whole-file hash, item k+1 hashes chunk
+ * k and asks the store whether it holds it (the round's lookups then only
+ * check this add's own new chunks, in order).
+ */
+static void hash_item(size_t i, int worker, void *data)
+{
+	struct cdt_ingest *ing = data;
+	struct round *r = ing->cur;
+	struct desc *d;
+
+	(void)worker;
+	if (i == 0) {
+		/* The whole-file hash sees the rounds in order: one item per round. */
+		if (!ing->lazy && !ing->defer)
+			cdt_hasher_update(ing->file_hash, r->buf, r->len);
+		return;
+	}
+	d = &r->descs[i - 1];
+	cdt_hash(r->buf + d->off, d->len, &d->id);
+	d->stored = cdt_chunk_has(ing->store, &d->id);
+}
+
+/* Parallel step 2: encode each new chunk into its slot of the arena. */
+static void encode_item(size_t i, int worker, void *data)
+{
+	struct cdt_ingest *ing = data;
+	struct round *r = ing->cur;
+	struct desc *d = &r->descs[i];
+
+	if (!d->is_new)
+		return;
+	d->obj_len = cdt_object_encode(ing->comp[worker], r->buf + d->off, d->len, d->obj);
+}
+
+static int read_more(int fd, unsigned char *buf, size_t cap, size_t *have, int *eof)
+{
+	while (*have < cap && !*eof) {
+		ssize_t n = read(fd, buf + *have, cap - *have);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			*eof = 1;
+		*have += (size_t)n;
+	}
+	return 0;
+}
+
+/* Write the chunk references of the finished manifest, reading it back in bounded pieces. */
+static int write_refs(struct cdt_ingest *ing, const char *manifest_tmp, const struct cdt_id *m)
+{
+	struct cdt_ref_writer *w = cdt_ref_writer_new(ing->store);
+	int tmpfd = cdt_store_dirfd(ing->store, CDT_DIR_TMP);
+	unsigned char *rec = xmalloc(1024 * CDT_MANIFEST_REC);
+	off_t off = CDT_MANIFEST_HDR;
+	struct stat st;
+	int fd, ret = 0;
+	uint64_t left;
+
+	fd = openat(tmpfd, manifest_tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	left = ((uint64_t)st.st_size - CDT_MANIFEST_HDR - CDT_MANIFEST_TRAILER) / CDT_MANIFEST_REC;
+	while (left && !ret) {
+		size_t nr = (size_t)MIN(left, 1024u), i;
+		ssize_t n = pread_full(fd, rec, nr * CDT_MANIFEST_REC, off);
+
+		if (n != (ssize_t)(nr * CDT_MANIFEST_REC)) {
+			ret = n < 0 ? (int)n : -EIO;
+			break;
+		}
+		for (i = 0; i < nr && !ret; i++) {
+			struct cdt_id c;
+
+			memcpy(c.b, rec + i * CDT_MANIFEST_REC, CDT_ID_LEN);
+			ret = cdt_ref_writer_add(w, &c, m);
+		}
+		off += n;
+		left -= nr;
+	}
+	if (!ret)
+		ret = cdt_ref_writer_flush(w);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(rec);
+	cdt_ref_writer_free(w);
+	return ret;
+}
+
+/*
+ * Fill round r: the bytes `prev` left uncut first, then as much of the file
+ * as fits; cut it into chunks. Returns 0 or -errno (read error).
+ */
+static int fill_round(struct cdt_ingest *ing, int fd, struct round *r, const struct round *prev,
+		      int *eof)
+{
+	const struct cdt_chunker *ch = cdt_store_chunker(ing->store);
+	size_t pos = 0;
+	int ret;
+
+	r->have = 0;
+	if (prev) {
+		r->have = prev->have - prev->len;
+		memcpy(r->buf, prev->buf + prev->len, r->have);
+	}
+	ret = read_more(fd, r->buf, ing->buf_cap, &r->have, eof);
+	if (ret < 0)
+		return ret;
+	r->ndesc = 0;
+	for (;;) {
+		size_t n = cdt_chunker_next(ch, r->buf + pos, r->have - pos, *eof);
+		struct desc *d;
+
+		if (!n)
+			break;
+		ALLOC_GROW(r->descs, r->ndesc + 1, r->alloc);
+		d = &r->descs[r->ndesc++];
+		d->off = pos;
+		d->len = (uint32_t)n;
+		d->is_new = 0;
+		pos += n;
+	}
+	r->len = pos;
+	r->last = *eof && pos == r->have;
+	return 0;
+}
+
+/* Look each chunk up, in order, so duplicates within the file are stored once. */
+static int lookup_round(struct cdt_ingest *ing, struct round *r, struct cdt_chunk_batch *batch)
+{
+	unsigned char *arena = r->arena;
+	char hex[CDT_ID_HEXLEN + 1];
+	size_t i;
+
+	cdt_idset_reset(&ing->round_new);
+	for (i = 0; i < r->ndesc; i++) {
+		struct desc *d = &r->descs[i];
+		int has = cdt_chunk_batch_has(batch, &d->id) ||
+			  cdt_idset_has(&ing->round_new, &d->id);
+
+		/*
+		 * Asked while hashing: what this add committed since is in
+		 * the batch until it is in the store, so nothing is missed.
+		 */
+		if (!has)
+			has = d->stored;
+		if (has < 0)
+			return error_code(has, "cannot look up chunk %s: %s",
+					   cdt_id_to_hex(&d->id, hex), cdt_strerror(has));
+		if (!has) {
+			cdt_idset_add(&ing->round_new, &d->id);
+			d->is_new = 1;
+			d->obj = arena;
+			arena += CDT_OBJ_MAX(d->len);
+		}
+	}
+	return 0;
+}
+
+/* Stage the round's new chunks and record all of them in the manifest, in order. */
+static int stage_round(struct round *r, struct cdt_chunk_batch *batch,
+		       struct cdt_manifest_writer *mw, const char *what,
+		       struct cdt_ingest_result *res)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < r->ndesc; i++) {
+		struct desc *d = &r->descs[i];
+
+		if (d->is_new) {
+			ret = cdt_chunk_batch_stage(batch, &d->id, d->obj, d->obj_len);
+			if (ret < 0)
+				return ret;
+			res->new_chunks++;
+			res->new_raw += d->len;
+			res->new_stored += d->obj_len;
+		}
+		ret = cdt_manifest_writer_add(mw, &d->id, d->len);
+		if (ret < 0)
+			return error_code(ret, "cannot write manifest for '%s': %s", quote(what),
+					   cdt_strerror(ret));
+		res->chunks++;
+	}
+	res->size += r->len;
+	if (cdt_chunk_batch_count(batch) >= BATCH_CHUNKS ||
+	    cdt_chunk_batch_bytes(batch) >= BATCH_BYTES)
+		return cdt_chunk_batch_commit(batch);
+	return 0;
+}
+
+static void drop_candidates(struct cdt_ingest *ing)
+{
+	int i;
+
+	for (i = 0; i < ing->ncands; i++)
+		cdt_manifest_close(ing->cands[i].m);
+	ing->ncands = 0;
+}
+
+/* One buffer of bytes read again, and the chunks it holds. */
+struct catchup {
+	struct cdt_hasher *file_hash;
+	const unsigned char *buf;
+	size_t len;
+	uint64_t base;			/* file offset of buf[0] */
+	const struct cdt_manifest_entry *ents;
+	unsigned char *same;		/* per chunk: hashes to its id again */
+};
+
+/* Item 0 feeds the file hash the whole buffer; item k+1 checks chunk k. */
+static void catchup_item(size_t i, int worker, void *data)
+{
+	struct catchup *c = data;
+	const struct cdt_manifest_entry *e;
+	struct cdt_id got;
+
+	(void)worker;
+	if (i == 0) {
+		cdt_hasher_update(c->file_hash, c->buf, c->len);
+		return;
+	}
+	e = &c->ents[i - 1];
+	cdt_hash(c->buf + (e->offset - c->base), e->len, &got);
+	c->same[i - 1] = cdt_id_eq(&got, &e->id);
+}
+
+/*
+ * Feed the file hash the bytes [0, upto) that were skipped, by reading
+ * them again. They are the first `nchunks` chunks cut, which are also the
+ * first entries of candidate manifest `ref`. Bytes read a second time are
+ * the bytes that were chunked only if every chunk hashes to its id again,
+ * so each is checked (in parallel, as they were hashed the first time):
+ * a content id is never computed from bytes other than those stored. 0,
+ * -EAGAIN when the file no longer holds those bytes (it changed, or
+ * shrank), or another -errno.
+ */
+static int catch_up(struct cdt_ingest *ing, int fd, const struct cdt_id *ref,
+		    uint64_t nchunks, uint64_t upto)
+{
+	const struct cdt_chunker *ch = cdt_store_chunker(ing->store);
+	struct cdt_manifest *m = NULL;
+	struct catchup c;
+	uint64_t next = 0;
+	int ret;
+
+	if (ing->hashed || ing->start < 0)
+		return -EINVAL;	/* lazy hashing starts at the first byte of seekable input */
+	ret = cdt_manifest_open(ing->store, ref, &m, NULL);
+	if (ret < 0)
+		return ret;
+	if (cdt_manifest_count(m) < nchunks) {
+		ret = -EAGAIN;
+		goto out;
+	}
+	if (!ing->cbuf) {
+		ing->cents_cap = ing->buf_cap / ch->min_size + 2;
+		ing->cbuf = xmalloc(ing->buf_cap);
+		ing->cents = xcalloc(ing->cents_cap, sizeof(*ing->cents));
+		ing->csame = xmalloc(ing->cents_cap);
+	}
+	cdt_pause_point("catch-up");
+	c.file_hash = ing->file_hash;
+	c.buf = ing->cbuf;
+	c.ents = ing->cents;
+	c.same = ing->csame;
+	while (next < nchunks) {
+		size_t nr = 0, want = 0, i;
+		ssize_t n;
+
+		/* As many whole chunks as fit. */
+		while (next + nr < nchunks && nr < ing->cents_cap) {
+			ret = cdt_manifest_get(m, next + nr, &ing->cents[nr]);
+			if (ret < 0)
+				goto out;
+			if (want + ing->cents[nr].len > ing->buf_cap)
+				break;
+			want += ing->cents[nr].len;
+			nr++;
+		}
+		c.base = ing->cents[0].offset;
+		c.len = want;
+		if (c.base != ing->hashed) {
+			ret = -EAGAIN;
+			goto out;
+		}
+		n = pread_full(fd, ing->cbuf, want, ing->start + (off_t)c.base);
+		if (n < 0) {
+			ret = (int)n;
+			goto out;
+		}
+		if ((size_t)n != want) {
+			ret = -EAGAIN;	/* the file shrank */
+			goto out;
+		}
+		cdt_workers_run(ing->workers, nr + 1, catchup_item, &c);
+		for (i = 0; i < nr; i++)
+			if (!c.same[i]) {
+				ret = -EAGAIN;
+				goto out;
+			}
+		ing->hashed += want;
+		next += nr;
+	}
+	ret = ing->hashed == upto ? 0 : -EAGAIN;
+out:
+	cdt_manifest_close(m);
+	return ret;
+}
+
+/* Keep the candidates whose next entries are exactly the round's chunks. */
+static void match_candidates(struct cdt_ingest *ing, const struct round *r)
+{
+	int i, j;
+	size_t k;
+
+	for (i = 0; i < ing->ncands; i++) {
+		struct cand *c = &ing->cands[i];
+		int ok = 1;
+
+		for (k = 0; k < r->ndesc && ok; k++, c->next++) {
+			struct cdt_manifest_entry e;
+
+			ok = c->next < cdt_manifest_count(c->m) &&
+			     cdt_manifest_get(c->m, c->next, &e) == 0 &&
+			     cdt_id_eq(&e.id, &r->descs[k].id) && e.len == r->descs[k].len;
+		}
+		if (!ok) {
+			cdt_manifest_close(c->m);
+			c->m = NULL;
+		}
+	}
+	for (i = 0, j = 0; i < ing->ncands; i++)
+		if (ing->cands[i].m)
+			ing->cands[j++] = ing->cands[i];
+	ing->ncands = j;
+}
+
+/* After the first round: stored manifests that start with its chunks. */
+static void find_candidates(struct cdt_ingest *ing, int fd, const struct round *r)
+{
+	struct cdt_refs *refs;
+	struct cdt_id *users = NULL;
+	struct stat st;
+	int n, i;
+
+	ing->ncands = 0;
+	ing->lazy = 0;
+	if (!r->ndesc || r->last || ing->start < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;	/* nothing to gain, or input that cannot be read again */
+	if (cdt_refs_open(ing->store, &refs) < 0)
+		return;
+	n = cdt_refs_lookup(refs, &r->descs[0].id, &users);
+	for (i = 0; i < n && ing->ncands < MAX_CANDIDATES; i++) {
+		struct cand *c = &ing->cands[ing->ncands];
+		struct cdt_manifest_entry e;
+
+		if (cdt_manifest_open(ing->store, &users[i], &c->m, NULL) < 0)
+			continue;
+		if (cdt_manifest_get(c->m, 0, &e) < 0 || !cdt_id_eq(&e.id, &r->descs[0].id) ||
+		    e.len != r->descs[0].len) {
+			cdt_manifest_close(c->m);
+			continue;
+		}
+		c->id = users[i];
+		c->next = 0;
+		ing->ncands++;
+	}
+	free(users);
+	cdt_refs_close(refs);
+	/* A candidate must match the whole first round. */
+	match_candidates(ing, r);
+	ing->lazy = ing->ncands > 0;
+}
+
+/* Compare the round's chunks with each candidate; catch the hash up when none is left. */
+static int follow_candidates(struct cdt_ingest *ing, int fd, const struct round *r,
+			     uint64_t round_start, uint64_t chunks_before)
+{
+	/* Every candidate left matched all chunks before this round. */
+	struct cdt_id ref = ing->cands[0].id;
+	int ret;
+
+	match_candidates(ing, r);
+	if (ing->ncands)
+		return 0;
+	/* The file differs from every stored one: hash what was skipped, and this round. */
+	ing->lazy = 0;
+	ret = catch_up(ing, fd, &ref, chunks_before, round_start);
+	if (ret < 0)
+		return ret;
+	cdt_hasher_update(ing->file_hash, r->buf, r->len);
+	ing->hashed += r->len;
+	return 0;
+}
+
+/* Report a failed catch_up() of `what`. */
+static int catch_up_error(const char *what, int ret)
+{
+	if (ret == -EAGAIN)
+		return error_code(ret, "'%s' changed while it was read; not stored (add it again)",
+				   quote(what));
+	return error_code(ret, "cannot read '%s' again: %s", quote(what), cdt_strerror(ret));
+}
+
+int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
+		  struct cdt_name_entry *meta, struct cdt_ingest_result *res)
+{
+	struct cdt_store *s = ing->store;
+	struct cdt_manifest_writer *mw = NULL;
+	struct cdt_chunk_batch *batch = cdt_chunk_batch_new(s);
+	struct round *r = &ing->rounds[0], *next = &ing->rounds[1];
+	int eof = 0, ret, first = 1, heal = 0;
+	double last_progress = 0;
+	char hex[CDT_ID_HEXLEN + 1];
+
+	memset(res, 0, sizeof(*res));
+	cdt_hasher_reset(ing->file_hash);
+	ing->hashed = 0;
+	ing->lazy = 0;
+	ing->defer = 0;
+	ing->ncands = 0;
+	/* Skipped bytes are read again relative to where reading began. */
+	ing->start = lseek(fd, 0, SEEK_CUR);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	ret = cdt_manifest_writer_new(s, &mw);
+	if (ret < 0) {
+		error("cannot create a manifest in '%s/tmp': %s", cdt_store_path(s), cdt_strerror(ret));
+		goto out;
+	}
+
+	/*
+	 * A pipeline over two buffers: while the pool hashes round r, this
+	 * thread reads and cuts the next round, then joins the hashing; then
+	 * it looks r's chunks up, the pool (and this thread) encodes the new
+	 * ones, and this thread stages them.
+	 */
+	ret = fill_round(ing, fd, r, NULL, &eof);
+	if (ret < 0)
+		goto read_error;
+	{
+		struct stat st;
+
+		/* Only input that can be read again may leave bytes unhashed. */
+		ing->defer = !r->last && ing->start >= 0 && fstat(fd, &st) == 0 &&
+			     S_ISREG(st.st_mode);
+	}
+	for (;;) {
+		struct round *t;
+		int was_lazy = ing->lazy;
+
+		ing->cur = r;
+		cdt_workers_start(ing->workers, r->ndesc + 1, hash_item, ing);
+		if (!r->last) {
+			ret = fill_round(ing, fd, next, r, &eof);
+			if (ret < 0) {
+				cdt_workers_finish(ing->workers);
+				goto read_error;
+			}
+		}
+		cdt_workers_finish(ing->workers);
+		if (!was_lazy && !ing->defer)
+			ing->hashed += r->len;
+		if (first) {
+			find_candidates(ing, fd, r);
+			first = 0;
+			if (ing->defer && !ing->lazy) {
+				/* New content: the first round joins the file hash now. */
+				cdt_hasher_update(ing->file_hash, r->buf, r->len);
+				ing->hashed += r->len;
+			}
+			ing->defer = 0;
+		} else if (was_lazy) {
+			ret = follow_candidates(ing, fd, r, res->size, res->chunks);
+			if (ret < 0) {
+				catch_up_error(what, ret);
+				goto out;
+			}
+		}
+		ret = lookup_round(ing, r, batch);
+		if (ret < 0)
+			goto out;
+		cdt_workers_run(ing->workers, r->ndesc, encode_item, ing);
+		ret = stage_round(r, batch, mw, what, res);
+		if (ret < 0)
+			goto out;
+		if (ing->opt.progress && now_seconds() - last_progress > 0.2) {
+			last_progress = now_seconds();
+			ing->opt.progress(res->size, ing->opt.progress_data);
+		}
+		if (r->last)
+			break;
+		t = r;
+		r = next;
+		next = t;
+	}
+
+	/* A stored manifest with exactly these chunks names this content. */
+	if (ing->lazy) {
+		int i, found = -1;
+
+		for (i = 0; i < ing->ncands; i++)
+			if (ing->cands[i].next == cdt_manifest_count(ing->cands[i].m) &&
+			    cdt_manifest_size(ing->cands[i].m) == res->size)
+				found = i;
+		if (found >= 0) {
+			res->content = ing->cands[found].id;
+		} else {
+			/* Every candidate left matched every chunk: the file is a prefix of each. */
+			ret = catch_up(ing, fd, &ing->cands[0].id, res->chunks, res->size);
+			if (ret < 0) {
+				catch_up_error(what, ret);
+				goto out;
+			}
+		}
+		ing->lazy = found >= 0;
+		drop_candidates(ing);
+	}
+	drop_candidates(ing);
+	if (!ing->lazy)
+		cdt_hasher_final(ing->file_hash, &res->content);
+	ing->lazy = 0;
+
+	ret = cdt_manifest_writer_finish(mw, &res->content);
+	if (ret < 0) {
+		error("cannot write manifest for '%s': %s", quote(what), cdt_strerror(ret));
+		goto out;
+	}
+	ret = cdt_manifest_exists(s, &res->content);
+	if (ret < 0) {
+		error("cannot look up manifest %s: %s", cdt_id_to_hex(&res->content, hex),
+		      cdt_strerror(ret));
+		goto out;
+	}
+	if (ret == 1) {
+		struct cdt_manifest *old;
+		int v = cdt_manifest_open(s, &res->content, &old, NULL);
+
+		/*
+		 * The same content always makes the same manifest, byte for
+		 * byte, so a damaged one is healed by adding the file again,
+		 * and so is one that lists other chunks than the content it is
+		 * named for (its checksum then differs from the one just made,
+		 * whose id was computed from the bytes read).
+		 */
+		if (!v) {
+			if (!cdt_id_eq(cdt_manifest_checksum(old), cdt_manifest_writer_checksum(mw))) {
+				warning("manifest %s does not list the chunks of the content it is named for; "
+					"replacing it with the one just made (then 'cdt fsck --rebuild-refs' "
+					"drops its old references)",
+					cdt_id_to_hex(&res->content, hex));
+				heal = 1;
+				ret = 0;
+			}
+			cdt_manifest_close(old);
+		} else if (v == -CDT_ECORRUPT) {
+			warning("manifest %s is damaged; replacing it with the one just made",
+				cdt_id_to_hex(&res->content, hex));
+			heal = 1;
+			ret = 0;
+		}
+	}
+	res->manifest_existed = ret;
+	if (!ret) {
+		ret = write_refs(ing, cdt_manifest_writer_tmpname(mw), &res->content);
+		if (ret < 0) {
+			error("cannot write reference table: %s", cdt_strerror(ret));
+			goto out;
+		}
+	}
+	/* Data before metadata: chunks and references durable before the manifest. */
+	ret = cdt_chunk_batch_commit(batch);
+	if (ret < 0)
+		goto out;
+	if (!res->manifest_existed) {
+		ret = cdt_store_sync(s);
+		if (ret < 0) {
+			error("cannot sync store '%s': %s", cdt_store_path(s), cdt_strerror(ret));
+			goto out;
+		}
+		cdt_crash_point("manifest");
+		ret = cdt_manifest_writer_commit(mw, heal);
+		if (ret < 0) {
+			error("cannot store manifest %s: %s", cdt_id_to_hex(&res->content, hex),
+			      cdt_strerror(ret));
+			goto out;
+		}
+	}
+	/* Then the name record, then the name. */
+	ret = cdt_nameref_add(s, &res->content, meta->name);
+	if (ret < 0) {
+		error("cannot record name '%s' for manifest %s: %s", quote(meta->name),
+		      cdt_id_to_hex(&res->content, hex), cdt_strerror(ret));
+		goto out;
+	}
+	meta->size = res->size;
+	res->hashed = ing->hashed;
+	meta->content = res->content;
+	meta->added_sec = (int64_t)time(NULL);
+	ret = cdt_name_write(s, meta, !ing->opt.no_replace);
+	if (ret == -EEXIST)
+		error("name '%s' already exists (not replaced)", quote(meta->name));
+	else if (ret == -EISDIR)
+		error("cannot store '%s': stored names exist under '%s/'", quote(meta->name), quote(meta->name));
+	else if (ret == -ENOTDIR)
+		error("cannot store '%s': a parent of it is a stored name", quote(meta->name));
+	else if (ret < 0)
+		error("cannot write name '%s': %s", quote(meta->name), cdt_strerror(ret));
+	if (ret < 0)
+		goto out;
+	if (ing->opt.progress)
+		ing->opt.progress(res->size, ing->opt.progress_data);
+	/* Keep lookups cheap: index many new packs together now and then. */
+	if (cdt_packs_uncovered(s) > MIDX_AFTER_PACKS) {
+		int w = cdt_packs_write_midx(s);
+
+		if (w < 0)
+			warning("cannot write the multi-pack index: %s", cdt_strerror(w));
+	}
+	/* And merge small reference tables. */
+	if (!res->manifest_existed) {
+		int merged = cdt_refs_compact(s, REFS_MAX_TABLES, NULL, NULL);
+
+		if (merged < 0)
+			warning("cannot merge reference tables: %s", cdt_strerror(merged));
+	}
+	ret = 0;
+out:
+	drop_candidates(ing);
+	ing->lazy = 0;
+	cdt_chunk_batch_free(batch);
+	cdt_manifest_writer_free(mw);
+	return ret;
+read_error:
+	error("cannot read '%s': %s", quote(what), cdt_strerror(ret));
+	goto out;
+}

@@ -1,0 +1,48 @@
+/* mark.h: what the live names need, marked where it is stored (for gc and stats). */
+#ifndef CDT_MARK_H
+#define CDT_MARK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "base/idset.h"
+#include "format/store.h"
+
+struct cdt_pack;
+
+/*
+ * Marked from the primary records only: the name entries under names/ and
+ * the manifests they use. Chunks are marked where lookups find them: a bit
+ * per pack entry (the pack's `mark`) and a set of the few loose ones, so
+ * the mark costs about a bit per packed chunk, not an id per chunk.
+ */
+struct cdt_live {
+	struct cdt_store *store;
+	struct cdt_idset manifests;	/* content ids used by names */
+	struct cdt_idset records;	/* cdt_live_record_key() of live name records */
+	struct cdt_idset loose_all;	/* every loose object (value: stored size) */
+	struct cdt_idset loose_live;	/* live loose chunks (value: raw length) */
+	struct cdt_idset missing;	/* live chunks no lookup finds */
+	struct cdt_pack **marked;	/* packs whose mark bitmaps were allocated */
+	size_t nmarked, marked_alloc;
+	uint64_t chunks, unique;	/* distinct live chunks found, and their raw bytes */
+	uint64_t names, logical;
+	uint64_t good_manifests;	/* live manifests that read back intact */
+	uint64_t damaged;		/* names or live manifests that could not be read */
+};
+
+/*
+ * Mark what the names need (errors and damage are reported; damage is
+ * counted in l->damaged, and then what is live is not fully known).
+ * 0 or -errno. Release with cdt_live_release() in any case.
+ */
+int cdt_live_mark(struct cdt_store *s, struct cdt_live *l);
+void cdt_live_release(struct cdt_live *l);
+
+/* Is entry i of pack p the marked copy of a live chunk? */
+int cdt_live_packed(const struct cdt_pack *p, uint64_t i);
+/* Is chunk id live (listed by a live manifest), wherever it is stored? */
+int cdt_live_chunk(struct cdt_live *l, const struct cdt_id *id);
+/* The key of the name record (manifest m, SHA-256 of the name nh) in l->records. */
+void cdt_live_record_key(const struct cdt_id *m, const struct cdt_id *nh, struct cdt_id *out);
+
+#endif

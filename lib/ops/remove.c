@@ -1,0 +1,244 @@
+/* remove.c: cdt rm's library side: names, name records, manifests, reclaimable chunks. */
+#include "ops/remove.h"
+#include "format/fanout.h"
+#include "base/idset.h"
+#include "format/manifest.h"
+#include "format/names.h"
+#include "ops/objects.h"
+#include "format/refs.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cdt_remover {
+	struct cdt_store *store;
+	struct cdt_refs *refs;
+	/* Manifests of removed names that no other name was seen to use. */
+	struct cdt_idset candidates;
+};
+
+int cdt_remover_new(struct cdt_store *s, struct cdt_remover **out)
+{
+	struct cdt_remover *r = xcalloc(1, sizeof(*r));
+	int ret;
+
+	r->store = s;
+	ret = cdt_refs_open(s, &r->refs);
+	if (ret < 0) {
+		free(r);
+		*out = NULL;
+		return error_code(ret, "cannot read reference tables: %s", cdt_strerror(ret));
+	}
+	*out = r;
+	return 0;
+}
+
+void cdt_remover_free(struct cdt_remover *r)
+{
+	if (!r)
+		return;
+	cdt_refs_close(r->refs);
+	cdt_idset_clear(&r->candidates);
+	free(r);
+}
+
+struct records {
+	struct cdt_remover *r;
+	const struct cdt_id *m;
+	const char *removed;
+};
+
+/*
+ * For each recorded name of the manifest: does its entry still use it? A
+ * yes ends the search. A record proves nothing by itself: a missing,
+ * damaged or misleading one only costs cdt_remover_finish() its walk.
+ */
+static int check_record(const char *name, int err, void *data)
+{
+	struct records *rc = data;
+	struct cdt_name_entry *e;
+	struct strbuf why = STRBUF_INIT;
+	int ret, used = 0;
+
+	(void)err;
+	if (!name || !strcmp(name, rc->removed))
+		return 0;
+	e = xmalloc(sizeof(*e));
+	ret = cdt_name_read(rc->r->store, name, e, &why);
+	if (ret == 0 && cdt_id_eq(&e->content, rc->m))
+		used = 1;
+	else if (ret == -ENOENT || ret == 0)
+		/* The name is gone or holds other content now: a stale record. */
+		cdt_nameref_remove(rc->r->store, rc->m, name);
+	free(e);
+	strbuf_release(&why);
+	return used;
+}
+
+int cdt_remove_name(struct cdt_remover *r, const char *name, struct cdt_remove_result *res)
+{
+	struct cdt_name_entry *e = xmalloc(sizeof(*e));
+	struct strbuf why = STRBUF_INIT;
+	struct records rc = { 0 };
+	int ret, have_entry;
+
+	ret = cdt_name_read(r->store, name, e, &why);
+	if (ret == -ENOENT)
+		goto out;
+	have_entry = ret == 0;
+	if (!have_entry)
+		warning("removing damaged name '%s' (%s); its content is left to 'cdt gc'",
+			quote(name), why.len ? why.buf : cdt_strerror(ret));
+	ret = cdt_name_remove(r->store, name);
+	if (ret < 0) {
+		error("cannot remove name '%s': %s", quote(name), cdt_strerror(ret));
+		goto out;
+	}
+	res->names++;
+	ret = 0;
+	if (!have_entry)
+		goto out;
+	/* The name is gone; does another name still use its manifest? */
+	rc.r = r;
+	rc.m = &e->content;
+	rc.removed = name;
+	if (cdt_nameref_list(r->store, &e->content, check_record, &rc) != 1)
+		cdt_idset_add(&r->candidates, &e->content);
+	cdt_nameref_remove(r->store, &e->content, name);
+out:
+	free(e);
+	strbuf_release(&why);
+	return ret;
+}
+
+/*
+ * Chunks of m that no surviving manifest lists, and their stored size.
+ * `dead` holds the manifests being removed; `seen` the chunks counted.
+ * A chunk whose references do not list m shows that the tables are
+ * incomplete: whether another manifest uses it cannot be told, so it is
+ * not counted.
+ */
+static void count_reclaimable(struct cdt_remover *r, const struct cdt_id *m,
+			      const struct cdt_idset *dead, struct cdt_idset *seen,
+			      struct cdt_remove_result *res)
+{
+	struct cdt_manifest *man;
+	uint64_t i, n;
+
+	if (cdt_manifest_open(r->store, m, &man, NULL) < 0)
+		return;
+	n = cdt_manifest_count(man);
+	for (i = 0; i < n; i++) {
+		struct cdt_manifest_entry e;
+		struct cdt_id *users = NULL;
+		int nu, k, used = 0, listed = 0;
+
+		if (cdt_manifest_get(man, i, &e) < 0)
+			break;
+		if (!cdt_idset_add(seen, &e.id))
+			continue;
+		nu = cdt_refs_lookup(r->refs, &e.id, &users);
+		for (k = 0; k < nu && !used; k++) {
+			if (cdt_id_eq(&users[k], m))
+				listed = 1;
+			else if (!cdt_idset_has(dead, &users[k]))
+				used = cdt_manifest_exists(r->store, &users[k]) == 1;
+		}
+		free(users);
+		if (listed && !used) {
+			int64_t sz = cdt_chunk_stored_size(r->store, &e.id);
+
+			res->chunks++;
+			if (sz > 0)
+				res->reclaimable_bytes += (uint64_t)sz;
+		}
+	}
+	cdt_manifest_close(man);
+}
+
+struct settle {
+	const struct cdt_idset *candidates;
+	struct cdt_idset used;		/* candidates some name entry uses */
+	uint64_t damaged;		/* entries that could not be read */
+	struct strbuf first, first_why;	/* the first of them, for the warning */
+};
+
+static int note_user(const char *name, const struct cdt_name_entry *e, int err,
+		     const char *why, void *data)
+{
+	struct settle *st = data;
+
+	if (!e) {
+		if (!st->damaged++) {
+			strbuf_addstr(&st->first, name);
+			strbuf_addstr(&st->first_why, why && *why ? why : cdt_strerror(err));
+		}
+		return 0;
+	}
+	if (cdt_idset_has(st->candidates, &e->content))
+		cdt_idset_add(&st->used, &e->content);
+	/* Every candidate in use: the rest of the walk cannot change anything. */
+	return st->used.nr == st->candidates->nr;
+}
+
+int cdt_remover_finish(struct cdt_remover *r, struct cdt_remove_result *res)
+{
+	struct settle st = { &r->candidates, CDT_IDSET_INIT, 0, STRBUF_INIT, STRBUF_INIT };
+	struct cdt_idset dead = CDT_IDSET_INIT, seen = CDT_IDSET_INIT;
+	int mfd = cdt_store_dirfd(r->store, CDT_DIR_MANIFESTS);
+	char hex[CDT_ID_HEXLEN + 1];
+	unsigned long long kept;
+	size_t i;
+	int ret;
+
+	if (!r->candidates.nr)
+		return 0;
+	ret = cdt_names_walk(r->store, NULL, note_user, &st);
+	kept = (unsigned long long)(r->candidates.nr - st.used.nr);
+	if (ret < 0) {
+		error("cannot list names: %s; keeping %llu manifest%s for 'cdt gc'",
+		      cdt_strerror(ret), kept, kept == 1 ? "" : "s");
+		goto out;
+	}
+	ret = 0;
+	if (!kept)
+		goto out;
+	if (st.damaged == 1) {
+		warning("name '%s' cannot be read (%s): keeping %llu manifest%s it may use; "
+			"run 'cdt fsck'", quote(st.first.buf), st.first_why.buf, kept,
+			kept == 1 ? "" : "s");
+		goto out;
+	}
+	if (st.damaged) {
+		warning("%llu names cannot be read (the first, '%s': %s): keeping %llu manifest%s "
+			"they may use; run 'cdt fsck'", (unsigned long long)st.damaged,
+			quote(st.first.buf), st.first_why.buf, kept, kept == 1 ? "" : "s");
+		goto out;
+	}
+	for (i = 0; i < r->candidates.cap; i++)
+		if (r->candidates.used[i] && !cdt_idset_has(&st.used, &r->candidates.ids[i]))
+			cdt_idset_add(&dead, &r->candidates.ids[i]);
+	for (i = 0; i < dead.cap; i++) {
+		const struct cdt_id *m = &dead.ids[i];
+		int rm;
+
+		if (!dead.used[i])
+			continue;
+		count_reclaimable(r, m, &dead, &seen, res);
+		rm = cdt_fanout_remove(mfd, m);
+		if (rm < 0 && rm != -ENOENT)
+			warning("cannot remove manifest %s: %s; 'cdt gc' will",
+				cdt_id_to_hex(m, hex), cdt_strerror(rm));
+		else if (rm == 0)
+			res->manifests++;
+	}
+out:
+	cdt_idset_clear(&st.used);
+	cdt_idset_clear(&dead);
+	cdt_idset_clear(&seen);
+	strbuf_release(&st.first);
+	strbuf_release(&st.first_why);
+	return ret;
+}

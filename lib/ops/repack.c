@@ -1,0 +1,448 @@
+/* repack.c: rewrite packs without their dead objects, dead-first and in bounded space. */
+#include "ops/repack.h"
+#include "base/compress.h"
+#include "base/idset.h"
+#include "ops/objects.h"
+#include "format/pack.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#define REPACK_DEAD 0.2
+#define SMALL_PACK (16ull << 20)
+#define PACK_TARGET (512ull << 20)
+/* The smallest output pack gc aims for, however little space is free. */
+#define PACK_FLOOR (1ull << 20)
+
+/* Output packs of at most half the free space: never more than one output's worth needed. */
+static uint64_t output_target(struct cdt_store *s, uint64_t freed)
+{
+	struct statvfs sv;
+	uint64_t avail;
+
+	if (fstatvfs(cdt_store_rootfd(s), &sv) < 0)
+		return PACK_TARGET;
+	avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize + freed;
+	return MIN(PACK_TARGET, MAX(avail / 2, PACK_FLOOR));
+}
+
+void cdt_repack_plan(struct cdt_store *s, struct cdt_live *l, size_t nloose,
+		     struct cdt_repack_plan *plan)
+{
+	size_t i, nsmall = 0;
+	uint64_t k, dead_packs = 0;
+	int merge;
+
+	(void)l;
+	memset(plan, 0, sizeof(*plan));
+	plan->n = cdt_packs_list(s, &plan->packs);
+	plan->rewrite = xcalloc(plan->n + 1, 1);
+	plan->live_bytes = xcalloc(plan->n + 1, sizeof(uint64_t));
+	plan->live_count = xcalloc(plan->n + 1, sizeof(uint64_t));
+	plan->total_bytes = xcalloc(plan->n + 1, sizeof(uint64_t));
+	/* Live bytes per pack; a second copy of a chunk counts as dead. */
+	for (i = 0; i < plan->n; i++) {
+		for (k = 0; k < plan->packs[i]->count; k++) {
+			uint32_t len;
+
+			cdt_pack_entry(plan->packs[i], k, NULL, NULL, &len, NULL);
+			plan->total_bytes[i] += len;
+			if (cdt_live_packed(plan->packs[i], k)) {
+				plan->live_bytes[i] += len;
+				plan->live_count[i]++;
+			}
+		}
+		if (plan->total_bytes[i] < SMALL_PACK)
+			nsmall++;
+		if (!plan->live_bytes[i])
+			dead_packs += plan->total_bytes[i];
+	}
+	/*
+	 * Merging small packs pays only when what comes out is not small
+	 * again: with too little room for that (output packs are at most half
+	 * the free space), they are left for a gc with more room.
+	 */
+	merge = output_target(s, dead_packs) >= SMALL_PACK;
+	for (i = 0; i < plan->n; i++) {
+		uint64_t dead = plan->total_bytes[i] - plan->live_bytes[i];
+
+		if (!plan->live_bytes[i] || (double)dead > REPACK_DEAD * (double)plan->total_bytes[i] ||
+		    (plan->total_bytes[i] < SMALL_PACK && ((merge && nsmall > 1) || nloose))) {
+			plan->rewrite[i] = 1;
+			plan->dead_objects += plan->packs[i]->count - plan->live_count[i];
+			plan->dead_bytes += dead;
+		}
+	}
+}
+
+void cdt_repack_plan_release(struct cdt_repack_plan *plan)
+{
+	free(plan->packs);
+	free(plan->rewrite);
+	free(plan->live_bytes);
+	free(plan->live_count);
+	free(plan->total_bytes);
+	memset(plan, 0, sizeof(*plan));
+}
+
+struct repacker {
+	struct cdt_store *store;
+	struct cdt_live *live;
+	const struct cdt_repack_plan *plan;
+	void (*say)(const char *what, const char *item, uint64_t bytes, void *data);
+	void *data;
+	struct cdt_repack_result *res;
+	int packsfd;
+	uint64_t target;		/* bytes per output pack */
+	struct cdt_pack_writer *w;
+	struct cdt_idset written;	/* in a committed or the current output */
+	struct cdt_chunk_reader *reader;
+	struct cdt_compressor *comp;
+	struct cdt_decompressor *dec;
+	uint32_t raw_max;
+	unsigned char *raw, *obj;
+	size_t cap;
+	char (*made)[CDT_ID_HEXLEN + 6];
+	size_t nmade, made_alloc;
+	/* Inputs whose live objects are all in outputs, waiting for them to be durable. */
+	size_t *pending;
+	size_t npending, pending_alloc;
+	const struct cdt_id *loose;
+	size_t loose_in;		/* loose[0..loose_in) went into outputs */
+	size_t loose_done;		/* loose[0..loose_done) are removed */
+	unsigned char *keep;		/* per pack: must stay */
+};
+
+/* Remove a pack: its index first, so that it is never an index without a pack. */
+static int remove_pack(struct repacker *rp, size_t i)
+{
+	const struct cdt_repack_plan *pl = rp->plan;
+	char path[CDT_ID_HEXLEN + 16];
+	size_t j;
+
+	for (j = 0; j < rp->nmade; j++)
+		if (!strcmp(rp->made[j], pl->packs[i]->name))
+			return 0;	/* rewritten into an identical pack */
+	rp->say("pack", pl->packs[i]->name, pl->total_bytes[i] - pl->live_bytes[i], rp->data);
+	snprintf(path, sizeof(path), "%s.idx", pl->packs[i]->name);
+	if (unlinkat(rp->packsfd, path, 0) < 0 && errno != ENOENT)
+		return error_code(-errno, "cannot remove 'packs/%s': %s", path, cdt_strerror(errno));
+	snprintf(path, sizeof(path), "%s.pack", pl->packs[i]->name);
+	if (unlinkat(rp->packsfd, path, 0) < 0 && errno != ENOENT)
+		warning("cannot remove 'packs/%s': %s", path, cdt_strerror(errno));
+	/* Its space comes back only once nothing holds it open. */
+	cdt_pack_close_file(pl->packs[i]);
+	rp->res->packs_removed++;
+	rp->res->chunks += pl->packs[i]->count - pl->live_count[i];
+	rp->res->chunk_bytes += pl->total_bytes[i] - pl->live_bytes[i];
+	return 0;
+}
+
+/*
+ * Commit the current output, make it durable, then remove what it (and
+ * the outputs before it) made redundant.
+ */
+static int flush_output(struct repacker *rp)
+{
+	char name[CDT_ID_HEXLEN + 6];
+	int objfd = cdt_store_dirfd(rp->store, CDT_DIR_OBJECTS);
+	size_t i;
+	int ret;
+
+	if (rp->w) {
+		ret = cdt_pack_writer_commit(rp->w, name);
+		cdt_pack_writer_free(rp->w);
+		rp->w = NULL;
+		if (ret < 0)
+			return error_code(ret, "cannot write a pack: %s", cdt_strerror(ret));
+		ALLOC_GROW(rp->made, rp->nmade + 1, rp->made_alloc);
+		strcpy(rp->made[rp->nmade++], name);
+		rp->res->packs_written++;
+	}
+	if (!rp->npending && rp->loose_done == rp->loose_in)
+		return 0;
+	/* The new packs' names are durable before what they replace goes. */
+	ret = cdt_store_sync(rp->store);
+	if (ret < 0)
+		return error_code(ret, "cannot sync the store: %s", cdt_strerror(ret));
+	for (i = 0; i < rp->npending; i++) {
+		ret = remove_pack(rp, rp->pending[i]);
+		if (ret < 0)
+			return ret;
+	}
+	rp->npending = 0;
+	for (i = rp->loose_done; i < rp->loose_in; i++) {
+		char path[CDT_ID_HEXLEN + 2];
+
+		if (cdt_idset_has(&rp->written, &rp->loose[i]) &&
+		    unlinkat(objfd, cdt_id_path(&rp->loose[i], path), 0) == 0)
+			rp->res->loose_packed++;
+	}
+	rp->loose_done = rp->loose_in;
+	return 0;
+}
+
+static int put_object(struct repacker *rp, const struct cdt_id *id, const unsigned char *obj,
+		      size_t len)
+{
+	int ret;
+
+	if (!rp->w) {
+		ret = cdt_pack_writer_new(rp->store, &rp->w);
+		if (ret < 0)
+			return error_code(ret, "cannot start a pack: %s", cdt_strerror(ret));
+	}
+	ret = cdt_pack_writer_add(rp->w, id, obj, len);
+	if (ret < 0)
+		return error_code(ret, "cannot write a pack: %s", cdt_strerror(ret));
+	cdt_idset_add(&rp->written, id);
+	return 0;
+}
+
+/* Start a new output once this one is big enough (only between inputs' objects). */
+static int maybe_flush(struct repacker *rp)
+{
+	if (rp->w && cdt_pack_writer_bytes(rp->w) >= rp->target)
+		return flush_output(rp);
+	return 0;
+}
+
+/*
+ * Copy a chunk by reading a good copy wherever it is (loose copies first),
+ * checking it fully, and encoding it again. 1 if copied, 0 if no good copy
+ * exists, -errno on a write error.
+ */
+static int copy_checked(struct repacker *rp, const struct cdt_id *id, uint32_t want)
+{
+	uint32_t len;
+	size_t olen;
+
+	if (cdt_chunk_read(rp->reader, id, want, rp->raw, &len, NULL) < 0)
+		return 0;
+	olen = cdt_object_encode(rp->comp, rp->raw, len, rp->obj);
+	return put_object(rp, id, rp->obj, olen);
+}
+
+/*
+ * What an object an index calls dead really holds, from its own bytes:
+ * 1 with its id, 0 when it cannot be read or decoded.
+ */
+static int object_id(struct repacker *rp, struct cdt_pack *p, uint64_t k, size_t *len,
+		     struct cdt_id *id)
+{
+	uint32_t raw_len;
+	size_t obj_len;
+
+	if (cdt_pack_read(p, rp->packsfd, k, rp->obj, rp->cap, len, NULL) < 0 ||
+	    cdt_object_parse(rp->dec, rp->obj, *len, rp->raw_max, rp->raw, &raw_len, &obj_len, id,
+			     NULL) < 0 ||
+	    obj_len != *len)
+		return 0;
+	return 1;
+}
+
+/*
+ * Entry k of pack i, which its index calls dead: drop it only when its
+ * bytes say it is not a live chunk that lookups miss. Returns 1 if it was
+ * kept (copied), 0 if dropped, -1 if the pack must stay, or -errno.
+ */
+static int settle_dead(struct repacker *rp, size_t i, uint64_t k)
+{
+	struct cdt_pack *p = rp->plan->packs[i];
+	struct cdt_id said, id;
+	char hex[CDT_ID_HEXLEN + 1], hex2[CDT_ID_HEXLEN + 1];
+	size_t len;
+	int ret;
+
+	cdt_pack_entry(p, k, &said, NULL, NULL, NULL);
+	if (!object_id(rp, p, k, &len, &id)) {
+		if (!rp->live->missing.nr)
+			return 0;	/* every live chunk was found elsewhere: it is none of them */
+		warning("pack %s: object %llu cannot be read while live chunks are missing; "
+			"keeping the pack (run 'cdt fsck')", p->name, (unsigned long long)k);
+		return -1;
+	}
+	if (!cdt_idset_has(&rp->live->missing, &id) || cdt_idset_has(&rp->written, &id))
+		return 0;
+	if (!cdt_id_eq(&id, &said))
+		warning("pack %s: its index calls chunk %s %s; keeping it under its own id",
+			p->name, cdt_id_to_hex(&id, hex), cdt_id_to_hex(&said, hex2));
+	ret = put_object(rp, &id, rp->obj, len);
+	return ret < 0 ? ret : 1;
+}
+
+/* Copy pack i's live objects (and any second copy of a live chunk) into the outputs. */
+static int copy_pack(struct repacker *rp, size_t i)
+{
+	struct cdt_pack *p = rp->plan->packs[i];
+	uint64_t k;
+	int ret = 0;
+
+	for (k = 0; k < p->count && !ret; k++) {
+		struct cdt_id id;
+		size_t len;
+
+		cdt_pack_entry(p, k, &id, NULL, NULL, NULL);
+		if (!cdt_live_packed(p, k) && !cdt_live_chunk(rp->live, &id)) {
+			ret = settle_dead(rp, i, k);
+			if (ret == -1) {
+				rp->keep[i] = 1;
+				ret = 0;
+			}
+			ret = ret < 0 ? ret : maybe_flush(rp);
+			continue;
+		}
+		/*
+		 * A second copy of a live chunk is copied too: the copy that
+		 * was marked may be the damaged one.
+		 */
+		if (cdt_idset_has(&rp->written, &id))
+			continue;
+		if (cdt_pack_read(p, rp->packsfd, k, rp->obj, rp->cap, &len, NULL) == 0) {
+			ret = put_object(rp, &id, rp->obj, len);
+		} else {
+			ret = copy_checked(rp, &id, 0);
+			if (ret == 0) {
+				char hex[CDT_ID_HEXLEN + 1];
+
+				/* The only copy is damaged: keep the pack, so repair can still find it. */
+				warning("pack %s holds a damaged copy of chunk %s and no good copy exists; "
+					"keeping the pack (run 'cdt fsck')", p->name,
+					cdt_id_to_hex(&id, hex));
+				rp->keep[i] = 1;
+			}
+			ret = ret < 0 ? ret : 0;
+		}
+		ret = ret < 0 ? ret : maybe_flush(rp);
+	}
+	return ret;
+}
+
+/*
+ * A pack with nothing live: removed at once if every object's bytes
+ * confirm it, before anything is written. 1 if removed, 0 if it must be
+ * rewritten instead (it holds a chunk lookups miss), or -errno.
+ */
+static int drop_dead_pack(struct repacker *rp, size_t i)
+{
+	struct cdt_pack *p = rp->plan->packs[i];
+	uint64_t k;
+
+	for (k = 0; k < p->count; k++) {
+		struct cdt_id id;
+		size_t len;
+
+		if (!object_id(rp, p, k, &len, &id)) {
+			if (rp->live->missing.nr)
+				return 0;
+			continue;
+		}
+		if (cdt_idset_has(&rp->live->missing, &id))
+			return 0;
+	}
+	return remove_pack(rp, i) < 0 ? -EIO : 1;
+}
+
+int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_plan *plan,
+	       const struct cdt_id *loose, size_t nloose, int dry_run,
+	       void (*say)(const char *what, const char *item, uint64_t bytes, void *data),
+	       void *data, struct cdt_repack_result *res)
+{
+	struct repacker rp;
+	size_t i, nrewrite = 0;
+	int ret = 0;
+
+	memset(res, 0, sizeof(*res));
+	for (i = 0; i < plan->n; i++)
+		nrewrite += plan->rewrite[i];
+	if (!nrewrite && !nloose)
+		return 0;
+	if (dry_run) {
+		for (i = 0; i < plan->n; i++) {
+			if (!plan->rewrite[i])
+				continue;
+			say("pack (rewriting its live objects)", plan->packs[i]->name,
+			    plan->total_bytes[i] - plan->live_bytes[i], data);
+			res->chunks += plan->packs[i]->count - plan->live_count[i];
+			res->chunk_bytes += plan->total_bytes[i] - plan->live_bytes[i];
+		}
+		return 0;
+	}
+
+	memset(&rp, 0, sizeof(rp));
+	rp.store = s;
+	rp.live = l;
+	rp.plan = plan;
+	rp.say = say;
+	rp.data = data;
+	rp.res = res;
+	rp.packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	rp.reader = cdt_chunk_reader_new(s);
+	rp.comp = cdt_compressor_new(cdt_store_config(s)->level);
+	rp.dec = cdt_decompressor_new();
+	rp.raw_max = cdt_store_chunker(s)->max_size;
+	rp.cap = CDT_OBJ_MAX(rp.raw_max);
+	rp.raw = xmalloc(rp.raw_max);
+	rp.obj = xmalloc(rp.cap);
+	rp.keep = xcalloc(plan->n + 1, 1);
+	rp.loose = loose;
+
+	/* Dead first: packs with nothing live free space without needing any. */
+	for (i = 0; i < plan->n && !ret; i++) {
+		if (!plan->rewrite[i] || plan->live_count[i])
+			continue;
+		ret = drop_dead_pack(&rp, i);
+		if (ret == 1)
+			rp.keep[i] = 2;	/* gone */
+		ret = ret < 0 ? ret : 0;
+	}
+	/* What that freed counts: the outputs are sized by the space there is now. */
+	cdt_pause_point("repack");
+	rp.target = output_target(s, 0);
+	/* Live loose chunks, checked fully as they are read. */
+	for (i = 0; i < nloose && !ret; i++) {
+		uint64_t *want = cdt_idset_get(&l->loose_live, &loose[i]);
+
+		if (!cdt_idset_has(&rp.written, &loose[i])) {
+			ret = copy_checked(&rp, &loose[i], want ? (uint32_t)*want : 0);
+			if (ret == 0) {
+				char hex[CDT_ID_HEXLEN + 1];
+
+				warning("chunk %s has no good copy; leaving it as it is (run 'cdt fsck')",
+					cdt_id_to_hex(&loose[i], hex));
+			}
+			ret = ret < 0 ? ret : 0;
+		}
+		rp.loose_in = i + 1;
+		ret = ret < 0 ? ret : maybe_flush(&rp);
+	}
+	/* Then the packs to rewrite, one output pack at a time. */
+	for (i = 0; i < plan->n && !ret; i++) {
+		if (!plan->rewrite[i] || rp.keep[i])
+			continue;
+		ret = copy_pack(&rp, i);
+		if (!ret && !rp.keep[i]) {
+			ALLOC_GROW(rp.pending, rp.npending + 1, rp.pending_alloc);
+			rp.pending[rp.npending++] = i;
+		}
+	}
+	if (!ret)
+		ret = flush_output(&rp);
+	if (rp.w)
+		cdt_pack_writer_free(rp.w);
+	cdt_chunk_reader_free(rp.reader);
+	cdt_compressor_free(rp.comp);
+	cdt_decompressor_free(rp.dec);
+	free(rp.raw);
+	free(rp.obj);
+	free(rp.made);
+	free(rp.pending);
+	free(rp.keep);
+	cdt_idset_clear(&rp.written);
+	return ret;
+}

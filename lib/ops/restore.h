@@ -1,0 +1,53 @@
+/* restore.h: reading a stored file back, every chunk checked. */
+#ifndef CDT_RESTORE_H
+#define CDT_RESTORE_H
+
+#include <stdint.h>
+#include "format/names.h"
+#include "format/store.h"
+
+struct cdt_restore;
+
+/* A reader with `jobs` threads reading and inflating ahead (0: online CPUs). */
+struct cdt_restore *cdt_restore_new(struct cdt_store *s, int jobs);
+void cdt_restore_free(struct cdt_restore *r);
+
+/*
+ * Write the contents of `e` to fd (called `outname` in messages). Every
+ * chunk is checked against its id, and the manifest against its checksum;
+ * the first failure is reported (naming the name, the offset and the chunk)
+ * and returned: -ENOENT for a missing chunk or manifest, -CDT_ECORRUPT for
+ * damage, -errno for I/O. With `sparse`, all-zero chunks become holes (fd
+ * must be a fresh regular file; it is extended to the full size).
+ */
+int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd,
+		   const char *outname, int sparse);
+
+/*
+ * Checking without writing (verify): read `e` exactly as cdt_restore_fd()
+ * does, but go on past damage. bad() is called, in file order, for each
+ * range that cannot be read: a chunk (with its id), or the whole file (chunk
+ * NULL) when its manifest is damaged or the whole-file hash does not match.
+ * progress(), when set, gets the bytes of the file gone through so far.
+ */
+struct cdt_restore_check {
+	void (*bad)(uint64_t offset, uint64_t len, const struct cdt_id *chunk, int err,
+		    const char *why, void *data);
+	void (*progress)(uint64_t done, void *data);
+	void *data;
+	/*
+	 * Optional: when every chunk could be read, *hashed is set to 1 and
+	 * *got to the SHA-256 of all of them in order (what the content id
+	 * must be); else *hashed is set to 0.
+	 */
+	int *hashed;
+	struct cdt_id *got;
+};
+/*
+ * Returns 0 when every check held; -ENOENT or -CDT_ECORRUPT (or another
+ * -errno for I/O) when bad() was called for something.
+ */
+int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
+		      const struct cdt_restore_check *c);
+
+#endif
