@@ -87,7 +87,9 @@ ALL_LDFLAGS = $(LDFLAGS) $(SAN) -pthread
 LIBS = $(PKG_LIBS) -lm $(FUSE_LIBS)
 
 LIB_SOURCES = \
+	lib/base/alloc.c \
 	lib/base/compress.c \
+	lib/base/error.c \
 	lib/base/fsutil.c \
 	lib/base/hash.c \
 	lib/base/idset.c \

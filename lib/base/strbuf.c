@@ -1,6 +1,7 @@
 /* strbuf.c: growable byte strings. */
 #include "base/strbuf.h"
-#include "base/util.h"
+#include "base/alloc.h"
+#include "base/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>

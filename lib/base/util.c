@@ -1,4 +1,4 @@
-/* util.c: allocation wrappers, error reporting and small helpers. */
+/* util.c: small helpers shared by all of cdt: quoting, I/O that retries, sizes, damage reports. */
 #include "base/util.h"
 #include "base/strbuf.h"
 
@@ -8,67 +8,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static void default_report(const char *prefix, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-static void default_report(const char *prefix, const char *fmt, va_list ap)
-{
-	char *msg = NULL;
-
-	if (vasprintf(&msg, fmt, ap) < 0) {
-		fprintf(stderr, "%scannot format message\n", prefix);
-		return;
-	}
-	/* One write, so lines from threads and processes do not interleave. */
-	fprintf(stderr, "%s%s\n", prefix, msg);
-	free(msg);
-}
-
-static report_fn report_routine = default_report;
-
-void set_report_routine(report_fn fn)
-{
-	report_routine = fn ? fn : default_report;
-}
-
-int error(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	report_routine("error: ", fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-int error_code(int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	report_routine("error: ", fmt, ap);
-	va_end(ap);
-	return err;
-}
-
-void warning(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	report_routine("warning: ", fmt, ap);
-	va_end(ap);
-}
-
-void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	report_routine("fatal: ", fmt, ap);
-	va_end(ap);
-	exit(1);
-}
 
 int cdt_corrupt(struct strbuf *why, const char *fmt, ...)
 {
@@ -80,76 +19,6 @@ int cdt_corrupt(struct strbuf *why, const char *fmt, ...)
 		va_end(ap);
 	}
 	return -CDT_ECORRUPT;
-}
-
-const char *cdt_strerror(int err)
-{
-	if (err < 0)
-		err = -err;
-	switch (err) {
-	case CDT_ECORRUPT:
-		return "data is corrupt";
-	case CDT_EVERSION:
-		return "unsupported format version";
-	default:
-		return strerror(err);
-	}
-}
-
-static void *check_alloc(void *p, size_t size)
-{
-	if (!p && size)
-		die("out of memory allocating %zu bytes", size);
-	return p;
-}
-
-void *xmalloc(size_t size)
-{
-	return check_alloc(malloc(size ? size : 1), size);
-}
-
-void *xcalloc(size_t nmemb, size_t size)
-{
-	if (size && nmemb > SIZE_MAX / size)
-		die("allocation of %zu x %zu bytes overflows", nmemb, size);
-	return check_alloc(calloc(nmemb ? nmemb : 1, size ? size : 1), nmemb * size);
-}
-
-void *xrealloc(void *ptr, size_t size)
-{
-	return check_alloc(realloc(ptr, size ? size : 1), size);
-}
-
-char *xstrdup(const char *s)
-{
-	return xstrndup(s, strlen(s));
-}
-
-char *xstrndup(const char *s, size_t n)
-{
-	char *p = xmalloc(n + 1);
-
-	memcpy(p, s, n);
-	p[n] = '\0';
-	return p;
-}
-
-char *xstrfmt(const char *fmt, ...)
-{
-	va_list ap, ap2;
-	int n;
-	char *p;
-
-	va_start(ap, fmt);
-	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		die("cannot format string");
-	p = xmalloc((size_t)n + 1);
-	vsnprintf(p, (size_t)n + 1, fmt, ap2);
-	va_end(ap2);
-	return p;
 }
 
 int write_all(int fd, const void *buf, size_t len)

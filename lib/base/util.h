@@ -1,4 +1,7 @@
-/* util.h: allocation wrappers, error reporting and small helpers shared by all of cdt. */
+/*
+ * util.h: small helpers shared by all of cdt; includes alloc.h and error.h,
+ * which every file needs too.
+ */
 #ifndef CDT_UTIL_H
 #define CDT_UTIL_H
 
@@ -8,59 +11,8 @@
 #include <stdarg.h>
 #include <sys/types.h>
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
-
-/*
- * Error codes beyond errno. Library functions return 0 (or a count) on
- * success and a negative errno value on failure; data that fails a check is
- * -CDT_ECORRUPT, so callers (and the FUSE view) can tell damage from I/O.
- */
-#define CDT_ECORRUPT EBADMSG
-#define CDT_EVERSION EPROTONOSUPPORT
-
-/*
- * Allocation that cannot fail: on exhaustion the process dies with the size
- * it tried. Sizes derived from on-disk data must be bounded before they get
- * here; these wrappers are not a defence against hostile lengths.
- */
-void *xmalloc(size_t size);
-void *xcalloc(size_t nmemb, size_t size);
-void *xrealloc(void *ptr, size_t size);
-char *xstrdup(const char *s);
-char *xstrndup(const char *s, size_t n);
-char *xstrfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Grow an array to hold at least `nr` elements (amortised doubling). */
-#define ALLOC_GROW(x, nr, alloc) \
-	do { \
-		if ((size_t)(nr) > (size_t)(alloc)) { \
-			size_t alloc_grow_n_ = ((size_t)(alloc) + 16) * 3 / 2; \
-			if (alloc_grow_n_ < (size_t)(nr)) \
-				alloc_grow_n_ = (nr); \
-			(x) = xrealloc((x), alloc_grow_n_ * sizeof(*(x))); \
-			(alloc) = alloc_grow_n_; \
-		} \
-	} while (0)
-
-/*
- * Reporting. error() prints "error: MSG" to stderr and returns -1, so that
- * `return error(...)` reads naturally; warning() prints "warning: MSG".
- * The FUSE view replaces the routine to send messages to its log instead.
- */
-int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/*
- * Like error(), but returns `err` (a negative error code) unchanged:
- * `return error_code(ret, "cannot open '%s': %s", path, cdt_strerror(ret))`.
- * (Not git's error_errno(), which appends strerror(errno) itself.)
- */
-int error_code(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-typedef void (*report_fn)(const char *prefix, const char *fmt, va_list ap);
-void set_report_routine(report_fn fn);
+#include "base/alloc.h"
+#include "base/error.h"
 
 /*
  * A name or path made safe for a one-line message: control characters (C0,
@@ -77,14 +29,6 @@ const char *quote(const char *s);
  */
 struct strbuf;
 int cdt_corrupt(struct strbuf *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/*
- * Text for an error code (a negative one as lib/ returns, or an errno;
- * CDT_E* included): the one way an error becomes text, so that the same
- * damage reads the same from every command ("data is corrupt", never
- * "Bad message").
- */
-const char *cdt_strerror(int err);
 
 /* I/O that retries on EINTR and short transfers. Return 0 or -errno. */
 int write_all(int fd, const void *buf, size_t len);

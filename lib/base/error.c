@@ -1,0 +1,82 @@
+/* error.c: error(), warning(), die() and the one path from an error code to text. */
+#include "base/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void default_report(const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void default_report(const char *prefix, const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		fprintf(stderr, "%scannot format message\n", prefix);
+		return;
+	}
+	/* One write, so lines from threads and processes do not interleave. */
+	fprintf(stderr, "%s%s\n", prefix, msg);
+	free(msg);
+}
+
+static report_fn report_routine = default_report;
+
+void set_report_routine(report_fn fn)
+{
+	report_routine = fn ? fn : default_report;
+}
+
+int error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_routine("error: ", fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int error_code(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_routine("error: ", fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+void warning(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_routine("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_routine("fatal: ", fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+const char *cdt_strerror(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case CDT_ECORRUPT:
+		return "data is corrupt";
+	case CDT_EVERSION:
+		return "unsupported format version";
+	default:
+		return strerror(err);
+	}
+}
+
