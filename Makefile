@@ -133,8 +133,9 @@ CMD_SOURCES = \
 
 FUSE_SOURCES = \
 	fuse-view/cache.c \
-	fuse-view/tree.c \
-	fuse-view/view.c
+	fuse-view/mount.c \
+	fuse-view/ops.c \
+	fuse-view/tree.c
 
 UNIT_TESTS = \
 	t/unit/test-chunker \

@@ -1,4 +1,4 @@
-/* cache.c: the chunk cache of the FUSE view: LRU list, hash table, loader threads. */
+/* cache.c: the chunk cache of the FUSE view: LRU list, hash table, loader threads, read-ahead. */
 #include "cache.h"
 #include "ops/objects.h"
 #include "base/strbuf.h"
@@ -45,6 +45,11 @@ struct list {
 #define REPORT_AGAIN_SECONDS 10.0
 #define RECENT_FAILURES 16
 
+/* Manifest records examined per read-ahead top-up. */
+#define RA_STEP_MAX 512
+/* A read this close to where the last one ended still counts as sequential. */
+#define SEQ_SLACK (1u << 20)
+
 struct chunk_cache {
 	struct cdt_store *store;
 	struct {
@@ -60,6 +65,7 @@ struct chunk_cache {
 	struct list lru;	/* head: most recently used */
 	struct list demandq, prefetchq;
 	uint64_t limit, bytes;
+	uint64_t readahead;	/* bytes kept loading ahead of a sequential reader */
 	pthread_t *threads;
 	int nthreads, stop;
 	struct cache_stats st;
@@ -277,6 +283,46 @@ int chunk_cache_prefetch(struct chunk_cache *c, const struct cdt_manifest_entry 
 	return ret;
 }
 
+/*
+ * Keep up to c->readahead bytes past `end`, where the read under way ends,
+ * loading in the background, topped up when half of it is used.
+ */
+static void top_up(struct chunk_cache *c, struct read_ahead *ra, struct cdt_manifest *m,
+		   const char *name, uint64_t last_idx, uint64_t end)
+{
+	struct cdt_manifest_entry e;
+	uint64_t target = end + c->readahead, count = cdt_manifest_count(m);
+	int steps = 0;
+
+	if (ra->idx <= last_idx) {
+		ra->idx = last_idx + 1;
+		ra->off = end;
+	}
+	if (ra->off >= end + c->readahead / 2)
+		return;
+	while (ra->idx < count && ra->off < target && steps++ < RA_STEP_MAX) {
+		if (cdt_manifest_pget(m, ra->idx, &e) < 0)
+			break;	/* the read itself will report it */
+		if (chunk_cache_prefetch(c, &e, name) < 0)
+			break;
+		ra->idx++;
+		ra->off = e.offset + e.len;
+	}
+}
+
+void chunk_cache_read_ahead(struct chunk_cache *c, struct read_ahead *ra, struct cdt_manifest *m,
+			    const char *name, uint64_t off, uint64_t last_idx, uint64_t end)
+{
+	ra->seq = off == 0 || (off + SEQ_SLACK >= ra->seen_end && off <= ra->seen_end + SEQ_SLACK);
+	if (ra->seq && c->readahead)
+		top_up(c, ra, m, name, last_idx, end);
+}
+
+void read_ahead_done(struct read_ahead *ra, uint64_t end)
+{
+	ra->seen_end = ra->seq ? MAX(ra->seen_end, end) : end;
+}
+
 static struct cache_entry *next_job(struct chunk_cache *c)
 {
 	struct cache_entry *e = c->demandq.head;
@@ -372,7 +418,8 @@ static void *loader(void *arg)
 	return NULL;
 }
 
-struct chunk_cache *chunk_cache_new(struct cdt_store *s, uint64_t limit, int loaders)
+struct chunk_cache *chunk_cache_new(struct cdt_store *s, uint64_t limit, int loaders,
+				    uint64_t readahead)
 {
 	struct chunk_cache *c = xcalloc(1, sizeof(*c));
 	uint64_t want = limit / cdt_store_chunker(s)->avg_size;
@@ -380,6 +427,8 @@ struct chunk_cache *chunk_cache_new(struct cdt_store *s, uint64_t limit, int loa
 
 	c->store = s;
 	c->limit = limit;
+	/* Read-ahead beyond what the cache can hold would evict itself. */
+	c->readahead = MIN(readahead, limit / 4);
 	c->nbuckets = 64;
 	while (c->nbuckets < want && c->nbuckets < (1u << 24))
 		c->nbuckets *= 2;

@@ -1,4 +1,4 @@
-/* cache.h: a bounded LRU cache of inflated, checked chunks, filled by loader threads. */
+/* cache.h: the view's bounded cache of checked chunks, its loader threads and read-ahead. */
 #ifndef CDT_VIEW_CACHE_H
 #define CDT_VIEW_CACHE_H
 
@@ -28,9 +28,12 @@ struct cache_stats {
 
 /*
  * A cache holding at most `limit` bytes of chunk data (readers can push it
- * past the limit by what they pin at once), with `loaders` threads.
+ * past the limit by what they pin at once), with `loaders` threads, that
+ * reads up to `readahead` bytes ahead of a sequential reader (at most a
+ * quarter of the limit). Returns the cache; dies if no thread can start.
  */
-struct chunk_cache *chunk_cache_new(struct cdt_store *s, uint64_t limit, int loaders);
+struct chunk_cache *chunk_cache_new(struct cdt_store *s, uint64_t limit, int loaders,
+				    uint64_t readahead);
 /* Stop the loaders and free everything; no entry may be pinned. */
 void chunk_cache_free(struct chunk_cache *c);
 
@@ -58,6 +61,31 @@ void chunk_cache_put(struct chunk_cache *c, struct cache_entry *ce);
  */
 int chunk_cache_prefetch(struct chunk_cache *c, const struct cdt_manifest_entry *e,
 			 const char *name);
+
+/*
+ * Read-ahead for one open file. A read that starts where the reads before
+ * it ended (give or take a little) is sequential, and the cache keeps the
+ * chunks of up to `readahead` bytes past its end loading in the background,
+ * topped up when half of them are used. The caller serialises the calls for
+ * one struct read_ahead; it starts zeroed.
+ */
+struct read_ahead {
+	uint64_t seen_end;	/* where the reads so far end */
+	uint64_t idx;		/* next chunk to read ahead */
+	uint64_t off;		/* and its offset */
+	int seq;		/* the read under way is sequential */
+};
+
+/*
+ * A read of [off, end) of file `name` (for messages), whose chunks are in
+ * `m` up to index `last_idx`, begins: note whether it is sequential and if
+ * so queue the chunks that follow it. Manifest errors stop the read-ahead
+ * quietly (the read itself reports them).
+ */
+void chunk_cache_read_ahead(struct chunk_cache *c, struct read_ahead *ra, struct cdt_manifest *m,
+			    const char *name, uint64_t off, uint64_t last_idx, uint64_t end);
+/* The read that ends at `end` has succeeded. */
+void read_ahead_done(struct read_ahead *ra, uint64_t end);
 
 /* Byte limit, and counters since the cache was made. */
 uint64_t chunk_cache_limit(const struct chunk_cache *c);

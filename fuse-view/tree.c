@@ -1,4 +1,4 @@
-/* tree.c: building and searching the in-memory tree of stored names. */
+/* tree.c: building, searching and swapping the in-memory tree of stored names. */
 #include "tree.h"
 #include "format/names.h"
 #include "base/strbuf.h"
@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -298,4 +299,52 @@ int view_tree_stale(struct cdt_store *s, const struct view_tree *t)
 			return 1;
 	}
 	return 0;
+}
+
+void view_current_init(struct view_current *c)
+{
+	pthread_mutex_init(&c->lock, NULL);
+	c->tree = NULL;
+}
+
+void view_current_release(struct view_current *c)
+{
+	if (c->tree)
+		view_tree_put(c, c->tree);
+	c->tree = NULL;
+	pthread_mutex_destroy(&c->lock);
+}
+
+void view_current_set(struct view_current *c, struct view_tree *fresh)
+{
+	struct view_tree *old;
+
+	pthread_mutex_lock(&c->lock);
+	old = c->tree;
+	c->tree = fresh;
+	pthread_mutex_unlock(&c->lock);
+	if (old)
+		view_tree_put(c, old);
+}
+
+struct view_tree *view_tree_get(struct view_current *c)
+{
+	struct view_tree *t;
+
+	pthread_mutex_lock(&c->lock);
+	t = c->tree;
+	t->refs++;
+	pthread_mutex_unlock(&c->lock);
+	return t;
+}
+
+void view_tree_put(struct view_current *c, struct view_tree *t)
+{
+	unsigned left;
+
+	pthread_mutex_lock(&c->lock);
+	left = --t->refs;
+	pthread_mutex_unlock(&c->lock);
+	if (!left)
+		view_tree_free(t);
 }

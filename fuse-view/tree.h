@@ -2,6 +2,7 @@
 #ifndef CDT_VIEW_TREE_H
 #define CDT_VIEW_TREE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "base/hash.h"
@@ -34,6 +35,7 @@ struct view_node {
 /*
  * A tree is immutable once built; readers hold a reference while they use
  * it (view_tree_get/put), so a rebuild can swap in a new one at any time.
+ * refs is guarded by the lock of the view_current the tree was shown by.
  */
 struct view_tree {
 	struct view_node *root;
@@ -62,5 +64,25 @@ int view_tree_stale(struct cdt_store *s, const struct view_tree *t);
 
 /* The node at `path` ("/" or "/a/b"), or NULL. */
 struct view_node *view_tree_lookup(const struct view_tree *t, const char *path);
+
+/*
+ * The tree a mounted view shows now. It holds one reference to its tree;
+ * view_current_set() replaces the tree whole, and the old one is freed
+ * when its last reader lets go.
+ */
+struct view_current {
+	pthread_mutex_t lock;
+	struct view_tree *tree;	/* NULL until the first view_current_set() */
+};
+
+void view_current_init(struct view_current *c);
+/* Drop the current tree (if any); no reader may still hold a reference. */
+void view_current_release(struct view_current *c);
+/* Show `fresh` (taking over its reference) in place of the tree before. */
+void view_current_set(struct view_current *c, struct view_tree *fresh);
+/* Returns the tree shown now, with a reference for the caller to put. */
+struct view_tree *view_tree_get(struct view_current *c);
+/* Give back a reference from view_tree_get(); the last one frees the tree. */
+void view_tree_put(struct view_current *c, struct view_tree *t);
 
 #endif

@@ -1,4 +1,4 @@
-/* view.h: the read-only FUSE view of a store, as started by cdt mount. */
+/* view.h: the read-only FUSE view of a store, as started by cdt mount (mounted by mount.c). */
 #ifndef CDT_VIEW_H
 #define CDT_VIEW_H
 

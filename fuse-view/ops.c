@@ -1,10 +1,7 @@
-/* view.c: the read-only FUSE file system over a store (libfuse 3, high-level API). */
+/* ops.c: the operations of the read-only FUSE view (libfuse 3, high-level API). */
 #define FUSE_USE_VERSION 31
 
-#include "view.h"
-#include "cache.h"
-#include "tree.h"
-#include "base/idset.h"
+#include "ops.h"
 #include "format/manifest.h"
 #include "format/names.h"
 #include "ops/objects.h"
@@ -13,25 +10,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
-#include <limits.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <syslog.h>
-#include <time.h>
 #include <unistd.h>
 
 #define XATTR_ID "user.cdt.id"
 
 /* Chunks pinned at once by one read; a longer read goes in rounds. */
 #define READ_BATCH 64
-/* Manifest records examined per read-ahead top-up. */
-#define RA_STEP_MAX 512
-/* A read this close to where the last one ended still counts as sequential. */
-#define SEQ_SLACK (1u << 20)
 
 /* One stored content opened by one or more file handles. */
 struct cfile {
@@ -49,68 +38,18 @@ struct ofile {
 	/* Files: the name's attributes at open, and its content. */
 	struct view_node attr;
 	struct cfile *cf;
+	/* Guards hint and ra: reads of one handle may run at once. */
 	pthread_mutex_t lock;
 	/* The chunk found last, so that a sequential read needs no search. */
 	struct cdt_manifest_entry hint;
 	uint64_t hint_idx;
 	int have_hint;
-	/* Sequential detection and read-ahead. */
-	uint64_t next_off;	/* where the reads so far end */
-	uint64_t ra_idx;	/* next chunk to read ahead */
-	uint64_t ra_off;	/* and its offset */
-	int seq;
-};
-
-struct view {
-	struct cdt_store *store;
-	const struct cdt_view_options *opt;
-	struct chunk_cache *cache;
-	uint64_t readahead;
-	uid_t uid;
-	gid_t gid;
-
-	pthread_mutex_t tree_lock;
-	struct view_tree *tree;
-
-	pthread_mutex_t stop_lock;
-	pthread_cond_t stop_cond;
-	int stop;
-	pthread_t refresher;
-	int have_refresher;
-
-	pthread_mutex_t files_lock;
-	struct cfile *files;
-
-	/* Stored bytes of each content seen by getattr, for st_blocks. */
-	pthread_mutex_t blocks_lock;
-	struct cdt_idset blocks;
+	struct read_ahead ra;
 };
 
 static struct view *this_view(void)
 {
 	return fuse_get_context()->private_data;
-}
-
-static struct view_tree *tree_get(struct view *v)
-{
-	struct view_tree *t;
-
-	pthread_mutex_lock(&v->tree_lock);
-	t = v->tree;
-	t->refs++;
-	pthread_mutex_unlock(&v->tree_lock);
-	return t;
-}
-
-static void tree_put(struct view *v, struct view_tree *t)
-{
-	unsigned left;
-
-	pthread_mutex_lock(&v->tree_lock);
-	left = --t->refs;
-	pthread_mutex_unlock(&v->tree_lock);
-	if (!left)
-		view_tree_free(t);
 }
 
 /*
@@ -200,20 +139,20 @@ static int view_getattr(const char *path, struct stat *st, struct fuse_file_info
 	}
 	if (of)
 		path = of->name;
-	t = tree_get(v);
+	t = view_tree_get(&v->tree);
 	n = view_tree_lookup(t, path);
 	if (n) {
 		fill_stat(v, n, st, 1);
 		ret = 0;
 	}
-	tree_put(v, t);
+	view_tree_put(&v->tree, t);
 	return ret;
 }
 
 static int view_opendir(const char *path, struct fuse_file_info *fi)
 {
 	struct view *v = this_view();
-	struct view_tree *t = tree_get(v);
+	struct view_tree *t = view_tree_get(&v->tree);
 	struct view_node *n = view_tree_lookup(t, path);
 	int ret = 0;
 
@@ -223,7 +162,7 @@ static int view_opendir(const char *path, struct fuse_file_info *fi)
 		ret = -ENOTDIR;
 	else if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		ret = -EROFS;
-	tree_put(v, t);
+	view_tree_put(&v->tree, t);
 	if (!ret) {
 		struct ofile *of = xcalloc(1, sizeof(*of));
 
@@ -253,7 +192,7 @@ static int view_readdir(const char *unused, void *buf, fuse_fill_dir_t filler, o
 {
 	struct view *v = this_view();
 	const char *path = ((struct ofile *)(uintptr_t)fi->fh)->name;
-	struct view_tree *t = tree_get(v);
+	struct view_tree *t = view_tree_get(&v->tree);
 	struct view_node *n = view_tree_lookup(t, path);
 	struct stat st;
 	size_t i;
@@ -261,7 +200,7 @@ static int view_readdir(const char *unused, void *buf, fuse_fill_dir_t filler, o
 
 	if (!n || !n->is_dir) {
 		/* Gone since opendir: an empty directory, as after rmdir. */
-		tree_put(v, t);
+		view_tree_put(&v->tree, t);
 		return 0;
 	}
 	fill_stat(v, n, &st, 0);
@@ -286,7 +225,7 @@ static int view_readdir(const char *unused, void *buf, fuse_fill_dir_t filler, o
 			break;
 		}
 	}
-	tree_put(v, t);
+	view_tree_put(&v->tree, t);
 	return ret;
 }
 
@@ -382,10 +321,10 @@ static int view_open(const char *path, struct fuse_file_info *fi)
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
 		return -EROFS;
-	t = tree_get(v);
+	t = view_tree_get(&v->tree);
 	n = view_tree_lookup(t, path);
 	if (!n || n->is_dir) {
-		tree_put(v, t);
+		view_tree_put(&v->tree, t);
 		return n ? -EISDIR : -ENOENT;
 	}
 	attr = *n;
@@ -394,7 +333,7 @@ static int view_open(const char *path, struct fuse_file_info *fi)
 	attr.nkids = attr.alloc = 0;
 	/* Pages cached by an earlier open of this content stay valid. */
 	keep = __atomic_exchange_n(&n->cached, 1, __ATOMIC_RELAXED);
-	tree_put(v, t);
+	view_tree_put(&v->tree, t);
 
 	while (*path == '/')
 		path++;
@@ -468,33 +407,6 @@ static int locate(struct ofile *of, uint64_t off, uint64_t *idx, struct cdt_mani
 	return 0;
 }
 
-/*
- * Keep up to `readahead` bytes past the end of a sequential reader's last
- * read loading in the background, topped up when half of it is used.
- */
-static void read_ahead(struct view *v, struct ofile *of, uint64_t last_idx, uint64_t end)
-{
-	struct cfile *cf = of->cf;
-	struct cdt_manifest_entry e;
-	uint64_t target = end + v->readahead;
-	int steps = 0;
-
-	if (of->ra_idx <= last_idx) {
-		of->ra_idx = last_idx + 1;
-		of->ra_off = end;
-	}
-	if (of->ra_off >= end + v->readahead / 2)
-		return;
-	while (of->ra_idx < cf->count && of->ra_off < target && steps++ < RA_STEP_MAX) {
-		if (cdt_manifest_pget(cf->m, of->ra_idx, &e) < 0)
-			break;	/* the read itself will report it */
-		if (chunk_cache_prefetch(v->cache, &e, of->name) < 0)
-			break;
-		of->ra_idx++;
-		of->ra_off = e.offset + e.len;
-	}
-}
-
 static int view_read(const char *unused, char *buf, size_t size, off_t offset,
 		     struct fuse_file_info *fi)
 {
@@ -537,10 +449,7 @@ static int view_read(const char *unused, char *buf, size_t size, off_t offset,
 		if (first && !ret) {
 			/* Start reading ahead before waiting for this read's chunks. */
 			pthread_mutex_lock(&of->lock);
-			of->seq = off == 0 || (off + SEQ_SLACK >= of->next_off &&
-					       off <= of->next_off + SEQ_SLACK);
-			if (of->seq && v->readahead)
-				read_ahead(v, of, last_idx, end);
+			chunk_cache_read_ahead(v->cache, &of->ra, cf->m, of->name, off, last_idx, end);
 			pthread_mutex_unlock(&of->lock);
 		}
 		first = 0;
@@ -575,7 +484,7 @@ static int view_read(const char *unused, char *buf, size_t size, off_t offset,
 	of->hint = last;
 	of->hint_idx = last_idx;
 	of->have_hint = 1;
-	of->next_off = of->seq ? MAX(of->next_off, end) : end;
+	read_ahead_done(&of->ra, end);
 	pthread_mutex_unlock(&of->lock);
 	return (int)(end - off);
 }
@@ -588,7 +497,7 @@ static int view_getxattr(const char *path, const char *name, char *value, size_t
 	char hex[CDT_ID_HEXLEN + 1];
 	int ret = CDT_ID_HEXLEN;
 
-	t = tree_get(v);
+	t = view_tree_get(&v->tree);
 	n = view_tree_lookup(t, path);
 	if (!n)
 		ret = -ENOENT;
@@ -596,7 +505,7 @@ static int view_getxattr(const char *path, const char *name, char *value, size_t
 		ret = -ENODATA;
 	else
 		cdt_id_to_hex(&n->content, hex);
-	tree_put(v, t);
+	view_tree_put(&v->tree, t);
 	if (ret > 0 && size) {
 		if (size < CDT_ID_HEXLEN)
 			return -ERANGE;
@@ -608,11 +517,11 @@ static int view_getxattr(const char *path, const char *name, char *value, size_t
 static int view_listxattr(const char *path, char *list, size_t size)
 {
 	struct view *v = this_view();
-	struct view_tree *t = tree_get(v);
+	struct view_tree *t = view_tree_get(&v->tree);
 	struct view_node *n = view_tree_lookup(t, path);
 	int ret = n ? (n->is_dir ? 0 : (int)sizeof(XATTR_ID)) : -ENOENT;
 
-	tree_put(v, t);
+	view_tree_put(&v->tree, t);
 	if (ret > 0 && size) {
 		if (size < sizeof(XATTR_ID))
 			return -ERANGE;
@@ -629,9 +538,9 @@ static int view_statfs(const char *path, struct statvfs *st)
 	/* Space is the store's file system's; the inodes are the names. */
 	if (fstatvfs(cdt_store_rootfd(v->store), st) < 0)
 		return -errno;
-	t = tree_get(v);
+	t = view_tree_get(&v->tree);
 	st->f_files = t->files + t->dirs + 1;
-	tree_put(v, t);
+	view_tree_put(&v->tree, t);
 	st->f_ffree = 0;
 	st->f_favail = 0;
 	st->f_namemax = CDT_NAME_COMPONENT_MAX;
@@ -641,37 +550,28 @@ static int view_statfs(const char *path, struct statvfs *st)
 static int view_access(const char *path, int mask)
 {
 	struct view *v = this_view();
-	struct view_tree *t = tree_get(v);
+	struct view_tree *t = view_tree_get(&v->tree);
 	struct view_node *n = view_tree_lookup(t, path);
 
-	tree_put(v, t);
+	view_tree_put(&v->tree, t);
 	if (!n)
 		return -ENOENT;
 	return mask & W_OK ? -EROFS : 0;
 }
 
-/* Everything that would change the tree: the view is read-only. */
-static int view_erofs_path(const char *path)
-{
-	return -EROFS;
-}
-
-static int view_mkdir(const char *path, mode_t mode) { return view_erofs_path(path); }
-static int view_unlink(const char *path) { return view_erofs_path(path); }
-static int view_rmdir(const char *path) { return view_erofs_path(path); }
-static int view_mknod(const char *path, mode_t mode, dev_t dev) { return view_erofs_path(path); }
-static int view_symlink(const char *from, const char *to) { return view_erofs_path(to); }
-static int view_link(const char *from, const char *to) { return view_erofs_path(to); }
-
-static int view_rename(const char *from, const char *to, unsigned int flags)
-{
-	return -EROFS;
-}
-
-static int view_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
-{
-	return -EROFS;
-}
+/*
+ * Everything that would change the view fails with EROFS. The mount is "ro",
+ * so the kernel refuses most of these itself; without a handler libfuse would
+ * answer the rest with ENOSYS.
+ */
+static int view_mkdir(const char *path, mode_t mode) { return -EROFS; }
+static int view_mknod(const char *path, mode_t mode, dev_t dev) { return -EROFS; }
+static int view_unlink(const char *path) { return -EROFS; }
+static int view_rmdir(const char *path) { return -EROFS; }
+static int view_symlink(const char *from, const char *to) { return -EROFS; }
+static int view_link(const char *from, const char *to) { return -EROFS; }
+static int view_rename(const char *from, const char *to, unsigned int flags) { return -EROFS; }
+static int view_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) { return -EROFS; }
 
 static int view_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
 {
@@ -715,9 +615,9 @@ static void *view_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	struct view *v = this_view();
 
 	/* The kernel may trust what it learnt for as long as we take to notice changes. */
-	cfg->entry_timeout = v->opt->refresh;
-	cfg->attr_timeout = v->opt->refresh;
-	cfg->negative_timeout = v->opt->refresh;
+	cfg->entry_timeout = v->refresh;
+	cfg->attr_timeout = v->refresh;
+	cfg->negative_timeout = v->refresh;
 	cfg->nullpath_ok = 1;
 	cfg->use_ino = 0;
 	/* Page caching is decided per open (keep_cache): content ids tell. */
@@ -728,7 +628,7 @@ static void *view_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	return v;
 }
 
-static const struct fuse_operations view_ops = {
+const struct fuse_operations view_ops = {
 	.init		= view_init,
 	.getattr	= view_getattr,
 	.access		= view_access,
@@ -758,264 +658,27 @@ static const struct fuse_operations view_ops = {
 	.removexattr	= view_removexattr,
 };
 
-/* Messages once detached: to the -o log file, else to syslog. */
-static int log_fd = -1;
-
-static void log_line(const char *prefix, const char *msg)
+void view_ops_init(struct view *v)
 {
-	char when[32], line[4608];
-	struct tm tm;
-	time_t now = time(NULL);
-	int n;
+	struct cdt_idset empty = CDT_IDSET_INIT;
 
-	if (log_fd < 0) {
-		syslog(!strcmp(prefix, "warning: ") ? LOG_WARNING : LOG_ERR, "%s%s", prefix, msg);
-		return;
-	}
-	if (!localtime_r(&now, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm))
-		when[0] = '\0';
-	n = snprintf(line, sizeof(line), "%s cdt mount[%d]: %s%s\n", when, (int)getpid(), prefix, msg);
-	if (n > (int)sizeof(line) - 1)
-		n = (int)sizeof(line) - 1;
-	/* One write per line: O_APPEND keeps lines from threads whole. */
-	if (n > 0 && write(log_fd, line, (size_t)n) < 0) {
-		/* Nowhere left to say it. */
-	}
+	pthread_mutex_init(&v->files_lock, NULL);
+	v->files = NULL;
+	pthread_mutex_init(&v->blocks_lock, NULL);
+	v->blocks = empty;
 }
 
-static void log_report(const char *prefix, const char *fmt, va_list ap)
+void view_ops_release(struct view *v)
 {
-	char msg[4096];
+	/* Handles the kernel never released, if the loop ended early. */
+	while (v->files) {
+		struct cfile *cf = v->files;
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	log_line(prefix, msg);
-}
-
-static void fuse_log_report(enum fuse_log_level level, const char *fmt, va_list ap)
-{
-	char msg[4096];
-	size_t len;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	len = strlen(msg);
-	while (len && msg[len - 1] == '\n')
-		msg[--len] = '\0';
-	if (level <= FUSE_LOG_WARNING)
-		log_line(level <= FUSE_LOG_ERR ? "error: " : "warning: ", msg);
-}
-
-static void *refresher(void *arg)
-{
-	struct view *v = arg;
-	struct timespec when;
-	int failed = 0;
-
-	pthread_mutex_lock(&v->stop_lock);
-	while (!v->stop) {
-		struct view_tree *t, *fresh, *old = NULL;
-		int stale;
-
-		clock_gettime(CLOCK_MONOTONIC, &when);
-		when.tv_sec += (time_t)v->opt->refresh;
-		when.tv_nsec += (long)((v->opt->refresh - (double)(time_t)v->opt->refresh) * 1e9);
-		if (when.tv_nsec >= 1000000000L) {
-			when.tv_sec++;
-			when.tv_nsec -= 1000000000L;
-		}
-		while (!v->stop && pthread_cond_timedwait(&v->stop_cond, &v->stop_lock, &when) != ETIMEDOUT)
-			;
-		if (v->stop)
-			break;
-		pthread_mutex_unlock(&v->stop_lock);
-
-		t = tree_get(v);
-		stale = view_tree_stale(v->store, t);
-		if (stale) {
-			int ret = view_tree_build(v->store, t, &fresh);
-
-			if (ret < 0) {
-				if (!failed++)
-					error("cannot list the names of store '%s': %s",
-					      quote(cdt_store_path(v->store)), cdt_strerror(ret));
-			} else {
-				if (failed)
-					warning("names of store '%s' can be listed again",
-						quote(cdt_store_path(v->store)));
-				failed = 0;
-				pthread_mutex_lock(&v->tree_lock);
-				old = v->tree;
-				v->tree = fresh;
-				pthread_mutex_unlock(&v->tree_lock);
-			}
-		}
-		tree_put(v, t);
-		if (old)
-			tree_put(v, old);
-		pthread_mutex_lock(&v->stop_lock);
-	}
-	pthread_mutex_unlock(&v->stop_lock);
-	cdt_hash_thread_cleanup();
-	return NULL;
-}
-
-/* Quote a value for a libfuse -o list: ',' and '\' need a backslash. */
-static void add_opt_value(struct strbuf *sb, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == ',' || *s == '\\')
-			strbuf_addch(sb, '\\');
-		strbuf_addch(sb, *s);
-	}
-}
-
-static int start_threads(struct view *v)
-{
-	int ret;
-
-	v->cache = chunk_cache_new(v->store, v->opt->cache_size, v->opt->loaders);
-	if (v->opt->refresh > 0) {
-		ret = pthread_create(&v->refresher, NULL, refresher, v);
-		if (ret)
-			return error("cannot start a thread: %s", cdt_strerror(ret));
-		v->have_refresher = 1;
-	}
-	return 0;
-}
-
-static void stop_threads(struct view *v)
-{
-	if (v->have_refresher) {
-		pthread_mutex_lock(&v->stop_lock);
-		v->stop = 1;
-		pthread_cond_signal(&v->stop_cond);
-		pthread_mutex_unlock(&v->stop_lock);
-		pthread_join(v->refresher, NULL);
-		v->have_refresher = 0;
-	}
-	chunk_cache_free(v->cache);
-	v->cache = NULL;
-}
-
-int cdt_view_mount(struct cdt_store *s, const struct cdt_view_options *opt)
-{
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct strbuf opts = STRBUF_INIT;
-	struct view v;
-	struct fuse *f = NULL;
-	pthread_condattr_t ca;
-	char *real, *mnt = NULL;
-	int ret = -1, mounted = 0, fg = opt->foreground || opt->debug;
-
-	memset(&v, 0, sizeof(v));
-	v.store = s;
-	v.opt = opt;
-	v.uid = getuid();
-	v.gid = getgid();
-	/* Read-ahead beyond what the cache can hold would evict itself. */
-	v.readahead = MIN(opt->readahead, opt->cache_size / 4);
-	pthread_mutex_init(&v.tree_lock, NULL);
-	pthread_mutex_init(&v.stop_lock, NULL);
-	pthread_mutex_init(&v.files_lock, NULL);
-	pthread_mutex_init(&v.blocks_lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&v.stop_cond, &ca);
-	pthread_condattr_destroy(&ca);
-
-	if (opt->log) {
-		log_fd = open(opt->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (log_fd < 0) {
-			error("cannot open log file '%s': %s", quote(opt->log), cdt_strerror(errno));
-			goto out;
-		}
-	}
-	ret = view_tree_build(s, NULL, &v.tree);
-	if (ret < 0) {
-		error("cannot list the names of store '%s': %s", quote(cdt_store_path(s)), cdt_strerror(ret));
-		ret = -1;
-		goto out;
-	}
-	ret = -1;
-
-	/* Read-only, with the kernel checking permissions against the stored modes. */
-	strbuf_addstr(&opts, "ro,default_permissions,subtype=cdt,fsname=");
-	real = realpath(cdt_store_path(s), NULL);
-	add_opt_value(&opts, real ? real : cdt_store_path(s));
-	free(real);
-	if (opt->fuse_opts && *opt->fuse_opts) {
-		strbuf_addch(&opts, ',');
-		strbuf_addstr(&opts, opt->fuse_opts);
-	}
-	if (fuse_opt_add_arg(&args, "cdt") || fuse_opt_add_arg(&args, "-o") ||
-	    fuse_opt_add_arg(&args, opts.buf) || (opt->debug && fuse_opt_add_arg(&args, "-d"))) {
-		error("out of memory");
-		goto out;
-	}
-	f = fuse_new(&args, &view_ops, sizeof(view_ops), &v);
-	if (!f) {
-		/* libfuse has said which option it did not take. */
-		error("cannot set up the file system on '%s'", quote(opt->mountpoint));
-		goto out;
-	}
-	/* libfuse unmounts by this path after fuse_daemonize() has changed to "/". */
-	mnt = realpath(opt->mountpoint, NULL);
-	if (!mnt) {
-		error("cannot mount on '%s': %s", quote(opt->mountpoint), cdt_strerror(errno));
-		goto out;
-	}
-	if (fuse_mount(f, mnt)) {
-		error("cannot mount on '%s'", quote(opt->mountpoint));
-		goto out;
-	}
-	mounted = 1;
-	if (fuse_daemonize(fg)) {
-		error("cannot detach from the terminal");
-		goto out;
-	}
-	/* Threads only now: the detached server is a child of a fork. */
-	if (log_fd >= 0 || !fg) {
-		if (log_fd < 0)
-			openlog("cdt-mount", LOG_PID, LOG_DAEMON);
-		set_report_routine(log_report);
-		fuse_set_log_func(fuse_log_report);
-	}
-	if (start_threads(&v) < 0)
-		goto out;
-	if (fuse_set_signal_handlers(fuse_get_session(f))) {
-		error("cannot set up signal handlers");
-		goto out;
-	}
-	/* 0 when unmounted, the signal number when stopped by one, else an error. */
-	ret = fuse_loop_mt(f, 0) < 0 ? -1 : 0;
-	fuse_remove_signal_handlers(fuse_get_session(f));
-out:
-	if (mounted)
-		fuse_unmount(f);
-	stop_threads(&v);
-	if (f)
-		fuse_destroy(f);
-	fuse_opt_free_args(&args);
-	strbuf_release(&opts);
-	free(mnt);
-	while (v.files) {
-		struct cfile *cf = v.files;
-
-		v.files = cf->next;
+		v->files = cf->next;
 		cdt_manifest_close(cf->m);
 		free(cf);
 	}
-	if (v.tree)
-		tree_put(&v, v.tree);
-	cdt_idset_clear(&v.blocks);
-	pthread_mutex_destroy(&v.tree_lock);
-	pthread_mutex_destroy(&v.stop_lock);
-	pthread_mutex_destroy(&v.files_lock);
-	pthread_mutex_destroy(&v.blocks_lock);
-	pthread_cond_destroy(&v.stop_cond);
-	if (log_fd >= 0) {
-		set_report_routine(NULL);
-		close(log_fd);
-		log_fd = -1;
-	}
-	return ret;
+	cdt_idset_clear(&v->blocks);
+	pthread_mutex_destroy(&v->files_lock);
+	pthread_mutex_destroy(&v->blocks_lock);
 }
