@@ -54,6 +54,7 @@ struct view_tree {
  * or -errno (the names directory could not be walked).
  */
 int view_tree_build(struct cdt_store *s, const struct view_tree *old, struct view_tree **out);
+/* Free t and all its nodes; NULL is allowed. */
 void view_tree_free(struct view_tree *t);
 
 /*
@@ -75,6 +76,7 @@ struct view_current {
 	struct view_tree *tree;	/* NULL until the first view_current_set() */
 };
 
+/* Start with no tree: view_current_set() one before any view_tree_get(). */
 void view_current_init(struct view_current *c);
 /* Drop the current tree (if any); no reader may still hold a reference. */
 void view_current_release(struct view_current *c);
