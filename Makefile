@@ -152,7 +152,10 @@ TEST_TOOL_SOURCES = \
 
 UNIT_TESTS = \
 	t/unit/test-chunker \
-	t/unit/test-formats
+	t/unit/test-formats \
+	t/unit/test-manifest \
+	t/unit/test-names \
+	t/unit/test-refs
 
 # One libFuzzer target per parser of on-disk data (t/fuzz/fuzz-NAME.c).
 FUZZ_TARGETS = \
@@ -190,7 +193,7 @@ $(BUILD)/CFLAGS: FORCE
 	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' > $@
 .PHONY: FORCE
 
-$(BUILD)/%.o: %.c $(wildcard lib/*/*.h cmd/*.h fuse-view/*.h t/fuzz/*.h t/helper/*.h) Makefile $(BUILD)/CFLAGS
+$(BUILD)/%.o: %.c $(wildcard lib/*/*.h cmd/*.h fuse-view/*.h t/fuzz/*.h t/helper/*.h t/unit/*.h) Makefile $(BUILD)/CFLAGS
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
