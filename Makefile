@@ -153,6 +153,7 @@ TEST_TOOL_SOURCES = \
 UNIT_TESTS = \
 	t/unit/test-chunker \
 	t/unit/test-formats \
+	t/unit/test-gc-plan \
 	t/unit/test-manifest \
 	t/unit/test-names \
 	t/unit/test-refs

@@ -44,7 +44,7 @@ static void test_check(void)
 		"", "/a", "a/", "a//b", ".", "..", "a/./b", "a/../b", "a\nb", "a\tb", "a\x7f",
 		"\xff", "\xc0\xaf", "\xed\xa0\x80", "\xc2\x85", "\xf4\x90\x80\x80", "\xe2\x82",
 		"./a", "../a", "a/.", "a/..", "\x80", "a\xbf", "\xf8\x88\x80\x80\x80", "\xe0\x80\xaf",
-		"\xf0\x9f\x98", "\xc2\x9f", "\x1b[1m",
+		"\xf0\x9f\x98", "\xc2\x9f", "\x1b[1m", "\xf0\x8f\xbf\xbf", "\xe0\x9f\xbf",
 	};
 	struct strbuf why = STRBUF_INIT;
 	char big[5000];
