@@ -137,9 +137,27 @@ FUSE_SOURCES = \
 	fuse-view/ops.c \
 	fuse-view/tree.c
 
+# The test helper: a dispatcher and one file per subcommand (t/helper/test-tool.h).
+TEST_TOOL_SOURCES = \
+	t/helper/test-chunk.c \
+	t/helper/test-gen-random.c \
+	t/helper/test-gen-text.c \
+	t/helper/test-ingest.c \
+	t/helper/test-limits.c \
+	t/helper/test-lookup.c \
+	t/helper/test-pread.c \
+	t/helper/test-ref-add.c \
+	t/helper/test-rusage.c \
+	t/helper/test-superchunk.c \
+	t/helper/test-tool.c
+
 UNIT_TESTS = \
 	t/unit/test-chunker \
-	t/unit/test-formats
+	t/unit/test-formats \
+	t/unit/test-gc-plan \
+	t/unit/test-manifest \
+	t/unit/test-names \
+	t/unit/test-refs
 
 # One libFuzzer target per parser of on-disk data (t/fuzz/fuzz-NAME.c).
 FUZZ_TARGETS = \
@@ -157,6 +175,7 @@ CMD_OBJS = $(CMD_SOURCES:%.c=$(BUILD)/%.o) $(BUILD)/cdt.o
 ifeq ($(HAVE_FUSE),1)
 CMD_OBJS += $(FUSE_SOURCES:%.c=$(BUILD)/%.o)
 endif
+TEST_TOOL_OBJS = $(TEST_TOOL_SOURCES:%.c=$(BUILD)/%.o)
 LIBCDT = $(BUILD)/libcdt.a
 
 # The default build leaves ./cdt at the top; other builds keep it in their directory.
@@ -176,7 +195,7 @@ $(BUILD)/CFLAGS: FORCE
 	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' > $@
 .PHONY: FORCE
 
-$(BUILD)/%.o: %.c $(wildcard lib/*/*.h cmd/*.h fuse-view/*.h t/fuzz/*.h) Makefile $(BUILD)/CFLAGS
+$(BUILD)/%.o: %.c $(wildcard lib/*/*.h cmd/*.h fuse-view/*.h t/fuzz/*.h t/helper/*.h t/unit/*.h) Makefile $(BUILD)/CFLAGS
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -189,7 +208,7 @@ $(CDT_BIN): $(CMD_OBJS) $(LIBCDT)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CMD_OBJS) $(LIBCDT) $(LIBS)
 
-$(BUILD)/test-tool: $(BUILD)/t/helper/test-tool.o $(LIBCDT)
+$(BUILD)/test-tool: $(TEST_TOOL_OBJS) $(LIBCDT)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 

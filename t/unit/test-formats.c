@@ -60,54 +60,6 @@ static void test_config(void)
 	strbuf_release(&why);
 }
 
-static void test_name_check(void)
-{
-	static const char *const good[] = {
-		"a", "a/b", "données/été.tar", "x y", "a.b/c-d_e", "\xe2\x82\xac", "...", "..a",
-	};
-	static const char *const bad[] = {
-		"", "/a", "a/", "a//b", ".", "..", "a/./b", "a/../b", "a\nb", "a\tb", "a\x7f",
-		"\xff", "\xc0\xaf", "\xed\xa0\x80", "\xc2\x85", "\xf4\x90\x80\x80", "\xe2\x82",
-	};
-	struct strbuf why = STRBUF_INIT;
-	char big[5000];
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(good); i++) {
-		strbuf_reset(&why);
-		CHECK(cdt_name_check(good[i], &why) == 0);
-	}
-	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		strbuf_reset(&why);
-		CHECK(cdt_name_check(bad[i], &why) == -EINVAL);
-	}
-	memset(big, 'a', 256);
-	big[256] = '\0';
-	CHECK(cdt_name_check(big, &why) < 0);
-	big[255] = '\0';
-	CHECK(cdt_name_check(big, &why) == 0);
-	for (i = 0; i < 4096; i++)
-		big[i] = (i % 100 == 99) ? '/' : 'a';
-	big[4096] = '\0';
-	CHECK(cdt_name_check(big, &why) == 0);
-	big[4096] = 'a';
-	big[4097] = '\0';
-	CHECK(cdt_name_check(big, &why) < 0);
-
-	/* Names from paths. */
-	{
-		struct strbuf out = STRBUF_INIT;
-
-		CHECK(cdt_name_from_path("/var/./backups//x.tar", &out, &why) == 0);
-		CHECK(!strcmp(out.buf, "var/backups/x.tar"));
-		strbuf_reset(&out);
-		CHECK(cdt_name_from_path("../x", &out, &why) < 0);
-		CHECK(cdt_name_from_path("/", &out, &why) < 0);
-		strbuf_release(&out);
-	}
-	strbuf_release(&why);
-}
-
 static void test_name_entry(void)
 {
 	struct cdt_name_entry e, got;
@@ -267,7 +219,6 @@ static void test_parse_size(void)
 int main(void)
 {
 	test_config();
-	test_name_check();
 	test_name_entry();
 	test_objects();
 	test_quote();

@@ -1,0 +1,572 @@
+/* test-refs.c: reference tables (writing, lookups, compaction) and name records with their walk. */
+#include "base/fsutil.h"
+#include "base/hash.h"
+#include "format/refs.h"
+#include "base/util.h"
+#include "unit.h"
+#include "unit-store.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct cdt_id idn(const char *kind, unsigned n)
+{
+	char buf[32];
+	struct cdt_id id;
+
+	snprintf(buf, sizeof(buf), "%s%u", kind, n);
+	cdt_hash(buf, strlen(buf), &id);
+	return id;
+}
+
+/* The pairs a store's tables should hold, as a plain list (duplicates allowed). */
+struct model {
+	struct cdt_ref_pair *p;
+	size_t nr, alloc;
+};
+
+static void model_add(struct model *m, const struct cdt_id *c, const struct cdt_id *man)
+{
+	ALLOC_GROW(m->p, m->nr + 1, m->alloc);
+	m->p[m->nr].chunk = *c;
+	m->p[m->nr].manifest = *man;
+	m->nr++;
+}
+
+/* Add the pairs to a writer, each twice, the second round backwards; flush. */
+static int write_pairs(struct cdt_store *s, const struct model *m, size_t from, size_t to,
+		       char *name_out)
+{
+	struct cdt_ref_writer *w = cdt_ref_writer_new(s);
+	const char *const *names;
+	size_t i;
+	int ret = 0;
+
+	for (i = from; i < to && !ret; i++)
+		ret = cdt_ref_writer_add(w, &m->p[i].chunk, &m->p[i].manifest);
+	for (i = to; i-- > from && !ret;)
+		ret = cdt_ref_writer_add(w, &m->p[i].chunk, &m->p[i].manifest);
+	if (!ret)
+		ret = cdt_ref_writer_flush(w);
+	if (name_out && cdt_ref_writer_tables(w, &names) == 1)
+		strcpy(name_out, names[0]);
+	cdt_ref_writer_free(w);
+	return ret;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, CDT_ID_LEN);
+}
+
+/* Does every lookup of chunks c0..c<n> give, sorted and once each, the model's manifests? */
+static int lookups_match(struct cdt_store *s, const struct model *m, unsigned n)
+{
+	struct cdt_refs *r;
+	unsigned c;
+	int ok = 1;
+
+	if (cdt_refs_open(s, &r) < 0)
+		return 0;
+	for (c = 0; c < n; c++) {
+		struct cdt_id chunk = idn("c", c), *got = NULL, *want = NULL;
+		size_t nwant = 0, alloc = 0, i, j;
+		int ngot = cdt_refs_lookup(r, &chunk, &got);
+
+		for (i = 0; i < m->nr; i++)
+			if (cdt_id_eq(&m->p[i].chunk, &chunk)) {
+				ALLOC_GROW(want, nwant + 1, alloc);
+				want[nwant++] = m->p[i].manifest;
+			}
+		if (nwant > 1)
+			qsort(want, nwant, sizeof(*want), id_cmp);
+		for (i = j = 0; i < nwant; i++)
+			if (!j || !cdt_id_eq(&want[i], &want[j - 1]))
+				want[j++] = want[i];
+		if (ngot != (int)j || (j && memcmp(got, want, j * sizeof(*want)))) {
+			fprintf(stderr, "chunk c%u: %d manifests, expected %zu\n", c, ngot, j);
+			ok = 0;
+		}
+		free(got);
+		free(want);
+	}
+	cdt_refs_close(r);
+	return ok;
+}
+
+static size_t table_count(struct cdt_store *s)
+{
+	struct cdt_refs *r;
+	size_t n;
+
+	if (cdt_refs_open(s, &r) < 0)
+		return SIZE_MAX;
+	n = cdt_refs_table_count(r);
+	cdt_refs_close(r);
+	return n;
+}
+
+/* Is refs/chunks/<name> a table of n pairs, in strictly increasing order? */
+static int table_is_sorted_set(struct cdt_store *s, const char *name, uint64_t n)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char *rel = xstrfmt("chunks/%s", name);
+	const unsigned char *p;
+	uint64_t i;
+	int ok;
+
+	ok = unit_read_file(cdt_store_dirfd(s, CDT_DIR_REFS), rel, &sb) == 0 &&
+	     sb.len == CDT_REFS_HDR + n * CDT_REFS_REC + CDT_ID_LEN &&
+	     !memcmp(sb.buf, CDT_REFS_MAGIC, 4) && get_le64((unsigned char *)sb.buf + 8) == n;
+	p = (const unsigned char *)sb.buf + CDT_REFS_HDR;
+	for (i = 1; ok && i < n; i++)
+		ok = memcmp(p + (i - 1) * CDT_REFS_REC, p + i * CDT_REFS_REC, CDT_REFS_REC) < 0;
+	free(rel);
+	strbuf_release(&sb);
+	return ok;
+}
+
+static void test_tables(struct cdt_store *s)
+{
+	struct model m = { 0 };
+	char name[CDT_ID_HEXLEN + 8] = "", again[CDT_ID_HEXLEN + 8] = "";
+	struct cdt_id absent = idn("c", 1000), *got;
+	struct cdt_refs *r;
+	unsigned c, k;
+	size_t first;
+
+	CHECK(table_count(s) == 0);
+	/* Chunk c refers to c % 5 manifests (some none). */
+	for (c = 0; c < 50; c++)
+		for (k = 0; k < c % 5; k++) {
+			struct cdt_id chunk = idn("c", c), man = idn("m", (c * 7 + k) % 11);
+
+			model_add(&m, &chunk, &man);
+		}
+	CHECK(write_pairs(s, &m, 0, m.nr, name) == 0);
+	CHECK(strlen(name) == CDT_ID_HEXLEN + 4 && !strcmp(name + CDT_ID_HEXLEN, ".ref"));
+	CHECK(table_count(s) == 1);
+	/* Written once each and sorted, though every pair came twice and out of order. */
+	CHECK(table_is_sorted_set(s, name, m.nr));
+	CHECK(lookups_match(s, &m, 50));
+	CHECK(cdt_refs_open(s, &r) == 0);
+	if (r) {
+		CHECK(cdt_refs_lookup(r, &absent, &got) == 0);
+		free(got);
+		cdt_refs_close(r);
+	}
+
+	/* The same pairs again make the same table: nothing new, and it is named. */
+	CHECK(write_pairs(s, &m, 0, m.nr, again) == 0);
+	CHECK(!strcmp(name, again));
+	CHECK(table_count(s) == 1);
+	/* A writer given nothing writes nothing. */
+	CHECK(write_pairs(s, &m, 0, 0, again) == 0);
+	CHECK(table_count(s) == 1);
+
+	/* Overlapping tables: a lookup merges them and drops what repeats. */
+	first = m.nr;
+	for (c = 40; c < 60; c++) {
+		struct cdt_id chunk = idn("c", c), man = idn("m", c % 3);
+
+		model_add(&m, &chunk, &man);
+	}
+	model_add(&m, &m.p[0].chunk, &m.p[0].manifest);
+	CHECK(write_pairs(s, &m, first, m.nr, NULL) == 0);
+	CHECK(table_count(s) == 2);
+	CHECK(lookups_match(s, &m, 60));
+	free(m.p);
+}
+
+/* A writer holds a bounded number of pairs: past that, it writes a table and goes on. */
+static void test_writer_bound(struct cdt_store *s)
+{
+	struct cdt_ref_writer *w = cdt_ref_writer_new(s);
+	struct cdt_id man = idn("m", 0);
+	const char *const *names;
+	struct model m = { 0 };
+	size_t before = table_count(s);
+	unsigned c;
+	int ret = 0;
+
+	for (c = 0; c < 70000 && !ret; c++) {
+		struct cdt_id chunk = idn("b", c);
+
+		ret = cdt_ref_writer_add(w, &chunk, &man);
+		if (c % 1000 == 0)
+			model_add(&m, &chunk, &man);
+	}
+	CHECK(ret == 0);
+	CHECK(cdt_ref_writer_tables(w, &names) == 1);
+	CHECK(cdt_ref_writer_flush(w) == 0);
+	CHECK(cdt_ref_writer_tables(w, &names) == 2);
+	cdt_ref_writer_free(w);
+	CHECK(table_count(s) == before + 2);
+	/* Sampled chunks, from both tables: c0, c1000, ..., c69000. */
+	{
+		struct cdt_refs *r;
+		size_t i;
+		int ok = 1;
+
+		CHECK(cdt_refs_open(s, &r) == 0);
+		for (i = 0; r && i < m.nr; i++) {
+			struct cdt_id *got = NULL;
+
+			ok &= cdt_refs_lookup(r, &m.p[i].chunk, &got) == 1 && cdt_id_eq(got, &man);
+			free(got);
+		}
+		CHECK(ok);
+		cdt_refs_close(r);
+	}
+	free(m.p);
+}
+
+struct keep_ctx {
+	struct cdt_id drop;
+	int all;
+	size_t calls;
+};
+
+static int keep_pair(const struct cdt_ref_pair *p, void *data)
+{
+	struct keep_ctx *k = data;
+
+	k->calls++;
+	return !k->all && !cdt_id_eq(&p->manifest, &k->drop);
+}
+
+static int table_exists(struct cdt_store *s, const char *name)
+{
+	char *rel = xstrfmt("chunks/%s", name);
+	struct stat st;
+	int ret = fstatat(cdt_store_dirfd(s, CDT_DIR_REFS), rel, &st, 0) == 0;
+
+	free(rel);
+	return ret;
+}
+
+static void test_compact(struct cdt_store *s)
+{
+	struct model m = { 0 };
+	struct keep_ctx keep = { idn("m", 1), 0, 0 };
+	char big[CDT_ID_HEXLEN + 8] = "";
+	size_t i, j, before;
+	unsigned c;
+
+	CHECK(cdt_refs_compact(s, 0, NULL, NULL) == 0);	/* no tables at all */
+	/* Three tables of one pair and one of a hundred (of which one repeats). */
+	for (c = 0; c < 100; c++) {
+		struct cdt_id chunk = idn("c", c), man = idn("m", c % 4);
+
+		model_add(&m, &chunk, &man);
+	}
+	CHECK(write_pairs(s, &m, 0, 100, big) == 0);
+	for (c = 0; c < 3; c++) {
+		struct cdt_id chunk = idn("c", c), man = idn("m", 10 + c);
+
+		model_add(&m, &chunk, &man);
+		CHECK(write_pairs(s, &m, m.nr - 1, m.nr, NULL) == 0);
+	}
+	model_add(&m, &m.p[5].chunk, &m.p[5].manifest);
+	CHECK(write_pairs(s, &m, m.nr - 1, m.nr, NULL) == 0);
+	CHECK(table_count(s) == 5);
+
+	/* Within the limit: nothing to do. */
+	CHECK(cdt_refs_compact(s, 5, NULL, NULL) == 0);
+	CHECK(table_count(s) == 5);
+	/* Over it: the small ones merge; the big one, more than twice their size, is not rewritten. */
+	CHECK(cdt_refs_compact(s, 2, NULL, NULL) == 4);
+	CHECK(table_count(s) == 2);
+	CHECK(table_exists(s, big));
+	CHECK(lookups_match(s, &m, 100));
+	/* 0: everything into one table. */
+	CHECK(cdt_refs_compact(s, 0, NULL, NULL) == 2);
+	CHECK(table_count(s) == 1 && !table_exists(s, big));
+	CHECK(lookups_match(s, &m, 100));
+	CHECK(cdt_refs_compact(s, 0, NULL, NULL) == 0);
+
+	/* keep() sees each distinct pair once and drops what it refuses, even from one table. */
+	CHECK(cdt_refs_compact(s, 0, keep_pair, &keep) == 1);
+	CHECK(keep.calls == 103);
+	for (i = j = 0; i < m.nr; i++)
+		if (!cdt_id_eq(&m.p[i].manifest, &keep.drop))
+			m.p[j++] = m.p[i];
+	m.nr = j;
+	CHECK(m.nr == 78);
+	CHECK(table_count(s) == 1);
+	CHECK(lookups_match(s, &m, 100));
+	/* Nothing kept: no table is left. */
+	before = keep.calls;
+	keep.all = 1;
+	CHECK(cdt_refs_compact(s, 0, keep_pair, &keep) == 1);
+	CHECK(keep.calls - before == 78);
+	CHECK(table_count(s) == 0);
+	m.nr = 0;
+	CHECK(lookups_match(s, &m, 100));
+	free(m.p);
+}
+
+/* Names a nameref_list() call gave, and its errors. */
+struct seen {
+	char names[8][64];
+	int n;
+	int errs;		/* records refused as damaged (-CDT_ECORRUPT) */
+	int other;		/* any other error */
+	int stop_after;
+};
+
+static int collect_name(const char *name, int err, void *data)
+{
+	struct seen *sn = data;
+
+	if (!name && err == -CDT_ECORRUPT)
+		sn->errs++;
+	else if (!name)
+		sn->other++;
+	else if (sn->n < 8)
+		snprintf(sn->names[sn->n++], sizeof(sn->names[0]), "%s", name);
+	return sn->stop_after && sn->n + sn->errs >= sn->stop_after ? 42 : 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static struct seen list(struct cdt_store *s, const struct cdt_id *m, int *ret)
+{
+	struct seen sn;
+
+	memset(&sn, 0, sizeof(sn));
+	*ret = cdt_nameref_list(s, m, collect_name, &sn);
+	qsort(sn.names, (size_t)sn.n, sizeof(sn.names[0]), cmp_str);
+	return sn;
+}
+
+/* refs/names/XX/<62 hex of m>, the directory of m's records. */
+static char *record_dir(const struct cdt_id *m)
+{
+	char path[CDT_ID_HEXLEN + 2];
+
+	return xstrfmt("names/%s", cdt_id_path(m, path));
+}
+
+static char *record_path(const struct cdt_id *m, const char *name)
+{
+	char *dir = record_dir(m), hex[CDT_ID_HEXLEN + 1], *p;
+	struct cdt_id h;
+
+	cdt_hash(name, strlen(name), &h);
+	p = xstrfmt("%s/%s", dir, cdt_id_to_hex(&h, hex));
+	free(dir);
+	return p;
+}
+
+static void test_namerefs(struct cdt_store *s)
+{
+	int refsfd = cdt_store_dirfd(s, CDT_DIR_REFS), ret;
+	struct cdt_id m1 = idn("m", 1), m2 = idn("m", 2), m3 = idn("m", 3);
+	struct seen sn;
+	struct stat st;
+	char *p;
+
+	CHECK(cdt_nameref_add(s, &m1, "a/b") == 0);
+	CHECK(cdt_nameref_add(s, &m1, "c") == 0);
+	CHECK(cdt_nameref_add(s, &m1, "c") == 0);
+	CHECK(cdt_nameref_add(s, &m2, "a/b") == 0);
+	sn = list(s, &m1, &ret);
+	CHECK(ret == 0 && sn.n == 2 && sn.errs == 0 && sn.other == 0);
+	CHECK(!strcmp(sn.names[0], "a/b") && !strcmp(sn.names[1], "c"));
+	sn = list(s, &m2, &ret);
+	CHECK(ret == 0 && sn.n == 1 && !strcmp(sn.names[0], "a/b"));
+	sn = list(s, &m3, &ret);
+	CHECK(ret == 0 && sn.n == 0 && sn.errs == 0);
+
+	/* Removing: the record goes, a missing one is no error, the last takes its directory. */
+	CHECK(cdt_nameref_remove(s, &m1, "c") == 0);
+	CHECK(cdt_nameref_remove(s, &m1, "c") == 0);
+	CHECK(cdt_nameref_remove(s, &m3, "x") == 0);
+	sn = list(s, &m1, &ret);
+	CHECK(ret == 0 && sn.n == 1 && !strcmp(sn.names[0], "a/b"));
+	CHECK(cdt_nameref_remove(s, &m2, "a/b") == 0);
+	p = record_dir(&m2);
+	CHECK(fstatat(refsfd, p, &st, 0) < 0 && errno == ENOENT);
+	free(p);
+
+	/* Records that do not hold the name their file name is the hash of, or no valid name. */
+	p = record_path(&m1, "zzz");
+	unit_write_file(refsfd, p, "yyy", 3);
+	free(p);
+	p = record_path(&m1, "../x");
+	unit_write_file(refsfd, p, "../x", 4);
+	free(p);
+	p = record_path(&m1, "d");
+	unit_write_file(refsfd, p, "d\0e", 3);
+	free(p);
+	sn = list(s, &m1, &ret);
+	CHECK(ret == 0 && sn.n == 1 && sn.errs == 3 && sn.other == 0);
+	CHECK(!strcmp(sn.names[0], "a/b"));
+	/* fn stops the listing. */
+	memset(&sn, 0, sizeof(sn));
+	sn.stop_after = 1;
+	CHECK(cdt_nameref_list(s, &m1, collect_name, &sn) == 42 && sn.n + sn.errs == 1);
+}
+
+/* What a walk met, in order. */
+struct walked {
+	struct strbuf log;
+	int bad;		/* a visit that did not say where it is */
+	int stop_at, visits;
+	int remove;		/* remove what is met (records and strays) */
+};
+
+static int on_record(const struct cdt_nameref_visit *v, void *data)
+{
+	struct walked *wk = data;
+	char m[CDT_ID_HEXLEN + 1], h[CDT_ID_HEXLEN + 1];
+	struct strbuf name = STRBUF_INIT;
+	struct cdt_id nh;
+	char *want;
+
+	/* The visit names the record three ways; they must agree with its contents. */
+	want = xstrfmt("names/%.2s/%s/%s", cdt_id_to_hex(&v->manifest, m), m + 2,
+		       cdt_id_to_hex(&v->name_hash, h));
+	if (strcmp(v->path, want) || strcmp(v->file, h) ||
+	    unit_read_file(v->dirfd, v->file, &name) < 0)
+		wk->bad++;
+	cdt_hash(name.buf, name.len, &nh);
+	if (!cdt_id_eq(&nh, &v->name_hash))
+		wk->bad++;
+	strbuf_addf(&wk->log, "record %s %s\n", v->path, name.buf);
+	if (wk->remove && unlinkat(v->dirfd, v->file, 0) < 0)
+		wk->bad++;
+	free(want);
+	strbuf_release(&name);
+	return ++wk->visits == wk->stop_at ? 9 : 0;
+}
+
+static int on_stray(int dirfd, const char *file, const char *path, const char *why, void *data)
+{
+	struct walked *wk = data;
+	struct stat st;
+
+	/* (dirfd, file) must find the stray, so that the caller can remove it. */
+	if (fstatat(dirfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		wk->bad++;
+	else if (wk->remove && unlinkat(dirfd, file, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
+		wk->bad++;
+	strbuf_addf(&wk->log, "stray %s: %s\n", path, why);
+	return ++wk->visits == wk->stop_at ? 9 : 0;
+}
+
+/* Order log lines ("record PATH NAME", "stray PATH: why") by their paths. */
+static int cmp_path(const void *a, const void *b)
+{
+	const char *p = strchr(a, ' ') + 1, *q = strchr(b, ' ') + 1;
+	size_t n = strcspn(p, " :"), k = strcspn(q, " :");
+	int c = strncmp(p, q, MIN(n, k));
+
+	return c ? c : (n > k) - (n < k);
+}
+
+static void test_walk(struct cdt_store *s)
+{
+	int refsfd = cdt_store_dirfd(s, CDT_DIR_REFS);
+	struct walked wk = { STRBUF_INIT, 0, 0, 0, 0 };
+	struct cdt_nameref_walker w = { on_record, on_stray, NULL, 0, &wk };
+	struct cdt_id m[3];
+	struct strbuf want = STRBUF_INIT;
+	const char *names[3][2] = { { "x", "y/z" }, { "w", NULL }, { "v", NULL } };
+	char *p;
+	size_t nd;
+	struct cdt_dent *d;
+	int i, j;
+
+	CHECK(cdt_nameref_walk(s, &w) == 0 && wk.log.len == 0);	/* no refs/names yet */
+	for (i = 0; i < 3; i++) {
+		m[i] = idn("walk", (unsigned)i);
+		for (j = 0; j < 2; j++)
+			if (names[i][j])
+				CHECK(cdt_nameref_add(s, &m[i], names[i][j]) == 0);
+	}
+	/* Strays at each level: fan-out, manifest directory, record. */
+	CHECK(mkdirat(refsfd, "names/ab", 0777) == 0 || errno == EEXIST);
+	CHECK(mkdirat(refsfd, "names/ab/short", 0777) == 0);
+	unit_write_file(refsfd, "names/zz", "", 0);
+	p = record_dir(&m[0]);
+	strbuf_addf(&want, "%s/junk", p);
+	unit_write_file(refsfd, want.buf, "x", 1);
+	strbuf_reset(&want);
+	free(p);
+
+	/* Expected: the records by manifest id, then by name hash; strays where they sort. */
+	{
+		char lines[8][512];
+		int n = 0;
+
+		for (i = 0; i < 3; i++)
+			for (j = 0; j < 2; j++) {
+				if (!names[i][j])
+					continue;
+				p = record_path(&m[i], names[i][j]);
+				snprintf(lines[n++], sizeof(lines[0]), "record %s %s\n", p, names[i][j]);
+				free(p);
+			}
+		p = record_dir(&m[0]);
+		snprintf(lines[n++], sizeof(lines[0]), "stray %s/junk: not a name record\n", p);
+		free(p);
+		snprintf(lines[n++], sizeof(lines[0]),
+			 "stray names/ab/short: not a manifest's directory of records\n");
+		snprintf(lines[n++], sizeof(lines[0]), "stray names/zz: not a fan-out directory\n");
+		/* Sorting the lines by path sorts them as the walk goes. */
+		qsort(lines, (size_t)n, sizeof(lines[0]), cmp_path);
+		for (i = 0; i < n; i++)
+			strbuf_addstr(&want, lines[i]);
+	}
+	CHECK(cdt_nameref_walk(s, &w) == 0);
+	CHECK(wk.bad == 0);
+	CHECK(!strcmp(wk.log.buf, want.buf));
+	if (strcmp(wk.log.buf, want.buf))
+		fprintf(stderr, "walked:\n%sexpected:\n%s", wk.log.buf, want.buf);
+
+	/* A callback's non-zero return stops the walk and is its result. */
+	strbuf_reset(&wk.log);
+	wk.visits = 0;
+	wk.stop_at = 2;
+	CHECK(cdt_nameref_walk(s, &w) == 9 && wk.visits == 2);
+
+	/* With prune, a walk that removes everything leaves no directory behind. */
+	wk.visits = 0;
+	wk.stop_at = 0;
+	wk.remove = 1;
+	w.prune = 1;
+	CHECK(cdt_nameref_walk(s, &w) == 0 && wk.bad == 0);
+	CHECK(cdt_list_dir(refsfd, "names", &d, &nd) == 0 && nd == 0);
+	cdt_dents_free(d, nd);
+	strbuf_release(&wk.log);
+	strbuf_release(&want);
+}
+
+int main(void)
+{
+	char *dir = unit_tmpdir("test-refs");
+	struct cdt_store *s;
+
+	s = unit_store_new(dir, "tables", CDT_CHUNKER_FASTCDC, 4096);
+	test_tables(s);
+	test_writer_bound(s);
+	cdt_store_close(s);
+	s = unit_store_new(dir, "compact", CDT_CHUNKER_FASTCDC, 4096);
+	test_compact(s);
+	cdt_store_close(s);
+	s = unit_store_new(dir, "names", CDT_CHUNKER_FASTCDC, 4096);
+	test_namerefs(s);
+	cdt_store_close(s);
+	s = unit_store_new(dir, "walk", CDT_CHUNKER_FASTCDC, 4096);
+	test_walk(s);
+	cdt_store_close(s);
+	unit_tmpdir_remove(dir);
+	UNIT_DONE();
+}
