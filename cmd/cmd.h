@@ -1,4 +1,4 @@
-/* cmd.h: what every subcommand shares: the command table's types, exit codes, helpers.
+/* cmd.h: what every subcommand shares: the command table's types, exit codes, and the helpers of cmd/common.c.
  *
  * Adding a command:
  *  1. cmd/<name>.c with cmd_<name>() and a usage string (first line is the
@@ -8,6 +8,9 @@
  *  3. the file in CMD_SOURCES in the Makefile;
  *  4. Documentation/cdt-<name>.1, a case in contrib/completion/cdt.bash, and
  *     tests in t/.
+ * What two commands would otherwise both write (reporting a bad option,
+ * reading a name, the progress line) goes in cmd/common.c, declared below;
+ * cdt.c is only the table and the dispatcher.
  */
 #ifndef CDT_CMD_H
 #define CDT_CMD_H
@@ -56,6 +59,8 @@ extern const char usage_rm[];
 extern const char usage_stats[];
 extern const char usage_umount[];
 extern const char usage_verify[];
+
+/* cmd/common.c */
 
 /* Print "error: MSG" and the command's synopsis to stderr; returns EXIT_USAGE. */
 int usage_error(struct cmd_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
