@@ -56,9 +56,68 @@ int parse_jobs(struct cmd_ctx *ctx, const char *arg, int *out)
 	return 0;
 }
 
-int want_progress(void)
+/* "\r\033[K": back to the start of the line and erase it. */
+#define ERASE_LINE "\r\033[K"
+
+void progress_start(struct progress *p, int wanted)
 {
-	return isatty(STDERR_FILENO);
+	p->enabled = wanted && isatty(STDERR_FILENO);
+	p->shown = 0;
+	p->start = now_seconds();
+	p->last = 0;
+}
+
+void progress_restart(struct progress *p)
+{
+	progress_clear(p);
+	p->start = now_seconds();
+}
+
+int progress_due(const struct progress *p, double interval)
+{
+	return p->enabled && now_seconds() - p->last >= interval;
+}
+
+void progress_show(struct progress *p, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+
+	if (!p->enabled)
+		return;
+	/* One write, so that the terminal never shows the line half drawn. */
+	strbuf_addstr(&sb, ERASE_LINE);
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	fputs(sb.buf, stderr);
+	strbuf_release(&sb);
+	p->shown = 1;
+	p->last = now_seconds();
+}
+
+void progress_clear(struct progress *p)
+{
+	if (p->shown) {
+		fputs(ERASE_LINE, stderr);
+		p->shown = 0;
+	}
+}
+
+void progress_finish(struct progress *p)
+{
+	progress_clear(p);
+	p->enabled = 0;
+}
+
+double progress_seconds(const struct progress *p)
+{
+	return now_seconds() - p->start;
+}
+
+double mb_per_s(uint64_t bytes, double seconds)
+{
+	return seconds > 0 ? (double)bytes / seconds / 1e6 : 0.0;
 }
 
 int read_name(struct cdt_store *s, const char *name, struct cdt_name_entry *e)
