@@ -632,8 +632,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		struct strbuf p = STRBUF_INIT;
 
 		strbuf_addstr(&p, st.prefix);
-		while (p.len > 1 && p.buf[p.len - 1] == '/')
-			strbuf_setlen(&p, p.len - 1);
+		trim_slashes(&p);
 		if (cdt_name_check(p.buf, &why) < 0) {
 			strbuf_release(&p);
 			ret = usage_error(ctx, "bad --prefix '%s': %s", quote(st.prefix), why.buf);

@@ -123,4 +123,21 @@ struct cdt_name_entry;
  */
 int read_name(struct cdt_store *s, const char *name, struct cdt_name_entry *e);
 
+/*
+ * Look up every name in argv (as read_name() does, reporting each that is
+ * bad, missing or damaged), so that a typo fails before any work. 0 or -1.
+ */
+int read_names(struct cdt_store *s, int argc, char **argv);
+
+/* Drop the trailing '/'s of a prefix as given ("dir/" is "dir"), keeping a lone '/'. */
+void trim_slashes(struct strbuf *sb);
+
+struct cdt_fsck_item;
+/*
+ * Append fsck's line for a problem or garbage item, "KIND OBJECT: DETAIL",
+ * and for a problem that affects names "; affects 'a', 'b'": one wording
+ * for fsck and repair.
+ */
+void add_fsck_item(struct strbuf *sb, const struct cdt_fsck_item *it);
+
 #endif

@@ -1,6 +1,7 @@
 /* cmd/common.c: what several commands share: usage and option errors, -j, reading a name. */
 #include "cmd.h"
 #include "format/names.h"
+#include "ops/fsck.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 
@@ -140,4 +141,34 @@ int read_name(struct cdt_store *s, const char *name, struct cdt_name_entry *e)
 		error("cannot read name '%s': %s", quote(name), why.len ? why.buf : cdt_strerror(ret));
 	strbuf_release(&why);
 	return ret < 0 ? -1 : 0;
+}
+
+int read_names(struct cdt_store *s, int argc, char **argv)
+{
+	struct cdt_name_entry *e = xmalloc(sizeof(*e));
+	int i, ret = 0;
+
+	for (i = 0; i < argc; i++)
+		if (read_name(s, argv[i], e) < 0)
+			ret = -1;
+	free(e);
+	return ret;
+}
+
+void trim_slashes(struct strbuf *sb)
+{
+	while (sb->len > 1 && sb->buf[sb->len - 1] == '/')
+		strbuf_setlen(sb, sb->len - 1);
+}
+
+void add_fsck_item(struct strbuf *sb, const struct cdt_fsck_item *it)
+{
+	size_t i;
+
+	strbuf_addf(sb, "%s %s: %s", cdt_fsck_kind_name(it->kind), quote(it->object), it->detail);
+	if (cdt_fsck_kind_is_garbage(it->kind) || !it->nr_names)
+		return;
+	strbuf_addstr(sb, "; affects ");
+	for (i = 0; i < it->nr_names; i++)
+		strbuf_addf(sb, "%s'%s'", i ? ", " : "", quote(it->names[i]));
 }

@@ -79,7 +79,7 @@ static void print_item(const struct cdt_fsck_item *it, void *data)
 			strbuf_addstr(&sb, "]}");
 		}
 	} else {
-		strbuf_addf(&sb, "%s %s: %s", cdt_fsck_kind_name(it->kind), quote(it->object), it->detail);
+		add_fsck_item(&sb, it);
 		if (cdt_fsck_kind_is_garbage(it->kind)) {
 			char h[32];
 
@@ -87,10 +87,6 @@ static void print_item(const struct cdt_fsck_item *it, void *data)
 				strbuf_addf(&sb, " (%s)", human_size(it->bytes, h, sizeof(h)));
 		} else if (!it->nr_names) {
 			strbuf_addstr(&sb, "; affects no stored name");
-		} else {
-			strbuf_addstr(&sb, "; affects ");
-			for (i = 0; i < it->nr_names; i++)
-				strbuf_addf(&sb, "%s'%s'", i ? ", " : "", quote(it->names[i]));
 		}
 	}
 	puts(sb.buf);

@@ -102,16 +102,12 @@ static void pack_reindexed(const char *name, const char *why, void *data)
 
 static void still_wrong(const struct cdt_fsck_item *it, void *data)
 {
-	size_t i;
+	struct strbuf sb = STRBUF_INIT;
 
 	(void)data;
-	printf("%s %s: %s", cdt_fsck_kind_name(it->kind), quote(it->object), it->detail);
-	if (it->nr_names) {
-		fputs("; affects ", stdout);
-		for (i = 0; i < it->nr_names; i++)
-			printf("%s'%s'", i ? ", " : "", quote(it->names[i]));
-	}
-	putchar('\n');
+	add_fsck_item(&sb, it);
+	puts(sb.buf);
+	strbuf_release(&sb);
 }
 
 struct name_counts {

@@ -278,15 +278,10 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 	if (!all && !argc)
 		return usage_error(ctx, "no name given (or --all)");
 
-	e = xmalloc(sizeof(*e));
 	/* Look every name up first, as cat does: a typo fails before any work. */
-	for (i = 0; i < argc; i++)
-		if (read_name(ctx->store, argv[i], e) < 0)
-			failed = 1;
-	if (failed) {
-		free(e);
+	if (read_names(ctx->store, argc, argv) < 0)
 		return EXIT_FAIL;
-	}
+	e = xmalloc(sizeof(*e));
 	st.store = ctx->store;
 	st.r = cdt_restore_new(ctx->store, jobs);
 	progress_start(&st.progress, 1);
