@@ -1,4 +1,4 @@
-/* cmd/common.c: what several commands share: usage and option errors, -j, reading a name. */
+/* cmd/common.c: what several commands share: usage and option errors, -j, reading names, fsck's item line, the progress line. */
 #include "cmd.h"
 #include "format/names.h"
 #include "ops/fsck.h"
