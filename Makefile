@@ -120,6 +120,7 @@ LIB_SOURCES = \
 CMD_SOURCES = \
 	cmd/add.c \
 	cmd/cat.c \
+	cmd/common.c \
 	cmd/fsck.c \
 	cmd/gc.c \
 	cmd/init.c \

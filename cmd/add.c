@@ -56,7 +56,7 @@ struct add_state {
 	dev_t store_dev;	/* the store itself is never added */
 	ino_t store_ino;
 	/* progress */
-	double start;
+	struct progress progress;
 	uint64_t done_before;
 	const char *current;
 };
@@ -453,15 +453,15 @@ static int check_name_clashes(struct add_state *st)
 	return ret;
 }
 
-static void progress(uint64_t done, void *data)
+static void show_progress(uint64_t done, void *data)
 {
 	struct add_state *st = data;
-	double t = now_seconds() - st->start;
 	uint64_t total = st->done_before + done;
 	char h[32];
 
-	fprintf(stderr, "\r\033[K%s  %s  %.1f MB/s", st->current, human_size(total, h, sizeof(h)),
-		t > 0 ? (double)total / t / 1e6 : 0.0);
+	progress_show(&st->progress, "%s  %s  %.1f MB/s", st->current,
+		      human_size(total, h, sizeof(h)),
+		      mb_per_s(total, progress_seconds(&st->progress)));
 }
 
 static void print_result(enum output out, const struct source *src,
@@ -632,8 +632,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		struct strbuf p = STRBUF_INIT;
 
 		strbuf_addstr(&p, st.prefix);
-		while (p.len > 1 && p.buf[p.len - 1] == '/')
-			strbuf_setlen(&p, p.len - 1);
+		trim_slashes(&p);
 		if (cdt_name_check(p.buf, &why) < 0) {
 			strbuf_release(&p);
 			ret = usage_error(ctx, "bad --prefix '%s': %s", quote(st.prefix), why.buf);
@@ -693,19 +692,19 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		ret = EXIT_FAIL;
 		goto out;
 	}
-	if (!quiet && want_progress()) {
-		io.progress = progress;
+	progress_start(&st.progress, !quiet);
+	if (st.progress.enabled) {
+		io.progress = show_progress;
 		io.progress_data = &st;
 	}
 	ing = cdt_ingest_new(ctx->store, &io);
-	st.start = now_seconds();
+	progress_restart(&st.progress);	/* the clock starts with the first file */
 	for (i = 0; i < st.nr; i++) {
 		struct cdt_ingest_result res;
 
 		enum add_result r = add_one(ing, &st, &st.src[i], &res);
 
-		if (io.progress)
-			fputs("\r\033[K", stderr);
+		progress_clear(&st.progress);
 		if (r != ADD_STORED) {
 			failed += r == ADD_FAILED;
 			continue;
@@ -718,15 +717,16 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		if (!quiet)
 			print_result(out, &st.src[i], &res);
 	}
+	progress_finish(&st.progress);
 	if (!quiet && out == OUT_HUMAN && st.nr > 1) {
-		double t = now_seconds() - st.start;
+		double t = progress_seconds(&st.progress);
 		char a[32], b[32];
 
 		printf("%zu file%s, %s read, %s stored new (%.1f%% deduplicated), %.2f s, %.1f MB/s\n",
 		       ok, ok == 1 ? "" : "s", human_size(total_in, a, sizeof(a)),
 		       human_size(total_new, b, sizeof(b)),
 		       total_in ? 100.0 * (double)(total_in - total_raw) / (double)total_in : 0.0,
-		       t, t > 0 ? (double)total_in / t / 1e6 : 0.0);
+		       t, mb_per_s(total_in, t));
 	}
 	if (failed && st.nr > 1)
 		error("%zu of %zu files could not be added", failed, st.nr);

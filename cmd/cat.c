@@ -267,11 +267,10 @@ int cmd_cat(int argc, char **argv, struct cmd_ctx *ctx)
 		goto out;
 	}
 	/* Check every name first, so that a typo does not leave partial output. */
-	for (i = 0; i < argc; i++)
-		if (read_name(ctx->store, argv[i], e) < 0)
-			ret = EXIT_FAIL;
-	if (ret != EXIT_OK)
+	if (read_names(ctx->store, argc, argv) < 0) {
+		ret = EXIT_FAIL;
 		goto out;
+	}
 	/* Our own buffered output (none so far) must not mix with direct writes. */
 	fflush(stdout);
 	for (i = 0; i < argc; i++) {

@@ -1,4 +1,4 @@
-/* cmd.h: what every subcommand shares: the command table's types, exit codes, helpers.
+/* cmd.h: what every subcommand shares: the command table's types, exit codes, and the helpers of cmd/common.c.
  *
  * Adding a command:
  *  1. cmd/<name>.c with cmd_<name>() and a usage string (first line is the
@@ -8,11 +8,15 @@
  *  3. the file in CMD_SOURCES in the Makefile;
  *  4. Documentation/cdt-<name>.1, a case in contrib/completion/cdt.bash, and
  *     tests in t/.
+ * What two commands would otherwise both write (reporting a bad option,
+ * reading a name, the progress line) goes in cmd/common.c, declared below;
+ * cdt.c is only the table and the dispatcher.
  */
 #ifndef CDT_CMD_H
 #define CDT_CMD_H
 
 #include <getopt.h>
+#include <stdint.h>
 #include "format/store.h"
 
 /* The exit-code scheme of every command (documented in cdt(1)). */
@@ -57,6 +61,8 @@ extern const char usage_stats[];
 extern const char usage_umount[];
 extern const char usage_verify[];
 
+/* cmd/common.c */
+
 /* Print "error: MSG" and the command's synopsis to stderr; returns EXIT_USAGE. */
 int usage_error(struct cmd_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -69,8 +75,45 @@ int option_error(struct cmd_ctx *ctx, int c, char **argv);
 /* Parse a -j value (1..1024). 0 or -1 (reported as a usage error). */
 int parse_jobs(struct cmd_ctx *ctx, const char *arg, int *out);
 
-/* Is stderr a terminal that wants progress lines? */
-int want_progress(void);
+/*
+ * The progress line: one line on stderr, rewritten in place, shown only
+ * when the command wants it and stderr is a terminal. Anything else a
+ * command prints while the line may be up is preceded by progress_clear(),
+ * so that no message starts in the middle of it.
+ */
+struct progress {
+	int enabled;		/* lines are shown at all */
+	int shown;		/* a line is up: clear it before other output */
+	double start;		/* when the work measured began (set either way) */
+	double last;		/* when a line was last shown */
+};
+
+/* Start the clock; lines will be shown if `wanted` and stderr is a terminal. */
+void progress_start(struct progress *p, int wanted);
+
+/* Clear the line and start the clock again, for the next stage of the work. */
+void progress_restart(struct progress *p);
+
+/*
+ * Does a line shown now come at least `interval` seconds after the last?
+ * 0 when lines are not shown at all.
+ */
+int progress_due(const struct progress *p, double interval);
+
+/* Replace the line with the formatted text (nothing if not enabled). */
+void progress_show(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Take the line away, if one is up. */
+void progress_clear(struct progress *p);
+
+/* Clear the line for good: progress_show() shows nothing after this. */
+void progress_finish(struct progress *p);
+
+/* Seconds since progress_start() or progress_restart(). */
+double progress_seconds(const struct progress *p);
+
+/* MB/s (10^6 bytes a second) for `bytes` in `seconds`; 0 for no time. */
+double mb_per_s(uint64_t bytes, double seconds);
 
 struct cdt_name_entry;
 /*
@@ -79,5 +122,22 @@ struct cdt_name_entry;
  * entry in one line. 0 or -1.
  */
 int read_name(struct cdt_store *s, const char *name, struct cdt_name_entry *e);
+
+/*
+ * Look up every name in argv (as read_name() does, reporting each that is
+ * bad, missing or damaged), so that a typo fails before any work. 0 or -1.
+ */
+int read_names(struct cdt_store *s, int argc, char **argv);
+
+/* Drop the trailing '/'s of a prefix as given ("dir/" is "dir"), keeping a lone '/'. */
+void trim_slashes(struct strbuf *sb);
+
+struct cdt_fsck_item;
+/*
+ * Append fsck's line for a problem or garbage item, "KIND OBJECT: DETAIL",
+ * and for a problem that affects names "; affects 'a', 'b'": one wording
+ * for fsck and repair.
+ */
+void add_fsck_item(struct strbuf *sb, const struct cdt_fsck_item *it);
 
 #endif

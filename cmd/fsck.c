@@ -31,37 +31,26 @@ const char usage_fsck[] =
 
 struct fsck_out {
 	int json;
-	int progress_shown;
-	double start;
+	struct progress progress;
 };
-
-static void clear_progress(struct fsck_out *o)
-{
-	if (o->progress_shown) {
-		fputs("\r\033[K", stderr);
-		o->progress_shown = 0;
-	}
-}
 
 static void show_progress(enum cdt_fsck_phase phase, uint64_t done, uint64_t total,
 			  uint64_t bytes, void *data)
 {
 	struct fsck_out *o = data;
-	double t = now_seconds() - o->start;
 	char a[32], b[32];
 
 	if ((phase == CDT_FSCK_PHASE_CHUNKS || phase == CDT_FSCK_PHASE_CONTENT) && total)
-		fprintf(stderr, "\r\033[Kfsck: %s %3.0f%% (%s of %s), %.0f MB/s",
-			cdt_fsck_phase_name(phase), 100.0 * (double)done / (double)total,
-			human_size(done, a, sizeof(a)), human_size(total, b, sizeof(b)),
-			t > 0 ? (double)bytes / t / 1e6 : 0.0);
+		progress_show(&o->progress, "fsck: %s %3.0f%% (%s of %s), %.0f MB/s",
+			      cdt_fsck_phase_name(phase), 100.0 * (double)done / (double)total,
+			      human_size(done, a, sizeof(a)), human_size(total, b, sizeof(b)),
+			      mb_per_s(bytes, progress_seconds(&o->progress)));
 	else if (total)
-		fprintf(stderr, "\r\033[Kfsck: %s %llu/%llu", cdt_fsck_phase_name(phase),
-			(unsigned long long)done, (unsigned long long)total);
+		progress_show(&o->progress, "fsck: %s %llu/%llu", cdt_fsck_phase_name(phase),
+			      (unsigned long long)done, (unsigned long long)total);
 	else
-		fprintf(stderr, "\r\033[Kfsck: %s %llu", cdt_fsck_phase_name(phase),
-			(unsigned long long)done);
-	o->progress_shown = 1;
+		progress_show(&o->progress, "fsck: %s %llu", cdt_fsck_phase_name(phase),
+			      (unsigned long long)done);
 }
 
 static void print_item(const struct cdt_fsck_item *it, void *data)
@@ -70,7 +59,7 @@ static void print_item(const struct cdt_fsck_item *it, void *data)
 	struct strbuf sb = STRBUF_INIT;
 	size_t i;
 
-	clear_progress(o);
+	progress_clear(&o->progress);
 	if (o->json) {
 		strbuf_addf(&sb, "{\"type\":\"%s\",\"kind\":\"%s\",\"object\":",
 			    cdt_fsck_kind_is_garbage(it->kind) ? "garbage" : "problem",
@@ -90,7 +79,7 @@ static void print_item(const struct cdt_fsck_item *it, void *data)
 			strbuf_addstr(&sb, "]}");
 		}
 	} else {
-		strbuf_addf(&sb, "%s %s: %s", cdt_fsck_kind_name(it->kind), quote(it->object), it->detail);
+		add_fsck_item(&sb, it);
 		if (cdt_fsck_kind_is_garbage(it->kind)) {
 			char h[32];
 
@@ -98,10 +87,6 @@ static void print_item(const struct cdt_fsck_item *it, void *data)
 				strbuf_addf(&sb, " (%s)", human_size(it->bytes, h, sizeof(h)));
 		} else if (!it->nr_names) {
 			strbuf_addstr(&sb, "; affects no stored name");
-		} else {
-			strbuf_addstr(&sb, "; affects ");
-			for (i = 0; i < it->nr_names; i++)
-				strbuf_addf(&sb, "%s'%s'", i ? ", " : "", quote(it->names[i]));
 		}
 	}
 	puts(sb.buf);
@@ -180,8 +165,7 @@ static void print_summary(const struct fsck_out *o, const struct cdt_fsck_summar
 	else
 		printf(" (%s read, %.0f MB/s), content ids of %llu manifest%s (%s hashed in %.2f s)",
 		       human_size(sum->bytes_read, a, sizeof(a)),
-		       secs > sum->content_seconds ?
-		       (double)sum->bytes_read / (secs - sum->content_seconds) / 1e6 : 0.0,
+		       mb_per_s(sum->bytes_read, secs - sum->content_seconds),
 		       (unsigned long long)sum->contents, sum->contents == 1 ? "" : "s",
 		       human_size(sum->content_bytes, b, sizeof(b)), sum->content_seconds);
 	printf(", %llu pack%s and %llu reference table%s in %.2f s\n",
@@ -250,15 +234,15 @@ int cmd_fsck(int argc, char **argv, struct cmd_ctx *ctx)
 	/* Keep rm and gc from removing what is being checked; adds may go on. */
 	if (cdt_store_lock(ctx->store, opt.rebuild_refs ? CDT_LOCK_EXCLUSIVE : CDT_LOCK_SHARED) < 0)
 		return EXIT_FAIL;
-	if (want_progress())
+	progress_start(&out.progress, 1);
+	if (out.progress.enabled)
 		opt.progress = show_progress;
 	opt.report = print_item;
 	opt.data = &out;
-	out.start = now_seconds();
 	ret = cdt_fsck(ctx->store, &opt, &sum);
-	clear_progress(&out);
+	progress_finish(&out.progress);
 	if (ret < 0)
 		return EXIT_FAIL;
-	print_summary(&out, &sum, opt.quick, opt.rebuild_refs, now_seconds() - out.start);
+	print_summary(&out, &sum, opt.quick, opt.rebuild_refs, progress_seconds(&out.progress));
 	return (int)sum.exit_bits;
 }

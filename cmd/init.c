@@ -1,5 +1,6 @@
 /* cmd/init.c: cdt init, create a store. */
 #include "cmd.h"
+#include "base/compress.h"
 #include "format/chunker.h"
 #include "format/config.h"
 #include "base/util.h"
@@ -9,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 const char usage_init[] =
 	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--level N] [--shared=group] [-q] [DIR]\n"
@@ -21,7 +25,7 @@ const char usage_init[] =
 	"    --chunker KIND     fastcdc (content-defined, default) or fixed (blocks)\n"
 	"    --chunk-size SIZE  average chunk size for fastcdc (power of two,\n"
 	"                       1K..4M, default 32K), block size for fixed (512..16M)\n"
-	"    --level N          deflate level 0..12 (default 1; 0 stores raw)\n"
+	"    --level N          deflate level " STR(CDT_LEVEL_MIN) ".." STR(CDT_LEVEL_MAX) " (default 1; 0 stores raw)\n"
 	"    --shared=group     share the store with the group of DIR (mode 2770):\n"
 	"                       its members can add, read and remove, whatever\n"
 	"                       their umask\n"
@@ -75,8 +79,9 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 			break;
 		case 'l':
 			level = strtol(optarg, &end, 10);
-			if (!*optarg || *end || level < 0 || level > 12)
-				return usage_error(ctx, "level must be a number from 0 to 12, not '%s'", optarg);
+			if (!*optarg || *end || level < CDT_LEVEL_MIN || level > CDT_LEVEL_MAX)
+				return usage_error(ctx, "level must be a number from %d to %d, not '%s'",
+						   CDT_LEVEL_MIN, CDT_LEVEL_MAX, optarg);
 			cfg.level = (int)level;
 			break;
 		case 'S':

@@ -136,8 +136,7 @@ int cmd_ls(int argc, char **argv, struct cmd_ctx *ctx)
 	for (i = 0; i < argc; i++) {
 		strbuf_reset(&pfx);
 		strbuf_addstr(&pfx, argv[i]);
-		while (pfx.len > 1 && pfx.buf[pfx.len - 1] == '/')
-			strbuf_setlen(&pfx, pfx.len - 1);
+		trim_slashes(&pfx);
 		strbuf_reset(&why);
 		if (cdt_name_check(pfx.buf, &why) < 0) {
 			error("bad prefix '%s': %s", quote(argv[i]), why.buf);

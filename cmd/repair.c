@@ -35,43 +35,27 @@ const char usage_repair[] =
 	"Exit status: 0 if nothing the store's names use is still damaged, 1 if\n"
 	"something is (or a FILE could not be read), 2 usage error.\n";
 
-struct repair_out {
-	int progress_shown;
-	double start;
-};
-
-static void clear_progress(struct repair_out *o)
-{
-	if (o->progress_shown) {
-		fputs("\r\033[K", stderr);
-		o->progress_shown = 0;
-	}
-}
-
 static void check_progress(enum cdt_fsck_phase phase, uint64_t done, uint64_t total,
 			   uint64_t bytes, void *data)
 {
-	struct repair_out *o = data;
+	struct progress *p = data;
 	char a[32];
 
 	if (phase == CDT_FSCK_PHASE_CHUNKS && total)
-		fprintf(stderr, "\r\033[Krepair: %s %3.0f%% (%s)", cdt_fsck_phase_name(phase),
-			100.0 * (double)done / (double)total, human_size(bytes, a, sizeof(a)));
+		progress_show(p, "repair: %s %3.0f%% (%s)", cdt_fsck_phase_name(phase),
+			      100.0 * (double)done / (double)total, human_size(bytes, a, sizeof(a)));
 	else
-		fprintf(stderr, "\r\033[Krepair: %s %llu", cdt_fsck_phase_name(phase),
-			(unsigned long long)done);
-	o->progress_shown = 1;
+		progress_show(p, "repair: %s %llu", cdt_fsck_phase_name(phase),
+			      (unsigned long long)done);
 }
 
 static void scan_progress(const char *what, uint64_t bytes, void *data)
 {
-	struct repair_out *o = data;
-	double t = now_seconds() - o->start;
+	struct progress *p = data;
 	char a[32];
 
-	fprintf(stderr, "\r\033[Krepair: reading %s  %s  %.0f MB/s", what,
-		human_size(bytes, a, sizeof(a)), t > 0 ? (double)bytes / t / 1e6 : 0.0);
-	o->progress_shown = 1;
+	progress_show(p, "repair: reading %s  %s  %.0f MB/s", what,
+		      human_size(bytes, a, sizeof(a)), mb_per_s(bytes, progress_seconds(p)));
 }
 
 static void restored(const struct cdt_id *id, uint32_t len, const char *what, uint64_t offset,
@@ -79,7 +63,7 @@ static void restored(const struct cdt_id *id, uint32_t len, const char *what, ui
 {
 	char hex[CDT_ID_HEXLEN + 1];
 
-	clear_progress(data);
+	progress_clear(data);
 	printf("restored chunk %s (%u bytes) from '%s' at offset %llu\n", cdt_id_to_hex(id, hex),
 	       len, quote(what), (unsigned long long)offset);
 	fflush(stdout);
@@ -88,7 +72,7 @@ static void restored(const struct cdt_id *id, uint32_t len, const char *what, ui
 static void pack_rewritten(const char *old_name, const char *new_name, uint64_t replaced,
 			   uint64_t dropped, void *data)
 {
-	clear_progress(data);
+	progress_clear(data);
 	if (!strcmp(old_name, "multi-pack-index")) {
 		printf("rewrote the damaged multi-pack index\n");
 		fflush(stdout);
@@ -108,7 +92,7 @@ static void pack_rewritten(const char *old_name, const char *new_name, uint64_t 
 
 static void pack_reindexed(const char *name, const char *why, void *data)
 {
-	clear_progress(data);
+	progress_clear(data);
 	if (!strcmp(name, "multi-pack-index"))
 		printf("rewrote the damaged multi-pack index\n");
 	else
@@ -118,16 +102,12 @@ static void pack_reindexed(const char *name, const char *why, void *data)
 
 static void still_wrong(const struct cdt_fsck_item *it, void *data)
 {
-	size_t i;
+	struct strbuf sb = STRBUF_INIT;
 
 	(void)data;
-	printf("%s %s: %s", cdt_fsck_kind_name(it->kind), quote(it->object), it->detail);
-	if (it->nr_names) {
-		fputs("; affects ", stdout);
-		for (i = 0; i < it->nr_names; i++)
-			printf("%s'%s'", i ? ", " : "", quote(it->names[i]));
-	}
-	putchar('\n');
+	add_fsck_item(&sb, it);
+	puts(sb.buf);
+	strbuf_release(&sb);
 }
 
 struct name_counts {
@@ -155,7 +135,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 	};
 	struct cdt_repair_options opt = { 0 };
 	struct cdt_repair_stats st;
-	struct repair_out out = { 0 };
+	struct progress progress;
 	struct name_counts nc = { 0, 0 };
 	struct cdt_repair *r = NULL;
 	const char **files = NULL, **dirs = NULL;
@@ -233,30 +213,32 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		ret = EXIT_FAIL;
 		goto out;
 	}
-	if (want_progress()) {
+	progress_start(&progress, 1);
+	if (progress.enabled) {
 		opt.check_progress = check_progress;
 		opt.scan_progress = scan_progress;
 	}
 	opt.restored = restored;
 	opt.pack_rewritten = pack_rewritten;
 	opt.pack_reindexed = pack_reindexed;
-	opt.data = &out;
+	opt.data = &progress;
 	if (cdt_repair_new(ctx->store, &opt, &r) < 0) {
-		clear_progress(&out);
+		progress_finish(&progress);
 		ret = EXIT_FAIL;
 		goto out;
 	}
-	clear_progress(&out);
-	out.start = now_seconds();
+	/* The check is done: the rate shown from here on is the files'. */
+	progress_restart(&progress);
 	for (i = 0; i < nfiles && cdt_repair_wanted(r); i++)
 		if (cdt_repair_file(r, files[i]) < 0)
 			failed = 1;
 	for (i = 0; i < ndirs && cdt_repair_wanted(r); i++)
 		if (cdt_repair_scan(r, dirs[i]) < 0)
 			failed = 1;
-	clear_progress(&out);
+	progress_clear(&progress);
 	if (cdt_repair_packs(r) < 0)
 		failed = 1;
+	progress_finish(&progress);
 	left = cdt_repair_finish(r, still_wrong, name_state, &nc);
 	cdt_repair_get_stats(r, &st);
 	if (!st.damaged && !st.packs_rewritten)
@@ -275,7 +257,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		printf("read %llu file%s (%s) in %.2f s (%.0f MB/s); %llu skipped unread\n",
 		       (unsigned long long)st.files, st.files == 1 ? "" : "s",
 		       human_size(st.bytes, a, sizeof(a)), st.scan_seconds,
-		       st.scan_seconds > 0 ? (double)st.bytes / st.scan_seconds / 1e6 : 0.0,
+		       mb_per_s(st.bytes, st.scan_seconds),
 		       (unsigned long long)st.skipped);
 	}
 	if (left || failed || st.failed)

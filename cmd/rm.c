@@ -78,8 +78,8 @@ int cmd_rm(int argc, char **argv, struct cmd_ctx *ctx)
 
 		strbuf_reset(&arg);
 		strbuf_addstr(&arg, argv[i]);
-		while (recursive && arg.len > 1 && arg.buf[arg.len - 1] == '/')
-			strbuf_setlen(&arg, arg.len - 1);
+		if (recursive)
+			trim_slashes(&arg);
 		strbuf_reset(&why);
 		if (cdt_name_check(arg.buf, &why) < 0) {
 			error("bad name '%s': %s", quote(argv[i]), why.buf);

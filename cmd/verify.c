@@ -47,11 +47,10 @@ struct verify_state {
 	struct cdt_store *store;
 	struct cdt_restore *r;
 	int json, verbose;
-	int progress;
+	struct progress progress;
 	struct run *runs;
 	size_t nruns, aruns;
 	uint64_t names, damaged, bytes, bad_bytes;
-	double start;
 	const char *current;
 	uint64_t done_before;
 };
@@ -92,22 +91,13 @@ static void clear_runs(struct verify_state *st)
 static void show_progress(uint64_t done, void *data)
 {
 	struct verify_state *st = data;
-	static double last;
-	double now = now_seconds(), t = now - st->start;
 	char h[32];
 
-	if (!st->progress || now - last < 0.1)
+	if (!progress_due(&st->progress, 0.1))
 		return;
-	last = now;
-	fprintf(stderr, "\r\033[Kverify: %s  %s  %.0f MB/s", st->current,
-		human_size(st->done_before + done, h, sizeof(h)),
-		t > 0 ? (double)(st->done_before + done) / t / 1e6 : 0.0);
-}
-
-static void clear_progress(struct verify_state *st)
-{
-	if (st->progress)
-		fputs("\r\033[K", stderr);
+	progress_show(&st->progress, "verify: %s  %s  %.0f MB/s", st->current,
+		      human_size(st->done_before + done, h, sizeof(h)),
+		      mb_per_s(st->done_before + done, progress_seconds(&st->progress)));
 }
 
 /* Report one name: its runs of damage, or that it is intact. */
@@ -126,7 +116,7 @@ static void report_name(struct verify_state *st, const char *name, int have_size
 		st->damaged++;
 		st->bad_bytes += bad;
 	}
-	clear_progress(st);
+	progress_clear(&st->progress);
 	if (st->json) {
 		strbuf_addstr(&sb, "{\"type\":\"name\",\"name\":");
 		strbuf_add_json_string(&sb, name);
@@ -288,24 +278,18 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 	if (!all && !argc)
 		return usage_error(ctx, "no name given (or --all)");
 
-	e = xmalloc(sizeof(*e));
 	/* Look every name up first, as cat does: a typo fails before any work. */
-	for (i = 0; i < argc; i++)
-		if (read_name(ctx->store, argv[i], e) < 0)
-			failed = 1;
-	if (failed) {
-		free(e);
+	if (read_names(ctx->store, argc, argv) < 0)
 		return EXIT_FAIL;
-	}
+	e = xmalloc(sizeof(*e));
 	st.store = ctx->store;
 	st.r = cdt_restore_new(ctx->store, jobs);
-	st.progress = want_progress();
-	st.start = now_seconds();
+	progress_start(&st.progress, 1);
 	if (all) {
 		int r = cdt_names_walk(ctx->store, NULL, verify_walked, &st);
 
 		if (r < 0) {
-			clear_progress(&st);
+			progress_clear(&st.progress);
 			error("cannot list names: %s", cdt_strerror(r));
 			failed = 1;
 		}
@@ -318,9 +302,9 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 			verify_entry(&st, e);
 		}
 	}
-	clear_progress(&st);
+	progress_finish(&st.progress);
 	{
-		double t = now_seconds() - st.start;
+		double t = progress_seconds(&st.progress);
 
 		if (st.json)
 			printf("{\"type\":\"summary\",\"names\":%llu,\"damaged\":%llu,\"bytes\":%llu,"
@@ -333,7 +317,7 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 			printf("verified %llu name%s, %s in %.2f s (%.0f MB/s): ",
 			       (unsigned long long)st.names, st.names == 1 ? "" : "s",
 			       human_size(st.bytes, h, sizeof(h)), t,
-			       t > 0 ? (double)st.bytes / t / 1e6 : 0.0);
+			       mb_per_s(st.bytes, t));
 			if (st.damaged)
 				printf("%llu damaged\n", (unsigned long long)st.damaged);
 			else

@@ -125,3 +125,31 @@ load lib-integrity
 	assert_status 1
 	assert_err_contains "cannot open 'missing-file'"
 }
+
+@test "cat and verify read past their read-ahead rounds in order" {
+	# 64 KiB blocks: a round reads 128 chunks (8 MiB) ahead, so 20 MiB is
+	# three rounds, and chunks 5 and 300 lie in the first and the third.
+	init_store --chunker fixed --chunk-size 64K
+	gen_bytes 7 20971520 > big
+	c add -q big
+	X=$(piece_id big 327680 65536)
+	Y=$(piece_id big 19660800 65536)
+	damage_chunk "$Y"
+	# Binary output: kept in its file, not in $output.
+	status=0
+	c cat -j 2 big > out 2> "$T/.err" || status=$?
+	err=$(cat "$T/.err")
+	output=
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "cannot read 'big' at offset 19660800: chunk $Y (65536 bytes): "
+	# Everything before the damage came out, in order.
+	head -c 19660800 big > want
+	cmp want out
+	damage_chunk "$X"
+	run_split c verify -j 2 big
+	assert_status 1
+	assert_out_contains "damaged 'big': 131072 of 20971520 bytes cannot be read"
+	assert_out_contains "  bytes 327680-393215 (chunk $X): "
+	assert_out_contains "  bytes 19660800-19726335 (chunk $Y): "
+}

@@ -1,4 +1,4 @@
-/* restore.c: read a stored file chunk by chunk, in parallel, writing in order. */
+/* restore.c: read a stored file back chunk by chunk, in parallel, in order: to write it (cat) or check it (verify, fsck). */
 #include "ops/restore.h"
 #include "format/manifest.h"
 #include "ops/objects.h"
@@ -27,7 +27,7 @@ struct cdt_restore {
 	struct cdt_workers *workers;
 	struct cdt_chunk_reader **readers;	/* one per worker + caller */
 	int nreaders;
-	/* Two sets of slots: one is written out while the other is read. */
+	/* Two sets of slots: one goes to the caller while the other is read. */
 	struct slot *slots[2];
 	size_t nslots;
 	struct slot *cur;			/* the set being read */
@@ -110,7 +110,7 @@ static int write_chunk(int fd, const unsigned char *p, size_t n, int sparse)
 	return write_all(fd, p, n);
 }
 
-/* Load the next entries of the manifest into a slot set; returns how many. */
+/* Load the next entries of the manifest into a slot set, *nr of them. 0 or -errno. */
 static int fill_slots(struct cdt_manifest *m, struct slot *set, size_t nslots, uint64_t next,
 		      size_t *nr)
 {
@@ -127,39 +127,107 @@ static int fill_slots(struct cdt_manifest *m, struct slot *set, size_t nslots, u
 	return 0;
 }
 
-/* Write a slot set out in order; the first damaged chunk stops it. */
-static int write_slots(const struct cdt_name_entry *e, struct slot *set, size_t n, int fd,
-		       const char *outname, int sparse)
+/*
+ * What the read loop hands its caller: each chunk in file order, as a
+ * slot holding its manifest entry and either its checked data (err 0) or
+ * the error that kept it from being read (err, why). A negative return
+ * stops the loop. round(), when set, follows each set of slots with the
+ * bytes of the file gone through so far.
+ */
+struct read_loop {
+	int (*chunk)(const struct slot *sl, void *data);
+	void (*round)(uint64_t done, void *data);
+	void *data;
+};
+
+/*
+ * Read every chunk of `m` in order, double-buffered: while the callback
+ * goes through one set of slots, the workers read and check the next.
+ * Returns 0; the callback's negative return; or, with *changed set, the
+ * error of a manifest that could not be read again past its check.
+ */
+static int read_chunks(struct cdt_restore *r, struct cdt_manifest *m,
+		       const struct read_loop *loop, int *changed)
 {
+	uint64_t count = cdt_manifest_count(m), next = 0, done = 0;
+	size_t nr = 0, nnext, i;
+	int ret, cur = 0;
+
+	*changed = 0;
+	if (count) {
+		ret = fill_slots(m, r->slots[cur], r->nslots, next, &nr);
+		if (ret < 0)
+			goto changed;
+		r->cur = r->slots[cur];
+		cdt_workers_run(r->workers, nr, read_item, r);
+		next += nr;
+	}
+	while (nr) {
+		/* Read the next set while this one goes to the callback. */
+		nnext = 0;
+		if (next < count) {
+			ret = fill_slots(m, r->slots[!cur], r->nslots, next, &nnext);
+			if (ret < 0)
+				goto changed;
+			r->cur = r->slots[!cur];
+			cdt_workers_start(r->workers, nnext, read_item, r);
+		}
+		ret = 0;
+		for (i = 0; i < nr && ret >= 0; i++) {
+			done += r->slots[cur][i].e.len;
+			ret = loop->chunk(&r->slots[cur][i], loop->data);
+		}
+		if (ret >= 0 && loop->round)
+			loop->round(done, loop->data);
+		if (nnext)
+			cdt_workers_finish(r->workers);
+		if (ret < 0)
+			return ret;
+		next += nnext;
+		nr = nnext;
+		cur = !cur;
+	}
+	return 0;
+changed:
+	*changed = 1;
+	return ret;
+}
+
+/* cdt_restore_fd's end of the loop: write each chunk; the first damaged one stops it. */
+struct writing {
+	const struct cdt_name_entry *e;
+	int fd;
+	const char *outname;
+	int sparse;
+};
+
+static int write_slot(const struct slot *sl, void *data)
+{
+	struct writing *w = data;
 	char hex[CDT_ID_HEXLEN + 1];
-	size_t i;
 	int ret;
 
-	for (i = 0; i < n; i++) {
-		struct slot *sl = &set[i];
-
-		if (sl->err)
-			return error_code(sl->err, "cannot read '%s' at offset %llu: chunk %s (%u bytes): %s",
-					   quote(e->name), (unsigned long long)sl->e.offset,
-					   cdt_id_to_hex(&sl->e.id, hex), sl->e.len,
-					   sl->why.len ? sl->why.buf : cdt_strerror(sl->err));
-		ret = write_chunk(fd, sl->data, sl->len, sparse);
-		if (ret < 0)
-			return error_code(ret, "cannot write '%s' to %s: %s", quote(e->name),
-					   quote(outname), cdt_strerror(ret));
-	}
+	if (sl->err)
+		return error_code(sl->err, "cannot read '%s' at offset %llu: chunk %s (%u bytes): %s",
+				  quote(w->e->name), (unsigned long long)sl->e.offset,
+				  cdt_id_to_hex(&sl->e.id, hex), sl->e.len,
+				  sl->why.len ? sl->why.buf : cdt_strerror(sl->err));
+	ret = write_chunk(w->fd, sl->data, sl->len, w->sparse);
+	if (ret < 0)
+		return error_code(ret, "cannot write '%s' to %s: %s", quote(w->e->name),
+				  quote(w->outname), cdt_strerror(ret));
 	return 0;
 }
 
 int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd,
 		   const char *outname, int sparse)
 {
+	struct writing w = { e, fd, outname, sparse };
+	struct read_loop loop = { write_slot, NULL, &w };
 	struct cdt_manifest *m = NULL;
 	struct strbuf why = STRBUF_INIT;
 	char hex[CDT_ID_HEXLEN + 1];
-	uint64_t count, next = 0;
-	size_t nr = 0, nnext = 0;
-	int ret, cur = 0;
+	int ret, changed;
 
 	ret = cdt_manifest_open(r->store, &e->content, &m, &why);
 	if (ret < 0) {
@@ -178,44 +246,20 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 	 * chunks against the manifest's checksum; 'cdt verify' also checks the
 	 * whole-file hash, which costs one more serial pass over the data.
 	 */
-	count = cdt_manifest_count(m);
-	if (count) {
-		ret = fill_slots(m, r->slots[cur], r->nslots, next, &nr);
-		if (ret < 0)
-			goto changed;
-		r->cur = r->slots[cur];
-		cdt_workers_run(r->workers, nr, read_item, r);
-		next += nr;
+	ret = read_chunks(r, m, &loop, &changed);
+	if (changed) {
+		error("cannot read '%s': manifest %s changed while reading it", quote(e->name),
+		      cdt_id_to_hex(&e->content, hex));
+		goto out;
 	}
-	while (nr) {
-		/* Read the next set while this one is written. */
-		nnext = 0;
-		if (next < count) {
-			ret = fill_slots(m, r->slots[!cur], r->nslots, next, &nnext);
-			if (ret < 0)
-				goto changed;
-			r->cur = r->slots[!cur];
-			cdt_workers_start(r->workers, nnext, read_item, r);
-		}
-		ret = write_slots(e, r->slots[cur], nr, fd, outname, sparse);
-		if (nnext)
-			cdt_workers_finish(r->workers);
-		if (ret < 0)
-			goto out;
-		next += nnext;
-		nr = nnext;
-		cur = !cur;
-	}
+	if (ret < 0)
+		goto out;
 	if (sparse && ftruncate(fd, (off_t)cdt_manifest_size(m)) < 0) {
 		ret = -errno;
 		error("cannot write '%s' to %s: %s", quote(e->name), quote(outname), cdt_strerror(errno));
 		goto out;
 	}
 	ret = 0;
-	goto out;
-changed:
-	error("cannot read '%s': manifest %s changed while reading it", quote(e->name),
-	      cdt_id_to_hex(&e->content, hex));
 out:
 	cdt_manifest_close(m);
 	strbuf_release(&why);
@@ -237,41 +281,46 @@ static void report_whole(const struct cdt_restore_check *c, const struct cdt_nam
 	strbuf_release(&why);
 }
 
-/* Hash a checked slot set into the whole-file hash and report its damage, in order. */
-static void check_slots(const struct cdt_restore_check *c, struct cdt_hasher *h,
-			struct slot *set, size_t n, int *damaged, uint64_t *done)
+/* cdt_restore_check's end of the loop: hash each chunk, report damage and go on. */
+struct checking {
+	const struct cdt_restore_check *c;
+	struct cdt_hasher *h;
+	int damaged;		/* the first chunk's error, or 0 */
+};
+
+static int check_slot(const struct slot *sl, void *data)
 {
-	size_t i;
+	struct checking *ck = data;
 
-	for (i = 0; i < n; i++) {
-		struct slot *sl = &set[i];
-
-		*done += sl->e.len;
-		if (sl->err) {
-			*damaged = *damaged ? *damaged : sl->err;
-			c->bad(sl->e.offset, sl->e.len, &sl->e.id, sl->err,
-			       sl->why.len ? sl->why.buf : cdt_strerror(sl->err), c->data);
-			continue;
-		}
-		/* Past damage the whole-file hash cannot be computed: skip it. */
-		if (!*damaged)
-			cdt_hasher_update(h, sl->data, sl->len);
+	if (sl->err) {
+		ck->damaged = ck->damaged ? ck->damaged : sl->err;
+		ck->c->bad(sl->e.offset, sl->e.len, &sl->e.id, sl->err,
+			   sl->why.len ? sl->why.buf : cdt_strerror(sl->err), ck->c->data);
+		return 0;
 	}
-	if (c->progress)
-		c->progress(*done, c->data);
+	/* Past damage the whole-file hash cannot be computed: skip it. */
+	if (!ck->damaged)
+		cdt_hasher_update(ck->h, sl->data, sl->len);
+	return 0;
+}
+
+static void check_round(uint64_t done, void *data)
+{
+	struct checking *ck = data;
+
+	ck->c->progress(done, ck->c->data);
 }
 
 int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
 		      const struct cdt_restore_check *c)
 {
+	struct checking ck = { c, cdt_hasher_new(), 0 };
+	struct read_loop loop = { check_slot, c->progress ? check_round : NULL, &ck };
 	struct cdt_manifest *m = NULL;
-	struct cdt_hasher *h = cdt_hasher_new();
 	struct strbuf why = STRBUF_INIT;
 	char hex[CDT_ID_HEXLEN + 1];
-	uint64_t count, next = 0, done = 0;
-	size_t nr = 0, nnext = 0;
 	struct cdt_id got;
-	int ret, damaged = 0, cur = 0;
+	int ret, changed;
 
 	if (c->hashed)
 		*c->hashed = 0;
@@ -287,37 +336,16 @@ int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
 			     (unsigned long long)e->size, (unsigned long long)cdt_manifest_size(m));
 		goto out;
 	}
-	/* As cdt_restore_fd reads: the next set is read while this one is hashed. */
-	count = cdt_manifest_count(m);
-	if (count) {
-		ret = fill_slots(m, r->slots[cur], r->nslots, next, &nr);
-		if (ret < 0)
-			goto changed;
-		r->cur = r->slots[cur];
-		cdt_workers_run(r->workers, nr, read_item, r);
-		next += nr;
-	}
-	while (nr) {
-		nnext = 0;
-		if (next < count) {
-			ret = fill_slots(m, r->slots[!cur], r->nslots, next, &nnext);
-			if (ret < 0)
-				goto changed;
-			r->cur = r->slots[!cur];
-			cdt_workers_start(r->workers, nnext, read_item, r);
-		}
-		check_slots(c, h, r->slots[cur], nr, &damaged, &done);
-		if (nnext)
-			cdt_workers_finish(r->workers);
-		next += nnext;
-		nr = nnext;
-		cur = !cur;
-	}
-	if (damaged) {
-		ret = damaged;
+	ret = read_chunks(r, m, &loop, &changed);
+	if (changed) {
+		report_whole(c, e, ret, "manifest %s changed while reading it", hex);
 		goto out;
 	}
-	cdt_hasher_final(h, &got);
+	if (ck.damaged) {
+		ret = ck.damaged;
+		goto out;
+	}
+	cdt_hasher_final(ck.h, &got);
 	if (c->hashed) {
 		*c->hashed = 1;
 		*c->got = got;
@@ -328,12 +356,9 @@ int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
 		goto out;
 	}
 	ret = 0;
-	goto out;
-changed:
-	report_whole(c, e, ret, "manifest %s changed while reading it", hex);
 out:
 	cdt_manifest_close(m);
-	cdt_hasher_free(h);
+	cdt_hasher_free(ck.h);
 	strbuf_release(&why);
 	return ret;
 }
