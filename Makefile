@@ -89,6 +89,7 @@ LIBS = $(PKG_LIBS) -lm $(FUSE_LIBS)
 LIB_SOURCES = \
 	lib/base/alloc.c \
 	lib/base/compress.c \
+	lib/base/csum-file.c \
 	lib/base/error.c \
 	lib/base/fsutil.c \
 	lib/base/hash.c \
@@ -102,14 +103,17 @@ LIB_SOURCES = \
 	lib/format/manifest.c \
 	lib/format/midx.c \
 	lib/format/names.c \
+	lib/format/object.c \
 	lib/format/pack.c \
 	lib/format/refs.c \
 	lib/format/store.c \
+	lib/ops/batch.c \
+	lib/ops/chunks.c \
 	lib/ops/fsck.c \
 	lib/ops/gc.c \
 	lib/ops/ingest.c \
 	lib/ops/mark.c \
-	lib/ops/objects.c \
+	lib/ops/packset.c \
 	lib/ops/remove.c \
 	lib/ops/repack.c \
 	lib/ops/repair.c \

@@ -4,10 +4,10 @@
 #include "view.h"
 #include "cache.h"
 #include "tree.h"
+#include "ops/chunks.h"
 #include "base/idset.h"
 #include "format/manifest.h"
 #include "format/names.h"
-#include "ops/objects.h"
 #include "base/util.h"
 
 #include <errno.h>

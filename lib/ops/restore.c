@@ -1,7 +1,7 @@
 /* restore.c: read a stored file chunk by chunk, in parallel, writing in order. */
 #include "ops/restore.h"
+#include "ops/chunks.h"
 #include "format/manifest.h"
-#include "ops/objects.h"
 #include "base/util.h"
 #include "base/workers.h"
 

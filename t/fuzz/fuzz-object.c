@@ -17,7 +17,7 @@
  */
 #include "fuzz.h"
 #include "base/compress.h"
-#include "ops/objects.h"
+#include "format/object.h"
 
 #include <stdlib.h>
 #include <string.h>
