@@ -142,7 +142,10 @@ FUSE_SOURCES = \
 
 UNIT_TESTS = \
 	t/unit/test-chunker \
-	t/unit/test-formats
+	t/unit/test-csum-file \
+	t/unit/test-formats \
+	t/unit/test-midx \
+	t/unit/test-pack
 
 # One libFuzzer target per parser of on-disk data (t/fuzz/fuzz-NAME.c).
 FUZZ_TARGETS = \
@@ -303,9 +306,11 @@ check-layers:
 	@python3 t/lint/check-layers.py .
 .PHONY: check-layers
 
-# Static analysis: cppcheck's warning, portability and performance checks.
+# Static analysis: the include graph (check-layers), then cppcheck's
+# warning, portability and performance checks.
 CPPCHECK ?= cppcheck
 lint:
+	@python3 t/lint/check-layers.py .
 	$(CPPCHECK) --quiet --enable=warning,portability,performance --std=c11 \
 		--inline-suppr -I lib -DCDT_VERSION='"lint"' --error-exitcode=1 \
 		cdt.c cmd lib fuse-view t/helper t/unit t/fuzz
