@@ -89,6 +89,7 @@ LIBS = $(PKG_LIBS) -lm $(FUSE_LIBS)
 LIB_SOURCES = \
 	lib/base/alloc.c \
 	lib/base/compress.c \
+	lib/base/csum-file.c \
 	lib/base/error.c \
 	lib/base/fsutil.c \
 	lib/base/hash.c \
@@ -102,14 +103,17 @@ LIB_SOURCES = \
 	lib/format/manifest.c \
 	lib/format/midx.c \
 	lib/format/names.c \
+	lib/format/object.c \
 	lib/format/pack.c \
 	lib/format/refs.c \
 	lib/format/store.c \
+	lib/ops/batch.c \
+	lib/ops/chunks.c \
 	lib/ops/fsck.c \
 	lib/ops/gc.c \
 	lib/ops/ingest.c \
 	lib/ops/mark.c \
-	lib/ops/objects.c \
+	lib/ops/packset.c \
 	lib/ops/remove.c \
 	lib/ops/repack.c \
 	lib/ops/repair.c \
@@ -154,10 +158,13 @@ TEST_TOOL_SOURCES = \
 
 UNIT_TESTS = \
 	t/unit/test-chunker \
+	t/unit/test-csum-file \
 	t/unit/test-formats \
 	t/unit/test-gc-plan \
 	t/unit/test-manifest \
+	t/unit/test-midx \
 	t/unit/test-names \
+	t/unit/test-pack \
 	t/unit/test-refs
 
 # One libFuzzer target per parser of on-disk data (t/fuzz/fuzz-NAME.c).
@@ -320,9 +327,11 @@ check-layers:
 	@python3 t/lint/check-layers.py .
 .PHONY: check-layers
 
-# Static analysis: cppcheck's warning, portability and performance checks.
+# Static analysis: the include graph (check-layers), then cppcheck's
+# warning, portability and performance checks.
 CPPCHECK ?= cppcheck
 lint:
+	@python3 t/lint/check-layers.py .
 	$(CPPCHECK) --quiet --enable=warning,portability,performance --std=c11 \
 		--inline-suppr -I lib -DCDT_VERSION='"lint"' --error-exitcode=1 \
 		cdt.c cmd lib fuse-view t/helper t/unit t/fuzz

@@ -1,6 +1,6 @@
 /* cache.c: the chunk cache of the FUSE view: LRU list, hash table, loader threads, read-ahead. */
 #include "cache.h"
-#include "ops/objects.h"
+#include "ops/chunks.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 

@@ -5,7 +5,8 @@
 #include "ops.h"
 #include "cache.h"
 #include "tree.h"
-#include "ops/objects.h"
+#include "ops/chunks.h"
+#include "ops/packset.h"
 #include "base/util.h"
 
 #include <errno.h>

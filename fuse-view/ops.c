@@ -2,9 +2,9 @@
 #define FUSE_USE_VERSION 31
 
 #include "ops.h"
+#include "ops/chunks.h"
 #include "format/manifest.h"
 #include "format/names.h"
-#include "ops/objects.h"
 #include "base/util.h"
 
 #include <errno.h>

@@ -1,5 +1,6 @@
 /* manifest.c: writing and reading per-file manifests. */
 #include "format/manifest.h"
+#include "base/csum-file.h"
 #include "base/fsutil.h"
 #include "base/util.h"
 
@@ -11,72 +12,49 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define WBUF_RECS 1024
-
 struct cdt_manifest_writer {
 	struct cdt_store *store;
-	int fd;
-	struct strbuf tmpname;
-	struct cdt_hasher *sum;
-	unsigned char buf[WBUF_RECS * CDT_MANIFEST_REC];
-	size_t buffered;
+	struct cdt_csum_file *f;
 	uint64_t count, end;
 	struct cdt_id file_id;
 	struct cdt_id checksum;	/* of the finished file */
 	int finished;
 };
 
-static int flush_writer(struct cdt_manifest_writer *w)
-{
-	int ret;
-
-	if (!w->buffered)
-		return 0;
-	cdt_hasher_update(w->sum, w->buf, w->buffered);
-	ret = write_all(w->fd, w->buf, w->buffered);
-	w->buffered = 0;
-	return ret;
-}
-
 int cdt_manifest_writer_new(struct cdt_store *s, struct cdt_manifest_writer **out)
 {
-	struct cdt_manifest_writer *w = xcalloc(1, sizeof(*w));
+	static const unsigned char hdr[CDT_MANIFEST_HDR] = {
+		'C', 'D', 'T', 'M', CDT_MANIFEST_VERSION
+	};
+	struct cdt_csum_file *f;
+	int ret = cdt_csum_file_open(cdt_store_dirfd(s, CDT_DIR_TMP), "manifest", &f);
 
-	w->store = s;
-	strbuf_init(&w->tmpname, 64);
-	w->fd = tmpfile_openat(cdt_store_dirfd(s, CDT_DIR_TMP), "manifest", &w->tmpname);
-	if (w->fd < 0) {
-		int ret = w->fd;
-
-		strbuf_release(&w->tmpname);
-		free(w);
-		*out = NULL;
+	*out = NULL;
+	if (ret < 0)
+		return ret;
+	ret = cdt_csum_file_write(f, hdr, sizeof(hdr));
+	if (ret < 0) {
+		cdt_csum_file_free(f);
 		return ret;
 	}
-	w->sum = cdt_hasher_new();
-	memcpy(w->buf, CDT_MANIFEST_MAGIC, 4);
-	w->buf[4] = CDT_MANIFEST_VERSION;
-	w->buffered = CDT_MANIFEST_HDR;
-	*out = w;
+	*out = xcalloc(1, sizeof(**out));
+	(*out)->store = s;
+	(*out)->f = f;
 	return 0;
 }
 
 int cdt_manifest_writer_add(struct cdt_manifest_writer *w, const struct cdt_id *id,
 			    uint32_t len)
 {
-	unsigned char *p;
+	unsigned char rec[CDT_MANIFEST_REC];
+	int ret;
 
-	if (w->buffered + CDT_MANIFEST_REC > sizeof(w->buf)) {
-		int ret = flush_writer(w);
-
-		if (ret < 0)
-			return ret;
-	}
+	memcpy(rec, id->b, CDT_ID_LEN);
+	put_le64(rec + CDT_ID_LEN, w->end + len);
+	ret = cdt_csum_file_write(w->f, rec, sizeof(rec));
+	if (ret < 0)
+		return ret;
 	w->end += len;
-	p = w->buf + w->buffered;
-	memcpy(p, id->b, CDT_ID_LEN);
-	put_le64(p + CDT_ID_LEN, w->end);
-	w->buffered += CDT_MANIFEST_REC;
 	w->count++;
 	return 0;
 }
@@ -88,28 +66,17 @@ uint64_t cdt_manifest_writer_count(const struct cdt_manifest_writer *w)
 
 int cdt_manifest_writer_finish(struct cdt_manifest_writer *w, const struct cdt_id *file_id)
 {
-	unsigned char t[CDT_MANIFEST_TRAILER];
-	struct cdt_id sum;
+	unsigned char t[CDT_MANIFEST_TRAILER - CDT_ID_LEN];
 	int ret;
 
-	ret = flush_writer(w);
-	if (ret < 0)
-		return ret;
 	put_le64(t, w->count);
 	put_le64(t + 8, w->end);
 	memcpy(t + 16, file_id->b, CDT_ID_LEN);
-	cdt_hasher_update(w->sum, t, 48);
-	cdt_hasher_final(w->sum, &sum);
-	memcpy(t + 48, sum.b, CDT_ID_LEN);
-	w->checksum = sum;
-	ret = write_all(w->fd, t, sizeof(t));
+	ret = cdt_csum_file_write(w->f, t, sizeof(t));
+	if (!ret)
+		ret = cdt_csum_file_finish(w->f, CDT_CSUM_APPEND, &w->checksum);
 	if (ret < 0)
 		return ret;
-	if (close(w->fd) < 0) {
-		w->fd = -1;
-		return -errno;
-	}
-	w->fd = -1;
 	w->file_id = *file_id;
 	w->finished = 1;
 	return 0;
@@ -118,7 +85,6 @@ int cdt_manifest_writer_finish(struct cdt_manifest_writer *w, const struct cdt_i
 int cdt_manifest_writer_commit(struct cdt_manifest_writer *w, int replace)
 {
 	int mfd = cdt_store_dirfd(w->store, CDT_DIR_MANIFESTS);
-	int tmpfd = cdt_store_dirfd(w->store, CDT_DIR_TMP);
 	char path[CDT_ID_HEXLEN + 2];
 	int ret;
 
@@ -134,31 +100,17 @@ int cdt_manifest_writer_commit(struct cdt_manifest_writer *w, int replace)
 		return -errno;
 	}
 	path[2] = '/';
-	if (replace)
-		ret = renameat(tmpfd, w->tmpname.buf, mfd, path) < 0 ? -errno : 0;
-	else
-		ret = rename_noreplace(tmpfd, w->tmpname.buf, mfd, path);
-	if (ret < 0)
-		return ret;
-	strbuf_reset(&w->tmpname);
-	if (ret == 1)
-		return 1;
-	path[2] = '\0';
 	/* The manifest must be durable before a name points at it. */
-	ret = fsync_dirat(mfd, path);
-	return ret < 0 ? ret : 0;
+	ret = cdt_csum_file_rename(w->f, mfd, path,
+				   CDT_CSUM_SYNC_DIR | (replace ? 0 : CDT_CSUM_NOREPLACE));
+	return ret;
 }
 
 void cdt_manifest_writer_free(struct cdt_manifest_writer *w)
 {
 	if (!w)
 		return;
-	if (w->fd >= 0)
-		close(w->fd);
-	if (w->tmpname.len)
-		unlinkat(cdt_store_dirfd(w->store, CDT_DIR_TMP), w->tmpname.buf, 0);
-	strbuf_release(&w->tmpname);
-	cdt_hasher_free(w->sum);
+	cdt_csum_file_free(w->f);
 	free(w);
 }
 
@@ -491,5 +443,5 @@ const struct cdt_id *cdt_manifest_writer_checksum(const struct cdt_manifest_writ
 
 const char *cdt_manifest_writer_tmpname(const struct cdt_manifest_writer *w)
 {
-	return w->tmpname.buf;
+	return cdt_csum_file_tmpname(w->f);
 }

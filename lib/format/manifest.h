@@ -28,9 +28,11 @@ struct cdt_manifest_entry {
 	uint32_t len;
 };
 
-/* Streaming writer to a temporary file in the store. */
+/* Streaming writer to a temporary file in the store's tmp/ (through csum-file.h). */
 struct cdt_manifest_writer;
+/* 0 with the writer in *out, or -errno. */
 int cdt_manifest_writer_new(struct cdt_store *s, struct cdt_manifest_writer **out);
+/* Append the next chunk of the file. 0 or -errno. */
 int cdt_manifest_writer_add(struct cdt_manifest_writer *w, const struct cdt_id *id,
 			    uint32_t len);
 /*

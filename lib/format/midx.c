@@ -1,17 +1,14 @@
 /* midx.c: reading and writing the multi-pack index. */
 #include "format/midx.h"
+#include "base/csum-file.h"
 #include "base/fsutil.h"
 #include "format/pack.h"
 #include "base/util.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define MIDX_HDR 24
 /* A multi-pack index never covers more than this many packs or objects. */
@@ -101,6 +98,14 @@ char *cdt_midx_pack_name(const struct cdt_midx *m, uint32_t i, char *buf)
 	return buf;
 }
 
+int cdt_midx_check(const struct cdt_midx *m)
+{
+	struct cdt_id sum;
+
+	cdt_hash(m->map, m->map_len - CDT_ID_LEN, &sum);
+	return memcmp(sum.b, m->map + m->map_len - CDT_ID_LEN, CDT_ID_LEN) ? -CDT_ECORRUPT : 0;
+}
+
 /* A k-way merge over the packs' sorted ids, with a binary heap of cursors. */
 struct merge {
 	struct cdt_pack **packs;
@@ -188,51 +193,19 @@ static void merge_end(struct merge *mg)
 	free(mg->heap);
 }
 
-struct out {
-	int fd;
-	struct cdt_hasher *h;
-	unsigned char buf[65536];
-	size_t used;
-	int err;
-};
-
-static void out_add(struct out *o, const void *p, size_t n)
-{
-	if (o->used + n > sizeof(o->buf)) {
-		cdt_hasher_update(o->h, o->buf, o->used);
-		if (!o->err)
-			o->err = write_all(o->fd, o->buf, o->used);
-		o->used = 0;
-	}
-	memcpy(o->buf + o->used, p, n);
-	o->used += n;
-}
-
-static void out_flush(struct out *o)
-{
-	cdt_hasher_update(o->h, o->buf, o->used);
-	if (!o->err)
-		o->err = write_all(o->fd, o->buf, o->used);
-	o->used = 0;
-}
-
 int cdt_midx_write(struct cdt_store *s, struct cdt_pack **packs, size_t n)
 {
-	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP), packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
-	struct strbuf tmpname = STRBUF_INIT;
-	struct out *o = xcalloc(1, sizeof(*o));
+	struct cdt_csum_file *f;
 	uint32_t fan[256] = { 0 }, pack, entry;
 	unsigned char b[MIDX_HDR];
 	struct merge mg;
-	struct cdt_id id, sum;
+	struct cdt_id id;
 	uint64_t count = 0;
 	size_t i, j;
 	int ret;
 
-	if (n > MIDX_MAX_PACKS) {
-		free(o);
+	if (n > MIDX_MAX_PACKS)
 		return -E2BIG;
-	}
 	/* Pass 1: count the distinct ids per first byte. */
 	merge_start(&mg, packs, n);
 	while (merge_next(&mg, &id, &pack, &entry)) {
@@ -241,18 +214,15 @@ int cdt_midx_write(struct cdt_store *s, struct cdt_pack **packs, size_t n)
 	}
 	merge_end(&mg);
 
-	o->fd = tmpfile_openat(tmpfd, "midx", &tmpname);
-	if (o->fd < 0) {
-		ret = o->fd;
-		goto out;
-	}
-	o->h = cdt_hasher_new();
+	ret = cdt_csum_file_open(cdt_store_dirfd(s, CDT_DIR_TMP), "midx", &f);
+	if (ret < 0)
+		return ret;
 	memset(b, 0, sizeof(b));
 	memcpy(b, CDT_MIDX_MAGIC, 4);
 	b[4] = CDT_MIDX_VERSION;
 	put_le32(b + 8, (uint32_t)n);
 	put_le64(b + 16, count);
-	out_add(o, b, MIDX_HDR);
+	cdt_csum_file_write(f, b, MIDX_HDR);
 	for (i = 0; i < n; i++) {
 		struct cdt_id pid;
 
@@ -260,43 +230,30 @@ int cdt_midx_write(struct cdt_store *s, struct cdt_pack **packs, size_t n)
 			ret = -EINVAL;
 			goto out;
 		}
-		out_add(o, pid.b, CDT_ID_LEN);
+		cdt_csum_file_write(f, pid.b, CDT_ID_LEN);
 	}
 	for (i = 0, j = 0; i < 256; i++) {
 		j += fan[i];
 		put_le32(b, (uint32_t)j);
-		out_add(o, b, 4);
+		cdt_csum_file_write(f, b, 4);
 	}
 	/* Pass 2: the ids; pass 3: where each is. */
 	merge_start(&mg, packs, n);
 	while (merge_next(&mg, &id, &pack, &entry))
-		out_add(o, id.b, CDT_ID_LEN);
+		cdt_csum_file_write(f, id.b, CDT_ID_LEN);
 	merge_end(&mg);
 	merge_start(&mg, packs, n);
 	while (merge_next(&mg, &id, &pack, &entry)) {
 		put_le32(b, pack);
 		put_le32(b + 4, entry);
-		out_add(o, b, 8);
+		cdt_csum_file_write(f, b, 8);
 	}
 	merge_end(&mg);
-	out_flush(o);
-	cdt_hasher_final(o->h, &sum);
-	if (!o->err)
-		o->err = write_all(o->fd, sum.b, CDT_ID_LEN);
-	ret = o->err;
-	if (!ret && fsync(o->fd) < 0)
-		ret = -errno;
-	if (!ret && renameat(tmpfd, tmpname.buf, packsfd, CDT_MIDX_NAME) < 0)
-		ret = -errno;
+	/* Errors stick: finishing reports any. */
+	ret = cdt_csum_file_finish(f, CDT_CSUM_APPEND | CDT_CSUM_FSYNC, NULL);
 	if (!ret)
-		strbuf_reset(&tmpname);
+		ret = cdt_csum_file_rename(f, cdt_store_dirfd(s, CDT_DIR_PACKS), CDT_MIDX_NAME, 0);
 out:
-	if (o->fd >= 0)
-		close(o->fd);
-	if (tmpname.len)
-		unlinkat(tmpfd, tmpname.buf, 0);
-	cdt_hasher_free(o->h);
-	strbuf_release(&tmpname);
-	free(o);
+	cdt_csum_file_free(f);
 	return ret;
 }

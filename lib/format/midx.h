@@ -39,16 +39,20 @@ struct cdt_midx {
 
 /* Map and check the shape of packs/multi-pack-index. 0, -ENOENT or -CDT_ECORRUPT. */
 int cdt_midx_open(int packsfd, struct cdt_midx *m);
+/* Unmap it (a closed one may be closed again). */
 void cdt_midx_close(struct cdt_midx *m);
 /* Find id: 1 with its pack number and entry, or 0. */
 int cdt_midx_find(const struct cdt_midx *m, const struct cdt_id *id, uint32_t *pack,
 		  uint32_t *entry);
-/* The name ("pack-<hex>") of pack number i; buf holds 70 bytes. */
+/* The name ("pack-<hex>") of pack number i; buf holds 70 bytes. Returns buf. */
 char *cdt_midx_pack_name(const struct cdt_midx *m, uint32_t i, char *buf);
+/* Check the checksum of an opened index: 0 or -CDT_ECORRUPT. */
+int cdt_midx_check(const struct cdt_midx *m);
 
 /*
  * Write a multi-pack index over the given packs (each id once, from the
- * first pack that has it) and move it into place. 0 or -errno.
+ * first pack that has it), durably, and move it into place over the old
+ * one. 0, -E2BIG (too many packs) or -errno.
  */
 int cdt_midx_write(struct cdt_store *s, struct cdt_pack **packs, size_t n);
 

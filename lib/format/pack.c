@@ -1,8 +1,9 @@
 /* pack.c: reading, verifying and writing pack files and their indexes. */
 #include "format/pack.h"
 #include "base/compress.h"
+#include "base/csum-file.h"
 #include "base/fsutil.h"
-#include "ops/objects.h"
+#include "format/object.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -323,88 +324,48 @@ struct entry {
 
 struct cdt_pack_writer {
 	struct cdt_store *store;
-	int fd;
-	struct strbuf tmpname;
-	struct cdt_hasher *sum;
+	struct cdt_csum_file *f;
 	struct entry *entries;
 	size_t nr, alloc;
-	uint64_t pos;
-	/*
-	 * Entries are written in large aligned pieces: a write() per entry
-	 * (a few KiB, at any offset) costs ext4 a zeroing of every partly
-	 * written new block, 16% of an add of incompressible data.
-	 */
-	unsigned char *buf;
-	size_t buf_len;
 };
-
-#define PACK_WRITE_BUF (1u << 20)
-
-static int writer_flush(struct cdt_pack_writer *w)
-{
-	int ret;
-
-	if (!w->buf_len)
-		return 0;
-	ret = write_all(w->fd, w->buf, w->buf_len);
-	w->buf_len = 0;
-	return ret;
-}
 
 int cdt_pack_writer_new(struct cdt_store *s, struct cdt_pack_writer **out)
 {
-	struct cdt_pack_writer *w = xcalloc(1, sizeof(*w));
-	unsigned char hdr[CDT_PACK_HDR] = { 'C', 'D', 'T', 'P', CDT_PACK_VERSION, 0, 0, 0 };
-	int ret;
+	static const unsigned char hdr[CDT_PACK_HDR] = { 'C', 'D', 'T', 'P', CDT_PACK_VERSION };
+	struct cdt_csum_file *f;
+	int ret = cdt_csum_file_open(cdt_store_dirfd(s, CDT_DIR_TMP), "pack", &f);
 
-	w->store = s;
-	strbuf_init(&w->tmpname, 0);
-	w->fd = tmpfile_openat(cdt_store_dirfd(s, CDT_DIR_TMP), "pack", &w->tmpname);
-	if (w->fd < 0) {
-		ret = w->fd;
-		strbuf_release(&w->tmpname);
-		free(w);
-		*out = NULL;
+	*out = NULL;
+	if (ret < 0)
+		return ret;
+	ret = cdt_csum_file_write(f, hdr, sizeof(hdr));
+	if (ret < 0) {
+		cdt_csum_file_free(f);
 		return ret;
 	}
-	w->sum = cdt_hasher_new();
-	cdt_hasher_update(w->sum, hdr, sizeof(hdr));
-	w->buf = xmalloc(PACK_WRITE_BUF);
-	memcpy(w->buf, hdr, sizeof(hdr));
-	w->buf_len = sizeof(hdr);
-	w->pos = CDT_PACK_HDR;
-	*out = w;
+	*out = xcalloc(1, sizeof(**out));
+	(*out)->store = s;
+	(*out)->f = f;
 	return 0;
 }
 
 int cdt_pack_writer_add(struct cdt_pack_writer *w, const struct cdt_id *id,
 			const void *obj, size_t len)
 {
+	uint64_t off = cdt_csum_file_offset(w->f);
 	int ret;
 
 	if (w->nr >= CDT_PACK_MAX_OBJECTS || len > UINT32_MAX)
 		return -EFBIG;
-	if (w->buf_len + len > PACK_WRITE_BUF) {
-		ret = writer_flush(w);
-		if (ret < 0)
-			return ret;
-	}
-	if (len >= PACK_WRITE_BUF) {
-		ret = write_all(w->fd, obj, len);
-		if (ret < 0)
-			return ret;
-	} else {
-		memcpy(w->buf + w->buf_len, obj, len);
-		w->buf_len += len;
-	}
-	cdt_hasher_update(w->sum, obj, len);
+	ret = cdt_csum_file_write(w->f, obj, len);
+	if (ret < 0)
+		return ret;
 	ALLOC_GROW(w->entries, w->nr + 1, w->alloc);
 	w->entries[w->nr].id = *id;
-	w->entries[w->nr].off = w->pos;
+	w->entries[w->nr].off = off;
 	w->entries[w->nr].len = (uint32_t)len;
 	w->entries[w->nr].crc = crc_of(obj, len);
 	w->nr++;
-	w->pos += len;
 	return 0;
 }
 
@@ -415,7 +376,7 @@ uint64_t cdt_pack_writer_count(const struct cdt_pack_writer *w)
 
 uint64_t cdt_pack_writer_bytes(const struct cdt_pack_writer *w)
 {
-	return w->pos;
+	return cdt_csum_file_offset(w->f);
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -423,26 +384,39 @@ static int cmp_entry(const void *a, const void *b)
 	return memcmp(a, b, CDT_ID_LEN);
 }
 
-/*
- * The index of a pack whose checksum is `pack_sum`, from its entries
- * (sorted here), into `idx`. -EEXIST if an id occurs twice (a pack holds
- * each chunk once), else 0.
- */
-static int build_index(struct entry *e, size_t n, const struct cdt_id *pack_sum,
-		       struct strbuf *idx)
+/* Sort entries by id: -EEXIST if an id occurs twice (a pack holds each chunk once), else 0. */
+static int sort_entries(struct entry *e, size_t n)
 {
-	unsigned char hdr[CDT_IDX_HDR] = { 'C', 'D', 'T', 'I', CDT_PACK_VERSION, 0, 0, 0 };
-	uint32_t fan[256] = { 0 };
-	struct cdt_id sum;
-	size_t i, j;
+	size_t i;
 
 	if (n > 1)
 		qsort(e, n, sizeof(*e), cmp_entry);
 	for (i = 1; i < n; i++)
 		if (cdt_id_eq(&e[i].id, &e[i - 1].id))
 			return -EEXIST;
+	return 0;
+}
+
+/*
+ * Write packs/<name>.idx for the pack whose checksum is `pack_sum`, from its
+ * entries (sorted), and finish it with `flags` (CDT_CSUM_FSYNC or not).
+ * The finished temporary file is in *out (the caller renames and frees
+ * it). 0 or -errno.
+ */
+static int write_index(struct cdt_store *s, const struct entry *e, size_t n,
+		       const struct cdt_id *pack_sum, unsigned flags, struct cdt_csum_file **out)
+{
+	unsigned char hdr[CDT_IDX_HDR] = { 'C', 'D', 'T', 'I', CDT_PACK_VERSION, 0, 0, 0 };
+	uint32_t fan[256] = { 0 };
+	struct cdt_csum_file *f;
+	size_t i, j;
+	int ret = cdt_csum_file_open(cdt_store_dirfd(s, CDT_DIR_TMP), "idx", &f);
+
+	*out = NULL;
+	if (ret < 0)
+		return ret;
 	put_le64(hdr + 8, n);
-	strbuf_add(idx, hdr, sizeof(hdr));
+	cdt_csum_file_write(f, hdr, sizeof(hdr));
 	for (i = 0; i < n; i++)
 		fan[e[i].id.b[0]]++;
 	for (i = 0, j = 0; i < 256; i++) {
@@ -450,57 +424,51 @@ static int build_index(struct entry *e, size_t n, const struct cdt_id *pack_sum,
 
 		j += fan[i];
 		put_le32(b, (uint32_t)j);
-		strbuf_add(idx, b, 4);
+		cdt_csum_file_write(f, b, 4);
 	}
 	for (i = 0; i < n; i++)
-		strbuf_add(idx, e[i].id.b, CDT_ID_LEN);
+		cdt_csum_file_write(f, e[i].id.b, CDT_ID_LEN);
 	for (i = 0; i < n; i++) {
 		unsigned char loc[CDT_IDX_LOC];
 
 		put_le64(loc, e[i].off);
 		put_le32(loc + 8, e[i].len);
 		put_le32(loc + 12, e[i].crc);
-		strbuf_add(idx, loc, sizeof(loc));
+		cdt_csum_file_write(f, loc, sizeof(loc));
 	}
-	strbuf_add(idx, pack_sum->b, CDT_ID_LEN);
-	cdt_hash(idx->buf, idx->len, &sum);
-	strbuf_add(idx, sum.b, CDT_ID_LEN);
+	cdt_csum_file_write(f, pack_sum->b, CDT_ID_LEN);
+	/* Errors stick: the last call reports any. */
+	ret = cdt_csum_file_finish(f, CDT_CSUM_APPEND | flags, NULL);
+	if (ret < 0) {
+		cdt_csum_file_free(f);
+		return ret;
+	}
+	*out = f;
 	return 0;
 }
 
 int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
 {
-	int tmpfd = cdt_store_dirfd(w->store, CDT_DIR_TMP);
 	int packsfd = cdt_store_dirfd(w->store, CDT_DIR_PACKS);
-	unsigned char tr[CDT_PACK_TRAILER];
-	struct strbuf idx = STRBUF_INIT, idxname = STRBUF_INIT;
+	unsigned char count[8];
 	char name[CDT_ID_HEXLEN + 6], path[CDT_ID_HEXLEN + 16];
+	struct cdt_csum_file *idx = NULL;
 	struct cdt_id sum;
-	int ifd = -1, ret;
+	int ret;
 
-	/* Pack trailer. */
-	put_le64(tr, w->nr);
-	cdt_hasher_update(w->sum, tr, 8);
-	cdt_hasher_final(w->sum, &sum);
-	memcpy(tr + 8, sum.b, CDT_ID_LEN);
-	ret = writer_flush(w);
-	if (ret < 0)
-		goto out;
-	ret = write_all(w->fd, tr, sizeof(tr));
+	/* Pack trailer: the count, then the checksum of all before it. */
+	put_le64(count, w->nr);
+	ret = cdt_csum_file_write(w->f, count, sizeof(count));
+	if (!ret)
+		ret = cdt_csum_file_finish(w->f, CDT_CSUM_APPEND, &sum);
 	if (ret < 0)
 		goto out;
 	snprintf(name, sizeof(name), "pack-");
 	cdt_id_to_hex(&sum, name + 5);
 
-	ret = build_index(w->entries, w->nr, &sum, &idx);
-	if (ret < 0)
-		goto out;
-	ifd = tmpfile_openat(tmpfd, "idx", &idxname);
-	if (ifd < 0) {
-		ret = ifd;
-		goto out;
-	}
-	ret = write_all(ifd, idx.buf, idx.len);
+	ret = sort_entries(w->entries, w->nr);
+	if (!ret)
+		ret = write_index(w->store, w->entries, w->nr, &sum, 0, &idx);
 	if (ret < 0)
 		goto out;
 	/* Both durable before either is visible. */
@@ -509,28 +477,17 @@ int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
 		goto out;
 	cdt_crash_point("objects");
 	snprintf(path, sizeof(path), "%s.pack", name);
-	if (renameat(tmpfd, w->tmpname.buf, packsfd, path) < 0) {
-		ret = -errno;
+	ret = cdt_csum_file_rename(w->f, packsfd, path, 0);
+	if (ret < 0)
 		goto out;
-	}
-	strbuf_reset(&w->tmpname);
 	snprintf(path, sizeof(path), "%s.idx", name);
-	if (renameat(tmpfd, idxname.buf, packsfd, path) < 0) {
-		ret = -errno;
+	ret = cdt_csum_file_rename(idx, packsfd, path, 0);
+	if (ret < 0)
 		goto out;
-	}
-	strbuf_reset(&idxname);
 	if (name_out)
 		strcpy(name_out, name);
-	ret = 0;
 out:
-	if (ifd >= 0) {
-		close(ifd);
-		if (idxname.len)
-			unlinkat(tmpfd, idxname.buf, 0);
-	}
-	strbuf_release(&idx);
-	strbuf_release(&idxname);
+	cdt_csum_file_free(idx);
 	return ret;
 }
 
@@ -538,14 +495,8 @@ void cdt_pack_writer_free(struct cdt_pack_writer *w)
 {
 	if (!w)
 		return;
-	if (w->fd >= 0)
-		close(w->fd);
-	if (w->tmpname.len)
-		unlinkat(cdt_store_dirfd(w->store, CDT_DIR_TMP), w->tmpname.buf, 0);
-	strbuf_release(&w->tmpname);
-	cdt_hasher_free(w->sum);
+	cdt_csum_file_free(w->f);
 	free(w->entries);
-	free(w->buf);
 	free(w);
 }
 
@@ -723,58 +674,35 @@ static int collect_entry(const struct cdt_pack_object *o, const unsigned char *r
 
 int cdt_pack_reindex(struct cdt_store *s, const char *name, uint64_t *count, struct strbuf *why)
 {
-	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
 	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
-	struct strbuf idx = STRBUF_INIT, tmpname = STRBUF_INIT;
 	struct reindex ri = { NULL, 0, 0 };
+	struct cdt_csum_file *idx = NULL;
 	char path[CDT_ID_HEXLEN + 16];
 	struct cdt_id sum;
-	int fd = -1, ret;
+	int ret;
 
 	ret = cdt_pack_scan(packsfd, name, cdt_store_chunker(s)->max_size, collect_entry, &ri, why);
 	if (ret < 0)
 		goto out;
 	cdt_id_from_hex(name + 5, &sum);
-	ret = build_index(ri.e, ri.nr, &sum, &idx);
-	if (ret < 0) {
+	if (sort_entries(ri.e, ri.nr) < 0) {
 		ret = cdt_corrupt(why, "pack holds a chunk twice");
 		goto out;
 	}
-	fd = tmpfile_openat(tmpfd, "idx", &tmpname);
-	if (fd < 0) {
-		ret = fd;
-		goto fail_write;
-	}
-	ret = write_all(fd, idx.buf, idx.len);
-	if (!ret && fsync(fd) < 0)
-		ret = -errno;
-	if (close(fd) < 0 && !ret)
-		ret = -errno;
-	fd = -1;
-	if (ret < 0)
-		goto fail_write;
+	/* Replaces the index there, durably: fsck and gc trust it next. */
 	snprintf(path, sizeof(path), "%s.idx", name);
-	if (renameat(tmpfd, tmpname.buf, packsfd, path) < 0) {
-		ret = -errno;
-		goto fail_write;
-	}
-	strbuf_reset(&tmpname);
-	if (fsync(packsfd) < 0) {
-		ret = -errno;
-		goto fail_write;
+	ret = write_index(s, ri.e, ri.nr, &sum, CDT_CSUM_FSYNC, &idx);
+	if (!ret)
+		ret = cdt_csum_file_rename(idx, packsfd, path, CDT_CSUM_SYNC_DIR);
+	if (ret < 0) {
+		if (why)
+			strbuf_addf(why, "cannot write its index: %s", cdt_strerror(ret));
+		goto out;
 	}
 	if (count)
 		*count = ri.nr;
-	ret = 0;
-	goto out;
-fail_write:
-	if (why)
-		strbuf_addf(why, "cannot write its index: %s", cdt_strerror(ret));
 out:
-	if (tmpname.len)
-		unlinkat(tmpfd, tmpname.buf, 0);
-	strbuf_release(&tmpname);
-	strbuf_release(&idx);
+	cdt_csum_file_free(idx);
 	free(ri.e);
 	return ret;
 }

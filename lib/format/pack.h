@@ -49,8 +49,9 @@ struct cdt_pack {
  * length, fan-out order); the checksums are fsck's to check. 0, -ENOENT or -CDT_ECORRUPT.
  */
 int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p);
+/* Unmap the index and close the pack file. */
 void cdt_pack_close(struct cdt_pack *p);
-/* Index of id in the pack, or -1. */
+/* Returns the index of id in the pack, or -1. */
 int64_t cdt_pack_find(const struct cdt_pack *p, const struct cdt_id *id);
 /* Entry i: id, offset, length and CRC-32. */
 void cdt_pack_entry(const struct cdt_pack *p, uint64_t i, struct cdt_id *id,
@@ -119,18 +120,26 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan
  */
 int cdt_pack_reindex(struct cdt_store *s, const char *name, uint64_t *count, struct strbuf *why);
 
-/* Writing a new pack: objects are appended to a temporary file. */
+/*
+ * Writing a new pack: objects are appended to a temporary file in tmp/
+ * through the checksummed-file writer (csum-file.h).
+ */
 struct cdt_pack_writer;
+/* Start a pack in s's tmp/. 0 with the writer in *out, or -errno. */
 int cdt_pack_writer_new(struct cdt_store *s, struct cdt_pack_writer **out);
+/* Append one encoded object under id. 0, -EFBIG (the pack is full) or -errno. */
 int cdt_pack_writer_add(struct cdt_pack_writer *w, const struct cdt_id *id,
 			const void *obj, size_t len);
+/* Returns the number of objects added so far. */
 uint64_t cdt_pack_writer_count(const struct cdt_pack_writer *w);
+/* Returns the size of the pack so far, its header included. */
 uint64_t cdt_pack_writer_bytes(const struct cdt_pack_writer *w);
 /*
- * Write the index, sync the store so both files are durable, then move the
- * pack and then the index into packs/: a pack is visible only complete and
- * durable. (The renames are made durable by the caller's next sync.)
- * Returns 0 (the pack's name in name_out, if given) or -errno.
+ * Write the trailer and the index, sync the store so both files are
+ * durable, then move the pack and then the index into packs/: a pack is
+ * visible only complete and durable. (The renames are made durable by the
+ * caller's next sync.) Returns 0 (the pack's name in name_out, if given),
+ * -EEXIST if an id was added twice, or -errno.
  */
 int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out);
 /* Discard an uncommitted pack. */

@@ -1,5 +1,6 @@
 /* refs.c: reverse reference tables (chunk -> manifest) and name records (manifest -> name). */
 #include "format/refs.h"
+#include "base/csum-file.h"
 #include "base/fsutil.h"
 #include "format/names.h"
 #include "base/util.h"
@@ -45,27 +46,18 @@ typedef int (*pair_source)(struct cdt_ref_pair *p, void *data);
 
 static int write_table(struct cdt_store *s, pair_source next, void *data, char *out_name)
 {
-	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
-	struct strbuf tmpname = STRBUF_INIT;
-	struct cdt_hasher *h = cdt_hasher_new();
+	struct cdt_csum_file *f;
 	unsigned char hdr[CDT_REFS_HDR];
-	unsigned char *buf = xmalloc(1024 * CDT_REFS_REC);
-	size_t used = 0;
-	uint64_t count = 0;
+	uint64_t count = 0, hdr_off;
 	struct cdt_id sum;
 	char final[CDT_ID_HEXLEN + 8];
-	int fd, dfd = -1, ret;
+	int dfd = -1, ret;
 
-	fd = tmpfile_openat(tmpfd, "refs", &tmpname);
-	if (fd < 0) {
-		ret = fd;
-		goto out;
-	}
-	/* The count is known at the end: write it in place then. */
-	memset(hdr, 0, sizeof(hdr));
-	memcpy(hdr, CDT_REFS_MAGIC, 4);
-	hdr[4] = CDT_REFS_VERSION;
-	ret = write_all(fd, hdr, sizeof(hdr));
+	ret = cdt_csum_file_open(cdt_store_dirfd(s, CDT_DIR_TMP), "refs", &f);
+	if (ret < 0)
+		return ret;
+	/* The count is known at the end: the header is filled in (and hashed) then. */
+	hdr_off = cdt_csum_file_reserve(f, sizeof(hdr));
 	while (!ret) {
 		struct cdt_ref_pair p;
 		int r = next(&p, data);
@@ -74,66 +66,39 @@ static int write_table(struct cdt_store *s, pair_source next, void *data, char *
 			ret = r;
 		if (r <= 0)
 			break;
-		memcpy(buf + used, &p, CDT_REFS_REC);
-		used += CDT_REFS_REC;
+		ret = cdt_csum_file_write(f, &p, CDT_REFS_REC);
 		count++;
-		if (used == 1024 * CDT_REFS_REC) {
-			cdt_hasher_update(h, buf, used);
-			ret = write_all(fd, buf, used);
-			used = 0;
-		}
 	}
-	if (!ret && used) {
-		cdt_hasher_update(h, buf, used);
-		ret = write_all(fd, buf, used);
-	}
-	if (ret)
-		goto out_unlink;
-	if (!count) {
-		/* Nothing to record: no table (and no name) at all. */
-		ret = 0;
-		goto out_unlink;
-	}
+	/* Nothing to record: no table (and no name) at all. */
+	if (ret || !count)
+		goto out;
+	memset(hdr, 0, sizeof(hdr));
+	memcpy(hdr, CDT_REFS_MAGIC, 4);
+	hdr[4] = CDT_REFS_VERSION;
 	put_le64(hdr + 8, count);
-	ret = pwrite_all(fd, hdr, sizeof(hdr), 0);
-	if (ret)
-		goto out_unlink;
 	/* The checksum covers the header, which is hashed last. */
-	cdt_hasher_update(h, hdr, sizeof(hdr));
-	cdt_hasher_final(h, &sum);
-	ret = write_all(fd, sum.b, CDT_ID_LEN);
-	if (!ret && close(fd) < 0)
-		ret = -errno;
-	fd = -1;
+	ret = cdt_csum_file_fill(f, hdr_off, hdr, sizeof(hdr));
+	if (!ret)
+		ret = cdt_csum_file_finish(f, CDT_CSUM_APPEND, &sum);
 	if (ret)
-		goto out_unlink;
+		goto out;
 	dfd = open_subdir(s, "chunks", 1);
 	if (dfd < 0) {
 		ret = dfd;
-		goto out_unlink;
+		goto out;
 	}
 	cdt_id_to_hex(&sum, final);
 	strcat(final, ".ref");
-	ret = rename_noreplace(tmpfd, tmpname.buf, dfd, final);
+	ret = cdt_csum_file_rename(f, dfd, final, CDT_CSUM_NOREPLACE);
 	if (ret < 0)
-		goto out_unlink;
+		goto out;
 	ret = 0;
 	if (out_name)
 		strcpy(out_name, final);
-	goto out;
-out_unlink:
-	if (fd >= 0)
-		close(fd);
-	fd = -1;
-	unlinkat(tmpfd, tmpname.buf, 0);
 out:
-	if (fd >= 0)
-		close(fd);
 	if (dfd >= 0)
 		close(dfd);
-	cdt_hasher_free(h);
-	free(buf);
-	strbuf_release(&tmpname);
+	cdt_csum_file_free(f);
 	return ret;
 }
 

@@ -2,12 +2,12 @@
 #include "format/store.h"
 #include "base/fsutil.h"
 #include "base/hash.h"
-#include "ops/objects.h"
 #include "base/util.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +26,18 @@ struct cdt_store {
 	struct cdt_config cfg;
 	struct cdt_chunker chunker;
 	char *config_damage;	/* salvage mode: why the config was not usable */
-	struct cdt_packset *packs;
+	struct store_state *states;	/* cdt_store_state() */
+	size_t nstates, states_alloc;
 };
+
+struct store_state {
+	const void *key;
+	void *state;
+	void (*drop)(void *state);
+};
+
+/* Guards every store's states; held only to find or make one. */
+static pthread_mutex_t states_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const dir_names[CDT_DIR__COUNT] = {
 	[CDT_DIR_OBJECTS] = "objects",
@@ -387,11 +397,15 @@ const char *cdt_store_config_damage(const struct cdt_store *s)
 
 void cdt_store_close(struct cdt_store *s)
 {
+	size_t k;
 	int i;
 
 	if (!s)
 		return;
-	cdt_packset_free(s->packs);
+	/* Last made, first dropped. */
+	for (k = s->nstates; k-- > 0;)
+		s->states[k].drop(s->states[k].state);
+	free(s->states);
 	for (i = 0; i < CDT_DIR__COUNT; i++)
 		if (s->dirfds[i] >= 0)
 			close(s->dirfds[i]);
@@ -440,9 +454,26 @@ int cdt_store_dirfd(const struct cdt_store *s, enum cdt_store_dir d)
 	return s->dirfds[d];
 }
 
-struct cdt_packset **cdt_store_packset(struct cdt_store *s)
+void *cdt_store_state(struct cdt_store *s, const void *key, void *(*make)(struct cdt_store *s),
+		      void (*drop)(void *state))
 {
-	return &s->packs;
+	void *state = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&states_mu);
+	for (i = 0; i < s->nstates && !state; i++)
+		if (s->states[i].key == key)
+			state = s->states[i].state;
+	if (!state) {
+		state = make(s);
+		ALLOC_GROW(s->states, s->nstates + 1, s->states_alloc);
+		s->states[s->nstates].key = key;
+		s->states[s->nstates].state = state;
+		s->states[s->nstates].drop = drop;
+		s->nstates++;
+	}
+	pthread_mutex_unlock(&states_mu);
+	return state;
 }
 
 int cdt_store_rootfd(const struct cdt_store *s)

@@ -106,9 +106,15 @@ enum cdt_lock_mode {
 int cdt_store_lock(struct cdt_store *s, enum cdt_lock_mode mode);
 void cdt_store_unlock(struct cdt_store *s);
 
-/* The store's set of pack files, owned by objects.c (NULL until first used). */
-struct cdt_packset;
-struct cdt_packset **cdt_store_packset(struct cdt_store *s);
+/*
+ * State that a module above keeps per open store (the pack set), held here
+ * without the store knowing its type. The first call with a given `key`
+ * (the address of something of the caller's) makes it with make(s);
+ * every later one returns the same pointer. cdt_store_close() frees it
+ * with drop(). Safe to call from several threads. Returns the state.
+ */
+void *cdt_store_state(struct cdt_store *s, const void *key, void *(*make)(struct cdt_store *s),
+		      void (*drop)(void *state));
 
 /*
  * The one walk over tmp/: fn gets each entry (a file, or a directory with

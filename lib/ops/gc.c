@@ -1,11 +1,12 @@
 /* gc.c: delete what no live name needs, each deletion confirmed from the primary records. */
 #include "ops/gc.h"
+#include "ops/chunks.h"
 #include "format/fanout.h"
 #include "base/fsutil.h"
 #include "base/idset.h"
 #include "ops/mark.h"
 #include "format/names.h"
-#include "ops/objects.h"
+#include "ops/packset.h"
 #include "format/refs.h"
 #include "ops/repack.h"
 #include "base/util.h"

@@ -1,9 +1,12 @@
 /* ingest.c: the add pipeline: read, chunk, hash, look up, compress, stage, commit. */
 #include "ops/ingest.h"
+#include "ops/batch.h"
+#include "ops/chunks.h"
 #include "base/compress.h"
 #include "base/idset.h"
 #include "format/manifest.h"
-#include "ops/objects.h"
+#include "format/object.h"
+#include "ops/packset.h"
 #include "format/refs.h"
 #include "base/util.h"
 #include "base/workers.h"

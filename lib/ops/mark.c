@@ -3,8 +3,8 @@
 #include "format/fanout.h"
 #include "format/manifest.h"
 #include "format/names.h"
-#include "ops/objects.h"
 #include "format/pack.h"
+#include "ops/packset.h"
 #include "base/util.h"
 
 #include <errno.h>

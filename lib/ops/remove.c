@@ -1,10 +1,10 @@
 /* remove.c: cdt rm's library side: names, name records, manifests, reclaimable chunks. */
 #include "ops/remove.h"
+#include "ops/chunks.h"
 #include "format/fanout.h"
 #include "base/idset.h"
 #include "format/manifest.h"
 #include "format/names.h"
-#include "ops/objects.h"
 #include "format/refs.h"
 #include "base/util.h"
 

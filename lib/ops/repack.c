@@ -1,9 +1,11 @@
 /* repack.c: rewrite packs without their dead objects, dead-first and in bounded space. */
 #include "ops/repack.h"
+#include "ops/chunks.h"
 #include "base/compress.h"
 #include "base/idset.h"
-#include "ops/objects.h"
+#include "format/object.h"
 #include "format/pack.h"
+#include "ops/packset.h"
 #include "base/util.h"
 
 #include <errno.h>

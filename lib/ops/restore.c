@@ -1,7 +1,7 @@
 /* restore.c: read a stored file back chunk by chunk, in parallel, in order: to write it (cat) or check it (verify, fsck). */
 #include "ops/restore.h"
+#include "ops/chunks.h"
 #include "format/manifest.h"
-#include "ops/objects.h"
 #include "base/util.h"
 #include "base/workers.h"
 

@@ -3,7 +3,7 @@
 #include "format/fanout.h"
 #include "base/fsutil.h"
 #include "ops/mark.h"
-#include "ops/objects.h"
+#include "ops/chunks.h"
 #include "format/pack.h"
 #include "format/refs.h"
 #include "ops/repack.h"

@@ -1,7 +1,7 @@
 /* verify.c: compare a local file with a stored one chunk by chunk, by hash. */
 #include "ops/verify.h"
+#include "ops/chunks.h"
 #include "format/manifest.h"
-#include "ops/objects.h"
 #include "base/util.h"
 #include "base/workers.h"
 

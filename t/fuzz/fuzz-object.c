@@ -1,5 +1,5 @@
 /*
- * fuzz-object.c: chunk objects (lib/objects.h cdt_object_decode, and the
+ * fuzz-object.c: chunk objects (lib/format/object.h cdt_object_decode, and the
  * inflate behind it).
  *
  * The first byte picks a mode:
@@ -17,7 +17,7 @@
  */
 #include "fuzz.h"
 #include "base/compress.h"
-#include "ops/objects.h"
+#include "format/object.h"
 
 #include <stdlib.h>
 #include <string.h>

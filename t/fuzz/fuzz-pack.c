@@ -21,7 +21,7 @@
  * entry by entry.
  */
 #include "fuzz.h"
-#include "ops/objects.h"
+#include "format/object.h"
 #include "base/compress.h"
 #include "format/pack.h"
 

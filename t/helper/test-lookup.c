@@ -1,7 +1,8 @@
 /* test-lookup.c: the cost of asking whether a store holds a chunk. */
 #include "test-tool.h"
 #include "base/hash.h"
-#include "ops/objects.h"
+#include "ops/chunks.h"
+#include "ops/packset.h"
 #include "format/pack.h"
 #include "format/store.h"
 #include "base/util.h"

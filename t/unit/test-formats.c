@@ -3,7 +3,7 @@
 #include "format/config.h"
 #include "base/hash.h"
 #include "format/names.h"
-#include "ops/objects.h"
+#include "format/object.h"
 #include "base/util.h"
 #include "unit.h"
 

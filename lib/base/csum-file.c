@@ -1,0 +1,222 @@
+/* csum-file.c: a temporary file written through a buffer and a running SHA-256, renamed into place. */
+#include "base/csum-file.h"
+#include "base/fsutil.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/*
+ * Bytes go out in large pieces: a write() per small record or per chunk
+ * object (a few KiB, at any offset) costs ext4 a zeroing of every partly
+ * written new block, 16% of an add of incompressible data. A piece that
+ * does not fit in what is left of the buffer starts the next write rather
+ * than being split across two: filling the buffer to the byte (writes of
+ * exactly 1 MiB at aligned offsets) tripled the system time of an add of
+ * incompressible data on Linux 6.18.
+ */
+#define CSUM_BUF (1u << 20)
+/* Most files are small (a manifest or a reference table of a small file): their buffer starts small. */
+#define CSUM_BUF_FIRST (64u << 10)
+#define CSUM_RESERVE_MAX 4096
+
+struct cdt_csum_file {
+	int tmpfd;
+	int fd;			/* -1 once finished */
+	struct strbuf tmpname;	/* "" once renamed or removed */
+	struct cdt_hasher *h;
+	unsigned char *buf;
+	size_t cap;		/* grows to CSUM_BUF */
+	size_t used;		/* bytes in buf */
+	size_t hashed;		/* buf[0..hashed) is hashed, or reserved */
+	uint64_t off;		/* bytes written, buffered ones included */
+	int err;
+	int finished;
+};
+
+int cdt_csum_file_open(int tmpfd, const char *prefix, struct cdt_csum_file **out)
+{
+	struct cdt_csum_file *f = xcalloc(1, sizeof(*f));
+
+	*out = NULL;
+	strbuf_init(&f->tmpname, 0);
+	f->tmpfd = tmpfd;
+	f->fd = tmpfile_openat(tmpfd, prefix, &f->tmpname);
+	if (f->fd < 0) {
+		int ret = f->fd;
+
+		strbuf_release(&f->tmpname);
+		free(f);
+		return ret;
+	}
+	f->h = cdt_hasher_new();
+	f->cap = CSUM_BUF_FIRST;
+	f->buf = xmalloc(f->cap);
+	*out = f;
+	return 0;
+}
+
+static void hash_pending(struct cdt_csum_file *f)
+{
+	if (f->used > f->hashed)
+		cdt_hasher_update(f->h, f->buf + f->hashed, f->used - f->hashed);
+	f->hashed = f->used;
+}
+
+static int flush(struct cdt_csum_file *f)
+{
+	hash_pending(f);
+	if (f->used && !f->err)
+		f->err = write_all(f->fd, f->buf, f->used);
+	f->used = f->hashed = 0;
+	return f->err;
+}
+
+/* Append n bytes of buf (zeros when buf is NULL: at most CSUM_RESERVE_MAX), hashed or not. */
+static int put(struct cdt_csum_file *f, const void *buf, size_t n, int hash)
+{
+	if (f->err)
+		return f->err;
+	if (!hash)
+		hash_pending(f);
+	if (n > f->cap - f->used && f->cap < CSUM_BUF) {
+		f->cap = MIN(CSUM_BUF, MAX(2 * f->cap, f->used + n));
+		f->buf = xrealloc(f->buf, f->cap);
+	}
+	if (f->used && n > f->cap - f->used && flush(f) < 0)
+		return f->err;
+	if (n >= f->cap) {
+		/* Large enough to go out as it is. */
+		if (hash)
+			cdt_hasher_update(f->h, buf, n);
+		f->err = write_all(f->fd, buf, n);
+		if (!f->err)
+			f->off += n;
+		return f->err;
+	}
+	if (buf)
+		memcpy(f->buf + f->used, buf, n);
+	else
+		memset(f->buf + f->used, 0, n);
+	f->used += n;
+	if (!hash)
+		f->hashed = f->used;
+	f->off += n;
+	return 0;
+}
+
+int cdt_csum_file_write(struct cdt_csum_file *f, const void *buf, size_t n)
+{
+	return put(f, buf, n, 1);
+}
+
+uint64_t cdt_csum_file_offset(const struct cdt_csum_file *f)
+{
+	return f->off;
+}
+
+uint64_t cdt_csum_file_reserve(struct cdt_csum_file *f, size_t n)
+{
+	uint64_t off = f->off;
+
+	if (n > CSUM_RESERVE_MAX && !f->err)
+		f->err = -EINVAL;
+	put(f, NULL, n, 0);
+	return off;
+}
+
+int cdt_csum_file_fill(struct cdt_csum_file *f, uint64_t off, const void *buf, size_t n)
+{
+	if (off + n > f->off || off + n < off)
+		return f->err ? f->err : -EINVAL;
+	if (flush(f) < 0)
+		return f->err;
+	f->err = pwrite_all(f->fd, buf, n, (off_t)off);
+	if (!f->err)
+		cdt_hasher_update(f->h, buf, n);
+	return f->err;
+}
+
+int cdt_csum_file_finish(struct cdt_csum_file *f, unsigned flags, struct cdt_id *sum)
+{
+	struct cdt_id s;
+	int ret;
+
+	if (f->finished)
+		return -EINVAL;
+	hash_pending(f);
+	cdt_hasher_final(f->h, &s);
+	if (flags & CDT_CSUM_APPEND)
+		put(f, s.b, CDT_ID_LEN, 0);
+	ret = flush(f);
+	if (!ret && (flags & CDT_CSUM_FSYNC) && fsync(f->fd) < 0)
+		ret = -errno;
+	if (close(f->fd) < 0 && !ret)
+		ret = -errno;
+	f->fd = -1;
+	f->finished = 1;
+	if (ret < 0) {
+		f->err = ret;
+		return ret;
+	}
+	if (sum)
+		*sum = s;
+	return 0;
+}
+
+/* fsync the directory that holds `name`, relative to dirfd. */
+static int sync_parent(int dirfd, const char *name)
+{
+	const char *slash = strrchr(name, '/');
+	char *dir;
+	int ret;
+
+	if (!slash)
+		return fsync_dirat(dirfd, ".");
+	dir = xstrndup(name, (size_t)(slash - name));
+	ret = fsync_dirat(dirfd, dir);
+	free(dir);
+	return ret;
+}
+
+int cdt_csum_file_rename(struct cdt_csum_file *f, int dirfd, const char *name, unsigned flags)
+{
+	int ret;
+
+	if (!f->finished || f->err || !f->tmpname.len)
+		return f->err ? f->err : -EINVAL;
+	if (flags & CDT_CSUM_NOREPLACE)
+		ret = rename_noreplace(f->tmpfd, f->tmpname.buf, dirfd, name);
+	else
+		ret = renameat(f->tmpfd, f->tmpname.buf, dirfd, name) < 0 ? -errno : 0;
+	if (ret < 0)
+		return ret;
+	strbuf_reset(&f->tmpname);
+	if (ret == 1)
+		return 1;
+	return flags & CDT_CSUM_SYNC_DIR ? sync_parent(dirfd, name) : 0;
+}
+
+const char *cdt_csum_file_tmpname(const struct cdt_csum_file *f)
+{
+	return f->tmpname.buf;
+}
+
+void cdt_csum_file_free(struct cdt_csum_file *f)
+{
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->tmpname.len)
+		unlinkat(f->tmpfd, f->tmpname.buf, 0);
+	strbuf_release(&f->tmpname);
+	cdt_hasher_free(f->h);
+	free(f->buf);
+	free(f);
+}

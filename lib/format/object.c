@@ -1,0 +1,107 @@
+/* object.c: encoding and decoding one chunk object. */
+#include "format/object.h"
+#include "base/compress.h"
+#include "base/util.h"
+
+#include <string.h>
+
+size_t cdt_object_encode(struct cdt_compressor *c, const void *data, uint32_t len,
+			 unsigned char *out)
+{
+	size_t clen = 0;
+
+	memcpy(out, CDT_OBJ_MAGIC, 4);
+	out[4] = CDT_OBJ_VERSION;
+	out[6] = out[7] = 0;
+	put_le32(out + 8, len);
+	if (c && len > 16 && !cdt_probably_incompressible(data, len))
+		clen = cdt_compress(c, data, len, out + CDT_OBJ_HDR, len - 1);
+	if (clen) {
+		out[5] = CDT_CODEC_ZLIB;
+		return CDT_OBJ_HDR + clen;
+	}
+	out[5] = CDT_CODEC_RAW;
+	memcpy(out + CDT_OBJ_HDR, data, len);
+	return CDT_OBJ_HDR + (size_t)len;
+}
+
+/* The 12-byte header: 0 with the raw length in *raw, or -CDT_ECORRUPT. */
+static int check_header(const unsigned char *obj, size_t obj_len, uint32_t want_len,
+			uint32_t raw_max, uint32_t *raw, struct strbuf *why)
+{
+	if (obj_len < CDT_OBJ_HDR)
+		return cdt_corrupt(why, "object is shorter than its header");
+	if (memcmp(obj, CDT_OBJ_MAGIC, 4))
+		return cdt_corrupt(why, "object has a bad magic number");
+	if (obj[4] != CDT_OBJ_VERSION)
+		return cdt_corrupt(why, "object has an unknown version");
+	if (obj[6] || obj[7])
+		return cdt_corrupt(why, "object header has reserved bits set");
+	if (obj[5] != CDT_CODEC_RAW && obj[5] != CDT_CODEC_ZLIB)
+		return cdt_corrupt(why, "object has an unknown codec");
+	*raw = get_le32(obj + 8);
+	if (*raw > raw_max) {
+		if (why)
+			strbuf_addf(why, "object claims %u bytes, more than the largest chunk (%u)",
+				    *raw, raw_max);
+		return -CDT_ECORRUPT;
+	}
+	if (want_len && *raw != want_len) {
+		if (why)
+			strbuf_addf(why, "object holds %u bytes, the manifest says %u", *raw, want_len);
+		return -CDT_ECORRUPT;
+	}
+	return 0;
+}
+
+int cdt_object_decode(struct cdt_decompressor *d, const struct cdt_id *id,
+		      const unsigned char *obj, size_t obj_len, uint32_t want_len,
+		      uint32_t raw_max, unsigned char *out, uint32_t *len,
+		      struct strbuf *why)
+{
+	uint32_t raw;
+	size_t payload;
+	struct cdt_id got;
+	int ret = check_header(obj, obj_len, want_len, raw_max, &raw, why);
+
+	if (ret < 0)
+		return ret;
+	payload = obj_len - CDT_OBJ_HDR;
+	if (obj[5] == CDT_CODEC_RAW) {
+		if (payload != raw)
+			return cdt_corrupt(why, "raw object has the wrong length");
+		memcpy(out, obj + CDT_OBJ_HDR, raw);
+	} else if (cdt_decompress(d, obj + CDT_OBJ_HDR, payload, out, raw) < 0) {
+		return cdt_corrupt(why, "compressed data does not inflate to the stated length");
+	}
+	cdt_hash(out, raw, &got);
+	if (!cdt_id_eq(&got, id))
+		return cdt_corrupt(why, "content does not match its id");
+	*len = raw;
+	return 0;
+}
+
+int cdt_object_parse(struct cdt_decompressor *d, const unsigned char *buf, size_t avail,
+		     uint32_t raw_max, unsigned char *out, uint32_t *len, size_t *obj_len,
+		     struct cdt_id *id, struct strbuf *why)
+{
+	uint32_t raw;
+	size_t used;
+	int ret = check_header(buf, avail, 0, raw_max, &raw, why);
+
+	if (ret < 0)
+		return ret;
+	if (buf[5] == CDT_CODEC_RAW) {
+		if (avail - CDT_OBJ_HDR < raw)
+			return cdt_corrupt(why, "raw object runs past the end");
+		memcpy(out, buf + CDT_OBJ_HDR, raw);
+		used = raw;
+	} else if (cdt_decompress_prefix(d, buf + CDT_OBJ_HDR, avail - CDT_OBJ_HDR, out, raw,
+					 &used) < 0) {
+		return cdt_corrupt(why, "compressed data does not inflate to the stated length");
+	}
+	cdt_hash(out, raw, id);
+	*len = raw;
+	*obj_len = CDT_OBJ_HDR + used;
+	return 0;
+}

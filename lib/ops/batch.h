@@ -1,0 +1,42 @@
+/* batch.h: staging new chunks and committing them as a pack or as loose objects. */
+#ifndef CDT_BATCH_H
+#define CDT_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "base/hash.h"
+#include "format/store.h"
+
+/*
+ * Chunks are staged, then committed together: a batch of more than a few
+ * becomes a pack file, a small one loose objects. Either way one syncfs
+ * makes their data durable, and only then do they get their final names
+ * (a loose object never replacing one that exists). So a chunk that can
+ * be found is always complete and durable, and an add that finds it can
+ * trust it.
+ */
+struct cdt_chunk_batch;
+/* Returns a new, empty batch for s. */
+struct cdt_chunk_batch *cdt_chunk_batch_new(struct cdt_store *s);
+/* Staged and not yet committed? Lets an add skip duplicates within a batch. 1 or 0. */
+int cdt_chunk_batch_has(struct cdt_chunk_batch *b, const struct cdt_id *id);
+/* Returns the number of staged chunks. */
+size_t cdt_chunk_batch_count(struct cdt_chunk_batch *b);
+/* Returns the stored bytes of the staged chunks. */
+uint64_t cdt_chunk_batch_bytes(struct cdt_chunk_batch *b);
+/* Stage an encoded object under id. 0 or -errno (reported). */
+int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
+			  const void *obj, size_t obj_len);
+/* Make all staged chunks durable and visible. 0 or -errno (reported). */
+int cdt_chunk_batch_commit(struct cdt_chunk_batch *b);
+/* Drop staged chunks (removing their temporary files) and free. */
+void cdt_chunk_batch_free(struct cdt_chunk_batch *b);
+
+/*
+ * Write one chunk durably in place of a missing or damaged one (repair):
+ * staged, synced, then renamed over the old file. 0 or -errno.
+ */
+int cdt_chunk_replace(struct cdt_store *s, const struct cdt_id *id,
+		      const void *obj, size_t obj_len);
+
+#endif

@@ -1,0 +1,67 @@
+/* chunks.h: reading a chunk wherever it is stored (loose first, any good packed copy), checked against its id. */
+#ifndef CDT_CHUNKS_H
+#define CDT_CHUNKS_H
+
+#include <stdint.h>
+#include "base/hash.h"
+#include "base/strbuf.h"
+#include "format/store.h"
+
+struct cdt_pack;
+
+/* Does the store hold chunk `id`, loose or in a pack? 1, 0, or -errno. */
+int cdt_chunk_has(struct cdt_store *s, const struct cdt_id *id);
+
+/* Returns the size in bytes of the stored form of a chunk, or -errno. */
+int64_t cdt_chunk_stored_size(struct cdt_store *s, const struct cdt_id *id);
+
+/*
+ * Scratch space for reading chunks: one decompressor and a buffer for the
+ * stored form. One per thread.
+ */
+struct cdt_chunk_reader;
+/* Returns a new reader for the chunks of s (free it with cdt_chunk_reader_free()). */
+struct cdt_chunk_reader *cdt_chunk_reader_new(struct cdt_store *s);
+void cdt_chunk_reader_free(struct cdt_chunk_reader *r);
+
+/*
+ * Read chunk `id`, check it, and put its bytes in out. want_len is the
+ * length the caller expects (0: any); out has room for want_len bytes, or
+ * for the store's maximum chunk size when want_len is 0 (a stored length
+ * that differs from want_len is refused before anything is written).
+ * Returns 0, -ENOENT (missing), -CDT_ECORRUPT (with a reason in `why`), or
+ * another -errno.
+ */
+int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
+		   uint32_t want_len, unsigned char *out, uint32_t *len,
+		   struct strbuf *why);
+
+/*
+ * Read and check only the loose copy of a chunk (cdt_chunk_read falls back
+ * to packed copies when it is damaged): for fsck, which reports a damaged
+ * loose copy that a good packed one hides. 0, -ENOENT, -CDT_ECORRUPT.
+ */
+int cdt_chunk_read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id,
+			 uint32_t want_len, unsigned char *out, uint32_t *len,
+			 struct strbuf *why);
+
+/* One stored object: loose (pack NULL) or entry `index` of a pack. */
+struct cdt_object_info {
+	struct cdt_id id;
+	uint64_t size;
+	struct cdt_pack *pack;
+	uint64_t index;
+};
+typedef int (*cdt_object_fn)(const struct cdt_object_info *o, void *data);
+/*
+ * Visit every stored object: the loose ones, then each pack's. Strays in
+ * objects/ go to stray (see fanout.h). A non-zero return stops the walk
+ * and is returned; 0 when every object was visited, or -errno.
+ */
+#ifndef CDT_STRAY_FN
+#define CDT_STRAY_FN
+typedef int (*cdt_stray_fn)(const char *path, const char *why, void *data);
+#endif
+int cdt_objects_walk(struct cdt_store *s, cdt_object_fn fn, cdt_stray_fn stray, void *data);
+
+#endif

@@ -1,0 +1,557 @@
+/* packset.c: the packs of a store as one set, with the multi-pack index and a filter in front. */
+#include "ops/packset.h"
+#include "base/fsutil.h"
+#include "format/midx.h"
+#include "format/pack.h"
+#include "base/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*
+ * The pack set: every pack whose index is in packs/, mapped. Pack structs
+ * are never freed or moved while the store is open (a reload only adds), so
+ * readers in other threads can hold pointers to them; a pack removed by gc
+ * stays readable through its open mapping and file descriptor.
+ */
+struct cdt_packset {
+	pthread_mutex_t mu;
+	struct cdt_pack **packs;
+	size_t nr, alloc;
+	struct timespec mtime, ctime;	/* of packs/ when last listed */
+	int loaded;
+	/* The multi-pack index, when it is usable: every pack it names is here. */
+	struct cdt_midx midx;
+	int have_midx;
+	struct cdt_pack **midx_packs;	/* its pack numbers resolved */
+	unsigned char *covered;		/* per pack: found through the midx */
+	size_t covered_alloc;
+	/* Packs whose index went away (gc): kept for readers that hold them. */
+	struct cdt_pack **retired;
+	size_t nretired, retired_alloc;
+	/*
+	 * A Bloom filter over the ids of the packs the multi-pack index does
+	 * not cover (up to 32 before add writes a new one), built once a
+	 * process has searched them often: an absent id, the common case when
+	 * new data comes in, then costs one cache line instead of a binary
+	 * search in every such pack. Rebuilt after packs/ changes.
+	 */
+	uint64_t *filter;		/* nblocks blocks of 512 bits */
+	size_t filter_blocks;
+	unsigned long filter_probes;	/* searches of the uncovered packs since the last listing */
+	int filter_useless;		/* too few uncovered packs to pay */
+	/*
+	 * The uncovered pack that held the last id found there: the chunks
+	 * of a file are read (and added again) in the order they were
+	 * written, so the next one is most likely in the same pack.
+	 */
+	struct cdt_pack *last_found;
+};
+
+#define FILTER_AFTER 4096	/* searches before the filter is built */
+#define FILTER_MIN_PACKS 4
+#define FILTER_BITS_PER_ID 12
+#define FILTER_K 6
+
+/* The id's block and its FILTER_K bits in it (ids are uniform: SHA-256). */
+static uint64_t *filter_block(const struct cdt_packset *ps, const unsigned char *id)
+{
+	return ps->filter + (get_le64(id + 16) % ps->filter_blocks) * 8;
+}
+
+static void filter_add(struct cdt_packset *ps, const unsigned char *id)
+{
+	uint64_t *blk = filter_block(ps, id), h = get_le64(id + 24);
+	int j;
+
+	for (j = 0; j < FILTER_K; j++, h >>= 9)
+		blk[(h & 511) >> 6] |= (uint64_t)1 << (h & 63);
+}
+
+static int filter_maybe(const struct cdt_packset *ps, const unsigned char *id)
+{
+	const uint64_t *blk = filter_block(ps, id);
+	uint64_t h = get_le64(id + 24);
+	int j;
+
+	for (j = 0; j < FILTER_K; j++, h >>= 9)
+		if (!(blk[(h & 511) >> 6] & ((uint64_t)1 << (h & 63))))
+			return 0;
+	return 1;
+}
+
+static void filter_drop(struct cdt_packset *ps)
+{
+	free(ps->filter);
+	ps->filter = NULL;
+	ps->filter_blocks = 0;
+	ps->filter_probes = 0;
+	ps->filter_useless = 0;
+}
+
+static void filter_build_locked(struct cdt_packset *ps)
+{
+	uint64_t n = 0, k;
+	size_t i, npacks = 0;
+
+	for (i = 0; i < ps->nr; i++)
+		if (!(ps->have_midx && ps->covered[i])) {
+			n += ps->packs[i]->count;
+			npacks++;
+		}
+	if (npacks < FILTER_MIN_PACKS) {
+		ps->filter_useless = 1;
+		return;
+	}
+	ps->filter_blocks = (size_t)(n * FILTER_BITS_PER_ID / 512 + 1);
+	ps->filter = xcalloc(ps->filter_blocks * 8, sizeof(uint64_t));
+	for (i = 0; i < ps->nr; i++)
+		if (!(ps->have_midx && ps->covered[i]))
+			for (k = 0; k < ps->packs[i]->count; k++)
+				filter_add(ps, ps->packs[i]->ids + k * CDT_ID_LEN);
+}
+
+static void packset_free(void *state)
+{
+	struct cdt_packset *ps = state;
+	size_t i;
+
+	if (!ps)
+		return;
+	for (i = 0; i < ps->nr; i++) {
+		cdt_pack_close(ps->packs[i]);
+		free(ps->packs[i]);
+	}
+	free(ps->packs);
+	for (i = 0; i < ps->nretired; i++) {
+		cdt_pack_close(ps->retired[i]);
+		free(ps->retired[i]);
+	}
+	free(ps->retired);
+	cdt_midx_close(&ps->midx);
+	free(ps->midx_packs);
+	free(ps->covered);
+	filter_drop(ps);
+	pthread_mutex_destroy(&ps->mu);
+	free(ps);
+}
+
+static void *packset_new(struct cdt_store *s)
+{
+	struct cdt_packset *ps = xcalloc(1, sizeof(*ps));
+
+	(void)s;
+	pthread_mutex_init(&ps->mu, NULL);
+	return ps;
+}
+
+/* The store's pack set, held by the store (under this key) until it is closed. */
+static const char packset_key;
+
+static struct cdt_packset *packset(struct cdt_store *s)
+{
+	return cdt_store_state(s, &packset_key, packset_new, packset_free);
+}
+
+static struct cdt_pack *pack_by_name(struct cdt_packset *ps, const char *name, size_t *where)
+{
+	size_t i;
+
+	for (i = 0; i < ps->nr; i++)
+		if (!strcmp(ps->packs[i]->name, name)) {
+			if (where)
+				*where = i;
+			return ps->packs[i];
+		}
+	return NULL;
+}
+
+/* (Re)load the multi-pack index; use it only if every pack it names is present. */
+static void load_midx_locked(struct cdt_store *s, struct cdt_packset *ps)
+{
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	char name[CDT_ID_HEXLEN + 8];
+	uint32_t i;
+
+	cdt_midx_close(&ps->midx);
+	ps->have_midx = 0;
+	ALLOC_GROW(ps->covered, ps->nr + 1, ps->covered_alloc);
+	memset(ps->covered, 0, ps->nr + 1);
+	if (cdt_midx_open(packsfd, &ps->midx) < 0)
+		return;
+	free(ps->midx_packs);
+	ps->midx_packs = xcalloc(ps->midx.npacks ? ps->midx.npacks : 1, sizeof(*ps->midx_packs));
+	for (i = 0; i < ps->midx.npacks; i++) {
+		size_t where;
+
+		ps->midx_packs[i] = pack_by_name(ps, cdt_midx_pack_name(&ps->midx, i, name), &where);
+		if (!ps->midx_packs[i]) {
+			/* Stale: a pack it names was removed. Search pack by pack. */
+			cdt_midx_close(&ps->midx);
+			memset(ps->covered, 0, ps->nr + 1);
+			return;
+		}
+		ps->covered[where] = 1;
+	}
+	ps->have_midx = 1;
+}
+
+/*
+ * (Re)list packs/ if it changed since the last listing. Called with ps->mu
+ * held. Returns 1 if it listed packs/ again, 0 if nothing changed.
+ */
+static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
+{
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	unsigned char *seen;
+	size_t nold, i, j;
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (fstat(packsfd, &st) < 0)
+		return 0;
+	if (ps->loaded && st.st_mtim.tv_sec == ps->mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == ps->mtime.tv_nsec && st.st_ctim.tv_sec == ps->ctime.tv_sec &&
+	    st.st_ctim.tv_nsec == ps->ctime.tv_nsec)
+		return 0;
+	fd = openat(packsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	ps->mtime = st.st_mtim;
+	ps->ctime = st.st_ctim;
+	ps->loaded = 1;
+	seen = xcalloc(ps->nr + 1, 1);
+	nold = ps->nr;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name), where;
+		char name[CDT_ID_HEXLEN + 8];
+		struct cdt_pack *p;
+		int ret;
+
+		if (len != 5 + CDT_ID_HEXLEN + 4 || strncmp(de->d_name, "pack-", 5) ||
+		    strcmp(de->d_name + len - 4, ".idx"))
+			continue;
+		memcpy(name, de->d_name, len - 4);
+		name[len - 4] = '\0';
+		if (pack_by_name(ps, name, &where)) {
+			if (where < nold)
+				seen[where] = 1;
+			continue;
+		}
+		p = xmalloc(sizeof(*p));
+		ret = cdt_pack_open(packsfd, name, p);
+		if (ret < 0) {
+			if (ret != -ENOENT)
+				error("pack index '%s/packs/%s.idx' is damaged (run 'cdt fsck')",
+				      cdt_store_path(s), name);
+			free(p);
+			continue;
+		}
+		ALLOC_GROW(ps->packs, ps->nr + 1, ps->alloc);
+		ps->packs[ps->nr++] = p;
+	}
+	closedir(d);
+	/* Packs no longer listed leave the set, but stay mapped until close. */
+	for (i = 0, j = 0; i < ps->nr; i++) {
+		if (i < nold && !seen[i]) {
+			ALLOC_GROW(ps->retired, ps->nretired + 1, ps->retired_alloc);
+			ps->retired[ps->nretired++] = ps->packs[i];
+		} else {
+			ps->packs[j++] = ps->packs[i];
+		}
+	}
+	ps->nr = j;
+	free(seen);
+	load_midx_locked(s, ps);
+	filter_drop(ps);
+	ps->last_found = NULL;
+	return 1;
+}
+
+/*
+ * Forget the packs listed so far (they stay mapped for readers that hold
+ * one, as retired packs do), so that the next lookup lists packs/ again
+ * and maps every index afresh: after an index was rewritten in place.
+ */
+static void reset_locked(struct cdt_packset *ps)
+{
+	size_t i;
+
+	for (i = 0; i < ps->nr; i++) {
+		ALLOC_GROW(ps->retired, ps->nretired + 1, ps->retired_alloc);
+		ps->retired[ps->nretired++] = ps->packs[i];
+	}
+	ps->nr = 0;
+	ps->loaded = 0;
+	cdt_midx_close(&ps->midx);
+	ps->have_midx = 0;
+	filter_drop(ps);
+	ps->last_found = NULL;
+}
+
+static int is_pack_name(const char *name, size_t len, const char *suffix)
+{
+	size_t n = strlen(suffix);
+
+	return len == 5 + CDT_ID_HEXLEN + n && !strncmp(name, "pack-", 5) &&
+	       strspn(name + 5, "0123456789abcdef") == CDT_ID_HEXLEN && !strcmp(name + len - n, suffix);
+}
+
+int cdt_packs_walk_files(struct cdt_store *s, cdt_packfile_fn fn, void *data)
+{
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	struct cdt_dent *ents;
+	size_t n, i;
+	int ret = cdt_list_dir(packsfd, ".", &ents, &n);
+
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < n && !ret; i++) {
+		const char *e = ents[i].name;
+		size_t len = strlen(e);
+		char pack[CDT_ID_HEXLEN + 8], other[CDT_ID_HEXLEN + 16];
+		enum cdt_pack_file kind;
+
+		if (!strcmp(e, CDT_MIDX_NAME)) {
+			ret = fn(e, NULL, CDT_PACKFILE_MIDX, data);
+			continue;
+		}
+		if (ents[i].type != DT_REG || (!is_pack_name(e, len, ".pack") &&
+					       !is_pack_name(e, len, ".idx"))) {
+			ret = fn(e, NULL, CDT_PACKFILE_STRAY, data);
+			continue;
+		}
+		snprintf(pack, sizeof(pack), "%.*s", 5 + CDT_ID_HEXLEN, e);
+		if (is_pack_name(e, len, ".pack")) {
+			snprintf(other, sizeof(other), "%s.idx", pack);
+			kind = faccessat(packsfd, other, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ?
+			       CDT_PACKFILE_PACK : CDT_PACKFILE_NO_INDEX;
+		} else {
+			snprintf(other, sizeof(other), "%s.pack", pack);
+			if (faccessat(packsfd, other, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+				continue;	/* met as its pack */
+			kind = CDT_PACKFILE_NO_PACK;
+		}
+		ret = fn(e, pack, kind, data);
+	}
+	cdt_dents_free(ents, n);
+	return ret;
+}
+
+/* The multi-pack index's own checksum: 0 or -CDT_ECORRUPT (-ENOENT: none). */
+static int check_midx_file(int packsfd)
+{
+	struct cdt_midx m;
+	int ret = cdt_midx_open(packsfd, &m);
+
+	if (ret < 0)
+		return ret;
+	ret = cdt_midx_check(&m);
+	cdt_midx_close(&m);
+	return ret;
+}
+
+struct pack_check {
+	struct cdt_store *store;
+	int fix;
+	cdt_pack_check_fn fn;
+	void *data;
+	struct strbuf why;
+	int unusable, changed;
+};
+
+static int check_pack_file(const char *file, const char *name, enum cdt_pack_file kind, void *data)
+{
+	struct pack_check *pc = data;
+	int packsfd = cdt_store_dirfd(pc->store, CDT_DIR_PACKS);
+	struct cdt_pack p;
+	uint64_t count = 0;
+	int ret;
+
+	(void)file;
+	if (kind != CDT_PACKFILE_PACK && kind != CDT_PACKFILE_NO_INDEX)
+		return 0;
+	strbuf_reset(&pc->why);
+	if (kind == CDT_PACKFILE_NO_INDEX) {
+		strbuf_addstr(&pc->why, "index is missing");
+	} else if ((ret = cdt_pack_open(packsfd, name, &p)) == 0) {
+		ret = cdt_pack_check_index(&p, &pc->why);
+		cdt_pack_close(&p);
+		if (!ret)
+			return 0;
+	} else {
+		strbuf_addf(&pc->why, "index cannot be used (%s)", cdt_strerror(ret));
+	}
+	if (!pc->fix) {
+		pc->fn(name, CDT_PACK_NEEDS_INDEX, pc->why.buf, pc->data);
+		pc->unusable++;
+		return 0;
+	}
+	strbuf_addstr(&pc->why, "; ");
+	ret = cdt_pack_reindex(pc->store, name, &count, &pc->why);
+	if (ret < 0) {
+		pc->fn(name, CDT_PACK_UNUSABLE, pc->why.buf, pc->data);
+		pc->unusable++;
+		return 0;
+	}
+	strbuf_addf(&pc->why, "indexed again from the pack (%llu chunk%s)",
+		    (unsigned long long)count, count == 1 ? "" : "s");
+	pc->fn(name, CDT_PACK_REINDEXED, pc->why.buf, pc->data);
+	pc->changed = 1;
+	return 0;
+}
+
+int cdt_packs_check(struct cdt_store *s, int fix, cdt_pack_check_fn fn, void *data)
+{
+	struct cdt_packset *ps = packset(s);
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	struct pack_check pc = { s, fix, fn, data, STRBUF_INIT, 0, 0 };
+	int ret;
+
+	ret = cdt_packs_walk_files(s, check_pack_file, &pc);
+	if (ret < 0)
+		goto out;
+	ret = check_midx_file(packsfd);
+	if (ret == -CDT_ECORRUPT) {
+		if (fix && unlinkat(packsfd, CDT_MIDX_NAME, 0) < 0 && errno != ENOENT) {
+			ret = -errno;
+			goto out;
+		}
+		fn(CDT_MIDX_NAME, fix ? CDT_PACK_MIDX_REMOVED : CDT_PACK_MIDX_DAMAGED,
+		   "multi-pack index is damaged", data);
+		pc.changed = 1;
+	}
+	if (pc.changed && fix) {
+		pthread_mutex_lock(&ps->mu);
+		reset_locked(ps);
+		pthread_mutex_unlock(&ps->mu);
+	}
+	ret = pc.unusable;
+out:
+	strbuf_release(&pc.why);
+	return ret;
+}
+
+size_t cdt_packs_list(struct cdt_store *s, struct cdt_pack ***out)
+{
+	struct cdt_packset *ps = packset(s);
+	size_t n;
+
+	pthread_mutex_lock(&ps->mu);
+	refresh_locked(s, ps);
+	/* A copy: another thread's refresh may grow the array. */
+	n = ps->nr;
+	*out = xmalloc((n ? n : 1) * sizeof(**out));
+	if (n)
+		memcpy(*out, ps->packs, n * sizeof(**out));
+	pthread_mutex_unlock(&ps->mu);
+	return n;
+}
+
+int cdt_packs_write_midx(struct cdt_store *s)
+{
+	struct cdt_pack **packs;
+	size_t n = cdt_packs_list(s, &packs);
+	int ret = 0;
+
+	if (n >= 2)
+		ret = cdt_midx_write(s, packs, n);
+	else if (unlinkat(cdt_store_dirfd(s, CDT_DIR_PACKS), CDT_MIDX_NAME, 0) < 0 &&
+		 errno != ENOENT)
+		ret = -errno;
+	free(packs);
+	return ret;
+}
+
+/*
+ * Is id in a pack? Through the multi-pack index when there is one, then
+ * the packs it does not cover; if not found and packs/ changed since it
+ * was listed, lists it again and searches once more.
+ */
+static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id, int64_t *index)
+{
+	struct cdt_packset *ps = packset(s);
+	struct cdt_pack *found = NULL;
+	int pass;
+	size_t i;
+
+	pthread_mutex_lock(&ps->mu);
+	for (pass = 0; pass < 2 && !found; pass++) {
+		if ((pass || !ps->loaded) && !refresh_locked(s, ps) && pass)
+			break;
+		if (ps->have_midx) {
+			uint32_t pk, entry;
+
+			if (cdt_midx_find(&ps->midx, id, &pk, &entry) &&
+			    entry < ps->midx_packs[pk]->count) {
+				found = ps->midx_packs[pk];
+				*index = entry;
+				break;
+			}
+		}
+		if (!ps->filter && !ps->filter_useless && ++ps->filter_probes > FILTER_AFTER)
+			filter_build_locked(ps);
+		if (ps->filter && !filter_maybe(ps, id->b))
+			continue;
+		if (ps->last_found) {
+			int64_t k = cdt_pack_find(ps->last_found, id);
+
+			if (k >= 0) {
+				found = ps->last_found;
+				*index = k;
+				break;
+			}
+		}
+		for (i = 0; i < ps->nr; i++) {
+			int64_t k;
+
+			if ((ps->have_midx && ps->covered[i]) || ps->packs[i] == ps->last_found)
+				continue;
+			k = cdt_pack_find(ps->packs[i], id);
+			if (k >= 0) {
+				found = ps->last_found = ps->packs[i];
+				*index = k;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&ps->mu);
+	return found;
+}
+
+int cdt_chunk_locate(struct cdt_store *s, const struct cdt_id *id, struct cdt_pack **pack,
+		     uint64_t *index)
+{
+	int64_t k;
+
+	*pack = find_packed(s, id, &k);
+	if (!*pack)
+		return 0;
+	*index = (uint64_t)k;
+	return 1;
+}
+
+size_t cdt_packs_uncovered(struct cdt_store *s)
+{
+	struct cdt_packset *ps = packset(s);
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&ps->mu);
+	refresh_locked(s, ps);
+	for (i = 0; i < ps->nr; i++)
+		n += !(ps->have_midx && ps->covered[i]);
+	pthread_mutex_unlock(&ps->mu);
+	return n;
+}
