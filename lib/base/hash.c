@@ -133,6 +133,11 @@ int hex_to_bytes(const char *hex, size_t len, unsigned char *out)
 	return 0;
 }
 
+int cdt_is_hex(const char *s, size_t len)
+{
+	return strlen(s) == len && strspn(s, "0123456789abcdef") == len;
+}
+
 int cdt_id_from_hex(const char *hex, struct cdt_id *out)
 {
 	if (strlen(hex) != CDT_ID_HEXLEN)

@@ -43,6 +43,8 @@ char *cdt_id_to_hex(const struct cdt_id *id, char *buf);
 char *cdt_id_path(const struct cdt_id *id, char *buf);
 /* Parse exactly 64 lower- or upper-case hex digits; 0 or -EINVAL. */
 int cdt_id_from_hex(const char *hex, struct cdt_id *out);
+/* Is s exactly len lower-case hex digits (how ids and their parts are named on disk)? */
+int cdt_is_hex(const char *s, size_t len);
 /* Parse a hex string of len digits into len/2 bytes; 0 or -EINVAL. */
 int hex_to_bytes(const char *hex, size_t len, unsigned char *out);
 

@@ -12,11 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int is_hex(const char *s, size_t n)
-{
-	return strlen(s) == n && strspn(s, "0123456789abcdef") == n;
-}
-
 static int walk_sub(int dirfd, const char *sub, cdt_fanout_fn fn, cdt_stray_fn stray, void *data)
 {
 	char path[CDT_ID_HEXLEN + 8];
@@ -38,8 +33,8 @@ static int walk_sub(int dirfd, const char *sub, cdt_fanout_fn fn, cdt_stray_fn s
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		snprintf(path, sizeof(path), "%s/%.*s", sub, CDT_ID_HEXLEN, de->d_name);
-		if (!is_hex(de->d_name, CDT_ID_HEXLEN - 2)) {
+		snprintf(path, sizeof(path), "%.2s/%.*s", sub, CDT_ID_HEXLEN, de->d_name);
+		if (!cdt_is_hex(de->d_name, CDT_ID_HEXLEN - 2)) {
 			if (stray)
 				ret = stray(path, "not an object name", data);
 			continue;
@@ -83,7 +78,7 @@ int cdt_fanout_walk(int dirfd, cdt_fanout_fn fn, cdt_stray_fn stray, void *data)
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (!is_hex(de->d_name, 2) ||
+		if (!cdt_is_hex(de->d_name, 2) ||
 		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
 			if (stray)
 				ret = stray(de->d_name, "not a fan-out directory", data);

@@ -614,11 +614,6 @@ int cdt_nameref_list(struct cdt_store *s, const struct cdt_id *m, cdt_nameref_fn
 	return ret;
 }
 
-static int is_hex_name(const char *s, size_t len)
-{
-	return strlen(s) == len && strspn(s, "0123456789abcdef") == len;
-}
-
 int cdt_nameref_walk(struct cdt_store *s, const struct cdt_nameref_walker *w)
 {
 	int refsfd = cdt_store_dirfd(s, CDT_DIR_REFS);
@@ -634,7 +629,7 @@ int cdt_nameref_walk(struct cdt_store *s, const struct cdt_nameref_walker *w)
 	for (i = 0; i < nxx && !ret; i++) {
 		char *xdir = xstrfmt("names/%s", xx[i].name);
 
-		if (!is_hex_name(xx[i].name, 2) || xx[i].type != DT_DIR) {
+		if (!cdt_is_hex(xx[i].name, 2) || xx[i].type != DT_DIR) {
 			if (w->stray)
 				ret = w->stray(refsfd, xdir, xdir, "not a fan-out directory", w->data);
 			free(xdir);
@@ -653,7 +648,7 @@ int cdt_nameref_walk(struct cdt_store *s, const struct cdt_nameref_walker *w)
 			struct cdt_nameref_visit v;
 			int dfd;
 
-			if (!is_hex_name(ms[j].name, CDT_ID_HEXLEN - 2) || ms[j].type != DT_DIR) {
+			if (!cdt_is_hex(ms[j].name, CDT_ID_HEXLEN - 2) || ms[j].type != DT_DIR) {
 				if (w->stray)
 					ret = w->stray(refsfd, mdir, mdir,
 						       "not a manifest's directory of records", w->data);
@@ -674,7 +669,7 @@ int cdt_nameref_walk(struct cdt_store *s, const struct cdt_nameref_walker *w)
 			for (k = 0; k < nfiles && !ret; k++) {
 				char *path = xstrfmt("%s/%s", mdir, files[k].name);
 
-				if (!is_hex_name(files[k].name, CDT_ID_HEXLEN)) {
+				if (!cdt_is_hex(files[k].name, CDT_ID_HEXLEN)) {
 					if (w->stray)
 						ret = w->stray(dfd, files[k].name, path, "not a name record",
 							       w->data);

@@ -1,5 +1,6 @@
 /* repair.c: find the damaged chunks, then cut local files as the store does and write back matches. */
 #include "ops/repair.h"
+#include "base/fsutil.h"
 #include "base/compress.h"
 #include "base/idset.h"
 #include "ops/batch.h"
@@ -465,41 +466,21 @@ int cdt_repair_file(struct cdt_repair *r, const char *path)
 	return repair_path(r, AT_FDCWD, path, path, NULL);
 }
 
-struct dent {
-	char *name;
-};
-
-static int cmp_dent(const void *a, const void *b)
-{
-	return strcmp(((const struct dent *)a)->name, ((const struct dent *)b)->name);
-}
-
 static int scan_dir(struct cdt_repair *r, int dfd, struct strbuf *path, int depth, int *restored)
 {
-	struct dent *v = NULL;
-	size_t n = 0, alloc = 0, i;
-	struct dirent *de;
-	DIR *d;
+	struct cdt_dent *v = NULL;
+	size_t n = 0, i;
 	int ret = 0;
 
 	if (depth > 256) {
 		close(dfd);
 		return error_code(-ELOOP, "'%s': directories nested too deeply", quote(path->buf));
 	}
-	d = fdopendir(dfd);
-	if (!d) {
-		ret = error_code(-errno, "cannot read directory '%s': %s", quote(path->buf), cdt_strerror(errno));
+	ret = cdt_list_dir(dfd, ".", &v, &n);
+	if (ret < 0) {
 		close(dfd);
-		return ret;
+		return error_code(ret, "cannot read directory '%s': %s", quote(path->buf), cdt_strerror(ret));
 	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		ALLOC_GROW(v, n + 1, alloc);
-		v[n++].name = xstrdup(de->d_name);
-	}
-	if (n > 1)
-		qsort(v, n, sizeof(*v), cmp_dent);
 	for (i = 0; i < n && r->left; i++) {
 		size_t keep = path->len;
 		struct stat st;
@@ -531,10 +512,8 @@ static int scan_dir(struct cdt_repair *r, int dfd, struct strbuf *path, int dept
 			ret = err;
 		strbuf_setlen(path, keep);
 	}
-	for (i = 0; i < n; i++)
-		free(v[i].name);
-	free(v);
-	closedir(d);
+	cdt_dents_free(v, n);
+	close(dfd);
 	return ret;
 }
 
