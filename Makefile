@@ -101,6 +101,7 @@ LIB_SOURCES = \
 	lib/format/fanout.c \
 	lib/format/manifest.c \
 	lib/format/midx.c \
+	lib/format/namerefs.c \
 	lib/format/names.c \
 	lib/format/pack.c \
 	lib/format/refs.c \

@@ -5,6 +5,7 @@
 #include "base/idset.h"
 #include "format/manifest.h"
 #include "format/midx.h"
+#include "format/namerefs.h"
 #include "format/names.h"
 #include "ops/objects.h"
 #include "format/pack.h"

@@ -3,6 +3,7 @@
 #include "base/compress.h"
 #include "base/idset.h"
 #include "format/manifest.h"
+#include "format/namerefs.h"
 #include "ops/objects.h"
 #include "format/refs.h"
 #include "base/util.h"

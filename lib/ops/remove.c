@@ -3,6 +3,7 @@
 #include "format/fanout.h"
 #include "base/idset.h"
 #include "format/manifest.h"
+#include "format/namerefs.h"
 #include "format/names.h"
 #include "ops/objects.h"
 #include "format/refs.h"
