@@ -106,6 +106,9 @@ LIB_SOURCES = \
 	lib/format/pack.c \
 	lib/format/refs.c \
 	lib/format/store.c \
+	lib/ops/fsck-data.c \
+	lib/ops/fsck-packs.c \
+	lib/ops/fsck-refs.c \
 	lib/ops/fsck.c \
 	lib/ops/gc.c \
 	lib/ops/ingest.c \
@@ -139,7 +142,8 @@ FUSE_SOURCES = \
 
 UNIT_TESTS = \
 	t/unit/test-chunker \
-	t/unit/test-formats
+	t/unit/test-formats \
+	t/unit/test-refs
 
 # One libFuzzer target per parser of on-disk data (t/fuzz/fuzz-NAME.c).
 FUZZ_TARGETS = \

@@ -1,11 +1,9 @@
-/* refs.c: reverse reference tables (chunk -> manifests): writing, lookups, compaction. */
+/* refs.c: reverse reference tables (chunk -> manifests): writing, lookups, compaction, rebuilding. */
 #include "format/refs.h"
 #include "base/fsutil.h"
 #include "base/util.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +223,7 @@ struct table {
 	const unsigned char *map;
 	size_t map_len;
 	uint64_t count;
+	int good;		/* its pairs may be read: every check made holds */
 };
 
 struct cdt_refs {
@@ -249,23 +248,75 @@ static void unmap_tables(struct cdt_refs *r)
 	r->nr = 0;
 }
 
-/* Map one table and check its shape (not its checksum: that is fsck's job). */
-static int map_table(int dfd, const char *name, struct table *t)
+/*
+ * Map one table and check its shape (length, header, count): lookups need
+ * no more. With `verify`, as fsck and the rebuild check it: its checksum,
+ * that its name is that checksum, and the order of its pairs. A table whose
+ * length holds stays mapped even when a later check fails (the rebuild
+ * still reads it); t->good says whether every check made holds. Returns 0,
+ * -CDT_ECORRUPT or -errno, with why (if not NULL) in words.
+ */
+static int map_table(int dfd, const char *name, struct table *t, int verify, struct strbuf *why)
 {
-	int ret = map_file_at(dfd, name, CDT_REFS_HDR + CDT_ID_LEN, UINT64_MAX, &t->map,
-			      &t->map_len);
+	struct stat st;
+	void *map;
+	uint64_t i;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), err;
 
-	if (ret < 0)
-		return ret;
-	t->count = get_le64(t->map + 8);
-	if (memcmp(t->map, CDT_REFS_MAGIC, 4) || t->map[4] != CDT_REFS_VERSION ||
-	    t->map[5] || t->map[6] || t->map[7] ||
-	    t->count != (t->map_len - CDT_REFS_HDR - CDT_ID_LEN) / CDT_REFS_REC ||
-	    (t->map_len - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC) {
-		munmap((void *)t->map, t->map_len);
-		t->map = NULL;
-		return -CDT_ECORRUPT;
+	if (fd < 0) {
+		err = errno;
+		if (why)
+			strbuf_addf(why, "cannot open: %s", cdt_strerror(err));
+		return err == ELOOP ? -CDT_ECORRUPT : -err;
 	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return cdt_corrupt(why, "not a regular file");
+	}
+	if ((uint64_t)st.st_size < CDT_REFS_HDR + CDT_ID_LEN ||
+	    ((uint64_t)st.st_size - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC) {
+		close(fd);
+		return cdt_corrupt(why, "impossible length (%llu bytes)",
+				   (unsigned long long)st.st_size);
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	err = errno;
+	close(fd);
+	if (map == MAP_FAILED) {
+		if (why)
+			strbuf_addf(why, "cannot map: %s", cdt_strerror(err));
+		return -err;
+	}
+	t->map = map;
+	t->map_len = (size_t)st.st_size;
+	t->count = (t->map_len - CDT_REFS_HDR - CDT_ID_LEN) / CDT_REFS_REC;
+	t->good = 0;
+	if (memcmp(t->map, CDT_REFS_MAGIC, 4) || t->map[4] != CDT_REFS_VERSION ||
+	    t->map[5] || t->map[6] || t->map[7])
+		return cdt_corrupt(why, "bad header");
+	if (get_le64(t->map + 8) != t->count)
+		return cdt_corrupt(why, "pair count does not match its length");
+	if (verify) {
+		/* As written: the pairs, then the header (its count is known last). */
+		struct cdt_hasher *h = cdt_hasher_new();
+		char hex[CDT_ID_HEXLEN + 1];
+		struct cdt_id sum;
+
+		cdt_hasher_update(h, t->map + CDT_REFS_HDR, t->count * CDT_REFS_REC);
+		cdt_hasher_update(h, t->map, CDT_REFS_HDR);
+		cdt_hasher_final(h, &sum);
+		cdt_hasher_free(h);
+		if (memcmp(sum.b, t->map + t->map_len - CDT_ID_LEN, CDT_ID_LEN))
+			return cdt_corrupt(why, "checksum does not match its contents");
+		cdt_id_to_hex(&sum, hex);
+		if (strncmp(name, hex, CDT_ID_HEXLEN))
+			return cdt_corrupt(why, "name is not its checksum");
+		for (i = 1; i < t->count; i++)
+			if (memcmp(table_rec(t, i - 1), table_rec(t, i), CDT_REFS_REC) >= 0)
+				return cdt_corrupt(why, "pair %llu is out of order",
+						   (unsigned long long)i);
+	}
+	t->good = 1;
 	return 0;
 }
 
@@ -277,33 +328,32 @@ static int is_table_name(const char *n)
 	       strspn(n, "0123456789abcdef") == CDT_ID_HEXLEN;
 }
 
+/* The tables lookups read: those whose shape holds. */
 static int load_tables(struct cdt_store *s, struct cdt_refs *r)
 {
-	struct dirent *de;
-	DIR *d;
-	int dfd, ret = 0;
+	struct cdt_dent *ents;
+	size_t n, i;
+	int dfd, ret;
 
 	dfd = open_subdir(s, "chunks", 0);
 	if (dfd == -ENOENT)
 		return 0;
 	if (dfd < 0)
 		return dfd;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
+	ret = cdt_list_dir(dfd, ".", &ents, &n);
+	for (i = 0; !ret && i < n; i++) {
 		struct table t = { 0 };
 
-		if (!is_table_name(de->d_name))
+		if (!is_table_name(ents[i].name))
 			continue;
-		ret = map_table(dfd, de->d_name, &t);
+		ret = map_table(dfd, ents[i].name, &t, 0, NULL);
 		if (ret == -ENOENT)
 			break;	/* compacted away since we listed: start over */
 		if (ret == -CDT_ECORRUPT) {
-			char *name = xstrfmt("refs/chunks/%s", de->d_name);
+			char *name = xstrfmt("refs/chunks/%s", ents[i].name);
 
+			if (t.map)
+				munmap((void *)t.map, t.map_len);
 			error("reference table '%s/%s' is damaged (run 'cdt fsck --rebuild-refs')",
 			      cdt_store_path(s), name);
 			free(name);
@@ -312,11 +362,75 @@ static int load_tables(struct cdt_store *s, struct cdt_refs *r)
 		}
 		if (ret < 0)
 			break;
-		t.name = xstrdup(de->d_name);
+		t.name = xstrdup(ents[i].name);
 		ALLOC_GROW(r->tables, r->nr + 1, r->alloc);
 		r->tables[r->nr++] = t;
 	}
-	closedir(d);
+	cdt_dents_free(ents, n);
+	close(dfd);
+	return ret;
+}
+
+/*
+ * Every file in refs/chunks/, listed and mapped under the compaction lock
+ * (cdt_refs_compact()), so that no add merges tables between the two: the
+ * maps outlive the files. Every table that can be mapped is kept, good or
+ * not.
+ */
+static int load_checked(struct cdt_store *s, int verify, cdt_ref_table_bad_fn bad, void *data,
+			struct cdt_refs *r)
+{
+	struct cdt_dent *ents;
+	size_t n, i;
+	int dfd, ret;
+
+	dfd = open_subdir(s, "chunks", 0);
+	if (dfd == -ENOENT)
+		return 0;
+	if (dfd < 0)
+		return dfd;
+	while (flock(dfd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	ret = cdt_list_dir(dfd, ".", &ents, &n);
+	if (ret < 0) {
+		close(dfd);
+		return ret;
+	}
+	for (i = 0; i < n; i++) {
+		struct strbuf why = STRBUF_INIT;
+		struct table t = { 0 };
+
+		if (!is_table_name(ents[i].name)) {
+			if (bad)
+				bad(dfd, ents[i].name, 0, "not a reference table", data);
+			continue;
+		}
+		ret = map_table(dfd, ents[i].name, &t, verify, &why);
+		if (ret < 0 && bad)
+			bad(dfd, ents[i].name, ret, why.buf, data);
+		strbuf_release(&why);
+		if (!t.map)
+			continue;
+		t.name = xstrdup(ents[i].name);
+		ALLOC_GROW(r->tables, r->nr + 1, r->alloc);
+		r->tables[r->nr++] = t;
+	}
+	cdt_dents_free(ents, n);
+	close(dfd);	/* drops the lock */
+	return 0;
+}
+
+int cdt_refs_open_checked(struct cdt_store *s, cdt_ref_table_bad_fn bad, void *data,
+			  struct cdt_refs **out)
+{
+	struct cdt_refs *r = xcalloc(1, sizeof(*r));
+	int ret = load_checked(s, 1, bad, data, r);
+
+	if (ret < 0) {
+		cdt_refs_close(r);
+		r = NULL;
+	}
+	*out = r;
 	return ret;
 }
 
@@ -368,6 +482,8 @@ int cdt_refs_lookup(struct cdt_refs *r, const struct cdt_id *chunk, struct cdt_i
 		const struct table *t = &r->tables[i];
 		uint64_t lo = 0, hi = t->count, k;
 
+		if (!t->good)
+			continue;
 		/* First record whose chunk id is >= the one wanted. */
 		while (lo < hi) {
 			uint64_t mid = lo + (hi - lo) / 2;
@@ -435,6 +551,25 @@ static int merge_source(struct cdt_ref_pair *p, void *data)
 			continue;
 		return 1;
 	}
+}
+
+int cdt_refs_for_each_pair(const struct cdt_refs *r, cdt_ref_pair_fn fn, void *data)
+{
+	struct merge m = { 0 };
+	struct cdt_ref_pair p;
+	size_t i;
+	int ret = 0;
+
+	m.t = xcalloc(r->nr ? r->nr : 1, sizeof(*m.t));
+	m.pos = xcalloc(r->nr ? r->nr : 1, sizeof(*m.pos));
+	for (i = 0; i < r->nr; i++)
+		if (r->tables[i].good)
+			m.t[m.nr++] = &r->tables[i];
+	while (!ret && merge_source(&p, &m) == 1)
+		ret = fn(&p, data);
+	free(m.t);
+	free(m.pos);
+	return ret;
 }
 
 static int cmp_table_count(const void *a, const void *b)
@@ -519,4 +654,140 @@ int cdt_refs_compact(struct cdt_store *s, size_t max_tables, cdt_ref_keep_fn kee
 	cdt_refs_close(r);
 	close(dfd);
 	return ret < 0 ? ret : (int)take;
+}
+
+/*
+ * The rebuild's fresh tables, through w: the pairs the caller adds, then
+ * those of the old tables that it keeps.
+ */
+static int write_fresh_tables(struct cdt_ref_writer *w, const struct cdt_refs *old,
+			      const struct cdt_refs_rebuild *rb)
+{
+	int ret = rb->fill(w, rb->data);
+	size_t i;
+
+	for (i = 0; rb->carry && i < old->nr && !ret; i++) {
+		uint64_t j;
+
+		for (j = 0; j < old->tables[i].count && !ret; j++) {
+			struct cdt_ref_pair p;
+
+			memcpy(&p, table_rec(&old->tables[i], j), CDT_REFS_REC);
+			if (rb->carry(&p, rb->data))
+				ret = cdt_ref_writer_add(w, &p.chunk, &p.manifest);
+		}
+	}
+	return ret ? ret : cdt_ref_writer_flush(w);
+}
+
+int cdt_refs_rebuild(struct cdt_store *s, struct cdt_refs_rebuild *rb)
+{
+	struct cdt_refs old = { 0 };
+	struct cdt_ref_writer *w = NULL;
+	const char *const *fresh = NULL;
+	size_t nfresh = 0, i, j;
+	int dfd = -1, ret, round;
+
+	rb->written = 0;
+	rb->removed = 0;
+	ret = load_checked(s, 0, NULL, NULL, &old);
+	if (ret < 0) {
+		unmap_tables(&old);
+		free(old.tables);
+		return error_code(ret, "cannot read the reference tables: %s", cdt_strerror(ret));
+	}
+	/*
+	 * A fresh table that has the name of a damaged old one (same pairs,
+	 * rotted bytes) is not written over it: remove the damaged file once
+	 * the others are durable, and write again.
+	 */
+	for (round = 0; round < 2; round++) {
+		int redo = 0;
+
+		cdt_ref_writer_free(w);
+		w = cdt_ref_writer_new(s);
+		ret = write_fresh_tables(w, &old, rb);
+		nfresh = cdt_ref_writer_tables(w, &fresh);
+		if (!ret)
+			ret = cdt_store_sync(s);
+		if (ret < 0) {
+			error("cannot write reference tables: %s", cdt_strerror(ret));
+			goto out;
+		}
+		dfd = open_subdir(s, "chunks", 0);
+		for (i = 0; dfd >= 0 && i < nfresh; i++) {
+			struct table t = { 0 };
+
+			if (map_table(dfd, fresh[i], &t, 1, NULL) < 0) {
+				if (unlinkat(dfd, fresh[i], 0) == 0)
+					rb->removed++;
+				redo = 1;
+			}
+			if (t.map)
+				munmap((void *)t.map, t.map_len);
+		}
+		if (!redo)
+			break;
+		if (dfd >= 0)
+			close(dfd);
+		dfd = -1;
+	}
+	if (round == 2) {
+		ret = error_code(-EIO, "reference tables in '%s/refs/chunks' do not read back as written",
+				 cdt_store_path(s));
+		goto out;
+	}
+	rb->written = nfresh;
+	if (dfd < 0 && nfresh) {
+		ret = error_code(dfd, "cannot open '%s/refs/chunks': %s", cdt_store_path(s),
+				 cdt_strerror(dfd));
+		goto out;
+	}
+	/* The fresh tables are durable: every other table (old, damaged) can go. */
+	if (dfd >= 0) {
+		struct cdt_dent *ents;
+		size_t n;
+
+		ret = cdt_list_dir(dfd, ".", &ents, &n);
+		if (ret < 0) {
+			error("cannot list '%s/refs/chunks': %s", cdt_store_path(s),
+			      cdt_strerror(ret));
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			int keep = !is_table_name(ents[i].name);
+
+			for (j = 0; !keep && j < nfresh; j++)
+				keep = !strcmp(ents[i].name, fresh[j]);
+			if (keep)
+				continue;
+			if (unlinkat(dfd, ents[i].name, 0) < 0 && errno != ENOENT) {
+				ret = error_code(-errno, "cannot remove 'refs/chunks/%s': %s",
+						 ents[i].name, cdt_strerror(errno));
+				cdt_dents_free(ents, n);
+				goto out;
+			}
+			rb->removed++;
+		}
+		cdt_dents_free(ents, n);
+		if (fsync(dfd) < 0) {
+			ret = error_code(-errno, "cannot sync '%s/refs/chunks': %s",
+					 cdt_store_path(s), cdt_strerror(errno));
+			goto out;
+		}
+	}
+	/* Keep lookups cheap: one table. */
+	ret = cdt_refs_compact(s, 0, NULL, NULL);
+	if (ret < 0) {
+		error("cannot merge reference tables: %s", cdt_strerror(ret));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	cdt_ref_writer_free(w);
+	unmap_tables(&old);
+	free(old.tables);
+	return ret;
 }

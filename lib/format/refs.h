@@ -1,4 +1,4 @@
-/* refs.h: reverse reference tables (chunk -> manifests): writing, lookups, compaction. */
+/* refs.h: reverse reference tables (chunk -> manifests): writing, lookups, compaction, rebuilding. */
 #ifndef CDT_REFS_H
 #define CDT_REFS_H
 
@@ -60,6 +60,28 @@ size_t cdt_refs_table_count(const struct cdt_refs *r);
 int cdt_refs_lookup(struct cdt_refs *r, const struct cdt_id *chunk, struct cdt_id **out);
 
 /*
+ * A snapshot for checking, as fsck takes it: every file in refs/chunks/,
+ * listed and mapped while no add can merge tables, and each table checked
+ * in full (its shape, its checksum, that its name is that checksum, and
+ * the order of its pairs), which lookups do not do. bad() gets each file
+ * there that is not a table (err 0; dirfd and file let the caller see its
+ * size) and each table that fails a check (err -CDT_ECORRUPT, or -errno
+ * when it cannot be read), with why in words. A table that fails a check
+ * once mapped is counted by cdt_refs_table_count() but not read. Returns 0
+ * or -errno (*out NULL).
+ */
+typedef void (*cdt_ref_table_bad_fn)(int dirfd, const char *file, int err, const char *why,
+				     void *data);
+int cdt_refs_open_checked(struct cdt_store *s, cdt_ref_table_bad_fn bad, void *data,
+			  struct cdt_refs **out);
+/*
+ * Each distinct pair of the snapshot's tables, in order (a k-way merge);
+ * a non-zero return from fn stops the walk. Returns 0 or fn's value.
+ */
+typedef int (*cdt_ref_pair_fn)(const struct cdt_ref_pair *p, void *data);
+int cdt_refs_for_each_pair(const struct cdt_refs *r, cdt_ref_pair_fn fn, void *data);
+
+/*
  * Merge tables into one when there are more than `max_tables` (0: always
  * merge all). With `keep` set, only pairs for which keep() returns non-zero
  * survive (used under the exclusive lock to drop dead references). Returns
@@ -67,5 +89,23 @@ int cdt_refs_lookup(struct cdt_refs *r, const struct cdt_id *chunk, struct cdt_i
  */
 typedef int (*cdt_ref_keep_fn)(const struct cdt_ref_pair *p, void *data);
 int cdt_refs_compact(struct cdt_store *s, size_t max_tables, cdt_ref_keep_fn keep, void *data);
+
+/*
+ * Rebuild refs/chunks/ from what the caller knows (fsck --rebuild-refs,
+ * under the exclusive lock): fresh tables are written from the pairs fill()
+ * adds (those of every manifest that can be read) and from the pairs of the
+ * old tables that carry() keeps (those of a manifest that exists but cannot
+ * be read: what it lists is unknown, and gc must not take its chunks). Once
+ * the fresh tables are durable and read back as written, every other table
+ * is removed and the fresh ones are merged into one. Errors are reported;
+ * returns 0 or -errno. written and removed count the tables.
+ */
+struct cdt_refs_rebuild {
+	int (*fill)(struct cdt_ref_writer *w, void *data);	/* 0 or -errno */
+	cdt_ref_keep_fn carry;					/* may be NULL */
+	void *data;
+	uint64_t written, removed;				/* out */
+};
+int cdt_refs_rebuild(struct cdt_store *s, struct cdt_refs_rebuild *rb);
 
 #endif
