@@ -102,6 +102,7 @@ LIB_SOURCES = \
 	lib/format/fanout.c \
 	lib/format/manifest.c \
 	lib/format/midx.c \
+	lib/format/namerefs.c \
 	lib/format/names.c \
 	lib/format/object.c \
 	lib/format/pack.c \
@@ -109,6 +110,9 @@ LIB_SOURCES = \
 	lib/format/store.c \
 	lib/ops/batch.c \
 	lib/ops/chunks.c \
+	lib/ops/fsck-data.c \
+	lib/ops/fsck-packs.c \
+	lib/ops/fsck-refs.c \
 	lib/ops/fsck.c \
 	lib/ops/gc.c \
 	lib/ops/ingest.c \
@@ -165,7 +169,8 @@ UNIT_TESTS = \
 	t/unit/test-midx \
 	t/unit/test-names \
 	t/unit/test-pack \
-	t/unit/test-refs
+	t/unit/test-refs \
+	t/unit/test-refs-rebuild
 
 # One libFuzzer target per parser of on-disk data (t/fuzz/fuzz-NAME.c).
 FUZZ_TARGETS = \

@@ -1,13 +1,10 @@
-/* refs.c: reverse reference tables (chunk -> manifest) and name records (manifest -> name). */
+/* refs.c: reverse reference tables (chunk -> manifests): writing, lookups, compaction, rebuilding. */
 #include "format/refs.h"
 #include "base/csum-file.h"
 #include "base/fsutil.h"
-#include "format/names.h"
 #include "base/util.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +188,7 @@ struct table {
 	const unsigned char *map;
 	size_t map_len;
 	uint64_t count;
+	int good;		/* its pairs may be read: every check made holds */
 };
 
 struct cdt_refs {
@@ -215,23 +213,75 @@ static void unmap_tables(struct cdt_refs *r)
 	r->nr = 0;
 }
 
-/* Map one table and check its shape (not its checksum: that is fsck's job). */
-static int map_table(int dfd, const char *name, struct table *t)
+/*
+ * Map one table and check its shape (length, header, count): lookups need
+ * no more. With `verify`, as fsck and the rebuild check it: its checksum,
+ * that its name is that checksum, and the order of its pairs. A table whose
+ * length holds stays mapped even when a later check fails (the rebuild
+ * still reads it); t->good says whether every check made holds. Returns 0,
+ * -CDT_ECORRUPT or -errno, with why (if not NULL) in words.
+ */
+static int map_table(int dfd, const char *name, struct table *t, int verify, struct strbuf *why)
 {
-	int ret = map_file_at(dfd, name, CDT_REFS_HDR + CDT_ID_LEN, UINT64_MAX, &t->map,
-			      &t->map_len);
+	struct stat st;
+	void *map;
+	uint64_t i;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), err;
 
-	if (ret < 0)
-		return ret;
-	t->count = get_le64(t->map + 8);
-	if (memcmp(t->map, CDT_REFS_MAGIC, 4) || t->map[4] != CDT_REFS_VERSION ||
-	    t->map[5] || t->map[6] || t->map[7] ||
-	    t->count != (t->map_len - CDT_REFS_HDR - CDT_ID_LEN) / CDT_REFS_REC ||
-	    (t->map_len - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC) {
-		munmap((void *)t->map, t->map_len);
-		t->map = NULL;
-		return -CDT_ECORRUPT;
+	if (fd < 0) {
+		err = errno;
+		if (why)
+			strbuf_addf(why, "cannot open: %s", cdt_strerror(err));
+		return err == ELOOP ? -CDT_ECORRUPT : -err;
 	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return cdt_corrupt(why, "not a regular file");
+	}
+	if ((uint64_t)st.st_size < CDT_REFS_HDR + CDT_ID_LEN ||
+	    ((uint64_t)st.st_size - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC) {
+		close(fd);
+		return cdt_corrupt(why, "impossible length (%llu bytes)",
+				   (unsigned long long)st.st_size);
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	err = errno;
+	close(fd);
+	if (map == MAP_FAILED) {
+		if (why)
+			strbuf_addf(why, "cannot map: %s", cdt_strerror(err));
+		return -err;
+	}
+	t->map = map;
+	t->map_len = (size_t)st.st_size;
+	t->count = (t->map_len - CDT_REFS_HDR - CDT_ID_LEN) / CDT_REFS_REC;
+	t->good = 0;
+	if (memcmp(t->map, CDT_REFS_MAGIC, 4) || t->map[4] != CDT_REFS_VERSION ||
+	    t->map[5] || t->map[6] || t->map[7])
+		return cdt_corrupt(why, "bad header");
+	if (get_le64(t->map + 8) != t->count)
+		return cdt_corrupt(why, "pair count does not match its length");
+	if (verify) {
+		/* As written: the pairs, then the header (its count is known last). */
+		struct cdt_hasher *h = cdt_hasher_new();
+		char hex[CDT_ID_HEXLEN + 1];
+		struct cdt_id sum;
+
+		cdt_hasher_update(h, t->map + CDT_REFS_HDR, t->count * CDT_REFS_REC);
+		cdt_hasher_update(h, t->map, CDT_REFS_HDR);
+		cdt_hasher_final(h, &sum);
+		cdt_hasher_free(h);
+		if (memcmp(sum.b, t->map + t->map_len - CDT_ID_LEN, CDT_ID_LEN))
+			return cdt_corrupt(why, "checksum does not match its contents");
+		cdt_id_to_hex(&sum, hex);
+		if (strncmp(name, hex, CDT_ID_HEXLEN))
+			return cdt_corrupt(why, "name is not its checksum");
+		for (i = 1; i < t->count; i++)
+			if (memcmp(table_rec(t, i - 1), table_rec(t, i), CDT_REFS_REC) >= 0)
+				return cdt_corrupt(why, "pair %llu is out of order",
+						   (unsigned long long)i);
+	}
+	t->good = 1;
 	return 0;
 }
 
@@ -243,33 +293,32 @@ static int is_table_name(const char *n)
 	       strspn(n, "0123456789abcdef") == CDT_ID_HEXLEN;
 }
 
+/* The tables lookups read: those whose shape holds. */
 static int load_tables(struct cdt_store *s, struct cdt_refs *r)
 {
-	struct dirent *de;
-	DIR *d;
-	int dfd, ret = 0;
+	struct cdt_dent *ents;
+	size_t n, i;
+	int dfd, ret;
 
 	dfd = open_subdir(s, "chunks", 0);
 	if (dfd == -ENOENT)
 		return 0;
 	if (dfd < 0)
 		return dfd;
-	d = fdopendir(dfd);
-	if (!d) {
-		close(dfd);
-		return -errno;
-	}
-	while ((de = readdir(d))) {
+	ret = cdt_list_dir(dfd, ".", &ents, &n);
+	for (i = 0; !ret && i < n; i++) {
 		struct table t = { 0 };
 
-		if (!is_table_name(de->d_name))
+		if (!is_table_name(ents[i].name))
 			continue;
-		ret = map_table(dfd, de->d_name, &t);
+		ret = map_table(dfd, ents[i].name, &t, 0, NULL);
 		if (ret == -ENOENT)
 			break;	/* compacted away since we listed: start over */
 		if (ret == -CDT_ECORRUPT) {
-			char *name = xstrfmt("refs/chunks/%s", de->d_name);
+			char *name = xstrfmt("refs/chunks/%s", ents[i].name);
 
+			if (t.map)
+				munmap((void *)t.map, t.map_len);
 			error("reference table '%s/%s' is damaged (run 'cdt fsck --rebuild-refs')",
 			      cdt_store_path(s), name);
 			free(name);
@@ -278,11 +327,75 @@ static int load_tables(struct cdt_store *s, struct cdt_refs *r)
 		}
 		if (ret < 0)
 			break;
-		t.name = xstrdup(de->d_name);
+		t.name = xstrdup(ents[i].name);
 		ALLOC_GROW(r->tables, r->nr + 1, r->alloc);
 		r->tables[r->nr++] = t;
 	}
-	closedir(d);
+	cdt_dents_free(ents, n);
+	close(dfd);
+	return ret;
+}
+
+/*
+ * Every file in refs/chunks/, listed and mapped under the compaction lock
+ * (cdt_refs_compact()), so that no add merges tables between the two: the
+ * maps outlive the files. Every table that can be mapped is kept, good or
+ * not.
+ */
+static int load_checked(struct cdt_store *s, int verify, cdt_ref_table_bad_fn bad, void *data,
+			struct cdt_refs *r)
+{
+	struct cdt_dent *ents;
+	size_t n, i;
+	int dfd, ret;
+
+	dfd = open_subdir(s, "chunks", 0);
+	if (dfd == -ENOENT)
+		return 0;
+	if (dfd < 0)
+		return dfd;
+	while (flock(dfd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	ret = cdt_list_dir(dfd, ".", &ents, &n);
+	if (ret < 0) {
+		close(dfd);
+		return ret;
+	}
+	for (i = 0; i < n; i++) {
+		struct strbuf why = STRBUF_INIT;
+		struct table t = { 0 };
+
+		if (!is_table_name(ents[i].name)) {
+			if (bad)
+				bad(dfd, ents[i].name, 0, "not a reference table", data);
+			continue;
+		}
+		ret = map_table(dfd, ents[i].name, &t, verify, &why);
+		if (ret < 0 && bad)
+			bad(dfd, ents[i].name, ret, why.buf, data);
+		strbuf_release(&why);
+		if (!t.map)
+			continue;
+		t.name = xstrdup(ents[i].name);
+		ALLOC_GROW(r->tables, r->nr + 1, r->alloc);
+		r->tables[r->nr++] = t;
+	}
+	cdt_dents_free(ents, n);
+	close(dfd);	/* drops the lock */
+	return 0;
+}
+
+int cdt_refs_open_checked(struct cdt_store *s, cdt_ref_table_bad_fn bad, void *data,
+			  struct cdt_refs **out)
+{
+	struct cdt_refs *r = xcalloc(1, sizeof(*r));
+	int ret = load_checked(s, 1, bad, data, r);
+
+	if (ret < 0) {
+		cdt_refs_close(r);
+		r = NULL;
+	}
+	*out = r;
 	return ret;
 }
 
@@ -334,6 +447,8 @@ int cdt_refs_lookup(struct cdt_refs *r, const struct cdt_id *chunk, struct cdt_i
 		const struct table *t = &r->tables[i];
 		uint64_t lo = 0, hi = t->count, k;
 
+		if (!t->good)
+			continue;
 		/* First record whose chunk id is >= the one wanted. */
 		while (lo < hi) {
 			uint64_t mid = lo + (hi - lo) / 2;
@@ -401,6 +516,25 @@ static int merge_source(struct cdt_ref_pair *p, void *data)
 			continue;
 		return 1;
 	}
+}
+
+int cdt_refs_for_each_pair(const struct cdt_refs *r, cdt_ref_pair_fn fn, void *data)
+{
+	struct merge m = { 0 };
+	struct cdt_ref_pair p;
+	size_t i;
+	int ret = 0;
+
+	m.t = xcalloc(r->nr ? r->nr : 1, sizeof(*m.t));
+	m.pos = xcalloc(r->nr ? r->nr : 1, sizeof(*m.pos));
+	for (i = 0; i < r->nr; i++)
+		if (r->tables[i].good)
+			m.t[m.nr++] = &r->tables[i];
+	while (!ret && merge_source(&p, &m) == 1)
+		ret = fn(&p, data);
+	free(m.t);
+	free(m.pos);
+	return ret;
 }
 
 static int cmp_table_count(const void *a, const void *b)
@@ -487,213 +621,138 @@ int cdt_refs_compact(struct cdt_store *s, size_t max_tables, cdt_ref_keep_fn kee
 	return ret < 0 ? ret : (int)take;
 }
 
-/* refs/names/XX/<62 hex>/<sha256(name)> */
-static void nameref_dir(const struct cdt_id *m, char *buf)
+/*
+ * The rebuild's fresh tables, through w: the pairs the caller adds, then
+ * those of the old tables that it keeps.
+ */
+static int write_fresh_tables(struct cdt_ref_writer *w, const struct cdt_refs *old,
+			      const struct cdt_refs_rebuild *rb)
 {
-	memcpy(buf, "names/", 6);
-	cdt_id_path(m, buf + 6);
-}
+	int ret = rb->fill(w, rb->data);
+	size_t i;
 
-static void nameref_file(const char *name, char *buf)
-{
-	struct cdt_id h;
+	for (i = 0; rb->carry && i < old->nr && !ret; i++) {
+		uint64_t j;
 
-	cdt_hash(name, strlen(name), &h);
-	cdt_id_to_hex(&h, buf);
-}
+		for (j = 0; j < old->tables[i].count && !ret; j++) {
+			struct cdt_ref_pair p;
 
-int cdt_nameref_add(struct cdt_store *s, const struct cdt_id *m, const char *name)
-{
-	int refsfd = cdt_store_dirfd(s, CDT_DIR_REFS), tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
-	char dir[6 + CDT_ID_HEXLEN + 2], file[CDT_ID_HEXLEN + 1];
-	struct strbuf tmpname = STRBUF_INIT;
-	int dfd = -1, fd, ret;
-
-	nameref_dir(m, dir);
-	nameref_file(name, file);
-	ret = mkdirat_p(refsfd, dir);
-	if (ret < 0)
-		return ret;
-	dfd = openat_beneath(refsfd, dir, O_RDONLY | O_DIRECTORY, 0);
-	if (dfd < 0)
-		return dfd;
-	if (faccessat(dfd, file, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-		close(dfd);
-		return 0;
-	}
-	fd = tmpfile_openat(tmpfd, "nameref", &tmpname);
-	if (fd < 0) {
-		close(dfd);
-		strbuf_release(&tmpname);
-		return fd;
-	}
-	ret = write_all(fd, name, strlen(name));
-	if (!ret && fsync(fd) < 0)
-		ret = -errno;
-	close(fd);
-	if (!ret && renameat(tmpfd, tmpname.buf, dfd, file) < 0)
-		ret = -errno;
-	if (ret)
-		unlinkat(tmpfd, tmpname.buf, 0);
-	else if (fsync(dfd) < 0)
-		ret = -errno;
-	close(dfd);
-	strbuf_release(&tmpname);
-	return ret;
-}
-
-int cdt_nameref_remove(struct cdt_store *s, const struct cdt_id *m, const char *name)
-{
-	int refsfd = cdt_store_dirfd(s, CDT_DIR_REFS);
-	char dir[6 + CDT_ID_HEXLEN + 2], file[CDT_ID_HEXLEN + 1];
-	int dfd, ret = 0;
-
-	nameref_dir(m, dir);
-	nameref_file(name, file);
-	dfd = openat_beneath(refsfd, dir, O_RDONLY | O_DIRECTORY, 0);
-	if (dfd == -ENOENT || dfd == -ENOTDIR)
-		return 0;
-	if (dfd < 0)
-		return dfd;
-	if (unlinkat(dfd, file, 0) < 0 && errno != ENOENT)
-		ret = -errno;
-	else if (fsync(dfd) < 0)
-		ret = -errno;
-	close(dfd);
-	/* Drop the directory when it was the last record (fails harmlessly if not). */
-	if (!ret)
-		unlinkat(refsfd, dir, AT_REMOVEDIR);
-	return ret;
-}
-
-int cdt_nameref_list(struct cdt_store *s, const struct cdt_id *m, cdt_nameref_fn fn, void *data)
-{
-	int refsfd = cdt_store_dirfd(s, CDT_DIR_REFS);
-	char dir[6 + CDT_ID_HEXLEN + 2];
-	struct strbuf sb = STRBUF_INIT;
-	struct dirent *de;
-	DIR *d;
-	int dfd, ret = 0;
-
-	nameref_dir(m, dir);
-	dfd = openat_beneath(refsfd, dir, O_RDONLY | O_DIRECTORY, 0);
-	if (dfd == -ENOENT || dfd == -ENOTDIR)
-		return 0;
-	if (dfd < 0)
-		return dfd;
-	d = fdopendir(dfd);
-	if (!d) {
-		ret = -errno;
-		close(dfd);
-		return ret;
-	}
-	while (!ret && (de = readdir(d))) {
-		char file[CDT_ID_HEXLEN + 1];
-		struct strbuf why = STRBUF_INIT;
-		int r;
-
-		if (de->d_name[0] == '.')
-			continue;
-		r = read_small_fileat(dfd, de->d_name, CDT_NAME_MAX, &sb);
-		/* A record must hold a valid name and sit where that name's hash says. */
-		if (!r && (strlen(sb.buf) != sb.len || cdt_name_check(sb.buf, &why) < 0))
-			r = -CDT_ECORRUPT;
-		if (!r) {
-			nameref_file(sb.buf, file);
-			if (strcmp(file, de->d_name))
-				r = -CDT_ECORRUPT;
+			memcpy(&p, table_rec(&old->tables[i], j), CDT_REFS_REC);
+			if (rb->carry(&p, rb->data))
+				ret = cdt_ref_writer_add(w, &p.chunk, &p.manifest);
 		}
-		strbuf_release(&why);
-		if (r < 0)
-			ret = fn(NULL, r, data);
-		else
-			ret = fn(sb.buf, 0, data);
 	}
-	closedir(d);
-	strbuf_release(&sb);
-	return ret;
+	return ret ? ret : cdt_ref_writer_flush(w);
 }
 
-int cdt_nameref_walk(struct cdt_store *s, const struct cdt_nameref_walker *w)
+int cdt_refs_rebuild(struct cdt_store *s, struct cdt_refs_rebuild *rb)
 {
-	int refsfd = cdt_store_dirfd(s, CDT_DIR_REFS);
-	struct cdt_dent *xx = NULL, *ms, *files;
-	size_t nxx = 0, nms, nfiles, i, j, k;
-	int ret;
+	struct cdt_refs old = { 0 };
+	struct cdt_ref_writer *w = NULL;
+	const char *const *fresh = NULL;
+	size_t nfresh = 0, i, j;
+	int dfd = -1, ret, round;
 
-	ret = cdt_list_dir(refsfd, "names", &xx, &nxx);
-	if (ret == -ENOENT)
-		return 0;
-	if (ret < 0)
-		return ret;
-	for (i = 0; i < nxx && !ret; i++) {
-		char *xdir = xstrfmt("names/%s", xx[i].name);
+	rb->written = 0;
+	rb->removed = 0;
+	ret = load_checked(s, 0, NULL, NULL, &old);
+	if (ret < 0) {
+		unmap_tables(&old);
+		free(old.tables);
+		return error_code(ret, "cannot read the reference tables: %s", cdt_strerror(ret));
+	}
+	/*
+	 * A fresh table that has the name of a damaged old one (same pairs,
+	 * rotted bytes) is not written over it: remove the damaged file once
+	 * the others are durable, and write again.
+	 */
+	for (round = 0; round < 2; round++) {
+		int redo = 0;
 
-		if (!cdt_is_hex(xx[i].name, 2) || xx[i].type != DT_DIR) {
-			if (w->stray)
-				ret = w->stray(refsfd, xdir, xdir, "not a fan-out directory", w->data);
-			free(xdir);
-			continue;
+		cdt_ref_writer_free(w);
+		w = cdt_ref_writer_new(s);
+		ret = write_fresh_tables(w, &old, rb);
+		nfresh = cdt_ref_writer_tables(w, &fresh);
+		if (!ret)
+			ret = cdt_store_sync(s);
+		if (ret < 0) {
+			error("cannot write reference tables: %s", cdt_strerror(ret));
+			goto out;
 		}
-		if ((ret = cdt_list_dir(refsfd, xdir, &ms, &nms)) < 0) {
-			if (w->unlisted)
-				w->unlisted(xdir, ret, w->data);
-			ret = 0;
-			free(xdir);
-			continue;
-		}
-		for (j = 0; j < nms && !ret; j++) {
-			char *mdir = xstrfmt("%s/%s", xdir, ms[j].name);
-			char hex[CDT_ID_HEXLEN + 1];
-			struct cdt_nameref_visit v;
-			int dfd;
+		dfd = open_subdir(s, "chunks", 0);
+		for (i = 0; dfd >= 0 && i < nfresh; i++) {
+			struct table t = { 0 };
 
-			if (!cdt_is_hex(ms[j].name, CDT_ID_HEXLEN - 2) || ms[j].type != DT_DIR) {
-				if (w->stray)
-					ret = w->stray(refsfd, mdir, mdir,
-						       "not a manifest's directory of records", w->data);
-				free(mdir);
+			if (map_table(dfd, fresh[i], &t, 1, NULL) < 0) {
+				if (unlinkat(dfd, fresh[i], 0) == 0)
+					rb->removed++;
+				redo = 1;
+			}
+			if (t.map)
+				munmap((void *)t.map, t.map_len);
+		}
+		if (!redo)
+			break;
+		if (dfd >= 0)
+			close(dfd);
+		dfd = -1;
+	}
+	if (round == 2) {
+		ret = error_code(-EIO, "reference tables in '%s/refs/chunks' do not read back as written",
+				 cdt_store_path(s));
+		goto out;
+	}
+	rb->written = nfresh;
+	if (dfd < 0 && nfresh) {
+		ret = error_code(dfd, "cannot open '%s/refs/chunks': %s", cdt_store_path(s),
+				 cdt_strerror(dfd));
+		goto out;
+	}
+	/* The fresh tables are durable: every other table (old, damaged) can go. */
+	if (dfd >= 0) {
+		struct cdt_dent *ents;
+		size_t n;
+
+		ret = cdt_list_dir(dfd, ".", &ents, &n);
+		if (ret < 0) {
+			error("cannot list '%s/refs/chunks': %s", cdt_store_path(s),
+			      cdt_strerror(ret));
+			goto out;
+		}
+		for (i = 0; i < n; i++) {
+			int keep = !is_table_name(ents[i].name);
+
+			for (j = 0; !keep && j < nfresh; j++)
+				keep = !strcmp(ents[i].name, fresh[j]);
+			if (keep)
 				continue;
+			if (unlinkat(dfd, ents[i].name, 0) < 0 && errno != ENOENT) {
+				ret = error_code(-errno, "cannot remove 'refs/chunks/%s': %s",
+						 ents[i].name, cdt_strerror(errno));
+				cdt_dents_free(ents, n);
+				goto out;
 			}
-			memcpy(hex, xx[i].name, 2);
-			memcpy(hex + 2, ms[j].name, CDT_ID_HEXLEN - 2);
-			hex[CDT_ID_HEXLEN] = '\0';
-			cdt_id_from_hex(hex, &v.manifest);
-			dfd = openat(refsfd, mdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (dfd < 0 || cdt_list_dir(dfd, ".", &files, &nfiles) < 0) {
-				if (w->unlisted)
-					w->unlisted(mdir, dfd < 0 ? -errno : -EIO, w->data);
-				nfiles = 0;
-				files = NULL;
-			}
-			for (k = 0; k < nfiles && !ret; k++) {
-				char *path = xstrfmt("%s/%s", mdir, files[k].name);
-
-				if (!cdt_is_hex(files[k].name, CDT_ID_HEXLEN)) {
-					if (w->stray)
-						ret = w->stray(dfd, files[k].name, path, "not a name record",
-							       w->data);
-				} else {
-					cdt_id_from_hex(files[k].name, &v.name_hash);
-					v.dirfd = dfd;
-					v.file = files[k].name;
-					v.path = path;
-					ret = w->record(&v, w->data);
-				}
-				free(path);
-			}
-			cdt_dents_free(files, nfiles);
-			if (dfd >= 0)
-				close(dfd);
-			if (w->prune)	/* fails, harmlessly, unless now empty */
-				unlinkat(refsfd, mdir, AT_REMOVEDIR);
-			free(mdir);
+			rb->removed++;
 		}
-		cdt_dents_free(ms, nms);
-		if (w->prune)
-			unlinkat(refsfd, xdir, AT_REMOVEDIR);
-		free(xdir);
+		cdt_dents_free(ents, n);
+		if (fsync(dfd) < 0) {
+			ret = error_code(-errno, "cannot sync '%s/refs/chunks': %s",
+					 cdt_store_path(s), cdt_strerror(errno));
+			goto out;
+		}
 	}
-	cdt_dents_free(xx, nxx);
+	/* Keep lookups cheap: one table. */
+	ret = cdt_refs_compact(s, 0, NULL, NULL);
+	if (ret < 0) {
+		error("cannot merge reference tables: %s", cdt_strerror(ret));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	cdt_ref_writer_free(w);
+	unmap_tables(&old);
+	free(old.tables);
 	return ret;
 }

@@ -1,4 +1,4 @@
-/* refs.h: reverse references: chunk -> manifests (tables) and manifest -> names. */
+/* refs.h: reverse reference tables (chunk -> manifests): writing, lookups, compaction, rebuilding. */
 #ifndef CDT_REFS_H
 #define CDT_REFS_H
 
@@ -21,11 +21,7 @@
  * lock later deletes them. Sets make every operation idempotent: a table
  * written twice, or present both merged and unmerged, changes nothing.
  *
- * Name references: refs/names/XX/<62 hex of manifest id>/<64 hex of
- * SHA-256(name)>, a file holding the name. One per (manifest, name); it is
- * live while names/<name> exists and holds that manifest. rm uses them to
- * find another name that still uses a manifest without scanning every name;
- * being derived, they never show on their own that no name does.
+ * Name records (manifest -> names) are namerefs.h's.
  */
 #define CDT_REFS_MAGIC "CDTR"
 #define CDT_REFS_VERSION 1
@@ -64,6 +60,28 @@ size_t cdt_refs_table_count(const struct cdt_refs *r);
 int cdt_refs_lookup(struct cdt_refs *r, const struct cdt_id *chunk, struct cdt_id **out);
 
 /*
+ * A snapshot for checking, as fsck takes it: every file in refs/chunks/,
+ * listed and mapped while no add can merge tables, and each table checked
+ * in full (its shape, its checksum, that its name is that checksum, and
+ * the order of its pairs), which lookups do not do. bad() gets each file
+ * there that is not a table (err 0; dirfd and file let the caller see its
+ * size) and each table that fails a check (err -CDT_ECORRUPT, or -errno
+ * when it cannot be read), with why in words. A table that fails a check
+ * once mapped is counted by cdt_refs_table_count() but not read. Returns 0
+ * or -errno (*out NULL).
+ */
+typedef void (*cdt_ref_table_bad_fn)(int dirfd, const char *file, int err, const char *why,
+				     void *data);
+int cdt_refs_open_checked(struct cdt_store *s, cdt_ref_table_bad_fn bad, void *data,
+			  struct cdt_refs **out);
+/*
+ * Each distinct pair of the snapshot's tables, in order (a k-way merge);
+ * a non-zero return from fn stops the walk. Returns 0 or fn's value.
+ */
+typedef int (*cdt_ref_pair_fn)(const struct cdt_ref_pair *p, void *data);
+int cdt_refs_for_each_pair(const struct cdt_refs *r, cdt_ref_pair_fn fn, void *data);
+
+/*
  * Merge tables into one when there are more than `max_tables` (0: always
  * merge all). With `keep` set, only pairs for which keep() returns non-zero
  * survive (used under the exclusive lock to drop dead references). Returns
@@ -72,43 +90,22 @@ int cdt_refs_lookup(struct cdt_refs *r, const struct cdt_id *chunk, struct cdt_i
 typedef int (*cdt_ref_keep_fn)(const struct cdt_ref_pair *p, void *data);
 int cdt_refs_compact(struct cdt_store *s, size_t max_tables, cdt_ref_keep_fn keep, void *data);
 
-/* Record that `name` uses manifest `m` (durably). 0 or -errno. */
-int cdt_nameref_add(struct cdt_store *s, const struct cdt_id *m, const char *name);
-/* Remove the record (missing is not an error). 0 or -errno. */
-int cdt_nameref_remove(struct cdt_store *s, const struct cdt_id *m, const char *name);
 /*
- * Names recorded for manifest m. fn gets each name held in a well-formed
- * record, or NULL with err for one that cannot be read (-errno) or that does
- * not hold a valid name whose hash is its file name (-CDT_ECORRUPT). A
- * record says where to look, never that a name is gone: the name entry
- * decides. Returns 0, fn's non-zero value, or -errno.
+ * Rebuild refs/chunks/ from what the caller knows (fsck --rebuild-refs,
+ * under the exclusive lock): fresh tables are written from the pairs fill()
+ * adds (those of every manifest that can be read) and from the pairs of the
+ * old tables that carry() keeps (those of a manifest that exists but cannot
+ * be read: what it lists is unknown, and gc must not take its chunks). Once
+ * the fresh tables are durable and read back as written, every other table
+ * is removed and the fresh ones are merged into one. Errors are reported;
+ * returns 0 or -errno. written and removed count the tables.
  */
-typedef int (*cdt_nameref_fn)(const char *name, int err, void *data);
-int cdt_nameref_list(struct cdt_store *s, const struct cdt_id *m, cdt_nameref_fn fn, void *data);
-
-/*
- * The one walk over refs/names/, in order: record() gets each well-formed
- * record (its manifest, the SHA-256 of its name, and where it is, so that
- * the caller may read or remove it); stray() gets anything else there (the
- * directory fd and file name, its path relative to refs/, and why); and
- * unlisted() a directory that cannot be listed. With prune, directories
- * left empty are removed. A non-zero return from a callback stops the walk
- * and is returned; -errno if refs/names cannot be listed (0 if absent).
- */
-struct cdt_nameref_visit {
-	struct cdt_id manifest;
-	struct cdt_id name_hash;
-	int dirfd;		/* the record's directory */
-	const char *file;	/* the record's file name in it */
-	const char *path;	/* relative to refs/: names/XX/<62 hex>/<64 hex> */
-};
-struct cdt_nameref_walker {
-	int (*record)(const struct cdt_nameref_visit *v, void *data);
-	int (*stray)(int dirfd, const char *file, const char *path, const char *why, void *data);
-	void (*unlisted)(const char *path, int err, void *data);
-	int prune;
+struct cdt_refs_rebuild {
+	int (*fill)(struct cdt_ref_writer *w, void *data);	/* 0 or -errno */
+	cdt_ref_keep_fn carry;					/* may be NULL */
 	void *data;
+	uint64_t written, removed;				/* out */
 };
-int cdt_nameref_walk(struct cdt_store *s, const struct cdt_nameref_walker *w);
+int cdt_refs_rebuild(struct cdt_store *s, struct cdt_refs_rebuild *rb);
 
 #endif

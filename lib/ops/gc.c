@@ -5,6 +5,7 @@
 #include "base/fsutil.h"
 #include "base/idset.h"
 #include "ops/mark.h"
+#include "format/namerefs.h"
 #include "format/names.h"
 #include "ops/packset.h"
 #include "format/refs.h"

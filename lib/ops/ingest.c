@@ -7,6 +7,7 @@
 #include "format/manifest.h"
 #include "format/object.h"
 #include "ops/packset.h"
+#include "format/namerefs.h"
 #include "format/refs.h"
 #include "base/util.h"
 #include "base/workers.h"

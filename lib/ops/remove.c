@@ -4,6 +4,7 @@
 #include "format/fanout.h"
 #include "base/idset.h"
 #include "format/manifest.h"
+#include "format/namerefs.h"
 #include "format/names.h"
 #include "format/refs.h"
 #include "base/util.h"

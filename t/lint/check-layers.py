@@ -3,8 +3,8 @@
 
 lib/base includes only lib/base; lib/format includes base and format;
 lib/ops includes base, format and ops; lib/ never includes cmd/ or
-fuse-view/; and the modules (a .c and its .h) include one another in no
-circle. Prints each violation and exits 1 if there is any."""
+fuse-view/; and the modules (a .c and its .h; a private NAME-internal.h
+belongs to module NAME) include one another in no circle. Prints each violation and exits 1 if there is any."""
 import os
 import re
 import sys
@@ -14,10 +14,14 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
 def module_of(path):
-    """'lib/ops/gc.c' -> ('ops', 'gc'); None outside lib/."""
+    """'lib/ops/gc.c' -> ('ops', 'gc'), 'lib/ops/fsck-internal.h' -> ('ops',
+    'fsck'); None outside lib/."""
     parts = path.split(os.sep)
     if len(parts) == 3 and parts[0] == "lib" and parts[1] in RANK:
-        return parts[1], os.path.splitext(parts[2])[0]
+        name = os.path.splitext(parts[2])[0]
+        if name.endswith("-internal"):
+            name = name[:-len("-internal")]
+        return parts[1], name
     return None
 
 

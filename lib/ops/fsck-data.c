@@ -1,0 +1,503 @@
+/* fsck-data.c: fsck's checks of names, manifests, objects, chunk data, content ids (phases 1-5). */
+#include "ops/fsck-internal.h"
+#include "format/chunker.h"
+#include "format/fanout.h"
+#include "format/manifest.h"
+#include "format/names.h"
+#include "format/object.h"
+#include "ops/chunks.h"
+#include "ops/packset.h"
+#include "ops/restore.h"
+#include "base/util.h"
+#include "base/workers.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Chunk data read per parallel round. */
+#define ROUND_BYTES (16u << 20)
+
+/* Walking objects/ or manifests/ (cdt_fanout_walk), with what fsck needs around it. */
+struct fanout_walk {
+	struct cdt_fsck *f;
+	enum cdt_store_dir which;
+	const char *top;
+	enum cdt_fsck_phase phase;
+	uint64_t seen;
+	cdt_fanout_fn visit;
+};
+
+static int fanout_stray(const char *path, const char *why, void *data)
+{
+	struct fanout_walk *w = data;
+
+	fsck_stray(w->f, cdt_store_dirfd(w->f->s, w->which), path, why, "%s/%s", w->top, path);
+	return 0;
+}
+
+static int fanout_visit(const struct cdt_id *id, uint64_t size, void *data)
+{
+	struct fanout_walk *w = data;
+
+	fsck_progress(w->f, w->phase, ++w->seen, 0, 0, 0);
+	return w->visit(id, size, w->f);
+}
+
+static void walk_fanout(struct cdt_fsck *f, enum cdt_store_dir which, const char *top,
+			enum cdt_fsck_phase phase, cdt_fanout_fn visit)
+{
+	struct fanout_walk w = { f, which, top, phase, 0, visit };
+	int ret = cdt_fanout_walk(cdt_store_dirfd(f->s, which), fanout_visit, fanout_stray, &w);
+
+	if (ret < 0)
+		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup(top), 0, "cannot list: %s",
+			    cdt_strerror(ret));
+}
+
+/* Phase 1: names. */
+static int visit_name(const char *name, const struct cdt_name_entry *e, int err,
+		      const char *why, void *data)
+{
+	struct cdt_fsck *f = data;
+	struct fsck_name *n;
+	uint32_t idx;
+
+	ALLOC_GROW(f->names, f->nnames + 1, f->anames);
+	idx = (uint32_t)f->nnames++;
+	n = &f->names[idx];
+	memset(n, 0, sizeof(*n));
+	n->name = xstrdup(name);
+	n->manifest = FSCK_NONE;
+	n->next = FSCK_NONE;
+	if (!e) {
+		n->damaged = 1;
+		fsck_name_problem(f, err == -CDT_ECORRUPT ? CDT_FSCK_NAME_CORRUPT :
+				  CDT_FSCK_UNCHECKED, idx, "%s", why ? why : cdt_strerror(err));
+		return 0;
+	}
+	n->size = e->size;
+	n->manifest = fsck_manifest_index(f, &e->content);
+	n->next = f->mans[n->manifest].first_name;
+	f->mans[n->manifest].first_name = idx;
+	fsck_progress(f, CDT_FSCK_PHASE_NAMES, f->nnames, 0, 0, 0);
+	return 0;
+}
+
+/* A record of a name whose entry cannot be read says which manifest it used. */
+static void mark_maybe_named(struct cdt_fsck *f, int dirfd, const char *dir,
+			     const struct cdt_id *m, const char *base, void *data)
+{
+	struct cdt_id h;
+
+	(void)dirfd;
+	(void)dir;
+	if (!cdt_id_from_hex(base, &h) && cdt_idset_has(data, &h))
+		f->mans[fsck_manifest_index(f, m)].maybe_named = 1;
+}
+
+void fsck_check_names(struct cdt_fsck *f)
+{
+	struct cdt_idset damaged = CDT_IDSET_INIT;
+	size_t i;
+	int ret = cdt_names_walk(f->s, NULL, visit_name, f);
+
+	if (ret < 0)
+		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("names"), 0, "cannot list names: %s",
+			    cdt_strerror(ret));
+	f->sum.names = f->nnames;
+	/*
+	 * The manifest an unreadable entry used stays live (gc refuses to run
+	 * then, too): its name records are the only way to tell which it is.
+	 */
+	for (i = 0; i < f->nnames; i++) {
+		struct cdt_id h;
+
+		if (!f->names[i].damaged)
+			continue;
+		cdt_hash(f->names[i].name, strlen(f->names[i].name), &h);
+		cdt_idset_add(&damaged, &h);
+	}
+	if (damaged.nr)
+		fsck_walk_records(f, 0, mark_maybe_named, &damaged);
+	cdt_idset_clear(&damaged);
+}
+
+/* Phase 2: manifests, and through them the chunks the store must hold. */
+static void check_layout(struct cdt_fsck *f, uint32_t mi, uint64_t i, uint64_t count,
+			 const struct cdt_manifest_entry *e, int *reported)
+{
+	const struct cdt_chunker *ch = f->chunker;
+	int last = i + 1 == count;
+
+	if (*reported || !f->check_layout)
+		return;
+	if (ch->kind == CDT_CHUNKER_FIXED && (last ? e->len > ch->max_size : e->len != ch->max_size)) {
+		*reported = 1;
+		fsck_manifest_problem(f, CDT_FSCK_MANIFEST_LAYOUT, mi,
+				      "chunk %llu (at offset %llu) is %u bytes; the store cuts %u-byte blocks",
+				      (unsigned long long)i, (unsigned long long)e->offset, e->len,
+				      ch->max_size);
+	} else if (ch->kind == CDT_CHUNKER_FASTCDC &&
+		   (e->len > ch->max_size || (!last && e->len < ch->min_size))) {
+		*reported = 1;
+		fsck_manifest_problem(f, CDT_FSCK_MANIFEST_LAYOUT, mi,
+				      "chunk %llu (at offset %llu) is %u bytes; the store's chunks are %u to %u bytes (only a file's last may be shorter)",
+				      (unsigned long long)i, (unsigned long long)e->offset, e->len,
+				      ch->min_size, ch->max_size);
+	}
+}
+
+static int visit_manifest(const struct cdt_id *id, uint64_t size, void *data)
+{
+	struct cdt_fsck *f = data;
+	struct strbuf why = STRBUF_INIT;
+	struct cdt_manifest *m = NULL;
+	struct fsck_manifest *mi;
+	uint32_t idx = fsck_manifest_index(f, id);
+	uint64_t i, count;
+	int ret, layout_reported = 0, length_reported = 0;
+
+	mi = &f->mans[idx];
+	mi->disk_size = size;
+	if (mi->first_name == FSCK_NONE && !mi->maybe_named) {
+		mi->state = M_DEAD;
+		fsck_report(f, CDT_FSCK_GARBAGE_MANIFEST, fsck_hex(id), size, "no name uses it");
+		return 0;
+	}
+	ret = cdt_manifest_open(f->s, id, &m, &why);
+	if (ret == -ENOENT)
+		goto out;	/* gone since it was listed */
+	f->sum.manifests++;
+	if (ret < 0) {
+		mi->state = M_CORRUPT;
+		fsck_manifest_problem(f, ret == -CDT_ECORRUPT ? CDT_FSCK_MANIFEST_CORRUPT :
+				      CDT_FSCK_UNCHECKED, idx, "%s",
+				      why.len ? why.buf : cdt_strerror(ret));
+		goto out;
+	}
+	mi->state = M_VALID;
+	mi->size = cdt_manifest_size(m);
+	count = cdt_manifest_count(m);
+	for (i = 0; i < count; i++) {
+		struct cdt_manifest_entry e;
+		struct fsck_chunk *c;
+		uint32_t ci;
+		int added;
+
+		ret = cdt_manifest_get(m, i, &e);
+		if (ret < 0) {
+			/* Re-read and now different: as damaged as any other. */
+			f->mans[idx].state = M_CORRUPT;
+			fsck_manifest_problem(f, CDT_FSCK_MANIFEST_CORRUPT, idx,
+					      "entry %llu cannot be read: %s", (unsigned long long)i,
+					      cdt_strerror(ret));
+			break;
+		}
+		check_layout(f, idx, i, count, &e, &layout_reported);
+		ci = fsck_chunk_index(f, &e.id, e.len, &added);
+		c = &f->chunks[ci];
+		if (!added && c->len != e.len && !length_reported) {
+			char hex[CDT_ID_HEXLEN + 1];
+
+			length_reported = 1;
+			fsck_manifest_problem(f, CDT_FSCK_MANIFEST_LAYOUT, idx,
+					      "lists chunk %s as %u bytes, another manifest as %u",
+					      cdt_id_to_hex(&e.id, hex), e.len, c->len);
+		}
+		mi = &f->mans[idx];
+		if (c->last_manifest != idx) {
+			c->last_manifest = idx;
+			mi->nchunks++;
+			mi->fp_man[0] += get_le64(e.id.b);
+			mi->fp_man[1] += get_le64(e.id.b + 8);
+		}
+	}
+out:
+	cdt_manifest_close(m);
+	strbuf_release(&why);
+	return 0;
+}
+
+void fsck_check_manifests(struct cdt_fsck *f)
+{
+	size_t i;
+
+	walk_fanout(f, CDT_DIR_MANIFESTS, "manifests", CDT_FSCK_PHASE_MANIFESTS, visit_manifest);
+	f->sum.chunks = f->nchunks;
+	for (i = 0; i < f->nmans; i++) {
+		struct fsck_manifest *m = &f->mans[i];
+		uint32_t n;
+
+		if (m->first_name == FSCK_NONE)
+			continue;
+		if (m->state == M_ABSENT) {
+			fsck_manifest_problem(f, CDT_FSCK_MANIFEST_MISSING, (uint32_t)i,
+					      "manifest is missing");
+			continue;
+		}
+		if (m->state != M_VALID)
+			continue;
+		/* cat refuses a name whose entry and manifest disagree on the size. */
+		for (n = m->first_name; n != FSCK_NONE; n = f->names[n].next)
+			if (f->names[n].size != m->size)
+				fsck_name_problem(f, CDT_FSCK_NAME_CORRUPT, n,
+						  "entry says %llu bytes, its manifest %llu",
+						  (unsigned long long)f->names[n].size,
+						  (unsigned long long)m->size);
+	}
+}
+
+/* Phase 3: what objects/ and packs/ hold. */
+static int visit_object(const struct cdt_object_info *o, void *data)
+{
+	struct cdt_fsck *f = data;
+	uint32_t ci = fsck_find_chunk(f, &o->id);
+	struct fsck_chunk *c;
+	int added;
+
+	fsck_progress(f, CDT_FSCK_PHASE_OBJECTS, ++f->objects_seen, 0, 0, 0);
+	if (ci == FSCK_NONE) {
+		ci = fsck_chunk_index(f, &o->id, 0, &added);
+		f->chunks[ci].unlisted = 1;
+	}
+	c = &f->chunks[ci];
+	c->present = 1;
+	if (c->unlisted) {
+		c->disk_size += o->size;
+		return 0;
+	}
+	/* Without reading: a loose object is a header plus at most its raw bytes. */
+	if (!o->pack && f->opt.quick &&
+	    (o->size <= CDT_OBJ_HDR || o->size > (uint64_t)CDT_OBJ_HDR + c->len))
+		fsck_chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, ci,
+				   "object is %llu bytes, impossible for a %u-byte chunk",
+				   (unsigned long long)o->size, c->len);
+	return 0;
+}
+
+static int object_stray(const char *path, const char *why, void *data)
+{
+	struct cdt_fsck *f = data;
+
+	fsck_stray(f, cdt_store_dirfd(f->s, CDT_DIR_OBJECTS), path, why, "objects/%s", path);
+	return 0;
+}
+
+void fsck_check_objects(struct cdt_fsck *f)
+{
+	int ret = cdt_objects_walk(f->s, visit_object, object_stray, f);
+
+	if (ret < 0)
+		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("objects"), 0, "cannot list: %s",
+			    cdt_strerror(ret));
+}
+
+/* Phase 4: chunk data, read and checked in parallel rounds. */
+
+/* A chunk that reads well from a pack while its loose copy is damaged. */
+#define DAMAGED_EXTRA_COPY 1
+
+struct read_round {
+	struct cdt_fsck *f;
+	struct cdt_chunk_reader **readers;
+	unsigned char **bufs;
+	uint32_t *items;
+	int *errs;
+	struct strbuf *whys;
+};
+
+static void read_one(size_t i, int worker, void *data)
+{
+	struct read_round *rr = data;
+	struct fsck_chunk *c = &rr->f->chunks[rr->items[i]];
+	uint32_t len;
+
+	strbuf_reset(&rr->whys[i]);
+	rr->errs[i] = cdt_chunk_read(rr->readers[worker], &c->id, c->len, rr->bufs[worker],
+				     &len, &rr->whys[i]);
+	/* A good read may have skipped a damaged loose copy: say so. */
+	if (!rr->errs[i] &&
+	    cdt_chunk_read_loose(rr->readers[worker], &c->id, c->len, rr->bufs[worker], &len,
+				 &rr->whys[i]) == -CDT_ECORRUPT)
+		rr->errs[i] = DAMAGED_EXTRA_COPY;
+}
+
+static int cmp_chunk_ids(const void *a, const void *b, void *data)
+{
+	const struct fsck_chunk *chunks = data;
+
+	return cdt_id_cmp(&chunks[*(const uint32_t *)a].id, &chunks[*(const uint32_t *)b].id);
+}
+
+void fsck_check_chunk_data(struct cdt_fsck *f)
+{
+	struct read_round rr = { f, NULL, NULL, NULL, NULL, NULL };
+	struct cdt_workers *w;
+	uint32_t *order = NULL;
+	size_t n = 0, aorder = 0, i, slots, next;
+	uint64_t total = 0;
+	int jobs = f->jobs, nreaders, k;
+
+	for (i = 0; i < f->nchunks; i++) {
+		struct fsck_chunk *c = &f->chunks[i];
+
+		if (c->problem != FSCK_NONE || c->unlisted)
+			continue;
+		if (!c->present) {
+			fsck_chunk_problem(f, CDT_FSCK_CHUNK_MISSING, (uint32_t)i,
+					   "chunk is missing");
+			continue;
+		}
+		if (f->opt.quick)
+			continue;
+		ALLOC_GROW(order, n + 1, aorder);
+		order[n++] = (uint32_t)i;
+		total += c->len;
+	}
+	if (!n)
+		goto out;
+	/* In id order, the order of objects/: neighbours on disk are read together. */
+	qsort_r(order, n, sizeof(*order), cmp_chunk_ids, f->chunks);
+	w = cdt_workers_new(jobs - 1);
+	nreaders = cdt_workers_count(w) + 1;
+	rr.readers = xcalloc((size_t)nreaders, sizeof(*rr.readers));
+	rr.bufs = xcalloc((size_t)nreaders, sizeof(*rr.bufs));
+	for (k = 0; k < nreaders; k++) {
+		rr.readers[k] = cdt_chunk_reader_new(f->s);
+		rr.bufs[k] = xmalloc(f->chunker->max_size);
+	}
+	slots = MAX((size_t)4 * (size_t)nreaders, ROUND_BYTES / f->chunker->avg_size);
+	rr.errs = xcalloc(slots, sizeof(*rr.errs));
+	rr.whys = xcalloc(slots, sizeof(*rr.whys));
+	for (i = 0; i < slots; i++)
+		strbuf_init(&rr.whys[i], 0);
+	for (next = 0; next < n; ) {
+		size_t nr = MIN(slots, n - next);
+
+		rr.items = order + next;
+		cdt_workers_run(w, nr, read_one, &rr);
+		for (i = 0; i < nr; i++) {
+			uint32_t ci = order[next + i];
+			int err = rr.errs[i];
+
+			f->sum.chunks_read++;
+			f->sum.bytes_read += f->chunks[ci].len;
+			if (err == -ENOENT && f->chunks[ci].present) {
+				/* The walk saw it in a pack: an index misleads the lookup. */
+				f->chunks[ci].unfound = 1;
+				fsck_chunk_problem(f, CDT_FSCK_CHUNK_MISSING, ci,
+						   "chunk is stored, but a lookup does not find it");
+			} else if (err == -ENOENT) {
+				fsck_chunk_problem(f, CDT_FSCK_CHUNK_MISSING, ci,
+						   "chunk is missing");
+			}
+			else if (err == DAMAGED_EXTRA_COPY)
+				/*
+				 * No data is lost: gc packs the good copy and drops
+				 * this one. Garbage, so not tied to the chunk's users.
+				 */
+				fsck_report(f, CDT_FSCK_GARBAGE_CHUNK,
+					    fsck_hex(&f->chunks[ci].id), 0,
+					    "loose copy is damaged (%s); a good packed copy serves "
+					    "reads", rr.whys[i].buf);
+			else if (err)
+				fsck_chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, ci, "%s",
+						   rr.whys[i].len ? rr.whys[i].buf :
+						   cdt_strerror(err));
+		}
+		next += nr;
+		fsck_progress(f, CDT_FSCK_PHASE_CHUNKS, f->sum.bytes_read, total,
+			      f->sum.bytes_read, 0);
+	}
+	cdt_workers_free(w);
+	for (k = 0; k < nreaders; k++) {
+		cdt_chunk_reader_free(rr.readers[k]);
+		free(rr.bufs[k]);
+	}
+	for (i = 0; i < slots; i++)
+		strbuf_release(&rr.whys[i]);
+	free(rr.readers);
+	free(rr.bufs);
+	free(rr.errs);
+	free(rr.whys);
+out:
+	free(order);
+}
+
+/*
+ * Phase 5: content ids. A manifest is named by the SHA-256 of the file it
+ * lists, and add may skip that hash for a file whose chunks are a stored
+ * manifest's, trusting its id; so each live manifest's chunks are read
+ * again in order and hashed. This costs one more read of every distinct
+ * stored file (the sizes of the live manifests, not the store's unique
+ * bytes), at about the speed of 'cdt cat'.
+ */
+struct content_check {
+	struct cdt_fsck *f;
+	uint64_t base, total;
+};
+
+static void content_bad(uint64_t offset, uint64_t len, const struct cdt_id *chunk, int err,
+			const char *why, void *data)
+{
+	/* Damaged chunks were reported by phase 4; without them no id can be computed. */
+	(void)offset; (void)len; (void)chunk; (void)err; (void)why; (void)data;
+}
+
+static void content_progress(uint64_t done, void *data)
+{
+	struct content_check *cc = data;
+
+	fsck_progress(cc->f, CDT_FSCK_PHASE_CONTENT, cc->base + done, cc->total,
+		      cc->base + done, 0);
+}
+
+int cdt_fsck_check_contents(struct cdt_fsck *f)
+{
+	struct content_check cc = { f, 0, 0 };
+	struct cdt_name_entry *e;
+	struct cdt_restore *r;
+	double start = now_seconds();
+	size_t i;
+
+	if (f->opt.quick)
+		return 0;
+	for (i = 0; i < f->nmans; i++)
+		if (f->mans[i].state == M_VALID && f->mans[i].first_name != FSCK_NONE)
+			cc.total += f->mans[i].size;
+	r = cdt_restore_new(f->s, f->jobs);
+	e = xcalloc(1, sizeof(*e));
+	for (i = 0; i < f->nmans; i++) {
+		struct fsck_manifest *mi = &f->mans[i];
+		struct cdt_restore_check c = { content_bad, content_progress, &cc, NULL, NULL };
+		struct cdt_id got;
+		int hashed = 0;
+
+		if (mi->state != M_VALID || mi->first_name == FSCK_NONE)
+			continue;
+		e->content = mi->id;
+		e->size = mi->size;
+		cdt_id_to_hex(&mi->id, e->name);
+		c.hashed = &hashed;
+		c.got = &got;
+		cdt_restore_check(r, e, &c);
+		cc.base += mi->size;
+		if (!hashed)
+			continue;
+		f->sum.contents++;
+		f->sum.content_bytes += mi->size;
+		if (!cdt_id_eq(&got, &mi->id)) {
+			char hex[CDT_ID_HEXLEN + 1];
+
+			fsck_manifest_problem(f, CDT_FSCK_MANIFEST_CONTENT, (uint32_t)i,
+					      "its chunks hash to %s, not to its id: its names restore other bytes "
+					      "than were stored (add the right file again to replace it, or remove "
+					      "the names)", cdt_id_to_hex(&got, hex));
+		}
+	}
+	free(e);
+	cdt_restore_free(r);
+	f->sum.content_seconds = now_seconds() - start;
+	return 0;
+}

@@ -1,0 +1,327 @@
+/* fsck-packs.c: fsck's checks of packs, their indexes, the multi-pack index, unindexed packs. */
+#include "ops/fsck-internal.h"
+#include "format/chunker.h"
+#include "format/midx.h"
+#include "format/pack.h"
+#include "format/object.h"
+#include "ops/chunks.h"
+#include "ops/packset.h"
+#include "base/util.h"
+#include "base/workers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Garbage in packs/, with its size. */
+static void pack_garbage(struct cdt_fsck *f, int dirfd, const char *base,
+			 enum cdt_fsck_kind kind, const char *why)
+{
+	struct stat st;
+	uint64_t bytes = 0;
+
+	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+		bytes = (uint64_t)st.st_size;
+	fsck_report(f, kind, xstrfmt("packs/%s", base), bytes, "%s", why);
+}
+
+/*
+ * Packs: every index readers see is checked with its pack (checksums, that
+ * the objects tile the pack, their CRCs; --quick: the index checksum and
+ * the pack's length). Packs are independent, so they are checked in
+ * parallel. An index readers cannot open hides its pack.
+ */
+struct pack_check {
+	struct cdt_fsck *f;
+	struct cdt_pack **packs;
+	int *errs;
+	struct strbuf *whys;
+};
+
+static int quick_check_pack(struct cdt_pack *p, int packsfd, struct strbuf *why)
+{
+	char path[CDT_ID_HEXLEN + 16];
+	struct cdt_id sum;
+	struct stat st;
+	uint64_t k, end = CDT_PACK_HDR;
+
+	cdt_hash(p->map, p->map_len - CDT_ID_LEN, &sum);
+	if (memcmp(sum.b, p->map + p->map_len - CDT_ID_LEN, CDT_ID_LEN)) {
+		strbuf_addstr(why, "index checksum does not match its contents");
+		return -CDT_ECORRUPT;
+	}
+	for (k = 0; k < p->count; k++) {
+		uint64_t off;
+		uint32_t len;
+
+		cdt_pack_entry(p, k, NULL, &off, &len, NULL);
+		end = MAX(end, off + len);
+	}
+	snprintf(path, sizeof(path), "%s.pack", p->name);
+	if (fstatat(packsfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		strbuf_addstr(why, errno == ENOENT ? "pack file is missing" : cdt_strerror(errno));
+		return -CDT_ECORRUPT;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != end + CDT_PACK_TRAILER) {
+		strbuf_addf(why, "pack file is %llu bytes, its index says %llu",
+			    (unsigned long long)st.st_size,
+			    (unsigned long long)(end + CDT_PACK_TRAILER));
+		return -CDT_ECORRUPT;
+	}
+	return 0;
+}
+
+static void check_one_pack(size_t i, int worker, void *data)
+{
+	struct pack_check *pc = data;
+	int packsfd = cdt_store_dirfd(pc->f->s, CDT_DIR_PACKS);
+
+	(void)worker;
+	strbuf_reset(&pc->whys[i]);
+	if (pc->f->opt.quick)
+		pc->errs[i] = quick_check_pack(pc->packs[i], packsfd, &pc->whys[i]);
+	else
+		pc->errs[i] = cdt_pack_verify(pc->packs[i], packsfd, NULL, NULL, &pc->whys[i]);
+}
+
+/*
+ * The multi-pack index is derived: readers ignore one whose shape is wrong
+ * or that names a pack that is gone (garbage, which gc rewrites), but they
+ * trust one that looks right, so its checksum and every mapping are checked.
+ */
+static void check_midx(struct cdt_fsck *f, struct cdt_pack **packs, size_t n)
+{
+	int packsfd = cdt_store_dirfd(f->s, CDT_DIR_PACKS);
+	struct cdt_pack **by_number = NULL;
+	struct cdt_midx m;
+	struct cdt_id sum;
+	char name[CDT_ID_HEXLEN + 8];
+	uint64_t i;
+	uint32_t k;
+	size_t j;
+	int ret = cdt_midx_open(packsfd, &m);
+
+	if (ret == -ENOENT)
+		return;
+	if (ret < 0) {
+		fsck_stray(f, packsfd, CDT_MIDX_NAME,
+			   "damaged multi-pack index, ignored by readers", "packs/%s", CDT_MIDX_NAME);
+		return;
+	}
+	by_number = xcalloc(m.npacks ? m.npacks : 1, sizeof(*by_number));
+	for (k = 0; k < m.npacks; k++) {
+		cdt_midx_pack_name(&m, k, name);
+		for (j = 0; j < n && strcmp(packs[j]->name, name); j++)
+			;
+		if (j == n) {
+			fsck_stray(f, packsfd, CDT_MIDX_NAME,
+				   "stale multi-pack index (it names a pack that is gone), ignored by readers",
+				   "packs/%s", CDT_MIDX_NAME);
+			goto out;
+		}
+		by_number[k] = packs[j];
+	}
+	cdt_hash(m.map, m.map_len - CDT_ID_LEN, &sum);
+	if (memcmp(sum.b, m.map + m.map_len - CDT_ID_LEN, CDT_ID_LEN)) {
+		fsck_report(f, CDT_FSCK_MIDX_CORRUPT, xstrfmt("packs/%s", CDT_MIDX_NAME), 0,
+			    "checksum does not match its contents: lookups through it may miss chunks");
+		goto out;
+	}
+	for (i = 0; i < m.count; i++) {
+		uint32_t pk = get_le32(m.locs + 8 * i), entry = get_le32(m.locs + 8 * i + 4);
+		struct cdt_id id;
+
+		if (pk < m.npacks && entry < by_number[pk]->count) {
+			cdt_pack_entry(by_number[pk], entry, &id, NULL, NULL, NULL);
+			if (!memcmp(id.b, m.ids + i * CDT_ID_LEN, CDT_ID_LEN))
+				continue;
+		}
+		fsck_report(f, CDT_FSCK_MIDX_CORRUPT, xstrfmt("packs/%s", CDT_MIDX_NAME), 0,
+			    "entry %llu does not point at its chunk in the packs: lookups through it may miss chunks",
+			    (unsigned long long)i);
+		break;
+	}
+out:
+	free(by_number);
+	cdt_midx_close(&m);
+}
+
+/*
+ * A pack whose index is missing or cannot be trusted, read without it (not
+ * with --quick: that reads no data). When the pack is intact, each chunk
+ * that names need and lookups miss because only this pack holds it gets a
+ * problem of its own (so the names are known), the pack's problem says how
+ * to fix it, and 1 is returned; 0 when the pack is damaged too (or quick).
+ */
+struct hidden_scan {
+	struct cdt_fsck *f;
+	uint32_t *chunks;
+	size_t n, alloc;
+};
+
+static int note_hidden(const struct cdt_pack_object *o, const unsigned char *raw, void *data)
+{
+	struct hidden_scan *hs = data;
+	uint32_t ci = fsck_find_chunk(hs->f, &o->id);
+
+	(void)raw;
+	if (ci == FSCK_NONE || hs->f->chunks[ci].present || hs->f->chunks[ci].unlisted)
+		return 0;
+	ALLOC_GROW(hs->chunks, hs->n + 1, hs->alloc);
+	hs->chunks[hs->n++] = ci;
+	return 0;
+}
+
+static int report_unindexed(struct cdt_fsck *f, const char *name, const char *what,
+			    struct cdt_pack *pack)
+{
+	struct hidden_scan hs = { f, NULL, 0, 0 };
+	struct fsck_problem *p;
+	size_t i;
+
+	if (f->opt.quick || cdt_pack_scan(cdt_store_dirfd(f->s, CDT_DIR_PACKS), name,
+					  f->chunker->max_size, note_hidden, &hs, NULL) < 0) {
+		free(hs.chunks);
+		return 0;
+	}
+	p = fsck_report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", name), 0,
+			"%s; the pack itself is intact: 'cdt gc' or 'cdt repair' indexes it again "
+			"from its objects (%zu chunk%s that names need %s only there)", what, hs.n,
+			hs.n == 1 ? "" : "s", hs.n == 1 ? "is" : "are");
+	/*
+	 * Its chunks are not missing, only hidden: they belong to the pack's
+	 * problem (whose names are then those of their users), not each to
+	 * one of their own.
+	 */
+	for (i = 0; p && i < hs.n; i++) {
+		struct fsck_chunk *c = &f->chunks[hs.chunks[i]];
+
+		c->present = 1;
+		c->unfound = 1;
+		if (c->problem == FSCK_NONE) {
+			c->problem = (uint32_t)(p - f->problems);
+			f->nchunk_problems++;
+		}
+	}
+	if (p)
+		p->pack = pack;
+	free(hs.chunks);
+	return 1;
+}
+
+/* The files in packs/, from the walk gc and repair fix from. */
+struct pack_files {
+	struct cdt_fsck *f;
+	struct cdt_pack **packs;	/* the packs readers see */
+	size_t n;
+};
+
+static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_file kind, void *data)
+{
+	struct pack_files *fs = data;
+	struct cdt_fsck *f = fs->f;
+	int packsfd = cdt_store_dirfd(f->s, CDT_DIR_PACKS);
+	struct hidden_scan hs = { f, NULL, 0, 0 };
+	struct cdt_pack tmp;
+	size_t j;
+	int ret;
+
+	switch (kind) {
+	case CDT_PACKFILE_MIDX:
+	case CDT_PACKFILE_NO_PACK:	/* readers see it: its pack is found missing when checked */
+		break;
+	case CDT_PACKFILE_STRAY:
+		fsck_stray(f, packsfd, file, "not a pack or pack index", "packs/%s", file);
+		break;
+	case CDT_PACKFILE_PACK:
+		for (j = 0; j < fs->n && strcmp(fs->packs[j]->name, pack); j++)
+			;
+		if (j < fs->n)
+			break;	/* readers see it: checked with them */
+		ret = cdt_pack_open(packsfd, pack, &tmp);
+		if (!ret) {
+			cdt_pack_close(&tmp);	/* written since the list was made */
+			break;
+		}
+		if (ret != -ENOENT) {
+			char *what = xstrfmt("its index cannot be used (%s)", cdt_strerror(ret));
+
+			if (!report_unindexed(f, pack, what, NULL))
+				fsck_report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", pack), 0,
+					    "index cannot be used (%s): the pack is hidden from readers",
+					    cdt_strerror(ret));
+			free(what);
+		}
+		break;
+	case CDT_PACKFILE_NO_INDEX:
+		/* Left by an interrupted write, it holds nothing a name needs. */
+		if (!f->opt.quick &&
+		    cdt_pack_scan(packsfd, pack, f->chunker->max_size, note_hidden, &hs, NULL) == 0 &&
+		    hs.n) {
+			free(hs.chunks);
+			report_unindexed(f, pack, "it has no index", NULL);
+			break;
+		}
+		free(hs.chunks);
+		pack_garbage(f, packsfd, file, CDT_FSCK_GARBAGE_PACK,
+			     "pack without an index, never read ('cdt gc' indexes it again, "
+			     "then removes what no name needs)");
+		break;
+	}
+	return 0;
+}
+
+void fsck_check_packs(struct cdt_fsck *f)
+{
+	struct pack_check pc = { f, NULL, NULL, NULL };
+	struct pack_files fs;
+	struct cdt_workers *w;
+	size_t n, i;
+	int ret;
+
+	n = cdt_packs_list(f->s, &pc.packs);
+	f->sum.packs = n;
+	fs.f = f;
+	fs.packs = pc.packs;
+	fs.n = n;
+	ret = cdt_packs_walk_files(f->s, visit_pack_file, &fs);
+	if (ret < 0)
+		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("packs"), 0, "cannot list: %s",
+			    cdt_strerror(ret));
+	check_midx(f, pc.packs, n);
+	if (!n) {
+		free(pc.packs);
+		return;
+	}
+	pc.errs = xcalloc(n, sizeof(*pc.errs));
+	pc.whys = xcalloc(n, sizeof(*pc.whys));
+	for (i = 0; i < n; i++)
+		strbuf_init(&pc.whys[i], 0);
+	fsck_progress(f, CDT_FSCK_PHASE_PACKS, 0, n, 0, 1);
+	w = cdt_workers_new(f->jobs - 1);
+	cdt_workers_run(w, n, check_one_pack, &pc);
+	cdt_workers_free(w);
+	for (i = 0; i < n; i++) {
+		struct fsck_problem *p;
+
+		if (!pc.errs[i])
+			continue;
+		/* An index that misleads over an intact pack: gc writes it again. */
+		if (pc.errs[i] == -CDT_ECORRUPT &&
+		    report_unindexed(f, pc.packs[i]->name, pc.whys[i].buf, pc.packs[i]))
+			continue;
+		p = fsck_report(f, pc.errs[i] == -CDT_ECORRUPT ? CDT_FSCK_PACK_CORRUPT :
+				CDT_FSCK_UNCHECKED, xstrfmt("packs/%s", pc.packs[i]->name), 0, "%s",
+				pc.whys[i].len ? pc.whys[i].buf : cdt_strerror(pc.errs[i]));
+		if (p)
+			p->pack = pc.packs[i];
+	}
+	for (i = 0; i < n; i++)
+		strbuf_release(&pc.whys[i]);
+	free(pc.whys);
+	free(pc.errs);
+	free(pc.packs);
+}

@@ -1,0 +1,450 @@
+/* fsck-refs.c: fsck's checks of the reference tables, name records, tmp/ and the rest of refs/. */
+#include "ops/fsck-internal.h"
+#include "base/fsutil.h"
+#include "format/manifest.h"
+#include "format/namerefs.h"
+#include "format/names.h"
+#include "format/refs.h"
+#include "base/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct record_walk {
+	struct cdt_fsck *f;
+	fsck_record_fn fn;
+	void *data;
+};
+
+static int record_visit(const struct cdt_nameref_visit *v, void *data)
+{
+	struct record_walk *rw = data;
+	char dir[CDT_ID_HEXLEN + 16];
+
+	snprintf(dir, sizeof(dir), "%.*s", (int)(strlen(v->path) - CDT_ID_HEXLEN - 1), v->path);
+	rw->fn(rw->f, v->dirfd, dir, &v->manifest, v->file, rw->data);
+	return 0;
+}
+
+static int record_stray(int dirfd, const char *file, const char *path, const char *why,
+			void *data)
+{
+	struct record_walk *rw = data;
+
+	fsck_stray(rw->f, dirfd, file, why, "refs/%s", path);
+	return 0;
+}
+
+static void record_unlisted(const char *path, int err, void *data)
+{
+	struct record_walk *rw = data;
+
+	fsck_report(rw->f, CDT_FSCK_UNCHECKED, xstrfmt("refs/%s", path), 0, "cannot list: %s",
+		    cdt_strerror(err));
+}
+
+void fsck_walk_records(struct cdt_fsck *f, int prune, fsck_record_fn fn, void *data)
+{
+	struct record_walk rw = { f, fn, data };
+	struct cdt_nameref_walker w = { record_visit, record_stray, record_unlisted, prune, &rw };
+	int ret = cdt_nameref_walk(f->s, &w);
+
+	if (ret < 0)
+		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("refs/names"), 0, "cannot list: %s",
+			    cdt_strerror(ret));
+}
+
+/*
+ * Reference tables, read through the checked snapshot refs.c takes (every
+ * table checked in full, which lookups do not do).
+ */
+static void bad_table(int dirfd, const char *file, int err, const char *why, void *data)
+{
+	struct cdt_fsck *f = data;
+
+	if (!err)
+		fsck_stray(f, dirfd, file, why, "refs/chunks/%s", file);
+	else
+		fsck_report(f, err == -CDT_ECORRUPT ? CDT_FSCK_REFS_TABLE_CORRUPT :
+			    CDT_FSCK_UNCHECKED, xstrfmt("refs/chunks/%s", file), 0, "%s", why);
+}
+
+struct refs_pass {
+	struct cdt_fsck *f;
+	struct cdt_idset dead_checked;	/* manifests absent from the walk: value 1 if there now */
+	/* Second pass: pairs of manifests whose references disagree. */
+	struct { uint32_t m; struct cdt_id c; } *pairs;
+	size_t npairs, apairs;
+};
+
+static int count_pair(const struct cdt_ref_pair *p, void *data)
+{
+	struct refs_pass *rp = data;
+	struct cdt_fsck *f = rp->f;
+	const struct cdt_id c = p->chunk, m = p->manifest;
+	char mhex[CDT_ID_HEXLEN + 1];
+	uint32_t mi;
+
+	f->sum.pairs++;
+	if (f->sum.pairs % 4096 == 0)
+		fsck_progress(f, CDT_FSCK_PHASE_REFS, f->sum.pairs, 0, 0, 0);
+	mi = fsck_find_manifest(f, &m);
+	if (mi != FSCK_NONE && f->mans[mi].state == M_VALID) {
+		struct fsck_manifest *mm = &f->mans[mi];
+
+		mm->nrefs++;
+		mm->fp_ref[0] += get_le64(c.b);
+		mm->fp_ref[1] += get_le64(c.b + 8);
+		return 0;
+	}
+	if (mi != FSCK_NONE && f->mans[mi].state == M_DEAD) {
+		fsck_report(f, CDT_FSCK_GARBAGE_REF, fsck_hex(&c), CDT_REFS_REC,
+			    "reference to manifest %s, which no name uses",
+			    cdt_id_to_hex(&m, mhex));
+		return 0;
+	}
+	if (mi != FSCK_NONE && f->mans[mi].state == M_CORRUPT) {
+		/* What a damaged manifest lists is unknown: keep what it referenced. */
+		uint32_t ci = fsck_find_chunk(f, &c);
+
+		if (ci != FSCK_NONE)
+			f->chunks[ci].kept = 1;
+		return 0;
+	}
+	{
+		/* A manifest added since the walk is not dead. */
+		uint64_t *v = cdt_idset_get(&rp->dead_checked, &m);
+
+		if (!v) {
+			cdt_idset_put(&rp->dead_checked, &m, cdt_manifest_exists(f->s, &m) == 1);
+			v = cdt_idset_get(&rp->dead_checked, &m);
+		}
+		if (*v)
+			return 0;
+		fsck_report(f, CDT_FSCK_GARBAGE_REF, fsck_hex(&c), CDT_REFS_REC,
+			    "reference to manifest %s, which does not exist",
+			    cdt_id_to_hex(&m, mhex));
+	}
+	return 0;
+}
+
+static int collect_pair(const struct cdt_ref_pair *p, void *data)
+{
+	struct refs_pass *rp = data;
+	struct cdt_fsck *f = rp->f;
+	uint32_t mi = fsck_find_manifest(f, &p->manifest);
+
+	if (mi == FSCK_NONE || !f->mans[mi].candidate)
+		return 0;
+	ALLOC_GROW(rp->pairs, rp->npairs + 1, rp->apairs);
+	rp->pairs[rp->npairs].m = mi;
+	rp->pairs[rp->npairs].c = p->chunk;
+	rp->npairs++;
+	return 0;
+}
+
+static int cmp_pair_manifest(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Compare one manifest's chunks with its references, pair by pair. */
+static void compare_refs(struct cdt_fsck *f, uint32_t mi, const struct cdt_id *refs, size_t nrefs)
+{
+	struct cdt_idset listed = CDT_IDSET_INIT, have = CDT_IDSET_INIT;
+	struct cdt_manifest *m = NULL;
+	struct strbuf why = STRBUF_INIT;
+	struct cdt_id first_missing, first_stale;
+	uint64_t i, count, missing = 0, stale = 0;
+	char hex[CDT_ID_HEXLEN + 1];
+
+	for (i = 0; i < nrefs; i++)
+		cdt_idset_add(&have, &refs[i]);
+	if (cdt_manifest_open(f->s, &f->mans[mi].id, &m, &why) < 0) {
+		fsck_manifest_problem(f, CDT_FSCK_UNCHECKED, mi,
+				      "manifest changed while checking its references: %s", why.buf);
+		goto out;
+	}
+	count = cdt_manifest_count(m);
+	for (i = 0; i < count; i++) {
+		struct cdt_manifest_entry e;
+
+		if (cdt_manifest_get(m, i, &e) < 0)
+			break;
+		if (!cdt_idset_add(&listed, &e.id))
+			continue;
+		if (!cdt_idset_has(&have, &e.id) && !missing++)
+			first_missing = e.id;
+	}
+	for (i = 0; i < nrefs; i++)
+		if (!cdt_idset_has(&listed, &refs[i]) && !stale++)
+			first_stale = refs[i];
+	if (missing)
+		fsck_manifest_problem(f, CDT_FSCK_REFS_MISSING, mi,
+				      "%llu of its %llu chunks %s no reverse reference (first: %s)",
+				      (unsigned long long)missing, (unsigned long long)listed.nr,
+				      missing == 1 ? "has" : "have",
+				      cdt_id_to_hex(&first_missing, hex));
+	if (stale)
+		fsck_manifest_problem(f, CDT_FSCK_REFS_STALE, mi,
+				      "%llu reverse reference%s to chunks it does not list (first: %s)",
+				      (unsigned long long)stale, stale == 1 ? "" : "s",
+				      cdt_id_to_hex(&first_stale, hex));
+out:
+	cdt_manifest_close(m);
+	cdt_idset_clear(&listed);
+	cdt_idset_clear(&have);
+	strbuf_release(&why);
+}
+
+void fsck_check_tables(struct cdt_fsck *f)
+{
+	struct refs_pass rp;
+	struct cdt_refs *r;
+	size_t i, ncand = 0;
+	int ret;
+
+	memset(&rp, 0, sizeof(rp));
+	rp.f = f;
+	ret = cdt_refs_open_checked(f->s, bad_table, f, &r);
+	if (ret < 0) {
+		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("refs/chunks"), 0, "cannot list: %s",
+			    cdt_strerror(ret));
+		return;
+	}
+	f->sum.tables = cdt_refs_table_count(r);
+	cdt_refs_for_each_pair(r, count_pair, &rp);
+	for (i = 0; i < f->nmans; i++) {
+		struct fsck_manifest *m = &f->mans[i];
+
+		if (m->state == M_VALID &&
+		    (m->nrefs != m->nchunks || m->fp_ref[0] != m->fp_man[0] ||
+		     m->fp_ref[1] != m->fp_man[1])) {
+			m->candidate = 1;
+			ncand++;
+		}
+	}
+	if (ncand) {
+		size_t start;
+
+		cdt_refs_for_each_pair(r, collect_pair, &rp);
+		/* Stable enough: pairs of one manifest only need to be together. */
+		if (rp.npairs > 1)
+			qsort(rp.pairs, rp.npairs, sizeof(*rp.pairs), cmp_pair_manifest);
+		for (i = 0; i < f->nmans; i++) {
+			struct cdt_id *refs;
+			size_t nr = 0, j;
+
+			if (!f->mans[i].candidate)
+				continue;
+			/* Binary search for this manifest's pairs. */
+			{
+				size_t lo = 0, hi = rp.npairs;
+
+				while (lo < hi) {
+					size_t mid = lo + (hi - lo) / 2;
+
+					if (rp.pairs[mid].m < i)
+						lo = mid + 1;
+					else
+						hi = mid;
+				}
+				start = lo;
+			}
+			while (start + nr < rp.npairs && rp.pairs[start + nr].m == i)
+				nr++;
+			refs = xcalloc(nr ? nr : 1, sizeof(*refs));
+			for (j = 0; j < nr; j++)
+				refs[j] = rp.pairs[start + j].c;
+			compare_refs(f, (uint32_t)i, refs, nr);
+			free(refs);
+		}
+	}
+	free(rp.pairs);
+	cdt_idset_clear(&rp.dead_checked);
+	cdt_refs_close(r);
+}
+
+/*
+ * Name records: refs/names/XX/<62 hex manifest>/<64 hex SHA-256 of name>.
+ * With `fix` (rebuild), damaged and dead records are removed and missing
+ * ones written instead of reported.
+ */
+struct nameref_walk {
+	struct cdt_idset by_hash;	/* SHA-256 of name -> name index */
+	int fix;
+};
+
+static void visit_record(struct cdt_fsck *f, int dfd, const char *dir, const struct cdt_id *m,
+			 const char *base, void *data)
+{
+	struct nameref_walk *nw = data;
+	struct strbuf sb = STRBUF_INIT;
+	struct cdt_id h, got;
+	uint64_t *v;
+	uint32_t ni = FSCK_NONE, mi = fsck_find_manifest(f, m);
+	int ret, damaged = 0, live = 0;
+
+	cdt_id_from_hex(base, &h);
+	ret = read_small_fileat(dfd, base, CDT_NAME_MAX, &sb);
+	if (ret < 0) {
+		damaged = 1;
+	} else {
+		cdt_hash(sb.buf, sb.len, &got);
+		damaged = !cdt_id_eq(&got, &h);
+	}
+	v = cdt_idset_get(&nw->by_hash, &h);
+	if (v)
+		ni = (uint32_t)*v;
+	if (ni != FSCK_NONE && f->names[ni].damaged)
+		goto out;	/* whose it is cannot be told: neither live nor dead */
+	live = ni != FSCK_NONE && mi != FSCK_NONE && f->names[ni].manifest == mi;
+	if (live && !damaged) {
+		f->names[ni].has_record = 1;
+		goto out;
+	}
+	if (nw->fix) {
+		if (unlinkat(dfd, base, 0) == 0)
+			f->sum.namerefs_removed++;
+		goto out;
+	}
+	if (live) {
+		f->names[ni].record_bad = 1;
+		fsck_name_problem(f, CDT_FSCK_NAMEREF_CORRUPT, ni,
+				  "name record refs/%s/%s is damaged", dir, base);
+	} else {
+		fsck_report(f, CDT_FSCK_GARBAGE_NAMEREF, xstrfmt("refs/%s/%s", dir, base),
+			    ret < 0 ? 0 : sb.len, "%s", damaged ? "damaged record of no live name" :
+			    "record of a name that is gone or holds other content");
+	}
+out:
+	strbuf_release(&sb);
+}
+
+void fsck_check_namerefs(struct cdt_fsck *f)
+{
+	struct nameref_walk nw = { CDT_IDSET_INIT, f->opt.rebuild_refs };
+	char hex[CDT_ID_HEXLEN + 1];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < f->nnames; i++) {
+		struct cdt_id h;
+
+		cdt_hash(f->names[i].name, strlen(f->names[i].name), &h);
+		cdt_idset_put(&nw.by_hash, &h, i);
+	}
+	fsck_progress(f, CDT_FSCK_PHASE_NAMEREFS, 0, f->nnames, 0, 1);
+	fsck_walk_records(f, nw.fix, visit_record, &nw);
+	for (i = 0; i < f->nnames; i++) {
+		struct fsck_name *n = &f->names[i];
+
+		if (n->damaged || n->has_record || n->record_bad)
+			continue;
+		if (nw.fix) {
+			ret = cdt_nameref_add(f->s, &f->mans[n->manifest].id, n->name);
+			if (ret < 0)
+				fsck_name_problem(f, CDT_FSCK_UNCHECKED, (uint32_t)i,
+						  "cannot write its name record: %s",
+						  cdt_strerror(ret));
+			else
+				f->sum.namerefs_added++;
+			continue;
+		}
+		fsck_name_problem(f, CDT_FSCK_NAMEREF_MISSING, (uint32_t)i,
+				  "no name record for it under manifest %.12s...",
+				  cdt_id_to_hex(&f->mans[n->manifest].id, hex));
+	}
+	cdt_idset_clear(&nw.by_hash);
+}
+
+/*
+ * --rebuild-refs: refs.c writes the chunk tables again from the pairs of
+ * every manifest that can be read, and carries over from the old tables
+ * those of a manifest that exists but cannot be read.
+ */
+static int fill_tables(struct cdt_ref_writer *w, void *data)
+{
+	struct cdt_fsck *f = data;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < f->nmans && !ret; i++) {
+		struct cdt_manifest *m = NULL;
+		uint64_t j, count;
+
+		if (f->mans[i].state != M_VALID)
+			continue;
+		ret = cdt_manifest_open(f->s, &f->mans[i].id, &m, NULL);
+		if (ret < 0)
+			break;
+		count = cdt_manifest_count(m);
+		for (j = 0; j < count && !ret; j++) {
+			struct cdt_manifest_entry e;
+
+			ret = cdt_manifest_get(m, j, &e);
+			if (!ret)
+				ret = cdt_ref_writer_add(w, &e.id, &f->mans[i].id);
+		}
+		cdt_manifest_close(m);
+		fsck_progress(f, CDT_FSCK_PHASE_REBUILD, i + 1, f->nmans, 0, 0);
+	}
+	return ret;
+}
+
+static int carry_pair(const struct cdt_ref_pair *p, void *data)
+{
+	struct cdt_fsck *f = data;
+	uint32_t mi = fsck_find_manifest(f, &p->manifest);
+
+	return mi != FSCK_NONE && f->mans[mi].state == M_CORRUPT;
+}
+
+int fsck_rebuild_tables(struct cdt_fsck *f)
+{
+	struct cdt_refs_rebuild rb = { fill_tables, carry_pair, f, 0, 0 };
+	int ret = cdt_refs_rebuild(f->s, &rb);
+
+	f->sum.tables_written = rb.written;
+	f->sum.tables_removed += rb.removed;
+	return ret;
+}
+
+static int tmp_garbage(const char *name, int is_dir, uint64_t bytes, void *data)
+{
+	struct cdt_fsck *f = data;
+
+	fsck_report(f, CDT_FSCK_GARBAGE_TMP, xstrfmt("tmp/%s", name), bytes,
+		    "%s left by a writer that did not finish (or is still running)",
+		    is_dir ? "directory" : "file");
+	return 0;
+}
+
+/* The walk gc removes from and stats counts from: they cannot disagree. */
+void fsck_check_tmp(struct cdt_fsck *f)
+{
+	int ret = cdt_tmp_walk(f->s, tmp_garbage, f);
+
+	if (ret < 0)
+		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("tmp"), 0, "cannot list: %s",
+			    cdt_strerror(ret));
+}
+
+void fsck_check_refs_dir(struct cdt_fsck *f)
+{
+	int refsfd = cdt_store_dirfd(f->s, CDT_DIR_REFS);
+	struct cdt_dent *ents;
+	size_t n, i;
+
+	if (cdt_list_dir(refsfd, ".", &ents, &n) < 0)
+		return;
+	for (i = 0; i < n; i++)
+		if (strcmp(ents[i].name, "chunks") && strcmp(ents[i].name, "names"))
+			fsck_stray(f, refsfd, ents[i].name, "not part of the store format",
+				   "refs/%s", ents[i].name);
+	cdt_dents_free(ents, n);
+}
