@@ -93,3 +93,26 @@ assert rows[0]["size"] == 2 and len(rows[0]["content"]) == 64
 assert rows[0]["new_chunks"] == 1 and rows[0]["chunks"] == 1
 PY
 }
+
+@test "a damaged loose chunk nobody uses is not named by a later add: the chunk is stored again" {
+	init_store
+	"$TEST_TOOL" gen-text 1 100000 > small
+	gen_bytes 2 3000000 > big
+	c add -q small
+	c add -q --name big-first small
+	c rm -q small big-first
+	# Loose garbage, rotted before gc came.
+	for o in $(find "$S/objects" -type f); do
+		printf '\x5a\x5a\x5a\x5a' | dd of="$o" bs=1 seek=$(( $(stat -c %s "$o") / 2 )) conv=notrunc status=none
+	done
+	# A small add (loose objects again) and a big one holding the same data (a pack).
+	c add -q --name again small
+	{ cat small; cat big; } > both
+	c add -q both
+	c cat again > out
+	cmp out small
+	c cat both > out
+	cmp out both
+	run_split c fsck
+	assert_status 0
+}

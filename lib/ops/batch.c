@@ -3,6 +3,7 @@
 #include "base/fsutil.h"
 #include "base/idset.h"
 #include "format/pack.h"
+#include "ops/chunks.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -129,6 +130,7 @@ static int write_tmp(struct cdt_store *s, const char *prefix, const void *obj,
 	return ret;
 }
 
+/* Move a written object into place: 0, or 1 if one was there already (tmpname is removed). */
 static int place_object(struct cdt_store *s, const char *tmpname, const struct cdt_id *id)
 {
 	int objfd = cdt_store_dirfd(s, CDT_DIR_OBJECTS);
@@ -146,7 +148,26 @@ static int place_object(struct cdt_store *s, const char *tmpname, const struct c
 		path[2] = '/';
 		ret = rename_noreplace(tmpfd, tmpname, objfd, path);
 	}
-	return ret < 0 ? ret : 0;
+	return ret;
+}
+
+/*
+ * A loose object was already in place when this batch's copy came: keep
+ * it if it reads back, else put this copy over it (durably, as repair
+ * does). 0 or -errno.
+ */
+static int heal_existing(struct cdt_chunk_batch *b, const struct mem_obj *m)
+{
+	struct cdt_chunk_reader *r = cdt_chunk_reader_new(b->store);
+	unsigned char *raw = xmalloc(cdt_store_chunker(b->store)->max_size);
+	uint32_t len;
+	int ret = cdt_chunk_read_loose(r, &m->id, 0, raw, &len, NULL);
+
+	free(raw);
+	cdt_chunk_reader_free(r);
+	if (ret != -CDT_ECORRUPT)
+		return 0;
+	return cdt_chunk_replace(b->store, &m->id, m->obj, m->len);
 }
 
 /* Small batch: loose objects, durable before they get their final names. */
@@ -174,6 +195,10 @@ static int commit_loose(struct cdt_chunk_batch *b)
 	cdt_crash_point("objects");
 	for (i = 0; i < b->nmem; i++) {
 		ret = place_object(b->store, names[i].buf, &b->mem[i].id);
+		if (ret == 1) {
+			/* There already: fine, unless that copy is damaged (then the add found it so). */
+			ret = heal_existing(b, &b->mem[i]);
+		}
 		if (ret < 0) {
 			error("cannot store chunk %s: %s", cdt_id_to_hex(&b->mem[i].id, hex),
 			      cdt_strerror(ret));

@@ -120,6 +120,23 @@ static int read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 				 out, len, why);
 }
 
+int cdt_chunk_has_good(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t len,
+		       unsigned char *buf)
+{
+	struct stat st;
+	struct cdt_pack *p;
+	uint64_t index;
+	uint32_t got;
+	int ret = loose_has(r->store, id, &st);
+
+	if (ret < 0)
+		return ret;
+	if (ret && read_loose(r, id, len, buf, &got, NULL) == 0)
+		return 1;
+	/* No loose copy, or a damaged one (which readers pass over): a packed copy will do. */
+	return cdt_chunk_locate(r->store, id, &p, &index);
+}
+
 int cdt_chunk_read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id,
 			 uint32_t want_len, unsigned char *out, uint32_t *len,
 			 struct strbuf *why)

@@ -12,6 +12,17 @@ struct cdt_pack;
 /* Does the store hold chunk `id`, loose or in a pack? 1, 0, or -errno. */
 int cdt_chunk_has(struct cdt_store *s, const struct cdt_id *id);
 
+struct cdt_chunk_reader;
+/*
+ * Does the store hold a copy of chunk `id` (of `len` bytes) that a reader
+ * can use? A loose copy is read and checked (buf holds len bytes): one
+ * that is damaged does not count, so that an add stores the chunk again
+ * instead of naming data that cannot be read back. A packed copy is taken
+ * on its index's word (its CRC is checked when it is read). 1, 0 or -errno.
+ */
+int cdt_chunk_has_good(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t len,
+		       unsigned char *buf);
+
 /* Returns the size in bytes of the stored form of a chunk, or -errno. */
 int64_t cdt_chunk_stored_size(struct cdt_store *s, const struct cdt_id *id);
 

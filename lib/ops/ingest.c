@@ -68,6 +68,8 @@ struct cdt_ingest {
 	struct cdt_ingest_options opt;
 	struct cdt_workers *workers;
 	struct cdt_compressor **comp;	/* one per worker + caller */
+	struct cdt_chunk_reader **readers;	/* the same, to check loose copies found */
+	unsigned char **rbufs;
 	int ncomp;
 	size_t buf_cap;
 	/* Two rounds: one is encoded while the next is read and cut. */
@@ -113,8 +115,13 @@ struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_o
 	ing->workers = cdt_workers_new(jobs - 1);
 	ing->ncomp = cdt_workers_count(ing->workers) + 1;
 	ing->comp = xcalloc((size_t)ing->ncomp, sizeof(*ing->comp));
-	for (i = 0; i < ing->ncomp; i++)
+	ing->readers = xcalloc((size_t)ing->ncomp, sizeof(*ing->readers));
+	ing->rbufs = xcalloc((size_t)ing->ncomp, sizeof(*ing->rbufs));
+	for (i = 0; i < ing->ncomp; i++) {
 		ing->comp[i] = cdt_compressor_new(cdt_store_config(s)->level);
+		ing->readers[i] = cdt_chunk_reader_new(s);
+		ing->rbufs[i] = xmalloc(c->max_size);
+	}
 	ing->buf_cap = MAX((size_t)READ_BUF, 2 * (size_t)c->max_size);
 	for (i = 0; i < 2; i++) {
 		ing->rounds[i].buf = xmalloc(ing->buf_cap);
@@ -133,9 +140,14 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 	if (!ing)
 		return;
 	cdt_workers_free(ing->workers);
-	for (i = 0; i < ing->ncomp; i++)
+	for (i = 0; i < ing->ncomp; i++) {
 		cdt_compressor_free(ing->comp[i]);
+		cdt_chunk_reader_free(ing->readers[i]);
+		free(ing->rbufs[i]);
+	}
 	free(ing->comp);
+	free(ing->readers);
+	free(ing->rbufs);
 	for (i = 0; i < 2; i++) {
 		free(ing->rounds[i].buf);
 		free(ing->rounds[i].arena);
@@ -160,7 +172,6 @@ static void hash_item(size_t i, int worker, void *data)
 	struct round *r = ing->cur;
 	struct desc *d;
 
-	(void)worker;
 	if (i == 0) {
 		/* The whole-file hash sees the rounds in order: one item per round. */
 		if (!ing->lazy && !ing->defer)
@@ -169,7 +180,11 @@ static void hash_item(size_t i, int worker, void *data)
 	}
 	d = &r->descs[i - 1];
 	cdt_hash(r->buf + d->off, d->len, &d->id);
-	d->stored = cdt_chunk_has(ing->store, &d->id);
+	/*
+	 * A damaged loose copy (bit rot in a chunk gc has not yet collected,
+	 * say) must not be named by a new file: it would not read back.
+	 */
+	d->stored = cdt_chunk_has_good(ing->readers[worker], &d->id, d->len, ing->rbufs[worker]);
 }
 
 /* Parallel step 2: encode each new chunk into its slot of the arena. */
