@@ -1,6 +1,6 @@
 /* cmd/stats.c: cdt stats, what the store holds and how well it deduplicates. */
 #include "cmd.h"
-#include "ops/gc.h"
+#include "ops/stats.h"
 #include "base/util.h"
 
 #include <stdio.h>

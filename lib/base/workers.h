@@ -4,6 +4,13 @@
 
 #include <stddef.h>
 
+/*
+ * Bytes of chunk data a reader works on per parallel round (restore,
+ * verify, fsck): enough to keep every worker busy, and what bounds their
+ * buffers whatever the file or store size.
+ */
+#define CDT_ROUND_BYTES (16u << 20)
+
 struct cdt_workers;
 
 /* Start a pool of n threads (n <= 0: none; all work runs in the caller). */

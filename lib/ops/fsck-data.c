@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Chunk data read per parallel round. */
-#define ROUND_BYTES (16u << 20)
 
 /* Walking objects/ or manifests/ (cdt_fanout_walk), with what fsck needs around it. */
 struct fanout_walk {
@@ -367,7 +365,7 @@ void fsck_check_chunk_data(struct cdt_fsck *f)
 		rr.readers[k] = cdt_chunk_reader_new(f->s);
 		rr.bufs[k] = xmalloc(f->chunker->max_size);
 	}
-	slots = MAX((size_t)4 * (size_t)nreaders, ROUND_BYTES / f->chunker->avg_size);
+	slots = MAX((size_t)4 * (size_t)nreaders, CDT_ROUND_BYTES / f->chunker->avg_size);
 	rr.errs = xcalloc(slots, sizeof(*rr.errs));
 	rr.whys = xcalloc(slots, sizeof(*rr.whys));
 	for (i = 0; i < slots; i++)

@@ -1,36 +1,9 @@
-/* gc.h: what the store holds and what it no longer needs: stats and garbage collection. */
+/* gc.h: garbage collection: delete what no live name needs. */
 #ifndef CDT_GC_H
 #define CDT_GC_H
 
 #include <stdint.h>
 #include "format/store.h"
-
-struct cdt_stats {
-	uint64_t names;
-	uint64_t manifests;		/* live: used by some name */
-	uint64_t dead_manifests;	/* used by no name */
-	uint64_t chunks;		/* referenced by live manifests */
-	uint64_t logical_bytes;		/* sum of the sizes of all names */
-	uint64_t unique_bytes;		/* sum of raw sizes of referenced chunks */
-	uint64_t stored_bytes;		/* object files of referenced chunks */
-	uint64_t metadata_bytes;	/* manifests, names, reference tables and records */
-	uint64_t garbage_chunks;	/* objects no live manifest lists */
-	uint64_t reclaimable_bytes;	/* what gc would free now */
-	/* Dead objects in packs gc leaves until more of them is dead (REPACK_DEAD). */
-	uint64_t dead_packed_bytes;
-	uint64_t missing_chunks;	/* listed by a live manifest but absent */
-	uint64_t tmp_files;
-	uint64_t ref_tables;
-	uint64_t packs;
-};
-
-/*
- * Count everything (a read-only walk of names, manifests and objects).
- * Damaged names or manifests are reported and counted out; returns 0, or
- * -CDT_ECORRUPT when something could not be read (figures are then lower
- * bounds), or -errno.
- */
-int cdt_stats(struct cdt_store *s, struct cdt_stats *st);
 
 enum {
 	CDT_GC_DRY_RUN = 1 << 0,

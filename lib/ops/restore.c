@@ -11,8 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Chunks read ahead per round: bounds memory at ROUND x max chunk size. */
-#define ROUND_BYTES (16u << 20)
 
 struct slot {
 	struct cdt_manifest_entry e;
@@ -48,7 +46,7 @@ struct cdt_restore *cdt_restore_new(struct cdt_store *s, int jobs)
 	r->readers = xcalloc((size_t)r->nreaders, sizeof(*r->readers));
 	for (j = 0; j < r->nreaders; j++)
 		r->readers[j] = cdt_chunk_reader_new(s);
-	r->nslots = MAX((size_t)4, ROUND_BYTES / 2 / cdt_store_chunker(s)->avg_size);
+	r->nslots = MAX((size_t)4, CDT_ROUND_BYTES / 2 / cdt_store_chunker(s)->avg_size);
 	for (j = 0; j < 2; j++) {
 		r->slots[j] = xcalloc(r->nslots, sizeof(*r->slots[j]));
 		for (i = 0; i < r->nslots; i++) {

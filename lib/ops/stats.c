@@ -1,5 +1,5 @@
 /* stats.c: what the store holds, and what gc would free, counted from gc's own plan. */
-#include "ops/gc.h"
+#include "ops/stats.h"
 #include "format/fanout.h"
 #include "base/fsutil.h"
 #include "ops/mark.h"

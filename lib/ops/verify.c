@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Local bytes read and hashed per parallel round. */
-#define ROUND_BYTES (16u << 20)
 
 struct round {
 	const unsigned char *buf;
@@ -70,7 +68,7 @@ int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int 
 		       const char *what, int jobs, struct cdt_verify_diff *diff)
 {
 	uint32_t max = cdt_store_chunker(s)->max_size;
-	size_t cap = MAX((size_t)ROUND_BYTES, (size_t)max);
+	size_t cap = MAX((size_t)CDT_ROUND_BYTES, (size_t)max);
 	size_t nents = cap / cdt_store_chunker(s)->min_size + 2;
 	struct cdt_manifest *m = NULL;
 	struct cdt_workers *w = NULL;
