@@ -1,6 +1,7 @@
 /* test-refs.c: reference tables (writing, lookups, compaction) and name records with their walk. */
 #include "base/fsutil.h"
 #include "base/hash.h"
+#include "format/namerefs.h"
 #include "format/refs.h"
 #include "base/util.h"
 #include "unit.h"
