@@ -34,7 +34,7 @@ endif
 
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1)
 
-PKGS = libcrypto zlib
+PKGS = libcrypto zlib libzstd
 ifeq ($(DEFLATE),zlib)
 DEFLATE_CFLAGS = -DCDT_USE_ZLIB
 else ifeq ($(DEFLATE),libdeflate)
@@ -61,7 +61,7 @@ WARNINGS = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 BASE_CFLAGS = -std=c11 -Ilib -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread $(WARNINGS) \
 	      -DCDT_VERSION='"$(VERSION)"' $(DEFLATE_CFLAGS)
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcrypto -lz -ldeflate)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcrypto -lz -lzstd -ldeflate)
 
 ifeq ($(HAVE_FUSE),1)
 FUSE_CFLAGS := -DCDT_HAVE_FUSE $(shell $(PKG_CONFIG) --cflags fuse3)
@@ -238,7 +238,7 @@ $(FUZZ_BINS): $(BUILD)/t/fuzz/%: $(BUILD)/t/fuzz/%.o $(BUILD)/t/fuzz/common.o $(
 	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
 # Debian packages the build, the tests, the fuzzers and the benchmarks need.
-DEB_PACKAGES = build-essential pkg-config zlib1g-dev libdeflate-dev libssl-dev \
+DEB_PACKAGES = build-essential pkg-config zlib1g-dev libdeflate-dev libzstd-dev libssl-dev \
 	       libfuse3-dev fuse3 bats python3 man-db strace cppcheck clang \
 	       libclang-rt-14-dev
 

@@ -195,7 +195,8 @@ int main(int argc, char **argv)
 		return close_stdout();
 	}
 	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-		printf("cdt version %s (deflate: %s)\n", CDT_VERSION, cdt_deflate_backend());
+		printf("cdt version %s (deflate: %s, zstd %s)\n", CDT_VERSION, cdt_deflate_backend(),
+		       cdt_zstd_version());
 		return close_stdout();
 	}
 	if (!strcmp(argv[1], "help")) {

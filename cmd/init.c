@@ -15,7 +15,7 @@
 #define STR(x) STR_(x)
 
 const char usage_init[] =
-	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--level N] [--shared=group] [-q] [DIR]\n"
+	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--codec zstd|zlib] [--level N] [--shared=group] [-q] [DIR]\n"
 	"\n"
 	"Create a store at DIR (default: --store, else $CDT_STORE, else .cdt in\n"
 	"the current directory).\n"
@@ -25,7 +25,10 @@ const char usage_init[] =
 	"    --chunker KIND     fastcdc (content-defined, default) or fixed (blocks)\n"
 	"    --chunk-size SIZE  average chunk size for fastcdc (power of two,\n"
 	"                       1K..4M, default 32K), block size for fixed (512..16M)\n"
-	"    --level N          deflate level " STR(CDT_LEVEL_MIN) ".." STR(CDT_LEVEL_MAX) " (default 1; 0 stores raw)\n"
+	"    --codec CODEC      zstd (default; store format 2) or zlib (format 1,\n"
+	"                       readable by older cdt)\n"
+	"    --level N          zstd " STR(CDT_ZSTD_LEVEL_MIN) ".." STR(CDT_ZSTD_LEVEL_MAX) " (default " STR(CDT_ZSTD_LEVEL_DEFAULT) "), zlib " STR(CDT_ZLIB_LEVEL_MIN) ".." STR(CDT_ZLIB_LEVEL_MAX) "\n"
+	"                       (default " STR(CDT_ZLIB_LEVEL_DEFAULT) "; 0 stores raw)\n"
 	"    --shared=group     share the store with the group of DIR (mode 2770):\n"
 	"                       its members can add, read and remove, whatever\n"
 	"                       their umask\n"
@@ -52,6 +55,7 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 	static const struct option opts[] = {
 		{ "chunker", required_argument, NULL, 'c' },
 		{ "chunk-size", required_argument, NULL, 's' },
+		{ "codec", required_argument, NULL, 'C' },
 		{ "level", required_argument, NULL, 'l' },
 		{ "shared", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -60,10 +64,10 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 	enum cdt_store_sharing sharing = CDT_SHARE_PRIVATE;
 	struct cdt_config cfg;
 	const char *dir;
-	int c, quiet = 0;
+	int c, quiet = 0, level_given = 0;
 	uint64_t v;
 	char *end;
-	long level;
+	long level = 0;
 
 	cdt_config_defaults(&cfg);
 	while ((c = getopt_long(argc, argv, ":q", opts, NULL)) != -1) {
@@ -77,12 +81,15 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 				return usage_error(ctx, "bad chunk size '%s'", optarg);
 			cfg.chunk_size = (uint32_t)v;
 			break;
+		case 'C':
+			if (cdt_codec_parse(optarg, &cfg.codec))
+				return usage_error(ctx, "unknown codec '%s' (zstd or zlib)", quote(optarg));
+			break;
 		case 'l':
 			level = strtol(optarg, &end, 10);
-			if (!*optarg || *end || level < CDT_LEVEL_MIN || level > CDT_LEVEL_MAX)
-				return usage_error(ctx, "level must be a number from %d to %d, not '%s'",
-						   CDT_LEVEL_MIN, CDT_LEVEL_MAX, optarg);
-			cfg.level = (int)level;
+			if (!*optarg || *end || level < -1000 || level > 1000)
+				return usage_error(ctx, "level must be a number, not '%s'", quote(optarg));
+			level_given = 1;
 			break;
 		case 'S':
 			if (strcmp(optarg, "group"))
@@ -98,6 +105,13 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	if (argc - optind > 1)
 		return usage_error(ctx, "too many arguments");
+	/* zlib stores stay format 1, which older cdt reads too. */
+	cfg.format = cfg.codec == CDT_CODEC_ZLIB ? 1 : CDT_FORMAT_VERSION;
+	cfg.level = level_given ? (int)level : cdt_codec_level_default(cfg.codec);
+	if (cfg.level < cdt_codec_level_min(cfg.codec) || cfg.level > cdt_codec_level_max(cfg.codec))
+		return usage_error(ctx, "%s level must be a number from %d to %d, not '%ld'",
+				   cdt_codec_name(cfg.codec), cdt_codec_level_min(cfg.codec),
+				   cdt_codec_level_max(cfg.codec), level);
 	/* Like every command, init uses --store, then $CDT_STORE. */
 	dir = optind < argc ? argv[optind] : ctx->store_path ? ctx->store_path :
 	      getenv("CDT_STORE") && *getenv("CDT_STORE") ? getenv("CDT_STORE") : ".cdt";
@@ -114,8 +128,9 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 	if (cdt_store_init(dir, &cfg, sharing) < 0)
 		return EXIT_FAIL;
 	if (!quiet) {
-		printf("initialized cdt store in %s (%s, %u-byte chunks, level %d", dir,
-		       cdt_chunker_name(cfg.chunker), cfg.chunk_size, cfg.level);
+		printf("initialized cdt store in %s (%s, %u-byte chunks, %s level %d", dir,
+		       cdt_chunker_name(cfg.chunker), cfg.chunk_size, cdt_codec_name(cfg.codec),
+		       cfg.level);
 		if (sharing == CDT_SHARE_GROUP)
 			print_group(dir);
 		printf(")\n");

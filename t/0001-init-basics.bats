@@ -6,9 +6,10 @@ load test_helper
 @test "init creates a store with the default parameters" {
 	run_split "$CDT" init "$S"
 	assert_status 0
-	assert_out_contains "fastcdc, 32768-byte chunks, level 1"
+	assert_out_contains "fastcdc, 32768-byte chunks, zstd level 3"
 	[ -f "$S/config" ]
-	grep -qx 'format 1' "$S/config"
+	grep -qx 'format 2' "$S/config"
+	grep -qx 'codec zstd' "$S/config"
 	grep -qx 'chunker fastcdc' "$S/config"
 	for d in objects manifests names refs tmp; do [ -d "$S/$d" ]; done
 }
@@ -38,8 +39,15 @@ load test_helper
 	assert_err_contains "power of two"
 	run_split "$CDT" init --chunker rabin "$S"
 	assert_status 2
-	run_split "$CDT" init --level 13 "$S"
+	run_split "$CDT" init --level 20 "$S"
 	assert_status 2
+	assert_err_contains "zstd level must be a number from 1 to 19, not '20'"
+	run_split "$CDT" init --codec zlib --level 13 "$S"
+	assert_status 2
+	assert_err_contains "zlib level must be a number from 0 to 12, not '13'"
+	run_split "$CDT" init --codec lz4 "$S"
+	assert_status 2
+	assert_err_contains "unknown codec 'lz4' (zstd or zlib)"
 	[ ! -e "$S" ]
 }
 

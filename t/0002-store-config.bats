@@ -5,11 +5,11 @@ load test_helper
 
 @test "a store of a newer format version is refused by name" {
 	init_store
-	sed -i 's/^format 1$/format 2/' "$S/config"
+	sed -i 's/^format 2$/format 3/' "$S/config"
 	run_split c ls
 	assert_status 1
 	assert_one_line_err
-	assert_err_contains "store format 2 is newer than this cdt supports (1)"
+	assert_err_contains "store format 3 is newer than this cdt supports (2)"
 }
 
 @test "an edited config fails its checksum" {

@@ -190,7 +190,11 @@ expect_comp() {
 	comp_line "$CDT" init --chunker f
 	expect_comp fastcdc fixed
 	comp_line "$CDT" init --level = 1
+	expect_comp 1 10 11 12 13 14 15 16 17 18 19
+	comp_line "$CDT" init --codec zlib --level = 1
 	expect_comp 1 10 11 12
+	comp_line "$CDT" init --codec z
+	expect_comp zstd zlib
 	comp_line "$CDT" init --shared = ""
 	expect_comp group
 	mkdir -p stores/one

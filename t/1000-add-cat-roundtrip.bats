@@ -106,8 +106,8 @@ load test_helper
 	case "$output" in *" 10 "*) ;; *) fail "expected 10 chunks: $output" ;; esac
 }
 
-@test "level 0 stores chunks uncompressed and still restores" {
-	"$CDT" init -q --level 0 "$S"
+@test "zlib level 0 stores chunks uncompressed and still restores" {
+	"$CDT" init -q --codec zlib --level 0 "$S"
 	"$TEST_TOOL" gen-text 1 500000 > f
 	c add -q f
 	c cat f > out
@@ -118,7 +118,7 @@ load test_helper
 
 @test "stores written with one deflate implementation read with the other" {
 	[ -x "${CDT_OTHER_DEFLATE:-}" ] || skip_or_fail "CDT_OTHER_DEFLATE not built"
-	init_store
+	init_store --codec zlib
 	"$TEST_TOOL" gen-text 9 3000000 > a
 	gen_bytes 9 1000000 > b
 	c add -q a

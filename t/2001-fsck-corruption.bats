@@ -31,7 +31,7 @@ load lib-integrity
 	flip_byte "$(obj_path "$C2")" 40
 	run_split c fsck
 	assert_status 4
-	assert_out_contains "chunk-corrupt $C2: compressed data does not inflate to the stated length; affects 'c'"
+	assert_out_contains "chunk-corrupt $C2: compressed data does not decode to the stated length; affects 'c'"
 	assert_restore_only a copy/a b
 	run_split c repair --from src/c
 	assert_status 0
@@ -163,7 +163,7 @@ load lib-integrity
 
 @test "a corrupt config is found by fsck and every name is affected" {
 	make_fixture
-	sed -i 's/^level 1$/level 7/' "$S/config"
+	sed -i 's/^level 3$/level 7/' "$S/config"
 	run_split c fsck
 	assert_status 64
 	assert_out_contains "config-corrupt config: config checksum does not match its contents; no command but fsck can use the store (chunk layouts not checked); affects 'a', 'b', 'c', 'copy/a'"
@@ -179,7 +179,7 @@ load lib-integrity
 
 @test "a config of a newer format is not checked" {
 	make_fixture
-	sed -i 's/^format 1$/format 9/' "$S/config"
+	sed -i 's/^format 2$/format 9/' "$S/config"
 	run_split c fsck
 	assert_status 1
 	assert_err_contains "store format 9 is newer than this cdt supports"

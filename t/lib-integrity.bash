@@ -48,7 +48,7 @@ EOF
 #   c       30000 bytes of text (stored compressed)
 # $A0..$A4 are the ids of a's chunks, $B1 the id of b's second chunk.
 make_fixture() {
-	init_store --chunker fixed --chunk-size 4K
+	init_store --chunker fixed --chunk-size 4K ${FIXTURE_CODEC:+--codec "$FIXTURE_CODEC"}
 	mkdir -p src/copy
 	gen_bytes 1 20000 > src/a
 	cp src/a src/copy/a

@@ -247,8 +247,15 @@ _cdt()
 		--chunker)
 			__cdt_offer "$cur" $'fastcdc\nfixed'
 			return 0 ;;
+		--codec)
+			__cdt_offer "$cur" $'zstd\nzlib'
+			return 0 ;;
 		--level)
-			__cdt_offer "$cur" "$(printf '%s\n' {0..12})"
+			if [[ " ${COMP_WORDS[*]} " == *" zlib "* ]]; then
+				__cdt_offer "$cur" "$(printf '%s\n' {0..12})"
+			else
+				__cdt_offer "$cur" "$(printf '%s\n' {1..19})"
+			fi
 			return 0 ;;
 		--shared)
 			__cdt_offer "$cur" group
@@ -257,7 +264,7 @@ _cdt()
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'--chunker\n--chunk-size\n--level\n--shared\n-q\n--quiet\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'--chunker\n--chunk-size\n--codec\n--level\n--shared\n-q\n--quiet\n-h\n--help\n--store'
 		else
 			__cdt_dirs "$cur"
 		fi

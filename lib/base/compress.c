@@ -1,4 +1,4 @@
-/* compress.c: zlib-format compression with libdeflate (default) or zlib (DEFLATE=zlib). */
+/* compress.c: the chunk codecs: zstd, and the zlib format through libdeflate (default) or zlib. */
 #include "base/compress.h"
 #include "base/util.h"
 
@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <math.h>
 
@@ -44,12 +45,12 @@ int cdt_probably_incompressible(const void *data, size_t len)
 #ifdef CDT_USE_ZLIB
 #include <zlib.h>
 
-struct cdt_compressor {
+struct zlib_comp {
 	z_stream zs;
 	int level;
 };
 
-struct cdt_decompressor {
+struct zlib_decomp {
 	z_stream zs;
 };
 
@@ -58,9 +59,9 @@ const char *cdt_deflate_backend(void)
 	return "zlib";
 }
 
-struct cdt_compressor *cdt_compressor_new(int level)
+static struct zlib_comp *zlib_comp_new(int level)
 {
-	struct cdt_compressor *c = xcalloc(1, sizeof(*c));
+	struct zlib_comp *c = xcalloc(1, sizeof(*c));
 
 	/* zlib stops at 9; the stream format is the same at every level. */
 	c->level = level > 9 ? 9 : level;
@@ -69,7 +70,7 @@ struct cdt_compressor *cdt_compressor_new(int level)
 	return c;
 }
 
-void cdt_compressor_free(struct cdt_compressor *c)
+static void zlib_comp_free(struct zlib_comp *c)
 {
 	if (!c)
 		return;
@@ -77,8 +78,8 @@ void cdt_compressor_free(struct cdt_compressor *c)
 	free(c);
 }
 
-size_t cdt_compress(struct cdt_compressor *c, const void *in, size_t len,
-		    void *out, size_t cap)
+static size_t zlib_compress(struct zlib_comp *c, const void *in, size_t len,
+			    void *out, size_t cap)
 {
 	int ret;
 
@@ -96,16 +97,16 @@ size_t cdt_compress(struct cdt_compressor *c, const void *in, size_t len,
 	return c->zs.total_out;
 }
 
-struct cdt_decompressor *cdt_decompressor_new(void)
+static struct zlib_decomp *zlib_decomp_new(void)
 {
-	struct cdt_decompressor *d = xcalloc(1, sizeof(*d));
+	struct zlib_decomp *d = xcalloc(1, sizeof(*d));
 
 	if (inflateInit(&d->zs) != Z_OK)
 		die("cannot initialise zlib decompressor");
 	return d;
 }
 
-void cdt_decompressor_free(struct cdt_decompressor *d)
+static void zlib_decomp_free(struct zlib_decomp *d)
 {
 	if (!d)
 		return;
@@ -113,8 +114,8 @@ void cdt_decompressor_free(struct cdt_decompressor *d)
 	free(d);
 }
 
-int cdt_decompress(struct cdt_decompressor *d, const void *in, size_t in_len,
-		   void *out, size_t out_len)
+static int zlib_decompress(struct zlib_decomp *d, const void *in, size_t in_len,
+			   void *out, size_t out_len)
 {
 	int ret;
 
@@ -132,8 +133,8 @@ int cdt_decompress(struct cdt_decompressor *d, const void *in, size_t in_len,
 	return 0;
 }
 
-int cdt_decompress_prefix(struct cdt_decompressor *d, const void *in, size_t in_len,
-			  void *out, size_t out_len, size_t *used)
+static int zlib_decompress_prefix(struct zlib_decomp *d, const void *in, size_t in_len,
+				  void *out, size_t out_len, size_t *used)
 {
 	int ret;
 
@@ -177,11 +178,11 @@ uint32_t cdt_crc32(const void *p, size_t n)
 	return libdeflate_crc32(0, p, n);
 }
 
-struct cdt_compressor {
+struct zlib_comp {
 	struct libdeflate_compressor *ld;
 };
 
-struct cdt_decompressor {
+struct zlib_decomp {
 	struct libdeflate_decompressor *ld;
 };
 
@@ -190,9 +191,9 @@ const char *cdt_deflate_backend(void)
 	return "libdeflate";
 }
 
-struct cdt_compressor *cdt_compressor_new(int level)
+static struct zlib_comp *zlib_comp_new(int level)
 {
-	struct cdt_compressor *c = xmalloc(sizeof(*c));
+	struct zlib_comp *c = xmalloc(sizeof(*c));
 
 	c->ld = libdeflate_alloc_compressor(level);
 	if (!c->ld)
@@ -200,7 +201,7 @@ struct cdt_compressor *cdt_compressor_new(int level)
 	return c;
 }
 
-void cdt_compressor_free(struct cdt_compressor *c)
+static void zlib_comp_free(struct zlib_comp *c)
 {
 	if (!c)
 		return;
@@ -208,17 +209,17 @@ void cdt_compressor_free(struct cdt_compressor *c)
 	free(c);
 }
 
-size_t cdt_compress(struct cdt_compressor *c, const void *in, size_t len,
-		    void *out, size_t cap)
+static size_t zlib_compress(struct zlib_comp *c, const void *in, size_t len,
+			    void *out, size_t cap)
 {
 	if (!cap)
 		return 0;
 	return libdeflate_zlib_compress(c->ld, in, len, out, cap);
 }
 
-struct cdt_decompressor *cdt_decompressor_new(void)
+static struct zlib_decomp *zlib_decomp_new(void)
 {
-	struct cdt_decompressor *d = xmalloc(sizeof(*d));
+	struct zlib_decomp *d = xmalloc(sizeof(*d));
 
 	d->ld = libdeflate_alloc_decompressor();
 	if (!d->ld)
@@ -226,7 +227,7 @@ struct cdt_decompressor *cdt_decompressor_new(void)
 	return d;
 }
 
-void cdt_decompressor_free(struct cdt_decompressor *d)
+static void zlib_decomp_free(struct zlib_decomp *d)
 {
 	if (!d)
 		return;
@@ -234,8 +235,8 @@ void cdt_decompressor_free(struct cdt_decompressor *d)
 	free(d);
 }
 
-int cdt_decompress(struct cdt_decompressor *d, const void *in, size_t in_len,
-		   void *out, size_t out_len)
+static int zlib_decompress(struct zlib_decomp *d, const void *in, size_t in_len,
+			   void *out, size_t out_len)
 {
 	size_t in_used = 0, out_got = 0;
 	enum libdeflate_result r;
@@ -247,8 +248,8 @@ int cdt_decompress(struct cdt_decompressor *d, const void *in, size_t in_len,
 	return 0;
 }
 
-int cdt_decompress_prefix(struct cdt_decompressor *d, const void *in, size_t in_len,
-			  void *out, size_t out_len, size_t *used)
+static int zlib_decompress_prefix(struct zlib_decomp *d, const void *in, size_t in_len,
+				  void *out, size_t out_len, size_t *used)
 {
 	size_t out_got = 0;
 	enum libdeflate_result r;
@@ -260,3 +261,178 @@ int cdt_decompress_prefix(struct cdt_decompressor *d, const void *in, size_t in_
 	return 0;
 }
 #endif
+
+/* zstd, the default codec of new stores. */
+#include <zstd.h>
+
+/*
+ * Decoding memory is bounded whatever a hostile frame header claims: no
+ * window over 2^25 bytes (32 MiB, twice the largest chunk).
+ */
+#define ZSTD_WINDOW_LOG_MAX 25
+
+struct cdt_compressor {
+	enum cdt_codec codec;
+	int level;
+	struct zlib_comp *z;
+	ZSTD_CCtx *zs;
+};
+
+struct cdt_decompressor {
+	struct zlib_decomp *z;
+	ZSTD_DCtx *zs;
+};
+
+const char *cdt_zstd_version(void)
+{
+	return ZSTD_versionString();
+}
+
+const char *cdt_codec_name(enum cdt_codec codec)
+{
+	switch (codec) {
+	case CDT_CODEC_RAW: return "raw";
+	case CDT_CODEC_ZLIB: return "zlib";
+	case CDT_CODEC_ZSTD: return "zstd";
+	}
+	return "unknown";
+}
+
+int cdt_codec_parse(const char *s, enum cdt_codec *out)
+{
+	if (!strcmp(s, "zlib"))
+		*out = CDT_CODEC_ZLIB;
+	else if (!strcmp(s, "zstd"))
+		*out = CDT_CODEC_ZSTD;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+int cdt_codec_level_min(enum cdt_codec codec)
+{
+	return codec == CDT_CODEC_ZSTD ? CDT_ZSTD_LEVEL_MIN : CDT_ZLIB_LEVEL_MIN;
+}
+
+int cdt_codec_level_max(enum cdt_codec codec)
+{
+	return codec == CDT_CODEC_ZSTD ? CDT_ZSTD_LEVEL_MAX : CDT_ZLIB_LEVEL_MAX;
+}
+
+int cdt_codec_level_default(enum cdt_codec codec)
+{
+	return codec == CDT_CODEC_ZSTD ? CDT_ZSTD_LEVEL_DEFAULT : CDT_ZLIB_LEVEL_DEFAULT;
+}
+
+struct cdt_compressor *cdt_compressor_new(enum cdt_codec codec, int level)
+{
+	struct cdt_compressor *c = xcalloc(1, sizeof(*c));
+
+	c->codec = codec;
+	c->level = level;
+	if (codec == CDT_CODEC_ZSTD) {
+		c->zs = ZSTD_createCCtx();
+		if (!c->zs || ZSTD_isError(ZSTD_CCtx_setParameter(c->zs, ZSTD_c_compressionLevel, level)) ||
+		    /* The raw length is in the object's header; the frame need not repeat it. */
+		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zs, ZSTD_c_contentSizeFlag, 0)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(c->zs, ZSTD_c_checksumFlag, 0)))
+			die("cannot initialise the zstd compressor at level %d", level);
+	} else {
+		c->z = zlib_comp_new(level);
+	}
+	return c;
+}
+
+void cdt_compressor_free(struct cdt_compressor *c)
+{
+	if (!c)
+		return;
+	if (c->z)
+		zlib_comp_free(c->z);
+	ZSTD_freeCCtx(c->zs);
+	free(c);
+}
+
+enum cdt_codec cdt_compressor_codec(const struct cdt_compressor *c)
+{
+	return c->codec;
+}
+
+size_t cdt_compress(struct cdt_compressor *c, const void *in, size_t len, void *out, size_t cap)
+{
+	size_t n;
+
+	if (!cap)
+		return 0;
+	if (c->codec != CDT_CODEC_ZSTD)
+		return zlib_compress(c->z, in, len, out, cap);
+	n = ZSTD_compress2(c->zs, out, cap, in, len);
+	return ZSTD_isError(n) ? 0 : n;
+}
+
+struct cdt_decompressor *cdt_decompressor_new(void)
+{
+	struct cdt_decompressor *d = xcalloc(1, sizeof(*d));
+
+	d->z = zlib_decomp_new();
+	d->zs = ZSTD_createDCtx();
+	if (!d->zs || ZSTD_isError(ZSTD_DCtx_setParameter(d->zs, ZSTD_d_windowLogMax,
+							   ZSTD_WINDOW_LOG_MAX)))
+		die("cannot initialise the zstd decompressor");
+	return d;
+}
+
+void cdt_decompressor_free(struct cdt_decompressor *d)
+{
+	if (!d)
+		return;
+	zlib_decomp_free(d->z);
+	ZSTD_freeDCtx(d->zs);
+	free(d);
+}
+
+/* One zstd frame, exactly in[0..in_len), decoded into exactly out_len bytes. */
+static int zstd_decompress(struct cdt_decompressor *d, const void *in, size_t in_len,
+			   void *out, size_t out_len)
+{
+	size_t n;
+
+	if (ZSTD_findFrameCompressedSize(in, in_len) != in_len)
+		return -CDT_ECORRUPT;	/* a damaged frame, or bytes after it */
+	n = ZSTD_decompressDCtx(d->zs, out, out_len, in, in_len);
+	if (ZSTD_isError(n) || n != out_len)
+		return -CDT_ECORRUPT;
+	return 0;
+}
+
+int cdt_decompress(struct cdt_decompressor *d, enum cdt_codec codec, const void *in,
+		   size_t in_len, void *out, size_t out_len)
+{
+	switch (codec) {
+	case CDT_CODEC_ZLIB:
+		return zlib_decompress(d->z, in, in_len, out, out_len);
+	case CDT_CODEC_ZSTD:
+		return zstd_decompress(d, in, in_len, out, out_len);
+	default:
+		return -CDT_ECORRUPT;
+	}
+}
+
+int cdt_decompress_prefix(struct cdt_decompressor *d, enum cdt_codec codec, const void *in,
+			  size_t in_len, void *out, size_t out_len, size_t *used)
+{
+	size_t n;
+
+	switch (codec) {
+	case CDT_CODEC_ZLIB:
+		return zlib_decompress_prefix(d->z, in, in_len, out, out_len, used);
+	case CDT_CODEC_ZSTD:
+		n = ZSTD_findFrameCompressedSize(in, in_len);
+		if (ZSTD_isError(n))
+			return -CDT_ECORRUPT;
+		*used = n;
+		return zstd_decompress(d, in, n, out, out_len);
+	default:
+		return -CDT_ECORRUPT;
+	}
+}

@@ -1,26 +1,50 @@
-/* compress.h: whole-chunk zlib (RFC 1950) compression through libdeflate or zlib. */
+/* compress.h: the chunk codecs: zstd, and the zlib format (RFC 1950) through libdeflate or zlib. */
 #ifndef CDT_COMPRESS_H
 #define CDT_COMPRESS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define CDT_LEVEL_MIN 0
-#define CDT_LEVEL_MAX 12
+/* The codecs, as an object's header numbers them (store-format.md). */
+enum cdt_codec {
+	CDT_CODEC_RAW = 0,
+	CDT_CODEC_ZLIB = 1,
+	CDT_CODEC_ZSTD = 2,
+};
+
+/* Levels each codec takes; 0 with zlib stores every chunk raw. */
+#define CDT_ZLIB_LEVEL_MIN 0
+#define CDT_ZLIB_LEVEL_MAX 12
+#define CDT_ZLIB_LEVEL_DEFAULT 1
+#define CDT_ZSTD_LEVEL_MIN 1
+#define CDT_ZSTD_LEVEL_MAX 19
+#define CDT_ZSTD_LEVEL_DEFAULT 3
+
+/* "zlib", "zstd" (or "raw"). */
+const char *cdt_codec_name(enum cdt_codec codec);
+/* Parse "zlib" or "zstd": 0 or -EINVAL. */
+int cdt_codec_parse(const char *s, enum cdt_codec *out);
+int cdt_codec_level_min(enum cdt_codec codec);
+int cdt_codec_level_max(enum cdt_codec codec);
+int cdt_codec_level_default(enum cdt_codec codec);
 
 /* Name of the deflate implementation this binary was built with. */
 const char *cdt_deflate_backend(void);
+/* Version of the zstd library in use ("1.5.4"). */
+const char *cdt_zstd_version(void);
 /* CRC-32 (the gzip and zlib polynomial) of n bytes. */
 uint32_t cdt_crc32(const void *p, size_t n);
 
-/* One compressor per thread; not shareable. */
+/* One compressor per thread; not shareable. codec is zlib or zstd. */
 struct cdt_compressor;
-struct cdt_compressor *cdt_compressor_new(int level);
+struct cdt_compressor *cdt_compressor_new(enum cdt_codec codec, int level);
 void cdt_compressor_free(struct cdt_compressor *c);
+enum cdt_codec cdt_compressor_codec(const struct cdt_compressor *c);
 /*
- * Compress in[0..len) as one zlib stream into out (capacity cap). Returns the
- * compressed size, or 0 when the result would not fit in cap; callers pass
- * cap = len - 1 to get 0 for data that does not shrink, and store it raw.
+ * Compress in[0..len) as one zlib stream or one zstd frame into out
+ * (capacity cap). Returns the compressed size, or 0 when the result would
+ * not fit in cap; callers pass cap = len - 1 to get 0 for data that does
+ * not shrink, and store it raw.
  */
 size_t cdt_compress(struct cdt_compressor *c, const void *in, size_t len,
 		    void *out, size_t cap);
@@ -33,22 +57,24 @@ size_t cdt_compress(struct cdt_compressor *c, const void *in, size_t len,
  */
 int cdt_probably_incompressible(const void *data, size_t len);
 
+/* One decompressor per thread, for every codec. */
 struct cdt_decompressor;
 struct cdt_decompressor *cdt_decompressor_new(void);
 void cdt_decompressor_free(struct cdt_decompressor *d);
 /*
- * Inflate one zlib stream that must produce exactly out_len bytes and use
- * all of in; anything else (a bad stream, more or less output, trailing
- * bytes) is -CDT_ECORRUPT. Output never exceeds out_len.
+ * Decode one zlib stream or zstd frame that must produce exactly out_len
+ * bytes and use all of in; anything else (a bad stream, more or less
+ * output, trailing bytes, an unknown codec, a zstd window over 32 MiB) is
+ * -CDT_ECORRUPT. Output never exceeds out_len.
  */
-int cdt_decompress(struct cdt_decompressor *d, const void *in, size_t in_len,
-		   void *out, size_t out_len);
+int cdt_decompress(struct cdt_decompressor *d, enum cdt_codec codec, const void *in,
+		   size_t in_len, void *out, size_t out_len);
 /*
- * Inflate the zlib stream that starts `in` (which may go on past it: a
- * pack read without its index) into exactly out_len bytes; *used gets the
- * stream's length. 0 or -CDT_ECORRUPT.
+ * Decode the stream or frame that starts `in` (which may go on past it: a
+ * pack read without its index) into exactly out_len bytes; *used gets its
+ * length. 0 or -CDT_ECORRUPT.
  */
-int cdt_decompress_prefix(struct cdt_decompressor *d, const void *in, size_t in_len,
-			  void *out, size_t out_len, size_t *used);
+int cdt_decompress_prefix(struct cdt_decompressor *d, enum cdt_codec codec, const void *in,
+			  size_t in_len, void *out, size_t out_len, size_t *used);
 
 #endif

@@ -14,16 +14,27 @@ void cdt_config_defaults(struct cdt_config *cfg)
 	cfg->format = CDT_FORMAT_VERSION;
 	cfg->chunker = CDT_CHUNKER_FASTCDC;
 	cfg->chunk_size = 32 << 10;
-	cfg->level = 1;
+	cfg->codec = CDT_CODEC_ZSTD;
+	cfg->level = CDT_ZSTD_LEVEL_DEFAULT;
 }
 
 int cdt_config_check(const struct cdt_config *cfg, struct strbuf *why)
 {
 	struct cdt_chunker c;
 
-	if (cfg->level < CDT_LEVEL_MIN || cfg->level > CDT_LEVEL_MAX) {
-		strbuf_addf(why, "level %d is not between %d and %d", cfg->level,
-			    CDT_LEVEL_MIN, CDT_LEVEL_MAX);
+	if (cfg->codec != CDT_CODEC_ZLIB && cfg->codec != CDT_CODEC_ZSTD) {
+		strbuf_addstr(why, "unknown codec");
+		return -EINVAL;
+	}
+	if (cfg->format < 2 && cfg->codec != CDT_CODEC_ZLIB) {
+		strbuf_addf(why, "format %u stores have the zlib codec", cfg->format);
+		return -EINVAL;
+	}
+	if (cfg->level < cdt_codec_level_min(cfg->codec) ||
+	    cfg->level > cdt_codec_level_max(cfg->codec)) {
+		strbuf_addf(why, "%s level %d is not between %d and %d", cdt_codec_name(cfg->codec),
+			    cfg->level, cdt_codec_level_min(cfg->codec),
+			    cdt_codec_level_max(cfg->codec));
 		return -EINVAL;
 	}
 	if (cdt_chunker_init(&c, cfg->chunker, cfg->chunk_size) < 0) {
@@ -44,6 +55,8 @@ static void format_body(const struct cdt_config *cfg, struct strbuf *out)
 	strbuf_addf(out, "format %u\n", cfg->format);
 	strbuf_addf(out, "chunker %s\n", cdt_chunker_name(cfg->chunker));
 	strbuf_addf(out, "chunk-size %u\n", cfg->chunk_size);
+	if (cfg->format >= 2)
+		strbuf_addf(out, "codec %s\n", cdt_codec_name(cfg->codec));
 	strbuf_addf(out, "level %d\n", cfg->level);
 	strbuf_addf(out, "store-id %s\n", cfg->store_id);
 }
@@ -159,12 +172,22 @@ int cdt_config_parse(const char *text, size_t len, struct cdt_config *cfg,
 				strbuf_addf(why, "config key '%s' appears twice", key);
 				return -CDT_ECORRUPT;
 			}
-			if (parse_uint(val, CDT_LEVEL_MAX, &v)) {
+			if (parse_uint(val, 99, &v)) {
 				strbuf_addf(why, "bad level '%.20s'", val);
 				return -CDT_ECORRUPT;
 			}
 			cfg->level = (int)v;
 			seen |= 8;
+		} else if (!strcmp(key, "codec")) {
+			if (seen & 32) {
+				strbuf_addf(why, "config key '%s' appears twice", key);
+				return -CDT_ECORRUPT;
+			}
+			if (cdt_codec_parse(val, &cfg->codec)) {
+				strbuf_addf(why, "unknown codec '%.20s'", val);
+				return -CDT_ECORRUPT;
+			}
+			seen |= 32;
 		} else if (!strcmp(key, "store-id")) {
 			if (seen & 16) {
 				strbuf_addf(why, "config key '%s' appears twice", key);
@@ -201,7 +224,15 @@ int cdt_config_parse(const char *text, size_t len, struct cdt_config *cfg,
 		strbuf_addstr(why, "config checksum does not match its contents");
 		return -CDT_ECORRUPT;
 	}
-	if (seen != 31) {
+	/* Format 1 has no codec line: its chunks are zlib streams. */
+	if (cfg->format < 2 && !(seen & 32)) {
+		cfg->codec = CDT_CODEC_ZLIB;
+		seen |= 32;
+	} else if (cfg->format < 2) {
+		strbuf_addstr(why, "config of format 1 names a codec");
+		return -CDT_ECORRUPT;
+	}
+	if (seen != 63) {
 		strbuf_addstr(why, "config is missing a required key");
 		return -CDT_ECORRUPT;
 	}

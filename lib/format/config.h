@@ -4,17 +4,22 @@
 
 #include <stdint.h>
 #include "format/chunker.h"
+#include "base/compress.h"
 #include "base/strbuf.h"
 
-/* The newest store format this build reads and writes. */
-#define CDT_FORMAT_VERSION 1
+/*
+ * The newest store format this build reads and writes. Format 1 stores
+ * chunks with the zlib codec; format 2 names its codec (zstd or zlib).
+ */
+#define CDT_FORMAT_VERSION 2
 #define CDT_CONFIG_MAX 4096
 
 struct cdt_config {
 	unsigned format;
 	enum cdt_chunker_kind chunker;
 	uint32_t chunk_size;	/* FastCDC average or fixed block size */
-	int level;		/* deflate level, 0..12 */
+	enum cdt_codec codec;	/* zlib (format 1) or zstd */
+	int level;		/* the codec's level */
 	char store_id[33];	/* 32 hex digits, random at init */
 };
 

@@ -17,7 +17,7 @@ size_t cdt_object_encode(struct cdt_compressor *c, const void *data, uint32_t le
 	if (c && len > 16 && !cdt_probably_incompressible(data, len))
 		clen = cdt_compress(c, data, len, out + CDT_OBJ_HDR, len - 1);
 	if (clen) {
-		out[5] = CDT_CODEC_ZLIB;
+		out[5] = (unsigned char)cdt_compressor_codec(c);
 		return CDT_OBJ_HDR + clen;
 	}
 	out[5] = CDT_CODEC_RAW;
@@ -37,7 +37,7 @@ static int check_header(const unsigned char *obj, size_t obj_len, uint32_t want_
 		return cdt_corrupt(why, "object has an unknown version");
 	if (obj[6] || obj[7])
 		return cdt_corrupt(why, "object header has reserved bits set");
-	if (obj[5] != CDT_CODEC_RAW && obj[5] != CDT_CODEC_ZLIB)
+	if (obj[5] != CDT_CODEC_RAW && obj[5] != CDT_CODEC_ZLIB && obj[5] != CDT_CODEC_ZSTD)
 		return cdt_corrupt(why, "object has an unknown codec");
 	*raw = get_le32(obj + 8);
 	if (*raw > raw_max) {
@@ -71,8 +71,8 @@ int cdt_object_decode(struct cdt_decompressor *d, const struct cdt_id *id,
 		if (payload != raw)
 			return cdt_corrupt(why, "raw object has the wrong length");
 		memcpy(out, obj + CDT_OBJ_HDR, raw);
-	} else if (cdt_decompress(d, obj + CDT_OBJ_HDR, payload, out, raw) < 0) {
-		return cdt_corrupt(why, "compressed data does not inflate to the stated length");
+	} else if (cdt_decompress(d, obj[5], obj + CDT_OBJ_HDR, payload, out, raw) < 0) {
+		return cdt_corrupt(why, "compressed data does not decode to the stated length");
 	}
 	cdt_hash(out, raw, &got);
 	if (!cdt_id_eq(&got, id))
@@ -96,9 +96,9 @@ int cdt_object_parse(struct cdt_decompressor *d, const unsigned char *buf, size_
 			return cdt_corrupt(why, "raw object runs past the end");
 		memcpy(out, buf + CDT_OBJ_HDR, raw);
 		used = raw;
-	} else if (cdt_decompress_prefix(d, buf + CDT_OBJ_HDR, avail - CDT_OBJ_HDR, out, raw,
-					 &used) < 0) {
-		return cdt_corrupt(why, "compressed data does not inflate to the stated length");
+	} else if (cdt_decompress_prefix(d, buf[5], buf + CDT_OBJ_HDR, avail - CDT_OBJ_HDR, out,
+					 raw, &used) < 0) {
+		return cdt_corrupt(why, "compressed data does not decode to the stated length");
 	}
 	cdt_hash(out, raw, id);
 	*len = raw;

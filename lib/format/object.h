@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "base/compress.h"
 #include "base/hash.h"
 #include "base/strbuf.h"
 
@@ -13,22 +14,19 @@ struct cdt_decompressor;
 /*
  * A chunk object, loose (objects/XX/<62 hex>) or in a pack, is
  *   "CDTC" version(1)=1 codec(1) reserved(2)=0 raw length (LE32)
- *   payload: the raw bytes (codec 0) or one zlib stream (codec 1)
+ *   payload: the raw bytes (codec 0), one zlib stream (codec 1) or one
+ *   zstd frame (codec 2)
  * and its id is the SHA-256 of the raw bytes.
  */
 #define CDT_OBJ_MAGIC "CDTC"
 #define CDT_OBJ_VERSION 1
 #define CDT_OBJ_HDR 12
-enum cdt_codec {
-	CDT_CODEC_RAW = 0,
-	CDT_CODEC_ZLIB = 1,
-};
 
 /* Largest object file a chunk of raw_max bytes can need. */
 #define CDT_OBJ_MAX(raw_max) ((size_t)(raw_max) + CDT_OBJ_HDR)
 
 /*
- * Encode a chunk: header plus zlib stream from `c`, or plus the raw bytes
+ * Encode a chunk: header plus a zlib stream or zstd frame from `c`, or plus the raw bytes
  * when compression does not shrink them (or c is NULL). `out` must hold
  * CDT_OBJ_MAX(len) bytes. Returns the object's size.
  */

@@ -1,5 +1,6 @@
 /* store.c: creating, finding, opening and locking a store. */
 #include "format/store.h"
+#include "base/compress.h"
 #include "base/fsutil.h"
 #include "base/hash.h"
 #include "base/util.h"
@@ -437,6 +438,11 @@ enum cdt_store_sharing cdt_store_sharing(const struct cdt_store *s)
 unsigned cdt_store_mode(const struct cdt_store *s)
 {
 	return s->mode;
+}
+
+struct cdt_compressor *cdt_store_compressor_new(const struct cdt_store *s)
+{
+	return cdt_compressor_new(s->cfg.codec, s->cfg.level);
 }
 
 const struct cdt_config *cdt_store_config(const struct cdt_store *s)

@@ -88,6 +88,8 @@ enum cdt_store_sharing cdt_store_sharing(const struct cdt_store *s);
 unsigned cdt_store_mode(const struct cdt_store *s);
 const struct cdt_config *cdt_store_config(const struct cdt_store *s);
 const struct cdt_chunker *cdt_store_chunker(const struct cdt_store *s);
+/* A compressor with the store's codec and level (one per thread; free it). */
+struct cdt_compressor *cdt_store_compressor_new(const struct cdt_store *s);
 /* Directory fd of one part of the store, valid until close. */
 int cdt_store_dirfd(const struct cdt_store *s, enum cdt_store_dir d);
 /* Directory fd of the store itself. */

@@ -118,7 +118,7 @@ struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_o
 	ing->readers = xcalloc((size_t)ing->ncomp, sizeof(*ing->readers));
 	ing->rbufs = xcalloc((size_t)ing->ncomp, sizeof(*ing->rbufs));
 	for (i = 0; i < ing->ncomp; i++) {
-		ing->comp[i] = cdt_compressor_new(cdt_store_config(s)->level);
+		ing->comp[i] = cdt_store_compressor_new(s);
 		ing->readers[i] = cdt_chunk_reader_new(s);
 		ing->rbufs[i] = xmalloc(c->max_size);
 	}

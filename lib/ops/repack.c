@@ -385,7 +385,7 @@ int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_
 	rp.res = res;
 	rp.packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
 	rp.reader = cdt_chunk_reader_new(s);
-	rp.comp = cdt_compressor_new(cdt_store_config(s)->level);
+	rp.comp = cdt_store_compressor_new(s);
 	rp.dec = cdt_decompressor_new();
 	rp.raw_max = cdt_store_chunker(s)->max_size;
 	rp.cap = CDT_OBJ_MAX(rp.raw_max);

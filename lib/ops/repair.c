@@ -185,7 +185,7 @@ int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 	update_limits(r);
 	r->workers = cdt_workers_new(jobs - 1);
 	r->reader = cdt_chunk_reader_new(s);
-	r->comp = cdt_compressor_new(cdt_store_config(s)->level);
+	r->comp = cdt_store_compressor_new(s);
 	r->buf_cap = MAX((size_t)READ_BUF, 2 * (size_t)r->chunker->max_size);
 	r->win[0].buf = xmalloc(r->buf_cap);
 	r->win[1].buf = xmalloc(r->buf_cap);

@@ -1,16 +1,16 @@
 /*
  * fuzz-object.c: chunk objects (lib/format/object.h cdt_object_decode, and the
- * inflate behind it).
+ * zlib and zstd decoders behind it).
  *
  * The first byte picks a mode:
  *   0  the rest is an object file, checked against the SHA-256 of its
  *      payload (so well-formed raw objects decode);
  *   1  the rest is header fields and a payload, assembled into an object
- *      with a good magic and version; zlib's own inflate says what it must
- *      decode to, and its SHA-256 is the id, so valid objects are reached
+ *      with a good magic and version; zlib's own inflate, or libzstd's
+ *      decoder with the same window limit, says what it must decode to, and its SHA-256 is the id, so valid objects are reached
  *      that random bytes never hash to;
- *   2  the rest is chunk data: encoded at a level from the next byte, then
- *      decoded, which must give it back.
+ *   2  the rest is chunk data: encoded with a codec and level from the
+ *      next byte, then decoded, which must give it back.
  * Whatever the mode, decoding returns 0 with the checked content or
  * -CDT_ECORRUPT with a reason, and never writes past raw_max (the output
  * buffer is allocated with exactly raw_max bytes, so ASan sees any overrun).
@@ -22,11 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #define RAW_MAX (256u << 10)
 
 static struct cdt_decompressor *dec;
-static struct cdt_compressor *comp[CDT_LEVEL_MAX + 1];
+static struct cdt_compressor *comp[CDT_ZLIB_LEVEL_MAX + 1];
+static struct cdt_compressor *zcomp[CDT_ZSTD_LEVEL_MAX + 1];
+static ZSTD_DCtx *ref_zstd;
 
 /* Check what a decode returned; `out` holds raw_max bytes. */
 static void check_decode(int ret, const struct cdt_id *id, const unsigned char *out,
@@ -89,6 +92,29 @@ static long ref_inflate(const unsigned char *in, size_t in_len, unsigned char *o
 }
 
 /*
+ * Decode with libzstd as cdt_decompress() is specified to: exactly one
+ * frame, no window over 2^25, giving exactly `cap` bytes (or, with
+ * want_any, any number up to cap). Returns the length or -1.
+ */
+static long ref_unzstd(const unsigned char *in, size_t in_len, unsigned char *out,
+		       size_t cap, int want_any)
+{
+	size_t n;
+
+	if (!ref_zstd) {
+		ref_zstd = ZSTD_createDCtx();
+		if (!ref_zstd || ZSTD_isError(ZSTD_DCtx_setParameter(ref_zstd, ZSTD_d_windowLogMax, 25)))
+			die("cannot set up the reference zstd decoder");
+	}
+	if (ZSTD_findFrameCompressedSize(in, in_len) != in_len)
+		return -1;
+	n = ZSTD_decompressDCtx(ref_zstd, out, cap, in, in_len);
+	if (ZSTD_isError(n) || (!want_any && n != cap))
+		return -1;
+	return (long)n;
+}
+
+/*
  * Layout after the mode byte: codec, flags, raw length (LE32), raw_max
  * (LE24), payload. Flags: bit 0 passes the raw length as want_len, bit 1
  * passes a different want_len, bit 2 replaces the stated raw length by the
@@ -107,7 +133,7 @@ static void decode_assembled(const uint8_t *data, size_t size)
 
 	if (size < 9)
 		return;
-	codec = data[0] < 0xf0 ? data[0] & 1 : data[0];
+	codec = data[0] < 0xf0 ? data[0] % 3 : data[0];
 	flags = data[1];
 	raw = get_le32(data + 2);
 	raw_max = 1 + (uint32_t)(data[6] | data[7] << 8 | data[8] << 16) % RAW_MAX;
@@ -118,8 +144,9 @@ static void decode_assembled(const uint8_t *data, size_t size)
 	if (flags & 4) {
 		if (codec == CDT_CODEC_RAW)
 			raw = (uint32_t)plen;
-		else if (codec == CDT_CODEC_ZLIB) {
-			long n = ref_inflate(data, plen, ref, RAW_MAX, 1);
+		else if (codec == CDT_CODEC_ZLIB || codec == CDT_CODEC_ZSTD) {
+			long n = codec == CDT_CODEC_ZLIB ? ref_inflate(data, plen, ref, RAW_MAX, 1) :
+							   ref_unzstd(data, plen, ref, RAW_MAX, 1);
 
 			if (n >= 0)
 				raw = (uint32_t)n;
@@ -137,6 +164,8 @@ static void decode_assembled(const uint8_t *data, size_t size)
 			ref_len = raw;
 		} else if (codec == CDT_CODEC_ZLIB) {
 			ref_len = ref_inflate(data, plen, ref, raw, 0);
+		} else if (codec == CDT_CODEC_ZSTD) {
+			ref_len = ref_unzstd(data, plen, ref, raw, 0);
 		}
 	}
 	if (ref_len >= 0)
@@ -177,17 +206,27 @@ static void round_trip(const uint8_t *data, size_t size)
 	uint32_t len, got = 0;
 	size_t olen;
 	struct cdt_id id;
+	struct cdt_compressor *c;
 	int level, ret;
 
 	if (size < 1)
 		return;
-	level = data[0] % (CDT_LEVEL_MAX + 1);
+	/* Even: zlib at a level 0..12; odd: zstd at 1..19 (levels over 9 are slow: cut). */
+	if (data[0] & 1) {
+		level = CDT_ZSTD_LEVEL_MIN + (data[0] >> 1) % 9;
+		if (!zcomp[level])
+			zcomp[level] = cdt_compressor_new(CDT_CODEC_ZSTD, level);
+		c = zcomp[level];
+	} else {
+		level = (data[0] >> 1) % (CDT_ZLIB_LEVEL_MAX + 1);
+		if (!comp[level])
+			comp[level] = cdt_compressor_new(CDT_CODEC_ZLIB, level);
+		c = comp[level];
+	}
 	data++;
 	len = (uint32_t)MIN(size - 1, (size_t)RAW_MAX);
-	if (!comp[level])
-		comp[level] = cdt_compressor_new(level);
 	obj = xmalloc(CDT_OBJ_MAX(len));
-	olen = cdt_object_encode(comp[level], data, len, obj);
+	olen = cdt_object_encode(c, data, len, obj);
 	FUZZ_CHECK(olen >= CDT_OBJ_HDR && olen <= CDT_OBJ_MAX(len));
 	cdt_hash(data, len, &id);
 	/* raw_max as tight as it can be. */

@@ -39,7 +39,8 @@ done
 
 # The same chunk size as the fuzz targets' scratch store (fastcdc, 1 KiB
 # average, 4 KiB largest chunk), so that real manifests are valid there.
-"$CDT" init -q --chunk-size 1K "$S"
+# zlib: the seeds of format 1; zstd-loose in corpus/object is a zstd object.
+"$CDT" init -q --codec zlib --chunk-size 1K "$S"
 printf 'hello\n' >"$T/hello"
 : >"$T/empty"
 "$TEST_TOOL" gen-text 1 6000 >"$T/text"
@@ -55,7 +56,7 @@ printf 'hello\n' >"$T/hello"
 # fixed-chunker store's; and one from a newer format.
 { byte 0; cat "$S/config"; } | seed config store
 { byte 1; grep -v '^checksum ' "$S/config"; } | seed config body
-"$CDT" init -q --chunker fixed --chunk-size 4096 --level 0 "$T/fixed"
+"$CDT" init -q --chunker fixed --chunk-size 4096 --codec zlib --level 0 "$T/fixed"
 { byte 0; cat "$T/fixed/config"; } | seed config fixed
 { byte 1; sed -e 's/^format 1$/format 2/' -e '/^checksum /d' "$S/config"; } | seed config newer
 

@@ -148,7 +148,7 @@ static void step_chunk_sha256(struct limits *l)
 /* As cdt_object_encode: keep the chunk raw when deflate does not shrink it. */
 static void step_deflate(struct limits *l)
 {
-	struct cdt_compressor *c = cdt_compressor_new(l->level);
+	struct cdt_compressor *c = cdt_compressor_new(CDT_CODEC_ZLIB, l->level);
 	size_t i, off = 0;
 
 	l->comp_total = 0;
@@ -173,7 +173,7 @@ static void do_inflate(struct limits *l, int verify)
 		uint32_t n = l->clen[i];
 
 		if (l->zlen[i]) {
-			if (cdt_decompress(d, l->comp + zoff, l->zlen[i], l->scratch, n) < 0)
+			if (cdt_decompress(d, CDT_CODEC_ZLIB, l->comp + zoff, l->zlen[i], l->scratch, n) < 0)
 				die("inflate failed on chunk %zu", i);
 			zoff += l->zlen[i];
 		} else {
@@ -241,7 +241,7 @@ int cmd__limits(int argc, char **argv)
 		else
 			die("%s", usage);
 	}
-	if (i >= argc || l.level > CDT_LEVEL_MAX || size > UINT32_MAX || !max)
+	if (i >= argc || l.level > CDT_ZLIB_LEVEL_MAX || size > UINT32_MAX || !max)
 		die("%s", usage);
 	if (cdt_chunker_init(&l.ch, CDT_CHUNKER_FASTCDC, (uint32_t)size) < 0)
 		die("bad chunk size %llu", (unsigned long long)size);

@@ -219,7 +219,7 @@ static void sc_compress(struct sc *sc, struct sc_scheme *sch)
 
 	memset(&zs, 0, sizeof(zs));
 	if (sch->kind == SC_CHUNK_STORE)
-		c = cdt_compressor_new(sc->level);
+		c = cdt_compressor_new(CDT_CODEC_ZLIB, sc->level);
 	else if (deflateInit(&zs, MIN(sc->level, 9)) != Z_OK)
 		die("deflateInit failed");
 	sch->comp = xmalloc(sc->ulen ? sc->ulen : 1);
@@ -267,7 +267,7 @@ static void sc_unit_out(const struct sc_scheme *sch, z_stream *zs, struct cdt_de
 		return;
 	}
 	if (d) {
-		if (cdt_decompress(d, in, un->comp_len, out, un->raw_len) < 0)
+		if (cdt_decompress(d, CDT_CODEC_ZLIB, in, un->comp_len, out, un->raw_len) < 0)
 			die("inflate failed on unit %zu", i);
 		return;
 	}

@@ -113,7 +113,7 @@ static void test_name_entry(void)
 
 static void test_objects(void)
 {
-	struct cdt_compressor *c = cdt_compressor_new(6);
+	struct cdt_compressor *c = cdt_compressor_new(CDT_CODEC_ZLIB, 6);
 	struct cdt_decompressor *d = cdt_decompressor_new();
 	size_t n = 65536, olen, i;
 	unsigned char *data = xmalloc(n), *obj = xmalloc(CDT_OBJ_MAX(n)), *out = xmalloc(n + 64);

@@ -42,7 +42,7 @@ static struct chunk chunks[NCHUNKS];
 /* Chunks of many sizes, half of them compressible, each encoded as it is stored. */
 static void make_chunks(void)
 {
-	struct cdt_compressor *c = cdt_compressor_new(1);
+	struct cdt_compressor *c = cdt_compressor_new(CDT_CODEC_ZLIB, 1);
 	size_t i, k;
 
 	for (i = 0; i < NCHUNKS; i++) {
