@@ -15,7 +15,7 @@
 #define STR(x) STR_(x)
 
 const char usage_init[] =
-	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--codec zstd|zlib] [--level N] [--shared=group] [-q] [DIR]\n"
+	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--codec zstd|zlib] [--level N] [--frame-size SIZE] [--shared=group] [-q] [DIR]\n"
 	"\n"
 	"Create a store at DIR (default: --store, else $CDT_STORE, else .cdt in\n"
 	"the current directory).\n"
@@ -29,6 +29,9 @@ const char usage_init[] =
 	"                       readable by older cdt)\n"
 	"    --level N          zstd " STR(CDT_ZSTD_LEVEL_MIN) ".." STR(CDT_ZSTD_LEVEL_MAX) " (default " STR(CDT_ZSTD_LEVEL_DEFAULT) "), zlib " STR(CDT_ZLIB_LEVEL_MIN) ".." STR(CDT_ZLIB_LEVEL_MAX) "\n"
 	"                       (default " STR(CDT_ZLIB_LEVEL_DEFAULT) "; 0 stores raw)\n"
+	"    --frame-size SIZE  raw bytes of neighbouring chunks a pack compresses\n"
+	"                       together (4K..16M, default 256K; 0: each chunk\n"
+	"                       alone); zlib stores take none unless given\n"
 	"    --shared=group     share the store with the group of DIR (mode 2770):\n"
 	"                       its members can add, read and remove, whatever\n"
 	"                       their umask\n"
@@ -57,6 +60,7 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 		{ "chunk-size", required_argument, NULL, 's' },
 		{ "codec", required_argument, NULL, 'C' },
 		{ "level", required_argument, NULL, 'l' },
+		{ "frame-size", required_argument, NULL, 'F' },
 		{ "shared", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 }
@@ -64,7 +68,7 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 	enum cdt_store_sharing sharing = CDT_SHARE_PRIVATE;
 	struct cdt_config cfg;
 	const char *dir;
-	int c, quiet = 0, level_given = 0;
+	int c, quiet = 0, level_given = 0, frame_given = 0;
 	uint64_t v;
 	char *end;
 	long level = 0;
@@ -91,6 +95,12 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 				return usage_error(ctx, "level must be a number, not '%s'", quote(optarg));
 			level_given = 1;
 			break;
+		case 'F':
+			if (parse_size(optarg, &v) || v > UINT32_MAX)
+				return usage_error(ctx, "bad frame size '%s'", quote(optarg));
+			cfg.frame_size = (uint32_t)v;
+			frame_given = 1;
+			break;
 		case 'S':
 			if (strcmp(optarg, "group"))
 				return usage_error(ctx, "--shared takes 'group', not '%s'", quote(optarg));
@@ -105,8 +115,10 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	if (argc - optind > 1)
 		return usage_error(ctx, "too many arguments");
-	/* zlib stores stay format 1, which older cdt reads too. */
-	cfg.format = cfg.codec == CDT_CODEC_ZLIB ? 1 : CDT_FORMAT_VERSION;
+	/* zlib stores without frames stay format 1, which older cdt reads too. */
+	if (cfg.codec == CDT_CODEC_ZLIB && !frame_given)
+		cfg.frame_size = 0;
+	cfg.format = cfg.codec == CDT_CODEC_ZLIB && !cfg.frame_size ? 1 : CDT_FORMAT_VERSION;
 	cfg.level = level_given ? (int)level : cdt_codec_level_default(cfg.codec);
 	if (cfg.level < cdt_codec_level_min(cfg.codec) || cfg.level > cdt_codec_level_max(cfg.codec))
 		return usage_error(ctx, "%s level must be a number from %d to %d, not '%ld'",
@@ -131,6 +143,8 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 		printf("initialized cdt store in %s (%s, %u-byte chunks, %s level %d", dir,
 		       cdt_chunker_name(cfg.chunker), cfg.chunk_size, cdt_codec_name(cfg.codec),
 		       cfg.level);
+		if (cfg.frame_size)
+			printf(", %u-byte frames", cfg.frame_size);
 		if (sharing == CDT_SHARE_GROUP)
 			print_group(dir);
 		printf(")\n");

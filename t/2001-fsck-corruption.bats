@@ -239,7 +239,8 @@ load lib-integrity
 }
 
 @test "a damaged object in a pack is found, named, and healed with its pack" {
-	init_store --chunk-size 4K
+	# Each chunk its own object, so that the damage reaches one chunk.
+	init_store --chunk-size 4K --frame-size 0
 	gen_bytes 1 300000 > big
 	gen_bytes 2 300000 > other
 	c add -q big other

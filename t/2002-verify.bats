@@ -129,7 +129,7 @@ load lib-integrity
 @test "cat and verify read past their read-ahead rounds in order" {
 	# 64 KiB blocks: a round reads 128 chunks (8 MiB) ahead, so 20 MiB is
 	# three rounds, and chunks 5 and 300 lie in the first and the third.
-	init_store --chunker fixed --chunk-size 64K
+	init_store --chunker fixed --chunk-size 64K --frame-size 0	# a chunk per object
 	gen_bytes 7 20971520 > big
 	c add -q big
 	X=$(piece_id big 327680 65536)

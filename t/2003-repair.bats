@@ -6,7 +6,7 @@ load test_helper
 load lib-integrity
 
 @test "repair heals a chunk from a different file that shares it" {
-	init_store --chunk-size 4K
+	init_store --chunk-size 4K --frame-size 0	# the damage reaches one chunk
 	gen_bytes 1 200000 > stored
 	c add -q stored
 	# The chunk that starts after 100 KB.

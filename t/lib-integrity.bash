@@ -132,11 +132,12 @@ for n in sorted(os.listdir(d)):
         continue
     b = open(os.path.join(d, n), 'rb').read()
     count = struct.unpack_from('<Q', b, 8)[0]
+    loc = 24 if b[4] == 2 else 16
     ids = 16 + 1024
     locs = ids + 32 * count
     for i in range(count):
         if b[ids + 32 * i:ids + 32 * i + 32] == want:
-            off, ln, _ = struct.unpack_from('<QII', b, locs + 16 * i)
+            off, ln, _ = struct.unpack_from('<QII', b, locs + loc * i)
             print(os.path.join(d, n[:-4] + '.pack'), off, ln)
             sys.exit(0)
 EOF2

@@ -260,11 +260,11 @@ _cdt()
 		--shared)
 			__cdt_offer "$cur" group
 			return 0 ;;
-		--chunk-size)
+		--chunk-size|--frame-size)
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'--chunker\n--chunk-size\n--codec\n--level\n--shared\n-q\n--quiet\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'--chunker\n--chunk-size\n--codec\n--level\n--frame-size\n--shared\n-q\n--quiet\n-h\n--help\n--store'
 		else
 			__cdt_dirs "$cur"
 		fi

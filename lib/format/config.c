@@ -16,6 +16,7 @@ void cdt_config_defaults(struct cdt_config *cfg)
 	cfg->chunk_size = 32 << 10;
 	cfg->codec = CDT_CODEC_ZSTD;
 	cfg->level = CDT_ZSTD_LEVEL_DEFAULT;
+	cfg->frame_size = CDT_FRAME_SIZE_DEFAULT;
 }
 
 int cdt_config_check(const struct cdt_config *cfg, struct strbuf *why)
@@ -28,6 +29,16 @@ int cdt_config_check(const struct cdt_config *cfg, struct strbuf *why)
 	}
 	if (cfg->format < 2 && cfg->codec != CDT_CODEC_ZLIB) {
 		strbuf_addf(why, "format %u stores have the zlib codec", cfg->format);
+		return -EINVAL;
+	}
+	if (cfg->format < 2 && cfg->frame_size) {
+		strbuf_addf(why, "format %u stores keep each chunk on its own (no frames)", cfg->format);
+		return -EINVAL;
+	}
+	if (cfg->frame_size &&
+	    (cfg->frame_size < CDT_FRAME_SIZE_MIN || cfg->frame_size > CDT_FRAME_SIZE_MAX)) {
+		strbuf_addf(why, "frame size %u is not 0 or between %u and %u", cfg->frame_size,
+			    CDT_FRAME_SIZE_MIN, CDT_FRAME_SIZE_MAX);
 		return -EINVAL;
 	}
 	if (cfg->level < cdt_codec_level_min(cfg->codec) ||
@@ -58,6 +69,8 @@ static void format_body(const struct cdt_config *cfg, struct strbuf *out)
 	if (cfg->format >= 2)
 		strbuf_addf(out, "codec %s\n", cdt_codec_name(cfg->codec));
 	strbuf_addf(out, "level %d\n", cfg->level);
+	if (cfg->format >= 2)
+		strbuf_addf(out, "frame-size %u\n", cfg->frame_size);
 	strbuf_addf(out, "store-id %s\n", cfg->store_id);
 }
 
@@ -188,6 +201,17 @@ int cdt_config_parse(const char *text, size_t len, struct cdt_config *cfg,
 				return -CDT_ECORRUPT;
 			}
 			seen |= 32;
+		} else if (!strcmp(key, "frame-size")) {
+			if (seen & 64) {
+				strbuf_addf(why, "config key '%s' appears twice", key);
+				return -CDT_ECORRUPT;
+			}
+			if (parse_uint(val, CDT_FRAME_SIZE_MAX, &v)) {
+				strbuf_addf(why, "bad frame-size '%.20s'", val);
+				return -CDT_ECORRUPT;
+			}
+			cfg->frame_size = (uint32_t)v;
+			seen |= 64;
 		} else if (!strcmp(key, "store-id")) {
 			if (seen & 16) {
 				strbuf_addf(why, "config key '%s' appears twice", key);
@@ -224,15 +248,16 @@ int cdt_config_parse(const char *text, size_t len, struct cdt_config *cfg,
 		strbuf_addstr(why, "config checksum does not match its contents");
 		return -CDT_ECORRUPT;
 	}
-	/* Format 1 has no codec line: its chunks are zlib streams. */
-	if (cfg->format < 2 && !(seen & 32)) {
+	/* Format 1 has no codec or frame-size line: its chunks are zlib streams, each alone. */
+	if (cfg->format < 2 && !(seen & 96)) {
 		cfg->codec = CDT_CODEC_ZLIB;
-		seen |= 32;
+		cfg->frame_size = 0;
+		seen |= 96;
 	} else if (cfg->format < 2) {
-		strbuf_addstr(why, "config of format 1 names a codec");
+		strbuf_addstr(why, "config of format 1 names a codec or a frame size");
 		return -CDT_ECORRUPT;
 	}
-	if (seen != 63) {
+	if (seen != 127) {
 		strbuf_addstr(why, "config is missing a required key");
 		return -CDT_ECORRUPT;
 	}

@@ -19,9 +19,19 @@ struct cdt_config {
 	enum cdt_chunker_kind chunker;
 	uint32_t chunk_size;	/* FastCDC average or fixed block size */
 	enum cdt_codec codec;	/* zlib (format 1) or zstd */
+	/*
+	 * Raw bytes of chunks a pack compresses together in one frame (format 2;
+	 * 0: each chunk on its own, as format 1 always does).
+	 */
+	uint32_t frame_size;
 	int level;		/* the codec's level */
 	char store_id[33];	/* 32 hex digits, random at init */
 };
+
+/* Limits on a store's frame size (besides 0, no frames). */
+#define CDT_FRAME_SIZE_MIN (4u << 10)
+#define CDT_FRAME_SIZE_MAX (16u << 20)
+#define CDT_FRAME_SIZE_DEFAULT (256u << 10)
 
 /* Defaults for cdt init. */
 void cdt_config_defaults(struct cdt_config *cfg);

@@ -105,3 +105,101 @@ int cdt_object_parse(struct cdt_decompressor *d, const unsigned char *buf, size_
 	*obj_len = CDT_OBJ_HDR + used;
 	return 0;
 }
+
+size_t cdt_frame_encode(struct cdt_compressor *c, const unsigned char *raw, const uint32_t *lens,
+			uint32_t n, unsigned char *out)
+{
+	size_t total = 0, hdr = CDT_FRAME_HDR + 4 * (size_t)n, clen = 0;
+	uint32_t i;
+
+	memcpy(out, CDT_OBJ_MAGIC, 4);
+	out[4] = CDT_FRAME_VERSION;
+	out[6] = CDT_FRAME_KIND;
+	out[7] = 0;
+	put_le32(out + 8, n);
+	for (i = 0; i < n; i++) {
+		put_le32(out + CDT_FRAME_HDR + 4 * (size_t)i, lens[i]);
+		total += lens[i];
+	}
+	if (c && total > 16 && !cdt_probably_incompressible(raw, total))
+		clen = cdt_compress(c, raw, total, out + hdr, total - 1);
+	if (clen) {
+		out[5] = (unsigned char)cdt_compressor_codec(c);
+	} else {
+		out[5] = CDT_CODEC_RAW;
+		memcpy(out + hdr, raw, total);
+		clen = total;
+	}
+	put_le32(out + 12, (uint32_t)clen);
+	return hdr + clen;
+}
+
+int cdt_object_is_frame(const unsigned char *obj, size_t len)
+{
+	return len > 4 && obj[4] == CDT_FRAME_VERSION;
+}
+
+int cdt_frame_parse(const unsigned char *obj, size_t avail, uint32_t raw_max, uint64_t frame_max,
+		    struct cdt_frame_info *fi, struct strbuf *why)
+{
+	uint64_t total = 0;
+	size_t hdr;
+	uint32_t i;
+
+	if (avail < CDT_FRAME_HDR)
+		return cdt_corrupt(why, "frame is shorter than its header");
+	if (memcmp(obj, CDT_OBJ_MAGIC, 4))
+		return cdt_corrupt(why, "frame has a bad magic number");
+	if (obj[4] != CDT_FRAME_VERSION || obj[6] != CDT_FRAME_KIND)
+		return cdt_corrupt(why, "object is not a frame");
+	if (obj[7])
+		return cdt_corrupt(why, "frame header has reserved bits set");
+	if (obj[5] != CDT_CODEC_RAW && obj[5] != CDT_CODEC_ZLIB && obj[5] != CDT_CODEC_ZSTD)
+		return cdt_corrupt(why, "frame has an unknown codec");
+	fi->codec = obj[5];
+	fi->n = get_le32(obj + 8);
+	fi->payload_len = get_le32(obj + 12);
+	if (!fi->n || fi->n > CDT_FRAME_MAX_CHUNKS)
+		return cdt_corrupt(why, "frame holds an impossible number of chunks");
+	hdr = CDT_FRAME_HDR + 4 * (size_t)fi->n;
+	if (avail < hdr || avail - hdr < fi->payload_len)
+		return cdt_corrupt(why, "frame runs past its end");
+	fi->lens = obj + CDT_FRAME_HDR;
+	for (i = 0; i < fi->n; i++) {
+		uint32_t l = get_le32(fi->lens + 4 * (size_t)i);
+
+		if (!l || l > raw_max)
+			return cdt_corrupt(why, "frame chunk %u has an impossible length", i);
+		total += l;
+	}
+	if (total > frame_max || total > CDT_FRAME_RAW_HARD_MAX)
+		return cdt_corrupt(why, "frame holds more than a frame can");
+	if (fi->codec == CDT_CODEC_RAW && fi->payload_len != total)
+		return cdt_corrupt(why, "raw frame has the wrong length");
+	fi->raw_total = total;
+	fi->payload = obj + hdr;
+	fi->obj_len = hdr + fi->payload_len;
+	return 0;
+}
+
+void cdt_frame_chunk(const struct cdt_frame_info *fi, uint32_t i, uint32_t *off, uint32_t *len)
+{
+	uint32_t k, o = 0;
+
+	for (k = 0; k < i; k++)
+		o += get_le32(fi->lens + 4 * (size_t)k);
+	*off = o;
+	*len = get_le32(fi->lens + 4 * (size_t)i);
+}
+
+int cdt_frame_decode(struct cdt_decompressor *d, const struct cdt_frame_info *fi,
+		     unsigned char *out, struct strbuf *why)
+{
+	if (fi->codec == CDT_CODEC_RAW) {
+		memcpy(out, fi->payload, fi->payload_len);
+		return 0;
+	}
+	if (cdt_decompress(d, fi->codec, fi->payload, fi->payload_len, out, fi->raw_total) < 0)
+		return cdt_corrupt(why, "compressed frame does not decode to the stated length");
+	return 0;
+}

@@ -26,6 +26,65 @@ struct cdt_decompressor;
 #define CDT_OBJ_MAX(raw_max) ((size_t)(raw_max) + CDT_OBJ_HDR)
 
 /*
+ * A frame (object version 2, only ever in a pack of version 2) holds
+ * several chunks compressed together, so that the compressor sees each
+ * chunk's neighbours:
+ *   "CDTC" version(1)=2 codec(1) kind(1)=1 reserved(1)=0
+ *   count n (LE32), payload length (LE32)
+ *   n x raw length of each chunk (LE32), in the order of the payload
+ *   payload: the chunks' raw bytes one after the other, compressed as one
+ *   zlib stream or zstd frame (or raw, codec 0)
+ * A chunk's ids is the SHA-256 of its own raw bytes, as ever; the pack's
+ * index says which part of which frame holds it.
+ */
+#define CDT_FRAME_VERSION 2
+#define CDT_FRAME_KIND 1
+#define CDT_FRAME_HDR 16
+#define CDT_FRAME_MAX_CHUNKS 65536u
+/* No frame holds more raw bytes than this, whatever a store's frame size. */
+#define CDT_FRAME_RAW_HARD_MAX (32u << 20)
+/* Largest frame object for n chunks of raw_total bytes in all. */
+#define CDT_FRAME_MAX(raw_total, n) ((size_t)CDT_FRAME_HDR + 4 * (size_t)(n) + (size_t)(raw_total))
+
+/*
+ * Encode n chunks, whose raw bytes lie one after the other in `raw`
+ * (lens[i] bytes each), as one frame with `c` (raw when that does not
+ * shrink them, or c is NULL). `out` holds CDT_FRAME_MAX(sum, n) bytes.
+ * Returns the frame's size.
+ */
+size_t cdt_frame_encode(struct cdt_compressor *c, const unsigned char *raw, const uint32_t *lens,
+			uint32_t n, unsigned char *out);
+
+/* A frame's header, parsed and checked (cdt_frame_parse()). */
+struct cdt_frame_info {
+	enum cdt_codec codec;
+	uint32_t n;
+	const unsigned char *lens;	/* n x LE32 */
+	const unsigned char *payload;
+	size_t payload_len;
+	uint64_t raw_total;
+	size_t obj_len;			/* header, lengths and payload */
+};
+/*
+ * Parse the frame that starts obj (avail bytes, which may go on past its
+ * end): magic, version, kind, reserved byte, count, every chunk length
+ * (1..raw_max) and their sum (at most frame_max), and that the payload
+ * fits. 0 or -CDT_ECORRUPT (reason in why).
+ */
+int cdt_frame_parse(const unsigned char *obj, size_t avail, uint32_t raw_max, uint64_t frame_max,
+		    struct cdt_frame_info *fi, struct strbuf *why);
+/* Raw offset and length of chunk i of a parsed frame. */
+void cdt_frame_chunk(const struct cdt_frame_info *fi, uint32_t i, uint32_t *off, uint32_t *len);
+/*
+ * Decode a parsed frame's payload into out (fi->raw_total bytes): exactly
+ * that many bytes, all of the payload used. 0 or -CDT_ECORRUPT.
+ */
+int cdt_frame_decode(struct cdt_decompressor *d, const struct cdt_frame_info *fi,
+		     unsigned char *out, struct strbuf *why);
+/* Is obj (at least 5 bytes) a frame rather than a one-chunk object? */
+int cdt_object_is_frame(const unsigned char *obj, size_t len);
+
+/*
  * Encode a chunk: header plus a zlib stream or zstd frame from `c`, or plus the raw bytes
  * when compression does not shrink them (or c is NULL). `out` must hold
  * CDT_OBJ_MAX(len) bytes. Returns the object's size.

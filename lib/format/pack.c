@@ -21,10 +21,25 @@ static uint32_t crc_of(const void *p, size_t n)
 	return cdt_crc32(p, n);
 }
 
-static size_t idx_size(uint64_t count)
+static size_t loc_size(unsigned version)
 {
-	return CDT_IDX_HDR + CDT_IDX_FANOUT + (size_t)count * (CDT_ID_LEN + CDT_IDX_LOC) +
+	return version >= CDT_PACK_VERSION_FRAMES ? CDT_IDX_LOC_V2 : CDT_IDX_LOC;
+}
+
+static size_t idx_size(uint64_t count, unsigned version)
+{
+	return CDT_IDX_HDR + CDT_IDX_FANOUT + (size_t)count * (CDT_ID_LEN + loc_size(version)) +
 	       2 * CDT_ID_LEN;
+}
+
+size_t cdt_pack_object_max(uint32_t raw_max, uint64_t frame_max)
+{
+	size_t one = CDT_OBJ_MAX(raw_max);
+
+	if (!frame_max)
+		return one;
+	frame_max = MIN(frame_max, (uint64_t)CDT_FRAME_RAW_HARD_MAX);
+	return MAX(one, CDT_FRAME_MAX(frame_max, CDT_FRAME_MAX_CHUNKS));
 }
 
 int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p)
@@ -38,15 +53,18 @@ int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p)
 	if (strlen(name) >= sizeof(p->name))
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%s.idx", name);
-	ret = map_file_at(packsfd, path, idx_size(0), idx_size(CDT_PACK_MAX_OBJECTS),
+	ret = map_file_at(packsfd, path, idx_size(0, 1), idx_size(CDT_PACK_MAX_OBJECTS, 2),
 			  &p->map, &p->map_len);
 	if (ret < 0)
 		return ret;
 	p->count = get_le64(p->map + 8);
-	if (memcmp(p->map, CDT_IDX_MAGIC, 4) || p->map[4] != CDT_PACK_VERSION ||
+	p->version = p->map[4];
+	if (memcmp(p->map, CDT_IDX_MAGIC, 4) ||
+	    (p->version != CDT_PACK_VERSION && p->version != CDT_PACK_VERSION_FRAMES) ||
 	    p->map[5] || p->map[6] || p->map[7] ||
-	    p->count > CDT_PACK_MAX_OBJECTS || idx_size(p->count) != p->map_len)
+	    p->count > CDT_PACK_MAX_OBJECTS || idx_size(p->count, p->version) != p->map_len)
 		goto corrupt;
+	p->loc_size = loc_size(p->version);
 	for (i = 0; i < 256; i++) {
 		uint32_t f = get_le32(p->map + CDT_IDX_HDR + 4 * i);
 
@@ -70,6 +88,8 @@ void cdt_pack_close(struct cdt_pack *p)
 {
 	free(p->mark);
 	p->mark = NULL;
+	free(p->sizes);
+	p->sizes = NULL;
 	if (p->map)
 		munmap((void *)p->map, p->map_len);
 	if (p->fd >= 0)
@@ -101,7 +121,7 @@ int64_t cdt_pack_find(const struct cdt_pack *p, const struct cdt_id *id)
 void cdt_pack_entry(const struct cdt_pack *p, uint64_t i, struct cdt_id *id,
 		    uint64_t *off, uint32_t *len, uint32_t *crc)
 {
-	const unsigned char *loc = p->locs + i * CDT_IDX_LOC;
+	const unsigned char *loc = p->locs + i * p->loc_size;
 
 	if (id)
 		memcpy(id->b, p->ids + i * CDT_ID_LEN, CDT_ID_LEN);
@@ -111,6 +131,96 @@ void cdt_pack_entry(const struct cdt_pack *p, uint64_t i, struct cdt_id *id,
 		*len = get_le32(loc + 8);
 	if (crc)
 		*crc = get_le32(loc + 12);
+}
+
+void cdt_pack_entry_part(const struct cdt_pack *p, uint64_t i, uint32_t *raw_off,
+			 uint32_t *raw_len)
+{
+	const unsigned char *loc = p->locs + i * p->loc_size;
+
+	if (p->version < CDT_PACK_VERSION_FRAMES) {
+		*raw_off = 0;
+		*raw_len = 0;
+		return;
+	}
+	*raw_off = get_le32(loc + 16);
+	*raw_len = get_le32(loc + 20);
+}
+
+static const struct cdt_pack *order_pack;
+
+static int cmp_order(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t ox, oy;
+	uint32_t rx, ry, lx, ly;
+
+	cdt_pack_entry(order_pack, x, NULL, &ox, NULL, NULL);
+	cdt_pack_entry(order_pack, y, NULL, &oy, NULL, NULL);
+	if (ox != oy)
+		return ox < oy ? -1 : 1;
+	cdt_pack_entry_part(order_pack, x, &rx, &lx);
+	cdt_pack_entry_part(order_pack, y, &ry, &ly);
+	return rx < ry ? -1 : rx > ry;
+}
+
+uint64_t *cdt_pack_entry_order(const struct cdt_pack *p)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	uint64_t *v = xcalloc(p->count ? p->count : 1, sizeof(*v)), i;
+
+	for (i = 0; i < p->count; i++)
+		v[i] = i;
+	pthread_mutex_lock(&mu);
+	order_pack = p;
+	if (p->count > 1)
+		qsort(v, p->count, sizeof(*v), cmp_order);
+	pthread_mutex_unlock(&mu);
+	return v;
+}
+
+uint32_t cdt_pack_entry_size(struct cdt_pack *p, uint64_t i)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	uint32_t len;
+
+	if (p->version < CDT_PACK_VERSION_FRAMES) {
+		cdt_pack_entry(p, i, NULL, NULL, &len, NULL);
+		return len;
+	}
+	pthread_mutex_lock(&mu);
+	if (!p->sizes) {
+		uint64_t *order = cdt_pack_entry_order(p), a, b, k;
+
+		p->sizes = xcalloc(p->count ? p->count : 1, sizeof(*p->sizes));
+		for (a = 0; a < p->count; a = b) {
+			uint64_t off, off2, raw = 0, given = 0;
+			uint32_t olen, roff, rlen;
+
+			cdt_pack_entry(p, order[a], NULL, &off, &olen, NULL);
+			for (b = a; b < p->count; b++) {
+				cdt_pack_entry(p, order[b], NULL, &off2, NULL, NULL);
+				if (off2 != off)
+					break;
+				cdt_pack_entry_part(p, order[b], &roff, &rlen);
+				raw += rlen;
+			}
+			for (k = a; k < b; k++) {
+				uint64_t share;
+
+				cdt_pack_entry_part(p, order[k], &roff, &rlen);
+				/* The last takes what rounding left, so the object adds up. */
+				share = k + 1 == b ? olen - given :
+					raw ? (uint64_t)olen * rlen / raw : olen / (b - a);
+				p->sizes[order[k]] = (uint32_t)share;
+				given += share;
+			}
+		}
+		free(order);
+	}
+	len = p->sizes[i];
+	pthread_mutex_unlock(&mu);
+	return len;
 }
 
 /* Readers in several threads may reach an unopened pack at once. */
@@ -201,8 +311,8 @@ static int cmp_span(const void *a, const void *b)
 }
 
 int cdt_pack_verify(struct cdt_pack *p, int packsfd,
-		    int (*fn)(const struct cdt_id *id, const unsigned char *obj, size_t len,
-			      void *data),
+		    int (*fn)(const struct cdt_pack *p, uint64_t i, const unsigned char *obj,
+			      size_t len, void *data),
 		    void *data, struct strbuf *why)
 {
 	struct cdt_hasher *h = cdt_hasher_new();
@@ -241,7 +351,7 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	}
 	if (p->pack_size < CDT_PACK_HDR + CDT_PACK_TRAILER ||
 	    pread_full(p->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != CDT_PACK_VERSION || hdr[5] || hdr[6] ||
+	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != p->version || hdr[5] || hdr[6] ||
 	    hdr[7] ||
 	    pread_full(p->fd, tr, sizeof(tr), (off_t)(p->pack_size - CDT_PACK_TRAILER)) !=
 		    (ssize_t)sizeof(tr)) {
@@ -269,31 +379,43 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	cdt_hasher_update(h, hdr, sizeof(hdr));
 	pos = CDT_PACK_HDR;
 	/* Room for the largest entry; one larger than any object is refused below. */
-	buf = xmalloc(MIN(buf_len, CDT_OBJ_MAX(CDT_CHUNK_HARD_MAX)));
+	buf = xmalloc(MIN(buf_len, cdt_pack_object_max(CDT_CHUNK_HARD_MAX, CDT_FRAME_RAW_HARD_MAX)));
 	for (i = 0; i < p->count; i++) {
 		struct cdt_id id;
+		int again = i && spans[i].off == spans[i - 1].off;
 
-		if (spans[i].off != pos || spans[i].len > CDT_OBJ_MAX(CDT_CHUNK_HARD_MAX) ||
-		    spans[i].off + spans[i].len > p->pack_size - CDT_PACK_TRAILER) {
-			ret = cdt_corrupt(why, "index entries do not tile the pack");
-			goto out;
-		}
-		if (pread_full(p->fd, buf, spans[i].len, (off_t)spans[i].off) != (ssize_t)spans[i].len) {
-			ret = cdt_corrupt(why, "pack is truncated");
-			goto out;
-		}
-		cdt_hasher_update(h, buf, spans[i].len);
-		pos += spans[i].len;
 		memcpy(id.b, p->ids + spans[i].index * CDT_ID_LEN, CDT_ID_LEN);
-		if (crc_of(buf, spans[i].len) != spans[i].crc) {
-			char hex[CDT_ID_HEXLEN + 1];
+		/* The chunks of one frame share its object: read and check it once. */
+		if (again && p->version >= CDT_PACK_VERSION_FRAMES) {
+			if (spans[i].len != spans[i - 1].len || spans[i].crc != spans[i - 1].crc) {
+				ret = cdt_corrupt(why, "index entries of one object disagree on it");
+				goto out;
+			}
+		} else {
+			if (spans[i].off != pos ||
+			    spans[i].len > cdt_pack_object_max(CDT_CHUNK_HARD_MAX, CDT_FRAME_RAW_HARD_MAX) ||
+			    spans[i].off + spans[i].len > p->pack_size - CDT_PACK_TRAILER) {
+				ret = cdt_corrupt(why, "index entries do not tile the pack");
+				goto out;
+			}
+			if (pread_full(p->fd, buf, spans[i].len, (off_t)spans[i].off) !=
+			    (ssize_t)spans[i].len) {
+				ret = cdt_corrupt(why, "pack is truncated");
+				goto out;
+			}
+			cdt_hasher_update(h, buf, spans[i].len);
+			pos += spans[i].len;
+			if (crc_of(buf, spans[i].len) != spans[i].crc) {
+				char hex[CDT_ID_HEXLEN + 1];
 
-			ret = cdt_corrupt(why, "object %s at offset %llu fails its CRC",
-				      cdt_id_to_hex(&id, hex), (unsigned long long)spans[i].off);
-			goto out;
+				ret = cdt_corrupt(why, "object %s at offset %llu fails its CRC",
+						  cdt_id_to_hex(&id, hex),
+						  (unsigned long long)spans[i].off);
+				goto out;
+			}
 		}
 		if (fn) {
-			ret = fn(&id, buf, spans[i].len, data);
+			ret = fn(p, spans[i].index, buf, spans[i].len, data);
 			if (ret)
 				goto out;
 		}
@@ -320,18 +442,31 @@ struct entry {
 	struct cdt_id id;
 	uint64_t off;
 	uint32_t len, crc;
+	uint32_t raw_off, raw_len;	/* version 2: the chunk's part of its object */
 };
 
 struct cdt_pack_writer {
 	struct cdt_store *store;
 	struct cdt_csum_file *f;
+	unsigned version;
 	struct entry *entries;
 	size_t nr, alloc;
+	/* Chunks gathered for the next frame (cdt_pack_writer_add_chunk()). */
+	uint32_t frame_size, raw_max;
+	struct cdt_compressor *comp;
+	unsigned char *fraw, *fobj;
+	size_t flen;
+	struct cdt_id *fids;
+	uint32_t *flens;
+	uint32_t fn;
+	size_t falloc;
 };
 
 int cdt_pack_writer_new(struct cdt_store *s, struct cdt_pack_writer **out)
 {
-	static const unsigned char hdr[CDT_PACK_HDR] = { 'C', 'D', 'T', 'P', CDT_PACK_VERSION };
+	unsigned version = cdt_store_config(s)->frame_size ? CDT_PACK_VERSION_FRAMES :
+							      CDT_PACK_VERSION;
+	unsigned char hdr[CDT_PACK_HDR] = { 'C', 'D', 'T', 'P', (unsigned char)version };
 	struct cdt_csum_file *f;
 	int ret = cdt_csum_file_open(cdt_store_dirfd(s, CDT_DIR_TMP), "pack", &f);
 
@@ -346,7 +481,66 @@ int cdt_pack_writer_new(struct cdt_store *s, struct cdt_pack_writer **out)
 	*out = xcalloc(1, sizeof(**out));
 	(*out)->store = s;
 	(*out)->f = f;
+	(*out)->version = version;
+	(*out)->frame_size = cdt_store_config(s)->frame_size;
+	(*out)->raw_max = cdt_store_chunker(s)->max_size;
 	return 0;
+}
+
+/* Encode the chunks gathered so far as one frame. */
+static int flush_frame(struct cdt_pack_writer *w)
+{
+	size_t len;
+	int ret;
+
+	if (!w->fn)
+		return 0;
+	len = cdt_frame_encode(w->comp, w->fraw, w->flens, w->fn, w->fobj);
+	ret = cdt_pack_writer_add_frame(w, w->fids, w->fobj, len);
+	w->fn = 0;
+	w->flen = 0;
+	return ret;
+}
+
+int cdt_pack_writer_add_chunk(struct cdt_pack_writer *w, struct cdt_compressor *c,
+			      const struct cdt_id *id, const unsigned char *raw, uint32_t len)
+{
+	int ret;
+
+	if (len > w->raw_max || !len)
+		return -EINVAL;
+	if (w->version < CDT_PACK_VERSION_FRAMES || !w->frame_size) {
+		unsigned char *obj = xmalloc(CDT_OBJ_MAX(len));
+
+		ret = cdt_pack_writer_add(w, id, obj, cdt_object_encode(c, raw, len, obj));
+		free(obj);
+		return ret;
+	}
+	if (!w->fraw) {
+		w->fraw = xmalloc((size_t)w->frame_size + (size_t)w->raw_max);
+		w->fobj = xmalloc(CDT_FRAME_MAX((size_t)w->frame_size + (size_t)w->raw_max,
+						CDT_FRAME_MAX_CHUNKS));
+	}
+	w->comp = c;
+	if (w->fn >= CDT_FRAME_MAX_CHUNKS) {
+		ret = flush_frame(w);
+		if (ret < 0)
+			return ret;
+	}
+	if (w->fn + 1 > w->falloc) {
+		ALLOC_GROW(w->fids, w->fn + 1, w->falloc);
+		w->flens = xrealloc(w->flens, w->falloc * sizeof(*w->flens));
+	}
+	memcpy(w->fraw + w->flen, raw, len);
+	w->fids[w->fn] = *id;
+	w->flens[w->fn++] = len;
+	w->flen += len;
+	return w->flen >= w->frame_size ? flush_frame(w) : 0;
+}
+
+int cdt_pack_writer_frames(const struct cdt_pack_writer *w)
+{
+	return w->version >= CDT_PACK_VERSION_FRAMES;
 }
 
 int cdt_pack_writer_add(struct cdt_pack_writer *w, const struct cdt_id *id,
@@ -365,7 +559,40 @@ int cdt_pack_writer_add(struct cdt_pack_writer *w, const struct cdt_id *id,
 	w->entries[w->nr].off = off;
 	w->entries[w->nr].len = (uint32_t)len;
 	w->entries[w->nr].crc = crc_of(obj, len);
+	w->entries[w->nr].raw_off = 0;
+	w->entries[w->nr].raw_len = 0;
 	w->nr++;
+	return 0;
+}
+
+int cdt_pack_writer_add_frame(struct cdt_pack_writer *w, const struct cdt_id *ids,
+			      const unsigned char *obj, size_t len)
+{
+	uint64_t off = cdt_csum_file_offset(w->f);
+	uint32_t n, i, raw_off = 0, crc;
+	int ret;
+
+	if (w->version < CDT_PACK_VERSION_FRAMES || len < CDT_FRAME_HDR)
+		return -EINVAL;
+	n = get_le32(obj + 8);
+	if (w->nr + n > CDT_PACK_MAX_OBJECTS || len > UINT32_MAX)
+		return -EFBIG;
+	ret = cdt_csum_file_write(w->f, obj, len);
+	if (ret < 0)
+		return ret;
+	crc = crc_of(obj, len);
+	ALLOC_GROW(w->entries, w->nr + n, w->alloc);
+	for (i = 0; i < n; i++) {
+		struct entry *e = &w->entries[w->nr++];
+
+		e->id = ids[i];
+		e->off = off;
+		e->len = (uint32_t)len;
+		e->crc = crc;
+		e->raw_off = raw_off;
+		e->raw_len = get_le32(obj + CDT_FRAME_HDR + 4 * (size_t)i);
+		raw_off += e->raw_len;
+	}
 	return 0;
 }
 
@@ -376,7 +603,7 @@ uint64_t cdt_pack_writer_count(const struct cdt_pack_writer *w)
 
 uint64_t cdt_pack_writer_bytes(const struct cdt_pack_writer *w)
 {
-	return cdt_csum_file_offset(w->f);
+	return cdt_csum_file_offset(w->f) + w->flen;
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -403,10 +630,10 @@ static int sort_entries(struct entry *e, size_t n)
  * The finished temporary file is in *out (the caller renames and frees
  * it). 0 or -errno.
  */
-static int write_index(struct cdt_store *s, const struct entry *e, size_t n,
+static int write_index(struct cdt_store *s, unsigned version, const struct entry *e, size_t n,
 		       const struct cdt_id *pack_sum, unsigned flags, struct cdt_csum_file **out)
 {
-	unsigned char hdr[CDT_IDX_HDR] = { 'C', 'D', 'T', 'I', CDT_PACK_VERSION, 0, 0, 0 };
+	unsigned char hdr[CDT_IDX_HDR] = { 'C', 'D', 'T', 'I', (unsigned char)version, 0, 0, 0 };
 	uint32_t fan[256] = { 0 };
 	struct cdt_csum_file *f;
 	size_t i, j;
@@ -429,12 +656,14 @@ static int write_index(struct cdt_store *s, const struct entry *e, size_t n,
 	for (i = 0; i < n; i++)
 		cdt_csum_file_write(f, e[i].id.b, CDT_ID_LEN);
 	for (i = 0; i < n; i++) {
-		unsigned char loc[CDT_IDX_LOC];
+		unsigned char loc[CDT_IDX_LOC_V2];
 
 		put_le64(loc, e[i].off);
 		put_le32(loc + 8, e[i].len);
 		put_le32(loc + 12, e[i].crc);
-		cdt_csum_file_write(f, loc, sizeof(loc));
+		put_le32(loc + 16, e[i].raw_off);
+		put_le32(loc + 20, e[i].raw_len);
+		cdt_csum_file_write(f, loc, loc_size(version));
 	}
 	cdt_csum_file_write(f, pack_sum->b, CDT_ID_LEN);
 	/* Errors stick: the last call reports any. */
@@ -456,7 +685,10 @@ int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
 	struct cdt_id sum;
 	int ret;
 
-	/* Pack trailer: the count, then the checksum of all before it. */
+	/* The chunks still gathered, then the trailer: the count, then the checksum of all before it. */
+	ret = flush_frame(w);
+	if (ret < 0)
+		goto out;
 	put_le64(count, w->nr);
 	ret = cdt_csum_file_write(w->f, count, sizeof(count));
 	if (!ret)
@@ -468,7 +700,7 @@ int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
 
 	ret = sort_entries(w->entries, w->nr);
 	if (!ret)
-		ret = write_index(w->store, w->entries, w->nr, &sum, 0, &idx);
+		ret = write_index(w->store, w->version, w->entries, w->nr, &sum, 0, &idx);
 	if (ret < 0)
 		goto out;
 	/* Both durable before either is visible. */
@@ -497,6 +729,10 @@ void cdt_pack_writer_free(struct cdt_pack_writer *w)
 		return;
 	cdt_csum_file_free(w->f);
 	free(w->entries);
+	free(w->fraw);
+	free(w->fobj);
+	free(w->fids);
+	free(w->flens);
 	free(w);
 }
 
@@ -528,18 +764,74 @@ int cdt_pack_check_index(const struct cdt_pack *p, struct strbuf *why)
 /* Bytes of the pack read per refill while scanning, besides one object. */
 #define SCAN_BUF (8u << 20)
 
+/* A pack's version from its header: 1, 2, or -CDT_ECORRUPT. */
+static int pack_version(int fd)
+{
+	unsigned char hdr[CDT_PACK_HDR];
+
+	if (pread_full(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[5] || hdr[6] || hdr[7] ||
+	    (hdr[4] != CDT_PACK_VERSION && hdr[4] != CDT_PACK_VERSION_FRAMES))
+		return -CDT_ECORRUPT;
+	return hdr[4];
+}
+
+/* Hash and pass on each chunk of the frame at buf (avail bytes); *obj_len gets its length. */
+static int scan_frame(struct cdt_decompressor *d, const unsigned char *buf, size_t avail,
+		      uint64_t pos, uint32_t raw_max, unsigned char **fbuf, size_t *fcap,
+		      cdt_pack_scan_fn fn, void *data, uint64_t *n, size_t *obj_len,
+		      struct strbuf *why)
+{
+	struct cdt_frame_info fi;
+	struct cdt_pack_object o;
+	uint32_t i, off = 0;
+	int ret;
+
+	ret = cdt_frame_parse(buf, avail, raw_max, CDT_FRAME_RAW_HARD_MAX, &fi, why);
+	if (ret < 0)
+		return ret;
+	if (*fcap < fi.raw_total) {
+		free(*fbuf);
+		*fcap = (size_t)fi.raw_total;
+		*fbuf = xmalloc(*fcap);
+	}
+	ret = cdt_frame_decode(d, &fi, *fbuf, why);
+	if (ret < 0)
+		return ret;
+	o.off = pos;
+	o.len = (uint32_t)fi.obj_len;
+	o.crc = crc_of(buf, fi.obj_len);
+	o.in_frame = 1;
+	for (i = 0; i < fi.n; i++) {
+		if (*n >= CDT_PACK_MAX_OBJECTS)
+			return cdt_corrupt(why, "pack holds more chunks than a pack can");
+		o.raw_off = off;
+		o.raw_len = get_le32(fi.lens + 4 * (size_t)i);
+		cdt_hash(*fbuf + off, o.raw_len, &o.id);
+		if (fn) {
+			ret = fn(&o, *fbuf + off, data);
+			if (ret)
+				return ret;
+		}
+		off += o.raw_len;
+		(*n)++;
+	}
+	*obj_len = fi.obj_len;
+	return 0;
+}
+
 int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan_fn fn,
 		  void *data, struct strbuf *why)
 {
 	char path[CDT_ID_HEXLEN + 16];
-	unsigned char tr[CDT_PACK_TRAILER], *buf = NULL, *raw = NULL;
+	unsigned char tr[CDT_PACK_TRAILER], *buf = NULL, *raw = NULL, *fbuf = NULL;
 	struct cdt_decompressor *d = NULL;
 	struct cdt_hasher *h = NULL;
 	struct cdt_id named, sum;
-	uint64_t size, end, pos, wstart = 0, wend = 0, count, n = 0;
-	size_t cap = SCAN_BUF + CDT_OBJ_MAX(raw_max);
+	uint64_t size, end, pos, wstart, wend, count, n = 0;
+	size_t cap, obj_max, fcap = 0;
 	struct stat st;
-	int fd, ret;
+	int fd, ret, version;
 
 	if (strlen(name) != 5 + CDT_ID_HEXLEN || strncmp(name, "pack-", 5) ||
 	    cdt_id_from_hex(name + 5, &named) < 0)
@@ -567,19 +859,34 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan
 		ret = cdt_corrupt(why, "pack trailer does not match its name");
 		goto out;
 	}
+	version = pack_version(fd);
+	if (version < 0) {
+		ret = cdt_corrupt(why, "pack header is damaged");
+		goto out;
+	}
 	count = get_le64(tr);
 	end = size - CDT_PACK_TRAILER;
+	obj_max = version >= CDT_PACK_VERSION_FRAMES ?
+		  cdt_pack_object_max(raw_max, CDT_FRAME_RAW_HARD_MAX) : CDT_OBJ_MAX(raw_max);
+	cap = SCAN_BUF + obj_max;
 	buf = xmalloc(cap);
 	raw = xmalloc(raw_max ? raw_max : 1);
 	d = cdt_decompressor_new();
 	h = cdt_hasher_new();
-	for (pos = 0; pos < end || !wend; ) {
-		size_t want, off;
-		ssize_t got;
+	/* The header is hashed as read; objects start after it. */
+	if (pread_full(fd, buf, CDT_PACK_HDR, 0) != CDT_PACK_HDR) {
+		ret = cdt_corrupt(why, "pack is truncated");
+		goto out;
+	}
+	cdt_hasher_update(h, buf, CDT_PACK_HDR);
+	wstart = wend = pos = CDT_PACK_HDR;
+	while (pos < end) {
+		size_t off, obj_len;
 
 		/* Keep at least one whole object (or the rest) in the window. */
-		if (wend - pos < MIN(end - pos, (uint64_t)CDT_OBJ_MAX(raw_max)) || !wend) {
-			size_t keep = (size_t)(wend - pos);
+		if (wend - pos < MIN(end - pos, (uint64_t)obj_max)) {
+			size_t keep = (size_t)(wend - pos), want;
+			ssize_t got;
 
 			memmove(buf, buf + (pos - wstart), keep);
 			wstart = pos;
@@ -593,18 +900,16 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan
 			wend = wstart + keep + want;
 		}
 		off = (size_t)(pos - wstart);
-		if (!pos) {
-			if (wend < CDT_PACK_HDR || memcmp(buf, CDT_PACK_MAGIC, 4) ||
-			    buf[4] != CDT_PACK_VERSION || buf[5] || buf[6] || buf[7]) {
-				ret = cdt_corrupt(why, "pack header is damaged");
+		if (version >= CDT_PACK_VERSION_FRAMES && cdt_object_is_frame(buf + off, wend - pos)) {
+			ret = scan_frame(d, buf + off, (size_t)(wend - pos), pos, raw_max, &fbuf, &fcap,
+					 fn, data, &n, &obj_len, why);
+			if (ret) {
+				if (ret < 0 && why)
+					strbuf_addf(why, " (frame at offset %llu)", (unsigned long long)pos);
 				goto out;
 			}
-			pos = CDT_PACK_HDR;
-			continue;
-		}
-		{
+		} else {
 			struct cdt_pack_object o;
-			size_t obj_len;
 			uint32_t len;
 
 			if (n >= CDT_PACK_MAX_OBJECTS) {
@@ -622,18 +927,20 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan
 			o.off = pos;
 			o.len = (uint32_t)obj_len;
 			o.crc = crc_of(buf + off, obj_len);
+			o.raw_off = 0;
 			o.raw_len = len;
+			o.in_frame = 0;
 			if (fn) {
 				ret = fn(&o, raw, data);
 				if (ret)
 					goto out;
 			}
-			pos += obj_len;
 			n++;
 		}
+		pos += obj_len;
 	}
 	if (n != count) {
-		ret = cdt_corrupt(why, "pack trailer counts %llu objects, the pack holds %llu",
+		ret = cdt_corrupt(why, "pack trailer counts %llu chunks, the pack holds %llu",
 				  (unsigned long long)count, (unsigned long long)n);
 		goto out;
 	}
@@ -648,6 +955,7 @@ out:
 	close(fd);
 	free(buf);
 	free(raw);
+	free(fbuf);
 	cdt_decompressor_free(d);
 	cdt_hasher_free(h);
 	return ret;
@@ -668,6 +976,8 @@ static int collect_entry(const struct cdt_pack_object *o, const unsigned char *r
 	ri->e[ri->nr].off = o->off;
 	ri->e[ri->nr].len = o->len;
 	ri->e[ri->nr].crc = o->crc;
+	ri->e[ri->nr].raw_off = o->in_frame ? o->raw_off : 0;
+	ri->e[ri->nr].raw_len = o->in_frame ? o->raw_len : 0;
 	ri->nr++;
 	return 0;
 }
@@ -679,11 +989,25 @@ int cdt_pack_reindex(struct cdt_store *s, const char *name, uint64_t *count, str
 	struct cdt_csum_file *idx = NULL;
 	char path[CDT_ID_HEXLEN + 16];
 	struct cdt_id sum;
-	int ret;
+	int ret, version = CDT_PACK_VERSION;
 
 	ret = cdt_pack_scan(packsfd, name, cdt_store_chunker(s)->max_size, collect_entry, &ri, why);
 	if (ret < 0)
 		goto out;
+	{
+		/* The index has its pack's version (the scan checked the header). */
+		int fd = openat(packsfd, strcat(strcpy(path, name), ".pack"),
+				O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (fd >= 0) {
+			version = pack_version(fd);
+			close(fd);
+		}
+		if (fd < 0 || version < 0) {
+			ret = cdt_corrupt(why, "pack header is damaged");
+			goto out;
+		}
+	}
 	cdt_id_from_hex(name + 5, &sum);
 	if (sort_entries(ri.e, ri.nr) < 0) {
 		ret = cdt_corrupt(why, "pack holds a chunk twice");
@@ -691,7 +1015,7 @@ int cdt_pack_reindex(struct cdt_store *s, const char *name, uint64_t *count, str
 	}
 	/* Replaces the index there, durably: fsck and gc trust it next. */
 	snprintf(path, sizeof(path), "%s.idx", name);
-	ret = write_index(s, ri.e, ri.nr, &sum, CDT_CSUM_FSYNC, &idx);
+	ret = write_index(s, (unsigned)version, ri.e, ri.nr, &sum, CDT_CSUM_FSYNC, &idx);
 	if (!ret)
 		ret = cdt_csum_file_rename(idx, packsfd, path, CDT_CSUM_SYNC_DIR);
 	if (ret < 0) {

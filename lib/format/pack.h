@@ -8,26 +8,34 @@
 
 /*
  * packs/pack-<H>.pack, H the hex of the pack's checksum:
- *   "CDTP" version(1)=1 reserved(3)=0
- *   objects, each exactly a loose chunk object (12-byte header, payload)
- *   count (LE64), checksum (32): SHA-256 of every byte before it
+ *   "CDTP" version(1) reserved(3)=0
+ *   objects: in version 1 each exactly a loose chunk object (12-byte
+ *   header, payload); in version 2 such objects and frames (object.h),
+ *   which hold several chunks
+ *   count of chunks (LE64), checksum (32): SHA-256 of every byte before it
  *
- * packs/pack-<H>.idx, which makes the pack visible (written after it):
- *   "CDTI" version(1)=1 reserved(3)=0 count(LE64)
+ * packs/pack-<H>.idx, which makes the pack visible (written after it), of
+ * the pack's version:
+ *   "CDTI" version(1) reserved(3)=0 count(LE64)
  *   fan-out: 256 x LE32, entry k = number of ids whose first byte <= k
  *   count x id (32), sorted
  *   count x { offset (LE64), length (LE32), CRC-32 of the object (LE32) }
+ *     in version 2 followed by the chunk's offset in the object's raw
+ *     bytes (LE32) and its raw length (LE32): the chunks of one frame share
+ *     the object's offset, length and CRC
  *   pack checksum (32), must equal the pack's trailer
  *   checksum (32): SHA-256 of every byte of the index before it
  */
 #define CDT_PACK_MAGIC "CDTP"
 #define CDT_IDX_MAGIC "CDTI"
 #define CDT_PACK_VERSION 1
+#define CDT_PACK_VERSION_FRAMES 2
 #define CDT_PACK_HDR 8
 #define CDT_PACK_TRAILER 40
 #define CDT_IDX_HDR 16
 #define CDT_IDX_FANOUT (256 * 4)
 #define CDT_IDX_LOC 16
+#define CDT_IDX_LOC_V2 24
 /* An index never describes more objects than this (bounds what a reader maps). */
 #define CDT_PACK_MAX_OBJECTS (1u << 26)
 
@@ -37,11 +45,14 @@ struct cdt_pack {
 	const unsigned char *map;	/* the whole index */
 	size_t map_len;
 	uint64_t count;
+	unsigned version;		/* 1, or 2 (frames) */
+	size_t loc_size;
 	const unsigned char *ids;
 	const unsigned char *locs;
 	int fd;				/* the .pack, opened on first read; -1 before */
 	uint64_t pack_size;		/* known once opened */
 	unsigned char *mark;		/* a bit per entry, for gc's mark phase */
+	uint32_t *sizes;		/* cdt_pack_entry_size(), built on first use */
 };
 
 /*
@@ -53,9 +64,34 @@ int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p);
 void cdt_pack_close(struct cdt_pack *p);
 /* Returns the index of id in the pack, or -1. */
 int64_t cdt_pack_find(const struct cdt_pack *p, const struct cdt_id *id);
-/* Entry i: id, offset, length and CRC-32. */
+/* Entry i: id, offset, length and CRC-32 of the object that holds it. */
 void cdt_pack_entry(const struct cdt_pack *p, uint64_t i, struct cdt_id *id,
 		    uint64_t *off, uint32_t *len, uint32_t *crc);
+/*
+ * Where in its object entry i's chunk lies: *raw_len 0 when the object is
+ * the chunk's own (version 1 entries, or a one-chunk object in a version 2
+ * pack), else its offset and length in the frame's raw bytes.
+ */
+void cdt_pack_entry_part(const struct cdt_pack *p, uint64_t i, uint32_t *raw_off,
+			 uint32_t *raw_len);
+/*
+ * The stored bytes entry i accounts for: its object's length, or for a
+ * chunk in a frame the frame's length shared out by the chunks' raw
+ * lengths (so that the entries of a pack add up to its objects).
+ */
+uint32_t cdt_pack_entry_size(struct cdt_pack *p, uint64_t i);
+/*
+ * The entries of p in the order of the pack (by object, then by place in
+ * the object), as an array the caller frees.
+ */
+uint64_t *cdt_pack_entry_order(const struct cdt_pack *p);
+
+/*
+ * The largest object a reader may meet in a store whose chunks are at most
+ * raw_max bytes and frames at most frame_max raw bytes: what a buffer for
+ * cdt_pack_read() must hold.
+ */
+size_t cdt_pack_object_max(uint32_t raw_max, uint64_t frame_max);
 /*
  * Read object i into buf (len bytes; at most `cap`), opening the pack file
  * if needed. Checks the range against the pack and the CRC. 0, -ENOENT
@@ -75,12 +111,12 @@ void cdt_pack_close_file(struct cdt_pack *p);
  * Verify a whole pack: the index checksum, that the index's ids are sorted
  * and its fan-out agrees with them, the pack checksum, that every
  * entry lies inside the pack with a matching CRC and that the pack holds
- * exactly the indexed objects. fn (optional) gets each object's id and
- * bytes for deeper checks. 0 or -CDT_ECORRUPT (with why) or -errno.
+ * exactly the indexed objects (the entries of one frame sharing it). fn
+ * (optional) gets each entry with its object's bytes for deeper checks. 0 or -CDT_ECORRUPT (with why) or -errno.
  */
 int cdt_pack_verify(struct cdt_pack *p, int packsfd,
-		    int (*fn)(const struct cdt_id *id, const unsigned char *obj, size_t len,
-			      void *data),
+		    int (*fn)(const struct cdt_pack *p, uint64_t i, const unsigned char *obj,
+			      size_t len, void *data),
 		    void *data, struct strbuf *why);
 
 /*
@@ -90,20 +126,23 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
  */
 int cdt_pack_check_index(const struct cdt_pack *p, struct strbuf *why);
 
-/* An object met reading a pack from start to end. */
+/* A chunk met reading a pack from start to end. */
 struct cdt_pack_object {
 	struct cdt_id id;	/* the SHA-256 of its decoded bytes */
 	uint64_t off;
-	uint32_t len;		/* of the object in the pack */
-	uint32_t crc;
+	uint32_t len;		/* of the object holding it in the pack */
+	uint32_t crc;		/* of that object */
+	uint32_t raw_off;	/* in a frame's raw bytes (0 otherwise) */
 	uint32_t raw_len;
+	int in_frame;
 };
 typedef int (*cdt_pack_scan_fn)(const struct cdt_pack_object *o, const unsigned char *raw,
 				void *data);
 /*
  * Read packs/<name>.pack from start to end without its index: every object
- * is parsed, decoded and hashed, so what the pack holds is learned from its
- * own bytes; fn (optional) gets each one (raw: its decoded bytes) and may
+ * and frame is parsed, decoded and every chunk hashed, so what the pack
+ * holds is learned from its own bytes; fn (optional) gets each chunk (raw:
+ * its decoded bytes) and may
  * stop the scan with a non-zero return, which is returned. The pack's
  * checksum must match its trailer and its name, and the trailer's count
  * the objects; objects are passed on before that is known. 0,
@@ -125,11 +164,31 @@ int cdt_pack_reindex(struct cdt_store *s, const char *name, uint64_t *count, str
  * through the checksummed-file writer (csum-file.h).
  */
 struct cdt_pack_writer;
-/* Start a pack in s's tmp/. 0 with the writer in *out, or -errno. */
+/*
+ * Start a pack in s's tmp/: of version 2 when the store keeps chunks in
+ * frames, else 1. 0 with the writer in *out, or -errno.
+ */
 int cdt_pack_writer_new(struct cdt_store *s, struct cdt_pack_writer **out);
-/* Append one encoded object under id. 0, -EFBIG (the pack is full) or -errno. */
+/* Append one encoded one-chunk object under id. 0, -EFBIG (the pack is full) or -errno. */
 int cdt_pack_writer_add(struct cdt_pack_writer *w, const struct cdt_id *id,
 			const void *obj, size_t len);
+/*
+ * Append a frame (cdt_frame_encode()) whose chunks have ids[0..n) in
+ * order (version 2 packs only: -EINVAL otherwise). 0, -EFBIG or -errno.
+ */
+int cdt_pack_writer_add_frame(struct cdt_pack_writer *w, const struct cdt_id *ids,
+			      const unsigned char *obj, size_t len);
+/*
+ * Append chunk id from its raw bytes, encoded with c: in a pack of
+ * version 2 (a store with frames) gathered with the next ones into a frame
+ * of the store's frame size, else as its own object. The last frame is
+ * written at commit. 0, -EFBIG or -errno.
+ */
+struct cdt_compressor;
+int cdt_pack_writer_add_chunk(struct cdt_pack_writer *w, struct cdt_compressor *c,
+			      const struct cdt_id *id, const unsigned char *raw, uint32_t len);
+/* Does the writer take frames (a pack of version 2)? */
+int cdt_pack_writer_frames(const struct cdt_pack_writer *w);
 /* Returns the number of objects added so far. */
 uint64_t cdt_pack_writer_count(const struct cdt_pack_writer *w);
 /* Returns the size of the pack so far, its header included. */

@@ -1,5 +1,6 @@
 /* store.c: creating, finding, opening and locking a store. */
 #include "format/store.h"
+#include "format/object.h"
 #include "base/compress.h"
 #include "base/fsutil.h"
 #include "base/hash.h"
@@ -438,6 +439,15 @@ enum cdt_store_sharing cdt_store_sharing(const struct cdt_store *s)
 unsigned cdt_store_mode(const struct cdt_store *s)
 {
 	return s->mode;
+}
+
+uint64_t cdt_store_frame_max(const struct cdt_store *s)
+{
+	if (s->config_damage)
+		return CDT_FRAME_RAW_HARD_MAX;
+	if (!s->cfg.frame_size)
+		return 0;
+	return MIN((uint64_t)s->cfg.frame_size + s->chunker.max_size, (uint64_t)CDT_FRAME_RAW_HARD_MAX);
 }
 
 struct cdt_compressor *cdt_store_compressor_new(const struct cdt_store *s)

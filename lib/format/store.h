@@ -88,6 +88,12 @@ enum cdt_store_sharing cdt_store_sharing(const struct cdt_store *s);
 unsigned cdt_store_mode(const struct cdt_store *s);
 const struct cdt_config *cdt_store_config(const struct cdt_store *s);
 const struct cdt_chunker *cdt_store_chunker(const struct cdt_store *s);
+/*
+ * The most raw bytes a frame of this store can hold (its frame size plus
+ * one largest chunk: a frame is closed once it reaches the size), or 0
+ * when the store keeps chunks alone; in salvage mode the hard maximum.
+ */
+uint64_t cdt_store_frame_max(const struct cdt_store *s);
 /* A compressor with the store's codec and level (one per thread; free it). */
 struct cdt_compressor *cdt_store_compressor_new(const struct cdt_store *s);
 /* Directory fd of one part of the store, valid until close. */

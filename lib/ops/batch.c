@@ -74,11 +74,30 @@ static int batch_error(struct cdt_chunk_batch *b, int ret)
 			   cdt_strerror(ret));
 }
 
+/* Start the pack, moving the objects held in memory so far into it. */
+static int start_pack(struct cdt_chunk_batch *b)
+{
+	size_t i;
+	int ret;
+
+	if (b->pack)
+		return 0;
+	ret = cdt_pack_writer_new(b->store, &b->pack);
+	if (ret < 0)
+		return batch_error(b, ret);
+	for (i = 0; i < b->nmem; i++) {
+		ret = cdt_pack_writer_add(b->pack, &b->mem[i].id, b->mem[i].obj, b->mem[i].len);
+		if (ret < 0)
+			return batch_error(b, ret);
+	}
+	drop_mem(b);
+	return 0;
+}
+
 int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
 			  const void *obj, size_t obj_len)
 {
 	int ret;
-	size_t i;
 
 	if (cdt_idset_has(&b->ids, id))
 		return 0;
@@ -89,24 +108,39 @@ int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
 		b->mem[b->nmem].len = obj_len;
 		b->nmem++;
 	} else {
-		if (!b->pack) {
-			ret = cdt_pack_writer_new(b->store, &b->pack);
-			if (ret < 0)
-				return batch_error(b, ret);
-			for (i = 0; i < b->nmem; i++) {
-				ret = cdt_pack_writer_add(b->pack, &b->mem[i].id, b->mem[i].obj,
-							  b->mem[i].len);
-				if (ret < 0)
-					return batch_error(b, ret);
-			}
-			drop_mem(b);
-		}
+		ret = start_pack(b);
+		if (ret < 0)
+			return ret;
 		ret = cdt_pack_writer_add(b->pack, id, obj, obj_len);
 		if (ret < 0)
 			return batch_error(b, ret);
 	}
 	cdt_idset_add(&b->ids, id);
 	b->bytes += obj_len;
+	return 0;
+}
+
+int cdt_chunk_batch_packs(struct cdt_chunk_batch *b, size_t n)
+{
+	return b->pack || b->nmem + n > PACK_MIN;
+}
+
+int cdt_chunk_batch_stage_frame(struct cdt_chunk_batch *b, const struct cdt_id *ids, uint32_t n,
+				const unsigned char *obj, size_t len)
+{
+	uint32_t i;
+	int ret = start_pack(b);
+
+	if (ret < 0)
+		return ret;
+	if (!cdt_pack_writer_frames(b->pack))
+		return batch_error(b, -EINVAL);
+	ret = cdt_pack_writer_add_frame(b->pack, ids, obj, len);
+	if (ret < 0)
+		return batch_error(b, ret);
+	for (i = 0; i < n; i++)
+		cdt_idset_add(&b->ids, &ids[i]);
+	b->bytes += len;
 	return 0;
 }
 

@@ -27,6 +27,15 @@ uint64_t cdt_chunk_batch_bytes(struct cdt_chunk_batch *b);
 /* Stage an encoded object under id. 0 or -errno (reported). */
 int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
 			  const void *obj, size_t obj_len);
+/* Will n more chunks go into a pack (rather than loose objects)? */
+int cdt_chunk_batch_packs(struct cdt_chunk_batch *b, size_t n);
+/*
+ * Stage a frame (cdt_frame_encode()) holding the chunks ids[0..n), none of
+ * them staged before; the batch becomes a pack if it was not one. 0 or
+ * -errno (reported).
+ */
+int cdt_chunk_batch_stage_frame(struct cdt_chunk_batch *b, const struct cdt_id *ids, uint32_t n,
+				const unsigned char *obj, size_t len);
 /* Make all staged chunks durable and visible. 0 or -errno (reported). */
 int cdt_chunk_batch_commit(struct cdt_chunk_batch *b);
 /* Drop staged chunks (removing their temporary files) and free. */

@@ -52,16 +52,37 @@ int64_t cdt_chunk_stored_size(struct cdt_store *s, const struct cdt_id *id)
 		return st.st_size;
 	if (!cdt_chunk_locate(s, id, &p, &index))
 		return -ENOENT;
-	cdt_pack_entry(p, index, NULL, NULL, &len, NULL);
+	len = cdt_pack_entry_size(p, index);
 	return len;
 }
+
+#define READER_FRAMES 4
 
 struct cdt_chunk_reader {
 	struct cdt_store *store;
 	struct cdt_decompressor *d;
-	unsigned char *buf;
-	size_t cap;
+	unsigned char *buf;		/* one object: a chunk's, or a frame */
+	size_t cap;			/* what a one-chunk object can need */
+	size_t obj_max;			/* what a frame can need (buf grows to it) */
+	size_t buf_len;			/* allocated */
 	uint32_t raw_max;
+	uint64_t frame_max;
+	/*
+	 * The last frames decoded, whole: the chunks of a file were written
+	 * in order, so a sequential reader finds the next one in the frame
+	 * of the last, or (past an edit, which was stored later) comes back
+	 * to it a few chunks on; each frame is then decoded once.
+	 */
+	struct frame_slot {
+		unsigned char *raw;
+		size_t cap, len;
+		const struct cdt_pack *pack;
+		uint64_t off;
+		uint64_t used;		/* when it was last used: the least recent goes */
+		int valid;
+	} frames[READER_FRAMES];
+	uint64_t clock;
+	struct frame_slot *frame;	/* the one the last read used */
 };
 
 struct cdt_chunk_reader *cdt_chunk_reader_new(struct cdt_store *s)
@@ -71,17 +92,25 @@ struct cdt_chunk_reader *cdt_chunk_reader_new(struct cdt_store *s)
 	r->store = s;
 	r->d = cdt_decompressor_new();
 	r->raw_max = cdt_store_chunker(s)->max_size;
+	r->frame_max = cdt_store_frame_max(s);
 	r->cap = CDT_OBJ_MAX(r->raw_max);
-	r->buf = xmalloc(r->cap + 1);
+	r->obj_max = cdt_pack_object_max(r->raw_max, r->frame_max);
+	r->buf_len = r->cap + 1;
+	r->buf = xmalloc(r->buf_len);
 	return r;
 }
 
 void cdt_chunk_reader_free(struct cdt_chunk_reader *r)
 {
+	int i;
+
 	if (!r)
 		return;
+
 	cdt_decompressor_free(r->d);
 	free(r->buf);
+	for (i = 0; i < READER_FRAMES; i++)
+		free(r->frames[i].raw);
 	free(r);
 }
 
@@ -144,18 +173,104 @@ int cdt_chunk_read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id,
 	return read_loose(r, id, want_len, out, len, why);
 }
 
+/* Decode the frame that holds entry `index` of p into r->frame, unless it is there already. */
+static int load_frame(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t index,
+		      struct strbuf *why)
+{
+	struct cdt_frame_info fi;
+	struct frame_slot *f = &r->frames[0];
+	uint64_t off;
+	size_t n;
+	int ret, i;
+
+	cdt_pack_entry(p, index, NULL, &off, NULL, NULL);
+	for (i = 0; i < READER_FRAMES; i++) {
+		struct frame_slot *c = &r->frames[i];
+
+		if (c->valid && c->pack == p && c->off == off) {
+			c->used = ++r->clock;
+			r->frame = c;
+			return 0;
+		}
+		if (!c->valid || c->used < f->used)
+			f = c;
+	}
+	f->valid = 0;
+	if (r->buf_len < r->obj_max) {
+		free(r->buf);
+		r->buf_len = r->obj_max;
+		r->buf = xmalloc(r->buf_len);
+	}
+	ret = cdt_pack_read(p, cdt_store_dirfd(r->store, CDT_DIR_PACKS), index, r->buf,
+			    r->obj_max, &n, why);
+	if (ret < 0)
+		return ret;
+	ret = cdt_frame_parse(r->buf, n, r->raw_max, r->frame_max, &fi, why);
+	if (!ret && fi.obj_len != n)
+		ret = cdt_corrupt(why, "frame does not fill its object");
+	if (ret < 0)
+		return ret;
+	if (f->cap < fi.raw_total) {
+		free(f->raw);
+		f->cap = (size_t)fi.raw_total;
+		f->raw = xmalloc(f->cap);
+	}
+	ret = cdt_frame_decode(r->d, &fi, f->raw, why);
+	if (ret < 0)
+		return ret;
+	f->len = (size_t)fi.raw_total;
+	f->pack = p;
+	f->off = off;
+	f->used = ++r->clock;
+	f->valid = 1;
+	r->frame = f;
+	return 0;
+}
+
 static int read_packed(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t index,
 		       const struct cdt_id *id, uint32_t want_len, unsigned char *out,
 		       uint32_t *len, struct strbuf *why)
 {
+	uint32_t raw_off, raw_len;
+	struct cdt_id got;
 	size_t n;
 	int ret;
 
-	ret = cdt_pack_read(p, cdt_store_dirfd(r->store, CDT_DIR_PACKS), index, r->buf,
-			    r->cap, &n, why);
-	if (!ret)
-		ret = cdt_object_decode(r->d, id, r->buf, n, want_len, r->raw_max, out, len, why);
-	return ret;
+	cdt_pack_entry_part(p, index, &raw_off, &raw_len);
+	if (!raw_len) {
+		ret = cdt_pack_read(p, cdt_store_dirfd(r->store, CDT_DIR_PACKS), index, r->buf,
+				    r->cap, &n, why);
+		if (!ret)
+			ret = cdt_object_decode(r->d, id, r->buf, n, want_len, r->raw_max, out, len,
+						why);
+		return ret;
+	}
+	if (raw_len > r->raw_max || (want_len && raw_len != want_len)) {
+		if (why)
+			strbuf_addf(why, "pack %s: its index gives the chunk %u bytes, the manifest %u",
+				    p->name, raw_len, want_len);
+		return -CDT_ECORRUPT;
+	}
+	ret = load_frame(r, p, index, why);
+	if (ret < 0)
+		return ret;
+	if ((uint64_t)raw_off + raw_len > r->frame->len)
+		return cdt_corrupt(why, "pack %s: index entry points outside its frame", p->name);
+	cdt_hash(r->frame->raw + raw_off, raw_len, &got);
+	if (!cdt_id_eq(&got, id))
+		return cdt_corrupt(why, "content does not match its id");
+	memcpy(out, r->frame->raw + raw_off, raw_len);
+	*len = raw_len;
+	return 0;
+}
+
+int cdt_chunk_read_entry(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t index,
+			 unsigned char *out, uint32_t *len, struct strbuf *why)
+{
+	struct cdt_id id;
+
+	cdt_pack_entry(p, index, &id, NULL, NULL, NULL);
+	return read_packed(r, p, index, &id, 0, out, len, why);
 }
 
 int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
@@ -284,10 +399,9 @@ int cdt_objects_walk(struct cdt_store *s, cdt_object_fn fn, cdt_stray_fn stray, 
 	for (i = 0; i < n && !ret; i++) {
 		for (k = 0; k < packs[i]->count && !ret; k++) {
 			struct cdt_object_info o;
-			uint32_t len;
 
-			cdt_pack_entry(packs[i], k, &o.id, NULL, &len, NULL);
-			o.size = len;
+			cdt_pack_entry(packs[i], k, &o.id, NULL, NULL, NULL);
+			o.size = cdt_pack_entry_size(packs[i], k);
 			o.pack = packs[i];
 			o.index = k;
 			ret = fn(&o, data);

@@ -48,6 +48,15 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 		   struct strbuf *why);
 
 /*
+ * Read entry `index` of pack p, and only that copy, checked against the
+ * id the index gives it (out holds the store's largest chunk): for
+ * rewriting a damaged pack. 0 or -CDT_ECORRUPT (why) or -errno.
+ */
+struct cdt_pack;
+int cdt_chunk_read_entry(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t index,
+			 unsigned char *out, uint32_t *len, struct strbuf *why);
+
+/*
  * Read and check only the loose copy of a chunk (cdt_chunk_read falls back
  * to packed copies when it is damaged): for fsck, which reports a damaged
  * loose copy that a good packed one hides. 0, -ENOENT, -CDT_ECORRUPT.

@@ -48,8 +48,11 @@ struct desc {
 	struct cdt_id id;
 	int stored;		/* cdt_chunk_has() when it was hashed: 1, 0 or -errno */
 	int is_new;
-	unsigned char *obj;	/* encoded object, in the arena */
+	unsigned char *obj;	/* encoded object (or frame, for its first chunk), in the arena */
 	size_t obj_len;
+	/* Framed: the first chunk of a frame holds its size; 0 for the others in it. */
+	uint32_t frame_n;	/* chunks in the frame this one opens */
+	size_t frame_raw;	/* their raw bytes */
 };
 
 /* One buffer's worth of the file and what becomes of it. */
@@ -59,7 +62,11 @@ struct round {
 	size_t len;		/* bytes cut into chunks (the rest carries over) */
 	struct desc *descs;
 	size_t ndesc, alloc;
-	unsigned char *arena;	/* encoded objects of the new chunks */
+	unsigned char *arena;	/* encoded objects (or frames) of the new chunks */
+	int framed;		/* new chunks go into frames (the batch packs them) */
+	size_t nframes;		/* frames in this round */
+	size_t *frame_first;	/* the desc that opens each */
+	size_t frames_alloc;
 	int last;		/* the file ends with this round */
 };
 
@@ -70,6 +77,9 @@ struct cdt_ingest {
 	struct cdt_compressor **comp;	/* one per worker + caller */
 	struct cdt_chunk_reader **readers;	/* the same, to check loose copies found */
 	unsigned char **rbufs;
+	uint32_t frame_size;		/* the store's; 0: every chunk alone */
+	unsigned char **fbufs;		/* per worker: a frame's raw bytes, gathered */
+	uint32_t **flens;
 	int ncomp;
 	size_t buf_cap;
 	/* Two rounds: one is encoded while the next is read and cut. */
@@ -123,11 +133,26 @@ struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_o
 		ing->rbufs[i] = xmalloc(c->max_size);
 	}
 	ing->buf_cap = MAX((size_t)READ_BUF, 2 * (size_t)c->max_size);
+	ing->frame_size = cdt_store_config(s)->frame_size;
+	if (ing->frame_size) {
+		size_t fmax = (size_t)cdt_store_frame_max(s);
+
+		ing->fbufs = xcalloc((size_t)ing->ncomp, sizeof(*ing->fbufs));
+		ing->flens = xcalloc((size_t)ing->ncomp, sizeof(*ing->flens));
+		for (i = 0; i < ing->ncomp; i++) {
+			ing->fbufs[i] = xmalloc(fmax);
+			ing->flens[i] = xmalloc((fmax / c->min_size + 2) * sizeof(uint32_t));
+		}
+	}
 	for (i = 0; i < 2; i++) {
 		ing->rounds[i].buf = xmalloc(ing->buf_cap);
-		/* Every object is at most its chunk plus a header. */
+		/*
+		 * Every object is at most its chunk plus a header (12 bytes),
+		 * every frame its chunks plus 16 bytes and 4 a chunk.
+		 */
 		ing->rounds[i].arena = xmalloc(ing->buf_cap +
-					       (ing->buf_cap / c->min_size + 1) * CDT_OBJ_HDR);
+					       (ing->buf_cap / c->min_size + 1) *
+					       (CDT_FRAME_HDR + 4 + CDT_OBJ_HDR));
 	}
 	ing->file_hash = cdt_hasher_new();
 	return ing;
@@ -145,6 +170,12 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 		cdt_chunk_reader_free(ing->readers[i]);
 		free(ing->rbufs[i]);
 	}
+	for (i = 0; ing->fbufs && i < ing->ncomp; i++) {
+		free(ing->fbufs[i]);
+		free(ing->flens[i]);
+	}
+	free(ing->fbufs);
+	free(ing->flens);
 	free(ing->comp);
 	free(ing->readers);
 	free(ing->rbufs);
@@ -152,6 +183,7 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 		free(ing->rounds[i].buf);
 		free(ing->rounds[i].arena);
 		free(ing->rounds[i].descs);
+		free(ing->rounds[i].frame_first);
 	}
 	cdt_hasher_free(ing->file_hash);
 	cdt_idset_clear(&ing->round_new);
@@ -197,6 +229,80 @@ static void encode_item(size_t i, int worker, void *data)
 	if (!d->is_new)
 		return;
 	d->obj_len = cdt_object_encode(ing->comp[worker], r->buf + d->off, d->len, d->obj);
+}
+
+/*
+ * Parallel step 2, framed: encode frame i of the round. Its chunks are
+ * the new ones from its first on, in order; they are gathered into the
+ * worker's buffer unless they already lie one after the other.
+ */
+static void encode_frame(size_t i, int worker, void *data)
+{
+	struct cdt_ingest *ing = data;
+	struct round *r = ing->cur;
+	struct desc *first = &r->descs[r->frame_first[i]];
+	uint32_t *lens = ing->flens[worker], n = 0;
+	const unsigned char *raw;
+	size_t k, end = first->off, pos = 0;
+	int contiguous = 1;
+
+	for (k = r->frame_first[i]; n < first->frame_n; k++) {
+		struct desc *d = &r->descs[k];
+
+		if (!d->is_new)
+			continue;
+		contiguous &= d->off == end;
+		end = d->off + d->len;
+		lens[n++] = d->len;
+	}
+	if (contiguous) {
+		raw = r->buf + first->off;
+	} else {
+		for (k = r->frame_first[i], n = 0; n < first->frame_n; k++) {
+			struct desc *d = &r->descs[k];
+
+			if (!d->is_new)
+				continue;
+			memcpy(ing->fbufs[worker] + pos, r->buf + d->off, d->len);
+			pos += d->len;
+			n++;
+		}
+		raw = ing->fbufs[worker];
+	}
+	first->obj_len = cdt_frame_encode(ing->comp[worker], raw, lens, first->frame_n, first->obj);
+}
+
+/*
+ * Group the round's new chunks, in order, into frames of frame_size raw
+ * bytes (the last one may be smaller; a frame never spans rounds), each
+ * with its slot of the arena.
+ */
+static void plan_frames(struct cdt_ingest *ing, struct round *r)
+{
+	unsigned char *arena = r->arena;
+	struct desc *open = NULL;
+	size_t i;
+
+	r->nframes = 0;
+	for (i = 0; i < r->ndesc; i++) {
+		struct desc *d = &r->descs[i];
+
+		if (!d->is_new)
+			continue;
+		d->frame_n = 0;
+		if (!open || open->frame_raw >= ing->frame_size ||
+		    open->frame_n >= CDT_FRAME_MAX_CHUNKS) {
+			if (open)
+				arena += CDT_FRAME_MAX(open->frame_raw, open->frame_n);
+			open = d;
+			d->obj = arena;
+			d->frame_raw = 0;
+			ALLOC_GROW(r->frame_first, r->nframes + 1, r->frames_alloc);
+			r->frame_first[r->nframes++] = i;
+		}
+		open->frame_n++;
+		open->frame_raw += d->len;
+	}
 }
 
 static int read_more(int fd, unsigned char *buf, size_t cap, size_t *have, int *eof)
@@ -341,13 +447,29 @@ static int stage_round(struct round *r, struct cdt_chunk_batch *batch,
 	for (i = 0; i < r->ndesc; i++) {
 		struct desc *d = &r->descs[i];
 
-		if (d->is_new) {
+		if (d->is_new && r->framed && d->frame_n) {
+			/* A frame opens here: stage it with the ids of its chunks. */
+			struct cdt_id *ids = xmalloc(d->frame_n * sizeof(*ids));
+			uint32_t n = 0;
+			size_t k;
+
+			for (k = i; n < d->frame_n; k++)
+				if (r->descs[k].is_new)
+					ids[n++] = r->descs[k].id;
+			ret = cdt_chunk_batch_stage_frame(batch, ids, n, d->obj, d->obj_len);
+			free(ids);
+			if (ret < 0)
+				return ret;
+			res->new_stored += d->obj_len;
+		} else if (d->is_new && !r->framed) {
 			ret = cdt_chunk_batch_stage(batch, &d->id, d->obj, d->obj_len);
 			if (ret < 0)
 				return ret;
+			res->new_stored += d->obj_len;
+		}
+		if (d->is_new) {
 			res->new_chunks++;
 			res->new_raw += d->len;
-			res->new_stored += d->obj_len;
 		}
 		ret = cdt_manifest_writer_add(mw, &d->id, d->len);
 		if (ret < 0)
@@ -653,7 +775,14 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		ret = lookup_round(ing, r, batch);
 		if (ret < 0)
 			goto out;
-		cdt_workers_run(ing->workers, r->ndesc, encode_item, ing);
+		/* Into frames when the store keeps them and these chunks go into a pack. */
+		r->framed = ing->frame_size && cdt_chunk_batch_packs(batch, ing->round_new.nr);
+		if (r->framed) {
+			plan_frames(ing, r);
+			cdt_workers_run(ing->workers, r->nframes, encode_frame, ing);
+		} else {
+			cdt_workers_run(ing->workers, r->ndesc, encode_item, ing);
+		}
 		ret = stage_round(r, batch, mw, what, res);
 		if (ret < 0)
 			goto out;

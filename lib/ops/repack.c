@@ -50,9 +50,8 @@ void cdt_repack_plan(struct cdt_store *s, struct cdt_live *l, size_t nloose,
 	/* Live bytes per pack; a second copy of a chunk counts as dead. */
 	for (i = 0; i < plan->n; i++) {
 		for (k = 0; k < plan->packs[i]->count; k++) {
-			uint32_t len;
+			uint32_t len = cdt_pack_entry_size(plan->packs[i], k);
 
-			cdt_pack_entry(plan->packs[i], k, NULL, NULL, &len, NULL);
 			plan->total_bytes[i] += len;
 			if (cdt_live_packed(plan->packs[i], k)) {
 				plan->live_bytes[i] += len;
@@ -108,7 +107,14 @@ struct repacker {
 	struct cdt_decompressor *dec;
 	uint32_t raw_max;
 	unsigned char *raw, *obj;
-	size_t cap;
+	size_t cap;			/* of obj: any object a pack may hold */
+	uint32_t frame_size;		/* the store's: output packs take frames */
+	/* The input frame decoded last. */
+	unsigned char *in_frame;
+	size_t in_cap, in_len;
+	const struct cdt_pack *in_pack;
+	uint64_t in_off;
+	int in_valid;
 	char (*made)[CDT_ID_HEXLEN + 6];
 	size_t nmade, made_alloc;
 	/* Inputs whose live objects are all in outputs, waiting for them to be durable. */
@@ -189,17 +195,43 @@ static int flush_output(struct repacker *rp)
 	return 0;
 }
 
+static int start_output(struct repacker *rp);
+
 static int put_object(struct repacker *rp, const struct cdt_id *id, const unsigned char *obj,
 		      size_t len)
 {
+	int ret = start_output(rp);
+
+	if (ret < 0)
+		return ret;
+	ret = cdt_pack_writer_add(rp->w, id, obj, len);
+	if (ret < 0)
+		return error_code(ret, "cannot write a pack: %s", cdt_strerror(ret));
+	cdt_idset_add(&rp->written, id);
+	return 0;
+}
+
+static int start_output(struct repacker *rp)
+{
 	int ret;
 
-	if (!rp->w) {
-		ret = cdt_pack_writer_new(rp->store, &rp->w);
-		if (ret < 0)
-			return error_code(ret, "cannot start a pack: %s", cdt_strerror(ret));
-	}
-	ret = cdt_pack_writer_add(rp->w, id, obj, len);
+	if (rp->w)
+		return 0;
+	ret = cdt_pack_writer_new(rp->store, &rp->w);
+	if (ret < 0)
+		return error_code(ret, "cannot start a pack: %s", cdt_strerror(ret));
+	return 0;
+}
+
+/* Write chunk id (raw bytes) into the output: into its next frame, in a store with frames. */
+static int put_chunk(struct repacker *rp, const struct cdt_id *id, const unsigned char *raw,
+		     uint32_t len)
+{
+	int ret = start_output(rp);
+
+	if (ret < 0)
+		return ret;
+	ret = cdt_pack_writer_add_chunk(rp->w, rp->comp, id, raw, len);
 	if (ret < 0)
 		return error_code(ret, "cannot write a pack: %s", cdt_strerror(ret));
 	cdt_idset_add(&rp->written, id);
@@ -222,29 +254,63 @@ static int maybe_flush(struct repacker *rp)
 static int copy_checked(struct repacker *rp, const struct cdt_id *id, uint32_t want)
 {
 	uint32_t len;
-	size_t olen;
+	int ret;
 
 	if (cdt_chunk_read(rp->reader, id, want, rp->raw, &len, NULL) < 0)
 		return 0;
-	olen = cdt_object_encode(rp->comp, rp->raw, len, rp->obj);
-	return put_object(rp, id, rp->obj, olen);
+	ret = put_chunk(rp, id, rp->raw, len);
+	return ret < 0 ? ret : 1;
 }
 
 /*
- * What an object an index calls dead really holds, from its own bytes:
- * 1 with its id, 0 when it cannot be read or decoded.
+ * What entry k of p really holds, from the pack's bytes: 1 with its raw
+ * bytes (*raw, valid until the next call) and their id, 0 when it cannot
+ * be read or decoded. A frame is decoded once for all its entries.
  */
-static int object_id(struct repacker *rp, struct cdt_pack *p, uint64_t k, size_t *len,
-		     struct cdt_id *id)
+static int entry_bytes(struct repacker *rp, struct cdt_pack *p, uint64_t k,
+		       const unsigned char **raw, uint32_t *raw_len, struct cdt_id *id)
 {
-	uint32_t raw_len;
-	size_t obj_len;
+	uint32_t roff, rlen, len;
+	uint64_t off;
+	size_t n, obj_len;
 
-	if (cdt_pack_read(p, rp->packsfd, k, rp->obj, rp->cap, len, NULL) < 0 ||
-	    cdt_object_parse(rp->dec, rp->obj, *len, rp->raw_max, rp->raw, &raw_len, &obj_len, id,
-			     NULL) < 0 ||
-	    obj_len != *len)
+	cdt_pack_entry_part(p, k, &roff, &rlen);
+	if (!rlen) {
+		if (cdt_pack_read(p, rp->packsfd, k, rp->obj, rp->cap, &n, NULL) < 0 ||
+		    cdt_object_parse(rp->dec, rp->obj, n, rp->raw_max, rp->raw, &len, &obj_len, id,
+				     NULL) < 0 ||
+		    obj_len != n)
+			return 0;
+		*raw = rp->raw;
+		*raw_len = len;
+		return 1;
+	}
+	cdt_pack_entry(p, k, NULL, &off, NULL, NULL);
+	if (!(rp->in_valid && rp->in_pack == p && rp->in_off == off)) {
+		struct cdt_frame_info fi;
+
+		rp->in_valid = 0;
+		if (cdt_pack_read(p, rp->packsfd, k, rp->obj, rp->cap, &n, NULL) < 0 ||
+		    cdt_frame_parse(rp->obj, n, rp->raw_max, CDT_FRAME_RAW_HARD_MAX, &fi, NULL) < 0 ||
+		    fi.obj_len != n)
+			return 0;
+		if (rp->in_cap < fi.raw_total) {
+			free(rp->in_frame);
+			rp->in_cap = (size_t)fi.raw_total;
+			rp->in_frame = xmalloc(rp->in_cap);
+		}
+		if (cdt_frame_decode(rp->dec, &fi, rp->in_frame, NULL) < 0)
+			return 0;
+		rp->in_len = (size_t)fi.raw_total;
+		rp->in_pack = p;
+		rp->in_off = off;
+		rp->in_valid = 1;
+	}
+	if ((uint64_t)roff + rlen > rp->in_len)
 		return 0;
+	*raw = rp->in_frame + roff;
+	*raw_len = rlen;
+	cdt_hash(*raw, rlen, id);
 	return 1;
 }
 
@@ -258,11 +324,12 @@ static int settle_dead(struct repacker *rp, size_t i, uint64_t k)
 	struct cdt_pack *p = rp->plan->packs[i];
 	struct cdt_id said, id;
 	char hex[CDT_ID_HEXLEN + 1], hex2[CDT_ID_HEXLEN + 1];
-	size_t len;
+	const unsigned char *raw;
+	uint32_t len;
 	int ret;
 
 	cdt_pack_entry(p, k, &said, NULL, NULL, NULL);
-	if (!object_id(rp, p, k, &len, &id)) {
+	if (!entry_bytes(rp, p, k, &raw, &len, &id)) {
 		if (!rp->live->missing.nr)
 			return 0;	/* every live chunk was found elsewhere: it is none of them */
 		warning("pack %s: object %llu cannot be read while live chunks are missing; "
@@ -274,40 +341,115 @@ static int settle_dead(struct repacker *rp, size_t i, uint64_t k)
 	if (!cdt_id_eq(&id, &said))
 		warning("pack %s: its index calls chunk %s %s; keeping it under its own id",
 			p->name, cdt_id_to_hex(&id, hex), cdt_id_to_hex(&said, hex2));
-	ret = put_object(rp, &id, rp->obj, len);
+	ret = put_chunk(rp, &id, raw, len);
 	return ret < 0 ? ret : 1;
 }
 
-/* Copy pack i's live objects (and any second copy of a live chunk) into the outputs. */
+/* Is entry k of p to be kept: live, or a second copy of a live chunk not yet written? */
+static int wanted(struct repacker *rp, struct cdt_pack *p, uint64_t k, const struct cdt_id *id)
+{
+	/*
+	 * A second copy of a live chunk is copied too: the copy that was
+	 * marked may be the damaged one.
+	 */
+	return (cdt_live_packed(p, k) || cdt_live_chunk(rp->live, id)) &&
+	       !cdt_idset_has(&rp->written, id);
+}
+
+/*
+ * A frame whose every chunk is wanted goes over as it is, bytes and CRC
+ * checked, not recompressed. order[a..b) are its entries, in its order.
+ * 1 if copied, 0 if it must be taken apart, or -errno.
+ */
+static int copy_whole_frame(struct repacker *rp, struct cdt_pack *p, const uint64_t *order,
+			    uint64_t a, uint64_t b)
+{
+	struct cdt_id *ids;
+	uint64_t k;
+	size_t n;
+	int ret;
+
+	if (!rp->frame_size)	/* a store without frames takes them apart */
+		return 0;
+	for (k = a; k < b; k++) {
+		struct cdt_id id;
+
+		cdt_pack_entry(p, order[k], &id, NULL, NULL, NULL);
+		if (!wanted(rp, p, order[k], &id))
+			return 0;
+	}
+	if (cdt_pack_read(p, rp->packsfd, order[a], rp->obj, rp->cap, &n, NULL) < 0 ||
+	    n < CDT_FRAME_HDR || get_le32(rp->obj + 8) != b - a)
+		return 0;
+	ret = start_output(rp);
+	if (ret < 0)
+		return ret;
+	ids = xmalloc((size_t)(b - a) * sizeof(*ids));
+	for (k = a; k < b; k++)
+		cdt_pack_entry(p, order[k], &ids[k - a], NULL, NULL, NULL);
+	ret = cdt_pack_writer_add_frame(rp->w, ids, rp->obj, n);
+	for (k = a; !ret && k < b; k++)
+		cdt_idset_add(&rp->written, &ids[k - a]);
+	free(ids);
+	if (ret < 0)
+		return error_code(ret, "cannot write a pack: %s", cdt_strerror(ret));
+	return 1;
+}
+
+/* Copy pack i's live chunks (and any second copy of a live chunk) into the outputs. */
 static int copy_pack(struct repacker *rp, size_t i)
 {
 	struct cdt_pack *p = rp->plan->packs[i];
-	uint64_t k;
+	uint64_t *order = cdt_pack_entry_order(p), a, b, k;
 	int ret = 0;
 
-	for (k = 0; k < p->count && !ret; k++) {
-		struct cdt_id id;
-		size_t len;
+	for (a = 0; a < p->count && !ret; a = b) {
+		uint64_t off, off2;
+		uint32_t roff, rlen;
 
-		cdt_pack_entry(p, k, &id, NULL, NULL, NULL);
-		if (!cdt_live_packed(p, k) && !cdt_live_chunk(rp->live, &id)) {
-			ret = settle_dead(rp, i, k);
-			if (ret == -1) {
-				rp->keep[i] = 1;
-				ret = 0;
-			}
-			ret = ret < 0 ? ret : maybe_flush(rp);
-			continue;
+		/* order[a..b): the entries of one object, in its order. */
+		cdt_pack_entry(p, order[a], NULL, &off, NULL, NULL);
+		for (b = a + 1; b < p->count; b++) {
+			cdt_pack_entry(p, order[b], NULL, &off2, NULL, NULL);
+			if (off2 != off)
+				break;
 		}
-		/*
-		 * A second copy of a live chunk is copied too: the copy that
-		 * was marked may be the damaged one.
-		 */
-		if (cdt_idset_has(&rp->written, &id))
-			continue;
-		if (cdt_pack_read(p, rp->packsfd, k, rp->obj, rp->cap, &len, NULL) == 0) {
-			ret = put_object(rp, &id, rp->obj, len);
-		} else {
+		cdt_pack_entry_part(p, order[a], &roff, &rlen);
+		if (rlen) {
+			ret = copy_whole_frame(rp, p, order, a, b);
+			if (ret) {
+				ret = ret < 0 ? ret : maybe_flush(rp);
+				continue;
+			}
+		}
+		for (k = a; k < b && !ret; k++) {
+			struct cdt_id id, got;
+			const unsigned char *raw;
+			uint32_t len;
+			size_t n;
+
+			cdt_pack_entry(p, order[k], &id, NULL, NULL, NULL);
+			if (!cdt_live_packed(p, order[k]) && !cdt_live_chunk(rp->live, &id)) {
+				ret = settle_dead(rp, i, order[k]);
+				if (ret == -1) {
+					rp->keep[i] = 1;
+					ret = 0;
+				}
+				continue;
+			}
+			if (cdt_idset_has(&rp->written, &id))
+				continue;
+			if (!rlen && cdt_pack_read(p, rp->packsfd, order[k], rp->obj, rp->cap, &n,
+						   NULL) == 0 && !cdt_object_is_frame(rp->obj, n)) {
+				/* A chunk's own object goes over as it is, its CRC checked. */
+				ret = put_object(rp, &id, rp->obj, n);
+				continue;
+			}
+			if (rlen && entry_bytes(rp, p, order[k], &raw, &len, &got) &&
+			    cdt_id_eq(&got, &id)) {
+				ret = put_chunk(rp, &id, raw, len);
+				continue;
+			}
 			ret = copy_checked(rp, &id, 0);
 			if (ret == 0) {
 				char hex[CDT_ID_HEXLEN + 1];
@@ -322,6 +464,7 @@ static int copy_pack(struct repacker *rp, size_t i)
 		}
 		ret = ret < 0 ? ret : maybe_flush(rp);
 	}
+	free(order);
 	return ret;
 }
 
@@ -337,9 +480,10 @@ static int drop_dead_pack(struct repacker *rp, size_t i)
 
 	for (k = 0; k < p->count; k++) {
 		struct cdt_id id;
-		size_t len;
+		const unsigned char *raw;
+		uint32_t len;
 
-		if (!object_id(rp, p, k, &len, &id)) {
+		if (!entry_bytes(rp, p, k, &raw, &len, &id)) {
 			if (rp->live->missing.nr)
 				return 0;
 			continue;
@@ -388,9 +532,10 @@ int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_
 	rp.comp = cdt_store_compressor_new(s);
 	rp.dec = cdt_decompressor_new();
 	rp.raw_max = cdt_store_chunker(s)->max_size;
-	rp.cap = CDT_OBJ_MAX(rp.raw_max);
+	rp.cap = cdt_pack_object_max(rp.raw_max, CDT_FRAME_RAW_HARD_MAX);
 	rp.raw = xmalloc(rp.raw_max);
 	rp.obj = xmalloc(rp.cap);
+	rp.frame_size = cdt_store_config(s)->frame_size;
 	rp.keep = xcalloc(plan->n + 1, 1);
 	rp.loose = loose;
 
@@ -442,6 +587,7 @@ int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_
 	cdt_decompressor_free(rp.dec);
 	free(rp.raw);
 	free(rp.obj);
+	free(rp.in_frame);
 	free(rp.made);
 	free(rp.pending);
 	free(rp.keep);

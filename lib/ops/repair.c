@@ -562,20 +562,17 @@ static int rewrite_pack(struct pack_heal *ph, struct cdt_pack *p, const char *na
 	for (k = 0; k < p->count; k++) {
 		struct cdt_id id;
 		uint32_t len;
-		size_t n;
 
 		cdt_pack_entry(p, k, &id, NULL, NULL, NULL);
-		if (cdt_pack_read(p, packsfd, k, r->obj, ph->cap, &n, NULL) == 0 &&
-		    cdt_object_decode(ph->d, &id, r->obj, n, 0, r->chunker->max_size, ph->raw,
-				      &len, NULL) == 0) {
-			ret = cdt_pack_writer_add(w, &id, r->obj, n);
+		/* What still checks in this pack is kept; the rest comes from a good copy. */
+		if (cdt_chunk_read_entry(r->reader, p, k, ph->raw, &len, NULL) == 0) {
+			ret = cdt_pack_writer_add_chunk(w, r->comp, &id, ph->raw, len);
 			if (ret < 0)
 				goto fail;
 			continue;
 		}
 		if (cdt_chunk_read(r->reader, &id, 0, ph->raw, &len, NULL) == 0) {
-			n = cdt_object_encode(r->comp, ph->raw, len, r->obj);
-			ret = cdt_pack_writer_add(w, &id, r->obj, n);
+			ret = cdt_pack_writer_add_chunk(w, r->comp, &id, ph->raw, len);
 			if (ret < 0)
 				goto fail;
 			replaced++;

@@ -29,6 +29,7 @@ struct cdt_restore {
 	struct slot *slots[2];
 	size_t nslots;
 	struct slot *cur;			/* the set being read */
+	size_t cur_nr, per_item;		/* its slots, and how many each work item reads */
 };
 
 struct cdt_restore *cdt_restore_new(struct cdt_store *s, int jobs)
@@ -78,14 +79,34 @@ void cdt_restore_free(struct cdt_restore *r)
 	free(r);
 }
 
+/*
+ * Work item i reads a run of consecutive slots with one reader: chunks
+ * that share a frame are then decoded from it once (the reader keeps the
+ * last frame), instead of once by each worker that takes one of them.
+ */
 static void read_item(size_t i, int worker, void *data)
 {
 	struct cdt_restore *r = data;
-	struct slot *sl = &r->cur[i];
+	size_t k, end = MIN((i + 1) * r->per_item, r->cur_nr);
 
-	strbuf_reset(&sl->why);
-	sl->err = cdt_chunk_read(r->readers[worker], &sl->e.id, sl->e.len, sl->data,
-				 &sl->len, &sl->why);
+	for (k = i * r->per_item; k < end; k++) {
+		struct slot *sl = &r->cur[k];
+
+		strbuf_reset(&sl->why);
+		sl->err = cdt_chunk_read(r->readers[worker], &sl->e.id, sl->e.len, sl->data,
+					 &sl->len, &sl->why);
+	}
+}
+
+/* Point the workers at a set of nr slots: one run of them per reader. */
+static size_t set_items(struct cdt_restore *r, struct slot *set, size_t nr)
+{
+	r->cur = set;
+	r->cur_nr = nr;
+	r->per_item = (nr + (size_t)r->nreaders - 1) / (size_t)r->nreaders;
+	if (!r->per_item)
+		r->per_item = 1;
+	return (nr + r->per_item - 1) / r->per_item;
 }
 
 static int all_zero(const unsigned char *p, size_t n)
@@ -156,8 +177,7 @@ static int read_chunks(struct cdt_restore *r, struct cdt_manifest *m,
 		ret = fill_slots(m, r->slots[cur], r->nslots, next, &nr);
 		if (ret < 0)
 			goto changed;
-		r->cur = r->slots[cur];
-		cdt_workers_run(r->workers, nr, read_item, r);
+		cdt_workers_run(r->workers, set_items(r, r->slots[cur], nr), read_item, r);
 		next += nr;
 	}
 	while (nr) {
@@ -167,8 +187,8 @@ static int read_chunks(struct cdt_restore *r, struct cdt_manifest *m,
 			ret = fill_slots(m, r->slots[!cur], r->nslots, next, &nnext);
 			if (ret < 0)
 				goto changed;
-			r->cur = r->slots[!cur];
-			cdt_workers_start(r->workers, nnext, read_item, r);
+			cdt_workers_start(r->workers, set_items(r, r->slots[!cur], nnext), read_item,
+					  r);
 		}
 		ret = 0;
 		for (i = 0; i < nr && ret >= 0; i++) {

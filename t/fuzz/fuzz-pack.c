@@ -40,9 +40,13 @@ static int entry_cmp(const void *a, const void *b)
 	return memcmp(a, b, CDT_ID_LEN);
 }
 
+/* The version of the index being fuzzed (its fifth byte: 2, else 1), and its entries' size. */
+static unsigned version = CDT_PACK_VERSION;
+static size_t loc = CDT_IDX_LOC;
+
 static size_t idx_len_for(uint64_t count)
 {
-	return CDT_IDX_HDR + CDT_IDX_FANOUT + count * (CDT_ID_LEN + CDT_IDX_LOC) + 2 * CDT_ID_LEN;
+	return CDT_IDX_HDR + CDT_IDX_FANOUT + count * (CDT_ID_LEN + loc) + 2 * CDT_ID_LEN;
 }
 
 /* Apply the repairs the flags ask for to idx (ilen bytes) and pack (plen). */
@@ -54,7 +58,7 @@ static size_t repair(unsigned flags, unsigned char *idx, size_t ilen, unsigned c
 
 	if (ilen < idx_len_for(0))
 		return ilen;
-	count = (ilen - idx_len_for(0)) / (CDT_ID_LEN + CDT_IDX_LOC);
+	count = (ilen - idx_len_for(0)) / (CDT_ID_LEN + loc);
 	ids = idx + CDT_IDX_HDR + CDT_IDX_FANOUT;
 	locs = ids + count * CDT_ID_LEN;
 	if (flags & 1) {
@@ -65,20 +69,21 @@ static size_t repair(unsigned flags, unsigned char *idx, size_t ilen, unsigned c
 			2 * CDT_ID_LEN);
 		ilen = idx_len_for(count);
 		memcpy(idx, CDT_IDX_MAGIC, 4);
-		idx[4] = CDT_PACK_VERSION;
+		idx[4] = (unsigned char)version;
 		put_le64(idx + 8, count);
 		if (flags & 2) {
 			/* Sort (id, location) pairs together. */
-			unsigned char *tmp = xmalloc(count ? count * 48 : 1);
+			size_t w = CDT_ID_LEN + loc;
+			unsigned char *tmp = xmalloc(count ? count * w : 1);
 
 			for (i = 0; i < count; i++) {
-				memcpy(tmp + i * 48, ids + i * CDT_ID_LEN, CDT_ID_LEN);
-				memcpy(tmp + i * 48 + 32, locs + i * CDT_IDX_LOC, CDT_IDX_LOC);
+				memcpy(tmp + i * w, ids + i * CDT_ID_LEN, CDT_ID_LEN);
+				memcpy(tmp + i * w + 32, locs + i * loc, loc);
 			}
-			qsort(tmp, count, 48, entry_cmp);
+			qsort(tmp, count, w, entry_cmp);
 			for (i = 0; i < count; i++) {
-				memcpy(ids + i * CDT_ID_LEN, tmp + i * 48, CDT_ID_LEN);
-				memcpy(locs + i * CDT_IDX_LOC, tmp + i * 48 + 32, CDT_IDX_LOC);
+				memcpy(ids + i * CDT_ID_LEN, tmp + i * w, CDT_ID_LEN);
+				memcpy(locs + i * loc, tmp + i * w + 32, loc);
 			}
 			free(tmp);
 		}
@@ -93,29 +98,29 @@ static size_t repair(unsigned flags, unsigned char *idx, size_t ilen, unsigned c
 		uint64_t pos = CDT_PACK_HDR, end = plen - CDT_PACK_TRAILER;
 
 		for (i = 0; i < count; i++) {
-			unsigned char *loc = locs + i * CDT_IDX_LOC;
-			uint32_t n = get_le32(loc + 8);
+			unsigned char *l = locs + i * loc;
+			uint32_t n = get_le32(l + 8);
 
 			if (n > end - pos || i == count - 1)
 				n = (uint32_t)(end - pos);
-			put_le64(loc, pos);
-			put_le32(loc + 8, n);
+			put_le64(l, pos);
+			put_le32(l + 8, n);
 			pos += n;
 		}
 	}
 	if (flags & 8) {
 		for (i = 0; i < count; i++) {
-			unsigned char *loc = locs + i * CDT_IDX_LOC;
-			uint64_t off = get_le64(loc);
-			uint32_t n = get_le32(loc + 8);
+			unsigned char *l = locs + i * loc;
+			uint64_t off = get_le64(l);
+			uint32_t n = get_le32(l + 8);
 
 			if (off <= plen && n <= plen - off)
-				put_le32(loc + 12, (uint32_t)crc32(0, pack + off, n));
+				put_le32(l + 12, (uint32_t)crc32(0, pack + off, n));
 		}
 	}
 	if ((flags & 16) && plen >= CDT_PACK_HDR + CDT_PACK_TRAILER) {
 		memcpy(pack, CDT_PACK_MAGIC, 4);
-		pack[4] = CDT_PACK_VERSION;
+		pack[4] = (unsigned char)version;
 		put_le64(pack + plen - CDT_PACK_TRAILER, get_le64(idx + 8));
 		fuzz_fix_checksum(pack, plen - CDT_ID_LEN);
 		memcpy(idx + ilen - 2 * CDT_ID_LEN, pack + plen - CDT_ID_LEN, CDT_ID_LEN);
@@ -127,18 +132,44 @@ static size_t repair(unsigned flags, unsigned char *idx, size_t ilen, unsigned c
 
 static int verified;
 
-static int verify_object(const struct cdt_id *id, const unsigned char *obj, size_t len,
+/* Decode entry i's chunk from its object (a chunk's own, or a frame) and check it. */
+static int verify_object(const struct cdt_pack *p, uint64_t i, const unsigned char *obj, size_t len,
 			 void *data)
 {
-	static unsigned char *out;
+	static unsigned char *out, *frame;
 	struct strbuf why = STRBUF_INIT;
-	uint32_t got;
+	struct cdt_id id;
+	uint32_t got, roff, rlen;
 	int ret;
 
+	(void)data;
 	/* Exactly raw_max bytes, kept: allocations are what costs most here. */
-	if (!out)
+	if (!out) {
 		out = xmalloc(raw_max);
-	ret = cdt_object_decode(dec, id, obj, len, 0, raw_max, out, &got, &why);
+		frame = xmalloc(4 * (size_t)raw_max);
+	}
+	cdt_pack_entry(p, i, &id, NULL, NULL, NULL);
+	cdt_pack_entry_part(p, i, &roff, &rlen);
+	if (cdt_object_is_frame(obj, len)) {
+		struct cdt_frame_info fi;
+
+		ret = cdt_frame_parse(obj, len, raw_max, 4 * (uint64_t)raw_max, &fi, &why);
+		if (!ret && fi.obj_len != len)
+			ret = cdt_corrupt(&why, "frame does not fill its object");
+		if (!ret)
+			ret = cdt_frame_decode(dec, &fi, frame, &why);
+		if (!ret && (!rlen || (uint64_t)roff + rlen > fi.raw_total))
+			ret = cdt_corrupt(&why, "entry points outside its frame");
+		if (!ret) {
+			struct cdt_id h;
+
+			cdt_hash(frame + roff, rlen, &h);
+			if (!cdt_id_eq(&h, &id))
+				ret = cdt_corrupt(&why, "content does not match its id");
+		}
+	} else {
+		ret = cdt_object_decode(dec, &id, obj, len, 0, raw_max, out, &got, &why);
+	}
 
 	fuzz_note("object decode", ret, &why);
 
@@ -151,7 +182,7 @@ static int verify_object(const struct cdt_id *id, const unsigned char *obj, size
 static void check_pack(struct cdt_pack *p, int packsfd, size_t ilen, const unsigned char *file,
 		       size_t flen)
 {
-	size_t cap = CDT_OBJ_MAX(raw_max), n;
+	size_t cap = cdt_pack_object_max(raw_max, 4 * (uint64_t)raw_max), n;
 	unsigned char hdr[CDT_PACK_HDR];
 	static unsigned char *buf;
 	struct strbuf why = STRBUF_INIT;
@@ -162,7 +193,7 @@ static void check_pack(struct cdt_pack *p, int packsfd, size_t ilen, const unsig
 
 	if (!buf)
 		buf = xmalloc(cap);
-	FUZZ_CHECK(p->count == (ilen - idx_len_for(0)) / (CDT_ID_LEN + CDT_IDX_LOC));
+	FUZZ_CHECK(p->count == (ilen - idx_len_for(0)) / (CDT_ID_LEN + loc));
 	for (i = 1; i < p->count; i++)
 		if (memcmp(p->ids + (i - 1) * CDT_ID_LEN, p->ids + i * CDT_ID_LEN, CDT_ID_LEN) >= 0)
 			sorted = 0;
@@ -205,8 +236,7 @@ static void check_pack(struct cdt_pack *p, int packsfd, size_t ilen, const unsig
 			continue;
 		}
 		FUZZ_CHECK(n <= cap);
-		cdt_pack_entry(p, i, &id, NULL, NULL, NULL);
-		verify_object(&id, buf, n, NULL);
+		verify_object(p, i, buf, n, NULL);
 	}
 	strbuf_reset(&why);
 	verified = 0;
@@ -252,6 +282,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Exactly sized copies, so that ASan sees any read past the end. */
 	idx = xmalloc(ilen);
 	memcpy(idx, data + 5, ilen);
+	version = ilen > 4 && idx[4] == CDT_PACK_VERSION_FRAMES ? CDT_PACK_VERSION_FRAMES :
+								 CDT_PACK_VERSION;
+	loc = version == CDT_PACK_VERSION_FRAMES ? CDT_IDX_LOC_V2 : CDT_IDX_LOC;
 	pack = xmalloc(plen);
 	memcpy(pack, data + 5 + ilen, plen);
 	ilen = repair(flags, idx, ilen, pack, plen);

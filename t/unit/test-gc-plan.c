@@ -168,7 +168,9 @@ static void check_dead_share(const char *dir, size_t keep, int rewritten)
 	x = pack_of(&p, 2);
 	CHECK(p.plan.n == 1 && p.nloose == 0);
 	CHECK(p.plan.live_count[x] == keep);
-	CHECK(p.plan.live_bytes[x] * 100 == p.plan.total_bytes[x] * keep);
+	/* Within a frame, a chunk's share of its header is a share of a few bytes: within 1%. */
+	CHECK(p.plan.live_bytes[x] * 100 + p.plan.total_bytes[x] >= p.plan.total_bytes[x] * keep &&
+	      p.plan.live_bytes[x] * 100 <= p.plan.total_bytes[x] * keep + p.plan.total_bytes[x]);
 	CHECK(p.plan.rewrite[x] == rewritten);
 	if (rewritten)
 		CHECK(p.plan.dead_objects == 100 - keep &&

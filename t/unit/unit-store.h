@@ -44,11 +44,13 @@ static inline void unit_tmpdir_remove(char *dir)
 }
 
 /*
- * Returns a new store at dir/name, open, with the given chunker (and the
- * defaults otherwise); dies if it cannot be made.
+ * Returns a new store at dir/name, open, with the given chunker and frame
+ * size (0: chunks alone, packs of version 1), and the defaults otherwise;
+ * dies if it cannot be made.
  */
-static inline struct cdt_store *unit_store_new(const char *dir, const char *name,
-					       enum cdt_chunker_kind kind, uint32_t size)
+static inline struct cdt_store *unit_store_new_framed(const char *dir, const char *name,
+						      enum cdt_chunker_kind kind, uint32_t size,
+						      uint32_t frame_size)
 {
 	struct cdt_config cfg;
 	struct cdt_store *s;
@@ -57,10 +59,18 @@ static inline struct cdt_store *unit_store_new(const char *dir, const char *name
 	cdt_config_defaults(&cfg);
 	cfg.chunker = kind;
 	cfg.chunk_size = size;
+	cfg.frame_size = frame_size;
 	if (cdt_store_init(path, &cfg, CDT_SHARE_PRIVATE) < 0 || cdt_store_open(path, &s) < 0)
 		die("cannot make a store at '%s'", path);
 	free(path);
 	return s;
+}
+
+/* The same with the default frame size. */
+static inline struct cdt_store *unit_store_new(const char *dir, const char *name,
+					       enum cdt_chunker_kind kind, uint32_t size)
+{
+	return unit_store_new_framed(dir, name, kind, size, CDT_FRAME_SIZE_DEFAULT);
 }
 
 /* Returns the bytes of file rel (relative to dirfd) in *out, or -errno. */
