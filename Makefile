@@ -107,6 +107,7 @@ LIB_SOURCES = \
 	lib/format/object.c \
 	lib/format/pack.c \
 	lib/format/refs.c \
+	lib/format/sketch.c \
 	lib/format/store.c \
 	lib/ops/batch.c \
 	lib/ops/chunks.c \
@@ -122,6 +123,7 @@ LIB_SOURCES = \
 	lib/ops/repack.c \
 	lib/ops/repair.c \
 	lib/ops/restore.c \
+	lib/ops/sketchset.c \
 	lib/ops/stats.c \
 	lib/ops/verify.c
 
@@ -181,7 +183,8 @@ FUZZ_TARGETS = \
 	namecheck \
 	object \
 	pack \
-	refs
+	refs \
+	sketch
 
 LIB_OBJS = $(LIB_SOURCES:%.c=$(BUILD)/%.o)
 CMD_OBJS = $(CMD_SOURCES:%.c=$(BUILD)/%.o) $(BUILD)/cdt.o

@@ -490,10 +490,12 @@ static void print_result(enum output out, const struct source *src,
 		strbuf_addstr(&sb, "{\"name\":");
 		strbuf_add_json_string(&sb, src->name);
 		strbuf_addf(&sb, ",\"size\":%llu,\"chunks\":%llu,\"new_chunks\":%llu,"
-			    "\"new_raw_bytes\":%llu,\"new_stored_bytes\":%llu,\"content\":\"%s\"}",
+			    "\"new_raw_bytes\":%llu,\"new_stored_bytes\":%llu,\"delta_chunks\":%llu,"
+			    "\"delta_raw_bytes\":%llu,\"delta_stored_bytes\":%llu,\"content\":\"%s\"}",
 			    (unsigned long long)r->size, (unsigned long long)r->chunks,
 			    (unsigned long long)r->new_chunks, (unsigned long long)r->new_raw,
-			    (unsigned long long)r->new_stored, hex);
+			    (unsigned long long)r->new_stored, (unsigned long long)r->delta_chunks,
+			    (unsigned long long)r->delta_raw, (unsigned long long)r->delta_stored, hex);
 		puts(sb.buf);
 		strbuf_release(&sb);
 		break;

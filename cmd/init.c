@@ -15,7 +15,7 @@
 #define STR(x) STR_(x)
 
 const char usage_init[] =
-	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--codec zstd|zlib] [--level N] [--frame-size SIZE] [--shared=group] [-q] [DIR]\n"
+	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--codec zstd|zlib] [--level N] [--frame-size SIZE] [--no-deltas] [--shared=group] [-q] [DIR]\n"
 	"\n"
 	"Create a store at DIR (default: --store, else $CDT_STORE, else .cdt in\n"
 	"the current directory).\n"
@@ -32,6 +32,9 @@ const char usage_init[] =
 	"    --frame-size SIZE  raw bytes of neighbouring chunks a pack compresses\n"
 	"                       together (4K..16M, default 256K; 0: each chunk\n"
 	"                       alone); zlib stores take none unless given\n"
+	"    --no-deltas        store every new chunk whole, never as a delta\n"
+	"                       against a similar stored one (zstd stores keep\n"
+	"                       deltas by default; zlib stores never do)\n"
 	"    --shared=group     share the store with the group of DIR (mode 2770):\n"
 	"                       its members can add, read and remove, whatever\n"
 	"                       their umask\n"
@@ -61,6 +64,7 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 		{ "codec", required_argument, NULL, 'C' },
 		{ "level", required_argument, NULL, 'l' },
 		{ "frame-size", required_argument, NULL, 'F' },
+		{ "no-deltas", no_argument, NULL, 'D' },
 		{ "shared", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 }
@@ -68,7 +72,7 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 	enum cdt_store_sharing sharing = CDT_SHARE_PRIVATE;
 	struct cdt_config cfg;
 	const char *dir;
-	int c, quiet = 0, level_given = 0, frame_given = 0;
+	int c, quiet = 0, level_given = 0, frame_given = 0, no_deltas = 0;
 	uint64_t v;
 	char *end;
 	long level = 0;
@@ -101,6 +105,9 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 			cfg.frame_size = (uint32_t)v;
 			frame_given = 1;
 			break;
+		case 'D':
+			no_deltas = 1;
+			break;
 		case 'S':
 			if (strcmp(optarg, "group"))
 				return usage_error(ctx, "--shared takes 'group', not '%s'", quote(optarg));
@@ -119,6 +126,7 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 	if (cfg.codec == CDT_CODEC_ZLIB && !frame_given)
 		cfg.frame_size = 0;
 	cfg.format = cfg.codec == CDT_CODEC_ZLIB && !cfg.frame_size ? 1 : CDT_FORMAT_VERSION;
+	cfg.deltas = cfg.codec == CDT_CODEC_ZSTD && !no_deltas;
 	cfg.level = level_given ? (int)level : cdt_codec_level_default(cfg.codec);
 	if (cfg.level < cdt_codec_level_min(cfg.codec) || cfg.level > cdt_codec_level_max(cfg.codec))
 		return usage_error(ctx, "%s level must be a number from %d to %d, not '%ld'",
@@ -145,6 +153,8 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 		       cfg.level);
 		if (cfg.frame_size)
 			printf(", %u-byte frames", cfg.frame_size);
+		if (cfg.deltas)
+			printf(", deltas");
 		if (sharing == CDT_SHARE_GROUP)
 			print_group(dir);
 		printf(")\n");

@@ -78,6 +78,11 @@ static void pack_rewritten(const char *old_name, const char *new_name, uint64_t 
 		fflush(stdout);
 		return;
 	}
+	if (new_name && !strcmp(old_name, new_name) && strstr(old_name, ".sketch")) {
+		printf("wrote the missing or damaged sketch packs/%s again\n", old_name);
+		fflush(stdout);
+		return;
+	}
 	if (!new_name) {
 		printf("removed pack %s: its index cannot be read, and every chunk a name needs has a good copy\n",
 		       old_name);

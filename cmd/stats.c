@@ -26,7 +26,7 @@ int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cdt_stats st;
-	char h[6][32];
+	char h[9][32];
 	int c, json = 0, ret;
 
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
@@ -46,6 +46,9 @@ int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx)
 		       "\"dedup_ratio\":%.4f,\"compression_ratio\":%.4f,"
 		       "\"reclaimable_bytes\":%llu,\"dead_packed_bytes\":%llu,\"garbage_chunks\":%llu,"
 		       "\"dead_manifests\":%llu,"
+		       "\"delta_chunks\":%llu,\"delta_raw_bytes\":%llu,\"delta_stored_bytes\":%llu,"
+		       "\"base_chunks\":%llu,\"base_bytes\":%llu,"
+		       "\"saved_by_dedup\":%llu,\"saved_by_compression\":%llu,\"saved_by_deltas\":%llu,"
 		       "\"missing_chunks\":%llu,\"temporary_files\":%llu,\"reference_tables\":%llu}\n",
 		       (unsigned long long)st.names, (unsigned long long)st.manifests,
 		       (unsigned long long)st.chunks, (unsigned long long)st.logical_bytes,
@@ -54,7 +57,12 @@ int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx)
 		       ratio(st.logical_bytes, st.unique_bytes), ratio(st.unique_bytes, st.stored_bytes),
 		       (unsigned long long)st.reclaimable_bytes, (unsigned long long)st.dead_packed_bytes,
 		       (unsigned long long)st.garbage_chunks,
-		       (unsigned long long)st.dead_manifests, (unsigned long long)st.missing_chunks,
+		       (unsigned long long)st.dead_manifests,
+		       (unsigned long long)st.delta_chunks, (unsigned long long)st.delta_raw_bytes,
+		       (unsigned long long)st.delta_stored_bytes, (unsigned long long)st.base_chunks,
+		       (unsigned long long)st.base_bytes, (unsigned long long)st.saved_dedup,
+		       (unsigned long long)st.saved_compression, (unsigned long long)st.saved_deltas,
+		       (unsigned long long)st.missing_chunks,
 		       (unsigned long long)st.tmp_files, (unsigned long long)st.ref_tables);
 	} else {
 		printf("names              %llu\n", (unsigned long long)st.names);
@@ -68,6 +76,20 @@ int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx)
 		       human_size(st.stored_bytes, h[2], 32));
 		printf("metadata bytes     %llu (%s)\n", (unsigned long long)st.metadata_bytes,
 		       human_size(st.metadata_bytes, h[3], 32));
+		if (st.delta_chunks)
+			printf("stored as deltas   %llu chunks, %llu bytes in %llu\n",
+			       (unsigned long long)st.delta_chunks,
+			       (unsigned long long)st.delta_raw_bytes,
+			       (unsigned long long)st.delta_stored_bytes);
+		if (st.base_chunks)
+			printf("kept as bases      %llu chunks, %llu bytes (only deltas need them)\n",
+			       (unsigned long long)st.base_chunks, (unsigned long long)st.base_bytes);
+		printf("dedup saved        %llu (%s)\n", (unsigned long long)st.saved_dedup,
+		       human_size(st.saved_dedup, h[6], 32));
+		printf("compression saved  %llu (%s)\n", (unsigned long long)st.saved_compression,
+		       human_size(st.saved_compression, h[7], 32));
+		printf("delta saved        %llu (%s)\n", (unsigned long long)st.saved_deltas,
+		       human_size(st.saved_deltas, h[8], 32));
 		printf("dedup ratio        %.2f\n", ratio(st.logical_bytes, st.unique_bytes));
 		printf("compression ratio  %.2f\n", ratio(st.unique_bytes, st.stored_bytes));
 		printf("reclaimable bytes  %llu (%s)\n", (unsigned long long)st.reclaimable_bytes,

@@ -107,7 +107,7 @@ as() {
 	chgrp "$group" "$S"
 	run_split "$CDT" init --shared=group "$S"
 	assert_status 0
-	[ "$output" = "initialized cdt store in $S (fastcdc, 32768-byte chunks, zstd level 3, 262144-byte frames, shared with group $group)" ]
+	[ "$output" = "initialized cdt store in $S (fastcdc, 32768-byte chunks, zstd level 3, 262144-byte frames, deltas, shared with group $group)" ]
 	[ "$(stat -c %a "$S")" = 2770 ]
 	printf 'from alice\n' > a
 	gen_bytes 5 3000000 > b

@@ -264,7 +264,7 @@ _cdt()
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'--chunker\n--chunk-size\n--codec\n--level\n--frame-size\n--shared\n-q\n--quiet\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'--chunker\n--chunk-size\n--codec\n--level\n--frame-size\n--no-deltas\n--shared\n-q\n--quiet\n-h\n--help\n--store'
 		else
 			__cdt_dirs "$cur"
 		fi

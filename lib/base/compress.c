@@ -370,6 +370,24 @@ size_t cdt_compress(struct cdt_compressor *c, const void *in, size_t len, void *
 	return ZSTD_isError(n) ? 0 : n;
 }
 
+size_t cdt_compress_ref(struct cdt_compressor *c, const void *ref, size_t ref_len,
+			const void *in, size_t len, void *out, size_t cap)
+{
+	size_t n;
+
+	if (!cap || c->codec != CDT_CODEC_ZSTD)
+		return 0;
+	/* A prefix serves one frame only: the next compression starts clean. */
+	if (ZSTD_isError(ZSTD_CCtx_refPrefix(c->zs, ref, ref_len)))
+		return 0;
+	n = ZSTD_compress2(c->zs, out, cap, in, len);
+	if (ZSTD_isError(n)) {
+		ZSTD_CCtx_reset(c->zs, ZSTD_reset_session_only);
+		return 0;
+	}
+	return n;
+}
+
 struct cdt_decompressor *cdt_decompressor_new(void)
 {
 	struct cdt_decompressor *d = xcalloc(1, sizeof(*d));
@@ -399,6 +417,22 @@ static int zstd_decompress(struct cdt_decompressor *d, const void *in, size_t in
 
 	if (ZSTD_findFrameCompressedSize(in, in_len) != in_len)
 		return -CDT_ECORRUPT;	/* a damaged frame, or bytes after it */
+	n = ZSTD_decompressDCtx(d->zs, out, out_len, in, in_len);
+	if (ZSTD_isError(n) || n != out_len)
+		return -CDT_ECORRUPT;
+	return 0;
+}
+
+int cdt_decompress_ref(struct cdt_decompressor *d, const void *ref, size_t ref_len,
+		       const void *in, size_t in_len, void *out, size_t out_len)
+{
+	size_t n;
+
+	if (ZSTD_findFrameCompressedSize(in, in_len) != in_len)
+		return -CDT_ECORRUPT;
+	/* Raw content whatever its first bytes (never read as a zstd dictionary), for one frame. */
+	if (ZSTD_isError(ZSTD_DCtx_refPrefix(d->zs, ref, ref_len)))
+		return -CDT_ECORRUPT;
 	n = ZSTD_decompressDCtx(d->zs, out, out_len, in, in_len);
 	if (ZSTD_isError(n) || n != out_len)
 		return -CDT_ECORRUPT;

@@ -50,6 +50,15 @@ size_t cdt_compress(struct cdt_compressor *c, const void *in, size_t len,
 		    void *out, size_t cap);
 
 /*
+ * Compress in[0..len) as one zstd frame that may refer back into ref (the
+ * bytes of a similar chunk, which the decoder must be given again), into
+ * out (capacity cap). Returns the compressed size, or 0 when it would not
+ * fit in cap or the compressor is not zstd.
+ */
+size_t cdt_compress_ref(struct cdt_compressor *c, const void *ref, size_t ref_len,
+			const void *in, size_t len, void *out, size_t cap);
+
+/*
  * Does data look incompressible? An order-0 entropy estimate over a few
  * samples of the chunk (about 4 KiB in all): above 7.9 bits per byte,
  * deflate cannot gain more than about 1%, and trying costs a full pass.
@@ -69,6 +78,12 @@ void cdt_decompressor_free(struct cdt_decompressor *d);
  */
 int cdt_decompress(struct cdt_decompressor *d, enum cdt_codec codec, const void *in,
 		   size_t in_len, void *out, size_t out_len);
+/*
+ * Decode one zstd frame made by cdt_compress_ref() against the same ref
+ * into exactly out_len bytes, as cdt_decompress() does. 0 or -CDT_ECORRUPT.
+ */
+int cdt_decompress_ref(struct cdt_decompressor *d, const void *ref, size_t ref_len,
+		       const void *in, size_t in_len, void *out, size_t out_len);
 /*
  * Decode the stream or frame that starts `in` (which may go on past it: a
  * pack read without its index) into exactly out_len bytes; *used gets its

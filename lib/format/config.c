@@ -17,6 +17,7 @@ void cdt_config_defaults(struct cdt_config *cfg)
 	cfg->codec = CDT_CODEC_ZSTD;
 	cfg->level = CDT_ZSTD_LEVEL_DEFAULT;
 	cfg->frame_size = CDT_FRAME_SIZE_DEFAULT;
+	cfg->deltas = 1;
 }
 
 int cdt_config_check(const struct cdt_config *cfg, struct strbuf *why)
@@ -33,6 +34,14 @@ int cdt_config_check(const struct cdt_config *cfg, struct strbuf *why)
 	}
 	if (cfg->format < 2 && cfg->frame_size) {
 		strbuf_addf(why, "format %u stores keep each chunk on its own (no frames)", cfg->format);
+		return -EINVAL;
+	}
+	if (cfg->deltas && (cfg->format < 2 || cfg->codec != CDT_CODEC_ZSTD)) {
+		strbuf_addstr(why, "only zstd stores (format 2) keep deltas");
+		return -EINVAL;
+	}
+	if (cfg->deltas > 1) {
+		strbuf_addstr(why, "deltas is 0 or 1");
 		return -EINVAL;
 	}
 	if (cfg->frame_size &&
@@ -71,6 +80,8 @@ static void format_body(const struct cdt_config *cfg, struct strbuf *out)
 	strbuf_addf(out, "level %d\n", cfg->level);
 	if (cfg->format >= 2)
 		strbuf_addf(out, "frame-size %u\n", cfg->frame_size);
+	if (cfg->deltas)
+		strbuf_addf(out, "deltas %u\n", cfg->deltas);
 	strbuf_addf(out, "store-id %s\n", cfg->store_id);
 }
 
@@ -212,6 +223,17 @@ int cdt_config_parse(const char *text, size_t len, struct cdt_config *cfg,
 			}
 			cfg->frame_size = (uint32_t)v;
 			seen |= 64;
+		} else if (!strcmp(key, "deltas")) {
+			if (seen & 128) {
+				strbuf_addf(why, "config key '%s' appears twice", key);
+				return -CDT_ECORRUPT;
+			}
+			if (parse_uint(val, 1, &v)) {
+				strbuf_addf(why, "bad deltas '%.20s'", val);
+				return -CDT_ECORRUPT;
+			}
+			cfg->deltas = (uint32_t)v;
+			seen |= 128;
 		} else if (!strcmp(key, "store-id")) {
 			if (seen & 16) {
 				strbuf_addf(why, "config key '%s' appears twice", key);
@@ -257,7 +279,8 @@ int cdt_config_parse(const char *text, size_t len, struct cdt_config *cfg,
 		strbuf_addstr(why, "config of format 1 names a codec or a frame size");
 		return -CDT_ECORRUPT;
 	}
-	if (seen != 127) {
+	/* deltas is optional: a store without the line keeps none. */
+	if ((seen | 128) != 255) {
 		strbuf_addstr(why, "config is missing a required key");
 		return -CDT_ECORRUPT;
 	}

@@ -24,6 +24,11 @@ struct cdt_config {
 	 * 0: each chunk on its own, as format 1 always does).
 	 */
 	uint32_t frame_size;
+	/*
+	 * New chunks similar to a stored one are stored as deltas against it
+	 * (format 2, zstd only; 0 or 1).
+	 */
+	uint32_t deltas;
 	int level;		/* the codec's level */
 	char store_id[33];	/* 32 hex digits, random at init */
 };

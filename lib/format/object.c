@@ -136,7 +136,77 @@ size_t cdt_frame_encode(struct cdt_compressor *c, const unsigned char *raw, cons
 
 int cdt_object_is_frame(const unsigned char *obj, size_t len)
 {
-	return len > 4 && obj[4] == CDT_FRAME_VERSION;
+	return len > 6 && obj[4] == CDT_FRAME_VERSION && obj[6] == CDT_FRAME_KIND;
+}
+
+int cdt_object_is_delta(const unsigned char *obj, size_t len)
+{
+	return len > 6 && obj[4] == CDT_FRAME_VERSION && obj[6] == CDT_DELTA_KIND;
+}
+
+size_t cdt_delta_encode(struct cdt_compressor *c, const struct cdt_id *base_id,
+			const unsigned char *base, uint32_t base_len, const unsigned char *data,
+			uint32_t len, unsigned char *out, size_t cap)
+{
+	size_t clen;
+
+	if (cap <= CDT_DELTA_HDR || !len || !base_len)
+		return 0;
+	clen = cdt_compress_ref(c, base, base_len, data, len, out + CDT_DELTA_HDR,
+				cap - CDT_DELTA_HDR);
+	if (!clen)
+		return 0;
+	memcpy(out, CDT_OBJ_MAGIC, 4);
+	out[4] = CDT_FRAME_VERSION;
+	out[5] = CDT_CODEC_ZSTD;
+	out[6] = CDT_DELTA_KIND;
+	out[7] = 0;
+	put_le32(out + 8, len);
+	put_le32(out + 12, (uint32_t)clen);
+	put_le32(out + 16, base_len);
+	memcpy(out + 20, base_id->b, CDT_ID_LEN);
+	return CDT_DELTA_HDR + clen;
+}
+
+int cdt_delta_parse(const unsigned char *obj, size_t avail, uint32_t raw_max,
+		    struct cdt_delta_info *di, struct strbuf *why)
+{
+	if (avail < CDT_DELTA_HDR)
+		return cdt_corrupt(why, "delta is shorter than its header");
+	if (memcmp(obj, CDT_OBJ_MAGIC, 4))
+		return cdt_corrupt(why, "delta has a bad magic number");
+	if (obj[4] != CDT_FRAME_VERSION || obj[6] != CDT_DELTA_KIND)
+		return cdt_corrupt(why, "object is not a delta");
+	if (obj[7])
+		return cdt_corrupt(why, "delta header has reserved bits set");
+	if (obj[5] != CDT_CODEC_ZSTD)
+		return cdt_corrupt(why, "delta has an unknown codec");
+	di->raw_len = get_le32(obj + 8);
+	di->payload_len = get_le32(obj + 12);
+	di->base_len = get_le32(obj + 16);
+	if (!di->raw_len || di->raw_len > raw_max || !di->base_len || di->base_len > raw_max)
+		return cdt_corrupt(why, "delta has an impossible length");
+	if (avail - CDT_DELTA_HDR < di->payload_len)
+		return cdt_corrupt(why, "delta runs past its end");
+	memcpy(di->base.b, obj + 20, CDT_ID_LEN);
+	di->payload = obj + CDT_DELTA_HDR;
+	di->obj_len = CDT_DELTA_HDR + di->payload_len;
+	return 0;
+}
+
+int cdt_delta_decode(struct cdt_decompressor *d, const struct cdt_delta_info *di,
+		     const unsigned char *base, const struct cdt_id *id, unsigned char *out,
+		     struct strbuf *why)
+{
+	struct cdt_id got;
+
+	if (cdt_decompress_ref(d, base, di->base_len, di->payload, di->payload_len, out,
+			       di->raw_len) < 0)
+		return cdt_corrupt(why, "delta does not decode to the stated length");
+	cdt_hash(out, di->raw_len, &got);
+	if (!cdt_id_eq(&got, id))
+		return cdt_corrupt(why, "content does not match its id");
+	return 0;
 }
 
 int cdt_frame_parse(const unsigned char *obj, size_t avail, uint32_t raw_max, uint64_t frame_max,

@@ -81,8 +81,59 @@ void cdt_frame_chunk(const struct cdt_frame_info *fi, uint32_t i, uint32_t *off,
  */
 int cdt_frame_decode(struct cdt_decompressor *d, const struct cdt_frame_info *fi,
 		     unsigned char *out, struct strbuf *why);
-/* Is obj (at least 5 bytes) a frame rather than a one-chunk object? */
+/* Is obj (len bytes) a frame rather than a one-chunk object? */
 int cdt_object_is_frame(const unsigned char *obj, size_t len);
+
+/*
+ * A delta (object version 2, kind 2, only ever in a pack of version 2)
+ * holds one chunk compressed against another stored chunk, its base,
+ * which is never itself a delta (so a read decodes at most two objects):
+ *   "CDTC" version(1)=2 codec(1)=2 (zstd) kind(1)=2 reserved(1)=0
+ *   raw length (LE32), payload length (LE32), base length (LE32)
+ *   base id (32)
+ *   payload: one zstd frame whose window starts with the base's bytes
+ * The chunk's id is the SHA-256 of its own raw bytes, checked after decoding.
+ */
+#define CDT_DELTA_KIND 2
+#define CDT_DELTA_HDR 52
+#define CDT_DELTA_MAX(raw_len) ((size_t)(raw_len) + CDT_DELTA_HDR)
+
+/*
+ * Encode data (len bytes) as a delta against base (base_len bytes, whose
+ * id is base_id) into out, which holds cap bytes. Returns the delta's
+ * size, or 0 when it would not fit in cap (or c is not zstd): then the
+ * chunk is better stored on its own.
+ */
+size_t cdt_delta_encode(struct cdt_compressor *c, const struct cdt_id *base_id,
+			const unsigned char *base, uint32_t base_len, const unsigned char *data,
+			uint32_t len, unsigned char *out, size_t cap);
+
+/* A delta's header, parsed and checked (cdt_delta_parse()). */
+struct cdt_delta_info {
+	uint32_t raw_len;
+	uint32_t base_len;
+	struct cdt_id base;
+	const unsigned char *payload;
+	size_t payload_len;
+	size_t obj_len;			/* header and payload */
+};
+/*
+ * Parse the delta that starts obj (avail bytes, which may go on past its
+ * end): magic, version, codec, kind, reserved byte, both lengths (1..raw_max)
+ * and that the payload fits. 0 or -CDT_ECORRUPT (reason in why).
+ */
+int cdt_delta_parse(const unsigned char *obj, size_t avail, uint32_t raw_max,
+		    struct cdt_delta_info *di, struct strbuf *why);
+/*
+ * Decode a parsed delta against its base's bytes (di->base_len of them,
+ * already checked against di->base) into out (di->raw_len bytes) and check
+ * the result against id. 0 or -CDT_ECORRUPT (reason in why).
+ */
+int cdt_delta_decode(struct cdt_decompressor *d, const struct cdt_delta_info *di,
+		     const unsigned char *base, const struct cdt_id *id, unsigned char *out,
+		     struct strbuf *why);
+/* Is obj (len bytes) a delta? */
+int cdt_object_is_delta(const unsigned char *obj, size_t len);
 
 /*
  * Encode a chunk: header plus a zlib stream or zstd frame from `c`, or plus the raw bytes

@@ -4,6 +4,7 @@
 #include "base/csum-file.h"
 #include "base/fsutil.h"
 #include "format/object.h"
+#include "format/sketch.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -460,12 +461,20 @@ struct cdt_pack_writer {
 	uint32_t *flens;
 	uint32_t fn;
 	size_t falloc;
+	/* Sketches of the base chunks, for packs/<name>.sketch (stores with deltas). */
+	int sketches;
+	struct pending_sketch {
+		struct cdt_id id;
+		struct cdt_sketch_sf sf;
+	} *sk;
+	size_t nsk, ask;
 };
 
 int cdt_pack_writer_new(struct cdt_store *s, struct cdt_pack_writer **out)
 {
-	unsigned version = cdt_store_config(s)->frame_size ? CDT_PACK_VERSION_FRAMES :
-							      CDT_PACK_VERSION;
+	const struct cdt_config *cfg = cdt_store_config(s);
+	unsigned version = cfg->frame_size || cfg->deltas ? CDT_PACK_VERSION_FRAMES :
+							    CDT_PACK_VERSION;
 	unsigned char hdr[CDT_PACK_HDR] = { 'C', 'D', 'T', 'P', (unsigned char)version };
 	struct cdt_csum_file *f;
 	int ret = cdt_csum_file_open(cdt_store_dirfd(s, CDT_DIR_TMP), "pack", &f);
@@ -484,7 +493,24 @@ int cdt_pack_writer_new(struct cdt_store *s, struct cdt_pack_writer **out)
 	(*out)->version = version;
 	(*out)->frame_size = cdt_store_config(s)->frame_size;
 	(*out)->raw_max = cdt_store_chunker(s)->max_size;
+	(*out)->sketches = version >= CDT_PACK_VERSION_FRAMES && cdt_store_config(s)->deltas;
 	return 0;
+}
+
+void cdt_pack_writer_sketch(struct cdt_pack_writer *w, const struct cdt_id *id,
+			    const struct cdt_sketch_sf *sf)
+{
+	if (!w->sketches)
+		return;
+	ALLOC_GROW(w->sk, w->nsk + 1, w->ask);
+	w->sk[w->nsk].id = *id;
+	w->sk[w->nsk].sf = *sf;
+	w->nsk++;
+}
+
+int cdt_pack_writer_sketches(const struct cdt_pack_writer *w)
+{
+	return w->sketches;
 }
 
 /* Encode the chunks gathered so far as one frame. */
@@ -509,6 +535,12 @@ int cdt_pack_writer_add_chunk(struct cdt_pack_writer *w, struct cdt_compressor *
 
 	if (len > w->raw_max || !len)
 		return -EINVAL;
+	if (w->sketches) {
+		struct cdt_sketch_sf sf;
+
+		cdt_sketch_compute(raw, len, &sf);
+		cdt_pack_writer_sketch(w, id, &sf);
+	}
 	if (w->version < CDT_PACK_VERSION_FRAMES || !w->frame_size) {
 		unsigned char *obj = xmalloc(CDT_OBJ_MAX(len));
 
@@ -676,12 +708,34 @@ static int write_index(struct cdt_store *s, unsigned version, const struct entry
 	return 0;
 }
 
+/* The sketch records of the chunks given sketches, by their entries (entries sorted). */
+static struct cdt_sketch_rec *sketch_records(const struct cdt_pack_writer *w, size_t *n)
+{
+	struct cdt_sketch_rec *recs = xmalloc((w->nsk ? w->nsk : 1) * CDT_SKETCH_SF * sizeof(*recs));
+	size_t i, k = 0;
+	int j;
+
+	for (i = 0; i < w->nsk; i++) {
+		const struct entry *e = bsearch(&w->sk[i].id, w->entries, w->nr, sizeof(*e), cmp_entry);
+
+		if (!e)
+			continue;
+		for (j = 0; j < CDT_SKETCH_SF; j++) {
+			recs[k].sf = w->sk[i].sf.sf[j];
+			recs[k].entry = (uint32_t)(e - w->entries);
+			k++;
+		}
+	}
+	*n = k;
+	return recs;
+}
+
 int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
 {
 	int packsfd = cdt_store_dirfd(w->store, CDT_DIR_PACKS);
 	unsigned char count[8];
 	char name[CDT_ID_HEXLEN + 6], path[CDT_ID_HEXLEN + 16];
-	struct cdt_csum_file *idx = NULL;
+	struct cdt_csum_file *idx = NULL, *sketch = NULL;
 	struct cdt_id sum;
 	int ret;
 
@@ -701,6 +755,14 @@ int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
 	ret = sort_entries(w->entries, w->nr);
 	if (!ret)
 		ret = write_index(w->store, w->version, w->entries, w->nr, &sum, 0, &idx);
+	if (!ret && w->sketches) {
+		size_t n;
+		struct cdt_sketch_rec *recs = sketch_records(w, &n);
+
+		ret = cdt_sketch_write(cdt_store_dirfd(w->store, CDT_DIR_TMP), recs, n, &sum, 0,
+				       &sketch);
+		free(recs);
+	}
 	if (ret < 0)
 		goto out;
 	/* Both durable before either is visible. */
@@ -712,6 +774,13 @@ int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
 	ret = cdt_csum_file_rename(w->f, packsfd, path, 0);
 	if (ret < 0)
 		goto out;
+	if (sketch) {
+		/* Before the index: a visible pack has its sketch, unless it was lost since. */
+		snprintf(path, sizeof(path), "%s.sketch", name);
+		ret = cdt_csum_file_rename(sketch, packsfd, path, 0);
+		if (ret < 0)
+			goto out;
+	}
 	snprintf(path, sizeof(path), "%s.idx", name);
 	ret = cdt_csum_file_rename(idx, packsfd, path, 0);
 	if (ret < 0)
@@ -720,6 +789,7 @@ int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
 		strcpy(name_out, name);
 out:
 	cdt_csum_file_free(idx);
+	cdt_csum_file_free(sketch);
 	return ret;
 }
 
@@ -727,6 +797,7 @@ void cdt_pack_writer_free(struct cdt_pack_writer *w)
 {
 	if (!w)
 		return;
+	free(w->sk);
 	cdt_csum_file_free(w->f);
 	free(w->entries);
 	free(w->fraw);
@@ -776,11 +847,32 @@ static int pack_version(int fd)
 	return hdr[4];
 }
 
+/*
+ * What a scan has met: every chunk that is not a delta, so that a delta
+ * whose base is in the same pack can be decoded once the pass is over, and
+ * the deltas waiting for that.
+ */
+struct scan_state {
+	struct cdt_pack_object *seen;
+	size_t nseen, aseen;
+	struct pending_delta {
+		uint64_t off;
+		uint32_t len, crc;
+	} *deltas;
+	size_t ndeltas, adeltas;
+};
+
+static void scan_seen(struct scan_state *ss, const struct cdt_pack_object *o)
+{
+	ALLOC_GROW(ss->seen, ss->nseen + 1, ss->aseen);
+	ss->seen[ss->nseen++] = *o;
+}
+
 /* Hash and pass on each chunk of the frame at buf (avail bytes); *obj_len gets its length. */
 static int scan_frame(struct cdt_decompressor *d, const unsigned char *buf, size_t avail,
 		      uint64_t pos, uint32_t raw_max, unsigned char **fbuf, size_t *fcap,
 		      cdt_pack_scan_fn fn, void *data, uint64_t *n, size_t *obj_len,
-		      struct strbuf *why)
+		      struct scan_state *ss, struct strbuf *why)
 {
 	struct cdt_frame_info fi;
 	struct cdt_pack_object o;
@@ -808,6 +900,7 @@ static int scan_frame(struct cdt_decompressor *d, const unsigned char *buf, size
 		o.raw_off = off;
 		o.raw_len = get_le32(fi.lens + 4 * (size_t)i);
 		cdt_hash(*fbuf + off, o.raw_len, &o.id);
+		scan_seen(ss, &o);
 		if (fn) {
 			ret = fn(&o, *fbuf + off, data);
 			if (ret)
@@ -820,9 +913,119 @@ static int scan_frame(struct cdt_decompressor *d, const unsigned char *buf, size
 	return 0;
 }
 
-int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan_fn fn,
-		  void *data, struct strbuf *why)
+static int cmp_seen(const void *a, const void *b)
 {
+	return memcmp(a, b, CDT_ID_LEN);
+}
+
+/*
+ * The base of a delta met in the scan, checked against its id: from the
+ * pack itself when it holds it (ss->seen sorted), else from `bases`.
+ */
+static int scan_base(int fd, struct scan_state *ss, const struct cdt_delta_info *di,
+		     uint32_t raw_max, struct cdt_decompressor *d, unsigned char *obj,
+		     size_t obj_cap, unsigned char **fbuf, size_t *fcap, unsigned char *out,
+		     const struct cdt_base_source *bases, struct strbuf *why)
+{
+	const struct cdt_pack_object *b = bsearch(&di->base, ss->seen, ss->nseen, sizeof(*b),
+						  cmp_seen);
+	struct cdt_frame_info fi;
+	struct cdt_id got;
+	uint32_t len;
+
+	if (!b) {
+		if (!bases)
+			return cdt_corrupt(why, "the base of a delta is not in the pack");
+		return bases->read(&di->base, di->base_len, out, bases->data, why);
+	}
+	if (b->len > obj_cap || pread_full(fd, obj, b->len, (off_t)b->off) != (ssize_t)b->len)
+		return cdt_corrupt(why, "cannot read the base of a delta again");
+	if (!b->in_frame) {
+		int ret = cdt_object_decode(d, &b->id, obj, b->len, di->base_len, raw_max, out, &len,
+					    why);
+
+		return ret;
+	}
+	if (b->raw_len != di->base_len)
+		return cdt_corrupt(why, "the base of a delta has another length");
+	if (cdt_frame_parse(obj, b->len, raw_max, CDT_FRAME_RAW_HARD_MAX, &fi, why) < 0)
+		return -CDT_ECORRUPT;
+	if (*fcap < fi.raw_total) {
+		free(*fbuf);
+		*fcap = (size_t)fi.raw_total;
+		*fbuf = xmalloc(*fcap);
+	}
+	if (cdt_frame_decode(d, &fi, *fbuf, why) < 0 ||
+	    (uint64_t)b->raw_off + b->raw_len > fi.raw_total)
+		return -CDT_ECORRUPT;
+	memcpy(out, *fbuf + b->raw_off, b->raw_len);
+	cdt_hash(out, b->raw_len, &got);
+	if (!cdt_id_eq(&got, &b->id))
+		return cdt_corrupt(why, "the base of a delta changed between two reads");
+	return 0;
+}
+
+/* Decode and pass on the deltas met, now that every base in the pack is known. */
+static int scan_deltas(int fd, struct scan_state *ss, uint32_t raw_max,
+		       struct cdt_decompressor *d, size_t obj_max, unsigned char **fbuf,
+		       size_t *fcap, const struct cdt_base_source *bases, cdt_pack_scan_fn fn,
+		       void *data, struct strbuf *why)
+{
+	unsigned char *obj = xmalloc(obj_max), *bobj = xmalloc(obj_max);
+	unsigned char *base = xmalloc(raw_max), *raw = xmalloc(raw_max);
+	size_t i;
+	int ret = 0;
+
+	if (ss->nseen > 1)
+		qsort(ss->seen, ss->nseen, sizeof(*ss->seen), cmp_seen);
+	for (i = 0; i < ss->ndeltas && !ret; i++) {
+		struct pending_delta *pd = &ss->deltas[i];
+		struct cdt_delta_info di;
+		struct cdt_pack_object o;
+
+		if (pread_full(fd, obj, pd->len, (off_t)pd->off) != (ssize_t)pd->len ||
+		    crc_of(obj, pd->len) != pd->crc) {
+			ret = cdt_corrupt(why, "delta at offset %llu changed between two reads",
+					  (unsigned long long)pd->off);
+			break;
+		}
+		ret = cdt_delta_parse(obj, pd->len, raw_max, &di, why);
+		if (!ret)
+			ret = scan_base(fd, ss, &di, raw_max, d, bobj, obj_max, fbuf, fcap, base, bases,
+					why);
+		if (ret < 0) {
+			if (why)
+				strbuf_addf(why, " (delta at offset %llu)", (unsigned long long)pd->off);
+			break;
+		}
+		if (cdt_decompress_ref(d, base, di.base_len, di.payload, di.payload_len, raw,
+				       di.raw_len) < 0) {
+			ret = cdt_corrupt(why, "delta at offset %llu does not decode",
+					  (unsigned long long)pd->off);
+			break;
+		}
+		o.off = pd->off;
+		o.len = pd->len;
+		o.crc = pd->crc;
+		o.raw_off = 0;
+		o.raw_len = di.raw_len;
+		o.in_frame = 0;
+		cdt_hash(raw, di.raw_len, &o.id);
+		if (fn)
+			ret = fn(&o, raw, data);
+	}
+	free(obj);
+	free(bobj);
+	free(base);
+	free(raw);
+	return ret;
+}
+
+int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max,
+		  const struct cdt_base_source *bases, cdt_pack_scan_fn fn, void *data,
+		  struct strbuf *why)
+{
+	struct scan_state ss = { NULL, 0, 0, NULL, 0, 0 };
 	char path[CDT_ID_HEXLEN + 16];
 	unsigned char tr[CDT_PACK_TRAILER], *buf = NULL, *raw = NULL, *fbuf = NULL;
 	struct cdt_decompressor *d = NULL;
@@ -902,12 +1105,35 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan
 		off = (size_t)(pos - wstart);
 		if (version >= CDT_PACK_VERSION_FRAMES && cdt_object_is_frame(buf + off, wend - pos)) {
 			ret = scan_frame(d, buf + off, (size_t)(wend - pos), pos, raw_max, &fbuf, &fcap,
-					 fn, data, &n, &obj_len, why);
+					 fn, data, &n, &obj_len, &ss, why);
 			if (ret) {
 				if (ret < 0 && why)
 					strbuf_addf(why, " (frame at offset %llu)", (unsigned long long)pos);
 				goto out;
 			}
+		} else if (version >= CDT_PACK_VERSION_FRAMES &&
+			   cdt_object_is_delta(buf + off, wend - pos)) {
+			/* Decoded once every base in the pack is known, after the pass. */
+			struct cdt_delta_info di;
+
+			if (n >= CDT_PACK_MAX_OBJECTS) {
+				ret = cdt_corrupt(why, "pack holds more objects than a pack can");
+				goto out;
+			}
+			ret = cdt_delta_parse(buf + off, (size_t)(wend - pos), raw_max, &di, why);
+			if (ret < 0) {
+				if (why)
+					strbuf_addf(why, " (delta at offset %llu)",
+						    (unsigned long long)pos);
+				goto out;
+			}
+			obj_len = di.obj_len;
+			ALLOC_GROW(ss.deltas, ss.ndeltas + 1, ss.adeltas);
+			ss.deltas[ss.ndeltas].off = pos;
+			ss.deltas[ss.ndeltas].len = (uint32_t)obj_len;
+			ss.deltas[ss.ndeltas].crc = crc_of(buf + off, obj_len);
+			ss.ndeltas++;
+			n++;
 		} else {
 			struct cdt_pack_object o;
 			uint32_t len;
@@ -930,6 +1156,7 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan
 			o.raw_off = 0;
 			o.raw_len = len;
 			o.in_frame = 0;
+			scan_seen(&ss, &o);
 			if (fn) {
 				ret = fn(&o, raw, data);
 				if (ret)
@@ -950,8 +1177,10 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan
 		ret = cdt_corrupt(why, "pack checksum does not match its contents");
 		goto out;
 	}
-	ret = 0;
+	ret = scan_deltas(fd, &ss, raw_max, d, obj_max, &fbuf, &fcap, bases, fn, data, why);
 out:
+	free(ss.seen);
+	free(ss.deltas);
 	close(fd);
 	free(buf);
 	free(raw);
@@ -982,7 +1211,8 @@ static int collect_entry(const struct cdt_pack_object *o, const unsigned char *r
 	return 0;
 }
 
-int cdt_pack_reindex(struct cdt_store *s, const char *name, uint64_t *count, struct strbuf *why)
+int cdt_pack_reindex(struct cdt_store *s, const char *name, const struct cdt_base_source *bases,
+		     uint64_t *count, struct strbuf *why)
 {
 	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
 	struct reindex ri = { NULL, 0, 0 };
@@ -991,7 +1221,8 @@ int cdt_pack_reindex(struct cdt_store *s, const char *name, uint64_t *count, str
 	struct cdt_id sum;
 	int ret, version = CDT_PACK_VERSION;
 
-	ret = cdt_pack_scan(packsfd, name, cdt_store_chunker(s)->max_size, collect_entry, &ri, why);
+	ret = cdt_pack_scan(packsfd, name, cdt_store_chunker(s)->max_size, bases, collect_entry, &ri,
+			    why);
 	if (ret < 0)
 		goto out;
 	{

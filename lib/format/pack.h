@@ -139,25 +139,38 @@ struct cdt_pack_object {
 typedef int (*cdt_pack_scan_fn)(const struct cdt_pack_object *o, const unsigned char *raw,
 				void *data);
 /*
+ * Where a scan finds the base of a delta that the pack itself does not
+ * hold: read() puts the base's len bytes in out, checked against id, and
+ * returns 0, or -ENOENT / -CDT_ECORRUPT / -errno (reason in why).
+ */
+struct cdt_base_source {
+	int (*read)(const struct cdt_id *id, uint32_t len, unsigned char *out, void *data,
+		    struct strbuf *why);
+	void *data;
+};
+/*
  * Read packs/<name>.pack from start to end without its index: every object
  * and frame is parsed, decoded and every chunk hashed, so what the pack
  * holds is learned from its own bytes; fn (optional) gets each chunk (raw:
- * its decoded bytes) and may
- * stop the scan with a non-zero return, which is returned. The pack's
- * checksum must match its trailer and its name, and the trailer's count
- * the objects; objects are passed on before that is known. 0,
- * -CDT_ECORRUPT (reason in why) or -errno.
+ * its decoded bytes) and may stop the scan with a non-zero return, which
+ * is returned. The pack's checksum must match its trailer and its name,
+ * and the trailer's count the objects; objects are passed on before that
+ * is known, except deltas: they are decoded last, against a base in the
+ * pack or else one from `bases` (NULL: a delta whose base is elsewhere
+ * fails the scan). 0, -CDT_ECORRUPT (reason in why) or -errno.
  */
-int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max, cdt_pack_scan_fn fn,
-		  void *data, struct strbuf *why);
+int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max,
+		  const struct cdt_base_source *bases, cdt_pack_scan_fn fn, void *data,
+		  struct strbuf *why);
 /*
  * Write packs/<name>.idx again from the pack's own objects (a missing or
  * damaged index), replacing any index there: only when the whole pack
- * checks (cdt_pack_scan()). The new index is durable when this returns.
+ * checks (cdt_pack_scan(), with `bases`). The new index is durable when this returns.
  * *count (optional) gets the number of objects. 0, -CDT_ECORRUPT or -errno
  * (reason in why).
  */
-int cdt_pack_reindex(struct cdt_store *s, const char *name, uint64_t *count, struct strbuf *why);
+int cdt_pack_reindex(struct cdt_store *s, const char *name, const struct cdt_base_source *bases,
+		     uint64_t *count, struct strbuf *why);
 
 /*
  * Writing a new pack: objects are appended to a temporary file in tmp/
@@ -187,6 +200,17 @@ int cdt_pack_writer_add_frame(struct cdt_pack_writer *w, const struct cdt_id *id
 struct cdt_compressor;
 int cdt_pack_writer_add_chunk(struct cdt_pack_writer *w, struct cdt_compressor *c,
 			      const struct cdt_id *id, const unsigned char *raw, uint32_t len);
+/*
+ * Record the sketch of chunk id (added, or to be added, to this pack) for
+ * the pack's sketch file, written at commit: in a store with deltas, the
+ * chunks later ones may be stored as deltas against (never a delta
+ * itself). cdt_pack_writer_add_chunk() records its chunks' sketches itself.
+ */
+struct cdt_sketch_sf;
+void cdt_pack_writer_sketch(struct cdt_pack_writer *w, const struct cdt_id *id,
+			    const struct cdt_sketch_sf *sf);
+/* Does the writer keep sketches (a store with deltas)? */
+int cdt_pack_writer_sketches(const struct cdt_pack_writer *w);
 /* Does the writer take frames (a pack of version 2)? */
 int cdt_pack_writer_frames(const struct cdt_pack_writer *w);
 /* Returns the number of objects added so far. */

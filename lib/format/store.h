@@ -148,8 +148,10 @@ void cdt_crash_point(const char *point);
  * Testing hook for races: when $CDT_TEST_PAUSE names the point, the process
  * stops itself (SIGSTOP) on reaching it, so that a test can change an input
  * at exactly that moment and then let it go on (SIGCONT). Points:
- * "catch-up" (add, before it reads skipped bytes again) and "repack" (gc,
- * once packs with nothing live are removed and before anything is written).
+ * "catch-up" (add, before it reads skipped bytes again), "delta-base" (add,
+ * once, before it reads the base of a delta back from its input) and
+ * "repack" (gc, once packs with nothing live are removed and before
+ * anything is written).
  */
 void cdt_pause_point(const char *point);
 

@@ -120,6 +120,31 @@ int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
 	return 0;
 }
 
+int cdt_chunk_batch_stage_packed(struct cdt_chunk_batch *b, const struct cdt_id *id,
+				 const void *obj, size_t obj_len)
+{
+	int ret;
+
+	if (cdt_idset_has(&b->ids, id))
+		return 0;
+	ret = start_pack(b);
+	if (ret < 0)
+		return ret;
+	ret = cdt_pack_writer_add(b->pack, id, obj, obj_len);
+	if (ret < 0)
+		return batch_error(b, ret);
+	cdt_idset_add(&b->ids, id);
+	b->bytes += obj_len;
+	return 0;
+}
+
+void cdt_chunk_batch_sketch(struct cdt_chunk_batch *b, const struct cdt_id *id,
+			    const struct cdt_sketch_sf *sf)
+{
+	if (b->pack)
+		cdt_pack_writer_sketch(b->pack, id, sf);
+}
+
 int cdt_chunk_batch_packs(struct cdt_chunk_batch *b, size_t n)
 {
 	return b->pack || b->nmem + n > PACK_MIN;

@@ -36,6 +36,19 @@ int cdt_chunk_batch_packs(struct cdt_chunk_batch *b, size_t n);
  */
 int cdt_chunk_batch_stage_frame(struct cdt_chunk_batch *b, const struct cdt_id *ids, uint32_t n,
 				const unsigned char *obj, size_t len);
+/*
+ * Stage an encoded object under id into the batch's pack, which it starts
+ * if need be: for what only a pack may hold (a delta). 0 or -errno (reported).
+ */
+int cdt_chunk_batch_stage_packed(struct cdt_chunk_batch *b, const struct cdt_id *id,
+				 const void *obj, size_t obj_len);
+/*
+ * The sketch of staged chunk id, for its pack's sketch file (a store with
+ * deltas; nothing for a batch that is not a pack).
+ */
+struct cdt_sketch_sf;
+void cdt_chunk_batch_sketch(struct cdt_chunk_batch *b, const struct cdt_id *id,
+			    const struct cdt_sketch_sf *sf);
 /* Make all staged chunks durable and visible. 0 or -errno (reported). */
 int cdt_chunk_batch_commit(struct cdt_chunk_batch *b);
 /* Drop staged chunks (removing their temporary files) and free. */

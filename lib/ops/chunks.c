@@ -83,6 +83,12 @@ struct cdt_chunk_reader {
 	} frames[READER_FRAMES];
 	uint64_t clock;
 	struct frame_slot *frame;	/* the one the last read used */
+	/* A delta being decoded, and the last base read for one. */
+	unsigned char *dbuf;
+	unsigned char *base;
+	struct cdt_id base_id;
+	uint32_t base_len;
+	int base_valid;
 };
 
 struct cdt_chunk_reader *cdt_chunk_reader_new(struct cdt_store *s)
@@ -109,6 +115,8 @@ void cdt_chunk_reader_free(struct cdt_chunk_reader *r)
 
 	cdt_decompressor_free(r->d);
 	free(r->buf);
+	free(r->dbuf);
+	free(r->base);
 	for (i = 0; i < READER_FRAMES; i++)
 		free(r->frames[i].raw);
 	free(r);
@@ -227,9 +235,66 @@ static int load_frame(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t i
 	return 0;
 }
 
+static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t want_len,
+		      unsigned char *out, uint32_t *len, struct strbuf *why, int allow_delta);
+
+/*
+ * Decode the delta in r->buf (n bytes): its base is read first, whole and
+ * checked (never a delta itself), then the delta against it, checked
+ * against id.
+ */
+static int read_delta(struct cdt_chunk_reader *r, const struct cdt_id *id, size_t n,
+		      uint32_t want_len, unsigned char *out, uint32_t *len, struct strbuf *why)
+{
+	struct cdt_delta_info di;
+	char hex[CDT_ID_HEXLEN + 1];
+	int ret;
+
+	if (!r->dbuf)
+		r->dbuf = xmalloc(r->cap);
+	if (n > r->cap)
+		return cdt_corrupt(why, "delta is larger than any chunk can be");
+	memcpy(r->dbuf, r->buf, n);
+	ret = cdt_delta_parse(r->dbuf, n, r->raw_max, &di, why);
+	if (!ret && di.obj_len != n)
+		ret = cdt_corrupt(why, "delta does not fill its object");
+	if (ret < 0)
+		return ret;
+	if (want_len && di.raw_len != want_len) {
+		if (why)
+			strbuf_addf(why, "delta holds %u bytes, the manifest says %u", di.raw_len,
+				    want_len);
+		return -CDT_ECORRUPT;
+	}
+	if (!r->base)
+		r->base = xmalloc(r->raw_max);
+	if (!r->base_valid || !cdt_id_eq(&r->base_id, &di.base) || r->base_len != di.base_len) {
+		struct strbuf bwhy = STRBUF_INIT;
+		uint32_t blen;
+
+		r->base_valid = 0;
+		ret = read_chunk(r, &di.base, di.base_len, r->base, &blen, &bwhy, 0);
+		if (ret < 0) {
+			if (why)
+				strbuf_addf(why, "its base chunk %s cannot be read: %s",
+					    cdt_id_to_hex(&di.base, hex), bwhy.buf);
+			strbuf_release(&bwhy);
+			return ret == -ENOENT ? -CDT_ECORRUPT : ret;
+		}
+		strbuf_release(&bwhy);
+		r->base_id = di.base;
+		r->base_len = di.base_len;
+		r->base_valid = 1;
+	}
+	ret = cdt_delta_decode(r->d, &di, r->base, id, out, why);
+	if (!ret)
+		*len = di.raw_len;
+	return ret;
+}
+
 static int read_packed(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t index,
 		       const struct cdt_id *id, uint32_t want_len, unsigned char *out,
-		       uint32_t *len, struct strbuf *why)
+		       uint32_t *len, struct strbuf *why, int allow_delta)
 {
 	uint32_t raw_off, raw_len;
 	struct cdt_id got;
@@ -240,10 +305,15 @@ static int read_packed(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t 
 	if (!raw_len) {
 		ret = cdt_pack_read(p, cdt_store_dirfd(r->store, CDT_DIR_PACKS), index, r->buf,
 				    r->cap, &n, why);
-		if (!ret)
-			ret = cdt_object_decode(r->d, id, r->buf, n, want_len, r->raw_max, out, len,
-						why);
-		return ret;
+		if (ret < 0)
+			return ret;
+		if (p->version >= CDT_PACK_VERSION_FRAMES && cdt_object_is_delta(r->buf, n)) {
+			if (!allow_delta)
+				return cdt_corrupt(why, "pack %s holds it as a delta, and a base "
+						   "never is one", p->name);
+			return read_delta(r, id, n, want_len, out, len, why);
+		}
+		return cdt_object_decode(r->d, id, r->buf, n, want_len, r->raw_max, out, len, why);
 	}
 	if (raw_len > r->raw_max || (want_len && raw_len != want_len)) {
 		if (why)
@@ -270,12 +340,48 @@ int cdt_chunk_read_entry(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_
 	struct cdt_id id;
 
 	cdt_pack_entry(p, index, &id, NULL, NULL, NULL);
-	return read_packed(r, p, index, &id, 0, out, len, why);
+	return read_packed(r, p, index, &id, 0, out, len, why, 1);
+}
+
+int cdt_chunk_read_base_entry(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t index,
+			      unsigned char *out, uint32_t *len, struct strbuf *why)
+{
+	struct cdt_id id;
+
+	cdt_pack_entry(p, index, &id, NULL, NULL, NULL);
+	return read_packed(r, p, index, &id, 0, out, len, why, 0);
 }
 
 int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 		   uint32_t want_len, unsigned char *out, uint32_t *len,
 		   struct strbuf *why)
+{
+	return read_chunk(r, id, want_len, out, len, why, 1);
+}
+
+int cdt_chunk_read_base(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t len,
+			unsigned char *out, struct strbuf *why)
+{
+	uint32_t got;
+
+	return read_chunk(r, id, len, out, &got, why, 0);
+}
+
+static int base_source_read(const struct cdt_id *id, uint32_t len, unsigned char *out,
+			    void *data, struct strbuf *why)
+{
+	return cdt_chunk_read_base(data, id, len, out, why);
+}
+
+struct cdt_base_source cdt_chunk_base_source(struct cdt_chunk_reader *r)
+{
+	struct cdt_base_source b = { base_source_read, r };
+
+	return b;
+}
+
+static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t want_len,
+		      unsigned char *out, uint32_t *len, struct strbuf *why, int allow_delta)
 {
 	struct strbuf first = STRBUF_INIT;
 	struct cdt_pack *tried, **packs;
@@ -316,7 +422,8 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 	}
 	if (tried) {
 		struct strbuf packed = STRBUF_INIT;
-		int pret = read_packed(r, tried, index, id, want_len, out, len, &packed);
+		int pret = read_packed(r, tried, index, id, want_len, out, len, &packed,
+				       allow_delta);
 
 		/* Report the loose copy's damage when there is one, else the pack's. */
 		if (!pret || best == -ENOENT) {
@@ -335,7 +442,8 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 
 			if (packs[i] == tried || (k = cdt_pack_find(packs[i], id)) < 0)
 				continue;
-			ret = read_packed(r, packs[i], (uint64_t)k, id, want_len, out, len, &other);
+			ret = read_packed(r, packs[i], (uint64_t)k, id, want_len, out, len, &other,
+					  allow_delta);
 			strbuf_release(&other);
 			if (!ret) {
 				best = 0;

@@ -6,6 +6,7 @@
 #include "base/hash.h"
 #include "base/strbuf.h"
 #include "format/store.h"
+#include "format/pack.h"
 
 struct cdt_pack;
 
@@ -55,6 +56,26 @@ int cdt_chunk_read(struct cdt_chunk_reader *r, const struct cdt_id *id,
 struct cdt_pack;
 int cdt_chunk_read_entry(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t index,
 			 unsigned char *out, uint32_t *len, struct strbuf *why);
+
+/*
+ * The same, for the base of a delta: a copy that is itself a delta is
+ * refused (-CDT_ECORRUPT), so that no read decodes more than two objects.
+ */
+int cdt_chunk_read_base_entry(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t index,
+			      unsigned char *out, uint32_t *len, struct strbuf *why);
+/*
+ * Read chunk id as the base of a delta: len bytes, checked, from a copy
+ * stored whole (loose, or packed and not itself a delta). 0, -ENOENT,
+ * -CDT_ECORRUPT (why) or -errno.
+ */
+int cdt_chunk_read_base(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t len,
+			unsigned char *out, struct strbuf *why);
+/*
+ * Reading bases of deltas through r (never a delta), for scanning a pack
+ * without its index (cdt_pack_scan()).
+ */
+struct cdt_base_source;
+struct cdt_base_source cdt_chunk_base_source(struct cdt_chunk_reader *r);
 
 /*
  * Read and check only the loose copy of a chunk (cdt_chunk_read falls back

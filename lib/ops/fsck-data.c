@@ -5,6 +5,7 @@
 #include "format/manifest.h"
 #include "format/names.h"
 #include "format/object.h"
+#include "format/pack.h"
 #include "ops/chunks.h"
 #include "ops/packset.h"
 #include "ops/restore.h"
@@ -247,6 +248,29 @@ void fsck_check_manifests(struct cdt_fsck *f)
 }
 
 /* Phase 3: what objects/ and packs/ hold. */
+
+/* A listed chunk stored as a delta needs its base: the base is no garbage. */
+static void note_delta_base(struct cdt_fsck *f, const struct cdt_object_info *o)
+{
+	uint32_t roff, rlen, raw_max = f->chunker->max_size;
+	struct cdt_delta_info di;
+	unsigned char *buf;
+	size_t n;
+
+	if (!o->pack || o->pack->version < CDT_PACK_VERSION_FRAMES)
+		return;
+	cdt_pack_entry_part(o->pack, o->index, &roff, &rlen);
+	if (rlen)
+		return;
+	buf = xmalloc(CDT_OBJ_MAX(raw_max));
+	if (cdt_pack_read(o->pack, cdt_store_dirfd(f->s, CDT_DIR_PACKS), o->index, buf,
+			  CDT_OBJ_MAX(raw_max), &n, NULL) == 0 &&
+	    cdt_object_is_delta(buf, n) && cdt_delta_parse(buf, n, raw_max, &di, NULL) == 0) {
+		ALLOC_GROW(f->bases, f->nbases + 1, f->abases);
+		f->bases[f->nbases++] = di.base;
+	}
+	free(buf);
+}
 static int visit_object(const struct cdt_object_info *o, void *data)
 {
 	struct cdt_fsck *f = data;
@@ -265,6 +289,7 @@ static int visit_object(const struct cdt_object_info *o, void *data)
 		c->disk_size += o->size;
 		return 0;
 	}
+	note_delta_base(f, o);
 	/* Without reading: a loose object is a header plus at most its raw bytes. */
 	if (!o->pack && f->opt.quick &&
 	    (o->size <= CDT_OBJ_HDR || o->size > (uint64_t)CDT_OBJ_HDR + c->len))
@@ -285,10 +310,17 @@ static int object_stray(const char *path, const char *why, void *data)
 void fsck_check_objects(struct cdt_fsck *f)
 {
 	int ret = cdt_objects_walk(f->s, visit_object, object_stray, f);
+	size_t i;
 
 	if (ret < 0)
 		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("objects"), 0, "cannot list: %s",
 			    cdt_strerror(ret));
+	for (i = 0; i < f->nbases; i++) {
+		uint32_t ci = fsck_find_chunk(f, &f->bases[i]);
+
+		if (ci != FSCK_NONE)
+			f->chunks[ci].base = 1;
+	}
 }
 
 /* Phase 4: chunk data, read and checked in parallel rounds. */

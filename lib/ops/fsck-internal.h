@@ -53,6 +53,7 @@ struct fsck_chunk {
 	 * reference ties it to a manifest that exists but cannot be read.
 	 */
 	uint8_t unlisted, kept;
+	uint8_t base;		/* the base of a listed chunk stored as a delta: not garbage */
 	uint8_t unfound;	/* stored, yet a lookup does not find it */
 	uint64_t disk_size;
 };
@@ -97,6 +98,9 @@ struct cdt_fsck {
 
 	int jobs;
 	uint64_t objects_seen;
+	/* Bases named by the deltas that hold listed chunks (phase 3). */
+	struct cdt_id *bases;
+	size_t nbases, abases;
 	double last_progress;
 	int refs_checked;
 	int finished;

@@ -3,6 +3,7 @@
 #include "format/chunker.h"
 #include "format/midx.h"
 #include "format/pack.h"
+#include "format/sketch.h"
 #include "format/object.h"
 #include "ops/chunks.h"
 #include "ops/packset.h"
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Garbage in packs/, with its size. */
 static void pack_garbage(struct cdt_fsck *f, int dirfd, const char *base,
@@ -162,6 +164,9 @@ struct hidden_scan {
 	size_t n, alloc;
 };
 
+/* Read a pack without its index, bases of its deltas from the store. */
+static int scan_unindexed(struct cdt_fsck *f, const char *name, struct hidden_scan *hs);
+
 static int note_hidden(const struct cdt_pack_object *o, const unsigned char *raw, void *data)
 {
 	struct hidden_scan *hs = data;
@@ -175,6 +180,17 @@ static int note_hidden(const struct cdt_pack_object *o, const unsigned char *raw
 	return 0;
 }
 
+static int scan_unindexed(struct cdt_fsck *f, const char *name, struct hidden_scan *hs)
+{
+	struct cdt_chunk_reader *r = cdt_chunk_reader_new(f->s);
+	struct cdt_base_source bases = cdt_chunk_base_source(r);
+	int ret = cdt_pack_scan(cdt_store_dirfd(f->s, CDT_DIR_PACKS), name, f->chunker->max_size,
+				&bases, note_hidden, hs, NULL);
+
+	cdt_chunk_reader_free(r);
+	return ret;
+}
+
 static int report_unindexed(struct cdt_fsck *f, const char *name, const char *what,
 			    struct cdt_pack *pack)
 {
@@ -182,8 +198,7 @@ static int report_unindexed(struct cdt_fsck *f, const char *name, const char *wh
 	struct fsck_problem *p;
 	size_t i;
 
-	if (f->opt.quick || cdt_pack_scan(cdt_store_dirfd(f->s, CDT_DIR_PACKS), name,
-					  f->chunker->max_size, note_hidden, &hs, NULL) < 0) {
+	if (f->opt.quick || scan_unindexed(f, name, &hs) < 0) {
 		free(hs.chunks);
 		return 0;
 	}
@@ -212,6 +227,50 @@ static int report_unindexed(struct cdt_fsck *f, const char *name, const char *wh
 	return 1;
 }
 
+/*
+ * A pack's sketch: its shape, checksum and order. It only guides which
+ * stored chunk a new one is tried against (every delta is decoded and
+ * hashed on every read), so damage to it affects no name; gc and repair
+ * write it again from the pack's chunks.
+ */
+static void check_sketch(struct cdt_fsck *f, struct cdt_pack *p)
+{
+	struct strbuf why = STRBUF_INIT;
+	struct cdt_sketch sk;
+	int ret = cdt_sketch_open(cdt_store_dirfd(f->s, CDT_DIR_PACKS), p->name, p->count, &sk,
+				  &why);
+
+	if (!ret) {
+		ret = cdt_sketch_check(&sk, &why);
+		cdt_sketch_close(&sk);
+	}
+	if (ret == -ENOENT)
+		strbuf_addstr(&why, "it is missing");
+	if (ret < 0)
+		fsck_report(f, CDT_FSCK_SKETCH_CORRUPT, xstrfmt("packs/%s.sketch", p->name), 0,
+			    "sketch of the pack's chunks cannot be used (%s): new chunks are not "
+			    "stored as deltas against them until 'cdt gc' writes it again", why.buf);
+	strbuf_release(&why);
+}
+
+/* In a store that keeps deltas, every pack of version 2 has a sketch. */
+static void check_sketches_present(struct cdt_fsck *f, struct cdt_pack **packs, size_t n)
+{
+	int packsfd = cdt_store_dirfd(f->s, CDT_DIR_PACKS);
+	char path[CDT_ID_HEXLEN + 16];
+	size_t i;
+
+	if (!cdt_store_config(f->s)->deltas)
+		return;
+	for (i = 0; i < n; i++) {
+		if (packs[i]->version < CDT_PACK_VERSION_FRAMES)
+			continue;
+		snprintf(path, sizeof(path), "%s.sketch", packs[i]->name);
+		if (faccessat(packsfd, path, F_OK, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+			check_sketch(f, packs[i]);
+	}
+}
+
 /* The files in packs/, from the walk gc and repair fix from. */
 struct pack_files {
 	struct cdt_fsck *f;
@@ -230,6 +289,16 @@ static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_fil
 	int ret;
 
 	switch (kind) {
+	case CDT_PACKFILE_SKETCH:
+		for (j = 0; j < fs->n && strcmp(fs->packs[j]->name, pack); j++)
+			;
+		if (j < fs->n)
+			check_sketch(f, fs->packs[j]);
+		break;
+	case CDT_PACKFILE_SKETCH_NO_PACK:
+		pack_garbage(f, packsfd, file, CDT_FSCK_GARBAGE_PACK,
+			     "sketch of a pack that is gone");
+		break;
 	case CDT_PACKFILE_MIDX:
 	case CDT_PACKFILE_NO_PACK:	/* readers see it: its pack is found missing when checked */
 		break;
@@ -259,7 +328,7 @@ static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_fil
 	case CDT_PACKFILE_NO_INDEX:
 		/* Left by an interrupted write, it holds nothing a name needs. */
 		if (!f->opt.quick &&
-		    cdt_pack_scan(packsfd, pack, f->chunker->max_size, note_hidden, &hs, NULL) == 0 &&
+		    scan_unindexed(f, pack, &hs) == 0 &&
 		    hs.n) {
 			free(hs.chunks);
 			report_unindexed(f, pack, "it has no index", NULL);
@@ -292,6 +361,7 @@ void fsck_check_packs(struct cdt_fsck *f)
 		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("packs"), 0, "cannot list: %s",
 			    cdt_strerror(ret));
 	check_midx(f, pc.packs, n);
+	check_sketches_present(f, pc.packs, n);
 	if (!n) {
 		free(pc.packs);
 		return;

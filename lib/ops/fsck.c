@@ -26,6 +26,7 @@ static const struct {
 	[CDT_FSCK_CHUNK_CORRUPT] = { "chunk-corrupt", CDT_FSCK_EXIT_CHUNK },
 	[CDT_FSCK_PACK_CORRUPT] = { "pack-corrupt", CDT_FSCK_EXIT_CHUNK },
 	[CDT_FSCK_MIDX_CORRUPT] = { "midx-corrupt", CDT_FSCK_EXIT_CHUNK },
+	[CDT_FSCK_SKETCH_CORRUPT] = { "sketch-corrupt", CDT_FSCK_EXIT_CHUNK },
 	[CDT_FSCK_REFS_TABLE_CORRUPT] = { "refs-table-corrupt", CDT_FSCK_EXIT_REFS },
 	[CDT_FSCK_REFS_MISSING] = { "refs-missing", CDT_FSCK_EXIT_REFS },
 	[CDT_FSCK_REFS_STALE] = { "refs-stale", CDT_FSCK_EXIT_REFS },
@@ -300,6 +301,7 @@ void cdt_fsck_free(struct cdt_fsck *f)
 	free(f->problems);
 	free(f->mans);
 	free(f->chunks);
+	free(f->bases);
 	cdt_idset_clear(&f->man_ids);
 	free(f->chunk_slots);
 	free(f);
@@ -474,7 +476,7 @@ void cdt_fsck_finish(struct cdt_fsck *f, struct cdt_fsck_summary *sum)
 		find_chunk_users(f);
 		/* Only once the references were read can unlisted chunks be judged. */
 		for (i = 0; f->refs_checked && i < f->nchunks; i++)
-			if (f->chunks[i].unlisted && !f->chunks[i].kept)
+			if (f->chunks[i].unlisted && !f->chunks[i].kept && !f->chunks[i].base)
 				fsck_report(f, CDT_FSCK_GARBAGE_CHUNK, fsck_hex(&f->chunks[i].id),
 					    f->chunks[i].disk_size, "no manifest lists it");
 		f->finished = 1;
@@ -578,7 +580,8 @@ void cdt_fsck_pack_healed(struct cdt_fsck *f, const char *name)
 	for (i = 0; i < f->nproblems; i++) {
 		struct fsck_problem *p = &f->problems[i];
 
-		if ((p->kind == CDT_FSCK_PACK_CORRUPT || p->kind == CDT_FSCK_MIDX_CORRUPT) &&
+		if ((p->kind == CDT_FSCK_PACK_CORRUPT || p->kind == CDT_FSCK_MIDX_CORRUPT ||
+		     p->kind == CDT_FSCK_SKETCH_CORRUPT) &&
 		    !strcmp(p->object + strlen("packs/"), name))
 			p->resolved = 1;
 	}

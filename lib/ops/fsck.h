@@ -25,6 +25,7 @@ enum cdt_fsck_kind {
 	CDT_FSCK_CHUNK_CORRUPT,		/* cannot be read, or fails a check */
 	CDT_FSCK_PACK_CORRUPT,		/* a pack or its index fails its checks */
 	CDT_FSCK_MIDX_CORRUPT,		/* the multi-pack index misleads lookups */
+	CDT_FSCK_SKETCH_CORRUPT,	/* a pack's sketch file is missing or damaged */
 	CDT_FSCK_REFS_TABLE_CORRUPT,	/* a reference table fails its checks */
 	CDT_FSCK_REFS_MISSING,		/* a manifest's chunk has no reference */
 	CDT_FSCK_REFS_STALE,		/* a reference names a chunk its manifest lacks */

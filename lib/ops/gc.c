@@ -10,6 +10,7 @@
 #include "ops/packset.h"
 #include "format/refs.h"
 #include "ops/repack.h"
+#include "ops/sketchset.h"
 #include "base/util.h"
 
 #include <dirent.h>
@@ -46,6 +47,19 @@ static void say(struct sweep *sw, const char *what, const char *item, uint64_t b
 		    sw->flags & CDT_GC_DRY_RUN ? "would remove" : "removing", what, item,
 		    (unsigned long long)bytes);
 	sw->report(sw->line.buf, sw->data);
+}
+
+/* A sketch file fixed: derived data, said whatever -v says when it was damaged. */
+static void sketch_fixed(const char *pack, enum cdt_sketch_fix what, void *data)
+{
+	struct sweep *sw = data;
+
+	if (what == CDT_SKETCH_REMOVED)
+		say(sw, "the sketch of removed pack", pack, 0);
+	else
+		warning("pack %s: its sketch was missing or damaged; %s", pack,
+			sw->flags & CDT_GC_DRY_RUN ? "gc would write it again" :
+			"written again from its chunks");
 }
 
 static void say_repack(const char *what, const char *item, uint64_t bytes, void *data)
@@ -242,7 +256,13 @@ int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line,
 	 * missing or damaged one written again from its pack, so that what
 	 * is marked live is found where it is.
 	 */
-	ret = cdt_packs_check(s, !dry, pack_checked, &sw);
+	{
+		struct cdt_chunk_reader *br = cdt_chunk_reader_new(s);
+		struct cdt_base_source bases = cdt_chunk_base_source(br);
+
+		ret = cdt_packs_check(s, !dry, &bases, pack_checked, &sw);
+		cdt_chunk_reader_free(br);
+	}
 	if (ret < 0) {
 		error("cannot check the pack indexes: %s", cdt_strerror(ret));
 		goto out;
@@ -287,6 +307,12 @@ int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line,
 		ret = cdt_packs_write_midx(s);
 		if (ret < 0)
 			sw.err = error_code(ret, "cannot write the multi-pack index: %s", cdt_strerror(ret));
+	}
+	/* Sketches are derived: one whose pack is gone goes, a missing or damaged one is made again. */
+	if (!sw.err) {
+		ret = cdt_sketches_fix(s, dry, sketch_fixed, &sw);
+		if (ret < 0)
+			sw.err = ret;
 	}
 	if (!dry) {
 		ret = cdt_refs_compact(s, 0, keep_pair, &sw);

@@ -6,7 +6,10 @@
 #include "base/idset.h"
 #include "format/manifest.h"
 #include "format/object.h"
+#include "format/pack.h"
+#include "format/sketch.h"
 #include "ops/packset.h"
+#include "ops/sketchset.h"
 #include "format/namerefs.h"
 #include "format/refs.h"
 #include "base/util.h"
@@ -14,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -53,6 +57,41 @@ struct desc {
 	/* Framed: the first chunk of a frame holds its size; 0 for the others in it. */
 	uint32_t frame_n;	/* chunks in the frame this one opens */
 	size_t frame_raw;	/* their raw bytes */
+	/* Deltas: the chunk's sketch, the base it may be stored against, the delta. */
+	struct cdt_sketch_sf sf;
+	int base;		/* BASE_NONE, BASE_ADD (stored by this add) or BASE_PACKED */
+	size_t base_ref;	/* BASE_ADD: in ing->add_sf.bases */
+	struct cdt_pack *base_pack;
+	uint64_t base_entry;
+	int delta;		/* stored as the delta in dobj */
+	unsigned char *dobj;
+	size_t dobj_len;
+};
+
+enum { BASE_NONE, BASE_ADD, BASE_PACKED };
+
+/* A new chunk goes into a frame (or its own object) unless it is a delta. */
+static int whole_new(const struct desc *d)
+{
+	return d->is_new && !d->delta;
+}
+
+/*
+ * The chunks this add stored whole since its last commit, which deltas may
+ * use as bases before their pack's sketch is written: by super-feature
+ * (an open-addressing table into `bases`). A base is read back from the
+ * input (its round's buffer, or the file again, checked against its id).
+ */
+struct sf_table {
+	uint64_t *keys;
+	size_t *vals;
+	size_t cap, n;
+	struct base_ref {
+		uint64_t file_off;	/* from where reading began */
+		uint32_t len;
+		struct cdt_id id;
+	} *bases;
+	size_t nbases, abases;
 };
 
 /* One buffer's worth of the file and what becomes of it. */
@@ -67,8 +106,15 @@ struct round {
 	size_t nframes;		/* frames in this round */
 	size_t *frame_first;	/* the desc that opens each */
 	size_t frames_alloc;
+	int packed;		/* new chunks go into a pack */
+	uint64_t file_off;	/* of buf[0], from where reading began */
+	unsigned char *darena;	/* deltas of the new chunks */
 	int last;		/* the file ends with this round */
 };
+/* Room for deltas in a round: a chunk past it is stored whole. */
+#define DELTA_ARENA (16u << 20)
+/* A delta is kept only when it is at least this much smaller than the chunk alone. */
+#define DELTA_MIN_GAIN 32
 
 struct cdt_ingest {
 	struct cdt_store *store;
@@ -82,6 +128,14 @@ struct cdt_ingest {
 	uint32_t **flens;
 	int ncomp;
 	size_t buf_cap;
+	/* Deltas (a store that keeps them): bases by sketch, and scratch per worker. */
+	int deltas;
+	struct cdt_sketchset *sketches;
+	struct sf_table add_sf;
+	unsigned char **zbufs;
+	int fd;				/* the input; bases are read back from it */
+	int reread;			/* it can be read again (bases of earlier rounds) */
+	int paused;			/* the "delta-base" test hook was met */
 	/* Two rounds: one is encoded while the next is read and cut. */
 	struct round rounds[2];
 	struct round *cur;		/* the round the parallel steps work on */
@@ -144,7 +198,16 @@ struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_o
 			ing->flens[i] = xmalloc((fmax / c->min_size + 2) * sizeof(uint32_t));
 		}
 	}
+	ing->deltas = cdt_store_config(s)->deltas;
+	if (ing->deltas) {
+		ing->sketches = cdt_sketchset_new(s);
+		ing->zbufs = xcalloc((size_t)ing->ncomp, sizeof(*ing->zbufs));
+		for (i = 0; i < ing->ncomp; i++)
+			ing->zbufs[i] = xmalloc(c->max_size);
+	}
 	for (i = 0; i < 2; i++) {
+		if (ing->deltas)
+			ing->rounds[i].darena = xmalloc(DELTA_ARENA);
 		ing->rounds[i].buf = xmalloc(ing->buf_cap);
 		/*
 		 * Every object is at most its chunk plus a header (12 bytes),
@@ -174,6 +237,13 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 		free(ing->fbufs[i]);
 		free(ing->flens[i]);
 	}
+	for (i = 0; ing->zbufs && i < ing->ncomp; i++)
+		free(ing->zbufs[i]);
+	free(ing->zbufs);
+	cdt_sketchset_free(ing->sketches);
+	free(ing->add_sf.keys);
+	free(ing->add_sf.vals);
+	free(ing->add_sf.bases);
 	free(ing->fbufs);
 	free(ing->flens);
 	free(ing->comp);
@@ -182,6 +252,7 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 	for (i = 0; i < 2; i++) {
 		free(ing->rounds[i].buf);
 		free(ing->rounds[i].arena);
+		free(ing->rounds[i].darena);
 		free(ing->rounds[i].descs);
 		free(ing->rounds[i].frame_first);
 	}
@@ -226,9 +297,224 @@ static void encode_item(size_t i, int worker, void *data)
 	struct round *r = ing->cur;
 	struct desc *d = &r->descs[i];
 
-	if (!d->is_new)
+	if (!whole_new(d))
 		return;
 	d->obj_len = cdt_object_encode(ing->comp[worker], r->buf + d->off, d->len, d->obj);
+}
+
+static void sf_reset(struct sf_table *t)
+{
+	if (t->n)
+		memset(t->keys, 0, t->cap * sizeof(*t->keys));
+	t->n = 0;
+	t->nbases = 0;
+}
+
+static size_t sf_slot(const struct sf_table *t, uint64_t key)
+{
+	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 17) & (t->cap - 1);
+}
+
+/* The desc whose super-feature is key, or SIZE_MAX. Keys are never 0. */
+static size_t sf_get(const struct sf_table *t, uint64_t key)
+{
+	size_t i;
+
+	if (!t->cap)
+		return SIZE_MAX;
+	for (i = sf_slot(t, key); t->keys[i]; i = (i + 1) & (t->cap - 1))
+		if (t->keys[i] == key)
+			return t->vals[i];
+	return SIZE_MAX;
+}
+
+static void sf_put(struct sf_table *t, uint64_t key, size_t val)
+{
+	size_t i;
+
+	if (2 * (t->n + 1) > t->cap) {
+		struct sf_table old = *t;
+
+		t->cap = old.cap ? 2 * old.cap : 4096;
+		t->keys = xcalloc(t->cap, sizeof(*t->keys));
+		t->vals = xmalloc(t->cap * sizeof(*t->vals));
+		t->n = 0;
+		for (i = 0; i < old.cap; i++)
+			if (old.keys[i])
+				sf_put(t, old.keys[i], old.vals[i]);
+		free(old.keys);
+		free(old.vals);
+	}
+	for (i = sf_slot(t, key); t->keys[i]; i = (i + 1) & (t->cap - 1))
+		if (t->keys[i] == key)
+			return;
+	t->keys[i] = key;
+	t->vals[i] = val;
+	t->n++;
+}
+
+/* Parallel: the sketch of each new chunk. */
+static void sketch_item(size_t i, int worker, void *data)
+{
+	struct cdt_ingest *ing = data;
+	struct round *r = ing->cur;
+	struct desc *d = &r->descs[i];
+
+	(void)worker;
+	if (d->is_new)
+		cdt_sketch_compute(r->buf + d->off, d->len, &d->sf);
+}
+
+/*
+ * In order: a base for each new chunk whose sketch matches a stored chunk
+ * or an earlier new chunk of this round that is stored whole, with room
+ * for its delta. A chunk without one is a base for those after it.
+ */
+static void plan_bases(struct cdt_ingest *ing, struct round *r)
+{
+	struct sf_table *t = &ing->add_sf;
+	unsigned char *darena = r->darena;
+	size_t i, room = DELTA_ARENA;
+	int k;
+
+	/* Input that cannot be read again offers only this round's chunks. */
+	if (!ing->reread)
+		sf_reset(t);
+	for (i = 0; i < r->ndesc; i++) {
+		struct desc *d = &r->descs[i];
+		size_t b = SIZE_MAX;
+
+		d->delta = 0;
+		d->base = BASE_NONE;
+		if (!d->is_new)
+			continue;
+		for (k = 0; k < CDT_SKETCH_SF && b == SIZE_MAX; k++)
+			b = sf_get(t, d->sf.sf[k]);
+		if (b != SIZE_MAX) {
+			d->base = BASE_ADD;
+			d->base_ref = b;
+		} else if (cdt_sketchset_find(ing->sketches, &d->sf, &d->base_pack,
+					      &d->base_entry)) {
+			d->base = BASE_PACKED;
+		} else {
+			struct base_ref *br;
+
+			ALLOC_GROW(t->bases, t->nbases + 1, t->abases);
+			br = &t->bases[t->nbases];
+			br->file_off = r->file_off + d->off;
+			br->len = d->len;
+			br->id = d->id;
+			for (k = 0; k < CDT_SKETCH_SF; k++)
+				sf_put(t, d->sf.sf[k], t->nbases);
+			t->nbases++;
+			continue;
+		}
+		/* A delta is smaller than its chunk by DELTA_MIN_GAIN at least, or not kept. */
+		if (room < CDT_DELTA_MAX(d->len)) {
+			d->base = BASE_NONE;
+			continue;
+		}
+		d->dobj = darena;
+		darena += CDT_DELTA_MAX(d->len);
+		room -= CDT_DELTA_MAX(d->len);
+	}
+}
+
+/*
+ * Try a new chunk that has a base as a delta against it, and keep the
+ * delta when it is clearly smaller than the chunk on its own. A base that
+ * cannot be read (damaged since its sketch was written, or a file that
+ * changed since it was read) only costs the delta.
+ */
+static void try_delta(struct cdt_ingest *ing, struct round *r, struct desc *d, int worker)
+{
+	const unsigned char *raw = r->buf + d->off, *base;
+	struct cdt_id base_id;
+	uint32_t base_len;
+	size_t alone, cap;
+
+	if (d->base == BASE_NONE)
+		return;
+	if (d->base == BASE_ADD) {
+		const struct base_ref *b = &ing->add_sf.bases[d->base_ref];
+		struct cdt_id got;
+
+		base_len = b->len;
+		base_id = b->id;
+		if (b->file_off >= r->file_off) {
+			base = r->buf + (b->file_off - r->file_off);
+		} else {
+			/* Read again, and used only if it still is the chunk stored. */
+			if (pread_full(ing->fd, ing->rbufs[worker], b->len,
+				       (off_t)(ing->start + (off_t)b->file_off)) != (ssize_t)b->len)
+				return;
+			cdt_hash(ing->rbufs[worker], b->len, &got);
+			if (!cdt_id_eq(&got, &b->id))
+				return;
+			base = ing->rbufs[worker];
+		}
+	} else {
+		if (cdt_chunk_read_base_entry(ing->readers[worker], d->base_pack, d->base_entry,
+					      ing->rbufs[worker], &base_len, NULL) < 0)
+			return;
+		base = ing->rbufs[worker];
+		cdt_pack_entry(d->base_pack, d->base_entry, &base_id, NULL, NULL, NULL);
+	}
+	/* No larger than a chunk's own object can be, which is what readers allow for. */
+	d->dobj_len = cdt_delta_encode(ing->comp[worker], &base_id, base, base_len, raw, d->len,
+				       d->dobj, CDT_OBJ_MAX(d->len));
+	if (!d->dobj_len)
+		return;
+	/*
+	 * A delta of an eighth of the chunk or less is kept as it is (the
+	 * chunk alone seldom compresses that far, and then both are small);
+	 * a larger one only when it beats the chunk compressed alone.
+	 */
+	if (d->dobj_len - CDT_DELTA_HDR > d->len / 8) {
+		alone = cdt_compress(ing->comp[worker], raw, d->len, ing->zbufs[worker], d->len - 1);
+		if (!alone)
+			alone = d->len;
+		cap = alone > DELTA_MIN_GAIN ? alone - DELTA_MIN_GAIN : 0;
+		if (d->dobj_len - CDT_DELTA_HDR > cap)
+			return;
+	}
+	d->delta = 1;
+}
+
+/* Testing hook: stop once before the first base is read back from the input. */
+static void pause_before_reread(struct cdt_ingest *ing, struct round *r)
+{
+	size_t i;
+
+	if (ing->paused)
+		return;
+	for (i = 0; i < r->ndesc; i++) {
+		const struct desc *d = &r->descs[i];
+
+		if (d->base == BASE_ADD && ing->add_sf.bases[d->base_ref].file_off < r->file_off) {
+			ing->paused = 1;
+			cdt_pause_point("delta-base");
+			return;
+		}
+	}
+}
+
+/*
+ * Parallel: the new chunks of a round in DELTA_SPANS runs, each tried in
+ * order by one worker, so that bases met one after the other (an edited
+ * file's chunks resemble the consecutive chunks of its older version)
+ * come from the frames that worker has just decoded.
+ */
+#define DELTA_SPANS 16
+
+static void delta_item(size_t i, int worker, void *data)
+{
+	struct cdt_ingest *ing = data;
+	struct round *r = ing->cur;
+	size_t k, first = r->ndesc * i / DELTA_SPANS, end = r->ndesc * (i + 1) / DELTA_SPANS;
+
+	for (k = first; k < end; k++)
+		try_delta(ing, r, &r->descs[k], worker);
 }
 
 /*
@@ -249,7 +535,7 @@ static void encode_frame(size_t i, int worker, void *data)
 	for (k = r->frame_first[i]; n < first->frame_n; k++) {
 		struct desc *d = &r->descs[k];
 
-		if (!d->is_new)
+		if (!whole_new(d))
 			continue;
 		contiguous &= d->off == end;
 		end = d->off + d->len;
@@ -261,7 +547,7 @@ static void encode_frame(size_t i, int worker, void *data)
 		for (k = r->frame_first[i], n = 0; n < first->frame_n; k++) {
 			struct desc *d = &r->descs[k];
 
-			if (!d->is_new)
+			if (!whole_new(d))
 				continue;
 			memcpy(ing->fbufs[worker] + pos, r->buf + d->off, d->len);
 			pos += d->len;
@@ -287,7 +573,7 @@ static void plan_frames(struct cdt_ingest *ing, struct round *r)
 	for (i = 0; i < r->ndesc; i++) {
 		struct desc *d = &r->descs[i];
 
-		if (!d->is_new)
+		if (!whole_new(d))
 			continue;
 		d->frame_n = 0;
 		if (!open || open->frame_raw >= ing->frame_size ||
@@ -426,6 +712,8 @@ static int lookup_round(struct cdt_ingest *ing, struct round *r, struct cdt_chun
 		if (has < 0)
 			return error_code(has, "cannot look up chunk %s: %s",
 					   cdt_id_to_hex(&d->id, hex), cdt_strerror(has));
+		d->delta = 0;
+		d->base = BASE_NONE;
 		if (!has) {
 			cdt_idset_add(&ing->round_new, &d->id);
 			d->is_new = 1;
@@ -437,7 +725,7 @@ static int lookup_round(struct cdt_ingest *ing, struct round *r, struct cdt_chun
 }
 
 /* Stage the round's new chunks and record all of them in the manifest, in order. */
-static int stage_round(struct round *r, struct cdt_chunk_batch *batch,
+static int stage_round(struct cdt_ingest *ing, struct round *r, struct cdt_chunk_batch *batch,
 		       struct cdt_manifest_writer *mw, const char *what,
 		       struct cdt_ingest_result *res)
 {
@@ -447,14 +735,22 @@ static int stage_round(struct round *r, struct cdt_chunk_batch *batch,
 	for (i = 0; i < r->ndesc; i++) {
 		struct desc *d = &r->descs[i];
 
-		if (d->is_new && r->framed && d->frame_n) {
+		if (d->delta) {
+			ret = cdt_chunk_batch_stage_packed(batch, &d->id, d->dobj, d->dobj_len);
+			if (ret < 0)
+				return ret;
+			res->new_stored += d->dobj_len;
+			res->delta_chunks++;
+			res->delta_raw += d->len;
+			res->delta_stored += d->dobj_len;
+		} else if (d->is_new && r->framed && d->frame_n) {
 			/* A frame opens here: stage it with the ids of its chunks. */
 			struct cdt_id *ids = xmalloc(d->frame_n * sizeof(*ids));
 			uint32_t n = 0;
 			size_t k;
 
 			for (k = i; n < d->frame_n; k++)
-				if (r->descs[k].is_new)
+				if (whole_new(&r->descs[k]))
 					ids[n++] = r->descs[k].id;
 			ret = cdt_chunk_batch_stage_frame(batch, ids, n, d->obj, d->obj_len);
 			free(ids);
@@ -467,6 +763,9 @@ static int stage_round(struct round *r, struct cdt_chunk_batch *batch,
 				return ret;
 			res->new_stored += d->obj_len;
 		}
+		/* A chunk stored whole in a pack is a base for later deltas. */
+		if (whole_new(d) && ing->deltas && r->packed)
+			cdt_chunk_batch_sketch(batch, &d->id, &d->sf);
 		if (d->is_new) {
 			res->new_chunks++;
 			res->new_raw += d->len;
@@ -479,8 +778,15 @@ static int stage_round(struct round *r, struct cdt_chunk_batch *batch,
 	}
 	res->size += r->len;
 	if (cdt_chunk_batch_count(batch) >= BATCH_CHUNKS ||
-	    cdt_chunk_batch_bytes(batch) >= BATCH_BYTES)
-		return cdt_chunk_batch_commit(batch);
+	    cdt_chunk_batch_bytes(batch) >= BATCH_BYTES) {
+		ret = cdt_chunk_batch_commit(batch);
+		/* The pack just written offers its chunks as bases through its sketch now. */
+		if (!ret && ing->sketches) {
+			cdt_sketchset_refresh(ing->sketches);
+			sf_reset(&ing->add_sf);
+		}
+		return ret;
+	}
 	return 0;
 }
 
@@ -717,6 +1023,8 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	ing->ncands = 0;
 	/* Skipped bytes are read again relative to where reading began. */
 	ing->start = lseek(fd, 0, SEEK_CUR);
+	ing->fd = fd;
+	sf_reset(&ing->add_sf);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	ret = cdt_manifest_writer_new(s, &mw);
 	if (ret < 0) {
@@ -737,14 +1045,15 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		struct stat st;
 
 		/* Only input that can be read again may leave bytes unhashed. */
-		ing->defer = !r->last && ing->start >= 0 && fstat(fd, &st) == 0 &&
-			     S_ISREG(st.st_mode);
+		ing->reread = ing->start >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+		ing->defer = !r->last && ing->reread;
 	}
 	for (;;) {
 		struct round *t;
 		int was_lazy = ing->lazy;
 
 		ing->cur = r;
+		r->file_off = res->size;
 		cdt_workers_start(ing->workers, r->ndesc + 1, hash_item, ing);
 		if (!r->last) {
 			ret = fill_round(ing, fd, next, r, &eof);
@@ -775,15 +1084,25 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		ret = lookup_round(ing, r, batch);
 		if (ret < 0)
 			goto out;
-		/* Into frames when the store keeps them and these chunks go into a pack. */
-		r->framed = ing->frame_size && cdt_chunk_batch_packs(batch, ing->round_new.nr);
+		/*
+		 * Into a pack, and then into frames when the store keeps them, and
+		 * as deltas against similar stored chunks when it keeps those.
+		 */
+		r->packed = cdt_chunk_batch_packs(batch, ing->round_new.nr);
+		r->framed = ing->frame_size && r->packed;
+		if (ing->deltas && r->packed && ing->round_new.nr) {
+			cdt_workers_run(ing->workers, r->ndesc, sketch_item, ing);
+			plan_bases(ing, r);
+			pause_before_reread(ing, r);
+			cdt_workers_run(ing->workers, DELTA_SPANS, delta_item, ing);
+		}
 		if (r->framed) {
 			plan_frames(ing, r);
 			cdt_workers_run(ing->workers, r->nframes, encode_frame, ing);
 		} else {
 			cdt_workers_run(ing->workers, r->ndesc, encode_item, ing);
 		}
-		ret = stage_round(r, batch, mw, what, res);
+		ret = stage_round(ing, r, batch, mw, what, res);
 		if (ret < 0)
 			goto out;
 		if (ing->opt.progress && now_seconds() - last_progress > 0.2) {
@@ -874,6 +1193,10 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	ret = cdt_chunk_batch_commit(batch);
 	if (ret < 0)
 		goto out;
+	if (ing->sketches) {
+		cdt_sketchset_refresh(ing->sketches);
+		sf_reset(&ing->add_sf);
+	}
 	if (!res->manifest_existed) {
 		ret = cdt_store_sync(s);
 		if (ret < 0) {

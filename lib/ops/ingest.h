@@ -21,6 +21,8 @@ struct cdt_ingest_result {
 	uint64_t new_chunks;	/* chunks this add stored */
 	uint64_t new_raw;	/* their uncompressed bytes */
 	uint64_t new_stored;	/* bytes they take in the store */
+	/* Of those, the ones stored as deltas against a similar chunk. */
+	uint64_t delta_chunks, delta_raw, delta_stored;
 	int manifest_existed;	/* identical content was already stored */
 	/*
 	 * Bytes fed to the whole-file hash: the size for new content, less

@@ -3,6 +3,7 @@
 #include "format/fanout.h"
 #include "format/manifest.h"
 #include "format/names.h"
+#include "format/object.h"
 #include "format/pack.h"
 #include "ops/packset.h"
 #include "base/util.h"
@@ -40,6 +41,109 @@ void cdt_live_record_key(const struct cdt_id *m, const struct cdt_id *nh, struct
 	cdt_hash(buf, sizeof(buf), out);
 }
 
+static void mark_entry(struct cdt_live *l, struct cdt_pack *p, uint64_t k, int *seen)
+{
+	if (!p->mark) {
+		p->mark = xcalloc(p->count / 8 + 1, 1);
+		ALLOC_GROW(l->marked, l->nmarked + 1, l->marked_alloc);
+		l->marked[l->nmarked++] = p;
+	}
+	*seen |= bit_test(p->mark, k);
+	p->mark[k / 8] |= (unsigned char)(1u << (k % 8));
+}
+
+/*
+ * Is entry k of p a delta? 1 with its header parsed into *di (buf holds
+ * the object), 0 if not (or unreadable: then no base of it is known,
+ * and a damaged delta needs none), never trusting the index for it.
+ */
+static int entry_delta(struct cdt_live *l, struct cdt_pack *p, uint64_t k, unsigned char *buf,
+		       size_t cap, struct cdt_delta_info *di)
+{
+	uint32_t roff, rlen;
+	size_t n;
+
+	if (p->version < CDT_PACK_VERSION_FRAMES)
+		return 0;
+	cdt_pack_entry_part(p, k, &roff, &rlen);
+	if (rlen)
+		return 0;	/* a frame's chunk */
+	if (cdt_pack_read(p, cdt_store_dirfd(l->store, CDT_DIR_PACKS), k, buf, cap, &n, NULL) < 0)
+		return 0;
+	return cdt_object_is_delta(buf, n) &&
+	       cdt_delta_parse(buf, n, cdt_store_chunker(l->store)->max_size, di, NULL) == 0;
+}
+
+/*
+ * Base id of a live delta is live too, in a copy that is stored whole (a
+ * base is read that way): the loose one, else a packed one that is not a
+ * delta. With no such copy it is counted missing, so that gc keeps every
+ * copy there may be.
+ */
+static void mark_base(struct cdt_live *l, const struct cdt_id *id, uint32_t len,
+		      unsigned char *buf, size_t cap)
+{
+	struct cdt_delta_info di;
+	struct cdt_pack *p, **packs;
+	uint64_t k;
+	size_t n, i;
+	int seen = 0, found = 0;
+
+	if (cdt_idset_has(&l->loose_all, id)) {
+		seen = !cdt_idset_put(&l->loose_live, id, len);
+		found = 1;
+	} else if (cdt_chunk_locate(l->store, id, &p, &k) && !entry_delta(l, p, k, buf, cap, &di)) {
+		mark_entry(l, p, k, &seen);
+		found = 1;
+	} else {
+		n = cdt_packs_list(l->store, &packs);
+		for (i = 0; i < n && !found; i++) {
+			int64_t e = cdt_pack_find(packs[i], id);
+
+			if (e >= 0 && !entry_delta(l, packs[i], (uint64_t)e, buf, cap, &di)) {
+				mark_entry(l, packs[i], (uint64_t)e, &seen);
+				found = 1;
+			}
+		}
+		free(packs);
+	}
+	if (!found) {
+		cdt_idset_add(&l->missing, id);
+		return;
+	}
+	if (!seen) {
+		l->bases++;
+		l->base_bytes += len;
+	}
+}
+
+/* The bases of every live delta (a base is never a delta: one pass). */
+static void mark_bases(struct cdt_live *l)
+{
+	size_t cap = CDT_OBJ_MAX(cdt_store_chunker(l->store)->max_size);
+	unsigned char *buf = xmalloc(cap);
+	size_t i, n = l->nmarked;
+	uint64_t k;
+
+	for (i = 0; i < n; i++) {
+		struct cdt_pack *p = l->marked[i];
+
+		if (p->version < CDT_PACK_VERSION_FRAMES)
+			continue;
+		for (k = 0; k < p->count; k++) {
+			struct cdt_delta_info di;
+
+			if (bit_test(p->mark, k) && entry_delta(l, p, k, buf, cap, &di)) {
+				l->deltas++;
+				l->delta_raw += di.raw_len;
+				l->delta_stored += di.obj_len;
+				mark_base(l, &di.base, di.base_len, buf, cap);
+			}
+		}
+	}
+	free(buf);
+}
+
 static void mark_chunk(struct cdt_live *l, const struct cdt_id *id, uint32_t len)
 {
 	struct cdt_pack *p;
@@ -52,13 +156,7 @@ static void mark_chunk(struct cdt_live *l, const struct cdt_id *id, uint32_t len
 		seen = !cdt_idset_put(&l->loose_live, id, len);
 	}
 	if (cdt_chunk_locate(l->store, id, &p, &k)) {
-		if (!p->mark) {
-			p->mark = xcalloc(p->count / 8 + 1, 1);
-			ALLOC_GROW(l->marked, l->nmarked + 1, l->marked_alloc);
-			l->marked[l->nmarked++] = p;
-		}
-		seen |= bit_test(p->mark, k);
-		p->mark[k / 8] |= (unsigned char)(1u << (k % 8));
+		mark_entry(l, p, k, &seen);
 		found = 1;
 	}
 	if (!found) {
@@ -153,6 +251,7 @@ int cdt_live_mark(struct cdt_store *s, struct cdt_live *l)
 		if (ret < 0)
 			return error_code(ret, "cannot read manifests: %s", cdt_strerror(ret));
 	}
+	mark_bases(l);
 	return 0;
 }
 

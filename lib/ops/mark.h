@@ -10,8 +10,9 @@
 struct cdt_pack;
 
 /*
- * Marked from the primary records only: the name entries under names/ and
- * the manifests they use. Chunks are marked where lookups find them: a bit
+ * Marked from the primary records only: the name entries under names/,
+ * the manifests they use, and the bases that the live deltas name (a
+ * delta's header, read from its pack, not any index or sketch). Chunks are marked where lookups find them: a bit
  * per pack entry (the pack's `mark`) and a set of the few loose ones, so
  * the mark costs about a bit per packed chunk, not an id per chunk.
  */
@@ -25,6 +26,9 @@ struct cdt_live {
 	struct cdt_pack **marked;	/* packs whose mark bitmaps were allocated */
 	size_t nmarked, marked_alloc;
 	uint64_t chunks, unique;	/* distinct live chunks found, and their raw bytes */
+	uint64_t deltas;		/* of those, stored as deltas (the marked copy) */
+	uint64_t delta_raw, delta_stored;	/* their raw bytes, and the deltas' */
+	uint64_t bases, base_bytes;	/* chunks live only as the base of a live delta */
 	uint64_t names, logical;
 	uint64_t good_manifests;	/* live manifests that read back intact */
 	uint64_t damaged;		/* names or live manifests that could not be read */

@@ -329,12 +329,17 @@ int cdt_packs_walk_files(struct cdt_store *s, cdt_packfile_fn fn, void *data)
 			continue;
 		}
 		if (ents[i].type != DT_REG || (!is_pack_name(e, len, ".pack") &&
-					       !is_pack_name(e, len, ".idx"))) {
+					       !is_pack_name(e, len, ".idx") &&
+					       !is_pack_name(e, len, ".sketch"))) {
 			ret = fn(e, NULL, CDT_PACKFILE_STRAY, data);
 			continue;
 		}
 		snprintf(pack, sizeof(pack), "%.*s", 5 + CDT_ID_HEXLEN, e);
-		if (is_pack_name(e, len, ".pack")) {
+		if (is_pack_name(e, len, ".sketch")) {
+			snprintf(other, sizeof(other), "%s.pack", pack);
+			kind = faccessat(packsfd, other, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ?
+			       CDT_PACKFILE_SKETCH : CDT_PACKFILE_SKETCH_NO_PACK;
+		} else if (is_pack_name(e, len, ".pack")) {
 			snprintf(other, sizeof(other), "%s.idx", pack);
 			kind = faccessat(packsfd, other, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ?
 			       CDT_PACKFILE_PACK : CDT_PACKFILE_NO_INDEX;
@@ -348,6 +353,22 @@ int cdt_packs_walk_files(struct cdt_store *s, cdt_packfile_fn fn, void *data)
 	}
 	cdt_dents_free(ents, n);
 	return ret;
+}
+
+int cdt_pack_remove_files(struct cdt_store *s, const char *name)
+{
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	char path[CDT_ID_HEXLEN + 16];
+
+	snprintf(path, sizeof(path), "%s.idx", name);
+	if (unlinkat(packsfd, path, 0) < 0 && errno != ENOENT)
+		return -errno;
+	snprintf(path, sizeof(path), "%s.sketch", name);
+	unlinkat(packsfd, path, 0);
+	snprintf(path, sizeof(path), "%s.pack", name);
+	if (unlinkat(packsfd, path, 0) < 0 && errno != ENOENT)
+		warning("cannot remove 'packs/%s': %s", path, cdt_strerror(errno));
+	return 0;
 }
 
 /* The multi-pack index's own checksum: 0 or -CDT_ECORRUPT (-ENOENT: none). */
@@ -366,18 +387,48 @@ static int check_midx_file(int packsfd)
 struct pack_check {
 	struct cdt_store *store;
 	int fix;
+	const struct cdt_base_source *bases;
 	cdt_pack_check_fn fn;
 	void *data;
 	struct strbuf why;
 	int unusable, changed;
+	/* Packs whose deltas' bases were in packs not yet indexed again: tried after them. */
+	struct later_pack {
+		char *name, *why;
+	} *later;
+	size_t nlater, alater;
 };
+
+/* Index pack `name` again from its objects; -ENOENT when a delta's base is not found (yet). */
+static int reindex(struct pack_check *pc, const char *name)
+{
+	uint64_t count = 0;
+	int ret;
+
+	strbuf_addstr(&pc->why, "; ");
+	ret = cdt_pack_reindex(pc->store, name, pc->bases, &count, &pc->why);
+	if (ret < 0)
+		return ret;
+	strbuf_addf(&pc->why, "indexed again from the pack (%llu chunk%s)",
+		    (unsigned long long)count, count == 1 ? "" : "s");
+	pc->fn(name, CDT_PACK_REINDEXED, pc->why.buf, pc->data);
+	pc->changed = 1;
+	/* Readers see it from now on: the bases of the packs tried later may be in it. */
+	{
+		struct cdt_packset *ps = packset(pc->store);
+
+		pthread_mutex_lock(&ps->mu);
+		reset_locked(ps);
+		pthread_mutex_unlock(&ps->mu);
+	}
+	return 0;
+}
 
 static int check_pack_file(const char *file, const char *name, enum cdt_pack_file kind, void *data)
 {
 	struct pack_check *pc = data;
 	int packsfd = cdt_store_dirfd(pc->store, CDT_DIR_PACKS);
 	struct cdt_pack p;
-	uint64_t count = 0;
 	int ret;
 
 	(void)file;
@@ -399,28 +450,68 @@ static int check_pack_file(const char *file, const char *name, enum cdt_pack_fil
 		pc->unusable++;
 		return 0;
 	}
-	strbuf_addstr(&pc->why, "; ");
-	ret = cdt_pack_reindex(pc->store, name, &count, &pc->why);
-	if (ret < 0) {
+	ret = reindex(pc, name);
+	if (ret == -ENOENT) {
+		ALLOC_GROW(pc->later, pc->nlater + 1, pc->alater);
+		pc->later[pc->nlater].name = xstrdup(name);
+		pc->later[pc->nlater].why = xstrdup(pc->why.buf);
+		pc->nlater++;
+	} else if (ret < 0) {
 		pc->fn(name, CDT_PACK_UNUSABLE, pc->why.buf, pc->data);
 		pc->unusable++;
-		return 0;
 	}
-	strbuf_addf(&pc->why, "indexed again from the pack (%llu chunk%s)",
-		    (unsigned long long)count, count == 1 ? "" : "s");
-	pc->fn(name, CDT_PACK_REINDEXED, pc->why.buf, pc->data);
-	pc->changed = 1;
 	return 0;
 }
 
-int cdt_packs_check(struct cdt_store *s, int fix, cdt_pack_check_fn fn, void *data)
+/*
+ * The packs whose deltas' bases were not found, again, as long as each
+ * round indexes one more; what is left then cannot be indexed.
+ */
+static void reindex_later(struct pack_check *pc)
+{
+	size_t i, k;
+	int progress = 1;
+
+	while (progress && pc->nlater) {
+		progress = 0;
+		for (i = 0, k = 0; i < pc->nlater; i++) {
+			struct later_pack *l = &pc->later[i];
+
+			strbuf_reset(&pc->why);
+			strbuf_add(&pc->why, l->why, strcspn(l->why, ";"));
+			if (reindex(pc, l->name) == 0) {
+				free(l->name);
+				free(l->why);
+				progress = 1;
+				continue;
+			}
+			free(l->why);
+			l->why = xstrdup(pc->why.buf);
+			pc->later[k++] = *l;
+		}
+		pc->nlater = k;
+	}
+	for (i = 0; i < pc->nlater; i++) {
+		pc->fn(pc->later[i].name, CDT_PACK_UNUSABLE, pc->later[i].why, pc->data);
+		pc->unusable++;
+		free(pc->later[i].name);
+		free(pc->later[i].why);
+	}
+	free(pc->later);
+	pc->later = NULL;
+	pc->nlater = 0;
+}
+
+int cdt_packs_check(struct cdt_store *s, int fix, const struct cdt_base_source *bases,
+		    cdt_pack_check_fn fn, void *data)
 {
 	struct cdt_packset *ps = packset(s);
 	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
-	struct pack_check pc = { s, fix, fn, data, STRBUF_INIT, 0, 0 };
+	struct pack_check pc = { s, fix, bases, fn, data, STRBUF_INIT, 0, 0, NULL, 0, 0 };
 	int ret;
 
 	ret = cdt_packs_walk_files(s, check_pack_file, &pc);
+	reindex_later(&pc);
 	if (ret < 0)
 		goto out;
 	ret = check_midx_file(packsfd);

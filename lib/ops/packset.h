@@ -40,6 +40,8 @@ enum cdt_pack_file {
 	CDT_PACKFILE_PACK,	/* a pack file and its index */
 	CDT_PACKFILE_NO_INDEX,	/* a pack file whose index is missing */
 	CDT_PACKFILE_NO_PACK,	/* an index whose pack file is missing */
+	CDT_PACKFILE_SKETCH,	/* a pack's sketch file (format/sketch.h), its pack there */
+	CDT_PACKFILE_SKETCH_NO_PACK,	/* a sketch file whose pack is gone */
 	CDT_PACKFILE_MIDX,	/* the multi-pack index */
 	CDT_PACKFILE_STRAY,	/* not part of the format */
 };
@@ -48,11 +50,19 @@ typedef int (*cdt_packfile_fn)(const char *file, const char *pack, enum cdt_pack
 int cdt_packs_walk_files(struct cdt_store *s, cdt_packfile_fn fn, void *data);
 
 /*
+ * Remove pack `name` ("pack-<64 hex>"): its index first, so that there is
+ * never an index without its pack, then its sketch and the pack file (a
+ * pack file left by a failure there is found again as a pack without an
+ * index). The caller syncs packs/. 0, or -errno if the index stays.
+ */
+int cdt_pack_remove_files(struct cdt_store *s, const char *name);
+
+/*
  * Check the indexes that lookups trust before anything relies on them to
  * delete: every pack's index on its own terms (cdt_pack_check_index()) and
  * the multi-pack index's checksum. With `fix`, a pack whose index is
  * missing or damaged is indexed again from its own objects when the whole
- * pack checks, and a damaged multi-pack index is removed (lookups search
+ * pack checks (the bases of its deltas read from the pack, else `bases`), and a damaged multi-pack index is removed (lookups search
  * pack by pack until it is written again); packs are then listed afresh.
  * fn gets each pack (or the multi-pack index) that was not fine. Returns the
  * number of packs left without a usable index (what they hold is unknown:
@@ -67,6 +77,8 @@ enum cdt_pack_state {
 };
 typedef void (*cdt_pack_check_fn)(const char *name, enum cdt_pack_state st, const char *why,
 				  void *data);
-int cdt_packs_check(struct cdt_store *s, int fix, cdt_pack_check_fn fn, void *data);
+struct cdt_base_source;
+int cdt_packs_check(struct cdt_store *s, int fix, const struct cdt_base_source *bases,
+		    cdt_pack_check_fn fn, void *data);
 
 #endif

@@ -5,6 +5,7 @@
 #include "base/idset.h"
 #include "format/object.h"
 #include "format/pack.h"
+#include "format/sketch.h"
 #include "ops/packset.h"
 #include "base/util.h"
 
@@ -106,7 +107,7 @@ struct repacker {
 	struct cdt_compressor *comp;
 	struct cdt_decompressor *dec;
 	uint32_t raw_max;
-	unsigned char *raw, *obj;
+	unsigned char *raw, *obj, *base;
 	size_t cap;			/* of obj: any object a pack may hold */
 	uint32_t frame_size;		/* the store's: output packs take frames */
 	/* The input frame decoded last. */
@@ -130,19 +131,17 @@ struct repacker {
 static int remove_pack(struct repacker *rp, size_t i)
 {
 	const struct cdt_repack_plan *pl = rp->plan;
-	char path[CDT_ID_HEXLEN + 16];
 	size_t j;
+	int ret;
 
 	for (j = 0; j < rp->nmade; j++)
 		if (!strcmp(rp->made[j], pl->packs[i]->name))
 			return 0;	/* rewritten into an identical pack */
 	rp->say("pack", pl->packs[i]->name, pl->total_bytes[i] - pl->live_bytes[i], rp->data);
-	snprintf(path, sizeof(path), "%s.idx", pl->packs[i]->name);
-	if (unlinkat(rp->packsfd, path, 0) < 0 && errno != ENOENT)
-		return error_code(-errno, "cannot remove 'packs/%s': %s", path, cdt_strerror(errno));
-	snprintf(path, sizeof(path), "%s.pack", pl->packs[i]->name);
-	if (unlinkat(rp->packsfd, path, 0) < 0 && errno != ENOENT)
-		warning("cannot remove 'packs/%s': %s", path, cdt_strerror(errno));
+	ret = cdt_pack_remove_files(rp->store, pl->packs[i]->name);
+	if (ret < 0)
+		return error_code(ret, "cannot remove 'packs/%s.idx': %s", pl->packs[i]->name,
+				  cdt_strerror(ret));
 	/* Its space comes back only once nothing holds it open. */
 	cdt_pack_close_file(pl->packs[i]);
 	rp->res->packs_removed++;
@@ -197,6 +196,22 @@ static int flush_output(struct repacker *rp)
 
 static int start_output(struct repacker *rp);
 
+/* The sketch of a chunk stored whole, for the output's sketch file (stores with deltas). */
+static void sketch_chunk(struct repacker *rp, const struct cdt_id *id, const unsigned char *raw,
+			 uint32_t len)
+{
+	struct cdt_sketch_sf sf;
+
+	if (!cdt_pack_writer_sketches(rp->w))
+		return;
+	cdt_sketch_compute(raw, len, &sf);
+	cdt_pack_writer_sketch(rp->w, id, &sf);
+}
+
+/*
+ * Copy a chunk's own object (or a delta) as it is, its CRC checked; a
+ * whole one is decoded for its sketch, in a store with deltas.
+ */
 static int put_object(struct repacker *rp, const struct cdt_id *id, const unsigned char *obj,
 		      size_t len)
 {
@@ -208,6 +223,13 @@ static int put_object(struct repacker *rp, const struct cdt_id *id, const unsign
 	if (ret < 0)
 		return error_code(ret, "cannot write a pack: %s", cdt_strerror(ret));
 	cdt_idset_add(&rp->written, id);
+	if (cdt_pack_writer_sketches(rp->w) && !cdt_object_is_delta(obj, len)) {
+		uint32_t raw_len;
+
+		if (cdt_object_decode(rp->dec, id, obj, len, 0, rp->raw_max, rp->raw, &raw_len,
+				      NULL) == 0)
+			sketch_chunk(rp, id, rp->raw, raw_len);
+	}
 	return 0;
 }
 
@@ -276,8 +298,24 @@ static int entry_bytes(struct repacker *rp, struct cdt_pack *p, uint64_t k,
 
 	cdt_pack_entry_part(p, k, &roff, &rlen);
 	if (!rlen) {
-		if (cdt_pack_read(p, rp->packsfd, k, rp->obj, rp->cap, &n, NULL) < 0 ||
-		    cdt_object_parse(rp->dec, rp->obj, n, rp->raw_max, rp->raw, &len, &obj_len, id,
+		if (cdt_pack_read(p, rp->packsfd, k, rp->obj, rp->cap, &n, NULL) < 0)
+			return 0;
+		if (p->version >= CDT_PACK_VERSION_FRAMES && cdt_object_is_delta(rp->obj, n)) {
+			/* Decoded against its base (read whole, checked), then named by its bytes. */
+			struct cdt_delta_info di;
+
+			if (cdt_delta_parse(rp->obj, n, rp->raw_max, &di, NULL) < 0 ||
+			    di.obj_len != n ||
+			    cdt_chunk_read_base(rp->reader, &di.base, di.base_len, rp->base, NULL) < 0 ||
+			    cdt_decompress_ref(rp->dec, rp->base, di.base_len, di.payload,
+					       di.payload_len, rp->raw, di.raw_len) < 0)
+				return 0;
+			cdt_hash(rp->raw, di.raw_len, id);
+			*raw = rp->raw;
+			*raw_len = di.raw_len;
+			return 1;
+		}
+		if (cdt_object_parse(rp->dec, rp->obj, n, rp->raw_max, rp->raw, &len, &obj_len, id,
 				     NULL) < 0 ||
 		    obj_len != n)
 			return 0;
@@ -390,6 +428,18 @@ static int copy_whole_frame(struct repacker *rp, struct cdt_pack *p, const uint6
 	ret = cdt_pack_writer_add_frame(rp->w, ids, rp->obj, n);
 	for (k = a; !ret && k < b; k++)
 		cdt_idset_add(&rp->written, &ids[k - a]);
+	if (!ret && cdt_pack_writer_sketches(rp->w)) {
+		/* Its chunks are bases: their sketches, from the frame decoded once. */
+		for (k = a; k < b; k++) {
+			const unsigned char *raw;
+			uint32_t len;
+			struct cdt_id got;
+
+			if (entry_bytes(rp, p, order[k], &raw, &len, &got) &&
+			    cdt_id_eq(&got, &ids[k - a]))
+				sketch_chunk(rp, &got, raw, len);
+		}
+	}
 	free(ids);
 	if (ret < 0)
 		return error_code(ret, "cannot write a pack: %s", cdt_strerror(ret));
@@ -441,7 +491,13 @@ static int copy_pack(struct repacker *rp, size_t i)
 				continue;
 			if (!rlen && cdt_pack_read(p, rp->packsfd, order[k], rp->obj, rp->cap, &n,
 						   NULL) == 0 && !cdt_object_is_frame(rp->obj, n)) {
-				/* A chunk's own object goes over as it is, its CRC checked. */
+				/*
+				 * A chunk's own object goes over as it is, its CRC
+				 * checked; a delta only as the marked copy (whose
+				 * base the mark kept), never as a second one.
+				 */
+				if (cdt_object_is_delta(rp->obj, n) && !cdt_live_packed(p, order[k]))
+					continue;
 				ret = put_object(rp, &id, rp->obj, n);
 				continue;
 			}
@@ -534,6 +590,7 @@ int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_
 	rp.raw_max = cdt_store_chunker(s)->max_size;
 	rp.cap = cdt_pack_object_max(rp.raw_max, CDT_FRAME_RAW_HARD_MAX);
 	rp.raw = xmalloc(rp.raw_max);
+	rp.base = xmalloc(rp.raw_max);
 	rp.obj = xmalloc(rp.cap);
 	rp.frame_size = cdt_store_config(s)->frame_size;
 	rp.keep = xcalloc(plan->n + 1, 1);
@@ -586,6 +643,7 @@ int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_
 	cdt_compressor_free(rp.comp);
 	cdt_decompressor_free(rp.dec);
 	free(rp.raw);
+	free(rp.base);
 	free(rp.obj);
 	free(rp.in_frame);
 	free(rp.made);

@@ -7,6 +7,7 @@
 #include "ops/chunks.h"
 #include "format/object.h"
 #include "ops/packset.h"
+#include "ops/sketchset.h"
 #include "format/midx.h"
 #include "format/pack.h"
 #include "base/util.h"
@@ -160,7 +161,13 @@ int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 	fo.progress = opt->check_progress ? forward_progress : NULL;
 	fo.report = forward_problem;
 	fo.data = r;
-	ret = cdt_packs_check(s, 1, reindexed, r);
+	{
+		struct cdt_chunk_reader *br = cdt_chunk_reader_new(s);
+		struct cdt_base_source bases = cdt_chunk_base_source(br);
+
+		ret = cdt_packs_check(s, 1, &bases, reindexed, r);
+		cdt_chunk_reader_free(br);
+	}
 	if (ret >= 0 && (r->midx_removed || r->reindexed)) {
 		/* The packs' indexes changed: index them together again. */
 		ret = cdt_packs_write_midx(s);
@@ -552,7 +559,7 @@ static int rewrite_pack(struct pack_heal *ph, struct cdt_pack *p, const char *na
 	int packsfd = cdt_store_dirfd(r->store, CDT_DIR_PACKS);
 	struct cdt_pack_writer *w = NULL;
 	struct strbuf why = STRBUF_INIT;
-	char made[CDT_ID_HEXLEN + 6], path[CDT_ID_HEXLEN + 16], hex[CDT_ID_HEXLEN + 1];
+	char made[CDT_ID_HEXLEN + 6], hex[CDT_ID_HEXLEN + 1];
 	uint64_t k, replaced = 0, dropped = 0;
 	int ret;
 
@@ -611,13 +618,9 @@ static int rewrite_pack(struct pack_heal *ph, struct cdt_pack *p, const char *na
 		}
 	}
 	if (strcmp(made, name)) {
-		snprintf(path, sizeof(path), "%s.idx", name);
-		if (unlinkat(packsfd, path, 0) < 0 && errno != ENOENT) {
-			ret = -errno;
+		ret = cdt_pack_remove_files(r->store, name);
+		if (ret < 0)
 			goto fail;
-		}
-		snprintf(path, sizeof(path), "%s.pack", name);
-		unlinkat(packsfd, path, 0);
 	}
 	if (fsync(packsfd) < 0) {
 		ret = -errno;
@@ -643,7 +646,7 @@ static int heal_pack(struct cdt_pack *p, const char *name, void *data)
 
 	struct cdt_repair *r = ph->r;
 	int packsfd = cdt_store_dirfd(r->store, CDT_DIR_PACKS);
-	char path[CDT_ID_HEXLEN + 16];
+	int ret;
 
 	if (!strcmp(name, CDT_MIDX_NAME)) {
 		ph->midx = 1;	/* rewritten once the packs are */
@@ -661,20 +664,29 @@ static int heal_pack(struct cdt_pack *p, const char *name, void *data)
 		ph->failed++;
 		return 0;
 	}
-	snprintf(path, sizeof(path), "%s.idx", name);
-	if (unlinkat(packsfd, path, 0) < 0 && errno != ENOENT) {
-		error("cannot remove 'packs/%s': %s", path, cdt_strerror(errno));
+	ret = cdt_pack_remove_files(r->store, name);
+	if (ret < 0) {
+		error("cannot remove 'packs/%s.idx': %s", name, cdt_strerror(ret));
 		ph->failed++;
 		return 0;
 	}
-	snprintf(path, sizeof(path), "%s.pack", name);
-	unlinkat(packsfd, path, 0);
 	fsync(packsfd);
 	cdt_fsck_pack_healed(r->fsck, name);
 	ph->rewritten++;
 	if (r->opt.pack_rewritten)
 		r->opt.pack_rewritten(name, NULL, 0, 0, r->opt.data);
 	return 0;
+}
+
+static void sketch_fixed(const char *pack, enum cdt_sketch_fix what, void *data)
+{
+	struct cdt_repair *r = data;
+	char *file = xstrfmt("%s.sketch", pack);
+
+	cdt_fsck_pack_healed(r->fsck, file);
+	if (what == CDT_SKETCH_REBUILT && r->opt.pack_rewritten)
+		r->opt.pack_rewritten(file, file, 0, 0, r->opt.data);
+	free(file);
 }
 
 int cdt_repair_packs(struct cdt_repair *r)
@@ -703,6 +715,10 @@ int cdt_repair_packs(struct cdt_repair *r)
 				r->opt.pack_rewritten(CDT_MIDX_NAME, CDT_MIDX_NAME, 0, 0, r->opt.data);
 		}
 	}
+	/* Sketches follow the packs there are now: a missing or damaged one is made again. */
+	ret = cdt_sketches_fix(r->store, 0, sketch_fixed, r);
+	if (ret < 0)
+		ph.failed++;
 	r->stats.packs_rewritten += (uint64_t)ph.rewritten;
 	return ph.failed ? -CDT_ECORRUPT : ph.rewritten;
 }

@@ -83,6 +83,11 @@ int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
 	st->unique_bytes = l.unique;
 	st->missing_chunks = l.missing.nr;
 	st->manifests = l.good_manifests;
+	st->delta_chunks = l.deltas;
+	st->delta_raw_bytes = l.delta_raw;
+	st->delta_stored_bytes = l.delta_stored;
+	st->base_chunks = l.bases;
+	st->base_bytes = l.base_bytes;
 	c.live = &l;
 	c.st = st;
 	ret = cdt_objects_walk(s, count_object, NULL, &c);
@@ -105,6 +110,16 @@ int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
 	if (cdt_refs_open(s, &refs) == 0) {
 		st->ref_tables = cdt_refs_table_count(refs);
 		cdt_refs_close(refs);
+	}
+	st->saved_dedup = st->logical_bytes - MIN(st->logical_bytes, st->unique_bytes);
+	st->saved_deltas = st->delta_raw_bytes - MIN(st->delta_raw_bytes, st->delta_stored_bytes);
+	{
+		uint64_t whole_raw = st->unique_bytes - MIN(st->unique_bytes, st->delta_raw_bytes) +
+				     st->base_bytes;
+		uint64_t whole_stored = st->stored_bytes -
+					MIN(st->stored_bytes, st->delta_stored_bytes);
+
+		st->saved_compression = whole_raw - MIN(whole_raw, whole_stored);
 	}
 	ret = l.damaged ? -CDT_ECORRUPT : 0;
 out:

@@ -14,6 +14,17 @@ struct cdt_stats {
 	uint64_t unique_bytes;		/* sum of raw sizes of referenced chunks */
 	uint64_t stored_bytes;		/* object files of referenced chunks */
 	uint64_t metadata_bytes;	/* manifests, names, reference tables and records */
+	/* Of the referenced chunks, those stored as deltas: their raw and stored bytes. */
+	uint64_t delta_chunks, delta_raw_bytes, delta_stored_bytes;
+	/* Chunks no live manifest lists, kept as the bases of live deltas (in stored_bytes). */
+	uint64_t base_chunks, base_bytes;
+	/*
+	 * Where the logical bytes went: stored once (deduplication saved
+	 * logical - unique), chunks stored whole and compressed (compression
+	 * saved their raw less their stored bytes, bases included), chunks
+	 * stored as deltas (deltas saved their raw less the deltas' bytes).
+	 */
+	uint64_t saved_dedup, saved_compression, saved_deltas;
 	uint64_t garbage_chunks;	/* objects no live manifest lists */
 	uint64_t reclaimable_bytes;	/* what gc would free now */
 	/* Dead objects in packs gc leaves until more of them is dead (REPACK_DEAD). */

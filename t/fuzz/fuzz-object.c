@@ -11,6 +11,12 @@
  *      that random bytes never hash to;
  *   2  the rest is chunk data: encoded with a codec and level from the
  *      next byte, then decoded, which must give it back.
+ *   3  the rest is a delta object file (object.h), decoded against a
+ *      fixed base: it can only fail (the id it must hash to is all zero),
+ *      cleanly, whatever its header and zstd frame say;
+ *   4  the rest is a base and a chunk (split where the first two bytes
+ *      say): the chunk is encoded as a delta against the base, and parsing
+ *      and decoding that must give the chunk back.
  * Whatever the mode, decoding returns 0 with the checked content or
  * -CDT_ECORRUPT with a reason, and never writes past raw_max (the output
  * buffer is allocated with exactly raw_max bytes, so ASan sees any overrun).
@@ -239,15 +245,86 @@ static void round_trip(const uint8_t *data, size_t size)
 	free(obj);
 }
 
+/* A fixed base for mode 3: text-like bytes, so that real deltas against it are small. */
+static unsigned char fixed_base[4096];
+
+static void decode_delta(const uint8_t *obj, size_t len)
+{
+	unsigned char *out = xmalloc(RAW_MAX);
+	struct strbuf why = STRBUF_INIT;
+	struct cdt_delta_info di;
+	struct cdt_id zero;
+	int ret;
+
+	memset(&zero, 0, sizeof(zero));
+	ret = cdt_delta_parse(obj, len, RAW_MAX, &di, &why);
+	if (!ret) {
+		FUZZ_CHECK(di.obj_len <= len && di.raw_len && di.raw_len <= RAW_MAX);
+		/* The base must be the length the delta names: give it that many bytes. */
+		if (di.base_len <= sizeof(fixed_base))
+			ret = cdt_delta_decode(dec, &di, fixed_base, &zero, out, &why);
+		else
+			ret = cdt_corrupt(&why, "base longer than the fixed one");
+	}
+	fuzz_note("delta", ret, &why);
+	FUZZ_CHECK(ret == -CDT_ECORRUPT && why.len > 0);
+	strbuf_release(&why);
+	free(out);
+}
+
+static void delta_round_trip(const uint8_t *data, size_t size)
+{
+	struct strbuf why = STRBUF_INIT;
+	struct cdt_delta_info di;
+	struct cdt_id base_id, id;
+	unsigned char *obj, *out;
+	uint32_t blen, len;
+	size_t olen;
+	int ret;
+
+	if (size < 3)
+		return;
+	if (!zcomp[3])
+		zcomp[3] = cdt_compressor_new(CDT_CODEC_ZSTD, 3);
+	blen = (uint32_t)(((size_t)data[0] | (size_t)data[1] << 8) % (size - 2));
+	data += 2;
+	size -= 2;
+	len = (uint32_t)MIN(size - blen, (size_t)RAW_MAX);
+	if (!blen || !len)
+		return;
+	cdt_hash(data, blen, &base_id);
+	cdt_hash(data + blen, len, &id);
+	obj = xmalloc(CDT_DELTA_MAX(len) + 1024);
+	olen = cdt_delta_encode(zcomp[3], &base_id, data, blen, data + blen, len, obj,
+				CDT_DELTA_MAX(len) + 1024);
+	if (olen) {
+		out = xmalloc(len);
+		ret = cdt_delta_parse(obj, olen, RAW_MAX, &di, &why);
+		FUZZ_CHECK(ret == 0 && di.obj_len == olen && di.raw_len == len &&
+			   di.base_len == blen && cdt_id_eq(&di.base, &base_id));
+		ret = cdt_delta_decode(dec, &di, data, &id, out, &why);
+		FUZZ_CHECK(ret == 0 && !memcmp(out, data + blen, len));
+		free(out);
+	}
+	strbuf_release(&why);
+	free(obj);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!dec) {
 		fuzz_quiet();
 		dec = cdt_decompressor_new();
+		{
+			size_t i;
+
+			for (i = 0; i < sizeof(fixed_base); i++)
+				fixed_base[i] = (unsigned char)"the base of a delta "[i % 20];
+		}
 	}
 	if (!size)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 5) {
 	case 0:
 		decode_file(data + 1, size - 1);
 		break;
@@ -256,6 +333,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 2:
 		round_trip(data + 1, size - 1);
+		break;
+	case 3:
+		decode_delta(data + 1, size - 1);
+		break;
+	case 4:
+		delta_round_trip(data + 1, size - 1);
 		break;
 	}
 	return 0;

@@ -167,6 +167,15 @@ static int verify_object(const struct cdt_pack *p, uint64_t i, const unsigned ch
 			if (!cdt_id_eq(&h, &id))
 				ret = cdt_corrupt(&why, "content does not match its id");
 		}
+	} else if (cdt_object_is_delta(obj, len)) {
+		/* Its base is elsewhere: the header is checked, the entry must be the whole object. */
+		struct cdt_delta_info di;
+
+		ret = cdt_delta_parse(obj, len, raw_max, &di, &why);
+		if (!ret && di.obj_len != len)
+			ret = cdt_corrupt(&why, "delta does not fill its object");
+		if (!ret && rlen)
+			ret = cdt_corrupt(&why, "a delta is no frame");
 	} else {
 		ret = cdt_object_decode(dec, &id, obj, len, 0, raw_max, out, &got, &why);
 	}

@@ -32,7 +32,7 @@ size() { wc -c <"$1" | tr -d ' '; }
 # seed TARGET NAME: write stdin as corpus/TARGET/seed-NAME.
 seed() { cat >"$out/$1/seed-$2"; }
 
-for t in config manifest midx name namecheck object pack refs; do
+for t in config manifest midx name namecheck object pack refs sketch; do
 	mkdir -p "$out/$t"
 	rm -f "$out/$t"/seed-*
 done
@@ -133,5 +133,53 @@ x=$S/packs/multi-pack-index
 [ -f "$x" ] || { echo "make-corpus.sh: the store has no multi-pack index" >&2; exit 1; }
 { byte 0; cat "$x"; } | seed midx index
 { byte 7; cat "$x"; } | seed midx index-repair
+
+# Deltas (a zstd store): a text and the same text edited every 500 bytes,
+# whose new chunks are stored as deltas against the first one's.
+D=$T/deltas
+"$CDT" init -q --chunk-size 1K --frame-size 4K "$D"
+"$TEST_TOOL" gen-text 4 40000 >"$T/v1"
+awk '{ print (NR % 8 ? $0 : $0 " edited") }' "$T/v1" >"$T/v2"
+"$CDT" --store "$D" add -q --name v1 "$T/v1"
+"$CDT" --store "$D" add -q --name v2 "$T/v2"
+# sketch: every pack's sketch, with the pack's entry count (two bytes).
+n=0
+for k in $(find "$D/packs" -name '*.sketch' | sort); do
+	n=$((n + 1))
+	c=$(od -An -tu2 -j8 -N2 "${k%.sketch}.idx" | tr -d ' ')
+	{ byte 0; byte $((c & 255)); byte $((c >> 8)); cat "$k"; } | seed sketch sketch-$n
+	{ byte 7; byte $((c & 255)); byte $((c >> 8)); cat "$k"; } | seed sketch sketch-$n-repair
+done
+# object: the deltas of the packs as files (mode 3), and a base and a
+# chunk to encode as a delta and decode (mode 4).
+python3 - "$D/packs" "$out/object" <<'EOF2'
+import os, struct, sys
+d, out = sys.argv[1], sys.argv[2]
+k = 0
+for n in sorted(os.listdir(d)):
+    if not n.endswith('.idx'):
+        continue
+    b = open(os.path.join(d, n), 'rb').read()
+    count = struct.unpack_from('<Q', b, 8)[0]
+    locs = 16 + 1024 + 32 * count
+    pack = open(os.path.join(d, n[:-4] + '.pack'), 'rb').read()
+    for i in range(count):
+        off, ln, _, _, rlen = struct.unpack_from('<QIIII', b, locs + 24 * i)
+        o = pack[off:off + ln]
+        if rlen == 0 and o[4] == 2 and o[6] == 2 and k < 3:
+            k += 1
+            open(os.path.join(out, 'seed-delta-%d' % k), 'wb').write(b'\x03' + o)
+if not k:
+    sys.exit('make-corpus.sh: the delta store holds no delta')
+EOF2
+{ byte 4; byte 208; byte 7; head -c 2000 "$T/v1"; head -c 2000 "$T/v2"; } | seed object delta-encode
+# pack: a pack holding deltas.
+for i in $(find "$D/packs" -name '*.idx' | sort); do
+	p=${i%.idx}.pack
+	if python3 -c 'import sys; b = open(sys.argv[1], "rb").read(); sys.exit(0 if b"CDTC\x02\x02\x02" in b else 1)' "$p"; then
+		{ byte 0; le32 "$(size "$i")"; cat "$i" "$p"; } | seed pack deltas
+		break
+	fi
+done
 
 du -sh "$out"

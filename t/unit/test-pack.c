@@ -73,6 +73,7 @@ static struct cdt_store *temp_store(struct strbuf *dir, uint32_t frame_size)
 	}
 	cdt_config_defaults(&cfg);
 	cfg.frame_size = frame_size;
+	cfg.deltas = frame_size != 0;
 	if (cdt_store_init(dir->buf, &cfg, CDT_SHARE_PRIVATE) < 0 || cdt_store_open(dir->buf, &s) < 0)
 		exit(1);
 	return s;
@@ -225,14 +226,14 @@ static void test_scan(int packsfd, const char *name, uint32_t raw_max)
 	struct scan_seen seen = { 0, 0, 0 };
 	struct strbuf why = STRBUF_INIT;
 
-	CHECK(cdt_pack_scan(packsfd, name, raw_max, scan_check, &seen, &why) == 0);
+	CHECK(cdt_pack_scan(packsfd, name, raw_max, NULL, scan_check, &seen, &why) == 0);
 	CHECK(seen.n == NCHUNKS && !seen.wrong);
 	/* A non-zero return stops the scan and is returned. */
 	memset(&seen, 0, sizeof(seen));
 	seen.stop_at = 3;
-	CHECK(cdt_pack_scan(packsfd, name, raw_max, scan_check, &seen, &why) == 7);
+	CHECK(cdt_pack_scan(packsfd, name, raw_max, NULL, scan_check, &seen, &why) == 7);
 	CHECK(seen.n == 3);
-	CHECK(cdt_pack_scan(packsfd, "pack-nothex", raw_max, NULL, NULL, &why) == -CDT_ECORRUPT);
+	CHECK(cdt_pack_scan(packsfd, "pack-nothex", raw_max, NULL, NULL, NULL, &why) == -CDT_ECORRUPT);
 	strbuf_release(&why);
 }
 
@@ -248,14 +249,14 @@ static void test_reindex(struct cdt_store *s, const char *name)
 	slurp(packsfd, path, &orig);
 	CHECK(orig.len > 0);
 	CHECK(unlinkat(packsfd, path, 0) == 0);
-	CHECK(cdt_pack_reindex(s, name, &count, &why) == 0);
+	CHECK(cdt_pack_reindex(s, name, NULL, &count, &why) == 0);
 	CHECK(count == NCHUNKS);
 	slurp(packsfd, path, &again);
 	CHECK(again.len == orig.len && !memcmp(again.buf, orig.buf, orig.len));
 
 	/* A damaged one is replaced. */
 	poke(packsfd, path, CDT_IDX_HDR + CDT_IDX_FANOUT + 5, (unsigned char)(orig.buf[CDT_IDX_HDR + CDT_IDX_FANOUT + 5] ^ 1));
-	CHECK(cdt_pack_reindex(s, name, NULL, &why) == 0);
+	CHECK(cdt_pack_reindex(s, name, NULL, NULL, &why) == 0);
 	slurp(packsfd, path, &again);
 	CHECK(again.len == orig.len && !memcmp(again.buf, orig.buf, orig.len));
 	CHECK(count_entries(cdt_store_dirfd(s, CDT_DIR_TMP)) == 0);
@@ -328,9 +329,9 @@ static void test_corruption(struct cdt_store *s, const char *name, uint32_t raw_
 		}
 		cdt_pack_close(&p);
 		strbuf_reset(&why);
-		CHECK(cdt_pack_scan(packsfd, name, raw_max, NULL, NULL, &why) == -CDT_ECORRUPT);
+		CHECK(cdt_pack_scan(packsfd, name, raw_max, NULL, NULL, NULL, &why) == -CDT_ECORRUPT);
 		/* A pack that does not check is not indexed again; its index stays. */
-		CHECK(cdt_pack_reindex(s, name, NULL, &why) == -CDT_ECORRUPT);
+		CHECK(cdt_pack_reindex(s, name, NULL, NULL, &why) == -CDT_ECORRUPT);
 		poke(packsfd, path, where[i], (unsigned char)pack.buf[where[i]]);
 	}
 	{
@@ -429,14 +430,14 @@ static void test_frames(void)
 	}
 	CHECK(frames > 1 && frames < NCHUNKS);
 	CHECK(cdt_pack_verify(&p, packsfd, NULL, NULL, &why) == 0);
-	CHECK(cdt_pack_scan(packsfd, name, cdt_store_chunker(s)->max_size, frame_scan_check, &seen,
+	CHECK(cdt_pack_scan(packsfd, name, cdt_store_chunker(s)->max_size, NULL, frame_scan_check, &seen,
 			    &why) == 0);
 	CHECK(seen.n == NCHUNKS && !seen.wrong && seen.in_frame == NCHUNKS);
 	/* Indexed again from the frames: the same index, byte for byte. */
 	snprintf(path, sizeof(path), "%s.idx", name);
 	slurp(packsfd, path, &orig);
 	CHECK(unlinkat(packsfd, path, 0) == 0);
-	CHECK(cdt_pack_reindex(s, name, &count, &why) == 0 && count == NCHUNKS);
+	CHECK(cdt_pack_reindex(s, name, NULL, &count, &why) == 0 && count == NCHUNKS);
 	slurp(packsfd, path, &again);
 	CHECK(again.len == orig.len && !memcmp(again.buf, orig.buf, orig.len));
 	/* A flipped byte in the first frame's payload: its chunks fail, loudly. */

@@ -45,7 +45,8 @@ static inline void unit_tmpdir_remove(char *dir)
 
 /*
  * Returns a new store at dir/name, open, with the given chunker and frame
- * size (0: chunks alone, packs of version 1), and the defaults otherwise;
+ * size (0: chunks alone and no deltas, packs of version 1), and the
+ * defaults otherwise;
  * dies if it cannot be made.
  */
 static inline struct cdt_store *unit_store_new_framed(const char *dir, const char *name,
@@ -60,6 +61,7 @@ static inline struct cdt_store *unit_store_new_framed(const char *dir, const cha
 	cfg.chunker = kind;
 	cfg.chunk_size = size;
 	cfg.frame_size = frame_size;
+	cfg.deltas = frame_size != 0;
 	if (cdt_store_init(path, &cfg, CDT_SHARE_PRIVATE) < 0 || cdt_store_open(path, &s) < 0)
 		die("cannot make a store at '%s'", path);
 	free(path);
