@@ -205,6 +205,26 @@ PY
 	assert_fsck_clean
 }
 
+@test "a pack indexed again gets its sketch with its index, so a kill after leaves no problem" {
+	delta_store
+	set -- $(list_deltas | head -1)
+	rm "${3%.pack}.idx" "${3%.pack}.sketch"
+	"$TEST_TOOL" gen-text 13 200000 > other
+	c add -q other
+	c rm -q other
+	# Stopped and killed after the packs are checked, before the sketches are.
+	CDT_TEST_PAUSE=repack "$CDT" --store "$S" gc > gc.out 2> gc.err &
+	pid=$!
+	wait_stopped $pid
+	kill -KILL $pid
+	wait $pid || true
+	[ -e "${3%.pack}.idx" ] || fail "the pack was not indexed again"
+	[ -e "${3%.pack}.sketch" ] || fail "the pack indexed again has no sketch"
+	run_split c fsck
+	assert_status 0
+	c cat v2 | cmp - v2
+}
+
 @test "gc killed in the middle of rewriting packs of frames and deltas loses nothing" {
 	delta_store
 	"$TEST_TOOL" gen-text 12 200000 > other

@@ -709,20 +709,22 @@ static int write_index(struct cdt_store *s, unsigned version, const struct entry
 }
 
 /* The sketch records of the chunks given sketches, by their entries (entries sorted). */
-static struct cdt_sketch_rec *sketch_records(const struct cdt_pack_writer *w, size_t *n)
+static struct cdt_sketch_rec *sketch_records(const struct pending_sketch *sk, size_t nsk,
+					     const struct entry *entries, size_t nr, size_t *n)
 {
-	struct cdt_sketch_rec *recs = xmalloc((w->nsk ? w->nsk : 1) * CDT_SKETCH_SF * sizeof(*recs));
+	struct cdt_sketch_rec *recs = xmalloc((nsk ? nsk : 1) * CDT_SKETCH_SF * sizeof(*recs));
 	size_t i, k = 0;
 	int j;
 
-	for (i = 0; i < w->nsk; i++) {
-		const struct entry *e = bsearch(&w->sk[i].id, w->entries, w->nr, sizeof(*e), cmp_entry);
+	for (i = 0; i < nsk; i++) {
+		const struct entry *e = nr ? bsearch(&sk[i].id, entries, nr, sizeof(*e), cmp_entry)
+					   : NULL;
 
 		if (!e)
 			continue;
 		for (j = 0; j < CDT_SKETCH_SF; j++) {
-			recs[k].sf = w->sk[i].sf.sf[j];
-			recs[k].entry = (uint32_t)(e - w->entries);
+			recs[k].sf = sk[i].sf.sf[j];
+			recs[k].entry = (uint32_t)(e - entries);
 			k++;
 		}
 	}
@@ -757,7 +759,7 @@ int cdt_pack_writer_commit(struct cdt_pack_writer *w, char *name_out)
 		ret = write_index(w->store, w->version, w->entries, w->nr, &sum, 0, &idx);
 	if (!ret && w->sketches) {
 		size_t n;
-		struct cdt_sketch_rec *recs = sketch_records(w, &n);
+		struct cdt_sketch_rec *recs = sketch_records(w->sk, w->nsk, w->entries, w->nr, &n);
 
 		ret = cdt_sketch_write(cdt_store_dirfd(w->store, CDT_DIR_TMP), recs, n, &sum, 0,
 				       &sketch);
@@ -894,6 +896,7 @@ static int scan_frame(struct cdt_decompressor *d, const unsigned char *buf, size
 	o.len = (uint32_t)fi.obj_len;
 	o.crc = crc_of(buf, fi.obj_len);
 	o.in_frame = 1;
+	o.is_delta = 0;
 	for (i = 0; i < fi.n; i++) {
 		if (*n >= CDT_PACK_MAX_OBJECTS)
 			return cdt_corrupt(why, "pack holds more chunks than a pack can");
@@ -927,8 +930,8 @@ static int scan_base(int fd, struct scan_state *ss, const struct cdt_delta_info 
 		     size_t obj_cap, unsigned char **fbuf, size_t *fcap, unsigned char *out,
 		     const struct cdt_base_source *bases, struct strbuf *why)
 {
-	const struct cdt_pack_object *b = bsearch(&di->base, ss->seen, ss->nseen, sizeof(*b),
-						  cmp_seen);
+	const struct cdt_pack_object *b = ss->nseen ? bsearch(&di->base, ss->seen, ss->nseen,
+							      sizeof(*b), cmp_seen) : NULL;
 	struct cdt_frame_info fi;
 	struct cdt_id got;
 	uint32_t len;
@@ -1010,6 +1013,7 @@ static int scan_deltas(int fd, struct scan_state *ss, uint32_t raw_max,
 		o.raw_off = 0;
 		o.raw_len = di.raw_len;
 		o.in_frame = 0;
+		o.is_delta = 1;
 		cdt_hash(raw, di.raw_len, &o.id);
 		if (fn)
 			ret = fn(&o, raw, data);
@@ -1156,6 +1160,7 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max,
 			o.raw_off = 0;
 			o.raw_len = len;
 			o.in_frame = 0;
+			o.is_delta = 0;
 			scan_seen(&ss, &o);
 			if (fn) {
 				ret = fn(&o, raw, data);
@@ -1193,6 +1198,10 @@ out:
 struct reindex {
 	struct entry *e;
 	size_t nr, alloc;
+	/* Sketches of the chunks stored whole, when the pack has a sketch file. */
+	int sketches;
+	struct pending_sketch *sk;
+	size_t nsk, skalloc;
 };
 
 static int collect_entry(const struct cdt_pack_object *o, const unsigned char *raw, void *data)
@@ -1208,6 +1217,12 @@ static int collect_entry(const struct cdt_pack_object *o, const unsigned char *r
 	ri->e[ri->nr].raw_off = o->in_frame ? o->raw_off : 0;
 	ri->e[ri->nr].raw_len = o->in_frame ? o->raw_len : 0;
 	ri->nr++;
+	if (ri->sketches && !o->is_delta) {
+		ALLOC_GROW(ri->sk, ri->nsk + 1, ri->skalloc);
+		ri->sk[ri->nsk].id = o->id;
+		cdt_sketch_compute(raw, o->raw_len, &ri->sk[ri->nsk].sf);
+		ri->nsk++;
+	}
 	return 0;
 }
 
@@ -1215,12 +1230,14 @@ int cdt_pack_reindex(struct cdt_store *s, const char *name, const struct cdt_bas
 		     uint64_t *count, struct strbuf *why)
 {
 	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
-	struct reindex ri = { NULL, 0, 0 };
-	struct cdt_csum_file *idx = NULL;
+	struct reindex ri = { NULL, 0, 0, 0, NULL, 0, 0 };
+	struct cdt_csum_file *idx = NULL, *sketch = NULL;
 	char path[CDT_ID_HEXLEN + 16];
 	struct cdt_id sum;
 	int ret, version = CDT_PACK_VERSION;
 
+	/* A pack of a store with deltas has its sketch: written again with the index. */
+	ri.sketches = cdt_store_config(s)->deltas;
 	ret = cdt_pack_scan(packsfd, name, cdt_store_chunker(s)->max_size, bases, collect_entry, &ri,
 			    why);
 	if (ret < 0)
@@ -1244,6 +1261,23 @@ int cdt_pack_reindex(struct cdt_store *s, const char *name, const struct cdt_bas
 		ret = cdt_corrupt(why, "pack holds a chunk twice");
 		goto out;
 	}
+	if (version >= CDT_PACK_VERSION_FRAMES && ri.sketches) {
+		/* Before the index, as a new pack's: an indexed pack has its sketch. */
+		size_t n;
+		struct cdt_sketch_rec *recs = sketch_records(ri.sk, ri.nsk, ri.e, ri.nr, &n);
+
+		ret = cdt_sketch_write(cdt_store_dirfd(s, CDT_DIR_TMP), recs, n, &sum,
+				       CDT_CSUM_FSYNC, &sketch);
+		free(recs);
+		snprintf(path, sizeof(path), "%s.sketch", name);
+		if (!ret)
+			ret = cdt_csum_file_rename(sketch, packsfd, path, CDT_CSUM_SYNC_DIR);
+		if (ret < 0) {
+			if (why)
+				strbuf_addf(why, "cannot write its sketch: %s", cdt_strerror(ret));
+			goto out;
+		}
+	}
 	/* Replaces the index there, durably: fsck and gc trust it next. */
 	snprintf(path, sizeof(path), "%s.idx", name);
 	ret = write_index(s, (unsigned)version, ri.e, ri.nr, &sum, CDT_CSUM_FSYNC, &idx);
@@ -1258,6 +1292,8 @@ int cdt_pack_reindex(struct cdt_store *s, const char *name, const struct cdt_bas
 		*count = ri.nr;
 out:
 	cdt_csum_file_free(idx);
+	cdt_csum_file_free(sketch);
+	free(ri.sk);
 	free(ri.e);
 	return ret;
 }

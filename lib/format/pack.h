@@ -135,6 +135,7 @@ struct cdt_pack_object {
 	uint32_t raw_off;	/* in a frame's raw bytes (0 otherwise) */
 	uint32_t raw_len;
 	int in_frame;
+	int is_delta;		/* stored against a base */
 };
 typedef int (*cdt_pack_scan_fn)(const struct cdt_pack_object *o, const unsigned char *raw,
 				void *data);
