@@ -33,7 +33,7 @@ const char usage_add[] =
 	"    --porcelain        one line per file: name, size, new bytes, content id\n"
 	"                       (tab-separated)\n"
 	"    --json             one JSON object per file, one per line\n"
-	"    -j, --jobs N       threads for hashing and compression (default: CPUs)\n"
+	"    -j, --jobs N       threads for hashing and compression (default: CPUs, at most 8)\n"
 	"    -q, --quiet        no per-file lines and no progress\n"
 	"    -h, --help         show this help\n";
 

@@ -113,6 +113,12 @@ struct round {
 };
 /* Room for deltas in a round: a chunk past it is stored whole. */
 #define DELTA_ARENA (16u << 20)
+/*
+ * Threads an add uses unless told: each one beyond the first costs about
+ * 3.5 MiB (its compressor, reader and buffers), and 8 keep an add within
+ * 64 MiB of memory on any machine; past that, reading the input bounds it.
+ */
+#define DEFAULT_JOBS_MAX 8
 /* A delta is kept only when it is at least this much smaller than the chunk alone. */
 #define DELTA_MIN_GAIN 32
 
@@ -171,7 +177,7 @@ struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_o
 {
 	struct cdt_ingest *ing = xcalloc(1, sizeof(*ing));
 	const struct cdt_chunker *c = cdt_store_chunker(s);
-	int jobs = opt->jobs > 0 ? opt->jobs : cdt_online_cpus(), i;
+	int jobs = opt->jobs > 0 ? opt->jobs : MIN(cdt_online_cpus(), DEFAULT_JOBS_MAX), i;
 
 	ing->store = s;
 	ing->opt = *opt;
