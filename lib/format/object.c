@@ -121,7 +121,12 @@ size_t cdt_frame_encode(struct cdt_compressor *c, const unsigned char *raw, cons
 		put_le32(out + CDT_FRAME_HDR + 4 * (size_t)i, lens[i]);
 		total += lens[i];
 	}
-	if (c && total > 16 && !cdt_probably_incompressible(raw, total))
+	/*
+	 * No entropy guess first, as for a single chunk: a frame often mixes
+	 * chunks that compress with some that do not, which a sample misjudges,
+	 * and zstd passes over incompressible blocks quickly by itself.
+	 */
+	if (c && total > 16)
 		clen = cdt_compress(c, raw, total, out + hdr, total - 1);
 	if (clen) {
 		out[5] = (unsigned char)cdt_compressor_codec(c);
