@@ -367,7 +367,12 @@ size_t cdt_compress(struct cdt_compressor *c, const void *in, size_t len, void *
 	if (c->codec != CDT_CODEC_ZSTD)
 		return zlib_compress(c->z, in, len, out, cap);
 	n = ZSTD_compress2(c->zs, out, cap, in, len);
-	return ZSTD_isError(n) ? 0 : n;
+	if (ZSTD_isError(n)) {
+		/* Output that did not fit leaves a frame open: close it for the next call. */
+		ZSTD_CCtx_reset(c->zs, ZSTD_reset_session_only);
+		return 0;
+	}
+	return n;
 }
 
 size_t cdt_compress_ref(struct cdt_compressor *c, const void *ref, size_t ref_len,
@@ -377,7 +382,12 @@ size_t cdt_compress_ref(struct cdt_compressor *c, const void *ref, size_t ref_le
 
 	if (!cap || c->codec != CDT_CODEC_ZSTD)
 		return 0;
-	/* A prefix serves one frame only: the next compression starts clean. */
+	/*
+	 * A prefix serves one frame only: the next compression starts clean.
+	 * zstd refuses one while a frame is open, so none may be, whatever
+	 * this context compressed before.
+	 */
+	ZSTD_CCtx_reset(c->zs, ZSTD_reset_session_only);
 	if (ZSTD_isError(ZSTD_CCtx_refPrefix(c->zs, ref, ref_len)))
 		return 0;
 	n = ZSTD_compress2(c->zs, out, cap, in, len);

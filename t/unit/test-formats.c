@@ -216,11 +216,53 @@ static void test_parse_size(void)
 	CHECK(parse_size("17179869184G", &v) < 0);
 }
 
+/*
+ * A zstd context that failed to compress (the output did not fit) still
+ * compresses against a prefix next, and alone after that, to the same
+ * bytes a fresh context makes.
+ */
+static void test_zstd_after_failure(void)
+{
+	struct cdt_compressor *c = cdt_compressor_new(CDT_CODEC_ZSTD, 3);
+	struct cdt_compressor *fresh = cdt_compressor_new(CDT_CODEC_ZSTD, 3);
+	struct cdt_decompressor *d = cdt_decompressor_new();
+	size_t n = 32768, i, dl, fl;
+	unsigned char *noise = xmalloc(n), *base = xmalloc(n), *edit = xmalloc(n);
+	unsigned char *out = xmalloc(2 * n), *out2 = xmalloc(2 * n), *back = xmalloc(n);
+
+	for (i = 0; i < n; i++) {
+		noise[i] = (unsigned char)rnd();
+		base[i] = (unsigned char)rnd();
+	}
+	memcpy(edit, base, n);
+	memset(edit + 1000, 'x', 64);
+	/* Random bytes cannot fit in fewer: this call fails. */
+	CHECK(cdt_compress(c, noise, n, out, n / 2) == 0);
+	dl = cdt_compress_ref(c, base, n, edit, n, out, 2 * n);
+	fl = cdt_compress_ref(fresh, base, n, edit, n, out2, 2 * n);
+	CHECK(dl > 0 && dl < n / 16);
+	CHECK(dl == fl && !memcmp(out, out2, dl));
+	CHECK(cdt_decompress_ref(d, base, n, out, dl, back, n) == 0 && !memcmp(back, edit, n));
+	/* The same after a failed compression against a prefix. */
+	CHECK(cdt_compress_ref(c, base, n, noise, n, out, n / 2) == 0);
+	CHECK(cdt_compress(c, edit, n, out, 2 * n) == cdt_compress(fresh, edit, n, out2, 2 * n));
+	cdt_compressor_free(c);
+	cdt_compressor_free(fresh);
+	cdt_decompressor_free(d);
+	free(noise);
+	free(base);
+	free(edit);
+	free(out);
+	free(out2);
+	free(back);
+}
+
 int main(void)
 {
 	test_config();
 	test_name_entry();
 	test_objects();
+	test_zstd_after_failure();
 	test_quote();
 	test_parse_size();
 	UNIT_DONE();
