@@ -87,6 +87,15 @@ enum cdt_store_sharing cdt_store_sharing(const struct cdt_store *s);
  */
 unsigned cdt_store_mode(const struct cdt_store *s);
 const struct cdt_config *cdt_store_config(const struct cdt_store *s);
+/*
+ * Replace the store's config with cfg (gc --recompress: a store of an
+ * older format takes the current one), atomically and durably: temporary
+ * file, fsync, rename, directory fsync. The chunker and store id may not
+ * change, since every id depends on the first. Call it before anything
+ * sized by the config (readers, the pack set) is made. 0 or -errno
+ * (reported).
+ */
+int cdt_store_set_config(struct cdt_store *s, const struct cdt_config *cfg);
 const struct cdt_chunker *cdt_store_chunker(const struct cdt_store *s);
 /*
  * The most raw bytes a frame of this store can hold (its frame size plus
