@@ -160,7 +160,9 @@ void cdt_crash_point(const char *point);
  * "catch-up" (add, before it reads skipped bytes again), "delta-base" (add,
  * once, before it reads the base of a delta back from its input) and
  * "repack" (gc, once packs with nothing live are removed and before
- * anything is written).
+ * anything is written), "recompress" (gc --recompress, once its first
+ * new pack is committed) and "recompress-remove" (gc --recompress, all
+ * new packs durable, before any old one is removed).
  */
 void cdt_pause_point(const char *point);
 
