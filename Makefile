@@ -120,6 +120,7 @@ LIB_SOURCES = \
 	lib/ops/mark.c \
 	lib/ops/packset.c \
 	lib/ops/remove.c \
+	lib/ops/recompress.c \
 	lib/ops/repack.c \
 	lib/ops/repair.c \
 	lib/ops/restore.c \

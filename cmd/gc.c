@@ -3,10 +3,15 @@
 #include "ops/gc.h"
 #include "base/util.h"
 
+#include "base/compress.h"
+#include "format/config.h"
+
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 const char usage_gc[] =
-	"usage: cdt gc [-n] [-v]\n"
+	"usage: cdt gc [-n] [-v] [--recompress] [--level N]\n"
 	"\n"
 	"Delete chunks that no stored file uses, manifests no name uses, dead\n"
 	"references, temporary files left by interrupted commands, and empty\n"
@@ -15,6 +20,10 @@ const char usage_gc[] =
 	"\n"
 	"    -n, --dry-run   show what would be removed, remove nothing\n"
 	"    -v, --verbose   one line per item removed\n"
+	"    --recompress    first convert the store in place to the current format:\n"
+	"                    zstd, frames and deltas, as add stores chunks now\n"
+	"    --level N       with --recompress (implied): store every live chunk again\n"
+	"                    at zstd level N (1..19); the level of later adds stays\n"
 	"    -h, --help      show this help\n";
 
 static void print_line(const char *line, void *data)
@@ -23,22 +32,65 @@ static void print_line(const char *line, void *data)
 	puts(line);
 }
 
+static void print_recompress(const struct cdt_recompress_result *r, int dry)
+{
+	char a[32], b[32], c[32];
+
+	if (r->config_written)
+		printf("%s the config of format %d: zstd, frames and deltas\n",
+		       dry ? "would write" : "wrote", CDT_FORMAT_VERSION);
+	if (dry) {
+		printf("would convert %llu chunk%s (%s as stored now)\n",
+		       (unsigned long long)r->to_convert, r->to_convert == 1 ? "" : "s",
+		       human_size(r->to_convert_bytes, a, sizeof(a)));
+		return;
+	}
+	printf("converted %llu chunk%s (%s) of %llu file content%s into %s (%llu as deltas); "
+	       "removed %llu old pack%s and %llu loose chunk%s (%s)\n",
+	       (unsigned long long)r->chunks, r->chunks == 1 ? "" : "s",
+	       human_size(r->raw, a, sizeof(a)),
+	       (unsigned long long)r->contents, r->contents == 1 ? "" : "s",
+	       human_size(r->stored, b, sizeof(b)), (unsigned long long)r->deltas,
+	       (unsigned long long)r->packs_removed, r->packs_removed == 1 ? "" : "s",
+	       (unsigned long long)r->loose_removed, r->loose_removed == 1 ? "" : "s",
+	       human_size(r->pack_bytes + r->loose_bytes, c, sizeof(c)));
+	if (r->packs_kept)
+		printf("kept %llu old pack%s that could not be confirmed converted\n",
+		       (unsigned long long)r->packs_kept, r->packs_kept == 1 ? "" : "s");
+}
+
 int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "recompress", no_argument, NULL, 'R' },
+		{ "level", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cdt_gc_result res;
 	unsigned flags = 0;
 	char a[32], b[32], t[32];
-	int c;
+	int c, level = 0;
+	char *end;
+	long v;
 
 	while ((c = getopt_long(argc, argv, ":nv", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': flags |= CDT_GC_DRY_RUN; break;
 		case 'v': flags |= CDT_GC_VERBOSE; break;
+		case 'R': flags |= CDT_GC_RECOMPRESS; break;
+		case 'L':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < cdt_codec_level_min(CDT_CODEC_ZSTD) ||
+			    v > cdt_codec_level_max(CDT_CODEC_ZSTD))
+				return usage_error(ctx, "--level takes a zstd level, %d to %d",
+						   cdt_codec_level_min(CDT_CODEC_ZSTD),
+						   cdt_codec_level_max(CDT_CODEC_ZSTD));
+			level = (int)v;
+			flags |= CDT_GC_RECOMPRESS;
+			break;
 		default: return option_error(ctx, c, argv);
 		}
 	}
@@ -47,7 +99,7 @@ int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx)
 	/* Even a dry run needs a stable store to say what is garbage. */
 	if (cdt_store_lock(ctx->store, CDT_LOCK_EXCLUSIVE) < 0)
 		return EXIT_FAIL;
-	if (cdt_gc(ctx->store, flags, print_line, NULL, &res) < 0) {
+	if (cdt_gc(ctx->store, flags, level, print_line, NULL, &res) < 0) {
 		/* What was freed before it stopped stays freed: say so. */
 		if (res.chunks || res.manifests || res.tmp_files || res.packs_removed)
 			fprintf(stderr, "gc stopped after removing %llu chunk%s (%s), %llu manifest%s "
@@ -58,6 +110,8 @@ int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx)
 				(unsigned long long)res.tmp_files, res.tmp_files == 1 ? "" : "s");
 		return EXIT_FAIL;
 	}
+	if (flags & CDT_GC_RECOMPRESS)
+		print_recompress(&res.recompress, flags & CDT_GC_DRY_RUN);
 	printf("%s %llu chunk%s (%s), %llu manifest%s (%s), %llu temporary file%s (%s)\n",
 	       flags & CDT_GC_DRY_RUN ? "would remove" : "removed",
 	       (unsigned long long)res.chunks, res.chunks == 1 ? "" : "s",

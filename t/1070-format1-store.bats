@@ -2,6 +2,7 @@
 # A store of format 1 (zlib chunks), made by an earlier cdt, keeps working.
 
 load test_helper
+load lib-integrity
 
 FIXTURE=$(cd "$BATS_TEST_DIRNAME" && pwd)/fixtures/format1-store.tar.gz
 
@@ -70,4 +71,33 @@ unpack_format1() {
 	assert_status 0
 	c cat dir/c > out
 	cmp out src/dir/c
+}
+
+@test "gc --recompress converts a format-1 store to format 2 in place" {
+	unpack_format1
+	pack_summary > before
+	grep -q ' v1=[1-9].* codecs=[01,]* ' before || fail "fixture: $(cat before)"
+	size_before=$(du -sb "$S" | cut -f1)
+	run_split c gc --recompress
+	assert_status 0
+	grep -qx 'format 2' "$S/config" || fail "$(cat "$S/config")"
+	grep -qx 'codec zstd' "$S/config" || fail "$(cat "$S/config")"
+	grep -qx 'chunk-size 4096' "$S/config" || fail "$(cat "$S/config")"
+	pack_summary > after
+	read -r line < after
+	case "$line" in
+	*" v1=0 frames="[1-9]*" deltas="[1-9]*" codecs=2 loose=0"|\
+	*" v1=0 frames="[1-9]*" deltas="[1-9]*" codecs=0,2 loose=0") ;;
+	*) fail "not converted: $line" ;;
+	esac
+	size_after=$(du -sb "$S" | cut -f1)
+	[ "$size_after" -lt "$size_before" ] || fail "store grew: $size_before -> $size_after"
+	run_split c fsck
+	assert_status 0
+	for n in a b dir/c; do
+		c cat "$n" > out
+		cmp out "src/$n"
+	done
+	run_split c verify --all
+	assert_status 0
 }

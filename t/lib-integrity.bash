@@ -155,3 +155,41 @@ damage_chunk() {
 	[ -n "${1:-}" ] || fail "chunk is stored nowhere"
 	flip_byte "$1" $(($2 + 20))
 }
+
+# What the packs and objects/ hold, as one line of key=value:
+# packs, v1 (packs of version 1), frames, deltas, codecs (the object
+# codecs met, sorted), loose (loose objects).
+pack_summary() {
+	python3 - "$S" <<'EOF2'
+import os, struct, sys
+s = sys.argv[1]
+d = os.path.join(s, 'packs')
+packs = v1 = frames = deltas = 0
+codecs = set()
+for n in sorted(os.listdir(d)):
+    if not n.endswith('.idx'):
+        continue
+    packs += 1
+    b = open(os.path.join(d, n), 'rb').read()
+    ver = b[4]
+    v1 += ver == 1
+    count = struct.unpack_from('<Q', b, 8)[0]
+    locs, size = 16 + 1024 + 32 * count, 16 if ver == 1 else 24
+    pack = open(os.path.join(d, n[:-4] + '.pack'), 'rb').read()
+    seen = set()
+    for i in range(count):
+        off = struct.unpack_from('<Q', b, locs + size * i)[0]
+        if off in seen:
+            continue
+        seen.add(off)
+        o = pack[off:off + 8]
+        codecs.add(o[5])
+        if o[4] == 2 and o[6] == 1:
+            frames += 1
+        if o[4] == 2 and o[6] == 2:
+            deltas += 1
+loose = sum(len(f) for _, _, f in os.walk(os.path.join(s, 'objects')))
+print('packs=%d v1=%d frames=%d deltas=%d codecs=%s loose=%d' % (
+    packs, v1, frames, deltas, ','.join(str(c) for c in sorted(codecs)), loose))
+EOF2
+}

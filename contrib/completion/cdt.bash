@@ -234,8 +234,13 @@ _cdt()
 		fi
 		;;
 	gc)
+		case $prev in
+		--level)
+			__cdt_offer "$cur" "$(seq 1 19)"
+			return 0 ;;
+		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'-n\n--dry-run\n-v\n--verbose\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'-n\n--dry-run\n-v\n--verbose\n--recompress\n--level\n-h\n--help\n--store'
 		fi
 		;;
 	help)

@@ -298,6 +298,26 @@ int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *bu
 	return 0;
 }
 
+int cdt_pack_object_codec(struct cdt_pack *p, int packsfd, uint64_t i)
+{
+	unsigned char hdr[8];
+	uint64_t off;
+	uint32_t n;
+	int ret = open_pack_file(p, packsfd);
+
+	if (ret < 0)
+		return ret;
+	cdt_pack_entry(p, i, NULL, &off, &n, NULL);
+	if (n < sizeof(hdr) || off < CDT_PACK_HDR || off + n < off ||
+	    off + n > p->pack_size - MIN(p->pack_size, CDT_PACK_TRAILER))
+		return -CDT_ECORRUPT;
+	if (pread_full(p->fd, hdr, sizeof(hdr), (off_t)off) != (ssize_t)sizeof(hdr))
+		return -EIO;
+	if (memcmp(hdr, "CDTC", 4))
+		return -CDT_ECORRUPT;
+	return hdr[5];
+}
+
 struct span {
 	uint64_t off;
 	uint32_t len, crc;

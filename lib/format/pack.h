@@ -101,6 +101,14 @@ int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *bu
 		  size_t cap, size_t *len, struct strbuf *why);
 
 /*
+ * The codec byte of the header of object i (enum cdt_codec), read without
+ * the rest of the object and unchecked beyond its magic: only a hint of
+ * what form the pack keeps its chunks in (gc --recompress decides from it
+ * what to store again, never what to delete). >= 0, or -errno.
+ */
+int cdt_pack_object_codec(struct cdt_pack *p, int packsfd, uint64_t i);
+
+/*
  * Close the pack file if it is open (a removed pack's space is freed only
  * when nothing holds it open); a later read opens it again, or finds it
  * gone. The index stays mapped.

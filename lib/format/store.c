@@ -109,11 +109,49 @@ static int set_dir_mode(int fd, mode_t want, struct strbuf *why)
 	return 0;
 }
 
+/*
+ * Write the config atomically: a temporary file in tmp/, fsync, rename
+ * over `config`, fsync the store's directory. Reported; 0 or -1.
+ */
+static int write_config(int rootfd, const char *path, const struct cdt_config *cfg)
+{
+	struct strbuf sb = STRBUF_INIT, tmpname = STRBUF_INIT;
+	int tmpfd, fd, ret = 0;
+
+	cdt_config_format(cfg, &sb);
+	tmpfd = openat(rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tmpfd < 0) {
+		ret = error("cannot open '%s/tmp': %s", path, cdt_strerror(errno));
+		goto out;
+	}
+	fd = tmpfile_openat(tmpfd, "config", &tmpname);
+	if (fd < 0 || (ret = write_all(fd, sb.buf, sb.len)) < 0 ||
+	    fsync(fd) < 0 || renameat(tmpfd, tmpname.buf, rootfd, "config") < 0) {
+		int e = fd < 0 ? fd : ret < 0 ? ret : -errno;
+
+		if (fd >= 0) {
+			unlinkat(tmpfd, tmpname.buf, 0);
+			close(fd);
+		}
+		close(tmpfd);
+		ret = error("cannot write '%s/config': %s", path, cdt_strerror(e));
+		goto out;
+	}
+	close(fd);
+	close(tmpfd);
+	if ((ret = fsync_dirat(rootfd, ".")) < 0)
+		ret = error("cannot sync '%s': %s", path, cdt_strerror(ret));
+out:
+	strbuf_release(&sb);
+	strbuf_release(&tmpname);
+	return ret < 0 ? -1 : 0;
+}
+
 int cdt_store_init(const char *path, const struct cdt_config *cfg_in,
 		   enum cdt_store_sharing sharing)
 {
 	struct cdt_config cfg = *cfg_in;
-	struct strbuf sb = STRBUF_INIT, why = STRBUF_INIT, tmpname = STRBUF_INIT;
+	struct strbuf sb = STRBUF_INIT, why = STRBUF_INIT;
 	unsigned char rnd[16];
 	int rootfd = -1, fd = -1, ret, i;
 	struct stat st;
@@ -179,34 +217,11 @@ int cdt_store_init(const char *path, const struct cdt_config *cfg_in,
 		goto out;
 	}
 	close(fd);
+	fd = -1;
 
 	/* The config goes in last: its presence marks a complete store. */
-	strbuf_reset(&sb);
-	cdt_config_format(&cfg, &sb);
-	{
-		int tmpfd = openat(rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (tmpfd < 0) {
-			ret = error("cannot open '%s/tmp': %s", path, cdt_strerror(errno));
-			goto out;
-		}
-		fd = tmpfile_openat(tmpfd, "config", &tmpname);
-		if (fd < 0 || (ret = write_all(fd, sb.buf, sb.len)) < 0 ||
-		    fsync(fd) < 0 || renameat(tmpfd, tmpname.buf, rootfd, "config") < 0) {
-			int e = fd < 0 ? fd : ret < 0 ? ret : -errno;
-
-			if (fd >= 0)
-				unlinkat(tmpfd, tmpname.buf, 0);
-			close(tmpfd);
-			ret = error("cannot write '%s/config': %s", path, cdt_strerror(e));
-			goto out;
-		}
-		close(tmpfd);
-	}
-	if ((ret = fsync_dirat(rootfd, ".")) < 0) {
-		ret = error("cannot sync '%s': %s", path, cdt_strerror(ret));
+	if ((ret = write_config(rootfd, path, &cfg)) < 0)
 		goto out;
-	}
 	ret = 0;
 out:
 	if (fd >= 0)
@@ -215,7 +230,6 @@ out:
 		close(rootfd);
 	strbuf_release(&sb);
 	strbuf_release(&why);
-	strbuf_release(&tmpname);
 	return ret < 0 ? -1 : 0;
 }
 
@@ -453,6 +467,27 @@ uint64_t cdt_store_frame_max(const struct cdt_store *s)
 struct cdt_compressor *cdt_store_compressor_new(const struct cdt_store *s)
 {
 	return cdt_compressor_new(s->cfg.codec, s->cfg.level);
+}
+
+int cdt_store_set_config(struct cdt_store *s, const struct cdt_config *cfg)
+{
+	struct strbuf why = STRBUF_INIT;
+	int ret;
+
+	if (s->config_damage || cfg->chunker != s->cfg.chunker ||
+	    cfg->chunk_size != s->cfg.chunk_size || strcmp(cfg->store_id, s->cfg.store_id))
+		return error_code(-EINVAL, "store '%s': a config may not change its chunker or id",
+				  s->path);
+	if (cdt_config_check(cfg, &why)) {
+		ret = error_code(-EINVAL, "%s", why.buf);
+		strbuf_release(&why);
+		return ret;
+	}
+	strbuf_release(&why);
+	if (write_config(s->rootfd, s->path, cfg) < 0)
+		return -EIO;
+	s->cfg = *cfg;
+	return 0;
 }
 
 const struct cdt_config *cdt_store_config(const struct cdt_store *s)

@@ -87,6 +87,15 @@ enum cdt_store_sharing cdt_store_sharing(const struct cdt_store *s);
  */
 unsigned cdt_store_mode(const struct cdt_store *s);
 const struct cdt_config *cdt_store_config(const struct cdt_store *s);
+/*
+ * Replace the store's config with cfg (gc --recompress: a store of an
+ * older format takes the current one), atomically and durably: temporary
+ * file, fsync, rename, directory fsync. The chunker and store id may not
+ * change, since every id depends on the first. Call it before anything
+ * sized by the config (readers, the pack set) is made. 0 or -errno
+ * (reported).
+ */
+int cdt_store_set_config(struct cdt_store *s, const struct cdt_config *cfg);
 const struct cdt_chunker *cdt_store_chunker(const struct cdt_store *s);
 /*
  * The most raw bytes a frame of this store can hold (its frame size plus
@@ -151,7 +160,9 @@ void cdt_crash_point(const char *point);
  * "catch-up" (add, before it reads skipped bytes again), "delta-base" (add,
  * once, before it reads the base of a delta back from its input) and
  * "repack" (gc, once packs with nothing live are removed and before
- * anything is written).
+ * anything is written), "recompress" (gc --recompress, once its first
+ * new pack is committed) and "recompress-remove" (gc --recompress, all
+ * new packs durable, before any old one is removed).
  */
 void cdt_pause_point(const char *point);
 

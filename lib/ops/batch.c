@@ -34,6 +34,7 @@ struct cdt_chunk_batch {
 	struct cdt_pack_writer *pack;
 	struct cdt_idset ids;
 	uint64_t bytes;
+	int always_pack;	/* never loose objects (cdt_chunk_batch_pack_always()) */
 };
 
 struct cdt_chunk_batch *cdt_chunk_batch_new(struct cdt_store *s)
@@ -101,7 +102,7 @@ int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
 
 	if (cdt_idset_has(&b->ids, id))
 		return 0;
-	if (!b->pack && b->nmem < PACK_MIN) {
+	if (!b->always_pack && !b->pack && b->nmem < PACK_MIN) {
 		b->mem[b->nmem].id = *id;
 		b->mem[b->nmem].obj = xmalloc(obj_len);
 		memcpy(b->mem[b->nmem].obj, obj, obj_len);
@@ -147,7 +148,12 @@ void cdt_chunk_batch_sketch(struct cdt_chunk_batch *b, const struct cdt_id *id,
 
 int cdt_chunk_batch_packs(struct cdt_chunk_batch *b, size_t n)
 {
-	return b->pack || b->nmem + n > PACK_MIN;
+	return b->always_pack || b->pack || b->nmem + n > PACK_MIN;
+}
+
+void cdt_chunk_batch_pack_always(struct cdt_chunk_batch *b)
+{
+	b->always_pack = 1;
 }
 
 int cdt_chunk_batch_stage_frame(struct cdt_chunk_batch *b, const struct cdt_id *ids, uint32_t n,

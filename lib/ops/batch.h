@@ -30,6 +30,11 @@ int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
 /* Will n more chunks go into a pack (rather than loose objects)? */
 int cdt_chunk_batch_packs(struct cdt_chunk_batch *b, size_t n);
 /*
+ * From now on every commit of b is a pack, however few chunks it holds
+ * (gc --recompress: a loose object is not the form it converts to).
+ */
+void cdt_chunk_batch_pack_always(struct cdt_chunk_batch *b);
+/*
  * Stage a frame (cdt_frame_encode()) holding the chunks ids[0..n), none of
  * them staged before; the batch becomes a pack if it was not one. 0 or
  * -errno (reported).

@@ -231,8 +231,8 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
 	}
 }
 
-int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line, void *data),
-	   void *data, struct cdt_gc_result *res)
+int cdt_gc(struct cdt_store *s, unsigned flags, int level,
+	   void (*report)(const char *line, void *data), void *data, struct cdt_gc_result *res)
 {
 	struct cdt_live l;
 	struct sweep sw = { 0 };
@@ -243,6 +243,12 @@ int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line,
 
 	memset(res, 0, sizeof(*res));
 	memset(&l, 0, sizeof(l));
+	if (flags & CDT_GC_RECOMPRESS) {
+		ret = cdt_recompress(s, level, dry, flags & CDT_GC_VERBOSE ? report : NULL, data,
+				     &res->recompress);
+		if (ret < 0)
+			return ret;
+	}
 	sw.store = s;
 	sw.live = &l;
 	sw.flags = flags;

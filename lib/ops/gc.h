@@ -4,10 +4,12 @@
 
 #include <stdint.h>
 #include "format/store.h"
+#include "ops/recompress.h"
 
 enum {
 	CDT_GC_DRY_RUN = 1 << 0,
 	CDT_GC_VERBOSE = 1 << 1,
+	CDT_GC_RECOMPRESS = 1 << 2,	/* convert the store first (recompress.h) */
 };
 
 struct cdt_gc_result {
@@ -21,6 +23,7 @@ struct cdt_gc_result {
 	uint64_t loose_packed;		/* live loose chunks moved into packs */
 	uint64_t packs_reindexed;	/* packs whose missing or damaged index was written again */
 	uint64_t packs_unusable;	/* packs with no usable index that could not be indexed */
+	struct cdt_recompress_result recompress;	/* CDT_GC_RECOMPRESS */
 };
 
 /*
@@ -32,9 +35,12 @@ struct cdt_gc_result {
  * damaged one written again from its pack; no chunk is deleted on an
  * index's word (see repack.h), and a pack that cannot be indexed is kept. With CDT_GC_VERBOSE, `report` gets a line per
  * item ("would remove" under CDT_GC_DRY_RUN, else "removing"). Safe to
- * interrupt and rerun. 0, -CDT_ECORRUPT or -errno (reported).
+ * interrupt and rerun. With CDT_GC_RECOMPRESS the store is first converted
+ * in place (cdt_recompress(), at `level` when not 0; with CDT_GC_VERBOSE
+ * report() also gets its lines), and then collected. 0,
+ * -CDT_ECORRUPT or -errno (reported).
  */
-int cdt_gc(struct cdt_store *s, unsigned flags, void (*report)(const char *line, void *data),
-	   void *data, struct cdt_gc_result *res);
+int cdt_gc(struct cdt_store *s, unsigned flags, int level,
+	   void (*report)(const char *line, void *data), void *data, struct cdt_gc_result *res);
 
 #endif

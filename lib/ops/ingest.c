@@ -140,6 +140,21 @@ struct cdt_ingest {
 	struct sf_table add_sf;
 	unsigned char **zbufs;
 	int fd;				/* the input; bases are read back from it */
+	/*
+	 * cdt_ingest_again(): the input is a stored content's chunks (src,
+	 * the next entry, the chunk read last and how much of it is used),
+	 * bases are read back from the store by id, and new chunks go into
+	 * one batch across contents. stream_off is where the current input
+	 * starts in everything read since the ingest was made (add: 0).
+	 */
+	struct cdt_manifest *src;
+	uint64_t src_next;
+	unsigned char *src_buf;
+	uint32_t src_len, src_pos;
+	struct cdt_chunk_reader *src_reader;
+	struct strbuf src_why;
+	struct cdt_chunk_batch *again_batch;
+	uint64_t stream_off;
 	int reread;			/* it can be read again (bases of earlier rounds) */
 	int paused;			/* the "delta-base" test hook was met */
 	/* Two rounds: one is encoded while the next is read and cut. */
@@ -188,7 +203,8 @@ struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_o
 	ing->readers = xcalloc((size_t)ing->ncomp, sizeof(*ing->readers));
 	ing->rbufs = xcalloc((size_t)ing->ncomp, sizeof(*ing->rbufs));
 	for (i = 0; i < ing->ncomp; i++) {
-		ing->comp[i] = cdt_store_compressor_new(s);
+		ing->comp[i] = opt->level ? cdt_compressor_new(cdt_store_config(s)->codec, opt->level) :
+			       cdt_store_compressor_new(s);
 		ing->readers[i] = cdt_chunk_reader_new(s);
 		ing->rbufs[i] = xmalloc(c->max_size);
 	}
@@ -224,6 +240,7 @@ struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_o
 					       (CDT_FRAME_HDR + 4 + CDT_OBJ_HDR));
 	}
 	ing->file_hash = cdt_hasher_new();
+	strbuf_init(&ing->src_why, 0);
 	return ing;
 }
 
@@ -264,6 +281,10 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 	}
 	cdt_hasher_free(ing->file_hash);
 	cdt_idset_clear(&ing->round_new);
+	cdt_chunk_batch_free(ing->again_batch);
+	cdt_chunk_reader_free(ing->src_reader);
+	free(ing->src_buf);
+	strbuf_release(&ing->src_why);
 	free(ing->cbuf);
 	free(ing->cents);
 	free(ing->csame);
@@ -293,7 +314,11 @@ static void hash_item(size_t i, int worker, void *data)
 	 * A damaged loose copy (bit rot in a chunk gc has not yet collected,
 	 * say) must not be named by a new file: it would not read back.
 	 */
-	d->stored = cdt_chunk_has_good(ing->readers[worker], &d->id, d->len, ing->rbufs[worker]);
+	if (ing->opt.stored)
+		d->stored = ing->opt.stored(&d->id, ing->opt.again_data);
+	else
+		d->stored = cdt_chunk_has_good(ing->readers[worker], &d->id, d->len,
+					       ing->rbufs[worker]);
 }
 
 /* Parallel step 2: encode each new chunk into its slot of the arena. */
@@ -400,7 +425,8 @@ static void plan_bases(struct cdt_ingest *ing, struct round *r)
 			d->base = BASE_ADD;
 			d->base_ref = b;
 		} else if (cdt_sketchset_find(ing->sketches, &d->sf, &d->base_pack,
-					      &d->base_entry)) {
+					      &d->base_entry) &&
+			   (!ing->opt.base_ok || ing->opt.base_ok(d->base_pack, ing->opt.again_data))) {
 			d->base = BASE_PACKED;
 		} else {
 			struct base_ref *br;
@@ -449,6 +475,12 @@ static void try_delta(struct cdt_ingest *ing, struct round *r, struct desc *d, i
 		base_id = b->id;
 		if (b->file_off >= r->file_off) {
 			base = r->buf + (b->file_off - r->file_off);
+		} else if (ing->src) {
+			/* Stored content: the base's copy in the store, checked against its id. */
+			if (cdt_chunk_read(ing->readers[worker], &b->id, b->len, ing->rbufs[worker],
+					   &base_len, NULL) < 0)
+				return;
+			base = ing->rbufs[worker];
 		} else {
 			/* Read again, and used only if it still is the chunk stored. */
 			if (pread_full(ing->fd, ing->rbufs[worker], b->len,
@@ -614,6 +646,52 @@ static int read_more(int fd, unsigned char *buf, size_t cap, size_t *have, int *
 	return 0;
 }
 
+/*
+ * cdt_ingest_again(): fill buf from the chunks of the stored content, in
+ * order, each read (any good copy) and checked against its id. A failure
+ * is reported here, naming the chunk.
+ */
+static int read_stored(struct cdt_ingest *ing, unsigned char *buf, size_t cap, size_t *have,
+		       int *eof)
+{
+	char hex[CDT_ID_HEXLEN + 1];
+
+	while (*have < cap && !*eof) {
+		size_t n;
+
+		if (ing->src_pos == ing->src_len) {
+			struct cdt_manifest_entry e;
+			uint32_t len;
+			int ret;
+
+			if (ing->src_next == cdt_manifest_count(ing->src)) {
+				*eof = 1;
+				break;
+			}
+			ret = cdt_manifest_get(ing->src, ing->src_next, &e);
+			if (ret < 0)
+				return error_code(ret, "cannot read a manifest entry: %s",
+						   cdt_strerror(ret));
+			strbuf_reset(&ing->src_why);
+			ret = cdt_chunk_read(ing->src_reader, &e.id, e.len, ing->src_buf, &len,
+					     &ing->src_why);
+			if (ret < 0)
+				return error_code(ret, "cannot read chunk %s: %s",
+						   cdt_id_to_hex(&e.id, hex),
+						   ing->src_why.len ? ing->src_why.buf : cdt_strerror(ret));
+			ing->src_next++;
+			ing->src_len = len;
+			ing->src_pos = 0;
+			continue;
+		}
+		n = MIN(cap - *have, (size_t)(ing->src_len - ing->src_pos));
+		memcpy(buf + *have, ing->src_buf + ing->src_pos, n);
+		*have += n;
+		ing->src_pos += (uint32_t)n;
+	}
+	return 0;
+}
+
 /* Write the chunk references of the finished manifest, reading it back in bounded pieces. */
 static int write_refs(struct cdt_ingest *ing, const char *manifest_tmp, const struct cdt_id *m)
 {
@@ -674,7 +752,10 @@ static int fill_round(struct cdt_ingest *ing, int fd, struct round *r, const str
 		r->have = prev->have - prev->len;
 		memcpy(r->buf, prev->buf + prev->len, r->have);
 	}
-	ret = read_more(fd, r->buf, ing->buf_cap, &r->have, eof);
+	if (ing->src)
+		ret = read_stored(ing, r->buf, ing->buf_cap, &r->have, eof);
+	else
+		ret = read_more(fd, r->buf, ing->buf_cap, &r->have, eof);
 	if (ret < 0)
 		return ret;
 	r->ndesc = 0;
@@ -791,6 +872,8 @@ static int stage_round(struct cdt_ingest *ing, struct round *r, struct cdt_chunk
 			cdt_sketchset_refresh(ing->sketches);
 			sf_reset(&ing->add_sf);
 		}
+		if (!ret && ing->opt.committed)
+			ing->opt.committed(ing->opt.again_data);
 		return ret;
 	}
 	return 0;
@@ -1010,33 +1093,18 @@ static int catch_up_error(const char *what, int ret)
 	return error_code(ret, "cannot read '%s' again: %s", quote(what), cdt_strerror(ret));
 }
 
-int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
-		  struct cdt_name_entry *meta, struct cdt_ingest_result *res)
+/*
+ * The rounds of one input, read from fd (or, for cdt_ingest_again(), from
+ * ing->src): every chunk cut, looked up, new ones encoded and staged into
+ * batch, all of them recorded in mw. 0 or -errno (reported).
+ */
+static int run_rounds(struct cdt_ingest *ing, int fd, const char *what,
+		      struct cdt_chunk_batch *batch, struct cdt_manifest_writer *mw,
+		      struct cdt_ingest_result *res)
 {
-	struct cdt_store *s = ing->store;
-	struct cdt_manifest_writer *mw = NULL;
-	struct cdt_chunk_batch *batch = cdt_chunk_batch_new(s);
 	struct round *r = &ing->rounds[0], *next = &ing->rounds[1];
-	int eof = 0, ret, first = 1, heal = 0;
+	int eof = 0, ret, first = 1;
 	double last_progress = 0;
-	char hex[CDT_ID_HEXLEN + 1];
-
-	memset(res, 0, sizeof(*res));
-	cdt_hasher_reset(ing->file_hash);
-	ing->hashed = 0;
-	ing->lazy = 0;
-	ing->defer = 0;
-	ing->ncands = 0;
-	/* Skipped bytes are read again relative to where reading began. */
-	ing->start = lseek(fd, 0, SEEK_CUR);
-	ing->fd = fd;
-	sf_reset(&ing->add_sf);
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	ret = cdt_manifest_writer_new(s, &mw);
-	if (ret < 0) {
-		error("cannot create a manifest in '%s/tmp': %s", cdt_store_path(s), cdt_strerror(ret));
-		goto out;
-	}
 
 	/*
 	 * A pipeline over two buffers: while the pool hashes round r, this
@@ -1047,7 +1115,11 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	ret = fill_round(ing, fd, r, NULL, &eof);
 	if (ret < 0)
 		goto read_error;
-	{
+	if (ing->src) {
+		/* Stored content: bases are read back from the store; every byte is hashed. */
+		ing->reread = 1;
+		ing->defer = 0;
+	} else {
 		struct stat st;
 
 		/* Only input that can be read again may leave bytes unhashed. */
@@ -1059,7 +1131,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		int was_lazy = ing->lazy;
 
 		ing->cur = r;
-		r->file_off = res->size;
+		r->file_off = ing->stream_off + res->size;
 		cdt_workers_start(ing->workers, r->ndesc + 1, hash_item, ing);
 		if (!r->last) {
 			ret = fill_round(ing, fd, next, r, &eof);
@@ -1082,14 +1154,12 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 			ing->defer = 0;
 		} else if (was_lazy) {
 			ret = follow_candidates(ing, fd, r, res->size, res->chunks);
-			if (ret < 0) {
-				catch_up_error(what, ret);
-				goto out;
-			}
+			if (ret < 0)
+				return catch_up_error(what, ret);
 		}
 		ret = lookup_round(ing, r, batch);
 		if (ret < 0)
-			goto out;
+			return ret;
 		/*
 		 * Into a pack, and then into frames when the store keeps them, and
 		 * as deltas against similar stored chunks when it keeps those.
@@ -1110,7 +1180,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		}
 		ret = stage_round(ing, r, batch, mw, what, res);
 		if (ret < 0)
-			goto out;
+			return ret;
 		if (ing->opt.progress && now_seconds() - last_progress > 0.2) {
 			last_progress = now_seconds();
 			ing->opt.progress(res->size, ing->opt.progress_data);
@@ -1121,6 +1191,45 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		r = next;
 		next = t;
 	}
+
+	return 0;
+read_error:
+	/* Stored content names the chunk it could not read where it fails. */
+	if (ing->src)
+		return ret;
+	return error_code(ret, "cannot read '%s': %s", quote(what), cdt_strerror(ret));
+}
+
+int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
+		  struct cdt_name_entry *meta, struct cdt_ingest_result *res)
+{
+	struct cdt_store *s = ing->store;
+	struct cdt_manifest_writer *mw = NULL;
+	struct cdt_chunk_batch *batch = cdt_chunk_batch_new(s);
+	int ret, heal = 0;
+	char hex[CDT_ID_HEXLEN + 1];
+
+	memset(res, 0, sizeof(*res));
+	cdt_hasher_reset(ing->file_hash);
+	ing->hashed = 0;
+	ing->lazy = 0;
+	ing->defer = 0;
+	ing->ncands = 0;
+	/* Skipped bytes are read again relative to where reading began. */
+	ing->start = lseek(fd, 0, SEEK_CUR);
+	ing->fd = fd;
+	ing->stream_off = 0;
+	sf_reset(&ing->add_sf);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	ret = cdt_manifest_writer_new(s, &mw);
+	if (ret < 0) {
+		error("cannot create a manifest in '%s/tmp': %s", cdt_store_path(s), cdt_strerror(ret));
+		goto out;
+	}
+
+	ret = run_rounds(ing, fd, what, batch, mw, res);
+	if (ret < 0)
+		goto out;
 
 	/* A stored manifest with exactly these chunks names this content. */
 	if (ing->lazy) {
@@ -1262,7 +1371,92 @@ out:
 	cdt_chunk_batch_free(batch);
 	cdt_manifest_writer_free(mw);
 	return ret;
-read_error:
-	error("cannot read '%s': %s", quote(what), cdt_strerror(ret));
-	goto out;
+}
+
+int cdt_ingest_again(struct cdt_ingest *ing, const struct cdt_id *content, const char *what,
+		     struct cdt_ingest_result *res)
+{
+	struct cdt_store *s = ing->store;
+	struct cdt_manifest_writer *mw = NULL;
+	struct strbuf why = STRBUF_INIT;
+	char hex[CDT_ID_HEXLEN + 1], hex2[CDT_ID_HEXLEN + 1];
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = cdt_manifest_open(s, content, &ing->src, &why);
+	if (ret < 0) {
+		error("cannot read manifest %s of '%s': %s", cdt_id_to_hex(content, hex), quote(what),
+		      why.len ? why.buf : cdt_strerror(ret));
+		goto out;
+	}
+	if (!ing->again_batch) {
+		ing->again_batch = cdt_chunk_batch_new(s);
+		cdt_chunk_batch_pack_always(ing->again_batch);
+		ing->src_reader = cdt_chunk_reader_new(s);
+		ing->src_buf = xmalloc(cdt_store_chunker(s)->max_size);
+	}
+	ing->src_next = 0;
+	ing->src_len = ing->src_pos = 0;
+	cdt_hasher_reset(ing->file_hash);
+	ing->hashed = 0;
+	ing->lazy = 0;
+	ing->defer = 0;
+	ing->ncands = 0;
+	ing->start = -1;
+	ing->fd = -1;
+	ret = cdt_manifest_writer_new(s, &mw);
+	if (ret < 0) {
+		error("cannot create a manifest in '%s/tmp': %s", cdt_store_path(s), cdt_strerror(ret));
+		goto out;
+	}
+	ret = run_rounds(ing, -1, what, ing->again_batch, mw, res);
+	if (ret < 0)
+		goto out;
+	cdt_hasher_final(ing->file_hash, &res->content);
+	res->hashed = ing->hashed;
+	/* The bytes read are the content only if they hash to its id again. */
+	if (!cdt_id_eq(&res->content, content)) {
+		ret = error_code(-CDT_ECORRUPT, "content %s of '%s' reads back as %s; not converted",
+				 cdt_id_to_hex(content, hex), quote(what),
+				 cdt_id_to_hex(&res->content, hex2));
+		goto out;
+	}
+	/* And the same bytes cut by the same chunker make the same manifest. */
+	ret = cdt_manifest_writer_finish(mw, content);
+	if (ret < 0) {
+		error("cannot write manifest for '%s': %s", quote(what), cdt_strerror(ret));
+		goto out;
+	}
+	if (!cdt_id_eq(cdt_manifest_checksum(ing->src), cdt_manifest_writer_checksum(mw))) {
+		ret = error_code(-CDT_ECORRUPT, "manifest %s of '%s' does not list the chunks its "
+				 "content is cut into; not converted (run 'cdt fsck')",
+				 cdt_id_to_hex(content, hex), quote(what));
+		goto out;
+	}
+	ing->stream_off += res->size;
+	ret = 0;
+out:
+	cdt_manifest_close(ing->src);
+	ing->src = NULL;
+	cdt_manifest_writer_free(mw);
+	strbuf_release(&why);
+	return ret;
+}
+
+int cdt_ingest_again_commit(struct cdt_ingest *ing)
+{
+	int ret;
+
+	if (!ing->again_batch)
+		return 0;
+	ret = cdt_chunk_batch_commit(ing->again_batch);
+	if (ret < 0)
+		return ret;
+	if (ing->sketches) {
+		cdt_sketchset_refresh(ing->sketches);
+		sf_reset(&ing->add_sf);
+	}
+	if (ing->opt.committed)
+		ing->opt.committed(ing->opt.again_data);
+	return 0;
 }

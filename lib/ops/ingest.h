@@ -6,12 +6,31 @@
 #include "format/names.h"
 #include "format/store.h"
 
+struct cdt_pack;
+
 struct cdt_ingest_options {
 	int jobs;		/* worker threads for hashing and compression (0: online CPUs) */
 	int no_replace;		/* refuse to overwrite an existing name */
 	/* Called now and then with the bytes read so far of the current file. */
 	void (*progress)(uint64_t done, void *data);
 	void *progress_data;
+	/*
+	 * For storing stored content again (cdt_ingest_again(), gc
+	 * --recompress); add leaves them all 0 / NULL.
+	 *
+	 * level: the codec's level for new chunks (0: the store's).
+	 * stored: replaces the question "does the store hold this chunk?" by
+	 * the caller's (is it stored in the form wanted); called from worker
+	 * threads, never while committed() runs. 1, 0 or -errno.
+	 * base_ok: may a delta take its base from pack p? (A chunk in a pack
+	 * about to be removed is no base.)
+	 * committed: a pack was committed (its chunks are now stored).
+	 */
+	int level;
+	int (*stored)(const struct cdt_id *id, void *data);
+	int (*base_ok)(const struct cdt_pack *p, void *data);
+	void (*committed)(void *data);
+	void *again_data;
 };
 
 struct cdt_ingest_result {
@@ -44,5 +63,23 @@ void cdt_ingest_free(struct cdt_ingest *ing);
  */
 int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		  struct cdt_name_entry *meta, struct cdt_ingest_result *res);
+
+/*
+ * Store the stored content `content` again, as if it were added now: its
+ * bytes are read from its chunks (each checked against its id), cut by the
+ * store's chunker, and every chunk that opt->stored() says is not stored
+ * in the wanted form is planned, encoded and staged exactly as add does
+ * (frames, deltas against similar chunks, sketches), at opt->level. The
+ * content id is computed again and must be `content`, and the chunks cut
+ * must be those its manifest lists; manifests and names are left as they
+ * are. New chunks of successive calls share one batch, always a pack,
+ * committed when it is full and by cdt_ingest_again_commit(). `what`
+ * names the content in messages. 0 or -errno (reported); on failure what
+ * was staged since the last commit is dropped by cdt_ingest_free().
+ */
+int cdt_ingest_again(struct cdt_ingest *ing, const struct cdt_id *content, const char *what,
+		     struct cdt_ingest_result *res);
+/* Commit what cdt_ingest_again() staged. 0 or -errno (reported). */
+int cdt_ingest_again_commit(struct cdt_ingest *ing);
 
 #endif
