@@ -6,6 +6,8 @@
 #   make bench          throughput figures against the machine's limits
 #   make bench-mount    cdt mount alone: sequential, random 4 KiB reads, memory
 #   make bench-integrity  fsck, verify and repair speeds only
+#   make bench-defaults  store size and speed per set of init parameters
+#                       (DATA=DIR; Documentation/technical/defaults.md)
 #   make bench-scale    a store of millions of chunks against a small one (long;
 #                       SCALE_GIB=8 by default; make bench runs it with BENCH_SCALE=1)
 #   make install        prefix=/usr/local DESTDIR=
@@ -326,6 +328,16 @@ bench-mount: all
 bench-integrity: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-integrity.sh
 .PHONY: bench-integrity
+DATA ?= /tmp/cdtbench/data
+DEFAULTS_SETS = --chunk-size,8K,--frame-size,0 --chunk-size,8K,--frame-size,256K \
+	--chunk-size,8K,--frame-size,512K --chunk-size,16K,--frame-size,0 \
+	--chunk-size,16K,--frame-size,256K --chunk-size,16K,--frame-size,512K \
+	--chunk-size,32K,--frame-size,0 --chunk-size,32K,--frame-size,256K \
+	--chunk-size,32K,--frame-size,512K --chunk-size,32K,--frame-size,1M \
+	--level,1 --level,4 --level,5 --no-deltas
+bench-defaults: all
+	@CDT=$(abspath $(CDT_BIN)) sh t/perf/defaults.sh $(DATA) $(DEFAULTS_SETS)
+.PHONY: bench-defaults
 bench-scale: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-scale.sh
 .PHONY: bench-scale
