@@ -104,8 +104,15 @@ import os, sys
 d, m = sys.argv[1], bytes.fromhex(sys.argv[2])
 for n in sorted(os.listdir(d)):
     b = open(os.path.join(d, n), 'rb').read()
-    recs = b[16:-32]
-    if any(recs[i + 32:i + 64] == m for i in range(0, len(recs), 64)):
+    if b[4] == 1:
+        recs = b[16:-32]
+        found = any(recs[i + 32:i + 64] == m for i in range(0, len(recs), 64))
+    else:
+        # version 2: the manifest ids follow the records
+        count, nman = int.from_bytes(b[8:16], 'little'), int.from_bytes(b[16:20], 'little')
+        mans = b[24 + 36 * count:24 + 36 * count + 32 * nman]
+        found = any(mans[i:i + 32] == m for i in range(0, len(mans), 32))
+    if found:
         print(os.path.join(d, n))
         break
 EOF2

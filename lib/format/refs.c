@@ -36,6 +36,52 @@ static int open_subdir(struct cdt_store *s, const char *sub, int create)
 }
 
 /*
+ * The manifests of a version-2 table being written, numbered in the order
+ * its records first use them: an open-addressing map from id to number.
+ */
+struct man_numbers {
+	struct cdt_id *ids;	/* by number */
+	uint32_t *slots;	/* number + 1, or 0 */
+	size_t n, alloc, cap;
+};
+
+static size_t man_slot(const struct man_numbers *mn, const struct cdt_id *id)
+{
+	return (size_t)get_le64(id->b) & (mn->cap - 1);
+}
+
+static uint32_t man_number(struct man_numbers *mn, const struct cdt_id *id)
+{
+	size_t i;
+
+	if (2 * (mn->n + 1) > mn->cap) {
+		size_t k;
+
+		free(mn->slots);
+		mn->cap = mn->cap ? 2 * mn->cap : 64;
+		mn->slots = xcalloc(mn->cap, sizeof(*mn->slots));
+		for (k = 0; k < mn->n; k++) {
+			for (i = man_slot(mn, &mn->ids[k]); mn->slots[i]; i = (i + 1) & (mn->cap - 1))
+				;
+			mn->slots[i] = (uint32_t)k + 1;
+		}
+	}
+	for (i = man_slot(mn, id); mn->slots[i]; i = (i + 1) & (mn->cap - 1))
+		if (cdt_id_eq(&mn->ids[mn->slots[i] - 1], id))
+			return mn->slots[i] - 1;
+	ALLOC_GROW(mn->ids, mn->n + 1, mn->alloc);
+	mn->ids[mn->n] = *id;
+	mn->slots[i] = (uint32_t)++mn->n;
+	return (uint32_t)(mn->n - 1);
+}
+
+/* The table version a store writes: numbered manifests from format 2 on. */
+static int table_version(struct cdt_store *s)
+{
+	return cdt_store_config(s)->format >= 2 ? CDT_REFS_VERSION_NUMBERED : CDT_REFS_VERSION;
+}
+
+/*
  * Write a table from a stream of sorted, unique pairs. `next` fills one pair
  * and returns 1, or 0 at the end, or -errno.
  */
@@ -44,7 +90,10 @@ typedef int (*pair_source)(struct cdt_ref_pair *p, void *data);
 static int write_table(struct cdt_store *s, pair_source next, void *data, char *out_name)
 {
 	struct cdt_csum_file *f;
-	unsigned char hdr[CDT_REFS_HDR];
+	struct man_numbers mn = { 0 };
+	int version = table_version(s);
+	size_t hlen = version == CDT_REFS_VERSION ? CDT_REFS_HDR : CDT_REFS_HDR2;
+	unsigned char hdr[CDT_REFS_HDR2];
 	uint64_t count = 0, hdr_off;
 	struct cdt_id sum;
 	char final[CDT_ID_HEXLEN + 8];
@@ -53,28 +102,41 @@ static int write_table(struct cdt_store *s, pair_source next, void *data, char *
 	ret = cdt_csum_file_open(cdt_store_dirfd(s, CDT_DIR_TMP), "refs", &f);
 	if (ret < 0)
 		return ret;
-	/* The count is known at the end: the header is filled in (and hashed) then. */
-	hdr_off = cdt_csum_file_reserve(f, sizeof(hdr));
+	/* The counts are known at the end: the header is filled in (and hashed) then. */
+	hdr_off = cdt_csum_file_reserve(f, hlen);
 	while (!ret) {
 		struct cdt_ref_pair p;
+		unsigned char rec[CDT_REFS_REC2];
 		int r = next(&p, data);
 
 		if (r < 0)
 			ret = r;
 		if (r <= 0)
 			break;
-		ret = cdt_csum_file_write(f, &p, CDT_REFS_REC);
+		if (version == CDT_REFS_VERSION) {
+			ret = cdt_csum_file_write(f, &p, CDT_REFS_REC);
+		} else if (mn.n == UINT32_MAX) {
+			ret = -EOVERFLOW;
+		} else {
+			memcpy(rec, p.chunk.b, CDT_ID_LEN);
+			put_le32(rec + CDT_ID_LEN, man_number(&mn, &p.manifest));
+			ret = cdt_csum_file_write(f, rec, sizeof(rec));
+		}
 		count++;
 	}
+	if (!ret && mn.n)
+		ret = cdt_csum_file_write(f, mn.ids, mn.n * sizeof(*mn.ids));
 	/* Nothing to record: no table (and no name) at all. */
 	if (ret || !count)
 		goto out;
 	memset(hdr, 0, sizeof(hdr));
 	memcpy(hdr, CDT_REFS_MAGIC, 4);
-	hdr[4] = CDT_REFS_VERSION;
+	hdr[4] = (unsigned char)version;
 	put_le64(hdr + 8, count);
+	if (version != CDT_REFS_VERSION)
+		put_le32(hdr + 16, (uint32_t)mn.n);
 	/* The checksum covers the header, which is hashed last. */
-	ret = cdt_csum_file_fill(f, hdr_off, hdr, sizeof(hdr));
+	ret = cdt_csum_file_fill(f, hdr_off, hdr, hlen);
 	if (!ret)
 		ret = cdt_csum_file_finish(f, CDT_CSUM_APPEND, &sum);
 	if (ret)
@@ -96,6 +158,8 @@ out:
 	if (dfd >= 0)
 		close(dfd);
 	cdt_csum_file_free(f);
+	free(mn.ids);
+	free(mn.slots);
 	return ret;
 }
 
@@ -189,6 +253,9 @@ struct table {
 	size_t map_len;
 	uint64_t count;
 	int good;		/* its pairs may be read: every check made holds */
+	size_t hdr, rec;	/* header and record sizes of its version */
+	const unsigned char *mans;	/* version 2: the manifest ids */
+	uint32_t nman;
 };
 
 struct cdt_refs {
@@ -198,7 +265,115 @@ struct cdt_refs {
 
 static const unsigned char *table_rec(const struct table *t, uint64_t i)
 {
-	return t->map + CDT_REFS_HDR + i * CDT_REFS_REC;
+	return t->map + t->hdr + i * t->rec;
+}
+
+/* Pair i of t: 0, or -1 when its manifest number names no manifest (damage). */
+static int table_pair(const struct table *t, uint64_t i, struct cdt_ref_pair *p)
+{
+	const unsigned char *rec = table_rec(t, i);
+	uint32_t k;
+
+	memcpy(p->chunk.b, rec, CDT_ID_LEN);
+	if (t->rec == CDT_REFS_REC) {
+		memcpy(p->manifest.b, rec + CDT_ID_LEN, CDT_ID_LEN);
+		return 0;
+	}
+	k = get_le32(rec + CDT_ID_LEN);
+	if (k >= t->nman)
+		return -1;
+	memcpy(p->manifest.b, t->mans + (size_t)k * CDT_ID_LEN, CDT_ID_LEN);
+	return 0;
+}
+
+/*
+ * The shape of a mapped table of `len` bytes: its version's header and a
+ * length that its counts give exactly. Sets t's sizes and count (0 when
+ * the shape fails: nothing in it can be read).
+ */
+static int table_shape(struct table *t, struct strbuf *why)
+{
+	const unsigned char *m = t->map;
+	uint64_t len = t->map_len, count, nman;
+
+	t->hdr = CDT_REFS_HDR;
+	t->rec = CDT_REFS_REC;
+	/* A version-1 length: its pairs can be read whatever its header says (the rebuild does). */
+	t->count = (len - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC ? 0 :
+		   (len - CDT_REFS_HDR - CDT_ID_LEN) / CDT_REFS_REC;
+	if (memcmp(m, CDT_REFS_MAGIC, 4) || m[5] || m[6] || m[7])
+		return cdt_corrupt(why, "bad header");
+	if (m[4] == CDT_REFS_VERSION) {
+		if ((len - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC)
+			return cdt_corrupt(why, "impossible length (%llu bytes)",
+					   (unsigned long long)len);
+		if (get_le64(m + 8) != t->count)
+			return cdt_corrupt(why, "pair count does not match its length");
+		return 0;
+	}
+	t->count = 0;
+	if (m[4] != CDT_REFS_VERSION_NUMBERED || len < CDT_REFS_HDR2 + CDT_ID_LEN ||
+	    get_le32(m + 20))
+		return cdt_corrupt(why, "bad header");
+	t->hdr = CDT_REFS_HDR2;
+	t->rec = CDT_REFS_REC2;
+	count = get_le64(m + 8);
+	nman = get_le32(m + 16);
+	/* Bounded first, so the sum cannot overflow. */
+	if (count > len / CDT_REFS_REC2 || nman > count || (!nman) != (!count) ||
+	    CDT_REFS_HDR2 + count * CDT_REFS_REC2 + nman * CDT_ID_LEN + CDT_ID_LEN != len)
+		return cdt_corrupt(why, "pair and manifest counts do not match its length");
+	t->count = count;
+	t->nman = (uint32_t)nman;
+	t->mans = m + CDT_REFS_HDR2 + count * CDT_REFS_REC2;
+	return 0;
+}
+
+static int man_id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, CDT_ID_LEN);
+}
+
+/*
+ * What a writer guarantees and fsck checks: pairs strictly increasing and,
+ * in version 2, manifests numbered in order of first use, each listed
+ * once and used.
+ */
+static int table_order(const struct table *t, struct strbuf *why)
+{
+	struct cdt_ref_pair prev, p;
+	uint64_t i, next_new = 0;
+	int ret = 0;
+
+	for (i = 0; i < t->count; i++) {
+		if (table_pair(t, i, &p) < 0)
+			return cdt_corrupt(why, "pair %llu names no manifest", (unsigned long long)i);
+		if (i && pair_cmp(&prev, &p) >= 0)
+			return cdt_corrupt(why, "pair %llu is out of order", (unsigned long long)i);
+		if (t->rec == CDT_REFS_REC2) {
+			uint32_t k = get_le32(table_rec(t, i) + CDT_ID_LEN);
+
+			if (k > next_new)
+				return cdt_corrupt(why, "pair %llu uses a manifest before those before it",
+						   (unsigned long long)i);
+			if (k == next_new)
+				next_new++;
+		}
+		prev = p;
+	}
+	if (t->rec == CDT_REFS_REC2 && t->nman) {
+		unsigned char *ids = xmalloc((size_t)t->nman * CDT_ID_LEN);
+
+		if (next_new != t->nman)
+			ret = cdt_corrupt(why, "lists a manifest no pair uses");
+		memcpy(ids, t->mans, (size_t)t->nman * CDT_ID_LEN);
+		qsort(ids, t->nman, CDT_ID_LEN, man_id_cmp);
+		for (i = 1; !ret && i < t->nman; i++)
+			if (!memcmp(ids + (i - 1) * CDT_ID_LEN, ids + i * CDT_ID_LEN, CDT_ID_LEN))
+				ret = cdt_corrupt(why, "lists a manifest twice");
+		free(ids);
+	}
+	return ret;
 }
 
 static void unmap_tables(struct cdt_refs *r)
@@ -225,7 +400,6 @@ static int map_table(int dfd, const char *name, struct table *t, int verify, str
 {
 	struct stat st;
 	void *map;
-	uint64_t i;
 	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), err;
 
 	if (fd < 0) {
@@ -238,8 +412,7 @@ static int map_table(int dfd, const char *name, struct table *t, int verify, str
 		close(fd);
 		return cdt_corrupt(why, "not a regular file");
 	}
-	if ((uint64_t)st.st_size < CDT_REFS_HDR + CDT_ID_LEN ||
-	    ((uint64_t)st.st_size - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC) {
+	if ((uint64_t)st.st_size < CDT_REFS_HDR + CDT_ID_LEN) {
 		close(fd);
 		return cdt_corrupt(why, "impossible length (%llu bytes)",
 				   (unsigned long long)st.st_size);
@@ -254,21 +427,18 @@ static int map_table(int dfd, const char *name, struct table *t, int verify, str
 	}
 	t->map = map;
 	t->map_len = (size_t)st.st_size;
-	t->count = (t->map_len - CDT_REFS_HDR - CDT_ID_LEN) / CDT_REFS_REC;
 	t->good = 0;
-	if (memcmp(t->map, CDT_REFS_MAGIC, 4) || t->map[4] != CDT_REFS_VERSION ||
-	    t->map[5] || t->map[6] || t->map[7])
-		return cdt_corrupt(why, "bad header");
-	if (get_le64(t->map + 8) != t->count)
-		return cdt_corrupt(why, "pair count does not match its length");
+	err = table_shape(t, why);
+	if (err < 0)
+		return err;
 	if (verify) {
-		/* As written: the pairs, then the header (its count is known last). */
+		/* As written: the pairs (and manifests), then the header (its counts are known last). */
 		struct cdt_hasher *h = cdt_hasher_new();
 		char hex[CDT_ID_HEXLEN + 1];
 		struct cdt_id sum;
 
-		cdt_hasher_update(h, t->map + CDT_REFS_HDR, t->count * CDT_REFS_REC);
-		cdt_hasher_update(h, t->map, CDT_REFS_HDR);
+		cdt_hasher_update(h, t->map + t->hdr, t->map_len - t->hdr - CDT_ID_LEN);
+		cdt_hasher_update(h, t->map, t->hdr);
 		cdt_hasher_final(h, &sum);
 		cdt_hasher_free(h);
 		if (memcmp(sum.b, t->map + t->map_len - CDT_ID_LEN, CDT_ID_LEN))
@@ -276,10 +446,9 @@ static int map_table(int dfd, const char *name, struct table *t, int verify, str
 		cdt_id_to_hex(&sum, hex);
 		if (strncmp(name, hex, CDT_ID_HEXLEN))
 			return cdt_corrupt(why, "name is not its checksum");
-		for (i = 1; i < t->count; i++)
-			if (memcmp(table_rec(t, i - 1), table_rec(t, i), CDT_REFS_REC) >= 0)
-				return cdt_corrupt(why, "pair %llu is out of order",
-						   (unsigned long long)i);
+		err = table_order(t, why);
+		if (err < 0)
+			return err;
 	}
 	t->good = 1;
 	return 0;
@@ -459,12 +628,14 @@ int cdt_refs_lookup(struct cdt_refs *r, const struct cdt_id *chunk, struct cdt_i
 				hi = mid;
 		}
 		for (k = lo; k < t->count; k++) {
-			const unsigned char *rec = table_rec(t, k);
+			struct cdt_ref_pair p;
 
-			if (memcmp(rec, chunk->b, CDT_ID_LEN))
+			if (memcmp(table_rec(t, k), chunk->b, CDT_ID_LEN))
 				break;
+			if (table_pair(t, k, &p) < 0)
+				continue;
 			ALLOC_GROW(ids, nr + 1, alloc);
-			memcpy(ids[nr++].b, rec + CDT_ID_LEN, CDT_ID_LEN);
+			ids[nr++] = p.manifest;
 		}
 	}
 	if (nr > 1) {
@@ -478,16 +649,45 @@ int cdt_refs_lookup(struct cdt_refs *r, const struct cdt_id *chunk, struct cdt_i
 	return (int)nr;
 }
 
-/* k-way merge over mapped tables, skipping duplicates and unkept pairs. */
+/*
+ * k-way merge over mapped tables, skipping duplicates, unkept pairs and
+ * pairs that name no manifest. head[i] is table i's pair at pos[i].
+ */
 struct merge {
 	struct table **t;
 	uint64_t *pos;
+	struct cdt_ref_pair *head;
 	size_t nr;
 	struct cdt_ref_pair last;
 	int have_last;
 	cdt_ref_keep_fn keep;
 	void *data;
 };
+
+/* Move table i's head to its next readable pair at pos[i] or after. */
+static void merge_load(struct merge *m, size_t i)
+{
+	while (m->pos[i] < m->t[i]->count && table_pair(m->t[i], m->pos[i], &m->head[i]) < 0)
+		m->pos[i]++;
+}
+
+/* Set up m for tables m->t[0..n), whose count m->nr already is. */
+static void merge_start(struct merge *m)
+{
+	size_t i, n = m->nr ? m->nr : 1;
+
+	m->pos = xcalloc(n, sizeof(*m->pos));
+	m->head = xcalloc(n, sizeof(*m->head));
+	for (i = 0; i < m->nr; i++)
+		merge_load(m, i);
+}
+
+static void merge_end(struct merge *m)
+{
+	free(m->t);
+	free(m->pos);
+	free(m->head);
+}
 
 static int merge_source(struct cdt_ref_pair *p, void *data)
 {
@@ -499,15 +699,14 @@ static int merge_source(struct cdt_ref_pair *p, void *data)
 		for (i = 0; i < m->nr; i++) {
 			if (m->pos[i] >= m->t[i]->count)
 				continue;
-			if (best == SIZE_MAX ||
-			    memcmp(table_rec(m->t[i], m->pos[i]),
-				   table_rec(m->t[best], m->pos[best]), CDT_REFS_REC) < 0)
+			if (best == SIZE_MAX || pair_cmp(&m->head[i], &m->head[best]) < 0)
 				best = i;
 		}
 		if (best == SIZE_MAX)
 			return 0;
-		memcpy(p, table_rec(m->t[best], m->pos[best]), CDT_REFS_REC);
+		*p = m->head[best];
 		m->pos[best]++;
+		merge_load(m, best);
 		if (m->have_last && !pair_cmp(p, &m->last))
 			continue;
 		m->last = *p;
@@ -526,14 +725,13 @@ int cdt_refs_for_each_pair(const struct cdt_refs *r, cdt_ref_pair_fn fn, void *d
 	int ret = 0;
 
 	m.t = xcalloc(r->nr ? r->nr : 1, sizeof(*m.t));
-	m.pos = xcalloc(r->nr ? r->nr : 1, sizeof(*m.pos));
 	for (i = 0; i < r->nr; i++)
 		if (r->tables[i].good)
 			m.t[m.nr++] = &r->tables[i];
+	merge_start(&m);
 	while (!ret && merge_source(&p, &m) == 1)
 		ret = fn(&p, data);
-	free(m.t);
-	free(m.pos);
+	merge_end(&m);
 	return ret;
 }
 
@@ -590,9 +788,9 @@ int cdt_refs_compact(struct cdt_store *s, size_t max_tables, cdt_ref_keep_fn kee
 	}
 	m.nr = take;
 	m.t = xcalloc(take, sizeof(*m.t));
-	m.pos = xcalloc(take, sizeof(*m.pos));
 	for (i = 0; i < take; i++)
 		m.t[i] = &r->tables[i];
+	merge_start(&m);
 	m.keep = keep;
 	m.data = data;
 	ret = write_table(s, merge_source, &m, merged);
@@ -614,8 +812,7 @@ int cdt_refs_compact(struct cdt_store *s, size_t max_tables, cdt_ref_keep_fn kee
 		if (!ret && fsync(dfd) < 0)
 			ret = -errno;
 	}
-	free(m.t);
-	free(m.pos);
+	merge_end(&m);
 	cdt_refs_close(r);
 	close(dfd);
 	return ret < 0 ? ret : (int)take;
@@ -637,7 +834,8 @@ static int write_fresh_tables(struct cdt_ref_writer *w, const struct cdt_refs *o
 		for (j = 0; j < old->tables[i].count && !ret; j++) {
 			struct cdt_ref_pair p;
 
-			memcpy(&p, table_rec(&old->tables[i], j), CDT_REFS_REC);
+			if (table_pair(&old->tables[i], j, &p) < 0)
+				continue;
 			if (rb->carry(&p, rb->data))
 				ret = cdt_ref_writer_add(w, &p.chunk, &p.manifest);
 		}

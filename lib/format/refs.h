@@ -9,11 +9,20 @@
 /*
  * Chunk references live in immutable, content-addressed tables
  * refs/chunks/<64 hex>.ref, each a sorted set of (chunk id, manifest id)
- * pairs:
- *   "CDTR" version(1) reserved(3) count(LE64)
+ * pairs. Version 1 (format-1 stores) spells every pair out:
+ *   "CDTR" version(1)=1 reserved(3) count(LE64)
  *   count x { chunk id (32), manifest id (32) }   sorted, no duplicates
  *   checksum (32): SHA-256 of the records, then of the 16-byte header
  *   (the count is known last)
+ * Version 2 (format-2 stores) names each manifest once:
+ *   "CDTR" version(1)=2 reserved(3) count(LE64) manifests m (LE32) reserved(4)
+ *   count x { chunk id (32), manifest number (LE32) }
+ *   m x manifest id (32), numbered in the order the records first use them
+ *   checksum (32): SHA-256 of the records and manifests, then of the
+ *   24-byte header
+ * with the pairs sorted by chunk id, then manifest id, without duplicates,
+ * and every manifest listed once and used; so a set of pairs has exactly
+ * one encoding (and one name) in each version.
  * An add writes one small table per new manifest; lookups binary-search
  * every table; compaction merges tables (as an LSM tree does) so that their
  * number stays small. A pair is live while its manifest exists: removing a
@@ -27,6 +36,9 @@
 #define CDT_REFS_VERSION 1
 #define CDT_REFS_HDR 16
 #define CDT_REFS_REC 64
+#define CDT_REFS_VERSION_NUMBERED 2
+#define CDT_REFS_HDR2 24
+#define CDT_REFS_REC2 36
 
 struct cdt_ref_pair {
 	struct cdt_id chunk;

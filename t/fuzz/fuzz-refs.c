@@ -3,18 +3,23 @@
  * cdt_refs_lookup and cdt_refs_compact.
  *
  * The first byte holds flags, the rest is a table, written to the scratch
- * store as refs/chunks/<64 hex>.ref:
- *   bit 0  set the header's count from the length;
- *   bit 1  sort the records and drop duplicates, as a writer does;
- *   bit 2  recompute the checksum (of the records, then the header) and
- *          name the table by it, as a writer does;
+ * store (of format 2, which writes tables of version 2) as
+ * refs/chunks/<64 hex>.ref:
+ *   bit 0  set the header's count from the length (version 1);
+ *   bit 1  sort the records and drop duplicates, as a writer does
+ *          (version 1);
+ *   bit 5  then spell a version-1 table as version 2: manifests numbered
+ *          in order of first use, listed after the records;
+ *   bit 2  recompute the checksum (of the records and manifests, then the
+ *          header) and name the table by it, as a writer does;
  *   bit 3  also write a copy under another name and compact the two;
  *   bit 4  compact keeping only pairs whose manifest id starts with an
  *          even byte.
  * A table of the wrong shape is skipped with a message, never used. For a
  * well-shaped sorted table a lookup must return exactly the manifests
  * listed for the chunk, sorted; compaction must keep exactly the pairs
- * asked for, and merging a table with its copy must give the table back.
+ * asked for, and merging a version-2 table with its copy must give the
+ * table back.
  */
 #include "fuzz.h"
 #include "format/refs.h"
@@ -39,7 +44,118 @@ struct table {
 	const unsigned char *recs;
 	uint64_t count;
 	int shape_ok, sorted;
+	int version;
+	const unsigned char *mans;	/* version 2 */
+	uint64_t nman;
 };
+
+/* Pair i of a well-shaped table, spelt out; 0 if its manifest number is out of range. */
+static int model_pair(const struct table *t, uint64_t i, unsigned char out[CDT_REFS_REC])
+{
+	const unsigned char *rec;
+	uint32_t k;
+
+	if (t->version == CDT_REFS_VERSION) {
+		memcpy(out, t->recs + i * CDT_REFS_REC, CDT_REFS_REC);
+		return 1;
+	}
+	rec = t->recs + i * CDT_REFS_REC2;
+	k = get_le32(rec + CDT_ID_LEN);
+	if (k >= t->nman)
+		return 0;
+	memcpy(out, rec, CDT_ID_LEN);
+	memcpy(out + CDT_ID_LEN, t->mans + (size_t)k * CDT_ID_LEN, CDT_ID_LEN);
+	return 1;
+}
+
+/*
+ * Rewrite the version-1 table in file (len bytes, n sorted unique
+ * records) as version 2; returns its new length (the checksum's room kept).
+ */
+static size_t to_version2(unsigned char **file, size_t len, uint64_t n)
+{
+	unsigned char *in = *file, *out = xmalloc(CDT_REFS_HDR2 + n * (CDT_REFS_REC2 + CDT_ID_LEN) +
+						   CDT_ID_LEN);
+	unsigned char *recs = out + CDT_REFS_HDR2, *mans = recs + n * CDT_REFS_REC2;
+	uint64_t i, m = 0, k;
+
+	for (i = 0; i < n; i++) {
+		const unsigned char *rec = in + CDT_REFS_HDR + i * CDT_REFS_REC;
+
+		for (k = 0; k < m; k++)
+			if (!memcmp(mans + k * CDT_ID_LEN, rec + CDT_ID_LEN, CDT_ID_LEN))
+				break;
+		if (k == m)
+			memcpy(mans + m++ * CDT_ID_LEN, rec + CDT_ID_LEN, CDT_ID_LEN);
+		memcpy(recs + i * CDT_REFS_REC2, rec, CDT_ID_LEN);
+		put_le32(recs + i * CDT_REFS_REC2 + CDT_ID_LEN, (uint32_t)k);
+	}
+	memmove(recs + n * CDT_REFS_REC2, mans, m * CDT_ID_LEN);
+	memset(out, 0, CDT_REFS_HDR2);
+	memcpy(out, CDT_REFS_MAGIC, 4);
+	out[4] = CDT_REFS_VERSION_NUMBERED;
+	put_le64(out + 8, n);
+	put_le32(out + 16, (uint32_t)m);
+	/* The old checksum, to be recomputed or left wrong. */
+	memcpy(recs + n * CDT_REFS_REC2 + m * CDT_ID_LEN, in + len - CDT_ID_LEN, CDT_ID_LEN);
+	free(in);
+	*file = out;
+	return CDT_REFS_HDR2 + n * CDT_REFS_REC2 + m * CDT_ID_LEN + CDT_ID_LEN;
+}
+
+/* Shape, order and manifests of the table in file, as the reader must judge them. */
+static void model_table(struct table *t, const unsigned char *file, size_t len)
+{
+	unsigned char prev[CDT_REFS_REC], cur[CDT_REFS_REC];
+	uint64_t i;
+
+	t->version = len > 4 ? file[4] : 0;
+	t->shape_ok = 0;
+	t->sorted = 1;
+	if (len < CDT_REFS_HDR + CDT_ID_LEN || memcmp(file, CDT_REFS_MAGIC, 4) || file[5] ||
+	    file[6] || file[7])
+		return;
+	t->count = get_le64(file + 8);
+	if (t->version == CDT_REFS_VERSION) {
+		t->recs = file + CDT_REFS_HDR;
+		t->shape_ok = (len - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC == 0 &&
+			      t->count == (len - CDT_REFS_HDR - CDT_ID_LEN) / CDT_REFS_REC;
+	} else if (t->version == CDT_REFS_VERSION_NUMBERED && len >= CDT_REFS_HDR2 + CDT_ID_LEN &&
+		   !get_le32(file + 20)) {
+		t->nman = get_le32(file + 16);
+		t->recs = file + CDT_REFS_HDR2;
+		t->shape_ok = t->count <= len / CDT_REFS_REC2 && t->nman <= t->count &&
+			      (!t->nman) == (!t->count) &&
+			      CDT_REFS_HDR2 + t->count * CDT_REFS_REC2 + t->nman * CDT_ID_LEN +
+			      CDT_ID_LEN == len;
+		if (t->shape_ok)
+			t->mans = t->recs + t->count * CDT_REFS_REC2;
+	}
+	for (i = 0; t->shape_ok && i < t->count; i++) {
+		if (!model_pair(t, i, cur) || (i && memcmp(prev, cur, CDT_REFS_REC) >= 0))
+			t->sorted = 0;
+		memcpy(prev, cur, CDT_REFS_REC);
+	}
+}
+
+/* A version-2 table as a writer makes it: manifests numbered by first use, each listed once. */
+static int canonical(const struct table *t)
+{
+	uint64_t i, next = 0, k;
+
+	for (i = 0; i < t->count; i++) {
+		uint32_t n = get_le32(t->recs + i * CDT_REFS_REC2 + CDT_ID_LEN);
+
+		if (n > next)
+			return 0;
+		next += n == next;
+	}
+	for (i = 0; i < t->nman; i++)
+		for (k = 0; k < i; k++)
+			if (!memcmp(t->mans + i * CDT_ID_LEN, t->mans + k * CDT_ID_LEN, CDT_ID_LEN))
+				return 0;
+	return next == t->nman;
+}
 
 /* The manifests recorded for chunk in t, as a lookup must return them. */
 static void check_lookup(struct cdt_refs *r, const struct table *t, const unsigned char *chunk,
@@ -56,8 +172,9 @@ static void check_lookup(struct cdt_refs *r, const struct table *t, const unsign
 		FUZZ_CHECK(cdt_id_cmp(&ids[k - 1], &ids[k]) < 0);
 	if (t->shape_ok && t->sorted) {
 		for (i = 0; i < t->count; i++) {
-			const unsigned char *rec = t->recs + i * CDT_REFS_REC;
+			unsigned char rec[CDT_REFS_REC];
 
+			model_pair(t, i, rec);
 			if (memcmp(rec, chunk, CDT_ID_LEN))
 				continue;
 			if (keep && !keep((const struct cdt_ref_pair *)rec, NULL))
@@ -78,10 +195,12 @@ static void check_lookups(struct cdt_refs *r, const struct table *t, const unsig
 {
 	unsigned char probe[CDT_ID_LEN];
 
+	size_t rec = t->version == CDT_REFS_VERSION ? CDT_REFS_REC : CDT_REFS_REC2;
+
 	if (t->shape_ok && t->count) {
 		check_lookup(r, t, t->recs, keep);
-		check_lookup(r, t, t->recs + t->count / 2 * CDT_REFS_REC, keep);
-		check_lookup(r, t, t->recs + (t->count - 1) * CDT_REFS_REC, keep);
+		check_lookup(r, t, t->recs + t->count / 2 * rec, keep);
+		check_lookup(r, t, t->recs + (t->count - 1) * rec, keep);
 	}
 	/* An id that is probably absent, taken from the input. */
 	memset(probe, 0, sizeof(probe));
@@ -93,7 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cdt_store *s;
 	struct cdt_refs *r;
-	struct table t = { NULL, 0, 0, 1 };
+	struct table t = { NULL, 0, 0, 1, 0, NULL, 0 };
 	unsigned char *file;
 	char name[CDT_ID_HEXLEN + 8], copy[CDT_ID_HEXLEN + 8];
 	struct cdt_id id;
@@ -112,7 +231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	file = xmalloc(len);
 	memcpy(file, data + 1, len);
 
-	if (len >= CDT_REFS_HDR + CDT_ID_LEN) {
+	if (len >= CDT_REFS_HDR + CDT_ID_LEN && len > 4 && file[4] == CDT_REFS_VERSION) {
 		uint64_t n = (len - CDT_REFS_HDR - CDT_ID_LEN) / CDT_REFS_REC;
 
 		if (flags & 2) {
@@ -132,25 +251,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (flags & 1)
 			put_le64(file + 8, n);
-		if (flags & 4) {
-			struct cdt_hasher *h = cdt_hasher_new();
-			size_t body = len - CDT_ID_LEN;
-
-			cdt_hasher_update(h, file + CDT_REFS_HDR, body - CDT_REFS_HDR);
-			cdt_hasher_update(h, file, CDT_REFS_HDR);
-			cdt_hasher_final(h, &id);
-			cdt_hasher_free(h);
-			memcpy(file + body, id.b, CDT_ID_LEN);
-		}
-		t.recs = file + CDT_REFS_HDR;
-		t.count = get_le64(file + 8);
-		t.shape_ok = !memcmp(file, CDT_REFS_MAGIC, 4) && file[4] == CDT_REFS_VERSION &&
-			     !file[5] && !file[6] && !file[7] &&
-			     (len - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC == 0 && t.count == n;
-		for (i = 1; t.shape_ok && i < t.count; i++)
-			if (rec_cmp(t.recs + (i - 1) * CDT_REFS_REC, t.recs + i * CDT_REFS_REC) >= 0)
-				t.sorted = 0;
+		/* Well-formed records only: sorted, unique, a count that holds. */
+		if ((flags & 32) && (flags & 2) && n <= 4096 && get_le64(file + 8) == n &&
+		    (len - CDT_REFS_HDR - CDT_ID_LEN) % CDT_REFS_REC == 0)
+			len = to_version2(&file, len, n);
 	}
+	if (len >= CDT_REFS_HDR + CDT_ID_LEN && (flags & 4)) {
+		struct cdt_hasher *h = cdt_hasher_new();
+		size_t body = len - CDT_ID_LEN;
+		size_t hdr = file[4] == CDT_REFS_VERSION_NUMBERED && len >= CDT_REFS_HDR2 + CDT_ID_LEN
+				     ? CDT_REFS_HDR2 : CDT_REFS_HDR;
+
+		cdt_hasher_update(h, file + hdr, body - hdr);
+		cdt_hasher_update(h, file, hdr);
+		cdt_hasher_final(h, &id);
+		cdt_hasher_free(h);
+		memcpy(file + body, id.b, CDT_ID_LEN);
+	}
+	model_table(&t, file, len);
 	if (!(flags & 4))
 		cdt_hash(file, len, &id);
 	cdt_id_to_hex(&id, name);
@@ -183,7 +301,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (t.shape_ok && t.sorted) {
 			FUZZ_CHECK(cdt_refs_table_count(r) <= 1);
 			check_lookups(r, &t, file, len, keep);
-			if (!keep && t.count && (flags & 4)) {
+			if (!keep && t.count && (flags & 4) && t.version == CDT_REFS_VERSION_NUMBERED &&
+			    canonical(&t)) {
 				/* Merging a table with itself gives it back, under its own name. */
 				FUZZ_CHECK(cdt_refs_table_count(r) == 1);
 				FUZZ_CHECK(faccessat(refsfd, fuzz_fmt("chunks/%s", name), F_OK, 0) == 0);

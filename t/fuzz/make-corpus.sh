@@ -108,6 +108,8 @@ r=$(ls -S "$S/refs/chunks/"*.ref | head -n 1)
 { byte 0; cat "$r"; } | seed refs table
 { byte 8; cat "$r"; } | seed refs compact
 { byte 24; cat "$r"; } | seed refs compact-keep
+# (a version-1 table, from a format-1 store, is spelt as version 2 first)
+{ byte 46; cat "$r"; } | seed refs version2-compact
 r=$(ls -S "$S/refs/chunks/"*.ref | tail -n 1)
 { byte 7; cat "$r"; } | seed refs small-repair
 
