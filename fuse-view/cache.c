@@ -47,8 +47,13 @@ struct list {
 
 /* Manifest records examined per read-ahead top-up. */
 #define RA_STEP_MAX 512
-/* A read this close to where the last one ended still counts as sequential. */
+/*
+ * A read this close to where the last one ended continues it (the kernel's
+ * read-ahead requests may arrive out of order); a reader is sequential
+ * after this many such reads in a row (a first read at offset 0 is one).
+ */
 #define SEQ_SLACK (1u << 20)
+#define SEQ_RUN 2
 
 struct chunk_cache {
 	struct cdt_store *store;
@@ -313,8 +318,15 @@ static void top_up(struct chunk_cache *c, struct read_ahead *ra, struct cdt_mani
 void chunk_cache_read_ahead(struct chunk_cache *c, struct read_ahead *ra, struct cdt_manifest *m,
 			    const char *name, uint64_t off, uint64_t last_idx, uint64_t end)
 {
-	ra->seq = off == 0 || (off + SEQ_SLACK >= ra->seen_end && off <= ra->seen_end + SEQ_SLACK);
-	if (ra->seq && c->readahead)
+	ra->seq = off + SEQ_SLACK >= ra->seen_end && off <= ra->seen_end + SEQ_SLACK;
+	ra->run = ra->seq ? MIN(ra->run + 1, SEQ_RUN) : 0;
+	/*
+	 * One read that lands near the last proves nothing: a random reader
+	 * does that now and then (1 MiB either side of the last read is 2 MiB
+	 * in 330 for a file that size), and reading megabytes ahead for it
+	 * would cost more than its reads.
+	 */
+	if (ra->run >= SEQ_RUN && c->readahead)
 		top_up(c, ra, m, name, last_idx, end);
 }
 

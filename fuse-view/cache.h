@@ -64,16 +64,19 @@ int chunk_cache_prefetch(struct chunk_cache *c, const struct cdt_manifest_entry 
 
 /*
  * Read-ahead for one open file. A read that starts where the reads before
- * it ended (give or take a little) is sequential, and the cache keeps the
- * chunks of up to `readahead` bytes past its end loading in the background,
- * topped up when half of them are used. The caller serialises the calls for
- * one struct read_ahead; it starts zeroed.
+ * it ended (give or take a little) continues them; from the second such
+ * read in a row the reader is sequential, and the cache keeps the chunks
+ * of up to `readahead` bytes past its end loading in the background,
+ * topped up when half of them are used. A random reader almost never
+ * reads two in a row so close, and pays for no read-ahead. The caller
+ * serialises the calls for one struct read_ahead; it starts zeroed.
  */
 struct read_ahead {
 	uint64_t seen_end;	/* where the reads so far end */
 	uint64_t idx;		/* next chunk to read ahead */
 	uint64_t off;		/* and its offset */
-	int seq;		/* the read under way is sequential */
+	int seq;		/* the read under way continues the last */
+	unsigned run;		/* reads in a row that did */
 };
 
 /*
