@@ -10,10 +10,13 @@
  * Chunks are keyed by id, so files that share content share cache entries,
  * and an entry can never go stale: a chunk's bytes are fixed by its id.
  *
- * Every chunk is read, inflated and checked against its id by one of a few
- * loader threads (each with its own cdt_chunk_reader), never by a FUSE
- * thread: demand loads go before read-ahead, two readers of one chunk wait
- * for one load, and the number of chunks inflated at once stays bounded.
+ * Every chunk is read, inflated and checked against its id with a
+ * cdt_chunk_reader of the cache's: read-ahead by one of a few loader
+ * threads, a chunk a reader waits for by that reader's FUSE thread itself
+ * while one of as many readers as there are loaders is free (else by a
+ * loader). Demand loads go before read-ahead, two readers of one chunk
+ * wait for one load, and the number of chunks inflated at once stays
+ * bounded (twice the loaders).
  * A chunk that fails is reported (naming the file, the offset and the
  * chunk), handed to the readers waiting for it, and not kept, so that the
  * next read tries again.
