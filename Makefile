@@ -5,6 +5,8 @@
 #   make demo           ingest a generated backup series and report the numbers
 #   make bench          throughput figures against the machine's limits
 #   make bench-mount    cdt mount alone: sequential, random 4 KiB reads, memory
+#   make bench-mount-peers  cdt mount against casync mount, the same file read
+#                       the same way (needs casync and the gen-series.sh series)
 #   make bench-integrity  fsck, verify and repair speeds only
 #   make bench-defaults  store size and speed per set of init parameters
 #                       (DATA=DIR; Documentation/technical/defaults.md)
@@ -316,6 +318,7 @@ demo: deps
 bench: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench.sh
 	@$(MAKE) --no-print-directory bench-mount
+	@$(MAKE) --no-print-directory bench-mount-peers
 	@$(MAKE) --no-print-directory bench-integrity
 	@if [ "$(BENCH_SCALE)" = 1 ]; then $(MAKE) --no-print-directory bench-scale; \
 	else echo "bench-scale: skipped (long; BENCH_SCALE=1 or make bench-scale runs it)"; fi
@@ -324,6 +327,10 @@ bench: all
 bench-mount: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-mount.sh
 .PHONY: bench-mount
+
+bench-mount-peers: all
+	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-mount-peers.sh
+.PHONY: bench-mount-peers
 
 bench-integrity: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-integrity.sh

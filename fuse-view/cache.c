@@ -47,8 +47,13 @@ struct list {
 
 /* Manifest records examined per read-ahead top-up. */
 #define RA_STEP_MAX 512
-/* A read this close to where the last one ended still counts as sequential. */
+/*
+ * A read this close to where the last one ended continues it (the kernel's
+ * read-ahead requests may arrive out of order); a reader is sequential
+ * after this many such reads in a row (a first read at offset 0 is one).
+ */
 #define SEQ_SLACK (1u << 20)
+#define SEQ_RUN 2
 
 struct chunk_cache {
 	struct cdt_store *store;
@@ -68,6 +73,14 @@ struct chunk_cache {
 	uint64_t readahead;	/* bytes kept loading ahead of a sequential reader */
 	pthread_t *threads;
 	int nthreads, stop;
+	/*
+	 * Readers for the FUSE threads that load a chunk themselves (as many
+	 * as there are loaders, made when first needed): no hand-over to a
+	 * loader and back, two context switches per read, when the reader
+	 * would only wait.
+	 */
+	struct cdt_chunk_reader **spare;
+	int nspare, made;
 	struct cache_stats st;
 };
 
@@ -199,7 +212,9 @@ static struct cache_entry *new_entry(struct chunk_cache *c, const struct cdt_man
 	c->nentries++;
 	c->bytes += me->len;
 	list_push_tail(demand ? &c->demandq : &c->prefetchq, e);
-	pthread_cond_signal(&c->work);
+	/* A demand load waits for its reader, who may load it (chunk_cache_wait()). */
+	if (!demand)
+		pthread_cond_signal(&c->work);
 	return e;
 }
 
@@ -231,12 +246,46 @@ struct cache_entry *chunk_cache_get(struct chunk_cache *c, const struct cdt_mani
 	return e;
 }
 
+static void load(struct chunk_cache *c, struct cdt_chunk_reader *r, struct cache_entry *e,
+		 struct strbuf *why);
+
+/* A reader for a FUSE thread to load with, or NULL when as many are busy as there are loaders. */
+static struct cdt_chunk_reader *spare_get(struct chunk_cache *c)
+{
+	if (c->nspare)
+		return c->spare[--c->nspare];
+	if (c->made < c->nthreads) {
+		c->made++;
+		return cdt_chunk_reader_new(c->store);
+	}
+	return NULL;
+}
+
 int chunk_cache_wait(struct chunk_cache *c, struct cache_entry *e, const unsigned char **data,
 		     uint32_t *len)
 {
+	struct cdt_chunk_reader *r;
 	int ret;
 
 	pthread_mutex_lock(&c->lock);
+	if (e->state == QUEUED && e->demand) {
+		r = spare_get(c);
+		if (r) {
+			struct strbuf why = STRBUF_INIT;
+
+			list_unlink(&c->demandq, e);
+			/* The loaders take the rest of a read of several chunks. */
+			if (c->demandq.head)
+				pthread_cond_broadcast(&c->work);
+			load(c, r, e, &why);
+			c->spare[c->nspare++] = r;
+			strbuf_release(&why);
+			/* libfuse ends its threads when it likes: no context to outlive one. */
+			cdt_hash_thread_cleanup();
+		} else {
+			pthread_cond_signal(&c->work);
+		}
+	}
 	e->waiters++;
 	while (e->state == QUEUED || e->state == LOADING)
 		pthread_cond_wait(&c->done, &c->lock);
@@ -313,8 +362,15 @@ static void top_up(struct chunk_cache *c, struct read_ahead *ra, struct cdt_mani
 void chunk_cache_read_ahead(struct chunk_cache *c, struct read_ahead *ra, struct cdt_manifest *m,
 			    const char *name, uint64_t off, uint64_t last_idx, uint64_t end)
 {
-	ra->seq = off == 0 || (off + SEQ_SLACK >= ra->seen_end && off <= ra->seen_end + SEQ_SLACK);
-	if (ra->seq && c->readahead)
+	ra->seq = off + SEQ_SLACK >= ra->seen_end && off <= ra->seen_end + SEQ_SLACK;
+	ra->run = ra->seq ? MIN(ra->run + 1, SEQ_RUN) : 0;
+	/*
+	 * One read that lands near the last proves nothing: a random reader
+	 * does that now and then (1 MiB either side of the last read is 2 MiB
+	 * in 330 for a file that size), and reading megabytes ahead for it
+	 * would cost more than its reads.
+	 */
+	if (ra->run >= SEQ_RUN && c->readahead)
 		top_up(c, ra, m, name, last_idx, end);
 }
 
@@ -357,58 +413,66 @@ static int report_failure(struct chunk_cache *c, const struct cdt_id *id)
 	return 1;
 }
 
+/*
+ * Load e, taken off its queue (LOADING), with r; called with the lock
+ * held, which it drops while reading.
+ */
+static void load(struct chunk_cache *c, struct cdt_chunk_reader *r, struct cache_entry *e,
+		 struct strbuf *why)
+{
+	char hex[CDT_ID_HEXLEN + 1];
+	uint32_t got = 0;
+	int ret;
+
+	e->state = LOADING;
+	pthread_mutex_unlock(&c->lock);
+
+	strbuf_reset(why);
+	ret = cdt_chunk_read(r, &e->id, e->len, e->data, &got, why);
+
+	pthread_mutex_lock(&c->lock);
+	if (ret < 0 && report_failure(c, &e->id))
+		error("cannot read '%s' at offset %llu: chunk %s (%u bytes): %s", quote(e->who),
+		      (unsigned long long)e->where, cdt_id_to_hex(&e->id, hex), e->len,
+		      why->len ? why->buf : cdt_strerror(ret));
+	c->st.loads++;
+	free(e->who);
+	e->who = NULL;
+	if (!ret) {
+		e->state = READY;
+		list_push_head(&c->lru, e);
+	} else {
+		e->state = FAILED;
+		e->err = ret;
+		unhash(c, e);
+		c->st.failures++;
+	}
+	/*
+	 * Only a load someone waits for wakes the readers: most loads
+	 * are read-ahead that nobody waits for yet, and waking every
+	 * waiting reader for each of them only costs context switches.
+	 */
+	if (e->waiters)
+		pthread_cond_broadcast(&c->done);
+	if (!--e->refs && !e->hashed)
+		free_entry(c, e);
+	if (c->bytes > c->limit)
+		evict(c, 0);
+}
+
 static void *loader(void *arg)
 {
 	struct chunk_cache *c = arg;
 	struct cdt_chunk_reader *r = cdt_chunk_reader_new(c->store);
 	struct strbuf why = STRBUF_INIT;
-	char hex[CDT_ID_HEXLEN + 1];
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		struct cache_entry *e;
-		uint32_t got = 0;
-		int ret;
-
 		while (!c->stop && !c->demandq.head && !c->prefetchq.head)
 			pthread_cond_wait(&c->work, &c->lock);
 		if (c->stop)
 			break;
-		e = next_job(c);
-		e->state = LOADING;
-		pthread_mutex_unlock(&c->lock);
-
-		strbuf_reset(&why);
-		ret = cdt_chunk_read(r, &e->id, e->len, e->data, &got, &why);
-
-		pthread_mutex_lock(&c->lock);
-		if (ret < 0 && report_failure(c, &e->id))
-			error("cannot read '%s' at offset %llu: chunk %s (%u bytes): %s", quote(e->who),
-			      (unsigned long long)e->where, cdt_id_to_hex(&e->id, hex), e->len,
-			      why.len ? why.buf : cdt_strerror(ret));
-		c->st.loads++;
-		free(e->who);
-		e->who = NULL;
-		if (!ret) {
-			e->state = READY;
-			list_push_head(&c->lru, e);
-		} else {
-			e->state = FAILED;
-			e->err = ret;
-			unhash(c, e);
-			c->st.failures++;
-		}
-		/*
-		 * Only a load someone waits for wakes the readers: most loads
-		 * are read-ahead that nobody waits for yet, and waking every
-		 * waiting reader for each of them only costs context switches.
-		 */
-		if (e->waiters)
-			pthread_cond_broadcast(&c->done);
-		if (!--e->refs && !e->hashed)
-			free_entry(c, e);
-		if (c->bytes > c->limit)
-			evict(c, 0);
+		load(c, r, next_job(c), &why);
 	}
 	pthread_mutex_unlock(&c->lock);
 	strbuf_release(&why);
@@ -438,6 +502,7 @@ struct chunk_cache *chunk_cache_new(struct cdt_store *s, uint64_t limit, int loa
 	pthread_cond_init(&c->done, NULL);
 	c->nthreads = loaders < 1 ? 1 : loaders;
 	c->threads = xcalloc((size_t)c->nthreads, sizeof(*c->threads));
+	c->spare = xcalloc((size_t)c->nthreads, sizeof(*c->spare));
 	for (i = 0; i < c->nthreads; i++) {
 		int ret = pthread_create(&c->threads[i], NULL, loader, c);
 
@@ -470,6 +535,9 @@ void chunk_cache_free(struct chunk_cache *c)
 	}
 	free(c->buckets);
 	free(c->threads);
+	for (j = 0; j < c->nspare; j++)
+		cdt_chunk_reader_free(c->spare[j]);
+	free(c->spare);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->work);
 	pthread_cond_destroy(&c->done);

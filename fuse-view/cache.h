@@ -10,10 +10,13 @@
  * Chunks are keyed by id, so files that share content share cache entries,
  * and an entry can never go stale: a chunk's bytes are fixed by its id.
  *
- * Every chunk is read, inflated and checked against its id by one of a few
- * loader threads (each with its own cdt_chunk_reader), never by a FUSE
- * thread: demand loads go before read-ahead, two readers of one chunk wait
- * for one load, and the number of chunks inflated at once stays bounded.
+ * Every chunk is read, inflated and checked against its id with a
+ * cdt_chunk_reader of the cache's: read-ahead by one of a few loader
+ * threads, a chunk a reader waits for by that reader's FUSE thread itself
+ * while one of as many readers as there are loaders is free (else by a
+ * loader). Demand loads go before read-ahead, two readers of one chunk
+ * wait for one load, and the number of chunks inflated at once stays
+ * bounded (twice the loaders).
  * A chunk that fails is reported (naming the file, the offset and the
  * chunk), handed to the readers waiting for it, and not kept, so that the
  * next read tries again.
@@ -64,16 +67,19 @@ int chunk_cache_prefetch(struct chunk_cache *c, const struct cdt_manifest_entry 
 
 /*
  * Read-ahead for one open file. A read that starts where the reads before
- * it ended (give or take a little) is sequential, and the cache keeps the
- * chunks of up to `readahead` bytes past its end loading in the background,
- * topped up when half of them are used. The caller serialises the calls for
- * one struct read_ahead; it starts zeroed.
+ * it ended (give or take a little) continues them; from the second such
+ * read in a row the reader is sequential, and the cache keeps the chunks
+ * of up to `readahead` bytes past its end loading in the background,
+ * topped up when half of them are used. A random reader almost never
+ * reads two in a row so close, and pays for no read-ahead. The caller
+ * serialises the calls for one struct read_ahead; it starts zeroed.
  */
 struct read_ahead {
 	uint64_t seen_end;	/* where the reads so far end */
 	uint64_t idx;		/* next chunk to read ahead */
 	uint64_t off;		/* and its offset */
-	int seq;		/* the read under way is sequential */
+	int seq;		/* the read under way continues the last */
+	unsigned run;		/* reads in a row that did */
 };
 
 /*

@@ -281,6 +281,11 @@ struct cdt_compressor {
 struct cdt_decompressor {
 	struct zlib_decomp *z;
 	ZSTD_DCtx *zs;
+	/* A decode in steps (cdt_decompress_start()). */
+	ZSTD_inBuffer in;
+	unsigned char *out;
+	size_t out_len, out_pos;
+	int ended;
 };
 
 const char *cdt_zstd_version(void)
@@ -479,4 +484,67 @@ int cdt_decompress_prefix(struct cdt_decompressor *d, enum cdt_codec codec, cons
 	default:
 		return -CDT_ECORRUPT;
 	}
+}
+
+int cdt_decompress_start(struct cdt_decompressor *d, enum cdt_codec codec, const void *in,
+			 size_t in_len, void *out, size_t out_len)
+{
+	int ret;
+
+	d->out = out;
+	d->out_len = out_len;
+	d->out_pos = 0;
+	d->ended = 0;
+	if (codec != CDT_CODEC_ZSTD) {
+		/* libdeflate has no steps: the whole stream at once. */
+		if (codec == CDT_CODEC_RAW) {
+			if (in_len != out_len)
+				return -CDT_ECORRUPT;
+			memcpy(out, in, in_len);
+		} else if ((ret = cdt_decompress(d, codec, in, in_len, out, out_len)) < 0) {
+			return ret;
+		}
+		d->out_pos = out_len;
+		d->ended = 1;
+		return 0;
+	}
+	if (ZSTD_findFrameCompressedSize(in, in_len) != in_len)
+		return -CDT_ECORRUPT;
+	/* Keeps the window limit; drops a prefix a delta may have left. */
+	if (ZSTD_isError(ZSTD_DCtx_reset(d->zs, ZSTD_reset_session_only)))
+		return -CDT_ECORRUPT;
+	d->in.src = in;
+	d->in.size = in_len;
+	d->in.pos = 0;
+	return 0;
+}
+
+int cdt_decompress_more(struct cdt_decompressor *d, size_t want, size_t *got)
+{
+	if (want > d->out_len)
+		want = d->out_len;
+	/*
+	 * zstd decodes a block (up to 128 KiB) at a time into its own window
+	 * and hands out what the room allows: asking for a little decodes
+	 * no more blocks than that little needs.
+	 */
+	while (!d->ended && (d->out_pos < want || want == d->out_len)) {
+		ZSTD_outBuffer o = { d->out, want, d->out_pos };
+		size_t in_pos = d->in.pos, r = ZSTD_decompressStream(d->zs, &o, &d->in);
+
+		if (ZSTD_isError(r))
+			return -CDT_ECORRUPT;
+		if (!r) {
+			/* The frame is over: it must have filled out and used all of in. */
+			if (o.pos != d->out_len || d->in.pos != d->in.size)
+				return -CDT_ECORRUPT;
+			d->ended = 1;
+		} else if (o.pos == d->out_pos && d->in.pos == in_pos) {
+			/* Stuck: more output than stated, or a truncated frame. */
+			return -CDT_ECORRUPT;
+		}
+		d->out_pos = o.pos;
+	}
+	*got = d->out_pos;
+	return 0;
 }

@@ -92,4 +92,20 @@ int cdt_decompress_ref(struct cdt_decompressor *d, const void *ref, size_t ref_l
 int cdt_decompress_prefix(struct cdt_decompressor *d, enum cdt_codec codec, const void *in,
 			  size_t in_len, void *out, size_t out_len, size_t *used);
 
+/*
+ * Decode in steps, for a reader that wants only the start of a frame:
+ * start with the whole stream or frame (in, in_len) and the buffer for
+ * all of its out_len bytes, then ask cdt_decompress_more() for at least
+ * `want` of them, as often as needed; *got says how many are in out
+ * (zstd decodes a block, up to 128 KiB, at a time). Asking for all out_len
+ * bytes checks the frame as cdt_decompress() does; bytes handed out
+ * before that are only as good as the caller's own check of them (chunk
+ * ids). zlib and raw decode whole at the start. in must stay as it is
+ * until the last step; d does nothing else meanwhile. 0 or
+ * -CDT_ECORRUPT.
+ */
+int cdt_decompress_start(struct cdt_decompressor *d, enum cdt_codec codec, const void *in,
+			 size_t in_len, void *out, size_t out_len);
+int cdt_decompress_more(struct cdt_decompressor *d, size_t want, size_t *got);
+
 #endif

@@ -87,8 +87,9 @@ int cdt_manifest_get(struct cdt_manifest *m, uint64_t i, struct cdt_manifest_ent
  */
 int cdt_manifest_pget(struct cdt_manifest *m, uint64_t i, struct cdt_manifest_entry *e);
 /*
- * Index of the chunk holding byte `offset` (< size), by binary search over
- * the records with pread() only (safe from several threads).
+ * Index of the chunk holding byte `offset` (< size): a binary search over
+ * the groups of records noted at open, then over one group read with
+ * pread() (safe from several threads).
  */
 int cdt_manifest_find(struct cdt_manifest *m, uint64_t offset, uint64_t *index);
 

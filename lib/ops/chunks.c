@@ -64,18 +64,29 @@ struct cdt_chunk_reader {
 	unsigned char *buf;		/* one object: a chunk's, or a frame */
 	size_t cap;			/* what a one-chunk object can need */
 	size_t obj_max;			/* what a frame can need (buf grows to it) */
-	size_t buf_len;			/* allocated */
+	size_t buf_len;			/* allocated (zbuf too) */
+	/*
+	 * The frame decoded in steps: its stored object (zbuf, which trades
+	 * places with buf when a frame is read) and the decompressor that
+	 * goes on with it, apart from d, which deltas and loose objects use.
+	 */
+	struct cdt_decompressor *fd;
+	unsigned char *zbuf;
+	struct frame_slot *stream;	/* its slot, while part of it is still to decode */
 	uint32_t raw_max;
 	uint64_t frame_max;
 	/*
 	 * The last frames decoded, whole: the chunks of a file were written
 	 * in order, so a sequential reader finds the next one in the frame
 	 * of the last, or (past an edit, which was stored later) comes back
-	 * to it a few chunks on; each frame is then decoded once.
+	 * to it a few chunks on; each frame is then decoded once. A frame is
+	 * decoded only as far as the chunks asked of it so far: a random
+	 * reader wants one chunk, often in the first of its blocks.
 	 */
 	struct frame_slot {
 		unsigned char *raw;
 		size_t cap, len;
+		size_t done;		/* raw[0..done) decoded */
 		const struct cdt_pack *pack;
 		uint64_t off;
 		uint64_t used;		/* when it was last used: the least recent goes */
@@ -97,6 +108,7 @@ struct cdt_chunk_reader *cdt_chunk_reader_new(struct cdt_store *s)
 
 	r->store = s;
 	r->d = cdt_decompressor_new();
+	r->fd = cdt_decompressor_new();
 	r->raw_max = cdt_store_chunker(s)->max_size;
 	r->frame_max = cdt_store_frame_max(s);
 	r->cap = CDT_OBJ_MAX(r->raw_max);
@@ -114,7 +126,9 @@ void cdt_chunk_reader_free(struct cdt_chunk_reader *r)
 		return;
 
 	cdt_decompressor_free(r->d);
+	cdt_decompressor_free(r->fd);
 	free(r->buf);
+	free(r->zbuf);
 	free(r->dbuf);
 	free(r->base);
 	for (i = 0; i < READER_FRAMES; i++)
@@ -181,21 +195,43 @@ int cdt_chunk_read_loose(struct cdt_chunk_reader *r, const struct cdt_id *id,
 	return read_loose(r, id, want_len, out, len, why);
 }
 
-/* Decode the frame that holds entry `index` of p into r->frame, unless it is there already. */
+/*
+ * Make r->frame the frame that holds entry `index` of p, decoded at least
+ * up to raw byte `need`. The frame decoded in steps goes on from where it
+ * stopped; one that another frame has interrupted since is decoded again,
+ * whole this time: coming back to a frame means a reader goes through it.
+ */
 static int load_frame(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t index,
-		      struct strbuf *why)
+		      uint64_t need, struct strbuf *why)
 {
 	struct cdt_frame_info fi;
 	struct frame_slot *f = &r->frames[0];
+	unsigned char *t;
 	uint64_t off;
-	size_t n;
-	int ret, i;
+	size_t n, got;
+	int ret, i, whole = 0;
 
 	cdt_pack_entry(p, index, NULL, &off, NULL, NULL);
 	for (i = 0; i < READER_FRAMES; i++) {
 		struct frame_slot *c = &r->frames[i];
 
 		if (c->valid && c->pack == p && c->off == off) {
+			if (c->done < need && c != r->stream) {
+				f = c;
+				whole = 1;
+				break;
+			}
+			if (c->done < need) {
+				ret = cdt_decompress_more(r->fd, need, &got);
+				if (ret < 0) {
+					c->valid = 0;
+					r->stream = NULL;
+					return cdt_corrupt(why, "compressed frame does not decode to the stated length");
+				}
+				c->done = got;
+				if (got == c->len)
+					r->stream = NULL;
+			}
 			c->used = ++r->clock;
 			r->frame = c;
 			return 0;
@@ -204,10 +240,14 @@ static int load_frame(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t i
 			f = c;
 	}
 	f->valid = 0;
+	if (r->stream == f)
+		r->stream = NULL;
 	if (r->buf_len < r->obj_max) {
 		free(r->buf);
 		r->buf_len = r->obj_max;
 		r->buf = xmalloc(r->buf_len);
+		free(r->zbuf);
+		r->zbuf = NULL;
 	}
 	ret = cdt_pack_read(p, cdt_store_dirfd(r->store, CDT_DIR_PACKS), index, r->buf,
 			    r->obj_max, &n, why);
@@ -223,14 +263,27 @@ static int load_frame(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t i
 		f->cap = (size_t)fi.raw_total;
 		f->raw = xmalloc(f->cap);
 	}
-	ret = cdt_frame_decode(r->d, &fi, f->raw, why);
+	/* The frame's object stays in zbuf for the steps still to come. */
+	if (!r->zbuf)
+		r->zbuf = xmalloc(r->buf_len);
+	t = r->zbuf;
+	r->zbuf = r->buf;
+	r->buf = t;
+	r->stream = NULL;
+	ret = cdt_decompress_start(r->fd, fi.codec, fi.payload, fi.payload_len, f->raw,
+				   (size_t)fi.raw_total);
+	if (!ret)
+		ret = cdt_decompress_more(r->fd, whole ? (size_t)fi.raw_total : (size_t)need, &got);
 	if (ret < 0)
-		return ret;
+		return cdt_corrupt(why, "compressed frame does not decode to the stated length");
 	f->len = (size_t)fi.raw_total;
+	f->done = got;
 	f->pack = p;
 	f->off = off;
 	f->used = ++r->clock;
 	f->valid = 1;
+	if (got < f->len)
+		r->stream = f;
 	r->frame = f;
 	return 0;
 }
@@ -321,10 +374,10 @@ static int read_packed(struct cdt_chunk_reader *r, struct cdt_pack *p, uint64_t 
 				    p->name, raw_len, want_len);
 		return -CDT_ECORRUPT;
 	}
-	ret = load_frame(r, p, index, why);
+	ret = load_frame(r, p, index, (uint64_t)raw_off + raw_len, why);
 	if (ret < 0)
 		return ret;
-	if ((uint64_t)raw_off + raw_len > r->frame->len)
+	if ((uint64_t)raw_off + raw_len > r->frame->done)
 		return cdt_corrupt(why, "pack %s: index entry points outside its frame", p->name);
 	cdt_hash(r->frame->raw + raw_off, raw_len, &got);
 	if (!cdt_id_eq(&got, id))
