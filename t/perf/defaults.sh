@@ -16,6 +16,7 @@
 # Output: a Markdown table, one row per set:
 #   store MB      du -sb STORE
 #   manif %       du -sb STORE/manifests as a share of the store
+#   refs MB       du -sb STORE/refs (reverse reference tables, names)
 #   chunks        distinct chunks ("chunks" of cdt stats --json)
 #   deltas        of those, stored as deltas ("delta_chunks")
 #   add MB/s      all input bytes / wall seconds of all the adds
@@ -90,8 +91,8 @@ pick() {
 
 printf 'data: %s, %s files, %s bytes (first %s, last %s); %s run(s) per set\n\n' \
 	"$DATA" "$(wc -l <"$WORK/files")" "$BYTES" "$FIRST_BYTES" "$LAST_BYTES" "$RUNS"
-echo '| set | store MB | manif % | chunks | deltas | add MB/s | first MB/s | add CPU s | cat MB/s |'
-echo '|-----|---------:|--------:|-------:|-------:|---------:|-----------:|----------:|---------:|'
+echo '| set | store MB | manif % | refs MB | chunks | deltas | add MB/s | first MB/s | add CPU s | cat MB/s |'
+echo '|-----|---------:|--------:|--------:|-------:|-------:|---------:|-----------:|----------:|---------:|'
 for set in "$@"; do
 	opts=$(if [ "$set" = default ]; then :; else echo "$set" | tr , ' '; fi)
 	rm -f "$WORK/t.add" "$WORK/t.first" "$WORK/t.cat" "$WORK/c.add"
@@ -123,9 +124,14 @@ for set in "$@"; do
 	"$CDT" --store "$S" stats --json >"$WORK/stats"
 	store=$(du -sb "$S" | cut -f1)
 	manif=$(du -sb "$S/manifests" | cut -f1)
-	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${opts:-(defaults)}" \
+	refs=0
+	if [ -d "$S/refs" ]; then
+		refs=$(du -sb "$S/refs" | cut -f1)
+	fi
+	printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${opts:-(defaults)}" \
 		"$(awk -v b="$store" 'BEGIN { printf "%.2f", b / 1e6 }')" \
 		"$(awk -v m="$manif" -v b="$store" 'BEGIN { printf "%.2f", 100 * m / b }')" \
+		"$(awk -v r="$refs" 'BEGIN { printf "%.2f", r / 1e6 }')" \
 		"$(json chunks)" "$(json delta_chunks)" \
 		"$(mbps "$BYTES" "$(pick "$WORK/t.add" min)")" \
 		"$(mbps "$FIRST_BYTES" "$(pick "$WORK/t.first" min)")" \
