@@ -5,12 +5,20 @@
 #   CDT=./cdt RUNS=1 sh contrib/bench-peers.sh /tmp/cdtbench/data
 #
 # DATA_DIR holds gen1.tar .. gen5.tar and random/rand1.bin, random/rand2.bin
-# (an identical copy), as written by gen-series.sh. cdt is always measured;
+# (an identical copy), as written by gen-series.sh; GENS and DUP (below) run
+# it on another series instead, such as the release archives of
+# t/perf/gen-releases.sh:
+#
+#   GENS="$(cd /tmp/cdt-defaults/releases && ls rel*.tar | tr '\n' ' ')" DUP=0 \
+#       RUNS=1 CDT=$PWD/cdt sh contrib/bench-peers.sh /tmp/cdt-defaults/releases
+#
+# cdt is always measured;
 # borg, restic, casync, bup and zbackup are measured when found on PATH, each
 # with its default settings, and skipped (saying so) otherwise. This script
 # installs nothing.
 #
-# For every tool, RUNS times and each time in a fresh repository:
+# For every tool, RUNS times and each time in a fresh repository (with the
+# default GENS; otherwise the first of GENS, the rest and the last):
 #   first       store gen1.tar
 #   later       store gen2.tar .. gen5.tar, one command (one archive,
 #               snapshot or name) per generation; timed together
@@ -20,7 +28,8 @@
 #   restore     restore gen5.tar into a regular file in an empty directory
 #               (checked against the input's SHA-256 afterwards, untimed)
 #   duplicate   in a second fresh repository, store rand1.bin (untimed),
-#               then time storing rand2.bin, an identical 1 GiB file
+#               then time storing rand2.bin, an identical 1 GiB file;
+#               skipped with DUP=0, and then "not measured" in the table
 # The tools take turns within each run, so slow drifts in the machine's load
 # fall on all of them. The figures are medians over the runs.
 #
@@ -28,6 +37,16 @@
 #   CDT         the cdt binary (default ./cdt)
 #   RUNS        runs per tool (default 3; RUNS=1 for a quick look)
 #   TOOLS       tools to try, in this order (default "cdt borg restic casync bup zbackup")
+#   GENS        the generations, in order: files (paths relative to DATA_DIR,
+#               no spaces) separated by blanks, at least two (default
+#               "gen1.tar gen2.tar gen3.tar gen4.tar gen5.tar"). The first is
+#               "first", the others "later", the last is restored. Each is
+#               stored under its base name without its last extension
+#               (other characters than A-Z a-z 0-9 . _ - made "_"), which
+#               must differ between them.
+#   DUP         1 (default) to measure the duplicate ingest of
+#               random/rand1.bin and rand2.bin; 0 to skip it (the random
+#               files are then not needed)
 #   BENCH_DIR   scratch directory (default ${TMPDIR:-/tmp}/cdt-bench-peers);
 #               the repositories are made in BENCH_DIR/work and removed
 #   BENCH_OUT   key=value results (default BENCH_DIR/peers-results.txt):
@@ -42,6 +61,10 @@
 # starts after a sync, so write-back of an earlier step does not land in it;
 # a step's own writes count as far as the tool itself syncs them. MB is
 # 10^6 bytes.
+#
+# With the default GENS the output is as it always was; with other GENS the
+# lines that name the series name its files instead, the check against
+# SERIES_DIR is left out, and the results file gains a gens= line.
 #
 # Exit status: 0 when the table was printed (a peer that failed is marked
 # FAILED in it), 1 when the data or cdt is missing, 2 for a usage error.
@@ -65,6 +88,10 @@ esac
 DATA=${1:-/tmp/cdtbench/data}
 RUNS=${RUNS:-3}
 TOOLS=${TOOLS:-cdt borg restic casync bup zbackup}
+DEFAULT_GENS="gen1.tar gen2.tar gen3.tar gen4.tar gen5.tar"
+# shellcheck disable=SC2086 # blanks collapsed, no globbing
+GENS=$(set -f && echo ${GENS:-$DEFAULT_GENS})
+DUP=${DUP:-1}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/cdt-bench-peers}
 SERIES_DIR=${SERIES_DIR:-$ROOT/../shared/bench}
 if [ -d "$SERIES_DIR" ]; then
@@ -90,11 +117,69 @@ for t in $TOOLS; do
 	*) usage "unknown tool '$t' in TOOLS (cdt borg restic casync bup zbackup)" ;;
 	esac
 done
+case $DUP in
+0 | 1) ;;
+*) usage "DUP must be 0 or 1, not '$DUP'" ;;
+esac
+
+# gen_name FILE: the archive, snapshot or backup name FILE is stored under.
+gen_name() {
+	basename "$1" | sed 's/\.[^.]*$//; s/[^A-Za-z0-9._-]/_/g'
+}
+
+set -f
+N_GENS=0
+NAMES=" "
+for g in $GENS; do
+	case $g in
+	/* | ../* | */../* | *[[:space:]]*) usage "GENS names files inside DATA_DIR, not '$g'" ;;
+	esac
+	n=$(gen_name "$g")
+	case $NAMES in
+	*" $n "*) usage "two files in GENS would be stored as '$n'" ;;
+	esac
+	NAMES="$NAMES$n "
+	N_GENS=$((N_GENS + 1))
+done
+set +f
+[ "$N_GENS" -ge 2 ] || usage "GENS needs at least two files, not '$GENS'"
+set -f
+# shellcheck disable=SC2086 # GENS is a blank-separated list
+set -- $GENS
+set +f
+GEN_FIRST=$1
+shift
+LATER_GENS=$*
+eval "GEN_LAST=\${$#}"
+# The words for the series in the report: as they always were for the
+# default series.
+if [ "$GENS" = "$DEFAULT_GENS" ]; then
+	DESC_ALL=gen1..5.tar
+	DESC_LATER=gen2..5.tar
+	DESC_STORED=gen1..5
+	DESC_LATER_FAIL=gen2..5
+else
+	DESC_ALL="$N_GENS generations, $GEN_FIRST .. $GEN_LAST"
+	if [ $# -eq 1 ]; then
+		DESC_LATER=$1
+	else
+		DESC_LATER="$1 .. $GEN_LAST ($# files)"
+	fi
+	DESC_STORED="all $N_GENS generations"
+	DESC_LATER_FAIL=$DESC_LATER
+fi
 [ -d "$DATA" ] || die "'$DATA' is not a directory (make it with gen-series.sh)"
 DATA=$(cd "$DATA" && pwd)
-for f in gen1.tar gen2.tar gen3.tar gen4.tar gen5.tar random/rand1.bin random/rand2.bin; do
+if [ "$DUP" = 1 ]; then
+	NEEDED="$GENS random/rand1.bin random/rand2.bin"
+else
+	NEEDED=$GENS
+fi
+set -f
+for f in $NEEDED; do
 	[ -f "$DATA/$f" ] || die "'$DATA/$f' is missing (make it with gen-series.sh)"
 done
+set +f
 case $CDT in
 */*) [ -x "$CDT" ] || die "CDT '$CDT' is not an executable (run make first)"
 	CDT=$(cd "$(dirname "$CDT")" && pwd)/$(basename "$CDT") ;;
@@ -256,22 +341,37 @@ cd "$DATA"
 bytes() {
 	stat -c %s "$1"
 }
-B_FIRST=$(bytes gen1.tar)
-B_LATER=$(( $(bytes gen2.tar) + $(bytes gen3.tar) + $(bytes gen4.tar) + $(bytes gen5.tar) ))
+set -f
+B_FIRST=$(bytes "$GEN_FIRST")
+B_LATER=0
+for g in $LATER_GENS; do
+	B_LATER=$((B_LATER + $(bytes "$g")))
+done
+set +f
 B_SERIES=$((B_FIRST + B_LATER))
-B_RESTORE=$(bytes gen5.tar)
-B_DUP=$(bytes random/rand2.bin)
+B_RESTORE=$(bytes "$GEN_LAST")
+if [ "$DUP" = 1 ]; then
+	B_DUP=$(bytes random/rand2.bin)
+else
+	B_DUP=0
+fi
 
 # Reading everything once puts it in the page cache (and checks it).
 say "reading the data once (page cache, checksums) ..."
-sha256sum gen1.tar gen2.tar gen3.tar gen4.tar gen5.tar >"$W/gen.sha256"
-(cd random && sha256sum rand1.bin rand2.bin) >"$W/random.sha256"
-R1=$(sed -n 's/ .*rand1.bin$//p' "$W/random.sha256")
-R2=$(sed -n 's/ .*rand2.bin$//p' "$W/random.sha256")
-[ "$R1" = "$R2" ] || die "random/rand2.bin is not a copy of random/rand1.bin"
-GEN5_SHA=$(sed -n 's/ .*gen5.tar$//p' "$W/gen.sha256")
+# shellcheck disable=SC2086 # GENS is a blank-separated list
+(set -f && sha256sum $GENS) >"$W/gen.sha256"
+if [ "$DUP" = 1 ]; then
+	(cd random && sha256sum rand1.bin rand2.bin) >"$W/random.sha256"
+	R1=$(sed -n 's/ .*rand1.bin$//p' "$W/random.sha256")
+	R2=$(sed -n 's/ .*rand2.bin$//p' "$W/random.sha256")
+	[ "$R1" = "$R2" ] || die "random/rand2.bin is not a copy of random/rand1.bin"
+fi
+LAST_SHA=$(sha256sum <"$GEN_LAST" | cut -d' ' -f1)
 FINGERPRINT=$(sha256sum <"$W/gen.sha256" | cut -c1-16)
-if [ -f "$SERIES_DIR/expected-gen.sha256" ]; then
+if [ "$GENS" != "$DEFAULT_GENS" ]; then
+	SERIES_KIND="GENS chooses the series (not compared with $SERIES_DIR/expected-gen.sha256)"
+	SERIES_FROZEN=no
+elif [ -f "$SERIES_DIR/expected-gen.sha256" ]; then
 	if cmp -s "$SERIES_DIR/expected-gen.sha256" "$W/gen.sha256"; then
 		SERIES_KIND="the frozen series (matches $SERIES_DIR/expected-gen.sha256)"
 		SERIES_FROZEN=yes
@@ -355,11 +455,13 @@ mbps() {
 	awk -v b="$1" -v t="$2" 'BEGIN { printf "%.1f", (t > 0 ? b / t / 1e6 : 0) }'
 }
 
-# later_gens T REPO: the four later generations, one command each.
+# later_gens T REPO: the later generations, one command each.
 later_gens() {
-	for g in 2 3 4 5; do
-		"$1_add" "$2" "gen$g" "gen$g.tar" || return 1
+	set -f
+	for g in $LATER_GENS; do
+		"$1_add" "$2" "$(gen_name "$g")" "$g" || { set +f; return 1; }
 	done
+	set +f
 }
 
 # fail T WHAT: give up on tool T for the rest of the benchmark.
@@ -376,15 +478,17 @@ run_tool() {
 	rm -rf "$repo" "${W:?}/home" "$W/out"
 	mkdir -p "${W:?}/home" "$W/out"
 	quiet "${rt}_init" "$repo" || { fail "$rt" "init"; return 1; }
-	timed "$rt.first" "${rt}_add" "$repo" gen1 gen1.tar || { fail "$rt" "storing gen1.tar"; return 1; }
-	timed "$rt.later" later_gens "$rt" "$repo" || { fail "$rt" "storing gen2..5"; return 1; }
+	timed "$rt.first" "${rt}_add" "$repo" "$(gen_name "$GEN_FIRST")" "$GEN_FIRST" || { fail "$rt" "storing $GEN_FIRST"; return 1; }
+	timed "$rt.later" later_gens "$rt" "$repo" || { fail "$rt" "storing $DESC_LATER_FAIL"; return 1; }
 	du -sb "$repo" | cut -f1 >>"$W/s.$rt"
 	find "$repo" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }' >>"$W/sf.$rt"
 	du -sB1 "$repo" | cut -f1 >>"$W/sa.$rt"
-	timed "$rt.restore" "${rt}_restore" "$repo" gen5 gen5.tar "$W/out" || { fail "$rt" "restoring gen5.tar"; return 1; }
-	got=$(sha256sum <"$W/out/gen5.tar" | cut -d' ' -f1)
-	[ "$got" = "$GEN5_SHA" ] || { echo "restored gen5.tar has SHA-256 $got" >"$W/log"; fail "$rt" "restore differs"; return 1; }
+	mkdir -p "$(dirname "$W/out/$GEN_LAST")"
+	timed "$rt.restore" "${rt}_restore" "$repo" "$(gen_name "$GEN_LAST")" "$GEN_LAST" "$W/out" || { fail "$rt" "restoring $GEN_LAST"; return 1; }
+	got=$(sha256sum <"$W/out/$GEN_LAST" | cut -d' ' -f1)
+	[ "$got" = "$LAST_SHA" ] || { echo "restored $GEN_LAST has SHA-256 $got" >"$W/log"; fail "$rt" "restore differs"; return 1; }
 	rm -rf "$repo" "${W:?}/home" "$W/out"
+	[ "$DUP" = 1 ] || return 0
 	mkdir -p "${W:?}/home"
 	quiet "${rt}_init" "$repo" || { fail "$rt" "init"; return 1; }
 	quiet "${rt}_add" "$repo" rand1 random/rand1.bin || { fail "$rt" "storing rand1.bin"; return 1; }
@@ -505,9 +609,13 @@ target() {
 
 {
 	echo "cdt and its peers on one backup series (contrib/bench-peers.sh)"
-	echo "data:    $DATA: gen1..5.tar, $(awk -v b="$B_SERIES" 'BEGIN { printf "%.1f", b / 1e6 }') MB (first $(awk -v b="$B_FIRST" 'BEGIN { printf "%.1f", b / 1e6 }') MB), fingerprint $FINGERPRINT"
+	echo "data:    $DATA: $DESC_ALL, $(awk -v b="$B_SERIES" 'BEGIN { printf "%.1f", b / 1e6 }') MB (first $(awk -v b="$B_FIRST" 'BEGIN { printf "%.1f", b / 1e6 }') MB), fingerprint $FINGERPRINT"
 	echo "         $SERIES_KIND"
-	echo "         random/rand1.bin and rand2.bin: identical, $B_DUP bytes each"
+	if [ "$DUP" = 1 ]; then
+		echo "         random/rand1.bin and rand2.bin: identical, $B_DUP bytes each"
+	else
+		echo "         duplicate ingest: not measured (DUP=0)"
+	fi
 	echo "machine: $CPUS CPUs${CPU_MODEL:+ ($CPU_MODEL)}, $MEM_GIB GiB RAM, Linux $(uname -r); repositories on ${FSTYPE:-?} in $BENCH_DIR"
 	echo "load:    1-minute load average $LOAD_START at the start, $LOAD_END at the end, $LOAD_MIN to $LOAD_MAX as each tool began (other work skews wall times)"
 	echo "method:  medians of $RUNS run(s), each in a fresh repository, the tools taking turns; the page cache"
@@ -518,8 +626,12 @@ target() {
 	for t in $MEASURED; do
 		row "$t" "$(get V "$t")" "$(get F "$t")" "$(get L "$t")" "$(get R "$t")" "$(get S "$t")" "$(get D "$t")"
 	done
-	echo "(first: gen1.tar; later: gen2..5.tar, one command each; restore: gen5.tar to a file, MB/s;"
-	echo " store: du -sb of the repository after gen1..5; duplicate: storing rand2.bin after its copy rand1.bin, MB/s)"
+	echo "(first: $GEN_FIRST; later: $DESC_LATER, one command each; restore: $GEN_LAST to a file, MB/s;"
+	if [ "$DUP" = 1 ]; then
+		echo " store: du -sb of the repository after $DESC_STORED; duplicate: storing rand2.bin after its copy rand1.bin, MB/s)"
+	else
+		echo " store: du -sb of the repository after $DESC_STORED; duplicate: not measured (DUP=0))"
+	fi
 	for t in $TOOLS; do
 		case " $MEASURED " in
 		*" $t "*) ;;
@@ -542,7 +654,7 @@ target() {
 		printf '%-8s %10s %10s %10s %11s\n' "$t" "${c1:--}" "${c2:--}" "${c3:--}" "${c4:--}"
 	done
 	echo
-	echo "store MB after gen1..5, three ways (median):"
+	echo "store MB after $DESC_STORED, three ways (median):"
 	printf '%-8s %10s %11s %10s\n' tool "du -sb" "files only" allocated
 	for t in $MEASURED; do
 		printf '%-8s %10s %11s %10s\n' "$t" "$(get S "$t")" "$(get SF "$t")" "$(get SA "$t")"
@@ -567,8 +679,12 @@ target() {
 	if [ -n "$X_SF" ]; then
 		target "  (files only:" "${X_SF}  = casync $(get SF casync) MB / cdt $(get SF cdt) MB  $(verdict SF "$X_SF" 1))"
 	fi
-	target "duplicate ingest >= 2 x borg:" \
-		"${X_D:-n/a}  = cdt ${C_D:-?} / (2 x borg) ${T_D:-?}  $(verdict D "$X_D" 0)"
+	if [ "$DUP" = 1 ]; then
+		target "duplicate ingest >= 2 x borg:" \
+			"${X_D:-n/a}  = cdt ${C_D:-?} / (2 x borg) ${T_D:-?}  $(verdict D "$X_D" 0)"
+	else
+		target "duplicate ingest >= 2 x borg:" "not measured (DUP=0)"
+	fi
 } | tee "$W/report"
 
 {
@@ -576,10 +692,15 @@ target() {
 	echo "data=$DATA"
 	echo "data_fingerprint=$FINGERPRINT"
 	echo "data_frozen_series=$SERIES_FROZEN"
+	[ "$GENS" = "$DEFAULT_GENS" ] || echo "gens=$GENS"
 	echo "bytes_first=$B_FIRST"
 	echo "bytes_later=$B_LATER"
 	echo "bytes_restore=$B_RESTORE"
-	echo "bytes_duplicate=$B_DUP"
+	if [ "$DUP" = 1 ]; then
+		echo "bytes_duplicate=$B_DUP"
+	else
+		echo "bytes_duplicate="
+	fi
 	echo "cpus=$CPUS"
 	echo "fs=$FSTYPE"
 	echo "runs=$RUNS"

@@ -16,6 +16,15 @@ make_series() {
 	cp data/random/rand1.bin data/random/rand2.bin
 }
 
+# Another series, as GENS names one: three releases in rel/ (no random/),
+# the third in a subdirectory.
+make_releases() {
+	mkdir -p rel/new
+	gen_bytes 11 260000 >rel/r-1.0.tar
+	{ head -c 200000 rel/r-1.0.tar; gen_bytes 12 30000; } >rel/r-1.1.tar
+	{ head -c 150000 rel/r-1.1.tar; gen_bytes 13 40000; } >rel/new/r-2.0.tar
+}
+
 # A stand-in for zbackup in fake/zbackup, strict where zbackup is: it wants
 # --non-encrypted, an initialised repository, a new backup file under
 # REPO/backups and the data on stdin; it restores to stdout and talks on
@@ -70,6 +79,64 @@ path_without_peers() {
 	grep -q '^cdt_dup_s_runs=[0-9.]*$' bench/peers-results.txt
 	grep -q '^data_frozen_series=unknown$' bench/peers-results.txt
 	[ ! -e bench/work ] || fail "the scratch repositories were left behind"
+	# The default series is described as it always was.
+	assert_out_contains "data:    $T/data: gen1..5.tar, 1.7 MB (first 0.3 MB), fingerprint "
+	assert_out_contains "         random/rand1.bin and rand2.bin: identical, 200000 bytes each"
+	assert_out_contains "(first: gen1.tar; later: gen2..5.tar, one command each; restore: gen5.tar to a file, MB/s;"
+	assert_out_contains " store: du -sb of the repository after gen1..5; duplicate: storing rand2.bin after its copy rand1.bin, MB/s)"
+	assert_out_contains "store MB after gen1..5, three ways (median):"
+	assert_out_contains "  duplicate ingest >= 2 x borg:              n/a  = cdt "
+	grep -q '^bytes_duplicate=200000$' bench/peers-results.txt
+	! grep -q '^gens=' bench/peers-results.txt || fail "gens= written for the default series"
+	case $output in *"DUP=0"* | *"GENS"*) fail "the default output mentions DUP or GENS: $output" ;; esac
+
+	# Naming the default series in GENS changes nothing.
+	cp bench/peers-results.txt first-results.txt
+	GENS=" gen1.tar  gen2.tar gen3.tar
+gen4.tar gen5.tar " RUNS=1 TOOLS=cdt BENCH_DIR="$T/bench" SERIES_DIR="$T/none" run_split sh "$PEERS" data
+	assert_status 0
+	assert_out_contains "data:    $T/data: gen1..5.tar, 1.7 MB (first 0.3 MB), fingerprint "
+	assert_out_contains "(first: gen1.tar; later: gen2..5.tar, one command each; restore: gen5.tar to a file, MB/s;"
+	sed -n '/^data/p; /^bytes_/p' first-results.txt >a
+	sed -n '/^data/p; /^bytes_/p' bench/peers-results.txt >b
+	cmp -s a b || fail "the results differ: $(diff a b)"
+}
+
+@test "bench-peers runs on another series with GENS and skips the duplicate ingest with DUP=0" {
+	make_releases
+	fake_zbackup
+	GENS="r-1.0.tar r-1.1.tar new/r-2.0.tar" DUP=0 PATH="$T/fake:$PATH" RUNS=1 TOOLS="cdt zbackup" \
+		BENCH_DIR="$T/bench" run_split sh "$PEERS" rel
+	assert_status 0
+	assert_out_contains "data:    $T/rel: 3 generations, r-1.0.tar .. new/r-2.0.tar, 0.7 MB (first 0.3 MB), fingerprint "
+	assert_out_contains "GENS chooses the series (not compared with "
+	assert_out_contains "         duplicate ingest: not measured (DUP=0)"
+	assert_out_contains "(first: r-1.0.tar; later: r-1.1.tar .. new/r-2.0.tar (2 files), one command each; restore: new/r-2.0.tar to a file, MB/s;"
+	assert_out_contains " store: du -sb of the repository after all 3 generations; duplicate: not measured (DUP=0))"
+	assert_out_contains "store MB after all 3 generations, three ways (median):"
+	assert_out_contains "  duplicate ingest >= 2 x borg:              not measured (DUP=0)"
+	# No figure for the duplicate ingest: the last column is "-".
+	echo "$output" | grep -q '^cdt      [^ ]*  *[0-9.]*  *[0-9.]*  *[0-9.]*  *[0-9.]*  *-$' ||
+		fail "cdt's row has a duplicate figure: $output"
+	grep -q '^gens=r-1.0.tar r-1.1.tar new/r-2.0.tar$' bench/peers-results.txt
+	grep -q '^data_frozen_series=no$' bench/peers-results.txt
+	grep -q "^bytes_first=260000$" bench/peers-results.txt
+	grep -q "^bytes_later=$((230000 + 190000))$" bench/peers-results.txt
+	grep -q "^bytes_restore=190000$" bench/peers-results.txt
+	grep -q '^bytes_duplicate=$' bench/peers-results.txt
+	grep -q '^cdt_dup_s=$' bench/peers-results.txt
+	grep -q '^cdt_restore_mbps=[0-9]' bench/peers-results.txt
+	grep -q '^zbackup_restore_mbps=[0-9]' bench/peers-results.txt
+	# The stand-in keeps whole copies: every generation, under its own name.
+	grep -q "^zbackup_store_file_bytes=$((260000 + 230000 + 190000))$" bench/peers-results.txt
+	! grep -q '_failed=' bench/peers-results.txt || fail "a tool failed: $err"
+
+	# The last generation is the one restored and checked.
+	ZBACKUP_BAD=1 GENS="r-1.0.tar r-1.1.tar new/r-2.0.tar" DUP=0 PATH="$T/fake:$PATH" RUNS=1 \
+		TOOLS="cdt zbackup" BENCH_DIR="$T/bench" run_split sh "$PEERS" rel
+	assert_status 0
+	assert_err_contains "restored new/r-2.0.tar has SHA-256 "
+	assert_out_contains "zbackup: FAILED (restore differs)"
 }
 
 @test "bench-peers says which peers it skips and marks one that fails" {
@@ -131,4 +198,24 @@ path_without_peers() {
 	assert_status 2
 	run_split sh "$PEERS" --fast
 	assert_status 2
+	DUP=2 run_split sh "$PEERS" data
+	assert_status 2
+	assert_err_contains "DUP must be 0 or 1, not '2'"
+	GENS="gen1.tar" run_split sh "$PEERS" data
+	assert_status 2
+	assert_err_contains "GENS needs at least two files"
+	GENS="gen1.tar a/gen1.tar" run_split sh "$PEERS" data
+	assert_status 2
+	assert_err_contains "two files in GENS would be stored as 'gen1'"
+	GENS="gen1.tar ../data/gen2.tar" run_split sh "$PEERS" data
+	assert_status 2
+	assert_err_contains "GENS names files inside DATA_DIR"
+	GENS="gen1.tar gen9.tar" run_split sh "$PEERS" data
+	assert_status 1
+	assert_err_contains "'$T/data/gen9.tar' is missing"
+	# Without the random files only DUP=0 goes on.
+	rm -r data/random
+	RUNS=1 TOOLS=cdt run_split sh "$PEERS" data
+	assert_status 1
+	assert_err_contains "'$T/data/random/rand1.bin' is missing"
 }
