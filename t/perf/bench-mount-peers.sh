@@ -36,6 +36,8 @@
 #   BENCH_SEED   seed of the random offsets (default 1)
 #   BENCH_TOOLS  "cdt casync" by default; "cdt" alone for a quick look
 #   BENCH_CDT_OPTS  -o options for cdt mount (default: none, its defaults)
+#   BENCH_CDT_INIT  options for cdt init (default: none; e.g. "--frame-size 64K"
+#                to see what frames cost random reads)
 #   BENCH_OUT    key=value results (default BENCH_DIR/mount-peers-results.txt)
 #
 # MB is 10^6 bytes.
@@ -51,6 +53,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 SEED=${BENCH_SEED:-1}
 TOOLS=${BENCH_TOOLS:-cdt casync}
 CDT_OPTS=${BENCH_CDT_OPTS:-}
+CDT_INIT=${BENCH_CDT_INIT:-}
 
 say() { echo "bench-mount-peers: $*"; }
 
@@ -100,7 +103,7 @@ FILE_BYTES=$(stat -c %s "$DATA/gen5.tar")
 settings() {
 	d=$BENCH_DIR/settings.$$
 	rm -rf "$d"
-	"$CDT" init -q "$d"
+	"$CDT" init -q $CDT_INIT "$d"
 	grep -v -e '^#' -e '^store-id ' -e '^checksum ' "$d/config" | tr '\n' ' '
 	rm -rf "$d"
 }
@@ -108,7 +111,7 @@ STAMP="$(cat "$DATA/gen.sha256" 2>/dev/null || ls -l "$DATA"/gen?.tar) $(setting
 if [ "$(cat "$BENCH_DIR/stamp" 2>/dev/null)" != "$STAMP" ]; then
 	say "making the stores in $BENCH_DIR (once)"
 	rm -rf "$BENCH_DIR/cdt" "$BENCH_DIR/casync" "$BENCH_DIR/stamp"
-	"$CDT" init -q "$BENCH_DIR/cdt"
+	"$CDT" init -q $CDT_INIT "$BENCH_DIR/cdt"
 	for g in 1 2 3 4 5; do
 		"$CDT" --store "$BENCH_DIR/cdt" add -q --name "gen$g.tar" "$DATA/gen$g.tar"
 	done
@@ -172,7 +175,7 @@ now() { date +%s.%N; }
 TEMPS=warm
 [ "$ROOT" = 0 ] && TEMPS="cold warm"
 say "$(( FILE_BYTES / 1000000 )) MB gen5.tar, $READS random 4 KiB reads per run, $ROUNDS rounds, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-say "tools: $TOOLS; cdt mount -o '${CDT_OPTS:-(defaults)}'"
+say "tools: $TOOLS; cdt init ${CDT_INIT:-(defaults)}; cdt mount -o '${CDT_OPTS:-(defaults)}'"
 
 # Correctness first (untimed): the same bytes as the input, both tools.
 for t in $TOOLS; do
