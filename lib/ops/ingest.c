@@ -424,9 +424,8 @@ static void plan_bases(struct cdt_ingest *ing, struct round *r)
 		if (b != SIZE_MAX) {
 			d->base = BASE_ADD;
 			d->base_ref = b;
-		} else if (cdt_sketchset_find(ing->sketches, &d->sf, &d->base_pack,
-					      &d->base_entry) &&
-			   (!ing->opt.base_ok || ing->opt.base_ok(d->base_pack, ing->opt.again_data))) {
+		} else if (cdt_sketchset_find(ing->sketches, &d->sf, ing->opt.base_ok,
+					      ing->opt.again_data, &d->base_pack, &d->base_entry)) {
 			d->base = BASE_PACKED;
 		} else {
 			struct base_ref *br;

@@ -78,6 +78,7 @@ void cdt_sketchset_free(struct cdt_sketchset *ss)
 }
 
 int cdt_sketchset_find(struct cdt_sketchset *ss, const struct cdt_sketch_sf *sf,
+		       int (*ok)(const struct cdt_pack *p, void *data), void *data,
 		       struct cdt_pack **pack, uint64_t *entry)
 {
 	size_t i;
@@ -87,7 +88,7 @@ int cdt_sketchset_find(struct cdt_sketchset *ss, const struct cdt_sketch_sf *sf,
 		for (i = 0; i < ss->n; i++) {
 			int64_t e;
 
-			if (!ss->packs[i].usable)
+			if (!ss->packs[i].usable || (ok && !ok(ss->packs[i].pack, data)))
 				continue;
 			e = cdt_sketch_find(&ss->packs[i].sk, sf->sf[k]);
 			if (e >= 0) {

@@ -19,11 +19,13 @@ struct cdt_sketchset *cdt_sketchset_new(struct cdt_store *s);
 void cdt_sketchset_refresh(struct cdt_sketchset *ss);
 void cdt_sketchset_free(struct cdt_sketchset *ss);
 /*
- * A stored chunk that shares a super-feature with sf: its pack and entry.
- * What a sketch says is never trusted: the caller reads the base and
- * checks it. Returns 1, or 0 when none does.
+ * A stored chunk that shares a super-feature with sf: its pack and entry,
+ * from a pack that ok() accepts (NULL: any). What a sketch says is never
+ * trusted: the caller reads the base and checks it. Returns 1, or 0 when
+ * none does.
  */
 int cdt_sketchset_find(struct cdt_sketchset *ss, const struct cdt_sketch_sf *sf,
+		       int (*ok)(const struct cdt_pack *p, void *data), void *data,
 		       struct cdt_pack **pack, uint64_t *entry);
 
 /*
