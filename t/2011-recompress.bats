@@ -135,6 +135,68 @@ assert_converted() {
 	assert_fsck_clean
 }
 
+# A line of gc's output: "converted N chunks ..." gives N.
+converted_chunks() {
+	sed -n 's/^converted \([0-9]*\) chunks.*/\1/p' <<< "$output"
+}
+
+stats_field() {
+	c stats --json | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
+}
+
+@test "gc --level N at the store's own level stores each chunk once and keeps its frames" {
+	# The pack written again holds the same bytes, so it has the old
+	# pack's name: it must count as the new form, not as an old pack
+	# whose chunks are all stored again, one object each.
+	init_store --chunk-size 4K
+	"$TEST_TOOL" gen-text 12 400000 > f
+	c add -q f
+	chunks=$(stats_field chunks)
+	pack_summary > before
+	run_split c gc --level 3
+	assert_status 0
+	[ "$(converted_chunks)" = "$chunks" ] || fail "$chunks chunks, but: $output"
+	pack_summary > after
+	cmp before after || fail "$(cat before) -> $(cat after)"
+	c cat f | cmp - f
+	assert_fsck_clean
+}
+
+@test "gc --level N stores a chunk shared across a batch commit once, with the deltas of an add" {
+	# Each content's new chunks are committed as a pack of their own, in
+	# add and in the conversion alike: the conversion's first pack is
+	# the add's, name and all, and the second content's chunks take it
+	# as stored, and as the bases of their deltas.
+	export CDT_TEST_BATCH_BYTES=50000
+	init_store --chunk-size 4K --frame-size 16K
+	"$TEST_TOOL" gen-text 11 600000 > v1
+	python3 - v1 v2 <<'EOF2'
+import sys
+b = open(sys.argv[1], 'rb').read()
+out, k = bytearray(), 0
+for i in range(0, len(b), 10000):
+    out += b[i:i + 10000]
+    out += b'<edit %d>' % k
+    k += 1
+open(sys.argv[2], 'wb').write(out)
+EOF2
+	c add -q v1
+	c add -q v2
+	[ "$(ls "$S"/packs/*.pack | wc -l)" -eq 2 ] || fail "$(ls "$S"/packs)"
+	chunks=$(stats_field chunks)
+	deltas=$(stats_field delta_chunks)
+	[ "$deltas" -ge 10 ] || fail "only $deltas deltas"
+	run_split c gc --level 3
+	assert_status 0
+	[ "$(converted_chunks)" = "$chunks" ] || fail "$chunks chunks, but: $output"
+	[ "$(stats_field chunks)" = "$chunks" ] || fail "chunks: $chunks -> $(stats_field chunks)"
+	[ "$(stats_field delta_chunks)" = "$deltas" ] ||
+		fail "deltas: $deltas -> $(stats_field delta_chunks)"
+	c cat v1 | cmp - v1
+	c cat v2 | cmp - v2
+	assert_fsck_clean
+}
+
 @test "gc --recompress refuses a level outside zstd's range with one line" {
 	format1_store
 	store_snapshot > before

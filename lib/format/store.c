@@ -596,6 +596,19 @@ void cdt_pause_point(const char *point)
 		raise(SIGSTOP);
 }
 
+uint64_t cdt_test_batch_bytes(uint64_t dflt)
+{
+	const char *v = getenv("CDT_TEST_BATCH_BYTES");
+	char *end;
+	unsigned long long n;
+
+	if (!v || !*v)
+		return dflt;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	return errno || *end || !n ? dflt : (uint64_t)n;
+}
+
 int cdt_tmp_walk(struct cdt_store *s, cdt_tmp_fn fn, void *data)
 {
 	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);

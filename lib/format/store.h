@@ -165,5 +165,11 @@ void cdt_crash_point(const char *point);
  * new packs durable, before any old one is removed).
  */
 void cdt_pause_point(const char *point);
+/*
+ * Testing hook: $CDT_TEST_BATCH_BYTES, a number of bytes, replaces `dflt`
+ * as the size at which add and gc --recompress commit the new chunks they
+ * have staged (a pack), so that a test crosses a commit with little data.
+ */
+uint64_t cdt_test_batch_bytes(uint64_t dflt);
 
 #endif

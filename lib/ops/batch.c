@@ -35,6 +35,7 @@ struct cdt_chunk_batch {
 	struct cdt_idset ids;
 	uint64_t bytes;
 	int always_pack;	/* never loose objects (cdt_chunk_batch_pack_always()) */
+	char pack_name[CDT_ID_HEXLEN + 6];	/* the pack the last commit wrote, or "" */
 };
 
 struct cdt_chunk_batch *cdt_chunk_batch_new(struct cdt_store *s)
@@ -285,8 +286,9 @@ int cdt_chunk_batch_commit(struct cdt_chunk_batch *b)
 {
 	int ret = 0;
 
+	b->pack_name[0] = '\0';
 	if (b->pack) {
-		ret = cdt_pack_writer_commit(b->pack, NULL);
+		ret = cdt_pack_writer_commit(b->pack, b->pack_name);
 		cdt_pack_writer_free(b->pack);
 		b->pack = NULL;
 		if (ret < 0)
@@ -300,6 +302,11 @@ int cdt_chunk_batch_commit(struct cdt_chunk_batch *b)
 		b->bytes = 0;
 	}
 	return ret;
+}
+
+const char *cdt_chunk_batch_pack_name(const struct cdt_chunk_batch *b)
+{
+	return b->pack_name;
 }
 
 void cdt_chunk_batch_free(struct cdt_chunk_batch *b)

@@ -56,6 +56,12 @@ void cdt_chunk_batch_sketch(struct cdt_chunk_batch *b, const struct cdt_id *id,
 			    const struct cdt_sketch_sf *sf);
 /* Make all staged chunks durable and visible. 0 or -errno (reported). */
 int cdt_chunk_batch_commit(struct cdt_chunk_batch *b);
+/*
+ * The name ("pack-<hex>") of the pack the last commit wrote; "" if it
+ * wrote none (loose objects, nothing staged, or an error). A pack is named
+ * by its checksum: one written again byte for byte has its old name.
+ */
+const char *cdt_chunk_batch_pack_name(const struct cdt_chunk_batch *b);
 /* Drop staged chunks (removing their temporary files) and free. */
 void cdt_chunk_batch_free(struct cdt_chunk_batch *b);
 

@@ -157,6 +157,7 @@ struct cdt_ingest {
 	uint64_t stream_off;
 	int reread;			/* it can be read again (bases of earlier rounds) */
 	int paused;			/* the "delta-base" test hook was met */
+	uint64_t batch_bytes;		/* staged bytes that make a commit: BATCH_BYTES */
 	/* Two rounds: one is encoded while the next is read and cut. */
 	struct round rounds[2];
 	struct round *cur;		/* the round the parallel steps work on */
@@ -196,6 +197,7 @@ struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_o
 
 	ing->store = s;
 	ing->opt = *opt;
+	ing->batch_bytes = cdt_test_batch_bytes(BATCH_BYTES);
 	/* The calling thread works too: jobs - 1 extra threads. */
 	ing->workers = cdt_workers_new(jobs - 1);
 	ing->ncomp = cdt_workers_count(ing->workers) + 1;
@@ -864,7 +866,7 @@ static int stage_round(struct cdt_ingest *ing, struct round *r, struct cdt_chunk
 	}
 	res->size += r->len;
 	if (cdt_chunk_batch_count(batch) >= BATCH_CHUNKS ||
-	    cdt_chunk_batch_bytes(batch) >= BATCH_BYTES) {
+	    cdt_chunk_batch_bytes(batch) >= ing->batch_bytes) {
 		ret = cdt_chunk_batch_commit(batch);
 		/* The pack just written offers its chunks as bases through its sketch now. */
 		if (!ret && ing->sketches) {
@@ -872,7 +874,7 @@ static int stage_round(struct cdt_ingest *ing, struct round *r, struct cdt_chunk
 			sf_reset(&ing->add_sf);
 		}
 		if (!ret && ing->opt.committed)
-			ing->opt.committed(ing->opt.again_data);
+			ing->opt.committed(cdt_chunk_batch_pack_name(batch), ing->opt.again_data);
 		return ret;
 	}
 	return 0;
@@ -1456,6 +1458,7 @@ int cdt_ingest_again_commit(struct cdt_ingest *ing)
 		sf_reset(&ing->add_sf);
 	}
 	if (ing->opt.committed)
-		ing->opt.committed(ing->opt.again_data);
+		ing->opt.committed(cdt_chunk_batch_pack_name(ing->again_batch),
+				   ing->opt.again_data);
 	return 0;
 }

@@ -24,12 +24,14 @@ struct cdt_ingest_options {
 	 * threads, never while committed() runs. 1, 0 or -errno.
 	 * base_ok: may a delta take its base from pack p? (A chunk in a pack
 	 * about to be removed is no base.)
-	 * committed: a pack was committed (its chunks are now stored).
+	 * committed: pack `pack` ("pack-<hex>") was committed (its chunks are
+	 * now stored). A pack is named by its checksum, so it may have the
+	 * name of a pack that was there before (the same bytes written again).
 	 */
 	int level;
 	int (*stored)(const struct cdt_id *id, void *data);
 	int (*base_ok)(const struct cdt_pack *p, void *data);
-	void (*committed)(void *data);
+	void (*committed)(const char *pack, void *data);
 	void *again_data;
 };
 

@@ -98,12 +98,27 @@ static int new_form(struct recompress *rc, struct cdt_pack *p)
 	return ok;
 }
 
+/* Pack p keeps its chunks in the new form: a base for deltas, and what it holds is stored. */
+static void add_new(struct recompress *rc, struct cdt_pack *p, const struct cdt_id *pid)
+{
+	uint64_t k;
+
+	cdt_idset_add(&rc->newpacks, pid);
+	ALLOC_GROW(rc->np, rc->nnp + 1, rc->anp);
+	rc->np[rc->nnp++] = p;
+	for (k = 0; k < p->count; k++) {
+		struct cdt_id id;
+
+		cdt_pack_entry(p, k, &id, NULL, NULL, NULL);
+		cdt_idset_add(&rc->newform, &id);
+	}
+}
+
 /* Take in packs not seen before: those written by this run are of the new form by construction. */
 static void scan_packs(struct recompress *rc, int ours)
 {
 	struct cdt_pack **packs;
 	size_t n = cdt_packs_list(rc->s, &packs), i;
-	uint64_t k;
 
 	for (i = 0; i < n; i++) {
 		struct cdt_pack *p = packs[i];
@@ -113,15 +128,7 @@ static void scan_packs(struct recompress *rc, int ours)
 		if (!cdt_idset_add(&rc->known, &pid))
 			continue;
 		if (ours || new_form(rc, p)) {
-			cdt_idset_add(&rc->newpacks, &pid);
-			ALLOC_GROW(rc->np, rc->nnp + 1, rc->anp);
-			rc->np[rc->nnp++] = p;
-			for (k = 0; k < p->count; k++) {
-				struct cdt_id id;
-
-				cdt_pack_entry(p, k, &id, NULL, NULL, NULL);
-				cdt_idset_add(&rc->newform, &id);
-			}
+			add_new(rc, p, &pid);
 		} else {
 			ALLOC_GROW(rc->old, rc->nold + 1, rc->aold);
 			rc->old[rc->nold++] = p;
@@ -146,11 +153,32 @@ static int base_ok(const struct cdt_pack *p, void *data)
 	return cdt_idset_has(&rc->newpacks, &pid);
 }
 
-static void committed(void *data)
+/*
+ * Pack `name` was just written by this run. A pack is named by its
+ * checksum, so when it holds exactly the bytes of an old pack (the same
+ * chunks, stored again at the level they had), it has that pack's name
+ * and replaced it in place: then it is no old pack any more but one of
+ * the new form, whose chunks must not be stored again nor the pack
+ * removed at the end.
+ */
+static void committed(const char *name, void *data)
 {
 	struct recompress *rc = data;
+	size_t i;
 
 	scan_packs(rc, 1);
+	for (i = 0; name && *name && i < rc->nold; i++) {
+		struct cdt_pack *p = rc->old[i];
+		struct cdt_id pid;
+
+		if (strcmp(p->name, name))
+			continue;
+		memmove(rc->old + i, rc->old + i + 1, (rc->nold - i - 1) * sizeof(*rc->old));
+		rc->nold--;
+		pack_id(p, &pid);
+		add_new(rc, p, &pid);
+		break;
+	}
 	if (!rc->paused) {
 		rc->paused = 1;
 		/* Testing hook: new packs are committed, no old one is removed yet. */
@@ -297,7 +325,7 @@ static int convert_rest(struct recompress *rc)
 	if (!ret && b && cdt_chunk_batch_count(b)) {
 		ret = cdt_chunk_batch_commit(b);
 		if (!ret)
-			committed(rc);
+			committed(cdt_chunk_batch_pack_name(b), rc);
 	}
 	cdt_chunk_batch_free(b);
 	cdt_compressor_free(c);
