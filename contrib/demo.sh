@@ -238,7 +238,15 @@ ratio() {
 
 echo
 echo "cdt demo: a backup series of $DEMO_GENS generations ($("$CDT" --version))"
-echo "store: $(sed -n 's/^chunker //p' "$S/config") chunks of $(sed -n 's/^chunk-size //p' "$S/config") bytes on average, deflate level $(sed -n 's/^level //p' "$S/config")"
+# The store's settings as its config names them (a format-1 config names no codec: zlib).
+cfg() {
+	v=$(sed -n "s/^$1 //p" "$S/config")
+	echo "${v:-$2}"
+}
+FRAMES=$(cfg frame-size 0)
+echo "store: $(cfg chunker) chunks of $(cfg chunk-size) bytes on average, $(cfg codec zlib) level $(cfg level)," \
+	"$([ "$FRAMES" = 0 ] && echo "each chunk compressed alone" || echo "compressed in frames of $FRAMES bytes")," \
+	"$([ "$(cfg deltas 0)" = 1 ] && echo "near copies stored as deltas" || echo "no deltas")"
 echo
 printf '%-4s %11s %13s %12s %8s %9s %9s %9s %9s  %s\n' \
 	gen "tar size" "new (raw)" "stored new" "dedup" "add s" "add MB/s" "cat s" "cat MB/s" restored
@@ -266,7 +274,7 @@ OBJECTS=$("$CDT" --store "$S" stats --json | sed 's/.*"chunks":\([0-9]*\).*/\1/'
 echo
 echo "bytes in:          $(mib "$IN") in $DEMO_GENS tar files (series fingerprint $FINGERPRINT)"
 echo "unique chunks:     $(mib "$UNIQUE") (dedup ratio $(ratio "$IN" "$UNIQUE")x)"
-echo "chunk objects:     $(mib "$STORED") in $OBJECTS chunks (compression ratio $(ratio "$UNIQUE" "$STORED")x)"
+echo "chunk objects:     $(mib "$STORED") in $OBJECTS chunks (compression and deltas: $(ratio "$UNIQUE" "$STORED")x)"
 echo "store size:        $(mib "$STORE") ($(mib "$STORE_DISK") on disk), with manifests, names and references"
 echo "overall ratio:     $(ratio "$IN" "$STORE")x (bytes in / store size)"
 echo "add:               $(mbps "$IN" "$T_ADD") MB/s ($T_ADD s in all)"
