@@ -13,16 +13,7 @@ format1_store() {
 	init_store --codec zlib --chunk-size 4K
 	grep -qx 'format 1' "$S/config"
 	"$TEST_TOOL" gen-text 11 300000 > v1
-	python3 - v1 v2 <<'EOF2'
-import sys
-b = open(sys.argv[1], 'rb').read()
-out, k = bytearray(), 0
-for i in range(0, len(b), 10000):
-    out += b[i:i + 10000]
-    out += b'<edit %d>' % k
-    k += 1
-open(sys.argv[2], 'wb').write(out)
-EOF2
+	near_copy v1 v2
 	gen_bytes 3 200000 > r
 	"$TEST_TOOL" gen-text 4 9000 > small
 	c add -q v1
@@ -170,16 +161,7 @@ stats_field() {
 	export CDT_TEST_BATCH_BYTES=50000
 	init_store --chunk-size 4K --frame-size 16K
 	"$TEST_TOOL" gen-text 11 600000 > v1
-	python3 - v1 v2 <<'EOF2'
-import sys
-b = open(sys.argv[1], 'rb').read()
-out, k = bytearray(), 0
-for i in range(0, len(b), 10000):
-    out += b[i:i + 10000]
-    out += b'<edit %d>' % k
-    k += 1
-open(sys.argv[2], 'wb').write(out)
-EOF2
+	near_copy v1 v2
 	c add -q v1
 	c add -q v2
 	[ "$(ls "$S"/packs/*.pack | wc -l)" -eq 2 ] || fail "$(ls "$S"/packs)"

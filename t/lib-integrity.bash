@@ -200,3 +200,18 @@ print('packs=%d v1=%d frames=%d deltas=%d codecs=%s loose=%d' % (
     packs, v1, frames, deltas, ','.join(str(c) for c in sorted(codecs)), loose))
 EOF2
 }
+
+# near_copy SRC DST: SRC with a short edit every 10 KB, so that most of
+# DST's chunks differ from one of SRC's by a few bytes (deltas).
+near_copy() {
+	python3 - "$1" "$2" <<'EOF2'
+import sys
+b = open(sys.argv[1], 'rb').read()
+out, k = bytearray(), 0
+for i in range(0, len(b), 10000):
+    out += b[i:i + 10000]
+    out += b'<edit %d>' % k
+    k += 1
+open(sys.argv[2], 'wb').write(out)
+EOF2
+}

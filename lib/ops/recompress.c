@@ -231,6 +231,18 @@ static int convert_name(const char *name, const struct cdt_name_entry *e, int er
 	return 0;
 }
 
+/* What store_whole() needs, made when the first chunk needs it: a batch that packs, a compressor. */
+static void whole_start(struct recompress *rc, struct cdt_chunk_batch **b,
+			struct cdt_compressor **c, unsigned char **obj)
+{
+	const struct cdt_config *cfg = cdt_store_config(rc->s);
+
+	*b = cdt_chunk_batch_new(rc->s);
+	cdt_chunk_batch_pack_always(*b);
+	*c = cdt_compressor_new(cfg->codec, rc->level ? rc->level : cfg->level);
+	*obj = xmalloc(CDT_OBJ_MAX(cdt_store_chunker(rc->s)->max_size));
+}
+
 /* Store one live chunk that no content lists (a base of deltas) again, whole. */
 static int store_whole(struct recompress *rc, struct cdt_chunk_batch *b,
 		       struct cdt_compressor *c, unsigned char *obj, const struct cdt_id *id,
@@ -253,8 +265,7 @@ static int store_whole(struct recompress *rc, struct cdt_chunk_batch *b,
 /* Live chunks of the old packs and loose objects with no copy of the new form yet. */
 static int convert_rest(struct recompress *rc)
 {
-	const struct cdt_config *cfg = cdt_store_config(rc->s);
-	uint32_t max = cdt_store_chunker(rc->s)->max_size, len;
+	uint32_t len;
 	struct cdt_chunk_batch *b = NULL;
 	struct cdt_compressor *c = NULL;
 	unsigned char *obj = NULL;
@@ -280,12 +291,8 @@ static int convert_rest(struct recompress *rc)
 				rc->res->to_convert_bytes += cdt_pack_entry_size(p, k);
 				continue;
 			}
-			if (!b) {
-				b = cdt_chunk_batch_new(rc->s);
-				cdt_chunk_batch_pack_always(b);
-				c = cdt_compressor_new(cfg->codec, rc->level ? rc->level : cfg->level);
-				obj = xmalloc(CDT_OBJ_MAX(max));
-			}
+			if (!b)
+				whole_start(rc, &b, &c, &obj);
 			strbuf_reset(&why);
 			ret = cdt_chunk_read_entry(rc->reader, p, k, rc->buf, &len, &why);
 			if (ret < 0)
@@ -308,12 +315,8 @@ static int convert_rest(struct recompress *rc)
 			rc->res->to_convert_bytes += size ? *size : 0;
 			continue;
 		}
-		if (!b) {
-			b = cdt_chunk_batch_new(rc->s);
-			cdt_chunk_batch_pack_always(b);
-			c = cdt_compressor_new(cfg->codec, rc->level ? rc->level : cfg->level);
-			obj = xmalloc(CDT_OBJ_MAX(max));
-		}
+		if (!b)
+			whole_start(rc, &b, &c, &obj);
 		strbuf_reset(&why);
 		ret = cdt_chunk_read(rc->reader, id, 0, rc->buf, &len, &why);
 		if (ret < 0)
