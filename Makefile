@@ -110,7 +110,9 @@ LIB_SOURCES = \
 	lib/format/names.c \
 	lib/format/object.c \
 	lib/format/pack.c \
+	lib/format/pack-write.c \
 	lib/format/refs.c \
+	lib/format/refs-write.c \
 	lib/format/sketch.c \
 	lib/format/store.c \
 	lib/ops/batch.c \

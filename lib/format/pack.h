@@ -36,6 +36,11 @@
 #define CDT_IDX_FANOUT (256 * 4)
 #define CDT_IDX_LOC 16
 #define CDT_IDX_LOC_V2 24
+/* Bytes of an index entry's location in an index of that version. */
+static inline size_t cdt_idx_loc_size(unsigned version)
+{
+	return version >= CDT_PACK_VERSION_FRAMES ? CDT_IDX_LOC_V2 : CDT_IDX_LOC;
+}
 /* An index never describes more objects than this (bounds what a reader maps). */
 #define CDT_PACK_MAX_OBJECTS (1u << 26)
 
@@ -157,6 +162,8 @@ struct cdt_base_source {
 		    struct strbuf *why);
 	void *data;
 };
+/* A pack's version from the header of the pack file open at fd: 1, 2, or -CDT_ECORRUPT. */
+int cdt_pack_file_version(int fd);
 /*
  * Read packs/<name>.pack from start to end without its index: every object
  * and frame is parsed, decoded and every chunk hashed, so what the pack
