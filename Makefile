@@ -123,6 +123,8 @@ LIB_SOURCES = \
 	lib/ops/fsck.c \
 	lib/ops/gc.c \
 	lib/ops/ingest.c \
+	lib/ops/ingest-delta.c \
+	lib/ops/ingest-candidates.c \
 	lib/ops/mark.c \
 	lib/ops/packset.c \
 	lib/ops/remove.c \

@@ -1,5 +1,6 @@
 /* ingest.c: the add pipeline: read, chunk, hash, look up, compress, stage, commit. */
 #include "ops/ingest.h"
+#include "ops/ingest-internal.h"
 #include "ops/batch.h"
 #include "ops/chunks.h"
 #include "base/compress.h"
@@ -23,171 +24,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-/*
- * Work proceeds in rounds over a buffer of READ_BUF bytes: cut the buffer
- * into chunks, hash them (and feed the whole-file hash) in parallel, look
- * each up in order, compress the new ones in parallel, then stage them and
- * append to the manifest in order. Memory is the buffer, an arena for
- * compressed output of the same size, and bounded batches: nothing grows
- * with the file.
- */
-#define READ_BUF (8u << 20)
-/*
- * Commit staged chunks at least this often (count or stored bytes): each
- * commit is a pack (or a few loose objects) and one syncfs.
- */
-#define BATCH_CHUNKS 65536
-#define BATCH_BYTES (64u << 20)
-/* Stored manifests a file is compared with while its whole-file hash waits. */
-#define MAX_CANDIDATES 8
-/* Index packs together when an add leaves more than this many outside the multi-pack index. */
-#define MIDX_AFTER_PACKS 32
-/* Merge reference tables when an add leaves more than this many. */
-#define REFS_MAX_TABLES 32
-
-struct desc {
-	size_t off;		/* in the read buffer */
-	uint32_t len;
-	struct cdt_id id;
-	int stored;		/* cdt_chunk_has() when it was hashed: 1, 0 or -errno */
-	int is_new;
-	unsigned char *obj;	/* encoded object (or frame, for its first chunk), in the arena */
-	size_t obj_len;
-	/* Framed: the first chunk of a frame holds its size; 0 for the others in it. */
-	uint32_t frame_n;	/* chunks in the frame this one opens */
-	size_t frame_raw;	/* their raw bytes */
-	/* Deltas: the chunk's sketch, the base it may be stored against, the delta. */
-	struct cdt_sketch_sf sf;
-	int base;		/* BASE_NONE, BASE_ADD (stored by this add) or BASE_PACKED */
-	size_t base_ref;	/* BASE_ADD: in ing->add_sf.bases */
-	struct cdt_pack *base_pack;
-	uint64_t base_entry;
-	int delta;		/* stored as the delta in dobj */
-	unsigned char *dobj;
-	size_t dobj_len;
-};
-
-enum { BASE_NONE, BASE_ADD, BASE_PACKED };
-
-/* A new chunk goes into a frame (or its own object) unless it is a delta. */
-static int whole_new(const struct desc *d)
-{
-	return d->is_new && !d->delta;
-}
-
-/*
- * The chunks this add stored whole since its last commit, which deltas may
- * use as bases before their pack's sketch is written: by super-feature
- * (an open-addressing table into `bases`). A base is read back from the
- * input (its round's buffer, or the file again, checked against its id).
- */
-struct sf_table {
-	uint64_t *keys;
-	size_t *vals;
-	size_t cap, n;
-	struct base_ref {
-		uint64_t file_off;	/* from where reading began */
-		uint32_t len;
-		struct cdt_id id;
-	} *bases;
-	size_t nbases, abases;
-};
-
-/* One buffer's worth of the file and what becomes of it. */
-struct round {
-	unsigned char *buf;
-	size_t have;		/* bytes in buf */
-	size_t len;		/* bytes cut into chunks (the rest carries over) */
-	struct desc *descs;
-	size_t ndesc, alloc;
-	unsigned char *arena;	/* encoded objects (or frames) of the new chunks */
-	int framed;		/* new chunks go into frames (the batch packs them) */
-	size_t nframes;		/* frames in this round */
-	size_t *frame_first;	/* the desc that opens each */
-	size_t frames_alloc;
-	int packed;		/* new chunks go into a pack */
-	uint64_t file_off;	/* of buf[0], from where reading began */
-	unsigned char *darena;	/* deltas of the new chunks */
-	int last;		/* the file ends with this round */
-};
-/* Room for deltas in a round: a chunk past it is stored whole. */
-#define DELTA_ARENA (16u << 20)
-/*
- * Threads an add uses unless told: each one beyond the first costs about
- * 3.5 MiB (its compressor, reader and buffers), and 8 keep an add within
- * 64 MiB of memory on any machine; past that, reading the input bounds it.
- */
-#define DEFAULT_JOBS_MAX 8
-/* A delta is kept only when it is at least this much smaller than the chunk alone. */
-#define DELTA_MIN_GAIN 32
-
-struct cdt_ingest {
-	struct cdt_store *store;
-	struct cdt_ingest_options opt;
-	struct cdt_workers *workers;
-	struct cdt_compressor **comp;	/* one per worker + caller */
-	struct cdt_chunk_reader **readers;	/* the same, to check loose copies found */
-	unsigned char **rbufs;
-	uint32_t frame_size;		/* the store's; 0: every chunk alone */
-	unsigned char **fbufs;		/* per worker: a frame's raw bytes, gathered */
-	uint32_t **flens;
-	int ncomp;
-	size_t buf_cap;
-	/* Deltas (a store that keeps them): bases by sketch, and scratch per worker. */
-	int deltas;
-	struct cdt_sketchset *sketches;
-	struct sf_table add_sf;
-	unsigned char **zbufs;
-	int fd;				/* the input; bases are read back from it */
-	/*
-	 * cdt_ingest_again(): the input is a stored content's chunks (src,
-	 * the next entry, the chunk read last and how much of it is used),
-	 * bases are read back from the store by id, and new chunks go into
-	 * one batch across contents. stream_off is where the current input
-	 * starts in everything read since the ingest was made (add: 0).
-	 */
-	struct cdt_manifest *src;
-	uint64_t src_next;
-	unsigned char *src_buf;
-	uint32_t src_len, src_pos;
-	struct cdt_chunk_reader *src_reader;
-	struct strbuf src_why;
-	struct cdt_chunk_batch *again_batch;
-	uint64_t stream_off;
-	int reread;			/* it can be read again (bases of earlier rounds) */
-	int paused;			/* the "delta-base" test hook was met */
-	uint64_t batch_bytes;		/* staged bytes that make a commit: BATCH_BYTES */
-	/* Two rounds: one is encoded while the next is read and cut. */
-	struct round rounds[2];
-	struct round *cur;		/* the round the parallel steps work on */
-	struct cdt_hasher *file_hash;
-	struct cdt_idset round_new;	/* ids found new in this round */
-	/*
-	 * Content already stored: a file whose chunks are exactly those of a
-	 * stored manifest has that manifest's content id (a manifest's id is
-	 * only ever recorded from the bytes it was hashed from, and fsck
-	 * checks it), so the whole-file hash (a second SHA-256 pass over
-	 * every byte) can wait until the file turns out to differ. Then it is
-	 * caught up by reading the part that was skipped again, each chunk of
-	 * it checked against its id (only for input that can be read again).
-	 */
-	struct cand {
-		struct cdt_manifest *m;
-		struct cdt_id id;
-		uint64_t next;		/* the manifest entry the next chunk must match */
-	} cands[MAX_CANDIDATES];
-	int ncands;
-	int lazy;			/* the file hash is behind: see above */
-	int defer;			/* the first round's file hash waits for the candidates */
-	uint64_t hashed;		/* bytes of the file fed to file_hash */
-	off_t start;			/* offset of the file's first byte in fd, -1 if unknown */
-	/* Reading skipped bytes again: a buffer, its chunks and their check. */
-	unsigned char *cbuf;
-	struct cdt_manifest_entry *cents;
-	unsigned char *csame;
-	size_t cents_cap;
-};
 
 struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_options *opt)
 {
@@ -333,227 +169,6 @@ static void encode_item(size_t i, int worker, void *data)
 	if (!whole_new(d))
 		return;
 	d->obj_len = cdt_object_encode(ing->comp[worker], r->buf + d->off, d->len, d->obj);
-}
-
-static void sf_reset(struct sf_table *t)
-{
-	if (t->n)
-		memset(t->keys, 0, t->cap * sizeof(*t->keys));
-	t->n = 0;
-	t->nbases = 0;
-}
-
-static size_t sf_slot(const struct sf_table *t, uint64_t key)
-{
-	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 17) & (t->cap - 1);
-}
-
-/* The desc whose super-feature is key, or SIZE_MAX. Keys are never 0. */
-static size_t sf_get(const struct sf_table *t, uint64_t key)
-{
-	size_t i;
-
-	if (!t->cap)
-		return SIZE_MAX;
-	for (i = sf_slot(t, key); t->keys[i]; i = (i + 1) & (t->cap - 1))
-		if (t->keys[i] == key)
-			return t->vals[i];
-	return SIZE_MAX;
-}
-
-static void sf_put(struct sf_table *t, uint64_t key, size_t val)
-{
-	size_t i;
-
-	if (2 * (t->n + 1) > t->cap) {
-		struct sf_table old = *t;
-
-		t->cap = old.cap ? 2 * old.cap : 4096;
-		t->keys = xcalloc(t->cap, sizeof(*t->keys));
-		t->vals = xmalloc(t->cap * sizeof(*t->vals));
-		t->n = 0;
-		for (i = 0; i < old.cap; i++)
-			if (old.keys[i])
-				sf_put(t, old.keys[i], old.vals[i]);
-		free(old.keys);
-		free(old.vals);
-	}
-	for (i = sf_slot(t, key); t->keys[i]; i = (i + 1) & (t->cap - 1))
-		if (t->keys[i] == key)
-			return;
-	t->keys[i] = key;
-	t->vals[i] = val;
-	t->n++;
-}
-
-/* Parallel: the sketch of each new chunk. */
-static void sketch_item(size_t i, int worker, void *data)
-{
-	struct cdt_ingest *ing = data;
-	struct round *r = ing->cur;
-	struct desc *d = &r->descs[i];
-
-	(void)worker;
-	if (d->is_new)
-		cdt_sketch_compute(r->buf + d->off, d->len, &d->sf);
-}
-
-/*
- * In order: a base for each new chunk whose sketch matches a stored chunk
- * or an earlier new chunk of this round that is stored whole, with room
- * for its delta. A chunk without one is a base for those after it.
- */
-static void plan_bases(struct cdt_ingest *ing, struct round *r)
-{
-	struct sf_table *t = &ing->add_sf;
-	unsigned char *darena = r->darena;
-	size_t i, room = DELTA_ARENA;
-	int k;
-
-	/* Input that cannot be read again offers only this round's chunks. */
-	if (!ing->reread)
-		sf_reset(t);
-	for (i = 0; i < r->ndesc; i++) {
-		struct desc *d = &r->descs[i];
-		size_t b = SIZE_MAX;
-
-		d->delta = 0;
-		d->base = BASE_NONE;
-		if (!d->is_new)
-			continue;
-		for (k = 0; k < CDT_SKETCH_SF && b == SIZE_MAX; k++)
-			b = sf_get(t, d->sf.sf[k]);
-		if (b != SIZE_MAX) {
-			d->base = BASE_ADD;
-			d->base_ref = b;
-		} else if (cdt_sketchset_find(ing->sketches, &d->sf, ing->opt.base_ok,
-					      ing->opt.again_data, &d->base_pack, &d->base_entry)) {
-			d->base = BASE_PACKED;
-		} else {
-			struct base_ref *br;
-
-			ALLOC_GROW(t->bases, t->nbases + 1, t->abases);
-			br = &t->bases[t->nbases];
-			br->file_off = r->file_off + d->off;
-			br->len = d->len;
-			br->id = d->id;
-			for (k = 0; k < CDT_SKETCH_SF; k++)
-				sf_put(t, d->sf.sf[k], t->nbases);
-			t->nbases++;
-			continue;
-		}
-		/* A delta is smaller than its chunk by DELTA_MIN_GAIN at least, or not kept. */
-		if (room < CDT_DELTA_MAX(d->len)) {
-			d->base = BASE_NONE;
-			continue;
-		}
-		d->dobj = darena;
-		darena += CDT_DELTA_MAX(d->len);
-		room -= CDT_DELTA_MAX(d->len);
-	}
-}
-
-/*
- * Try a new chunk that has a base as a delta against it, and keep the
- * delta when it is clearly smaller than the chunk on its own. A base that
- * cannot be read (damaged since its sketch was written, or a file that
- * changed since it was read) only costs the delta.
- */
-static void try_delta(struct cdt_ingest *ing, struct round *r, struct desc *d, int worker)
-{
-	const unsigned char *raw = r->buf + d->off, *base;
-	struct cdt_id base_id;
-	uint32_t base_len;
-	size_t alone, cap;
-
-	if (d->base == BASE_NONE)
-		return;
-	if (d->base == BASE_ADD) {
-		const struct base_ref *b = &ing->add_sf.bases[d->base_ref];
-		struct cdt_id got;
-
-		base_len = b->len;
-		base_id = b->id;
-		if (b->file_off >= r->file_off) {
-			base = r->buf + (b->file_off - r->file_off);
-		} else if (ing->src) {
-			/* Stored content: the base's copy in the store, checked against its id. */
-			if (cdt_chunk_read(ing->readers[worker], &b->id, b->len, ing->rbufs[worker],
-					   &base_len, NULL) < 0)
-				return;
-			base = ing->rbufs[worker];
-		} else {
-			/* Read again, and used only if it still is the chunk stored. */
-			if (pread_full(ing->fd, ing->rbufs[worker], b->len,
-				       (off_t)(ing->start + (off_t)b->file_off)) != (ssize_t)b->len)
-				return;
-			cdt_hash(ing->rbufs[worker], b->len, &got);
-			if (!cdt_id_eq(&got, &b->id))
-				return;
-			base = ing->rbufs[worker];
-		}
-	} else {
-		if (cdt_chunk_read_base_entry(ing->readers[worker], d->base_pack, d->base_entry,
-					      ing->rbufs[worker], &base_len, NULL) < 0)
-			return;
-		base = ing->rbufs[worker];
-		cdt_pack_entry(d->base_pack, d->base_entry, &base_id, NULL, NULL, NULL);
-	}
-	/* No larger than a chunk's own object can be, which is what readers allow for. */
-	d->dobj_len = cdt_delta_encode(ing->comp[worker], &base_id, base, base_len, raw, d->len,
-				       d->dobj, CDT_OBJ_MAX(d->len));
-	if (!d->dobj_len)
-		return;
-	/*
-	 * A delta of an eighth of the chunk or less is kept as it is (the
-	 * chunk alone seldom compresses that far, and then both are small);
-	 * a larger one only when it beats the chunk compressed alone.
-	 */
-	if (d->dobj_len - CDT_DELTA_HDR > d->len / 8) {
-		alone = cdt_compress(ing->comp[worker], raw, d->len, ing->zbufs[worker], d->len - 1);
-		if (!alone)
-			alone = d->len;
-		cap = alone > DELTA_MIN_GAIN ? alone - DELTA_MIN_GAIN : 0;
-		if (d->dobj_len - CDT_DELTA_HDR > cap)
-			return;
-	}
-	d->delta = 1;
-}
-
-/* Testing hook: stop once before the first base is read back from the input. */
-static void pause_before_reread(struct cdt_ingest *ing, struct round *r)
-{
-	size_t i;
-
-	if (ing->paused)
-		return;
-	for (i = 0; i < r->ndesc; i++) {
-		const struct desc *d = &r->descs[i];
-
-		if (d->base == BASE_ADD && ing->add_sf.bases[d->base_ref].file_off < r->file_off) {
-			ing->paused = 1;
-			cdt_pause_point("delta-base");
-			return;
-		}
-	}
-}
-
-/*
- * Parallel: the new chunks of a round in DELTA_SPANS runs, each tried in
- * order by one worker, so that bases met one after the other (an edited
- * file's chunks resemble the consecutive chunks of its older version)
- * come from the frames that worker has just decoded.
- */
-#define DELTA_SPANS 16
-
-static void delta_item(size_t i, int worker, void *data)
-{
-	struct cdt_ingest *ing = data;
-	struct round *r = ing->cur;
-	size_t k, first = r->ndesc * i / DELTA_SPANS, end = r->ndesc * (i + 1) / DELTA_SPANS;
-
-	for (k = first; k < end; k++)
-		try_delta(ing, r, &r->descs[k], worker);
 }
 
 /*
@@ -871,227 +486,13 @@ static int stage_round(struct cdt_ingest *ing, struct round *r, struct cdt_chunk
 		/* The pack just written offers its chunks as bases through its sketch now. */
 		if (!ret && ing->sketches) {
 			cdt_sketchset_refresh(ing->sketches);
-			sf_reset(&ing->add_sf);
+			ingest_sf_reset(&ing->add_sf);
 		}
 		if (!ret && ing->opt.committed)
 			ing->opt.committed(cdt_chunk_batch_pack_name(batch), ing->opt.again_data);
 		return ret;
 	}
 	return 0;
-}
-
-static void drop_candidates(struct cdt_ingest *ing)
-{
-	int i;
-
-	for (i = 0; i < ing->ncands; i++)
-		cdt_manifest_close(ing->cands[i].m);
-	ing->ncands = 0;
-}
-
-/* One buffer of bytes read again, and the chunks it holds. */
-struct catchup {
-	struct cdt_hasher *file_hash;
-	const unsigned char *buf;
-	size_t len;
-	uint64_t base;			/* file offset of buf[0] */
-	const struct cdt_manifest_entry *ents;
-	unsigned char *same;		/* per chunk: hashes to its id again */
-};
-
-/* Item 0 feeds the file hash the whole buffer; item k+1 checks chunk k. */
-static void catchup_item(size_t i, int worker, void *data)
-{
-	struct catchup *c = data;
-	const struct cdt_manifest_entry *e;
-	struct cdt_id got;
-
-	(void)worker;
-	if (i == 0) {
-		cdt_hasher_update(c->file_hash, c->buf, c->len);
-		return;
-	}
-	e = &c->ents[i - 1];
-	cdt_hash(c->buf + (e->offset - c->base), e->len, &got);
-	c->same[i - 1] = cdt_id_eq(&got, &e->id);
-}
-
-/*
- * Feed the file hash the bytes [0, upto) that were skipped, by reading
- * them again. They are the first `nchunks` chunks cut, which are also the
- * first entries of candidate manifest `ref`. Bytes read a second time are
- * the bytes that were chunked only if every chunk hashes to its id again,
- * so each is checked (in parallel, as they were hashed the first time):
- * a content id is never computed from bytes other than those stored. 0,
- * -EAGAIN when the file no longer holds those bytes (it changed, or
- * shrank), or another -errno.
- */
-static int catch_up(struct cdt_ingest *ing, int fd, const struct cdt_id *ref,
-		    uint64_t nchunks, uint64_t upto)
-{
-	const struct cdt_chunker *ch = cdt_store_chunker(ing->store);
-	struct cdt_manifest *m = NULL;
-	struct catchup c;
-	uint64_t next = 0;
-	int ret;
-
-	if (ing->hashed || ing->start < 0)
-		return -EINVAL;	/* lazy hashing starts at the first byte of seekable input */
-	ret = cdt_manifest_open(ing->store, ref, &m, NULL);
-	if (ret < 0)
-		return ret;
-	if (cdt_manifest_count(m) < nchunks) {
-		ret = -EAGAIN;
-		goto out;
-	}
-	if (!ing->cbuf) {
-		ing->cents_cap = ing->buf_cap / ch->min_size + 2;
-		ing->cbuf = xmalloc(ing->buf_cap);
-		ing->cents = xcalloc(ing->cents_cap, sizeof(*ing->cents));
-		ing->csame = xmalloc(ing->cents_cap);
-	}
-	cdt_pause_point("catch-up");
-	c.file_hash = ing->file_hash;
-	c.buf = ing->cbuf;
-	c.ents = ing->cents;
-	c.same = ing->csame;
-	while (next < nchunks) {
-		size_t nr = 0, want = 0, i;
-		ssize_t n;
-
-		/* As many whole chunks as fit. */
-		while (next + nr < nchunks && nr < ing->cents_cap) {
-			ret = cdt_manifest_get(m, next + nr, &ing->cents[nr]);
-			if (ret < 0)
-				goto out;
-			if (want + ing->cents[nr].len > ing->buf_cap)
-				break;
-			want += ing->cents[nr].len;
-			nr++;
-		}
-		c.base = ing->cents[0].offset;
-		c.len = want;
-		if (c.base != ing->hashed) {
-			ret = -EAGAIN;
-			goto out;
-		}
-		n = pread_full(fd, ing->cbuf, want, ing->start + (off_t)c.base);
-		if (n < 0) {
-			ret = (int)n;
-			goto out;
-		}
-		if ((size_t)n != want) {
-			ret = -EAGAIN;	/* the file shrank */
-			goto out;
-		}
-		cdt_workers_run(ing->workers, nr + 1, catchup_item, &c);
-		for (i = 0; i < nr; i++)
-			if (!c.same[i]) {
-				ret = -EAGAIN;
-				goto out;
-			}
-		ing->hashed += want;
-		next += nr;
-	}
-	ret = ing->hashed == upto ? 0 : -EAGAIN;
-out:
-	cdt_manifest_close(m);
-	return ret;
-}
-
-/* Keep the candidates whose next entries are exactly the round's chunks. */
-static void match_candidates(struct cdt_ingest *ing, const struct round *r)
-{
-	int i, j;
-	size_t k;
-
-	for (i = 0; i < ing->ncands; i++) {
-		struct cand *c = &ing->cands[i];
-		int ok = 1;
-
-		for (k = 0; k < r->ndesc && ok; k++, c->next++) {
-			struct cdt_manifest_entry e;
-
-			ok = c->next < cdt_manifest_count(c->m) &&
-			     cdt_manifest_get(c->m, c->next, &e) == 0 &&
-			     cdt_id_eq(&e.id, &r->descs[k].id) && e.len == r->descs[k].len;
-		}
-		if (!ok) {
-			cdt_manifest_close(c->m);
-			c->m = NULL;
-		}
-	}
-	for (i = 0, j = 0; i < ing->ncands; i++)
-		if (ing->cands[i].m)
-			ing->cands[j++] = ing->cands[i];
-	ing->ncands = j;
-}
-
-/* After the first round: stored manifests that start with its chunks. */
-static void find_candidates(struct cdt_ingest *ing, int fd, const struct round *r)
-{
-	struct cdt_refs *refs;
-	struct cdt_id *users = NULL;
-	struct stat st;
-	int n, i;
-
-	ing->ncands = 0;
-	ing->lazy = 0;
-	if (!r->ndesc || r->last || ing->start < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return;	/* nothing to gain, or input that cannot be read again */
-	if (cdt_refs_open(ing->store, &refs) < 0)
-		return;
-	n = cdt_refs_lookup(refs, &r->descs[0].id, &users);
-	for (i = 0; i < n && ing->ncands < MAX_CANDIDATES; i++) {
-		struct cand *c = &ing->cands[ing->ncands];
-		struct cdt_manifest_entry e;
-
-		if (cdt_manifest_open(ing->store, &users[i], &c->m, NULL) < 0)
-			continue;
-		if (cdt_manifest_get(c->m, 0, &e) < 0 || !cdt_id_eq(&e.id, &r->descs[0].id) ||
-		    e.len != r->descs[0].len) {
-			cdt_manifest_close(c->m);
-			continue;
-		}
-		c->id = users[i];
-		c->next = 0;
-		ing->ncands++;
-	}
-	free(users);
-	cdt_refs_close(refs);
-	/* A candidate must match the whole first round. */
-	match_candidates(ing, r);
-	ing->lazy = ing->ncands > 0;
-}
-
-/* Compare the round's chunks with each candidate; catch the hash up when none is left. */
-static int follow_candidates(struct cdt_ingest *ing, int fd, const struct round *r,
-			     uint64_t round_start, uint64_t chunks_before)
-{
-	/* Every candidate left matched all chunks before this round. */
-	struct cdt_id ref = ing->cands[0].id;
-	int ret;
-
-	match_candidates(ing, r);
-	if (ing->ncands)
-		return 0;
-	/* The file differs from every stored one: hash what was skipped, and this round. */
-	ing->lazy = 0;
-	ret = catch_up(ing, fd, &ref, chunks_before, round_start);
-	if (ret < 0)
-		return ret;
-	cdt_hasher_update(ing->file_hash, r->buf, r->len);
-	ing->hashed += r->len;
-	return 0;
-}
-
-/* Report a failed catch_up() of `what`. */
-static int catch_up_error(const char *what, int ret)
-{
-	if (ret == -EAGAIN)
-		return error_code(ret, "'%s' changed while it was read; not stored (add it again)",
-				   quote(what));
-	return error_code(ret, "cannot read '%s' again: %s", quote(what), cdt_strerror(ret));
 }
 
 /*
@@ -1145,7 +546,7 @@ static int run_rounds(struct cdt_ingest *ing, int fd, const char *what,
 		if (!was_lazy && !ing->defer)
 			ing->hashed += r->len;
 		if (first) {
-			find_candidates(ing, fd, r);
+			ingest_find_candidates(ing, fd, r);
 			first = 0;
 			if (ing->defer && !ing->lazy) {
 				/* New content: the first round joins the file hash now. */
@@ -1154,9 +555,9 @@ static int run_rounds(struct cdt_ingest *ing, int fd, const char *what,
 			}
 			ing->defer = 0;
 		} else if (was_lazy) {
-			ret = follow_candidates(ing, fd, r, res->size, res->chunks);
+			ret = ingest_follow_candidates(ing, fd, r, res->size, res->chunks);
 			if (ret < 0)
-				return catch_up_error(what, ret);
+				return ingest_catch_up_error(what, ret);
 		}
 		ret = lookup_round(ing, r, batch);
 		if (ret < 0)
@@ -1168,10 +569,10 @@ static int run_rounds(struct cdt_ingest *ing, int fd, const char *what,
 		r->packed = cdt_chunk_batch_packs(batch, ing->round_new.nr);
 		r->framed = ing->frame_size && r->packed;
 		if (ing->deltas && r->packed && ing->round_new.nr) {
-			cdt_workers_run(ing->workers, r->ndesc, sketch_item, ing);
-			plan_bases(ing, r);
-			pause_before_reread(ing, r);
-			cdt_workers_run(ing->workers, DELTA_SPANS, delta_item, ing);
+			cdt_workers_run(ing->workers, r->ndesc, ingest_sketch_item, ing);
+			ingest_plan_bases(ing, r);
+			ingest_pause_before_reread(ing, r);
+			cdt_workers_run(ing->workers, DELTA_SPANS, ingest_delta_item, ing);
 		}
 		if (r->framed) {
 			plan_frames(ing, r);
@@ -1220,7 +621,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	ing->start = lseek(fd, 0, SEEK_CUR);
 	ing->fd = fd;
 	ing->stream_off = 0;
-	sf_reset(&ing->add_sf);
+	ingest_sf_reset(&ing->add_sf);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	ret = cdt_manifest_writer_new(s, &mw);
 	if (ret < 0) {
@@ -1244,16 +645,16 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 			res->content = ing->cands[found].id;
 		} else {
 			/* Every candidate left matched every chunk: the file is a prefix of each. */
-			ret = catch_up(ing, fd, &ing->cands[0].id, res->chunks, res->size);
+			ret = ingest_catch_up(ing, fd, &ing->cands[0].id, res->chunks, res->size);
 			if (ret < 0) {
-				catch_up_error(what, ret);
+				ingest_catch_up_error(what, ret);
 				goto out;
 			}
 		}
 		ing->lazy = found >= 0;
-		drop_candidates(ing);
+		ingest_drop_candidates(ing);
 	}
-	drop_candidates(ing);
+	ingest_drop_candidates(ing);
 	if (!ing->lazy)
 		cdt_hasher_final(ing->file_hash, &res->content);
 	ing->lazy = 0;
@@ -1311,7 +712,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		goto out;
 	if (ing->sketches) {
 		cdt_sketchset_refresh(ing->sketches);
-		sf_reset(&ing->add_sf);
+		ingest_sf_reset(&ing->add_sf);
 	}
 	if (!res->manifest_existed) {
 		ret = cdt_store_sync(s);
@@ -1367,7 +768,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	}
 	ret = 0;
 out:
-	drop_candidates(ing);
+	ingest_drop_candidates(ing);
 	ing->lazy = 0;
 	cdt_chunk_batch_free(batch);
 	cdt_manifest_writer_free(mw);
@@ -1455,7 +856,7 @@ int cdt_ingest_again_commit(struct cdt_ingest *ing)
 		return ret;
 	if (ing->sketches) {
 		cdt_sketchset_refresh(ing->sketches);
-		sf_reset(&ing->add_sf);
+		ingest_sf_reset(&ing->add_sf);
 	}
 	if (ing->opt.committed)
 		ing->opt.committed(cdt_chunk_batch_pack_name(ing->again_batch),

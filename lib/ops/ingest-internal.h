@@ -1,0 +1,212 @@
+/* ingest-internal.h: the add pipeline's state, shared by ingest.c (the rounds), ingest-delta.c (bases and deltas) and ingest-candidates.c (stored content found early, and the hash caught up). */
+#ifndef CDT_INGEST_INTERNAL_H
+#define CDT_INGEST_INTERNAL_H
+
+#include "ops/ingest.h"
+#include "ops/batch.h"
+#include "ops/chunks.h"
+#include "base/compress.h"
+#include "base/hash.h"
+#include "base/idset.h"
+#include "format/manifest.h"
+#include "format/pack.h"
+#include "format/sketch.h"
+#include "ops/sketchset.h"
+#include "base/workers.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Work proceeds in rounds over a buffer of READ_BUF bytes: cut the buffer
+ * into chunks, hash them (and feed the whole-file hash) in parallel, look
+ * each up in order, compress the new ones in parallel, then stage them and
+ * append to the manifest in order. Memory is the buffer, an arena for
+ * compressed output of the same size, and bounded batches: nothing grows
+ * with the file.
+ */
+#define READ_BUF (8u << 20)
+/*
+ * Commit staged chunks at least this often (count or stored bytes): each
+ * commit is a pack (or a few loose objects) and one syncfs.
+ */
+#define BATCH_CHUNKS 65536
+#define BATCH_BYTES (64u << 20)
+/* Stored manifests a file is compared with while its whole-file hash waits. */
+#define MAX_CANDIDATES 8
+/* Index packs together when an add leaves more than this many outside the multi-pack index. */
+#define MIDX_AFTER_PACKS 32
+/* Merge reference tables when an add leaves more than this many. */
+#define REFS_MAX_TABLES 32
+
+struct desc {
+	size_t off;		/* in the read buffer */
+	uint32_t len;
+	struct cdt_id id;
+	int stored;		/* cdt_chunk_has() when it was hashed: 1, 0 or -errno */
+	int is_new;
+	unsigned char *obj;	/* encoded object (or frame, for its first chunk), in the arena */
+	size_t obj_len;
+	/* Framed: the first chunk of a frame holds its size; 0 for the others in it. */
+	uint32_t frame_n;	/* chunks in the frame this one opens */
+	size_t frame_raw;	/* their raw bytes */
+	/* Deltas: the chunk's sketch, the base it may be stored against, the delta. */
+	struct cdt_sketch_sf sf;
+	int base;		/* BASE_NONE, BASE_ADD (stored by this add) or BASE_PACKED */
+	size_t base_ref;	/* BASE_ADD: in ing->add_sf.bases */
+	struct cdt_pack *base_pack;
+	uint64_t base_entry;
+	int delta;		/* stored as the delta in dobj */
+	unsigned char *dobj;
+	size_t dobj_len;
+};
+
+enum { BASE_NONE, BASE_ADD, BASE_PACKED };
+
+/* A new chunk goes into a frame (or its own object) unless it is a delta. */
+static inline int whole_new(const struct desc *d)
+{
+	return d->is_new && !d->delta;
+}
+
+/*
+ * The chunks this add stored whole since its last commit, which deltas may
+ * use as bases before their pack's sketch is written: by super-feature
+ * (an open-addressing table into `bases`). A base is read back from the
+ * input (its round's buffer, or the file again, checked against its id).
+ */
+struct sf_table {
+	uint64_t *keys;
+	size_t *vals;
+	size_t cap, n;
+	struct base_ref {
+		uint64_t file_off;	/* from where reading began */
+		uint32_t len;
+		struct cdt_id id;
+	} *bases;
+	size_t nbases, abases;
+};
+
+/* One buffer's worth of the file and what becomes of it. */
+struct round {
+	unsigned char *buf;
+	size_t have;		/* bytes in buf */
+	size_t len;		/* bytes cut into chunks (the rest carries over) */
+	struct desc *descs;
+	size_t ndesc, alloc;
+	unsigned char *arena;	/* encoded objects (or frames) of the new chunks */
+	int framed;		/* new chunks go into frames (the batch packs them) */
+	size_t nframes;		/* frames in this round */
+	size_t *frame_first;	/* the desc that opens each */
+	size_t frames_alloc;
+	int packed;		/* new chunks go into a pack */
+	uint64_t file_off;	/* of buf[0], from where reading began */
+	unsigned char *darena;	/* deltas of the new chunks */
+	int last;		/* the file ends with this round */
+};
+/* Room for deltas in a round: a chunk past it is stored whole. */
+#define DELTA_ARENA (16u << 20)
+/*
+ * Threads an add uses unless told: each one beyond the first costs about
+ * 3.5 MiB (its compressor, reader and buffers), and 8 keep an add within
+ * 64 MiB of memory on any machine; past that, reading the input bounds it.
+ */
+#define DEFAULT_JOBS_MAX 8
+/* A delta is kept only when it is at least this much smaller than the chunk alone. */
+#define DELTA_MIN_GAIN 32
+
+struct cdt_ingest {
+	struct cdt_store *store;
+	struct cdt_ingest_options opt;
+	struct cdt_workers *workers;
+	struct cdt_compressor **comp;	/* one per worker + caller */
+	struct cdt_chunk_reader **readers;	/* the same, to check loose copies found */
+	unsigned char **rbufs;
+	uint32_t frame_size;		/* the store's; 0: every chunk alone */
+	unsigned char **fbufs;		/* per worker: a frame's raw bytes, gathered */
+	uint32_t **flens;
+	int ncomp;
+	size_t buf_cap;
+	/* Deltas (a store that keeps them): bases by sketch, and scratch per worker. */
+	int deltas;
+	struct cdt_sketchset *sketches;
+	struct sf_table add_sf;
+	unsigned char **zbufs;
+	int fd;				/* the input; bases are read back from it */
+	/*
+	 * cdt_ingest_again(): the input is a stored content's chunks (src,
+	 * the next entry, the chunk read last and how much of it is used),
+	 * bases are read back from the store by id, and new chunks go into
+	 * one batch across contents. stream_off is where the current input
+	 * starts in everything read since the ingest was made (add: 0).
+	 */
+	struct cdt_manifest *src;
+	uint64_t src_next;
+	unsigned char *src_buf;
+	uint32_t src_len, src_pos;
+	struct cdt_chunk_reader *src_reader;
+	struct strbuf src_why;
+	struct cdt_chunk_batch *again_batch;
+	uint64_t stream_off;
+	int reread;			/* it can be read again (bases of earlier rounds) */
+	int paused;			/* the "delta-base" test hook was met */
+	uint64_t batch_bytes;		/* staged bytes that make a commit: BATCH_BYTES */
+	/* Two rounds: one is encoded while the next is read and cut. */
+	struct round rounds[2];
+	struct round *cur;		/* the round the parallel steps work on */
+	struct cdt_hasher *file_hash;
+	struct cdt_idset round_new;	/* ids found new in this round */
+	/*
+	 * Content already stored: a file whose chunks are exactly those of a
+	 * stored manifest has that manifest's content id (a manifest's id is
+	 * only ever recorded from the bytes it was hashed from, and fsck
+	 * checks it), so the whole-file hash (a second SHA-256 pass over
+	 * every byte) can wait until the file turns out to differ. Then it is
+	 * caught up by reading the part that was skipped again, each chunk of
+	 * it checked against its id (only for input that can be read again).
+	 */
+	struct cand {
+		struct cdt_manifest *m;
+		struct cdt_id id;
+		uint64_t next;		/* the manifest entry the next chunk must match */
+	} cands[MAX_CANDIDATES];
+	int ncands;
+	int lazy;			/* the file hash is behind: see above */
+	int defer;			/* the first round's file hash waits for the candidates */
+	uint64_t hashed;		/* bytes of the file fed to file_hash */
+	off_t start;			/* offset of the file's first byte in fd, -1 if unknown */
+	/* Reading skipped bytes again: a buffer, its chunks and their check. */
+	unsigned char *cbuf;
+	struct cdt_manifest_entry *cents;
+	unsigned char *csame;
+	size_t cents_cap;
+};
+
+/*
+ * Deltas (ingest-delta.c), each step over the round at ing->cur:
+ * sketches of the new chunks (parallel), a base for each in order, the
+ * "delta-base" test pause, then the deltas in DELTA_SPANS runs
+ * (parallel). ingest_sf_reset() forgets this add's own bases.
+ */
+#define DELTA_SPANS 16
+void ingest_sf_reset(struct sf_table *t);
+void ingest_sketch_item(size_t i, int worker, void *data);
+void ingest_plan_bases(struct cdt_ingest *ing, struct round *r);
+void ingest_pause_before_reread(struct cdt_ingest *ing, struct round *r);
+void ingest_delta_item(size_t i, int worker, void *data);
+
+/*
+ * Stored content (ingest-candidates.c): a file whose chunks so far are
+ * those of a stored manifest waits for its whole-file hash; the hash is
+ * caught up from the input when the file turns out to differ.
+ */
+void ingest_drop_candidates(struct cdt_ingest *ing);
+int ingest_catch_up(struct cdt_ingest *ing, int fd, const struct cdt_id *ref,
+		    uint64_t nchunks, uint64_t upto);
+void ingest_find_candidates(struct cdt_ingest *ing, int fd, const struct round *r);
+int ingest_follow_candidates(struct cdt_ingest *ing, int fd, const struct round *r,
+			     uint64_t round_start, uint64_t chunks_before);
+int ingest_catch_up_error(const char *what, int ret);
+
+#endif
