@@ -99,24 +99,15 @@ static int start_pack(struct cdt_chunk_batch *b)
 int cdt_chunk_batch_stage(struct cdt_chunk_batch *b, const struct cdt_id *id,
 			  const void *obj, size_t obj_len)
 {
-	int ret;
-
 	if (cdt_idset_has(&b->ids, id))
 		return 0;
-	if (!b->always_pack && !b->pack && b->nmem < PACK_MIN) {
-		b->mem[b->nmem].id = *id;
-		b->mem[b->nmem].obj = xmalloc(obj_len);
-		memcpy(b->mem[b->nmem].obj, obj, obj_len);
-		b->mem[b->nmem].len = obj_len;
-		b->nmem++;
-	} else {
-		ret = start_pack(b);
-		if (ret < 0)
-			return ret;
-		ret = cdt_pack_writer_add(b->pack, id, obj, obj_len);
-		if (ret < 0)
-			return batch_error(b, ret);
-	}
+	if (b->always_pack || b->pack || b->nmem >= PACK_MIN)
+		return cdt_chunk_batch_stage_packed(b, id, obj, obj_len);
+	b->mem[b->nmem].id = *id;
+	b->mem[b->nmem].obj = xmalloc(obj_len);
+	memcpy(b->mem[b->nmem].obj, obj, obj_len);
+	b->mem[b->nmem].len = obj_len;
+	b->nmem++;
 	cdt_idset_add(&b->ids, id);
 	b->bytes += obj_len;
 	return 0;
