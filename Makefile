@@ -125,6 +125,7 @@ LIB_SOURCES = \
 	lib/ops/ingest.c \
 	lib/ops/ingest-delta.c \
 	lib/ops/ingest-candidates.c \
+	lib/ops/ingest-commit.c \
 	lib/ops/mark.c \
 	lib/ops/packset.c \
 	lib/ops/remove.c \

@@ -665,7 +665,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 			ret = EXIT_FAIL;
 			continue;
 		}
-		r = cdt_name_writable(ctx->store, st.src[i].name, io.no_replace);
+		r = cdt_name_writable(ctx->store, st.src[i].name, CDT_NAME_REG, io.no_replace);
 		if (r == -EEXIST)
 			error("name '%s' already exists (not replaced)", quote(st.src[i].name));
 		else if (r == -EISDIR)

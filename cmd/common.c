@@ -132,12 +132,20 @@ int read_name(struct cdt_store *s, const char *name, struct cdt_name_entry *e)
 		return ret;
 	}
 	ret = cdt_name_read(s, name, e, &why);
-	if (ret == -ENOENT && cdt_name_writable(s, name, 0) == -EISDIR)
+	if (!ret && !cdt_name_has_content(e)) {
+		if (e->type == CDT_NAME_DIR)
+			error("'%s' is a directory (see 'cdt ls %s', 'cdt restore')", quote(name), quote(name));
+		else
+			error("'%s' is a symbolic link to '%s' ('cdt restore' writes it back)",
+			      quote(name), quote(e->target));
+		cdt_name_entry_release(e);
+		ret = -EISDIR;
+	} else if (ret == -ENOENT && cdt_name_writable(s, name, CDT_NAME_REG, 0) == -EISDIR)
 		error("no such name: '%s' (it is a directory of names: see 'cdt ls %s')",
 		      quote(name), quote(name));
 	else if (ret == -ENOENT)
 		error("no such name: '%s'", quote(name));
-	else if (ret < 0)
+	else if (ret < 0 && ret != -EISDIR)
 		error("cannot read name '%s': %s", quote(name), why.len ? why.buf : cdt_strerror(ret));
 	strbuf_release(&why);
 	return ret < 0 ? -1 : 0;

@@ -12,6 +12,7 @@
 #include <fuse.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -107,12 +108,20 @@ static int fill_stat(struct view *v, const struct view_node *n, struct stat *st,
 	st->st_ctim.tv_sec = (time_t)n->added_sec;
 	st->st_blksize = 1024 * 1024;
 	if (n->is_dir) {
-		st->st_mode = S_IFDIR | 0755;
+		st->st_mode = S_IFDIR | (n->has_meta ? n->mode & 07777 : 0755);
 		st->st_nlink = 2 + n->nsubdirs;
-		st->st_uid = v->uid;
-		st->st_gid = v->gid;
+		st->st_uid = n->has_meta ? n->uid : v->uid;
+		st->st_gid = n->has_meta ? n->gid : v->gid;
 		st->st_size = 4096;
 		st->st_blocks = 8;
+		return 0;
+	}
+	if (n->is_link) {
+		st->st_mode = S_IFLNK | 0777;
+		st->st_nlink = 1;
+		st->st_uid = n->uid;
+		st->st_gid = n->gid;
+		st->st_size = (off_t)strlen(n->target);
 		return 0;
 	}
 	st->st_mode = S_IFREG | (n->mode & 07777);
@@ -218,7 +227,7 @@ static int view_readdir(const char *unused, void *buf, fuse_fill_dir_t filler, o
 				fill = FUSE_FILL_DIR_PLUS;
 		} else {
 			memset(&st, 0, sizeof(st));
-			st.st_mode = k->is_dir ? S_IFDIR : S_IFREG;
+			st.st_mode = k->is_dir ? S_IFDIR : k->is_link ? S_IFLNK : S_IFREG;
 		}
 		if (filler(buf, k->base, &st, 0, fill)) {
 			ret = -ENOMEM;
@@ -309,6 +318,23 @@ static int cfile_get(struct view *v, const char *name, const struct cdt_id *cont
 	return 0;
 }
 
+static int view_readlink(const char *path, char *buf, size_t size)
+{
+	struct view *v = this_view();
+	struct view_tree *t = view_tree_get(&v->tree);
+	struct view_node *n = view_tree_lookup(t, path);
+	int ret = 0;
+
+	if (!n)
+		ret = -ENOENT;
+	else if (!n->is_link)
+		ret = -EINVAL;
+	else if (size)
+		snprintf(buf, size, "%s", n->target);	/* truncated as readlink(2) does */
+	view_tree_put(&v->tree, t);
+	return ret;
+}
+
 static int view_open(const char *path, struct fuse_file_info *fi)
 {
 	struct view *v = this_view();
@@ -323,9 +349,9 @@ static int view_open(const char *path, struct fuse_file_info *fi)
 		return -EROFS;
 	t = view_tree_get(&v->tree);
 	n = view_tree_lookup(t, path);
-	if (!n || n->is_dir) {
+	if (!n || n->is_dir || n->is_link) {
 		view_tree_put(&v->tree, t);
-		return n ? -EISDIR : -ENOENT;
+		return !n ? -ENOENT : n->is_dir ? -EISDIR : -ELOOP;
 	}
 	attr = *n;
 	attr.base = NULL;
@@ -631,6 +657,7 @@ static void *view_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 const struct fuse_operations view_ops = {
 	.init		= view_init,
 	.getattr	= view_getattr,
+	.readlink	= view_readlink,
 	.access		= view_access,
 	.opendir	= view_opendir,
 	.readdir	= view_readdir,

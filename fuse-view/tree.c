@@ -53,6 +53,9 @@ static void add_kid(struct view_node *dir, struct view_node *kid)
 
 static void newer_mtime(struct view_node *dir, const struct cdt_name_entry *e)
 {
+	/* A stored directory shows its own times, not its newest name's. */
+	if (dir->has_meta)
+		return;
 	if (e->mtime_sec > dir->mtime_sec ||
 	    (e->mtime_sec == dir->mtime_sec && e->mtime_nsec > dir->mtime_nsec)) {
 		dir->mtime_sec = e->mtime_sec;
@@ -148,7 +151,31 @@ static int add_name(const char *name, const struct cdt_name_entry *e, int err,
 		newer_mtime(dir, e);
 		p = slash + 1;
 	}
+	if (e->type == CDT_NAME_DIR) {
+		struct view_node *last = dir->nkids ? dir->kids[dir->nkids - 1] : NULL;
+
+		/* Its entry comes before the names under it: the node is new. */
+		if (last && last->is_dir && !strcmp(last->base, p)) {
+			n = last;
+		} else {
+			n = new_node(p, strlen(p), 1);
+			add_kid(dir, n);
+			b->t->dirs++;
+		}
+		n->has_meta = 1;
+		n->mode = e->mode & 07777;
+		n->uid = e->uid;
+		n->gid = e->gid;
+		n->mtime_sec = e->mtime_sec;
+		n->mtime_nsec = e->mtime_nsec;
+		n->added_sec = e->added_sec;
+		return 0;
+	}
 	n = new_node(p, strlen(p), 0);
+	if (e->type == CDT_NAME_SYMLINK) {
+		n->is_link = 1;
+		n->target = xstrdup(e->target);
+	}
 	n->mode = e->mode & 07777;
 	n->uid = e->uid;
 	n->gid = e->gid;
@@ -160,7 +187,8 @@ static int add_name(const char *name, const struct cdt_name_entry *e, int err,
 	if (b->old) {
 		const struct view_node *o = lookup_rel(b->old, name);
 
-		if (o && !o->is_dir && cdt_id_eq(&o->content, &e->content))
+		if (o && !o->is_dir && !o->is_link && !n->is_link &&
+		    cdt_id_eq(&o->content, &e->content))
 			n->cached = __atomic_load_n(&o->cached, __ATOMIC_RELAXED);
 	}
 	add_kid(dir, n);
@@ -190,6 +218,7 @@ static void free_node(struct view_node *n)
 		free_node(n->kids[i]);
 	free(n->kids);
 	free(n->base);
+	free(n->target);
 	free(n);
 }
 

@@ -19,6 +19,9 @@ struct view_node {
 	size_t nkids, alloc;
 	uint32_t nsubdirs;		/* directories: for st_nlink */
 	unsigned is_dir : 1;
+	unsigned is_link : 1;		/* a symbolic link to `target` */
+	unsigned has_meta : 1;		/* directories: stored with their own entry */
+	char *target;
 	/*
 	 * Files: the kernel may keep cached pages of this name across opens.
 	 * Set once the content was opened; carried over by a rebuild only if

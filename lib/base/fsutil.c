@@ -18,6 +18,11 @@
 
 int mkdirat_p(int dirfd, const char *rel)
 {
+	return mkdirat_p_flags(dirfd, rel, 1);
+}
+
+int mkdirat_p_flags(int dirfd, const char *rel, int sync)
+{
 	struct strbuf sb = STRBUF_INIT;
 	size_t i, parent_end = 0;
 	int ret = 0;
@@ -30,12 +35,14 @@ int mkdirat_p(int dirfd, const char *rel)
 		if (mkdirat(dirfd, sb.buf, 0777) == 0) {
 			/*
 			 * A new directory is durable only once its parent is
-			 * synced: what goes into it may be synced next.
+			 * synced: what goes into it may be synced next (unless
+			 * the caller syncs the whole file system later).
 			 */
 			char save = sb.buf[parent_end];
 
 			sb.buf[parent_end] = '\0';
-			ret = fsync_dirat(dirfd, parent_end ? sb.buf : ".");
+			if (sync)
+				ret = fsync_dirat(dirfd, parent_end ? sb.buf : ".");
 			sb.buf[parent_end] = save;
 			if (ret < 0)
 				break;

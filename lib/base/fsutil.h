@@ -9,6 +9,8 @@
 int mkdir_p(const char *path);
 /* Same, relative to dirfd; creates every component of `rel`. */
 int mkdirat_p(int dirfd, const char *rel);
+/* mkdirat_p() that syncs new directories' parents only with `sync` set. */
+int mkdirat_p_flags(int dirfd, const char *rel, int sync);
 /* fsync the directory `path` (relative to dirfd). 0 or -errno. */
 int fsync_dirat(int dirfd, const char *path);
 

@@ -18,6 +18,13 @@ static inline int cdt_id_cmp(const struct cdt_id *a, const struct cdt_id *b)
 	return memcmp(a->b, b->b, CDT_ID_LEN);
 }
 
+static inline int cdt_id_is_zero(const struct cdt_id *a)
+{
+	static const struct cdt_id zero;
+
+	return !memcmp(a->b, zero.b, sizeof(zero.b));
+}
+
 static inline int cdt_id_eq(const struct cdt_id *a, const struct cdt_id *b)
 {
 	return !memcmp(a->b, b->b, CDT_ID_LEN);

@@ -84,6 +84,11 @@ int cdt_manifest_writer_finish(struct cdt_manifest_writer *w, const struct cdt_i
 
 int cdt_manifest_writer_commit(struct cdt_manifest_writer *w, int replace)
 {
+	return cdt_manifest_writer_commit_flags(w, replace, 1);
+}
+
+int cdt_manifest_writer_commit_flags(struct cdt_manifest_writer *w, int replace, int sync)
+{
 	int mfd = cdt_store_dirfd(w->store, CDT_DIR_MANIFESTS);
 	char path[CDT_ID_HEXLEN + 2];
 	int ret;
@@ -94,15 +99,15 @@ int cdt_manifest_writer_commit(struct cdt_manifest_writer *w, int replace)
 	path[2] = '\0';
 	if (mkdirat(mfd, path, 0777) == 0) {
 		/* A new fan-out directory is durable before what goes into it. */
-		if (fsync(mfd) < 0)
+		if (sync && fsync(mfd) < 0)
 			return -errno;
 	} else if (errno != EEXIST) {
 		return -errno;
 	}
 	path[2] = '/';
 	/* The manifest must be durable before a name points at it. */
-	ret = cdt_csum_file_rename(w->f, mfd, path,
-				   CDT_CSUM_SYNC_DIR | (replace ? 0 : CDT_CSUM_NOREPLACE));
+	ret = cdt_csum_file_rename(w->f, mfd, path, (sync ? CDT_CSUM_SYNC_DIR : 0) |
+				   (replace ? 0 : CDT_CSUM_NOREPLACE));
 	return ret;
 }
 

@@ -46,6 +46,8 @@ int cdt_manifest_writer_finish(struct cdt_manifest_writer *w, const struct cdt_i
  * `replace`, a manifest already there (found damaged) is replaced.
  */
 int cdt_manifest_writer_commit(struct cdt_manifest_writer *w, int replace);
+/* The same, syncing nothing without `sync` (a group commit syncs the store after). */
+int cdt_manifest_writer_commit_flags(struct cdt_manifest_writer *w, int replace, int sync);
 /* Remove the temporary file (if still there) and free. */
 void cdt_manifest_writer_free(struct cdt_manifest_writer *w);
 uint64_t cdt_manifest_writer_count(const struct cdt_manifest_writer *w);

@@ -27,42 +27,79 @@ static void nameref_file(const char *name, char *buf)
 	cdt_id_to_hex(&h, buf);
 }
 
-int cdt_nameref_add(struct cdt_store *s, const struct cdt_id *m, const char *name)
+int cdt_nameref_stage(struct cdt_store *s, const char *name, struct strbuf *tmpname)
+{
+	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
+	int fd, ret;
+
+	fd = tmpfile_openat(tmpfd, "nameref", tmpname);
+	if (fd < 0)
+		return fd;
+	ret = write_all(fd, name, strlen(name));
+	close(fd);
+	if (ret)
+		unlinkat(tmpfd, tmpname->buf, 0);
+	return ret;
+}
+
+static int nameref_install(struct cdt_store *s, const struct cdt_id *m, const char *name,
+			   const char *tmpname, int sync)
 {
 	int refsfd = cdt_store_dirfd(s, CDT_DIR_REFS), tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
 	char dir[6 + CDT_ID_HEXLEN + 2], file[CDT_ID_HEXLEN + 1];
-	struct strbuf tmpname = STRBUF_INIT;
-	int dfd = -1, fd, ret;
+	int dfd, ret;
 
 	nameref_dir(m, dir);
 	nameref_file(name, file);
-	ret = mkdirat_p(refsfd, dir);
+	ret = mkdirat_p_flags(refsfd, dir, sync);
 	if (ret < 0)
-		return ret;
+		goto out;
 	dfd = openat_beneath(refsfd, dir, O_RDONLY | O_DIRECTORY, 0);
-	if (dfd < 0)
-		return dfd;
+	if (dfd < 0) {
+		ret = dfd;
+		goto out;
+	}
 	if (faccessat(dfd, file, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
 		close(dfd);
-		return 0;
+		goto out;	/* recorded already */
 	}
-	fd = tmpfile_openat(tmpfd, "nameref", &tmpname);
-	if (fd < 0) {
-		close(dfd);
-		strbuf_release(&tmpname);
-		return fd;
-	}
-	ret = write_all(fd, name, strlen(name));
-	if (!ret && fsync(fd) < 0)
+	if (renameat(tmpfd, tmpname, dfd, file) < 0)
 		ret = -errno;
-	close(fd);
-	if (!ret && renameat(tmpfd, tmpname.buf, dfd, file) < 0)
-		ret = -errno;
-	if (ret)
-		unlinkat(tmpfd, tmpname.buf, 0);
-	else if (fsync(dfd) < 0)
+	else if (sync && fsync(dfd) < 0)
 		ret = -errno;
 	close(dfd);
+	return ret;
+out:
+	unlinkat(tmpfd, tmpname, 0);
+	return ret;
+}
+
+int cdt_nameref_install(struct cdt_store *s, const struct cdt_id *m, const char *name,
+			const char *tmpname)
+{
+	return nameref_install(s, m, name, tmpname, 0);
+}
+
+int cdt_nameref_add(struct cdt_store *s, const struct cdt_id *m, const char *name)
+{
+	struct strbuf tmpname = STRBUF_INIT;
+	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
+	int ret, fd;
+
+	ret = cdt_nameref_stage(s, name, &tmpname);
+	if (ret < 0)
+		goto out;
+	fd = openat(tmpfd, tmpname.buf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fsync(fd) < 0) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		unlinkat(tmpfd, tmpname.buf, 0);
+		goto out;
+	}
+	close(fd);
+	ret = nameref_install(s, m, name, tmpname.buf, 1);
+out:
 	strbuf_release(&tmpname);
 	return ret;
 }

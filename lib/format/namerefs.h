@@ -4,6 +4,7 @@
 
 #include "base/hash.h"
 #include "format/store.h"
+#include "base/strbuf.h"
 
 /*
  * Name records: refs/names/XX/<62 hex of manifest id>/<64 hex of
@@ -15,6 +16,16 @@
 
 /* Record that `name` uses manifest `m` (durably). 0 or -errno. */
 int cdt_nameref_add(struct cdt_store *s, const struct cdt_id *m, const char *name);
+/*
+ * The same in two steps, for a group commit: write the record to a
+ * temporary file (not synced; its name in tmpname), then, after the
+ * caller's syncfs, move it into place (new directories and the rename are
+ * not synced: the caller syncs the store). install removes the temporary
+ * file whatever happens. 0 or -errno.
+ */
+int cdt_nameref_stage(struct cdt_store *s, const char *name, struct strbuf *tmpname);
+int cdt_nameref_install(struct cdt_store *s, const struct cdt_id *m, const char *name,
+			const char *tmpname);
 /* Remove the record (missing is not an error). 0 or -errno. */
 int cdt_nameref_remove(struct cdt_store *s, const struct cdt_id *m, const char *name);
 /*

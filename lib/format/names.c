@@ -48,7 +48,131 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 	return len;
 }
 
-int cdt_name_check(const char *name, struct strbuf *why)
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Does the raw byte sequence at p need escaping? 0, or the length of the valid character there. */
+static size_t plain_len(const unsigned char *p, size_t n)
+{
+	if (p[0] < 0x20 || p[0] == 0x7f || p[0] == '\\')
+		return 0;
+	return utf8_len(p, n);
+}
+
+/*
+ * Length of the escape at p ("\\" or "\xHH" for a byte that needs one, not
+ * NUL and not '/'), or 0 if p holds none. Only the one escape the byte has
+ * is accepted, so that each raw name has exactly one escaped form.
+ */
+static size_t escape_len(const unsigned char *p, size_t n)
+{
+	int hi, lo;
+	unsigned char b;
+
+	if (n >= 2 && p[1] == '\\')
+		return 2;
+	if (n < 4 || p[1] != 'x' || (hi = hexval(p[2])) < 0 || (lo = hexval(p[3])) < 0)
+		return 0;
+	b = (unsigned char)(hi << 4 | lo);
+	if (!b || b == '/' || b == '\\')
+		return 0;
+	/* A byte that starts a valid character alone would not be escaped... */
+	if (b < 0x80)
+		return b < 0x20 || b == 0x7f ? 4 : 0;
+	/*
+	 * ...and a byte >= 0x80 is escaped only where it does not start a
+	 * valid character. What follows the escape is what follows the byte
+	 * in the raw name: the next escape's byte or a plain character.
+	 */
+	{
+		unsigned char raw[4];
+		size_t k = 1, j = 4;
+
+		raw[0] = b;
+		while (k < 4 && j < n) {
+			if (p[j] == '\\' && j + 3 < n && p[j + 1] == 'x' &&
+			    hexval(p[j + 2]) >= 0 && hexval(p[j + 3]) >= 0) {
+				raw[k++] = (unsigned char)(hexval(p[j + 2]) << 4 | hexval(p[j + 3]));
+				j += 4;
+			} else {
+				raw[k++] = p[j++];
+			}
+		}
+		if (plain_len(raw, k))
+			return 0;
+	}
+	return 4;
+}
+
+void cdt_name_escape(const char *raw, size_t len, struct strbuf *out)
+{
+	const unsigned char *p = (const unsigned char *)raw;
+	size_t i = 0, n;
+
+	while (i < len) {
+		n = p[i] == '/' ? 1 : plain_len(p + i, len - i);
+		if (n) {
+			strbuf_add(out, raw + i, n);
+			i += n;
+		} else if (p[i] == '\\') {
+			strbuf_addstr(out, "\\\\");
+			i++;
+		} else {
+			strbuf_addf(out, "\\x%02x", p[i]);
+			i++;
+		}
+	}
+}
+
+int cdt_name_unescape(const char *name, struct strbuf *out, struct strbuf *why)
+{
+	const unsigned char *p = (const unsigned char *)name;
+	size_t len = strlen(name), i = 0, start = out->len;
+
+	while (i < len) {
+		if (p[i] != '\\') {
+			strbuf_addch(out, name[i++]);
+			continue;
+		}
+		if (!escape_len(p + i, len - i)) {
+			strbuf_setlen(out, start);
+			strbuf_addstr(why, "name has a backslash that is not an escape");
+			return -EINVAL;
+		}
+		if (p[i + 1] == '\\') {
+			strbuf_addch(out, '\\');
+			i += 2;
+		} else {
+			strbuf_addch(out, (char)(hexval(p[i + 2]) << 4 | hexval(p[i + 3])));
+			i += 4;
+		}
+	}
+	return 0;
+}
+
+int cdt_name_raw(const struct cdt_name_entry *e, struct strbuf *out, struct strbuf *why)
+{
+	if (e->version == CDT_NAME_VERSION) {
+		strbuf_addstr(out, e->name);
+		return 0;
+	}
+	return cdt_name_unescape(e->name, out, why);
+}
+
+void cdt_name_entry_release(struct cdt_name_entry *e)
+{
+	free(e->xattrs);
+	e->xattrs = NULL;
+	e->xattrs_len = 0;
+}
+
+static int name_check(const char *name, int literal, struct strbuf *why)
 {
 	const unsigned char *p = (const unsigned char *)name;
 	size_t len = strlen(name), comp = 0, i;
@@ -86,6 +210,23 @@ int cdt_name_check(const char *name, struct strbuf *why)
 			strbuf_addstr(why, "name contains a control character");
 			return -EINVAL;
 		}
+		if (p[i] == '\\' && !literal) {
+			/* Each escape stands for one byte: count that. */
+			n = escape_len(p + i, len - i);
+			if (!n) {
+				strbuf_addstr(why, "name has a backslash that is not an escape "
+					      "(write \\\\ for a backslash, \\xHH for a byte)");
+				return -EINVAL;
+			}
+			comp += n;	/* the component on disk holds the escape */
+			if (comp > CDT_NAME_COMPONENT_MAX) {
+				strbuf_addf(why, "name has a component longer than %d bytes",
+					    CDT_NAME_COMPONENT_MAX);
+				return -EINVAL;
+			}
+			i += n - 1;
+			continue;
+		}
 		n = utf8_len(p + i, len - i);
 		if (!n) {
 			strbuf_addstr(why, "name is not valid UTF-8 (or has a control character)");
@@ -100,6 +241,11 @@ int cdt_name_check(const char *name, struct strbuf *why)
 		i += n - 1;
 	}
 	return 0;
+}
+
+int cdt_name_check(const char *name, struct strbuf *why)
+{
+	return name_check(name, 0, why);
 }
 
 int cdt_name_from_path(const char *path, struct strbuf *out, struct strbuf *why)
@@ -119,7 +265,7 @@ int cdt_name_from_path(const char *path, struct strbuf *out, struct strbuf *why)
 		if (n && !(n == 1 && p[0] == '.')) {
 			if (out->len > start)
 				strbuf_addch(out, '/');
-			strbuf_add(out, p, n);
+			cdt_name_escape(p, n, out);
 		}
 		p += n;
 		if (*p)
@@ -132,15 +278,21 @@ int cdt_name_from_path(const char *path, struct strbuf *out, struct strbuf *why)
 	return 0;
 }
 
-void cdt_name_encode(const struct cdt_name_entry *e, struct strbuf *out)
+void cdt_name_encode(struct cdt_name_entry *e, struct strbuf *out)
 {
-	unsigned char h[CDT_NAME_FIXED];
-	size_t nlen = strlen(e->name), start = out->len;
+	unsigned char h[CDT_NAME_FIXED2];
+	size_t nlen = strlen(e->name), tlen = 0, start = out->len, fixed = CDT_NAME_FIXED;
 	struct cdt_id sum;
 
+	if (!e->type)
+		e->type = CDT_NAME_REG;	/* a zeroed entry is a regular file's */
+	/* An entry read as version 1 keeps its literal name; a new one is escaped. */
+	e->version = e->type == CDT_NAME_REG && !e->flags && !e->xattrs_len &&
+		     (e->version == CDT_NAME_VERSION || !strchr(e->name, '\\')) ?
+		     CDT_NAME_VERSION : CDT_NAME_VERSION2;
 	memset(h, 0, sizeof(h));
 	memcpy(h, CDT_NAME_MAGIC, 4);
-	h[4] = CDT_NAME_VERSION;
+	h[4] = e->version;
 	put_le32(h + 8, e->mode & 07777);
 	put_le32(h + 12, e->uid);
 	put_le32(h + 16, e->gid);
@@ -150,18 +302,65 @@ void cdt_name_encode(const struct cdt_name_entry *e, struct strbuf *out)
 	put_le64(h + 40, e->size);
 	memcpy(h + 48, e->content.b, CDT_ID_LEN);
 	put_le16(h + 80, (uint16_t)nlen);
-	strbuf_add(out, h, sizeof(h));
+	if (e->version == CDT_NAME_VERSION2) {
+		if (e->type == CDT_NAME_SYMLINK || (e->flags & CDT_NAME_HARDLINK))
+			tlen = strlen(e->target);
+		h[5] = e->type;
+		h[6] = e->flags;
+		put_le16(h + 82, (uint16_t)tlen);
+		put_le32(h + 84, (uint32_t)e->xattrs_len);
+		fixed = CDT_NAME_FIXED2;
+	}
+	strbuf_add(out, h, fixed);
 	strbuf_add(out, e->name, nlen);
+	strbuf_add(out, e->target, tlen);
+	if (e->xattrs_len)
+		strbuf_add(out, e->xattrs, e->xattrs_len);
 	cdt_hash(out->buf + start, out->len - start, &sum);
 	strbuf_add(out, sum.b, CDT_ID_LEN);
+}
+
+/* Are the extended attribute records well formed, in order, without repeats? */
+static int check_xattrs(const unsigned char *p, size_t len, struct strbuf *why)
+{
+	const unsigned char *prev = NULL;
+	size_t prev_len = 0, off = 0;
+
+	while (off < len) {
+		size_t nl, vl;
+		int c;
+
+		if (len - off < 6)
+			goto bad;
+		nl = get_le16(p + off);
+		vl = get_le32(p + off + 2);
+		off += 6;
+		if (!nl || nl > len - off || vl > len - off - nl || memchr(p + off, 0, nl))
+			goto bad;
+		if (prev) {
+			c = memcmp(prev, p + off, MIN(prev_len, nl));
+			if (c > 0 || (!c && prev_len >= nl))
+				goto bad;
+		}
+		prev = p + off;
+		prev_len = nl;
+		off += nl + vl;
+	}
+	return 0;
+bad:
+	strbuf_addstr(why, "name entry has malformed extended attributes");
+	return -CDT_ECORRUPT;
 }
 
 int cdt_name_decode(const unsigned char *buf, size_t len, const char *name,
 		    struct cdt_name_entry *e, struct strbuf *why)
 {
-	size_t nlen;
+	size_t nlen, tlen = 0, xlen = 0, fixed;
 	struct cdt_id sum;
+	int v2;
 
+	e->xattrs = NULL;
+	e->xattrs_len = 0;
 	if (len < CDT_NAME_FIXED + CDT_ID_LEN || len > CDT_NAME_ENTRY_MAX) {
 		strbuf_addstr(why, "name entry has an impossible length");
 		return -CDT_ECORRUPT;
@@ -170,12 +369,23 @@ int cdt_name_decode(const unsigned char *buf, size_t len, const char *name,
 		strbuf_addstr(why, "name entry has a bad magic number");
 		return -CDT_ECORRUPT;
 	}
-	if (buf[4] != CDT_NAME_VERSION) {
+	if (buf[4] != CDT_NAME_VERSION && buf[4] != CDT_NAME_VERSION2) {
 		strbuf_addf(why, "name entry has unknown version %u", buf[4]);
 		return -CDT_ECORRUPT;
 	}
+	v2 = buf[4] == CDT_NAME_VERSION2;
+	fixed = v2 ? CDT_NAME_FIXED2 : CDT_NAME_FIXED;
+	if (len < fixed + CDT_ID_LEN) {
+		strbuf_addstr(why, "name entry has an impossible length");
+		return -CDT_ECORRUPT;
+	}
 	nlen = get_le16(buf + 80);
-	if (CDT_NAME_FIXED + nlen + CDT_ID_LEN != len) {
+	if (v2) {
+		tlen = get_le16(buf + 82);
+		xlen = get_le32(buf + 84);
+	}
+	if (nlen > CDT_NAME_MAX || tlen > CDT_NAME_TARGET_MAX || xlen > CDT_NAME_XATTR_MAX ||
+	    fixed + nlen + tlen + xlen + CDT_ID_LEN != len) {
 		strbuf_addstr(why, "name entry length does not match its name");
 		return -CDT_ECORRUPT;
 	}
@@ -184,17 +394,22 @@ int cdt_name_decode(const unsigned char *buf, size_t len, const char *name,
 		strbuf_addstr(why, "name entry checksum does not match its contents");
 		return -CDT_ECORRUPT;
 	}
-	if (buf[5] || buf[6] || buf[7] || buf[82] || buf[83] || get_le32(buf + 8) & ~07777u) {
+	if ((v2 ? buf[7] || buf[6] & ~CDT_NAME_FLAGS_KNOWN :
+		  buf[5] || buf[6] || buf[7] || buf[82] || buf[83]) ||
+	    get_le32(buf + 8) & ~07777u) {
 		strbuf_addstr(why, "name entry has reserved bits set");
 		return -CDT_ECORRUPT;
 	}
-	memcpy(e->name, buf + CDT_NAME_FIXED, nlen);
+	e->version = buf[4];
+	e->type = v2 ? buf[5] : CDT_NAME_REG;
+	e->flags = v2 ? buf[6] : 0;
+	memcpy(e->name, buf + fixed, nlen);
 	e->name[nlen] = '\0';
 	if (name && strcmp(e->name, name)) {
 		strbuf_addstr(why, "name entry belongs to another name");
 		return -CDT_ECORRUPT;
 	}
-	if (strlen(e->name) != nlen || cdt_name_check(e->name, why)) {
+	if (strlen(e->name) != nlen || name_check(e->name, !v2, why)) {
 		strbuf_addstr(why, " (in name entry)");
 		return -CDT_ECORRUPT;
 	}
@@ -210,7 +425,68 @@ int cdt_name_decode(const unsigned char *buf, size_t len, const char *name,
 	e->added_sec = (int64_t)get_le64(buf + 32);
 	e->size = get_le64(buf + 40);
 	memcpy(e->content.b, buf + 48, CDT_ID_LEN);
+	memcpy(e->target, buf + fixed + nlen, tlen);
+	e->target[tlen] = '\0';
+	if (memchr(e->target, 0, tlen)) {
+		strbuf_addstr(why, "name entry has a NUL byte in its target");
+		return -CDT_ECORRUPT;
+	}
+	/* One encoding per entry: what a type does not use is zero. */
+	switch (e->type) {
+	case CDT_NAME_REG:
+		if (!(e->flags & CDT_NAME_HARDLINK) != !tlen) {
+			strbuf_addstr(why, "name entry has a target it cannot have");
+			return -CDT_ECORRUPT;
+		}
+		if (tlen && name_check(e->target, 0, why)) {
+			strbuf_addstr(why, " (the name a hard link names)");
+			return -CDT_ECORRUPT;
+		}
+		break;
+	case CDT_NAME_SYMLINK:
+	case CDT_NAME_DIR:
+		if (e->size || !cdt_id_is_zero(&e->content) || e->flags ||
+		    (e->type == CDT_NAME_SYMLINK) != !!tlen) {
+			strbuf_addstr(why, "name entry has fields its type does not use");
+			return -CDT_ECORRUPT;
+		}
+		break;
+	default:
+		strbuf_addf(why, "name entry has unknown type %u", e->type);
+		return -CDT_ECORRUPT;
+	}
+	/* A version 2 entry that version 1 could hold would have two encodings. */
+	if (v2 && e->type == CDT_NAME_REG && !e->flags && !xlen && !strchr(e->name, '\\')) {
+		strbuf_addstr(why, "name entry is version 2 without need");
+		return -CDT_ECORRUPT;
+	}
+	if (xlen) {
+		if (check_xattrs(buf + fixed + nlen + tlen, xlen, why))
+			return -CDT_ECORRUPT;
+		e->xattrs = xmalloc(xlen);
+		memcpy(e->xattrs, buf + fixed + nlen + tlen, xlen);
+		e->xattrs_len = xlen;
+	}
 	return 0;
+}
+
+/* Read an entry file (at most CDT_NAME_ENTRY_MAX bytes) into buf. */
+static ssize_t read_entry(int fd, struct strbuf *buf)
+{
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size > (off_t)CDT_NAME_ENTRY_MAX)
+		st.st_size = CDT_NAME_ENTRY_MAX;
+	strbuf_reset(buf);
+	/* One byte more than the largest entry: a longer file is refused by decode. */
+	strbuf_grow(buf, (size_t)st.st_size + 1);
+	n = read_full(fd, buf->buf, (size_t)st.st_size + 1);
+	if (n >= 0)
+		strbuf_setlen(buf, (size_t)n);
+	return n;
 }
 
 int openat_beneath(int dirfd, const char *rel, int flags, mode_t mode)
@@ -250,11 +526,13 @@ int openat_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 int cdt_name_read(struct cdt_store *s, const char *name, struct cdt_name_entry *e,
 		  struct strbuf *why)
 {
-	unsigned char buf[CDT_NAME_ENTRY_MAX + 1];
+	struct strbuf buf = STRBUF_INIT, path = STRBUF_INIT;
 	struct stat st;
 	ssize_t n;
 	int fd;
 
+	e->xattrs = NULL;
+	e->xattrs_len = 0;
 	fd = openat_beneath(cdt_store_dirfd(s, CDT_DIR_NAMES), name, O_RDONLY, 0);
 	if (fd < 0) {
 		if (fd == -ENOTDIR)
@@ -266,19 +544,33 @@ int cdt_name_read(struct cdt_store *s, const char *name, struct cdt_name_entry *
 		return fd;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		/* A directory of names is not a name. */
-		return -ENOENT;
+		int dfd = fd;
+
+		/* A directory of names is a name only with an entry of its own. */
+		fd = S_ISDIR(st.st_mode) ? openat(dfd, CDT_NAME_DIRENT,
+						  O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+		close(dfd);
+		if (fd < 0)
+			return -ENOENT;
 	}
-	n = read_full(fd, buf, sizeof(buf));
+	n = read_entry(fd, &buf);
 	close(fd);
-	if (n < 0)
-		return (int)n;
-	return cdt_name_decode(buf, (size_t)n, name, e, why);
+	if (n >= 0)
+		n = cdt_name_decode((unsigned char *)buf.buf, buf.len, name, e, why);
+	strbuf_release(&buf);
+	strbuf_release(&path);
+	if (!n && S_ISDIR(st.st_mode) != (e->type == CDT_NAME_DIR)) {
+		cdt_name_entry_release(e);
+		strbuf_addstr(why, S_ISDIR(st.st_mode) ? "a directory's entry is not a directory's" :
+			      "a directory's entry is not in its directory");
+		return -CDT_ECORRUPT;
+	}
+	return (int)n;
 }
 
 /* Open the directory holding `name`'s entry, creating it if asked. */
-static int open_parent(struct cdt_store *s, const char *name, int create, const char **base)
+static int open_parent_sync(struct cdt_store *s, const char *name, int create, int sync,
+			    const char **base)
 {
 	int namesfd = cdt_store_dirfd(s, CDT_DIR_NAMES);
 	const char *slash = strrchr(name, '/');
@@ -310,7 +602,7 @@ static int open_parent(struct cdt_store *s, const char *name, int create, const 
 				*q = '\0';
 			if (mkdirat(cur, p, 0777) == 0) {
 				/* A new directory must be durable before the name in it is. */
-				if (fsync(cur) < 0) {
+				if (sync && fsync(cur) < 0) {
 					int e = -errno;
 
 					close(cur);
@@ -345,19 +637,49 @@ static int open_parent(struct cdt_store *s, const char *name, int create, const 
 	return fd;
 }
 
-int cdt_name_write(struct cdt_store *s, const struct cdt_name_entry *e, int replace)
+static int open_parent(struct cdt_store *s, const char *name, int create, const char **base)
 {
-	struct strbuf buf = STRBUF_INIT, tmpname = STRBUF_INIT;
+	return open_parent_sync(s, name, create, 1, base);
+}
+
+int cdt_name_stage(struct cdt_store *s, struct cdt_name_entry *e, struct strbuf *tmpname)
+{
+	struct strbuf buf = STRBUF_INIT;
 	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
-	const char *base;
-	int fd = -1, dirfd = -1, ret;
-	struct stat st;
+	int fd, ret;
 
 	cdt_name_encode(e, &buf);
-	dirfd = open_parent(s, e->name, 1, &base);
+	fd = tmpfile_openat(tmpfd, "name", tmpname);
+	if (fd < 0) {
+		strbuf_release(&buf);
+		return fd;
+	}
+	ret = write_all(fd, buf.buf, buf.len);
+	close(fd);
+	if (ret)
+		unlinkat(tmpfd, tmpname->buf, 0);
+	strbuf_release(&buf);
+	return ret;
+}
+
+/* Move the staged entry tmpname into place (see cdt_name_install()). */
+static int name_install(struct cdt_store *s, const struct cdt_name_entry *e, const char *tmpname,
+			int replace, int sync)
+{
+	struct strbuf path = STRBUF_INIT;
+	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
+	const char *base;
+	int dirfd, ret = 0;
+	struct stat st;
+
+	strbuf_addstr(&path, e->name);
+	if (e->type == CDT_NAME_DIR) {
+		strbuf_addstr(&path, "/" CDT_NAME_DIRENT);
+		replace = 1;	/* a directory's metadata is always the latest */
+	}
+	dirfd = open_parent_sync(s, path.buf, 1, sync, &base);
 	if (dirfd < 0) {
 		ret = dirfd;
-		dirfd = -1;
 		goto out;
 	}
 	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -370,46 +692,63 @@ int cdt_name_write(struct cdt_store *s, const struct cdt_name_entry *e, int repl
 			goto out;
 		}
 	}
-	fd = tmpfile_openat(tmpfd, "name", &tmpname);
-	if (fd < 0) {
-		ret = fd;
-		fd = -1;
-		goto out;
-	}
-	ret = write_all(fd, buf.buf, buf.len);
-	if (!ret && fsync(fd) < 0)
-		ret = -errno;
-	if (ret)
-		goto out_unlink;
 	cdt_crash_point("name");
 	if (replace) {
-		if (renameat(tmpfd, tmpname.buf, dirfd, base) < 0) {
+		if (renameat(tmpfd, tmpname, dirfd, base) < 0) {
 			ret = -errno;
-			goto out_unlink;
+			goto out;
 		}
 	} else {
-		ret = rename_noreplace(tmpfd, tmpname.buf, dirfd, base);
+		ret = rename_noreplace(tmpfd, tmpname, dirfd, base);
 		if (ret == 1)
 			ret = -EEXIST;
 		if (ret < 0)
-			goto out_unlink;
+			goto out;
 	}
-	if (fsync(dirfd) < 0)
+	if (sync && fsync(dirfd) < 0)
 		ret = -errno;
-	goto out;
-out_unlink:
-	unlinkat(tmpfd, tmpname.buf, 0);
+	close(dirfd);
+	strbuf_release(&path);
+	return ret;
 out:
-	if (fd >= 0)
-		close(fd);
+	unlinkat(tmpfd, tmpname, 0);
 	if (dirfd >= 0)
 		close(dirfd);
-	strbuf_release(&buf);
+	strbuf_release(&path);
+	return ret;
+}
+
+int cdt_name_install(struct cdt_store *s, const struct cdt_name_entry *e, const char *tmpname,
+		     int replace)
+{
+	return name_install(s, e, tmpname, replace, 0);
+}
+
+int cdt_name_write(struct cdt_store *s, struct cdt_name_entry *e, int replace)
+{
+	struct strbuf tmpname = STRBUF_INIT;
+	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
+	int fd, ret;
+
+	ret = cdt_name_stage(s, e, &tmpname);
+	if (ret < 0)
+		goto out;
+	fd = openat(tmpfd, tmpname.buf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fsync(fd) < 0) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		unlinkat(tmpfd, tmpname.buf, 0);
+		goto out;
+	}
+	close(fd);
+	ret = name_install(s, e, tmpname.buf, replace, 1);
+out:
 	strbuf_release(&tmpname);
 	return ret;
 }
 
-int cdt_name_remove(struct cdt_store *s, const char *name)
+int cdt_name_remove(struct cdt_store *s, const char *name, int is_dir)
 {
 	int namesfd = cdt_store_dirfd(s, CDT_DIR_NAMES);
 	const char *base;
@@ -417,11 +756,25 @@ int cdt_name_remove(struct cdt_store *s, const char *name)
 	int dirfd, ret = 0;
 	struct stat st;
 
-	dirfd = open_parent(s, name, 0, &base);
-	if (dirfd < 0)
+	strbuf_addstr(&dir, name);
+	if (is_dir < 0) {
+		/* Whichever entry is there (one that cannot be read). */
+		int fd = openat_beneath(namesfd, name, O_RDONLY | O_DIRECTORY, 0);
+
+		is_dir = fd >= 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (is_dir)
+		strbuf_addstr(&dir, "/" CDT_NAME_DIRENT);
+	dirfd = open_parent(s, dir.buf, 0, &base);
+	if (dirfd < 0) {
+		strbuf_release(&dir);
 		return dirfd == -ENOTDIR ? -ENOENT : dirfd;
+	}
 	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode)) {
 		close(dirfd);
+		strbuf_release(&dir);
 		return -ENOENT;
 	}
 	if (unlinkat(dirfd, base, 0) < 0)
@@ -429,10 +782,11 @@ int cdt_name_remove(struct cdt_store *s, const char *name)
 	else if (fsync(dirfd) < 0)
 		ret = -errno;
 	close(dirfd);
-	if (ret)
+	if (ret) {
+		strbuf_release(&dir);
 		return ret;
+	}
 	/* Prune parents left empty; a failure here leaves only an empty directory. */
-	strbuf_addstr(&dir, name);
 	for (;;) {
 		char *slash = strrchr(dir.buf, '/');
 
@@ -476,12 +830,12 @@ struct walk {
 	void *data;
 	struct strbuf path;
 	struct strbuf why;
+	struct strbuf buf;	/* the entry being read */
 	int depth;
 };
 
-static int visit_entry(struct walk *w, int dirfd, const char *base)
+static int visit_entry(struct walk *w, int dirfd, const char *base, int is_dirent)
 {
-	unsigned char buf[CDT_NAME_ENTRY_MAX + 1];
 	struct cdt_name_entry *e = xmalloc(sizeof(*e));
 	int fd, ret;
 	ssize_t n;
@@ -493,16 +847,23 @@ static int visit_entry(struct walk *w, int dirfd, const char *base)
 		strbuf_addf(&w->why, "cannot open name entry: %s", cdt_strerror(errno));
 		goto report;
 	}
-	n = read_full(fd, buf, sizeof(buf));
+	n = read_entry(fd, &w->buf);
 	close(fd);
 	if (n < 0) {
 		ret = (int)n;
 		strbuf_addf(&w->why, "cannot read name entry: %s", cdt_strerror((int)n));
 		goto report;
 	}
-	ret = cdt_name_decode(buf, (size_t)n, w->path.buf, e, &w->why);
+	ret = cdt_name_decode((unsigned char *)w->buf.buf, w->buf.len, w->path.buf, e, &w->why);
+	if (!ret && is_dirent != (e->type == CDT_NAME_DIR)) {
+		cdt_name_entry_release(e);
+		strbuf_addstr(&w->why, is_dirent ? "a directory's entry is not a directory's" :
+			      "a directory's entry is not in its directory");
+		ret = -CDT_ECORRUPT;
+	}
 	if (!ret) {
 		ret = w->fn(w->path.buf, e, 0, NULL, w->data);
+		cdt_name_entry_release(e);
 		free(e);
 		return ret;
 	}
@@ -551,6 +912,15 @@ static int walk_dir(struct walk *w, int dirfd)
 	for (i = 0; i < nr && !ret; i++) {
 		size_t keep = w->path.len;
 
+		/* The directory's own entry: it sorts first (its name starts with \001). */
+		if (!strcmp(kids[i].name, CDT_NAME_DIRENT) && kids[i].is_dir == 0) {
+			if (w->path.len)
+				ret = visit_entry(w, dirfd, kids[i].name, 1);
+			else
+				ret = w->fn(CDT_NAME_DIRENT, NULL, -CDT_ECORRUPT,
+					    "a directory entry at the top of names/", w->data);
+			continue;
+		}
 		if (w->path.len)
 			strbuf_addch(&w->path, '/');
 		strbuf_addstr(&w->path, kids[i].name);
@@ -564,7 +934,7 @@ static int walk_dir(struct walk *w, int dirfd)
 			else
 				ret = walk_dir(w, fd);
 		} else if (kids[i].is_dir == 0) {
-			ret = visit_entry(w, dirfd, kids[i].name);
+			ret = visit_entry(w, dirfd, kids[i].name, 0);
 		} else {
 			ret = w->fn(w->path.buf, NULL, -CDT_ECORRUPT,
 				    "not a regular file (symbolic link or special file in names/)",
@@ -582,7 +952,7 @@ static int walk_dir(struct walk *w, int dirfd)
 
 int cdt_names_walk(struct cdt_store *s, const char *prefix, cdt_name_fn fn, void *data)
 {
-	struct walk w = { s, fn, data, STRBUF_INIT, STRBUF_INIT, 0 };
+	struct walk w = { s, fn, data, STRBUF_INIT, STRBUF_INIT, STRBUF_INIT, 0 };
 	int namesfd = cdt_store_dirfd(s, CDT_DIR_NAMES);
 	int fd, ret;
 
@@ -600,7 +970,7 @@ int cdt_names_walk(struct cdt_store *s, const char *prefix, cdt_name_fn fn, void
 		}
 		strbuf_addstr(&w.path, prefix);
 		if (S_ISREG(st.st_mode)) {
-			ret = visit_entry(&w, pfd, base);
+			ret = visit_entry(&w, pfd, base, 0);
 			close(pfd);
 		} else if (S_ISDIR(st.st_mode)) {
 			fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -618,10 +988,11 @@ int cdt_names_walk(struct cdt_store *s, const char *prefix, cdt_name_fn fn, void
 	}
 	strbuf_release(&w.path);
 	strbuf_release(&w.why);
+	strbuf_release(&w.buf);
 	return ret;
 }
 
-int cdt_name_writable(struct cdt_store *s, const char *name, int no_replace)
+int cdt_name_writable(struct cdt_store *s, const char *name, int type, int no_replace)
 {
 	const char *base;
 	struct stat st;
@@ -633,10 +1004,18 @@ int cdt_name_writable(struct cdt_store *s, const char *name, int no_replace)
 	if (dirfd < 0)
 		return dirfd;
 	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (S_ISDIR(st.st_mode))
+		if (type == CDT_NAME_DIR) {
+			/*
+			 * A directory goes where a directory of names is, not
+			 * over a name; its entry (metadata) is always replaced.
+			 */
+			if (!S_ISDIR(st.st_mode))
+				ret = -ENOTDIR;
+		} else if (S_ISDIR(st.st_mode)) {
 			ret = -EISDIR;
-		else if (no_replace)
+		} else if (no_replace) {
 			ret = -EEXIST;
+		}
 	} else if (errno != ENOENT) {
 		ret = -errno;
 	}

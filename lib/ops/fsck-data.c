@@ -62,6 +62,9 @@ static int visit_name(const char *name, const struct cdt_name_entry *e, int err,
 	struct fsck_name *n;
 	uint32_t idx;
 
+	/* Directories and symbolic links are whole in their entries (decode checked them). */
+	if (e && !cdt_name_has_content(e))
+		return 0;
 	ALLOC_GROW(f->names, f->nnames + 1, f->anames);
 	idx = (uint32_t)f->nnames++;
 	n = &f->names[idx];

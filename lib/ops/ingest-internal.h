@@ -39,6 +39,24 @@
 #define MIDX_AFTER_PACKS 32
 /* Merge reference tables when an add leaves more than this many. */
 #define REFS_MAX_TABLES 32
+/*
+ * A group commit (ingest-commit.c) happens once this many new manifests
+ * wait (each holds an open temporary file), or names, or seconds of work.
+ */
+#define GROUP_MANIFESTS 256
+#define GROUP_NAMES_MAX 8192
+#define GROUP_SECONDS 5.0
+
+/* A name waiting for its batch to be committed. */
+struct pending {
+	struct cdt_name_entry *meta;		/* owned */
+	struct cdt_manifest_writer *mw;		/* its new manifest, or NULL */
+	int heal;				/* mw replaces a damaged manifest */
+	struct cdt_ingest_result res;
+	void *cookie;
+	struct strbuf name_tmp, ref_tmp;	/* staged entry and name record */
+	int err;
+};
 
 struct desc {
 	size_t off;		/* in the read buffer */
@@ -152,6 +170,14 @@ struct cdt_ingest {
 	int reread;			/* it can be read again (bases of earlier rounds) */
 	int paused;			/* the "delta-base" test hook was met */
 	uint64_t batch_bytes;		/* staged bytes that make a commit: BATCH_BYTES */
+	/* add: one batch of chunks, references and names across files (group commit). */
+	struct cdt_chunk_batch *batch;
+	struct cdt_ref_writer *refw;
+	struct pending *pend;
+	size_t npend, apend, pend_manifests;
+	struct cdt_idset pend_ids;	/* contents whose manifest is pending */
+	double pend_since;		/* when the first pending name was queued */
+	int64_t committed_at;		/* added time of the names of the last commit */
 	/* Two rounds: one is encoded while the next is read and cut. */
 	struct round rounds[2];
 	struct round *cur;		/* the round the parallel steps work on */
@@ -208,5 +234,19 @@ void ingest_find_candidates(struct cdt_ingest *ing, int fd, const struct round *
 int ingest_follow_candidates(struct cdt_ingest *ing, int fd, const struct round *r,
 			     uint64_t round_start, uint64_t chunks_before);
 int ingest_catch_up_error(const char *what, int ret);
+
+/*
+ * Group commit (ingest-commit.c). ingest_pend() queues a name (meta copied,
+ * its extended attributes taken over; mw owned from now on);
+ * ingest_commit_if_due() commits when the batch is due; ingest_commit_last()
+ * commits now and returns the last queued name's result; ingest_pend_free()
+ * drops what is pending (add failed or was interrupted).
+ */
+void ingest_pend(struct cdt_ingest *ing, struct cdt_name_entry *meta,
+		 const struct cdt_ingest_result *res, struct cdt_manifest_writer *mw, int heal,
+		 void *cookie);
+int ingest_commit_if_due(struct cdt_ingest *ing);
+int ingest_commit_last(struct cdt_ingest *ing);
+void ingest_pend_free(struct cdt_ingest *ing);
 
 #endif

@@ -120,6 +120,11 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 	cdt_hasher_free(ing->file_hash);
 	cdt_idset_clear(&ing->round_new);
 	cdt_chunk_batch_free(ing->again_batch);
+	ingest_pend_free(ing);
+	free(ing->pend);
+	cdt_idset_clear(&ing->pend_ids);
+	cdt_chunk_batch_free(ing->batch);
+	cdt_ref_writer_free(ing->refw);
 	cdt_chunk_reader_free(ing->src_reader);
 	free(ing->src_buf);
 	strbuf_release(&ing->src_why);
@@ -308,16 +313,24 @@ static int read_stored(struct cdt_ingest *ing, unsigned char *buf, size_t cap, s
 	return 0;
 }
 
-/* Write the chunk references of the finished manifest, reading it back in bounded pieces. */
+/*
+ * Add the chunk references of the finished manifest to the batch's
+ * reference writer (written as a table at the commit, or before when it
+ * is full), reading the manifest back in bounded pieces.
+ */
 static int write_refs(struct cdt_ingest *ing, const char *manifest_tmp, const struct cdt_id *m)
 {
-	struct cdt_ref_writer *w = cdt_ref_writer_new(ing->store);
+	struct cdt_ref_writer *w;
 	int tmpfd = cdt_store_dirfd(ing->store, CDT_DIR_TMP);
 	unsigned char *rec = xmalloc(1024 * CDT_MANIFEST_REC);
 	off_t off = CDT_MANIFEST_HDR;
 	struct stat st;
 	int fd, ret = 0;
 	uint64_t left;
+
+	if (!ing->refw)
+		ing->refw = cdt_ref_writer_new(ing->store);
+	w = ing->refw;
 
 	fd = openat(tmpfd, manifest_tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -342,13 +355,10 @@ static int write_refs(struct cdt_ingest *ing, const char *manifest_tmp, const st
 		off += n;
 		left -= nr;
 	}
-	if (!ret)
-		ret = cdt_ref_writer_flush(w);
 out:
 	if (fd >= 0)
 		close(fd);
 	free(rec);
-	cdt_ref_writer_free(w);
 	return ret;
 }
 
@@ -602,16 +612,27 @@ read_error:
 	return error_code(ret, "cannot read '%s': %s", quote(what), cdt_strerror(ret));
 }
 
-int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
-		  struct cdt_name_entry *meta, struct cdt_ingest_result *res)
+/*
+ * Read fd to its end: new chunks staged into the ingest's batch, the
+ * manifest finished in *mwp and its references added to the batch's
+ * reference writer, unless the content is stored (or pending) already
+ * (*mwp NULL). *heal: a damaged stored manifest is to be replaced.
+ */
+static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
+		       struct cdt_ingest_result *res, struct cdt_manifest_writer **mwp, int *heal)
 {
 	struct cdt_store *s = ing->store;
 	struct cdt_manifest_writer *mw = NULL;
-	struct cdt_chunk_batch *batch = cdt_chunk_batch_new(s);
-	int ret, heal = 0;
+	struct cdt_chunk_batch *batch;
+	int ret;
 	char hex[CDT_ID_HEXLEN + 1];
 
 	memset(res, 0, sizeof(*res));
+	*mwp = NULL;
+	*heal = 0;
+	if (!ing->batch)
+		ing->batch = cdt_chunk_batch_new(s);
+	batch = ing->batch;
 	cdt_hasher_reset(ing->file_hash);
 	ing->hashed = 0;
 	ing->lazy = 0;
@@ -621,6 +642,7 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	ing->start = lseek(fd, 0, SEEK_CUR);
 	ing->fd = fd;
 	ing->stream_off = 0;
+	/* Bases of earlier files are read back from those files: not from this one. */
 	ingest_sf_reset(&ing->add_sf);
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	ret = cdt_manifest_writer_new(s, &mw);
@@ -658,10 +680,17 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 	if (!ing->lazy)
 		cdt_hasher_final(ing->file_hash, &res->content);
 	ing->lazy = 0;
+	res->hashed = ing->hashed;
 
 	ret = cdt_manifest_writer_finish(mw, &res->content);
 	if (ret < 0) {
 		error("cannot write manifest for '%s': %s", quote(what), cdt_strerror(ret));
+		goto out;
+	}
+	/* The same content queued earlier in this batch: its manifest is on its way. */
+	if (cdt_idset_has(&ing->pend_ids, &res->content)) {
+		res->manifest_existed = 1;
+		ret = 0;
 		goto out;
 	}
 	ret = cdt_manifest_exists(s, &res->content);
@@ -687,91 +716,73 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 					"replacing it with the one just made (then 'cdt fsck --rebuild-refs' "
 					"drops its old references)",
 					cdt_id_to_hex(&res->content, hex));
-				heal = 1;
+				*heal = 1;
 				ret = 0;
 			}
 			cdt_manifest_close(old);
 		} else if (v == -CDT_ECORRUPT) {
 			warning("manifest %s is damaged; replacing it with the one just made",
 				cdt_id_to_hex(&res->content, hex));
-			heal = 1;
+			*heal = 1;
 			ret = 0;
 		}
 	}
 	res->manifest_existed = ret;
-	if (!ret) {
+	ret = 0;
+	if (!res->manifest_existed) {
 		ret = write_refs(ing, cdt_manifest_writer_tmpname(mw), &res->content);
 		if (ret < 0) {
 			error("cannot write reference table: %s", cdt_strerror(ret));
 			goto out;
 		}
+		cdt_idset_add(&ing->pend_ids, &res->content);
+		*mwp = mw;
+		mw = NULL;
 	}
-	/* Data before metadata: chunks and references durable before the manifest. */
-	ret = cdt_chunk_batch_commit(batch);
-	if (ret < 0)
-		goto out;
-	if (ing->sketches) {
-		cdt_sketchset_refresh(ing->sketches);
-		ingest_sf_reset(&ing->add_sf);
-	}
-	if (!res->manifest_existed) {
-		ret = cdt_store_sync(s);
-		if (ret < 0) {
-			error("cannot sync store '%s': %s", cdt_store_path(s), cdt_strerror(ret));
-			goto out;
-		}
-		cdt_crash_point("manifest");
-		ret = cdt_manifest_writer_commit(mw, heal);
-		if (ret < 0) {
-			error("cannot store manifest %s: %s", cdt_id_to_hex(&res->content, hex),
-			      cdt_strerror(ret));
-			goto out;
-		}
-	}
-	/* Then the name record, then the name. */
-	ret = cdt_nameref_add(s, &res->content, meta->name);
-	if (ret < 0) {
-		error("cannot record name '%s' for manifest %s: %s", quote(meta->name),
-		      cdt_id_to_hex(&res->content, hex), cdt_strerror(ret));
-		goto out;
-	}
-	meta->size = res->size;
-	res->hashed = ing->hashed;
-	meta->content = res->content;
-	meta->added_sec = (int64_t)time(NULL);
-	ret = cdt_name_write(s, meta, !ing->opt.no_replace);
-	if (ret == -EEXIST)
-		error("name '%s' already exists (not replaced)", quote(meta->name));
-	else if (ret == -EISDIR)
-		error("cannot store '%s': stored names exist under '%s/'", quote(meta->name), quote(meta->name));
-	else if (ret == -ENOTDIR)
-		error("cannot store '%s': a parent of it is a stored name", quote(meta->name));
-	else if (ret < 0)
-		error("cannot write name '%s': %s", quote(meta->name), cdt_strerror(ret));
-	if (ret < 0)
-		goto out;
-	if (ing->opt.progress)
-		ing->opt.progress(res->size, ing->opt.progress_data);
-	/* Keep lookups cheap: index many new packs together now and then. */
-	if (cdt_packs_uncovered(s) > MIDX_AFTER_PACKS) {
-		int w = cdt_packs_write_midx(s);
-
-		if (w < 0)
-			warning("cannot write the multi-pack index: %s", cdt_strerror(w));
-	}
-	/* And merge small reference tables. */
-	if (!res->manifest_existed) {
-		int merged = cdt_refs_compact(s, REFS_MAX_TABLES, NULL, NULL);
-
-		if (merged < 0)
-			warning("cannot merge reference tables: %s", cdt_strerror(merged));
-	}
-	ret = 0;
 out:
 	ingest_drop_candidates(ing);
 	ing->lazy = 0;
-	cdt_chunk_batch_free(batch);
 	cdt_manifest_writer_free(mw);
+	return ret;
+}
+
+int cdt_ingest_queue(struct cdt_ingest *ing, int fd, const char *what,
+		     struct cdt_name_entry *meta, void *cookie, struct cdt_ingest_result *res)
+{
+	struct cdt_manifest_writer *mw;
+	int heal, ret;
+
+	ret = ingest_read(ing, fd, what, res, &mw, &heal);
+	if (ret < 0)
+		return ret;
+	meta->type = CDT_NAME_REG;
+	meta->size = res->size;
+	meta->content = res->content;
+	ingest_pend(ing, meta, res, mw, heal, cookie);
+	if (ing->opt.progress)
+		ing->opt.progress(res->size, ing->opt.progress_data);
+	ingest_commit_if_due(ing);	/* failures reach the caller through done() */
+	return 0;
+}
+
+int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
+		  struct cdt_name_entry *meta, struct cdt_ingest_result *res)
+{
+	struct cdt_manifest_writer *mw;
+	int heal, ret;
+
+	ret = ingest_read(ing, fd, what, res, &mw, &heal);
+	if (ret < 0)
+		return ret;
+	meta->type = CDT_NAME_REG;
+	meta->size = res->size;
+	meta->content = res->content;
+	ingest_pend(ing, meta, res, mw, heal, NULL);
+	ret = ingest_commit_last(ing);
+	if (!ret)
+		meta->added_sec = ing->committed_at;
+	if (!ret && ing->opt.progress)
+		ing->opt.progress(res->size, ing->opt.progress_data);
 	return ret;
 }
 

@@ -7,6 +7,7 @@
 #include "format/store.h"
 
 struct cdt_pack;
+struct cdt_ingest_result;
 
 struct cdt_ingest_options {
 	int jobs;		/* worker threads for hashing and compression (0: online CPUs) */
@@ -29,6 +30,19 @@ struct cdt_ingest_options {
 	 * name of a pack that was there before (the same bytes written again).
 	 */
 	int level;
+	/*
+	 * Group commit (add of many files). With `group` set, cdt_ingest_queue()
+	 * leaves names pending and cdt_ingest_commit() makes a batch of them
+	 * durable at once (a few syncfs per batch instead of several fsyncs
+	 * per file); a batch is committed on its own once it holds `group`
+	 * names, many new manifests or GROUP_SECONDS of work. done() then
+	 * tells, for each name in the order queued, that it is durable (err 0)
+	 * or failed (err < 0, already reported), with the caller's cookie.
+	 */
+	size_t group;
+	void (*done)(const struct cdt_name_entry *e, const struct cdt_ingest_result *res,
+		     int err, void *cookie, void *data);
+	void *done_data;
 	int (*stored)(const struct cdt_id *id, void *data);
 	int (*base_ok)(const struct cdt_pack *p, void *data);
 	void (*committed)(const char *pack, void *data);
@@ -65,6 +79,31 @@ void cdt_ingest_free(struct cdt_ingest *ing);
  */
 int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		  struct cdt_name_entry *meta, struct cdt_ingest_result *res);
+
+/*
+ * Group commit: read and store fd's content as cdt_ingest_fd() does, but
+ * leave its name pending until the batch is committed (then opt.done is
+ * called for it). res is filled in at once. meta->type must be
+ * CDT_NAME_REG; meta is copied (its extended attributes taken over: the
+ * caller's pointer is cleared). 0, or -errno (reported): nothing of this
+ * file is pending then.
+ */
+int cdt_ingest_queue(struct cdt_ingest *ing, int fd, const char *what,
+		     struct cdt_name_entry *meta, void *cookie, struct cdt_ingest_result *res);
+/*
+ * Queue a name whose content is already stored (content and size set in
+ * meta: a files cache hit), or that has none (a directory or symbolic
+ * link). A name with content whose manifest is not in the store is
+ * refused with -ENOENT (not reported: the caller reads the file). 0 or
+ * -errno.
+ */
+int cdt_ingest_queue_entry(struct cdt_ingest *ing, struct cdt_name_entry *meta, void *cookie);
+/*
+ * Commit every pending name: chunk data, references, manifests, name
+ * records, names, each step made durable by one syncfs before the next
+ * points at it. Calls opt.done for each. 0, or -errno when any failed.
+ */
+int cdt_ingest_commit(struct cdt_ingest *ing);
 
 /*
  * Store the stored content `content` again, as if it were added now: its

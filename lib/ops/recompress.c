@@ -213,7 +213,7 @@ static int convert_name(const char *name, const struct cdt_name_entry *e, int er
 
 	(void)err;
 	(void)why;
-	if (!e || !cdt_idset_add(&rc->done, &e->content))
+	if (!e || !cdt_name_has_content(e) || !cdt_idset_add(&rc->done, &e->content))
 		return 0;
 	if (all_new(rc, &e->content))
 		return 0;

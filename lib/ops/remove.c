@@ -68,11 +68,13 @@ static int check_record(const char *name, int err, void *data)
 		return 0;
 	e = xmalloc(sizeof(*e));
 	ret = cdt_name_read(rc->r->store, name, e, &why);
-	if (ret == 0 && cdt_id_eq(&e->content, rc->m))
+	if (ret == 0 && cdt_name_has_content(e) && cdt_id_eq(&e->content, rc->m))
 		used = 1;
 	else if (ret == -ENOENT || ret == 0)
 		/* The name is gone or holds other content now: a stale record. */
 		cdt_nameref_remove(rc->r->store, rc->m, name);
+	if (ret == 0)
+		cdt_name_entry_release(e);
 	free(e);
 	strbuf_release(&why);
 	return used;
@@ -83,7 +85,7 @@ int cdt_remove_name(struct cdt_remover *r, const char *name, struct cdt_remove_r
 	struct cdt_name_entry *e = xmalloc(sizeof(*e));
 	struct strbuf why = STRBUF_INIT;
 	struct records rc = { 0 };
-	int ret, have_entry;
+	int ret, have_entry = 0;
 
 	ret = cdt_name_read(r->store, name, e, &why);
 	if (ret == -ENOENT)
@@ -92,14 +94,14 @@ int cdt_remove_name(struct cdt_remover *r, const char *name, struct cdt_remove_r
 	if (!have_entry)
 		warning("removing damaged name '%s' (%s); its content is left to 'cdt gc'",
 			quote(name), why.len ? why.buf : cdt_strerror(ret));
-	ret = cdt_name_remove(r->store, name);
+	ret = cdt_name_remove(r->store, name, have_entry ? e->type == CDT_NAME_DIR : -1);
 	if (ret < 0) {
 		error("cannot remove name '%s': %s", quote(name), cdt_strerror(ret));
 		goto out;
 	}
 	res->names++;
 	ret = 0;
-	if (!have_entry)
+	if (!have_entry || !cdt_name_has_content(e))
 		goto out;
 	/* The name is gone; does another name still use its manifest? */
 	rc.r = r;
@@ -109,6 +111,8 @@ int cdt_remove_name(struct cdt_remover *r, const char *name, struct cdt_remove_r
 		cdt_idset_add(&r->candidates, &e->content);
 	cdt_nameref_remove(r->store, &e->content, name);
 out:
+	if (have_entry)
+		cdt_name_entry_release(e);
 	free(e);
 	strbuf_release(&why);
 	return ret;
@@ -178,7 +182,7 @@ static int note_user(const char *name, const struct cdt_name_entry *e, int err,
 		}
 		return 0;
 	}
-	if (cdt_idset_has(st->candidates, &e->content))
+	if (cdt_name_has_content(e) && cdt_idset_has(st->candidates, &e->content))
 		cdt_idset_add(&st->used, &e->content);
 	/* Every candidate in use: the rest of the walk cannot change anything. */
 	return st->used.nr == st->candidates->nr;

@@ -7,7 +7,7 @@
  *   bit 1  decode expecting the name the entry claims to hold;
  *   bit 2  decode expecting another name (must then be refused).
  * An entry that decodes must hold a valid name and encode back to exactly
- * the same bytes: the format has one encoding per entry.
+ * the same bytes: the format has one encoding per entry (version 1 or 2).
  */
 #include "fuzz.h"
 #include "format/names.h"
@@ -34,9 +34,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data + 1, len);
 	if ((flags & 1) && len >= CDT_ID_LEN)
 		fuzz_fix_checksum(buf, len - CDT_ID_LEN);
-	if ((flags & 2) && len > CDT_NAME_FIXED)
-		expect = xstrndup((const char *)buf + CDT_NAME_FIXED,
-				  MIN((size_t)get_le16(buf + 80), len - CDT_NAME_FIXED));
+	if ((flags & 2) && len > CDT_NAME_FIXED2) {
+		size_t fixed = buf[4] == CDT_NAME_VERSION2 ? CDT_NAME_FIXED2 : CDT_NAME_FIXED;
+
+		expect = xstrndup((const char *)buf + fixed,
+				  MIN((size_t)get_le16(buf + 80), len - fixed));
+	}
 	else if (flags & 4)
 		expect = xstrdup("fuzz/other-name");
 
@@ -46,10 +49,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(ret == -CDT_ECORRUPT && why.len > 0);
 	} else {
 		FUZZ_CHECK(!expect || !strcmp(expect, e.name));
-		FUZZ_CHECK(cdt_name_check(e.name, &why2) == 0);
+		/* Version 1 names are literal: a backslash there is no escape. */
+		FUZZ_CHECK(e.version == CDT_NAME_VERSION || cdt_name_check(e.name, &why2) == 0);
 		FUZZ_CHECK(!(e.mode & ~07777u) && e.mtime_nsec < 1000000000u);
 		cdt_name_encode(&e, &enc);
 		FUZZ_CHECK(enc.len == len && !memcmp(enc.buf, buf, len));
+		if (e.version == CDT_NAME_VERSION2) {
+			strbuf_reset(&why2);
+			FUZZ_CHECK(cdt_name_raw(&e, &enc, &why2) == 0);
+		}
+		cdt_name_entry_release(&e);
 	}
 	strbuf_release(&why);
 	strbuf_release(&why2);

@@ -79,7 +79,7 @@ static void add(struct cdt_store *s, const char *name, uint64_t seed, size_t blo
 
 static void rm(struct cdt_store *s, const char *name)
 {
-	if (cdt_name_remove(s, name) < 0)
+	if (cdt_name_remove(s, name, 0) < 0)
 		die("cannot remove '%s'", name);
 }
 

@@ -190,23 +190,23 @@ static void test_store_entries(struct cdt_store *s)
 	struct stat st;
 
 	entry(&e, "dir/sub/file", 1);
-	CHECK(cdt_name_writable(s, "dir/sub/file", 1) == 0);
+	CHECK(cdt_name_writable(s, "dir/sub/file", CDT_NAME_REG, 1) == 0);
 	CHECK(cdt_name_write(s, &e, 0) == 0);
 	CHECK(read_name(s, "dir/sub/file", &e, NULL) == 0);
 	/* Replacing: refused without replace, done with it. */
 	entry(&f, "dir/sub/file", 2);
 	CHECK(cdt_name_write(s, &f, 0) == -EEXIST);
 	CHECK(read_name(s, "dir/sub/file", &e, NULL) == 0);
-	CHECK(cdt_name_writable(s, "dir/sub/file", 1) == -EEXIST);
-	CHECK(cdt_name_writable(s, "dir/sub/file", 0) == 0);
+	CHECK(cdt_name_writable(s, "dir/sub/file", CDT_NAME_REG, 1) == -EEXIST);
+	CHECK(cdt_name_writable(s, "dir/sub/file", CDT_NAME_REG, 0) == 0);
 	CHECK(cdt_name_write(s, &f, 1) == 0);
 	CHECK(read_name(s, "dir/sub/file", &f, NULL) == 0);
 	/* A name cannot be a directory of names, nor sit under another name. */
 	entry(&f, "dir/sub", 3);
-	CHECK(cdt_name_writable(s, "dir/sub", 0) == -EISDIR);
+	CHECK(cdt_name_writable(s, "dir/sub", CDT_NAME_REG, 0) == -EISDIR);
 	CHECK(cdt_name_write(s, &f, 1) == -EISDIR);
 	entry(&f, "dir/sub/file/x", 3);
-	CHECK(cdt_name_writable(s, "dir/sub/file/x", 0) == -ENOTDIR);
+	CHECK(cdt_name_writable(s, "dir/sub/file/x", CDT_NAME_REG, 0) == -ENOTDIR);
 	CHECK(cdt_name_write(s, &f, 0) == -ENOTDIR);
 
 	/* Not there: missing, a directory, under a name. */
@@ -234,14 +234,14 @@ static void test_store_entries(struct cdt_store *s)
 	CHECK(cdt_name_write(s, &f, 0) == 0);
 	entry(&f, "p/q/r", 5);
 	CHECK(cdt_name_write(s, &f, 0) == 0);
-	CHECK(cdt_name_remove(s, "p/q/r") == 0);
+	CHECK(cdt_name_remove(s, "p/q/r", 0) == 0);
 	CHECK(fstatat(nfd, "p", &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
-	CHECK(cdt_name_remove(s, "dir/sub/file") == 0);
+	CHECK(cdt_name_remove(s, "dir/sub/file", 0) == 0);
 	CHECK(fstatat(nfd, "dir/sub", &st, AT_SYMLINK_NOFOLLOW) == 0);
 	CHECK(read_name(s, "dir/sub/other", NULL, NULL) == 0);
-	CHECK(cdt_name_remove(s, "dir/sub/file") == -ENOENT);
-	CHECK(cdt_name_remove(s, "dir/sub") == -ENOENT);
-	CHECK(cdt_name_remove(s, "dir/sub/other/x") == -ENOENT);
+	CHECK(cdt_name_remove(s, "dir/sub/file", 0) == -ENOENT);
+	CHECK(cdt_name_remove(s, "dir/sub", 0) == -ENOENT);
+	CHECK(cdt_name_remove(s, "dir/sub/other/x", 0) == -ENOENT);
 	strbuf_release(&sb);
 }
 
@@ -316,6 +316,225 @@ static void test_walk(struct cdt_store *s)
 	strbuf_release(&sb);
 }
 
+/* raw -> escaped form -> valid name -> the same raw bytes. */
+static int round_trip(const char *raw, size_t len, const char *want)
+{
+	struct strbuf esc = STRBUF_INIT, back = STRBUF_INIT, why = STRBUF_INIT;
+	int ok;
+
+	cdt_name_escape(raw, len, &esc);
+	ok = cdt_name_check(esc.buf, &why) == 0 &&
+	     cdt_name_unescape(esc.buf, &back, &why) == 0 &&
+	     back.len == len && !memcmp(back.buf, raw, len) && (!want || !strcmp(esc.buf, want));
+	if (!ok)
+		fprintf(stderr, "round trip of '%s' (%zu bytes): '%s' %s\n", quote(esc.buf), len,
+			quote(back.buf), why.buf);
+	strbuf_release(&esc);
+	strbuf_release(&back);
+	strbuf_release(&why);
+	return ok;
+}
+
+static void test_escape(void)
+{
+	static const char *const noncanonical[] = {
+		"\\x41", "a\\x2f", "\\x00", "\\q", "a\\", "\\x5c", "\\xc3\\xa9", "\\xC3",
+		"\\x4", "\\x", "\\xe2\\x82\\xac", "a\\xc3\\xa9b",
+	};
+	struct strbuf out = STRBUF_INIT, why = STRBUF_INIT;
+	unsigned char raw[64];
+	unsigned seed = 12345;
+	size_t i, k;
+	int ok;
+
+	/* Valid names without a backslash are their own escaped form. */
+	CHECK(round_trip("données/été", strlen("données/été"), "données/été"));
+	CHECK(round_trip("a\\b", 3, "a\\\\b"));
+	CHECK(round_trip("a\xff" "b", 3, "a\\xffb"));
+	CHECK(round_trip("\n", 1, "\\x0a"));
+	CHECK(round_trip("\x7f\x1b", 2, "\\x7f\\x1b"));
+	CHECK(round_trip("\xc2\x85", 2, "\\xc2\\x85"));		/* a C1 control */
+	CHECK(round_trip("\xc3" "A", 2, "\\xc3A"));		/* a lead byte alone */
+	CHECK(round_trip("\xc3\xc3\xa9", 3, "\\xc3\xc3\xa9"));	/* then a valid é */
+	CHECK(round_trip("\xed\xa0\x80", 3, "\\xed\\xa0\\x80"));	/* a surrogate */
+	/* Random bytes (no NUL, no '/') all survive, and the form is valid. */
+	for (ok = 1, i = 0; i < 20000; i++) {
+		size_t len = 1 + (i % 12);
+
+		for (k = 0; k < len; k++) {
+			seed = seed * 1103515245 + 12345;
+			raw[k] = (unsigned char)(seed >> 16);
+			if (!raw[k] || raw[k] == '/')
+				raw[k] = (i & 1) ? 0x80 : '\\';
+		}
+		/* No file system gives these names (and they are never stored). */
+		if (len <= 2 && !memcmp(raw, "..", len))
+			continue;
+		ok &= round_trip((const char *)raw, len, NULL);
+	}
+	CHECK(ok);
+	/* Only the one escaped form is a name: nothing else unescapes. */
+	for (ok = 1, i = 0; i < ARRAY_SIZE(noncanonical); i++) {
+		strbuf_reset(&out);
+		strbuf_reset(&why);
+		ok &= cdt_name_unescape(noncanonical[i], &out, &why) == -EINVAL && why.len &&
+		      cdt_name_check(noncanonical[i], &why) == -EINVAL;
+		if (!ok)
+			fprintf(stderr, "'%s' was accepted\n", quote(noncanonical[i]));
+	}
+	CHECK(ok);
+	/* A component is at most 255 bytes on disk, escapes included. */
+	strbuf_reset(&out);
+	for (i = 0; i < 64; i++)
+		strbuf_addstr(&out, "\\xff");
+	CHECK(refused(out.buf, "component longer"));
+	strbuf_release(&out);
+	strbuf_release(&why);
+}
+
+/* Encode, decode, compare every field; then each damaged form is refused. */
+static void test_entry_v2(void)
+{
+	struct cdt_name_entry e, d;
+	struct strbuf sb = STRBUF_INIT, why = STRBUF_INIT;
+	static const unsigned char xa[] = {
+		4, 0, 9, 0, 0, 0, 'u', 's', 'e', 'r', 'v', 'a', 'l', 'u', 'e', '\0', 'x', 'y', 'z',
+		4, 0, 0, 0, 0, 0, 'u', 's', 'e', 's',
+	};
+
+	/* A plain file is version 1; a backslash in its name makes it version 2. */
+	memset(&e, 0, sizeof(e));
+	strcpy(e.name, "a/b");
+	e.size = 3;
+	cdt_hash("abc", 3, &e.content);
+	cdt_name_encode(&e, &sb);
+	CHECK(e.version == 1 && e.type == CDT_NAME_REG && sb.len == CDT_NAME_FIXED + 3 + 32);
+	strbuf_reset(&sb);
+	strcpy(e.name, "a\\\\b");
+	cdt_name_encode(&e, &sb);
+	CHECK(e.version == 2);
+	CHECK(cdt_name_decode((unsigned char *)sb.buf, sb.len, "a\\\\b", &d, &why) == 0);
+	strbuf_reset(&why);
+	CHECK(cdt_name_raw(&d, &why, NULL) == 0 && !strcmp(why.buf, "a\\b"));
+	strbuf_reset(&why);
+
+	/* A symbolic link with a raw target. */
+	memset(&e, 0, sizeof(e));
+	strcpy(e.name, "l\\xff");
+	e.type = CDT_NAME_SYMLINK;
+	e.mode = 0777;
+	strcpy(e.target, "../t\xff/x");
+	strbuf_reset(&sb);
+	cdt_name_encode(&e, &sb);
+	CHECK(cdt_name_decode((unsigned char *)sb.buf, sb.len, "l\\xff", &d, &why) == 0);
+	CHECK(d.type == CDT_NAME_SYMLINK && !strcmp(d.target, "../t\xff/x") && d.version == 2);
+	strbuf_reset(&why);
+	CHECK(cdt_name_raw(&d, &why, NULL) == 0 && !strcmp(why.buf, "l\xff"));
+	strbuf_reset(&why);
+	/* Fields a type does not use must be zero: one encoding per entry. */
+	e.size = 1;
+	strbuf_reset(&sb);
+	cdt_name_encode(&e, &sb);
+	CHECK(cdt_name_decode((unsigned char *)sb.buf, sb.len, NULL, &d, &why) == -CDT_ECORRUPT &&
+	      strstr(why.buf, "does not use"));
+	strbuf_reset(&why);
+
+	/* A directory with extended attributes. */
+	memset(&e, 0, sizeof(e));
+	strcpy(e.name, "d");
+	e.type = CDT_NAME_DIR;
+	e.mode = 01777;
+	e.xattrs = (unsigned char *)xa;
+	e.xattrs_len = sizeof(xa);
+	strbuf_reset(&sb);
+	cdt_name_encode(&e, &sb);
+	CHECK(cdt_name_decode((unsigned char *)sb.buf, sb.len, "d", &d, &why) == 0);
+	CHECK(d.type == CDT_NAME_DIR && d.mode == 01777 && d.xattrs_len == sizeof(xa) &&
+	      !memcmp(d.xattrs, xa, sizeof(xa)));
+	cdt_name_entry_release(&d);
+	/* Out of order attributes are refused. */
+	{
+		unsigned char bad[sizeof(xa)];
+
+		memcpy(bad, xa + 19, 10);
+		memcpy(bad + 10, xa, 19);
+		e.xattrs = bad;
+		strbuf_reset(&sb);
+		cdt_name_encode(&e, &sb);
+		CHECK(cdt_name_decode((unsigned char *)sb.buf, sb.len, "d", &d, &why) ==
+		      -CDT_ECORRUPT && strstr(why.buf, "extended attributes"));
+		strbuf_reset(&why);
+	}
+	/* A hard link names a valid name; a regular file without the flag has no target. */
+	memset(&e, 0, sizeof(e));
+	strcpy(e.name, "h");
+	e.flags = CDT_NAME_HARDLINK;
+	strcpy(e.target, "first/name");
+	strbuf_reset(&sb);
+	cdt_name_encode(&e, &sb);
+	CHECK(e.version == 2);
+	CHECK(cdt_name_decode((unsigned char *)sb.buf, sb.len, "h", &d, &why) == 0 &&
+	      (d.flags & CDT_NAME_HARDLINK) && !strcmp(d.target, "first/name"));
+	sb.buf[6] = 0;	/* flag cleared: a target it cannot have (checksum fixed below) */
+	{
+		struct cdt_id sum;
+
+		cdt_hash(sb.buf, sb.len - 32, &sum);
+		memcpy(sb.buf + sb.len - 32, sum.b, 32);
+	}
+	CHECK(cdt_name_decode((unsigned char *)sb.buf, sb.len, "h", &d, &why) == -CDT_ECORRUPT);
+	strbuf_release(&sb);
+	strbuf_release(&why);
+}
+
+/* Directory entries live in their directory, beside the names under it. */
+static void test_dir_entries(struct cdt_store *s)
+{
+	struct cdt_name_entry e, f;
+	struct walked wk = { STRBUF_INIT, 0, 0 };
+	struct strbuf why = STRBUF_INIT;
+	int ret;
+
+	memset(&e, 0, sizeof(e));
+	strcpy(e.name, "t/empty");
+	e.type = CDT_NAME_DIR;
+	e.mode = 0750;
+	CHECK(cdt_name_writable(s, "t/empty", CDT_NAME_DIR, 1) == 0);
+	CHECK(cdt_name_write(s, &e, 0) == 0);
+	strcpy(e.name, "t");
+	e.mode = 0700;
+	CHECK(cdt_name_write(s, &e, 0) == 0);
+	entry(&f, "t/file", 3);
+	CHECK(cdt_name_write(s, &f, 0) == 0);
+	memset(&e, 0, sizeof(e));
+	strcpy(e.name, "t/link");
+	e.type = CDT_NAME_SYMLINK;
+	strcpy(e.target, "/etc/passwd");
+	CHECK(cdt_name_write(s, &e, 0) == 0);
+	/* The directory's entry first, then what is under it. */
+	CHECK(!strcmp(walk(s, "t", &wk, &ret), "t\nt/empty\nt/file\nt/link\n") && ret == 0);
+	CHECK(cdt_name_read(s, "t/empty", &e, &why) == 0 && e.type == CDT_NAME_DIR && e.mode == 0750);
+	CHECK(cdt_name_read(s, "t", &e, &why) == 0 && e.type == CDT_NAME_DIR && e.mode == 0700);
+	/* A file cannot go where a directory is, nor a directory over a file. */
+	CHECK(cdt_name_writable(s, "t/empty", CDT_NAME_REG, 0) == -EISDIR);
+	CHECK(cdt_name_writable(s, "t/file", CDT_NAME_DIR, 0) == -ENOTDIR);
+	strcpy(f.name, "t/empty");
+	CHECK(cdt_name_write(s, &f, 1) == -EISDIR);
+	memset(&e, 0, sizeof(e));
+	strcpy(e.name, "t/file");
+	e.type = CDT_NAME_DIR;
+	CHECK(cdt_name_write(s, &e, 1) == -ENOTDIR);
+	/* Removing a directory's entry keeps the names under it. */
+	CHECK(cdt_name_remove(s, "t", 1) == 0);
+	CHECK(cdt_name_read(s, "t", &e, &why) == -ENOENT);
+	CHECK(!strcmp(walk(s, "t", &wk, &ret), "t/empty\nt/file\nt/link\n"));
+	CHECK(cdt_name_remove(s, "t/empty", -1) == 0);
+	CHECK(cdt_name_remove(s, "t/empty", 1) == -ENOENT);
+	CHECK(!strcmp(walk(s, "t", &wk, &ret), "t/file\nt/link\n"));
+	strbuf_release(&wk.log);
+	strbuf_release(&why);
+}
+
 int main(void)
 {
 	char *dir = unit_tmpdir("test-names");
@@ -328,6 +547,11 @@ int main(void)
 	cdt_store_close(s);
 	s = unit_store_new(dir, "walk", CDT_CHUNKER_FASTCDC, 4096);
 	test_walk(s);
+	cdt_store_close(s);
+	test_escape();
+	test_entry_v2();
+	s = unit_store_new(dir, "dirs", CDT_CHUNKER_FASTCDC, 4096);
+	test_dir_entries(s);
 	cdt_store_close(s);
 	unit_tmpdir_remove(dir);
 	UNIT_DONE();
