@@ -409,8 +409,13 @@ static void test_entry_v2(void)
 	cdt_hash("abc", 3, &e.content);
 	cdt_name_encode(&e, &sb);
 	CHECK(e.version == 1 && e.type == CDT_NAME_REG && sb.len == CDT_NAME_FIXED + 3 + 32);
+	/* An entry read as version 1 stays literal; a new one is escaped. */
 	strbuf_reset(&sb);
 	strcpy(e.name, "a\\\\b");
+	cdt_name_encode(&e, &sb);
+	CHECK(e.version == 1);
+	strbuf_reset(&sb);
+	e.version = 0;
 	cdt_name_encode(&e, &sb);
 	CHECK(e.version == 2);
 	CHECK(cdt_name_decode((unsigned char *)sb.buf, sb.len, "a\\\\b", &d, &why) == 0);
