@@ -4,6 +4,8 @@
 #include "unit.h"
 
 #include <errno.h>
+#include <fnmatch.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -375,6 +377,60 @@ static void test_backtracking(void)
 	YES("**/a/**/a/**/a/**/a/**/a/**/a", deep);
 }
 
+static uint64_t rs = 1;
+
+static unsigned rnd(unsigned n)
+{
+	rs = rs * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (unsigned)(rs >> 33) % n;
+}
+
+/*
+ * Where the two agree on what a pattern means, fnmatch(3) with
+ * FNM_PATHNAME must give the same answers: for patterns without '/' on
+ * a base name, and for anchored ones without "**" or a quoted '/' (which
+ * gitignore(5) treats its own way) on a whole path. Random patterns and
+ * names over a few bytes that mean something to either.
+ */
+static void test_against_fnmatch(void)
+{
+	static const char pat_bytes[] = "ab*?[]!^-\\/", name_bytes[] = "ab]-!^*?[\\/";
+	int round, differ = 0, compared = 0;
+
+	for (round = 0; round < 400000; round++) {
+		int anchored = round & 1, r;
+		size_t plen = 1 + rnd(8), nlen = 1 + rnd(6), i;
+		char pat[16], name[16];
+		struct cdt_exclude *ex;
+		struct strbuf why = STRBUF_INIT;
+
+		for (i = 0; i < plen; i++)
+			pat[i] = pat_bytes[rnd(sizeof(pat_bytes) - (anchored ? 1 : 2))];
+		pat[plen] = '\0';
+		for (i = 0; i < nlen; i++)
+			name[i] = name_bytes[rnd(sizeof(name_bytes) - (anchored ? 1 : 2))];
+		name[nlen] = '\0';
+		if (pat[0] == '!' || pat[0] == '/' || pat[plen - 1] == '/')
+			continue;
+		if (anchored && (!strchr(pat, '/') || strstr(pat, "**") || strstr(pat, "\\/")))
+			continue;
+		/* A path has no empty component and no '/' at either end. */
+		if (name[0] == '/' || name[nlen - 1] == '/' || strstr(name, "//"))
+			continue;
+		ex = cdt_exclude_new();
+		if (cdt_exclude_add(ex, pat, &why) == 0) {
+			compared++;
+			r = cdt_exclude_match(ex, name, nlen, 0);
+			if (r != (fnmatch(pat, name, FNM_PATHNAME) == 0) && differ++ < 10)
+				fprintf(stderr, "'%s' on '%s': %d, fnmatch says otherwise\n", pat, name, r);
+		}
+		cdt_exclude_free(ex);
+		strbuf_release(&why);
+	}
+	CHECK(compared > 100000);
+	CHECK(differ == 0);
+}
+
 int main(void)
 {
 	test_basename();
@@ -388,5 +444,6 @@ int main(void)
 	test_errors();
 	test_file();
 	test_backtracking();
+	test_against_fnmatch();
 	UNIT_DONE();
 }
