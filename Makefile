@@ -95,6 +95,7 @@ LIB_SOURCES = \
 	lib/base/compress.c \
 	lib/base/csum-file.c \
 	lib/base/error.c \
+	lib/base/exclude.c \
 	lib/base/fsutil.c \
 	lib/base/hash.c \
 	lib/base/idset.c \
@@ -175,6 +176,7 @@ TEST_TOOL_SOURCES = \
 UNIT_TESTS = \
 	t/unit/test-chunker \
 	t/unit/test-csum-file \
+	t/unit/test-exclude \
 	t/unit/test-formats \
 	t/unit/test-gc-plan \
 	t/unit/test-manifest \

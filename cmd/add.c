@@ -1,5 +1,6 @@
 /* cmd/add.c: cdt add, store files under names. */
 #include "cmd.h"
+#include "base/exclude.h"
 #include "base/hash.h"
 #include "ops/ingest.h"
 #include "format/names.h"
@@ -18,7 +19,7 @@
 #include <unistd.h>
 
 const char usage_add[] =
-	"usage: cdt add [-r] [--name NAME | --prefix DIR] [--no-replace] [--porcelain | --json] [-j N] [-q] PATH...\n"
+	"usage: cdt add [-r] [--exclude PATTERN]... [--exclude-from FILE]... [-x] [--name NAME | --prefix DIR] [--no-replace] [--porcelain | --json] [-j N] [-q] PATH...\n"
 	"   or: cdt add --name NAME -\n"
 	"\n"
 	"Store files. Each is chunked, deduplicated against everything in the\n"
@@ -26,6 +27,12 @@ const char usage_add[] =
 	"given, made relative (a leading '/' and '.' components are dropped).\n"
 	"\n"
 	"    -r, --recursive    add the regular files under each directory\n"
+	"    --exclude PATTERN  leave out what PATTERN matches (gitignore rules,\n"
+	"                       relative to each directory; repeatable)\n"
+	"    --exclude-from FILE\n"
+	"                       leave out what the patterns in FILE match\n"
+	"    -x, --one-file-system\n"
+	"                       do not go into directories on other file systems\n"
 	"    --name NAME        store the single PATH (or - for stdin) as NAME\n"
 	"    --prefix DIR       name each file DIR/<its base name> (with -r,\n"
 	"                       DIR/<directory base name>/<path inside it>)\n"
@@ -51,6 +58,8 @@ struct add_state {
 	const char *name_opt;
 	const char *prefix;
 	int recursive;
+	struct cdt_exclude *exclude;	/* --exclude, --exclude-from; NULL if none */
+	int one_fs;		/* -x: directories on other file systems are not entered */
 	int bad;
 	size_t skipped;		/* inputs reported and not stored; the rest go on */
 	dev_t store_dev;	/* the store itself is never added */
@@ -258,14 +267,16 @@ out:
 }
 
 /*
- * Add every regular file under the directory `dir` (a path on disk), named
- * under `name`, in byte order depth first. The stack of directories lives
- * on the heap: a deep tree costs memory, not the process's stack.
+ * Add every regular file under the directory `dir` (a path on disk, on
+ * device `dev`), named under `name`, in byte order depth first. The stack
+ * of directories lives on the heap: a deep tree costs memory, not the
+ * process's stack.
  */
-static void walk(struct add_state *st, const char *dir, const char *name)
+static void walk(struct add_state *st, const char *dir, const char *name, dev_t dev)
 {
 	struct walk_dir *stack = NULL;
 	size_t depth = 0, alloc = 0;
+	size_t rel = strlen(dir) + 1;	/* every path is dir/REL: patterns match REL */
 
 	push_dir(st, &stack, &depth, &alloc, dir, name, 1);
 	while (depth) {
@@ -284,11 +295,16 @@ static void walk(struct add_state *st, const char *dir, const char *name)
 		p = xstrfmt("%s/%s", top->path, e->base);
 		n = *top->name ? xstrfmt("%s/%s", top->name, e->base) : xstrdup(e->base);
 		free(e->base);
-		if (e->err) {
+		if (st->exclude && cdt_exclude_match(st->exclude, p + rel, strlen(p + rel),
+						     !e->err && S_ISDIR(e->mode))) {
+			/* Left out as asked: not reported, and not opened. */
+		} else if (e->err) {
 			skip(st, p, "cannot stat: %s", cdt_strerror(e->err));
 		} else if (S_ISDIR(e->mode)) {
 			if (e->dev == st->store_dev && e->ino == st->store_ino)
 				warning("skipping '%s': it is the store", quote(p));
+			else if (st->one_fs && e->dev != dev)
+				;	/* a mount point: not entered, as asked */
 			else
 				push_dir(st, &stack, &depth, &alloc, p, n, 0);	/* moves top */
 		} else if (S_ISREG(e->mode)) {
@@ -361,6 +377,22 @@ static int name_for_arg(struct add_state *st, const char *path, struct strbuf *o
 	return ret;
 }
 
+/*
+ * A file given as a PATH is matched by its base name, as if it were in the
+ * top directory of a walk: "cdt add --exclude '*.tmp' *" leaves out what
+ * the shell expanded. A directory given is the root patterns are relative
+ * to, and is not matched itself.
+ */
+static int excluded_arg(struct add_state *st, const char *path)
+{
+	struct strbuf tmp = STRBUF_INIT;
+	const char *b = base_component(path, &tmp);
+	int ret = st->exclude && *b && cdt_exclude_match(st->exclude, b, strlen(b), 0);
+
+	strbuf_release(&tmp);
+	return ret;
+}
+
 static int collect(struct add_state *st, int argc, char **argv)
 {
 	struct strbuf name = STRBUF_INIT;
@@ -389,10 +421,12 @@ static int collect(struct add_state *st, int argc, char **argv)
 				error("cannot add '%s': it is the store", quote(path));
 				st->bad = 1;
 			} else {
-				walk(st, path, name.buf);
+				walk(st, path, name.buf, sb.st_dev);
 			}
 		} else if (S_ISREG(sb.st_mode)) {
-			if (!name.len && !st->name_opt) {
+			if (excluded_arg(st, path)) {
+				continue;
+			} else if (!name.len && !st->name_opt) {
 				error("cannot name '%s': use --name or --prefix", quote(path));
 				st->bad = 1;
 			} else {
@@ -575,6 +609,30 @@ out:
 	return ret;
 }
 
+/*
+ * Add --exclude PATTERN (from_file 0) or the patterns of --exclude-from
+ * FILE, after those before it. 0, or EXIT_USAGE, reported.
+ */
+static int add_exclude(struct cmd_ctx *ctx, struct add_state *st, int from_file, const char *arg)
+{
+	struct strbuf why = STRBUF_INIT;
+	int r, ret = 0;
+
+	if (!st->exclude)
+		st->exclude = cdt_exclude_new();
+	if (from_file) {
+		r = cdt_exclude_add_file(st->exclude, arg, &why);
+		if (r == -EINVAL && why.len)
+			ret = usage_error(ctx, "bad pattern in '%s': %s", quote(arg), why.buf);
+		else if (r < 0)
+			ret = usage_error(ctx, "cannot read exclude file '%s': %s", quote(arg), cdt_strerror(r));
+	} else if (cdt_exclude_add(st->exclude, arg, &why) < 0) {
+		ret = usage_error(ctx, "bad --exclude pattern '%s': %s", quote(arg), why.buf);
+	}
+	strbuf_release(&why);
+	return ret;
+}
+
 int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 {
 	static const struct option opts[] = {
@@ -586,6 +644,9 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		{ "json", no_argument, NULL, 'J' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "exclude", required_argument, NULL, 'e' },
+		{ "exclude-from", required_argument, NULL, 'E' },
+		{ "one-file-system", no_argument, NULL, 'x' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct add_state st = { 0 };
@@ -597,39 +658,54 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	uint64_t total_in = 0, total_new = 0, total_raw = 0;
 	struct strbuf why = STRBUF_INIT;
 
-	while ((c = getopt_long(argc, argv, ":rj:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":rj:qx", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': st.recursive = 1; break;
+		case 'x': st.one_fs = 1; break;
+		case 'e':
+		case 'E':
+			if (add_exclude(ctx, &st, c == 'E', optarg)) {
+				ret = EXIT_USAGE;
+				goto out;
+			}
+			break;
 		case 'n': st.name_opt = optarg; break;
 		case 'p': st.prefix = optarg; break;
 		case 'R': io.no_replace = 1; break;
 		case 'P':
 		case 'J':
-			if (out != OUT_HUMAN && out != (c == 'P' ? OUT_PORCELAIN : OUT_JSON))
-				return usage_error(ctx, "--porcelain and --json cannot be used together");
+			if (out != OUT_HUMAN && out != (c == 'P' ? OUT_PORCELAIN : OUT_JSON)) {
+				ret = usage_error(ctx, "--porcelain and --json cannot be used together");
+				goto out;
+			}
 			out = c == 'P' ? OUT_PORCELAIN : OUT_JSON;
 			break;
 		case 'q': quiet = 1; break;
 		case 'j':
-			if (parse_jobs(ctx, optarg, &io.jobs) < 0)
-				return EXIT_USAGE;
+			if (parse_jobs(ctx, optarg, &io.jobs) < 0) {
+				ret = EXIT_USAGE;
+				goto out;
+			}
 			break;
 		default:
-			return option_error(ctx, c, argv);
+			ret = option_error(ctx, c, argv);
+			goto out;
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (!argc)
-		return usage_error(ctx, "nothing to add");
-	if (st.name_opt && st.prefix)
-		return usage_error(ctx, "--name and --prefix cannot be used together");
-	if (st.name_opt && (argc != 1 || st.recursive))
-		return usage_error(ctx, "--name takes exactly one file (and no -r)");
+		ret = usage_error(ctx, "nothing to add");
+	else if (st.name_opt && st.prefix)
+		ret = usage_error(ctx, "--name and --prefix cannot be used together");
+	else if (st.name_opt && (argc != 1 || st.recursive))
+		ret = usage_error(ctx, "--name takes exactly one file (and no -r)");
 	for (c = 0; c < argc; c++)
 		nstdin += !strcmp(argv[c], "-");
-	if (nstdin && (!st.name_opt || argc != 1))
-		return usage_error(ctx, "standard input (-) needs --name NAME and no other paths");
+	if (!ret && nstdin && (!st.name_opt || argc != 1))
+		ret = usage_error(ctx, "standard input (-) needs --name NAME and no other paths");
+	if (ret)
+		goto out;
 	if (st.prefix && *st.prefix) {
 		struct strbuf p = STRBUF_INIT;
 
@@ -745,6 +821,7 @@ out:
 		free(st.src[i].name);
 	}
 	free(st.src);
+	cdt_exclude_free(st.exclude);
 	strbuf_release(&why);
 	return ret;
 }

@@ -197,6 +197,11 @@ expect_comp() {
 	expect_comp zstd zlib
 	comp_line "$CDT" init --shared = ""
 	expect_comp group
+	echo '*.o' > excludes
+	comp_line "$CDT" add --exclude-from exc
+	expect_comp excludes
+	comp_line "$CDT" add --exclude exc
+	expect_comp
 	mkdir -p stores/one
 	comp_line "$CDT" --store sto
 	expect_comp stores

@@ -201,11 +201,14 @@ _cdt()
 	case $cmd in
 	add)
 		case $prev in
-		--name|--prefix|-j|--jobs)
+		--name|--prefix|-j|--jobs|--exclude)
+			return 0 ;;
+		--exclude-from)
+			__cdt_files "$cur"
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'-r\n--recursive\n--name\n--prefix\n--no-replace\n--porcelain\n--json\n-j\n--jobs\n-q\n--quiet\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'-r\n--recursive\n--exclude\n--exclude-from\n-x\n--one-file-system\n--name\n--prefix\n--no-replace\n--porcelain\n--json\n-j\n--jobs\n-q\n--quiet\n-h\n--help\n--store'
 		else
 			__cdt_files "$cur"
 		fi
