@@ -140,4 +140,13 @@ struct cdt_fsck_item;
  */
 void add_fsck_item(struct strbuf *sb, const struct cdt_fsck_item *it);
 
+/*
+ * Is `path` the mount point of a view made by cdt mount (the one on top,
+ * if mounts are stacked there)? Resolves `path` into *resolved (a dead
+ * view's mount point too) and, for a view, puts the store it shows in
+ * *store (may be NULL). 1, 0, or -1 after reporting ("cannot VERB 'path':
+ * why" when `path` cannot be resolved).
+ */
+int find_view(const char *path, const char *verb, struct strbuf *resolved, struct strbuf *store);
+
 #endif

@@ -1,5 +1,7 @@
-/* cmd/common.c: what several commands share: usage and option errors, -j, reading names, fsck's item line, the progress line. */
+/* cmd/common.c: what several commands share: usage and option errors, -j, reading names, fsck's item line, the progress line, finding a view. */
 #include "cmd.h"
+#include "../fuse-view/view.h"
+#include "base/mountinfo.h"
 #include "format/names.h"
 #include "ops/fsck.h"
 #include "base/strbuf.h"
@@ -171,4 +173,21 @@ void add_fsck_item(struct strbuf *sb, const struct cdt_fsck_item *it)
 	strbuf_addstr(sb, "; affects ");
 	for (i = 0; i < it->nr_names; i++)
 		strbuf_addf(sb, "%s'%s'", i ? ", " : "", quote(it->names[i]));
+}
+
+int find_view(const char *path, const char *verb, struct strbuf *resolved, struct strbuf *store)
+{
+	struct strbuf fstype = STRBUF_INIT;
+	int ret;
+
+	ret = cdt_mountinfo_resolve(path, resolved);
+	if (ret < 0)
+		return error("cannot %s '%s': %s", verb, quote(path), cdt_strerror(ret));
+	ret = cdt_mountinfo_find(resolved->buf, &fstype, store);
+	if (ret < 0)
+		ret = error("cannot read /proc/self/mountinfo: %s", cdt_strerror(ret));
+	else if (ret > 0)
+		ret = !strcmp(fstype.buf, "fuse." CDT_VIEW_SUBTYPE);
+	strbuf_release(&fstype);
+	return ret;
 }
