@@ -155,7 +155,7 @@ void progress_show_total(struct progress *p, const char *label, uint64_t done, u
 /*
  * "LABEL  1234/13000 files  210.0 MiB  95 MB/s": `done` items (`unit`,
  * e.g. "files") of `found` so far ("1234 files" while found is 0), and the
- * bytes they hold.
+ * bytes they hold; with `unit` NULL, only the bytes and the rate.
  */
 void progress_show_count(struct progress *p, const char *label, uint64_t done, uint64_t found,
 			 const char *unit, uint64_t bytes);
@@ -188,6 +188,16 @@ int read_names(struct cdt_store *s, int argc, char **argv);
 
 /* Drop the trailing '/'s of a prefix as given ("dir/" is "dir"), keeping a lone '/'. */
 void trim_slashes(struct strbuf *sb);
+
+/*
+ * The progress line of fsck's check (also repair's first step): "COMMAND:
+ * PHASE  45%  1.2 GiB of 2.7 GiB  310 MB/s  ETA 0:05" while chunk data
+ * is read (its bytes known up front), "COMMAND: PHASE  1234/5678" or
+ * "COMMAND: PHASE  1234" while things are counted. Rates and ETAs start
+ * again with each phase (*last_phase, -1 at first, is the one shown last).
+ */
+void show_fsck_progress(struct progress *p, const char *command, int *last_phase, int phase,
+			uint64_t done, uint64_t total, uint64_t bytes);
 
 struct cdt_fsck_item;
 /*

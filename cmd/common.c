@@ -232,11 +232,11 @@ void progress_show_count(struct progress *p, const char *label, uint64_t done, u
 	if (!progress_due(p, 0.1))
 		return;
 	t = now_seconds() - p->stage;
-	if (found)
-		strbuf_addf(&sb, "%llu/%llu %s", (unsigned long long)done, (unsigned long long)found, unit);
-	else
-		strbuf_addf(&sb, "%llu %s", (unsigned long long)done, unit);
-	strbuf_addf(&sb, "  %s", human_size(bytes, a, sizeof(a)));
+	if (unit && found)
+		strbuf_addf(&sb, "%llu/%llu %s  ", (unsigned long long)done, (unsigned long long)found, unit);
+	else if (unit)
+		strbuf_addf(&sb, "%llu %s  ", (unsigned long long)done, unit);
+	strbuf_addstr(&sb, human_size(bytes, a, sizeof(a)));
 	if (t >= SETTLE_SECONDS)
 		strbuf_addf(&sb, "  %.0f MB/s", mb_per_s(bytes, t));
 	show_labelled(p, label, sb.buf);
@@ -338,4 +338,27 @@ int find_view(const char *path, const char *verb, struct strbuf *resolved, struc
 		ret = !strcmp(fstype.buf, "fuse." CDT_VIEW_SUBTYPE);
 	strbuf_release(&fstype);
 	return ret;
+}
+
+void show_fsck_progress(struct progress *p, const char *command, int *last_phase, int phase,
+			uint64_t done, uint64_t total, uint64_t bytes)
+{
+	struct strbuf label = STRBUF_INIT;
+
+	if (phase != *last_phase) {
+		*last_phase = phase;
+		progress_stage(p);
+		p->last = 0;	/* a new phase shows at once */
+	}
+	strbuf_addf(&label, "%s: %s", command, cdt_fsck_phase_name((enum cdt_fsck_phase)phase));
+	if ((phase == CDT_FSCK_PHASE_CHUNKS || phase == CDT_FSCK_PHASE_CONTENT) && total)
+		progress_show_total(p, label.buf, bytes, total);
+	else if (!progress_due(p, 0.1))
+		;
+	else if (total)
+		progress_show(p, "%s  %llu/%llu", label.buf, (unsigned long long)done,
+			      (unsigned long long)total);
+	else
+		progress_show(p, "%s  %llu", label.buf, (unsigned long long)done);
+	strbuf_release(&label);
 }
