@@ -196,7 +196,8 @@ void progress_show_total(struct progress *p, const char *label, uint64_t done, u
 	double t, rate;
 	char a[32], b[32];
 
-	if (!progress_due(p, 0.1))
+	/* The end is shown too: a short stage is then seen to finish. */
+	if (!progress_due(p, 0.1) && !(p->enabled && total && done >= total))
 		return;
 	if (done > total)
 		done = total;
