@@ -111,8 +111,9 @@ big_store() {
 	cmp big out
 	assert_err_contains "${ERASE}big  "
 	assert_err_contains " of 2.9 MiB"
-	run_split c cat big --progress
+	run_split c cat -o out2 big --progress
 	assert_status 0
+	cmp big out2
 	assert_err_contains "${ERASE}big  100%  2.9 MiB of 2.9 MiB"
 	run_split c verify --all --progress
 	assert_status 0
