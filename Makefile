@@ -99,6 +99,7 @@ LIB_SOURCES = \
 	lib/base/fsutil.c \
 	lib/base/hash.c \
 	lib/base/idset.c \
+	lib/base/mountinfo.c \
 	lib/base/strbuf.c \
 	lib/base/util.c \
 	lib/base/workers.c \
@@ -181,6 +182,7 @@ UNIT_TESTS = \
 	t/unit/test-gc-plan \
 	t/unit/test-manifest \
 	t/unit/test-midx \
+	t/unit/test-mountinfo \
 	t/unit/test-names \
 	t/unit/test-pack \
 	t/unit/test-refs \

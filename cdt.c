@@ -17,6 +17,8 @@
 #define OWN_SIGNALS 2
 /* The store is opened even with a damaged config (for fsck to report). */
 #define SALVAGE_STORE 4
+/* Shows a progress line: takes --progress and --no-progress. */
+#define SHOWS_PROGRESS 8
 
 /* Without FUSE, cdt mount only says so, store or no store. */
 #ifdef CDT_HAVE_FUSE
@@ -35,18 +37,18 @@ struct command {
 
 /* Alphabetical. */
 static const struct command commands[] = {
-	{ "add", cmd_add, NEED_STORE, usage_add, "store files (deduplicated and compressed)" },
-	{ "cat", cmd_cat, NEED_STORE, usage_cat, "restore stored files, checking every chunk" },
-	{ "fsck", cmd_fsck, NEED_STORE | SALVAGE_STORE, usage_fsck, "check the whole store and say what is damaged" },
-	{ "gc", cmd_gc, NEED_STORE, usage_gc, "delete what no stored name needs" },
+	{ "add", cmd_add, NEED_STORE | SHOWS_PROGRESS, usage_add, "store files (deduplicated and compressed)" },
+	{ "cat", cmd_cat, NEED_STORE | SHOWS_PROGRESS, usage_cat, "restore stored files, checking every chunk" },
+	{ "fsck", cmd_fsck, NEED_STORE | SALVAGE_STORE | SHOWS_PROGRESS, usage_fsck, "check the whole store and say what is damaged" },
+	{ "gc", cmd_gc, NEED_STORE | SHOWS_PROGRESS, usage_gc, "delete what no stored name needs" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
 	{ "mount", cmd_mount, MOUNT_FLAGS, usage_mount, "browse the store as a read-only file system" },
-	{ "repair", cmd_repair, NEED_STORE, usage_repair, "heal damaged chunks from local files holding the same data" },
+	{ "repair", cmd_repair, NEED_STORE | SHOWS_PROGRESS, usage_repair, "heal damaged chunks from local files holding the same data" },
 	{ "rm", cmd_rm, NEED_STORE, usage_rm, "remove stored names" },
 	{ "stats", cmd_stats, NEED_STORE, usage_stats, "show what the store holds" },
 	{ "umount", cmd_umount, 0, usage_umount, "unmount a view made by cdt mount" },
-	{ "verify", cmd_verify, NEED_STORE, usage_verify, "read stored files as cat would and report damage" },
+	{ "verify", cmd_verify, NEED_STORE | SHOWS_PROGRESS, usage_verify, "read stored files as cat would and report damage" },
 };
 
 static const char main_usage[] =
@@ -110,6 +112,31 @@ static const char *extract_store(int *argc, char **argv, int *bad)
 	return store;
 }
 
+/*
+ * Take --progress and --no-progress (the last one given wins) out of the
+ * arguments of a command that shows progress, before "--", as --store is.
+ */
+static void extract_progress(int *argc, char **argv)
+{
+	int i, j;
+
+	for (i = 1, j = 1; i < *argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (i < *argc)
+				argv[j++] = argv[i++];
+			break;
+		}
+		if (!strcmp(argv[i], "--progress"))
+			progress_choose(PROGRESS_ALWAYS);
+		else if (!strcmp(argv[i], "--no-progress"))
+			progress_choose(PROGRESS_NEVER);
+		else
+			argv[j++] = argv[i];
+	}
+	argv[j] = NULL;
+	*argc = j;
+}
+
 static int wants_help(int argc, char **argv)
 {
 	int i;
@@ -145,6 +172,8 @@ static int run_command(const struct command *cmd, int argc, char **argv, const c
 	struct strbuf path = STRBUF_INIT;
 	int ret;
 
+	if (cmd->flags & SHOWS_PROGRESS)
+		extract_progress(&argc, argv);
 	if (wants_help(argc, argv)) {
 		fputs(cmd->usage, stdout);
 		return close_stdout();

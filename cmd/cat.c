@@ -28,7 +28,27 @@ const char usage_cat[] =
 	"                       holes; a device or FIFO is written into, as cp\n"
 	"                       does; a symbolic link is followed\n"
 	"    -j, --jobs N       threads reading and inflating ahead (default: CPUs)\n"
-	"    -h, --help         show this help\n";
+	PROGRESS_HELP
+	"    -h, --help         show this help\n"
+	"\n"
+	"The progress line (how much of the stored bytes is written, the rate and\n"
+	"the time left) is shown when stderr is a terminal and standard output,\n"
+	"if written to, is not.\n";
+
+/* The progress line: the bytes of all the names, known before the first is read. */
+struct cat_progress {
+	struct progress p;
+	const char *name;	/* the name being written */
+	uint64_t before;	/* the bytes of the names before it */
+	uint64_t total;
+};
+
+static void show_progress(uint64_t done, void *data)
+{
+	struct cat_progress *cp = data;
+
+	progress_show_total(&cp->p, cp->name, cp->before + done, cp->total);
+}
 
 /*
  * Replace the regular file (or make the new one) at `path` atomically: a
@@ -231,6 +251,7 @@ int cmd_cat(int argc, char **argv, struct cmd_ctx *ctx)
 	};
 	struct cdt_name_entry *e = xmalloc(sizeof(*e));
 	struct cdt_restore *r = NULL;
+	struct cat_progress cp = { { 0 }, NULL, 0, 0 };
 	const char *output = NULL;
 	int c, i, jobs = 0, ret = EXIT_OK;
 
@@ -261,8 +282,18 @@ int cmd_cat(int argc, char **argv, struct cmd_ctx *ctx)
 		return usage_error(ctx, "-o takes exactly one name");
 	}
 	r = cdt_restore_new(ctx->store, jobs);
+	/* Not over the data itself, on a terminal. */
+	progress_start(&cp.p, output || !isatty(STDOUT_FILENO));
+	if (cp.p.enabled)
+		cdt_restore_set_progress(r, show_progress, &cp);
 	if (output) {
-		if (read_name(ctx->store, argv[0], e) < 0 || restore_to_path(r, e, output) < 0)
+		if (read_name(ctx->store, argv[0], e) < 0) {
+			ret = EXIT_FAIL;
+			goto out;
+		}
+		cp.name = argv[0];
+		cp.total = e->size;
+		if (restore_to_path(r, e, output) < 0)
 			ret = EXIT_FAIL;
 		goto out;
 	}
@@ -271,16 +302,25 @@ int cmd_cat(int argc, char **argv, struct cmd_ctx *ctx)
 		ret = EXIT_FAIL;
 		goto out;
 	}
+	for (i = 0; i < argc && cp.p.enabled; i++)
+		if (read_name(ctx->store, argv[i], e) == 0)
+			cp.total += e->size;
 	/* Our own buffered output (none so far) must not mix with direct writes. */
 	fflush(stdout);
 	for (i = 0; i < argc; i++) {
-		if (read_name(ctx->store, argv[i], e) < 0 ||
-		    cdt_restore_fd(r, e, STDOUT_FILENO, "standard output", 0) < 0) {
+		if (read_name(ctx->store, argv[i], e) < 0) {
 			ret = EXIT_FAIL;
 			break;
 		}
+		cp.name = argv[i];
+		if (cdt_restore_fd(r, e, STDOUT_FILENO, "standard output", 0) < 0) {
+			ret = EXIT_FAIL;
+			break;
+		}
+		cp.before += e->size;
 	}
 out:
+	progress_finish(&cp.p);
 	cdt_restore_free(r);
 	free(e);
 	return ret;

@@ -77,22 +77,63 @@ int parse_jobs(struct cmd_ctx *ctx, const char *arg, int *out);
 
 /*
  * The progress line: one line on stderr, rewritten in place, shown only
- * when the command wants it and stderr is a terminal. Anything else a
- * command prints while the line may be up is preceded by progress_clear(),
- * so that no message starts in the middle of it.
+ * when the command wants it and stderr is a terminal, unless --progress
+ * or --no-progress decided otherwise. Anything else a command prints while
+ * the line may be up is preceded by progress_clear(), so that no message
+ * starts in the middle of it.
+ *
+ * Figures look the same from every command: progress_show_total() for
+ * work whose size is known up front ("LABEL  45%  1.2 GiB of 2.7 GiB
+ * 310 MB/s  ETA 0:05"), progress_show_count() for items counted as they
+ * are found ("LABEL  1234/13000 files  210.0 MiB  95 MB/s"). Both show at
+ * most ten lines a second, so they may be called as often as convenient.
+ *
+ * How add uses them: progress_start(&p, !quiet) before the first file,
+ * and then from the ingest progress callback (lib/ops/ingest.h, `done`
+ * bytes of the current file):
+ *  - one big file: progress_show_total(&p, name, done, st.st_size), the
+ *    size from the fstat() of the open file;
+ *  - a tree: progress_show_count(&p, "add", files_done, files_found,
+ *    "files", bytes_before + done), files_found growing while the walk
+ *    goes on (0 while nothing is counted yet);
+ * progress_clear() before each per-file line, progress_finish() at the end.
  */
 struct progress {
 	int enabled;		/* lines are shown at all */
 	int shown;		/* a line is up: clear it before other output */
+	int columns;		/* the terminal's width (0: unknown, no limit) */
 	double start;		/* when the work measured began (set either way) */
+	double stage;		/* when the stage that rates and ETAs measure began */
 	double last;		/* when a line was last shown */
 };
 
-/* Start the clock; lines will be shown if `wanted` and stderr is a terminal. */
+/* --progress and --no-progress, as the dispatcher found them. */
+enum progress_choice {
+	PROGRESS_AUTO,		/* shown if the command wants it and stderr is a terminal */
+	PROGRESS_ALWAYS,	/* --progress: shown, terminal or not, even with -q */
+	PROGRESS_NEVER,		/* --no-progress */
+};
+void progress_choose(enum progress_choice choice);
+
+/* The --help lines of --progress and --no-progress, for commands that show progress. */
+#define PROGRESS_HELP \
+	"    --progress         show the progress line even if stderr is not a terminal\n" \
+	"    --no-progress      never show it\n"
+
+/*
+ * Start the clock; lines will be shown if `wanted` and stderr is a
+ * terminal (unless --progress or --no-progress said otherwise).
+ */
 void progress_start(struct progress *p, int wanted);
 
 /* Clear the line and start the clock again, for the next stage of the work. */
 void progress_restart(struct progress *p);
+
+/*
+ * Measure rates and ETAs anew from now, for a new stage of the work
+ * (progress_seconds() keeps counting from the start).
+ */
+void progress_stage(struct progress *p);
 
 /*
  * Does a line shown now come at least `interval` seconds after the last?
@@ -102,6 +143,22 @@ int progress_due(const struct progress *p, double interval);
 
 /* Replace the line with the formatted text (nothing if not enabled). */
 void progress_show(struct progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * "LABEL  45%  1.2 GiB of 2.7 GiB  310 MB/s  ETA 0:05": `done` bytes of
+ * `total` known up front, the rate since progress_stage() (or the start),
+ * the rate and ETA only after the first second. A label too long for the
+ * terminal loses its beginning, not the figures.
+ */
+void progress_show_total(struct progress *p, const char *label, uint64_t done, uint64_t total);
+
+/*
+ * "LABEL  1234/13000 files  210.0 MiB  95 MB/s": `done` items (`unit`,
+ * e.g. "files") of `found` so far ("1234 files" while found is 0), and the
+ * bytes they hold; with `unit` NULL, only the bytes and the rate.
+ */
+void progress_show_count(struct progress *p, const char *label, uint64_t done, uint64_t found,
+			 const char *unit, uint64_t bytes);
 
 /* Take the line away, if one is up. */
 void progress_clear(struct progress *p);
@@ -132,6 +189,16 @@ int read_names(struct cdt_store *s, int argc, char **argv);
 /* Drop the trailing '/'s of a prefix as given ("dir/" is "dir"), keeping a lone '/'. */
 void trim_slashes(struct strbuf *sb);
 
+/*
+ * The progress line of fsck's check (also repair's first step): "COMMAND:
+ * PHASE  45%  1.2 GiB of 2.7 GiB  310 MB/s  ETA 0:05" while chunk data
+ * is read (its bytes known up front), "COMMAND: PHASE  1234/5678" or
+ * "COMMAND: PHASE  1234" while things are counted. Rates and ETAs start
+ * again with each phase (*last_phase, -1 at first, is the one shown last).
+ */
+void show_fsck_progress(struct progress *p, const char *command, int *last_phase, int phase,
+			uint64_t done, uint64_t total, uint64_t bytes);
+
 struct cdt_fsck_item;
 /*
  * Append fsck's line for a problem or garbage item, "KIND OBJECT: DETAIL",
@@ -139,5 +206,14 @@ struct cdt_fsck_item;
  * for fsck and repair.
  */
 void add_fsck_item(struct strbuf *sb, const struct cdt_fsck_item *it);
+
+/*
+ * Is `path` the mount point of a view made by cdt mount (the one on top,
+ * if mounts are stacked there)? Resolves `path` into *resolved (a dead
+ * view's mount point too) and, for a view, puts the store it shows in
+ * *store (may be NULL). 1, 0, or -1 after reporting ("cannot VERB 'path':
+ * why" when `path` cannot be resolved).
+ */
+int find_view(const char *path, const char *verb, struct strbuf *resolved, struct strbuf *store);
 
 #endif

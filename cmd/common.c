@@ -1,15 +1,19 @@
-/* cmd/common.c: what several commands share: usage and option errors, -j, reading names, fsck's item line, the progress line. */
+/* cmd/common.c: what several commands share: usage and option errors, -j, reading names, fsck's item line, the progress line, finding a view. */
 #include "cmd.h"
+#include "../fuse-view/view.h"
+#include "base/mountinfo.h"
 #include "format/names.h"
 #include "ops/fsck.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 int usage_error(struct cmd_ctx *ctx, const char *fmt, ...)
@@ -60,11 +64,40 @@ int parse_jobs(struct cmd_ctx *ctx, const char *arg, int *out)
 /* "\r\033[K": back to the start of the line and erase it. */
 #define ERASE_LINE "\r\033[K"
 
+static enum progress_choice progress_choice;
+/* The progress line up now, which a message must clear first. */
+static struct progress *progress_up;
+
+static void report_past_progress(const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+static void report_past_progress(const char *prefix, const char *fmt, va_list ap)
+{
+	if (progress_up)
+		progress_clear(progress_up);
+	report_to_stderr(prefix, fmt, ap);
+}
+
+void progress_choose(enum progress_choice choice)
+{
+	progress_choice = choice;
+}
+
 void progress_start(struct progress *p, int wanted)
 {
-	p->enabled = wanted && isatty(STDERR_FILENO);
+	struct winsize ws;
+
+	if (progress_choice == PROGRESS_ALWAYS)
+		p->enabled = 1;
+	else if (progress_choice == PROGRESS_NEVER)
+		p->enabled = 0;
+	else
+		p->enabled = wanted && isatty(STDERR_FILENO);
+	p->columns = 0;
+	if (p->enabled && ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		p->columns = ws.ws_col;
 	p->shown = 0;
 	p->start = now_seconds();
+	p->stage = p->start;
 	p->last = 0;
 }
 
@@ -72,11 +105,36 @@ void progress_restart(struct progress *p)
 {
 	progress_clear(p);
 	p->start = now_seconds();
+	p->stage = p->start;
+}
+
+void progress_stage(struct progress *p)
+{
+	p->stage = now_seconds();
 }
 
 int progress_due(const struct progress *p, double interval)
 {
 	return p->enabled && now_seconds() - p->last >= interval;
+}
+
+static void show_text(struct progress *p, const char *text)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	/* One write, so that the terminal never shows the line half drawn. */
+	strbuf_addstr(&sb, ERASE_LINE);
+	strbuf_addstr(&sb, text);
+	fputs(sb.buf, stderr);
+	fflush(stderr);
+	strbuf_release(&sb);
+	p->shown = 1;
+	p->last = now_seconds();
+	/* error() and warning() from anywhere below clear the line first. */
+	if (progress_up != p) {
+		progress_up = p;
+		set_report_routine(report_past_progress);
+	}
 }
 
 void progress_show(struct progress *p, const char *fmt, ...)
@@ -86,15 +144,104 @@ void progress_show(struct progress *p, const char *fmt, ...)
 
 	if (!p->enabled)
 		return;
-	/* One write, so that the terminal never shows the line half drawn. */
-	strbuf_addstr(&sb, ERASE_LINE);
 	va_start(ap, fmt);
 	strbuf_vaddf(&sb, fmt, ap);
 	va_end(ap);
-	fputs(sb.buf, stderr);
+	show_text(p, sb.buf);
 	strbuf_release(&sb);
-	p->shown = 1;
-	p->last = now_seconds();
+}
+
+/*
+ * Show "LABEL  FIGURES", the label shortened from its start ("...") when
+ * the whole would not fit the terminal: a line that wraps cannot be
+ * rewritten in place.
+ */
+static void show_labelled(struct progress *p, const char *label, const char *figures)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t len = strlen(label), room;
+
+	if (p->columns > 0) {
+		/* The last column stays free: some terminals wrap on it. */
+		size_t width = (size_t)p->columns - 1, need = strlen(figures) + 2;
+
+		room = width > need ? width - need : 0;
+		if (len > room) {
+			size_t skip = len - (room > 3 ? room - 3 : 0);
+
+			/* Do not start in the middle of a UTF-8 sequence. */
+			while (label[skip] && ((unsigned char)label[skip] & 0xc0) == 0x80)
+				skip++;
+			if (room > 3)
+				strbuf_addstr(&sb, "...");
+			label += skip;
+		}
+	}
+	strbuf_addstr(&sb, label);
+	if (sb.len)
+		strbuf_addstr(&sb, "  ");
+	strbuf_addstr(&sb, figures);
+	if (p->columns > 0 && sb.len > (size_t)p->columns - 1)
+		strbuf_setlen(&sb, (size_t)p->columns - 1);
+	show_text(p, sb.buf);
+	strbuf_release(&sb);
+}
+
+/* Rates and ETAs wait this long into a stage: the first reads say little. */
+#define SETTLE_SECONDS 1.0
+
+void progress_show_total(struct progress *p, const char *label, uint64_t done, uint64_t total)
+{
+	struct strbuf sb = STRBUF_INIT;
+	double t, rate;
+	char a[32], b[32];
+
+	/* The end is shown too: a short stage is then seen to finish. */
+	if (!progress_due(p, 0.1) && !(p->enabled && total && done >= total))
+		return;
+	if (done > total)
+		done = total;
+	t = now_seconds() - p->stage;
+	strbuf_addf(&sb, "%3.0f%%  %s of %s", total ? floor(100.0 * (double)done / (double)total) : 100.0,
+		    human_size(done, a, sizeof(a)), human_size(total, b, sizeof(b)));
+	if (t >= SETTLE_SECONDS && done) {
+		rate = (double)done / t;
+		strbuf_addf(&sb, "  %.0f MB/s", rate / 1e6);
+		if (done < total) {
+			double eta = (double)(total - done) / rate;
+			unsigned long long s = eta < 100 * 3600.0 ? (unsigned long long)(eta + 0.5) : 0;
+
+			if (eta >= 100 * 3600.0)
+				strbuf_addstr(&sb, "  ETA >99h");
+			else if (s >= 3600)
+				strbuf_addf(&sb, "  ETA %llu:%02llu:%02llu", s / 3600, s / 60 % 60, s % 60);
+			else
+				strbuf_addf(&sb, "  ETA %llu:%02llu", s / 60, s % 60);
+		}
+	}
+	show_labelled(p, label, sb.buf);
+	strbuf_release(&sb);
+}
+
+void progress_show_count(struct progress *p, const char *label, uint64_t done, uint64_t found,
+			 const char *unit, uint64_t bytes)
+{
+	struct strbuf sb = STRBUF_INIT;
+	double t;
+	char a[32];
+
+	if (!progress_due(p, 0.1))
+		return;
+	t = now_seconds() - p->stage;
+	if (unit && found)
+		strbuf_addf(&sb, "%llu/%llu %s  ", (unsigned long long)done, (unsigned long long)found, unit);
+	else if (unit)
+		strbuf_addf(&sb, "%llu %s  ", (unsigned long long)done, unit);
+	strbuf_addstr(&sb, human_size(bytes, a, sizeof(a)));
+	if (t >= SETTLE_SECONDS)
+		strbuf_addf(&sb, "  %.0f MB/s", mb_per_s(bytes, t));
+	show_labelled(p, label, sb.buf);
+	strbuf_release(&sb);
 }
 
 void progress_clear(struct progress *p)
@@ -102,6 +249,10 @@ void progress_clear(struct progress *p)
 	if (p->shown) {
 		fputs(ERASE_LINE, stderr);
 		p->shown = 0;
+	}
+	if (progress_up == p) {
+		progress_up = NULL;
+		set_report_routine(NULL);
 	}
 }
 
@@ -179,4 +330,44 @@ void add_fsck_item(struct strbuf *sb, const struct cdt_fsck_item *it)
 	strbuf_addstr(sb, "; affects ");
 	for (i = 0; i < it->nr_names; i++)
 		strbuf_addf(sb, "%s'%s'", i ? ", " : "", quote(it->names[i]));
+}
+
+int find_view(const char *path, const char *verb, struct strbuf *resolved, struct strbuf *store)
+{
+	struct strbuf fstype = STRBUF_INIT;
+	int ret;
+
+	ret = cdt_mountinfo_resolve(path, resolved);
+	if (ret < 0)
+		return error("cannot %s '%s': %s", verb, quote(path), cdt_strerror(ret));
+	ret = cdt_mountinfo_find(resolved->buf, &fstype, store);
+	if (ret < 0)
+		ret = error("cannot read /proc/self/mountinfo: %s", cdt_strerror(ret));
+	else if (ret > 0)
+		ret = !strcmp(fstype.buf, "fuse." CDT_VIEW_SUBTYPE);
+	strbuf_release(&fstype);
+	return ret;
+}
+
+void show_fsck_progress(struct progress *p, const char *command, int *last_phase, int phase,
+			uint64_t done, uint64_t total, uint64_t bytes)
+{
+	struct strbuf label = STRBUF_INIT;
+
+	if (phase != *last_phase) {
+		*last_phase = phase;
+		progress_stage(p);
+		p->last = 0;	/* a new phase shows at once */
+	}
+	strbuf_addf(&label, "%s: %s", command, cdt_fsck_phase_name((enum cdt_fsck_phase)phase));
+	if ((phase == CDT_FSCK_PHASE_CHUNKS || phase == CDT_FSCK_PHASE_CONTENT) && total)
+		progress_show_total(p, label.buf, bytes, total);
+	else if (!progress_due(p, 0.1))
+		;
+	else if (total)
+		progress_show(p, "%s  %llu/%llu", label.buf, (unsigned long long)done,
+			      (unsigned long long)total);
+	else
+		progress_show(p, "%s  %llu", label.buf, (unsigned long long)done);
+	strbuf_release(&label);
 }

@@ -23,6 +23,7 @@ const char usage_fsck[] =
 	"    --json             one JSON object per line: each problem, then a summary\n"
 	"    -v, --verbose      also list each piece of garbage\n"
 	"    -j, --jobs N       threads reading chunks (default: CPUs)\n"
+	PROGRESS_HELP
 	"    -h, --help         show this help\n"
 	"\n"
 	"Exit status: 0 if no problem was found, else the sum of: 1 something\n"
@@ -32,25 +33,15 @@ const char usage_fsck[] =
 struct fsck_out {
 	int json;
 	struct progress progress;
+	int phase;		/* the phase the progress line shows */
 };
 
 static void show_progress(enum cdt_fsck_phase phase, uint64_t done, uint64_t total,
 			  uint64_t bytes, void *data)
 {
 	struct fsck_out *o = data;
-	char a[32], b[32];
 
-	if ((phase == CDT_FSCK_PHASE_CHUNKS || phase == CDT_FSCK_PHASE_CONTENT) && total)
-		progress_show(&o->progress, "fsck: %s %3.0f%% (%s of %s), %.0f MB/s",
-			      cdt_fsck_phase_name(phase), 100.0 * (double)done / (double)total,
-			      human_size(done, a, sizeof(a)), human_size(total, b, sizeof(b)),
-			      mb_per_s(bytes, progress_seconds(&o->progress)));
-	else if (total)
-		progress_show(&o->progress, "fsck: %s %llu/%llu", cdt_fsck_phase_name(phase),
-			      (unsigned long long)done, (unsigned long long)total);
-	else
-		progress_show(&o->progress, "fsck: %s %llu", cdt_fsck_phase_name(phase),
-			      (unsigned long long)done);
+	show_fsck_progress(&o->progress, "fsck", &o->phase, phase, done, total, bytes);
 }
 
 static void print_item(const struct cdt_fsck_item *it, void *data)
@@ -235,6 +226,7 @@ int cmd_fsck(int argc, char **argv, struct cmd_ctx *ctx)
 	if (cdt_store_lock(ctx->store, opt.rebuild_refs ? CDT_LOCK_EXCLUSIVE : CDT_LOCK_SHARED) < 0)
 		return EXIT_FAIL;
 	progress_start(&out.progress, 1);
+	out.phase = -1;
 	if (out.progress.enabled)
 		opt.progress = show_progress;
 	opt.report = print_item;

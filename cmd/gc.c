@@ -24,12 +24,27 @@ const char usage_gc[] =
 	"                    zstd, frames and deltas, as add stores chunks now\n"
 	"    --level N       with --recompress (implied): store every live chunk again\n"
 	"                    at zstd level N (1..19); the level of later adds stays\n"
+	"    --progress      show the progress line even if stderr is not a terminal\n"
+	"    --no-progress   never show it\n"
 	"    -h, --help      show this help\n";
 
 static void print_line(const char *line, void *data)
 {
-	(void)data;
+	progress_clear(data);
 	puts(line);
+}
+
+static void show_progress(const char *stage, uint64_t done, uint64_t total, void *data)
+{
+	struct progress *p = data;
+	char label[64];
+
+	if (!total)
+		return;
+	if (!done)
+		progress_stage(p);	/* the rate is the stage's */
+	snprintf(label, sizeof(label), "gc: %s", stage);
+	progress_show_total(p, label, done, total);
 }
 
 static void print_recompress(const struct cdt_recompress_result *r, int dry)
@@ -69,7 +84,9 @@ int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct cdt_gc_result res;
+	struct progress progress;
 	unsigned flags = 0;
+	int ret;
 	char a[32], b[32], t[32];
 	int c, level = 0;
 	char *end;
@@ -99,7 +116,11 @@ int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx)
 	/* Even a dry run needs a stable store to say what is garbage. */
 	if (cdt_store_lock(ctx->store, CDT_LOCK_EXCLUSIVE) < 0)
 		return EXIT_FAIL;
-	if (cdt_gc(ctx->store, flags, level, print_line, NULL, &res) < 0) {
+	progress_start(&progress, 1);
+	ret = cdt_gc(ctx->store, flags, level, print_line,
+		     progress.enabled ? show_progress : NULL, &progress, &res);
+	progress_finish(&progress);
+	if (ret < 0) {
 		/* What was freed before it stopped stays freed: say so. */
 		if (res.chunks || res.manifests || res.tmp_files || res.packs_removed)
 			fprintf(stderr, "gc stopped after removing %llu chunk%s (%s), %llu manifest%s "

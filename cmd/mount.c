@@ -22,6 +22,7 @@ const char usage_mount[] =
 	"is checked against its id; a damaged chunk gives EIO for its range only.\n"
 	"Names added or removed show up within twice the refresh interval.\n"
 	"Unmount with 'cdt umount MOUNTPOINT' or 'fusermount3 -u MOUNTPOINT'.\n"
+	"A MOUNTPOINT that is already a cdt view is refused.\n"
 	"\n"
 	"    -f, --foreground   stay in the foreground, messages on stderr\n"
 	"    -o OPT[,OPT...]    cache_size=SIZE  inflated chunks kept (default 64M)\n"
@@ -129,6 +130,7 @@ int cmd_mount(int argc, char **argv, struct cmd_ctx *ctx)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mount_opts mo = { DEFAULT_CACHE, DEFAULT_READAHEAD, 1.0, 0, 0, NULL, STRBUF_INIT };
+	struct strbuf mnt = STRBUF_INIT, store = STRBUF_INIT;
 	struct stat st;
 	int c, fg = 0, ret = EXIT_OK;
 
@@ -159,6 +161,19 @@ int cmd_mount(int argc, char **argv, struct cmd_ctx *ctx)
 	error("this cdt was built without FUSE support");
 	ret = EXIT_FAIL;
 #else
+	/*
+	 * A second view on top of the first would hide it, and 'cdt umount'
+	 * would take away only the one on top: refuse. Other mount points
+	 * may be mounted over, as mount(8) and fusermount3 allow.
+	 */
+	ret = find_view(argv[0], "mount on", &mnt, &store);
+	if (ret) {
+		if (ret > 0)
+			error("'%s' is already a cdt view of store '%s': unmount it first with 'cdt umount %s'",
+			      quote(argv[0]), quote(store.buf), quote(argv[0]));
+		ret = EXIT_FAIL;
+		goto out;
+	}
 	if (stat(argv[0], &st) < 0) {
 		error("cannot mount on '%s': %s", quote(argv[0]), cdt_strerror(errno));
 		ret = EXIT_FAIL;
@@ -187,5 +202,7 @@ int cmd_mount(int argc, char **argv, struct cmd_ctx *ctx)
 #endif
 out:
 	strbuf_release(&mo.fuse);
+	strbuf_release(&mnt);
+	strbuf_release(&store);
 	return ret;
 }

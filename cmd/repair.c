@@ -30,32 +30,37 @@ const char usage_repair[] =
 	"                       skipping unread those that cannot hold a wanted\n"
 	"                       chunk, and stopping once nothing is wanted\n"
 	"    -j, --jobs N       threads for reading and hashing (default: CPUs)\n"
+	PROGRESS_HELP
 	"    -h, --help         show this help\n"
 	"\n"
 	"Exit status: 0 if nothing the store's names use is still damaged, 1 if\n"
 	"something is (or a FILE could not be read), 2 usage error.\n";
 
+struct repair_progress {
+	struct progress p;
+	int phase;		/* the phase of the check the line shows */
+	uint64_t total;		/* the bytes of the --from FILEs (0: --scan, unknown) */
+};
+
 static void check_progress(enum cdt_fsck_phase phase, uint64_t done, uint64_t total,
 			   uint64_t bytes, void *data)
 {
-	struct progress *p = data;
-	char a[32];
+	struct repair_progress *rp = data;
 
-	if (phase == CDT_FSCK_PHASE_CHUNKS && total)
-		progress_show(p, "repair: %s %3.0f%% (%s)", cdt_fsck_phase_name(phase),
-			      100.0 * (double)done / (double)total, human_size(bytes, a, sizeof(a)));
-	else
-		progress_show(p, "repair: %s %llu", cdt_fsck_phase_name(phase),
-			      (unsigned long long)done);
+	show_fsck_progress(&rp->p, "repair", &rp->phase, phase, done, total, bytes);
 }
 
 static void scan_progress(const char *what, uint64_t bytes, void *data)
 {
-	struct progress *p = data;
-	char a[32];
+	struct repair_progress *rp = data;
+	struct strbuf label = STRBUF_INIT;
 
-	progress_show(p, "repair: reading %s  %s  %.0f MB/s", what,
-		      human_size(bytes, a, sizeof(a)), mb_per_s(bytes, progress_seconds(p)));
+	strbuf_addf(&label, "repair: reading %s", what);
+	if (rp->total)
+		progress_show_total(&rp->p, label.buf, bytes, rp->total);
+	else
+		progress_show_count(&rp->p, label.buf, 0, 0, NULL, bytes);
+	strbuf_release(&label);
 }
 
 static void restored(const struct cdt_id *id, uint32_t len, const char *what, uint64_t offset,
@@ -63,7 +68,7 @@ static void restored(const struct cdt_id *id, uint32_t len, const char *what, ui
 {
 	char hex[CDT_ID_HEXLEN + 1];
 
-	progress_clear(data);
+	progress_clear(&((struct repair_progress *)data)->p);
 	printf("restored chunk %s (%u bytes) from '%s' at offset %llu\n", cdt_id_to_hex(id, hex),
 	       len, quote(what), (unsigned long long)offset);
 	fflush(stdout);
@@ -72,7 +77,7 @@ static void restored(const struct cdt_id *id, uint32_t len, const char *what, ui
 static void pack_rewritten(const char *old_name, const char *new_name, uint64_t replaced,
 			   uint64_t dropped, void *data)
 {
-	progress_clear(data);
+	progress_clear(&((struct repair_progress *)data)->p);
 	if (!strcmp(old_name, "multi-pack-index")) {
 		printf("rewrote the damaged multi-pack index\n");
 		fflush(stdout);
@@ -97,7 +102,7 @@ static void pack_rewritten(const char *old_name, const char *new_name, uint64_t 
 
 static void pack_reindexed(const char *name, const char *why, void *data)
 {
-	progress_clear(data);
+	progress_clear(&((struct repair_progress *)data)->p);
 	if (!strcmp(name, "multi-pack-index"))
 		printf("rewrote the damaged multi-pack index\n");
 	else
@@ -140,7 +145,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 	};
 	struct cdt_repair_options opt = { 0 };
 	struct cdt_repair_stats st;
-	struct progress progress;
+	struct repair_progress rp = { { 0 }, -1, 0 };
 	struct name_counts nc = { 0, 0 };
 	struct cdt_repair *r = NULL;
 	const char **files = NULL, **dirs = NULL;
@@ -199,6 +204,8 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 			error("cannot repair from '%s': not a regular file (use --scan for a directory)",
 			      quote(files[i]));
 			ret = EXIT_FAIL;
+		} else {
+			rp.total += (uint64_t)sb.st_size;
 		}
 	}
 	for (i = 0; i < ndirs; i++) {
@@ -218,32 +225,32 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		ret = EXIT_FAIL;
 		goto out;
 	}
-	progress_start(&progress, 1);
-	if (progress.enabled) {
+	progress_start(&rp.p, 1);
+	if (rp.p.enabled) {
 		opt.check_progress = check_progress;
 		opt.scan_progress = scan_progress;
 	}
 	opt.restored = restored;
 	opt.pack_rewritten = pack_rewritten;
 	opt.pack_reindexed = pack_reindexed;
-	opt.data = &progress;
+	opt.data = &rp;
 	if (cdt_repair_new(ctx->store, &opt, &r) < 0) {
-		progress_finish(&progress);
+		progress_finish(&rp.p);
 		ret = EXIT_FAIL;
 		goto out;
 	}
 	/* The check is done: the rate shown from here on is the files'. */
-	progress_restart(&progress);
+	progress_restart(&rp.p);
 	for (i = 0; i < nfiles && cdt_repair_wanted(r); i++)
 		if (cdt_repair_file(r, files[i]) < 0)
 			failed = 1;
 	for (i = 0; i < ndirs && cdt_repair_wanted(r); i++)
 		if (cdt_repair_scan(r, dirs[i]) < 0)
 			failed = 1;
-	progress_clear(&progress);
+	progress_clear(&rp.p);
 	if (cdt_repair_packs(r) < 0)
 		failed = 1;
-	progress_finish(&progress);
+	progress_finish(&rp.p);
 	left = cdt_repair_finish(r, still_wrong, name_state, &nc);
 	cdt_repair_get_stats(r, &st);
 	if (!st.damaged && !st.packs_rewritten)

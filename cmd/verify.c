@@ -29,6 +29,7 @@ const char usage_verify[] =
 	"    --json             one JSON object per name, then a summary\n"
 	"    -v, --verbose      also list the names that are intact\n"
 	"    -j, --jobs N       threads reading and hashing (default: CPUs)\n"
+	PROGRESS_HELP
 	"    -h, --help         show this help\n"
 	"\n"
 	"Exit status: 0 if everything is intact (or FILE is identical), 1 if not\n"
@@ -53,6 +54,7 @@ struct verify_state {
 	uint64_t names, damaged, bytes, bad_bytes;
 	const char *current;
 	uint64_t done_before;
+	uint64_t total;		/* the bytes of every name to verify, for the progress line */
 };
 
 static void bad_range(uint64_t offset, uint64_t len, const struct cdt_id *chunk, int err,
@@ -91,13 +93,22 @@ static void clear_runs(struct verify_state *st)
 static void show_progress(uint64_t done, void *data)
 {
 	struct verify_state *st = data;
-	char h[32];
 
-	if (!progress_due(&st->progress, 0.1))
-		return;
-	progress_show(&st->progress, "verify: %s  %s  %.0f MB/s", st->current,
-		      human_size(st->done_before + done, h, sizeof(h)),
-		      mb_per_s(st->done_before + done, progress_seconds(&st->progress)));
+	progress_show_total(&st->progress, st->current, st->done_before + done, st->total);
+}
+
+/* The first walk of --all, for the progress line: how many bytes there are to read. */
+static int count_walked(const char *name, const struct cdt_name_entry *e, int err,
+			const char *why, void *data)
+{
+	struct verify_state *st = data;
+
+	(void)name;
+	(void)err;
+	(void)why;
+	if (e)
+		st->total += e->size;
+	return 0;
 }
 
 /* Report one name: its runs of damage, or that it is intact. */
@@ -287,6 +298,16 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 	st.store = ctx->store;
 	st.r = cdt_restore_new(ctx->store, jobs);
 	progress_start(&st.progress, 1);
+	/* The bytes to read, known up front: the names' sizes (a listing is cheap beside the reading). */
+	if (st.progress.enabled && all) {
+		if (cdt_names_walk(ctx->store, NULL, count_walked, &st) < 0)
+			st.total = 0;
+	} else if (st.progress.enabled) {
+		for (i = 0; i < argc; i++)
+			if (read_name(ctx->store, argv[i], e) == 0)
+				st.total += e->size;
+	}
+	progress_stage(&st.progress);
 	if (all) {
 		int r = cdt_names_walk(ctx->store, NULL, verify_walked, &st);
 

@@ -212,7 +212,7 @@ int cdt_view_mount(struct cdt_store *s, const struct cdt_view_options *opt)
 	ret = -1;
 
 	/* Read-only, with the kernel checking permissions against the stored modes. */
-	strbuf_addstr(&opts, "ro,default_permissions,subtype=cdt,fsname=");
+	strbuf_addstr(&opts, "ro,default_permissions,subtype=" CDT_VIEW_SUBTYPE ",fsname=");
 	real = realpath(cdt_store_path(s), NULL);
 	add_opt_value(&opts, real ? real : cdt_store_path(s));
 	free(real);

@@ -6,6 +6,12 @@
 #include "format/store.h"
 #include "base/strbuf.h"
 
+/*
+ * The view's subtype: it is mounted as "fuse.cdt", which is how cdt mount
+ * and cdt umount recognise a view in the mount table.
+ */
+#define CDT_VIEW_SUBTYPE "cdt"
+
 struct cdt_view_options {
 	const char *mountpoint;
 	int foreground;		/* stay attached, messages on stderr */

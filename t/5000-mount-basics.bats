@@ -168,6 +168,82 @@ load lib-mount
 	assert_err_contains "no mount point given"
 }
 
+# How many mounts /proc/self/mountinfo lists at mount point $1.
+mounts_at() {
+	awk -v m="$1" '$5 == m { n++ } END { print n + 0 }' /proc/self/mountinfo
+}
+
+@test "cdt mount refuses a mount point that is already a view, and umount still works" {
+	need_fuse
+	make_tree
+	mount_view
+	[ "$(mounts_at "$M")" = 1 ]
+	run_split c mount "$M"
+	assert_status 1
+	assert_one_line_err
+	[ "$err" = "error: '$M' is already a cdt view of store '$S': unmount it first with 'cdt umount $M'" ] ||
+		fail "unexpected message: $err"
+	# Named otherwise (a trailing slash, a symbolic link): the same point.
+	ln -s "$M" link
+	run_split c mount link/
+	assert_status 1
+	assert_err_contains "'link/' is already a cdt view of store '$S'"
+	[ "$(mounts_at "$M")" = 1 ]
+	# The view still serves, and one umount takes it away.
+	cmp src/docs/log.txt "$M/src/docs/log.txt"
+	run_split "$CDT" umount "$M"
+	assert_status 0
+	[ "$(mounts_at "$M")" = 0 ]
+	wait_for "! server_pid '$M' >/dev/null" 10
+}
+
+@test "a view of another store cannot be mounted over a view either" {
+	need_fuse
+	make_tree
+	mount_view
+	"$CDT" init -q other
+	run_split "$CDT" --store other mount "$M"
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "is already a cdt view of store '$S'"
+	[ "$(mounts_at "$M")" = 1 ]
+	cmp src/media/video.bin "$M/src/media/video.bin"
+}
+
+@test "a view whose server was killed is refused, and cdt umount takes it away" {
+	need_fuse
+	make_tree
+	mount_view
+	pid=$(server_pid "$M")
+	kill -KILL "$pid"
+	wait_for "! kill -0 $pid 2>/dev/null" 10 || fail "server $pid still running"
+	run_split c mount "$M"
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "'$M' is already a cdt view of store '$S'"
+	[ "$(mounts_at "$M")" = 1 ]
+	run_split "$CDT" umount "$M"
+	assert_status 0
+	[ "$(mounts_at "$M")" = 0 ]
+	[ -d "$M" ]
+}
+
+@test "a mount point of another file system may be mounted over, as mount(8) allows" {
+	need_fuse
+	[ "$(id -u)" = 0 ] || skip_or_fail "mounting a tmpfs needs root"
+	make_tree
+	mkdir mnt
+	mount -t tmpfs -o size=1M cdt-test-tmpfs mnt || skip_or_fail "cannot mount a tmpfs here"
+	run_split c mount -o log="$T/mount.log" mnt
+	assert_status 0
+	[ "$(mounts_at "$T/mnt")" = 2 ]
+	cmp src/docs/log.txt mnt/src/docs/log.txt
+	run_split "$CDT" umount mnt
+	assert_status 0
+	[ "$(mounts_at "$T/mnt")" = 1 ]
+	umount mnt
+}
+
 @test "in the foreground the server stays attached and stops on SIGTERM" {
 	need_fuse
 	make_tree

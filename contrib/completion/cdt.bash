@@ -208,7 +208,7 @@ _cdt()
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'-r\n--recursive\n--exclude\n--exclude-from\n-x\n--one-file-system\n--name\n--prefix\n--no-replace\n--porcelain\n--json\n-j\n--jobs\n-q\n--quiet\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'-r\n--recursive\n--exclude\n--exclude-from\n-x\n--one-file-system\n--name\n--prefix\n--no-replace\n--porcelain\n--json\n-j\n--jobs\n-q\n--quiet\n--progress\n--no-progress\n-h\n--help\n--store'
 		else
 			__cdt_files "$cur"
 		fi
@@ -222,7 +222,7 @@ _cdt()
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'-o\n--output\n-j\n--jobs\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'-o\n--output\n-j\n--jobs\n--progress\n--no-progress\n-h\n--help\n--store'
 		else
 			__cdt_names "$cur"
 		fi
@@ -233,7 +233,7 @@ _cdt()
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'--quick\n--rebuild-refs\n--json\n-v\n--verbose\n-j\n--jobs\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'--quick\n--rebuild-refs\n--json\n-v\n--verbose\n-j\n--jobs\n--progress\n--no-progress\n-h\n--help\n--store'
 		fi
 		;;
 	gc)
@@ -243,7 +243,7 @@ _cdt()
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'-n\n--dry-run\n-v\n--verbose\n--recompress\n--level\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'-n\n--dry-run\n-v\n--verbose\n--recompress\n--level\n--progress\n--no-progress\n-h\n--help\n--store'
 		fi
 		;;
 	help)
@@ -308,7 +308,7 @@ _cdt()
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'--from\n--scan\n-j\n--jobs\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'--from\n--scan\n-j\n--jobs\n--progress\n--no-progress\n-h\n--help\n--store'
 		else
 			# More FILEs after --from, more DIRs after --scan: both are paths.
 			__cdt_files "$cur"
@@ -346,7 +346,7 @@ _cdt()
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'--all\n--against\n--json\n-v\n--verbose\n-j\n--jobs\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'--all\n--against\n--json\n-v\n--verbose\n-j\n--jobs\n--progress\n--no-progress\n-h\n--help\n--store'
 		else
 			__cdt_names "$cur"
 		fi

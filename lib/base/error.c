@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void default_report(const char *prefix, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-static void default_report(const char *prefix, const char *fmt, va_list ap)
+void report_to_stderr(const char *prefix, const char *fmt, va_list ap)
 {
 	char *msg = NULL;
 
@@ -20,11 +18,11 @@ static void default_report(const char *prefix, const char *fmt, va_list ap)
 	free(msg);
 }
 
-static report_fn report_routine = default_report;
+static report_fn report_routine = report_to_stderr;
 
 void set_report_routine(report_fn fn)
 {
-	report_routine = fn ? fn : default_report;
+	report_routine = fn ? fn : report_to_stderr;
 }
 
 int error(const char *fmt, ...)

@@ -29,7 +29,11 @@ int error_code(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 typedef void (*report_fn)(const char *prefix, const char *fmt, va_list ap);
+/* Replace the routine (NULL: back to report_to_stderr()). */
 void set_report_routine(report_fn fn);
+/* The routine in place unless replaced: "PREFIXMSG\n" on stderr, in one write. */
+void report_to_stderr(const char *prefix, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 /*
  * Text for an error code (a negative one as lib/ returns, or an errno;

@@ -440,8 +440,9 @@ void fsck_check_chunk_data(struct cdt_fsck *f)
 						   cdt_strerror(err));
 		}
 		next += nr;
+		/* The last round always: a phase is seen to finish. */
 		fsck_progress(f, CDT_FSCK_PHASE_CHUNKS, f->sum.bytes_read, total,
-			      f->sum.bytes_read, 0);
+			      f->sum.bytes_read, next >= n);
 	}
 	cdt_workers_free(w);
 	for (k = 0; k < nreaders; k++) {

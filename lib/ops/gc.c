@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 struct sweep {
+	void (*progress)(const char *stage, uint64_t done, uint64_t total, void *data);
 	struct cdt_store *store;
 	struct cdt_live *live;
 	unsigned flags;
@@ -65,6 +66,13 @@ static void sketch_fixed(const char *pack, enum cdt_sketch_fix what, void *data)
 static void say_repack(const char *what, const char *item, uint64_t bytes, void *data)
 {
 	say(data, what, item, bytes);
+}
+
+static void repack_progress(uint64_t done, uint64_t total, void *data)
+{
+	struct sweep *sw = data;
+
+	sw->progress("rewriting packs", done, total, sw->data);
 }
 
 static int sweep_one(struct sweep *sw, const struct cdt_id *id, uint64_t size, const char *what)
@@ -232,7 +240,9 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
 }
 
 int cdt_gc(struct cdt_store *s, unsigned flags, int level,
-	   void (*report)(const char *line, void *data), void *data, struct cdt_gc_result *res)
+	   void (*report)(const char *line, void *data),
+	   void (*progress)(const char *stage, uint64_t done, uint64_t total, void *data),
+	   void *data, struct cdt_gc_result *res)
 {
 	struct cdt_live l;
 	struct sweep sw = { 0 };
@@ -253,6 +263,7 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	sw.live = &l;
 	sw.flags = flags;
 	sw.report = report;
+	sw.progress = progress;
 	sw.data = data;
 	sw.res = res;
 	strbuf_init(&sw.line, 0);
@@ -301,7 +312,8 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	if (ret < 0)
 		goto fail_walk;
 	cdt_repack_plan(s, &l, sw.nloose, &plan);
-	ret = cdt_repack(s, &l, &plan, sw.loose, sw.nloose, dry, say_repack, &sw, &rr);
+	ret = cdt_repack(s, &l, &plan, sw.loose, sw.nloose, dry, say_repack,
+			 progress ? repack_progress : NULL, &sw, &rr);
 	res->chunks += rr.chunks;
 	res->chunk_bytes += rr.chunk_bytes;
 	res->packs_written += rr.packs_written;

@@ -37,10 +37,14 @@ struct cdt_gc_result {
  * item ("would remove" under CDT_GC_DRY_RUN, else "removing"). Safe to
  * interrupt and rerun. With CDT_GC_RECOMPRESS the store is first converted
  * in place (cdt_recompress(), at `level` when not 0; with CDT_GC_VERBOSE
- * report() also gets its lines), and then collected. 0,
- * -CDT_ECORRUPT or -errno (reported).
+ * report() also gets its lines), and then collected. progress(), when
+ * set, is told how far the long stage, rewriting packs, has gone: done
+ * of total, both known before it starts (see cdt_repack()), called as
+ * often as every object. 0, -CDT_ECORRUPT or -errno (reported).
  */
 int cdt_gc(struct cdt_store *s, unsigned flags, int level,
-	   void (*report)(const char *line, void *data), void *data, struct cdt_gc_result *res);
+	   void (*report)(const char *line, void *data),
+	   void (*progress)(const char *stage, uint64_t done, uint64_t total, void *data),
+	   void *data, struct cdt_gc_result *res);
 
 #endif

@@ -125,7 +125,15 @@ struct repacker {
 	size_t loose_in;		/* loose[0..loose_in) went into outputs */
 	size_t loose_done;		/* loose[0..loose_done) are removed */
 	unsigned char *keep;		/* per pack: must stay */
+	void (*progress)(uint64_t done, uint64_t total, void *data);
+	uint64_t done, total;		/* of the bytes to rewrite: inputs and live loose chunks */
 };
+
+static void tell_progress(struct repacker *rp, uint64_t done)
+{
+	if (rp->progress)
+		rp->progress(MIN(done, rp->total), rp->total, rp->data);
+}
 
 /* Remove a pack: its index first, so that it is never an index without a pack. */
 static int remove_pack(struct repacker *rp, size_t i)
@@ -457,6 +465,10 @@ static int copy_pack(struct repacker *rp, size_t i)
 		uint64_t off, off2;
 		uint32_t roff, rlen;
 
+		/* Within a pack, as far as its objects go (their order is the file's). */
+		tell_progress(rp, rp->done + (uint64_t)((double)rp->plan->total_bytes[i] * (double)a /
+						      (double)p->count));
+
 		/* order[a..b): the entries of one object, in its order. */
 		cdt_pack_entry(p, order[a], NULL, &off, NULL, NULL);
 		for (b = a + 1; b < p->count; b++) {
@@ -553,6 +565,7 @@ static int drop_dead_pack(struct repacker *rp, size_t i)
 int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_plan *plan,
 	       const struct cdt_id *loose, size_t nloose, int dry_run,
 	       void (*say)(const char *what, const char *item, uint64_t bytes, void *data),
+	       void (*progress)(uint64_t done, uint64_t total, void *data),
 	       void *data, struct cdt_repack_result *res)
 {
 	struct repacker rp;
@@ -595,6 +608,16 @@ int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_
 	rp.frame_size = cdt_store_config(s)->frame_size;
 	rp.keep = xcalloc(plan->n + 1, 1);
 	rp.loose = loose;
+	rp.progress = progress;
+	for (i = 0; i < plan->n; i++)
+		if (plan->rewrite[i] && plan->live_count[i])
+			rp.total += plan->total_bytes[i];
+	for (i = 0; i < nloose; i++) {
+		uint64_t *want = cdt_idset_get(&l->loose_live, &loose[i]);
+
+		rp.total += want ? *want : 0;
+	}
+	tell_progress(&rp, 0);
 
 	/* Dead first: packs with nothing live free space without needing any. */
 	for (i = 0; i < plan->n && !ret; i++) {
@@ -624,12 +647,17 @@ int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_
 		}
 		rp.loose_in = i + 1;
 		ret = ret < 0 ? ret : maybe_flush(&rp);
+		if (want)
+			rp.done += *want;
+		tell_progress(&rp, rp.done);
 	}
 	/* Then the packs to rewrite, one output pack at a time. */
 	for (i = 0; i < plan->n && !ret; i++) {
 		if (!plan->rewrite[i] || rp.keep[i])
 			continue;
 		ret = copy_pack(&rp, i);
+		rp.done += plan->total_bytes[i];
+		tell_progress(&rp, rp.done);
 		if (!ret && !rp.keep[i]) {
 			ALLOC_GROW(rp.pending, rp.npending + 1, rp.pending_alloc);
 			rp.pending[rp.npending++] = i;

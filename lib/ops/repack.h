@@ -42,11 +42,16 @@ struct cdt_repack_result {
  * needs more free space than one output pack, and a full disk stops it
  * having kept what it freed. `loose` lists the live loose chunks to pack.
  * say() gets each pack removed ("removing"/"would remove" is the caller's).
+ * progress(), when set, is called often while packs are written (as
+ * often as every object: the caller limits what it shows) with the bytes
+ * gone through of the total known before the first is read: the stored
+ * bytes of the packs to rewrite and the bytes of the live loose chunks.
  * 0 or -errno (reported).
  */
 int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_plan *plan,
 	       const struct cdt_id *loose, size_t nloose, int dry_run,
 	       void (*say)(const char *what, const char *item, uint64_t bytes, void *data),
+	       void (*progress)(uint64_t done, uint64_t total, void *data),
 	       void *data, struct cdt_repack_result *res);
 
 #endif

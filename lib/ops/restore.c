@@ -30,6 +30,8 @@ struct cdt_restore {
 	size_t nslots;
 	struct slot *cur;			/* the set being read */
 	size_t cur_nr, per_item;		/* its slots, and how many each work item reads */
+	void (*progress)(uint64_t done, void *data);	/* cdt_restore_fd()'s */
+	void *progress_data;
 };
 
 struct cdt_restore *cdt_restore_new(struct cdt_store *s, int jobs)
@@ -211,13 +213,28 @@ changed:
 	return ret;
 }
 
+void cdt_restore_set_progress(struct cdt_restore *r, void (*progress)(uint64_t done, void *data),
+			      void *data)
+{
+	r->progress = progress;
+	r->progress_data = data;
+}
+
 /* cdt_restore_fd's end of the loop: write each chunk; the first damaged one stops it. */
 struct writing {
 	const struct cdt_name_entry *e;
 	int fd;
 	const char *outname;
 	int sparse;
+	struct cdt_restore *r;
 };
+
+static void write_round(uint64_t done, void *data)
+{
+	struct writing *w = data;
+
+	w->r->progress(done, w->r->progress_data);
+}
 
 static int write_slot(const struct slot *sl, void *data)
 {
@@ -240,8 +257,8 @@ static int write_slot(const struct slot *sl, void *data)
 int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd,
 		   const char *outname, int sparse)
 {
-	struct writing w = { e, fd, outname, sparse };
-	struct read_loop loop = { write_slot, NULL, &w };
+	struct writing w = { e, fd, outname, sparse, r };
+	struct read_loop loop = { write_slot, r->progress ? write_round : NULL, &w };
 	struct cdt_manifest *m = NULL;
 	struct strbuf why = STRBUF_INIT;
 	char hex[CDT_ID_HEXLEN + 1];

@@ -13,6 +13,15 @@ struct cdt_restore *cdt_restore_new(struct cdt_store *s, int jobs);
 void cdt_restore_free(struct cdt_restore *r);
 
 /*
+ * Have cdt_restore_fd() call progress() after each round of chunks with
+ * the bytes of the file written so far (NULL: never). The bytes of every
+ * name are known up front (its size), so callers can show how far along
+ * they are.
+ */
+void cdt_restore_set_progress(struct cdt_restore *r, void (*progress)(uint64_t done, void *data),
+			      void *data);
+
+/*
  * Write the contents of `e` to fd (called `outname` in messages). Every
  * chunk is checked against its id, and the manifest against its checksum;
  * the first failure is reported (naming the name, the offset and the chunk)
