@@ -106,6 +106,7 @@ LIB_SOURCES = \
 	lib/format/chunker.c \
 	lib/format/config.c \
 	lib/format/fanout.c \
+	lib/format/filescache.c \
 	lib/format/manifest.c \
 	lib/format/midx.c \
 	lib/format/namerefs.c \

@@ -4,6 +4,8 @@
 #include "base/hash.h"
 #include "ops/ingest.h"
 #include "format/names.h"
+#include "format/filescache.h"
+#include "base/idset.h"
 #include "base/util.h"
 
 #include <dirent.h>
@@ -15,24 +17,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
 const char usage_add[] =
-	"usage: cdt add [-r] [--exclude PATTERN]... [--exclude-from FILE]... [-x] [--name NAME | --prefix DIR] [--no-replace] [--porcelain | --json] [-j N] [-q] PATH...\n"
+	"usage: cdt add [-r] [--exclude PATTERN]... [--exclude-from FILE]... [-x] [--xattrs] [--no-cache] [--name NAME | --prefix DIR] [--no-replace] [--porcelain | --json] [-j N] [-q] PATH...\n"
 	"   or: cdt add --name NAME -\n"
 	"\n"
 	"Store files. Each is chunked, deduplicated against everything in the\n"
 	"store, compressed, and recorded under a name: by default the path as\n"
 	"given, made relative (a leading '/' and '.' components are dropped).\n"
 	"\n"
-	"    -r, --recursive    add the regular files under each directory\n"
+	"    -r, --recursive    add what is under each directory: files, symbolic\n"
+	"                       links, and directories with their metadata\n"
 	"    --exclude PATTERN  leave out what PATTERN matches (gitignore rules,\n"
 	"                       relative to each directory; repeatable)\n"
 	"    --exclude-from FILE\n"
 	"                       leave out what the patterns in FILE match\n"
 	"    -x, --one-file-system\n"
 	"                       do not go into directories on other file systems\n"
+	"    --xattrs           store extended attributes and ACLs too\n"
+	"    --no-cache         read every file (do not trust nor update the files\n"
+	"                       cache of unchanged files)\n"
 	"    --name NAME        store the single PATH (or - for stdin) as NAME\n"
 	"    --prefix DIR       name each file DIR/<its base name> (with -r,\n"
 	"                       DIR/<directory base name>/<path inside it>)\n"
@@ -42,14 +49,23 @@ const char usage_add[] =
 	"    --json             one JSON object per file, one per line\n"
 	"    -j, --jobs N       threads for hashing and compression (default: CPUs, at most 8)\n"
 	"    -q, --quiet        no per-file lines and no progress\n"
+	PROGRESS_HELP
 	"    -h, --help         show this help\n";
 
 enum output { OUT_HUMAN, OUT_PORCELAIN, OUT_JSON };
+
+/* Names committed together (see lib/ops/ingest.h): a kill loses at most one batch. */
+#define GROUP_NAMES 1024
 
 struct source {
 	char *path;
 	char *name;
 	int is_stdin;
+	int type;		/* CDT_NAME_REG, CDT_NAME_SYMLINK or CDT_NAME_DIR */
+	int have_st;		/* st is lstat() of the path as the walk found it */
+	struct stat st;		/* once read: fstat() of the file as it was read */
+	int cache_ok;		/* read, unchanged: the files cache may learn it */
+	int64_t read_at;	/* when reading it began */
 };
 
 struct add_state {
@@ -64,19 +80,42 @@ struct add_state {
 	size_t skipped;		/* inputs reported and not stored; the rest go on */
 	dev_t store_dev;	/* the store itself is never added */
 	ino_t store_ino;
+	int xattrs;		/* --xattrs: store extended attributes and ACLs */
+	struct cdt_filescache *cache;	/* NULL with --no-cache */
+	char *cwd;		/* relative paths are cached under cwd/ */
+	/* Files with several links: the first name of each (dev, inode). */
+	struct cdt_idset links;
+	struct link_seen *link_seen;
+	size_t nlinks, alinks;
+	/* What was stored, counted as each batch is committed. */
+	enum output out;
+	int quiet;
+	size_t ok, failed, dirs, symlinks, unread;
+	size_t nfiles, files_seen;	/* regular files to add, and begun */
+	uint64_t cur_size;		/* the size of the one being read, if known */
+	uint64_t total_in, total_new, total_raw, unread_bytes;
 	/* progress */
 	struct progress progress;
 	uint64_t done_before;
 	const char *current;
 };
 
-static void add_source(struct add_state *st, const char *path, const char *name)
+static void add_source(struct add_state *st, const char *path, const char *name, int type,
+		       const struct stat *sb)
 {
+	struct source *src;
+
 	ALLOC_GROW(st->src, st->nr + 1, st->alloc);
-	st->src[st->nr].path = xstrdup(path);
-	st->src[st->nr].name = xstrdup(name);
-	st->src[st->nr].is_stdin = !strcmp(path, "-");
-	st->nr++;
+	src = &st->src[st->nr++];
+	memset(src, 0, sizeof(*src));
+	src->path = xstrdup(path);
+	src->name = xstrdup(name);
+	src->is_stdin = !strcmp(path, "-");
+	src->type = type;
+	if (sb) {
+		src->st = *sb;
+		src->have_st = 1;
+	}
 }
 
 /*
@@ -171,6 +210,7 @@ struct walk_entry {
 	mode_t mode;
 	dev_t dev;
 	ino_t ino;
+	struct stat st;
 };
 
 /* A directory being walked: its sorted entries and the next to visit. */
@@ -251,6 +291,14 @@ static void push_dir(struct add_state *st, struct walk_dir **stack, size_t *dept
 		ent[i].mode = sb.st_mode;
 		ent[i].dev = sb.st_dev;
 		ent[i].ino = sb.st_ino;
+		ent[i].st = sb;
+	}
+	/* The directory itself: its metadata, and that it exists if it stays empty. */
+	if (*name) {
+		struct stat ds;
+
+		if (fstat(dirfd(d), &ds) == 0)
+			add_source(st, path, name, CDT_NAME_DIR, &ds);
 	}
 	closedir(d);
 	if (nr > 1)
@@ -277,6 +325,7 @@ static void walk(struct add_state *st, const char *dir, const char *name, dev_t 
 	struct walk_dir *stack = NULL;
 	size_t depth = 0, alloc = 0;
 	size_t rel = strlen(dir) + 1;	/* every path is dir/REL: patterns match REL */
+	struct strbuf nb = STRBUF_INIT;
 
 	push_dir(st, &stack, &depth, &alloc, dir, name, 1);
 	while (depth) {
@@ -293,7 +342,14 @@ static void walk(struct add_state *st, const char *dir, const char *name, dev_t 
 		}
 		e = &top->ent[top->next++];
 		p = xstrfmt("%s/%s", top->path, e->base);
-		n = *top->name ? xstrfmt("%s/%s", top->name, e->base) : xstrdup(e->base);
+		/* Any byte a file system allows in a name is stored, escaped. */
+		strbuf_reset(&nb);
+		if (*top->name) {
+			strbuf_addstr(&nb, top->name);
+			strbuf_addch(&nb, '/');
+		}
+		cdt_name_escape(e->base, strlen(e->base), &nb);
+		n = xstrdup(nb.buf);
 		free(e->base);
 		if (st->exclude && cdt_exclude_match(st->exclude, p + rel, strlen(p + rel),
 						     !e->err && S_ISDIR(e->mode))) {
@@ -307,26 +363,30 @@ static void walk(struct add_state *st, const char *dir, const char *name, dev_t 
 				;	/* a mount point: not entered, as asked */
 			else
 				push_dir(st, &stack, &depth, &alloc, p, n, 0);	/* moves top */
-		} else if (S_ISREG(e->mode)) {
+		} else if (S_ISREG(e->mode) || S_ISLNK(e->mode)) {
 			struct strbuf why = STRBUF_INIT;
 
 			/*
-			 * One file with an unusable name must not stop a nightly
-			 * backup of thousands: skip it loudly and go on.
+			 * One file with an unusable name (too long once escaped)
+			 * must not stop a nightly backup of thousands: skip it
+			 * loudly and go on.
 			 */
 			if (cdt_name_check(n, &why) < 0)
 				skip(st, p, "%s", why.buf);
 			else
-				add_source(st, p, n);
+				add_source(st, p, n, S_ISREG(e->mode) ? CDT_NAME_REG : CDT_NAME_SYMLINK,
+					   &e->st);
 			strbuf_release(&why);
 		} else {
-			warning("skipping '%s': %s", quote(p), S_ISLNK(e->mode) ?
-				"symbolic links are not stored" : "not a regular file");
+			warning("skipping '%s': %s", quote(p), S_ISFIFO(e->mode) ? "a FIFO is not stored" :
+				S_ISSOCK(e->mode) ? "a socket is not stored" :
+				"device files are not stored");
 		}
 		free(p);
 		free(n);
 	}
 	free(stack);
+	strbuf_release(&nb);
 }
 
 /* The last component of path, or "" for "/", "." and "..". */
@@ -407,7 +467,7 @@ static int collect(struct add_state *st, int argc, char **argv)
 			continue;
 		}
 		if (!strcmp(path, "-")) {
-			add_source(st, path, name.buf);
+			add_source(st, path, name.buf, CDT_NAME_REG, NULL);
 			continue;
 		}
 		if (stat_path(path, &sb) < 0) {
@@ -430,7 +490,7 @@ static int collect(struct add_state *st, int argc, char **argv)
 				error("cannot name '%s': use --name or --prefix", quote(path));
 				st->bad = 1;
 			} else {
-				add_source(st, path, name.buf);
+				add_source(st, path, name.buf, CDT_NAME_REG, &sb);
 			}
 		} else {
 			error("cannot add '%s': not a regular file", quote(path));
@@ -474,7 +534,9 @@ static int check_name_clashes(struct add_state *st)
 				    quote(sorted[i].name));
 			continue;
 		}
-		for (j = i + 1; j < st->nr && !strncmp(sorted[j].name, sorted[i].name, len); j++) {
+		/* A directory's entry goes with the names under it. */
+		for (j = i + 1; sorted[i].type != CDT_NAME_DIR && j < st->nr &&
+			    !strncmp(sorted[j].name, sorted[i].name, len); j++) {
 			if (sorted[j].name[len] == '/') {
 				ret = error("'%s' would be stored as '%s', which '%s' needs as a directory",
 					    quote(sorted[i].path), quote(sorted[i].name),
@@ -490,12 +552,13 @@ static int check_name_clashes(struct add_state *st)
 static void show_progress(uint64_t done, void *data)
 {
 	struct add_state *st = data;
-	uint64_t total = st->done_before + done;
-	char h[32];
 
-	progress_show(&st->progress, "%s  %s  %.1f MB/s", st->current,
-		      human_size(total, h, sizeof(h)),
-		      mb_per_s(total, progress_seconds(&st->progress)));
+	if (st->nfiles > 1)
+		progress_show_count(&st->progress, "add", st->files_seen, st->nfiles, "files",
+				    st->done_before + done);
+	else
+		progress_show_total(&st->progress, st->current ? st->current : "add", done,
+				    MAX(st->cur_size, done));
 }
 
 static void print_result(enum output out, const struct source *src,
@@ -539,22 +602,257 @@ static void print_result(enum output out, const struct source *src,
 }
 
 /* What became of one source. */
-enum add_result { ADD_STORED, ADD_SKIPPED, ADD_FAILED };
+enum add_result { ADD_QUEUED, ADD_SKIPPED, ADD_FAILED };
+
+/* The first name of a file with several links, to store the others as links to it. */
+struct link_seen {
+	char *name;
+	struct cdt_id content;
+	uint64_t size;
+};
+
+static void link_key(const struct stat *sb, struct cdt_id *key)
+{
+	uint64_t k[2] = { (uint64_t)sb->st_dev, (uint64_t)sb->st_ino };
+
+	cdt_hash(k, sizeof(k), key);
+}
+
+static void fill_meta(struct cdt_name_entry *meta, const struct source *src, const struct stat *sb)
+{
+	snprintf(meta->name, sizeof(meta->name), "%s", src->name);
+	meta->type = (uint8_t)src->type;
+	meta->mode = sb->st_mode & 07777;
+	meta->mtime_sec = sb->st_mtim.tv_sec;
+	meta->mtime_nsec = (uint32_t)sb->st_mtim.tv_nsec;
+	meta->uid = sb->st_uid;
+	meta->gid = sb->st_gid;
+}
+
+static int cmp_xattr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 /*
- * Store one source. A file that cannot be opened is skipped, as the walk
- * skips a directory it cannot read; one that fails once reading has begun
- * (a read error, a full disk: ingest cannot tell which) has failed.
+ * With --xattrs, the extended attributes of path (not following a final
+ * symbolic link) as name entry records, names in byte order. ACLs are the
+ * system.posix_acl_* attributes. 0, or -1 after a warning (then none are
+ * stored: the entry is stored without them).
  */
-static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st,
-			       const struct source *src, struct cdt_ingest_result *res)
+static int read_xattrs(struct add_state *st, const char *path, struct cdt_name_entry *e)
+{
+	struct strbuf out = STRBUF_INIT;
+	char *list = NULL, **names = NULL;
+	ssize_t n;
+	size_t nr = 0, alloc = 0, i;
+	char *p;
+
+	if (!st->xattrs)
+		return 0;
+	if (strlen(path) >= PATH_MAX) {
+		warning("'%s': path too long to read its extended attributes; stored without them",
+			quote(path));
+		return -1;
+	}
+	n = llistxattr(path, NULL, 0);
+	if (n <= 0) {
+		if (n < 0 && errno != ENOTSUP)
+			warning("cannot list extended attributes of '%s': %s; stored without them",
+				quote(path), cdt_strerror(errno));
+		return n < 0 && errno != ENOTSUP ? -1 : 0;
+	}
+	list = xmalloc((size_t)n + 1);
+	n = llistxattr(path, list, (size_t)n);
+	if (n < 0)
+		goto fail;
+	for (p = list; p < list + n; p += strlen(p) + 1) {
+		ALLOC_GROW(names, nr + 1, alloc);
+		names[nr++] = p;
+	}
+	qsort(names, nr, sizeof(*names), cmp_xattr);
+	for (i = 0; i < nr; i++) {
+		ssize_t vl = lgetxattr(path, names[i], NULL, 0);
+		size_t nl = strlen(names[i]), at;
+		unsigned char h[6];
+
+		if (vl < 0)
+			goto fail;
+		at = out.len;
+		put_le16(h, (uint16_t)nl);
+		put_le32(h + 2, (uint32_t)vl);
+		strbuf_add(&out, h, sizeof(h));
+		strbuf_add(&out, names[i], nl);
+		strbuf_grow(&out, (size_t)vl);
+		vl = lgetxattr(path, names[i], out.buf + out.len, (size_t)vl);
+		if (vl < 0)
+			goto fail;
+		/* The value may have shrunk between the two calls. */
+		put_le32((unsigned char *)out.buf + at + 2, (uint32_t)vl);
+		strbuf_setlen(&out, out.len + (size_t)vl);
+		if (out.len > CDT_NAME_XATTR_MAX) {
+			warning("'%s': extended attributes larger than %u bytes; stored without them",
+				quote(path), CDT_NAME_XATTR_MAX);
+			errno = 0;
+			goto fail_quiet;
+		}
+	}
+	free(names);
+	free(list);
+	if (out.len) {
+		e->xattrs_len = out.len;
+		e->xattrs = (unsigned char *)strbuf_detach(&out, NULL);
+	}
+	strbuf_release(&out);
+	return 0;
+fail:
+	warning("cannot read extended attributes of '%s': %s; stored without them", quote(path),
+		cdt_strerror(errno));
+fail_quiet:
+	free(names);
+	free(list);
+	strbuf_release(&out);
+	return -1;
+}
+
+/* A directory or a symbolic link: its entry is all there is to store. */
+static enum add_result add_entry(struct cdt_ingest *ing, struct add_state *st, struct source *src)
 {
 	struct cdt_name_entry *meta = xcalloc(1, sizeof(*meta));
+	enum add_result ret = ADD_FAILED;
+
+	fill_meta(meta, src, &src->st);
+	if (src->type == CDT_NAME_SYMLINK) {
+		int fd = open_path(src->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : readlinkat(fd, "", meta->target, CDT_NAME_TARGET_MAX + 1);
+
+		if (fd >= 0)
+			close(fd);
+		if (n < 0) {
+			skip(st, src->path, "cannot read symbolic link: %s", cdt_strerror(errno));
+			ret = ADD_SKIPPED;
+			goto out;
+		}
+		if (n > CDT_NAME_TARGET_MAX || memchr(meta->target, 0, (size_t)n)) {
+			skip(st, src->path, "symbolic link target longer than %d bytes",
+			     CDT_NAME_TARGET_MAX);
+			ret = ADD_SKIPPED;
+			goto out;
+		}
+		meta->target[n] = '\0';
+		/* A link's own permission bits mean nothing on Linux. */
+		meta->mode = 0777;
+	}
+	read_xattrs(st, src->path, meta);
+	if (!cdt_ingest_queue_entry(ing, meta, src))
+		ret = ADD_QUEUED;
+out:
+	cdt_name_entry_release(meta);
+	free(meta);
+	return ret;
+}
+
+/* Where the files cache knows the file at src->path (an absolute path). */
+static void cache_path(const struct add_state *st, const struct source *src, struct strbuf *out)
+{
+	strbuf_reset(out);
+	if (src->path[0] != '/') {
+		strbuf_addstr(out, st->cwd);
+		strbuf_addch(out, '/');
+	}
+	strbuf_addstr(out, src->path);
+}
+
+/*
+ * A regular file that needs no reading: another link to a file already
+ * queued, or one the files cache knows unchanged whose content is stored.
+ * 1 if queued, 0 if it must be read.
+ */
+static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source *src)
+{
+	struct cdt_name_entry *meta;
+	struct link_seen *first = NULL;
+	struct cdt_id content, key;
+	uint64_t *slot;
+	int known = 0;
+
+	if (!src->have_st || src->is_stdin)
+		return 0;
+	if (src->st.st_nlink > 1) {
+		link_key(&src->st, &key);
+		slot = cdt_idset_get(&st->links, &key);
+		if (slot)
+			first = &st->link_seen[*slot];
+	}
+	if (!first && st->cache) {
+		struct strbuf abspath = STRBUF_INIT;
+
+		cache_path(st, src, &abspath);
+		known = cdt_filescache_lookup(st->cache, abspath.buf, &src->st, &content);
+		strbuf_release(&abspath);
+	}
+	if (!first && !known)
+		return 0;
+	meta = xcalloc(1, sizeof(*meta));
+	fill_meta(meta, src, &src->st);
+	if (first) {
+		meta->content = first->content;
+		meta->size = first->size;
+		meta->flags = CDT_NAME_HARDLINK;
+		snprintf(meta->target, sizeof(meta->target), "%s", first->name);
+	} else {
+		meta->content = content;
+		meta->size = (uint64_t)src->st.st_size;
+	}
+	read_xattrs(st, src->path, meta);
+	/* Content no longer stored (a stale cache): read the file after all. */
+	known = cdt_ingest_queue_entry(ing, meta, src) == 0;
+	if (known) {
+		st->unread++;
+		st->unread_bytes += meta->size;
+	}
+	cdt_name_entry_release(meta);
+	free(meta);
+	return known;
+}
+
+/* Remember the first link of a file with several, once its content is known. */
+static void note_link(struct add_state *st, const struct source *src, const struct stat *sb,
+		      const struct cdt_ingest_result *res)
+{
+	struct link_seen *l;
+	struct cdt_id key;
+
+	if (sb->st_nlink < 2)
+		return;
+	link_key(sb, &key);
+	if (cdt_idset_has(&st->links, &key))
+		return;
+	ALLOC_GROW(st->link_seen, st->nlinks + 1, st->alinks);
+	l = &st->link_seen[st->nlinks];
+	l->name = xstrdup(src->name);
+	l->content = res->content;
+	l->size = res->size;
+	cdt_idset_put(&st->links, &key, st->nlinks++);
+}
+
+/*
+ * Store one regular file. A file that cannot be opened is skipped, as the
+ * walk skips a directory it cannot read; one that fails once reading has
+ * begun (a read error, a full disk: ingest cannot tell which) has failed.
+ */
+static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st, struct source *src)
+{
+	struct cdt_name_entry *meta;
+	struct cdt_ingest_result res;
 	struct stat before, after;
 	enum add_result ret = ADD_FAILED;
-	int fd;
+	int fd, changed;
 	const char *what = src->is_stdin ? "standard input" : src->path;
 
+	if (add_known(ing, st, src))
+		return ADD_QUEUED;
+	meta = xcalloc(1, sizeof(*meta));
 	fd = src->is_stdin ? STDIN_FILENO : open_path(src->path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0) {
 		skip(st, src->path, "cannot open: %s", cdt_strerror(errno));
@@ -569,44 +867,86 @@ static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st,
 		error("cannot add '%s': not a regular file", quote(what));
 		goto out;
 	}
-	snprintf(meta->name, sizeof(meta->name), "%s", src->name);
 	if (src->is_stdin && !S_ISREG(before.st_mode)) {
 		struct timespec now;
 
 		clock_gettime(CLOCK_REALTIME, &now);
+		snprintf(meta->name, sizeof(meta->name), "%s", src->name);
 		meta->mode = 0644 & ~0u;
 		meta->mtime_sec = now.tv_sec;
 		meta->mtime_nsec = (uint32_t)now.tv_nsec;
 		meta->uid = getuid();
 		meta->gid = getgid();
 	} else {
-		meta->mode = before.st_mode & 07777;
-		meta->mtime_sec = before.st_mtim.tv_sec;
-		meta->mtime_nsec = (uint32_t)before.st_mtim.tv_nsec;
-		meta->uid = before.st_uid;
-		meta->gid = before.st_gid;
+		fill_meta(meta, src, &before);
 	}
+	if (!src->is_stdin)
+		read_xattrs(st, src->path, meta);
 	st->current = src->name;
-	if (cdt_ingest_fd(ing, fd, what, meta, res) < 0)
+	src->read_at = (int64_t)time(NULL);
+	if (cdt_ingest_queue(ing, fd, what, meta, src, &res) < 0)
 		goto out;
 	/*
 	 * Only what fstat() sees counts as a change: files under /proc and
 	 * /sys give st_size 0 and read as more, and that is how they are.
 	 */
-	if (!src->is_stdin && fstat(fd, &after) == 0 &&
-	    (after.st_size != before.st_size ||
-	     after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
-	     after.st_mtim.tv_nsec != before.st_mtim.tv_nsec ||
-	     after.st_ctim.tv_sec != before.st_ctim.tv_sec ||
-	     after.st_ctim.tv_nsec != before.st_ctim.tv_nsec))
+	changed = !src->is_stdin && fstat(fd, &after) == 0 &&
+		  (after.st_size != before.st_size ||
+		   after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+		   after.st_mtim.tv_nsec != before.st_mtim.tv_nsec ||
+		   after.st_ctim.tv_sec != before.st_ctim.tv_sec ||
+		   after.st_ctim.tv_nsec != before.st_ctim.tv_nsec);
+	if (changed)
 		warning("'%s' changed while it was read; stored what was read (%llu bytes)",
-			quote(what), (unsigned long long)res->size);
-	ret = ADD_STORED;
+			quote(what), (unsigned long long)res.size);
+	/* The cache learns only what was read from a file that held still. */
+	if (!src->is_stdin && !changed && S_ISREG(before.st_mode)) {
+		src->st = before;
+		src->cache_ok = 1;
+		note_link(st, src, &before, &res);
+	}
+	ret = ADD_QUEUED;
 out:
 	if (fd > STDIN_FILENO)
 		close(fd);
+	cdt_name_entry_release(meta);
 	free(meta);
 	return ret;
+}
+
+/* A name of this add is durable (err 0) or failed (err < 0, reported). */
+static void name_done(const struct cdt_name_entry *e, const struct cdt_ingest_result *res,
+		      int err, void *cookie, void *data)
+{
+	struct add_state *st = data;
+	struct source *src = cookie;
+
+	progress_clear(&st->progress);
+	if (err) {
+		st->failed++;
+		return;
+	}
+	if (e->type == CDT_NAME_DIR) {
+		st->dirs++;
+		return;
+	}
+	if (e->type == CDT_NAME_SYMLINK) {
+		st->symlinks++;
+		return;
+	}
+	st->ok++;
+	st->total_in += res->size;
+	st->total_new += res->new_stored;
+	st->total_raw += res->new_raw;
+	if (st->cache && src->cache_ok) {
+		struct strbuf abspath = STRBUF_INIT;
+
+		cache_path(st, src, &abspath);
+		cdt_filescache_record(st->cache, abspath.buf, &src->st, &res->content, src->read_at);
+		strbuf_release(&abspath);
+	}
+	if (!st->quiet)
+		print_result(st->out, src, res);
 }
 
 /*
@@ -647,21 +987,24 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		{ "exclude", required_argument, NULL, 'e' },
 		{ "exclude-from", required_argument, NULL, 'E' },
 		{ "one-file-system", no_argument, NULL, 'x' },
+		{ "xattrs", no_argument, NULL, 'X' },
+		{ "no-cache", no_argument, NULL, 'C' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct add_state st = { 0 };
 	struct cdt_ingest_options io = { 0 };
 	struct cdt_ingest *ing = NULL;
 	enum output out = OUT_HUMAN;
-	int c, quiet = 0, ret = EXIT_OK, nstdin = 0;
-	size_t i, failed = 0, ok = 0;
-	uint64_t total_in = 0, total_new = 0, total_raw = 0;
+	int c, quiet = 0, ret = EXIT_OK, nstdin = 0, no_cache = 0;
+	size_t i;
 	struct strbuf why = STRBUF_INIT;
 
 	while ((c = getopt_long(argc, argv, ":rj:qx", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': st.recursive = 1; break;
 		case 'x': st.one_fs = 1; break;
+		case 'X': st.xattrs = 1; break;
+		case 'C': no_cache = 1; break;
 		case 'e':
 		case 'E':
 			if (add_exclude(ctx, &st, c == 'E', optarg)) {
@@ -741,14 +1084,15 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 			ret = EXIT_FAIL;
 			continue;
 		}
-		r = cdt_name_writable(ctx->store, st.src[i].name, CDT_NAME_REG, io.no_replace);
+		r = cdt_name_writable(ctx->store, st.src[i].name, st.src[i].type, io.no_replace);
 		if (r == -EEXIST)
 			error("name '%s' already exists (not replaced)", quote(st.src[i].name));
 		else if (r == -EISDIR)
 			error("cannot store '%s': stored names exist under '%s/'", quote(st.src[i].name),
 			      quote(st.src[i].name));
 		else if (r == -ENOTDIR)
-			error("cannot store '%s': a parent of it is a stored name", quote(st.src[i].name));
+			error("cannot store '%s': %s is a stored name", quote(st.src[i].name),
+			      st.src[i].type == CDT_NAME_DIR ? "it" : "a parent of it");
 		else if (r < 0)
 			error("cannot check name '%s': %s", quote(st.src[i].name), cdt_strerror(r));
 		if (r < 0)
@@ -762,55 +1106,79 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		if (st.skipped)
 			ret = EXIT_FAIL;	/* nothing stored: not a partial success */
 		else if (!quiet)
-			warning("nothing to add: no regular files found");
+			warning("nothing to add: nothing to store was found");
 		goto out;
 	}
+	for (i = 0; i < st.nr; i++)
+		st.nfiles += st.src[i].type == CDT_NAME_REG;
 
 	if (cdt_store_lock(ctx->store, CDT_LOCK_SHARED) < 0) {
 		ret = EXIT_FAIL;
 		goto out;
 	}
+	if (!no_cache) {
+		st.cache = cdt_filescache_load(ctx->store);
+		st.cwd = getcwd(NULL, 0);
+		if (!st.cwd) {
+			warning("cannot find the current directory (%s); the files cache is not used",
+				cdt_strerror(errno));
+			cdt_filescache_free(st.cache);
+			st.cache = NULL;
+		}
+	}
+	st.out = out;
+	st.quiet = quiet;
 	progress_start(&st.progress, !quiet);
 	if (st.progress.enabled) {
 		io.progress = show_progress;
 		io.progress_data = &st;
 	}
+	io.group = GROUP_NAMES;
+	io.done = name_done;
+	io.done_data = &st;
 	ing = cdt_ingest_new(ctx->store, &io);
 	progress_restart(&st.progress);	/* the clock starts with the first file */
 	for (i = 0; i < st.nr; i++) {
-		struct cdt_ingest_result res;
+		struct source *src = &st.src[i];
+		enum add_result r;
 
-		enum add_result r = add_one(ing, &st, &st.src[i], &res);
-
-		progress_clear(&st.progress);
-		if (r != ADD_STORED) {
-			failed += r == ADD_FAILED;
-			continue;
+		if (src->type == CDT_NAME_REG) {
+			st.files_seen++;
+			st.cur_size = src->have_st ? (uint64_t)src->st.st_size : 0;
+			r = add_one(ing, &st, src);
+			st.done_before += st.cur_size;
+		} else {
+			r = add_entry(ing, &st, src);
 		}
-		ok++;
-		st.done_before += res.size;
-		total_in += res.size;
-		total_new += res.new_stored;
-		total_raw += res.new_raw;
-		if (!quiet)
-			print_result(out, &st.src[i], &res);
+		if (r == ADD_FAILED)
+			st.failed++;
 	}
+	cdt_ingest_commit(ing);
 	progress_finish(&st.progress);
+	if (st.cache)
+		cdt_filescache_save(st.cache);
 	if (!quiet && out == OUT_HUMAN && st.nr > 1) {
 		double t = progress_seconds(&st.progress);
 		char a[32], b[32];
 
-		printf("%zu file%s, %s read, %s stored new (%.1f%% deduplicated), %.2f s, %.1f MB/s\n",
-		       ok, ok == 1 ? "" : "s", human_size(total_in, a, sizeof(a)),
-		       human_size(total_new, b, sizeof(b)),
-		       total_in ? 100.0 * (double)(total_in - total_raw) / (double)total_in : 0.0,
-		       t, mb_per_s(total_in, t));
+		printf("%zu file%s", st.ok, st.ok == 1 ? "" : "s");
+		if (st.dirs || st.symlinks)
+			printf(", %zu director%s, %zu symbolic link%s", st.dirs, st.dirs == 1 ? "y" : "ies",
+			       st.symlinks, st.symlinks == 1 ? "" : "s");
+		printf(", %s read, %s stored new (%.1f%% deduplicated), %.2f s, %.1f MB/s",
+		       human_size(st.total_in - st.unread_bytes, a, sizeof(a)),
+		       human_size(st.total_new, b, sizeof(b)),
+		       st.total_in ? 100.0 * (double)(st.total_in - st.total_raw) / (double)st.total_in : 0.0,
+		       t, mb_per_s(st.total_in, t));
+		if (st.unread)
+			printf("; %zu unchanged file%s not read", st.unread, st.unread == 1 ? "" : "s");
+		printf("\n");
 	}
-	if (failed && st.nr > 1)
-		error("%zu of %zu files could not be added", failed, st.nr);
-	if (st.skipped && (ok || failed || st.skipped > 1))
+	if (st.failed && st.nr > 1)
+		error("%zu of %zu names could not be added", st.failed, st.nr);
+	if (st.skipped && (st.ok || st.failed || st.skipped > 1))
 		error("%zu path%s skipped", st.skipped, st.skipped == 1 ? "" : "s");
-	if (failed || !ok)
+	if (st.failed || !(st.ok + st.dirs + st.symlinks))
 		ret = EXIT_FAIL;
 	else if (st.skipped)
 		ret = EXIT_SKIPPED;
@@ -821,6 +1189,12 @@ out:
 		free(st.src[i].name);
 	}
 	free(st.src);
+	for (i = 0; i < st.nlinks; i++)
+		free(st.link_seen[i].name);
+	free(st.link_seen);
+	cdt_idset_clear(&st.links);
+	cdt_filescache_free(st.cache);
+	free(st.cwd);
 	cdt_exclude_free(st.exclude);
 	strbuf_release(&why);
 	return ret;

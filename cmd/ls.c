@@ -27,12 +27,12 @@ struct ls_state {
 	size_t shown;
 };
 
-static void mode_string(uint32_t mode, char *buf)
+static void mode_string(int type, uint32_t mode, char *buf)
 {
 	static const char rwx[] = "rwxrwxrwx";
 	int i;
 
-	buf[0] = '-';
+	buf[0] = type == CDT_NAME_DIR ? 'd' : type == CDT_NAME_SYMLINK ? 'l' : '-';
 	for (i = 0; i < 9; i++)
 		buf[i + 1] = (mode & (0400u >> i)) ? rwx[i] : '-';
 	if (mode & 04000)
@@ -65,8 +65,10 @@ static int show(const char *name, const struct cdt_name_entry *e, int err, const
 		return 0;
 	}
 	cdt_id_to_hex(&e->content, hex);
-	have_manifest = cdt_manifest_peek(st->store, &e->content, &count, &size) == 0 &&
-			size == e->size;
+	/* Directories and symbolic links have no content: nothing to find. */
+	have_manifest = !cdt_name_has_content(e) ||
+			(cdt_manifest_peek(st->store, &e->content, &count, &size) == 0 &&
+			 size == e->size);
 	t = (time_t)e->mtime_sec;
 	if (!localtime_r(&t, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm))
 		snprintf(when, sizeof(when), "@%lld", (long long)e->mtime_sec);
@@ -75,11 +77,18 @@ static int show(const char *name, const struct cdt_name_entry *e, int err, const
 
 		strbuf_addstr(&sb, "{\"name\":");
 		strbuf_add_json_string(&sb, name);
+		strbuf_addstr(&sb, e->type == CDT_NAME_DIR ? ",\"type\":\"directory\"" :
+			      e->type == CDT_NAME_SYMLINK ? ",\"type\":\"symlink\"" :
+			      ",\"type\":\"file\"");
+		if (e->type == CDT_NAME_SYMLINK || (e->flags & CDT_NAME_HARDLINK)) {
+			strbuf_addstr(&sb, e->type == CDT_NAME_SYMLINK ? ",\"target\":" : ",\"link\":");
+			strbuf_add_json_string(&sb, e->target);
+		}
 		strbuf_addf(&sb, ",\"size\":%llu,\"mode\":\"%04o\",\"uid\":%u,\"gid\":%u,"
 			    "\"mtime\":%lld,\"mtime_nsec\":%u,\"added\":%lld,\"content\":\"%s\"",
 			    (unsigned long long)e->size, e->mode, e->uid, e->gid,
 			    (long long)e->mtime_sec, e->mtime_nsec, (long long)e->added_sec, hex);
-		if (have_manifest)
+		if (have_manifest && cdt_name_has_content(e))
 			strbuf_addf(&sb, ",\"chunks\":%llu", (unsigned long long)count);
 		else
 			strbuf_addstr(&sb, ",\"chunks\":null");
@@ -89,13 +98,20 @@ static int show(const char *name, const struct cdt_name_entry *e, int err, const
 	} else {
 		char chunks[24];
 
-		if (have_manifest)
+		if (!cdt_name_has_content(e))
+			snprintf(chunks, sizeof(chunks), "-");
+		else if (have_manifest)
 			snprintf(chunks, sizeof(chunks), "%llu", (unsigned long long)count);
 		else
 			snprintf(chunks, sizeof(chunks), "?");
-		mode_string(e->mode, mode);
-		printf("%s %12llu %s %7s %.12s %s\n", mode, (unsigned long long)e->size, when,
-		       chunks, hex, name);
+		mode_string(e->type, e->mode, mode);
+		printf("%s %12llu %s %7s %.12s %s", mode, (unsigned long long)e->size, when,
+		       chunks, cdt_name_has_content(e) ? hex : "-           ", name);
+		if (e->type == CDT_NAME_SYMLINK)
+			printf(" -> %s", quote(e->target));
+		else if (e->flags & CDT_NAME_HARDLINK)
+			printf(" => %s", e->target);
+		putchar('\n');
 	}
 	if (!have_manifest) {
 		error("'%s': manifest %.12s is missing or damaged (run 'cdt fsck')", quote(name), hex);

@@ -1,0 +1,64 @@
+/* filescache.h: the files cache: what add learnt about local files, to skip reading unchanged ones. */
+#ifndef CDT_FILESCACHE_H
+#define CDT_FILESCACHE_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include "base/hash.h"
+#include "format/store.h"
+
+/*
+ * STORE/cache/files, derived data that no other command reads:
+ *   "CDTF" version(1) reserved(3) count(LE64)
+ *   count x { path key(16) size(LE64) mtime_ns(LE64, signed) ctime_ns(LE64,
+ *             signed) inode(LE64) content id(32) age(LE32) reserved(4) },
+ *   sorted by key, no key twice
+ *   checksum(32): SHA-256 of every byte before it
+ * The key is the first 16 bytes of the SHA-256 of the file's absolute
+ * path. An entry says: the file at that path, with this size, mtime, ctime
+ * and inode, held this content. add skips reading a file only when all
+ * four match and the content's manifest is in the store, so a lost,
+ * stale or damaged cache costs time, never data. Files changed less than
+ * CDT_FILESCACHE_RACY seconds before they were read are not recorded
+ * (a change within the same timestamp would not show). Entries not seen
+ * by CDT_FILESCACHE_MAX_AGE adds in a row are dropped, and the file never
+ * holds more than CDT_FILESCACHE_MAX entries (the oldest go first).
+ */
+#define CDT_FILESCACHE_MAGIC "CDTF"
+#define CDT_FILESCACHE_VERSION 1
+#define CDT_FILESCACHE_REC 96
+#define CDT_FILESCACHE_MAX (1u << 20)
+#define CDT_FILESCACHE_MAX_AGE 16
+#define CDT_FILESCACHE_RACY 2
+
+struct cdt_filescache;
+
+/*
+ * Load the store's cache (an empty one if there is none; a damaged one is
+ * reported as a warning and ignored). Never fails.
+ */
+struct cdt_filescache *cdt_filescache_load(struct cdt_store *s);
+/*
+ * The content of the file at abspath if its entry matches st: 1 with
+ * *content and *size set, or 0. Marks the entry seen.
+ */
+int cdt_filescache_lookup(struct cdt_filescache *c, const char *abspath, const struct stat *st,
+			  struct cdt_id *content);
+/*
+ * Record that the file at abspath, as st describes it, holds content;
+ * `read_at` is when reading it began (a file changed too close to it is
+ * not recorded).
+ */
+void cdt_filescache_record(struct cdt_filescache *c, const char *abspath, const struct stat *st,
+			   const struct cdt_id *content, int64_t read_at);
+/*
+ * Write the cache back (atomically: temporary file, rename) if anything
+ * changed. 0 or -errno (reported as a warning: the cache is only a cache).
+ */
+int cdt_filescache_save(struct cdt_filescache *c);
+void cdt_filescache_free(struct cdt_filescache *c);
+
+/* Parse a cache file image (for the loader and the fuzzer). 0 or -CDT_ECORRUPT. */
+int cdt_filescache_parse(const unsigned char *buf, size_t len, uint64_t *count);
+
+#endif
