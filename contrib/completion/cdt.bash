@@ -6,7 +6,7 @@
 #
 # Adding a command: its name in __cdt_commands and one case in _cdt.
 
-__cdt_commands="add cat fsck gc init ls mount repair rm stats umount verify"
+__cdt_commands="add cat diff fsck gc init ls mount repair rm stats umount verify"
 
 # REPLY = word with its shell quoting removed (backslashes, single and
 # double quotes; an unfinished quote is fine) and a leading ~/ expanded.
@@ -220,6 +220,13 @@ _cdt()
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
 			__cdt_offer "$cur" $'-o\n--output\n-j\n--jobs\n-h\n--help\n--store'
+		else
+			__cdt_names "$cur"
+		fi
+		;;
+	diff)
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'--stat\n--porcelain\n--json\n--exit-code\n-q\n--quiet\n-h\n--help\n--store'
 		else
 			__cdt_names "$cur"
 		fi
