@@ -328,6 +328,8 @@ _cdt()
 	stats)
 		if [[ -z $dashdash && $cur == -* ]]; then
 			__cdt_offer "$cur" $'--json\n-h\n--help\n--store'
+		else
+			__cdt_names "$cur"
 		fi
 		;;
 	umount)
