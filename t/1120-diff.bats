@@ -108,6 +108,7 @@ PY
 	init_store
 	gen_bytes 1 700000 > a
 	gen_bytes 2 500000 > b
+	touch -d @1000000000 a b
 	c add -q --name g1/a a
 	c add -q --name g1/b b
 	gen_bytes 3 300000 > n

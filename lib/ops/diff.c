@@ -1,6 +1,7 @@
 /* diff.c: compare the names under two prefixes: a merge of two walks of names/, and new chunks. */
 #include "ops/diff.h"
 #include "ops/chunks.h"
+#include "base/hash.h"
 #include "base/idset.h"
 #include "format/manifest.h"
 #include "base/util.h"
@@ -91,6 +92,7 @@ static void *producer(void *data)
 	struct queue *q = data;
 	int ret = cdt_names_walk(q->store, q->prefix, produce, q);
 
+	cdt_hash_thread_cleanup();	/* the walk hashed each entry it read */
 	pthread_mutex_lock(&q->lock);
 	q->ret = ret;
 	q->done = 1;
