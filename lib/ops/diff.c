@@ -132,6 +132,7 @@ struct merge {
 	void *data;
 	struct cdt_diff_result *res;
 	struct cdt_idset contents1, contents2;	/* CDT_DIFF_CHUNKS */
+	struct slot b;			/* the second walk's entry */
 };
 
 /* A stored name relative to its prefix (the prefix itself is ""). */
@@ -202,12 +203,10 @@ static int consume(const char *name, const struct cdt_name_entry *e, int err, co
 		   void *data)
 {
 	struct merge *m = data;
-	struct slot *b = xmalloc(sizeof(*b)), *a;
+	struct slot *b = &m->b, *a;
 	const char *rb;
-	int ret = 0, cmp;
+	int ret, cmp;
 
-	strbuf_init(&b->name, 0);
-	strbuf_init(&b->why, 0);
 	slot_set(b, name, e, err, why);
 	rb = relative(b->name.buf, m->len2);
 	while ((a = peek(&m->q))) {
@@ -219,14 +218,9 @@ static int consume(const char *name, const struct cdt_name_entry *e, int err, co
 		ret = emit(m, ra, a, cmp ? NULL : b);
 		pop(&m->q);
 		if (ret || !cmp)
-			goto out;
+			return ret;
 	}
-	ret = emit(m, rb, NULL, b);
-out:
-	strbuf_release(&b->name);
-	strbuf_release(&b->why);
-	free(b);
-	return ret;
+	return emit(m, rb, NULL, b);
 }
 
 static int first_name(const char *name, const struct cdt_name_entry *e, int err,
@@ -330,6 +324,8 @@ int cdt_diff(struct cdt_store *s, const char *prefix1, const char *prefix2, unsi
 		strbuf_init(&m.q.slots[i].name, 0);
 		strbuf_init(&m.q.slots[i].why, 0);
 	}
+	strbuf_init(&m.b.name, 0);
+	strbuf_init(&m.b.why, 0);
 	m.q.store = s;
 	m.q.prefix = prefix1;
 	m.len1 = strlen(prefix1);
@@ -367,6 +363,8 @@ out:
 		strbuf_release(&m.q.slots[i].name);
 		strbuf_release(&m.q.slots[i].why);
 	}
+	strbuf_release(&m.b.name);
+	strbuf_release(&m.b.why);
 	cdt_idset_clear(&m.contents1);
 	cdt_idset_clear(&m.contents2);
 	pthread_cond_destroy(&m.q.not_full);
