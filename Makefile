@@ -120,6 +120,7 @@ LIB_SOURCES = \
 	lib/format/store.c \
 	lib/ops/batch.c \
 	lib/ops/chunks.c \
+	lib/ops/diff.c \
 	lib/ops/fsck-data.c \
 	lib/ops/fsck-packs.c \
 	lib/ops/fsck-refs.c \
@@ -144,6 +145,7 @@ CMD_SOURCES = \
 	cmd/add.c \
 	cmd/cat.c \
 	cmd/common.c \
+	cmd/diff.c \
 	cmd/fsck.c \
 	cmd/gc.c \
 	cmd/init.c \

@@ -39,6 +39,7 @@ struct command {
 static const struct command commands[] = {
 	{ "add", cmd_add, NEED_STORE | SHOWS_PROGRESS, usage_add, "store files (deduplicated and compressed)" },
 	{ "cat", cmd_cat, NEED_STORE | SHOWS_PROGRESS, usage_cat, "restore stored files, checking every chunk" },
+	{ "diff", cmd_diff, NEED_STORE, usage_diff, "show the names added, removed and changed between two prefixes" },
 	{ "fsck", cmd_fsck, NEED_STORE | SALVAGE_STORE | SHOWS_PROGRESS, usage_fsck, "check the whole store and say what is damaged" },
 	{ "gc", cmd_gc, NEED_STORE | SHOWS_PROGRESS, usage_gc, "delete what no stored name needs" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },

@@ -37,6 +37,7 @@ typedef int (*cmd_fn)(int argc, char **argv, struct cmd_ctx *ctx);
 
 int cmd_add(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_cat(int argc, char **argv, struct cmd_ctx *ctx);
+int cmd_diff(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_fsck(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx);
 int cmd_init(int argc, char **argv, struct cmd_ctx *ctx);
@@ -50,6 +51,7 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx);
 
 extern const char usage_add[];
 extern const char usage_cat[];
+extern const char usage_diff[];
 extern const char usage_fsck[];
 extern const char usage_gc[];
 extern const char usage_init[];

@@ -2,6 +2,7 @@
 #include "cmd.h"
 #include "format/names.h"
 #include "ops/remove.h"
+#include "ops/stats.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -17,7 +18,8 @@ const char usage_rm[] =
 	"\n"
 	"    -r, --recursive    remove NAME and every name under NAME/\n"
 	"    --ignore-missing   a name that does not exist is not an error\n"
-	"    -n, --dry-run      show what would be removed\n"
+	"    -n, --dry-run      show what would be removed, and what 'cdt gc' would\n"
+	"                       then free\n"
 	"    -q, --quiet        print only errors\n"
 	"    -h, --help         show this help\n";
 
@@ -36,6 +38,88 @@ static int collect_name(const char *name, const struct cdt_name_entry *e, int er
 	ALLOC_GROW(t->names, t->nr + 1, t->alloc);
 	t->names[t->nr++] = xstrdup(name);
 	return 0;
+}
+
+/* The targets in byte order, each with its place on the command line. */
+struct sorted_name {
+	const char *name;
+	size_t idx;
+};
+
+static int cmp_sorted(const void *a, const void *b)
+{
+	const struct sorted_name *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static int cmp_key(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct sorted_name *)elem)->name);
+}
+
+struct lookup {
+	struct sorted_name *v;
+	size_t nr;
+};
+
+static int is_target(const char *name, void *data)
+{
+	const struct lookup *lk = data;
+
+	return bsearch(name, lk->v, lk->nr, sizeof(*lk->v), cmp_key) != NULL;
+}
+
+/*
+ * -n: the names that would be removed, each once, then what removing them
+ * would drop and free, counted as 'cdt stats PREFIX' counts: the chunks
+ * no other name needs. 0 or -1 (reported).
+ */
+static int dry_run(struct cmd_ctx *ctx, const struct targets *t, int quiet)
+{
+	struct lookup lk = { xcalloc(t->nr + 1, sizeof(*lk.v)), t->nr };
+	unsigned char *dup = xcalloc(t->nr + 1, 1);
+	struct cdt_stats_part st;
+	char h[2][32];
+	size_t k;
+	int ret = 0;
+
+	for (k = 0; k < t->nr; k++) {
+		lk.v[k].name = t->names[k];
+		lk.v[k].idx = k;
+	}
+	qsort(lk.v, lk.nr, sizeof(*lk.v), cmp_sorted);
+	for (k = 1; k < lk.nr; k++)
+		if (!strcmp(lk.v[k].name, lk.v[k - 1].name))
+			dup[lk.v[k].idx] = 1;
+	for (k = 0; k < t->nr && !quiet; k++)
+		if (!dup[k])
+			printf("would remove %s\n", t->names[k]);
+	if (quiet)
+		goto out;
+	ret = cdt_stats_part(ctx->store, NULL, is_target, &lk, &st);
+	if (ret < 0) {
+		error("cannot tell what removing would free: %s",
+		      ret == -CDT_ECORRUPT ? "names or manifests are damaged (run 'cdt fsck')" :
+		      cdt_strerror(ret));
+		ret = -1;
+		goto out;
+	}
+	printf("%llu name%s would be removed, %llu manifest%s dropped; would free %llu bytes (%s) "
+	       "in %llu chunk%s after 'cdt gc'",
+	       (unsigned long long)st.names, st.names == 1 ? "" : "s",
+	       (unsigned long long)st.only_manifests, st.only_manifests == 1 ? "" : "s",
+	       (unsigned long long)st.freed_bytes, human_size(st.freed_bytes, h[0], 32),
+	       (unsigned long long)st.freed_chunks, st.freed_chunks == 1 ? "" : "s");
+	if (st.freed_next_gc < st.freed_bytes)
+		printf(", %s of it once gc rewrites their packs",
+		       human_size(st.freed_bytes - st.freed_next_gc, h[1], 32));
+	putchar('\n');
+out:
+	free(lk.v);
+	free(dup);
+	return ret;
 }
 
 int cmd_rm(int argc, char **argv, struct cmd_ctx *ctx)
@@ -108,9 +192,8 @@ int cmd_rm(int argc, char **argv, struct cmd_ctx *ctx)
 	if (ret != EXIT_OK)
 		goto out;
 	if (dry) {
-		for (k = 0; k < t.nr; k++)
-			if (!quiet)
-				printf("would remove %s\n", t.names[k]);
+		if (dry_run(ctx, &t, quiet) < 0)
+			ret = EXIT_FAIL;
 		goto out;
 	}
 	if (cdt_remover_new(ctx->store, &rem) < 0) {

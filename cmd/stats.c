@@ -1,15 +1,18 @@
 /* cmd/stats.c: cdt stats, what the store holds and how well it deduplicates. */
 #include "cmd.h"
 #include "ops/stats.h"
+#include "format/names.h"
 #include "base/util.h"
 
 #include <stdio.h>
 
 const char usage_stats[] =
-	"usage: cdt stats [--json]\n"
+	"usage: cdt stats [--json] [PREFIX]\n"
 	"\n"
 	"Show names, manifests, chunks, logical, unique and stored bytes, the\n"
 	"deduplication and compression ratios, and what 'cdt gc' would free.\n"
+	"With PREFIX, what the names under it hold, and what removing them would\n"
+	"free: the stored chunks no other name needs.\n"
 	"\n"
 	"    --json       one JSON object\n"
 	"    -h, --help   show this help\n";
@@ -17,6 +20,75 @@ const char usage_stats[] =
 static double ratio(uint64_t a, uint64_t b)
 {
 	return b ? (double)a / (double)b : 0.0;
+}
+
+static int stats_prefix(struct cmd_ctx *ctx, const char *arg, int json)
+{
+	struct cdt_stats_part st;
+	struct strbuf prefix = STRBUF_INIT, why = STRBUF_INIT;
+	char h[6][32];
+	int ret;
+
+	strbuf_addstr(&prefix, arg);
+	trim_slashes(&prefix);
+	if (cdt_name_check(prefix.buf, &why) < 0) {
+		ret = usage_error(ctx, "bad prefix '%s': %s", quote(arg), why.buf);
+		goto out;
+	}
+	ret = cdt_stats_part(ctx->store, prefix.buf, NULL, NULL, &st);
+	if (ret < 0 && ret != -CDT_ECORRUPT) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	if (!ret && !st.names) {
+		error("no such name or directory of names: '%s'", quote(prefix.buf));
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	if (json) {
+		strbuf_reset(&why);
+		strbuf_add_json_string(&why, prefix.buf);
+		printf("{\"prefix\":%s,\"names\":%llu,\"manifests\":%llu,\"chunks\":%llu,"
+		       "\"logical_bytes\":%llu,\"unique_bytes\":%llu,\"stored_bytes\":%llu,"
+		       "\"base_chunks\":%llu,\"only_manifests\":%llu,\"freed_chunks\":%llu,"
+		       "\"freed_bytes\":%llu,\"freed_next_gc_bytes\":%llu,\"missing_chunks\":%llu}\n",
+		       why.buf, (unsigned long long)st.names, (unsigned long long)st.manifests,
+		       (unsigned long long)st.chunks, (unsigned long long)st.logical_bytes,
+		       (unsigned long long)st.unique_bytes, (unsigned long long)st.stored_bytes,
+		       (unsigned long long)st.base_chunks, (unsigned long long)st.only_manifests,
+		       (unsigned long long)st.freed_chunks, (unsigned long long)st.freed_bytes,
+		       (unsigned long long)st.freed_next_gc, (unsigned long long)st.missing_chunks);
+	} else {
+		printf("names              %llu\n", (unsigned long long)st.names);
+		printf("manifests          %llu\n", (unsigned long long)st.manifests);
+		printf("chunks             %llu\n", (unsigned long long)st.chunks);
+		printf("logical bytes      %llu (%s)\n", (unsigned long long)st.logical_bytes,
+		       human_size(st.logical_bytes, h[0], 32));
+		printf("unique bytes       %llu (%s)\n", (unsigned long long)st.unique_bytes,
+		       human_size(st.unique_bytes, h[1], 32));
+		printf("stored bytes       %llu (%s)\n", (unsigned long long)st.stored_bytes,
+		       human_size(st.stored_bytes, h[2], 32));
+		if (st.base_chunks)
+			printf("bases of deltas    %llu chunks (only its deltas need them)\n",
+			       (unsigned long long)st.base_chunks);
+		printf("only used here     %llu manifest%s, %llu chunk%s\n",
+		       (unsigned long long)st.only_manifests, st.only_manifests == 1 ? "" : "s",
+		       (unsigned long long)st.freed_chunks, st.freed_chunks == 1 ? "" : "s");
+		printf("removing frees     %llu (%s) after 'cdt gc'\n",
+		       (unsigned long long)st.freed_bytes, human_size(st.freed_bytes, h[3], 32));
+		if (st.freed_next_gc < st.freed_bytes)
+			printf("of which in packs  %llu (%s; freed once gc rewrites their packs)\n",
+			       (unsigned long long)(st.freed_bytes - st.freed_next_gc),
+			       human_size(st.freed_bytes - st.freed_next_gc, h[4], 32));
+		if (st.missing_chunks)
+			printf("missing chunks     %llu (run 'cdt fsck')\n",
+			       (unsigned long long)st.missing_chunks);
+	}
+	ret = ret < 0 ? EXIT_FAIL : EXIT_OK;
+out:
+	strbuf_release(&prefix);
+	strbuf_release(&why);
+	return ret;
 }
 
 int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx)
@@ -35,8 +107,10 @@ int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx)
 		default: return option_error(ctx, c, argv);
 		}
 	}
+	if (optind + 1 < argc)
+		return usage_error(ctx, "stats takes at most one prefix");
 	if (optind < argc)
-		return usage_error(ctx, "stats takes no arguments");
+		return stats_prefix(ctx, argv[optind], json);
 	ret = cdt_stats(ctx->store, &st);
 	if (ret < 0 && ret != -CDT_ECORRUPT)
 		return EXIT_FAIL;

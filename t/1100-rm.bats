@@ -68,6 +68,63 @@ load test_helper
 	[ "$(store_snapshot)" = "$before" ]
 }
 
+# rm -n's byte count of what gc would free.
+rm_n_frees() {
+	c rm -n "$@" > rm.out
+	sed -n "s/^.* would free \([0-9]*\) bytes .* after 'cdt gc'\$/\1/p" rm.out
+}
+
+@test "rm -n says what removing would free, counting only chunks no kept name needs" {
+	init_store --frame-size 0
+	gen_bytes 1 400000 > a
+	gen_bytes 2 300000 > b
+	c add -q --name g1/a a
+	c add -q --name g1/b b
+	c add -q --name g2/a a
+	c add -q --name g2/c a
+	c gc > /dev/null
+	run_split c rm -n -r g1
+	assert_status 0
+	[ "$(printf '%s\n' "$output" | head -2)" = "would remove g1/a
+would remove g1/b" ] || fail "$output"
+	assert_out_contains "2 names would be removed, 1 manifest dropped; would free "
+	# a is kept by g2: only b's chunks would be freed, as stats g1 counts them.
+	c stats --json g1 > g1.json
+	freed=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["freed_bytes"])' g1.json)
+	[ "$(rm_n_frees -r g1)" = "$freed" ]
+	[ "$freed" -gt 300000 ]
+	# A name given twice is counted once; two of a's three names free nothing.
+	[ "$(rm_n_frees g2/a g2/c g2/a)" = 0 ]
+	run_split c rm -n g2/a g2/c g2/a
+	[ "$(printf '%s\n' "$output" | grep -c '^would remove')" = 2 ] || fail "$output"
+	assert_out_contains "2 names would be removed, 0 manifests dropped; would free 0 bytes (0 B) in 0 chunks"
+	# All three free a, and with g1/b everything.
+	c stats --json > all.json
+	stored=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["stored_bytes"])' all.json)
+	[ "$(rm_n_frees -r g1 g2)" = "$stored" ]
+	# What rm -n said is what gc frees after rm.
+	c rm -q -r g1
+	c gc -v > gc.out
+	[ "$(sed -n 's/^removing .* (\([0-9]*\) bytes)$/\1/p' gc.out | awk '{ s += $1 } END { print s + 0 }')" = "$freed" ]
+	c cat g2/a | cmp - a
+}
+
+@test "rm -n -q prints nothing, and a damaged name leaves what would be freed unknown" {
+	init_store
+	echo x > f
+	c add -q --name a f
+	c add -q --name b f
+	run_split c rm -n -q a
+	assert_status 0
+	[ -z "$output$err" ] || fail "printed: $output $err"
+	echo garbage > "$S/names/b"
+	run_split c rm -n a
+	assert_status 1
+	assert_out_contains "would remove a"
+	assert_err_contains "name 'b' is damaged"
+	assert_err_contains "cannot tell what removing would free"
+}
+
 @test "a replaced name does not keep its old content alive after rm of others" {
 	init_store
 	echo one > f

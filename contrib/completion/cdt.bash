@@ -6,7 +6,7 @@
 #
 # Adding a command: its name in __cdt_commands and one case in _cdt.
 
-__cdt_commands="add cat fsck gc init ls mount repair rm stats umount verify"
+__cdt_commands="add cat diff fsck gc init ls mount repair rm stats umount verify"
 
 # REPLY = word with its shell quoting removed (backslashes, single and
 # double quotes; an unfinished quote is fine) and a leading ~/ expanded.
@@ -227,6 +227,13 @@ _cdt()
 			__cdt_names "$cur"
 		fi
 		;;
+	diff)
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'--stat\n--porcelain\n--json\n--exit-code\n-q\n--quiet\n-h\n--help\n--store'
+		else
+			__cdt_names "$cur"
+		fi
+		;;
 	fsck)
 		case $prev in
 		-j|--jobs)
@@ -324,6 +331,8 @@ _cdt()
 	stats)
 		if [[ -z $dashdash && $cur == -* ]]; then
 			__cdt_offer "$cur" $'--json\n-h\n--help\n--store'
+		else
+			__cdt_names "$cur"
 		fi
 		;;
 	umount)

@@ -183,6 +183,8 @@ static int mark_name(const char *name, const struct cdt_name_entry *e, int err,
 	struct cdt_live *l = data;
 	struct cdt_id nh, key;
 
+	if (l->take && !l->take(name, l->take_data))
+		return 0;
 	if (!e) {
 		error("name '%s' is damaged: %s", quote(name), why ? why : cdt_strerror(err));
 		l->damaged++;
@@ -235,15 +237,23 @@ static int mark_manifest(struct cdt_live *l, const struct cdt_id *m)
 
 int cdt_live_mark(struct cdt_store *s, struct cdt_live *l)
 {
+	return cdt_live_mark_names(s, NULL, NULL, NULL, l);
+}
+
+int cdt_live_mark_names(struct cdt_store *s, const char *under,
+			int (*take)(const char *name, void *data), void *data, struct cdt_live *l)
+{
 	size_t i;
 	int ret;
 
 	memset(l, 0, sizeof(*l));
 	l->store = s;
+	l->take = take;
+	l->take_data = data;
 	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_OBJECTS), note_loose, NULL, l);
 	if (ret < 0)
 		return error_code(ret, "cannot list loose chunks: %s", cdt_strerror(ret));
-	ret = cdt_names_walk(s, NULL, mark_name, l);
+	ret = cdt_names_walk(s, under, mark_name, l);
 	if (ret < 0)
 		return error_code(ret, "cannot list names: %s", cdt_strerror(ret));
 	for (i = 0; i < l->manifests.cap; i++) {

@@ -32,6 +32,9 @@ struct cdt_live {
 	uint64_t names, logical;
 	uint64_t good_manifests;	/* live manifests that read back intact */
 	uint64_t damaged;		/* names or live manifests that could not be read */
+	/* cdt_live_mark_names(): which names count (NULL: all). */
+	int (*take)(const char *name, void *data);
+	void *take_data;
 };
 
 /*
@@ -40,6 +43,16 @@ struct cdt_live {
  * 0 or -errno. Release with cdt_live_release() in any case.
  */
 int cdt_live_mark(struct cdt_store *s, struct cdt_live *l);
+/*
+ * Mark what some of the names need, as cdt_live_mark() does for all: the
+ * names under `under` (a stored name or directory of them; NULL: every
+ * name) for which take(name, data) is non-zero (take NULL: all of them).
+ * Chunks are marked in the copies cdt_live_mark() would mark, so marking
+ * two sets of names that together are all of them marks, between them,
+ * exactly what cdt_live_mark() does.
+ */
+int cdt_live_mark_names(struct cdt_store *s, const char *under,
+			int (*take)(const char *name, void *data), void *data, struct cdt_live *l);
 void cdt_live_release(struct cdt_live *l);
 
 /* Is entry i of pack p the marked copy of a live chunk? */

@@ -9,6 +9,7 @@
 #include "ops/repack.h"
 #include "base/util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 struct count {
@@ -124,5 +125,151 @@ int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
 	ret = l.damaged ? -CDT_ECORRUPT : 0;
 out:
 	cdt_live_release(&l);
+	return ret;
+}
+
+/* The names not taken by the part's filter: every other name. */
+struct part_filter {
+	const char *under;
+	size_t len;
+	int (*take)(const char *name, void *data);
+	void *data;
+};
+
+static int in_part(const struct part_filter *f, const char *name)
+{
+	if (f->under && (strncmp(name, f->under, f->len) || (name[f->len] && name[f->len] != '/')))
+		return 0;
+	return !f->take || f->take(name, f->data);
+}
+
+static int not_in_part(const char *name, void *data)
+{
+	return !in_part(data, name);
+}
+
+/* The part's mark bitmaps, taken out of their packs while the rest is marked. */
+struct part_count {
+	struct cdt_live *part, *rest;
+	struct cdt_pack **packs;
+	unsigned char **bits;
+	size_t n;
+	struct cdt_pack *last;		/* the walk goes pack by pack */
+	const unsigned char *last_bits;
+	const struct cdt_repack_plan *plan;
+	struct cdt_stats_part *out;
+};
+
+static const unsigned char *part_bits(struct part_count *c, struct cdt_pack *p)
+{
+	size_t i;
+
+	if (p != c->last) {
+		c->last = p;
+		c->last_bits = NULL;
+		for (i = 0; i < c->n; i++)
+			if (c->packs[i] == p)
+				c->last_bits = c->bits[i];
+	}
+	return c->last_bits;
+}
+
+static int rewritten(const struct cdt_repack_plan *plan, const struct cdt_pack *p)
+{
+	size_t i;
+
+	for (i = 0; i < plan->n; i++)
+		if (plan->packs[i] == p)
+			return plan->rewrite[i];
+	return 0;
+}
+
+static int count_part_object(const struct cdt_object_info *o, void *data)
+{
+	struct part_count *c = data;
+	int in_part, in_rest;
+
+	if (o->pack) {
+		const unsigned char *bits = part_bits(c, o->pack);
+
+		in_part = bits && (bits[o->index / 8] >> (o->index % 8)) & 1;
+		in_rest = cdt_live_packed(o->pack, o->index);
+	} else {
+		in_part = cdt_idset_has(&c->part->loose_live, &o->id);
+		in_rest = cdt_idset_has(&c->rest->loose_live, &o->id);
+	}
+	if (!in_part)
+		return 0;
+	c->out->stored_bytes += o->size;
+	if (in_rest)
+		return 0;
+	c->out->freed_chunks++;
+	c->out->freed_bytes += o->size;
+	if (!o->pack || rewritten(c->plan, o->pack))
+		c->out->freed_next_gc += o->size;
+	return 0;
+}
+
+int cdt_stats_part(struct cdt_store *s, const char *under,
+		   int (*take)(const char *name, void *data), void *data,
+		   struct cdt_stats_part *out)
+{
+	struct part_filter f = { under, under ? strlen(under) : 0, take, data };
+	struct cdt_live part, rest;
+	struct part_count c;
+	struct cdt_repack_plan plan = { 0 };
+	size_t i;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	memset(&c, 0, sizeof(c));
+	memset(&rest, 0, sizeof(rest));
+	ret = cdt_live_mark_names(s, under, take, data, &part);
+	if (ret < 0)
+		goto out_part;
+	out->names = part.names;
+	out->logical_bytes = part.logical;
+	out->manifests = part.manifests.nr;
+	out->chunks = part.chunks;
+	out->unique_bytes = part.unique;
+	out->base_chunks = part.bases;
+	out->missing_chunks = part.missing.nr;
+	/* The packs hold one mark at a time: the part's bitmaps are kept aside. */
+	c.n = part.nmarked;
+	c.packs = xcalloc(c.n + 1, sizeof(*c.packs));
+	c.bits = xcalloc(c.n + 1, sizeof(*c.bits));
+	for (i = 0; i < part.nmarked; i++) {
+		c.packs[i] = part.marked[i];
+		c.bits[i] = part.marked[i]->mark;
+		part.marked[i]->mark = NULL;
+	}
+	part.nmarked = 0;
+	ret = cdt_live_mark_names(s, NULL, not_in_part, &f, &rest);
+	if (ret < 0)
+		goto out;
+	for (i = 0; i < part.manifests.cap; i++)
+		if (part.manifests.used[i] && !cdt_idset_has(&rest.manifests, &part.manifests.ids[i]))
+			out->only_manifests++;
+	/* What gc would rewrite once these names are gone, with the rest's mark. */
+	cdt_repack_plan(s, &rest, rest.loose_live.nr, &plan);
+	c.part = &part;
+	c.rest = &rest;
+	c.plan = &plan;
+	c.out = out;
+	ret = cdt_objects_walk(s, count_part_object, NULL, &c);
+	if (ret < 0) {
+		error("cannot list stored chunks: %s", cdt_strerror(ret));
+		goto out;
+	}
+	ret = part.damaged || rest.damaged ? -CDT_ECORRUPT : 0;
+out:
+	cdt_repack_plan_release(&plan);
+	for (i = 0; i < c.n; i++)
+		free(c.bits[i]);
+	free(c.bits);
+	free(c.packs);
+	cdt_live_release(&rest);
+out_part:
+	cdt_live_release(&part);
 	return ret;
 }

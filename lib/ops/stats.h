@@ -43,4 +43,39 @@ struct cdt_stats {
  */
 int cdt_stats(struct cdt_store *s, struct cdt_stats *st);
 
+/* What some of the names hold, and what removing them would free. */
+struct cdt_stats_part {
+	uint64_t names, logical_bytes;
+	uint64_t manifests;		/* distinct contents they use */
+	uint64_t chunks, unique_bytes;	/* distinct chunks those list, and their raw bytes */
+	uint64_t base_chunks;		/* chunks only their deltas need (not listed) */
+	uint64_t stored_bytes;		/* what all those chunks take, as cdt_stats() counts it */
+	uint64_t only_manifests;	/* contents no other name uses: rm removes them */
+	/*
+	 * Stored chunks (objects, or chunks' shares of their frames) that no
+	 * other name needs, neither as listed chunks nor as the bases of its
+	 * deltas: what becomes garbage when these names go, and their bytes.
+	 */
+	uint64_t freed_chunks, freed_bytes;
+	/*
+	 * Of freed_bytes, what the next gc would free: loose chunks, and
+	 * chunks in packs gc would then rewrite (by gc's own plan). The rest
+	 * stays dead in its pack until more of the pack is dead.
+	 */
+	uint64_t freed_next_gc;
+	uint64_t missing_chunks;	/* listed or needed as bases but absent */
+};
+
+/*
+ * The figures of the names under `under` (NULL: all) for which take()
+ * says yes (take NULL: all of them), from two marks: what these names
+ * need, and what all the other names need (cdt_live_mark_names()); what
+ * only the first needs is freed. Read-only. 0, -CDT_ECORRUPT when a name
+ * or manifest could not be read (reported; what is freed is then not
+ * known: the figures are left as counted), or -errno.
+ */
+int cdt_stats_part(struct cdt_store *s, const char *under,
+		   int (*take)(const char *name, void *data), void *data,
+		   struct cdt_stats_part *out);
+
 #endif

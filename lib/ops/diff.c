@@ -1,0 +1,374 @@
+/* diff.c: compare the names under two prefixes: a merge of two walks of names/, and new chunks. */
+#include "ops/diff.h"
+#include "ops/chunks.h"
+#include "base/hash.h"
+#include "base/idset.h"
+#include "format/manifest.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+unsigned cdt_name_entry_diff(const struct cdt_name_entry *a, const struct cdt_name_entry *b)
+{
+	unsigned what = 0;
+
+	if (!cdt_id_eq(&a->content, &b->content) || a->size != b->size)
+		what |= CDT_DIFF_CONTENT;
+	if (a->mode != b->mode)
+		what |= CDT_DIFF_MODE;
+	if (a->uid != b->uid || a->gid != b->gid)
+		what |= CDT_DIFF_OWNER;
+	if (a->mtime_sec != b->mtime_sec || a->mtime_nsec != b->mtime_nsec)
+		what |= CDT_DIFF_MTIME;
+	return what;
+}
+
+/* One entry of a walk: its stored name, and the entry or why there is none. */
+struct slot {
+	struct strbuf name;
+	struct strbuf why;
+	struct cdt_name_entry e;	/* e.name unused: names may be longer when damaged */
+	int ok;
+};
+
+#define QUEUE_LEN 128
+
+/*
+ * The first prefix's walk runs in a thread and hands its entries over
+ * through a ring of QUEUE_LEN slots: the producer waits while it is full,
+ * the consumer (the second walk's callback) while it is empty.
+ */
+struct queue {
+	pthread_mutex_t lock;
+	pthread_cond_t not_full, not_empty;
+	struct slot slots[QUEUE_LEN];
+	size_t head, count;
+	int done, stop;		/* the walk has ended; the consumer wants no more */
+	int ret;		/* the walk's return */
+	struct cdt_store *store;
+	const char *prefix;
+};
+
+static void slot_set(struct slot *sl, const char *name, const struct cdt_name_entry *e,
+		     int err, const char *why)
+{
+	strbuf_reset(&sl->name);
+	strbuf_addstr(&sl->name, name);
+	strbuf_reset(&sl->why);
+	sl->ok = e != NULL;
+	if (e)
+		sl->e = *e;
+	else
+		strbuf_addstr(&sl->why, why && *why ? why : cdt_strerror(err));
+}
+
+static int produce(const char *name, const struct cdt_name_entry *e, int err, const char *why,
+		   void *data)
+{
+	struct queue *q = data;
+	int stop;
+
+	pthread_mutex_lock(&q->lock);
+	while (q->count == QUEUE_LEN && !q->stop)
+		pthread_cond_wait(&q->not_full, &q->lock);
+	stop = q->stop;
+	pthread_mutex_unlock(&q->lock);
+	if (stop)
+		return 1;
+	/* The slot after the last is the producer's alone until count says otherwise. */
+	slot_set(&q->slots[(q->head + q->count) % QUEUE_LEN], name, e, err, why);
+	pthread_mutex_lock(&q->lock);
+	if (!q->count++)
+		pthread_cond_signal(&q->not_empty);
+	pthread_mutex_unlock(&q->lock);
+	return 0;
+}
+
+static void *producer(void *data)
+{
+	struct queue *q = data;
+	int ret = cdt_names_walk(q->store, q->prefix, produce, q);
+
+	cdt_hash_thread_cleanup();	/* the walk hashed each entry it read */
+	pthread_mutex_lock(&q->lock);
+	q->ret = ret;
+	q->done = 1;
+	pthread_cond_signal(&q->not_empty);
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+/* The first prefix's next entry, left in the queue; NULL at its end. */
+static struct slot *peek(struct queue *q)
+{
+	struct slot *sl = NULL;
+
+	pthread_mutex_lock(&q->lock);
+	while (!q->count && !q->done)
+		pthread_cond_wait(&q->not_empty, &q->lock);
+	if (q->count)
+		sl = &q->slots[q->head];
+	pthread_mutex_unlock(&q->lock);
+	return sl;
+}
+
+static void pop(struct queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->head = (q->head + 1) % QUEUE_LEN;
+	if (q->count-- == QUEUE_LEN)
+		pthread_cond_signal(&q->not_full);
+	pthread_mutex_unlock(&q->lock);
+}
+
+struct merge {
+	struct queue q;
+	size_t len1, len2;		/* of the prefixes */
+	unsigned flags;
+	cdt_diff_fn fn;
+	void *data;
+	struct cdt_diff_result *res;
+	struct cdt_idset contents1, contents2;	/* CDT_DIFF_CHUNKS */
+	struct slot b;			/* the second walk's entry */
+};
+
+/* A stored name relative to its prefix (the prefix itself is ""). */
+static const char *relative(const char *name, size_t plen)
+{
+	if (!plen)
+		return name;
+	return name[plen] ? name + plen + 1 : name + plen;
+}
+
+static int emit(struct merge *m, const char *path, const struct slot *a, const struct slot *b)
+{
+	struct cdt_diff_item it = { path, 0, NULL, NULL, NULL, NULL };
+	struct cdt_diff_result *r = m->res;
+
+	if ((a && !a->ok) || (b && !b->ok)) {
+		const struct slot *bad = a && !a->ok ? a : b;
+
+		it.what = CDT_DIFF_DAMAGED;
+		it.damaged_name = bad->name.buf;
+		it.why = bad->why.buf;
+		r->damaged++;
+		/* Both sides damaged: each is said. */
+		if (a && !a->ok && b && !b->ok) {
+			int ret = m->fn(&it, m->data);
+
+			if (ret)
+				return ret;
+			it.damaged_name = b->name.buf;
+			it.why = b->why.buf;
+			r->damaged++;
+		}
+		return m->fn(&it, m->data);
+	}
+	it.a = a ? &a->e : NULL;
+	it.b = b ? &b->e : NULL;
+	if (a && m->flags & CDT_DIFF_CHUNKS)
+		cdt_idset_add(&m->contents1, &a->e.content);
+	if (b && m->flags & CDT_DIFF_CHUNKS)
+		cdt_idset_add(&m->contents2, &b->e.content);
+	if (a && b) {
+		it.what = cdt_name_entry_diff(&a->e, &b->e);
+		if (!it.what) {
+			r->same++;
+			return 0;
+		}
+		if (it.what & CDT_DIFF_CONTENT) {
+			r->changed++;
+			r->old_bytes += a->e.size;
+			r->new_bytes += b->e.size;
+		} else {
+			r->meta_only++;
+		}
+	} else if (a) {
+		it.what = CDT_DIFF_REMOVED;
+		r->removed++;
+		r->removed_bytes += a->e.size;
+	} else {
+		it.what = CDT_DIFF_ADDED;
+		r->added++;
+		r->added_bytes += b->e.size;
+	}
+	return m->fn(&it, m->data);
+}
+
+/* Each entry of the second walk: the first's entries before it are removed names. */
+static int consume(const char *name, const struct cdt_name_entry *e, int err, const char *why,
+		   void *data)
+{
+	struct merge *m = data;
+	struct slot *b = &m->b, *a;
+	const char *rb;
+	int ret, cmp;
+
+	slot_set(b, name, e, err, why);
+	rb = relative(b->name.buf, m->len2);
+	while ((a = peek(&m->q))) {
+		const char *ra = relative(a->name.buf, m->len1);
+
+		cmp = strcmp(ra, rb);
+		if (cmp > 0)
+			break;
+		ret = emit(m, ra, a, cmp ? NULL : b);
+		pop(&m->q);
+		if (ret || !cmp)
+			return ret;
+	}
+	return emit(m, rb, NULL, b);
+}
+
+static int first_name(const char *name, const struct cdt_name_entry *e, int err,
+		      const char *why, void *data)
+{
+	(void)name; (void)e; (void)err; (void)why; (void)data;
+	return 1;
+}
+
+/* Is there a name (good or damaged) under prefix? 1, 0, or -errno (reported). */
+static int has_names(struct cdt_store *s, const char *prefix)
+{
+	int ret = cdt_names_walk(s, prefix, first_name, NULL);
+
+	if (ret < 0)
+		return error_code(ret, "cannot list '%s': %s", quote(prefix), cdt_strerror(ret));
+	if (!ret)
+		error("no such name or directory of names: '%s'", quote(prefix));
+	return ret;
+}
+
+/* Chunks the second side's contents list and the first side's do not. */
+static int count_new_chunks(struct cdt_store *s, struct merge *m)
+{
+	struct cdt_idset old = CDT_IDSET_INIT, seen = CDT_IDSET_INIT;
+	struct strbuf why = STRBUF_INIT;
+	char hex[CDT_ID_HEXLEN + 1];
+	int pass, bad = 0;
+	size_t i;
+
+	for (pass = 0; pass < 2; pass++) {
+		const struct cdt_idset *set = pass ? &m->contents2 : &m->contents1;
+
+		for (i = 0; i < set->cap; i++) {
+			struct cdt_manifest *man;
+			uint64_t k, n;
+			int ret;
+
+			if (!set->used[i] || (pass && cdt_idset_has(&m->contents1, &set->ids[i])))
+				continue;
+			strbuf_reset(&why);
+			ret = cdt_manifest_open(s, &set->ids[i], &man, &why);
+			if (ret < 0) {
+				error("manifest %s cannot be read: %s", cdt_id_to_hex(&set->ids[i], hex),
+				      why.len ? why.buf : cdt_strerror(ret));
+				bad = 1;
+				continue;
+			}
+			n = cdt_manifest_count(man);
+			for (k = 0; k < n; k++) {
+				struct cdt_manifest_entry e;
+				int64_t sz;
+
+				if (cdt_manifest_get(man, k, &e) < 0) {
+					error("manifest %s cannot be read", cdt_id_to_hex(&set->ids[i], hex));
+					bad = 1;
+					break;
+				}
+				if (!pass) {
+					cdt_idset_add(&old, &e.id);
+					continue;
+				}
+				if (cdt_idset_has(&old, &e.id) || !cdt_idset_add(&seen, &e.id))
+					continue;
+				m->res->new_chunks++;
+				m->res->new_raw_bytes += e.len;
+				sz = cdt_chunk_stored_size(s, &e.id);
+				if (sz > 0)
+					m->res->new_stored_bytes += (uint64_t)sz;
+			}
+			cdt_manifest_close(man);
+		}
+	}
+	cdt_idset_clear(&old);
+	cdt_idset_clear(&seen);
+	strbuf_release(&why);
+	return bad ? -CDT_ECORRUPT : 0;
+}
+
+int cdt_diff(struct cdt_store *s, const char *prefix1, const char *prefix2, unsigned flags,
+	     cdt_diff_fn fn, void *data, struct cdt_diff_result *res)
+{
+	struct merge m;
+	pthread_t th;
+	struct slot *a;
+	size_t i;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = has_names(s, prefix1);
+	if (ret > 0)
+		ret = has_names(s, prefix2);
+	if (ret <= 0)
+		return ret ? ret : -ENOENT;
+
+	memset(&m, 0, sizeof(m));
+	pthread_mutex_init(&m.q.lock, NULL);
+	pthread_cond_init(&m.q.not_full, NULL);
+	pthread_cond_init(&m.q.not_empty, NULL);
+	for (i = 0; i < QUEUE_LEN; i++) {
+		strbuf_init(&m.q.slots[i].name, 0);
+		strbuf_init(&m.q.slots[i].why, 0);
+	}
+	strbuf_init(&m.b.name, 0);
+	strbuf_init(&m.b.why, 0);
+	m.q.store = s;
+	m.q.prefix = prefix1;
+	m.len1 = strlen(prefix1);
+	m.len2 = strlen(prefix2);
+	m.flags = flags;
+	m.fn = fn;
+	m.data = data;
+	m.res = res;
+	ret = pthread_create(&th, NULL, producer, &m.q);
+	if (ret) {
+		ret = error_code(-ret, "cannot start a thread: %s", cdt_strerror(-ret));
+		goto out;
+	}
+	ret = cdt_names_walk(s, prefix2, consume, &m);
+	if (ret < 0)
+		error("cannot list '%s': %s", quote(prefix2), cdt_strerror(ret));
+	/* What is left of the first walk was removed. */
+	while (!ret && (a = peek(&m.q))) {
+		ret = emit(&m, relative(a->name.buf, m.len1), a, NULL);
+		pop(&m.q);
+	}
+	pthread_mutex_lock(&m.q.lock);
+	m.q.stop = 1;
+	pthread_cond_signal(&m.q.not_full);
+	pthread_mutex_unlock(&m.q.lock);
+	pthread_join(th, NULL);
+	/* A walk stopped by the consumer returns 1: not an error of its own. */
+	if (!ret && m.q.ret < 0)
+		ret = error_code(m.q.ret, "cannot list '%s': %s", quote(prefix1),
+				 cdt_strerror(m.q.ret));
+	if (!ret && flags & CDT_DIFF_CHUNKS)
+		ret = count_new_chunks(s, &m);
+out:
+	for (i = 0; i < QUEUE_LEN; i++) {
+		strbuf_release(&m.q.slots[i].name);
+		strbuf_release(&m.q.slots[i].why);
+	}
+	strbuf_release(&m.b.name);
+	strbuf_release(&m.b.why);
+	cdt_idset_clear(&m.contents1);
+	cdt_idset_clear(&m.contents2);
+	pthread_cond_destroy(&m.q.not_full);
+	pthread_cond_destroy(&m.q.not_empty);
+	pthread_mutex_destroy(&m.q.lock);
+	return ret;
+}
