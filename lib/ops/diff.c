@@ -15,7 +15,9 @@ unsigned cdt_name_entry_diff(const struct cdt_name_entry *a, const struct cdt_na
 {
 	unsigned what = 0;
 
-	if (!cdt_id_eq(&a->content, &b->content) || a->size != b->size)
+	/* What a name is: its type, content, link target or first hard link. */
+	if (a->type != b->type || !cdt_id_eq(&a->content, &b->content) || a->size != b->size ||
+	    strcmp(a->target, b->target))
 		what |= CDT_DIFF_CONTENT;
 	if (a->mode != b->mode)
 		what |= CDT_DIFF_MODE;
@@ -59,9 +61,12 @@ static void slot_set(struct slot *sl, const char *name, const struct cdt_name_en
 	strbuf_addstr(&sl->name, name);
 	strbuf_reset(&sl->why);
 	sl->ok = e != NULL;
-	if (e)
+	if (e) {
 		sl->e = *e;
-	else
+		/* The walk frees them when the callback returns. */
+		sl->e.xattrs = NULL;
+		sl->e.xattrs_len = 0;
+	} else
 		strbuf_addstr(&sl->why, why && *why ? why : cdt_strerror(err));
 }
 
