@@ -10,7 +10,7 @@
 #include <time.h>
 
 const char usage_ls[] =
-	"usage: cdt ls [-l] [--json] [PREFIX...]\n"
+	"usage: cdt ls [-l] [--json] [-t TYPES] [PREFIX...]\n"
 	"\n"
 	"List stored names in byte order: all of them, or each PREFIX and the\n"
 	"names under PREFIX/.\n"
@@ -18,6 +18,9 @@ const char usage_ls[] =
 	"    -l, --long   also mode, size, modification time, chunk count and\n"
 	"                 short content id\n"
 	"    --json       one JSON object per name, one per line\n"
+	"    -t, --type TYPES\n"
+	"                 only names of these types: f (files), d (directories),\n"
+	"                 l (symbolic links), e.g. -t fl\n"
 	"    -h, --help   show this help\n";
 
 struct ls_state {
@@ -25,6 +28,7 @@ struct ls_state {
 	int lng, json;
 	int errors;
 	size_t shown;
+	const char *types;	/* -t: letters of the types shown; NULL: all */
 };
 
 static void mode_string(int type, uint32_t mode, char *buf)
@@ -59,6 +63,9 @@ static int show(const char *name, const struct cdt_name_entry *e, int err, const
 		st->errors++;
 		return 0;
 	}
+	if (st->types && !strchr(st->types, e->type == CDT_NAME_DIR ? 'd' :
+					     e->type == CDT_NAME_SYMLINK ? 'l' : 'f'))
+		return 0;
 	st->shown++;
 	if (!st->lng && !st->json) {
 		puts(name);
@@ -125,15 +132,22 @@ int cmd_ls(int argc, char **argv, struct cmd_ctx *ctx)
 	static const struct option opts[] = {
 		{ "long", no_argument, NULL, 'l' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "type", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct ls_state st = { ctx->store, 0, 0, 0, 0 };
+	struct ls_state st = { ctx->store, 0, 0, 0, 0, NULL };
 	struct strbuf why = STRBUF_INIT, pfx = STRBUF_INIT;
 	int c, i, ret;
 
-	while ((c = getopt_long(argc, argv, ":l", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":lt:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': st.lng = 1; break;
+		case 't':
+			if (!*optarg || optarg[strspn(optarg, "fdl")])
+				return usage_error(ctx, "-t takes letters f, d and l, not '%s'",
+						   quote(optarg));
+			st.types = optarg;
+			break;
 		case 'J': st.json = 1; break;
 		default: return option_error(ctx, c, argv);
 		}
@@ -166,7 +180,7 @@ int cmd_ls(int argc, char **argv, struct cmd_ctx *ctx)
 			if (ret < 0) {
 				error("cannot list '%s': %s", quote(argv[i]), cdt_strerror(ret));
 				st.errors++;
-			} else if (st.shown == before) {
+			} else if (st.shown == before && !st.types) {
 				error("no stored name is '%s' or under it", quote(pfx.buf));
 				st.errors++;
 			}

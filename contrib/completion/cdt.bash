@@ -103,9 +103,9 @@ __cdt_names()
 		COMPREPLY+=("${name#"$lead"}")
 	done < <(
 		if [[ $full == */* ]]; then
-			"$__cdt_bin" "${store_arg[@]}" ls -- "${full%/*}"
+			"$__cdt_bin" "${store_arg[@]}" ls -t fl -- "${full%/*}"
 		else
-			"$__cdt_bin" "${store_arg[@]}" ls
+			"$__cdt_bin" "${store_arg[@]}" ls -t fl
 		fi 2>/dev/null
 	)
 	for i in "${!COMPREPLY[@]}"; do
@@ -208,7 +208,7 @@ _cdt()
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'-r\n--recursive\n--exclude\n--exclude-from\n-x\n--one-file-system\n--name\n--prefix\n--no-replace\n--porcelain\n--json\n-j\n--jobs\n-q\n--quiet\n--progress\n--no-progress\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'-r\n--recursive\n--exclude\n--exclude-from\n-x\n--one-file-system\n--xattrs\n--no-cache\n--name\n--prefix\n--no-replace\n--porcelain\n--json\n-j\n--jobs\n-q\n--quiet\n--progress\n--no-progress\n-h\n--help\n--store'
 		else
 			__cdt_files "$cur"
 		fi
@@ -285,8 +285,12 @@ _cdt()
 		fi
 		;;
 	ls)
+		if [[ $prev == -t || $prev == --type ]]; then
+			__cdt_offer "$cur" $'f\nd\nl\nfl'
+			return 0
+		fi
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'-l\n--long\n--json\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'-l\n--long\n--json\n-t\n--type\n-h\n--help\n--store'
 		else
 			__cdt_names "$cur"
 		fi
