@@ -24,7 +24,7 @@ const char usage_cat[] =
 	"    -o, --output FILE  write the single NAME to FILE instead: a new or\n"
 	"                       regular file is replaced atomically (it appears\n"
 	"                       only when complete) and durably, with the stored\n"
-	"                       mode and modification time, chunks of zeros as\n"
+	"                       mode and modification time, blocks of zeros as\n"
 	"                       holes; a device or FIFO is written into, as cp\n"
 	"                       does; a symbolic link is followed\n"
 	"    -j, --jobs N       threads reading and inflating ahead (default: CPUs)\n"

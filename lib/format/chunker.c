@@ -72,18 +72,45 @@ int cdt_chunker_init(struct cdt_chunker *c, enum cdt_chunker_kind kind, uint32_t
 	return -EINVAL;
 }
 
+/*
+ * A run of zero bytes, passed over without hashing it. Over a zero byte
+ * the gear step is fp = 2 fp + gear[0], whose one fixed point is
+ * ZERO_FP = -gear[0] (mod 2^64): once fp equals it, further zero bytes
+ * leave it there, so every position of the run gives the same answer to
+ * the cut test under one mask. Starting from fp = 0, k zero bytes give
+ * gear[0] (2^k - 1), which is ZERO_FP from k = 64 on: at most 64 bytes
+ * of a run are hashed before the rest of it, up to where the mask
+ * changes or the zeros end, is passed over. The cut points are exactly
+ * those of hashing every byte (t/unit/test-chunker.c compares them).
+ */
 static size_t fastcdc_next(const struct cdt_chunker *c, const unsigned char *p,
-			   size_t len, int eof)
+			   size_t len, int eof, size_t zeros)
 {
-	size_t i, n, normal;
-	uint64_t fp = 0;
+	size_t i, n, normal, zend;
+	uint64_t fp = 0, zero_fp = -c->gear[0];
 
 	if (len <= c->min_size)
 		return eof ? len : 0;
 	n = MIN(len, (size_t)c->max_size);
 	normal = MIN(n, (size_t)c->avg_size);
 	/* Cut-point skipping: bytes before min_size are never hashed. */
-	for (i = c->min_size; i < normal; i++) {
+	i = c->min_size;
+	zend = MIN(zeros, n);
+	while (i < zend) {
+		uint64_t mask = i < normal ? c->mask_s : c->mask_l;
+
+		if (fp == zero_fp) {
+			if (!(fp & mask))
+				return i + 1;
+			i = i < normal ? MIN(zend, normal) : zend;
+			continue;
+		}
+		fp = (fp << 1) + c->gear[0];
+		if (!(fp & mask))
+			return i + 1;
+		i++;
+	}
+	for (; i < normal; i++) {
 		fp = (fp << 1) + c->gear[p[i]];
 		if (!(fp & c->mask_s))
 			return i + 1;
@@ -98,8 +125,8 @@ static size_t fastcdc_next(const struct cdt_chunker *c, const unsigned char *p,
 	return 0;
 }
 
-size_t cdt_chunker_next(const struct cdt_chunker *c, const unsigned char *data,
-			size_t len, int eof)
+size_t cdt_chunker_next_zeros(const struct cdt_chunker *c, const unsigned char *data,
+			      size_t len, int eof, size_t zeros)
 {
 	if (!len)
 		return 0;
@@ -108,7 +135,13 @@ size_t cdt_chunker_next(const struct cdt_chunker *c, const unsigned char *data,
 			return c->max_size;
 		return eof ? len : 0;
 	}
-	return fastcdc_next(c, data, len, eof);
+	return fastcdc_next(c, data, len, eof, zeros);
+}
+
+size_t cdt_chunker_next(const struct cdt_chunker *c, const unsigned char *data,
+			size_t len, int eof)
+{
+	return cdt_chunker_next_zeros(c, data, len, eof, 0);
 }
 
 const char *cdt_chunker_name(enum cdt_chunker_kind kind)

@@ -41,6 +41,15 @@ int cdt_chunker_init(struct cdt_chunker *c, enum cdt_chunker_kind kind, uint32_t
 size_t cdt_chunker_next(const struct cdt_chunker *c, const unsigned char *data,
 			size_t len, int eof);
 
+/*
+ * The same cut as cdt_chunker_next(), when the caller knows that
+ * data[0..zeros) are zero bytes (holes of a sparse file): a long run of
+ * them is passed over without being hashed byte by byte, and need not
+ * even have been written to data (zeros may exceed len).
+ */
+size_t cdt_chunker_next_zeros(const struct cdt_chunker *c, const unsigned char *data,
+			      size_t len, int eof, size_t zeros);
+
 const char *cdt_chunker_name(enum cdt_chunker_kind kind);
 /* Parse "fastcdc" or "fixed"; 0 or -EINVAL. */
 int cdt_chunker_parse(const char *s, enum cdt_chunker_kind *out);

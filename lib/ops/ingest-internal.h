@@ -78,6 +78,13 @@ struct desc {
 	int delta;		/* stored as the delta in dobj */
 	unsigned char *dobj;
 	size_t dobj_len;
+	/*
+	 * Holes: the chunk lies in holes of the input, so it is all zeros
+	 * and its id was known when it was cut; zero_first is the first such
+	 * chunk of its length in the round, the only one asked of the store.
+	 */
+	int zero;
+	size_t zero_first;
 };
 
 enum { BASE_NONE, BASE_ADD, BASE_PACKED };
@@ -122,6 +129,15 @@ struct round {
 	uint64_t file_off;	/* of buf[0], from where reading began */
 	unsigned char *darena;	/* deltas of the new chunks */
 	int last;		/* the file ends with this round */
+	/*
+	 * Holes of the input in buf: sorted, disjoint ranges filled with
+	 * zeros instead of read; and those of buf's previous round, which
+	 * still hold zeros where this round has not written yet.
+	 */
+	struct zrange {
+		size_t start, end;
+	} *zr, *old_zr;
+	size_t nzr, zr_alloc, nold_zr, old_zr_alloc;
 };
 /* Room for deltas in a round: a chunk past it is stored whole. */
 #define DELTA_ARENA (16u << 20)
@@ -202,6 +218,19 @@ struct cdt_ingest {
 	int defer;			/* the first round's file hash waits for the candidates */
 	uint64_t hashed;		/* bytes of the file fed to file_hash */
 	off_t start;			/* offset of the file's first byte in fd, -1 if unknown */
+	/*
+	 * Holes (fill_round): whether they are looked for in this input,
+	 * the offset of the next byte to read, whether the "sparse-hole"
+	 * test hook was met; the ids of all-zero chunks of a few lengths.
+	 */
+	int holes;
+	off_t rpos;
+	int hole_paused;
+	struct zero_id {
+		uint32_t len;
+		struct cdt_id id;
+	} zero_ids[4];
+	unsigned nzero_ids;
 	/* Reading skipped bytes again: a buffer, its chunks and their check. */
 	unsigned char *cbuf;
 	struct cdt_manifest_entry *cents;

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 
@@ -18,7 +19,16 @@ struct slot {
 	uint32_t len;
 	int err;
 	struct strbuf why;
+	int zero;		/* all zeros, known by its id: data was not read */
 };
+
+/*
+ * The ids of chunks of this file already read, checked and found to be
+ * all zeros, by length: the same id again is not read again (a sparse
+ * file's holes are the same few chunks over and over). Only a file's own
+ * chunks count, so every chunk of it is read at least once.
+ */
+#define ZERO_IDS 4
 
 struct cdt_restore {
 	struct cdt_store *store;
@@ -32,6 +42,9 @@ struct cdt_restore {
 	size_t cur_nr, per_item;		/* its slots, and how many each work item reads */
 	void (*progress)(uint64_t done, void *data);	/* cdt_restore_fd()'s */
 	void *progress_data;
+	struct cdt_manifest_entry zero_ids[ZERO_IDS];
+	unsigned nzero_ids;
+	unsigned char *zeros;			/* max chunk size of zero bytes, when needed */
 };
 
 struct cdt_restore *cdt_restore_new(struct cdt_store *s, int jobs)
@@ -78,6 +91,7 @@ void cdt_restore_free(struct cdt_restore *r)
 		}
 		free(r->slots[j]);
 	}
+	free(r->zeros);
 	free(r);
 }
 
@@ -95,6 +109,8 @@ static void read_item(size_t i, int worker, void *data)
 		struct slot *sl = &r->cur[k];
 
 		strbuf_reset(&sl->why);
+		if (sl->zero)
+			continue;
 		sl->err = cdt_chunk_read(r->readers[worker], &sl->e.id, sl->e.len, sl->data,
 					 &sl->len, &sl->why);
 	}
@@ -115,6 +131,9 @@ static int all_zero(const unsigned char *p, size_t n)
 {
 	static const unsigned char zero[4096];
 
+	/* Most chunks that are not zeros say so at once. */
+	if (n && (p[0] || p[n - 1]))
+		return 0;
 	while (n >= sizeof(zero)) {
 		if (memcmp(p, zero, sizeof(zero)))
 			return 0;
@@ -124,16 +143,75 @@ static int all_zero(const unsigned char *p, size_t n)
 	return !memcmp(p, zero, n);
 }
 
-static int write_chunk(int fd, const unsigned char *p, size_t n, int sparse)
+/* Whether an entry's id is that of a chunk of zeros read earlier in this file. */
+static int known_zero(const struct cdt_restore *r, const struct cdt_manifest_entry *e)
 {
-	if (sparse && all_zero(p, n))
-		return lseek(fd, (off_t)n, SEEK_CUR) < 0 ? -errno : 0;
-	return write_all(fd, p, n);
+	unsigned i;
+
+	for (i = 0; i < r->nzero_ids; i++)
+		if (r->zero_ids[i].len == e->len && cdt_id_eq(&r->zero_ids[i].id, &e->id))
+			return 1;
+	return 0;
+}
+
+/* Remember a chunk read, checked and found to be all zeros. */
+static void learn_zero(struct cdt_restore *r, const struct slot *sl)
+{
+	if (sl->zero || sl->err || known_zero(r, &sl->e) || !all_zero(sl->data, sl->len))
+		return;
+	if (r->nzero_ids < ZERO_IDS)
+		r->zero_ids[r->nzero_ids++] = sl->e;
+	else
+		r->zero_ids[sl->e.len % ZERO_IDS] = sl->e;
+}
+
+static const unsigned char *zero_bytes(struct cdt_restore *r)
+{
+	if (!r->zeros)
+		r->zeros = xcalloc(1, cdt_store_chunker(r->store)->max_size);
+	return r->zeros;
+}
+
+/*
+ * Write n bytes at file offset off of a fresh regular file, leaving holes:
+ * the pieces between multiples of blksize that are all zeros are passed
+ * over with lseek, so a block no byte is written to stays a hole (the
+ * file gets its size from ftruncate at the end).
+ */
+static int write_sparse(int fd, const unsigned char *p, size_t n, uint64_t off, size_t blksize)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t start = i;
+		int zero = -1;
+
+		/* A run of pieces alike: all zeros, or not. */
+		while (i < n) {
+			size_t end = MIN(n, i + blksize - (size_t)((off + i) % blksize));
+			int z = all_zero(p + i, end - i);
+
+			if (zero >= 0 && z != zero)
+				break;
+			zero = z;
+			i = end;
+		}
+		if (zero) {
+			if (lseek(fd, (off_t)(i - start), SEEK_CUR) < 0)
+				return -errno;
+		} else {
+			int ret = write_all(fd, p + start, i - start);
+
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return 0;
 }
 
 /* Load the next entries of the manifest into a slot set, *nr of them. 0 or -errno. */
-static int fill_slots(struct cdt_manifest *m, struct slot *set, size_t nslots, uint64_t next,
-		      size_t *nr)
+static int fill_slots(struct cdt_restore *r, struct cdt_manifest *m, struct slot *set,
+		      size_t nslots, uint64_t next, size_t *nr)
 {
 	uint64_t count = cdt_manifest_count(m);
 	size_t i, n = (size_t)MIN(count - next, (uint64_t)nslots);
@@ -143,6 +221,11 @@ static int fill_slots(struct cdt_manifest *m, struct slot *set, size_t nslots, u
 		ret = cdt_manifest_get(m, next + i, &set[i].e);
 		if (ret < 0)
 			return ret;
+		set[i].zero = known_zero(r, &set[i].e);
+		if (set[i].zero) {
+			set[i].err = 0;
+			set[i].len = set[i].e.len;
+		}
 	}
 	*nr = n;
 	return 0;
@@ -175,8 +258,9 @@ static int read_chunks(struct cdt_restore *r, struct cdt_manifest *m,
 	int ret, cur = 0;
 
 	*changed = 0;
+	r->nzero_ids = 0;
 	if (count) {
-		ret = fill_slots(m, r->slots[cur], r->nslots, next, &nr);
+		ret = fill_slots(r, m, r->slots[cur], r->nslots, next, &nr);
 		if (ret < 0)
 			goto changed;
 		cdt_workers_run(r->workers, set_items(r, r->slots[cur], nr), read_item, r);
@@ -186,7 +270,7 @@ static int read_chunks(struct cdt_restore *r, struct cdt_manifest *m,
 		/* Read the next set while this one goes to the callback. */
 		nnext = 0;
 		if (next < count) {
-			ret = fill_slots(m, r->slots[!cur], r->nslots, next, &nnext);
+			ret = fill_slots(r, m, r->slots[!cur], r->nslots, next, &nnext);
 			if (ret < 0)
 				goto changed;
 			cdt_workers_start(r->workers, set_items(r, r->slots[!cur], nnext), read_item,
@@ -196,6 +280,7 @@ static int read_chunks(struct cdt_restore *r, struct cdt_manifest *m,
 		for (i = 0; i < nr && ret >= 0; i++) {
 			done += r->slots[cur][i].e.len;
 			ret = loop->chunk(&r->slots[cur][i], loop->data);
+			learn_zero(r, &r->slots[cur][i]);
 		}
 		if (ret >= 0 && loop->round)
 			loop->round(done, loop->data);
@@ -222,11 +307,12 @@ void cdt_restore_set_progress(struct cdt_restore *r, void (*progress)(uint64_t d
 
 /* cdt_restore_fd's end of the loop: write each chunk; the first damaged one stops it. */
 struct writing {
+	struct cdt_restore *r;
 	const struct cdt_name_entry *e;
 	int fd;
 	const char *outname;
 	int sparse;
-	struct cdt_restore *r;
+	size_t blksize;		/* sparse: the file system's block */
 };
 
 static void write_round(uint64_t done, void *data)
@@ -247,7 +333,14 @@ static int write_slot(const struct slot *sl, void *data)
 				  quote(w->e->name), (unsigned long long)sl->e.offset,
 				  cdt_id_to_hex(&sl->e.id, hex), sl->e.len,
 				  sl->why.len ? sl->why.buf : cdt_strerror(sl->err));
-	ret = write_chunk(w->fd, sl->data, sl->len, w->sparse);
+	if (sl->zero && w->sparse)
+		ret = lseek(w->fd, (off_t)sl->len, SEEK_CUR) < 0 ? -errno : 0;
+	else if (sl->zero)
+		ret = write_all(w->fd, zero_bytes(w->r), sl->len);
+	else if (w->sparse)
+		ret = write_sparse(w->fd, sl->data, sl->len, sl->e.offset, w->blksize);
+	else
+		ret = write_all(w->fd, sl->data, sl->len);
 	if (ret < 0)
 		return error_code(ret, "cannot write '%s' to %s: %s", quote(w->e->name),
 				  quote(w->outname), cdt_strerror(ret));
@@ -257,7 +350,7 @@ static int write_slot(const struct slot *sl, void *data)
 int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd,
 		   const char *outname, int sparse)
 {
-	struct writing w = { e, fd, outname, sparse, r };
+	struct writing w = { r, e, fd, outname, sparse, 4096 };
 	struct read_loop loop = { write_slot, r->progress ? write_round : NULL, &w };
 	struct cdt_manifest *m = NULL;
 	struct strbuf why = STRBUF_INIT;
@@ -275,6 +368,12 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 				  quote(e->name), (unsigned long long)e->size,
 				  (unsigned long long)cdt_manifest_size(m));
 		goto out;
+	}
+	if (sparse) {
+		struct stat st;
+
+		if (fstat(fd, &st) == 0 && st.st_blksize > 0 && st.st_blksize <= (1 << 20))
+			w.blksize = (size_t)st.st_blksize;
 	}
 	/*
 	 * Every chunk is checked against its id as it is read, and the list of
@@ -318,6 +417,7 @@ static void report_whole(const struct cdt_restore_check *c, const struct cdt_nam
 
 /* cdt_restore_check's end of the loop: hash each chunk, report damage and go on. */
 struct checking {
+	struct cdt_restore *r;
 	const struct cdt_restore_check *c;
 	struct cdt_hasher *h;
 	int damaged;		/* the first chunk's error, or 0 */
@@ -335,7 +435,7 @@ static int check_slot(const struct slot *sl, void *data)
 	}
 	/* Past damage the whole-file hash cannot be computed: skip it. */
 	if (!ck->damaged)
-		cdt_hasher_update(ck->h, sl->data, sl->len);
+		cdt_hasher_update(ck->h, sl->zero ? zero_bytes(ck->r) : sl->data, sl->len);
 	return 0;
 }
 
@@ -349,7 +449,7 @@ static void check_round(uint64_t done, void *data)
 int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
 		      const struct cdt_restore_check *c)
 {
-	struct checking ck = { c, cdt_hasher_new(), 0 };
+	struct checking ck = { r, c, cdt_hasher_new(), 0 };
 	struct read_loop loop = { check_slot, c->progress ? check_round : NULL, &ck };
 	struct cdt_manifest *m = NULL;
 	struct strbuf why = STRBUF_INIT;

@@ -26,8 +26,9 @@ void cdt_restore_set_progress(struct cdt_restore *r, void (*progress)(uint64_t d
  * chunk is checked against its id, and the manifest against its checksum;
  * the first failure is reported (naming the name, the offset and the chunk)
  * and returned: -ENOENT for a missing chunk or manifest, -CDT_ECORRUPT for
- * damage, -errno for I/O. With `sparse`, all-zero chunks become holes (fd
- * must be a fresh regular file; it is extended to the full size).
+ * damage, -errno for I/O. With `sparse`, zero bytes that fill whole blocks
+ * of the file system become holes (fd must be a fresh regular file, written
+ * from its start; it is extended to the full size).
  */
 int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd,
 		   const char *outname, int sparse);

@@ -216,6 +216,121 @@ static void test_stable_cut_points(void)
 	free(p);
 }
 
+/* Zero bytes at the start of p[0..n). */
+static size_t zero_prefix(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && !p[i])
+		i++;
+	return i;
+}
+
+/*
+ * Cut p[0..n) fed in pieces of `step` bytes twice, hashing every byte and
+ * passing over known zeros (told all of them, or only `part` of each run);
+ * 1 when the cuts are the same.
+ */
+static int same_cuts_over_zeros(const struct cdt_chunker *c, const unsigned char *p,
+				size_t n, size_t step, unsigned part)
+{
+	size_t pos = 0, avail = 0, z = 0;
+	int same = 1;
+
+	while (pos < n && same) {
+		avail = MIN(n, avail + step);
+		for (;;) {
+			size_t zeros, k, kz;
+
+			/* Past max_size zeros no longer matter. */
+			zeros = zero_prefix(p + pos, MIN(avail - pos, (size_t)c->max_size + 1));
+			/* Told fewer zeros than there are must cut the same too. */
+			zeros = part ? zeros * (part - 1) / part : zeros;
+			k = cdt_chunker_next(c, p + pos, avail - pos, avail == n);
+			kz = cdt_chunker_next_zeros(c, p + pos, avail - pos, avail == n, zeros);
+			if (k != kz) {
+				fprintf(stderr, "cut %zu at %zu: %zu hashing every byte, %zu over "
+					"%zu zeros\n", z, pos, k, kz, zeros);
+				same = 0;
+			}
+			if (!k)
+				break;
+			pos += k;
+			z++;
+		}
+	}
+	return same;
+}
+
+/* Random bytes with zero runs of many lengths at many places. */
+static void fill_with_zero_runs(unsigned char *p, size_t n, const struct cdt_chunker *c,
+				uint64_t seed)
+{
+	size_t lens[] = { 1, 2, 63, 64, 65, 127, 4095, 4096, 4097,
+			  c->min_size - 1, c->min_size, c->min_size + 1, c->min_size + 64,
+			  c->avg_size - 64, c->avg_size - 1, c->avg_size, c->avg_size + 1,
+			  c->max_size - 1, c->max_size, c->max_size + 1, 3 * c->max_size + 17 };
+	size_t pos = 0;
+
+	fill(p, n, seed);
+	while (pos < n) {
+		size_t len = lens[rnd() % (sizeof(lens) / sizeof(lens[0]))];
+
+		pos += rnd() % (2 * (size_t)c->avg_size);
+		if (pos >= n)
+			break;
+		len = MIN(len, n - pos);
+		memset(p + pos, 0, len);
+		pos += len;
+	}
+}
+
+static void test_zero_runs(void)
+{
+	uint32_t sizes[] = { CDT_CHUNK_AVG_MIN, 4096, 32768 };
+	/*
+	 * The store's gear[0]; ones whose fixed point over zeros always, or
+	 * never, cuts; one whose fixed point cuts only from avg on (set
+	 * below); a random one.
+	 */
+	uint64_t gear0[] = { 0, ~0ull, 1, 1ull << 63, 0x00ff00ff00ff00ffull, 0, 0 };
+	size_t n = 3 << 20, i, j;
+	unsigned char *p = xmalloc(n);
+	struct cdt_chunker c;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (j = 0; j < sizeof(gear0) / sizeof(gear0[0]); j++) {
+			CHECK(cdt_chunker_init(&c, CDT_CHUNKER_FASTCDC, sizes[i]) == 0);
+			if (j == sizeof(gear0) / sizeof(gear0[0]) - 1)
+				c.gear[0] = rnd();
+			else if (j == sizeof(gear0) / sizeof(gear0[0]) - 2)
+				/* Fixed point: the lowest bit of mask_s, not in mask_l. */
+				c.gear[0] = -(c.mask_s & -c.mask_s);
+			else if (j)
+				c.gear[0] = gear0[j];
+			fill_with_zero_runs(p, n, &c, 100 + i * 10 + j);
+			CHECK(same_cuts_over_zeros(&c, p, n, n, 0));
+			CHECK(same_cuts_over_zeros(&c, p, n, 77777, 0));
+			CHECK(same_cuts_over_zeros(&c, p, n, 65536, 3));
+			CHECK(same_cuts_over_zeros(&c, p, n, 1 << 20, 2));
+			/* All zeros, and zeros then data at every kind of offset. */
+			memset(p, 0, n);
+			CHECK(same_cuts_over_zeros(&c, p, n, n, 0));
+			CHECK(same_cuts_over_zeros(&c, p, n, 100000, 0));
+		}
+	}
+	/* A run told of need not be in the buffer at all: only its length counts. */
+	CHECK(cdt_chunker_init(&c, CDT_CHUNKER_FASTCDC, 4096) == 0);
+	memset(p, 0, c.max_size);
+	{
+		size_t want = cdt_chunker_next(&c, p, c.max_size, 0);
+
+		memset(p, 0xa5, c.max_size);
+		CHECK(cdt_chunker_next_zeros(&c, p, c.max_size, 0, c.max_size) == want);
+	}
+	free(p);
+}
+
 int main(void)
 {
 	test_limits();
@@ -223,5 +338,6 @@ int main(void)
 	test_shift_resistance();
 	test_fixed();
 	test_stable_cut_points();
+	test_zero_runs();
 	UNIT_DONE();
 }
