@@ -152,7 +152,7 @@ setup_two_names() {
 	run_split c rm -r old
 	assert_status 0
 	[ -z "$err" ]
-	assert_out_contains "60 names removed, 20 manifests dropped; "
+	assert_out_contains "61 names removed, 20 manifests dropped; "
 	assert_out_contains " in 20 chunks reclaimable by 'cdt gc'"
 	[ "$(find "$S/manifests" -type f | wc -l)" = 40 ]
 	for i in $(seq 1 40); do

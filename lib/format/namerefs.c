@@ -47,14 +47,17 @@ static int nameref_install(struct cdt_store *s, const struct cdt_id *m, const ch
 {
 	int refsfd = cdt_store_dirfd(s, CDT_DIR_REFS), tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
 	char dir[6 + CDT_ID_HEXLEN + 2], file[CDT_ID_HEXLEN + 1];
-	int dfd, ret;
+	int dfd, ret = 0;
 
 	nameref_dir(m, dir);
 	nameref_file(name, file);
-	ret = mkdirat_p_flags(refsfd, dir, sync);
-	if (ret < 0)
-		goto out;
 	dfd = openat_beneath(refsfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	if (dfd == -ENOENT) {
+		ret = mkdirat_p_flags(refsfd, dir, sync);
+		if (ret < 0)
+			goto out;
+		dfd = openat_beneath(refsfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	}
 	if (dfd < 0) {
 		ret = dfd;
 		goto out;

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 
 /* Length of the UTF-8 sequence at p (at most n bytes), or 0 if invalid. */
 static size_t utf8_len(const unsigned char *p, size_t n)
@@ -489,11 +491,53 @@ static ssize_t read_entry(int fd, struct strbuf *buf)
 	return n;
 }
 
+/*
+ * One openat2() that refuses any symbolic link and anything outside dirfd;
+ * -ENOSYS where the kernel has none (then the caller walks component by
+ * component). Other errors are the kernel's.
+ */
+static int openat2_beneath(int dirfd, const char *rel, int flags, mode_t mode)
+{
+#ifdef SYS_openat2
+	static int missing;
+	struct open_how how;
+	long fd;
+
+	if (__atomic_load_n(&missing, __ATOMIC_RELAXED))
+		return -ENOSYS;
+	memset(&how, 0, sizeof(how));
+	how.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC);
+	how.mode = (flags & O_CREAT) ? mode : 0;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof(how));
+	if (fd >= 0)
+		return (int)fd;
+	if (errno == ENOSYS || errno == EPERM) {
+		/* No openat2 (or a filter refusing it): the portable walk from now on. */
+		__atomic_store_n(&missing, 1, __ATOMIC_RELAXED);
+		return -ENOSYS;
+	}
+	return -errno;
+#else
+	(void)dirfd; (void)rel; (void)flags; (void)mode;
+	return -ENOSYS;
+#endif
+}
+
 int openat_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 {
 	struct strbuf sb = STRBUF_INIT;
 	char *p, *slash;
 	int fd = dirfd, next;
+
+	/*
+	 * The common case in one system call. A symbolic link on the way
+	 * (ELOOP, EXDEV) is told apart by the walk below: in the middle it is
+	 * ENOTDIR, at the end ELOOP.
+	 */
+	next = openat2_beneath(dirfd, rel, flags, mode);
+	if (next >= 0 || (next != -ENOSYS && next != -ELOOP && next != -EXDEV && next != -EAGAIN))
+		return next;
 
 	strbuf_addstr(&sb, rel);
 	p = sb.buf;
@@ -584,6 +628,14 @@ static int open_parent_sync(struct cdt_store *s, const char *name, int create, i
 	}
 	*base = slash + 1;
 	dir = xstrndup(name, (size_t)(slash - name));
+	if (create) {
+		/* Usually the parent is there already: one open, nothing made. */
+		fd = openat_beneath(namesfd, dir, O_RDONLY | O_DIRECTORY, 0);
+		if (fd >= 0 || (fd != -ENOENT)) {
+			free(dir);
+			return fd;
+		}
+	}
 	if (create) {
 		/* Walk down creating each level, so that no symlink is followed. */
 		char *p = dir, *q;

@@ -23,7 +23,12 @@ unsigned cdt_name_entry_diff(const struct cdt_name_entry *a, const struct cdt_na
 		what |= CDT_DIFF_MODE;
 	if (a->uid != b->uid || a->gid != b->gid)
 		what |= CDT_DIFF_OWNER;
-	if (a->mtime_sec != b->mtime_sec || a->mtime_nsec != b->mtime_nsec)
+	/*
+	 * A directory's mtime changes with every name added or removed in it:
+	 * what changed inside is shown by those names themselves.
+	 */
+	if ((a->mtime_sec != b->mtime_sec || a->mtime_nsec != b->mtime_nsec) &&
+	    !(a->type == CDT_NAME_DIR && b->type == CDT_NAME_DIR))
 		what |= CDT_DIFF_MTIME;
 	return what;
 }
