@@ -1133,7 +1133,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		io.progress = show_progress;
 		io.progress_data = &st;
 	}
-	io.group = GROUP_NAMES;
+	io.group = cdt_test_group(GROUP_NAMES);
 	io.done = name_done;
 	io.done_data = &st;
 	ing = cdt_ingest_new(ctx->store, &io);

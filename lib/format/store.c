@@ -573,14 +573,37 @@ int cdt_store_sync(struct cdt_store *s)
 void cdt_crash_point(const char *point)
 {
 	static const char *want;
+	static size_t len;
+	static unsigned long nth, seen;
 	static int checked;
 
+	/* CDT_TEST_CRASH=POINT, or POINT:N to die the Nth time it is met. */
 	if (!checked) {
+		const char *colon;
+
 		want = getenv("CDT_TEST_CRASH");
 		checked = 1;
+		if (want) {
+			colon = strchr(want, ':');
+			len = colon ? (size_t)(colon - want) : strlen(want);
+			nth = colon ? strtoul(colon + 1, NULL, 10) : 1;
+		}
 	}
-	if (want && !strcmp(want, point))
+	if (want && strlen(point) == len && !strncmp(want, point, len) && ++seen >= nth)
 		kill(getpid(), SIGKILL);
+}
+
+size_t cdt_test_group(size_t dflt)
+{
+	const char *v = getenv("CDT_TEST_GROUP");
+	char *end;
+	unsigned long n;
+
+	if (!v || !*v)
+		return dflt;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	return errno || *end || !n ? dflt : (size_t)n;
 }
 
 void cdt_pause_point(const char *point)

@@ -150,7 +150,8 @@ int cdt_store_sync(struct cdt_store *s);
 
 /*
  * Testing hook: when $CDT_TEST_CRASH names a point ("objects", "refs",
- * "manifest", "name"), the process kills itself with SIGKILL on reaching it.
+ * "manifest", "name"), the process kills itself with SIGKILL on reaching it
+ * ("POINT:N": the Nth time).
  */
 void cdt_crash_point(const char *point);
 /*
@@ -171,5 +172,7 @@ void cdt_pause_point(const char *point);
  * have staged (a pack), so that a test crosses a commit with little data.
  */
 uint64_t cdt_test_batch_bytes(uint64_t dflt);
+/* Names per group commit: dflt, or CDT_TEST_GROUP for tests. */
+size_t cdt_test_group(size_t dflt);
 
 #endif

@@ -1,0 +1,102 @@
+#!/usr/bin/env bats
+# Group commit: many files' names made durable together, and what a kill
+# at each step of a commit leaves.
+
+load test_helper
+
+# A tree of n small distinct files under src/, and two bigger ones.
+make_tree() {
+	local n=$1 i
+	mkdir -p src/sub
+	for i in $(seq 1 "$n"); do printf 'file %s\n' "$i" > "src/f$i"; done
+	gen_bytes 1 300000 > src/sub/big1
+	gen_bytes 2 300000 > src/sub/big2
+}
+
+# Every stored name under src/ restores to the bytes of the file it names.
+check_stored_names() {
+	local name path
+	while IFS= read -r name; do
+		c cat "$name" > out || fail "cat $name failed"
+		cmp -s out "$name" || fail "$name does not restore to the file it names"
+	done < <(c ls -t f)
+}
+
+@test "a tree is committed in batches: few syncs, every name durable when printed" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	make_tree 40
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -y -o trace.log -e trace=openat,syncfs,fsync,rename,renameat,renameat2 \
+		"$CDT" --store "$S" add -q -r src
+	python3 "$BATS_TEST_DIRNAME/lib/check-order.py" trace.log > result || { cat result; false; }
+	# One batch: four syncfs for 42 files and 2 directories, no fsync of any name.
+	[ "$(grep -c 'syncfs(' trace.log)" -le 5 ] || fail "$(grep -c 'syncfs(' trace.log) syncfs"
+	[ "$(grep -c 'fsync(' trace.log)" -le 2 ] || fail "$(grep -c 'fsync(' trace.log) fsync"
+	[ "$(c ls -t f | wc -l)" = 42 ]
+	check_stored_names
+}
+
+@test "the order checker catches a name renamed before the sync of its batch" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	make_tree 10
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -y -o trace.log -e trace=openat,syncfs,fsync,rename,renameat,renameat2 \
+		"$CDT" --store "$S" add -q -r src
+	# Drop the syncfs between the name records and the names.
+	awk '/syncfs\(/ { n++; if (n == 3) next } { print }' trace.log > broken.log
+	run python3 "$BATS_TEST_DIRNAME/lib/check-order.py" broken.log
+	[ "$status" -eq 1 ]
+	[[ "$output" == violation:* ]]
+}
+
+@test "a line is printed for each file once its batch is committed, in order" {
+	init_store
+	make_tree 7
+	CDT_TEST_GROUP=3 c add -r --porcelain src > out
+	cut -f1 out > got
+	c ls -t f > want
+	cmp got want
+}
+
+@test "a kill at any step of a group commit loses only that batch, and fsck is clean" {
+	init_store
+	make_tree 12
+	# The second time each step is met is the second batch's (name:7: its
+	# third name, after two of its names are in place).
+	for point in objects:2 refs:2 manifest:2 name:6 name:8; do
+		rm -rf "$S"
+		"$CDT" init -q "$S"
+		# Batches of 5 names: the first (src and 4 files) commits, the second is killed.
+		rc=0
+		CDT_TEST_GROUP=5 CDT_TEST_CRASH="$point" \
+			"$CDT" --store "$S" add -q -r src > add.out 2> add.err || rc=$?
+		[ "$rc" = 137 ] || fail "$point: add exited $rc: $(cat add.err)"
+		run_split c fsck
+		assert_status 0
+		# Every name there restores exactly; the first batch is all there.
+		check_stored_names
+		[ "$(c ls -t f | wc -l)" -ge 4 ] || fail "$point: the first batch was lost: $(c ls)"
+		[ "$(c ls -t f | wc -l)" -lt 14 ] || fail "$point: nothing was lost at all"
+		# Adding again completes the tree.
+		c add -q -r src
+		[ "$(c ls -t f | wc -l)" = 14 ]
+		check_stored_names
+		c fsck > /dev/null
+	done
+}
+
+@test "a name that cannot be written is refused before anything of the tree is stored" {
+	init_store
+	make_tree 3
+	mkdir other
+	echo x > other/f2
+	c add -q --name src/f2 other/f2
+	before=$(store_snapshot)
+	run_split c add -r --no-replace src
+	assert_status 1
+	assert_err_contains "name 'src/f2' already exists (not replaced)"
+	[ "$(store_snapshot)" = "$before" ]
+	[ "$(c cat src/f2)" = x ]
+}

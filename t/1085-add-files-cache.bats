@@ -1,0 +1,125 @@
+#!/usr/bin/env bats
+# The files cache: unchanged files are not read again; a cache that is
+# stale, damaged or wrong about content that is gone costs a read, never a
+# wrong name.
+
+load test_helper
+
+# src/ with files last modified two hours ago, and changed (ctime, which no
+# one can set) more than two seconds ago: out of the racy window.
+old_tree() {
+	mkdir -p src/d
+	gen_bytes 1 200000 > src/a
+	gen_bytes 2 100000 > src/d/b
+	echo small > src/c
+	touch -d '2 hours ago' src/a src/d/b src/c
+	sleep 2.1
+}
+
+unread() {
+	sed -n 's/.*; \([0-9]*\) unchanged files\{0,1\} not read$/\1/p' "$1"
+}
+
+@test "a tree added again reads none of its unchanged files" {
+	init_store
+	old_tree
+	c add -r --prefix g1 src > out1
+	[ -z "$(unread out1)" ] || fail "first add skipped files: $(cat out1)"
+	[ -f "$S/cache/files" ]
+	c add -r --prefix g2 src > out2
+	[ "$(unread out2)" = 3 ] || fail "$(cat out2)"
+	for f in a d/b c; do
+		c cat "g2/src/$f" > got
+		cmp got "src/$f"
+	done
+	c fsck > /dev/null
+	# --no-cache reads everything, and leaves the cache as it was.
+	cp "$S/cache/files" cache.before
+	c add -r --no-cache --prefix g3 src > out3
+	[ -z "$(unread out3)" ] || fail "$(cat out3)"
+	cmp cache.before "$S/cache/files"
+}
+
+@test "a file changed with its size and mtime put back is read again (its ctime moved)" {
+	init_store
+	old_tree
+	c add -q -r --prefix g1 src
+	cp src/c c.orig
+	echo SMALL > src/c
+	touch -r c.orig src/c
+	[ "$(stat -c %s src/c)" = "$(stat -c %s c.orig)" ]
+	sleep 2.1	# out of the racy window, so that the cache could be asked at all
+	c add -r --prefix g2 src > out
+	[ "$(unread out)" = 2 ] || fail "$(cat out)"
+	[ "$(c cat g2/src/c)" = SMALL ]
+	[ "$(c cat g1/src/c)" = small ]
+}
+
+@test "a file changed just before it was read is not cached (the racy window)" {
+	init_store
+	old_tree
+	echo fresh > src/c
+	touch -d '2 hours ago' src/c
+	c add -q -r --prefix g1 src
+	# Two entries in the cache (its count is the 8 bytes after the first 8): not src/c.
+	[ "$(od -An -t u8 -j 8 -N 8 "$S/cache/files" | tr -d ' ')" = 2 ]
+	# Changed a moment before add read it: a change in the same clock
+	# tick after the read would not show, so it must not be cached.
+	echo FRESH > src/c
+	touch -d '2 hours ago' src/c
+	c add -r --prefix g2 src > out
+	[ "$(unread out)" = 2 ] || fail "$(cat out)"
+	[ "$(c cat g2/src/c)" = FRESH ]
+}
+
+@test "a damaged cache is reported, ignored and written again" {
+	init_store
+	old_tree
+	c add -q -r --prefix g1 src
+	printf 'X' | dd of="$S/cache/files" bs=1 seek=40 conv=notrunc status=none
+	run_split c add -r --prefix g2 src
+	assert_status 0
+	assert_err_contains "ignoring the files cache"
+	[ -z "$(unread "$T/.out" 2> /dev/null)" ]
+	[[ "$out" != *"not read"* ]] || fail "$out"
+	c cat g2/src/a | cmp - src/a
+	# Written again: the next add reads nothing.
+	c add -r --prefix g3 src > out
+	[ "$(unread out)" = 3 ] || fail "$(cat out)"
+	# A truncated or emptied cache, and one replaced by a directory, are the same.
+	: > "$S/cache/files"
+	run_split c add -r --prefix g4 src
+	assert_status 0
+	assert_err_contains "ignoring the files cache"
+	rm -f "$S/cache/files"
+	mkdir "$S/cache/files"
+	run_split c add -r --prefix g5 src
+	assert_status 0
+	c cat g5/src/d/b | cmp - src/d/b
+	c fsck > /dev/null
+}
+
+@test "a cache that names content no longer stored is not trusted: the file is read" {
+	init_store
+	old_tree
+	c add -q -r --prefix g1 src
+	c rm -q -r g1
+	c gc > /dev/null
+	[ -z "$(find "$S/manifests" -type f)" ]
+	c add -r --prefix g2 src > out
+	[ -z "$(unread out)" ] || fail "$(cat out)"
+	for f in a d/b c; do
+		c cat "g2/src/$f" | cmp - "src/$f"
+	done
+	c fsck > /dev/null
+}
+
+@test "the cache of one store is never used for another" {
+	init_store
+	old_tree
+	c add -q -r --prefix g1 src
+	"$CDT" init -q other
+	"$CDT" --store other add -r --prefix g1 src > out
+	[ -z "$(unread out)" ] || fail "$(cat out)"
+	"$CDT" --store other cat g1/src/a | cmp - src/a
+}
