@@ -259,3 +259,26 @@ mounts_at() {
 	! is_mounted "$T/mnt"
 	[ ! -s fg.err ] || fail "unexpected messages: $(cat fg.err)"
 }
+
+@test "a stored tree shows its symbolic links, empty directories and directory metadata" {
+	need_fuse
+	init_store
+	mkdir -p tree/sub/empty tree/locked
+	echo data > tree/sub/f
+	ln -s sub/f tree/link
+	ln -s /nowhere/at/all tree/dangling
+	chmod 0750 tree/locked
+	chown 1234:5678 tree/locked
+	touch -d '2020-02-03 04:05:06.5' tree/sub/empty tree/locked
+	c add -q -r tree
+	mount_view
+	[ "$(readlink "$M/tree/link")" = sub/f ]
+	[ "$(readlink "$M/tree/dangling")" = /nowhere/at/all ]
+	[ "$(stat -c %F "$M/tree/link")" = "symbolic link" ]
+	[ "$(cat "$M/tree/link")" = data ]
+	[ -d "$M/tree/sub/empty" ]
+	[ -z "$(ls -A "$M/tree/sub/empty")" ]
+	stat -c '%a %u %g %Y' tree/locked tree/sub/empty > want
+	stat -c '%a %u %g %Y' "$M/tree/locked" "$M/tree/sub/empty" > got
+	diff want got
+}

@@ -27,6 +27,8 @@
  * with the file.
  */
 #define READ_BUF (8u << 20)
+/* A file's only round smaller than this is worked on by the calling thread alone. */
+#define SMALL_ROUND (256u << 10)
 /*
  * Commit staged chunks at least this often (count or stored bytes): each
  * commit is a pack (or a few loose objects) and one syncfs.

@@ -706,6 +706,25 @@ static int stage_round(struct cdt_ingest *ing, struct round *r, struct cdt_chunk
 	return 0;
 }
 
+/* The parallel steps of a round, on the calling thread alone (its worker slot). */
+static void run_inline(struct cdt_ingest *ing, size_t n, cdt_work_fn fn)
+{
+	int self = cdt_workers_count(ing->workers);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		fn(i, self, ing);
+}
+
+/* A step over a round: in parallel, unless the round is a small file's. */
+static void run_items(struct cdt_ingest *ing, const struct round *r, size_t n, cdt_work_fn fn)
+{
+	if (r->last && r->len < SMALL_ROUND)
+		run_inline(ing, n, fn);
+	else
+		cdt_workers_run(ing->workers, n, fn, ing);
+}
+
 /*
  * The rounds of one input, read from fd (or, for cdt_ingest_again(), from
  * ing->src): every chunk cut, looked up, new ones encoded and staged into
@@ -745,7 +764,12 @@ static int run_rounds(struct cdt_ingest *ing, int fd, const char *what,
 
 		ing->cur = r;
 		r->file_off = ing->stream_off + res->size;
-		cdt_workers_start(ing->workers, r->ndesc + 1, hash_item, ing);
+		if (r->last && r->len < SMALL_ROUND) {
+			/* A small file: waking the pool would cost more than the work. */
+			run_inline(ing, r->ndesc + 1, hash_item);
+		} else {
+			cdt_workers_start(ing->workers, r->ndesc + 1, hash_item, ing);
+		}
 		if (!r->last) {
 			ret = fill_round(ing, fd, next, r, &eof);
 			if (ret < 0) {
@@ -753,7 +777,8 @@ static int run_rounds(struct cdt_ingest *ing, int fd, const char *what,
 				goto read_error;
 			}
 		}
-		cdt_workers_finish(ing->workers);
+		if (!(r->last && r->len < SMALL_ROUND))
+			cdt_workers_finish(ing->workers);
 		if (!was_lazy && !ing->defer)
 			ing->hashed += r->len;
 		if (first) {
@@ -780,16 +805,16 @@ static int run_rounds(struct cdt_ingest *ing, int fd, const char *what,
 		r->packed = cdt_chunk_batch_packs(batch, ing->round_new.nr);
 		r->framed = ing->frame_size && r->packed;
 		if (ing->deltas && r->packed && ing->round_new.nr) {
-			cdt_workers_run(ing->workers, r->ndesc, ingest_sketch_item, ing);
+			run_items(ing, r, r->ndesc, ingest_sketch_item);
 			ingest_plan_bases(ing, r);
 			ingest_pause_before_reread(ing, r);
-			cdt_workers_run(ing->workers, DELTA_SPANS, ingest_delta_item, ing);
+			run_items(ing, r, DELTA_SPANS, ingest_delta_item);
 		}
 		if (r->framed) {
 			plan_frames(ing, r);
-			cdt_workers_run(ing->workers, r->nframes, encode_frame, ing);
+			run_items(ing, r, r->nframes, encode_frame);
 		} else {
-			cdt_workers_run(ing->workers, r->ndesc, encode_item, ing);
+			run_items(ing, r, r->ndesc, encode_item);
 		}
 		ret = stage_round(ing, r, batch, mw, what, res);
 		if (ret < 0)
