@@ -58,6 +58,10 @@ out=$(mktemp "${TMPDIR:-/tmp}/nightly-ingest.XXXXXX")
 trap 'rm -f "$out"' EXIT
 trap 'exit 1' HUP INT TERM
 
+# A source with no file at all is a mistake (an unmounted disk): store nothing.
+if [ -z "$(find "$src" -type f -print -quit 2>/dev/null)" ]; then
+	die 1 "no files found in '$src'"
+fi
 log "storing '$src' in '$store' under $prefix/"
 start=$(date +%s)
 # Each line: name TAB size TAB new bytes TAB content id. A line is printed

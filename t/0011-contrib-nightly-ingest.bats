@@ -15,7 +15,7 @@ NIGHTLY=$(cd "$BATS_TEST_DIRNAME/.." && pwd)/contrib/nightly-ingest.sh
 	assert_out_contains "stored nightly/2024-05-01/dumps/db.sql (100000 bytes,"
 	assert_out_contains "done: 2 files, 100002 bytes read,"
 	[ -z "$err" ] || fail "unexpected stderr: $err"
-	run_split c ls nightly/2024-05-01
+	run_split c ls -t f nightly/2024-05-01
 	assert_status 0
 	printf '%s\n' nightly/2024-05-01/dumps/db.sql "nightly/2024-05-01/dumps/sub/users list.csv" >want
 	printf '%s\n' "$output" >got
