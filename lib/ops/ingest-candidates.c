@@ -48,6 +48,63 @@ static void catchup_item(size_t i, int worker, void *data)
 }
 
 /*
+ * pread_full() that fills the holes of a sparse file with zeros instead of
+ * reading them (SEEK_DATA, SEEK_HOLE), and leaves fd's offset as it was.
+ * The bytes are then checked against the chunk ids they must hash to, so
+ * a hole map made stale by a write only makes the check fail.
+ */
+static ssize_t pread_holes(int fd, unsigned char *buf, size_t len, off_t off)
+{
+	off_t keep = lseek(fd, 0, SEEK_CUR), data, hole;
+	size_t done = 0;
+	struct stat st;
+	ssize_t n, err = 0;
+
+	if (keep < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return pread_full(fd, buf, len, off);
+	if (off >= st.st_size)
+		return 0;
+	if ((uint64_t)(st.st_size - off) < len)
+		len = (size_t)(st.st_size - off);
+	while (done < len) {
+		off_t pos = off + (off_t)done;
+
+		data = lseek(fd, pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			data = off + (off_t)len;	/* a hole to the end */
+		if (data < 0) {
+			/* No hole map here: read the rest. */
+			n = pread_full(fd, buf + done, len - done, pos);
+			if (n < 0)
+				err = n;
+			else
+				done += (size_t)n;
+			break;
+		}
+		if (data > pos) {
+			size_t z = (size_t)MIN((off_t)(len - done), data - pos);
+
+			memset(buf + done, 0, z);
+			done += z;
+			continue;
+		}
+		hole = lseek(fd, pos, SEEK_HOLE);
+		if (hole < 0 || hole > off + (off_t)len)
+			hole = off + (off_t)len;
+		n = pread_full(fd, buf + done, (size_t)(hole - pos), pos);
+		if (n < 0) {
+			err = n;
+			break;
+		}
+		done += (size_t)n;
+		if (n < hole - pos)
+			break;	/* the file shrank */
+	}
+	lseek(fd, keep, SEEK_SET);
+	return err ? err : (ssize_t)done;
+}
+
+/*
  * Feed the file hash the bytes [0, upto) that were skipped, by reading
  * them again. They are the first `nchunks` chunks cut, which are also the
  * first entries of candidate manifest `ref`. Bytes read a second time are
@@ -106,7 +163,7 @@ int ingest_catch_up(struct cdt_ingest *ing, int fd, const struct cdt_id *ref,
 			ret = -EAGAIN;
 			goto out;
 		}
-		n = pread_full(fd, ing->cbuf, want, ing->start + (off_t)c.base);
+		n = pread_holes(fd, ing->cbuf, want, ing->start + (off_t)c.base);
 		if (n < 0) {
 			ret = (int)n;
 			goto out;
