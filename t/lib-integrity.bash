@@ -54,7 +54,10 @@ make_fixture() {
 	cp src/a src/copy/a
 	gen_bytes 2 20000 > src/b
 	"$TEST_TOOL" gen-text 3 30000 > src/c
-	(cd src && c add -q a copy/a b c) || fail "cannot add the fixture"
+	# One add per file: each is a batch of a few chunks, stored as loose
+	# objects (one add of all four would put them in one pack).
+	(cd src && c add -q a && c add -q copy/a && c add -q b && c add -q c) ||
+		fail "cannot add the fixture"
 	A0=$(piece_id src/a 0 4096)
 	A1=$(piece_id src/a 4096 4096)
 	A2=$(piece_id src/a 8192 4096)
