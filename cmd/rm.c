@@ -180,6 +180,16 @@ int cmd_rm(int argc, char **argv, struct cmd_ctx *ctx)
 			e = xmalloc(sizeof(*e));
 			strbuf_reset(&why);
 			r = cdt_name_read(ctx->store, arg.buf, e, &why);
+			if (!r && e->type == CDT_NAME_DIR) {
+				/* As rm(1): a directory goes only with what is in it. */
+				error("cannot remove '%s': it is a directory (use -r)", quote(arg.buf));
+				ret = EXIT_FAIL;
+				cdt_name_entry_release(e);
+				free(e);
+				continue;
+			}
+			if (!r)
+				cdt_name_entry_release(e);
 			free(e);
 			if (r != -ENOENT)
 				collect_name(arg.buf, NULL, r, NULL, &t);

@@ -150,3 +150,23 @@ would remove g1/b" ] || fail "$output"
 	assert_err_contains "removing damaged name 'bad'"
 	[ -z "$(c ls)" ]
 }
+
+@test "rm of a stored directory needs -r; rm -r removes it with everything under it" {
+	init_store
+	mkdir -p tree/empty tree/sub
+	echo x > tree/sub/f
+	ln -s sub/f tree/link
+	c add -q -r tree
+	run_split c rm tree/empty
+	assert_status 1
+	assert_err_contains "'tree/empty': it is a directory (use -r)"
+	[ "$(c ls -t d | wc -l)" = 3 ]
+	run_split c rm tree/link
+	assert_status 0
+	[ "$(c ls -t l)" = "" ]
+	c rm -q -r tree/empty
+	[ "$(c ls tree | tr '\n' ' ')" = "tree tree/sub tree/sub/f " ]
+	c rm -q -r tree
+	[ -z "$(c ls)" ]
+	[ -z "$(find "$S/names" -mindepth 1)" ]
+}
