@@ -677,6 +677,15 @@ static void *worker_main(void *data)
 
 static void enqueue(struct tree *t, size_t i, struct tnode *dir)
 {
+	if (t->dry) {
+		/* Nothing to write: the lines come in name order, from this thread. */
+		struct titem *it = &t->items[i];
+
+		it->dir = dir;
+		set_state(t, it, restore_file(&t->workers[0], it) < 0 ? ST_FAILED : ST_DONE);
+		it->dir = NULL;
+		return;
+	}
 	node_ref(t, dir);
 	t->items[i].dir = dir;
 	pthread_mutex_lock(&t->mu);
@@ -723,7 +732,8 @@ static struct tnode *enter_dir(struct tree *t, struct tnode *parent, const char 
 		goto out;
 	if (fstatat(parent->fd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT) {
-			error("cannot restore '%s': %s", quote(stored), cdt_strerror(errno));
+			error("cannot restore '%s' nor the names under it: %s", quote(stored),
+			      cdt_strerror(errno));
 			goto failed;
 		}
 		if (t->dry) {
@@ -733,20 +743,20 @@ static struct tnode *enter_dir(struct tree *t, struct tnode *parent, const char 
 		}
 		/* Private until its stored mode is set, once everything in it is written. */
 		if (mkdirat(parent->fd, base, it ? 0700 : 0777) < 0) {
-			error("cannot restore '%s': cannot make directory '%s': %s", quote(stored),
-			      quote(shown.buf), cdt_strerror(errno));
+			error("cannot restore '%s' nor the names under it: cannot make directory '%s': %s",
+			      quote(stored), quote(shown.buf), cdt_strerror(errno));
 			goto failed;
 		}
 		made = 1;
 	} else if (!S_ISDIR(st.st_mode)) {
-		error("cannot restore '%s': '%s' exists and is not a directory", quote(stored),
-		      quote(shown.buf));
+		error("cannot restore '%s' nor the names under it: '%s' exists and is not a directory",
+		      quote(stored), quote(shown.buf));
 		goto failed;
 	}
 	n->fd = openat(parent->fd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (n->fd < 0 || fstat(n->fd, &st) < 0) {
-		error("cannot restore '%s': cannot open directory '%s': %s", quote(stored),
-		      quote(shown.buf), cdt_strerror(errno == ELOOP ? ENOTDIR : errno));
+		error("cannot restore '%s' nor the names under it: cannot open directory '%s': %s",
+		      quote(stored), quote(shown.buf), cdt_strerror(errno == ELOOP ? ENOTDIR : errno));
 		goto failed;
 	}
 	/*
@@ -1075,8 +1085,12 @@ static void finish_dirs(struct tree *t)
 		local_path(t, it, &shown);
 		fd = open_dir_beneath(t->rootfd, it->rel);
 		if (fd < 0) {
-			error("cannot set the metadata of '%s': cannot open it again: %s",
-			      quote(shown.buf), cdt_strerror(fd));
+			if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
+				error("cannot set the metadata of '%s': it was replaced or removed while restoring",
+				      quote(shown.buf));
+			else
+				error("cannot set the metadata of '%s': %s", quote(shown.buf),
+				      cdt_strerror(fd));
 			pthread_mutex_lock(&t->mu);
 			t->res->failed++;
 			pthread_mutex_unlock(&t->mu);
@@ -1212,6 +1226,9 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 	t.queue = xmalloc(t.qcap * sizeof(*t.queue));
 	t.nworkers = jobs;
 	t.workers = xcalloc((size_t)jobs, sizeof(*t.workers));
+	/* A dry run writes nothing: it goes through the files in this thread. */
+	if (t.dry)
+		jobs = 1;
 	for (i = 0; i < jobs; i++) {
 		struct worker *w = &t.workers[i];
 
@@ -1222,7 +1239,7 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 		w->e = xcalloc(1, sizeof(*w->e));
 		w->h = cdt_hasher_new();
 		w->buf = xmalloc(BUF_SIZE);
-		if (pthread_create(&w->thread, NULL, worker_main, w)) {
+		if (!t.dry && pthread_create(&w->thread, NULL, worker_main, w)) {
 			cdt_restore_free(w->r);
 			free(w->e);
 			cdt_hasher_free(w->h);
@@ -1243,7 +1260,7 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 	t.closing = 1;
 	pthread_cond_broadcast(&t.cv);
 	pthread_mutex_unlock(&t.mu);
-	for (i = 0; i < t.nworkers; i++)
+	for (i = 0; i < t.nworkers && !t.dry; i++)
 		pthread_join(t.workers[i].thread, NULL);
 	if (!t.dry) {
 		finish_dirs(&t);
