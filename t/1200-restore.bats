@@ -370,3 +370,16 @@ make_owned() {
 	printf '%s\n' "mkdir   src/d" "symlink src/l" "write   src/d/g" "write   src/f" | sort > want
 	diff -u want got
 }
+
+@test "big files (read ahead by every thread) and small ones restore together" {
+	init_store
+	mkdir -p src/d
+	gen_bytes 20 34000000 > src/big
+	ln src/big src/d/big-link
+	for i in 1 2 3 4 5; do gen_bytes $((i + 20)) 5000 > "src/d/small$i"; done
+	c add -q -r src
+	run_split c restore -j 2 src out
+	assert_status 0
+	run_split compare src out
+	[ "$status" = 0 ] || fail "trees differ: $output"
+}

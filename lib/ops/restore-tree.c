@@ -96,16 +96,27 @@ struct tree {
 	int walk_failed;
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;		/* queue, item states */
+	pthread_cond_t work;		/* the queue has items (or is closing) */
+	pthread_cond_t space;		/* the queue has room */
+	pthread_cond_t state;		/* a file the main thread waits for is done */
+	int waiting;			/* the main thread waits on `state` */
 	size_t *queue;
 	size_t qhead, qlen, qcap;
 	int closing;
 	struct worker *workers;
 	int nworkers;
+	int jobs;
+	struct worker *big;		/* the main thread's, for big files */
 	uint64_t done_bytes, done_names;
 };
 
 #define BUF_SIZE (1u << 20)
+/*
+ * A file this big is written by the main thread with every thread reading
+ * ahead in it, as cat does, while the workers go on with small files: one
+ * worker reading a big file alone would take longer than all of them.
+ */
+#define BIG_FILE (32u << 20)
 
 /* ---- collecting the entries ---- */
 
@@ -311,7 +322,8 @@ static void set_state(struct tree *t, struct titem *it, int state)
 {
 	pthread_mutex_lock(&t->mu);
 	it->state = state;
-	pthread_cond_broadcast(&t->cv);
+	if (t->waiting)
+		pthread_cond_signal(&t->state);
 	pthread_mutex_unlock(&t->mu);
 }
 
@@ -654,7 +666,7 @@ static void *worker_main(void *data)
 
 		pthread_mutex_lock(&t->mu);
 		while (!t->qlen && !t->closing)
-			pthread_cond_wait(&t->cv, &t->mu);
+			pthread_cond_wait(&t->work, &t->mu);
 		if (!t->qlen) {
 			pthread_mutex_unlock(&t->mu);
 			break;
@@ -662,7 +674,7 @@ static void *worker_main(void *data)
 		i = t->queue[t->qhead];
 		t->qhead = (t->qhead + 1) % t->qcap;
 		t->qlen--;
-		pthread_cond_broadcast(&t->cv);
+		pthread_cond_signal(&t->space);
 		pthread_mutex_unlock(&t->mu);
 
 		it = &t->items[i];
@@ -675,8 +687,39 @@ static void *worker_main(void *data)
 	return NULL;
 }
 
+static struct worker *worker_new(struct tree *t, int jobs)
+{
+	struct worker *w = xcalloc(1, sizeof(*w));
+
+	w->t = t;
+	w->r = cdt_restore_new(t->s, jobs);
+	cdt_restore_set_progress(w->r, file_progress, w);
+	w->e = xcalloc(1, sizeof(*w->e));
+	w->h = cdt_hasher_new();
+	w->buf = xmalloc(BUF_SIZE);
+	return w;
+}
+
+static void worker_release(struct worker *w)
+{
+	cdt_restore_free(w->r);
+	free(w->e);
+	cdt_hasher_free(w->h);
+	free(w->buf);
+}
+
 static void enqueue(struct tree *t, size_t i, struct tnode *dir)
 {
+	if (!t->dry && t->jobs > 1 && t->items[i].size >= BIG_FILE) {
+		struct titem *it = &t->items[i];
+
+		if (!t->big)
+			t->big = worker_new(t, t->jobs);
+		it->dir = dir;
+		set_state(t, it, restore_file(t->big, it) < 0 ? ST_FAILED : ST_DONE);
+		it->dir = NULL;
+		return;
+	}
 	if (t->dry) {
 		/* Nothing to write: the lines come in name order, from this thread. */
 		struct titem *it = &t->items[i];
@@ -690,10 +733,10 @@ static void enqueue(struct tree *t, size_t i, struct tnode *dir)
 	t->items[i].dir = dir;
 	pthread_mutex_lock(&t->mu);
 	while (t->qlen == t->qcap)
-		pthread_cond_wait(&t->cv, &t->mu);
+		pthread_cond_wait(&t->space, &t->mu);
 	t->queue[(t->qhead + t->qlen) % t->qcap] = i;
 	t->qlen++;
-	pthread_cond_broadcast(&t->cv);
+	pthread_cond_signal(&t->work);
 	pthread_mutex_unlock(&t->mu);
 }
 
@@ -946,8 +989,10 @@ static int restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 	const char *slash;
 
 	pthread_mutex_lock(&t->mu);
+	t->waiting = 1;
 	while (l->state == ST_PENDING)
-		pthread_cond_wait(&t->cv, &t->mu);
+		pthread_cond_wait(&t->state, &t->mu);
+	t->waiting = 0;
 	pthread_mutex_unlock(&t->mu);
 	if (l->state != ST_DONE)
 		return 0;
@@ -1221,7 +1266,9 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 		report(&t, CDT_TREE_MKDIR, prefix);
 
 	pthread_mutex_init(&t.mu, NULL);
-	pthread_cond_init(&t.cv, NULL);
+	pthread_cond_init(&t.work, NULL);
+	pthread_cond_init(&t.space, NULL);
+	pthread_cond_init(&t.state, NULL);
 	t.qcap = (size_t)jobs * 4;
 	t.queue = xmalloc(t.qcap * sizeof(*t.queue));
 	t.nworkers = jobs;
@@ -1229,22 +1276,17 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 	/* A dry run writes nothing: it goes through the files in this thread. */
 	if (t.dry)
 		jobs = 1;
+	t.jobs = jobs;
 	for (i = 0; i < jobs; i++) {
-		struct worker *w = &t.workers[i];
+		struct worker *w = worker_new(&t, 1);
 
-		w->t = &t;
 		/* Files are the parallel part: each worker reads its own file's chunks. */
-		w->r = cdt_restore_new(s, 1);
+		t.workers[i] = *w;
+		free(w);
+		w = &t.workers[i];
 		cdt_restore_set_progress(w->r, file_progress, w);
-		w->e = xcalloc(1, sizeof(*w->e));
-		w->h = cdt_hasher_new();
-		w->buf = xmalloc(BUF_SIZE);
 		if (!t.dry && pthread_create(&w->thread, NULL, worker_main, w)) {
-			cdt_restore_free(w->r);
-			free(w->e);
-			cdt_hasher_free(w->h);
-			free(w->buf);
-			w->r = NULL;
+			worker_release(w);
 			break;
 		}
 	}
@@ -1258,7 +1300,7 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 
 	pthread_mutex_lock(&t.mu);
 	t.closing = 1;
-	pthread_cond_broadcast(&t.cv);
+	pthread_cond_broadcast(&t.work);
 	pthread_mutex_unlock(&t.mu);
 	for (i = 0; i < t.nworkers && !t.dry; i++)
 		pthread_join(t.workers[i].thread, NULL);
@@ -1272,16 +1314,18 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 	}
 	ret = res->failed ? 1 : 0;
 out_threads:
-	for (i = 0; i < t.nworkers; i++) {
-		cdt_restore_free(t.workers[i].r);
-		free(t.workers[i].e);
-		cdt_hasher_free(t.workers[i].h);
-		free(t.workers[i].buf);
-	}
+	for (i = 0; i < t.nworkers; i++)
+		worker_release(&t.workers[i]);
 	free(t.workers);
+	if (t.big) {
+		worker_release(t.big);
+		free(t.big);
+	}
 	free(t.queue);
 	pthread_mutex_destroy(&t.mu);
-	pthread_cond_destroy(&t.cv);
+	pthread_cond_destroy(&t.work);
+	pthread_cond_destroy(&t.space);
+	pthread_cond_destroy(&t.state);
 out:
 	if (t.rootfd >= 0)
 		close(t.rootfd);
