@@ -432,7 +432,8 @@ static int set_meta(struct tree *t, const struct titem *it, int fd, const char *
 	mode_t mode = t->owners ? it->mode & 07777 : it->mode & 01777;
 
 	if (t->owners && fchown(fd, it->uid, it->gid) < 0)
-		return error("cannot set the owner of '%s': %s", quote(shown), cdt_strerror(errno));
+		return error("cannot set the owner of '%s' to %u:%u: %s (--no-owner leaves owners alone)",
+			     quote(shown), it->uid, it->gid, cdt_strerror(errno));
 	if (fchmod(fd, mode) < 0)
 		return error("cannot set the mode of '%s': %s", quote(shown), cdt_strerror(errno));
 	if (t->xattrs && it->xattrs_len)
@@ -453,7 +454,8 @@ static int set_link_meta(struct tree *t, const struct titem *it, int dirfd, cons
 	struct timespec ts[2];
 
 	if (t->owners && fchownat(dirfd, it->base, it->uid, it->gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return error("cannot set the owner of '%s': %s", quote(shown), cdt_strerror(errno));
+		return error("cannot set the owner of '%s' to %u:%u: %s (--no-owner leaves owners alone)",
+			     quote(shown), it->uid, it->gid, cdt_strerror(errno));
 	if (t->xattrs && it->xattrs_len)
 		set_xattrs(it, -1, dirfd, shown);
 	ts[0].tv_sec = 0;
@@ -610,6 +612,12 @@ static int restore_file(struct worker *w, struct titem *it)
 		      quote(it->stored), quote(shown.buf), cdt_strerror(fd));
 		fd = -1;
 		strbuf_reset(&tmp);
+		goto out;
+	}
+	/* Nobody else reads the bytes before the stored mode is set. */
+	if (fchmod(fd, 0600) < 0) {
+		error("cannot restore '%s': cannot set the mode of a temporary file: %s",
+		      quote(it->stored), cdt_strerror(errno));
 		goto out;
 	}
 	memcpy(e->name, it->stored, strlen(it->stored) + 1);
