@@ -138,6 +138,7 @@ LIB_SOURCES = \
 	lib/ops/repack.c \
 	lib/ops/repair.c \
 	lib/ops/restore.c \
+	lib/ops/restore-tree.c \
 	lib/ops/sketchset.c \
 	lib/ops/stats.c \
 	lib/ops/verify.c
@@ -153,6 +154,7 @@ CMD_SOURCES = \
 	cmd/ls.c \
 	cmd/mount.c \
 	cmd/repair.c \
+	cmd/restore.c \
 	cmd/rm.c \
 	cmd/stats.c \
 	cmd/umount.c \

@@ -46,6 +46,7 @@ static const struct command commands[] = {
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
 	{ "mount", cmd_mount, MOUNT_FLAGS, usage_mount, "browse the store as a read-only file system" },
 	{ "repair", cmd_repair, NEED_STORE | SHOWS_PROGRESS, usage_repair, "heal damaged chunks from local files holding the same data" },
+	{ "restore", cmd_restore, NEED_STORE | SHOWS_PROGRESS, usage_restore, "write the names under a prefix back into a directory" },
 	{ "rm", cmd_rm, NEED_STORE, usage_rm, "remove stored names" },
 	{ "stats", cmd_stats, NEED_STORE, usage_stats, "show what the store holds" },
 	{ "umount", cmd_umount, 0, usage_umount, "unmount a view made by cdt mount" },

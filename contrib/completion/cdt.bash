@@ -6,7 +6,7 @@
 #
 # Adding a command: its name in __cdt_commands and one case in _cdt.
 
-__cdt_commands="add cat diff fsck gc init ls mount repair rm stats umount verify"
+__cdt_commands="add cat diff fsck gc init ls mount repair restore rm stats umount verify"
 
 # REPLY = word with its shell quoting removed (backslashes, single and
 # double quotes; an unfinished quote is fine) and a leading ~/ expanded.
@@ -145,7 +145,7 @@ __cdt_dirs()
 
 _cdt()
 {
-	local cur=${2-${COMP_WORDS[COMP_CWORD]}} prev cmd='' w i dashdash=''
+	local cur=${2-${COMP_WORDS[COMP_CWORD]}} prev cmd='' cmdi=0 w i dashdash=''
 	local __cdt_bin=cdt __cdt_store=''
 
 	COMPREPLY=()
@@ -178,7 +178,7 @@ _cdt()
 			__cdt_dequote "${w#--store=}"
 			__cdt_store=$REPLY
 		elif [[ -z $cmd && $w != -* && $w != = ]]; then
-			cmd=$w
+			cmd=$w cmdi=$i
 		fi
 	done
 
@@ -323,6 +323,30 @@ _cdt()
 		else
 			# More FILEs after --from, more DIRs after --scan: both are paths.
 			__cdt_files "$cur"
+		fi
+		;;
+	restore)
+		case $prev in
+		-j|--jobs)
+			return 0 ;;
+		esac
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'-n\n--dry-run\n-v\n--verbose\n-q\n--quiet\n--xattrs\n--no-owner\n-j\n--jobs\n--progress\n--no-progress\n-h\n--help\n--store'
+		else
+			# PREFIX (a stored name), then DIR (a local directory).
+			local n=0 j
+			for ((j = cmdi + 1; j < COMP_CWORD; j++)); do
+				case ${COMP_WORDS[j]} in
+				-j|--jobs) j=$((j + 1)) ;;
+				-*) ;;
+				*) n=$((n + 1)) ;;
+				esac
+			done
+			if ((n == 0)); then
+				__cdt_names "$cur"
+			else
+				__cdt_dirs "$cur"
+			fi
 		fi
 		;;
 	rm)

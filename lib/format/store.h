@@ -162,8 +162,10 @@ void cdt_crash_point(const char *point);
  * once, before it reads the base of a delta back from its input) and
  * "repack" (gc, once packs with nothing live are removed and before
  * anything is written), "recompress" (gc --recompress, once its first
- * new pack is committed) and "recompress-remove" (gc --recompress, all
- * new packs durable, before any old one is removed).
+ * new pack is committed), "recompress-remove" (gc --recompress, all
+ * new packs durable, before any old one is removed) and "restore-dir"
+ * (restore, once, when the first directory under the target is open and
+ * nothing is written in it yet).
  */
 void cdt_pause_point(const char *point);
 /*

@@ -1,0 +1,385 @@
+#!/usr/bin/env bats
+# restore: a stored tree written back as cp -a would have copied it, never
+# outside its directory, resumable, and loud about what it cannot restore.
+
+load test_helper
+
+compare() {
+	python3 "$BATS_TEST_DIRNAME/lib/compare-trees.py" "$@"
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || skip_or_fail "setting owners and set-id bits needs root"
+}
+
+# A tree with every kind of entry, under $T/src.
+make_tree() {
+	mkdir -p src/d/deeper/empty src/empty src/sticky src/ro
+	gen_bytes 1 3000000 > src/big
+	gen_bytes 2 70000 > src/d/mid
+	: > src/zero-length
+	echo small > src/d/deeper/small
+	printf 'x' > "src/$(printf 'ctl\001\ttab')"
+	printf 'y' > "src/$(printf 'latin1-\xe9')"
+	mkdir "src/$(printf 'dir-\xff')"
+	echo inside > "src/$(printf 'dir-\xff')/f"
+	echo 'back\slash' > 'src/back\slash'
+	ln -s big src/rel-link
+	ln -s /etc/hostname src/abs-link
+	ln -s nowhere/at/all src/dangling
+	ln -s ../big src/d/up-link
+	ln src/d/mid src/hard1
+	ln src/d/mid src/d/deeper/hard2
+	echo ro > src/ro/f
+	chmod 0555 src/ro
+	chmod 1777 src/sticky
+	chmod 0640 src/d/mid
+	chmod 0600 src/zero-length
+	chmod 0700 src/d/deeper
+	# Nanoseconds, and a time before 1970.
+	touch -h -d '2001-02-03 04:05:06.123456789' src/rel-link
+	touch -d '2001-02-03 04:05:06.987654321' src/big
+	touch -d '1969-07-20 20:17:40.5' src/zero-length
+	touch -d '2010-01-01 00:00:00.000000001' src/empty src/d/deeper
+}
+
+# As root: other owners, set-id bits.
+make_owned() {
+	chown 1234:5678 src/big src/d
+	chown -h 4321:8765 src/rel-link
+	chmod 4755 src/d/deeper/small
+	chmod 2755 src/d
+	touch -d '2011-01-01 00:00:00.5' src/d
+}
+
+@test "a tree with every kind of entry is restored as it was" {
+	init_store
+	make_tree
+	[ "$(id -u)" != 0 ] || make_owned
+	touch -d '2012-12-12 12:12:12.121212121' src
+	c add -q -r src
+	run_split c restore src out
+	assert_status 0
+	assert_out_contains "restored 2"
+	run_split compare src out
+	[ "$status" = 0 ] || fail "trees differ: $output"
+	# No temporary file is left anywhere.
+	[ -z "$(find out -name '.cdt-restore*')" ]
+}
+
+@test "restore as root sets owners and set-id bits; --no-owner does not" {
+	need_root
+	init_store
+	make_tree
+	make_owned
+	c add -q -r src
+	c restore -q src out
+	[ "$(stat -c %u:%g out/big)" = 1234:5678 ]
+	[ "$(stat -c %u:%g out/rel-link)" = 4321:8765 ]
+	[ "$(stat -c %a out/d/deeper/small)" = 4755 ]
+	[ "$(stat -c %a out/d)" = 2755 ]
+	c restore -q --no-owner src out2
+	[ "$(stat -c %u:%g out2/big)" = 0:0 ]
+	[ "$(stat -c %a out2/d/deeper/small)" = 755 ]
+	[ "$(stat -c %a out2/d)" = 755 ]
+	run_split compare --no-owner --no-setid src out2
+	[ "$status" = 0 ] || fail "trees differ: $output"
+}
+
+@test "a user other than root gets the modes without set-id bits and owns the files" {
+	need_root
+	init_store
+	make_tree
+	make_owned
+	c add -q -r src
+	chmod 0755 "$T"
+	chmod -R a+rwX "$S"
+	mkdir dest
+	chown nobody dest
+	run_split setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$CDT" --store "$S" restore -q src dest/out
+	assert_status 0
+	[ "$(stat -c %U dest/out/big)" = nobody ]
+	[ "$(stat -c %a dest/out/d/deeper/small)" = 755 ]
+	[ "$(stat -c %a dest/out/sticky)" = 1777 ]
+	run_split compare --no-owner --no-setid src dest/out
+	[ "$status" = 0 ] || fail "trees differ: $output"
+}
+
+@test "--xattrs sets stored user extended attributes; without it they are not set" {
+	init_store
+	mkdir src
+	echo a > src/f
+	mkdir src/d
+	python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.probe", b"1")' src/f 2> /dev/null ||
+		skip_or_fail "this file system refuses user.* extended attributes"
+	python3 -c 'import os; os.setxattr("src/f", "user.a", b"value\0with nul"); os.setxattr("src/d", "user.b", b"dir")'
+	c add -q -r --xattrs src
+	c restore -q --xattrs src out
+	run_split compare --xattrs src out
+	[ "$status" = 0 ] || fail "trees differ: $output"
+	c restore -q src plain
+	run_split compare --xattrs src plain
+	assert_status 1
+	assert_out_contains "f: xattrs"
+}
+
+@test "a single file or link as PREFIX is written as DIR/its name" {
+	init_store
+	mkdir src
+	echo one > src/f
+	ln -s f src/l
+	c add -q -r src
+	c restore -q src/f out
+	[ "$(cat out/f)" = one ]
+	[ "$(ls -A out)" = f ]
+	c restore -q src/l/ out
+	[ "$(readlink out/l)" = f ]
+}
+
+@test "a missing prefix is an error and makes nothing" {
+	init_store
+	echo a > a
+	c add -q a
+	run_split c restore nosuch out
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "no stored name is 'nosuch' or under it"
+	[ ! -e out ]
+	run_split c restore a missing-parent/out
+	assert_status 1
+	assert_err_contains "cannot make directory 'missing-parent/out'"
+	run_split c restore '../x' out
+	assert_status 2
+	assert_err_contains "bad prefix"
+	run_split c restore a
+	assert_status 2
+}
+
+@test "a damaged chunk fails that file loudly and the rest is restored" {
+	init_store
+	mkdir src
+	gen_bytes 8 300000 > src/f
+	echo intact > src/g
+	c add -q -r src
+	off=$("$TEST_TOOL" chunk fastcdc 32768 src/f | sed -n 2p | cut -d' ' -f1)
+	len=$("$TEST_TOOL" chunk fastcdc 32768 src/f | sed -n 2p | cut -d' ' -f2)
+	id=$(tail -c +$((off + 1)) src/f | head -c "$len" | sha256sum | cut -c1-64)
+	obj="$S/objects/${id:0:2}/${id:2}"
+	[ -f "$obj" ]
+	printf '\xff' | dd of="$obj" bs=1 seek=100 conv=notrunc status=none
+	run_split c restore -q src out
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "cannot read 'src/f' at offset $off: chunk $id ($len bytes)"
+	[ ! -e out/f ]
+	[ "$(cat out/g)" = intact ]
+	[ -z "$(find out -name '.cdt-restore*')" ]
+}
+
+@test "restore again keeps identical files, replaces changed ones, and fixes metadata" {
+	init_store
+	mkdir src
+	gen_bytes 3 200000 > src/same
+	gen_bytes 4 200000 > src/changed
+	echo meta > src/meta
+	ln -s same src/link
+	c add -q -r src
+	c restore -q src out
+	ino_same=$(stat -c %i out/same)
+	ino_changed=$(stat -c %i out/changed)
+	# Same size, other bytes; a different mode and time; another link target.
+	gen_bytes 5 200000 > out/changed
+	chmod 600 out/meta
+	touch -d 2001-01-01 out/meta
+	ln -sfn elsewhere out/link
+	run_split c restore -v src out
+	assert_status 0
+	grep -qx "skip    src/same" "$T/.out" || fail "same not skipped: $output"
+	grep -qx "replace src/changed" "$T/.out" || fail "changed not replaced: $output"
+	grep -qx "skip    src/meta" "$T/.out" || fail "meta not skipped: $output"
+	grep -qx "symlink src/link" "$T/.out" || fail "link not made again: $output"
+	[ "$(stat -c %i out/same)" = "$ino_same" ]
+	[ "$(stat -c %i out/changed)" != "$ino_changed" ]
+	run_split compare src out
+	[ "$status" = 0 ] || fail "trees differ: $output"
+}
+
+@test "a file with another link is replaced, not changed through the link" {
+	init_store
+	mkdir src
+	echo secret > src/f
+	chmod 644 src/f
+	c add -q -r src
+	mkdir out
+	echo secret > outside
+	chmod 600 outside
+	ln outside out/f
+	c restore -q src out
+	[ "$(stat -c %a outside)" = 600 ]
+	[ "$(stat -c %h outside)" = 1 ]
+	[ "$(stat -c %a out/f)" = 644 ]
+}
+
+@test "a restore killed midway is finished by running it again" {
+	init_store
+	mkdir -p src/a src/b src/c
+	for i in 1 2 3 4 5 6; do
+		gen_bytes $i 100000 > "src/a/f$i"
+		gen_bytes $((i + 10)) 100000 > "src/c/f$i"
+	done
+	chmod 555 src/b
+	c add -q -r src
+	CDT_TEST_PAUSE=restore-dir "$CDT" --store "$S" restore -q src out > r.out 2> r.err &
+	pid=$!
+	wait_stopped $pid
+	kill -KILL $pid
+	wait $pid || true
+	[ -d out/a ]
+	[ ! -e out/c ]
+	run_split c restore -q src out
+	assert_status 0
+	run_split compare src out
+	[ "$status" = 0 ] || fail "trees differ: $output"
+	[ -z "$(find out -name '.cdt-restore*')" ]
+}
+
+@test "a directory where a file goes, or a file where a directory goes, fails only that name" {
+	init_store
+	mkdir -p src/d
+	echo f > src/f
+	echo g > src/d/g
+	echo h > src/h
+	c add -q -r src
+	mkdir -p out/f
+	echo in-the-way > out/d
+	run_split c restore -q src out
+	assert_status 1
+	assert_err_contains "cannot restore 'src/f': 'out/f' is a directory"
+	assert_err_contains "cannot restore 'src/d' nor the names under it: 'out/d' exists and is not a directory"
+	[ "$(cat out/h)" = h ]
+	[ "$(cat out/d)" = in-the-way ]
+}
+
+@test "a dry run shows what it would do and changes nothing" {
+	init_store
+	mkdir -p src/d
+	echo f > src/f
+	echo g > src/d/g
+	echo k > src/k
+	ln -s f src/l
+	ln src/f src/m
+	c add -q -r src
+	mkdir out
+	echo f > out/f
+	touch -r src/f out/f
+	echo other > out/k
+	snap() {
+		find out -printf '%p %y %i %m %T@ %s %l\n' | sort
+	}
+	snap > before
+	run_split c restore -n src out
+	assert_status 0
+	printf '%s\n' "mkdir   src/d" "write   src/d/g" "skip    src/f" "replace src/k" \
+		"symlink src/l" "link    src/m" > want
+	diff -u want "$T/.out"
+	snap > after
+	diff -u before after
+	run_split c restore -n src new
+	assert_status 0
+	[ ! -e new ]
+	grep -qx "mkdir   src" "$T/.out" || fail "no mkdir of DIR: $output"
+	grep -qx "write   src/f" "$T/.out" || fail "no write: $output"
+}
+
+@test "names under a stored link never go through it" {
+	init_store
+	mkdir -p src outside
+	# A link named a\b, stored as src/a\\b; then a crafted version 1 entry
+	# whose literal name src/a\b/x means the same raw path under the link.
+	ln -s "$T/outside" 'src/a\b'
+	echo x > src/x
+	c add -q -r src
+	python3 - "$S/names" <<-'EOF'
+	import hashlib, os, struct, sys
+	names = sys.argv[1]
+	entry = open(os.path.join(names, "src", "x"), "rb").read()
+	assert entry[4] == 1
+	name = b"src/a\\b/x"
+	fixed = entry[:80] + struct.pack("<H", len(name)) + b"\0\0"
+	body = fixed + name
+	os.makedirs(os.path.join(names, "src", "a\\b"))
+	with open(os.path.join(names, "src", "a\\b", "x"), "wb") as f:
+	    f.write(body + hashlib.sha256(body).digest())
+	EOF
+	run_split c ls src
+	assert_status 0
+	run_split c restore -q src out
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "cannot restore 'src/a\\\\b' nor the names under it: 'out/a\\\\b' exists and is not a directory"
+	[ "$(readlink 'out/a\b')" = "$T/outside" ]
+	[ -z "$(ls -A outside)" ]
+	[ "$(cat out/x)" = x ]
+}
+
+@test "a link in DIR where a stored directory goes is not followed" {
+	init_store
+	mkdir -p src/d outside
+	echo secret > src/d/f
+	c add -q -r src
+	mkdir out
+	ln -s "$T/outside" out/d
+	run_split c restore -q src out
+	assert_status 1
+	assert_err_contains "cannot restore 'src/d' nor the names under it: 'out/d' exists and is not a directory"
+	[ -z "$(ls -A outside)" ]
+}
+
+@test "a directory swapped for a link during restore does not redirect writes" {
+	init_store
+	mkdir -p src/d outside
+	for i in 1 2 3; do echo "$i" > "src/d/f$i"; done
+	c add -q -r src
+	CDT_TEST_PAUSE=restore-dir "$CDT" --store "$S" restore -q src out > r.out 2> r.err &
+	pid=$!
+	wait_stopped $pid
+	[ -d out/d ]
+	mv out/d out/moved
+	ln -s "$T/outside" out/d
+	kill -CONT $pid
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 1 ] || fail "restore exited $rc: $(cat r.err)"
+	grep -q "cannot set the metadata of 'out/d': it was replaced or removed while restoring" r.err ||
+		fail "unexpected message: $(cat r.err)"
+	[ -z "$(ls -A outside)" ]
+	[ "$(cat out/moved/f2)" = 2 ]
+}
+
+@test "restore -v lists each name once with what was done" {
+	init_store
+	mkdir -p src/d
+	echo f > src/f
+	echo g > src/d/g
+	ln -s f src/l
+	c add -q -r src
+	run_split c restore -v src out
+	assert_status 0
+	grep -v '^restored ' "$T/.out" | sort > got
+	printf '%s\n' "mkdir   src/d" "symlink src/l" "write   src/d/g" "write   src/f" | sort > want
+	diff -u want got
+}
+
+@test "big files (read ahead by every thread) and small ones restore together" {
+	init_store
+	mkdir -p src/d
+	gen_bytes 20 34000000 > src/big
+	ln src/big src/d/big-link
+	for i in 1 2 3 4 5; do gen_bytes $((i + 20)) 5000 > "src/d/small$i"; done
+	c add -q -r src
+	run_split c restore -j 2 src out
+	assert_status 0
+	run_split compare src out
+	[ "$status" = 0 ] || fail "trees differ: $output"
+}
