@@ -77,6 +77,37 @@ out:
 	return ret;
 }
 
+int cdt_nameref_put(struct cdt_store *s, const struct cdt_id *m, const char *name)
+{
+	int refsfd = cdt_store_dirfd(s, CDT_DIR_REFS);
+	char dir[6 + CDT_ID_HEXLEN + 2], file[CDT_ID_HEXLEN + 1];
+	int dfd, fd, ret;
+
+	nameref_dir(m, dir);
+	nameref_file(name, file);
+	dfd = openat_beneath(refsfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	if (dfd == -ENOENT) {
+		ret = mkdirat_p_flags(refsfd, dir, 0);
+		if (ret < 0)
+			return ret;
+		dfd = openat_beneath(refsfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	}
+	if (dfd < 0)
+		return dfd;
+	fd = openat(dfd, file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		ret = errno == EEXIST ? 0 : -errno;	/* recorded already */
+		close(dfd);
+		return ret;
+	}
+	ret = write_all(fd, name, strlen(name));
+	close(fd);
+	if (ret)
+		unlinkat(dfd, file, 0);
+	close(dfd);
+	return ret;
+}
+
 int cdt_nameref_install(struct cdt_store *s, const struct cdt_id *m, const char *name,
 			const char *tmpname)
 {

@@ -26,6 +26,14 @@ int cdt_nameref_add(struct cdt_store *s, const struct cdt_id *m, const char *nam
 int cdt_nameref_stage(struct cdt_store *s, const char *name, struct strbuf *tmpname);
 int cdt_nameref_install(struct cdt_store *s, const struct cdt_id *m, const char *name,
 			const char *tmpname);
+/*
+ * A group commit's way, in one step: write the record in place (created
+ * exclusively; one already there is kept), nothing synced. Only safe
+ * where no name points at the manifest through this record until the
+ * caller's syncfs: a record cut short by a crash before it is then the
+ * record of no live name, which fsck calls garbage. 0 or -errno.
+ */
+int cdt_nameref_put(struct cdt_store *s, const struct cdt_id *m, const char *name);
 /* Remove the record (missing is not an error). 0 or -errno. */
 int cdt_nameref_remove(struct cdt_store *s, const struct cdt_id *m, const char *name);
 /*

@@ -132,8 +132,8 @@ static int sync_store(struct cdt_ingest *ing)
  * (Documentation/technical/durability.md):
  *  1. chunk data: the batch's pack (or loose objects), synced, then renamed;
  *  2. reference tables of the new manifests (renamed, synced with step 3's);
- *  3. name records and name entries written to tmp/; syncfs;
- *  4. manifests renamed into place, then name records; syncfs;
+ *  3. name entries written to tmp/; syncfs;
+ *  4. manifests renamed into place, name records written in place; syncfs;
  *  5. name entries renamed into place; syncfs.
  */
 static int commit(struct cdt_ingest *ing)
@@ -169,10 +169,7 @@ static int commit(struct cdt_ingest *ing)
 		if (p->err)
 			continue;
 		p->meta->added_sec = ing->committed_at;
-		if (cdt_name_has_content(p->meta))
-			p->err = cdt_nameref_stage(s, p->meta->name, &p->ref_tmp);
-		if (!p->err)
-			p->err = cdt_name_stage(s, p->meta, &p->name_tmp);
+		p->err = cdt_name_stage(s, p->meta, &p->name_tmp);
 		if (p->err) {
 			strbuf_reset(&p->ref_tmp);
 			strbuf_reset(&p->name_tmp);
@@ -196,22 +193,20 @@ static int commit(struct cdt_ingest *ing)
 		}
 		any_new = 1;
 	}
+	/*
+	 * Name records, written in place: no name points through them until
+	 * the next syncfs has made them whole (cdt_nameref_put()).
+	 */
 	for (i = 0; i < ing->npend; i++) {
 		struct pending *p = &ing->pend[i];
 
-		if (!p->ref_tmp.len)
+		if (p->err || !cdt_name_has_content(p->meta))
 			continue;
-		if (!p->err) {
-			p->err = cdt_nameref_install(s, &p->meta->content, p->meta->name,
-						     p->ref_tmp.buf);
-			if (p->err)
-				error("cannot record name '%s' for manifest %s: %s",
-				      quote(p->meta->name), cdt_id_to_hex(&p->meta->content, hex),
-				      cdt_strerror(p->err));
-		} else {
-			unlinkat(cdt_store_dirfd(s, CDT_DIR_TMP), p->ref_tmp.buf, 0);
-		}
-		strbuf_reset(&p->ref_tmp);
+		p->err = cdt_nameref_put(s, &p->meta->content, p->meta->name);
+		if (p->err)
+			error("cannot record name '%s' for manifest %s: %s",
+			      quote(p->meta->name), cdt_id_to_hex(&p->meta->content, hex),
+			      cdt_strerror(p->err));
 	}
 	ret = sync_store(ing);
 	if (ret < 0)
