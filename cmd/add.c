@@ -65,6 +65,7 @@ struct source {
 	int have_st;		/* st is lstat() of the path as the walk found it */
 	struct stat st;		/* once read: fstat() of the file as it was read */
 	int cache_ok;		/* read, unchanged: the files cache may learn it */
+	int walked;		/* found by a walk (a symbolic link is not followed) */
 	int64_t read_at;	/* when reading it began */
 };
 
@@ -81,6 +82,7 @@ struct add_state {
 	dev_t store_dev;	/* the store itself is never added */
 	ino_t store_ino;
 	int xattrs;		/* --xattrs: store extended attributes and ACLs */
+	unsigned paused;	/* the "files-cache" test pause is met once */
 	struct cdt_filescache *cache;	/* NULL with --no-cache */
 	char *cwd;		/* relative paths are cached under cwd/ */
 	/* Files with several links: the first name of each (dev, inode). */
@@ -371,11 +373,13 @@ static void walk(struct add_state *st, const char *dir, const char *name, dev_t 
 			 * must not stop a nightly backup of thousands: skip it
 			 * loudly and go on.
 			 */
-			if (cdt_name_check(n, &why) < 0)
+			if (cdt_name_check(n, &why) < 0) {
 				skip(st, p, "%s", why.buf);
-			else
+			} else {
 				add_source(st, p, n, S_ISREG(e->mode) ? CDT_NAME_REG : CDT_NAME_SYMLINK,
 					   &e->st);
+				st->src[st->nr - 1].walked = 1;
+			}
 			strbuf_release(&why);
 		} else {
 			warning("skipping '%s': %s", quote(p), S_ISFIFO(e->mode) ? "a FIFO is not stored" :
@@ -786,7 +790,23 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 	}
 	if (!first && st->cache) {
 		struct strbuf abspath = STRBUF_INIT;
+		struct stat now;
+		int fd;
 
+		/*
+		 * The walk's stat may be minutes old: the file as it is now is
+		 * what the cache is asked about (and what its name records).
+		 */
+		if (!st->paused++)
+			cdt_pause_point("files-cache");
+		fd = open_path(src->path, O_PATH | O_CLOEXEC | (src->walked ? O_NOFOLLOW : 0));
+		if (fd < 0 || fstat(fd, &now) < 0 || !S_ISREG(now.st_mode)) {
+			if (fd >= 0)
+				close(fd);
+			return 0;	/* reading it says what is wrong */
+		}
+		close(fd);
+		src->st = now;
 		cache_path(st, src, &abspath);
 		known = cdt_filescache_lookup(st->cache, abspath.buf, &src->st, &content);
 		strbuf_release(&abspath);

@@ -123,3 +123,22 @@ unread() {
 	[ -z "$(unread out)" ] || fail "$(cat out)"
 	"$CDT" --store other cat g1/src/a | cmp - src/a
 }
+
+@test "a file changed between the walk and its turn is asked about as it is then (race)" {
+	init_store
+	old_tree
+	c add -q -r --prefix g1 src
+	# Stop add at its first question to the cache, after the walk saw
+	# every file unchanged; change src/c keeping its size and mtime.
+	CDT_TEST_PAUSE=files-cache "$CDT" --store "$S" add -r --prefix g2 src > add.out 2> add.err &
+	pid=$!
+	wait_stopped $pid
+	cp src/c c.orig
+	echo SMALL > src/c
+	touch -r c.orig src/c
+	kill -CONT $pid
+	wait $pid
+	[ "$(c cat g2/src/c)" = SMALL ] || fail "stored the cached content: $(c cat g2/src/c)"
+	[ "$(c cat g1/src/c)" = small ]
+	c fsck > /dev/null
+}

@@ -163,9 +163,10 @@ void cdt_crash_point(const char *point);
  * "repack" (gc, once packs with nothing live are removed and before
  * anything is written), "recompress" (gc --recompress, once its first
  * new pack is committed), "recompress-remove" (gc --recompress, all
- * new packs durable, before any old one is removed) and "restore-dir"
+ * new packs durable, before any old one is removed), "restore-dir"
  * (restore, once, when the first directory under the target is open and
- * nothing is written in it yet).
+ * nothing is written in it yet) and "files-cache" (add, before it asks
+ * the files cache about a file the walk found).
  */
 void cdt_pause_point(const char *point);
 /*
