@@ -142,3 +142,22 @@ unread() {
 	[ "$(c cat g1/src/c)" = small ]
 	c fsck > /dev/null
 }
+
+@test "a cache hit whose manifest is there but a chunk is not is read again (a gc stopped half way)" {
+	init_store
+	old_tree
+	c add -q -r --prefix g1 src
+	# What a gc killed between removing a dead content's chunks and its
+	# manifest leaves: the manifest, without its chunks. (Here the name is
+	# kept too, so that the content must come back whole.)
+	find "$S/objects" "$S/packs" -type f -name '*.pack' -delete
+	find "$S/objects" "$S/packs" -type f \( -name '*.idx' -o -name '*.sketch' -o -name 'multi-pack-index' \) -delete
+	find "$S/objects" -type f -delete
+	c add -r --prefix g2 src > out
+	[ -z "$(unread out)" ] || fail "the cache was trusted: $(cat out)"
+	for f in a d/b c; do
+		c cat "g2/src/$f" | cmp - "src/$f"
+		c cat "g1/src/$f" | cmp - "src/$f"
+	done
+	c fsck > /dev/null
+}
