@@ -28,6 +28,10 @@
 #   BENCH_ROUNDS     rounds (default 3)
 #   BENCH_TOOLS      "cdt borg restic" by default (peers not installed are left out)
 #   BENCH_SPARSE_GB  size of the sparse file (0: no sparse run)
+#   BENCH_FRESH_FS   1: (root) run on a new ext4 file system in an 8 GB loop
+#                    image under BENCH_DIR, so that every tool creates its
+#                    files on the same clean file system (a long-used one
+#                    can make file creation 2x slower and noisy)
 #   BENCH_OUT        key=value results (default BENCH_DIR/tree-results.txt)
 #
 # MB is 10^6 bytes.
@@ -40,11 +44,25 @@ BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/cdt-bench-tree}
 ROUNDS=${BENCH_ROUNDS:-3}
 TOOLS=${BENCH_TOOLS:-cdt borg restic}
 SPARSE_GB=${BENCH_SPARSE_GB:-50}
-OUT=${BENCH_OUT:-$BENCH_DIR/tree-results.txt}
+OUT=${BENCH_OUT:-${BENCH_DIR}/tree-results.txt}
 
 say() { echo "bench-tree: $*"; }
 
 mkdir -p "$BENCH_DIR"
+if [ "${BENCH_FRESH_FS:-0}" = 1 ]; then
+	[ "$(id -u)" = 0 ] || { say "BENCH_FRESH_FS=1 needs root"; exit 1; }
+	img=$BENCH_DIR/fs.img
+	mnt=$BENCH_DIR/fs
+	mkdir -p "$mnt"
+	mountpoint -q "$mnt" && umount "$mnt"
+	rm -f "$img"
+	truncate -s 8G "$img"
+	mkfs.ext4 -q -F "$img"
+	mount -o loop "$img" "$mnt"
+	trap 'cd /; umount "$mnt"; rm -f "$img"' EXIT
+	BENCH_DIR=$mnt
+	say "on a new ext4 file system at $mnt"
+fi
 : > "$OUT"
 have=
 for t in $TOOLS; do
