@@ -219,3 +219,34 @@ all_live() {
 	run_split c fsck --rebuild-refs
 	assert_status 0
 }
+
+@test "a damaged pack that cannot be indexed goes when no live chunk needs it, and stays when one does" {
+	rm -rf "$S"
+	"$CDT" init -q --chunk-size 8K "$S"
+	gen_bytes 41 400000 > a
+	gen_bytes 42 300000 > b
+	c add -q a
+	c add -q b
+	pack_b=$(ls -t "$S"/packs/*.pack | head -1)
+	# What a gc stopped between removing a dead pack's index and the pack
+	# leaves, with a damaged byte in it: it cannot be indexed again.
+	c rm -q b
+	printf '\x5a' | dd of="$pack_b" bs=1 seek=150000 conv=notrunc status=none
+	rm "${pack_b%.pack}.idx"
+	run_split c gc
+	assert_status 0
+	[ ! -e "$pack_b" ] || fail "the dead pack was kept"
+	c cat a | cmp - a
+	c fsck > /dev/null
+	# The same damage to a pack a live name needs: kept, and gc says so.
+	c add -q b
+	pack_b=$(ls -t "$S"/packs/*.pack | head -1)
+	printf '\x5a' | dd of="$pack_b" bs=1 seek=150000 conv=notrunc status=none
+	rm "${pack_b%.pack}.idx"
+	run_split c gc
+	assert_status 1
+	assert_err_contains "could not be indexed"
+	[ -e "$pack_b" ] || fail "a pack live names need was removed"
+	run_split c repair --from b
+	c cat b | cmp - b
+}

@@ -37,6 +37,8 @@ struct sweep {
 	size_t nloose, loose_alloc;
 	struct cdt_chunk_reader *reader;
 	unsigned char *raw;
+	char **unusable;		/* packs that could not be indexed */
+	size_t nunusable, unusable_alloc;
 };
 
 static void say(struct sweep *sw, const char *what, const char *item, uint64_t bytes)
@@ -227,8 +229,10 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
 		warning("pack %s: %s; gc would index it again from the pack", name, why);
 		break;
 	case CDT_PACK_UNUSABLE:
-		warning("pack %s: %s; keeping it as it is (run 'cdt fsck')", name, why);
+		warning("pack %s: %s; keeping it unless no live chunk needs it", name, why);
 		sw->res->packs_unusable++;
+		ALLOC_GROW(sw->unusable, sw->nunusable + 1, sw->unusable_alloc);
+		sw->unusable[sw->nunusable++] = xstrdup(name);
 		break;
 	case CDT_PACK_MIDX_DAMAGED:
 		warning("%s: %s; gc would write it again", name, why);
@@ -237,6 +241,37 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
 		warning("%s: %s; writing it again", name, why);
 		break;
 	}
+}
+
+static void remove_unusable(struct sweep *sw, int dry)
+{
+	int packsfd = cdt_store_dirfd(sw->store, CDT_DIR_PACKS);
+	static const char *const ext[] = { ".idx", ".sketch", ".pack" };
+	struct strbuf path = STRBUF_INIT;
+	size_t i, k;
+
+	for (i = 0; i < sw->nunusable; i++) {
+		struct stat st;
+		int failed = 0;
+
+		strbuf_reset(&path);
+		strbuf_addf(&path, "%s.pack", sw->unusable[i]);
+		say(sw, "pack no live chunk needs (it cannot be indexed)", sw->unusable[i],
+		    fstatat(packsfd, path.buf, &st, AT_SYMLINK_NOFOLLOW) ? 0 : (uint64_t)st.st_size);
+		for (k = 0; !dry && k < ARRAY_SIZE(ext); k++) {
+			strbuf_reset(&path);
+			strbuf_addf(&path, "%s%s", sw->unusable[i], ext[k]);
+			if (unlinkat(packsfd, path.buf, 0) < 0 && errno != ENOENT) {
+				error("cannot remove 'packs/%s': %s", path.buf, cdt_strerror(errno));
+				failed = 1;
+			}
+		}
+		if (!failed) {
+			sw->res->packs_unusable--;
+			sw->res->packs_removed++;
+		}
+	}
+	strbuf_release(&path);
 }
 
 int cdt_gc(struct cdt_store *s, unsigned flags, int level,
@@ -302,6 +337,16 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	sw.reader = cdt_chunk_reader_new(s);
 	sw.raw = xmalloc(cdt_store_chunker(s)->max_size);
 
+	/*
+	 * A pack that cannot be indexed (damaged, its index gone) hides
+	 * nothing names need when every live chunk was found elsewhere: the
+	 * mark above looked each one up from the names down, without it.
+	 * Then it is garbage (fsck calls it so) and goes; else it stays for
+	 * repair, and gc says so.
+	 */
+	if (!l.missing.nr)
+		remove_unusable(&sw, dry);
+
 	/* Manifests first: nothing live needs them, and then their references are dead. */
 	sw.dirfd = cdt_store_dirfd(s, CDT_DIR_MANIFESTS);
 	ret = cdt_fanout_walk(sw.dirfd, sweep_manifest, report_stray, &sw);
@@ -358,6 +403,9 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 fail_walk:
 	error("cannot walk the store: %s", cdt_strerror(ret));
 out:
+	while (sw.nunusable)
+		free(sw.unusable[--sw.nunusable]);
+	free(sw.unusable);
 	cdt_repack_plan_release(&plan);
 	cdt_chunk_reader_free(sw.reader);
 	free(sw.raw);
