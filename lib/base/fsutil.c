@@ -66,6 +66,19 @@ int mkdirat_p_flags(int dirfd, const char *rel, int sync)
 	return ret;
 }
 
+int tmpfile_sync(int tmpfd, const char *name)
+{
+	int fd = openat(tmpfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), ret = 0;
+
+	if (fd < 0 || fsync(fd) < 0)
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		unlinkat(tmpfd, name, 0);
+	return ret;
+}
+
 int mkdir_p(const char *path)
 {
 	return mkdirat_p(AT_FDCWD, path);

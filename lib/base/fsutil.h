@@ -27,6 +27,11 @@ int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name);
  */
 void tmpfile_forget(int tmpfd, const char *name);
 /*
+ * fsync the temporary file tmpfd/name, written and closed before; on
+ * failure remove it. 0 or -errno.
+ */
+int tmpfile_sync(int tmpfd, const char *name);
+/*
  * On SIGINT, SIGTERM, SIGHUP and SIGQUIT, remove the remembered temporary
  * files that still exist, then die of the signal as usual. Removing a name
  * that was already renamed away is harmless: names are random and only

@@ -117,23 +117,13 @@ int cdt_nameref_install(struct cdt_store *s, const struct cdt_id *m, const char 
 int cdt_nameref_add(struct cdt_store *s, const struct cdt_id *m, const char *name)
 {
 	struct strbuf tmpname = STRBUF_INIT;
-	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
-	int ret, fd;
+	int ret;
 
 	ret = cdt_nameref_stage(s, name, &tmpname);
-	if (ret < 0)
-		goto out;
-	fd = openat(tmpfd, tmpname.buf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fsync(fd) < 0) {
-		ret = -errno;
-		if (fd >= 0)
-			close(fd);
-		unlinkat(tmpfd, tmpname.buf, 0);
-		goto out;
-	}
-	close(fd);
-	ret = nameref_install(s, m, name, tmpname.buf, 1);
-out:
+	if (!ret)
+		ret = tmpfile_sync(cdt_store_dirfd(s, CDT_DIR_TMP), tmpname.buf);
+	if (!ret)
+		ret = nameref_install(s, m, name, tmpname.buf, 1);
 	strbuf_release(&tmpname);
 	return ret;
 }

@@ -779,23 +779,13 @@ int cdt_name_install(struct cdt_store *s, const struct cdt_name_entry *e, const 
 int cdt_name_write(struct cdt_store *s, struct cdt_name_entry *e, int replace)
 {
 	struct strbuf tmpname = STRBUF_INIT;
-	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
-	int fd, ret;
+	int ret;
 
 	ret = cdt_name_stage(s, e, &tmpname);
-	if (ret < 0)
-		goto out;
-	fd = openat(tmpfd, tmpname.buf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fsync(fd) < 0) {
-		ret = -errno;
-		if (fd >= 0)
-			close(fd);
-		unlinkat(tmpfd, tmpname.buf, 0);
-		goto out;
-	}
-	close(fd);
-	ret = name_install(s, e, tmpname.buf, replace, 1);
-out:
+	if (!ret)
+		ret = tmpfile_sync(cdt_store_dirfd(s, CDT_DIR_TMP), tmpname.buf);
+	if (!ret)
+		ret = name_install(s, e, tmpname.buf, replace, 1);
 	strbuf_release(&tmpname);
 	return ret;
 }

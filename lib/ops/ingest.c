@@ -972,8 +972,9 @@ out:
 	return ret;
 }
 
-int cdt_ingest_queue(struct cdt_ingest *ing, int fd, const char *what,
-		     struct cdt_name_entry *meta, void *cookie, struct cdt_ingest_result *res)
+/* Read fd and queue its name (meta filled in from what was read). 0 or -errno. */
+static int read_and_pend(struct cdt_ingest *ing, int fd, const char *what,
+			 struct cdt_name_entry *meta, void *cookie, struct cdt_ingest_result *res)
 {
 	struct cdt_manifest_writer *mw;
 	int heal, ret;
@@ -985,6 +986,16 @@ int cdt_ingest_queue(struct cdt_ingest *ing, int fd, const char *what,
 	meta->size = res->size;
 	meta->content = res->content;
 	ingest_pend(ing, meta, res, mw, heal, cookie);
+	return 0;
+}
+
+int cdt_ingest_queue(struct cdt_ingest *ing, int fd, const char *what,
+		     struct cdt_name_entry *meta, void *cookie, struct cdt_ingest_result *res)
+{
+	int ret = read_and_pend(ing, fd, what, meta, cookie, res);
+
+	if (ret < 0)
+		return ret;
 	if (ing->opt.progress)
 		ing->opt.progress(res->size, ing->opt.progress_data);
 	ingest_commit_if_due(ing);	/* failures reach the caller through done() */
@@ -994,16 +1005,10 @@ int cdt_ingest_queue(struct cdt_ingest *ing, int fd, const char *what,
 int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		  struct cdt_name_entry *meta, struct cdt_ingest_result *res)
 {
-	struct cdt_manifest_writer *mw;
-	int heal, ret;
+	int ret = read_and_pend(ing, fd, what, meta, NULL, res);
 
-	ret = ingest_read(ing, fd, what, res, &mw, &heal);
 	if (ret < 0)
 		return ret;
-	meta->type = CDT_NAME_REG;
-	meta->size = res->size;
-	meta->content = res->content;
-	ingest_pend(ing, meta, res, mw, heal, NULL);
 	ret = ingest_commit_last(ing);
 	if (!ret)
 		meta->added_sec = ing->committed_at;
