@@ -112,6 +112,7 @@ LIB_SOURCES = \
 	lib/format/midx.c \
 	lib/format/namerefs.c \
 	lib/format/names.c \
+	lib/format/names-check.c \
 	lib/format/object.c \
 	lib/format/pack.c \
 	lib/format/pack-write.c \
@@ -131,6 +132,7 @@ LIB_SOURCES = \
 	lib/ops/ingest-delta.c \
 	lib/ops/ingest-candidates.c \
 	lib/ops/ingest-commit.c \
+	lib/ops/ingest-file.c \
 	lib/ops/mark.c \
 	lib/ops/packset.c \
 	lib/ops/remove.c \

@@ -267,6 +267,16 @@ int ingest_follow_candidates(struct cdt_ingest *ing, int fd, const struct round 
 int ingest_catch_up_error(const char *what, int ret);
 
 /*
+ * The rounds of one input, read from fd (or, for cdt_ingest_again(), from
+ * ing->src): every chunk cut, looked up, new ones encoded and staged into
+ * batch, all of them recorded in mw (ingest.c; ingest-file.c reads a file
+ * through it). 0 or -errno (reported).
+ */
+int ingest_run_rounds(struct cdt_ingest *ing, int fd, const char *what,
+		      struct cdt_chunk_batch *batch, struct cdt_manifest_writer *mw,
+		      struct cdt_ingest_result *res);
+
+/*
  * Group commit (ingest-commit.c). ingest_pend() queues a name (meta copied,
  * its extended attributes taken over; mw owned from now on);
  * ingest_commit_if_due() commits when the batch is due; ingest_commit_last()
