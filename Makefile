@@ -147,6 +147,7 @@ LIB_SOURCES = \
 
 CMD_SOURCES = \
 	cmd/add.c \
+	cmd/add-walk.c \
 	cmd/cat.c \
 	cmd/common.c \
 	cmd/diff.c \

@@ -1,0 +1,76 @@
+/* cmd/add.h: what cmd/add.c (storing) and cmd/add-walk.c (finding what to store) share. */
+#ifndef CDT_CMD_ADD_H
+#define CDT_CMD_ADD_H
+
+#include "cmd.h"
+#include "base/idset.h"
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+struct cdt_exclude;
+struct cdt_filescache;
+struct link_seen;
+
+enum output { OUT_HUMAN, OUT_PORCELAIN, OUT_JSON };
+
+struct source {
+	char *path;
+	char *name;
+	int is_stdin;
+	int type;		/* CDT_NAME_REG, CDT_NAME_SYMLINK or CDT_NAME_DIR */
+	int have_st;		/* st is lstat() of the path as the walk found it */
+	struct stat st;		/* once read: fstat() of the file as it was read */
+	int cache_ok;		/* read, unchanged: the files cache may learn it */
+	int walked;		/* found by a walk (a symbolic link is not followed) */
+	int64_t read_at;	/* when reading it began */
+};
+
+struct add_state {
+	struct source *src;
+	size_t nr, alloc;
+	const char *name_opt;
+	const char *prefix;
+	int recursive;
+	struct cdt_exclude *exclude;	/* --exclude, --exclude-from; NULL if none */
+	int one_fs;		/* -x: directories on other file systems are not entered */
+	int bad;
+	size_t skipped;		/* inputs reported and not stored; the rest go on */
+	dev_t store_dev;	/* the store itself is never added */
+	ino_t store_ino;
+	int xattrs;		/* --xattrs: store extended attributes and ACLs */
+	unsigned paused;	/* the "files-cache" test pause is met once */
+	struct cdt_filescache *cache;	/* NULL with --no-cache */
+	char *cwd;		/* relative paths are cached under cwd/ */
+	/* Files with several links: the first name of each (dev, inode). */
+	struct cdt_idset links;
+	struct link_seen *link_seen;
+	size_t nlinks, alinks;
+	/* What was stored, counted as each batch is committed. */
+	enum output out;
+	int quiet;
+	size_t ok, failed, dirs, symlinks, unread;
+	size_t nfiles, files_seen;	/* regular files to add, and begun */
+	uint64_t cur_size;		/* the size of the one being read, if known */
+	uint64_t total_in, total_new, total_raw, unread_bytes;
+	/* progress */
+	struct progress progress;
+	uint64_t done_before;
+	const char *current;
+};
+
+/* openat(AT_FDCWD, path, flags) for a path of any length; -1 with errno set. */
+int open_path(const char *path, int flags);
+/* An input reported and not stored (one line naming it and why); the others go on. */
+void skip(struct add_state *st, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/*
+ * The sources of the PATH arguments, walked with -r: st->src. Problems are
+ * reported; -1 when one makes the add fail before anything is stored.
+ */
+int collect(struct add_state *st, int argc, char **argv);
+/* Two sources with one name, or a file name under another: reported, -1. */
+int check_name_clashes(struct add_state *st);
+
+#endif
