@@ -141,6 +141,8 @@ LIB_SOURCES = \
 	lib/ops/repair.c \
 	lib/ops/restore.c \
 	lib/ops/restore-tree.c \
+	lib/ops/restore-tree-files.c \
+	lib/ops/restore-tree-collect.c \
 	lib/ops/sketchset.c \
 	lib/ops/stats.c \
 	lib/ops/verify.c

@@ -1,5 +1,6 @@
 /* restore-tree.c: write the names under a prefix back into a directory, files in parallel, never outside it. */
 #include "ops/restore-tree.h"
+#include "ops/restore-tree-internal.h"
 #include "ops/restore.h"
 #include "format/names.h"
 #include "base/fsutil.h"
@@ -22,7 +23,6 @@
 #include <linux/openat2.h>
 #endif
 
-#define TMP_PREFIX ".cdt-restore"
 
 const char *cdt_tree_action_name(enum cdt_tree_action a)
 {
@@ -37,256 +37,9 @@ const char *cdt_tree_action_name(enum cdt_tree_action a)
 	return "?";
 }
 
-/* An open directory of the tree being written, shared by the files queued in it. */
-struct tnode {
-	int fd;			/* -1: it could not be made (reported) or, dry run, is not there */
-	int missing;		/* dry run: it would be made, so everything under it is new */
-	int refs;		/* under tree.mu */
-};
-
-enum { ST_PENDING, ST_DONE, ST_FAILED };
-
-/* One stored name to restore: what its entry says, and how its restore went. */
-struct titem {
-	char *stored;		/* the stored name, for messages */
-	char *rel;		/* raw path under DIR ("" for DIR itself) */
-	const char *base;	/* its last component */
-	uint8_t type, flags;
-	uint32_t mode, uid, gid;
-	int64_t mtime_sec;
-	uint32_t mtime_nsec;
-	uint64_t size;
-	struct cdt_id content;
-	char *target;		/* link target, or the stored name of the first hard link */
-	unsigned char *xattrs;
-	size_t xattrs_len;
-	int leader;		/* the item this one is a hard link to, else -1 */
-	int state;		/* ST_*, under tree.mu */
-	struct tnode *dir;	/* while it is queued */
-	int made;		/* a directory opened: its metadata is set at the end */
-	dev_t dev;
-	ino_t ino;
-};
-
-struct tree;
-
-struct worker {
-	struct tree *t;
-	pthread_t thread;
-	struct cdt_restore *r;
-	struct cdt_name_entry *e;	/* what cdt_restore_fd() reads */
-	struct cdt_hasher *h;
-	unsigned char *buf;
-	uint64_t last;			/* progress within the file being written */
-};
-
-struct tree {
-	struct cdt_store *s;
-	const struct cdt_tree_opts *o;
-	struct cdt_tree_result *res;
-	const char *dir;		/* as given, for messages */
-	int dry, owners, xattrs;
-	int rootfd;
-	int root_made;			/* DIR did not exist */
-
-	struct titem *items;
-	size_t nr, alloc;
-	size_t prefix_comps;		/* components of the prefix */
-	const char *prefix;
-	int walk_failed;
-
-	pthread_mutex_t mu;
-	pthread_cond_t work;		/* the queue has items (or is closing) */
-	pthread_cond_t space;		/* the queue has room */
-	pthread_cond_t state;		/* a file the main thread waits for is done */
-	int waiting;			/* the main thread waits on `state` */
-	size_t *queue;
-	size_t qhead, qlen, qcap;
-	int closing;
-	struct worker *workers;
-	int nworkers;
-	int jobs;
-	struct worker *big;		/* the main thread's, for big files */
-	uint64_t done_bytes, done_names;
-};
-
-#define BUF_SIZE (1u << 20)
-/*
- * A file this big is written by the main thread with every thread reading
- * ahead in it, as cat does, while the workers go on with small files: one
- * worker reading a big file alone would take longer than all of them.
- */
-#define BIG_FILE (32u << 20)
-
-/* ---- collecting the entries ---- */
-
-static int count_comps(const char *s)
-{
-	int n = 1;
-
-	for (; *s; s++)
-		n += *s == '/';
-	return n;
-}
-
-/*
- * The raw path under DIR of a name, from its raw bytes: everything after
- * the prefix's components (or, for the prefix itself, "" for a directory
- * and the last component for a file or link). Checked as untrusted: no
- * empty, "." or ".." component, no NUL, none longer than a file name.
- */
-static int rel_path(const struct tree *t, const struct cdt_name_entry *e, struct strbuf *raw,
-		    char **rel, struct strbuf *why)
-{
-	const char *p = raw->buf, *c;
-	size_t i;
-
-	if (strlen(raw->buf) != raw->len) {
-		strbuf_addstr(why, "its name holds a NUL byte");
-		return -EINVAL;
-	}
-	if (!strcmp(e->name, t->prefix)) {
-		if (e->type == CDT_NAME_DIR) {
-			*rel = xstrdup("");
-			return 0;
-		}
-		c = strrchr(p, '/');
-		p = c ? c + 1 : p;
-	} else {
-		for (i = 0; i < t->prefix_comps; i++) {
-			c = strchr(p, '/');
-			if (!c) {
-				strbuf_addstr(why, "its name is not under the prefix");
-				return -EINVAL;
-			}
-			p = c + 1;
-		}
-	}
-	for (c = p;;) {
-		const char *end = strchrnul(c, '/');
-		size_t n = (size_t)(end - c);
-
-		if (!n || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.')) {
-			strbuf_addstr(why, "its name has an empty, '.' or '..' component");
-			return -EINVAL;
-		}
-		if (n > 255) {
-			strbuf_addstr(why, "its name has a component longer than 255 bytes");
-			return -ENAMETOOLONG;
-		}
-		if (!*end)
-			break;
-		c = end + 1;
-	}
-	*rel = xstrdup(p);
-	return 0;
-}
-
-static int collect(const char *name, const struct cdt_name_entry *e, int err, const char *why,
-		   void *data)
-{
-	struct tree *t = data;
-	struct strbuf raw = STRBUF_INIT, w = STRBUF_INIT;
-	struct titem *it;
-	char *rel = NULL;
-	const char *slash;
-
-	t->res->names++;
-	if (!e) {
-		error("cannot restore '%s': %s", quote(name), why ? why : cdt_strerror(err));
-		t->res->failed++;
-		return 0;
-	}
-	if (cdt_name_raw(e, &raw, &w) < 0 || rel_path(t, e, &raw, &rel, &w) < 0) {
-		error("cannot restore '%s': %s", quote(name), w.buf);
-		t->res->failed++;
-		goto out;
-	}
-	ALLOC_GROW(t->items, t->nr + 1, t->alloc);
-	it = &t->items[t->nr++];
-	memset(it, 0, sizeof(*it));
-	it->stored = xstrdup(e->name);
-	it->rel = rel;
-	slash = strrchr(rel, '/');
-	it->base = slash ? slash + 1 : rel;
-	it->type = e->type;
-	it->flags = e->flags;
-	it->mode = e->mode;
-	it->uid = e->uid;
-	it->gid = e->gid;
-	it->mtime_sec = e->mtime_sec;
-	it->mtime_nsec = e->mtime_nsec;
-	it->size = e->size;
-	it->content = e->content;
-	it->target = e->target[0] ? xstrdup(e->target) : NULL;
-	if (e->xattrs_len) {
-		it->xattrs = xmalloc(e->xattrs_len);
-		memcpy(it->xattrs, e->xattrs, e->xattrs_len);
-		it->xattrs_len = e->xattrs_len;
-	}
-	it->leader = -1;
-	if (e->type == CDT_NAME_REG)
-		t->res->bytes += e->size;
-out:
-	strbuf_release(&raw);
-	strbuf_release(&w);
-	return 0;
-}
-
-static int cmp_stored(const void *a, const void *b, void *data)
-{
-	const struct titem *items = data;
-
-	return strcmp(items[*(const size_t *)a].stored, items[*(const size_t *)b].stored);
-}
-
-/*
- * A hard link is made to the first name of its file restored in this run:
- * the name its entry names, if that came earlier, is a regular file and
- * has the same content (else it is written as a copy, which its own
- * content id allows).
- */
-static void find_leaders(struct tree *t)
-{
-	size_t *idx = xmalloc((t->nr ? t->nr : 1) * sizeof(*idx)), i;
-
-	for (i = 0; i < t->nr; i++)
-		idx[i] = i;
-	qsort_r(idx, t->nr, sizeof(*idx), cmp_stored, t->items);
-	for (i = 0; i < t->nr; i++) {
-		struct titem *it = &t->items[i];
-		size_t lo = 0, hi = t->nr;
-
-		if (it->type != CDT_NAME_REG || !(it->flags & CDT_NAME_HARDLINK) || !it->target)
-			continue;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			int c = strcmp(t->items[idx[mid]].stored, it->target);
-
-			if (!c) {
-				size_t j = idx[mid];
-				struct titem *l = &t->items[j];
-
-				if (l->leader >= 0)
-					j = (size_t)l->leader;
-				l = &t->items[j];
-				if (j < i && l->type == CDT_NAME_REG && l->size == it->size &&
-				    cdt_id_eq(&l->content, &it->content))
-					it->leader = (int)j;
-				break;
-			}
-			if (c < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-	}
-	free(idx);
-}
-
 /* ---- helpers ---- */
 
-static void report(struct tree *t, enum cdt_tree_action a, const char *stored)
+void rt_report(struct tree *t, enum cdt_tree_action a, const char *stored)
 {
 	pthread_mutex_lock(&t->mu);
 	if (t->o->action)
@@ -295,14 +48,14 @@ static void report(struct tree *t, enum cdt_tree_action a, const char *stored)
 }
 
 /* Under t->mu. */
-static void show_progress(struct tree *t)
+void rt_show_progress(struct tree *t)
 {
 	if (t->o->progress)
 		t->o->progress(t->done_bytes, t->res->bytes, t->done_names, t->res->names,
 			       t->o->data);
 }
 
-static void name_done(struct tree *t, int failed, int kept, uint64_t bytes_written)
+void rt_name_done(struct tree *t, int failed, int kept, uint64_t bytes_written)
 {
 	pthread_mutex_lock(&t->mu);
 	t->done_names++;
@@ -313,12 +66,12 @@ static void name_done(struct tree *t, int failed, int kept, uint64_t bytes_writt
 	else
 		t->res->written++;
 	t->res->bytes_written += bytes_written;
-	show_progress(t);
+	rt_show_progress(t);
 	pthread_mutex_unlock(&t->mu);
 }
 
 /* A regular file's state, which hard links to it wait for. */
-static void set_state(struct tree *t, struct titem *it, int state)
+void rt_set_state(struct tree *t, struct titem *it, int state)
 {
 	pthread_mutex_lock(&t->mu);
 	it->state = state;
@@ -327,7 +80,7 @@ static void set_state(struct tree *t, struct titem *it, int state)
 	pthread_mutex_unlock(&t->mu);
 }
 
-static void node_unref(struct tree *t, struct tnode *n)
+void rt_node_unref(struct tree *t, struct tnode *n)
 {
 	int last;
 
@@ -343,7 +96,7 @@ static void node_unref(struct tree *t, struct tnode *n)
 	}
 }
 
-static void node_ref(struct tree *t, struct tnode *n)
+void rt_node_ref(struct tree *t, struct tnode *n)
 {
 	pthread_mutex_lock(&t->mu);
 	n->refs++;
@@ -351,7 +104,7 @@ static void node_ref(struct tree *t, struct tnode *n)
 }
 
 /* The path shown for an item in messages about the local file: DIR/rel. */
-static const char *local_path(const struct tree *t, const struct titem *it, struct strbuf *sb)
+const char *rt_local_path(const struct tree *t, const struct titem *it, struct strbuf *sb)
 {
 	strbuf_reset(sb);
 	strbuf_addstr(sb, t->dir);
@@ -426,7 +179,7 @@ static void set_xattrs(const struct titem *it, int fd, int dirfd, const char *sh
  * only: chown clears set-id bits, so it comes first), mode, extended
  * attributes (an ACL after the mode it refines), then the time.
  */
-static int set_meta(struct tree *t, const struct titem *it, int fd, const char *shown)
+int rt_set_meta(struct tree *t, const struct titem *it, int fd, const char *shown)
 {
 	struct timespec ts[2];
 	mode_t mode = t->owners ? it->mode & 07777 : it->mode & 01777;
@@ -474,7 +227,7 @@ static int set_link_meta(struct tree *t, const struct titem *it, int dirfd, cons
  * `keep_file` is 0, so that a link can be made under the name instead).
  * Returns the open file (or 0 when not kept) or -errno.
  */
-static int tmp_name(int dirfd, struct strbuf *name, int keep_file)
+int rt_tmp_name(int dirfd, struct strbuf *name, int keep_file)
 {
 	int fd = tmpfile_openat(dirfd, TMP_PREFIX, name);
 
@@ -487,265 +240,6 @@ static int tmp_name(int dirfd, struct strbuf *name, int keep_file)
 		return fd;
 	}
 	return 0;
-}
-
-/* Does fd hold exactly the stored content? Hashes it: the content id is its SHA-256. */
-static int same_content(struct worker *w, const struct titem *it, int fd)
-{
-	struct cdt_id got;
-	uint64_t total = 0;
-	ssize_t n;
-
-	cdt_hasher_reset(w->h);
-	while ((n = read_full(fd, w->buf, BUF_SIZE)) > 0) {
-		cdt_hasher_update(w->h, w->buf, (size_t)n);
-		total += (uint64_t)n;
-		if (total > it->size)
-			return 0;
-	}
-	if (n < 0)
-		return n;
-	cdt_hasher_final(w->h, &got);
-	return total == it->size && cdt_id_eq(&got, &it->content);
-}
-
-/* ---- regular files (the workers) ---- */
-
-static void file_progress(uint64_t done, void *data)
-{
-	struct worker *w = data;
-	struct tree *t = w->t;
-
-	pthread_mutex_lock(&t->mu);
-	t->done_bytes += done - w->last;
-	w->last = done;
-	show_progress(t);
-	pthread_mutex_unlock(&t->mu);
-}
-
-/*
- * An existing regular file with the same bytes is kept: only the stored
- * metadata is set. Not one with other links: setting its metadata would
- * change a file elsewhere (perhaps outside DIR), so it is replaced.
- * 1 kept, 0 not, -1 failed (reported).
- */
-static int keep_identical(struct worker *w, const struct titem *it, int dirfd,
-			  const struct stat *st, const char *shown)
-{
-	struct tree *t = w->t;
-	struct stat fst;
-	int fd, same;
-
-	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != it->size || st->st_nlink != 1)
-		return 0;
-	fd = openat(dirfd, it->base, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode) || fst.st_ino != st->st_ino ||
-	    fst.st_dev != st->st_dev || fst.st_nlink != 1) {
-		close(fd);
-		return 0;
-	}
-	same = same_content(w, it, fd);
-	if (same <= 0) {
-		close(fd);
-		return 0;
-	}
-	if (!t->dry && set_meta(t, it, fd, shown) < 0) {
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	return 1;
-}
-
-/* Write one regular file into it->dir. 0 or -1 (reported). */
-static int restore_file(struct worker *w, struct titem *it)
-{
-	struct tree *t = w->t;
-	struct strbuf shown = STRBUF_INIT, tmp = STRBUF_INIT;
-	struct cdt_name_entry *e = w->e;
-	int dirfd = it->dir->fd, fd = -1, ret = -1, existed = 0;
-	struct stat st;
-
-	local_path(t, it, &shown);
-	if (it->dir->missing) {
-		report(t, CDT_TREE_WRITE, it->stored);
-		name_done(t, 0, 0, 0);
-		strbuf_release(&shown);
-		return 0;
-	}
-	if (fstatat(dirfd, it->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		int kept;
-
-		existed = 1;
-		if (S_ISDIR(st.st_mode)) {
-			error("cannot restore '%s': '%s' is a directory", quote(it->stored),
-			      quote(shown.buf));
-			goto out;
-		}
-		kept = keep_identical(w, it, dirfd, &st, shown.buf);
-		if (kept < 0)
-			goto out;
-		if (kept) {
-			pthread_mutex_lock(&t->mu);
-			t->done_bytes += it->size;
-			pthread_mutex_unlock(&t->mu);
-			report(t, CDT_TREE_SKIP, it->stored);
-			name_done(t, 0, 1, 0);
-			ret = 0;
-			goto done;
-		}
-	} else if (errno != ENOENT) {
-		error("cannot restore '%s': %s", quote(it->stored), cdt_strerror(errno));
-		goto out;
-	}
-	if (t->dry) {
-		report(t, existed ? CDT_TREE_REPLACE : CDT_TREE_WRITE, it->stored);
-		name_done(t, 0, 0, 0);
-		ret = 0;
-		goto done;
-	}
-	fd = tmp_name(dirfd, &tmp, 1);
-	if (fd < 0) {
-		error("cannot restore '%s': cannot create a temporary file in the directory of '%s': %s",
-		      quote(it->stored), quote(shown.buf), cdt_strerror(fd));
-		fd = -1;
-		strbuf_reset(&tmp);
-		goto out;
-	}
-	/* Nobody else reads the bytes before the stored mode is set. */
-	if (fchmod(fd, 0600) < 0) {
-		error("cannot restore '%s': cannot set the mode of a temporary file: %s",
-		      quote(it->stored), cdt_strerror(errno));
-		goto out;
-	}
-	memcpy(e->name, it->stored, strlen(it->stored) + 1);
-	e->version = CDT_NAME_VERSION2;
-	e->type = CDT_NAME_REG;
-	e->size = it->size;
-	e->content = it->content;
-	w->last = 0;
-	if (cdt_restore_fd(w->r, e, fd, shown.buf, 1) < 0)
-		goto out;
-	if (set_meta(t, it, fd, shown.buf) < 0)
-		goto out;
-	if (close(fd) < 0) {
-		fd = -1;
-		error("cannot write '%s': %s", quote(shown.buf), cdt_strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (renameat(dirfd, tmp.buf, dirfd, it->base) < 0) {
-		error("cannot restore '%s': cannot rename to '%s': %s", quote(it->stored),
-		      quote(shown.buf), cdt_strerror(errno));
-		goto out;
-	}
-	tmpfile_forget(dirfd, tmp.buf);
-	strbuf_reset(&tmp);
-	report(t, existed ? CDT_TREE_REPLACE : CDT_TREE_WRITE, it->stored);
-	name_done(t, 0, 0, it->size);
-	ret = 0;
-	goto done;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp.len) {
-		unlinkat(dirfd, tmp.buf, 0);
-		tmpfile_forget(dirfd, tmp.buf);
-	}
-	name_done(t, 1, 0, 0);
-done:
-	/* What the progress line counted of a file that failed stays counted: the line moves on. */
-	strbuf_release(&shown);
-	strbuf_release(&tmp);
-	return ret;
-}
-
-static void *worker_main(void *data)
-{
-	struct worker *w = data;
-	struct tree *t = w->t;
-
-	for (;;) {
-		struct titem *it;
-		size_t i;
-		int ret;
-
-		pthread_mutex_lock(&t->mu);
-		while (!t->qlen && !t->closing)
-			pthread_cond_wait(&t->work, &t->mu);
-		if (!t->qlen) {
-			pthread_mutex_unlock(&t->mu);
-			break;
-		}
-		i = t->queue[t->qhead];
-		t->qhead = (t->qhead + 1) % t->qcap;
-		t->qlen--;
-		pthread_cond_signal(&t->space);
-		pthread_mutex_unlock(&t->mu);
-
-		it = &t->items[i];
-		ret = restore_file(w, it);
-		node_unref(t, it->dir);
-		it->dir = NULL;
-		set_state(t, it, ret < 0 ? ST_FAILED : ST_DONE);
-	}
-	cdt_hash_thread_cleanup();
-	return NULL;
-}
-
-static struct worker *worker_new(struct tree *t, int jobs)
-{
-	struct worker *w = xcalloc(1, sizeof(*w));
-
-	w->t = t;
-	w->r = cdt_restore_new(t->s, jobs);
-	cdt_restore_set_progress(w->r, file_progress, w);
-	w->e = xcalloc(1, sizeof(*w->e));
-	w->h = cdt_hasher_new();
-	w->buf = xmalloc(BUF_SIZE);
-	return w;
-}
-
-static void worker_release(struct worker *w)
-{
-	cdt_restore_free(w->r);
-	free(w->e);
-	cdt_hasher_free(w->h);
-	free(w->buf);
-}
-
-static void enqueue(struct tree *t, size_t i, struct tnode *dir)
-{
-	if (!t->dry && t->jobs > 1 && t->items[i].size >= BIG_FILE) {
-		struct titem *it = &t->items[i];
-
-		if (!t->big)
-			t->big = worker_new(t, t->jobs);
-		it->dir = dir;
-		set_state(t, it, restore_file(t->big, it) < 0 ? ST_FAILED : ST_DONE);
-		it->dir = NULL;
-		return;
-	}
-	if (t->dry) {
-		/* Nothing to write: the lines come in name order, from this thread. */
-		struct titem *it = &t->items[i];
-
-		it->dir = dir;
-		set_state(t, it, restore_file(&t->workers[0], it) < 0 ? ST_FAILED : ST_DONE);
-		it->dir = NULL;
-		return;
-	}
-	node_ref(t, dir);
-	t->items[i].dir = dir;
-	pthread_mutex_lock(&t->mu);
-	while (t->qlen == t->qcap)
-		pthread_cond_wait(&t->space, &t->mu);
-	t->queue[(t->qhead + t->qlen) % t->qcap] = i;
-	t->qlen++;
-	pthread_cond_signal(&t->work);
-	pthread_mutex_unlock(&t->mu);
 }
 
 /* ---- directories, links (the main thread, in name order) ---- */
@@ -776,7 +270,7 @@ static struct tnode *enter_dir(struct tree *t, struct tnode *parent, const char 
 	strbuf_addf(&shown, "%s/%s", t->dir, rel);
 	if (parent->missing) {
 		n->missing = 1;
-		report(t, CDT_TREE_MKDIR, stored);
+		rt_report(t, CDT_TREE_MKDIR, stored);
 		goto out;
 	}
 	if (parent->fd < 0)
@@ -789,7 +283,7 @@ static struct tnode *enter_dir(struct tree *t, struct tnode *parent, const char 
 		}
 		if (t->dry) {
 			n->missing = 1;
-			report(t, CDT_TREE_MKDIR, stored);
+			rt_report(t, CDT_TREE_MKDIR, stored);
 			goto out;
 		}
 		/* Private until its stored mode is set, once everything in it is written. */
@@ -822,7 +316,7 @@ static struct tnode *enter_dir(struct tree *t, struct tnode *parent, const char 
 		it->ino = st.st_ino;
 	}
 	if (made)
-		report(t, CDT_TREE_MKDIR, stored);
+		rt_report(t, CDT_TREE_MKDIR, stored);
 	/* Tests swap the directory for a link here: nothing may follow it. */
 	if (!paused) {
 		paused = 1;
@@ -835,12 +329,12 @@ failed:
 	n->fd = -1;
 	n->missing = 0;
 	if (it)
-		name_done(t, 1, 0, 0);
+		rt_name_done(t, 1, 0, 0);
 	strbuf_release(&shown);
 	return n;
 out:
 	if (it)
-		name_done(t, n->fd < 0 && !n->missing, !made && !n->missing, 0);
+		rt_name_done(t, n->fd < 0 && !n->missing, !made && !n->missing, 0);
 	strbuf_release(&shown);
 	return n;
 }
@@ -874,12 +368,12 @@ static int is_under(const char *dir, const char *rel)
 static struct tnode *enter_parent(struct tree *t, struct level **stack, size_t *depth,
 				  size_t *alloc, const char *parent_rel, const struct titem *it)
 {
-	size_t have, want = *parent_rel ? (size_t)count_comps(parent_rel) : 0;
+	size_t have, want = *parent_rel ? (size_t)rt_count_comps(parent_rel) : 0;
 
 	while (*depth > 1 && !is_under((*stack)[*depth - 1].rel, parent_rel)) {
 		struct level *l = &(*stack)[--*depth];
 
-		node_unref(t, l->node);
+		rt_node_unref(t, l->node);
 		free(l->rel);
 		free(l->stored);
 	}
@@ -910,9 +404,9 @@ static void restore_symlink(struct tree *t, struct tnode *dir, struct titem *it)
 	int dirfd = dir->fd, existed = 0, failed = 1;
 	struct stat st;
 
-	local_path(t, it, &shown);
+	rt_local_path(t, it, &shown);
 	if (dir->missing) {
-		report(t, CDT_TREE_SYMLINK, it->stored);
+		rt_report(t, CDT_TREE_SYMLINK, it->stored);
 		failed = 0;
 		goto out;
 	}
@@ -932,8 +426,8 @@ static void restore_symlink(struct tree *t, struct tnode *dir, struct titem *it)
 			    !memcmp(cur.buf, it->target, (size_t)n)) {
 				if (!t->dry && set_link_meta(t, it, dirfd, shown.buf) < 0)
 					goto out;
-				report(t, CDT_TREE_SKIP, it->stored);
-				name_done(t, 0, 1, 0);
+				rt_report(t, CDT_TREE_SKIP, it->stored);
+				rt_name_done(t, 0, 1, 0);
 				goto done;
 			}
 		}
@@ -942,7 +436,7 @@ static void restore_symlink(struct tree *t, struct tnode *dir, struct titem *it)
 		goto out;
 	}
 	if (t->dry) {
-		report(t, CDT_TREE_SYMLINK, it->stored);
+		rt_report(t, CDT_TREE_SYMLINK, it->stored);
 		failed = 0;
 		goto out;
 	}
@@ -953,7 +447,7 @@ static void restore_symlink(struct tree *t, struct tnode *dir, struct titem *it)
 			goto out;
 		}
 	} else {
-		int ret = tmp_name(dirfd, &tmp, 0);
+		int ret = rt_tmp_name(dirfd, &tmp, 0);
 
 		if (ret < 0) {
 			error("cannot restore '%s': cannot create a temporary file in the directory of '%s': %s",
@@ -973,10 +467,10 @@ static void restore_symlink(struct tree *t, struct tnode *dir, struct titem *it)
 	}
 	if (set_link_meta(t, it, dirfd, shown.buf) < 0)
 		goto out;
-	report(t, CDT_TREE_SYMLINK, it->stored);
+	rt_report(t, CDT_TREE_SYMLINK, it->stored);
 	failed = 0;
 out:
-	name_done(t, failed, 0, 0);
+	rt_name_done(t, failed, 0, 0);
 done:
 	strbuf_release(&shown);
 	strbuf_release(&tmp);
@@ -1004,9 +498,9 @@ static int restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 	pthread_mutex_unlock(&t->mu);
 	if (l->state != ST_DONE)
 		return 0;
-	local_path(t, it, &shown);
+	rt_local_path(t, it, &shown);
 	if (dir->missing) {
-		report(t, CDT_TREE_LINK, it->stored);
+		rt_report(t, CDT_TREE_LINK, it->stored);
 		failed = 0;
 		goto out;
 	}
@@ -1017,7 +511,7 @@ static int restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 	if (lfd < 0) {
 		if (t->dry) {
 			/* Its directory would be made: so would the link. */
-			report(t, CDT_TREE_LINK, it->stored);
+			rt_report(t, CDT_TREE_LINK, it->stored);
 			failed = 0;
 			goto out;
 		}
@@ -1027,7 +521,7 @@ static int restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 	}
 	if (fstatat(lfd, l->base, &lst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(lst.st_mode)) {
 		if (t->dry) {
-			report(t, CDT_TREE_LINK, it->stored);
+			rt_report(t, CDT_TREE_LINK, it->stored);
 			failed = 0;
 			goto out;
 		}
@@ -1042,8 +536,8 @@ static int restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 			goto out;
 		}
 		if (st.st_dev == lst.st_dev && st.st_ino == lst.st_ino) {
-			report(t, CDT_TREE_SKIP, it->stored);
-			name_done(t, 0, 1, 0);
+			rt_report(t, CDT_TREE_SKIP, it->stored);
+			rt_name_done(t, 0, 1, 0);
 			goto done;
 		}
 	} else if (errno != ENOENT) {
@@ -1051,7 +545,7 @@ static int restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 		goto out;
 	}
 	if (t->dry) {
-		report(t, CDT_TREE_LINK, it->stored);
+		rt_report(t, CDT_TREE_LINK, it->stored);
 		failed = 0;
 		goto out;
 	}
@@ -1061,7 +555,7 @@ static int restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 			goto out;
 		}
 	} else {
-		int r = tmp_name(dirfd, &tmp, 0);
+		int r = rt_tmp_name(dirfd, &tmp, 0);
 
 		if (r < 0 || linkat(lfd, l->base, dirfd, tmp.buf, 0) < 0) {
 			if (r == 0)
@@ -1078,11 +572,11 @@ static int restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 		}
 		tmpfile_forget(dirfd, tmp.buf);
 	}
-	report(t, CDT_TREE_LINK, it->stored);
+	rt_report(t, CDT_TREE_LINK, it->stored);
 	failed = 0;
 out:
 	if (ret)
-		name_done(t, failed, 0, 0);
+		rt_name_done(t, failed, 0, 0);
 done:
 	if (lfd >= 0)
 		close(lfd);
@@ -1135,7 +629,7 @@ static void finish_dirs(struct tree *t)
 
 		if (it->type != CDT_NAME_DIR || !it->made)
 			continue;
-		local_path(t, it, &shown);
+		rt_local_path(t, it, &shown);
 		fd = open_dir_beneath(t->rootfd, it->rel);
 		if (fd < 0) {
 			if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
@@ -1153,7 +647,7 @@ static void finish_dirs(struct tree *t)
 			error("cannot set the metadata of '%s': it was replaced while restoring",
 			      quote(shown.buf));
 			t->res->failed++;
-		} else if (set_meta(t, it, fd, shown.buf) < 0) {
+		} else if (rt_set_meta(t, it, fd, shown.buf) < 0) {
 			t->res->failed++;
 		}
 		close(fd);
@@ -1193,7 +687,7 @@ static void run(struct tree *t)
 					it->ino = st.st_ino;
 				}
 			}
-			name_done(t, 0, !t->root_made, 0);
+			rt_name_done(t, 0, !t->root_made, 0);
 			continue;
 		}
 		parent_rel = xstrndup(it->rel, slash ? (size_t)(slash - it->rel) : 0);
@@ -1201,8 +695,8 @@ static void run(struct tree *t)
 		free(parent_rel);
 		if (dir->fd < 0 && !dir->missing) {
 			/* Its directory failed, reported once. */
-			name_done(t, 1, 0, 0);
-			set_state(t, it, ST_FAILED);
+			rt_name_done(t, 1, 0, 0);
+			rt_set_state(t, it, ST_FAILED);
 			continue;
 		}
 		switch (it->type) {
@@ -1222,12 +716,12 @@ static void run(struct tree *t)
 		default:
 			if (it->leader >= 0 && restore_hardlink(t, dir, it))
 				break;
-			enqueue(t, i, dir);
+			rt_enqueue(t, i, dir);
 			break;
 		}
 	}
 	while (depth) {
-		node_unref(t, stack[--depth].node);
+		rt_node_unref(t, stack[--depth].node);
 		free(stack[depth].rel);
 		free(stack[depth].stored);
 	}
@@ -1252,10 +746,10 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 	t.xattrs = !!(o->flags & CDT_TREE_XATTRS);
 	t.rootfd = -1;
 	t.prefix = prefix;
-	t.prefix_comps = (size_t)count_comps(prefix);
+	t.prefix_comps = (size_t)rt_count_comps(prefix);
 
 	/* Every entry first: a missing prefix makes nothing, and the total is known. */
-	ret = cdt_names_walk(s, prefix, collect, &t);
+	ret = cdt_names_walk(s, prefix, rt_collect, &t);
 	if (ret < 0) {
 		error("cannot list '%s': %s", quote(prefix), cdt_strerror(ret));
 		goto out;
@@ -1264,14 +758,14 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 		ret = error_code(-ENOENT, "no stored name is '%s' or under it", quote(prefix));
 		goto out;
 	}
-	find_leaders(&t);
+	rt_find_leaders(&t);
 
 	/* The prefix's own entry, if any, is visited first: it gives DIR its mode. */
 	ret = open_root(&t, dir, !*t.items[0].rel);
 	if (ret < 0 && !(ret == -ENOENT && t.dry))
 		goto out;
 	if (t.dry && t.rootfd < 0)
-		report(&t, CDT_TREE_MKDIR, prefix);
+		rt_report(&t, CDT_TREE_MKDIR, prefix);
 
 	pthread_mutex_init(&t.mu, NULL);
 	pthread_cond_init(&t.work, NULL);
@@ -1286,15 +780,15 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 		jobs = 1;
 	t.jobs = jobs;
 	for (i = 0; i < jobs; i++) {
-		struct worker *w = worker_new(&t, 1);
+		struct worker *w = rt_worker_new(&t, 1);
 
 		/* Files are the parallel part: each worker reads its own file's chunks. */
 		t.workers[i] = *w;
 		free(w);
 		w = &t.workers[i];
-		cdt_restore_set_progress(w->r, file_progress, w);
-		if (!t.dry && pthread_create(&w->thread, NULL, worker_main, w)) {
-			worker_release(w);
+		cdt_restore_set_progress(w->r, rt_file_progress, w);
+		if (!t.dry && pthread_create(&w->thread, NULL, rt_worker_main, w)) {
+			rt_worker_release(w);
 			break;
 		}
 	}
@@ -1323,10 +817,10 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 	ret = res->failed ? 1 : 0;
 out_threads:
 	for (i = 0; i < t.nworkers; i++)
-		worker_release(&t.workers[i]);
+		rt_worker_release(&t.workers[i]);
 	free(t.workers);
 	if (t.big) {
-		worker_release(t.big);
+		rt_worker_release(t.big);
 		free(t.big);
 	}
 	free(t.queue);

@@ -1,0 +1,133 @@
+/* restore-tree-internal.h: what restore-tree.c (names, directories, links, the driver) and restore-tree-files.c (regular files, the workers) share. */
+#ifndef CDT_RESTORE_TREE_INTERNAL_H
+#define CDT_RESTORE_TREE_INTERNAL_H
+
+#include "ops/restore-tree.h"
+#include "base/hash.h"
+#include "base/strbuf.h"
+#include "format/names.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define TMP_PREFIX ".cdt-restore"
+
+/* An open directory of the tree being written, shared by the files queued in it. */
+struct tnode {
+	int fd;			/* -1: it could not be made (reported) or, dry run, is not there */
+	int missing;		/* dry run: it would be made, so everything under it is new */
+	int refs;		/* under tree.mu */
+};
+
+enum { ST_PENDING, ST_DONE, ST_FAILED };
+
+/* One stored name to restore: what its entry says, and how its restore went. */
+struct titem {
+	char *stored;		/* the stored name, for messages */
+	char *rel;		/* raw path under DIR ("" for DIR itself) */
+	const char *base;	/* its last component */
+	uint8_t type, flags;
+	uint32_t mode, uid, gid;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint64_t size;
+	struct cdt_id content;
+	char *target;		/* link target, or the stored name of the first hard link */
+	unsigned char *xattrs;
+	size_t xattrs_len;
+	int leader;		/* the item this one is a hard link to, else -1 */
+	int state;		/* ST_*, under tree.mu */
+	struct tnode *dir;	/* while it is queued */
+	int made;		/* a directory opened: its metadata is set at the end */
+	dev_t dev;
+	ino_t ino;
+};
+
+struct tree;
+
+struct worker {
+	struct tree *t;
+	pthread_t thread;
+	struct cdt_restore *r;
+	struct cdt_name_entry *e;	/* what cdt_restore_fd() reads */
+	struct cdt_hasher *h;
+	unsigned char *buf;
+	uint64_t last;			/* progress within the file being written */
+};
+
+struct tree {
+	struct cdt_store *s;
+	const struct cdt_tree_opts *o;
+	struct cdt_tree_result *res;
+	const char *dir;		/* as given, for messages */
+	int dry, owners, xattrs;
+	int rootfd;
+	int root_made;			/* DIR did not exist */
+
+	struct titem *items;
+	size_t nr, alloc;
+	size_t prefix_comps;		/* components of the prefix */
+	const char *prefix;
+	int walk_failed;
+
+	pthread_mutex_t mu;
+	pthread_cond_t work;		/* the queue has items (or is closing) */
+	pthread_cond_t space;		/* the queue has room */
+	pthread_cond_t state;		/* a file the main thread waits for is done */
+	int waiting;			/* the main thread waits on `state` */
+	size_t *queue;
+	size_t qhead, qlen, qcap;
+	int closing;
+	struct worker *workers;
+	int nworkers;
+	int jobs;
+	struct worker *big;		/* the main thread's, for big files */
+	uint64_t done_bytes, done_names;
+};
+
+#define BUF_SIZE (1u << 20)
+/*
+ * A file this big is written by the main thread with every thread reading
+ * ahead in it, as cat does, while the workers go on with small files: one
+ * worker reading a big file alone would take longer than all of them.
+ */
+#define BIG_FILE (32u << 20)
+
+/* restore-tree-collect.c: the list of items. */
+/* Components of a '/'-separated path. */
+int rt_count_comps(const char *s);
+/* cdt_names_walk() callback: one entry under the prefix into t->items (data: the tree). */
+int rt_collect(const char *name, const struct cdt_name_entry *e, int err, const char *why,
+	       void *data);
+/* Point each hard link at the item of its first name, when that is restored too. */
+void rt_find_leaders(struct tree *t);
+
+/* restore-tree.c: reporting and bookkeeping, shared with the workers. */
+void rt_report(struct tree *t, enum cdt_tree_action a, const char *stored);
+void rt_show_progress(struct tree *t);
+void rt_name_done(struct tree *t, int failed, int kept, uint64_t bytes_written);
+void rt_set_state(struct tree *t, struct titem *it, int state);
+void rt_node_unref(struct tree *t, struct tnode *n);
+void rt_node_ref(struct tree *t, struct tnode *n);
+/* DIR/rel of an item, for messages. */
+const char *rt_local_path(const struct tree *t, const struct titem *it, struct strbuf *sb);
+/* Mode, owner, times and extended attributes of an item written to fd. 0 or -1 (reported). */
+int rt_set_meta(struct tree *t, const struct titem *it, int fd, const char *shown);
+/*
+ * A fresh temporary name in dirfd, remembered so that a signal removes
+ * whatever is made there: the open file with keep_file, else 0 (the file
+ * removed again). -errno on failure.
+ */
+int rt_tmp_name(int dirfd, struct strbuf *name, int keep_file);
+
+/* restore-tree-files.c: the workers that write regular files. */
+/* cdt_restore_fd()'s progress callback for a worker (data: the worker). */
+void rt_file_progress(uint64_t done, void *data);
+void *rt_worker_main(void *data);
+struct worker *rt_worker_new(struct tree *t, int jobs);
+void rt_worker_release(struct worker *w);
+/* Queue item i (a regular file) to be written into dir. */
+void rt_enqueue(struct tree *t, size_t i, struct tnode *dir);
+
+#endif
