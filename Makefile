@@ -111,6 +111,7 @@ LIB_SOURCES = \
 	lib/format/manifest.c \
 	lib/format/midx.c \
 	lib/format/namerefs.c \
+	lib/format/namerefs-walk.c \
 	lib/format/names.c \
 	lib/format/names-check.c \
 	lib/format/object.c \
@@ -179,6 +180,7 @@ TEST_TOOL_SOURCES = \
 	t/helper/test-ingest.c \
 	t/helper/test-limits.c \
 	t/helper/test-lookup.c \
+	t/helper/test-namerefs.c \
 	t/helper/test-pread.c \
 	t/helper/test-ref-add.c \
 	t/helper/test-rusage.c \
@@ -195,6 +197,7 @@ UNIT_TESTS = \
 	t/unit/test-midx \
 	t/unit/test-mountinfo \
 	t/unit/test-names \
+	t/unit/test-namerefs \
 	t/unit/test-pack \
 	t/unit/test-refs \
 	t/unit/test-refs-rebuild
@@ -206,6 +209,7 @@ FUZZ_TARGETS = \
 	midx \
 	name \
 	namecheck \
+	namerefs \
 	object \
 	pack \
 	refs \

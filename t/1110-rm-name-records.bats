@@ -4,18 +4,32 @@
 
 load test_helper
 
-# The directory of name records of the manifest of FILE's content.
-records_dir() {
-	local m
-	m=$(sha256sum "$1" | cut -c1-64)
-	printf '%s\n' "$S/refs/names/${m:0:2}/${m:2}"
+# The content id (manifest id) of FILE.
+content_of() {
+	sha256sum "$1" | cut -c1-64
 }
 
-# The name record of NAME (arg 2) under the manifest of FILE (arg 1).
-record_of() {
-	local h
+# Every name record: PATH (relative to refs/), manifest id, name.
+records() {
+	"$TEST_TOOL" namerefs "$S"
+}
+
+# The table holding the name record of NAME.
+table_of() {
+	local t
+	t=$(records | awk -F'\t' -v n="$1" '$3 == n { print $1 }')
+	[ -n "$t" ] || fail "no record of $1"
+	printf '%s/refs/%s\n' "$S" "$t"
+}
+
+# A name record of NAME (arg 2) under the manifest of FILE (arg 1), in the
+# old layout: refs/names/XX/<62 hex of the manifest>/<64 hex of SHA-256(NAME)>.
+old_record() {
+	local m h
+	m=$(content_of "$1")
 	h=$(printf '%s' "$2" | sha256sum | cut -c1-64)
-	printf '%s/%s\n' "$(records_dir "$1")" "$h"
+	mkdir -p "$S/refs/names/${m:0:2}/${m:2}"
+	printf '%s' "$2" > "$S/refs/names/${m:0:2}/${m:2}/$h"
 }
 
 # fsck finds only the damaged record (exit status 32), no missing manifest.
@@ -38,7 +52,7 @@ setup_two_names() {
 
 @test "rm keeps a manifest whose other name has lost its name record" {
 	setup_two_names
-	rm "$(record_of f b)"
+	rm "$(table_of b)"
 	run_split c rm a
 	assert_status 0
 	[ "$output" = "removed a
@@ -46,14 +60,13 @@ setup_two_names() {
 	[ -z "$err" ]
 	c cat b > out
 	cmp out f
-	# The removed name's record went, and with it the emptied directory.
-	[ ! -e "$(records_dir f)" ]
 	assert_fsck_only_records "nameref-missing names/b: no name record for it" nameref-missing
 }
 
-@test "rm keeps a manifest whose other name's record holds the removed name" {
+@test "rm keeps a manifest whose other name's record is in a damaged table" {
 	setup_two_names
-	printf a > "$(record_of f b)"
+	t=$(table_of b)
+	printf 'X' | dd of="$t" bs=1 seek=40 conv=notrunc 2> /dev/null
 	run_split c rm a
 	assert_status 0
 	[ "$output" = "removed a
@@ -61,14 +74,27 @@ setup_two_names() {
 	[ -z "$err" ]
 	c cat b > out
 	cmp out f
-	assert_fsck_only_records "nameref-corrupt names/b: name record refs/names/" nameref-corrupt
+	assert_fsck_only_records "nameref-missing names/b: no name record for it" nameref-missing
+	run_split c fsck -v
+	assert_out_contains "garbage-nameref refs/names/$(basename "$t"): damaged table of name records (checksum mismatch)"
+	# Derived data: fsck --rebuild-refs drops the table and writes b's record again.
+	run_split c fsck --rebuild-refs
+	assert_status 0
+	assert_out_contains "1 name record added, 2 removed"	# the damaged table, and a's record
+	records > recs
+	! grep -q "	bad	" recs
+	grep -q "	b$" recs
+	run_split c fsck
+	assert_status 0
+	assert_out_contains "no problems found"
 }
 
-@test "rm keeps a manifest whose other name's record holds a name with other content" {
+@test "rm keeps a manifest whose only records name the removed name and a name with other content" {
 	setup_two_names
 	echo other > g
 	c add -q --name c g
-	printf c > "$(record_of f b)"
+	rm "$(table_of b)"
+	"$TEST_TOOL" namerefs "$S" "$(content_of f)" c a
 	run_split c rm a
 	assert_status 0
 	[ "$output" = "removed a
@@ -78,13 +104,15 @@ setup_two_names() {
 	cmp out f
 	c cat c > out
 	cmp out g
-	[ -e "$(record_of f b)" ]
-	assert_fsck_only_records "nameref-corrupt names/b: name record refs/names/" nameref-corrupt
+	assert_fsck_only_records "nameref-missing names/b: no name record for it" nameref-missing
+	run_split c fsck -v
+	assert_out_contains "garbage-nameref refs/names/"
+	assert_out_contains " (c): record of a name that is gone or holds other content"
 }
 
-@test "rm keeps a manifest whose directory of name records is gone" {
+@test "rm keeps a manifest when every table of name records is gone" {
 	setup_two_names
-	rm -r "$(records_dir f)"
+	rm -r "$S/refs/names"
 	run_split c rm a
 	assert_status 0
 	[ "$output" = "removed a
@@ -97,7 +125,7 @@ setup_two_names() {
 
 @test "rm keeps a manifest that a damaged name entry may use, and gc takes it once that name is gone" {
 	setup_two_names
-	rm "$(record_of f b)"
+	rm "$(table_of b)"
 	echo garbage > "$S/names/b"
 	run_split c rm a
 	assert_status 0
@@ -123,7 +151,7 @@ setup_two_names() {
 	init_store
 	gen_bytes 62 300000 > f
 	c add -q --name a f
-	rm "$(record_of f a)"
+	rm "$(table_of a)"
 	run_split c rm a
 	assert_status 0
 	assert_out_contains "1 name removed, 1 manifest dropped; "
@@ -133,7 +161,7 @@ setup_two_names() {
 	assert_status 0
 }
 
-@test "rm -r of many names with damaged records keeps every manifest still used" {
+@test "rm -r of many names with misleading records keeps every manifest still used" {
 	init_store
 	mkdir src
 	for i in $(seq 1 60); do gen_bytes "$((100 + i))" 3000 > "src/f$i"; done
@@ -142,11 +170,14 @@ setup_two_names() {
 	mkdir shared
 	for i in $(seq 1 40); do cp "src/f$i" shared/; done
 	c add -q -r --prefix new shared
+	# new/'s records are lost; some manifests get records of names that
+	# are removed or never were.
+	rm "$(table_of new/shared/f1)"
 	for i in $(seq 1 40); do
 		case $((i % 3)) in
-		0) rm "$(record_of "src/f$i" "new/shared/f$i")" ;;
-		1) printf '%s' "old/src/f$i" > "$(record_of "src/f$i" "new/shared/f$i")" ;;
-		2) rm -r "$(records_dir "src/f$i")" ;;
+		0) ;;
+		1) "$TEST_TOOL" namerefs "$S" "$(content_of "src/f$i")" "old/src/f$i" ;;
+		2) "$TEST_TOOL" namerefs "$S" "$(content_of "src/f$i")" "nothing/f$i" ;;
 		esac
 	done
 	run_split c rm -r old
@@ -164,7 +195,51 @@ setup_two_names() {
 	case "$output" in
 	*manifest-missing*) fail "fsck finds a missing manifest: $output" ;;
 	esac
-	assert_out_contains "40 problems (nameref-missing 26, nameref-corrupt 14): exit status 32"
+	assert_out_contains "40 problems (nameref-missing 40): exit status 32"
+	# gc drops every record of no live name, and only those.
+	c gc > gc.out
+	[ "$(records | awk -F'\t' '$3 !~ /^new\/shared\//' | wc -l)" = 0 ]
+	c fsck --rebuild-refs > /dev/null
+	[ "$(records | wc -l)" = 40 ]
+	run_split c fsck
+	assert_status 0
+}
+
+@test "name records of the old layout are used by rm, checked by fsck, and moved into a table by gc" {
+	setup_two_names
+	echo other > g
+	c add -q --name c g
+	rm -r "$S/refs/names"
+	old_record f a
+	old_record f b
+	old_record g c
+	run_split c fsck
+	assert_status 0
+	assert_out_contains "no problems found"
+	# A damaged one and a stray are found.
+	old_record g zz
+	printf 'x' > "$S/refs/names/$(content_of g | cut -c1-2)/$(content_of g | cut -c3-)/$(printf zz | sha256sum | cut -c1-64)"
+	echo junk > "$S/refs/names/$(content_of g | cut -c1-2)/$(content_of g | cut -c3-)/junk"
+	run_split c fsck -v
+	assert_out_contains "garbage-nameref refs/names/$(content_of g | cut -c1-2)/"
+	assert_out_contains "damaged record of no live name"
+	assert_out_contains "/junk: not a name record"
+	rm "$S/refs/names/$(content_of g | cut -c1-2)/$(content_of g | cut -c3-)/junk"
+	# rm finds b through its record, and removes a's.
+	run_split c rm a
+	assert_status 0
+	assert_out_contains "1 name removed, 0 manifests dropped"
+	[ "$(records | grep -c '	a$')" = 0 ]
+	# gc moves the live records into one table and leaves no directory.
+	run_split c gc -v
+	assert_status 0
+	assert_out_contains "removing name record refs/names/"
+	[ "$(find "$S/refs/names" -mindepth 1 -type d | wc -l)" = 0 ]
+	[ "$(find "$S/refs/names" -type f | wc -l)" = 1 ]
+	[ "$(records | cut -f3 | sort | tr '\n' ' ')" = "b c " ]
+	run_split c fsck
+	assert_status 0
+	assert_out_contains "no problems found"
 }
 
 @test "rm -r of many names reads each other name entry once" {
@@ -192,7 +267,7 @@ setup_two_names() {
 	c add -q --name a2 a
 	c add -q --name b b
 	c add -q --name ab ab
-	rm "$(record_of a a2)"
+	rm "$(table_of a2)"
 	run_split c rm a ab
 	assert_status 0
 	assert_out_contains "2 names removed, 1 manifest dropped; "

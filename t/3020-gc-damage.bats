@@ -166,15 +166,21 @@ all_live() {
 	assert_status 0
 }
 
-@test "missing, emptied and rewritten name records" {
+@test "missing, emptied, damaged and misleading name records" {
 	live=$(all_live)
-	# Some records gone, one emptied, one rewritten to hold another name.
-	records=$(find "$S/refs/names" -type f | sort)
-	for r in $(printf '%s\n' "$records" | sed -n '1p;4p;9p'); do rm "$r"; done
-	: > "$(printf '%s\n' "$records" | sed -n 12p)"
-	printf 'f1' > "$(printf '%s\n' "$records" | sed -n 15p)"
+	# Tables of records gone, emptied and damaged; a record of f1 under another manifest.
+	tables=$(find "$S/refs/names" -type f -name '*.rec' | sort)
+	[ "$(printf '%s\n' "$tables" | wc -l)" -ge 3 ] || fail "too few tables: $tables"
+	rm "$(printf '%s\n' "$tables" | sed -n 1p)"
+	: > "$(printf '%s\n' "$tables" | sed -n 2p)"
+	flip_bit "$(printf '%s\n' "$tables" | sed -n 3p)" 40 0
+	"$TEST_TOOL" namerefs "$S" "$(sha256sum src/f9 | cut -c1-64)" f1
 	gc_keeps "$live"
 	[ "$status" = 0 ]
+	# gc drops the unusable tables and the misleading record.
+	[ "$(find "$S/refs/names" -type f -size 0 | wc -l)" = 0 ]
+	! "$TEST_TOOL" namerefs "$S" | grep -q "	bad	"
+	! "$TEST_TOOL" namerefs "$S" | grep -q "	f1$"
 	# Then every record.
 	rm -r "$S/refs/names"
 	gc_keeps "$live"

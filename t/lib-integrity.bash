@@ -22,11 +22,11 @@ manifest_path() {
 	echo "$S/manifests/${id:0:2}/${id:2}"
 }
 
-nameref_path() {	# MANIFEST-OF-FILE NAME
-	local m h
-	m=$(file_id "$1")
-	h=$(printf '%s' "$2" | sha256sum | cut -c1-64)
-	echo "$S/refs/names/${m:0:2}/${m:2}/$h"
+nameref_table() {	# NAME: the table holding the name record of NAME
+	local t
+	t=$("$TEST_TOOL" namerefs "$S" | awk -F'\t' -v n="$1" '$3 == n { print $1 }')
+	[ -n "$t" ] || fail "no name record of $1"
+	echo "$S/refs/$t"
 }
 
 # Invert the byte at OFFSET of FILE.

@@ -3,6 +3,7 @@
 #include "format/chunker.h"
 #include "format/fanout.h"
 #include "format/manifest.h"
+#include "format/namerefs.h"
 #include "format/names.h"
 #include "format/object.h"
 #include "format/pack.h"
@@ -87,15 +88,10 @@ static int visit_name(const char *name, const struct cdt_name_entry *e, int err,
 }
 
 /* A record of a name whose entry cannot be read says which manifest it used. */
-static void mark_maybe_named(struct cdt_fsck *f, int dirfd, const char *dir,
-			     const struct cdt_id *m, const char *base, void *data)
+static void mark_maybe_named(struct cdt_fsck *f, const struct cdt_nameref_visit *v, void *data)
 {
-	struct cdt_id h;
-
-	(void)dirfd;
-	(void)dir;
-	if (!cdt_id_from_hex(base, &h) && cdt_idset_has(data, &h))
-		f->mans[fsck_manifest_index(f, m)].maybe_named = 1;
+	if (cdt_idset_has(data, &v->name_hash))
+		f->mans[fsck_manifest_index(f, &v->manifest)].maybe_named = 1;
 }
 
 void fsck_check_names(struct cdt_fsck *f)
@@ -121,7 +117,7 @@ void fsck_check_names(struct cdt_fsck *f)
 		cdt_idset_add(&damaged, &h);
 	}
 	if (damaged.nr)
-		fsck_walk_records(f, 0, mark_maybe_named, &damaged);
+		fsck_walk_records(f, mark_maybe_named, &damaged);
 	cdt_idset_clear(&damaged);
 }
 

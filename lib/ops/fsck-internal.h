@@ -151,13 +151,14 @@ void fsck_check_packs(struct cdt_fsck *f);
 /* fsck-refs.c: reference tables, name records, tmp/ and the rest of refs/. */
 
 /*
- * Name records, through the walk namerefs.c owns (gc sweeps from the same
- * one). fn gets each well-formed record; anything else there is stray.
- * With `prune`, directories left empty are removed.
+ * Name records, through the walk namerefs.c owns (gc drops records
+ * through the same module). fn gets each record; a table that cannot be
+ * used and anything else there are reported.
  */
-typedef void (*fsck_record_fn)(struct cdt_fsck *f, int dirfd, const char *dir,
-			       const struct cdt_id *manifest, const char *base, void *data);
-void fsck_walk_records(struct cdt_fsck *f, int prune, fsck_record_fn fn, void *data);
+struct cdt_nameref_visit;
+typedef void (*fsck_record_fn)(struct cdt_fsck *f, const struct cdt_nameref_visit *v,
+			       void *data);
+void fsck_walk_records(struct cdt_fsck *f, fsck_record_fn fn, void *data);
 /* --rebuild-refs: write the chunk tables again (errors reported). 0 or -errno. */
 int fsck_rebuild_tables(struct cdt_fsck *f);
 void fsck_check_refs_dir(struct cdt_fsck *f);

@@ -21,10 +21,8 @@ struct record_walk {
 static int record_visit(const struct cdt_nameref_visit *v, void *data)
 {
 	struct record_walk *rw = data;
-	char dir[CDT_ID_HEXLEN + 16];
 
-	snprintf(dir, sizeof(dir), "%.*s", (int)(strlen(v->path) - CDT_ID_HEXLEN - 1), v->path);
-	rw->fn(rw->f, v->dirfd, dir, &v->manifest, v->file, rw->data);
+	rw->fn(rw->f, v, rw->data);
 	return 0;
 }
 
@@ -45,10 +43,29 @@ static void record_unlisted(const char *path, int err, void *data)
 		    cdt_strerror(err));
 }
 
-void fsck_walk_records(struct cdt_fsck *f, int prune, fsck_record_fn fn, void *data)
+/*
+ * A table that cannot be used: its records are as good as missing (the
+ * names it held are reported without one). Derived data, so garbage: a
+ * crash before its batch was synced leaves such a table with no name
+ * installed through it.
+ */
+static void record_bad_table(const char *path, int err, const char *why, void *data)
+{
+	struct record_walk *rw = data;
+
+	if (err == -CDT_ECORRUPT)
+		fsck_report(rw->f, CDT_FSCK_GARBAGE_NAMEREF, xstrfmt("refs/%s", path), 0,
+			    "damaged table of name records (%s); its records are not used", why);
+	else
+		fsck_report(rw->f, CDT_FSCK_UNCHECKED, xstrfmt("refs/%s", path), 0,
+			    "cannot read: %s", cdt_strerror(err));
+}
+
+void fsck_walk_records(struct cdt_fsck *f, fsck_record_fn fn, void *data)
 {
 	struct record_walk rw = { f, fn, data };
-	struct cdt_nameref_walker w = { record_visit, record_stray, record_unlisted, prune, &rw };
+	struct cdt_nameref_walker w = { record_visit, record_bad_table, record_stray,
+					record_unlisted, &rw };
 	int ret = cdt_nameref_walk(f->s, &w);
 
 	if (ret < 0)
@@ -270,64 +287,68 @@ void fsck_check_tables(struct cdt_fsck *f)
 }
 
 /*
- * Name records: refs/names/XX/<62 hex manifest>/<64 hex SHA-256 of name>.
- * With `fix` (rebuild), damaged and dead records are removed and missing
- * ones written instead of reported.
+ * Name records (refs/names/, namerefs.h). With `fix` (rebuild), damaged and
+ * dead records are dropped and missing ones written instead of reported.
  */
 struct nameref_walk {
 	struct cdt_idset by_hash;	/* SHA-256 of name -> name index */
 	int fix;
 };
 
-static void visit_record(struct cdt_fsck *f, int dfd, const char *dir, const struct cdt_id *m,
-			 const char *base, void *data)
+/* Whose record v is: 1 live (and the name marked as having one), 0 dead, -1 cannot tell. */
+static int record_live(struct cdt_fsck *f, struct nameref_walk *nw,
+		       const struct cdt_nameref_visit *v)
+{
+	uint64_t *p = cdt_idset_get(&nw->by_hash, &v->name_hash);
+	uint32_t ni = p ? (uint32_t)*p : FSCK_NONE, mi = fsck_find_manifest(f, &v->manifest);
+
+	if (ni != FSCK_NONE && f->names[ni].damaged)
+		return -1;	/* whose it is cannot be told: neither live nor dead */
+	if (ni == FSCK_NONE || mi == FSCK_NONE || f->names[ni].manifest != mi)
+		return 0;
+	if (v->name)
+		f->names[ni].has_record = 1;
+	return 1;
+}
+
+static void visit_record(struct cdt_fsck *f, const struct cdt_nameref_visit *v, void *data)
 {
 	struct nameref_walk *nw = data;
-	struct strbuf sb = STRBUF_INIT;
-	struct cdt_id h, got;
-	uint64_t *v;
-	uint32_t ni = FSCK_NONE, mi = fsck_find_manifest(f, m);
-	int ret, damaged = 0, live = 0;
+	int live = record_live(f, nw, v);
 
-	cdt_id_from_hex(base, &h);
-	ret = read_small_fileat(dfd, base, CDT_NAME_MAX, &sb);
-	if (ret < 0) {
-		damaged = 1;
-	} else {
-		cdt_hash(sb.buf, sb.len, &got);
-		damaged = !cdt_id_eq(&got, &h);
-	}
-	v = cdt_idset_get(&nw->by_hash, &h);
-	if (v)
-		ni = (uint32_t)*v;
-	if (ni != FSCK_NONE && f->names[ni].damaged)
-		goto out;	/* whose it is cannot be told: neither live nor dead */
-	live = ni != FSCK_NONE && mi != FSCK_NONE && f->names[ni].manifest == mi;
-	if (live && !damaged) {
-		f->names[ni].has_record = 1;
-		goto out;
-	}
-	if (nw->fix) {
-		if (unlinkat(dfd, base, 0) == 0)
-			f->sum.namerefs_removed++;
-		goto out;
-	}
+	if (live < 0 || (live && v->name))
+		return;
 	if (live) {
+		uint32_t ni = (uint32_t)*cdt_idset_get(&nw->by_hash, &v->name_hash);
+
 		f->names[ni].record_bad = 1;
 		fsck_name_problem(f, CDT_FSCK_NAMEREF_CORRUPT, ni,
-				  "name record refs/%s/%s is damaged", dir, base);
-	} else {
-		fsck_report(f, CDT_FSCK_GARBAGE_NAMEREF, xstrfmt("refs/%s/%s", dir, base),
-			    ret < 0 ? 0 : sb.len, "%s", damaged ? "damaged record of no live name" :
+				  "name record refs/%s is damaged", v->path);
+	} else if (v->in_table) {
+		fsck_report(f, CDT_FSCK_GARBAGE_NAMEREF,
+			    xstrfmt("refs/%s (%s)", v->path, quote(v->name)), 0, "%s",
 			    "record of a name that is gone or holds other content");
+	} else {
+		fsck_report(f, CDT_FSCK_GARBAGE_NAMEREF, xstrfmt("refs/%s", v->path), 0, "%s",
+			    v->name ? "record of a name that is gone or holds other content" :
+			    "damaged record of no live name");
 	}
-out:
-	strbuf_release(&sb);
+}
+
+/* --rebuild-refs: keep the live, readable records (and those whose name cannot be read). */
+static int keep_record(const struct cdt_nameref_visit *v, void *data)
+{
+	struct cdt_fsck *f = ((void **)data)[0];
+	struct nameref_walk *nw = ((void **)data)[1];
+	int live = record_live(f, nw, v);
+
+	return live < 0 || (live && v->name);
 }
 
 void fsck_check_namerefs(struct cdt_fsck *f)
 {
 	struct nameref_walk nw = { CDT_IDSET_INIT, f->opt.rebuild_refs };
+	struct cdt_nameref_writer *w = NULL;
 	char hex[CDT_ID_HEXLEN + 1];
 	size_t i;
 	int ret;
@@ -339,25 +360,44 @@ void fsck_check_namerefs(struct cdt_fsck *f)
 		cdt_idset_put(&nw.by_hash, &h, i);
 	}
 	fsck_progress(f, CDT_FSCK_PHASE_NAMEREFS, 0, f->nnames, 0, 1);
-	fsck_walk_records(f, nw.fix, visit_record, &nw);
+	if (nw.fix) {
+		void *kd[2] = { f, &nw };
+		uint64_t dropped = 0, bad = 0;
+
+		ret = cdt_nameref_filter(f->s, NULL, keep_record, kd,
+					 CDT_NAMEREF_DROP_BAD | CDT_NAMEREF_CONVERT, &dropped, &bad);
+		f->sum.namerefs_removed += dropped + bad;
+		if (ret < 0)
+			fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("refs/names"), 0,
+				    "cannot rewrite name records: %s", cdt_strerror(ret));
+		w = cdt_nameref_writer_new(f->s);
+	} else {
+		fsck_walk_records(f, visit_record, &nw);
+	}
 	for (i = 0; i < f->nnames; i++) {
 		struct fsck_name *n = &f->names[i];
 
 		if (n->damaged || n->has_record || n->record_bad)
 			continue;
-		if (nw.fix) {
-			ret = cdt_nameref_add(f->s, &f->mans[n->manifest].id, n->name);
-			if (ret < 0)
-				fsck_name_problem(f, CDT_FSCK_UNCHECKED, (uint32_t)i,
-						  "cannot write its name record: %s",
-						  cdt_strerror(ret));
-			else
-				f->sum.namerefs_added++;
+		if (w) {
+			cdt_nameref_writer_add(w, &f->mans[n->manifest].id, n->name);
 			continue;
 		}
 		fsck_name_problem(f, CDT_FSCK_NAMEREF_MISSING, (uint32_t)i,
 				  "no name record for it under manifest %.12s...",
 				  cdt_id_to_hex(&f->mans[n->manifest].id, hex));
+	}
+	if (w) {
+		size_t added = cdt_nameref_writer_count(w);
+
+		ret = cdt_nameref_writer_commit(w, 1);
+		if (ret < 0)
+			fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("refs/names"), 0,
+				    "cannot write %zu name record%s: %s", added,
+				    added == 1 ? "" : "s", cdt_strerror(ret));
+		else
+			f->sum.namerefs_added += added;
+		cdt_nameref_writer_free(w);
 	}
 	cdt_idset_clear(&nw.by_hash);
 }

@@ -33,6 +33,7 @@ struct sweep {
 	int dirfd;
 	int err;
 	struct strbuf line;
+	struct strbuf item;	/* what say() names, when it must be made */
 	struct cdt_id *loose;		/* live loose chunks */
 	size_t nloose, loose_alloc;
 	struct cdt_chunk_reader *reader;
@@ -173,19 +174,26 @@ static int sweep_tmp_entry(const char *name, int is_dir, uint64_t bytes, void *d
 	return 0;
 }
 
-/* Name records of names that are gone or hold other content now. */
-static int sweep_record(const struct cdt_nameref_visit *v, void *data)
+/*
+ * Name records of names that are gone or hold other content now (and
+ * old-layout records that cannot be read) are dropped; the tables holding
+ * them are written again.
+ */
+static int keep_record(const struct cdt_nameref_visit *v, void *data)
 {
 	struct sweep *sw = data;
 	struct cdt_id key;
 
-	cdt_live_record_key(&v->manifest, &v->name_hash, &key);
-	if (cdt_idset_has(&sw->live->records, &key))
-		return 0;
-	say(sw, "name record", v->file, 0);
-	if (!(sw->flags & CDT_GC_DRY_RUN) && unlinkat(v->dirfd, v->file, 0) < 0)
-		return 0;
-	sw->res->name_records++;
+	if (v->name) {
+		cdt_live_record_key(&v->manifest, &v->name_hash, &key);
+		if (cdt_idset_has(&sw->live->records, &key))
+			return 1;
+	}
+	strbuf_reset(&sw->item);
+	strbuf_addf(&sw->item, "refs/%s", v->path);
+	if (v->name)
+		strbuf_addf(&sw->item, " (%s)", quote(v->name));
+	say(sw, "name record", sw->item.buf, 0);
 	return 0;
 }
 
@@ -283,7 +291,6 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	struct sweep sw = { 0 };
 	struct cdt_repack_plan plan = { 0 };
 	struct cdt_repack_result rr;
-	struct cdt_nameref_walker records = { sweep_record, NULL, NULL, 0, &sw };
 	int ret, dry = flags & CDT_GC_DRY_RUN;
 
 	memset(res, 0, sizeof(*res));
@@ -302,6 +309,7 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	sw.data = data;
 	sw.res = res;
 	strbuf_init(&sw.line, 0);
+	strbuf_init(&sw.item, 0);
 
 	/*
 	 * Indexes are derived data that lookups trust: checked first, and a
@@ -384,8 +392,14 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 			sw.err = ret;
 		}
 	}
-	records.prune = !dry;
-	cdt_nameref_walk(s, &records);
+	ret = cdt_nameref_filter(s, NULL, keep_record, &sw,
+				 CDT_NAMEREF_DROP_BAD | CDT_NAMEREF_CONVERT | (dry ? CDT_NAMEREF_DRY_RUN : 0),
+				 &res->name_records, NULL);
+	if (ret < 0) {
+		error("cannot rewrite name records: %s", cdt_strerror(ret));
+		if (!sw.err)
+			sw.err = ret;
+	}
 	ret = cdt_tmp_walk(s, sweep_tmp_entry, &sw);
 	if (ret < 0 && !sw.err)
 		sw.err = error_code(ret, "cannot list '%s/tmp': %s", cdt_store_path(s), cdt_strerror(ret));
@@ -410,6 +424,7 @@ out:
 	cdt_chunk_reader_free(sw.reader);
 	free(sw.raw);
 	strbuf_release(&sw.line);
+	strbuf_release(&sw.item);
 	free(sw.loose);
 	cdt_live_release(&l);
 	return ret;

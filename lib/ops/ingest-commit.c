@@ -39,7 +39,6 @@ void ingest_pend(struct cdt_ingest *ing, struct cdt_name_entry *meta,
 	p->heal = heal;
 	p->cookie = cookie;
 	strbuf_init(&p->name_tmp, 0);
-	strbuf_init(&p->ref_tmp, 0);
 	if (mw)
 		ing->pend_manifests++;
 }
@@ -101,7 +100,6 @@ static void pend_release(struct pending *p)
 	cdt_name_entry_release(p->meta);
 	free(p->meta);
 	strbuf_release(&p->name_tmp);
-	strbuf_release(&p->ref_tmp);
 }
 
 void ingest_pend_free(struct cdt_ingest *ing)
@@ -114,8 +112,6 @@ void ingest_pend_free(struct cdt_ingest *ing)
 
 		if (p->name_tmp.len)
 			unlinkat(tmpfd, p->name_tmp.buf, 0);
-		if (p->ref_tmp.len)
-			unlinkat(tmpfd, p->ref_tmp.buf, 0);
 		pend_release(p);
 	}
 	ing->npend = 0;
@@ -157,13 +153,25 @@ static int sync_store(struct cdt_ingest *ing)
 	return ret;
 }
 
+/* The name records of a batch could not be written: none of its names is. */
+static void records_error(struct cdt_ingest *ing, size_t records, int err)
+{
+	size_t i;
+
+	error("cannot write the name records of %zu name%s: %s", records, records == 1 ? "" : "s",
+	      cdt_strerror(err));
+	for (i = 0; i < ing->npend; i++)
+		if (!ing->pend[i].err)
+			ing->pend[i].err = err;
+}
+
 /*
  * The steps, each durable before the next points at it
  * (Documentation/technical/durability.md):
  *  1. chunk data: the batch's pack (or loose objects), synced, then renamed;
  *  2. reference tables of the new manifests (renamed, synced with step 3's);
- *  3. name entries written to tmp/; syncfs;
- *  4. manifests renamed into place, name records written in place; syncfs;
+ *  3. name entries and the batch's table of name records written to tmp/; syncfs;
+ *  4. manifests and the table renamed into place; syncfs;
  *  5. name entries renamed into place; syncfs.
  */
 static int commit(struct cdt_ingest *ing)
@@ -171,6 +179,7 @@ static int commit(struct cdt_ingest *ing)
 	struct cdt_store *s = ing->store;
 	char hex[CDT_ID_HEXLEN + 1];
 	size_t i;
+	size_t records = 0;
 	int ret = 0, any_new = 0;
 
 	ing->committed_at = (int64_t)time(NULL);
@@ -201,10 +210,27 @@ static int commit(struct cdt_ingest *ing)
 		p->meta->added_sec = ing->committed_at;
 		p->err = cdt_name_stage(s, p->meta, &p->name_tmp);
 		if (p->err) {
-			strbuf_reset(&p->ref_tmp);
 			strbuf_reset(&p->name_tmp);
 			error("cannot write name '%s': %s", quote(p->meta->name), cdt_strerror(p->err));
 		}
+	}
+	/*
+	 * Name records, one table for the batch, staged in tmp/ like the
+	 * entries (so the next syncfs makes it whole before it is in place).
+	 */
+	if (!ing->records)
+		ing->records = cdt_nameref_writer_new(s);
+	for (i = 0; i < ing->npend; i++) {
+		struct pending *p = &ing->pend[i];
+
+		if (!p->err && cdt_name_has_content(p->meta))
+			cdt_nameref_writer_add(ing->records, &p->meta->content, p->meta->name);
+	}
+	records = cdt_nameref_writer_count(ing->records);
+	ret = cdt_nameref_writer_stage(ing->records);
+	if (ret < 0) {
+		records_error(ing, records, ret);
+		goto out;
 	}
 	ret = sync_store(ing);
 	if (ret < 0)
@@ -223,20 +249,11 @@ static int commit(struct cdt_ingest *ing)
 		}
 		any_new = 1;
 	}
-	/*
-	 * Name records, written in place: no name points through them until
-	 * the next syncfs has made them whole (cdt_nameref_put()).
-	 */
-	for (i = 0; i < ing->npend; i++) {
-		struct pending *p = &ing->pend[i];
-
-		if (p->err || !cdt_name_has_content(p->meta))
-			continue;
-		p->err = cdt_nameref_put(s, &p->meta->content, p->meta->name);
-		if (p->err)
-			error("cannot record name '%s' for manifest %s: %s",
-			      quote(p->meta->name), cdt_id_to_hex(&p->meta->content, hex),
-			      cdt_strerror(p->err));
+	/* The batch's table of name records, staged with the entries: moved into place now. */
+	ret = cdt_nameref_writer_install(ing->records);
+	if (ret < 0) {
+		records_error(ing, records, ret);
+		goto out;
 	}
 	ret = sync_store(ing);
 	if (ret < 0)
@@ -260,12 +277,18 @@ out:
 		if (w < 0)
 			warning("cannot write the multi-pack index: %s", cdt_strerror(w));
 	}
-	/* And merge small reference tables. */
+	/* And merge small reference tables and tables of name records. */
 	if (any_new && !ret) {
 		int merged = cdt_refs_compact(s, REFS_MAX_TABLES, NULL, NULL);
 
 		if (merged < 0)
 			warning("cannot merge reference tables: %s", cdt_strerror(merged));
+	}
+	if (records && !ret) {
+		int merged = cdt_nameref_merge(s);
+
+		if (merged < 0)
+			warning("cannot merge tables of name records: %s", cdt_strerror(merged));
 	}
 	return ret;
 }

@@ -56,7 +56,7 @@ struct pending {
 	int heal;				/* mw replaces a damaged manifest */
 	struct cdt_ingest_result res;
 	void *cookie;
-	struct strbuf name_tmp, ref_tmp;	/* staged entry and name record */
+	struct strbuf name_tmp;	/* staged entry */
 	int err;
 };
 
@@ -191,6 +191,7 @@ struct cdt_ingest {
 	/* add: one batch of chunks, references and names across files (group commit). */
 	struct cdt_chunk_batch *batch;
 	struct cdt_ref_writer *refw;
+	struct cdt_nameref_writer *records;	/* the batch's name records (made at its commit) */
 	struct pending *pend;
 	size_t npend, apend, pend_manifests;
 	struct cdt_idset pend_ids;	/* contents whose manifest is pending */

@@ -127,6 +127,7 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 	cdt_idset_clear(&ing->pend_ids);
 	cdt_chunk_batch_free(ing->batch);
 	cdt_ref_writer_free(ing->refw);
+	cdt_nameref_writer_free(ing->records);
 	cdt_chunk_reader_free(ing->src_reader);
 	free(ing->src_buf);
 	strbuf_release(&ing->src_why);

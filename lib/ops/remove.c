@@ -16,6 +16,7 @@
 struct cdt_remover {
 	struct cdt_store *store;
 	struct cdt_refs *refs;
+	struct cdt_namerefs *records;
 	/* Manifests of removed names that no other name was seen to use. */
 	struct cdt_idset candidates;
 };
@@ -32,6 +33,10 @@ int cdt_remover_new(struct cdt_store *s, struct cdt_remover **out)
 		*out = NULL;
 		return error_code(ret, "cannot read reference tables: %s", cdt_strerror(ret));
 	}
+	/* Name records are only a shortcut: without them, rm reads every name. */
+	ret = cdt_namerefs_open(s, &r->records);
+	if (ret < 0)
+		warning("cannot read name records: %s", cdt_strerror(ret));
 	*out = r;
 	return 0;
 }
@@ -41,6 +46,7 @@ void cdt_remover_free(struct cdt_remover *r)
 	if (!r)
 		return;
 	cdt_refs_close(r->refs);
+	cdt_namerefs_close(r->records);
 	cdt_idset_clear(&r->candidates);
 	free(r);
 }
@@ -107,7 +113,7 @@ int cdt_remove_name(struct cdt_remover *r, const char *name, struct cdt_remove_r
 	rc.r = r;
 	rc.m = &e->content;
 	rc.removed = name;
-	if (cdt_nameref_list(r->store, &e->content, check_record, &rc) != 1)
+	if (!r->records || cdt_namerefs_list(r->records, &e->content, check_record, &rc) != 1)
 		cdt_idset_add(&r->candidates, &e->content);
 	cdt_nameref_remove(r->store, &e->content, name);
 out:

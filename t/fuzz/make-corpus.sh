@@ -32,7 +32,7 @@ size() { wc -c <"$1" | tr -d ' '; }
 # seed TARGET NAME: write stdin as corpus/TARGET/seed-NAME.
 seed() { cat >"$out/$1/seed-$2"; }
 
-for t in config manifest midx name namecheck object pack refs sketch; do
+for t in config manifest midx name namecheck namerefs object pack refs sketch; do
 	mkdir -p "$out/$t"
 	rm -f "$out/$t"/seed-*
 done
@@ -112,6 +112,12 @@ r=$(ls -S "$S/refs/chunks/"*.ref | head -n 1)
 { byte 46; cat "$r"; } | seed refs version2-compact
 r=$(ls -S "$S/refs/chunks/"*.ref | tail -n 1)
 { byte 7; cat "$r"; } | seed refs small-repair
+
+# namerefs: the largest table of name records, as is, and rewritten
+# keeping some records.
+r=$(ls -S "$S/refs/names/"*.rec | head -n 1)
+{ byte 0; cat "$r"; } | seed namerefs table
+{ byte 3; cat "$r"; } | seed namerefs filter
 
 # pack: index and pack, as is, with the repairs that keep it valid, with its
 # entries laid out again (which moves them off their objects), and alone.

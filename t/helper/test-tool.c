@@ -58,6 +58,7 @@ static const struct {
 	{ "ingest", cmd__ingest },
 	{ "limits", cmd__limits },
 	{ "lookup", cmd__lookup },
+	{ "namerefs", cmd__namerefs },
 	{ "pread", cmd__pread },
 	{ "ref-add", cmd__ref_add },
 	{ "rusage", cmd__rusage },

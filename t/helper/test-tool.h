@@ -17,6 +17,7 @@ int cmd__gen_text(int argc, char **argv);
 int cmd__ingest(int argc, char **argv);
 int cmd__limits(int argc, char **argv);
 int cmd__lookup(int argc, char **argv);
+int cmd__namerefs(int argc, char **argv);
 int cmd__pread(int argc, char **argv);
 int cmd__ref_add(int argc, char **argv);
 int cmd__rusage(int argc, char **argv);

@@ -7,7 +7,6 @@ import re
 import sys
 
 events = []
-created = {}     # event index -> path of a file created in place (openat O_CREAT)
 for line in open(sys.argv[1]):
     line = re.sub(r'^\d+\s+', '', line.strip())
     m = re.match(r'(\w+)\((.*)\)\s+=\s+(-?\d+)(<([^>]*)>)?', line)
@@ -16,8 +15,6 @@ for line in open(sys.argv[1]):
     call, args = m.group(1), m.group(2)
     paths = re.findall(r'<([^>]*)>', args)
     names = re.findall(r'"([^"]*)"', args)
-    if call == 'openat' and 'O_CREAT' in args and m.group(5):
-        created[len(events)] = m.group(5)
     events.append((call, paths, names))
 
 def fail(msg):
@@ -93,11 +90,10 @@ def synced_between(j, k, dirpath):
 #    rename and the name's. (A record renamed before its manifest is durable
 #    is only garbage if a crash comes between: records never prove a use.)
 mans = [i for i, e in enumerate(events) if renamed_into('/manifests')(e)]
-# Name records are renamed into place, or (a group commit) created in place.
+# Name records: a table per group commit, renamed into place.
 nrefs = [i for i, e in enumerate(events) if renamed_into('/refs/names')(e)]
-nrefs_made = [i for i, p in created.items() if '/refs/names/' in p]
 names = [i for i, e in enumerate(events) if renamed_name(e)]
-if not (nrefs or nrefs_made) or not names:
+if not nrefs or not names:
     fail("missing name record or name")
 for m in mans:
     for r in names:
@@ -107,11 +103,7 @@ for r in nrefs:
     for n in names:
         if n > r and not synced_between(r, n, events[r][1][1]):
             fail("name record not durable before a name renamed after it")
-for r in nrefs_made:
-    for n in names:
-        if n > r and not any(r < s < n for s in syncs):
-            fail("name record written in place not synced before a name renamed after it")
-if max(nrefs + nrefs_made) > max(names) or (mans and max(mans) > min(names)):
+if max(nrefs) > max(names) or (mans and max(mans) > min(names)):
     fail("manifest, name record and name out of order")
 checked.append("manifest durable before the name record, record before the name")
 
@@ -123,9 +115,6 @@ for r in nrefs + names:
         fail("file not synced before its rename: " + tmpname)
     if not synced_between(r, len(events), events[r][1][1]):
         fail("rename not made durable: " + tmpname)
-for r in nrefs_made:
-    if not any(r < s for s in syncs):
-        fail("name record written in place and never synced: " + created[r])
 checked.append("name record and name synced, then their renames")
 
 for c in sorted(set(checked)):
