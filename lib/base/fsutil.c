@@ -175,24 +175,59 @@ void tmpfile_install_signal_handlers(void)
 	}
 }
 
+/*
+ * Temporary names: 64 random bits drawn once per process, then a counter
+ * mixed by splitmix64 (a bijection, so no name repeats within a process).
+ * O_EXCL still decides; the seed only makes a clash with another process
+ * unlikely. A forked child draws its own.
+ */
+static uint64_t temp_seed, temp_count;
+static long temp_pid;
+static int temp_seeded, temp_atfork;
+
+static void temp_reseed_in_child(void)
+{
+	temp_seeded = 0;
+}
+
+static uint64_t next_temp_id(long *pid)
+{
+	uint64_t z;
+
+	pthread_mutex_lock(&temp_mu);
+	if (!temp_seeded) {
+		if (getrandom(&temp_seed, sizeof(temp_seed), 0) != sizeof(temp_seed))
+			temp_seed = (uint64_t)(now_seconds() * 1e9) ^ ((uint64_t)getpid() << 32);
+		temp_pid = (long)getpid();
+		temp_count = 0;
+		temp_seeded = 1;
+		if (!temp_atfork && !pthread_atfork(NULL, NULL, temp_reseed_in_child))
+			temp_atfork = 1;
+	}
+	z = temp_seed + ++temp_count * 0x9e3779b97f4a7c15ull;
+	*pid = temp_pid;
+	pthread_mutex_unlock(&temp_mu);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name)
 {
 	int tries, err;
 
 	for (tries = 0; tries < 100; tries++) {
-		uint64_t r;
+		long pid;
+		uint64_t r = next_temp_id(&pid);
 		int fd;
 
-		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-			r = (uint64_t)now_seconds() * 1000003u + (uint64_t)tries;
 		strbuf_reset(name);
-		strbuf_addf(name, "%s-%ld-%016llx", prefix, (long)getpid(),
-			    (unsigned long long)r);
+		strbuf_addf(name, "%s-%ld-%016llx", prefix, pid, (unsigned long long)r);
 		/*
 		 * Remembered before it exists: a signal between creating the
 		 * file and remembering it would leave it behind. (Unlinking a
 		 * name not created yet does nothing; the name holds our pid
-		 * and 64 random bits, so it is nobody else's.)
+		 * and bits drawn from a random seed, so it is nobody else's.)
 		 */
 		remember_temp(tmpfd, name->buf);
 		fd = openat(tmpfd, name->buf,
