@@ -92,10 +92,19 @@ int cdt_manifest_writer_commit_flags(struct cdt_manifest_writer *w, int replace,
 	int mfd = cdt_store_dirfd(w->store, CDT_DIR_MANIFESTS);
 	char path[CDT_ID_HEXLEN + 2];
 	int ret;
+	unsigned flags = (sync ? CDT_CSUM_SYNC_DIR : 0) | (replace ? 0 : CDT_CSUM_NOREPLACE);
 
 	if (!w->finished)
 		return -EINVAL;
 	cdt_id_path(&w->file_id, path);
+	/*
+	 * The manifest must be durable before a name points at it. Its
+	 * fan-out directory is there but for the first few hundred: made
+	 * only when the rename finds it missing.
+	 */
+	ret = cdt_csum_file_rename(w->f, mfd, path, flags);
+	if (ret != -ENOENT)
+		return ret;
 	path[2] = '\0';
 	if (mkdirat(mfd, path, 0777) == 0) {
 		/* A new fan-out directory is durable before what goes into it. */
@@ -105,10 +114,7 @@ int cdt_manifest_writer_commit_flags(struct cdt_manifest_writer *w, int replace,
 		return -errno;
 	}
 	path[2] = '/';
-	/* The manifest must be durable before a name points at it. */
-	ret = cdt_csum_file_rename(w->f, mfd, path, (sync ? CDT_CSUM_SYNC_DIR : 0) |
-				   (replace ? 0 : CDT_CSUM_NOREPLACE));
-	return ret;
+	return cdt_csum_file_rename(w->f, mfd, path, flags);
 }
 
 void cdt_manifest_writer_free(struct cdt_manifest_writer *w)
