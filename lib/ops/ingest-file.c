@@ -73,6 +73,7 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 	struct cdt_store *s = ing->store;
 	struct cdt_manifest_writer *mw = NULL;
 	struct cdt_chunk_batch *batch;
+	struct stat st;
 	int ret;
 	char hex[CDT_ID_HEXLEN + 1];
 
@@ -93,7 +94,16 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 	ing->stream_off = 0;
 	/* Bases of earlier files are read back from those files: not from this one. */
 	ingest_sf_reset(&ing->add_sf);
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	ing->input_reg = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	/*
+	 * st_blocks counts 512-byte units on Linux whatever the block
+	 * size; as GNU tar does, a file with blocks for all its bytes is
+	 * taken to have no holes worth looking for.
+	 */
+	ing->input_sparse = ing->input_reg && (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size;
+	/* A file that fits in one read needs no read-ahead hint. */
+	if (!ing->input_reg || (uint64_t)st.st_size > ing->buf_cap)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	ret = cdt_manifest_writer_new(s, &mw);
 	if (ret < 0) {
 		error("cannot create a manifest in '%s/tmp': %s", cdt_store_path(s), cdt_strerror(ret));
