@@ -294,7 +294,6 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 	if (!first && st->cache) {
 		struct strbuf abspath = STRBUF_INIT;
 		struct stat now;
-		int fd;
 
 		/*
 		 * The walk's stat may be minutes old: the file as it is now is
@@ -302,13 +301,8 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 		 */
 		if (!st->paused++)
 			cdt_pause_point("files-cache");
-		fd = open_path(src->path, O_PATH | O_CLOEXEC | (src->walked ? O_NOFOLLOW : 0));
-		if (fd < 0 || fstat(fd, &now) < 0 || !S_ISREG(now.st_mode)) {
-			if (fd >= 0)
-				close(fd);
+		if (stat_path_flags(src->path, &now, src->walked) < 0 || !S_ISREG(now.st_mode))
 			return 0;	/* reading it says what is wrong */
-		}
-		close(fd);
 		src->st = now;
 		cache_path(st, src, &abspath);
 		known = cdt_filescache_lookup(st->cache, abspath.buf, &src->st, &content);
