@@ -470,15 +470,13 @@ static int name_install(struct cdt_store *s, const struct cdt_name_entry *e, con
 		ret = dirfd;
 		goto out;
 	}
-	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (S_ISDIR(st.st_mode)) {
-			ret = -EISDIR;
-			goto out;
-		}
-		if (!replace) {
-			ret = -EEXIST;
-			goto out;
-		}
+	/*
+	 * Replacing, rename() itself refuses a directory (EISDIR): only a
+	 * name that must not replace looks first.
+	 */
+	if (!replace && fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		ret = S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST;
+		goto out;
 	}
 	cdt_crash_point("name");
 	if (replace) {
