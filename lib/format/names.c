@@ -776,7 +776,7 @@ int cdt_name_writable(struct cdt_store *s, const char *name, int type, int no_re
 
 	dirfd = open_parent(s, name, 0, &base);
 	if (dirfd == -ENOENT)
-		return 0;	/* parents will be created */
+		return 1;	/* parents will be created */
 	if (dirfd < 0)
 		return dirfd;
 	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {

@@ -150,11 +150,12 @@ int cdt_name_install(struct cdt_store *s, const struct cdt_name_entry *e, const 
 		     int replace);
 
 /*
- * Can `name` be written as an entry of `type`? 0, -EEXIST (exists and
- * no_replace), -EISDIR (a file or link where names exist under it),
- * -ENOTDIR (a parent, or for a directory the name itself, is a stored
- * name that is not a directory) or -errno. A directory's entry is always
- * replaced.
+ * Can `name` be written as an entry of `type`? 0, 1 (yes, and its parent
+ * directory of names is missing: so is every name under that parent),
+ * -EEXIST (exists and no_replace), -EISDIR (a file or link where names
+ * exist under it), -ENOTDIR (a parent, or for a directory the name
+ * itself, is a stored name that is not a directory) or -errno. A
+ * directory's entry is always replaced.
  */
 int cdt_name_writable(struct cdt_store *s, const char *name, int type, int no_replace);
 
