@@ -19,7 +19,11 @@ struct cdt_manifest_writer {
 	struct cdt_id file_id;
 	struct cdt_id checksum;	/* of the finished file */
 	int finished;
+	/* The first WRITER_IDS chunk ids, so that a small manifest need not be read back. */
+	struct cdt_id *ids;
 };
+
+#define WRITER_IDS 1024
 
 int cdt_manifest_writer_new(struct cdt_store *s, struct cdt_manifest_writer **out)
 {
@@ -54,9 +58,19 @@ int cdt_manifest_writer_add(struct cdt_manifest_writer *w, const struct cdt_id *
 	ret = cdt_csum_file_write(w->f, rec, sizeof(rec));
 	if (ret < 0)
 		return ret;
+	if (w->count < WRITER_IDS) {
+		if (!w->ids)
+			w->ids = xmalloc(WRITER_IDS * sizeof(*w->ids));
+		w->ids[w->count] = *id;
+	}
 	w->end += len;
 	w->count++;
 	return 0;
+}
+
+const struct cdt_id *cdt_manifest_writer_ids(const struct cdt_manifest_writer *w)
+{
+	return w->count <= WRITER_IDS ? w->ids : NULL;
 }
 
 uint64_t cdt_manifest_writer_count(const struct cdt_manifest_writer *w)
@@ -122,6 +136,7 @@ void cdt_manifest_writer_free(struct cdt_manifest_writer *w)
 	if (!w)
 		return;
 	cdt_csum_file_free(w->f);
+	free(w->ids);
 	free(w);
 }
 
