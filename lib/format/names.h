@@ -146,8 +146,17 @@ int cdt_name_write(struct cdt_store *s, struct cdt_name_entry *e, int replace);
  * file if it fails; its errors are cdt_name_write()'s.
  */
 int cdt_name_stage(struct cdt_store *s, struct cdt_name_entry *e, struct strbuf *tmpname);
-int cdt_name_install(struct cdt_store *s, const struct cdt_name_entry *e, const char *tmpname,
-		     int replace);
+struct cdt_name_dirs;
+/*
+ * dirs (or NULL) keeps the directory of the last name installed open for
+ * the next: names of one directory are installed with one open. Its
+ * directories stay what they were only while nothing removes directories
+ * of names, so it lives no longer than one commit under the add lock.
+ */
+int cdt_name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
+		     const struct cdt_name_entry *e, const char *tmpname, int replace);
+struct cdt_name_dirs *cdt_name_dirs_new(void);
+void cdt_name_dirs_free(struct cdt_name_dirs *dirs);
 
 /*
  * Can `name` be written as an entry of `type`? 0, 1 (yes, and its parent
