@@ -192,6 +192,7 @@ UNIT_TESTS = \
 	t/unit/test-csum-file \
 	t/unit/test-exclude \
 	t/unit/test-formats \
+	t/unit/test-fsutil \
 	t/unit/test-gc-plan \
 	t/unit/test-manifest \
 	t/unit/test-midx \

@@ -83,14 +83,13 @@ int open_path(const char *path, int flags)
 	return next;
 }
 
-/* stat() for a path of any length. 0, or -1 with errno set. */
-static int stat_path(const char *path, struct stat *sb)
+int stat_path_flags(const char *path, struct stat *sb, int nofollow)
 {
 	int fd, ret, e;
 
 	if (strlen(path) < PATH_MAX)
-		return stat(path, sb);
-	fd = open_path(path, O_PATH | O_CLOEXEC);
+		return fstatat(AT_FDCWD, path, sb, nofollow ? AT_SYMLINK_NOFOLLOW : 0);
+	fd = open_path(path, O_PATH | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
 	if (fd < 0)
 		return -1;
 	ret = fstat(fd, sb);
@@ -387,7 +386,7 @@ int collect(struct add_state *st, int argc, char **argv)
 			add_source(st, path, name.buf, CDT_NAME_REG, NULL);
 			continue;
 		}
-		if (stat_path(path, &sb) < 0) {
+		if (stat_path_flags(path, &sb, 0) < 0) {
 			error("cannot add '%s': %s", quote(path), cdt_strerror(errno));
 			st->bad = 1;
 		} else if (S_ISDIR(sb.st_mode)) {

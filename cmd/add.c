@@ -294,7 +294,6 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 	if (!first && st->cache) {
 		struct strbuf abspath = STRBUF_INIT;
 		struct stat now;
-		int fd;
 
 		/*
 		 * The walk's stat may be minutes old: the file as it is now is
@@ -302,13 +301,8 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 		 */
 		if (!st->paused++)
 			cdt_pause_point("files-cache");
-		fd = open_path(src->path, O_PATH | O_CLOEXEC | (src->walked ? O_NOFOLLOW : 0));
-		if (fd < 0 || fstat(fd, &now) < 0 || !S_ISREG(now.st_mode)) {
-			if (fd >= 0)
-				close(fd);
+		if (stat_path_flags(src->path, &now, src->walked) < 0 || !S_ISREG(now.st_mode))
 			return 0;	/* reading it says what is wrong */
-		}
-		close(fd);
 		src->st = now;
 		cache_path(st, src, &abspath);
 		known = cdt_filescache_lookup(st->cache, abspath.buf, &src->st, &content);
@@ -520,7 +514,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	enum output out = OUT_HUMAN;
 	int c, quiet = 0, ret = EXIT_OK, nstdin = 0, no_cache = 0;
 	size_t i;
-	struct strbuf why = STRBUF_INIT;
+	struct strbuf why = STRBUF_INIT, missing = STRBUF_INIT;
 
 	while ((c = getopt_long(argc, argv, ":rj:qx", opts, NULL)) != -1) {
 		switch (c) {
@@ -599,15 +593,23 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		goto out;
 	}
 	for (i = 0; i < st.nr; i++) {
+		const char *name = st.src[i].name, *slash;
 		int r;
 
 		strbuf_reset(&why);
-		if (cdt_name_check(st.src[i].name, &why) < 0) {
-			error("bad name '%s' for '%s': %s", quote(st.src[i].name), quote(st.src[i].path), why.buf);
+		if (cdt_name_check(name, &why) < 0) {
+			error("bad name '%s' for '%s': %s", quote(name), quote(st.src[i].path), why.buf);
 			ret = EXIT_FAIL;
 			continue;
 		}
-		r = cdt_name_writable(ctx->store, st.src[i].name, st.src[i].type, io.no_replace);
+		/* Under a directory of names found missing, every name is new. */
+		if (missing.len && !strncmp(name, missing.buf, missing.len) && name[missing.len] == '/')
+			continue;
+		r = cdt_name_writable(ctx->store, name, st.src[i].type, io.no_replace);
+		if (r == 1 && (slash = strrchr(name, '/'))) {
+			strbuf_reset(&missing);
+			strbuf_add(&missing, name, (size_t)(slash - name));
+		}
 		if (r == -EEXIST)
 			error("name '%s' already exists (not replaced)", quote(st.src[i].name));
 		else if (r == -EISDIR)
@@ -720,5 +722,6 @@ out:
 	free(st.cwd);
 	cdt_exclude_free(st.exclude);
 	strbuf_release(&why);
+	strbuf_release(&missing);
 	return ret;
 }

@@ -62,6 +62,8 @@ struct add_state {
 
 /* openat(AT_FDCWD, path, flags) for a path of any length; -1 with errno set. */
 int open_path(const char *path, int flags);
+/* stat() (lstat() with nofollow) for a path of any length. 0, or -1 with errno set. */
+int stat_path_flags(const char *path, struct stat *sb, int nofollow);
 /* An input reported and not stored (one line naming it and why); the others go on. */
 void skip(struct add_state *st, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -110,6 +110,24 @@ SHAPES="start end middle only unaligned small"
 	cmp out big
 }
 
+@test "holes are looked for only in a file with fewer blocks than its size needs" {
+	need_holes
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 20 3000000 > dense
+	truncate -s 64M sparse
+	put sparse 21 1048576 $((32 * 1048576))
+	strace -f -o dense.trace -e trace=lseek "$CDT" --store "$S" add -q dense
+	strace -f -o sparse.trace -e trace=lseek "$CDT" --store "$S" add -q sparse
+	# Every block of dense holds data: it is read without a search for holes.
+	! grep -q SEEK_DATA dense.trace || fail "add looked for holes in a file without any"
+	grep -q SEEK_DATA sparse.trace || fail "add did not look for the holes of a sparse file"
+	c cat dense > dense.out
+	cmp dense.out dense
+	c cat sparse > sparse.out
+	cmp sparse.out sparse
+}
+
 @test "a sparse file from standard input gets the same id as from its path" {
 	need_holes
 	init_store

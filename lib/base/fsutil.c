@@ -21,46 +21,90 @@ int mkdirat_p(int dirfd, const char *rel)
 	return mkdirat_p_flags(dirfd, rel, 1);
 }
 
+/* Length of the parent of buf[0, len) (no trailing slashes), 0 if it has none. */
+static size_t parent_len(const char *buf, size_t len)
+{
+	while (len && buf[len - 1] != '/')
+		len--;
+	while (len > 1 && buf[len - 1] == '/')
+		len--;
+	return len;
+}
+
+/* fsync the directory buf[0, len) (relative to dirfd), "." when len is 0. */
+static int fsync_prefix(int dirfd, char *buf, size_t len)
+{
+	char save = buf[len];
+	int ret;
+
+	buf[len] = '\0';
+	ret = fsync_dirat(dirfd, len ? buf : ".");
+	buf[len] = save;
+	return ret;
+}
+
+/*
+ * mkdirat() of buf[0, len), making missing parents first. The directory
+ * itself is tried first: usually its parents exist, and one call does. 1
+ * if it existed, 0 if made (its parent synced first with `sync`), -errno.
+ */
+static int mkdir_up(int dirfd, char *buf, size_t len, int sync, int depth)
+{
+	size_t plen;
+	char save = buf[len];
+	int ret, e;
+
+	buf[len] = '\0';
+	ret = mkdirat(dirfd, buf, 0777);
+	e = errno;
+	buf[len] = save;
+	if (ret == 0)
+		goto made;
+	if (e == EEXIST)
+		return 1;
+	plen = parent_len(buf, len);
+	if (e != ENOENT || !plen || (plen == 1 && buf[0] == '/') || depth >= FS_TREE_DEPTH_MAX)
+		return -e;
+	ret = mkdir_up(dirfd, buf, plen, sync, depth + 1);
+	if (ret < 0)
+		return ret;
+	buf[len] = '\0';
+	ret = mkdirat(dirfd, buf, 0777);
+	e = errno;
+	buf[len] = save;
+	if (ret < 0)
+		return e == EEXIST ? 1 : -e;
+made:
+	/*
+	 * A new directory is durable only once its parent is synced: what
+	 * goes into it may be synced next (unless the caller syncs the
+	 * whole file system later).
+	 */
+	if (!sync)
+		return 0;
+	plen = parent_len(buf, len);
+	if (!plen && buf[0] == '/')
+		plen = 1;
+	return fsync_prefix(dirfd, buf, plen);
+}
+
 int mkdirat_p_flags(int dirfd, const char *rel, int sync)
 {
 	struct strbuf sb = STRBUF_INIT;
-	size_t i, parent_end = 0;
-	int ret = 0;
+	int ret;
 
 	strbuf_addstr(&sb, rel);
-	for (i = 1; i <= sb.len; i++) {
-		if (i < sb.len && sb.buf[i] != '/')
-			continue;
-		sb.buf[i] = '\0';
-		if (mkdirat(dirfd, sb.buf, 0777) == 0) {
-			/*
-			 * A new directory is durable only once its parent is
-			 * synced: what goes into it may be synced next (unless
-			 * the caller syncs the whole file system later).
-			 */
-			char save = sb.buf[parent_end];
-
-			sb.buf[parent_end] = '\0';
-			if (sync)
-				ret = fsync_dirat(dirfd, parent_end ? sb.buf : ".");
-			sb.buf[parent_end] = save;
-			if (ret < 0)
-				break;
-		} else if (errno != EEXIST) {
-			ret = -errno;
-			break;
-		}
-		if (i < sb.len)
-			sb.buf[i] = '/';
-		parent_end = i;
-	}
-	if (!ret) {
+	while (sb.len > 1 && sb.buf[sb.len - 1] == '/')
+		strbuf_setlen(&sb, sb.len - 1);
+	ret = mkdir_up(dirfd, sb.buf, sb.len, sync, 0);
+	if (ret == 1) {
 		struct stat st;
 
-		if (fstatat(dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		/* Made by us it is a directory; found, it may be anything. */
+		if (fstatat(dirfd, sb.buf, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			ret = -errno;
-		else if (!S_ISDIR(st.st_mode))
-			ret = -ENOTDIR;
+		else
+			ret = S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 	}
 	strbuf_release(&sb);
 	return ret;
@@ -175,24 +219,59 @@ void tmpfile_install_signal_handlers(void)
 	}
 }
 
+/*
+ * Temporary names: 64 random bits drawn once per process, then a counter
+ * mixed by splitmix64 (a bijection, so no name repeats within a process).
+ * O_EXCL still decides; the seed only makes a clash with another process
+ * unlikely. A forked child draws its own.
+ */
+static uint64_t temp_seed, temp_count;
+static long temp_pid;
+static int temp_seeded, temp_atfork;
+
+static void temp_reseed_in_child(void)
+{
+	temp_seeded = 0;
+}
+
+static uint64_t next_temp_id(long *pid)
+{
+	uint64_t z;
+
+	pthread_mutex_lock(&temp_mu);
+	if (!temp_seeded) {
+		if (getrandom(&temp_seed, sizeof(temp_seed), 0) != sizeof(temp_seed))
+			temp_seed = (uint64_t)(now_seconds() * 1e9) ^ ((uint64_t)getpid() << 32);
+		temp_pid = (long)getpid();
+		temp_count = 0;
+		temp_seeded = 1;
+		if (!temp_atfork && !pthread_atfork(NULL, NULL, temp_reseed_in_child))
+			temp_atfork = 1;
+	}
+	z = temp_seed + ++temp_count * 0x9e3779b97f4a7c15ull;
+	*pid = temp_pid;
+	pthread_mutex_unlock(&temp_mu);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name)
 {
 	int tries, err;
 
 	for (tries = 0; tries < 100; tries++) {
-		uint64_t r;
+		long pid;
+		uint64_t r = next_temp_id(&pid);
 		int fd;
 
-		if (getrandom(&r, sizeof(r), 0) != sizeof(r))
-			r = (uint64_t)now_seconds() * 1000003u + (uint64_t)tries;
 		strbuf_reset(name);
-		strbuf_addf(name, "%s-%ld-%016llx", prefix, (long)getpid(),
-			    (unsigned long long)r);
+		strbuf_addf(name, "%s-%ld-%016llx", prefix, pid, (unsigned long long)r);
 		/*
 		 * Remembered before it exists: a signal between creating the
 		 * file and remembering it would leave it behind. (Unlinking a
 		 * name not created yet does nothing; the name holds our pid
-		 * and 64 random bits, so it is nobody else's.)
+		 * and bits drawn from a random seed, so it is nobody else's.)
 		 */
 		remember_temp(tmpfd, name->buf);
 		fd = openat(tmpfd, name->buf,

@@ -19,7 +19,11 @@ struct cdt_manifest_writer {
 	struct cdt_id file_id;
 	struct cdt_id checksum;	/* of the finished file */
 	int finished;
+	/* The first WRITER_IDS chunk ids, so that a small manifest need not be read back. */
+	struct cdt_id *ids;
 };
+
+#define WRITER_IDS 1024
 
 int cdt_manifest_writer_new(struct cdt_store *s, struct cdt_manifest_writer **out)
 {
@@ -54,9 +58,19 @@ int cdt_manifest_writer_add(struct cdt_manifest_writer *w, const struct cdt_id *
 	ret = cdt_csum_file_write(w->f, rec, sizeof(rec));
 	if (ret < 0)
 		return ret;
+	if (w->count < WRITER_IDS) {
+		if (!w->ids)
+			w->ids = xmalloc(WRITER_IDS * sizeof(*w->ids));
+		w->ids[w->count] = *id;
+	}
 	w->end += len;
 	w->count++;
 	return 0;
+}
+
+const struct cdt_id *cdt_manifest_writer_ids(const struct cdt_manifest_writer *w)
+{
+	return w->count <= WRITER_IDS ? w->ids : NULL;
 }
 
 uint64_t cdt_manifest_writer_count(const struct cdt_manifest_writer *w)
@@ -92,10 +106,19 @@ int cdt_manifest_writer_commit_flags(struct cdt_manifest_writer *w, int replace,
 	int mfd = cdt_store_dirfd(w->store, CDT_DIR_MANIFESTS);
 	char path[CDT_ID_HEXLEN + 2];
 	int ret;
+	unsigned flags = (sync ? CDT_CSUM_SYNC_DIR : 0) | (replace ? 0 : CDT_CSUM_NOREPLACE);
 
 	if (!w->finished)
 		return -EINVAL;
 	cdt_id_path(&w->file_id, path);
+	/*
+	 * The manifest must be durable before a name points at it. Its
+	 * fan-out directory is there but for the first few hundred: made
+	 * only when the rename finds it missing.
+	 */
+	ret = cdt_csum_file_rename(w->f, mfd, path, flags);
+	if (ret != -ENOENT)
+		return ret;
 	path[2] = '\0';
 	if (mkdirat(mfd, path, 0777) == 0) {
 		/* A new fan-out directory is durable before what goes into it. */
@@ -105,10 +128,7 @@ int cdt_manifest_writer_commit_flags(struct cdt_manifest_writer *w, int replace,
 		return -errno;
 	}
 	path[2] = '/';
-	/* The manifest must be durable before a name points at it. */
-	ret = cdt_csum_file_rename(w->f, mfd, path, (sync ? CDT_CSUM_SYNC_DIR : 0) |
-				   (replace ? 0 : CDT_CSUM_NOREPLACE));
-	return ret;
+	return cdt_csum_file_rename(w->f, mfd, path, flags);
 }
 
 void cdt_manifest_writer_free(struct cdt_manifest_writer *w)
@@ -116,6 +136,7 @@ void cdt_manifest_writer_free(struct cdt_manifest_writer *w)
 	if (!w)
 		return;
 	cdt_csum_file_free(w->f);
+	free(w->ids);
 	free(w);
 }
 
@@ -185,17 +206,10 @@ static int open_manifest_fd(struct cdt_store *s, const struct cdt_id *file_id,
 	return fd;
 }
 
-/* Check the trailer against the file length and identity. */
-static int check_trailer(int fd, uint64_t fsize, const struct cdt_id *file_id,
-			 unsigned char *t, uint64_t *count, uint64_t *size,
-			 struct strbuf *why)
+/* Check the trailer t, read, against the file length and identity. */
+static int parse_trailer(uint64_t fsize, const struct cdt_id *file_id, const unsigned char *t,
+			 uint64_t *count, uint64_t *size, struct strbuf *why)
 {
-	ssize_t n = pread_full(fd, t, CDT_MANIFEST_TRAILER, (off_t)(fsize - CDT_MANIFEST_TRAILER));
-
-	if (n < 0)
-		return (int)n;
-	if (n != CDT_MANIFEST_TRAILER)
-		return cdt_corrupt(why, "manifest is truncated");
 	*count = get_le64(t);
 	*size = get_le64(t + 8);
 	if (*count != (fsize - CDT_MANIFEST_HDR - CDT_MANIFEST_TRAILER) / CDT_MANIFEST_REC)
@@ -206,6 +220,20 @@ static int check_trailer(int fd, uint64_t fsize, const struct cdt_id *file_id,
 		return cdt_corrupt(why, "manifest of a %s file has %s chunks",
 			       *size ? "non-empty" : "empty", *count ? "some" : "no");
 	return 0;
+}
+
+/* Read the trailer into t and check it (parse_trailer()). */
+static int check_trailer(int fd, uint64_t fsize, const struct cdt_id *file_id,
+			 unsigned char *t, uint64_t *count, uint64_t *size,
+			 struct strbuf *why)
+{
+	ssize_t n = pread_full(fd, t, CDT_MANIFEST_TRAILER, (off_t)(fsize - CDT_MANIFEST_TRAILER));
+
+	if (n < 0)
+		return (int)n;
+	if (n != CDT_MANIFEST_TRAILER)
+		return cdt_corrupt(why, "manifest is truncated");
+	return parse_trailer(fsize, file_id, t, count, size, why);
 }
 
 int cdt_manifest_peek(struct cdt_store *s, const struct cdt_id *file_id,
@@ -222,11 +250,43 @@ int cdt_manifest_peek(struct cdt_store *s, const struct cdt_id *file_id,
 	return ret;
 }
 
+/* The header of a manifest: magic, version, reserved bytes. */
+static int check_header(const unsigned char *buf, struct strbuf *why)
+{
+	if (memcmp(buf, CDT_MANIFEST_MAGIC, 4) || buf[5] || buf[6] || buf[7])
+		return cdt_corrupt(why, "manifest has a bad header");
+	if (buf[4] != CDT_MANIFEST_VERSION)
+		return cdt_corrupt(why, "manifest has unknown version %u", buf[4]);
+	return 0;
+}
+
+/*
+ * Check records done .. done + nr - 1 (at buf): each ends after the one
+ * before (*end) by at most max bytes. Notes the end of every group.
+ */
+static int check_records(const unsigned char *buf, uint64_t nr, uint64_t done, uint64_t count,
+			 uint64_t max, uint64_t *end, uint64_t *group_end, struct strbuf *why)
+{
+	uint64_t i;
+
+	for (i = 0; i < nr; i++) {
+		uint64_t e = get_le64(buf + i * CDT_MANIFEST_REC + CDT_ID_LEN);
+
+		if (e <= *end || e - *end > max)
+			return cdt_corrupt(why, "manifest entry %llu has a bad length",
+					   (unsigned long long)(done + i));
+		*end = e;
+		if ((done + i + 1) % FIND_STRIDE == 0 || done + i + 1 == count)
+			group_end[(done + i) / FIND_STRIDE] = e;
+	}
+	return 0;
+}
+
 int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 		      struct cdt_manifest **out, struct strbuf *why)
 {
 	unsigned char t[CDT_MANIFEST_TRAILER];
-	unsigned char *buf = NULL;
+	unsigned char *buf = NULL, *all = NULL;
 	uint64_t *group_end = NULL;
 	struct cdt_hasher *h = NULL;
 	struct cdt_id sum;
@@ -238,7 +298,21 @@ int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 	fd = open_manifest_fd(s, file_id, &fsize, why);
 	if (fd < 0)
 		return fd;
-	ret = check_trailer(fd, fsize, file_id, t, &count, &size, why);
+	if (fsize <= CDT_MANIFEST_HDR + RBUF_RECS * CDT_MANIFEST_REC + CDT_MANIFEST_TRAILER) {
+		/* Small enough to be one window: the whole file in one read. */
+		ssize_t n;
+
+		all = xmalloc((size_t)fsize);
+		n = pread_full(fd, all, (size_t)fsize, 0);
+		if (n != (ssize_t)fsize) {
+			ret = n < 0 ? (int)n : cdt_corrupt(why, "manifest is truncated");
+			goto fail;
+		}
+		memcpy(t, all + fsize - CDT_MANIFEST_TRAILER, CDT_MANIFEST_TRAILER);
+		ret = parse_trailer(fsize, file_id, t, &count, &size, why);
+	} else {
+		ret = check_trailer(fd, fsize, file_id, t, &count, &size, why);
+	}
 	if (ret < 0)
 		goto fail;
 
@@ -246,25 +320,31 @@ int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 	buf = xmalloc(RBUF_RECS * CDT_MANIFEST_REC);
 	group_end = xmalloc((size_t)((count + FIND_STRIDE - 1) / FIND_STRIDE + 1) * sizeof(*group_end));
 	h = cdt_hasher_new();
-	ret = (int)pread_full(fd, buf, CDT_MANIFEST_HDR, 0);
-	if (ret != CDT_MANIFEST_HDR) {
-		ret = ret < 0 ? ret : cdt_corrupt(why, "manifest is truncated");
-		goto fail;
+	if (all) {
+		memcpy(buf, all, CDT_MANIFEST_HDR);
+	} else {
+		ret = (int)pread_full(fd, buf, CDT_MANIFEST_HDR, 0);
+		if (ret != CDT_MANIFEST_HDR) {
+			ret = ret < 0 ? ret : cdt_corrupt(why, "manifest is truncated");
+			goto fail;
+		}
 	}
-	if (memcmp(buf, CDT_MANIFEST_MAGIC, 4) || buf[5] || buf[6] || buf[7]) {
-		ret = cdt_corrupt(why, "manifest has a bad header");
+	ret = check_header(buf, why);
+	if (ret < 0)
 		goto fail;
-	}
-	if (buf[4] != CDT_MANIFEST_VERSION) {
-		ret = cdt_corrupt(why, "manifest has unknown version %u", buf[4]);
-		goto fail;
-	}
 	cdt_hasher_update(h, buf, CDT_MANIFEST_HDR);
 	off = CDT_MANIFEST_HDR;
 	while (done < count) {
-		uint64_t nr = MIN(count - done, (uint64_t)RBUF_RECS), i;
-		ssize_t n = pread_full(fd, buf, nr * CDT_MANIFEST_REC, off);
+		uint64_t nr = MIN(count - done, (uint64_t)RBUF_RECS);
+		ssize_t n;
 
+		if (all) {
+			/* All of them (count <= RBUF_RECS): they stay as the window. */
+			n = (ssize_t)(nr * CDT_MANIFEST_REC);
+			memcpy(buf, all + off, (size_t)n);
+		} else {
+			n = pread_full(fd, buf, nr * CDT_MANIFEST_REC, off);
+		}
 		if (n < 0) {
 			ret = (int)n;
 			goto fail;
@@ -274,18 +354,9 @@ int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 			goto fail;
 		}
 		cdt_hasher_update(h, buf, (size_t)n);
-		for (i = 0; i < nr; i++) {
-			uint64_t e = get_le64(buf + i * CDT_MANIFEST_REC + CDT_ID_LEN);
-
-			if (e <= end || e - end > max) {
-				ret = cdt_corrupt(why, "manifest entry %llu has a bad length",
-					      (unsigned long long)(done + i));
-				goto fail;
-			}
-			end = e;
-			if ((done + i + 1) % FIND_STRIDE == 0 || done + i + 1 == count)
-				group_end[(done + i) / FIND_STRIDE] = e;
-		}
+		ret = check_records(buf, nr, done, count, max, &end, group_end, why);
+		if (ret < 0)
+			goto fail;
 		done += nr;
 		off += n;
 	}
@@ -309,11 +380,15 @@ int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 		m->size = size;
 		m->checksum = sum;
 		m->win = buf;
+		/* Read whole, the records checked are the window. */
+		m->win_nr = all ? count : 0;
 		m->group_end = group_end;
 		*out = m;
 	}
+	free(all);
 	return 0;
 fail:
+	free(all);
 	free(buf);
 	free(group_end);
 	cdt_hasher_free(h);

@@ -52,6 +52,12 @@ int cdt_manifest_writer_commit_flags(struct cdt_manifest_writer *w, int replace,
 void cdt_manifest_writer_free(struct cdt_manifest_writer *w);
 uint64_t cdt_manifest_writer_count(const struct cdt_manifest_writer *w);
 /*
+ * The chunk ids added so far, in order (cdt_manifest_writer_count() of
+ * them), while there are few enough to be kept in memory; else NULL, and
+ * they are read from the file (cdt_manifest_writer_tmpname()).
+ */
+const struct cdt_id *cdt_manifest_writer_ids(const struct cdt_manifest_writer *w);
+/*
  * The finished manifest's checksum (its last 32 bytes), or NULL before
  * finish. Two manifests with equal checksums are the same bytes.
  */

@@ -348,6 +348,54 @@ int cdt_name_read(struct cdt_store *s, const char *name, struct cdt_name_entry *
 	return (int)n;
 }
 
+/*
+ * Open the directory of names `dir` (under namesfd, found missing), made
+ * with its missing parents. Each level is made in its parent opened
+ * without following any symbolic link; the nearest one there is found
+ * first, so that making one directory in an existing one costs an open,
+ * a mkdir and an open. A new directory is synced into its parent with
+ * `sync`. fd or -errno.
+ */
+static int make_dir(int namesfd, char *dir, int sync, int depth)
+{
+	char *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : dir;
+	int pfd, fd;
+
+	if (depth >= FS_TREE_DEPTH_MAX)
+		return -ELOOP;
+	if (slash) {
+		*slash = '\0';
+		pfd = openat_beneath(namesfd, dir, O_RDONLY | O_DIRECTORY, 0);
+		if (pfd == -ENOENT)
+			pfd = make_dir(namesfd, dir, sync, depth + 1);
+		*slash = '/';
+	} else {
+		pfd = openat(namesfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (pfd < 0)
+			pfd = -errno;
+	}
+	if (pfd < 0)
+		return pfd == -ELOOP ? -ENOTDIR : pfd;
+	if (mkdirat(pfd, base, 0777) == 0) {
+		/* A new directory must be durable before the name in it is. */
+		if (sync && fsync(pfd) < 0) {
+			fd = -errno;
+			close(pfd);
+			return fd;
+		}
+	} else if (errno != EEXIST) {
+		fd = -errno;
+		close(pfd);
+		return fd;
+	}
+	fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		fd = errno == ELOOP ? -ENOTDIR : -errno;
+	close(pfd);
+	return fd;
+}
+
 /* Open the directory holding `name`'s entry, creating it if asked. */
 static int open_parent_sync(struct cdt_store *s, const char *name, int create, int sync,
 			    const char **base)
@@ -373,52 +421,9 @@ static int open_parent_sync(struct cdt_store *s, const char *name, int create, i
 		}
 	}
 	if (create) {
-		/* Walk down creating each level, so that no symlink is followed. */
-		char *p = dir, *q;
-		int cur = openat(namesfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (cur < 0) {
-			free(dir);
-			return -errno;
-		}
-
-		for (;;) {
-			int nfd;
-
-			q = strchr(p, '/');
-			if (q)
-				*q = '\0';
-			if (mkdirat(cur, p, 0777) == 0) {
-				/* A new directory must be durable before the name in it is. */
-				if (sync && fsync(cur) < 0) {
-					int e = -errno;
-
-					close(cur);
-					free(dir);
-					return e;
-				}
-			} else if (errno != EEXIST) {
-				int e = -errno;
-
-				close(cur);
-				free(dir);
-				return e;
-			}
-			nfd = openat(cur, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			close(cur);
-			if (nfd < 0) {
-				int e = errno == ELOOP ? -ENOTDIR : -errno;
-
-				free(dir);
-				return e;
-			}
-			cur = nfd;
-			if (!q)
-				break;
-			p = q + 1;
-		}
+		fd = make_dir(namesfd, dir, sync, 0);
 		free(dir);
-		return cur;
+		return fd;
 	}
 	fd = openat_beneath(namesfd, dir, O_RDONLY | O_DIRECTORY, 0);
 	free(dir);
@@ -450,14 +455,39 @@ int cdt_name_stage(struct cdt_store *s, struct cdt_name_entry *e, struct strbuf 
 	return ret;
 }
 
+struct cdt_name_dirs {
+	struct strbuf path;	/* the directory of names open in fd ("" for names/) */
+	int fd;
+};
+
+struct cdt_name_dirs *cdt_name_dirs_new(void)
+{
+	struct cdt_name_dirs *d = xcalloc(1, sizeof(*d));
+
+	strbuf_init(&d->path, 0);
+	d->fd = -1;
+	return d;
+}
+
+void cdt_name_dirs_free(struct cdt_name_dirs *d)
+{
+	if (!d)
+		return;
+	if (d->fd >= 0)
+		close(d->fd);
+	strbuf_release(&d->path);
+	free(d);
+}
+
 /* Move the staged entry tmpname into place (see cdt_name_install()). */
-static int name_install(struct cdt_store *s, const struct cdt_name_entry *e, const char *tmpname,
-			int replace, int sync)
+static int name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
+			const struct cdt_name_entry *e, const char *tmpname, int replace, int sync)
 {
 	struct strbuf path = STRBUF_INIT;
 	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
-	const char *base;
+	const char *base, *slash;
 	int dirfd, ret = 0;
+	size_t dirlen;
 	struct stat st;
 
 	strbuf_addstr(&path, e->name);
@@ -465,20 +495,34 @@ static int name_install(struct cdt_store *s, const struct cdt_name_entry *e, con
 		strbuf_addstr(&path, "/" CDT_NAME_DIRENT);
 		replace = 1;	/* a directory's metadata is always the latest */
 	}
-	dirfd = open_parent_sync(s, path.buf, 1, sync, &base);
-	if (dirfd < 0) {
-		ret = dirfd;
-		goto out;
+	slash = strrchr(path.buf, '/');
+	dirlen = slash ? (size_t)(slash - path.buf) : 0;
+	if (dirs && dirs->fd >= 0 && dirs->path.len == dirlen &&
+	    !memcmp(dirs->path.buf, path.buf, dirlen)) {
+		/* The directory of the name before: still open. */
+		dirfd = dirs->fd;
+		base = slash ? slash + 1 : path.buf;
+	} else {
+		dirfd = open_parent_sync(s, path.buf, 1, sync, &base);
+		if (dirfd < 0) {
+			ret = dirfd;
+			goto out;
+		}
+		if (dirs) {
+			if (dirs->fd >= 0)
+				close(dirs->fd);
+			dirs->fd = dirfd;
+			strbuf_reset(&dirs->path);
+			strbuf_add(&dirs->path, path.buf, dirlen);
+		}
 	}
-	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (S_ISDIR(st.st_mode)) {
-			ret = -EISDIR;
-			goto out;
-		}
-		if (!replace) {
-			ret = -EEXIST;
-			goto out;
-		}
+	/*
+	 * Replacing, rename() itself refuses a directory (EISDIR): only a
+	 * name that must not replace looks first.
+	 */
+	if (!replace && fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		ret = S_ISDIR(st.st_mode) ? -EISDIR : -EEXIST;
+		goto out;
 	}
 	cdt_crash_point("name");
 	if (replace) {
@@ -495,21 +539,22 @@ static int name_install(struct cdt_store *s, const struct cdt_name_entry *e, con
 	}
 	if (sync && fsync(dirfd) < 0)
 		ret = -errno;
-	close(dirfd);
+	if (!dirs)
+		close(dirfd);
 	strbuf_release(&path);
 	return ret;
 out:
 	unlinkat(tmpfd, tmpname, 0);
-	if (dirfd >= 0)
+	if (dirfd >= 0 && !dirs)
 		close(dirfd);
 	strbuf_release(&path);
 	return ret;
 }
 
-int cdt_name_install(struct cdt_store *s, const struct cdt_name_entry *e, const char *tmpname,
-		     int replace)
+int cdt_name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
+		     const struct cdt_name_entry *e, const char *tmpname, int replace)
 {
-	return name_install(s, e, tmpname, replace, 0);
+	return name_install(s, dirs, e, tmpname, replace, 0);
 }
 
 int cdt_name_write(struct cdt_store *s, struct cdt_name_entry *e, int replace)
@@ -521,7 +566,7 @@ int cdt_name_write(struct cdt_store *s, struct cdt_name_entry *e, int replace)
 	if (!ret)
 		ret = tmpfile_sync(cdt_store_dirfd(s, CDT_DIR_TMP), tmpname.buf);
 	if (!ret)
-		ret = name_install(s, e, tmpname.buf, replace, 1);
+		ret = name_install(s, NULL, e, tmpname.buf, replace, 1);
 	strbuf_release(&tmpname);
 	return ret;
 }
@@ -778,7 +823,7 @@ int cdt_name_writable(struct cdt_store *s, const char *name, int type, int no_re
 
 	dirfd = open_parent(s, name, 0, &base);
 	if (dirfd == -ENOENT)
-		return 0;	/* parents will be created */
+		return 1;	/* parents will be created */
 	if (dirfd < 0)
 		return dirfd;
 	if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {

@@ -146,15 +146,25 @@ int cdt_name_write(struct cdt_store *s, struct cdt_name_entry *e, int replace);
  * file if it fails; its errors are cdt_name_write()'s.
  */
 int cdt_name_stage(struct cdt_store *s, struct cdt_name_entry *e, struct strbuf *tmpname);
-int cdt_name_install(struct cdt_store *s, const struct cdt_name_entry *e, const char *tmpname,
-		     int replace);
+struct cdt_name_dirs;
+/*
+ * dirs (or NULL) keeps the directory of the last name installed open for
+ * the next: names of one directory are installed with one open. Its
+ * directories stay what they were only while nothing removes directories
+ * of names, so it lives no longer than one commit under the add lock.
+ */
+int cdt_name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
+		     const struct cdt_name_entry *e, const char *tmpname, int replace);
+struct cdt_name_dirs *cdt_name_dirs_new(void);
+void cdt_name_dirs_free(struct cdt_name_dirs *dirs);
 
 /*
- * Can `name` be written as an entry of `type`? 0, -EEXIST (exists and
- * no_replace), -EISDIR (a file or link where names exist under it),
- * -ENOTDIR (a parent, or for a directory the name itself, is a stored
- * name that is not a directory) or -errno. A directory's entry is always
- * replaced.
+ * Can `name` be written as an entry of `type`? 0, 1 (yes, and its parent
+ * directory of names is missing: so is every name under that parent),
+ * -EEXIST (exists and no_replace), -EISDIR (a file or link where names
+ * exist under it), -ENOTDIR (a parent, or for a directory the name
+ * itself, is a stored name that is not a directory) or -errno. A
+ * directory's entry is always replaced.
  */
 int cdt_name_writable(struct cdt_store *s, const char *name, int type, int no_replace);
 

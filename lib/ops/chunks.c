@@ -178,8 +178,16 @@ int cdt_chunk_has_good(struct cdt_chunk_reader *r, const struct cdt_id *id, uint
 	struct cdt_pack *p;
 	uint64_t index;
 	uint32_t got;
-	int ret = loose_has(r->store, id, &st);
+	int ret;
 
+	/*
+	 * The packs known already first: a packed copy will do, and asking
+	 * them costs no system call. A miss there still looks loose, and
+	 * then in packs made since (cdt_chunk_locate()).
+	 */
+	if (cdt_chunk_locate_known(r->store, id))
+		return 1;
+	ret = loose_has(r->store, id, &st);
 	if (ret < 0)
 		return ret;
 	if (ret && read_loose(r, id, len, buf, &got, NULL) == 0)

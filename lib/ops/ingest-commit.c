@@ -177,6 +177,7 @@ static void records_error(struct cdt_ingest *ing, size_t records, int err)
 static int commit(struct cdt_ingest *ing)
 {
 	struct cdt_store *s = ing->store;
+	struct cdt_name_dirs *dirs;
 	char hex[CDT_ID_HEXLEN + 1];
 	size_t i;
 	size_t records = 0;
@@ -258,16 +259,18 @@ static int commit(struct cdt_ingest *ing)
 	ret = sync_store(ing);
 	if (ret < 0)
 		goto out;
+	dirs = cdt_name_dirs_new();
 	for (i = 0; i < ing->npend; i++) {
 		struct pending *p = &ing->pend[i];
 
 		if (!p->name_tmp.len || p->err)
 			continue;
-		p->err = cdt_name_install(s, p->meta, p->name_tmp.buf, !ing->opt.no_replace);
+		p->err = cdt_name_install(s, dirs, p->meta, p->name_tmp.buf, !ing->opt.no_replace);
 		strbuf_reset(&p->name_tmp);
 		if (p->err)
 			name_error(p->meta, p->err);
 	}
+	cdt_name_dirs_free(dirs);
 	ret = sync_store(ing);
 out:
 	/* Keep lookups cheap: index many new packs together now and then. */

@@ -15,13 +15,17 @@
 /*
  * Add the chunk references of the finished manifest to the batch's
  * reference writer (written as a table at the commit, or before when it
- * is full), reading the manifest back in bounded pieces.
+ * is full): the ids the manifest writer kept, or for a large manifest
+ * its records read back in bounded pieces.
  */
-static int write_refs(struct cdt_ingest *ing, const char *manifest_tmp, const struct cdt_id *m)
+static int write_refs(struct cdt_ingest *ing, const struct cdt_manifest_writer *mw,
+		      const struct cdt_id *m)
 {
 	struct cdt_ref_writer *w;
 	int tmpfd = cdt_store_dirfd(ing->store, CDT_DIR_TMP);
-	unsigned char *rec = xmalloc(1024 * CDT_MANIFEST_REC);
+	const char *manifest_tmp = cdt_manifest_writer_tmpname(mw);
+	const struct cdt_id *ids = cdt_manifest_writer_ids(mw);
+	unsigned char *rec;
 	off_t off = CDT_MANIFEST_HDR;
 	struct stat st;
 	int fd, ret = 0;
@@ -30,7 +34,16 @@ static int write_refs(struct cdt_ingest *ing, const char *manifest_tmp, const st
 	if (!ing->refw)
 		ing->refw = cdt_ref_writer_new(ing->store);
 	w = ing->refw;
+	if (ids || !cdt_manifest_writer_count(mw)) {
+		/* Few enough chunks that the writer kept their ids: nothing to read back. */
+		uint64_t i, n = cdt_manifest_writer_count(mw);
 
+		for (i = 0; i < n && !ret; i++)
+			ret = cdt_ref_writer_add(w, &ids[i], m);
+		return ret;
+	}
+
+	rec = xmalloc(1024 * CDT_MANIFEST_REC);
 	fd = openat(tmpfd, manifest_tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		ret = -errno;
@@ -73,6 +86,7 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 	struct cdt_store *s = ing->store;
 	struct cdt_manifest_writer *mw = NULL;
 	struct cdt_chunk_batch *batch;
+	struct stat st;
 	int ret;
 	char hex[CDT_ID_HEXLEN + 1];
 
@@ -93,7 +107,16 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 	ing->stream_off = 0;
 	/* Bases of earlier files are read back from those files: not from this one. */
 	ingest_sf_reset(&ing->add_sf);
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	ing->input_reg = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	/*
+	 * st_blocks counts 512-byte units on Linux whatever the block
+	 * size; as GNU tar does, a file with blocks for all its bytes is
+	 * taken to have no holes worth looking for.
+	 */
+	ing->input_sparse = ing->input_reg && (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size;
+	/* A file that fits in one read needs no read-ahead hint. */
+	if (!ing->input_reg || (uint64_t)st.st_size > ing->buf_cap)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	ret = cdt_manifest_writer_new(s, &mw);
 	if (ret < 0) {
 		error("cannot create a manifest in '%s/tmp': %s", cdt_store_path(s), cdt_strerror(ret));
@@ -179,7 +202,7 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 	res->manifest_existed = ret;
 	ret = 0;
 	if (!res->manifest_existed) {
-		ret = write_refs(ing, cdt_manifest_writer_tmpname(mw), &res->content);
+		ret = write_refs(ing, mw, &res->content);
 		if (ret < 0) {
 			error("cannot write reference table: %s", cdt_strerror(ret));
 			goto out;

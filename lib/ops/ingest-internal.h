@@ -222,6 +222,12 @@ struct cdt_ingest {
 	uint64_t hashed;		/* bytes of the file fed to file_hash */
 	off_t start;			/* offset of the file's first byte in fd, -1 if unknown */
 	/*
+	 * What one fstat() of the input said (ingest_read()): a regular
+	 * file, and one that may have holes (fewer blocks than its size
+	 * needs: a file without holes is read without looking for them).
+	 */
+	int input_reg, input_sparse;
+	/*
 	 * Holes (fill_round): whether they are looked for in this input,
 	 * the offset of the next byte to read, whether the "sparse-hole"
 	 * test hook was met; the ids of all-zero chunks of a few lengths.

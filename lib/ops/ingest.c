@@ -533,10 +533,8 @@ static int fill_round(struct cdt_ingest *ing, int fd, struct round *r, const str
 				add_zero_range(r, MAX(prev->zr[i].start, prev->len) - prev->len,
 					       prev->zr[i].end - prev->len);
 	} else if (!ing->src) {
-		struct stat st;
-
-		/* A new input: holes are looked for in a regular file read from a known offset. */
-		ing->holes = ing->start >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+		/* A new input: holes are looked for in a sparse file read from a known offset. */
+		ing->holes = ing->start >= 0 && ing->input_sparse;
 		ing->rpos = ing->start;
 		ing->hole_paused = 0;
 	}
@@ -700,10 +698,8 @@ int ingest_run_rounds(struct cdt_ingest *ing, int fd, const char *what,
 		ing->reread = 1;
 		ing->defer = 0;
 	} else {
-		struct stat st;
-
 		/* Only input that can be read again may leave bytes unhashed. */
-		ing->reread = ing->start >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+		ing->reread = ing->start >= 0 && ing->input_reg;
 		ing->defer = !r->last && ing->reread;
 	}
 	for (;;) {

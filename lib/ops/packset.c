@@ -571,7 +571,9 @@ int cdt_packs_write_midx(struct cdt_store *s)
  * the packs it does not cover; if not found and packs/ changed since it
  * was listed, lists it again and searches once more.
  */
-static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id, int64_t *index)
+/* Where id is packed; `passes` 2 lists packs/ again on a miss if it changed, 1 does not. */
+static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id, int64_t *index,
+				    int passes)
 {
 	struct cdt_packset *ps = packset(s);
 	struct cdt_pack *found = NULL;
@@ -579,7 +581,7 @@ static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id
 	size_t i;
 
 	pthread_mutex_lock(&ps->mu);
-	for (pass = 0; pass < 2 && !found; pass++) {
+	for (pass = 0; pass < passes && !found; pass++) {
 		if ((pass || !ps->loaded) && !refresh_locked(s, ps) && pass)
 			break;
 		if (ps->have_midx) {
@@ -627,11 +629,18 @@ int cdt_chunk_locate(struct cdt_store *s, const struct cdt_id *id, struct cdt_pa
 {
 	int64_t k;
 
-	*pack = find_packed(s, id, &k);
+	*pack = find_packed(s, id, &k, 2);
 	if (!*pack)
 		return 0;
 	*index = (uint64_t)k;
 	return 1;
+}
+
+int cdt_chunk_locate_known(struct cdt_store *s, const struct cdt_id *id)
+{
+	int64_t k;
+
+	return find_packed(s, id, &k, 1) != NULL;
 }
 
 size_t cdt_packs_uncovered(struct cdt_store *s)

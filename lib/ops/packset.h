@@ -27,6 +27,11 @@ size_t cdt_packs_uncovered(struct cdt_store *s);
  */
 int cdt_chunk_locate(struct cdt_store *s, const struct cdt_id *id, struct cdt_pack **pack,
 		     uint64_t *index);
+/*
+ * Is id in a pack already known (listed before; packs/ is listed only the
+ * first time)? 1 or 0: a 0 says nothing about packs made since.
+ */
+int cdt_chunk_locate_known(struct cdt_store *s, const struct cdt_id *id);
 
 /*
  * The one walk over packs/ (fsck reports, gc and repair fix from it): fn

@@ -76,6 +76,16 @@ static int write_list(struct cdt_store *s, const struct list *l, struct cdt_id *
 	for (i = 0; i < l->n; i++)
 		CHECK(cdt_manifest_writer_add(w, &l->ids[i], l->lens[i]) == 0);
 	CHECK(cdt_manifest_writer_count(w) == l->n);
+	/* The ids of a small manifest are kept, in order; a large one's are not. */
+	if (l->n && l->n <= 1024) {
+		const struct cdt_id *ids = cdt_manifest_writer_ids(w);
+
+		CHECK(ids != NULL);
+		for (i = 0; ids && i < l->n; i++)
+			CHECK(cdt_id_eq(&ids[i], &l->ids[i]));
+	} else if (l->n > 1024) {
+		CHECK(cdt_manifest_writer_ids(w) == NULL);
+	}
 	CHECK(cdt_manifest_writer_finish(w, &l->file) == 0);
 	CHECK(cdt_manifest_writer_checksum(w) != NULL);
 	if (checksum && cdt_manifest_writer_checksum(w))
