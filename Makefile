@@ -93,6 +93,7 @@ LIBS = $(PKG_LIBS) -lm $(FUSE_LIBS)
 
 LIB_SOURCES = \
 	lib/base/alloc.c \
+	lib/base/cid.c \
 	lib/base/compress.c \
 	lib/base/csum-file.c \
 	lib/base/error.c \
@@ -156,6 +157,7 @@ CMD_SOURCES = \
 	cmd/diff.c \
 	cmd/fsck.c \
 	cmd/gc.c \
+	cmd/hash.c \
 	cmd/init.c \
 	cmd/ls.c \
 	cmd/mount.c \
@@ -189,6 +191,7 @@ TEST_TOOL_SOURCES = \
 
 UNIT_TESTS = \
 	t/unit/test-chunker \
+	t/unit/test-cid \
 	t/unit/test-csum-file \
 	t/unit/test-exclude \
 	t/unit/test-formats \

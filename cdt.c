@@ -42,6 +42,7 @@ static const struct command commands[] = {
 	{ "diff", cmd_diff, NEED_STORE, usage_diff, "show the names added, removed and changed between two prefixes" },
 	{ "fsck", cmd_fsck, NEED_STORE | SALVAGE_STORE | SHOWS_PROGRESS, usage_fsck, "check the whole store and say what is damaged" },
 	{ "gc", cmd_gc, NEED_STORE | SHOWS_PROGRESS, usage_gc, "delete what no stored name needs" },
+	{ "hash", cmd_hash, NEED_STORE, usage_hash, "print the content id the store gives local files" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
 	{ "mount", cmd_mount, MOUNT_FLAGS, usage_mount, "browse the store as a read-only file system" },

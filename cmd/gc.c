@@ -52,8 +52,8 @@ static void print_recompress(const struct cdt_recompress_result *r, int dry)
 	char a[32], b[32], c[32];
 
 	if (r->config_written)
-		printf("%s the config of format %d: zstd, frames and deltas\n",
-		       dry ? "would write" : "wrote", CDT_FORMAT_VERSION);
+		printf("%s the config of format %u: zstd, frames and deltas\n",
+		       dry ? "would write" : "wrote", r->format);
 	if (dry) {
 		printf("would convert %llu chunk%s (%s as stored now)\n",
 		       (unsigned long long)r->to_convert, r->to_convert == 1 ? "" : "s",

@@ -15,7 +15,7 @@
 #define STR(x) STR_(x)
 
 const char usage_init[] =
-	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--codec zstd|zlib] [--level N] [--frame-size SIZE] [--no-deltas] [--shared=group] [-q] [DIR]\n"
+	"usage: cdt init [--chunker fastcdc|fixed] [--chunk-size SIZE] [--codec zstd|zlib] [--level N] [--frame-size SIZE] [--content-id tree|sha256] [--no-deltas] [--shared=group] [-q] [DIR]\n"
 	"\n"
 	"Create a store at DIR (default: --store, else $CDT_STORE, else .cdt in\n"
 	"the current directory).\n"
@@ -25,13 +25,17 @@ const char usage_init[] =
 	"    --chunker KIND     fastcdc (content-defined, default) or fixed (blocks)\n"
 	"    --chunk-size SIZE  average chunk size for fastcdc (power of two,\n"
 	"                       1K..4M, default 32K), block size for fixed (512..16M)\n"
-	"    --codec CODEC      zstd (default; store format 2) or zlib (format 1,\n"
-	"                       readable by older cdt)\n"
+	"    --codec CODEC      zstd (default) or zlib (with neither --frame-size\n"
+	"                       nor --content-id: format 1, readable by older cdt)\n"
 	"    --level N          zstd " STR(CDT_ZSTD_LEVEL_MIN) ".." STR(CDT_ZSTD_LEVEL_MAX) " (default " STR(CDT_ZSTD_LEVEL_DEFAULT) "), zlib " STR(CDT_ZLIB_LEVEL_MIN) ".." STR(CDT_ZLIB_LEVEL_MAX) "\n"
 	"                       (default " STR(CDT_ZLIB_LEVEL_DEFAULT) "; 0 stores raw)\n"
 	"    --frame-size SIZE  raw bytes of neighbouring chunks a pack compresses\n"
 	"                       together (4K..16M, default 256K; 0: each chunk\n"
 	"                       alone); zlib stores take none unless given\n"
+	"    --content-id KIND  how contents are named: tree (default; store format\n"
+	"                       3: holes of sparse files are not hashed) or sha256\n"
+	"                       (the SHA-256 of the bytes, as sha256sum prints it;\n"
+	"                       format 2)\n"
 	"    --no-deltas        store every new chunk whole, never as a delta\n"
 	"                       against a similar stored one (zstd stores keep\n"
 	"                       deltas by default; zlib stores never do)\n"
@@ -64,6 +68,7 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 		{ "codec", required_argument, NULL, 'C' },
 		{ "level", required_argument, NULL, 'l' },
 		{ "frame-size", required_argument, NULL, 'F' },
+		{ "content-id", required_argument, NULL, 'I' },
 		{ "no-deltas", no_argument, NULL, 'D' },
 		{ "shared", required_argument, NULL, 'S' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -72,7 +77,8 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 	enum cdt_store_sharing sharing = CDT_SHARE_PRIVATE;
 	struct cdt_config cfg;
 	const char *dir;
-	int c, quiet = 0, level_given = 0, frame_given = 0, no_deltas = 0;
+	int c, quiet = 0, level_given = 0, frame_given = 0, no_deltas = 0, cid_given = 0;
+	enum cdt_cid_kind cid = CDT_CID_TREE;
 	uint64_t v;
 	char *end;
 	long level = 0;
@@ -108,6 +114,16 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 		case 'D':
 			no_deltas = 1;
 			break;
+		case 'I':
+			if (!strcmp(optarg, "tree"))
+				cid = CDT_CID_TREE;
+			else if (!strcmp(optarg, "sha256"))
+				cid = CDT_CID_SHA256;
+			else
+				return usage_error(ctx, "unknown content id '%s' (tree or sha256)",
+						   quote(optarg));
+			cid_given = 1;
+			break;
 		case 'S':
 			if (strcmp(optarg, "group"))
 				return usage_error(ctx, "--shared takes 'group', not '%s'", quote(optarg));
@@ -125,7 +141,12 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 	/* zlib stores without frames stay format 1, which older cdt reads too. */
 	if (cfg.codec == CDT_CODEC_ZLIB && !frame_given)
 		cfg.frame_size = 0;
-	cfg.format = cfg.codec == CDT_CODEC_ZLIB && !cfg.frame_size ? 1 : CDT_FORMAT_VERSION;
+	if (cfg.codec == CDT_CODEC_ZLIB && !cfg.frame_size && !cid_given)
+		cid = CDT_CID_SHA256;
+	if (cid == CDT_CID_TREE)
+		cfg.format = 3;
+	else
+		cfg.format = cfg.codec == CDT_CODEC_ZLIB && !cfg.frame_size ? 1 : 2;
 	cfg.deltas = cfg.codec == CDT_CODEC_ZSTD && !no_deltas;
 	cfg.level = level_given ? (int)level : cdt_codec_level_default(cfg.codec);
 	if (cfg.level < cdt_codec_level_min(cfg.codec) || cfg.level > cdt_codec_level_max(cfg.codec))

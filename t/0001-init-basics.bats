@@ -8,10 +8,28 @@ load test_helper
 	assert_status 0
 	assert_out_contains "fastcdc, 32768-byte chunks, zstd level 3"
 	[ -f "$S/config" ]
-	grep -qx 'format 2' "$S/config"
+	grep -qx 'format 3' "$S/config"
 	grep -qx 'codec zstd' "$S/config"
 	grep -qx 'chunker fastcdc' "$S/config"
 	for d in objects manifests names refs tmp; do [ -d "$S/$d" ]; done
+}
+
+@test "init --content-id chooses the store's content ids (and so its format)" {
+	run_split "$CDT" init -q --content-id sha256 "$S"
+	assert_status 0
+	grep -qx 'format 2' "$S/config"
+	rm -rf "$S"
+	run_split "$CDT" init -q --codec zlib "$S"
+	grep -qx 'format 1' "$S/config"
+	rm -rf "$S"
+	run_split "$CDT" init -q --codec zlib --content-id tree "$S"
+	grep -qx 'format 3' "$S/config"
+	grep -qx 'codec zlib' "$S/config"
+	rm -rf "$S"
+	run_split "$CDT" init -q --content-id md5 "$S"
+	assert_status 2
+	assert_err_contains "unknown content id 'md5' (tree or sha256)"
+	[ ! -e "$S" ]
 }
 
 @test "init records chunker, chunk size and level" {

@@ -5,11 +5,11 @@ load test_helper
 
 @test "a store of a newer format version is refused by name" {
 	init_store
-	sed -i 's/^format 2$/format 3/' "$S/config"
+	sed -i 's/^format 3$/format 4/' "$S/config"
 	run_split c ls
 	assert_status 1
 	assert_one_line_err
-	assert_err_contains "store format 3 is newer than this cdt supports (2)"
+	assert_err_contains "store format 4 is newer than this cdt supports (3)"
 }
 
 @test "an edited config fails its checksum" {

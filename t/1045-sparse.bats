@@ -12,7 +12,7 @@ need_holes() {
 }
 
 sum_of() {
-	sha256sum "$1" | cut -c1-64
+	ref_content_id "$1"
 }
 
 # Write COUNT random bytes of seed SEED at byte offset OFF of FILE, in place.

@@ -6,7 +6,7 @@ load test_helper
 
 # The content id (manifest id) of FILE.
 content_of() {
-	sha256sum "$1" | cut -c1-64
+	content_id "$1"
 }
 
 # Every name record: PATH (relative to refs/), manifest id, name.

@@ -179,7 +179,7 @@ load lib-integrity
 
 @test "a config of a newer format is not checked" {
 	make_fixture
-	sed -i 's/^format 2$/format 9/' "$S/config"
+	sed -i 's/^format [0-9]$/format 9/' "$S/config"
 	run_split c fsck
 	assert_status 1
 	assert_err_contains "store format 9 is newer than this cdt supports"
@@ -205,7 +205,7 @@ load lib-integrity
 	"$CDT" init -q other
 	gen_bytes 9 5000 > extra
 	"$CDT" --store other add -q extra
-	X=$(file_id extra)
+	X=$(sha256sum extra | cut -c1-64)	# its one chunk's id
 	mkdir -p "$S/objects/${X:0:2}"
 	cp "other/objects/${X:0:2}/${X:2}" "$S/objects/${X:0:2}/${X:2}"
 	echo partial > "$S/tmp/obj-1234-0000000000000000"

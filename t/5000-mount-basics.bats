@@ -65,7 +65,7 @@ load lib-mount
 	c add -q f
 	mount_view
 	python3 -c 'import os, sys; print(os.getxattr(sys.argv[1], "user.cdt.id").decode())' "$M/f" > got
-	sha256sum f | cut -d' ' -f1 > want
+	content_id f > want
 	diff want got
 	python3 -c 'import os, sys; print(os.listxattr(sys.argv[1]))' "$M/f" > got
 	echo "['user.cdt.id']" > want

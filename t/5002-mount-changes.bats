@@ -48,7 +48,7 @@ load lib-mount
 	need_fuse
 	make_tree
 	mount_view
-	id=$(sha256sum src/docs/log.txt | cut -d' ' -f1)
+	id=$(content_id src/docs/log.txt)
 	rm "$S/manifests/${id:0:2}/${id:2}"
 	run_split cat "$M/src/docs/log.txt"
 	assert_status 1

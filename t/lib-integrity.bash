@@ -13,7 +13,7 @@ obj_path() {
 }
 
 file_id() {
-	sha256sum "$1" | cut -c1-64
+	content_id "$1"
 }
 
 manifest_path() {

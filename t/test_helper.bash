@@ -91,6 +91,21 @@ init_store() {
 	"$CDT" init -q "$@" "$S"
 }
 
+# The content id the store gives FILE (what names its manifest).
+content_id() {
+	"$CDT" --store "$S" hash "$1" | cut -c1-64
+}
+
+# The same, computed without cdt: the SHA-256 of FILE, or in a store of
+# format 3 its tree id (t/lib/tree-id.py, from the format's definition).
+ref_content_id() {
+	if grep -qx 'format 3' "$S/config"; then
+		python3 "$BATS_TEST_DIRNAME/lib/tree-id.py" "$1" | cut -c1-64
+	else
+		sha256sum "$1" | cut -c1-64
+	fi
+}
+
 # Wait until process $1 has stopped itself at a CDT_TEST_PAUSE point.
 wait_stopped() {
 	local i

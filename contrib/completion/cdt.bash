@@ -6,7 +6,7 @@
 #
 # Adding a command: its name in __cdt_commands and one case in _cdt.
 
-__cdt_commands="add cat diff fsck gc init ls mount repair restore rm stats umount verify"
+__cdt_commands="add cat diff fsck gc hash init ls mount repair restore rm stats umount verify"
 
 # REPLY = word with its shell quoting removed (backslashes, single and
 # double quotes; an unfinished quote is fine) and a leading ~/ expanded.
@@ -265,6 +265,9 @@ _cdt()
 		--codec)
 			__cdt_offer "$cur" $'zstd\nzlib'
 			return 0 ;;
+		--content-id)
+			__cdt_offer "$cur" $'tree\nsha256'
+			return 0 ;;
 		--level)
 			if [[ " ${COMP_WORDS[*]} " == *" zlib "* ]]; then
 				__cdt_offer "$cur" "$(printf '%s\n' {0..12})"
@@ -279,7 +282,7 @@ _cdt()
 			return 0 ;;
 		esac
 		if [[ -z $dashdash && $cur == -* ]]; then
-			__cdt_offer "$cur" $'--chunker\n--chunk-size\n--codec\n--level\n--frame-size\n--no-deltas\n--shared\n-q\n--quiet\n-h\n--help\n--store'
+			__cdt_offer "$cur" $'--chunker\n--chunk-size\n--codec\n--level\n--frame-size\n--content-id\n--no-deltas\n--shared\n-q\n--quiet\n-h\n--help\n--store'
 		else
 			__cdt_dirs "$cur"
 		fi
@@ -354,6 +357,13 @@ _cdt()
 			__cdt_offer "$cur" $'-r\n--recursive\n--ignore-missing\n-n\n--dry-run\n-q\n--quiet\n-h\n--help\n--store'
 		else
 			__cdt_names "$cur"
+		fi
+		;;
+	hash)
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'-h\n--help\n--store'
+		else
+			__cdt_files "$cur"
 		fi
 		;;
 	stats)

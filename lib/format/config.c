@@ -20,6 +20,11 @@ void cdt_config_defaults(struct cdt_config *cfg)
 	cfg->deltas = 1;
 }
 
+enum cdt_cid_kind cdt_config_cid(const struct cdt_config *cfg)
+{
+	return cfg->format >= 3 ? CDT_CID_TREE : CDT_CID_SHA256;
+}
+
 int cdt_config_check(const struct cdt_config *cfg, struct strbuf *why)
 {
 	struct cdt_chunker c;

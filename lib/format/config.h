@@ -4,14 +4,17 @@
 
 #include <stdint.h>
 #include "format/chunker.h"
+#include "base/cid.h"
 #include "base/compress.h"
 #include "base/strbuf.h"
 
 /*
  * The newest store format this build reads and writes. Format 1 stores
- * chunks with the zlib codec; format 2 names its codec (zstd or zlib).
+ * chunks with the zlib codec; format 2 names its codec (zstd or zlib);
+ * format 3 is format 2 with tree content ids (base/cid.h) instead of the
+ * SHA-256 of a file's bytes.
  */
-#define CDT_FORMAT_VERSION 2
+#define CDT_FORMAT_VERSION 3
 #define CDT_CONFIG_MAX 4096
 
 struct cdt_config {
@@ -37,6 +40,9 @@ struct cdt_config {
 #define CDT_FRAME_SIZE_MIN (4u << 10)
 #define CDT_FRAME_SIZE_MAX (16u << 20)
 #define CDT_FRAME_SIZE_DEFAULT (256u << 10)
+
+/* The content ids of a store of this config: SHA-256 (formats 1, 2) or tree ids (3). */
+enum cdt_cid_kind cdt_config_cid(const struct cdt_config *cfg);
 
 /* Defaults for cdt init. */
 void cdt_config_defaults(struct cdt_config *cfg);

@@ -22,7 +22,7 @@ void ingest_drop_candidates(struct cdt_ingest *ing)
 
 /* One buffer of bytes read again, and the chunks it holds. */
 struct catchup {
-	struct cdt_hasher *file_hash;
+	struct cdt_cid *file_hash;
 	const unsigned char *buf;
 	size_t len;
 	uint64_t base;			/* file offset of buf[0] */
@@ -39,7 +39,7 @@ static void catchup_item(size_t i, int worker, void *data)
 
 	(void)worker;
 	if (i == 0) {
-		cdt_hasher_update(c->file_hash, c->buf, c->len);
+		cdt_cid_update(c->file_hash, c->buf, c->len);
 		return;
 	}
 	e = &c->ents[i - 1];
@@ -268,7 +268,7 @@ int ingest_follow_candidates(struct cdt_ingest *ing, int fd, const struct round 
 	ret = ingest_catch_up(ing, fd, &ref, chunks_before, round_start);
 	if (ret < 0)
 		return ret;
-	cdt_hasher_update(ing->file_hash, r->buf, r->len);
+	ingest_hash_round(ing, r);
 	ing->hashed += r->len;
 	return 0;
 }

@@ -96,7 +96,7 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 	if (!ing->batch)
 		ing->batch = cdt_chunk_batch_new(s);
 	batch = ing->batch;
-	cdt_hasher_reset(ing->file_hash);
+	cdt_cid_reset(ing->file_hash);
 	ing->hashed = 0;
 	ing->lazy = 0;
 	ing->defer = 0;
@@ -150,7 +150,7 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 	}
 	ingest_drop_candidates(ing);
 	if (!ing->lazy)
-		cdt_hasher_final(ing->file_hash, &res->content);
+		cdt_cid_final(ing->file_hash, &res->content);
 	ing->lazy = 0;
 	res->hashed = ing->hashed;
 

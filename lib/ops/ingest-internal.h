@@ -6,6 +6,7 @@
 #include "ops/batch.h"
 #include "ops/chunks.h"
 #include "base/compress.h"
+#include "base/cid.h"
 #include "base/hash.h"
 #include "base/idset.h"
 #include "format/manifest.h"
@@ -200,7 +201,7 @@ struct cdt_ingest {
 	/* Two rounds: one is encoded while the next is read and cut. */
 	struct round rounds[2];
 	struct round *cur;		/* the round the parallel steps work on */
-	struct cdt_hasher *file_hash;
+	struct cdt_cid *file_hash;	/* the content id, of the store's kind */
 	struct cdt_idset round_new;	/* ids found new in this round */
 	/*
 	 * Content already stored: a file whose chunks are exactly those of a
@@ -269,6 +270,8 @@ void ingest_drop_candidates(struct cdt_ingest *ing);
 int ingest_catch_up(struct cdt_ingest *ing, int fd, const struct cdt_id *ref,
 		    uint64_t nchunks, uint64_t upto);
 void ingest_find_candidates(struct cdt_ingest *ing, int fd, const struct round *r);
+/* Feed the round's bytes (r->len of them) to the content id, its holes as zeros. */
+void ingest_hash_round(struct cdt_ingest *ing, const struct round *r);
 int ingest_follow_candidates(struct cdt_ingest *ing, int fd, const struct round *r,
 			     uint64_t round_start, uint64_t chunks_before);
 int ingest_catch_up_error(const char *what, int ret);

@@ -77,7 +77,7 @@ struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_o
 					       (ing->buf_cap / c->min_size + 1) *
 					       (CDT_FRAME_HDR + 4 + CDT_OBJ_HDR));
 	}
-	ing->file_hash = cdt_hasher_new();
+	ing->file_hash = cdt_cid_new(cdt_config_cid(cdt_store_config(s)));
 	strbuf_init(&ing->src_why, 0);
 	return ing;
 }
@@ -119,7 +119,7 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 		free(ing->rounds[i].zr);
 		free(ing->rounds[i].old_zr);
 	}
-	cdt_hasher_free(ing->file_hash);
+	cdt_cid_free(ing->file_hash);
 	cdt_idset_clear(&ing->round_new);
 	cdt_chunk_batch_free(ing->again_batch);
 	ingest_pend_free(ing);
@@ -137,6 +137,25 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 	free(ing);
 }
 
+void ingest_hash_round(struct cdt_ingest *ing, const struct round *r)
+{
+	size_t pos = 0, i;
+
+	for (i = 0; i < r->nzr && pos < r->len; i++) {
+		size_t start = r->zr[i].start, end = r->zr[i].end < r->len ? r->zr[i].end : r->len;
+
+		if (start >= r->len)
+			break;
+		if (start > pos)
+			cdt_cid_update(ing->file_hash, r->buf + pos, start - pos);
+		if (end > start)
+			cdt_cid_zeros(ing->file_hash, end - start);
+		pos = end > pos ? end : pos;
+	}
+	if (pos < r->len)
+		cdt_cid_update(ing->file_hash, r->buf + pos, r->len - pos);
+}
+
 /*
  * Parallel step 1: item 0 feeds the whole-file hash, item k+1 hashes chunk
  * k and asks the store whether it holds it (the round's lookups then only
@@ -151,7 +170,7 @@ static void hash_item(size_t i, int worker, void *data)
 	if (i == 0) {
 		/* The whole-file hash sees the rounds in order: one item per round. */
 		if (!ing->lazy && !ing->defer)
-			cdt_hasher_update(ing->file_hash, r->buf, r->len);
+			ingest_hash_round(ing, r);
 		return;
 	}
 	d = &r->descs[i - 1];
@@ -730,7 +749,7 @@ int ingest_run_rounds(struct cdt_ingest *ing, int fd, const char *what,
 			first = 0;
 			if (ing->defer && !ing->lazy) {
 				/* New content: the first round joins the file hash now. */
-				cdt_hasher_update(ing->file_hash, r->buf, r->len);
+				ingest_hash_round(ing, r);
 				ing->hashed += r->len;
 			}
 			ing->defer = 0;
@@ -806,7 +825,7 @@ int cdt_ingest_again(struct cdt_ingest *ing, const struct cdt_id *content, const
 	}
 	ing->src_next = 0;
 	ing->src_len = ing->src_pos = 0;
-	cdt_hasher_reset(ing->file_hash);
+	cdt_cid_reset(ing->file_hash);
 	ing->hashed = 0;
 	ing->lazy = 0;
 	ing->defer = 0;
@@ -821,7 +840,7 @@ int cdt_ingest_again(struct cdt_ingest *ing, const struct cdt_id *content, const
 	ret = ingest_run_rounds(ing, -1, what, ing->again_batch, mw, res);
 	if (ret < 0)
 		goto out;
-	cdt_hasher_final(ing->file_hash, &res->content);
+	cdt_cid_final(ing->file_hash, &res->content);
 	res->hashed = ing->hashed;
 	/* The bytes read are the content only if they hash to its id again. */
 	if (!cdt_id_eq(&res->content, content)) {

@@ -449,7 +449,8 @@ static int target_config(const struct cdt_config *cur, struct cdt_config *out)
 
 	cdt_config_defaults(&def);
 	*out = *cur;
-	out->format = CDT_FORMAT_VERSION;
+	/* A store keeps its content ids: converting does not rename contents. */
+	out->format = cur->format >= 3 ? 3 : 2;
 	if (cur->codec != def.codec) {
 		out->codec = def.codec;
 		out->level = def.level;
@@ -495,6 +496,7 @@ int cdt_recompress(struct cdt_store *s, int level, int dry_run,
 	 */
 	if (target_config(cdt_store_config(s), &want)) {
 		res->config_written = 1;
+		res->format = want.format;
 		say(&rc, "%s the config: format %u, codec %s, level %d, frame size %u, deltas %u",
 		    dry_run ? "would write" : "writing", want.format, cdt_codec_name(want.codec),
 		    want.level, want.frame_size, want.deltas);

@@ -7,6 +7,7 @@
 
 struct cdt_recompress_result {
 	int config_written;		/* the config was (or would be) replaced */
+	unsigned format;		/* by one of this format */
 	uint64_t contents;		/* live contents read back and cut again */
 	uint64_t chunks, raw;		/* chunks stored again, and their raw bytes */
 	uint64_t stored;		/* the bytes they take now */

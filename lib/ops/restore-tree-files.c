@@ -4,7 +4,9 @@
 #include "ops/restore.h"
 #include "format/names.h"
 #include "base/fsutil.h"
+#include "base/cid.h"
 #include "base/hash.h"
+#include "format/config.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -16,23 +18,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Does fd hold exactly the stored content? Hashes it: the content id is its SHA-256. */
+/* Does fd hold exactly the stored content? Computes its content id. */
 static int same_content(struct worker *w, const struct titem *it, int fd)
 {
 	struct cdt_id got;
 	uint64_t total = 0;
 	ssize_t n;
 
-	cdt_hasher_reset(w->h);
+	cdt_cid_reset(w->h);
 	while ((n = read_full(fd, w->buf, BUF_SIZE)) > 0) {
-		cdt_hasher_update(w->h, w->buf, (size_t)n);
+		cdt_cid_update(w->h, w->buf, (size_t)n);
 		total += (uint64_t)n;
 		if (total > it->size)
 			return 0;
 	}
 	if (n < 0)
 		return n;
-	cdt_hasher_final(w->h, &got);
+	cdt_cid_final(w->h, &got);
 	return total == it->size && cdt_id_eq(&got, &it->content);
 }
 
@@ -230,7 +232,7 @@ struct worker *rt_worker_new(struct tree *t, int jobs)
 	w->r = cdt_restore_new(t->s, jobs);
 	cdt_restore_set_progress(w->r, rt_file_progress, w);
 	w->e = xcalloc(1, sizeof(*w->e));
-	w->h = cdt_hasher_new();
+	w->h = cdt_cid_new(cdt_config_cid(cdt_store_config(t->s)));
 	w->buf = xmalloc(BUF_SIZE);
 	return w;
 }
@@ -239,7 +241,7 @@ void rt_worker_release(struct worker *w)
 {
 	cdt_restore_free(w->r);
 	free(w->e);
-	cdt_hasher_free(w->h);
+	cdt_cid_free(w->h);
 	free(w->buf);
 }
 

@@ -51,7 +51,7 @@ struct worker {
 	pthread_t thread;
 	struct cdt_restore *r;
 	struct cdt_name_entry *e;	/* what cdt_restore_fd() reads */
-	struct cdt_hasher *h;
+	struct cdt_cid *h;	/* content ids, of the store's kind */
 	unsigned char *buf;
 	uint64_t last;			/* progress within the file being written */
 };

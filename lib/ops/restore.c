@@ -1,6 +1,8 @@
 /* restore.c: read a stored file back chunk by chunk, in parallel, in order: to write it (cat) or check it (verify, fsck). */
 #include "ops/restore.h"
 #include "ops/chunks.h"
+#include "base/cid.h"
+#include "format/config.h"
 #include "format/manifest.h"
 #include "base/util.h"
 #include "base/workers.h"
@@ -419,7 +421,7 @@ static void report_whole(const struct cdt_restore_check *c, const struct cdt_nam
 struct checking {
 	struct cdt_restore *r;
 	const struct cdt_restore_check *c;
-	struct cdt_hasher *h;
+	struct cdt_cid *h;	/* the content id, of the store's kind */
 	int damaged;		/* the first chunk's error, or 0 */
 };
 
@@ -434,8 +436,10 @@ static int check_slot(const struct slot *sl, void *data)
 		return 0;
 	}
 	/* Past damage the whole-file hash cannot be computed: skip it. */
-	if (!ck->damaged)
-		cdt_hasher_update(ck->h, sl->zero ? zero_bytes(ck->r) : sl->data, sl->len);
+	if (!ck->damaged && sl->zero)
+		cdt_cid_zeros(ck->h, sl->len);
+	else if (!ck->damaged)
+		cdt_cid_update(ck->h, sl->data, sl->len);
 	return 0;
 }
 
@@ -449,7 +453,7 @@ static void check_round(uint64_t done, void *data)
 int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
 		      const struct cdt_restore_check *c)
 {
-	struct checking ck = { r, c, cdt_hasher_new(), 0 };
+	struct checking ck = { r, c, cdt_cid_new(cdt_config_cid(cdt_store_config(r->store))), 0 };
 	struct read_loop loop = { check_slot, c->progress ? check_round : NULL, &ck };
 	struct cdt_manifest *m = NULL;
 	struct strbuf why = STRBUF_INIT;
@@ -480,7 +484,7 @@ int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
 		ret = ck.damaged;
 		goto out;
 	}
-	cdt_hasher_final(ck.h, &got);
+	cdt_cid_final(ck.h, &got);
 	if (c->hashed) {
 		*c->hashed = 1;
 		*c->got = got;
@@ -493,7 +497,7 @@ int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
 	ret = 0;
 out:
 	cdt_manifest_close(m);
-	cdt_hasher_free(ck.h);
+	cdt_cid_free(ck.h);
 	strbuf_release(&why);
 	return ret;
 }

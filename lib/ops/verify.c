@@ -1,6 +1,8 @@
 /* verify.c: compare a local file with a stored one chunk by chunk, by hash. */
 #include "ops/verify.h"
 #include "ops/chunks.h"
+#include "base/cid.h"
+#include "format/config.h"
 #include "format/manifest.h"
 #include "base/util.h"
 #include "base/workers.h"
@@ -9,6 +11,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 
 struct round {
@@ -164,5 +168,82 @@ out:
 	free(r.ents);
 	free(r.same);
 	strbuf_release(&why);
+	return ret;
+}
+
+/* Read [off, end) of fd into the id, whatever read() gives (the file may change). */
+static int hash_range(struct cdt_cid *c, int fd, unsigned char *buf, size_t cap, off_t off,
+		      off_t end, int *eof)
+{
+	while (end < 0 || off < end) {
+		size_t want = end < 0 || (uint64_t)(end - off) > cap ? cap : (size_t)(end - off);
+		ssize_t n = pread(fd, buf, want, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0) {
+			*eof = 1;
+			return 0;
+		}
+		cdt_cid_update(c, buf, (size_t)n);
+		off += n;
+	}
+	return 0;
+}
+
+int cdt_content_id_fd(struct cdt_store *s, int fd, struct cdt_id *out, uint64_t *size)
+{
+	enum cdt_cid_kind kind = cdt_config_cid(cdt_store_config(s));
+	struct cdt_cid *c = cdt_cid_new(kind);
+	size_t cap = 1u << 20;
+	unsigned char *buf = xmalloc(cap);
+	off_t start = lseek(fd, 0, SEEK_CUR), off = start;
+	struct stat st;
+	int ret = 0, eof = 0;
+
+	/*
+	 * A regular file read from a known offset: data where SEEK_DATA says,
+	 * zeros for the holes (a tree id passes over whole leaves of them).
+	 */
+	if (kind == CDT_CID_TREE && start >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size) {
+		while (!ret && !eof && off < st.st_size) {
+			off_t data = lseek(fd, off, SEEK_DATA), hole;
+
+			if (data < 0 && errno == ENXIO)
+				data = st.st_size;	/* a hole to the end */
+			if (data < 0)
+				break;	/* cannot tell: read the rest */
+			if (data > off) {
+				cdt_cid_zeros(c, (uint64_t)(data - off));
+				off = data;
+				continue;
+			}
+			hole = lseek(fd, off, SEEK_HOLE);
+			if (hole < 0)
+				break;
+			ret = hash_range(c, fd, buf, cap, off, hole, &eof);
+			off = hole;
+		}
+	}
+	/* Anything else, or what is left: read it (a pipe, a file that grew). */
+	if (!ret && !eof) {
+		if (start >= 0) {
+			ret = hash_range(c, fd, buf, cap, off, -1, &eof);
+		} else {
+			ssize_t n;
+
+			while ((n = read_full(fd, buf, cap)) > 0)
+				cdt_cid_update(c, buf, (size_t)n);
+			if (n < 0)
+				ret = (int)n;
+		}
+	}
+	*size = cdt_cid_size(c);
+	cdt_cid_final(c, out);
+	cdt_cid_free(c);
+	free(buf);
 	return ret;
 }

@@ -31,4 +31,13 @@ struct cdt_verify_diff {
 int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int fd,
 		       const char *what, int jobs, struct cdt_verify_diff *diff);
 
+/*
+ * The content id the store gives what fd holds, read from where fd is to
+ * its end (`cdt hash`): the SHA-256 of the bytes, or in a format 3 store
+ * their tree id, for which the holes of a sparse regular file are passed
+ * over (SEEK_DATA, SEEK_HOLE) rather than read. *size gets the bytes.
+ * 0 or -errno.
+ */
+int cdt_content_id_fd(struct cdt_store *s, int fd, struct cdt_id *out, uint64_t *size);
+
 #endif
