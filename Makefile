@@ -138,6 +138,7 @@ LIB_SOURCES = \
 	lib/ops/mark.c \
 	lib/ops/packset.c \
 	lib/ops/remove.c \
+	lib/ops/push.c \
 	lib/ops/recompress.c \
 	lib/ops/repack.c \
 	lib/ops/repair.c \
@@ -161,6 +162,8 @@ CMD_SOURCES = \
 	cmd/init.c \
 	cmd/ls.c \
 	cmd/mount.c \
+	cmd/pull.c \
+	cmd/push.c \
 	cmd/repair.c \
 	cmd/restore.c \
 	cmd/rm.c \

@@ -46,6 +46,8 @@ static const struct command commands[] = {
 	{ "init", cmd_init, 0, usage_init, "create a store" },
 	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
 	{ "mount", cmd_mount, MOUNT_FLAGS, usage_mount, "browse the store as a read-only file system" },
+	{ "pull", cmd_pull, NEED_STORE, usage_pull, "copy names and what they need from another store" },
+	{ "push", cmd_push, NEED_STORE, usage_push, "copy names and what they need into another store" },
 	{ "repair", cmd_repair, NEED_STORE | SHOWS_PROGRESS, usage_repair, "heal damaged chunks from local files holding the same data" },
 	{ "restore", cmd_restore, NEED_STORE | SHOWS_PROGRESS, usage_restore, "write the names under a prefix back into a directory" },
 	{ "rm", cmd_rm, NEED_STORE, usage_rm, "remove stored names" },

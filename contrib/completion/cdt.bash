@@ -6,7 +6,7 @@
 #
 # Adding a command: its name in __cdt_commands and one case in _cdt.
 
-__cdt_commands="add cat diff fsck gc hash init ls mount repair restore rm stats umount verify"
+__cdt_commands="add cat diff fsck gc hash init ls mount pull push repair restore rm stats umount verify"
 
 # REPLY = word with its shell quoting removed (backslashes, single and
 # double quotes; an unfinished quote is fine) and a leading ~/ expanded.
@@ -357,6 +357,30 @@ _cdt()
 			__cdt_offer "$cur" $'-r\n--recursive\n--ignore-missing\n-n\n--dry-run\n-q\n--quiet\n-h\n--help\n--store'
 		else
 			__cdt_names "$cur"
+		fi
+		;;
+	push|pull)
+		if [[ $prev == -j || $prev == --jobs ]]; then
+			return 0
+		fi
+		if [[ -z $dashdash && $cur == -* ]]; then
+			__cdt_offer "$cur" $'-f\n--force\n-n\n--dry-run\n-v\n--verbose\n-j\n--jobs\n-h\n--help\n--store'
+		else
+			# The other store (a directory), then prefixes: names of the
+			# source, which for push is this store.
+			local n=0 j
+			for ((j = cmdi + 1; j < COMP_CWORD; j++)); do
+				case ${COMP_WORDS[j]} in
+				-j|--jobs) j=$((j + 1)) ;;
+				-*) ;;
+				*) n=$((n + 1)) ;;
+				esac
+			done
+			if ((n == 0)); then
+				__cdt_dirs "$cur"
+			elif [[ $cmd == push ]]; then
+				__cdt_names "$cur"
+			fi
 		fi
 		;;
 	hash)

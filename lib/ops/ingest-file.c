@@ -153,6 +153,15 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 		cdt_cid_final(ing->file_hash, &res->content);
 	ing->lazy = 0;
 	res->hashed = ing->hashed;
+	if (ing->expect && !cdt_id_eq(&res->content, ing->expect)) {
+		char want[CDT_ID_HEXLEN + 1];
+
+		error("'%s' was read as content %s (%llu bytes), not %s: not stored", quote(what),
+		      cdt_id_to_hex(&res->content, hex), (unsigned long long)res->size,
+		      cdt_id_to_hex(ing->expect, want));
+		ret = -CDT_ECORRUPT;
+		goto out;
+	}
 
 	ret = cdt_manifest_writer_finish(mw, &res->content);
 	if (ret < 0) {
@@ -246,6 +255,18 @@ int cdt_ingest_queue(struct cdt_ingest *ing, int fd, const char *what,
 		ing->opt.progress(res->size, ing->opt.progress_data);
 	ingest_commit_if_due(ing);	/* failures reach the caller through done() */
 	return 0;
+}
+
+int cdt_ingest_queue_expect(struct cdt_ingest *ing, int fd, const char *what,
+			    struct cdt_name_entry *meta, const struct cdt_id *expect, void *cookie,
+			    struct cdt_ingest_result *res)
+{
+	int ret;
+
+	ing->expect = expect;
+	ret = cdt_ingest_queue(ing, fd, what, meta, cookie, res);
+	ing->expect = NULL;
+	return ret;
 }
 
 int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,

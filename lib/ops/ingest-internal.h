@@ -220,6 +220,7 @@ struct cdt_ingest {
 	int ncands;
 	int lazy;			/* the file hash is behind: see above */
 	int defer;			/* the first round's file hash waits for the candidates */
+	const struct cdt_id *expect;	/* cdt_ingest_queue_expect(): the id the bytes must have */
 	uint64_t hashed;		/* bytes of the file fed to file_hash */
 	off_t start;			/* offset of the file's first byte in fd, -1 if unknown */
 	/*

@@ -91,6 +91,14 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 int cdt_ingest_queue(struct cdt_ingest *ing, int fd, const char *what,
 		     struct cdt_name_entry *meta, void *cookie, struct cdt_ingest_result *res);
 /*
+ * cdt_ingest_queue() of bytes that must have the content id `expect` (they
+ * come from another store: push, pull); other bytes are not stored and the
+ * name is not queued (-CDT_ECORRUPT, reported).
+ */
+int cdt_ingest_queue_expect(struct cdt_ingest *ing, int fd, const char *what,
+			    struct cdt_name_entry *meta, const struct cdt_id *expect, void *cookie,
+			    struct cdt_ingest_result *res);
+/*
  * Queue a name whose content is already stored (content and size set in
  * meta: a files cache hit), or that has none (a directory or symbolic
  * link). A name with content whose manifest is not in the store is

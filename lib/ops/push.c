@@ -1,0 +1,217 @@
+/* push.c: copying names and what they need from one store to another (cdt push, cdt pull). */
+#include "ops/push.h"
+#include "ops/ingest.h"
+#include "ops/restore.h"
+#include "format/config.h"
+#include "format/manifest.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct push {
+	struct cdt_store *src, *dst;
+	const struct cdt_push_options *opt;
+	struct cdt_push_result *res;
+	struct cdt_ingest *ing;
+	struct cdt_restore *reader;
+	int err;		/* a walk could not go on */
+};
+
+/* The restore of one content into a pipe, beside the ingest reading it. */
+struct feeder {
+	struct cdt_restore *r;
+	const struct cdt_name_entry *e;
+	int fd;
+	int ret;
+};
+
+static void *feed(void *data)
+{
+	struct feeder *f = data;
+
+	f->ret = cdt_restore_fd(f->r, f->e, f->fd, f->e->name, 0);
+	close(f->fd);
+	return NULL;
+}
+
+/* Does the destination hold this name already, the same? 1 yes, 0 no (or none), -1 another. */
+static int same_at_dest(struct push *p, const char *name, const struct cdt_name_entry *e)
+{
+	struct cdt_name_entry *d = xmalloc(sizeof(*d));
+	struct strbuf why = STRBUF_INIT;
+	int ret = cdt_name_read(p->dst, name, d, &why);
+
+	if (ret == -ENOENT || ret == -ENOTDIR) {
+		ret = 0;
+	} else if (ret < 0) {
+		ret = -1;	/* a damaged entry is not the same */
+	} else {
+		ret = d->type == e->type && !strcmp(d->target, e->target) &&
+		      (!cdt_name_has_content(e) ||
+		       (cdt_id_eq(&d->content, &e->content) && d->size == e->size)) ? 1 : -1;
+		cdt_name_entry_release(d);
+	}
+	free(d);
+	strbuf_release(&why);
+	return ret;
+}
+
+/* Called by the ingest once a queued name is durable on the destination (or failed). */
+static void name_done(const struct cdt_name_entry *e, const struct cdt_ingest_result *res,
+		      int err, void *cookie, void *data)
+{
+	struct push *p = data;
+
+	(void)cookie;
+	if (err < 0) {
+		p->res->failed++;
+		return;
+	}
+	p->res->names++;
+	if (res && cdt_name_has_content(e))
+		p->res->stored += res->new_stored;
+	if (p->opt->copied)
+		p->opt->copied(e->name, e, p->opt->data);
+}
+
+/* Copy one content from the source through a pipe into the destination's ingest. */
+static int copy_content(struct push *p, struct cdt_name_entry *meta, const struct cdt_id *want)
+{
+	struct cdt_ingest_result ires;
+	struct feeder f = { p->reader, NULL, -1, 0 };
+	struct cdt_name_entry *src = xmalloc(sizeof(*src));
+	pthread_t t;
+	int fds[2], ret;
+
+	*src = *meta;
+	src->xattrs = NULL;
+	src->xattrs_len = 0;
+	if (pipe(fds) < 0) {
+		ret = -errno;
+		free(src);
+		return error_code(ret, "cannot make a pipe: %s", cdt_strerror(ret));
+	}
+	f.e = src;
+	f.fd = fds[1];
+	if (pthread_create(&t, NULL, feed, &f)) {
+		close(fds[0]);
+		close(fds[1]);
+		free(src);
+		return error_code(-EAGAIN, "cannot start a thread");
+	}
+	ret = cdt_ingest_queue_expect(p->ing, fds[0], meta->name, meta, want, NULL, &ires);
+	/* An ingest that stopped early leaves the writer to EPIPE: let it end. */
+	close(fds[0]);
+	pthread_join(t, NULL);
+	free(src);
+	if (ret < 0 || f.ret < 0)
+		return ret < 0 ? ret : f.ret;
+	p->res->contents++;
+	p->res->bytes += ires.size;
+	return 0;
+}
+
+static int push_name(const char *name, const struct cdt_name_entry *e, int err, const char *why,
+		     void *data)
+{
+	struct push *p = data;
+	struct cdt_name_entry *meta;
+	struct cdt_id want;
+	int same, ret;
+
+	if (!e) {
+		error("cannot read name '%s' of the source: %s", quote(name),
+		      why ? why : cdt_strerror(err));
+		p->res->failed++;
+		return 0;
+	}
+	same = same_at_dest(p, name, e);
+	if (same == 1) {
+		p->res->unchanged++;
+		return 0;
+	}
+	if (same < 0 && !p->opt->force) {
+		p->res->differ++;
+		if (p->opt->differs)
+			p->opt->differs(name, p->opt->data);
+		return 0;
+	}
+	ret = cdt_name_writable(p->dst, name, e->type, 0);
+	if (ret < 0) {
+		error("cannot copy '%s': %s", quote(name),
+		      ret == -EISDIR ? "the destination holds names under it" :
+		      ret == -ENOTDIR ? "the destination holds a name where one of its directories goes" :
+		      cdt_strerror(ret));
+		p->res->failed++;
+		return 0;
+	}
+	if (p->opt->dry_run) {
+		p->res->names++;
+		if (cdt_name_has_content(e) && cdt_manifest_exists(p->dst, &e->content) != 1) {
+			p->res->contents++;
+			p->res->bytes += e->size;
+		}
+		if (p->opt->copied)
+			p->opt->copied(name, e, p->opt->data);
+		return 0;
+	}
+	meta = xmalloc(sizeof(*meta));
+	*meta = *e;
+	if (e->xattrs_len) {
+		meta->xattrs = xmalloc(e->xattrs_len);
+		memcpy(meta->xattrs, e->xattrs, e->xattrs_len);
+	}
+	want = e->content;
+	/* Content the destination holds (manifest and every chunk) needs only its name. */
+	ret = cdt_ingest_queue_entry(p->ing, meta, NULL);
+	if (ret == -ENOENT && cdt_name_has_content(e))
+		ret = copy_content(p, meta, &want);
+	if (ret < 0)
+		p->res->failed++;
+	cdt_name_entry_release(meta);
+	free(meta);
+	return 0;
+}
+
+int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *prefixes, size_t n,
+	     const struct cdt_push_options *opt, struct cdt_push_result *res)
+{
+	struct push p = { src, dst, opt, res, NULL, NULL, 0 };
+	struct cdt_ingest_options io = { 0 };
+	size_t i;
+	int ret = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (cdt_config_cid(cdt_store_config(src)) != cdt_config_cid(cdt_store_config(dst)))
+		return error_code(-EINVAL,
+				  "'%s' and '%s' name contents differently (store formats %u and %u: "
+				  "tree ids and SHA-256 ids); copying between them is not supported",
+				  cdt_store_path(src), cdt_store_path(dst),
+				  cdt_store_config(src)->format, cdt_store_config(dst)->format);
+	if (!strcmp(cdt_store_config(src)->store_id, cdt_store_config(dst)->store_id))
+		return error_code(-EINVAL, "'%s' and '%s' are the same store", cdt_store_path(src),
+				  cdt_store_path(dst));
+	io.jobs = opt->jobs;
+	io.group = cdt_test_group(1024);
+	io.done = name_done;
+	io.done_data = &p;
+	if (!opt->dry_run)
+		p.ing = cdt_ingest_new(dst, &io);
+	p.reader = cdt_restore_new(src, opt->jobs);
+	for (i = 0; i < (n ? n : 1) && !ret; i++) {
+		ret = cdt_names_walk(src, n ? prefixes[i] : NULL, push_name, &p);
+		if (ret < 0)
+			error("cannot list the names of '%s': %s", cdt_store_path(src),
+			      cdt_strerror(ret));
+	}
+	if (p.ing) {
+		cdt_ingest_commit(p.ing);
+		cdt_ingest_free(p.ing);
+	}
+	cdt_restore_free(p.reader);
+	return ret < 0 ? ret : 0;
+}

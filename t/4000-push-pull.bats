@@ -1,0 +1,187 @@
+#!/usr/bin/env bats
+# cdt push and cdt pull between two local stores: what is copied, what is
+# not, names that differ, and a push killed at every step of its commit.
+
+load test_helper
+
+# The destination store: beside the source, in the test's directory.
+dest() {
+	D=$T/dest
+}
+
+store_snapshot_of() {
+	(cd "$1" && find . -type f ! -name lock -print0 | sort -z | xargs -0 -r sha256sum)
+}
+
+# A tree of every kind of entry: files (one large, one sparse), a hard
+# link, a symbolic link, an empty directory.
+make_tree() {
+	mkdir -p src/sub src/empty
+	for i in 1 2 3 4 5 6; do printf 'file %s\n' "$i" > "src/f$i"; done
+	gen_bytes 1 2000000 > src/sub/big
+	truncate -s 20M src/sparse
+	gen_bytes 2 5000 | dd of=src/sparse bs=4096 seek=1000 conv=notrunc status=none
+	ln src/f1 src/hard
+	ln -s f2 src/link
+}
+
+# Every name of store $1 under src restores, with the tree, to src itself.
+same_tree() {
+	rm -rf restored
+	"$CDT" --store "$1" restore -q src restored || fail "restore from $1 failed"
+	diff -r src restored || fail "$1 does not hold the tree"
+	[ "$(stat -c %i restored/f1)" = "$(stat -c %i restored/hard)" ] || fail "hard link lost"
+}
+
+@test "push copies a tree with every kind of entry; a second push copies nothing" {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	make_tree
+	c add -q -r src
+	run_split c push "$D"
+	assert_status 0
+	assert_out_contains "copied 13 names (8 new contents, "
+	[ -z "$err" ]
+	same_tree "$D"
+	run_split "$CDT" --store "$D" fsck
+	assert_status 0
+	c ls -l src > src.ls
+	"$CDT" --store "$D" ls -l src > dest.ls
+	[ "$(wc -l < src.ls)" = 13 ]
+	cmp src.ls dest.ls
+	# Nothing new: no pack, no name written.
+	before=$(store_snapshot_of "$D")
+	run_split c push "$D"
+	assert_status 0
+	assert_out_contains "copied 0 names (0 new contents, 0 B read, 0 B stored new); 13 unchanged"
+	[ "$(store_snapshot_of "$D")" = "$before" ]
+}
+
+@test "push stores only what the destination lacks, and pull is push from the other side" {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	make_tree
+	c add -q -r --prefix gen1 src
+	c push "$D"
+	# A second generation that changed one file a little.
+	printf 'changed' | dd of=src/sub/big bs=1 seek=1000000 conv=notrunc status=none
+	c add -q -r --prefix gen2 src
+	run_split c push -v "$D" gen2
+	assert_status 0
+	assert_out_contains "copied gen2/src/sub/big"
+	assert_out_contains "copied 13 names (1 new content, 1.9 MiB read, "
+	stored=$(printf '%s\n' "$output" | sed -n 's/.* read, \([0-9.]*\) KiB stored new.*/\1/p')
+	[ -n "$stored" ] || fail "more than KiBs stored for a small change: $output"
+	# Pulled back into a new store: the same names, the same bytes.
+	rm -rf "$S"
+	init_store
+	run_split c pull "$D" gen2
+	assert_status 0
+	assert_out_contains "copied 13 names ("
+	rm -rf restored
+	c restore -q gen2/src restored
+	diff -r src restored
+	[ -z "$(c ls gen1)" ]
+}
+
+@test "a name that differs in the destination is kept and reported; -f replaces it" {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	make_tree
+	c add -q -r src
+	echo other > other
+	"$CDT" --store "$D" add -q --name src/f3 other
+	run_split c push "$D"
+	assert_status 3
+	assert_err_contains "warning: 'src/f3' holds other content in the destination; kept it (-f replaces it)"
+	assert_out_contains "copied 12 names ("
+	assert_out_contains "; 1 kept because they differ"
+	[ "$("$CDT" --store "$D" cat src/f3)" = other ]
+	run_split c push -f "$D" src/f3
+	assert_status 0
+	[ "$("$CDT" --store "$D" cat src/f3)" = "file 3" ]
+	same_tree "$D"
+}
+
+@test "a dry run says what it would copy and writes nothing" {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	make_tree
+	c add -q -r src
+	before=$(store_snapshot_of "$D")
+	run_split c push -n -v "$D" src/sub
+	assert_status 0
+	assert_out_contains "would copy src/sub/big"
+	assert_out_contains "would copy 2 names (1 new content, 1.9 MiB to read); 0 unchanged"
+	[ "$(store_snapshot_of "$D")" = "$before" ]
+}
+
+@test "stores that name contents differently, the same store, and no store are refused" {
+	init_store
+	dest
+	"$CDT" init -q --content-id sha256 "$D"
+	echo x > f
+	c add -q f
+	run_split c push "$D"
+	assert_status 1
+	assert_err_contains "name contents differently (store formats 3 and 2"
+	[ -z "$("$CDT" --store "$D" ls)" ]
+	run_split c push "$S"
+	assert_status 1
+	assert_err_contains "are the same store"
+	run_split c push "$T/nowhere"
+	assert_status 1
+	assert_err_contains "is not a cdt store"
+	run_split c push
+	assert_status 2
+}
+
+@test "damage in the source is reported and nothing wrong reaches the destination" {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	gen_bytes 3 300000 > a
+	gen_bytes 4 300000 > b
+	c add -q a b
+	# Every object file of the source damaged (one bit, past any header).
+	for f in $(find "$S/objects" "$S/packs" -type f ! -name '*.idx' ! -name '*.sketch' \
+		   ! -name multi-pack-index); do
+		python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(200); b = f.read(1); f.seek(200); f.write(bytes([b[0] ^ 1]))' "$f"
+	done
+	run_split c push "$D"
+	assert_status 1
+	assert_err_contains "could not be copied"
+	# Whatever the destination holds is whole.
+	run_split "$CDT" --store "$D" fsck
+	assert_status 0
+	for n in $("$CDT" --store "$D" ls); do
+		"$CDT" --store "$D" cat "$n" | cmp - "$n"
+	done
+}
+
+@test "a push killed at any step of its commit leaves the destination consistent; a rerun completes it" {
+	init_store
+	dest
+	make_tree
+	c add -q -r src
+	for point in objects:2 refs:2 manifest:2 name:4 name:9; do
+		rm -rf "$D"
+		"$CDT" init -q "$D"
+		rc=0
+		CDT_TEST_GROUP=4 CDT_TEST_CRASH="$point" c push "$D" > push.out 2> push.err || rc=$?
+		[ "$rc" = 137 ] || fail "$point: push exited $rc: $(cat push.err)"
+		run_split "$CDT" --store "$D" fsck
+		assert_status 0
+		for n in $("$CDT" --store "$D" ls -t f); do
+			"$CDT" --store "$D" cat "$n" | cmp - "$n" || fail "$point: $n differs"
+		done
+		[ "$("$CDT" --store "$D" ls src | wc -l)" -lt 13 ] || fail "$point: nothing was lost"
+		run_split c push "$D"
+		assert_status 0
+		same_tree "$D"
+	done
+}
