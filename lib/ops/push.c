@@ -38,7 +38,10 @@ static void *feed(void *data)
 	return NULL;
 }
 
-/* Does the destination hold this name already, the same? 1 yes, 0 no (or none), -1 another. */
+/*
+ * Does the destination hold this name already, the same (type, content,
+ * link target)? 1 yes, 0 no such name, -1 it holds something else.
+ */
 static int same_at_dest(struct push *p, const char *name, const struct cdt_name_entry *e)
 {
 	struct cdt_name_entry *d = xmalloc(sizeof(*d));
@@ -50,7 +53,9 @@ static int same_at_dest(struct push *p, const char *name, const struct cdt_name_
 	} else if (ret < 0) {
 		ret = -1;	/* a damaged entry is not the same */
 	} else {
-		ret = d->type == e->type && !strcmp(d->target, e->target) &&
+		/* (A hard link's target only says which name it was first stored under.) */
+		ret = d->type == e->type &&
+		      (e->type != CDT_NAME_SYMLINK || !strcmp(d->target, e->target)) &&
 		      (!cdt_name_has_content(e) ||
 		       (cdt_id_eq(&d->content, &e->content) && d->size == e->size)) ? 1 : -1;
 		cdt_name_entry_release(d);
