@@ -4,6 +4,7 @@
 #include "ops/restore.h"
 #include "format/config.h"
 #include "format/manifest.h"
+#include "base/hash.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -35,6 +36,7 @@ static void *feed(void *data)
 
 	f->ret = cdt_restore_fd(f->r, f->e, f->fd, f->e->name, 0);
 	close(f->fd);
+	cdt_hash_thread_cleanup();	/* this thread's SHA-256 context */
 	return NULL;
 }
 
