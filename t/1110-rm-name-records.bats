@@ -242,6 +242,27 @@ setup_two_names() {
 	assert_out_contains "no problems found"
 }
 
+@test "tables merged by an add while fsck lists them are read again, not missed" {
+	init_store
+	for i in $(seq 1 32); do
+		echo "$i" > "f$i"
+		c add -q "f$i"
+	done
+	[ "$(find "$S/refs/names" -name '*.rec' | wc -l)" = 32 ]
+	# fsck stops once it has listed the 32 tables; an add then merges them.
+	CDT_TEST_PAUSE=nameref-list "$CDT" --store "$S" fsck > fsck.out 2> fsck.err &
+	pid=$!
+	wait_stopped $pid
+	echo 33 > f33
+	c add -q f33
+	[ "$(find "$S/refs/names" -name '*.rec' | wc -l)" -lt 32 ] || fail "no merge"
+	kill -CONT $pid
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 0 ] || fail "fsck exited $rc: $(cat fsck.out fsck.err)"
+	grep -q "no problems found" fsck.out
+}
+
 @test "rm -r of many names reads each other name entry once" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store

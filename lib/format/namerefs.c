@@ -401,20 +401,21 @@ int cdt_nameref_add(struct cdt_store *s, const struct cdt_id *m, const char *nam
 
 /* ---- lookups ---- */
 
-
 /*
  * Map every good table in refs/names (bad() gets the others, if given).
  * Returns 0 or -errno; with no refs/names, 0 and namesfd -1.
  */
 int nr_load_tables(struct cdt_namerefs *r, int create,
-		       void (*bad)(const char *path, int err, const char *why, void *data),
-		       int (*stray)(int dirfd, const char *file, const char *path, const char *why,
-				    void *data),
-		       void *data)
+		   void (*bad)(const char *path, int err, const char *why, void *data),
+		   int (*stray)(int dirfd, const char *file, const char *path, const char *why,
+				void *data),
+		   void *data)
 {
-	struct cdt_dent *ents;
-	size_t n, i;
-	int ret;
+	struct cdt_dent *ents = NULL;
+	struct strbuf *whys = NULL;
+	int *errs = NULL;
+	size_t n = 0, i;
+	int ret, attempt;
 
 	r->namesfd = nr_open_dir(r->store, create);
 	if (r->namesfd == -ENOENT) {
@@ -423,42 +424,65 @@ int nr_load_tables(struct cdt_namerefs *r, int create,
 	}
 	if (r->namesfd < 0)
 		return r->namesfd;
-	ret = cdt_list_dir(r->namesfd, ".", &ents, &n);
-	if (ret < 0)
-		return ret;
+	/*
+	 * A table listed but gone when mapped was merged by a concurrent add
+	 * (the merged table is in place before its inputs go): list again,
+	 * so that its records are not missed.
+	 */
+	for (attempt = 0;; attempt++) {
+		int vanished = 0;
+
+		ret = cdt_list_dir(r->namesfd, ".", &ents, &n);
+		if (ret < 0)
+			return ret;
+		if (!attempt)
+			cdt_pause_point("nameref-list");
+		errs = xcalloc(n ? n : 1, sizeof(*errs));
+		whys = xcalloc(n ? n : 1, sizeof(*whys));
+		for (i = 0; i < n; i++) {
+			struct table t;
+
+			strbuf_init(&whys[i], 0);
+			if (!nr_is_table_file(ents[i].name) || ents[i].type != DT_REG)
+				continue;
+			errs[i] = nr_table_map(r->namesfd, ents[i].name, &t, &whys[i]);
+			if (errs[i] == -ENOENT) {
+				vanished = 1;
+			} else if (!errs[i]) {
+				ALLOC_GROW(r->tables, r->ntables + 1, r->alloc);
+				r->tables[r->ntables++] = t;
+			}
+		}
+		if (!vanished || attempt == 2)
+			break;
+		for (i = 0; i < r->ntables; i++)
+			nr_table_unmap(&r->tables[i]);
+		r->ntables = 0;
+		for (i = 0; i < n; i++)
+			strbuf_release(&whys[i]);
+		free(whys);
+		free(errs);
+		cdt_dents_free(ents, n);
+	}
 	for (i = 0; i < n && !ret; i++) {
-		struct strbuf why = STRBUF_INIT;
-		struct table t;
-		int err;
+		char *path;
 
 		if (ents[i].type == DT_DIR && cdt_is_hex(ents[i].name, 2) && strlen(ents[i].name) == 2)
 			continue;	/* the old layout */
+		path = xstrfmt("names/%s", ents[i].name);
 		if (!nr_is_table_file(ents[i].name) || ents[i].type != DT_REG) {
-			if (stray) {
-				char *path = xstrfmt("names/%s", ents[i].name);
-
+			if (stray)
 				ret = stray(r->namesfd, ents[i].name, path,
 					    "not a table of name records", data);
-				free(path);
-			}
-			continue;
+		} else if (errs[i] < 0 && errs[i] != -ENOENT && bad) {
+			bad(path, errs[i], whys[i].buf, data);
 		}
-		err = nr_table_map(r->namesfd, ents[i].name, &t, &why);
-		if (err == -ENOENT) {
-			/* merged away meanwhile */
-		} else if (err < 0) {
-			if (bad) {
-				char *path = xstrfmt("names/%s", ents[i].name);
-
-				bad(path, err, why.buf, data);
-				free(path);
-			}
-		} else {
-			ALLOC_GROW(r->tables, r->ntables + 1, r->alloc);
-			r->tables[r->ntables++] = t;
-		}
-		strbuf_release(&why);
+		free(path);
 	}
+	for (i = 0; i < n; i++)
+		strbuf_release(&whys[i]);
+	free(whys);
+	free(errs);
 	cdt_dents_free(ents, n);
 	return ret;
 }

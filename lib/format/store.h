@@ -165,8 +165,10 @@ void cdt_crash_point(const char *point);
  * new pack is committed), "recompress-remove" (gc --recompress, all
  * new packs durable, before any old one is removed), "restore-dir"
  * (restore, once, when the first directory under the target is open and
- * nothing is written in it yet) and "files-cache" (add, before it asks
- * the files cache about a file the walk found).
+ * nothing is written in it yet), "files-cache" (add, before it asks
+ * the files cache about a file the walk found) and "nameref-list" (any
+ * reader of the tables of name records, once they are listed and before
+ * they are mapped, the first time).
  */
 void cdt_pause_point(const char *point);
 /*
