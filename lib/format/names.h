@@ -65,7 +65,7 @@ struct cdt_name_entry {
 	uint32_t mtime_nsec;
 	int64_t added_sec;	/* when this name was written */
 	uint64_t size;
-	struct cdt_id content;	/* whole-file SHA-256: the manifest's key (regular files) */
+	struct cdt_id content;	/* the content id (base/cid.h): the manifest's key (regular files) */
 	char target[CDT_NAME_TARGET_MAX + 1];	/* symbolic link target, hard link name */
 	/* Extended attributes (records as on disk), owned: cdt_name_entry_release(). */
 	unsigned char *xattrs;

@@ -456,7 +456,7 @@ out:
 }
 
 /*
- * Phase 5: content ids. A manifest is named by the SHA-256 of the file it
+ * Phase 5: content ids. A manifest is named by the content id of the file it
  * lists, and add may skip that hash for a file whose chunks are a stored
  * manifest's, trusting its id; so each live manifest's chunks are read
  * again in order and hashed. This costs one more read of every distinct

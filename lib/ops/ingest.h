@@ -50,7 +50,7 @@ struct cdt_ingest_options {
 };
 
 struct cdt_ingest_result {
-	struct cdt_id content;	/* whole-file SHA-256 */
+	struct cdt_id content;	/* the content id (base/cid.h) */
 	uint64_t size;		/* bytes read */
 	uint64_t chunks;	/* chunks in the file */
 	uint64_t new_chunks;	/* chunks this add stored */
