@@ -244,6 +244,32 @@ make_owned() {
 	[ -z "$(find out -name '.cdt-restore*')" ]
 }
 
+@test "temporary files a killed restore left are removed by the next one, not another's" {
+	init_store
+	mkdir -p src/a
+	echo one > src/a/f
+	echo two > src/g
+	c add -q -r src
+	c restore -q src out
+	# What a restore killed while writing leaves: its temporary files, in
+	# DIR and below, named with its (now dead) pid; and one of a restore
+	# still at work (a live pid: this shell's).
+	dead=$(sh -c 'echo $$')
+	printf 'x' > "out/.cdt-restore-$dead-0123456789abcdef"
+	printf 'x' > "out/a/.cdt-restore-$dead-fedcba9876543210"
+	ln -s g "out/a/.cdt-restore-$dead-00000000000000aa"
+	printf 'x' > "out/a/.cdt-restore-$$-0000000000000001"
+	printf 'x' > "out/a/.cdt-restore-notapid"
+	run_split c restore -q src out
+	assert_status 0
+	[ "$(find out -name '.cdt-restore*' | sort | tr '\n' ' ')" = "out/a/.cdt-restore-$$-0000000000000001 out/a/.cdt-restore-notapid " ] ||
+		fail "left: $(find out -name '.cdt-restore*')"
+	# A dry run removes nothing.
+	printf 'x' > "out/.cdt-restore-$dead-0123456789abcdef"
+	c restore -q -n src out > /dev/null
+	[ -e "out/.cdt-restore-$dead-0123456789abcdef" ]
+}
+
 @test "a directory where a file goes, or a file where a directory goes, fails only that name" {
 	init_store
 	mkdir -p src/d

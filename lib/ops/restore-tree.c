@@ -9,8 +9,10 @@
 #include "base/workers.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +254,39 @@ struct level {
 };
 
 /*
+ * A restore killed while writing leaves its temporary files
+ * (TMP_PREFIX-<pid>-<16 hex>, see rt_tmp_name()) in the directories it
+ * was writing. When a resumed restore enters a directory that was there,
+ * it removes those of processes that are gone (a live pid may be another
+ * restore at work).
+ */
+static void remove_stale_temps(int dirfd)
+{
+	struct cdt_dent *ents;
+	size_t n, i, plen = strlen(TMP_PREFIX);
+
+	if (cdt_list_dir(dirfd, ".", &ents, &n) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		const char *name = ents[i].name, *p;
+		char *end;
+		long pid;
+
+		if (ents[i].type == DT_DIR || strncmp(name, TMP_PREFIX "-", plen + 1))
+			continue;
+		p = name + plen + 1;
+		pid = strtol(p, &end, 10);
+		if (end == p || *end != '-' || pid <= 0 || strlen(end + 1) != 16 ||
+		    strspn(end + 1, "0123456789abcdef") != 16)
+			continue;
+		if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		unlinkat(dirfd, name, 0);
+	}
+	cdt_dents_free(ents, n);
+}
+
+/*
  * Make or reuse the directory `base` in parent (for item `it`, or implied
  * by the names under it when `it` is NULL; called `stored` in messages).
  * Returns a node with one reference (fd -1 when it failed, reported).
@@ -310,6 +345,8 @@ static struct tnode *enter_dir(struct tree *t, struct tnode *parent, const char 
 	 */
 	if (!made && !t->dry && it && st.st_uid == geteuid() && (st.st_mode & 0700) != 0700)
 		fchmod(n->fd, (st.st_mode & 07777) | 0700);
+	if (!made && !t->dry)
+		remove_stale_temps(n->fd);
 	if (it) {
 		it->made = 1;
 		it->dev = st.st_dev;
@@ -613,6 +650,8 @@ static int open_root(struct tree *t, const char *dir, int private)
 	t->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->rootfd < 0)
 		return error_code(-errno, "cannot open '%s': %s", quote(dir), cdt_strerror(errno));
+	if (!t->root_made && !t->dry)
+		remove_stale_temps(t->rootfd);
 	return 0;
 }
 
