@@ -132,6 +132,21 @@ __cdt_files()
 	return 0
 }
 
+# How many arguments (not options, nor the value of -j) come between the
+# command at word $1 and the word being completed.
+__cdt_args_before()
+{
+	local n=0 j
+	for ((j = $1 + 1; j < COMP_CWORD; j++)); do
+		case ${COMP_WORDS[j]} in
+		-j|--jobs) j=$((j + 1)) ;;
+		-*) ;;
+		*) n=$((n + 1)) ;;
+		esac
+	done
+	echo "$n"
+}
+
 __cdt_dirs()
 {
 	local IFS=$'\n'
@@ -337,15 +352,7 @@ _cdt()
 			__cdt_offer "$cur" $'-n\n--dry-run\n-v\n--verbose\n-q\n--quiet\n--xattrs\n--no-owner\n-j\n--jobs\n--progress\n--no-progress\n-h\n--help\n--store'
 		else
 			# PREFIX (a stored name), then DIR (a local directory).
-			local n=0 j
-			for ((j = cmdi + 1; j < COMP_CWORD; j++)); do
-				case ${COMP_WORDS[j]} in
-				-j|--jobs) j=$((j + 1)) ;;
-				-*) ;;
-				*) n=$((n + 1)) ;;
-				esac
-			done
-			if ((n == 0)); then
+			if (($(__cdt_args_before "$cmdi") == 0)); then
 				__cdt_names "$cur"
 			else
 				__cdt_dirs "$cur"
@@ -368,15 +375,7 @@ _cdt()
 		else
 			# The other store (a directory), then prefixes: names of the
 			# source, which for push is this store.
-			local n=0 j
-			for ((j = cmdi + 1; j < COMP_CWORD; j++)); do
-				case ${COMP_WORDS[j]} in
-				-j|--jobs) j=$((j + 1)) ;;
-				-*) ;;
-				*) n=$((n + 1)) ;;
-				esac
-			done
-			if ((n == 0)); then
+			if (($(__cdt_args_before "$cmdi") == 0)); then
 				__cdt_dirs "$cur"
 			elif [[ $cmd == push ]]; then
 				__cdt_names "$cur"

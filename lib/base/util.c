@@ -168,12 +168,7 @@ double now_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/*
- * Length of the valid UTF-8 sequence at p, or 0 when the byte there starts
- * none (a stray byte, an overlong form, a surrogate, past U+10FFFF) or
- * starts a C1 control character, which terminals may act on as C0 ones.
- */
-static size_t utf8_seq_len(const unsigned char *p)
+size_t utf8_char_len(const unsigned char *p, size_t n)
 {
 	size_t len, i;
 	uint32_t cp;
@@ -189,7 +184,9 @@ static size_t utf8_seq_len(const unsigned char *p)
 	} else {
 		return 0;
 	}
-	/* A NUL fails this test, so no read goes past the string's end. */
+	if (len > n)
+		return 0;
+	/* A NUL fails this test, so no read goes past a string's end. */
 	for (i = 1; i < len; i++) {
 		if ((p[i] & 0xc0) != 0x80)
 			return 0;
@@ -202,6 +199,13 @@ static size_t utf8_seq_len(const unsigned char *p)
 	return len;
 }
 
+size_t plain_char_len(const unsigned char *p, size_t n)
+{
+	if (p[0] < 0x20 || p[0] == 0x7f || p[0] == '\\')
+		return 0;
+	return utf8_char_len(p, n);
+}
+
 const char *quote(const char *s)
 {
 	static _Thread_local char ring[4][QUOTE_MAX * 4 + 8];
@@ -212,7 +216,7 @@ const char *quote(const char *s)
 	size_t n = 0;
 
 	while (*q) {
-		size_t len = *q < 0x20 || *q == 0x7f || *q == '\\' ? 0 : utf8_seq_len(q);
+		size_t len = plain_char_len(q, SIZE_MAX);
 
 		/* Whole characters only: at most 4 * QUOTE_MAX bytes come out. */
 		if (n + (len ? len : 1) > QUOTE_MAX)

@@ -22,6 +22,18 @@
  */
 #define QUOTE_MAX 200
 const char *quote(const char *s);
+/*
+ * Length of the valid UTF-8 character at p (at most n bytes; a NUL stops
+ * it), or 0 when the byte there starts none (a stray byte, an overlong
+ * form, a surrogate, past U+10FFFF) or starts a C1 control character.
+ */
+size_t utf8_char_len(const unsigned char *p, size_t n);
+/*
+ * The same, 0 also for a C0 control, DEL and a backslash: the length of
+ * the character at p that quote() and the escaped form of names keep as
+ * it is (0: the byte is written \xHH, or \\).
+ */
+size_t plain_char_len(const unsigned char *p, size_t n);
 
 /*
  * Record why data failed a check (appended to `why`, when not NULL) and

@@ -223,6 +223,7 @@ struct filter {
 	struct cdt_nameref_writer *convert;
 	/* old-layout files moved into `convert`, removed once it is written */
 	struct strbuf moved;	/* "XX/<62 hex>/<64 hex>\0" ... */
+	struct cdt_namerefs *r;	/* the tables (for their directory) */
 };
 
 static int filter_keeps(struct filter *fl, const struct cdt_nameref_visit *v)
@@ -283,46 +284,34 @@ static int filter_table(struct cdt_store *s, int namesfd, const struct table *t,
 	return ret;
 }
 
+/* A table that cannot be used goes (its records are lost: fsck --rebuild-refs writes them again). */
+static void filter_bad_table(const char *path, int err, const char *why, void *data)
+{
+	struct filter *fl = data;
+
+	(void)why;
+	if (err != -CDT_ECORRUPT)
+		return;
+	fl->bad++;
+	if (!(fl->flags & CDT_NAMEREF_DRY_RUN))
+		unlinkat(fl->r->namesfd, path + strlen("names/"), 0);
+}
+
 int cdt_nameref_filter(struct cdt_store *s, const struct cdt_idset *only, cdt_nameref_keep_fn keep,
 		       void *data, unsigned flags, uint64_t *dropped, uint64_t *bad)
 {
 	struct cdt_namerefs r = { .store = s };
-	struct filter fl = { only, keep, data, flags, 0, 0, NULL, STRBUF_INIT };
+	struct filter fl = { only, keep, data, flags, 0, 0, NULL, STRBUF_INIT, NULL };
 	size_t i;
 	int ret, err = 0;
 
-	ret = nr_load_tables(&r, 0, NULL, NULL, NULL);
+	fl.r = &r;
+	ret = nr_load_tables(&r, 0, flags & CDT_NAMEREF_DROP_BAD ? filter_bad_table : NULL, NULL, &fl);
 	for (i = 0; !ret && i < r.ntables; i++) {
 		int e = filter_table(s, r.namesfd, &r.tables[i], &fl);
 
 		if (e < 0 && !err)
 			err = e;
-	}
-	if (!ret && r.namesfd >= 0 && (flags & CDT_NAMEREF_DROP_BAD)) {
-		/* Tables that cannot be used (their records are lost: fsck --rebuild-refs writes them again). */
-		struct cdt_dent *ents;
-		size_t n;
-
-		if (cdt_list_dir(r.namesfd, ".", &ents, &n) == 0) {
-			for (i = 0; i < n; i++) {
-				struct strbuf why = STRBUF_INIT;
-				struct table t;
-				int e;
-
-				if (!nr_is_table_file(ents[i].name) || ents[i].type != DT_REG)
-					continue;
-				e = nr_table_map(r.namesfd, ents[i].name, &t, &why);
-				if (e == 0)
-					nr_table_unmap(&t);
-				else if (e == -CDT_ECORRUPT) {
-					fl.bad++;
-					if (!(flags & CDT_NAMEREF_DRY_RUN))
-						unlinkat(r.namesfd, ents[i].name, 0);
-				}
-				strbuf_release(&why);
-			}
-			cdt_dents_free(ents, n);
-		}
 	}
 	if (!ret && r.namesfd >= 0) {
 		fl.convert = cdt_nameref_writer_new(s);

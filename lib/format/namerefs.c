@@ -628,7 +628,6 @@ static int cmp_sized(const void *a, const void *b)
 
 int cdt_nameref_merge(struct cdt_store *s)
 {
-	struct strbuf name = STRBUF_INIT, path = STRBUF_INIT;
 	struct cdt_nameref_writer *w = NULL;
 	struct sized *all = NULL;
 	struct table *in = NULL;
@@ -679,10 +678,12 @@ int cdt_nameref_merge(struct cdt_store *s)
 		/* A table that cannot be used is left for gc or fsck. */
 		if (nr_table_map(dfd, all[i].file, &in[nin], &why) == 0) {
 			for (k = 0; k < in[nin].n; k++) {
-				struct cdt_nameref_visit v;
+				struct cdt_id m;
+				size_t len;
+				const char *nm = rec_name(&in[nin], k, &len);
 
-				nr_visit(&in[nin], k, &name, &path, &v);
-				nr_writer_add_len(w, &v.manifest, v.name, name.len);
+				memcpy(m.b, rec_at(&in[nin], k), CDT_ID_LEN);
+				nr_writer_add_len(w, &m, nm, len);
 			}
 			nin++;
 		}
@@ -705,8 +706,6 @@ out:
 	free(all);
 	cdt_dents_free(ents, nents);
 	close(dfd);
-	strbuf_release(&name);
-	strbuf_release(&path);
 	return ret;
 }
 

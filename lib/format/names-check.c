@@ -8,41 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the UTF-8 sequence at p (at most n bytes), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len, i;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if ((p[0] & 0xe0) == 0xc0) {
-		len = 2; cp = p[0] & 0x1f;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		len = 3; cp = p[0] & 0x0f;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		len = 4; cp = p[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates and values past U+10FFFF are invalid. */
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	/* C1 control characters are as unwelcome as C0 ones. */
-	if (cp >= 0x80 && cp < 0xa0)
-		return 0;
-	return len;
-}
-
 static int hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
@@ -52,13 +17,6 @@ static int hexval(unsigned char c)
 	return -1;
 }
 
-/* Does the raw byte sequence at p need escaping? 0, or the length of the valid character there. */
-static size_t plain_len(const unsigned char *p, size_t n)
-{
-	if (p[0] < 0x20 || p[0] == 0x7f || p[0] == '\\')
-		return 0;
-	return utf8_len(p, n);
-}
 
 /*
  * Length of the escape at p ("\\" or "\xHH" for a byte that needs one, not
@@ -99,7 +57,7 @@ static size_t escape_len(const unsigned char *p, size_t n)
 				raw[k++] = p[j++];
 			}
 		}
-		if (plain_len(raw, k))
+		if (plain_char_len(raw, k))
 			return 0;
 	}
 	return 4;
@@ -111,7 +69,7 @@ void cdt_name_escape(const char *raw, size_t len, struct strbuf *out)
 	size_t i = 0, n;
 
 	while (i < len) {
-		n = p[i] == '/' ? 1 : plain_len(p + i, len - i);
+		n = p[i] == '/' ? 1 : plain_char_len(p + i, len - i);
 		if (n) {
 			strbuf_add(out, raw + i, n);
 			i += n;
@@ -222,7 +180,7 @@ int cdt_name_check_literal(const char *name, int literal, struct strbuf *why)
 			i += n - 1;
 			continue;
 		}
-		n = utf8_len(p + i, len - i);
+		n = utf8_char_len(p + i, len - i);
 		if (!n) {
 			strbuf_addstr(why, "name is not valid UTF-8 (or has a control character)");
 			return -EINVAL;

@@ -291,14 +291,15 @@ void fsck_check_tables(struct cdt_fsck *f)
  * dead records are dropped and missing ones written instead of reported.
  */
 struct nameref_walk {
+	struct cdt_fsck *f;
 	struct cdt_idset by_hash;	/* SHA-256 of name -> name index */
 	int fix;
 };
 
 /* Whose record v is: 1 live (and the name marked as having one), 0 dead, -1 cannot tell. */
-static int record_live(struct cdt_fsck *f, struct nameref_walk *nw,
-		       const struct cdt_nameref_visit *v)
+static int record_live(struct nameref_walk *nw, const struct cdt_nameref_visit *v)
 {
+	struct cdt_fsck *f = nw->f;
 	uint64_t *p = cdt_idset_get(&nw->by_hash, &v->name_hash);
 	uint32_t ni = p ? (uint32_t)*p : FSCK_NONE, mi = fsck_find_manifest(f, &v->manifest);
 
@@ -314,7 +315,7 @@ static int record_live(struct cdt_fsck *f, struct nameref_walk *nw,
 static void visit_record(struct cdt_fsck *f, const struct cdt_nameref_visit *v, void *data)
 {
 	struct nameref_walk *nw = data;
-	int live = record_live(f, nw, v);
+	int live = record_live(nw, v);
 
 	if (live < 0 || (live && v->name))
 		return;
@@ -338,16 +339,14 @@ static void visit_record(struct cdt_fsck *f, const struct cdt_nameref_visit *v, 
 /* --rebuild-refs: keep the live, readable records (and those whose name cannot be read). */
 static int keep_record(const struct cdt_nameref_visit *v, void *data)
 {
-	struct cdt_fsck *f = ((void **)data)[0];
-	struct nameref_walk *nw = ((void **)data)[1];
-	int live = record_live(f, nw, v);
+	int live = record_live(data, v);
 
 	return live < 0 || (live && v->name);
 }
 
 void fsck_check_namerefs(struct cdt_fsck *f)
 {
-	struct nameref_walk nw = { CDT_IDSET_INIT, f->opt.rebuild_refs };
+	struct nameref_walk nw = { f, CDT_IDSET_INIT, f->opt.rebuild_refs };
 	struct cdt_nameref_writer *w = NULL;
 	char hex[CDT_ID_HEXLEN + 1];
 	size_t i;
@@ -361,10 +360,9 @@ void fsck_check_namerefs(struct cdt_fsck *f)
 	}
 	fsck_progress(f, CDT_FSCK_PHASE_NAMEREFS, 0, f->nnames, 0, 1);
 	if (nw.fix) {
-		void *kd[2] = { f, &nw };
 		uint64_t dropped = 0, bad = 0;
 
-		ret = cdt_nameref_filter(f->s, NULL, keep_record, kd,
+		ret = cdt_nameref_filter(f->s, NULL, keep_record, &nw,
 					 CDT_NAMEREF_DROP_BAD | CDT_NAMEREF_CONVERT, &dropped, &bad);
 		f->sum.namerefs_removed += dropped + bad;
 		if (ret < 0)
