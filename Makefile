@@ -109,6 +109,7 @@ LIB_SOURCES = \
 	lib/format/config.c \
 	lib/format/fanout.c \
 	lib/format/filescache.c \
+	lib/format/info.c \
 	lib/format/manifest.c \
 	lib/format/midx.c \
 	lib/format/namerefs.c \
@@ -200,6 +201,7 @@ UNIT_TESTS = \
 	t/unit/test-formats \
 	t/unit/test-fsutil \
 	t/unit/test-gc-plan \
+	t/unit/test-info \
 	t/unit/test-manifest \
 	t/unit/test-midx \
 	t/unit/test-mountinfo \
@@ -212,6 +214,7 @@ UNIT_TESTS = \
 # One libFuzzer target per parser of on-disk data (t/fuzz/fuzz-NAME.c).
 FUZZ_TARGETS = \
 	config \
+	info \
 	manifest \
 	midx \
 	name \

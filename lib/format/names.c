@@ -650,12 +650,20 @@ static int cmp_child(const void *a, const void *b)
 struct walk {
 	struct cdt_store *store;
 	cdt_name_fn fn;
+	cdt_name_raw_fn raw_fn;	/* instead of fn: the entry's bytes too */
 	void *data;
 	struct strbuf path;
 	struct strbuf why;
 	struct strbuf buf;	/* the entry being read */
 	int depth;
 };
+
+/* Tell the walk's caller that `name` cannot be read. */
+static int walk_report(struct walk *w, const char *name, int err, const char *why)
+{
+	return w->raw_fn ? w->raw_fn(name, NULL, NULL, 0, err, why, w->data) :
+		w->fn(name, NULL, err, why, w->data);
+}
 
 static int visit_entry(struct walk *w, int dirfd, const char *base, int is_dirent)
 {
@@ -685,14 +693,16 @@ static int visit_entry(struct walk *w, int dirfd, const char *base, int is_diren
 		ret = -CDT_ECORRUPT;
 	}
 	if (!ret) {
-		ret = w->fn(w->path.buf, e, 0, NULL, w->data);
+		ret = w->raw_fn ? w->raw_fn(w->path.buf, e, (const unsigned char *)w->buf.buf,
+					    w->buf.len, 0, NULL, w->data) :
+			w->fn(w->path.buf, e, 0, NULL, w->data);
 		cdt_name_entry_release(e);
 		free(e);
 		return ret;
 	}
 report:
 	free(e);
-	return w->fn(w->path.buf, NULL, ret, w->why.buf, w->data);
+	return walk_report(w, w->path.buf, ret, w->why.buf);
 }
 
 static int walk_dir(struct walk *w, int dirfd)
@@ -740,8 +750,8 @@ static int walk_dir(struct walk *w, int dirfd)
 			if (w->path.len)
 				ret = visit_entry(w, dirfd, kids[i].name, 1);
 			else
-				ret = w->fn(CDT_NAME_DIRENT, NULL, -CDT_ECORRUPT,
-					    "a directory entry at the top of names/", w->data);
+				ret = walk_report(w, CDT_NAME_DIRENT, -CDT_ECORRUPT,
+						  "a directory entry at the top of names/");
 			continue;
 		}
 		if (w->path.len)
@@ -752,16 +762,15 @@ static int walk_dir(struct walk *w, int dirfd)
 					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			if (fd < 0)
-				ret = w->fn(w->path.buf, NULL, -errno,
-					    "cannot open directory of names", w->data);
+				ret = walk_report(w, w->path.buf, -errno,
+						  "cannot open directory of names");
 			else
 				ret = walk_dir(w, fd);
 		} else if (kids[i].is_dir == 0) {
 			ret = visit_entry(w, dirfd, kids[i].name, 0);
 		} else {
-			ret = w->fn(w->path.buf, NULL, -CDT_ECORRUPT,
-				    "not a regular file (symbolic link or special file in names/)",
-				    w->data);
+			ret = walk_report(w, w->path.buf, -CDT_ECORRUPT,
+					  "not a regular file (symbolic link or special file in names/)");
 		}
 		strbuf_setlen(&w->path, keep);
 	}
@@ -773,9 +782,10 @@ static int walk_dir(struct walk *w, int dirfd)
 	return ret;
 }
 
-int cdt_names_walk(struct cdt_store *s, const char *prefix, cdt_name_fn fn, void *data)
+static int names_walk(struct cdt_store *s, const char *prefix, cdt_name_fn fn,
+		      cdt_name_raw_fn raw_fn, void *data)
 {
-	struct walk w = { s, fn, data, STRBUF_INIT, STRBUF_INIT, STRBUF_INIT, 0 };
+	struct walk w = { s, fn, raw_fn, data, STRBUF_INIT, STRBUF_INIT, STRBUF_INIT, 0 };
 	int namesfd = cdt_store_dirfd(s, CDT_DIR_NAMES);
 	int fd, ret;
 
@@ -801,8 +811,8 @@ int cdt_names_walk(struct cdt_store *s, const char *prefix, cdt_name_fn fn, void
 			ret = fd < 0 ? -errno : walk_dir(&w, fd);
 		} else {
 			close(pfd);
-			ret = fn(prefix, NULL, -CDT_ECORRUPT,
-				 "not a regular file (symbolic link or special file in names/)", data);
+			ret = walk_report(&w, prefix, -CDT_ECORRUPT,
+					  "not a regular file (symbolic link or special file in names/)");
 		}
 	} else {
 		/* A new open file description: a dup() would share the read offset. */
@@ -813,6 +823,16 @@ int cdt_names_walk(struct cdt_store *s, const char *prefix, cdt_name_fn fn, void
 	strbuf_release(&w.why);
 	strbuf_release(&w.buf);
 	return ret;
+}
+
+int cdt_names_walk(struct cdt_store *s, const char *prefix, cdt_name_fn fn, void *data)
+{
+	return names_walk(s, prefix, fn, NULL, data);
+}
+
+int cdt_names_walk_raw(struct cdt_store *s, const char *prefix, cdt_name_raw_fn fn, void *data)
+{
+	return names_walk(s, prefix, NULL, fn, data);
 }
 
 int cdt_name_writable(struct cdt_store *s, const char *name, int type, int no_replace)

@@ -186,6 +186,11 @@ int cdt_name_remove(struct cdt_store *s, const char *name, int dir);
 typedef int (*cdt_name_fn)(const char *name, const struct cdt_name_entry *e,
 			   int err, const char *why, void *data);
 int cdt_names_walk(struct cdt_store *s, const char *prefix, cdt_name_fn fn, void *data);
+/* The same walk, giving each entry's bytes as read (raw, len) with it. */
+typedef int (*cdt_name_raw_fn)(const char *name, const struct cdt_name_entry *e,
+			       const unsigned char *raw, size_t len, int err, const char *why,
+			       void *data);
+int cdt_names_walk_raw(struct cdt_store *s, const char *prefix, cdt_name_raw_fn fn, void *data);
 
 /* Open rel under dirfd without following any symbolic link on the way. */
 int openat_beneath(int dirfd, const char *rel, int flags, mode_t mode);
