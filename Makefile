@@ -17,6 +17,7 @@
 #   make SANITIZE=1 ... build and test with ASan + UBSan
 #   make fuzz           libFuzzer targets for every on-disk parser, FUZZ_SECONDS each
 #   make FUSE=0         leave out cdt mount even where libfuse3 is installed
+#   make CURL=0         leave out remote stores (https://) even where libcurl is installed
 #   make BUILD=DIR      build in DIR (binary DIR/cdt) without touching ./cdt
 #   make DEFLATE=zlib   use zlib instead of libdeflate for chunk (de)compression
 #   make V=1            show the commands
@@ -61,6 +62,18 @@ $(error FUSE=1 but pkg-config does not find fuse3 (apt-get install libfuse3-dev)
 endif
 endif
 
+# CURL=auto (default): remote stores (https://) when pkg-config finds
+# libcurl; CURL=0: never; CURL=1: required.
+CURL ?= auto
+ifeq ($(CURL),0)
+HAVE_CURL =
+else
+HAVE_CURL := $(shell $(PKG_CONFIG) --exists libcurl 2>/dev/null && echo 1)
+ifeq ($(CURL)$(HAVE_CURL),1)
+$(error CURL=1 but pkg-config does not find libcurl (apt-get install libcurl4-openssl-dev))
+endif
+endif
+
 WARNINGS = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	   -Wno-unused-parameter -Wformat=2 -Wvla
 BASE_CFLAGS = -std=c11 -Ilib -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -pthread $(WARNINGS) \
@@ -71,6 +84,11 @@ PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -lcrypto -l
 ifeq ($(HAVE_FUSE),1)
 FUSE_CFLAGS := -DCDT_HAVE_FUSE $(shell $(PKG_CONFIG) --cflags fuse3)
 FUSE_LIBS := $(shell $(PKG_CONFIG) --libs fuse3)
+endif
+
+ifeq ($(HAVE_CURL),1)
+CURL_CFLAGS := -DCDT_HAVE_CURL $(shell $(PKG_CONFIG) --cflags libcurl)
+CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl)
 endif
 
 ifeq ($(FUZZ),1)
@@ -87,9 +105,9 @@ SAN =
 BUILD ?= build
 endif
 
-ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(FUSE_CFLAGS) $(CFLAGS) $(SAN)
+ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(FUSE_CFLAGS) $(CURL_CFLAGS) $(CFLAGS) $(SAN)
 ALL_LDFLAGS = $(LDFLAGS) $(SAN) -pthread
-LIBS = $(PKG_LIBS) -lm $(FUSE_LIBS)
+LIBS = $(PKG_LIBS) -lm $(FUSE_LIBS) $(CURL_LIBS)
 
 LIB_SOURCES = \
 	lib/base/alloc.c \
@@ -100,6 +118,7 @@ LIB_SOURCES = \
 	lib/base/exclude.c \
 	lib/base/fsutil.c \
 	lib/base/hash.c \
+	lib/base/http.c \
 	lib/base/idset.c \
 	lib/base/mountinfo.c \
 	lib/base/strbuf.c \
@@ -140,6 +159,7 @@ LIB_SOURCES = \
 	lib/ops/packset.c \
 	lib/ops/remove.c \
 	lib/ops/push.c \
+	lib/ops/remote.c \
 	lib/ops/recompress.c \
 	lib/ops/repack.c \
 	lib/ops/repair.c \

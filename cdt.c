@@ -2,6 +2,7 @@
 #include "cmd/cmd.h"
 #include "base/compress.h"
 #include "base/fsutil.h"
+#include "base/http.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 
@@ -19,10 +20,12 @@
 #define SALVAGE_STORE 4
 /* Shows a progress line: takes --progress and --no-progress. */
 #define SHOWS_PROGRESS 8
+/* Only reads the store: works on a store given by URL (read through a cache). */
+#define READS_REMOTE 16
 
 /* Without FUSE, cdt mount only says so, store or no store. */
 #ifdef CDT_HAVE_FUSE
-#define MOUNT_FLAGS (NEED_STORE | OWN_SIGNALS)
+#define MOUNT_FLAGS (NEED_STORE | OWN_SIGNALS | READS_REMOTE)
 #else
 #define MOUNT_FLAGS OWN_SIGNALS
 #endif
@@ -38,26 +41,26 @@ struct command {
 /* Alphabetical. */
 static const struct command commands[] = {
 	{ "add", cmd_add, NEED_STORE | SHOWS_PROGRESS, usage_add, "store files (deduplicated and compressed)" },
-	{ "cat", cmd_cat, NEED_STORE | SHOWS_PROGRESS, usage_cat, "restore stored files, checking every chunk" },
-	{ "diff", cmd_diff, NEED_STORE, usage_diff, "show the names added, removed and changed between two prefixes" },
+	{ "cat", cmd_cat, NEED_STORE | READS_REMOTE | SHOWS_PROGRESS, usage_cat, "restore stored files, checking every chunk" },
+	{ "diff", cmd_diff, NEED_STORE | READS_REMOTE, usage_diff, "show the names added, removed and changed between two prefixes" },
 	{ "fsck", cmd_fsck, NEED_STORE | SALVAGE_STORE | SHOWS_PROGRESS, usage_fsck, "check the whole store and say what is damaged" },
 	{ "gc", cmd_gc, NEED_STORE | SHOWS_PROGRESS, usage_gc, "delete what no stored name needs" },
-	{ "hash", cmd_hash, NEED_STORE, usage_hash, "print the content id the store gives local files" },
+	{ "hash", cmd_hash, NEED_STORE | READS_REMOTE, usage_hash, "print the content id the store gives local files" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
-	{ "ls", cmd_ls, NEED_STORE, usage_ls, "list stored names" },
+	{ "ls", cmd_ls, NEED_STORE | READS_REMOTE, usage_ls, "list stored names" },
 	{ "mount", cmd_mount, MOUNT_FLAGS, usage_mount, "browse the store as a read-only file system" },
-	{ "pull", cmd_pull, NEED_STORE, usage_pull, "copy names and what they need from another store" },
-	{ "push", cmd_push, NEED_STORE, usage_push, "copy names and what they need into another store" },
+	{ "pull", cmd_pull, NEED_STORE | READS_REMOTE, usage_pull, "copy names and what they need from another store" },
+	{ "push", cmd_push, NEED_STORE | READS_REMOTE, usage_push, "copy names and what they need into another store" },
 	{ "repair", cmd_repair, NEED_STORE | SHOWS_PROGRESS, usage_repair, "heal damaged chunks from local files holding the same data" },
-	{ "restore", cmd_restore, NEED_STORE | SHOWS_PROGRESS, usage_restore, "write the names under a prefix back into a directory" },
+	{ "restore", cmd_restore, NEED_STORE | READS_REMOTE | SHOWS_PROGRESS, usage_restore, "write the names under a prefix back into a directory" },
 	{ "rm", cmd_rm, NEED_STORE, usage_rm, "remove stored names" },
 	{ "stats", cmd_stats, NEED_STORE, usage_stats, "show what the store holds" },
 	{ "umount", cmd_umount, 0, usage_umount, "unmount a view made by cdt mount" },
-	{ "verify", cmd_verify, NEED_STORE | SHOWS_PROGRESS, usage_verify, "read stored files as cat would and report damage" },
+	{ "verify", cmd_verify, NEED_STORE | READS_REMOTE | SHOWS_PROGRESS, usage_verify, "read stored files as cat would and report damage" },
 };
 
 static const char main_usage[] =
-	"usage: cdt [--store DIR] COMMAND [ARGS...]\n"
+	"usage: cdt [--store DIR|URL] [--cache DIR] COMMAND [ARGS...]\n"
 	"       cdt help COMMAND | cdt --version\n";
 
 static void print_main_help(FILE *f)
@@ -69,8 +72,9 @@ static void print_main_help(FILE *f)
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "   %-8s %s\n", commands[i].name, commands[i].summary);
 	fputs("\nThe store is --store DIR, else $CDT_STORE, else a .cdt directory in the\n"
-	      "current directory or above. 'cdt COMMAND -h' shows a command's options;\n"
-	      "'man cdt-COMMAND' documents it.\n", f);
+	      "current directory or above. A store given as an http:// or https:// URL\n"
+	      "is read through a local cache (--cache DIR, else ~/.cache/cdt).\n"
+	      "'cdt COMMAND -h' shows a command's options; 'man cdt-COMMAND' documents it.\n", f);
 }
 
 static const struct command *find_command(const char *name)
@@ -108,6 +112,18 @@ static const char *extract_store(int *argc, char **argv, int *bad)
 		}
 		if (!strncmp(argv[i], "--store=", 8)) {
 			store = argv[i] + 8;
+			continue;
+		}
+		if (!strcmp(argv[i], "--cache")) {
+			if (i + 1 >= *argc) {
+				*bad = 2;
+				break;
+			}
+			remote_cache_dir = argv[++i];
+			continue;
+		}
+		if (!strncmp(argv[i], "--cache=", 8)) {
+			remote_cache_dir = argv[i] + 8;
 			continue;
 		}
 		argv[j++] = argv[i];
@@ -192,7 +208,9 @@ static int run_command(const struct command *cmd, int argc, char **argv, const c
 			strbuf_release(&path);
 			return EXIT_FAIL;
 		}
-		if (cmd->flags & SALVAGE_STORE ?
+		if (cdt_http_is_url(path.buf) ?
+		    open_store_at(path.buf, !(cmd->flags & READS_REMOTE), cmd->name, &ctx.store) < 0 :
+		    cmd->flags & SALVAGE_STORE ?
 		    cdt_store_open_salvage(path.buf, &ctx.store) < 0 :
 		    cdt_store_open(path.buf, &ctx.store) < 0) {
 			strbuf_release(&path);
@@ -216,7 +234,7 @@ int main(int argc, char **argv)
 	opterr = 0;	/* commands report bad options themselves */
 	store_path = extract_store(&argc, argv, &bad);
 	if (bad) {
-		error("--store needs a directory");
+		error(bad == 2 ? "--cache needs a directory" : "--store needs a directory");
 		fputs(main_usage, stderr);
 		return EXIT_USAGE;
 	}

@@ -226,4 +226,14 @@ void add_fsck_item(struct strbuf *sb, const struct cdt_fsck_item *it);
  */
 int find_view(const char *path, const char *verb, struct strbuf *resolved, struct strbuf *store);
 
+/* --cache DIR (global): where stores read from a URL are cached; NULL: the default. */
+extern const char *remote_cache_dir;
+/*
+ * Open the store at `where`: a directory, or a URL (http://, https://)
+ * read through the cache (ops/remote.h). A URL is refused (one line,
+ * naming `verb`) when `writes`, since such a store is read-only.
+ * 0 or -1 (reported).
+ */
+int open_store_at(const char *where, int writes, const char *verb, struct cdt_store **out);
+
 #endif

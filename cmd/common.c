@@ -4,6 +4,8 @@
 #include "base/mountinfo.h"
 #include "format/names.h"
 #include "ops/fsck.h"
+#include "ops/remote.h"
+#include "base/http.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 
@@ -370,4 +372,18 @@ void show_fsck_progress(struct progress *p, const char *command, int *last_phase
 	else
 		progress_show(p, "%s  %llu", label.buf, (unsigned long long)done);
 	strbuf_release(&label);
+}
+
+const char *remote_cache_dir;
+
+int open_store_at(const char *where, int writes, const char *verb, struct cdt_store **out)
+{
+	if (!cdt_http_is_url(where))
+		return cdt_store_open(where, out) < 0 ? -1 : 0;
+	if (writes) {
+		error("cannot %s '%s': a store over HTTP is read-only (ls, cat, verify, restore, "
+		      "diff, hash, mount, push and pull read one)", verb, where);
+		return -1;
+	}
+	return cdt_remote_open(where, remote_cache_dir, out) < 0 ? -1 : 0;
 }

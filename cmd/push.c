@@ -87,7 +87,12 @@ int push_or_pull(int argc, char **argv, struct cmd_ctx *ctx, int pull)
 	}
 	if (optind >= argc)
 		return usage_error(ctx, "give the store to %s", pull ? "pull from" : "push to");
-	if (cdt_store_open(argv[optind], &other) < 0)
+	if (pull && !opt.dry_run && cdt_store_remote_url(ctx->store)) {
+		error("cannot pull into '%s': a store over HTTP is read-only",
+		      cdt_store_remote_url(ctx->store));
+		return EXIT_FAIL;
+	}
+	if (open_store_at(argv[optind], !pull && !opt.dry_run, "push to", &other) < 0)
 		return EXIT_FAIL;
 	src = pull ? other : ctx->store;
 	dst = pull ? ctx->store : other;

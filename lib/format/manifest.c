@@ -145,12 +145,16 @@ int cdt_manifest_exists(struct cdt_store *s, const struct cdt_id *file_id)
 	char path[CDT_ID_HEXLEN + 2];
 	struct stat st;
 
+	int ret;
+
 	if (fstatat(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), cdt_id_path(file_id, path),
 		    &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return S_ISREG(st.st_mode) ? 1 : -CDT_ECORRUPT;
-	if (errno == ENOENT || errno == ENOTDIR)
-		return 0;
-	return -errno;
+	if (errno != ENOENT && errno != ENOTDIR)
+		return -errno;
+	/* A store read from elsewhere holds what was fetched so far. */
+	ret = cdt_store_fetch(s, CDT_DIR_MANIFESTS, path);
+	return ret == -ENOENT ? 0 : ret < 0 ? ret : 1;
 }
 
 #define RBUF_RECS 1024
@@ -182,6 +186,20 @@ static int open_manifest_fd(struct cdt_store *s, const struct cdt_id *file_id,
 
 	fd = openat(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), cdt_id_path(file_id, path),
 		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* A store read from elsewhere holds what was fetched so far. */
+	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR) && cdt_store_remote_url(s)) {
+		int ret = cdt_store_fetch(s, CDT_DIR_MANIFESTS, path);
+
+		if (ret < 0 && ret != -ENOENT) {
+			if (why)
+				strbuf_addf(why, "cannot fetch manifest: %s", cdt_strerror(ret));
+			return ret;
+		}
+		fd = openat(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), path,
+			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 && errno == ENOTDIR)
+			errno = ENOENT;
+	}
 	if (fd < 0) {
 		int e = errno == ENOTDIR ? ENOENT : errno;
 

@@ -222,6 +222,23 @@ uint32_t cdt_pack_entry_size(struct cdt_pack *p, uint64_t i)
 /* Readers in several threads may reach an unopened pack at once. */
 static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
 
+static cdt_pack_fill_fn filler;
+static void *filler_data;
+
+void cdt_pack_set_filler(cdt_pack_fill_fn fill, void *data)
+{
+	filler = fill;
+	filler_data = data;
+}
+
+int cdt_pack_fill(const struct cdt_pack *p, int packsfd, uint64_t off, uint64_t len,
+		  int again, struct strbuf *why)
+{
+	if (!filler || !len)
+		return 1;
+	return filler(packsfd, p->name, off, len, again, why, filler_data);
+}
+
 static int open_pack_file(struct cdt_pack *p, int packsfd)
 {
 	char path[CDT_ID_HEXLEN + 16];
@@ -280,10 +297,24 @@ int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *bu
 			strbuf_addf(why, "pack %s: index entry points outside the pack", p->name);
 		return -CDT_ECORRUPT;
 	}
+	ret = cdt_pack_fill(p, packsfd, off, n, 0, why);
+	if (ret < 0)
+		return ret;
 	got = pread_full(p->fd, buf, n, (off_t)off);
 	if (got < 0)
 		return (int)got;
+	/* Bytes fetched from elsewhere that fail the check are fetched once more. */
+	if (((size_t)got != n || crc_of(buf, n) != crc) &&
+	    (ret = cdt_pack_fill(p, packsfd, off, n, 1, why)) <= 0) {
+		if (ret < 0)
+			return ret;
+		got = pread_full(p->fd, buf, n, (off_t)off);
+		if (got < 0)
+			return (int)got;
+	}
 	if ((size_t)got != n || crc_of(buf, n) != crc) {
+		/* Not what the cache should keep, either. */
+		cdt_pack_fill(p, packsfd, off, n, 2, NULL);
 		if (why)
 			strbuf_addf(why, "pack %s: object at offset %llu fails its CRC", p->name,
 				    (unsigned long long)off);
@@ -306,6 +337,9 @@ int cdt_pack_object_codec(struct cdt_pack *p, int packsfd, uint64_t i)
 	if (n < sizeof(hdr) || off < CDT_PACK_HDR || off + n < off ||
 	    off + n > p->pack_size - MIN(p->pack_size, CDT_PACK_TRAILER))
 		return -CDT_ECORRUPT;
+	ret = cdt_pack_fill(p, packsfd, off, sizeof(hdr), 0, NULL);
+	if (ret < 0)
+		return ret;
 	if (pread_full(p->fd, hdr, sizeof(hdr), (off_t)off) != (ssize_t)sizeof(hdr))
 		return -EIO;
 	if (memcmp(hdr, "CDTC", 4))
@@ -365,6 +399,11 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 		ret = ret == -ENOENT ? cdt_corrupt(why, "pack file is missing") : ret;
 		goto out;
 	}
+	if (p->pack_size >= CDT_PACK_HDR + CDT_PACK_TRAILER &&
+	    ((ret = cdt_pack_fill(p, packsfd, 0, CDT_PACK_HDR, 0, why)) < 0 ||
+	     (ret = cdt_pack_fill(p, packsfd, p->pack_size - CDT_PACK_TRAILER, CDT_PACK_TRAILER,
+				  0, why)) < 0))
+		goto out;
 	if (p->pack_size < CDT_PACK_HDR + CDT_PACK_TRAILER ||
 	    pread_full(p->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
 	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != p->version || hdr[5] || hdr[6] ||
@@ -414,6 +453,9 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 				ret = cdt_corrupt(why, "index entries do not tile the pack");
 				goto out;
 			}
+			ret = cdt_pack_fill(p, packsfd, spans[i].off, spans[i].len, 0, why);
+			if (ret < 0)
+				goto out;
 			if (pread_full(p->fd, buf, spans[i].len, (off_t)spans[i].off) !=
 			    (ssize_t)spans[i].len) {
 				ret = cdt_corrupt(why, "pack is truncated");

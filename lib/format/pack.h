@@ -65,6 +65,24 @@ struct cdt_pack {
  * length, fan-out order); the checksums are fsck's to check. 0, -ENOENT or -CDT_ECORRUPT.
  */
 int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p);
+/*
+ * Pack data that may not be here yet: a cache of a remote store holds its
+ * packs as sparse files filled on demand (remote.md). Before pack data is
+ * read, `fill` is asked to make the bytes [off, off + len) of the pack
+ * `name` in the directory packsfd present (0, or -errno, reported in why).
+ * One filler per process; NULL (the default) means every pack is whole.
+ */
+typedef int (*cdt_pack_fill_fn)(int packsfd, const char *name, uint64_t off, uint64_t len,
+				int again, struct strbuf *why, void *data);
+void cdt_pack_set_filler(cdt_pack_fill_fn fill, void *data);
+/*
+ * Make [off, off + len) of p present (a no-op without a filler); with
+ * `again` 1, what is there failed a check: it is dropped and fetched anew;
+ * with 2, it failed again: it is only dropped. 0 if there may be
+ * something new to read (a filler), 1 if not, or -errno.
+ */
+int cdt_pack_fill(const struct cdt_pack *p, int packsfd, uint64_t off, uint64_t len,
+		  int again, struct strbuf *why);
 /* Unmap the index and close the pack file. */
 void cdt_pack_close(struct cdt_pack *p);
 /* Returns the index of id in the pack, or -1. */

@@ -30,6 +30,7 @@ struct cdt_store {
 	char *config_damage;	/* salvage mode: why the config was not usable */
 	struct store_state *states;	/* cdt_store_state() */
 	size_t nstates, states_alloc;
+	struct cdt_store_remote remote;	/* a cache of a remote store: how to fill it */
 };
 
 struct store_state {
@@ -404,6 +405,28 @@ int cdt_store_open(const char *path, struct cdt_store **out)
 int cdt_store_open_salvage(const char *path, struct cdt_store **out)
 {
 	return open_store(path, 1, out);
+}
+
+void cdt_store_set_remote(struct cdt_store *s, const struct cdt_store_remote *r)
+{
+	s->remote = *r;
+}
+
+const char *cdt_store_remote_url(const struct cdt_store *s)
+{
+	return s->remote.url;
+}
+
+int cdt_store_fetch(struct cdt_store *s, enum cdt_store_dir d, const char *path)
+{
+	if (!s->remote.fetch)
+		return -ENOENT;
+	return s->remote.fetch(s, d, path, s->remote.data);
+}
+
+const char *cdt_store_dir_name(enum cdt_store_dir d)
+{
+	return dir_names[d];
 }
 
 const char *cdt_store_config_damage(const struct cdt_store *s)

@@ -79,6 +79,28 @@ int cdt_store_open_salvage(const char *path, struct cdt_store **out);
 const char *cdt_store_config_damage(const struct cdt_store *s);
 
 const char *cdt_store_path(const struct cdt_store *s);
+/* "objects", "packs", ...: the name of one part of the store. */
+const char *cdt_store_dir_name(enum cdt_store_dir d);
+
+/*
+ * A store read from elsewhere (a URL) is opened as a local cache store
+ * that holds what was fetched (Documentation/technical/remote.md). Its
+ * directory has the store layout; a whole file it lacks (a manifest, a
+ * loose object) is fetched through `fetch`, which puts it in place and
+ * returns 0, or -ENOENT when the remote store has none either, or
+ * another -errno (reported). Pack data is filled through the pack module's
+ * own hook (cdt_pack_set_filler()).
+ */
+struct cdt_store_remote {
+	const char *url;
+	int (*fetch)(struct cdt_store *s, enum cdt_store_dir d, const char *path, void *data);
+	void *data;
+};
+void cdt_store_set_remote(struct cdt_store *s, const struct cdt_store_remote *r);
+/* The URL of the remote store this is a cache of, or NULL for a local store. */
+const char *cdt_store_remote_url(const struct cdt_store *s);
+/* Fetch the file `path` of part d into the cache: 0, -ENOENT (local store, or none there) or -errno. */
+int cdt_store_fetch(struct cdt_store *s, enum cdt_store_dir d, const char *path);
 /* How the store is shared, from the mode its directory had when opened. */
 enum cdt_store_sharing cdt_store_sharing(const struct cdt_store *s);
 /*

@@ -31,11 +31,17 @@ int cdt_chunk_has(struct cdt_store *s, const struct cdt_id *id)
 	struct stat st;
 	struct cdt_pack *p;
 	uint64_t index;
+	char path[CDT_ID_HEXLEN + 2];
 	int ret = loose_has(s, id, &st);
 
 	if (ret)
 		return ret;
-	return cdt_chunk_locate(s, id, &p, &index);
+	ret = cdt_chunk_locate(s, id, &p, &index);
+	/* A remote store's loose objects are not listed anywhere: ask for one. */
+	if (!ret && cdt_store_remote_url(s) &&
+	    (ret = cdt_store_fetch(s, CDT_DIR_OBJECTS, cdt_id_path(id, path))) == 0)
+		ret = 1;
+	return ret == -ENOENT ? 0 : ret;
 }
 
 int64_t cdt_chunk_stored_size(struct cdt_store *s, const struct cdt_id *id)
@@ -512,6 +518,21 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 			}
 		}
 		free(packs);
+	}
+	if (best && cdt_store_remote_url(r->store)) {
+		/* A remote store's loose copy is fetched when no pack has a good one. */
+		char path[CDT_ID_HEXLEN + 2];
+		struct strbuf fetched = STRBUF_INIT;
+
+		ret = cdt_store_fetch(r->store, CDT_DIR_OBJECTS, cdt_id_path(id, path));
+		if (!ret)
+			ret = read_loose(r, id, want_len, out, len, &fetched);
+		if (!ret || (ret != -ENOENT && best == -ENOENT)) {
+			strbuf_reset(&first);
+			strbuf_addbuf(&first, &fetched);
+			best = ret;
+		}
+		strbuf_release(&fetched);
 	}
 	if (!best)
 		goto done;

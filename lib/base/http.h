@@ -1,0 +1,41 @@
+/* http.h: HTTP(S) GETs of whole objects and byte ranges, with retries and a stall timeout (libcurl). */
+#ifndef CDT_HTTP_H
+#define CDT_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct strbuf;
+
+/* Is this a URL cdt reads over HTTP ("http://" or "https://")? */
+int cdt_http_is_url(const char *s);
+
+/* 1 when built with libcurl; else every GET fails with -ENOTSUP. */
+int cdt_http_available(void);
+
+/*
+ * GET url into out (appended to; out is reset first). With len 0 the whole
+ * object, which must be at most max bytes; else exactly the bytes
+ * [off, off + len), which the server must send as that range (206) and in
+ * full. Over https:// HTTP/2 is used when the server offers it (ALPN).
+ *
+ * 5xx replies, resets and timeouts are retried a few times with backoff;
+ * a transfer that moves no byte for the stall time (CDT_HTTP_TIMEOUT
+ * seconds, default 30) fails. Returns 0, -ENOENT (404/410), -EACCES
+ * (401/403), -ENOTSUP (built without libcurl) or -EIO, with a one-line
+ * reason naming the URL in why.
+ *
+ * The certificates trusted are the system's, or those in the file named
+ * by $CDT_CA_BUNDLE (else $CURL_CA_BUNDLE, else $SSL_CERT_FILE).
+ * Thread-safe: handles (and their connections) come from a pool.
+ */
+int cdt_http_get(const char *url, uint64_t off, uint64_t len, size_t max, struct strbuf *out,
+		 struct strbuf *why);
+
+/* The bytes and requests GET has moved in this process (for -v summaries). */
+void cdt_http_counters(uint64_t *requests, uint64_t *bytes);
+
+/* Free the pooled handles (at exit; harmless if nothing was fetched). */
+void cdt_http_cleanup(void);
+
+#endif
