@@ -163,6 +163,7 @@ LIB_SOURCES = \
 	lib/ops/recompress.c \
 	lib/ops/repack.c \
 	lib/ops/repair.c \
+	lib/ops/serverinfo.c \
 	lib/ops/restore.c \
 	lib/ops/restore-tree.c \
 	lib/ops/restore-tree-files.c \
@@ -204,6 +205,7 @@ TEST_TOOL_SOURCES = \
 	t/helper/test-gen-random.c \
 	t/helper/test-gen-text.c \
 	t/helper/test-ingest.c \
+	t/helper/test-info.c \
 	t/helper/test-limits.c \
 	t/helper/test-lookup.c \
 	t/helper/test-namerefs.c \

@@ -1,5 +1,6 @@
 /* cmd/init.c: cdt init, create a store. */
 #include "cmd.h"
+#include "ops/serverinfo.h"
 #include "base/compress.h"
 #include "format/chunker.h"
 #include "format/config.h"
@@ -168,6 +169,18 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	if (cdt_store_init(dir, &cfg, sharing) < 0)
 		return EXIT_FAIL;
+	/* An empty info/: the lists of packs and of tables of names, for remote readers. */
+	{
+		struct cdt_store *s;
+
+		if (cdt_store_open(dir, &s) < 0)
+			return EXIT_FAIL;
+		if (cdt_serverinfo_rebuild(s) < 0) {
+			cdt_store_close(s);
+			return EXIT_FAIL;
+		}
+		cdt_store_close(s);
+	}
 	if (!quiet) {
 		printf("initialized cdt store in %s (%s, %u-byte chunks, %s level %d", dir,
 		       cdt_chunker_name(cfg.chunker), cfg.chunk_size, cdt_codec_name(cfg.codec),

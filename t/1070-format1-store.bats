@@ -29,7 +29,11 @@ unpack_format1() {
 	done
 	run_split c verify --all
 	assert_status 0
+	# Made before server info: that it lacks info/ is its one problem.
 	run_split c fsck
+	assert_status 32
+	assert_out_contains "info-stale info: missing (a store made before server info); affects no stored name"
+	run_split c fsck --rebuild-refs
 	assert_status 0
 }
 

@@ -175,7 +175,15 @@ same_tree() {
 		CDT_TEST_GROUP=4 CDT_TEST_CRASH="$point" c push "$D" > push.out 2> push.err || rc=$?
 		[ "$rc" = 137 ] || fail "$point: push exited $rc: $(cat push.err)"
 		run_split "$CDT" --store "$D" fsck
-		assert_status 0
+		stale=
+		if [[ $point == name:* && $status = 32 ]]; then
+			# Names in place before their tables: info/ is stale, and only that.
+			[ -z "$(grep -v '^info-stale ' <<< "$output" | grep -E '^[a-z]+-[a-z-]+ ')" ] ||
+				fail "$point: $output"
+			stale=1
+		else
+			assert_status 0
+		fi
 		for n in $("$CDT" --store "$D" ls -t f); do
 			"$CDT" --store "$D" cat "$n" | cmp - "$n" || fail "$point: $n differs"
 		done
@@ -183,5 +191,8 @@ same_tree() {
 		run_split c push "$D"
 		assert_status 0
 		same_tree "$D"
+		[ -z "$stale" ] || "$CDT" --store "$D" fsck --rebuild-refs > /dev/null
+		run_split "$CDT" --store "$D" fsck
+		assert_status 0
 	done
 }

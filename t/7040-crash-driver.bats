@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # The crash driver: add, rm, gc (packing and repacking) and repair killed
 # with SIGKILL at random moments, CDT_CRASH_KILLS times (make test: 200). After every kill fsck
-# finds nothing but garbage and every committed name restores byte-identical.
+# finds nothing but garbage (and server info left stale) and every committed name restores
+# byte-identical.
 
 load test_helper
 
@@ -12,7 +13,14 @@ src_of() {
 # Every listed name restores to its source; fsck reports no error.
 check_store() {
 	local n
-	c fsck --quick > fsck.out 2>&1 || fail "fsck after kill $kills (round $round): $(cat fsck.out)"
+	local rc=0
+	c fsck --quick > fsck.out 2>&1 || rc=$?
+	# A kill between names and their tables leaves info/ stale: derived
+	# data fsck reports (exit 32), which the next gc writes again.
+	if [ "$rc" = 32 ] && ! grep -E '^[a-z]+-[a-z-]+ ' fsck.out | grep -qv '^info-stale '; then
+		rc=0
+	fi
+	[ "$rc" = 0 ] || fail "fsck after kill $kills (round $round): $(cat fsck.out)"
 	c ls > names
 	while IFS= read -r n; do
 		c cat "$n" > out || fail "cannot restore $n after kill $kills"

@@ -599,6 +599,7 @@ struct collected {
 	size_t *offs;		/* of each name in bytes (the buffer moves as it grows) */
 	size_t offs_alloc;
 	struct strbuf prefix;	/* the prefix being collected */
+	int damaged;		/* an entry under it cannot be read */
 	struct cdt_info *in;	/* rebuild: where tables go */
 	cdt_info_table_fn fn;	/* expected: where tables go */
 	void *data;
@@ -657,6 +658,8 @@ static int flush_prefix(struct collected *c)
 			ALLOC_GROW(c->lines, c->nlines + 1, c->lines_alloc);
 			c->lines[c->nlines++] = line;
 		}
+	} else if (c->damaged) {
+		ret = c->fn(c->prefix.buf, NULL, 0, c->data);
 	} else if (c->n) {
 		struct strbuf t = STRBUF_INIT;
 
@@ -664,6 +667,7 @@ static int flush_prefix(struct collected *c)
 		ret = c->fn(c->prefix.buf, (const unsigned char *)t.buf, t.len, c->data);
 		strbuf_release(&t);
 	}
+	c->damaged = 0;
 	collected_reset(c);
 	strbuf_reset(&c->prefix);
 	return ret;
@@ -679,15 +683,16 @@ static int collect_walked(const char *name, const struct cdt_name_entry *e,
 
 	(void)err;
 	(void)why;
-	if (!e)
-		return 0;	/* unreadable: fsck reports the name */
 	if (c->prefix.len != plen || memcmp(c->prefix.buf, name, plen)) {
 		ret = flush_prefix(c);
 		if (ret)
 			return ret;
 		strbuf_add(&c->prefix, name, plen);
 	}
-	collect(c, name, raw, len);
+	if (e)
+		collect(c, name, raw, len);
+	else
+		c->damaged = 1;	/* unreadable: left out (fsck reports the name) */
 	return 0;
 }
 

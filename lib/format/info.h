@@ -129,9 +129,11 @@ int cdt_info_names_update(struct cdt_info *in, struct cdt_info_change *c, size_t
 int cdt_info_names_rebuild(struct cdt_info *in);
 
 /*
- * The tables names/ calls for now, in order of prefix: fn gets each
- * prefix and the bytes its table must hold (entries that cannot be read
- * are left out: fsck reports those names). A non-zero return stops it.
+ * The tables names/ calls for now, one prefix after another: fn gets each
+ * prefix and the bytes its table must hold, or NULL when an entry under
+ * it cannot be read (a table written now leaves it out; fsck reports the
+ * name, and cannot tell what the table should hold). A non-zero return
+ * stops it.
  */
 typedef int (*cdt_info_table_fn)(const char *prefix, const unsigned char *table, size_t len,
 				 void *data);

@@ -4,6 +4,7 @@
 #include "base/idset.h"
 #include "format/pack.h"
 #include "ops/chunks.h"
+#include "ops/serverinfo.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -284,6 +285,8 @@ int cdt_chunk_batch_commit(struct cdt_chunk_batch *b)
 		b->pack = NULL;
 		if (ret < 0)
 			batch_error(b, ret);
+		else
+			cdt_serverinfo_packs(b->store);	/* before any name needs the pack */
 	} else if (b->nmem) {
 		ret = commit_loose(b);
 		drop_mem(b);

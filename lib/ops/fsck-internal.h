@@ -165,5 +165,7 @@ void fsck_check_refs_dir(struct cdt_fsck *f);
 void fsck_check_tables(struct cdt_fsck *f);
 void fsck_check_namerefs(struct cdt_fsck *f);
 void fsck_check_tmp(struct cdt_fsck *f);
+/* info/ against packs/ and names/ (written again first with --rebuild-refs). */
+void fsck_check_info(struct cdt_fsck *f);
 
 #endif

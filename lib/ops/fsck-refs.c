@@ -5,6 +5,7 @@
 #include "format/namerefs.h"
 #include "format/names.h"
 #include "format/refs.h"
+#include "ops/serverinfo.h"
 #include "base/util.h"
 
 #include <stdio.h>
@@ -469,6 +470,29 @@ void fsck_check_tmp(struct cdt_fsck *f)
 
 	if (ret < 0)
 		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("tmp"), 0, "cannot list: %s",
+			    cdt_strerror(ret));
+}
+
+static void info_differs(const char *file, const char *what, void *data)
+{
+	fsck_report(data, CDT_FSCK_INFO_STALE, xstrdup(file), 0, "%s", what);
+}
+
+/*
+ * info/ (server info) against packs/ and names/: each difference is
+ * derived data out of date, which --rebuild-refs writes again first (a
+ * failure there is reported, and what it left stale is found).
+ */
+void fsck_check_info(struct cdt_fsck *f)
+{
+	int ret;
+
+	if (f->opt.rebuild_refs)
+		cdt_serverinfo_rebuild(f->s);
+	ret = cdt_serverinfo_check(f->s, info_differs, f);
+
+	if (ret < 0)
+		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("info"), 0, "cannot be checked: %s",
 			    cdt_strerror(ret));
 }
 

@@ -32,6 +32,7 @@ static const struct {
 	[CDT_FSCK_REFS_STALE] = { "refs-stale", CDT_FSCK_EXIT_REFS },
 	[CDT_FSCK_NAMEREF_MISSING] = { "nameref-missing", CDT_FSCK_EXIT_REFS },
 	[CDT_FSCK_NAMEREF_CORRUPT] = { "nameref-corrupt", CDT_FSCK_EXIT_REFS },
+	[CDT_FSCK_INFO_STALE] = { "info-stale", CDT_FSCK_EXIT_REFS },
 	[CDT_FSCK_UNCHECKED] = { "unchecked", CDT_FSCK_EXIT_UNCHECKED },
 	[CDT_FSCK_GARBAGE_CHUNK] = { "garbage-chunk", 0 },
 	[CDT_FSCK_GARBAGE_MANIFEST] = { "garbage-manifest", 0 },
@@ -337,6 +338,7 @@ int cdt_fsck_check_refs(struct cdt_fsck *f)
 	fsck_check_tables(f);
 	f->refs_checked = 1;
 	fsck_check_namerefs(f);
+	fsck_check_info(f);
 	fsck_check_tmp(f);
 	return 0;
 }

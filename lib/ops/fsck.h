@@ -31,6 +31,7 @@ enum cdt_fsck_kind {
 	CDT_FSCK_REFS_STALE,		/* a reference names a chunk its manifest lacks */
 	CDT_FSCK_NAMEREF_MISSING,	/* a name has no name record */
 	CDT_FSCK_NAMEREF_CORRUPT,	/* a name's record is damaged */
+	CDT_FSCK_INFO_STALE,		/* info/ disagrees with packs/ or names/ */
 	CDT_FSCK_UNCHECKED,		/* something could not be checked (I/O error) */
 	/* Garbage. */
 	CDT_FSCK_GARBAGE_CHUNK,		/* chunk no manifest lists */

@@ -10,6 +10,7 @@
 #include "ops/packset.h"
 #include "format/refs.h"
 #include "ops/repack.h"
+#include "ops/serverinfo.h"
 #include "ops/sketchset.h"
 #include "base/util.h"
 
@@ -407,6 +408,9 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	res->dirs += (uint64_t)cdt_fanout_prune(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), dry);
 	if (!dry)
 		res->dirs += prune_names(cdt_store_dirfd(s, CDT_DIR_NAMES), 0);
+	/* info/ written whole: the packs now, every table from names/. */
+	if (!dry && cdt_serverinfo_rebuild(s) < 0 && !sw.err)
+		sw.err = -EIO;
 	if (!dry) {
 		ret = cdt_store_sync(s);
 		if (ret < 0 && !sw.err)

@@ -4,6 +4,7 @@
 #include "ops/batch.h"
 #include "ops/chunks.h"
 #include "ops/packset.h"
+#include "ops/serverinfo.h"
 #include "ops/sketchset.h"
 #include "format/manifest.h"
 #include "format/namerefs.h"
@@ -166,18 +167,57 @@ static void records_error(struct cdt_ingest *ing, size_t records, int err)
 }
 
 /*
+ * The tables of info/names/ of the prefixes the batch's names are under,
+ * and info/prefixes (info/packs too when info/ was incomplete). A failure
+ * is a warning: the names are stored, and fsck --rebuild-refs writes
+ * info/ again.
+ */
+static void update_info(struct cdt_ingest *ing, struct cdt_info *info)
+{
+	struct cdt_info_change *ch = xcalloc(ing->npend ? ing->npend : 1, sizeof(*ch));
+	struct strbuf *bytes = xcalloc(ing->npend ? ing->npend : 1, sizeof(*bytes));
+	size_t i, n = 0;
+	int ret;
+
+	for (i = 0; i < ing->npend; i++) {
+		struct pending *p = &ing->pend[i];
+
+		if (p->err)
+			continue;
+		strbuf_init(&bytes[n], 0);
+		cdt_name_encode(p->meta, &bytes[n]);	/* the bytes cdt_name_stage() wrote */
+		ch[n].name = p->meta->name;
+		ch[n].raw = (const unsigned char *)bytes[n].buf;
+		ch[n].len = bytes[n].len;
+		n++;
+	}
+	ret = cdt_info_names_update(info, ch, n);
+	if (!ret && cdt_info_is_new(info))
+		ret = cdt_serverinfo_write_packs(info);
+	if (ret)
+		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
+			cdt_store_path(ing->store));
+	for (i = 0; i < n; i++)
+		strbuf_release(&bytes[i]);
+	free(bytes);
+	free(ch);
+}
+
+/*
  * The steps, each durable before the next points at it
  * (Documentation/technical/durability.md):
  *  1. chunk data: the batch's pack (or loose objects), synced, then renamed;
  *  2. reference tables of the new manifests (renamed, synced with step 3's);
  *  3. name entries and the batch's table of name records written to tmp/; syncfs;
  *  4. manifests and the table renamed into place; syncfs;
- *  5. name entries renamed into place; syncfs.
+ *  5. name entries renamed into place, the tables of info/names/ of their
+ *     prefixes and info/prefixes written (under info/lock); syncfs.
  */
 static int commit(struct cdt_ingest *ing)
 {
 	struct cdt_store *s = ing->store;
 	struct cdt_name_dirs *dirs;
+	struct cdt_info *info;
 	char hex[CDT_ID_HEXLEN + 1];
 	size_t i;
 	size_t records = 0;
@@ -259,6 +299,12 @@ static int commit(struct cdt_ingest *ing)
 	ret = sync_store(ing);
 	if (ret < 0)
 		goto out;
+	/*
+	 * info/lock is held from the first name installed to the last table
+	 * written, so that concurrent adds change names and tables in one order.
+	 */
+	if (cdt_info_open(s, &info) < 0)
+		info = NULL;
 	dirs = cdt_name_dirs_new();
 	for (i = 0; i < ing->npend; i++) {
 		struct pending *p = &ing->pend[i];
@@ -271,6 +317,11 @@ static int commit(struct cdt_ingest *ing)
 			name_error(p->meta, p->err);
 	}
 	cdt_name_dirs_free(dirs);
+	cdt_crash_point("info");
+	if (info) {
+		update_info(ing, info);
+		cdt_info_close(info);
+	}
 	ret = sync_store(ing);
 out:
 	/* Keep lookups cheap: index many new packs together now and then. */

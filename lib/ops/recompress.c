@@ -5,6 +5,7 @@
 #include "ops/ingest.h"
 #include "ops/mark.h"
 #include "ops/packset.h"
+#include "ops/serverinfo.h"
 #include "base/compress.h"
 #include "base/fsutil.h"
 #include "base/idset.h"
@@ -416,6 +417,7 @@ static int remove_old(struct recompress *rc)
 		rc->res->packs_removed++;
 		rc->res->pack_bytes += bytes;
 	}
+	cdt_serverinfo_packs(rc->s);
 	ret = fsync_dirat(cdt_store_dirfd(rc->s, CDT_DIR_PACKS), ".");
 	if (ret < 0)
 		return error_code(ret, "cannot sync '%s/packs': %s", cdt_store_path(rc->s),
@@ -521,6 +523,8 @@ int cdt_recompress(struct cdt_store *s, int level, int dry_run,
 		error("cannot check the pack indexes: %s", cdt_strerror(ret));
 		goto out;
 	}
+	if (!dry_run)
+		cdt_serverinfo_packs(s);	/* (packs may have been indexed again) */
 	ret = cdt_live_mark(s, &rc.live);
 	if (ret < 0)
 		goto out;

@@ -1,6 +1,7 @@
 /* remove.c: cdt rm's library side: names, name records, manifests, reclaimable chunks. */
 #include "ops/remove.h"
 #include "ops/chunks.h"
+#include "ops/serverinfo.h"
 #include "format/fanout.h"
 #include "base/idset.h"
 #include "format/manifest.h"
@@ -19,6 +20,9 @@ struct cdt_remover {
 	struct cdt_namerefs *records;
 	/* Manifests of removed names that no other name was seen to use. */
 	struct cdt_idset candidates;
+	/* The names removed ("name\0" each), for info/names/. */
+	struct strbuf removed;
+	size_t nremoved;
 };
 
 int cdt_remover_new(struct cdt_store *s, struct cdt_remover **out)
@@ -27,6 +31,7 @@ int cdt_remover_new(struct cdt_store *s, struct cdt_remover **out)
 	int ret;
 
 	r->store = s;
+	strbuf_init(&r->removed, 0);
 	ret = cdt_refs_open(s, &r->refs);
 	if (ret < 0) {
 		free(r);
@@ -48,6 +53,7 @@ void cdt_remover_free(struct cdt_remover *r)
 	cdt_refs_close(r->refs);
 	cdt_namerefs_close(r->records);
 	cdt_idset_clear(&r->candidates);
+	strbuf_release(&r->removed);
 	free(r);
 }
 
@@ -106,6 +112,8 @@ int cdt_remove_name(struct cdt_remover *r, const char *name, struct cdt_remove_r
 		goto out;
 	}
 	res->names++;
+	strbuf_add(&r->removed, name, strlen(name) + 1);
+	r->nremoved++;
 	ret = 0;
 	if (!have_entry || !cdt_name_has_content(e))
 		goto out;
@@ -194,6 +202,36 @@ static int note_user(const char *name, const struct cdt_name_entry *e, int err,
 	return st->used.nr == st->candidates->nr;
 }
 
+/* The removed names leave the tables of info/names/ (a warning if they cannot). */
+static void update_info(struct cdt_remover *r)
+{
+	struct cdt_info_change *ch;
+	struct cdt_info *in;
+	size_t i, off;
+	int ret;
+
+	if (!r->nremoved)
+		return;
+	ch = xcalloc(r->nremoved, sizeof(*ch));
+	for (i = 0, off = 0; i < r->nremoved; i++) {
+		ch[i].name = r->removed.buf + off;
+		off += strlen(ch[i].name) + 1;
+	}
+	ret = cdt_info_open(r->store, &in);
+	if (!ret) {
+		ret = cdt_info_names_update(in, ch, r->nremoved);
+		if (!ret && cdt_info_is_new(in))
+			ret = cdt_serverinfo_write_packs(in);
+		cdt_info_close(in);
+	}
+	if (ret)
+		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
+			cdt_store_path(r->store));
+	free(ch);
+	r->nremoved = 0;
+	strbuf_reset(&r->removed);
+}
+
 int cdt_remover_finish(struct cdt_remover *r, struct cdt_remove_result *res)
 {
 	struct settle st = { &r->candidates, CDT_IDSET_INIT, 0, STRBUF_INIT, STRBUF_INIT };
@@ -204,6 +242,7 @@ int cdt_remover_finish(struct cdt_remover *r, struct cdt_remove_result *res)
 	size_t i;
 	int ret;
 
+	update_info(r);
 	if (!r->candidates.nr)
 		return 0;
 	ret = cdt_names_walk(r->store, NULL, note_user, &st);

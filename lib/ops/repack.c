@@ -7,6 +7,7 @@
 #include "format/pack.h"
 #include "format/sketch.h"
 #include "ops/packset.h"
+#include "ops/serverinfo.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -178,6 +179,7 @@ static int flush_output(struct repacker *rp)
 		ALLOC_GROW(rp->made, rp->nmade + 1, rp->made_alloc);
 		strcpy(rp->made[rp->nmade++], name);
 		rp->res->packs_written++;
+		cdt_serverinfo_packs(rp->store);
 	}
 	if (!rp->npending && rp->loose_done == rp->loose_in)
 		return 0;
@@ -188,8 +190,12 @@ static int flush_output(struct repacker *rp)
 	for (i = 0; i < rp->npending; i++) {
 		ret = remove_pack(rp, rp->pending[i]);
 		if (ret < 0)
-			return ret;
+			break;
 	}
+	if (rp->npending)
+		cdt_serverinfo_packs(rp->store);
+	if (ret < 0)
+		return ret;
 	rp->npending = 0;
 	for (i = rp->loose_done; i < rp->loose_in; i++) {
 		char path[CDT_ID_HEXLEN + 2];
@@ -628,6 +634,8 @@ int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_
 			rp.keep[i] = 2;	/* gone */
 		ret = ret < 0 ? ret : 0;
 	}
+	/* (and the packs the check indexed again) */
+	cdt_serverinfo_packs(s);
 	/* What that freed counts: the outputs are sized by the space there is now. */
 	cdt_pause_point("repack");
 	rp.target = output_target(s, 0);

@@ -7,6 +7,7 @@
 #include "ops/chunks.h"
 #include "format/object.h"
 #include "ops/packset.h"
+#include "ops/serverinfo.h"
 #include "ops/sketchset.h"
 #include "format/midx.h"
 #include "format/pack.h"
@@ -168,6 +169,8 @@ int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 		ret = cdt_packs_check(s, 1, &bases, reindexed, r);
 		cdt_chunk_reader_free(br);
 	}
+	if (ret >= 0 && r->reindexed)
+		cdt_serverinfo_packs(s);
 	if (ret >= 0 && (r->midx_removed || r->reindexed)) {
 		/* The packs' indexes changed: index them together again. */
 		ret = cdt_packs_write_midx(s);
@@ -619,6 +622,7 @@ static int rewrite_pack(struct pack_heal *ph, struct cdt_pack *p, const char *na
 	}
 	if (strcmp(made, name)) {
 		ret = cdt_pack_remove_files(r->store, name);
+		cdt_serverinfo_packs(r->store);
 		if (ret < 0)
 			goto fail;
 	}
@@ -665,6 +669,7 @@ static int heal_pack(struct cdt_pack *p, const char *name, void *data)
 		return 0;
 	}
 	ret = cdt_pack_remove_files(r->store, name);
+	cdt_serverinfo_packs(r->store);
 	if (ret < 0) {
 		error("cannot remove 'packs/%s.idx': %s", name, cdt_strerror(ret));
 		ph->failed++;

@@ -32,7 +32,7 @@ size() { wc -c <"$1" | tr -d ' '; }
 # seed TARGET NAME: write stdin as corpus/TARGET/seed-NAME.
 seed() { cat >"$out/$1/seed-$2"; }
 
-for t in config manifest midx name namecheck namerefs object pack refs sketch; do
+for t in config info manifest midx name namecheck namerefs object pack refs sketch; do
 	mkdir -p "$out/$t"
 	rm -f "$out/$t"/seed-*
 done
@@ -118,6 +118,13 @@ r=$(ls -S "$S/refs/chunks/"*.ref | tail -n 1)
 r=$(ls -S "$S/refs/names/"*.rec | head -n 1)
 { byte 0; cat "$r"; } | seed namerefs table
 { byte 3; cat "$r"; } | seed namerefs filter
+
+# info: the server info as is (mode 0: info/packs, 1: info/prefixes, 2: a
+# table after its prefix and a NUL), and a table whose checksum is recomputed.
+{ byte 0; cat "$S/info/packs"; } | seed info packs
+{ byte 1; cat "$S/info/prefixes"; } | seed info prefixes
+{ byte 2; printf 'docs\0'; cat "$S/info/names/docs"; } | seed info table
+{ byte 6; printf 'na\303\257ve\0'; cat "$S/info/names/naïve"; } | seed info table-utf8
 
 # pack: index and pack, as is, with the repairs that keep it valid, with its
 # entries laid out again (which moves them off their objects), and alone.

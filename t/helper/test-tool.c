@@ -56,6 +56,7 @@ static const struct {
 	{ "gen-random", cmd__gen_random },
 	{ "gen-text", cmd__gen_text },
 	{ "ingest", cmd__ingest },
+	{ "info", cmd__info },
 	{ "limits", cmd__limits },
 	{ "lookup", cmd__lookup },
 	{ "namerefs", cmd__namerefs },

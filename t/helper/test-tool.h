@@ -15,6 +15,7 @@ int cmd__chunk(int argc, char **argv);
 int cmd__gen_random(int argc, char **argv);
 int cmd__gen_text(int argc, char **argv);
 int cmd__ingest(int argc, char **argv);
+int cmd__info(int argc, char **argv);
 int cmd__limits(int argc, char **argv);
 int cmd__lookup(int argc, char **argv);
 int cmd__namerefs(int argc, char **argv);

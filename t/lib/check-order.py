@@ -65,7 +65,12 @@ for sub in ('/packs', '/objects', '/refs/chunks'):
 checked.append("chunks and references synced before the manifest")
 
 def renamed_name(e):
-    return renamed_into('/names')(e) and '/refs/names' not in e[1][1]
+    return renamed_into('/names')(e) and '/refs/names' not in e[1][1] and '/info' not in e[1][1]
+
+def renamed_info(dirsuffix, name=None):
+    """A rename into info/ (or info/names/), of `name` if given."""
+    return lambda e: (e[0].startswith('rename') and len(e[1]) >= 2 and
+                      e[1][1].endswith(dirsuffix) and (name is None or e[2][1] == name))
 
 def durable_by(i, tmpname):
     """Is the file renamed at event i durable before it: synced itself after it
@@ -116,6 +121,29 @@ for r in nrefs + names:
     if not synced_between(r, len(events), events[r][1][1]):
         fail("rename not made durable: " + tmpname)
 checked.append("name record and name synced, then their renames")
+
+# 5. Server info (info/): info/packs is written again after each new pack
+#    index and before any name renamed after it; each name's table in
+#    info/names/ and then info/prefixes after the name; all of it made
+#    durable by a later syncfs (it is never synced on its own).
+info_packs = [i for i, e in enumerate(events) if renamed_info('/info', 'packs')(e)]
+tables = [i for i, e in enumerate(events) if renamed_info('/info/names')(e)]
+prefixes = [i for i, e in enumerate(events) if renamed_info('/info', 'prefixes')(e)]
+for i, e in enumerate(events):
+    if renamed_into('/packs')(e) and e[2][1].endswith('.idx'):
+        j = next((k for k in info_packs if k > i), None)
+        if j is None:
+            fail("info/packs not written after pack " + e[2][1])
+        if any(i < n < j for n in names):
+            fail("a name renamed before info/packs lists pack " + e[2][1])
+for n in names:
+    t = next((k for k in tables if k > n), None)
+    if t is None or not any(k > t for k in prefixes):
+        fail("no table of info/names/ and info/prefixes written after a name")
+for k in info_packs + tables + prefixes:
+    if not any(s > k for s in syncs):
+        fail("info/ renamed after the last sync: " + events[k][2][1])
+checked.append("info/packs after each pack, info/names/ and info/prefixes after the names, synced")
 
 for c in sorted(set(checked)):
     print("ok: " + c)

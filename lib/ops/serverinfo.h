@@ -1,0 +1,36 @@
+/* serverinfo.h: keeping info/ (format/info.h) up to date with packs/ and names/, and checking it. */
+#ifndef CDT_SERVERINFO_H
+#define CDT_SERVERINFO_H
+
+#include "format/info.h"
+#include "format/store.h"
+
+/*
+ * info/packs written again from the listing of packs/, with info/ open
+ * (cdt_info_open()). 0 or -errno (reported).
+ */
+int cdt_serverinfo_write_packs(struct cdt_info *in);
+/*
+ * After packs were added or removed: info/packs written again (and the
+ * rest of info/ when it was incomplete: a store made before it). A
+ * failure is reported as a warning (info/ is derived data; fsck finds it
+ * stale and --rebuild-refs writes it). 0 or -errno.
+ */
+int cdt_serverinfo_packs(struct cdt_store *s);
+/*
+ * info/ written whole from packs/ and names/ (gc, fsck --rebuild-refs,
+ * init), tables of prefixes without names removed. 0 or -errno (reported).
+ */
+int cdt_serverinfo_rebuild(struct cdt_store *s);
+
+/*
+ * Compare info/ with packs/ and names/ under a shared lock of info/lock
+ * (adds change names and tables while they hold it exclusively): fn gets
+ * each difference, the file it is about ("info", "info/packs",
+ * "info/names/<P>", "info/prefixes") and what is wrong. 0, or -errno when
+ * packs/ or names/ cannot be read.
+ */
+typedef void (*cdt_serverinfo_fn)(const char *file, const char *what, void *data);
+int cdt_serverinfo_check(struct cdt_store *s, cdt_serverinfo_fn fn, void *data);
+
+#endif

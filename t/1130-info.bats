@@ -1,0 +1,195 @@
+#!/usr/bin/env bats
+# Server info (info/): the lists of packs and tables of names every store
+# keeps for readers that cannot list a directory, after each command that
+# changes packs or names; fsck finds it stale, --rebuild-refs mends it.
+
+load test_helper
+
+# info/packs lists exactly the packs of packs/ (with index), with their sizes.
+check_packs() {
+	"$TEST_TOOL" info packs "$S/info/packs" > got || fail "info/packs does not parse"
+	local p
+	: > want
+	for p in "$S"/packs/pack-*.idx; do
+		[ -e "$p" ] || continue
+		p=${p%.idx}
+		[ -e "$p.pack" ] || continue
+		printf '%s %s %s\n' "${p##*/}" "$(stat -c %s "$p.pack")" "$(stat -c %s "$p.idx")" >> want
+	done
+	sort want > want.sorted
+	cmp got want.sorted || fail "info/packs: $(cat got) / want $(cat want.sorted)"
+}
+
+# Every table parses and holds exactly the entries of names/ under its
+# prefix, byte for byte; info/prefixes lists exactly the tables.
+check_tables() {
+	local p n
+	: > got
+	: > want
+	for p in "$S"/info/names/*; do
+		[ -e "$p" ] || continue
+		"$TEST_TOOL" info names "$p" "${p##*/}" >> got || fail "table ${p##*/} does not parse"
+	done
+	(cd "$S/names" && find . -type f | sed 's|^\./||') > files
+	while IFS= read -r n; do
+		case $n in
+		*/$'\001'dir) printf '%s\t%s\n' "${n%/*}" "$(sha256sum < "$S/names/$n" | cut -d' ' -f1)" ;;
+		*) printf '%s\t%s\n' "$n" "$(sha256sum < "$S/names/$n" | cut -d' ' -f1)" ;;
+		esac
+	done < files | LC_ALL=C sort > want
+	LC_ALL=C sort got > got.sorted
+	cmp got.sorted want || fail "tables differ from names/: $(diff got.sorted want)"
+	"$TEST_TOOL" info prefixes "$S/info/prefixes" > got || fail "info/prefixes does not parse"
+	: > want
+	for p in "$S"/info/names/*; do
+		[ -e "$p" ] || continue
+		printf '%s %s %s\n' "$(tail -c 32 "$p" | od -An -tx1 | tr -d ' \n')" "$(stat -c %s "$p")" "${p##*/}" >> want
+	done
+	LC_ALL=C sort -k3 want > want.sorted
+	cmp got want.sorted || fail "info/prefixes: $(cat got) / want $(cat want.sorted)"
+}
+
+check_info() {
+	check_packs
+	check_tables
+	run_split c fsck --quick
+	assert_status 0
+}
+
+make_tree() {
+	mkdir -p src/sub "src/with space" src/other
+	for i in 1 2 3 4 5; do printf 'file %s\n' "$i" > "src/f$i"; done
+	gen_bytes 1 400000 > src/sub/big
+	gen_bytes 2 300000 > "src/with space/x"
+	echo other > src/other/o
+	ln -s f1 src/link
+}
+
+@test "init makes an empty info/, and fsck finds it up to date" {
+	init_store
+	[ -d "$S/info/names" ]
+	"$TEST_TOOL" info packs "$S/info/packs" > got
+	[ ! -s got ]
+	"$TEST_TOOL" info prefixes "$S/info/prefixes" > got
+	[ ! -s got ]
+	check_info
+}
+
+@test "add, add -r, rm, gc, repack and recompress keep info/ equal to packs/ and names/" {
+	init_store
+	make_tree
+	c add -q --name top src/f1
+	check_info
+	CDT_TEST_GROUP=3 c add -q -r src
+	check_info
+	c add -q -r --prefix g2 src
+	check_info
+	[ -s "$S/info/names/g2" ] && [ -s "$S/info/names/src" ] && [ -s "$S/info/names/top" ]
+	c rm -q -r src/sub
+	check_info
+	# A table left empty goes, with its line.
+	c rm -q top
+	[ ! -e "$S/info/names/top" ]
+	check_info
+	c rm -q -r g2
+	[ ! -e "$S/info/names/g2" ]
+	check_info
+	# Packs removed and written by gc (a pack with nothing live goes).
+	gen_bytes 3 500000 > big3
+	c add -q --name gone big3
+	c rm -q gone
+	c gc > /dev/null
+	check_info
+	c gc --recompress > /dev/null
+	check_info
+}
+
+@test "push keeps the destination's info/ up to date" {
+	init_store
+	make_tree
+	c add -q -r src
+	D=$T/dest
+	"$CDT" init -q "$D"
+	c push "$D" > /dev/null
+	S=$D check_info
+}
+
+@test "concurrent adds under the same prefix lose no entry of the table" {
+	init_store
+	for j in 1 2 3 4; do
+		mkdir -p "in$j"
+		for i in $(seq 1 30); do printf '%s %s\n' "$j" "$i" > "in$j/f$i"; done
+	done
+	for j in 1 2 3 4; do
+		CDT_TEST_GROUP=4 c add -q -r --prefix "p/$j" "in$j" &
+	done
+	wait
+	[ "$(c ls -t f | wc -l)" = 120 ]
+	check_info
+}
+
+@test "fsck finds a damaged, missing or stale info file, and --rebuild-refs mends it" {
+	init_store
+	make_tree
+	c add -q -r src
+	printf 'x' >> "$S/info/names/src"
+	run_split c fsck --quick
+	assert_status 32
+	assert_out_contains "info-stale info/names/src: does not hold the entries under 'src' (table checksum does not match its contents); affects no stored name"
+	assert_out_contains "info-stale info/prefixes: line of 'src' does not match its table; affects no stored name"
+	rm "$S/info/packs"
+	echo junk > "$S/info/names/nothing"
+	run_split c fsck --quick
+	assert_status 32
+	assert_out_contains "info-stale info/packs: missing; affects no stored name"
+	assert_out_contains "info-stale info/names/nothing: no names under 'nothing'; affects no stored name"
+	run_split c fsck --quick --rebuild-refs
+	assert_status 0
+	[ ! -e "$S/info/names/nothing" ]
+	check_info
+	# A pack info/packs does not list, and sizes that differ.
+	cp "$S/info/packs" packs.old
+	gen_bytes 4 3000000 > more
+	c add -q --name more more
+	cp packs.old "$S/info/packs"
+	run_split c fsck --quick
+	assert_status 32
+	assert_out_contains "info-stale info/packs: does not list pack-"
+	c fsck --rebuild-refs > /dev/null
+	check_info
+}
+
+@test "a store made before info/ is reported once, and gets all of it at its first update" {
+	init_store
+	make_tree
+	c add -q -r src
+	c add -q --name top src/f1
+	rm -rf "$S/info"
+	run_split c fsck --quick
+	assert_status 32
+	[ "$(grep -c '^info-stale' <<< "$output")" = 1 ]
+	assert_out_contains "info-stale info: missing (a store made before server info); affects no stored name"
+	# An add of one name writes every table and info/packs.
+	c add -q --name new src/f2
+	check_info
+	[ -s "$S/info/names/top" ]
+	# rm does the same.
+	rm -rf "$S/info"
+	c rm -q new
+	check_info
+}
+
+@test "an add killed after its names are in place leaves info/ stale, which fsck finds" {
+	init_store
+	make_tree
+	c add -q --name first src/f1
+	rc=0
+	CDT_TEST_CRASH=info c add -q -r src || rc=$?
+	[ "$rc" = 137 ]
+	c ls src > /dev/null
+	run_split c fsck --quick
+	assert_status 32
+	assert_out_contains "info-stale info/names/src: missing (names under 'src' exist); affects no stored name"
+	c fsck --quick --rebuild-refs > /dev/null
+	check_info
+}
