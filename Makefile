@@ -160,6 +160,7 @@ LIB_SOURCES = \
 	lib/ops/remove.c \
 	lib/ops/push.c \
 	lib/ops/remote.c \
+	lib/ops/seed.c \
 	lib/ops/recompress.c \
 	lib/ops/repack.c \
 	lib/ops/repair.c \

@@ -60,7 +60,7 @@ static const struct command commands[] = {
 };
 
 static const char main_usage[] =
-	"usage: cdt [--store DIR|URL] [--cache DIR] COMMAND [ARGS...]\n"
+	"usage: cdt [--store DIR|URL] [--cache DIR] [--seed PATH]... COMMAND [ARGS...]\n"
 	"       cdt help COMMAND | cdt --version\n";
 
 static void print_main_help(FILE *f)
@@ -73,7 +73,8 @@ static void print_main_help(FILE *f)
 		fprintf(f, "   %-8s %s\n", commands[i].name, commands[i].summary);
 	fputs("\nThe store is --store DIR, else $CDT_STORE, else a .cdt directory in the\n"
 	      "current directory or above. A store given as an http:// or https:// URL\n"
-	      "is read through a local cache (--cache DIR, else ~/.cache/cdt).\n"
+	      "is read through a local cache (--cache DIR, else ~/.cache/cdt), and\n"
+	      "--seed FILE|STORE names local data holding some of its chunks.\n"
 	      "'cdt COMMAND -h' shows a command's options; 'man cdt-COMMAND' documents it.\n", f);
 }
 
@@ -124,6 +125,17 @@ static const char *extract_store(int *argc, char **argv, int *bad)
 		}
 		if (!strncmp(argv[i], "--cache=", 8)) {
 			remote_cache_dir = argv[i] + 8;
+			continue;
+		}
+		if (!strcmp(argv[i], "--seed") || !strncmp(argv[i], "--seed=", 7)) {
+			static size_t alloc;
+
+			if (argv[i][6] != '=' && i + 1 >= *argc) {
+				*bad = 3;
+				break;
+			}
+			ALLOC_GROW(remote_seeds, remote_nseeds + 1, alloc);
+			remote_seeds[remote_nseeds++] = argv[i][6] == '=' ? argv[i] + 7 : argv[++i];
 			continue;
 		}
 		argv[j++] = argv[i];
@@ -234,7 +246,8 @@ int main(int argc, char **argv)
 	opterr = 0;	/* commands report bad options themselves */
 	store_path = extract_store(&argc, argv, &bad);
 	if (bad) {
-		error(bad == 2 ? "--cache needs a directory" : "--store needs a directory");
+		error(bad == 3 ? "--seed needs a file or a store" :
+		      bad == 2 ? "--cache needs a directory" : "--store needs a directory");
 		fputs(main_usage, stderr);
 		return EXIT_USAGE;
 	}

@@ -228,6 +228,9 @@ int find_view(const char *path, const char *verb, struct strbuf *resolved, struc
 
 /* --cache DIR (global): where stores read from a URL are cached; NULL: the default. */
 extern const char *remote_cache_dir;
+/* --seed PATH (global, repeatable): local files and stores read before a remote store. */
+extern const char **remote_seeds;
+extern size_t remote_nseeds;
 /*
  * Open the store at `where`: a directory, or a URL (http://, https://)
  * read through the cache (ops/remote.h). A URL is refused (one line,

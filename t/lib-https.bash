@@ -184,7 +184,7 @@ _https_pids() { # MASTER
 	local f line rest
 	echo "$1"
 	for f in /proc/[0-9]*/stat; do
-		read -r line < "$f" 2>/dev/null || continue
+		{ read -r line < "$f"; } 2>/dev/null || continue
 		# pid (comm) state ppid ...: comm may hold spaces and parentheses.
 		rest=${line##*) }
 		rest=${rest#* }

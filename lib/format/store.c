@@ -424,6 +424,14 @@ int cdt_store_fetch(struct cdt_store *s, enum cdt_store_dir d, const char *path)
 	return s->remote.fetch(s, d, path, s->remote.data);
 }
 
+int cdt_store_seed_read(struct cdt_store *s, const struct cdt_id *id, uint32_t want_len,
+			unsigned char *out, uint32_t *len)
+{
+	if (!s->remote.seed)
+		return -ENOENT;
+	return s->remote.seed(id, want_len, out, len, s->remote.data);
+}
+
 const char *cdt_store_dir_name(enum cdt_store_dir d)
 {
 	return dir_names[d];

@@ -2,6 +2,7 @@
 #ifndef CDT_STORE_H
 #define CDT_STORE_H
 
+#include "base/hash.h"
 #include "format/chunker.h"
 #include "format/config.h"
 #include "base/strbuf.h"
@@ -94,6 +95,13 @@ const char *cdt_store_dir_name(enum cdt_store_dir d);
 struct cdt_store_remote {
 	const char *url;
 	int (*fetch)(struct cdt_store *s, enum cdt_store_dir d, const char *path, void *data);
+	/*
+	 * Local data that may hold a chunk (--seed), asked before the cache
+	 * and the remote store: 0 with the chunk's bytes checked against its
+	 * id, or -ENOENT. NULL: none.
+	 */
+	int (*seed)(const struct cdt_id *id, uint32_t want_len, unsigned char *out,
+		    uint32_t *len, void *data);
 	void *data;
 };
 void cdt_store_set_remote(struct cdt_store *s, const struct cdt_store_remote *r);
@@ -101,6 +109,9 @@ void cdt_store_set_remote(struct cdt_store *s, const struct cdt_store_remote *r)
 const char *cdt_store_remote_url(const struct cdt_store *s);
 /* Fetch the file `path` of part d into the cache: 0, -ENOENT (local store, or none there) or -errno. */
 int cdt_store_fetch(struct cdt_store *s, enum cdt_store_dir d, const char *path);
+/* Read a chunk from the seeds of a remote store: 0, or -ENOENT (no seed has it, or no seeds). */
+int cdt_store_seed_read(struct cdt_store *s, const struct cdt_id *id, uint32_t want_len,
+			unsigned char *out, uint32_t *len);
 /* How the store is shared, from the mode its directory had when opened. */
 enum cdt_store_sharing cdt_store_sharing(const struct cdt_store *s);
 /*

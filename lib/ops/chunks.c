@@ -456,6 +456,10 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 	size_t n, i;
 	int ret, best;
 
+	/* A store read from elsewhere asks its local seeds first. */
+	if (cdt_store_remote_url(r->store) &&
+	    !cdt_store_seed_read(r->store, id, want_len, out, len))
+		return 0;
 	/*
 	 * A loose copy comes first: that is where repair puts a good one.
 	 * A damaged one does not hide a good packed copy, though.

@@ -1,5 +1,6 @@
 /* remote.c: a store read over HTTP(S), opened as a local cache store filled on demand. */
 #include "ops/remote.h"
+#include "ops/seed.h"
 #include "format/config.h"
 #include "format/info.h"
 #include "format/names.h"
@@ -21,10 +22,12 @@
 #include <unistd.h>
 
 /*
- * Pack data is fetched in aligned blocks of this size: a read of one
- * chunk brings its neighbours, which the next reads of a file want.
+ * Pack data is fetched in aligned blocks of this size, and a read brings
+ * up to READAHEAD bytes of missing blocks after it (the next reads of a
+ * file want them), unless seeds are to be asked first for each chunk.
  */
-#define BLOCK (1u << 20)
+#define BLOCK (64u << 10)
+#define READAHEAD (1u << 20)
 /* The most bytes of one whole file (an index, a manifest, a table) fetched. */
 #define WHOLE_MAX ((size_t)1 << 30)
 
@@ -47,6 +50,7 @@ struct remote {
 	pthread_cond_t cv;	/* a block stopped coming */
 	struct rpack *packs;
 	size_t npacks;
+	struct cdt_seeds *seeds;	/* NULL: none */
 };
 
 /* The one remote store of this process (the pack filler has no store). */
@@ -256,6 +260,11 @@ static int fill_pack(int packsfd, const char *name, uint64_t off, uint64_t len, 
 		}
 		for (end = b; end <= last && p->have[end] == BLOCK_MISSING; end++)
 			p->have[end] = BLOCK_COMING;
+		/* Read ahead: the missing blocks right after what was asked for. */
+		if (end == last + 1 && !r->seeds)
+			for (; end < p->nblocks && end <= last + READAHEAD / BLOCK &&
+			       p->have[end] == BLOCK_MISSING; end++)
+				p->have[end] = BLOCK_COMING;
 		pthread_mutex_unlock(&r->mu);
 		ret = fetch_blocks(r, p, b, end, why ? why : &local_why);
 		pthread_mutex_lock(&r->mu);
@@ -333,6 +342,13 @@ static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *
 		goto out;
 	}
 	p->have = xcalloc(p->nblocks ? p->nblocks : 1, 1);
+	{
+		struct stat hst;
+
+		/* A .have of another size was made with another block size: start again. */
+		if (fstat(p->havefd, &hst) < 0 || (uint64_t)hst.st_size != p->nblocks)
+			st.st_size = -1;
+	}
 	if ((uint64_t)st.st_size != p->size) {
 		/* New, or not the size the remote pack has: start it empty. */
 		if (ftruncate(p->fd, 0) < 0 || ftruncate(p->fd, (off_t)p->size) < 0 ||
@@ -679,6 +695,7 @@ static void free_remote(struct remote *r)
 			close(p->havefd);
 		free(p->have);
 	}
+	cdt_seeds_free(r->seeds);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r->packs);
@@ -701,7 +718,21 @@ static void drop_remote(void *state)
 	cdt_http_cleanup();
 }
 
+static int seed_read(const struct cdt_id *id, uint32_t want_len, unsigned char *out,
+		     uint32_t *len, void *data)
+{
+	struct remote *r = data;
+
+	return r->seeds ? cdt_seeds_read(r->seeds, id, want_len, out, len) : -ENOENT;
+}
+
 int cdt_remote_open(const char *url, const char *cache_dir, struct cdt_store **out)
+{
+	return cdt_remote_open_seeded(url, cache_dir, NULL, 0, out);
+}
+
+int cdt_remote_open_seeded(const char *url, const char *cache_dir, const char *const *seeds,
+			   size_t nseeds, struct cdt_store **out)
 {
 	struct remote *r;
 	struct strbuf config = STRBUF_INIT, why = STRBUF_INIT, dir = STRBUF_INIT;
@@ -763,10 +794,16 @@ int cdt_remote_open(const char *url, const char *cache_dir, struct cdt_store **o
 		ret = refresh_names(r, *out);
 	close(lockfd);
 	lockfd = -1;
+	if (!ret && nseeds)
+		ret = cdt_seeds_open(*out, seeds, nseeds, &r->seeds);
 	if (ret)
 		goto fail;
+	/* Tests change a seed here, after it was cut and before it is read. */
+	if (nseeds)
+		cdt_pause_point("seeds-cut");
 	hook.url = r->base;
 	hook.fetch = fetch_file;
+	hook.seed = seed_read;
 	hook.data = r;
 	cdt_store_set_remote(*out, &hook);
 	the_remote = r;
@@ -791,4 +828,11 @@ fail:
 void cdt_remote_counters(uint64_t *requests, uint64_t *bytes)
 {
 	cdt_http_counters(requests, bytes);
+}
+
+void cdt_remote_seed_counters(uint64_t *chunks, uint64_t *bytes)
+{
+	*chunks = *bytes = 0;
+	if (the_remote && the_remote->seeds)
+		cdt_seeds_counters(the_remote->seeds, chunks, bytes);
 }

@@ -17,8 +17,16 @@
  * never wrong output. Errors are reported (one line) and returned.
  */
 int cdt_remote_open(const char *url, const char *cache_dir, struct cdt_store **out);
+/*
+ * The same with seeds (ops/seed.h): local files and stores asked for a
+ * chunk before the cache and the server, as casync's seeds are.
+ */
+int cdt_remote_open_seeded(const char *url, const char *cache_dir, const char *const *seeds,
+			   size_t nseeds, struct cdt_store **out);
 
 /* Requests and bytes fetched so far by this process. */
 void cdt_remote_counters(uint64_t *requests, uint64_t *bytes);
+/* Chunks and bytes read from seeds so far (0 without seeds). */
+void cdt_remote_seed_counters(uint64_t *chunks, uint64_t *bytes);
 
 #endif

@@ -1,0 +1,266 @@
+#!/usr/bin/env bats
+# A store read over HTTPS (nginx on 127.0.0.1, TLS, HTTP/2): every reading
+# command byte-identical to the local store, the cache, and what a server
+# that fails, stalls, cuts replies short or sends wrong bytes does.
+
+load test_helper
+load lib-https
+
+# A store of three names (one 3 MB, one holding a space and a non-ASCII
+# character, a tree with a link and an empty directory), served by nginx.
+served_store() {
+	need_https
+	init_store
+	mkdir -p src/sub src/empty
+	gen_bytes 7 3000000 > src/big
+	printf 'hello\n' > "src/sub/a file é"
+	ln -s big src/link
+	c add -q -r src
+	gen_bytes 8 500000 > top
+	c add -q top
+	https_start "$S"
+	export CDT_CA_BUNDLE=$HTTPS_CA
+	R=$HTTPS_URL
+	CACHE=$T/cache
+}
+
+# cdt on the remote store, through the test's cache.
+r() {
+	"$CDT" --cache "$CACHE" --store "$R" "$@"
+}
+
+# The files of the cache's copy of the store.
+cache_dir() {
+	echo "$CACHE/$(sed -n 's/^store-id //p' "$S/config")"
+}
+
+@test "ls, cat, verify, diff, hash and restore of a store over HTTPS give what the local store gives" {
+	served_store
+	c ls -l > local.ls
+	run_split r ls -l
+	assert_status 0
+	[ "$output" = "$(cat local.ls)" ] || fail "ls differs: $output"
+	r cat src/big | cmp - src/big
+	r cat "src/sub/a file é" | cmp - "src/sub/a file é"
+	r cat top | cmp - top
+	run_split r verify src/big top
+	assert_status 0
+	assert_out_contains "all intact"
+	[ "$(r hash src/big)" = "$(c hash src/big)" ]
+	run_split r diff src src
+	assert_status 0
+	r restore -q src restored
+	diff -r src restored/src 2>/dev/null || diff -r src restored
+	# HTTP/2 over TLS, and no request failed.
+	grep -q ' HTTP/2.0 ' "$HTTPS_LOG" || fail "no HTTP/2 request: $(cat "$HTTPS_LOG")"
+	! awk '$3 >= 400' "$HTTPS_LOG" | grep -v '/objects/' | grep . || fail "failed requests"
+}
+
+@test "a second read comes from the cache: no pack data is fetched again" {
+	served_store
+	r cat src/big > /dev/null
+	first=$(https_bytes_sent '/packs/.*\.pack')
+	[ "$first" -gt 1000000 ] || fail "only $first bytes of packs fetched"
+	r cat src/big | cmp - src/big
+	[ "$(https_bytes_sent '/packs/.*\.pack')" = "$first" ] || fail "pack data fetched again"
+	# Only what was read was fetched: top's blocks of the pack may come along, not more.
+	size=$(stat -c %s "$S"/packs/*.pack | awk '{ s += $1 } END { print s }')
+	[ "$first" -le "$size" ]
+}
+
+@test "the cache follows the store: names added and removed, packs collected" {
+	served_store
+	r ls > /dev/null
+	printf 'new\n' > later
+	c add -q later
+	run_split r cat later
+	assert_status 0
+	[ "$output" = new ]
+	c rm -q top
+	run_split r ls
+	assert_status 0
+	case "$output" in *top*) fail "removed name still listed: $output" ;; esac
+	c gc > /dev/null
+	run_split r verify src/big later
+	assert_status 0
+	# Packs gc removed are gone from the cache too.
+	for p in "$(cache_dir)"/packs/*.idx; do
+		[ -e "$S/packs/$(basename "$p")" ] || fail "cache keeps $p"
+	done
+}
+
+@test "cdt mount of a store over HTTPS shows the same bytes" {
+	served_store
+	load lib-mount
+	need_fuse
+	M=$T/mnt
+	mkdir -p "$M"
+	run_split r mount "$M"
+	assert_status 0
+	cmp "$M/src/big" src/big
+	cmp "$M/src/sub/a file é" "src/sub/a file é"
+	[ "$(readlink "$M/src/link")" = big ]
+	"$CDT" umount "$M"
+}
+
+@test "pull from a store over HTTPS into an empty store: fsck clean, every name the same" {
+	served_store
+	"$CDT" init -q "$T/copy"
+	run_split "$CDT" --cache "$CACHE" --store "$T/copy" pull "$R"
+	assert_status 0
+	run_split "$CDT" --store "$T/copy" fsck
+	assert_status 0
+	"$CDT" --store "$T/copy" cat src/big | cmp - src/big
+	"$CDT" --store "$T/copy" cat top | cmp - top
+}
+
+@test "commands that change a store refuse one over HTTPS, and change nothing" {
+	served_store
+	before=$(store_snapshot)
+	for cmd in "add later" "rm top" "gc" "repair --from src/big" "fsck"; do
+		: > later
+		run_split r $cmd
+		assert_status 1
+		assert_one_line_err
+		assert_err_contains "read-only"
+	done
+	"$CDT" init -q "$T/other"
+	run_split "$CDT" --store "$T/other" push "$R"
+	assert_status 1
+	assert_err_contains "cannot push to '$R': a store over HTTP is read-only"
+	run_split r pull "$T/other"
+	assert_status 1
+	assert_err_contains "cannot pull into '$R'"
+	[ "$(store_snapshot)" = "$before" ]
+}
+
+@test "a server that answers 503 or 404 gives one clear line and exit 1" {
+	served_store
+	run_split "$CDT" --cache "$CACHE" --store "$HTTPS_URL/fail503" ls
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "HTTP 503"
+	assert_err_contains "$HTTPS_URL/fail503/config"
+	run_split "$CDT" --cache "$CACHE" --store "$HTTPS_URL/notfound" ls
+	assert_status 1
+	assert_err_contains "is not a cdt store (no config)"
+	# The pack vanished from the server after the cache listed it.
+	r ls > /dev/null
+	mv "$S"/packs/*.pack "$T/"
+	run_split r cat src/big
+	assert_status 1
+	assert_err_contains "src/big"
+	assert_err_contains "HTTP 404"
+	[ -z "$output" ]
+}
+
+@test "a flipped byte on the server is an error naming file, offset and chunk, and is not kept" {
+	served_store
+	pack=$(ls "$S"/packs/*.pack)
+	cp "$pack" good.pack
+	printf '\377' | dd of="$pack" bs=1 seek=1500000 conv=notrunc status=none
+	run_split r cat src/big
+	assert_status 1
+	assert_err_contains "cannot read 'src/big' at offset"
+	assert_err_contains "fails its CRC"
+	# The bad block is not marked as held: once the server is right, so is the read.
+	cp good.pack "$pack"
+	r cat src/big | cmp - src/big
+}
+
+@test "a reply cut short and a server sending wrong bytes: errors, never wrong output" {
+	served_store
+	need_bad_https
+	bad_https_start "$S" truncate
+	run_split "$CDT" --cache "$T/c1" --store "$BAD_HTTPS_URL" ls
+	assert_status 1
+	assert_err_contains "cut short"
+	bad_https_stop
+	bad_https_start "$S" flip
+	run_split "$CDT" --cache "$T/c2" --store "$BAD_HTTPS_URL" cat src/big
+	assert_status 1
+	[ -z "$output" ] || [ "$(printf '%s' "$output" | wc -c)" -lt 3000000 ]
+}
+
+@test "a stalled server makes the command fail within the stall time, with a clear error" {
+	served_store
+	r ls > /dev/null
+	https_stall
+	start=$(date +%s)
+	CDT_HTTP_TIMEOUT=1 run_split r cat src/big
+	https_resume
+	assert_status 1
+	assert_err_contains "no reply for 1 s"
+	[ $(( $(date +%s) - start )) -lt 20 ]
+	r cat src/big | cmp - src/big
+}
+
+@test "a store without info/ says what to do" {
+	served_store
+	rm -rf "$S/info"
+	run_split r ls
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "has no info/packs"
+}
+
+@test "with yesterday's file as a seed, today's 200 MB file of which 1% changed fetches under 15% of its bytes" {
+	need_https
+	init_store
+	gen_bytes 11 200000000 > day1
+	cp day1 day2
+	# 100 changes of 20 kB spread over the file: 1% of its bytes.
+	for i in $(seq 1 100); do
+		gen_bytes $((100 + i)) 20000 |
+			dd of=day2 bs=20000 seek=$(( (i * 97) % 9999 )) conv=notrunc status=none
+	done
+	c add -q --name day1/dump day1
+	c add -q --name day2/dump day2
+	https_start "$S"
+	export CDT_CA_BUNDLE=$HTTPS_CA
+	run_split "$CDT" --cache "$T/cache" --seed day1 --store "$HTTPS_URL" cat -o out day2/dump
+	assert_status 0
+	cmp out day2
+	seeded=$(https_bytes_sent '/packs/')
+	[ "$seeded" -lt 30000000 ] || fail "fetched $seeded bytes of packs with a seed"
+	# Without the seed (a new cache), nearly all of it comes over the wire.
+	rm -f out
+	"$CDT" --cache "$T/cache2" --store "$HTTPS_URL" cat -o out day2/dump
+	cmp out day2
+	all=$(( $(https_bytes_sent '/packs/') - seeded ))
+	[ "$all" -gt 180000000 ] || fail "only $all bytes of packs fetched without a seed"
+	# A local store holding yesterday's file serves as a seed file does.
+	"$CDT" init -q "$T/yesterday"
+	"$CDT" --store "$T/yesterday" add -q day1
+	before=$(https_bytes_sent '/packs/')
+	rm -f out
+	"$CDT" --cache "$T/cache3" --seed "$T/yesterday" --store "$HTTPS_URL" cat -o out day2/dump
+	cmp out day2
+	[ $(( $(https_bytes_sent '/packs/') - before )) -lt 30000000 ] || fail "seed store unused"
+	# A seed that changes after it was cut only costs fetches, never wrong bytes.
+	rm -f out
+	before=$(https_bytes_sent '/packs/')
+	CDT_TEST_PAUSE=seeds-cut "$CDT" --cache "$T/cache4" --seed day1 --store "$HTTPS_URL" \
+		cat -o out day2/dump &
+	pid=$!
+	wait_stopped $pid
+	gen_bytes 99 4000000 | dd of=day1 bs=1M seek=50 conv=notrunc status=none
+	kill -CONT $pid
+	wait $pid
+	cmp out day2
+	fetched=$(( $(https_bytes_sent '/packs/') - before ))
+	[ "$fetched" -gt 4000000 ] || fail "the changed part of the seed was not fetched: $fetched"
+}
+
+@test "--seed of a file that is not there, or of something else, is one clear error" {
+	served_store
+	run_split "$CDT" --cache "$CACHE" --seed "$T/nosuch" --store "$R" ls
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "cannot open seed '$T/nosuch'"
+	mkdir notastore
+	run_split "$CDT" --cache "$CACHE" --seed notastore --store "$R" ls
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "seed 'notastore' is neither a file nor a store"
+}
