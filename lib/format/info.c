@@ -345,6 +345,63 @@ int cdt_info_names_parse(const unsigned char *buf, size_t len, const char *prefi
 	return ret;
 }
 
+/*
+ * The names of a table already known to be whole (its checksum is the one
+ * info/prefixes lists: this store wrote it), without parsing each entry
+ * again: a commit merges its changes into its prefixes' tables, and
+ * decoding (and hashing) every entry of a large prefix at every commit
+ * was most of the cost. Bounds and order are still checked; fn gets
+ * only the name (e is NULL). 0, fn's value or -CDT_ECORRUPT.
+ */
+typedef int (*table_name_fn)(const char *name, size_t name_len, const unsigned char *raw,
+			     size_t len, void *data);
+static int table_names(const unsigned char *buf, size_t len, const char *prefix,
+		       const struct cdt_id *sum, table_name_fn fn, void *data,
+		       struct strbuf *why)
+{
+	size_t plen = strlen(prefix), off = CDT_INFO_TABLE_HDR, i, prev_off = 0, prev_len = 0;
+	uint64_t count;
+	struct cdt_id got;
+	int ret = 0;
+
+	if (len < CDT_INFO_TABLE_HDR + CDT_ID_LEN || len > TABLE_MAX ||
+	    memcmp(buf, CDT_INFO_TABLE_MAGIC, 4) || buf[4] != CDT_INFO_TABLE_VERSION ||
+	    memcmp(buf + len - CDT_ID_LEN, sum->b, CDT_ID_LEN))
+		return cdt_corrupt(why, "table is not the one listed");
+	cdt_hash(buf, len - CDT_ID_LEN, &got);
+	if (!cdt_id_eq(&got, sum))
+		return cdt_corrupt(why, "table checksum does not match its contents");
+	count = get_le64(buf + 8);
+	for (i = 0; i < count && !ret; i++) {
+		size_t elen, nlen, at;
+
+		if (len - CDT_ID_LEN - off < 4)
+			return cdt_corrupt(why, "table ends within entry %zu", i + 1);
+		elen = get_le32(buf + off);
+		off += 4;
+		if (elen < CDT_INFO_ENTRY_MIN || elen > len - CDT_ID_LEN - off)
+			return cdt_corrupt(why, "table entry %zu has an impossible length", i + 1);
+		at = buf[off + 4] == CDT_NAME_VERSION ? CDT_NAME_FIXED : CDT_NAME_FIXED2;
+		nlen = get_le16(buf + off + 80);
+		if (!nlen || nlen > CDT_NAME_MAX || at + nlen + CDT_ID_LEN > elen ||
+		    memchr(buf + off + at, '\0', nlen))
+			return cdt_corrupt(why, "table entry %zu has an impossible name", i + 1);
+		if (nlen < plen || memcmp(buf + off + at, prefix, plen) ||
+		    (nlen > plen && buf[off + at + plen] != '/'))
+			return cdt_corrupt(why, "table entry %zu is not under '%s'", i + 1, prefix);
+		if (i && cmp_bytes((const char *)buf + prev_off, prev_len,
+				   (const char *)buf + off + at, nlen) >= 0)
+			return cdt_corrupt(why, "table entries are not sorted (entry %zu)", i + 1);
+		ret = fn((const char *)buf + off + at, nlen, buf + off, elen, data);
+		prev_off = off + at;
+		prev_len = nlen;
+		off += elen;
+	}
+	if (!ret && off != len - CDT_ID_LEN)
+		ret = cdt_corrupt(why, "table has bytes after its last entry");
+	return ret;
+}
+
 /* One entry of a table being made: its name and bytes (not owned). */
 struct ent {
 	const char *name;
@@ -814,13 +871,30 @@ static int collect_parsed(const struct cdt_name_entry *e, const unsigned char *r
 	return 0;
 }
 
+static int collect_named(const char *name, size_t name_len, const unsigned char *raw, size_t len,
+			 void *data)
+{
+	struct parsed *p = data;
+
+	ALLOC_GROW(p->v, p->n + 1, p->alloc);
+	ALLOC_GROW(p->offs, p->n + 1, p->offs_alloc);
+	p->offs[p->n] = p->names.len;
+	strbuf_add(&p->names, name, name_len);
+	strbuf_addch(&p->names, '\0');
+	p->v[p->n].raw = raw;
+	p->v[p->n].len = len;
+	p->v[p->n].seq = 0;
+	p->n++;
+	return 0;
+}
+
 /*
  * The new table of one prefix: its old table merged with the changes
  * c[0..n) (sorted by name, then by order), else names/<prefix> read again.
  * Its line goes to *line (bytes 0: no table).
  */
 static int update_prefix(struct cdt_info *in, const char *prefix, const struct ent *c, size_t n,
-			 struct cdt_info_prefix *line)
+			 const struct cdt_id *listed, struct cdt_info_prefix *line)
 {
 	struct strbuf old = STRBUF_INIT, why = STRBUF_INIT;
 	struct parsed p;
@@ -833,7 +907,20 @@ static int update_prefix(struct cdt_info *in, const char *prefix, const struct e
 	strbuf_addf(&why, "names/%s", prefix);
 	ret = cdt_info_read(in, why.buf, &old);
 	strbuf_reset(&why);
-	if (!ret)
+	/* The table info/prefixes lists is this store's own: its names suffice. */
+	if (!ret && listed &&
+	    table_names((const unsigned char *)old.buf, old.len, prefix, listed, collect_named,
+			&p, &why)) {
+		/* Not the table listed after all: every entry is parsed. */
+		free(p.v);
+		free(p.offs);
+		strbuf_release(&p.names);
+		memset(&p, 0, sizeof(p));
+		strbuf_init(&p.names, 0);
+		strbuf_reset(&why);
+		listed = NULL;
+	}
+	if (!ret && !listed)
 		ret = cdt_info_names_parse((const unsigned char *)old.buf, old.len, prefix,
 					   collect_parsed, &p, &why);
 	if (ret) {
@@ -931,12 +1018,12 @@ int cdt_info_names_update(struct cdt_info *in, struct cdt_info_change *ch, size_
 			;
 		strbuf_reset(&prefix);
 		strbuf_add(&prefix, c[i].name, plen);
-		ret = update_prefix(in, prefix.buf, c + i, j - i, &line);
-		if (ret)
-			goto out;
 		for (k = 0; k < nlines && !old; k++)
 			if (!strcmp(lines[k].prefix, prefix.buf))
 				old = &lines[k];
+		ret = update_prefix(in, prefix.buf, c + i, j - i, old ? &old->sum : NULL, &line);
+		if (ret)
+			goto out;
 		if (old && line.bytes) {
 			old->sum = line.sum;
 			old->bytes = line.bytes;
