@@ -9,6 +9,7 @@
 #                       the same way (needs casync and the gen-series.sh series)
 #   make bench-integrity  fsck, verify and repair speeds only
 #   make bench-tree     a tree of many files stored, stored again and restored, beside borg and restic
+#   make bench-remote   a store read over HTTPS (nginx, loopback) against the same store read locally
 #   make bench-defaults  store size and speed per set of init parameters
 #                       (DATA=DIR; Documentation/technical/defaults.md)
 #   make bench-scale    a store of millions of chunks against a small one (long;
@@ -378,6 +379,7 @@ bench: all
 	@$(MAKE) --no-print-directory bench-mount-peers
 	@$(MAKE) --no-print-directory bench-integrity
 	@$(MAKE) --no-print-directory bench-tree
+	@$(MAKE) --no-print-directory bench-remote
 	@if [ "$(BENCH_SCALE)" = 1 ]; then $(MAKE) --no-print-directory bench-scale; \
 	else echo "bench-scale: skipped (long; BENCH_SCALE=1 or make bench-scale runs it)"; fi
 .PHONY: bench
@@ -397,6 +399,10 @@ bench-integrity: all
 bench-tree: all
 	@CDT=$(abspath $(CDT_BIN)) sh t/perf/bench-tree.sh
 .PHONY: bench-tree
+
+bench-remote: all
+	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-remote.sh
+.PHONY: bench-remote
 DATA ?= /tmp/cdtbench/data
 DEFAULTS_SETS = --chunk-size,8K,--frame-size,0 --chunk-size,8K,--frame-size,256K \
 	--chunk-size,8K,--frame-size,512K --chunk-size,16K,--frame-size,0 \
