@@ -2,7 +2,7 @@
 #include "cmd/cmd.h"
 #include "base/compress.h"
 #include "base/fsutil.h"
-#include "base/http.h"
+#include "ops/remote.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 
@@ -220,8 +220,15 @@ static int run_command(const struct command *cmd, int argc, char **argv, const c
 			strbuf_release(&path);
 			return EXIT_FAIL;
 		}
-		if (cdt_http_is_url(path.buf) ?
-		    open_store_at(path.buf, !(cmd->flags & READS_REMOTE), cmd->name, &ctx.store) < 0 :
+		if (cdt_remote_is_url(path.buf) && !(cmd->flags & READS_REMOTE)) {
+			error("cannot %s '%s': a store given by URL is written only by push and "
+			      "pull (ls, cat, verify, restore, diff, hash and mount read one)",
+			      cmd->name, path.buf);
+			strbuf_release(&path);
+			return EXIT_FAIL;
+		}
+		if (cdt_remote_is_url(path.buf) ?
+		    open_store_at(path.buf, 0, cmd->name, &ctx.store) < 0 :
 		    cmd->flags & SALVAGE_STORE ?
 		    cdt_store_open_salvage(path.buf, &ctx.store) < 0 :
 		    cdt_store_open(path.buf, &ctx.store) < 0) {

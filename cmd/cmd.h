@@ -232,9 +232,10 @@ extern const char *remote_cache_dir;
 extern const char **remote_seeds;
 extern size_t remote_nseeds;
 /*
- * Open the store at `where`: a directory, or a URL (http://, https://)
- * read through the cache (ops/remote.h). A URL is refused (one line,
- * naming `verb`) when `writes`, since such a store is read-only.
+ * Open the store at `where`: a directory, or a URL (http://, https://,
+ * s3://) read through the cache (ops/remote.h). An http(s) URL is refused
+ * (one line, naming `verb`) when `writes`, since such a store is
+ * read-only; an s3:// one is written through cdt_remote_publish().
  * 0 or -1 (reported).
  */
 int open_store_at(const char *where, int writes, const char *verb, struct cdt_store **out);

@@ -380,9 +380,9 @@ size_t remote_nseeds;
 
 int open_store_at(const char *where, int writes, const char *verb, struct cdt_store **out)
 {
-	if (!cdt_http_is_url(where))
+	if (!cdt_remote_is_url(where))
 		return cdt_store_open(where, out) < 0 ? -1 : 0;
-	if (writes) {
+	if (writes && cdt_http_is_url(where)) {
 		error("cannot %s '%s': a store over HTTP is read-only (ls, cat, verify, restore, "
 		      "diff, hash, mount, push and pull read one)", verb, where);
 		return -1;

@@ -1,5 +1,6 @@
 /* cmd/init.c: cdt init, create a store. */
 #include "cmd.h"
+#include "ops/remote.h"
 #include "ops/serverinfo.h"
 #include "base/compress.h"
 #include "format/chunker.h"
@@ -166,6 +167,16 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 			strbuf_release(&why);
 			return r;
 		}
+	}
+	/* A store on S3-compatible object storage: made there, nothing local. */
+	if (cdt_remote_is_url(dir)) {
+		if (cdt_remote_init(dir, &cfg) < 0)
+			return EXIT_FAIL;
+		if (!quiet)
+			printf("initialized cdt store at %s (%s, %u-byte chunks, %s level %d)\n", dir,
+			       cdt_chunker_name(cfg.chunker), cfg.chunk_size,
+			       cdt_codec_name(cfg.codec), cfg.level);
+		return EXIT_OK;
 	}
 	if (cdt_store_init(dir, &cfg, sharing) < 0)
 		return EXIT_FAIL;

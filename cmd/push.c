@@ -2,6 +2,7 @@
 #include "cmd.h"
 #include "push.h"
 #include "ops/push.h"
+#include "ops/remote.h"
 #include "base/util.h"
 
 #include <signal.h>
@@ -32,6 +33,12 @@ const char usage_push[] =
 
 struct report {
 	int verbose, dry_run;
+	/* The names copied into a remote store's cache, to publish. */
+	int keep;
+	char **names;
+	size_t nnames, anames;
+	uint64_t packs, bytes;	/* what publish() sent */
+	char *url;		/* where */
 };
 
 static void copied(const char *name, const struct cdt_name_entry *e, void *data)
@@ -41,6 +48,31 @@ static void copied(const char *name, const struct cdt_name_entry *e, void *data)
 	(void)e;
 	if (r->verbose)
 		printf("%s %s\n", r->dry_run ? "would copy" : "copied", name);
+	if (r->keep) {
+		ALLOC_GROW(r->names, r->nnames + 1, r->anames);
+		r->names[r->nnames++] = xstrdup(name);
+	}
+}
+
+static void report_release(struct report *rep)
+{
+	size_t i;
+
+	for (i = 0; i < rep->nnames; i++)
+		free(rep->names[i]);
+	free(rep->names);
+	free(rep->url);
+	rep->names = NULL;
+	rep->nnames = 0;
+	rep->url = NULL;
+}
+
+/* Send what the push wrote into the cache of a remote destination. */
+static int publish(struct cdt_store *dst, struct report *rep)
+{
+	rep->url = xstrdup(cdt_store_remote_url(dst));
+	return cdt_remote_publish(dst, (const char *const *)rep->names, rep->nnames, &rep->packs,
+				  &rep->bytes);
 }
 
 static void differs(const char *name, void *data)
@@ -59,7 +91,7 @@ int push_or_pull(int argc, char **argv, struct cmd_ctx *ctx, int pull)
 		{ "jobs", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct report rep = { 0, 0 };
+	struct report rep = { 0, 0, 0, NULL, 0, 0, 0, 0, NULL };
 	struct cdt_push_options opt = { 0 };
 	struct cdt_push_result res;
 	struct cdt_store *other = NULL, *src, *dst;
@@ -87,7 +119,8 @@ int push_or_pull(int argc, char **argv, struct cmd_ctx *ctx, int pull)
 	}
 	if (optind >= argc)
 		return usage_error(ctx, "give the store to %s", pull ? "pull from" : "push to");
-	if (pull && !opt.dry_run && cdt_store_remote_url(ctx->store)) {
+	if (pull && !opt.dry_run && cdt_store_remote_url(ctx->store) &&
+	    !cdt_remote_writable(ctx->store)) {
 		error("cannot pull into '%s': a store over HTTP is read-only",
 		      cdt_store_remote_url(ctx->store));
 		return EXIT_FAIL;
@@ -107,11 +140,17 @@ int push_or_pull(int argc, char **argv, struct cmd_ctx *ctx, int pull)
 	opt.copied = copied;
 	opt.differs = differs;
 	opt.data = &rep;
+	rep.keep = !opt.dry_run && cdt_store_remote_url(dst);
 	ret = cdt_push(src, dst, (const char *const *)argv + optind + 1,
 		       (size_t)(argc - optind - 1), &opt, &res);
+	/* A remote destination: what was written into its cache is sent now. */
+	if (rep.keep)
+		ret = ret < 0 ? ret : publish(dst, &rep);
 	cdt_store_close(other);
-	if (ret < 0)
+	if (ret < 0) {
+		report_release(&rep);
 		return EXIT_FAIL;
+	}
 	if (opt.dry_run)
 		printf("would copy %llu name%s (%llu new content%s, %s to read); %llu unchanged",
 		       (unsigned long long)res.names, res.names == 1 ? "" : "s",
@@ -126,6 +165,10 @@ int push_or_pull(int argc, char **argv, struct cmd_ctx *ctx, int pull)
 	if (res.differ)
 		printf("; %llu kept because they differ", (unsigned long long)res.differ);
 	printf("\n");
+	if (rep.url)
+		printf("sent %llu pack%s and %s to %s\n", (unsigned long long)rep.packs,
+		       rep.packs == 1 ? "" : "s", human_size(rep.bytes, a, sizeof(a)), rep.url);
+	report_release(&rep);
 	if (res.failed) {
 		error("%llu name%s could not be copied", (unsigned long long)res.failed,
 		      res.failed == 1 ? "" : "s");

@@ -122,7 +122,7 @@ cache_dir() {
 		run_split r $cmd
 		assert_status 1
 		assert_one_line_err
-		assert_err_contains "read-only"
+		assert_err_contains "a store given by URL is written only by push and pull"
 	done
 	"$CDT" init -q "$T/other"
 	run_split "$CDT" --store "$T/other" push "$R"

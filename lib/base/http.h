@@ -32,6 +32,25 @@ int cdt_http_available(void);
 int cdt_http_get(const char *url, uint64_t off, uint64_t len, size_t max, struct strbuf *out,
 		 struct strbuf *why);
 
+/*
+ * Sign every request to a URL that starts with `base` for S3 (AWS
+ * Signature Version 4, service "s3", with the payload's SHA-256 in
+ * x-amz-content-sha256), with these credentials (token may be NULL).
+ * One signer per process; the strings are copied.
+ */
+void cdt_http_sign_s3(const char *base, const char *region, const char *key,
+		      const char *secret, const char *token);
+
+/*
+ * PUT url with a body: buf[0..size) when buf is not NULL, else size bytes
+ * of the file fd from its start. With create_only the PUT only creates
+ * (If-None-Match: *): an object already there is left as it is and 1 is
+ * returned. Retried as GETs are. 0, 1, or -errno with a one-line reason
+ * (naming the URL and, from an S3 error reply, its code) in why.
+ */
+int cdt_http_put(const char *url, const void *buf, int fd, uint64_t size, int create_only,
+		 struct strbuf *why);
+
 /* The bytes and requests GET has moved in this process (for -v summaries). */
 void cdt_http_counters(uint64_t *requests, uint64_t *bytes);
 

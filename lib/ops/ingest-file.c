@@ -93,8 +93,11 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 	memset(res, 0, sizeof(*res));
 	*mwp = NULL;
 	*heal = 0;
-	if (!ing->batch)
+	if (!ing->batch) {
 		ing->batch = cdt_chunk_batch_new(s);
+		if (ing->opt.pack_always)
+			cdt_chunk_batch_pack_always(ing->batch);
+	}
 	batch = ing->batch;
 	cdt_cid_reset(ing->file_hash);
 	ing->hashed = 0;

@@ -30,6 +30,8 @@ struct cdt_ingest_options {
 	 * name of a pack that was there before (the same bytes written again).
 	 */
 	int level;
+	/* Never write loose objects, only packs (a store whose new files are uploaded). */
+	int pack_always;
 	/*
 	 * Group commit (add of many files). With `group` set, cdt_ingest_queue()
 	 * leaves names pending and cdt_ingest_commit() makes a batch of them

@@ -203,6 +203,8 @@ int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *pr
 		return error_code(-EINVAL, "'%s' and '%s' are the same store", cdt_store_path(src),
 				  cdt_store_path(dst));
 	io.jobs = opt->jobs;
+	/* The new files of a remote store's cache are sent afterwards: packs only. */
+	io.pack_always = cdt_store_remote_url(dst) != NULL;
 	io.group = cdt_test_group(1024);
 	io.done = name_done;
 	io.done_data = &p;

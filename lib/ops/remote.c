@@ -2,6 +2,7 @@
 #include "ops/remote.h"
 #include "ops/seed.h"
 #include "format/config.h"
+#include "format/manifest.h"
 #include "format/info.h"
 #include "format/names.h"
 #include "format/pack.h"
@@ -10,6 +11,7 @@
 #include "base/http.h"
 #include "base/strbuf.h"
 #include "base/util.h"
+#include "base/workers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,6 +54,7 @@ struct remote {
 	struct rpack *packs;
 	size_t npacks;
 	struct cdt_seeds *seeds;	/* NULL: none */
+	int writable;		/* s3:// (push and pull write through cdt_remote_publish()) */
 };
 
 /* The one remote store of this process (the pack filler has no store). */
@@ -92,6 +96,22 @@ static int get_whole(const struct remote *r, const char *path, size_t max, struc
 	object_url(r, path, &url);
 	ret = cdt_http_get(url.buf, 0, 0, max, out, why);
 	strbuf_release(&url);
+	return ret;
+}
+
+/* PUT bytes to a path of the remote store: 0, 1 (create_only: there already) or -errno (reported). */
+static int put_object(const struct remote *r, const char *path, const struct strbuf *body,
+		      int create_only)
+{
+	struct strbuf url = STRBUF_INIT, why = STRBUF_INIT;
+	int ret;
+
+	object_url(r, path, &url);
+	ret = cdt_http_put(url.buf, body->buf ? body->buf : "", -1, body->len, create_only, &why);
+	if (ret < 0)
+		error("%s", why.buf);
+	strbuf_release(&url);
+	strbuf_release(&why);
 	return ret;
 }
 
@@ -417,6 +437,12 @@ static int refresh_packs(struct remote *r, int rootfd)
 		ret = error_code(ret, "%s/info/packs is damaged: %s", r->base, why.buf);
 		goto out;
 	}
+	/* The cache's own info/ is the remote's, which a push then updates. */
+	ret = put_file(rootfd, rootfd, "info/packs", buf.buf, buf.len);
+	if (ret) {
+		ret = error_code(ret, "cannot write '%s/info/packs': %s", r->dir, cdt_strerror(ret));
+		goto out;
+	}
 	r->packs = xcalloc(n ? n : 1, sizeof(*r->packs));
 	for (i = 0; i < n; i++) {
 		ret = cache_pack(r, rootfd, &ips[i], &r->packs[i]);
@@ -548,7 +574,7 @@ out:
 static int refresh_names(struct remote *r, struct cdt_store *s)
 {
 	struct strbuf buf = STRBUF_INIT, why = STRBUF_INIT, path = STRBUF_INIT,
-		      have = STRBUF_INIT;
+		      have = STRBUF_INIT, listing = STRBUF_INIT;
 	int rootfd = cdt_store_rootfd(s), infofd = -1, ret;
 	struct cdt_info_prefix *pre = NULL;
 	struct cdt_dent *dents = NULL;
@@ -564,6 +590,7 @@ static int refresh_names(struct remote *r, struct cdt_store *s)
 		ret = error_code(ret, "%s/info/prefixes is damaged: %s", r->base, why.buf);
 		goto out;
 	}
+	strbuf_addbuf(&listing, &buf);
 	if ((ret = mkdirat_p_flags(rootfd, "info/names", 0)) < 0 ||
 	    (infofd = openat(rootfd, "info/names", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		ret = error_code(ret < 0 ? ret : -errno, "cannot create '%s/info/names': %s",
@@ -607,6 +634,13 @@ static int refresh_names(struct remote *r, struct cdt_store *s)
 			goto out;
 		}
 	}
+	/* Written once every table it lists is in place. */
+	ret = put_file(rootfd, rootfd, "info/prefixes", listing.buf, listing.len);
+	if (ret) {
+		ret = error_code(ret, "cannot write '%s/info/prefixes': %s", r->dir,
+				 cdt_strerror(ret));
+		goto out;
+	}
 	/* Prefixes no longer there. */
 	if (cdt_list_dir(cdt_store_dirfd(s, CDT_DIR_NAMES), ".", &dents, &nd) == 0) {
 		for (k = 0; k < nd; k++) {
@@ -627,6 +661,7 @@ out:
 	strbuf_release(&why);
 	strbuf_release(&path);
 	strbuf_release(&have);
+	strbuf_release(&listing);
 	return ret;
 }
 
@@ -669,6 +704,359 @@ static int prepare_cache(const char *dir, const struct strbuf *config)
 out:
 	close(rootfd);
 	strbuf_release(&have);
+	return ret;
+}
+
+int cdt_remote_is_url(const char *s)
+{
+	return cdt_http_is_url(s) || (s && !strncmp(s, "s3://", 5));
+}
+
+/*
+ * The base URL of a store: an http(s) URL as it is (without trailing
+ * slashes); s3://BUCKET[/PREFIX] as ENDPOINT/BUCKET[/PREFIX] (path-style),
+ * with requests under it signed with the credentials of the environment,
+ * as AWS tools take them.
+ */
+static int remote_base(const char *url, struct strbuf *base)
+{
+	const char *region, *key, *secret, *endpoint, *bucket, *slash;
+	size_t len;
+
+	strbuf_reset(base);
+	if (strncmp(url, "s3://", 5)) {
+		len = strlen(url);
+		while (len > 8 && url[len - 1] == '/')
+			len--;
+		strbuf_add(base, url, len);
+		return 0;
+	}
+	bucket = url + 5;
+	slash = strchr(bucket, '/');
+	len = slash ? (size_t)(slash - bucket) : strlen(bucket);
+	if (!len)
+		return error_code(-EINVAL, "'%s': no bucket (s3://BUCKET[/PREFIX])", url);
+	region = getenv("AWS_REGION");
+	if (!region || !*region)
+		region = getenv("AWS_DEFAULT_REGION");
+	if (!region || !*region)
+		region = "us-east-1";
+	key = getenv("AWS_ACCESS_KEY_ID");
+	secret = getenv("AWS_SECRET_ACCESS_KEY");
+	if (!key || !*key || !secret || !*secret)
+		return error_code(-EINVAL, "'%s': set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+				  "(and AWS_ENDPOINT_URL for a store outside AWS)", url);
+	endpoint = getenv("AWS_ENDPOINT_URL");
+	if (endpoint && *endpoint) {
+		size_t elen = strlen(endpoint);
+
+		while (elen > 8 && endpoint[elen - 1] == '/')
+			elen--;
+		strbuf_add(base, endpoint, elen);
+	} else {
+		strbuf_addf(base, "https://s3.%s.amazonaws.com", region);
+	}
+	strbuf_addch(base, '/');
+	{
+		char *b = xstrndup(bucket, len);
+
+		add_url_path(base, b);
+		free(b);
+	}
+	if (slash) {
+		const char *prefix = slash;
+
+		while (*prefix == '/')
+			prefix++;
+		if (*prefix) {
+			char *p = xstrdup(prefix);
+			size_t plen = strlen(p);
+
+			while (plen && p[plen - 1] == '/')
+				p[--plen] = '\0';
+			strbuf_addch(base, '/');
+			add_url_path(base, p);
+			free(p);
+		}
+	}
+	cdt_http_sign_s3(base->buf, region, key, secret, getenv("AWS_SESSION_TOKEN"));
+	return 0;
+}
+
+/* PUT a file of the cache (relative to its root) to the same path of the remote store. */
+static int upload_file(const struct remote *r, int rootfd, const char *path, int create_only)
+{
+	struct strbuf url = STRBUF_INIT, why = STRBUF_INIT;
+	struct stat st;
+	int fd, ret;
+
+	fd = openat(rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		ret = error_code(-errno, "cannot read '%s/%s': %s", r->dir, quote(path),
+				 cdt_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	object_url(r, path, &url);
+	ret = cdt_http_put(url.buf, NULL, fd, (uint64_t)st.st_size, create_only, &why);
+	close(fd);
+	if (ret < 0)
+		error("%s", why.buf);
+	strbuf_release(&url);
+	strbuf_release(&why);
+	return ret < 0 ? ret : 0;
+}
+
+int cdt_remote_init(const char *url, const struct cdt_config *cfg_in)
+{
+	struct remote r = { 0 };
+	struct strbuf base = STRBUF_INIT, text = STRBUF_INIT, why = STRBUF_INIT,
+		      got = STRBUF_INIT;
+	struct cdt_config cfg = *cfg_in;
+	unsigned char rnd[16];
+	int ret, i;
+
+	if (strncmp(url, "s3://", 5))
+		return error_code(-EINVAL, "cannot create a store at '%s': a store over HTTP is "
+				  "read-only (create it as a directory and serve that)", url);
+	if (!cdt_http_available())
+		return error_code(-ENOTSUP, "cannot create '%s': this cdt was built without "
+				  "remote stores (libcurl)", url);
+	if (cdt_config_check(&cfg, &why)) {
+		ret = error_code(-EINVAL, "%s", why.buf);
+		goto out;
+	}
+	ret = remote_base(url, &base);
+	if (ret)
+		goto out;
+	r.base = base.buf;
+	ret = get_whole(&r, "config", CDT_CONFIG_MAX, &got, &why);
+	if (!ret) {
+		ret = error_code(-EEXIST, "'%s' is already a cdt store", url);
+		goto out;
+	} else if (ret != -ENOENT) {
+		ret = error_code(ret, "%s", why.buf);
+		goto out;
+	}
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+		ret = error_code(-errno, "cannot get random bytes for the store id: %s",
+				 cdt_strerror(errno));
+		goto out;
+	}
+	for (i = 0; i < 16; i++)
+		sprintf(cfg.store_id + 2 * i, "%02x", rnd[i]);
+	/* The lists first, the config last: its presence marks a complete store. */
+	cdt_info_packs_format(NULL, 0, &text);
+	ret = put_object(&r, "info/packs", &text, 0);
+	strbuf_reset(&text);
+	cdt_info_prefixes_format(NULL, 0, &text);
+	if (!ret)
+		ret = put_object(&r, "info/prefixes", &text, 0);
+	strbuf_reset(&text);
+	cdt_config_format(&cfg, &text);
+	if (!ret)
+		ret = put_object(&r, "config", &text, 1);
+	if (ret == 1)
+		ret = error_code(-EEXIST, "'%s' is already a cdt store (made meanwhile)", url);
+out:
+	strbuf_release(&base);
+	strbuf_release(&text);
+	strbuf_release(&why);
+	strbuf_release(&got);
+	cdt_http_cleanup();
+	return ret;
+}
+
+int cdt_remote_writable(const struct cdt_store *s)
+{
+	return the_remote && cdt_store_remote_url(s) && the_remote->writable;
+}
+
+struct publish {
+	const struct remote *r;
+	int rootfd;
+	char **paths;		/* files to send, relative to the cache's root */
+	int create_only;
+	int ret;
+	pthread_mutex_t mu;
+};
+
+static void publish_one(size_t i, int worker, void *data)
+{
+	struct publish *pb = data;
+	int ret = upload_file(pb->r, pb->rootfd, pb->paths[i], pb->create_only);
+
+	if (ret < 0) {
+		pthread_mutex_lock(&pb->mu);
+		if (!pb->ret)
+			pb->ret = ret;
+		pthread_mutex_unlock(&pb->mu);
+	}
+}
+
+/* Send files in parallel (several requests in flight); 0 or the first error. */
+static int publish_files(struct publish *pb, struct cdt_workers *w, char **paths, size_t n,
+			 int create_only)
+{
+	pb->paths = paths;
+	pb->create_only = create_only;
+	pb->ret = 0;
+	cdt_workers_run(w, n, publish_one, pb);
+	return pb->ret;
+}
+
+static void free_paths(char **v, size_t n)
+{
+	while (n--)
+		free(v[n]);
+	free(v);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cdt_remote_publish(struct cdt_store *s, const char *const *names, size_t n,
+		       uint64_t *packs_sent, uint64_t *bytes_sent)
+{
+	struct remote *r = the_remote;
+	struct publish pb;
+	struct cdt_workers *w = NULL;
+	struct cdt_dent *dents = NULL;
+	char **manifests = NULL, **entries = NULL, **tables = NULL;
+	size_t nd = 0, nm = 0, am = 0, ne = 0, ae = 0, nt = 0, at = 0, i;
+	uint64_t npacks = 0, nbytes = 0, req0, bytes0, req1;
+
+	int rootfd = cdt_store_rootfd(s), ret = 0;
+
+	if (!cdt_remote_writable(s))
+		return error_code(-EROFS, "'%s' is read-only", cdt_store_remote_url(s));
+	cdt_http_counters(&req0, &bytes0);
+	memset(&pb, 0, sizeof(pb));
+	pb.r = r;
+	pb.rootfd = rootfd;
+	pthread_mutex_init(&pb.mu, NULL);
+	w = cdt_workers_new(7);
+
+	/* 1. New packs, each pack before its index (the index makes it visible). */
+	ret = cdt_list_dir(r->packsfd, ".", &dents, &nd);
+	if (ret < 0) {
+		ret = error_code(ret, "cannot list '%s/packs': %s", r->dir, cdt_strerror(ret));
+		goto out;
+	}
+	for (i = 0; i < nd && !ret; i++) {
+		size_t len = strlen(dents[i].name);
+		struct strbuf path = STRBUF_INIT;
+		char name[CDT_ID_HEXLEN + 6];
+		struct stat st;
+
+		if (len != CDT_ID_HEXLEN + 9 || strncmp(dents[i].name, "pack-", 5) ||
+		    strcmp(dents[i].name + len - 4, ".idx"))
+			continue;
+		memcpy(name, dents[i].name, len - 4);
+		name[len - 4] = '\0';
+		if (find_rpack(r, name))
+			continue;	/* the remote store has it */
+		strbuf_addf(&path, "packs/%s.pack", name);
+		ret = upload_file(r, rootfd, path.buf, 1);
+		cdt_crash_point("publish-pack");
+		strbuf_reset(&path);
+		strbuf_addf(&path, "packs/%s.idx", name);
+		if (!ret)
+			ret = upload_file(r, rootfd, path.buf, 1);
+		/* The cache holds all of it: say so, or the next open starts it empty. */
+		strbuf_reset(&path);
+		strbuf_addf(&path, "%s.pack", name);
+		if (!ret && fstatat(r->packsfd, path.buf, &st, 0) == 0) {
+			uint64_t nb = ((uint64_t)st.st_size + BLOCK - 1) / BLOCK;
+			unsigned char *ones = xmalloc(nb ? nb : 1);
+			struct strbuf have = STRBUF_INIT;
+
+			memset(ones, BLOCK_HERE, nb ? nb : 1);
+			strbuf_addf(&have, "%s.have", name);
+			if (put_file(rootfd, r->packsfd, have.buf, ones, nb) < 0)
+				warning("cannot note what the cache of pack %s holds", name);
+			strbuf_release(&have);
+			free(ones);
+		}
+		if (!ret)
+			npacks++;
+		strbuf_release(&path);
+	}
+	cdt_dents_free(dents, nd);
+	if (ret)
+		goto out;
+	/* 2. The list of packs, before anything that needs a new one. */
+	if (npacks) {
+		ret = upload_file(r, rootfd, "info/packs", 0);
+		if (ret)
+			goto out;
+	}
+	cdt_crash_point("publish-packs-listed");
+
+	/* 3. Manifests, 4. entries: the files of the names written. */
+	for (i = 0; i < n; i++) {
+		struct cdt_name_entry e;
+		struct strbuf path = STRBUF_INIT;
+		char hex[CDT_ID_HEXLEN + 2];
+		size_t plen;
+		int found = 0;
+
+		memset(&e, 0, sizeof(e));
+		if (cdt_name_read(s, names[i], &e, NULL) < 0)
+			continue;	/* replaced or removed since: nothing of it to send */
+		if (cdt_name_has_content(&e)) {
+			strbuf_addf(&path, "manifests/%s", cdt_id_path(&e.content, hex));
+			ALLOC_GROW(manifests, nm + 1, am);
+			manifests[nm++] = strbuf_detach(&path, NULL);
+		}
+		strbuf_addf(&path, "names/%s", e.name);
+		if (e.type == CDT_NAME_DIR)
+			strbuf_addstr(&path, "/" CDT_NAME_DIRENT);
+		ALLOC_GROW(entries, ne + 1, ae);
+		entries[ne++] = strbuf_detach(&path, NULL);
+		plen = cdt_info_prefix_len(e.name);
+		strbuf_addstr(&path, "info/names/");
+		strbuf_add(&path, e.name, plen);
+		for (size_t k = 0; k < nt && !found; k++)
+			found = !strcmp(tables[k], path.buf);
+		if (!found) {
+			ALLOC_GROW(tables, nt + 1, at);
+			tables[nt++] = strbuf_detach(&path, NULL);
+		}
+		strbuf_release(&path);
+		cdt_name_entry_release(&e);
+	}
+	if (nm > 1)
+		qsort(manifests, nm, sizeof(*manifests), cmp_str);
+	ret = publish_files(&pb, w, manifests, nm, 1);
+	if (ret)
+		goto out;
+	cdt_crash_point("publish-manifests");
+	ret = publish_files(&pb, w, entries, ne, 0);
+	if (ret)
+		goto out;
+	cdt_crash_point("publish-names");
+	/* 5. The tables of the prefixes touched, 6. the list of tables: now they are seen. */
+	ret = publish_files(&pb, w, tables, nt, 0);
+	if (ret)
+		goto out;
+	cdt_crash_point("publish-tables");
+	if (nt)
+		ret = upload_file(r, rootfd, "info/prefixes", 0);
+out:
+	cdt_workers_free(w);
+	pthread_mutex_destroy(&pb.mu);
+	free_paths(manifests, nm);
+	free_paths(entries, ne);
+	free_paths(tables, nt);
+	cdt_http_counters(&req1, &nbytes);
+	if (packs_sent)
+		*packs_sent = npacks;
+	if (bytes_sent)
+		*bytes_sent = nbytes - bytes0;
 	return ret;
 }
 
@@ -739,7 +1127,6 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, const char *c
 	struct cdt_store_remote hook;
 	struct cdt_config cfg;
 	int ret, lockfd = -1;
-	size_t len;
 
 	*out = NULL;
 	if (the_remote)
@@ -748,11 +1135,15 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, const char *c
 		return error_code(-ENOTSUP, "cannot read '%s': this cdt was built without "
 				  "remote stores (libcurl)", url);
 	r = xcalloc(1, sizeof(*r));
-	len = strlen(url);
-	while (len > 8 && url[len - 1] == '/')
-		len--;
-	r->base = xstrndup(url, len);
 	r->packsfd = -1;
+	ret = remote_base(url, &dir);
+	if (ret) {
+		free(r);
+		strbuf_release(&dir);
+		return ret;
+	}
+	r->base = strbuf_detach(&dir, NULL);
+	r->writable = !strncmp(url, "s3://", 5);
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 

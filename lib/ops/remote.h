@@ -24,6 +24,37 @@ int cdt_remote_open(const char *url, const char *cache_dir, struct cdt_store **o
 int cdt_remote_open_seeded(const char *url, const char *cache_dir, const char *const *seeds,
 			   size_t nseeds, struct cdt_store **out);
 
+/* Is this a store location cdt reaches over the network (http://, https://, s3://)? */
+int cdt_remote_is_url(const char *s);
+
+/*
+ * Create a store at an s3://BUCKET[/PREFIX] location with the parameters
+ * of cfg (a new store id is drawn): empty lists, then the config, created
+ * only if there is none. Endpoint and credentials come from the
+ * environment (AWS_ENDPOINT_URL, AWS_REGION or AWS_DEFAULT_REGION,
+ * AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN). 0 or
+ * -errno (reported).
+ */
+struct cdt_config;
+int cdt_remote_init(const char *url, const struct cdt_config *cfg);
+
+/* Can the remote store of cache s be written (s3://)? */
+int cdt_remote_writable(const struct cdt_store *s);
+
+/*
+ * After names were written into the cache s of a writable remote store
+ * (push, pull), send what they added, in the order that keeps the remote
+ * store consistent at every step: new packs, each before its index; the
+ * list of packs; the manifests of these names (created only where there
+ * is none); the names' entries; the tables of their prefixes; the list
+ * of tables last, which is what makes the names visible to readers.
+ * Content-addressed files are created only (If-None-Match: *), never
+ * replaced; nothing is deleted. counts: packs and bytes sent (may be
+ * NULL). 0 or -errno (reported).
+ */
+int cdt_remote_publish(struct cdt_store *s, const char *const *names, size_t n,
+		       uint64_t *packs_sent, uint64_t *bytes_sent);
+
 /* Requests and bytes fetched so far by this process. */
 void cdt_remote_counters(uint64_t *requests, uint64_t *bytes);
 /* Chunks and bytes read from seeds so far (0 without seeds). */

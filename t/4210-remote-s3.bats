@@ -1,0 +1,123 @@
+#!/usr/bin/env bats
+# Stores on S3-compatible object storage, against a real Ceph radosgw on
+# 127.0.0.1: init, push, pull, reading, a second push that sends no pack,
+# pushes killed at every step and rerun, and a wrong secret.
+
+load test_helper
+load lib-s3
+
+setup_file() {
+	load test_helper
+	load lib-s3
+	need_s3
+	s3_start
+}
+
+# A source store with two generations of a tree: one large file changed a
+# little between them, a link, a directory, a name with a space.
+source_store() {
+	init_store
+	mkdir -p src/sub
+	gen_bytes 21 3000000 > src/big
+	printf 'one\n' > "src/sub/a b"
+	ln -s big src/link
+	c add -q -r --prefix gen1 src
+	printf 'changed' | dd of=src/big bs=1 seek=1500000 conv=notrunc status=none
+	printf 'two\n' > src/new
+	c add -q -r --prefix gen2 src
+}
+
+# A fresh bucket for the test, and a store in it.
+bucket() {
+	B=cdt-t$BATS_TEST_NUMBER-$RANDOM
+	s3_bucket "$B"
+	U=s3://$B/store
+	"$CDT" init -q "$U"
+}
+
+# Every name of store $1 is in store $2 with the same bytes.
+same_names() {
+	"$CDT" --store "$1" ls -l > "$T/a.ls"
+	"$CDT" --cache "$T/cache-check" --store "$2" ls -l > "$T/b.ls"
+	cmp "$T/a.ls" "$T/b.ls" || fail "names differ: $(diff "$T/a.ls" "$T/b.ls")"
+	for n in $("$CDT" --store "$1" ls -t f); do
+		"$CDT" --cache "$T/cache-check" --store "$2" cat "$n" | cmp - <("$CDT" --store "$1" cat "$n") ||
+			fail "$n differs"
+	done
+}
+
+@test "push to a bucket, pull into an empty store: fsck clean, every name the same; a second push sends no pack" {
+	source_store
+	bucket
+	run_split "$CDT" --cache "$T/cache" --store "$S" push "$U"
+	assert_status 0
+	assert_out_contains "copied 11 names"
+	assert_out_contains "sent 1 pack"
+	# Read in place, and pulled into an empty store.
+	same_names "$S" "$U"
+	"$CDT" init -q "$T/copy"
+	run_split "$CDT" --cache "$T/cache2" --store "$T/copy" pull "$U"
+	assert_status 0
+	run_split "$CDT" --store "$T/copy" fsck
+	assert_status 0
+	same_names "$S" "$T/copy"
+	run_split "$CDT" --cache "$T/cache" --store "$U" verify --all
+	assert_status 0
+	# Nothing new: no pack, no name sent.
+	puts=$(s3_requests PUT "/$B/store/packs/")
+	run_split "$CDT" --cache "$T/cache" --store "$S" push "$U"
+	assert_status 0
+	assert_out_contains "copied 0 names"
+	assert_out_contains "sent 0 packs"
+	[ "$(s3_requests PUT "/$B/store/packs/")" = "$puts" ] || fail "a pack was sent again"
+	# A new generation sends only what it added.
+	printf 'three\n' > src/third
+	c add -q -r --prefix gen3 src
+	run_split "$CDT" --cache "$T/cache" --store "$S" push "$U" gen3
+	assert_status 0
+	assert_out_contains "sent 1 pack"
+	same_names "$S" "$U"
+}
+
+@test "a push killed at any step of sending and run again leaves the bucket consistent and complete" {
+	source_store
+	bucket
+	for point in publish-pack publish-packs-listed publish-manifests publish-names \
+		     publish-tables info; do
+		CDT_TEST_CRASH=$point run_split "$CDT" --cache "$T/cache" --store "$S" push "$U" gen1
+		[ "$status" -ne 0 ] || fail "push did not stop at $point"
+		# What a reader sees is whole: every name it lists reads back.
+		run_split "$CDT" --cache "$T/reader" --store "$U" verify --all
+		[ "$status" = 0 ] || [ -z "$("$CDT" --cache "$T/reader" --store "$U" ls)" ] ||
+			fail "after a kill at $point: $err"
+	done
+	run_split "$CDT" --cache "$T/cache" --store "$S" push "$U"
+	assert_status 0
+	same_names "$S" "$U"
+	"$CDT" init -q "$T/copy"
+	"$CDT" --cache "$T/cache3" --store "$T/copy" pull "$U"
+	run_split "$CDT" --store "$T/copy" fsck
+	assert_status 0
+}
+
+@test "a wrong secret, a missing bucket and a second init are clear errors" {
+	source_store
+	bucket
+	AWS_SECRET_ACCESS_KEY=wrong run_split "$CDT" --cache "$T/cache" --store "$S" push "$U"
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "access denied (HTTP 403 SignatureDoesNotMatch)"
+	AWS_SECRET_ACCESS_KEY= run_split "$CDT" --cache "$T/cache" --store "$U" ls
+	assert_status 1
+	assert_err_contains "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+	run_split "$CDT" init "$U"
+	assert_status 1
+	assert_err_contains "is already a cdt store"
+	run_split "$CDT" init "s3://no-such-bucket-$RANDOM/x"
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "NoSuchBucket"
+	run_split "$CDT" --cache "$T/cache" --store "$U" add src/new
+	assert_status 1
+	assert_err_contains "written only by push and pull"
+}
