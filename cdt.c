@@ -43,7 +43,7 @@ static const struct command commands[] = {
 	{ "add", cmd_add, NEED_STORE | SHOWS_PROGRESS, usage_add, "store files (deduplicated and compressed)" },
 	{ "cat", cmd_cat, NEED_STORE | READS_REMOTE | SHOWS_PROGRESS, usage_cat, "restore stored files, checking every chunk" },
 	{ "diff", cmd_diff, NEED_STORE | READS_REMOTE, usage_diff, "show the names added, removed and changed between two prefixes" },
-	{ "fsck", cmd_fsck, NEED_STORE | SALVAGE_STORE | SHOWS_PROGRESS, usage_fsck, "check the whole store and say what is damaged" },
+	{ "fsck", cmd_fsck, NEED_STORE | SALVAGE_STORE | READS_REMOTE | SHOWS_PROGRESS, usage_fsck, "check the whole store and say what is damaged" },
 	{ "gc", cmd_gc, NEED_STORE | SHOWS_PROGRESS, usage_gc, "delete what no stored name needs" },
 	{ "hash", cmd_hash, NEED_STORE | READS_REMOTE, usage_hash, "print the content id the store gives local files" },
 	{ "init", cmd_init, 0, usage_init, "create a store" },
@@ -222,7 +222,7 @@ static int run_command(const struct command *cmd, int argc, char **argv, const c
 		}
 		if (cdt_remote_is_url(path.buf) && !(cmd->flags & READS_REMOTE)) {
 			error("cannot %s '%s': a store given by URL is written only by push and "
-			      "pull (ls, cat, verify, restore, diff, hash and mount read one)",
+			      "pull (ls, cat, verify, fsck, restore, diff, hash and mount read one)",
 			      cmd->name, path.buf);
 			strbuf_release(&path);
 			return EXIT_FAIL;

@@ -384,7 +384,7 @@ int open_store_at(const char *where, int writes, const char *verb, struct cdt_st
 		return cdt_store_open(where, out) < 0 ? -1 : 0;
 	if (writes && cdt_http_is_url(where)) {
 		error("cannot %s '%s': a store over HTTP is read-only (ls, cat, verify, restore, "
-		      "diff, hash, mount, push and pull read one)", verb, where);
+		      "diff, hash, fsck, mount, push and pull read one)", verb, where);
 		return -1;
 	}
 	return cdt_remote_open_seeded(where, remote_cache_dir, remote_seeds, remote_nseeds, out) < 0 ?

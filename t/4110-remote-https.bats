@@ -117,7 +117,7 @@ cache_dir() {
 @test "commands that change a store refuse one over HTTPS, and change nothing" {
 	served_store
 	before=$(store_snapshot)
-	for cmd in "add later" "rm top" "gc" "repair --from src/big" "fsck"; do
+	for cmd in "add later" "rm top" "gc" "repair --from src/big"; do
 		: > later
 		run_split r $cmd
 		assert_status 1
@@ -263,4 +263,31 @@ cache_dir() {
 	assert_status 1
 	assert_one_line_err
 	assert_err_contains "seed 'notastore' is neither a file nor a store"
+}
+
+@test "fsck of a store over HTTPS: clean when it is, and what is missing or damaged on the server named" {
+	served_store
+	run_split r fsck --quick
+	assert_status 0
+	assert_out_contains "no problems found"
+	run_split r fsck
+	assert_status 0
+	assert_out_contains "no problems found"
+	run_split r fsck --rebuild-refs
+	assert_status 1
+	assert_err_contains "written only by push and pull"
+	# A manifest gone from the server: the names it serves are named.
+	id=$(c hash top | cut -c1-64)
+	mv "$S/manifests/${id:0:2}/${id:2}" "$T/manifest"
+	run_split "$CDT" --cache "$T/cache2" --store "$R" fsck --quick
+	[ "$status" -ne 0 ] || fail "fsck --quick found nothing"
+	assert_out_contains "manifest-missing"
+	assert_out_contains "top"
+	mv "$T/manifest" "$S/manifests/${id:0:2}/${id:2}"
+	# A flipped byte in a pack on the server: found by reading, with the name it hurts.
+	pack=$(ls "$S"/packs/*.pack)
+	printf '\377' | dd of="$pack" bs=1 seek=1500000 conv=notrunc status=none
+	run_split "$CDT" --cache "$T/cache3" --store "$R" fsck
+	[ "$status" -ne 0 ] || fail "fsck found nothing"
+	assert_out_contains "src/big"
 }

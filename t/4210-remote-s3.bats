@@ -63,6 +63,9 @@ same_names() {
 	same_names "$S" "$T/copy"
 	run_split "$CDT" --cache "$T/cache" --store "$U" verify --all
 	assert_status 0
+	run_split "$CDT" --cache "$T/cache-fsck" --store "$U" fsck
+	assert_status 0
+	assert_out_contains "no problems found"
 	# Nothing new: no pack, no name sent.
 	puts=$(s3_requests PUT "/$B/store/packs/")
 	run_split "$CDT" --cache "$T/cache" --store "$S" push "$U"

@@ -303,6 +303,10 @@ static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_fil
 	case CDT_PACKFILE_NO_PACK:	/* readers see it: its pack is found missing when checked */
 		break;
 	case CDT_PACKFILE_STRAY:
+		/* The cache of a remote store notes there which blocks of a pack it holds. */
+		if (cdt_store_remote_url(f->s) && strlen(file) > 5 &&
+		    !strcmp(file + strlen(file) - 5, ".have"))
+			break;
 		fsck_stray(f, packsfd, file, "not a pack or pack index", "packs/%s", file);
 		break;
 	case CDT_PACKFILE_PACK:
@@ -361,7 +365,9 @@ void fsck_check_packs(struct cdt_fsck *f)
 		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("packs"), 0, "cannot list: %s",
 			    cdt_strerror(ret));
 	check_midx(f, pc.packs, n);
-	check_sketches_present(f, pc.packs, n);
+	/* A remote store's sketches are not fetched: nothing reads them there. */
+	if (!cdt_store_remote_url(f->s))
+		check_sketches_present(f, pc.packs, n);
 	if (!n) {
 		free(pc.packs);
 		return;

@@ -2,6 +2,8 @@
 #include "ops/fsck-internal.h"
 #include "format/chunker.h"
 #include "format/manifest.h"
+#include "format/names.h"
+#include "ops/chunks.h"
 #include "format/pack.h"
 #include "base/util.h"
 #include "base/workers.h"
@@ -634,16 +636,57 @@ void cdt_fsck_for_each_affected_name(struct cdt_fsck *f, cdt_fsck_name_fn fn, vo
 	free(state);
 }
 
+/*
+ * A remote store is checked through its cache, which holds what was
+ * fetched: first every manifest a name needs is fetched, and every chunk
+ * no pack index lists is asked for as a loose object, so that the walks
+ * of the cache see what the remote store holds for its names. What is
+ * missing there stays missing here, and is reported as such.
+ */
+static int fetch_for_names(const char *name, const struct cdt_name_entry *e, int err,
+			   const char *why, void *data)
+{
+	struct cdt_store *s = data;
+	struct cdt_manifest *m;
+	struct cdt_manifest_entry me;
+	uint64_t i, n;
+
+	if (err || !cdt_name_has_content(e) || cdt_manifest_exists(s, &e->content) <= 0 ||
+	    cdt_manifest_open(s, &e->content, &m, NULL) < 0)
+		return 0;	/* the checks find it and say so */
+	n = cdt_manifest_count(m);
+	for (i = 0; i < n; i++)
+		if (cdt_manifest_get(m, i, &me) == 0)
+			cdt_chunk_has(s, &me.id);
+	cdt_manifest_close(m);
+	return 0;
+}
+
 int cdt_fsck(struct cdt_store *s, const struct cdt_fsck_options *opt,
 	     struct cdt_fsck_summary *sum)
 {
-	struct cdt_fsck *f = cdt_fsck_new(s, opt);
+	struct cdt_fsck *f;
 	int ret;
 
+	if (cdt_store_remote_url(s)) {
+		if (opt->rebuild_refs)
+			return error_code(-EROFS, "cannot rebuild references of '%s': a store given "
+					  "by URL is written only by push and pull",
+					  cdt_store_remote_url(s));
+		ret = cdt_names_walk(s, NULL, fetch_for_names, s);
+		if (ret < 0)
+			return error_code(ret, "cannot list the names of '%s': %s",
+					  cdt_store_remote_url(s), cdt_strerror(ret));
+	}
+	f = cdt_fsck_new(s, opt);
 	ret = cdt_fsck_check_data(f);
 	if (!ret)
 		ret = cdt_fsck_check_contents(f);
-	if (!ret)
+	/*
+	 * Reverse references are not fetched (nothing that reads a remote
+	 * store needs them), and the cache's tmp/ and info/ are its own.
+	 */
+	if (!ret && !cdt_store_remote_url(s))
 		ret = cdt_fsck_check_refs(f);
 	if (!ret)
 		cdt_fsck_finish(f, sum);

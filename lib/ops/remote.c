@@ -681,6 +681,9 @@ static int prepare_cache(const char *dir, const struct strbuf *config)
 	if (rootfd < 0)
 		return error_code(-errno, "cannot open the cache '%s': %s", dir,
 				  cdt_strerror(errno));
+	/* What was fetched is for this user only, as a private store is. */
+	if (fchmod(rootfd, 0700) < 0)
+		warning("cannot make the cache '%s' private: %s", dir, cdt_strerror(errno));
 	ret = read_small_fileat(rootfd, "config", CDT_CONFIG_MAX, &have);
 	if (ret == 0) {
 		if (have.len != config->len || memcmp(have.buf, config->buf, have.len))
@@ -962,6 +965,11 @@ int cdt_remote_publish(struct cdt_store *s, const char *const *names, size_t n,
 		strbuf_addf(&path, "packs/%s.pack", name);
 		ret = upload_file(r, rootfd, path.buf, 1);
 		cdt_crash_point("publish-pack");
+		/* Its sketch (deltas of later adds there use it), if the pack has one. */
+		strbuf_reset(&path);
+		strbuf_addf(&path, "packs/%s.sketch", name);
+		if (!ret && faccessat(rootfd, path.buf, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			ret = upload_file(r, rootfd, path.buf, 1);
 		strbuf_reset(&path);
 		strbuf_addf(&path, "packs/%s.idx", name);
 		if (!ret)
