@@ -251,6 +251,12 @@ kill_at() {
 		kill -9 $p 2> /dev/null && kills=$((kills + 1))
 		wait $p 2> /dev/null || true
 		run_split c fsck
+		# A kill between a pack and the list of packs leaves info/ stale:
+		# derived data fsck reports (exit 32), which the next gc writes again.
+		if [ "$status" -eq 32 ] &&
+		   [ -z "$(grep -E '^[a-z]+-[a-z-]+ ' <<< "$output" | grep -v '^info-stale ')" ]; then
+			status=0
+		fi
 		[ "$status" -eq 0 ] || fail "fsck after kill $i: $output $err"
 		assert_all_restore
 	done

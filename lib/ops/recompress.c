@@ -411,6 +411,7 @@ static int remove_old(struct recompress *rc)
 		bytes = pack_bytes(rc, p);
 		say(rc, "removing pack %s (%llu bytes)", p->name, (unsigned long long)bytes);
 		cdt_pack_close_file(p);
+		cdt_serverinfo_unlist_pack(rc->s, p->name);
 		ret = cdt_pack_remove_files(rc->s, p->name);
 		if (ret < 0)
 			return error_code(ret, "cannot remove pack %s: %s", p->name, cdt_strerror(ret));

@@ -147,6 +147,7 @@ static int remove_pack(struct repacker *rp, size_t i)
 		if (!strcmp(rp->made[j], pl->packs[i]->name))
 			return 0;	/* rewritten into an identical pack */
 	rp->say("pack", pl->packs[i]->name, pl->total_bytes[i] - pl->live_bytes[i], rp->data);
+	cdt_serverinfo_unlist_pack(rp->store, pl->packs[i]->name);
 	ret = cdt_pack_remove_files(rp->store, pl->packs[i]->name);
 	if (ret < 0)
 		return error_code(ret, "cannot remove 'packs/%s.idx': %s", pl->packs[i]->name,

@@ -621,6 +621,7 @@ static int rewrite_pack(struct pack_heal *ph, struct cdt_pack *p, const char *na
 		}
 	}
 	if (strcmp(made, name)) {
+		cdt_serverinfo_unlist_pack(r->store, name);
 		ret = cdt_pack_remove_files(r->store, name);
 		cdt_serverinfo_packs(r->store);
 		if (ret < 0)
@@ -668,6 +669,7 @@ static int heal_pack(struct cdt_pack *p, const char *name, void *data)
 		ph->failed++;
 		return 0;
 	}
+	cdt_serverinfo_unlist_pack(r->store, name);
 	ret = cdt_pack_remove_files(r->store, name);
 	cdt_serverinfo_packs(r->store);
 	if (ret < 0) {

@@ -56,19 +56,45 @@ static int list_packs(struct cdt_store *s, struct pack_list *l)
 	return cdt_packs_walk_files(s, list_pack, l);
 }
 
-int cdt_serverinfo_write_packs(struct cdt_info *in)
+/* info/packs from the listing of packs/, without the pack `except` (NULL: none). */
+static int write_packs_except(struct cdt_info *in, const char *except)
 {
 	struct cdt_store *s = cdt_info_store(in);
 	struct pack_list l;
 	int ret = list_packs(s, &l);
+	size_t i, k;
 
-	if (ret < 0)
+	if (ret < 0) {
 		error("cannot list '%s/packs' for info/packs: %s", cdt_store_path(s),
 		      cdt_strerror(ret));
-	else
-		ret = cdt_info_write_packs(in, l.v, l.n);
+	} else {
+		for (i = 0, k = 0; i < l.n; i++)
+			if (!except || strcmp(l.v[i].name, except))
+				l.v[k++] = l.v[i];
+		ret = cdt_info_write_packs(in, l.v, k);
+	}
 	free(l.v);
 	strbuf_release(&l.damaged);
+	return ret;
+}
+
+int cdt_serverinfo_write_packs(struct cdt_info *in)
+{
+	return write_packs_except(in, NULL);
+}
+
+int cdt_serverinfo_unlist_pack(struct cdt_store *s, const char *name)
+{
+	struct cdt_info *in;
+	int ret = cdt_info_open(s, &in);
+
+	if (!ret) {
+		ret = write_packs_except(in, name);
+		cdt_info_close(in);
+	}
+	if (ret)
+		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
+			cdt_store_path(s));
 	return ret;
 }
 

@@ -18,6 +18,13 @@ int cdt_serverinfo_write_packs(struct cdt_info *in);
  */
 int cdt_serverinfo_packs(struct cdt_store *s);
 /*
+ * Before pack `name` is removed: info/packs written again without it, so
+ * that a reader over HTTP is never sent to a pack that is gone, whenever
+ * the removal is stopped (a kill between leaves a pack there but not
+ * listed, which no name needs any more). 0 or -errno (warned: derived data).
+ */
+int cdt_serverinfo_unlist_pack(struct cdt_store *s, const char *name);
+/*
  * info/ written whole from packs/ and names/ (gc, fsck --rebuild-refs,
  * init), tables of prefixes without names removed. 0 or -errno (reported).
  */
