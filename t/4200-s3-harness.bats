@@ -8,7 +8,7 @@ load lib-s3
 
 # One cluster for the file, as a file of client tests starts it.
 setup_file() {
-	if need_s3 2>/dev/null; then
+	if ! _s3_missing >/dev/null; then
 		s3_start
 		FILE_S3_DIR=$S3_DIR
 		export FILE_S3_DIR
@@ -114,6 +114,10 @@ run_s3() {
 	[ "$output" = 403 ]
 	run_s3 /t4-auth/k -o got
 	cmp f got
+	# Any region will do.
+	AWS_REGION=eu-central-1 run_s3 /t4-auth/k -o got -w '%{http_code}'
+	[ "$output" = 200 ]
+	cmp f got
 	AWS_ACCESS_KEY_ID=AKNOSUCHUSER000000000 run_s3 /t4-auth/k -o body -w '%{http_code}'
 	[ "$output" = 403 ]
 	grep -q '<Code>InvalidAccessKeyId</Code>' body || fail "body: $(cat body)"
@@ -134,18 +138,22 @@ run_s3() {
 	need_s3
 	s3_bucket t5-list
 	echo x > f
-	for k in packs/b.pack packs/a.pack packs/a.idx info/packs config 'names/sp%20ace' 'names/x%26y'; do
+	for k in packs/b.pack packs/a.pack packs/a.idx info/packs config 'names/sp%20ace' 'names/x%26y' \
+		'names/%C3%A9t%C3%A9'; do
 		run_s3 "/t5-list/$k" -T f -w '%{http_code}'
 		[ "$output" = 200 ] || fail "PUT $k: $output"
 	done
 	s3_list t5-list > all
-	printf '%s\n' config info/packs names/sp\ ace 'names/x&y' packs/a.idx packs/a.pack packs/b.pack > want
+	printf '%s\n' config info/packs names/sp\ ace 'names/x&y' names/été packs/a.idx packs/a.pack \
+		packs/b.pack > want
 	diff want all
 	s3_list t5-list packs/ > got
 	printf '%s\n' packs/a.idx packs/a.pack packs/b.pack > want
 	diff want got
 	s3_list t5-list 'names/x&' > got
 	[ "$(cat got)" = 'names/x&y' ]
+	s3_list t5-list 'names/é' > got
+	[ "$(cat got)" = names/été ]
 	s3_list t5-list nothing/ > got
 	[ ! -s got ]
 	S3_LIST_PAGE_KEYS=2 s3_list t5-list > paged
@@ -252,7 +260,9 @@ time.sleep(120)' "$taken_rgw" "$taken_mon" "$T/listening" 3>&- &
 	[ "$(echo "$pids" | wc -l)" = 3 ]
 	# Even a stopped daemon goes.
 	kill -STOP "$(cat "$S3_DIR/run/osd.0.pid")"
+	t0=$(date +%s%N)
 	s3_stop
+	[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 5000 ] || fail "stopping took seconds"
 	for p in $pids; do
 		_s3_gone "$p" || fail "process $p is still there"
 	done

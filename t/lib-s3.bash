@@ -10,8 +10,10 @@
 #                            in a signature), AWS_ENDPOINT_URL
 #                            (http://127.0.0.1:PORT), S3_LOG (radosgw's
 #                            log), S3_DIR (the cluster's directory).
-#                        It takes about 15 s: call it from setup_file (one
-#                        cluster per test file) and make a bucket per test.
+#                        It takes seconds (3 to 4 here): call it from
+#                        setup_file (one cluster per test file) and make a
+#                        bucket per test. Where the tools are missing it
+#                        skips (fails in strict mode) like need_s3.
 # s3_bucket NAME         a new bucket (PUT /NAME; it must not exist); NAME
 #                        as S3 wants it: 3 to 63 of [a-z0-9.-].
 # s3_curl PATH [ARGS...] curl against $AWS_ENDPOINT_URL/PATH (PATH starts
@@ -32,6 +34,8 @@
 #                        bucket.
 # s3_stop                stop the daemons and remove their data (the log
 #                        stays).
+# s3_stop_all [OWNER]    the same for every cluster of the file, or only
+#                        those of OWNER (a test number, or "file").
 #
 # A cluster started in a test is stopped when the test ends, one started in
 # setup_file when the file ends, even when a test fails; a file that
@@ -53,15 +57,28 @@
 # (URI as sent, with its query string; RANGE is the Range header or -).
 
 S3_USER=cdt-test
+# t/, for t/lib/s3-list.py wherever the test file is.
+_s3_t_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 need_s3() {
+	local missing
+	missing=$(_s3_missing) || return 0
+	case "$missing" in
+	curl | python3) skip_or_fail "$missing is not installed" ;;
+	*) skip_or_fail "$missing is not installed (apt-get install ceph-mon ceph-osd radosgw)" ;;
+	esac
+}
+
+# The first tool the cluster needs that is not there; status 1 when none is.
+_s3_missing() {
 	local t
 	for t in ceph-mon ceph-osd radosgw radosgw-admin monmaptool ceph rados; do
-		_s3_tool "$t" >/dev/null ||
-			skip_or_fail "$t is not installed (apt-get install ceph-mon ceph-osd radosgw)" || return 1
+		_s3_tool "$t" >/dev/null || { echo "$t"; return 0; }
 	done
-	command -v curl >/dev/null || skip_or_fail "curl is not installed" || return 1
-	command -v python3 >/dev/null || skip_or_fail "python3 is not installed" || return 1
+	for t in curl python3; do
+		command -v "$t" >/dev/null || { echo "$t"; return 0; }
+	done
+	return 1
 }
 
 # The Ceph tools may be in /usr/sbin or /usr/bin, which a user's PATH may lack.
@@ -99,6 +116,15 @@ except OSError:
     sys.exit(1)' "$1"
 }
 
+# The lines in FILE so far (0 when it is not there yet).
+_s3_lines() { # FILE
+	if [ -f "$1" ]; then
+		wc -l < "$1"
+	else
+		echo 0
+	fi
+}
+
 _s3_random() { # COUNT CHARS
 	local s
 	s=$(head -c 300 /dev/urandom | tr -dc "$2")
@@ -129,7 +155,8 @@ auth client required = none
 ms mon client mode = crc secure
 run dir = $d/run
 admin socket = $asok
-pid file = $d/run/\$name.pid
+# The pid files are the tests' (_s3_run).
+pid file =
 log file = $d/log/\$name.log
 log to stderr = false
 err to stderr = false
@@ -139,7 +166,6 @@ keyring = $d/keyring
 mon data = $d/mon/\$name
 osd data = $d/osd/\$name
 rgw data = $d/rgw/\$name
-exporter sock dir = $d/run
 mon data avail warn = 0
 mon data avail crit = 0
 mon allow pool size one = true
@@ -175,14 +201,31 @@ _s3_ceph() {
 	timeout 30 "$(_s3_tool ceph)" -c "$S3_DIR/ceph.conf" --connect-timeout 20 "$@"
 }
 
+# Run daemon NAME of cluster DIR in the background, in the foreground as
+# Ceph sees it (-f): its pid is known at once, where a forking daemon
+# writes its pid file when it likes. Its stderr goes to log/NAME.err.
+_s3_run() { # DIR NAME COMMAND...
+	local d=$1 name=$2
+	shift 2
+	# 3>&-: bats waits for every holder of fd 3 to exit.
+	"$@" -f </dev/null >/dev/null 2>"$d/log/$name.err" 3>&- &
+	echo $! > "$d/run/$name.pid"
+}
+
+# The lines of FILE after its first LINES.
+_s3_since() { # FILE LINES
+	tail -n +$(($2 + 1)) "$1" 2>/dev/null
+}
+
 # Start the monitor on a free port: a port found taken makes it try another
 # (with a fresh monitor store, as the port is in the monitor map).
 _s3_start_mon() { # DIR FSID RGW_PORT
-	local d=$1 port lines rc=1
+	local d=$1 port lines
 	for _ in $(seq 1 20); do
 		_s3_pick_port
 		port=$_s3_port
-		[ "$port" != "$3" ] && _s3_port_free "$port" || continue
+		[ "$port" != "$3" ] || continue
+		_s3_port_free "$port" || continue
 		rm -rf "$d/mon" "$d/monmap"
 		mkdir -p "$d/mon/mon.a"
 		_s3_config "$d" "$port" "$3" "$2" > "$d/ceph.conf"
@@ -192,15 +235,20 @@ _s3_start_mon() { # DIR FSID RGW_PORT
 		"$(_s3_tool ceph-mon)" -c "$d/ceph.conf" -i a --mkfs --monmap "$d/monmap" \
 			2>"$d/start.err" 3>&- </dev/null >/dev/null ||
 			fail "ceph-mon --mkfs failed: $(cat "$d/start.err")" || return 1
-		lines=$(cat "$d/log/mon.a.log" 2>/dev/null | wc -l)
-		rc=0
-		"$(_s3_tool ceph-mon)" -c "$d/ceph.conf" -i a \
-			2>"$d/start.err" 3>&- </dev/null >/dev/null || rc=$?
-		[ "$rc" = 0 ] && break
-		tail -n +$((lines + 1)) "$d/log/mon.a.log" 2>/dev/null |
-			grep -q 'unable to bind monitor' || break
+		lines=$(_s3_lines "$d/log/mon.a.log")
+		_s3_run "$d" mon.a "$(_s3_tool ceph-mon)" -c "$d/ceph.conf" -i a
+		# Up once it leads (of one); not by a look at the port, which may
+		# be someone else's.
+		for _ in $(seq 1 400); do
+			_s3_since "$d/log/mon.a.log" "$lines" | grep -q 'mon\.a is new leader' &&
+				_s3_alive "$d" mon.a && return 0
+			_s3_alive "$d" mon.a || break
+			sleep 0.05
+		done
+		_s3_kill "$d" mon.a
+		_s3_since "$d/log/mon.a.log" "$lines" | grep -q 'unable to bind monitor' || break
 	done
-	[ "$rc" = 0 ] || fail "ceph-mon did not start: $(cat "$d/start.err")" || return 1
+	fail "ceph-mon did not start: $(cat "$d/log/mon.a.err"); $(tail -n 5 "$d/log/mon.a.log" 2>/dev/null)"
 }
 
 _s3_start_osd() { # DIR
@@ -213,13 +261,11 @@ _s3_start_osd() { # DIR
 	"$(_s3_tool ceph-osd)" -c "$d/ceph.conf" -i 0 --mkfs --osd-uuid "$uuid" \
 		2>"$d/start.err" 3>&- </dev/null >/dev/null ||
 		fail "ceph-osd --mkfs failed: $(cat "$d/start.err")" || return 1
-	"$(_s3_tool ceph-osd)" -c "$d/ceph.conf" -i 0 \
-		2>"$d/start.err" 3>&- </dev/null >/dev/null ||
-		fail "ceph-osd did not start: $(cat "$d/start.err")" || return 1
+	_s3_run "$d" osd.0 "$(_s3_tool ceph-osd)" -c "$d/ceph.conf" -i 0
 	for _ in $(seq 1 150); do
+		_s3_alive "$d" osd.0 || break
 		_s3_ceph osd stat > "$d/osd.stat" 2>&1 || true
 		grep -q ' 1 up' "$d/osd.stat" && return 0
-		_s3_alive "$d" osd.0 || break
 		sleep 0.2
 	done
 	fail "osd.0 is not up: $(cat "$d/osd.stat"); $(tail -n 5 "$d/log/osd.0.log" 2>/dev/null)"
@@ -237,17 +283,22 @@ _s3_start_rgw() { # DIR
 			sed -i "s/^rgw frontends = .*/rgw frontends = beast endpoint=127.0.0.1:$port/" "$d/ceph.conf"
 			continue
 		fi
-		lines=$(cat "$d/log/client.rgw.log" 2>/dev/null | wc -l)
-		# radosgw forks once it is connected and its frontend listens.
-		"$(_s3_tool radosgw)" -c "$d/ceph.conf" -n client.rgw \
-			2>"$d/start.err" 3>&- </dev/null >/dev/null ||
-			fail "radosgw did not start: $(cat "$d/start.err"); $(tail -n 5 "$d/log/client.rgw.log" 2>/dev/null)" ||
-			return 1
-		for _ in $(seq 1 100); do
-			code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/" 2>/dev/null) || true
-			[ "$code" = 200 ] && break
+		lines=$(_s3_lines "$d/log/client.rgw.log")
+		_s3_run "$d" client.rgw "$(_s3_tool radosgw)" -c "$d/ceph.conf" -n client.rgw
+		code=
+		# It makes its pools, starts its frontend, then registers (with
+		# the manager there is not); a frontend that cannot bind stops it.
+		# Only then is the port asked, which may be someone else's.
+		for _ in $(seq 1 600); do
 			_s3_alive "$d" client.rgw || break
-			sleep 0.1
+			_s3_since "$d/log/client.rgw.log" "$lines" > "$d/rgw.new"
+			grep -q 'failed to bind address' "$d/rgw.new" && break
+			if grep -q 'service_daemon_register' "$d/rgw.new"; then
+				code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+					"http://127.0.0.1:$port/" 2>/dev/null) || true
+				[ "$code" = 200 ] && break
+			fi
+			sleep 0.05
 		done
 		if [ "$code" = 200 ] && _s3_alive "$d" client.rgw; then
 			_s3_rgw_port=$port
@@ -255,14 +306,14 @@ _s3_start_rgw() { # DIR
 		fi
 		_s3_kill "$d" client.rgw
 		# It exits at once when its port is taken (by someone faster).
-		tail -n +$((lines + 1)) "$d/log/client.rgw.log" 2>/dev/null |
+		_s3_since "$d/log/client.rgw.log" "$lines" |
 			grep -q 'failed to bind address .*Address already in use' || break
 		_s3_drop_watchers "$d" || return 1
 		_s3_pick_port
 		port=$_s3_port
 		sed -i "s/^rgw frontends = .*/rgw frontends = beast endpoint=127.0.0.1:$port/" "$d/ceph.conf"
 	done
-	fail "radosgw does not answer on port $port: $(tail -n 5 "$d/log/client.rgw.log" 2>/dev/null)"
+	fail "radosgw does not answer on port $port ($code): $(cat "$d/log/client.rgw.err"); $(tail -n 5 "$d/log/client.rgw.log" 2>/dev/null)"
 }
 
 # A radosgw that exits on a failed start leaves its watches on the control
@@ -282,7 +333,7 @@ _s3_drop_watchers() { # DIR
 }
 
 s3_start() {
-	local d fsid port t0
+	local d t0
 	need_s3 || return 1
 	t0=$(date +%s%N)
 	d=$(mktemp -d "$BATS_FILE_TMPDIR/ceph.XXXXXX")
@@ -290,17 +341,24 @@ s3_start() {
 	_s3_owner > "$d/owner"
 	S3_DIR=$d
 	export S3_DIR
+	# What did start is stopped on a failure (bats may not run
+	# teardown_file after a failed setup_file).
+	_s3_start_dir "$d" || { _s3_stop_dir "$d"; return 1; }
+	echo $(( ($(date +%s%N) - t0) / 1000000 )) > "$d/start.ms"
+}
+
+_s3_start_dir() { # DIR
+	local d=$1 fsid
 	fsid=$(cat /proc/sys/kernel/random/uuid)
 	_s3_pick_port
 	_s3_start_mon "$d" "$fsid" "$_s3_port" || return 1
 	_s3_start_osd "$d" || return 1
 	_s3_start_rgw "$d" || return 1
-	port=$_s3_rgw_port
 
 	AWS_ACCESS_KEY_ID=$(_s3_random 20 'A-Z0-9')
 	AWS_SECRET_ACCESS_KEY=$(_s3_random 40 'A-Za-z0-9')
 	AWS_REGION=us-east-1
-	AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+	AWS_ENDPOINT_URL="http://127.0.0.1:$_s3_rgw_port"
 	S3_LOG="$d/log/client.rgw.log"
 	export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION AWS_ENDPOINT_URL S3_LOG
 	timeout 60 "$(_s3_tool radosgw-admin)" -c "$d/ceph.conf" user create --uid="$S3_USER" \
@@ -310,8 +368,7 @@ s3_start() {
 
 	# The first bucket and object make radosgw create its index and data
 	# pools, which takes seconds: done here, not in a test's first request.
-	_s3_warm_up || return 1
-	echo $(( ($(date +%s%N) - t0) / 1000000 )) > "$d/start.ms"
+	_s3_warm_up
 }
 
 _s3_warm_up() {
@@ -343,27 +400,21 @@ _s3_gone() { # PID
 	[ -z "$s" ] || [ "$s" = Z ]
 }
 
+# Kill daemon NAME of cluster DIR. Its data goes with it, so nothing is
+# gained by a clean stop (an OSD waits seconds for the monitor to hear it).
 _s3_kill() { # DIR NAME
 	local pid
 	_s3_alive "$1" "$2" || return 0
 	pid=$(cat "$1/run/$2.pid")
-	kill -CONT "$pid" 2>/dev/null || true
-	kill -TERM "$pid" 2>/dev/null || true
-	for _ in $(seq 1 60); do
-		_s3_alive "$1" "$2" || return 0
-		sleep 0.05
-	done
 	kill -KILL "$pid" 2>/dev/null || true
-	for _ in $(seq 1 100); do
-		_s3_alive "$1" "$2" || return 0
+	for _ in $(seq 1 200); do
+		_s3_gone "$pid" && return 0
 		sleep 0.05
 	done
 	fail "$2 (pid $pid) does not die"
 }
 
-# Stop cluster DIR and remove its data; its log stays. The gateway first,
-# then the OSD (while the monitor can still hear that it goes down, or it
-# waits for it), then the monitor.
+# Stop cluster DIR and remove its data; its log stays.
 _s3_stop_dir() { # DIR
 	local rc=0
 	_s3_kill "$1" client.rgw || rc=1
@@ -430,12 +481,22 @@ s3_bucket() {
 }
 
 # STRING percent-encoded as SigV4 wants in a query: all but A-Z a-z 0-9 - _ . ~
+# (byte by byte, so UTF-8 becomes its bytes).
 _s3_quote() {
-	python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe="~"))' "$1"
+	local LC_ALL=C
+	local s=$1 out='' c h i
+	for ((i = 0; i < ${#s}; i++)); do
+		c=${s:i:1}
+		case "$c" in
+		[A-Za-z0-9._~-]) out+=$c ;;
+		*) printf -v h '%%%02X' "'$c"; out+=$h ;;
+		esac
+	done
+	echo "$out"
 }
 
 s3_list() {
-	local bucket=$1 prefix=${2:-} token= q page keys rc
+	local bucket=$1 prefix=${2:-} token='' q page keys rc
 	[ -n "$bucket" ] || fail "usage: s3_list BUCKET [PREFIX]" || return 1
 	page=$(mktemp "$BATS_FILE_TMPDIR/s3-list.XXXXXX")
 	keys=$(mktemp "$BATS_FILE_TMPDIR/s3-keys.XXXXXX")
@@ -450,8 +511,9 @@ s3_list() {
 		s3_curl "/$bucket?$q" -o "$page" || rc=$?
 		[ "$rc" = 0 ] || break
 		rc=0
-		token=$(python3 "$BATS_TEST_DIRNAME/lib/s3-list.py" "$page" "$keys") || rc=$?
-		[ "$rc" = 0 ] && [ -n "$token" ] || break
+		token=$(python3 "$_s3_t_dir/lib/s3-list.py" "$page" "$keys") || rc=$?
+		[ "$rc" = 0 ] || break
+		[ -n "$token" ] || break
 	done
 	[ "$rc" = 0 ] && LC_ALL=C sort "$keys"
 	rm -f "$page" "$keys"
