@@ -214,13 +214,17 @@ run_s3() {
 
 @test "taken ports make s3_start try others, and s3_stop leaves no process and no data" {
 	need_s3
-	# The gateway's port is drawn first, then the monitor's: take both.
-	RANDOM=4200
-	_s3_pick_port
-	taken_rgw=$_s3_port
-	_s3_pick_port
-	taken_mon=$_s3_port
-	python3 -c 'import socket, sys, time
+	# The gateway's port is drawn first, then the monitor's: take both
+	# (with a seed of this run's, as another run of this file may hold
+	# the ports of a fixed one).
+	for seed in $(( $$ % 30000 )) $((RANDOM)) $((RANDOM)) $((RANDOM)); do
+		RANDOM=$seed
+		_s3_pick_port
+		taken_rgw=$_s3_port
+		_s3_pick_port
+		taken_mon=$_s3_port
+		[ "$taken_rgw" != "$taken_mon" ] || continue
+		python3 -c 'import socket, sys, time
 ss = []
 for p in sys.argv[1:3]:
     s = socket.socket()
@@ -228,18 +232,22 @@ for p in sys.argv[1:3]:
     s.listen()
     ss.append(s)
 open(sys.argv[3], "w").close()
-time.sleep(120)' "$taken_rgw" "$taken_mon" "$T/listening" 3>&- &
-	holder=$!
-	for _ in $(seq 1 100); do
+time.sleep(120)' "$taken_rgw" "$taken_mon" "$T/listening" 2>/dev/null 3>&- &
+		holder=$!
+		for _ in $(seq 1 100); do
+			[ -e "$T/listening" ] && break
+			_s3_gone "$holder" && break
+			sleep 0.05
+		done
 		[ -e "$T/listening" ] && break
-		sleep 0.05
+		kill "$holder" 2>/dev/null || true
 	done
-	[ -e "$T/listening" ] || { kill "$holder"; fail "cannot take ports $taken_rgw $taken_mon"; }
+	[ -e "$T/listening" ] || fail "cannot take two ports"
 	_s3_port_free "$taken_rgw" && { kill "$holder"; fail "port $taken_rgw is free"; }
 	_s3_port_free "$taken_mon" && { kill "$holder"; fail "port $taken_mon is free"; }
 	# The daemons find them taken, not the check before.
 	_s3_skip_port_check=1
-	RANDOM=4200
+	RANDOM=$seed
 	s3_start || { kill "$holder"; false; }
 	kill "$holder"
 	grep -q 'unable to bind monitor to v2:127.0.0.1:'"$taken_mon" "$S3_DIR/log/mon.a.log"

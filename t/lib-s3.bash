@@ -210,6 +210,8 @@ _s3_run() { # DIR NAME COMMAND...
 	# 3>&-: bats waits for every holder of fd 3 to exit.
 	"$@" -f </dev/null >/dev/null 2>"$d/log/$name.err" 3>&- &
 	echo $! > "$d/run/$name.pid"
+	# No "Killed" notice from bash when it is stopped.
+	disown $!
 }
 
 # The lines of FILE after its first LINES.
@@ -217,10 +219,20 @@ _s3_since() { # FILE LINES
 	tail -n +$(($2 + 1)) "$1" 2>/dev/null
 }
 
+# Whether a line after the first LINES of log FILE matches RE, waiting up to
+# 2 s for it: a daemon that fails may still be writing its log as it exits.
+_s3_logged() { # FILE LINES RE
+	for _ in $(seq 1 40); do
+		_s3_since "$1" "$2" | grep -q -- "$3" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # Start the monitor on a free port: a port found taken makes it try another
 # (with a fresh monitor store, as the port is in the monitor map).
 _s3_start_mon() { # DIR FSID RGW_PORT
-	local d=$1 port lines
+	local d=$1 port lines rc
 	for _ in $(seq 1 20); do
 		_s3_pick_port
 		port=$_s3_port
@@ -245,8 +257,10 @@ _s3_start_mon() { # DIR FSID RGW_PORT
 			_s3_alive "$d" mon.a || break
 			sleep 0.05
 		done
+		rc=0
+		_s3_logged "$d/log/mon.a.log" "$lines" 'unable to bind monitor' || rc=$?
 		_s3_kill "$d" mon.a
-		_s3_since "$d/log/mon.a.log" "$lines" | grep -q 'unable to bind monitor' || break
+		[ "$rc" = 0 ] || break
 	done
 	fail "ceph-mon did not start: $(cat "$d/log/mon.a.err"); $(tail -n 5 "$d/log/mon.a.log" 2>/dev/null)"
 }
@@ -274,7 +288,7 @@ _s3_start_osd() { # DIR
 # Start radosgw on a free port, a taken one making it try another; the
 # port in $_s3_rgw_port.
 _s3_start_rgw() { # DIR
-	local d=$1 port code lines
+	local d=$1 port code lines rc
 	port=$(sed -n 's/^rgw frontends = beast endpoint=127\.0\.0\.1:\([0-9]*\)$/\1/p' "$d/ceph.conf")
 	for _ in $(seq 1 20); do
 		if ! _s3_port_free "$port"; then
@@ -304,10 +318,11 @@ _s3_start_rgw() { # DIR
 			_s3_rgw_port=$port
 			return 0
 		fi
-		_s3_kill "$d" client.rgw
 		# It exits at once when its port is taken (by someone faster).
-		_s3_since "$d/log/client.rgw.log" "$lines" |
-			grep -q 'failed to bind address .*Address already in use' || break
+		rc=0
+		_s3_logged "$d/log/client.rgw.log" "$lines" 'failed to bind address .*Address already in use' || rc=$?
+		_s3_kill "$d" client.rgw
+		[ "$rc" = 0 ] || break
 		_s3_drop_watchers "$d" || return 1
 		_s3_pick_port
 		port=$_s3_port
