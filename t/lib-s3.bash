@@ -103,17 +103,28 @@ _s3_pick_port() {
 }
 
 # Whether PORT of 127.0.0.1 is free: a daemon that finds its port taken
-# costs seconds (the monitor tries again for 5 s, radosgw leaves watches
-# behind that stall the next one for 30 s), so ports are tried first.
-# $_s3_skip_port_check makes a test see what a daemon does with a taken one.
+# costs time (radosgw leaves watches behind that would stall the next one
+# for 30 s), so a port is tried before a daemon gets it.
 _s3_port_free() { # PORT
-	[ -z "${_s3_skip_port_check:-}" ] || return 0
 	python3 -c 'import socket, sys
 s = socket.socket()
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
 except OSError:
     sys.exit(1)' "$1"
+}
+
+# The same before a start; $_s3_skip_port_check makes a test see what a
+# daemon does with a taken port.
+_s3_try_port() { # PORT
+	[ -n "${_s3_skip_port_check:-}" ] || _s3_port_free "$1"
+}
+
+# Whether a daemon that failed on its way up (and is gone) did so for its
+# port: it says so in its log, but may die before its last lines are
+# written, so a port someone else has by now counts too.
+_s3_died_for_port() { # LOG LINES RE PORT
+	! _s3_port_free "$4" || _s3_logged "$1" "$2" "$3"
 }
 
 # The lines in FILE so far (0 when it is not there yet).
@@ -232,12 +243,12 @@ _s3_logged() { # FILE LINES RE
 # Start the monitor on a free port: a port found taken makes it try another
 # (with a fresh monitor store, as the port is in the monitor map).
 _s3_start_mon() { # DIR FSID RGW_PORT
-	local d=$1 port lines rc
+	local d=$1 port lines
 	for _ in $(seq 1 20); do
 		_s3_pick_port
 		port=$_s3_port
 		[ "$port" != "$3" ] || continue
-		_s3_port_free "$port" || continue
+		_s3_try_port "$port" || continue
 		rm -rf "$d/mon" "$d/monmap"
 		mkdir -p "$d/mon/mon.a"
 		_s3_config "$d" "$port" "$3" "$2" > "$d/ceph.conf"
@@ -257,10 +268,8 @@ _s3_start_mon() { # DIR FSID RGW_PORT
 			_s3_alive "$d" mon.a || break
 			sleep 0.05
 		done
-		rc=0
-		_s3_logged "$d/log/mon.a.log" "$lines" 'unable to bind monitor' || rc=$?
 		_s3_kill "$d" mon.a
-		[ "$rc" = 0 ] || break
+		_s3_died_for_port "$d/log/mon.a.log" "$lines" 'unable to bind monitor' "$port" || break
 	done
 	fail "ceph-mon did not start: $(cat "$d/log/mon.a.err"); $(tail -n 5 "$d/log/mon.a.log" 2>/dev/null)"
 }
@@ -288,10 +297,10 @@ _s3_start_osd() { # DIR
 # Start radosgw on a free port, a taken one making it try another; the
 # port in $_s3_rgw_port.
 _s3_start_rgw() { # DIR
-	local d=$1 port code lines rc
+	local d=$1 port code lines
 	port=$(sed -n 's/^rgw frontends = beast endpoint=127\.0\.0\.1:\([0-9]*\)$/\1/p' "$d/ceph.conf")
 	for _ in $(seq 1 20); do
-		if ! _s3_port_free "$port"; then
+		if ! _s3_try_port "$port"; then
 			_s3_pick_port
 			port=$_s3_port
 			sed -i "s/^rgw frontends = .*/rgw frontends = beast endpoint=127.0.0.1:$port/" "$d/ceph.conf"
@@ -319,10 +328,9 @@ _s3_start_rgw() { # DIR
 			return 0
 		fi
 		# It exits at once when its port is taken (by someone faster).
-		rc=0
-		_s3_logged "$d/log/client.rgw.log" "$lines" 'failed to bind address .*Address already in use' || rc=$?
 		_s3_kill "$d" client.rgw
-		[ "$rc" = 0 ] || break
+		_s3_died_for_port "$d/log/client.rgw.log" "$lines" \
+			'failed to bind address .*Address already in use' "$port" || break
 		_s3_drop_watchers "$d" || return 1
 		_s3_pick_port
 		port=$_s3_port
