@@ -223,6 +223,14 @@ _s3_run() { # DIR NAME COMMAND...
 	echo $! > "$d/run/$name.pid"
 	# No "Killed" notice from bash when it is stopped.
 	disown $!
+	# Until it has run the daemon, the child is a shell that _s3_alive
+	# would not know.
+	for _ in $(seq 1 100); do
+		_s3_alive "$d" "$name" && return 0
+		_s3_gone "$(cat "$d/run/$name.pid")" && return 0
+		sleep 0.02
+	done
+	fail "$name did not start: pid $(cat "$d/run/$name.pid")"
 }
 
 # The lines of FILE after its first LINES.
@@ -259,7 +267,7 @@ _s3_start_mon() { # DIR FSID RGW_PORT
 			2>"$d/start.err" 3>&- </dev/null >/dev/null ||
 			fail "ceph-mon --mkfs failed: $(cat "$d/start.err")" || return 1
 		lines=$(_s3_lines "$d/log/mon.a.log")
-		_s3_run "$d" mon.a "$(_s3_tool ceph-mon)" -c "$d/ceph.conf" -i a
+		_s3_run "$d" mon.a "$(_s3_tool ceph-mon)" -c "$d/ceph.conf" -i a || return 1
 		# Up once it leads (of one); not by a look at the port, which may
 		# be someone else's.
 		for _ in $(seq 1 400); do
@@ -284,7 +292,7 @@ _s3_start_osd() { # DIR
 	"$(_s3_tool ceph-osd)" -c "$d/ceph.conf" -i 0 --mkfs --osd-uuid "$uuid" \
 		2>"$d/start.err" 3>&- </dev/null >/dev/null ||
 		fail "ceph-osd --mkfs failed: $(cat "$d/start.err")" || return 1
-	_s3_run "$d" osd.0 "$(_s3_tool ceph-osd)" -c "$d/ceph.conf" -i 0
+	_s3_run "$d" osd.0 "$(_s3_tool ceph-osd)" -c "$d/ceph.conf" -i 0 || return 1
 	for _ in $(seq 1 150); do
 		_s3_alive "$d" osd.0 || break
 		_s3_ceph osd stat > "$d/osd.stat" 2>&1 || true
@@ -307,7 +315,7 @@ _s3_start_rgw() { # DIR
 			continue
 		fi
 		lines=$(_s3_lines "$d/log/client.rgw.log")
-		_s3_run "$d" client.rgw "$(_s3_tool radosgw)" -c "$d/ceph.conf" -n client.rgw
+		_s3_run "$d" client.rgw "$(_s3_tool radosgw)" -c "$d/ceph.conf" -n client.rgw || return 1
 		code=
 		# It makes its pools, starts its frontend, then registers (with
 		# the manager there is not); a frontend that cannot bind stops it.
