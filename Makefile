@@ -306,7 +306,8 @@ $(FUZZ_BINS): $(BUILD)/t/fuzz/%: $(BUILD)/t/fuzz/%.o $(BUILD)/t/fuzz/common.o $(
 # Debian packages the build, the tests, the fuzzers and the benchmarks need.
 DEB_PACKAGES = build-essential pkg-config zlib1g-dev libdeflate-dev libzstd-dev libssl-dev \
 	       libfuse3-dev fuse3 bats python3 man-db strace cppcheck clang \
-	       libclang-rt-14-dev nginx-light libcurl4-openssl-dev curl openssl
+	       libclang-rt-14-dev nginx-light libcurl4-openssl-dev curl openssl \
+	       ceph-mon ceph-osd radosgw
 
 deps:
 	@if [ "$$(id -u)" = 0 ]; then \
