@@ -10,6 +10,7 @@
 #   make bench-integrity  fsck, verify and repair speeds only
 #   make bench-tree     a tree of many files stored, stored again and restored, beside borg and restic
 #   make bench-remote   a store read over HTTPS (nginx, loopback) against the same store read locally
+#   make bench-s3       cdt push to a real S3 gateway (radosgw) against restic copy to it
 #   make bench-defaults  store size and speed per set of init parameters
 #                       (DATA=DIR; Documentation/technical/defaults.md)
 #   make bench-scale    a store of millions of chunks against a small one (long;
@@ -381,6 +382,7 @@ bench: all
 	@$(MAKE) --no-print-directory bench-integrity
 	@$(MAKE) --no-print-directory bench-tree
 	@$(MAKE) --no-print-directory bench-remote
+	@$(MAKE) --no-print-directory bench-s3
 	@if [ "$(BENCH_SCALE)" = 1 ]; then $(MAKE) --no-print-directory bench-scale; \
 	else echo "bench-scale: skipped (long; BENCH_SCALE=1 or make bench-scale runs it)"; fi
 .PHONY: bench
@@ -404,6 +406,10 @@ bench-tree: all
 bench-remote: all
 	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) sh t/perf/bench-remote.sh
 .PHONY: bench-remote
+
+bench-s3: all
+	@CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) bash t/perf/bench-s3.sh
+.PHONY: bench-s3
 DATA ?= /tmp/cdtbench/data
 DEFAULTS_SETS = --chunk-size,8K,--frame-size,0 --chunk-size,8K,--frame-size,256K \
 	--chunk-size,8K,--frame-size,512K --chunk-size,16K,--frame-size,0 \
