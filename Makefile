@@ -145,6 +145,7 @@ LIB_SOURCES = \
 	lib/format/sketch.c \
 	lib/format/store.c \
 	lib/ops/batch.c \
+	lib/ops/cache-trim.c \
 	lib/ops/chunks.c \
 	lib/ops/diff.c \
 	lib/ops/fsck-data.c \
@@ -219,6 +220,7 @@ TEST_TOOL_SOURCES = \
 	t/helper/test-tool.c
 
 UNIT_TESTS = \
+	t/unit/test-cache-trim \
 	t/unit/test-chunker \
 	t/unit/test-cid \
 	t/unit/test-csum-file \

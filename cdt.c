@@ -60,7 +60,7 @@ static const struct command commands[] = {
 };
 
 static const char main_usage[] =
-	"usage: cdt [--store DIR|URL] [--cache DIR] [--seed PATH]... COMMAND [ARGS...]\n"
+	"usage: cdt [--store DIR|URL] [--cache DIR] [--cache-size SIZE] [--seed PATH]... COMMAND [ARGS...]\n"
 	"       cdt help COMMAND | cdt --version\n";
 
 static void print_main_help(FILE *f)
@@ -73,8 +73,10 @@ static void print_main_help(FILE *f)
 		fprintf(f, "   %-8s %s\n", commands[i].name, commands[i].summary);
 	fputs("\nThe store is --store DIR, else $CDT_STORE, else a .cdt directory in the\n"
 	      "current directory or above. A store given as an http:// or https:// URL\n"
-	      "is read through a local cache (--cache DIR, else ~/.cache/cdt), and\n"
-	      "--seed FILE|STORE names local data holding some of its chunks.\n"
+	      "is read through a local cache (--cache DIR, else ~/.cache/cdt) kept\n"
+	      "within --cache-size SIZE (else a tenth of its file system's room, at\n"
+	      "least 1G), and --seed FILE|STORE names local data holding some of its\n"
+	      "chunks.\n"
 	      "'cdt COMMAND -h' shows a command's options; 'man cdt-COMMAND' documents it.\n", f);
 }
 
@@ -125,6 +127,23 @@ static const char *extract_store(int *argc, char **argv, int *bad)
 		}
 		if (!strncmp(argv[i], "--cache=", 8)) {
 			remote_cache_dir = argv[i] + 8;
+			continue;
+		}
+		if (!strcmp(argv[i], "--cache-size") || !strncmp(argv[i], "--cache-size=", 13)) {
+			const char *v = argv[i][12] == '=' ? argv[i] + 13 : NULL;
+
+			if (!v && i + 1 >= *argc) {
+				*bad = 4;
+				break;
+			}
+			if (!v)
+				v = argv[++i];
+			if (parse_size(v, &remote_cache_size) < 0 ||
+			    remote_cache_size == CDT_CACHE_SIZE_DEFAULT) {
+				error("invalid --cache-size '%s' (a size such as 512M or 10G)", v);
+				*bad = 5;
+				break;
+			}
 			continue;
 		}
 		if (!strcmp(argv[i], "--seed") || !strncmp(argv[i], "--seed=", 7)) {
@@ -253,8 +272,10 @@ int main(int argc, char **argv)
 	opterr = 0;	/* commands report bad options themselves */
 	store_path = extract_store(&argc, argv, &bad);
 	if (bad) {
-		error(bad == 3 ? "--seed needs a file or a store" :
-		      bad == 2 ? "--cache needs a directory" : "--store needs a directory");
+		if (bad != 5)
+			error(bad == 4 ? "--cache-size needs a size" :
+			      bad == 3 ? "--seed needs a file or a store" :
+			      bad == 2 ? "--cache needs a directory" : "--store needs a directory");
 		fputs(main_usage, stderr);
 		return EXIT_USAGE;
 	}

@@ -228,6 +228,8 @@ int find_view(const char *path, const char *verb, struct strbuf *resolved, struc
 
 /* --cache DIR (global): where stores read from a URL are cached; NULL: the default. */
 extern const char *remote_cache_dir;
+/* --cache-size SIZE (global): its bound; CDT_CACHE_SIZE_DEFAULT (ops/cache-trim.h): the default. */
+extern uint64_t remote_cache_size;
 /* --seed PATH (global, repeatable): local files and stores read before a remote store. */
 extern const char **remote_seeds;
 extern size_t remote_nseeds;

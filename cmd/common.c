@@ -375,6 +375,7 @@ void show_fsck_progress(struct progress *p, const char *command, int *last_phase
 }
 
 const char *remote_cache_dir;
+uint64_t remote_cache_size = CDT_CACHE_SIZE_DEFAULT;
 const char **remote_seeds;
 size_t remote_nseeds;
 
@@ -387,6 +388,6 @@ int open_store_at(const char *where, int writes, const char *verb, struct cdt_st
 		      "diff, hash, fsck, mount, push and pull read one)", verb, where);
 		return -1;
 	}
-	return cdt_remote_open_seeded(where, remote_cache_dir, remote_seeds, remote_nseeds, out) < 0 ?
-		       -1 : 0;
+	return cdt_remote_open_seeded(where, remote_cache_dir, remote_cache_size, remote_seeds,
+				      remote_nseeds, out) < 0 ? -1 : 0;
 }

@@ -192,7 +192,7 @@ _cdt()
 		elif [[ $w == --store=* ]]; then
 			__cdt_dequote "${w#--store=}"
 			__cdt_store=$REPLY
-		elif [[ $w == --cache || $w == --seed ]]; then
+		elif [[ $w == --cache || $w == --cache-size || $w == --seed ]]; then
 			[[ ${COMP_WORDS[i + 1]} == = ]] && i=$((i + 1))
 			i=$((i + 1))
 		elif [[ -z $cmd && $w != -* && $w != = ]]; then
@@ -208,10 +208,14 @@ _cdt()
 		__cdt_files "$cur"
 		return 0
 	fi
+	if [[ -z $dashdash && $prev == --cache-size ]]; then
+		__cdt_offer "$cur" $'512M\n1G\n10G'
+		return 0
+	fi
 
 	if [[ -z $cmd ]]; then
 		if [[ $cur == -* ]]; then
-			__cdt_offer "$cur" $'--store\n--cache\n--seed\n--help\n--version\n-h'
+			__cdt_offer "$cur" $'--store\n--cache\n--cache-size\n--seed\n--help\n--version\n-h'
 		else
 			# shellcheck disable=SC2086 # a list of words
 			__cdt_offer "$cur" "$(printf '%s\n' $__cdt_commands help)"

@@ -12,7 +12,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int walk_sub(int dirfd, const char *sub, cdt_fanout_fn fn, cdt_stray_fn stray, void *data)
+/* One walk serves both callbacks: fn gets the size, sfn (if set) the whole stat. */
+struct walk_fns {
+	cdt_fanout_fn fn;
+	cdt_fanout_stat_fn sfn;
+	cdt_stray_fn stray;
+	void *data;
+};
+
+static int walk_sub(int dirfd, const char *sub, const struct walk_fns *w)
 {
 	char path[CDT_ID_HEXLEN + 8];
 	struct dirent *de;
@@ -35,8 +43,8 @@ static int walk_sub(int dirfd, const char *sub, cdt_fanout_fn fn, cdt_stray_fn s
 			continue;
 		snprintf(path, sizeof(path), "%.2s/%.*s", sub, CDT_ID_HEXLEN, de->d_name);
 		if (!cdt_is_hex(de->d_name, CDT_ID_HEXLEN - 2)) {
-			if (stray)
-				ret = stray(path, "not an object name", data);
+			if (w->stray)
+				ret = w->stray(path, "not an object name", w->data);
 			continue;
 		}
 		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -46,19 +54,19 @@ static int walk_sub(int dirfd, const char *sub, cdt_fanout_fn fn, cdt_stray_fn s
 			break;
 		}
 		if (!S_ISREG(st.st_mode)) {
-			if (stray)
-				ret = stray(path, "not a regular file", data);
+			if (w->stray)
+				ret = w->stray(path, "not a regular file", w->data);
 			continue;
 		}
 		hex_to_bytes(sub, 2, id.b);
 		hex_to_bytes(de->d_name, CDT_ID_HEXLEN - 2, id.b + 1);
-		ret = fn(&id, (uint64_t)st.st_size, data);
+		ret = w->sfn ? w->sfn(&id, &st, w->data) : w->fn(&id, (uint64_t)st.st_size, w->data);
 	}
 	closedir(d);
 	return ret;
 }
 
-int cdt_fanout_walk(int dirfd, cdt_fanout_fn fn, cdt_stray_fn stray, void *data)
+static int walk(int dirfd, const struct walk_fns *w)
 {
 	struct dirent *de;
 	DIR *d;
@@ -80,16 +88,30 @@ int cdt_fanout_walk(int dirfd, cdt_fanout_fn fn, cdt_stray_fn stray, void *data)
 			continue;
 		if (!cdt_is_hex(de->d_name, 2) ||
 		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
-			if (stray)
-				ret = stray(de->d_name, "not a fan-out directory", data);
+			if (w->stray)
+				ret = w->stray(de->d_name, "not a fan-out directory", w->data);
 			continue;
 		}
-		ret = walk_sub(fd, de->d_name, fn, stray, data);
+		ret = walk_sub(fd, de->d_name, w);
 		if (ret == -ENOENT)
 			ret = 0;	/* pruned while we walked */
 	}
 	closedir(d);
 	return ret;
+}
+
+int cdt_fanout_walk(int dirfd, cdt_fanout_fn fn, cdt_stray_fn stray, void *data)
+{
+	struct walk_fns w = { fn, NULL, stray, data };
+
+	return walk(dirfd, &w);
+}
+
+int cdt_fanout_walk_stat(int dirfd, cdt_fanout_stat_fn fn, cdt_stray_fn stray, void *data)
+{
+	struct walk_fns w = { NULL, fn, stray, data };
+
+	return walk(dirfd, &w);
 }
 
 int cdt_fanout_prune(int dirfd, int dry_run)

@@ -18,6 +18,10 @@ typedef int (*cdt_fanout_fn)(const struct cdt_id *id, uint64_t size, void *data)
 typedef int (*cdt_stray_fn)(const char *path, const char *why, void *data);
 #endif
 int cdt_fanout_walk(int dirfd, cdt_fanout_fn fn, cdt_stray_fn stray, void *data);
+/* The same walk, giving fn each file's stat (blocks, times) rather than its size. */
+struct stat;
+typedef int (*cdt_fanout_stat_fn)(const struct cdt_id *id, const struct stat *st, void *data);
+int cdt_fanout_walk_stat(int dirfd, cdt_fanout_stat_fn fn, cdt_stray_fn stray, void *data);
 
 /* Remove fan-out subdirectories left empty. Returns how many were removed. */
 int cdt_fanout_prune(int dirfd, int dry_run);

@@ -563,7 +563,7 @@ int cdt_store_rootfd(const struct cdt_store *s)
 	return s->rootfd;
 }
 
-int cdt_store_lock(struct cdt_store *s, enum cdt_lock_mode mode)
+int cdt_store_trylock(struct cdt_store *s, enum cdt_lock_mode mode)
 {
 	int op = mode == CDT_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH;
 
@@ -576,6 +576,16 @@ int cdt_store_lock(struct cdt_store *s, enum cdt_lock_mode mode)
 		return 0;
 	if (errno != EWOULDBLOCK)
 		return error_code(-errno, "cannot lock '%s': %s", s->path, cdt_strerror(errno));
+	return -EWOULDBLOCK;
+}
+
+int cdt_store_lock(struct cdt_store *s, enum cdt_lock_mode mode)
+{
+	int op = mode == CDT_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH;
+	int ret = cdt_store_trylock(s, mode);
+
+	if (ret != -EWOULDBLOCK)
+		return ret;
 	if (getenv("CDT_LOCK_NOWAIT"))
 		return error_code(-EWOULDBLOCK, "store '%s' is locked by another cdt process", s->path);
 	fprintf(stderr, "waiting for another cdt process to release the store lock...\n");

@@ -154,6 +154,8 @@ enum cdt_lock_mode {
  * stale lock. Returns 0 or -errno.
  */
 int cdt_store_lock(struct cdt_store *s, enum cdt_lock_mode mode);
+/* The same without waiting: 0, -EWOULDBLOCK (held by another; nothing said) or -errno (reported). */
+int cdt_store_trylock(struct cdt_store *s, enum cdt_lock_mode mode);
 void cdt_store_unlock(struct cdt_store *s);
 
 /*

@@ -1,5 +1,6 @@
 /* remote.c: a store read over HTTP(S), opened as a local cache store filled on demand. */
 #include "ops/remote.h"
+#include "ops/cache-trim.h"
 #include "ops/seed.h"
 #include "format/config.h"
 #include "format/manifest.h"
@@ -29,13 +30,13 @@
  * up to READAHEAD bytes of missing blocks after it (the next reads of a
  * file want them), unless seeds are to be asked first for each chunk.
  */
-#define BLOCK (64u << 10)
+#define BLOCK CDT_CACHE_BLOCK
 #define READAHEAD (1u << 20)
 /* The most bytes of one whole file (an index, a manifest, a table) fetched. */
 #define WHOLE_MAX ((size_t)1 << 30)
 
-/* A .have file: one byte per block of the pack, 1 when the block is here. */
-enum { BLOCK_MISSING = 0, BLOCK_HERE = 1, BLOCK_COMING = 2 };
+/* A .have file (ops/cache-trim.h): one byte per block of the pack, 1 when the block is here. */
+enum { BLOCK_MISSING = 0, BLOCK_HERE = CDT_CACHE_HERE, BLOCK_COMING = 2 };
 
 struct rpack {
 	char name[CDT_ID_HEXLEN + 6];
@@ -43,6 +44,7 @@ struct rpack {
 	int fd;			/* the sparse .pack, read-write */
 	int havefd;		/* its .have */
 	unsigned char *have;	/* nblocks states (BLOCK_*) */
+	int used;		/* read by this process: its .have was touched */
 };
 
 struct remote {
@@ -193,7 +195,7 @@ static int fetch_blocks(struct remote *r, struct rpack *p, uint64_t first, uint6
 	struct strbuf url = STRBUF_INIT, buf = STRBUF_INIT;
 	uint64_t off = first * BLOCK, len = MIN(end * BLOCK, p->size) - off, k;
 	unsigned char *ones;
-	int ret;
+	int ret, lockfd = -1;
 
 	strbuf_addf(&url, "packs/%s.pack", p->name);
 	{
@@ -206,6 +208,19 @@ static int fetch_blocks(struct remote *r, struct rpack *p, uint64_t first, uint6
 	/* A listed pack that is not there is an I/O error, not a missing chunk. */
 	if (ret == -ENOENT)
 		ret = -EIO;
+	/*
+	 * Data and marks are written under a shared lock on the .have, which
+	 * a trim of the cache takes exclusively (ops/cache-trim.h). Each fetch
+	 * opens its own: one shared open file would be unlocked by the first
+	 * thread done with it.
+	 */
+	if (!ret) {
+		strbuf_reset(&url);
+		strbuf_addf(&url, "%s.have", p->name);
+		lockfd = openat(r->packsfd, url.buf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		while (lockfd >= 0 && flock(lockfd, LOCK_SH) < 0 && errno == EINTR)
+			;
+	}
 	if (!ret)
 		ret = pwrite_all(p->fd, buf.buf, buf.len, (off_t)off);
 	if (!ret) {
@@ -219,6 +234,8 @@ static int fetch_blocks(struct remote *r, struct rpack *p, uint64_t first, uint6
 		strbuf_addf(why, "cannot write to the cache of pack %s: %s", p->name,
 			    cdt_strerror(ret));
 	}
+	if (lockfd >= 0)
+		close(lockfd);
 	pthread_mutex_lock(&r->mu);
 	for (k = first; k < end; k++)
 		p->have[k] = ret ? BLOCK_MISSING : BLOCK_HERE;
@@ -254,6 +271,14 @@ static int fill_pack(int packsfd, const char *name, uint64_t off, uint64_t len, 
 	first = off / BLOCK;
 	last = (off + len - 1) / BLOCK;
 	pthread_mutex_lock(&r->mu);
+	/*
+	 * The trim evicts the packs whose .have is oldest: a pack read from
+	 * the cache is used as much as one fetched. Once per process is enough.
+	 */
+	if (!p->used) {
+		p->used = 1;
+		futimens(p->havefd, NULL);
+	}
 	if (again) {
 		for (b = first; b <= last; b++)
 			if (p->have[b] == BLOCK_HERE) {
@@ -295,6 +320,18 @@ static int fill_pack(int packsfd, const char *name, uint64_t off, uint64_t len, 
 		error("%s", local_why.buf);
 	strbuf_release(&local_why);
 	return ret;
+}
+
+/* What the .have of p says is here (once more after a trim). */
+static void load_have(struct rpack *p)
+{
+	ssize_t n = pread_full(p->havefd, p->have, p->nblocks, 0);
+	uint64_t k;
+
+	/* Anything but a mark of a whole block counts as missing. */
+	for (k = 0; k < p->nblocks; k++)
+		if (n < 0 || k >= (uint64_t)n || p->have[k] != BLOCK_HERE)
+			p->have[k] = BLOCK_MISSING;
 }
 
 /* Make sure packs/<name>.idx is the remote's, and the sparse pack and its .have exist. */
@@ -378,13 +415,7 @@ static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *
 			goto out;
 		}
 	} else {
-		ssize_t n = pread_full(p->havefd, p->have, p->nblocks, 0);
-		uint64_t k;
-
-		/* Anything but a mark of a whole block counts as missing. */
-		for (k = 0; k < p->nblocks; k++)
-			if (n < 0 || k >= (uint64_t)n || p->have[k] != BLOCK_HERE)
-				p->have[k] = BLOCK_MISSING;
+		load_have(p);
 	}
 out:
 	strbuf_release(&path);
@@ -1124,11 +1155,11 @@ static int seed_read(const struct cdt_id *id, uint32_t want_len, unsigned char *
 
 int cdt_remote_open(const char *url, const char *cache_dir, struct cdt_store **out)
 {
-	return cdt_remote_open_seeded(url, cache_dir, NULL, 0, out);
+	return cdt_remote_open_seeded(url, cache_dir, CDT_CACHE_SIZE_DEFAULT, NULL, 0, out);
 }
 
-int cdt_remote_open_seeded(const char *url, const char *cache_dir, const char *const *seeds,
-			   size_t nseeds, struct cdt_store **out)
+int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cache_size,
+			   const char *const *seeds, size_t nseeds, struct cdt_store **out)
 {
 	struct remote *r;
 	struct strbuf config = STRBUF_INIT, why = STRBUF_INIT, dir = STRBUF_INIT;
@@ -1191,6 +1222,12 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, const char *c
 	ret = refresh_packs(r, cdt_store_rootfd(*out));
 	if (!ret)
 		ret = refresh_names(r, *out);
+	/* Within its bound, before anything of it is read (only at open). */
+	if (!ret)
+		ret = cdt_cache_trim(*out, cache_size, NULL);
+	if (!ret)
+		for (size_t i = 0; i < r->npacks; i++)
+			load_have(&r->packs[i]);
 	close(lockfd);
 	lockfd = -1;
 	if (!ret && nseeds)

@@ -2,7 +2,9 @@
 #ifndef CDT_REMOTE_H
 #define CDT_REMOTE_H
 
+#include <stdint.h>
 #include "format/store.h"
+#include "ops/cache-trim.h"
 
 /*
  * Open the store at `url` (http:// or https://) for reading. Its config,
@@ -18,11 +20,14 @@
  */
 int cdt_remote_open(const char *url, const char *cache_dir, struct cdt_store **out);
 /*
- * The same with seeds (ops/seed.h): local files and stores asked for a
- * chunk before the cache and the server, as casync's seeds are.
+ * The same with a bound on the cache and seeds. Once the cache is
+ * refreshed, it is trimmed to at most cache_size bytes of fetched data
+ * (CDT_CACHE_SIZE_DEFAULT: the default, ops/cache-trim.h), only here at
+ * open. Seeds (ops/seed.h) are local files and stores asked for a chunk
+ * before the cache and the server, as casync's seeds are.
  */
-int cdt_remote_open_seeded(const char *url, const char *cache_dir, const char *const *seeds,
-			   size_t nseeds, struct cdt_store **out);
+int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cache_size,
+			   const char *const *seeds, size_t nseeds, struct cdt_store **out);
 
 /* Is this a store location cdt reaches over the network (http://, https://, s3://)? */
 int cdt_remote_is_url(const char *s);
