@@ -79,17 +79,24 @@ static int produce(const char *name, const struct cdt_name_entry *e, int err, co
 		   void *data)
 {
 	struct queue *q = data;
+	size_t at;
 	int stop;
 
 	pthread_mutex_lock(&q->lock);
 	while (q->count == QUEUE_LEN && !q->stop)
 		pthread_cond_wait(&q->not_full, &q->lock);
 	stop = q->stop;
+	/*
+	 * The slot after the last, found under the lock: head and count
+	 * change as the consumer pops (read outside it, an old head with a
+	 * new count named a slot still queued, and an entry was lost).
+	 */
+	at = (q->head + q->count) % QUEUE_LEN;
 	pthread_mutex_unlock(&q->lock);
 	if (stop)
 		return 1;
-	/* The slot after the last is the producer's alone until count says otherwise. */
-	slot_set(&q->slots[(q->head + q->count) % QUEUE_LEN], name, e, err, why);
+	/* That slot is the producer's alone until count says otherwise. */
+	slot_set(&q->slots[at], name, e, err, why);
 	pthread_mutex_lock(&q->lock);
 	if (!q->count++)
 		pthread_cond_signal(&q->not_empty);
