@@ -223,12 +223,6 @@ cache_dir() {
 	cmp out day2
 	seeded=$(https_bytes_sent '/packs/')
 	[ "$seeded" -lt 30000000 ] || fail "fetched $seeded bytes of packs with a seed"
-	# Without the seed (a new cache), nearly all of it comes over the wire.
-	rm -f out
-	"$CDT" --cache "$T/cache2" --store "$HTTPS_URL" cat -o out day2/dump
-	cmp out day2
-	all=$(( $(https_bytes_sent '/packs/') - seeded ))
-	[ "$all" -gt 180000000 ] || fail "only $all bytes of packs fetched without a seed"
 	# A local store holding yesterday's file serves as a seed file does.
 	"$CDT" init -q "$T/yesterday"
 	"$CDT" --store "$T/yesterday" add -q day1
@@ -248,6 +242,8 @@ cache_dir() {
 	kill -CONT $pid
 	wait $pid
 	cmp out day2
+	# The 4 MB of the seed that changed came over the wire instead (so the
+	# count above counts what a seed saves).
 	fetched=$(( $(https_bytes_sent '/packs/') - before ))
 	[ "$fetched" -gt 4000000 ] || fail "the changed part of the seed was not fetched: $fetched"
 }
