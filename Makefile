@@ -131,6 +131,7 @@ LIB_SOURCES = \
 	lib/format/fanout.c \
 	lib/format/filescache.c \
 	lib/format/info.c \
+	lib/format/info-write.c \
 	lib/format/manifest.c \
 	lib/format/midx.c \
 	lib/format/namerefs.c \
@@ -163,6 +164,8 @@ LIB_SOURCES = \
 	lib/ops/remove.c \
 	lib/ops/push.c \
 	lib/ops/remote.c \
+	lib/ops/remote-names.c \
+	lib/ops/remote-write.c \
 	lib/ops/seed.c \
 	lib/ops/recompress.c \
 	lib/ops/repack.c \

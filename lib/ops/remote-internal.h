@@ -1,0 +1,77 @@
+/* remote-internal.h: what remote.c (opening and filling the cache) and remote-write.c (creating and writing s3:// stores) share. */
+#ifndef CDT_REMOTE_INTERNAL_H
+#define CDT_REMOTE_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "ops/cache-trim.h"
+#include "base/hash.h"
+#include "base/strbuf.h"
+
+struct cdt_seeds;
+
+/*
+ * Pack data is fetched in aligned blocks of this size, and a read brings
+ * up to READAHEAD bytes of missing blocks after it (the next reads of a
+ * file want them), unless seeds are to be asked first for each chunk.
+ */
+#define BLOCK CDT_CACHE_BLOCK
+#define READAHEAD (1u << 20)
+/* The most bytes of one whole file (an index, a manifest, a table) fetched. */
+#define WHOLE_MAX ((size_t)1 << 30)
+
+/* A .have file (ops/cache-trim.h): one byte per block of the pack, 1 when the block is here. */
+enum { BLOCK_MISSING = 0, BLOCK_HERE = CDT_CACHE_HERE, BLOCK_COMING = 2 };
+
+struct rpack {
+	char name[CDT_ID_HEXLEN + 6];
+	uint64_t size, nblocks;
+	int fd;			/* the sparse .pack, read-write */
+	int havefd;		/* its .have */
+	unsigned char *have;	/* nblocks states (BLOCK_*) */
+	int used;		/* read by this process: its .have was touched */
+};
+
+struct remote {
+	char *base;		/* the URL, without a trailing slash */
+	char *dir;		/* the cache store */
+	int packsfd;
+	pthread_mutex_t mu;	/* guards every rpack's have[] */
+	pthread_cond_t cv;	/* a block stopped coming */
+	struct rpack *packs;
+	size_t npacks;
+	struct cdt_seeds *seeds;	/* NULL: none */
+	int writable;		/* s3:// (push and pull write through cdt_remote_publish()) */
+};
+
+/* The one remote store of this process (the pack filler has no store). */
+extern struct remote *the_remote;
+
+/* The URL of path in the remote store (%-encoded), in url. */
+void remote_object_url(const struct remote *r, const char *path, struct strbuf *url);
+/* GET a whole file of the remote store (relative path) into out: 0, -ENOENT or -errno (why). */
+int remote_get_whole(const struct remote *r, const char *path, size_t max, struct strbuf *out,
+		     struct strbuf *why);
+/* PUT bytes to a path of the remote store: 0, 1 (create_only: there already) or -errno (reported). */
+int remote_put_object(const struct remote *r, const char *path, const struct strbuf *body,
+		      int create_only);
+/* Write buf to dirfd/path of the cache through tmp/ and a rename (replacing). 0 or -errno. */
+int remote_put_file(int rootfd, int dirfd, const char *path, const void *buf, size_t len);
+/* The pack of that name the remote store listed when opened, or NULL. */
+struct rpack *remote_find_rpack(struct remote *r, const char *name);
+/*
+ * The base URL of a store: an http(s) URL as it is (without trailing
+ * slashes); s3://BUCKET[/PREFIX] as ENDPOINT/BUCKET[/PREFIX] (path-style),
+ * with requests under it signed. 0 or -errno (reported).
+ */
+int remote_base(const char *url, struct strbuf *base);
+/*
+ * names/ of the cache s as info/prefixes says (remote-names.c): tables
+ * that changed fetched, checked and their trees rebuilt; prefixes no
+ * longer listed removed. 0 or -errno (reported).
+ */
+struct cdt_store;
+int remote_refresh_names(struct remote *r, struct cdt_store *s);
+
+#endif
