@@ -651,8 +651,8 @@ static int fetch_for_names(const char *name, const struct cdt_name_entry *e, int
 	struct cdt_manifest_entry me;
 	uint64_t i, n;
 
-	if (err || !cdt_name_has_content(e) || cdt_manifest_exists(s, &e->content) <= 0 ||
-	    cdt_manifest_open(s, &e->content, &m, NULL) < 0)
+	/* Opening a manifest the cache lacks fetches it. */
+	if (err || !cdt_name_has_content(e) || cdt_manifest_open(s, &e->content, &m, NULL) < 0)
 		return 0;	/* the checks find it and say so */
 	n = cdt_manifest_count(m);
 	for (i = 0; i < n; i++)

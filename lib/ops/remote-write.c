@@ -269,8 +269,19 @@ int cdt_remote_publish(struct cdt_store *s, const char *const *names, size_t n,
 		strbuf_release(&path);
 		cdt_name_entry_release(&e);
 	}
-	if (nm > 1)
+	/* Names that share a content share its manifest: send it once. */
+	if (nm > 1) {
+		size_t k = 1;
+
 		qsort(manifests, nm, sizeof(*manifests), cmp_str);
+		for (i = 1; i < nm; i++) {
+			if (!strcmp(manifests[i], manifests[k - 1]))
+				free(manifests[i]);
+			else
+				manifests[k++] = manifests[i];
+		}
+		nm = k;
+	}
 	ret = publish_files(&pb, w, manifests, nm, 1);
 	if (ret)
 		goto out;
