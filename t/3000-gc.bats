@@ -53,6 +53,34 @@ load test_helper
 	[ "$(find "$S/refs/chunks" -type f | wc -l)" = 0 ]
 }
 
+@test "gc removes the manifests of a killed add and the references --rebuild-refs kept of them" {
+	init_store
+	gen_bytes 5 3000000 > f
+	gen_bytes 6 200000 > g
+	c add -q g
+	# Killed with f's manifest in place but its name not.
+	CDT_TEST_CRASH=name run_split c add f
+	[ "$status" -eq 137 ]
+	run_split c fsck --rebuild-refs
+	assert_status 0
+	run_split c gc
+	assert_status 0
+	[ "$(find "$S/objects" "$S/tmp" -type f | wc -l)" = 0 ]
+	[ "$(find "$S/manifests" -type f | wc -l)" = 1 ] || fail "f's manifest was kept"
+	run_split c fsck -v
+	assert_status 0
+	case "$output" in *garbage-*) fail "gc left garbage: $output" ;; esac
+	c cat -o out g
+	cmp -s out g
+	# f again: stored afresh, its references with it.
+	c add -q f
+	run_split c fsck -v
+	assert_status 0
+	case "$output" in *garbage-*) fail "garbage after the add: $output" ;; esac
+	c cat -o out f
+	cmp -s out f
+}
+
 @test "add, rm everything, gc: the store returns to the size of a new one" {
 	init_store
 	empty=$(du -sb "$S" | cut -f1)

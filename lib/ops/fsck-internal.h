@@ -31,6 +31,7 @@ struct fsck_manifest {
 	uint8_t state;
 	uint8_t maybe_named;	/* a name record of an unreadable entry names it */
 	uint8_t candidate;	/* its references disagree: check them exactly */
+	uint8_t unread;		/* no name uses it and --rebuild-refs could not read it */
 	uint64_t size, disk_size;
 	/*
 	 * Distinct chunks it lists, and the references found for it, each as

@@ -8,6 +8,7 @@
 #include "ops/serverinfo.h"
 #include "base/util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -405,7 +406,48 @@ void fsck_check_namerefs(struct cdt_fsck *f)
  * --rebuild-refs: refs.c writes the chunk tables again from the pairs of
  * every manifest that can be read, and carries over from the old tables
  * those of a manifest that exists but cannot be read.
+ *
+ * Every manifest in manifests/, named or not: a manifest present is
+ * primary data, and add trusts that one it finds stored has its
+ * references (durability.md, I2), so it writes none when it names it.
+ * One that no name uses (an add killed before its names, or one whose
+ * names were removed) is garbage, and so are its references, until gc
+ * removes the manifest and then its pairs; gc decides that from the
+ * names alone, never from these tables.
  */
+static int fill_manifest(struct cdt_ref_writer *w, struct cdt_fsck *f, uint32_t mi)
+{
+	struct fsck_manifest *fm = &f->mans[mi];
+	struct cdt_manifest *m = NULL;
+	uint64_t j, count;
+	int ret;
+
+	if (fm->state != M_VALID && fm->state != M_DEAD)
+		return 0;
+	ret = cdt_manifest_open(f->s, &fm->id, &m, NULL);
+	if (ret < 0 && fm->state == M_DEAD) {
+		/*
+		 * fsck did not read it (garbage is not checked): gone, nothing
+		 * to keep; unreadable, what it lists is unknown, and its old
+		 * pairs are carried over as a damaged live manifest's are.
+		 */
+		fm->unread = ret != -ENOENT;
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	count = cdt_manifest_count(m);
+	for (j = 0; j < count && !ret; j++) {
+		struct cdt_manifest_entry e;
+
+		ret = cdt_manifest_get(m, j, &e);
+		if (!ret)
+			ret = cdt_ref_writer_add(w, &e.id, &fm->id);
+	}
+	cdt_manifest_close(m);
+	return ret;
+}
+
 static int fill_tables(struct cdt_ref_writer *w, void *data)
 {
 	struct cdt_fsck *f = data;
@@ -413,23 +455,7 @@ static int fill_tables(struct cdt_ref_writer *w, void *data)
 	int ret = 0;
 
 	for (i = 0; i < f->nmans && !ret; i++) {
-		struct cdt_manifest *m = NULL;
-		uint64_t j, count;
-
-		if (f->mans[i].state != M_VALID)
-			continue;
-		ret = cdt_manifest_open(f->s, &f->mans[i].id, &m, NULL);
-		if (ret < 0)
-			break;
-		count = cdt_manifest_count(m);
-		for (j = 0; j < count && !ret; j++) {
-			struct cdt_manifest_entry e;
-
-			ret = cdt_manifest_get(m, j, &e);
-			if (!ret)
-				ret = cdt_ref_writer_add(w, &e.id, &f->mans[i].id);
-		}
-		cdt_manifest_close(m);
+		ret = fill_manifest(w, f, (uint32_t)i);
 		fsck_progress(f, CDT_FSCK_PHASE_REBUILD, i + 1, f->nmans, 0, 0);
 	}
 	return ret;
@@ -440,7 +466,7 @@ static int carry_pair(const struct cdt_ref_pair *p, void *data)
 	struct cdt_fsck *f = data;
 	uint32_t mi = fsck_find_manifest(f, &p->manifest);
 
-	return mi != FSCK_NONE && f->mans[mi].state == M_CORRUPT;
+	return mi != FSCK_NONE && (f->mans[mi].state == M_CORRUPT || f->mans[mi].unread);
 }
 
 int fsck_rebuild_tables(struct cdt_fsck *f)
