@@ -115,6 +115,32 @@ check_stored_names() {
 	done
 }
 
+@test "a batch whose commit fails fails the names after it that may use its manifests, and no other" {
+	init_store
+	mkdir src
+	# Each content six times in a row: batches of 4 names share contents
+	# with the batch before, whose manifests they find pending.
+	for i in $(seq 10 39); do gen_bytes $(((i - 1) / 6)) 3000 > "src/f$i"; done
+	rc=0
+	CDT_TEST_GROUP=4 CDT_TEST_FAIL=name-records:2 \
+		"$CDT" --store "$S" add -r --porcelain src > add.out 2> add.err || rc=$?
+	[ "$rc" = 1 ] || fail "add exited $rc: $(cat add.err)"
+	grep -q "^error: cannot write the name records of 4 names: Input/output error" add.err ||
+		fail "$(cat add.err)"
+	grep -q "^error: 4 names not stored: the batch before them failed" add.err ||
+		fail "$(cat add.err)"
+	# The second and third batches (f13-f20) are not stored; the others are, whole.
+	[ "$(c ls -t f | wc -l)" = 22 ] || fail "$(c ls -t f)"
+	[ "$(cut -f1 add.out)" = "$(c ls -t f)" ]
+	check_stored_names
+	run_split c fsck
+	assert_status 0
+	c add -q -r src
+	[ "$(c ls -t f | wc -l)" = 30 ]
+	check_stored_names
+	c fsck > /dev/null
+}
+
 @test "a name that cannot be written is refused before anything of the tree is stored" {
 	init_store
 	make_tree 3

@@ -41,6 +41,29 @@ teardown() {
 	c cat next | cmp - next
 }
 
+@test "a tree add that fills the disk mid-way keeps every batch committed before, whole" {
+	small_fs small 16m
+	S="$T/small/store"
+	init_store
+	mkdir src
+	for i in $(seq 1 40); do gen_bytes $((100 + i)) 600000 > "src/f$i"; done
+	# Batches of 4 names: each is committed while the next is read, until the disk is full.
+	run_split env CDT_TEST_GROUP=4 "$CDT" --store "$S" add -r --porcelain src
+	assert_status 1
+	assert_err_contains "No space left on device"
+	[ -z "$(ls -A "$S/tmp")" ] || fail "left in tmp: $(ls "$S/tmp")"
+	# Every line printed is a name stored, and every name stored restores exactly.
+	stored=$(c ls -t f | sort)
+	[ -n "$stored" ] || fail "no batch was committed"
+	[ "$(printf '%s\n' "$output" | cut -f1 | sort)" = "$stored" ] ||
+		fail "printed: $output; stored: $stored"
+	while read -r name; do
+		c cat "$name" | cmp - "$name" || fail "$name does not restore"
+	done <<< "$stored"
+	c stats --json > st.json
+	grep -q '"missing_chunks":0' st.json
+}
+
 @test "a name that no longer fits fails without touching the old one" {
 	small_fs small 8m
 	S="$T/small/store"

@@ -82,6 +82,8 @@ static int put(struct cdt_csum_file *f, const void *buf, size_t n, int hash)
 {
 	if (f->err)
 		return f->err;
+	if (f->finished)
+		return -EINVAL;
 	if (!hash)
 		hash_pending(f);
 	if (n > f->cap - f->used && f->cap < CSUM_BUF) {
@@ -160,6 +162,12 @@ int cdt_csum_file_finish(struct cdt_csum_file *f, unsigned flags, struct cdt_id 
 		ret = -errno;
 	f->fd = -1;
 	f->finished = 1;
+	/* A finished file waits for its rename holding only its name (add keeps many). */
+	free(f->buf);
+	f->buf = NULL;
+	f->cap = f->used = f->hashed = 0;
+	cdt_hasher_free(f->h);
+	f->h = NULL;
 	if (ret < 0) {
 		f->err = ret;
 		return ret;

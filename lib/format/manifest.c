@@ -21,6 +21,7 @@ struct cdt_manifest_writer {
 	int finished;
 	/* The first WRITER_IDS chunk ids, so that a small manifest need not be read back. */
 	struct cdt_id *ids;
+	size_t ids_alloc;
 };
 
 #define WRITER_IDS 1024
@@ -59,8 +60,7 @@ int cdt_manifest_writer_add(struct cdt_manifest_writer *w, const struct cdt_id *
 	if (ret < 0)
 		return ret;
 	if (w->count < WRITER_IDS) {
-		if (!w->ids)
-			w->ids = xmalloc(WRITER_IDS * sizeof(*w->ids));
+		ALLOC_GROW(w->ids, w->count + 1, w->ids_alloc);
 		w->ids[w->count] = *id;
 	}
 	w->end += len;

@@ -611,27 +611,47 @@ int cdt_store_sync(struct cdt_store *s)
 	return 0;
 }
 
+/*
+ * Is this the meeting of `point` that $var names (POINT, or POINT:N for
+ * the Nth time)? Counted across threads.
+ */
+static int test_point_met(const char *var, const char *point, pthread_mutex_t *mu,
+			  unsigned long *seen)
+{
+	const char *want = getenv(var), *colon;
+	size_t len;
+	unsigned long nth;
+	int met;
+
+	if (!want)
+		return 0;
+	colon = strchr(want, ':');
+	len = colon ? (size_t)(colon - want) : strlen(want);
+	nth = colon ? strtoul(colon + 1, NULL, 10) : 1;
+	if (strlen(point) != len || strncmp(want, point, len))
+		return 0;
+	pthread_mutex_lock(mu);
+	met = ++*seen == nth || (!colon && *seen >= nth);
+	pthread_mutex_unlock(mu);
+	return met;
+}
+
 void cdt_crash_point(const char *point)
 {
-	static const char *want;
-	static size_t len;
-	static unsigned long nth, seen;
-	static int checked;
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static unsigned long seen;
 
-	/* CDT_TEST_CRASH=POINT, or POINT:N to die the Nth time it is met. */
-	if (!checked) {
-		const char *colon;
-
-		want = getenv("CDT_TEST_CRASH");
-		checked = 1;
-		if (want) {
-			colon = strchr(want, ':');
-			len = colon ? (size_t)(colon - want) : strlen(want);
-			nth = colon ? strtoul(colon + 1, NULL, 10) : 1;
-		}
-	}
-	if (want && strlen(point) == len && !strncmp(want, point, len) && ++seen >= nth)
+	/* add commits names on a thread of its own: any thread may meet the point. */
+	if (test_point_met("CDT_TEST_CRASH", point, &mu, &seen))
 		kill(getpid(), SIGKILL);
+}
+
+int cdt_fail_point(const char *point)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static unsigned long seen;
+
+	return test_point_met("CDT_TEST_FAIL", point, &mu, &seen) ? -EIO : 0;
 }
 
 size_t cdt_test_group(size_t dflt)

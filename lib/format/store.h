@@ -190,6 +190,14 @@ int cdt_store_sync(struct cdt_store *s);
  */
 void cdt_crash_point(const char *point);
 /*
+ * Testing hook: when $CDT_TEST_FAIL names a point (each time it is met, or
+ * with "POINT:N" the Nth time, by any thread), returns -EIO there, else 0.
+ * Points:
+ * "name-records" (add, staging a batch's table of name records: a failure
+ * of the commit that names of the next batch may depend on).
+ */
+int cdt_fail_point(const char *point);
+/*
  * Testing hook for races: when $CDT_TEST_PAUSE names the point, the process
  * stops itself (SIGSTOP) on reaching it, so that a test can change an input
  * at exactly that moment and then let it go on (SIGCONT). Points:

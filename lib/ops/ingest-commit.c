@@ -10,9 +10,11 @@
 #include "format/namerefs.h"
 #include "format/names.h"
 #include "format/refs.h"
+#include "base/hash.h"
 #include "base/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -79,7 +81,7 @@ int cdt_ingest_queue_entry(struct cdt_ingest *ing, struct cdt_name_entry *meta, 
 
 	memset(&res, 0, sizeof(res));
 	if (cdt_name_has_content(meta)) {
-		int ret = cdt_idset_has(&ing->pend_ids, &meta->content) ? 1 :
+		int ret = ingest_content_pending(ing, &meta->content) ? 1 :
 			  content_stored(ing, &meta->content, meta->size);
 
 		if (ret < 0)
@@ -133,37 +135,61 @@ static void name_error(const struct cdt_name_entry *e, int ret)
 		error("cannot write name '%s': %s", quote(e->name), cdt_strerror(ret));
 }
 
-/* Every pending name not failed yet fails with ret. */
-static void fail_all(struct cdt_ingest *ing, int ret)
+/*
+ * A batch of names on its way into the store: steps 2 to 5 of a commit
+ * (commit_names()), run on a thread of their own while the ingest reads
+ * the next batch, or on the caller's. It takes over the ingest's pending
+ * names, their reference writer and the set of contents whose manifests
+ * they bring; nothing else it touches is the ingest's.
+ */
+struct commit_job {
+	struct cdt_store *store;
+	int no_replace;
+	struct pending *pend;
+	size_t npend;
+	struct cdt_ref_writer *refw;
+	struct cdt_idset ids;
+	int64_t committed_at;
+	int ret;		/* a failure all its names share */
+	/*
+	 * A manifest of the batch may not be stored: names queued after it
+	 * may use it (found pending, not read), so they are not stored either.
+	 */
+	int fatal;
+	pthread_t thread;
+	int threaded;
+};
+
+/* Every name of the job not failed yet fails with ret. */
+static void fail_all(struct commit_job *j, int ret)
 {
 	size_t i;
 
-	for (i = 0; i < ing->npend; i++)
-		if (!ing->pend[i].err)
-			ing->pend[i].err = ret;
+	if (!j->ret)
+		j->ret = ret;
+	j->fatal = 1;
+	for (i = 0; i < j->npend; i++)
+		if (!j->pend[i].err)
+			j->pend[i].err = ret;
 }
 
-static int sync_store(struct cdt_ingest *ing)
+static int sync_store(struct commit_job *j)
 {
-	int ret = cdt_store_sync(ing->store);
+	int ret = cdt_store_sync(j->store);
 
 	if (ret < 0) {
-		error("cannot sync store '%s': %s", cdt_store_path(ing->store), cdt_strerror(ret));
-		fail_all(ing, ret);
+		error("cannot sync store '%s': %s", cdt_store_path(j->store), cdt_strerror(ret));
+		fail_all(j, ret);
 	}
 	return ret;
 }
 
 /* The name records of a batch could not be written: none of its names is. */
-static void records_error(struct cdt_ingest *ing, size_t records, int err)
+static void records_error(struct commit_job *j, size_t records, int err)
 {
-	size_t i;
-
 	error("cannot write the name records of %zu name%s: %s", records, records == 1 ? "" : "s",
 	      cdt_strerror(err));
-	for (i = 0; i < ing->npend; i++)
-		if (!ing->pend[i].err)
-			ing->pend[i].err = err;
+	fail_all(j, err);
 }
 
 /*
@@ -172,15 +198,15 @@ static void records_error(struct cdt_ingest *ing, size_t records, int err)
  * is a warning: the names are stored, and fsck --rebuild-refs writes
  * info/ again.
  */
-static void update_info(struct cdt_ingest *ing, struct cdt_info *info)
+static void update_info(struct commit_job *j, struct cdt_info *info)
 {
-	struct cdt_info_change *ch = xcalloc(ing->npend ? ing->npend : 1, sizeof(*ch));
-	struct strbuf *bytes = xcalloc(ing->npend ? ing->npend : 1, sizeof(*bytes));
+	struct cdt_info_change *ch = xcalloc(j->npend ? j->npend : 1, sizeof(*ch));
+	struct strbuf *bytes = xcalloc(j->npend ? j->npend : 1, sizeof(*bytes));
 	size_t i, n = 0;
 	int ret;
 
-	for (i = 0; i < ing->npend; i++) {
-		struct pending *p = &ing->pend[i];
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
 
 		if (p->err)
 			continue;
@@ -196,7 +222,7 @@ static void update_info(struct cdt_ingest *ing, struct cdt_info *info)
 		ret = cdt_serverinfo_write_packs(info);
 	if (ret)
 		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
-			cdt_store_path(ing->store));
+			cdt_store_path(j->store));
 	for (i = 0; i < n; i++)
 		strbuf_release(&bytes[i]);
 	free(bytes);
@@ -204,51 +230,66 @@ static void update_info(struct cdt_ingest *ing, struct cdt_info *info)
 }
 
 /*
- * The steps, each durable before the next points at it
+ * The steps of a commit, each durable before the next points at it
  * (Documentation/technical/durability.md):
- *  1. chunk data: the batch's pack (or loose objects), synced, then renamed;
+ *  1. chunk data: the batch's pack (or loose objects), synced, then renamed
+ *     (commit_data(), on the ingest's thread: what it reads next is looked
+ *     up among these chunks);
  *  2. reference tables of the new manifests (renamed, synced with step 3's);
  *  3. name entries and the batch's table of name records written to tmp/; syncfs;
  *  4. manifests and the table renamed into place; syncfs;
  *  5. name entries renamed into place, the tables of info/names/ of their
  *     prefixes and info/prefixes written (under info/lock); syncfs.
+ * Steps 2 to 5 are commit_names().
  */
-static int commit(struct cdt_ingest *ing)
+static int commit_data(struct cdt_ingest *ing)
 {
 	struct cdt_store *s = ing->store;
-	struct cdt_name_dirs *dirs;
-	struct cdt_info *info;
-	char hex[CDT_ID_HEXLEN + 1];
-	size_t i;
-	size_t records = 0;
-	int ret = 0, any_new = 0;
+	int ret = 0;
 
-	ing->committed_at = (int64_t)time(NULL);
 	if (ing->batch) {
 		ret = cdt_chunk_batch_commit(ing->batch);
-		if (ret < 0) {
-			fail_all(ing, ret);
-			goto out;
-		}
-		if (ing->sketches) {
+		if (!ret && ing->sketches) {
 			cdt_sketchset_refresh(ing->sketches);
 			ingest_sf_reset(&ing->add_sf);
 		}
 	}
-	if (ing->refw) {
-		ret = cdt_ref_writer_flush(ing->refw);
+	/* Keep lookups cheap: index many new packs together now and then. */
+	if (cdt_packs_uncovered(s) > MIDX_AFTER_PACKS) {
+		int w = cdt_packs_write_midx(s);
+
+		if (w < 0)
+			warning("cannot write the multi-pack index: %s", cdt_strerror(w));
+	}
+	return ret;
+}
+
+static void commit_names(struct commit_job *j)
+{
+	struct cdt_store *s = j->store;
+	struct cdt_nameref_writer *records;
+	struct cdt_name_dirs *dirs;
+	struct cdt_info *info;
+	char hex[CDT_ID_HEXLEN + 1];
+	size_t i, nrecords = 0;
+	int ret, any_new = 0;
+
+	if (j->ret)
+		return;
+	if (j->refw) {
+		ret = cdt_ref_writer_flush(j->refw);
 		if (ret < 0) {
 			error("cannot write reference table: %s", cdt_strerror(ret));
-			fail_all(ing, ret);
-			goto out;
+			fail_all(j, ret);
+			return;
 		}
 	}
-	for (i = 0; i < ing->npend; i++) {
-		struct pending *p = &ing->pend[i];
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
 
 		if (p->err)
 			continue;
-		p->meta->added_sec = ing->committed_at;
+		p->meta->added_sec = j->committed_at;
 		p->err = cdt_name_stage(s, p->meta, &p->name_tmp);
 		if (p->err) {
 			strbuf_reset(&p->name_tmp);
@@ -259,45 +300,49 @@ static int commit(struct cdt_ingest *ing)
 	 * Name records, one table for the batch, staged in tmp/ like the
 	 * entries (so the next syncfs makes it whole before it is in place).
 	 */
-	if (!ing->records)
-		ing->records = cdt_nameref_writer_new(s);
-	for (i = 0; i < ing->npend; i++) {
-		struct pending *p = &ing->pend[i];
+	records = cdt_nameref_writer_new(s);
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
 
 		if (!p->err && cdt_name_has_content(p->meta))
-			cdt_nameref_writer_add(ing->records, &p->meta->content, p->meta->name);
+			cdt_nameref_writer_add(records, &p->meta->content, p->meta->name);
 	}
-	records = cdt_nameref_writer_count(ing->records);
-	ret = cdt_nameref_writer_stage(ing->records);
+	nrecords = cdt_nameref_writer_count(records);
+	ret = cdt_fail_point("name-records");
+	if (!ret)
+		ret = cdt_nameref_writer_stage(records);
 	if (ret < 0) {
-		records_error(ing, records, ret);
+		records_error(j, nrecords, ret);
 		goto out;
 	}
-	ret = sync_store(ing);
-	if (ret < 0)
+	if (sync_store(j) < 0)
 		goto out;
 	cdt_crash_point("manifest");
-	for (i = 0; i < ing->npend; i++) {
-		struct pending *p = &ing->pend[i];
+	/*
+	 * Every new manifest, even of a name that failed: other names, of
+	 * this batch or the next, may have found it pending and use it.
+	 */
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
 
-		if (!p->mw || p->err)
+		if (!p->mw)
 			continue;
 		ret = cdt_manifest_writer_commit_flags(p->mw, p->heal, 0);
 		if (ret < 0) {
 			error("cannot store manifest %s: %s", cdt_id_to_hex(&p->res.content, hex),
 			      cdt_strerror(ret));
-			p->err = ret;
+			fail_all(j, ret);
+			goto out;
 		}
 		any_new = 1;
 	}
 	/* The batch's table of name records, staged with the entries: moved into place now. */
-	ret = cdt_nameref_writer_install(ing->records);
+	ret = cdt_nameref_writer_install(records);
 	if (ret < 0) {
-		records_error(ing, records, ret);
+		records_error(j, nrecords, ret);
 		goto out;
 	}
-	ret = sync_store(ing);
-	if (ret < 0)
+	if (sync_store(j) < 0)
 		goto out;
 	/*
 	 * info/lock is held from the first name installed to the last table
@@ -306,12 +351,12 @@ static int commit(struct cdt_ingest *ing)
 	if (cdt_info_open(s, &info) < 0)
 		info = NULL;
 	dirs = cdt_name_dirs_new();
-	for (i = 0; i < ing->npend; i++) {
-		struct pending *p = &ing->pend[i];
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
 
 		if (!p->name_tmp.len || p->err)
 			continue;
-		p->err = cdt_name_install(s, dirs, p->meta, p->name_tmp.buf, !ing->opt.no_replace);
+		p->err = cdt_name_install(s, dirs, p->meta, p->name_tmp.buf, !j->no_replace);
 		strbuf_reset(&p->name_tmp);
 		if (p->err)
 			name_error(p->meta, p->err);
@@ -319,74 +364,173 @@ static int commit(struct cdt_ingest *ing)
 	cdt_name_dirs_free(dirs);
 	cdt_crash_point("info");
 	if (info) {
-		update_info(ing, info);
+		update_info(j, info);
 		cdt_info_close(info);
 	}
-	ret = sync_store(ing);
-out:
-	/* Keep lookups cheap: index many new packs together now and then. */
-	if (cdt_packs_uncovered(s) > MIDX_AFTER_PACKS) {
-		int w = cdt_packs_write_midx(s);
-
-		if (w < 0)
-			warning("cannot write the multi-pack index: %s", cdt_strerror(w));
-	}
-	/* And merge small reference tables and tables of name records. */
-	if (any_new && !ret) {
+	if (sync_store(j) < 0)
+		goto out;
+	/* Merge small reference tables and tables of name records now and then. */
+	if (any_new) {
 		int merged = cdt_refs_compact(s, REFS_MAX_TABLES, NULL, NULL);
 
 		if (merged < 0)
 			warning("cannot merge reference tables: %s", cdt_strerror(merged));
 	}
-	if (records && !ret) {
+	if (nrecords) {
 		int merged = cdt_nameref_merge(s);
 
 		if (merged < 0)
 			warning("cannot merge tables of name records: %s", cdt_strerror(merged));
 	}
-	return ret;
+out:
+	cdt_nameref_writer_free(records);
 }
 
-/* Commit, tell the caller about each name, and forget them. */
-static int commit_and_report(struct cdt_ingest *ing, int *last_err)
+static void *commit_thread(void *arg)
 {
-	size_t i;
-	int ret;
+	commit_names(arg);
+	cdt_hash_thread_cleanup();
+	return NULL;
+}
 
-	if (!ing->npend)
-		return 0;
-	ret = commit(ing);
-	for (i = 0; i < ing->npend; i++) {
-		struct pending *p = &ing->pend[i];
+/* The ingest's pending names, made a job (the ingest starts an empty batch). */
+static struct commit_job *take_pending(struct cdt_ingest *ing)
+{
+	struct commit_job *j = xcalloc(1, sizeof(*j));
+	struct cdt_idset empty = CDT_IDSET_INIT;
+
+	j->store = ing->store;
+	j->no_replace = ing->opt.no_replace;
+	j->pend = ing->pend;
+	j->npend = ing->npend;
+	j->refw = ing->refw;
+	j->ids = ing->pend_ids;
+	j->committed_at = ing->committed_at;
+	ing->pend = NULL;
+	ing->npend = ing->apend = ing->pend_manifests = 0;
+	ing->refw = NULL;
+	ing->pend_ids = empty;
+	return j;
+}
+
+/* Wait for the job, tell the caller about each name, and forget them. */
+static int finish_job(struct cdt_ingest *ing, struct commit_job *j, int *last_err)
+{
+	int tmpfd = cdt_store_dirfd(j->store, CDT_DIR_TMP), ret;
+	size_t i;
+
+	if (j->threaded)
+		pthread_join(j->thread, NULL);
+	ret = j->ret;
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
 
 		if (p->err && !ret)
 			ret = p->err;
 		if (ing->opt.done)
 			ing->opt.done(p->meta, &p->res, p->err, p->cookie, ing->opt.done_data);
 	}
-	if (last_err)
-		*last_err = ing->pend[ing->npend - 1].err;
-	ingest_pend_free(ing);
+	if (last_err && j->npend)
+		*last_err = j->pend[j->npend - 1].err;
+	for (i = 0; i < j->npend; i++) {
+		if (j->pend[i].name_tmp.len)
+			unlinkat(tmpfd, j->pend[i].name_tmp.buf, 0);
+		pend_release(&j->pend[i]);
+	}
+	free(j->pend);
+	cdt_idset_clear(&j->ids);
+	cdt_ref_writer_free(j->refw);
+	free(j);
 	return ret;
+}
+
+/*
+ * The batch on its way, finished. When it failed in a way the pending
+ * names may depend on, they fail too. 0 or its first error.
+ */
+static int finish_inflight(struct cdt_ingest *ing)
+{
+	struct commit_job *j = ing->inflight;
+	size_t i;
+	int fatal, ret;
+
+	if (!j)
+		return 0;
+	ing->inflight = NULL;
+	if (j->threaded)
+		pthread_join(j->thread, NULL);
+	j->threaded = 0;
+	fatal = j->fatal;
+	ret = finish_job(ing, j, NULL);
+	if (fatal && ing->npend) {
+		int err = ret < 0 ? ret : -EIO;
+
+		error("%zu name%s not stored: the batch before %s failed", ing->npend,
+		      ing->npend == 1 ? "" : "s", ing->npend == 1 ? "it" : "them");
+		for (i = 0; i < ing->npend; i++)
+			if (!ing->pend[i].err)
+				ing->pend[i].err = err;
+	}
+	return ret;
+}
+
+int ingest_content_pending(const struct cdt_ingest *ing, const struct cdt_id *id)
+{
+	return cdt_idset_has(&ing->pend_ids, id) ||
+	       (ing->inflight && cdt_idset_has(&ing->inflight->ids, id));
+}
+
+void ingest_commit_wait(struct cdt_ingest *ing)
+{
+	finish_inflight(ing);
+}
+
+/*
+ * Commit the pending names: chunk data now, the rest on a thread of its
+ * own when `async` (finished by the next commit), else now. Tells the
+ * caller about each name once it is finished. 0, or the first error of
+ * the names finished.
+ */
+static int commit_batch(struct cdt_ingest *ing, int *last_err, int async)
+{
+	struct commit_job *j;
+	int prev = finish_inflight(ing), ret;
+
+	if (!ing->npend)
+		return prev;
+	ing->committed_at = (int64_t)time(NULL);
+	ret = commit_data(ing);
+	j = take_pending(ing);
+	if (ret < 0)
+		fail_all(j, ret);
+	if (async && !j->ret && !pthread_create(&j->thread, NULL, commit_thread, j)) {
+		j->threaded = 1;
+		ing->inflight = j;
+		return prev;
+	}
+	commit_names(j);
+	ret = finish_job(ing, j, last_err);
+	return prev ? prev : ret;
 }
 
 int cdt_ingest_commit(struct cdt_ingest *ing)
 {
-	return commit_and_report(ing, NULL);
+	return commit_batch(ing, NULL, 0);
 }
 
 int ingest_commit_if_due(struct cdt_ingest *ing)
 {
-	if (!ing->opt.group || ing->npend >= ing->opt.group ||
-	    ing->npend >= GROUP_NAMES_MAX || ing->pend_manifests >= GROUP_MANIFESTS ||
-	    now_seconds() - ing->pend_since >= GROUP_SECONDS)
-		return cdt_ingest_commit(ing);
+	if (!ing->opt.group)
+		return commit_batch(ing, NULL, 0);
+	if (ing->npend >= ing->opt.group || ing->npend >= GROUP_NAMES_MAX ||
+	    ing->pend_manifests >= GROUP_MANIFESTS || now_seconds() - ing->pend_since >= GROUP_SECONDS)
+		return commit_batch(ing, NULL, 1);
 	return 0;
 }
 
 int ingest_commit_last(struct cdt_ingest *ing)
 {
-	int last = 0, ret = commit_and_report(ing, &last);
+	int last = 0, ret = commit_batch(ing, &last, 0);
 
 	return last ? last : ret;
 }

@@ -172,7 +172,7 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 		goto out;
 	}
 	/* The same content queued earlier in this batch: its manifest is on its way. */
-	if (cdt_idset_has(&ing->pend_ids, &res->content)) {
+	if (ingest_content_pending(ing, &res->content)) {
 		res->manifest_existed = 1;
 		ret = 0;
 		goto out;

@@ -44,9 +44,12 @@
 #define REFS_MAX_TABLES 32
 /*
  * A group commit (ingest-commit.c) happens once this many new manifests
- * wait (each holds an open temporary file), or names, or seconds of work.
+ * wait (each a finished temporary file, its name and a few chunk ids held
+ * until the commit renames it), or names, or seconds of work. Each commit
+ * costs three or four syncfs; two batches are in memory at a time (one
+ * read while the one before is committed).
  */
-#define GROUP_MANIFESTS 256
+#define GROUP_MANIFESTS 1024
 #define GROUP_NAMES_MAX 8192
 #define GROUP_SECONDS 5.0
 
@@ -192,10 +195,11 @@ struct cdt_ingest {
 	/* add: one batch of chunks, references and names across files (group commit). */
 	struct cdt_chunk_batch *batch;
 	struct cdt_ref_writer *refw;
-	struct cdt_nameref_writer *records;	/* the batch's name records (made at its commit) */
 	struct pending *pend;
 	size_t npend, apend, pend_manifests;
 	struct cdt_idset pend_ids;	/* contents whose manifest is pending */
+	/* The batch before, its names being committed on a thread of their own. */
+	struct commit_job *inflight;
 	double pend_since;		/* when the first pending name was queued */
 	int64_t committed_at;		/* added time of the names of the last commit */
 	/* Two rounds: one is encoded while the next is read and cut. */
@@ -290,10 +294,18 @@ int ingest_run_rounds(struct cdt_ingest *ing, int fd, const char *what,
 /*
  * Group commit (ingest-commit.c). ingest_pend() queues a name (meta copied,
  * its extended attributes taken over; mw owned from now on);
- * ingest_commit_if_due() commits when the batch is due; ingest_commit_last()
- * commits now and returns the last queued name's result; ingest_pend_free()
- * drops what is pending (add failed or was interrupted).
+ * ingest_commit_if_due() commits when the batch is due: its chunk data at
+ * once, its manifests and names on a thread while the next batch is read
+ * (the batch is finished, and its names told to the caller, by the next
+ * commit); ingest_commit_last() commits now and returns the last queued
+ * name's result; ingest_pend_free() drops what is pending (add failed or
+ * was interrupted); ingest_commit_wait() finishes the batch on its way.
+ * ingest_content_pending(): is the manifest of `id` pending, in this batch
+ * or the one on its way (a name that uses it then fails if that one does)?
  */
+struct commit_job;
+int ingest_content_pending(const struct cdt_ingest *ing, const struct cdt_id *id);
+void ingest_commit_wait(struct cdt_ingest *ing);
 void ingest_pend(struct cdt_ingest *ing, struct cdt_name_entry *meta,
 		 const struct cdt_ingest_result *res, struct cdt_manifest_writer *mw, int heal,
 		 void *cookie);

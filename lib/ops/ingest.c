@@ -11,7 +11,6 @@
 #include "format/sketch.h"
 #include "ops/packset.h"
 #include "ops/sketchset.h"
-#include "format/namerefs.h"
 #include "format/refs.h"
 #include "base/util.h"
 #include "base/workers.h"
@@ -88,6 +87,7 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 
 	if (!ing)
 		return;
+	ingest_commit_wait(ing);
 	cdt_workers_free(ing->workers);
 	for (i = 0; i < ing->ncomp; i++) {
 		cdt_compressor_free(ing->comp[i]);
@@ -127,7 +127,6 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 	cdt_idset_clear(&ing->pend_ids);
 	cdt_chunk_batch_free(ing->batch);
 	cdt_ref_writer_free(ing->refw);
-	cdt_nameref_writer_free(ing->records);
 	cdt_chunk_reader_free(ing->src_reader);
 	free(ing->src_buf);
 	strbuf_release(&ing->src_why);
