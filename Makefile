@@ -17,6 +17,7 @@
 #                       SCALE_GIB=8 by default; make bench runs it with BENCH_SCALE=1)
 #   make install        prefix=/usr/local DESTDIR=
 #   make SANITIZE=1 ... build and test with ASan + UBSan
+#   make TSAN=1 ...     build and test with ThreadSanitizer (build-tsan/cdt)
 #   make fuzz           libFuzzer targets for every on-disk parser, FUZZ_SECONDS each
 #   make FUSE=0         leave out cdt mount even where libfuse3 is installed
 #   make CURL=0         leave out remote stores (https://) even where libcurl is installed
@@ -102,6 +103,11 @@ BUILD ?= build-fuzz
 else ifeq ($(SANITIZE),1)
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 BUILD ?= build-san
+else ifeq ($(TSAN),1)
+# ThreadSanitizer, for the threaded parts (add's commit thread and worker
+# pool, restore, diff, the remote cache).
+SAN = -fsanitize=thread -fno-omit-frame-pointer
+BUILD ?= build-tsan
 else
 SAN =
 BUILD ?= build

@@ -24,10 +24,14 @@
 /* Most files are small (a manifest or a reference table of a small file): their buffer starts small. */
 #define CSUM_BUF_FIRST (64u << 10)
 #define CSUM_RESERVE_MAX 4096
+/* A lazy file of at most this many bytes is kept in memory when it is finished. */
+#define CSUM_KEEP_MAX 4096
 
 struct cdt_csum_file {
 	int tmpfd;
-	int fd;			/* -1 once finished */
+	const char *prefix;	/* of the temporary file's name */
+	int lazy;		/* cdt_csum_file_open_lazy() */
+	int fd;			/* -1 until created (lazy), and once finished */
 	struct strbuf tmpname;	/* "" once renamed or removed */
 	struct cdt_hasher *h;
 	unsigned char *buf;
@@ -39,26 +43,54 @@ struct cdt_csum_file {
 	int finished;
 };
 
-int cdt_csum_file_open(int tmpfd, const char *prefix, struct cdt_csum_file **out)
+static struct cdt_csum_file *csum_file_new(int tmpfd, const char *prefix)
 {
 	struct cdt_csum_file *f = xcalloc(1, sizeof(*f));
 
-	*out = NULL;
 	strbuf_init(&f->tmpname, 0);
 	f->tmpfd = tmpfd;
-	f->fd = tmpfile_openat(tmpfd, prefix, &f->tmpname);
-	if (f->fd < 0) {
-		int ret = f->fd;
-
-		strbuf_release(&f->tmpname);
-		free(f);
-		return ret;
-	}
+	f->fd = -1;
+	f->prefix = prefix;
 	f->h = cdt_hasher_new();
 	f->cap = CSUM_BUF_FIRST;
 	f->buf = xmalloc(f->cap);
+	return f;
+}
+
+/* Create the temporary file of a lazy writer, when it first needs one. 0 or -errno. */
+static int create(struct cdt_csum_file *f)
+{
+	if (f->fd >= 0 || f->err)
+		return f->err;
+	f->fd = tmpfile_openat(f->tmpfd, f->prefix, &f->tmpname);
+	if (f->fd < 0) {
+		f->err = f->fd;
+		f->fd = -1;
+		strbuf_reset(&f->tmpname);
+	}
+	return f->err;
+}
+
+int cdt_csum_file_open(int tmpfd, const char *prefix, struct cdt_csum_file **out)
+{
+	struct cdt_csum_file *f = csum_file_new(tmpfd, prefix);
+	int ret = create(f);
+
+	*out = NULL;
+	if (ret < 0) {
+		cdt_csum_file_free(f);
+		return ret;
+	}
 	*out = f;
 	return 0;
+}
+
+struct cdt_csum_file *cdt_csum_file_open_lazy(int tmpfd, const char *prefix)
+{
+	struct cdt_csum_file *f = csum_file_new(tmpfd, prefix);
+
+	f->lazy = 1;
+	return f;
 }
 
 static void hash_pending(struct cdt_csum_file *f)
@@ -71,7 +103,7 @@ static void hash_pending(struct cdt_csum_file *f)
 static int flush(struct cdt_csum_file *f)
 {
 	hash_pending(f);
-	if (f->used && !f->err)
+	if (f->used && !f->err && !create(f))
 		f->err = write_all(f->fd, f->buf, f->used);
 	f->used = f->hashed = 0;
 	return f->err;
@@ -96,6 +128,8 @@ static int put(struct cdt_csum_file *f, const void *buf, size_t n, int hash)
 		/* Large enough to go out as it is. */
 		if (hash)
 			cdt_hasher_update(f->h, buf, n);
+		if (create(f) < 0)
+			return f->err;
 		f->err = write_all(f->fd, buf, n);
 		if (!f->err)
 			f->off += n;
@@ -136,7 +170,7 @@ int cdt_csum_file_fill(struct cdt_csum_file *f, uint64_t off, const void *buf, s
 {
 	if (off + n > f->off || off + n < off)
 		return f->err ? f->err : -EINVAL;
-	if (flush(f) < 0)
+	if (flush(f) < 0 || create(f) < 0)
 		return f->err;
 	f->err = pwrite_all(f->fd, buf, n, (off_t)off);
 	if (!f->err)
@@ -155,10 +189,24 @@ int cdt_csum_file_finish(struct cdt_csum_file *f, unsigned flags, struct cdt_id 
 	cdt_hasher_final(f->h, &s);
 	if (flags & CDT_CSUM_APPEND)
 		put(f, s.b, CDT_ID_LEN, 0);
+	if (f->lazy && f->fd < 0 && !f->err && f->used <= CSUM_KEEP_MAX &&
+	    !(flags & CDT_CSUM_FSYNC)) {
+		/* Small and lazy: kept, in a buffer of its size, until cdt_csum_file_write_out(). */
+		f->buf = xrealloc(f->buf, f->used ? f->used : 1);
+		f->cap = f->used;
+		f->finished = 1;
+		cdt_hasher_free(f->h);
+		f->h = NULL;
+		if (sum)
+			*sum = s;
+		return 0;
+	}
 	ret = flush(f);
+	if (!ret)
+		ret = create(f);	/* a lazy writer's empty file */
 	if (!ret && (flags & CDT_CSUM_FSYNC) && fsync(f->fd) < 0)
 		ret = -errno;
-	if (close(f->fd) < 0 && !ret)
+	if (f->fd >= 0 && close(f->fd) < 0 && !ret)
 		ret = -errno;
 	f->fd = -1;
 	f->finished = 1;
@@ -175,6 +223,28 @@ int cdt_csum_file_finish(struct cdt_csum_file *f, unsigned flags, struct cdt_id 
 	if (sum)
 		*sum = s;
 	return 0;
+}
+
+int cdt_csum_file_write_out(struct cdt_csum_file *f)
+{
+	int ret;
+
+	if (!f->finished || f->err)
+		return f->err ? f->err : -EINVAL;
+	if (!f->buf)
+		return 0;	/* written when it was finished */
+	ret = create(f);
+	if (!ret)
+		ret = write_all(f->fd, f->buf, f->used);
+	if (f->fd >= 0 && close(f->fd) < 0 && !ret)
+		ret = -errno;
+	f->fd = -1;
+	free(f->buf);
+	f->buf = NULL;
+	f->cap = f->used = f->hashed = 0;
+	if (ret < 0)
+		f->err = ret;
+	return ret;
 }
 
 /* fsync the directory that holds `name`, relative to dirfd. */

@@ -30,6 +30,15 @@ struct cdt_csum_file;
  * tmpfile_openat()). Returns 0 with the writer in *out, or -errno.
  */
 int cdt_csum_file_open(int tmpfd, const char *prefix, struct cdt_csum_file **out);
+/*
+ * The same, but the file is created only when bytes must go out: when its
+ * buffer is full, when it is finished, or, for a file of at most 4 KiB
+ * finished without CDT_CSUM_FSYNC, only by cdt_csum_file_write_out() (it
+ * is kept in memory until then). A writer freed before that leaves nothing
+ * behind and cost no file. Errors in creating it come from the call that
+ * needed it.
+ */
+struct cdt_csum_file *cdt_csum_file_open_lazy(int tmpfd, const char *prefix);
 
 /* Append n bytes, hashed. Returns 0 or -errno. */
 int cdt_csum_file_write(struct cdt_csum_file *f, const void *buf, size_t n);
@@ -61,6 +70,12 @@ int cdt_csum_file_fill(struct cdt_csum_file *f, uint64_t off, const void *buf, s
  * name until cdt_csum_file_rename(). Returns 0 or -errno.
  */
 int cdt_csum_file_finish(struct cdt_csum_file *f, unsigned flags, struct cdt_id *sum);
+/*
+ * Write a finished file kept in memory (cdt_csum_file_open_lazy()) to its
+ * temporary file; nothing for one already written. It must be, before
+ * cdt_csum_file_rename(). 0 or -errno.
+ */
+int cdt_csum_file_write_out(struct cdt_csum_file *f);
 
 /* cdt_csum_file_rename() flags. */
 #define CDT_CSUM_NOREPLACE 4	/* never replace a file already there */

@@ -31,12 +31,16 @@ int cdt_manifest_writer_new(struct cdt_store *s, struct cdt_manifest_writer **ou
 	static const unsigned char hdr[CDT_MANIFEST_HDR] = {
 		'C', 'D', 'T', 'M', CDT_MANIFEST_VERSION
 	};
-	struct cdt_csum_file *f;
-	int ret = cdt_csum_file_open(cdt_store_dirfd(s, CDT_DIR_TMP), "manifest", &f);
+	/*
+	 * A small manifest is kept in memory when it is finished, and written
+	 * to its temporary file by cdt_manifest_writer_write_out(): a file whose
+	 * content turns out to be stored already costs no file, and the group
+	 * commit writes a batch's manifests on its own thread.
+	 */
+	struct cdt_csum_file *f = cdt_csum_file_open_lazy(cdt_store_dirfd(s, CDT_DIR_TMP), "manifest");
+	int ret;
 
 	*out = NULL;
-	if (ret < 0)
-		return ret;
 	ret = cdt_csum_file_write(f, hdr, sizeof(hdr));
 	if (ret < 0) {
 		cdt_csum_file_free(f);
@@ -94,6 +98,11 @@ int cdt_manifest_writer_finish(struct cdt_manifest_writer *w, const struct cdt_i
 	w->file_id = *file_id;
 	w->finished = 1;
 	return 0;
+}
+
+int cdt_manifest_writer_write_out(struct cdt_manifest_writer *w)
+{
+	return w->finished ? cdt_csum_file_write_out(w->f) : -EINVAL;
 }
 
 int cdt_manifest_writer_commit(struct cdt_manifest_writer *w, int replace)

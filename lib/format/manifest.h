@@ -36,10 +36,14 @@ int cdt_manifest_writer_new(struct cdt_store *s, struct cdt_manifest_writer **ou
 int cdt_manifest_writer_add(struct cdt_manifest_writer *w, const struct cdt_id *id,
 			    uint32_t len);
 /*
- * Write the trailer for a file with id `file_id`. The data is not yet
- * durable; the caller syncs the store before cdt_manifest_writer_commit().
+ * Write the trailer for a file with id `file_id`. A small manifest is
+ * then still in memory: cdt_manifest_writer_write_out() writes it to its
+ * temporary file (nothing for one written already). The data is not yet
+ * durable: the caller writes it out and syncs the store before
+ * cdt_manifest_writer_commit().
  */
 int cdt_manifest_writer_finish(struct cdt_manifest_writer *w, const struct cdt_id *file_id);
+int cdt_manifest_writer_write_out(struct cdt_manifest_writer *w);
 /*
  * Move the finished manifest to its final name and sync its directory.
  * Returns 0, 1 when an identical manifest already existed, or -errno. With

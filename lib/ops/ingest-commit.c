@@ -284,6 +284,20 @@ static void commit_names(struct commit_job *j)
 			return;
 		}
 	}
+	/* New manifests kept in memory go to their temporary files (synced below). */
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
+
+		if (!p->mw)
+			continue;
+		ret = cdt_manifest_writer_write_out(p->mw);
+		if (ret < 0) {
+			error("cannot write manifest %s: %s", cdt_id_to_hex(&p->res.content, hex),
+			      cdt_strerror(ret));
+			fail_all(j, ret);
+			return;
+		}
+	}
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];
 

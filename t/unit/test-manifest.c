@@ -90,6 +90,12 @@ static int write_list(struct cdt_store *s, const struct list *l, struct cdt_id *
 	CHECK(cdt_manifest_writer_checksum(w) != NULL);
 	if (checksum && cdt_manifest_writer_checksum(w))
 		*checksum = *cdt_manifest_writer_checksum(w);
+	/* A small one is still in memory: committed before it is written out, it is refused. */
+	if (!*cdt_manifest_writer_tmpname(w))
+		CHECK(cdt_manifest_writer_commit(w, 0) == -EINVAL);
+	CHECK(!*cdt_manifest_writer_tmpname(w) == (l->n <= 50));
+	CHECK(cdt_manifest_writer_write_out(w) == 0);
+	CHECK(cdt_manifest_writer_write_out(w) == 0);	/* written once */
 	ret = cdt_manifest_writer_commit(w, 0);
 	cdt_manifest_writer_free(w);
 	return ret;
@@ -198,9 +204,16 @@ static void test_abandoned(struct cdt_store *s)
 	if (!w)
 		return;
 	CHECK(cdt_manifest_writer_add(w, &id, 100) == 0);
-	tmp = xstrdup(cdt_manifest_writer_tmpname(w));
-	CHECK(fstatat(cdt_store_dirfd(s, CDT_DIR_TMP), tmp, &st, 0) == 0);
+	/* A small manifest has no temporary file until it is written out. */
+	CHECK(!strcmp(cdt_manifest_writer_tmpname(w), ""));
 	CHECK(cdt_manifest_writer_commit(w, 0) == -EINVAL);	/* not finished */
+	CHECK(cdt_manifest_writer_write_out(w) == -EINVAL);
+	CHECK(cdt_manifest_writer_finish(w, &file) == 0);
+	CHECK(!strcmp(cdt_manifest_writer_tmpname(w), ""));
+	CHECK(cdt_manifest_writer_write_out(w) == 0);
+	tmp = xstrdup(cdt_manifest_writer_tmpname(w));
+	CHECK(*tmp != 0);
+	CHECK(fstatat(cdt_store_dirfd(s, CDT_DIR_TMP), tmp, &st, 0) == 0);
 	cdt_manifest_writer_free(w);
 	CHECK(fstatat(cdt_store_dirfd(s, CDT_DIR_TMP), tmp, &st, 0) < 0 && errno == ENOENT);
 	CHECK(cdt_manifest_exists(s, &file) == 0);
