@@ -160,6 +160,7 @@ LIB_SOURCES = \
 	lib/ops/fsck-refs.c \
 	lib/ops/fsck.c \
 	lib/ops/gc.c \
+	lib/ops/ahead.c \
 	lib/ops/ingest.c \
 	lib/ops/ingest-delta.c \
 	lib/ops/ingest-candidates.c \

@@ -3,11 +3,13 @@
 #include "add.h"
 #include "base/exclude.h"
 #include "base/hash.h"
+#include "ops/ahead.h"
 #include "ops/ingest.h"
 #include "format/names.h"
 #include "format/filescache.h"
 #include "base/idset.h"
 #include "base/util.h"
+#include "base/workers.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -358,6 +360,41 @@ static void note_link(struct add_state *st, const struct source *src, const stru
  * walk skips a directory it cannot read; one that fails once reading has
  * begun (a read error, a full disk: ingest cannot tell which) has failed.
  */
+/*
+ * Is src for reading ahead (ops/ahead.h): a small regular file that will
+ * be read, not a file with other links nor one the files cache knows
+ * unchanged (as the walk saw it; add_known() decides)?
+ */
+static int ahead_wanted(const struct add_state *st, const struct source *src)
+{
+	struct strbuf abspath = STRBUF_INIT;
+	int known;
+
+	if (src->type != CDT_NAME_REG || src->is_stdin || !src->have_st ||
+	    !S_ISREG(src->st.st_mode) || src->st.st_nlink > 1 ||
+	    (uint64_t)src->st.st_size > CDT_AHEAD_MAX)
+		return 0;
+	if (!st->cache)
+		return 1;
+	cache_path(st, src, &abspath);
+	known = cdt_filescache_knows(st->cache, abspath.buf, &src->st);
+	strbuf_release(&abspath);
+	return !known;
+}
+
+/* Keep the reader CDT_AHEAD_FILES sources ahead of source `i`. */
+static void push_ahead(struct add_state *st, size_t i)
+{
+	for (; st->ahead_pushed < st->nr && st->ahead_pushed < i + CDT_AHEAD_FILES;
+	     st->ahead_pushed++) {
+		struct source *src = &st->src[st->ahead_pushed];
+
+		src->ahead = ahead_wanted(st, src);
+		if (src->ahead)
+			cdt_ahead_push(st->ahead, src->path);
+	}
+}
+
 static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st, struct source *src)
 {
 	struct cdt_name_entry *meta;
@@ -366,17 +403,29 @@ static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st, str
 	enum add_result ret = ADD_FAILED;
 	int fd, changed;
 	const char *what = src->is_stdin ? "standard input" : src->path;
+	/* Taken in order, even when it turns out not to be needed. */
+	struct cdt_ahead_file *af = src->ahead ? cdt_ahead_next(st->ahead) : NULL;
 
-	if (add_known(ing, st, src))
+	if (add_known(ing, st, src)) {
+		cdt_ahead_file_free(af);
 		return ADD_QUEUED;
-	meta = xcalloc(1, sizeof(*meta));
-	fd = src->is_stdin ? STDIN_FILENO : open_path(src->path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0) {
-		skip(st, src->path, "cannot open: %s", cdt_strerror(errno));
-		ret = ADD_SKIPPED;
-		goto out;
 	}
-	if (fstat(fd, &before) < 0) {
+	meta = xcalloc(1, sizeof(*meta));
+	if (af) {
+		/* Opened, read and hashed by the reader: its fstat() is from before it read. */
+		fd = af->fd;
+		af->fd = -1;
+		before = af->st;
+	} else {
+		fd = src->is_stdin ? STDIN_FILENO :
+				     open_path(src->path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0) {
+			skip(st, src->path, "cannot open: %s", cdt_strerror(errno));
+			ret = ADD_SKIPPED;
+			goto out;
+		}
+	}
+	if (!af && fstat(fd, &before) < 0) {
 		error("cannot stat '%s': %s", quote(what), cdt_strerror(errno));
 		goto out;
 	}
@@ -400,9 +449,18 @@ static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st, str
 	if (!src->is_stdin)
 		read_xattrs(st, src->path, meta);
 	st->current = src->name;
-	src->read_at = (int64_t)time(NULL);
-	if (cdt_ingest_queue(ing, fd, what, meta, src, &res) < 0)
+	src->read_at = af ? af->read_at : (int64_t)time(NULL);
+	if (af) {
+		int q;
+
+		af->fd = fd;
+		q = cdt_ingest_queue_ahead(ing, af, what, meta, src, &res);
+		af->fd = -1;	/* closed below */
+		if (q < 0)
+			goto out;
+	} else if (cdt_ingest_queue(ing, fd, what, meta, src, &res) < 0) {
 		goto out;
+	}
 	/*
 	 * Only what fstat() sees counts as a change: files under /proc and
 	 * /sys give st_size 0 and read as more, and that is how they are.
@@ -426,6 +484,7 @@ static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st, str
 out:
 	if (fd > STDIN_FILENO)
 		close(fd);
+	cdt_ahead_file_free(af);
 	cdt_name_entry_release(meta);
 	free(meta);
 	return ret;
@@ -662,11 +721,16 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	io.done = name_done;
 	io.done_data = &st;
 	ing = cdt_ingest_new(ctx->store, &io);
+	/* Many files, and more than one thread: small ones are read and hashed ahead. */
+	if (st.nr > 1 && (io.jobs ? io.jobs : cdt_online_cpus()) > 1)
+		st.ahead = cdt_ahead_new(ctx->store, open_path);
 	progress_restart(&st.progress);	/* the clock starts with the first file */
 	for (i = 0; i < st.nr; i++) {
 		struct source *src = &st.src[i];
 		enum add_result r;
 
+		if (st.ahead)
+			push_ahead(&st, i);
 		if (src->type == CDT_NAME_REG) {
 			st.files_seen++;
 			st.cur_size = src->have_st ? (uint64_t)src->st.st_size : 0;
@@ -678,6 +742,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		if (r == ADD_FAILED)
 			st.failed++;
 	}
+	cdt_ahead_free(st.ahead);
 	cdt_ingest_commit(ing);
 	progress_finish(&st.progress);
 	if (st.cache)

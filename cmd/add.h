@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 struct cdt_exclude;
+struct cdt_ahead;
 struct cdt_filescache;
 struct link_seen;
 
@@ -25,6 +26,7 @@ struct source {
 	int cache_ok;		/* read, unchanged: the files cache may learn it */
 	int walked;		/* found by a walk (a symbolic link is not followed) */
 	int64_t read_at;	/* when reading it began */
+	int ahead;		/* pushed to st->ahead, taken by add_one() */
 };
 
 struct add_state {
@@ -42,6 +44,8 @@ struct add_state {
 	int xattrs;		/* --xattrs: store extended attributes and ACLs */
 	unsigned paused;	/* the "files-cache" test pause is met once */
 	struct cdt_filescache *cache;	/* NULL with --no-cache */
+	struct cdt_ahead *ahead;	/* small files read ahead; NULL if not */
+	size_t ahead_pushed;		/* sources considered for it so far */
 	char *cwd;		/* relative paths are cached under cwd/ */
 	/* Files with several links: the first name of each (dev, inode). */
 	struct cdt_idset links;

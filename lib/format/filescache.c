@@ -127,7 +127,7 @@ struct cdt_filescache *cdt_filescache_load(struct cdt_store *s)
 	return c;
 }
 
-static struct fc_entry *find(struct cdt_filescache *c, const unsigned char *key)
+static struct fc_entry *find(const struct cdt_filescache *c, const unsigned char *key)
 {
 	size_t lo = 0, hi = c->nold;
 
@@ -145,8 +145,9 @@ static struct fc_entry *find(struct cdt_filescache *c, const unsigned char *key)
 	return NULL;
 }
 
-int cdt_filescache_lookup(struct cdt_filescache *c, const char *abspath, const struct stat *st,
-			  struct cdt_id *content)
+/* The entry of abspath if it matches st, else NULL. */
+static struct fc_entry *match(const struct cdt_filescache *c, const char *abspath,
+			      const struct stat *st)
 {
 	unsigned char key[KEY];
 	struct fc_entry *e;
@@ -155,6 +156,22 @@ int cdt_filescache_lookup(struct cdt_filescache *c, const char *abspath, const s
 	e = find(c, key);
 	if (!e || e->size != (uint64_t)st->st_size || e->ino != (uint64_t)st->st_ino ||
 	    e->mtime_ns != ns(&st->st_mtim) || e->ctime_ns != ns(&st->st_ctim))
+		return NULL;
+	return e;
+}
+
+int cdt_filescache_knows(const struct cdt_filescache *c, const char *abspath,
+			 const struct stat *st)
+{
+	return match(c, abspath, st) != NULL;
+}
+
+int cdt_filescache_lookup(struct cdt_filescache *c, const char *abspath, const struct stat *st,
+			  struct cdt_id *content)
+{
+	struct fc_entry *e = match(c, abspath, st);
+
+	if (!e)
 		return 0;
 	e->seen = 1;
 	*content = e->content;

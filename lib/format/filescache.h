@@ -38,6 +38,9 @@ struct cdt_filescache;
  * reported as a warning and ignored). Never fails.
  */
 struct cdt_filescache *cdt_filescache_load(struct cdt_store *s);
+/* Does the entry of abspath match st? (Nothing is marked: a guess of what add will skip.) */
+int cdt_filescache_knows(const struct cdt_filescache *c, const char *abspath,
+			 const struct stat *st);
 /*
  * The content of the file at abspath if its entry matches st: 1 with
  * *content and *size set, or 0. Marks the entry seen.

@@ -209,7 +209,9 @@ int cdt_fail_point(const char *point);
  * new packs durable, before any old one is removed), "restore-dir"
  * (restore, once, when the first directory under the target is open and
  * nothing is written in it yet), "files-cache" (add, before it asks
- * the files cache about a file the walk found) and "nameref-list" (any
+ * the files cache about a file the walk found), "ahead" (add, once, when
+ * the reader of small files has read its first one and not yet cut it)
+ * and "nameref-list" (any
  * reader of the tables of name records, once they are listed and before
  * they are mapped, the first time).
  */

@@ -538,7 +538,7 @@ int ingest_commit_if_due(struct cdt_ingest *ing)
 		return commit_batch(ing, NULL, 0);
 	if (ing->npend >= ing->opt.group || ing->npend >= GROUP_NAMES_MAX ||
 	    ing->pend_manifests >= GROUP_MANIFESTS || now_seconds() - ing->pend_since >= GROUP_SECONDS)
-		return commit_batch(ing, NULL, 1);
+		return commit_batch(ing, NULL, ing->ncomp > 1);	/* -j 1: one thread */
 	return 0;
 }
 

@@ -69,7 +69,8 @@ void ingest_sketch_item(size_t i, int worker, void *data)
 	struct desc *d = &r->descs[i];
 
 	(void)worker;
-	if (d->is_new)
+	/* A file read ahead comes with its sketches. */
+	if (d->is_new && !ing->ahead)
 		cdt_sketch_compute(r->buf + d->off, d->len, &d->sf);
 }
 

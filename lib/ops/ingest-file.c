@@ -1,6 +1,7 @@
 /* ingest-file.c: one file read into the batch, its manifest and references made, and its name queued for the group commit. */
 #include "ops/ingest.h"
 #include "ops/ingest-internal.h"
+#include "ops/ahead.h"
 #include "format/manifest.h"
 #include "format/refs.h"
 #include "base/util.h"
@@ -104,22 +105,31 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 	ing->lazy = 0;
 	ing->defer = 0;
 	ing->ncands = 0;
-	/* Skipped bytes are read again relative to where reading began. */
-	ing->start = lseek(fd, 0, SEEK_CUR);
-	ing->fd = fd;
 	ing->stream_off = 0;
 	/* Bases of earlier files are read back from those files: not from this one. */
 	ingest_sf_reset(&ing->add_sf);
-	ing->input_reg = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-	/*
-	 * st_blocks counts 512-byte units on Linux whatever the block
-	 * size; as GNU tar does, a file with blocks for all its bytes is
-	 * taken to have no holes worth looking for.
-	 */
-	ing->input_sparse = ing->input_reg && (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size;
-	/* A file that fits in one read needs no read-ahead hint. */
-	if (!ing->input_reg || (uint64_t)st.st_size > ing->buf_cap)
-		posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	if (ing->ahead) {
+		/* In memory, whole: nothing is read again, nor looked for holes. */
+		ing->start = -1;
+		ing->fd = -1;
+		ing->input_reg = 1;
+		ing->input_sparse = 0;
+	} else {
+		/* Skipped bytes are read again relative to where reading began. */
+		ing->start = lseek(fd, 0, SEEK_CUR);
+		ing->fd = fd;
+		ing->input_reg = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+		/*
+		 * st_blocks counts 512-byte units on Linux whatever the block
+		 * size; as GNU tar does, a file with blocks for all its bytes is
+		 * taken to have no holes worth looking for.
+		 */
+		ing->input_sparse = ing->input_reg &&
+				    (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size;
+		/* A file that fits in one read needs no read-ahead hint. */
+		if (!ing->input_reg || (uint64_t)st.st_size > ing->buf_cap)
+			posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	}
 	ret = cdt_manifest_writer_new(s, &mw);
 	if (ret < 0) {
 		error("cannot create a manifest in '%s/tmp': %s", cdt_store_path(s), cdt_strerror(ret));
@@ -152,7 +162,9 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 		ingest_drop_candidates(ing);
 	}
 	ingest_drop_candidates(ing);
-	if (!ing->lazy)
+	if (ing->ahead)
+		res->content = ing->ahead->content;
+	else if (!ing->lazy)
 		cdt_cid_final(ing->file_hash, &res->content);
 	ing->lazy = 0;
 	res->hashed = ing->hashed;
@@ -258,6 +270,18 @@ int cdt_ingest_queue(struct cdt_ingest *ing, int fd, const char *what,
 		ing->opt.progress(res->size, ing->opt.progress_data);
 	ingest_commit_if_due(ing);	/* failures reach the caller through done() */
 	return 0;
+}
+
+int cdt_ingest_queue_ahead(struct cdt_ingest *ing, const struct cdt_ahead_file *f,
+			   const char *what, struct cdt_name_entry *meta, void *cookie,
+			   struct cdt_ingest_result *res)
+{
+	int ret;
+
+	ing->ahead = f;
+	ret = cdt_ingest_queue(ing, f->fd, what, meta, cookie, res);
+	ing->ahead = NULL;
+	return ret;
 }
 
 int cdt_ingest_queue_expect(struct cdt_ingest *ing, int fd, const char *what,

@@ -1,6 +1,7 @@
 /* ingest.c: the add pipeline: read, chunk, hash, look up, compress, stage, commit. */
 #include "ops/ingest.h"
 #include "ops/ingest-internal.h"
+#include "ops/ahead.h"
 #include "ops/batch.h"
 #include "ops/chunks.h"
 #include "base/compress.h"
@@ -168,7 +169,7 @@ static void hash_item(size_t i, int worker, void *data)
 
 	if (i == 0) {
 		/* The whole-file hash sees the rounds in order: one item per round. */
-		if (!ing->lazy && !ing->defer)
+		if (!ing->lazy && !ing->defer && !ing->ahead)
 			ingest_hash_round(ing, r);
 		return;
 	}
@@ -176,7 +177,8 @@ static void hash_item(size_t i, int worker, void *data)
 	/* All zeros: the id was known when it was cut, and the round's first one asks the store. */
 	if (d->zero && d->zero_first != i - 1)
 		return;
-	if (!d->zero)
+	/* Read ahead: hashed by the reader. */
+	if (!d->zero && !ing->ahead)
 		cdt_hash(r->buf + d->off, d->len, &d->id);
 	/*
 	 * A damaged loose copy (bit rot in a chunk gc has not yet collected,
@@ -569,6 +571,35 @@ static int fill_round(struct cdt_ingest *ing, int fd, struct round *r, const str
 	return 0;
 }
 
+/*
+ * A file read ahead (ops/ahead.h) as round r: its bytes, and its chunks
+ * with their ids (and sketches) as the reader cut and hashed them.
+ */
+static void fill_ahead(struct cdt_ingest *ing, struct round *r, int *eof)
+{
+	const struct cdt_ahead_file *f = ing->ahead;
+	size_t i;
+
+	ing->holes = 0;
+	r->nzr = r->nold_zr = 0;
+	memcpy(r->buf, f->buf, f->len);
+	r->have = r->len = f->len;
+	r->ndesc = 0;
+	for (i = 0; i < f->nchunks; i++) {
+		struct desc *d;
+
+		ALLOC_GROW(r->descs, r->ndesc + 1, r->alloc);
+		d = &r->descs[r->ndesc++];
+		memset(d, 0, sizeof(*d));
+		d->off = f->chunks[i].off;
+		d->len = f->chunks[i].len;
+		d->id = f->chunks[i].id;
+		d->sf = f->chunks[i].sf;
+	}
+	*eof = 1;
+	r->last = 1;
+}
+
 /* Look each chunk up, in order, so duplicates within the file are stored once. */
 static int lookup_round(struct cdt_ingest *ing, struct round *r, struct cdt_chunk_batch *batch)
 {
@@ -708,8 +739,9 @@ int ingest_run_rounds(struct cdt_ingest *ing, int fd, const char *what,
 	 * it looks r's chunks up, the pool (and this thread) encodes the new
 	 * ones, and this thread stages them.
 	 */
-	ret = fill_round(ing, fd, r, NULL, &eof);
-	if (ret < 0)
+	if (ing->ahead)
+		fill_ahead(ing, r, &eof);
+	else if ((ret = fill_round(ing, fd, r, NULL, &eof)) < 0)
 		goto read_error;
 	if (ing->src) {
 		/* Stored content: bases are read back from the store; every byte is hashed. */
@@ -744,7 +776,9 @@ int ingest_run_rounds(struct cdt_ingest *ing, int fd, const char *what,
 		if (!was_lazy && !ing->defer)
 			ing->hashed += r->len;
 		if (first) {
-			ingest_find_candidates(ing, fd, r);
+			/* Its content id is known already: no stored file to follow instead. */
+			if (!ing->ahead)
+				ingest_find_candidates(ing, fd, r);
 			first = 0;
 			if (ing->defer && !ing->lazy) {
 				/* New content: the first round joins the file hash now. */

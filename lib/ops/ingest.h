@@ -93,6 +93,15 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 int cdt_ingest_queue(struct cdt_ingest *ing, int fd, const char *what,
 		     struct cdt_name_entry *meta, void *cookie, struct cdt_ingest_result *res);
 /*
+ * cdt_ingest_queue() of a file read ahead (ops/ahead.h): its bytes, chunks
+ * and ids as the reader prepared them; the store is asked about its chunks
+ * now. f->fd is the file (not read again).
+ */
+struct cdt_ahead_file;
+int cdt_ingest_queue_ahead(struct cdt_ingest *ing, const struct cdt_ahead_file *f,
+			   const char *what, struct cdt_name_entry *meta, void *cookie,
+			   struct cdt_ingest_result *res);
+/*
  * cdt_ingest_queue() of bytes that must have the content id `expect` (they
  * come from another store: push, pull); other bytes are not stored and the
  * name is not queued (-CDT_ECORRUPT, reported).

@@ -1,0 +1,249 @@
+/* ahead.c: small files read, cut and hashed ahead on a thread of their own (see ahead.h). */
+#include "ops/ahead.h"
+#include "base/alloc.h"
+#include "base/cid.h"
+#include "base/fsutil.h"
+#include "base/util.h"
+#include "format/chunker.h"
+#include "format/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A pushed path and, once the thread is done with it, what it made of it. */
+struct item {
+	char *path;
+	int done;
+	struct cdt_ahead_file *file;	/* NULL: not prepared */
+};
+
+struct cdt_ahead {
+	const struct cdt_chunker *chunker;
+	enum cdt_cid_kind cid;
+	int sketches;
+	unsigned paused;	/* the "ahead" test pause is met once */
+	int (*open_fn)(const char *path, int flags);
+	pthread_t thread;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;	/* an item is done, pushed or taken; or stop */
+	/* A ring of items: taken from `head`, prepared at `next`, pushed at head + n. */
+	struct item *ring;
+	size_t cap, head, n, next;
+	size_t held;		/* bytes of prepared files not taken */
+	int stop;
+};
+
+void cdt_ahead_file_free(struct cdt_ahead_file *f)
+{
+	if (!f)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->buf);
+	free(f->chunks);
+	free(f);
+}
+
+/*
+ * Read the whole of fd (a regular file of st_size bytes) into f->buf.
+ * 0, or -1 when it is not for reading ahead (an error, or it has grown
+ * past CDT_AHEAD_MAX: the caller reads it itself).
+ */
+static int read_whole(struct cdt_ahead_file *f)
+{
+	size_t cap = (size_t)f->st.st_size + 1;
+
+	f->buf = xmalloc(cap);
+	f->len = 0;
+	for (;;) {
+		ssize_t r;
+
+		if (f->len == cap) {
+			/* It grew while it was read: as long as it stays small, read on. */
+			if (cap > CDT_AHEAD_MAX)
+				return -1;
+			cap = MIN(2 * cap, (size_t)CDT_AHEAD_MAX + 1);
+			f->buf = xrealloc(f->buf, cap);
+		}
+		r = read(f->fd, f->buf + f->len, cap - f->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (!r)
+			break;
+		f->len += (size_t)r;
+	}
+	return f->len > CDT_AHEAD_MAX ? -1 : 0;
+}
+
+/* Open, read, cut and hash one file; NULL when it is left to the caller. */
+static struct cdt_ahead_file *prepare(struct cdt_ahead *a, const char *path)
+{
+	struct cdt_ahead_file *f = xcalloc(1, sizeof(*f));
+	size_t pos = 0, alloc = 0;
+
+	f->read_at = (int64_t)time(NULL);
+	f->fd = a->open_fn(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	if (f->fd < 0 || fstat(f->fd, &f->st) < 0 || !S_ISREG(f->st.st_mode) ||
+	    (uint64_t)f->st.st_size > CDT_AHEAD_MAX ||
+	    /* Holes are looked for as add does it (ingest.c): not here. */
+	    (uint64_t)f->st.st_blocks * 512 < (uint64_t)f->st.st_size || read_whole(f) < 0) {
+		cdt_ahead_file_free(f);
+		return NULL;
+	}
+	if (!a->paused++)
+		cdt_pause_point("ahead");
+	for (;;) {
+		size_t len = cdt_chunker_next(a->chunker, f->buf + pos, f->len - pos, 1);
+		struct cdt_ahead_chunk *c;
+
+		if (!len)
+			break;
+		ALLOC_GROW(f->chunks, f->nchunks + 1, alloc);
+		c = &f->chunks[f->nchunks++];
+		c->off = pos;
+		c->len = (uint32_t)len;
+		cdt_hash(f->buf + pos, len, &c->id);
+		if (a->sketches)
+			cdt_sketch_compute(f->buf + pos, len, &c->sf);
+		pos += len;
+	}
+	cdt_cid_buf(a->cid, f->buf, f->len, &f->content);
+	return f;
+}
+
+static void *ahead_thread(void *arg)
+{
+	struct cdt_ahead *a = arg;
+
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		struct cdt_ahead_file *f;
+		struct item *it;
+		char *path;
+
+		while (!a->stop && (a->next == a->n || a->held >= CDT_AHEAD_BYTES))
+			pthread_cond_wait(&a->cond, &a->mu);
+		if (a->stop)
+			break;
+		it = &a->ring[(a->head + a->next) % a->cap];
+		path = it->path;
+		pthread_mutex_unlock(&a->mu);
+		f = prepare(a, path);
+		pthread_mutex_lock(&a->mu);
+		/* The ring may have moved while this thread read: find the item again. */
+		it = &a->ring[(a->head + a->next) % a->cap];
+		it->file = f;
+		it->done = 1;
+		a->next++;
+		if (f)
+			a->held += f->len;
+		pthread_cond_broadcast(&a->cond);
+	}
+	pthread_mutex_unlock(&a->mu);
+	cdt_hash_thread_cleanup();
+	return NULL;
+}
+
+struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const char *path, int flags))
+{
+	struct cdt_ahead *a = xcalloc(1, sizeof(*a));
+	const struct cdt_config *cfg = cdt_store_config(s);
+
+	a->chunker = cdt_store_chunker(s);
+	a->cid = cdt_config_cid(cfg);
+	a->sketches = cfg->deltas;
+	a->open_fn = open_fn;
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cond, NULL);
+	a->cap = CDT_AHEAD_FILES;
+	a->ring = xcalloc(a->cap, sizeof(*a->ring));
+	a->started = !pthread_create(&a->thread, NULL, ahead_thread, a);
+	return a;
+}
+
+size_t cdt_ahead_pending(const struct cdt_ahead *a)
+{
+	return a->n;
+}
+
+void cdt_ahead_push(struct cdt_ahead *a, const char *path)
+{
+	pthread_mutex_lock(&a->mu);
+	if (a->n == a->cap) {
+		/* Grow the ring, keeping the items in order from index 0. */
+		struct item *ring = xcalloc(2 * a->cap, sizeof(*ring));
+		size_t i;
+
+		for (i = 0; i < a->n; i++)
+			ring[i] = a->ring[(a->head + i) % a->cap];
+		free(a->ring);
+		a->ring = ring;
+		a->cap *= 2;
+		a->head = 0;
+	}
+	a->ring[(a->head + a->n) % a->cap] = (struct item){ xstrdup(path), 0, NULL };
+	a->n++;
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->mu);
+}
+
+struct cdt_ahead_file *cdt_ahead_next(struct cdt_ahead *a)
+{
+	struct cdt_ahead_file *f;
+	struct item *it;
+
+	pthread_mutex_lock(&a->mu);
+	if (!a->n) {
+		pthread_mutex_unlock(&a->mu);
+		return NULL;
+	}
+	it = &a->ring[a->head];
+	while (a->started && !it->done) {
+		pthread_cond_wait(&a->cond, &a->mu);
+		it = &a->ring[a->head];
+	}
+	f = it->file;
+	free(it->path);
+	memset(it, 0, sizeof(*it));
+	a->head = (a->head + 1) % a->cap;
+	a->n--;
+	if (a->next)
+		a->next--;
+	if (f)
+		a->held -= f->len;
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->mu);
+	return f;
+}
+
+void cdt_ahead_free(struct cdt_ahead *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stop = 1;
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->mu);
+	if (a->started)
+		pthread_join(a->thread, NULL);
+	while (a->n) {
+		struct item *it = &a->ring[a->head];
+
+		free(it->path);
+		cdt_ahead_file_free(it->file);
+		a->head = (a->head + 1) % a->cap;
+		a->n--;
+	}
+	free(a->ring);
+	pthread_cond_destroy(&a->cond);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}

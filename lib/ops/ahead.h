@@ -1,0 +1,65 @@
+/* ahead.h: small files read, cut and hashed ahead on a thread of their own (add of many files). */
+#ifndef CDT_AHEAD_H
+#define CDT_AHEAD_H
+
+#include "base/hash.h"
+#include "format/sketch.h"
+#include "format/store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+/*
+ * An add of many small files spends most of its time on work that depends
+ * only on each file's bytes: reading it, cutting it into chunks, hashing
+ * them and the whole content, and the sketches of a store that keeps
+ * deltas. A reader does that work for the next files of a list on a thread
+ * of its own while the caller stores the ones before; it never touches the
+ * store. Files are taken back in the order they were pushed.
+ *
+ * Only regular files of at most CDT_AHEAD_MAX bytes that it reads whole
+ * are prepared; any other (gone, grown, not regular, an error) is left to
+ * the caller, which reads it as usual and reports what is wrong. At most
+ * CDT_AHEAD_BYTES of file data are held at once.
+ */
+#define CDT_AHEAD_MAX (1u << 20)
+#define CDT_AHEAD_BYTES (16u << 20)
+#define CDT_AHEAD_FILES 64
+
+struct cdt_ahead_chunk {
+	size_t off;
+	uint32_t len;
+	struct cdt_id id;
+	struct cdt_sketch_sf sf;	/* filled only for a store that keeps deltas */
+};
+
+struct cdt_ahead_file {
+	int fd;			/* open, read to its end */
+	struct stat st;		/* fstat() before it was read */
+	int64_t read_at;	/* time() before it was opened */
+	unsigned char *buf;
+	size_t len;
+	struct cdt_ahead_chunk *chunks;
+	size_t nchunks;
+	struct cdt_id content;	/* the content id, of the store's kind */
+};
+
+struct cdt_ahead;
+/* open_fn opens a path as the caller would (flags as for open(2)). */
+struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const char *path, int flags));
+/* Queue `path` (copied) to be prepared. */
+void cdt_ahead_push(struct cdt_ahead *a, const char *path);
+/* Files pushed and not taken yet. */
+size_t cdt_ahead_pending(const struct cdt_ahead *a);
+/*
+ * The next file pushed, once prepared (waits for it), or NULL when it was
+ * not: the caller reads it itself. The caller owns what it gets
+ * (cdt_ahead_file_free() closes the file).
+ */
+struct cdt_ahead_file *cdt_ahead_next(struct cdt_ahead *a);
+void cdt_ahead_file_free(struct cdt_ahead_file *f);
+/* Stop the thread and drop what was not taken. */
+void cdt_ahead_free(struct cdt_ahead *a);
+
+#endif

@@ -1,0 +1,68 @@
+#!/usr/bin/env bats
+# add -r reads small files ahead on a thread of its own (lib/ops/ahead.c):
+# what it stores is what reading each file in turn stores, and a file that
+# changes after it was read ahead is stored as it was read, and not cached.
+
+load test_helper
+
+# The store's entries, without the time each was added.
+entries() {
+	"$CDT" --store "$1" ls --json src | sed 's/"added":[0-9]*,//'
+}
+
+@test "files read ahead are stored exactly as files read in turn" {
+	mkdir -p src/d src/empty-dir
+	: > src/empty
+	echo small > src/d/small
+	# Around the largest file read ahead (1 MiB), and past it.
+	gen_bytes 1 1048575 > src/d/under
+	gen_bytes 2 1048576 > src/d/limit
+	gen_bytes 3 1048577 > src/d/over
+	gen_bytes 4 3000000 > src/big
+	cp src/d/under src/d/under-copy
+	for i in $(seq 1 150); do gen_bytes $((10 + i % 40)) $((i * 997)) > "src/f$i"; done
+	ln src/f7 src/f7-link
+	ln -s f8 src/f8-symlink
+	S=ahead init_store
+	S=turn init_store
+	# -j 1: one thread, nothing read ahead.
+	"$CDT" --store ahead add -q -r src
+	"$CDT" --store turn add -q -r -j 1 src
+	[ "$(entries ahead | wc -l)" = 162 ] || fail "$(entries ahead | wc -l) entries"
+	[ "$(entries ahead)" = "$(entries turn)" ] ||
+		fail "$(diff <(entries ahead) <(entries turn))"
+	"$CDT" --store ahead fsck > /dev/null
+	for f in src/empty src/d/small src/d/under src/d/limit src/d/over src/big src/f1 src/f150; do
+		"$CDT" --store ahead cat "$f" | cmp - "$f" || fail "$f"
+	done
+	# The same chunks, stored once: packs of the same size.
+	[ "$(du -sb ahead/packs | cut -f1)" = "$(du -sb turn/packs | cut -f1)" ]
+}
+
+@test "a file changed after it was read ahead is stored as read, and read again next time" {
+	init_store
+	mkdir src
+	gen_bytes 1 5000 > src/a
+	cp src/a a.old
+	for i in $(seq 1 20); do gen_bytes $((i + 1)) 3000 > "src/f$i"; done
+	# Old enough for the files cache (a file changed in the last second is not cached).
+	touch -d '2 hours ago' src/a src/f*
+	CDT_TEST_PAUSE=ahead "$CDT" --store "$S" add -r --porcelain src > add.out 2> add.err &
+	pid=$!
+	wait_stopped $pid
+	# src/a was read ahead: now it changes.
+	gen_bytes 99 7000 > src/a
+	touch -d '1 hour ago' src/a
+	kill -CONT $pid
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 0 ] || fail "add exited $rc: $(cat add.err)"
+	grep -q "^warning: 'src/a' changed while it was read; stored what was read (5000 bytes)" add.err ||
+		fail "$(cat add.err)"
+	c cat src/a | cmp - a.old
+	c fsck > /dev/null
+	# The cache did not learn it: the next add reads it, and stores what it holds now.
+	c add -q -r src
+	c cat src/a | cmp - src/a
+	c cat src/f3 | cmp - src/f3
+}
