@@ -193,3 +193,52 @@ make_tree() {
 	c fsck --quick --rebuild-refs > /dev/null
 	check_info
 }
+
+@test "the next writer after one killed between its names and its tables writes info/ again" {
+	init_store
+	make_tree
+	c add -q --name first src/f1
+	rc=0
+	CDT_TEST_CRASH=info c add -q -r src || rc=$?
+	[ "$rc" = 137 ]
+	# The killed add's mark is left, unlocked.
+	ls "$S/info" | grep -q '^changing-' || fail "no mark: $(ls "$S/info")"
+	run_split c fsck --quick
+	assert_status 32
+	# Any later writer (here an add of another name) writes every table again.
+	echo other > other
+	c add -q other
+	check_info
+	[ -z "$(ls "$S/info" | grep changing)" ] || fail "marks left: $(ls "$S/info")"
+	# rm the same way: killed after its names are gone, mended by the next add.
+	rc=0
+	CDT_TEST_CRASH=info c rm -q -r src || rc=$?
+	[ "$rc" = 137 ]
+	run_split c fsck --quick
+	assert_status 32
+	c add -q --name third src/f1
+	check_info
+	[ "$(c ls)" = "$(printf 'first\nother\nthird')" ] || fail "$(c ls)"
+}
+
+@test "a writer's mark is not taken for a dead one while the writer lives" {
+	init_store
+	make_tree
+	# Stopped with its mark made, before any of its names: alive.
+	CDT_TEST_PAUSE=info-mark "$CDT" --store "$S" add -q -r src &
+	pid=$!
+	wait_stopped $pid
+	before=$(ls "$S/info" | grep '^changing-' || true)
+	# Another writer meanwhile leaves the live mark alone.
+	echo other > other
+	rc=0
+	c add -q other || rc=$?
+	after=$(ls "$S/info" | grep '^changing-' || true)
+	kill -CONT $pid
+	wait $pid
+	[ "$rc" = 0 ]
+	[ -n "$before" ] || fail "no mark"
+	[ "$after" = "$before" ] || fail "mark gone: $after"
+	check_info
+	[ -z "$(ls "$S/info" | grep changing)" ] || fail "marks left: $(ls "$S/info")"
+}

@@ -39,6 +39,122 @@ struct cdt_info {
 	int is_new;
 };
 
+/*
+ * Marks of writers changing names (cdt_info_intent_begin()):
+ * info/changing-<pid>-<n>, each flock()ed by its writer until the tables
+ * of info/names/ follow its changes. A mark that can be locked is its
+ * writer's that died (or gave up) first: the tables may be stale.
+ */
+#define INTENT_PREFIX "changing-"
+
+struct cdt_info_intent {
+	int infofd, fd;
+	struct strbuf name;
+};
+
+/* The marks of writers that are gone, in *out (xmalloc'd). Their count. */
+static size_t dead_intents(int infofd, struct cdt_dent **out)
+{
+	struct cdt_dent *d = NULL;
+	size_t nd = 0, i, n = 0;
+
+	*out = NULL;
+	if (cdt_list_dir(infofd, ".", &d, &nd) < 0)
+		return 0;
+	for (i = 0; i < nd; i++) {
+		int fd, gone;
+
+		gone = 0;
+		if (!strncmp(d[i].name, INTENT_PREFIX, strlen(INTENT_PREFIX)) && d[i].type == DT_REG) {
+			fd = openat(infofd, d[i].name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			if (fd >= 0) {
+				gone = flock(fd, LOCK_EX | LOCK_NB) == 0;
+				close(fd);
+			}
+		}
+		if (gone)
+			d[n++] = d[i];
+		else
+			free(d[i].name);
+	}
+	for (i = n; i < nd; i++)
+		d[i].name = NULL;
+	if (!n) {
+		cdt_dents_free(d, nd);
+		return 0;
+	}
+	*out = d;
+	return n;
+}
+
+struct cdt_info_intent *cdt_info_intent_begin(struct cdt_store *s)
+{
+	static unsigned long counter;
+	struct cdt_info_intent *it = xcalloc(1, sizeof(*it));
+	struct strbuf tmp = STRBUF_INIT;
+	int rootfd = cdt_store_rootfd(s), tries;
+
+	strbuf_init(&it->name, 0);
+	it->infofd = it->fd = -1;
+	if (mkdirat(rootfd, CDT_INFO_DIR, 0777) < 0 && errno != EEXIST)
+		goto fail;
+	it->infofd = openat(rootfd, CDT_INFO_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (it->infofd < 0)
+		goto fail;
+	/*
+	 * Not a temporary file of tmp/: those are removed when a signal
+	 * stops the process, and this must outlive a writer stopped half way.
+	 */
+	for (tries = 0; tries < 100 && it->fd < 0; tries++) {
+		strbuf_reset(&it->name);
+		strbuf_addf(&it->name, INTENT_PREFIX "%ld-%lu", (long)getpid(),
+			    __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+		strbuf_reset(&tmp);
+		strbuf_addf(&tmp, "new-%s", it->name.buf);
+		it->fd = openat(it->infofd, tmp.buf,
+				O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+		if (it->fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (it->fd < 0)
+		goto fail;
+	/* Locked before it has the name others look for: a mark is never seen unlocked too soon. */
+	if (flock(it->fd, LOCK_EX) < 0 ||
+	    renameat(it->infofd, tmp.buf, it->infofd, it->name.buf) < 0) {
+		unlinkat(it->infofd, tmp.buf, 0);
+		close(it->fd);
+		it->fd = -1;
+		goto fail;
+	}
+	strbuf_release(&tmp);
+	return it;
+fail:
+	warning("cannot mark '%s/info' as being changed (%s): a writer stopped half way would "
+		"leave it stale", cdt_store_path(s), cdt_strerror(errno));
+	if (it->fd >= 0) {
+		unlinkat(it->infofd, it->name.buf, 0);
+		close(it->fd);
+	}
+	if (it->infofd >= 0)
+		close(it->infofd);
+	strbuf_release(&tmp);
+	strbuf_release(&it->name);
+	free(it);
+	return NULL;
+}
+
+void cdt_info_intent_end(struct cdt_info_intent *it, int followed)
+{
+	if (!it)
+		return;
+	if (followed)
+		unlinkat(it->infofd, it->name.buf, 0);
+	close(it->fd);	/* (drops the lock: a mark left is now a dead writer's) */
+	close(it->infofd);
+	strbuf_release(&it->name);
+	free(it);
+}
+
 static int info_open(struct cdt_store *s, int update, struct cdt_info **out)
 {
 	struct cdt_info *in = xcalloc(1, sizeof(*in));
@@ -87,6 +203,16 @@ static int info_open(struct cdt_store *s, int update, struct cdt_info **out)
 	}
 	in->is_new = faccessat(in->infofd, "packs", F_OK, AT_SYMLINK_NOFOLLOW) < 0 ||
 		     faccessat(in->infofd, "prefixes", F_OK, AT_SYMLINK_NOFOLLOW) < 0;
+	if (update) {
+		struct cdt_dent *dead;
+		size_t ndead = dead_intents(in->infofd, &dead);
+
+		cdt_dents_free(dead, ndead);
+		/* A writer stopped between its names and its tables: they are written again. */
+		if (ndead && cdt_info_names_rebuild(in) < 0)
+			warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
+				path);
+	}
 	*out = in;
 	return 0;
 fail:
@@ -417,10 +543,12 @@ static int write_prefixes(struct cdt_info *in, struct cdt_info_prefix *p, size_t
 int cdt_info_names_rebuild(struct cdt_info *in)
 {
 	struct collected c;
-	struct cdt_dent *d = NULL;
-	size_t nd = 0, i, k;
+	struct cdt_dent *d = NULL, *dead = NULL;
+	size_t nd = 0, i, k, ndead;
 	int ret;
 
+	/* Marks of writers gone before the walk: the walk sees all they changed. */
+	ndead = dead_intents(in->infofd, &dead);
 	memset(&c, 0, sizeof(c));
 	strbuf_init(&c.bytes, 0);
 	strbuf_init(&c.prefix, 0);
@@ -453,8 +581,11 @@ int cdt_info_names_rebuild(struct cdt_info *in)
 				d[i].name, cdt_strerror(r));
 	}
 	ret = write_prefixes(in, c.lines, c.nlines);
+	for (i = 0; !ret && i < ndead; i++)
+		unlinkat(in->infofd, dead[i].name, 0);
 out:
 	cdt_dents_free(d, nd);
+	cdt_dents_free(dead, ndead);
 	collected_release(&c);
 	return ret;
 }

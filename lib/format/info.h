@@ -125,8 +125,24 @@ struct cdt_info_change {
  * 0 or -errno (reported).
  */
 int cdt_info_names_update(struct cdt_info *in, struct cdt_info_change *c, size_t n);
-/* Write every table and info/prefixes from the walk of names/, removing tables no name needs. */
+/*
+ * Write every table and info/prefixes from the walk of names/, removing
+ * tables no name needs, and the marks of writers gone (below).
+ */
 int cdt_info_names_rebuild(struct cdt_info *in);
+
+/*
+ * A writer about to change names marks info/ first
+ * (cdt_info_intent_begin(), before its first name changes), and ends the
+ * mark once the tables follow its changes (followed) or it gave up on them.
+ * A mark whose writer is gone (killed, or it gave up) makes the next
+ * cdt_info_open() write every table again, so info/ does not stay stale
+ * after a kill between names and tables. NULL (a warning) when info/
+ * cannot be marked; cdt_info_intent_end(NULL, ...) does nothing.
+ */
+struct cdt_info_intent;
+struct cdt_info_intent *cdt_info_intent_begin(struct cdt_store *s);
+void cdt_info_intent_end(struct cdt_info_intent *it, int followed);
 
 /*
  * The tables names/ calls for now, one prefix after another: fn gets each

@@ -185,7 +185,8 @@ int cdt_store_sync(struct cdt_store *s);
 
 /*
  * Testing hook: when $CDT_TEST_CRASH names a point ("objects", "refs",
- * "manifest", "name"), the process kills itself with SIGKILL on reaching it
+ * "manifest", "name", "info": names changed by add or rm, their tables
+ * of info/names/ not yet), the process kills itself with SIGKILL on reaching it
  * ("POINT:N": the Nth time).
  */
 void cdt_crash_point(const char *point);
@@ -210,7 +211,9 @@ int cdt_fail_point(const char *point);
  * (restore, once, when the first directory under the target is open and
  * nothing is written in it yet), "files-cache" (add, before it asks
  * the files cache about a file the walk found), "ahead" (add, once, when
- * the reader of small files has read its first one and not yet cut it)
+ * the reader of small files has read its first one and not yet cut it),
+ * "info-mark" (add, once, when its first commit has marked info/ as being
+ * changed and changed no name yet)
  * and "nameref-list" (any
  * reader of the tables of name records, once they are listed and before
  * they are mapped, the first time).

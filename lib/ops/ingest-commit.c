@@ -198,7 +198,7 @@ static void records_error(struct commit_job *j, size_t records, int err)
  * is a warning: the names are stored, and fsck --rebuild-refs writes
  * info/ again.
  */
-static void update_info(struct commit_job *j, struct cdt_info *info)
+static int update_info(struct commit_job *j, struct cdt_info *info)
 {
 	struct cdt_info_change *ch = xcalloc(j->npend ? j->npend : 1, sizeof(*ch));
 	struct strbuf *bytes = xcalloc(j->npend ? j->npend : 1, sizeof(*bytes));
@@ -227,6 +227,7 @@ static void update_info(struct commit_job *j, struct cdt_info *info)
 		strbuf_release(&bytes[i]);
 	free(bytes);
 	free(ch);
+	return ret;
 }
 
 /*
@@ -266,22 +267,29 @@ static int commit_data(struct cdt_ingest *ing)
 
 static void commit_names(struct commit_job *j)
 {
+	static unsigned paused_at_mark;
 	struct cdt_store *s = j->store;
-	struct cdt_nameref_writer *records;
+	struct cdt_nameref_writer *records = NULL;
+	struct cdt_info_intent *intent;
 	struct cdt_name_dirs *dirs;
 	struct cdt_info *info;
 	char hex[CDT_ID_HEXLEN + 1];
 	size_t i, nrecords = 0;
-	int ret, any_new = 0;
+	int ret, any_new = 0, followed = 1;
 
 	if (j->ret)
 		return;
+	/* Before any name changes; ended once the tables of info/names/ follow. */
+	intent = cdt_info_intent_begin(s);
+	/* Jobs run one after another (each joined before the next starts). */
+	if (!paused_at_mark++)
+		cdt_pause_point("info-mark");
 	if (j->refw) {
 		ret = cdt_ref_writer_flush(j->refw);
 		if (ret < 0) {
 			error("cannot write reference table: %s", cdt_strerror(ret));
 			fail_all(j, ret);
-			return;
+			goto out;
 		}
 	}
 	/* New manifests kept in memory go to their temporary files (synced below). */
@@ -295,7 +303,7 @@ static void commit_names(struct commit_job *j)
 			error("cannot write manifest %s: %s", cdt_id_to_hex(&p->res.content, hex),
 			      cdt_strerror(ret));
 			fail_all(j, ret);
-			return;
+			goto out;
 		}
 	}
 	for (i = 0; i < j->npend; i++) {
@@ -362,8 +370,10 @@ static void commit_names(struct commit_job *j)
 	 * info/lock is held from the first name installed to the last table
 	 * written, so that concurrent adds change names and tables in one order.
 	 */
-	if (cdt_info_open(s, &info) < 0)
+	if (cdt_info_open(s, &info) < 0) {
 		info = NULL;
+		followed = 0;
+	}
 	dirs = cdt_name_dirs_new();
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];
@@ -378,7 +388,7 @@ static void commit_names(struct commit_job *j)
 	cdt_name_dirs_free(dirs);
 	cdt_crash_point("info");
 	if (info) {
-		update_info(j, info);
+		followed = !update_info(j, info);
 		cdt_info_close(info);
 	}
 	if (sync_store(j) < 0)
@@ -397,6 +407,7 @@ static void commit_names(struct commit_job *j)
 			warning("cannot merge tables of name records: %s", cdt_strerror(merged));
 	}
 out:
+	cdt_info_intent_end(intent, followed);
 	cdt_nameref_writer_free(records);
 }
 

@@ -23,6 +23,7 @@ struct cdt_remover {
 	/* The names removed ("name\0" each), for info/names/. */
 	struct strbuf removed;
 	size_t nremoved;
+	struct cdt_info_intent *intent;	/* from the first name removed to its tables */
 };
 
 int cdt_remover_new(struct cdt_store *s, struct cdt_remover **out)
@@ -50,6 +51,7 @@ void cdt_remover_free(struct cdt_remover *r)
 {
 	if (!r)
 		return;
+	cdt_info_intent_end(r->intent, 0);	/* not finished: info/ is written again next time */
 	cdt_refs_close(r->refs);
 	cdt_namerefs_close(r->records);
 	cdt_idset_clear(&r->candidates);
@@ -106,6 +108,8 @@ int cdt_remove_name(struct cdt_remover *r, const char *name, struct cdt_remove_r
 	if (!have_entry)
 		warning("removing damaged name '%s' (%s); its content is left to 'cdt gc'",
 			quote(name), why.len ? why.buf : cdt_strerror(ret));
+	if (!r->intent)
+		r->intent = cdt_info_intent_begin(r->store);
 	ret = cdt_name_remove(r->store, name, have_entry ? e->type == CDT_NAME_DIR : -1);
 	if (ret < 0) {
 		error("cannot remove name '%s': %s", quote(name), cdt_strerror(ret));
@@ -210,8 +214,12 @@ static void update_info(struct cdt_remover *r)
 	size_t i, off;
 	int ret;
 
-	if (!r->nremoved)
+	if (!r->nremoved) {
+		cdt_info_intent_end(r->intent, 1);
+		r->intent = NULL;
 		return;
+	}
+	cdt_crash_point("info");	/* names removed, tables not yet */
 	ch = xcalloc(r->nremoved, sizeof(*ch));
 	for (i = 0, off = 0; i < r->nremoved; i++) {
 		ch[i].name = r->removed.buf + off;
@@ -227,6 +235,8 @@ static void update_info(struct cdt_remover *r)
 	if (ret)
 		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
 			cdt_store_path(r->store));
+	cdt_info_intent_end(r->intent, !ret);
+	r->intent = NULL;
 	free(ch);
 	r->nremoved = 0;
 	strbuf_reset(&r->removed);

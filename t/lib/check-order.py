@@ -6,9 +6,23 @@
 import re
 import sys
 
-events = []
+# strace -f splits a call that another thread interrupts into an
+# "<unfinished ...>" line and a "<... call resumed>" line: joined again here.
+lines, pending = [], {}
 for line in open(sys.argv[1]):
-    line = re.sub(r'^\d+\s+', '', line.strip())
+    line = line.strip()
+    m = re.match(r'(\d+)\s+(.*)', line)
+    pid, rest = (m.group(1), m.group(2)) if m else ('', line)
+    if rest.endswith('<unfinished ...>'):
+        pending[pid] = rest[:-len('<unfinished ...>')].rstrip()
+        continue
+    r = re.match(r'<\.\.\. \w+ resumed>\s?(.*)', rest)
+    if r and pid in pending:
+        rest = pending.pop(pid) + r.group(1)
+    lines.append(rest)
+
+events = []
+for line in lines:
     m = re.match(r'(\w+)\((.*)\)\s+=\s+(-?\d+)(<([^>]*)>)?', line)
     if not m or m.group(3).startswith('-'):
         continue
