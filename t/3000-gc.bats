@@ -81,6 +81,31 @@ load test_helper
 	cmp -s out f
 }
 
+@test "a manifest gc cannot remove keeps its references, so adding its content again leaves fsck clean" {
+	command -v chattr > /dev/null || skip "chattr is not installed"
+	init_store
+	gen_bytes 7 300000 > f
+	# Killed with f's manifest in place but its name not: garbage for gc.
+	CDT_TEST_CRASH=name run_split c add f
+	[ "$status" -eq 137 ]
+	m=$(find "$S/manifests" -type f)
+	[ -n "$m" ]
+	chattr +i "$m" 2> /dev/null || skip "this file system has no immutable files (chattr +i)"
+	run_split c gc
+	chattr -i "$m"
+	assert_status 1
+	assert_err_contains "cannot remove manifest"
+	[ -f "$m" ]
+	# Garbage, with its references: nothing for fsck to complain of.
+	run_split c fsck
+	assert_status 0
+	# f again: its manifest is found stored and used; its references must be there.
+	c add -q f
+	run_split c fsck
+	assert_status 0
+	c cat f | cmp - f
+}
+
 @test "add, rm everything, gc: the store returns to the size of a new one" {
 	init_store
 	empty=$(du -sb "$S" | cut -f1)

@@ -41,6 +41,7 @@ struct sweep {
 	unsigned char *raw;
 	char **unusable;		/* packs that could not be indexed */
 	size_t nunusable, unusable_alloc;
+	struct cdt_idset stuck;		/* dead manifests that could not be removed */
 };
 
 static void say(struct sweep *sw, const char *what, const char *item, uint64_t bytes)
@@ -105,6 +106,9 @@ static int sweep_manifest(const struct cdt_id *id, uint64_t size, void *data)
 	if (sweep_one(sw, id, size, "manifest")) {
 		sw->res->manifests++;
 		sw->res->manifest_bytes += size;
+	} else {
+		/* Still there: its references stay with it (an add may name it again). */
+		cdt_idset_add(&sw->stuck, id);
 	}
 	return 0;
 }
@@ -149,7 +153,8 @@ static int keep_pair(const struct cdt_ref_pair *p, void *data)
 {
 	struct sweep *sw = data;
 
-	if (cdt_idset_has(&sw->live->manifests, &p->manifest))
+	if (cdt_idset_has(&sw->live->manifests, &p->manifest) ||
+	    cdt_idset_has(&sw->stuck, &p->manifest))
 		return 1;
 	sw->res->ref_pairs_dropped++;
 	return 0;
@@ -430,6 +435,7 @@ out:
 	strbuf_release(&sw.line);
 	strbuf_release(&sw.item);
 	free(sw.loose);
+	cdt_idset_clear(&sw.stuck);
 	cdt_live_release(&l);
 	return ret;
 }
