@@ -162,6 +162,7 @@ LIB_SOURCES = \
 	lib/ops/gc.c \
 	lib/ops/ahead.c \
 	lib/ops/ingest.c \
+	lib/ops/ingest-read.c \
 	lib/ops/ingest-delta.c \
 	lib/ops/ingest-candidates.c \
 	lib/ops/ingest-commit.c \

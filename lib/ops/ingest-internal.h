@@ -294,6 +294,17 @@ int ingest_run_rounds(struct cdt_ingest *ing, int fd, const char *what,
 		      struct cdt_ingest_result *res);
 
 /*
+ * Filling a round (ingest-read.c): ingest_fill_round() puts the bytes
+ * `prev` left uncut, then as much of the input as fits, into r (holes of
+ * a sparse input as zeros, stored content read back when ing->src is
+ * set) and cuts it into chunks; 0 or -errno (read error).
+ * ingest_fill_ahead() makes ing->ahead, a file read ahead, round r.
+ */
+int ingest_fill_round(struct cdt_ingest *ing, int fd, struct round *r, const struct round *prev,
+		      int *eof);
+void ingest_fill_ahead(struct cdt_ingest *ing, struct round *r, int *eof);
+
+/*
  * Group commit (ingest-commit.c). ingest_pend() queues a name (meta copied,
  * its extended attributes taken over; mw owned from now on);
  * ingest_commit_if_due() commits when the batch is due: its chunk data at
