@@ -414,7 +414,7 @@ static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st, str
 	if (af) {
 		/* Opened, read and hashed by the reader: its fstat() is from before it read. */
 		fd = af->fd;
-		af->fd = -1;
+		af->fd = -1;	/* closed below */
 		before = af->st;
 	} else {
 		fd = src->is_stdin ? STDIN_FILENO :
@@ -450,17 +450,9 @@ static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st, str
 		read_xattrs(st, src->path, meta);
 	st->current = src->name;
 	src->read_at = af ? af->read_at : (int64_t)time(NULL);
-	if (af) {
-		int q;
-
-		af->fd = fd;
-		q = cdt_ingest_queue_ahead(ing, af, what, meta, src, &res);
-		af->fd = -1;	/* closed below */
-		if (q < 0)
-			goto out;
-	} else if (cdt_ingest_queue(ing, fd, what, meta, src, &res) < 0) {
+	if (af ? cdt_ingest_queue_ahead(ing, af, what, meta, src, &res) < 0 :
+		 cdt_ingest_queue(ing, fd, what, meta, src, &res) < 0)
 		goto out;
-	}
 	/*
 	 * Only what fstat() sees counts as a change: files under /proc and
 	 * /sys give st_size 0 and read as more, and that is how they are.

@@ -52,35 +52,21 @@ void cdt_ahead_file_free(struct cdt_ahead_file *f)
 
 /*
  * Read the whole of fd (a regular file of st_size bytes) into f->buf.
- * 0, or -1 when it is not for reading ahead (an error, or it has grown
- * past CDT_AHEAD_MAX: the caller reads it itself).
+ * 0, or -1 when it is not for reading ahead (an error, or it grew while
+ * it was read: the caller reads it itself).
  */
 static int read_whole(struct cdt_ahead_file *f)
 {
-	size_t cap = (size_t)f->st.st_size + 1;
+	size_t want = (size_t)f->st.st_size;
+	ssize_t n;
 
-	f->buf = xmalloc(cap);
-	f->len = 0;
-	for (;;) {
-		ssize_t r;
-
-		if (f->len == cap) {
-			/* It grew while it was read: as long as it stays small, read on. */
-			if (cap > CDT_AHEAD_MAX)
-				return -1;
-			cap = MIN(2 * cap, (size_t)CDT_AHEAD_MAX + 1);
-			f->buf = xrealloc(f->buf, cap);
-		}
-		r = read(f->fd, f->buf + f->len, cap - f->len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (!r)
-			break;
-		f->len += (size_t)r;
-	}
-	return f->len > CDT_AHEAD_MAX ? -1 : 0;
+	/* One byte more than fstat() said, to see the end. */
+	f->buf = xmalloc(want + 1);
+	n = read_full(f->fd, f->buf, want + 1);
+	if (n < 0 || (size_t)n > want)
+		return -1;
+	f->len = (size_t)n;
+	return 0;
 }
 
 /* Open, read, cut and hash one file; NULL when it is left to the caller. */
@@ -167,11 +153,6 @@ struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const char *
 	a->ring = xcalloc(a->cap, sizeof(*a->ring));
 	a->started = !pthread_create(&a->thread, NULL, ahead_thread, a);
 	return a;
-}
-
-size_t cdt_ahead_pending(const struct cdt_ahead *a)
-{
-	return a->n;
 }
 
 void cdt_ahead_push(struct cdt_ahead *a, const char *path)

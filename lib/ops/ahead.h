@@ -19,7 +19,7 @@
  * store. Files are taken back in the order they were pushed.
  *
  * Only regular files of at most CDT_AHEAD_MAX bytes that it reads whole
- * are prepared; any other (gone, grown, not regular, an error) is left to
+ * are prepared; any other (gone, grown, sparse, not regular, an error) is left to
  * the caller, which reads it as usual and reports what is wrong. At most
  * CDT_AHEAD_BYTES of file data are held at once.
  */
@@ -50,8 +50,6 @@ struct cdt_ahead;
 struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const char *path, int flags));
 /* Queue `path` (copied) to be prepared. */
 void cdt_ahead_push(struct cdt_ahead *a, const char *path);
-/* Files pushed and not taken yet. */
-size_t cdt_ahead_pending(const struct cdt_ahead *a);
 /*
  * The next file pushed, once prepared (waits for it), or NULL when it was
  * not: the caller reads it itself. The caller owns what it gets

@@ -105,18 +105,22 @@ static void pend_release(struct pending *p)
 	strbuf_release(&p->name_tmp);
 }
 
-void ingest_pend_free(struct cdt_ingest *ing)
+/* Names done with: their staged entries left in tmp/ removed, and freed. */
+static void pend_release_all(struct cdt_store *s, struct pending *pend, size_t n)
 {
-	int tmpfd = ing->npend ? cdt_store_dirfd(ing->store, CDT_DIR_TMP) : -1;
+	int tmpfd = n ? cdt_store_dirfd(s, CDT_DIR_TMP) : -1;
 	size_t i;
 
-	for (i = 0; i < ing->npend; i++) {
-		struct pending *p = &ing->pend[i];
-
-		if (p->name_tmp.len)
-			unlinkat(tmpfd, p->name_tmp.buf, 0);
-		pend_release(p);
+	for (i = 0; i < n; i++) {
+		if (pend[i].name_tmp.len)
+			unlinkat(tmpfd, pend[i].name_tmp.buf, 0);
+		pend_release(&pend[i]);
 	}
+}
+
+void ingest_pend_free(struct cdt_ingest *ing)
+{
+	pend_release_all(ing->store, ing->pend, ing->npend);
 	ing->npend = 0;
 	ing->pend_manifests = 0;
 	cdt_idset_reset(&ing->pend_ids);
@@ -439,13 +443,15 @@ static struct commit_job *take_pending(struct cdt_ingest *ing)
 }
 
 /* Wait for the job, tell the caller about each name, and forget them. */
-static int finish_job(struct cdt_ingest *ing, struct commit_job *j, int *last_err)
+static int finish_job(struct cdt_ingest *ing, struct commit_job *j, int *last_err, int *fatal)
 {
-	int tmpfd = cdt_store_dirfd(j->store, CDT_DIR_TMP), ret;
 	size_t i;
+	int ret;
 
 	if (j->threaded)
 		pthread_join(j->thread, NULL);
+	if (fatal)
+		*fatal = j->fatal;
 	ret = j->ret;
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];
@@ -457,11 +463,7 @@ static int finish_job(struct cdt_ingest *ing, struct commit_job *j, int *last_er
 	}
 	if (last_err && j->npend)
 		*last_err = j->pend[j->npend - 1].err;
-	for (i = 0; i < j->npend; i++) {
-		if (j->pend[i].name_tmp.len)
-			unlinkat(tmpfd, j->pend[i].name_tmp.buf, 0);
-		pend_release(&j->pend[i]);
-	}
+	pend_release_all(j->store, j->pend, j->npend);
 	free(j->pend);
 	cdt_idset_clear(&j->ids);
 	cdt_ref_writer_free(j->refw);
@@ -482,11 +484,7 @@ static int finish_inflight(struct cdt_ingest *ing)
 	if (!j)
 		return 0;
 	ing->inflight = NULL;
-	if (j->threaded)
-		pthread_join(j->thread, NULL);
-	j->threaded = 0;
-	fatal = j->fatal;
-	ret = finish_job(ing, j, NULL);
+	ret = finish_job(ing, j, NULL, &fatal);
 	if (fatal && ing->npend) {
 		int err = ret < 0 ? ret : -EIO;
 
@@ -534,7 +532,7 @@ static int commit_batch(struct cdt_ingest *ing, int *last_err, int async)
 		return prev;
 	}
 	commit_names(j);
-	ret = finish_job(ing, j, last_err);
+	ret = finish_job(ing, j, last_err, NULL);
 	return prev ? prev : ret;
 }
 

@@ -278,8 +278,9 @@ int cdt_ingest_queue_ahead(struct cdt_ingest *ing, const struct cdt_ahead_file *
 {
 	int ret;
 
+	/* Its bytes are in f: the file is not read again. */
 	ing->ahead = f;
-	ret = cdt_ingest_queue(ing, f->fd, what, meta, cookie, res);
+	ret = cdt_ingest_queue(ing, -1, what, meta, cookie, res);
 	ing->ahead = NULL;
 	return ret;
 }

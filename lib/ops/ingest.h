@@ -95,7 +95,7 @@ int cdt_ingest_queue(struct cdt_ingest *ing, int fd, const char *what,
 /*
  * cdt_ingest_queue() of a file read ahead (ops/ahead.h): its bytes, chunks
  * and ids as the reader prepared them; the store is asked about its chunks
- * now. f->fd is the file (not read again).
+ * now. The file is not read again.
  */
 struct cdt_ahead_file;
 int cdt_ingest_queue_ahead(struct cdt_ingest *ing, const struct cdt_ahead_file *f,
