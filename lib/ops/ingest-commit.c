@@ -14,6 +14,7 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,7 +213,7 @@ static int update_info(struct commit_job *j, struct cdt_info *info)
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];
 
-		if (p->err)
+		if (p->err || p->res.name_kept)
 			continue;
 		strbuf_init(&bytes[n], 0);
 		cdt_name_encode(p->meta, &bytes[n]);	/* the bytes cdt_name_stage() wrote */
@@ -269,6 +270,55 @@ static int commit_data(struct cdt_ingest *ing)
 	return ret;
 }
 
+/*
+ * Is the stored entry of meta's name the one it would write, but for when
+ * it was written? Then it is kept as it is: an unchanged tree added again
+ * under the same names creates, renames and records nothing. An entry
+ * that cannot be read (missing, damaged, in the way) is written as usual.
+ *
+ * `missing` is a directory of names found missing for an earlier name
+ * (or empty): the names under it are new, and are not looked for one by
+ * one (a first store of a tree asks once a directory). Being wrong about
+ * it only writes an entry, never keeps one.
+ */
+static int name_unchanged(struct cdt_store *s, struct cdt_name_entry *meta, struct strbuf *missing)
+{
+	struct cdt_name_entry old;
+	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT, why = STRBUF_INIT;
+	const char *slash = strrchr(meta->name, '/');
+	int64_t added = meta->added_sec;
+	int same = 0, ret, fd;
+
+	if (missing->len && !strncmp(meta->name, missing->buf, missing->len) &&
+	    meta->name[missing->len] == '/')
+		return 0;
+	ret = cdt_name_read(s, meta->name, &old, &why);
+	if (ret == -ENOENT && slash) {
+		/* Is its directory missing too? */
+		strbuf_reset(missing);
+		strbuf_add(missing, meta->name, (size_t)(slash - meta->name));
+		fd = openat_beneath(cdt_store_dirfd(s, CDT_DIR_NAMES), missing->buf,
+				    O_RDONLY | O_DIRECTORY, 0);
+		if (fd >= 0) {
+			close(fd);
+			strbuf_reset(missing);
+		}
+	}
+	if (!ret) {
+		meta->added_sec = old.added_sec;
+		cdt_name_encode(meta, &a);
+		cdt_name_encode(&old, &b);
+		same = a.len == b.len && !memcmp(a.buf, b.buf, a.len);
+		if (!same)
+			meta->added_sec = added;
+		cdt_name_entry_release(&old);
+	}
+	strbuf_release(&a);
+	strbuf_release(&b);
+	strbuf_release(&why);
+	return same;
+}
+
 static void commit_names(struct commit_job *j)
 {
 	static unsigned paused_at_mark;
@@ -278,11 +328,29 @@ static void commit_names(struct commit_job *j)
 	struct cdt_name_dirs *dirs;
 	struct cdt_info *info;
 	char hex[CDT_ID_HEXLEN + 1];
-	size_t i, nrecords = 0;
+	struct strbuf missing = STRBUF_INIT;
+	size_t i, nrecords = 0, changes = 0;
 	int ret, any_new = 0, followed = 1;
 
 	if (j->ret)
 		return;
+	/*
+	 * Names stored as they would be written are kept. (add stores a name
+	 * once per command, so none is both kept and written here.)
+	 */
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
+
+		if (p->err)
+			continue;
+		p->meta->added_sec = j->committed_at;
+		/* With --no-replace an existing name fails, the same or not. */
+		p->res.name_kept = !j->no_replace && name_unchanged(s, p->meta, &missing);
+		changes += !p->res.name_kept || p->mw;
+	}
+	strbuf_release(&missing);
+	if (!changes && !j->refw)
+		return;		/* nothing to write, nothing to sync */
 	/* Before any name changes; ended once the tables of info/names/ follow. */
 	intent = cdt_info_intent_begin(s);
 	/* Jobs run one after another (each joined before the next starts). */
@@ -313,9 +381,8 @@ static void commit_names(struct commit_job *j)
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];
 
-		if (p->err)
+		if (p->err || p->res.name_kept)
 			continue;
-		p->meta->added_sec = j->committed_at;
 		p->err = cdt_name_stage(s, p->meta, &p->name_tmp);
 		if (p->err) {
 			strbuf_reset(&p->name_tmp);
@@ -330,7 +397,7 @@ static void commit_names(struct commit_job *j)
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];
 
-		if (!p->err && cdt_name_has_content(p->meta))
+		if (!p->err && !p->res.name_kept && cdt_name_has_content(p->meta))
 			cdt_nameref_writer_add(records, &p->meta->content, p->meta->name);
 	}
 	nrecords = cdt_nameref_writer_count(records);

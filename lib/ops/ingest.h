@@ -61,6 +61,8 @@ struct cdt_ingest_result {
 	/* Of those, the ones stored as deltas against a similar chunk. */
 	uint64_t delta_chunks, delta_raw, delta_stored;
 	int manifest_existed;	/* identical content was already stored */
+	/* The name's stored entry was this one already (but for when it was written): kept. */
+	int name_kept;
 	/*
 	 * Bytes fed to the whole-file hash: the size for new content, less
 	 * when the file's chunks were found to be a stored file's.
