@@ -242,3 +242,25 @@ make_tree() {
 	check_info
 	[ -z "$(ls "$S/info" | grep changing)" ] || fail "marks left: $(ls "$S/info")"
 }
+
+@test "a mark never made (its writer killed before renaming it) is removed once old and unlocked" {
+	init_store
+	make_tree
+	c add -q --name first src/f1
+	: > "$S/info/new-changing-999999-1"
+	: > "$S/info/new-changing-999999-2"
+	: > "$S/info/new-changing-999999-3"
+	touch -d '2 hours ago' "$S/info/new-changing-999999-1" "$S/info/new-changing-999999-3"
+	# -3 is held by a live process: not litter, however old.
+	flock "$S/info/new-changing-999999-3" sleep 30 &
+	holder=$!
+	sleep 0.5
+	echo other > other
+	c add -q other
+	left=$(ls "$S/info" | grep '^new-changing' | tr '\n' ' ')
+	kill $holder 2> /dev/null || true
+	wait $holder 2> /dev/null || true
+	[ "$left" = "new-changing-999999-2 new-changing-999999-3 " ] || fail "left: $left"
+	check_info
+	c fsck > /dev/null
+}

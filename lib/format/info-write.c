@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* One entry of a table being made: its name and bytes (not owned). */
@@ -52,7 +53,32 @@ struct cdt_info_intent {
 	struct strbuf name;
 };
 
-/* The marks of writers that are gone, in *out (xmalloc'd). Their count. */
+/*
+ * A mark is made under "new-" + its name, locked, then renamed. A writer
+ * killed in between leaves the new- file, which nothing reads: removed
+ * once no one holds it and it is a minute old (a live writer locks it
+ * microseconds after making it).
+ */
+#define LITTER_AGE 60
+
+static void remove_litter(int infofd, const char *name)
+{
+	struct stat st;
+	int fd = openat(infofd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (int64_t)time(NULL) - (int64_t)st.st_mtime > LITTER_AGE &&
+	    flock(fd, LOCK_EX | LOCK_NB) == 0)
+		unlinkat(infofd, name, 0);
+	close(fd);
+}
+
+/*
+ * The marks of writers that are gone, in *out (xmalloc'd). Their count.
+ * (The leftovers of marks never made are removed on the way.)
+ */
 static size_t dead_intents(int infofd, struct cdt_dent **out)
 {
 	struct cdt_dent *d = NULL;
@@ -65,6 +91,8 @@ static size_t dead_intents(int infofd, struct cdt_dent **out)
 		int fd, gone;
 
 		gone = 0;
+		if (!strncmp(d[i].name, "new-" INTENT_PREFIX, strlen("new-" INTENT_PREFIX)))
+			remove_litter(infofd, d[i].name);
 		if (!strncmp(d[i].name, INTENT_PREFIX, strlen(INTENT_PREFIX)) && d[i].type == DT_REG) {
 			fd = openat(infofd, d[i].name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (fd >= 0) {

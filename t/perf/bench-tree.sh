@@ -13,6 +13,8 @@
 #
 #   first     the tree stored (cdt add -r; borg create; restic backup)
 #   again     the same tree stored again, unchanged (a second generation)
+#   same      (cdt alone) the same tree stored again under the first
+#             generation's names, as a nightly add to fixed names does
 #   restore   the first generation written back into an empty directory
 #             (cdt restore; borg extract; restic restore)
 #
@@ -98,6 +100,7 @@ step() {
 	case $tool.$what in
 	cdt.first) "$CDT" --store "$repo" add -q -r --prefix g1 $TREE ;;
 	cdt.again) "$CDT" --store "$repo" add -q -r --prefix g2 $TREE ;;
+	cdt.same) "$CDT" --store "$repo" add -q -r --prefix g1 $TREE ;;
 	cdt.restore) "$CDT" --store "$repo" restore -q g1 "$target" ;;
 	borg.first) borg create "$repo::g1" $TREE ;;
 	borg.again) borg create "$repo::g2" $TREE ;;
@@ -120,7 +123,9 @@ for r in $(seq 1 "$ROUNDS"); do
 	for t in $have; do
 		repo=$BENCH_DIR/repo-$t target=$BENCH_DIR/restore-$t
 		init_repo "$t" "$repo"
-		for what in first again restore; do
+		steps="first again restore"
+		[ "$t" = cdt ] && steps="first again same restore"
+		for what in $steps; do
 			rm -rf "$target"
 			mkdir -p "$target"
 			sync
@@ -140,10 +145,16 @@ done
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+# Every round's times, so that the spread of this machine shows.
+for r in $(seq 1 "$ROUNDS"); do
+	say "round $r: $(awk '{ printf "%s %s %.2f; ", $1, $2, $3 }' "$BENCH_DIR/times.$r")"
+done
+
 say "$(printf '%-8s %-8s %8s %9s %9s' tool step seconds MB/s files/s)"
 for t in $have; do
-	for what in first again restore; do
+	for what in first again same restore; do
 		s=$(cat "$BENCH_DIR"/times.* | awk -v t="$t" -v w="$what" '$1 == t && $2 == w { print $3 }' | median)
+		[ -n "$s" ] || continue	# a step of cdt alone
 		mbs=$(echo "scale=1; $bytes / $s / 1000000" | bc)
 		fps=$(echo "scale=0; $files / $s" | bc)
 		say "$(printf '%-8s %-8s %8.2f %9s %9s' "$t" "$what" "$s" "$mbs" "$fps")"
