@@ -364,7 +364,7 @@ ifeq ($(SANITIZE),1)
 CRASH_KILLS ?= 40
 TEST_FILES ?= $(filter-out %-harness.bats,$(sort $(wildcard t/*.bats)))
 else
-CRASH_KILLS ?= 200
+CRASH_KILLS ?= 120
 TEST_FILES ?= t/
 endif
 test: deps

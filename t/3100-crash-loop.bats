@@ -26,7 +26,7 @@ check_all() {
 		fi
 	done
 	kills=0
-	deadline=$((SECONDS + ${CDT_CRASH_SECONDS:-40}))
+	deadline=$((SECONDS + ${CDT_CRASH_SECONDS:-25}))
 	round=0
 	while [ $SECONDS -lt $deadline ]; do
 		round=$((round + 1))

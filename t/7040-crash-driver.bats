@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # The crash driver: add, rm, gc (packing and repacking) and repair killed
-# with SIGKILL at random moments, CDT_CRASH_KILLS times (make test: 200). After every kill fsck
+# with SIGKILL at random moments, CDT_CRASH_KILLS times (make test: 120). After every kill fsck
 # finds nothing but garbage (and server info left stale) and every committed name restores
 # byte-identical.
 
@@ -39,7 +39,7 @@ check_store() {
 		fi
 	done
 	kills=0 round=0
-	want=${CDT_CRASH_KILLS:-200}
+	want=${CDT_CRASH_KILLS:-120}
 	deadline=$((SECONDS + ${CDT_CRASH_SECONDS:-240}))
 	# The delay before each kill, per command, adapts to how long the
 	# command takes here: shorter after it finished first, longer after a
