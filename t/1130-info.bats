@@ -179,13 +179,20 @@ make_tree() {
 	check_info
 }
 
-@test "an add killed after its names are in place leaves info/ stale, which fsck finds" {
+# A store holding "first", and an add -r of src/ killed at crash point
+# "info": its names in place, the tables of info/names/ not yet written.
+add_killed_at_info() {
+	local rc=0
+
 	init_store
 	make_tree
 	c add -q --name first src/f1
-	rc=0
 	CDT_TEST_CRASH=info c add -q -r src || rc=$?
 	[ "$rc" = 137 ]
+}
+
+@test "an add killed after its names are in place leaves info/ stale, which fsck finds" {
+	add_killed_at_info
 	c ls src > /dev/null
 	run_split c fsck --quick
 	assert_status 32
@@ -195,12 +202,7 @@ make_tree() {
 }
 
 @test "the next writer after one killed between its names and its tables writes info/ again" {
-	init_store
-	make_tree
-	c add -q --name first src/f1
-	rc=0
-	CDT_TEST_CRASH=info c add -q -r src || rc=$?
-	[ "$rc" = 137 ]
+	add_killed_at_info
 	# The killed add's mark is left, unlocked.
 	ls "$S/info" | grep -q '^changing-' || fail "no mark: $(ls "$S/info")"
 	run_split c fsck --quick

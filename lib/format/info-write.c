@@ -54,26 +54,30 @@ struct cdt_info_intent {
 };
 
 /*
- * A mark is made under "new-" + its name, locked, then renamed. A writer
- * killed in between leaves the new- file, which nothing reads: removed
- * once no one holds it and it is a minute old (a live writer locks it
- * microseconds after making it).
+ * Is info/<name> a regular file that no one holds locked (its writer is
+ * gone), and with min_age, at least that many seconds old?
  */
-#define LITTER_AGE 60
-
-static void remove_litter(int infofd, const char *name)
+static int unheld(int infofd, const char *name, int64_t min_age)
 {
 	struct stat st;
-	int fd = openat(infofd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(infofd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), ret;
 
 	if (fd < 0)
-		return;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (int64_t)time(NULL) - (int64_t)st.st_mtime > LITTER_AGE &&
-	    flock(fd, LOCK_EX | LOCK_NB) == 0)
-		unlinkat(infofd, name, 0);
+		return 0;
+	ret = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	      (!min_age || (int64_t)time(NULL) - (int64_t)st.st_mtime >= min_age) &&
+	      flock(fd, LOCK_EX | LOCK_NB) == 0;
 	close(fd);
+	return ret;
 }
+
+/*
+ * A mark is made under "new-" + its name, locked, then renamed. A writer
+ * killed in between leaves the new- file, which nothing reads: removed
+ * once no one holds it and it is over a minute old (a live writer locks
+ * it microseconds after making it).
+ */
+#define LITTER_AGE 61
 
 /*
  * The marks of writers that are gone, in *out (xmalloc'd). Their count.
@@ -88,18 +92,13 @@ static size_t dead_intents(int infofd, struct cdt_dent **out)
 	if (cdt_list_dir(infofd, ".", &d, &nd) < 0)
 		return 0;
 	for (i = 0; i < nd; i++) {
-		int fd, gone;
+		int gone;
 
-		gone = 0;
-		if (!strncmp(d[i].name, "new-" INTENT_PREFIX, strlen("new-" INTENT_PREFIX)))
-			remove_litter(infofd, d[i].name);
-		if (!strncmp(d[i].name, INTENT_PREFIX, strlen(INTENT_PREFIX)) && d[i].type == DT_REG) {
-			fd = openat(infofd, d[i].name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-			if (fd >= 0) {
-				gone = flock(fd, LOCK_EX | LOCK_NB) == 0;
-				close(fd);
-			}
-		}
+		if (!strncmp(d[i].name, "new-" INTENT_PREFIX, strlen("new-" INTENT_PREFIX)) &&
+		    unheld(infofd, d[i].name, LITTER_AGE))
+			unlinkat(infofd, d[i].name, 0);
+		gone = !strncmp(d[i].name, INTENT_PREFIX, strlen(INTENT_PREFIX)) &&
+		       d[i].type == DT_REG && unheld(infofd, d[i].name, 0);
 		if (gone)
 			d[n++] = d[i];
 		else
