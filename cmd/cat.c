@@ -80,7 +80,8 @@ static int replace_file(struct cdt_restore *r, const struct cdt_name_entry *e,
 	{
 		char *prefix = xstrfmt(".%s.cdt", base);
 
-		fd = tmpfile_openat(dirfd, prefix, &tmp);
+		/* Nobody else reads the bytes before the stored mode is set. */
+		fd = tmpfile_openat_mode(dirfd, prefix, &tmp, 0600);
 		free(prefix);
 	}
 	if (fd < 0) {

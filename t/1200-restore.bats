@@ -244,6 +244,38 @@ make_owned() {
 	[ -z "$(find out -name '.cdt-restore*')" ]
 }
 
+@test "a file's bytes are never readable by others before its stored mode is set" {
+	init_store
+	mkdir src
+	echo secret > src/key
+	chmod 0600 src/key
+	c add -q -r src
+	umask 022
+	# Paused once the bytes are written, before the mode is set: restore,
+	# then cat -o.
+	CDT_TEST_PAUSE=restore-written "$CDT" --store "$S" restore -q src out &
+	pid=$!
+	wait_stopped $pid
+	tmp=$(find out -name '.cdt-restore-*')
+	[ -n "$tmp" ] || { kill -KILL $pid; fail "no temporary file in out/"; }
+	mode=$(stat -c %a "$tmp")
+	kill -CONT $pid
+	wait $pid
+	[ "$mode" = 600 ] || fail "temporary file was mode $mode"
+	cmp src/key out/key
+	[ "$(stat -c %a out/key)" = 600 ]
+	CDT_TEST_PAUSE=restore-written "$CDT" --store "$S" cat -o key.out src/key &
+	pid=$!
+	wait_stopped $pid
+	tmp=$(find . -maxdepth 1 -name '.key.out.cdt-*')
+	[ -n "$tmp" ] || { kill -KILL $pid; fail "no temporary file for cat -o"; }
+	mode=$(stat -c %a "$tmp")
+	kill -CONT $pid
+	wait $pid
+	[ "$mode" = 600 ] || fail "temporary file of cat -o was mode $mode"
+	cmp src/key key.out
+}
+
 @test "temporary files a killed restore left are removed by the next one, not another's" {
 	init_store
 	mkdir -p src/a

@@ -258,6 +258,11 @@ static uint64_t next_temp_id(long *pid)
 
 int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name)
 {
+	return tmpfile_openat_mode(tmpfd, prefix, name, 0666);
+}
+
+int tmpfile_openat_mode(int tmpfd, const char *prefix, struct strbuf *name, mode_t mode)
+{
 	int tries, err;
 
 	for (tries = 0; tries < 100; tries++) {
@@ -275,7 +280,7 @@ int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name)
 		 */
 		remember_temp(tmpfd, name->buf);
 		fd = openat(tmpfd, name->buf,
-			    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+			    O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 		if (fd >= 0)
 			return fd;
 		err = errno;

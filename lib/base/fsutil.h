@@ -3,6 +3,7 @@
 #define CDT_FSUTIL_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include "base/strbuf.h"
 
 /* Create `path` and missing parents with mode 0777 & ~umask. 0 or -errno. */
@@ -21,6 +22,8 @@ int fsync_dirat(int dirfd, const char *path);
  * tmpfile_install_signal_handlers) removes it.
  */
 int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name);
+/* The same, created with `mode` (before the umask) instead of 0666. */
+int tmpfile_openat_mode(int tmpfd, const char *prefix, struct strbuf *name, mode_t mode);
 /*
  * Forget a temporary file that was renamed or removed; needed only when its
  * directory descriptor is about to be closed (so the number can be reused).

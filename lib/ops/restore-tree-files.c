@@ -143,12 +143,6 @@ static int restore_file(struct worker *w, struct titem *it)
 		strbuf_reset(&tmp);
 		goto out;
 	}
-	/* Nobody else reads the bytes before the stored mode is set. */
-	if (fchmod(fd, 0600) < 0) {
-		error("cannot restore '%s': cannot set the mode of a temporary file: %s",
-		      quote(it->stored), cdt_strerror(errno));
-		goto out;
-	}
 	memcpy(e->name, it->stored, strlen(it->stored) + 1);
 	e->version = CDT_NAME_VERSION2;
 	e->type = CDT_NAME_REG;

@@ -231,7 +231,8 @@ static int set_link_meta(struct tree *t, const struct titem *it, int dirfd, cons
  */
 int rt_tmp_name(int dirfd, struct strbuf *name, int keep_file)
 {
-	int fd = tmpfile_openat(dirfd, TMP_PREFIX, name);
+	/* Nobody else reads the bytes before the stored mode is set. */
+	int fd = tmpfile_openat_mode(dirfd, TMP_PREFIX, name, 0600);
 
 	if (fd < 0 || keep_file)
 		return fd;

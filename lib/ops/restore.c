@@ -180,7 +180,8 @@ static const unsigned char *zero_bytes(struct cdt_restore *r)
  * over with lseek, so a block no byte is written to stays a hole (the
  * file gets its size from ftruncate at the end).
  */
-static int write_sparse(int fd, const unsigned char *p, size_t n, uint64_t off, size_t blksize)
+static int write_sparse(int fd, const unsigned char *p, size_t n, uint64_t off, size_t blksize,
+			int *hole_at_end)
 {
 	size_t i = 0;
 
@@ -198,6 +199,7 @@ static int write_sparse(int fd, const unsigned char *p, size_t n, uint64_t off, 
 			zero = z;
 			i = end;
 		}
+		*hole_at_end = zero;
 		if (zero) {
 			if (lseek(fd, (off_t)(i - start), SEEK_CUR) < 0)
 				return -errno;
@@ -315,6 +317,7 @@ struct writing {
 	const char *outname;
 	int sparse;
 	size_t blksize;		/* sparse: the file system's block */
+	int hole_at_end;	/* sparse: the last bytes were passed over, not written */
 };
 
 static void write_round(uint64_t done, void *data)
@@ -335,14 +338,17 @@ static int write_slot(const struct slot *sl, void *data)
 				  quote(w->e->name), (unsigned long long)sl->e.offset,
 				  cdt_id_to_hex(&sl->e.id, hex), sl->e.len,
 				  sl->why.len ? sl->why.buf : cdt_strerror(sl->err));
-	if (sl->zero && w->sparse)
+	if (sl->zero && w->sparse) {
 		ret = lseek(w->fd, (off_t)sl->len, SEEK_CUR) < 0 ? -errno : 0;
-	else if (sl->zero)
+		w->hole_at_end = 1;
+	} else if (sl->zero) {
 		ret = write_all(w->fd, zero_bytes(w->r), sl->len);
-	else if (w->sparse)
-		ret = write_sparse(w->fd, sl->data, sl->len, sl->e.offset, w->blksize);
-	else
+	} else if (w->sparse) {
+		ret = write_sparse(w->fd, sl->data, sl->len, sl->e.offset, w->blksize,
+				   &w->hole_at_end);
+	} else {
 		ret = write_all(w->fd, sl->data, sl->len);
+	}
 	if (ret < 0)
 		return error_code(ret, "cannot write '%s' to %s: %s", quote(w->e->name),
 				  quote(w->outname), cdt_strerror(ret));
@@ -352,7 +358,7 @@ static int write_slot(const struct slot *sl, void *data)
 int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd,
 		   const char *outname, int sparse)
 {
-	struct writing w = { r, e, fd, outname, sparse, 4096 };
+	struct writing w = { r, e, fd, outname, sparse, 4096, 0 };
 	struct read_loop loop = { write_slot, r->progress ? write_round : NULL, &w };
 	struct cdt_manifest *m = NULL;
 	struct strbuf why = STRBUF_INIT;
@@ -390,7 +396,9 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 	}
 	if (ret < 0)
 		goto out;
-	if (sparse && ftruncate(fd, (off_t)cdt_manifest_size(m)) < 0) {
+	cdt_pause_point("restore-written");
+	/* A fresh file written up to its end has its size already. */
+	if (w.hole_at_end && ftruncate(fd, (off_t)cdt_manifest_size(m)) < 0) {
 		ret = -errno;
 		error("cannot write '%s' to %s: %s", quote(e->name), quote(outname), cdt_strerror(errno));
 		goto out;
