@@ -94,7 +94,7 @@ static int show_item(const struct cdt_diff_item *it, void *data)
 			if (it->a && it->b && it->what & CDT_DIFF_CONTENT)
 				strbuf_addf(sb, "%llu -> %llu bytes", (unsigned long long)it->a->size,
 					    (unsigned long long)it->b->size);
-			else if (it->a || it->b)
+			else if ((it->a || it->b) && cdt_name_has_content(it->b ? it->b : it->a))
 				strbuf_addf(sb, "%llu bytes",
 					    (unsigned long long)(it->b ? it->b : it->a)->size);
 		}

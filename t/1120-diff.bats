@@ -138,6 +138,24 @@ assert s["new_raw_bytes"] == 500000 and s["removed"] == 1, s
 PY
 }
 
+@test "diff --stat of trees with links and directories counts only file contents" {
+	init_store
+	mkdir -p t/d/empty
+	gen_bytes 1 100000 > t/d/f
+	ln -s d/f t/link
+	c add -q -r --prefix g1 t
+	gen_bytes 2 50000 > t/d/g
+	ln -s elsewhere t/d/link2
+	c add -q -r --prefix g2 t
+	run_split c diff --stat g1 g2
+	assert_status 0
+	[ -z "$err" ] || fail "diff --stat said: $err"
+	assert_out_contains "+ t/d/g (50000 bytes)"
+	# A link has no bytes to count.
+	printf '%s\n' "$output" | grep -qx '+ t/d/link2' || fail "link line: $output"
+	assert_out_contains "50000 bytes added"
+}
+
 @test "diff -q and --exit-code: 0 when the same, 1 when different, nothing printed by -q" {
 	two_generations
 	run_split c diff -q gen1 gen2

@@ -186,9 +186,10 @@ static int emit(struct merge *m, const char *path, const struct slot *a, const s
 	}
 	it.a = a ? &a->e : NULL;
 	it.b = b ? &b->e : NULL;
-	if (a && m->flags & CDT_DIFF_CHUNKS)
+	/* Only regular files have contents (a link's or directory's id is zeros). */
+	if (a && m->flags & CDT_DIFF_CHUNKS && cdt_name_has_content(&a->e))
 		cdt_idset_add(&m->contents1, &a->e.content);
-	if (b && m->flags & CDT_DIFF_CHUNKS)
+	if (b && m->flags & CDT_DIFF_CHUNKS && cdt_name_has_content(&b->e))
 		cdt_idset_add(&m->contents2, &b->e.content);
 	if (a && b) {
 		it.what = cdt_name_entry_diff(&a->e, &b->e);
