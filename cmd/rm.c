@@ -82,7 +82,7 @@ static int dry_run(struct cmd_ctx *ctx, const struct targets *t, int quiet)
 	unsigned char *dup = xcalloc(t->nr + 1, 1);
 	struct cdt_stats_part st;
 	char h[2][32];
-	size_t k;
+	size_t k, distinct = 0;
 	int ret = 0;
 
 	for (k = 0; k < t->nr; k++) {
@@ -93,9 +93,13 @@ static int dry_run(struct cmd_ctx *ctx, const struct targets *t, int quiet)
 	for (k = 1; k < lk.nr; k++)
 		if (!strcmp(lk.v[k].name, lk.v[k - 1].name))
 			dup[lk.v[k].idx] = 1;
-	for (k = 0; k < t->nr && !quiet; k++)
-		if (!dup[k])
+	for (k = 0; k < t->nr; k++) {
+		if (dup[k])
+			continue;
+		distinct++;
+		if (!quiet)
 			printf("would remove %s\n", t->names[k]);
+	}
 	if (quiet)
 		goto out;
 	ret = cdt_stats_part(ctx->store, NULL, is_target, &lk, &st);
@@ -108,7 +112,7 @@ static int dry_run(struct cmd_ctx *ctx, const struct targets *t, int quiet)
 	}
 	printf("%llu name%s would be removed, %llu manifest%s dropped; would free %llu bytes (%s) "
 	       "in %llu chunk%s after 'cdt gc'",
-	       (unsigned long long)st.names, st.names == 1 ? "" : "s",
+	       (unsigned long long)distinct, distinct == 1 ? "" : "s",
 	       (unsigned long long)st.only_manifests, st.only_manifests == 1 ? "" : "s",
 	       (unsigned long long)st.freed_bytes, human_size(st.freed_bytes, h[0], 32),
 	       (unsigned long long)st.freed_chunks, st.freed_chunks == 1 ? "" : "s");

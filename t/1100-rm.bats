@@ -109,6 +109,21 @@ would remove g1/b" ] || fail "$output"
 	c cat g2/a | cmp - a
 }
 
+@test "rm -n counts every name rm would remove: directories and links too" {
+	init_store
+	mkdir -p t/d/empty
+	echo x > t/d/f
+	ln -s d/f t/link
+	c add -q -r --prefix g t
+	run_split c rm -n -r g
+	assert_status 0
+	[ "$(printf '%s\n' "$output" | grep -c '^would remove')" = 5 ] || fail "$output"
+	assert_out_contains "5 names would be removed, 1 manifest dropped"
+	run_split c rm -r g
+	assert_status 0
+	assert_out_contains "5 names removed, 1 manifest dropped"
+}
+
 @test "rm -n -q prints nothing, and a damaged name leaves what would be freed unknown" {
 	init_store
 	echo x > f

@@ -99,6 +99,26 @@ PY
 	assert_err_contains "bad prefix '/abs'"
 }
 
+@test "stats counts directories and links as names; a prefix of links alone is found" {
+	init_store
+	mkdir -p t/d/empty
+	echo x > t/d/f
+	ln -s d/f t/link
+	c add -q -r --prefix g t
+	mkdir links
+	ln -s nowhere links/l
+	c add -q -r links
+	c stats --json g > g.json
+	# t, t/d, t/d/empty, t/d/f, t/link: one content among them.
+	[ "$(json g.json names)" = 5 ] || fail "$(cat g.json)"
+	[ "$(json g.json manifests)" = 1 ]
+	run_split c stats links
+	assert_status 0
+	# links and links/l.
+	assert_out_contains "names              2"
+	assert_out_contains "manifests          0"
+}
+
 @test "a prefix whose chunks are bases of other names' deltas frees only what gc frees" {
 	init_store --chunk-size 4K --frame-size 16K
 	"$TEST_TOOL" gen-text 11 300000 > v1

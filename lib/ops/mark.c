@@ -190,13 +190,13 @@ static int mark_name(const char *name, const struct cdt_name_entry *e, int err,
 		l->damaged++;
 		return 0;
 	}
+	l->names++;
 	if (!cdt_name_has_content(e))
 		return 0;
 	cdt_idset_add(&l->manifests, &e->content);
 	cdt_hash(name, strlen(name), &nh);
 	cdt_live_record_key(&e->content, &nh, &key);
 	cdt_idset_add(&l->records, &key);
-	l->names++;
 	l->logical += e->size;
 	return 0;
 }
