@@ -17,8 +17,9 @@ const char usage_verify[] =
 	"usage: cdt verify [-v] [--json] [-j N] (--all | NAME...)\n"
 	"   or: cdt verify [-j N] --against FILE NAME\n"
 	"\n"
-	"Read each stored NAME (or every name, with --all) end to end exactly as\n"
-	"cat would, writing nothing: every chunk is checked against its id and\n"
+	"Read each stored NAME (every name under it, for a directory of names;\n"
+	"every name, with --all) end to end exactly as cat would, writing\n"
+	"nothing: every chunk is checked against its id and\n"
 	"the whole file against its content id. Damage does not stop the read:\n"
 	"each damaged name is reported with every byte range that cannot be read.\n"
 	"\n"
@@ -211,6 +212,31 @@ static int verify_walked(const char *name, const struct cdt_name_entry *e, int e
 	return 0;
 }
 
+/*
+ * Is `name` a directory of names (with an entry of its own, or only names
+ * under it)? Anything else is left to read_name() to report.
+ */
+static int is_name_dir(struct cdt_store *s, const char *name)
+{
+	struct cdt_name_entry *e = xcalloc(1, sizeof(*e));
+	struct strbuf why = STRBUF_INIT;
+	int ret, dir = 0;
+
+	if (cdt_name_check(name, &why) == 0) {
+		ret = cdt_name_read(s, name, e, &why);
+		if (!ret) {
+			dir = e->type == CDT_NAME_DIR;
+			cdt_name_entry_release(e);
+		} else {
+			dir = ret == -ENOENT &&
+			      cdt_name_writable(s, name, CDT_NAME_REG, 0) == -EISDIR;
+		}
+	}
+	strbuf_release(&why);
+	free(e);
+	return dir;
+}
+
 static int verify_against(struct cmd_ctx *ctx, const char *file, const char *name, int jobs)
 {
 	struct cdt_name_entry *e = xmalloc(sizeof(*e));
@@ -261,6 +287,7 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 	struct cdt_name_entry *e;
 	const char *against = NULL;
 	int c, i, all = 0, jobs = 0, ret = EXIT_OK, failed = 0;
+	char **prefix = NULL;	/* for each NAME that is a directory of names: it, trimmed */
 
 	memset(&st, 0, sizeof(st));
 	while ((c = getopt_long(argc, argv, ":vj:", opts, NULL)) != -1) {
@@ -291,10 +318,31 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 	if (!all && !argc)
 		return usage_error(ctx, "no name given (or --all)");
 
-	/* Look every name up first, as cat does: a typo fails before any work. */
-	if (read_names(ctx->store, argc, argv) < 0)
-		return EXIT_FAIL;
+	/*
+	 * Look every name up first, as cat does: a typo fails before any work.
+	 * A directory of names stands for every name under it.
+	 */
 	e = xmalloc(sizeof(*e));
+	prefix = xcalloc((size_t)argc + 1, sizeof(*prefix));
+	for (i = 0; i < argc; i++) {
+		struct strbuf name = STRBUF_INIT;
+
+		strbuf_addstr(&name, argv[i]);
+		trim_slashes(&name);
+		if (is_name_dir(ctx->store, name.buf)) {
+			prefix[i] = strbuf_detach(&name, NULL);
+		} else {
+			strbuf_release(&name);
+			if (read_name(ctx->store, argv[i], e) < 0)
+				failed = 1;
+			else
+				cdt_name_entry_release(e);
+		}
+	}
+	if (failed) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
 	st.store = ctx->store;
 	st.r = cdt_restore_new(ctx->store, jobs);
 	progress_start(&st.progress, 1);
@@ -303,9 +351,14 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 		if (cdt_names_walk(ctx->store, NULL, count_walked, &st) < 0)
 			st.total = 0;
 	} else if (st.progress.enabled) {
-		for (i = 0; i < argc; i++)
-			if (read_name(ctx->store, argv[i], e) == 0)
+		for (i = 0; i < argc; i++) {
+			if (prefix[i]) {
+				cdt_names_walk(ctx->store, prefix[i], count_walked, &st);
+			} else if (read_name(ctx->store, argv[i], e) == 0) {
 				st.total += e->size;
+				cdt_name_entry_release(e);
+			}
+		}
 	}
 	progress_stage(&st.progress);
 	if (all) {
@@ -318,11 +371,23 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 		}
 	} else {
 		for (i = 0; i < argc; i++) {
+			if (prefix[i]) {
+				int r = cdt_names_walk(ctx->store, prefix[i], verify_walked, &st);
+
+				if (r < 0) {
+					progress_clear(&st.progress);
+					error("cannot list names under '%s': %s", quote(prefix[i]),
+					      cdt_strerror(r));
+					failed = 1;
+				}
+				continue;
+			}
 			if (read_name(ctx->store, argv[i], e) < 0) {
 				failed = 1;
 				continue;
 			}
 			verify_entry(&st, e);
+			cdt_name_entry_release(e);
 		}
 	}
 	progress_finish(&st.progress);
@@ -351,6 +416,10 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 		ret = EXIT_FAIL;
 	cdt_restore_free(st.r);
 	free(st.runs);
+out:
+	for (i = 0; i < argc; i++)
+		free(prefix[i]);
+	free(prefix);
 	free(e);
 	return ret;
 }

@@ -108,6 +108,35 @@ load lib-integrity
 	assert_out_contains "'changed' differs from 'a' in bytes 4096-8191 (the stored chunk there is damaged, so the exact byte is unknown)"
 }
 
+@test "verify of a directory of names checks every file under it" {
+	init_store --chunker fixed --chunk-size 4K
+	mkdir -p t/d/empty
+	gen_bytes 1 20000 > t/d/f
+	gen_bytes 2 20000 > t/g
+	ln -s d/f t/link
+	c add -q -r --prefix gen1 t
+	gen_bytes 3 20000 > other
+	c add -q --name gen2/other other
+	run_split c verify -v gen1/
+	assert_status 0
+	assert_out_contains "ok 'gen1/t/d/f' (20000 bytes)"
+	assert_out_contains "ok 'gen1/t/g' (20000 bytes)"
+	assert_out_contains "verified 2 names, 39.1 KiB in "
+	case "$output" in *gen2*) fail "verified outside the prefix: $output" ;; esac
+	# A damaged chunk of one file under the prefix fails it.
+	damage_chunk "$(piece_id t/g 4096 4096)"
+	run_split c verify gen1/t gen2/other
+	assert_status 1
+	assert_out_contains "damaged 'gen1/t/g': 4096 of 20000 bytes cannot be read"
+	assert_out_contains "verified 3 names,"
+	assert_out_contains "1 damaged"
+	# A missing name is an error before anything is read.
+	run_split c verify gen1 gen3
+	assert_status 1
+	assert_err_contains "no such name: 'gen3'"
+	[ -z "$output" ] || fail "read before failing: $output"
+}
+
 @test "verify refuses bad usage and unknown names" {
 	make_fixture
 	run_split c verify
