@@ -14,6 +14,18 @@ load lib-integrity
 	[ -z "$err" ] || fail "unexpected stderr (not a terminal, so no progress): $err"
 }
 
+@test "fsck counts directories and links among the names it checked" {
+	init_store
+	mkdir -p t/d/empty
+	echo x > t/d/f
+	ln -s d/f t/link
+	c add -q -r t
+	run_split c fsck
+	assert_status 0
+	# t, t/d, t/d/empty, t/d/f, t/link
+	assert_out_contains "checked 5 names, 1 manifest, "
+}
+
 @test "fsck of an empty store exits 0" {
 	init_store
 	run_split c fsck

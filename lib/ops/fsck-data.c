@@ -63,6 +63,7 @@ static int visit_name(const char *name, const struct cdt_name_entry *e, int err,
 	struct fsck_name *n;
 	uint32_t idx;
 
+	f->sum.names++;
 	/* Directories and symbolic links are whole in their entries (decode checked them). */
 	if (e && !cdt_name_has_content(e))
 		return 0;
@@ -103,7 +104,6 @@ void fsck_check_names(struct cdt_fsck *f)
 	if (ret < 0)
 		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("names"), 0, "cannot list names: %s",
 			    cdt_strerror(ret));
-	f->sum.names = f->nnames;
 	/*
 	 * The manifest an unreadable entry used stays live (gc refuses to run
 	 * then, too): its name records are the only way to tell which it is.

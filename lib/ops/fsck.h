@@ -103,7 +103,7 @@ struct cdt_fsck_options {
 };
 
 struct cdt_fsck_summary {
-	uint64_t names, manifests, chunks;	/* what the store holds */
+	uint64_t names, manifests, chunks;	/* what the store holds (names: of every type) */
 	uint64_t chunks_read, bytes_read;	/* chunk data read and checked */
 	/*
 	 * Manifests whose chunks were read again in order and hashed against
