@@ -272,6 +272,26 @@ static void cache_path(const struct add_state *st, const struct source *src, str
 	strbuf_addstr(out, src->path);
 }
 
+/* Remember the first link of a file with several, once its content is known. */
+static void note_link(struct add_state *st, const struct source *src, const struct stat *sb,
+		      const struct cdt_ingest_result *res)
+{
+	struct link_seen *l;
+	struct cdt_id key;
+
+	if (sb->st_nlink < 2)
+		return;
+	link_key(sb, &key);
+	if (cdt_idset_has(&st->links, &key))
+		return;
+	ALLOC_GROW(st->link_seen, st->nlinks + 1, st->alinks);
+	l = &st->link_seen[st->nlinks];
+	l->name = xstrdup(src->name);
+	l->content = res->content;
+	l->size = res->size;
+	cdt_idset_put(&st->links, &key, st->nlinks++);
+}
+
 /*
  * A regular file that needs no reading: another link to a file already
  * queued, or one the files cache knows unchanged whose content is stored.
@@ -330,29 +350,18 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 		st->unread++;
 		st->unread_bytes += meta->size;
 	}
+	/* Its other links, later in the walk, are links to this name, as when it is read. */
+	if (known && !first) {
+		struct cdt_ingest_result res;
+
+		memset(&res, 0, sizeof(res));
+		res.content = meta->content;
+		res.size = meta->size;
+		note_link(st, src, &src->st, &res);
+	}
 	cdt_name_entry_release(meta);
 	free(meta);
 	return known;
-}
-
-/* Remember the first link of a file with several, once its content is known. */
-static void note_link(struct add_state *st, const struct source *src, const struct stat *sb,
-		      const struct cdt_ingest_result *res)
-{
-	struct link_seen *l;
-	struct cdt_id key;
-
-	if (sb->st_nlink < 2)
-		return;
-	link_key(sb, &key);
-	if (cdt_idset_has(&st->links, &key))
-		return;
-	ALLOC_GROW(st->link_seen, st->nlinks + 1, st->alinks);
-	l = &st->link_seen[st->nlinks];
-	l->name = xstrdup(src->name);
-	l->content = res->content;
-	l->size = res->size;
-	cdt_idset_put(&st->links, &key, st->nlinks++);
 }
 
 /*

@@ -223,3 +223,23 @@ PY
 	assert_status 1
 	assert_err_contains "already exists"
 }
+
+@test "a file with two links the cache knows is stored again as a name and a link to it" {
+	init_store
+	old_tree
+	ln src/a src/e
+	sleep 2.1	# the new link moved the ctime of src/a: out of the racy window again
+	c add -q -r src
+	c ls -l src/e > ls.before
+	grep -q ' src/e => src/a$' ls.before || fail "not a link: $(cat ls.before)"
+	entries > before
+	c add -q -r src
+	c add -r src > out
+	[ "$(unread out)" = 4 ] || fail "$(cat out)"
+	c ls -l src/e > ls.after
+	diff ls.before ls.after || fail "the link was stored as a file of its own"
+	entries > after
+	diff before after || fail "entries were written again"
+	c cat src/e | cmp - src/a
+	c fsck > /dev/null
+}
