@@ -340,7 +340,8 @@ static int name_for_arg(struct add_state *st, const char *path, struct strbuf *o
 		if (*b) {
 			if (out->len)
 				strbuf_addch(out, '/');
-			strbuf_addstr(out, b);
+			/* A file system's bytes, escaped as a walk escapes them. */
+			cdt_name_escape(b, strlen(b), out);
 		}
 	} else if (cdt_name_from_path(path, out, &why) < 0) {
 		if (!strcmp(why.buf, "path gives an empty name"))

@@ -245,6 +245,29 @@ load test_helper
 		fail "unexpected stderr: $err"
 }
 
+@test "--prefix escapes the base name of a path as -r escapes the names under it" {
+	init_store
+	mkdir d 'd/dir\x41'
+	echo lit > 'd/a\xff'
+	echo raw > "d/$(printf 'a\377')"
+	echo in > 'd/dir\x41/f'
+	# Not the name of a file named with the byte 0xff.
+	run_split c add --prefix p 'd/a\xff'
+	assert_status 0
+	run_split c add --prefix p "d/$(printf 'a\377')"
+	assert_status 0
+	run_split c add -r --prefix q 'd/dir\x41'
+	assert_status 0
+	c ls > list
+	printf '%s\n' 'p/a\\xff' 'p/a\xff' 'q/dir\\x41' 'q/dir\\x41/f' > want
+	cmp want list
+	# Restored, each name gives back the bytes of the file it was made from.
+	mkdir out
+	c restore -q p out
+	[ "$(cat 'out/a\xff')" = lit ]
+	[ "$(cat "out/$(printf 'a\377')")" = raw ]
+}
+
 @test "--porcelain and --json together are a usage error" {
 	init_store
 	echo x > f
