@@ -223,6 +223,15 @@ add_killed_at_info() {
 	[ "$(c ls)" = "$(printf 'first\nother\nthird')" ] || fail "$(c ls)"
 }
 
+@test "the same add run again after it was killed between its names and its tables mends info/" {
+	add_killed_at_info
+	# Every name is in place already: the add run again keeps them all,
+	# and still writes the tables the killed one did not.
+	c add -q -r src
+	check_info
+	[ -z "$(ls "$S/info" | grep changing)" ] || fail "marks left: $(ls "$S/info")"
+}
+
 @test "a writer's mark is not taken for a dead one while the writer lives" {
 	init_store
 	make_tree

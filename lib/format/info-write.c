@@ -114,6 +114,25 @@ static size_t dead_intents(int infofd, struct cdt_dent **out)
 	return n;
 }
 
+int cdt_info_intents_dead(struct cdt_store *s)
+{
+	int infofd = openat(cdt_store_rootfd(s), CDT_INFO_DIR,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct cdt_dent *d = NULL;
+	size_t nd = 0, i;
+	int dead = 0;
+
+	if (infofd < 0)
+		return 0;
+	if (cdt_list_dir(infofd, ".", &d, &nd) == 0)
+		for (i = 0; i < nd && !dead; i++)
+			dead = !strncmp(d[i].name, INTENT_PREFIX, strlen(INTENT_PREFIX)) &&
+			       d[i].type == DT_REG && unheld(infofd, d[i].name, 0);
+	cdt_dents_free(d, nd);
+	close(infofd);
+	return dead;
+}
+
 struct cdt_info_intent *cdt_info_intent_begin(struct cdt_store *s)
 {
 	static unsigned long counter;

@@ -143,6 +143,12 @@ int cdt_info_names_rebuild(struct cdt_info *in);
 struct cdt_info_intent;
 struct cdt_info_intent *cdt_info_intent_begin(struct cdt_store *s);
 void cdt_info_intent_end(struct cdt_info_intent *it, int followed);
+/*
+ * Does info/ hold the mark of a writer that is gone (so that the next
+ * cdt_info_open() writes every table again)? A writer that changes no
+ * name asks, to open info/ all the same. 1 or 0.
+ */
+int cdt_info_intents_dead(struct cdt_store *s);
 
 /*
  * The tables names/ calls for now, one prefix after another: fn gets each

@@ -349,8 +349,13 @@ static void commit_names(struct commit_job *j)
 		changes += !p->res.name_kept || p->mw;
 	}
 	strbuf_release(&missing);
-	if (!changes && !j->refw)
-		return;		/* nothing to write, nothing to sync */
+	/*
+	 * Nothing to write, nothing to sync; unless a writer killed between
+	 * its names and its tables left info/ stale: opening it mends that (a
+	 * kept name's entry may be the killed writer's).
+	 */
+	if (!changes && !j->refw && !cdt_info_intents_dead(s))
+		return;
 	/* Before any name changes; ended once the tables of info/names/ follow. */
 	intent = cdt_info_intent_begin(s);
 	/* Jobs run one after another (each joined before the next starts). */
