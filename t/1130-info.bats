@@ -232,6 +232,18 @@ add_killed_at_info() {
 	[ -z "$(ls "$S/info" | grep changing)" ] || fail "marks left: $(ls "$S/info")"
 }
 
+@test "a writer whose process id a killed one had does not take over its mark" {
+	add_killed_at_info
+	mark=$(ls "$S/info" | grep '^changing-')
+	# The next writer runs with the id the dead one had (as in a container,
+	# where every run may get the same): its first mark has that name.
+	echo other > other
+	CDT="$CDT" S="$S" mark="$mark" bash -c \
+		'mv "$S/info/$mark" "$S/info/changing-$$-1"; exec "$CDT" --store "$S" add -q other'
+	check_info
+	[ -z "$(ls "$S/info" | grep changing)" ] || fail "marks left: $(ls "$S/info")"
+}
+
 @test "a writer's mark is not taken for a dead one while the writer lives" {
 	init_store
 	make_tree

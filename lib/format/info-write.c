@@ -151,7 +151,9 @@ struct cdt_info_intent *cdt_info_intent_begin(struct cdt_store *s)
 	 * Not a temporary file of tmp/: those are removed when a signal
 	 * stops the process, and this must outlive a writer stopped half way.
 	 */
-	for (tries = 0; tries < 100 && it->fd < 0; tries++) {
+	for (tries = 0; tries < 100; tries++) {
+		int ret;
+
 		strbuf_reset(&it->name);
 		strbuf_addf(&it->name, INTENT_PREFIX "%ld-%lu", (long)getpid(),
 			    __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
@@ -159,21 +161,35 @@ struct cdt_info_intent *cdt_info_intent_begin(struct cdt_store *s)
 		strbuf_addf(&tmp, "new-%s", it->name.buf);
 		it->fd = openat(it->infofd, tmp.buf,
 				O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-		if (it->fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (it->fd < 0)
-		goto fail;
-	/* Locked before it has the name others look for: a mark is never seen unlocked too soon. */
-	if (flock(it->fd, LOCK_EX) < 0 ||
-	    renameat(it->infofd, tmp.buf, it->infofd, it->name.buf) < 0) {
-		unlinkat(it->infofd, tmp.buf, 0);
+		if (it->fd < 0 && errno == EEXIST)
+			continue;
+		if (it->fd < 0)
+			goto fail;
+		/* Locked before it has the name others look for: a mark is never seen unlocked too soon. */
+		if (flock(it->fd, LOCK_EX) < 0) {
+			ret = -errno;
+			unlinkat(it->infofd, tmp.buf, 0);
+		} else {
+			/*
+			 * Never over a mark of the same name: a writer gone with
+			 * this process id (reused, as in a container) left it.
+			 */
+			ret = rename_noreplace(it->infofd, tmp.buf, it->infofd, it->name.buf);
+			if (ret < 0)
+				unlinkat(it->infofd, tmp.buf, 0);
+		}
+		if (!ret) {
+			strbuf_release(&tmp);
+			return it;
+		}
 		close(it->fd);
 		it->fd = -1;
-		goto fail;
+		if (ret < 0) {
+			errno = -ret;
+			goto fail;
+		}
 	}
-	strbuf_release(&tmp);
-	return it;
+	errno = EEXIST;
 fail:
 	warning("cannot mark '%s/info' as being changed (%s): a writer stopped half way would "
 		"leave it stale", cdt_store_path(s), cdt_strerror(errno));
