@@ -81,6 +81,60 @@ teardown() {
 	[ -z "$(ls -A "$S/tmp")" ]
 }
 
+# Leave $1 KiB free on the small file system.
+leave_free() {
+	local avail
+
+	avail=$(df -k "$T/small" | awk 'NR == 2 { print $4 }')
+	head -c $(((avail - $1) * 1024)) /dev/zero > "$T/small/filler"
+}
+
+# Every name stored restores exactly, and fsck finds nothing wrong.
+check_stored() {
+	local name
+
+	rm -f "$T/small/filler"
+	while read -r name; do
+		c cat "$name" | cmp - "$name" || fail "$name does not restore"
+	done < <(c ls -t f)
+	run_split c fsck
+	assert_status 0
+}
+
+@test "chunks that could not be written are written again by a later file that has them" {
+	small_fs small 8m
+	S="$T/small/store"
+	init_store
+	mkdir src
+	gen_bytes 6 1000000 > src/a
+	head -c 100000 src/a > src/b
+	leave_free 300
+	# src/a's chunks do not fit; src/b, which begins with them, does.
+	run_split env CDT_TEST_GROUP=1 "$CDT" --store "$S" add -r -j 1 src
+	assert_status 1
+	assert_err_contains "No space left on device"
+	check_stored
+	[ "$(c ls -t f)" = src/b ] || fail "stored: $(c ls -t f)"
+}
+
+@test "names waiting for their group commit fail with a batch of chunks that could not be written" {
+	small_fs small 8m
+	S="$T/small/store"
+	init_store
+	mkdir src
+	gen_bytes 7 100000 > src/a
+	gen_bytes 8 400000 > src/b
+	leave_free 150
+	# src/a waits in the group, its chunks in the batch that src/b fills
+	# up and whose commit fails.
+	run_split env CDT_TEST_GROUP=100 CDT_TEST_BATCH_BYTES=200000 \
+		"$CDT" --store "$S" add -r -j 1 src
+	assert_status 1
+	assert_err_contains "No space left on device"
+	check_stored
+	[ -z "$(c ls -t f)" ] || fail "stored: $(c ls -t f)"
+}
+
 @test "cat -o to a full disk fails loudly and leaves no partial file" {
 	init_store
 	gen_bytes 6 4000000 > f

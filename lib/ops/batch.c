@@ -291,10 +291,9 @@ int cdt_chunk_batch_commit(struct cdt_chunk_batch *b)
 		ret = commit_loose(b);
 		drop_mem(b);
 	}
-	if (!ret) {
-		cdt_idset_reset(&b->ids);
-		b->bytes = 0;
-	}
+	/* Failed, the chunks are gone with the pack or the objects: none of them is staged now. */
+	cdt_idset_reset(&b->ids);
+	b->bytes = 0;
 	return ret;
 }
 

@@ -54,7 +54,11 @@ int cdt_chunk_batch_stage_packed(struct cdt_chunk_batch *b, const struct cdt_id 
 struct cdt_sketch_sf;
 void cdt_chunk_batch_sketch(struct cdt_chunk_batch *b, const struct cdt_id *id,
 			    const struct cdt_sketch_sf *sf);
-/* Make all staged chunks durable and visible. 0 or -errno (reported). */
+/*
+ * Make all staged chunks durable and visible. 0 or -errno (reported).
+ * Either way the batch is empty afterwards: after a failure its chunks
+ * may not be stored, and must be staged again by whoever needs them.
+ */
 int cdt_chunk_batch_commit(struct cdt_chunk_batch *b);
 /*
  * The name ("pack-<hex>") of the pack the last commit wrote; "" if it

@@ -569,6 +569,19 @@ static int finish_inflight(struct cdt_ingest *ing)
 	return ret;
 }
 
+void ingest_fail_pending(struct cdt_ingest *ing, int err)
+{
+	struct commit_job *j;
+
+	if (!ing->npend)
+		return;
+	error("%zu name%s not stored: the chunks %s could not be stored", ing->npend,
+	      ing->npend == 1 ? "" : "s", ing->npend == 1 ? "it uses" : "they use");
+	j = take_pending(ing);
+	fail_all(j, err);
+	finish_job(ing, j, NULL, NULL);
+}
+
 int ingest_content_pending(const struct cdt_ingest *ing, const struct cdt_id *id)
 {
 	return cdt_idset_has(&ing->pend_ids, id) ||

@@ -325,5 +325,10 @@ void ingest_pend(struct cdt_ingest *ing, struct cdt_name_entry *meta,
 int ingest_commit_if_due(struct cdt_ingest *ing);
 int ingest_commit_last(struct cdt_ingest *ing);
 void ingest_pend_free(struct cdt_ingest *ing);
+/*
+ * The batch of chunk data failed to commit (err) before the pending names
+ * were committed: they fail, and nothing of theirs is stored.
+ */
+void ingest_fail_pending(struct cdt_ingest *ing, int err);
 
 #endif

@@ -371,6 +371,9 @@ static int stage_round(struct cdt_ingest *ing, struct round *r, struct cdt_chunk
 	if (cdt_chunk_batch_count(batch) >= BATCH_CHUNKS ||
 	    cdt_chunk_batch_bytes(batch) >= ing->batch_bytes) {
 		ret = cdt_chunk_batch_commit(batch);
+		/* The names pending had their chunks in it too. */
+		if (ret < 0 && batch == ing->batch)
+			ingest_fail_pending(ing, ret);
 		/* The pack just written offers its chunks as bases through its sketch now. */
 		if (!ret && ing->sketches) {
 			cdt_sketchset_refresh(ing->sketches);
