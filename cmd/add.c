@@ -673,7 +673,8 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		if (r == -EEXIST)
 			error("name '%s' already exists (not replaced)", quote(st.src[i].name));
 		else if (r == -EISDIR)
-			error("cannot store '%s': stored names exist under '%s/'", quote(st.src[i].name),
+			error("cannot store '%s': it is a directory of names in the store "
+			      "('cdt rm -r %s' first)", quote(st.src[i].name),
 			      quote(st.src[i].name));
 		else if (r == -ENOTDIR)
 			error("cannot store '%s': %s is a stored name", quote(st.src[i].name),

@@ -139,7 +139,18 @@ load test_helper
 	c add -q --name a/b f
 	run_split c add --name a f
 	assert_status 1
-	assert_err_contains "stored names exist under 'a/'"
+	assert_err_contains "cannot store 'a': it is a directory of names in the store ('cdt rm -r a' first)"
+	# So is a directory stored empty: only its own entry.
+	mkdir -p t/e
+	c add -q -r t
+	rmdir t/e
+	echo now-a-file > t/e
+	run_split c add -r t
+	assert_status 1
+	assert_err_contains "cannot store 't/e': it is a directory of names in the store ('cdt rm -r t/e' first)"
+	c rm -q -r t/e
+	c add -q -r t
+	[ "$(c cat t/e)" = now-a-file ]
 	run_split c add --name a/b/c f
 	assert_status 1
 	assert_err_contains "a parent of it is a stored name"

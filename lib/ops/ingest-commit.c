@@ -132,7 +132,8 @@ static void name_error(const struct cdt_name_entry *e, int ret)
 	if (ret == -EEXIST)
 		error("name '%s' already exists (not replaced)", quote(e->name));
 	else if (ret == -EISDIR)
-		error("cannot store '%s': stored names exist under '%s/'", quote(e->name),
+		error("cannot store '%s': it is a directory of names in the store "
+		      "('cdt rm -r %s' first)", quote(e->name),
 		      quote(e->name));
 	else if (ret == -ENOTDIR)
 		error("cannot store '%s': a parent of it is a stored name", quote(e->name));
