@@ -256,3 +256,57 @@ all_live() {
 	run_split c repair --from b
 	c cat b | cmp - b
 }
+
+# "PACKFILE OFFSET" of every packed copy of chunk $1.
+packed_copies() {
+	python3 - "$S/packs" "$1" <<'EOF2'
+import os, struct, sys
+d, want = sys.argv[1], bytes.fromhex(sys.argv[2])
+for n in sorted(os.listdir(d)):
+    if not n.endswith('.idx'):
+        continue
+    b = open(os.path.join(d, n), 'rb').read()
+    count = struct.unpack_from('<Q', b, 8)[0]
+    loc = 24 if b[4] == 2 else 16
+    ids, locs = 16 + 1024, 16 + 1024 + 32 * count
+    for i in range(count):
+        if b[ids + 32 * i:ids + 32 * i + 32] == want:
+            off = struct.unpack_from('<Q', b, locs + loc * i)[0]
+            print(os.path.join(d, n[:-4] + '.pack'), off)
+EOF2
+}
+
+@test "a pack with nothing marked keeps the good copy of a live chunk whose marked copy is damaged" {
+	rm -rf "$S"
+	"$CDT" init -q --chunker fixed --chunk-size 4K "$S"
+	gen_bytes 51 300000 > a
+	gen_bytes 52 300000 > b
+	c add -q a
+	c add -q b
+	cp "$S"/packs/pack-* .
+	# What a gc killed after its new pack was durable, before it removed
+	# the packs it replaces, leaves: two packed copies of every chunk.
+	c gc > /dev/null
+	[ "$(ls "$S"/packs/*.pack | wc -l)" -eq 1 ] || fail "gc left $(ls "$S"/packs)"
+	new=$(ls "$S"/packs/*.pack)
+	cp -n pack-* "$S"/packs/
+	cp -a "$S" two
+	chunk=$(head -c 4096 a | sha256sum | cut -c1-64)
+	# One copy damaged, in the new pack, then in an old one: whichever of
+	# the two lookups find (and gc marks), the good one must stay.
+	for which in new old; do
+		rm -rf "$S"
+		cp -a two "$S"
+		while read -r pack off; do
+			if { [ "$which" = new ] && [ "$pack" = "$new" ]; } ||
+			   { [ "$which" = old ] && [ "$pack" != "$new" ]; }; then
+				printf '\x5a' | dd of="$pack" bs=1 seek=$((off + 40)) conv=notrunc status=none
+			fi
+		done < <(packed_copies "$chunk")
+		c cat a | cmp - a
+		run_split c gc
+		assert_status 0
+		c cat a > out 2> cat.err || fail "damaged copy in the $which pack: after gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
+		cmp out a
+	done
+}

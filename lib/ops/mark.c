@@ -26,10 +26,23 @@ int cdt_live_chunk(struct cdt_live *l, const struct cdt_id *id)
 {
 	struct cdt_pack *p;
 	uint64_t k;
+	size_t i;
 
 	if (cdt_idset_has(&l->loose_live, id) || cdt_idset_has(&l->missing, id))
 		return 1;
-	return cdt_chunk_locate(l->store, id, &p, &k) && cdt_live_packed(p, k);
+	if (cdt_chunk_locate(l->store, id, &p, &k) && cdt_live_packed(p, k))
+		return 1;
+	/*
+	 * With two packed copies, a lookup now may find another one than
+	 * the mark did (the last pack a lookup hit is tried first).
+	 */
+	for (i = 0; i < l->nmarked; i++) {
+		int64_t e = cdt_pack_find(l->marked[i], id);
+
+		if (e >= 0 && cdt_live_packed(l->marked[i], (uint64_t)e))
+			return 1;
+	}
+	return 0;
 }
 
 void cdt_live_record_key(const struct cdt_id *m, const struct cdt_id *nh, struct cdt_id *out)

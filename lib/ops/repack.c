@@ -544,9 +544,38 @@ static int copy_pack(struct repacker *rp, size_t i)
 }
 
 /*
+ * Has live chunk id a good copy outside pack p: its loose copy, or a
+ * packed one the mark kept? Read and checked against its id: the copy
+ * that was marked may be the damaged one.
+ */
+static int good_elsewhere(struct repacker *rp, const struct cdt_pack *p, const struct cdt_id *id)
+{
+	struct cdt_live *l = rp->live;
+	const unsigned char *raw;
+	struct cdt_id got;
+	uint32_t len;
+	size_t i;
+
+	if (cdt_idset_has(&l->loose_live, id) &&
+	    cdt_chunk_read_loose(rp->reader, id, 0, rp->raw, &len, NULL) == 0)
+		return 1;
+	for (i = 0; i < l->nmarked; i++) {
+		struct cdt_pack *q = l->marked[i];
+		int64_t k;
+
+		if (q == p || (k = cdt_pack_find(q, id)) < 0 || !cdt_live_packed(q, (uint64_t)k))
+			continue;
+		if (entry_bytes(rp, q, (uint64_t)k, &raw, &len, &got) && cdt_id_eq(&got, id))
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * A pack with nothing live: removed at once if every object's bytes
  * confirm it, before anything is written. 1 if removed, 0 if it must be
- * rewritten instead (it holds a chunk lookups miss), or -errno.
+ * rewritten instead (it holds a chunk lookups miss, or the only good copy
+ * of a live one), or -errno.
  */
 static int drop_dead_pack(struct repacker *rp, size_t i)
 {
@@ -564,6 +593,8 @@ static int drop_dead_pack(struct repacker *rp, size_t i)
 			continue;
 		}
 		if (cdt_idset_has(&rp->live->missing, &id))
+			return 0;
+		if (cdt_live_chunk(rp->live, &id) && !good_elsewhere(rp, p, &id))
 			return 0;
 	}
 	return remove_pack(rp, i) < 0 ? -EIO : 1;
