@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Stores with planted symbolic links; stale locks. (Who may read a store: t/0003.)
+# Stores with planted symbolic links; stale locks; directories that fail to read. (Who may read a store: t/0003.)
 
 load test_helper
 
@@ -76,4 +76,34 @@ load test_helper
 	assert_status 1
 	assert_err_contains "locked by another cdt process"
 	exec 9>&-
+}
+
+@test "a directory listing that fails makes gc and rm stop, never delete what a name uses" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir -p src/d/e
+	gen_bytes 1 100000 > src/a
+	gen_bytes 2 100000 > src/d/b
+	cp src/a src/d/e/same
+	(cd src && c add -q -r .)
+	# Without name records, rm learns from the walk of names/ alone
+	# that d/e/same still uses the content of a.
+	rm -f "$S"/refs/names/*.rec
+	cp -a "$S" clean
+	# The Nth directory read (getdents64) fails with EIO: early ones read
+	# packs/ and objects/, later ones names/ and its directories.
+	for cmd in gc "rm a"; do
+		for n in $(seq 1 12); do
+			rm -rf "$S"
+			cp -a clean "$S"
+			strace -f -o /dev/null -e trace=getdents64 \
+				-e inject=getdents64:error=EIO:when="$n" \
+				"$CDT" --store "$S" $cmd > out 2> err || true
+			for name in d/b d/e/same; do
+				c cat "$name" > got 2> cat.err ||
+					fail "'$cmd' with directory read $n failing lost '$name': $(cat cat.err); it said: $(cat err)"
+				cmp -s got "src/$name" || fail "'$name' restores other bytes after '$cmd' ($n)"
+			done
+		done
+	done
 }

@@ -35,9 +35,17 @@ static int walk_sub(int dirfd, const char *sub, const struct walk_fns *w)
 		close(fd);
 		return -errno;
 	}
-	while (!ret && (de = readdir(d))) {
+	/* A read that fails is an error, not the end: what it hid is not garbage. */
+	while (!ret) {
 		struct stat st;
 		struct cdt_id id;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			ret = -errno;
+			break;
+		}
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
@@ -81,9 +89,15 @@ static int walk(int dirfd, const struct walk_fns *w)
 		close(fd);
 		return -errno;
 	}
-	while (!ret && (de = readdir(d))) {
+	while (!ret) {
 		struct stat st;
 
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			ret = -errno;
+			break;
+		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (!cdt_is_hex(de->d_name, 2) ||

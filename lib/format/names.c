@@ -723,9 +723,19 @@ static int walk_dir(struct walk *w, int dirfd)
 		close(dirfd);
 		return ret;
 	}
-	while ((de = readdir(d))) {
+	/*
+	 * A read that fails ends the listing early: the names not listed
+	 * must not look removed (gc and rm delete what no name uses).
+	 */
+	for (;;) {
 		struct stat st;
 
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			ret = -errno;
+			break;
+		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		ALLOC_GROW(kids, nr + 1, alloc);
