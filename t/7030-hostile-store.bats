@@ -107,3 +107,35 @@ load test_helper
 		done
 	done
 }
+
+@test "a file that fails to open while gc marks stops it, never deletes the base of a live delta" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store --chunk-size 4K --frame-size 16K
+	"$TEST_TOOL" gen-text 11 300000 > v1
+	python3 - <<'PY'
+b = open('v1', 'rb').read()
+out = bytearray()
+for k, i in enumerate(range(0, len(b), 10000)):
+    out += b[i:i + 10000] + b'<edit %d>' % k
+open('v2', 'wb').write(out)
+PY
+	c add -q v1
+	c add -q v2
+	# v2 is stored as deltas against chunks of v1: those are live only as bases.
+	c rm -q v1
+	cp -a "$S" clean
+	# How many files gc opens; then the Nth open fails with EIO, for each N.
+	cp -a clean counted
+	strace -f -o count.trace -e trace=openat "$CDT" --store "$T/counted" gc > /dev/null 2>&1
+	total=$(grep -c 'openat(' count.trace)
+	[ "$total" -gt 20 ] || fail "gc opened only $total files"
+	for n in $(seq 1 "$total"); do
+		rm -rf "$S"
+		cp -a clean "$S"
+		strace -f -o /dev/null -e trace=openat -e inject=openat:error=EIO:when="$n" \
+			"$CDT" --store "$S" gc > out 2> err || true
+		c cat v2 > got 2> cat.err ||
+			fail "gc with open $n failing lost v2: $(cat cat.err); gc said: $(cat err)"
+		cmp -s got v2 || fail "v2 restores other bytes after gc with open $n failing"
+	done
+}

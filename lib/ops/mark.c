@@ -67,22 +67,29 @@ static void mark_entry(struct cdt_live *l, struct cdt_pack *p, uint64_t k, int *
 
 /*
  * Is entry k of p a delta? 1 with its header parsed into *di (buf holds
- * the object), 0 if not (or unreadable: then no base of it is known,
- * and a damaged delta needs none), never trusting the index for it.
+ * the object), 0 if not (or damaged: then no base of it is known, and a
+ * damaged delta needs none), never trusting the index for it; -errno
+ * when it cannot be read at all (an I/O error): then what it needs is
+ * not known.
  */
 static int entry_delta(struct cdt_live *l, struct cdt_pack *p, uint64_t k, unsigned char *buf,
 		       size_t cap, struct cdt_delta_info *di)
 {
 	uint32_t roff, rlen;
 	size_t n;
+	int ret;
 
 	if (p->version < CDT_PACK_VERSION_FRAMES)
 		return 0;
 	cdt_pack_entry_part(p, k, &roff, &rlen);
 	if (rlen)
 		return 0;	/* a frame's chunk */
-	if (cdt_pack_read(p, cdt_store_dirfd(l->store, CDT_DIR_PACKS), k, buf, cap, &n, NULL) < 0)
+	ret = cdt_pack_read(p, cdt_store_dirfd(l->store, CDT_DIR_PACKS), k, buf, cap, &n, NULL);
+	if (ret == -CDT_ECORRUPT)
 		return 0;
+	if (ret < 0)
+		return error_code(ret, "cannot read pack %s for the bases of its deltas: %s", p->name,
+				  cdt_strerror(ret));
 	return cdt_object_is_delta(buf, n) &&
 	       cdt_delta_parse(buf, n, cdt_store_chunker(l->store)->max_size, di, NULL) == 0;
 }
@@ -93,68 +100,77 @@ static int entry_delta(struct cdt_live *l, struct cdt_pack *p, uint64_t k, unsig
  * delta. With no such copy it is counted missing, so that gc keeps every
  * copy there may be.
  */
-static void mark_base(struct cdt_live *l, const struct cdt_id *id, uint32_t len,
-		      unsigned char *buf, size_t cap)
+static int mark_base(struct cdt_live *l, const struct cdt_id *id, uint32_t len,
+		     unsigned char *buf, size_t cap)
 {
 	struct cdt_delta_info di;
 	struct cdt_pack *p, **packs;
 	uint64_t k;
 	size_t n, i;
-	int seen = 0, found = 0;
+	int seen = 0, found = 0, ret = 0;
 
 	if (cdt_idset_has(&l->loose_all, id)) {
 		seen = !cdt_idset_put(&l->loose_live, id, len);
 		found = 1;
-	} else if (cdt_chunk_locate(l->store, id, &p, &k) && !entry_delta(l, p, k, buf, cap, &di)) {
+	} else if (cdt_chunk_locate(l->store, id, &p, &k) &&
+		   !(ret = entry_delta(l, p, k, buf, cap, &di))) {
 		mark_entry(l, p, k, &seen);
 		found = 1;
-	} else {
+	} else if (ret >= 0) {
 		n = cdt_packs_list(l->store, &packs);
-		for (i = 0; i < n && !found; i++) {
+		for (i = 0; i < n && !found && ret >= 0; i++) {
 			int64_t e = cdt_pack_find(packs[i], id);
 
-			if (e >= 0 && !entry_delta(l, packs[i], (uint64_t)e, buf, cap, &di)) {
+			if (e >= 0 && !(ret = entry_delta(l, packs[i], (uint64_t)e, buf, cap, &di))) {
 				mark_entry(l, packs[i], (uint64_t)e, &seen);
 				found = 1;
 			}
 		}
 		free(packs);
 	}
+	if (ret < 0)
+		return ret;
 	if (!found) {
 		cdt_idset_add(&l->missing, id);
-		return;
+		return 0;
 	}
 	if (!seen) {
 		l->bases++;
 		l->base_bytes += len;
 	}
+	return 0;
 }
 
-/* The bases of every live delta (a base is never a delta: one pass). */
-static void mark_bases(struct cdt_live *l)
+/* The bases of every live delta (a base is never a delta: one pass). 0 or -errno. */
+static int mark_bases(struct cdt_live *l)
 {
 	size_t cap = CDT_OBJ_MAX(cdt_store_chunker(l->store)->max_size);
 	unsigned char *buf = xmalloc(cap);
 	size_t i, n = l->nmarked;
 	uint64_t k;
+	int ret = 0;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !ret; i++) {
 		struct cdt_pack *p = l->marked[i];
 
 		if (p->version < CDT_PACK_VERSION_FRAMES)
 			continue;
-		for (k = 0; k < p->count; k++) {
+		for (k = 0; k < p->count && !ret; k++) {
 			struct cdt_delta_info di;
 
-			if (bit_test(p->mark, k) && entry_delta(l, p, k, buf, cap, &di)) {
+			if (!bit_test(p->mark, k))
+				continue;
+			ret = entry_delta(l, p, k, buf, cap, &di);
+			if (ret > 0) {
 				l->deltas++;
 				l->delta_raw += di.raw_len;
 				l->delta_stored += di.obj_len;
-				mark_base(l, &di.base, di.base_len, buf, cap);
+				ret = mark_base(l, &di.base, di.base_len, buf, cap);
 			}
 		}
 	}
 	free(buf);
+	return ret < 0 ? ret : 0;
 }
 
 static void mark_chunk(struct cdt_live *l, const struct cdt_id *id, uint32_t len)
@@ -276,7 +292,15 @@ int cdt_live_mark_names(struct cdt_store *s, const char *under,
 		if (ret < 0)
 			return error_code(ret, "cannot read manifests: %s", cdt_strerror(ret));
 	}
-	mark_bases(l);
+	ret = mark_bases(l);	/* an error is said where it happened */
+	if (ret < 0)
+		return ret;
+	/*
+	 * A pack whose index could not be read was left out of every lookup:
+	 * its live chunks look missing, and the bases of its deltas dead.
+	 */
+	if (cdt_packs_unreadable(s))
+		return error_code(-EIO, "a pack index could not be read: what the names need is not known");
 	return 0;
 }
 

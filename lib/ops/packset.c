@@ -33,6 +33,12 @@ struct cdt_packset {
 	struct cdt_pack **midx_packs;	/* its pack numbers resolved */
 	unsigned char *covered;		/* per pack: found through the midx */
 	size_t covered_alloc;
+	/*
+	 * Indexes that could not be read (an I/O error, not damage): their
+	 * packs are missing from the set, which then says less than packs/
+	 * holds. Counted over the life of the set.
+	 */
+	size_t unreadable;
 	/* Packs whose index went away (gc): kept for readers that hold them. */
 	struct cdt_pack **retired;
 	size_t nretired, retired_alloc;
@@ -253,9 +259,14 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 		p = xmalloc(sizeof(*p));
 		ret = cdt_pack_open(packsfd, name, p);
 		if (ret < 0) {
-			if (ret != -ENOENT)
+			if (ret == -CDT_ECORRUPT) {
 				error("pack index '%s/packs/%s.idx' is damaged (run 'cdt fsck')",
 				      cdt_store_path(s), name);
+			} else if (ret != -ENOENT) {
+				error("cannot read pack index '%s/packs/%s.idx': %s",
+				      cdt_store_path(s), name, cdt_strerror(ret));
+				ps->unreadable++;
+			}
 			free(p);
 			continue;
 		}
@@ -641,6 +652,17 @@ int cdt_chunk_locate_known(struct cdt_store *s, const struct cdt_id *id)
 	int64_t k;
 
 	return find_packed(s, id, &k, 1) != NULL;
+}
+
+size_t cdt_packs_unreadable(struct cdt_store *s)
+{
+	struct cdt_packset *ps = packset(s);
+	size_t n;
+
+	pthread_mutex_lock(&ps->mu);
+	n = ps->unreadable;
+	pthread_mutex_unlock(&ps->mu);
+	return n;
 }
 
 size_t cdt_packs_uncovered(struct cdt_store *s)

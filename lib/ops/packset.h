@@ -17,6 +17,11 @@ struct cdt_pack;
 size_t cdt_packs_list(struct cdt_store *s, struct cdt_pack ***out);
 /* Write the multi-pack index over every pack (or remove it below two packs). 0 or -errno. */
 int cdt_packs_write_midx(struct cdt_store *s);
+/*
+ * How many pack indexes could not be read (an I/O error, not damage) since
+ * the store was opened: lookups missed what their packs hold.
+ */
+size_t cdt_packs_unreadable(struct cdt_store *s);
 /* Returns how many packs the multi-pack index does not cover (all, without one). */
 size_t cdt_packs_uncovered(struct cdt_store *s);
 
