@@ -108,7 +108,7 @@ load test_helper
 	done
 }
 
-@test "a file that fails to open while gc marks stops it, never deletes the base of a live delta" {
+@test "a file that fails to open or stat while gc marks stops it, never deletes the base of a live delta" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store --chunk-size 4K --frame-size 16K
 	"$TEST_TOOL" gen-text 11 300000 > v1
@@ -124,18 +124,22 @@ PY
 	# v2 is stored as deltas against chunks of v1: those are live only as bases.
 	c rm -q v1
 	cp -a "$S" clean
-	# How many files gc opens; then the Nth open fails with EIO, for each N.
-	cp -a clean counted
-	strace -f -o count.trace -e trace=openat "$CDT" --store "$T/counted" gc > /dev/null 2>&1
-	total=$(grep -c 'openat(' count.trace)
-	[ "$total" -gt 20 ] || fail "gc opened only $total files"
-	for n in $(seq 1 "$total"); do
-		rm -rf "$S"
-		cp -a clean "$S"
-		strace -f -o /dev/null -e trace=openat -e inject=openat:error=EIO:when="$n" \
-			"$CDT" --store "$S" gc > out 2> err || true
-		c cat v2 > got 2> cat.err ||
-			fail "gc with open $n failing lost v2: $(cat cat.err); gc said: $(cat err)"
-		cmp -s got v2 || fail "v2 restores other bytes after gc with open $n failing"
+	# Which of gc's opens (and stats) of a file are of a pack or its
+	# index; then each of those calls in turn fails with EIO.
+	for sc in openat %fstat; do
+		rm -rf counted
+		cp -a clean counted
+		strace -f -y -o count.trace -e trace="$sc" "$CDT" --store "$T/counted" gc > /dev/null 2>&1
+		calls=$(grep '^[0-9]* *[a-z0-9]*(' count.trace | grep -n 'pack-' | cut -d: -f1)
+		[ "$(echo "$calls" | wc -w)" -gt 5 ] || fail "gc made few $sc calls on packs: $calls"
+		for n in $calls; do
+			rm -rf "$S"
+			cp -a clean "$S"
+			strace -f -o /dev/null -e trace="$sc" -e inject="$sc":error=EIO:when="$n" \
+				"$CDT" --store "$S" gc > out 2> err || true
+			c cat v2 > got 2> cat.err ||
+				fail "gc with $sc call $n failing lost v2: $(cat cat.err); gc said: $(cat err)"
+			cmp -s got v2 || fail "v2 restores other bytes after gc with $sc call $n failing"
+		done
 	done
 }

@@ -365,7 +365,13 @@ int map_file_at(int dirfd, const char *name, uint64_t min, uint64_t max,
 
 	if (fd < 0)
 		return errno == ELOOP ? -CDT_ECORRUPT : -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < min ||
+	if (fstat(fd, &st) < 0) {
+		int e = -errno;	/* an I/O error, not damage */
+
+		close(fd);
+		return e;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < min ||
 	    (uint64_t)st.st_size > max || st.st_size == 0) {
 		close(fd);
 		return -CDT_ECORRUPT;

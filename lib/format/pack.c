@@ -254,7 +254,12 @@ static int open_pack_file(struct cdt_pack *p, int packsfd)
 		ret = errno == ELOOP ? -CDT_ECORRUPT : -errno;
 		goto out;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;	/* an I/O error, not damage */
+		close(fd);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		ret = -CDT_ECORRUPT;
 		goto out;
