@@ -77,3 +77,21 @@ load test_helper
 	"$CDT" --store "$S" cat f > /dev/full 2> err && fail "cat to /dev/full succeeded"
 	grep -q "No space left on device" err
 }
+
+@test "a name entry that cannot be stat'ed is an I/O error, not a missing name" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	echo hello > f
+	c add -q f
+	# Which fstat of cat is the one of the name's entry; then it fails with EIO.
+	strace -f -y -o trace -e trace=%fstat "$CDT" --store "$S" cat f > /dev/null
+	n=$(grep '^[0-9]* *[a-z0-9]*(' trace | grep -n 'names/f>' | head -n 1 | cut -d: -f1)
+	[ -n "$n" ] || fail "cat never stat'ed the name's entry: $(cat trace)"
+	run_split strace -f -o /dev/null -e trace=%fstat -e inject=%fstat:error=EIO:when="$n" \
+		"$CDT" --store "$S" cat f
+	assert_status 1
+	assert_err_contains "Input/output error"
+	case "$err" in
+	*"no such name"*) fail "an I/O error said to be a missing name: $err" ;;
+	esac
+}

@@ -323,7 +323,13 @@ int cdt_name_read(struct cdt_store *s, const char *name, struct cdt_name_entry *
 		}
 		return fd;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		int err = -errno;	/* an I/O error: the name may well be there */
+
+		close(fd);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		int dfd = fd;
 
 		/* A directory of names is a name only with an entry of its own. */
