@@ -124,3 +124,23 @@ same_names() {
 	assert_status 1
 	assert_err_contains "written only by push and pull"
 }
+
+@test "a push killed between the names and the tables of its cache lists nothing the bucket lacks, and a rerun sends it" {
+	source_store
+	bucket
+	"$CDT" --cache "$T/cache" --store "$S" push "$U" gen1/src/big gen1/src/link
+	# The rest of gen1: killed in the cache after its names are in place
+	# and before its table follows them, so nothing of it was sent.
+	CDT_TEST_CRASH=info run_split "$CDT" --cache "$T/cache" --store "$S" push "$U" gen1
+	[ "$status" -ne 0 ] || fail "push did not stop at info"
+	# Read through the same cache: only what the bucket holds.
+	"$CDT" --cache "$T/cache" --store "$U" ls > "$T/got"
+	printf '%s\n' gen1/src/big gen1/src/link > "$T/want"
+	cmp "$T/want" "$T/got" || fail "the cache lists names the bucket lacks: $(cat "$T/got")"
+	run_split "$CDT" --cache "$T/cache" --store "$S" push "$U"
+	assert_status 0
+	assert_out_contains "copied 9 names"
+	same_names "$S" "$U"
+	run_split "$CDT" --cache "$T/cache-fsck" --store "$U" fsck
+	assert_status 0
+}

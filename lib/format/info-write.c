@@ -217,6 +217,36 @@ void cdt_info_intent_end(struct cdt_info_intent *it, int followed)
 	free(it);
 }
 
+size_t cdt_info_dead_marks(struct cdt_store *s, struct cdt_dent **out)
+{
+	int infofd = openat(cdt_store_rootfd(s), CDT_INFO_DIR,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	size_t n;
+
+	*out = NULL;
+	if (infofd < 0)
+		return 0;
+	n = dead_intents(infofd, out);
+	close(infofd);
+	return n;
+}
+
+void cdt_info_marks_remove(struct cdt_store *s, const struct cdt_dent *marks, size_t n)
+{
+	int infofd;
+	size_t i;
+
+	if (!n)
+		return;
+	infofd = openat(cdt_store_rootfd(s), CDT_INFO_DIR,
+			O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (infofd < 0)
+		return;
+	for (i = 0; i < n; i++)
+		unlinkat(infofd, marks[i].name, 0);
+	close(infofd);
+}
+
 static int info_open(struct cdt_store *s, int update, struct cdt_info **out)
 {
 	struct cdt_info *in = xcalloc(1, sizeof(*in));

@@ -151,6 +151,18 @@ void cdt_info_intent_end(struct cdt_info_intent *it, int followed);
 int cdt_info_intents_dead(struct cdt_store *s);
 
 /*
+ * The marks of writers gone in info/ of s (those cdt_info_open() would
+ * write every table again for): their names in *out, to free with
+ * cdt_dents_free(), and their count. A store whose names/ is made to
+ * follow its tables instead (a remote store's cache, its names/ rebuilt
+ * from the remote's tables) then removes those marks with
+ * cdt_info_marks_remove().
+ */
+struct cdt_dent;
+size_t cdt_info_dead_marks(struct cdt_store *s, struct cdt_dent **out);
+void cdt_info_marks_remove(struct cdt_store *s, const struct cdt_dent *marks, size_t n);
+
+/*
  * The tables names/ calls for now, one prefix after another: fn gets each
  * prefix and the bytes its table must hold, or NULL when an entry under
  * it cannot be read (a table written now leaves it out; fsck reports the

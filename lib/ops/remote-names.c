@@ -125,9 +125,16 @@ int remote_refresh_names(struct remote *r, struct cdt_store *s)
 		      have = STRBUF_INIT, listing = STRBUF_INIT;
 	int rootfd = cdt_store_rootfd(s), infofd = -1, ret;
 	struct cdt_info_prefix *pre = NULL;
-	struct cdt_dent *dents = NULL;
-	size_t n = 0, nd = 0, i, k;
+	struct cdt_dent *dents = NULL, *marks = NULL;
+	size_t n = 0, nd = 0, i, k, nmarks;
 
+	/*
+	 * A push stopped in the cache between its names and its tables left
+	 * names/ ahead of the tables kept, which are the remote's: every
+	 * prefix is then built again from them, or names the remote store
+	 * lacks would be listed, and taken by the next push as sent.
+	 */
+	nmarks = cdt_info_dead_marks(s, &marks);
 	ret = remote_get_whole(r, "info/prefixes", WHOLE_MAX, &buf, &why);
 	if (ret) {
 		ret = error_code(ret, "%s", why.buf);
@@ -148,12 +155,20 @@ int remote_refresh_names(struct remote *r, struct cdt_store *s)
 	for (i = 0; i < n; i++) {
 		const char *p = pre[i].prefix;
 		struct stat st;
+		int kept;
 
 		/* The table kept from last time, if it is the one listed now. */
 		strbuf_reset(&have);
-		if (read_small_fileat(infofd, p, WHOLE_MAX, &have) == 0 &&
-		    have.len == pre[i].bytes && have.len >= CDT_ID_LEN &&
-		    !memcmp(have.buf + have.len - CDT_ID_LEN, pre[i].sum.b, CDT_ID_LEN) &&
+		kept = read_small_fileat(infofd, p, WHOLE_MAX, &have) == 0 &&
+		       have.len == pre[i].bytes && have.len >= CDT_ID_LEN &&
+		       !memcmp(have.buf + have.len - CDT_ID_LEN, pre[i].sum.b, CDT_ID_LEN);
+		if (kept && nmarks) {
+			ret = install_prefix(r, s, p, &have);
+			if (ret)
+				goto out;
+			continue;
+		}
+		if (kept &&
 		    fstatat(cdt_store_dirfd(s, CDT_DIR_NAMES), p, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			continue;
 		strbuf_reset(&path);
@@ -201,7 +216,10 @@ int remote_refresh_names(struct remote *r, struct cdt_store *s)
 		}
 		cdt_dents_free(dents, nd);
 	}
+	/* names/ follows the tables kept again: the marks are dealt with. */
+	cdt_info_marks_remove(s, marks, nmarks);
 out:
+	cdt_dents_free(marks, nmarks);
 	if (infofd >= 0)
 		close(infofd);
 	cdt_info_prefixes_free(pre, n);
