@@ -127,29 +127,43 @@ static int add_name(const char *name, const struct cdt_name_entry *e, int err,
 {
 	struct build *b = data;
 	struct view_node *dir = b->t->root, *n;
-	const char *p = name, *slash;
+	struct strbuf raw = STRBUF_INIT, w = STRBUF_INIT;
+	const char *p, *slash, *sp = name, *sslash;
 
+	/* The view shows the names files had, as restore writes them: raw bytes. */
+	if (e && cdt_name_raw(e, &raw, &w) < 0) {
+		why = w.buf;
+		err = -EINVAL;
+		e = NULL;
+	}
 	if (!e) {
 		if (b->t->unreadable++ < MAX_REPORTED)
 			error("cannot read name '%s': %s", quote(name), why && *why ? why : cdt_strerror(err));
+		strbuf_release(&raw);
+		strbuf_release(&w);
 		return 0;
 	}
+	p = raw.buf;
 	newer_mtime(dir, e);
-	while ((slash = strchr(p, '/'))) {
-		size_t len = (size_t)(slash - p);
+	/* Raw and stored names have the same components, each escaped or not. */
+	while ((slash = strchr(p, '/')) && (sslash = strchr(sp, '/'))) {
+		size_t len = (size_t)(slash - p), slen = (size_t)(sslash - sp);
 		struct view_node *last = dir->nkids ? dir->kids[dir->nkids - 1] : NULL;
 
-		/* The walk is sorted, so names under one directory come together. */
+		/* The walk goes down names/, so names under one directory come together. */
 		if (last && last->is_dir && !strncmp(last->base, p, len) && !last->base[len]) {
 			dir = last;
 		} else {
 			n = new_node(p, len, 1);
+			if (slen != len || memcmp(sp, p, len))
+				n->stored = xstrndup(sp, slen);
 			add_kid(dir, n);
 			b->t->dirs++;
 			dir = n;
 		}
 		newer_mtime(dir, e);
 		p = slash + 1;
+		sp = sslash + 1;
 	}
 	if (e->type == CDT_NAME_DIR) {
 		struct view_node *last = dir->nkids ? dir->kids[dir->nkids - 1] : NULL;
@@ -159,6 +173,8 @@ static int add_name(const char *name, const struct cdt_name_entry *e, int err,
 			n = last;
 		} else {
 			n = new_node(p, strlen(p), 1);
+			if (strcmp(sp, p))
+				n->stored = xstrdup(sp);
 			add_kid(dir, n);
 			b->t->dirs++;
 		}
@@ -169,7 +185,7 @@ static int add_name(const char *name, const struct cdt_name_entry *e, int err,
 		n->mtime_sec = e->mtime_sec;
 		n->mtime_nsec = e->mtime_nsec;
 		n->added_sec = e->added_sec;
-		return 0;
+		goto out;
 	}
 	n = new_node(p, strlen(p), 0);
 	if (e->type == CDT_NAME_SYMLINK) {
@@ -185,7 +201,7 @@ static int add_name(const char *name, const struct cdt_name_entry *e, int err,
 	n->size = e->size;
 	n->content = e->content;
 	if (b->old) {
-		const struct view_node *o = lookup_rel(b->old, name);
+		const struct view_node *o = lookup_rel(b->old, raw.buf);
 
 		if (o && !o->is_dir && !o->is_link && !n->is_link &&
 		    cdt_id_eq(&o->content, &e->content))
@@ -193,6 +209,9 @@ static int add_name(const char *name, const struct cdt_name_entry *e, int err,
 	}
 	add_kid(dir, n);
 	b->t->files++;
+out:
+	strbuf_release(&raw);
+	strbuf_release(&w);
 	return 0;
 }
 
@@ -218,6 +237,7 @@ static void free_node(struct view_node *n)
 		free_node(n->kids[i]);
 	free(n->kids);
 	free(n->base);
+	free(n->stored);
 	free(n->target);
 	free(n);
 }
@@ -254,7 +274,8 @@ static void stamp_dirs(struct view_tree *t, int namesfd, struct view_node *dir,
 		keep = path->len;
 		if (path->len)
 			strbuf_addch(path, '/');
-		strbuf_addstr(path, dir->kids[i]->base);
+		strbuf_addstr(path, dir->kids[i]->stored ? dir->kids[i]->stored :
+				    dir->kids[i]->base);
 		stamp_dirs(t, namesfd, dir->kids[i], path, alloc, start);
 		strbuf_setlen(path, keep);
 	}

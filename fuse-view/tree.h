@@ -14,7 +14,8 @@
  * binary search per path component and a listing is a walk of one array.
  */
 struct view_node {
-	char *base;			/* last path component; "" for the root */
+	char *base;			/* last path component, its raw bytes; "" for the root */
+	char *stored;			/* directories: the component in names/, if not base */
 	struct view_node **kids;	/* directories: children, sorted by base */
 	size_t nkids, alloc;
 	uint32_t nsubdirs;		/* directories: for st_nlink */

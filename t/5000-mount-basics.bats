@@ -282,3 +282,34 @@ mounts_at() {
 	stat -c '%a %u %g %Y' "$M/tree/locked" "$M/tree/sub/empty" > got
 	diff want got
 }
+
+@test "names with bytes stored escaped show under the names the files had, as restore writes them" {
+	need_fuse
+	init_store
+	mkdir -p "tree/dir
+x"
+	printf one > "tree/a
+b"
+	# Literally the escaped form of the name above: another file.
+	printf two > 'tree/a\x0ab'
+	printf three > 'tree/back\slash'
+	printf four > "tree/dir
+x/f"
+	c add -q -r tree
+	mount_view
+	diff -r tree "$M/tree"
+	(cd tree && find . | sort) > want
+	(cd "$M/tree" && find . | sort) > got
+	cmp want got
+	cmp 'tree/a\x0ab' "$M/tree/a\\x0ab"
+	# Names added later under such a directory show up too.
+	printf five > "tree/dir
+x/g"
+	c add -q "tree/dir
+x/g"
+	wait_for "[ -e '$M/tree/dir
+x/g' ]" 5
+	cmp "tree/dir
+x/g" "$M/tree/dir
+x/g"
+}
