@@ -19,7 +19,7 @@ const char usage_restore[] =
 	"link is written as DIR/<its last component>. DIR is made if missing.\n"
 	"Every chunk is checked against its id; a file appears under its name\n"
 	"only when complete. Nothing is written outside DIR, whatever the names\n"
-	"or the links in DIR say.\n"
+	"or the links in DIR say, nor into the store.\n"
 	"\n"
 	"Run again, restore goes on where it stopped: a file that already holds\n"
 	"the stored bytes is kept (its metadata set), any other file or link is\n"

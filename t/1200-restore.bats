@@ -441,3 +441,32 @@ make_owned() {
 	run_split compare src out
 	[ "$status" = 0 ] || fail "trees differ: $output"
 }
+
+@test "a stored tree that held a store is not written into the store restoring it" {
+	# The tree of another machine, its own store (.cdt) included.
+	mkdir -p home
+	"$CDT" init -q home/.cdt
+	echo a > home/a
+	"$CDT" --store home/.cdt add -q home/a
+	init_store
+	c add -q -r --prefix h home
+	# Restored where this store is DIR/.cdt: its files must stay its own.
+	mkdir -p dir
+	cp -a "$S" dir/.cdt
+	cp -a "$S" before
+	run_split "$CDT" --store dir/.cdt restore -q h/home dir
+	assert_status 1
+	assert_err_contains "cannot restore 'h/home/.cdt' nor the names under it: 'dir/.cdt' is the store"
+	diff -r before dir/.cdt
+	cmp home/a dir/a
+	run_split "$CDT" --store dir/.cdt fsck
+	assert_status 0
+	# Nor into the store itself, or anywhere under it.
+	for d in dir/.cdt dir/.cdt/names/new; do
+		run_split "$CDT" --store dir/.cdt restore -q h/home "$d"
+		assert_status 1
+		assert_err_contains "cannot restore into '$d': it is in the store 'dir/.cdt'"
+	done
+	[ ! -e dir/.cdt/names/new ]
+	diff -r before dir/.cdt
+}

@@ -64,6 +64,8 @@ struct tree {
 	int dry, owners, xattrs;
 	int rootfd;
 	int root_made;			/* DIR did not exist */
+	dev_t store_dev;		/* the store's own directory: never written into */
+	ino_t store_ino;
 
 	struct titem *items;
 	size_t nr, alloc;

@@ -340,6 +340,12 @@ static struct tnode *enter_dir(struct tree *t, struct tnode *parent, const char 
 		      quote(stored), quote(shown.buf), cdt_strerror(errno == ELOOP ? ENOTDIR : errno));
 		goto failed;
 	}
+	/* A stored tree that held a store (its own copy, say) must not write over this one. */
+	if (st.st_dev == t->store_dev && st.st_ino == t->store_ino) {
+		error("cannot restore '%s' nor the names under it: '%s' is the store",
+		      quote(stored), quote(shown.buf));
+		goto failed;
+	}
 	/*
 	 * A directory of a restore that stopped early may still have a
 	 * read-only stored mode; its final mode is set again at the end.
@@ -626,6 +632,30 @@ done:
 
 /* ---- the driver ---- */
 
+/* Is the directory fd the store's own, or one under it? */
+static int in_store(const struct tree *t, int fd)
+{
+	struct stat st, up;
+	int cur = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), next;
+
+	while (cur >= 0 && fstat(cur, &st) == 0) {
+		if (st.st_dev == t->store_dev && st.st_ino == t->store_ino) {
+			close(cur);
+			return 1;
+		}
+		next = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(cur);
+		cur = next;
+		/* The root is its own parent. */
+		if (cur >= 0 && fstat(cur, &up) == 0 && up.st_dev == st.st_dev &&
+		    up.st_ino == st.st_ino)
+			break;
+	}
+	if (cur >= 0)
+		close(cur);
+	return 0;
+}
+
 static int open_root(struct tree *t, const char *dir, int private)
 {
 	struct stat st;
@@ -651,6 +681,17 @@ static int open_root(struct tree *t, const char *dir, int private)
 	t->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (t->rootfd < 0)
 		return error_code(-errno, "cannot open '%s': %s", quote(dir), cdt_strerror(errno));
+	if (fstat(cdt_store_rootfd(t->s), &st) < 0)
+		return error_code(-errno, "cannot stat the store '%s': %s", cdt_store_path(t->s),
+				  cdt_strerror(errno));
+	t->store_dev = st.st_dev;
+	t->store_ino = st.st_ino;
+	if (in_store(t, t->rootfd)) {
+		if (t->root_made)
+			rmdir(dir);
+		return error_code(-EINVAL, "cannot restore into '%s': it is in the store '%s'",
+				  quote(dir), cdt_store_path(t->s));
+	}
 	if (!t->root_made && !t->dry)
 		remove_stale_temps(t->rootfd);
 	return 0;
