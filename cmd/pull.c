@@ -18,8 +18,8 @@ const char usage_pull[] =
 	"    -h, --help         show this help\n"
 	"\n"
 	"Exit status: 0 if every name is here now, 3 if some were kept because\n"
-	"they differ here, 1 if some could not be copied (or on error), 2 usage\n"
-	"error.\n";
+	"they differ here, 1 if some could not be copied or a PREFIX has no name\n"
+	"(or on error), 2 usage error.\n";
 
 int cmd_pull(int argc, char **argv, struct cmd_ctx *ctx)
 {

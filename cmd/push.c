@@ -28,8 +28,8 @@ const char usage_push[] =
 	"    -h, --help         show this help\n"
 	"\n"
 	"Exit status: 0 if every name is in DEST now, 3 if some were kept because\n"
-	"they differ in DEST, 1 if some could not be copied (or on error), 2\n"
-	"usage error.\n";
+	"they differ in DEST, 1 if some could not be copied or a PREFIX has no\n"
+	"name (or on error), 2 usage error.\n";
 
 struct report {
 	int verbose, dry_run;
@@ -95,7 +95,9 @@ int push_or_pull(int argc, char **argv, struct cmd_ctx *ctx, int pull)
 	struct cdt_push_options opt = { 0 };
 	struct cdt_push_result res;
 	struct cdt_store *other = NULL, *src, *dst;
-	int c, jobs = 0, ret;
+	struct strbuf why = STRBUF_INIT;
+	char **prefixes;
+	int c, i, nprefixes, jobs = 0, ret;
 	char a[32], b[32];
 
 	while ((c = getopt_long(argc, argv, ":fnvj:", opts, NULL)) != -1) {
@@ -119,20 +121,40 @@ int push_or_pull(int argc, char **argv, struct cmd_ctx *ctx, int pull)
 	}
 	if (optind >= argc)
 		return usage_error(ctx, "give the store to %s", pull ? "pull from" : "push to");
+	/* Prefixes as the other commands take them: 'dir/' is 'dir'. */
+	nprefixes = argc - optind - 1;
+	prefixes = xcalloc((size_t)nprefixes + 1, sizeof(*prefixes));
+	for (i = 0; i < nprefixes; i++) {
+		struct strbuf pfx = STRBUF_INIT;
+
+		strbuf_addstr(&pfx, argv[optind + 1 + i]);
+		trim_slashes(&pfx);
+		prefixes[i] = strbuf_detach(&pfx, NULL);
+		strbuf_reset(&why);
+		if (cdt_name_check(prefixes[i], &why) < 0) {
+			ret = usage_error(ctx, "bad prefix '%s': %s", quote(argv[optind + 1 + i]),
+					  why.buf);
+			goto out;
+		}
+	}
 	if (pull && !opt.dry_run && cdt_store_remote_url(ctx->store) &&
 	    !cdt_remote_writable(ctx->store)) {
 		error("cannot pull into '%s': a store over HTTP is read-only",
 		      cdt_store_remote_url(ctx->store));
-		return EXIT_FAIL;
+		ret = EXIT_FAIL;
+		goto out;
 	}
-	if (open_store_at(argv[optind], !pull && !opt.dry_run, "push to", &other) < 0)
-		return EXIT_FAIL;
+	if (open_store_at(argv[optind], !pull && !opt.dry_run, "push to", &other) < 0) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
 	src = pull ? other : ctx->store;
 	dst = pull ? ctx->store : other;
 	/* The destination is written as add writes it; the source is only read. */
 	if (!opt.dry_run && cdt_store_lock(dst, CDT_LOCK_SHARED) < 0) {
 		cdt_store_close(other);
-		return EXIT_FAIL;
+		ret = EXIT_FAIL;
+		goto out;
 	}
 	/* A content copy feeds the store through a pipe: its end is an error, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
@@ -141,15 +163,15 @@ int push_or_pull(int argc, char **argv, struct cmd_ctx *ctx, int pull)
 	opt.differs = differs;
 	opt.data = &rep;
 	rep.keep = !opt.dry_run && cdt_store_remote_url(dst);
-	ret = cdt_push(src, dst, (const char *const *)argv + optind + 1,
-		       (size_t)(argc - optind - 1), &opt, &res);
+	ret = cdt_push(src, dst, (const char *const *)prefixes, (size_t)nprefixes, &opt, &res);
 	/* A remote destination: what was written into its cache is sent now. */
 	if (rep.keep)
 		ret = ret < 0 ? ret : publish(dst, &rep);
 	cdt_store_close(other);
 	if (ret < 0) {
 		report_release(&rep);
-		return EXIT_FAIL;
+		ret = EXIT_FAIL;
+		goto out;
 	}
 	if (opt.dry_run)
 		printf("would copy %llu name%s (%llu new content%s, %s to read); %llu unchanged",
@@ -169,12 +191,16 @@ int push_or_pull(int argc, char **argv, struct cmd_ctx *ctx, int pull)
 		printf("sent %llu pack%s and %s to %s\n", (unsigned long long)rep.packs,
 		       rep.packs == 1 ? "" : "s", human_size(rep.bytes, a, sizeof(a)), rep.url);
 	report_release(&rep);
-	if (res.failed) {
+	if (res.failed)
 		error("%llu name%s could not be copied", (unsigned long long)res.failed,
 		      res.failed == 1 ? "" : "s");
-		return EXIT_FAIL;
-	}
-	return res.differ ? EXIT_SKIPPED : EXIT_OK;
+	ret = res.failed || res.missing ? EXIT_FAIL : res.differ ? EXIT_SKIPPED : EXIT_OK;
+out:
+	for (i = 0; i < nprefixes; i++)
+		free(prefixes[i]);
+	free(prefixes);
+	strbuf_release(&why);
+	return ret;
 }
 
 int cmd_push(int argc, char **argv, struct cmd_ctx *ctx)

@@ -196,3 +196,27 @@ same_tree() {
 		assert_status 0
 	done
 }
+
+@test "a prefix with no name under it fails the push; one with a trailing slash is the directory" {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	make_tree
+	c add -q -r src
+	run_split c push "$D" src/sub nosuch
+	assert_status 1
+	assert_out_contains "copied 2 names"
+	assert_err_contains "no stored name is 'nosuch' or under it in '$S'"
+	run_split c push -n "$D" nosuch
+	assert_status 1
+	run_split "$CDT" --store "$D" pull "$S" typo
+	assert_status 1
+	assert_err_contains "no stored name is 'typo' or under it"
+	run_split c push "$D" ../src
+	assert_status 2
+	assert_err_contains "bad prefix '../src'"
+	run_split c push "$D" src/
+	assert_status 0
+	assert_out_contains "copied 11 names"
+	same_tree "$D"
+}

@@ -19,7 +19,7 @@ struct push {
 	struct cdt_push_result *res;
 	struct cdt_ingest *ing;
 	struct cdt_restore *reader;
-	int err;		/* a walk could not go on */
+	uint64_t seen;		/* names the walk gave */
 };
 
 /* The restore of one content into a pipe, beside the ingest reading it. */
@@ -130,6 +130,7 @@ static int push_name(const char *name, const struct cdt_name_entry *e, int err, 
 	struct cdt_id want;
 	int same, ret;
 
+	p->seen++;
 	if (!e) {
 		error("cannot read name '%s' of the source: %s", quote(name),
 		      why ? why : cdt_strerror(err));
@@ -212,10 +213,18 @@ int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *pr
 		p.ing = cdt_ingest_new(dst, &io);
 	p.reader = cdt_restore_new(src, opt->jobs);
 	for (i = 0; i < (n ? n : 1) && !ret; i++) {
+		p.seen = 0;
 		ret = cdt_names_walk(src, n ? prefixes[i] : NULL, push_name, &p);
-		if (ret < 0)
+		if (ret < 0) {
 			error("cannot list the names of '%s': %s", cdt_store_path(src),
 			      cdt_strerror(ret));
+		} else if (n && !p.seen) {
+			/* A prefix mistyped must not pass for one copied. */
+			error("no stored name is '%s' or under it in '%s'", quote(prefixes[i]),
+			      cdt_store_remote_url(src) ? cdt_store_remote_url(src) :
+			      cdt_store_path(src));
+			res->missing++;
+		}
 	}
 	if (p.ing) {
 		cdt_ingest_commit(p.ing);

@@ -24,6 +24,7 @@ struct cdt_push_result {
 	uint64_t unchanged;	/* names the destination holds already, the same */
 	uint64_t differ;	/* names the destination holds with other content, kept */
 	uint64_t failed;	/* names that could not be copied (reported) */
+	uint64_t missing;	/* prefixes with no name in the source (reported) */
 };
 
 /*
@@ -38,6 +39,7 @@ struct cdt_push_result {
  * names, each step synced before the next points at it, so a push killed
  * at any point leaves the destination consistent and a rerun copies what
  * is missing. Nothing is ever removed from the destination.
+ * A prefix under which the source has no name is reported and counted.
  * Returns 0 (see res for names that differ or failed), or -errno when it
  * could not start (the stores name contents differently, a walk failed:
  * reported).
