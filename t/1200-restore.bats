@@ -470,3 +470,19 @@ make_owned() {
 	[ ! -e dir/.cdt/names/new ]
 	diff -r before dir/.cdt
 }
+
+@test "a prefix whose only names are damaged entries is an error, not a crash" {
+	init_store
+	echo a > a
+	c add -q a
+	# A damaged entry, and a link where an entry goes.
+	printf 'not an entry' > "$S/names/bad"
+	ln -s "$S/names/a" "$S/names/link"
+	for p in bad link; do
+		run_split c restore "$p" "out-$p"
+		assert_status 1
+		assert_err_contains "cannot restore '$p': "
+		assert_out_contains "restored 0 of 1 names into out-$p: "
+		[ ! -e "out-$p" ]
+	done
+}

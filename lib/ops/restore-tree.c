@@ -839,6 +839,11 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 		ret = error_code(-ENOENT, "no stored name is '%s' or under it", quote(prefix));
 		goto out;
 	}
+	if (!t.nr) {
+		/* Every name under it was unreadable or refused (each reported): nothing to write. */
+		ret = 1;
+		goto out;
+	}
 	rt_find_leaders(&t);
 
 	/* The prefix's own entry, if any, is visited first: it gives DIR its mode. */
