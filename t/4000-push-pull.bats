@@ -106,6 +106,28 @@ same_tree() {
 	same_tree "$D"
 }
 
+@test "a name whose metadata changed is copied again with it; its content is not read" {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	make_tree
+	c add -q -r src
+	c push "$D" > /dev/null
+	chmod 600 src/f4
+	touch -d '2001-02-03 04:05:06.5' src/f5 src/sub
+	c add -q -r src
+	run_split c push "$D"
+	assert_status 0
+	# f4, f5 and the directory src/sub; nothing to read.
+	assert_out_contains "copied 3 names (0 new contents, 0 B read, 0 B stored new); 10 unchanged"
+	c ls -l src > src.ls
+	"$CDT" --store "$D" ls -l src > dest.ls
+	cmp src.ls dest.ls || fail "$(diff src.ls dest.ls)"
+	same_tree "$D"
+	[ "$(stat -c %a restored/f4)" = 600 ]
+	[ "$(stat -c %Y restored/sub)" = "$(stat -c %Y src/sub)" ]
+}
+
 @test "a dry run says what it would copy and writes nothing" {
 	init_store
 	dest

@@ -44,6 +44,20 @@ static void *feed(void *data)
  * Does the destination hold this name already, the same (type, content,
  * link target)? 1 yes, 0 no such name, -1 it holds something else.
  */
+/* The metadata an entry stores beside its type, content and target. */
+static int same_meta(const struct cdt_name_entry *a, const struct cdt_name_entry *b)
+{
+	return a->mode == b->mode && a->uid == b->uid && a->gid == b->gid &&
+	       a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec &&
+	       a->xattrs_len == b->xattrs_len &&
+	       (!a->xattrs_len || !memcmp(a->xattrs, b->xattrs, a->xattrs_len));
+}
+
+/*
+ * Does the destination hold name as e? 1 the same, 2 the same but for its
+ * metadata (mode, owner, mtime, extended attributes), 0 not at all, -1
+ * other content, another type or a damaged entry.
+ */
 static int same_at_dest(struct push *p, const char *name, const struct cdt_name_entry *e)
 {
 	struct cdt_name_entry *d = xmalloc(sizeof(*d));
@@ -59,7 +73,8 @@ static int same_at_dest(struct push *p, const char *name, const struct cdt_name_
 		ret = d->type == e->type &&
 		      (e->type != CDT_NAME_SYMLINK || !strcmp(d->target, e->target)) &&
 		      (!cdt_name_has_content(e) ||
-		       (cdt_id_eq(&d->content, &e->content) && d->size == e->size)) ? 1 : -1;
+		       (cdt_id_eq(&d->content, &e->content) && d->size == e->size)) ?
+		      (same_meta(d, e) ? 1 : 2) : -1;
 		cdt_name_entry_release(d);
 	}
 	free(d);
