@@ -3,6 +3,7 @@
 # that restored before gc restores after it, or gc refuses and says why.
 
 load test_helper
+load lib-integrity
 
 # A store of 34 packs under a multi-pack index, a few loose chunks, shared
 # data, and garbage (removed names) for gc to collect. Built once per file.
@@ -257,23 +258,18 @@ all_live() {
 	c cat b | cmp - b
 }
 
-# "PACKFILE OFFSET" of every packed copy of chunk $1.
-packed_copies() {
-	python3 - "$S/packs" "$1" <<'EOF2'
-import os, struct, sys
-d, want = sys.argv[1], bytes.fromhex(sys.argv[2])
-for n in sorted(os.listdir(d)):
-    if not n.endswith('.idx'):
-        continue
-    b = open(os.path.join(d, n), 'rb').read()
-    count = struct.unpack_from('<Q', b, 8)[0]
-    loc = 24 if b[4] == 2 else 16
-    ids, locs = 16 + 1024, 16 + 1024 + 32 * count
-    for i in range(count):
-        if b[ids + 32 * i:ids + 32 * i + 32] == want:
-            off = struct.unpack_from('<Q', b, locs + loc * i)[0]
-            print(os.path.join(d, n[:-4] + '.pack'), off)
-EOF2
+# damage_copy WHICH CHUNK NEWPACK: flip a byte of chunk CHUNK's copy in
+# NEWPACK (WHICH=new) or in every other pack (WHICH=old).
+damage_copy() {
+	local pack off len done=0
+	while read -r pack off len; do
+		if { [ "$1" = new ] && [ "$pack" = "$3" ]; } ||
+		   { [ "$1" = old ] && [ "$pack" != "$3" ]; }; then
+			printf '\x5a' | dd of="$pack" bs=1 seek=$((off + 40)) conv=notrunc status=none
+			done=1
+		fi
+	done < <(packed_copies "$2")
+	[ "$done" = 1 ] || fail "no copy of chunk $2 in the $1 pack"
 }
 
 @test "a pack with nothing marked keeps the good copy of a live chunk whose marked copy is damaged" {
@@ -297,16 +293,44 @@ EOF2
 	for which in new old; do
 		rm -rf "$S"
 		cp -a two "$S"
-		while read -r pack off; do
-			if { [ "$which" = new ] && [ "$pack" = "$new" ]; } ||
-			   { [ "$which" = old ] && [ "$pack" != "$new" ]; }; then
-				printf '\x5a' | dd of="$pack" bs=1 seek=$((off + 40)) conv=notrunc status=none
-			fi
-		done < <(packed_copies "$chunk")
+		damage_copy "$which" "$chunk" "$new"
 		c cat a | cmp - a
 		run_split c gc
 		assert_status 0
 		c cat a > out 2> cat.err || fail "damaged copy in the $which pack: after gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
 		cmp out a
+	done
+}
+
+@test "a pack gc rewrites keeps its copy of a live chunk whose marked copy elsewhere is damaged" {
+	rm -rf "$S"
+	"$CDT" init -q --chunker fixed --chunk-size 4K "$S"
+	gen_bytes 61 300000 > a
+	gen_bytes 62 300000 > d
+	gen_bytes 63 300000 > b
+	c add -q a d		# one pack: a's chunks, and d's, which die below
+	c add -q b
+	cp "$S"/packs/pack-* .
+	c rm -q d
+	c gc > /dev/null
+	[ "$(ls "$S"/packs/*.pack | wc -l)" -eq 1 ] || fail "gc left $(ls "$S"/packs)"
+	new=$(ls "$S"/packs/*.pack)
+	# What a killed gc leaves: the old packs beside the new one. The old
+	# pack of a and d has dead objects, so the next gc rewrites it.
+	cp -n pack-* "$S"/packs/
+	cp -a "$S" two
+	for n in 0 1 2 3 4; do
+		chunk=$(dd if=a bs=4096 skip=$n count=1 status=none | sha256sum | cut -c1-64)
+		for which in new old; do
+			rm -rf "$S"
+			cp -a two "$S"
+			damage_copy "$which" "$chunk" "$new"
+			c cat a | cmp - a
+			run_split c gc
+			assert_status 0
+			c cat a > out 2> cat.err ||
+				fail "chunk $n damaged in the $which pack: after gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
+			cmp out a
+		done
 	done
 }

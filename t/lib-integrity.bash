@@ -132,8 +132,9 @@ open(path, 'wb').write(b[:8] + struct.pack('<I', n) + b[12:12 + n])
 EOF2
 }
 
-# "PACKFILE OFFSET LENGTH" of the object for ID in a pack, if any.
-packed_object() {
+# "PACKFILE OFFSET LENGTH" of every packed copy of the object for ID, a
+# line each, packs in name order.
+packed_copies() {
 	python3 - "$S/packs" "$1" <<'EOF2'
 import os, struct, sys
 d, want = sys.argv[1], bytes.fromhex(sys.argv[2])
@@ -149,8 +150,12 @@ for n in sorted(os.listdir(d)):
         if b[ids + 32 * i:ids + 32 * i + 32] == want:
             off, ln, _ = struct.unpack_from('<QII', b, locs + loc * i)
             print(os.path.join(d, n[:-4] + '.pack'), off, ln)
-            sys.exit(0)
 EOF2
+}
+
+# The first of them, if any.
+packed_object() {
+	packed_copies "$1" | head -n 1
 }
 
 # Invert a byte inside the stored object of chunk ID, loose or packed.

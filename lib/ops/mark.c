@@ -22,20 +22,77 @@ int cdt_live_packed(const struct cdt_pack *p, uint64_t i)
 	return bit_test(p->mark, i);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	return memcmp(a, b, CDT_ID_LEN);
+}
+
+/*
+ * Note every chunk that more than one pack holds, a first byte of the ids
+ * at a time (every index is sorted): a pass over the indexes, with the ids
+ * of one first byte in memory.
+ */
+static void find_dups(struct cdt_live *l)
+{
+	struct cdt_pack **packs;
+	size_t n = cdt_packs_list(l->store, &packs), i, nr, alloc = 0;
+	uint64_t *pos = xcalloc(n + 1, sizeof(*pos));
+	struct cdt_id *ids = NULL;
+	unsigned b;
+
+	for (b = 0; b < 256 && !l->dups_all; b++) {
+		nr = 0;
+		for (i = 0; i < n; i++) {
+			for (; pos[i] < packs[i]->count; pos[i]++) {
+				struct cdt_id id;
+
+				cdt_pack_entry(packs[i], pos[i], &id, NULL, NULL, NULL);
+				if (id.b[0] < b)
+					l->dups_all = 1;	/* out of order: trust nothing */
+				if (id.b[0] != b)
+					break;
+				ALLOC_GROW(ids, nr + 1, alloc);
+				ids[nr++] = id;
+			}
+		}
+		if (nr > 1)
+			qsort(ids, nr, sizeof(*ids), cmp_id);
+		for (i = 1; i < nr; i++)
+			if (cdt_id_eq(&ids[i], &ids[i - 1]))
+				cdt_idset_add(&l->dups, &ids[i]);
+	}
+	free(ids);
+	free(pos);
+	free(packs);
+	l->dups_known = 1;
+}
+
 int cdt_live_chunk(struct cdt_live *l, const struct cdt_id *id)
 {
 	struct cdt_pack *p;
+	struct cdt_id got;
 	uint64_t k;
 	size_t i;
 
 	if (cdt_idset_has(&l->loose_live, id) || cdt_idset_has(&l->missing, id))
 		return 1;
-	if (cdt_chunk_locate(l->store, id, &p, &k) && cdt_live_packed(p, k))
+	if (!cdt_chunk_locate(l->store, id, &p, &k))
+		p = NULL;
+	if (p && cdt_live_packed(p, k))
 		return 1;
 	/*
 	 * With two packed copies, a lookup now may find another one than
-	 * the mark did (the last pack a lookup hit is tried first).
+	 * the mark did (the last pack a lookup hit is tried first). A chunk
+	 * found where the pack's own index says, and held by no other pack,
+	 * is dead; any other is looked for in every marked pack.
 	 */
+	if (!l->dups_known)
+		find_dups(l);
+	if (p && !l->dups_all && !cdt_idset_has(&l->dups, id)) {
+		cdt_pack_entry(p, k, &got, NULL, NULL, NULL);
+		if (cdt_id_eq(&got, id))
+			return 0;
+	}
 	for (i = 0; i < l->nmarked; i++) {
 		int64_t e = cdt_pack_find(l->marked[i], id);
 
@@ -313,6 +370,8 @@ void cdt_live_release(struct cdt_live *l)
 	cdt_idset_clear(&l->loose_all);
 	cdt_idset_clear(&l->loose_live);
 	cdt_idset_clear(&l->missing);
+	cdt_idset_clear(&l->dups);
+	l->dups_known = l->dups_all = 0;
 	for (i = 0; i < l->nmarked; i++) {
 		free(l->marked[i]->mark);
 		l->marked[i]->mark = NULL;

@@ -25,6 +25,12 @@ struct cdt_live {
 	struct cdt_idset missing;	/* live chunks no lookup finds */
 	struct cdt_pack **marked;	/* packs whose mark bitmaps were allocated */
 	size_t nmarked, marked_alloc;
+	/*
+	 * Chunks held by more than one pack (cdt_live_chunk() finds them on
+	 * its first call), or every chunk when an index is out of order.
+	 */
+	struct cdt_idset dups;
+	int dups_known, dups_all;
 	uint64_t chunks, unique;	/* distinct live chunks found, and their raw bytes */
 	uint64_t deltas;		/* of those, stored as deltas (the marked copy) */
 	uint64_t delta_raw, delta_stored;	/* their raw bytes, and the deltas' */
