@@ -272,6 +272,20 @@ damage_copy() {
 	[ "$done" = 1 ] || fail "no copy of chunk $2 in the $1 pack"
 }
 
+# survives_damaged_copy WHICH CHUNK NEWPACK: from the store saved in two/,
+# damage one copy (damage_copy), then gc: 'a' restores before and after.
+survives_damaged_copy() {
+	rm -rf "$S"
+	cp -a two "$S"
+	damage_copy "$1" "$2" "$3"
+	c cat a | cmp - a
+	run_split c gc
+	assert_status 0
+	c cat a > out 2> cat.err ||
+		fail "chunk $2 damaged in the $1 pack: after gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
+	cmp out a
+}
+
 @test "a pack with nothing marked keeps the good copy of a live chunk whose marked copy is damaged" {
 	rm -rf "$S"
 	"$CDT" init -q --chunker fixed --chunk-size 4K "$S"
@@ -291,14 +305,7 @@ damage_copy() {
 	# One copy damaged, in the new pack, then in an old one: whichever of
 	# the two lookups find (and gc marks), the good one must stay.
 	for which in new old; do
-		rm -rf "$S"
-		cp -a two "$S"
-		damage_copy "$which" "$chunk" "$new"
-		c cat a | cmp - a
-		run_split c gc
-		assert_status 0
-		c cat a > out 2> cat.err || fail "damaged copy in the $which pack: after gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
-		cmp out a
+		survives_damaged_copy "$which" "$chunk" "$new"
 	done
 }
 
@@ -322,15 +329,7 @@ damage_copy() {
 	for n in 0 1 2 3 4; do
 		chunk=$(dd if=a bs=4096 skip=$n count=1 status=none | sha256sum | cut -c1-64)
 		for which in new old; do
-			rm -rf "$S"
-			cp -a two "$S"
-			damage_copy "$which" "$chunk" "$new"
-			c cat a | cmp - a
-			run_split c gc
-			assert_status 0
-			c cat a > out 2> cat.err ||
-				fail "chunk $n damaged in the $which pack: after gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
-			cmp out a
+			survives_damaged_copy "$which" "$chunk" "$new"
 		done
 	done
 }
