@@ -84,10 +84,10 @@ load test_helper
 	echo hello > f
 	c add -q f
 	# Which fstat of cat is the one of the name's entry; then it fails with EIO.
-	strace -f -y -o trace -e trace=%fstat "$CDT" --store "$S" cat f > /dev/null
+	traced -f -y -o trace -e trace=%fstat "$CDT" --store "$S" cat f > /dev/null
 	n=$(grep '^[0-9]* *[a-z0-9]*(' trace | grep -n 'names/f>' | head -n 1 | cut -d: -f1)
 	[ -n "$n" ] || fail "cat never stat'ed the name's entry: $(cat trace)"
-	run_split strace -f -o /dev/null -e trace=%fstat -e inject=%fstat:error=EIO:when="$n" \
+	run_split traced -f -o /dev/null -e trace=%fstat -e inject=%fstat:error=EIO:when="$n" \
 		"$CDT" --store "$S" cat f
 	assert_status 1
 	assert_err_contains "Input/output error"

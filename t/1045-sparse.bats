@@ -117,11 +117,8 @@ SHAPES="start end middle only unaligned small"
 	gen_bytes 20 3000000 > dense
 	truncate -s 64M sparse
 	put sparse 21 1048576 $((32 * 1048576))
-	# LeakSanitizer cannot run under ptrace; the rest of the sanitizers can.
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-		strace -f -o dense.trace -e trace=lseek "$CDT" --store "$S" add -q dense
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-		strace -f -o sparse.trace -e trace=lseek "$CDT" --store "$S" add -q sparse
+	traced -f -o dense.trace -e trace=lseek "$CDT" --store "$S" add -q dense
+	traced -f -o sparse.trace -e trace=lseek "$CDT" --store "$S" add -q sparse
 	# Every block of dense holds data: it is read without a search for holes.
 	! grep -q SEEK_DATA dense.trace || fail "add looked for holes in a file without any"
 	grep -q SEEK_DATA sparse.trace || fail "add did not look for the holes of a sparse file"

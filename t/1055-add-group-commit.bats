@@ -26,8 +26,7 @@ check_stored_names() {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store
 	make_tree 40
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-		strace -f -y -o trace.log -e trace=openat,syncfs,fsync,rename,renameat,renameat2 \
+	traced -f -y -o trace.log -e trace=openat,syncfs,fsync,rename,renameat,renameat2 \
 		"$CDT" --store "$S" add -q -r src
 	python3 "$BATS_TEST_DIRNAME/lib/check-order.py" trace.log > result || { cat result; false; }
 	# One batch: four syncfs for 42 files and 2 directories, no fsync of any name.
@@ -41,8 +40,7 @@ check_stored_names() {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store
 	make_tree 10
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-		strace -f -y -o trace.log -e trace=openat,syncfs,fsync,rename,renameat,renameat2 \
+	traced -f -y -o trace.log -e trace=openat,syncfs,fsync,rename,renameat,renameat2 \
 		"$CDT" --store "$S" add -q -r src
 	# Drop the syncfs between the name records and the names.
 	awk '/syncfs\(/ { n++; if (n == 3) next } { print }' trace.log > broken.log
@@ -64,8 +62,7 @@ check_stored_names() {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store
 	make_tree 10
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-		strace -f -y -o trace.log -e trace=openat,syncfs,fsync,rename,renameat,renameat2 \
+	traced -f -y -o trace.log -e trace=openat,syncfs,fsync,rename,renameat,renameat2 \
 		"$CDT" --store "$S" add -q -r src
 	python3 "$BATS_TEST_DIRNAME/lib/check-order.py" trace.log > result
 	grep -q '^ok: info/packs after each pack' result

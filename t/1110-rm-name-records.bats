@@ -272,9 +272,7 @@ setup_two_names() {
 		echo "keep $i" > "keep/f$i"
 	done
 	c add -q -r gone keep
-	# LeakSanitizer cannot run under ptrace; the rest of the sanitizers can.
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-		strace -f -y -o trace.log -e trace=openat "$CDT" --store "$S" rm -q -r gone
+	traced -f -y -o trace.log -e trace=openat "$CDT" --store "$S" rm -q -r gone
 	[ "$(grep -c 'names/keep>, "f[0-9]*"' trace.log)" = 30 ]
 	[ "$(find "$S/manifests" -type f | wc -l)" = 30 ]
 }

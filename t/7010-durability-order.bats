@@ -5,9 +5,7 @@ load test_helper
 
 trace_add() {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
-	# LeakSanitizer cannot run under ptrace; the rest of the sanitizers can.
-	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-		strace -f -y -o trace.log -e trace=openat,syncfs,fsync,rename,renameat,renameat2 \
+	traced -f -y -o trace.log -e trace=openat,syncfs,fsync,rename,renameat,renameat2 \
 		"$CDT" --store "$S" add -q "$@"
 }
 

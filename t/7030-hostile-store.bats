@@ -96,7 +96,7 @@ load test_helper
 		for n in $(seq 1 12); do
 			rm -rf "$S"
 			cp -a clean "$S"
-			strace -f -o /dev/null -e trace=getdents64 \
+			traced -f -o /dev/null -e trace=getdents64 \
 				-e inject=getdents64:error=EIO:when="$n" \
 				"$CDT" --store "$S" $cmd > out 2> err || true
 			for name in d/b d/e/same; do
@@ -129,13 +129,13 @@ PY
 	for sc in openat %fstat; do
 		rm -rf counted
 		cp -a clean counted
-		strace -f -y -o count.trace -e trace="$sc" "$CDT" --store "$T/counted" gc > /dev/null 2>&1
+		traced -f -y -o count.trace -e trace="$sc" "$CDT" --store "$T/counted" gc > /dev/null 2>&1
 		calls=$(grep '^[0-9]* *[a-z0-9]*(' count.trace | grep -n 'pack-' | cut -d: -f1)
 		[ "$(echo "$calls" | wc -w)" -gt 5 ] || fail "gc made few $sc calls on packs: $calls"
 		for n in $calls; do
 			rm -rf "$S"
 			cp -a clean "$S"
-			strace -f -o /dev/null -e trace="$sc" -e inject="$sc":error=EIO:when="$n" \
+			traced -f -o /dev/null -e trace="$sc" -e inject="$sc":error=EIO:when="$n" \
 				"$CDT" --store "$S" gc > out 2> err || true
 			c cat v2 > got 2> cat.err ||
 				fail "gc with $sc call $n failing lost v2: $(cat cat.err); gc said: $(cat err)"

@@ -107,6 +107,12 @@ ref_content_id() {
 }
 
 # Wait until process $1 has stopped itself at a CDT_TEST_PAUSE point.
+# strace with LeakSanitizer off: it cannot run under ptrace (the rest of
+# the sanitizers can).
+traced() {
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace "$@"
+}
+
 wait_stopped() {
 	local i
 	for i in $(seq 1 500); do
