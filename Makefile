@@ -182,6 +182,7 @@ LIB_SOURCES = \
 	lib/ops/restore.c \
 	lib/ops/restore-tree.c \
 	lib/ops/restore-tree-files.c \
+	lib/ops/restore-tree-links.c \
 	lib/ops/restore-tree-collect.c \
 	lib/ops/sketchset.c \
 	lib/ops/stats.c \

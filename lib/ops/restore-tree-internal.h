@@ -122,6 +122,19 @@ int rt_set_meta(struct tree *t, const struct titem *it, int fd, const char *show
  * removed again). -errno on failure.
  */
 int rt_tmp_name(int dirfd, struct strbuf *name, int keep_file);
+/*
+ * Open the directory rel under rootfd without leaving it and without
+ * following any symbolic link. fd or -errno.
+ */
+int rt_open_dir_beneath(int rootfd, const char *rel);
+/* Set an entry's stored extended attributes on fd, or on dirfd/base (a link). */
+void rt_set_xattrs(const struct titem *it, int fd, int dirfd, const char *shown);
+
+/* restore-tree-links.c: links, made by the main thread in name order. */
+/* A symbolic link: made, kept when it has the same target, or made anew over a non-directory. */
+void rt_restore_symlink(struct tree *t, struct tnode *dir, struct titem *it);
+/* A hard link to the first name of its file: 1 done (or failed, reported), 0 to be written as a copy. */
+int rt_restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it);
 
 /* restore-tree-files.c: the workers that write regular files. */
 /* cdt_restore_fd()'s progress callback for a worker (data: the worker). */

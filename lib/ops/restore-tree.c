@@ -122,7 +122,7 @@ const char *rt_local_path(const struct tree *t, const struct titem *it, struct s
  * following any symbolic link: openat2() where the kernel has it, else one
  * component at a time with O_NOFOLLOW.
  */
-static int open_dir_beneath(int rootfd, const char *rel)
+int rt_open_dir_beneath(int rootfd, const char *rel)
 {
 	int fd;
 
@@ -145,7 +145,7 @@ static int open_dir_beneath(int rootfd, const char *rel)
 }
 
 /* Set one entry's stored extended attributes on fd, or on dirfd/base (a link). */
-static void set_xattrs(const struct titem *it, int fd, int dirfd, const char *shown)
+void rt_set_xattrs(const struct titem *it, int fd, int dirfd, const char *shown)
 {
 	const unsigned char *p = it->xattrs, *end = it->xattrs + it->xattrs_len;
 	char path[64];
@@ -192,32 +192,12 @@ int rt_set_meta(struct tree *t, const struct titem *it, int fd, const char *show
 	if (fchmod(fd, mode) < 0)
 		return error("cannot set the mode of '%s': %s", quote(shown), cdt_strerror(errno));
 	if (t->xattrs && it->xattrs_len)
-		set_xattrs(it, fd, -1, shown);
+		rt_set_xattrs(it, fd, -1, shown);
 	ts[0].tv_sec = 0;
 	ts[0].tv_nsec = UTIME_OMIT;
 	ts[1].tv_sec = it->mtime_sec;
 	ts[1].tv_nsec = it->mtime_nsec;
 	if (futimens(fd, ts) < 0)
-		return error("cannot set the modification time of '%s': %s", quote(shown),
-			     cdt_strerror(errno));
-	return 0;
-}
-
-/* The same for a symbolic link dirfd/it->base, never following it. */
-static int set_link_meta(struct tree *t, const struct titem *it, int dirfd, const char *shown)
-{
-	struct timespec ts[2];
-
-	if (t->owners && fchownat(dirfd, it->base, it->uid, it->gid, AT_SYMLINK_NOFOLLOW) < 0)
-		return error("cannot set the owner of '%s' to %u:%u: %s (--no-owner leaves owners alone)",
-			     quote(shown), it->uid, it->gid, cdt_strerror(errno));
-	if (t->xattrs && it->xattrs_len)
-		set_xattrs(it, -1, dirfd, shown);
-	ts[0].tv_sec = 0;
-	ts[0].tv_nsec = UTIME_OMIT;
-	ts[1].tv_sec = it->mtime_sec;
-	ts[1].tv_nsec = it->mtime_nsec;
-	if (utimensat(dirfd, it->base, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		return error("cannot set the modification time of '%s': %s", quote(shown),
 			     cdt_strerror(errno));
 	return 0;
@@ -441,195 +421,6 @@ static struct tnode *enter_parent(struct tree *t, struct level **stack, size_t *
 	return (*stack)[*depth - 1].node;
 }
 
-/* A symbolic link: made, kept when it has the same target, or made anew over a non-directory. */
-static void restore_symlink(struct tree *t, struct tnode *dir, struct titem *it)
-{
-	struct strbuf shown = STRBUF_INIT, tmp = STRBUF_INIT, cur = STRBUF_INIT;
-	int dirfd = dir->fd, existed = 0, failed = 1;
-	struct stat st;
-
-	rt_local_path(t, it, &shown);
-	if (dir->missing) {
-		rt_report(t, CDT_TREE_SYMLINK, it->stored);
-		failed = 0;
-		goto out;
-	}
-	if (fstatat(dirfd, it->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		existed = 1;
-		if (S_ISDIR(st.st_mode)) {
-			error("cannot restore '%s': '%s' is a directory", quote(it->stored),
-			      quote(shown.buf));
-			goto out;
-		}
-		if (S_ISLNK(st.st_mode)) {
-			ssize_t n;
-
-			strbuf_grow(&cur, CDT_NAME_TARGET_MAX + 2);
-			n = readlinkat(dirfd, it->base, cur.buf, CDT_NAME_TARGET_MAX + 1);
-			if (n >= 0 && (size_t)n == strlen(it->target) &&
-			    !memcmp(cur.buf, it->target, (size_t)n)) {
-				if (!t->dry && set_link_meta(t, it, dirfd, shown.buf) < 0)
-					goto out;
-				rt_report(t, CDT_TREE_SKIP, it->stored);
-				rt_name_done(t, 0, 1, 0);
-				goto done;
-			}
-		}
-	} else if (errno != ENOENT) {
-		error("cannot restore '%s': %s", quote(it->stored), cdt_strerror(errno));
-		goto out;
-	}
-	if (t->dry) {
-		rt_report(t, CDT_TREE_SYMLINK, it->stored);
-		failed = 0;
-		goto out;
-	}
-	if (!existed) {
-		if (symlinkat(it->target, dirfd, it->base) < 0) {
-			error("cannot restore '%s': cannot make symbolic link '%s': %s",
-			      quote(it->stored), quote(shown.buf), cdt_strerror(errno));
-			goto out;
-		}
-	} else {
-		int ret = rt_tmp_name(dirfd, &tmp, 0);
-
-		if (ret < 0) {
-			error("cannot restore '%s': cannot create a temporary file in the directory of '%s': %s",
-			      quote(it->stored), quote(shown.buf), cdt_strerror(ret));
-			strbuf_reset(&tmp);
-			goto out;
-		}
-		if (symlinkat(it->target, dirfd, tmp.buf) < 0 ||
-		    renameat(dirfd, tmp.buf, dirfd, it->base) < 0) {
-			error("cannot restore '%s': cannot make symbolic link '%s': %s",
-			      quote(it->stored), quote(shown.buf), cdt_strerror(errno));
-			unlinkat(dirfd, tmp.buf, 0);
-			tmpfile_forget(dirfd, tmp.buf);
-			goto out;
-		}
-		tmpfile_forget(dirfd, tmp.buf);
-	}
-	if (set_link_meta(t, it, dirfd, shown.buf) < 0)
-		goto out;
-	rt_report(t, CDT_TREE_SYMLINK, it->stored);
-	failed = 0;
-out:
-	rt_name_done(t, failed, 0, 0);
-done:
-	strbuf_release(&shown);
-	strbuf_release(&tmp);
-	strbuf_release(&cur);
-}
-
-/*
- * A hard link to the first name of its file, once that is written. 1 when
- * done (or failed, reported), 0 when it is to be written as a copy
- * instead (the first name failed, or the link cannot be made).
- */
-static int restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
-{
-	struct titem *l = &t->items[it->leader];
-	struct strbuf shown = STRBUF_INIT, tmp = STRBUF_INIT, ldir = STRBUF_INIT;
-	int dirfd = dir->fd, lfd = -1, existed = 0, ret = 1, failed = 1;
-	struct stat st, lst;
-	const char *slash;
-
-	pthread_mutex_lock(&t->mu);
-	t->waiting = 1;
-	while (l->state == ST_PENDING)
-		pthread_cond_wait(&t->state, &t->mu);
-	t->waiting = 0;
-	pthread_mutex_unlock(&t->mu);
-	if (l->state != ST_DONE)
-		return 0;
-	rt_local_path(t, it, &shown);
-	if (dir->missing) {
-		rt_report(t, CDT_TREE_LINK, it->stored);
-		failed = 0;
-		goto out;
-	}
-	slash = strrchr(l->rel, '/');
-	if (slash)
-		strbuf_add(&ldir, l->rel, (size_t)(slash - l->rel));
-	lfd = open_dir_beneath(t->rootfd, ldir.buf);
-	if (lfd < 0) {
-		if (t->dry) {
-			/* Its directory would be made: so would the link. */
-			rt_report(t, CDT_TREE_LINK, it->stored);
-			failed = 0;
-			goto out;
-		}
-		lfd = -1;
-		ret = 0;
-		goto out;
-	}
-	if (fstatat(lfd, l->base, &lst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(lst.st_mode)) {
-		if (t->dry) {
-			rt_report(t, CDT_TREE_LINK, it->stored);
-			failed = 0;
-			goto out;
-		}
-		ret = 0;
-		goto out;
-	}
-	if (fstatat(dirfd, it->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		existed = 1;
-		if (S_ISDIR(st.st_mode)) {
-			error("cannot restore '%s': '%s' is a directory", quote(it->stored),
-			      quote(shown.buf));
-			goto out;
-		}
-		if (st.st_dev == lst.st_dev && st.st_ino == lst.st_ino) {
-			rt_report(t, CDT_TREE_SKIP, it->stored);
-			rt_name_done(t, 0, 1, 0);
-			goto done;
-		}
-	} else if (errno != ENOENT) {
-		error("cannot restore '%s': %s", quote(it->stored), cdt_strerror(errno));
-		goto out;
-	}
-	if (t->dry) {
-		rt_report(t, CDT_TREE_LINK, it->stored);
-		failed = 0;
-		goto out;
-	}
-	if (!existed) {
-		if (linkat(lfd, l->base, dirfd, it->base, 0) < 0) {
-			ret = 0;
-			goto out;
-		}
-	} else {
-		int r = rt_tmp_name(dirfd, &tmp, 0);
-
-		if (r < 0 || linkat(lfd, l->base, dirfd, tmp.buf, 0) < 0) {
-			if (r == 0)
-				tmpfile_forget(dirfd, tmp.buf);
-			ret = 0;
-			goto out;
-		}
-		if (renameat(dirfd, tmp.buf, dirfd, it->base) < 0) {
-			error("cannot restore '%s': cannot rename to '%s': %s", quote(it->stored),
-			      quote(shown.buf), cdt_strerror(errno));
-			unlinkat(dirfd, tmp.buf, 0);
-			tmpfile_forget(dirfd, tmp.buf);
-			goto out;
-		}
-		tmpfile_forget(dirfd, tmp.buf);
-	}
-	rt_report(t, CDT_TREE_LINK, it->stored);
-	failed = 0;
-out:
-	if (ret)
-		rt_name_done(t, failed, 0, 0);
-done:
-	if (lfd >= 0)
-		close(lfd);
-	strbuf_release(&shown);
-	strbuf_release(&tmp);
-	strbuf_release(&ldir);
-	return ret;
-}
-
 /* ---- the driver ---- */
 
 /* Is the directory fd the store's own, or one under it? */
@@ -711,7 +502,7 @@ static void finish_dirs(struct tree *t)
 		if (it->type != CDT_NAME_DIR || !it->made)
 			continue;
 		rt_local_path(t, it, &shown);
-		fd = open_dir_beneath(t->rootfd, it->rel);
+		fd = rt_open_dir_beneath(t->rootfd, it->rel);
 		if (fd < 0) {
 			if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
 				error("cannot set the metadata of '%s': it was replaced or removed while restoring",
@@ -792,10 +583,10 @@ static void run(struct tree *t)
 			break;
 		}
 		case CDT_NAME_SYMLINK:
-			restore_symlink(t, dir, it);
+			rt_restore_symlink(t, dir, it);
 			break;
 		default:
-			if (it->leader >= 0 && restore_hardlink(t, dir, it))
+			if (it->leader >= 0 && rt_restore_hardlink(t, dir, it))
 				break;
 			rt_enqueue(t, i, dir);
 			break;
