@@ -81,9 +81,9 @@ static int unheld(int infofd, const char *name, int64_t min_age)
 
 /*
  * The marks of writers that are gone, in *out (xmalloc'd). Their count.
- * (The leftovers of marks never made are removed on the way.)
+ * With `tidy`, the leftovers of marks never made are removed on the way.
  */
-static size_t dead_intents(int infofd, struct cdt_dent **out)
+static size_t scan_intents(int infofd, int tidy, struct cdt_dent **out)
 {
 	struct cdt_dent *d = NULL;
 	size_t nd = 0, i, n = 0;
@@ -94,7 +94,7 @@ static size_t dead_intents(int infofd, struct cdt_dent **out)
 	for (i = 0; i < nd; i++) {
 		int gone;
 
-		if (!strncmp(d[i].name, "new-" INTENT_PREFIX, strlen("new-" INTENT_PREFIX)) &&
+		if (tidy && !strncmp(d[i].name, "new-" INTENT_PREFIX, strlen("new-" INTENT_PREFIX)) &&
 		    unheld(infofd, d[i].name, LITTER_AGE))
 			unlinkat(infofd, d[i].name, 0);
 		gone = !strncmp(d[i].name, INTENT_PREFIX, strlen(INTENT_PREFIX)) &&
@@ -118,19 +118,16 @@ int cdt_info_intents_dead(struct cdt_store *s)
 {
 	int infofd = openat(cdt_store_rootfd(s), CDT_INFO_DIR,
 			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	struct cdt_dent *d = NULL;
-	size_t nd = 0, i;
-	int dead = 0;
+	struct cdt_dent *d;
+	size_t n;
 
 	if (infofd < 0)
 		return 0;
-	if (cdt_list_dir(infofd, ".", &d, &nd) == 0)
-		for (i = 0; i < nd && !dead; i++)
-			dead = !strncmp(d[i].name, INTENT_PREFIX, strlen(INTENT_PREFIX)) &&
-			       d[i].type == DT_REG && unheld(infofd, d[i].name, 0);
-	cdt_dents_free(d, nd);
+	/* Only asks: leftovers are for the update that follows to remove. */
+	n = scan_intents(infofd, 0, &d);
+	cdt_dents_free(d, n);
 	close(infofd);
-	return dead;
+	return n > 0;
 }
 
 struct cdt_info_intent *cdt_info_intent_begin(struct cdt_store *s)
@@ -226,7 +223,7 @@ size_t cdt_info_dead_marks(struct cdt_store *s, struct cdt_dent **out)
 	*out = NULL;
 	if (infofd < 0)
 		return 0;
-	n = dead_intents(infofd, out);
+	n = scan_intents(infofd, 1, out);
 	close(infofd);
 	return n;
 }
@@ -297,7 +294,7 @@ static int info_open(struct cdt_store *s, int update, struct cdt_info **out)
 		     faccessat(in->infofd, "prefixes", F_OK, AT_SYMLINK_NOFOLLOW) < 0;
 	if (update) {
 		struct cdt_dent *dead;
-		size_t ndead = dead_intents(in->infofd, &dead);
+		size_t ndead = scan_intents(in->infofd, 1, &dead);
 
 		cdt_dents_free(dead, ndead);
 		/* A writer stopped between its names and its tables: they are written again. */
@@ -640,7 +637,7 @@ int cdt_info_names_rebuild(struct cdt_info *in)
 	int ret;
 
 	/* Marks of writers gone before the walk: the walk sees all they changed. */
-	ndead = dead_intents(in->infofd, &dead);
+	ndead = scan_intents(in->infofd, 1, &dead);
 	memset(&c, 0, sizeof(c));
 	strbuf_init(&c.bytes, 0);
 	strbuf_init(&c.prefix, 0);
