@@ -5,15 +5,29 @@
 
 load test_helper
 
-# src/ with files last modified two hours ago, and changed (ctime, which no
-# one can set) more than two seconds ago: out of the racy window.
-old_tree() {
-	mkdir -p src/d
-	gen_bytes 1 200000 > src/a
-	gen_bytes 2 100000 > src/d/b
-	echo small > src/c
-	touch -d '2 hours ago' src/a src/d/b src/c
+# A tree is out of the racy window only two seconds after its files last
+# changed (ctime, which no one can set, nor keep across a copy), so every
+# test's tree is made here, before a single wait.
+setup_file() {
+	local i n
+	n=$(grep -c '^@test' "$BATS_TEST_FILENAME")
+	for i in $(seq 1 "$n"); do
+		mkdir -p "$BATS_FILE_TMPDIR/tree-$i/src/d"
+		cd "$BATS_FILE_TMPDIR/tree-$i"
+		gen_bytes 1 200000 > src/a
+		gen_bytes 2 100000 > src/d/b
+		echo small > src/c
+		touch -d '2 hours ago' src/a src/d/b src/c
+	done
 	sleep 2.1
+}
+
+# src/ with files last modified two hours ago, and changed more than two
+# seconds ago: this test's tree, made by setup_file. The test goes on in
+# the tree's directory ($S stays in $T).
+old_tree() {
+	cd "$BATS_FILE_TMPDIR/tree-$BATS_TEST_NUMBER"
+	[ -f src/c ] || fail "no tree for test $BATS_TEST_NUMBER"
 }
 
 unread() {

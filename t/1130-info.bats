@@ -275,7 +275,9 @@ add_killed_at_info() {
 	: > "$S/info/new-changing-999999-3"
 	touch -d '2 hours ago' "$S/info/new-changing-999999-1" "$S/info/new-changing-999999-3"
 	# -3 is held by a live process: not litter, however old.
-	flock "$S/info/new-changing-999999-3" sleep 30 &
+	# (The subshell becomes the sleep that holds the lock, so that killing
+	# it ends both; it closes bats' descriptor 3, so bats does not wait.)
+	(flock 9 && exec sleep 30) 9< "$S/info/new-changing-999999-3" 3>&- &
 	holder=$!
 	sleep 0.5
 	echo other > other
