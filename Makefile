@@ -370,13 +370,17 @@ CRASH_KILLS ?= 40
 TEST_FILES ?= $(filter-out $(SANITIZE_SKIP),$(sort $(wildcard t/*.bats)))
 else
 CRASH_KILLS ?= 120
-TEST_FILES ?= t/
+TEST_FILES ?= $(sort $(wildcard t/*.bats))
 endif
+# The files before TEST_SPLIT and the others run as two groups at once
+# (t/run-suite.sh); TEST_SPLIT= runs them one after the other.
+TEST_SPLIT ?= t/3
 test: deps
 	@$(MAKE) --no-print-directory all unit other-deflate
 	CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) \
 	CDT_OTHER_DEFLATE=$(abspath $(OTHER_BUILD)/cdt) CDT_CRASH_KILLS=$(CRASH_KILLS) \
-	$(BATS) $(BATS_FLAGS) $(TEST_FILES)
+	BATS="$(BATS)" BATS_FLAGS="$(BATS_FLAGS)" \
+	$(if $(TEST_SPLIT),sh t/run-suite.sh $(TEST_SPLIT),$(BATS) $(BATS_FLAGS)) $(TEST_FILES)
 .PHONY: test
 
 # Fuzzing: the targets are built with clang in build-fuzz (FUZZ=1), then each
