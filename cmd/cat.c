@@ -77,6 +77,11 @@ static int replace_file(struct cdt_restore *r, const struct cdt_name_entry *e,
 		error("cannot write '%s': %s", quote(shown), cdt_strerror(errno));
 		goto out;
 	}
+	if (cdt_store_holds_dir(cdt_restore_store(r), dirfd)) {
+		error("cannot write '%s': it is in the store '%s'", quote(shown),
+		      cdt_store_path(cdt_restore_store(r)));
+		goto out;
+	}
 	{
 		char *prefix = xstrfmt(".%s.cdt", base);
 

@@ -167,6 +167,26 @@ file_type() {
 	[ "$err" = "error: cannot write 'nodir/': Not a directory" ]
 }
 
+@test "cat -o refuses a file in the store, and a link to one" {
+	init_store
+	echo data > f
+	c add -q f
+	cp "$S/config" config.before
+	run_split c cat -o "$S/config" f
+	assert_status 1
+	assert_one_line_err
+	[ "$err" = "error: cannot write '$S/config': it is in the store '$S'" ] || fail "$err"
+	ln -s "$S/config" conflink
+	run_split c cat -o conflink f
+	assert_status 1
+	[ "$err" = "error: cannot write 'conflink': it is in the store '$S'" ] || fail "$err"
+	run_split c cat -o "$S/tmp/new" f
+	assert_status 1
+	cmp config.before "$S/config"
+	[ -z "$(ls -A "$S/tmp")" ]
+	c fsck > /dev/null
+}
+
 @test "cat -o refuses a socket" {
 	command -v python3 > /dev/null || skip_or_fail "python3 is not installed"
 	init_store

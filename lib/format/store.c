@@ -563,6 +563,32 @@ int cdt_store_rootfd(const struct cdt_store *s)
 	return s->rootfd;
 }
 
+int cdt_store_holds_dir(const struct cdt_store *s, int dirfd)
+{
+	struct stat root, st, up;
+	int cur, next;
+
+	if (fstat(s->rootfd, &root) < 0)
+		return 0;
+	cur = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	while (cur >= 0 && fstat(cur, &st) == 0) {
+		if (st.st_dev == root.st_dev && st.st_ino == root.st_ino) {
+			close(cur);
+			return 1;
+		}
+		next = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(cur);
+		cur = next;
+		/* The root is its own parent. */
+		if (cur >= 0 && fstat(cur, &up) == 0 && up.st_dev == st.st_dev &&
+		    up.st_ino == st.st_ino)
+			break;
+	}
+	if (cur >= 0)
+		close(cur);
+	return 0;
+}
+
 int cdt_store_trylock(struct cdt_store *s, enum cdt_lock_mode mode)
 {
 	int op = mode == CDT_LOCK_EXCLUSIVE ? LOCK_EX : LOCK_SH;

@@ -142,6 +142,12 @@ struct cdt_compressor *cdt_store_compressor_new(const struct cdt_store *s);
 int cdt_store_dirfd(const struct cdt_store *s, enum cdt_store_dir d);
 /* Directory fd of the store itself. */
 int cdt_store_rootfd(const struct cdt_store *s);
+/*
+ * Is the directory `dirfd` the store's own directory or one under it?
+ * Commands that write files where the user says (cat -o, restore) refuse
+ * such a place: what they wrote would replace the store's own files.
+ */
+int cdt_store_holds_dir(const struct cdt_store *s, int dirfd);
 
 enum cdt_lock_mode {
 	CDT_LOCK_SHARED = 1,	/* writers that only add: add */

@@ -423,30 +423,6 @@ static struct tnode *enter_parent(struct tree *t, struct level **stack, size_t *
 
 /* ---- the driver ---- */
 
-/* Is the directory fd the store's own, or one under it? */
-static int in_store(const struct tree *t, int fd)
-{
-	struct stat st, up;
-	int cur = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), next;
-
-	while (cur >= 0 && fstat(cur, &st) == 0) {
-		if (st.st_dev == t->store_dev && st.st_ino == t->store_ino) {
-			close(cur);
-			return 1;
-		}
-		next = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		close(cur);
-		cur = next;
-		/* The root is its own parent. */
-		if (cur >= 0 && fstat(cur, &up) == 0 && up.st_dev == st.st_dev &&
-		    up.st_ino == st.st_ino)
-			break;
-	}
-	if (cur >= 0)
-		close(cur);
-	return 0;
-}
-
 static int open_root(struct tree *t, const char *dir, int private)
 {
 	struct stat st;
@@ -477,7 +453,7 @@ static int open_root(struct tree *t, const char *dir, int private)
 				  cdt_strerror(errno));
 	t->store_dev = st.st_dev;
 	t->store_ino = st.st_ino;
-	if (in_store(t, t->rootfd)) {
+	if (cdt_store_holds_dir(t->s, t->rootfd)) {
 		if (t->root_made)
 			rmdir(dir);
 		return error_code(-EINVAL, "cannot restore into '%s': it is in the store '%s'",

@@ -75,6 +75,11 @@ struct cdt_restore *cdt_restore_new(struct cdt_store *s, int jobs)
 	return r;
 }
 
+struct cdt_store *cdt_restore_store(const struct cdt_restore *r)
+{
+	return r->store;
+}
+
 void cdt_restore_free(struct cdt_restore *r)
 {
 	size_t i;

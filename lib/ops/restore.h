@@ -11,6 +11,8 @@ struct cdt_restore;
 /* A reader with `jobs` threads reading and inflating ahead (0: online CPUs). */
 struct cdt_restore *cdt_restore_new(struct cdt_store *s, int jobs);
 void cdt_restore_free(struct cdt_restore *r);
+/* The store it reads. */
+struct cdt_store *cdt_restore_store(const struct cdt_restore *r);
 
 /*
  * Have cdt_restore_fd() call progress() after each round of chunks with
