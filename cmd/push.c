@@ -75,11 +75,15 @@ static int publish(struct cdt_store *dst, struct report *rep)
 				  &rep->bytes);
 }
 
-static void differs(const char *name, void *data)
+static void differs(const char *name, const char *why, void *data)
 {
 	(void)data;
-	warning("'%s' holds other content in the destination; kept it (-f replaces it)",
-		quote(name));
+	if (why)
+		warning("'%s' in the destination cannot be read (%s); kept it (-f replaces it)",
+			quote(name), why);
+	else
+		warning("'%s' holds other content in the destination; kept it (-f replaces it)",
+			quote(name));
 }
 
 int push_or_pull(int argc, char **argv, struct cmd_ctx *ctx, int pull)

@@ -106,6 +106,25 @@ same_tree() {
 	same_tree "$D"
 }
 
+@test "a damaged name entry in the destination is reported as such, kept, and replaced with -f" {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	make_tree
+	c add -q -r src
+	c push "$D" > /dev/null
+	printf 'XXXX' | dd of="$D/names/src/f3" bs=1 seek=0 conv=notrunc status=none
+	run_split c push "$D"
+	assert_status 3
+	assert_err_contains "warning: 'src/f3' in the destination cannot be read ("
+	assert_err_contains "); kept it (-f replaces it)"
+	[[ "$err" != *"holds other content"* ]] || fail "$err"
+	run_split c push -f "$D" src/f3
+	assert_status 0
+	[ "$("$CDT" --store "$D" cat src/f3)" = "file 3" ]
+	same_tree "$D"
+}
+
 @test "a name whose metadata changed is copied again with it; its content is not read" {
 	init_store
 	dest

@@ -56,18 +56,22 @@ static int same_meta(const struct cdt_name_entry *a, const struct cdt_name_entry
 /*
  * Does the destination hold name as e? 1 the same, 2 the same but for its
  * metadata (mode, owner, mtime, extended attributes), 0 not at all, -1
- * other content, another type or a damaged entry.
+ * other content or another type, -2 an entry that cannot be read (why
+ * says why).
  */
-static int same_at_dest(struct push *p, const char *name, const struct cdt_name_entry *e)
+static int same_at_dest(struct push *p, const char *name, const struct cdt_name_entry *e,
+			struct strbuf *why)
 {
 	struct cdt_name_entry *d = xmalloc(sizeof(*d));
-	struct strbuf why = STRBUF_INIT;
-	int ret = cdt_name_read(p->dst, name, d, &why);
+	int ret = cdt_name_read(p->dst, name, d, why);
 
 	if (ret == -ENOENT || ret == -ENOTDIR) {
 		ret = 0;
 	} else if (ret < 0) {
-		ret = -1;	/* a damaged entry is not the same */
+		/* A damaged entry is not the same. */
+		if (!why->len)
+			strbuf_addstr(why, cdt_strerror(ret));
+		ret = -2;
 	} else {
 		/* (A hard link's target only says which name it was first stored under.) */
 		ret = d->type == e->type &&
@@ -78,7 +82,6 @@ static int same_at_dest(struct push *p, const char *name, const struct cdt_name_
 		cdt_name_entry_release(d);
 	}
 	free(d);
-	strbuf_release(&why);
 	return ret;
 }
 
@@ -142,6 +145,7 @@ static int push_name(const char *name, const struct cdt_name_entry *e, int err, 
 {
 	struct push *p = data;
 	struct cdt_name_entry *meta;
+	struct strbuf why_dest = STRBUF_INIT;
 	struct cdt_id want;
 	int same, ret;
 
@@ -152,17 +156,17 @@ static int push_name(const char *name, const struct cdt_name_entry *e, int err, 
 		p->res->failed++;
 		return 0;
 	}
-	same = same_at_dest(p, name, e);
-	if (same == 1) {
-		p->res->unchanged++;
-		return 0;
-	}
+	same = same_at_dest(p, name, e, &why_dest);
 	if (same < 0 && !p->opt->force) {
 		p->res->differ++;
 		if (p->opt->differs)
-			p->opt->differs(name, p->opt->data);
-		return 0;
+			p->opt->differs(name, same == -2 ? why_dest.buf : NULL, p->opt->data);
 	}
+	strbuf_release(&why_dest);
+	if (same == 1)
+		p->res->unchanged++;
+	if (same == 1 || (same < 0 && !p->opt->force))
+		return 0;
 	ret = cdt_name_writable(p->dst, name, e->type, 0);
 	if (ret < 0) {
 		error("cannot copy '%s': %s", quote(name),

@@ -10,9 +10,13 @@ struct cdt_push_options {
 	int force;		/* replace a destination name that differs */
 	int dry_run;		/* say what would be copied; write nothing */
 	int jobs;		/* threads reading and storing (0: CPUs) */
-	/* Each name copied (or that would be), and each kept because it differs. */
+	/*
+	 * Each name copied (or that would be), and each kept because it
+	 * differs: `why` is NULL when the destination's name holds other
+	 * content or another type, else why its entry could not be read.
+	 */
 	void (*copied)(const char *name, const struct cdt_name_entry *e, void *data);
-	void (*differs)(const char *name, void *data);
+	void (*differs)(const char *name, const char *why, void *data);
 	void *data;
 };
 
