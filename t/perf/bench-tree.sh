@@ -19,7 +19,8 @@
 #             (cdt restore; borg extract; restic restore)
 #
 # Figures are medians over the rounds: seconds, MB/s of the tree's bytes,
-# files/s, and cdt's speed as a ratio to each peer's (above 1: cdt faster).
+# files/s, CPU seconds (user and system, all threads), and cdt's speed as a
+# ratio to each peer's (above 1: cdt faster).
 # Then, cdt alone: a BENCH_SPARSE_GB (default 50) GB sparse file holding 4
 # MiB of data at four places, added. Machine limit of the run: SHA-256 of
 # one core (openssl speed), since the first add hashes every byte.
@@ -94,6 +95,19 @@ export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR="$BENCH_DIR/restic-cache"
 
 now() { date +%s.%N; }
 
+# CPU seconds (user + system) used so far by the processes this shell has
+# waited for: the second line of `times`, run in this shell (in a
+# command substitution it would count the subshell's children), so
+# called as `cpu > FILE`.
+cpu() {
+	times > "$BENCH_DIR/cpu.now"
+	awk 'NR == 2 {
+		n = 0
+		for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] }
+		printf "%.2f", n
+	}' "$BENCH_DIR/cpu.now"
+}
+
 # step TOOL first|again|restore REPO TARGET: run one step quietly.
 # shellcheck disable=SC2086 # TREE is a list of directories
 step() {
@@ -130,10 +144,13 @@ for r in $(seq 1 "$ROUNDS"); do
 			rm -rf "$target"
 			mkdir -p "$target"
 			sync
+			cpu > "$BENCH_DIR/cpu.0"
 			t0=$(now)
 			step "$t" "$what" "$repo" "$target"
 			t1=$(now)
-			echo "$t $what $(echo "$t1 - $t0" | bc)" >> "$BENCH_DIR/times.$r"
+			cpu > "$BENCH_DIR/cpu.1"
+			c0=$(cat "$BENCH_DIR/cpu.0") c1=$(cat "$BENCH_DIR/cpu.1")
+			echo "$t $what $(echo "$t1 - $t0" | bc) $(echo "$c1 - $c0" | bc)" >> "$BENCH_DIR/times.$r"
 		done
 		# What restore wrote is what was stored.
 		if [ "$t" = cdt ]; then
@@ -148,18 +165,23 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # Every round's times, so that the spread of this machine shows.
 for r in $(seq 1 "$ROUNDS"); do
-	say "round $r: $(awk '{ printf "%s %s %.2f; ", $1, $2, $3 }' "$BENCH_DIR/times.$r")"
+	say "round $r: $(awk '{ printf "%s %s %.2f (cpu %.2f); ", $1, $2, $3, $4 }' "$BENCH_DIR/times.$r")"
 done
 
-say "$(printf '%-8s %-8s %8s %9s %9s' tool step seconds MB/s files/s)"
+# cpu: CPU seconds (user + system, all threads): on a machine shared with
+# others, a steadier figure than the wall time, though it does not show
+# what a tool gains by running on several CPUs at once.
+say "$(printf '%-8s %-8s %8s %9s %9s %8s' tool step seconds MB/s files/s cpu)"
 for t in $have; do
 	for what in first again same restore; do
 		s=$(cat "$BENCH_DIR"/times.* | awk -v t="$t" -v w="$what" '$1 == t && $2 == w { print $3 }' | median)
 		[ -n "$s" ] || continue	# a step of cdt alone
+		c=$(cat "$BENCH_DIR"/times.* | awk -v t="$t" -v w="$what" '$1 == t && $2 == w { print $4 }' | median)
 		mbs=$(echo "scale=1; $bytes / $s / 1000000" | bc)
 		fps=$(echo "scale=0; $files / $s" | bc)
-		say "$(printf '%-8s %-8s %8.2f %9s %9s' "$t" "$what" "$s" "$mbs" "$fps")"
+		say "$(printf '%-8s %-8s %8.2f %9s %9s %8.2f' "$t" "$what" "$s" "$mbs" "$fps" "$c")"
 		echo "${t}_${what}_s=$s" >> "$OUT"
+		echo "${t}_${what}_cpu_s=$c" >> "$OUT"
 	done
 done
 for peer in $have; do
@@ -172,7 +194,7 @@ for peer in $have; do
 		echo "ratio_${what}_vs_${peer}=$ratio" >> "$OUT"
 	done
 done
-rm -f "$BENCH_DIR"/times.*
+rm -f "$BENCH_DIR"/times.* "$BENCH_DIR"/cpu.*
 
 if [ "$SPARSE_GB" -gt 0 ]; then
 	f=$BENCH_DIR/sparse.img
