@@ -248,7 +248,8 @@ UNIT_TESTS = \
 	t/unit/test-namerefs \
 	t/unit/test-pack \
 	t/unit/test-refs \
-	t/unit/test-refs-rebuild
+	t/unit/test-refs-rebuild \
+	t/unit/test-sketch
 
 # One libFuzzer target per parser of on-disk data (t/fuzz/fuzz-NAME.c).
 FUZZ_TARGETS = \
