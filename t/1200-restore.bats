@@ -221,6 +221,24 @@ make_owned() {
 	[ "$(stat -c %a out/f)" = 644 ]
 }
 
+@test "a link with another hard link is made anew, its owner and time not changed through it" {
+	init_store
+	mkdir src
+	ln -s target src/l
+	touch -h -d '2001-02-03 04:05:06' src/l
+	c add -q -r src
+	mkdir out
+	ln -s target outside
+	touch -h -d '2020-01-01 00:00:00' outside
+	ln outside out/l
+	run_split c restore -v src out
+	assert_status 0
+	grep -qx "symlink src/l" "$T/.out" || fail "link not made anew: $output"
+	[ "$(stat -c %h outside)" = 1 ]
+	[ "$(stat -c %Y outside)" = "$(date -d '2020-01-01 00:00:00' +%s)" ]
+	[ "$(stat -c %Y out/l)" = "$(date -d '2001-02-03 04:05:06' +%s)" ]
+}
+
 @test "a restore killed midway is finished by running it again" {
 	init_store
 	mkdir -p src/a src/b src/c

@@ -131,7 +131,7 @@ int rt_open_dir_beneath(int rootfd, const char *rel);
 void rt_set_xattrs(const struct titem *it, int fd, int dirfd, const char *shown);
 
 /* restore-tree-links.c: links, made by the main thread in name order. */
-/* A symbolic link: made, kept when it has the same target, or made anew over a non-directory. */
+/* A symbolic link: made, kept when it has the same target and no other link, else made anew over a non-directory. */
 void rt_restore_symlink(struct tree *t, struct tnode *dir, struct titem *it);
 /* A hard link to the first name of its file: 1 done (or failed, reported), 0 to be written as a copy. */
 int rt_restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it);

@@ -33,7 +33,10 @@ static int set_link_meta(struct tree *t, const struct titem *it, int dirfd, cons
 	return 0;
 }
 
-/* A symbolic link: made, kept when it has the same target, or made anew over a non-directory. */
+/*
+ * A symbolic link: made, kept when it has the same target (and no other
+ * hard link), or made anew over a non-directory.
+ */
 void rt_restore_symlink(struct tree *t, struct tnode *dir, struct titem *it)
 {
 	struct strbuf shown = STRBUF_INIT, tmp = STRBUF_INIT, cur = STRBUF_INIT;
@@ -53,7 +56,8 @@ void rt_restore_symlink(struct tree *t, struct tnode *dir, struct titem *it)
 			      quote(shown.buf));
 			goto out;
 		}
-		if (S_ISLNK(st.st_mode)) {
+		/* Not one with other links: its owner and time would change elsewhere too. */
+		if (S_ISLNK(st.st_mode) && st.st_nlink == 1) {
 			ssize_t n;
 
 			strbuf_grow(&cur, CDT_NAME_TARGET_MAX + 2);
