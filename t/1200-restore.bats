@@ -368,6 +368,26 @@ make_owned() {
 	grep -qx "write   src/f" "$T/.out" || fail "no write: $output"
 }
 
+@test "a dry run shows the hard links a second restore makes again" {
+	init_store
+	mkdir src
+	echo f > src/f
+	ln src/f src/m
+	echo k > src/k
+	c add -q -r src
+	c restore -q src out
+	# f has another link, m: it is written anew, and m linked to it again.
+	run_split c restore -n src out
+	assert_status 0
+	sort "$T/.out" > dry
+	run_split c restore -v src out
+	assert_status 0
+	grep -v '^restored ' "$T/.out" | sort > done
+	printf '%s\n' "link    src/m" "replace src/f" "skip    src/k" > want
+	diff -u want done
+	diff -u done dry
+}
+
 @test "names under a stored link never go through it" {
 	init_store
 	mkdir -p src outside

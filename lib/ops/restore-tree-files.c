@@ -118,6 +118,7 @@ static int restore_file(struct worker *w, struct titem *it)
 			goto out;
 		if (kept) {
 			pthread_mutex_lock(&t->mu);
+			it->kept = 1;
 			t->done_bytes += it->size;
 			pthread_mutex_unlock(&t->mu);
 			rt_report(t, CDT_TREE_SKIP, it->stored);

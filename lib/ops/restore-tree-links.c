@@ -175,7 +175,8 @@ int rt_restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 			      quote(shown.buf));
 			goto out;
 		}
-		if (st.st_dev == lst.st_dev && st.st_ino == lst.st_ino) {
+		/* A dry run writes no first name anew: a link to it is kept only with it. */
+		if (st.st_dev == lst.st_dev && st.st_ino == lst.st_ino && (!t->dry || l->kept)) {
 			rt_report(t, CDT_TREE_SKIP, it->stored);
 			rt_name_done(t, 0, 1, 0);
 			goto done;
