@@ -463,8 +463,28 @@ make_owned() {
 	run_split c restore -v src out
 	assert_status 0
 	grep -v '^restored ' "$T/.out" | sort > got
-	printf '%s\n' "mkdir   src/d" "symlink src/l" "write   src/d/g" "write   src/f" | sort > want
+	printf '%s\n' "mkdir   src" "mkdir   src/d" "symlink src/l" "write   src/d/g" "write   src/f" |
+		sort > want
 	diff -u want got
+}
+
+@test "restore -n into a new DIR shows what restore -v then does, for a tree or one file" {
+	init_store
+	mkdir -p src/d
+	echo f > src/f
+	echo g > src/d/g
+	c add -q -r src
+	for prefix in src src/d/g; do
+		rm -rf out
+		run_split c restore -n "$prefix" out
+		assert_status 0
+		sort "$T/.out" > dry
+		run_split c restore -v "$prefix" out
+		assert_status 0
+		grep -v '^restored ' "$T/.out" | sort > done
+		diff -u done dry
+	done
+	[ "$(cat dry)" = "write   src/d/g" ]
 }
 
 @test "big files (read ahead by every thread) and small ones restore together" {

@@ -617,13 +617,14 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 	ret = open_root(&t, dir, !*t.items[0].rel);
 	if (ret < 0 && !(ret == -ENOENT && t.dry))
 		goto out;
-	if (t.dry && t.rootfd < 0)
-		rt_report(&t, CDT_TREE_MKDIR, prefix);
 
 	pthread_mutex_init(&t.mu, NULL);
 	pthread_cond_init(&t.work, NULL);
 	pthread_cond_init(&t.space, NULL);
 	pthread_cond_init(&t.state, NULL);
+	/* DIR made for a directory; a single file or link is only written into it. */
+	if (t.root_made && (!*t.items[0].rel || strcmp(t.items[0].stored, prefix)))
+		rt_report(&t, CDT_TREE_MKDIR, prefix);
 	t.qcap = (size_t)jobs * 4;
 	t.queue = xmalloc(t.qcap * sizeof(*t.queue));
 	t.nworkers = jobs;
