@@ -106,6 +106,34 @@ make_owned() {
 	[ "$status" = 0 ] || fail "trees differ: $output"
 }
 
+@test "restore again by a user other than root replaces files in a DIR whose stored mode is read-only" {
+	need_root
+	init_store
+	mkdir -p src/sub
+	echo a > src/a
+	echo b > src/sub/b
+	chmod 0555 src/sub src
+	c add -q -r src
+	chmod 0755 "$T"
+	chmod -R a+rwX "$S"
+	mkdir dest
+	chown nobody dest
+	run_split setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$CDT" --store "$S" restore -q src dest/out
+	assert_status 0
+	chmod u+w dest/out dest/out/sub
+	echo changed > dest/out/a
+	echo changed > dest/out/sub/b
+	chmod 0555 dest/out dest/out/sub
+	run_split setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$CDT" --store "$S" restore -q src dest/out
+	assert_status 0
+	[ "$(cat dest/out/a)" = a ]
+	[ "$(cat dest/out/sub/b)" = b ]
+	[ "$(stat -c %a dest/out)" = 555 ]
+	[ "$(stat -c %a dest/out/sub)" = 555 ]
+}
+
 @test "--xattrs sets stored user extended attributes; without it they are not set" {
 	init_store
 	mkdir src

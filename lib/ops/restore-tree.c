@@ -459,6 +459,10 @@ static int open_root(struct tree *t, const char *dir, int private)
 		return error_code(-EINVAL, "cannot restore into '%s': it is in the store '%s'",
 				  quote(dir), cdt_store_path(t->s));
 	}
+	/* As a directory under it (see enter_dir()): its stored mode is set again at the end. */
+	if (!t->root_made && !t->dry && private && fstat(t->rootfd, &st) == 0 &&
+	    st.st_uid == geteuid() && (st.st_mode & 0700) != 0700)
+		fchmod(t->rootfd, (st.st_mode & 07777) | 0700);
 	if (!t->root_made && !t->dry)
 		remove_stale_temps(t->rootfd);
 	return 0;
