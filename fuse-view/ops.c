@@ -527,7 +527,7 @@ static int view_getxattr(const char *path, const char *name, char *value, size_t
 	n = view_tree_lookup(t, path);
 	if (!n)
 		ret = -ENOENT;
-	else if (n->is_dir || strcmp(name, XATTR_ID))
+	else if (n->is_dir || n->is_link || strcmp(name, XATTR_ID))
 		ret = -ENODATA;
 	else
 		cdt_id_to_hex(&n->content, hex);
@@ -545,7 +545,8 @@ static int view_listxattr(const char *path, char *list, size_t size)
 	struct view *v = this_view();
 	struct view_tree *t = view_tree_get(&v->tree);
 	struct view_node *n = view_tree_lookup(t, path);
-	int ret = n ? (n->is_dir ? 0 : (int)sizeof(XATTR_ID)) : -ENOENT;
+	/* Files only: a link has no content id (nor may it have user.* attributes). */
+	int ret = n ? (n->is_dir || n->is_link ? 0 : (int)sizeof(XATTR_ID)) : -ENOENT;
 
 	view_tree_put(&v->tree, t);
 	if (ret > 0 && size) {

@@ -75,6 +75,19 @@ load lib-mount
 	assert_err_contains "No data available"
 }
 
+@test "a symbolic link lists no extended attribute it cannot give" {
+	need_fuse
+	init_store
+	mkdir src
+	ln -s nowhere src/l
+	c add -q -r src
+	mount_view
+	python3 -c 'import os, sys; print(os.listxattr(sys.argv[1], follow_symlinks=False))' \
+		"$M/src/l" > got
+	echo "[]" > want
+	diff want got
+}
+
 @test "statfs reports the store's file system and the number of names" {
 	need_fuse
 	make_tree
