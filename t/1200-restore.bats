@@ -267,6 +267,22 @@ make_owned() {
 	[ "$(stat -c %Y out/l)" = "$(date -d '2001-02-03 04:05:06' +%s)" ]
 }
 
+@test "a hard link the file system refuses is written as a copy, with a warning naming both names" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir src
+	echo f > src/f
+	ln src/f src/m
+	c add -q -r src
+	run_split traced -f -o /dev/null -e trace=linkat -e inject=linkat:error=EMLINK \
+		"$CDT" --store "$S" restore -q src out
+	assert_status 0
+	assert_one_line_err
+	assert_err_contains "warning: cannot link 'out/m' to 'out/f': Too many links; written as a copy"
+	[ "$(cat out/m)" = f ]
+	[ "$(stat -c %h out/f)" = 1 ]
+}
+
 @test "a restore killed midway is finished by running it again" {
 	init_store
 	mkdir -p src/a src/b src/c

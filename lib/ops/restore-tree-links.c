@@ -120,13 +120,14 @@ done:
 /*
  * A hard link to the first name of its file, once that is written. 1 when
  * done (or failed, reported), 0 when it is to be written as a copy
- * instead (the first name failed, or the link cannot be made).
+ * instead (the first name failed, or the link cannot be made: a warning).
  */
 int rt_restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 {
 	struct titem *l = &t->items[it->leader];
 	struct strbuf shown = STRBUF_INIT, tmp = STRBUF_INIT, ldir = STRBUF_INIT;
 	int dirfd = dir->fd, lfd = -1, existed = 0, ret = 1, failed = 1;
+	const char *why;
 	struct stat st, lst;
 	const char *slash;
 
@@ -155,9 +156,9 @@ int rt_restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 			failed = 0;
 			goto out;
 		}
+		why = cdt_strerror(lfd);
 		lfd = -1;
-		ret = 0;
-		goto out;
+		goto copy;
 	}
 	if (fstatat(lfd, l->base, &lst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(lst.st_mode)) {
 		if (t->dry) {
@@ -165,8 +166,8 @@ int rt_restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 			failed = 0;
 			goto out;
 		}
-		ret = 0;
-		goto out;
+		why = "it was replaced while restoring";
+		goto copy;
 	}
 	if (fstatat(dirfd, it->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		existed = 1;
@@ -192,17 +193,17 @@ int rt_restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 	}
 	if (!existed) {
 		if (linkat(lfd, l->base, dirfd, it->base, 0) < 0) {
-			ret = 0;
-			goto out;
+			why = cdt_strerror(errno);
+			goto copy;
 		}
 	} else {
 		int r = rt_tmp_name(dirfd, &tmp, 0);
 
 		if (r < 0 || linkat(lfd, l->base, dirfd, tmp.buf, 0) < 0) {
+			why = cdt_strerror(r < 0 ? -r : errno);
 			if (r == 0)
 				tmpfile_forget(dirfd, tmp.buf);
-			ret = 0;
-			goto out;
+			goto copy;
 		}
 		if (renameat(dirfd, tmp.buf, dirfd, it->base) < 0) {
 			error("cannot restore '%s': cannot rename to '%s': %s", quote(it->stored),
@@ -215,6 +216,12 @@ int rt_restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 	}
 	rt_report(t, CDT_TREE_LINK, it->stored);
 	failed = 0;
+	goto out;
+copy:
+	/* Its bytes are still restored; only the link is not. */
+	warning("cannot link '%s' to '%s': %s; written as a copy", quote(shown.buf),
+		quote(rt_local_path(t, l, &ldir)), why);
+	ret = 0;
 out:
 	if (ret)
 		rt_name_done(t, failed, 0, 0);
