@@ -364,6 +364,24 @@ make_owned() {
 	[ -e "out/.cdt-restore-$dead-0123456789abcdef" ]
 }
 
+@test "temporary files of a killed restore whose pid a later restore has again are removed" {
+	need_root
+	unshare --fork --pid --mount-proc true 2> /dev/null ||
+		skip_or_fail "cannot make a pid namespace here"
+	init_store
+	mkdir src
+	echo f > src/f
+	c add -q -r src
+	c restore -q src out
+	# In a container the restore is often the first process, pid 1, each
+	# time: what a killed one left is still not that of the one running.
+	printf 'x' > out/.cdt-restore-1-0123456789abcdef
+	sleep 0.6
+	run_split unshare --fork --pid --mount-proc "$CDT" --store "$S" restore -q src out
+	assert_status 0
+	[ -z "$(find out -name '.cdt-restore*')" ] || fail "left: $(find out -name '.cdt-restore*')"
+}
+
 @test "a directory where a file goes, or a file where a directory goes, fails only that name" {
 	init_store
 	mkdir -p src/d

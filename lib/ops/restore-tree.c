@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef SYS_openat2
@@ -239,8 +240,40 @@ struct level {
  * (TMP_PREFIX-<pid>-<16 hex>, see rt_tmp_name()) in the directories it
  * was writing. When a resumed restore enters a directory that was there,
  * it removes those of processes that are gone (a live pid may be another
- * restore at work).
+ * restore at work), and those of a live pid whose process started after
+ * the file last changed: the pid was used again (in a container, the
+ * first process has the same pid, often 1, each time it runs).
  */
+/* When process pid started, in seconds since the epoch (to a clock tick), or -1. */
+static double process_start(long pid)
+{
+	char path[64], buf[1024], *p;
+	long hz = sysconf(_SC_CLK_TCK);
+	struct timespec now, up;
+	unsigned long long ticks;
+	FILE *f;
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	/* After the command name in parentheses: the state (field 3) ... the start time (22). */
+	if (!p || !(p = strrchr(buf, ')')) || hz <= 0)
+		return -1;
+	for (i = 3; i <= 22 && p; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p, " %llu", &ticks) != 1)
+		return -1;
+	/* The start time counts from boot, as CLOCK_BOOTTIME does. */
+	if (clock_gettime(CLOCK_REALTIME, &now) < 0 || clock_gettime(CLOCK_BOOTTIME, &up) < 0)
+		return -1;
+	return (double)(now.tv_sec - up.tv_sec) + (now.tv_nsec - up.tv_nsec) / 1e9 +
+	       (double)ticks / (double)hz;
+}
+
 static void remove_stale_temps(int dirfd)
 {
 	struct cdt_dent *ents;
@@ -260,8 +293,16 @@ static void remove_stale_temps(int dirfd)
 		if (end == p || *end != '-' || pid <= 0 || strlen(end + 1) != 16 ||
 		    strspn(end + 1, "0123456789abcdef") != 16)
 			continue;
-		if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
+		if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+			struct stat st;
+			double start;
+
+			/* Half a second of slack, for the clock being set meanwhile. */
+			if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    (start = process_start(pid)) < 0 ||
+			    start <= (double)st.st_ctim.tv_sec + st.st_ctim.tv_nsec / 1e9 + 0.5)
+				continue;
+		}
 		unlinkat(dirfd, name, 0);
 	}
 	cdt_dents_free(ents, n);
