@@ -378,6 +378,29 @@ load lib-integrity
 	assert_all_restore
 }
 
+@test "a reverse reference naming a wrong chunk is found whichever byte of the id is wrong" {
+	make_fixture
+	MB=$(file_id src/b)
+	rm "$(table_of src/b)"
+	# b's references again, in a table that checks, but the second names
+	# a chunk whose id differs from B1 in its 21st byte only.
+	wrong=${B1:0:40}$(printf '%s' "${B1:40:2}" | tr 0-9a-f 1-9a-f0)${B1:42}
+	[ "$wrong" != "$B1" ]
+	for k in 0 1 2 3 4; do
+		id=$(piece_id src/b $((k * 4096)) 4096)
+		[ $k = 4 ] && id=$(piece_id src/b 16384 3616)
+		[ $k = 1 ] && id=$wrong
+		"$TEST_TOOL" ref-add "$S" "$id" "$MB"
+	done
+	run_split c fsck
+	assert_status 32
+	assert_out_contains "refs-missing $MB: 1 of its 5 chunks has no reverse reference (first: $B1); affects 'b'"
+	assert_out_contains "refs-stale $MB: 1 reverse reference to chunks it does not list (first: $wrong); affects 'b'"
+	run_split c fsck --rebuild-refs
+	assert_status 0
+	assert_fsck_clean
+}
+
 @test "missing reverse references are found and rebuilt" {
 	make_fixture
 	MB=$(file_id src/b)

@@ -207,8 +207,7 @@ static int visit_manifest(const struct cdt_id *id, uint64_t size, void *data)
 		if (c->last_manifest != idx) {
 			c->last_manifest = idx;
 			mi->nchunks++;
-			mi->fp_man[0] += get_le64(e.id.b);
-			mi->fp_man[1] += get_le64(e.id.b + 8);
+			fsck_fp_add(mi->fp_man, &e.id);
 		}
 	}
 out:

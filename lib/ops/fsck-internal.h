@@ -35,12 +35,13 @@ struct fsck_manifest {
 	uint64_t size, disk_size;
 	/*
 	 * Distinct chunks it lists, and the references found for it, each as
-	 * a count and sums of id words: equal sums mean equal sets (ids are
-	 * SHA-256 output), so only disagreeing manifests are compared pair by
-	 * pair.
+	 * a count and sums of each of the four words of the ids: equal sums
+	 * mean equal sets (ids are SHA-256 output), so only disagreeing
+	 * manifests are compared pair by pair. Every word: a damaged pair is
+	 * no SHA-256 output, and may differ from its chunk's id in any byte.
 	 */
 	uint64_t nchunks, nrefs;
-	uint64_t fp_man[2], fp_ref[2];
+	uint64_t fp_man[4], fp_ref[4];
 };
 
 struct fsck_chunk {
@@ -139,6 +140,8 @@ uint32_t fsck_manifest_index(struct cdt_fsck *f, const struct cdt_id *id);
 uint32_t fsck_find_manifest(struct cdt_fsck *f, const struct cdt_id *id);
 uint32_t fsck_chunk_index(struct cdt_fsck *f, const struct cdt_id *id, uint32_t len, int *added);
 uint32_t fsck_find_chunk(struct cdt_fsck *f, const struct cdt_id *id);
+/* Add a chunk id to a manifest's fingerprint (fp_man or fp_ref). */
+void fsck_fp_add(uint64_t fp[4], const struct cdt_id *id);
 
 /* fsck-data.c: phases 1 to 4 (phase 5 is cdt_fsck_check_contents()). */
 void fsck_check_names(struct cdt_fsck *f);

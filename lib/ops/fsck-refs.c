@@ -114,8 +114,7 @@ static int count_pair(const struct cdt_ref_pair *p, void *data)
 		struct fsck_manifest *mm = &f->mans[mi];
 
 		mm->nrefs++;
-		mm->fp_ref[0] += get_le64(c.b);
-		mm->fp_ref[1] += get_le64(c.b + 8);
+		fsck_fp_add(mm->fp_ref, &c);
 		return 0;
 	}
 	if (mi != FSCK_NONE && f->mans[mi].state == M_DEAD) {
@@ -241,8 +240,8 @@ void fsck_check_tables(struct cdt_fsck *f)
 		struct fsck_manifest *m = &f->mans[i];
 
 		if (m->state == M_VALID &&
-		    (m->nrefs != m->nchunks || m->fp_ref[0] != m->fp_man[0] ||
-		     m->fp_ref[1] != m->fp_man[1])) {
+		    (m->nrefs != m->nchunks ||
+		     memcmp(m->fp_ref, m->fp_man, sizeof(m->fp_man)))) {
 			m->candidate = 1;
 			ncand++;
 		}

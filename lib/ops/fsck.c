@@ -275,6 +275,14 @@ uint32_t fsck_find_chunk(struct cdt_fsck *f, const struct cdt_id *id)
 	return f->chunk_slots[slot] ? f->chunk_slots[slot] - 1 : FSCK_NONE;
 }
 
+void fsck_fp_add(uint64_t fp[4], const struct cdt_id *id)
+{
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		fp[i] += get_le64(id->b + 8 * i);
+}
+
 struct cdt_fsck *cdt_fsck_new(struct cdt_store *s, const struct cdt_fsck_options *opt)
 {
 	struct cdt_fsck *f = xcalloc(1, sizeof(*f));
