@@ -431,6 +431,25 @@ load lib-integrity
 	assert_fsck_clean
 }
 
+@test "gc does not merge a damaged reference table into one that checks" {
+	make_fixture
+	t=$(table_of src/b)
+	# A byte of the second pair's chunk id: the table's shape holds.
+	flip_byte "$t" $((24 + 36 + 20))
+	run_split c gc
+	assert_status 0
+	assert_err_contains "warning: reference table '$S/refs/chunks/${t##*/}' is damaged (checksum does not match its contents); not merged (run 'cdt fsck --rebuild-refs')"
+	[ -f "$t" ]
+	run_split c fsck
+	assert_status 32
+	assert_out_contains "refs-table-corrupt refs/chunks/${t##*/}: checksum does not match its contents"
+	assert_out_contains "refs-missing $(file_id src/b): 5 of its 5 chunks have no reverse reference"
+	run_split c fsck --rebuild-refs
+	assert_status 0
+	assert_fsck_clean
+	assert_all_restore
+}
+
 @test "a missing name record is found and rebuilt" {
 	make_fixture
 	rm "$(nameref_table copy/a)"

@@ -156,6 +156,29 @@ static void unmap_tables(struct cdt_refs *r)
 }
 
 /*
+ * What fsck and the rebuild check of a table whose shape holds: its
+ * checksum, that its name is that checksum, and the order of its pairs.
+ */
+static int table_check(const struct table *t, const char *name, struct strbuf *why)
+{
+	/* As written: the pairs (and manifests), then the header (its counts are known last). */
+	struct cdt_hasher *h = cdt_hasher_new();
+	char hex[CDT_ID_HEXLEN + 1];
+	struct cdt_id sum;
+
+	cdt_hasher_update(h, t->map + t->hdr, t->map_len - t->hdr - CDT_ID_LEN);
+	cdt_hasher_update(h, t->map, t->hdr);
+	cdt_hasher_final(h, &sum);
+	cdt_hasher_free(h);
+	if (memcmp(sum.b, t->map + t->map_len - CDT_ID_LEN, CDT_ID_LEN))
+		return cdt_corrupt(why, "checksum does not match its contents");
+	cdt_id_to_hex(&sum, hex);
+	if (strncmp(name, hex, CDT_ID_HEXLEN))
+		return cdt_corrupt(why, "name is not its checksum");
+	return table_order(t, why);
+}
+
+/*
  * Map one table and check its shape (length, header, count): lookups need
  * no more. With `verify`, as fsck and the rebuild check it: its checksum,
  * that its name is that checksum, and the order of its pairs. A table whose
@@ -199,21 +222,7 @@ static int map_table(int dfd, const char *name, struct table *t, int verify, str
 	if (err < 0)
 		return err;
 	if (verify) {
-		/* As written: the pairs (and manifests), then the header (its counts are known last). */
-		struct cdt_hasher *h = cdt_hasher_new();
-		char hex[CDT_ID_HEXLEN + 1];
-		struct cdt_id sum;
-
-		cdt_hasher_update(h, t->map + t->hdr, t->map_len - t->hdr - CDT_ID_LEN);
-		cdt_hasher_update(h, t->map, t->hdr);
-		cdt_hasher_final(h, &sum);
-		cdt_hasher_free(h);
-		if (memcmp(sum.b, t->map + t->map_len - CDT_ID_LEN, CDT_ID_LEN))
-			return cdt_corrupt(why, "checksum does not match its contents");
-		cdt_id_to_hex(&sum, hex);
-		if (strncmp(name, hex, CDT_ID_HEXLEN))
-			return cdt_corrupt(why, "name is not its checksum");
-		err = table_order(t, why);
+		err = table_check(t, name, why);
 		if (err < 0)
 			return err;
 	}
@@ -553,10 +562,22 @@ int cdt_refs_compact(struct cdt_store *s, size_t max_tables, cdt_ref_keep_fn kee
 		if (r->nr - take + 1 > max_tables)
 			take = r->nr;
 	}
-	m.nr = take;
+	/*
+	 * The merged table gets a good checksum, whatever its inputs held:
+	 * merge only tables that check, and leave a damaged one where it is,
+	 * for fsck to report and --rebuild-refs to replace.
+	 */
 	m.t = xcalloc(take, sizeof(*m.t));
-	for (i = 0; i < take; i++)
-		m.t[i] = &r->tables[i];
+	for (i = 0; i < take; i++) {
+		struct strbuf why = STRBUF_INIT;
+
+		if (table_check(&r->tables[i], r->tables[i].name, &why) < 0)
+			warning("reference table '%s/refs/chunks/%s' is damaged (%s); not merged (run 'cdt fsck --rebuild-refs')",
+				cdt_store_path(s), r->tables[i].name, why.buf);
+		else
+			m.t[m.nr++] = &r->tables[i];
+		strbuf_release(&why);
+	}
 	merge_start(&m);
 	m.keep = keep;
 	m.data = data;
@@ -568,10 +589,10 @@ int cdt_refs_compact(struct cdt_store *s, size_t max_tables, cdt_ref_keep_fn kee
 		 * The merged table is durable: the inputs can go, except one
 		 * whose contents the merge reproduced (same content, same name).
 		 */
-		for (i = 0; i < take; i++) {
-			if (!strcmp(r->tables[i].name, merged))
+		for (i = 0; i < m.nr; i++) {
+			if (!strcmp(m.t[i]->name, merged))
 				continue;
-			if (unlinkat(dfd, r->tables[i].name, 0) < 0 && errno != ENOENT) {
+			if (unlinkat(dfd, m.t[i]->name, 0) < 0 && errno != ENOENT) {
 				ret = -errno;
 				break;
 			}
