@@ -108,6 +108,34 @@ load test_helper
 	done
 }
 
+@test "a directory of names that fails to open while gc writes info/ makes gc fail, never drops its table" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir -p src/d
+	echo one > src/d/one
+	echo two > src/two
+	(cd src && c add -q -r d two)
+	c rm -q two
+	cp -a "$S" clean
+	# The last open of names/d is that of the walk writing info/names/d.
+	traced -f -o count.trace -e trace=openat "$CDT" --store "$S" gc > /dev/null 2>&1
+	n=$(grep '^[0-9]* *openat(' count.trace | grep -n '"d", O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_DIRECTORY' |
+		tail -n 1 | cut -d: -f1)
+	[ -n "$n" ] || fail "gc never opened names/d"
+	rm -rf "$S"
+	cp -a clean "$S"
+	run_split traced -f -o /dev/null -e trace=openat -e inject=openat:error=EIO:when="$n" \
+		"$CDT" --store "$S" gc
+	assert_status 1
+	assert_err_contains "error: cannot read the names of '$S' for info/names: Input/output error"
+	[ -f "$S/info/names/d" ] || fail "gc removed info/names/d"
+	run_split c fsck
+	assert_status 0
+	run_split c cat d/one
+	assert_status 0
+	[ "$output" = one ]
+}
+
 @test "a file that fails to open or stat while gc marks stops it, never deletes the base of a live delta" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store --chunk-size 4K --frame-size 16K

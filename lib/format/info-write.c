@@ -566,8 +566,14 @@ static int collect_walked(const char *name, const struct cdt_name_entry *e,
 	size_t plen = cdt_info_prefix_len(name);
 	int ret;
 
-	(void)err;
 	(void)why;
+	/*
+	 * A damaged entry (fsck reports the name) or one removed meanwhile is
+	 * left out; one that could not be read (an I/O error) may be a good
+	 * name: without it the table would be wrong, or gone with its prefix.
+	 */
+	if (!e && err != -CDT_ECORRUPT && err != -ELOOP && err != -ENOENT)
+		return err;
 	if (c->prefix.len != plen || memcmp(c->prefix.buf, name, plen)) {
 		ret = flush_prefix(c);
 		if (ret)
