@@ -108,6 +108,30 @@ load test_helper
 	done
 }
 
+@test "a fan-out directory that fails to stat while gc marks stops it, never deletes its chunks" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	echo "a small file, stored as one loose chunk" > a
+	c add -q a
+	obj=$(cd "$S/objects" && echo */*)
+	[ -f "$S/objects/$obj" ] || fail "a is not stored loose: $obj"
+	cp -a "$S" clean
+	# The first stat of the chunk's directory is the mark's walk of objects/.
+	traced -f -o count.trace -e trace=newfstatat "$CDT" --store "$S" gc > /dev/null 2>&1
+	n=$(grep '^[0-9]* *newfstatat(' count.trace | grep -n "\"${obj%/*}\", " | head -n 1 | cut -d: -f1)
+	[ -n "$n" ] || fail "gc never looked at objects/${obj%/*}"
+	rm -rf "$S"
+	cp -a clean "$S"
+	run_split traced -f -o /dev/null -e trace=newfstatat -e inject=newfstatat:error=EIO:when="$n" \
+		"$CDT" --store "$S" gc
+	assert_status 1
+	assert_err_contains "error: cannot list loose chunks: Input/output error"
+	c cat a > got
+	cmp got a
+	run_split c fsck
+	assert_status 0
+}
+
 @test "a directory of names that fails to open while gc writes info/ makes gc fail, never drops its table" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store

@@ -100,8 +100,18 @@ static int walk(int dirfd, const struct walk_fns *w)
 		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (!cdt_is_hex(de->d_name, 2) ||
-		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode)) {
+		/*
+		 * A stat that fails is an error, not a stray: a directory it
+		 * hid would look empty, and its chunks dead to gc.
+		 */
+		if (cdt_is_hex(de->d_name, 2) &&
+		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;	/* pruned while we walked */
+			ret = -errno;
+			break;
+		}
+		if (!cdt_is_hex(de->d_name, 2) || !S_ISDIR(st.st_mode)) {
 			if (w->stray)
 				ret = w->stray(de->d_name, "not a fan-out directory", w->data);
 			continue;

@@ -129,6 +129,9 @@ static int sweep_chunk(const struct cdt_id *id, uint64_t size, void *data)
 		sw->loose[sw->nloose++] = *id;
 		return 0;
 	}
+	/* A live chunk the mark found nowhere: this may be it (kept, as the warning said). */
+	if (cdt_idset_has(&sw->live->missing, id))
+		return 0;
 	if (sw->live->missing.nr &&
 	    cdt_chunk_read_loose(sw->reader, id, 0, sw->raw, &len, NULL) < 0) {
 		warning("loose chunk %s cannot be read while live chunks are missing; leaving it "
