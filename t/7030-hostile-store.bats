@@ -132,6 +132,32 @@ load test_helper
 	assert_status 0
 }
 
+@test "a listing of names that fails while gc --recompress converts makes it fail with a message" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 1 100000 > a
+	c add -q a
+	cp -a "$S" clean
+	# The second directory of names opened: the first is the mark's, the
+	# second that of the walk converting contents.
+	traced -f -y -o count.trace -e trace=newfstatat "$CDT" --store "$S" gc --recompress --level 5 \
+		> /dev/null 2>&1
+	n=$(grep '^[0-9]* *newfstatat(' count.trace | grep -n "/names>, \"\", " | sed -n 2p | cut -d: -f1)
+	[ -n "$n" ] || fail "gc --recompress opened names/ fewer than twice"
+	rm -rf "$S"
+	cp -a clean "$S"
+	run_split traced -f -o /dev/null -e trace=newfstatat -e inject=newfstatat:error=EIO:when="$n" \
+		"$CDT" --store "$S" gc --recompress --level 5
+	assert_status 1
+	assert_err_contains "error: cannot list the names of '$S': Input/output error"
+	c cat a > got
+	cmp got a
+	run_split c gc --recompress --level 5
+	assert_status 0
+	run_split c fsck
+	assert_status 0
+}
+
 @test "a directory of names that fails to open while gc writes info/ makes gc fail, never drops its table" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store

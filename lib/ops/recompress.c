@@ -44,6 +44,7 @@ struct recompress {
 	struct strbuf line;
 	int paused;
 	int err;
+	int reported;	/* the walk of names stopped on an error already reported */
 };
 
 static void say(struct recompress *rc, const char *fmt, ...)
@@ -219,8 +220,10 @@ static int convert_name(const char *name, const struct cdt_name_entry *e, int er
 	if (all_new(rc, &e->content))
 		return 0;
 	ret = cdt_ingest_again(rc->ing, &e->content, name, &r);
-	if (ret < 0)
+	if (ret < 0) {
+		rc->reported = 1;
 		return ret;
+	}
 	rc->res->contents++;
 	rc->res->chunks += r.new_chunks;
 	rc->res->raw += r.new_raw;
@@ -553,6 +556,8 @@ int cdt_recompress(struct cdt_store *s, int level, int dry_run,
 		rc.ing = cdt_ingest_new(s, &opt);
 	}
 	ret = cdt_names_walk(s, NULL, convert_name, &rc);
+	if (ret < 0 && !rc.reported)
+		error("cannot list the names of '%s': %s", cdt_store_path(s), cdt_strerror(ret));
 	if (!ret)
 		ret = cdt_ingest_again_commit(rc.ing);
 	if (ret < 0)
