@@ -159,6 +159,25 @@ make_tree() {
 	check_info
 }
 
+@test "a directory where a file of info/ goes is replaced by gc and --rebuild-refs" {
+	init_store
+	make_tree
+	c add -q -r src
+	rm "$S/info/names/src" "$S/info/prefixes"
+	mkdir -p "$S/info/names/src/x" "$S/info/prefixes"
+	run_split c fsck --quick
+	assert_status 32
+	assert_out_contains "info-stale info/names/src: "
+	run_split c fsck --quick --rebuild-refs
+	assert_status 0
+	check_info
+	rm "$S/info/packs"
+	mkdir "$S/info/packs"
+	run_split c gc
+	assert_status 0
+	check_info
+}
+
 @test "a store made before info/ is reported once, and gets all of it at its first update" {
 	init_store
 	make_tree

@@ -362,7 +362,11 @@ int cdt_info_list_tables(struct cdt_info *in, struct cdt_dent **out, size_t *n)
 	return cdt_list_dir(in->namesfd, ".", out, n);
 }
 
-/* Write info/<name> from text: a temporary file in tmp/, renamed over the old one. */
+/*
+ * Write info/<name> from text: a temporary file in tmp/, renamed over the
+ * old one. A directory in its place (no writer makes one) is removed, as
+ * derived data, so that it cannot stop every update.
+ */
 static int write_text(struct cdt_info *in, const char *name, const struct strbuf *text)
 {
 	int tmpfd = cdt_store_dirfd(in->s, CDT_DIR_TMP);
@@ -378,6 +382,9 @@ static int write_text(struct cdt_info *in, const char *name, const struct strbuf
 	if (close(fd) < 0 && !ret)
 		ret = -errno;
 	if (!ret && renameat(tmpfd, tmp.buf, in->infofd, name) < 0)
+		ret = -errno;
+	if (ret == -EISDIR && !(ret = remove_tree_at(in->infofd, name, 0)) &&
+	    renameat(tmpfd, tmp.buf, in->infofd, name) < 0)
 		ret = -errno;
 	if (ret)
 		unlinkat(tmpfd, tmp.buf, 0);
@@ -440,10 +447,9 @@ static int write_table(struct cdt_info *in, const char *prefix, const struct ent
 
 	line->bytes = 0;
 	if (!n) {
-		if (unlinkat(in->namesfd, prefix, 0) < 0 && errno != ENOENT) {
-			ret = -errno;
+		ret = remove_tree_at(in->namesfd, prefix, 0);
+		if (ret < 0)
 			goto fail;
-		}
 		return 0;
 	}
 	ret = cdt_csum_file_open(tmpfd, "info", &f);
@@ -466,6 +472,9 @@ static int write_table(struct cdt_info *in, const char *prefix, const struct ent
 		ret = cdt_csum_file_finish(f, CDT_CSUM_APPEND, &line->sum);
 	line->bytes = cdt_csum_file_offset(f);
 	if (!ret)
+		ret = cdt_csum_file_rename(f, in->namesfd, prefix, 0);
+	/* A directory in its place, as for write_text(). */
+	if (ret == -EISDIR && !(ret = remove_tree_at(in->namesfd, prefix, 0)))
 		ret = cdt_csum_file_rename(f, in->namesfd, prefix, 0);
 	cdt_csum_file_free(f);
 	if (ret)
