@@ -132,6 +132,32 @@ load test_helper
 	assert_status 0
 }
 
+@test "manifests/ that fails to list is no missing manifest, and --rebuild-refs keeps their references" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir -p src/d
+	gen_bytes 1 100000 > src/d/a
+	echo b > src/b
+	(cd src && c add -q -r d b)
+	cp -a "$S" clean
+	# The first stat of a directory under manifests/ (fsck's walk of it).
+	traced -f -y -o count.trace -e trace=newfstatat "$CDT" --store "$S" fsck --rebuild-refs \
+		> /dev/null 2>&1
+	n=$(grep '^[0-9]* *newfstatat(' count.trace | grep -n '/manifests>, "[0-9a-f][0-9a-f]", ' |
+		head -n 1 | cut -d: -f1)
+	[ -n "$n" ] || fail "fsck never looked under manifests/"
+	rm -rf "$S"
+	cp -a clean "$S"
+	run_split traced -f -o /dev/null -e trace=newfstatat -e inject=newfstatat:error=EIO:when="$n" \
+		"$CDT" --store "$S" fsck --rebuild-refs
+	assert_status 1
+	assert_out_contains "unchecked manifests: cannot list: Input/output error"
+	assert_out_contains ": not checked: manifests/ could not be listed; affects 'd/a'"
+	case "$output" in *manifest-missing*) fail "a manifest that is there was called missing: $output" ;; esac
+	run_split c fsck
+	assert_status 0
+}
+
 @test "a listing of names that fails while gc --recompress converts makes it fail with a message" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store

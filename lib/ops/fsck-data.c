@@ -44,8 +44,9 @@ static int fanout_visit(const struct cdt_id *id, uint64_t size, void *data)
 	return w->visit(id, size, w->f);
 }
 
-static void walk_fanout(struct cdt_fsck *f, enum cdt_store_dir which, const char *top,
-			enum cdt_fsck_phase phase, cdt_fanout_fn visit)
+/* 0 once the whole directory is listed, else -errno (reported). */
+static int walk_fanout(struct cdt_fsck *f, enum cdt_store_dir which, const char *top,
+		       enum cdt_fsck_phase phase, cdt_fanout_fn visit)
 {
 	struct fanout_walk w = { f, which, top, phase, 0, visit };
 	int ret = cdt_fanout_walk(cdt_store_dirfd(f->s, which), fanout_visit, fanout_stray, &w);
@@ -53,6 +54,7 @@ static void walk_fanout(struct cdt_fsck *f, enum cdt_store_dir which, const char
 	if (ret < 0)
 		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup(top), 0, "cannot list: %s",
 			    cdt_strerror(ret));
+	return ret;
 }
 
 /* Phase 1: names. */
@@ -220,7 +222,9 @@ void fsck_check_manifests(struct cdt_fsck *f)
 {
 	size_t i;
 
-	walk_fanout(f, CDT_DIR_MANIFESTS, "manifests", CDT_FSCK_PHASE_MANIFESTS, visit_manifest);
+	int listed = !walk_fanout(f, CDT_DIR_MANIFESTS, "manifests", CDT_FSCK_PHASE_MANIFESTS,
+				  visit_manifest);
+
 	f->sum.chunks = f->nchunks;
 	for (i = 0; i < f->nmans; i++) {
 		struct fsck_manifest *m = &f->mans[i];
@@ -228,6 +232,16 @@ void fsck_check_manifests(struct cdt_fsck *f)
 
 		if (m->first_name == FSCK_NONE)
 			continue;
+		if (m->state == M_ABSENT && !listed) {
+			/*
+			 * Not seen, and not known to be missing: unknown, as a
+			 * damaged one is (--rebuild-refs keeps its references).
+			 */
+			m->state = M_CORRUPT;
+			fsck_manifest_problem(f, CDT_FSCK_UNCHECKED, (uint32_t)i,
+					      "not checked: manifests/ could not be listed");
+			continue;
+		}
 		if (m->state == M_ABSENT) {
 			fsck_manifest_problem(f, CDT_FSCK_MANIFEST_MISSING, (uint32_t)i,
 					      "manifest is missing");
