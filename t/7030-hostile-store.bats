@@ -158,6 +158,28 @@ load test_helper
 	assert_status 0
 }
 
+@test "a manifest that fails to stat is unchecked, not damaged" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 1 100000 > a
+	c add -q a
+	m=$(content_id a)
+	cp -a "$S" clean
+	# fsck's first stat of the open manifest.
+	traced -f -y -o count.trace -e trace=newfstatat "$CDT" --store "$S" fsck > /dev/null 2>&1
+	n=$(grep '^[0-9]* *newfstatat(' count.trace | grep -n "/manifests/${m:0:2}/${m:2}>, \"\", " |
+		head -n 1 | cut -d: -f1)
+	[ -n "$n" ] || fail "fsck never looked at the manifest of a"
+	rm -rf "$S"
+	cp -a clean "$S"
+	run_split traced -f -o /dev/null -e trace=newfstatat -e inject=newfstatat:error=EIO:when="$n" \
+		"$CDT" --store "$S" fsck
+	assert_status 1
+	assert_out_contains "unchecked $m: cannot stat manifest: Input/output error; affects 'a'"
+	run_split c fsck
+	assert_status 0
+}
+
 @test "a listing of names that fails while gc --recompress converts makes it fail with a message" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store

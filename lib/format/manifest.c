@@ -219,7 +219,15 @@ static int open_manifest_fd(struct cdt_store *s, const struct cdt_id *file_id,
 				    "cannot open manifest: %s", cdt_strerror(e));
 		return -e;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		close(fd);
+		if (why)
+			strbuf_addf(why, "cannot stat manifest: %s", cdt_strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		return cdt_corrupt(why, "manifest is not a regular file");
 	}

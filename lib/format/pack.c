@@ -743,7 +743,13 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max,
 			strbuf_addf(why, "cannot open pack file: %s", cdt_strerror(errno));
 		return -errno;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		if (why)
+			strbuf_addf(why, "cannot stat pack file: %s", cdt_strerror(-ret));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		ret = cdt_corrupt(why, "pack file is not a regular file");
 		goto out;
 	}

@@ -198,7 +198,14 @@ static int map_table(int dfd, const char *name, struct table *t, int verify, str
 			strbuf_addf(why, "cannot open: %s", cdt_strerror(err));
 		return err == ELOOP ? -CDT_ECORRUPT : -err;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		err = errno;
+		close(fd);
+		if (why)
+			strbuf_addf(why, "cannot stat: %s", cdt_strerror(err));
+		return -err;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		return cdt_corrupt(why, "not a regular file");
 	}
