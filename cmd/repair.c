@@ -110,19 +110,22 @@ static void pack_reindexed(const char *name, const char *why, void *data)
 	fflush(stdout);
 }
 
+struct name_counts {
+	uint64_t healthy, damaged;
+	uint64_t unchecked;	/* problems that kept part of the store from being checked */
+};
+
 static void still_wrong(const struct cdt_fsck_item *it, void *data)
 {
+	struct name_counts *nc = data;
 	struct strbuf sb = STRBUF_INIT;
 
-	(void)data;
+	if (it->kind == CDT_FSCK_UNCHECKED)
+		nc->unchecked++;
 	add_fsck_item(&sb, it);
 	puts(sb.buf);
 	strbuf_release(&sb);
 }
-
-struct name_counts {
-	uint64_t healthy, damaged;
-};
 
 static void name_state(const char *name, int damaged, void *data)
 {
@@ -146,7 +149,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 	struct cdt_repair_options opt = { 0 };
 	struct cdt_repair_stats st;
 	struct repair_progress rp = { { 0 }, -1, 0 };
-	struct name_counts nc = { 0, 0 };
+	struct name_counts nc = { 0, 0, 0 };
 	struct cdt_repair *r = NULL;
 	const char **files = NULL, **dirs = NULL;
 	size_t nfiles = 0, afiles = 0, ndirs = 0, adirs = 0, i;
@@ -253,7 +256,9 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 	progress_finish(&rp.p);
 	left = cdt_repair_finish(r, still_wrong, name_state, &nc);
 	cdt_repair_get_stats(r, &st);
-	if (!st.damaged && !st.packs_rewritten)
+	if (!st.damaged && !st.packs_rewritten && nc.unchecked)
+		printf("no chunk found missing or damaged, but not all of the store could be checked\n");
+	else if (!st.damaged && !st.packs_rewritten)
 		printf("no chunk is missing or damaged: nothing to restore\n");
 	else if (!st.damaged)
 		printf("no chunk was missing or damaged; %llu damaged pack%s rewritten\n",

@@ -180,6 +180,30 @@ load test_helper
 	assert_status 0
 }
 
+@test "repair that could not check all of the store does not say nothing is damaged" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	echo a > a
+	c add -q a
+	# Each directory read (getdents64) of repair fails in turn: the first
+	# ones are of packs/ (repair stops), later ones of names/ and objects/
+	# (the check goes on without what they hid).
+	hit=0
+	for n in 1 2 3 4 5 6; do
+		run_split traced -f -o /dev/null -e trace=getdents64 \
+			-e inject=getdents64:error=EIO:when="$n" "$CDT" --store "$S" repair
+		assert_status 1
+		case "$output" in
+		*"unchecked "*)
+			hit=$((hit + 1))
+			assert_out_contains "no chunk found missing or damaged, but not all of the store could be checked"
+			case "$output" in *"nothing to restore"*) fail "repair ($n) said nothing is damaged: $output" ;; esac
+			;;
+		esac
+	done
+	[ "$hit" -gt 0 ] || fail "no failing read left the check incomplete"
+}
+
 @test "a listing of names that fails while gc --recompress converts makes it fail with a message" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store
