@@ -204,6 +204,30 @@ load test_helper
 	[ "$hit" -gt 0 ] || fail "no failing read left the check incomplete"
 }
 
+@test "a directory of names that fails to open keeps its name records through fsck --rebuild-refs" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir -p src/d
+	echo one > src/d/one
+	echo two > src/d/two
+	(cd src && c add -q -r d)
+	cp -a "$S" clean
+	# The first open of names/d: fsck's walk of the names.
+	traced -f -o count.trace -e trace=openat "$CDT" --store "$S" fsck --rebuild-refs > /dev/null 2>&1
+	n=$(grep '^[0-9]* *openat(' count.trace | grep -n '"d", O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_DIRECTORY' |
+		head -n 1 | cut -d: -f1)
+	[ -n "$n" ] || fail "fsck never opened names/d"
+	rm -rf "$S"
+	cp -a clean "$S"
+	run_split traced -f -o /dev/null -e trace=openat -e inject=openat:error=EIO:when="$n" \
+		"$CDT" --store "$S" fsck --rebuild-refs
+	assert_status 1
+	assert_out_contains "unchecked names/d: cannot open directory of names; affects 'd'"
+	assert_out_contains "0 name records added, 0 removed"
+	run_split c fsck
+	assert_status 0
+}
+
 @test "a listing of names that fails while gc --recompress converts makes it fail with a message" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store

@@ -78,6 +78,8 @@ static int visit_name(const char *name, const struct cdt_name_entry *e, int err,
 	n->next = FSCK_NONE;
 	if (!e) {
 		n->damaged = 1;
+		if (err != -CDT_ECORRUPT)
+			f->names_incomplete = 1;	/* a directory, maybe, and what is under it */
 		fsck_name_problem(f, err == -CDT_ECORRUPT ? CDT_FSCK_NAME_CORRUPT :
 				  CDT_FSCK_UNCHECKED, idx, "%s", why ? why : cdt_strerror(err));
 		return 0;
@@ -103,9 +105,11 @@ void fsck_check_names(struct cdt_fsck *f)
 	size_t i;
 	int ret = cdt_names_walk(f->s, NULL, visit_name, f);
 
-	if (ret < 0)
+	if (ret < 0) {
+		f->names_incomplete = 1;
 		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("names"), 0, "cannot list names: %s",
 			    cdt_strerror(ret));
+	}
 	/*
 	 * The manifest an unreadable entry used stays live (gc refuses to run
 	 * then, too): its name records are the only way to tell which it is.

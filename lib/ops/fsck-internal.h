@@ -82,6 +82,8 @@ struct cdt_fsck {
 
 	struct fsck_name *names;
 	size_t nnames, anames;
+	/* names/ was not all read (an I/O error, not damage): a name not seen may exist. */
+	int names_incomplete;
 	struct fsck_manifest *mans;
 	size_t nmans, amans;
 	struct cdt_idset man_ids;

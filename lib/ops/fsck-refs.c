@@ -306,6 +306,8 @@ static int record_live(struct nameref_walk *nw, const struct cdt_nameref_visit *
 
 	if (ni != FSCK_NONE && f->names[ni].damaged)
 		return -1;	/* whose it is cannot be told: neither live nor dead */
+	if (ni == FSCK_NONE && f->names_incomplete)
+		return -1;	/* its name may be among those the walk could not read */
 	if (ni == FSCK_NONE || mi == FSCK_NONE || f->names[ni].manifest != mi)
 		return 0;
 	if (v->name)
