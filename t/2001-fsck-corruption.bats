@@ -450,6 +450,21 @@ load lib-integrity
 	assert_all_restore
 }
 
+@test "a store whose every name entry is damaged is checked, not crashed on" {
+	init_store
+	mkdir src
+	echo one > src/one
+	echo two > src/two
+	(cd src && c add -q one two)
+	flip_byte "$S/names/one" 50
+	flip_byte "$S/names/two" 50
+	run_split c fsck
+	assert_status 16
+	assert_out_contains "name-corrupt names/one: name entry checksum does not match its contents; affects 'one'"
+	assert_out_contains "name-corrupt names/two: name entry checksum does not match its contents; affects 'two'"
+	assert_out_contains "2 problems (name-corrupt 2): exit status 16"
+}
+
 @test "a missing name record is found and rebuilt" {
 	make_fixture
 	rm "$(nameref_table copy/a)"

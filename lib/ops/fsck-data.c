@@ -95,8 +95,13 @@ static int visit_name(const char *name, const struct cdt_name_entry *e, int err,
 /* A record of a name whose entry cannot be read says which manifest it used. */
 static void mark_maybe_named(struct cdt_fsck *f, const struct cdt_nameref_visit *v, void *data)
 {
-	if (cdt_idset_has(data, &v->name_hash))
-		f->mans[fsck_manifest_index(f, &v->manifest)].maybe_named = 1;
+	uint32_t mi;
+
+	if (!cdt_idset_has(data, &v->name_hash))
+		return;
+	/* Apart: adding the manifest may move f->mans. */
+	mi = fsck_manifest_index(f, &v->manifest);
+	f->mans[mi].maybe_named = 1;
 }
 
 void fsck_check_names(struct cdt_fsck *f)
