@@ -116,6 +116,21 @@ load test_helper
 	assert_err_contains "longer than 4096"
 }
 
+@test "a name of the longest length allowed is stored and read back" {
+	init_store
+	echo x > f
+	# 16 components of 254 bytes and one of 16: 4096 bytes, PATH_MAX.
+	long=$(for i in $(seq 1 16); do printf '%0254d/' 0; done)$(printf '%016d' 1)
+	[ "${#long}" -eq 4096 ]
+	run_split c add -q --name "$long" f
+	assert_status 0
+	run_split c cat "$long"
+	assert_status 0
+	[ "$output" = x ] || fail "cat gave '$output'"
+	run_split c ls -l "$long"
+	assert_status 0
+}
+
 @test "adding to an existing name replaces it unless --no-replace" {
 	init_store
 	echo one > f

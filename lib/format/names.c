@@ -269,10 +269,12 @@ int openat_beneath(int dirfd, const char *rel, int flags, mode_t mode)
 	/*
 	 * The common case in one system call. A symbolic link on the way
 	 * (ELOOP, EXDEV) is told apart by the walk below: in the middle it is
-	 * ENOTDIR, at the end ELOOP.
+	 * ENOTDIR, at the end ELOOP. A path of PATH_MAX bytes or more (a
+	 * name may have CDT_NAME_MAX) is taken a component at a time there.
 	 */
 	next = openat2_beneath(dirfd, rel, flags, mode);
-	if (next >= 0 || (next != -ENOSYS && next != -ELOOP && next != -EXDEV && next != -EAGAIN))
+	if (next >= 0 || (next != -ENOSYS && next != -ELOOP && next != -EXDEV && next != -EAGAIN &&
+			  next != -ENAMETOOLONG))
 		return next;
 
 	strbuf_addstr(&sb, rel);
