@@ -83,6 +83,50 @@ int open_path(const char *path, int flags)
 	return next;
 }
 
+/*
+ * The walk found path as a file or directory under root, and that is what
+ * is read: were a directory on the way swapped for a symbolic link to "/"
+ * (or the file for one to a secret) between the walk and the read, what
+ * the link points to is not added under the tree's names.
+ */
+int open_walked(const char *path, size_t root, int flags)
+{
+	char *dir;
+	int rootfd, fd;
+
+	if (!root)
+		return open_path(path, flags);
+	dir = xstrndup(path, root);
+	rootfd = open_path(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (rootfd < 0)
+		return -1;
+	/* Every path a walk makes is root/REL. */
+	fd = openat_beneath(rootfd, path + root + 1, flags, 0);
+	close(rootfd);
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	return fd;
+}
+
+const char *open_walked_why(int err, size_t root)
+{
+	/* openat_beneath(): a link last is ELOOP, one on the way ENOTDIR. */
+	if (root && (err == ELOOP || err == ENOTDIR))
+		return "it or a directory above it was replaced since the walk "
+		       "(a symbolic link is not followed)";
+	return cdt_strerror(err);
+}
+
+int open_source(const void *src, int flags)
+{
+	const struct source *s = src;
+
+	return open_walked(s->path, s->root, flags);
+}
+
 int stat_path_flags(const char *path, struct stat *sb, int nofollow)
 {
 	int fd, ret, e;
@@ -147,7 +191,7 @@ static int cmp_entry(const void *a, const void *b)
  * holds no descriptor however deep it goes.
  */
 static void push_dir(struct add_state *st, struct walk_dir **stack, size_t *depth,
-		     size_t *alloc, const char *path, const char *name, int follow)
+		     size_t *alloc, const char *path, const char *name, size_t root)
 {
 	struct strbuf why = STRBUF_INIT;
 	struct walk_entry *ent = NULL;
@@ -169,9 +213,9 @@ static void push_dir(struct add_state *st, struct walk_dir **stack, size_t *dept
 		skip(st, path, "%s", why.buf);
 		goto out;
 	}
-	fd = open_path(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	fd = open_walked(path, root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(d = fdopendir(fd))) {
-		skip(st, path, "cannot open directory: %s", cdt_strerror(errno));
+		skip(st, path, "cannot open directory: %s", open_walked_why(errno, root));
 		if (fd >= 0)
 			close(fd);
 		goto out;
@@ -211,8 +255,10 @@ static void push_dir(struct add_state *st, struct walk_dir **stack, size_t *dept
 	if (*name) {
 		struct stat ds;
 
-		if (fstat(dirfd(d), &ds) == 0)
+		if (fstat(dirfd(d), &ds) == 0) {
 			add_source(st, path, name, CDT_NAME_DIR, &ds);
+			st->src[st->nr - 1].root = root;
+		}
 	}
 	closedir(d);
 	if (nr > 1)
@@ -241,7 +287,7 @@ static void walk(struct add_state *st, const char *dir, const char *name, dev_t 
 	size_t rel = strlen(dir) + 1;	/* every path is dir/REL: patterns match REL */
 	struct strbuf nb = STRBUF_INIT;
 
-	push_dir(st, &stack, &depth, &alloc, dir, name, 1);
+	push_dir(st, &stack, &depth, &alloc, dir, name, 0);
 	while (depth) {
 		struct walk_dir *top = &stack[depth - 1];
 		struct walk_entry *e;
@@ -276,7 +322,7 @@ static void walk(struct add_state *st, const char *dir, const char *name, dev_t 
 			else if (st->one_fs && e->dev != dev)
 				;	/* a mount point: not entered, as asked */
 			else
-				push_dir(st, &stack, &depth, &alloc, p, n, 0);	/* moves top */
+				push_dir(st, &stack, &depth, &alloc, p, n, rel - 1);	/* moves top */
 		} else if (S_ISREG(e->mode) || S_ISLNK(e->mode)) {
 			struct strbuf why = STRBUF_INIT;
 
@@ -290,7 +336,7 @@ static void walk(struct add_state *st, const char *dir, const char *name, dev_t 
 			} else {
 				add_source(st, p, n, S_ISREG(e->mode) ? CDT_NAME_REG : CDT_NAME_SYMLINK,
 					   &e->st);
-				st->src[st->nr - 1].walked = 1;
+				st->src[st->nr - 1].root = rel - 1;
 			}
 			strbuf_release(&why);
 		} else {

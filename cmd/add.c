@@ -232,13 +232,14 @@ static enum add_result add_entry(struct cdt_ingest *ing, struct add_state *st, s
 
 	fill_meta(meta, src, &src->st);
 	if (src->type == CDT_NAME_SYMLINK) {
-		int fd = open_path(src->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		int fd = open_walked(src->path, src->root, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		ssize_t n = fd < 0 ? -1 : readlinkat(fd, "", meta->target, CDT_NAME_TARGET_MAX + 1);
 
 		if (fd >= 0)
 			close(fd);
 		if (n < 0) {
-			skip(st, src->path, "cannot read symbolic link: %s", cdt_strerror(errno));
+			skip(st, src->path, "cannot read symbolic link: %s",
+			     fd < 0 ? open_walked_why(errno, src->root) : cdt_strerror(errno));
 			ret = ADD_SKIPPED;
 			goto out;
 		}
@@ -303,7 +304,7 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 	struct link_seen *first = NULL;
 	struct cdt_id content, key;
 	uint64_t *slot;
-	int known = 0;
+	int known = 0, r;
 
 	if (!src->have_st || src->is_stdin)
 		return 0;
@@ -323,8 +324,18 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 		 */
 		if (!st->paused++)
 			cdt_pause_point("files-cache");
-		if (stat_path_flags(src->path, &now, src->walked) < 0 || !S_ISREG(now.st_mode))
-			return 0;	/* reading it says what is wrong */
+		if (src->root) {
+			int fd = open_walked(src->path, src->root, O_PATH | O_CLOEXEC);
+
+			if (fd < 0)
+				return 0;	/* reading it says what is wrong */
+			r = fstat(fd, &now);
+			close(fd);
+		} else {
+			r = stat_path_flags(src->path, &now, 0);
+		}
+		if (r < 0 || !S_ISREG(now.st_mode))
+			return 0;
 		src->st = now;
 		cache_path(st, src, &abspath);
 		known = cdt_filescache_lookup(st->cache, abspath.buf, &src->st, &content);
@@ -400,7 +411,7 @@ static void push_ahead(struct add_state *st, size_t i)
 
 		src->ahead = ahead_wanted(st, src);
 		if (src->ahead)
-			cdt_ahead_push(st->ahead, src->path);
+			cdt_ahead_push(st->ahead, src);
 	}
 }
 
@@ -427,9 +438,9 @@ static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st, str
 		before = af->st;
 	} else {
 		fd = src->is_stdin ? STDIN_FILENO :
-				     open_path(src->path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+				     open_walked(src->path, src->root, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 		if (fd < 0) {
-			skip(st, src->path, "cannot open: %s", cdt_strerror(errno));
+			skip(st, src->path, "cannot open: %s", open_walked_why(errno, src->root));
 			ret = ADD_SKIPPED;
 			goto out;
 		}
@@ -725,7 +736,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	ing = cdt_ingest_new(ctx->store, &io);
 	/* Many files, and more than one thread: small ones are read and hashed ahead. */
 	if (st.nr > 1 && (io.jobs ? io.jobs : cdt_online_cpus()) > 1)
-		st.ahead = cdt_ahead_new(ctx->store, open_path);
+		st.ahead = cdt_ahead_new(ctx->store, open_source);
 	progress_restart(&st.progress);	/* the clock starts with the first file */
 	for (i = 0; i < st.nr; i++) {
 		struct source *src = &st.src[i];

@@ -24,7 +24,7 @@ struct source {
 	int have_st;		/* st is lstat() of the path as the walk found it */
 	struct stat st;		/* once read: fstat() of the file as it was read */
 	int cache_ok;		/* read, unchanged: the files cache may learn it */
-	int walked;		/* found by a walk (a symbolic link is not followed) */
+	size_t root;		/* found by a walk of the directory path[0..root), else 0 */
 	int64_t read_at;	/* when reading it began */
 	int ahead;		/* pushed to st->ahead, taken by add_one() */
 };
@@ -68,6 +68,17 @@ struct add_state {
 int open_path(const char *path, int flags);
 /* stat() (lstat() with nofollow) for a path of any length. 0, or -1 with errno set. */
 int stat_path_flags(const char *path, struct stat *sb, int nofollow);
+/*
+ * Open path, which a walk of the directory path[0..root) found (root 0: a
+ * PATH argument, opened as open_path() does). Below that directory no
+ * symbolic link is followed, the last component's included. -1 with errno
+ * set.
+ */
+int open_walked(const char *path, size_t root, int flags);
+/* The reason open_walked() failed with err, for a message. */
+const char *open_walked_why(int err, size_t root);
+/* open_walked() of a source (for the reader ahead). */
+int open_source(const void *src, int flags);
 /* An input reported and not stored (one line naming it and why); the others go on. */
 void skip(struct add_state *st, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -109,6 +109,73 @@ quoted() {
 	[ "$(c ls -t d | tr '\n' ' ')" = "d d/empty " ]
 }
 
+# Run add -r, stopped at pause point $1 (the rest are its arguments), and
+# when it is stopped swap src/sub for a symbolic link to outside/ and let
+# it go on. $status and $err as run_split leaves them.
+add_swapped() {
+	local point=$1 pid
+	shift
+	CDT_TEST_PAUSE=$point "$CDT" --store "$S" add -r "$@" > "$T/.out" 2> "$T/.err" &
+	pid=$!
+	wait_stopped $pid
+	mv src/sub sub.old
+	ln -s "$T/outside" src/sub
+	kill -CONT $pid
+	status=0
+	wait $pid || status=$?
+	err=$(cat "$T/.err")
+}
+
+@test "-r does not follow a directory swapped for a symbolic link after the walk" {
+	init_store
+	mkdir -p src/sub outside
+	echo secret > outside/passwd
+	ln -s passwd outside/zlink
+	echo mine > src/sub/passwd
+	ln -s x src/sub/zlink
+	# Stopped before the first file is read (its files cache lookup).
+	add_swapped files-cache -j 1 src
+	assert_status 3
+	assert_err_is "error: skipping 'src/sub/passwd': cannot open: it or a directory above it was replaced since the walk (a symbolic link is not followed)" \
+		"error: skipping 'src/sub/zlink': cannot read symbolic link: it or a directory above it was replaced since the walk (a symbolic link is not followed)" \
+		"error: 2 paths skipped"
+	run_split c cat src/sub/passwd
+	assert_status 1
+	[ "$(c ls -t l)" = "" ]
+	# Read ahead on a thread: stopped once the first file is read.
+	rm -rf src sub.old "$S"
+	init_store
+	mkdir -p src/sub
+	echo a > src/a
+	echo mine > src/sub/passwd
+	add_swapped ahead -j 2 src
+	assert_status 3
+	assert_err_is "error: skipping 'src/sub/passwd': cannot open: it or a directory above it was replaced since the walk (a symbolic link is not followed)" \
+		"error: 1 path skipped"
+	[ "$(c ls -t f)" = src/a ]
+}
+
+@test "-r does not follow a file swapped for a symbolic link after the walk" {
+	init_store
+	mkdir src outside
+	echo secret > outside/passwd
+	echo a > src/a
+	echo mine > src/b
+	CDT_TEST_PAUSE=files-cache "$CDT" --store "$S" add -r -j 1 src > add.out 2> add.err &
+	pid=$!
+	wait_stopped $pid
+	rm src/b
+	ln -s "$T/outside/passwd" src/b
+	kill -CONT $pid
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 3 ] || fail "add exited $rc: $(cat add.err)"
+	echo "error: skipping 'src/b': cannot open: it or a directory above it was replaced since the walk (a symbolic link is not followed)" > want
+	echo "error: 1 path skipped" >> want
+	diff -u want add.err
+	[ "$(c ls)" = "$(printf 'src\nsrc/a')" ]
+}
+
 @test "-r stores a tree 300 levels deep" {
 	init_store
 	deep=$(chain 300 d)

@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A pushed path and, once the thread is done with it, what it made of it. */
+/* A pushed file and, once the thread is done with it, what it made of it. */
 struct item {
-	char *path;
+	const void *src;
 	int done;
 	struct cdt_ahead_file *file;	/* NULL: not prepared */
 };
@@ -27,7 +27,7 @@ struct cdt_ahead {
 	enum cdt_cid_kind cid;
 	int sketches;
 	unsigned paused;	/* the "ahead" test pause is met once */
-	int (*open_fn)(const char *path, int flags);
+	int (*open_fn)(const void *file, int flags);
 	pthread_t thread;
 	int started;
 	pthread_mutex_t mu;
@@ -70,13 +70,13 @@ static int read_whole(struct cdt_ahead_file *f)
 }
 
 /* Open, read, cut and hash one file; NULL when it is left to the caller. */
-static struct cdt_ahead_file *prepare(struct cdt_ahead *a, const char *path)
+static struct cdt_ahead_file *prepare(struct cdt_ahead *a, const void *src)
 {
 	struct cdt_ahead_file *f = xcalloc(1, sizeof(*f));
 	size_t pos = 0, alloc = 0;
 
 	f->read_at = (int64_t)time(NULL);
-	f->fd = a->open_fn(path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+	f->fd = a->open_fn(src, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 	if (f->fd < 0 || fstat(f->fd, &f->st) < 0 || !S_ISREG(f->st.st_mode) ||
 	    (uint64_t)f->st.st_size > CDT_AHEAD_MAX ||
 	    /* Holes are looked for as add does it (ingest.c): not here. */
@@ -113,16 +113,16 @@ static void *ahead_thread(void *arg)
 	for (;;) {
 		struct cdt_ahead_file *f;
 		struct item *it;
-		char *path;
+		const void *src;
 
 		while (!a->stop && (a->next == a->n || a->held >= CDT_AHEAD_BYTES))
 			pthread_cond_wait(&a->cond, &a->mu);
 		if (a->stop)
 			break;
 		it = &a->ring[(a->head + a->next) % a->cap];
-		path = it->path;
+		src = it->src;
 		pthread_mutex_unlock(&a->mu);
-		f = prepare(a, path);
+		f = prepare(a, src);
 		pthread_mutex_lock(&a->mu);
 		/* The ring may have moved while this thread read: find the item again. */
 		it = &a->ring[(a->head + a->next) % a->cap];
@@ -138,7 +138,7 @@ static void *ahead_thread(void *arg)
 	return NULL;
 }
 
-struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const char *path, int flags))
+struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const void *file, int flags))
 {
 	struct cdt_ahead *a = xcalloc(1, sizeof(*a));
 	const struct cdt_config *cfg = cdt_store_config(s);
@@ -155,7 +155,7 @@ struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const char *
 	return a;
 }
 
-void cdt_ahead_push(struct cdt_ahead *a, const char *path)
+void cdt_ahead_push(struct cdt_ahead *a, const void *file)
 {
 	pthread_mutex_lock(&a->mu);
 	if (a->n == a->cap) {
@@ -170,7 +170,7 @@ void cdt_ahead_push(struct cdt_ahead *a, const char *path)
 		a->cap *= 2;
 		a->head = 0;
 	}
-	a->ring[(a->head + a->n) % a->cap] = (struct item){ xstrdup(path), 0, NULL };
+	a->ring[(a->head + a->n) % a->cap] = (struct item){ file, 0, NULL };
 	a->n++;
 	pthread_cond_broadcast(&a->cond);
 	pthread_mutex_unlock(&a->mu);
@@ -192,7 +192,6 @@ struct cdt_ahead_file *cdt_ahead_next(struct cdt_ahead *a)
 		it = &a->ring[a->head];
 	}
 	f = it->file;
-	free(it->path);
 	memset(it, 0, sizeof(*it));
 	a->head = (a->head + 1) % a->cap;
 	a->n--;
@@ -218,7 +217,6 @@ void cdt_ahead_free(struct cdt_ahead *a)
 	while (a->n) {
 		struct item *it = &a->ring[a->head];
 
-		free(it->path);
 		cdt_ahead_file_free(it->file);
 		a->head = (a->head + 1) % a->cap;
 		a->n--;

@@ -46,10 +46,10 @@ struct cdt_ahead_file {
 };
 
 struct cdt_ahead;
-/* open_fn opens a path as the caller would (flags as for open(2)). */
-struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const char *path, int flags));
-/* Queue `path` (copied) to be prepared. */
-void cdt_ahead_push(struct cdt_ahead *a, const char *path);
+/* open_fn opens a file pushed as the caller would (flags as for open(2)). */
+struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const void *file, int flags));
+/* Queue `file` (the caller's, valid until it is taken back) to be prepared. */
+void cdt_ahead_push(struct cdt_ahead *a, const void *file);
 /*
  * The next file pushed, once prepared (waits for it), or NULL when it was
  * not: the caller reads it itself. The caller owns what it gets
