@@ -120,11 +120,19 @@ const char *open_walked_why(int err, size_t root)
 	return cdt_strerror(err);
 }
 
+/*
+ * O_NONBLOCK, then blocking again: a FIFO that took a file's place after
+ * the walk would otherwise hold the open (and the add) for ever, waiting
+ * for a writer. The caller finds it is not a regular file.
+ */
 int open_source(const void *src, int flags)
 {
 	const struct source *s = src;
+	int fd = open_walked(s->path, s->root, flags | O_NONBLOCK), fl;
 
-	return open_walked(s->path, s->root, flags);
+	if (fd >= 0 && (fl = fcntl(fd, F_GETFL)) >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
 }
 
 int stat_path_flags(const char *path, struct stat *sb, int nofollow)

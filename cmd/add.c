@@ -438,7 +438,7 @@ static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st, str
 		before = af->st;
 	} else {
 		fd = src->is_stdin ? STDIN_FILENO :
-				     open_walked(src->path, src->root, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+				     open_source(src, O_RDONLY | O_NOCTTY | O_CLOEXEC);
 		if (fd < 0) {
 			skip(st, src->path, "cannot open: %s", open_walked_why(errno, src->root));
 			ret = ADD_SKIPPED;

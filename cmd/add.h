@@ -77,7 +77,7 @@ int stat_path_flags(const char *path, struct stat *sb, int nofollow);
 int open_walked(const char *path, size_t root, int flags);
 /* The reason open_walked() failed with err, for a message. */
 const char *open_walked_why(int err, size_t root);
-/* open_walked() of a source (for the reader ahead). */
+/* open_walked() of a source, to read it: a FIFO does not block the open. */
 int open_source(const void *src, int flags);
 /* An input reported and not stored (one line naming it and why); the others go on. */
 void skip(struct add_state *st, const char *path, const char *fmt, ...)

@@ -176,6 +176,41 @@ add_swapped() {
 	[ "$(c ls)" = "$(printf 'src\nsrc/a')" ]
 }
 
+@test "a file replaced by a FIFO after the walk does not hold add for ever" {
+	local point pid i
+	# Stopped before the first file is read (-j 1), or after the reader
+	# ahead read the first (-j 2): src/b is opened after it changed.
+	for point in files-cache:1 ahead:2; do
+		rm -rf src "$S"
+		init_store
+		mkdir src
+		echo a > src/a
+		echo b > src/b
+		CDT_TEST_PAUSE=${point%:*} "$CDT" --store "$S" add -r -j "${point#*:}" src > add.out 2> add.err &
+		pid=$!
+		wait_stopped $pid
+		rm src/b
+		mkfifo src/b
+		kill -CONT $pid
+		# Opening a FIFO waits for a writer: give it 5 s, then fail.
+		for i in $(seq 1 250); do
+			kill -0 $pid 2> /dev/null || break
+			sleep 0.02
+		done
+		if kill -0 $pid 2> /dev/null; then
+			kill -9 $pid
+			fail "add ($point) still running on the FIFO"
+		fi
+		status=0
+		wait $pid || status=$?
+		err=$(cat add.err)
+		assert_status 1
+		assert_err_is "error: cannot add 'src/b': not a regular file" \
+			"error: 1 of 3 names could not be added"
+		[ "$(c ls -t f)" = src/a ]
+	done
+}
+
 @test "-r stores a tree 300 levels deep" {
 	init_store
 	deep=$(chain 300 d)
