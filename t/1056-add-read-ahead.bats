@@ -66,3 +66,15 @@ entries() {
 	c cat src/a | cmp - src/a
 	c cat src/f3 | cmp - src/f3
 }
+
+@test "files read ahead leave descriptors to the rest under a low limit" {
+	init_store
+	mkdir src
+	for i in $(seq 1 200); do echo "$i" > "src/f$i"; done
+	# Each file read ahead is open until it is stored: 64 of them would
+	# take every descriptor ulimit -n 64 leaves, and add could open no more.
+	run_split bash -c 'ulimit -n 64 && exec "$0" --store "$1" add -q -r -j 2 src' "$CDT" "$S"
+	assert_status 0
+	[ -z "$err" ] || fail "stderr: $err"
+	[ "$(c ls -t f | wc -l)" = 200 ]
+}

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@ struct cdt_ahead {
 	struct item *ring;
 	size_t cap, head, n, next;
 	size_t held;		/* bytes of prepared files not taken */
+	size_t max_open;	/* prepared files not taken, each an open descriptor */
 	int stop;
 };
 
@@ -115,7 +117,8 @@ static void *ahead_thread(void *arg)
 		struct item *it;
 		const void *src;
 
-		while (!a->stop && (a->next == a->n || a->held >= CDT_AHEAD_BYTES))
+		while (!a->stop && (a->next == a->n || a->held >= CDT_AHEAD_BYTES ||
+				    a->next >= a->max_open))
 			pthread_cond_wait(&a->cond, &a->mu);
 		if (a->stop)
 			break;
@@ -142,6 +145,7 @@ struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const void *
 {
 	struct cdt_ahead *a = xcalloc(1, sizeof(*a));
 	const struct cdt_config *cfg = cdt_store_config(s);
+	struct rlimit rl;
 
 	a->chunker = cdt_store_chunker(s);
 	a->cid = cdt_config_cid(cfg);
@@ -151,6 +155,15 @@ struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const void *
 	pthread_cond_init(&a->cond, NULL);
 	a->cap = CDT_AHEAD_FILES;
 	a->ring = xcalloc(a->cap, sizeof(*a->ring));
+	/*
+	 * Each file prepared holds a descriptor until it is taken: under a
+	 * low limit (ulimit -n 64) the reader must leave most of them to the
+	 * caller and the store, whose own opens would fail (and skip files).
+	 */
+	a->max_open = CDT_AHEAD_FILES;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 8 < a->max_open)
+		a->max_open = rl.rlim_cur / 8 ? (size_t)(rl.rlim_cur / 8) : 1;
 	a->started = !pthread_create(&a->thread, NULL, ahead_thread, a);
 	return a;
 }

@@ -21,7 +21,8 @@
  * Only regular files of at most CDT_AHEAD_MAX bytes that it reads whole
  * are prepared; any other (gone, grown, sparse, not regular, an error) is left to
  * the caller, which reads it as usual and reports what is wrong. At most
- * CDT_AHEAD_BYTES of file data are held at once.
+ * CDT_AHEAD_BYTES of file data are held at once, and at most an eighth of
+ * the process's descriptors (each prepared file is open until taken).
  */
 #define CDT_AHEAD_MAX (1u << 20)
 #define CDT_AHEAD_BYTES (16u << 20)
