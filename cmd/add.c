@@ -234,12 +234,18 @@ static enum add_result add_entry(struct cdt_ingest *ing, struct add_state *st, s
 	if (src->type == CDT_NAME_SYMLINK) {
 		int fd = open_walked(src->path, src->root, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		ssize_t n = fd < 0 ? -1 : readlinkat(fd, "", meta->target, CDT_NAME_TARGET_MAX + 1);
+		int e = errno;
+		struct stat now;
 
+		/* readlinkat() says ENOENT of what is there but is not a link. */
+		if (n < 0 && fd >= 0 && fstat(fd, &now) == 0 && !S_ISLNK(now.st_mode))
+			e = 0;
 		if (fd >= 0)
 			close(fd);
 		if (n < 0) {
 			skip(st, src->path, "cannot read symbolic link: %s",
-			     fd < 0 ? open_walked_why(errno, src->root) : cdt_strerror(errno));
+			     !e ? "it was replaced since the walk by what is not one" :
+			     fd < 0 ? open_walked_why(e, src->root) : cdt_strerror(e));
 			ret = ADD_SKIPPED;
 			goto out;
 		}

@@ -176,6 +176,26 @@ add_swapped() {
 	[ "$(c ls)" = "$(printf 'src\nsrc/a')" ]
 }
 
+@test "a symbolic link replaced by a file after the walk is skipped with a reason" {
+	init_store
+	mkdir src
+	echo a > src/a
+	ln -s a src/b
+	CDT_TEST_PAUSE=files-cache "$CDT" --store "$S" add -r -j 1 src > add.out 2> add.err &
+	pid=$!
+	wait_stopped $pid
+	rm src/b
+	echo now a file > src/b
+	kill -CONT $pid
+	status=0
+	wait $pid || status=$?
+	err=$(cat add.err)
+	assert_status 3
+	assert_err_is "error: skipping 'src/b': cannot read symbolic link: it was replaced since the walk by what is not one" \
+		"error: 1 path skipped"
+	[ "$(c ls)" = "$(printf 'src\nsrc/a')" ]
+}
+
 @test "a file replaced by a FIFO after the walk does not hold add for ever" {
 	local point pid i
 	# Stopped before the first file is read (-j 1), or after the reader
