@@ -111,6 +111,21 @@ int open_walked(const char *path, size_t root, int flags)
 	return fd;
 }
 
+int open_walked_parent(const char *path, size_t root, const char **base)
+{
+	/* path is root/REL: its last '/' is the one after root, or one in REL. */
+	const char *slash = strrchr(path, '/');
+	size_t len = (size_t)(slash - path);
+	char *dir = xstrndup(path, len);
+	int fd = open_walked(dir, len > root ? root : 0, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int e = errno;
+
+	free(dir);
+	*base = slash + 1;
+	errno = e;
+	return fd;
+}
+
 const char *open_walked_why(int err, size_t root)
 {
 	/* openat_beneath(): a link last is ELOOP, one on the way ENOTDIR. */

@@ -144,35 +144,30 @@ static int cmp_xattr(const void *a, const void *b)
 }
 
 /*
- * With --xattrs, the extended attributes of path (not following a final
- * symbolic link) as name entry records, names in byte order. ACLs are the
- * system.posix_acl_* attributes. 0, or -1 after a warning (then none are
- * stored: the entry is stored without them).
+ * The extended attributes of `path` (`shown` in messages; a final symbolic
+ * link followed if `follow`) as name entry records, names in byte order.
+ * ACLs are the system.posix_acl_* attributes. 0, or -1 after a warning
+ * (then none are stored: the entry is stored without them).
  */
-static int read_xattrs(struct add_state *st, const char *path, struct cdt_name_entry *e)
+static int read_xattrs_at(const char *shown, const char *path, int follow, struct cdt_name_entry *e)
 {
 	struct strbuf out = STRBUF_INIT;
 	char *list = NULL, **names = NULL;
 	ssize_t n;
 	size_t nr = 0, alloc = 0, i;
 	char *p;
+	ssize_t (*list_fn)(const char *, char *, size_t) = follow ? listxattr : llistxattr;
+	ssize_t (*get_fn)(const char *, const char *, void *, size_t) = follow ? getxattr : lgetxattr;
 
-	if (!st->xattrs)
-		return 0;
-	if (strlen(path) >= PATH_MAX) {
-		warning("'%s': path too long to read its extended attributes; stored without them",
-			quote(path));
-		return -1;
-	}
-	n = llistxattr(path, NULL, 0);
+	n = list_fn(path, NULL, 0);
 	if (n <= 0) {
 		if (n < 0 && errno != ENOTSUP)
 			warning("cannot list extended attributes of '%s': %s; stored without them",
-				quote(path), cdt_strerror(errno));
+				quote(shown), cdt_strerror(errno));
 		return n < 0 && errno != ENOTSUP ? -1 : 0;
 	}
 	list = xmalloc((size_t)n + 1);
-	n = llistxattr(path, list, (size_t)n);
+	n = list_fn(path, list, (size_t)n);
 	if (n < 0)
 		goto fail;
 	for (p = list; p < list + n; p += strlen(p) + 1) {
@@ -181,7 +176,7 @@ static int read_xattrs(struct add_state *st, const char *path, struct cdt_name_e
 	}
 	qsort(names, nr, sizeof(*names), cmp_xattr);
 	for (i = 0; i < nr; i++) {
-		ssize_t vl = lgetxattr(path, names[i], NULL, 0);
+		ssize_t vl = get_fn(path, names[i], NULL, 0);
 		size_t nl = strlen(names[i]), at;
 		unsigned char h[6];
 
@@ -193,7 +188,7 @@ static int read_xattrs(struct add_state *st, const char *path, struct cdt_name_e
 		strbuf_add(&out, h, sizeof(h));
 		strbuf_add(&out, names[i], nl);
 		strbuf_grow(&out, (size_t)vl);
-		vl = lgetxattr(path, names[i], out.buf + out.len, (size_t)vl);
+		vl = get_fn(path, names[i], out.buf + out.len, (size_t)vl);
 		if (vl < 0)
 			goto fail;
 		/* The value may have shrunk between the two calls. */
@@ -201,7 +196,7 @@ static int read_xattrs(struct add_state *st, const char *path, struct cdt_name_e
 		strbuf_setlen(&out, out.len + (size_t)vl);
 		if (out.len > CDT_NAME_XATTR_MAX) {
 			warning("'%s': extended attributes larger than %u bytes; stored without them",
-				quote(path), CDT_NAME_XATTR_MAX);
+				quote(shown), CDT_NAME_XATTR_MAX);
 			errno = 0;
 			goto fail_quiet;
 		}
@@ -215,13 +210,46 @@ static int read_xattrs(struct add_state *st, const char *path, struct cdt_name_e
 	strbuf_release(&out);
 	return 0;
 fail:
-	warning("cannot read extended attributes of '%s': %s; stored without them", quote(path),
+	warning("cannot read extended attributes of '%s': %s; stored without them", quote(shown),
 		cdt_strerror(errno));
 fail_quiet:
 	free(names);
 	free(list);
 	strbuf_release(&out);
 	return -1;
+}
+
+/*
+ * With --xattrs, the extended attributes of src: a PATH argument's by its
+ * path, those of what a walk found through its directory, opened without
+ * following a symbolic link as its content is (see open_walked()).
+ */
+static int read_xattrs(struct add_state *st, const struct source *src, struct cdt_name_entry *e)
+{
+	char fdpath[64 + PATH_MAX];
+	const char *base;
+	int dfd, ret;
+
+	if (!st->xattrs)
+		return 0;
+	if (!src->root) {
+		if (strlen(src->path) >= PATH_MAX) {
+			warning("'%s': path too long to read its extended attributes; stored without them",
+				quote(src->path));
+			return -1;
+		}
+		return read_xattrs_at(src->path, src->path, 0, e);
+	}
+	dfd = open_walked_parent(src->path, src->root, &base);
+	if (dfd < 0) {
+		warning("cannot list extended attributes of '%s': %s; stored without them",
+			quote(src->path), open_walked_why(errno, src->root));
+		return -1;
+	}
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d/%s", dfd, base);
+	ret = read_xattrs_at(src->path, fdpath, 0, e);
+	close(dfd);
+	return ret;
 }
 
 /* A directory or a symbolic link: its entry is all there is to store. */
@@ -259,7 +287,7 @@ static enum add_result add_entry(struct cdt_ingest *ing, struct add_state *st, s
 		/* A link's own permission bits mean nothing on Linux. */
 		meta->mode = 0777;
 	}
-	read_xattrs(st, src->path, meta);
+	read_xattrs(st, src, meta);
 	if (!cdt_ingest_queue_entry(ing, meta, src))
 		ret = ADD_QUEUED;
 out:
@@ -360,7 +388,7 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 		meta->content = content;
 		meta->size = (uint64_t)src->st.st_size;
 	}
-	read_xattrs(st, src->path, meta);
+	read_xattrs(st, src, meta);
 	/* Content no longer stored (a stale cache): read the file after all. */
 	known = cdt_ingest_queue_entry(ing, meta, src) == 0;
 	if (known) {
@@ -473,7 +501,7 @@ static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st, str
 		fill_meta(meta, src, &before);
 	}
 	if (!src->is_stdin)
-		read_xattrs(st, src->path, meta);
+		read_xattrs(st, src, meta);
 	st->current = src->name;
 	src->read_at = af ? af->read_at : (int64_t)time(NULL);
 	if (af ? cdt_ingest_queue_ahead(ing, af, what, meta, src, &res) < 0 :

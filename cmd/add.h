@@ -75,6 +75,12 @@ int stat_path_flags(const char *path, struct stat *sb, int nofollow);
  * set.
  */
 int open_walked(const char *path, size_t root, int flags);
+/*
+ * The directory holding path (found by a walk of path[0..root), root not
+ * 0), opened with O_PATH as open_walked() opens it; *base is the last
+ * component of path. -1 with errno set.
+ */
+int open_walked_parent(const char *path, size_t root, const char **base);
 /* The reason open_walked() failed with err, for a message. */
 const char *open_walked_why(int err, size_t root);
 /* open_walked() of a source, to read it: a FIFO does not block the open. */

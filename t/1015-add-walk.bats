@@ -155,6 +155,20 @@ add_swapped() {
 	[ "$(c ls -t f)" = src/a ]
 }
 
+@test "-r --xattrs does not read them through a directory swapped for a symbolic link" {
+	init_store
+	mkdir -p src/sub/inner outside/inner
+	echo a > src/a
+	python3 -c 'import os; os.setxattr("outside/inner", "user.secret", b"outside")' 2> /dev/null ||
+		skip_or_fail "this file system refuses user.* extended attributes"
+	# The directories' entries are stored after the first file is read.
+	add_swapped files-cache -j 1 --xattrs src
+	assert_status 0
+	assert_err_is "warning: cannot list extended attributes of 'src/sub/inner': it or a directory above it was replaced since the walk (a symbolic link is not followed); stored without them"
+	c restore -q --xattrs src out
+	[ "$(python3 -c 'import os; print(os.listxattr("out/sub/inner"))')" = "[]" ]
+}
+
 @test "-r does not follow a file swapped for a symbolic link after the walk" {
 	init_store
 	mkdir src outside
