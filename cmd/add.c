@@ -220,9 +220,9 @@ fail_quiet:
 }
 
 /*
- * With --xattrs, the extended attributes of src: a PATH argument's by its
- * path, those of what a walk found through its directory, opened without
- * following a symbolic link as its content is (see open_walked()).
+ * With --xattrs, the extended attributes of src, read as its content is:
+ * a PATH argument followed if it is a symbolic link, what a walk found
+ * through its directory opened without following one (see open_walked()).
  */
 static int read_xattrs(struct add_state *st, const struct source *src, struct cdt_name_entry *e)
 {
@@ -238,7 +238,7 @@ static int read_xattrs(struct add_state *st, const struct source *src, struct cd
 				quote(src->path));
 			return -1;
 		}
-		return read_xattrs_at(src->path, src->path, 0, e);
+		return read_xattrs_at(src->path, src->path, 1, e);
 	}
 	dfd = open_walked_parent(src->path, src->root, &base);
 	if (dfd < 0) {

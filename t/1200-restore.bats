@@ -152,6 +152,23 @@ make_owned() {
 	assert_out_contains "f: xattrs"
 }
 
+@test "--xattrs stores those of what a symbolic link given as a PATH leads to" {
+	init_store
+	mkdir src
+	echo a > src/f
+	python3 -c 'import os; os.setxattr("src/f", "user.a", b"1"); os.setxattr("src", "user.b", b"2")' 2> /dev/null ||
+		skip_or_fail "this file system refuses user.* extended attributes"
+	ln -s src/f lf
+	ln -s src ld
+	# Followed, as their content and metadata are.
+	c add -q --xattrs lf
+	c add -q -r --xattrs ld
+	c restore -q --xattrs lf out1
+	c restore -q --xattrs ld out2
+	[ "$(python3 -c 'import os; print(os.getxattr("out1/lf", "user.a"))')" = "b'1'" ]
+	[ "$(python3 -c 'import os; print(os.getxattr("out2", "user.b"), os.getxattr("out2/f", "user.a"))')" = "b'2' b'1'" ]
+}
+
 @test "a single file or link as PREFIX is written as DIR/its name" {
 	init_store
 	mkdir src
