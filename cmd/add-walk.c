@@ -84,25 +84,41 @@ int open_path(const char *path, int flags)
 }
 
 /*
+ * The directory a walk started from, path[0..root->len), opened as given
+ * (followed, as a PATH argument is) and found to be the one walked: were
+ * it swapped for a link to "/" since, its files would be others.
+ */
+static int open_root(const char *path, const struct walk_root *root)
+{
+	char *dir = xstrndup(path, root->len);
+	int fd = open_path(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct stat sb;
+
+	free(dir);
+	if (fd >= 0 && (fstat(fd, &sb) < 0 || sb.st_dev != root->dev || sb.st_ino != root->ino)) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
+}
+
+/*
  * The walk found path as a file or directory under root, and that is what
  * is read: were a directory on the way swapped for a symbolic link to "/"
  * (or the file for one to a secret) between the walk and the read, what
  * the link points to is not added under the tree's names.
  */
-int open_walked(const char *path, size_t root, int flags)
+int open_walked(const char *path, const struct walk_root *root, int flags)
 {
-	char *dir;
 	int rootfd, fd;
 
 	if (!root)
 		return open_path(path, flags);
-	dir = xstrndup(path, root);
-	rootfd = open_path(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	free(dir);
+	rootfd = open_root(path, root);
 	if (rootfd < 0)
 		return -1;
-	/* Every path a walk makes is root/REL. */
-	fd = openat_beneath(rootfd, path + root + 1, flags, 0);
+	fd = openat_beneath(rootfd, path + root->len + 1, flags, 0);
 	close(rootfd);
 	if (fd < 0) {
 		errno = -fd;
@@ -111,27 +127,33 @@ int open_walked(const char *path, size_t root, int flags)
 	return fd;
 }
 
-int open_walked_parent(const char *path, size_t root, const char **base)
+int open_walked_parent(const char *path, const struct walk_root *root, const char **base)
 {
 	/* path is root/REL: its last '/' is the one after root, or one in REL. */
 	const char *slash = strrchr(path, '/');
 	size_t len = (size_t)(slash - path);
-	char *dir = xstrndup(path, len);
-	int fd = open_walked(dir, len > root ? root : 0, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	int e = errno;
+	char *dir;
+	int fd, e;
 
-	free(dir);
 	*base = slash + 1;
+	if (len <= root->len)
+		return open_root(path, root);
+	dir = xstrndup(path, len);
+	fd = open_walked(dir, root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	e = errno;
+	free(dir);
 	errno = e;
 	return fd;
 }
 
-const char *open_walked_why(int err, size_t root)
+const char *open_walked_why(int err, const struct walk_root *root)
 {
 	/* openat_beneath(): a link last is ELOOP, one on the way ENOTDIR. */
 	if (root && (err == ELOOP || err == ENOTDIR))
 		return "it or a directory above it was replaced since the walk "
 		       "(a symbolic link is not followed)";
+	if (root && err == ESTALE)
+		return "the directory given was replaced since the walk";
 	return cdt_strerror(err);
 }
 
@@ -214,7 +236,7 @@ static int cmp_entry(const void *a, const void *b)
  * holds no descriptor however deep it goes.
  */
 static void push_dir(struct add_state *st, struct walk_dir **stack, size_t *depth,
-		     size_t *alloc, const char *path, const char *name, size_t root)
+		     size_t *alloc, const char *path, const char *name, const struct walk_root *root)
 {
 	struct strbuf why = STRBUF_INIT;
 	struct walk_entry *ent = NULL;
@@ -298,19 +320,26 @@ out:
 }
 
 /*
- * Add every regular file under the directory `dir` (a path on disk, on
- * device `dev`), named under `name`, in byte order depth first. The stack
+ * Add every regular file under the directory `dir` (a path on disk, sb
+ * its stat()), named under `name`, in byte order depth first. The stack
  * of directories lives on the heap: a deep tree costs memory, not the
  * process's stack.
  */
-static void walk(struct add_state *st, const char *dir, const char *name, dev_t dev)
+static void walk(struct add_state *st, const char *dir, const char *name, const struct stat *sb)
 {
 	struct walk_dir *stack = NULL;
 	size_t depth = 0, alloc = 0;
 	size_t rel = strlen(dir) + 1;	/* every path is dir/REL: patterns match REL */
 	struct strbuf nb = STRBUF_INIT;
+	struct walk_root *root = xcalloc(1, sizeof(*root));
+	dev_t dev = sb->st_dev;
 
-	push_dir(st, &stack, &depth, &alloc, dir, name, 0);
+	root->len = rel - 1;
+	root->dev = sb->st_dev;
+	root->ino = sb->st_ino;
+	ALLOC_GROW(st->roots, st->nroots + 1, st->aroots);
+	st->roots[st->nroots++] = root;
+	push_dir(st, &stack, &depth, &alloc, dir, name, NULL);
 	while (depth) {
 		struct walk_dir *top = &stack[depth - 1];
 		struct walk_entry *e;
@@ -345,7 +374,7 @@ static void walk(struct add_state *st, const char *dir, const char *name, dev_t 
 			else if (st->one_fs && e->dev != dev)
 				;	/* a mount point: not entered, as asked */
 			else
-				push_dir(st, &stack, &depth, &alloc, p, n, rel - 1);	/* moves top */
+				push_dir(st, &stack, &depth, &alloc, p, n, root);	/* moves top */
 		} else if (S_ISREG(e->mode) || S_ISLNK(e->mode)) {
 			struct strbuf why = STRBUF_INIT;
 
@@ -359,7 +388,7 @@ static void walk(struct add_state *st, const char *dir, const char *name, dev_t 
 			} else {
 				add_source(st, p, n, S_ISREG(e->mode) ? CDT_NAME_REG : CDT_NAME_SYMLINK,
 					   &e->st);
-				st->src[st->nr - 1].root = rel - 1;
+				st->src[st->nr - 1].root = root;
 			}
 			strbuf_release(&why);
 		} else {
@@ -467,7 +496,7 @@ int collect(struct add_state *st, int argc, char **argv)
 				error("cannot add '%s': it is the store", quote(path));
 				st->bad = 1;
 			} else {
-				walk(st, path, name.buf, sb.st_dev);
+				walk(st, path, name.buf, &sb);
 			}
 		} else if (S_ISREG(sb.st_mode)) {
 			if (excluded_arg(st, path)) {

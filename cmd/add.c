@@ -826,6 +826,9 @@ out:
 		free(st.src[i].name);
 	}
 	free(st.src);
+	for (i = 0; i < st.nroots; i++)
+		free(st.roots[i]);
+	free(st.roots);
 	for (i = 0; i < st.nlinks; i++)
 		free(st.link_seen[i].name);
 	free(st.link_seen);

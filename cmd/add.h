@@ -16,6 +16,13 @@ struct link_seen;
 
 enum output { OUT_HUMAN, OUT_PORCELAIN, OUT_JSON };
 
+/* A directory a walk started from, as the walk found it. */
+struct walk_root {
+	size_t len;		/* every path the walk makes is path[0..len) "/" REL */
+	dev_t dev;		/* the directory, which must still be there when read */
+	ino_t ino;
+};
+
 struct source {
 	char *path;
 	char *name;
@@ -24,7 +31,7 @@ struct source {
 	int have_st;		/* st is lstat() of the path as the walk found it */
 	struct stat st;		/* once read: fstat() of the file as it was read */
 	int cache_ok;		/* read, unchanged: the files cache may learn it */
-	size_t root;		/* found by a walk of the directory path[0..root), else 0 */
+	const struct walk_root *root;	/* found by a walk from there; NULL if not */
 	int64_t read_at;	/* when reading it began */
 	int ahead;		/* pushed to st->ahead, taken by add_one() */
 };
@@ -37,6 +44,8 @@ struct add_state {
 	int recursive;
 	struct cdt_exclude *exclude;	/* --exclude, --exclude-from; NULL if none */
 	int one_fs;		/* -x: directories on other file systems are not entered */
+	struct walk_root **roots;	/* of the walks, for their sources */
+	size_t nroots, aroots;
 	int bad;
 	size_t skipped;		/* inputs reported and not stored; the rest go on */
 	dev_t store_dev;	/* the store itself is never added */
@@ -69,20 +78,20 @@ int open_path(const char *path, int flags);
 /* stat() (lstat() with nofollow) for a path of any length. 0, or -1 with errno set. */
 int stat_path_flags(const char *path, struct stat *sb, int nofollow);
 /*
- * Open path, which a walk of the directory path[0..root) found (root 0: a
- * PATH argument, opened as open_path() does). Below that directory no
- * symbolic link is followed, the last component's included. -1 with errno
- * set.
+ * Open path, which a walk from root found (NULL: a PATH argument, opened
+ * as open_path() does). That directory must be the one the walk started
+ * from (ESTALE if not), and below it no symbolic link is followed, the
+ * last component's included. -1 with errno set.
  */
-int open_walked(const char *path, size_t root, int flags);
+int open_walked(const char *path, const struct walk_root *root, int flags);
 /*
- * The directory holding path (found by a walk of path[0..root), root not
- * 0), opened with O_PATH as open_walked() opens it; *base is the last
+ * The directory holding path (found by a walk from root, not NULL),
+ * opened with O_PATH as open_walked() opens it; *base is the last
  * component of path. -1 with errno set.
  */
-int open_walked_parent(const char *path, size_t root, const char **base);
+int open_walked_parent(const char *path, const struct walk_root *root, const char **base);
 /* The reason open_walked() failed with err, for a message. */
-const char *open_walked_why(int err, size_t root);
+const char *open_walked_why(int err, const struct walk_root *root);
 /* open_walked() of a source, to read it: a FIFO does not block the open. */
 int open_source(const void *src, int flags);
 /* An input reported and not stored (one line naming it and why); the others go on. */

@@ -155,6 +155,28 @@ add_swapped() {
 	[ "$(c ls -t f)" = src/a ]
 }
 
+@test "-r reads nothing from a directory given that was swapped for another after the walk" {
+	init_store
+	mkdir -p home/proj outside
+	echo secret > outside/shadow
+	echo a > home/proj/a
+	echo mine > home/proj/shadow
+	CDT_TEST_PAUSE=files-cache "$CDT" --store "$S" add -r -j 1 home/proj > add.out 2> add.err &
+	pid=$!
+	wait_stopped $pid
+	mv home/proj home/old
+	ln -s "$T/outside" home/proj
+	kill -CONT $pid
+	status=0
+	wait $pid || status=$?
+	err=$(cat add.err)
+	assert_status 3
+	assert_err_is "error: skipping 'home/proj/a': cannot open: the directory given was replaced since the walk" \
+		"error: skipping 'home/proj/shadow': cannot open: the directory given was replaced since the walk" \
+		"error: 2 paths skipped"
+	[ "$(c ls -t f)" = "" ]
+}
+
 @test "-r --xattrs does not read them through a directory swapped for a symbolic link" {
 	init_store
 	mkdir -p src/sub/inner outside/inner
