@@ -210,6 +210,7 @@ void skip(struct add_state *st, const char *path, const char *fmt, ...)
 struct walk_entry {
 	char *base;
 	int err;		/* errno of fstatat(), or 0 */
+	unsigned char d_type;	/* what readdir() said it is (DT_UNKNOWN if it could not) */
 	mode_t mode;
 	dev_t dev;
 	ino_t ino;
@@ -274,6 +275,7 @@ static void push_dir(struct add_state *st, struct walk_dir **stack, size_t *dept
 			continue;
 		ALLOC_GROW(ent, nr + 1, nalloc);
 		memset(&ent[nr], 0, sizeof(*ent));
+		ent[nr].d_type = de->d_type;
 		ent[nr++].base = xstrdup(de->d_name);
 	}
 	if (errno) {
@@ -363,8 +365,13 @@ static void walk(struct add_state *st, const char *dir, const char *name, const 
 		cdt_name_escape(e->base, strlen(e->base), &nb);
 		n = xstrdup(nb.buf);
 		free(e->base);
+		/*
+		 * An entry that cannot be examined (its directory readable but not
+		 * searchable) is a directory if readdir() said so, as for git: a
+		 * "cache/" left out is not reported as a path skipped.
+		 */
 		if (st->exclude && cdt_exclude_match(st->exclude, p + rel, strlen(p + rel),
-						     !e->err && S_ISDIR(e->mode))) {
+						     e->err ? e->d_type == DT_DIR : S_ISDIR(e->mode))) {
 			/* Left out as asked: not reported, and not opened. */
 		} else if (e->err) {
 			skip(st, p, "cannot stat: %s", cdt_strerror(e->err));

@@ -211,6 +211,24 @@ add_clean() {
 	assert_err_contains "error: skipping 'src/secret': cannot open directory: Permission denied"
 }
 
+@test "a directory left out by a pattern ending in '/' is left out where it cannot be examined" {
+	init_store
+	chmod 755 "$T"
+	if [ "$(id -u)" = 0 ]; then
+		command -v setpriv > /dev/null || skip_or_fail "setpriv is not installed"
+		chown -R 65534:65534 "$S"
+	fi
+	files src/a src/p/cache/x src/p/f
+	# Readable, not searchable: its entries are listed but cannot be examined.
+	chmod 444 src/p
+	run_split as_user "$CDT" --store "$S" add -q -r --exclude cache/ src
+	assert_status 3
+	[ "$err" = "$(printf '%s\n' "error: skipping 'src/p/f': cannot stat: Permission denied" \
+		"error: 1 path skipped")" ] || fail "stderr: $err"
+	chmod 755 src/p
+	assert_names src/a
+}
+
 @test "what is left out is not reported: a symbolic link excluded draws no warning" {
 	init_store
 	files src/a
