@@ -713,22 +713,41 @@ report:
 	return walk_report(w, w->path.buf, ret, w->why.buf);
 }
 
-static int walk_dir(struct walk *w, int dirfd)
+/*
+ * Below this depth a walk keeps each directory open while it walks the
+ * ones in it; deeper, it closes it and opens it again from the one below
+ * as "..", checked to be the same directory, so that a tree as deep as
+ * names allow (2048 levels) is walked with a few descriptors, as the walk
+ * of add does.
+ */
+#define WALK_OPEN_DEPTH 8
+
+/*
+ * Walk the directory of names open at *dirfdp. The caller closes *dirfdp
+ * afterwards: the same directory, perhaps opened again (-1 if that failed,
+ * which is then the error returned).
+ */
+static int walk_dir(struct walk *w, int *dirfdp)
 {
+	int dirfd = *dirfdp;
 	struct child *kids = NULL;
 	size_t nr = 0, alloc = 0, i;
 	struct dirent *de;
+	struct stat self;
 	DIR *d;
-	int ret = 0;
+	int ret = 0, fd;
 
 	if (++w->depth > CDT_NAME_MAX / 2) {
-		close(dirfd);
+		w->depth--;
 		return -ELOOP;
 	}
-	d = fdopendir(dirfd);
-	if (!d) {
+	/* A description of its own to list it, closed before going deeper. */
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
 		ret = -errno;
-		close(dirfd);
+		if (fd >= 0)
+			close(fd);
+		w->depth--;
 		return ret;
 	}
 	/*
@@ -758,6 +777,7 @@ static int walk_dir(struct walk *w, int dirfd)
 			kids[nr].is_dir = -1;
 		nr++;
 	}
+	closedir(d);
 	if (nr > 1)
 		qsort(kids, nr, sizeof(*kids), cmp_child);
 	for (i = 0; i < nr && !ret; i++) {
@@ -776,14 +796,54 @@ static int walk_dir(struct walk *w, int dirfd)
 			strbuf_addch(&w->path, '/');
 		strbuf_addstr(&w->path, kids[i].name);
 		if (kids[i].is_dir == 1) {
-			int fd = openat(dirfd, kids[i].name,
-					O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int cfd = openat(dirfd, kids[i].name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-			if (fd < 0)
+			if (cfd < 0) {
 				ret = walk_report(w, w->path.buf, -errno,
 						  "cannot open directory of names");
-			else
-				ret = walk_dir(w, fd);
+			} else if (w->depth < WALK_OPEN_DEPTH) {
+				ret = walk_dir(w, &cfd);
+				if (cfd >= 0)
+					close(cfd);
+			} else {
+				struct stat up;
+				int again = 0;
+
+				/* What ".." must be when it is open again. */
+				if (fstat(dirfd, &self) < 0) {
+					ret = walk_report(w, w->path.buf, -errno,
+							  "cannot open directory of names");
+					close(cfd);
+					break;
+				}
+				close(dirfd);
+				*dirfdp = dirfd = -1;
+				ret = walk_dir(w, &cfd);
+				if (cfd >= 0) {
+					dirfd = openat(cfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+					if (dirfd < 0 || fstat(dirfd, &up) < 0)
+						again = -errno;
+					/* names/ moved about while it was walked */
+					else if (up.st_dev != self.st_dev || up.st_ino != self.st_ino)
+						again = -ESTALE;
+					close(cfd);
+				} else {
+					again = -EBADF;
+				}
+				if (again && dirfd >= 0) {
+					close(dirfd);
+					dirfd = -1;
+				}
+				*dirfdp = dirfd;
+				if (again) {
+					strbuf_setlen(&w->path, keep);
+					if (!ret)
+						ret = walk_report(w, w->path.len ? w->path.buf : ".", again,
+								  "cannot open directory of names again");
+					break;
+				}
+			}
 		} else if (kids[i].is_dir == 0) {
 			ret = visit_entry(w, dirfd, kids[i].name, 0);
 		} else {
@@ -795,7 +855,6 @@ static int walk_dir(struct walk *w, int dirfd)
 	for (i = 0; i < nr; i++)
 		free(kids[i].name);
 	free(kids);
-	closedir(d);
 	w->depth--;
 	return ret;
 }
@@ -826,7 +885,9 @@ static int names_walk(struct cdt_store *s, const char *prefix, cdt_name_fn fn,
 		} else if (S_ISDIR(st.st_mode)) {
 			fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			close(pfd);
-			ret = fd < 0 ? -errno : walk_dir(&w, fd);
+			ret = fd < 0 ? -errno : walk_dir(&w, &fd);
+			if (fd >= 0)
+				close(fd);
 		} else {
 			close(pfd);
 			ret = walk_report(&w, prefix, -CDT_ECORRUPT,
@@ -835,7 +896,9 @@ static int names_walk(struct cdt_store *s, const char *prefix, cdt_name_fn fn,
 	} else {
 		/* A new open file description: a dup() would share the read offset. */
 		fd = openat(namesfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		ret = fd < 0 ? -errno : walk_dir(&w, fd);
+		ret = fd < 0 ? -errno : walk_dir(&w, &fd);
+		if (fd >= 0)
+			close(fd);
 	}
 	strbuf_release(&w.path);
 	strbuf_release(&w.why);
