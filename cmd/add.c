@@ -358,20 +358,33 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 		 */
 		if (!st->paused++)
 			cdt_pause_point("files-cache");
+		cache_path(st, src, &abspath);
+		/*
+		 * Unknown to the cache as the walk saw it (all of a first
+		 * store): read, without the stat below. Being wrong here only
+		 * reads a file the cache could have skipped.
+		 */
+		if (!cdt_filescache_knows(st->cache, abspath.buf, &src->st)) {
+			strbuf_release(&abspath);
+			return 0;
+		}
 		if (src->root) {
 			int fd = open_walked(src->path, src->root, O_PATH | O_CLOEXEC);
 
-			if (fd < 0)
+			if (fd < 0) {
+				strbuf_release(&abspath);
 				return 0;	/* reading it says what is wrong */
+			}
 			r = fstat(fd, &now);
 			close(fd);
 		} else {
 			r = stat_path_flags(src->path, &now, 0);
 		}
-		if (r < 0 || !S_ISREG(now.st_mode))
+		if (r < 0 || !S_ISREG(now.st_mode)) {
+			strbuf_release(&abspath);
 			return 0;
+		}
 		src->st = now;
-		cache_path(st, src, &abspath);
 		known = cdt_filescache_lookup(st->cache, abspath.buf, &src->st, &content);
 		strbuf_release(&abspath);
 	}
