@@ -112,18 +112,31 @@ quoted() {
 # Run add -r, stopped at pause point $1 (the rest are its arguments), and
 # when it is stopped swap src/sub for a symbolic link to outside/ and let
 # it go on. $status and $err as run_split leaves them.
-add_swapped() {
-	local point=$1 pid
-	shift
+# add_changed POINT CHANGE ARGS...: add -r ARGS stopped at the pause point
+# POINT while the command CHANGE changes the tree, then let go; $status and
+# $err as run_split sets them.
+add_changed() {
+	local point=$1 change=$2 pid
+	shift 2
 	CDT_TEST_PAUSE=$point "$CDT" --store "$S" add -r "$@" > "$T/.out" 2> "$T/.err" &
 	pid=$!
 	wait_stopped $pid
-	mv src/sub sub.old
-	ln -s "$T/outside" src/sub
+	$change
 	kill -CONT $pid
 	status=0
 	wait $pid || status=$?
 	err=$(cat "$T/.err")
+}
+
+swap_sub() {
+	mv src/sub sub.old
+	ln -s "$T/outside" src/sub
+}
+
+add_swapped() {
+	local point=$1
+	shift
+	add_changed "$point" swap_sub "$@"
 }
 
 @test "-r does not follow a directory swapped for a symbolic link after the walk" {
@@ -161,15 +174,11 @@ add_swapped() {
 	echo secret > outside/shadow
 	echo a > home/proj/a
 	echo mine > home/proj/shadow
-	CDT_TEST_PAUSE=files-cache "$CDT" --store "$S" add -r -j 1 home/proj > add.out 2> add.err &
-	pid=$!
-	wait_stopped $pid
-	mv home/proj home/old
-	ln -s "$T/outside" home/proj
-	kill -CONT $pid
-	status=0
-	wait $pid || status=$?
-	err=$(cat add.err)
+	swap_proj() {
+		mv home/proj home/old
+		ln -s "$T/outside" home/proj
+	}
+	add_changed files-cache swap_proj -j 1 home/proj
 	assert_status 3
 	assert_err_is "error: skipping 'home/proj/a': cannot open: the directory given was replaced since the walk" \
 		"error: skipping 'home/proj/shadow': cannot open: the directory given was replaced since the walk" \
@@ -197,18 +206,14 @@ add_swapped() {
 	echo secret > outside/passwd
 	echo a > src/a
 	echo mine > src/b
-	CDT_TEST_PAUSE=files-cache "$CDT" --store "$S" add -r -j 1 src > add.out 2> add.err &
-	pid=$!
-	wait_stopped $pid
-	rm src/b
-	ln -s "$T/outside/passwd" src/b
-	kill -CONT $pid
-	rc=0
-	wait $pid || rc=$?
-	[ "$rc" = 3 ] || fail "add exited $rc: $(cat add.err)"
-	echo "error: skipping 'src/b': cannot open: it or a directory above it was replaced since the walk (a symbolic link is not followed)" > want
-	echo "error: 1 path skipped" >> want
-	diff -u want add.err
+	link_b() {
+		rm src/b
+		ln -s "$T/outside/passwd" src/b
+	}
+	add_changed files-cache link_b -j 1 src
+	assert_status 3
+	assert_err_is "error: skipping 'src/b': cannot open: it or a directory above it was replaced since the walk (a symbolic link is not followed)" \
+		"error: 1 path skipped"
 	[ "$(c ls)" = "$(printf 'src\nsrc/a')" ]
 }
 
@@ -217,15 +222,11 @@ add_swapped() {
 	mkdir src
 	echo a > src/a
 	ln -s a src/b
-	CDT_TEST_PAUSE=files-cache "$CDT" --store "$S" add -r -j 1 src > add.out 2> add.err &
-	pid=$!
-	wait_stopped $pid
-	rm src/b
-	echo now a file > src/b
-	kill -CONT $pid
-	status=0
-	wait $pid || status=$?
-	err=$(cat add.err)
+	file_b() {
+		rm src/b
+		echo now a file > src/b
+	}
+	add_changed files-cache file_b -j 1 src
 	assert_status 3
 	assert_err_is "error: skipping 'src/b': cannot read symbolic link: it was replaced since the walk by what is not one" \
 		"error: 1 path skipped"

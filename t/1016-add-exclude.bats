@@ -16,6 +16,16 @@ as_user() {
 	fi
 }
 
+# A store that as_user may write, in a directory it may enter.
+init_store_as_user() {
+	init_store
+	chmod 755 "$T"
+	if [ "$(id -u)" = 0 ]; then
+		command -v setpriv > /dev/null || skip_or_fail "setpriv is not installed"
+		chown -R 65534:65534 "$S"
+	fi
+}
+
 # Files (path and contents "path") under the current directory.
 files() {
 	local f
@@ -193,12 +203,7 @@ add_clean() {
 }
 
 @test "an excluded directory is not opened: an unreadable one is no error" {
-	init_store
-	chmod 755 "$T"
-	if [ "$(id -u)" = 0 ]; then
-		command -v setpriv > /dev/null || skip_or_fail "setpriv is not installed"
-		chown -R 65534:65534 "$S"
-	fi
+	init_store_as_user
 	files src/a src/secret/f
 	chmod 000 src/secret
 	run_split as_user "$CDT" --store "$S" add -q -r --exclude secret/ src
@@ -212,12 +217,7 @@ add_clean() {
 }
 
 @test "a directory left out by a pattern ending in '/' is left out where it cannot be examined" {
-	init_store
-	chmod 755 "$T"
-	if [ "$(id -u)" = 0 ]; then
-		command -v setpriv > /dev/null || skip_or_fail "setpriv is not installed"
-		chown -R 65534:65534 "$S"
-	fi
+	init_store_as_user
 	files src/a src/p/cache/x src/p/f
 	# Readable, not searchable: its entries are listed but cannot be examined.
 	chmod 444 src/p

@@ -43,6 +43,19 @@ make_tree() {
 	touch -d '2010-01-01 00:00:00.000000001' src/empty src/d/deeper
 }
 
+# As root: restore src into dest/out as the user nobody (as run_split
+# does), the store and dest/ open to it. $1: "again" for a second run.
+restore_as_nobody() {
+	if [ "${1:-}" != again ]; then
+		chmod 0755 "$T"
+		chmod -R a+rwX "$S"
+		mkdir dest
+		chown nobody dest
+	fi
+	run_split setpriv --reuid=nobody --regid=nogroup --clear-groups \
+		"$CDT" --store "$S" restore -q src dest/out
+}
+
 # As root: other owners, set-id bits.
 make_owned() {
 	chown 1234:5678 src/big src/d
@@ -92,12 +105,7 @@ make_owned() {
 	make_tree
 	make_owned
 	c add -q -r src
-	chmod 0755 "$T"
-	chmod -R a+rwX "$S"
-	mkdir dest
-	chown nobody dest
-	run_split setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		"$CDT" --store "$S" restore -q src dest/out
+	restore_as_nobody
 	assert_status 0
 	[ "$(stat -c %U dest/out/big)" = nobody ]
 	[ "$(stat -c %a dest/out/d/deeper/small)" = 755 ]
@@ -114,19 +122,13 @@ make_owned() {
 	echo b > src/sub/b
 	chmod 0555 src/sub src
 	c add -q -r src
-	chmod 0755 "$T"
-	chmod -R a+rwX "$S"
-	mkdir dest
-	chown nobody dest
-	run_split setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		"$CDT" --store "$S" restore -q src dest/out
+	restore_as_nobody
 	assert_status 0
 	chmod u+w dest/out dest/out/sub
 	echo changed > dest/out/a
 	echo changed > dest/out/sub/b
 	chmod 0555 dest/out dest/out/sub
-	run_split setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		"$CDT" --store "$S" restore -q src dest/out
+	restore_as_nobody again
 	assert_status 0
 	[ "$(cat dest/out/a)" = a ]
 	[ "$(cat dest/out/sub/b)" = b ]

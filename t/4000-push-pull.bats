@@ -26,6 +26,16 @@ make_tree() {
 }
 
 # Every name of store $1 under src restores, with the tree, to src itself.
+# The store holding make_tree's tree, and $D, a copy of it made by push.
+pushed_tree() {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	make_tree
+	c add -q -r src
+	c push "$D" > /dev/null
+}
+
 same_tree() {
 	rm -rf restored
 	"$CDT" --store "$1" restore -q src restored || fail "restore from $1 failed"
@@ -107,12 +117,7 @@ same_tree() {
 }
 
 @test "a damaged name entry in the destination is reported as such, kept, and replaced with -f" {
-	init_store
-	dest
-	"$CDT" init -q "$D"
-	make_tree
-	c add -q -r src
-	c push "$D" > /dev/null
+	pushed_tree
 	printf 'XXXX' | dd of="$D/names/src/f3" bs=1 seek=0 conv=notrunc status=none
 	run_split c push "$D"
 	assert_status 3
@@ -126,12 +131,7 @@ same_tree() {
 }
 
 @test "a name whose metadata changed is copied again with it; its content is not read" {
-	init_store
-	dest
-	"$CDT" init -q "$D"
-	make_tree
-	c add -q -r src
-	c push "$D" > /dev/null
+	pushed_tree
 	chmod 600 src/f4
 	touch -d '2001-02-03 04:05:06.5' src/f5 src/sub
 	c add -q -r src

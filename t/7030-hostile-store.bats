@@ -3,6 +3,26 @@
 
 load test_helper
 
+# fail_call CALL WHICH PATTERN COMMAND...: run COMMAND once on the store as
+# it is, traced (strace -y, so that descriptors show their paths), to
+# count its CALL system calls; then, on a copy of the store as it was,
+# run it again (as run_split does) with the call that is the WHICH-th
+# (first, last or a number) of those whose line matches the grep PATTERN
+# failing with EIO.
+fail_call() {
+	local call=$1 which=$2 pattern=$3 n
+	shift 3
+	rm -rf "$T/clean"
+	cp -a "$S" "$T/clean"
+	traced -f -y -o "$T/count.trace" -e trace="$call" "$@" > /dev/null 2>&1
+	n=$(grep "^[0-9]* *$call(" "$T/count.trace" | grep -n -- "$pattern" | cut -d: -f1 |
+		case $which in first) head -n 1 ;; last) tail -n 1 ;; *) sed -n "${which}p" ;; esac)
+	[ -n "$n" ] || fail "no $which $call call of '$*' matches $pattern"
+	rm -rf "$S"
+	cp -a "$T/clean" "$S"
+	run_split traced -f -o /dev/null -e trace="$call" -e inject="$call":error=EIO:when="$n" "$@"
+}
+
 @test "a symbolic link planted among the names is reported, never followed" {
 	init_store
 	echo secret > "$T/outside"
@@ -115,15 +135,8 @@ load test_helper
 	c add -q a
 	obj=$(cd "$S/objects" && echo */*)
 	[ -f "$S/objects/$obj" ] || fail "a is not stored loose: $obj"
-	cp -a "$S" clean
 	# The first stat of the chunk's directory is the mark's walk of objects/.
-	traced -f -o count.trace -e trace=newfstatat "$CDT" --store "$S" gc > /dev/null 2>&1
-	n=$(grep '^[0-9]* *newfstatat(' count.trace | grep -n "\"${obj%/*}\", " | head -n 1 | cut -d: -f1)
-	[ -n "$n" ] || fail "gc never looked at objects/${obj%/*}"
-	rm -rf "$S"
-	cp -a clean "$S"
-	run_split traced -f -o /dev/null -e trace=newfstatat -e inject=newfstatat:error=EIO:when="$n" \
-		"$CDT" --store "$S" gc
+	fail_call newfstatat first "\"${obj%/*}\", " "$CDT" --store "$S" gc
 	assert_status 1
 	assert_err_contains "error: cannot list loose chunks: Input/output error"
 	c cat a > got
@@ -139,16 +152,8 @@ load test_helper
 	gen_bytes 1 100000 > src/d/a
 	echo b > src/b
 	(cd src && c add -q -r d b)
-	cp -a "$S" clean
 	# The first stat of a directory under manifests/ (fsck's walk of it).
-	traced -f -y -o count.trace -e trace=newfstatat "$CDT" --store "$S" fsck --rebuild-refs \
-		> /dev/null 2>&1
-	n=$(grep '^[0-9]* *newfstatat(' count.trace | grep -n '/manifests>, "[0-9a-f][0-9a-f]", ' |
-		head -n 1 | cut -d: -f1)
-	[ -n "$n" ] || fail "fsck never looked under manifests/"
-	rm -rf "$S"
-	cp -a clean "$S"
-	run_split traced -f -o /dev/null -e trace=newfstatat -e inject=newfstatat:error=EIO:when="$n" \
+	fail_call newfstatat first '/manifests>, "[0-9a-f][0-9a-f]", ' \
 		"$CDT" --store "$S" fsck --rebuild-refs
 	assert_status 1
 	assert_out_contains "unchecked manifests: cannot list: Input/output error"
@@ -164,16 +169,8 @@ load test_helper
 	gen_bytes 1 100000 > a
 	c add -q a
 	m=$(content_id a)
-	cp -a "$S" clean
 	# fsck's first stat of the open manifest.
-	traced -f -y -o count.trace -e trace=newfstatat "$CDT" --store "$S" fsck > /dev/null 2>&1
-	n=$(grep '^[0-9]* *newfstatat(' count.trace | grep -n "/manifests/${m:0:2}/${m:2}>, \"\", " |
-		head -n 1 | cut -d: -f1)
-	[ -n "$n" ] || fail "fsck never looked at the manifest of a"
-	rm -rf "$S"
-	cp -a clean "$S"
-	run_split traced -f -o /dev/null -e trace=newfstatat -e inject=newfstatat:error=EIO:when="$n" \
-		"$CDT" --store "$S" fsck
+	fail_call newfstatat first "/manifests/${m:0:2}/${m:2}>, \"\", " "$CDT" --store "$S" fsck
 	assert_status 1
 	assert_out_contains "unchecked $m: cannot stat manifest: Input/output error; affects 'a'"
 	run_split c fsck
@@ -211,15 +208,8 @@ load test_helper
 	echo one > src/d/one
 	echo two > src/d/two
 	(cd src && c add -q -r d)
-	cp -a "$S" clean
 	# The first open of names/d: fsck's walk of the names.
-	traced -f -o count.trace -e trace=openat "$CDT" --store "$S" fsck --rebuild-refs > /dev/null 2>&1
-	n=$(grep '^[0-9]* *openat(' count.trace | grep -n '"d", O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_DIRECTORY' |
-		head -n 1 | cut -d: -f1)
-	[ -n "$n" ] || fail "fsck never opened names/d"
-	rm -rf "$S"
-	cp -a clean "$S"
-	run_split traced -f -o /dev/null -e trace=openat -e inject=openat:error=EIO:when="$n" \
+	fail_call openat first '"d", O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_DIRECTORY' \
 		"$CDT" --store "$S" fsck --rebuild-refs
 	assert_status 1
 	assert_out_contains "unchecked names/d: cannot open directory of names; affects 'd'"
@@ -233,17 +223,9 @@ load test_helper
 	init_store
 	gen_bytes 1 100000 > a
 	c add -q a
-	cp -a "$S" clean
 	# The second directory of names opened: the first is the mark's, the
 	# second that of the walk converting contents.
-	traced -f -y -o count.trace -e trace=newfstatat "$CDT" --store "$S" gc --recompress --level 5 \
-		> /dev/null 2>&1
-	n=$(grep '^[0-9]* *newfstatat(' count.trace | grep -n "/names>, \"\", " | sed -n 2p | cut -d: -f1)
-	[ -n "$n" ] || fail "gc --recompress opened names/ fewer than twice"
-	rm -rf "$S"
-	cp -a clean "$S"
-	run_split traced -f -o /dev/null -e trace=newfstatat -e inject=newfstatat:error=EIO:when="$n" \
-		"$CDT" --store "$S" gc --recompress --level 5
+	fail_call newfstatat 2 "/names>, \"\", " "$CDT" --store "$S" gc --recompress --level 5
 	assert_status 1
 	assert_err_contains "error: cannot list the names of '$S': Input/output error"
 	c cat a > got
@@ -262,16 +244,8 @@ load test_helper
 	echo two > src/two
 	(cd src && c add -q -r d two)
 	c rm -q two
-	cp -a "$S" clean
 	# The last open of names/d is that of the walk writing info/names/d.
-	traced -f -o count.trace -e trace=openat "$CDT" --store "$S" gc > /dev/null 2>&1
-	n=$(grep '^[0-9]* *openat(' count.trace | grep -n '"d", O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_DIRECTORY' |
-		tail -n 1 | cut -d: -f1)
-	[ -n "$n" ] || fail "gc never opened names/d"
-	rm -rf "$S"
-	cp -a clean "$S"
-	run_split traced -f -o /dev/null -e trace=openat -e inject=openat:error=EIO:when="$n" \
-		"$CDT" --store "$S" gc
+	fail_call openat last '"d", O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_DIRECTORY' "$CDT" --store "$S" gc
 	assert_status 1
 	assert_err_contains "error: cannot read the names of '$S' for info/names: Input/output error"
 	[ -f "$S/info/names/d" ] || fail "gc removed info/names/d"
