@@ -585,6 +585,13 @@ int cdt_refs_compact(struct cdt_store *s, size_t max_tables, cdt_ref_keep_fn kee
 			m.t[m.nr++] = &r->tables[i];
 		strbuf_release(&why);
 	}
+	/* None left to merge, or one to copy as it is. */
+	if (!m.nr || (!keep && m.nr < 2)) {
+		free(m.t);
+		cdt_refs_close(r);
+		close(dfd);
+		return 0;
+	}
 	merge_start(&m);
 	m.keep = keep;
 	m.data = data;
@@ -610,7 +617,7 @@ int cdt_refs_compact(struct cdt_store *s, size_t max_tables, cdt_ref_keep_fn kee
 	merge_end(&m);
 	cdt_refs_close(r);
 	close(dfd);
-	return ret < 0 ? ret : (int)take;
+	return ret < 0 ? ret : (int)m.nr;
 }
 
 /*

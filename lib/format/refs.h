@@ -96,8 +96,10 @@ int cdt_refs_for_each_pair(const struct cdt_refs *r, cdt_ref_pair_fn fn, void *d
 /*
  * Merge tables into one when there are more than `max_tables` (0: always
  * merge all). With `keep` set, only pairs for which keep() returns non-zero
- * survive (used under the exclusive lock to drop dead references). Returns
- * the number of tables merged (0 if nothing to do) or -errno.
+ * survive (used under the exclusive lock to drop dead references). A table
+ * that does not check in full (checksum, name, order) is left where it is,
+ * with a warning. Returns the number of tables merged (0 if nothing to do)
+ * or -errno.
  */
 typedef int (*cdt_ref_keep_fn)(const struct cdt_ref_pair *p, void *data);
 int cdt_refs_compact(struct cdt_store *s, size_t max_tables, cdt_ref_keep_fn keep, void *data);
