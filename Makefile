@@ -144,6 +144,7 @@ LIB_SOURCES = \
 	lib/format/namerefs-walk.c \
 	lib/format/names.c \
 	lib/format/names-check.c \
+	lib/format/names-walk.c \
 	lib/format/object.c \
 	lib/format/pack.c \
 	lib/format/pack-write.c \
