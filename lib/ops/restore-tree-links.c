@@ -34,6 +34,25 @@ static int set_link_meta(struct tree *t, const struct titem *it, int dirfd, cons
 }
 
 /*
+ * What is at it's place in its directory now: 1 an entry that is not a
+ * directory (*st), 0 nothing, -1 a directory or an error (reported).
+ */
+static int stat_place(int dirfd, const struct titem *it, const char *shown, struct stat *st)
+{
+	if (fstatat(dirfd, it->base, st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		error("cannot restore '%s': %s", quote(it->stored), cdt_strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st->st_mode)) {
+		error("cannot restore '%s': '%s' is a directory", quote(it->stored), quote(shown));
+		return -1;
+	}
+	return 1;
+}
+
+/*
  * A symbolic link: made, kept when it has the same target (and no other
  * hard link), or made anew over a non-directory.
  */
@@ -49,31 +68,23 @@ void rt_restore_symlink(struct tree *t, struct tnode *dir, struct titem *it)
 		failed = 0;
 		goto out;
 	}
-	if (fstatat(dirfd, it->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		existed = 1;
-		if (S_ISDIR(st.st_mode)) {
-			error("cannot restore '%s': '%s' is a directory", quote(it->stored),
-			      quote(shown.buf));
-			goto out;
-		}
-		/* Not one with other links: its owner and time would change elsewhere too. */
-		if (S_ISLNK(st.st_mode) && st.st_nlink == 1) {
-			ssize_t n;
-
-			strbuf_grow(&cur, CDT_NAME_TARGET_MAX + 2);
-			n = readlinkat(dirfd, it->base, cur.buf, CDT_NAME_TARGET_MAX + 1);
-			if (n >= 0 && (size_t)n == strlen(it->target) &&
-			    !memcmp(cur.buf, it->target, (size_t)n)) {
-				if (!t->dry && set_link_meta(t, it, dirfd, shown.buf) < 0)
-					goto out;
-				rt_report(t, CDT_TREE_SKIP, it->stored);
-				rt_name_done(t, 0, 1, 0);
-				goto done;
-			}
-		}
-	} else if (errno != ENOENT) {
-		error("cannot restore '%s': %s", quote(it->stored), cdt_strerror(errno));
+	existed = stat_place(dirfd, it, shown.buf, &st);
+	if (existed < 0)
 		goto out;
+	/* Not one with other links: its owner and time would change elsewhere too. */
+	if (existed && S_ISLNK(st.st_mode) && st.st_nlink == 1) {
+		ssize_t n;
+
+		strbuf_grow(&cur, CDT_NAME_TARGET_MAX + 2);
+		n = readlinkat(dirfd, it->base, cur.buf, CDT_NAME_TARGET_MAX + 1);
+		if (n >= 0 && (size_t)n == strlen(it->target) &&
+		    !memcmp(cur.buf, it->target, (size_t)n)) {
+			if (!t->dry && set_link_meta(t, it, dirfd, shown.buf) < 0)
+				goto out;
+			rt_report(t, CDT_TREE_SKIP, it->stored);
+			rt_name_done(t, 0, 1, 0);
+			goto done;
+		}
 	}
 	if (t->dry) {
 		rt_report(t, CDT_TREE_SYMLINK, it->stored);
@@ -169,22 +180,14 @@ int rt_restore_hardlink(struct tree *t, struct tnode *dir, struct titem *it)
 		why = "it was replaced while restoring";
 		goto copy;
 	}
-	if (fstatat(dirfd, it->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		existed = 1;
-		if (S_ISDIR(st.st_mode)) {
-			error("cannot restore '%s': '%s' is a directory", quote(it->stored),
-			      quote(shown.buf));
-			goto out;
-		}
-		/* A dry run writes no first name anew: a link to it is kept only with it. */
-		if (st.st_dev == lst.st_dev && st.st_ino == lst.st_ino && (!t->dry || l->kept)) {
-			rt_report(t, CDT_TREE_SKIP, it->stored);
-			rt_name_done(t, 0, 1, 0);
-			goto done;
-		}
-	} else if (errno != ENOENT) {
-		error("cannot restore '%s': %s", quote(it->stored), cdt_strerror(errno));
+	existed = stat_place(dirfd, it, shown.buf, &st);
+	if (existed < 0)
 		goto out;
+	/* A dry run writes no first name anew: a link to it is kept only with it. */
+	if (existed && st.st_dev == lst.st_dev && st.st_ino == lst.st_ino && (!t->dry || l->kept)) {
+		rt_report(t, CDT_TREE_SKIP, it->stored);
+		rt_name_done(t, 0, 1, 0);
+		goto done;
 	}
 	if (t->dry) {
 		rt_report(t, CDT_TREE_LINK, it->stored);
