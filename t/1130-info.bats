@@ -128,6 +128,26 @@ make_tree() {
 	check_info
 }
 
+@test "the table of a new prefix is made from the add's own entries, not read back from names/" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	make_tree
+	c add -q -r --prefix old src
+	# Batches of 2 names: the table of "new" is made by the first batch,
+	# then merged with each next one.
+	CDT_TEST_GROUP=2 strace -f -o trace.log -e trace=openat,openat2 \
+		"$CDT" --store "$S" add -q -r --prefix new src
+	# An entry file read opens it O_RDONLY|O_NOFOLLOW by its base name.
+	run grep -E '"(f[1-5]|big|x|o|link)", O_RDONLY\|O_NOFOLLOW\|O_CLOEXEC\)' trace.log
+	[ "$status" = 1 ] || fail "entries of names/ read back: $output"
+	check_info
+	# A prefix whose table is listed but missing is read from names/.
+	rm "$S/info/names/new"
+	echo more > src/f6
+	c add -q -r --prefix new src
+	check_info
+}
+
 @test "fsck finds a damaged, missing or stale info file, and --rebuild-refs mends it" {
 	init_store
 	make_tree

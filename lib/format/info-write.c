@@ -739,7 +739,9 @@ static int collect_named(const char *name, size_t name_len, const unsigned char 
 /*
  * The new table of one prefix: its old table merged with the changes
  * c[0..n) (sorted by name, then by order), else names/<prefix> read again.
- * Its line goes to *line (bytes 0: no table).
+ * `listed` is the table's checksum in info/prefixes, which the caller
+ * read and found valid; NULL if it lists no table of the prefix. Its line
+ * goes to *line (bytes 0: no table).
  */
 static int update_prefix(struct cdt_info *in, const char *prefix, const struct ent *c, size_t n,
 			 const struct cdt_id *listed, struct cdt_info_prefix *line)
@@ -748,13 +750,21 @@ static int update_prefix(struct cdt_info *in, const char *prefix, const struct e
 	struct parsed p;
 	struct ent *out = NULL;
 	size_t nout = 0, aout = 0, i, j;
-	int ret;
+	int ret, none = 0;
 
 	memset(&p, 0, sizeof(p));
 	strbuf_init(&p.names, 0);
 	strbuf_addf(&why, "names/%s", prefix);
 	ret = cdt_info_read(in, why.buf, &old);
 	strbuf_reset(&why);
+	/*
+	 * Neither listed nor there: the prefix had no names until these
+	 * changes, as sure as a listed table holds its names (info/ under
+	 * info/lock follows every name, or a writer's mark makes the open
+	 * rebuild it). A first store of a tree does not read it back.
+	 */
+	if (ret == -ENOENT && !listed)
+		none = 1;
 	/* The table info/prefixes lists is this store's own: its names suffice. */
 	if (!ret && listed &&
 	    info_table_names((const unsigned char *)old.buf, old.len, prefix, listed, collect_named,
@@ -768,7 +778,9 @@ static int update_prefix(struct cdt_info *in, const char *prefix, const struct e
 		strbuf_reset(&why);
 		listed = NULL;
 	}
-	if (!ret && !listed)
+	if (none)
+		ret = 0;
+	else if (!ret && !listed)
 		ret = cdt_info_names_parse((const unsigned char *)old.buf, old.len, prefix,
 					   collect_parsed, &p, &why);
 	if (ret) {
