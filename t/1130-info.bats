@@ -148,6 +148,26 @@ make_tree() {
 	check_info
 }
 
+@test "a name another writer replaces while an add's tables wait is in the tables as it is now" {
+	init_store
+	mkdir src
+	for i in 1 2 3 4 5 6; do echo "first $i" > "src/f$i"; done
+	# Batches of 2 names: stopped after the first (src and src/f1),
+	# its tables not written yet (they are written at the end).
+	CDT_TEST_GROUP=2 CDT_TEST_PAUSE=info-wait "$CDT" --store "$S" add -q -r src &
+	pid=$!
+	wait_stopped $pid
+	[ -e "$S/names/src/f1" ] || fail "src/f1 not stored by the first batch"
+	# Meanwhile another add replaces src/f1, with its tables.
+	echo other > other
+	c add -q --name src/f1 other
+	kill -CONT $pid
+	wait $pid
+	[ "$(c cat src/f1)" = other ]
+	check_info
+	[ -z "$(ls "$S/info" | grep changing)" ] || fail "marks left: $(ls "$S/info")"
+}
+
 @test "fsck finds a damaged, missing or stale info file, and --rebuild-refs mends it" {
 	init_store
 	make_tree

@@ -487,9 +487,44 @@ void cdt_name_dirs_free(struct cdt_name_dirs *d)
 	free(d);
 }
 
+static void name_file_of(const struct stat *st, struct cdt_name_file *f)
+{
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->ctime = st->st_ctim;
+	f->size = st->st_size;
+}
+
+/* The path in names/ of the entry of name (a directory's own entry is in it). */
+static void entry_path(const char *name, int type, struct strbuf *path)
+{
+	strbuf_addstr(path, name);
+	if (type == CDT_NAME_DIR)
+		strbuf_addstr(path, "/" CDT_NAME_DIRENT);
+}
+
+int cdt_name_is_file(struct cdt_store *s, const char *name, int type, const struct cdt_name_file *f)
+{
+	struct strbuf path = STRBUF_INIT;
+	struct cdt_name_file now;
+	struct stat st;
+	int same = 0;
+
+	entry_path(name, type, &path);
+	if (f->ino && fstatat(cdt_store_dirfd(s, CDT_DIR_NAMES), path.buf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode)) {
+		name_file_of(&st, &now);
+		same = now.dev == f->dev && now.ino == f->ino && now.size == f->size &&
+		       now.ctime.tv_sec == f->ctime.tv_sec && now.ctime.tv_nsec == f->ctime.tv_nsec;
+	}
+	strbuf_release(&path);
+	return same;
+}
+
 /* Move the staged entry tmpname into place (see cdt_name_install()). */
 static int name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
-			const struct cdt_name_entry *e, const char *tmpname, int replace, int sync)
+			const struct cdt_name_entry *e, const char *tmpname, int replace, int sync,
+			struct cdt_name_file *installed)
 {
 	struct strbuf path = STRBUF_INIT;
 	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
@@ -498,11 +533,11 @@ static int name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
 	size_t dirlen;
 	struct stat st;
 
-	strbuf_addstr(&path, e->name);
-	if (e->type == CDT_NAME_DIR) {
-		strbuf_addstr(&path, "/" CDT_NAME_DIRENT);
+	if (installed)
+		memset(installed, 0, sizeof(*installed));
+	entry_path(e->name, e->type, &path);
+	if (e->type == CDT_NAME_DIR)
 		replace = 1;	/* a directory's metadata is always the latest */
-	}
 	slash = strrchr(path.buf, '/');
 	dirlen = slash ? (size_t)(slash - path.buf) : 0;
 	if (dirs && dirs->fd >= 0 && dirs->path.len == dirlen &&
@@ -547,6 +582,8 @@ static int name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
 	}
 	if (sync && fsync(dirfd) < 0)
 		ret = -errno;
+	if (installed && !ret && fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		name_file_of(&st, installed);
 	if (!dirs)
 		close(dirfd);
 	strbuf_release(&path);
@@ -560,9 +597,10 @@ out:
 }
 
 int cdt_name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
-		     const struct cdt_name_entry *e, const char *tmpname, int replace)
+		     const struct cdt_name_entry *e, const char *tmpname, int replace,
+		     struct cdt_name_file *installed)
 {
-	return name_install(s, dirs, e, tmpname, replace, 0);
+	return name_install(s, dirs, e, tmpname, replace, 0, installed);
 }
 
 int cdt_name_write(struct cdt_store *s, struct cdt_name_entry *e, int replace)
@@ -574,7 +612,7 @@ int cdt_name_write(struct cdt_store *s, struct cdt_name_entry *e, int replace)
 	if (!ret)
 		ret = tmpfile_sync(cdt_store_dirfd(s, CDT_DIR_TMP), tmpname.buf);
 	if (!ret)
-		ret = name_install(s, NULL, e, tmpname.buf, replace, 1);
+		ret = name_install(s, NULL, e, tmpname.buf, replace, 1, NULL);
 	strbuf_release(&tmpname);
 	return ret;
 }

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include "base/hash.h"
 #include "format/store.h"
 #include "base/strbuf.h"
@@ -139,11 +140,26 @@ int cdt_name_read(struct cdt_store *s, const char *name, struct cdt_name_entry *
  */
 int cdt_name_write(struct cdt_store *s, struct cdt_name_entry *e, int replace);
 /*
+ * Which file holds an entry in names/: every change of a name renames a
+ * new file into place, so a file that is still there with the same
+ * device, inode, change time and size is the one installed (an inode
+ * number used again gets a new change time).
+ */
+struct cdt_name_file {
+	dev_t dev;
+	ino_t ino;
+	struct timespec ctime;
+	off_t size;
+};
+/* Is the entry of `name` (of `type`) still the file f? 1, or 0 (another, or none). */
+int cdt_name_is_file(struct cdt_store *s, const char *name, int type, const struct cdt_name_file *f);
+/*
  * The same in two steps, for a group commit: write the entry to a
  * temporary file (not synced; its name in tmpname), then, after the
  * caller's syncfs, move it into place (new directories and the rename are
  * not synced: the caller syncs the store). install removes the temporary
- * file if it fails; its errors are cdt_name_write()'s.
+ * file if it fails; its errors are cdt_name_write()'s. `installed` (or
+ * NULL) gets the file now in place (all zero if it cannot be told).
  */
 int cdt_name_stage(struct cdt_store *s, struct cdt_name_entry *e, struct strbuf *tmpname);
 struct cdt_name_dirs;
@@ -154,7 +170,8 @@ struct cdt_name_dirs;
  * of names, so it lives no longer than one commit under the add lock.
  */
 int cdt_name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
-		     const struct cdt_name_entry *e, const char *tmpname, int replace);
+		     const struct cdt_name_entry *e, const char *tmpname, int replace,
+		     struct cdt_name_file *installed);
 struct cdt_name_dirs *cdt_name_dirs_new(void);
 void cdt_name_dirs_free(struct cdt_name_dirs *dirs);
 

@@ -164,6 +164,8 @@ struct commit_job {
 	int fatal;
 	pthread_t thread;
 	int threaded;
+	struct ingest_info *info;	/* the ingest's: changes for info/names/ */
+	int last;		/* the tables follow every name once it is committed */
 };
 
 /* Every name of the job not failed yet fails with ret. */
@@ -196,44 +198,6 @@ static void records_error(struct commit_job *j, size_t records, int err)
 	error("cannot write the name records of %zu name%s: %s", records, records == 1 ? "" : "s",
 	      cdt_strerror(err));
 	fail_all(j, err);
-}
-
-/*
- * The tables of info/names/ of the prefixes the batch's names are under,
- * and info/prefixes (info/packs too when info/ was incomplete). A failure
- * is a warning: the names are stored, and fsck --rebuild-refs writes
- * info/ again.
- */
-static int update_info(struct commit_job *j, struct cdt_info *info)
-{
-	struct cdt_info_change *ch = xcalloc(j->npend ? j->npend : 1, sizeof(*ch));
-	struct strbuf *bytes = xcalloc(j->npend ? j->npend : 1, sizeof(*bytes));
-	size_t i, n = 0;
-	int ret;
-
-	for (i = 0; i < j->npend; i++) {
-		struct pending *p = &j->pend[i];
-
-		if (p->err || p->res.name_kept)
-			continue;
-		strbuf_init(&bytes[n], 0);
-		cdt_name_encode(p->meta, &bytes[n]);	/* the bytes cdt_name_stage() wrote */
-		ch[n].name = p->meta->name;
-		ch[n].raw = (const unsigned char *)bytes[n].buf;
-		ch[n].len = bytes[n].len;
-		n++;
-	}
-	ret = cdt_info_names_update(info, ch, n);
-	if (!ret && cdt_info_is_new(info))
-		ret = cdt_serverinfo_write_packs(info);
-	if (ret)
-		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
-			cdt_store_path(j->store));
-	for (i = 0; i < n; i++)
-		strbuf_release(&bytes[i]);
-	free(bytes);
-	free(ch);
-	return ret;
 }
 
 /*
@@ -322,16 +286,15 @@ static int name_unchanged(struct cdt_store *s, struct cdt_name_entry *meta, stru
 
 static void commit_names(struct commit_job *j)
 {
-	static unsigned paused_at_mark;
+	static unsigned paused_at_mark, paused_waiting;
 	struct cdt_store *s = j->store;
 	struct cdt_nameref_writer *records = NULL;
-	struct cdt_info_intent *intent;
 	struct cdt_name_dirs *dirs;
 	struct cdt_info *info;
 	char hex[CDT_ID_HEXLEN + 1];
 	struct strbuf missing = STRBUF_INIT;
 	size_t i, nrecords = 0, changes = 0;
-	int ret, any_new = 0, followed = 1;
+	int ret, any_new = 0;
 
 	if (j->ret)
 		return;
@@ -355,10 +318,10 @@ static void commit_names(struct commit_job *j)
 	 * its names and its tables left info/ stale: opening it mends that (a
 	 * kept name's entry may be the killed writer's).
 	 */
-	if (!changes && !j->refw && !cdt_info_intents_dead(s))
+	if (!changes && !j->refw && !cdt_info_intents_dead(s) && !(j->last && j->info->n))
 		return;
 	/* Before any name changes; ended once the tables of info/names/ follow. */
-	intent = cdt_info_intent_begin(s);
+	ingest_info_begin(j->info, s);
 	/* Jobs run one after another (each joined before the next starts). */
 	if (!paused_at_mark++)
 		cdt_pause_point("info-mark");
@@ -449,25 +412,31 @@ static void commit_names(struct commit_job *j)
 	 */
 	if (cdt_info_open(s, &info) < 0) {
 		info = NULL;
-		followed = 0;
+		j->info->lost = 1;
 	}
 	dirs = cdt_name_dirs_new();
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];
+		struct cdt_name_file installed;
 
 		if (!p->name_tmp.len || p->err)
 			continue;
-		p->err = cdt_name_install(s, dirs, p->meta, p->name_tmp.buf, !j->no_replace);
+		p->err = cdt_name_install(s, dirs, p->meta, p->name_tmp.buf, !j->no_replace,
+					  &installed);
 		strbuf_reset(&p->name_tmp);
 		if (p->err)
 			name_error(p->meta, p->err);
+		else
+			ingest_info_note(j->info, p->meta, &installed);
 	}
 	cdt_name_dirs_free(dirs);
 	cdt_crash_point("info");
-	if (info) {
-		followed = !update_info(j, info);
-		cdt_info_close(info);
-	}
+	/* The tables follow the names at the end, or when many changes wait. */
+	if (info && (j->last || ingest_info_due(j->info)))
+		ingest_info_flush(j->info, s, info);
+	cdt_info_close(info);
+	if (j->info->n && !paused_waiting++)
+		cdt_pause_point("info-wait");
 	if (sync_store(j) < 0)
 		goto out;
 	/* Merge small reference tables and tables of name records now and then. */
@@ -484,7 +453,9 @@ static void commit_names(struct commit_job *j)
 			warning("cannot merge tables of name records: %s", cdt_strerror(merged));
 	}
 out:
-	cdt_info_intent_end(intent, followed);
+	/* Changes waiting for the tables keep the mark. */
+	if (!j->info->n)
+		ingest_info_end(j->info);
 	cdt_nameref_writer_free(records);
 }
 
@@ -508,6 +479,7 @@ static struct commit_job *take_pending(struct cdt_ingest *ing)
 	j->refw = ing->refw;
 	j->ids = ing->pend_ids;
 	j->committed_at = ing->committed_at;
+	j->info = &ing->info;
 	ing->pend = NULL;
 	ing->npend = ing->apend = ing->pend_manifests = 0;
 	ing->refw = NULL;
@@ -595,21 +567,53 @@ void ingest_commit_wait(struct cdt_ingest *ing)
 }
 
 /*
+ * The tables of info/names/ made to follow the names of earlier batches
+ * that still wait for them, when there is no batch left to do it.
+ */
+static void flush_info(struct cdt_ingest *ing)
+{
+	struct cdt_info *info;
+	int ret;
+
+	if (!ing->info.n)
+		return;
+	if (cdt_info_open(ing->store, &info) < 0) {
+		ing->info.lost = 1;
+	} else {
+		ingest_info_flush(&ing->info, ing->store, info);
+		cdt_info_close(info);
+		/* Durable before the mark goes, as a commit's last syncfs makes them. */
+		ret = cdt_store_sync(ing->store);
+		if (ret < 0) {
+			error("cannot sync store '%s': %s", cdt_store_path(ing->store),
+			      cdt_strerror(ret));
+			ing->info.lost = 1;
+		}
+	}
+	ingest_info_end(&ing->info);
+}
+
+/*
  * Commit the pending names: chunk data now, the rest on a thread of its
  * own when `async` (finished by the next commit), else now. Tells the
- * caller about each name once it is finished. 0, or the first error of
- * the names finished.
+ * caller about each name once it is finished. `last`: the tables of
+ * info/names/ follow every name committed so far. 0, or the first error
+ * of the names finished.
  */
-static int commit_batch(struct cdt_ingest *ing, int *last_err, int async)
+static int commit_batch(struct cdt_ingest *ing, int *last_err, int async, int last)
 {
 	struct commit_job *j;
 	int prev = finish_inflight(ing), ret;
 
-	if (!ing->npend)
+	if (!ing->npend) {
+		if (last)
+			flush_info(ing);
 		return prev;
+	}
 	ing->committed_at = (int64_t)time(NULL);
 	ret = commit_data(ing);
 	j = take_pending(ing);
+	j->last = last;
 	if (ret < 0)
 		fail_all(j, ret);
 	if (async && !j->ret && !pthread_create(&j->thread, NULL, commit_thread, j)) {
@@ -619,27 +623,30 @@ static int commit_batch(struct cdt_ingest *ing, int *last_err, int async)
 	}
 	commit_names(j);
 	ret = finish_job(ing, j, last_err, NULL);
+	/* A batch that failed before its tables: those of the batches before. */
+	if (last)
+		flush_info(ing);
 	return prev ? prev : ret;
 }
 
 int cdt_ingest_commit(struct cdt_ingest *ing)
 {
-	return commit_batch(ing, NULL, 0);
+	return commit_batch(ing, NULL, 0, 1);
 }
 
 int ingest_commit_if_due(struct cdt_ingest *ing)
 {
 	if (!ing->opt.group)
-		return commit_batch(ing, NULL, 0);
+		return commit_batch(ing, NULL, 0, 1);
 	if (ing->npend >= ing->opt.group || ing->npend >= GROUP_NAMES_MAX ||
 	    ing->pend_manifests >= GROUP_MANIFESTS || now_seconds() - ing->pend_since >= GROUP_SECONDS)
-		return commit_batch(ing, NULL, ing->ncomp > 1);	/* -j 1: one thread */
+		return commit_batch(ing, NULL, ing->ncomp > 1, 0);	/* -j 1: one thread */
 	return 0;
 }
 
 int ingest_commit_last(struct cdt_ingest *ing)
 {
-	int last = 0, ret = commit_batch(ing, &last, 0);
+	int last = 0, ret = commit_batch(ing, &last, 0, 1);
 
 	return last ? last : ret;
 }

@@ -10,6 +10,7 @@
 #include "base/hash.h"
 #include "base/idset.h"
 #include "format/manifest.h"
+#include "format/names.h"
 #include "format/pack.h"
 #include "format/sketch.h"
 #include "ops/sketchset.h"
@@ -156,6 +157,40 @@ struct round {
 /* A delta is kept only when it is at least this much smaller than the chunk alone. */
 #define DELTA_MIN_GAIN 32
 
+/*
+ * The changes of names/ an add made, waiting for the tables of
+ * info/names/ (ingest-info.c): they are written once for many batches,
+ * under the mark ingest_info_begin() makes before the first name changes.
+ * note() records a name installed (the file put in place); flush() brings
+ * the tables up to date, under info/lock, with every name whose file is
+ * still the one installed, and the others read again; due(): enough
+ * changes wait to flush them now. end() removes the mark once the tables
+ * follow every change, else leaves it (the next writer writes every
+ * table again); release() ends and frees.
+ */
+struct ingest_info_change {
+	char *name;
+	int type;
+	unsigned char *raw;
+	size_t len;
+	struct cdt_name_file file;
+};
+struct ingest_info {
+	struct cdt_info_intent *intent;
+	int marked;		/* begun (intent NULL when info/ could not be marked) */
+	int lost;		/* a change the tables will not follow: the mark stays */
+	struct ingest_info_change *v;
+	size_t n, alloc, bytes;
+};
+struct cdt_info;
+void ingest_info_begin(struct ingest_info *ii, struct cdt_store *s);
+void ingest_info_note(struct ingest_info *ii, struct cdt_name_entry *meta,
+		      const struct cdt_name_file *installed);
+int ingest_info_due(const struct ingest_info *ii);
+int ingest_info_flush(struct ingest_info *ii, struct cdt_store *s, struct cdt_info *info);
+void ingest_info_end(struct ingest_info *ii);
+void ingest_info_release(struct ingest_info *ii);
+
 struct cdt_ingest {
 	struct cdt_store *store;
 	struct cdt_ingest_options opt;
@@ -200,6 +235,7 @@ struct cdt_ingest {
 	struct cdt_idset pend_ids;	/* contents whose manifest is pending */
 	/* The batch before, its names being committed on a thread of their own. */
 	struct commit_job *inflight;
+	struct ingest_info info;	/* names committed, not yet in info/names/ */
 	double pend_since;		/* when the first pending name was queued */
 	int64_t committed_at;		/* added time of the names of the last commit */
 	/* Two rounds: one is encoded while the next is read and cut. */

@@ -89,6 +89,7 @@ void cdt_ingest_free(struct cdt_ingest *ing)
 	if (!ing)
 		return;
 	ingest_commit_wait(ing);
+	ingest_info_release(&ing->info);
 	cdt_workers_free(ing->workers);
 	for (i = 0; i < ing->ncomp; i++) {
 		cdt_compressor_free(ing->comp[i]);
