@@ -625,3 +625,44 @@ make_owned() {
 		[ ! -e "out-$p" ]
 	done
 }
+
+@test "a tree deeper than the limit of open files is restored whole" {
+	init_store
+	# 300 levels, files at several depths, restored with 64 descriptors.
+	deep=d
+	for ((i = 1; i < 300; i++)); do deep=$deep/d; done
+	mkdir -p "src/$deep" src/side
+	echo bottom > "src/$deep/bottom"
+	echo middle > "src/${deep:0:299}/middle"
+	echo side > src/side/f
+	c add -q -r src
+	run_split bash -c 'ulimit -n 64 && exec "$0" --store "$1" restore -q src out' "$CDT" "$S"
+	assert_status 0
+	diff -r src out
+	[ "$(stat -c %Y "out/${deep:0:299}")" = "$(stat -c %Y "src/${deep:0:299}")" ]
+}
+
+@test "a directory closed while deeper ones are written and swapped meanwhile gets nothing more" {
+	init_store
+	deep=d
+	for ((i = 1; i < 40; i++)); do deep=$deep/d; done
+	mkdir -p "src/a/$deep"
+	echo bottom > "src/a/$deep/bottom"
+	# Written after the deep chain, into src/a again.
+	echo late > src/a/z
+	c add -q -r src
+	# Stopped when it comes back to a/, to reopen it.
+	CDT_TEST_PAUSE=restore-unpark "$CDT" --store "$S" restore -q src out 2> err &
+	pid=$!
+	wait_stopped $pid
+	mv out/a out/old
+	mkdir out/a
+	kill -CONT $pid
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 1 ] || fail "restore exited $rc: $(cat err)"
+	grep -q "^error: cannot restore the names under 'src/a': directory 'out/a' was replaced while restoring" err ||
+		fail "$(cat err)"
+	[ -z "$(ls out/a)" ] || fail "written into the new out/a: $(ls out/a)"
+	[ "$(cat "out/old/$deep/bottom")" = bottom ]
+}

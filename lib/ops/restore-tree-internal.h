@@ -18,6 +18,9 @@ struct tnode {
 	int fd;			/* -1: it could not be made (reported) or, dry run, is not there */
 	int missing;		/* dry run: it would be made, so everything under it is new */
 	int refs;		/* under tree.mu */
+	int parked;		/* fd closed while deeper directories are written; reopened */
+	dev_t dev;		/* the directory opened, to know it again when reopened */
+	ino_t ino;
 };
 
 enum { ST_PENDING, ST_DONE, ST_FAILED };

@@ -361,6 +361,8 @@ static struct tnode *enter_dir(struct tree *t, struct tnode *parent, const char 
 		      quote(stored), quote(shown.buf), cdt_strerror(errno == ELOOP ? ENOTDIR : errno));
 		goto failed;
 	}
+	n->dev = st.st_dev;
+	n->ino = st.st_ino;
 	/* A stored tree that held a store (its own copy, say) must not write over this one. */
 	if (st.st_dev == t->store_dev && st.st_ino == t->store_ino) {
 		error("cannot restore '%s' nor the names under it: '%s' is the store",
@@ -426,6 +428,69 @@ static int is_under(const char *dir, const char *rel)
 }
 
 /*
+ * Directories deeper than this below the one written to have their
+ * descriptor closed when nothing queued uses it, and reopened when the
+ * walk comes back to them: a tree is restored whole at any depth add
+ * stores (2048 levels) under a limit of open files of 1024.
+ */
+#define OPEN_LEVELS 32
+
+/* Close the descriptor of the directory at stack[i] if nothing else uses it. */
+static void park_level(struct tree *t, struct level *l)
+{
+	struct tnode *n = l->node;
+	int alone;
+
+	pthread_mutex_lock(&t->mu);
+	alone = n->refs == 1;
+	pthread_mutex_unlock(&t->mu);
+	if (alone && n->fd >= 0) {
+		close(n->fd);
+		n->fd = -1;
+		n->parked = 1;
+	}
+}
+
+/* A stack level made, at (*stack)[depth - 1]. */
+static void level_pushed(struct tree *t, struct level *stack, size_t depth)
+{
+	if (depth > OPEN_LEVELS + 1)
+		park_level(t, &stack[depth - 1 - OPEN_LEVELS]);
+}
+
+/*
+ * Open a parked directory again, without following a link on the way,
+ * and only if it is still the directory made (else it is reported, and
+ * the names under it fail as under a directory that could not be made).
+ */
+static void unpark_level(struct tree *t, struct level *l)
+{
+	static int paused;
+	struct tnode *n = l->node;
+	struct strbuf shown = STRBUF_INIT;
+	struct stat st;
+	int fd;
+
+	if (!n->parked)
+		return;
+	n->parked = 0;
+	/* Tests swap the directory here. */
+	if (!paused++)
+		cdt_pause_point("restore-unpark");
+	fd = rt_open_dir_beneath(t->rootfd, l->rel);
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == n->dev && st.st_ino == n->ino) {
+		n->fd = fd;
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	strbuf_addf(&shown, "%s/%s", t->dir, l->rel);
+	error("cannot restore the names under '%s': directory '%s' was replaced while restoring",
+	      quote(l->stored ? l->stored : l->rel), quote(shown.buf));
+	strbuf_release(&shown);
+}
+
+/*
  * Make the stack of open directories end at parent_rel (the directory of
  * the next item, whose stored name is `stored`), opening or making the
  * directories on the way. Returns the node of parent_rel.
@@ -442,6 +507,7 @@ static struct tnode *enter_parent(struct tree *t, struct level **stack, size_t *
 		free(l->rel);
 		free(l->stored);
 	}
+	unpark_level(t, &(*stack)[*depth - 1]);
 	have = *depth - 1;
 	while (have < want) {
 		struct level *up = &(*stack)[*depth - 1];
@@ -457,6 +523,7 @@ static struct tnode *enter_parent(struct tree *t, struct level **stack, size_t *
 		(*stack)[*depth].stored = stored;
 		(*stack)[*depth].node = n;
 		++*depth;
+		level_pushed(t, *stack, *depth);
 		have++;
 	}
 	return (*stack)[*depth - 1].node;
@@ -601,6 +668,7 @@ static void run(struct tree *t)
 			stack[depth].stored = xstrdup(it->stored);
 			stack[depth].node = n;
 			depth++;
+			level_pushed(t, stack, depth);
 			break;
 		}
 		case CDT_NAME_SYMLINK:
