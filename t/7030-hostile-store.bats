@@ -291,3 +291,18 @@ PY
 		done
 	done
 }
+
+@test "an I/O error reading a pack is reported as one, not as damage to index again" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 1 3000000 > big
+	c add -q --name big big
+	fail_call pread64 first '\.pack>, "CDTP' "$CDT" --store "$S" fsck
+	[ "$status" != 0 ] || fail "fsck found nothing"
+	assert_out_contains "unchecked packs/pack-"
+	assert_out_contains ": cannot read pack file: Input/output error; affects 'big'"
+	[[ $output != *pack-corrupt* ]] || fail "called damage: $output"
+	# Nothing was wrong with the pack.
+	run_split c fsck
+	assert_status 0
+}

@@ -440,7 +440,13 @@ int cdt_pack_reindex(struct cdt_store *s, const char *name, const struct cdt_bas
 			version = cdt_pack_file_version(fd);
 			close(fd);
 		}
-		if (fd < 0 || version < 0) {
+		if (fd < 0 || (version < 0 && version != -CDT_ECORRUPT)) {
+			ret = fd < 0 ? -errno : version;
+			if (why)
+				strbuf_addf(why, "cannot read pack file: %s", cdt_strerror(ret));
+			goto out;
+		}
+		if (version < 0) {
 			ret = cdt_corrupt(why, "pack header is damaged");
 			goto out;
 		}

@@ -17,6 +17,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+
+/*
+ * Read exactly n bytes at off: 0, 1 if the file ends first (damage), or
+ * -errno (an error reading, which says nothing about the bytes).
+ */
+static int read_exact(int fd, void *buf, size_t n, off_t off)
+{
+	ssize_t got = pread_full(fd, buf, n, off);
+
+	if (got < 0)
+		return (int)got;
+	return (size_t)got != n;
+}
+
 static uint32_t crc_of(const void *p, size_t n)
 {
 	return cdt_crc32(p, n);
@@ -345,8 +359,9 @@ int cdt_pack_object_codec(struct cdt_pack *p, int packsfd, uint64_t i)
 	ret = cdt_pack_fill(p, packsfd, off, sizeof(hdr), 0, NULL);
 	if (ret < 0)
 		return ret;
-	if (pread_full(p->fd, hdr, sizeof(hdr), (off_t)off) != (ssize_t)sizeof(hdr))
-		return -EIO;
+	ret = read_exact(p->fd, hdr, sizeof(hdr), (off_t)off);
+	if (ret)
+		return ret < 0 ? ret : -CDT_ECORRUPT;
 	if (memcmp(hdr, "CDTC", 4))
 		return -CDT_ECORRUPT;
 	return hdr[5];
@@ -409,13 +424,18 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	     (ret = cdt_pack_fill(p, packsfd, p->pack_size - CDT_PACK_TRAILER, CDT_PACK_TRAILER,
 				  0, why)) < 0))
 		goto out;
+	ret = 0;
 	if (p->pack_size < CDT_PACK_HDR + CDT_PACK_TRAILER ||
-	    pread_full(p->fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
+	    (ret = read_exact(p->fd, hdr, sizeof(hdr), 0)) != 0 ||
+	    (ret = read_exact(p->fd, tr, sizeof(tr), (off_t)(p->pack_size - CDT_PACK_TRAILER))) != 0 ||
 	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != p->version || hdr[5] || hdr[6] ||
-	    hdr[7] ||
-	    pread_full(p->fd, tr, sizeof(tr), (off_t)(p->pack_size - CDT_PACK_TRAILER)) !=
-		    (ssize_t)sizeof(tr)) {
-		ret = cdt_corrupt(why, "pack header or trailer is damaged");
+	    hdr[7]) {
+		if (ret < 0) {
+			if (why)
+				strbuf_addf(why, "cannot read pack file: %s", cdt_strerror(ret));
+		} else {
+			ret = cdt_corrupt(why, "pack header or trailer is damaged");
+		}
 		goto out;
 	}
 	if (get_le64(tr) != p->count) {
@@ -532,9 +552,11 @@ int cdt_pack_check_index(const struct cdt_pack *p, struct strbuf *why)
 int cdt_pack_file_version(int fd)
 {
 	unsigned char hdr[CDT_PACK_HDR];
+	int ret = read_exact(fd, hdr, sizeof(hdr), 0);
 
-	if (pread_full(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr) ||
-	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[5] || hdr[6] || hdr[7] ||
+	if (ret < 0)
+		return ret;
+	if (ret || memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[5] || hdr[6] || hdr[7] ||
 	    (hdr[4] != CDT_PACK_VERSION && hdr[4] != CDT_PACK_VERSION_FRAMES))
 		return -CDT_ECORRUPT;
 	return hdr[4];
@@ -754,9 +776,15 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max,
 		goto out;
 	}
 	size = (uint64_t)st.st_size;
+	ret = 0;
 	if (size < CDT_PACK_HDR + CDT_PACK_TRAILER ||
-	    pread_full(fd, tr, sizeof(tr), (off_t)(size - CDT_PACK_TRAILER)) != (ssize_t)sizeof(tr)) {
-		ret = cdt_corrupt(why, "pack is truncated");
+	    (ret = read_exact(fd, tr, sizeof(tr), (off_t)(size - CDT_PACK_TRAILER))) != 0) {
+		if (ret < 0) {
+			if (why)
+				strbuf_addf(why, "cannot read pack file: %s", cdt_strerror(ret));
+		} else {
+			ret = cdt_corrupt(why, "pack is truncated");
+		}
 		goto out;
 	}
 	if (memcmp(tr + 8, named.b, CDT_ID_LEN)) {
@@ -765,7 +793,13 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max,
 	}
 	version = cdt_pack_file_version(fd);
 	if (version < 0) {
-		ret = cdt_corrupt(why, "pack header is damaged");
+		ret = version;
+		if (ret != -CDT_ECORRUPT) {
+			if (why)
+				strbuf_addf(why, "cannot read pack file: %s", cdt_strerror(ret));
+		} else {
+			ret = cdt_corrupt(why, "pack header is damaged");
+		}
 		goto out;
 	}
 	count = get_le64(tr);
@@ -778,8 +812,14 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max,
 	d = cdt_decompressor_new();
 	h = cdt_hasher_new();
 	/* The header is hashed as read; objects start after it. */
-	if (pread_full(fd, buf, CDT_PACK_HDR, 0) != CDT_PACK_HDR) {
-		ret = cdt_corrupt(why, "pack is truncated");
+	ret = read_exact(fd, buf, CDT_PACK_HDR, 0);
+	if (ret) {
+		if (ret < 0) {
+			if (why)
+				strbuf_addf(why, "cannot read pack file: %s", cdt_strerror(ret));
+		} else {
+			ret = cdt_corrupt(why, "pack is truncated");
+		}
 		goto out;
 	}
 	cdt_hasher_update(h, buf, CDT_PACK_HDR);
