@@ -306,3 +306,28 @@ PY
 	run_split c fsck
 	assert_status 0
 }
+
+@test "add and rm that cannot write info/ warn, succeed, and leave it to the next writer" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir src
+	echo one > src/one
+	echo two > src/two
+	c add -q -r src
+	# The table of src/ written again fails to go into place.
+	fail_call renameat first 'info/names>, "src"' "$CDT" --store "$S" rm -q src/one
+	assert_status 0
+	[[ $err != *error:* ]] || fail "an error for a command that succeeded: $err"
+	assert_err_contains "warning: info/ of '$S' is stale"
+	[ ! -e "$S/names/src/one" ]
+	echo three > src/three
+	fail_call renameat first 'info/names>, "src"' "$CDT" --store "$S" add -q src/three
+	assert_status 0
+	[[ $err != *error:* ]] || fail "an error for a command that succeeded: $err"
+	assert_err_contains "warning: info/ of '$S' is stale"
+	[ "$(c cat src/three)" = three ]
+	# The next writer writes every table again.
+	c add -q --name other src/two
+	run_split c fsck
+	assert_status 0
+}

@@ -25,12 +25,28 @@ void set_report_routine(report_fn fn)
 	report_routine = fn ? fn : report_to_stderr;
 }
 
+/* On this thread, errors are reported as warnings (cdt_errors_as_warnings()). */
+static _Thread_local int demoted;
+
+int cdt_errors_as_warnings(int on)
+{
+	int was = demoted;
+
+	demoted = on;
+	return was;
+}
+
+static const char *error_prefix(void)
+{
+	return demoted ? "warning: " : "error: ";
+}
+
 int error(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	report_routine("error: ", fmt, ap);
+	report_routine(error_prefix(), fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -40,7 +56,7 @@ int error_code(int err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	report_routine("error: ", fmt, ap);
+	report_routine(error_prefix(), fmt, ap);
 	va_end(ap);
 	return err;
 }

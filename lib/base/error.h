@@ -27,6 +27,14 @@ void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 int error_code(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/*
+ * From now on, on the calling thread, error() and error_code() print
+ * "warning: " (on 1) or "error: " again (0); returns the setting before.
+ * For work whose failure the caller reports as a warning and does not
+ * fail for (add and rm keeping info/ up to date), so that its messages do
+ * not say "error" of a command that succeeds.
+ */
+int cdt_errors_as_warnings(int on);
 
 typedef void (*report_fn)(const char *prefix, const char *fmt, va_list ap);
 /* Replace the routine (NULL: back to report_to_stderr()). */

@@ -294,7 +294,7 @@ static void commit_names(struct commit_job *j)
 	char hex[CDT_ID_HEXLEN + 1];
 	struct strbuf missing = STRBUF_INIT;
 	size_t i, nrecords = 0, changes = 0;
-	int ret, any_new = 0;
+	int ret, any_new = 0, was;
 
 	if (j->ret)
 		return;
@@ -410,10 +410,13 @@ static void commit_names(struct commit_job *j)
 	 * info/lock is held from the first name installed to the last table
 	 * written, so that concurrent adds change names and tables in one order.
 	 */
+	/* The names are stored whatever becomes of info/: its failures are warnings. */
+	was = cdt_errors_as_warnings(1);
 	if (cdt_info_open(s, &info) < 0) {
 		info = NULL;
 		j->info->lost = 1;
 	}
+	cdt_errors_as_warnings(was);
 	dirs = cdt_name_dirs_new();
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];
@@ -432,9 +435,11 @@ static void commit_names(struct commit_job *j)
 	cdt_name_dirs_free(dirs);
 	cdt_crash_point("info");
 	/* The tables follow the names at the end, or when many changes wait. */
+	was = cdt_errors_as_warnings(1);
 	if (info && (j->last || ingest_info_due(j->info)))
 		ingest_info_flush(j->info, s, info);
 	cdt_info_close(info);
+	cdt_errors_as_warnings(was);
 	if (j->info->n && !paused_waiting++)
 		cdt_pause_point("info-wait");
 	if (sync_store(j) < 0)
@@ -573,10 +578,12 @@ void ingest_commit_wait(struct cdt_ingest *ing)
 static void flush_info(struct cdt_ingest *ing)
 {
 	struct cdt_info *info;
-	int ret;
+	int ret, was;
 
 	if (!ing->info.n)
 		return;
+	/* The names are committed: what goes wrong from here is a warning. */
+	was = cdt_errors_as_warnings(1);
 	if (cdt_info_open(ing->store, &info) < 0) {
 		ing->info.lost = 1;
 	} else {
@@ -585,11 +592,12 @@ static void flush_info(struct cdt_ingest *ing)
 		/* Durable before the mark goes, as a commit's last syncfs makes them. */
 		ret = cdt_store_sync(ing->store);
 		if (ret < 0) {
-			error("cannot sync store '%s': %s", cdt_store_path(ing->store),
-			      cdt_strerror(ret));
+			warning("cannot sync store '%s': %s", cdt_store_path(ing->store),
+				cdt_strerror(ret));
 			ing->info.lost = 1;
 		}
 	}
+	cdt_errors_as_warnings(was);
 	ingest_info_end(&ing->info);
 }
 

@@ -212,7 +212,7 @@ static void update_info(struct cdt_remover *r)
 	struct cdt_info_change *ch;
 	struct cdt_info *in;
 	size_t i, off;
-	int ret;
+	int ret, was;
 
 	if (!r->nremoved) {
 		cdt_info_intent_end(r->intent, 1);
@@ -225,6 +225,8 @@ static void update_info(struct cdt_remover *r)
 		ch[i].name = r->removed.buf + off;
 		off += strlen(ch[i].name) + 1;
 	}
+	/* The names are removed: what goes wrong from here is a warning. */
+	was = cdt_errors_as_warnings(1);
 	ret = cdt_info_open(r->store, &in);
 	if (!ret) {
 		ret = cdt_info_names_update(in, ch, r->nremoved);
@@ -232,6 +234,7 @@ static void update_info(struct cdt_remover *r)
 			ret = cdt_serverinfo_write_packs(in);
 		cdt_info_close(in);
 	}
+	cdt_errors_as_warnings(was);
 	if (ret)
 		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
 			cdt_store_path(r->store));
