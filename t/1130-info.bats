@@ -135,7 +135,7 @@ make_tree() {
 	c add -q -r --prefix old src
 	# Batches of 2 names: the table of "new" is made by the first batch,
 	# then merged with each next one.
-	CDT_TEST_GROUP=2 strace -f -o trace.log -e trace=openat,openat2 \
+	CDT_TEST_GROUP=2 traced -f -o trace.log -e trace=openat,openat2 \
 		"$CDT" --store "$S" add -q -r --prefix new src
 	# An entry file read opens it O_RDONLY|O_NOFOLLOW by its base name.
 	run grep -E '"(f[1-5]|big|x|o|link)", O_RDONLY\|O_NOFOLLOW\|O_CLOEXEC\)' trace.log
