@@ -168,6 +168,19 @@ make_tree() {
 	[ -z "$(ls "$S/info" | grep changing)" ] || fail "marks left: $(ls "$S/info")"
 }
 
+@test "an add whose last batch changes nothing still writes the tables of the batches before" {
+	init_store
+	mkdir src
+	for i in 1 2 3 4 5 6; do echo "first $i" > "src/f$i"; done
+	c add -q -r --no-cache src
+	# Only the first batch changes a name.
+	echo changed > src/f1
+	CDT_TEST_GROUP=2 c add -q -r src
+	[ "$(c cat src/f1)" = changed ]
+	check_info
+	[ -z "$(ls "$S/info" | grep changing)" ] || fail "marks left: $(ls "$S/info")"
+}
+
 @test "fsck finds a damaged, missing or stale info file, and --rebuild-refs mends it" {
 	init_store
 	make_tree

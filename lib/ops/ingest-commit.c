@@ -316,9 +316,10 @@ static void commit_names(struct commit_job *j)
 	/*
 	 * Nothing to write, nothing to sync; unless a writer killed between
 	 * its names and its tables left info/ stale: opening it mends that (a
-	 * kept name's entry may be the killed writer's).
+	 * kept name's entry may be the killed writer's). Tables that wait for
+	 * names of the batches before are written by commit_batch() then.
 	 */
-	if (!changes && !j->refw && !cdt_info_intents_dead(s) && !(j->last && j->info->n))
+	if (!changes && !j->refw && !cdt_info_intents_dead(s))
 		return;
 	/* Before any name changes; ended once the tables of info/names/ follow. */
 	ingest_info_begin(j->info, s);
@@ -631,7 +632,10 @@ static int commit_batch(struct cdt_ingest *ing, int *last_err, int async, int la
 	}
 	commit_names(j);
 	ret = finish_job(ing, j, last_err, NULL);
-	/* A batch that failed before its tables: those of the batches before. */
+	/*
+	 * Tables still waiting (the batch changed no name, or failed before
+	 * its tables): those of the batches before.
+	 */
 	if (last)
 		flush_info(ing);
 	return prev ? prev : ret;
