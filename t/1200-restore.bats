@@ -642,6 +642,32 @@ make_owned() {
 	[ "$(stat -c %Y "out/${deep:0:299}")" = "$(stat -c %Y "src/${deep:0:299}")" ]
 }
 
+@test "a directory left open for a file still written when the walk went deeper is closed after" {
+	init_store
+	# src/a/A is still being written by the one worker when the walk is
+	# 33 levels below a/; the link to it then waits until it is written,
+	# and a/ must be closed when the walk goes one level deeper after that.
+	deep=d
+	for ((i = 1; i < 36; i++)); do deep=$deep/d; done
+	mkdir -p "src/a/$deep/i"
+	gen_bytes 1 8000000 > src/a/A
+	ln src/a/A "src/a/$deep/h"
+	echo x > src/a/d/x
+	c add -q -r src
+	# Stopped when the walk comes back to a/d/, to reopen it.
+	CDT_TEST_PAUSE=restore-unpark "$CDT" --store "$S" restore -q -j 1 src out 2> err &
+	pid=$!
+	wait_stopped $pid
+	n=0
+	for fd in /proc/$pid/fd/*; do
+		[ "$(readlink "$fd")" != "$T/out/a" ] || n=$((n + 1))
+	done
+	kill -CONT $pid
+	wait $pid || fail "restore failed: $(cat err)"
+	[ $n = 0 ] || fail "out/a still open"
+	diff -r src out
+}
+
 @test "a directory closed while deeper ones are written and swapped meanwhile gets nothing more" {
 	init_store
 	deep=d

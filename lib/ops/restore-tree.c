@@ -441,6 +441,9 @@ static void park_level(struct tree *t, struct level *l)
 	struct tnode *n = l->node;
 	int alone;
 
+	/* Only this thread changes the descriptor of a directory on the stack. */
+	if (n->fd < 0)
+		return;
 	pthread_mutex_lock(&t->mu);
 	alone = n->refs == 1;
 	pthread_mutex_unlock(&t->mu);
@@ -451,11 +454,19 @@ static void park_level(struct tree *t, struct level *l)
 	}
 }
 
-/* A stack level made, at (*stack)[depth - 1]. */
+/*
+ * A stack level made, at (*stack)[depth - 1]. Every level more than
+ * OPEN_LEVELS above it is tried, not only the one just passed: a level
+ * whose files were still queued when the walk went by is closed once
+ * they are written, so that at most the directories of queued files stay
+ * open beyond the window, however deep the walk goes meanwhile.
+ */
 static void level_pushed(struct tree *t, struct level *stack, size_t depth)
 {
-	if (depth > OPEN_LEVELS + 1)
-		park_level(t, &stack[depth - 1 - OPEN_LEVELS]);
+	size_t i;
+
+	for (i = 1; i + OPEN_LEVELS < depth; i++)
+		park_level(t, &stack[i]);
 }
 
 /*
