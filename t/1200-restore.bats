@@ -692,3 +692,26 @@ make_owned() {
 	[ -z "$(ls out/a)" ] || fail "written into the new out/a: $(ls out/a)"
 	[ "$(cat "out/old/$deep/bottom")" = bottom ]
 }
+
+@test "a directory that cannot be opened again says why, not that it was replaced" {
+	command -v prlimit > /dev/null || skip_or_fail "prlimit is not installed"
+	init_store
+	deep=d
+	for ((i = 1; i < 40; i++)); do deep=$deep/d; done
+	mkdir -p "src/a/$deep"
+	echo bottom > "src/a/$deep/bottom"
+	echo late > src/a/z
+	c add -q -r src
+	CDT_TEST_PAUSE=restore-unpark "$CDT" --store "$S" restore -q src out 2> err &
+	pid=$!
+	wait_stopped $pid
+	# No descriptor to open a/ with again.
+	prlimit --pid $pid --nofile=3
+	kill -CONT $pid
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 1 ] || fail "restore exited $rc: $(cat err)"
+	grep -q "^error: cannot restore the names under 'src/a': cannot open directory 'out/a': Too many open files$" err ||
+		fail "$(cat err)"
+	! grep -q replaced err || fail "$(cat err)"
+}

@@ -493,11 +493,16 @@ static void unpark_level(struct tree *t, struct level *l)
 		n->fd = fd;
 		return;
 	}
+	strbuf_addf(&shown, "%s/%s", t->dir, l->rel);
+	/* One that cannot be opened (no descriptor left, say) is not said to be replaced. */
+	if (fd >= 0 || fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV)
+		error("cannot restore the names under '%s': directory '%s' was replaced while restoring",
+		      quote(l->stored ? l->stored : l->rel), quote(shown.buf));
+	else
+		error("cannot restore the names under '%s': cannot open directory '%s': %s",
+		      quote(l->stored ? l->stored : l->rel), quote(shown.buf), cdt_strerror(fd));
 	if (fd >= 0)
 		close(fd);
-	strbuf_addf(&shown, "%s/%s", t->dir, l->rel);
-	error("cannot restore the names under '%s': directory '%s' was replaced while restoring",
-	      quote(l->stored ? l->stored : l->rel), quote(shown.buf));
 	strbuf_release(&shown);
 }
 
