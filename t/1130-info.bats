@@ -168,6 +168,36 @@ make_tree() {
 	[ -z "$(ls "$S/info" | grep changing)" ] || fail "marks left: $(ls "$S/info")"
 }
 
+@test "fsck alongside an add whose tables wait finds nothing stale, and still finds damage" {
+	init_store
+	make_tree
+	c add -q --name top src/f1
+	c add -q src/f2
+	mkdir new
+	echo n > new/n
+	# Stopped after its first batch (new, new/n, src): the table of new
+	# is not made yet, that of src lacks src; both are written at the end.
+	CDT_TEST_GROUP=3 CDT_TEST_PAUSE=info-wait "$CDT" --store "$S" add -q -r new src &
+	pid=$!
+	wait_stopped $pid
+	run_split c fsck --quick
+	status1=$status out1=$output
+	# A table the add does not write is still checked.
+	cp "$S/info/names/top" top.table
+	printf 'x' >> "$S/info/names/top"
+	run_split c fsck --quick
+	status2=$status out2=$output
+	cp top.table "$S/info/names/top"
+	kill -CONT $pid
+	wait $pid
+	[ "$status1" = 0 ] || fail "fsck alongside the add: $status1: $out1"
+	[ "$status2" = 32 ] || fail "damaged table: $status2: $out2"
+	[[ $out2 == *"info-stale info/names/top: does not hold the entries under 'top' (table checksum does not match its contents)"* ]] ||
+		fail "$out2"
+	[ "$(grep -c '^info-stale' <<< "$out2")" = 2 ] || fail "$out2"
+	check_info
+}
+
 @test "an add whose last batch changes nothing still writes the tables of the batches before" {
 	init_store
 	mkdir src

@@ -130,6 +130,30 @@ int cdt_info_intents_dead(struct cdt_store *s)
 	return n > 0;
 }
 
+int cdt_info_changing(struct cdt_info *in)
+{
+	struct cdt_dent *d = NULL;
+	size_t nd = 0, i;
+	int live = 0;
+
+	if (cdt_list_dir(in->infofd, ".", &d, &nd) < 0)
+		return 0;
+	for (i = 0; i < nd && !live; i++) {
+		int fd;
+
+		if (strncmp(d[i].name, INTENT_PREFIX, strlen(INTENT_PREFIX)) || d[i].type != DT_REG)
+			continue;
+		fd = openat(in->infofd, d[i].name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		/* Its writer holds it (exclusively) for as long as it lives. */
+		live = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+		close(fd);
+	}
+	cdt_dents_free(d, nd);
+	return live;
+}
+
 struct cdt_info_intent *cdt_info_intent_begin(struct cdt_store *s)
 {
 	static unsigned long counter;

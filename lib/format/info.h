@@ -149,6 +149,13 @@ void cdt_info_intent_end(struct cdt_info_intent *it, int followed);
  * name asks, to open info/ all the same. 1 or 0.
  */
 int cdt_info_intents_dead(struct cdt_store *s);
+/*
+ * Does a live writer hold a mark in info/ (open with cdt_info_open_check())?
+ * Then it has changed names whose tables it has not written yet (an add
+ * writes them once, when it ends): the tables lag behind names/ for now.
+ * 1 or 0.
+ */
+int cdt_info_changing(struct cdt_info *in);
 
 /*
  * The marks of writers gone in info/ of s (those cdt_info_open() would

@@ -32,9 +32,11 @@ int cdt_serverinfo_rebuild(struct cdt_store *s);
 
 /*
  * Compare info/ with packs/ and names/ under a shared lock of info/lock
- * (adds change names and tables while they hold it exclusively): fn gets
- * each difference, the file it is about ("info", "info/packs",
- * "info/names/<P>", "info/prefixes") and what is wrong. 0, or -errno when
+ * (writers change names and tables while they hold it exclusively): fn
+ * gets each difference, the file it is about ("info", "info/packs",
+ * "info/names/<P>", "info/prefixes") and what is wrong. A table that
+ * lags behind the names of a writer still at work (its mark held: an add
+ * writes its tables when it ends) is not a difference. 0, or -errno when
  * packs/ or names/ cannot be read.
  */
 typedef void (*cdt_serverinfo_fn)(const char *file, const char *what, void *data);
