@@ -211,6 +211,21 @@ make_tree() {
 	[ -z "$(ls "$S/info" | grep changing)" ] || fail "marks left: $(ls "$S/info")"
 }
 
+@test "one add's changes under listed and new top-level prefixes in between keep every line of info/prefixes" {
+	init_store
+	for p in a c e g; do echo "$p" > "$p"; done
+	c add -q a c e g
+	check_info
+	# New b, d and f between the listed ones, c changed, a and e left.
+	for p in b d f; do echo "$p" > "$p"; done
+	echo changed > c
+	c add -q b c d f
+	check_info
+	c rm -q d g
+	check_info
+	[ "$("$TEST_TOOL" info prefixes "$S/info/prefixes" | cut -d' ' -f3 | tr '\n' ' ')" = "a b c e f " ]
+}
+
 @test "fsck finds a damaged, missing or stale info file, and --rebuild-refs mends it" {
 	init_store
 	make_tree

@@ -872,7 +872,7 @@ int cdt_info_names_update(struct cdt_info *in, struct cdt_info_change *ch, size_
 	struct strbuf text = STRBUF_INIT, why = STRBUF_INIT, prefix = STRBUF_INIT;
 	struct cdt_info_prefix *lines = NULL;
 	struct ent *c = NULL;
-	size_t nlines = 0, i, j, k;
+	size_t nlines = 0, alines, nold, i, j, k;
 	int ret;
 
 	if (!n)
@@ -893,7 +893,14 @@ int cdt_info_names_update(struct cdt_info *in, struct cdt_info_change *ch, size_
 		c[i].seq = i;
 	}
 	qsort(c, n, sizeof(*c), cmp_change);
-	for (i = 0; i < n; i = j) {
+	/*
+	 * The changes by prefix and the lines (as parsed: strictly sorted)
+	 * are in the same byte order: one pass over both finds each prefix's
+	 * line. New lines go after the old ones; a line whose table is gone
+	 * gets 0 bytes, and is dropped at the end.
+	 */
+	alines = nold = nlines;
+	for (i = 0, k = 0; i < n; i = j) {
 		struct cdt_info_prefix line, *old = NULL;
 		size_t plen = cdt_info_prefix_len(c[i].name);
 
@@ -902,24 +909,29 @@ int cdt_info_names_update(struct cdt_info *in, struct cdt_info_change *ch, size_
 			;
 		strbuf_reset(&prefix);
 		strbuf_add(&prefix, c[i].name, plen);
-		for (k = 0; k < nlines && !old; k++)
-			if (!strcmp(lines[k].prefix, prefix.buf))
-				old = &lines[k];
+		while (k < nold && strcmp(lines[k].prefix, prefix.buf) < 0)
+			k++;
+		if (k < nold && !strcmp(lines[k].prefix, prefix.buf))
+			old = &lines[k];
 		ret = update_prefix(in, prefix.buf, c + i, j - i, old ? &old->sum : NULL, &line);
 		if (ret)
 			goto out;
-		if (old && line.bytes) {
+		if (old) {
 			old->sum = line.sum;
 			old->bytes = line.bytes;
-		} else if (old) {
-			free(old->prefix);
-			*old = lines[--nlines];
 		} else if (line.bytes) {
 			line.prefix = xstrdup(prefix.buf);
-			lines = xrealloc(lines, (nlines + 1) * sizeof(*lines));
+			ALLOC_GROW(lines, nlines + 1, alines);
 			lines[nlines++] = line;
 		}
 	}
+	for (i = 0, k = 0; i < nlines; i++) {
+		if (!lines[i].bytes)
+			free(lines[i].prefix);
+		else
+			lines[k++] = lines[i];
+	}
+	nlines = k;
 	ret = write_prefixes(in, lines, nlines);
 out:
 	free(c);
