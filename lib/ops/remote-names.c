@@ -113,6 +113,25 @@ out:
 	return ret;
 }
 
+/* Is prefix one of pre[0..n) (strictly sorted by byte order)? */
+static int listed_prefix(const struct cdt_info_prefix *pre, size_t n, const char *prefix)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(pre[mid].prefix, prefix);
+
+		if (!c)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
 /*
  * names/ of the cache as info/prefixes says: tables that changed are
  * fetched (checked against the sums listed) and their trees rebuilt;
@@ -204,12 +223,10 @@ int remote_refresh_names(struct remote *r, struct cdt_store *s)
 				 cdt_strerror(ret));
 		goto out;
 	}
-	/* Prefixes no longer there. */
+	/* Prefixes no longer there (pre is sorted, as parsed). */
 	if (cdt_list_dir(cdt_store_dirfd(s, CDT_DIR_NAMES), ".", &dents, &nd) == 0) {
 		for (k = 0; k < nd; k++) {
-			for (i = 0; i < n && strcmp(pre[i].prefix, dents[k].name); i++)
-				;
-			if (i == n) {
+			if (!listed_prefix(pre, n, dents[k].name)) {
 				remove_tree_at(cdt_store_dirfd(s, CDT_DIR_NAMES), dents[k].name, 0);
 				unlinkat(infofd, dents[k].name, 0);
 			}
