@@ -219,7 +219,10 @@ int cdt_fail_point(const char *point);
  * the files cache about a file the walk found), "ahead" (add, once, when
  * the reader of small files has read its first one and not yet cut it),
  * "info-mark" (add, once, when its first commit has marked info/ as being
- * changed and changed no name yet)
+ * changed and changed no name yet), "info-wait" (add, once, after a
+ * commit whose names wait for their tables of info/names/, info/lock
+ * released), "restore-unpark" (restore, once, before it opens again a
+ * directory it closed while deeper ones were written)
  * and "nameref-list" (any
  * reader of the tables of name records, once they are listed and before
  * they are mapped, the first time).
