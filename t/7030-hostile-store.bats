@@ -331,3 +331,18 @@ PY
 	run_split c fsck
 	assert_status 0
 }
+
+@test "a chunk that fails to read only while fsck hashes contents leaves that content id unchecked" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	echo "a small file" > a
+	c add -q a
+	m=$(content_id a)
+	obj=$(cd "$S" && find objects -type f)
+	# The last read of the loose chunk is that of the content-id phase.
+	fail_call read last "/$obj>, \"CDTC" "$CDT" --store "$S" fsck -j 1
+	assert_status 1
+	assert_out_contains "unchecked $m: content id not checked: chunk ${obj:8:2}${obj:11}: cannot read chunk: Input/output error; affects 'a'"
+	run_split c fsck
+	assert_status 0
+}

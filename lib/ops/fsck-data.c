@@ -488,13 +488,33 @@ out:
 struct content_check {
 	struct cdt_fsck *f;
 	uint64_t base, total;
+	/* The first read of this manifest that failed, unless phase 4 reported its chunk. */
+	struct strbuf why;
 };
 
 static void content_bad(uint64_t offset, uint64_t len, const struct cdt_id *chunk, int err,
 			const char *why, void *data)
 {
-	/* Damaged chunks were reported by phase 4; without them no id can be computed. */
-	(void)offset; (void)len; (void)chunk; (void)err; (void)why; (void)data;
+	struct content_check *cc = data;
+	char hex[CDT_ID_HEXLEN + 1];
+	uint32_t ci;
+
+	(void)offset; (void)len; (void)err;
+	if (cc->why.len)
+		return;
+	/*
+	 * Damaged chunks were reported by phase 4; without them no id can
+	 * be computed. A read that fails only now (an I/O error, the
+	 * manifest or a chunk gone since) leaves the id unchecked, and says so.
+	 */
+	if (!chunk) {
+		strbuf_addstr(&cc->why, why);
+		return;
+	}
+	ci = fsck_find_chunk(cc->f, chunk);
+	if (ci != FSCK_NONE && cc->f->chunks[ci].problem != FSCK_NONE)
+		return;
+	strbuf_addf(&cc->why, "chunk %s: %s", cdt_id_to_hex(chunk, hex), why);
 }
 
 static void content_progress(uint64_t done, void *data)
@@ -507,7 +527,7 @@ static void content_progress(uint64_t done, void *data)
 
 int cdt_fsck_check_contents(struct cdt_fsck *f)
 {
-	struct content_check cc = { f, 0, 0 };
+	struct content_check cc = { f, 0, 0, STRBUF_INIT };
 	struct cdt_name_entry *e;
 	struct cdt_restore *r;
 	double start = now_seconds();
@@ -533,10 +553,15 @@ int cdt_fsck_check_contents(struct cdt_fsck *f)
 		cdt_id_to_hex(&mi->id, e->name);
 		c.hashed = &hashed;
 		c.got = &got;
+		strbuf_reset(&cc.why);
 		cdt_restore_check(r, e, &c);
 		cc.base += mi->size;
-		if (!hashed)
+		if (!hashed) {
+			if (cc.why.len)
+				fsck_manifest_problem(f, CDT_FSCK_UNCHECKED, (uint32_t)i,
+						      "content id not checked: %s", cc.why.buf);
 			continue;
+		}
 		f->sum.contents++;
 		f->sum.content_bytes += mi->size;
 		if (!cdt_id_eq(&got, &mi->id)) {
@@ -549,6 +574,7 @@ int cdt_fsck_check_contents(struct cdt_fsck *f)
 		}
 	}
 	free(e);
+	strbuf_release(&cc.why);
 	cdt_restore_free(r);
 	f->sum.content_seconds = now_seconds() - start;
 	return 0;
