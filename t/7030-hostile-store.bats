@@ -346,3 +346,28 @@ PY
 	run_split c fsck
 	assert_status 0
 }
+
+@test "packs/ that cannot be listed makes its chunks unknown, never missing" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 1 1000000 > big
+	c add -q big
+	ls "$S"/packs/*.idx > /dev/null
+	# Every open of packs/ (to list it) fails.
+	unlisted() {
+		run_split traced -f -o /dev/null -P "$S/packs" -e trace=openat \
+			-e inject=openat:error=EIO "$CDT" --store "$S" "$@"
+		case "$output$err" in *"is missing"*|*chunk-missing*) fail "'$*' called a chunk missing: $output$err" ;; esac
+	}
+	unlisted cat big
+	assert_status 1
+	assert_err_contains "not found, and packs/ cannot be listed: Input/output error"
+	unlisted fsck
+	assert_status 1
+	assert_out_contains "not checked: objects/ or packs/ could not be listed; affects 'big'"
+	unlisted stats
+	assert_status 1
+	assert_err_contains "error: cannot list packs/: Input/output error"
+	run_split c fsck
+	assert_status 0
+}

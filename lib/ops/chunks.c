@@ -540,6 +540,14 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 	}
 	if (!best)
 		goto done;
+	/* Not found where packs/ could not be listed: unknown, not missing. */
+	if (best == -ENOENT && (ret = cdt_packs_list_error(r->store)) < 0) {
+		if (why)
+			strbuf_addf(why, "not found, and packs/ cannot be listed: %s",
+				    cdt_strerror(ret));
+		best = ret;
+		goto done;
+	}
 	if (why) {
 		if (best == -ENOENT)
 			strbuf_addstr(why, "chunk is missing");
@@ -602,5 +610,6 @@ int cdt_objects_walk(struct cdt_store *s, cdt_object_fn fn, cdt_stray_fn stray, 
 		}
 	}
 	free(packs);
-	return ret;
+	/* Every pack listed was visited, but packs/ may hold more. */
+	return ret ? ret : cdt_packs_list_error(s);
 }

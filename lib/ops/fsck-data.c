@@ -331,9 +331,13 @@ static int object_stray(const char *path, const char *why, void *data)
 void fsck_check_objects(struct cdt_fsck *f)
 {
 	int ret = cdt_objects_walk(f->s, visit_object, object_stray, f);
+	int list_err = cdt_packs_list_error(f->s);
 	size_t i;
 
-	if (ret < 0)
+	if (ret < 0 || list_err < 0)
+		f->objects_incomplete = 1;
+	/* That of packs/ is said by the check of the packs. */
+	if (ret < 0 && ret != list_err)
 		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup("objects"), 0, "cannot list: %s",
 			    cdt_strerror(ret));
 	for (i = 0; i < f->nbases; i++) {
@@ -395,6 +399,11 @@ void fsck_check_chunk_data(struct cdt_fsck *f)
 
 		if (c->problem != FSCK_NONE || c->unlisted)
 			continue;
+		if (!c->present && f->objects_incomplete) {
+			fsck_chunk_problem(f, CDT_FSCK_UNCHECKED, (uint32_t)i,
+					   "not checked: objects/ or packs/ could not be listed");
+			continue;
+		}
 		if (!c->present) {
 			fsck_chunk_problem(f, CDT_FSCK_CHUNK_MISSING, (uint32_t)i,
 					   "chunk is missing");

@@ -84,6 +84,8 @@ struct cdt_fsck {
 	size_t nnames, anames;
 	/* names/ was not all read (an I/O error, not damage): a name not seen may exist. */
 	int names_incomplete;
+	/* objects/ or packs/ was not all listed (an I/O error): a chunk not seen may be stored. */
+	int objects_incomplete;
 	struct fsck_manifest *mans;
 	size_t nmans, amans;
 	struct cdt_idset man_ids;

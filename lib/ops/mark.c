@@ -358,6 +358,10 @@ int cdt_live_mark_names(struct cdt_store *s, const char *under,
 	 */
 	if (cdt_packs_unreadable(s))
 		return error_code(-EIO, "a pack index could not be read: what the names need is not known");
+	ret = cdt_packs_list_error(s);
+	if (ret < 0)
+		return error_code(ret, "cannot list packs/: %s: what the names need is not known",
+				  cdt_strerror(ret));
 	return 0;
 }
 

@@ -39,6 +39,11 @@ struct cdt_packset {
 	 * holds. Counted over the life of the set.
 	 */
 	size_t unreadable;
+	/*
+	 * -errno when the last listing of packs/ failed (an I/O error): then
+	 * the set may lack packs that are there, and a miss proves nothing.
+	 */
+	int list_err;
 	/* Packs whose index went away (gc): kept for readers that hold them. */
 	struct cdt_pack **retired;
 	size_t nretired, retired_alloc;
@@ -223,14 +228,17 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 	DIR *d;
 	int fd;
 
-	if (fstat(packsfd, &st) < 0)
+	if (fstat(packsfd, &st) < 0) {
+		ps->list_err = -errno;
 		return 0;
+	}
 	if (ps->loaded && st.st_mtim.tv_sec == ps->mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == ps->mtime.tv_nsec && st.st_ctim.tv_sec == ps->ctime.tv_sec &&
 	    st.st_ctim.tv_nsec == ps->ctime.tv_nsec)
 		return 0;
 	fd = openat(packsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(d = fdopendir(fd))) {
+		ps->list_err = -errno;
 		if (fd >= 0)
 			close(fd);
 		return 0;
@@ -238,9 +246,10 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 	ps->mtime = st.st_mtim;
 	ps->ctime = st.st_ctim;
 	ps->loaded = 1;
+	ps->list_err = 0;
 	seen = xcalloc(ps->nr + 1, 1);
 	nold = ps->nr;
-	while ((de = readdir(d))) {
+	for (errno = 0; (de = readdir(d)); errno = 0) {
 		size_t len = strlen(de->d_name), where;
 		char name[CDT_ID_HEXLEN + 8];
 		struct cdt_pack *p;
@@ -272,6 +281,12 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 		}
 		ALLOC_GROW(ps->packs, ps->nr + 1, ps->alloc);
 		ps->packs[ps->nr++] = p;
+	}
+	if (errno) {
+		/* Part of a listing: keep what was there, and list again next time. */
+		ps->list_err = -errno;
+		ps->loaded = 0;
+		memset(seen, 1, nold);
 	}
 	closedir(d);
 	/* Packs no longer listed leave the set, but stay mapped until close. */
@@ -663,6 +678,17 @@ size_t cdt_packs_unreadable(struct cdt_store *s)
 	n = ps->unreadable;
 	pthread_mutex_unlock(&ps->mu);
 	return n;
+}
+
+int cdt_packs_list_error(struct cdt_store *s)
+{
+	struct cdt_packset *ps = packset(s);
+	int ret;
+
+	pthread_mutex_lock(&ps->mu);
+	ret = ps->list_err;
+	pthread_mutex_unlock(&ps->mu);
+	return ret;
 }
 
 size_t cdt_packs_uncovered(struct cdt_store *s)

@@ -22,6 +22,11 @@ int cdt_packs_write_midx(struct cdt_store *s);
  * the store was opened: lookups missed what their packs hold.
  */
 size_t cdt_packs_unreadable(struct cdt_store *s);
+/*
+ * 0, or -errno when the last listing of packs/ failed: the packs listed
+ * and lookups may then lack some that are there.
+ */
+int cdt_packs_list_error(struct cdt_store *s);
 /* Returns how many packs the multi-pack index does not cover (all, without one). */
 size_t cdt_packs_uncovered(struct cdt_store *s);
 
