@@ -371,3 +371,27 @@ PY
 	run_split c fsck
 	assert_status 0
 }
+
+@test "a base that fails to read under a delta is named with its cause" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store --chunk-size 4K
+	"$TEST_TOOL" gen-text 11 300000 > v1
+	python3 - <<'PY'
+b = open('v1', 'rb').read()
+out = bytearray()
+for k, i in enumerate(range(0, len(b), 1000)):
+    out += b[i:i + 1000] + b'<%d>' % k
+open('v2', 'wb').write(out)
+PY
+	c add -q v1
+	pack=$(ls "$S"/packs/*.pack)
+	c add -q v2
+	# v2's chunks are deltas against those of v1: the first read of
+	# v1's pack (in each thread) is of a base, and fails.
+	run_split traced -f -o /dev/null -P "$pack" -e trace=pread64 \
+		-e inject=pread64:error=EIO:when=1 "$CDT" --store "$S" cat v2
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "): its base chunk "
+	assert_err_contains " cannot be read: Input/output error"
+}

@@ -344,7 +344,8 @@ static int read_delta(struct cdt_chunk_reader *r, const struct cdt_id *id, size_
 		if (ret < 0) {
 			if (why)
 				strbuf_addf(why, "its base chunk %s cannot be read: %s",
-					    cdt_id_to_hex(&di.base, hex), bwhy.buf);
+					    cdt_id_to_hex(&di.base, hex),
+					    bwhy.len ? bwhy.buf : cdt_strerror(ret));
 			strbuf_release(&bwhy);
 			return ret == -ENOENT ? -CDT_ECORRUPT : ret;
 		}
