@@ -184,6 +184,14 @@ int cmd_rm(int argc, char **argv, struct cmd_ctx *ctx)
 			e = xmalloc(sizeof(*e));
 			strbuf_reset(&why);
 			r = cdt_name_read(ctx->store, arg.buf, e, &why);
+			if (r < 0 && r != -ENOENT && r != -CDT_ECORRUPT) {
+				/* Not damage: what it is (a directory?) is unknown. */
+				error("name '%s': %s", quote(arg.buf),
+				      why.len ? why.buf : cdt_strerror(r));
+				ret = EXIT_FAIL;
+				free(e);
+				continue;
+			}
 			if (!r && e->type == CDT_NAME_DIR) {
 				/* As rm(1): a directory goes only with what is in it. */
 				error("cannot remove '%s': it is a directory (use -r)", quote(arg.buf));

@@ -395,3 +395,23 @@ PY
 	assert_err_contains "): its base chunk "
 	assert_err_contains " cannot be read: Input/output error"
 }
+
+@test "a name entry that fails to read is no damaged name for rm to remove" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir -p src/d
+	echo one > src/d/one
+	(cd src && c add -q -r d)
+	cp -a "$S" clean
+	# Every read of the entry of directory d fails: without -r it may
+	# be a directory, and with it, what it holds is unknown.
+	for opt in "" -r; do
+		run_split traced -f -o /dev/null -P "$S/names/d/"$'\001'dir -e trace=read \
+			-e inject=read:error=EIO "$CDT" --store "$S" rm $opt d
+		assert_status 1
+		assert_one_line_err
+		assert_err_contains "error: name 'd': "
+		assert_err_contains "Input/output error"
+		diff -r clean "$S" || fail "rm $opt changed the store"
+	done
+}

@@ -104,6 +104,11 @@ int cdt_remove_name(struct cdt_remover *r, const char *name, struct cdt_remove_r
 	ret = cdt_name_read(r->store, name, e, &why);
 	if (ret == -ENOENT)
 		goto out;
+	if (ret < 0 && ret != -CDT_ECORRUPT) {
+		/* An error reading it is no damage: the name stays. */
+		error("name '%s': %s", quote(name), why.len ? why.buf : cdt_strerror(ret));
+		goto out;
+	}
 	have_entry = ret == 0;
 	if (!have_entry)
 		warning("removing damaged name '%s' (%s); its content is left to 'cdt gc'",
