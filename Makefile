@@ -137,6 +137,7 @@ LIB_SOURCES = \
 	lib/format/fanout.c \
 	lib/format/filescache.c \
 	lib/format/info.c \
+	lib/format/info-marks.c \
 	lib/format/info-write.c \
 	lib/format/manifest.c \
 	lib/format/midx.c \
@@ -147,6 +148,7 @@ LIB_SOURCES = \
 	lib/format/names-walk.c \
 	lib/format/object.c \
 	lib/format/pack.c \
+	lib/format/pack-scan.c \
 	lib/format/pack-write.c \
 	lib/format/refs.c \
 	lib/format/refs-write.c \

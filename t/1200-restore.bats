@@ -668,19 +668,24 @@ make_owned() {
 	diff -r src out
 }
 
-@test "a directory closed while deeper ones are written and swapped meanwhile gets nothing more" {
+# src/a with a chain of 40 directories, then a file written into src/a
+# again after it; restore stopped when it comes back to a/ to open it
+# again (in $pid).
+restore_stopped_at_unpark() {
 	init_store
 	deep=d
 	for ((i = 1; i < 40; i++)); do deep=$deep/d; done
 	mkdir -p "src/a/$deep"
 	echo bottom > "src/a/$deep/bottom"
-	# Written after the deep chain, into src/a again.
 	echo late > src/a/z
 	c add -q -r src
-	# Stopped when it comes back to a/, to reopen it.
 	CDT_TEST_PAUSE=restore-unpark "$CDT" --store "$S" restore -q src out 2> err &
 	pid=$!
 	wait_stopped $pid
+}
+
+@test "a directory closed while deeper ones are written and swapped meanwhile gets nothing more" {
+	restore_stopped_at_unpark
 	mv out/a out/old
 	mkdir out/a
 	kill -CONT $pid
@@ -695,16 +700,7 @@ make_owned() {
 
 @test "a directory that cannot be opened again says why, not that it was replaced" {
 	command -v prlimit > /dev/null || skip_or_fail "prlimit is not installed"
-	init_store
-	deep=d
-	for ((i = 1; i < 40; i++)); do deep=$deep/d; done
-	mkdir -p "src/a/$deep"
-	echo bottom > "src/a/$deep/bottom"
-	echo late > src/a/z
-	c add -q -r src
-	CDT_TEST_PAUSE=restore-unpark "$CDT" --store "$S" restore -q src out 2> err &
-	pid=$!
-	wait_stopped $pid
+	restore_stopped_at_unpark
 	# No descriptor to open a/ with again.
 	prlimit --pid $pid --nofile=3
 	kill -CONT $pid

@@ -102,6 +102,15 @@ ssize_t pread_full(int fd, void *buf, size_t len, off_t off)
 	return (ssize_t)done;
 }
 
+int pread_exact(int fd, void *buf, size_t len, off_t off)
+{
+	ssize_t got = pread_full(fd, buf, len, off);
+
+	if (got < 0)
+		return (int)got;
+	return (size_t)got != len;
+}
+
 int parse_size(const char *s, uint64_t *out)
 {
 	char *end;

@@ -48,6 +48,12 @@ int pwrite_all(int fd, const void *buf, size_t len, off_t off);
 /* Read up to len bytes; returns bytes read (short only at EOF) or -errno. */
 ssize_t read_full(int fd, void *buf, size_t len);
 ssize_t pread_full(int fd, void *buf, size_t len, off_t off);
+/*
+ * Read exactly len bytes at off: 0, 1 if the file ends first (for a
+ * file of known layout, damage), or -errno (an error reading, which says
+ * nothing about the bytes).
+ */
+int pread_exact(int fd, void *buf, size_t len, off_t off);
 
 /* Little-endian encoding of on-disk integers. */
 static inline void put_le16(unsigned char *p, uint16_t v)

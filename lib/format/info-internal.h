@@ -29,4 +29,13 @@ int info_table_names(const unsigned char *buf, size_t len, const char *prefix,
 		     const struct cdt_id *sum, info_table_name_fn fn, void *data,
 		     struct strbuf *why);
 
+/*
+ * info-marks.c, for info-write.c: the marks of writers that are gone, in
+ * *out (xmalloc'd), and their count (with `tidy`, leftovers of marks never
+ * made are removed on the way); is a mark held by a live writer?
+ */
+struct cdt_dent;
+size_t info_scan_intents(int infofd, int tidy, struct cdt_dent **out);
+int info_marks_live(int infofd);
+
 #endif

@@ -183,6 +183,13 @@ struct cdt_base_source {
 /* A pack's version from the header of the pack file open at fd: 1, 2, or -CDT_ECORRUPT. */
 int cdt_pack_file_version(int fd);
 /*
+ * A read of a pack that did not give what the format says is there:
+ * ret is -errno (an error, returned as it is, "cannot read pack file: ..."
+ * in why), or 0, 1 or -CDT_ECORRUPT (the file ends early or holds other
+ * bytes: -CDT_ECORRUPT, with `damage` in why).
+ */
+int cdt_pack_read_failed(int ret, struct strbuf *why, const char *damage);
+/*
  * Read packs/<name>.pack from start to end without its index: every object
  * and frame is parsed, decoded and every chunk hashed, so what the pack
  * holds is learned from its own bytes; fn (optional) gets each chunk (raw:
