@@ -55,9 +55,12 @@
 #               expected-random.sha256 (default ../shared/bench beside the
 #               source tree), to say whether DATA_DIR is the frozen series
 #
-# Inputs are read (and checksummed) once before timing, so every timed read
-# comes from the page cache; the page cache is not dropped between steps
-# (that needs privileges a benchmark should not assume). Each timed step
+# Inputs are read (and checksummed) once before timing, and read again
+# before each step that stores them, so every timed read comes from the
+# page cache (borg drops what it reads from it, posix_fadvise DONTNEED,
+# and the tool after it would read from the disk); the page cache is not
+# dropped between steps (that needs privileges a benchmark should not
+# assume). Each timed step
 # starts after a sync, so write-back of an earlier step does not land in it;
 # a step's own writes count as far as the tool itself syncs them. MB is
 # 10^6 bytes.
@@ -423,6 +426,11 @@ timed() {
 	echo "$(cat "$W/c1") $(cat "$W/c0")" | awk '{ printf "%.2f\n", $1 - $2 }' >>"$W/c.$tk"
 }
 
+# warm FILE...: read FILEs into the page cache again (untimed).
+warm() {
+	cat "$@" >/dev/null
+}
+
 # quiet CMD...: run CMD untimed, output to $W/log.
 quiet() {
 	"$@" >"$W/log" 2>&1
@@ -478,7 +486,12 @@ run_tool() {
 	rm -rf "$repo" "${W:?}/home" "$W/out"
 	mkdir -p "${W:?}/home" "$W/out"
 	quiet "${rt}_init" "$repo" || { fail "$rt" "init"; return 1; }
+	warm "$GEN_FIRST"
 	timed "$rt.first" "${rt}_add" "$repo" "$(gen_name "$GEN_FIRST")" "$GEN_FIRST" || { fail "$rt" "storing $GEN_FIRST"; return 1; }
+	set -f
+	# shellcheck disable=SC2086 # LATER_GENS is a list of files
+	warm $LATER_GENS
+	set +f
 	timed "$rt.later" later_gens "$rt" "$repo" || { fail "$rt" "storing $DESC_LATER_FAIL"; return 1; }
 	du -sb "$repo" | cut -f1 >>"$W/s.$rt"
 	find "$repo" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }' >>"$W/sf.$rt"
@@ -492,6 +505,7 @@ run_tool() {
 	mkdir -p "${W:?}/home"
 	quiet "${rt}_init" "$repo" || { fail "$rt" "init"; return 1; }
 	quiet "${rt}_add" "$repo" rand1 random/rand1.bin || { fail "$rt" "storing rand1.bin"; return 1; }
+	warm random/rand2.bin
 	timed "$rt.dup" "${rt}_add" "$repo" rand2 random/rand2.bin || { fail "$rt" "storing rand2.bin"; return 1; }
 	rm -rf "$repo" "${W:?}/home"
 }
@@ -619,8 +633,8 @@ target() {
 	echo "machine: $CPUS CPUs${CPU_MODEL:+ ($CPU_MODEL)}, $MEM_GIB GiB RAM, Linux $(uname -r); repositories on ${FSTYPE:-?} in $BENCH_DIR"
 	echo "load:    1-minute load average $LOAD_START at the start, $LOAD_END at the end, $LOAD_MIN to $LOAD_MAX as each tool began (other work skews wall times)"
 	echo "method:  medians of $RUNS run(s), each in a fresh repository, the tools taking turns; the page cache"
-	echo "         is not dropped (that needs privileges): every input was read once first, so all timed"
-	echo "         reads come from the page cache; sync before each timed step"
+	echo "         is not dropped (that needs privileges): every input is read before each step that stores"
+	echo "         it, so all timed reads come from the page cache; sync before each timed step"
 	echo
 	row tool version "first MB/s" "later MB/s" "restore" "store MB" "duplicate"
 	for t in $MEASURED; do
