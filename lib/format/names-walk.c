@@ -1,6 +1,7 @@
 /* names-walk.c: every stored name under a prefix, in order, each entry read and checked. */
 #include "format/names.h"
 #include "format/names-internal.h"
+#include "base/fsutil.h"
 #include "base/util.h"
 
 #include <dirent.h>
@@ -11,14 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct child {
-	char *name;
-	int is_dir;
-};
-
 static int cmp_child(const void *a, const void *b)
 {
-	const struct child *x = a, *y = b;
+	const struct cdt_dent *x = a, *y = b;
 	const unsigned char *p = (const unsigned char *)x->name;
 	const unsigned char *q = (const unsigned char *)y->name;
 
@@ -28,8 +24,8 @@ static int cmp_child(const void *a, const void *b)
 		q++;
 	}
 	{
-		int c1 = *p ? *p : (x->is_dir ? '/' : 0);
-		int c2 = *q ? *q : (y->is_dir ? '/' : 0);
+		int c1 = *p ? *p : (x->type != DT_REG ? '/' : 0);
+		int c2 = *q ? *q : (y->type != DT_REG ? '/' : 0);
 
 		return c1 - c2;
 	}
@@ -110,61 +106,32 @@ report:
 static int walk_dir(struct walk *w, int *dirfdp)
 {
 	int dirfd = *dirfdp;
-	struct child *kids = NULL;
-	size_t nr = 0, alloc = 0, i;
-	struct dirent *de;
+	struct cdt_dent *kids;
+	size_t nr, i;
 	struct stat self;
-	DIR *d;
-	int ret = 0, fd;
+	int ret;
 
 	if (++w->depth > CDT_NAME_MAX / 2) {
 		w->depth--;
 		return -ELOOP;
 	}
-	/* A description of its own to list it, closed before going deeper. */
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		ret = -errno;
-		if (fd >= 0)
-			close(fd);
+	/*
+	 * Listed on a description of its own, closed before going deeper. A
+	 * read that fails is an error, not the end of the listing: the names
+	 * not listed must not look removed (gc and rm delete what no name uses).
+	 */
+	ret = cdt_list_dir(dirfd, ".", &kids, &nr);
+	if (ret < 0) {
 		w->depth--;
 		return ret;
 	}
-	/*
-	 * A read that fails ends the listing early: the names not listed
-	 * must not look removed (gc and rm delete what no name uses).
-	 */
-	for (;;) {
-		struct stat st;
-
-		errno = 0;
-		de = readdir(d);
-		if (!de) {
-			ret = -errno;
-			break;
-		}
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		ALLOC_GROW(kids, nr + 1, alloc);
-		kids[nr].name = xstrdup(de->d_name);
-		if (de->d_type == DT_DIR)
-			kids[nr].is_dir = 1;
-		else if (de->d_type == DT_REG)
-			kids[nr].is_dir = 0;
-		else if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			kids[nr].is_dir = S_ISDIR(st.st_mode) ? 1 : S_ISREG(st.st_mode) ? 0 : -1;
-		else
-			kids[nr].is_dir = -1;
-		nr++;
-	}
-	closedir(d);
 	if (nr > 1)
 		qsort(kids, nr, sizeof(*kids), cmp_child);
 	for (i = 0; i < nr && !ret; i++) {
 		size_t keep = w->path.len;
 
 		/* The directory's own entry: it sorts first (its name starts with \001). */
-		if (!strcmp(kids[i].name, CDT_NAME_DIRENT) && kids[i].is_dir == 0) {
+		if (!strcmp(kids[i].name, CDT_NAME_DIRENT) && kids[i].type == DT_REG) {
 			if (w->path.len)
 				ret = visit_entry(w, dirfd, kids[i].name, 1);
 			else
@@ -175,7 +142,7 @@ static int walk_dir(struct walk *w, int *dirfdp)
 		if (w->path.len)
 			strbuf_addch(&w->path, '/');
 		strbuf_addstr(&w->path, kids[i].name);
-		if (kids[i].is_dir == 1) {
+		if (kids[i].type == DT_DIR) {
 			int cfd = openat(dirfd, kids[i].name,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
@@ -224,7 +191,7 @@ static int walk_dir(struct walk *w, int *dirfdp)
 					break;
 				}
 			}
-		} else if (kids[i].is_dir == 0) {
+		} else if (kids[i].type == DT_REG) {
 			ret = visit_entry(w, dirfd, kids[i].name, 0);
 		} else {
 			ret = walk_report(w, w->path.buf, -CDT_ECORRUPT,
@@ -232,9 +199,7 @@ static int walk_dir(struct walk *w, int *dirfdp)
 		}
 		strbuf_setlen(&w->path, keep);
 	}
-	for (i = 0; i < nr; i++)
-		free(kids[i].name);
-	free(kids);
+	cdt_dents_free(kids, nr);
 	w->depth--;
 	return ret;
 }
