@@ -16,7 +16,7 @@ set -u
 
 split=${1:?usage: run-suite.sh SPLIT FILE...}
 shift
-first= second=
+first='' second=''
 for f in "$@"; do
 	if [ "$(printf '%s\n%s\n' "$f" "$split" | LC_ALL=C sort | head -n 1)" = "$f" ] &&
 	   [ "$f" != "$split" ]; then
