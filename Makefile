@@ -146,6 +146,7 @@ LIB_SOURCES = \
 	lib/format/names.c \
 	lib/format/names-check.c \
 	lib/format/names-walk.c \
+	lib/format/names-room.c \
 	lib/format/object.c \
 	lib/format/pack.c \
 	lib/format/pack-scan.c \

@@ -550,6 +550,15 @@ out:
 }
 
 /* A name of this add is durable (err 0) or failed (err < 0, reported). */
+/* Called on the commit thread: replace_type is set before the first file is queued. */
+static int source_replaces_type(void *cookie, void *data)
+{
+	const struct source *src = cookie;
+
+	(void)data;
+	return src && src->replace_type;
+}
+
 static void name_done(const struct cdt_name_entry *e, const struct cdt_ingest_result *res,
 		      int err, void *cookie, void *data)
 {
@@ -728,6 +737,15 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 			strbuf_reset(&missing);
 			strbuf_add(&missing, name, (size_t)(slash - name));
 		}
+		/*
+		 * A walk found a file where a directory of names is stored, or
+		 * the reverse: the tree changed, and its names follow it (but
+		 * a file named on the command line never replaces a directory).
+		 */
+		if ((r == -EISDIR || r == -ENOTDIR) && st.src[i].root && !io.no_replace) {
+			st.src[i].replace_type = 1;
+			r = 0;
+		}
 		if (r == -EEXIST)
 			error("name '%s' already exists (not replaced)", quote(st.src[i].name));
 		else if (r == -EISDIR)
@@ -780,6 +798,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	io.group = cdt_test_group(GROUP_NAMES);
 	io.done = name_done;
 	io.done_data = &st;
+	io.replace_type = source_replaces_type;
 	ing = cdt_ingest_new(ctx->store, &io);
 	/* Many files, and more than one thread: small ones are read and hashed ahead. */
 	if (st.nr > 1 && (io.jobs ? io.jobs : cdt_online_cpus()) > 1)

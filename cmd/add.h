@@ -34,6 +34,7 @@ struct source {
 	const struct walk_root *root;	/* found by a walk from there; NULL if not */
 	int64_t read_at;	/* when reading it began */
 	int ahead;		/* pushed to st->ahead, taken by add_one() */
+	int replace_type;	/* its name replaces stored names of another type */
 };
 
 struct add_state {

@@ -160,15 +160,56 @@ load test_helper
 	c add -q -r t
 	rmdir t/e
 	echo now-a-file > t/e
-	run_split c add -r t
+	run_split c add --no-replace -r t
 	assert_status 1
 	assert_err_contains "cannot store 't/e': it is a directory of names in the store ('cdt rm -r t/e' first)"
-	c rm -q -r t/e
-	c add -q -r t
-	[ "$(c cat t/e)" = now-a-file ]
+	[ "$(c ls -t d t)" = "$(printf 't\nt/e')" ]
 	run_split c add --name a/b/c f
 	assert_status 1
 	assert_err_contains "a parent of it is a stored name"
+	[ "$(c ls)" = "$(printf 'a/b\nt\nt/e')" ]
+}
+
+@test "add -r follows a tree whose directories became files and files directories" {
+	init_store
+	mkdir -p t/d/e t/g t/k
+	echo f > t/d/f
+	echo f2 > t/d/e/f2
+	echo h > t/h
+	ln -s h t/l
+	echo k1 > t/k/k1
+	c add -q -r t
+	c add -q --name keep/t/d/f t/d/f
+	# Each kind turned into another: directory <-> file, link -> directory,
+	# directory -> link, and a file deep below a file that was one.
+	rm -r t/d t/g t/h t/l
+	echo now-a-file > t/d
+	ln -s d t/g
+	mkdir -p t/h/i t/l
+	echo deep > t/h/i/j
+	run_split c add -r t
+	assert_status 0
+	[ "$(c ls)" = "$(printf 'keep/t/d/f\nt\nt/d\nt/g\nt/h\nt/h/i\nt/h/i/j\nt/k\nt/k/k1\nt/l')" ]
+	[ "$(c ls -t d t)" = "$(printf 't\nt/h\nt/h/i\nt/k\nt/l')" ]
+	[ "$(c cat t/d)" = now-a-file ]
+	[ "$(c cat t/h/i/j)" = deep ]
+	c ls -l t/g | grep -q -- '-> d$'
+	# The tables remote readers use follow, and no name is left half-replaced.
+	run_split c fsck
+	assert_status 0
+	c restore t out
+	diff -r --no-dereference t out
+	# What only the replaced names used stays until gc; what another name uses stays.
+	c gc >/dev/null
+	[ "$(c cat keep/t/d/f)" = f ]
+	run_split c fsck
+	assert_status 0
+	case "$output$err" in *garbage*) fail "garbage left: $output $err" ;; esac
+	# A file given on the command line never replaces a directory of names.
+	run_split c add --name t/k t/d
+	assert_status 1
+	assert_err_contains "cannot store 't/k': it is a directory of names in the store"
+	[ "$(c cat t/k/k1)" = k1 ]
 }
 
 @test "two names with the same content keep their own metadata" {

@@ -24,4 +24,10 @@ ssize_t name_read_entry(int fd, struct strbuf *buf);
  */
 int name_open_parent(struct cdt_store *s, const char *name, int create, const char **base);
 
+/* Remove the names of another type in the way of e's entry (cdt_name_install()). 0 or -errno. */
+struct cdt_name_entry;
+struct cdt_name_gone;
+int name_make_room(struct cdt_store *s, const struct cdt_name_entry *e,
+		   const struct cdt_name_gone *gone);
+
 #endif

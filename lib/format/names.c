@@ -524,12 +524,12 @@ int cdt_name_is_file(struct cdt_store *s, const char *name, int type, const stru
 /* Move the staged entry tmpname into place (see cdt_name_install()). */
 static int name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
 			const struct cdt_name_entry *e, const char *tmpname, int replace, int sync,
-			struct cdt_name_file *installed)
+			const struct cdt_name_gone *gone, struct cdt_name_file *installed)
 {
 	struct strbuf path = STRBUF_INIT;
 	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
 	const char *base, *slash;
-	int dirfd, ret = 0;
+	int dirfd, ret = 0, room = 0;
 	size_t dirlen;
 	struct stat st;
 
@@ -538,6 +538,9 @@ static int name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
 	entry_path(e->name, e->type, &path);
 	if (e->type == CDT_NAME_DIR)
 		replace = 1;	/* a directory's metadata is always the latest */
+	if (!replace)
+		gone = NULL;
+again:
 	slash = strrchr(path.buf, '/');
 	dirlen = slash ? (size_t)(slash - path.buf) : 0;
 	if (dirs && dirs->fd >= 0 && dirs->path.len == dirlen &&
@@ -589,6 +592,21 @@ static int name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
 	strbuf_release(&path);
 	return ret;
 out:
+	if (gone && !room && (ret == -EISDIR || ret == -ENOTDIR)) {
+		/* Names of another type in the way: removed, and once more. */
+		if (dirs && dirs->fd >= 0) {
+			close(dirs->fd);
+			dirs->fd = -1;
+			strbuf_reset(&dirs->path);
+		} else if (dirfd >= 0) {
+			close(dirfd);
+		}
+		room = 1;
+		ret = name_make_room(s, e, gone);
+		if (!ret)
+			goto again;
+		dirfd = -1;
+	}
 	unlinkat(tmpfd, tmpname, 0);
 	if (dirfd >= 0 && !dirs)
 		close(dirfd);
@@ -598,9 +616,9 @@ out:
 
 int cdt_name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
 		     const struct cdt_name_entry *e, const char *tmpname, int replace,
-		     struct cdt_name_file *installed)
+		     const struct cdt_name_gone *gone, struct cdt_name_file *installed)
 {
-	return name_install(s, dirs, e, tmpname, replace, 0, installed);
+	return name_install(s, dirs, e, tmpname, replace, 0, gone, installed);
 }
 
 int cdt_name_write(struct cdt_store *s, struct cdt_name_entry *e, int replace)
@@ -612,7 +630,7 @@ int cdt_name_write(struct cdt_store *s, struct cdt_name_entry *e, int replace)
 	if (!ret)
 		ret = tmpfile_sync(cdt_store_dirfd(s, CDT_DIR_TMP), tmpname.buf);
 	if (!ret)
-		ret = name_install(s, NULL, e, tmpname.buf, replace, 1, NULL);
+		ret = name_install(s, NULL, e, tmpname.buf, replace, 1, NULL, NULL);
 	strbuf_release(&tmpname);
 	return ret;
 }

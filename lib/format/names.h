@@ -165,13 +165,25 @@ int cdt_name_stage(struct cdt_store *s, struct cdt_name_entry *e, struct strbuf 
 struct cdt_name_dirs;
 /*
  * dirs (or NULL) keeps the directory of the last name installed open for
- * the next: names of one directory are installed with one open. Its
- * directories stay what they were only while nothing removes directories
- * of names, so it lives no longer than one commit under the add lock.
+ * the next: names of one directory are installed with one open. It lives
+ * no longer than one commit under the add lock; a directory another add
+ * removed meanwhile (a name of another kind put in its place) makes the
+ * rename into it fail, never succeed elsewhere.
  */
+/*
+ * With `gone` (and replace), names of another type in the way of the
+ * entry are removed first, and gone->fn told each: the directory of names
+ * `name` with every name under it, for a file or link; a stored file or
+ * link that is a parent of the entry, for a directory or what goes under
+ * it. Without, the install fails with -EISDIR or -ENOTDIR.
+ */
+struct cdt_name_gone {
+	void (*fn)(const char *name, int type, void *data);
+	void *data;
+};
 int cdt_name_install(struct cdt_store *s, struct cdt_name_dirs *dirs,
 		     const struct cdt_name_entry *e, const char *tmpname, int replace,
-		     struct cdt_name_file *installed);
+		     const struct cdt_name_gone *gone, struct cdt_name_file *installed);
 struct cdt_name_dirs *cdt_name_dirs_new(void);
 void cdt_name_dirs_free(struct cdt_name_dirs *dirs);
 

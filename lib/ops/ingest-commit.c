@@ -151,6 +151,8 @@ static void name_error(const struct cdt_name_entry *e, int ret)
 struct commit_job {
 	struct cdt_store *store;
 	int no_replace;
+	int (*replace_type)(void *cookie, void *data);
+	void *replace_data;
 	struct pending *pend;
 	size_t npend;
 	struct cdt_ref_writer *refw;
@@ -290,6 +292,7 @@ static void commit_names(struct commit_job *j)
 	struct cdt_store *s = j->store;
 	struct cdt_nameref_writer *records = NULL;
 	struct cdt_name_dirs *dirs;
+	struct cdt_name_gone gone = { ingest_info_note_gone, j->info };
 	struct cdt_info *info;
 	char hex[CDT_ID_HEXLEN + 1];
 	struct strbuf missing = STRBUF_INIT;
@@ -426,7 +429,8 @@ static void commit_names(struct commit_job *j)
 		if (!p->name_tmp.len || p->err)
 			continue;
 		p->err = cdt_name_install(s, dirs, p->meta, p->name_tmp.buf, !j->no_replace,
-					  &installed);
+					  j->replace_type && j->replace_type(p->cookie, j->replace_data) ?
+					  &gone : NULL, &installed);
 		strbuf_reset(&p->name_tmp);
 		if (p->err)
 			name_error(p->meta, p->err);
@@ -480,6 +484,8 @@ static struct commit_job *take_pending(struct cdt_ingest *ing)
 
 	j->store = ing->store;
 	j->no_replace = ing->opt.no_replace;
+	j->replace_type = ing->opt.replace_type;
+	j->replace_data = ing->opt.replace_data;
 	j->pend = ing->pend;
 	j->npend = ing->npend;
 	j->refw = ing->refw;

@@ -45,6 +45,20 @@ void ingest_info_note(struct ingest_info *ii, struct cdt_name_entry *meta,
 	ii->bytes += c->len + strlen(c->name);
 }
 
+void ingest_info_note_gone(const char *name, int type, void *data)
+{
+	struct ingest_info *ii = data;
+	struct ingest_info_change *c;
+
+	/* No file installed: the flush reads what is there then (none, unless another writer put one). */
+	ALLOC_GROW(ii->v, ii->n + 1, ii->alloc);
+	c = &ii->v[ii->n++];
+	memset(c, 0, sizeof(*c));
+	c->name = xstrdup(name);
+	c->type = type;
+	ii->bytes += strlen(c->name);
+}
+
 int ingest_info_due(const struct ingest_info *ii)
 {
 	return ii->n >= INFO_WAIT_NAMES || ii->bytes >= INFO_WAIT_BYTES;

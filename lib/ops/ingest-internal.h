@@ -186,6 +186,8 @@ struct cdt_info;
 void ingest_info_begin(struct ingest_info *ii, struct cdt_store *s);
 void ingest_info_note(struct ingest_info *ii, struct cdt_name_entry *meta,
 		      const struct cdt_name_file *installed);
+/* A name removed by the add (a cdt_name_gone function; data is the ingest_info). */
+void ingest_info_note_gone(const char *name, int type, void *data);
 int ingest_info_due(const struct ingest_info *ii);
 int ingest_info_flush(struct ingest_info *ii, struct cdt_store *s, struct cdt_info *info);
 void ingest_info_end(struct ingest_info *ii);

@@ -12,6 +12,12 @@ struct cdt_ingest_result;
 struct cdt_ingest_options {
 	int jobs;		/* worker threads for hashing and compression (0: online CPUs) */
 	int no_replace;		/* refuse to overwrite an existing name */
+	/*
+	 * May the name of this file (the cookie it was queued with) replace
+	 * names of another type in its way (see cdt_name_install())? NULL: never.
+	 */
+	int (*replace_type)(void *cookie, void *data);
+	void *replace_data;
 	/* Called now and then with the bytes read so far of the current file. */
 	void (*progress)(uint64_t done, void *data);
 	void *progress_data;
