@@ -212,6 +212,29 @@ load test_helper
 	[ "$(c cat t/k/k1)" = k1 ]
 }
 
+@test "add -r killed while it replaces a directory of names: the next add finishes it" {
+	local rc=0
+
+	init_store
+	mkdir -p t/d/e
+	for i in 1 2 3 4; do echo "$i" > "t/d/e/f$i"; done
+	echo g > t/g
+	c add -q -r t
+	rm -r t/d
+	echo now-a-file > t/d
+	CDT_TEST_CRASH=name-room:3 c add -q -r t || rc=$?
+	[ "$rc" = 137 ] || fail "add exited $rc, not killed"
+	# Killed with some names under t/d removed: what is left is whole.
+	n=$(c ls | grep -c '^t/d/' || true)
+	[ "$n" -lt 5 ] && [ "$n" -gt 0 ] || fail "expected some names under t/d left: $(c ls)"
+	c ls | while read -r name; do c cat "$name" > /dev/null || [ "$(c ls -t d "$name")" = "$name" ]; done
+	c add -q -r t
+	[ "$(c ls)" = "$(printf 't\nt/d\nt/g')" ]
+	[ "$(c cat t/d)" = now-a-file ]
+	run_split c fsck
+	assert_status 0
+}
+
 @test "two names with the same content keep their own metadata" {
 	init_store
 	echo same > f1

@@ -47,6 +47,7 @@ static int clear_dir(int pfd, const char *base, struct strbuf *name, int depth,
 			ret = errno == ENOENT ? 0 : -errno;
 			continue;
 		}
+		cdt_crash_point("name-room");
 		if (!gone || v[i].type != DT_REG)
 			continue;
 		if (!strcmp(v[i].name, CDT_NAME_DIRENT)) {

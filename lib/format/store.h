@@ -192,7 +192,8 @@ int cdt_store_sync(struct cdt_store *s);
 /*
  * Testing hook: when $CDT_TEST_CRASH names a point ("objects", "refs",
  * "manifest", "name", "info": names changed by add or rm, their tables
- * of info/names/ not yet), the process kills itself with SIGKILL on reaching it
+ * of info/names/ not yet; "name-room": add, each name removed where a name
+ * of another kind goes), the process kills itself with SIGKILL on reaching it
  * ("POINT:N": the Nth time).
  */
 void cdt_crash_point(const char *point);
