@@ -3,16 +3,32 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 
 struct cdt_hasher {
 	EVP_MD_CTX *ctx;
 };
 
+static EVP_MD *fetched_md;
+static pthread_once_t fetched_once = PTHREAD_ONCE_INIT;
+
+static void fetch_md(void)
+{
+	fetched_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static const EVP_MD *sha256_md(void)
 {
-	/* EVP_sha256() returns a static method table; no fetch per call. */
-	return EVP_sha256();
+	/*
+	 * OpenSSL 3 looks the implementation of EVP_sha256() up in its
+	 * providers at every EVP_DigestInit_ex() (a locked fetch): for the
+	 * small things add hashes by the thousand (entries, manifests,
+	 * chunks of small files) that cost more than the hash. Fetched once,
+	 * it is used as it is. (OpenSSL 1.1 has no providers: its method.)
+	 */
+	pthread_once(&fetched_once, fetch_md);
+	return fetched_md ? fetched_md : EVP_sha256();
 }
 
 struct cdt_hasher *cdt_hasher_new(void)
