@@ -42,8 +42,18 @@ struct run {
 	uint64_t chunks;
 	struct cdt_id first;
 	int has_chunk;
+	int err;
 	char *why;
 };
+
+/*
+ * Missing or failing its checks is damage; any other error (EIO, EACCES,
+ * ENOMEM) says only that the bytes could not be read this time.
+ */
+static int is_damage(int err)
+{
+	return err == -ENOENT || err == -CDT_ECORRUPT;
+}
 
 struct verify_state {
 	struct cdt_store *store;
@@ -52,7 +62,7 @@ struct verify_state {
 	struct progress progress;
 	struct run *runs;
 	size_t nruns, aruns;
-	uint64_t names, damaged, bytes, bad_bytes;
+	uint64_t names, damaged, unread, bytes, bad_bytes;
 	const char *current;
 	uint64_t done_before;
 	uint64_t total;		/* the bytes of every name to verify, for the progress line */
@@ -64,9 +74,8 @@ static void bad_range(uint64_t offset, uint64_t len, const struct cdt_id *chunk,
 	struct verify_state *st = data;
 	struct run *last = st->nruns ? &st->runs[st->nruns - 1] : NULL;
 
-	(void)err;
 	if (last && last->has_chunk && chunk && last->offset + last->len == offset &&
-	    !strcmp(last->why, why)) {
+	    last->err == err && !strcmp(last->why, why)) {
 		last->len += len;
 		last->chunks++;
 		return;
@@ -77,6 +86,7 @@ static void bad_range(uint64_t offset, uint64_t len, const struct cdt_id *chunk,
 	last->len = len;
 	last->chunks = chunk ? 1 : 0;
 	last->has_chunk = !!chunk;
+	last->err = err;
 	if (chunk)
 		last->first = *chunk;
 	last->why = xstrdup(why);
@@ -112,23 +122,58 @@ static int count_walked(const char *name, const struct cdt_name_entry *e, int er
 	return 0;
 }
 
-/* Report one name: its runs of damage, or that it is intact. */
+/* "  bytes FIRST-LAST (chunk ID)", or "  all bytes", as a run's place. */
+static void run_place(struct strbuf *sb, const struct run *r)
+{
+	char hex[CDT_ID_HEXLEN + 1];
+
+	if (r->len)
+		strbuf_addf(sb, "bytes %llu-%llu", (unsigned long long)r->offset,
+			    (unsigned long long)(r->offset + r->len - 1));
+	else
+		strbuf_addstr(sb, "all bytes");
+	if (r->chunks == 1)
+		strbuf_addf(sb, " (chunk %s)", cdt_id_to_hex(&r->first, hex));
+	else if (r->chunks > 1)
+		strbuf_addf(sb, " (%llu chunks from %s)", (unsigned long long)r->chunks,
+			    cdt_id_to_hex(&r->first, hex));
+}
+
+/*
+ * Report one name: its runs of damage, or that it is intact. A run that
+ * failed to read for another reason is no damage: it is an error, as in
+ * cat, and the name is counted as not read.
+ */
 static void report_name(struct verify_state *st, const char *name, int have_size, uint64_t size)
 {
 	struct strbuf sb = STRBUF_INIT;
 	char hex[CDT_ID_HEXLEN + 1];
 	uint64_t bad = 0;
-	size_t i;
+	size_t i, ndamaged = 0;
 
-	for (i = 0; i < st->nruns; i++)
-		bad += st->runs[i].len;
+	for (i = 0; i < st->nruns; i++) {
+		if (is_damage(st->runs[i].err)) {
+			bad += st->runs[i].len;
+			ndamaged++;
+		}
+	}
 	st->names++;
 	st->bytes += size;
-	if (st->nruns) {
+	if (ndamaged) {
 		st->damaged++;
 		st->bad_bytes += bad;
+	} else if (st->nruns) {
+		st->unread++;
 	}
 	progress_clear(&st->progress);
+	for (i = 0; i < st->nruns; i++) {
+		if (is_damage(st->runs[i].err))
+			continue;
+		strbuf_reset(&sb);
+		run_place(&sb, &st->runs[i]);
+		error("cannot read '%s', %s: %s", quote(name), sb.buf, st->runs[i].why);
+	}
+	strbuf_reset(&sb);
 	if (st->json) {
 		strbuf_addstr(&sb, "{\"type\":\"name\",\"name\":");
 		strbuf_add_json_string(&sb, name);
@@ -137,7 +182,8 @@ static void report_name(struct verify_state *st, const char *name, int have_size
 		else
 			strbuf_addstr(&sb, ",\"size\":null");
 		strbuf_addf(&sb, ",\"status\":\"%s\",\"bad_bytes\":%llu,\"ranges\":[",
-			    st->nruns ? "damaged" : "ok", (unsigned long long)bad);
+			    ndamaged ? "damaged" : st->nruns ? "unreadable" : "ok",
+			    (unsigned long long)bad);
 		for (i = 0; i < st->nruns; i++) {
 			const struct run *r = &st->runs[i];
 
@@ -150,34 +196,26 @@ static void report_name(struct verify_state *st, const char *name, int have_size
 				strbuf_addstr(&sb, "null");
 			strbuf_addstr(&sb, ",\"reason\":");
 			strbuf_add_json_string(&sb, r->why);
-			strbuf_addch(&sb, '}');
+			strbuf_addf(&sb, ",\"damage\":%s}", is_damage(r->err) ? "true" : "false");
 		}
 		strbuf_addstr(&sb, "]}");
 		puts(sb.buf);
 	} else if (!st->nruns) {
 		if (st->verbose)
 			printf("ok '%s' (%llu bytes)\n", quote(name), (unsigned long long)size);
-	} else {
+	} else if (ndamaged) {
 		if (have_size)
 			printf("damaged '%s': %llu of %llu bytes cannot be read\n", quote(name),
 			       (unsigned long long)bad, (unsigned long long)size);
 		else
 			printf("damaged '%s': cannot be read\n", quote(name));
 		for (i = 0; i < st->nruns; i++) {
-			const struct run *r = &st->runs[i];
-
+			if (!is_damage(st->runs[i].err))
+				continue;
 			strbuf_reset(&sb);
-			if (r->len)
-				strbuf_addf(&sb, "  bytes %llu-%llu", (unsigned long long)r->offset,
-					    (unsigned long long)(r->offset + r->len - 1));
-			else
-				strbuf_addstr(&sb, "  all bytes");
-			if (r->chunks == 1)
-				strbuf_addf(&sb, " (chunk %s)", cdt_id_to_hex(&r->first, hex));
-			else if (r->chunks > 1)
-				strbuf_addf(&sb, " (%llu chunks from %s)", (unsigned long long)r->chunks,
-					    cdt_id_to_hex(&r->first, hex));
-			strbuf_addf(&sb, ": %s", r->why);
+			strbuf_addstr(&sb, "  ");
+			run_place(&sb, &st->runs[i]);
+			strbuf_addf(&sb, ": %s", st->runs[i].why);
 			puts(sb.buf);
 		}
 	}
@@ -396,10 +434,11 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 
 		if (st.json)
 			printf("{\"type\":\"summary\",\"names\":%llu,\"damaged\":%llu,\"bytes\":%llu,"
-			       "\"bad_bytes\":%llu,\"seconds\":%.3f}\n",
+			       "\"bad_bytes\":%llu,\"unreadable\":%llu,\"seconds\":%.3f}\n",
 			       (unsigned long long)st.names, (unsigned long long)st.damaged,
-			       (unsigned long long)st.bytes, (unsigned long long)st.bad_bytes, t);
-		else if (st.names > 1 || st.verbose || st.damaged) {
+			       (unsigned long long)st.bytes, (unsigned long long)st.bad_bytes,
+			       (unsigned long long)st.unread, t);
+		else if (st.names > 1 || st.verbose || st.damaged || st.unread) {
 			char h[32];
 
 			printf("verified %llu name%s, %s in %.2f s (%.0f MB/s): ",
@@ -407,12 +446,15 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 			       human_size(st.bytes, h, sizeof(h)), t,
 			       mb_per_s(st.bytes, t));
 			if (st.damaged)
-				printf("%llu damaged\n", (unsigned long long)st.damaged);
-			else
+				printf("%llu damaged%s", (unsigned long long)st.damaged,
+				       st.unread ? ", " : "\n");
+			if (st.unread)
+				printf("%llu could not be read\n", (unsigned long long)st.unread);
+			if (!st.damaged && !st.unread)
 				printf("all intact\n");
 		}
 	}
-	if (st.damaged || failed)
+	if (st.damaged || st.unread || failed)
 		ret = EXIT_FAIL;
 	cdt_restore_free(st.r);
 	free(st.runs);

@@ -43,7 +43,7 @@ load lib-integrity
 	rm "$(obj_path "$B1")"
 	run_split c verify --all --json
 	assert_status 1
-	assert_out_contains "{\"type\":\"name\",\"name\":\"b\",\"size\":20000,\"status\":\"damaged\",\"bad_bytes\":4096,\"ranges\":[{\"offset\":4096,\"length\":4096,\"chunks\":1,\"first_chunk\":\"$B1\",\"reason\":\"chunk is missing\"}]}"
+	assert_out_contains "{\"type\":\"name\",\"name\":\"b\",\"size\":20000,\"status\":\"damaged\",\"bad_bytes\":4096,\"ranges\":[{\"offset\":4096,\"length\":4096,\"chunks\":1,\"first_chunk\":\"$B1\",\"reason\":\"chunk is missing\",\"damage\":true}]}"
 	assert_out_contains "{\"type\":\"name\",\"name\":\"a\",\"size\":20000,\"status\":\"ok\",\"bad_bytes\":0,\"ranges\":[]}"
 	assert_out_contains "{\"type\":\"summary\",\"names\":4,\"damaged\":1,\"bytes\":90000,\"bad_bytes\":4096,"
 }
@@ -106,6 +106,42 @@ load lib-integrity
 	run_split c verify --against changed a
 	assert_status 1
 	assert_out_contains "'changed' differs from 'a' in bytes 4096-8191 (the stored chunk there is damaged, so the exact byte is unknown)"
+}
+
+@test "verify reports a chunk that fails to read as an error, not as damage" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	make_fixture
+	mv "$(obj_path "$A4")" A4
+	# Every read of A1 fails with EIO; A4 is missing, which is damage.
+	eio_a1() {
+		run_split traced -f -o /dev/null -P "$(obj_path "$A1")" -e trace=read \
+			-e inject=read:error=EIO "$CDT" --store "$S" "$@"
+	}
+	eio_a1 verify a b
+	assert_status 1
+	[ "$err" = "error: cannot read 'a', bytes 4096-8191 (chunk $A1): cannot read chunk: Input/output error" ] ||
+		fail "stderr: $err"
+	assert_out_contains "damaged 'a': 3616 of 20000 bytes cannot be read"
+	assert_out_contains "  bytes 16384-19999 (chunk $A4): chunk is missing"
+	assert_out_contains ": 1 damaged"
+	[[ $output != *4096-8191* ]] || fail "an I/O error called damage: $output"
+	mv A4 "$(obj_path "$A4")"
+	eio_a1 verify copy/a b
+	assert_status 1
+	[[ $output != *damaged* ]] || fail "an I/O error called damage: $output"
+	assert_out_contains ": 1 could not be read"
+	eio_a1 verify --json copy/a
+	assert_status 1
+	assert_out_contains "\"status\":\"unreadable\",\"bad_bytes\":0,"
+	assert_out_contains "\"reason\":\"cannot read chunk: Input/output error\",\"damage\":false}"
+	# --against reads the stored chunk to find the byte that differs.
+	cp src/a changed
+	flip_byte changed 5000
+	eio_a1 verify --against changed a
+	assert_status 1
+	[ "$err" = "error: cannot read 'a' at offset 4096: chunk $A1: cannot read chunk: Input/output error" ] ||
+		fail "stderr: $err"
+	[[ $output != *damaged* ]] || fail "an I/O error called damage: $output"
 }
 
 @test "verify of a directory of names checks every file under it" {

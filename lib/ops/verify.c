@@ -39,14 +39,21 @@ static void hash_one(size_t i, int worker, void *data)
 	r->same[i] = cdt_id_eq(&got, &e->id);
 }
 
-/* Find the first differing byte inside chunk e, whose local bytes are local[0..n). */
-static void locate(struct cdt_store *s, const struct cdt_manifest_entry *e,
-		   const unsigned char *local, size_t n, struct cdt_verify_diff *diff)
+/*
+ * Find the first differing byte inside chunk e, whose local bytes are
+ * local[0..n). A stored chunk that is damaged leaves the whole chunk as the
+ * place; one that cannot be read (EIO) is an error, reported for `name`.
+ */
+static int locate(struct cdt_store *s, const struct cdt_manifest_entry *e, const char *name,
+		  const unsigned char *local, size_t n, struct cdt_verify_diff *diff)
 {
 	struct cdt_chunk_reader *rd = cdt_chunk_reader_new(s);
 	unsigned char *stored = xmalloc(cdt_store_chunker(s)->max_size);
+	struct strbuf why = STRBUF_INIT;
+	char hex[CDT_ID_HEXLEN + 1];
 	uint32_t len;
 	size_t i;
+	int ret = 0;
 
 	diff->identical = 0;
 	diff->exact = 1;
@@ -54,7 +61,15 @@ static void locate(struct cdt_store *s, const struct cdt_manifest_entry *e,
 		diff->offset = e->offset;	/* the local file ends before it */
 		goto out;
 	}
-	if (cdt_chunk_read(rd, &e->id, e->len, stored, &len, NULL) < 0) {
+	ret = cdt_chunk_read(rd, &e->id, e->len, stored, &len, &why);
+	if (ret < 0 && ret != -ENOENT && ret != -CDT_ECORRUPT) {
+		error("cannot read '%s' at offset %llu: chunk %s: %s", quote(name),
+		      (unsigned long long)e->offset, cdt_id_to_hex(&e->id, hex),
+		      why.len ? why.buf : cdt_strerror(ret));
+		goto out;
+	}
+	if (ret < 0) {
+		ret = 0;
 		diff->exact = 0;
 		diff->offset = e->offset;
 		diff->len = e->len;
@@ -65,7 +80,9 @@ static void locate(struct cdt_store *s, const struct cdt_manifest_entry *e,
 	diff->offset = e->offset + i;	/* i == n: the local file ends here */
 out:
 	free(stored);
+	strbuf_release(&why);
 	cdt_chunk_reader_free(rd);
+	return ret;
 }
 
 int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int fd,
@@ -136,9 +153,8 @@ int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int 
 				size_t off = (size_t)(r.ents[i].offset - r.base);
 				size_t avail = r.have > off ? MIN(r.have - off, (size_t)r.ents[i].len) : 0;
 
-				locate(s, &r.ents[i], buf + off, avail, diff);
+				ret = locate(s, &r.ents[i], e->name, buf + off, avail, diff);
 			}
-			ret = 0;
 			goto out;
 		}
 		next += nr;
