@@ -307,6 +307,51 @@ PY
 	assert_status 0
 }
 
+@test "an I/O error reading a pack's objects is reported as one, not as a truncated pack" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 1 3000000 > big
+	c add -q --name big big
+	# With one thread the first object read is that of the pack check.
+	fail_call pread64 first '\.pack>, "CDTC' "$CDT" --store "$S" fsck -j 1
+	assert_status 1
+	assert_out_contains "unchecked packs/pack-"
+	assert_out_contains ": cannot read pack file: Input/output error"
+	[[ $output != *pack-corrupt* && $output != *truncated* ]] || fail "called damage: $output"
+	run_split c fsck
+	assert_status 0
+}
+
+@test "an I/O error reading a delta or its base while indexing a pack again is no damage" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store --chunk-size 4K --frame-size 16K
+	"$TEST_TOOL" gen-text 11 300000 > v1
+	python3 - <<'PY'
+b = open('v1', 'rb').read()
+out = bytearray()
+for k, i in enumerate(range(0, len(b), 10000)):
+    out += b[i:i + 10000] + b'<edit %d>' % k
+open('v2', 'wb').write(out)
+PY
+	c add -q v1
+	c add -q v2
+	# One pack of v1's chunks and v2's deltas against them.
+	c gc > /dev/null
+	rm "$S"/packs/*.idx
+	# Indexing it again reads the pack in one window, then each delta
+	# and its base once more.
+	for k in 1 2 3; do
+		fail_call pread64 "$k" '\.pack>, "CDTC' "$CDT" --store "$S" gc
+		assert_status 1
+		assert_err_contains "index is missing; cannot read pack file: Input/output error"
+		case "$err" in *truncated*|*"between two reads"*|*"delta again"*) fail "read $k called damage: $err" ;; esac
+	done
+	run_split c gc
+	assert_status 0
+	c cat -o got v2
+	cmp got v2 || fail "v2 does not restore identical"
+}
+
 @test "add and rm that cannot write info/ warn, succeed, and leave it to the next writer" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store

@@ -117,20 +117,22 @@ static int scan_base(int fd, struct scan_state *ss, const struct cdt_delta_info 
 	struct cdt_frame_info fi;
 	struct cdt_id got;
 	uint32_t len;
+	int ret;
 
 	if (!b) {
 		if (!bases)
 			return cdt_corrupt(why, "the base of a delta is not in the pack");
 		return bases->read(&di->base, di->base_len, out, bases->data, why);
 	}
-	if (b->len > obj_cap || pread_full(fd, obj, b->len, (off_t)b->off) != (ssize_t)b->len)
+	if (b->len > obj_cap)
 		return cdt_corrupt(why, "cannot read the base of a delta again");
-	if (!b->in_frame) {
-		int ret = cdt_object_decode(d, &b->id, obj, b->len, di->base_len, raw_max, out, &len,
-					    why);
-
-		return ret;
-	}
+	/* An I/O error is no damage; a short read is: the pack shrank under us. */
+	ret = pread_exact(fd, obj, b->len, (off_t)b->off);
+	if (ret)
+		return cdt_pack_read_failed(ret, why, "cannot read the base of a delta again");
+	if (!b->in_frame)
+		return cdt_object_decode(d, &b->id, obj, b->len, di->base_len, raw_max, out, &len,
+					 why);
 	if (b->raw_len != di->base_len)
 		return cdt_corrupt(why, "the base of a delta has another length");
 	if (cdt_frame_parse(obj, b->len, raw_max, CDT_FRAME_RAW_HARD_MAX, &fi, why) < 0)
@@ -168,8 +170,14 @@ static int scan_deltas(int fd, struct scan_state *ss, uint32_t raw_max,
 		struct cdt_delta_info di;
 		struct cdt_pack_object o;
 
-		if (pread_full(fd, obj, pd->len, (off_t)pd->off) != (ssize_t)pd->len ||
-		    cdt_crc32(obj, pd->len) != pd->crc) {
+		ret = pread_exact(fd, obj, pd->len, (off_t)pd->off);
+		if (ret < 0) {
+			cdt_pack_read_failed(ret, why, "");
+			if (why)
+				strbuf_addf(why, " (delta at offset %llu)", (unsigned long long)pd->off);
+			break;
+		}
+		if (ret || cdt_crc32(obj, pd->len) != pd->crc) {
 			ret = cdt_corrupt(why, "delta at offset %llu changed between two reads",
 					  (unsigned long long)pd->off);
 			break;
@@ -290,7 +298,8 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max,
 			want = (size_t)MIN((uint64_t)(cap - keep), end - wend);
 			got = pread_full(fd, buf + keep, want, (off_t)(wstart + keep));
 			if (got != (ssize_t)want) {
-				ret = got < 0 ? (int)got : cdt_corrupt(why, "pack is truncated");
+				ret = cdt_pack_read_failed(got < 0 ? (int)got : 1, why,
+							   "pack is truncated");
 				goto out;
 			}
 			cdt_hasher_update(h, buf + keep, want);

@@ -473,9 +473,9 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 			ret = cdt_pack_fill(p, packsfd, spans[i].off, spans[i].len, 0, why);
 			if (ret < 0)
 				goto out;
-			if (pread_full(p->fd, buf, spans[i].len, (off_t)spans[i].off) !=
-			    (ssize_t)spans[i].len) {
-				ret = cdt_corrupt(why, "pack is truncated");
+			ret = pread_exact(p->fd, buf, spans[i].len, (off_t)spans[i].off);
+			if (ret) {
+				ret = cdt_pack_read_failed(ret, why, "pack is truncated");
 				goto out;
 			}
 			cdt_hasher_update(h, buf, spans[i].len);
