@@ -82,3 +82,29 @@ PY
 	c cat big > out
 	cmp out big
 }
+
+# The N-th getdents64 of `cdt stats` fails with EIO, for the last of its
+# listings of a directory under DIR (the one stats makes to count).
+stats_failing_listing() {
+	local dir=$1 n
+	traced -f -y -o "$T/count.trace" -e trace=getdents64 "$CDT" --store "$S" stats > /dev/null
+	n=$(grep '^[0-9]* *getdents64(' "$T/count.trace" | grep -n -- "$dir" | tail -n 1 | cut -d: -f1)
+	[ -n "$n" ] || fail "stats lists nothing under $dir"
+	run_split traced -f -o /dev/null -e trace=getdents64 \
+		-e inject=getdents64:error=EIO:when="$n" "$CDT" --store "$S" stats
+}
+
+@test "stats that cannot list chunks or manifests fails and says so, never undercounts" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	echo one > one
+	c add -q one
+	stats_failing_listing "/objects/"
+	assert_status 1
+	[ "$err" = "error: cannot list stored chunks: Input/output error" ] || fail "stderr: $err"
+	[ -z "$output" ] || fail "figures printed: $output"
+	stats_failing_listing "/manifests/"
+	assert_status 1
+	[ "$err" = "error: cannot list manifests: Input/output error" ] || fail "stderr: $err"
+	[ -z "$output" ] || fail "figures printed: $output"
+}

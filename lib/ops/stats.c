@@ -91,9 +91,12 @@ int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
 	st->base_bytes = l.base_bytes;
 	c.live = &l;
 	c.st = st;
+	/* Every figure is reported, or none: a walk cut short would undercount. */
 	ret = cdt_objects_walk(s, count_object, NULL, &c);
-	if (ret < 0)
+	if (ret < 0) {
+		error("cannot list stored chunks: %s", cdt_strerror(ret));
 		goto out;
+	}
 	/* Dead objects in the packs gc would rewrite now are what it would free of them. */
 	cdt_repack_plan(s, &l, c.nloose, &plan);
 	st->packs = plan.n;
@@ -101,13 +104,17 @@ int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
 	st->dead_packed_bytes -= MIN(st->dead_packed_bytes, plan.dead_bytes);
 	cdt_repack_plan_release(&plan);
 	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), count_manifest, NULL, &c);
-	if (ret < 0)
+	if (ret < 0) {
+		error("cannot list manifests: %s", cdt_strerror(ret));
 		goto out;
+	}
 	st->metadata_bytes += dir_usage_at(cdt_store_dirfd(s, CDT_DIR_NAMES), ".", NULL, 0);
 	st->metadata_bytes += dir_usage_at(cdt_store_dirfd(s, CDT_DIR_REFS), ".", NULL, 0);
 	ret = cdt_tmp_walk(s, count_tmp, &c);
-	if (ret < 0)
+	if (ret < 0) {
+		error("cannot list tmp/: %s", cdt_strerror(ret));
 		goto out;
+	}
 	if (cdt_refs_open(s, &refs) == 0) {
 		st->ref_tables = cdt_refs_table_count(refs);
 		cdt_refs_close(refs);
