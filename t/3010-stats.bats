@@ -83,15 +83,15 @@ PY
 	cmp out big
 }
 
-# The N-th getdents64 of `cdt stats` fails with EIO, for the last of its
-# listings of a directory under DIR (the one stats makes to count).
-stats_failing_listing() {
-	local dir=$1 n
-	traced -f -y -o "$T/count.trace" -e trace=getdents64 "$CDT" --store "$S" stats > /dev/null
-	n=$(grep '^[0-9]* *getdents64(' "$T/count.trace" | grep -n -- "$dir" | tail -n 1 | cut -d: -f1)
-	[ -n "$n" ] || fail "stats lists nothing under $dir"
-	run_split traced -f -o /dev/null -e trace=getdents64 \
-		-e inject=getdents64:error=EIO:when="$n" "$CDT" --store "$S" stats
+# Run `cdt stats` with the last of its CALL system calls whose traced line
+# matches PATTERN failing with EIO (the last: the one stats makes to count).
+stats_failing_last() {
+	local call=$1 pattern=$2 n
+	traced -f -y -o "$T/count.trace" -e trace="$call" "$CDT" --store "$S" stats > /dev/null
+	n=$(grep "^[0-9]* *$call(" "$T/count.trace" | grep -n -- "$pattern" | tail -n 1 | cut -d: -f1)
+	[ -n "$n" ] || fail "no $call call of stats matches $pattern"
+	run_split traced -f -o /dev/null -e trace="$call" \
+		-e inject="$call":error=EIO:when="$n" "$CDT" --store "$S" stats
 }
 
 @test "stats that cannot list chunks or manifests fails and says so, never undercounts" {
@@ -99,12 +99,32 @@ stats_failing_listing() {
 	init_store
 	echo one > one
 	c add -q one
-	stats_failing_listing "/objects/"
+	stats_failing_last getdents64 "/objects/"
 	assert_status 1
 	[ "$err" = "error: cannot list stored chunks: Input/output error" ] || fail "stderr: $err"
 	[ -z "$output" ] || fail "figures printed: $output"
-	stats_failing_listing "/manifests/"
+	stats_failing_last getdents64 "/manifests/"
 	assert_status 1
 	[ "$err" = "error: cannot list manifests: Input/output error" ] || fail "stderr: $err"
+	[ -z "$output" ] || fail "figures printed: $output"
+}
+
+@test "stats that cannot read names/ or refs/ fails, never shows metadata bytes short" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	echo one > one
+	c add -q one
+	stats_failing_last openat '/names>, "\."'
+	assert_status 1
+	[ "$err" = "error: cannot count the bytes of names/: Input/output error" ] || fail "stderr: $err"
+	[ -z "$output" ] || fail "figures printed: $output"
+	stats_failing_last openat '/refs>, "names"'
+	assert_status 1
+	[ "$err" = "error: cannot count the bytes of refs/: Input/output error" ] || fail "stderr: $err"
+	[ -z "$output" ] || fail "figures printed: $output"
+	# The reference tables are counted too.
+	stats_failing_last openat '/refs>, "chunks"'
+	assert_status 1
+	[ "$err" = "error: cannot read the reference tables: Input/output error" ] || fail "stderr: $err"
 	[ -z "$output" ] || fail "figures printed: $output"
 }

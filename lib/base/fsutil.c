@@ -458,37 +458,62 @@ void cdt_dents_free(struct cdt_dent *v, size_t n)
 	free(v);
 }
 
-uint64_t dir_usage_at(int dirfd, const char *path, uint64_t *files, int depth)
+int dir_usage_checked_at(int dirfd, const char *path, uint64_t *bytes, uint64_t *files,
+			 int depth)
 {
 	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct dirent *de;
-	uint64_t sum = 0;
 	DIR *d;
+	int ret = 0;
 
 	if (fd < 0)
-		return 0;
+		return -errno;
 	d = fdopendir(fd);
 	if (!d) {
+		ret = -errno;
 		close(fd);
-		return 0;
+		return ret;
 	}
-	while ((de = readdir(d))) {
+	for (;;) {
 		struct stat st;
 
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			ret = -errno;
+			break;
+		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;	/* removed since it was listed */
+			ret = -errno;
+			break;
+		}
 		if (S_ISDIR(st.st_mode)) {
-			if (depth < FS_TREE_DEPTH_MAX)
-				sum += dir_usage_at(fd, de->d_name, files, depth + 1);
+			if (depth < FS_TREE_DEPTH_MAX) {
+				ret = dir_usage_checked_at(fd, de->d_name, bytes, files, depth + 1);
+				if (ret == -ENOENT)
+					ret = 0;	/* removed since it was listed */
+				if (ret < 0)
+					break;
+			}
 		} else if (S_ISREG(st.st_mode)) {
-			sum += (uint64_t)st.st_size;
+			*bytes += (uint64_t)st.st_size;
 			if (files)
 				(*files)++;
 		}
 	}
 	closedir(d);
+	return ret;
+}
+
+uint64_t dir_usage_at(int dirfd, const char *path, uint64_t *files, int depth)
+{
+	uint64_t sum = 0;
+
+	dir_usage_checked_at(dirfd, path, &sum, files, depth);
 	return sum;
 }
 

@@ -77,6 +77,12 @@ void cdt_dents_free(struct cdt_dent *v, size_t n);
  * given), not following symbolic links; 0 if it cannot be read.
  */
 uint64_t dir_usage_at(int dirfd, const char *path, uint64_t *files, int depth);
+/*
+ * The same, added to *bytes (and *files), for a caller that must not
+ * report a figure short: 0, or -errno if any part could not be read.
+ */
+int dir_usage_checked_at(int dirfd, const char *path, uint64_t *bytes, uint64_t *files,
+			 int depth);
 /* Remove dirfd/name, a file or a whole directory tree. 0 or -errno. */
 int remove_tree_at(int dirfd, const char *name, int depth);
 

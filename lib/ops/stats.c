@@ -108,17 +108,30 @@ int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
 		error("cannot list manifests: %s", cdt_strerror(ret));
 		goto out;
 	}
-	st->metadata_bytes += dir_usage_at(cdt_store_dirfd(s, CDT_DIR_NAMES), ".", NULL, 0);
-	st->metadata_bytes += dir_usage_at(cdt_store_dirfd(s, CDT_DIR_REFS), ".", NULL, 0);
+	ret = dir_usage_checked_at(cdt_store_dirfd(s, CDT_DIR_NAMES), ".", &st->metadata_bytes,
+				   NULL, 0);
+	if (ret < 0) {
+		error("cannot count the bytes of names/: %s", cdt_strerror(ret));
+		goto out;
+	}
+	ret = dir_usage_checked_at(cdt_store_dirfd(s, CDT_DIR_REFS), ".", &st->metadata_bytes,
+				   NULL, 0);
+	if (ret < 0) {
+		error("cannot count the bytes of refs/: %s", cdt_strerror(ret));
+		goto out;
+	}
 	ret = cdt_tmp_walk(s, count_tmp, &c);
 	if (ret < 0) {
 		error("cannot list tmp/: %s", cdt_strerror(ret));
 		goto out;
 	}
-	if (cdt_refs_open(s, &refs) == 0) {
-		st->ref_tables = cdt_refs_table_count(refs);
-		cdt_refs_close(refs);
+	ret = cdt_refs_open(s, &refs);
+	if (ret < 0) {
+		error("cannot read the reference tables: %s", cdt_strerror(ret));
+		goto out;
 	}
+	st->ref_tables = cdt_refs_table_count(refs);
+	cdt_refs_close(refs);
 	st->saved_dedup = st->logical_bytes - MIN(st->logical_bytes, st->unique_bytes);
 	st->saved_deltas = st->delta_raw_bytes - MIN(st->delta_raw_bytes, st->delta_stored_bytes);
 	{
