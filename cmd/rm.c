@@ -241,7 +241,13 @@ int cmd_rm(int argc, char **argv, struct cmd_ctx *ctx)
 	/* After a failed removal too: settle the content of the names already gone. */
 	if (cdt_remover_finish(rem, &res) < 0)
 		ret = EXIT_FAIL;
-	if (!quiet && res.names) {
+	if (!quiet && res.names && res.uncounted) {
+		printf("%llu name%s removed, %llu manifest%s dropped; what 'cdt gc' can reclaim "
+		       "is not known (%llu manifest%s could not be read)\n",
+		       (unsigned long long)res.names, res.names == 1 ? "" : "s",
+		       (unsigned long long)res.manifests, res.manifests == 1 ? "" : "s",
+		       (unsigned long long)res.uncounted, res.uncounted == 1 ? "" : "s");
+	} else if (!quiet && res.names) {
 		char h[32];
 
 		printf("%llu name%s removed, %llu manifest%s dropped; %s in %llu chunk%s "

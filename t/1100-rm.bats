@@ -28,6 +28,32 @@ load test_helper
 	[ -z "$(c ls)" ]
 }
 
+@test "rm whose dropped manifest fails to read says what gc frees is not known" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 2 500000 > f
+	echo other > g
+	c add -q f g
+	m=$(content_id f)
+	# Every read of f's manifest fails with EIO.
+	eio_manifest() {
+		run_split traced -f -o /dev/null -P "$S/manifests/${m:0:2}/${m:2}" \
+			-e trace=read,pread64 -e inject=read,pread64:error=EIO "$CDT" --store "$S" "$@"
+	}
+	eio_manifest rm -n f
+	assert_status 1
+	assert_err_contains "error: cannot tell what removing would free: Input/output error"
+	[[ $output != *"would free"* ]] || fail "a figure for what could not be counted: $output"
+	eio_manifest rm f
+	assert_status 0
+	[ "$err" = "warning: cannot count what dropping manifest $m frees: Input/output error" ] ||
+		fail "stderr: $err"
+	assert_out_contains "1 name removed, 1 manifest dropped; what 'cdt gc' can reclaim is not known (1 manifest could not be read)"
+	[[ $output != *"0 B"* ]] || fail "a figure for what could not be counted: $output"
+	[ ! -e "$S/manifests/${m:0:2}/${m:2}" ] || fail "the manifest no name uses is kept"
+	[ "$(c cat g)" = other ]
+}
+
 @test "a missing name is an error and nothing is removed" {
 	init_store
 	echo x > f

@@ -146,44 +146,75 @@ out:
  * `dead` holds the manifests being removed; `seen` the chunks counted.
  * A chunk whose references do not list m shows that the tables are
  * incomplete: whether another manifest uses it cannot be told, so it is
- * not counted.
+ * not counted. What cannot be read makes the count unknown: a warning,
+ * and m is counted in res->uncounted.
  */
 static void count_reclaimable(struct cdt_remover *r, const struct cdt_id *m,
 			      const struct cdt_idset *dead, struct cdt_idset *seen,
 			      struct cdt_remove_result *res)
 {
+	struct strbuf why = STRBUF_INIT;
 	struct cdt_manifest *man;
+	char hex[CDT_ID_HEXLEN + 1];
 	uint64_t i, n;
+	int ret;
 
-	if (cdt_manifest_open(r->store, m, &man, NULL) < 0)
-		return;
+	ret = cdt_manifest_open(r->store, m, &man, &why);
+	if (ret < 0)
+		goto out;
 	n = cdt_manifest_count(man);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !ret; i++) {
 		struct cdt_manifest_entry e;
 		struct cdt_id *users = NULL;
 		int nu, k, used = 0, listed = 0;
 
-		if (cdt_manifest_get(man, i, &e) < 0)
+		ret = cdt_manifest_get(man, i, &e);
+		if (ret < 0) {
+			strbuf_addstr(&why, "manifest changed while reading it");
 			break;
+		}
 		if (!cdt_idset_add(seen, &e.id))
 			continue;
 		nu = cdt_refs_lookup(r->refs, &e.id, &users);
 		for (k = 0; k < nu && !used; k++) {
-			if (cdt_id_eq(&users[k], m))
+			if (cdt_id_eq(&users[k], m)) {
 				listed = 1;
-			else if (!cdt_idset_has(dead, &users[k]))
-				used = cdt_manifest_exists(r->store, &users[k]) == 1;
+			} else if (!cdt_idset_has(dead, &users[k])) {
+				used = cdt_manifest_exists(r->store, &users[k]);
+				if (used < 0) {
+					ret = used;
+					strbuf_addf(&why, "cannot tell whether manifest %s exists: %s",
+						    cdt_id_to_hex(&users[k], hex), cdt_strerror(ret));
+					break;
+				}
+			}
 		}
 		free(users);
+		if (ret < 0)
+			break;
 		if (listed && !used) {
 			int64_t sz = cdt_chunk_stored_size(r->store, &e.id);
 
+			/* A missing chunk frees nothing; one that cannot be looked up, unknown. */
+			if (sz < 0 && sz != -ENOENT) {
+				ret = (int)sz;
+				strbuf_addf(&why, "chunk %s: %s", cdt_id_to_hex(&e.id, hex),
+					    cdt_strerror(ret));
+				break;
+			}
 			res->chunks++;
 			if (sz > 0)
 				res->reclaimable_bytes += (uint64_t)sz;
 		}
 	}
 	cdt_manifest_close(man);
+out:
+	if (ret < 0) {
+		warning("cannot count what dropping manifest %s frees: %s",
+			cdt_id_to_hex(m, hex), why.len ? why.buf : cdt_strerror(ret));
+		res->uncounted++;
+	}
+	strbuf_release(&why);
 }
 
 struct settle {

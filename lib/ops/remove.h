@@ -10,6 +10,11 @@ struct cdt_remove_result {
 	uint64_t manifests;		/* manifests that lost their last name, removed */
 	uint64_t chunks;		/* chunks no live manifest lists any more */
 	uint64_t reclaimable_bytes;	/* their stored size: what gc will free */
+	/*
+	 * Dropped manifests whose chunks could not all be counted (a read
+	 * error, reported): chunks and reclaimable_bytes are then unknown.
+	 */
+	uint64_t uncounted;
 };
 
 /*
@@ -37,7 +42,9 @@ int cdt_remove_name(struct cdt_remover *r, const char *name, struct cdt_remove_r
 /*
  * Settle the candidates: walk names/ once, and remove each candidate
  * manifest that no name entry uses (its chunk references die with it),
- * counting the chunks that no other manifest lists as reclaimable. When a
+ * counting the chunks that no other manifest lists as reclaimable (a
+ * manifest or chunk that cannot be read for that is warned about and
+ * counted in res->uncounted; the manifest goes all the same). When a
  * name entry cannot be read, it may use any of them, so all are kept (with
  * a warning) for gc, which marks from the names, to judge. Without
  * candidates nothing is read. Returns 0, or -errno when names/ cannot be
