@@ -292,6 +292,26 @@ PY
 	done
 }
 
+@test "a loose chunk gc cannot read is an I/O error, not one without a good copy, and stays" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	echo "a small file, stored as one loose chunk" > a
+	c add -q a
+	obj=$(cd "$S" && find objects -type f)
+	# gc's only read of the chunk is to pack it.
+	fail_call read first "/$obj>, \"CDTC" "$CDT" --store "$S" gc
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "error: chunk ${obj:8:2}${obj:11}: cannot read chunk: Input/output error"
+	[ -f "$S/$obj" ] || fail "gc removed the loose copy it could not read"
+	run_split c gc
+	assert_status 0
+	c cat a > got
+	cmp got a
+	run_split c fsck
+	assert_status 0
+}
+
 @test "an I/O error reading a pack is reported as one, not as damage to index again" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store

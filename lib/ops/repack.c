@@ -286,17 +286,29 @@ static int maybe_flush(struct repacker *rp)
 /*
  * Copy a chunk by reading a good copy wherever it is (loose copies first),
  * checking it fully, and encoding it again. 1 if copied, 0 if no good copy
- * exists, -errno on a write error.
+ * exists, -errno (reported) when a copy cannot be read (an I/O error: then
+ * whether a good one exists is not known) or on a write error.
  */
 static int copy_checked(struct repacker *rp, const struct cdt_id *id, uint32_t want)
 {
+	struct strbuf why = STRBUF_INIT;
+	char hex[CDT_ID_HEXLEN + 1];
 	uint32_t len;
 	int ret;
 
-	if (cdt_chunk_read(rp->reader, id, want, rp->raw, &len, NULL) < 0)
-		return 0;
-	ret = put_chunk(rp, id, rp->raw, len);
-	return ret < 0 ? ret : 1;
+	ret = cdt_chunk_read(rp->reader, id, want, rp->raw, &len, &why);
+	if (ret == -ENOENT || ret == -CDT_ECORRUPT) {
+		ret = 0;
+	} else if (ret < 0) {
+		/* Worded as fsck words it. */
+		ret = error_code(ret, "chunk %s: %s", cdt_id_to_hex(id, hex),
+				 why.len ? why.buf : cdt_strerror(ret));
+	} else {
+		ret = put_chunk(rp, id, rp->raw, len);
+		ret = ret < 0 ? ret : 1;
+	}
+	strbuf_release(&why);
+	return ret;
 }
 
 /*
