@@ -312,6 +312,43 @@ PY
 	assert_status 0
 }
 
+@test "a name entry that fails to read makes gc stop on an I/O error, not on damage" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir -p src/d
+	echo one > src/d/one
+	echo two > src/two
+	(cd src && c add -q -r d two)
+	c rm -q two
+	cp -a "$S" clean
+	run_split traced -f -o /dev/null -P "$S/names/d/one" -e trace=read \
+		-e inject=read:error=EIO "$CDT" --store "$S" gc
+	assert_status 1
+	assert_err_contains "error: name 'd/one': cannot read name entry: Input/output error"
+	assert_err_contains "error: not collecting garbage: 1 name or manifest could not be read: what is live is unknown"
+	[[ $err != *damaged* ]] || fail "an entry that could not be read was called damaged: $err"
+	diff -r clean "$S" || fail "gc changed the store"
+}
+
+@test "a manifest that fails to read while gc marks stops it, as an I/O error" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store --chunk-size 4K
+	# Over 1024 chunks: the mark reads the manifest's entries again, a window at a time.
+	gen_bytes 1 12000000 > a
+	c add -q a
+	echo b > b
+	c add -q b
+	c rm -q b
+	m=$(content_id a)
+	cp -a "$S" clean
+	fail_call pread64 last "/manifests/${m:0:2}/${m:2}>, " "$CDT" --store "$S" gc
+	assert_status 1
+	assert_err_contains "error: manifest $m, used by stored names, cannot be read: entry "
+	assert_err_contains ": Input/output error"
+	[[ $err != *damaged* ]] || fail "a manifest that could not be read was called damaged: $err"
+	diff -r clean "$S" || fail "gc changed the store"
+}
+
 @test "an I/O error reading a pack is reported as one, not as damage to index again" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store

@@ -339,6 +339,13 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	ret = cdt_live_mark(s, &l);
 	if (ret < 0)
 		goto out;
+	if (l.unreadable) {
+		ret = error_code(-EIO, "not collecting garbage: %llu name%s or manifest%s could not be "
+				 "read: what is live is unknown (run 'cdt fsck')",
+				 (unsigned long long)l.damaged, l.damaged == 1 ? "" : "s",
+				 l.damaged == 1 ? "" : "s");
+		goto out;
+	}
 	if (l.damaged) {
 		ret = error_code(-CDT_ECORRUPT, "not collecting garbage: %llu damaged name%s or manifest%s "
 				  "make it unknown what is live (run 'cdt fsck')",

@@ -272,7 +272,13 @@ static int mark_name(const char *name, const struct cdt_name_entry *e, int err,
 	if (l->take && !l->take(name, l->take_data))
 		return 0;
 	if (!e) {
-		error("name '%s' is damaged: %s", quote(name), why ? why : cdt_strerror(err));
+		/* An entry that cannot be read may be sound: it is no damage. */
+		if (err == -CDT_ECORRUPT) {
+			error("name '%s' is damaged: %s", quote(name), why ? why : cdt_strerror(err));
+		} else {
+			error("name '%s': %s", quote(name), why && *why ? why : cdt_strerror(err));
+			l->unreadable++;
+		}
 		l->damaged++;
 		return 0;
 	}
@@ -309,6 +315,8 @@ static int mark_manifest(struct cdt_live *l, const struct cdt_id *m)
 
 		ret = cdt_manifest_get(man, i, &e);
 		if (ret < 0) {
+			error("manifest %s, used by stored names, cannot be read: entry %llu: %s",
+			      cdt_id_to_hex(m, hex), (unsigned long long)i, cdt_strerror(ret));
 			l->damaged++;
 			break;
 		}
@@ -318,7 +326,8 @@ static int mark_manifest(struct cdt_live *l, const struct cdt_id *m)
 	strbuf_release(&why);
 	if (i == n)
 		l->good_manifests++;
-	return 0;
+	/* As when it cannot be opened: an I/O error stops the mark. */
+	return i == n || ret == -CDT_ECORRUPT ? 0 : ret;
 }
 
 int cdt_live_mark(struct cdt_store *s, struct cdt_live *l)

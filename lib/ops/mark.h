@@ -38,6 +38,7 @@ struct cdt_live {
 	uint64_t names, logical;
 	uint64_t good_manifests;	/* live manifests that read back intact */
 	uint64_t damaged;		/* names or live manifests that could not be read */
+	uint64_t unreadable;		/* of those, the ones an I/O error hid (not damaged) */
 	/* cdt_live_mark_names(): which names count (NULL: all). */
 	int (*take)(const char *name, void *data);
 	void *take_data;
@@ -45,7 +46,8 @@ struct cdt_live {
 
 /*
  * Mark what the names need (errors and damage are reported; damage is
- * counted in l->damaged, and then what is live is not fully known).
+ * counted in l->damaged, an entry an I/O error hid in l->unreadable too,
+ * and then what is live is not fully known).
  * 0 or -errno. Release with cdt_live_release() in any case.
  */
 int cdt_live_mark(struct cdt_store *s, struct cdt_live *l);
