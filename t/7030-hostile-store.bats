@@ -434,6 +434,40 @@ PY
 	assert_status 0
 }
 
+@test "gc and fsck --rebuild-refs fail when they cannot write info/ at their end, and only then" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir src
+	echo one > src/one
+	gen_bytes 1 3000000 > src/big
+	c add -q -r src
+	c rm -q src/big
+	cp -a "$S" orig
+	# The first write of info/packs is gc's as it removes a pack; its
+	# last one writes info/ whole.
+	fail_call renameat first 'info>, "packs"' "$CDT" --store "$S" gc
+	assert_status 0
+	[[ $err != *error:* ]] || fail "an error for a gc that succeeded: $err"
+	assert_err_contains "warning: cannot write '$S/info/packs': Input/output error"
+	run_split c fsck
+	assert_status 0
+	rm -rf "$S"
+	cp -a orig "$S"
+	fail_call renameat last 'info>, "packs"' "$CDT" --store "$S" gc
+	assert_status 1
+	assert_err_contains "error: cannot write '$S/info/packs': Input/output error"
+	# What fsck --rebuild-refs could not write again counts, even though
+	# the old info/packs it left in place is right.
+	rm -rf "$S"
+	cp -a orig "$S"
+	fail_call renameat first 'info>, "packs"' "$CDT" --store "$S" fsck --rebuild-refs
+	assert_status 32
+	assert_err_contains "error: cannot write '$S/info/packs': Input/output error"
+	assert_out_contains "info-stale info: cannot be written again: Input/output error"
+	run_split c fsck --rebuild-refs
+	assert_status 0
+}
+
 @test "a chunk that fails to read only while fsck hashes contents leaves that content id unchecked" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store

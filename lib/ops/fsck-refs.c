@@ -507,15 +507,17 @@ static void info_differs(const char *file, const char *what, void *data)
 
 /*
  * info/ (server info) against packs/ and names/: each difference is
- * derived data out of date, which --rebuild-refs writes again first (a
- * failure there is reported, and what it left stale is found).
+ * derived data out of date, which --rebuild-refs writes again first. A
+ * failure there is a problem (writing info/ is part of what was asked),
+ * even when what it could not replace happens to agree.
  */
 void fsck_check_info(struct cdt_fsck *f)
 {
 	int ret;
 
-	if (f->opt.rebuild_refs)
-		cdt_serverinfo_rebuild(f->s);
+	if (f->opt.rebuild_refs && (ret = cdt_serverinfo_rebuild(f->s)) < 0)
+		fsck_report(f, CDT_FSCK_INFO_STALE, xstrdup("info"), 0,
+			    "cannot be written again: %s", cdt_strerror(ret));
 	ret = cdt_serverinfo_check(f->s, info_differs, f);
 
 	if (ret < 0)
