@@ -309,6 +309,41 @@ survives_damaged_copy() {
 	done
 }
 
+@test "a pack with nothing marked that fails to read keeps the copy of a live chunk whose marked copy is damaged" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	rm -rf "$S"
+	"$CDT" init -q --chunker fixed --chunk-size 4K "$S"
+	gen_bytes 51 300000 > a
+	gen_bytes 52 300000 > b
+	c add -q a
+	c add -q b
+	cp "$S"/packs/pack-* .
+	# Two packed copies of every chunk, as a gc killed before it removed
+	# the packs it replaced leaves them.
+	c gc > /dev/null
+	new=$(ls "$S"/packs/*.pack)
+	cp -n pack-* "$S"/packs/
+	cp -a "$S" two
+	chunk=$(head -c 4096 a | sha256sum | cut -c1-64)
+	# One copy damaged, and every read of the packs holding the other
+	# fails while gc runs: that copy stays, whichever one gc marked.
+	for which in new old; do
+		rm -rf "$S"
+		cp -a two "$S"
+		damage_copy "$which" "$chunk" "$new"
+		other=()
+		for p in "$S"/packs/*.pack; do
+			{ [ "$which" = new ] && [ "$p" != "$new" ]; } ||
+			{ [ "$which" = old ] && [ "$p" = "$new" ]; } && other+=(-P "$p")
+		done
+		run_split traced -f -o /dev/null "${other[@]}" -e trace=pread64 \
+			-e inject=pread64:error=EIO "$CDT" --store "$S" gc
+		c cat a > out 2> cat.err ||
+			fail "the $which copy damaged, the other unreadable: after gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
+		cmp out a
+	done
+}
+
 @test "a pack gc rewrites keeps its copy of a live chunk whose marked copy elsewhere is damaged" {
 	rm -rf "$S"
 	"$CDT" init -q --chunker fixed --chunk-size 4K "$S"

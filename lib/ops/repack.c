@@ -618,6 +618,13 @@ static int drop_dead_pack(struct repacker *rp, size_t i)
 		if (!entry_bytes(rp, p, k, &raw, &len, &id)) {
 			if (rp->live->missing.nr)
 				return 0;
+			/*
+			 * Not read (an I/O error, or damage): it may be the one
+			 * good copy of the live chunk its index names.
+			 */
+			cdt_pack_entry(p, k, &id, NULL, NULL, NULL);
+			if (cdt_live_chunk(rp->live, &id) && !good_elsewhere(rp, p, &id))
+				return 0;
 			continue;
 		}
 		if (cdt_idset_has(&rp->live->missing, &id))
