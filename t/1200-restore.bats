@@ -711,3 +711,52 @@ restore_stopped_at_unpark() {
 		fail "$(cat err)"
 	! grep -q replaced err || fail "$(cat err)"
 }
+
+# Run cdt on the store with only stdin, stdout and stderr open (whatever
+# the test runner leaves open), under a limit of $1 open files.
+c_limited() {
+	local limit=$1
+	shift
+	run_split bash -c 'for fd in /proc/$$/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -le 2 ] || eval "exec $fd>&-"
+		done
+		ulimit -n "$0" && exec "$@"' "$limit" "$CDT" --store "$S" "$@"
+}
+
+@test "a tree is restored whole under a low limit of open files, with any number of jobs" {
+	init_store
+	# Files queued at every level of a chain, in many directories left
+	# behind, a hard link and a link.
+	p=src/a
+	for ((i = 0; i < 20; i++)); do
+		mkdir -p "$p"
+		echo "$i" > "$p/f"
+		p=$p/d
+	done
+	for ((i = 0; i < 30; i++)); do
+		mkdir -p "src/s$i/t"
+		echo "$i" > "src/s$i/t/g"
+	done
+	ln src/a/f src/s1/h
+	ln -s ../a src/s2/l
+	c add -q -r src
+	for run in 22:1 22:8 32:3; do
+		rm -rf out
+		c_limited "${run%:*}" restore -q -j "${run#*:}" src out
+		assert_status 0
+		diff -r src out
+	done
+}
+
+@test "a limit of open files too low to restore with is one line, and nothing is made" {
+	init_store
+	mkdir -p src/d
+	echo f > src/d/f
+	c add -q -r src
+	c_limited 14 restore -q src out
+	assert_status 1
+	assert_err_contains "cannot restore into 'out': the limit of open files (ulimit -n 14) leaves "
+	[ "$(wc -l < "$T/.err")" = 1 ] || fail "$err"
+	[ ! -e out ]
+}

@@ -242,11 +242,11 @@ void rt_worker_release(struct worker *w)
 
 void rt_enqueue(struct tree *t, size_t i, struct tnode *dir)
 {
-	if (!t->dry && t->jobs > 1 && t->items[i].size >= BIG_FILE) {
+	if (!t->dry && t->big_jobs > 1 && t->items[i].size >= BIG_FILE) {
 		struct titem *it = &t->items[i];
 
 		if (!t->big)
-			t->big = rt_worker_new(t, t->jobs);
+			t->big = rt_worker_new(t, t->big_jobs);
 		it->dir = dir;
 		rt_set_state(t, it, restore_file(t->big, it) < 0 ? ST_FAILED : ST_DONE);
 		it->dir = NULL;

@@ -19,6 +19,7 @@ struct tnode {
 	int missing;		/* dry run: it would be made, so everything under it is new */
 	int refs;		/* under tree.mu */
 	int parked;		/* fd closed while deeper directories are written; reopened */
+	int borrowed;		/* fd is tree.rootfd: not closed with the node */
 	dev_t dev;		/* the directory opened, to know it again when reopened */
 	ino_t ino;
 };
@@ -89,6 +90,8 @@ struct tree {
 	int nworkers;
 	int jobs;
 	struct worker *big;		/* the main thread's, for big files */
+	int big_jobs;			/* its readers (below 2: big files go to the workers) */
+	size_t open_levels;		/* directories of the walk kept open (see restore-tree-fds.c) */
 	uint64_t done_bytes, done_names;
 };
 
@@ -133,6 +136,16 @@ int rt_tmp_name(int dirfd, struct strbuf *name, int keep_file);
 int rt_open_dir_beneath(int rootfd, const char *rel);
 /* Set an entry's stored extended attributes on fd, or on dirfd/base (a link). */
 void rt_set_xattrs(const struct titem *it, int fd, int dirfd, const char *shown);
+
+/* restore-tree-fds.c: the descriptors a restore may use. */
+/*
+ * Share out the descriptors the limit of open files leaves free between
+ * the workers (*jobs, lowered if need be), the queue of files
+ * (t->qcap), big files (t->big_jobs) and the directories of the walk
+ * (t->open_levels). 0, or -EMFILE (reported) when too few are left to
+ * restore at all.
+ */
+int rt_plan_descriptors(struct tree *t, int *jobs);
 
 /* restore-tree-links.c: links, made by the main thread in name order. */
 /* A symbolic link: made, kept when it has the same target and no other link, else made anew over a non-directory. */

@@ -93,7 +93,7 @@ void rt_node_unref(struct tree *t, struct tnode *n)
 	last = !--n->refs;
 	pthread_mutex_unlock(&t->mu);
 	if (last) {
-		if (n->fd >= 0)
+		if (n->fd >= 0 && !n->borrowed)
 			close(n->fd);
 		free(n);
 	}
@@ -428,12 +428,13 @@ static int is_under(const char *dir, const char *rel)
 }
 
 /*
- * Directories deeper than this below the one written to have their
- * descriptor closed when nothing queued uses it, and reopened when the
- * walk comes back to them: a tree is restored whole at any depth add
- * stores (2048 levels) under a limit of open files of 1024.
+ * Of the directories from DIR down to where the walk is, only the last
+ * t->open_levels keep their descriptor (DIR's aside): those above have it
+ * closed when nothing queued uses it, and are opened again when the walk
+ * comes back to them. So a tree is restored whole at any depth add stores
+ * (2048 levels), under whatever limit of open files restore-tree-fds.c
+ * planned for.
  */
-#define OPEN_LEVELS 32
 
 /* Close the descriptor of the directory at stack[i] if nothing else uses it. */
 static void park_level(struct tree *t, struct level *l)
@@ -455,17 +456,17 @@ static void park_level(struct tree *t, struct level *l)
 }
 
 /*
- * A stack level made, at (*stack)[depth - 1]. Every level more than
- * OPEN_LEVELS above it is tried, not only the one just passed: a level
- * whose files were still queued when the walk went by is closed once
- * they are written, so that at most the directories of queued files stay
- * open beyond the window, however deep the walk goes meanwhile.
+ * Before a directory is opened at stack[depth - 1], every level above
+ * the window is tried, not only the one just left behind: one whose
+ * files were still queued when the walk went by is closed once they are
+ * written. Beyond the window, only directories of files queued or being
+ * written are then open: at most one each.
  */
-static void level_pushed(struct tree *t, struct level *stack, size_t depth)
+static void park_levels(struct tree *t, struct level *stack, size_t depth)
 {
 	size_t i;
 
-	for (i = 1; i + OPEN_LEVELS < depth; i++)
+	for (i = 1; i + t->open_levels < depth; i++)
 		park_level(t, &stack[i]);
 }
 
@@ -507,6 +508,25 @@ static void unpark_level(struct tree *t, struct level *l)
 }
 
 /*
+ * Make or reuse the directory rel (stored as `stored`, both taken) in the
+ * one at the top of the stack, for item `it` (NULL: implied), and push it.
+ */
+static void push_level(struct tree *t, struct level **stack, size_t *depth, size_t *alloc,
+		       char *rel, char *stored, struct titem *it)
+{
+	const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+	struct tnode *n;
+
+	park_levels(t, *stack, *depth + 1);
+	n = enter_dir(t, (*stack)[*depth - 1].node, base, rel, stored, it);
+	ALLOC_GROW(*stack, *depth + 1, *alloc);
+	(*stack)[*depth].rel = rel;
+	(*stack)[*depth].stored = stored;
+	(*stack)[*depth].node = n;
+	++*depth;
+}
+
+/*
  * Make the stack of open directories end at parent_rel (the directory of
  * the next item, whose stored name is `stored`), opening or making the
  * directories on the way. Returns the node of parent_rel.
@@ -523,23 +543,17 @@ static struct tnode *enter_parent(struct tree *t, struct level **stack, size_t *
 		free(l->rel);
 		free(l->stored);
 	}
-	unpark_level(t, &(*stack)[*depth - 1]);
+	if ((*stack)[*depth - 1].node->parked) {
+		park_levels(t, *stack, *depth);
+		unpark_level(t, &(*stack)[*depth - 1]);
+	}
 	have = *depth - 1;
 	while (have < want) {
-		struct level *up = &(*stack)[*depth - 1];
 		char *rel = first_comps(parent_rel, have + 1);
 		/* Its stored name: as many components past the prefix's. */
-		size_t skip = t->prefix_comps + have + 1;
-		char *stored = first_comps(it->stored, skip);
-		const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
-		struct tnode *n = enter_dir(t, up->node, base, rel, stored, NULL);
+		char *stored = first_comps(it->stored, t->prefix_comps + have + 1);
 
-		ALLOC_GROW(*stack, *depth + 1, *alloc);
-		(*stack)[*depth].rel = rel;
-		(*stack)[*depth].stored = stored;
-		(*stack)[*depth].node = n;
-		++*depth;
-		level_pushed(t, *stack, *depth);
+		push_level(t, stack, depth, alloc, rel, stored, NULL);
 		have++;
 	}
 	return (*stack)[*depth - 1].node;
@@ -637,7 +651,9 @@ static void run(struct tree *t)
 	size_t depth = 0, alloc = 0, i;
 	struct tnode *root = xcalloc(1, sizeof(*root));
 
-	root->fd = t->rootfd >= 0 ? dup(t->rootfd) : -1;
+	/* DIR's own descriptor, closed with the tree, not with the node. */
+	root->fd = t->rootfd;
+	root->borrowed = 1;
 	root->missing = t->rootfd < 0;	/* a dry run into a directory not made */
 	root->refs = 1;
 	ALLOC_GROW(stack, 1, alloc);
@@ -676,17 +692,9 @@ static void run(struct tree *t)
 			continue;
 		}
 		switch (it->type) {
-		case CDT_NAME_DIR: {
-			struct tnode *n = enter_dir(t, dir, it->base, it->rel, it->stored, it);
-
-			ALLOC_GROW(stack, depth + 1, alloc);
-			stack[depth].rel = xstrdup(it->rel);
-			stack[depth].stored = xstrdup(it->stored);
-			stack[depth].node = n;
-			depth++;
-			level_pushed(t, stack, depth);
+		case CDT_NAME_DIR:
+			push_level(t, &stack, &depth, &alloc, xstrdup(it->rel), xstrdup(it->stored), it);
 			break;
-		}
 		case CDT_NAME_SYMLINK:
 			rt_restore_symlink(t, dir, it);
 			break;
@@ -725,6 +733,11 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 	t.prefix = prefix;
 	t.prefix_comps = (size_t)rt_count_comps(prefix);
 
+	/* Under a low limit of open files: fewer at once, or nothing at all. */
+	ret = rt_plan_descriptors(&t, &jobs);
+	if (ret < 0)
+		goto out;
+
 	/* Every entry first: a missing prefix makes nothing, and the total is known. */
 	ret = cdt_names_walk(s, prefix, rt_collect, &t);
 	if (ret < 0) {
@@ -754,7 +767,6 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 	/* DIR made for a directory; a single file or link is only written into it. */
 	if (t.root_made && (!*t.items[0].rel || strcmp(t.items[0].stored, prefix)))
 		rt_report(&t, CDT_TREE_MKDIR, prefix);
-	t.qcap = (size_t)jobs * 4;
 	t.queue = xmalloc(t.qcap * sizeof(*t.queue));
 	t.nworkers = jobs;
 	t.workers = xcalloc((size_t)jobs, sizeof(*t.workers));
