@@ -190,6 +190,7 @@ LIB_SOURCES = \
 	lib/ops/restore-tree-links.c \
 	lib/ops/restore-tree-collect.c \
 	lib/ops/restore-tree-fds.c \
+	lib/ops/restore-tree-meta.c \
 	lib/ops/sketchset.c \
 	lib/ops/stats.c \
 	lib/ops/verify.c

@@ -534,6 +534,28 @@ make_owned() {
 	[ "$(cat out/moved/f2)" = 2 ]
 }
 
+@test "a directory swapped during restore is reported once, not again for each directory under it" {
+	init_store
+	mkdir -p src/d/x/y/z src/d/w src/e outside
+	echo 1 > src/d/x/y/z/f
+	echo 2 > src/d/w/g
+	echo 3 > src/e/h
+	c add -q -r src
+	CDT_TEST_PAUSE=restore-dir "$CDT" --store "$S" restore -q src out > r.out 2> r.err &
+	pid=$!
+	wait_stopped $pid
+	mv out/d out/moved
+	ln -s "$T/outside" out/d
+	kill -CONT $pid
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 1 ] || fail "restore exited $rc: $(cat r.err)"
+	echo "error: cannot set the metadata of 'out/d' nor of the 4 directories under it: it was replaced or removed while restoring" > want
+	diff -u want r.err
+	[ -z "$(ls -A outside)" ]
+	[ "$(cat out/e/h)" = 3 ]
+}
+
 @test "restore -v lists each name once with what was done" {
 	init_store
 	mkdir -p src/d
@@ -694,6 +716,8 @@ restore_stopped_at_unpark() {
 	[ "$rc" = 1 ] || fail "restore exited $rc: $(cat err)"
 	grep -q "^error: cannot restore the names under 'src/a': directory 'out/a' was replaced while restoring" err ||
 		fail "$(cat err)"
+	# Once: not again for each of the 40 directories made under it.
+	[ "$(wc -l < err)" = 1 ] || fail "$(cat err)"
 	[ -z "$(ls out/a)" ] || fail "written into the new out/a: $(ls out/a)"
 	[ "$(cat "out/old/$deep/bottom")" = bottom ]
 }

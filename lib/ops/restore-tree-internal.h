@@ -92,6 +92,8 @@ struct tree {
 	struct worker *big;		/* the main thread's, for big files */
 	int big_jobs;			/* its readers (below 2: big files go to the workers) */
 	size_t open_levels;		/* directories of the walk kept open (see restore-tree-fds.c) */
+	char **gone;			/* rel of directories found replaced while restoring (reported) */
+	size_t nr_gone, alloc_gone;
 	uint64_t done_bytes, done_names;
 };
 
@@ -119,6 +121,8 @@ void rt_name_done(struct tree *t, int failed, int kept, uint64_t bytes_written);
 void rt_set_state(struct tree *t, struct titem *it, int state);
 void rt_node_unref(struct tree *t, struct tnode *n);
 void rt_node_ref(struct tree *t, struct tnode *n);
+/* Is rel the directory dir or under it ("" holds everything)? */
+int rt_is_under(const char *dir, const char *rel);
 /* DIR/rel of an item, for messages. */
 const char *rt_local_path(const struct tree *t, const struct titem *it, struct strbuf *sb);
 /* Mode, owner, times and extended attributes of an item written to fd. 0 or -1 (reported). */
@@ -146,6 +150,14 @@ void rt_set_xattrs(const struct titem *it, int fd, int dirfd, const char *shown)
  * restore at all.
  */
 int rt_plan_descriptors(struct tree *t, int *jobs);
+
+/* restore-tree-meta.c: the directories' own metadata. */
+/*
+ * Set the stored metadata of every directory made or reused, deepest
+ * first, once all that is in them is written (their times stay); each
+ * one found replaced is reported once, with the directories under it.
+ */
+void rt_finish_dirs(struct tree *t);
 
 /* restore-tree-links.c: links, made by the main thread in name order. */
 /* A symbolic link: made, kept when it has the same target and no other link, else made anew over a non-directory. */

@@ -420,7 +420,7 @@ static char *first_comps(const char *s, size_t n)
 	return xstrndup(s, (size_t)(p - s));
 }
 
-static int is_under(const char *dir, const char *rel)
+int rt_is_under(const char *dir, const char *rel)
 {
 	size_t n = strlen(dir);
 
@@ -496,10 +496,13 @@ static void unpark_level(struct tree *t, struct level *l)
 	}
 	strbuf_addf(&shown, "%s/%s", t->dir, l->rel);
 	/* One that cannot be opened (no descriptor left, say) is not said to be replaced. */
-	if (fd >= 0 || fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV)
+	if (fd >= 0 || fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP || fd == -EXDEV) {
 		error("cannot restore the names under '%s': directory '%s' was replaced while restoring",
 		      quote(l->stored ? l->stored : l->rel), quote(shown.buf));
-	else
+		/* Said once: the directories made under it get nothing more either. */
+		ALLOC_GROW(t->gone, t->nr_gone + 1, t->alloc_gone);
+		t->gone[t->nr_gone++] = xstrdup(l->rel);
+	} else
 		error("cannot restore the names under '%s': cannot open directory '%s': %s",
 		      quote(l->stored ? l->stored : l->rel), quote(shown.buf), cdt_strerror(fd));
 	if (fd >= 0)
@@ -536,7 +539,7 @@ static struct tnode *enter_parent(struct tree *t, struct level **stack, size_t *
 {
 	size_t have, want = *parent_rel ? (size_t)rt_count_comps(parent_rel) : 0;
 
-	while (*depth > 1 && !is_under((*stack)[*depth - 1].rel, parent_rel)) {
+	while (*depth > 1 && !rt_is_under((*stack)[*depth - 1].rel, parent_rel)) {
 		struct level *l = &(*stack)[--*depth];
 
 		rt_node_unref(t, l->node);
@@ -604,45 +607,6 @@ static int open_root(struct tree *t, const char *dir, int private)
 	if (!t->root_made && !t->dry)
 		remove_stale_temps(t->rootfd);
 	return 0;
-}
-
-/* Directories last, deepest first, once all that is in them is written: their times stay. */
-static void finish_dirs(struct tree *t)
-{
-	struct strbuf shown = STRBUF_INIT;
-	size_t i;
-
-	for (i = t->nr; i-- > 0;) {
-		struct titem *it = &t->items[i];
-		struct stat st;
-		int fd;
-
-		if (it->type != CDT_NAME_DIR || !it->made)
-			continue;
-		rt_local_path(t, it, &shown);
-		fd = rt_open_dir_beneath(t->rootfd, it->rel);
-		if (fd < 0) {
-			if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP)
-				error("cannot set the metadata of '%s': it was replaced or removed while restoring",
-				      quote(shown.buf));
-			else
-				error("cannot set the metadata of '%s': %s", quote(shown.buf),
-				      cdt_strerror(fd));
-			pthread_mutex_lock(&t->mu);
-			t->res->failed++;
-			pthread_mutex_unlock(&t->mu);
-			continue;
-		}
-		if (fstat(fd, &st) < 0 || st.st_dev != it->dev || st.st_ino != it->ino) {
-			error("cannot set the metadata of '%s': it was replaced while restoring",
-			      quote(shown.buf));
-			t->res->failed++;
-		} else if (rt_set_meta(t, it, fd, shown.buf) < 0) {
-			t->res->failed++;
-		}
-		close(fd);
-	}
-	strbuf_release(&shown);
 }
 
 static void run(struct tree *t)
@@ -802,7 +766,7 @@ int cdt_restore_tree(struct cdt_store *s, const char *prefix, const char *dir,
 	for (i = 0; i < t.nworkers && !t.dry; i++)
 		pthread_join(t.workers[i].thread, NULL);
 	if (!t.dry) {
-		finish_dirs(&t);
+		rt_finish_dirs(&t);
 		/* Durable when the command says it is done: one sync of the file system. */
 		if (syncfs(t.rootfd) < 0) {
 			error("cannot sync '%s': %s", quote(dir), cdt_strerror(errno));
@@ -833,5 +797,8 @@ out:
 		free(t.items[k].xattrs);
 	}
 	free(t.items);
+	for (k = 0; k < t.nr_gone; k++)
+		free(t.gone[k]);
+	free(t.gone);
 	return ret;
 }
