@@ -270,6 +270,7 @@ int main(int argc, char **argv)
 	int bad = 0;
 
 	opterr = 0;	/* commands report bad options themselves */
+	raise_open_files_limit();
 	store_path = extract_store(&argc, argv, &bad);
 	if (bad) {
 		if (bad != 5)

@@ -784,3 +784,17 @@ c_limited() {
 	[ "$(wc -l < "$T/.err")" = 1 ] || fail "$err"
 	[ ! -e out ]
 }
+
+@test "a soft limit of open files below the hard one is raised, not restored within" {
+	init_store
+	mkdir -p src/d
+	echo f > src/d/f
+	c add -q -r src
+	# As a login shell's soft limit of 1024 below a hard limit of 524288:
+	# the low soft limit alone (ulimit -S) does not stop a restore.
+	hard=$(ulimit -H -n)
+	[ "$hard" = unlimited ] || [ "$hard" -gt 64 ] || skip_or_fail "hard limit of open files is $hard"
+	run_split bash -c 'ulimit -S -n 14 && exec "$0" "$@"' "$CDT" --store "$S" restore -q src out
+	assert_status 0
+	diff -r src out
+}

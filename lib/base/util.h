@@ -91,4 +91,13 @@ const char *human_size(uint64_t bytes, char *buf, size_t len);
 /* Monotonic seconds, for progress and timing. */
 double now_seconds(void);
 
+/*
+ * Raise the soft limit of open files to the hard one (as Go programs,
+ * restic among them, do at start). The soft default of 1024 exists for
+ * programs that use select(); cdt does not, and a store of many packs, a
+ * deep tree or many jobs can need more. A limit set low on purpose (both
+ * limits, as `ulimit -n N` sets them) stays as it is.
+ */
+void raise_open_files_limit(void);
+
 #endif
