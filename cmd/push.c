@@ -19,7 +19,7 @@ const char usage_push[] =
 	"stored, each step made durable before the next points at it, so an\n"
 	"interrupted push leaves DEST consistent and a rerun copies the rest. A\n"
 	"name DEST holds with other content is kept and reported (exit status 3)\n"
-	"unless -f. Nothing is removed from DEST.\n"
+	"unless -f. Nothing is removed from DEST but what -f replaces.\n"
 	"\n"
 	"    -f, --force        replace names that hold other content in DEST\n"
 	"    -n, --dry-run      say what would be copied; write nothing\n"

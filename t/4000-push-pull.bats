@@ -116,6 +116,38 @@ same_tree() {
 	same_tree "$D"
 }
 
+@test "a name of another kind in the destination is kept and reported; -f replaces what is in its way" {
+	pushed_tree
+	# The destination holds a directory of names where the source now has
+	# a file, and a file where the source now has a directory.
+	rm -r src/sub src/f4
+	echo now-a-file > src/sub
+	mkdir src/f4
+	echo under > src/f4/g
+	c add -q -r src
+	run_split c push "$D"
+	assert_status 1
+	assert_err_contains "warning: 'src/sub' holds other content in the destination; kept it (-f replaces it)"
+	assert_err_contains "error: cannot copy 'src/f4/g': the destination holds a name where one of its directories goes (-f replaces it)"
+	[ "$("$CDT" --store "$D" cat src/f4)" = "file 4" ]
+	run_split c push -f "$D"
+	assert_status 0
+	[ "$("$CDT" --store "$D" cat src/sub)" = now-a-file ]
+	[ "$("$CDT" --store "$D" cat src/f4/g)" = under ]
+	! "$CDT" --store "$D" ls | grep -q "^src/sub/" || fail "names left under src/sub"
+	run_split "$CDT" --store "$D" fsck
+	assert_status 0
+	same_tree "$D"
+	# And from the other side: pull -f into a store holding the old tree.
+	"$CDT" init -q "$T/old"
+	echo old > oldfile
+	"$CDT" --store "$T/old" add -q --name src/sub/big oldfile
+	"$CDT" --store "$T/old" add -q --name src/f4 oldfile
+	run_split "$CDT" --store "$T/old" pull -f "$S" src
+	assert_status 0
+	same_tree "$T/old"
+}
+
 @test "a damaged name entry in the destination is reported as such, kept, and replaced with -f" {
 	pushed_tree
 	printf 'XXXX' | dd of="$D/names/src/f3" bs=1 seek=0 conv=notrunc status=none

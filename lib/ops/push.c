@@ -168,11 +168,16 @@ static int push_name(const char *name, const struct cdt_name_entry *e, int err, 
 	if (same == 1 || (same < 0 && !p->opt->force))
 		return 0;
 	ret = cdt_name_writable(p->dst, name, e->type, 0);
+	/* -f: what is in the way is replaced, as add -r replaces it (not in a bucket: no removal there). */
+	if ((ret == -EISDIR || ret == -ENOTDIR) && p->opt->force && !cdt_store_remote_url(p->dst))
+		ret = 0;
 	if (ret < 0) {
-		error("cannot copy '%s': %s", quote(name),
+		error("cannot copy '%s': %s%s", quote(name),
 		      ret == -EISDIR ? "the destination holds names under it" :
 		      ret == -ENOTDIR ? "the destination holds a name where one of its directories goes" :
-		      cdt_strerror(ret));
+		      cdt_strerror(ret),
+		      (ret == -EISDIR || ret == -ENOTDIR) && !cdt_store_remote_url(p->dst) ?
+		      " (-f replaces it)" : "");
 		p->res->failed++;
 		return 0;
 	}
@@ -204,6 +209,13 @@ static int push_name(const char *name, const struct cdt_name_entry *e, int err, 
 	return 0;
 }
 
+static int replaces_type(void *cookie, void *data)
+{
+	(void)cookie;
+	(void)data;
+	return 1;
+}
+
 int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *prefixes, size_t n,
 	     const struct cdt_push_options *opt, struct cdt_push_result *res)
 {
@@ -228,6 +240,8 @@ int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *pr
 	io.group = cdt_test_group(1024);
 	io.done = name_done;
 	io.done_data = &p;
+	if (opt->force && !cdt_store_remote_url(dst))
+		io.replace_type = replaces_type;
 	if (!opt->dry_run)
 		p.ing = cdt_ingest_new(dst, &io);
 	p.reader = cdt_restore_new(src, opt->jobs);
