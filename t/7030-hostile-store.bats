@@ -551,3 +551,49 @@ PY
 		diff -r clean "$S" || fail "rm $opt changed the store"
 	done
 }
+
+@test "gc --recompress and add that cannot write info/packs as packs come and go warn, and succeed" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 1 300000 > a
+	c add -q a
+	cp -a "$S" orig
+	# The first three writes of info/packs are those of the conversion:
+	# after it checks the indexes, as it commits a pack, as it removes
+	# the old ones. The last one is gc's, writing info/ whole.
+	for k in 1 2 3; do
+		rm -rf "$S"
+		cp -a orig "$S"
+		fail_call renameat "$k" 'info>, "packs"' "$CDT" --store "$S" gc --recompress --level 5
+		assert_status 0
+		[[ $err != *error:* ]] || fail "an error for a gc that succeeded (write $k): $err"
+		assert_err_contains "warning: cannot write '$S/info/packs': Input/output error"
+		run_split c fsck
+		assert_status 0
+	done
+	# add commits its pack the same way.
+	gen_bytes 2 3000000 > b
+	fail_call renameat first 'info>, "packs"' "$CDT" --store "$S" add -q b
+	assert_status 0
+	[[ $err != *error:* ]] || fail "an error for an add that succeeded: $err"
+	assert_err_contains "warning: cannot write '$S/info/packs': Input/output error"
+	assert_err_contains "warning: info/ of '$S' is stale"
+	c cat b > got
+	cmp got b
+}
+
+@test "a name entry that fails to read makes gc --recompress stop on an I/O error, not on damage" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir -p src/d
+	echo one > src/d/one
+	(cd src && c add -q -r d)
+	cp -a "$S" clean
+	run_split traced -f -o /dev/null -P "$S/names/d/one" -e trace=read \
+		-e inject=read:error=EIO "$CDT" --store "$S" gc --recompress --level 5
+	assert_status 1
+	assert_err_contains "error: name 'd/one': cannot read name entry: Input/output error"
+	assert_err_contains "error: not converting: 1 name could not be read: what is live is unknown"
+	[[ $err != *damaged* ]] || fail "an entry that could not be read was called damaged: $err"
+	diff -r clean "$S" || fail "gc --recompress changed the store"
+}

@@ -532,6 +532,12 @@ int cdt_recompress(struct cdt_store *s, int level, int dry_run,
 	ret = cdt_live_mark(s, &rc.live);
 	if (ret < 0)
 		goto out;
+	if (rc.live.unreadable) {
+		ret = error_code(-EIO, "not converting: %llu name%s could not be read: what is live "
+				 "is unknown (run 'cdt fsck')", (unsigned long long)rc.live.unreadable,
+				 rc.live.unreadable == 1 ? "" : "s");
+		goto out;
+	}
 	if (rc.live.damaged || rc.live.missing.nr) {
 		ret = error_code(-CDT_ECORRUPT, "not converting: the store has damaged names or "
 				 "manifests, or live chunks are missing (run 'cdt fsck')");

@@ -130,22 +130,6 @@ struct repacker {
 	uint64_t done, total;		/* of the bytes to rewrite: inputs and live loose chunks */
 };
 
-/*
- * info/packs written again (without pack `removed`, when not NULL) as the
- * packs change, for readers over HTTP. gc writes all of info/ again when
- * it ends, and fails if it cannot: a failure here is only a warning.
- */
-static void update_info(struct cdt_store *s, const char *removed)
-{
-	int was = cdt_errors_as_warnings(1);
-
-	if (removed)
-		cdt_serverinfo_unlist_pack(s, removed);
-	else
-		cdt_serverinfo_packs(s);
-	cdt_errors_as_warnings(was);
-}
-
 static void tell_progress(struct repacker *rp, uint64_t done)
 {
 	if (rp->progress)
@@ -163,7 +147,7 @@ static int remove_pack(struct repacker *rp, size_t i)
 		if (!strcmp(rp->made[j], pl->packs[i]->name))
 			return 0;	/* rewritten into an identical pack */
 	rp->say("pack", pl->packs[i]->name, pl->total_bytes[i] - pl->live_bytes[i], rp->data);
-	update_info(rp->store, pl->packs[i]->name);
+	cdt_serverinfo_unlist_pack(rp->store, pl->packs[i]->name);
 	ret = cdt_pack_remove_files(rp->store, pl->packs[i]->name);
 	if (ret < 0)
 		return error_code(ret, "cannot remove 'packs/%s.idx': %s", pl->packs[i]->name,
@@ -196,7 +180,7 @@ static int flush_output(struct repacker *rp)
 		ALLOC_GROW(rp->made, rp->nmade + 1, rp->made_alloc);
 		strcpy(rp->made[rp->nmade++], name);
 		rp->res->packs_written++;
-		update_info(rp->store, NULL);
+		cdt_serverinfo_packs(rp->store);
 	}
 	if (!rp->npending && rp->loose_done == rp->loose_in)
 		return 0;
@@ -210,7 +194,7 @@ static int flush_output(struct repacker *rp)
 			break;
 	}
 	if (rp->npending)
-		update_info(rp->store, NULL);
+		cdt_serverinfo_packs(rp->store);
 	if (ret < 0)
 		return ret;
 	rp->npending = 0;
@@ -702,7 +686,7 @@ int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_
 		ret = ret < 0 ? ret : 0;
 	}
 	/* (and the packs the check indexed again) */
-	update_info(s, NULL);
+	cdt_serverinfo_packs(s);
 	/* What that freed counts: the outputs are sized by the space there is now. */
 	cdt_pause_point("repack");
 	rp.target = output_target(s, 0);

@@ -83,9 +83,15 @@ int cdt_serverinfo_write_packs(struct cdt_info *in)
 	return write_packs_except(in, NULL);
 }
 
+/*
+ * info/packs written again as packs come and go: derived data, which gc
+ * and fsck --rebuild-refs write whole, so what goes wrong here is said in
+ * warnings, never an "error:" from a command that succeeds.
+ */
 int cdt_serverinfo_unlist_pack(struct cdt_store *s, const char *name)
 {
 	struct cdt_info *in;
+	int was = cdt_errors_as_warnings(1);
 	int ret = cdt_info_open(s, &in);
 
 	if (!ret) {
@@ -95,6 +101,7 @@ int cdt_serverinfo_unlist_pack(struct cdt_store *s, const char *name)
 	if (ret)
 		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
 			cdt_store_path(s));
+	cdt_errors_as_warnings(was);
 	return ret;
 }
 
@@ -116,11 +123,13 @@ static int update(struct cdt_store *s, int whole)
 
 int cdt_serverinfo_packs(struct cdt_store *s)
 {
+	int was = cdt_errors_as_warnings(1);
 	int ret = update(s, 0);
 
 	if (ret)
 		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
 			cdt_store_path(s));
+	cdt_errors_as_warnings(was);
 	return ret;
 }
 
