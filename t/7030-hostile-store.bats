@@ -597,3 +597,22 @@ PY
 	[[ $err != *damaged* ]] || fail "an entry that could not be read was called damaged: $err"
 	diff -r clean "$S" || fail "gc --recompress changed the store"
 }
+
+@test "a table of info/names gc fails to write is said as such, never as names it could not read" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir -p src/d
+	echo one > src/d/one
+	echo two > src/two
+	(cd src && c add -q -r d two)
+	c rm -q two
+	# The last write of info/names/d is that of gc writing info/ whole.
+	fail_call renameat last 'info/names>, "d"' "$CDT" --store "$S" gc
+	assert_status 1
+	assert_err_contains "error: cannot write '$S/info/names/d': Input/output error"
+	[[ $err != *"cannot read"* ]] || fail "a failed write was called a failed read: $err"
+	run_split c fsck --rebuild-refs
+	assert_status 0
+	run_split c fsck
+	assert_status 0
+}

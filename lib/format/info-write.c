@@ -296,6 +296,7 @@ struct collected {
 	struct strbuf prefix;	/* the prefix being collected */
 	int damaged;		/* an entry under it cannot be read */
 	struct cdt_info *in;	/* rebuild: where tables go */
+	int write_failed;	/* rebuild: a table could not be written (reported) */
 	cdt_info_table_fn fn;	/* expected: where tables go */
 	void *data;
 	struct cdt_info_prefix *lines;
@@ -348,7 +349,9 @@ static int flush_prefix(struct collected *c)
 		struct cdt_info_prefix line;
 
 		ret = write_table(c->in, c->prefix.buf, c->v, c->n, &line);
-		if (!ret && line.bytes) {
+		if (ret) {
+			c->write_failed = 1;
+		} else if (line.bytes) {
 			line.prefix = xstrdup(c->prefix.buf);
 			ALLOC_GROW(c->lines, c->nlines + 1, c->lines_alloc);
 			c->lines[c->nlines++] = line;
@@ -460,8 +463,9 @@ int cdt_info_names_rebuild(struct cdt_info *in)
 	c.in = in;
 	ret = walk_tables(in->s, NULL, &c);
 	if (ret < 0) {
-		error("cannot read the names of '%s' for info/names: %s", cdt_store_path(in->s),
-		      cdt_strerror(ret));
+		if (!c.write_failed)	/* (else said where the table failed) */
+			error("cannot read the names of '%s' for info/names: %s",
+			      cdt_store_path(in->s), cdt_strerror(ret));
 		goto out;
 	}
 	/* Tables of prefixes that have no names any more (lines are sorted by prefix). */
