@@ -128,3 +128,29 @@ stats_failing_last() {
 	[ "$err" = "error: cannot read the reference tables: Input/output error" ] || fail "stderr: $err"
 	[ -z "$output" ] || fail "figures printed: $output"
 }
+
+@test "a name entry that fails to read makes stats fail on an I/O error, not on damage, with no figures" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	mkdir -p src/d
+	echo one > src/d/one
+	echo two > src/two
+	(cd src && c add -q -r d two)
+	# Every read of the entry of d/one fails.
+	eio_name() {
+		run_split traced -f -o /dev/null -P "$S/names/d/one" -e trace=read \
+			-e inject=read:error=EIO "$CDT" --store "$S" "$@"
+	}
+	for args in "stats" "stats --json" "stats d" "stats two"; do
+		eio_name $args
+		assert_status 1
+		[ "$err" = "error: name 'd/one': cannot read name entry: Input/output error" ] ||
+			fail "$args: stderr: $err"
+		[ -z "$output" ] || fail "$args: figures printed: $output"
+	done
+	# rm -n counts what removing frees the same way.
+	eio_name rm -n two
+	assert_status 1
+	assert_err_contains "error: cannot tell what removing would free: Input/output error"
+	[[ $err != *damaged* ]] || fail "an entry that could not be read was called damaged: $err"
+}

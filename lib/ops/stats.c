@@ -9,6 +9,7 @@
 #include "ops/repack.h"
 #include "base/util.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,11 @@ int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
 	ret = cdt_live_mark(s, &l);
 	if (ret < 0)
 		goto out;
+	/* A name an I/O error hid (reported) may be a good one: no figure leaves it out. */
+	if (l.unreadable) {
+		ret = -EIO;
+		goto out;
+	}
 	st->names = l.names;
 	st->logical_bytes = l.logical;
 	st->chunks = l.chunks;
@@ -267,6 +273,10 @@ int cdt_stats_part(struct cdt_store *s, const char *under,
 	ret = cdt_live_mark_names(s, NULL, not_in_part, &f, &rest);
 	if (ret < 0)
 		goto out;
+	if (part.unreadable || rest.unreadable) {
+		ret = -EIO;	/* (reported: a name an I/O error hid may need anything) */
+		goto out;
+	}
 	for (i = 0; i < part.manifests.cap; i++)
 		if (part.manifests.used[i] && !cdt_idset_has(&rest.manifests, &part.manifests.ids[i]))
 			out->only_manifests++;

@@ -38,8 +38,9 @@ struct cdt_stats {
 /*
  * Count everything (a read-only walk of names, manifests and objects).
  * Damaged names or manifests are reported and counted out; returns 0, or
- * -CDT_ECORRUPT when something could not be read (figures are then lower
- * bounds), or -errno.
+ * -CDT_ECORRUPT when something was damaged (figures are then lower
+ * bounds), or -errno (-EIO for a name an I/O error hid, reported: no
+ * figure is complete then).
  */
 int cdt_stats(struct cdt_store *s, struct cdt_stats *st);
 
@@ -71,8 +72,9 @@ struct cdt_stats_part {
  * says yes (take NULL: all of them), from two marks: what these names
  * need, and what all the other names need (cdt_live_mark_names()); what
  * only the first needs is freed. Read-only. 0, -CDT_ECORRUPT when a name
- * or manifest could not be read (reported; what is freed is then not
- * known: the figures are left as counted), or -errno.
+ * or manifest is damaged (reported; what is freed is then not known: the
+ * figures are left as counted), or -errno (-EIO for a name an I/O error
+ * hid, reported).
  */
 int cdt_stats_part(struct cdt_store *s, const char *under,
 		   int (*take)(const char *name, void *data), void *data,
