@@ -368,3 +368,40 @@ survives_damaged_copy() {
 		done
 	done
 }
+
+@test "a pack that fails to read while gc indexes it again stays, though the live chunks are found elsewhere" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	rm -rf "$S"
+	"$CDT" init -q --chunker fixed --chunk-size 4K "$S"
+	gen_bytes 51 300000 > a
+	gen_bytes 52 300000 > b
+	c add -q a
+	c add -q b
+	cp "$S"/packs/pack-* .
+	# Two packed copies of every chunk, as a gc killed before it removed
+	# the packs it replaced leaves them; the old packs' indexes are gone.
+	c gc > /dev/null
+	new=$(ls "$S"/packs/*.pack)
+	cp -n pack-*.pack "$S"/packs/
+	chunk=$(head -c 4096 a | sha256sum | cut -c1-64)
+	damage_copy new "$chunk" "$new"
+	# Every read of the old packs fails while gc runs: what they hold is
+	# not known, and one of them holds the only good copy of a chunk.
+	old=()
+	for p in "$S"/packs/*.pack; do
+		[ "$p" = "$new" ] || old+=(-P "$p")
+	done
+	[ "${#old[@]}" -gt 0 ] || fail "no old pack"
+	run_split traced -f -o /dev/null "${old[@]}" -e trace=pread64,read \
+		-e inject=pread64,read:error=EIO "$CDT" --store "$S" gc
+	assert_status 1
+	assert_err_contains ": cannot read pack file: Input/output error; keeping it: what it holds is not known"
+	for p in "${old[@]}"; do
+		[ "$p" = -P ] || [ -e "$p" ] || fail "gc removed $p, which it could not read; gc said: $err"
+	done
+	# Readable again: the next gc indexes them, and keeps the good copy.
+	run_split c gc
+	c cat a > out 2> cat.err ||
+		fail "after gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
+	cmp out a
+}

@@ -2,6 +2,7 @@
 #include "ops/gc.h"
 #include "ops/chunks.h"
 #include "format/fanout.h"
+#include "format/pack.h"
 #include "base/fsutil.h"
 #include "base/idset.h"
 #include "ops/mark.h"
@@ -260,6 +261,27 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
 	}
 }
 
+/*
+ * Pack `name` could not be indexed: is it damaged? Read again from start
+ * to end. An I/O error (or a read that succeeds now) says nothing of what
+ * it holds: it may be the only good copy of a live chunk whose marked copy
+ * is damaged, so it stays, and only damage lets it go.
+ */
+static int unusable_is_damaged(struct sweep *sw, const char *name)
+{
+	struct cdt_base_source bases = cdt_chunk_base_source(sw->reader);
+	struct strbuf why = STRBUF_INIT;
+	int ret = cdt_pack_scan(cdt_store_dirfd(sw->store, CDT_DIR_PACKS), name,
+				cdt_store_chunker(sw->store)->max_size, &bases, NULL, NULL, &why);
+
+	if (ret != -CDT_ECORRUPT)
+		warning("pack %s: %s; keeping it: what it holds is not known (run 'cdt fsck')",
+			name, ret < 0 ? (why.len ? why.buf : cdt_strerror(ret)) :
+			"it reads without error now, but was not indexed");
+	strbuf_release(&why);
+	return ret == -CDT_ECORRUPT;
+}
+
 static void remove_unusable(struct sweep *sw, int dry)
 {
 	int packsfd = cdt_store_dirfd(sw->store, CDT_DIR_PACKS);
@@ -271,6 +293,8 @@ static void remove_unusable(struct sweep *sw, int dry)
 		struct stat st;
 		int failed = 0;
 
+		if (!dry && !unusable_is_damaged(sw, sw->unusable[i]))
+			continue;
 		strbuf_reset(&path);
 		strbuf_addf(&path, "%s.pack", sw->unusable[i]);
 		say(sw, "pack no live chunk needs (it cannot be indexed)", sw->unusable[i],
