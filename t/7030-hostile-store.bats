@@ -616,3 +616,22 @@ PY
 	run_split c fsck
 	assert_status 0
 }
+
+@test "a loose chunk gc packed but fails to remove is named in a warning, and goes at the next gc" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	echo hello > h
+	c add -q h
+	obj=$(cd "$S/objects" && find . -type f | cut -c3-)
+	[ -n "$obj" ] || fail "no loose chunk"
+	fail_call unlinkat first "/objects>, \"$obj\", 0)" "$CDT" --store "$S" gc
+	assert_status 0
+	assert_err_contains "warning: cannot remove loose chunk ${obj:0:2}${obj:3}, packed now: Input/output error"
+	[ -f "$S/objects/$obj" ] || fail "the chunk is gone after all"
+	run_split c fsck
+	assert_status 0
+	run_split c gc
+	assert_status 0
+	[ ! -e "$S/objects/$obj" ] || fail "the next gc left the loose copy"
+	[ "$(c cat h)" = hello ]
+}

@@ -199,11 +199,17 @@ static int flush_output(struct repacker *rp)
 		return ret;
 	rp->npending = 0;
 	for (i = rp->loose_done; i < rp->loose_in; i++) {
-		char path[CDT_ID_HEXLEN + 2];
+		char path[CDT_ID_HEXLEN + 2], hex[CDT_ID_HEXLEN + 1];
 
-		if (cdt_idset_has(&rp->written, &rp->loose[i]) &&
-		    unlinkat(objfd, cdt_id_path(&rp->loose[i], path), 0) == 0)
+		if (!cdt_idset_has(&rp->written, &rp->loose[i]))
+			continue;
+		if (unlinkat(objfd, cdt_id_path(&rp->loose[i], path), 0) == 0) {
 			rp->res->loose_packed++;
+		} else if (errno != ENOENT) {
+			/* Nothing is lost: the pack holds it, and the next gc tries again. */
+			warning("cannot remove loose chunk %s, packed now: %s",
+				cdt_id_to_hex(&rp->loose[i], hex), cdt_strerror(errno));
+		}
 	}
 	rp->loose_done = rp->loose_in;
 	return 0;
