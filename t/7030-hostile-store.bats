@@ -635,3 +635,19 @@ PY
 	[ ! -e "$S/objects/$obj" ] || fail "the next gc left the loose copy"
 	[ "$(c cat h)" = hello ]
 }
+
+@test "a chunk that fails to read while fsck checks chunk data in threads is unchecked, not damaged" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	for i in 1 2 3 4 5 6; do echo "file $i" > f$i; done
+	c add -q f1 f2 f3 f4 f5 f6
+	obj=$(cd "$S" && find objects -type f | sort | sed -n 3p)
+	cp -a "$S" clean
+	# Every read of that chunk fails, in whichever thread reads it.
+	run_split traced -f -o /dev/null -P "$S/$obj" -e trace=read \
+		-e inject=read:error=EIO "$CDT" --store "$S" fsck -j 2
+	assert_status 1
+	assert_out_contains "unchecked ${obj:8:2}${obj:11}: cannot read chunk: Input/output error; affects 'f"
+	[[ $output != *chunk-corrupt* ]] || fail "an I/O error was called damage: $output"
+	diff -r clean "$S" || fail "fsck changed the store"
+}

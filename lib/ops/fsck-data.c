@@ -462,7 +462,9 @@ void fsck_check_chunk_data(struct cdt_fsck *f)
 					    "loose copy is damaged (%s); a good packed copy serves "
 					    "reads", rr.whys[i].buf);
 			else if (err)
-				fsck_chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, ci, "%s",
+				/* An I/O error says nothing of the chunk: it stays unchecked. */
+				fsck_chunk_problem(f, err == -CDT_ECORRUPT ? CDT_FSCK_CHUNK_CORRUPT :
+						   CDT_FSCK_UNCHECKED, ci, "%s",
 						   rr.whys[i].len ? rr.whys[i].buf :
 						   cdt_strerror(err));
 		}
