@@ -478,6 +478,13 @@ static int cmp_problems(const void *a, const void *b)
 	return strcmp(x->object, y->object);
 }
 
+static int cmp_problem_order(const void *a, const void *b, void *data)
+{
+	const struct fsck_problem *problems = data;
+
+	return cmp_problems(&problems[*(const uint32_t *)a], &problems[*(const uint32_t *)b]);
+}
+
 void cdt_fsck_finish(struct cdt_fsck *f, struct cdt_fsck_summary *sum)
 {
 	const char **names = NULL;
@@ -493,18 +500,30 @@ void cdt_fsck_finish(struct cdt_fsck *f, struct cdt_fsck_summary *sum)
 					    f->chunks[i].disk_size, "no manifest lists it");
 		f->finished = 1;
 	}
-	/* Sorted for output; chunks point at their problems by index, so renumber. */
-	if (f->nproblems > 1)
-		qsort(f->problems, f->nproblems, sizeof(*f->problems), cmp_problems);
-	for (i = 0; i < f->nproblems; i++) {
-		struct fsck_problem *p = &f->problems[i];
-		struct cdt_id id;
-		uint32_t ci;
+	/*
+	 * Sorted for output; chunks point at their problems by index (their
+	 * own, whatever its kind, or the problem of a pack that hides them),
+	 * so renumber through where each problem went.
+	 */
+	if (f->nproblems > 1) {
+		struct fsck_problem *sorted = xcalloc(f->nproblems, sizeof(*sorted));
+		uint32_t *order = xcalloc(f->nproblems, sizeof(*order));
+		uint32_t *moved = xcalloc(f->nproblems, sizeof(*moved));
 
-		if ((p->kind == CDT_FSCK_CHUNK_MISSING || p->kind == CDT_FSCK_CHUNK_CORRUPT) &&
-		    cdt_id_from_hex(p->object, &id) == 0 &&
-		    (ci = fsck_find_chunk(f, &id)) != FSCK_NONE)
-			f->chunks[ci].problem = (uint32_t)i;
+		for (i = 0; i < f->nproblems; i++)
+			order[i] = (uint32_t)i;
+		qsort_r(order, f->nproblems, sizeof(*order), cmp_problem_order, f->problems);
+		for (i = 0; i < f->nproblems; i++) {
+			sorted[i] = f->problems[order[i]];
+			moved[order[i]] = (uint32_t)i;
+		}
+		memcpy(f->problems, sorted, f->nproblems * sizeof(*sorted));
+		for (i = 0; i < f->nchunks; i++)
+			if (f->chunks[i].problem != FSCK_NONE)
+				f->chunks[i].problem = moved[f->chunks[i].problem];
+		free(sorted);
+		free(order);
+		free(moved);
 	}
 	f->sum.problems = 0;
 	f->sum.exit_bits = 0;
