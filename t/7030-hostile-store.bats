@@ -529,7 +529,9 @@ PY
 	assert_status 1
 	assert_one_line_err
 	assert_err_contains "): its base chunk "
-	assert_err_contains " cannot be read: Input/output error"
+	assert_err_contains " cannot be read: pack "
+	assert_err_contains ": cannot read the object at offset "
+	assert_err_contains ": Input/output error"
 }
 
 @test "a name entry that fails to read is no damaged name for rm to remove" {
@@ -650,4 +652,20 @@ PY
 	assert_out_contains "unchecked ${obj:8:2}${obj:11}: cannot read chunk: Input/output error; affects 'f"
 	[[ $output != *chunk-corrupt* ]] || fail "an I/O error was called damage: $output"
 	diff -r clean "$S" || fail "fsck changed the store"
+}
+
+@test "an object of a pack that fails to read is named by its pack and offset" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 1 1000000 > big
+	c add -q big
+	pack=$(ls "$S"/packs/*.pack)
+	pack=${pack##*/}
+	# Every read of the pack fails; the first object of the file is its first.
+	run_split traced -f -o /dev/null -P "$S/packs/$pack" -e trace=pread64 \
+		-e inject=pread64:error=EIO "$CDT" --store "$S" cat -j 1 big
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "error: cannot read 'big' at offset 0: chunk "
+	assert_err_contains "): pack ${pack%.pack}: cannot read the object at offset 8: Input/output error"
 }

@@ -291,6 +291,16 @@ void cdt_pack_close_file(struct cdt_pack *p)
 	pthread_mutex_unlock(&open_mu);
 }
 
+/* An object that could not be read (an I/O error): which one, and why. */
+static int read_object_failed(const struct cdt_pack *p, uint64_t off, int ret,
+			      struct strbuf *why)
+{
+	if (why)
+		strbuf_addf(why, "pack %s: cannot read the object at offset %llu: %s", p->name,
+			    (unsigned long long)off, cdt_strerror(ret));
+	return ret;
+}
+
 int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *buf,
 		  size_t cap, size_t *len, struct strbuf *why)
 {
@@ -318,7 +328,7 @@ int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *bu
 		return ret;
 	got = pread_full(p->fd, buf, n, (off_t)off);
 	if (got < 0)
-		return (int)got;
+		return read_object_failed(p, off, (int)got, why);
 	/* Bytes fetched from elsewhere that fail the check are fetched once more. */
 	if (((size_t)got != n || crc_of(buf, n) != crc) &&
 	    (ret = cdt_pack_fill(p, packsfd, off, n, 1, why)) <= 0) {
@@ -326,7 +336,7 @@ int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *bu
 			return ret;
 		got = pread_full(p->fd, buf, n, (off_t)off);
 		if (got < 0)
-			return (int)got;
+			return read_object_failed(p, off, (int)got, why);
 	}
 	if ((size_t)got != n || crc_of(buf, n) != crc) {
 		/* Not what the cache should keep, either. */
