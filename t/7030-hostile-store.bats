@@ -669,3 +669,32 @@ PY
 	assert_err_contains "error: cannot read 'big' at offset 0: chunk "
 	assert_err_contains "): pack ${pack%.pack}: cannot read the object at offset 8: Input/output error"
 }
+
+@test "a packed copy that fails to read beside a damaged loose one makes the chunk unreadable, not damaged" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	echo "a small file, stored as one loose chunk" > a
+	c add -q a
+	obj=$(cd "$S" && find objects -type f)
+	cp "$S/$obj" loose
+	c gc > /dev/null
+	# The loose copy comes back, damaged, beside the packed one.
+	mkdir -p "$S/${obj%/*}"
+	cp loose "$S/$obj"
+	printf X | dd of="$S/$obj" bs=1 seek=14 conv=notrunc 2> /dev/null
+	pack=$(ls "$S"/packs/*.pack)
+	pack=${pack##*/}
+	cp -a "$S" clean
+	for cmd in "cat a" "fsck -j 1"; do
+		run_split traced -f -o /dev/null -P "$S/packs/$pack" -e trace=pread64 \
+			-e inject=pread64:error=EIO "$CDT" --store "$S" $cmd
+		assert_status 1
+		case "$output$err" in *"does not match"*|*chunk-corrupt*) fail "'$cmd' called damage: $output$err" ;; esac
+		[[ $output$err == *"Input/output error; another copy is damaged"* ]] || fail "'$cmd' did not say why: $output$err"
+	done
+	assert_out_contains "unchecked ${obj:8:2}${obj:11}: pack ${pack%.pack}: cannot read the object at offset 8: Input/output error; another copy is damaged; affects 'a'"
+	diff -r clean "$S" || fail "fsck changed the store"
+	# With the pack readable, the damaged loose copy is only garbage.
+	c cat a > got
+	cmp got a
+}

@@ -448,6 +448,16 @@ struct cdt_base_source cdt_chunk_base_source(struct cdt_chunk_reader *r)
 	return b;
 }
 
+/*
+ * What one copy's read says of the chunk, to keep the strongest of several:
+ * a good read; then an I/O error (that copy may be good, so the chunk is
+ * not known to be damaged); then damage; then no copy at all.
+ */
+static int copy_rank(int ret)
+{
+	return !ret ? 3 : ret == -ENOENT ? 0 : ret == -CDT_ECORRUPT ? 1 : 2;
+}
+
 static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t want_len,
 		      unsigned char *out, uint32_t *len, struct strbuf *why, int allow_delta)
 {
@@ -455,7 +465,7 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 	struct cdt_pack *tried, **packs;
 	uint64_t index;
 	size_t n, i;
-	int ret, best;
+	int ret, best, damaged;
 
 	/* A store read from elsewhere asks its local seeds first. */
 	if (cdt_store_remote_url(r->store) &&
@@ -473,6 +483,7 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 		return ret;
 	}
 	best = ret;
+	damaged = ret == -CDT_ECORRUPT;
 	cdt_chunk_locate(r->store, id, &tried, &index);
 	if (!tried) {
 		/*
@@ -497,8 +508,12 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 		int pret = read_packed(r, tried, index, id, want_len, out, len, &packed,
 				       allow_delta);
 
-		/* Report the loose copy's damage when there is one, else the pack's. */
-		if (!pret || best == -ENOENT) {
+		damaged |= pret == -CDT_ECORRUPT;
+		/*
+		 * Keep what says most (copy_rank()): of two damaged copies,
+		 * the loose one's damage is reported.
+		 */
+		if (copy_rank(pret) > copy_rank(best)) {
 			strbuf_reset(&first);
 			strbuf_addbuf(&first, &packed);
 			best = pret;
@@ -506,7 +521,10 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 		strbuf_release(&packed);
 		if (!best)
 			goto done;
-		/* A damaged copy: any other pack holding the chunk may have a good one. */
+		/*
+		 * A damaged copy, or one that could not be read: any other
+		 * pack holding the chunk may have a good one.
+		 */
 		n = cdt_packs_list(r->store, &packs);
 		for (i = 0; i < n; i++) {
 			struct strbuf other = STRBUF_INIT;
@@ -516,11 +534,15 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 				continue;
 			ret = read_packed(r, packs[i], (uint64_t)k, id, want_len, out, len, &other,
 					  allow_delta);
-			strbuf_release(&other);
-			if (!ret) {
-				best = 0;
-				break;
+			damaged |= ret == -CDT_ECORRUPT;
+			if (copy_rank(ret) > copy_rank(best)) {
+				strbuf_reset(&first);
+				strbuf_addbuf(&first, &other);
+				best = ret;
 			}
+			strbuf_release(&other);
+			if (!ret)
+				break;
 		}
 		free(packs);
 	}
@@ -554,6 +576,8 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 			strbuf_addstr(why, "chunk is missing");
 		else
 			strbuf_addbuf(why, &first);
+		if (copy_rank(best) == 2 && damaged)
+			strbuf_addstr(why, "; another copy is damaged");
 	}
 done:
 	strbuf_release(&first);
