@@ -8,7 +8,7 @@ load test_helper
 # count its CALL system calls; then, on a copy of the store as it was,
 # run it again (as run_split does) with the call that is the WHICH-th
 # (first, last or a number) of those whose line matches the grep PATTERN
-# failing with EIO.
+# failing with EIO (or with $FAIL_ERRNO).
 fail_call() {
 	local call=$1 which=$2 pattern=$3 n
 	shift 3
@@ -20,7 +20,7 @@ fail_call() {
 	[ -n "$n" ] || fail "no $which $call call of '$*' matches $pattern"
 	rm -rf "$S"
 	cp -a "$T/clean" "$S"
-	run_split traced -f -o /dev/null -e trace="$call" -e inject="$call":error=EIO:when="$n" "$@"
+	run_split traced -f -o /dev/null -e trace="$call" -e inject="$call":error="${FAIL_ERRNO:-EIO}":when="$n" "$@"
 }
 
 @test "a symbolic link planted among the names is reported, never followed" {
@@ -697,4 +697,46 @@ PY
 	# With the pack readable, the damaged loose copy is only garbage.
 	c cat a > got
 	cmp got a
+}
+
+@test "a pack index that cannot be read makes its chunks unknown, never missing" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 1 1000000 > big
+	c add -q big
+	idx=$(ls "$S"/packs/*.idx)
+	idx=${idx##*/}
+	not_missing() {
+		case "$output$err" in *"is missing"*|*chunk-missing*|*pack-corrupt*) fail "called missing or damaged: $output$err" ;; esac
+	}
+	# The first open of the index (the first listing of packs/) fails.
+	FAIL_ERRNO=EMFILE fail_call openat first "/packs>, \"$idx\"" "$CDT" --store "$S" cat -j 1 big
+	assert_status 1
+	assert_err_contains "error: cannot read 'big' at offset 0: chunk "
+	assert_err_contains "): not found, and pack index 'packs/$idx' cannot be read: Too many open files"
+	not_missing
+	fail_call openat first "/packs>, \"$idx\"" "$CDT" --store "$S" verify -j 1 big
+	assert_status 1
+	assert_err_contains "): not found, and pack index 'packs/$idx' cannot be read: Input/output error"
+	not_missing
+	fail_call openat first "/packs>, \"$idx\"" "$CDT" --store "$S" fsck -j 1
+	assert_status 1
+	assert_out_contains ": not checked: pack index 'packs/$idx' could not be read (Input/output error); affects 'big'"
+	not_missing
+	# Both of fsck's opens of it fail: as packs/ is listed, and as its files are checked.
+	opens() {
+		traced -f -y -o "$T/count.trace" -e trace=openat "$@" "$CDT" --store "$S" fsck -j 1 \
+			> /dev/null 2>&1 || true
+		grep "^[0-9]* *openat(" "$T/count.trace" | grep -n "/packs>, \"$idx\"" | cut -d: -f1
+	}
+	a=$(opens | head -n 1)
+	b=$(opens -e inject=openat:error=EIO:when="$a" | sed -n 2p)
+	[ -n "$b" ] || fail "fsck does not open the index again"
+	run_split traced -f -o /dev/null -e trace=openat \
+		-e inject=openat:error=EIO:when="$a..$b+$((b - a))" "$CDT" --store "$S" fsck -j 1
+	assert_status 1
+	assert_out_contains "unchecked packs/${idx%.idx}: index cannot be read: Input/output error"
+	not_missing
+	run_split c fsck
+	assert_status 0
 }

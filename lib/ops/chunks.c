@@ -571,6 +571,20 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 		best = ret;
 		goto done;
 	}
+	/* Nor where a pack's index could not be read: it may be in that pack. */
+	if (best == -ENOENT) {
+		struct strbuf pack = STRBUF_INIT;
+
+		ret = cdt_packs_index_error(r->store, &pack);
+		if (ret < 0 && why)
+			strbuf_addf(why, "not found, and pack index 'packs/%s.idx' cannot be read: %s",
+				    pack.buf, cdt_strerror(ret));
+		strbuf_release(&pack);
+		if (ret < 0) {
+			best = ret;
+			goto done;
+		}
+	}
 	if (why) {
 		if (best == -ENOENT)
 			strbuf_addstr(why, "chunk is missing");

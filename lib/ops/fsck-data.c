@@ -334,7 +334,8 @@ void fsck_check_objects(struct cdt_fsck *f)
 	int list_err = cdt_packs_list_error(f->s);
 	size_t i;
 
-	if (ret < 0 || list_err < 0)
+	/* A pack whose index could not be read is left out of the walk, too. */
+	if (ret < 0 || list_err < 0 || cdt_packs_index_error(f->s, NULL) < 0)
 		f->objects_incomplete = 1;
 	/* That of packs/ is said by the check of the packs. */
 	if (ret < 0 && ret != list_err)
@@ -349,6 +350,20 @@ void fsck_check_objects(struct cdt_fsck *f)
 }
 
 /* Phase 4: chunk data, read and checked in parallel rounds. */
+
+/* Why a chunk phase 3 did not see may be stored all the same. */
+static void unlisted_why(struct cdt_fsck *f, struct strbuf *sb)
+{
+	struct strbuf pack = STRBUF_INIT;
+	int ret = cdt_packs_index_error(f->s, &pack);
+
+	if (ret < 0 && !cdt_packs_list_error(f->s))
+		strbuf_addf(sb, "pack index 'packs/%s.idx' could not be read (%s)", pack.buf,
+			    cdt_strerror(ret));
+	else
+		strbuf_addstr(sb, "objects/ or packs/ could not be listed");
+	strbuf_release(&pack);
+}
 
 /* A chunk that reads well from a pack while its loose copy is damaged. */
 #define DAMAGED_EXTRA_COPY 1
@@ -388,20 +403,23 @@ static int cmp_chunk_ids(const void *a, const void *b, void *data)
 void fsck_check_chunk_data(struct cdt_fsck *f)
 {
 	struct read_round rr = { f, NULL, NULL, NULL, NULL, NULL };
+	struct strbuf unlisted = STRBUF_INIT;
 	struct cdt_workers *w;
 	uint32_t *order = NULL;
 	size_t n = 0, aorder = 0, i, slots, next;
 	uint64_t total = 0;
 	int jobs = f->jobs, nreaders, k;
 
+	if (f->objects_incomplete)
+		unlisted_why(f, &unlisted);
 	for (i = 0; i < f->nchunks; i++) {
 		struct fsck_chunk *c = &f->chunks[i];
 
 		if (c->problem != FSCK_NONE || c->unlisted)
 			continue;
 		if (!c->present && f->objects_incomplete) {
-			fsck_chunk_problem(f, CDT_FSCK_UNCHECKED, (uint32_t)i,
-					   "not checked: objects/ or packs/ could not be listed");
+			fsck_chunk_problem(f, CDT_FSCK_UNCHECKED, (uint32_t)i, "not checked: %s",
+					   unlisted.buf);
 			continue;
 		}
 		if (!c->present) {
@@ -485,6 +503,7 @@ void fsck_check_chunk_data(struct cdt_fsck *f)
 	free(rr.errs);
 	free(rr.whys);
 out:
+	strbuf_release(&unlisted);
 	free(order);
 }
 

@@ -319,7 +319,11 @@ static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_fil
 			cdt_pack_close(&tmp);	/* written since the list was made */
 			break;
 		}
-		if (ret != -ENOENT) {
+		if (ret != -ENOENT && ret != -CDT_ECORRUPT) {
+			/* An I/O error: its chunks are unknown (phase 4 says so), not hidden. */
+			fsck_report(f, CDT_FSCK_UNCHECKED, xstrfmt("packs/%s", pack), 0,
+				    "index cannot be read: %s", cdt_strerror(ret));
+		} else if (ret != -ENOENT) {
 			char *what = xstrfmt("its index cannot be used (%s)", cdt_strerror(ret));
 
 			if (!report_unindexed(f, pack, what, NULL))

@@ -40,6 +40,12 @@ struct cdt_packset {
 	 */
 	size_t unreadable;
 	/*
+	 * -errno when the last listing of packs/ met an index it could not
+	 * read, and the name of that pack: a miss may be one of its chunks.
+	 */
+	int index_err;
+	char index_err_name[CDT_ID_HEXLEN + 8];
+	/*
 	 * -errno when the last listing of packs/ failed (an I/O error): then
 	 * the set may lack packs that are there, and a miss proves nothing.
 	 */
@@ -247,6 +253,7 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 	ps->ctime = st.st_ctim;
 	ps->loaded = 1;
 	ps->list_err = 0;
+	ps->index_err = 0;
 	seen = xcalloc(ps->nr + 1, 1);
 	nold = ps->nr;
 	for (errno = 0; (de = readdir(d)); errno = 0) {
@@ -275,6 +282,8 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 				error("cannot read pack index '%s/packs/%s.idx': %s",
 				      cdt_store_path(s), name, cdt_strerror(ret));
 				ps->unreadable++;
+				ps->index_err = ret;
+				snprintf(ps->index_err_name, sizeof(ps->index_err_name), "%s", name);
 			}
 			free(p);
 			continue;
@@ -687,6 +696,19 @@ int cdt_packs_list_error(struct cdt_store *s)
 
 	pthread_mutex_lock(&ps->mu);
 	ret = ps->list_err;
+	pthread_mutex_unlock(&ps->mu);
+	return ret;
+}
+
+int cdt_packs_index_error(struct cdt_store *s, struct strbuf *name)
+{
+	struct cdt_packset *ps = packset(s);
+	int ret;
+
+	pthread_mutex_lock(&ps->mu);
+	ret = ps->index_err;
+	if (ret < 0 && name)
+		strbuf_addstr(name, ps->index_err_name);
 	pthread_mutex_unlock(&ps->mu);
 	return ret;
 }

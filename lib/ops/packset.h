@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "base/hash.h"
+#include "base/strbuf.h"
 #include "format/store.h"
 
 struct cdt_pack;
@@ -27,6 +28,12 @@ size_t cdt_packs_unreadable(struct cdt_store *s);
  * and lookups may then lack some that are there.
  */
 int cdt_packs_list_error(struct cdt_store *s);
+/*
+ * 0, or -errno when the last listing of packs/ met a pack index it could
+ * not read (an I/O error, not damage), whose pack's name is then added to
+ * name (if not NULL): the chunks of that pack are unknown, not missing.
+ */
+int cdt_packs_index_error(struct cdt_store *s, struct strbuf *name);
 /* Returns how many packs the multi-pack index does not cover (all, without one). */
 size_t cdt_packs_uncovered(struct cdt_store *s);
 
