@@ -325,9 +325,18 @@ PY
 		-e inject=read:error=EIO "$CDT" --store "$S" gc
 	assert_status 1
 	assert_err_contains "error: name 'd/one': cannot read name entry: Input/output error"
-	assert_err_contains "error: not collecting garbage: 1 name or manifest could not be read: what is live is unknown"
+	assert_err_contains "error: not collecting garbage: 1 name could not be read: what is live is unknown"
 	[[ $err != *damaged* ]] || fail "an entry that could not be read was called damaged: $err"
 	diff -r clean "$S" || fail "gc changed the store"
+	# Beside a damaged one, only the names that could not be read are counted so.
+	echo two > two2
+	c add -q two2
+	printf 'XXXX' | dd of="$S/names/two2" bs=1 conv=notrunc status=none
+	run_split traced -f -o /dev/null -P "$S/names/d/one" -e trace=read \
+		-e inject=read:error=EIO "$CDT" --store "$S" gc
+	assert_status 1
+	assert_err_contains "error: name 'two2' is damaged"
+	assert_err_contains "error: not collecting garbage: 1 name could not be read: what is live is unknown"
 }
 
 @test "a manifest that fails to read while gc marks stops it, as an I/O error" {

@@ -364,10 +364,10 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	if (ret < 0)
 		goto out;
 	if (l.unreadable) {
-		ret = error_code(-EIO, "not collecting garbage: %llu name%s or manifest%s could not be "
-				 "read: what is live is unknown (run 'cdt fsck')",
-				 (unsigned long long)l.damaged, l.damaged == 1 ? "" : "s",
-				 l.damaged == 1 ? "" : "s");
+		/* (A manifest that cannot be read stops the mark itself.) */
+		ret = error_code(-EIO, "not collecting garbage: %llu name%s could not be read: "
+				 "what is live is unknown (run 'cdt fsck')",
+				 (unsigned long long)l.unreadable, l.unreadable == 1 ? "" : "s");
 		goto out;
 	}
 	if (l.damaged) {
