@@ -14,6 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The bytes of FILE's name that its temporary file's name keeps. */
+#define TMP_BASE_MAX 200
+
 const char usage_cat[] =
 	"usage: cdt cat [-o FILE] [-j N] NAME...\n"
 	"\n"
@@ -83,7 +86,13 @@ static int replace_file(struct cdt_restore *r, const struct cdt_name_entry *e,
 		goto out;
 	}
 	{
-		char *prefix = xstrfmt(".%s.cdt", base);
+		/*
+		 * At most TMP_BASE_MAX bytes of the base name, so that the dot
+		 * and the suffix fit in NAME_MAX even for a name of 255 bytes.
+		 */
+		size_t len = strlen(base);
+		char *prefix = xstrfmt(".%.*s.cdt", (int)(len < TMP_BASE_MAX ? len : TMP_BASE_MAX),
+				       base);
 
 		/* Nobody else reads the bytes before the stored mode is set. */
 		fd = tmpfile_openat_mode(dirfd, prefix, &tmp, 0600);

@@ -199,3 +199,16 @@ file_type() {
 	[ "$err" = "error: cannot write 'sock': it is not a regular file, a device or a FIFO" ]
 	[ -S sock ]
 }
+
+@test "cat -o writes a file whose name is as long as a name can be" {
+	init_store
+	gen_bytes 3 100000 > f
+	c add -q f
+	long=$(printf 'n%.0s' $(seq 255))
+	echo old > "$long"
+	run_split c cat -o "$long" f
+	assert_status 0
+	[ -z "$err" ] || fail "$err"
+	cmp f "$long"
+	[ "$(ls -A | grep -c '\.cdt-')" = 0 ] || fail "a temporary file is left: $(ls -A)"
+}
