@@ -24,6 +24,34 @@ const char usage_hash[] =
 	"Exit status: 0 if every FILE was read, 1 if one could not be, 2 usage\n"
 	"error.\n";
 
+/*
+ * "ID  FILE" as sha256sum prints it: a FILE holding a backslash, a newline
+ * or a carriage return is escaped and the line starts with a backslash, so
+ * that each FILE is one line (and sha256sum -c reads back the ids of a
+ * store made with --content-id sha256).
+ */
+static void print_line(const char *hex, const char *path)
+{
+	const char *p;
+
+	if (!strpbrk(path, "\\\n\r")) {
+		printf("%s  %s\n", hex, path);
+		return;
+	}
+	printf("\\%s  ", hex);
+	for (p = path; *p; p++) {
+		if (*p == '\\')
+			fputs("\\\\", stdout);
+		else if (*p == '\n')
+			fputs("\\n", stdout);
+		else if (*p == '\r')
+			fputs("\\r", stdout);
+		else
+			putchar(*p);
+	}
+	putchar('\n');
+}
+
 int cmd_hash(int argc, char **argv, struct cmd_ctx *ctx)
 {
 	static const struct option opts[] = {
@@ -56,7 +84,7 @@ int cmd_hash(int argc, char **argv, struct cmd_ctx *ctx)
 			status = EXIT_FAIL;
 			continue;
 		}
-		printf("%s  %s\n", cdt_id_to_hex(&id, hex), path);
+		print_line(cdt_id_to_hex(&id, hex), path);
 	}
 	return status;
 }

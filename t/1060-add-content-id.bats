@@ -260,3 +260,15 @@ PY
 	run_split c fsck --rebuild-refs
 	assert_status 0
 }
+
+@test "cdt hash escapes a file name as sha256sum does: one line per file" {
+	init_store --content-id sha256
+	printf a > 'back\slash'
+	printf b > "$(printf 'new\nline')"
+	printf c > "$(printf 'carriage\rreturn')"
+	printf d > plain
+	c hash 'back\slash' "$(printf 'new\nline')" "$(printf 'carriage\rreturn')" plain > got
+	sha256sum 'back\slash' "$(printf 'new\nline')" "$(printf 'carriage\rreturn')" plain > want
+	cmp want got || fail "cdt hash printed: $(cat -A got)"
+	sha256sum -c --status got
+}
