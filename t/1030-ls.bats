@@ -71,3 +71,15 @@ assert [r["name"] for r in rows] == ["a/1", "a/2"]
 assert rows[0]["size"] == 2 and rows[0]["chunks"] == 1 and rows[0]["mode"] == "0644"
 PY
 }
+
+@test "ls -t with a letter it does not know is a usage error" {
+	init_store
+	echo x > f
+	c add -q f
+	run_split c ls -t fx
+	assert_status 2
+	assert_err_contains "error: -t takes letters f, d and l, not 'fx'"
+	[ -z "$output" ]
+	run_split c ls -t '' f
+	assert_status 2
+}
