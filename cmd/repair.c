@@ -4,6 +4,7 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +214,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	for (i = 0; i < ndirs; i++) {
 		struct stat sb;
+		int fd;
 
 		if (stat(dirs[i], &sb) < 0) {
 			error("cannot read '%s': %s", quote(dirs[i]), cdt_strerror(errno));
@@ -220,6 +222,14 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		} else if (!S_ISDIR(sb.st_mode)) {
 			error("cannot scan '%s': not a directory", quote(dirs[i]));
 			ret = EXIT_FAIL;
+		} else if ((fd = open(dirs[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+			/* A scan leaves the store out; of the store itself, nothing would be left. */
+			if (cdt_store_holds_dir(ctx->store, fd)) {
+				error("cannot scan '%s': it is in the store '%s'", quote(dirs[i]),
+				      cdt_store_path(ctx->store));
+				ret = EXIT_FAIL;
+			}
+			close(fd);
 		}
 	}
 	if (ret != EXIT_OK)

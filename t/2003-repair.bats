@@ -146,3 +146,22 @@ load lib-integrity
 	run_split flock -x "$S/lock" "$CDT" --store "$S" verify b
 	assert_status 0
 }
+
+@test "repair --scan refuses the store itself or a directory in it, before any work" {
+	init_store --chunk-size 4K
+	gen_bytes 1 50000 > a
+	c add -q a
+	id=$("$TEST_TOOL" chunk fastcdc 4096 a | head -n 1 | { read -r o l; piece_id a "$o" "$l"; })
+	rm "$(obj_path "$id")"
+	for dir in "$S" "$S/objects" "$S/"; do
+		run_split c repair --scan "$dir"
+		assert_status 1
+		assert_one_line_err
+		[ "$err" = "error: cannot scan '$dir': it is in the store '$S'" ] || fail "$err"
+		[ -z "$output" ] || fail "repair did work: $output"
+	done
+	run_split c repair --scan "$T"
+	assert_status 0
+	assert_out_contains "restored chunk $id"
+	assert_out_contains "read 1 file (48.8 KiB)"
+}
