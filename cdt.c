@@ -7,6 +7,7 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -271,6 +272,12 @@ int main(int argc, char **argv)
 
 	opterr = 0;	/* commands report bad options themselves */
 	raise_open_files_limit();
+	/*
+	 * Past a limit of file size (ulimit -f) a write fails with EFBIG,
+	 * reported and cleaned up like any failed write, instead of killing
+	 * cdt with its temporary files left behind.
+	 */
+	signal(SIGXFSZ, SIG_IGN);
 	store_path = extract_store(&argc, argv, &bad);
 	if (bad) {
 		if (bad != 5)

@@ -232,3 +232,23 @@ leave_free() {
 		c cat "f$i" | cmp - "f$i"
 	done
 }
+
+@test "a limit of file size (ulimit -f) is an error like a full disk, not a kill that leaves temporary files" {
+	init_store
+	gen_bytes 7 300000 > big
+	c add -q big
+	gen_bytes 8 3000000 > big2
+	# 100 and 200 blocks of 512 bytes: the restored file, and the store's pack, do not fit.
+	run_split bash -c 'ulimit -f 100 && exec "$0" "$@"' "$CDT" --store "$S" cat -o out big
+	assert_status 1
+	assert_err_contains "error: cannot write 'big' to out: File too large"
+	[ ! -e out ] && [ -z "$(ls -A . | grep '\.cdt-')" ] || fail "left: $(ls -A)"
+	run_split bash -c 'ulimit -f 200 && exec "$0" "$@"' "$CDT" --store "$S" add big2
+	assert_status 1
+	assert_err_contains "File too large"
+	[ -z "$(ls -A "$S/tmp")" ] || fail "left in tmp: $(ls "$S/tmp")"
+	run_split c fsck
+	assert_status 0
+	c add -q big2
+	c cat big2 | cmp - big2
+}
