@@ -99,6 +99,12 @@ static int parse_one(struct cmd_ctx *ctx, char *o, struct mount_opts *mo)
 	}
 	if (!strcmp(o, "rw"))
 		return usage_error(ctx, "the view is read-only: -o rw is not possible");
+	/*
+	 * A stored set-id program or device node must never act as one from
+	 * the view: a store is data, perhaps restored from elsewhere.
+	 */
+	if (!strcmp(o, "suid") || !strcmp(o, "dev"))
+		return usage_error(ctx, "the view is always nosuid and nodev: -o %s is not possible", o);
 	/* Everything else is libfuse's to accept or refuse. */
 	if (mo->fuse.len)
 		strbuf_addch(&mo->fuse, ',');

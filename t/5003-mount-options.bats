@@ -25,6 +25,11 @@ load lib-mount
 	run_split c mount -o rw mnt
 	assert_status 2
 	assert_err_contains "read-only"
+	for o in suid dev; do
+		run_split c mount -o "$o" mnt
+		assert_status 2
+		assert_err_contains "the view is always nosuid and nodev: -o $o is not possible"
+	done
 	run_split c mount -x mnt
 	assert_status 2
 	assert_err_contains "unknown option '-x'"
