@@ -405,3 +405,39 @@ survives_damaged_copy() {
 		fail "after gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
 	cmp out a
 }
+
+@test "a damaged pack that cannot be indexed gives up the only good copy of a live chunk before it goes" {
+	rm -rf "$S"
+	"$CDT" init -q --chunker fixed --chunk-size 4K "$S"
+	gen_bytes 71 300000 > a
+	gen_bytes 72 300000 > b
+	c add -q a
+	old=$(ls "$S"/packs/*.pack)
+	cp "$old" .
+	c add -q b
+	c gc > /dev/null
+	[ "$(ls "$S"/packs/*.pack | wc -l)" -eq 1 ] || fail "gc left $(ls "$S"/packs)"
+	new=$(ls "$S"/packs/*.pack)
+	# What a gc stopped between removing the old pack's index and the
+	# pack leaves, damaged near its end: it cannot be indexed again. Its
+	# first chunks are good, and their marked copies in the new pack are
+	# damaged.
+	cp "$(basename "$old")" "$S"/packs/
+	size=$(stat -c %s "$old")
+	printf '\x5a' | dd of="$old" bs=1 seek=$((size - 2000)) conv=notrunc status=none
+	chunk=$(head -c 4096 a | sha256sum | cut -c1-64)
+	damage_copy new "$chunk" "$new"
+	run_split c gc
+	assert_status 0
+	assert_err_contains "no other good copy"
+	[ ! -e "$old" ] || fail "the damaged pack was kept, its good chunks saved"
+	c cat a > out 2> cat.err ||
+		fail "after gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
+	cmp out a
+	c cat b | cmp - b
+	# The next gc keeps a good copy, whichever one it marks.
+	run_split c gc
+	c cat a > out 2> cat.err ||
+		fail "after a second gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
+	cmp out a
+}

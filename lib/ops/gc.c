@@ -1,6 +1,7 @@
 /* gc.c: delete what no live name needs, each deletion confirmed from the primary records. */
 #include "ops/gc.h"
 #include "ops/chunks.h"
+#include "base/compress.h"
 #include "format/fanout.h"
 #include "format/pack.h"
 #include "base/fsutil.h"
@@ -262,24 +263,114 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
 }
 
 /*
- * Pack `name` could not be indexed: is it damaged? Read again from start
- * to end. An I/O error (or a read that succeeds now) says nothing of what
+ * The chunks met reading a damaged pack that cannot be indexed: a live
+ * one with no other good copy (its marked copy may be the damaged one) is
+ * written to a new pack before the damaged one goes.
+ */
+struct salvage {
+	struct sweep *sw;
+	struct cdt_pack_writer *w;
+	struct cdt_compressor *comp;
+	struct cdt_idset written;
+	uint64_t n;
+	int err;		/* -errno: a read (or the write) of a copy failed */
+	int writing;		/* err is the new pack's */
+	struct cdt_id failed;	/* the chunk err is about */
+};
+
+static int salvage_chunk(const struct cdt_pack_object *o, const unsigned char *raw, void *data)
+{
+	struct salvage *sv = data;
+	struct sweep *sw = sv->sw;
+	uint32_t len;
+	int ret;
+
+	if (cdt_idset_has(&sv->written, &o->id) || !cdt_live_chunk(sw->live, &o->id))
+		return 0;
+	ret = cdt_chunk_read(sw->reader, &o->id, o->raw_len, sw->raw, &len, NULL);
+	if (!ret)
+		return 0;
+	if (ret == -ENOENT || ret == -CDT_ECORRUPT) {
+		if (!sv->w && (ret = cdt_pack_writer_new(sw->store, &sv->w)) < 0)
+			sv->w = NULL;
+		else
+			ret = cdt_pack_writer_add_chunk(sv->w, sv->comp, &o->id, raw, o->raw_len);
+		if (!ret) {
+			cdt_idset_add(&sv->written, &o->id);
+			sv->n++;
+			return 0;
+		}
+		sv->writing = 1;
+	}
+	sv->err = ret;
+	sv->failed = o->id;
+	return 1;
+}
+
+/* Commit the chunks salvage_chunk() saved, durably. 0 or -errno (reported). */
+static int salvage_commit(struct salvage *sv, const char *name)
+{
+	struct sweep *sw = sv->sw;
+	char made[CDT_ID_HEXLEN + 6];
+	int ret = cdt_pack_writer_commit(sv->w, made);
+
+	cdt_pack_writer_free(sv->w);
+	sv->w = NULL;
+	if (!ret)
+		ret = cdt_store_sync(sw->store);
+	if (ret < 0)
+		return error_code(ret, "pack %s: cannot write its live chunks with no other good copy "
+				  "to a new pack: %s; keeping it", name, cdt_strerror(ret));
+	warning("pack %s cannot be indexed: %llu live chunk%s in it had no other good copy; "
+		"written to pack %s before it goes", name, (unsigned long long)sv->n,
+		sv->n == 1 ? "" : "s", made);
+	sw->res->packs_written++;
+	cdt_serverinfo_packs(sw->store);
+	/* The new copies are unmarked: the mark must not take them for dead ones. */
+	cdt_live_packs_changed(sw->live);
+	return 0;
+}
+
+/*
+ * Pack `name` could not be indexed: may it go? Read again from start to
+ * end. An I/O error (or a read that succeeds now) says nothing of what
  * it holds: it may be the only good copy of a live chunk whose marked copy
- * is damaged, so it stays, and only damage lets it go.
+ * is damaged, so it stays, and only damage lets it go; the live chunks
+ * read from it before the damage whose other copies are all damaged are
+ * written to a new pack first.
  */
 static int unusable_is_damaged(struct sweep *sw, const char *name)
 {
 	struct cdt_base_source bases = cdt_chunk_base_source(sw->reader);
 	struct strbuf why = STRBUF_INIT;
-	int ret = cdt_pack_scan(cdt_store_dirfd(sw->store, CDT_DIR_PACKS), name,
-				cdt_store_chunker(sw->store)->max_size, &bases, NULL, NULL, &why);
+	struct salvage sv = { 0 };
+	char hex[CDT_ID_HEXLEN + 1];
+	int ret;
 
-	if (ret != -CDT_ECORRUPT)
+	sv.sw = sw;
+	sv.comp = cdt_store_compressor_new(sw->store);
+	ret = cdt_pack_scan(cdt_store_dirfd(sw->store, CDT_DIR_PACKS), name,
+			    cdt_store_chunker(sw->store)->max_size, &bases, salvage_chunk, &sv, &why);
+	if (sv.err && sv.writing)
+		error("pack %s: cannot write live chunk %s, which has no other good copy, to a new "
+		      "pack: %s; keeping the pack", name, cdt_id_to_hex(&sv.failed, hex),
+		      cdt_strerror(sv.err));
+	else if (sv.err)
+		warning("pack %s: chunk %s, live, cannot be read elsewhere: %s; keeping the pack: "
+			"it may hold the only good copy (run 'cdt fsck')", name,
+			cdt_id_to_hex(&sv.failed, hex), cdt_strerror(sv.err));
+	else if (ret != -CDT_ECORRUPT)
 		warning("pack %s: %s; keeping it: what it holds is not known (run 'cdt fsck')",
 			name, ret < 0 ? (why.len ? why.buf : cdt_strerror(ret)) :
 			"it reads without error now, but was not indexed");
+	else if (sv.w && salvage_commit(&sv, name) < 0)
+		ret = -EIO;
+	if (sv.w)
+		cdt_pack_writer_free(sv.w);
+	cdt_compressor_free(sv.comp);
+	cdt_idset_clear(&sv.written);
 	strbuf_release(&why);
-	return ret == -CDT_ECORRUPT;
+	return ret == -CDT_ECORRUPT && !sv.err;
 }
 
 static void remove_unusable(struct sweep *sw, int dry)

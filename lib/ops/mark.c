@@ -102,6 +102,12 @@ int cdt_live_chunk(struct cdt_live *l, const struct cdt_id *id)
 	return 0;
 }
 
+void cdt_live_packs_changed(struct cdt_live *l)
+{
+	cdt_idset_clear(&l->dups);
+	l->dups_known = l->dups_all = 0;
+}
+
 void cdt_live_record_key(const struct cdt_id *m, const struct cdt_id *nh, struct cdt_id *out)
 {
 	unsigned char buf[2 * CDT_ID_LEN];

@@ -67,6 +67,12 @@ void cdt_live_release(struct cdt_live *l);
 int cdt_live_packed(const struct cdt_pack *p, uint64_t i);
 /* Is chunk id live (listed by a live manifest), wherever it is stored? */
 int cdt_live_chunk(struct cdt_live *l, const struct cdt_id *id);
+/*
+ * A pack was written since the mark (its chunks unmarked): which chunks
+ * more than one pack holds is learned again, so that cdt_live_chunk()
+ * does not call a live chunk's new copy its only one, and dead.
+ */
+void cdt_live_packs_changed(struct cdt_live *l);
 /* The key of the name record (manifest m, SHA-256 of the name nh) in l->records. */
 void cdt_live_record_key(const struct cdt_id *m, const struct cdt_id *nh, struct cdt_id *out);
 
