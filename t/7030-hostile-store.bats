@@ -749,3 +749,27 @@ PY
 	run_split c fsck
 	assert_status 0
 }
+
+@test "a loose copy that fails to read does not hide a good packed one" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	echo "a small file, stored as one loose chunk" > a
+	c add -q a
+	obj=$(cd "$S" && find objects -type f)
+	cp "$S/$obj" loose
+	c gc > /dev/null
+	# The loose copy comes back beside the packed one, and fails to read.
+	mkdir -p "$S/${obj%/*}"
+	cp loose "$S/$obj"
+	run_split traced -f -o /dev/null -P "$S/$obj" -e trace=read \
+		-e inject=read:error=EIO "$CDT" --store "$S" cat a
+	assert_status 0
+	[ "$output" = "$(cat a)" ] || fail "cat gave other bytes: $output"
+	# With the packed copy damaged too, the read error is what is said.
+	printf X | dd of="$(ls "$S"/packs/*.pack)" bs=1 seek=30 conv=notrunc 2> /dev/null
+	run_split traced -f -o /dev/null -P "$S/$obj" -e trace=read \
+		-e inject=read:error=EIO "$CDT" --store "$S" cat a
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "cannot read chunk: Input/output error; another copy is damaged"
+}

@@ -473,17 +473,13 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 		return 0;
 	/*
 	 * A loose copy comes first: that is where repair puts a good one.
-	 * A damaged one does not hide a good packed copy, though.
+	 * A damaged one, or one that cannot be read, does not hide a good
+	 * packed copy, though.
 	 */
-	ret = read_loose(r, id, want_len, out, len, &first);
-	if (ret != -ENOENT && ret != -CDT_ECORRUPT) {
-		if (why)
-			strbuf_addbuf(why, &first);
-		strbuf_release(&first);
-		return ret;
-	}
-	best = ret;
-	damaged = ret == -CDT_ECORRUPT;
+	best = read_loose(r, id, want_len, out, len, &first);
+	if (!best)
+		goto done;
+	damaged = best == -CDT_ECORRUPT;
 	cdt_chunk_locate(r->store, id, &tried, &index);
 	if (!tried) {
 		/*
