@@ -773,3 +773,30 @@ PY
 	assert_one_line_err
 	assert_err_contains "cannot read chunk: Input/output error; another copy is damaged"
 }
+
+@test "a delta that fails to read while fsck learns its base leaves it unchecked, its base no garbage" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store --chunk-size 4K --frame-size 16K
+	"$TEST_TOOL" gen-text 11 300000 > v1
+	# v2: v1 with a short edit every 10 KB, stored as deltas against v1's chunks.
+	python3 - v1 v2 <<'EOF2'
+import sys
+b = open(sys.argv[1], 'rb').read()
+out = bytearray()
+for i in range(0, len(b), 10000):
+    out += b[i:i + 10000] + b'<edit %d>' % i
+open(sys.argv[2], 'wb').write(out)
+EOF2
+	c add -q v1
+	c add -q v2
+	c rm -q v1
+	# The first read of a delta: fsck learning which base it needs.
+	fail_call pread64 first '\.pack>, "CDTC\\2\\2\\2' "$CDT" --store "$S" fsck -v -j 1
+	assert_status 1
+	assert_out_contains ": cannot read the object at offset "
+	assert_out_contains "Input/output error; its base is not known"
+	case "$output" in *garbage-chunk*|*"no manifest lists it"*) fail "a base called garbage: $output" ;; esac
+	run_split c fsck -v
+	assert_status 0
+	c cat v2 | cmp - v2
+}

@@ -270,13 +270,19 @@ void fsck_check_manifests(struct cdt_fsck *f)
 
 /* Phase 3: what objects/ and packs/ hold. */
 
-/* A listed chunk stored as a delta needs its base: the base is no garbage. */
-static void note_delta_base(struct cdt_fsck *f, const struct cdt_object_info *o)
+/*
+ * A listed chunk stored as a delta needs its base: the base is no garbage.
+ * A delta that cannot be read (an I/O error) leaves its base unknown: the
+ * chunk is unchecked, and no chunk is called garbage.
+ */
+static void note_delta_base(struct cdt_fsck *f, const struct cdt_object_info *o, uint32_t ci)
 {
 	uint32_t roff, rlen, raw_max = f->chunker->max_size;
+	struct strbuf why = STRBUF_INIT;
 	struct cdt_delta_info di;
 	unsigned char *buf;
 	size_t n;
+	int ret;
 
 	if (!o->pack || o->pack->version < CDT_PACK_VERSION_FRAMES)
 		return;
@@ -284,14 +290,23 @@ static void note_delta_base(struct cdt_fsck *f, const struct cdt_object_info *o)
 	if (rlen)
 		return;
 	buf = xmalloc(CDT_OBJ_MAX(raw_max));
-	if (cdt_pack_read(o->pack, cdt_store_dirfd(f->s, CDT_DIR_PACKS), o->index, buf,
-			  CDT_OBJ_MAX(raw_max), &n, NULL) == 0 &&
-	    cdt_object_is_delta(buf, n) && cdt_delta_parse(buf, n, raw_max, &di, NULL) == 0) {
+	ret = cdt_pack_read(o->pack, cdt_store_dirfd(f->s, CDT_DIR_PACKS), o->index, buf,
+			    CDT_OBJ_MAX(raw_max), &n, &why);
+	if (ret == 0 && cdt_object_is_delta(buf, n) &&
+	    cdt_delta_parse(buf, n, raw_max, &di, NULL) == 0) {
 		ALLOC_GROW(f->bases, f->nbases + 1, f->abases);
 		f->bases[f->nbases++] = di.base;
+	} else if (ret < 0 && ret != -CDT_ECORRUPT) {
+		f->bases_unknown = 1;
+		if (f->chunks[ci].problem == FSCK_NONE)
+			fsck_chunk_problem(f, CDT_FSCK_UNCHECKED, ci,
+					   "%s; its base is not known, so no chunk is called garbage",
+					   why.len ? why.buf : cdt_strerror(ret));
 	}
+	strbuf_release(&why);
 	free(buf);
 }
+
 static int visit_object(const struct cdt_object_info *o, void *data)
 {
 	struct cdt_fsck *f = data;
@@ -310,7 +325,7 @@ static int visit_object(const struct cdt_object_info *o, void *data)
 		c->disk_size += o->size;
 		return 0;
 	}
-	note_delta_base(f, o);
+	note_delta_base(f, o, ci);
 	/* Without reading: a loose object is a header plus at most its raw bytes. */
 	if (!o->pack && f->opt.quick &&
 	    (o->size <= CDT_OBJ_HDR || o->size > (uint64_t)CDT_OBJ_HDR + c->len))
@@ -347,6 +362,10 @@ void fsck_check_objects(struct cdt_fsck *f)
 		if (ci != FSCK_NONE)
 			f->chunks[ci].base = 1;
 	}
+	/* Any chunk no manifest lists may be the base of a delta that could not be read. */
+	for (i = 0; f->bases_unknown && i < f->nchunks; i++)
+		if (f->chunks[i].unlisted)
+			f->chunks[i].base = 1;
 }
 
 /* Phase 4: chunk data, read and checked in parallel rounds. */

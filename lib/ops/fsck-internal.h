@@ -107,6 +107,7 @@ struct cdt_fsck {
 	/* Bases named by the deltas that hold listed chunks (phase 3). */
 	struct cdt_id *bases;
 	size_t nbases, abases;
+	int bases_unknown;	/* a listed delta could not be read: its base is not known */
 	double last_progress;
 	int refs_checked;
 	int finished;
