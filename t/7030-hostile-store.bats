@@ -800,3 +800,23 @@ EOF2
 	assert_status 0
 	c cat v2 | cmp - v2
 }
+
+@test "a pack index that fails to open while gc checks it is left as it is, and gc stops" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 1 1000000 > big
+	c add -q big
+	idx=$(ls "$S"/packs/*.idx)
+	idx=${idx##*/}
+	# gc's first open of the index: as it checks every index.
+	fail_call openat first "/packs>, \"$idx\"" "$CDT" --store "$S" gc
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "error: pack ${idx%.idx}: index cannot be read: Input/output error; not collecting garbage"
+	diff -r "$T/clean" "$S" || fail "gc changed the store"
+	[ "$(stat -c %y "$S/packs/$idx")" = "$(stat -c %y "$T/clean/packs/$idx")" ] ||
+		fail "gc wrote the index again"
+	run_split c gc
+	assert_status 0
+	c cat big | cmp - big
+}

@@ -44,6 +44,7 @@ struct sweep {
 	char **unusable;		/* packs that could not be indexed */
 	size_t nunusable, unusable_alloc;
 	struct cdt_idset stuck;		/* dead manifests that could not be removed */
+	int index_unreadable;		/* a pack index could not be read: gc stops */
 };
 
 static void say(struct sweep *sw, const char *what, const char *item, uint64_t bytes)
@@ -259,6 +260,11 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
 	case CDT_PACK_MIDX_REMOVED:
 		warning("%s: %s; writing it again", name, why);
 		break;
+	case CDT_PACK_INDEX_UNREADABLE:
+		error("pack %s: %s; not collecting garbage: what it holds is not known "
+		      "(run 'cdt fsck')", name, why);
+		sw->index_unreadable = 1;
+		break;
 	}
 }
 
@@ -449,6 +455,10 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	}
 	if (ret < 0) {
 		error("cannot check the pack indexes: %s", cdt_strerror(ret));
+		goto out;
+	}
+	if (sw.index_unreadable) {
+		ret = -EIO;	/* (said above, pack by pack) */
 		goto out;
 	}
 	ret = cdt_live_mark(s, &l);

@@ -477,8 +477,14 @@ static int check_pack_file(const char *file, const char *name, enum cdt_pack_fil
 		cdt_pack_close(&p);
 		if (!ret)
 			return 0;
-	} else {
+	} else if (ret == -CDT_ECORRUPT || ret == -ENOENT) {
 		strbuf_addf(&pc->why, "index cannot be used (%s)", cdt_strerror(ret));
+	} else {
+		/* An I/O error says nothing of the index: it is reported, not written again. */
+		strbuf_addf(&pc->why, "index cannot be read: %s", cdt_strerror(ret));
+		pc->fn(name, CDT_PACK_INDEX_UNREADABLE, pc->why.buf, pc->data);
+		pc->unusable++;
+		return 0;
 	}
 	if (!pc->fix) {
 		pc->fn(name, CDT_PACK_NEEDS_INDEX, pc->why.buf, pc->data);

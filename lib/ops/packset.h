@@ -86,8 +86,9 @@ int cdt_pack_remove_files(struct cdt_store *s, const char *name);
  * missing or damaged is indexed again from its own objects when the whole
  * pack checks (the bases of its deltas read from the pack, else `bases`), and a damaged multi-pack index is removed (lookups search
  * pack by pack until it is written again); packs are then listed afresh.
- * fn gets each pack (or the multi-pack index) that was not fine. Returns the
- * number of packs left without a usable index (what they hold is unknown:
+ * An index that cannot be read (an I/O error, not damage) is left as it
+ * is: it may be good. fn gets each pack (or the multi-pack index) that
+ * was not fine. Returns the number of packs left without a usable index (what they hold is unknown:
  * nothing that may be in them can be deleted), or -errno.
  */
 enum cdt_pack_state {
@@ -96,6 +97,7 @@ enum cdt_pack_state {
 	CDT_PACK_UNUSABLE,	/* index missing or damaged, and the pack does not check */
 	CDT_PACK_MIDX_DAMAGED,	/* the multi-pack index's checksum fails */
 	CDT_PACK_MIDX_REMOVED,	/* ... and it was removed */
+	CDT_PACK_INDEX_UNREADABLE,	/* its index cannot be read (an I/O error): left as it is */
 };
 typedef void (*cdt_pack_check_fn)(const char *name, enum cdt_pack_state st, const char *why,
 				  void *data);
