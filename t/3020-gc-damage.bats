@@ -395,7 +395,7 @@ survives_damaged_copy() {
 	run_split traced -f -o /dev/null "${old[@]}" -e trace=pread64,read \
 		-e inject=pread64,read:error=EIO "$CDT" --store "$S" gc
 	assert_status 1
-	assert_err_contains ": cannot read pack file: Input/output error; keeping it: what it holds is not known"
+	assert_err_contains "index is missing; cannot read pack file: Input/output error; keeping it: what it holds is not known"
 	for p in "${old[@]}"; do
 		[ "$p" = -P ] || [ -e "$p" ] || fail "gc removed $p, which it could not read; gc said: $err"
 	done

@@ -820,3 +820,24 @@ EOF2
 	assert_status 0
 	c cat big | cmp - big
 }
+
+@test "a pack without its index that fails to read while gc indexes it is said once, as not known" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 1 1000000 > big
+	c add -q big
+	pack=$(ls "$S"/packs/*.pack)
+	name=${pack##*/}
+	rm "${pack%.pack}.idx"
+	cp -a "$S" clean
+	run_split traced -f -o /dev/null -P "$pack" -e trace=pread64,read \
+		-e inject=pread64,read:error=EIO "$CDT" --store "$S" gc
+	assert_status 1
+	assert_err_contains "warning: pack ${name%.pack}: index is missing; cannot read pack file: Input/output error; keeping it: what it holds is not known (run 'cdt fsck')"
+	assert_err_contains "error: 1 pack could not be indexed and was kept as it is"
+	[ "$(grep -c "${name%.pack}" "$T/.err")" = 1 ] || fail "the pack is said more than once: $err"
+	[ -f "$pack" ] || fail "gc removed the pack it could not read"
+	run_split c gc
+	assert_status 0
+	c cat big | cmp - big
+}

@@ -260,6 +260,12 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
 	case CDT_PACK_MIDX_REMOVED:
 		warning("%s: %s; writing it again", name, why);
 		break;
+	case CDT_PACK_UNREADABLE:
+		/* Not read, so not known to be damaged: never removed, and not read again. */
+		warning("pack %s: %s; keeping it: what it holds is not known (run 'cdt fsck')",
+			name, why);
+		sw->res->packs_unusable++;
+		break;
 	case CDT_PACK_INDEX_UNREADABLE:
 		error("pack %s: %s; not collecting garbage: what it holds is not known "
 		      "(run 'cdt fsck')", name, why);

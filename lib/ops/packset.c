@@ -430,9 +430,16 @@ struct pack_check {
 	/* Packs whose deltas' bases were in packs not yet indexed again: tried after them. */
 	struct later_pack {
 		char *name, *why;
+		int err;	/* of the last try */
 	} *later;
 	size_t nlater, alater;
 };
+
+/* What a pack that could not be indexed again is: damaged, or not readable (err an I/O error). */
+static enum cdt_pack_state unindexed_state(int err)
+{
+	return err == -CDT_ECORRUPT || err == -ENOENT ? CDT_PACK_UNUSABLE : CDT_PACK_UNREADABLE;
+}
 
 /* Index pack `name` again from its objects; -ENOENT when a delta's base is not found (yet). */
 static int reindex(struct pack_check *pc, const char *name)
@@ -496,9 +503,10 @@ static int check_pack_file(const char *file, const char *name, enum cdt_pack_fil
 		ALLOC_GROW(pc->later, pc->nlater + 1, pc->alater);
 		pc->later[pc->nlater].name = xstrdup(name);
 		pc->later[pc->nlater].why = xstrdup(pc->why.buf);
+		pc->later[pc->nlater].err = ret;
 		pc->nlater++;
 	} else if (ret < 0) {
-		pc->fn(name, CDT_PACK_UNUSABLE, pc->why.buf, pc->data);
+		pc->fn(name, unindexed_state(ret), pc->why.buf, pc->data);
 		pc->unusable++;
 	}
 	return 0;
@@ -520,7 +528,8 @@ static void reindex_later(struct pack_check *pc)
 
 			strbuf_reset(&pc->why);
 			strbuf_add(&pc->why, l->why, strcspn(l->why, ";"));
-			if (reindex(pc, l->name) == 0) {
+			l->err = reindex(pc, l->name);
+			if (l->err == 0) {
 				free(l->name);
 				free(l->why);
 				progress = 1;
@@ -533,7 +542,8 @@ static void reindex_later(struct pack_check *pc)
 		pc->nlater = k;
 	}
 	for (i = 0; i < pc->nlater; i++) {
-		pc->fn(pc->later[i].name, CDT_PACK_UNUSABLE, pc->later[i].why, pc->data);
+		pc->fn(pc->later[i].name, unindexed_state(pc->later[i].err), pc->later[i].why,
+		       pc->data);
 		pc->unusable++;
 		free(pc->later[i].name);
 		free(pc->later[i].why);

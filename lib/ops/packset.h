@@ -98,6 +98,7 @@ enum cdt_pack_state {
 	CDT_PACK_MIDX_DAMAGED,	/* the multi-pack index's checksum fails */
 	CDT_PACK_MIDX_REMOVED,	/* ... and it was removed */
 	CDT_PACK_INDEX_UNREADABLE,	/* its index cannot be read (an I/O error): left as it is */
+	CDT_PACK_UNREADABLE,	/* index missing or damaged, and the pack cannot be read (an I/O error) */
 };
 typedef void (*cdt_pack_check_fn)(const char *name, enum cdt_pack_state st, const char *why,
 				  void *data);
