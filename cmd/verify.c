@@ -266,13 +266,43 @@ static int is_name_dir(struct cdt_store *s, const char *name)
 			dir = e->type == CDT_NAME_DIR;
 			cdt_name_entry_release(e);
 		} else {
-			dir = ret == -ENOENT &&
-			      cdt_name_writable(s, name, CDT_NAME_REG, 0) == -EISDIR;
+			/* (One whose own entry is damaged still has its names checked.) */
+			dir = cdt_name_writable(s, name, CDT_NAME_REG, 0) == -EISDIR;
 		}
 	}
 	strbuf_release(&why);
 	free(e);
 	return dir;
+}
+
+/*
+ * Read the entry of NAME, given on the command line: 0 with `e` filled,
+ * or -1 when NAME is not a stored file (invalid, missing, a link: said
+ * on standard error, as cat says it). An entry that is there but is
+ * damaged or fails to read is no typo: it is that name's damage or read
+ * error, reported (when `report`) as the walk of --all reports it, and 1.
+ */
+static int read_entry(struct verify_state *st, const char *name, struct cdt_name_entry *e,
+		      int report)
+{
+	struct strbuf why = STRBUF_INIT;
+	int ret;
+
+	if (cdt_name_check(name, &why) == 0) {
+		ret = cdt_name_read(st->store, name, e, &why);
+		if (ret < 0 && ret != -ENOENT) {
+			if (report) {
+				bad_range(0, 0, NULL, ret, why.len ? why.buf : cdt_strerror(ret), st);
+				report_name(st, name, 0, 0);
+			}
+			strbuf_release(&why);
+			return 1;
+		}
+		if (!ret)
+			cdt_name_entry_release(e);
+	}
+	strbuf_release(&why);
+	return read_name(st->store, name, e);
 }
 
 static int verify_against(struct cmd_ctx *ctx, const char *file, const char *name, int jobs)
@@ -362,8 +392,10 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 	 */
 	e = xmalloc(sizeof(*e));
 	prefix = xcalloc((size_t)argc + 1, sizeof(*prefix));
+	st.store = ctx->store;
 	for (i = 0; i < argc; i++) {
 		struct strbuf name = STRBUF_INIT;
+		int r;
 
 		strbuf_addstr(&name, argv[i]);
 		trim_slashes(&name);
@@ -371,9 +403,10 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 			prefix[i] = strbuf_detach(&name, NULL);
 		} else {
 			strbuf_release(&name);
-			if (read_name(ctx->store, argv[i], e) < 0)
+			r = read_entry(&st, argv[i], e, 0);
+			if (r < 0)
 				failed = 1;
-			else
+			else if (!r)
 				cdt_name_entry_release(e);
 		}
 	}
@@ -381,7 +414,6 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 		ret = EXIT_FAIL;
 		goto out;
 	}
-	st.store = ctx->store;
 	st.r = cdt_restore_new(ctx->store, jobs);
 	progress_start(&st.progress, 1);
 	/* The bytes to read, known up front: the names' sizes (a listing is cheap beside the reading). */
@@ -409,8 +441,10 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 		}
 	} else {
 		for (i = 0; i < argc; i++) {
+			int r;
+
 			if (prefix[i]) {
-				int r = cdt_names_walk(ctx->store, prefix[i], verify_walked, &st);
+				r = cdt_names_walk(ctx->store, prefix[i], verify_walked, &st);
 
 				if (r < 0) {
 					progress_clear(&st.progress);
@@ -420,10 +454,11 @@ int cmd_verify(int argc, char **argv, struct cmd_ctx *ctx)
 				}
 				continue;
 			}
-			if (read_name(ctx->store, argv[i], e) < 0) {
+			r = read_entry(&st, argv[i], e, 1);
+			if (r < 0)
 				failed = 1;
+			if (r)
 				continue;
-			}
 			verify_entry(&st, e);
 			cdt_name_entry_release(e);
 		}

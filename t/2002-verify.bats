@@ -218,3 +218,26 @@ load lib-integrity
 	assert_out_contains "  bytes 327680-393215 (chunk $X): "
 	assert_out_contains "  bytes 19660800-19726335 (chunk $Y): "
 }
+
+@test "a damaged name entry given as NAME is reported as damaged, and the other names verified" {
+	make_fixture
+	flip_byte "$S/names/c" 30
+	run_split c verify c a
+	assert_status 1
+	assert_out_contains "damaged 'c': cannot be read"
+	assert_out_contains "  all bytes: name entry checksum does not match its contents"
+	assert_out_contains "verified 2 names, 19.5 KiB in "
+	assert_out_contains ": 1 damaged"
+	run_split c verify --json c
+	assert_status 1
+	assert_out_contains "{\"type\":\"name\",\"name\":\"c\",\"size\":null,\"status\":\"damaged\",\"bad_bytes\":0,\"ranges\":[{\"offset\":0,\"length\":0,\"chunks\":0,\"first_chunk\":null,\"reason\":\"name entry checksum does not match its contents\",\"damage\":true}]}"
+	assert_out_contains "{\"type\":\"summary\",\"names\":1,\"damaged\":1,"
+	# A directory of names whose own entry is damaged: its names are still read.
+	(cd src && c add -q -r copy)
+	flip_byte "$S/names/copy/$(printf '\001')dir" 30
+	rm "$(obj_path "$A1")"
+	run_split c verify copy
+	assert_status 1
+	assert_out_contains "damaged 'copy': cannot be read"
+	assert_out_contains "damaged 'copy/a': 4096 of 20000 bytes cannot be read"
+}
