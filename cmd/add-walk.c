@@ -475,6 +475,31 @@ static int excluded_arg(struct add_state *st, const char *path)
 	return ret;
 }
 
+/*
+ * Is the PATH argument (a directory, or a file's directory, links
+ * followed) in the store? What is there is cdt's own, not data to add.
+ */
+static int in_store(struct add_state *st, const char *path, int is_dir)
+{
+	struct strbuf dir = STRBUF_INIT;
+	const char *slash = is_dir ? NULL : strrchr(path, '/');
+	int fd, ret = 0;
+
+	if (is_dir)
+		strbuf_addstr(&dir, path);
+	else if (slash)
+		strbuf_add(&dir, path, (size_t)(slash - path) + 1);
+	else
+		strbuf_addch(&dir, '.');
+	fd = open_path(dir.buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		ret = cdt_store_holds_dir(st->store, fd);
+		close(fd);
+	}
+	strbuf_release(&dir);
+	return ret;
+}
+
 int collect(struct add_state *st, int argc, char **argv)
 {
 	struct strbuf name = STRBUF_INIT;
@@ -502,12 +527,20 @@ int collect(struct add_state *st, int argc, char **argv)
 			} else if (sb.st_dev == st->store_dev && sb.st_ino == st->store_ino) {
 				error("cannot add '%s': it is the store", quote(path));
 				st->bad = 1;
+			} else if (in_store(st, path, 1)) {
+				error("cannot add '%s': it is in the store '%s'", quote(path),
+				      cdt_store_path(st->store));
+				st->bad = 1;
 			} else {
 				walk(st, path, name.buf, &sb);
 			}
 		} else if (S_ISREG(sb.st_mode)) {
 			if (excluded_arg(st, path)) {
 				continue;
+			} else if (in_store(st, path, 0)) {
+				error("cannot add '%s': it is in the store '%s'", quote(path),
+				      cdt_store_path(st->store));
+				st->bad = 1;
 			} else if (!name.len && !st->name_opt) {
 				error("cannot name '%s': use --name or --prefix", quote(path));
 				st->bad = 1;

@@ -710,6 +710,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	{
 		struct stat sb;
 
+		st.store = ctx->store;
 		if (fstat(cdt_store_rootfd(ctx->store), &sb) == 0) {
 			st.store_dev = sb.st_dev;
 			st.store_ino = sb.st_ino;

@@ -49,6 +49,7 @@ struct add_state {
 	size_t nroots, aroots;
 	int bad;
 	size_t skipped;		/* inputs reported and not stored; the rest go on */
+	struct cdt_store *store;
 	dev_t store_dev;	/* the store itself is never added */
 	ino_t store_ino;
 	int xattrs;		/* --xattrs: store extended attributes and ACLs */

@@ -366,3 +366,18 @@ load test_helper
 	run_split c ls -l --json
 	assert_status 2
 }
+
+@test "a PATH in the store, a directory or a file, is refused and nothing is stored" {
+	init_store
+	echo data > file
+	c add -q file
+	ln -s "$S" link
+	before=$(store_snapshot)
+	for p in "$S/names" "$S/objects/" link/names "$S/config" link/config; do
+		run_split c add -r file "$p"
+		assert_status 1
+		assert_one_line_err
+		assert_err_contains "cannot add '$p': it is in the store '$S'"
+		[ "$(store_snapshot)" = "$before" ] || fail "add of '$p' changed the store"
+	done
+}
