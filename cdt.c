@@ -7,9 +7,11 @@
 #include "base/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef CDT_VERSION
 #define CDT_VERSION "unknown"
@@ -264,6 +266,34 @@ static int run_command(const struct command *cmd, int argc, char **argv, const c
 	return ret;
 }
 
+/*
+ * Started with standard input, output or error closed, cdt would open the
+ * store's files as descriptors 0 to 2: a message meant for stderr could
+ * then land in a pack being written, and standard input read a store
+ * file. Each closed one is taken by /dev/null opened the other way round
+ * (stdin for writing, stdout and stderr for reading), so that using it
+ * still fails (EBADF) as a closed one does, while no file can take its
+ * place.
+ */
+static void keep_std_fds_taken(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= 2; fd++) {
+		int got;
+
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		got = open("/dev/null", (fd ? O_RDONLY : O_WRONLY) | O_NOCTTY);
+		if (got != fd) {
+			/* No /dev/null: nothing safe to run on. */
+			if (got >= 0)
+				close(got);
+			_exit(EXIT_FAIL);
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct command *cmd;
@@ -271,6 +301,7 @@ int main(int argc, char **argv)
 	int bad = 0;
 
 	opterr = 0;	/* commands report bad options themselves */
+	keep_std_fds_taken();
 	raise_open_files_limit();
 	/*
 	 * Past a limit of file size (ulimit -f) a write fails with EFBIG,

@@ -161,3 +161,23 @@ load test_helper
 	c cat status > got
 	grep -q '^Name:' got
 }
+
+@test "started with standard input, output or error closed, cdt opens no store file in their place" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 3 300000 > f
+	echo kept > k
+	c add -q --name x k
+	# Every file opened as 0, 1 or 2 must be /dev/null, standing in for them.
+	traced -f -o trace -e trace=openat,open "$CDT" --store "$S" add f 0<&- 1>&- 2>&- || true
+	grep -E '= [012]$' trace | grep -v -E '"/dev/null"|\.so|ld\.so' > taken || true
+	[ ! -s taken ] || fail "opened in place of a standard descriptor: $(cat taken)"
+	c cat f | cmp - f
+	# A closed standard input is no empty file: the name stays as it was.
+	run_split bash -c 'exec "$0" "$@" <&-' "$CDT" --store "$S" add --name x -
+	assert_status 1
+	assert_err_contains "cannot read 'standard input'"
+	[ "$(c cat x)" = kept ]
+	run_split c fsck
+	assert_status 0
+}
