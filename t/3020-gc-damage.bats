@@ -441,3 +441,36 @@ survives_damaged_copy() {
 		fail "after a second gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
 	cmp out a
 }
+
+@test "a damaged pack that cannot be indexed stays while a live chunk it may hold past its damage has no good copy" {
+	rm -rf "$S"
+	"$CDT" init -q --chunker fixed --chunk-size 4K "$S"
+	gen_bytes 73 300000 > a
+	gen_bytes 74 300000 > b
+	c add -q a
+	old=$(ls "$S"/packs/*.pack)
+	cp "$old" .
+	c add -q b
+	c gc > /dev/null
+	new=$(ls "$S"/packs/*.pack)
+	# The old pack back without its index, damaged near its start: a read
+	# of it stops there. A chunk of 'a' far past the damage has its marked
+	# copy, in the new pack, damaged too: the old pack holds its only good copy.
+	cp "$(basename "$old")" "$S"/packs/
+	printf '\x5a' | dd of="$old" bs=1 seek=2000 conv=notrunc status=none
+	chunk=$(dd if=a bs=4096 skip=60 count=1 status=none | sha256sum | cut -c1-64)
+	damage_copy new "$chunk" "$new"
+	run_split c gc
+	assert_status 1
+	assert_err_contains "cannot be indexed; keeping it: live chunk "
+	assert_err_contains " has no good copy elsewhere"
+	[ -e "$old" ] || fail "the damaged pack that may hold the only good copy was removed"
+	# Repaired from the file, the chunk is good again, and the pack goes.
+	run_split c repair --from a
+	assert_status 0
+	run_split c gc
+	assert_status 0
+	[ ! -e "$old" ] || fail "the damaged pack stayed once nothing live needed it"
+	c cat a | cmp - a
+	c cat b | cmp - b
+}

@@ -45,6 +45,7 @@ struct sweep {
 	size_t nunusable, unusable_alloc;
 	struct cdt_idset stuck;		/* dead manifests that could not be removed */
 	int index_unreadable;		/* a pack index could not be read: gc stops */
+	int live_good;			/* every live chunk read back good: 1, no: -1, not known yet: 0 */
 };
 
 static void say(struct sweep *sw, const char *what, const char *item, uint64_t bytes)
@@ -385,6 +386,65 @@ static int unusable_is_damaged(struct sweep *sw, const char *name)
 	return ret == -CDT_ECORRUPT && !sv.err;
 }
 
+struct live_check {
+	struct sweep *sw;
+	struct cdt_id bad;
+	int err;
+	struct strbuf why;
+};
+
+static int check_live_copy(const struct cdt_object_info *o, void *data)
+{
+	struct live_check *lc = data;
+	struct cdt_live *l = lc->sw->live;
+	uint32_t len;
+	int ret;
+
+	/* Each live chunk once: at the copy the mark chose. */
+	if (o->pack ? !cdt_live_packed(o->pack, o->index) : !cdt_idset_has(&l->loose_live, &o->id))
+		return 0;
+	strbuf_reset(&lc->why);
+	ret = cdt_chunk_read(lc->sw->reader, &o->id, 0, lc->sw->raw, &len, &lc->why);
+	if (ret < 0) {
+		lc->err = ret;
+		lc->bad = o->id;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * A damaged pack that cannot be indexed was read only up to its damage:
+ * past it, it may hold the only good copy of a live chunk whose marked
+ * copy is damaged too. It may go only once every live chunk reads back
+ * good from the indexed copies (once per gc: a read of all that names
+ * need, paid only when such a pack is there).
+ */
+static int live_all_good(struct sweep *sw, const char *name)
+{
+	struct live_check lc = { sw, { { 0 } }, 0, STRBUF_INIT };
+	char hex[CDT_ID_HEXLEN + 1];
+	int ret;
+
+	if (!sw->live_good) {
+		ret = cdt_objects_walk(sw->store, check_live_copy, NULL, &lc);
+		if (ret < 0 && !lc.err)
+			warning("pack %s: cannot list the stored chunks to tell it holds nothing live: %s",
+				name, cdt_strerror(ret));
+		else if (lc.err)
+			warning("pack %s cannot be indexed; keeping it: live chunk %s has no good copy "
+				"elsewhere (%s), and the pack may hold one past its damage "
+				"(run 'cdt fsck', then 'cdt repair')", name, cdt_id_to_hex(&lc.bad, hex),
+				lc.why.len ? lc.why.buf : cdt_strerror(lc.err));
+		sw->live_good = ret < 0 || lc.err ? -1 : 1;
+	} else if (sw->live_good < 0) {
+		warning("pack %s cannot be indexed; keeping it: a live chunk has no good copy elsewhere",
+			name);
+	}
+	strbuf_release(&lc.why);
+	return sw->live_good > 0;
+}
+
 static void remove_unusable(struct sweep *sw, int dry)
 {
 	int packsfd = cdt_store_dirfd(sw->store, CDT_DIR_PACKS);
@@ -396,7 +456,8 @@ static void remove_unusable(struct sweep *sw, int dry)
 		struct stat st;
 		int failed = 0;
 
-		if (!dry && !unusable_is_damaged(sw, sw->unusable[i]))
+		if (!dry && (!unusable_is_damaged(sw, sw->unusable[i]) ||
+			     !live_all_good(sw, sw->unusable[i])))
 			continue;
 		strbuf_reset(&path);
 		strbuf_addf(&path, "%s.pack", sw->unusable[i]);
