@@ -4,6 +4,7 @@
 #include "ops/packset.h"
 #include "base/util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -40,6 +41,7 @@ static long free_descriptors(long *limit)
 {
 	struct rlimit rl;
 	long n, fd, used = 0;
+	DIR *d;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
 	    rl.rlim_cur > COUNT_MAX)
@@ -48,6 +50,21 @@ static long free_descriptors(long *limit)
 		n = (long)rl.rlim_cur;
 	*limit = n;
 	/* Only numbers below the limit count: one above it was open before it was lowered. */
+	d = opendir("/proc/self/fd");
+	if (d) {
+		/* A listing, not a call per number up to a limit of a million. */
+		struct dirent *de;
+
+		while ((de = readdir(d))) {
+			char *end;
+
+			fd = strtol(de->d_name, &end, 10);
+			if (end != de->d_name && !*end && fd != dirfd(d) && fd < n)
+				used++;
+		}
+		closedir(d);
+		return n - used;
+	}
 	for (fd = 0; fd < n; fd++)
 		used += fcntl((int)fd, F_GETFD) >= 0;
 	return n - used;
