@@ -50,14 +50,21 @@ static int stats_prefix(struct cmd_ctx *ctx, const char *arg, int json)
 		strbuf_add_json_string(&why, prefix.buf);
 		printf("{\"prefix\":%s,\"names\":%llu,\"manifests\":%llu,\"chunks\":%llu,"
 		       "\"logical_bytes\":%llu,\"unique_bytes\":%llu,\"stored_bytes\":%llu,"
-		       "\"base_chunks\":%llu,\"only_manifests\":%llu,\"freed_chunks\":%llu,"
-		       "\"freed_bytes\":%llu,\"freed_next_gc_bytes\":%llu,\"missing_chunks\":%llu}\n",
+		       "\"base_chunks\":%llu,",
 		       why.buf, (unsigned long long)st.names, (unsigned long long)st.manifests,
 		       (unsigned long long)st.chunks, (unsigned long long)st.logical_bytes,
 		       (unsigned long long)st.unique_bytes, (unsigned long long)st.stored_bytes,
-		       (unsigned long long)st.base_chunks, (unsigned long long)st.only_manifests,
-		       (unsigned long long)st.freed_chunks, (unsigned long long)st.freed_bytes,
-		       (unsigned long long)st.freed_next_gc, (unsigned long long)st.missing_chunks);
+		       (unsigned long long)st.base_chunks);
+		if (ret < 0)
+			printf("\"only_manifests\":null,\"freed_chunks\":null,\"freed_bytes\":null,"
+			       "\"freed_next_gc_bytes\":null,");
+		else
+			printf("\"only_manifests\":%llu,\"freed_chunks\":%llu,\"freed_bytes\":%llu,"
+			       "\"freed_next_gc_bytes\":%llu,",
+			       (unsigned long long)st.only_manifests,
+			       (unsigned long long)st.freed_chunks, (unsigned long long)st.freed_bytes,
+			       (unsigned long long)st.freed_next_gc);
+		printf("\"missing_chunks\":%llu}\n", (unsigned long long)st.missing_chunks);
 	} else {
 		printf("names              %llu\n", (unsigned long long)st.names);
 		printf("manifests          %llu\n", (unsigned long long)st.manifests);
@@ -71,12 +78,21 @@ static int stats_prefix(struct cmd_ctx *ctx, const char *arg, int json)
 		if (st.base_chunks)
 			printf("bases of deltas    %llu chunks (only its deltas need them)\n",
 			       (unsigned long long)st.base_chunks);
-		printf("only used here     %llu manifest%s, %llu chunk%s\n",
-		       (unsigned long long)st.only_manifests, st.only_manifests == 1 ? "" : "s",
-		       (unsigned long long)st.freed_chunks, st.freed_chunks == 1 ? "" : "s");
-		printf("removing frees     %llu (%s) after 'cdt gc'\n",
-		       (unsigned long long)st.freed_bytes, human_size(st.freed_bytes, h[3], 32));
-		if (st.freed_next_gc < st.freed_bytes)
+		if (ret < 0) {
+			/* As rm -n: a damaged name, in the prefix or not, may need anything. */
+			printf("only used here     not known\n");
+			printf("removing frees     not known (names or manifests are damaged; "
+			       "run 'cdt fsck')\n");
+		} else {
+			printf("only used here     %llu manifest%s, %llu chunk%s\n",
+			       (unsigned long long)st.only_manifests,
+			       st.only_manifests == 1 ? "" : "s",
+			       (unsigned long long)st.freed_chunks, st.freed_chunks == 1 ? "" : "s");
+			printf("removing frees     %llu (%s) after 'cdt gc'\n",
+			       (unsigned long long)st.freed_bytes,
+			       human_size(st.freed_bytes, h[3], 32));
+		}
+		if (!ret && st.freed_next_gc < st.freed_bytes)
 			printf("of which in packs  %llu (%s; freed once gc rewrites their packs)\n",
 			       (unsigned long long)(st.freed_bytes - st.freed_next_gc),
 			       human_size(st.freed_bytes - st.freed_next_gc, h[4], 32));
@@ -117,21 +133,26 @@ int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx)
 	if (json) {
 		printf("{\"names\":%llu,\"manifests\":%llu,\"chunks\":%llu,\"logical_bytes\":%llu,"
 		       "\"unique_bytes\":%llu,\"stored_bytes\":%llu,\"metadata_bytes\":%llu,"
-		       "\"dedup_ratio\":%.4f,\"compression_ratio\":%.4f,"
-		       "\"reclaimable_bytes\":%llu,\"dead_packed_bytes\":%llu,\"garbage_chunks\":%llu,"
-		       "\"dead_manifests\":%llu,"
-		       "\"delta_chunks\":%llu,\"delta_raw_bytes\":%llu,\"delta_stored_bytes\":%llu,"
-		       "\"base_chunks\":%llu,\"base_bytes\":%llu,"
-		       "\"saved_by_dedup\":%llu,\"saved_by_compression\":%llu,\"saved_by_deltas\":%llu,"
-		       "\"missing_chunks\":%llu,\"temporary_files\":%llu,\"reference_tables\":%llu}\n",
+		       "\"dedup_ratio\":%.4f,\"compression_ratio\":%.4f,",
 		       (unsigned long long)st.names, (unsigned long long)st.manifests,
 		       (unsigned long long)st.chunks, (unsigned long long)st.logical_bytes,
 		       (unsigned long long)st.unique_bytes, (unsigned long long)st.stored_bytes,
 		       (unsigned long long)st.metadata_bytes,
-		       ratio(st.logical_bytes, st.unique_bytes), ratio(st.unique_bytes, st.stored_bytes),
-		       (unsigned long long)st.reclaimable_bytes, (unsigned long long)st.dead_packed_bytes,
-		       (unsigned long long)st.garbage_chunks,
-		       (unsigned long long)st.dead_manifests,
+		       ratio(st.logical_bytes, st.unique_bytes), ratio(st.unique_bytes, st.stored_bytes));
+		if (ret < 0)
+			printf("\"reclaimable_bytes\":null,\"dead_packed_bytes\":null,"
+			       "\"garbage_chunks\":null,\"dead_manifests\":null,");
+		else
+			printf("\"reclaimable_bytes\":%llu,\"dead_packed_bytes\":%llu,"
+			       "\"garbage_chunks\":%llu,\"dead_manifests\":%llu,",
+			       (unsigned long long)st.reclaimable_bytes,
+			       (unsigned long long)st.dead_packed_bytes,
+			       (unsigned long long)st.garbage_chunks,
+			       (unsigned long long)st.dead_manifests);
+		printf("\"delta_chunks\":%llu,\"delta_raw_bytes\":%llu,\"delta_stored_bytes\":%llu,"
+		       "\"base_chunks\":%llu,\"base_bytes\":%llu,"
+		       "\"saved_by_dedup\":%llu,\"saved_by_compression\":%llu,\"saved_by_deltas\":%llu,"
+		       "\"missing_chunks\":%llu,\"temporary_files\":%llu,\"reference_tables\":%llu}\n",
 		       (unsigned long long)st.delta_chunks, (unsigned long long)st.delta_raw_bytes,
 		       (unsigned long long)st.delta_stored_bytes, (unsigned long long)st.base_chunks,
 		       (unsigned long long)st.base_bytes, (unsigned long long)st.saved_dedup,
@@ -166,9 +187,15 @@ int cmd_stats(int argc, char **argv, struct cmd_ctx *ctx)
 		       human_size(st.saved_deltas, h[8], 32));
 		printf("dedup ratio        %.2f\n", ratio(st.logical_bytes, st.unique_bytes));
 		printf("compression ratio  %.2f\n", ratio(st.unique_bytes, st.stored_bytes));
-		printf("reclaimable bytes  %llu (%s)\n", (unsigned long long)st.reclaimable_bytes,
-		       human_size(st.reclaimable_bytes, h[4], 32));
-		if (st.dead_packed_bytes)
+		/* gc refuses to run then: a damaged name may need anything. */
+		if (ret < 0)
+			printf("reclaimable bytes  not known (names or manifests are damaged; "
+			       "run 'cdt fsck')\n");
+		else
+			printf("reclaimable bytes  %llu (%s)\n",
+			       (unsigned long long)st.reclaimable_bytes,
+			       human_size(st.reclaimable_bytes, h[4], 32));
+		if (!ret && st.dead_packed_bytes)
 			printf("dead in packs      %llu (%s; freed once gc rewrites their packs)\n",
 			       (unsigned long long)st.dead_packed_bytes,
 			       human_size(st.dead_packed_bytes, h[5], 32));

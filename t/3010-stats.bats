@@ -154,3 +154,28 @@ stats_failing_last() {
 	assert_err_contains "error: cannot tell what removing would free: Input/output error"
 	[[ $err != *damaged* ]] || fail "an entry that could not be read was called damaged: $err"
 }
+
+@test "a damaged name makes what gc would free not known, as gc refuses to run" {
+	init_store
+	echo kept > k
+	echo only > o
+	c add -q k
+	c add -q --name bad o
+	echo garbage > "$S/names/bad"
+	run_split c gc -n
+	assert_status 1
+	assert_err_contains "not collecting garbage"
+	# The manifest and chunk of bad are no garbage to count.
+	run_split c stats
+	assert_status 1
+	assert_err_contains "name 'bad' is damaged"
+	assert_out_contains "reclaimable bytes  not known (names or manifests are damaged; run 'cdt fsck')"
+	c stats --json > st.json && fail "stats --json exited 0"
+	python3 - st.json <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+for k in ("reclaimable_bytes", "dead_packed_bytes", "garbage_chunks", "dead_manifests"):
+    assert s[k] is None, (k, s)
+assert s["names"] == 1 and s["logical_bytes"] == 5, s
+PY
+}

@@ -196,3 +196,29 @@ PY
 	[ "$(json rm.json dead_packed_bytes)" = "$(json d.json freed_bytes)" ]
 	[ "$(gc_would_free)" = 0 ]
 }
+
+@test "stats PREFIX with a damaged name says, as rm -n does, that what removing frees is not known" {
+	init_store
+	echo one > one
+	echo two > two
+	c add -q --name gen/one one
+	c add -q --name bad two
+	echo garbage > "$S/names/bad"
+	run_split c rm -n -r gen
+	assert_status 1
+	assert_err_contains "cannot tell what removing would free"
+	run_split c stats gen
+	assert_status 1
+	assert_err_contains "name 'bad' is damaged"
+	assert_out_contains "only used here     not known"
+	assert_out_contains "removing frees     not known (names or manifests are damaged; run 'cdt fsck')"
+	[[ $output != *"after 'cdt gc'"* ]] || fail "a figure shown: $output"
+	c stats --json gen > g.json && fail "stats --json exited 0"
+	python3 - g.json <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+for k in ("only_manifests", "freed_chunks", "freed_bytes", "freed_next_gc_bytes"):
+    assert s[k] is None, (k, s)
+assert s["names"] == 1 and s["logical_bytes"] == 4, s
+PY
+}
