@@ -292,3 +292,26 @@ same_tree() {
 	assert_out_contains "copied 11 names"
 	same_tree "$D"
 }
+
+@test "a push whose every batch fails to commit counts no content as copied" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	mkdir src
+	gen_bytes 5 300000 > src/a
+	gen_bytes 6 200000 > src/b
+	c add -q -r src
+	# Every sync of the destination fails, as on a full disk.
+	run_split traced -f -o /dev/null -e trace=syncfs -e inject=syncfs:error=ENOSPC \
+		"$CDT" --store "$S" push "$D"
+	assert_status 1
+	assert_err_contains "No space left on device"
+	assert_err_contains "3 names could not be copied"
+	[ "$output" = "copied 0 names (0 new contents, 0 B read, 0 B stored new); 0 unchanged" ] ||
+		fail "summary: $output"
+	# The rerun copies, and counts, all of it.
+	run_split c push "$D"
+	assert_status 0
+	assert_out_contains "copied 3 names (2 new contents, 488.3 KiB read,"
+}

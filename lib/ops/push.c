@@ -85,18 +85,25 @@ static int same_at_dest(struct push *p, const char *name, const struct cdt_name_
 	return ret;
 }
 
+/* The cookie of a name whose content was read from the source (copy_content()). */
+static char content_copied;
+
 /* Called by the ingest once a queued name is durable on the destination (or failed). */
 static void name_done(const struct cdt_name_entry *e, const struct cdt_ingest_result *res,
 		      int err, void *cookie, void *data)
 {
 	struct push *p = data;
 
-	(void)cookie;
 	if (err < 0) {
 		p->res->failed++;
 		return;
 	}
 	p->res->names++;
+	/* Counted once committed: a content whose name then failed was not copied. */
+	if (cookie == &content_copied) {
+		p->res->contents++;
+		p->res->bytes += res->size;
+	}
 	if (res && cdt_name_has_content(e))
 		p->res->stored += res->new_stored;
 	if (p->opt->copied)
@@ -128,16 +135,13 @@ static int copy_content(struct push *p, struct cdt_name_entry *meta, const struc
 		free(src);
 		return error_code(-EAGAIN, "cannot start a thread");
 	}
-	ret = cdt_ingest_queue_expect(p->ing, fds[0], meta->name, meta, want, NULL, &ires);
+	ret = cdt_ingest_queue_expect(p->ing, fds[0], meta->name, meta, want, &content_copied,
+				      &ires);
 	/* An ingest that stopped early leaves the writer to EPIPE: let it end. */
 	close(fds[0]);
 	pthread_join(t, NULL);
 	free(src);
-	if (ret < 0 || f.ret < 0)
-		return ret < 0 ? ret : f.ret;
-	p->res->contents++;
-	p->res->bytes += ires.size;
-	return 0;
+	return ret < 0 ? ret : f.ret;
 }
 
 static int push_name(const char *name, const struct cdt_name_entry *e, int err, const char *why,
