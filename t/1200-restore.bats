@@ -798,3 +798,44 @@ c_limited() {
 	assert_status 0
 	diff -r src out
 }
+
+@test "restore --xattrs over a kept file removes attributes and ACLs it does not store, as a fresh restore has" {
+	init_store
+	mkdir src
+	echo a > src/f
+	echo b > src/g
+	python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.a", b"kept")' src/f 2> /dev/null ||
+		skip_or_fail "this file system refuses user.* extended attributes"
+	c add -q -r --xattrs src
+	c restore -q --xattrs src out
+	# The restored files gain what is not stored: an attribute, and an ACL
+	# giving another user write access.
+	python3 - out/f out/g <<'PY'
+import os, struct, sys
+acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, uid) for tag, perm, uid in
+	[(0x01, 6, 0xffffffff), (0x02, 6, 4321), (0x04, 4, 0xffffffff),
+	 (0x10, 6, 0xffffffff), (0x20, 4, 0xffffffff)])
+for f in sys.argv[1:]:
+    os.setxattr(f, "user.extra", b"x")
+    try:
+        os.setxattr(f, "system.posix_acl_access", acl)
+    except OSError:
+        pass	# no ACLs here: the attribute alone is checked
+PY
+	run_split c restore --xattrs src out
+	assert_status 0
+	assert_out_contains "0 written, 3 kept as they were"
+	# Then, without --xattrs, what is on the files is left alone.
+	python3 - src out <<'PY'
+import os, sys
+src, out = sys.argv[1:]
+for n, want in (("f", {"user.a": b"kept"}), ("g", {})):
+    p = os.path.join(out, n)
+    got = {a: os.getxattr(p, a) for a in os.listxattr(p) if not a.startswith("security.")}
+    assert got == want, (n, got)
+    assert os.stat(p).st_mode == os.stat(os.path.join(src, n)).st_mode, n
+os.setxattr(os.path.join(out, "g"), "user.extra", b"x")
+PY
+	c restore -q src out
+	[ "$(python3 -c 'import os; print(os.getxattr("out/g", "user.extra"))')" = "b'x'" ]
+}

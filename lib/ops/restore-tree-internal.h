@@ -138,7 +138,11 @@ int rt_tmp_name(int dirfd, struct strbuf *name, int keep_file);
  * following any symbolic link. fd or -errno.
  */
 int rt_open_dir_beneath(int rootfd, const char *rel);
-/* Set an entry's stored extended attributes on fd, or on dirfd/base (a link). */
+/*
+ * Make an entry's extended attributes the stored ones on fd, or on
+ * dirfd/base (a link): those set, and user, trusted, ACL and capability
+ * attributes not stored removed (security labels are left alone).
+ */
 void rt_set_xattrs(const struct titem *it, int fd, int dirfd, const char *shown);
 
 /* restore-tree-fds.c: the descriptors a restore may use. */

@@ -21,7 +21,7 @@ static int set_link_meta(struct tree *t, const struct titem *it, int dirfd, cons
 	if (t->owners && fchownat(dirfd, it->base, it->uid, it->gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return error("cannot set the owner of '%s' to %u:%u: %s (--no-owner leaves owners alone)",
 			     quote(shown), it->uid, it->gid, cdt_strerror(errno));
-	if (t->xattrs && it->xattrs_len)
+	if (t->xattrs)
 		rt_set_xattrs(it, -1, dirfd, shown);
 	ts[0].tv_sec = 0;
 	ts[0].tv_nsec = UTIME_OMIT;

@@ -145,7 +145,78 @@ int rt_open_dir_beneath(int rootfd, const char *rel)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Set one entry's stored extended attributes on fd, or on dirfd/base (a link). */
+/*
+ * An attribute that is the stored file's to have or not: user and trusted
+ * ones, ACLs and file capabilities. Security labels (security.selinux and
+ * the like) are the system's, given to every file made, so one not stored
+ * is left as it is.
+ */
+static int stored_or_removed(const char *name)
+{
+	return !strncmp(name, "user.", 5) || !strncmp(name, "trusted.", 8) ||
+	       !strcmp(name, "system.posix_acl_access") ||
+	       !strcmp(name, "system.posix_acl_default") ||
+	       !strcmp(name, "security.capability");
+}
+
+static int is_stored_xattr(const struct titem *it, const char *name)
+{
+	const unsigned char *p = it->xattrs, *end = it->xattrs + it->xattrs_len;
+	size_t len = strlen(name);
+
+	while (p + 6 <= end) {
+		uint16_t nl = get_le16(p);
+
+		if (nl == len && !memcmp(p + 6, name, len))
+			return 1;
+		p += 6 + nl + get_le32(p + 2);
+	}
+	return 0;
+}
+
+/*
+ * Remove the attributes of fd, or of the link `full`, that the entry does
+ * not store and that are its to have (stored_or_removed()): a file kept
+ * from an earlier restore, a directory reused, an ACL a new file took from
+ * its directory, end as a file restored afresh with the stored ones.
+ */
+static void remove_unstored_xattrs(const struct titem *it, int fd, const char *full,
+				   const char *shown)
+{
+	char *list = NULL, *p;
+	ssize_t n;
+	int tries;
+
+	/* The list may grow between the two calls: ERANGE then, and again. */
+	for (tries = 0; tries < 3; tries++) {
+		n = fd >= 0 ? flistxattr(fd, NULL, 0) : llistxattr(full, NULL, 0);
+		if (n <= 0)
+			break;
+		list = xrealloc(list, (size_t)n);
+		n = fd >= 0 ? flistxattr(fd, list, (size_t)n) : llistxattr(full, list, (size_t)n);
+		if (n >= 0 || errno != ERANGE)
+			break;
+	}
+	if (n < 0 && errno != ENOTSUP)
+		warning("cannot list the extended attributes of '%s': %s", quote(shown),
+			cdt_strerror(errno));
+	for (p = list; n > 0 && p < list + n; p += strlen(p) + 1) {
+		int ret;
+
+		if (!stored_or_removed(p) || is_stored_xattr(it, p))
+			continue;
+		ret = fd >= 0 ? fremovexattr(fd, p) : lremovexattr(full, p);
+		if (ret < 0 && errno != ENODATA)
+			warning("cannot remove extended attribute '%s' of '%s' (not stored): %s",
+				quote(p), quote(shown), cdt_strerror(errno));
+	}
+	free(list);
+}
+
+/*
+ * Make one entry's extended attributes the stored ones on fd, or on
+ * dirfd/base (a link).
+ */
 void rt_set_xattrs(const struct titem *it, int fd, int dirfd, const char *shown)
 {
 	const unsigned char *p = it->xattrs, *end = it->xattrs + it->xattrs_len;
@@ -153,6 +224,14 @@ void rt_set_xattrs(const struct titem *it, int fd, int dirfd, const char *shown)
 
 	if (fd < 0)
 		snprintf(path, sizeof(path), "/proc/self/fd/%d/", dirfd);
+	if (fd >= 0) {
+		remove_unstored_xattrs(it, fd, NULL, shown);
+	} else {
+		char *full = xstrfmt("%s%s", path, it->base);
+
+		remove_unstored_xattrs(it, -1, full, shown);
+		free(full);
+	}
 	/* The records were checked when the entry was read. */
 	while (p + 6 <= end) {
 		uint16_t nl = get_le16(p);
@@ -192,7 +271,7 @@ int rt_set_meta(struct tree *t, const struct titem *it, int fd, const char *show
 			     quote(shown), it->uid, it->gid, cdt_strerror(errno));
 	if (fchmod(fd, mode) < 0)
 		return error("cannot set the mode of '%s': %s", quote(shown), cdt_strerror(errno));
-	if (t->xattrs && it->xattrs_len)
+	if (t->xattrs)
 		rt_set_xattrs(it, fd, -1, shown);
 	ts[0].tv_sec = 0;
 	ts[0].tv_nsec = UTIME_OMIT;
