@@ -315,3 +315,21 @@ same_tree() {
 	assert_status 0
 	assert_out_contains "copied 3 names (2 new contents, 488.3 KiB read,"
 }
+
+@test "push -n counts a content two names share once, as the push does" {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	mkdir src
+	gen_bytes 7 300000 > src/a
+	cp src/a src/b
+	ln src/a src/hard
+	c add -q -r src
+	run_split c push -n "$D"
+	assert_status 0
+	[ "$output" = "would copy 4 names (1 new content, 293.0 KiB to read); 0 unchanged" ] ||
+		fail "dry run: $output"
+	run_split c push "$D"
+	assert_status 0
+	assert_out_contains "copied 4 names (1 new content, 293.0 KiB read,"
+}

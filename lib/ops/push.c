@@ -5,6 +5,7 @@
 #include "format/config.h"
 #include "format/manifest.h"
 #include "base/hash.h"
+#include "base/idset.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -20,6 +21,7 @@ struct push {
 	struct cdt_ingest *ing;
 	struct cdt_restore *reader;
 	uint64_t seen;		/* names the walk gave */
+	struct cdt_idset counted;	/* -n: the contents counted to copy, each once */
 };
 
 /* The restore of one content into a pipe, beside the ingest reading it. */
@@ -187,7 +189,10 @@ static int push_name(const char *name, const struct cdt_name_entry *e, int err, 
 	}
 	if (p->opt->dry_run) {
 		p->res->names++;
-		if (cdt_name_has_content(e) && cdt_manifest_exists(p->dst, &e->content) != 1) {
+		/* Copied once, however many names it has (as the ingest does). */
+		if (cdt_name_has_content(e) && !cdt_idset_has(&p->counted, &e->content) &&
+		    cdt_manifest_exists(p->dst, &e->content) != 1) {
+			cdt_idset_add(&p->counted, &e->content);
 			p->res->contents++;
 			p->res->bytes += e->size;
 		}
@@ -223,7 +228,7 @@ static int replaces_type(void *cookie, void *data)
 int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *prefixes, size_t n,
 	     const struct cdt_push_options *opt, struct cdt_push_result *res)
 {
-	struct push p = { src, dst, opt, res, NULL, NULL, 0 };
+	struct push p = { src, dst, opt, res, NULL, NULL, 0, CDT_IDSET_INIT };
 	struct cdt_ingest_options io = { 0 };
 	size_t i;
 	int ret = 0;
@@ -268,5 +273,6 @@ int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *pr
 		cdt_ingest_free(p.ing);
 	}
 	cdt_restore_free(p.reader);
+	cdt_idset_clear(&p.counted);
 	return ret < 0 ? ret : 0;
 }
