@@ -839,3 +839,23 @@ PY
 	c restore -q src out
 	[ "$(python3 -c 'import os; print(os.getxattr("out/g", "user.extra"))')" = "b'x'" ]
 }
+
+@test "a directory whose metadata cannot be set is counted failed, not also written or kept" {
+	init_store
+	mkdir -p src/d src/e
+	for i in 1 2 3; do echo "$i" > "src/d/f$i"; done
+	c add -q -r src
+	mkdir -p out/e
+	CDT_TEST_PAUSE=restore-dir "$CDT" --store "$S" restore src out > r.out 2> r.err &
+	pid=$!
+	wait_stopped $pid
+	mv out/d out/moved
+	ln -s "$T/outside" out/d
+	kill -CONT $pid
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 1 ] || fail "restore exited $rc: $(cat r.err)"
+	# src (out) and src/e reused, src/d made and then failed, the three files written.
+	grep -q "^restored 5 of 6 names into out: 3 written, 2 kept as they were, 1 failed;" r.out ||
+		fail "summary: $(cat r.out)"
+}

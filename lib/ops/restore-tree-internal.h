@@ -44,7 +44,8 @@ struct titem {
 	int state;		/* ST_*, under tree.mu */
 	struct tnode *dir;	/* while it is queued */
 	int made;		/* a directory opened: its metadata is set at the end */
-	int kept;		/* a regular file already there kept as it was (dry run: would be) */
+	/* A regular file already there kept as it was (dry run: would be), a directory reused. */
+	int kept;
 	dev_t dev;
 	ino_t ino;
 };

@@ -27,6 +27,19 @@ static int under_gone(const struct tree *t, const char *rel)
 	return 0;
 }
 
+/*
+ * A directory whose metadata could not be set fails: it was counted as
+ * made or kept when it was entered, and is counted once, as failed.
+ */
+static void dir_failed(struct tree *t, const struct titem *it)
+{
+	if (it->kept)
+		t->res->skipped--;
+	else
+		t->res->written--;
+	t->res->failed++;
+}
+
 /* One line for the directory of f, and the n under it that failed with it. */
 static void report_unset(struct tree *t, const struct unset *f, size_t n)
 {
@@ -63,13 +76,13 @@ void rt_finish_dirs(struct tree *t)
 			continue;
 		/* Under one reported replaced during the walk: nothing more to say. */
 		if (under_gone(t, it->rel)) {
-			t->res->failed++;
+			dir_failed(t, it);
 			continue;
 		}
 		fd = rt_open_dir_beneath(t->rootfd, it->rel);
 		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == it->dev && st.st_ino == it->ino) {
 			if (rt_set_meta(t, it, fd, rt_local_path(t, it, &shown)) < 0)
-				t->res->failed++;
+				dir_failed(t, it);
 			close(fd);
 			continue;
 		}
@@ -78,7 +91,7 @@ void rt_finish_dirs(struct tree *t)
 		unset[nr].i = i;
 		unset[nr].err = fd < 0 ? fd : 0;
 		nr++;
-		t->res->failed++;
+		dir_failed(t, it);
 		if (fd >= 0)
 			close(fd);
 	}

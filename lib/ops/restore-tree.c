@@ -458,6 +458,7 @@ static struct tnode *enter_dir(struct tree *t, struct tnode *parent, const char 
 		remove_stale_temps(n->fd);
 	if (it) {
 		it->made = 1;
+		it->kept = !made;
 		it->dev = st.st_dev;
 		it->ino = st.st_ino;
 	}
