@@ -11,7 +11,8 @@ const char usage_diff[] =
 	"\n"
 	"Compare the names under PREFIX1 with those under PREFIX2, each relative to\n"
 	"its prefix: '+' added, '-' removed, 'M' content changed, 'm' only mode,\n"
-	"owner or modification time changed; in byte order, then a summary.\n"
+	"owner, modification time or extended attributes changed; in byte order,\n"
+	"then a summary.\n"
 	"\n"
 	"    --stat         sizes on each line; bytes added and removed, and the\n"
 	"                   chunks PREFIX2 uses that PREFIX1 does not\n"
@@ -41,7 +42,7 @@ static char status_char(unsigned what)
 	return what & CDT_DIFF_CONTENT ? 'M' : 'm';
 }
 
-/* "content,mode,owner,mtime": the fields that differ, in that order. */
+/* "content,mode,owner,mtime,xattrs": the fields that differ, in that order. */
 static void add_fields(struct strbuf *sb, unsigned what, const char *sep)
 {
 	static const struct { unsigned bit; const char *name; } fields[] = {
@@ -49,6 +50,7 @@ static void add_fields(struct strbuf *sb, unsigned what, const char *sep)
 		{ CDT_DIFF_MODE, "mode" },
 		{ CDT_DIFF_OWNER, "owner" },
 		{ CDT_DIFF_MTIME, "mtime" },
+		{ CDT_DIFF_XATTRS, "xattrs" },
 	};
 	size_t i, start = sb->len;
 

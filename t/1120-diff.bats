@@ -231,3 +231,25 @@ PY
 	assert_out_contains "- gone"
 	case "$output" in *" changed"$'\n'*|*"+ changed"*|*"- changed"*) fail "damaged name shown as a difference: $output" ;; esac
 }
+
+@test "diff shows names whose extended attributes alone changed" {
+	init_store
+	mkdir d
+	echo a > d/f
+	echo b > d/g
+	python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.probe", b"1")' d/f 2> /dev/null ||
+		skip_or_fail "this file system refuses user.* extended attributes"
+	touch -d @1000000000 d/f d/g
+	(cd d && "$CDT" --store "$S" add -q -r --xattrs --prefix gen1 .)
+	python3 -c 'import os; os.setxattr("d/f", "user.probe", b"2"); os.setxattr("d/g", "user.new", b"x")'
+	touch -d @1000000000 d/f d/g
+	(cd d && "$CDT" --store "$S" add -q -r --xattrs --prefix gen2 .)
+	run_split c diff --exit-code gen1 gen2
+	assert_status 1
+	[ "$output" = "m f (xattrs)
+m g (xattrs)
+0 added, 0 removed, 0 changed, 2 metadata only; 1 unchanged" ] || fail "$output"
+	run_split c diff --porcelain gen1 gen2
+	assert_status 0
+	[ "$output" = "$(printf 'm\txattrs\t2\t2\tf\nm\txattrs\t2\t2\tg')" ] || fail "$output"
+}

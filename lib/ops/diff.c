@@ -21,6 +21,10 @@ unsigned cdt_name_entry_diff(const struct cdt_name_entry *a, const struct cdt_na
 		what |= CDT_DIFF_CONTENT;
 	if (a->mode != b->mode)
 		what |= CDT_DIFF_MODE;
+	/* Records in name order (see format/names.h): the same attributes, the same bytes. */
+	if (a->xattrs_len != b->xattrs_len ||
+	    (a->xattrs_len && memcmp(a->xattrs, b->xattrs, a->xattrs_len)))
+		what |= CDT_DIFF_XATTRS;
 	if (a->uid != b->uid || a->gid != b->gid)
 		what |= CDT_DIFF_OWNER;
 	/*
@@ -37,6 +41,7 @@ unsigned cdt_name_entry_diff(const struct cdt_name_entry *a, const struct cdt_na
 struct slot {
 	struct strbuf name;
 	struct strbuf why;
+	struct strbuf xattrs;		/* e.xattrs points here */
 	struct cdt_name_entry e;	/* e.name unused: names may be longer when damaged */
 	int ok;
 };
@@ -68,9 +73,11 @@ static void slot_set(struct slot *sl, const char *name, const struct cdt_name_en
 	sl->ok = e != NULL;
 	if (e) {
 		sl->e = *e;
-		/* The walk frees them when the callback returns. */
-		sl->e.xattrs = NULL;
-		sl->e.xattrs_len = 0;
+		/* The walk frees them when the callback returns: a copy is compared. */
+		strbuf_reset(&sl->xattrs);
+		if (e->xattrs_len)
+			strbuf_add(&sl->xattrs, e->xattrs, e->xattrs_len);
+		sl->e.xattrs = (unsigned char *)sl->xattrs.buf;
 	} else
 		strbuf_addstr(&sl->why, why && *why ? why : cdt_strerror(err));
 }
@@ -341,9 +348,11 @@ int cdt_diff(struct cdt_store *s, const char *prefix1, const char *prefix2, unsi
 	for (i = 0; i < QUEUE_LEN; i++) {
 		strbuf_init(&m.q.slots[i].name, 0);
 		strbuf_init(&m.q.slots[i].why, 0);
+		strbuf_init(&m.q.slots[i].xattrs, 0);
 	}
 	strbuf_init(&m.b.name, 0);
 	strbuf_init(&m.b.why, 0);
+	strbuf_init(&m.b.xattrs, 0);
 	m.q.store = s;
 	m.q.prefix = prefix1;
 	m.len1 = strlen(prefix1);
@@ -380,9 +389,11 @@ out:
 	for (i = 0; i < QUEUE_LEN; i++) {
 		strbuf_release(&m.q.slots[i].name);
 		strbuf_release(&m.q.slots[i].why);
+		strbuf_release(&m.q.slots[i].xattrs);
 	}
 	strbuf_release(&m.b.name);
 	strbuf_release(&m.b.why);
+	strbuf_release(&m.b.xattrs);
 	cdt_idset_clear(&m.contents1);
 	cdt_idset_clear(&m.contents2);
 	pthread_cond_destroy(&m.q.not_full);

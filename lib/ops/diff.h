@@ -15,9 +15,10 @@ enum {
 	CDT_DIFF_OWNER = 1 << 4,	/* uid or gid */
 	CDT_DIFF_MTIME = 1 << 5,	/* modification time, to the nanosecond */
 	CDT_DIFF_DAMAGED = 1 << 6,	/* an entry could not be read: nothing is known */
+	CDT_DIFF_XATTRS = 1 << 7,	/* extended attributes (ACLs among them) */
 };
 /* The differences that leave the content alone. */
-#define CDT_DIFF_META (CDT_DIFF_MODE | CDT_DIFF_OWNER | CDT_DIFF_MTIME)
+#define CDT_DIFF_META (CDT_DIFF_MODE | CDT_DIFF_OWNER | CDT_DIFF_MTIME | CDT_DIFF_XATTRS)
 
 /*
  * What differs between two entries of one relative name: CDT_DIFF_CONTENT
