@@ -381,3 +381,20 @@ load test_helper
 		[ "$(store_snapshot)" = "$before" ] || fail "add of '$p' changed the store"
 	done
 }
+
+@test "add -r replaces a directory of names hundreds of levels deep with a file, with few descriptors" {
+	init_store
+	deep=$(printf 'd/%.0s' $(seq 300))
+	mkdir -p "t/$deep"
+	echo bottom > "t/${deep}f"
+	echo middle > "t/${deep:0:300}g"
+	c add -q -r t
+	rm -r t/d
+	echo now-a-file > t/d
+	run_split bash -c 'ulimit -n 32 && "$@"' - "$CDT" --store "$S" add -q -r t
+	assert_status 0
+	[ "$(c ls)" = "$(printf 't\nt/d')" ]
+	[ "$(c cat t/d)" = now-a-file ]
+	run_split c fsck
+	assert_status 0
+}

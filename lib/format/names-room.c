@@ -17,29 +17,67 @@
 #include <unistd.h>
 
 /*
- * Remove the directory of names `base` in pfd, whose name is `name`, with
- * everything under it, never following a symbolic link; gone is told each
- * entry removed. A directory is removed once it is empty: one another
- * writer fills meanwhile stays (ENOTEMPTY).
+ * Below this depth the directory being emptied stays open while the ones
+ * in it are; deeper, it is closed and opened again from the one below as
+ * "..", checked to be the same directory: a tree as deep as names allow
+ * (2048 levels) is removed with a few descriptors (as names-walk.c walks it).
  */
-static int clear_dir(int pfd, const char *base, struct strbuf *name, int depth,
+#define ROOM_OPEN_DEPTH 8
+
+/*
+ * Empty the directory of names open at *fdp, whose name is `name`, never
+ * following a symbolic link; gone is told each entry removed. A directory
+ * in it is removed once it is empty: one another writer fills meanwhile
+ * stays (ENOTEMPTY). *fdp is then the same directory, perhaps opened
+ * again (-1 if that failed, which is then the error returned).
+ */
+static int clear_dir(int *fdp, struct strbuf *name, int depth,
 		     const struct cdt_name_gone *gone)
 {
 	struct cdt_dent *v;
 	size_t n, i, len = name->len;
-	int fd, ret;
+	int fd = *fdp, ret;
 
-	if (depth >= FS_TREE_DEPTH_MAX)
+	if (depth > CDT_NAME_MAX / 2)
 		return -ELOOP;
-	fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ELOOP ? -ENOTDIR : -errno;
 	ret = cdt_list_dir(fd, ".", &v, &n);
 	for (i = 0; !ret && i < n; i++) {
 		if (v[i].type == DT_DIR) {
+			int cfd = openat(fd, v[i].name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					 O_CLOEXEC);
+			struct stat self, up;
+
+			if (cfd < 0) {
+				ret = errno == ELOOP ? -ENOTDIR : -errno;
+				continue;
+			}
 			strbuf_addf(name, "/%s", v[i].name);
-			ret = clear_dir(fd, v[i].name, name, depth + 1, gone);
+			if (depth < ROOM_OPEN_DEPTH) {
+				ret = clear_dir(&cfd, name, depth + 1, gone);
+			} else if (fstat(fd, &self) < 0) {
+				ret = -errno;
+			} else {
+				close(fd);
+				*fdp = fd = -1;
+				ret = clear_dir(&cfd, name, depth + 1, gone);
+				if (cfd >= 0)
+					fd = openat(cfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+				if (fd >= 0 && (fstat(fd, &up) < 0 || up.st_dev != self.st_dev ||
+						up.st_ino != self.st_ino)) {
+					/* names/ moved about while it was emptied */
+					close(fd);
+					fd = -1;
+					errno = ESTALE;
+				}
+				if (fd < 0 && !ret)
+					ret = cfd >= 0 ? -errno : -EBADF;
+				*fdp = fd;
+			}
 			strbuf_setlen(name, len);
+			if (cfd >= 0)
+				close(cfd);
+			if (!ret && unlinkat(fd, v[i].name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+				ret = -errno;
 			continue;
 		}
 		/* An entry, or what is damage in names/ (a link, a device): not followed. */
@@ -59,7 +97,23 @@ static int clear_dir(int pfd, const char *base, struct strbuf *name, int depth,
 		}
 	}
 	cdt_dents_free(v, n);
-	close(fd);
+	return ret;
+}
+
+/*
+ * Remove the directory of names `base` in pfd, whose name is `name`, with
+ * everything under it (clear_dir()).
+ */
+static int remove_dir(int pfd, const char *base, struct strbuf *name,
+		      const struct cdt_name_gone *gone)
+{
+	int fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return errno == ELOOP ? -ENOTDIR : -errno;
+	ret = clear_dir(&fd, name, 0, gone);
+	if (fd >= 0)
+		close(fd);
 	if (!ret && unlinkat(pfd, base, AT_REMOVEDIR) < 0)
 		ret = -errno;
 	return ret;
@@ -135,7 +189,7 @@ int name_make_room(struct cdt_store *s, const struct cdt_name_entry *e,
 				struct strbuf name = STRBUF_INIT;
 
 				strbuf_addstr(&name, e->name);
-				ret = clear_dir(dirfd, base, &name, 0, gone);
+				ret = remove_dir(dirfd, base, &name, gone);
 				strbuf_release(&name);
 			}
 			close(dirfd);
