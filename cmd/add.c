@@ -742,8 +742,10 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		 * A walk found a file where a directory of names is stored, or
 		 * the reverse: the tree changed, and its names follow it (but
 		 * a file named on the command line never replaces a directory).
+		 * The directory given (no root: opened as given) is the walk's too.
 		 */
-		if ((r == -EISDIR || r == -ENOTDIR) && st.src[i].root && !io.no_replace) {
+		if ((r == -EISDIR || r == -ENOTDIR) && !io.no_replace &&
+		    (st.src[i].root || st.src[i].type == CDT_NAME_DIR)) {
 			st.src[i].replace_type = 1;
 			r = 0;
 		}

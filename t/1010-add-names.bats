@@ -398,3 +398,25 @@ load test_helper
 	run_split c fsck
 	assert_status 0
 }
+
+@test "add -r of a directory stored as a file replaces that file" {
+	init_store
+	echo was-a-file > t
+	c add -q t
+	rm t
+	mkdir t
+	echo x > t/x
+	run_split c add -q -r t
+	assert_status 0
+	[ "$(c ls)" = "$(printf 't\nt/x')" ]
+	[ "$(c ls -t d t)" = t ]
+	[ "$(c cat t/x)" = x ]
+	run_split c fsck
+	assert_status 0
+	# A file given is not a directory: it still never replaces one.
+	rm -r t
+	echo file-again > t
+	run_split c add t
+	assert_status 1
+	assert_err_contains "cannot store 't': it is a directory of names in the store"
+}
