@@ -549,7 +549,6 @@ out:
 	return ret;
 }
 
-/* A name of this add is durable (err 0) or failed (err < 0, reported). */
 /* Called on the commit thread: replace_type is set before the first file is queued. */
 static int source_replaces_type(void *cookie, void *data)
 {
@@ -559,6 +558,7 @@ static int source_replaces_type(void *cookie, void *data)
 	return src && src->replace_type;
 }
 
+/* A name of this add is durable (err 0) or failed (err < 0, reported). */
 static void name_done(const struct cdt_name_entry *e, const struct cdt_ingest_result *res,
 		      int err, void *cookie, void *data)
 {
