@@ -730,6 +730,15 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 			ret = EXIT_FAIL;
 			continue;
 		}
+		/*
+		 * What the walk found (and the directory given: no root, it is
+		 * opened as given) follows the tree: it replaces stored names of
+		 * another kind in its way, those there now and those another add
+		 * puts there before it is installed; a file named on the command
+		 * line never replaces a directory.
+		 */
+		st.src[i].replace_type = !io.no_replace &&
+					 (st.src[i].root || st.src[i].type == CDT_NAME_DIR);
 		/* Under a directory of names found missing, every name is new. */
 		if (missing.len && !strncmp(name, missing.buf, missing.len) && name[missing.len] == '/')
 			continue;
@@ -738,17 +747,8 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 			strbuf_reset(&missing);
 			strbuf_add(&missing, name, (size_t)(slash - name));
 		}
-		/*
-		 * A walk found a file where a directory of names is stored, or
-		 * the reverse: the tree changed, and its names follow it (but
-		 * a file named on the command line never replaces a directory).
-		 * The directory given (no root: opened as given) is the walk's too.
-		 */
-		if ((r == -EISDIR || r == -ENOTDIR) && !io.no_replace &&
-		    (st.src[i].root || st.src[i].type == CDT_NAME_DIR)) {
-			st.src[i].replace_type = 1;
+		if ((r == -EISDIR || r == -ENOTDIR) && st.src[i].replace_type)
 			r = 0;
-		}
 		if (r == -EEXIST)
 			error("name '%s' already exists (not replaced)", quote(st.src[i].name));
 		else if (r == -EISDIR)

@@ -420,3 +420,29 @@ load test_helper
 	assert_status 1
 	assert_err_contains "cannot store 't': it is a directory of names in the store"
 }
+
+@test "add -r whose tree has a directory where another add just stored a file replaces it" {
+	local pid rc=0
+
+	init_store
+	mkdir -p a/t/d b/t/d
+	echo 1 > a/t/d/f
+	(cd a && c add -q -r t)
+	echo x > b/t/d/x
+	# b checks its names while t/d is a directory of names, and is
+	# stopped before it installs them; a turns t/d into a file meanwhile.
+	(cd b && CDT_TEST_PAUSE=info-mark exec "$CDT" --store "$S" add -q -r t) > b.out 2> b.err &
+	pid=$!
+	wait_stopped $pid
+	rm -r a/t/d
+	echo now-a-file > a/t/d
+	(cd a && c add -q -r t)
+	[ "$(c cat t/d)" = now-a-file ]
+	kill -CONT $pid
+	wait $pid || rc=$?
+	[ "$rc" = 0 ] || fail "add exited $rc: $(cat b.err)"
+	[ "$(c ls)" = "$(printf 't\nt/d\nt/d/x')" ]
+	[ "$(c cat t/d/x)" = x ]
+	run_split c fsck
+	assert_status 0
+}
