@@ -46,7 +46,32 @@ struct ofile {
 	uint64_t hint_idx;
 	int have_hint;
 	struct read_ahead ra;
+	/* In v->handles, freed there if the kernel never releases it. */
+	struct ofile *prev, *next;
 };
+
+static void handle_link(struct view *v, struct ofile *of)
+{
+	pthread_mutex_lock(&v->files_lock);
+	of->prev = NULL;
+	of->next = v->handles;
+	if (v->handles)
+		v->handles->prev = of;
+	v->handles = of;
+	pthread_mutex_unlock(&v->files_lock);
+}
+
+static void handle_unlink(struct view *v, struct ofile *of)
+{
+	pthread_mutex_lock(&v->files_lock);
+	if (of->prev)
+		of->prev->next = of->next;
+	else
+		v->handles = of->next;
+	if (of->next)
+		of->next->prev = of->prev;
+	pthread_mutex_unlock(&v->files_lock);
+}
 
 static struct view *this_view(void)
 {
@@ -177,6 +202,7 @@ static int view_opendir(const char *path, struct fuse_file_info *fi)
 
 		of->is_dir = 1;
 		of->name = xstrdup(path + strspn(path, "/"));
+		handle_link(v, of);
 		fi->fh = (uint64_t)(uintptr_t)of;
 	}
 	return ret;
@@ -186,6 +212,7 @@ static int view_releasedir(const char *path, struct fuse_file_info *fi)
 {
 	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
 
+	handle_unlink(this_view(), of);
 	free(of->name);
 	free(of);
 	return 0;
@@ -371,6 +398,7 @@ static int view_open(const char *path, struct fuse_file_info *fi)
 	of->cf = cf;
 	of->name = xstrdup(path);
 	pthread_mutex_init(&of->lock, NULL);
+	handle_link(v, of);
 	fi->fh = (uint64_t)(uintptr_t)of;
 	fi->keep_cache = keep;
 	return 0;
@@ -381,6 +409,7 @@ static int view_release(const char *path, struct fuse_file_info *fi)
 	struct view *v = this_view();
 	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
 
+	handle_unlink(v, of);
 	cfile_put(v, of->cf);
 	pthread_mutex_destroy(&of->lock);
 	free(of->name);
@@ -692,13 +721,23 @@ void view_ops_init(struct view *v)
 
 	pthread_mutex_init(&v->files_lock, NULL);
 	v->files = NULL;
+	v->handles = NULL;
 	pthread_mutex_init(&v->blocks_lock, NULL);
 	v->blocks = empty;
 }
 
 void view_ops_release(struct view *v)
 {
-	/* Handles the kernel never released, if the loop ended early. */
+	/* Handles the kernel never released, if the loop ended early (a signal). */
+	while (v->handles) {
+		struct ofile *of = v->handles;
+
+		v->handles = of->next;
+		if (!of->is_dir)
+			pthread_mutex_destroy(&of->lock);
+		free(of->name);
+		free(of);
+	}
 	while (v->files) {
 		struct cfile *cf = v->files;
 

@@ -17,6 +17,8 @@ struct cfile;
  * mount.c fills in the public part and keeps `tree` up to date; the rest
  * belongs to ops.c.
  */
+struct ofile;
+
 struct view {
 	struct cdt_store *store;
 	struct chunk_cache *cache;	/* made before the first request */
@@ -25,9 +27,10 @@ struct view {
 	uid_t uid;			/* owner of every directory */
 	gid_t gid;
 
-	/* The contents open now, each shared by its handles. */
+	/* The contents open now, each shared by its handles; and the handles. */
 	pthread_mutex_t files_lock;
 	struct cfile *files;
+	struct ofile *handles;
 	/* Stored bytes of each content seen by getattr, for st_blocks. */
 	pthread_mutex_t blocks_lock;
 	struct cdt_idset blocks;
