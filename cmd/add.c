@@ -829,7 +829,8 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	progress_finish(&st.progress);
 	if (st.cache)
 		cdt_filescache_save(st.cache);
-	if (!quiet && out == OUT_HUMAN && st.nr > 1) {
+	/* One file has its own line; one directory (an empty one) has only this. */
+	if (!quiet && out == OUT_HUMAN && (st.nr > 1 || st.dirs)) {
 		double t = progress_seconds(&st.progress);
 		char a[32], b[32];
 

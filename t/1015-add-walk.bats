@@ -376,3 +376,15 @@ add_swapped() {
 	c cat p/tree/top > top.out
 	cmp "$outer/tree/top" top.out
 }
+
+@test "-r of one empty directory says what it stored" {
+	init_store
+	mkdir e
+	run_split c add -r e
+	assert_status 0
+	assert_out_contains "0 files, 1 directory, 0 symbolic links, 0 B read"
+	[ "$(c ls -t d)" = e ]
+	run_split c add -q -r e
+	assert_status 0
+	[ -z "$output" ] || fail "-q printed: $output"
+}
