@@ -46,15 +46,6 @@ struct run {
 	char *why;
 };
 
-/*
- * Missing or failing its checks is damage; any other error (EIO, EACCES,
- * ENOMEM) says only that the bytes could not be read this time.
- */
-static int is_damage(int err)
-{
-	return err == -ENOENT || err == -CDT_ECORRUPT;
-}
-
 struct verify_state {
 	struct cdt_store *store;
 	struct cdt_restore *r;
@@ -152,7 +143,7 @@ static void report_name(struct verify_state *st, const char *name, int have_size
 	size_t i, ndamaged = 0;
 
 	for (i = 0; i < st->nruns; i++) {
-		if (is_damage(st->runs[i].err)) {
+		if (cdt_err_is_damage(st->runs[i].err)) {
 			bad += st->runs[i].len;
 			ndamaged++;
 		}
@@ -167,7 +158,7 @@ static void report_name(struct verify_state *st, const char *name, int have_size
 	}
 	progress_clear(&st->progress);
 	for (i = 0; i < st->nruns; i++) {
-		if (is_damage(st->runs[i].err))
+		if (cdt_err_is_damage(st->runs[i].err))
 			continue;
 		strbuf_reset(&sb);
 		run_place(&sb, &st->runs[i]);
@@ -196,7 +187,7 @@ static void report_name(struct verify_state *st, const char *name, int have_size
 				strbuf_addstr(&sb, "null");
 			strbuf_addstr(&sb, ",\"reason\":");
 			strbuf_add_json_string(&sb, r->why);
-			strbuf_addf(&sb, ",\"damage\":%s}", is_damage(r->err) ? "true" : "false");
+			strbuf_addf(&sb, ",\"damage\":%s}", cdt_err_is_damage(r->err) ? "true" : "false");
 		}
 		strbuf_addstr(&sb, "]}");
 		puts(sb.buf);
@@ -210,7 +201,7 @@ static void report_name(struct verify_state *st, const char *name, int have_size
 		else
 			printf("damaged '%s': cannot be read\n", quote(name));
 		for (i = 0; i < st->nruns; i++) {
-			if (!is_damage(st->runs[i].err))
+			if (!cdt_err_is_damage(st->runs[i].err))
 				continue;
 			strbuf_reset(&sb);
 			strbuf_addstr(&sb, "  ");

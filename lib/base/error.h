@@ -14,6 +14,16 @@
 #define CDT_EVERSION EPROTONOSUPPORT
 
 /*
+ * Is err what a copy of data says when it is damage (missing, or failing
+ * its checks), rather than an error that says only that it could not be
+ * read this time (EIO, EMFILE, ENOMEM: that copy may be good)?
+ */
+static inline int cdt_err_is_damage(int err)
+{
+	return err == -ENOENT || err == -CDT_ECORRUPT;
+}
+
+/*
  * Reporting. error() prints "error: MSG" to stderr and returns -1, so that
  * `return error(...)` reads naturally; warning() prints "warning: MSG".
  * The FUSE view replaces the routine to send messages to its log instead.

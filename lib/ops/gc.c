@@ -303,7 +303,7 @@ static int salvage_chunk(const struct cdt_pack_object *o, const unsigned char *r
 	ret = cdt_chunk_read(sw->reader, &o->id, o->raw_len, sw->raw, &len, NULL);
 	if (!ret)
 		return 0;
-	if (ret == -ENOENT || ret == -CDT_ECORRUPT) {
+	if (cdt_err_is_damage(ret)) {
 		if (!sv->w && (ret = cdt_pack_writer_new(sw->store, &sv->w)) < 0)
 			sv->w = NULL;
 		else

@@ -313,7 +313,7 @@ static int mark_manifest(struct cdt_live *l, const struct cdt_id *m)
 		      cdt_id_to_hex(m, hex), why.len ? why.buf : cdt_strerror(ret));
 		l->damaged++;
 		strbuf_release(&why);
-		return ret == -ENOENT || ret == -CDT_ECORRUPT ? 0 : ret;
+		return cdt_err_is_damage(ret) ? 0 : ret;
 	}
 	n = cdt_manifest_count(man);
 	for (i = 0; i < n; i++) {

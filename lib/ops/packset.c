@@ -438,7 +438,7 @@ struct pack_check {
 /* What a pack that could not be indexed again is: damaged, or not readable (err an I/O error). */
 static enum cdt_pack_state unindexed_state(int err)
 {
-	return err == -CDT_ECORRUPT || err == -ENOENT ? CDT_PACK_UNUSABLE : CDT_PACK_UNREADABLE;
+	return cdt_err_is_damage(err) ? CDT_PACK_UNUSABLE : CDT_PACK_UNREADABLE;
 }
 
 /* Index pack `name` again from its objects; -ENOENT when a delta's base is not found (yet). */
@@ -484,7 +484,7 @@ static int check_pack_file(const char *file, const char *name, enum cdt_pack_fil
 		cdt_pack_close(&p);
 		if (!ret)
 			return 0;
-	} else if (ret == -CDT_ECORRUPT || ret == -ENOENT) {
+	} else if (cdt_err_is_damage(ret)) {
 		strbuf_addf(&pc->why, "index cannot be used (%s)", cdt_strerror(ret));
 	} else {
 		/* An I/O error says nothing of the index: it is reported, not written again. */

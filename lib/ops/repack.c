@@ -303,7 +303,7 @@ static int copy_checked(struct repacker *rp, const struct cdt_id *id, uint32_t w
 	int ret;
 
 	ret = cdt_chunk_read(rp->reader, id, want, rp->raw, &len, &why);
-	if (ret == -ENOENT || ret == -CDT_ECORRUPT) {
+	if (cdt_err_is_damage(ret)) {
 		ret = 0;
 	} else if (ret < 0) {
 		/* Worded as fsck words it. */
