@@ -458,6 +458,16 @@ static int copy_rank(int ret)
 	return !ret ? 3 : ret == -ENOENT ? 0 : ret == -CDT_ECORRUPT ? 1 : 2;
 }
 
+/* Keep what a copy's read (ret, why) says if it says more than *best (with best_why). */
+static void keep_best(int *best, struct strbuf *best_why, int ret, const struct strbuf *why)
+{
+	if (copy_rank(ret) <= copy_rank(*best))
+		return;
+	strbuf_reset(best_why);
+	strbuf_addbuf(best_why, why);
+	*best = ret;
+}
+
 static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t want_len,
 		      unsigned char *out, uint32_t *len, struct strbuf *why, int allow_delta)
 {
@@ -509,11 +519,7 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 		 * Keep what says most (copy_rank()): of two damaged copies,
 		 * the loose one's damage is reported.
 		 */
-		if (copy_rank(pret) > copy_rank(best)) {
-			strbuf_reset(&first);
-			strbuf_addbuf(&first, &packed);
-			best = pret;
-		}
+		keep_best(&best, &first, pret, &packed);
 		strbuf_release(&packed);
 		if (!best)
 			goto done;
@@ -531,11 +537,7 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 			ret = read_packed(r, packs[i], (uint64_t)k, id, want_len, out, len, &other,
 					  allow_delta);
 			damaged |= ret == -CDT_ECORRUPT;
-			if (copy_rank(ret) > copy_rank(best)) {
-				strbuf_reset(&first);
-				strbuf_addbuf(&first, &other);
-				best = ret;
-			}
+			keep_best(&best, &first, ret, &other);
 			strbuf_release(&other);
 			if (!ret)
 				break;
