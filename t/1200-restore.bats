@@ -449,7 +449,7 @@ make_owned() {
 	grep -qx "write   src/f" "$T/.out" || fail "no write: $output"
 }
 
-@test "a dry run shows the hard links a second restore makes again" {
+@test "a dry run shows the hard links a second restore keeps" {
 	init_store
 	mkdir src
 	echo f > src/f
@@ -457,14 +457,14 @@ make_owned() {
 	echo k > src/k
 	c add -q -r src
 	c restore -q src out
-	# f has another link, m: it is written anew, and m linked to it again.
+	# f's other link is m, of its group: both are kept.
 	run_split c restore -n src out
 	assert_status 0
 	sort "$T/.out" > dry
 	run_split c restore -v src out
 	assert_status 0
 	grep -v '^restored ' "$T/.out" | sort > done
-	printf '%s\n' "link    src/m" "replace src/f" "skip    src/k" > want
+	printf '%s\n' "skip    src/f" "skip    src/k" "skip    src/m" > want
 	diff -u want done
 	diff -u done dry
 }
@@ -858,4 +858,65 @@ PY
 	# src (out) and src/e reused, src/d made and then failed, the three files written.
 	grep -q "^restored 5 of 6 names into out: 3 written, 2 kept as they were, 1 failed;" r.out ||
 		fail "summary: $(cat r.out)"
+}
+
+@test "a restore run again keeps a group of hard links whose links are all its own" {
+	init_store
+	mkdir -p src/d
+	echo shared > src/a
+	ln src/a src/d/b
+	ln src/a src/c
+	echo single > src/e
+	c add -q -r src
+	c restore -q src out
+	ino=$(stat -c %i out/a)
+	[ "$(stat -c %h out/a)" = 3 ]
+	run_split c restore src out
+	assert_status 0
+	assert_out_contains "0 written, 6 kept as they were"
+	[ "$(stat -c %i out/a)" = "$ino" ]
+	[ "$(stat -c %i out/d/b)" = "$ino" ]
+	[ "$(stat -c %i out/c)" = "$ino" ]
+}
+
+@test "a group of hard links with a link that is not the group's is written anew, the other file untouched" {
+	init_store
+	mkdir src
+	echo shared > src/a
+	ln src/a src/b
+	chmod 644 src/a
+	c add -q -r src
+	c restore -q src out
+	# As many links as the group, but one of them is another name.
+	rm out/b
+	ln out/a out/x
+	echo other > out/b
+	chmod 600 out/a
+	run_split c restore src out
+	assert_status 0
+	[ "$(stat -c %a out/x)" = 600 ]
+	[ "$(stat -c %h out/x)" = 1 ]
+	[ "$(stat -c %i out/a)" = "$(stat -c %i out/b)" ]
+	[ "$(cat out/b)" = shared ]
+	[ "$(stat -c %a out/a)" = 644 ]
+}
+
+@test "a group's link reached through a symbolic link to a directory does not keep the group" {
+	init_store
+	mkdir -p src/d
+	echo shared > src/a
+	ln src/a src/d/b
+	chmod 644 src/a
+	c add -q -r src
+	c restore -q src out
+	# out/d now a link to a directory outside, holding the other link.
+	mkdir elsewhere
+	mv out/d/b elsewhere/b
+	rmdir out/d
+	ln -s ../elsewhere out/d
+	chmod 600 out/a
+	run_split c restore src out
+	[ "$(stat -c %a elsewhere/b)" = 600 ]
+	[ "$(stat -c %h elsewhere/b)" = 1 ]
+	[ "$(stat -c %a out/a)" = 644 ]
 }

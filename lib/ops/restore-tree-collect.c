@@ -115,6 +115,7 @@ int rt_collect(const char *name, const struct cdt_name_entry *e, int err, const 
 		it->xattrs_len = e->xattrs_len;
 	}
 	it->leader = -1;
+	it->first_link = it->next_link = -1;
 	if (e->type == CDT_NAME_REG)
 		t->res->bytes += e->size;
 out:
@@ -161,8 +162,12 @@ void rt_find_leaders(struct tree *t)
 					j = (size_t)l->leader;
 				l = &t->items[j];
 				if (j < i && l->type == CDT_NAME_REG && l->size == it->size &&
-				    cdt_id_eq(&l->content, &it->content))
+				    cdt_id_eq(&l->content, &it->content)) {
 					it->leader = (int)j;
+					it->next_link = l->first_link;
+					l->first_link = (int)i;
+					l->links++;
+				}
 				break;
 			}
 			if (c < 0)

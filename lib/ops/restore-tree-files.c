@@ -53,10 +53,43 @@ void rt_file_progress(uint64_t done, void *data)
 }
 
 /*
+ * Are the other links of the file at `it` (the first name of a group of
+ * hard links) all names of its group, each found under DIR (never through
+ * a symbolic link) as that file? Names of the group not there yet are
+ * linked to it after. A restore run again over its own output then keeps
+ * the group as it is.
+ */
+static int links_are_the_group(struct tree *t, const struct titem *it, const struct stat *st)
+{
+	struct strbuf dir = STRBUF_INIT;
+	struct stat lst;
+	nlink_t found = 1;
+	int k, fd;
+
+	for (k = it->first_link; k >= 0 && found < st->st_nlink; k = t->items[k].next_link) {
+		const struct titem *l = &t->items[k];
+
+		strbuf_reset(&dir);
+		strbuf_add(&dir, l->rel, (size_t)(l->base - l->rel));
+		if (dir.len)
+			strbuf_setlen(&dir, dir.len - 1);	/* its '/' */
+		fd = rt_open_dir_beneath(t->rootfd, dir.buf);
+		if (fd < 0)
+			continue;
+		if (fstatat(fd, l->base, &lst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(lst.st_mode) &&
+		    lst.st_dev == st->st_dev && lst.st_ino == st->st_ino)
+			found++;
+		close(fd);
+	}
+	strbuf_release(&dir);
+	return found == st->st_nlink;
+}
+
+/*
  * An existing regular file with the same bytes is kept: only the stored
- * metadata is set. Not one with other links: setting its metadata would
- * change a file elsewhere (perhaps outside DIR), so it is replaced.
- * 1 kept, 0 not, -1 failed (reported).
+ * metadata is set. Not one with links other than its group's: setting its
+ * metadata would change a file elsewhere (perhaps outside DIR), so it is
+ * replaced. 1 kept, 0 not, -1 failed (reported).
  */
 static int keep_identical(struct worker *w, const struct titem *it, int dirfd,
 			  const struct stat *st, const char *shown)
@@ -65,13 +98,15 @@ static int keep_identical(struct worker *w, const struct titem *it, int dirfd,
 	struct stat fst;
 	int fd, same;
 
-	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != it->size || st->st_nlink != 1)
+	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != it->size ||
+	    st->st_nlink > (nlink_t)it->links + 1)
 		return 0;
 	fd = openat(dirfd, it->base, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode) || fst.st_ino != st->st_ino ||
-	    fst.st_dev != st->st_dev || fst.st_nlink != 1) {
+	    fst.st_dev != st->st_dev || fst.st_nlink != st->st_nlink ||
+	    (fst.st_nlink > 1 && !links_are_the_group(t, it, &fst))) {
 		close(fd);
 		return 0;
 	}

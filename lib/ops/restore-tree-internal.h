@@ -41,6 +41,9 @@ struct titem {
 	unsigned char *xattrs;
 	size_t xattrs_len;
 	int leader;		/* the item this one is a hard link to, else -1 */
+	/* A leader's hard links, chained through next_link (-1 ends); their number. */
+	int first_link, next_link;
+	uint32_t links;
 	int state;		/* ST_*, under tree.mu */
 	struct tnode *dir;	/* while it is queued */
 	int made;		/* a directory opened: its metadata is set at the end */
