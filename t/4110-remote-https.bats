@@ -287,3 +287,26 @@ cache_dir() {
 	[ "$status" -ne 0 ] || fail "fsck found nothing"
 	assert_out_contains "src/big"
 }
+
+@test "a damaged cached chunk whose fetch fails is a read error, not damage" {
+	served_store
+	gen_bytes 9 200000 > small
+	c add -q small
+	r cat small | cmp - small
+	o=$(cd "$(cache_dir)/objects" && find . -type f | head -n 1)
+	o=${o#./}
+	[ -f "$S/objects/$o" ] || fail "no loose chunk of small was fetched"
+	printf '\377' | dd of="$(cache_dir)/objects/$o" bs=1 seek=50 conv=notrunc status=none
+	# The server cannot send it: nginx answers 301 for a directory.
+	mv "$S/objects/$o" "$T/object"
+	mkdir "$S/objects/$o"
+	run_split r cat -o "$T/out" small
+	assert_status 1
+	assert_err_contains "objects/$o: unexpected reply (HTTP 301)"
+	assert_err_contains "cannot read 'small' at offset"
+	assert_err_contains "cannot fetch it: Input/output error; another copy is damaged"
+	# Once the server sends it, the read is right.
+	rmdir "$S/objects/$o"
+	mv "$T/object" "$S/objects/$o"
+	r cat small | cmp - small
+}

@@ -552,7 +552,11 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 		ret = cdt_store_fetch(r->store, CDT_DIR_OBJECTS, cdt_id_path(id, path));
 		if (!ret)
 			ret = read_loose(r, id, want_len, out, len, &fetched);
-		if (!ret || (ret != -ENOENT && best == -ENOENT)) {
+		else if (ret != -ENOENT)
+			strbuf_addf(&fetched, "cannot fetch it: %s", cdt_strerror(ret));
+		damaged |= ret == -CDT_ECORRUPT;
+		/* A fetch that failed says the chunk may be good there: not damaged. */
+		if (copy_rank(ret) > copy_rank(best)) {
 			strbuf_reset(&first);
 			strbuf_addbuf(&first, &fetched);
 			best = ret;
