@@ -310,3 +310,25 @@ cache_dir() {
 	mv "$T/object" "$S/objects/$o"
 	r cat small | cmp - small
 }
+
+@test "a manifest the server sends damaged is not kept: once the server is right, so is the read" {
+	served_store
+	id=$(c hash top | cut -c1-64)
+	m="$S/manifests/${id:0:2}/${id:2}"
+	cp "$m" good
+	printf '\377' | dd of="$m" bs=1 seek=40 conv=notrunc status=none
+	run_split r cat -o "$T/out" top
+	assert_status 1
+	assert_err_contains "manifests/${id:0:2}/${id:2}: damaged manifest (checksum or file id)"
+	assert_err_contains "cannot read 'top'"
+	[ ! -e "$(cache_dir)/manifests/${id:0:2}/${id:2}" ] || fail "the damaged manifest was kept"
+	# Whole, but another file's.
+	other=$(c hash src/big | cut -c1-64)
+	cp "$S/manifests/${other:0:2}/${other:2}" "$m"
+	run_split r cat -o "$T/out" top
+	assert_status 1
+	assert_err_contains "damaged manifest (checksum or file id)"
+	[ ! -e "$(cache_dir)/manifests/${id:0:2}/${id:2}" ] || fail "another file's manifest was kept"
+	cp good "$m"
+	r cat top | cmp - top
+}

@@ -119,6 +119,34 @@ int remote_put_file(int rootfd, int dirfd, const char *path, const void *buf, si
 	return ret;
 }
 
+/* Does buf end in the checksum of what comes before it (a pack index, a manifest)? */
+static int ends_in_its_sum(const struct strbuf *buf)
+{
+	struct cdt_id sum;
+
+	if (buf->len < CDT_ID_LEN)
+		return 0;
+	cdt_hash(buf->buf, buf->len - CDT_ID_LEN, &sum);
+	return !memcmp(sum.b, buf->buf + buf->len - CDT_ID_LEN, CDT_ID_LEN);
+}
+
+/* Is buf, fetched as manifests/<path>, a whole manifest of that file id? */
+static int whole_manifest(const struct strbuf *buf, const char *path)
+{
+	char hex[CDT_ID_HEXLEN + 1];
+	struct cdt_id id;
+
+	if (strlen(path) != CDT_ID_HEXLEN + 1 || path[2] != '/')
+		return 0;
+	memcpy(hex, path, 2);
+	memcpy(hex + 2, path + 3, CDT_ID_HEXLEN - 2);
+	hex[CDT_ID_HEXLEN] = '\0';
+	/* The trailer: count, size, the file id, the checksum. */
+	return buf->len >= CDT_MANIFEST_TRAILER && ends_in_its_sum(buf) &&
+	       !cdt_id_from_hex(hex, &id) &&
+	       !memcmp(buf->buf + buf->len - CDT_MANIFEST_TRAILER + 16, id.b, CDT_ID_LEN);
+}
+
 /* cdt_store_fetch(): a manifest or a loose object, fetched whole. */
 static int fetch_file(struct cdt_store *s, enum cdt_store_dir d, const char *path, void *data)
 {
@@ -128,6 +156,19 @@ static int fetch_file(struct cdt_store *s, enum cdt_store_dir d, const char *pat
 
 	strbuf_addf(&rel, "%s/%s", cdt_store_dir_name(d), path);
 	ret = remote_get_whole(r, rel.buf, WHOLE_MAX, &buf, &why);
+	/*
+	 * A manifest is whole or refused (its checksum ends it): one kept
+	 * damaged would fail every read from the cache once the server is
+	 * right. A loose object is checked when read, and fetched again then.
+	 */
+	if (!ret && d == CDT_DIR_MANIFESTS && !whole_manifest(&buf, path)) {
+		struct strbuf url = STRBUF_INIT;
+
+		remote_object_url(r, rel.buf, &url);
+		strbuf_addf(&why, "%s: damaged manifest (checksum or file id)", url.buf);
+		strbuf_release(&url);
+		ret = -CDT_ECORRUPT;
+	}
 	if (!ret)
 		ret = remote_put_file(cdt_store_rootfd(s), cdt_store_dirfd(s, d), path, buf.buf, buf.len);
 	if (ret && ret != -ENOENT)
@@ -307,8 +348,6 @@ static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *
 		      struct rpack *p)
 {
 	struct strbuf path = STRBUF_INIT, buf = STRBUF_INIT, why = STRBUF_INIT;
-	struct cdt_hasher *h;
-	struct cdt_id sum;
 	struct stat st;
 	int ret = 0;
 
@@ -329,13 +368,7 @@ static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *
 			goto out;
 		}
 		/* An index is whole or refused: its checksum ends it. */
-		h = cdt_hasher_new();
-		if (buf.len >= CDT_ID_LEN)
-			cdt_hasher_update(h, buf.buf, buf.len - CDT_ID_LEN);
-		cdt_hasher_final(h, &sum);
-		cdt_hasher_free(h);
-		if (buf.len != ip->idx_bytes || buf.len < CDT_ID_LEN ||
-		    memcmp(sum.b, buf.buf + buf.len - CDT_ID_LEN, CDT_ID_LEN)) {
+		if (buf.len != ip->idx_bytes || !ends_in_its_sum(&buf)) {
 			ret = error_code(-CDT_ECORRUPT,
 					 "%s/%s: damaged pack index (size or checksum)", r->base,
 					 path.buf);
