@@ -332,3 +332,21 @@ cache_dir() {
 	cp good "$m"
 	r cat top | cmp - top
 }
+
+@test "info/packs that lists a pack larger than its index allows is refused, not allocated" {
+	served_store
+	# A listing a server made up, with its checksum right: the pack 4 EiB.
+	python3 - "$S/info/packs" <<'PY'
+import hashlib, re, sys
+p = sys.argv[1]
+b = open(p, 'rb').read()
+body = re.sub(rb'(pack-[0-9a-f]{64}) \d+ ', rb'\1 4611686018427387904 ', b[:b.rindex(b'checksum ')])
+open(p, 'wb').write(body + b'checksum ' + hashlib.sha256(body).hexdigest().encode() + b'\n')
+PY
+	run_split r cat -o "$T/out" top
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "info/packs lists pack-"
+	assert_err_contains "with 4611686018427387904 bytes; its index says"
+	[ ! -e "$T/out" ]
+}

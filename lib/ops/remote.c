@@ -343,13 +343,37 @@ static void load_have(struct rpack *p)
 			p->have[k] = BLOCK_MISSING;
 }
 
+/*
+ * The size of pack p that its index (in the cache) implies: its objects
+ * tile the pack between header and trailer. 0 or -errno (the index does
+ * not open).
+ */
+static int implied_size(struct remote *r, const struct rpack *p, uint64_t *size)
+{
+	struct cdt_pack pk;
+	uint64_t i, off, end = CDT_PACK_HDR;
+	uint32_t len;
+	int ret = cdt_pack_open(r->packsfd, p->name, &pk);
+
+	if (ret)
+		return ret;
+	for (i = 0; i < pk.count; i++) {
+		cdt_pack_entry(&pk, i, NULL, &off, &len, NULL);
+		end = MAX(end, off + len);
+	}
+	cdt_pack_close(&pk);
+	*size = end + CDT_PACK_TRAILER;
+	return 0;
+}
+
 /* Make sure packs/<name>.idx is the remote's, and the sparse pack and its .have exist. */
 static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *ip,
 		      struct rpack *p)
 {
 	struct strbuf path = STRBUF_INIT, buf = STRBUF_INIT, why = STRBUF_INIT;
 	struct stat st;
-	int ret = 0;
+	uint64_t implied = 0;
+	int ret = 0, cached;
 
 	memset(p, 0, sizeof(*p));
 	p->fd = p->havefd = -1;
@@ -358,8 +382,12 @@ static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *
 	p->nblocks = (p->size + BLOCK - 1) / BLOCK;
 
 	strbuf_addf(&path, "%s.idx", p->name);
-	if (fstatat(r->packsfd, path.buf, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode) || (uint64_t)st.st_size != ip->idx_bytes) {
+	cached = fstatat(r->packsfd, path.buf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		 S_ISREG(st.st_mode) && (uint64_t)st.st_size == ip->idx_bytes;
+	/* A cached index that does not open is fetched again. */
+	if (cached && implied_size(r, p, &implied) < 0)
+		cached = 0;
+	if (!cached) {
 		strbuf_reset(&path);
 		strbuf_addf(&path, "packs/%s.idx", p->name);
 		ret = remote_get_whole(r, path.buf, MIN(WHOLE_MAX, ip->idx_bytes), &buf, &why);
@@ -382,6 +410,19 @@ static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *
 					 cdt_strerror(ret));
 			goto out;
 		}
+		ret = implied_size(r, p, &implied);
+		if (ret) {
+			ret = error_code(ret, "%s/packs/%s.idx: damaged pack index: %s", r->base,
+					 p->name, cdt_strerror(ret));
+			goto out;
+		}
+	}
+	/* Listed larger, it would be a sparse file and a map of blocks that size. */
+	if (p->size != implied) {
+		ret = error_code(-CDT_ECORRUPT, "%s/info/packs lists %s with %llu bytes; its "
+				 "index says %llu", r->base, p->name, (unsigned long long)p->size,
+				 (unsigned long long)implied);
+		goto out;
 	}
 	strbuf_reset(&path);
 	strbuf_addf(&path, "%s.pack", p->name);
