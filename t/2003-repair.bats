@@ -165,3 +165,33 @@ load lib-integrity
 	assert_out_contains "restored chunk $id"
 	assert_out_contains "read 1 file (48.8 KiB)"
 }
+
+@test "repair never waits on a FIFO that took a file's place" {
+	make_fixture
+	rm "$(obj_path "$A0")"
+	for how in "--from src/a" "--scan src"; do
+		cp src/copy/a src/a
+		CDT_TEST_PAUSE=repair-open "$CDT" --store "$S" repair $how > r.out 2> r.err &
+		pid=$!
+		wait_stopped $pid
+		rm src/a
+		mkfifo src/a
+		kill -CONT $pid
+		# Opening a FIFO waits for a writer: give it 5 s, then fail (a
+		# scan stops again before each later file).
+		for i in $(seq 1 250); do
+			kill -CONT $pid 2> /dev/null || break
+			sleep 0.02
+		done
+		if kill -0 $pid 2> /dev/null; then
+			kill -9 $pid
+			fail "repair $how still running on the FIFO"
+		fi
+		status=0
+		wait $pid || status=$?
+		err=$(cat r.err)
+		assert_status 1
+		assert_err_contains "cannot read 'src/a': not a regular file"
+		rm src/a
+	done
+}

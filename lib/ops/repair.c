@@ -444,7 +444,14 @@ static int repair_path(struct cdt_repair *r, int dirfd, const char *name, const 
 		r->stats.skipped++;
 		return 0;
 	}
-	fd = openat(dirfd, name, O_RDONLY | O_NOCTTY | O_CLOEXEC | (st_in ? O_NOFOLLOW : 0));
+	cdt_pause_point("repair-open");	/* (tests: the file is replaced here) */
+	/*
+	 * O_NONBLOCK: a FIFO that took the file's place since it was looked
+	 * at would hold the open (and the store's lock) for ever, waiting for
+	 * a writer; fstat() below finds it. Reads of a regular file ignore it.
+	 */
+	fd = openat(dirfd, name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC |
+		    (st_in ? O_NOFOLLOW : 0));
 	if (fd < 0)
 		return error_code(-errno, "cannot open '%s': %s", quote(what), cdt_strerror(errno));
 	if (fstat(fd, &st) < 0) {
