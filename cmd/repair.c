@@ -273,6 +273,12 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 	else if (!st.damaged)
 		printf("no chunk was missing or damaged; %llu damaged pack%s rewritten\n",
 		       (unsigned long long)st.packs_rewritten, st.packs_rewritten == 1 ? "" : "s");
+	else if (st.good_again)
+		printf("restored %llu of %llu missing or damaged chunk%s, %llu more good again with their bases; %llu name%s healthy again, %llu still damaged\n",
+		       (unsigned long long)st.restored, (unsigned long long)st.damaged,
+		       st.damaged == 1 ? "" : "s", (unsigned long long)st.good_again,
+		       (unsigned long long)nc.healthy, nc.healthy == 1 ? "" : "s",
+		       (unsigned long long)nc.damaged);
 	else
 		printf("restored %llu of %llu missing or damaged chunk%s; %llu name%s healthy again, %llu still damaged\n",
 		       (unsigned long long)st.restored, (unsigned long long)st.damaged,

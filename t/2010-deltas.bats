@@ -269,3 +269,24 @@ EOF2
 	c cat big | cmp - expected
 	assert_fsck_clean
 }
+
+@test "deltas on a damaged base are healed with the base, from a file holding the base only" {
+	delta_store
+	set -- $(list_deltas | head -1)
+	chunk=$1 base=$2
+	set -- $(packed_object "$base")
+	flip_byte "$1" $(($2 + $3 / 2))
+	# v1 holds the bases, not v2's deltas: once the bases are back, the
+	# deltas read again, and the damaged pack can be rewritten.
+	run_split c repair --from v1
+	assert_status 0
+	assert_out_contains "restored chunk $base"
+	[[ "$output" != *"restored chunk $chunk"* ]] || fail "the delta was written: $output"
+	assert_out_contains "healthy again: 'v1'"
+	assert_out_contains "healthy again: 'v2'"
+	assert_out_contains "rewrote damaged pack"
+	assert_out_contains "more good again with their bases; 2 names healthy again, 0 still damaged"
+	assert_fsck_clean
+	c cat v1 | cmp - v1
+	c cat v2 | cmp - v2
+}

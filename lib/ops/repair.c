@@ -245,8 +245,10 @@ static int restore_chunk(struct cdt_repair *r, struct wanted *w, const unsigned 
 
 	cdt_id_to_hex(&w->id, hex);
 	/* Never replace a good chunk, whoever made it good. */
-	if (cdt_chunk_read(r->reader, &w->id, w->len, r->check, &len, NULL) == 0)
+	if (cdt_chunk_read(r->reader, &w->id, w->len, r->check, &len, NULL) == 0) {
+		r->stats.good_again++;
 		goto healed;
+	}
 	olen = cdt_object_encode(r->comp, data, w->len, r->obj);
 	ret = cdt_chunk_replace(r->store, &w->id, r->obj, olen);
 	if (ret < 0) {
@@ -478,9 +480,38 @@ out:
 	return ret;
 }
 
+/*
+ * A delta is damaged with its base: once the base is written back, the
+ * delta reads again without being written itself. Those still wanted that
+ * read good now are healed, so that no file is searched for them and their
+ * damaged packs can be rewritten.
+ */
+static void settle(struct cdt_repair *r)
+{
+	uint64_t before = r->stats.good_again;
+	uint32_t len;
+	size_t i;
+
+	for (i = 0; i < r->nwant; i++) {
+		struct wanted *w = &r->want[i];
+
+		if (w->done || cdt_chunk_read(r->reader, &w->id, w->len, r->check, &len, NULL) < 0)
+			continue;
+		w->done = 1;
+		r->stats.good_again++;
+		cdt_fsck_chunk_healed(r->fsck, &w->id);
+	}
+	if (r->stats.good_again != before)
+		update_limits(r);
+}
+
 int cdt_repair_file(struct cdt_repair *r, const char *path)
 {
-	return repair_path(r, AT_FDCWD, path, path, NULL);
+	int ret = repair_path(r, AT_FDCWD, path, path, NULL);
+
+	if (ret > 0)
+		settle(r);
+	return ret;
 }
 
 static int scan_dir(struct cdt_repair *r, int dfd, struct strbuf *path, int depth, int *restored)
@@ -545,6 +576,8 @@ int cdt_repair_scan(struct cdt_repair *r, const char *path)
 	strbuf_addstr(&sb, path);
 	ret = scan_dir(r, fd, &sb, 0, &restored);
 	strbuf_release(&sb);
+	if (restored)
+		settle(r);
 	return ret < 0 ? ret : restored;
 }
 

@@ -36,6 +36,7 @@ struct cdt_repair_options {
 struct cdt_repair_stats {
 	uint64_t damaged;	/* chunks found missing or damaged */
 	uint64_t restored;	/* of those, written back and read back intact */
+	uint64_t good_again;	/* of those, good again unwritten (deltas on a base restored) */
 	uint64_t failed;	/* writes or read-backs that failed */
 	uint64_t files, skipped, bytes;	/* files read, files skipped unread, bytes read */
 	uint64_t packs_rewritten;
@@ -64,8 +65,9 @@ uint64_t cdt_repair_wanted(const struct cdt_repair *r);
  * wanted chunk it holds: atomically, then read back and checked. A good
  * chunk is never replaced and the file is only read. A file that cannot
  * hold any wanted chunk (by its size, and for a fixed-size chunker by where
- * its blocks fall) is skipped unread. Returns the number of chunks restored
- * or -errno (reported: the file cannot be read).
+ * its blocks fall) is skipped unread. Then a wanted delta that reads good
+ * again, its base written back, is no longer wanted. Returns the number of
+ * chunks restored or -errno (reported: the file cannot be read).
  */
 int cdt_repair_file(struct cdt_repair *r, const char *path);
 
