@@ -111,3 +111,24 @@ read_view() {
 	[ "$status" -ne 0 ] || fail "another user read a file of mode 0600"
 	assert_err_contains "Permission denied"
 }
+
+@test "fsck while an add puts a pack in place finds nothing stale" {
+	init_store --chunk-size 8K
+	gen_bytes 1 300000 > a
+	# Stopped with its pack in packs/, info/packs not yet written again.
+	CDT_TEST_PAUSE=pack-in-place "$CDT" --store "$S" add -q a &
+	pid=$!
+	wait_stopped $pid
+	"$CDT" --store "$S" fsck > fsck.out 2>&1 &
+	fpid=$!
+	# fsck checks info/ now, or waits for the add to be done with it.
+	wait_for "! kill -0 $fpid 2> /dev/null || grep -q -- '-> FLOCK .* $fpid ' /proc/locks" 5 ||
+		fail "fsck neither ended nor waited"
+	kill -CONT $pid
+	wait $pid
+	rc=0
+	wait $fpid || rc=$?
+	[ "$rc" = 0 ] || fail "fsck alongside the add: $rc: $(cat fsck.out)"
+	c cat a > out
+	cmp out a
+}

@@ -223,8 +223,9 @@ int cdt_fail_point(const char *point);
  * changed and changed no name yet), "info-wait" (add, once, after a
  * commit whose names wait for their tables of info/names/, info/lock
  * released), "restore-unpark" (restore, once, before it opens again a
- * directory it closed while deeper ones were written)
- * and "nameref-list" (any
+ * directory it closed while deeper ones were written), "pack-in-place"
+ * (add, once, when its first pack is in packs/ and info/packs not yet
+ * written again) and "nameref-list" (any
  * reader of the tables of name records, once they are listed and before
  * they are mapped, the first time).
  */

@@ -276,17 +276,22 @@ out:
 
 int cdt_chunk_batch_commit(struct cdt_chunk_batch *b)
 {
+	static unsigned paused;
 	int ret = 0;
 
 	b->pack_name[0] = '\0';
 	if (b->pack) {
+		/* info/packs lists the pack before any name needs it, and for fsck as it appears. */
+		struct cdt_info *in = cdt_serverinfo_packs_begin(b->store);
+
 		ret = cdt_pack_writer_commit(b->pack, b->pack_name);
 		cdt_pack_writer_free(b->pack);
 		b->pack = NULL;
 		if (ret < 0)
 			batch_error(b, ret);
-		else
-			cdt_serverinfo_packs(b->store);	/* before any name needs the pack */
+		else if (!paused++)
+			cdt_pause_point("pack-in-place");
+		cdt_serverinfo_packs_end(b->store, in, ret == 0);
 	} else if (b->nmem) {
 		ret = commit_loose(b);
 		drop_mem(b);

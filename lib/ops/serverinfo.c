@@ -105,6 +105,19 @@ int cdt_serverinfo_unlist_pack(struct cdt_store *s, const char *name)
 	return ret;
 }
 
+/* info/packs, and the rest of info/ if `whole` or it is incomplete, with info/ open. */
+static int update_open(struct cdt_info *in, int whole)
+{
+	int ret;
+
+	if (!whole && cdt_info_is_new(in))
+		whole = 1;
+	ret = cdt_serverinfo_write_packs(in);
+	if (!ret && whole)
+		ret = cdt_info_names_rebuild(in);
+	return ret;
+}
+
 static int update(struct cdt_store *s, int whole)
 {
 	struct cdt_info *in;
@@ -112,11 +125,7 @@ static int update(struct cdt_store *s, int whole)
 
 	if (ret)
 		return ret;
-	if (!whole && cdt_info_is_new(in))
-		whole = 1;
-	ret = cdt_serverinfo_write_packs(in);
-	if (!ret && whole)
-		ret = cdt_info_names_rebuild(in);
+	ret = update_open(in, whole);
 	cdt_info_close(in);
 	return ret;
 }
@@ -130,6 +139,30 @@ int cdt_serverinfo_packs(struct cdt_store *s)
 		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
 			cdt_store_path(s));
 	cdt_errors_as_warnings(was);
+	return ret;
+}
+
+struct cdt_info *cdt_serverinfo_packs_begin(struct cdt_store *s)
+{
+	int was = cdt_errors_as_warnings(1);
+	struct cdt_info *in;
+
+	if (cdt_info_open(s, &in) < 0)
+		in = NULL;
+	cdt_errors_as_warnings(was);
+	return in;
+}
+
+int cdt_serverinfo_packs_end(struct cdt_store *s, struct cdt_info *in, int changed)
+{
+	int was = cdt_errors_as_warnings(1);
+	int ret = !changed ? 0 : in ? update_open(in, 0) : -EIO;
+
+	if (ret)
+		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
+			cdt_store_path(s));
+	cdt_errors_as_warnings(was);
+	cdt_info_close(in);
 	return ret;
 }
 

@@ -18,6 +18,17 @@ int cdt_serverinfo_write_packs(struct cdt_info *in);
  */
 int cdt_serverinfo_packs(struct cdt_store *s);
 /*
+ * The same around new packs put in place: info/ opened and info/lock held
+ * exclusively from before they are renamed into packs/ (begin) until
+ * info/packs lists them (end, when `changed`), so that a check, which
+ * holds it shared, never finds a pack that info/packs does not list yet.
+ * begin returns NULL (warned) when info/ cannot be opened: the packs are
+ * put in place all the same, and end warns that info/ is stale. end
+ * returns 0 or -errno (warned).
+ */
+struct cdt_info *cdt_serverinfo_packs_begin(struct cdt_store *s);
+int cdt_serverinfo_packs_end(struct cdt_store *s, struct cdt_info *in, int changed);
+/*
  * Before pack `name` is removed: info/packs written again without it, so
  * that a reader over HTTP is never sent to a pack that is gone, whenever
  * the removal is stopped (a kill between leaves a pack there but not
