@@ -30,6 +30,7 @@ struct server {
 	int stop;
 	pthread_t refresher;
 	int have_refresher;
+	struct fuse *fuse;
 };
 
 /* Messages once detached: to the -o log file, else to syslog. */
@@ -78,6 +79,20 @@ static void fuse_log_report(enum fuse_log_level level, const char *fmt, va_list 
 		log_line(level <= FUSE_LOG_ERR ? "error: " : "warning: ", msg);
 }
 
+/*
+ * The kernel keeps a file's attributes (its size among them: reads stop
+ * there) and pages for up to a refresh interval: for a name that now
+ * holds other content, they are dropped once the new tree is shown.
+ * (-ENOENT: the kernel never looked the name up.)
+ */
+static void forget_changed(struct server *srv, const struct view_tree *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nchanged; i++)
+		fuse_invalidate_path(srv->fuse, t->changed[i]);
+}
+
 /* Every opt->refresh seconds, rebuild the tree if names/ has changed. */
 static void *refresher(void *arg)
 {
@@ -121,6 +136,7 @@ static void *refresher(void *arg)
 						quote(cdt_store_path(v->store)));
 				failed = 0;
 				view_current_set(&v->tree, fresh);
+				forget_changed(srv, fresh);
 			}
 		}
 		view_tree_put(&v->tree, t);
@@ -225,7 +241,7 @@ int cdt_view_mount(struct cdt_store *s, const struct cdt_view_options *opt)
 		error("out of memory");
 		goto out;
 	}
-	f = fuse_new(&args, &view_ops, sizeof(view_ops), &srv.v);
+	f = srv.fuse = fuse_new(&args, &view_ops, sizeof(view_ops), &srv.v);
 	if (!f) {
 		/* libfuse has said which option it did not take. */
 		error("cannot set up the file system on '%s'", quote(opt->mountpoint));

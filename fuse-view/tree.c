@@ -122,6 +122,16 @@ struct view_node *view_tree_lookup(const struct view_tree *t, const char *path)
 	return lookup_rel(t, path);
 }
 
+/* Does file node n show what o showed (its attributes, its bytes)? */
+static int same_file(const struct view_node *o, const struct view_node *n)
+{
+	return o->is_link == n->is_link && o->mode == n->mode && o->uid == n->uid &&
+	       o->gid == n->gid && o->mtime_sec == n->mtime_sec &&
+	       o->mtime_nsec == n->mtime_nsec && o->size == n->size &&
+	       cdt_id_eq(&o->content, &n->content) &&
+	       (!o->is_link || !strcmp(o->target, n->target));
+}
+
 static int add_name(const char *name, const struct cdt_name_entry *e, int err,
 		    const char *why, void *data)
 {
@@ -206,6 +216,10 @@ static int add_name(const char *name, const struct cdt_name_entry *e, int err,
 		if (o && !o->is_dir && !o->is_link && !n->is_link &&
 		    cdt_id_eq(&o->content, &e->content))
 			n->cached = __atomic_load_n(&o->cached, __ATOMIC_RELAXED);
+		if (o && !o->is_dir && !same_file(o, n)) {
+			ALLOC_GROW(b->t->changed, b->t->nchanged + 1, b->t->changed_alloc);
+			b->t->changed[b->t->nchanged++] = xstrfmt("/%s", raw.buf);
+		}
 	}
 	add_kid(dir, n);
 	b->t->files++;
@@ -324,6 +338,9 @@ void view_tree_free(struct view_tree *t)
 	for (i = 0; i < t->nstamps; i++)
 		free(t->stamps[i].path);
 	free(t->stamps);
+	for (i = 0; i < t->nchanged; i++)
+		free(t->changed[i]);
+	free(t->changed);
 	free(t);
 }
 

@@ -48,13 +48,20 @@ struct view_tree {
 	struct dir_stamp *stamps;
 	size_t nstamps;
 	int unsure;	/* a directory changed too close to the walk to trust its stamp */
+	/*
+	 * Files of the tree it was built from (`old`) that this one shows
+	 * otherwise ("/a/b"): what the kernel cached of them is out of date.
+	 */
+	char **changed;
+	size_t nchanged, changed_alloc;
 	unsigned refs;
 };
 
 /*
  * List the store's names into a new tree. Names that cannot be read are
  * left out and reported (once per rebuild). `old`, when given, passes on
- * the `cached` marks of names that still hold the same content. Returns 0
+ * the `cached` marks of names that still hold the same content, and its
+ * files shown otherwise now are listed in `changed`. Returns 0
  * or -errno (the names directory could not be walked).
  */
 int view_tree_build(struct cdt_store *s, const struct view_tree *old, struct view_tree **out);

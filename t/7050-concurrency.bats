@@ -132,3 +132,25 @@ read_view() {
 	c cat a > out
 	cmp out a
 }
+
+@test "a name replaced under a mounted view reads whole once the view shows the change" {
+	need_fuse
+	init_store
+	gen_bytes 1 1000 > old
+	gen_bytes 2 50000 > new
+	cp old f
+	c add -q f
+	mount_view -o refresh=1
+	cmp "$M/f" old
+	cp new f
+	cp old g
+	c add -q f g
+	# The kernel asks for f's attributes again as they expire, until the
+	# view lists g: it has then taken the names of that add.
+	while ! ls "$M" | grep -qx g; do
+		stat "$M/f" > /dev/null
+	done
+	# f is one or the other, whole (not the new content cut to the old size).
+	cat "$M/f" > out
+	cmp -s out new || cmp -s out old || fail "f read as $(stat -c %s out) bytes"
+}
