@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +50,108 @@ size_t cdt_pack_object_max(uint32_t raw_max, uint64_t frame_max)
 	return MAX(one, CDT_FRAME_MAX(frame_max, CDT_FRAME_MAX_CHUNKS));
 }
 
+/*
+ * The pack files open for reading, most recently used first, and how many
+ * are: a store of thousands of packs must not hold a descriptor for each.
+ * All under open_mu, which readers in several threads take to reach a
+ * pack's file (once a read); a pack's readers count goes up under it and
+ * down without it (pack_file_put()), so a file is closed only under the
+ * lock and when no read uses it.
+ */
+static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct cdt_pack *lru_head, *lru_tail;
+static unsigned lru_open, files_max;
+
+static void lru_unlink(struct cdt_pack *p)
+{
+	if (p->lru_prev)
+		p->lru_prev->lru_next = p->lru_next;
+	else
+		lru_head = p->lru_next;
+	if (p->lru_next)
+		p->lru_next->lru_prev = p->lru_prev;
+	else
+		lru_tail = p->lru_prev;
+	p->lru_prev = p->lru_next = NULL;
+	lru_open--;
+}
+
+static void lru_push(struct cdt_pack *p)
+{
+	p->lru_prev = NULL;
+	p->lru_next = lru_head;
+	if (lru_head)
+		lru_head->lru_prev = p;
+	else
+		lru_tail = p;
+	lru_head = p;
+	lru_open++;
+}
+
+static void close_file_locked(struct cdt_pack *p)
+{
+	lru_unlink(p);
+	close(p->fd);
+	p->fd = -1;
+}
+
+/* Close the least recently used pack file no read uses: 1, or 0 if each is in use. */
+static int close_lru_locked(void)
+{
+	struct cdt_pack *p;
+
+	for (p = lru_tail; p; p = p->lru_prev)
+		if (!__atomic_load_n(&p->readers, __ATOMIC_ACQUIRE)) {
+			close_file_locked(p);
+			return 1;
+		}
+	return 0;
+}
+
+static unsigned files_max_locked(void)
+{
+	struct rlimit rl;
+
+	if (!files_max) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+		    rl.rlim_cur / 4 >= CDT_PACK_FILES_MAX)
+			files_max = CDT_PACK_FILES_MAX;
+		else
+			files_max = MAX((unsigned)(rl.rlim_cur / 4), CDT_PACK_FILES_MIN);
+	}
+	return files_max;
+}
+
+unsigned cdt_pack_files_max(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&open_mu);
+	n = files_max_locked();
+	pthread_mutex_unlock(&open_mu);
+	return n;
+}
+
+void cdt_pack_set_files_max(unsigned n)
+{
+	pthread_mutex_lock(&open_mu);
+	files_max = MAX(n, CDT_PACK_FILES_MIN);
+	while (lru_open > files_max && close_lru_locked())
+		;
+	pthread_mutex_unlock(&open_mu);
+}
+
+/* Close one pack file no read uses, to free its descriptor: 1, or 0 if none. */
+static int close_one_file(void)
+{
+	int ret;
+
+	pthread_mutex_lock(&open_mu);
+	ret = close_lru_locked();
+	pthread_mutex_unlock(&open_mu);
+	return ret;
+}
+
 int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p)
 {
 	char path[CDT_ID_HEXLEN + 16];
@@ -62,6 +165,10 @@ int cdt_pack_open(int packsfd, const char *name, struct cdt_pack *p)
 	snprintf(path, sizeof(path), "%s.idx", name);
 	ret = map_file_at(packsfd, path, idx_size(0, 1), idx_size(CDT_PACK_MAX_OBJECTS, 2),
 			  &p->map, &p->map_len);
+	/* Out of descriptors: one held by a pack file nobody reads will do. */
+	if ((ret == -EMFILE || ret == -ENFILE) && close_one_file())
+		ret = map_file_at(packsfd, path, idx_size(0, 1), idx_size(CDT_PACK_MAX_OBJECTS, 2),
+				  &p->map, &p->map_len);
 	if (ret < 0)
 		return ret;
 	p->count = get_le64(p->map + 8);
@@ -99,10 +206,11 @@ void cdt_pack_close(struct cdt_pack *p)
 	p->sizes = NULL;
 	if (p->map)
 		munmap((void *)p->map, p->map_len);
+	pthread_mutex_lock(&open_mu);
 	if (p->fd >= 0)
-		close(p->fd);
+		close_file_locked(p);
+	pthread_mutex_unlock(&open_mu);
 	p->map = NULL;
-	p->fd = -1;
 }
 
 int64_t cdt_pack_find(const struct cdt_pack *p, const struct cdt_id *id)
@@ -230,8 +338,6 @@ uint32_t cdt_pack_entry_size(struct cdt_pack *p, uint64_t i)
 	return len;
 }
 
-/* Readers in several threads may reach an unopened pack at once. */
-static pthread_mutex_t open_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static cdt_pack_fill_fn filler;
 static void *filler_data;
@@ -250,17 +356,30 @@ int cdt_pack_fill(const struct cdt_pack *p, int packsfd, uint64_t off, uint64_t 
 	return filler(packsfd, p->name, off, len, again, why, filler_data);
 }
 
-static int open_pack_file(struct cdt_pack *p, int packsfd)
+/*
+ * Have p's pack file open for a read, which pack_file_put() ends: until
+ * then it stays open. 0 or -errno (-CDT_ECORRUPT: not a regular file).
+ */
+static int pack_file_get(struct cdt_pack *p, int packsfd)
 {
 	char path[CDT_ID_HEXLEN + 16];
 	struct stat st;
 	int fd, ret = 0;
 
 	pthread_mutex_lock(&open_mu);
-	if (p->fd >= 0)
-		goto out;
+	if (p->fd >= 0) {
+		if (lru_head != p) {
+			lru_unlink(p);
+			lru_push(p);
+		}
+		goto got;
+	}
+	while (lru_open >= files_max_locked() && close_lru_locked())
+		;
 	snprintf(path, sizeof(path), "%s.pack", p->name);
 	fd = openat(packsfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && close_lru_locked())
+		fd = openat(packsfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		ret = errno == ELOOP ? -CDT_ECORRUPT : -errno;
 		goto out;
@@ -277,17 +396,25 @@ static int open_pack_file(struct cdt_pack *p, int packsfd)
 	}
 	p->pack_size = (uint64_t)st.st_size;
 	p->fd = fd;
+	lru_push(p);
+got:
+	__atomic_add_fetch(&p->readers, 1, __ATOMIC_RELAXED);
 out:
 	pthread_mutex_unlock(&open_mu);
 	return ret;
 }
 
+/* The read pack_file_get() began is over: p's file may be closed. */
+static void pack_file_put(struct cdt_pack *p)
+{
+	__atomic_sub_fetch(&p->readers, 1, __ATOMIC_RELEASE);
+}
+
 void cdt_pack_close_file(struct cdt_pack *p)
 {
 	pthread_mutex_lock(&open_mu);
-	if (p->fd >= 0)
-		close(p->fd);
-	p->fd = -1;
+	if (p->fd >= 0 && !__atomic_load_n(&p->readers, __ATOMIC_ACQUIRE))
+		close_file_locked(p);
 	pthread_mutex_unlock(&open_mu);
 }
 
@@ -301,21 +428,15 @@ static int read_object_failed(const struct cdt_pack *p, uint64_t off, int ret,
 	return ret;
 }
 
-int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *buf,
-		  size_t cap, size_t *len, struct strbuf *why)
+/* cdt_pack_read() with the pack file open. */
+static int read_object(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *buf,
+		       size_t cap, size_t *len, struct strbuf *why)
 {
 	uint64_t off;
 	uint32_t n, crc;
 	ssize_t got;
 	int ret;
 
-	ret = open_pack_file(p, packsfd);
-	if (ret < 0) {
-		if (why)
-			strbuf_addf(why, "pack %s: %s", p->name,
-				    ret == -ENOENT ? "pack file is missing" : cdt_strerror(ret));
-		return ret == -ENOENT ? -CDT_ECORRUPT : ret;
-	}
 	cdt_pack_entry(p, i, NULL, &off, &n, &crc);
 	if (n > cap || off < CDT_PACK_HDR || off + n > p->pack_size - MIN(p->pack_size, CDT_PACK_TRAILER) ||
 	    off + n < off) {
@@ -350,15 +471,30 @@ int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *bu
 	return 0;
 }
 
-int cdt_pack_object_codec(struct cdt_pack *p, int packsfd, uint64_t i)
+int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *buf,
+		  size_t cap, size_t *len, struct strbuf *why)
+{
+	int ret = pack_file_get(p, packsfd);
+
+	if (ret < 0) {
+		if (why)
+			strbuf_addf(why, "pack %s: %s", p->name,
+				    ret == -ENOENT ? "pack file is missing" : cdt_strerror(ret));
+		return ret == -ENOENT ? -CDT_ECORRUPT : ret;
+	}
+	ret = read_object(p, packsfd, i, buf, cap, len, why);
+	pack_file_put(p);
+	return ret;
+}
+
+/* cdt_pack_object_codec() with the pack file open. */
+static int read_codec(struct cdt_pack *p, int packsfd, uint64_t i)
 {
 	unsigned char hdr[8];
 	uint64_t off;
 	uint32_t n;
-	int ret = open_pack_file(p, packsfd);
+	int ret;
 
-	if (ret < 0)
-		return ret;
 	cdt_pack_entry(p, i, NULL, &off, &n, NULL);
 	if (n < sizeof(hdr) || off < CDT_PACK_HDR || off + n < off ||
 	    off + n > p->pack_size - MIN(p->pack_size, CDT_PACK_TRAILER))
@@ -372,6 +508,17 @@ int cdt_pack_object_codec(struct cdt_pack *p, int packsfd, uint64_t i)
 	if (memcmp(hdr, "CDTC", 4))
 		return -CDT_ECORRUPT;
 	return hdr[5];
+}
+
+int cdt_pack_object_codec(struct cdt_pack *p, int packsfd, uint64_t i)
+{
+	int ret = pack_file_get(p, packsfd);
+
+	if (ret < 0)
+		return ret;
+	ret = read_codec(p, packsfd, i);
+	pack_file_put(p);
+	return ret;
 }
 
 struct span {
@@ -398,7 +545,7 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	struct cdt_id sum;
 	uint64_t i, pos;
 	size_t buf_len = 0;
-	int ret, k;
+	int ret, k, open = 0;
 
 	/* The index's own checksum. */
 	cdt_hasher_update(h, p->map, p->map_len - CDT_ID_LEN);
@@ -421,11 +568,12 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 			goto out;
 		}
 	}
-	ret = open_pack_file(p, packsfd);
+	ret = pack_file_get(p, packsfd);
 	if (ret < 0) {
 		ret = ret == -ENOENT ? cdt_corrupt(why, "pack file is missing") : ret;
 		goto out;
 	}
+	open = 1;
 	if (p->pack_size >= CDT_PACK_HDR + CDT_PACK_TRAILER &&
 	    ((ret = cdt_pack_fill(p, packsfd, 0, CDT_PACK_HDR, 0, why)) < 0 ||
 	     (ret = cdt_pack_fill(p, packsfd, p->pack_size - CDT_PACK_TRAILER, CDT_PACK_TRAILER,
@@ -517,6 +665,8 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	}
 	ret = 0;
 out:
+	if (open)
+		pack_file_put(p);
 	free(spans);
 	free(buf);
 	cdt_hasher_free(h);

@@ -54,8 +54,11 @@ struct cdt_pack {
 	size_t loc_size;
 	const unsigned char *ids;
 	const unsigned char *locs;
-	int fd;				/* the .pack, opened on first read; -1 before */
+	int fd;				/* the .pack while open for reading, else -1 */
 	uint64_t pack_size;		/* known once opened */
+	/* Among the open pack files (pack.c), most recently used first. */
+	struct cdt_pack *lru_prev, *lru_next;
+	int readers;			/* reads under way on fd, which stays open until none */
 	unsigned char *mark;		/* a bit per entry, for gc's mark phase */
 	uint32_t *sizes;		/* cdt_pack_entry_size(), built on first use */
 };
@@ -132,11 +135,24 @@ int cdt_pack_read(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *bu
 int cdt_pack_object_codec(struct cdt_pack *p, int packsfd, uint64_t i);
 
 /*
- * Close the pack file if it is open (a removed pack's space is freed only
- * when nothing holds it open); a later read opens it again, or finds it
- * gone. The index stays mapped.
+ * Close the pack file if it is open and no read is under way (a removed
+ * pack's space is freed only when nothing holds it open); a later read
+ * opens it again, or finds it gone. The index stays mapped.
  */
 void cdt_pack_close_file(struct cdt_pack *p);
+
+/*
+ * Pack files are opened for reading as needed and at most this many stay
+ * open in the process, the least recently used closed first (one being
+ * read never is: while more readers than that read at once, as many are
+ * open). By default a quarter of the limit of open files, between
+ * CDT_PACK_FILES_MIN and CDT_PACK_FILES_MAX.
+ */
+#define CDT_PACK_FILES_MIN 2
+#define CDT_PACK_FILES_MAX 256
+unsigned cdt_pack_files_max(void);
+/* Keep at most n (at least CDT_PACK_FILES_MIN) pack files open from now on. */
+void cdt_pack_set_files_max(unsigned n);
 
 /*
  * Verify a whole pack: the index checksum, that the index's ids are sorted

@@ -19,7 +19,9 @@
  * The pack set: every pack whose index is in packs/, mapped. Pack structs
  * are never freed or moved while the store is open (a reload only adds), so
  * readers in other threads can hold pointers to them; a pack removed by gc
- * stays readable through its open mapping and file descriptor.
+ * stays readable through its open mapping, and its file while that is
+ * open (pack files are closed when many are: a read then finds it gone,
+ * and readers look for the chunk in the packs listed again).
  */
 struct cdt_packset {
 	pthread_mutex_t mu;
