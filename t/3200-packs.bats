@@ -207,3 +207,10 @@ limited() {
 	limited 64 "$CDT" --store "$S" verify -j 4 $names
 	assert_status 0
 }
+
+@test "restore of a store of many packs fits a low limit of open files" {
+	one_pack_per_chunk 300
+	limited 64 "$CDT" --store "$S" restore -q -j 2 src out
+	assert_status 0
+	diff -r src out
+}

@@ -2,6 +2,7 @@
 #include "ops/restore-tree.h"
 #include "ops/restore-tree-internal.h"
 #include "ops/packset.h"
+#include "format/pack.h"
 #include "base/util.h"
 
 #include <dirent.h>
@@ -21,8 +22,10 @@
  *   from a remote store a connection and a file fetched into its cache;
  *   and the directory of the file it writes;
  * - a big file written by the main thread: one more for each reader;
- * - each queued file its directory, and each pack of the store its file
- *   (it stays open once read).
+ * - each queued file its directory, and the pack files kept open
+ *   (cdt_pack_files_max(), or fewer when the store has fewer packs; as
+ *   few as CDT_PACK_FILES_MIN when the limit is low: a reader's pack
+ *   file beyond those is the descriptor counted for its loose chunk).
  * The listing of the names, before all that, needs fewer than the least
  * a restore needs (cdt_names_walk() keeps 8 directories open).
  */
@@ -73,12 +76,21 @@ static long free_descriptors(long *limit)
 int rt_plan_descriptors(struct tree *t, int *jobs)
 {
 	struct cdt_pack **packs = NULL;
-	long limit, avail = free_descriptors(&limit), fixed, worker, rest, extra;
+	long limit, avail = free_descriptors(&limit), fixed, worker, rest, extra, npacks;
 	long j = *jobs;
 
-	fixed = FDS_ROOT + FDS_MAIN + (long)cdt_packs_list(t->s, &packs);
+	npacks = (long)cdt_packs_list(t->s, &packs);
 	free(packs);
 	worker = FDS_WORKER + 1 + (cdt_store_remote_url(t->s) ? FDS_REMOTE : 0);
+	npacks = MIN(npacks, (long)cdt_pack_files_max());
+	/* With few descriptors, fewer pack files kept open leave room for a worker. */
+	if (avail < FDS_ROOT + FDS_MAIN + npacks + worker + 1 + MIN_LEVELS &&
+	    npacks > CDT_PACK_FILES_MIN) {
+		npacks = MAX(avail - (FDS_ROOT + FDS_MAIN + worker + 1 + MIN_LEVELS),
+			     CDT_PACK_FILES_MIN);
+		cdt_pack_set_files_max((unsigned)npacks);
+	}
+	fixed = FDS_ROOT + FDS_MAIN + npacks;
 	/* Each worker is one more file queued; at least one. */
 	if (avail < fixed + worker + 1 + MIN_LEVELS)
 		return error_code(-EMFILE,
