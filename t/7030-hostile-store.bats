@@ -841,3 +841,30 @@ EOF2
 	assert_status 0
 	c cat big | cmp - big
 }
+
+@test "a pack index that cannot be read is said once by cat and push" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 1 1000000 > big
+	c add -q big
+	idx=$(ls "$S"/packs/*.idx)
+	idx=${idx##*/}
+	FAIL_ERRNO=EMFILE fail_call openat first "/packs>, \"$idx\"" "$CDT" --store "$S" cat -j 1 big
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "): not found, and pack index 'packs/$idx' cannot be read: Too many open files"
+	# push, which reads in a thread (strace counts calls per thread):
+	# counted on one new store, failing on another.
+	"$CDT" init -q "$T/d1"
+	"$CDT" init -q "$T/d2"
+	traced -f -y -o "$T/count.trace" -P "$S/packs" -e trace=openat \
+		"$CDT" --store "$S" push -j 1 "$T/d1" > /dev/null 2>&1
+	tid=$(grep -m 1 "/packs>, \"$idx\"" "$T/count.trace" | cut -d' ' -f1)
+	n=$(grep "^$tid  *openat(" "$T/count.trace" | grep -n -- "/packs>, \"$idx\"" | head -n 1 |
+		cut -d: -f1)
+	run_split traced -f -o /dev/null -P "$S/packs" -e trace=openat \
+		-e inject=openat:error=EIO:when="$n" "$CDT" --store "$S" push -j 1 "$T/d2"
+	assert_status 1
+	assert_err_contains "not found, and pack index 'packs/$idx' cannot be read: Input/output error"
+	[ "$(grep -c "$idx" "$T/.err")" = 1 ] || fail "the index is said more than once: $err"
+}

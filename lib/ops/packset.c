@@ -281,8 +281,7 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 				error("pack index '%s/packs/%s.idx' is damaged (run 'cdt fsck')",
 				      cdt_store_path(s), name);
 			} else if (ret != -ENOENT) {
-				error("cannot read pack index '%s/packs/%s.idx': %s",
-				      cdt_store_path(s), name, cdt_strerror(ret));
+				/* Said by whoever misses a chunk it may hold (cdt_packs_index_error()). */
 				ps->unreadable++;
 				ps->index_err = ret;
 				snprintf(ps->index_err_name, sizeof(ps->index_err_name), "%s", name);
