@@ -842,6 +842,22 @@ EOF2
 	c cat big | cmp - big
 }
 
+@test "a pack index that fails to open once is opened again by a later lookup" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store --chunk-size 1K
+	# a: some 600 chunks, more lookups than an index that failed waits for.
+	"$TEST_TOOL" gen-text 1 600000 > a
+	c add -q a
+	ls "$S"/packs > before
+	"$TEST_TOOL" gen-text 2 100000 > b
+	c add -q b
+	idx=$(ls "$S"/packs | grep '\.idx$' | grep -v -F -f before)
+	# b's index fails to open as packs/ is first listed, at a's first chunk.
+	FAIL_ERRNO=EMFILE fail_call openat first "/packs>, \"$idx\"" "$CDT" --store "$S" cat -j 1 a b
+	assert_status 0
+	cat a b | cmp - "$T/.out"
+}
+
 @test "a pack index that cannot be read is said once by cat and push" {
 	command -v strace > /dev/null || skip_or_fail "strace is not installed"
 	init_store

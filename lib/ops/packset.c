@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -48,6 +49,18 @@ struct cdt_packset {
 	int index_err;
 	char index_err_name[CDT_ID_HEXLEN + 8];
 	/*
+	 * Those indexes, opened again now and then (retry_locked()): the
+	 * error may have passed (descriptors ran out, a read failed once),
+	 * and a long restore or a mount must not lose their packs for good.
+	 */
+	struct failed_index {
+		char name[CDT_ID_HEXLEN + 8];
+		int err;
+	} *failed;
+	size_t nfailed, failed_alloc;
+	unsigned long retry_lookups;	/* since the last try */
+	time_t retry_time;		/* of the last try (CLOCK_MONOTONIC) */
+	/*
 	 * -errno when the last listing of packs/ failed (an I/O error): then
 	 * the set may lack packs that are there, and a miss proves nothing.
 	 */
@@ -75,6 +88,8 @@ struct cdt_packset {
 };
 
 #define FILTER_AFTER 4096	/* searches before the filter is built */
+#define RETRY_LOOKUPS 256	/* lookups, or */
+#define RETRY_SECONDS 2		/* seconds, before an index that failed is opened again */
 #define FILTER_MIN_PACKS 4
 #define FILTER_BITS_PER_ID 12
 #define FILTER_K 6
@@ -154,6 +169,7 @@ static void packset_free(void *state)
 		free(ps->retired[i]);
 	}
 	free(ps->retired);
+	free(ps->failed);
 	cdt_midx_close(&ps->midx);
 	free(ps->midx_packs);
 	free(ps->covered);
@@ -222,6 +238,70 @@ static void load_midx_locked(struct cdt_store *s, struct cdt_packset *ps)
 	ps->have_midx = 1;
 }
 
+/* The index of pack `name` could not be read (err, an I/O error): it is tried again later. */
+static void index_failed_locked(struct cdt_packset *ps, const char *name, int err)
+{
+	struct timespec now;
+
+	ps->unreadable++;
+	ps->index_err = err;
+	snprintf(ps->index_err_name, sizeof(ps->index_err_name), "%s", name);
+	ALLOC_GROW(ps->failed, ps->nfailed + 1, ps->failed_alloc);
+	snprintf(ps->failed[ps->nfailed].name, sizeof(ps->failed[ps->nfailed].name), "%s", name);
+	ps->failed[ps->nfailed++].err = err;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ps->retry_time = now.tv_sec;
+	ps->retry_lookups = 0;
+}
+
+/*
+ * Open again the indexes that could not be read, once RETRY_LOOKUPS
+ * lookups or RETRY_SECONDS have passed since the last try (not at every
+ * lookup: a failing one costs a system call). Called with ps->mu held,
+ * only when some failed.
+ */
+static void retry_locked(struct cdt_store *s, struct cdt_packset *ps)
+{
+	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	struct timespec now;
+	size_t i, k, nr = ps->nr;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (++ps->retry_lookups < RETRY_LOOKUPS && now.tv_sec - ps->retry_time < RETRY_SECONDS)
+		return;
+	ps->retry_lookups = 0;
+	ps->retry_time = now.tv_sec;
+	for (i = 0, k = 0; i < ps->nfailed; i++) {
+		struct failed_index *f = &ps->failed[i];
+		struct cdt_pack *p = xmalloc(sizeof(*p));
+		int ret = cdt_pack_open(packsfd, f->name, p);
+
+		if (!ret) {
+			ALLOC_GROW(ps->packs, ps->nr + 1, ps->alloc);
+			ps->packs[ps->nr++] = p;
+			continue;
+		}
+		free(p);
+		/* Gone (gc), or damaged, as a listing would say: its chunks are not there. */
+		if (ret == -CDT_ECORRUPT)
+			error("pack index '%s/packs/%s.idx' is damaged (run 'cdt fsck')",
+			      cdt_store_path(s), f->name);
+		if (ret == -ENOENT || ret == -CDT_ECORRUPT)
+			continue;
+		f->err = ret;
+		ps->failed[k++] = *f;
+	}
+	ps->nfailed = k;
+	ps->index_err = k ? ps->failed[0].err : 0;
+	if (k)
+		snprintf(ps->index_err_name, sizeof(ps->index_err_name), "%s", ps->failed[0].name);
+	if (ps->nr != nr) {
+		/* The multi-pack index may be whole again; the filter lacks their ids. */
+		load_midx_locked(s, ps);
+		filter_drop(ps);
+	}
+}
+
 /*
  * (Re)list packs/ if it changed since the last listing. Called with ps->mu
  * held. Returns 1 if it listed packs/ again, 0 if nothing changed.
@@ -256,6 +336,7 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 	ps->loaded = 1;
 	ps->list_err = 0;
 	ps->index_err = 0;
+	ps->nfailed = 0;	/* each index not in the set is opened below */
 	seen = xcalloc(ps->nr + 1, 1);
 	nold = ps->nr;
 	for (errno = 0; (de = readdir(d)); errno = 0) {
@@ -282,9 +363,7 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 				      cdt_store_path(s), name);
 			} else if (ret != -ENOENT) {
 				/* Said by whoever misses a chunk it may hold (cdt_packs_index_error()). */
-				ps->unreadable++;
-				ps->index_err = ret;
-				snprintf(ps->index_err_name, sizeof(ps->index_err_name), "%s", name);
+				index_failed_locked(ps, name, ret);
 			}
 			free(p);
 			continue;
@@ -633,6 +712,8 @@ static struct cdt_pack *find_packed(struct cdt_store *s, const struct cdt_id *id
 	size_t i;
 
 	pthread_mutex_lock(&ps->mu);
+	if (ps->nfailed)
+		retry_locked(s, ps);
 	for (pass = 0; pass < passes && !found; pass++) {
 		if ((pass || !ps->loaded) && !refresh_locked(s, ps) && pass)
 			break;

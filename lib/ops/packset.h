@@ -32,6 +32,8 @@ int cdt_packs_list_error(struct cdt_store *s);
  * 0, or -errno when the last listing of packs/ met a pack index it could
  * not read (an I/O error, not damage), whose pack's name is then added to
  * name (if not NULL): the chunks of that pack are unknown, not missing.
+ * Such an index is opened again by a later lookup (after some lookups or
+ * seconds); once it reads, this says 0 again.
  */
 int cdt_packs_index_error(struct cdt_store *s, struct strbuf *name);
 /* Returns how many packs the multi-pack index does not cover (all, without one). */
