@@ -883,4 +883,5 @@ EOF2
 	assert_status 1
 	assert_err_contains "not found, and pack index 'packs/$idx' cannot be read: Input/output error"
 	[ "$(grep -c "$idx" "$T/.err")" = 1 ] || fail "the index is said more than once: $err"
+	! grep -q "was read as content" "$T/.err" || fail "bytes cut short by the read error were called other content: $err"
 }

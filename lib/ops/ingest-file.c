@@ -170,6 +170,13 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 	res->hashed = ing->hashed;
 	if (ing->expect && !cdt_id_eq(&res->content, ing->expect)) {
 		char want[CDT_ID_HEXLEN + 1];
+		int serr = ing->source_err ? __atomic_load_n(ing->source_err, __ATOMIC_ACQUIRE) : 0;
+
+		/* Cut short by its writer, which said why. */
+		if (serr < 0) {
+			ret = serr;
+			goto out;
+		}
 
 		error("'%s' was read as content %s (%llu bytes), not %s: not stored", quote(what),
 		      cdt_id_to_hex(&res->content, hex), (unsigned long long)res->size,
@@ -286,14 +293,16 @@ int cdt_ingest_queue_ahead(struct cdt_ingest *ing, const struct cdt_ahead_file *
 }
 
 int cdt_ingest_queue_expect(struct cdt_ingest *ing, int fd, const char *what,
-			    struct cdt_name_entry *meta, const struct cdt_id *expect, void *cookie,
-			    struct cdt_ingest_result *res)
+			    struct cdt_name_entry *meta, const struct cdt_id *expect,
+			    const int *source_err, void *cookie, struct cdt_ingest_result *res)
 {
 	int ret;
 
 	ing->expect = expect;
+	ing->source_err = source_err;
 	ret = cdt_ingest_queue(ing, fd, what, meta, cookie, res);
 	ing->expect = NULL;
+	ing->source_err = NULL;
 	return ret;
 }
 

@@ -263,6 +263,7 @@ struct cdt_ingest {
 	int lazy;			/* the file hash is behind: see above */
 	int defer;			/* the first round's file hash waits for the candidates */
 	const struct cdt_id *expect;	/* cdt_ingest_queue_expect(): the id the bytes must have */
+	const int *source_err;		/* and where their writer puts its error */
 	/* cdt_ingest_queue_ahead(): the input, read, cut and hashed already. */
 	const struct cdt_ahead_file *ahead;
 	uint64_t hashed;		/* bytes of the file fed to file_hash */

@@ -112,11 +112,14 @@ int cdt_ingest_queue_ahead(struct cdt_ingest *ing, const struct cdt_ahead_file *
 /*
  * cdt_ingest_queue() of bytes that must have the content id `expect` (they
  * come from another store: push, pull); other bytes are not stored and the
- * name is not queued (-CDT_ECORRUPT, reported).
+ * name is not queued (-CDT_ECORRUPT, reported). `source_err`, when not
+ * NULL, is where the writer of fd puts its error (atomically, before it
+ * closes fd): bytes cut short by it fail with that error, which the
+ * writer reported, not as other bytes.
  */
 int cdt_ingest_queue_expect(struct cdt_ingest *ing, int fd, const char *what,
-			    struct cdt_name_entry *meta, const struct cdt_id *expect, void *cookie,
-			    struct cdt_ingest_result *res);
+			    struct cdt_name_entry *meta, const struct cdt_id *expect,
+			    const int *source_err, void *cookie, struct cdt_ingest_result *res);
 /*
  * Queue a name whose content is already stored (content and size set in
  * meta: a files cache hit), or that has none (a directory or symbolic

@@ -36,7 +36,8 @@ static void *feed(void *data)
 {
 	struct feeder *f = data;
 
-	f->ret = cdt_restore_fd(f->r, f->e, f->fd, f->e->name, 0);
+	/* Set before the reader sees the end of the bytes. */
+	__atomic_store_n(&f->ret, cdt_restore_fd(f->r, f->e, f->fd, f->e->name, 0), __ATOMIC_RELEASE);
 	close(f->fd);
 	cdt_hash_thread_cleanup();	/* this thread's SHA-256 context */
 	return NULL;
@@ -137,8 +138,8 @@ static int copy_content(struct push *p, struct cdt_name_entry *meta, const struc
 		free(src);
 		return error_code(-EAGAIN, "cannot start a thread");
 	}
-	ret = cdt_ingest_queue_expect(p->ing, fds[0], meta->name, meta, want, &content_copied,
-				      &ires);
+	ret = cdt_ingest_queue_expect(p->ing, fds[0], meta->name, meta, want, &f.ret,
+				      &content_copied, &ires);
 	/* An ingest that stopped early leaves the writer to EPIPE: let it end. */
 	close(fds[0]);
 	pthread_join(t, NULL);
