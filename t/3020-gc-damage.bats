@@ -474,3 +474,98 @@ survives_damaged_copy() {
 	c cat a | cmp - a
 	c cat b | cmp - b
 }
+
+# The objects of pack $1 (its index must be there), "offset length" in pack order.
+pack_objects() {
+	python3 - "${1%.pack}.idx" <<'EOF2'
+import struct, sys
+b = open(sys.argv[1], 'rb').read()
+count = struct.unpack_from('<Q', b, 8)[0]
+loc = 24 if b[4] == 2 else 16
+locs = 16 + 1024 + 32 * count
+for off, ln in sorted({struct.unpack_from('<QI', b, locs + loc * i) for i in range(count)}):
+    print(off, ln)
+EOF2
+}
+
+@test "a damaged pack that cannot be indexed gives up the good chunks past its damage, never a false one" {
+	rm -rf "$S"
+	"$CDT" init -q --chunker fixed --chunk-size 4K "$S"
+	gen_bytes 81 300000 > before
+	gen_bytes 82 300000 > in
+	"$TEST_TOOL" gen-text 83 300000 > after
+	c add -q before in after
+	pack=$(ls "$S"/packs/*.pack)
+	# Two frames a file, in the order given: 64 chunks and 10 of each.
+	pack_objects "$pack" > objects
+	[ "$(wc -l < objects)" = 6 ] || fail "the pack holds other objects: $(cat objects)"
+	rm "${pack%.pack}.idx"
+	# The first frame of 'in' damaged in its header; in its payload, a
+	# header that does not decode and one of a raw chunk that runs into
+	# the next frame: a search past the damage must take neither as an
+	# object, nor miss the frame the second one covers.
+	python3 - "$pack" $(sed -n '3p;4p' objects) <<'EOF2'
+import struct, sys
+path, in1, _, in2 = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+b = bytearray(open(path, 'rb').read())
+b[in1 + 8:in1 + 12] = b'\xff\xff\x00\x00'
+b[in1 + 5000:in1 + 5012] = b'CDTC\x01\x02\x00\x00' + struct.pack('<I', 4096)
+b[in2 - 100:in2 - 88] = b'CDTC\x01\x00\x00\x00' + struct.pack('<I', 4096)
+open(path, 'wb').write(b)
+EOF2
+	run_split c gc
+	# The chunks of that frame are lost: the pack stays for repair.
+	assert_status 1
+	assert_err_contains "158 live chunks in it had no other good copy; written to pack"
+	[ -e "$pack" ] || fail "the damaged pack holding the only copy of live chunks was removed"
+	c cat before > out
+	cmp out before
+	c cat after > out 2> cat.err || fail "'after' no longer restores: $(cat cat.err); gc said: $err"
+	cmp out after
+	# fsck: the 64 chunks of the damaged frame, all of 'in', and nothing else.
+	run_split c fsck
+	assert_status 4
+	[ "$(grep -c "^chunk-missing .*: chunk is missing; affects 'in'$" "$T/.out")" = 64 ] ||
+		fail "fsck does not report the 64 chunks of 'in' alone: $output"
+	! grep -q "'before'\|'after'" "$T/.out" || fail "fsck reports other files: $output"
+	# Once 'in' is repaired from its file, the damaged pack goes.
+	run_split c repair --from in
+	assert_status 0
+	run_split c gc
+	assert_status 0
+	[ ! -e "$pack" ] || fail "the damaged pack stayed once nothing live needed it: $err"
+	for f in before in after; do
+		c cat "$f" > out
+		cmp out "$f"
+	done
+}
+
+@test "a damaged pack that cannot be indexed gives up the object a damaged length ran over" {
+	rm -rf "$S"
+	"$CDT" init -q --chunker fixed --chunk-size 4K --frame-size 0 "$S"
+	gen_bytes 84 200000 > a
+	gen_bytes 85 100000 > b
+	c add -q a b
+	pack=$(ls "$S"/packs/*.pack)
+	pack_objects "$pack" > objects
+	rm "${pack%.pack}.idx"
+	# The last chunk of 'a' is shorter than 4 KiB: stored raw, its length
+	# made 4 KiB runs it over the start of the first chunk of 'b'.
+	python3 - "$pack" $(sed -n '49p' objects) <<'EOF2'
+import struct, sys
+path, off, length = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+b = bytearray(open(path, 'rb').read())
+assert b[off:off + 6] == b'CDTC\x01\x00' and length < 4108
+struct.pack_into('<I', b, off + 8, 4096)
+open(path, 'wb').write(b)
+EOF2
+	run_split c gc
+	assert_status 1
+	assert_err_contains "73 live chunks in it had no other good copy; written to pack"
+	c cat b > out
+	cmp out b
+	run_split c fsck
+	assert_status 4
+	[ "$(grep -c "^chunk-missing .*: chunk is missing; affects 'a'$" "$T/.out")" = 1 ] ||
+		fail "fsck does not report the one chunk of 'a' alone: $output"
+}

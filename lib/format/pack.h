@@ -220,6 +220,22 @@ int cdt_pack_scan(int packsfd, const char *name, uint32_t raw_max,
 		  const struct cdt_base_source *bases, cdt_pack_scan_fn fn, void *data,
 		  struct strbuf *why);
 /*
+ * Read a pack that may be damaged for what can be saved of it, as
+ * cdt_pack_scan() does, but on past damage: from the first object that
+ * does not read, every later place where an object header starts is
+ * tried (a header that does not decode yields nothing, and a chunk's id
+ * is always the SHA-256 of the bytes it decodes to, so no false chunk can
+ * be yielded), and a delta that cannot be decoded is passed over. fn gets
+ * every chunk found. The pack's trailer and header are not trusted. The
+ * work is bounded: linear in the pack's size. 0 (the whole pack checks,
+ * as for cdt_pack_scan()), -CDT_ECORRUPT (damaged: the first damage in
+ * why; what could be read was passed on), -errno, or fn's non-zero return.
+ * Never a reason to index the pack: a damaged pack is not whole.
+ */
+int cdt_pack_salvage(int packsfd, const char *name, uint32_t raw_max,
+		     const struct cdt_base_source *bases, cdt_pack_scan_fn fn, void *data,
+		     struct strbuf *why);
+/*
  * Write packs/<name>.idx again from the pack's own objects (a missing or
  * damaged index), replacing any index there: only when the whole pack
  * checks (cdt_pack_scan(), with `bases`). The new index is durable when this returns.

@@ -46,6 +46,7 @@ struct sweep {
 	struct cdt_idset stuck;		/* dead manifests that could not be removed */
 	int index_unreadable;		/* a pack index could not be read: gc stops */
 	int live_good;			/* every live chunk read back good: 1, no: -1, not known yet: 0 */
+	struct cdt_idset salvaged;	/* live chunks a damaged pack gave up */
 };
 
 static void say(struct sweep *sw, const char *what, const char *item, uint64_t bytes)
@@ -276,15 +277,15 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
 }
 
 /*
- * The chunks met reading a damaged pack that cannot be indexed: a live
- * one with no other good copy (its marked copy may be the damaged one) is
- * written to a new pack before the damaged one goes.
+ * The chunks met reading a damaged pack that cannot be indexed, past its
+ * damage too: a live one with no other good copy (its marked copy may be
+ * the damaged one, or no lookup found it) is written to a new pack, so
+ * that it is not lost when the damaged one goes.
  */
 struct salvage {
 	struct sweep *sw;
 	struct cdt_pack_writer *w;
 	struct cdt_compressor *comp;
-	struct cdt_idset written;
 	uint64_t n;
 	int err;		/* -errno: a read (or the write) of a copy failed */
 	int writing;		/* err is the new pack's */
@@ -298,7 +299,7 @@ static int salvage_chunk(const struct cdt_pack_object *o, const unsigned char *r
 	uint32_t len;
 	int ret;
 
-	if (cdt_idset_has(&sv->written, &o->id) || !cdt_live_chunk(sw->live, &o->id))
+	if (cdt_idset_has(&sw->salvaged, &o->id) || !cdt_live_chunk(sw->live, &o->id))
 		return 0;
 	ret = cdt_chunk_read(sw->reader, &o->id, o->raw_len, sw->raw, &len, NULL);
 	if (!ret)
@@ -309,7 +310,7 @@ static int salvage_chunk(const struct cdt_pack_object *o, const unsigned char *r
 		else
 			ret = cdt_pack_writer_add_chunk(sv->w, sv->comp, &o->id, raw, o->raw_len);
 		if (!ret) {
-			cdt_idset_add(&sv->written, &o->id);
+			cdt_idset_add(&sw->salvaged, &o->id);
 			sv->n++;
 			return 0;
 		}
@@ -335,8 +336,7 @@ static int salvage_commit(struct salvage *sv, const char *name)
 		return error_code(ret, "pack %s: cannot write its live chunks with no other good copy "
 				  "to a new pack: %s; keeping it", name, cdt_strerror(ret));
 	warning("pack %s cannot be indexed: %llu live chunk%s in it had no other good copy; "
-		"written to pack %s before it goes", name, (unsigned long long)sv->n,
-		sv->n == 1 ? "" : "s", made);
+		"written to pack %s", name, (unsigned long long)sv->n, sv->n == 1 ? "" : "s", made);
 	sw->res->packs_written++;
 	cdt_serverinfo_packs(sw->store);
 	/* The new copies are unmarked: the mark must not take them for dead ones. */
@@ -346,11 +346,12 @@ static int salvage_commit(struct salvage *sv, const char *name)
 
 /*
  * Pack `name` could not be indexed: may it go? Read again from start to
- * end. An I/O error (or a read that succeeds now) says nothing of what
- * it holds: it may be the only good copy of a live chunk whose marked copy
- * is damaged, so it stays, and only damage lets it go; the live chunks
- * read from it before the damage whose other copies are all damaged are
- * written to a new pack first.
+ * end, on past its damage (cdt_pack_salvage()). An I/O error (or a read
+ * that succeeds now) says nothing of what it holds: it may be the only
+ * good copy of a live chunk whose marked copy is damaged, so it stays, and
+ * only damage lets it go; the live chunks read from it, before the damage
+ * or after, whose other copies are all damaged or missing are written to
+ * a new pack first.
  */
 static int unusable_is_damaged(struct sweep *sw, const char *name)
 {
@@ -362,8 +363,8 @@ static int unusable_is_damaged(struct sweep *sw, const char *name)
 
 	sv.sw = sw;
 	sv.comp = cdt_store_compressor_new(sw->store);
-	ret = cdt_pack_scan(cdt_store_dirfd(sw->store, CDT_DIR_PACKS), name,
-			    cdt_store_chunker(sw->store)->max_size, &bases, salvage_chunk, &sv, &why);
+	ret = cdt_pack_salvage(cdt_store_dirfd(sw->store, CDT_DIR_PACKS), name,
+			       cdt_store_chunker(sw->store)->max_size, &bases, salvage_chunk, &sv, &why);
 	if (sv.err && sv.writing)
 		error("pack %s: cannot write live chunk %s, which has no other good copy, to a new "
 		      "pack: %s; keeping the pack", name, cdt_id_to_hex(&sv.failed, hex),
@@ -381,7 +382,6 @@ static int unusable_is_damaged(struct sweep *sw, const char *name)
 	if (sv.w)
 		cdt_pack_writer_free(sv.w);
 	cdt_compressor_free(sv.comp);
-	cdt_idset_clear(&sv.written);
 	strbuf_release(&why);
 	return ret == -CDT_ECORRUPT && !sv.err;
 }
@@ -413,12 +413,36 @@ static int check_live_copy(const struct cdt_object_info *o, void *data)
 	return 0;
 }
 
+/* The live chunks no lookup found at the mark: each one must read back good now. */
+static int check_missing(struct live_check *lc)
+{
+	struct sweep *sw = lc->sw;
+	const struct cdt_idset *m = &sw->live->missing;
+	uint32_t len;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < m->cap; i++) {
+		if (!m->used[i])
+			continue;
+		strbuf_reset(&lc->why);
+		ret = cdt_chunk_read(sw->reader, &m->ids[i], 0, sw->raw, &len, &lc->why);
+		if (ret < 0) {
+			lc->err = ret;
+			lc->bad = m->ids[i];
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /*
- * A damaged pack that cannot be indexed was read only up to its damage:
- * past it, it may hold the only good copy of a live chunk whose marked
- * copy is damaged too. It may go only once every live chunk reads back
- * good from the indexed copies (once per gc: a read of all that names
- * need, paid only when such a pack is there).
+ * A damaged pack that cannot be indexed was read past its damage, but
+ * what the damage covers is lost: there it may have held the only good
+ * copy of a live chunk whose marked copy is damaged too, or that no
+ * lookup found. It may go only once every live chunk reads back good from
+ * the indexed copies (once per gc: a read of all that names need, paid
+ * only when such a pack is there).
  */
 static int live_all_good(struct sweep *sw, const char *name)
 {
@@ -427,13 +451,15 @@ static int live_all_good(struct sweep *sw, const char *name)
 	int ret;
 
 	if (!sw->live_good) {
-		ret = cdt_objects_walk(sw->store, check_live_copy, NULL, &lc);
+		ret = check_missing(&lc);
+		if (!ret)
+			ret = cdt_objects_walk(sw->store, check_live_copy, NULL, &lc);
 		if (ret < 0 && !lc.err)
 			warning("pack %s: cannot list the stored chunks to tell it holds nothing live: %s",
 				name, cdt_strerror(ret));
 		else if (lc.err)
 			warning("pack %s cannot be indexed; keeping it: live chunk %s has no good copy "
-				"elsewhere (%s), and the pack may hold one past its damage "
+				"elsewhere (%s), and the pack may hold one in its damage "
 				"(run 'cdt fsck', then 'cdt repair')", name, cdt_id_to_hex(&lc.bad, hex),
 				lc.why.len ? lc.why.buf : cdt_strerror(lc.err));
 		sw->live_good = ret < 0 || lc.err ? -1 : 1;
@@ -445,19 +471,27 @@ static int live_all_good(struct sweep *sw, const char *name)
 	return sw->live_good > 0;
 }
 
+/*
+ * The packs that cannot be indexed: each one gives up the live chunks it
+ * holds that have no other good copy, then goes when it is damaged (not
+ * unreadable) and every live chunk reads back good.
+ */
 static void remove_unusable(struct sweep *sw, int dry)
 {
 	int packsfd = cdt_store_dirfd(sw->store, CDT_DIR_PACKS);
 	static const char *const ext[] = { ".idx", ".sketch", ".pack" };
 	struct strbuf path = STRBUF_INIT;
+	unsigned char *damaged = xcalloc(sw->nunusable + 1, 1);
 	size_t i, k;
 
+	/* All of them first: one may hold what another's damage hides. */
+	for (i = 0; !dry && i < sw->nunusable; i++)
+		damaged[i] = (unsigned char)unusable_is_damaged(sw, sw->unusable[i]);
 	for (i = 0; i < sw->nunusable; i++) {
 		struct stat st;
 		int failed = 0;
 
-		if (!dry && (!unusable_is_damaged(sw, sw->unusable[i]) ||
-			     !live_all_good(sw, sw->unusable[i])))
+		if (!dry && (!damaged[i] || !live_all_good(sw, sw->unusable[i])))
 			continue;
 		strbuf_reset(&path);
 		strbuf_addf(&path, "%s.pack", sw->unusable[i]);
@@ -476,6 +510,7 @@ static void remove_unusable(struct sweep *sw, int dry)
 			sw->res->packs_removed++;
 		}
 	}
+	free(damaged);
 	strbuf_release(&path);
 }
 
@@ -545,23 +580,31 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 				  l.damaged == 1 ? "" : "s");
 		goto out;
 	}
-	if (l.missing.nr)
-		warning("%llu chunk%s that names need %s found nowhere; keeping everything that could be %s "
-			"(run 'cdt fsck')", (unsigned long long)l.missing.nr,
-			l.missing.nr == 1 ? "" : "s", l.missing.nr == 1 ? "is" : "are",
-			l.missing.nr == 1 ? "it" : "one of them");
 	sw.reader = cdt_chunk_reader_new(s);
 	sw.raw = xmalloc(cdt_store_chunker(s)->max_size);
 
 	/*
-	 * A pack that cannot be indexed (damaged, its index gone) hides
-	 * nothing names need when every live chunk was found elsewhere: the
-	 * mark above looked each one up from the names down, without it.
-	 * Then it is garbage (fsck calls it so) and goes; else it stays for
-	 * repair, and gc says so.
+	 * A pack that cannot be indexed (damaged, its index gone) may hold
+	 * the only good copy of live chunks, found nowhere else by the mark
+	 * above or found damaged: they are written to a new pack, and the
+	 * damaged one goes only once every live chunk reads back good (fsck
+	 * then calls it garbage); else it stays for repair, and gc says so.
 	 */
-	if (!l.missing.nr)
-		remove_unusable(&sw, dry);
+	remove_unusable(&sw, dry);
+	if (l.missing.nr) {
+		uint64_t left = l.missing.nr;
+		size_t i;
+
+		/* (Those a damaged pack gave up are live still: l.missing keeps them so.) */
+		for (i = 0; i < l.missing.cap; i++)
+			if (l.missing.used[i] && cdt_idset_has(&sw.salvaged, &l.missing.ids[i]))
+				left--;
+		if (left)
+			warning("%llu chunk%s that names need %s found nowhere; keeping everything that "
+				"could be %s (run 'cdt fsck')", (unsigned long long)left,
+				left == 1 ? "" : "s", left == 1 ? "is" : "are",
+				left == 1 ? "it" : "one of them");
+	}
 
 	/* Manifests first: nothing live needs them, and then their references are dead. */
 	sw.dirfd = cdt_store_dirfd(s, CDT_DIR_MANIFESTS);
@@ -638,6 +681,7 @@ out:
 	strbuf_release(&sw.item);
 	free(sw.loose);
 	cdt_idset_clear(&sw.stuck);
+	cdt_idset_clear(&sw.salvaged);
 	cdt_live_release(&l);
 	return ret;
 }
