@@ -153,7 +153,8 @@ int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx)
 	if (res.packs_unusable) {
 		error("%llu pack%s could not be indexed and %s kept as %s (run 'cdt fsck')",
 		      (unsigned long long)res.packs_unusable, res.packs_unusable == 1 ? "" : "s",
-		      res.packs_unusable == 1 ? "was" : "were", res.packs_unusable == 1 ? "it is" : "they are");
+		      flags & CDT_GC_DRY_RUN ? "would be" : res.packs_unusable == 1 ? "was" : "were",
+		      res.packs_unusable == 1 ? "it is" : "they are");
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;

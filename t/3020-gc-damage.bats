@@ -513,6 +513,17 @@ b[in1 + 5000:in1 + 5012] = b'CDTC\x01\x02\x00\x00' + struct.pack('<I', 4096)
 b[in2 - 100:in2 - 88] = b'CDTC\x01\x00\x00\x00' + struct.pack('<I', 4096)
 open(path, 'wb').write(b)
 EOF2
+	# A dry run reads the pack as gc does, and says what gc would do.
+	store_snapshot > before.snap
+	run_split c gc -n -v
+	assert_status 1
+	assert_err_contains "158 live chunks in it have no other good copy; gc would write them to a new pack"
+	assert_err_contains "cannot be indexed; gc would keep it: live chunk "
+	assert_err_contains "1 pack could not be indexed and would be kept as it is"
+	! grep -q "would remove pack\|gc would index it again" "$T/.out" "$T/.err" ||
+		fail "the dry run says gc would remove or index the pack: $output $err"
+	store_snapshot > after.snap
+	cmp before.snap after.snap
 	run_split c gc
 	# The chunks of that frame are lost: the pack stays for repair.
 	assert_status 1
@@ -568,4 +579,31 @@ EOF2
 	assert_status 4
 	[ "$(grep -c "^chunk-missing .*: chunk is missing; affects 'a'$" "$T/.out")" = 1 ] ||
 		fail "fsck does not report the one chunk of 'a' alone: $output"
+}
+
+@test "gc -n says of a damaged pack that cannot be indexed what gc would do, having read it" {
+	rm -rf "$S"
+	"$CDT" init -q --chunk-size 8K "$S"
+	gen_bytes 91 400000 > a
+	gen_bytes 92 300000 > b
+	c add -q a
+	c add -q b
+	pack_b=$(ls -t "$S"/packs/*.pack | head -1)
+	name=$(basename "${pack_b%.pack}")
+	c rm -q b
+	printf '\x5a' | dd of="$pack_b" bs=1 seek=150000 conv=notrunc status=none
+	rm "${pack_b%.pack}.idx"
+	store_snapshot > before.snap
+	run_split c gc -n -v
+	assert_status 0
+	assert_out_contains "would remove pack no live chunk needs (it cannot be indexed) $name"
+	assert_err_contains "pack $name: index is missing; "
+	assert_err_contains "; gc would keep it unless no live chunk needs it"
+	store_snapshot > after.snap
+	cmp before.snap after.snap
+	run_split c gc -v
+	assert_status 0
+	assert_out_contains "removing pack no live chunk needs (it cannot be indexed) $name"
+	[ ! -e "$pack_b" ]
+	c cat a | cmp - a
 }

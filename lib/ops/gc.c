@@ -46,7 +46,8 @@ struct sweep {
 	struct cdt_idset stuck;		/* dead manifests that could not be removed */
 	int index_unreadable;		/* a pack index could not be read: gc stops */
 	int live_good;			/* every live chunk read back good: 1, no: -1, not known yet: 0 */
-	struct cdt_idset salvaged;	/* live chunks a damaged pack gave up */
+	struct cdt_idset salvaged;	/* live chunks a damaged pack gave up (-n: would give up) */
+	const struct cdt_base_source *bases;	/* while the packs are checked */
 };
 
 static void say(struct sweep *sw, const char *what, const char *item, uint64_t bytes)
@@ -237,6 +238,38 @@ static uint64_t prune_names(int dirfd, int depth)
 	return n;
 }
 
+/* What gc does with a pack, said in the tense of a dry run when it is one. */
+static const char *keeping(const struct sweep *sw)
+{
+	return sw->flags & CDT_GC_DRY_RUN ? "gc would keep it" : "keeping it";
+}
+
+static void pack_checked(const char *name, enum cdt_pack_state st, const char *why, void *data);
+
+/*
+ * A dry run does not index a pack again, but reads it as gc would (the
+ * same checks, nothing written), so that it says what gc would do: index
+ * it, or keep or remove it as a pack that cannot be indexed.
+ */
+static void pack_needs_index(struct sweep *sw, const char *name, const char *why)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int ret;
+
+	strbuf_addf(&sb, "%s; ", why);
+	ret = cdt_pack_scan(cdt_store_dirfd(sw->store, CDT_DIR_PACKS), name,
+			    cdt_store_chunker(sw->store)->max_size, sw->bases, NULL, NULL, &sb);
+	if (!ret) {
+		warning("pack %s: %s; gc would index it again from the pack", name, why);
+	} else {
+		if (sb.buf[sb.len - 1] == ' ')
+			strbuf_addstr(&sb, cdt_strerror(ret));
+		pack_checked(name, cdt_err_is_damage(ret) ? CDT_PACK_UNUSABLE : CDT_PACK_UNREADABLE,
+			     sb.buf, sw);
+	}
+	strbuf_release(&sb);
+}
+
 /* Packs whose index had to be written again (or cannot be): said whatever -v says. */
 static void pack_checked(const char *name, enum cdt_pack_state st, const char *why, void *data)
 {
@@ -248,10 +281,10 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
 		sw->res->packs_reindexed++;
 		break;
 	case CDT_PACK_NEEDS_INDEX:
-		warning("pack %s: %s; gc would index it again from the pack", name, why);
+		pack_needs_index(sw, name, why);
 		break;
 	case CDT_PACK_UNUSABLE:
-		warning("pack %s: %s; keeping it unless no live chunk needs it", name, why);
+		warning("pack %s: %s; %s unless no live chunk needs it", name, why, keeping(sw));
 		sw->res->packs_unusable++;
 		ALLOC_GROW(sw->unusable, sw->nunusable + 1, sw->unusable_alloc);
 		sw->unusable[sw->nunusable++] = xstrdup(name);
@@ -264,8 +297,8 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
 		break;
 	case CDT_PACK_UNREADABLE:
 		/* Not read, so not known to be damaged: never removed, and not read again. */
-		warning("pack %s: %s; keeping it: what it holds is not known (run 'cdt fsck')",
-			name, why);
+		warning("pack %s: %s; %s: what it holds is not known (run 'cdt fsck')",
+			name, why, keeping(sw));
 		sw->res->packs_unusable++;
 		break;
 	case CDT_PACK_INDEX_UNREADABLE:
@@ -280,7 +313,7 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
  * The chunks met reading a damaged pack that cannot be indexed, past its
  * damage too: a live one with no other good copy (its marked copy may be
  * the damaged one, or no lookup found it) is written to a new pack, so
- * that it is not lost when the damaged one goes.
+ * that it is not lost when the damaged one goes (with -n, only counted).
  */
 struct salvage {
 	struct sweep *sw;
@@ -305,7 +338,9 @@ static int salvage_chunk(const struct cdt_pack_object *o, const unsigned char *r
 	if (!ret)
 		return 0;
 	if (cdt_err_is_damage(ret)) {
-		if (!sv->w && (ret = cdt_pack_writer_new(sw->store, &sv->w)) < 0)
+		if (sw->flags & CDT_GC_DRY_RUN)
+			ret = 0;
+		else if (!sv->w && (ret = cdt_pack_writer_new(sw->store, &sv->w)) < 0)
 			sv->w = NULL;
 		else
 			ret = cdt_pack_writer_add_chunk(sv->w, sv->comp, &o->id, raw, o->raw_len);
@@ -370,13 +405,17 @@ static int unusable_is_damaged(struct sweep *sw, const char *name)
 		      "pack: %s; keeping the pack", name, cdt_id_to_hex(&sv.failed, hex),
 		      cdt_strerror(sv.err));
 	else if (sv.err)
-		warning("pack %s: chunk %s, live, cannot be read elsewhere: %s; keeping the pack: "
+		warning("pack %s: chunk %s, live, cannot be read elsewhere: %s; %s: "
 			"it may hold the only good copy (run 'cdt fsck')", name,
-			cdt_id_to_hex(&sv.failed, hex), cdt_strerror(sv.err));
+			cdt_id_to_hex(&sv.failed, hex), cdt_strerror(sv.err), keeping(sw));
 	else if (ret != -CDT_ECORRUPT)
-		warning("pack %s: %s; keeping it: what it holds is not known (run 'cdt fsck')",
+		warning("pack %s: %s; %s: what it holds is not known (run 'cdt fsck')",
 			name, ret < 0 ? (why.len ? why.buf : cdt_strerror(ret)) :
-			"it reads without error now, but was not indexed");
+			"it reads without error now, but was not indexed", keeping(sw));
+	else if (sv.n && (sw->flags & CDT_GC_DRY_RUN))
+		warning("pack %s cannot be indexed: %llu live chunk%s in it %s no other good copy; "
+			"gc would write %s to a new pack", name, (unsigned long long)sv.n,
+			sv.n == 1 ? "" : "s", sv.n == 1 ? "has" : "have", sv.n == 1 ? "it" : "them");
 	else if (sv.w && salvage_commit(&sv, name) < 0)
 		ret = -EIO;
 	if (sv.w)
@@ -403,6 +442,9 @@ static int check_live_copy(const struct cdt_object_info *o, void *data)
 	/* Each live chunk once: at the copy the mark chose. */
 	if (o->pack ? !cdt_live_packed(o->pack, o->index) : !cdt_idset_has(&l->loose_live, &o->id))
 		return 0;
+	/* A dry run writes nothing: a chunk a damaged pack would give up counts as good. */
+	if ((lc->sw->flags & CDT_GC_DRY_RUN) && cdt_idset_has(&lc->sw->salvaged, &o->id))
+		return 0;
 	strbuf_reset(&lc->why);
 	ret = cdt_chunk_read(lc->sw->reader, &o->id, 0, lc->sw->raw, &len, &lc->why);
 	if (ret < 0) {
@@ -423,7 +465,8 @@ static int check_missing(struct live_check *lc)
 	int ret;
 
 	for (i = 0; i < m->cap; i++) {
-		if (!m->used[i])
+		if (!m->used[i] || ((sw->flags & CDT_GC_DRY_RUN) &&
+				    cdt_idset_has(&sw->salvaged, &m->ids[i])))
 			continue;
 		strbuf_reset(&lc->why);
 		ret = cdt_chunk_read(sw->reader, &m->ids[i], 0, sw->raw, &len, &lc->why);
@@ -458,14 +501,14 @@ static int live_all_good(struct sweep *sw, const char *name)
 			warning("pack %s: cannot list the stored chunks to tell it holds nothing live: %s",
 				name, cdt_strerror(ret));
 		else if (lc.err)
-			warning("pack %s cannot be indexed; keeping it: live chunk %s has no good copy "
+			warning("pack %s cannot be indexed; %s: live chunk %s has no good copy "
 				"elsewhere (%s), and the pack may hold one in its damage "
-				"(run 'cdt fsck', then 'cdt repair')", name, cdt_id_to_hex(&lc.bad, hex),
-				lc.why.len ? lc.why.buf : cdt_strerror(lc.err));
+				"(run 'cdt fsck', then 'cdt repair')", name, keeping(sw),
+				cdt_id_to_hex(&lc.bad, hex), lc.why.len ? lc.why.buf : cdt_strerror(lc.err));
 		sw->live_good = ret < 0 || lc.err ? -1 : 1;
 	} else if (sw->live_good < 0) {
-		warning("pack %s cannot be indexed; keeping it: a live chunk has no good copy elsewhere",
-			name);
+		warning("pack %s cannot be indexed; %s: a live chunk has no good copy elsewhere",
+			name, keeping(sw));
 	}
 	strbuf_release(&lc.why);
 	return sw->live_good > 0;
@@ -474,7 +517,8 @@ static int live_all_good(struct sweep *sw, const char *name)
 /*
  * The packs that cannot be indexed: each one gives up the live chunks it
  * holds that have no other good copy, then goes when it is damaged (not
- * unreadable) and every live chunk reads back good.
+ * unreadable) and every live chunk reads back good. A dry run reads and
+ * checks as much, and says what gc would do.
  */
 static void remove_unusable(struct sweep *sw, int dry)
 {
@@ -485,13 +529,13 @@ static void remove_unusable(struct sweep *sw, int dry)
 	size_t i, k;
 
 	/* All of them first: one may hold what another's damage hides. */
-	for (i = 0; !dry && i < sw->nunusable; i++)
+	for (i = 0; i < sw->nunusable; i++)
 		damaged[i] = (unsigned char)unusable_is_damaged(sw, sw->unusable[i]);
 	for (i = 0; i < sw->nunusable; i++) {
 		struct stat st;
 		int failed = 0;
 
-		if (!dry && (!damaged[i] || !live_all_good(sw, sw->unusable[i])))
+		if (!damaged[i] || !live_all_good(sw, sw->unusable[i]))
 			continue;
 		strbuf_reset(&path);
 		strbuf_addf(&path, "%s.pack", sw->unusable[i]);
@@ -552,7 +596,9 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 		struct cdt_chunk_reader *br = cdt_chunk_reader_new(s);
 		struct cdt_base_source bases = cdt_chunk_base_source(br);
 
+		sw.bases = &bases;
 		ret = cdt_packs_check(s, !dry, &bases, pack_checked, &sw);
+		sw.bases = NULL;
 		cdt_chunk_reader_free(br);
 	}
 	if (ret < 0) {
