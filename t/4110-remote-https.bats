@@ -350,3 +350,47 @@ PY
 	assert_err_contains "with 4611686018427387904 bytes; its index says"
 	[ ! -e "$T/out" ]
 }
+
+# cdt on the remote store; its peak resident size (KiB) then in $T/rss.
+r_rss() {
+	python3 - "$T/rss" "$CDT" --cache "$CACHE" --store "$R" "$@" <<'PY'
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc)
+PY
+}
+
+@test "a loose object or a manifest the server makes huge is refused in bounded memory, and not kept" {
+	served_store
+	gen_bytes 9 200000 > small
+	c add -q small
+	# A loose chunk of small: one that a read of it fetches.
+	"$CDT" --cache "$T/c0" --store "$R" cat small | cmp - small
+	o=$(cd "$T/c0"/*/objects && find . -type f | head -n 1)
+	o=${o#./}
+	[ -f "$S/objects/$o" ] || fail "no loose chunk of small was fetched"
+	# 96 MB where a chunk object of at most 128 KiB and its header belongs.
+	cp "$S/objects/$o" "$T/object"
+	truncate -s 96M "$S/objects/$o"
+	run_split r_rss cat -o "$T/out" small
+	assert_status 1
+	assert_err_contains "GET $R/objects/$o: larger than 131084 bytes"
+	[ "$(cat "$T/rss")" -lt 65536 ] || fail "peak RSS $(cat "$T/rss") KiB for a refused object"
+	[ ! -e "$(cache_dir)/objects/$o" ] || fail "the object was kept"
+	cp "$T/object" "$S/objects/$o"
+	# A manifest has no size its format bounds: it comes to a file, never to memory.
+	id=$(c hash top | cut -c1-64)
+	m="$S/manifests/${id:0:2}/${id:2}"
+	cp "$m" "$T/manifest"
+	truncate -s 96M "$m"
+	run_split r_rss cat -o "$T/out" top
+	assert_status 1
+	assert_err_contains "manifests/${id:0:2}/${id:2}: damaged manifest (checksum or file id)"
+	[ "$(cat "$T/rss")" -lt 65536 ] || fail "peak RSS $(cat "$T/rss") KiB for a refused manifest"
+	[ ! -e "$(cache_dir)/manifests/${id:0:2}/${id:2}" ] || fail "the manifest was kept"
+	[ -z "$(ls "$(cache_dir)/tmp")" ] || fail "left in tmp/: $(ls "$(cache_dir)/tmp")"
+	cp "$T/manifest" "$m"
+	r cat small | cmp - small
+	r cat top | cmp - top
+}

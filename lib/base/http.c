@@ -29,6 +29,11 @@ int cdt_http_get(const char *url, uint64_t off, uint64_t len, size_t max, struct
 	return -ENOTSUP;
 }
 
+int cdt_http_get_file(const char *url, uint64_t max, int fd, struct strbuf *why)
+{
+	return cdt_http_get(url, 0, 0, 0, NULL, why);
+}
+
 void cdt_http_counters(uint64_t *requests, uint64_t *bytes)
 {
 	*requests = 0;
@@ -239,9 +244,12 @@ static void add_s3_code(struct strbuf *why, const char *body, size_t len)
 }
 
 struct transfer {
-	struct strbuf *out;
-	size_t cap;		/* the most body bytes accepted */
+	struct strbuf *out;	/* the body goes here, */
+	int fd;			/* or, when out is NULL, to this file from its start */
+	uint64_t got;		/* body bytes received */
+	uint64_t cap;		/* the most body bytes accepted */
 	int too_long;
+	int write_failed;	/* -errno of a write to fd */
 	int have_range;		/* a Content-Range header was seen */
 	uint64_t range_start, range_end;
 };
@@ -251,11 +259,21 @@ static size_t on_body(char *p, size_t size, size_t n, void *data)
 	struct transfer *t = data;
 	size_t len = size * n;
 
-	if (len > t->cap - t->out->len) {
+	if (len > t->cap - t->got) {
 		t->too_long = 1;
 		return 0;	/* aborts the transfer */
 	}
-	strbuf_add(t->out, p, len);
+	if (t->out) {
+		strbuf_add(t->out, p, len);
+	} else {
+		int ret = pwrite_all(t->fd, p, len, (off_t)t->got);
+
+		if (ret < 0) {
+			t->write_failed = ret;
+			return 0;
+		}
+	}
+	t->got += len;
 	return len;
 }
 
@@ -292,11 +310,14 @@ static void pause_seconds(double s)
 		;
 }
 
-/* One attempt. 0, or -errno with the reason in why; *retry says whether another try may help. */
-static int get_once(CURL *c, const char *url, uint64_t off, uint64_t len, size_t max,
-		    struct strbuf *out, struct strbuf *why, int *retry)
+/*
+ * One attempt: the body into out, or (out NULL) into the file fd. 0, or
+ * -errno with the reason in why; *retry says whether another try may help.
+ */
+static int get_once(CURL *c, const char *url, uint64_t off, uint64_t len, uint64_t max,
+		    struct strbuf *out, int fd, struct strbuf *why, int *retry)
 {
-	struct transfer t = { out, len ? (size_t)len : max, 0, 0, 0, 0 };
+	struct transfer t = { out, fd, 0, len ? len : max, 0, 0, 0, 0, 0 };
 	char errbuf[CURL_ERROR_SIZE] = "", range[64];
 	long status = 0;
 	CURLcode rc;
@@ -304,7 +325,14 @@ static int get_once(CURL *c, const char *url, uint64_t off, uint64_t len, size_t
 	struct curl_slist *hdrs;
 
 	*retry = 0;
-	strbuf_reset(out);
+	if (out)
+		strbuf_reset(out);
+	else if (ftruncate(fd, 0) < 0) {
+		int e = -errno;
+
+		strbuf_addf(why, "GET %s: cannot write what comes: %s", url, cdt_strerror(e));
+		return e;
+	}
 	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	hdrs = request_headers(c, url, NULL, NULL);
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -320,22 +348,31 @@ static int get_once(CURL *c, const char *url, uint64_t off, uint64_t len, size_t
 	} else {
 		curl_easy_setopt(c, CURLOPT_RANGE, NULL);
 	}
+	/* A whole file announced larger than max is refused before its body comes. */
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+			 (curl_off_t)(len || max > INT64_MAX ? 0 : max));
 	rc = curl_easy_perform(c);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	pthread_mutex_lock(&pool_mu);
 	n_requests++;
-	n_bytes += out->len;
+	n_bytes += t.got;
 	pthread_mutex_unlock(&pool_mu);
 
-	if (rc == CURLE_WRITE_ERROR && t.too_long) {
+	if ((rc == CURLE_WRITE_ERROR && t.too_long) || rc == CURLE_FILESIZE_EXCEEDED) {
 		if (len)
 			strbuf_addf(why, "GET %s: the server sent more than the %llu bytes asked for",
 				    url, (unsigned long long)len);
 		else
-			strbuf_addf(why, "GET %s: larger than %zu bytes", url, max);
+			strbuf_addf(why, "GET %s: larger than %llu bytes", url,
+				    (unsigned long long)max);
 		return -EIO;
+	}
+	if (rc == CURLE_WRITE_ERROR && t.write_failed) {
+		strbuf_addf(why, "GET %s: cannot write what comes: %s", url,
+			    cdt_strerror(t.write_failed));
+		return t.write_failed;
 	}
 	if (rc != CURLE_OK) {
 		switch (rc) {
@@ -344,8 +381,8 @@ static int get_once(CURL *c, const char *url, uint64_t off, uint64_t len, size_t
 				    stall_seconds);
 			break;
 		case CURLE_PARTIAL_FILE:
-			strbuf_addf(why, "GET %s: reply cut short (%zu bytes received)", url,
-				    out->len);
+			strbuf_addf(why, "GET %s: reply cut short (%llu bytes received)", url,
+				    (unsigned long long)t.got);
 			break;
 		default:
 			strbuf_addf(why, "GET %s: %s", url, *errbuf ? errbuf : curl_easy_strerror(rc));
@@ -361,7 +398,8 @@ static int get_once(CURL *c, const char *url, uint64_t off, uint64_t len, size_t
 	}
 	if (status == 401 || status == 403) {
 		strbuf_addf(why, "GET %s: access denied (HTTP %ld", url, status);
-		add_s3_code(why, out->buf, out->len);
+		if (out)
+			add_s3_code(why, out->buf, out->len);
 		strbuf_addch(why, ')');
 		return -EACCES;
 	}
@@ -377,9 +415,9 @@ static int get_once(CURL *c, const char *url, uint64_t off, uint64_t len, size_t
 				    range, status);
 			return -EIO;
 		}
-		if (out->len != len) {
-			strbuf_addf(why, "GET %s: reply cut short (%zu of %llu bytes)", url, out->len,
-				    (unsigned long long)len);
+		if (t.got != len) {
+			strbuf_addf(why, "GET %s: reply cut short (%llu of %llu bytes)", url,
+				    (unsigned long long)t.got, (unsigned long long)len);
 			*retry = 1;
 			return -EIO;
 		}
@@ -390,8 +428,9 @@ static int get_once(CURL *c, const char *url, uint64_t off, uint64_t len, size_t
 	return 0;
 }
 
-int cdt_http_get(const char *url, uint64_t off, uint64_t len, size_t max, struct strbuf *out,
-		 struct strbuf *why)
+/* cdt_http_get() into out, or (out NULL) cdt_http_get_file() into fd. */
+static int get(const char *url, uint64_t off, uint64_t len, uint64_t max, struct strbuf *out,
+	       int fd, struct strbuf *why)
 {
 	struct strbuf last = STRBUF_INIT;
 	int ret = -EIO, retry = 0, i;
@@ -406,7 +445,7 @@ int cdt_http_get(const char *url, uint64_t off, uint64_t len, size_t max, struct
 		if (i)
 			pause_seconds(backoff[i]);
 		strbuf_reset(&last);
-		ret = get_once(c, url, off, len, max, out, &last, &retry);
+		ret = get_once(c, url, off, len, max, out, fd, &last, &retry);
 		if (!ret || !retry)
 			break;
 	}
@@ -414,11 +453,23 @@ int cdt_http_get(const char *url, uint64_t off, uint64_t len, size_t max, struct
 		strbuf_addbuf(why, &last);
 		if (retry)
 			strbuf_addf(why, " (tried %d times)", ATTEMPTS);
-		strbuf_reset(out);
+		if (out)
+			strbuf_reset(out);
 	}
 	strbuf_release(&last);
 	give_handle(c);
 	return ret;
+}
+
+int cdt_http_get(const char *url, uint64_t off, uint64_t len, size_t max, struct strbuf *out,
+		 struct strbuf *why)
+{
+	return get(url, off, len, max, out, -1, why);
+}
+
+int cdt_http_get_file(const char *url, uint64_t max, int fd, struct strbuf *why)
+{
+	return get(url, 0, 0, max, NULL, fd, why);
 }
 
 struct upload {
@@ -487,7 +538,7 @@ static int put_once(CURL *c, const char *url, struct upload *u, const char *sha,
 		    int create_only, struct strbuf *why, int *retry)
 {
 	struct strbuf reply = STRBUF_INIT;
-	struct transfer t = { &reply, 64u << 10, 0, 0, 0, 0 };
+	struct transfer t = { &reply, -1, 0, 64u << 10, 0, 0, 0, 0, 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *hdrs;
 	long status = 0;
@@ -509,6 +560,7 @@ static int put_once(CURL *c, const char *url, struct upload *u, const char *sha,
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_RANGE, NULL);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)0);
 	rc = curl_easy_perform(c);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c, CURLOPT_UPLOAD, 0L);

@@ -33,6 +33,15 @@ int cdt_http_get(const char *url, uint64_t off, uint64_t len, size_t max, struct
 		 struct strbuf *why);
 
 /*
+ * GET the whole object at url into the file fd, written from its start
+ * (truncated first, and again before a retry): for files too large to
+ * hold in memory. At most max bytes (a larger reply is refused as soon as
+ * its Content-Length or its body says so). Returns as cdt_http_get();
+ * the bytes received are the file's size.
+ */
+int cdt_http_get_file(const char *url, uint64_t max, int fd, struct strbuf *why);
+
+/*
  * Sign every request to a URL that starts with `base` for S3 (AWS
  * Signature Version 4, service "s3", with the payload's SHA-256 in
  * x-amz-content-sha256), with these credentials (token may be NULL).

@@ -7,6 +7,8 @@
 #include "format/manifest.h"
 #include "format/info.h"
 #include "format/names.h"
+#include "format/object.h"
+#include "format/chunker.h"
 #include "format/pack.h"
 #include "base/fsutil.h"
 #include "base/hash.h"
@@ -85,12 +87,31 @@ int remote_put_object(const struct remote *r, const char *path, const struct str
 	return ret;
 }
 
+/* Move tmpfd/tmp to dirfd/path (replacing), its parent made first; on failure remove it. 0 or -errno. */
+static int place_file(int tmpfd, const char *tmp, int dirfd, const char *path)
+{
+	char *slash = strrchr(path, '/');
+	int ret = 0;
+
+	if (slash) {
+		char *parent = xstrndup(path, (size_t)(slash - path));
+
+		ret = mkdirat_p_flags(dirfd, parent, 0);
+		free(parent);
+	}
+	if (!ret && renameat(tmpfd, tmp, dirfd, path) < 0)
+		ret = -errno;
+	if (ret)
+		unlinkat(tmpfd, tmp, 0);
+	tmpfile_forget(tmpfd, tmp);
+	return ret;
+}
+
 /* Write buf to dirfd/path through tmp/ and a rename (replacing). 0 or -errno. */
 int remote_put_file(int rootfd, int dirfd, const char *path, const void *buf, size_t len)
 {
 	struct strbuf tmp = STRBUF_INIT;
 	int tmpfd, fd, ret;
-	char *slash;
 
 	tmpfd = openat(rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tmpfd < 0)
@@ -102,18 +123,12 @@ int remote_put_file(int rootfd, int dirfd, const char *path, const void *buf, si
 	}
 	ret = write_all(fd, buf, len);
 	close(fd);
-	slash = strrchr(path, '/');
-	if (!ret && slash) {
-		char *parent = xstrndup(path, (size_t)(slash - path));
-
-		ret = mkdirat_p_flags(dirfd, parent, 0);
-		free(parent);
-	}
-	if (!ret && renameat(tmpfd, tmp.buf, dirfd, path) < 0)
-		ret = -errno;
-	if (ret)
+	if (ret) {
 		unlinkat(tmpfd, tmp.buf, 0);
-	tmpfile_forget(tmpfd, tmp.buf);
+		tmpfile_forget(tmpfd, tmp.buf);
+	} else {
+		ret = place_file(tmpfd, tmp.buf, dirfd, path);
+	}
 	close(tmpfd);
 	strbuf_release(&tmp);
 	return ret;
@@ -130,50 +145,128 @@ static int ends_in_its_sum(const struct strbuf *buf)
 	return !memcmp(sum.b, buf->buf + buf->len - CDT_ID_LEN, CDT_ID_LEN);
 }
 
-/* Is buf, fetched as manifests/<path>, a whole manifest of that file id? */
-static int whole_manifest(const struct strbuf *buf, const char *path)
+/*
+ * Is the file fd, fetched as manifests/<path>, a whole manifest of that
+ * file id (its checksum, and the file id of its trailer)? Read in steps:
+ * a manifest may be larger than memory allows. 1, 0, or -errno.
+ */
+static int whole_manifest(int fd, const char *path)
 {
+	unsigned char *buf, sum[CDT_ID_LEN];
 	char hex[CDT_ID_HEXLEN + 1];
-	struct cdt_id id;
+	struct cdt_hasher *h;
+	struct cdt_id id, got;
+	uint64_t size, pos = 0;
+	struct stat st;
+	ssize_t n = 0;
 
 	if (strlen(path) != CDT_ID_HEXLEN + 1 || path[2] != '/')
 		return 0;
 	memcpy(hex, path, 2);
 	memcpy(hex + 2, path + 3, CDT_ID_HEXLEN - 2);
 	hex[CDT_ID_HEXLEN] = '\0';
+	if (cdt_id_from_hex(hex, &id))
+		return 0;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	size = (uint64_t)st.st_size;
 	/* The trailer: count, size, the file id, the checksum. */
-	return buf->len >= CDT_MANIFEST_TRAILER && ends_in_its_sum(buf) &&
-	       !cdt_id_from_hex(hex, &id) &&
-	       !memcmp(buf->buf + buf->len - CDT_MANIFEST_TRAILER + 16, id.b, CDT_ID_LEN);
+	if (size < CDT_MANIFEST_TRAILER)
+		return 0;
+	if (pread_full(fd, sum, CDT_ID_LEN, (off_t)(size - CDT_MANIFEST_TRAILER + 16)) != CDT_ID_LEN)
+		return -EIO;
+	if (memcmp(sum, id.b, CDT_ID_LEN))
+		return 0;
+	buf = xmalloc(1u << 20);
+	h = cdt_hasher_new();
+	while (pos < size - CDT_ID_LEN) {
+		n = pread_full(fd, buf, (size_t)MIN(size - CDT_ID_LEN - pos, (uint64_t)(1u << 20)),
+			       (off_t)pos);
+		if (n <= 0)
+			break;
+		cdt_hasher_update(h, buf, (size_t)n);
+		pos += (uint64_t)n;
+	}
+	cdt_hasher_final(h, &got);
+	cdt_hasher_free(h);
+	free(buf);
+	if (n < 0)
+		return (int)n;
+	if (pos < size - CDT_ID_LEN ||
+	    pread_full(fd, sum, CDT_ID_LEN, (off_t)(size - CDT_ID_LEN)) != CDT_ID_LEN)
+		return -EIO;
+	return !memcmp(sum, got.b, CDT_ID_LEN);
 }
 
-/* cdt_store_fetch(): a manifest or a loose object, fetched whole. */
+/*
+ * A manifest, fetched into a file of tmp/ (its size is the file's: it is
+ * never held in memory), checked, and renamed into the cache: a manifest
+ * is whole or refused (its checksum ends it), since one kept damaged would
+ * fail every read from the cache once the server is right.
+ */
+static int fetch_manifest(struct cdt_store *s, const char *url, const char *path,
+			  struct strbuf *why)
+{
+	struct strbuf tmp = STRBUF_INIT;
+	int tmpfd, fd, ret;
+
+	tmpfd = openat(cdt_store_rootfd(s), "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tmpfd < 0)
+		return -errno;
+	fd = tmpfile_openat(tmpfd, "fetch", &tmp);
+	if (fd < 0) {
+		close(tmpfd);
+		return fd;
+	}
+	ret = cdt_http_get_file(url, UINT64_MAX, fd, why);
+	if (!ret) {
+		ret = whole_manifest(fd, path);
+		if (ret == 0) {
+			strbuf_addf(why, "%s: damaged manifest (checksum or file id)", url);
+			ret = -CDT_ECORRUPT;
+		} else if (ret > 0) {
+			ret = 0;
+		}
+	}
+	close(fd);
+	if (ret) {
+		unlinkat(tmpfd, tmp.buf, 0);
+		tmpfile_forget(tmpfd, tmp.buf);
+	} else {
+		ret = place_file(tmpfd, tmp.buf, cdt_store_dirfd(s, CDT_DIR_MANIFESTS), path);
+	}
+	close(tmpfd);
+	strbuf_release(&tmp);
+	return ret;
+}
+
+/*
+ * cdt_store_fetch(): a manifest or a loose object, fetched whole. A loose
+ * object is at most the largest object the store's chunks make (more is
+ * refused as it comes, not held), and is checked when read, and fetched
+ * again then.
+ */
 static int fetch_file(struct cdt_store *s, enum cdt_store_dir d, const char *path, void *data)
 {
 	struct remote *r = data;
-	struct strbuf rel = STRBUF_INIT, buf = STRBUF_INIT, why = STRBUF_INIT;
+	struct strbuf rel = STRBUF_INIT, url = STRBUF_INIT, buf = STRBUF_INIT, why = STRBUF_INIT;
 	int ret;
 
 	strbuf_addf(&rel, "%s/%s", cdt_store_dir_name(d), path);
-	ret = remote_get_whole(r, rel.buf, WHOLE_MAX, &buf, &why);
-	/*
-	 * A manifest is whole or refused (its checksum ends it): one kept
-	 * damaged would fail every read from the cache once the server is
-	 * right. A loose object is checked when read, and fetched again then.
-	 */
-	if (!ret && d == CDT_DIR_MANIFESTS && !whole_manifest(&buf, path)) {
-		struct strbuf url = STRBUF_INIT;
-
-		remote_object_url(r, rel.buf, &url);
-		strbuf_addf(&why, "%s: damaged manifest (checksum or file id)", url.buf);
-		strbuf_release(&url);
-		ret = -CDT_ECORRUPT;
+	remote_object_url(r, rel.buf, &url);
+	if (d == CDT_DIR_MANIFESTS) {
+		ret = fetch_manifest(s, url.buf, path, &why);
+	} else {
+		ret = cdt_http_get(url.buf, 0, 0, CDT_OBJ_MAX(cdt_store_chunker(s)->max_size),
+				   &buf, &why);
+		if (!ret)
+			ret = remote_put_file(cdt_store_rootfd(s), cdt_store_dirfd(s, d), path,
+					      buf.buf, buf.len);
 	}
-	if (!ret)
-		ret = remote_put_file(cdt_store_rootfd(s), cdt_store_dirfd(s, d), path, buf.buf, buf.len);
 	if (ret && ret != -ENOENT)
 		error("%s", why.len ? why.buf : cdt_strerror(ret));
 	strbuf_release(&rel);
+	strbuf_release(&url);
 	strbuf_release(&buf);
 	strbuf_release(&why);
 	return ret;
