@@ -394,3 +394,50 @@ PY
 	r cat small | cmp - small
 	r cat top | cmp - top
 }
+
+@test "a server that trickles a byte now and then fails the command within the stall time" {
+	command -v python3 >/dev/null || skip_or_fail "python3 is not installed"
+	init_store
+	printf 'hello\n' > f
+	c add -q f
+	# Plain HTTP, every body two bytes a second: never quite stalled.
+	cat > "$T/trickle.py" <<'PY'
+import http.server, os, sys, threading, time
+root, port_file = sys.argv[1], sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_GET(self):
+        p = os.path.join(root, self.path.lstrip("/"))
+        b = open(p, "rb").read() if os.path.isfile(p) else b""
+        self.send_response(200 if os.path.isfile(p) else 404)
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        for i in range(len(b)):
+            self.wfile.write(b[i:i + 1])
+            self.wfile.flush()
+            time.sleep(0.5)
+threading.Timer(60, lambda: os._exit(0)).start()
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+s.daemon_threads = True
+open(port_file + ".tmp", "w").write("%d" % s.server_address[1])
+os.rename(port_file + ".tmp", port_file)
+s.serve_forever()
+PY
+	python3 "$T/trickle.py" "$S" "$T/port" </dev/null >/dev/null 2>"$T/server.log" 3>&- &
+	pid=$!
+	for _ in $(seq 1 100); do
+		[ -s "$T/port" ] && break
+		sleep 0.05
+	done
+	[ -s "$T/port" ] || fail "the server did not start: $(cat "$T/server.log")"
+	url=http://127.0.0.1:$(cat "$T/port")
+	start=$(date +%s)
+	CDT_HTTP_TIMEOUT=1 run_split timeout 20 "$CDT" --cache "$T/cache" --store "$url" ls
+	kill "$pid"
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "GET $url/config: less than 1024 bytes a second for 1 s"
+	[ $(( $(date +%s) - start )) -lt 15 ]
+}

@@ -67,6 +67,8 @@ int cdt_http_put(const char *url, const void *buf, int fd, uint64_t size, int cr
 /* Attempts per GET, and the pause before each retry (seconds). */
 #define ATTEMPTS 3
 static const double backoff[ATTEMPTS] = { 0, 0.25, 1.0 };
+/* The slowest transfer (bytes a second, over the stall time) taken for one at work. */
+#define LOW_SPEED 1024
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -124,8 +126,11 @@ static CURL *take_handle(void)
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, stall_seconds);
-	/* Less than a byte a second for the stall time: the server is gone. */
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	/*
+	 * Less than LOW_SPEED bytes a second for the stall time: the server is
+	 * gone, or trickles (a byte now and then would hold a command forever).
+	 */
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_seconds);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "cdt/" CDT_VERSION);
 	if (ca_bundle)
@@ -377,8 +382,12 @@ static int get_once(CURL *c, const char *url, uint64_t off, uint64_t len, uint64
 	if (rc != CURLE_OK) {
 		switch (rc) {
 		case CURLE_OPERATION_TIMEDOUT:
-			strbuf_addf(why, "GET %s: no reply for %ld s (server stalled?)", url,
-				    stall_seconds);
+			if (t.got)
+				strbuf_addf(why, "GET %s: less than %d bytes a second for %ld s "
+					    "(server stalled?)", url, LOW_SPEED, stall_seconds);
+			else
+				strbuf_addf(why, "GET %s: no reply for %ld s (server stalled?)", url,
+					    stall_seconds);
 			break;
 		case CURLE_PARTIAL_FILE:
 			strbuf_addf(why, "GET %s: reply cut short (%llu bytes received)", url,

@@ -20,8 +20,8 @@ int cdt_http_available(void);
  * full. Over https:// HTTP/2 is used when the server offers it (ALPN).
  *
  * 5xx replies, resets and timeouts are retried a few times with backoff;
- * a transfer that moves no byte for the stall time (CDT_HTTP_TIMEOUT
- * seconds, default 30) fails. Returns 0, -ENOENT (404/410), -EACCES
+ * a transfer that moves less than 1 KiB a second for the stall time
+ * (CDT_HTTP_TIMEOUT seconds, default 30) fails. Returns 0, -ENOENT (404/410), -EACCES
  * (401/403), -ENOTSUP (built without libcurl) or -EIO, with a one-line
  * reason naming the URL in why.
  *
