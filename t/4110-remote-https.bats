@@ -441,3 +441,32 @@ PY
 	assert_err_contains "GET $url/config: less than 1024 bytes a second for 1 s"
 	[ $(( $(date +%s) - start )) -lt 15 ]
 }
+
+@test "an index the server sends for another pack is refused at open, and not kept" {
+	served_store
+	idx=$(ls "$S"/packs/*.idx | head -n 1)
+	p=$(basename "$idx" .idx)
+	cp "$idx" "$T/good.idx"
+	# Whole (its checksum right), but naming another pack as its own.
+	python3 - "$idx" <<'PY'
+import hashlib, sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+b[-64:-32] = hashlib.sha256(b'another pack').digest()
+b[-32:] = hashlib.sha256(bytes(b[:-32])).digest()
+open(p, 'wb').write(bytes(b))
+PY
+	other=$(python3 -c 'import hashlib; print(hashlib.sha256(b"another pack").hexdigest())')
+	run_split r ls
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "$R/packs/$p.idx: the index of another pack (pack-$other)"
+	[ ! -e "$(cache_dir)/packs/$p.idx" ] || fail "the index was kept"
+	cp "$idx" "$T/bad.idx"
+	cp "$T/good.idx" "$idx"
+	r cat src/big | cmp - src/big
+	# A cache that holds one (from before this check) fetches the right one at open.
+	cp "$T/bad.idx" "$(cache_dir)/packs/$p.idx"
+	r ls > /dev/null
+	cmp "$(cache_dir)/packs/$p.idx" "$T/good.idx"
+}

@@ -459,6 +459,37 @@ static int implied_size(struct remote *r, const struct rpack *p, uint64_t *size)
 	return 0;
 }
 
+/*
+ * Is the index whose last bytes (the pack checksum, then its own) end at
+ * `end` the index of pack `name` ("pack-<hex of the pack checksum>")?
+ */
+static int indexes_pack(const unsigned char *end, const char *name)
+{
+	struct cdt_id id;
+
+	return !cdt_id_from_hex(name + 5, &id) &&
+	       !memcmp(end - 2 * CDT_ID_LEN, id.b, CDT_ID_LEN);
+}
+
+/* Does the cached packs/<name>.idx of size bytes name that pack as its own? */
+static int cached_indexes_pack(struct remote *r, const char *name, uint64_t size)
+{
+	unsigned char tail[2 * CDT_ID_LEN];
+	char path[CDT_ID_HEXLEN + 16];
+	int fd, ok;
+
+	if (size < sizeof(tail))
+		return 0;
+	snprintf(path, sizeof(path), "%s.idx", name);
+	fd = openat(r->packsfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ok = pread_full(fd, tail, sizeof(tail), (off_t)(size - sizeof(tail))) ==
+	     (ssize_t)sizeof(tail) && indexes_pack(tail + sizeof(tail), name);
+	close(fd);
+	return ok;
+}
+
 /* Make sure packs/<name>.idx is the remote's, and the sparse pack and its .have exist. */
 static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *ip,
 		      struct rpack *p)
@@ -477,8 +508,9 @@ static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *
 	strbuf_addf(&path, "%s.idx", p->name);
 	cached = fstatat(r->packsfd, path.buf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		 S_ISREG(st.st_mode) && (uint64_t)st.st_size == ip->idx_bytes;
-	/* A cached index that does not open is fetched again. */
-	if (cached && implied_size(r, p, &implied) < 0)
+	/* A cached index that does not open, or is another pack's, is fetched again. */
+	if (cached && (!cached_indexes_pack(r, p->name, ip->idx_bytes) ||
+		       implied_size(r, p, &implied) < 0))
 		cached = 0;
 	if (!cached) {
 		strbuf_reset(&path);
@@ -489,10 +521,21 @@ static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *
 			goto out;
 		}
 		/* An index is whole or refused: its checksum ends it. */
-		if (buf.len != ip->idx_bytes || !ends_in_its_sum(&buf)) {
+		if (buf.len != ip->idx_bytes || buf.len < 2 * CDT_ID_LEN || !ends_in_its_sum(&buf)) {
 			ret = error_code(-CDT_ECORRUPT,
 					 "%s/%s: damaged pack index (size or checksum)", r->base,
 					 path.buf);
+			goto out;
+		}
+		/* Whole, but another pack's: refused now, not rebuilt from the pack later. */
+		if (!indexes_pack((unsigned char *)buf.buf + buf.len, p->name)) {
+			char hex[CDT_ID_HEXLEN + 1];
+			struct cdt_id other;
+
+			memcpy(other.b, buf.buf + buf.len - 2 * CDT_ID_LEN, CDT_ID_LEN);
+			cdt_id_to_hex(&other, hex);
+			ret = error_code(-CDT_ECORRUPT, "%s/%s: the index of another pack (pack-%s)",
+					 r->base, path.buf, hex);
 			goto out;
 		}
 		strbuf_reset(&path);
