@@ -481,3 +481,16 @@ PY
 	printf 'GET /config 200\nGET /info/packs 200\nGET /info/prefixes 200\n' > want
 	diff want got
 }
+
+@test "a table of info/names the server makes huge is refused at the size info/prefixes gives" {
+	served_store
+	# The table of the prefix 'src', 96 MB on the server; info/prefixes unchanged.
+	tbl="$S/info/names/src"
+	[ -f "$tbl" ] || fail "no table info/names/src"
+	size=$(stat -c %s "$tbl")
+	truncate -s 96M "$tbl"
+	run_split r_rss ls src
+	assert_status 1
+	assert_err_contains "GET $R/info/names/src: larger than $size bytes"
+	[ "$(cat "$T/rss")" -lt 65536 ] || fail "peak RSS $(cat "$T/rss") KiB for a refused table"
+}

@@ -194,7 +194,9 @@ int remote_refresh_names(struct remote *r, struct cdt_store *s)
 		strbuf_addf(&path, "info/names/%s", p);
 		strbuf_reset(&buf);
 		strbuf_reset(&why);
-		ret = remote_get_whole(r, path.buf, WHOLE_MAX, &buf, &why);
+		/* info/prefixes says how big it is: no more is read. */
+		ret = remote_get_whole(r, path.buf, (size_t)MIN((uint64_t)WHOLE_MAX, pre[i].bytes),
+				       &buf, &why);
 		if (ret) {
 			ret = error_code(ret, "%s", why.buf);
 			goto out;
