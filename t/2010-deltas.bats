@@ -290,3 +290,21 @@ EOF2
 	c cat v1 | cmp - v1
 	c cat v2 | cmp - v2
 }
+
+@test "gc after repair keeps the whole copies of chunks whose deltas lost their base, and warns of nothing" {
+	delta_store
+	c rm -q v1
+	set -- $(list_deltas | head -1)
+	base=$2
+	set -- $(packed_object "$base")
+	flip_byte "$1" $(($2 + $3 / 2))
+	run_split c repair --from v2
+	assert_status 0
+	assert_fsck_clean
+	run_split c gc -v
+	assert_status 0
+	[[ "$err" != *"found nowhere"* ]] || fail "gc: $err"
+	[[ "$err" != *warning* ]] || fail "gc: $err"
+	c cat v2 | cmp - v2
+	assert_fsck_clean
+}

@@ -158,53 +158,85 @@ static int entry_delta(struct cdt_live *l, struct cdt_pack *p, uint64_t k, unsig
 }
 
 /*
- * Base id of a live delta is live too, in a copy that is stored whole (a
- * base is read that way): the loose one, else a packed one that is not a
- * delta. With no such copy it is counted missing, so that gc keeps every
- * copy there may be.
+ * A copy of chunk id stored whole (a base is read that way, and a delta
+ * whose base is nowhere cannot be read at all): the loose one (1), else a
+ * packed one that is not a delta (2, at entry *k of *p); 0 if there is
+ * none, -errno if a copy cannot be read to tell.
+ */
+static int find_whole(struct cdt_live *l, const struct cdt_id *id, unsigned char *buf, size_t cap,
+		      struct cdt_pack **p, uint64_t *k)
+{
+	struct cdt_delta_info di;
+	struct cdt_pack **packs;
+	size_t n, i;
+	int ret;
+
+	if (cdt_idset_has(&l->loose_all, id))
+		return 1;
+	if (cdt_chunk_locate(l->store, id, p, k)) {
+		ret = entry_delta(l, *p, *k, buf, cap, &di);
+		if (ret <= 0)
+			return ret < 0 ? ret : 2;
+	}
+	n = cdt_packs_list(l->store, &packs);
+	for (i = 0, ret = 0; i < n && !ret; i++) {
+		int64_t e = cdt_pack_find(packs[i], id);
+
+		if (e < 0)
+			continue;
+		ret = entry_delta(l, packs[i], (uint64_t)e, buf, cap, &di);
+		if (!ret) {
+			*p = packs[i];
+			*k = (uint64_t)e;
+			ret = 2;
+		} else if (ret > 0) {
+			ret = 0;
+		}
+	}
+	free(packs);
+	return ret;
+}
+
+/* Mark the whole copy find_whole() found (how: its return). Was it marked before? */
+static int mark_whole(struct cdt_live *l, int how, const struct cdt_id *id, uint32_t len,
+		      struct cdt_pack *p, uint64_t k)
+{
+	int seen = 0;
+
+	if (how == 1)
+		seen = !cdt_idset_put(&l->loose_live, id, len);
+	else
+		mark_entry(l, p, k, &seen);
+	return seen;
+}
+
+/*
+ * Base id of a live delta is live too, in a copy that is stored whole.
+ * 1 if it was marked, 0 if there is none, -errno.
  */
 static int mark_base(struct cdt_live *l, const struct cdt_id *id, uint32_t len,
 		     unsigned char *buf, size_t cap)
 {
-	struct cdt_delta_info di;
-	struct cdt_pack *p, **packs;
-	uint64_t k;
-	size_t n, i;
-	int seen = 0, found = 0, ret = 0;
+	struct cdt_pack *p = NULL;
+	uint64_t k = 0;
+	int ret = find_whole(l, id, buf, cap, &p, &k);
 
-	if (cdt_idset_has(&l->loose_all, id)) {
-		seen = !cdt_idset_put(&l->loose_live, id, len);
-		found = 1;
-	} else if (cdt_chunk_locate(l->store, id, &p, &k) &&
-		   !(ret = entry_delta(l, p, k, buf, cap, &di))) {
-		mark_entry(l, p, k, &seen);
-		found = 1;
-	} else if (ret >= 0) {
-		n = cdt_packs_list(l->store, &packs);
-		for (i = 0; i < n && !found && ret >= 0; i++) {
-			int64_t e = cdt_pack_find(packs[i], id);
-
-			if (e >= 0 && !(ret = entry_delta(l, packs[i], (uint64_t)e, buf, cap, &di))) {
-				mark_entry(l, packs[i], (uint64_t)e, &seen);
-				found = 1;
-			}
-		}
-		free(packs);
-	}
-	if (ret < 0)
+	if (ret <= 0)
 		return ret;
-	if (!found) {
-		cdt_idset_add(&l->missing, id);
-		return 0;
-	}
-	if (!seen) {
+	if (!mark_whole(l, ret, id, len, p, k)) {
 		l->bases++;
 		l->base_bytes += len;
 	}
-	return 0;
+	return 1;
 }
 
-/* The bases of every live delta (a base is never a delta: one pass). 0 or -errno. */
+/*
+ * The bases of every live delta (a base is never a delta: one pass). A
+ * delta whose base is stored nowhere cannot be read: the chunk is marked
+ * in a copy of it stored whole instead (repair writes one loose), and the
+ * delta is no longer its marked copy. With no such copy either, the base
+ * is counted missing, so that gc keeps every copy there may be. 0 or -errno.
+ */
 static int mark_bases(struct cdt_live *l)
 {
 	size_t cap = CDT_OBJ_MAX(cdt_store_chunker(l->store)->max_size);
@@ -213,23 +245,42 @@ static int mark_bases(struct cdt_live *l)
 	uint64_t k;
 	int ret = 0;
 
-	for (i = 0; i < n && !ret; i++) {
+	for (i = 0; i < n && ret >= 0; i++) {
 		struct cdt_pack *p = l->marked[i];
 
 		if (p->version < CDT_PACK_VERSION_FRAMES)
 			continue;
-		for (k = 0; k < p->count && !ret; k++) {
+		for (k = 0; k < p->count && ret >= 0; k++) {
 			struct cdt_delta_info di;
+			struct cdt_pack *wp = NULL;
+			struct cdt_id id;
+			uint64_t wk = 0;
+			uint32_t len;
 
 			if (!bit_test(p->mark, k))
 				continue;
 			ret = entry_delta(l, p, k, buf, cap, &di);
-			if (ret > 0) {
-				l->deltas++;
-				l->delta_raw += di.raw_len;
-				l->delta_stored += di.obj_len;
-				ret = mark_base(l, &di.base, di.base_len, buf, cap);
+			if (ret <= 0)
+				continue;
+			ret = mark_base(l, &di.base, di.base_len, buf, cap);
+			if (ret < 0)
+				break;
+			if (!ret) {
+				cdt_pack_entry(p, k, &id, NULL, NULL, NULL);
+				len = di.raw_len;
+				ret = find_whole(l, &id, buf, cap, &wp, &wk);
+				if (ret < 0)
+					break;
+				if (ret) {
+					mark_whole(l, ret, &id, len, wp, wk);
+					p->mark[k / 8] &= (unsigned char)~(1u << (k % 8));
+					continue;
+				}
+				cdt_idset_add(&l->missing, &di.base);
 			}
+			l->deltas++;
+			l->delta_raw += di.raw_len;
+			l->delta_stored += di.obj_len;
 		}
 	}
 	free(buf);
