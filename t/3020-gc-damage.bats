@@ -607,3 +607,25 @@ EOF2
 	[ ! -e "$pack_b" ]
 	c cat a | cmp - a
 }
+
+@test "the pack a damaged pack's live chunks are written to is not written again by the same gc" {
+	rm -rf "$S"
+	"$CDT" init -q --chunker fixed --chunk-size 4K "$S"
+	gen_bytes 93 200000 > a
+	c add -q a
+	pack=$(ls "$S"/packs/*.pack)
+	# Without its index and damaged in its middle: the chunks on either
+	# side of the damage are saved to a new pack, the one it covers is lost.
+	printf '\x5a' | dd of="$pack" bs=1 seek=100000 conv=notrunc status=none
+	rm "${pack%.pack}.idx"
+	run_split c gc
+	assert_status 1
+	assert_err_contains "48 live chunks in it had no other good copy; written to pack"
+	assert_out_contains "packed 0 loose chunks; wrote 1 pack, removed 0"
+	[ "$(ls "$S"/packs/*.idx | wc -l)" = 1 ] || fail "packs: $(ls "$S"/packs)"
+	[ -e "$pack" ] || fail "the damaged pack that may hold a lost chunk was removed"
+	# The next gc keeps them where they are.
+	run_split c gc
+	assert_status 1
+	[[ "$output" != *wrote* ]] || fail "the second gc wrote again: $output"
+}

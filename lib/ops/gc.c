@@ -374,8 +374,8 @@ static int salvage_commit(struct salvage *sv, const char *name)
 		"written to pack %s", name, (unsigned long long)sv->n, sv->n == 1 ? "" : "s", made);
 	sw->res->packs_written++;
 	cdt_serverinfo_packs(sw->store);
-	/* The new copies are unmarked: the mark must not take them for dead ones. */
-	cdt_live_packs_changed(sw->live);
+	/* The new copies are the live ones: not dead, and not to be written again. */
+	cdt_live_mark_pack(sw->live, made);
 	return 0;
 }
 

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void mark_entry(struct cdt_live *l, struct cdt_pack *p, uint64_t k, int *seen);
+
 static int bit_test(const unsigned char *bits, uint64_t i)
 {
 	return bits && (bits[i / 8] >> (i % 8)) & 1;
@@ -106,6 +108,24 @@ void cdt_live_packs_changed(struct cdt_live *l)
 {
 	cdt_idset_clear(&l->dups);
 	l->dups_known = l->dups_all = 0;
+}
+
+void cdt_live_mark_pack(struct cdt_live *l, const char *name)
+{
+	struct cdt_pack **packs;
+	size_t n = cdt_packs_list(l->store, &packs), i;
+	uint64_t k;
+	int seen;
+
+	for (i = 0; i < n; i++) {
+		if (strcmp(packs[i]->name, name))
+			continue;
+		for (k = 0; k < packs[i]->count; k++)
+			mark_entry(l, packs[i], k, &seen);
+		break;
+	}
+	free(packs);
+	cdt_live_packs_changed(l);
 }
 
 void cdt_live_record_key(const struct cdt_id *m, const struct cdt_id *nh, struct cdt_id *out)

@@ -73,6 +73,13 @@ int cdt_live_chunk(struct cdt_live *l, const struct cdt_id *id);
  * does not call a live chunk's new copy its only one, and dead.
  */
 void cdt_live_packs_changed(struct cdt_live *l);
+/*
+ * Pack `name` was written since the mark with live chunks only (gc saves
+ * there the live chunks of a damaged pack): every entry of it is marked,
+ * so that it is not taken for a pack with nothing live, and rewritten.
+ * As cdt_live_packs_changed() does, what is held twice is learned again.
+ */
+void cdt_live_mark_pack(struct cdt_live *l, const char *name);
 /* The key of the name record (manifest m, SHA-256 of the name nh) in l->records. */
 void cdt_live_record_key(const struct cdt_id *m, const struct cdt_id *nh, struct cdt_id *out);
 
