@@ -507,3 +507,38 @@ load lib-integrity
 	c cat -o "$T/out" d
 	cmp "$T/out" src/d
 }
+
+@test "a damaged pack without an index is named with the files whose chunks only it holds, never garbage" {
+	init_store --chunker fixed --chunk-size 4K
+	gen_bytes 1 100000 > a
+	gen_bytes 2 200000 > b
+	c add -q a
+	c add -q b
+	pack=$(ls -t "$S"/packs/*.pack | head -1)
+	name=$(basename "${pack%.pack}")
+	# Damaged inside the 25th chunk of 'b', its index gone: it cannot be
+	# indexed again, and gc keeps it.
+	printf '\x5a' | dd of="$pack" bs=1 seek=100000 conv=notrunc status=none
+	rm "${pack%.pack}.idx"
+	lost=$(dd if=b bs=4096 skip=24 count=1 status=none | sha256sum | cut -c1-64)
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-missing $lost: chunk is missing; affects 'b'"
+	assert_out_contains "pack-corrupt packs/$name: it has no index, and is damaged (pack checksum does not match its contents): 'cdt gc' writes the 48 chunks that names need and only it holds to a new pack, and keeps it, as it may hold in its damage more that no other place holds; affects 'b'"
+	assert_out_contains "2 problems (chunk-missing 1, pack-corrupt 1): exit status 4"
+	[[ "$output" != *garbage* ]] || fail "fsck calls it garbage: $output"
+	run_split c gc
+	assert_status 1
+	[ -e "$pack" ] || fail "gc removed the damaged pack"
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-missing $lost: chunk is missing; affects 'b'"
+	assert_out_contains "pack-corrupt packs/$name: it has no index, and is damaged (pack checksum does not match its contents): 'cdt gc' keeps it, as it may hold in its damage 1 chunk that names need and no other place holds"
+	[[ "$output" != *garbage* ]] || fail "fsck calls it garbage: $output"
+	# Repaired from the file, nothing needs it: repair removes it.
+	run_split c repair --from b
+	assert_status 0
+	[ ! -e "$pack" ] || fail "the damaged pack stayed once nothing needed it"
+	assert_fsck_clean
+	c cat b | cmp - b
+}

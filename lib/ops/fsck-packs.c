@@ -227,6 +227,87 @@ static int report_unindexed(struct cdt_fsck *f, const char *name, const char *wh
 	return 1;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A damaged pack without an index cannot be indexed again, and gc keeps
+ * it while a chunk that names need may be in it: read on past its damage
+ * (as gc does), the chunks names need that only it holds belong to its
+ * problem; the chunks names need that are stored nowhere may be in its
+ * damage. 1 if that makes it a problem (reported), 0 if it is garbage.
+ */
+static int report_damaged_unindexed(struct cdt_fsck *f, const char *name)
+{
+	struct cdt_chunk_reader *r = cdt_chunk_reader_new(f->s);
+	struct cdt_base_source bases = cdt_chunk_base_source(r);
+	struct hidden_scan hs = { f, NULL, 0, 0 };
+	struct strbuf why = STRBUF_INIT;
+	struct fsck_problem *p;
+	size_t i, k, lost = 0;
+	int ret;
+
+	ret = cdt_pack_salvage(cdt_store_dirfd(f->s, CDT_DIR_PACKS), name, f->chunker->max_size,
+			       &bases, note_hidden, &hs, &why);
+	cdt_chunk_reader_free(r);
+	if (ret != -CDT_ECORRUPT) {
+		/* It reads now, or not at all: what it holds is not known. */
+		fsck_report(f, CDT_FSCK_UNCHECKED, xstrfmt("packs/%s", name), 0,
+			    "it has no index, and cannot be read: %s",
+			    ret ? (why.len ? why.buf : cdt_strerror(ret)) : "it reads without error now");
+		free(hs.chunks);
+		strbuf_release(&why);
+		return 1;
+	}
+	/* (A chunk the pack holds twice is one.) */
+	if (hs.n > 1)
+		qsort(hs.chunks, hs.n, sizeof(*hs.chunks), cmp_u32);
+	for (i = 0, k = 0; i < hs.n; i++)
+		if (!k || hs.chunks[k - 1] != hs.chunks[i])
+			hs.chunks[k++] = hs.chunks[i];
+	hs.n = k;
+	for (i = 0; i < f->nchunks; i++)
+		if (!f->chunks[i].present && !f->chunks[i].unlisted)
+			lost++;
+	lost -= hs.n;
+	if (!hs.n && !lost) {
+		free(hs.chunks);
+		strbuf_release(&why);
+		return 0;
+	}
+	if (hs.n)
+		p = fsck_report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", name), 0,
+				"it has no index, and is damaged (%s): 'cdt gc' writes the %zu "
+				"chunk%s that names need and only it holds to a new pack, %s",
+				why.buf, hs.n, hs.n == 1 ? "" : "s",
+				lost ? "and keeps it, as it may hold in its damage more that no other "
+				"place holds" : "then removes it once every chunk that names need reads "
+				"back good");
+	else
+		p = fsck_report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", name), 0,
+				"it has no index, and is damaged (%s): 'cdt gc' keeps it, as it may "
+				"hold in its damage %zu chunk%s that names need and no other place "
+				"holds", why.buf, lost, lost == 1 ? "" : "s");
+	/* Its chunks that names need are not missing: they belong to its problem. */
+	for (i = 0; p && i < hs.n; i++) {
+		struct fsck_chunk *c = &f->chunks[hs.chunks[i]];
+
+		c->present = 1;
+		c->unfound = 1;
+		if (c->problem == FSCK_NONE) {
+			c->problem = (uint32_t)(p - f->problems);
+			f->nchunk_problems++;
+		}
+	}
+	free(hs.chunks);
+	strbuf_release(&why);
+	return 1;
+}
+
 /*
  * A pack's sketch: its shape, checksum and order. It only guides which
  * stored chunk a new one is tried against (every delta is decoded and
@@ -335,14 +416,20 @@ static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_fil
 		break;
 	case CDT_PACKFILE_NO_INDEX:
 		/* Left by an interrupted write, it holds nothing a name needs. */
-		if (!f->opt.quick &&
-		    scan_unindexed(f, pack, &hs) == 0 &&
-		    hs.n) {
-			free(hs.chunks);
+		ret = f->opt.quick ? 0 : scan_unindexed(f, pack, &hs);
+		free(hs.chunks);
+		if (!ret && hs.n) {
 			report_unindexed(f, pack, "it has no index", NULL);
 			break;
 		}
-		free(hs.chunks);
+		if (ret == -CDT_ECORRUPT) {
+			if (!report_damaged_unindexed(f, pack))
+				pack_garbage(f, packsfd, file, CDT_FSCK_GARBAGE_PACK,
+					     "damaged pack without an index; every chunk that names "
+					     "need is stored elsewhere too ('cdt gc' removes it once "
+					     "they all read back good)");
+			break;
+		}
 		pack_garbage(f, packsfd, file, CDT_FSCK_GARBAGE_PACK,
 			     "pack without an index, never read ('cdt gc' indexes it again, "
 			     "then removes what no name needs)");
