@@ -50,15 +50,28 @@ struct ofile {
 	struct ofile *prev, *next;
 };
 
-static void handle_link(struct view *v, struct ofile *of)
+/*
+ * Link `of`. Returns 1 if a file handle of the same name with other content
+ * is open: the kernel keeps one set of pages for a name, shared by its
+ * handles, so that one of them must bypass it (see view_open()).
+ */
+static int handle_link(struct view *v, struct ofile *of)
 {
+	struct ofile *o;
+	int other = 0;
+
 	pthread_mutex_lock(&v->files_lock);
+	if (!of->is_dir)
+		for (o = v->handles; o && !other; o = o->next)
+			other = !o->is_dir && !strcmp(o->name, of->name) &&
+				!cdt_id_eq(&o->attr.content, &of->attr.content);
 	of->prev = NULL;
 	of->next = v->handles;
 	if (v->handles)
 		v->handles->prev = of;
 	v->handles = of;
 	pthread_mutex_unlock(&v->files_lock);
+	return other;
 }
 
 static void handle_unlink(struct view *v, struct ofile *of)
@@ -384,21 +397,33 @@ static int view_open(const char *path, struct fuse_file_info *fi)
 	attr.base = NULL;
 	attr.kids = NULL;
 	attr.nkids = attr.alloc = 0;
-	/* Pages cached by an earlier open of this content stay valid. */
-	keep = __atomic_exchange_n(&n->cached, 1, __ATOMIC_RELAXED);
-	view_tree_put(&v->tree, t);
 
 	while (*path == '/')
 		path++;
 	ret = cfile_get(v, path, &attr.content, attr.size, &cf);
-	if (ret < 0)
+	if (ret < 0) {
+		view_tree_put(&v->tree, t);
 		return ret;
+	}
 	of = xcalloc(1, sizeof(*of));
 	of->attr = attr;
 	of->cf = cf;
 	of->name = xstrdup(path);
 	pthread_mutex_init(&of->lock, NULL);
-	handle_link(v, of);
+	if (handle_link(v, of)) {
+		/*
+		 * A handle opened before the name got other content is still
+		 * open, and what it reads goes into the name's pages: this
+		 * one reads past them, and leaves them to be dropped by the
+		 * next open that uses them.
+		 */
+		fi->direct_io = 1;
+		keep = 0;
+	} else {
+		/* Pages cached by an earlier open of this content stay valid. */
+		keep = __atomic_exchange_n(&n->cached, 1, __ATOMIC_RELAXED);
+	}
+	view_tree_put(&v->tree, t);
 	fi->fh = (uint64_t)(uintptr_t)of;
 	fi->keep_cache = keep;
 	return 0;

@@ -91,3 +91,40 @@ load lib-mount
 	ls "$M" > got
 	[ ! -s got ]
 }
+
+@test "a file open while its name is replaced never mixes its pages with the new content" {
+	need_fuse
+	init_store
+	gen_bytes 24 1048576 > A
+	gen_bytes 25 1048576 > B
+	cp A f
+	c add -q f
+	mount_view -o refresh=0.2
+	python3 - "$M/f" A B "$CDT" "$S" <<'PY'
+import os, subprocess, sys, time
+path, a, b = sys.argv[1], open(sys.argv[2], 'rb').read(), open(sys.argv[3], 'rb').read()
+old = os.open(path, os.O_RDONLY)
+assert os.pread(old, 4096, 0) == a[:4096]
+subprocess.run([sys.argv[4], '--store', sys.argv[5], 'add', '-q', '--name', 'f', sys.argv[3]], check=True)
+for i in range(30):
+    new = os.open(path, os.O_RDONLY)
+    if os.pread(new, 4096, 0) == b[:4096]:
+        break
+    os.close(new)
+    time.sleep(0.1)
+else:
+    sys.exit('the new content never showed')
+# The old handle reads its own content, and what it reads reaches no
+# other open of the name, now or later.
+assert os.pread(new, 65536, 200000) == b[200000:265536], 'new open read old bytes'
+assert os.pread(old, 65536, 500000) == a[500000:565536], 'old open read new bytes'
+assert os.pread(new, 65536, 500000) == b[500000:565536], 'new open read old bytes'
+later = os.open(path, os.O_RDONLY)
+assert os.pread(later, 1048576, 0) == b, 'a later open read old bytes'
+os.close(old)
+os.close(new)
+os.close(later)
+last = os.open(path, os.O_RDONLY)
+assert os.pread(last, 1048576, 0) == b, 'an open after the old one closed read old bytes'
+PY
+}
