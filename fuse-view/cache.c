@@ -29,9 +29,8 @@ struct cache_entry {
 	struct cache_entry *hnext;
 	/* The LRU list when READY, a load queue when QUEUED. */
 	struct cache_entry *prev, *next;
-	/* For the message if the load fails. */
-	char *who;
-	uint64_t where;
+	/* FAILED: what went wrong, for the readers' messages (or NULL). */
+	char *why;
 };
 
 struct list {
@@ -59,6 +58,7 @@ struct chunk_cache {
 	struct cdt_store *store;
 	struct {
 		struct cdt_id id;
+		uint64_t name;	/* hash of the file's name */
 		double when;
 	} recent[RECENT_FAILURES];
 	unsigned recent_next;
@@ -170,7 +170,7 @@ static void free_entry(struct chunk_cache *c, struct cache_entry *e)
 {
 	c->bytes -= e->len;
 	free(e->data);
-	free(e->who);
+	free(e->why);
 	free(e);
 }
 
@@ -192,7 +192,7 @@ static void evict(struct chunk_cache *c, uint64_t want)
 }
 
 static struct cache_entry *new_entry(struct chunk_cache *c, const struct cdt_manifest_entry *me,
-				     const char *name, int demand)
+				     int demand)
 {
 	struct cache_entry *e = xcalloc(1, sizeof(*e));
 
@@ -202,8 +202,6 @@ static struct cache_entry *new_entry(struct chunk_cache *c, const struct cdt_man
 	e->demand = demand;
 	e->refs = 1;	/* the queue's */
 	e->data = xmalloc(me->len);
-	e->who = xstrdup(name);
-	e->where = me->offset;
 	e->hashed = 1;
 	if (c->nentries >= c->nbuckets * 2)
 		grow_table(c);
@@ -218,8 +216,7 @@ static struct cache_entry *new_entry(struct chunk_cache *c, const struct cdt_man
 	return e;
 }
 
-struct cache_entry *chunk_cache_get(struct chunk_cache *c, const struct cdt_manifest_entry *me,
-				    const char *name)
+struct cache_entry *chunk_cache_get(struct chunk_cache *c, const struct cdt_manifest_entry *me)
 {
 	struct cache_entry *e;
 
@@ -239,7 +236,7 @@ struct cache_entry *chunk_cache_get(struct chunk_cache *c, const struct cdt_mani
 	} else {
 		c->st.misses++;
 		evict(c, me->len);
-		e = new_entry(c, me, name, 1);
+		e = new_entry(c, me, 1);
 	}
 	e->refs++;
 	pthread_mutex_unlock(&c->lock);
@@ -248,6 +245,7 @@ struct cache_entry *chunk_cache_get(struct chunk_cache *c, const struct cdt_mani
 
 static void load(struct chunk_cache *c, struct cdt_chunk_reader *r, struct cache_entry *e,
 		 struct strbuf *why);
+static int report_failure(struct chunk_cache *c, const struct cdt_id *id, const char *name);
 
 /* A reader for a FUSE thread to load with, or NULL when as many are busy as there are loaders. */
 static struct cdt_chunk_reader *spare_get(struct chunk_cache *c)
@@ -261,8 +259,8 @@ static struct cdt_chunk_reader *spare_get(struct chunk_cache *c)
 	return NULL;
 }
 
-int chunk_cache_wait(struct chunk_cache *c, struct cache_entry *e, const unsigned char **data,
-		     uint32_t *len)
+int chunk_cache_wait(struct chunk_cache *c, struct cache_entry *e, const char *name,
+		     uint64_t where, const unsigned char **data, uint32_t *len)
 {
 	struct cdt_chunk_reader *r;
 	int ret;
@@ -291,6 +289,14 @@ int chunk_cache_wait(struct chunk_cache *c, struct cache_entry *e, const unsigne
 		pthread_cond_wait(&c->done, &c->lock);
 	e->waiters--;
 	ret = e->state == READY ? 0 : e->err;
+	/* Each reader's own file and offset: the chunk may be another's too. */
+	if (ret < 0 && report_failure(c, &e->id, name)) {
+		char hex[CDT_ID_HEXLEN + 1];
+
+		error("cannot read '%s' at offset %llu: chunk %s (%u bytes): %s", quote(name),
+		      (unsigned long long)where, cdt_id_to_hex(&e->id, hex), e->len,
+		      e->why ? e->why : cdt_strerror(ret));
+	}
 	pthread_mutex_unlock(&c->lock);
 	*data = ret ? NULL : e->data;
 	*len = ret ? 0 : e->len;
@@ -309,8 +315,7 @@ void chunk_cache_put(struct chunk_cache *c, struct cache_entry *e)
 	pthread_mutex_unlock(&c->lock);
 }
 
-int chunk_cache_prefetch(struct chunk_cache *c, const struct cdt_manifest_entry *me,
-			 const char *name)
+int chunk_cache_prefetch(struct chunk_cache *c, const struct cdt_manifest_entry *me)
 {
 	struct cache_entry *e;
 	int ret = 1;
@@ -324,7 +329,7 @@ int chunk_cache_prefetch(struct chunk_cache *c, const struct cdt_manifest_entry 
 		if (c->bytes + me->len > c->limit) {
 			ret = -1;
 		} else {
-			new_entry(c, me, name, 0);
+			new_entry(c, me, 0);
 			c->st.prefetches++;
 		}
 	}
@@ -337,7 +342,7 @@ int chunk_cache_prefetch(struct chunk_cache *c, const struct cdt_manifest_entry 
  * loading in the background, topped up when half of it is used.
  */
 static void top_up(struct chunk_cache *c, struct read_ahead *ra, struct cdt_manifest *m,
-		   const char *name, uint64_t last_idx, uint64_t end)
+		   uint64_t last_idx, uint64_t end)
 {
 	struct cdt_manifest_entry e;
 	uint64_t target = end + c->readahead, count = cdt_manifest_count(m);
@@ -352,7 +357,7 @@ static void top_up(struct chunk_cache *c, struct read_ahead *ra, struct cdt_mani
 	while (ra->idx < count && ra->off < target && steps++ < RA_STEP_MAX) {
 		if (cdt_manifest_pget(m, ra->idx, &e) < 0)
 			break;	/* the read itself will report it */
-		if (chunk_cache_prefetch(c, &e, name) < 0)
+		if (chunk_cache_prefetch(c, &e) < 0)
 			break;
 		ra->idx++;
 		ra->off = e.offset + e.len;
@@ -360,7 +365,7 @@ static void top_up(struct chunk_cache *c, struct read_ahead *ra, struct cdt_mani
 }
 
 void chunk_cache_read_ahead(struct chunk_cache *c, struct read_ahead *ra, struct cdt_manifest *m,
-			    const char *name, uint64_t off, uint64_t last_idx, uint64_t end)
+			    uint64_t off, uint64_t last_idx, uint64_t end)
 {
 	ra->seq = off + SEQ_SLACK >= ra->seen_end && off <= ra->seen_end + SEQ_SLACK;
 	ra->run = ra->seq ? MIN(ra->run + 1, SEQ_RUN) : 0;
@@ -371,7 +376,7 @@ void chunk_cache_read_ahead(struct chunk_cache *c, struct read_ahead *ra, struct
 	 * would cost more than its reads.
 	 */
 	if (ra->run >= SEQ_RUN && c->readahead)
-		top_up(c, ra, m, name, last_idx, end);
+		top_up(c, ra, m, last_idx, end);
 }
 
 void read_ahead_done(struct read_ahead *ra, uint64_t end)
@@ -393,14 +398,18 @@ static struct cache_entry *next_job(struct chunk_cache *c)
 	return e;
 }
 
-/* Should a failure of chunk `id` be reported now? Called with the lock held. */
-static int report_failure(struct chunk_cache *c, const struct cdt_id *id)
+/* Should a failure of chunk `id` in file `name` be reported now? Called with the lock held. */
+static int report_failure(struct chunk_cache *c, const struct cdt_id *id, const char *name)
 {
 	double now = now_seconds();
+	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
 	unsigned i;
 
+	for (; *name; name++)
+		h = (h ^ (unsigned char)*name) * 1099511628211ULL;
 	for (i = 0; i < RECENT_FAILURES; i++) {
-		if (c->recent[i].when > 0 && cdt_id_eq(&c->recent[i].id, id)) {
+		if (c->recent[i].when > 0 && cdt_id_eq(&c->recent[i].id, id) &&
+		    c->recent[i].name == h) {
 			if (now - c->recent[i].when < REPORT_AGAIN_SECONDS)
 				return 0;
 			c->recent[i].when = now;
@@ -409,6 +418,7 @@ static int report_failure(struct chunk_cache *c, const struct cdt_id *id)
 	}
 	i = c->recent_next++ % RECENT_FAILURES;
 	c->recent[i].id = *id;
+	c->recent[i].name = h;
 	c->recent[i].when = now;
 	return 1;
 }
@@ -420,7 +430,6 @@ static int report_failure(struct chunk_cache *c, const struct cdt_id *id)
 static void load(struct chunk_cache *c, struct cdt_chunk_reader *r, struct cache_entry *e,
 		 struct strbuf *why)
 {
-	char hex[CDT_ID_HEXLEN + 1];
 	uint32_t got = 0;
 	int ret;
 
@@ -431,19 +440,14 @@ static void load(struct chunk_cache *c, struct cdt_chunk_reader *r, struct cache
 	ret = cdt_chunk_read(r, &e->id, e->len, e->data, &got, why);
 
 	pthread_mutex_lock(&c->lock);
-	if (ret < 0 && report_failure(c, &e->id))
-		error("cannot read '%s' at offset %llu: chunk %s (%u bytes): %s", quote(e->who),
-		      (unsigned long long)e->where, cdt_id_to_hex(&e->id, hex), e->len,
-		      why->len ? why->buf : cdt_strerror(ret));
 	c->st.loads++;
-	free(e->who);
-	e->who = NULL;
 	if (!ret) {
 		e->state = READY;
 		list_push_head(&c->lru, e);
 	} else {
 		e->state = FAILED;
 		e->err = ret;
+		e->why = why->len ? xstrdup(why->buf) : NULL;
 		unhash(c, e);
 		c->st.failures++;
 	}

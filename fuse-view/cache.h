@@ -17,9 +17,9 @@
  * loader). Demand loads go before read-ahead, two readers of one chunk
  * wait for one load, and the number of chunks inflated at once stays
  * bounded (twice the loaders).
- * A chunk that fails is reported (naming the file, the offset and the
- * chunk), handed to the readers waiting for it, and not kept, so that the
- * next read tries again.
+ * A chunk that fails is handed to the readers waiting for it, each of
+ * which reports it (naming its file, the offset and the chunk), and not
+ * kept, so that the next read tries again.
  */
 struct chunk_cache;
 struct cache_entry;
@@ -41,18 +41,18 @@ struct chunk_cache *chunk_cache_new(struct cdt_store *s, uint64_t limit, int loa
 void chunk_cache_free(struct chunk_cache *c);
 
 /*
- * Pin the chunk `e` of file `name` (for messages), starting its load if it
- * is not cached. Never waits for I/O: call chunk_cache_wait() for the bytes.
+ * Pin the chunk `e`, starting its load if it is not cached. Never waits
+ * for I/O: call chunk_cache_wait() for the bytes.
  */
-struct cache_entry *chunk_cache_get(struct chunk_cache *c, const struct cdt_manifest_entry *e,
-				    const char *name);
+struct cache_entry *chunk_cache_get(struct chunk_cache *c, const struct cdt_manifest_entry *e);
 /*
  * Wait for a pinned entry's bytes: 0 with *data pointing at *len bytes (valid
  * until chunk_cache_put), or the load's -errno (-CDT_ECORRUPT,
- * -ENOENT for a missing chunk, ...).
+ * -ENOENT for a missing chunk, ...), reported as a failure to read file
+ * `name` at offset `where` (the chunk's), unless it was a moment ago.
  */
-int chunk_cache_wait(struct chunk_cache *c, struct cache_entry *ce, const unsigned char **data,
-		     uint32_t *len);
+int chunk_cache_wait(struct chunk_cache *c, struct cache_entry *ce, const char *name,
+		     uint64_t where, const unsigned char **data, uint32_t *len);
 /* Unpin. */
 void chunk_cache_put(struct chunk_cache *c, struct cache_entry *ce);
 
@@ -62,8 +62,7 @@ void chunk_cache_put(struct chunk_cache *c, struct cache_entry *ce);
  * Returns 1 if a load was queued or is under way, 0 if it is cached, -1
  * when there is no room (the caller stops reading ahead).
  */
-int chunk_cache_prefetch(struct chunk_cache *c, const struct cdt_manifest_entry *e,
-			 const char *name);
+int chunk_cache_prefetch(struct chunk_cache *c, const struct cdt_manifest_entry *e);
 
 /*
  * Read-ahead for one open file. A read that starts where the reads before
@@ -83,13 +82,13 @@ struct read_ahead {
 };
 
 /*
- * A read of [off, end) of file `name` (for messages), whose chunks are in
- * `m` up to index `last_idx`, begins: note whether it is sequential and if
- * so queue the chunks that follow it. Manifest errors stop the read-ahead
- * quietly (the read itself reports them).
+ * A read of [off, end) of a file whose chunks are in `m` up to index
+ * `last_idx` begins: note whether it is sequential and if so queue the
+ * chunks that follow it. Manifest errors and chunks that fail to load stop
+ * or spoil the read-ahead quietly (the reads themselves report them).
  */
 void chunk_cache_read_ahead(struct chunk_cache *c, struct read_ahead *ra, struct cdt_manifest *m,
-			    const char *name, uint64_t off, uint64_t last_idx, uint64_t end);
+			    uint64_t off, uint64_t last_idx, uint64_t end);
 /* The read that ends at `end` has succeeded. */
 void read_ahead_done(struct read_ahead *ra, uint64_t end);
 

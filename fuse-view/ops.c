@@ -520,7 +520,7 @@ static int view_read(const char *unused, char *buf, size_t size, off_t offset,
 					break;
 				}
 			}
-			ces[n] = chunk_cache_get(v->cache, &ents[n], of->name);
+			ces[n] = chunk_cache_get(v->cache, &ents[n]);
 			pos = ents[n].offset + ents[n].len;
 			last = ents[n];
 			last_idx = idx++;
@@ -529,14 +529,14 @@ static int view_read(const char *unused, char *buf, size_t size, off_t offset,
 		if (first && !ret) {
 			/* Start reading ahead before waiting for this read's chunks. */
 			pthread_mutex_lock(&of->lock);
-			chunk_cache_read_ahead(v->cache, &of->ra, cf->m, of->name, off, last_idx, end);
+			chunk_cache_read_ahead(v->cache, &of->ra, cf->m, off, last_idx, end);
 			pthread_mutex_unlock(&of->lock);
 		}
 		first = 0;
 		for (i = 0; i < n; i++) {
 			const unsigned char *data;
 			uint32_t len = 0;
-			int r = chunk_cache_wait(v->cache, ces[i], &data, &len);
+			int r = chunk_cache_wait(v->cache, ces[i], of->name, ents[i].offset, &data, &len);
 
 			if (!r && len != ents[i].len) {
 				char hex[CDT_ID_HEXLEN + 1];
@@ -552,7 +552,7 @@ static int view_read(const char *unused, char *buf, size_t size, off_t offset,
 
 				memcpy(buf + (from - off), data + (from - ents[i].offset), to - from);
 			} else if (!ret) {
-				/* The loader has reported the chunk, the file and the offset. */
+				/* The chunk, the file and the offset are reported. */
 				ret = -EIO;
 			}
 			chunk_cache_put(v->cache, ces[i]);

@@ -115,3 +115,27 @@ PY
 	echo 1 > /proc/sys/vm/drop_caches 2>/dev/null || skip_or_fail "cannot drop the page cache"
 	cmp f "$M/f"
 }
+
+@test "a damaged chunk that two files share is logged for each file, at its own offset" {
+	need_fuse
+	init_store --chunker fixed --chunk-size 64K
+	gen_bytes 17 262144 > f
+	{ gen_bytes 18 65536; cat f; } > g
+	c add -q f
+	c add -q g
+	id=$(dd if=f bs=64K skip=1 count=1 2>/dev/null | sha256sum | cut -d' ' -f1)
+	obj="$S/objects/${id:0:2}/${id:2}"
+	[ -f "$obj" ]
+	printf 'X' | dd of="$obj" bs=1 seek=1000 conv=notrunc 2>/dev/null
+	mount_view
+	run_split cp "$M/f" out
+	assert_status 1
+	run_split cp "$M/g" out
+	assert_status 1
+	assert_err_contains "Input/output error"
+	grep -q "error: cannot read 'f' at offset 65536: chunk $id (65536 bytes): content does not match its id" \
+		"$T/mount.log" || fail "log: $(cat "$T/mount.log")"
+	grep -q "error: cannot read 'g' at offset 131072: chunk $id (65536 bytes): content does not match its id" \
+		"$T/mount.log" || fail "log: $(cat "$T/mount.log")"
+	[ "$(grep -c "chunk $id" "$T/mount.log")" = 2 ] || fail "log: $(cat "$T/mount.log")"
+}
