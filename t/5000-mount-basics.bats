@@ -331,3 +331,23 @@ x/g' ]" 5
 x/g" "$M/tree/dir
 x/g"
 }
+
+@test "cdt umount of a busy view says why in one line, naming the mount point as given" {
+	need_fuse
+	make_tree
+	mount_view
+	# A process whose current directory is in the view keeps it busy.
+	(cd "$M/src" && exec sleep 30) &
+	busy=$!
+	wait_for "[ \"\$(readlink /proc/$busy/cwd)\" = '$M/src' ]" 10 || fail "no busy process"
+	run_split "$CDT" umount "$M"
+	kill "$busy"
+	wait "$busy" || true
+	assert_status 1
+	assert_one_line_err
+	[ "$err" = "error: cannot unmount '$M': Device or resource busy" ] || fail "got: $err"
+	is_mounted "$M"
+	run_split "$CDT" umount "$M"
+	assert_status 0
+	! is_mounted "$M"
+}
