@@ -154,3 +154,87 @@ read_view() {
 	cat "$M/f" > out
 	cmp -s out new || cmp -s out old || fail "f read as $(stat -c %s out) bytes"
 }
+
+# A reader paused at $1 (a pause point) while another command removes or
+# replaces the name and gc deletes what it held, then let go.
+# read_racing POINT CMD... : runs CMD in the background, paused at POINT.
+read_racing() {
+	local point=$1
+	shift
+	CDT_TEST_PAUSE=$point "$CDT" --store "$S" "$@" > r.out 2> r.err &
+	pid=$!
+	wait_stopped $pid
+}
+
+# Let the paused reader go on: $status, $output, $err as run_split sets them.
+read_resume() {
+	local rc=0
+	kill -CONT $pid
+	wait $pid || rc=$?
+	status=$rc
+	output=$(cat r.out)
+	err=$(cat r.err)
+}
+
+@test "cat of a name removed and collected while it reads says so" {
+	init_store --chunk-size 8K
+	gen_bytes 1 300000 > f
+	gen_bytes 2 300000 > g
+	c add -q f g
+	read_racing restore-open cat f
+	c rm -q f
+	c gc > /dev/null
+	read_resume
+	assert_status 1
+	[ "$err" = "error: 'f' was removed while it was read; read it again" ] ||
+		fail "stderr: $err"
+	# Nothing is wrong with the store.
+	c fsck > fsck.out 2>&1 || fail "fsck: $(cat fsck.out)"
+}
+
+@test "cat of a name replaced while it reads says so, the new content intact" {
+	init_store --chunk-size 8K
+	gen_bytes 1 300000 > f
+	c add -q f
+	read_racing restore-open cat f
+	gen_bytes 2 200000 > f
+	c add -q f
+	c gc > /dev/null
+	read_resume
+	assert_status 1
+	[ "$err" = "error: 'f' was replaced while it was read; read it again" ] ||
+		fail "stderr: $err"
+	c cat f > out
+	cmp out f
+}
+
+@test "cat -o of a name removed while it reads leaves no file behind" {
+	init_store --chunk-size 8K
+	gen_bytes 1 300000 > f
+	c add -q f
+	read_racing restore-open cat -o out f
+	c rm -q f
+	c gc > /dev/null
+	read_resume
+	assert_status 1
+	[ "$err" = "error: 'f' was removed while it was read; read it again" ] ||
+		fail "stderr: $err"
+	[ ! -e out ]
+	[ -z "$(find . -maxdepth 1 -name '.out.cdt*')" ] || fail "a temporary file is left"
+}
+
+@test "cat of a name whose manifest goes before it is opened says the name was removed" {
+	init_store --chunk-size 8K
+	gen_bytes 1 300000 > f
+	c add -q f
+	# The entry is read; the manifest not yet opened.
+	read_racing restore-manifest cat f
+	c rm -q f
+	c gc > /dev/null
+	[ -z "$(find "$S/manifests" -type f)" ] || fail "gc kept the manifest"
+	read_resume
+	assert_status 1
+	[ "$err" = "error: 'f' was removed while it was read; read it again" ] ||
+		fail "stderr: $err"
+	[ -z "$output" ]
+}

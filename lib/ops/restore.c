@@ -307,11 +307,58 @@ changed:
 	return ret;
 }
 
+/*
+ * Tests pause the first read of a process, on whichever thread makes it:
+ * before its manifest is opened, and once it is open.
+ */
+static int paused_manifest, paused_open;
+
+static void pause_once(const char *point, int *paused)
+{
+	if (!__atomic_exchange_n(paused, 1, __ATOMIC_RELAXED))
+		cdt_pause_point(point);
+}
+
 void cdt_restore_set_progress(struct cdt_restore *r, void (*progress)(uint64_t done, void *data),
 			      void *data)
 {
 	r->progress = progress;
 	r->progress_data = data;
+}
+
+int cdt_restore_name_now(struct cdt_store *s, const struct cdt_name_entry *e)
+{
+	struct cdt_name_entry *now = xmalloc(sizeof(*now));
+	struct strbuf why = STRBUF_INIT;
+	int ret = cdt_name_read(s, e->name, now, &why);
+
+	if (ret == -ENOENT) {
+		ret = CDT_NAME_REMOVED;
+	} else if (ret < 0) {
+		ret = CDT_NAME_SAME;
+	} else {
+		ret = cdt_name_has_content(now) && now->size == e->size &&
+		      cdt_id_eq(&now->content, &e->content) ? CDT_NAME_SAME : CDT_NAME_REPLACED;
+		cdt_name_entry_release(now);
+	}
+	strbuf_release(&why);
+	free(now);
+	return ret;
+}
+
+/*
+ * After a read of `e` found something missing (err -ENOENT): when the name
+ * no longer holds it, say so (-ESTALE); else 0, and the caller reports
+ * the missing data.
+ */
+static int report_moved(struct cdt_restore *r, const struct cdt_name_entry *e, int err)
+{
+	int now = err == -ENOENT ? cdt_restore_name_now(r->store, e) : CDT_NAME_SAME;
+
+	if (now == CDT_NAME_SAME)
+		return 0;
+	return error_code(-ESTALE, "'%s' was %s while it was read; read it again", quote(e->name),
+			  now == CDT_NAME_REMOVED ? "removed" : "replaced");
 }
 
 /* cdt_restore_fd's end of the loop: write each chunk; the first damaged one stops it. */
@@ -338,6 +385,8 @@ static int write_slot(const struct slot *sl, void *data)
 	char hex[CDT_ID_HEXLEN + 1];
 	int ret;
 
+	if (sl->err && (ret = report_moved(w->r, w->e, sl->err)) < 0)
+		return ret;
 	if (sl->err)
 		return error_code(sl->err, "cannot read '%s' at offset %llu: chunk %s (%u bytes): %s",
 				  quote(w->e->name), (unsigned long long)sl->e.offset,
@@ -370,7 +419,12 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 	char hex[CDT_ID_HEXLEN + 1];
 	int ret, changed;
 
+	pause_once("restore-manifest", &paused_manifest);
 	ret = cdt_manifest_open(r->store, &e->content, &m, &why);
+	if (ret < 0 && report_moved(r, e, ret) < 0) {
+		ret = -ESTALE;
+		goto out;
+	}
 	if (ret < 0) {
 		error("cannot read '%s': manifest %s: %s", quote(e->name),
 		      cdt_id_to_hex(&e->content, hex), why.len ? why.buf : cdt_strerror(ret));
@@ -382,6 +436,7 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 				  (unsigned long long)cdt_manifest_size(m));
 		goto out;
 	}
+	pause_once("restore-open", &paused_open);
 	if (sparse) {
 		struct stat st;
 
@@ -477,6 +532,7 @@ int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
 	if (c->hashed)
 		*c->hashed = 0;
 	cdt_id_to_hex(&e->content, hex);
+	pause_once("restore-manifest", &paused_manifest);
 	ret = cdt_manifest_open(r->store, &e->content, &m, &why);
 	if (ret < 0) {
 		report_whole(c, e, ret, "manifest %s: %s", hex, why.len ? why.buf : cdt_strerror(ret));
@@ -488,6 +544,7 @@ int cdt_restore_check(struct cdt_restore *r, const struct cdt_name_entry *e,
 			     (unsigned long long)e->size, (unsigned long long)cdt_manifest_size(m));
 		goto out;
 	}
+	pause_once("restore-open", &paused_open);
 	ret = read_chunks(r, m, &loop, &changed);
 	if (changed) {
 		report_whole(c, e, ret, "manifest %s changed while reading it", hex);
