@@ -238,3 +238,25 @@ read_resume() {
 		fail "stderr: $err"
 	[ -z "$output" ]
 }
+
+@test "restore of a tree with a name removed while it reads restores the others and names it" {
+	init_store --chunk-size 8K
+	mkdir src
+	for i in 1 2 3 4; do
+		gen_bytes $i 100000 > src/f$i
+	done
+	c add -q -r src
+	# One thread: the first file is paused before its chunks, the rest wait.
+	read_racing restore-open restore -q -j 1 src out
+	c rm -q src/f1
+	c gc > /dev/null
+	read_resume
+	assert_status 1
+	[ "$err" = "error: 'src/f1' was removed while it was read; read it again" ] ||
+		fail "stderr: $err"
+	for i in 2 3 4; do
+		cmp src/f$i out/f$i
+	done
+	[ ! -e out/f1 ]
+	[ -z "$(find out -name '.cdt-restore*')" ] || fail "temporary files are left"
+}

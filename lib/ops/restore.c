@@ -347,13 +347,14 @@ int cdt_restore_name_now(struct cdt_store *s, const struct cdt_name_entry *e)
 }
 
 /*
- * After a read of `e` found something missing (err -ENOENT): when the name
- * no longer holds it, say so (-ESTALE); else 0, and the caller reports
- * the missing data.
+ * After a read of `e` found something missing: when the name no longer
+ * holds it, say so (-ESTALE); else 0, and the caller reports what is
+ * missing. Damage counts too: a pack listed before gc removed it is a
+ * pack file missing, which is damage when the name still needs it.
  */
 static int report_moved(struct cdt_restore *r, const struct cdt_name_entry *e, int err)
 {
-	int now = err == -ENOENT ? cdt_restore_name_now(r->store, e) : CDT_NAME_SAME;
+	int now = cdt_err_is_damage(err) ? cdt_restore_name_now(r->store, e) : CDT_NAME_SAME;
 
 	if (now == CDT_NAME_SAME)
 		return 0;

@@ -26,7 +26,8 @@ void cdt_restore_set_progress(struct cdt_restore *r, void (*progress)(uint64_t d
 /*
  * Readers take no lock: while one reads a name, add or rm may replace or
  * remove it and gc then delete what it held, so that a read finds a chunk
- * or the manifest missing though the store lacks nothing. After such a
+ * or the manifest missing (or a pack it listed before, damage) though the
+ * store lacks nothing. After such a
  * read, what does e->name hold now? CDT_NAME_SAME (e's content, or the
  * entry cannot be read: the missing data is the store's loss),
  * CDT_NAME_REPLACED (other content, or no longer a regular file) or
@@ -40,8 +41,8 @@ int cdt_restore_name_now(struct cdt_store *s, const struct cdt_name_entry *e);
  * chunk is checked against its id, and the manifest against its checksum;
  * the first failure is reported (naming the name, the offset and the chunk)
  * and returned: -ENOENT for a missing chunk or manifest, -CDT_ECORRUPT for
- * damage, -errno for I/O. A chunk or manifest missing because the name was
- * replaced or removed meanwhile (cdt_restore_name_now()) is reported as
+ * damage, -errno for I/O. A chunk or manifest missing or damaged while the
+ * name was replaced or removed (cdt_restore_name_now()) is reported as
  * that, and is -ESTALE. With `sparse`, zero bytes that fill whole blocks
  * of the file system become holes (fd must be a fresh regular file, written
  * from its start; it is extended to the full size).
