@@ -160,6 +160,10 @@ static void report_name(struct verify_state *st, const char *name, int have_size
 	for (i = 0; i < st->nruns; i++) {
 		if (cdt_err_is_damage(st->runs[i].err))
 			continue;
+		if (st->runs[i].err == -ESTALE) {
+			error("'%s' %s", quote(name), st->runs[i].why);
+			continue;
+		}
 		strbuf_reset(&sb);
 		run_place(&sb, &st->runs[i]);
 		error("cannot read '%s', %s: %s", quote(name), sb.buf, st->runs[i].why);
@@ -219,8 +223,16 @@ static void verify_entry(struct verify_state *st, const struct cdt_name_entry *e
 {
 	struct cdt_restore_check c = { bad_range, show_progress, st, NULL, NULL };
 
+	int ret, now;
+
 	st->current = e->name;
-	cdt_restore_check(st->r, e, &c);
+	ret = cdt_restore_check(st->r, e, &c);
+	/* What is missing may be what the name held before add or rm and gc. */
+	if (cdt_err_is_damage(ret) &&
+	    (now = cdt_restore_name_now(st->store, e)) != CDT_NAME_SAME) {
+		clear_runs(st);
+		bad_range(0, 0, NULL, -ESTALE, cdt_restore_moved_why(now), st);
+	}
 	st->done_before += e->size;
 	report_name(st, e->name, 1, e->size);
 }

@@ -260,3 +260,64 @@ read_resume() {
 	[ ! -e out/f1 ]
 	[ -z "$(find out -name '.cdt-restore*')" ] || fail "temporary files are left"
 }
+
+@test "verify of a name removed while it reads says so, and no damage" {
+	init_store --chunk-size 8K
+	gen_bytes 1 300000 > f
+	gen_bytes 2 300000 > g
+	c add -q f g
+	read_racing restore-open verify f g
+	c rm -q f
+	c gc > /dev/null
+	read_resume
+	assert_status 1
+	[ "$err" = "error: 'f' was removed while it was read; read it again" ] ||
+		fail "stderr: $err"
+	case "$output" in
+	*damaged*) fail "verify called it damage: $output" ;;
+	esac
+	assert_out_contains "1 could not be read"
+}
+
+@test "verify --all --json of a name replaced while it reads calls it unreadable, not damaged" {
+	init_store --chunk-size 8K
+	gen_bytes 1 300000 > f
+	c add -q f
+	read_racing restore-open verify --all --json
+	gen_bytes 2 200000 > f
+	c add -q f
+	c gc > /dev/null
+	read_resume
+	assert_status 1
+	[ "$err" = "error: 'f' was replaced while it was read; read it again" ] ||
+		fail "stderr: $err"
+	assert_out_contains '"status":"unreadable"'
+	assert_out_contains '"damaged":0,'
+	run_split c verify f
+	assert_status 0
+}
+
+@test "verify --against of a name removed while it reads says so, not that it differs" {
+	init_store --chunk-size 8K
+	gen_bytes 1 300000 > f
+	gen_bytes 2 300000 > g
+	c add -q f
+	# The manifest gone before it is opened.
+	read_racing restore-manifest verify --against f f
+	c rm -q f
+	c gc > /dev/null
+	read_resume
+	assert_status 1
+	[ "$err" = "error: 'f' was removed while it was read; read it again" ] ||
+		fail "stderr: $err"
+	# The manifest open, the chunks gone: a local file that differs.
+	c add -q f
+	read_racing restore-open verify --against g f
+	c rm -q f
+	c gc > /dev/null
+	read_resume
+	assert_status 1
+	[ "$err" = "error: 'f' was removed while it was read; read it again" ] ||
+		fail "stderr: $err"
+	[ -z "$output" ] || fail "stdout: $output"
+}

@@ -346,20 +346,23 @@ int cdt_restore_name_now(struct cdt_store *s, const struct cdt_name_entry *e)
 	return ret;
 }
 
-/*
- * After a read of `e` found something missing: when the name no longer
- * holds it, say so (-ESTALE); else 0, and the caller reports what is
- * missing. Damage counts too: a pack listed before gc removed it is a
- * pack file missing, which is damage when the name still needs it.
- */
-static int report_moved(struct cdt_restore *r, const struct cdt_name_entry *e, int err)
+const char *cdt_restore_moved_why(int now)
 {
-	int now = cdt_err_is_damage(err) ? cdt_restore_name_now(r->store, e) : CDT_NAME_SAME;
+	return now == CDT_NAME_REMOVED ? "was removed while it was read; read it again" :
+					 "was replaced while it was read; read it again";
+}
+
+/*
+ * Damage counts, not only -ENOENT: a pack listed before gc removed it is
+ * a pack file missing, which is damage when the name still needs it.
+ */
+int cdt_restore_report_moved(struct cdt_store *s, const struct cdt_name_entry *e, int err)
+{
+	int now = cdt_err_is_damage(err) ? cdt_restore_name_now(s, e) : CDT_NAME_SAME;
 
 	if (now == CDT_NAME_SAME)
 		return 0;
-	return error_code(-ESTALE, "'%s' was %s while it was read; read it again", quote(e->name),
-			  now == CDT_NAME_REMOVED ? "removed" : "replaced");
+	return error_code(-ESTALE, "'%s' %s", quote(e->name), cdt_restore_moved_why(now));
 }
 
 /* cdt_restore_fd's end of the loop: write each chunk; the first damaged one stops it. */
@@ -386,7 +389,7 @@ static int write_slot(const struct slot *sl, void *data)
 	char hex[CDT_ID_HEXLEN + 1];
 	int ret;
 
-	if (sl->err && (ret = report_moved(w->r, w->e, sl->err)) < 0)
+	if (sl->err && (ret = cdt_restore_report_moved(w->r->store, w->e, sl->err)) < 0)
 		return ret;
 	if (sl->err)
 		return error_code(sl->err, "cannot read '%s' at offset %llu: chunk %s (%u bytes): %s",
@@ -422,7 +425,7 @@ int cdt_restore_fd(struct cdt_restore *r, const struct cdt_name_entry *e, int fd
 
 	pause_once("restore-manifest", &paused_manifest);
 	ret = cdt_manifest_open(r->store, &e->content, &m, &why);
-	if (ret < 0 && report_moved(r, e, ret) < 0) {
+	if (ret < 0 && cdt_restore_report_moved(r->store, e, ret) < 0) {
 		ret = -ESTALE;
 		goto out;
 	}

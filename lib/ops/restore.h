@@ -35,6 +35,15 @@ void cdt_restore_set_progress(struct cdt_restore *r, void (*progress)(uint64_t d
  */
 enum { CDT_NAME_SAME, CDT_NAME_REPLACED, CDT_NAME_REMOVED };
 int cdt_restore_name_now(struct cdt_store *s, const struct cdt_name_entry *e);
+/* What follows the quoted name in the message for REPLACED and REMOVED. */
+const char *cdt_restore_moved_why(int now);
+/*
+ * After a read of `e` failed with err: when err is damage (missing or
+ * corrupt) and the name no longer holds e's content, report "'NAME' was
+ * replaced (removed) while it was read; read it again" and return -ESTALE;
+ * else 0, and the caller reports err.
+ */
+int cdt_restore_report_moved(struct cdt_store *s, const struct cdt_name_entry *e, int err);
 
 /*
  * Write the contents of `e` to fd (called `outname` in messages). Every

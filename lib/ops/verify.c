@@ -1,6 +1,7 @@
 /* verify.c: compare a local file with a stored one chunk by chunk, by hash. */
 #include "ops/verify.h"
 #include "ops/chunks.h"
+#include "ops/restore.h"
 #include "base/cid.h"
 #include "format/config.h"
 #include "format/manifest.h"
@@ -101,7 +102,12 @@ int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int 
 	int ret, eof = 0;
 
 	memset(diff, 0, sizeof(*diff));
+	cdt_pause_point("restore-manifest");
 	ret = cdt_manifest_open(s, &e->content, &m, &why);
+	if (ret < 0 && cdt_restore_report_moved(s, e, ret) < 0) {
+		ret = -ESTALE;
+		goto out;
+	}
 	if (ret < 0) {
 		error("cannot read '%s': manifest %s: %s", quote(e->name), cdt_id_to_hex(&e->content, hex),
 		      why.len ? why.buf : cdt_strerror(ret));
@@ -113,6 +119,7 @@ int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int 
 				  (unsigned long long)cdt_manifest_size(m));
 		goto out;
 	}
+	cdt_pause_point("restore-open");
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	w = cdt_workers_new(jobs > 0 ? jobs - 1 : cdt_online_cpus() - 1);
 	buf = xmalloc(cap);
@@ -155,6 +162,10 @@ int cdt_verify_against(struct cdt_store *s, const struct cdt_name_entry *e, int 
 
 				ret = locate(s, &r.ents[i], e->name, buf + off, avail, diff);
 			}
+			/* A chunk missing or damaged: perhaps no longer the name's. */
+			if (!ret && !diff->exact &&
+			    cdt_restore_report_moved(s, e, -CDT_ECORRUPT) < 0)
+				ret = -ESTALE;
 			goto out;
 		}
 		next += nr;
