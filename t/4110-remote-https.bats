@@ -353,6 +353,9 @@ PY
 
 # cdt on the remote store; its peak resident size (KiB) then in $T/rss.
 r_rss() {
+	# A sanitizer build keeps freed memory aside (its quarantine), which
+	# would count as peak RSS: none, so that the figure is what is live.
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0" \
 	python3 - "$T/rss" "$CDT" --cache "$CACHE" --store "$R" "$@" <<'PY'
 import resource, subprocess, sys
 rc = subprocess.call(sys.argv[2:])
