@@ -327,6 +327,21 @@ static void note_link(struct add_state *st, const struct source *src, const stru
 	cdt_idset_put(&st->links, &key, st->nlinks++);
 }
 
+/* fstat() of the file at src->path as it is now, opened as it would be read. */
+static int stat_now(const struct source *src, struct stat *now)
+{
+	int fd, r;
+
+	if (!src->root)
+		return stat_path_flags(src->path, now, 0);
+	fd = open_walked(src->path, src->root, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	r = fstat(fd, now);
+	close(fd);
+	return r;
+}
+
 /*
  * A regular file that needs no reading: another link to a file already
  * queued, or one the files cache knows unchanged whose content is stored.
@@ -337,6 +352,7 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 	struct cdt_name_entry *meta;
 	struct link_seen *first = NULL;
 	struct cdt_id content, key;
+	struct stat now;
 	uint64_t *slot;
 	int known = 0, r;
 
@@ -345,12 +361,20 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 	if (src->st.st_nlink > 1) {
 		link_key(&src->st, &key);
 		slot = cdt_idset_get(&st->links, &key);
-		if (slot)
+		/*
+		 * The walk saw a link to a file already queued; a name replaced
+		 * since (a file renamed over it) is that file no longer.
+		 */
+		if (slot) {
+			if (stat_now(src, &now) < 0 || !S_ISREG(now.st_mode) ||
+			    now.st_dev != src->st.st_dev || now.st_ino != src->st.st_ino)
+				return 0;
+			src->st = now;
 			first = &st->link_seen[*slot];
+		}
 	}
 	if (!first && st->cache) {
 		struct strbuf abspath = STRBUF_INIT;
-		struct stat now;
 
 		/*
 		 * The walk's stat may be minutes old: the file as it is now is
@@ -368,18 +392,8 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 			strbuf_release(&abspath);
 			return 0;
 		}
-		if (src->root) {
-			int fd = open_walked(src->path, src->root, O_PATH | O_CLOEXEC);
-
-			if (fd < 0) {
-				strbuf_release(&abspath);
-				return 0;	/* reading it says what is wrong */
-			}
-			r = fstat(fd, &now);
-			close(fd);
-		} else {
-			r = stat_path_flags(src->path, &now, 0);
-		}
+		/* Failing, reading it says what is wrong. */
+		r = stat_now(src, &now);
 		if (r < 0 || !S_ISREG(now.st_mode)) {
 			strbuf_release(&abspath);
 			return 0;

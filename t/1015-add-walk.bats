@@ -388,3 +388,21 @@ add_swapped() {
 	assert_status 0
 	[ -z "$output" ] || fail "-q printed: $output"
 }
+
+@test "a second link replaced by another file after the walk is stored as what it holds" {
+	init_store
+	mkdir src
+	echo old > src/x
+	ln src/x src/y
+	# A third link outside the tree: src/x keeps two once src/y is replaced.
+	ln src/x z
+	replace_y() {
+		echo new > y.tmp
+		mv y.tmp src/y
+	}
+	add_changed files-cache replace_y -j 1 src
+	assert_status 0
+	[ "$(c cat src/x)" = old ]
+	[ "$(c cat src/y)" = new ] || fail "stored as a link to src/x: $(c ls -l src/y)"
+	c fsck > /dev/null
+}
