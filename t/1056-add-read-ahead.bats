@@ -78,3 +78,28 @@ entries() {
 	[ -z "$err" ] || fail "stderr: $err"
 	[ "$(c ls -t f | wc -l)" = 200 ]
 }
+
+@test "a file replaced after it was read ahead keeps the extended attributes of what was read" {
+	init_store
+	mkdir src
+	gen_bytes 1 5000 > src/a
+	cp src/a a.old
+	python3 -c 'import os; os.setxattr("src/a", "user.tag", b"old")' 2> /dev/null ||
+		skip_or_fail "this file system has no user extended attributes"
+	for i in $(seq 1 20); do gen_bytes $((i + 1)) 3000 > "src/f$i"; done
+	CDT_TEST_PAUSE=ahead "$CDT" --store "$S" add -q -r --xattrs -j 2 src > add.out 2> add.err &
+	pid=$!
+	wait_stopped $pid
+	# src/a was read ahead: another file, with its own attributes, takes its name.
+	gen_bytes 99 7000 > new
+	python3 -c 'import os; os.setxattr("new", "user.tag", b"new")'
+	mv new src/a
+	kill -CONT $pid
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 0 ] || fail "add exited $rc: $(cat add.err)"
+	c cat src/a | cmp - a.old
+	c restore -q --xattrs src/a out
+	[ "$(python3 -c 'import os; print(os.getxattr("out/a", "user.tag").decode())')" = old ] ||
+		fail "the content of one file with the attributes of another"
+}
