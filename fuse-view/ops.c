@@ -36,7 +36,10 @@ struct cfile {
 struct ofile {
 	int is_dir;
 	char *name;		/* without the leading '/' */
-	/* Files: the name's attributes at open, and its content. */
+	/*
+	 * The name's attributes at open (no pointers kept), and for files
+	 * its content.
+	 */
 	struct view_node attr;
 	struct cfile *cf;
 	/* Guards hint and ra: reads of one handle may run at once. */
@@ -201,6 +204,7 @@ static int view_opendir(const char *path, struct fuse_file_info *fi)
 	struct view *v = this_view();
 	struct view_tree *t = view_tree_get(&v->tree);
 	struct view_node *n = view_tree_lookup(t, path);
+	struct view_node attr;
 	int ret = 0;
 
 	if (!n)
@@ -209,11 +213,19 @@ static int view_opendir(const char *path, struct fuse_file_info *fi)
 		ret = -ENOTDIR;
 	else if ((fi->flags & O_ACCMODE) != O_RDONLY)
 		ret = -EROFS;
+	if (!ret) {
+		/* What the handle shows once the name is gone. */
+		attr = *n;
+		attr.base = attr.stored = attr.target = NULL;
+		attr.kids = NULL;
+		attr.nkids = attr.alloc = 0;
+	}
 	view_tree_put(&v->tree, t);
 	if (!ret) {
 		struct ofile *of = xcalloc(1, sizeof(*of));
 
 		of->is_dir = 1;
+		of->attr = attr;
 		of->name = xstrdup(path + strspn(path, "/"));
 		handle_link(v, of);
 		fi->fh = (uint64_t)(uintptr_t)of;
@@ -240,24 +252,22 @@ static int view_readdir(const char *unused, void *buf, fuse_fill_dir_t filler, o
 			struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
 	struct view *v = this_view();
-	const char *path = ((struct ofile *)(uintptr_t)fi->fh)->name;
+	struct ofile *of = (struct ofile *)(uintptr_t)fi->fh;
 	struct view_tree *t = view_tree_get(&v->tree);
-	struct view_node *n = view_tree_lookup(t, path);
+	struct view_node *n = view_tree_lookup(t, of->name);
 	struct stat st;
 	size_t i;
 	int ret = 0;
 
-	if (!n || !n->is_dir) {
-		/* Gone since opendir: an empty directory, as after rmdir. */
-		view_tree_put(&v->tree, t);
-		return 0;
-	}
-	fill_stat(v, n, &st, 0);
+	/* Gone since opendir: an empty directory, as after rmdir. */
+	if (n && !n->is_dir)
+		n = NULL;
+	fill_stat(v, n ? n : &of->attr, &st, 0);
 	filler(buf, ".", &st, 0, 0);
 	memset(&st, 0, sizeof(st));
 	st.st_mode = S_IFDIR;
 	filler(buf, "..", &st, 0, 0);
-	for (i = 0; i < n->nkids; i++) {
+	for (i = 0; n && i < n->nkids; i++) {
 		const struct view_node *k = n->kids[i];
 		enum fuse_fill_dir_flags fill = 0;
 

@@ -128,3 +128,37 @@ last = os.open(path, os.O_RDONLY)
 assert os.pread(last, 1048576, 0) == b, 'an open after the old one closed read old bytes'
 PY
 }
+
+@test "a directory open while its names are removed still lists '.' and '..'" {
+	need_fuse
+	make_tree
+	mount_view -o refresh=0.2
+	python3 - "$M/src/docs" "$CDT" "$S" <<'PY'
+import ctypes, os, struct, subprocess, sys, time
+path = sys.argv[1]
+fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+subprocess.run([sys.argv[2], '--store', sys.argv[3], 'rm', '-q', '-r', 'src/docs'], check=True)
+for i in range(30):
+    if not os.path.exists(path):
+        break
+    time.sleep(0.1)
+else:
+    sys.exit('the removed directory still shows')
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(65536)
+names = []
+while True:
+    n = libc.syscall(217, fd, buf, len(buf))  # getdents64
+    if n < 0:
+        sys.exit('getdents64: ' + os.strerror(ctypes.get_errno()))
+    if n == 0:
+        break
+    off = 0
+    while off < n:
+        reclen = struct.unpack_from('H', buf.raw, off + 16)[0]
+        names.append(buf.raw[off + 19:off + reclen].split(b'\0')[0])
+        off += reclen
+assert sorted(names) == [b'.', b'..'], names
+os.close(fd)
+PY
+}
