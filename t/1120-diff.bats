@@ -253,3 +253,25 @@ m g (xattrs)
 	assert_status 0
 	[ "$output" = "$(printf 'm\txattrs\t2\t2\tf\nm\txattrs\t2\t2\tg')" ] || fail "$output"
 }
+
+@test "hard links to the same relative name under each prefix are no difference" {
+	init_store
+	mkdir d
+	echo a > d/a
+	ln d/a d/h
+	(cd d && "$CDT" --store "$S" add -q -r --prefix g1 .)
+	(cd d && "$CDT" --store "$S" add -q -r --prefix g2 .)
+	run_split c diff --exit-code g1 g2
+	assert_status 0
+	[ "$output" = "0 added, 0 removed, 0 changed, 0 metadata only; 3 unchanged" ] || fail "$output"
+	# A link to another name still differs.
+	rm d/h
+	echo b > d/b
+	ln d/b d/h
+	(cd d && "$CDT" --store "$S" add -q -r --prefix g3 .)
+	run_split c diff --porcelain g1 g3
+	assert_status 0
+	printf '%s\n' "$output" | cut -f1,2,5 > got
+	printf '+\t-\tb\nM\tcontent,mtime\th\n' > want
+	diff -u want got
+}

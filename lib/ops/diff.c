@@ -11,13 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-unsigned cdt_name_entry_diff(const struct cdt_name_entry *a, const struct cdt_name_entry *b)
+/* cdt_name_entry_diff(), with the link targets (ta, tb) to compare. */
+static unsigned entry_diff(const struct cdt_name_entry *a, const struct cdt_name_entry *b,
+			   const char *ta, const char *tb)
 {
 	unsigned what = 0;
 
 	/* What a name is: its type, content, link target or first hard link. */
 	if (a->type != b->type || !cdt_id_eq(&a->content, &b->content) || a->size != b->size ||
-	    strcmp(a->target, b->target))
+	    strcmp(ta, tb))
 		what |= CDT_DIFF_CONTENT;
 	if (a->mode != b->mode)
 		what |= CDT_DIFF_MODE;
@@ -35,6 +37,11 @@ unsigned cdt_name_entry_diff(const struct cdt_name_entry *a, const struct cdt_na
 	    !(a->type == CDT_NAME_DIR && b->type == CDT_NAME_DIR))
 		what |= CDT_DIFF_MTIME;
 	return what;
+}
+
+unsigned cdt_name_entry_diff(const struct cdt_name_entry *a, const struct cdt_name_entry *b)
+{
+	return entry_diff(a, b, a->target, b->target);
 }
 
 /* One entry of a walk: its stored name, and the entry or why there is none. */
@@ -150,6 +157,7 @@ static void pop(struct queue *q)
 
 struct merge {
 	struct queue q;
+	const char *prefix2;		/* the first is q.prefix */
 	size_t len1, len2;		/* of the prefixes */
 	unsigned flags;
 	cdt_diff_fn fn;
@@ -165,6 +173,37 @@ static const char *relative(const char *name, size_t plen)
 	if (!plen)
 		return name;
 	return name[plen] ? name + plen + 1 : name + plen;
+}
+
+/* A stored name relative to prefix (plen bytes), or NULL when it is not under it. */
+static const char *under(const char *name, const char *prefix, size_t plen)
+{
+	if (plen && (strncmp(name, prefix, plen) || (name[plen] && name[plen] != '/')))
+		return NULL;
+	return relative(name, plen);
+}
+
+/*
+ * What differs between a and b. A hard link's target is a whole stored
+ * name: when each is under its own side's prefix, they are compared
+ * relative to it, as the names themselves are.
+ */
+static unsigned slot_diff(const struct merge *m, const struct cdt_name_entry *a,
+			  const struct cdt_name_entry *b)
+{
+	const char *ta = a->target, *tb = b->target;
+
+	if (a->type == CDT_NAME_REG && b->type == CDT_NAME_REG &&
+	    a->flags & CDT_NAME_HARDLINK && b->flags & CDT_NAME_HARDLINK) {
+		const char *ra = under(ta, m->q.prefix, m->len1);
+		const char *rb = under(tb, m->prefix2, m->len2);
+
+		if (ra && rb) {
+			ta = ra;
+			tb = rb;
+		}
+	}
+	return entry_diff(a, b, ta, tb);
 }
 
 static int emit(struct merge *m, const char *path, const struct slot *a, const struct slot *b)
@@ -199,7 +238,7 @@ static int emit(struct merge *m, const char *path, const struct slot *a, const s
 	if (b && m->flags & CDT_DIFF_CHUNKS && cdt_name_has_content(&b->e))
 		cdt_idset_add(&m->contents2, &b->e.content);
 	if (a && b) {
-		it.what = cdt_name_entry_diff(&a->e, &b->e);
+		it.what = slot_diff(m, &a->e, &b->e);
 		if (!it.what) {
 			r->same++;
 			return 0;
@@ -355,6 +394,7 @@ int cdt_diff(struct cdt_store *s, const char *prefix1, const char *prefix2, unsi
 	strbuf_init(&m.b.xattrs, 0);
 	m.q.store = s;
 	m.q.prefix = prefix1;
+	m.prefix2 = prefix2;
 	m.len1 = strlen(prefix1);
 	m.len2 = strlen(prefix2);
 	m.flags = flags;
