@@ -275,3 +275,27 @@ m g (xattrs)
 	printf '+\t-\tb\nM\tcontent,mtime\th\n' > want
 	diff -u want got
 }
+
+@test "a stored directory is merged in the order names are walked, after names that sort before '/'" {
+	init_store
+	mkdir -p g1/e g2/e
+	echo 1 > g1/e/b
+	cp -p g1/e/b g2/e/b
+	echo y > g2/e.y
+	touch -d @1000000000 g1/e g2/e
+	c add -q -r g1 g2
+	run_split c diff --porcelain g1 g2
+	assert_status 0
+	printf '%s\n' "$output" | cut -f1,5 > got
+	printf '+\te.y\n' > want
+	diff -u want got
+	# A file that became a directory is one changed name.
+	rm -r g1/e
+	cp -p g2/e/b g1/e
+	(cd g1 && "$CDT" --store "$S" add -q -r --prefix g3 .)
+	run_split c diff --porcelain g3 g1
+	assert_status 0
+	printf '%s\n' "$output" | cut -f1,5 > got
+	printf 'M\te\n+\te/b\n' > want
+	diff -u want got
+}

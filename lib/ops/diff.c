@@ -175,6 +175,38 @@ static const char *relative(const char *name, size_t plen)
 	return name[plen] ? name + plen + 1 : name + plen;
 }
 
+/*
+ * Compare relative names a and b in the order of cdt_names_walk(): a
+ * stored directory (dira, dirb) sorts as if its name ended in '/', before
+ * the names under it, so "e.y" comes before the directory "e". The same
+ * name is 0 whatever its type on each side, so that a name that changed
+ * type is matched when no other name sorts between its two places.
+ */
+static int walk_cmp(const char *a, int dira, const char *b, int dirb)
+{
+	const unsigned char *p = (const unsigned char *)a, *q = (const unsigned char *)b;
+	int c1, c2;
+
+	while (*p && *p == *q) {
+		p++;
+		q++;
+	}
+	if (!*p && !*q)
+		return 0;
+	/* The prefix itself ("") comes first. */
+	c1 = *p ? *p : dira && *a ? '/' : 0;
+	c2 = *q ? *q : dirb && *b ? '/' : 0;
+	if (c1 != c2)
+		return c1 - c2;
+	/* A directory and a name under it: the directory first. */
+	return *p ? 1 : -1;
+}
+
+static int slot_is_dir(const struct slot *sl)
+{
+	return sl->ok && sl->e.type == CDT_NAME_DIR;
+}
+
 /* A stored name relative to prefix (plen bytes), or NULL when it is not under it. */
 static const char *under(const char *name, const char *prefix, size_t plen)
 {
@@ -276,7 +308,7 @@ static int consume(const char *name, const struct cdt_name_entry *e, int err, co
 	while ((a = peek(&m->q))) {
 		const char *ra = relative(a->name.buf, m->len1);
 
-		cmp = strcmp(ra, rb);
+		cmp = walk_cmp(ra, slot_is_dir(a), rb, slot_is_dir(b));
 		if (cmp > 0)
 			break;
 		ret = emit(m, ra, a, cmp ? NULL : b);
