@@ -333,3 +333,34 @@ same_tree() {
 	assert_status 0
 	assert_out_contains "copied 4 names (1 new content, 293.0 KiB read,"
 }
+
+# write_entry NAME CONTENT_HEX SIZE: a name entry of the test store, made
+# by hand (version 1), naming content and size as given.
+write_entry() {
+	python3 - "$S/names/$1" "$1" "$2" "$3" <<'EOF2'
+import hashlib, struct, sys
+path, name, cid, size = sys.argv[1], sys.argv[2].encode(), bytes.fromhex(sys.argv[3]), int(sys.argv[4])
+b = b'CDTN' + bytes([1, 0, 0, 0]) + struct.pack('<IIIIqqQ', 0o644, 0, 0, 0, 0, 0, size) + cid
+b += struct.pack('<HH', len(name), 0) + name
+open(path, 'wb').write(b + hashlib.sha256(b).digest())
+EOF2
+}
+
+@test "a source name whose size is not its content's is refused, though another name copied that content" {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	gen_bytes 8 100000 > a
+	c add -q a
+	# Two more names of the same content, each with a size it does not have.
+	write_entry b "$(content_id a)" 100005
+	write_entry c "$(content_id a)" 99
+	run_split c push "$D"
+	assert_status 1
+	assert_err_contains "cannot read 'b': its entry says 100005 bytes, its manifest 100000"
+	assert_err_contains "cannot read 'c': its entry says 99 bytes, its manifest 100000"
+	assert_out_contains "copied 1 name (1 new content, "
+	run_split "$CDT" --store "$D" fsck
+	assert_status 0
+	[ "$("$CDT" --store "$D" ls)" = a ]
+}
