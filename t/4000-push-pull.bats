@@ -364,3 +364,22 @@ EOF2
 	assert_status 0
 	[ "$("$CDT" --store "$D" ls)" = a ]
 }
+
+@test "a push killed between its names and their tables is mended by a rerun with nothing to copy" {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	mkdir src
+	echo one > src/a
+	echo two > src/b
+	c add -q -r src
+	rc=0
+	CDT_TEST_CRASH=info c push "$D" > push.out 2> push.err || rc=$?
+	[ "$rc" = 137 ] || fail "push exited $rc: $(cat push.err)"
+	# Every name is in place; the tables of info/ are not.
+	run_split c push "$D"
+	assert_status 0
+	assert_out_contains "copied 0 names (0 new contents, 0 B read, 0 B stored new); 3 unchanged"
+	run_split "$CDT" --store "$D" fsck
+	assert_status 0
+}

@@ -3,6 +3,7 @@
 #include "ops/ingest.h"
 #include "ops/restore.h"
 #include "format/config.h"
+#include "format/info.h"
 #include "format/manifest.h"
 #include "base/hash.h"
 #include "base/idset.h"
@@ -235,6 +236,31 @@ static int push_name(const char *name, const struct cdt_name_entry *e, int err, 
 	return 0;
 }
 
+/*
+ * A writer killed between its names and their tables left a mark in
+ * info/: the next writer writes every table again. A push with nothing
+ * to write commits no batch that would: info/ is opened to mend it, as
+ * add's commit of names it keeps opens it.
+ */
+static void mend_info(struct cdt_store *dst)
+{
+	struct cdt_info *info;
+	int was, ret;
+
+	if (cdt_store_remote_url(dst) || !cdt_info_intents_dead(dst))
+		return;
+	/* The names are all there: what goes wrong here is a warning. */
+	was = cdt_errors_as_warnings(1);
+	if (!cdt_info_open(dst, &info)) {
+		cdt_info_close(info);
+		ret = cdt_store_sync(dst);
+		if (ret < 0)
+			warning("cannot sync store '%s': %s", cdt_store_path(dst),
+				cdt_strerror(ret));
+	}
+	cdt_errors_as_warnings(was);
+}
+
 static int replaces_type(void *cookie, void *data)
 {
 	(void)cookie;
@@ -288,6 +314,7 @@ int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *pr
 	if (p.ing) {
 		cdt_ingest_commit(p.ing);
 		cdt_ingest_free(p.ing);
+		mend_info(dst);
 	}
 	cdt_restore_free(p.reader);
 	cdt_idset_clear(&p.counted);
