@@ -383,3 +383,23 @@ EOF2
 	run_split "$CDT" --store "$D" fsck
 	assert_status 0
 }
+
+@test "push -n counts a content the destination holds without a chunk as one to copy, as the push does" {
+	init_store
+	dest
+	"$CDT" init -q "$D"
+	gen_bytes 9 100000 > a
+	c add -q a
+	# The destination holds the content under another name, a chunk lost.
+	"$CDT" --store "$D" add -q --name other a
+	rm "$(find "$D/objects" -type f | head -n 1)"
+	run_split c push -n "$D"
+	assert_status 0
+	[ "$output" = "would copy 1 name (1 new content, 97.7 KiB to read); 0 unchanged" ] ||
+		fail "dry run: $output"
+	run_split c push "$D"
+	assert_status 0
+	assert_out_contains "copied 1 name (1 new content, 97.7 KiB read,"
+	run_split "$CDT" --store "$D" fsck
+	assert_status 0
+}

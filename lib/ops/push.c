@@ -1,5 +1,6 @@
 /* push.c: copying names and what they need from one store to another (cdt push, cdt pull). */
 #include "ops/push.h"
+#include "ops/chunks.h"
 #include "ops/ingest.h"
 #include "ops/restore.h"
 #include "format/config.h"
@@ -24,6 +25,8 @@ struct push {
 	uint64_t seen;		/* names the walk gave */
 	struct cdt_idset counted;	/* -n: the contents counted to copy, each once */
 	struct cdt_idset sizes;		/* the contents copied from the source: their sizes */
+	struct cdt_chunk_reader *dst_reader;	/* -n: what the destination holds */
+	unsigned char *dst_buf;
 };
 
 /* The restore of one content into a pipe, beside the ingest reading it. */
@@ -149,6 +152,38 @@ static int copy_content(struct push *p, struct cdt_name_entry *meta, const struc
 	return ret < 0 ? ret : f.ret;
 }
 
+/*
+ * -n: does the destination hold the content as the ingest asks it to, to
+ * be named without reading it: its manifest, of this size, and every
+ * chunk it lists (a loose copy checked)? 1, 0 or -errno.
+ */
+static int dest_holds(struct push *p, const struct cdt_id *id, uint64_t size)
+{
+	struct cdt_manifest *m;
+	struct cdt_manifest_entry me;
+	uint64_t i, n;
+	int ret;
+
+	ret = cdt_manifest_open(p->dst, id, &m, NULL);
+	if (ret == -ENOENT || ret == -CDT_ECORRUPT)
+		return 0;
+	if (ret < 0)
+		return ret;
+	if (!p->dst_reader) {
+		p->dst_reader = cdt_chunk_reader_new(p->dst);
+		p->dst_buf = xmalloc(cdt_store_chunker(p->dst)->max_size);
+	}
+	n = cdt_manifest_count(m);
+	ret = cdt_manifest_size(m) == size;
+	for (i = 0; i < n && ret == 1; i++) {
+		ret = cdt_manifest_get(m, i, &me);
+		if (!ret)
+			ret = cdt_chunk_has_good(p->dst_reader, &me.id, me.len, p->dst_buf);
+	}
+	cdt_manifest_close(m);
+	return ret;
+}
+
 static int push_name(const char *name, const struct cdt_name_entry *e, int err, const char *why,
 		     void *data)
 {
@@ -195,7 +230,7 @@ static int push_name(const char *name, const struct cdt_name_entry *e, int err, 
 		p->res->names++;
 		/* Copied once, however many names it has (as the ingest does). */
 		if (cdt_name_has_content(e) && !cdt_idset_has(&p->counted, &e->content) &&
-		    cdt_manifest_exists(p->dst, &e->content) != 1) {
+		    dest_holds(p, &e->content, e->size) != 1) {
 			cdt_idset_add(&p->counted, &e->content);
 			p->res->contents++;
 			p->res->bytes += e->size;
@@ -271,7 +306,8 @@ static int replaces_type(void *cookie, void *data)
 int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *prefixes, size_t n,
 	     const struct cdt_push_options *opt, struct cdt_push_result *res)
 {
-	struct push p = { src, dst, opt, res, NULL, NULL, 0, CDT_IDSET_INIT, CDT_IDSET_INIT };
+	struct push p = { src, dst, opt, res, NULL, NULL, 0, CDT_IDSET_INIT, CDT_IDSET_INIT,
+			  NULL, NULL };
 	struct cdt_ingest_options io = { 0 };
 	size_t i;
 	int ret = 0;
@@ -319,5 +355,8 @@ int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *pr
 	cdt_restore_free(p.reader);
 	cdt_idset_clear(&p.counted);
 	cdt_idset_clear(&p.sizes);
+	if (p.dst_reader)
+		cdt_chunk_reader_free(p.dst_reader);
+	free(p.dst_buf);
 	return ret < 0 ? ret : 0;
 }
