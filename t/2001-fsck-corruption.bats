@@ -542,3 +542,23 @@ load lib-integrity
 	assert_fsck_clean
 	c cat b | cmp - b
 }
+
+@test "a kept damaged pack without an index names the files whose missing chunks it may hold" {
+	init_store --chunker fixed --chunk-size 4K --frame-size 0
+	gen_bytes 2 200000 > b
+	c add -q b
+	pack=$(ls "$S"/packs/*.pack)
+	name=$(basename "${pack%.pack}")
+	# Damaged inside the 25th chunk of 'b', its index gone; gc saves the
+	# rest and keeps the pack, as the 25th may be in its damage.
+	printf '\x5a' | dd of="$pack" bs=1 seek=100000 conv=notrunc status=none
+	rm "${pack%.pack}.idx"
+	lost=$(dd if=b bs=4096 skip=24 count=1 status=none | sha256sum | cut -c1-64)
+	run_split c gc
+	assert_status 1
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-missing $lost: chunk is missing; affects 'b'"
+	assert_out_contains "pack-corrupt packs/$name: it has no index, and is damaged (pack checksum does not match its contents): 'cdt gc' keeps it, as it may hold in its damage 1 chunk that names need and no other place holds; affects 'b'"
+	assert_out_contains "2 problems (chunk-missing 1, pack-corrupt 1): exit status 4"
+}

@@ -70,6 +70,13 @@ struct fsck_problem {
 	uint32_t *users;	/* chunk problems: manifests listing the chunk */
 	size_t nusers, ausers;
 	struct cdt_pack *pack;	/* pack problems: the pack, if readers see it */
+	/*
+	 * Pack problems of a pack readers do not see: chunks with problems of
+	 * their own whose names it reaches too (it holds their only good copy,
+	 * or may hold them in its damage).
+	 */
+	uint32_t *reach;
+	size_t nreach, areach;
 	int resolved;
 };
 

@@ -303,6 +303,16 @@ static int report_damaged_unindexed(struct cdt_fsck *f, const char *name)
 			f->nchunk_problems++;
 		}
 	}
+	/*
+	 * It reaches the names of the chunks it may hold in its damage
+	 * (missing: their problems come with the check of chunks).
+	 */
+	for (i = 0; p && lost && i < f->nchunks; i++) {
+		if (f->chunks[i].present || f->chunks[i].unlisted)
+			continue;
+		ALLOC_GROW(p->reach, p->nreach + 1, p->areach);
+		p->reach[p->nreach++] = (uint32_t)i;
+	}
 	free(hs.chunks);
 	strbuf_release(&why);
 	return 1;

@@ -308,6 +308,7 @@ void cdt_fsck_free(struct cdt_fsck *f)
 		free(f->problems[i].object);
 		free(f->problems[i].detail);
 		free(f->problems[i].users);
+		free(f->problems[i].reach);
 	}
 	free(f->problems);
 	free(f->mans);
@@ -441,6 +442,15 @@ static size_t problem_names(struct cdt_fsck *f, const struct fsck_problem *p, ui
 			for (j = 0; !cp->resolved && j < cp->nusers; j++)
 				add_manifest_names(f, cp->users[j], &v, &n, &alloc);
 		}
+	}
+	for (i = 0; i < p->nreach; i++) {
+		const struct fsck_problem *cp;
+
+		if (f->chunks[p->reach[i]].problem == FSCK_NONE)
+			continue;
+		cp = &f->problems[f->chunks[p->reach[i]].problem];
+		for (j = 0; !cp->resolved && j < cp->nusers; j++)
+			add_manifest_names(f, cp->users[j], &v, &n, &alloc);
 	}
 	if (p->pack) {
 		/* A pack's damage reaches the names of its chunks that have no good copy. */
