@@ -562,3 +562,29 @@ load lib-integrity
 	assert_out_contains "pack-corrupt packs/$name: it has no index, and is damaged (pack checksum does not match its contents): 'cdt gc' keeps it, as it may hold in its damage 1 chunk that names need and no other place holds; affects 'b'"
 	assert_out_contains "2 problems (chunk-missing 1, pack-corrupt 1): exit status 4"
 }
+
+@test "a damaged pack whose index is damaged too is read past its damage and named with its files" {
+	init_store --chunker fixed --chunk-size 4K --frame-size 0
+	gen_bytes 1 20000 > a
+	gen_bytes 2 200000 > b
+	c add -q a
+	c add -q b
+	pack=$(ls -t "$S"/packs/*.pack | head -1)
+	name=$(basename "${pack%.pack}")
+	printf '\x5a' | dd of="$pack" bs=1 seek=100000 conv=notrunc status=none
+	printf '\x5a' | dd of="${pack%.pack}.idx" bs=1 seek=100 conv=notrunc status=none
+	lost=$(dd if=b bs=4096 skip=24 count=1 status=none | sha256sum | cut -c1-64)
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-missing $lost: chunk is missing; affects 'b'"
+	assert_out_contains "pack-corrupt packs/$name: its index cannot be used (data is corrupt), and is damaged (pack checksum does not match its contents): 'cdt gc' writes the 48 chunks that names need and only it holds to a new pack, and keeps it, as it may hold in its damage more that no other place holds; affects 'b'"
+	assert_out_contains "2 problems (chunk-missing 1, pack-corrupt 1): exit status 4"
+	run_split c fsck -j 1
+	assert_out_contains "2 problems (chunk-missing 1, pack-corrupt 1): exit status 4"
+	c gc 2>/dev/null && fail "gc kept no damaged pack"
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "pack-corrupt packs/$name: its index cannot be used (data is corrupt), and is damaged (pack checksum does not match its contents): 'cdt gc' keeps it, as it may hold in its damage 1 chunk that names need and no other place holds; affects 'b'"
+	assert_out_contains "2 problems (chunk-missing 1, pack-corrupt 1): exit status 4"
+	c cat a | cmp - a
+}

@@ -235,13 +235,15 @@ static int cmp_u32(const void *a, const void *b)
 }
 
 /*
- * A damaged pack without an index cannot be indexed again, and gc keeps
- * it while a chunk that names need may be in it: read on past its damage
- * (as gc does), the chunks names need that only it holds belong to its
- * problem; the chunks names need that are stored nowhere may be in its
- * damage. 1 if that makes it a problem (reported), 0 if it is garbage.
+ * A damaged pack readers do not see (it has no index, or one that cannot
+ * be used) cannot be indexed again, and gc keeps it while a chunk that
+ * names need may be in it: read on past its damage (as gc does), the
+ * chunks names need that only it holds belong to its problem; the chunks
+ * names need that are stored nowhere may be in its damage. `what` says why
+ * readers do not see it. 1 if that makes it a problem (reported), 0 if it
+ * is garbage.
  */
-static int report_damaged_unindexed(struct cdt_fsck *f, const char *name)
+static int report_damaged_unindexed(struct cdt_fsck *f, const char *name, const char *what)
 {
 	struct cdt_chunk_reader *r = cdt_chunk_reader_new(f->s);
 	struct cdt_base_source bases = cdt_chunk_base_source(r);
@@ -257,7 +259,7 @@ static int report_damaged_unindexed(struct cdt_fsck *f, const char *name)
 	if (ret != -CDT_ECORRUPT) {
 		/* It reads now, or not at all: what it holds is not known. */
 		fsck_report(f, CDT_FSCK_UNCHECKED, xstrfmt("packs/%s", name), 0,
-			    "it has no index, and cannot be read: %s",
+			    "%s, and cannot be read: %s", what,
 			    ret ? (why.len ? why.buf : cdt_strerror(ret)) : "it reads without error now");
 		free(hs.chunks);
 		strbuf_release(&why);
@@ -281,17 +283,17 @@ static int report_damaged_unindexed(struct cdt_fsck *f, const char *name)
 	}
 	if (hs.n)
 		p = fsck_report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", name), 0,
-				"it has no index, and is damaged (%s): 'cdt gc' writes the %zu "
+				"%s, and is damaged (%s): 'cdt gc' writes the %zu "
 				"chunk%s that names need and only it holds to a new pack, %s",
-				why.buf, hs.n, hs.n == 1 ? "" : "s",
+				what, why.buf, hs.n, hs.n == 1 ? "" : "s",
 				lost ? "and keeps it, as it may hold in its damage more that no other "
 				"place holds" : "then removes it once every chunk that names need reads "
 				"back good");
 	else
 		p = fsck_report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", name), 0,
-				"it has no index, and is damaged (%s): 'cdt gc' keeps it, as it may "
+				"%s, and is damaged (%s): 'cdt gc' keeps it, as it may "
 				"hold in its damage %zu chunk%s that names need and no other place "
-				"holds", why.buf, lost, lost == 1 ? "" : "s");
+				"holds", what, why.buf, lost, lost == 1 ? "" : "s");
 	/* Its chunks that names need are not missing: they belong to its problem. */
 	for (i = 0; p && i < hs.n; i++) {
 		struct fsck_chunk *c = &f->chunks[hs.chunks[i]];
@@ -417,10 +419,18 @@ static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_fil
 		} else if (ret != -ENOENT) {
 			char *what = xstrfmt("its index cannot be used (%s)", cdt_strerror(ret));
 
-			if (!report_unindexed(f, pack, what, NULL))
+			/* Damaged too, it is read on past its damage, as gc reads it. */
+			if (report_unindexed(f, pack, what, NULL))
+				;
+			else if (f->opt.quick)
 				fsck_report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", pack), 0,
 					    "index cannot be used (%s): the pack is hidden from readers",
 					    cdt_strerror(ret));
+			else if (!report_damaged_unindexed(f, pack, what))
+				pack_garbage(f, packsfd, file, CDT_FSCK_GARBAGE_PACK,
+					     "damaged pack whose index cannot be used; every chunk "
+					     "that names need is stored elsewhere too ('cdt gc' removes "
+					     "it once they all read back good)");
 			free(what);
 		}
 		break;
@@ -433,7 +443,7 @@ static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_fil
 			break;
 		}
 		if (ret == -CDT_ECORRUPT) {
-			if (!report_damaged_unindexed(f, pack))
+			if (!report_damaged_unindexed(f, pack, "it has no index"))
 				pack_garbage(f, packsfd, file, CDT_FSCK_GARBAGE_PACK,
 					     "damaged pack without an index; every chunk that names "
 					     "need is stored elsewhere too ('cdt gc' removes it once "
