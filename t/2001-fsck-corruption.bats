@@ -588,3 +588,28 @@ load lib-integrity
 	assert_out_contains "2 problems (chunk-missing 1, pack-corrupt 1): exit status 4"
 	c cat a | cmp - a
 }
+
+@test "a damaged chunk whose good copy only a damaged pack without an index holds is tied to that pack" {
+	init_store --chunker fixed --chunk-size 4K --frame-size 0
+	gen_bytes 2 196608 > b
+	c add -q b
+	old=$(ls "$S"/packs/*.pack)
+	name=$(basename "${old%.pack}")
+	rm "${old%.pack}.idx"
+	printf '\x5a' | dd of="$old" bs=1 seek=100000 conv=notrunc status=none
+	# Its chunks stored again (lookups miss them), the first damaged there.
+	cp b b2
+	printf x >> b2
+	c add -q b2
+	new=$(ls -t "$S"/packs/*.pack | head -1)
+	printf '\x5a' | dd of="$new" bs=1 seek=2000 conv=notrunc status=none
+	first=$(head -c 4096 b | sha256sum | cut -c1-64)
+	run_split c fsck -v
+	assert_status 4
+	assert_out_contains "chunk-corrupt $first: pack $(basename "${new%.pack}"): object at offset 8 fails its CRC; packs/$name, which readers do not see, holds a good copy: 'cdt gc' writes it to a new pack; affects 'b', 'b2'"
+	assert_out_contains "pack-corrupt packs/$name: it has no index, and is damaged (pack checksum does not match its contents): 'cdt gc' writes the 1 chunk that names need and only it holds a good copy of to a new pack, then removes it once every chunk that names need reads back good; affects 'b', 'b2'"
+	assert_out_contains "3 problems (chunk-corrupt 1, pack-corrupt 2): exit status 4"
+	[[ "$output" != *garbage* ]] || fail "fsck calls it garbage: $output"
+	run_split c gc
+	c cat b2 | cmp - b2
+}

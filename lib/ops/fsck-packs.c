@@ -162,6 +162,9 @@ struct hidden_scan {
 	struct cdt_fsck *f;
 	uint32_t *chunks;
 	size_t n, alloc;
+	/* Chunks that names need and that are stored elsewhere as well. */
+	uint32_t *copies;
+	size_t ncopies, acopies;
 };
 
 /* Read a pack without its index, bases of its deltas from the store. */
@@ -173,8 +176,13 @@ static int note_hidden(const struct cdt_pack_object *o, const unsigned char *raw
 	uint32_t ci = fsck_find_chunk(hs->f, &o->id);
 
 	(void)raw;
-	if (ci == FSCK_NONE || hs->f->chunks[ci].present || hs->f->chunks[ci].unlisted)
+	if (ci == FSCK_NONE || hs->f->chunks[ci].unlisted)
 		return 0;
+	if (hs->f->chunks[ci].present) {
+		ALLOC_GROW(hs->copies, hs->ncopies + 1, hs->acopies);
+		hs->copies[hs->ncopies++] = ci;
+		return 0;
+	}
 	ALLOC_GROW(hs->chunks, hs->n + 1, hs->alloc);
 	hs->chunks[hs->n++] = ci;
 	return 0;
@@ -194,12 +202,13 @@ static int scan_unindexed(struct cdt_fsck *f, const char *name, struct hidden_sc
 static int report_unindexed(struct cdt_fsck *f, const char *name, const char *what,
 			    struct cdt_pack *pack)
 {
-	struct hidden_scan hs = { f, NULL, 0, 0 };
+	struct hidden_scan hs = { f, NULL, 0, 0, NULL, 0, 0 };
 	struct fsck_problem *p;
 	size_t i;
 
 	if (f->opt.quick || scan_unindexed(f, name, &hs) < 0) {
 		free(hs.chunks);
+		free(hs.copies);
 		return 0;
 	}
 	p = fsck_report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", name), 0,
@@ -224,6 +233,7 @@ static int report_unindexed(struct cdt_fsck *f, const char *name, const char *wh
 	if (p)
 		p->pack = pack;
 	free(hs.chunks);
+	free(hs.copies);
 	return 1;
 }
 
@@ -234,58 +244,81 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Sort and drop repeats (a chunk a pack holds twice is one). */
+static size_t uniq_u32(uint32_t *v, size_t n)
+{
+	size_t i, k;
+
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_u32);
+	for (i = 0, k = 0; i < n; i++)
+		if (!k || v[k - 1] != v[i])
+			v[k++] = v[i];
+	return k;
+}
+
 /*
  * A damaged pack readers do not see (it has no index, or one that cannot
  * be used) cannot be indexed again, and gc keeps it while a chunk that
  * names need may be in it: read on past its damage (as gc does), the
- * chunks names need that only it holds belong to its problem; the chunks
- * names need that are stored nowhere may be in its damage. `what` says why
- * readers do not see it. 1 if that makes it a problem (reported), 0 if it
- * is garbage.
+ * chunks names need that only it holds belong to its problem, and so do
+ * those whose copy elsewhere is damaged (gc saves them from it too: their
+ * own problems say so); the chunks names need that are stored nowhere may
+ * be in its damage. `what` says why readers do not see it. 1 if that makes
+ * it a problem (reported), 0 if it is garbage.
  */
 static int report_damaged_unindexed(struct cdt_fsck *f, const char *name, const char *what)
 {
 	struct cdt_chunk_reader *r = cdt_chunk_reader_new(f->s);
 	struct cdt_base_source bases = cdt_chunk_base_source(r);
-	struct hidden_scan hs = { f, NULL, 0, 0 };
-	struct strbuf why = STRBUF_INIT;
+	struct hidden_scan hs = { f, NULL, 0, 0, NULL, 0, 0 };
+	struct strbuf why = STRBUF_INIT, cwhy = STRBUF_INIT;
 	struct fsck_problem *p;
-	size_t i, k, lost = 0;
+	unsigned char *buf = NULL;
+	size_t i, k, lost = 0, saved = 0;
 	int ret;
 
 	ret = cdt_pack_salvage(cdt_store_dirfd(f->s, CDT_DIR_PACKS), name, f->chunker->max_size,
 			       &bases, note_hidden, &hs, &why);
-	cdt_chunk_reader_free(r);
 	if (ret != -CDT_ECORRUPT) {
 		/* It reads now, or not at all: what it holds is not known. */
 		fsck_report(f, CDT_FSCK_UNCHECKED, xstrfmt("packs/%s", name), 0,
 			    "%s, and cannot be read: %s", what,
 			    ret ? (why.len ? why.buf : cdt_strerror(ret)) : "it reads without error now");
-		free(hs.chunks);
-		strbuf_release(&why);
-		return 1;
+		goto out;
 	}
-	/* (A chunk the pack holds twice is one.) */
-	if (hs.n > 1)
-		qsort(hs.chunks, hs.n, sizeof(*hs.chunks), cmp_u32);
-	for (i = 0, k = 0; i < hs.n; i++)
-		if (!k || hs.chunks[k - 1] != hs.chunks[i])
-			hs.chunks[k++] = hs.chunks[i];
-	hs.n = k;
+	hs.n = uniq_u32(hs.chunks, hs.n);
+	hs.ncopies = uniq_u32(hs.copies, hs.ncopies);
+	/* Its good copies of chunks whose stored copy is damaged: gc saves them from it. */
+	if (hs.ncopies)
+		buf = xmalloc(f->chunker->max_size);
+	for (i = 0, k = 0; i < hs.ncopies; i++) {
+		struct fsck_chunk *c = &f->chunks[hs.copies[i]];
+		uint32_t len;
+
+		if (c->problem != FSCK_NONE)
+			continue;
+		strbuf_reset(&cwhy);
+		if (cdt_chunk_read(r, &c->id, c->len, buf, &len, &cwhy) != -CDT_ECORRUPT)
+			continue;	/* good, or an I/O error: the check of chunks says */
+		fsck_chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, hs.copies[i],
+				   "%s; packs/%s, which readers do not see, holds a good copy: "
+				   "'cdt gc' writes it to a new pack", cwhy.buf, name);
+		hs.copies[k++] = hs.copies[i];
+	}
+	saved = k;
 	for (i = 0; i < f->nchunks; i++)
 		if (!f->chunks[i].present && !f->chunks[i].unlisted)
 			lost++;
 	lost -= hs.n;
-	if (!hs.n && !lost) {
-		free(hs.chunks);
-		strbuf_release(&why);
-		return 0;
-	}
-	if (hs.n)
+	if (!hs.n && !saved && !lost)
+		goto out;
+	if (hs.n || saved)
 		p = fsck_report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", name), 0,
 				"%s, and is damaged (%s): 'cdt gc' writes the %zu "
-				"chunk%s that names need and only it holds to a new pack, %s",
-				what, why.buf, hs.n, hs.n == 1 ? "" : "s",
+				"chunk%s that names need and only it holds%s to a new pack, %s",
+				what, why.buf, hs.n + saved, hs.n + saved == 1 ? "" : "s",
+				saved ? " a good copy of" : "",
 				lost ? "and keeps it, as it may hold in its damage more that no other "
 				"place holds" : "then removes it once every chunk that names need reads "
 				"back good");
@@ -295,7 +328,7 @@ static int report_damaged_unindexed(struct cdt_fsck *f, const char *name, const 
 				"hold in its damage %zu chunk%s that names need and no other place "
 				"holds", what, why.buf, lost, lost == 1 ? "" : "s");
 	/* Its chunks that names need are not missing: they belong to its problem. */
-	for (i = 0; p && i < hs.n; i++) {
+	for (i = 0; i < hs.n; i++) {
 		struct fsck_chunk *c = &f->chunks[hs.chunks[i]];
 
 		c->present = 1;
@@ -306,18 +339,29 @@ static int report_damaged_unindexed(struct cdt_fsck *f, const char *name, const 
 		}
 	}
 	/*
-	 * It reaches the names of the chunks it may hold in its damage
-	 * (missing: their problems come with the check of chunks).
+	 * It reaches the names of the chunks it saves, and of those it may
+	 * hold in its damage (missing: their problems come with the check of
+	 * chunks).
 	 */
-	for (i = 0; p && lost && i < f->nchunks; i++) {
+	for (i = 0; i < saved; i++) {
+		ALLOC_GROW(p->reach, p->nreach + 1, p->areach);
+		p->reach[p->nreach++] = hs.copies[i];
+	}
+	for (i = 0; lost && i < f->nchunks; i++) {
 		if (f->chunks[i].present || f->chunks[i].unlisted)
 			continue;
 		ALLOC_GROW(p->reach, p->nreach + 1, p->areach);
 		p->reach[p->nreach++] = (uint32_t)i;
 	}
+	ret = 1;
+out:
+	free(buf);
 	free(hs.chunks);
+	free(hs.copies);
 	strbuf_release(&why);
-	return 1;
+	strbuf_release(&cwhy);
+	cdt_chunk_reader_free(r);
+	return ret != -CDT_ECORRUPT;	/* 1: a problem (or unchecked) was reported */
 }
 
 /*
@@ -376,7 +420,7 @@ static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_fil
 	struct pack_files *fs = data;
 	struct cdt_fsck *f = fs->f;
 	int packsfd = cdt_store_dirfd(f->s, CDT_DIR_PACKS);
-	struct hidden_scan hs = { f, NULL, 0, 0 };
+	struct hidden_scan hs = { f, NULL, 0, 0, NULL, 0, 0 };
 	struct cdt_pack tmp;
 	size_t j;
 	int ret;
@@ -438,6 +482,7 @@ static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_fil
 		/* Left by an interrupted write, it holds nothing a name needs. */
 		ret = f->opt.quick ? 0 : scan_unindexed(f, pack, &hs);
 		free(hs.chunks);
+		free(hs.copies);
 		if (!ret && hs.n) {
 			report_unindexed(f, pack, "it has no index", NULL);
 			break;
