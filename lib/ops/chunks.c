@@ -2,6 +2,7 @@
 #include "ops/chunks.h"
 #include "base/compress.h"
 #include "format/fanout.h"
+#include "format/manifest.h"
 #include "format/object.h"
 #include "format/pack.h"
 #include "ops/packset.h"
@@ -653,4 +654,27 @@ int cdt_objects_walk(struct cdt_store *s, cdt_object_fn fn, cdt_stray_fn stray, 
 	free(packs);
 	/* Every pack listed was visited, but packs/ may hold more. */
 	return ret ? ret : cdt_packs_list_error(s);
+}
+
+int cdt_content_stored(struct cdt_store *s, struct cdt_chunk_reader *r, unsigned char *buf,
+		       const struct cdt_id *id, uint64_t size)
+{
+	struct cdt_manifest *m;
+	struct cdt_manifest_entry e;
+	uint64_t i, n;
+	int ret = cdt_manifest_open(s, id, &m, NULL);
+
+	if (ret == -ENOENT || ret == -CDT_ECORRUPT)
+		return 0;
+	if (ret < 0)
+		return ret;
+	n = cdt_manifest_count(m);
+	ret = cdt_manifest_size(m) == size;
+	for (i = 0; i < n && ret == 1; i++) {
+		ret = cdt_manifest_get(m, i, &e);
+		if (!ret)
+			ret = cdt_chunk_has_good(r, &e.id, e.len, buf);
+	}
+	cdt_manifest_close(m);
+	return ret;
 }

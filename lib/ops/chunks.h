@@ -23,6 +23,15 @@ struct cdt_chunk_reader;
  */
 int cdt_chunk_has_good(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t len,
 		       unsigned char *buf);
+/*
+ * Is the content `id` (of `size` bytes) in r's store as an add may name it
+ * without reading it: its manifest, of that size, and every chunk it lists
+ * (cdt_chunk_has_good(), with buf of the store's largest chunk)? A manifest
+ * alone proves nothing: one that no name uses may outlive its chunks (a gc
+ * stopped half way). 1, 0 or -errno.
+ */
+int cdt_content_stored(struct cdt_store *s, struct cdt_chunk_reader *r, unsigned char *buf,
+		       const struct cdt_id *id, uint64_t size);
 
 /* Returns the size in bytes of the stored form of a chunk, or -errno. */
 int64_t cdt_chunk_stored_size(struct cdt_store *s, const struct cdt_id *id);

@@ -47,33 +47,12 @@ void ingest_pend(struct cdt_ingest *ing, struct cdt_name_entry *meta,
 		ing->pend_manifests++;
 }
 
-/*
- * Is the content `id` (of `size` bytes) in the store: its manifest, and
- * every chunk it lists (a loose copy checked as add checks one)? A
- * manifest alone proves nothing: one that no name uses may outlive its
- * chunks (a gc stopped half way). 1, 0 or -errno.
- */
+/* cdt_content_stored() with the ingest thread's own chunk reader. */
 static int content_stored(struct cdt_ingest *ing, const struct cdt_id *id, uint64_t size)
 {
-	int self = cdt_workers_count(ing->workers), ret;
-	struct cdt_manifest *m;
-	struct cdt_manifest_entry e;
-	uint64_t i, n;
+	int self = cdt_workers_count(ing->workers);
 
-	ret = cdt_manifest_open(ing->store, id, &m, NULL);
-	if (ret == -ENOENT || ret == -CDT_ECORRUPT)
-		return 0;
-	if (ret < 0)
-		return ret;
-	n = cdt_manifest_count(m);
-	ret = cdt_manifest_size(m) == size;
-	for (i = 0; i < n && ret == 1; i++) {
-		ret = cdt_manifest_get(m, i, &e);
-		if (!ret)
-			ret = cdt_chunk_has_good(ing->readers[self], &e.id, e.len, ing->rbufs[self]);
-	}
-	cdt_manifest_close(m);
-	return ret;
+	return cdt_content_stored(ing->store, ing->readers[self], ing->rbufs[self], id, size);
 }
 
 int cdt_ingest_queue_entry(struct cdt_ingest *ing, struct cdt_name_entry *meta, void *cookie)

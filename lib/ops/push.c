@@ -154,34 +154,15 @@ static int copy_content(struct push *p, struct cdt_name_entry *meta, const struc
 
 /*
  * -n: does the destination hold the content as the ingest asks it to, to
- * be named without reading it: its manifest, of this size, and every
- * chunk it lists (a loose copy checked)? 1, 0 or -errno.
+ * be named without reading it (cdt_content_stored())? 1, 0 or -errno.
  */
 static int dest_holds(struct push *p, const struct cdt_id *id, uint64_t size)
 {
-	struct cdt_manifest *m;
-	struct cdt_manifest_entry me;
-	uint64_t i, n;
-	int ret;
-
-	ret = cdt_manifest_open(p->dst, id, &m, NULL);
-	if (ret == -ENOENT || ret == -CDT_ECORRUPT)
-		return 0;
-	if (ret < 0)
-		return ret;
 	if (!p->dst_reader) {
 		p->dst_reader = cdt_chunk_reader_new(p->dst);
 		p->dst_buf = xmalloc(cdt_store_chunker(p->dst)->max_size);
 	}
-	n = cdt_manifest_count(m);
-	ret = cdt_manifest_size(m) == size;
-	for (i = 0; i < n && ret == 1; i++) {
-		ret = cdt_manifest_get(m, i, &me);
-		if (!ret)
-			ret = cdt_chunk_has_good(p->dst_reader, &me.id, me.len, p->dst_buf);
-	}
-	cdt_manifest_close(m);
-	return ret;
+	return cdt_content_stored(p->dst, p->dst_reader, p->dst_buf, id, size);
 }
 
 static int push_name(const char *name, const struct cdt_name_entry *e, int err, const char *why,
