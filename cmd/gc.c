@@ -141,7 +141,11 @@ int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx)
 	       human_size(res.manifest_bytes, b, sizeof(b)),
 	       (unsigned long long)res.tmp_files, res.tmp_files == 1 ? "" : "s",
 	       human_size(res.tmp_bytes, t, sizeof(t)));
-	if (res.packs_written || res.packs_removed || res.loose_packed)
+	if ((res.packs_written || res.packs_removed || res.loose_packed) && (flags & CDT_GC_DRY_RUN))
+		printf("would pack %llu loose chunk%s; would rewrite or remove %llu pack%s\n",
+		       (unsigned long long)res.loose_packed, res.loose_packed == 1 ? "" : "s",
+		       (unsigned long long)res.packs_removed, res.packs_removed == 1 ? "" : "s");
+	else if (res.packs_written || res.packs_removed || res.loose_packed)
 		printf("packed %llu loose chunk%s; wrote %llu pack%s, removed %llu\n",
 		       (unsigned long long)res.loose_packed, res.loose_packed == 1 ? "" : "s",
 		       (unsigned long long)res.packs_written, res.packs_written == 1 ? "" : "s",

@@ -35,6 +35,11 @@ load test_helper
 	assert_out_contains "would remove pack"
 	# The summary counts the chunks of the dead pack.
 	printf '%s\n' "$output" | grep -Eq '^would remove [1-9][0-9]* chunks'
+	# No line says it did what it only would.
+	! printf '%s\n' "$output" | grep -Eq '^(packed|removed|removing|wrote|indexed) ' ||
+		fail "a dry run said it did: $output"
+	printf '%s\n' "$output" | grep -Eq '^would pack 0 loose chunks; would rewrite or remove 1 pack$' ||
+		fail "no line of the packs it would remove: $output"
 	[ "$(store_snapshot)" = "$before" ]
 	run_split c gc -v
 	assert_status 0

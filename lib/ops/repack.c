@@ -648,7 +648,10 @@ int cdt_repack(struct cdt_store *s, struct cdt_live *l, const struct cdt_repack_
 			    plan->total_bytes[i] - plan->live_bytes[i], data);
 			res->chunks += plan->packs[i]->count - plan->live_count[i];
 			res->chunk_bytes += plan->total_bytes[i] - plan->live_bytes[i];
+			res->packs_removed++;
 		}
+		/* Every live loose chunk goes into a pack; how many packs they make is not known. */
+		res->loose_packed = nloose;
 		return 0;
 	}
 
