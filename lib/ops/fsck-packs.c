@@ -188,6 +188,28 @@ static int note_hidden(const struct cdt_pack_object *o, const unsigned char *raw
 	return 0;
 }
 
+/*
+ * The chunks names need that only a pack readers do not see holds are not
+ * missing, only hidden: they belong to the pack's problem (whose names are
+ * then those of their users), not each to one of their own.
+ */
+static void hidden_to_problem(struct cdt_fsck *f, const struct hidden_scan *hs,
+			      const struct fsck_problem *p)
+{
+	size_t i;
+
+	for (i = 0; i < hs->n; i++) {
+		struct fsck_chunk *c = &f->chunks[hs->chunks[i]];
+
+		c->present = 1;
+		c->unfound = 1;
+		if (c->problem == FSCK_NONE) {
+			c->problem = (uint32_t)(p - f->problems);
+			f->nchunk_problems++;
+		}
+	}
+}
+
 static int scan_unindexed(struct cdt_fsck *f, const char *name, struct hidden_scan *hs)
 {
 	struct cdt_chunk_reader *r = cdt_chunk_reader_new(f->s);
@@ -204,7 +226,6 @@ static int report_unindexed(struct cdt_fsck *f, const char *name, const char *wh
 {
 	struct hidden_scan hs = { f, NULL, 0, 0, NULL, 0, 0 };
 	struct fsck_problem *p;
-	size_t i;
 
 	if (f->opt.quick || scan_unindexed(f, name, &hs) < 0) {
 		free(hs.chunks);
@@ -215,23 +236,10 @@ static int report_unindexed(struct cdt_fsck *f, const char *name, const char *wh
 			"%s; the pack itself is intact: 'cdt gc' or 'cdt repair' indexes it again "
 			"from its objects (%zu chunk%s that names need %s only there)", what, hs.n,
 			hs.n == 1 ? "" : "s", hs.n == 1 ? "is" : "are");
-	/*
-	 * Its chunks are not missing, only hidden: they belong to the pack's
-	 * problem (whose names are then those of their users), not each to
-	 * one of their own.
-	 */
-	for (i = 0; p && i < hs.n; i++) {
-		struct fsck_chunk *c = &f->chunks[hs.chunks[i]];
-
-		c->present = 1;
-		c->unfound = 1;
-		if (c->problem == FSCK_NONE) {
-			c->problem = (uint32_t)(p - f->problems);
-			f->nchunk_problems++;
-		}
-	}
-	if (p)
+	if (p) {
+		hidden_to_problem(f, &hs, p);
 		p->pack = pack;
+	}
 	free(hs.chunks);
 	free(hs.copies);
 	return 1;
@@ -328,16 +336,7 @@ static int report_damaged_unindexed(struct cdt_fsck *f, const char *name, const 
 				"hold in its damage %zu chunk%s that names need and no other place "
 				"holds", what, why.buf, lost, lost == 1 ? "" : "s");
 	/* Its chunks that names need are not missing: they belong to its problem. */
-	for (i = 0; i < hs.n; i++) {
-		struct fsck_chunk *c = &f->chunks[hs.chunks[i]];
-
-		c->present = 1;
-		c->unfound = 1;
-		if (c->problem == FSCK_NONE) {
-			c->problem = (uint32_t)(p - f->problems);
-			f->nchunk_problems++;
-		}
-	}
+	hidden_to_problem(f, &hs, p);
 	/*
 	 * It reaches the names of the chunks it saves, and of those it may
 	 * hold in its damage (missing: their problems come with the check of
