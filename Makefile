@@ -178,6 +178,7 @@ LIB_SOURCES = \
 	lib/ops/push.c \
 	lib/ops/remote.c \
 	lib/ops/remote-names.c \
+	lib/ops/remote-packs.c \
 	lib/ops/remote-write.c \
 	lib/ops/seed.c \
 	lib/ops/recompress.c \

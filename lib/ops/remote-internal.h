@@ -1,4 +1,4 @@
-/* remote-internal.h: what remote.c (opening and filling the cache) and remote-write.c (creating and writing s3:// stores) share. */
+/* remote-internal.h: what remote.c (opening the cache), remote-packs.c (its packs), remote-names.c and remote-write.c (creating and writing s3:// stores) share. */
 #ifndef CDT_REMOTE_INTERNAL_H
 #define CDT_REMOTE_INTERNAL_H
 
@@ -60,6 +60,22 @@ int remote_put_object(const struct remote *r, const char *path, const struct str
 int remote_put_file(int rootfd, int dirfd, const char *path, const void *buf, size_t len);
 /* The pack of that name the remote store listed when opened, or NULL. */
 struct rpack *remote_find_rpack(struct remote *r, const char *name);
+/*
+ * packs/ of the cache as info/packs says (remote-packs.c): each listed
+ * pack's index fetched and checked (or the cached one kept), a sparse
+ * pack file and its .have made; packs no longer listed removed. 0 or
+ * -errno (reported).
+ */
+int remote_refresh_packs(struct remote *r, int rootfd);
+/* What the .have of p says is here (once more after a trim). */
+void remote_load_have(struct rpack *p);
+/*
+ * The pack filler (cdt_pack_set_filler(), data the remote): make [off,
+ * off + len) of a cached pack present, fetching missing blocks; with
+ * `again` what is here is dropped first (it failed a check).
+ */
+int remote_fill_pack(int packsfd, const char *name, uint64_t off, uint64_t len, int again,
+		     struct strbuf *why, void *data);
 /*
  * The base URL of a store: an http(s) URL as it is (without trailing
  * slashes); s3://BUCKET[/PREFIX] as ENDPOINT/BUCKET[/PREFIX] (path-style),

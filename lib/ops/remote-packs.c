@@ -1,0 +1,432 @@
+/* remote-packs.c: the packs of a remote store in its cache: listed from info/packs, their indexes fetched and checked, their bytes fetched in blocks as reads need them. */
+#include "ops/remote-internal.h"
+#include "format/info.h"
+#include "format/pack.h"
+#include "base/fsutil.h"
+#include "base/hash.h"
+#include "base/http.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Does buf end in the checksum of what comes before it (a pack index, a manifest)? */
+static int ends_in_its_sum(const struct strbuf *buf)
+{
+	struct cdt_id sum;
+
+	if (buf->len < CDT_ID_LEN)
+		return 0;
+	cdt_hash(buf->buf, buf->len - CDT_ID_LEN, &sum);
+	return !memcmp(sum.b, buf->buf + buf->len - CDT_ID_LEN, CDT_ID_LEN);
+}
+
+struct rpack *remote_find_rpack(struct remote *r, const char *name)
+{
+	size_t lo = 0, hi = r->npacks;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(r->packs[mid].name, name);
+
+		if (!c)
+			return &r->packs[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Fetch blocks [first, end) of p (marked BLOCK_COMING by the caller). */
+static int fetch_blocks(struct remote *r, struct rpack *p, uint64_t first, uint64_t end,
+			struct strbuf *why)
+{
+	struct strbuf url = STRBUF_INIT, buf = STRBUF_INIT;
+	uint64_t off = first * BLOCK, len = MIN(end * BLOCK, p->size) - off, k;
+	unsigned char *ones;
+	int ret, lockfd = -1;
+
+	strbuf_addf(&url, "packs/%s.pack", p->name);
+	{
+		char *rel = strbuf_detach(&url, NULL);
+
+		remote_object_url(r, rel, &url);
+		free(rel);
+	}
+	ret = cdt_http_get(url.buf, off, len, (size_t)len, &buf, why);
+	/* A listed pack that is not there is an I/O error, not a missing chunk. */
+	if (ret == -ENOENT)
+		ret = -EIO;
+	/*
+	 * Data and marks are written under a shared lock on the .have, which
+	 * a trim of the cache takes exclusively (ops/cache-trim.h). Each fetch
+	 * opens its own: one shared open file would be unlocked by the first
+	 * thread done with it.
+	 */
+	if (!ret) {
+		strbuf_reset(&url);
+		strbuf_addf(&url, "%s.have", p->name);
+		lockfd = openat(r->packsfd, url.buf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		while (lockfd >= 0 && flock(lockfd, LOCK_SH) < 0 && errno == EINTR)
+			;
+	}
+	if (!ret)
+		ret = pwrite_all(p->fd, buf.buf, buf.len, (off_t)off);
+	if (!ret) {
+		/* Data first, then the mark: a mark never stands for bytes not written. */
+		ones = xmalloc(end - first);
+		memset(ones, BLOCK_HERE, end - first);
+		if (pwrite_all(p->havefd, ones, end - first, (off_t)first) < 0)
+			warning("cannot note what the cache of pack %s holds", p->name);
+		free(ones);
+	} else if (!why->len) {
+		strbuf_addf(why, "cannot write to the cache of pack %s: %s", p->name,
+			    cdt_strerror(ret));
+	}
+	if (lockfd >= 0)
+		close(lockfd);
+	pthread_mutex_lock(&r->mu);
+	for (k = first; k < end; k++)
+		p->have[k] = ret ? BLOCK_MISSING : BLOCK_HERE;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	strbuf_release(&url);
+	strbuf_release(&buf);
+	return ret;
+}
+
+/*
+ * The pack filler: make [off, off + len) of a cached pack present. Blocks
+ * another thread is fetching are waited for; missing runs are fetched,
+ * one request each. With `again`, what is here is dropped first (it
+ * failed a check).
+ */
+int remote_fill_pack(int packsfd, const char *name, uint64_t off, uint64_t len, int again,
+		     struct strbuf *why, void *data)
+{
+	struct remote *r = data;
+	struct strbuf local_why = STRBUF_INIT;
+	struct rpack *p;
+	uint64_t b, first, last;
+	int ret = 0;
+
+	if (!r || packsfd != r->packsfd || !(p = remote_find_rpack(r, name)))
+		return 1;	/* not a pack of the remote store: whole */
+	if (off >= p->size || len > p->size - off) {
+		strbuf_addf(why ? why : &local_why, "pack %s: read past its end", name);
+		strbuf_release(&local_why);
+		return -CDT_ECORRUPT;
+	}
+	first = off / BLOCK;
+	last = (off + len - 1) / BLOCK;
+	pthread_mutex_lock(&r->mu);
+	/*
+	 * The trim evicts the packs whose .have is oldest: a pack read from
+	 * the cache is used as much as one fetched. Once per process is enough.
+	 */
+	if (!p->used) {
+		p->used = 1;
+		futimens(p->havefd, NULL);
+	}
+	if (again) {
+		for (b = first; b <= last; b++)
+			if (p->have[b] == BLOCK_HERE) {
+				p->have[b] = BLOCK_MISSING;
+				if (pwrite_all(p->havefd, &p->have[b], 1, (off_t)b) < 0)
+					warning("cannot note what the cache of pack %s holds",
+						p->name);
+			}
+		if (again == 2) {
+			pthread_mutex_unlock(&r->mu);
+			return 1;
+		}
+	}
+	for (b = first; b <= last && !ret;) {
+		uint64_t end;
+
+		if (p->have[b] == BLOCK_HERE) {
+			b++;
+			continue;
+		}
+		if (p->have[b] == BLOCK_COMING) {
+			pthread_cond_wait(&r->cv, &r->mu);
+			continue;	/* look at b again */
+		}
+		for (end = b; end <= last && p->have[end] == BLOCK_MISSING; end++)
+			p->have[end] = BLOCK_COMING;
+		/* Read ahead: the missing blocks right after what was asked for. */
+		if (end == last + 1 && !r->seeds)
+			for (; end < p->nblocks && end <= last + READAHEAD / BLOCK &&
+			       p->have[end] == BLOCK_MISSING; end++)
+				p->have[end] = BLOCK_COMING;
+		pthread_mutex_unlock(&r->mu);
+		ret = fetch_blocks(r, p, b, end, why ? why : &local_why);
+		pthread_mutex_lock(&r->mu);
+		b = end;
+	}
+	pthread_mutex_unlock(&r->mu);
+	if (ret && !why)
+		error("%s", local_why.buf);
+	strbuf_release(&local_why);
+	return ret;
+}
+
+void remote_load_have(struct rpack *p)
+{
+	ssize_t n = pread_full(p->havefd, p->have, p->nblocks, 0);
+	uint64_t k;
+
+	/* Anything but a mark of a whole block counts as missing. */
+	for (k = 0; k < p->nblocks; k++)
+		if (n < 0 || k >= (uint64_t)n || p->have[k] != BLOCK_HERE)
+			p->have[k] = BLOCK_MISSING;
+}
+
+/*
+ * The size of pack p that its index (in the cache) implies: its objects
+ * tile the pack between header and trailer. 0 or -errno (the index does
+ * not open).
+ */
+static int implied_size(struct remote *r, const struct rpack *p, uint64_t *size)
+{
+	struct cdt_pack pk;
+	uint64_t i, off, end = CDT_PACK_HDR;
+	uint32_t len;
+	int ret = cdt_pack_open(r->packsfd, p->name, &pk);
+
+	if (ret)
+		return ret;
+	for (i = 0; i < pk.count; i++) {
+		cdt_pack_entry(&pk, i, NULL, &off, &len, NULL);
+		end = MAX(end, off + len);
+	}
+	cdt_pack_close(&pk);
+	*size = end + CDT_PACK_TRAILER;
+	return 0;
+}
+
+/*
+ * Is the index whose last bytes (the pack checksum, then its own) end at
+ * `end` the index of pack `name` ("pack-<hex of the pack checksum>")?
+ */
+static int indexes_pack(const unsigned char *end, const char *name)
+{
+	struct cdt_id id;
+
+	return !cdt_id_from_hex(name + 5, &id) &&
+	       !memcmp(end - 2 * CDT_ID_LEN, id.b, CDT_ID_LEN);
+}
+
+/* Does the cached packs/<name>.idx of size bytes name that pack as its own? */
+static int cached_indexes_pack(struct remote *r, const char *name, uint64_t size)
+{
+	unsigned char tail[2 * CDT_ID_LEN];
+	char path[CDT_ID_HEXLEN + 16];
+	int fd, ok;
+
+	if (size < sizeof(tail))
+		return 0;
+	snprintf(path, sizeof(path), "%s.idx", name);
+	fd = openat(r->packsfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ok = pread_full(fd, tail, sizeof(tail), (off_t)(size - sizeof(tail))) ==
+	     (ssize_t)sizeof(tail) && indexes_pack(tail + sizeof(tail), name);
+	close(fd);
+	return ok;
+}
+
+/* Make sure packs/<name>.idx is the remote's, and the sparse pack and its .have exist. */
+static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *ip,
+		      struct rpack *p)
+{
+	struct strbuf path = STRBUF_INIT, buf = STRBUF_INIT, why = STRBUF_INIT;
+	struct stat st;
+	uint64_t implied = 0;
+	int ret = 0, cached;
+
+	memset(p, 0, sizeof(*p));
+	p->fd = p->havefd = -1;
+	memcpy(p->name, ip->name, sizeof(p->name));
+	p->size = ip->pack_bytes;
+	p->nblocks = (p->size + BLOCK - 1) / BLOCK;
+
+	strbuf_addf(&path, "%s.idx", p->name);
+	cached = fstatat(r->packsfd, path.buf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		 S_ISREG(st.st_mode) && (uint64_t)st.st_size == ip->idx_bytes;
+	/* A cached index that does not open, or is another pack's, is fetched again. */
+	if (cached && (!cached_indexes_pack(r, p->name, ip->idx_bytes) ||
+		       implied_size(r, p, &implied) < 0))
+		cached = 0;
+	if (!cached) {
+		strbuf_reset(&path);
+		strbuf_addf(&path, "packs/%s.idx", p->name);
+		ret = remote_get_whole(r, path.buf, MIN(WHOLE_MAX, ip->idx_bytes), &buf, &why);
+		if (ret) {
+			ret = error_code(ret, "%s", why.buf);
+			goto out;
+		}
+		/* An index is whole or refused: its checksum ends it. */
+		if (buf.len != ip->idx_bytes || buf.len < 2 * CDT_ID_LEN || !ends_in_its_sum(&buf)) {
+			ret = error_code(-CDT_ECORRUPT,
+					 "%s/%s: damaged pack index (size or checksum)", r->base,
+					 path.buf);
+			goto out;
+		}
+		/* Whole, but another pack's: refused now, not rebuilt from the pack later. */
+		if (!indexes_pack((unsigned char *)buf.buf + buf.len, p->name)) {
+			char hex[CDT_ID_HEXLEN + 1];
+			struct cdt_id other;
+
+			memcpy(other.b, buf.buf + buf.len - 2 * CDT_ID_LEN, CDT_ID_LEN);
+			cdt_id_to_hex(&other, hex);
+			ret = error_code(-CDT_ECORRUPT, "%s/%s: the index of another pack (pack-%s)",
+					 r->base, path.buf, hex);
+			goto out;
+		}
+		strbuf_reset(&path);
+		strbuf_addf(&path, "%s.idx", p->name);
+		ret = remote_put_file(rootfd, r->packsfd, path.buf, buf.buf, buf.len);
+		if (ret) {
+			ret = error_code(ret, "cannot write '%s/packs/%s': %s", r->dir, path.buf,
+					 cdt_strerror(ret));
+			goto out;
+		}
+		ret = implied_size(r, p, &implied);
+		if (ret) {
+			ret = error_code(ret, "%s/packs/%s.idx: damaged pack index: %s", r->base,
+					 p->name, cdt_strerror(ret));
+			goto out;
+		}
+	}
+	/* Listed larger, it would be a sparse file and a map of blocks that size. */
+	if (p->size != implied) {
+		ret = error_code(-CDT_ECORRUPT, "%s/info/packs lists %s with %llu bytes; its "
+				 "index says %llu", r->base, p->name, (unsigned long long)p->size,
+				 (unsigned long long)implied);
+		goto out;
+	}
+	strbuf_reset(&path);
+	strbuf_addf(&path, "%s.pack", p->name);
+	p->fd = openat(r->packsfd, path.buf, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (p->fd < 0 || fstat(p->fd, &st) < 0) {
+		ret = error_code(-errno, "cannot open '%s/packs/%s': %s", r->dir, path.buf,
+				 cdt_strerror(errno));
+		goto out;
+	}
+	strbuf_reset(&path);
+	strbuf_addf(&path, "%s.have", p->name);
+	p->havefd = openat(r->packsfd, path.buf, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (p->havefd < 0) {
+		ret = error_code(-errno, "cannot open '%s/packs/%s': %s", r->dir, path.buf,
+				 cdt_strerror(errno));
+		goto out;
+	}
+	p->have = xcalloc(p->nblocks ? p->nblocks : 1, 1);
+	{
+		struct stat hst;
+
+		/* A .have of another size was made with another block size: start again. */
+		if (fstat(p->havefd, &hst) < 0 || (uint64_t)hst.st_size != p->nblocks)
+			st.st_size = -1;
+	}
+	if ((uint64_t)st.st_size != p->size) {
+		/* New, or not the size the remote pack has: start it empty. */
+		if (ftruncate(p->fd, 0) < 0 || ftruncate(p->fd, (off_t)p->size) < 0 ||
+		    ftruncate(p->havefd, 0) < 0 || ftruncate(p->havefd, (off_t)p->nblocks) < 0) {
+			ret = error_code(-errno, "cannot size '%s/packs/%s': %s", r->dir,
+					 p->name, cdt_strerror(errno));
+			goto out;
+		}
+	} else {
+		remote_load_have(p);
+	}
+out:
+	strbuf_release(&path);
+	strbuf_release(&buf);
+	strbuf_release(&why);
+	return ret;
+}
+
+static int cmp_rpack(const void *a, const void *b)
+{
+	return strcmp(((const struct rpack *)a)->name, ((const struct rpack *)b)->name);
+}
+
+/* Is `name` (a file in packs/) one of the packs listed? */
+static int listed(const struct remote *r, const char *file)
+{
+	size_t i, n;
+
+	for (i = 0; i < r->npacks; i++) {
+		n = strlen(r->packs[i].name);
+		if (!strncmp(file, r->packs[i].name, n) &&
+		    (!strcmp(file + n, ".pack") || !strcmp(file + n, ".idx") ||
+		     !strcmp(file + n, ".have")))
+			return 1;
+	}
+	return 0;
+}
+
+int remote_refresh_packs(struct remote *r, int rootfd)
+{
+	struct strbuf buf = STRBUF_INIT, why = STRBUF_INIT;
+	struct cdt_info_pack *ips = NULL;
+	struct cdt_dent *dents = NULL;
+	size_t n = 0, nd = 0, i;
+	int ret;
+
+	ret = remote_get_whole(r, "info/packs", WHOLE_MAX, &buf, &why);
+	if (ret == -ENOENT) {
+		ret = error_code(ret, "'%s' has no info/packs: not a cdt store, or one written "
+				 "before stores kept it ('cdt fsck --rebuild-refs' there writes it)",
+				 r->base);
+		goto out;
+	}
+	if (ret) {
+		ret = error_code(ret, "%s", why.buf);
+		goto out;
+	}
+	ret = cdt_info_packs_parse(buf.buf, buf.len, &ips, &n, &why);
+	if (ret) {
+		ret = error_code(ret, "%s/info/packs is damaged: %s", r->base, why.buf);
+		goto out;
+	}
+	/* The cache's own info/ is the remote's, which a push then updates. */
+	ret = remote_put_file(rootfd, rootfd, "info/packs", buf.buf, buf.len);
+	if (ret) {
+		ret = error_code(ret, "cannot write '%s/info/packs': %s", r->dir, cdt_strerror(ret));
+		goto out;
+	}
+	r->packs = xcalloc(n ? n : 1, sizeof(*r->packs));
+	for (i = 0; i < n; i++) {
+		ret = cache_pack(r, rootfd, &ips[i], &r->packs[i]);
+		r->npacks = i + 1;
+		if (ret)
+			goto out;
+	}
+	qsort(r->packs, r->npacks, sizeof(*r->packs), cmp_rpack);
+	/* Packs the remote store no longer has (gc there) go from the cache too. */
+	if (cdt_list_dir(r->packsfd, ".", &dents, &nd) == 0) {
+		for (i = 0; i < nd; i++)
+			if (!strncmp(dents[i].name, "pack-", 5) && !listed(r, dents[i].name))
+				unlinkat(r->packsfd, dents[i].name, 0);
+		cdt_dents_free(dents, nd);
+	}
+out:
+	free(ips);
+	strbuf_release(&buf);
+	strbuf_release(&why);
+	return ret;
+}
+
