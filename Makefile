@@ -199,6 +199,7 @@ LIB_SOURCES = \
 CMD_SOURCES = \
 	cmd/add.c \
 	cmd/add-walk.c \
+	cmd/add-xattrs.c \
 	cmd/cat.c \
 	cmd/common.c \
 	cmd/diff.c \

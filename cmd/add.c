@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,146 +137,6 @@ static void fill_meta(struct cdt_name_entry *meta, const struct source *src, con
 	meta->gid = sb->st_gid;
 }
 
-static int cmp_xattr(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Where extended attributes are read from: an open file, or a path. */
-struct xattr_src {
-	int fd;			/* >= 0: this file, and path is not used */
-	const char *path;
-	int follow;		/* a final symbolic link of path is followed */
-};
-
-static ssize_t xattr_list(const struct xattr_src *x, char *buf, size_t size)
-{
-	if (x->fd >= 0)
-		return flistxattr(x->fd, buf, size);
-	return x->follow ? listxattr(x->path, buf, size) : llistxattr(x->path, buf, size);
-}
-
-static ssize_t xattr_get(const struct xattr_src *x, const char *name, void *buf, size_t size)
-{
-	if (x->fd >= 0)
-		return fgetxattr(x->fd, name, buf, size);
-	return x->follow ? getxattr(x->path, name, buf, size) :
-			   lgetxattr(x->path, name, buf, size);
-}
-
-/*
- * The extended attributes of x (`shown` in messages) as name entry
- * records, names in byte order. ACLs are the system.posix_acl_*
- * attributes. 0, or -1 after a warning (then none are stored: the entry
- * is stored without them).
- */
-static int read_xattrs_at(const char *shown, const struct xattr_src *x, struct cdt_name_entry *e)
-{
-	struct strbuf out = STRBUF_INIT;
-	char *list = NULL, **names = NULL;
-	ssize_t n;
-	size_t nr = 0, alloc = 0, i;
-	char *p;
-
-	n = xattr_list(x, NULL, 0);
-	if (n <= 0) {
-		if (n < 0 && errno != ENOTSUP)
-			warning("cannot list extended attributes of '%s': %s; stored without them",
-				quote(shown), cdt_strerror(errno));
-		return n < 0 && errno != ENOTSUP ? -1 : 0;
-	}
-	list = xmalloc((size_t)n + 1);
-	n = xattr_list(x, list, (size_t)n);
-	if (n < 0)
-		goto fail;
-	for (p = list; p < list + n; p += strlen(p) + 1) {
-		ALLOC_GROW(names, nr + 1, alloc);
-		names[nr++] = p;
-	}
-	qsort(names, nr, sizeof(*names), cmp_xattr);
-	for (i = 0; i < nr; i++) {
-		ssize_t vl = xattr_get(x, names[i], NULL, 0);
-		size_t nl = strlen(names[i]), at;
-		unsigned char h[6];
-
-		if (vl < 0)
-			goto fail;
-		at = out.len;
-		put_le16(h, (uint16_t)nl);
-		put_le32(h + 2, (uint32_t)vl);
-		strbuf_add(&out, h, sizeof(h));
-		strbuf_add(&out, names[i], nl);
-		strbuf_grow(&out, (size_t)vl);
-		vl = xattr_get(x, names[i], out.buf + out.len, (size_t)vl);
-		if (vl < 0)
-			goto fail;
-		/* The value may have shrunk between the two calls. */
-		put_le32((unsigned char *)out.buf + at + 2, (uint32_t)vl);
-		strbuf_setlen(&out, out.len + (size_t)vl);
-		if (out.len > CDT_NAME_XATTR_MAX) {
-			warning("'%s': extended attributes larger than %u bytes; stored without them",
-				quote(shown), CDT_NAME_XATTR_MAX);
-			errno = 0;
-			goto fail_quiet;
-		}
-	}
-	free(names);
-	free(list);
-	if (out.len) {
-		e->xattrs_len = out.len;
-		e->xattrs = (unsigned char *)strbuf_detach(&out, NULL);
-	}
-	strbuf_release(&out);
-	return 0;
-fail:
-	warning("cannot read extended attributes of '%s': %s; stored without them", quote(shown),
-		cdt_strerror(errno));
-fail_quiet:
-	free(names);
-	free(list);
-	strbuf_release(&out);
-	return -1;
-}
-
-/*
- * With --xattrs, the extended attributes of src, read as its content is:
- * from fd if it is open (>= 0: what was read, even if another file took
- * its name since), else a PATH argument followed if it is a symbolic
- * link, what a walk found through its directory opened without following
- * one (see open_walked()).
- */
-static int read_xattrs(struct add_state *st, const struct source *src, int fd,
-		       struct cdt_name_entry *e)
-{
-	char fdpath[64 + PATH_MAX];
-	struct xattr_src x = { fd, src->path, 1 };
-	const char *base;
-	int dfd, ret;
-
-	if (!st->xattrs)
-		return 0;
-	if (fd >= 0 || !src->root) {
-		if (fd < 0 && strlen(src->path) >= PATH_MAX) {
-			warning("'%s': path too long to read its extended attributes; stored without them",
-				quote(src->path));
-			return -1;
-		}
-		return read_xattrs_at(src->path, &x, e);
-	}
-	dfd = open_walked_parent(src->path, src->root, &base);
-	if (dfd < 0) {
-		warning("cannot list extended attributes of '%s': %s; stored without them",
-			quote(src->path), open_walked_why(errno, src->root));
-		return -1;
-	}
-	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d/%s", dfd, base);
-	x.path = fdpath;
-	x.follow = 0;
-	ret = read_xattrs_at(src->path, &x, e);
-	close(dfd);
-	return ret;
-}
-
 /* A directory or a symbolic link: its entry is all there is to store. */
 static enum add_result add_entry(struct cdt_ingest *ing, struct add_state *st, struct source *src)
 {
@@ -313,7 +172,7 @@ static enum add_result add_entry(struct cdt_ingest *ing, struct add_state *st, s
 		/* A link's own permission bits mean nothing on Linux. */
 		meta->mode = 0777;
 	}
-	read_xattrs(st, src, -1, meta);
+	add_read_xattrs(st, src, -1, meta);
 	if (!cdt_ingest_queue_entry(ing, meta, src))
 		ret = ADD_QUEUED;
 out:
@@ -441,7 +300,7 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 		meta->content = content;
 		meta->size = (uint64_t)src->st.st_size;
 	}
-	read_xattrs(st, src, -1, meta);
+	add_read_xattrs(st, src, -1, meta);
 	/* Content no longer stored (a stale cache): read the file after all. */
 	known = cdt_ingest_queue_entry(ing, meta, src) == 0;
 	if (known) {
@@ -554,7 +413,7 @@ static enum add_result add_one(struct cdt_ingest *ing, struct add_state *st, str
 		fill_meta(meta, src, &before);
 	}
 	if (!src->is_stdin)
-		read_xattrs(st, src, fd, meta);
+		add_read_xattrs(st, src, fd, meta);
 	st->current = src->name;
 	src->read_at = af ? af->read_at : (int64_t)time(NULL);
 	if (af ? cdt_ingest_queue_ahead(ing, af, what, meta, src, &res) < 0 :

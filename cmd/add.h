@@ -1,4 +1,4 @@
-/* cmd/add.h: what cmd/add.c (storing) and cmd/add-walk.c (finding what to store) share. */
+/* cmd/add.h: what cmd/add.c (storing), cmd/add-walk.c (finding what to store) and cmd/add-xattrs.c share. */
 #ifndef CDT_CMD_ADD_H
 #define CDT_CMD_ADD_H
 
@@ -106,5 +106,17 @@ void skip(struct add_state *st, const char *path, const char *fmt, ...)
 int collect(struct add_state *st, int argc, char **argv);
 /* Two sources with one name, or a file name under another: reported, -1. */
 int check_name_clashes(struct add_state *st);
+struct cdt_name_entry;
+/*
+ * With --xattrs, the extended attributes and ACLs of src into e (name
+ * entry records, names in byte order; add-xattrs.c), read as its content
+ * is: from fd if it is open (>= 0: what was read, even if another file
+ * took its name since), else a PATH argument followed if it is a symbolic
+ * link, what a walk found through its directory opened without following
+ * one (see open_walked()). 0, or -1 after a warning (then stored without
+ * them).
+ */
+int add_read_xattrs(const struct add_state *st, const struct source *src, int fd,
+		    struct cdt_name_entry *e);
 
 #endif
