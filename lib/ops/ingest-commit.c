@@ -61,7 +61,9 @@ int cdt_ingest_queue_entry(struct cdt_ingest *ing, struct cdt_name_entry *meta, 
 
 	memset(&res, 0, sizeof(res));
 	if (cdt_name_has_content(meta)) {
-		int ret = ingest_content_pending(ing, &meta->content) ? 1 :
+		uint64_t size;
+		/* Of the name's size, as cdt_content_stored() asks of a stored one. */
+		int ret = ingest_content_pending(ing, &meta->content, &size) ? size == meta->size :
 			  content_stored(ing, &meta->content, meta->size);
 
 		if (ret < 0)
@@ -546,10 +548,15 @@ void ingest_fail_pending(struct cdt_ingest *ing, int err)
 	finish_job(ing, j, NULL, NULL);
 }
 
-int ingest_content_pending(const struct cdt_ingest *ing, const struct cdt_id *id)
+int ingest_content_pending(const struct cdt_ingest *ing, const struct cdt_id *id, uint64_t *size)
 {
-	return cdt_idset_has(&ing->pend_ids, id) ||
-	       (ing->inflight && cdt_idset_has(&ing->inflight->ids, id));
+	const uint64_t *v = cdt_idset_get(&ing->pend_ids, id);
+
+	if (!v && ing->inflight)
+		v = cdt_idset_get(&ing->inflight->ids, id);
+	if (v && size)
+		*size = *v;
+	return v != NULL;
 }
 
 void ingest_commit_wait(struct cdt_ingest *ing)

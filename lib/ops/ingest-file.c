@@ -191,7 +191,7 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 		goto out;
 	}
 	/* The same content queued earlier in this batch: its manifest is on its way. */
-	if (ingest_content_pending(ing, &res->content)) {
+	if (ingest_content_pending(ing, &res->content, NULL)) {
 		res->manifest_existed = 1;
 		ret = 0;
 		goto out;
@@ -238,7 +238,7 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 			error("cannot write reference table: %s", cdt_strerror(ret));
 			goto out;
 		}
-		cdt_idset_add(&ing->pend_ids, &res->content);
+		cdt_idset_put(&ing->pend_ids, &res->content, res->size);
 		*mwp = mw;
 		mw = NULL;
 	}

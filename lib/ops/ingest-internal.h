@@ -354,9 +354,10 @@ void ingest_fill_ahead(struct cdt_ingest *ing, struct round *r, int *eof);
  * was interrupted); ingest_commit_wait() finishes the batch on its way.
  * ingest_content_pending(): is the manifest of `id` pending, in this batch
  * or the one on its way (a name that uses it then fails if that one does)?
+ * *size (optional) gets the size of that content.
  */
 struct commit_job;
-int ingest_content_pending(const struct cdt_ingest *ing, const struct cdt_id *id);
+int ingest_content_pending(const struct cdt_ingest *ing, const struct cdt_id *id, uint64_t *size);
 void ingest_commit_wait(struct cdt_ingest *ing);
 void ingest_pend(struct cdt_ingest *ing, struct cdt_name_entry *meta,
 		 const struct cdt_ingest_result *res, struct cdt_manifest_writer *mw, int heal,

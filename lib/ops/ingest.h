@@ -123,9 +123,9 @@ int cdt_ingest_queue_expect(struct cdt_ingest *ing, int fd, const char *what,
 /*
  * Queue a name whose content is already stored (content and size set in
  * meta: a files cache hit), or that has none (a directory or symbolic
- * link). A name with content whose manifest is not in the store is
- * refused with -ENOENT (not reported: the caller reads the file). 0 or
- * -errno.
+ * link). A name with content whose manifest is not in the store (nor
+ * pending in it), or is of another size than the name's, is refused with
+ * -ENOENT (not reported: the caller reads the file). 0 or -errno.
  */
 int cdt_ingest_queue_entry(struct cdt_ingest *ing, struct cdt_name_entry *meta, void *cookie);
 /*

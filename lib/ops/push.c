@@ -24,7 +24,6 @@ struct push {
 	struct cdt_restore *reader;
 	uint64_t seen;		/* names the walk gave */
 	struct cdt_idset counted;	/* -n: the contents counted to copy, each once */
-	struct cdt_idset sizes;		/* the contents copied from the source: their sizes */
 	struct cdt_chunk_reader *dst_reader;	/* -n: what the destination holds */
 	unsigned char *dst_buf;
 };
@@ -172,7 +171,6 @@ static int push_name(const char *name, const struct cdt_name_entry *e, int err, 
 	struct cdt_name_entry *meta;
 	struct strbuf why_dest = STRBUF_INIT;
 	struct cdt_id want;
-	uint64_t *size;
 	int same, ret;
 
 	p->seen++;
@@ -228,23 +226,13 @@ static int push_name(const char *name, const struct cdt_name_entry *e, int err, 
 	}
 	want = e->content;
 	/*
-	 * A content copied earlier in this push is pending in the ingest,
-	 * which then takes any size: another name of it must have its size.
+	 * Content the destination holds (manifest and every chunk), or that
+	 * is pending there, of this size, needs only its name.
 	 */
-	size = cdt_name_has_content(e) ? cdt_idset_get(&p->sizes, &e->content) : NULL;
-	if (size && *size != e->size)
-		ret = error_code(-CDT_ECORRUPT,
-				 "cannot read '%s': its entry says %llu bytes, its manifest %llu",
-				 quote(name), (unsigned long long)e->size, (unsigned long long)*size);
-	else
-		/* Content the destination holds (manifest and every chunk) needs only its name. */
-		ret = cdt_ingest_queue_entry(p->ing, meta, NULL);
-	if (ret == -ENOENT && cdt_name_has_content(e)) {
-		/* Read with its entry's size checked against the source's manifest. */
+	ret = cdt_ingest_queue_entry(p->ing, meta, NULL);
+	/* Else read, with its entry's size checked against the source's manifest. */
+	if (ret == -ENOENT && cdt_name_has_content(e))
 		ret = copy_content(p, meta, &want);
-		if (!ret)
-			cdt_idset_put(&p->sizes, &want, e->size);
-	}
 	if (ret < 0)
 		p->res->failed++;
 	cdt_name_entry_release(meta);
@@ -287,7 +275,7 @@ static int replaces_type(void *cookie, void *data)
 int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *prefixes, size_t n,
 	     const struct cdt_push_options *opt, struct cdt_push_result *res)
 {
-	struct push p = { src, dst, opt, res, NULL, NULL, 0, CDT_IDSET_INIT, CDT_IDSET_INIT,
+	struct push p = { src, dst, opt, res, NULL, NULL, 0, CDT_IDSET_INIT,
 			  NULL, NULL };
 	struct cdt_ingest_options io = { 0 };
 	size_t i;
@@ -335,7 +323,6 @@ int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *pr
 	}
 	cdt_restore_free(p.reader);
 	cdt_idset_clear(&p.counted);
-	cdt_idset_clear(&p.sizes);
 	if (p.dst_reader)
 		cdt_chunk_reader_free(p.dst_reader);
 	free(p.dst_buf);
