@@ -200,3 +200,47 @@ load lib-integrity
 		rm src/a
 	done
 }
+
+@test "repair writes many chunks back with a few syncs, each durable before it is in place" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store --chunk-size 4K --frame-size 0
+	gen_bytes 3 600000 > stored
+	c add -q stored
+	rm "$S"/packs/pack-*
+	c fsck --rebuild-refs > /dev/null || true	# info/packs lists the pack no more
+	traced -f -y -o trace.log -e trace=openat,syncfs,fsync,fdatasync,rename,renameat,renameat2 \
+		"$CDT" --store "$S" repair --from stored > out 2> err || { cat err; false; }
+	n=$(grep -c "^restored chunk" out || true)
+	[ "$n" -ge 100 ] || fail "expected at least 100 chunks restored, got $n"
+	# Every object renamed into place after a sync that follows its writing,
+	# and a sync after the last rename; a few syncs in all, not two a chunk.
+	python3 - trace.log <<'PY' || false
+import re, sys
+ev = []
+for line in open(sys.argv[1]):
+    m = re.match(r'\d+\s+(\w+)\((.*)\)\s+=\s+(\d+)', line.strip())
+    if m:
+        ev.append((m.group(1), m.group(2)))
+syncs = [i for i, (c, a) in enumerate(ev) if c in ('syncfs', 'fsync', 'fdatasync')]
+made = {}
+renames = 0
+for i, (c, a) in enumerate(ev):
+    names = re.findall(r'"([^"]*)"', a)
+    if c == 'openat' and names and names[0].startswith('repair-'):
+        made[names[0]] = i
+    if c.startswith('rename') and '/objects>' in a:
+        renames += 1
+        t = made.get(names[0])
+        if t is None or not any(t < s < i for s in syncs):
+            sys.exit("renamed into place without a sync after it was written: " + names[0])
+        if not any(s > i for s in syncs):
+            sys.exit("no sync after " + names[0] + " was put in place")
+if renames < 100:
+    sys.exit("expected 100 renames into objects/, saw %d" % renames)
+if len(syncs) > 12:
+    sys.exit("%d syncs for %d chunks" % (len(syncs), renames))
+PY
+	assert_fsck_clean
+	c cat -o back stored
+	cmp back stored
+}

@@ -317,33 +317,53 @@ void cdt_chunk_batch_free(struct cdt_chunk_batch *b)
 	free(b);
 }
 
+/* Rename tmpname over objects/<id>, making its fan-out directory; path gets that path. */
+static int install_replacement(struct cdt_store *s, const struct cdt_id *id, const char *tmpname,
+			       char *path)
+{
+	int objfd = cdt_store_dirfd(s, CDT_DIR_OBJECTS);
+	int tmpfd = cdt_store_dirfd(s, CDT_DIR_TMP);
+	int ret = 0;
+
+	cdt_id_path(id, path);
+	path[2] = '\0';
+	if (mkdirat(objfd, path, 0777) < 0 && errno != EEXIST)
+		ret = -errno;
+	path[2] = '/';
+	if (!ret && renameat(tmpfd, tmpname, objfd, path) < 0)
+		ret = -errno;
+	if (ret)
+		unlinkat(tmpfd, tmpname, 0);
+	return ret;
+}
+
 int cdt_chunk_replace(struct cdt_store *s, const struct cdt_id *id,
 		      const void *obj, size_t obj_len)
 {
 	struct strbuf name = STRBUF_INIT;
 	char path[CDT_ID_HEXLEN + 2];
-	int objfd = cdt_store_dirfd(s, CDT_DIR_OBJECTS);
 	int ret;
 
 	ret = write_tmp(s, "repair", obj, obj_len, &name, 1);
-	if (ret < 0)
-		goto out;
-	cdt_id_path(id, path);
-	path[2] = '\0';
-	if (mkdirat(objfd, path, 0777) < 0 && errno != EEXIST) {
-		ret = -errno;
-		unlinkat(cdt_store_dirfd(s, CDT_DIR_TMP), name.buf, 0);
-		goto out;
+	if (!ret)
+		ret = install_replacement(s, id, name.buf, path);
+	if (!ret) {
+		path[2] = '\0';
+		ret = fsync_dirat(cdt_store_dirfd(s, CDT_DIR_OBJECTS), path);
 	}
-	path[2] = '/';
-	if (renameat(cdt_store_dirfd(s, CDT_DIR_TMP), name.buf, objfd, path) < 0) {
-		ret = -errno;
-		unlinkat(cdt_store_dirfd(s, CDT_DIR_TMP), name.buf, 0);
-		goto out;
-	}
-	path[2] = '\0';
-	ret = fsync_dirat(objfd, path);
-out:
 	strbuf_release(&name);
 	return ret;
+}
+
+int cdt_chunk_replace_stage(struct cdt_store *s, const void *obj, size_t obj_len,
+			    struct strbuf *tmpname)
+{
+	return write_tmp(s, "repair", obj, obj_len, tmpname, 0);
+}
+
+int cdt_chunk_replace_install(struct cdt_store *s, const struct cdt_id *id, const char *tmpname)
+{
+	char path[CDT_ID_HEXLEN + 2];
+
+	return install_replacement(s, id, tmpname, path);
 }

@@ -7,6 +7,8 @@
 #include "base/hash.h"
 #include "format/store.h"
 
+struct strbuf;
+
 /*
  * Chunks are staged, then committed together: a batch of more than a few
  * becomes a pack file, a small one loose objects. Either way one syncfs
@@ -70,10 +72,22 @@ const char *cdt_chunk_batch_pack_name(const struct cdt_chunk_batch *b);
 void cdt_chunk_batch_free(struct cdt_chunk_batch *b);
 
 /*
- * Write one chunk durably in place of a missing or damaged one (repair):
- * staged, synced, then renamed over the old file. 0 or -errno.
+ * Write one chunk durably in place of a missing or damaged one: staged,
+ * synced, then renamed over the old file, its directory synced. 0 or
+ * -errno.
  */
 int cdt_chunk_replace(struct cdt_store *s, const struct cdt_id *id,
 		      const void *obj, size_t obj_len);
+/*
+ * The same in two steps, for many chunks at once (repair): write the
+ * object to a temporary file, not synced (its name in tmpname); then,
+ * after the caller's syncfs, rename it over the loose copy of id (its
+ * fan-out directory made if missing). Nothing of the install is synced:
+ * the caller syncs the store before it counts on the chunk. Each removes
+ * the temporary file when it fails. 0 or -errno.
+ */
+int cdt_chunk_replace_stage(struct cdt_store *s, const void *obj, size_t obj_len,
+			    struct strbuf *tmpname);
+int cdt_chunk_replace_install(struct cdt_store *s, const struct cdt_id *id, const char *tmpname);
 
 #endif

@@ -25,11 +25,23 @@
 
 /* Local bytes cut and hashed per round (as add reads). */
 #define READ_BUF (8u << 20)
+/* Chunks written back per syncfs: at most this many, or this many bytes of objects. */
+#define STAGE_CHUNKS 1024
+#define STAGE_BYTES (64u << 20)
 
 struct wanted {
 	struct cdt_id id;
 	uint32_t len;
 	int done;
+	int staged;	/* written to tmp/, not yet in place */
+};
+
+/* A chunk written back, waiting for the next commit_staged(). */
+struct staged {
+	size_t want;		/* index into want */
+	struct strbuf tmpname;
+	const char *what;	/* the file it came from (scanned until the commit) */
+	uint64_t offset;
 };
 
 struct piece {
@@ -62,7 +74,7 @@ struct cdt_repair {
 	struct wanted *want;
 	size_t nwant, awant;
 	struct cdt_idset want_ids;	/* id -> index into want */
-	uint64_t left;			/* wanted and not done */
+	uint64_t left;			/* wanted, not done and not staged */
 	uint32_t min_len;		/* shortest chunk still wanted */
 	int want_block;			/* fixed chunker: a whole block is wanted */
 
@@ -79,6 +91,13 @@ struct cdt_repair {
 	dev_t store_dev;
 	ino_t store_ino;
 	struct cdt_repair_stats stats;
+	/*
+	 * Chunks written back and not yet in place: one syncfs makes a batch
+	 * of them durable before their renames, one more the renames, and
+	 * only then is each read back and counted (not two fsyncs a chunk).
+	 */
+	struct staged *staged;
+	size_t nstaged, astaged, staged_bytes;
 	/* finish() */
 	void (*problem_cb)(const struct cdt_fsck_item *it, void *data);
 	void *problem_data;
@@ -92,6 +111,7 @@ static int collect_wanted(const struct cdt_id *id, uint32_t len, void *data)
 	r->want[r->nwant].id = *id;
 	r->want[r->nwant].len = len;
 	r->want[r->nwant].done = 0;
+	r->want[r->nwant].staged = 0;
 	cdt_idset_put(&r->want_ids, id, r->nwant);
 	r->nwant++;
 	return 0;
@@ -106,7 +126,7 @@ static void update_limits(struct cdt_repair *r)
 	r->min_len = UINT32_MAX;
 	r->want_block = 0;
 	for (i = 0; i < r->nwant; i++) {
-		if (r->want[i].done)
+		if (r->want[i].done || r->want[i].staged)
 			continue;
 		r->left++;
 		r->min_len = MIN(r->min_len, r->want[i].len);
@@ -223,6 +243,7 @@ void cdt_repair_free(struct cdt_repair *r)
 	free(r->win[1].pieces);
 	free(r->check);
 	free(r->obj);
+	free(r->staged);	/* each committed by the scan that staged it */
 	free(r->want);
 	cdt_idset_clear(&r->want_ids);
 	free(r);
@@ -233,65 +254,148 @@ uint64_t cdt_repair_wanted(const struct cdt_repair *r)
 	return r->left;
 }
 
-/* Write one wanted chunk back from data that hashes to its id. */
-static int restore_chunk(struct cdt_repair *r, struct wanted *w, const unsigned char *data,
-			 const char *what, uint64_t offset)
+/* w is healed: read good now, whoever made it good. */
+static void healed(struct cdt_repair *r, struct wanted *w)
+{
+	if (!w->done && !w->staged && r->left)
+		r->left--;
+	w->done = 1;
+	w->staged = 0;
+	cdt_fsck_chunk_healed(r->fsck, &w->id);
+}
+
+/*
+ * Put the staged chunks in place, durably, and check each: one syncfs
+ * before the renames (a chunk in place is always complete), one after (a
+ * chunk counted restored stays so through a crash). A chunk that fails
+ * is wanted again, from a later match. restored (or NULL) counts those
+ * that read back good. 0, or the first error.
+ */
+static int commit_staged(struct cdt_repair *r, int *restored)
 {
 	struct strbuf why = STRBUF_INIT;
 	char hex[CDT_ID_HEXLEN + 1];
+	size_t i;
+	int ret, synced, err = 0;
+
+	if (!r->nstaged)
+		return 0;
+	/* Data first: nothing is put in place unless this sync succeeds. */
+	synced = cdt_store_sync(r->store);
+	for (i = 0; i < r->nstaged; i++) {
+		struct staged *st = &r->staged[i];
+		struct wanted *w = &r->want[st->want];
+
+		if (synced < 0) {
+			unlinkat(cdt_store_dirfd(r->store, CDT_DIR_TMP), st->tmpname.buf, 0);
+			ret = synced;
+		} else {
+			ret = cdt_chunk_replace_install(r->store, &w->id, st->tmpname.buf);
+		}
+		strbuf_reset(&st->tmpname);
+		if (ret < 0) {
+			/* Not in place: the chunk is as damaged as before. */
+			error("cannot write chunk %s: %s", cdt_id_to_hex(&w->id, hex),
+			      cdt_strerror(ret));
+			r->stats.failed++;
+			w->staged = 0;
+			err = err ? err : ret;
+		}
+	}
+	ret = cdt_store_sync(r->store);
+	if (ret < 0) {
+		error("cannot sync '%s': %s", cdt_store_path(r->store), cdt_strerror(ret));
+		err = err ? err : ret;
+	}
+	for (i = 0; i < r->nstaged; i++) {
+		struct staged *st = &r->staged[i];
+		struct wanted *w = &r->want[st->want];
+		uint32_t len;
+
+		if (!w->staged)
+			continue;
+		strbuf_reset(&why);
+		if (ret < 0 ||
+		    cdt_chunk_read(r->reader, &w->id, w->len, r->check, &len, &why) < 0) {
+			if (!ret)
+				error("chunk %s still fails after it was written from '%s': %s",
+				      cdt_id_to_hex(&w->id, hex), quote(st->what), why.buf);
+			r->stats.failed++;
+			w->staged = 0;
+			continue;
+		}
+		r->stats.restored++;
+		if (r->opt.restored)
+			r->opt.restored(&w->id, w->len, st->what, st->offset, r->opt.data);
+		if (restored)
+			(*restored)++;
+		healed(r, w);
+	}
+	for (i = 0; i < r->nstaged; i++)
+		strbuf_release(&r->staged[i].tmpname);
+	r->nstaged = 0;
+	r->staged_bytes = 0;
+	strbuf_release(&why);
+	update_limits(r);
+	return err;
+}
+
+/* Write one wanted chunk back from data that hashes to its id: staged, for commit_staged(). */
+static int restore_chunk(struct cdt_repair *r, struct wanted *w, const unsigned char *data,
+			 const char *what, uint64_t offset, int *restored)
+{
+	char hex[CDT_ID_HEXLEN + 1];
+	struct staged *st;
 	uint32_t len;
 	size_t olen;
 	int ret;
 
-	cdt_id_to_hex(&w->id, hex);
 	/* Never replace a good chunk, whoever made it good. */
 	if (cdt_chunk_read(r->reader, &w->id, w->len, r->check, &len, NULL) == 0) {
 		r->stats.good_again++;
-		goto healed;
+		healed(r, w);
+		if (restored)
+			(*restored)++;
+		return 0;
 	}
 	olen = cdt_object_encode(r->comp, data, w->len, r->obj);
-	ret = cdt_chunk_replace(r->store, &w->id, r->obj, olen);
+	ALLOC_GROW(r->staged, r->nstaged + 1, r->astaged);
+	st = &r->staged[r->nstaged];
+	strbuf_init(&st->tmpname, 0);
+	ret = cdt_chunk_replace_stage(r->store, r->obj, olen, &st->tmpname);
 	if (ret < 0) {
+		strbuf_release(&st->tmpname);
 		r->stats.failed++;
-		error("cannot write chunk %s: %s", hex, cdt_strerror(ret));
-		return ret;
+		return error_code(ret, "cannot write chunk %s: %s", cdt_id_to_hex(&w->id, hex),
+				  cdt_strerror(ret));
 	}
-	ret = cdt_chunk_read(r->reader, &w->id, w->len, r->check, &len, &why);
-	if (ret < 0) {
-		r->stats.failed++;
-		error("chunk %s still fails after it was written from '%s': %s", hex, quote(what),
-		      why.len ? why.buf : cdt_strerror(ret));
-		strbuf_release(&why);
-		return ret;
-	}
-	strbuf_release(&why);
-	r->stats.restored++;
-	if (r->opt.restored)
-		r->opt.restored(&w->id, w->len, what, offset, r->opt.data);
-healed:
-	w->done = 1;
-	cdt_fsck_chunk_healed(r->fsck, &w->id);
-	update_limits(r);
-	return 1;
+	st->want = (size_t)(w - r->want);
+	st->what = what;
+	st->offset = offset;
+	r->nstaged++;
+	r->staged_bytes += olen;
+	w->staged = 1;
+	if (r->left)
+		r->left--;
+	if (r->nstaged >= STAGE_CHUNKS || r->staged_bytes >= STAGE_BYTES)
+		return commit_staged(r, restored);
+	return 0;
 }
 
 /* A cut piece of the buffer that hashes to a wanted id? Then write it back. */
-static int offer(struct cdt_repair *r, const struct piece *p, const unsigned char *data,
-		 const char *what, uint64_t offset, int *restored)
+static void offer(struct cdt_repair *r, const struct piece *p, const unsigned char *data,
+		  const char *what, uint64_t offset, int *restored)
 {
 	uint64_t *v = cdt_idset_get(&r->want_ids, &p->id);
 	struct wanted *w;
-	int ret;
 
 	if (!v)
-		return 0;
+		return;
 	w = &r->want[*v];
-	if (w->done || w->len != p->len)
-		return 0;
-	ret = restore_chunk(r, w, data, what, offset);
-	if (ret > 0)
-		(*restored)++;
-	return 0;
+	if (w->done || w->staged || w->len != p->len)
+		return;
+	/* Errors are said; the chunk stays wanted. */
+	restore_chunk(r, w, data, what, offset, restored);
 }
 
 /* Fill `w` with what `prev` left uncut and the next bytes of the file, and cut it. */
@@ -379,7 +483,8 @@ static int scan_tail(struct cdt_repair *r, int fd, const char *what, uint64_t si
 	if ((size_t)n != p.len)
 		return 0;	/* shrank under us */
 	cdt_hash(r->win[0].buf, p.len, &p.id);
-	return offer(r, &p, r->win[0].buf, what, size - p.len, restored);
+	offer(r, &p, r->win[0].buf, what, size - p.len, restored);
+	return 0;
 }
 
 /* Can a file of `size` bytes hold a wanted chunk? */
@@ -472,6 +577,8 @@ static int repair_path(struct cdt_repair *r, int dirfd, const char *name, const 
 	r->stats.files++;
 	t0 = now_seconds();
 	ret = scan_fd(r, fd, what, (uint64_t)st.st_size, &restored);
+	/* What was found before a read error is good all the same. */
+	commit_staged(r, &restored);
 	r->stats.scan_seconds += now_seconds() - t0;
 	if (!ret)
 		ret = restored;
