@@ -403,3 +403,40 @@ EOF2
 	run_split "$CDT" --store "$D" fsck
 	assert_status 0
 }
+
+@test "a copy of a store (cp -a) pushes and pulls like any other store; the store itself by another path is refused" {
+	init_store
+	echo one > a
+	c add -q a
+	cp -a "$S" "$T/copy"
+	gen_bytes 5 200000 > b
+	c add -q b
+	run_split c push "$T/copy"
+	assert_status 0
+	assert_out_contains "copied 1 name (1 new content, 195.3 KiB read,"
+	echo two > d
+	"$CDT" --store "$T/copy" add -q d
+	run_split c pull "$T/copy"
+	assert_status 0
+	assert_out_contains "copied 1 name (1 new content,"
+	for s in "$S" "$T/copy"; do
+		run_split "$CDT" --store "$s" fsck
+		assert_status 0
+	done
+	"$CDT" --store "$T/copy" cat b > b.out
+	cmp b b.out
+	c cat d > d.out
+	cmp d d.out
+	# One directory under other names is one store.
+	ln -s "$S" "$T/link"
+	before=$(store_snapshot)
+	for other in "$T/link" "$S/." "./store/."; do
+		run_split c push "$other"
+		assert_status 1
+		assert_err_contains "are the same store"
+		run_split c pull "$other"
+		assert_status 1
+		assert_err_contains "are the same store"
+	done
+	[ "$(store_snapshot)" = "$before" ]
+}

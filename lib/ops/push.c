@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct push {
@@ -272,6 +273,27 @@ static int replaces_type(void *cookie, void *data)
 	return 1;
 }
 
+/* A store as the user named it: its URL, or its directory. */
+static const char *where(const struct cdt_store *s)
+{
+	return cdt_store_remote_url(s) ? cdt_store_remote_url(s) : cdt_store_path(s);
+}
+
+/*
+ * Are the two stores one directory (a symbolic link, "A/.", a bind
+ * mount)? 1, 0 or -errno. Not their store ids: a copy made with cp -a or
+ * rsync keeps its id, and is a store of its own to push to and pull from.
+ * A remote store is its local cache here (one remote store per command).
+ */
+static int same_dir(struct cdt_store *a, struct cdt_store *b)
+{
+	struct stat sa, sb;
+
+	if (fstat(cdt_store_rootfd(a), &sa) < 0 || fstat(cdt_store_rootfd(b), &sb) < 0)
+		return -errno;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *prefixes, size_t n,
 	     const struct cdt_push_options *opt, struct cdt_push_result *res)
 {
@@ -288,9 +310,11 @@ int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *pr
 				  "tree ids and SHA-256 ids); copying between them is not supported",
 				  cdt_store_path(src), cdt_store_path(dst),
 				  cdt_store_config(src)->format, cdt_store_config(dst)->format);
-	if (!strcmp(cdt_store_config(src)->store_id, cdt_store_config(dst)->store_id))
-		return error_code(-EINVAL, "'%s' and '%s' are the same store", cdt_store_path(src),
-				  cdt_store_path(dst));
+	ret = same_dir(src, dst);
+	if (ret)
+		return ret < 0 ? error_code(ret, "cannot stat '%s' or '%s': %s", cdt_store_path(src),
+					    cdt_store_path(dst), cdt_strerror(ret)) :
+		       error_code(-EINVAL, "'%s' and '%s' are the same store", where(src), where(dst));
 	io.jobs = opt->jobs;
 	/* The new files of a remote store's cache are sent afterwards: packs only. */
 	io.pack_always = cdt_store_remote_url(dst) != NULL;
@@ -311,8 +335,7 @@ int cdt_push(struct cdt_store *src, struct cdt_store *dst, const char *const *pr
 		} else if (n && !p.seen) {
 			/* A prefix mistyped must not pass for one copied. */
 			error("no stored name is '%s' or under it in '%s'", quote(prefixes[i]),
-			      cdt_store_remote_url(src) ? cdt_store_remote_url(src) :
-			      cdt_store_path(src));
+			      where(src));
 			res->missing++;
 		}
 	}
