@@ -29,9 +29,9 @@ r() {
 	"$CDT" --cache "$CACHE" --store "$R" "$@"
 }
 
-# The files of the cache's copy of the store.
+# The files of the cache's copy of the store: its id, a hash of its URL.
 cache_dir() {
-	echo "$CACHE/$(sed -n 's/^store-id //p' "$S/config")"
+	echo "$CACHE/$(sed -n 's/^store-id //p' "$S/config")-$(printf %s "$R" | sha256sum | cut -c1-16)"
 }
 
 @test "ls, cat, verify, diff, hash and restore of a store over HTTPS give what the local store gives" {

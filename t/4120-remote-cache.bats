@@ -20,7 +20,7 @@ served_store() {
 	export CDT_CA_BUNDLE=$HTTPS_CA
 	R=$HTTPS_URL
 	CACHE=$T/cache
-	CD=$CACHE/$(sed -n 's/^store-id //p' "$S/config")
+	CD=$CACHE/$(sed -n 's/^store-id //p' "$S/config")-$(printf %s "$R" | sha256sum | cut -c1-16)
 }
 
 # cdt on the remote store, through the test's cache (options before the command).
@@ -207,4 +207,48 @@ marked() {
 	# A local store has no cache: the option changes nothing there.
 	run_split "$CDT" --cache-size 1G --store "$S" ls
 	assert_status 0
+}
+
+@test "two servers of diverged copies of one store have a cache each: a view of one never shows the other's names" {
+	need_https
+	load lib-mount
+	need_fuse
+	init_store
+	echo one > x
+	gen_bytes 7 1000000 > big
+	gen_bytes 9 1000000 > z
+	c add -q x big
+	# A copy keeps the store id; the two then differ: in the copy, x holds
+	# big's content and y is new; in the store, z is new.
+	cp -a "$S" "$T/copy"
+	"$CDT" --store "$T/copy" add -q --name x big
+	"$CDT" --store "$T/copy" add -q --name y z
+	c add -q z
+	https_start "$S"
+	A=$HTTPS_URL
+	https_start "$T/copy"
+	B=$HTTPS_URL
+	export CDT_CA_BUNDLE=$HTTPS_CA
+	M=$T/mnt
+	mkdir -p "$M"
+	run_split "$CDT" --cache "$T/cache" --store "$A" mount -o refresh=0.1 "$M"
+	assert_status 0
+	printf '%s\n' big x z > names
+	ls "$M" > seen
+	cmp names seen
+	# Opening the copy refreshes its cache; the view of the store would
+	# take what changed there within two refresh intervals.
+	run_split "$CDT" --cache "$T/cache" --store "$B" ls
+	assert_status 0
+	[ "$output" = "$(printf '%s\n' big x y)" ] || fail "ls of the copy: $output"
+	sleep 0.5
+	ls "$M" > seen
+	cmp names seen || fail "the view of $A shows: $(cat seen)"
+	cmp "$M/x" x
+	cmp "$M/z" z
+	"$CDT" umount "$M"
+	# One cache each, under the --cache root, named by the store id.
+	id=$(sed -n 's/^store-id //p' "$S/config")
+	ls "$T/cache" > caches
+	[ "$(grep -c "^$id-[0-9a-f]\{16\}\$" caches)" = 2 ] || fail "caches: $(cat caches)"
 }

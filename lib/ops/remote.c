@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "base/workers.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -413,6 +414,37 @@ static void default_cache_root(struct strbuf *out)
 		strbuf_addstr(out, "/tmp/cdt-cache");
 }
 
+/*
+ * The name of a store's cache under the cache root: its store id and a
+ * short hash of its location, the base URL with the scheme and host in
+ * lower case and without a default port. Copies of one store (cp -a,
+ * rsync) keep its id and may differ: served from two places, each has a
+ * cache of its own, since opening one refreshes the names and packs its
+ * cache lists, under a view or a restore reading the other.
+ */
+static void add_cache_name(struct strbuf *dir, const char *store_id, const char *base)
+{
+	struct strbuf loc = STRBUF_INIT;
+	const char *host = strstr(base, "://"), *end;
+	char hex[CDT_ID_HEXLEN + 1];
+	struct cdt_id id;
+	size_t i;
+
+	host = host ? host + 3 : base;
+	end = host + strcspn(host, "/");
+	for (i = 0; base + i < end; i++)
+		strbuf_addch(&loc, (char)tolower((unsigned char)base[i]));
+	if ((!strncmp(loc.buf, "https://", 8) && loc.len > 4 &&
+	     !strcmp(loc.buf + loc.len - 4, ":443")) ||
+	    (!strncmp(loc.buf, "http://", 7) && loc.len > 3 && !strcmp(loc.buf + loc.len - 3, ":80")))
+		strbuf_setlen(&loc, strrchr(loc.buf, ':') - loc.buf);
+	strbuf_addstr(&loc, end);
+	cdt_hash(loc.buf, loc.len, &id);
+	cdt_id_to_hex(&id, hex);
+	strbuf_addf(dir, "/%s-%.16s", store_id, hex);
+	strbuf_release(&loc);
+}
+
 static void free_remote(struct remote *r)
 {
 	while (r->npacks--) {
@@ -505,7 +537,7 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 		strbuf_addstr(&dir, cache_dir);
 	else
 		default_cache_root(&dir);
-	strbuf_addf(&dir, "/%s", cfg.store_id);
+	add_cache_name(&dir, cfg.store_id, r->base);
 	r->dir = strbuf_detach(&dir, NULL);
 	ret = prepare_cache(r->dir, &config);
 	if (ret)

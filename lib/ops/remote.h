@@ -11,10 +11,11 @@
  * its list of packs (info/packs), every pack index and the names
  * (info/prefixes, info/names/) are fetched, the ones the cache holds
  * already only when they changed, into the cache store
- * `cache_dir`/<store-id> (cache_dir NULL: $XDG_CACHE_HOME/cdt, else
- * ~/.cache/cdt). The store returned is that cache; manifests and loose
- * objects are fetched when first opened, pack data in blocks when first
- * read (Documentation/technical/remote.md). Every byte is checked as a
+ * `cache_dir`/<store-id>-<16 hex digits of the SHA-256 of the URL>
+ * (cache_dir NULL: $XDG_CACHE_HOME/cdt, else ~/.cache/cdt). The store
+ * returned is that cache; manifests and loose objects are fetched when
+ * first opened, pack data in blocks when first read
+ * (Documentation/technical/remote.md). Every byte is checked as a
  * local store's are, so a server that sends wrong bytes gives an error,
  * never wrong output. Errors are reported (one line) and returned.
  */
