@@ -75,6 +75,17 @@ static void restored(const struct cdt_id *id, uint32_t len, const char *what, ui
 	fflush(stdout);
 }
 
+static void manifest_restored(const struct cdt_id *content, const char *name, const char *what,
+			      void *data)
+{
+	char hex[CDT_ID_HEXLEN + 1];
+
+	progress_clear(&((struct repair_progress *)data)->p);
+	printf("restored manifest %s of '%s' from '%s'\n", cdt_id_to_hex(content, hex),
+	       quote(name), quote(what));
+	fflush(stdout);
+}
+
 static void pack_rewritten(const char *old_name, const char *new_name, uint64_t replaced,
 			   uint64_t dropped, void *data)
 {
@@ -244,6 +255,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		opt.scan_progress = scan_progress;
 	}
 	opt.restored = restored;
+	opt.manifest_restored = manifest_restored;
 	opt.pack_rewritten = pack_rewritten;
 	opt.pack_reindexed = pack_reindexed;
 	opt.data = &rp;
@@ -266,10 +278,12 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 	progress_finish(&rp.p);
 	left = cdt_repair_finish(r, still_wrong, name_state, &nc);
 	cdt_repair_get_stats(r, &st);
-	if (!st.damaged && !st.packs_rewritten && nc.unchecked)
+	if (!st.damaged && !st.packs_rewritten && !st.manifests_damaged && nc.unchecked)
 		printf("no chunk found missing or damaged, but not all of the store could be checked\n");
-	else if (!st.damaged && !st.packs_rewritten)
+	else if (!st.damaged && !st.packs_rewritten && !st.manifests_damaged)
 		printf("no chunk is missing or damaged: nothing to restore\n");
+	else if (!st.damaged && !st.packs_rewritten)
+		printf("no chunk was missing or damaged\n");
 	else if (!st.damaged)
 		printf("no chunk was missing or damaged; %llu damaged pack%s rewritten\n",
 		       (unsigned long long)st.packs_rewritten, st.packs_rewritten == 1 ? "" : "s");
@@ -284,6 +298,10 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		       (unsigned long long)st.restored, (unsigned long long)st.damaged,
 		       st.damaged == 1 ? "" : "s", (unsigned long long)nc.healthy,
 		       nc.healthy == 1 ? "" : "s", (unsigned long long)nc.damaged);
+	if (st.manifests_damaged)
+		printf("restored %llu of %llu missing or damaged manifest%s\n",
+		       (unsigned long long)st.manifests_restored,
+		       (unsigned long long)st.manifests_damaged, st.manifests_damaged == 1 ? "" : "s");
 	if (st.files || st.skipped) {
 		char a[32];
 

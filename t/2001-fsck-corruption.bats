@@ -127,10 +127,12 @@ load lib-integrity
 	assert_status 1
 	assert_err_contains "error: cannot read 'a': manifest $MA: manifest checksum does not match its contents"
 	assert_restore_only b c
-	# Repair heals chunks only: it says what is still damaged.
+	# Repair writes it again from a file of that content.
 	run_split c repair --from src/a
-	assert_status 1
-	assert_out_contains "still damaged: 'a'"
+	assert_status 0
+	assert_out_contains "restored manifest $MA of '"
+	assert_out_contains "healthy again: 'a'"
+	assert_fsck_clean
 }
 
 @test "a missing manifest is found and named" {

@@ -244,3 +244,59 @@ PY
 	c cat -o back stored
 	cmp back stored
 }
+
+@test "repair writes a damaged manifest back from a file of its content, and leaves the names as they were" {
+	make_fixture
+	m=$(manifest_path src/a)
+	chmod u+w "$m"
+	flip_byte "$m" 20
+	names_before=$(cd "$S/names" && find . -type f -exec sha256sum {} + | sort)
+	run_split c fsck
+	assert_status 8
+	assert_out_contains "manifest-corrupt $(file_id src/a)"
+	# src/b has a's size and other bytes: read, not taken.
+	run_split c repair --from src/b src/a
+	assert_status 0
+	# Named by a name that uses it (a or copy/a).
+	assert_out_contains "restored manifest $(file_id src/a) of '"
+	assert_out_contains "a' from 'src/a'"
+	assert_out_contains "healthy again: 'a'"
+	assert_out_contains "healthy again: 'copy/a'"
+	assert_out_contains "restored 1 of 1 missing or damaged manifest"
+	case "$stderr" in *src/b*) fail "src/b was reported: $stderr" ;; esac
+	[ "$(cd "$S/names" && find . -type f -exec sha256sum {} + | sort)" = "$names_before" ]
+	assert_fsck_clean
+	assert_all_restore
+}
+
+@test "repair writes back a missing manifest and the damaged chunks only it listed" {
+	init_store --chunk-size 4K --frame-size 0
+	gen_bytes 4 300000 > f
+	c add -q f
+	rm "$(manifest_path f)"
+	# Damage a chunk of f: no readable manifest lists it, so the check cannot tie it to f.
+	off=$("$TEST_TOOL" chunk fastcdc 4096 f | awk '$1 >= 100000 { print $1; exit }')
+	len=$("$TEST_TOOL" chunk fastcdc 4096 f | awk -v o="$off" '$1 == o { print $2 }')
+	id=$(piece_id f "$off" "$len")
+	damage_chunk "$id"
+	run_split c repair --from f
+	assert_status 0
+	assert_out_contains "restored chunk $id ($len bytes) from 'f' at offset $off"
+	assert_out_contains "restored manifest $(file_id f) of 'f' from 'f'"
+	assert_out_contains "healthy again: 'f'"
+	assert_fsck_clean
+	c cat -o back f
+	cmp back f
+}
+
+@test "a damaged manifest with no file of its content is still damaged after repair" {
+	make_fixture
+	rm "$(manifest_path src/b)"
+	gen_bytes 9 20000 > other
+	run_split c repair --from other
+	assert_status 1
+	assert_out_contains "still damaged: 'b'"
+	assert_out_contains "restored 0 of 1 missing or damaged manifest"
+	run_split c fsck
+	assert_status 8
+}

@@ -596,6 +596,50 @@ void cdt_fsck_chunk_healed(struct cdt_fsck *f, const struct cdt_id *id)
 		f->problems[f->chunks[ci].problem].resolved = 1;
 }
 
+/*
+ * The problems repair heals by writing the manifest again from the file.
+ * (Not one that reads but lists other chunks: its references would stay
+ * until --rebuild-refs.)
+ */
+static int manifest_healable(const struct fsck_problem *p)
+{
+	return (p->kind == CDT_FSCK_MANIFEST_MISSING || p->kind == CDT_FSCK_MANIFEST_CORRUPT) &&
+	       p->manifest != FSCK_NONE && !p->resolved;
+}
+
+int cdt_fsck_for_each_damaged_manifest(struct cdt_fsck *f, cdt_fsck_manifest_fn fn, void *data)
+{
+	size_t i;
+	int ret;
+
+	for (i = 0; i < f->nproblems; i++) {
+		const struct fsck_problem *p = &f->problems[i];
+		const struct fsck_manifest *m;
+
+		if (!manifest_healable(p))
+			continue;
+		m = &f->mans[p->manifest];
+		if (m->first_name == FSCK_NONE)
+			continue;
+		ret = fn(&m->id, f->names[m->first_name].size, f->names[m->first_name].name, data);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void cdt_fsck_manifest_healed(struct cdt_fsck *f, const struct cdt_id *content)
+{
+	size_t i;
+
+	for (i = 0; i < f->nproblems; i++) {
+		struct fsck_problem *p = &f->problems[i];
+
+		if (manifest_healable(p) && cdt_id_eq(&f->mans[p->manifest].id, content))
+			p->resolved = 1;
+	}
+}
+
 int cdt_fsck_for_each_damaged_pack(struct cdt_fsck *f, cdt_fsck_pack_fn fn, void *data)
 {
 	size_t i;

@@ -158,6 +158,22 @@ int cdt_fsck_for_each_damaged_chunk(struct cdt_fsck *f, cdt_fsck_chunk_fn fn, vo
 /* The chunk is good again: its problem is resolved. */
 void cdt_fsck_chunk_healed(struct cdt_fsck *f, const struct cdt_id *id);
 /*
+ * Every manifest a name uses that is missing or fails its checks, and
+ * not yet healed: its content
+ * id, and the size and name of the first name that uses it. A manifest
+ * with several problems comes once per problem. fn's non-zero return
+ * stops the walk.
+ */
+typedef int (*cdt_fsck_manifest_fn)(const struct cdt_id *content, uint64_t size,
+				    const char *name, void *data);
+int cdt_fsck_for_each_damaged_manifest(struct cdt_fsck *f, cdt_fsck_manifest_fn fn, void *data);
+/*
+ * The manifest of `content` was written again and every chunk it lists
+ * reads good: its problems are resolved. (The chunks it lists are not
+ * added to what the check knows.)
+ */
+void cdt_fsck_manifest_healed(struct cdt_fsck *f, const struct cdt_id *content);
+/*
  * Every pack found damaged and not yet healed: `pack` is NULL when its
  * index cannot even be opened (readers do not see it), `name` is
  * "pack-<64 hex>", or "multi-pack-index" (pack NULL) for a damaged

@@ -320,3 +320,15 @@ int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		ing->opt.progress(res->size, ing->opt.progress_data);
 	return ret;
 }
+
+int cdt_ingest_fd_expect(struct cdt_ingest *ing, int fd, const char *what,
+			 struct cdt_name_entry *meta, const struct cdt_id *expect,
+			 struct cdt_ingest_result *res)
+{
+	int ret;
+
+	ing->expect = expect;
+	ret = cdt_ingest_fd(ing, fd, what, meta, res);
+	ing->expect = NULL;
+	return ret;
+}

@@ -89,6 +89,14 @@ void cdt_ingest_free(struct cdt_ingest *ing);
  */
 int cdt_ingest_fd(struct cdt_ingest *ing, int fd, const char *what,
 		  struct cdt_name_entry *meta, struct cdt_ingest_result *res);
+/*
+ * cdt_ingest_fd() of bytes that must have the content id `expect` (repair
+ * of a manifest from a local file): other bytes are not stored and the
+ * name is left as it is (-CDT_ECORRUPT, reported).
+ */
+int cdt_ingest_fd_expect(struct cdt_ingest *ing, int fd, const char *what,
+			 struct cdt_name_entry *meta, const struct cdt_id *expect,
+			 struct cdt_ingest_result *res);
 
 /*
  * Group commit: read and store fd's content as cdt_ingest_fd() does, but

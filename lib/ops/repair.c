@@ -1,10 +1,15 @@
 /* repair.c: find the damaged chunks, then cut local files as the store does and write back matches. */
 #include "ops/repair.h"
+#include "base/cid.h"
 #include "base/fsutil.h"
 #include "base/compress.h"
 #include "base/idset.h"
 #include "ops/batch.h"
 #include "ops/chunks.h"
+#include "ops/ingest.h"
+#include "format/config.h"
+#include "format/manifest.h"
+#include "format/names.h"
 #include "format/object.h"
 #include "ops/packset.h"
 #include "ops/serverinfo.h"
@@ -34,6 +39,14 @@ struct wanted {
 	uint32_t len;
 	int done;
 	int staged;	/* written to tmp/, not yet in place */
+};
+
+/* A manifest names use, missing or damaged: written again from a file of its content. */
+struct wanted_manifest {
+	struct cdt_id id;
+	uint64_t size;
+	char *name;	/* the first name that uses it */
+	int done;
 };
 
 /* A chunk written back, waiting for the next commit_staged(). */
@@ -74,6 +87,8 @@ struct cdt_repair {
 	struct wanted *want;
 	size_t nwant, awant;
 	struct cdt_idset want_ids;	/* id -> index into want */
+	struct wanted_manifest *wman;
+	size_t nwman, awman, wman_left;
 	uint64_t left;			/* wanted, not done and not staged */
 	uint32_t min_len;		/* shortest chunk still wanted */
 	int want_block;			/* fixed chunker: a whole block is wanted */
@@ -114,6 +129,25 @@ static int collect_wanted(const struct cdt_id *id, uint32_t len, void *data)
 	r->want[r->nwant].staged = 0;
 	cdt_idset_put(&r->want_ids, id, r->nwant);
 	r->nwant++;
+	return 0;
+}
+
+static int collect_manifest(const struct cdt_id *content, uint64_t size, const char *name,
+			    void *data)
+{
+	struct cdt_repair *r = data;
+	size_t i;
+
+	for (i = 0; i < r->nwman; i++)
+		if (cdt_id_eq(&r->wman[i].id, content))
+			return 0;	/* a second problem of the same manifest */
+	ALLOC_GROW(r->wman, r->nwman + 1, r->awman);
+	r->wman[r->nwman].id = *content;
+	r->wman[r->nwman].size = size;
+	r->wman[r->nwman].name = xstrdup(name);
+	r->wman[r->nwman].done = 0;
+	r->nwman++;
+	r->wman_left++;
 	return 0;
 }
 
@@ -211,7 +245,9 @@ int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 		return ret;
 	}
 	cdt_fsck_for_each_damaged_chunk(r->fsck, collect_wanted, r);
+	cdt_fsck_for_each_damaged_manifest(r->fsck, collect_manifest, r);
 	r->stats.damaged = r->nwant;
+	r->stats.manifests_damaged = r->nwman;
 	update_limits(r);
 	r->workers = cdt_workers_new(jobs - 1);
 	r->reader = cdt_chunk_reader_new(s);
@@ -244,6 +280,9 @@ void cdt_repair_free(struct cdt_repair *r)
 	free(r->check);
 	free(r->obj);
 	free(r->staged);	/* each committed by the scan that staged it */
+	while (r->nwman--)
+		free(r->wman[r->nwman].name);
+	free(r->wman);
 	free(r->want);
 	cdt_idset_clear(&r->want_ids);
 	free(r);
@@ -251,7 +290,7 @@ void cdt_repair_free(struct cdt_repair *r)
 
 uint64_t cdt_repair_wanted(const struct cdt_repair *r)
 {
-	return r->left;
+	return r->left + r->wman_left;
 }
 
 /* w is healed: read good now, whoever made it good. */
@@ -487,9 +526,23 @@ static int scan_tail(struct cdt_repair *r, int fd, const char *what, uint64_t si
 	return 0;
 }
 
-/* Can a file of `size` bytes hold a wanted chunk? */
+/* The next wanted manifest, from wman[*i] on, of a file of `size` bytes; NULL if none. */
+static struct wanted_manifest *manifest_of_size(const struct cdt_repair *r, uint64_t size,
+						 size_t *i)
+{
+	for (; *i < r->nwman; (*i)++)
+		if (!r->wman[*i].done && r->wman[*i].size == size)
+			return &r->wman[*i];
+	return NULL;
+}
+
+/* Can a file of `size` bytes hold a wanted chunk or manifest? */
 static int may_hold(const struct cdt_repair *r, uint64_t size)
 {
+	size_t from = 0;
+
+	if (manifest_of_size(r, size, &from))
+		return 1;
 	if (!r->left || !size || size < r->min_len)
 		return 0;
 	if (r->chunker->kind == CDT_CHUNKER_FIXED && !r->want_block) {
@@ -540,6 +593,176 @@ static int scan_fd(struct cdt_repair *r, int fd, const char *what, uint64_t size
 	return 0;
 }
 
+/* The content id of fd's `size` bytes, read once more: 0, 1 if it is not that long now, or -errno. */
+static int file_content_id(struct cdt_repair *r, int fd, const char *what, uint64_t size,
+			   struct cdt_id *out)
+{
+	struct cdt_cid *c = cdt_cid_new(cdt_config_cid(cdt_store_config(r->store)));
+	uint64_t off = 0;
+	ssize_t n = 0;
+
+	while (off < size) {
+		size_t want = (size_t)MIN((uint64_t)r->buf_cap, size - off);
+
+		n = pread_full(fd, r->win[0].buf, want, (off_t)off);
+		if (n <= 0)
+			break;
+		cdt_cid_update(c, r->win[0].buf, (size_t)n);
+		off += (uint64_t)n;
+		r->stats.bytes += (uint64_t)n;
+	}
+	cdt_cid_final(c, out);
+	cdt_cid_free(c);
+	if (n < 0)
+		return error_code((int)n, "cannot read '%s': %s", quote(what), cdt_strerror((int)n));
+	return off != size;
+}
+
+/*
+ * Store fd again as add stores it, under the name that uses wm's manifest
+ * (left as it is): the manifest is written again, and chunks the store
+ * does not hold are added. Only bytes of wm's content id are stored.
+ */
+static int write_manifest(struct cdt_repair *r, int fd, const char *what,
+			  const struct wanted_manifest *wm)
+{
+	struct cdt_ingest_options io = { 0 };
+	struct cdt_ingest_result res;
+	struct cdt_name_entry meta;
+	struct strbuf why = STRBUF_INIT;
+	struct cdt_ingest *ing;
+	int ret;
+
+	memset(&meta, 0, sizeof(meta));
+	ret = cdt_name_read(r->store, wm->name, &meta, &why);
+	if (ret < 0) {
+		error("cannot read the entry of '%s': %s", quote(wm->name),
+		      why.len ? why.buf : cdt_strerror(ret));
+		strbuf_release(&why);
+		return ret;
+	}
+	strbuf_release(&why);
+	if (meta.type != CDT_NAME_REG || !cdt_id_eq(&meta.content, &wm->id)) {
+		cdt_name_entry_release(&meta);
+		return 0;	/* not its manifest any more */
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		ret = -errno;
+		cdt_name_entry_release(&meta);
+		return error_code(ret, "cannot read '%s': %s", quote(what), cdt_strerror(ret));
+	}
+	io.jobs = r->opt.jobs;
+	ing = cdt_ingest_new(r->store, &io);
+	ret = cdt_ingest_fd_expect(ing, fd, what, &meta, &wm->id, &res);
+	cdt_ingest_free(ing);
+	cdt_name_entry_release(&meta);
+	return ret;
+}
+
+/*
+ * Every chunk the manifest of wm lists that does not read good, wanted
+ * from now on (it is damaged where the check could not see it: no
+ * readable manifest listed it). The number of such chunks, or -errno.
+ */
+static int want_bad_chunks(struct cdt_repair *r, const struct wanted_manifest *wm)
+{
+	struct strbuf why = STRBUF_INIT;
+	char hex[CDT_ID_HEXLEN + 1];
+	struct cdt_manifest *m;
+	uint64_t i, count;
+	int ret, bad = 0;
+
+	ret = cdt_manifest_open(r->store, &wm->id, &m, &why);
+	if (ret < 0) {
+		error("manifest %s cannot be read after it was written: %s", cdt_id_to_hex(&wm->id, hex),
+		      why.len ? why.buf : cdt_strerror(ret));
+		strbuf_release(&why);
+		return ret;
+	}
+	count = cdt_manifest_count(m);
+	for (i = 0; i < count; i++) {
+		struct cdt_manifest_entry e;
+		uint64_t *v;
+		uint32_t len;
+
+		ret = cdt_manifest_get(m, i, &e);
+		if (ret < 0)
+			break;
+		if (cdt_chunk_read(r->reader, &e.id, e.len, r->check, &len, NULL) == 0)
+			continue;
+		bad++;
+		v = cdt_idset_get(&r->want_ids, &e.id);
+		if (v) {
+			r->want[*v].done = 0;	/* bad after all */
+			continue;
+		}
+		collect_wanted(&e.id, e.len, r);
+		r->stats.damaged++;
+	}
+	cdt_manifest_close(m);
+	strbuf_release(&why);
+	if (ret < 0)
+		return error_code(ret, "manifest %s cannot be read after it was written: %s",
+				  cdt_id_to_hex(&wm->id, hex), cdt_strerror(ret));
+	if (bad)
+		update_limits(r);
+	return bad;
+}
+
+/*
+ * A wanted manifest of fd's content, when fd (`size` bytes, chunks already
+ * offered) has the size of one: written again, then its chunks made good
+ * from fd. restored counts chunks written back.
+ */
+static int heal_manifest(struct cdt_repair *r, int fd, const char *what, uint64_t size,
+			 int *restored)
+{
+	struct wanted_manifest *wm = NULL;
+	char hex[CDT_ID_HEXLEN + 1];
+	struct cdt_id content;
+	size_t i = 0;
+	int ret, pass;
+
+	if (!manifest_of_size(r, size, &i))
+		return 0;
+	ret = file_content_id(r, fd, what, size, &content);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	for (i = 0; (wm = manifest_of_size(r, size, &i)); i++)
+		if (cdt_id_eq(&wm->id, &content))
+			break;
+	if (!wm)
+		return 0;
+	ret = write_manifest(r, fd, what, wm);
+	/* Chunks it lists that are damaged: found in the same file, and checked again. */
+	for (pass = 0; !ret && pass < 2; pass++) {
+		ret = want_bad_chunks(r, wm);
+		if (ret <= 0 || pass)
+			break;
+		if (lseek(fd, 0, SEEK_SET) < 0) {
+			ret = error_code(-errno, "cannot read '%s': %s", quote(what),
+					 cdt_strerror(errno));
+			break;
+		}
+		ret = scan_fd(r, fd, what, size, restored);
+		commit_staged(r, restored);
+	}
+	if (ret < 0)
+		return ret;
+	if (ret > 0) {
+		error("manifest %s of '%s' was written again from '%s', but %d of its chunks still fail",
+		      cdt_id_to_hex(&wm->id, hex), quote(wm->name), quote(what), ret);
+		return 0;
+	}
+	wm->done = 1;
+	r->wman_left--;
+	r->stats.manifests_restored++;
+	cdt_fsck_manifest_healed(r->fsck, &wm->id);
+	if (r->opt.manifest_restored)
+		r->opt.manifest_restored(&wm->id, wm->name, what, r->opt.data);
+	return 0;
+}
+
 static int repair_path(struct cdt_repair *r, int dirfd, const char *name, const char *what,
 		       const struct stat *st_in)
 {
@@ -579,6 +802,8 @@ static int repair_path(struct cdt_repair *r, int dirfd, const char *name, const 
 	ret = scan_fd(r, fd, what, (uint64_t)st.st_size, &restored);
 	/* What was found before a read error is good all the same. */
 	commit_staged(r, &restored);
+	if (!ret)
+		ret = heal_manifest(r, fd, what, (uint64_t)st.st_size, &restored);
 	r->stats.scan_seconds += now_seconds() - t0;
 	if (!ret)
 		ret = restored;
@@ -636,7 +861,7 @@ static int scan_dir(struct cdt_repair *r, int dfd, struct strbuf *path, int dept
 		close(dfd);
 		return error_code(ret, "cannot read directory '%s': %s", quote(path->buf), cdt_strerror(ret));
 	}
-	for (i = 0; i < n && r->left; i++) {
+	for (i = 0; i < n && cdt_repair_wanted(r); i++) {
 		size_t keep = path->len;
 		struct stat st;
 		int err = 0, fd;

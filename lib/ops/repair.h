@@ -17,6 +17,9 @@ struct cdt_repair_options {
 	/* Each chunk written back, and where its data came from. */
 	void (*restored)(const struct cdt_id *id, uint32_t len, const char *what,
 			 uint64_t offset, void *data);
+	/* Each manifest written back (content id, a name that uses it, the file). */
+	void (*manifest_restored)(const struct cdt_id *content, const char *name,
+				  const char *what, void *data);
 	/*
 	 * Each damaged pack rewritten (objects taken from good copies, damaged
 	 * objects no name needs dropped), or removed (new_name NULL: its index
@@ -38,6 +41,8 @@ struct cdt_repair_stats {
 	uint64_t restored;	/* of those, written back and read back intact */
 	uint64_t good_again;	/* of those, good again unwritten (deltas on a base restored) */
 	uint64_t failed;	/* writes or read-backs that failed */
+	uint64_t manifests_damaged;	/* manifests names use found missing or damaged */
+	uint64_t manifests_restored;	/* of those, written again from a file of that content */
 	uint64_t files, skipped, bytes;	/* files read, files skipped unread, bytes read */
 	uint64_t packs_rewritten;
 	double scan_seconds;	/* time spent reading local files */
@@ -57,7 +62,7 @@ int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 		   struct cdt_repair **out);
 void cdt_repair_free(struct cdt_repair *r);
 
-/* Chunks still wanted. */
+/* Chunks and manifests still wanted. */
 uint64_t cdt_repair_wanted(const struct cdt_repair *r);
 
 /*
@@ -66,8 +71,13 @@ uint64_t cdt_repair_wanted(const struct cdt_repair *r);
  * chunk is never replaced and the file is only read. A file that cannot
  * hold any wanted chunk (by its size, and for a fixed-size chunker by where
  * its blocks fall) is skipped unread. Then a wanted delta that reads good
- * again, its base written back, is no longer wanted. Returns the number of
- * chunks restored or -errno (reported: the file cannot be read).
+ * again, its base written back, is no longer wanted. A file of the size
+ * of a wanted manifest (missing or damaged) is read once more for its
+ * content id; when it is that manifest's, the file is stored again as add
+ * stores it (the manifest written again, chunks the store lacks added, the
+ * names left as they are), and every chunk the manifest lists that does not
+ * read good is wanted and written back from the file too. Returns the
+ * number of chunks restored or -errno (reported: the file cannot be read).
  */
 int cdt_repair_file(struct cdt_repair *r, const char *path);
 
