@@ -4,6 +4,7 @@
 # wrong name.
 
 load test_helper
+load lib-mount
 
 # A tree is out of the racy window only two seconds after its files last
 # changed (ctime, which no one can set, nor keep across a copy), so every
@@ -19,7 +20,29 @@ setup_file() {
 		echo small > src/c
 		touch -d '2 hours ago' src/a src/d/b src/c
 	done
+	views
 	sleep 2.1
+}
+
+# Two stores, A and B, each with a file f that has the same size, mtime
+# and time of writing (the ctime of its file in a view) as the other's, and
+# other bytes: seen through two views, the files differ only in st_dev.
+views() {
+	local d="$BATS_FILE_TMPDIR/views" i t0
+	mkdir -p "$d"
+	echo 'version 1.2.3' > "$d/fa"
+	echo 'version 1.2.4' > "$d/fb"
+	touch -d '2 hours ago' "$d/fa"
+	touch -r "$d/fa" "$d/fb"
+	for i in 1 2 3 4 5; do
+		rm -rf "$d/A" "$d/B"
+		"$CDT" init -q "$d/A"
+		"$CDT" init -q "$d/B"
+		t0=$(date +%s)
+		"$CDT" --store "$d/A" add -q --name f "$d/fa"
+		"$CDT" --store "$d/B" add -q --name f "$d/fb"
+		[ "$(date +%s)" = "$t0" ] && break
+	done
 }
 
 # src/ with files last modified two hours ago, and changed more than two
@@ -256,4 +279,24 @@ PY
 	diff before after || fail "entries were written again"
 	c cat src/e | cmp - src/a
 	c fsck > /dev/null
+}
+
+@test "a file on another device at the same path, with the same size, times and inode, is read" {
+	need_fuse
+	init_store
+	local d="$BATS_FILE_TMPDIR/views"
+	mkdir va vb
+	"$CDT" --store "$d/A" mount va
+	"$CDT" --store "$d/B" mount vb
+	stat -c '%s %Y %Z %i' va/f > sa
+	stat -c '%s %Y %Z %i' vb/f > sb
+	diff sa sb || fail "the two views' files differ in more than their device"
+	[ "$(stat -c %d va/f)" != "$(stat -c %d vb/f)" ]
+	# m is the one view, then the other (a disk swapped, a snapshot mounted).
+	ln -s va m
+	c add -q -r --prefix g1 m
+	ln -sfn vb m
+	c add -q -r --prefix g2 m
+	c cat g2/m/f > got
+	cmp got vb/f || fail "stored '$(cat got)' for a file that reads '$(cat vb/f)'"
 }

@@ -17,7 +17,7 @@
 
 struct fc_entry {
 	unsigned char key[KEY];
-	uint64_t size, ino;
+	uint64_t size, ino, dev;
 	int64_t mtime_ns, ctime_ns;
 	struct cdt_id content;
 	uint32_t age;
@@ -55,6 +55,7 @@ static void decode_rec(const unsigned char *p, struct fc_entry *e)
 	e->ino = get_le64(p + 40);
 	memcpy(e->content.b, p + 48, CDT_ID_LEN);
 	e->age = get_le32(p + 80);
+	e->dev = get_le64(p + 88);
 	e->seen = 0;
 }
 
@@ -155,7 +156,7 @@ static struct fc_entry *match(const struct cdt_filescache *c, const char *abspat
 	path_key(abspath, key);
 	e = find(c, key);
 	if (!e || e->size != (uint64_t)st->st_size || e->ino != (uint64_t)st->st_ino ||
-	    e->mtime_ns != ns(&st->st_mtim) || e->ctime_ns != ns(&st->st_ctim))
+	    e->dev != (uint64_t)st->st_dev || e->mtime_ns != ns(&st->st_mtim) || e->ctime_ns != ns(&st->st_ctim))
 		return NULL;
 	return e;
 }
@@ -193,6 +194,7 @@ void cdt_filescache_record(struct cdt_filescache *c, const char *abspath, const 
 	path_key(abspath, e->key);
 	e->size = (uint64_t)st->st_size;
 	e->ino = (uint64_t)st->st_ino;
+	e->dev = (uint64_t)st->st_dev;
 	e->mtime_ns = ns(&st->st_mtim);
 	e->ctime_ns = ns(&st->st_ctim);
 	e->content = *content;
@@ -277,6 +279,7 @@ int cdt_filescache_save(struct cdt_filescache *c)
 		put_le64(rec + 40, all[i].ino);
 		memcpy(rec + 48, all[i].content.b, CDT_ID_LEN);
 		put_le32(rec + 80, all[i].age);
+		put_le64(rec + 88, all[i].dev);
 		ret = cdt_csum_file_write(f, rec, sizeof(rec));
 	}
 	/* Derived data: not synced. A torn file after a crash fails its checksum. */

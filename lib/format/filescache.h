@@ -11,18 +11,21 @@
  * STORE/cache/files, derived data that no other command reads:
  *   "CDTF" version(1) reserved(3) count(LE64)
  *   count x { path key(16) size(LE64) mtime_ns(LE64, signed) ctime_ns(LE64,
- *             signed) inode(LE64) content id(32) age(LE32) reserved(4) },
+ *             signed) inode(LE64) content id(32) age(LE32) reserved(4)
+ *             device(LE64) },
  *   sorted by key, no key twice
  *   checksum(32): SHA-256 of every byte before it
  * The key is the first 16 bytes of the SHA-256 of the file's absolute
- * path. An entry says: the file at that path, with this size, mtime, ctime
- * and inode, held this content. add skips reading a file only when all
- * four match and the content's manifest is in the store, so a lost,
+ * path. An entry says: the file at that path, with this size, mtime, ctime,
+ * inode and device, held this content. add skips reading a file only when
+ * all five match and the content's manifest is in the store, so a lost,
  * stale or damaged cache costs time, never data. Files changed less than
  * CDT_FILESCACHE_RACY seconds before they were read are not recorded
  * (a change within the same timestamp would not show). Entries not seen
  * by CDT_FILESCACHE_MAX_AGE adds in a row are dropped, and the file never
  * holds more than CDT_FILESCACHE_MAX entries (the oldest go first).
+ * The device was once not recorded (0 in its place): such an entry
+ * matches no file, which is read once and recorded again.
  */
 #define CDT_FILESCACHE_MAGIC "CDTF"
 #define CDT_FILESCACHE_VERSION 1
