@@ -181,15 +181,87 @@ out:
 	return ret;
 }
 
+/*
+ * The absolute form of path (its first len bytes) the files cache knows
+ * it by: under the current directory, without empty and "." components,
+ * so that "src/", "./src" and "src" are one directory ("..", which a
+ * symbolic link may make mean another, is kept).
+ */
+static void cache_path_len(const struct add_state *st, const char *path, size_t len,
+			   struct strbuf *out)
+{
+	const char *p = path, *end = path + len;
+
+	strbuf_reset(out);
+	if (len && path[0] != '/')
+		strbuf_addstr(out, st->cwd);
+	while (p < end) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+		size_t n = slash ? (size_t)(slash - p) : (size_t)(end - p);
+
+		if (n && !(n == 1 && *p == '.')) {
+			if (!out->len || out->buf[out->len - 1] != '/')
+				strbuf_addch(out, '/');
+			strbuf_add(out, p, n);
+		}
+		p += n + 1;
+	}
+	if (!out->len)
+		strbuf_addch(out, '/');
+}
+
 /* Where the files cache knows the file at src->path (an absolute path). */
 static void cache_path(const struct add_state *st, const struct source *src, struct strbuf *out)
 {
-	strbuf_reset(out);
-	if (src->path[0] != '/') {
-		strbuf_addstr(out, st->cwd);
-		strbuf_addch(out, '/');
+	cache_path_len(st, src->path, strlen(src->path), out);
+}
+
+/*
+ * The root the files cache files src under: the directory its walk
+ * started from, or for a PATH argument its parent. A walk of that
+ * directory (or of one holding it, which reads it too) ages the entry.
+ */
+static void cache_root(const struct add_state *st, const struct source *src, struct strbuf *out)
+{
+	char *slash;
+
+	if (src->root) {
+		cache_path_len(st, src->path, src->root->len, out);
+		return;
 	}
-	strbuf_addstr(out, src->path);
+	cache_path(st, src, out);
+	slash = strrchr(out->buf, '/');
+	strbuf_setlen(out, slash > out->buf ? (size_t)(slash - out->buf) : 1);
+}
+
+/*
+ * Write the files cache back. Only a run that stored something ages
+ * entries, and only those of the directories it read whole: the walk's
+ * roots and every directory under them it entered.
+ */
+static void save_cache(struct add_state *st)
+{
+	struct strbuf dir = STRBUF_INIT;
+	const struct walk_root *last = NULL;
+	int age = st->ok + st->dirs + st->symlinks > 0;
+	size_t i;
+
+	for (i = 0; age && i < st->nr; i++) {
+		const struct source *src = &st->src[i];
+
+		/* A root named "" (".") has no entry of its own. */
+		if (src->root && src->root != last) {
+			last = src->root;
+			cache_path_len(st, src->path, src->root->len, &dir);
+			cdt_filescache_walked(st->cache, dir.buf);
+		}
+		if (src->type == CDT_NAME_DIR) {
+			cache_path(st, src, &dir);
+			cdt_filescache_walked(st->cache, dir.buf);
+		}
+	}
+	strbuf_release(&dir);
+	cdt_filescache_save(st->cache, age);
 }
 
 /* Remember the first link of a file with several, once its content is known. */
@@ -259,7 +331,7 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 		}
 	}
 	if (!first && st->cache) {
-		struct strbuf abspath = STRBUF_INIT;
+		struct strbuf abspath = STRBUF_INIT, root = STRBUF_INIT;
 
 		/*
 		 * The walk's stat may be minutes old: the file as it is now is
@@ -284,8 +356,10 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 			return 0;
 		}
 		src->st = now;
-		known = cdt_filescache_lookup(st->cache, abspath.buf, &src->st, &content);
+		cache_root(st, src, &root);
+		known = cdt_filescache_lookup(st->cache, abspath.buf, &src->st, root.buf, &content);
 		strbuf_release(&abspath);
+		strbuf_release(&root);
 	}
 	if (!first && !known)
 		return 0;
@@ -482,11 +556,14 @@ static void name_done(const struct cdt_name_entry *e, const struct cdt_ingest_re
 	st->total_new += res->new_stored;
 	st->total_raw += res->new_raw;
 	if (st->cache && src->cache_ok) {
-		struct strbuf abspath = STRBUF_INIT;
+		struct strbuf abspath = STRBUF_INIT, root = STRBUF_INIT;
 
 		cache_path(st, src, &abspath);
-		cdt_filescache_record(st->cache, abspath.buf, &src->st, &res->content, src->read_at);
+		cache_root(st, src, &root);
+		cdt_filescache_record(st->cache, abspath.buf, &src->st, root.buf, &res->content,
+				      src->read_at);
 		strbuf_release(&abspath);
+		strbuf_release(&root);
 	}
 	if (!st->quiet)
 		print_result(st->out, src, res);
@@ -727,7 +804,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	cdt_ingest_commit(ing);
 	progress_finish(&st.progress);
 	if (st.cache)
-		cdt_filescache_save(st.cache);
+		save_cache(&st);
 	/* One file has its own line; one directory (an empty one) has only this. */
 	if (!quiet && out == OUT_HUMAN && (st.nr > 1 || st.dirs)) {
 		double t = progress_seconds(&st.progress);

@@ -281,6 +281,50 @@ PY
 	c fsck > /dev/null
 }
 
+# The count of entries in the cache (the 8 bytes after the first 8).
+cache_count() {
+	od -An -t u8 -j 8 -N 8 "$S/cache/files" | tr -d ' '
+}
+
+@test "adds that store nothing age no entry of the cache" {
+	init_store
+	old_tree
+	c add -q -r --prefix g1 src
+	# Each walks src without src/c and fails to store anything: not one
+	# counts as an add that did not see src/c.
+	for i in $(seq 1 17); do
+		run_split env CDT_TEST_FAIL=name-records "$CDT" --store "$S" add -r --exclude c --prefix x src
+		assert_status 1
+	done
+	[ "$(cache_count)" = 3 ]
+	c add -r --prefix g2 src > out
+	[ "$(unread out)" = 3 ] || fail "$(cat out)"
+}
+
+@test "adds of other paths age no entry of a tree they did not walk" {
+	init_store
+	old_tree
+	mkdir other
+	echo other > other/o	# too new to be cached: only read
+	c add -q -r --prefix g1 src
+	# Other trees, part of this one, and single files of it, again and again.
+	for i in $(seq 1 6); do
+		c add -q -r --prefix "o$i" other
+		c add -q -r --prefix "d$i" src/d
+		c add -q --prefix "f$i" src/c
+	done
+	c add -r --prefix g2 src > out
+	[ "$(unread out)" = 3 ] || fail "$(cat out)"
+	# What a walk of its tree no longer finds still ages, and goes.
+	rm src/c
+	for i in $(seq 1 15); do
+		c add -q -r --prefix "g$i" src
+	done
+	[ "$(cache_count)" = 3 ]
+	c add -q -r --prefix h src
+	[ "$(cache_count)" = 2 ]	# src/a and src/d/b
+}
+
 @test "a file on another device at the same path, with the same size, times and inode, is read" {
 	need_fuse
 	init_store
@@ -299,4 +343,20 @@ PY
 	c add -q -r --prefix g2 m
 	c cat g2/m/f > got
 	cmp got vb/f || fail "stored '$(cat got)' for a file that reads '$(cat vb/f)'"
+}
+
+@test "a cache written by an older cdt is dropped without a word" {
+	init_store
+	old_tree
+	mkdir -p "$S/cache"
+	python3 - "$S/cache/files" <<'PY'
+import hashlib, struct, sys
+b = b'CDTF' + bytes([1, 0, 0, 0]) + struct.pack('<Q', 0)
+open(sys.argv[1], 'wb').write(b + hashlib.sha256(b).digest())
+PY
+	run_split c add -q -r --prefix g1 src
+	assert_status 0
+	[ -z "$err" ] || fail "$err"
+	c add -r --prefix g2 src > out
+	[ "$(unread out)" = 3 ] || fail "$(cat out)"
 }

@@ -2,6 +2,7 @@
 #include "format/filescache.h"
 #include "base/csum-file.h"
 #include "base/fsutil.h"
+#include "base/idset.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -16,12 +17,13 @@
 #define KEY 16
 
 struct fc_entry {
-	unsigned char key[KEY];
+	unsigned char key[KEY], root[KEY];
 	uint64_t size, ino, dev;
 	int64_t mtime_ns, ctime_ns;
 	struct cdt_id content;
 	uint32_t age;
 	int seen;
+	int recorded;	/* by this run: kept over a loaded entry of its path */
 };
 
 struct cdt_filescache {
@@ -30,6 +32,7 @@ struct cdt_filescache {
 	size_t nold;
 	struct fc_entry *add;	/* recorded by this run */
 	size_t nadd, aadd;
+	struct cdt_idset walked;	/* root keys (zero-padded) of the directories walked */
 	int changed;
 };
 
@@ -48,15 +51,37 @@ static void path_key(const char *abspath, unsigned char *key)
 
 static void decode_rec(const unsigned char *p, struct fc_entry *e)
 {
+	memset(e, 0, sizeof(*e));
 	memcpy(e->key, p, KEY);
 	e->size = get_le64(p + 16);
 	e->mtime_ns = (int64_t)get_le64(p + 24);
 	e->ctime_ns = (int64_t)get_le64(p + 32);
 	e->ino = get_le64(p + 40);
-	memcpy(e->content.b, p + 48, CDT_ID_LEN);
-	e->age = get_le32(p + 80);
-	e->dev = get_le64(p + 88);
-	e->seen = 0;
+	e->dev = get_le64(p + 48);
+	memcpy(e->content.b, p + 56, CDT_ID_LEN);
+	memcpy(e->root, p + 88, KEY);
+	e->age = get_le32(p + 104);
+}
+
+static void encode_rec(const struct fc_entry *e, unsigned char *p)
+{
+	memset(p, 0, CDT_FILESCACHE_REC);
+	memcpy(p, e->key, KEY);
+	put_le64(p + 16, e->size);
+	put_le64(p + 24, (uint64_t)e->mtime_ns);
+	put_le64(p + 32, (uint64_t)e->ctime_ns);
+	put_le64(p + 40, e->ino);
+	put_le64(p + 48, e->dev);
+	memcpy(p + 56, e->content.b, CDT_ID_LEN);
+	memcpy(p + 88, e->root, KEY);
+	put_le32(p + 104, e->age);
+}
+
+/* A root key as a member of the set of directories walked. */
+static void root_id(const unsigned char *key, struct cdt_id *id)
+{
+	memset(id, 0, sizeof(*id));
+	memcpy(id->b, key, KEY);
 }
 
 int cdt_filescache_parse(const unsigned char *buf, size_t len, uint64_t *count)
@@ -76,7 +101,7 @@ int cdt_filescache_parse(const unsigned char *buf, size_t len, uint64_t *count)
 	for (i = 0; i < n; i++) {
 		const unsigned char *p = buf + HDR + i * CDT_FILESCACHE_REC;
 
-		if (get_le32(p + 84))
+		if (get_le32(p + 108))
 			return -CDT_ECORRUPT;
 		if (i && memcmp(p - CDT_FILESCACHE_REC, p, KEY) >= 0)
 			return -CDT_ECORRUPT;
@@ -112,6 +137,12 @@ struct cdt_filescache *cdt_filescache_load(struct cdt_store *s)
 	close(dfd);
 	if (ret == -ENOENT)
 		return c;
+	/* An older cdt's cache: derived data, dropped and built again. */
+	if (ret == 0 && !memcmp(map, CDT_FILESCACHE_MAGIC, 4) && map[4] < CDT_FILESCACHE_VERSION) {
+		munmap((void *)map, len);
+		c->changed = 1;
+		return c;
+	}
 	if (ret < 0 || cdt_filescache_parse(map, len, &n) < 0) {
 		warning("ignoring the files cache '%s/cache/files': %s; every file is read",
 			cdt_store_path(s), ret < 0 ? cdt_strerror(ret) : "it is damaged");
@@ -168,19 +199,35 @@ int cdt_filescache_knows(const struct cdt_filescache *c, const char *abspath,
 }
 
 int cdt_filescache_lookup(struct cdt_filescache *c, const char *abspath, const struct stat *st,
-			  struct cdt_id *content)
+			  const char *root, struct cdt_id *content)
 {
 	struct fc_entry *e = match(c, abspath, st);
+	unsigned char rkey[KEY];
 
 	if (!e)
 		return 0;
+	path_key(root, rkey);
+	/* Young again, and found under this root: written back. */
+	if (e->age || memcmp(e->root, rkey, KEY))
+		c->changed = 1;
+	memcpy(e->root, rkey, KEY);
 	e->seen = 1;
 	*content = e->content;
 	return 1;
 }
 
+void cdt_filescache_walked(struct cdt_filescache *c, const char *absdir)
+{
+	unsigned char key[KEY];
+	struct cdt_id id;
+
+	path_key(absdir, key);
+	root_id(key, &id);
+	cdt_idset_add(&c->walked, &id);
+}
+
 void cdt_filescache_record(struct cdt_filescache *c, const char *abspath, const struct stat *st,
-			   const struct cdt_id *content, int64_t read_at)
+			   const char *root, const struct cdt_id *content, int64_t read_at)
 {
 	struct fc_entry *e;
 
@@ -192,6 +239,7 @@ void cdt_filescache_record(struct cdt_filescache *c, const char *abspath, const 
 	e = &c->add[c->nadd++];
 	memset(e, 0, sizeof(*e));
 	path_key(abspath, e->key);
+	path_key(root, e->root);
 	e->size = (uint64_t)st->st_size;
 	e->ino = (uint64_t)st->st_ino;
 	e->dev = (uint64_t)st->st_dev;
@@ -199,6 +247,7 @@ void cdt_filescache_record(struct cdt_filescache *c, const char *abspath, const 
 	e->ctime_ns = ns(&st->st_ctim);
 	e->content = *content;
 	e->seen = 1;
+	e->recorded = 1;
 	c->changed = 1;
 }
 
@@ -207,9 +256,11 @@ static int cmp_key(const void *a, const void *b)
 	const struct fc_entry *x = a, *y = b;
 	int c = memcmp(x->key, y->key, KEY);
 
-	/* Newest first among equal keys: the one kept. */
+	/* What this run recorded, then the newest, first among equal keys: the one kept. */
 	if (!c)
-		c = (int)x->age - (int)y->age;
+		c = y->recorded - x->recorded;
+	if (!c)
+		c = x->age < y->age ? -1 : x->age > y->age;
 	return c;
 }
 
@@ -220,7 +271,18 @@ static int cmp_age(const void *a, const void *b)
 	return x->age < y->age ? -1 : x->age > y->age;
 }
 
-int cdt_filescache_save(struct cdt_filescache *c)
+/* Does e age in this run: not seen, though the walk of its root was? */
+static int ages(const struct cdt_filescache *c, const struct fc_entry *e, int age)
+{
+	struct cdt_id id;
+
+	if (!age || e->seen)
+		return 0;
+	root_id(e->root, &id);
+	return cdt_idset_has(&c->walked, &id);
+}
+
+int cdt_filescache_save(struct cdt_filescache *c, int age)
 {
 	struct fc_entry *all;
 	struct cdt_csum_file *f = NULL;
@@ -228,9 +290,12 @@ int cdt_filescache_save(struct cdt_filescache *c)
 	size_t n = 0, i, keep;
 	int dfd, ret;
 
-	/* Entries seen (or recorded) by this run are young again; the others age. */
+	/*
+	 * Entries seen (or recorded) by this run are young again; those it
+	 * could have seen and did not age.
+	 */
 	for (i = 0; i < c->nold; i++)
-		if (!c->old[i].seen)
+		if (ages(c, &c->old[i], age))
 			c->changed = 1;
 	if (!c->changed)
 		return 0;
@@ -240,7 +305,10 @@ int cdt_filescache_save(struct cdt_filescache *c)
 	for (i = 0; i < c->nold; i++) {
 		struct fc_entry e = c->old[i];
 
-		e.age = e.seen ? 0 : e.age + 1;
+		if (e.seen)
+			e.age = 0;
+		else if (ages(c, &e, age))
+			e.age++;
 		if (e.age < CDT_FILESCACHE_MAX_AGE)
 			all[n++] = e;
 	}
@@ -271,15 +339,7 @@ int cdt_filescache_save(struct cdt_filescache *c)
 	put_le64(hdr + 8, n);
 	ret = cdt_csum_file_write(f, hdr, sizeof(hdr));
 	for (i = 0; i < n && !ret; i++) {
-		memset(rec, 0, sizeof(rec));
-		memcpy(rec, all[i].key, KEY);
-		put_le64(rec + 16, all[i].size);
-		put_le64(rec + 24, (uint64_t)all[i].mtime_ns);
-		put_le64(rec + 32, (uint64_t)all[i].ctime_ns);
-		put_le64(rec + 40, all[i].ino);
-		memcpy(rec + 48, all[i].content.b, CDT_ID_LEN);
-		put_le32(rec + 80, all[i].age);
-		put_le64(rec + 88, all[i].dev);
+		encode_rec(&all[i], rec);
 		ret = cdt_csum_file_write(f, rec, sizeof(rec));
 	}
 	/* Derived data: not synced. A torn file after a crash fails its checksum. */
@@ -303,5 +363,6 @@ void cdt_filescache_free(struct cdt_filescache *c)
 		return;
 	free(c->old);
 	free(c->add);
+	cdt_idset_clear(&c->walked);
 	free(c);
 }

@@ -9,27 +9,31 @@
 
 /*
  * STORE/cache/files, derived data that no other command reads:
- *   "CDTF" version(1) reserved(3) count(LE64)
+ *   "CDTF" version(2) reserved(3) count(LE64)
  *   count x { path key(16) size(LE64) mtime_ns(LE64, signed) ctime_ns(LE64,
- *             signed) inode(LE64) content id(32) age(LE32) reserved(4)
- *             device(LE64) },
+ *             signed) inode(LE64) device(LE64) content id(32) root key(16)
+ *             age(LE32) reserved(4) },
  *   sorted by key, no key twice
  *   checksum(32): SHA-256 of every byte before it
- * The key is the first 16 bytes of the SHA-256 of the file's absolute
- * path. An entry says: the file at that path, with this size, mtime, ctime,
- * inode and device, held this content. add skips reading a file only when
- * all five match and the content's manifest is in the store, so a lost,
+ * A key is the first 16 bytes of the SHA-256 of an absolute path. An
+ * entry says: the file at that path, with this size, mtime, ctime, inode
+ * and device, held this content. add skips reading a file only when all
+ * five match and the content's manifest is in the store, so a lost,
  * stale or damaged cache costs time, never data. Files changed less than
  * CDT_FILESCACHE_RACY seconds before they were read are not recorded
- * (a change within the same timestamp would not show). Entries not seen
- * by CDT_FILESCACHE_MAX_AGE adds in a row are dropped, and the file never
- * holds more than CDT_FILESCACHE_MAX entries (the oldest go first).
- * The device was once not recorded (0 in its place): such an entry
- * matches no file, which is read once and recorded again.
+ * (a change within the same timestamp would not show).
+ *
+ * The root of an entry is the directory whose walk last found the file
+ * (for a file named on the command line, its parent). An add that stores
+ * something ages the entries it did not see whose root it walked; one
+ * that stores nothing, and entries of trees it did not walk, do not age.
+ * Entries CDT_FILESCACHE_MAX_AGE old are dropped, and the file never
+ * holds more than CDT_FILESCACHE_MAX entries (the oldest go first). A
+ * cache of an older version is dropped without a warning.
  */
 #define CDT_FILESCACHE_MAGIC "CDTF"
-#define CDT_FILESCACHE_VERSION 1
-#define CDT_FILESCACHE_REC 96
+#define CDT_FILESCACHE_VERSION 2
+#define CDT_FILESCACHE_REC 112
 #define CDT_FILESCACHE_MAX (1u << 20)
 #define CDT_FILESCACHE_MAX_AGE 16
 #define CDT_FILESCACHE_RACY 2
@@ -46,22 +50,30 @@ int cdt_filescache_knows(const struct cdt_filescache *c, const char *abspath,
 			 const struct stat *st);
 /*
  * The content of the file at abspath if its entry matches st: 1 with
- * *content and *size set, or 0. Marks the entry seen.
+ * *content set, or 0. Marks the entry seen, found under `root` (an
+ * absolute path: see above).
  */
 int cdt_filescache_lookup(struct cdt_filescache *c, const char *abspath, const struct stat *st,
-			  struct cdt_id *content);
+			  const char *root, struct cdt_id *content);
 /*
- * Record that the file at abspath, as st describes it, holds content;
- * `read_at` is when reading it began (a file changed too close to it is
- * not recorded).
+ * Record that the file at abspath, found under `root`, as st describes
+ * it, holds content; `read_at` is when reading it began (a file changed
+ * too close to it is not recorded).
  */
 void cdt_filescache_record(struct cdt_filescache *c, const char *abspath, const struct stat *st,
-			   const struct cdt_id *content, int64_t read_at);
+			   const char *root, const struct cdt_id *content, int64_t read_at);
+/*
+ * This run read the directory at absdir (an absolute path) whole: entries
+ * whose root it is and that it did not see may age.
+ */
+void cdt_filescache_walked(struct cdt_filescache *c, const char *absdir);
 /*
  * Write the cache back (atomically: temporary file, rename) if anything
- * changed. 0 or -errno (reported as a warning: the cache is only a cache).
+ * changed; with `age` (the run stored something), entries not seen whose
+ * root was walked age first. 0 or -errno (reported as a warning: the cache
+ * is only a cache).
  */
-int cdt_filescache_save(struct cdt_filescache *c);
+int cdt_filescache_save(struct cdt_filescache *c, int age);
 void cdt_filescache_free(struct cdt_filescache *c);
 
 /* Parse a cache file image (for the loader and the fuzzer). 0 or -CDT_ECORRUPT. */
