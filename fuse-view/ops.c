@@ -170,6 +170,14 @@ static int fill_stat(struct view *v, const struct view_node *n, struct stat *st,
 	st->st_uid = n->uid;
 	st->st_gid = n->gid;
 	st->st_size = (off_t)n->size;
+	/*
+	 * The time a name was written is stored in whole seconds: the
+	 * nanoseconds come from the content id, so that another content under
+	 * a name written in the same second shows another change time to
+	 * whoever trusts an unchanged size, mtime and ctime (a backup tool's
+	 * files cache, cdt add's own). The same content, the same time.
+	 */
+	st->st_ctim.tv_nsec = (long)(get_le32(n->content.b) % 1000000000u);
 	st->st_blocks = (blkcnt_t)((stored_bytes(v, &n->content, compute, &known) + 511) / 512);
 	return !known;
 }

@@ -47,6 +47,23 @@ load lib-mount
 	[ "$(stat -c %h "$M/f")" = 1 ]
 }
 
+@test "the change time tells two contents apart within a second, and not one content" {
+	need_fuse
+	init_store
+	gen_bytes 1 1000 > a
+	gen_bytes 2 1000 > b
+	cp a c
+	touch -d '2021-03-04 05:06:07' a b c
+	c add -q a b c
+	mount_view
+	# Names are written in whole seconds: the nanoseconds must still differ.
+	na=$(stat -c %.9Z "$M/a" | cut -d. -f2)
+	nb=$(stat -c %.9Z "$M/b" | cut -d. -f2)
+	nc=$(stat -c %.9Z "$M/c" | cut -d. -f2)
+	[ "$na" != "$nb" ] || fail "a and b show one change time: $na"
+	[ "$na" = "$nc" ] || fail "a and c (one content) show $na and $nc"
+}
+
 @test "st_blocks counts the bytes the file's chunks take in the store" {
 	need_fuse
 	init_store --chunker fixed --chunk-size 64K
