@@ -10,9 +10,9 @@ const char usage_diff[] =
 	"usage: cdt diff [--stat] [--porcelain | --json] [--exit-code] [-q] PREFIX1 PREFIX2\n"
 	"\n"
 	"Compare the names under PREFIX1 with those under PREFIX2, each relative to\n"
-	"its prefix: '+' added, '-' removed, 'M' content changed, 'm' only mode,\n"
-	"owner, modification time or extended attributes changed; in byte order,\n"
-	"then a summary.\n"
+	"its prefix: '+' added, '-' removed, 'M' content changed, 'T' type changed\n"
+	"(file, directory, symlink), 'm' only mode, owner, modification time or\n"
+	"extended attributes changed; in byte order, then a summary.\n"
 	"\n"
 	"    --stat         sizes on each line; bytes added and removed, and the\n"
 	"                   chunks PREFIX2 uses that PREFIX1 does not\n"
@@ -39,10 +39,16 @@ static char status_char(unsigned what)
 		return '+';
 	if (what & CDT_DIFF_REMOVED)
 		return '-';
+	if (what & CDT_DIFF_TYPE)
+		return 'T';
 	return what & CDT_DIFF_CONTENT ? 'M' : 'm';
 }
 
-/* "content,mode,owner,mtime,xattrs": the fields that differ, in that order. */
+/*
+ * "content,mode,owner,mtime,xattrs": the fields that differ, in that order;
+ * "type" alone for a name that changed type (its other fields are of
+ * different things).
+ */
 static void add_fields(struct strbuf *sb, unsigned what, const char *sep)
 {
 	static const struct { unsigned bit; const char *name; } fields[] = {
@@ -54,6 +60,10 @@ static void add_fields(struct strbuf *sb, unsigned what, const char *sep)
 	};
 	size_t i, start = sb->len;
 
+	if (what & CDT_DIFF_TYPE) {
+		strbuf_addstr(sb, "type");
+		return;
+	}
 	for (i = 0; i < ARRAY_SIZE(fields); i++) {
 		if (!(what & fields[i].bit))
 			continue;
@@ -69,6 +79,20 @@ static void add_size(struct strbuf *sb, const struct cdt_name_entry *e, const ch
 		strbuf_addf(sb, "%llu", (unsigned long long)e->size);
 	else
 		strbuf_addstr(sb, none);
+}
+
+static const char *type_name(const struct cdt_name_entry *e)
+{
+	return e->type == CDT_NAME_DIR ? "directory" :
+	       e->type == CDT_NAME_SYMLINK ? "symlink" : "file";
+}
+
+/* "file, 2 bytes" with --stat, the type alone without. */
+static void add_type(struct strbuf *sb, const struct cdt_name_entry *e, int stat)
+{
+	strbuf_addstr(sb, type_name(e));
+	if (stat && cdt_name_has_content(e))
+		strbuf_addf(sb, ", %llu bytes", (unsigned long long)e->size);
 }
 
 static int show_item(const struct cdt_diff_item *it, void *data)
@@ -92,8 +116,17 @@ static int show_item(const struct cdt_diff_item *it, void *data)
 		strbuf_addf(sb, "%s %s", st, path);
 		open = sb->len;
 		strbuf_addstr(sb, " (");
+		if (it->what & CDT_DIFF_TYPE) {
+			add_type(sb, it->a, sh->stat);
+			strbuf_addstr(sb, " -> ");
+			add_type(sb, it->b, sh->stat);
+			strbuf_addch(sb, ')');
+			break;
+		}
 		if (sh->stat) {
-			if (it->a && it->b && it->what & CDT_DIFF_CONTENT)
+			/* A link's target or hard link changed: no bytes to count. */
+			if (it->a && it->b && it->what & CDT_DIFF_CONTENT &&
+			    cdt_name_has_content(it->a))
 				strbuf_addf(sb, "%llu -> %llu bytes", (unsigned long long)it->a->size,
 					    (unsigned long long)it->b->size);
 			else if ((it->a || it->b) && cdt_name_has_content(it->b ? it->b : it->a))

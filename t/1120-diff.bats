@@ -146,13 +146,15 @@ PY
 	c add -q -r --prefix g1 t
 	gen_bytes 2 50000 > t/d/g
 	ln -s elsewhere t/d/link2
+	ln -sfn d t/link
 	c add -q -r --prefix g2 t
 	run_split c diff --stat g1 g2
 	assert_status 0
 	[ -z "$err" ] || fail "diff --stat said: $err"
 	assert_out_contains "+ t/d/g (50000 bytes)"
-	# A link has no bytes to count.
+	# A link has no bytes to count, nor has a link whose target changed.
 	printf '%s\n' "$output" | grep -qx '+ t/d/link2' || fail "link line: $output"
+	printf '%s\n' "$output" | grep -Eqx 'M t/link( \(mtime\))?' || fail "link line: $output"
 	assert_out_contains "50000 bytes added"
 }
 
@@ -289,13 +291,56 @@ m g (xattrs)
 	printf '%s\n' "$output" | cut -f1,5 > got
 	printf '+\te.y\n' > want
 	diff -u want got
-	# A file that became a directory is one changed name.
+	# A file that became a directory is one name that changed type.
 	rm -r g1/e
 	cp -p g2/e/b g1/e
 	(cd g1 && "$CDT" --store "$S" add -q -r --prefix g3 .)
 	run_split c diff --porcelain g3 g1
 	assert_status 0
-	printf '%s\n' "$output" | cut -f1,5 > got
-	printf 'M\te\n+\te/b\n' > want
+	printf '%s\n' "$output" | cut -f1,2,5 > got
+	printf 'T\ttype\te\n+\t-\te/b\n' > want
+	diff -u want got
+}
+
+@test "a name that changed type is one T line, whatever sorts between its two places" {
+	init_store
+	mkdir -p t/l
+	echo x > t/e
+	echo y > t/e.y
+	ln -s e.y t/d
+	(cd t && "$CDT" --store "$S" add -q -r --prefix g1 .)
+	rm t/e t/d
+	rmdir t/l
+	mkdir t/e t/d
+	echo z > t/e/z
+	echo 123 > t/l
+	(cd t && "$CDT" --store "$S" add -q -r --prefix g2 .)
+	# e.y sorts after the file e and before the directory e ("e/").
+	for args in "g1 g2" "g2 g1"; do
+		run_split c diff $args
+		assert_status 0
+		[ -z "$err" ] || fail "stderr: $err"
+		printf '%s\n' "$output" > got
+		if [ "$args" = "g1 g2" ]; then
+			printf '%s\n' 'T d (symlink -> directory)' 'T e (file -> directory)' '+ e/z' \
+				'T l (directory -> file)' \
+				'1 added, 0 removed, 3 changed, 0 metadata only; 2 unchanged' > want
+		else
+			printf '%s\n' 'T d (directory -> symlink)' 'T e (directory -> file)' '- e/z' \
+				'T l (file -> directory)' \
+				'0 added, 1 removed, 3 changed, 0 metadata only; 2 unchanged' > want
+		fi
+		diff -u want got
+	done
+	# --stat counts a file's bytes, never a directory's or a link's.
+	run_split c diff --stat g1 g2
+	assert_status 0
+	assert_out_contains "T e (file, 2 bytes -> directory)"
+	assert_out_contains "T l (directory -> file, 4 bytes)"
+	assert_out_contains "6 bytes added (6 B), 2 removed (2 B); changed names 0 -> 0 bytes"
+	run_split c diff --porcelain g1 g2
+	assert_status 0
+	printf '%s\n' "$output" | cut -f1,2,5 > got
+	printf 'T\ttype\td\nT\ttype\te\n+\t-\te/z\nT\ttype\tl\n' > want
 	diff -u want got
 }

@@ -18,8 +18,9 @@ static unsigned entry_diff(const struct cdt_name_entry *a, const struct cdt_name
 	unsigned what = 0;
 
 	/* What a name is: its type, content, link target or first hard link. */
-	if (a->type != b->type || !cdt_id_eq(&a->content, &b->content) || a->size != b->size ||
-	    strcmp(ta, tb))
+	if (a->type != b->type)
+		what |= CDT_DIFF_TYPE | CDT_DIFF_CONTENT;
+	else if (!cdt_id_eq(&a->content, &b->content) || a->size != b->size || strcmp(ta, tb))
 		what |= CDT_DIFF_CONTENT;
 	if (a->mode != b->mode)
 		what |= CDT_DIFF_MODE;
@@ -165,6 +166,20 @@ struct merge {
 	struct cdt_diff_result *res;
 	struct cdt_idset contents1, contents2;	/* CDT_DIFF_CHUNKS */
 	struct slot b;			/* the second walk's entry */
+	/*
+	 * A name that is a file or link on one side and a directory on the
+	 * other is compared when its entry that is not a directory is
+	 * walked; the directory's entry, read ahead into `ahead`, is passed
+	 * over when its walk gets there (skip[0] for the first walk, skip[1]
+	 * the second). Each is a stack: names pushed later sort between a
+	 * name and its '/', so they are reached first.
+	 */
+	struct slot ahead;
+	struct cdt_name_entry look;
+	struct skip {
+		char **names;
+		size_t nr, alloc;
+	} skip[2];
 };
 
 /* A stored name relative to its prefix (the prefix itself is ""). */
@@ -180,7 +195,8 @@ static const char *relative(const char *name, size_t plen)
  * stored directory (dira, dirb) sorts as if its name ended in '/', before
  * the names under it, so "e.y" comes before the directory "e". The same
  * name is 0 whatever its type on each side, so that a name that changed
- * type is matched when no other name sorts between its two places.
+ * type is matched when no other name sorts between its two places (when
+ * one does, the directory is read ahead: see struct merge).
  */
 static int walk_cmp(const char *a, int dira, const char *b, int dirb)
 {
@@ -205,6 +221,70 @@ static int walk_cmp(const char *a, int dira, const char *b, int dirb)
 static int slot_is_dir(const struct slot *sl)
 {
 	return sl->ok && sl->e.type == CDT_NAME_DIR;
+}
+
+/*
+ * Might the other walk, now at `other`, still come to a directory named
+ * rel? Only when it is at a name between rel and rel + '/'.
+ */
+static int dir_may_follow(const char *rel, const char *other)
+{
+	size_t len = strlen(rel);
+
+	return *rel && !strncmp(other, rel, len) && other[len] &&
+	       (unsigned char)other[len] < '/';
+}
+
+/*
+ * Read ahead the entry of rel under prefix into m->ahead: 1 when it is a
+ * directory, else 0 (none, or not one, or unreadable: the walk will tell).
+ */
+static int read_dir_ahead(struct merge *m, const char *prefix, size_t plen, const char *rel)
+{
+	struct strbuf name = STRBUF_INIT, why = STRBUF_INIT;
+	int ret;
+
+	strbuf_add(&name, prefix, plen);
+	if (plen)
+		strbuf_addch(&name, '/');
+	strbuf_addstr(&name, rel);
+	ret = cdt_name_read(m->q.store, name.buf, &m->look, &why) == 0 &&
+	      m->look.type == CDT_NAME_DIR;
+	if (ret)
+		slot_set(&m->ahead, name.buf, &m->look, 0, NULL);
+	cdt_name_entry_release(&m->look);
+	strbuf_release(&name);
+	strbuf_release(&why);
+	return ret;
+}
+
+/*
+ * Is the entry rel (a directory: isdir) of walk `side` one compared ahead?
+ * Names on the stack that the walk has passed are dropped.
+ */
+static int skip_ahead(struct merge *m, int side, const char *rel, int isdir)
+{
+	struct skip *sk = &m->skip[side];
+
+	while (sk->nr) {
+		const char *top = sk->names[sk->nr - 1];
+		int cmp = walk_cmp(top, 1, rel, isdir);
+
+		if (cmp > 0)
+			return 0;
+		free(sk->names[--sk->nr]);
+		if (!cmp && isdir)
+			return 1;
+	}
+	return 0;
+}
+
+static void skip_push(struct merge *m, int side, const char *rel)
+{
+	struct skip *sk = &m->skip[side];
+
+	ALLOC_GROW(sk->names, sk->nr + 1, sk->alloc);
+	sk->names[sk->nr++] = xstrdup(rel);
 }
 
 /* A stored name relative to prefix (plen bytes), or NULL when it is not under it. */
@@ -275,7 +355,14 @@ static int emit(struct merge *m, const char *path, const struct slot *a, const s
 			r->same++;
 			return 0;
 		}
-		if (it.what & CDT_DIFF_CONTENT) {
+		if (it.what & CDT_DIFF_TYPE) {
+			/* A directory or a link has no bytes: the file's are removed or added. */
+			r->changed++;
+			if (cdt_name_has_content(&a->e))
+				r->removed_bytes += a->e.size;
+			if (cdt_name_has_content(&b->e))
+				r->added_bytes += b->e.size;
+		} else if (it.what & CDT_DIFF_CONTENT) {
 			r->changed++;
 			r->old_bytes += a->e.size;
 			r->new_bytes += b->e.size;
@@ -305,16 +392,35 @@ static int consume(const char *name, const struct cdt_name_entry *e, int err, co
 
 	slot_set(b, name, e, err, why);
 	rb = relative(b->name.buf, m->len2);
+	if (skip_ahead(m, 1, rb, slot_is_dir(b)))
+		return 0;
 	while ((a = peek(&m->q))) {
 		const char *ra = relative(a->name.buf, m->len1);
 
+		if (skip_ahead(m, 0, ra, slot_is_dir(a))) {
+			pop(&m->q);
+			continue;
+		}
 		cmp = walk_cmp(ra, slot_is_dir(a), rb, slot_is_dir(b));
 		if (cmp > 0)
 			break;
-		ret = emit(m, ra, a, cmp ? NULL : b);
+		/* A file here may be a directory there, after the names between. */
+		if (cmp && a->ok && !slot_is_dir(a) && dir_may_follow(ra, rb) &&
+		    read_dir_ahead(m, m->prefix2, m->len2, ra)) {
+			skip_push(m, 1, ra);
+			ret = emit(m, ra, a, &m->ahead);
+		} else {
+			ret = emit(m, ra, a, cmp ? NULL : b);
+		}
 		pop(&m->q);
 		if (ret || !cmp)
 			return ret;
+	}
+	if (a && b->ok && !slot_is_dir(b) &&
+	    dir_may_follow(rb, relative(a->name.buf, m->len1)) &&
+	    read_dir_ahead(m, m->q.prefix, m->len1, rb)) {
+		skip_push(m, 0, rb);
+		return emit(m, rb, &m->ahead, b);
 	}
 	return emit(m, rb, NULL, b);
 }
@@ -424,6 +530,9 @@ int cdt_diff(struct cdt_store *s, const char *prefix1, const char *prefix2, unsi
 	strbuf_init(&m.b.name, 0);
 	strbuf_init(&m.b.why, 0);
 	strbuf_init(&m.b.xattrs, 0);
+	strbuf_init(&m.ahead.name, 0);
+	strbuf_init(&m.ahead.why, 0);
+	strbuf_init(&m.ahead.xattrs, 0);
 	m.q.store = s;
 	m.q.prefix = prefix1;
 	m.prefix2 = prefix2;
@@ -443,7 +552,10 @@ int cdt_diff(struct cdt_store *s, const char *prefix1, const char *prefix2, unsi
 		error("cannot list '%s': %s", quote(prefix2), cdt_strerror(ret));
 	/* What is left of the first walk was removed. */
 	while (!ret && (a = peek(&m.q))) {
-		ret = emit(&m, relative(a->name.buf, m.len1), a, NULL);
+		const char *ra = relative(a->name.buf, m.len1);
+
+		if (!skip_ahead(&m, 0, ra, slot_is_dir(a)))
+			ret = emit(&m, ra, a, NULL);
 		pop(&m.q);
 	}
 	pthread_mutex_lock(&m.q.lock);
@@ -466,6 +578,14 @@ out:
 	strbuf_release(&m.b.name);
 	strbuf_release(&m.b.why);
 	strbuf_release(&m.b.xattrs);
+	strbuf_release(&m.ahead.name);
+	strbuf_release(&m.ahead.why);
+	strbuf_release(&m.ahead.xattrs);
+	for (i = 0; i < 2; i++) {
+		while (m.skip[i].nr)
+			free(m.skip[i].names[--m.skip[i].nr]);
+		free(m.skip[i].names);
+	}
 	cdt_idset_clear(&m.contents1);
 	cdt_idset_clear(&m.contents2);
 	pthread_cond_destroy(&m.q.not_full);

@@ -16,13 +16,15 @@ enum {
 	CDT_DIFF_MTIME = 1 << 5,	/* modification time, to the nanosecond */
 	CDT_DIFF_DAMAGED = 1 << 6,	/* an entry could not be read: nothing is known */
 	CDT_DIFF_XATTRS = 1 << 7,	/* extended attributes (ACLs among them) */
+	CDT_DIFF_TYPE = 1 << 8,		/* file, directory or symbolic link (with CONTENT) */
 };
 /* The differences that leave the content alone. */
 #define CDT_DIFF_META (CDT_DIFF_MODE | CDT_DIFF_OWNER | CDT_DIFF_MTIME | CDT_DIFF_XATTRS)
 
 /*
  * What differs between two entries of one relative name: CDT_DIFF_CONTENT
- * and CDT_DIFF_META bits, 0 when they are the same. The one place that
+ * (and CDT_DIFF_TYPE when the types differ) and CDT_DIFF_META bits, 0 when
+ * they are the same. The one place that
  * says which fields of an entry count; when it was written (added_sec)
  * does not.
  */
@@ -40,8 +42,12 @@ struct cdt_diff_item {
 
 struct cdt_diff_result {
 	uint64_t added, removed, changed, meta_only, same, damaged;
-	uint64_t added_bytes, removed_bytes;	/* sizes of the names only on one side */
-	uint64_t old_bytes, new_bytes;		/* sizes of changed names, before and after */
+	/*
+	 * Sizes of the files only on one side: a file whose name became a
+	 * directory or a link is removed bytes, one in the place of either added.
+	 */
+	uint64_t added_bytes, removed_bytes;
+	uint64_t old_bytes, new_bytes;		/* sizes of changed files, before and after */
 	/* CDT_DIFF_CHUNKS: chunks the second prefix's contents list and the first's do not. */
 	uint64_t new_chunks, new_raw_bytes, new_stored_bytes;
 };
@@ -50,7 +56,11 @@ enum {
 	CDT_DIFF_CHUNKS = 1 << 0,	/* count new chunks (reads both sides' manifests) */
 };
 
-/* Gets each difference in byte order of path; a non-zero return stops the diff. */
+/*
+ * Gets each difference in byte order of path; a non-zero return stops the
+ * diff. A name that changed type is one item (CDT_DIFF_TYPE), given where
+ * its entry that is not a directory is walked.
+ */
 typedef int (*cdt_diff_fn)(const struct cdt_diff_item *it, void *data);
 
 /*
