@@ -104,6 +104,8 @@ static int show(const char *name, const struct cdt_name_entry *e, int err, const
 		strbuf_release(&sb);
 	} else {
 		char chunks[24];
+		/* As ls(1) and the mount show it: a link's size is its target's length. */
+		uint64_t shown = e->type == CDT_NAME_SYMLINK ? strlen(e->target) : e->size;
 
 		if (!cdt_name_has_content(e))
 			snprintf(chunks, sizeof(chunks), "-");
@@ -112,7 +114,7 @@ static int show(const char *name, const struct cdt_name_entry *e, int err, const
 		else
 			snprintf(chunks, sizeof(chunks), "?");
 		mode_string(e->type, e->mode, mode);
-		printf("%s %12llu %s %7s %.12s %s", mode, (unsigned long long)e->size, when,
+		printf("%s %12llu %s %7s %.12s %s", mode, (unsigned long long)shown, when,
 		       chunks, cdt_name_has_content(e) ? hex : "-           ", name);
 		if (e->type == CDT_NAME_SYMLINK)
 			printf(" -> %s", quote(e->target));

@@ -61,6 +61,22 @@ setup_names() {
 	esac
 }
 
+@test "ls -l gives a symbolic link the length of its target as its size" {
+	init_store
+	mkdir t
+	ln -s 'some/where else' t/l
+	c add -q -r t
+	c ls -l t/l > out
+	line=$(cat out)
+	case "$line" in
+	"lrwxrwxrwx "*" 15 "*" t/l -> some/where else") ;;
+	*) fail "unexpected: $line" ;;
+	esac
+	# --json keeps the size of the content, which a link has none of.
+	c ls --json t/l > out.json
+	grep -q '"size":0,' out.json || fail "$(cat out.json)"
+}
+
 @test "ls --json gives parseable objects" {
 	setup_names
 	c ls --json a > out.json
