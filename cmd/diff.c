@@ -3,6 +3,7 @@
 #include "ops/diff.h"
 #include "base/util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -269,7 +270,8 @@ int cmd_diff(int argc, char **argv, struct cmd_ctx *ctx)
 	ret = cdt_diff(ctx->store, p[0].buf, p[1].buf, sh.stat ? CDT_DIFF_CHUNKS : 0, show_item,
 		       &sh, &res);
 	differ = res.added || res.removed || res.changed || res.meta_only;
-	if (ret < 0 && ret != -CDT_ECORRUPT) {
+	/* A manifest unread (damaged, or its name changed meanwhile): the rest is still said. */
+	if (ret < 0 && ret != -CDT_ECORRUPT && ret != -ESTALE) {
 		ret = EXIT_TROUBLE;
 		goto out;
 	}

@@ -158,6 +158,19 @@ PY
 	assert_out_contains "50000 bytes added"
 }
 
+@test "diff --stat of a name whose manifest is missing calls it that" {
+	init_store
+	echo a > a
+	echo b > b
+	c add -q --name g1/f a
+	id=$(c add --porcelain --name g2/f b | cut -f4)
+	rm "$S/manifests/${id:0:2}/${id:2}"
+	run_split c diff --stat g1 g2
+	assert_status 2
+	assert_err_contains "error: manifest $id cannot be read"
+	case "$err" in *"while it was read"*) fail "stderr: $err" ;; esac
+}
+
 @test "diff -q and --exit-code: 0 when the same, 1 when different, nothing printed by -q" {
 	two_generations
 	run_split c diff -q gen1 gen2

@@ -321,3 +321,29 @@ read_resume() {
 		fail "stderr: $err"
 	[ -z "$output" ] || fail "stdout: $output"
 }
+
+@test "diff --stat of a name removed or replaced before its manifest is read says so" {
+	init_store --chunk-size 8K
+	gen_bytes 1 100000 > f
+	gen_bytes 2 100000 > g
+	c add -q --name g1/f f
+	c add -q --name g2/f g
+	# The names walked; no manifest opened yet.
+	read_racing restore-manifest diff --stat g1 g2
+	c rm -q g2/f
+	c gc > /dev/null
+	read_resume
+	assert_status 2
+	[ "$err" = "error: 'g2/f' was removed while it was read; read it again" ] ||
+		fail "stderr: $err"
+	assert_out_contains "M f (100000 -> 100000 bytes; mtime)"
+	c add -q --name g2/f g
+	read_racing restore-manifest diff --stat g1 g2
+	c add -q --name g2/f f
+	c gc > /dev/null
+	read_resume
+	assert_status 2
+	[ "$err" = "error: 'g2/f' was replaced while it was read; read it again" ] ||
+		fail "stderr: $err"
+	c fsck > fsck.out 2>&1 || fail "fsck: $(cat fsck.out)"
+}

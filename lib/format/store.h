@@ -227,7 +227,8 @@ int cdt_fail_point(const char *point);
  * (add, once, when its first pack is in packs/ and info/packs not yet
  * written again), "restore-manifest" (cat, restore, verify, push: the
  * first read of a name, its entry read and its manifest not yet opened;
- * verify --against too), "restore-open" (the same read, its manifest open
+ * verify --against too; diff --stat, its names walked and no manifest
+ * opened), "restore-open" (the same read, its manifest open
  * and no chunk read yet)
  * and "nameref-list" (any
  * reader of the tables of name records, once they are listed and before

@@ -1,6 +1,7 @@
 /* diff.c: compare the names under two prefixes: a merge of two walks of names/, and new chunks. */
 #include "ops/diff.h"
 #include "ops/chunks.h"
+#include "ops/restore.h"
 #include "base/hash.h"
 #include "base/idset.h"
 #include "format/manifest.h"
@@ -8,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,7 +166,14 @@ struct merge {
 	cdt_diff_fn fn;
 	void *data;
 	struct cdt_diff_result *res;
-	struct cdt_idset contents1, contents2;	/* CDT_DIFF_CHUNKS */
+	/*
+	 * CDT_DIFF_CHUNKS: each side's content ids, each mapped to the offset
+	 * in `holders` of a name that held it when walked (its size, 8
+	 * bytes, then the name and a NUL), to tell a manifest that a
+	 * concurrent rm or add and gc took away from a missing one.
+	 */
+	struct cdt_idset contents1, contents2;
+	struct strbuf holders;
 	struct slot b;			/* the second walk's entry */
 	/*
 	 * A name that is a file or link on one side and a directory on the
@@ -318,6 +327,39 @@ static unsigned slot_diff(const struct merge *m, const struct cdt_name_entry *a,
 	return entry_diff(a, b, ta, tb);
 }
 
+static void add_content(struct merge *m, struct cdt_idset *set, const struct slot *sl)
+{
+	if (cdt_idset_has(set, &sl->e.content))
+		return;
+	cdt_idset_put(set, &sl->e.content, m->holders.len);
+	strbuf_add(&m->holders, &sl->e.size, sizeof(sl->e.size));
+	strbuf_add(&m->holders, sl->name.buf, sl->name.len + 1);
+}
+
+/*
+ * A manifest that could not be read (err): when the name that held it
+ * holds it no more, say so (-ESTALE); else 0, and the caller reports err.
+ */
+static int holder_moved(struct cdt_store *s, const struct merge *m, const struct cdt_idset *set,
+			const struct cdt_id *id, int err)
+{
+	struct cdt_name_entry *e;
+	const char *at;
+	int ret;
+
+	if (!cdt_err_is_damage(err))
+		return 0;
+	at = m->holders.buf + *cdt_idset_get(set, id);
+	e = xcalloc(1, sizeof(*e));
+	memcpy(&e->size, at, sizeof(e->size));
+	snprintf(e->name, sizeof(e->name), "%s", at + sizeof(e->size));
+	e->type = CDT_NAME_REG;
+	e->content = *id;
+	ret = cdt_restore_report_moved(s, e, err);
+	free(e);
+	return ret;
+}
+
 static int emit(struct merge *m, const char *path, const struct slot *a, const struct slot *b)
 {
 	struct cdt_diff_item it = { path, 0, NULL, NULL, NULL, NULL };
@@ -346,9 +388,9 @@ static int emit(struct merge *m, const char *path, const struct slot *a, const s
 	it.b = b ? &b->e : NULL;
 	/* Only regular files have contents (a link's or directory's id is zeros). */
 	if (a && m->flags & CDT_DIFF_CHUNKS && cdt_name_has_content(&a->e))
-		cdt_idset_add(&m->contents1, &a->e.content);
+		add_content(m, &m->contents1, a);
 	if (b && m->flags & CDT_DIFF_CHUNKS && cdt_name_has_content(&b->e))
-		cdt_idset_add(&m->contents2, &b->e.content);
+		add_content(m, &m->contents2, b);
 	if (a && b) {
 		it.what = slot_diff(m, &a->e, &b->e);
 		if (!it.what) {
@@ -450,7 +492,7 @@ static int count_new_chunks(struct cdt_store *s, struct merge *m)
 	struct cdt_idset old = CDT_IDSET_INIT, seen = CDT_IDSET_INIT;
 	struct strbuf why = STRBUF_INIT;
 	char hex[CDT_ID_HEXLEN + 1];
-	int pass, bad = 0;
+	int pass, bad = 0, moved = 0;
 	size_t i;
 
 	for (pass = 0; pass < 2; pass++) {
@@ -465,6 +507,10 @@ static int count_new_chunks(struct cdt_store *s, struct merge *m)
 				continue;
 			strbuf_reset(&why);
 			ret = cdt_manifest_open(s, &set->ids[i], &man, &why);
+			if (ret < 0 && holder_moved(s, m, set, &set->ids[i], ret) < 0) {
+				moved = 1;
+				continue;
+			}
 			if (ret < 0) {
 				error("manifest %s cannot be read: %s", cdt_id_to_hex(&set->ids[i], hex),
 				      why.len ? why.buf : cdt_strerror(ret));
@@ -499,7 +545,7 @@ static int count_new_chunks(struct cdt_store *s, struct merge *m)
 	cdt_idset_clear(&old);
 	cdt_idset_clear(&seen);
 	strbuf_release(&why);
-	return bad ? -CDT_ECORRUPT : 0;
+	return bad ? -CDT_ECORRUPT : moved ? -ESTALE : 0;
 }
 
 int cdt_diff(struct cdt_store *s, const char *prefix1, const char *prefix2, unsigned flags,
@@ -533,6 +579,7 @@ int cdt_diff(struct cdt_store *s, const char *prefix1, const char *prefix2, unsi
 	strbuf_init(&m.ahead.name, 0);
 	strbuf_init(&m.ahead.why, 0);
 	strbuf_init(&m.ahead.xattrs, 0);
+	strbuf_init(&m.holders, 0);
 	m.q.store = s;
 	m.q.prefix = prefix1;
 	m.prefix2 = prefix2;
@@ -567,8 +614,10 @@ int cdt_diff(struct cdt_store *s, const char *prefix1, const char *prefix2, unsi
 	if (!ret && m.q.ret < 0)
 		ret = error_code(m.q.ret, "cannot list '%s': %s", quote(prefix1),
 				 cdt_strerror(m.q.ret));
-	if (!ret && flags & CDT_DIFF_CHUNKS)
+	if (!ret && flags & CDT_DIFF_CHUNKS) {
+		cdt_pause_point("restore-manifest");	/* (tests: a name goes here) */
 		ret = count_new_chunks(s, &m);
+	}
 out:
 	for (i = 0; i < QUEUE_LEN; i++) {
 		strbuf_release(&m.q.slots[i].name);
@@ -581,6 +630,7 @@ out:
 	strbuf_release(&m.ahead.name);
 	strbuf_release(&m.ahead.why);
 	strbuf_release(&m.ahead.xattrs);
+	strbuf_release(&m.holders);
 	for (i = 0; i < 2; i++) {
 		while (m.skip[i].nr)
 			free(m.skip[i].names[--m.skip[i].nr]);

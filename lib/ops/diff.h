@@ -69,11 +69,14 @@ typedef int (*cdt_diff_fn)(const struct cdt_diff_item *it, void *data);
  * them). Both are walked with cdt_names_walk() at once, the first in a
  * thread that hands its entries over through a small bounded queue, so
  * memory does not grow with the number of names. With CDT_DIFF_CHUNKS,
- * the content ids of both sides and the chunk ids of the first's contents
- * are held, to count the new chunks (read after the walk). A prefix with no
+ * the content ids of both sides (with a name for each) and the chunk ids
+ * of the first's contents are held, to count the new chunks (read after
+ * the walk). A prefix with no
  * names is an error (reported; -ENOENT) before anything is compared.
  * Returns 0, fn's non-zero return, -CDT_ECORRUPT when a manifest could not
- * be read (reported; the chunk figures are then lower bounds), or -errno.
+ * be read (reported; the chunk figures are then lower bounds), -ESTALE when
+ * it could not because the name that held it was replaced or removed since
+ * it was walked (reported as that; lower bounds too), or -errno.
  * Damaged entries go to fn and are counted; they are not an error here.
  */
 int cdt_diff(struct cdt_store *s, const char *prefix1, const char *prefix2, unsigned flags,
