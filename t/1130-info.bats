@@ -406,3 +406,40 @@ add_killed_at_info() {
 	check_info
 	c fsck > /dev/null
 }
+
+@test "rm after packs were lost leaves info/packs listing the packs there are" {
+	init_store --chunk-size 8K
+	gen_bytes 1 300000 > a
+	c add -q a
+	echo b > b
+	c add -q b
+	rm "$S"/packs/pack-*
+	c rm -q b
+	check_packs
+	run_split c fsck --quick
+	assert_status 4
+	[[ "$output" != *info-stale* ]] || fail "$output"
+	# One that agrees already is left as it is.
+	before=$(stat -c %i "$S/info/packs")
+	c add -q b
+	c rm -q b
+	[ "$(stat -c %i "$S/info/packs")" = "$before" ] || fail "info/packs written again"
+}
+
+@test "an add killed with its pack in place but not yet listed leaves info/packs stale until the next add" {
+	init_store --chunk-size 8K
+	gen_bytes 1 300000 > a
+	# Stopped with its pack in packs/, info/packs not yet written again: killed there.
+	CDT_TEST_PAUSE=pack-in-place "$CDT" --store "$S" add -q a &
+	pid=$!
+	wait_stopped $pid
+	kill -KILL $pid
+	wait $pid 2> /dev/null || true
+	run_split c fsck --quick
+	assert_status 32
+	assert_out_contains "info-stale info/packs: does not list pack-"
+	# The next add, of a small file that makes no pack, lists it.
+	echo b > b
+	c add -q b
+	check_info
+}

@@ -207,7 +207,6 @@ load lib-integrity
 	gen_bytes 3 600000 > stored
 	c add -q stored
 	rm "$S"/packs/pack-*
-	c fsck --rebuild-refs > /dev/null || true	# info/packs lists the pack no more
 	traced -f -y -o trace.log -e trace=openat,syncfs,fsync,fdatasync,rename,renameat,renameat2 \
 		"$CDT" --store "$S" repair --from stored > out 2> err || { cat err; false; }
 	n=$(grep -c "^restored chunk" out || true)
@@ -299,4 +298,29 @@ PY
 	assert_out_contains "restored 0 of 1 missing or damaged manifest"
 	run_split c fsck
 	assert_status 8
+}
+
+@test "repair of chunks whose packs were deleted leaves info/packs listing the packs there are" {
+	init_store --chunk-size 4K --frame-size 0
+	gen_bytes 3 200000 > stored
+	gen_bytes 4 100000 > kept
+	c add -q stored
+	pack=$(ls "$S/packs" | sed -n 's/\.pack$//p')
+	[ -n "$pack" ] || fail "expected a pack: $(ls "$S/packs")"
+	c add -q kept
+	[ "$(ls "$S"/packs/pack-*.pack | wc -l)" = 2 ] || fail "expected two packs: $(ls "$S/packs")"
+	rm "$S/packs/$pack".*
+	run_split c fsck --quick
+	assert_status 36
+	assert_out_contains "info-stale info/packs: lists $pack, which is not in packs/"
+	run_split c repair --from stored
+	assert_status 0
+	assert_out_contains "healthy again: 'stored'"
+	# The other pack still listed, the lost one no more: nothing is stale.
+	"$TEST_TOOL" info packs "$S/info/packs" > listed
+	grep -q '^pack-' listed || fail "the pack left is not listed: $(cat listed)"
+	! grep -q "$pack" listed || fail "the lost pack is still listed"
+	assert_fsck_clean
+	c cat -o back stored
+	cmp back stored
 }

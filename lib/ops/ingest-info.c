@@ -129,8 +129,12 @@ int ingest_info_flush(struct ingest_info *ii, struct cdt_store *s, struct cdt_in
 	else
 		error("cannot read names of '%s' for info/names: %s", cdt_store_path(s),
 		      cdt_strerror(ret));
-	if (!ret && cdt_info_is_new(info))
-		ret = cdt_serverinfo_write_packs(info);
+	/*
+	 * info/packs too, cheap when it agrees: an add killed between putting
+	 * a pack in place and listing it (info/lock held) left it stale.
+	 */
+	if (!ret)
+		ret = cdt_serverinfo_write_packs_if_stale(info);
 	/* The names are stored all the same; fsck --rebuild-refs writes info/ again. */
 	if (ret)
 		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",

@@ -266,8 +266,9 @@ static void update_info(struct cdt_remover *r)
 	ret = cdt_info_open(r->store, &in);
 	if (!ret) {
 		ret = cdt_info_names_update(in, ch, r->nremoved);
-		if (!ret && cdt_info_is_new(in))
-			ret = cdt_serverinfo_write_packs(in);
+		/* And info/packs agrees with packs/ as this writer leaves it (cheap when it does). */
+		if (!ret)
+			ret = cdt_serverinfo_write_packs_if_stale(in);
 		cdt_info_close(in);
 	}
 	cdt_errors_as_warnings(was);

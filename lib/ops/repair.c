@@ -1073,8 +1073,10 @@ int cdt_repair_packs(struct cdt_repair *r)
 	struct pack_heal ph = { r, 0, 0, 0, NULL, NULL, 0 };
 	int ret;
 
-	if (r->left)
+	if (r->left) {
+		cdt_serverinfo_packs_settle(r->store);	/* (as below) */
 		return 0;	/* a damaged pack may hold what is still wanted */
+	}
 	ph.d = cdt_decompressor_new();
 	ph.cap = CDT_OBJ_MAX(r->chunker->max_size);
 	ph.raw = xmalloc(r->chunker->max_size);
@@ -1099,6 +1101,11 @@ int cdt_repair_packs(struct cdt_repair *r)
 	if (ret < 0)
 		ph.failed++;
 	r->stats.packs_rewritten += (uint64_t)ph.rewritten;
+	/*
+	 * info/packs lists the packs repair leaves, whatever became of others
+	 * before it ran (pack files deleted, their chunks restored loose).
+	 */
+	cdt_serverinfo_packs_settle(r->store);
 	return ph.failed ? -CDT_ECORRUPT : ph.rewritten;
 }
 

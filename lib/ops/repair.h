@@ -97,7 +97,8 @@ int cdt_repair_scan(struct cdt_repair *r, const char *path);
  * one is removed. A pack whose index cannot be read is removed when every
  * manifest a name uses could be read; the multi-pack index is written again.
  * Does nothing while a chunk is still wanted, since a damaged pack may hold
- * its only copy. Returns the number of packs rewritten or removed, or
+ * its only copy. Either way info/packs then lists the packs there are (those
+ * lost before, their chunks restored loose, no more). Returns the number of packs rewritten or removed, or
  * -CDT_ECORRUPT when a damaged pack had to be left (reported).
  */
 int cdt_repair_packs(struct cdt_repair *r);

@@ -56,8 +56,25 @@ static int list_packs(struct cdt_store *s, struct pack_list *l)
 	return cdt_packs_walk_files(s, list_pack, l);
 }
 
-/* info/packs from the listing of packs/, without the pack `except` (NULL: none). */
-static int write_packs_except(struct cdt_info *in, const char *except)
+/* Does info/packs hold exactly what these packs make it? */
+static int packs_agree(struct cdt_info *in, struct cdt_info_pack *v, size_t n)
+{
+	struct strbuf want = STRBUF_INIT, have = STRBUF_INIT;
+	int same;
+
+	cdt_info_packs_format(v, n, &want);
+	same = !cdt_info_read(in, "packs", &have) && have.len == want.len &&
+	       !memcmp(have.buf, want.buf, want.len);
+	strbuf_release(&want);
+	strbuf_release(&have);
+	return same;
+}
+
+/*
+ * info/packs from the listing of packs/, without the pack `except` (NULL:
+ * none); only when it differs from what is there, if `if_stale`.
+ */
+static int write_packs_except(struct cdt_info *in, const char *except, int if_stale)
 {
 	struct cdt_store *s = cdt_info_store(in);
 	struct pack_list l;
@@ -71,7 +88,8 @@ static int write_packs_except(struct cdt_info *in, const char *except)
 		for (i = 0, k = 0; i < l.n; i++)
 			if (!except || strcmp(l.v[i].name, except))
 				l.v[k++] = l.v[i];
-		ret = cdt_info_write_packs(in, l.v, k);
+		if (!if_stale || !packs_agree(in, l.v, k))
+			ret = cdt_info_write_packs(in, l.v, k);
 	}
 	free(l.v);
 	strbuf_release(&l.damaged);
@@ -80,7 +98,12 @@ static int write_packs_except(struct cdt_info *in, const char *except)
 
 int cdt_serverinfo_write_packs(struct cdt_info *in)
 {
-	return write_packs_except(in, NULL);
+	return write_packs_except(in, NULL, 0);
+}
+
+int cdt_serverinfo_write_packs_if_stale(struct cdt_info *in)
+{
+	return write_packs_except(in, NULL, 1);
 }
 
 /*
@@ -95,7 +118,7 @@ int cdt_serverinfo_unlist_pack(struct cdt_store *s, const char *name)
 	int ret = cdt_info_open(s, &in);
 
 	if (!ret) {
-		ret = write_packs_except(in, name);
+		ret = write_packs_except(in, name, 0);
 		cdt_info_close(in);
 	}
 	if (ret)
@@ -135,6 +158,25 @@ int cdt_serverinfo_packs(struct cdt_store *s)
 	int was = cdt_errors_as_warnings(1);
 	int ret = update(s, 0);
 
+	if (ret)
+		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
+			cdt_store_path(s));
+	cdt_errors_as_warnings(was);
+	return ret;
+}
+
+int cdt_serverinfo_packs_settle(struct cdt_store *s)
+{
+	int was = cdt_errors_as_warnings(1);
+	struct cdt_info *in;
+	int ret = cdt_info_open(s, &in);
+
+	if (!ret) {
+		ret = cdt_serverinfo_write_packs_if_stale(in);
+		if (!ret && cdt_info_is_new(in))
+			ret = cdt_info_names_rebuild(in);
+		cdt_info_close(in);
+	}
 	if (ret)
 		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
 			cdt_store_path(s));

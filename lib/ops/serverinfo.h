@@ -11,12 +11,25 @@
  */
 int cdt_serverinfo_write_packs(struct cdt_info *in);
 /*
+ * The same, written only when it differs from that listing (so cheap when
+ * it agrees): a writer as it ends, whatever became of packs before it
+ * (pack files lost to damage, an add killed between its pack and
+ * info/packs). 0 or -errno (reported).
+ */
+int cdt_serverinfo_write_packs_if_stale(struct cdt_info *in);
+/*
  * After packs were added or removed: info/packs written again (and the
  * rest of info/ when it was incomplete: a store made before it). A
  * failure is reported as a warning (info/ is derived data; fsck finds it
  * stale and --rebuild-refs writes it). 0 or -errno.
  */
 int cdt_serverinfo_packs(struct cdt_store *s);
+/*
+ * As an exclusive writer ends (repair): info/packs brought to agree with
+ * packs/ by cdt_serverinfo_write_packs_if_stale() (all of info/ when it
+ * was incomplete). 0 or -errno (warned, as above).
+ */
+int cdt_serverinfo_packs_settle(struct cdt_store *s);
 /*
  * The same around new packs put in place: info/ opened and info/lock held
  * exclusively from before they are renamed into packs/ (begin) until
