@@ -368,8 +368,13 @@ PY
 	served_store
 	gen_bytes 9 200000 > small
 	c add -q small
-	# A loose chunk of small: one that a read of it fetches.
-	"$CDT" --cache "$T/c0" --store "$R" cat small | cmp - small
+	# A loose chunk of small: one that a read of it fetches. The peak RSS
+	# of that read, with nothing refused, is what any read has in this
+	# build (a sanitizer's adds some 30 MB) and on this machine now: a
+	# refused read stays near it, where one holding 96 MB would not.
+	CACHE=$T/c0 r_rss cat -o "$T/out" small
+	cmp "$T/out" small
+	most=$(($(cat "$T/rss") + 49152))
 	o=$(cd "$T/c0"/*/objects && find . -type f | head -n 1)
 	o=${o#./}
 	[ -f "$S/objects/$o" ] || fail "no loose chunk of small was fetched"
@@ -379,7 +384,7 @@ PY
 	run_split r_rss cat -o "$T/out" small
 	assert_status 1
 	assert_err_contains "GET $R/objects/$o: larger than 131084 bytes"
-	[ "$(cat "$T/rss")" -lt 65536 ] || fail "peak RSS $(cat "$T/rss") KiB for a refused object"
+	[ "$(cat "$T/rss")" -lt "$most" ] || fail "peak RSS $(cat "$T/rss") KiB for a refused object"
 	[ ! -e "$(cache_dir)/objects/$o" ] || fail "the object was kept"
 	cp "$T/object" "$S/objects/$o"
 	# A manifest has no size its format bounds: it comes to a file, never to memory.
@@ -390,7 +395,7 @@ PY
 	run_split r_rss cat -o "$T/out" top
 	assert_status 1
 	assert_err_contains "manifests/${id:0:2}/${id:2}: damaged manifest (checksum or file id)"
-	[ "$(cat "$T/rss")" -lt 65536 ] || fail "peak RSS $(cat "$T/rss") KiB for a refused manifest"
+	[ "$(cat "$T/rss")" -lt "$most" ] || fail "peak RSS $(cat "$T/rss") KiB for a refused manifest"
 	[ ! -e "$(cache_dir)/manifests/${id:0:2}/${id:2}" ] || fail "the manifest was kept"
 	[ -z "$(ls "$(cache_dir)/tmp")" ] || fail "left in tmp/: $(ls "$(cache_dir)/tmp")"
 	cp "$T/manifest" "$m"
