@@ -885,3 +885,21 @@ EOF2
 	[ "$(grep -c "$idx" "$T/.err")" = 1 ] || fail "the index is said more than once: $err"
 	! grep -q "was read as content" "$T/.err" || fail "bytes cut short by the read error were called other content: $err"
 }
+
+@test "a name removed between the listing of its directory and the reading of its entry is gone, not damaged" {
+	init_store
+	mkdir -p src/d
+	echo a > src/a
+	echo b > src/d/b
+	c add -q -r --prefix g src
+	# The entry of b, then the whole directory d, vanish once listed (as rm makes them).
+	FAIL_ERRNO=ENOENT fail_call openat first '"b", O_RDONLY|O_NOFOLLOW|O_CLOEXEC' "$CDT" --store "$S" ls g
+	assert_status 0
+	assert_out_contains "g/src/a"
+	[ -z "$err" ] || fail "said: $err"
+	FAIL_ERRNO=ENOENT fail_call openat first '"d", O_RDONLY|O_NOFOLLOW|O_CLOEXEC|O_DIRECTORY' \
+		"$CDT" --store "$S" ls g
+	assert_status 0
+	[ "$output" = "$(printf 'g/src\ng/src/a')" ] || fail "listed: $output"
+	[ -z "$err" ] || fail "said: $err"
+}

@@ -57,6 +57,11 @@ static int visit_entry(struct walk *w, int dirfd, const char *base, int is_diren
 
 	strbuf_reset(&w->why);
 	fd = openat(dirfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* Listed, then removed (rm, or a name put in place of its directory): gone, not damaged. */
+	if (fd < 0 && errno == ENOENT) {
+		free(e);
+		return 0;
+	}
 	if (fd < 0) {
 		ret = -errno;
 		strbuf_addf(&w->why, "cannot open name entry: %s", cdt_strerror(errno));
@@ -146,7 +151,9 @@ static int walk_dir(struct walk *w, int *dirfdp)
 			int cfd = openat(dirfd, kids[i].name,
 					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-			if (cfd < 0) {
+			if (cfd < 0 && errno == ENOENT) {
+				;	/* removed since it was listed, with every name in it */
+			} else if (cfd < 0) {
 				ret = walk_report(w, w->path.buf, -errno,
 						  "cannot open directory of names");
 			} else if (w->depth < WALK_OPEN_DEPTH) {
