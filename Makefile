@@ -184,6 +184,8 @@ LIB_SOURCES = \
 	lib/ops/recompress.c \
 	lib/ops/repack.c \
 	lib/ops/repair.c \
+	lib/ops/repair-manifests.c \
+	lib/ops/repair-packs.c \
 	lib/ops/serverinfo.c \
 	lib/ops/restore.c \
 	lib/ops/restore-tree.c \

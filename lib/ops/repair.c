@@ -1,21 +1,13 @@
 /* repair.c: find the damaged chunks, then cut local files as the store does and write back matches. */
-#include "ops/repair.h"
-#include "base/cid.h"
+#include "ops/repair-internal.h"
 #include "base/fsutil.h"
 #include "base/compress.h"
 #include "base/idset.h"
 #include "ops/batch.h"
 #include "ops/chunks.h"
-#include "ops/ingest.h"
-#include "format/config.h"
-#include "format/manifest.h"
-#include "format/names.h"
 #include "format/object.h"
 #include "ops/packset.h"
 #include "ops/serverinfo.h"
-#include "ops/sketchset.h"
-#include "format/midx.h"
-#include "format/pack.h"
 #include "base/util.h"
 #include "base/workers.h"
 
@@ -28,97 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Local bytes cut and hashed per round (as add reads). */
-#define READ_BUF (8u << 20)
-/* Chunks written back per syncfs: at most this many, or this many bytes of objects. */
-#define STAGE_CHUNKS 1024
-#define STAGE_BYTES (64u << 20)
-
-struct wanted {
-	struct cdt_id id;
-	uint32_t len;
-	int done;
-	int staged;	/* written to tmp/, not yet in place */
-};
-
-/* A manifest names use, missing or damaged: written again from a file of its content. */
-struct wanted_manifest {
-	struct cdt_id id;
-	uint64_t size;
-	char *name;	/* the first name that uses it */
-	int done;
-};
-
-/* A chunk written back, waiting for the next commit_staged(). */
-struct staged {
-	size_t want;		/* index into want */
-	struct strbuf tmpname;
-	const char *what;	/* the file it came from (scanned until the commit) */
-	uint64_t offset;
-};
-
-struct piece {
-	size_t off;
-	uint32_t len;
-	struct cdt_id id;
-};
-
-/*
- * A file is read into two windows in turn: while the pieces cut from one are
- * hashed in parallel, one worker reads and cuts the next, so cutting (which
- * cannot be split) overlaps hashing instead of alternating with it.
- */
-struct window {
-	unsigned char *buf;
-	size_t have;		/* bytes in buf */
-	size_t used;		/* bytes cut into pieces; the rest moves to the next window */
-	uint64_t base;		/* file offset of buf[0] */
-	struct piece *pieces;
-	size_t npieces, apieces;
-};
-
-struct cdt_repair {
-	struct cdt_store *store;
-	struct cdt_repair_options opt;
-	struct cdt_fsck *fsck;
-	const struct cdt_chunker *chunker;
-	int midx_removed, reindexed;	/* by the index check before the store's */
-
-	struct wanted *want;
-	size_t nwant, awant;
-	struct cdt_idset want_ids;	/* id -> index into want */
-	struct wanted_manifest *wman;
-	size_t nwman, awman, wman_left;
-	uint64_t left;			/* wanted, not done and not staged */
-	uint32_t min_len;		/* shortest chunk still wanted */
-	int want_block;			/* fixed chunker: a whole block is wanted */
-
-	struct cdt_workers *workers;
-	struct cdt_chunk_reader *reader;
-	struct cdt_compressor *comp;
-	unsigned char *check, *obj;
-	size_t buf_cap;
-	struct window win[2];
-	/* The round in progress. */
-	struct window *hashing, *filling;
-	int fd, eof, read_err;
-
-	dev_t store_dev;
-	ino_t store_ino;
-	struct cdt_repair_stats stats;
-	/*
-	 * Chunks written back and not yet in place: one syncfs makes a batch
-	 * of them durable before their renames, one more the renames, and
-	 * only then is each read back and counted (not two fsyncs a chunk).
-	 */
-	struct staged *staged;
-	size_t nstaged, astaged, staged_bytes;
-	/* finish() */
-	void (*problem_cb)(const struct cdt_fsck_item *it, void *data);
-	void *problem_data;
-};
-
-static int collect_wanted(const struct cdt_id *id, uint32_t len, void *data)
+int repair_want_chunk(const struct cdt_id *id, uint32_t len, void *data)
 {
 	struct cdt_repair *r = data;
 
@@ -132,27 +34,8 @@ static int collect_wanted(const struct cdt_id *id, uint32_t len, void *data)
 	return 0;
 }
 
-static int collect_manifest(const struct cdt_id *content, uint64_t size, const char *name,
-			    void *data)
-{
-	struct cdt_repair *r = data;
-	size_t i;
-
-	for (i = 0; i < r->nwman; i++)
-		if (cdt_id_eq(&r->wman[i].id, content))
-			return 0;	/* a second problem of the same manifest */
-	ALLOC_GROW(r->wman, r->nwman + 1, r->awman);
-	r->wman[r->nwman].id = *content;
-	r->wman[r->nwman].size = size;
-	r->wman[r->nwman].name = xstrdup(name);
-	r->wman[r->nwman].done = 0;
-	r->nwman++;
-	r->wman_left++;
-	return 0;
-}
-
 /* What a file must look like to hold something still wanted. */
-static void update_limits(struct cdt_repair *r)
+void repair_update_limits(struct cdt_repair *r)
 {
 	size_t i;
 
@@ -244,11 +127,11 @@ int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 		*out = NULL;
 		return ret;
 	}
-	cdt_fsck_for_each_damaged_chunk(r->fsck, collect_wanted, r);
-	cdt_fsck_for_each_damaged_manifest(r->fsck, collect_manifest, r);
+	cdt_fsck_for_each_damaged_chunk(r->fsck, repair_want_chunk, r);
+	cdt_fsck_for_each_damaged_manifest(r->fsck, repair_want_manifest, r);
 	r->stats.damaged = r->nwant;
 	r->stats.manifests_damaged = r->nwman;
-	update_limits(r);
+	repair_update_limits(r);
 	r->workers = cdt_workers_new(jobs - 1);
 	r->reader = cdt_chunk_reader_new(s);
 	r->comp = cdt_store_compressor_new(s);
@@ -310,7 +193,7 @@ static void healed(struct cdt_repair *r, struct wanted *w)
  * is wanted again, from a later match. restored (or NULL) counts those
  * that read back good. 0, or the first error.
  */
-static int commit_staged(struct cdt_repair *r, int *restored)
+int repair_commit_staged(struct cdt_repair *r, int *restored)
 {
 	struct strbuf why = STRBUF_INIT;
 	char hex[CDT_ID_HEXLEN + 1];
@@ -375,11 +258,11 @@ static int commit_staged(struct cdt_repair *r, int *restored)
 	r->nstaged = 0;
 	r->staged_bytes = 0;
 	strbuf_release(&why);
-	update_limits(r);
+	repair_update_limits(r);
 	return err;
 }
 
-/* Write one wanted chunk back from data that hashes to its id: staged, for commit_staged(). */
+/* Write one wanted chunk back from data that hashes to its id: staged, for repair_commit_staged(). */
 static int restore_chunk(struct cdt_repair *r, struct wanted *w, const unsigned char *data,
 			 const char *what, uint64_t offset, int *restored)
 {
@@ -417,7 +300,7 @@ static int restore_chunk(struct cdt_repair *r, struct wanted *w, const unsigned 
 	if (r->left)
 		r->left--;
 	if (r->nstaged >= STAGE_CHUNKS || r->staged_bytes >= STAGE_BYTES)
-		return commit_staged(r, restored);
+		return repair_commit_staged(r, restored);
 	return 0;
 }
 
@@ -526,22 +409,12 @@ static int scan_tail(struct cdt_repair *r, int fd, const char *what, uint64_t si
 	return 0;
 }
 
-/* The next wanted manifest, from wman[*i] on, of a file of `size` bytes; NULL if none. */
-static struct wanted_manifest *manifest_of_size(const struct cdt_repair *r, uint64_t size,
-						 size_t *i)
-{
-	for (; *i < r->nwman; (*i)++)
-		if (!r->wman[*i].done && r->wman[*i].size == size)
-			return &r->wman[*i];
-	return NULL;
-}
-
 /* Can a file of `size` bytes hold a wanted chunk or manifest? */
 static int may_hold(const struct cdt_repair *r, uint64_t size)
 {
 	size_t from = 0;
 
-	if (manifest_of_size(r, size, &from))
+	if (repair_manifest_of_size(r, size, &from))
 		return 1;
 	if (!r->left || !size || size < r->min_len)
 		return 0;
@@ -557,7 +430,7 @@ static int may_hold(const struct cdt_repair *r, uint64_t size)
 	return 1;
 }
 
-static int scan_fd(struct cdt_repair *r, int fd, const char *what, uint64_t size, int *restored)
+int repair_scan_fd(struct cdt_repair *r, int fd, const char *what, uint64_t size, int *restored)
 {
 	struct window *cur = &r->win[0], *next = &r->win[1], *t;
 	size_t i;
@@ -590,176 +463,6 @@ static int scan_fd(struct cdt_repair *r, int fd, const char *what, uint64_t size
 	if (r->read_err)
 		return error_code(r->read_err, "cannot read '%s': %s", quote(what),
 				   cdt_strerror(r->read_err));
-	return 0;
-}
-
-/* The content id of fd's `size` bytes, read once more: 0, 1 if it is not that long now, or -errno. */
-static int file_content_id(struct cdt_repair *r, int fd, const char *what, uint64_t size,
-			   struct cdt_id *out)
-{
-	struct cdt_cid *c = cdt_cid_new(cdt_config_cid(cdt_store_config(r->store)));
-	uint64_t off = 0;
-	ssize_t n = 0;
-
-	while (off < size) {
-		size_t want = (size_t)MIN((uint64_t)r->buf_cap, size - off);
-
-		n = pread_full(fd, r->win[0].buf, want, (off_t)off);
-		if (n <= 0)
-			break;
-		cdt_cid_update(c, r->win[0].buf, (size_t)n);
-		off += (uint64_t)n;
-		r->stats.bytes += (uint64_t)n;
-	}
-	cdt_cid_final(c, out);
-	cdt_cid_free(c);
-	if (n < 0)
-		return error_code((int)n, "cannot read '%s': %s", quote(what), cdt_strerror((int)n));
-	return off != size;
-}
-
-/*
- * Store fd again as add stores it, under the name that uses wm's manifest
- * (left as it is): the manifest is written again, and chunks the store
- * does not hold are added. Only bytes of wm's content id are stored.
- */
-static int write_manifest(struct cdt_repair *r, int fd, const char *what,
-			  const struct wanted_manifest *wm)
-{
-	struct cdt_ingest_options io = { 0 };
-	struct cdt_ingest_result res;
-	struct cdt_name_entry meta;
-	struct strbuf why = STRBUF_INIT;
-	struct cdt_ingest *ing;
-	int ret;
-
-	memset(&meta, 0, sizeof(meta));
-	ret = cdt_name_read(r->store, wm->name, &meta, &why);
-	if (ret < 0) {
-		error("cannot read the entry of '%s': %s", quote(wm->name),
-		      why.len ? why.buf : cdt_strerror(ret));
-		strbuf_release(&why);
-		return ret;
-	}
-	strbuf_release(&why);
-	if (meta.type != CDT_NAME_REG || !cdt_id_eq(&meta.content, &wm->id)) {
-		cdt_name_entry_release(&meta);
-		return 0;	/* not its manifest any more */
-	}
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		ret = -errno;
-		cdt_name_entry_release(&meta);
-		return error_code(ret, "cannot read '%s': %s", quote(what), cdt_strerror(ret));
-	}
-	io.jobs = r->opt.jobs;
-	ing = cdt_ingest_new(r->store, &io);
-	ret = cdt_ingest_fd_expect(ing, fd, what, &meta, &wm->id, &res);
-	cdt_ingest_free(ing);
-	cdt_name_entry_release(&meta);
-	return ret;
-}
-
-/*
- * Every chunk the manifest of wm lists that does not read good, wanted
- * from now on (it is damaged where the check could not see it: no
- * readable manifest listed it). The number of such chunks, or -errno.
- */
-static int want_bad_chunks(struct cdt_repair *r, const struct wanted_manifest *wm)
-{
-	struct strbuf why = STRBUF_INIT;
-	char hex[CDT_ID_HEXLEN + 1];
-	struct cdt_manifest *m;
-	uint64_t i, count;
-	int ret, bad = 0;
-
-	ret = cdt_manifest_open(r->store, &wm->id, &m, &why);
-	if (ret < 0) {
-		error("manifest %s cannot be read after it was written: %s", cdt_id_to_hex(&wm->id, hex),
-		      why.len ? why.buf : cdt_strerror(ret));
-		strbuf_release(&why);
-		return ret;
-	}
-	count = cdt_manifest_count(m);
-	for (i = 0; i < count; i++) {
-		struct cdt_manifest_entry e;
-		uint64_t *v;
-		uint32_t len;
-
-		ret = cdt_manifest_get(m, i, &e);
-		if (ret < 0)
-			break;
-		if (cdt_chunk_read(r->reader, &e.id, e.len, r->check, &len, NULL) == 0)
-			continue;
-		bad++;
-		v = cdt_idset_get(&r->want_ids, &e.id);
-		if (v) {
-			r->want[*v].done = 0;	/* bad after all */
-			continue;
-		}
-		collect_wanted(&e.id, e.len, r);
-		r->stats.damaged++;
-	}
-	cdt_manifest_close(m);
-	strbuf_release(&why);
-	if (ret < 0)
-		return error_code(ret, "manifest %s cannot be read after it was written: %s",
-				  cdt_id_to_hex(&wm->id, hex), cdt_strerror(ret));
-	if (bad)
-		update_limits(r);
-	return bad;
-}
-
-/*
- * A wanted manifest of fd's content, when fd (`size` bytes, chunks already
- * offered) has the size of one: written again, then its chunks made good
- * from fd. restored counts chunks written back.
- */
-static int heal_manifest(struct cdt_repair *r, int fd, const char *what, uint64_t size,
-			 int *restored)
-{
-	struct wanted_manifest *wm = NULL;
-	char hex[CDT_ID_HEXLEN + 1];
-	struct cdt_id content;
-	size_t i = 0;
-	int ret, pass;
-
-	if (!manifest_of_size(r, size, &i))
-		return 0;
-	ret = file_content_id(r, fd, what, size, &content);
-	if (ret)
-		return ret < 0 ? ret : 0;
-	for (i = 0; (wm = manifest_of_size(r, size, &i)); i++)
-		if (cdt_id_eq(&wm->id, &content))
-			break;
-	if (!wm)
-		return 0;
-	ret = write_manifest(r, fd, what, wm);
-	/* Chunks it lists that are damaged: found in the same file, and checked again. */
-	for (pass = 0; !ret && pass < 2; pass++) {
-		ret = want_bad_chunks(r, wm);
-		if (ret <= 0 || pass)
-			break;
-		if (lseek(fd, 0, SEEK_SET) < 0) {
-			ret = error_code(-errno, "cannot read '%s': %s", quote(what),
-					 cdt_strerror(errno));
-			break;
-		}
-		ret = scan_fd(r, fd, what, size, restored);
-		commit_staged(r, restored);
-	}
-	if (ret < 0)
-		return ret;
-	if (ret > 0) {
-		error("manifest %s of '%s' was written again from '%s', but %d of its chunks still fail",
-		      cdt_id_to_hex(&wm->id, hex), quote(wm->name), quote(what), ret);
-		return 0;
-	}
-	wm->done = 1;
-	r->wman_left--;
-	r->stats.manifests_restored++;
-	cdt_fsck_manifest_healed(r->fsck, &wm->id);
-	if (r->opt.manifest_restored)
-		r->opt.manifest_restored(&wm->id, wm->name, what, r->opt.data);
 	return 0;
 }
 
@@ -799,11 +502,11 @@ static int repair_path(struct cdt_repair *r, int dirfd, const char *name, const 
 	}
 	r->stats.files++;
 	t0 = now_seconds();
-	ret = scan_fd(r, fd, what, (uint64_t)st.st_size, &restored);
+	ret = repair_scan_fd(r, fd, what, (uint64_t)st.st_size, &restored);
 	/* What was found before a read error is good all the same. */
-	commit_staged(r, &restored);
+	repair_commit_staged(r, &restored);
 	if (!ret)
-		ret = heal_manifest(r, fd, what, (uint64_t)st.st_size, &restored);
+		ret = repair_heal_manifest(r, fd, what, (uint64_t)st.st_size, &restored);
 	r->stats.scan_seconds += now_seconds() - t0;
 	if (!ret)
 		ret = restored;
@@ -834,7 +537,7 @@ static void settle(struct cdt_repair *r)
 		cdt_fsck_chunk_healed(r->fsck, &w->id);
 	}
 	if (r->stats.good_again != before)
-		update_limits(r);
+		repair_update_limits(r);
 }
 
 int cdt_repair_file(struct cdt_repair *r, const char *path)
@@ -911,202 +614,6 @@ int cdt_repair_scan(struct cdt_repair *r, const char *path)
 	if (restored)
 		settle(r);
 	return ret < 0 ? ret : restored;
-}
-
-/*
- * Rewrite one damaged pack: every object whose bytes still check is copied
- * as it is, every other one from a good copy found elsewhere (repair has just
- * made sure there is one for each chunk a name needs; a damaged object no
- * name needs is dropped). The new pack is durable and read back before the
- * old one goes, index first, as gc removes packs.
- */
-struct pack_heal {
-	struct cdt_repair *r;
-	int rewritten, failed, midx;
-	struct cdt_decompressor *d;
-	unsigned char *raw;
-	size_t cap;
-};
-
-static int rewrite_pack(struct pack_heal *ph, struct cdt_pack *p, const char *name)
-{
-	struct cdt_repair *r = ph->r;
-	int packsfd = cdt_store_dirfd(r->store, CDT_DIR_PACKS);
-	struct cdt_pack_writer *w = NULL;
-	struct strbuf why = STRBUF_INIT;
-	char made[CDT_ID_HEXLEN + 6], hex[CDT_ID_HEXLEN + 1];
-	uint64_t k, replaced = 0, dropped = 0;
-	int ret;
-
-	ret = cdt_pack_writer_new(r->store, &w);
-	if (ret < 0)
-		goto fail;
-	for (k = 0; k < p->count; k++) {
-		struct cdt_id id;
-		uint32_t len;
-
-		cdt_pack_entry(p, k, &id, NULL, NULL, NULL);
-		/* What still checks in this pack is kept; the rest comes from a good copy. */
-		if (cdt_chunk_read_entry(r->reader, p, k, ph->raw, &len, NULL) == 0) {
-			ret = cdt_pack_writer_add_chunk(w, r->comp, &id, ph->raw, len);
-			if (ret < 0)
-				goto fail;
-			continue;
-		}
-		if (cdt_chunk_read(r->reader, &id, 0, ph->raw, &len, NULL) == 0) {
-			ret = cdt_pack_writer_add_chunk(w, r->comp, &id, ph->raw, len);
-			if (ret < 0)
-				goto fail;
-			replaced++;
-			continue;
-		}
-		if (cdt_fsck_chunk_needed(r->fsck, &id)) {
-			/* Its only copy: keep the pack, so that repair can still find it. */
-			error("pack '%s' holds the only copy of chunk %s, damaged; leaving the pack as it is",
-			      name, cdt_id_to_hex(&id, hex));
-			cdt_pack_writer_free(w);
-			ph->failed++;
-			return 0;
-		}
-		dropped++;
-	}
-	ret = cdt_pack_writer_commit(w, made);
-	cdt_pack_writer_free(w);
-	w = NULL;
-	if (ret < 0)
-		goto fail;
-	/* Read back what was written. */
-	{
-		struct cdt_pack np;
-
-		ret = cdt_pack_open(packsfd, made, &np);
-		if (!ret) {
-			ret = cdt_pack_verify(&np, packsfd, NULL, NULL, &why);
-			cdt_pack_close(&np);
-		}
-		if (ret < 0) {
-			error("pack '%s', written in place of '%s', does not read back: %s", made, name,
-			      why.len ? why.buf : cdt_strerror(ret));
-			ph->failed++;
-			strbuf_release(&why);
-			return 0;
-		}
-	}
-	if (strcmp(made, name)) {
-		cdt_serverinfo_unlist_pack(r->store, name);
-		ret = cdt_pack_remove_files(r->store, name);
-		cdt_serverinfo_packs(r->store);
-		if (ret < 0)
-			goto fail;
-	}
-	if (fsync(packsfd) < 0) {
-		ret = -errno;
-		goto fail;
-	}
-	cdt_fsck_pack_healed(r->fsck, name);
-	ph->rewritten++;
-	if (r->opt.pack_rewritten)
-		r->opt.pack_rewritten(name, made, replaced, dropped, r->opt.data);
-	strbuf_release(&why);
-	return 0;
-fail:
-	cdt_pack_writer_free(w);
-	ph->failed++;
-	strbuf_release(&why);
-	error("cannot rewrite pack '%s': %s", name, cdt_strerror(ret));
-	return 0;
-}
-
-static int heal_pack(struct cdt_pack *p, const char *name, void *data)
-{
-	struct pack_heal *ph = data;
-
-	struct cdt_repair *r = ph->r;
-	int packsfd = cdt_store_dirfd(r->store, CDT_DIR_PACKS);
-	int ret;
-
-	if (!strcmp(name, CDT_MIDX_NAME)) {
-		ph->midx = 1;	/* rewritten once the packs are */
-		return 0;
-	}
-	if (p)
-		return rewrite_pack(ph, p, name);
-	/*
-	 * An index that cannot be read hides its pack from every reader, and
-	 * what it holds is unknown. Once every chunk a name needs reads back
-	 * good, and every manifest a name uses could be read, nothing needed
-	 * lives only there: remove it, index first.
-	 */
-	if (!cdt_fsck_needs_known(r->fsck)) {
-		ph->failed++;
-		return 0;
-	}
-	cdt_serverinfo_unlist_pack(r->store, name);
-	ret = cdt_pack_remove_files(r->store, name);
-	cdt_serverinfo_packs(r->store);
-	if (ret < 0) {
-		error("cannot remove 'packs/%s.idx': %s", name, cdt_strerror(ret));
-		ph->failed++;
-		return 0;
-	}
-	fsync(packsfd);
-	cdt_fsck_pack_healed(r->fsck, name);
-	ph->rewritten++;
-	if (r->opt.pack_rewritten)
-		r->opt.pack_rewritten(name, NULL, 0, 0, r->opt.data);
-	return 0;
-}
-
-static void sketch_fixed(const char *pack, enum cdt_sketch_fix what, void *data)
-{
-	struct cdt_repair *r = data;
-	char *file = xstrfmt("%s.sketch", pack);
-
-	cdt_fsck_pack_healed(r->fsck, file);
-	if (what == CDT_SKETCH_REBUILT && r->opt.pack_rewritten)
-		r->opt.pack_rewritten(file, file, 0, 0, r->opt.data);
-	free(file);
-}
-
-int cdt_repair_packs(struct cdt_repair *r)
-{
-	struct pack_heal ph = { r, 0, 0, 0, NULL, NULL, 0 };
-	int ret;
-
-	if (r->left) {
-		cdt_serverinfo_packs_settle(r->store);	/* (as below) */
-		return 0;	/* a damaged pack may hold what is still wanted */
-	}
-	ph.d = cdt_decompressor_new();
-	ph.cap = CDT_OBJ_MAX(r->chunker->max_size);
-	ph.raw = xmalloc(r->chunker->max_size);
-	cdt_fsck_for_each_damaged_pack(r->fsck, heal_pack, &ph);
-	cdt_decompressor_free(ph.d);
-	free(ph.raw);
-	/* The multi-pack index names packs: write it again over the packs there are now. */
-	if (ph.rewritten || ph.midx) {
-		ret = cdt_packs_write_midx(r->store);
-		if (ret < 0) {
-			error("cannot write the multi-pack index: %s", cdt_strerror(ret));
-			ph.failed++;
-		} else if (ph.midx) {
-			cdt_fsck_pack_healed(r->fsck, CDT_MIDX_NAME);
-			ph.rewritten++;
-			if (r->opt.pack_rewritten)
-				r->opt.pack_rewritten(CDT_MIDX_NAME, CDT_MIDX_NAME, 0, 0, r->opt.data);
-		}
-	}
-	/* Sketches follow the packs there are now: a missing or damaged one is made again. */
-	ret = cdt_sketches_fix(r->store, 0, sketch_fixed, r);
-	if (ret < 0)
-		ph.failed++;
-	r->stats.packs_rewritten += (uint64_t)ph.rewritten;
-	/*
-	 * info/packs lists the packs repair leaves, whatever became of others
-	 * before it ran (pack files deleted, their chunks restored loose).
-	 */
-	cdt_serverinfo_packs_settle(r->store);
-	return ph.failed ? -CDT_ECORRUPT : ph.rewritten;
 }
 
 void cdt_repair_get_stats(const struct cdt_repair *r, struct cdt_repair_stats *st)

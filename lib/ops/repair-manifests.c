@@ -1,0 +1,212 @@
+/* repair-manifests.c: manifests names use, missing or damaged, written again from a file of their content. */
+#include "ops/repair-internal.h"
+#include "base/cid.h"
+#include "base/util.h"
+#include "ops/chunks.h"
+#include "ops/ingest.h"
+#include "format/config.h"
+#include "format/manifest.h"
+#include "format/names.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+int repair_want_manifest(const struct cdt_id *content, uint64_t size, const char *name,
+			    void *data)
+{
+	struct cdt_repair *r = data;
+	size_t i;
+
+	for (i = 0; i < r->nwman; i++)
+		if (cdt_id_eq(&r->wman[i].id, content))
+			return 0;	/* a second problem of the same manifest */
+	ALLOC_GROW(r->wman, r->nwman + 1, r->awman);
+	r->wman[r->nwman].id = *content;
+	r->wman[r->nwman].size = size;
+	r->wman[r->nwman].name = xstrdup(name);
+	r->wman[r->nwman].done = 0;
+	r->nwman++;
+	r->wman_left++;
+	return 0;
+}
+
+/* The next wanted manifest, from wman[*i] on, of a file of `size` bytes; NULL if none. */
+struct wanted_manifest *repair_manifest_of_size(const struct cdt_repair *r, uint64_t size,
+						 size_t *i)
+{
+	for (; *i < r->nwman; (*i)++)
+		if (!r->wman[*i].done && r->wman[*i].size == size)
+			return &r->wman[*i];
+	return NULL;
+}
+
+/* The content id of fd's `size` bytes, read once more: 0, 1 if it is not that long now, or -errno. */
+static int file_content_id(struct cdt_repair *r, int fd, const char *what, uint64_t size,
+			   struct cdt_id *out)
+{
+	struct cdt_cid *c = cdt_cid_new(cdt_config_cid(cdt_store_config(r->store)));
+	uint64_t off = 0;
+	ssize_t n = 0;
+
+	while (off < size) {
+		size_t want = (size_t)MIN((uint64_t)r->buf_cap, size - off);
+
+		n = pread_full(fd, r->win[0].buf, want, (off_t)off);
+		if (n <= 0)
+			break;
+		cdt_cid_update(c, r->win[0].buf, (size_t)n);
+		off += (uint64_t)n;
+		r->stats.bytes += (uint64_t)n;
+	}
+	cdt_cid_final(c, out);
+	cdt_cid_free(c);
+	if (n < 0)
+		return error_code((int)n, "cannot read '%s': %s", quote(what), cdt_strerror((int)n));
+	return off != size;
+}
+
+/*
+ * Store fd again as add stores it, under the name that uses wm's manifest
+ * (left as it is): the manifest is written again, and chunks the store
+ * does not hold are added. Only bytes of wm's content id are stored.
+ */
+static int write_manifest(struct cdt_repair *r, int fd, const char *what,
+			  const struct wanted_manifest *wm)
+{
+	struct cdt_ingest_options io = { 0 };
+	struct cdt_ingest_result res;
+	struct cdt_name_entry meta;
+	struct strbuf why = STRBUF_INIT;
+	struct cdt_ingest *ing;
+	int ret;
+
+	memset(&meta, 0, sizeof(meta));
+	ret = cdt_name_read(r->store, wm->name, &meta, &why);
+	if (ret < 0) {
+		error("cannot read the entry of '%s': %s", quote(wm->name),
+		      why.len ? why.buf : cdt_strerror(ret));
+		strbuf_release(&why);
+		return ret;
+	}
+	strbuf_release(&why);
+	if (meta.type != CDT_NAME_REG || !cdt_id_eq(&meta.content, &wm->id)) {
+		cdt_name_entry_release(&meta);
+		return 0;	/* not its manifest any more */
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		ret = -errno;
+		cdt_name_entry_release(&meta);
+		return error_code(ret, "cannot read '%s': %s", quote(what), cdt_strerror(ret));
+	}
+	io.jobs = r->opt.jobs;
+	ing = cdt_ingest_new(r->store, &io);
+	ret = cdt_ingest_fd_expect(ing, fd, what, &meta, &wm->id, &res);
+	cdt_ingest_free(ing);
+	cdt_name_entry_release(&meta);
+	return ret;
+}
+
+/*
+ * Every chunk the manifest of wm lists that does not read good, wanted
+ * from now on (it is damaged where the check could not see it: no
+ * readable manifest listed it). The number of such chunks, or -errno.
+ */
+static int want_bad_chunks(struct cdt_repair *r, const struct wanted_manifest *wm)
+{
+	struct strbuf why = STRBUF_INIT;
+	char hex[CDT_ID_HEXLEN + 1];
+	struct cdt_manifest *m;
+	uint64_t i, count;
+	int ret, bad = 0;
+
+	ret = cdt_manifest_open(r->store, &wm->id, &m, &why);
+	if (ret < 0) {
+		error("manifest %s cannot be read after it was written: %s", cdt_id_to_hex(&wm->id, hex),
+		      why.len ? why.buf : cdt_strerror(ret));
+		strbuf_release(&why);
+		return ret;
+	}
+	count = cdt_manifest_count(m);
+	for (i = 0; i < count; i++) {
+		struct cdt_manifest_entry e;
+		uint64_t *v;
+		uint32_t len;
+
+		ret = cdt_manifest_get(m, i, &e);
+		if (ret < 0)
+			break;
+		if (cdt_chunk_read(r->reader, &e.id, e.len, r->check, &len, NULL) == 0)
+			continue;
+		bad++;
+		v = cdt_idset_get(&r->want_ids, &e.id);
+		if (v) {
+			r->want[*v].done = 0;	/* bad after all */
+			continue;
+		}
+		repair_want_chunk(&e.id, e.len, r);
+		r->stats.damaged++;
+	}
+	cdt_manifest_close(m);
+	strbuf_release(&why);
+	if (ret < 0)
+		return error_code(ret, "manifest %s cannot be read after it was written: %s",
+				  cdt_id_to_hex(&wm->id, hex), cdt_strerror(ret));
+	if (bad)
+		repair_update_limits(r);
+	return bad;
+}
+
+/*
+ * A wanted manifest of fd's content, when fd (`size` bytes, chunks already
+ * offered) has the size of one: written again, then its chunks made good
+ * from fd. restored counts chunks written back.
+ */
+int repair_heal_manifest(struct cdt_repair *r, int fd, const char *what, uint64_t size,
+			 int *restored)
+{
+	struct wanted_manifest *wm = NULL;
+	char hex[CDT_ID_HEXLEN + 1];
+	struct cdt_id content;
+	size_t i = 0;
+	int ret, pass;
+
+	if (!repair_manifest_of_size(r, size, &i))
+		return 0;
+	ret = file_content_id(r, fd, what, size, &content);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	for (i = 0; (wm = repair_manifest_of_size(r, size, &i)); i++)
+		if (cdt_id_eq(&wm->id, &content))
+			break;
+	if (!wm)
+		return 0;
+	ret = write_manifest(r, fd, what, wm);
+	/* Chunks it lists that are damaged: found in the same file, and checked again. */
+	for (pass = 0; !ret && pass < 2; pass++) {
+		ret = want_bad_chunks(r, wm);
+		if (ret <= 0 || pass)
+			break;
+		if (lseek(fd, 0, SEEK_SET) < 0) {
+			ret = error_code(-errno, "cannot read '%s': %s", quote(what),
+					 cdt_strerror(errno));
+			break;
+		}
+		ret = repair_scan_fd(r, fd, what, size, restored);
+		repair_commit_staged(r, restored);
+	}
+	if (ret < 0)
+		return ret;
+	if (ret > 0) {
+		error("manifest %s of '%s' was written again from '%s', but %d of its chunks still fail",
+		      cdt_id_to_hex(&wm->id, hex), quote(wm->name), quote(what), ret);
+		return 0;
+	}
+	wm->done = 1;
+	r->wman_left--;
+	r->stats.manifests_restored++;
+	cdt_fsck_manifest_healed(r->fsck, &wm->id);
+	if (r->opt.manifest_restored)
+		r->opt.manifest_restored(&wm->id, wm->name, what, r->opt.data);
+	return 0;
+}
