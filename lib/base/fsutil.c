@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 int mkdirat_p(int dirfd, const char *rel)
@@ -551,4 +552,12 @@ int remove_tree_at(int dirfd, const char *name, int depth)
 	if (!ret && unlinkat(dirfd, name, AT_REMOVEDIR) < 0)
 		ret = -errno;
 	return ret;
+}
+
+int listing_racy(const struct timespec *listed_at, const struct timespec *mtime,
+		 const struct timespec *ctime)
+{
+	time_t last = mtime->tv_sec > ctime->tv_sec ? mtime->tv_sec : ctime->tv_sec;
+
+	return listed_at->tv_sec - last < CDT_RACY_SECONDS;
 }

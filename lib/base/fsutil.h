@@ -86,4 +86,19 @@ int dir_usage_checked_at(int dirfd, const char *path, uint64_t *bytes, uint64_t 
 /* Remove dirfd/name, a file or a whole directory tree. 0 or -errno. */
 int remove_tree_at(int dirfd, const char *name, int depth);
 
+/*
+ * Was a directory listed at `listed_at` (CLOCK_REALTIME) so soon after its
+ * last change (its mtime and ctime, as fstat gave them before the listing)
+ * that a later change might leave both times as they were? File systems
+ * stamp changes with a coarse clock (a few milliseconds; whole seconds on
+ * some), so a change within the same tick as the listing does not show:
+ * such a listing is "racy" (git's word for index entries of the same
+ * problem) and its unchanged times prove nothing. A time in the future
+ * counts as racy too. CDT_RACY_SECONDS of margin.
+ */
+#define CDT_RACY_SECONDS 2
+struct timespec;
+int listing_racy(const struct timespec *listed_at, const struct timespec *mtime,
+		 const struct timespec *ctime);
+
 #endif

@@ -1,6 +1,7 @@
 /* packset.c: the packs of a store as one set, with the multi-pack index and a filter in front. */
 #include "ops/packset.h"
 #include "base/fsutil.h"
+#include "base/idset.h"
 #include "format/midx.h"
 #include "format/pack.h"
 #include "base/util.h"
@@ -29,6 +30,8 @@ struct cdt_packset {
 	struct cdt_pack **packs;
 	size_t nr, alloc;
 	struct timespec mtime, ctime;	/* of packs/ when last listed */
+	struct timespec listed_at;	/* when that was (CLOCK_REALTIME): see listing_racy() */
+	struct cdt_idset listed;	/* the packs whose index that listing found */
 	int loaded;
 	/* The multi-pack index, when it is usable: every pack it names is here. */
 	struct cdt_midx midx;
@@ -170,6 +173,7 @@ static void packset_free(void *state)
 	}
 	free(ps->retired);
 	free(ps->failed);
+	cdt_idset_clear(&ps->listed);
 	cdt_midx_close(&ps->midx);
 	free(ps->midx_packs);
 	free(ps->covered);
@@ -303,27 +307,33 @@ static void retry_locked(struct cdt_store *s, struct cdt_packset *ps)
 }
 
 /*
- * (Re)list packs/ if it changed since the last listing. Called with ps->mu
- * held. Returns 1 if it listed packs/ again, 0 if nothing changed.
+ * (Re)list packs/ if it changed since the last listing, or with `racy` if
+ * that listing came so soon after a change that its unchanged times prove
+ * nothing (listing_racy()). Called with ps->mu held. Returns 1 if it
+ * listed packs/ again, 0 if nothing changed.
  */
-static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
+static int refresh_racy_locked(struct cdt_store *s, struct cdt_packset *ps, int racy)
 {
 	int packsfd = cdt_store_dirfd(s, CDT_DIR_PACKS);
+	struct cdt_idset last = CDT_IDSET_INIT;
 	unsigned char *seen;
 	size_t nold, i, j;
 	struct stat st;
 	struct dirent *de;
+	struct cdt_id id;
 	DIR *d;
-	int fd;
+	int fd, same, known;
 
 	if (fstat(packsfd, &st) < 0) {
 		ps->list_err = -errno;
 		return 0;
 	}
-	if (ps->loaded && st.st_mtim.tv_sec == ps->mtime.tv_sec &&
-	    st.st_mtim.tv_nsec == ps->mtime.tv_nsec && st.st_ctim.tv_sec == ps->ctime.tv_sec &&
-	    st.st_ctim.tv_nsec == ps->ctime.tv_nsec)
+	same = ps->loaded && st.st_mtim.tv_sec == ps->mtime.tv_sec &&
+	       st.st_mtim.tv_nsec == ps->mtime.tv_nsec && st.st_ctim.tv_sec == ps->ctime.tv_sec &&
+	       st.st_ctim.tv_nsec == ps->ctime.tv_nsec;
+	if (same && !(racy && listing_racy(&ps->listed_at, &ps->mtime, &ps->ctime)))
 		return 0;
+	clock_gettime(CLOCK_REALTIME, &ps->listed_at);
 	fd = openat(packsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		ps->list_err = -errno;
@@ -335,8 +345,17 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 	ps->ctime = st.st_ctim;
 	ps->loaded = 1;
 	ps->list_err = 0;
-	ps->index_err = 0;
-	ps->nfailed = 0;	/* each index not in the set is opened below */
+	/*
+	 * Listed again for being racy, times unchanged: only indexes new to
+	 * the listing are opened; one that failed is tried again by
+	 * retry_locked() as before, and a damaged one is not said again.
+	 */
+	if (!same) {
+		ps->index_err = 0;
+		ps->nfailed = 0;	/* each index not in the set is opened below */
+	}
+	last = ps->listed;
+	ps->listed = (struct cdt_idset)CDT_IDSET_INIT;
 	seen = xcalloc(ps->nr + 1, 1);
 	nold = ps->nr;
 	for (errno = 0; (de = readdir(d)); errno = 0) {
@@ -350,11 +369,16 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 			continue;
 		memcpy(name, de->d_name, len - 4);
 		name[len - 4] = '\0';
+		known = !cdt_id_from_hex(name + 5, &id) && cdt_idset_has(&last, &id);
+		if (!cdt_id_from_hex(name + 5, &id))
+			cdt_idset_add(&ps->listed, &id);
 		if (pack_by_name(ps, name, &where)) {
 			if (where < nold)
 				seen[where] = 1;
 			continue;
 		}
+		if (same && known)
+			continue;
 		p = xmalloc(sizeof(*p));
 		ret = cdt_pack_open(packsfd, name, p);
 		if (ret < 0) {
@@ -378,6 +402,7 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 		memset(seen, 1, nold);
 	}
 	closedir(d);
+	cdt_idset_clear(&last);
 	/* Packs no longer listed leave the set, but stay mapped until close. */
 	for (i = 0, j = 0; i < ps->nr; i++) {
 		if (i < nold && !seen[i]) {
@@ -393,6 +418,11 @@ static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
 	filter_drop(ps);
 	ps->last_found = NULL;
 	return 1;
+}
+
+static int refresh_locked(struct cdt_store *s, struct cdt_packset *ps)
+{
+	return refresh_racy_locked(s, ps, 0);
 }
 
 /*
@@ -672,7 +702,13 @@ size_t cdt_packs_list(struct cdt_store *s, struct cdt_pack ***out)
 	size_t n;
 
 	pthread_mutex_lock(&ps->mu);
-	refresh_locked(s, ps);
+	/*
+	 * Readers come here for a chunk not found in the packs known (and
+	 * for other copies of a damaged one): a pack renamed in within the
+	 * same clock tick as the last listing must not be missed for good.
+	 * The lookups of add do not (a chunk missed is stored again).
+	 */
+	refresh_racy_locked(s, ps, 1);
 	/* A copy: another thread's refresh may grow the array. */
 	n = ps->nr;
 	*out = xmalloc((n ? n : 1) * sizeof(**out));

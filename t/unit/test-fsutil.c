@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int is_dir(int dirfd, const char *path)
@@ -82,6 +83,27 @@ int main(void)
 		CHECK(distinct);
 		cdt_idset_clear(&seen);
 		close(tfd);
+	}
+
+	/* A listing is racy until CDT_RACY_SECONDS after the later of mtime and ctime. */
+	{
+		struct timespec m = { 1000, 500 }, c = { 1000, 900 }, at;
+
+		at = (struct timespec){ 1000, 999999999 };
+		CHECK(listing_racy(&at, &m, &c));	/* the same second */
+		at = (struct timespec){ 1001, 0 };
+		CHECK(listing_racy(&at, &m, &c));
+		at = (struct timespec){ 1000 + CDT_RACY_SECONDS, 0 };
+		CHECK(!listing_racy(&at, &m, &c));
+		at = (struct timespec){ 5000, 0 };
+		CHECK(!listing_racy(&at, &m, &c));
+		c.tv_sec = 4999;	/* the change time is the later one */
+		CHECK(listing_racy(&at, &m, &c));
+		c.tv_sec = 9000;	/* a time in the future proves nothing either */
+		CHECK(listing_racy(&at, &m, &c));
+		m.tv_sec = 9000;
+		c.tv_sec = 10;
+		CHECK(listing_racy(&at, &m, &c));
 	}
 
 	strbuf_release(&name);
