@@ -629,3 +629,22 @@ EOF2
 	assert_status 1
 	[[ "$output" != *wrote* ]] || fail "the second gc wrote again: $output"
 }
+
+@test "a pack without an index whose only damage is its checksum keeps every chunk through gc" {
+	rm -rf "$S"
+	"$CDT" init -q --chunker fixed --chunk-size 4K "$S"
+	gen_bytes 94 200000 > a
+	c add -q a
+	pack=$(ls "$S"/packs/*.pack)
+	# Every object reads good; only the pack's trailing checksum fails.
+	flip_bit "$pack" $(($(stat -c %s "$pack") - 5)) 3
+	rm "${pack%.pack}.idx"
+	run_split c gc
+	c cat a > out 2> cat.err || fail "after gc, 'a' no longer restores: $(cat cat.err); gc said: $err"
+	cmp out a
+	assert_status 0
+	assert_err_contains "cannot be indexed, yet all 49 of its chunks read good: written again whole under its own name"
+	[ -e "$pack" ] || fail "the pack written again whole was removed"
+	run_split c fsck
+	assert_status 0
+}

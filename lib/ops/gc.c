@@ -323,6 +323,7 @@ struct salvage {
 	int err;		/* -errno: a read (or the write) of a copy failed */
 	int writing;		/* err is the new pack's */
 	struct cdt_id failed;	/* the chunk err is about */
+	int whole;		/* the new pack is the damaged one, written again whole */
 };
 
 static int salvage_chunk(const struct cdt_pack_object *o, const unsigned char *raw, void *data)
@@ -370,8 +371,21 @@ static int salvage_commit(struct salvage *sv, const char *name)
 	if (ret < 0)
 		return error_code(ret, "pack %s: cannot write its live chunks with no other good copy "
 				  "to a new pack: %s; keeping it", name, cdt_strerror(ret));
-	warning("pack %s cannot be indexed: %llu live chunk%s in it had no other good copy; "
-		"written to pack %s", name, (unsigned long long)sv->n, sv->n == 1 ? "" : "s", made);
+	/*
+	 * A pack is named by the hash of its bytes: the same name means the
+	 * same objects in the same order, so its damage was outside them
+	 * (its checksum). The file under that name is whole now, and stays.
+	 */
+	sv->whole = !strcmp(made, name);
+	if (sv->whole) {
+		warning("pack %s cannot be indexed, yet all %llu of its chunks read good: written "
+			"again whole under its own name", name, (unsigned long long)sv->n);
+		sw->res->packs_unusable--;
+	} else {
+		warning("pack %s cannot be indexed: %llu live chunk%s in it had no other good copy; "
+			"written to pack %s", name, (unsigned long long)sv->n, sv->n == 1 ? "" : "s",
+			made);
+	}
 	sw->res->packs_written++;
 	cdt_serverinfo_packs(sw->store);
 	/* The new copies are the live ones: not dead, and not to be written again. */
@@ -422,7 +436,7 @@ static int unusable_is_damaged(struct sweep *sw, const char *name)
 		cdt_pack_writer_free(sv.w);
 	cdt_compressor_free(sv.comp);
 	strbuf_release(&why);
-	return ret == -CDT_ECORRUPT && !sv.err;
+	return ret == -CDT_ECORRUPT && !sv.err && !sv.whole;
 }
 
 struct live_check {
