@@ -52,3 +52,28 @@ load lib-integrity
 	c cat -o out big
 	cmp out big
 }
+
+@test "a chunk damaged where readers see it names the pack without an index that holds a good copy" {
+	init_store --chunker fixed --chunk-size 4K --frame-size 0
+	gen_bytes 4 300000 > a
+	gen_bytes 5 300000 > b
+	c add -q a
+	c add -q b
+	cp "$S"/packs/*.pack .
+	# What a gc killed after its new pack was durable leaves, the old
+	# packs' indexes removed: every chunk twice, once where readers see it.
+	c gc > /dev/null
+	cp -n pack-*.pack "$S"/packs/
+	chunk=$(piece_id a 0 4096)
+	damage_chunk "$chunk"
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "chunk-corrupt $chunk: "
+	assert_out_contains ", which readers do not see, holds a good copy: 'cdt gc' or 'cdt repair' indexes it again; affects 'a'"
+	assert_out_contains "it has no index; the pack itself is intact: 'cdt gc' or 'cdt repair' indexes it again from its objects (it holds the only good copy of 1 chunk that names need); affects 'a'"
+	run_split c gc
+	assert_status 0
+	assert_fsck_clean
+	c cat -o out a
+	cmp out a
+}

@@ -221,30 +221,6 @@ static int scan_unindexed(struct cdt_fsck *f, const char *name, struct hidden_sc
 	return ret;
 }
 
-static int report_unindexed(struct cdt_fsck *f, const char *name, const char *what,
-			    struct cdt_pack *pack)
-{
-	struct hidden_scan hs = { f, NULL, 0, 0, NULL, 0, 0 };
-	struct fsck_problem *p;
-
-	if (f->opt.quick || scan_unindexed(f, name, &hs) < 0) {
-		free(hs.chunks);
-		free(hs.copies);
-		return 0;
-	}
-	p = fsck_report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", name), 0,
-			"%s; the pack itself is intact: 'cdt gc' or 'cdt repair' indexes it again "
-			"from its objects (%zu chunk%s that names need %s only there)", what, hs.n,
-			hs.n == 1 ? "" : "s", hs.n == 1 ? "is" : "are");
-	if (p) {
-		hidden_to_problem(f, &hs, p);
-		p->pack = pack;
-	}
-	free(hs.chunks);
-	free(hs.copies);
-	return 1;
-}
-
 static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -266,6 +242,101 @@ static size_t uniq_u32(uint32_t *v, size_t n)
 }
 
 /*
+ * Of the chunks pack `name` (which readers do not see) holds good and
+ * that are stored elsewhere too, those whose copy readers find is damaged
+ * get their problem here, saying the good copy is in it and what `heals`
+ * it; they are left first in hs->copies, and their count returned.
+ */
+static size_t report_good_copies(struct cdt_fsck *f, const char *name, struct hidden_scan *hs,
+				 const char *heals)
+{
+	struct cdt_chunk_reader *r;
+	struct strbuf cwhy = STRBUF_INIT;
+	unsigned char *buf;
+	size_t i, k;
+
+	hs->ncopies = uniq_u32(hs->copies, hs->ncopies);
+	if (!hs->ncopies)
+		return 0;
+	r = cdt_chunk_reader_new(f->s);
+	buf = xmalloc(f->chunker->max_size);
+	for (i = 0, k = 0; i < hs->ncopies; i++) {
+		struct fsck_chunk *c = &f->chunks[hs->copies[i]];
+		uint32_t len;
+
+		if (c->problem != FSCK_NONE)
+			continue;
+		strbuf_reset(&cwhy);
+		if (cdt_chunk_read(r, &c->id, c->len, buf, &len, &cwhy) != -CDT_ECORRUPT)
+			continue;	/* good, or an I/O error: the check of chunks says */
+		fsck_chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, hs->copies[i],
+				   "%s; packs/%s, which readers do not see, holds a good copy: %s",
+				   cwhy.buf, name, heals);
+		hs->copies[k++] = hs->copies[i];
+	}
+	free(buf);
+	strbuf_release(&cwhy);
+	cdt_chunk_reader_free(r);
+	return k;
+}
+
+/*
+ * The problem of an intact pack readers do not see: it holds the only
+ * copy of hs->n chunks that names need, and the only good copy of the
+ * `saved` first in hs->copies.
+ */
+static void report_intact_unindexed(struct cdt_fsck *f, const char *name, const char *what,
+				    struct cdt_pack *pack, struct hidden_scan *hs, size_t saved)
+{
+	struct strbuf holds = STRBUF_INIT;
+	struct fsck_problem *p;
+	size_t i;
+
+	hs->n = uniq_u32(hs->chunks, hs->n);
+	if (hs->n || !saved)
+		strbuf_addf(&holds, "%zu chunk%s that names need %s only there", hs->n,
+			    hs->n == 1 ? "" : "s", hs->n == 1 ? "is" : "are");
+	if (hs->n && saved)
+		strbuf_addf(&holds, "; it holds the only good copy of %zu more", saved);
+	else if (saved)
+		strbuf_addf(&holds, "it holds the only good copy of %zu chunk%s that names need",
+			    saved, saved == 1 ? "" : "s");
+	p = fsck_report(f, CDT_FSCK_PACK_CORRUPT, xstrfmt("packs/%s", name), 0,
+			"%s; the pack itself is intact: 'cdt gc' or 'cdt repair' indexes it again "
+			"from its objects (%s)", what, holds.buf);
+	strbuf_release(&holds);
+	if (!p)
+		return;
+	hidden_to_problem(f, hs, p);
+	p->pack = pack;
+	/* It reaches the names of the chunks whose good copy it holds. */
+	for (i = 0; i < saved; i++) {
+		ALLOC_GROW(p->reach, p->nreach + 1, p->areach);
+		p->reach[p->nreach++] = hs->copies[i];
+	}
+}
+
+static int report_unindexed(struct cdt_fsck *f, const char *name, const char *what,
+			    struct cdt_pack *pack)
+{
+	struct hidden_scan hs = { f, NULL, 0, 0, NULL, 0, 0 };
+	size_t saved;
+
+	if (f->opt.quick || scan_unindexed(f, name, &hs) < 0) {
+		free(hs.chunks);
+		free(hs.copies);
+		return 0;
+	}
+	/* (A pack readers see holds no copy readers do not see.) */
+	saved = pack ? 0 : report_good_copies(f, name, &hs,
+					      "'cdt gc' or 'cdt repair' indexes it again");
+	report_intact_unindexed(f, name, what, pack, &hs, saved);
+	free(hs.chunks);
+	free(hs.copies);
+	return 1;
+}
+
+/*
  * A damaged pack readers do not see (it has no index, or one that cannot
  * be used) cannot be indexed again, and gc keeps it while a chunk that
  * names need may be in it: read on past its damage (as gc does), the
@@ -280,10 +351,9 @@ static int report_damaged_unindexed(struct cdt_fsck *f, const char *name, const 
 	struct cdt_chunk_reader *r = cdt_chunk_reader_new(f->s);
 	struct cdt_base_source bases = cdt_chunk_base_source(r);
 	struct hidden_scan hs = { f, NULL, 0, 0, NULL, 0, 0 };
-	struct strbuf why = STRBUF_INIT, cwhy = STRBUF_INIT;
+	struct strbuf why = STRBUF_INIT;
 	struct fsck_problem *p;
-	unsigned char *buf = NULL;
-	size_t i, k, lost = 0, saved = 0;
+	size_t i, lost = 0, saved = 0;
 	int ret;
 
 	ret = cdt_pack_salvage(cdt_store_dirfd(f->s, CDT_DIR_PACKS), name, f->chunker->max_size,
@@ -296,25 +366,8 @@ static int report_damaged_unindexed(struct cdt_fsck *f, const char *name, const 
 		goto out;
 	}
 	hs.n = uniq_u32(hs.chunks, hs.n);
-	hs.ncopies = uniq_u32(hs.copies, hs.ncopies);
 	/* Its good copies of chunks whose stored copy is damaged: gc saves them from it. */
-	if (hs.ncopies)
-		buf = xmalloc(f->chunker->max_size);
-	for (i = 0, k = 0; i < hs.ncopies; i++) {
-		struct fsck_chunk *c = &f->chunks[hs.copies[i]];
-		uint32_t len;
-
-		if (c->problem != FSCK_NONE)
-			continue;
-		strbuf_reset(&cwhy);
-		if (cdt_chunk_read(r, &c->id, c->len, buf, &len, &cwhy) != -CDT_ECORRUPT)
-			continue;	/* good, or an I/O error: the check of chunks says */
-		fsck_chunk_problem(f, CDT_FSCK_CHUNK_CORRUPT, hs.copies[i],
-				   "%s; packs/%s, which readers do not see, holds a good copy: "
-				   "'cdt gc' writes it to a new pack", cwhy.buf, name);
-		hs.copies[k++] = hs.copies[i];
-	}
-	saved = k;
+	saved = report_good_copies(f, name, &hs, "'cdt gc' writes it to a new pack");
 	for (i = 0; i < f->nchunks; i++)
 		if (!f->chunks[i].present && !f->chunks[i].unlisted)
 			lost++;
@@ -354,11 +407,9 @@ static int report_damaged_unindexed(struct cdt_fsck *f, const char *name, const 
 	}
 	ret = 1;
 out:
-	free(buf);
 	free(hs.chunks);
 	free(hs.copies);
 	strbuf_release(&why);
-	strbuf_release(&cwhy);
 	cdt_chunk_reader_free(r);
 	return ret != -CDT_ECORRUPT;	/* 1: a problem (or unchecked) was reported */
 }
@@ -421,7 +472,7 @@ static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_fil
 	int packsfd = cdt_store_dirfd(f->s, CDT_DIR_PACKS);
 	struct hidden_scan hs = { f, NULL, 0, 0, NULL, 0, 0 };
 	struct cdt_pack tmp;
-	size_t j;
+	size_t j, saved;
 	int ret;
 
 	switch (kind) {
@@ -480,12 +531,14 @@ static int visit_pack_file(const char *file, const char *pack, enum cdt_pack_fil
 	case CDT_PACKFILE_NO_INDEX:
 		/* Left by an interrupted write, it holds nothing a name needs. */
 		ret = f->opt.quick ? 0 : scan_unindexed(f, pack, &hs);
+		saved = ret ? 0 : report_good_copies(f, pack, &hs,
+						     "'cdt gc' or 'cdt repair' indexes it again");
+		if (!ret && (hs.n || saved))
+			report_intact_unindexed(f, pack, "it has no index", NULL, &hs, saved);
 		free(hs.chunks);
 		free(hs.copies);
-		if (!ret && hs.n) {
-			report_unindexed(f, pack, "it has no index", NULL);
+		if (!ret && (hs.n || saved))
 			break;
-		}
 		if (ret == -CDT_ECORRUPT) {
 			if (!report_damaged_unindexed(f, pack, "it has no index"))
 				pack_garbage(f, packsfd, file, CDT_FSCK_GARBAGE_PACK,
