@@ -77,3 +77,24 @@ load lib-integrity
 	c cat -o out a
 	cmp out a
 }
+
+@test "a pack whose only damage is the checksum in its trailer is called so, and repair writes it again" {
+	init_store
+	gen_bytes 6 2000000 > f
+	c add -q f
+	pack=$(cd "$S/packs" && ls pack-*.pack)
+	chmod u+w "$S/packs/$pack"
+	size=$(stat -c %s "$S/packs/$pack")
+	flip_byte "$S/packs/$pack" $((size - 5))
+	run_split c fsck
+	assert_status 4
+	assert_out_contains "pack-corrupt packs/${pack%.pack}: the checksum in the pack's trailer is damaged; its objects are intact"
+	c cat -o out f
+	cmp out f
+	run_split c repair
+	assert_status 0
+	assert_out_contains "rewrote damaged pack ${pack%.pack}"
+	assert_fsck_clean
+	c cat -o out f
+	cmp out f
+}

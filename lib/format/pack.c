@@ -545,7 +545,7 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	struct cdt_id sum;
 	uint64_t i, pos;
 	size_t buf_len = 0;
-	int ret, k, open = 0;
+	int ret, k, open = 0, other;
 
 	/* The index's own checksum. */
 	cdt_hasher_update(h, p->map, p->map_len - CDT_ID_LEN);
@@ -592,10 +592,12 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 		ret = cdt_corrupt(why, "pack and index disagree on the object count");
 		goto out;
 	}
-	if (memcmp(tr + 8, p->map + p->map_len - 2 * CDT_ID_LEN, CDT_ID_LEN)) {
-		ret = cdt_corrupt(why, "index belongs to another pack");
-		goto out;
-	}
+	/*
+	 * A trailer that does not name the pack the index names: the index is
+	 * another pack's, or the trailer is damaged. The objects tell which
+	 * (their checksum, below), and are checked either way.
+	 */
+	other = memcmp(tr + 8, p->map + p->map_len - 2 * CDT_ID_LEN, CDT_ID_LEN) != 0;
 	/* Objects in pack order must tile the pack exactly. */
 	spans = xcalloc(p->count ? p->count : 1, sizeof(*spans));
 	for (i = 0; i < p->count; i++) {
@@ -659,7 +661,15 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 	}
 	cdt_hasher_update(h, tr, 8);
 	cdt_hasher_final(h, &sum);
-	if (memcmp(sum.b, tr + 8, CDT_ID_LEN)) {
+	if (other && !memcmp(sum.b, p->map + p->map_len - 2 * CDT_ID_LEN, CDT_ID_LEN)) {
+		ret = cdt_corrupt(why, "the checksum in the pack's trailer is damaged; its objects are intact");
+		goto out;
+	}
+	if (other && !memcmp(sum.b, tr + 8, CDT_ID_LEN)) {
+		ret = cdt_corrupt(why, "index belongs to another pack");
+		goto out;
+	}
+	if (memcmp(sum.b, tr + 8, CDT_ID_LEN) || other) {
 		ret = cdt_corrupt(why, "pack checksum does not match its contents");
 		goto out;
 	}
