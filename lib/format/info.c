@@ -95,6 +95,30 @@ static void add_checksum_line(struct strbuf *out, size_t start)
 	strbuf_addf(out, "checksum %s\n", cdt_id_to_hex(&sum, hex));
 }
 
+/*
+ * One line of info/packs, p[0..nl) (nl: its newline), line `nr` (from 1),
+ * after the pack named prev (NULL: the first). 0 or -CDT_ECORRUPT.
+ */
+static int pack_line(const char *p, const char *nl, size_t nr, const char *prev,
+		     struct cdt_info_pack *pk, struct strbuf *why)
+{
+	const char *q;
+
+	/* "pack-" 64 hex, a space, two numbers */
+	if (!nl || (size_t)(nl - p) < 5 + CDT_ID_HEXLEN + 4 || memcmp(p, "pack-", 5) ||
+	    !is_hex_n(p + 5, CDT_ID_HEXLEN) || p[5 + CDT_ID_HEXLEN] != ' ')
+		return cdt_corrupt(why, "info/packs line %zu is not a pack's", nr);
+	memcpy(pk->name, p, 5 + CDT_ID_HEXLEN);
+	pk->name[5 + CDT_ID_HEXLEN] = '\0';
+	q = p + 5 + CDT_ID_HEXLEN + 1;
+	if (parse_u64(q, nl, &pk->pack_bytes, &q) || q >= nl || *q != ' ' ||
+	    parse_u64(q + 1, nl, &pk->idx_bytes, &q) || q != nl)
+		return cdt_corrupt(why, "info/packs line %zu has bad sizes", nr);
+	if (prev && strcmp(prev, pk->name) >= 0)
+		return cdt_corrupt(why, "info/packs is not sorted (line %zu)", nr);
+	return 0;
+}
+
 int cdt_info_packs_parse(const char *buf, size_t len, struct cdt_info_pack **out, size_t *n,
 			 struct strbuf *why)
 {
@@ -109,27 +133,12 @@ int cdt_info_packs_parse(const char *buf, size_t len, struct cdt_info_pack **out
 	if (ret)
 		return ret;
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p)), *q;
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		struct cdt_info_pack pk;
 
-		/* "pack-" 64 hex, a space, two numbers */
-		if (!nl || (size_t)(nl - p) < 5 + CDT_ID_HEXLEN + 4 || memcmp(p, "pack-", 5) ||
-		    !is_hex_n(p + 5, CDT_ID_HEXLEN) || p[5 + CDT_ID_HEXLEN] != ' ') {
-			ret = cdt_corrupt(why, "info/packs line %zu is not a pack's", nr + 1);
+		ret = pack_line(p, nl, nr + 1, nr ? v[nr - 1].name : NULL, &pk, why);
+		if (ret)
 			goto fail;
-		}
-		memcpy(pk.name, p, 5 + CDT_ID_HEXLEN);
-		pk.name[5 + CDT_ID_HEXLEN] = '\0';
-		q = p + 5 + CDT_ID_HEXLEN + 1;
-		if (parse_u64(q, nl, &pk.pack_bytes, &q) || q >= nl || *q != ' ' ||
-		    parse_u64(q + 1, nl, &pk.idx_bytes, &q) || q != nl) {
-			ret = cdt_corrupt(why, "info/packs line %zu has bad sizes", nr + 1);
-			goto fail;
-		}
-		if (nr && strcmp(v[nr - 1].name, pk.name) >= 0) {
-			ret = cdt_corrupt(why, "info/packs is not sorted (line %zu)", nr + 1);
-			goto fail;
-		}
 		ALLOC_GROW(v, nr + 1, alloc);
 		v[nr++] = pk;
 		p = nl + 1;
@@ -186,12 +195,40 @@ int info_cmp_bytes(const char *a, size_t alen, const char *b, size_t blen)
 	return c ? c : alen < blen ? -1 : alen > blen;
 }
 
+/*
+ * One line of info/prefixes, p[0..nl), line `nr` (from 1), after the
+ * prefix prev[0..prev_len) (prev NULL: the first). px->prefix is left
+ * NULL: the prefix is [*prefix, nl). 0 or -CDT_ECORRUPT.
+ */
+static int prefix_line(const char *p, const char *nl, size_t nr, const char *prev,
+		       size_t prev_len, struct cdt_info_prefix *px, const char **prefix,
+		       struct strbuf *why)
+{
+	const char *q;
+
+	px->prefix = NULL;
+	if (!nl || (size_t)(nl - p) < CDT_ID_HEXLEN + 4 || parse_id(p, &px->sum) ||
+	    p[CDT_ID_HEXLEN] != ' ')
+		return cdt_corrupt(why, "info/prefixes line %zu is not a table's", nr);
+	q = p + CDT_ID_HEXLEN + 1;
+	if (parse_u64(q, nl, &px->bytes, &q) || q >= nl || *q != ' ' ||
+	    px->bytes < CDT_INFO_TABLE_MIN || px->bytes > INFO_TABLE_MAX)
+		return cdt_corrupt(why, "info/prefixes line %zu has a bad size", nr);
+	q++;
+	if (!prefix_ok(q, (size_t)(nl - q)))
+		return cdt_corrupt(why, "info/prefixes line %zu has a bad prefix", nr);
+	if (prev && info_cmp_bytes(prev, prev_len, q, (size_t)(nl - q)) >= 0)
+		return cdt_corrupt(why, "info/prefixes is not sorted (line %zu)", nr);
+	*prefix = q;
+	return 0;
+}
+
 int cdt_info_prefixes_parse(const char *buf, size_t len, struct cdt_info_prefix **out,
 			    size_t *n, struct strbuf *why)
 {
 	struct cdt_info_prefix *v = NULL;
 	size_t nr = 0, alloc = 0;
-	const char *p, *end;
+	const char *p, *end, *q;
 	int ret;
 
 	*out = NULL;
@@ -200,30 +237,13 @@ int cdt_info_prefixes_parse(const char *buf, size_t len, struct cdt_info_prefix 
 	if (ret)
 		return ret;
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p)), *q;
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		struct cdt_info_prefix px;
 
-		if (!nl || (size_t)(nl - p) < CDT_ID_HEXLEN + 4 || parse_id(p, &px.sum) ||
-		    p[CDT_ID_HEXLEN] != ' ') {
-			ret = cdt_corrupt(why, "info/prefixes line %zu is not a table's", nr + 1);
+		ret = prefix_line(p, nl, nr + 1, nr ? v[nr - 1].prefix : NULL,
+				  nr ? strlen(v[nr - 1].prefix) : 0, &px, &q, why);
+		if (ret)
 			goto fail;
-		}
-		q = p + CDT_ID_HEXLEN + 1;
-		if (parse_u64(q, nl, &px.bytes, &q) || q >= nl || *q != ' ' ||
-		    px.bytes < CDT_INFO_TABLE_MIN || px.bytes > INFO_TABLE_MAX) {
-			ret = cdt_corrupt(why, "info/prefixes line %zu has a bad size", nr + 1);
-			goto fail;
-		}
-		q++;
-		if (!prefix_ok(q, (size_t)(nl - q))) {
-			ret = cdt_corrupt(why, "info/prefixes line %zu has a bad prefix", nr + 1);
-			goto fail;
-		}
-		if (nr && info_cmp_bytes(v[nr - 1].prefix, strlen(v[nr - 1].prefix), q,
-				    (size_t)(nl - q)) >= 0) {
-			ret = cdt_corrupt(why, "info/prefixes is not sorted (line %zu)", nr + 1);
-			goto fail;
-		}
 		px.prefix = xmalloc((size_t)(nl - q) + 1);
 		memcpy(px.prefix, q, (size_t)(nl - q));
 		px.prefix[nl - q] = '\0';
@@ -236,6 +256,183 @@ int cdt_info_prefixes_parse(const char *buf, size_t len, struct cdt_info_prefix 
 	return 0;
 fail:
 	cdt_info_prefixes_free(v, nr);
+	return ret;
+}
+
+/*
+ * Walking a text file of info/ in a file, in bounded memory: a first
+ * read checks its header, size, every line (line() with pass 0) and its
+ * checksum; a second, when all of it is good, hands each line on (pass
+ * 1), so that nothing reaches the caller from a file that fails.
+ */
+#define WALK_BUF (64u << 10)
+
+struct text_walk {
+	const char *header, *what;
+	int (*line)(struct text_walk *w, const char *p, const char *nl, size_t nr,
+		    struct strbuf *why);
+	int pass;
+};
+
+/* One pass over the lines of [start, end) of fd; with h, every byte read is hashed. */
+static int walk_lines(int fd, struct text_walk *w, uint64_t start, uint64_t end,
+		      struct cdt_hasher *h, char *buf, struct strbuf *why)
+{
+	uint64_t pos = start;
+	size_t have = 0, nr = 0;
+	int ret = 0, bad = 0;
+
+	while (pos < end) {
+		size_t want = (size_t)MIN((uint64_t)(WALK_BUF - have), end - pos);
+		ssize_t n = pread_full(fd, buf + have, want, (off_t)pos);
+		char *p = buf, *e, *nl;
+
+		if (n != (ssize_t)want)
+			return n < 0 ? (int)n : -EIO;
+		if (h)
+			cdt_hasher_update(h, buf + have, want);
+		pos += want;
+		e = buf + have + want;
+		/* After a bad line, only the checksum is worked out (it is the first reason). */
+		while (!bad && (nl = memchr(p, '\n', (size_t)(e - p)))) {
+			ret = w->line(w, p, nl, ++nr, why);
+			p = nl + 1;
+			if (ret && (!h || ret != -CDT_ECORRUPT))
+				return ret;
+			bad = ret != 0;
+		}
+		if (!bad && p == buf && e == buf + WALK_BUF) {
+			/* No line of these files is that long. */
+			ret = w->line(w, p, NULL, ++nr, why);
+			if (!h)
+				return ret;
+			bad = 1;
+		}
+		have = bad ? 0 : (size_t)(e - p);
+		memmove(buf, p, have);
+	}
+	return ret;
+}
+
+static int walk_text_fd(int fd, struct text_walk *w, struct strbuf *why)
+{
+	size_t hlen = strlen(w->header), clen = strlen("checksum ") + CDT_ID_HEXLEN + 1;
+	char tail[sizeof("checksum ") + CDT_ID_HEXLEN + 1];
+	struct cdt_hasher *h;
+	struct cdt_id want, got;
+	struct strbuf line_why = STRBUF_INIT;
+	uint64_t size;
+	struct stat st;
+	ssize_t n;
+	char *buf;
+	int ret;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	size = (uint64_t)st.st_size;
+	if (size > CDT_INFO_TEXT_MAX)
+		return cdt_corrupt(why, "%s is too large", w->what);
+	buf = xmalloc(WALK_BUF);
+	n = size < hlen ? 0 : pread_full(fd, buf, hlen, 0);
+	if (n < 0) {
+		ret = (int)n;
+		goto out;
+	}
+	if ((size_t)n != hlen || memcmp(buf, w->header, hlen)) {
+		ret = cdt_corrupt(why, "%s has no header line", w->what);
+		goto out;
+	}
+	/* The checksum line, and the newline before it (the header's, with no lines). */
+	n = size < hlen + clen ? 0 : pread_full(fd, tail, clen + 1, (off_t)(size - clen - 1));
+	if (n < 0) {
+		ret = (int)n;
+		goto out;
+	}
+	if ((size_t)n != clen + 1 || tail[clen] != '\n' || tail[0] != '\n' ||
+	    memcmp(tail + 1, "checksum ", 9) || parse_id(tail + 10, &want)) {
+		ret = cdt_corrupt(why, "%s has no checksum line", w->what);
+		goto out;
+	}
+	w->pass = 0;
+	h = cdt_hasher_new();
+	cdt_hasher_update(h, buf, hlen);
+	ret = walk_lines(fd, w, hlen, size - clen, h, buf, &line_why);
+	cdt_hasher_final(h, &got);
+	cdt_hasher_free(h);
+	if (ret == -CDT_ECORRUPT && !cdt_id_eq(&want, &got))
+		ret = cdt_corrupt(why, "%s checksum does not match its contents", w->what);
+	else if (ret)
+		strbuf_addbuf(why, &line_why);
+	else if (!cdt_id_eq(&want, &got))
+		ret = cdt_corrupt(why, "%s checksum does not match its contents", w->what);
+	if (ret)
+		goto out;
+	w->pass = 1;
+	ret = walk_lines(fd, w, hlen, size - clen, NULL, buf, why);
+out:
+	free(buf);
+	strbuf_release(&line_why);
+	return ret;
+}
+
+struct packs_walk {
+	struct text_walk w;
+	char prev[CDT_ID_HEXLEN + 6];
+	cdt_info_pack_fn fn;
+	void *data;
+};
+
+static int walk_pack_line(struct text_walk *w, const char *p, const char *nl, size_t nr,
+			  struct strbuf *why)
+{
+	struct packs_walk *pw = (struct packs_walk *)w;
+	struct cdt_info_pack pk;
+	int ret = pack_line(p, nl, nr, nr > 1 ? pw->prev : NULL, &pk, why);
+
+	if (ret)
+		return ret;
+	memcpy(pw->prev, pk.name, sizeof(pw->prev));
+	return w->pass ? pw->fn(&pk, pw->data) : 0;
+}
+
+int cdt_info_packs_walk_fd(int fd, cdt_info_pack_fn fn, void *data, struct strbuf *why)
+{
+	struct packs_walk pw = { { PACKS_HEADER, "info/packs", walk_pack_line, 0 }, "", fn, data };
+
+	return walk_text_fd(fd, &pw.w, why);
+}
+
+struct prefixes_walk {
+	struct text_walk w;
+	struct strbuf prev;
+	cdt_info_prefix_fn fn;
+	void *data;
+};
+
+static int walk_prefix_line(struct text_walk *w, const char *p, const char *nl, size_t nr,
+			    struct strbuf *why)
+{
+	struct prefixes_walk *pw = (struct prefixes_walk *)w;
+	struct cdt_info_prefix px;
+	const char *q;
+	int ret = prefix_line(p, nl, nr, nr > 1 ? pw->prev.buf : NULL, pw->prev.len, &px, &q,
+			      why);
+
+	if (ret)
+		return ret;
+	strbuf_reset(&pw->prev);
+	strbuf_add(&pw->prev, q, (size_t)(nl - q));
+	px.prefix = pw->prev.buf;
+	return w->pass ? pw->fn(&px, pw->data) : 0;
+}
+
+int cdt_info_prefixes_walk_fd(int fd, cdt_info_prefix_fn fn, void *data, struct strbuf *why)
+{
+	struct prefixes_walk pw = { { PREFIXES_HEADER, "info/prefixes", walk_prefix_line, 0 },
+				    STRBUF_INIT, fn, data };
+	int ret = walk_text_fd(fd, &pw.w, why);
+
+	strbuf_release(&pw.prev);
 	return ret;
 }
 

@@ -43,6 +43,16 @@ struct cdt_info_pack {
  */
 int cdt_info_packs_parse(const char *buf, size_t len, struct cdt_info_pack **out, size_t *n,
 			 struct strbuf *why);
+/*
+ * Walk info/packs in the file fd in bounded memory, as
+ * cdt_info_packs_parse() parses it: nothing reaches fn before the whole
+ * file has checked (its header, every line, its checksum), then fn gets
+ * each line in order. A non-zero return of fn stops the walk and is
+ * returned. 0, fn's value, -errno (a read failed) or -CDT_ECORRUPT with
+ * the reason in why.
+ */
+typedef int (*cdt_info_pack_fn)(const struct cdt_info_pack *p, void *data);
+int cdt_info_packs_walk_fd(int fd, cdt_info_pack_fn fn, void *data, struct strbuf *why);
 /* info/packs for these packs (sorted here by name; no name twice), appended to out. */
 void cdt_info_packs_format(struct cdt_info_pack *p, size_t n, struct strbuf *out);
 
@@ -59,6 +69,12 @@ struct cdt_info_prefix {
  */
 int cdt_info_prefixes_parse(const char *buf, size_t len, struct cdt_info_prefix **out,
 			    size_t *n, struct strbuf *why);
+/*
+ * Walk info/prefixes in the file fd as cdt_info_packs_walk_fd() walks
+ * info/packs; fn's p->prefix lasts until fn returns.
+ */
+typedef int (*cdt_info_prefix_fn)(const struct cdt_info_prefix *p, void *data);
+int cdt_info_prefixes_walk_fd(int fd, cdt_info_prefix_fn fn, void *data, struct strbuf *why);
 /* info/prefixes for these lines (sorted here by prefix; no prefix twice), appended to out. */
 void cdt_info_prefixes_format(struct cdt_info_prefix *p, size_t n, struct strbuf *out);
 void cdt_info_prefixes_free(struct cdt_info_prefix *p, size_t n);

@@ -53,6 +53,17 @@ void remote_object_url(const struct remote *r, const char *path, struct strbuf *
 /* GET a whole file of the remote store (relative path) into out: 0, -ENOENT or -errno (why). */
 int remote_get_whole(const struct remote *r, const char *path, size_t max, struct strbuf *out,
 		     struct strbuf *why);
+/*
+ * GET a text file of info/ of the remote store (relative path, at most
+ * CDT_INFO_TEXT_MAX bytes: what any reader of it takes) into a file of
+ * the cache's tmp/, never into memory; use(fd, data) reads it there, and
+ * when it returns 0 the file becomes the cache's own (rootfd/path), else
+ * it is removed. 0, -ENOENT (not there), use()'s value, or -errno with a
+ * one-line reason in why (the fetch's, or the cache's when the fetched
+ * file cannot be put in place; use() leaves why to its caller).
+ */
+int remote_get_info(const struct remote *r, int rootfd, const char *path,
+		    int (*use)(int fd, void *data), void *data, struct strbuf *why);
 /* PUT bytes to a path of the remote store: 0, 1 (create_only: there already) or -errno (reported). */
 int remote_put_object(const struct remote *r, const char *path, const struct strbuf *body,
 		      int create_only);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -113,23 +114,95 @@ out:
 	return ret;
 }
 
-/* Is prefix one of pre[0..n) (strictly sorted by byte order)? */
-static int listed_prefix(const struct cdt_info_prefix *pre, size_t n, const char *prefix)
+struct prefixes_walk {
+	struct remote *r;
+	struct cdt_store *s;
+	int infofd;
+	size_t nmarks;
+	/* names/ as it was before: a prefix not listed goes (kept[k] 0) */
+	struct cdt_dent *dents;
+	size_t nd, next;
+	unsigned char *kept;
+	int reported;		/* a table failed, and said why */
+};
+
+/* One line of info/prefixes: its table in the cache, fetched when it changed. */
+static int take_prefix(const struct cdt_info_prefix *px, void *data)
 {
-	size_t lo = 0, hi = n;
+	struct prefixes_walk *pw = data;
+	struct remote *r = pw->r;
+	struct strbuf have = STRBUF_INIT, path = STRBUF_INIT, buf = STRBUF_INIT,
+		      why = STRBUF_INIT;
+	const char *p = px->prefix;
+	struct stat st;
+	int kept, ret = 0;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(pre[mid].prefix, prefix);
-
-		if (!c)
-			return 1;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	/* Both sorted by byte order: the entries of names/ before p are not listed. */
+	while (pw->next < pw->nd && strcmp(pw->dents[pw->next].name, p) < 0)
+		pw->next++;
+	if (pw->next < pw->nd && !strcmp(pw->dents[pw->next].name, p))
+		pw->kept[pw->next++] = 1;
+	/* The table kept from last time, if it is the one listed now. */
+	kept = read_small_fileat(pw->infofd, p, (size_t)MIN((uint64_t)WHOLE_MAX, px->bytes),
+				 &have) == 0 &&
+	       have.len == px->bytes && have.len >= CDT_ID_LEN &&
+	       !memcmp(have.buf + have.len - CDT_ID_LEN, px->sum.b, CDT_ID_LEN);
+	if (kept && pw->nmarks) {
+		ret = install_prefix(r, pw->s, p, &have);
+		goto out;
 	}
-	return 0;
+	if (kept &&
+	    fstatat(cdt_store_dirfd(pw->s, CDT_DIR_NAMES), p, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		goto out;
+	strbuf_addf(&path, "info/names/%s", p);
+	/* info/prefixes says how big it is: no more is read. */
+	ret = remote_get_whole(r, path.buf, (size_t)MIN((uint64_t)WHOLE_MAX, px->bytes), &buf,
+			       &why);
+	if (ret) {
+		ret = error_code(ret, "%s", why.buf);
+		goto out;
+	}
+	if (buf.len != px->bytes || buf.len < CDT_ID_LEN ||
+	    memcmp(buf.buf + buf.len - CDT_ID_LEN, px->sum.b, CDT_ID_LEN)) {
+		ret = error_code(-CDT_ECORRUPT,
+				 "%s/%s is not the table info/prefixes lists (changed "
+				 "meanwhile? try again)", r->base, quote(path.buf));
+		goto out;
+	}
+	ret = install_prefix(r, pw->s, p, &buf);
+	if (ret)
+		goto out;
+	ret = remote_put_file(cdt_store_rootfd(pw->s), pw->infofd, p, buf.buf, buf.len);
+	if (ret)
+		ret = error_code(ret, "cannot write '%s/info/names/%s': %s", r->dir, quote(p),
+				 cdt_strerror(ret));
+out:
+	pw->reported = ret != 0;
+	strbuf_release(&have);
+	strbuf_release(&path);
+	strbuf_release(&buf);
+	strbuf_release(&why);
+	return ret;
+}
+
+/* info/prefixes, fetched into the file fd: every table it lists in the cache. */
+static int walk_prefixes(int fd, void *data)
+{
+	struct prefixes_walk *pw = data;
+	struct strbuf why = STRBUF_INIT;
+	int ret = cdt_info_prefixes_walk_fd(fd, take_prefix, pw, &why);
+
+	if (ret && !pw->reported) {
+		if (ret == -CDT_ECORRUPT)
+			ret = error_code(ret, "%s/info/prefixes is damaged: %s", pw->r->base,
+					 why.buf);
+		else
+			ret = error_code(ret, "cannot read '%s/info/prefixes' fetched to '%s/tmp': "
+					 "%s", pw->r->base, pw->r->dir, cdt_strerror(ret));
+		pw->reported = 1;
+	}
+	strbuf_release(&why);
+	return ret;
 }
 
 /*
@@ -137,15 +210,15 @@ static int listed_prefix(const struct cdt_info_prefix *pre, size_t n, const char
  * fetched (checked against the sums listed) and their trees rebuilt;
  * prefixes no longer listed go. The tables fetched are kept in
  * info/names/ of the cache, so that an unchanged one is not fetched again.
+ * info/prefixes is read from a file, in steps: a server can send any size.
  */
 int remote_refresh_names(struct remote *r, struct cdt_store *s)
 {
-	struct strbuf buf = STRBUF_INIT, why = STRBUF_INIT, path = STRBUF_INIT,
-		      have = STRBUF_INIT, listing = STRBUF_INIT;
-	int rootfd = cdt_store_rootfd(s), infofd = -1, ret;
-	struct cdt_info_prefix *pre = NULL;
-	struct cdt_dent *dents = NULL, *marks = NULL;
-	size_t n = 0, nd = 0, i, k, nmarks;
+	struct prefixes_walk pw = { r, s, -1, 0, NULL, 0, 0, NULL, 0 };
+	struct strbuf why = STRBUF_INIT;
+	int rootfd = cdt_store_rootfd(s), namesfd = cdt_store_dirfd(s, CDT_DIR_NAMES), ret;
+	struct cdt_dent *marks = NULL;
+	size_t k;
 
 	/*
 	 * A push stopped in the cache between its names and its tables left
@@ -153,99 +226,38 @@ int remote_refresh_names(struct remote *r, struct cdt_store *s)
 	 * prefix is then built again from them, or names the remote store
 	 * lacks would be listed, and taken by the next push as sent.
 	 */
-	nmarks = cdt_info_dead_marks(s, &marks);
-	ret = remote_get_whole(r, "info/prefixes", WHOLE_MAX, &buf, &why);
-	if (ret) {
-		ret = error_code(ret, "%s", why.buf);
-		goto out;
-	}
-	ret = cdt_info_prefixes_parse(buf.buf, buf.len, &pre, &n, &why);
-	if (ret) {
-		ret = error_code(ret, "%s/info/prefixes is damaged: %s", r->base, why.buf);
-		goto out;
-	}
-	strbuf_addbuf(&listing, &buf);
+	pw.nmarks = cdt_info_dead_marks(s, &marks);
 	if ((ret = mkdirat_p_flags(rootfd, "info/names", 0)) < 0 ||
-	    (infofd = openat(rootfd, "info/names", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+	    (pw.infofd = openat(rootfd, "info/names", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		ret = error_code(ret < 0 ? ret : -errno, "cannot create '%s/info/names': %s",
 				 r->dir, cdt_strerror(ret < 0 ? ret : errno));
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		const char *p = pre[i].prefix;
-		struct stat st;
-		int kept;
-
-		/* The table kept from last time, if it is the one listed now. */
-		strbuf_reset(&have);
-		kept = read_small_fileat(infofd, p, WHOLE_MAX, &have) == 0 &&
-		       have.len == pre[i].bytes && have.len >= CDT_ID_LEN &&
-		       !memcmp(have.buf + have.len - CDT_ID_LEN, pre[i].sum.b, CDT_ID_LEN);
-		if (kept && nmarks) {
-			ret = install_prefix(r, s, p, &have);
-			if (ret)
-				goto out;
-			continue;
-		}
-		if (kept &&
-		    fstatat(cdt_store_dirfd(s, CDT_DIR_NAMES), p, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			continue;
-		strbuf_reset(&path);
-		strbuf_addf(&path, "info/names/%s", p);
-		strbuf_reset(&buf);
-		strbuf_reset(&why);
-		/* info/prefixes says how big it is: no more is read. */
-		ret = remote_get_whole(r, path.buf, (size_t)MIN((uint64_t)WHOLE_MAX, pre[i].bytes),
-				       &buf, &why);
-		if (ret) {
-			ret = error_code(ret, "%s", why.buf);
-			goto out;
-		}
-		if (buf.len != pre[i].bytes || buf.len < CDT_ID_LEN ||
-		    memcmp(buf.buf + buf.len - CDT_ID_LEN, pre[i].sum.b, CDT_ID_LEN)) {
-			ret = error_code(-CDT_ECORRUPT,
-					 "%s/%s is not the table info/prefixes lists (changed "
-					 "meanwhile? try again)", r->base, quote(path.buf));
-			goto out;
-		}
-		ret = install_prefix(r, s, p, &buf);
-		if (ret)
-			goto out;
-		ret = remote_put_file(rootfd, infofd, p, buf.buf, buf.len);
-		if (ret) {
-			ret = error_code(ret, "cannot write '%s/info/names/%s': %s", r->dir, quote(p),
-					 cdt_strerror(ret));
-			goto out;
-		}
-	}
-	/* Written once every table it lists is in place. */
-	ret = remote_put_file(rootfd, rootfd, "info/prefixes", listing.buf, listing.len);
+	if (cdt_list_dir(namesfd, ".", &pw.dents, &pw.nd) < 0)
+		pw.nd = 0;	/* then none is removed */
+	pw.kept = xcalloc(pw.nd ? pw.nd : 1, 1);
+	/* Written to the cache once every table it lists is in place. */
+	ret = remote_get_info(r, rootfd, "info/prefixes", walk_prefixes, &pw, &why);
 	if (ret) {
-		ret = error_code(ret, "cannot write '%s/info/prefixes': %s", r->dir,
-				 cdt_strerror(ret));
+		if (!pw.reported)
+			ret = error_code(ret, "%s", why.buf);
 		goto out;
 	}
-	/* Prefixes no longer there (pre is sorted, as parsed). */
-	if (cdt_list_dir(cdt_store_dirfd(s, CDT_DIR_NAMES), ".", &dents, &nd) == 0) {
-		for (k = 0; k < nd; k++) {
-			if (!listed_prefix(pre, n, dents[k].name)) {
-				remove_tree_at(cdt_store_dirfd(s, CDT_DIR_NAMES), dents[k].name, 0);
-				unlinkat(infofd, dents[k].name, 0);
-			}
+	/* Prefixes no longer there. */
+	for (k = 0; k < pw.nd; k++) {
+		if (!pw.kept[k]) {
+			remove_tree_at(namesfd, pw.dents[k].name, 0);
+			unlinkat(pw.infofd, pw.dents[k].name, 0);
 		}
-		cdt_dents_free(dents, nd);
 	}
 	/* names/ follows the tables kept again: the marks are dealt with. */
-	cdt_info_marks_remove(s, marks, nmarks);
+	cdt_info_marks_remove(s, marks, pw.nmarks);
 out:
-	cdt_dents_free(marks, nmarks);
-	if (infofd >= 0)
-		close(infofd);
-	cdt_info_prefixes_free(pre, n);
-	strbuf_release(&buf);
+	cdt_dents_free(marks, pw.nmarks);
+	cdt_dents_free(pw.dents, pw.nd);
+	free(pw.kept);
+	if (pw.infofd >= 0)
+		close(pw.infofd);
 	strbuf_release(&why);
-	strbuf_release(&path);
-	strbuf_release(&have);
-	strbuf_release(&listing);
 	return ret;
 }

@@ -378,44 +378,73 @@ static int listed(const struct remote *r, const char *file)
 	return 0;
 }
 
-int remote_refresh_packs(struct remote *r, int rootfd)
+struct packs_walk {
+	struct remote *r;
+	int rootfd;
+	size_t alloc;
+	int reported;		/* a pack failed, and said why */
+};
+
+/* One line of info/packs: the pack in the cache (in the order listed, which is by name). */
+static int take_pack(const struct cdt_info_pack *ip, void *data)
 {
-	struct strbuf buf = STRBUF_INIT, why = STRBUF_INIT;
-	struct cdt_info_pack *ips = NULL;
-	struct cdt_dent *dents = NULL;
-	size_t n = 0, nd = 0, i;
+	struct packs_walk *pw = data;
+	struct remote *r = pw->r;
 	int ret;
 
-	ret = remote_get_whole(r, "info/packs", WHOLE_MAX, &buf, &why);
-	if (ret == -ENOENT) {
+	ALLOC_GROW(r->packs, r->npacks + 1, pw->alloc);
+	ret = cache_pack(r, pw->rootfd, ip, &r->packs[r->npacks]);
+	r->npacks++;
+	pw->reported = ret != 0;
+	return ret;
+}
+
+/* info/packs, fetched into the file fd: every pack it lists taken into the cache. */
+static int walk_packs(int fd, void *data)
+{
+	struct packs_walk *pw = data;
+	struct strbuf why = STRBUF_INIT;
+	int ret = cdt_info_packs_walk_fd(fd, take_pack, pw, &why);
+
+	if (ret && !pw->reported) {
+		if (ret == -CDT_ECORRUPT)
+			ret = error_code(ret, "%s/info/packs is damaged: %s", pw->r->base, why.buf);
+		else
+			ret = error_code(ret, "cannot read '%s/info/packs' fetched to '%s/tmp': %s",
+					 pw->r->base, pw->r->dir, cdt_strerror(ret));
+		pw->reported = 1;
+	}
+	strbuf_release(&why);
+	return ret;
+}
+
+int remote_refresh_packs(struct remote *r, int rootfd)
+{
+	struct packs_walk pw = { r, rootfd, 0, 0 };
+	struct strbuf why = STRBUF_INIT;
+	struct cdt_dent *dents = NULL;
+	size_t nd = 0, i;
+	int ret;
+
+	/*
+	 * Fetched to a file and read there in steps, never held: a server
+	 * can send any size. Taken whole, it becomes the cache's own
+	 * info/packs, which a push then updates.
+	 */
+	ret = remote_get_info(r, rootfd, "info/packs", walk_packs, &pw, &why);
+	if (ret == -ENOENT && !pw.reported) {
 		ret = error_code(ret, "'%s' has no info/packs: not a cdt store, or one written "
 				 "before stores kept it ('cdt fsck --rebuild-refs' there writes it)",
 				 r->base);
 		goto out;
 	}
 	if (ret) {
-		ret = error_code(ret, "%s", why.buf);
+		if (!pw.reported)
+			ret = error_code(ret, "%s", why.buf);
 		goto out;
 	}
-	ret = cdt_info_packs_parse(buf.buf, buf.len, &ips, &n, &why);
-	if (ret) {
-		ret = error_code(ret, "%s/info/packs is damaged: %s", r->base, why.buf);
-		goto out;
-	}
-	/* The cache's own info/ is the remote's, which a push then updates. */
-	ret = remote_put_file(rootfd, rootfd, "info/packs", buf.buf, buf.len);
-	if (ret) {
-		ret = error_code(ret, "cannot write '%s/info/packs': %s", r->dir, cdt_strerror(ret));
-		goto out;
-	}
-	r->packs = xcalloc(n ? n : 1, sizeof(*r->packs));
-	for (i = 0; i < n; i++) {
-		ret = cache_pack(r, rootfd, &ips[i], &r->packs[i]);
-		r->npacks = i + 1;
-		if (ret)
-			goto out;
-	}
-	qsort(r->packs, r->npacks, sizeof(*r->packs), cmp_rpack);
+	if (r->npacks > 1)
+		qsort(r->packs, r->npacks, sizeof(*r->packs), cmp_rpack);
 	/* Packs the remote store no longer has (gc there) go from the cache too. */
 	if (cdt_list_dir(r->packsfd, ".", &dents, &nd) == 0) {
 		for (i = 0; i < nd; i++)
@@ -424,9 +453,6 @@ int remote_refresh_packs(struct remote *r, int rootfd)
 		cdt_dents_free(dents, nd);
 	}
 out:
-	free(ips);
-	strbuf_release(&buf);
 	strbuf_release(&why);
 	return ret;
 }
-

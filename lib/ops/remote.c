@@ -160,6 +160,46 @@ int remote_put_file(int rootfd, int dirfd, const char *path, const void *buf, si
 	return place_new_file(rootfd, dirfd, path, fill_bytes, &b);
 }
 
+struct info_fetch {
+	const char *url;
+	uint64_t max;
+	int (*use)(int fd, void *data);
+	void *data;
+	struct strbuf *why;
+	int called, used;	/* use() was called; it took the file */
+};
+
+static int fill_info(int fd, void *data)
+{
+	struct info_fetch *f = data;
+	int ret = cdt_http_get_file(f->url, f->max, fd, f->why);
+
+	if (ret)
+		return ret;
+	f->called = 1;
+	ret = f->use(fd, f->data);
+	f->used = !ret;
+	return ret;
+}
+
+int remote_get_info(const struct remote *r, int rootfd, const char *path,
+		    int (*use)(int fd, void *data), void *data, struct strbuf *why)
+{
+	struct strbuf url = STRBUF_INIT;
+	struct info_fetch f = { NULL, CDT_INFO_TEXT_MAX, use, data, why, 0, 0 };
+	int ret;
+
+	remote_object_url(r, path, &url);
+	f.url = url.buf;
+	ret = place_new_file(rootfd, rootfd, path, fill_info, &f);
+	/* The cache's own failure: no tmp/, or the file not put in place. */
+	if (ret && !why->len && (!f.called || f.used))
+		strbuf_addf(why, "cannot write '%s/%s': %s", r->dir, f.called ? path : "tmp",
+			    cdt_strerror(ret));
+	strbuf_release(&url);
+	return ret;
+}
+
 /*
  * Is the file fd, fetched as manifests/<path>, a whole manifest of that
  * file id (its checksum, and the file id of its trailer)? Read in steps:
