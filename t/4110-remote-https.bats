@@ -302,9 +302,9 @@ cache_dir() {
 	mkdir "$S/objects/$o"
 	run_split r cat -o "$T/out" small
 	assert_status 1
-	assert_err_contains "objects/$o: unexpected reply (HTTP 301)"
+	assert_one_line_err
 	assert_err_contains "cannot read 'small' at offset"
-	assert_err_contains "cannot fetch it: Input/output error; another copy is damaged"
+	assert_err_contains "cannot fetch it: GET $R/objects/$o: unexpected reply (HTTP 301); another copy is damaged"
 	# Once the server sends it, the read is right.
 	rmdir "$S/objects/$o"
 	mv "$T/object" "$S/objects/$o"
@@ -319,8 +319,9 @@ cache_dir() {
 	printf '\377' | dd of="$m" bs=1 seek=40 conv=notrunc status=none
 	run_split r cat -o "$T/out" top
 	assert_status 1
-	assert_err_contains "manifests/${id:0:2}/${id:2}: damaged manifest (checksum or file id)"
+	assert_one_line_err
 	assert_err_contains "cannot read 'top'"
+	assert_err_contains "cannot fetch manifest: $R/manifests/${id:0:2}/${id:2}: damaged manifest (checksum or file id)"
 	[ ! -e "$(cache_dir)/manifests/${id:0:2}/${id:2}" ] || fail "the damaged manifest was kept"
 	# Whole, but another file's.
 	other=$(c hash src/big | cut -c1-64)
@@ -383,6 +384,7 @@ PY
 	truncate -s 96M "$S/objects/$o"
 	run_split r_rss cat -o "$T/out" small
 	assert_status 1
+	assert_one_line_err
 	assert_err_contains "GET $R/objects/$o: larger than 131084 bytes"
 	[ "$(cat "$T/rss")" -lt "$most" ] || fail "peak RSS $(cat "$T/rss") KiB for a refused object"
 	[ ! -e "$(cache_dir)/objects/$o" ] || fail "the object was kept"
@@ -394,6 +396,7 @@ PY
 	truncate -s 96M "$m"
 	run_split r_rss cat -o "$T/out" top
 	assert_status 1
+	assert_one_line_err
 	assert_err_contains "manifests/${id:0:2}/${id:2}: damaged manifest (checksum or file id)"
 	[ "$(cat "$T/rss")" -lt "$most" ] || fail "peak RSS $(cat "$T/rss") KiB for a refused manifest"
 	[ ! -e "$(cache_dir)/manifests/${id:0:2}/${id:2}" ] || fail "the manifest was kept"

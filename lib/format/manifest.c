@@ -162,7 +162,7 @@ int cdt_manifest_exists(struct cdt_store *s, const struct cdt_id *file_id)
 	if (errno != ENOENT && errno != ENOTDIR)
 		return -errno;
 	/* A store read from elsewhere holds what was fetched so far. */
-	ret = cdt_store_fetch(s, CDT_DIR_MANIFESTS, path);
+	ret = cdt_store_fetch(s, CDT_DIR_MANIFESTS, path, NULL);
 	return ret == -ENOENT ? 0 : ret < 0 ? ret : 1;
 }
 
@@ -197,13 +197,17 @@ static int open_manifest_fd(struct cdt_store *s, const struct cdt_id *file_id,
 		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	/* A store read from elsewhere holds what was fetched so far. */
 	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR) && cdt_store_remote_url(s)) {
-		int ret = cdt_store_fetch(s, CDT_DIR_MANIFESTS, path);
+		struct strbuf reason = STRBUF_INIT;
+		int ret = cdt_store_fetch(s, CDT_DIR_MANIFESTS, path, why ? &reason : NULL);
 
 		if (ret < 0 && ret != -ENOENT) {
 			if (why)
-				strbuf_addf(why, "cannot fetch manifest: %s", cdt_strerror(ret));
+				strbuf_addf(why, "cannot fetch manifest: %s",
+					    reason.len ? reason.buf : cdt_strerror(ret));
+			strbuf_release(&reason);
 			return ret;
 		}
+		strbuf_release(&reason);
 		fd = openat(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), path,
 			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0 && errno == ENOTDIR)

@@ -417,11 +417,12 @@ const char *cdt_store_remote_url(const struct cdt_store *s)
 	return s->remote.url;
 }
 
-int cdt_store_fetch(struct cdt_store *s, enum cdt_store_dir d, const char *path)
+int cdt_store_fetch(struct cdt_store *s, enum cdt_store_dir d, const char *path,
+		    struct strbuf *why)
 {
 	if (!s->remote.fetch)
 		return -ENOENT;
-	return s->remote.fetch(s, d, path, s->remote.data);
+	return s->remote.fetch(s, d, path, why, s->remote.data);
 }
 
 int cdt_store_seed_read(struct cdt_store *s, const struct cdt_id *id, uint32_t want_len,

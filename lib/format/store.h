@@ -89,12 +89,15 @@ const char *cdt_store_dir_name(enum cdt_store_dir d);
  * directory has the store layout; a whole file it lacks (a manifest, a
  * loose object) is fetched through `fetch`, which puts it in place and
  * returns 0, or -ENOENT when the remote store has none either, or
- * another -errno (reported). Pack data is filled through the pack module's
- * own hook (cdt_pack_set_filler()).
+ * another -errno with a one-line reason naming the URL in why, for the
+ * caller to give as the cause of its own error (why NULL: reported).
+ * Pack data is filled through the pack module's own hook
+ * (cdt_pack_set_filler()), which reports the same way.
  */
 struct cdt_store_remote {
 	const char *url;
-	int (*fetch)(struct cdt_store *s, enum cdt_store_dir d, const char *path, void *data);
+	int (*fetch)(struct cdt_store *s, enum cdt_store_dir d, const char *path,
+		     struct strbuf *why, void *data);
 	/*
 	 * Local data that may hold a chunk (--seed), asked before the cache
 	 * and the remote store: 0 with the chunk's bytes checked against its
@@ -107,8 +110,12 @@ struct cdt_store_remote {
 void cdt_store_set_remote(struct cdt_store *s, const struct cdt_store_remote *r);
 /* The URL of the remote store this is a cache of, or NULL for a local store. */
 const char *cdt_store_remote_url(const struct cdt_store *s);
-/* Fetch the file `path` of part d into the cache: 0, -ENOENT (local store, or none there) or -errno. */
-int cdt_store_fetch(struct cdt_store *s, enum cdt_store_dir d, const char *path);
+/*
+ * Fetch the file `path` of part d into the cache: 0, -ENOENT (local
+ * store, or none there) or -errno, its reason in why (NULL: reported).
+ */
+int cdt_store_fetch(struct cdt_store *s, enum cdt_store_dir d, const char *path,
+		    struct strbuf *why);
 /* Read a chunk from the seeds of a remote store: 0, or -ENOENT (no seed has it, or no seeds). */
 int cdt_store_seed_read(struct cdt_store *s, const struct cdt_id *id, uint32_t want_len,
 			unsigned char *out, uint32_t *len);

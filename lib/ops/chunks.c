@@ -40,7 +40,7 @@ int cdt_chunk_has(struct cdt_store *s, const struct cdt_id *id)
 	ret = cdt_chunk_locate(s, id, &p, &index);
 	/* A remote store's loose objects are not listed anywhere: ask for one. */
 	if (!ret && cdt_store_remote_url(s) &&
-	    (ret = cdt_store_fetch(s, CDT_DIR_OBJECTS, cdt_id_path(id, path))) == 0)
+	    (ret = cdt_store_fetch(s, CDT_DIR_OBJECTS, cdt_id_path(id, path), NULL)) == 0)
 		ret = 1;
 	return ret == -ENOENT ? 0 : ret;
 }
@@ -548,13 +548,15 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 	if (best && cdt_store_remote_url(r->store)) {
 		/* A remote store's loose copy is fetched when no pack has a good one. */
 		char path[CDT_ID_HEXLEN + 2];
-		struct strbuf fetched = STRBUF_INIT;
+		struct strbuf fetched = STRBUF_INIT, reason = STRBUF_INIT;
 
-		ret = cdt_store_fetch(r->store, CDT_DIR_OBJECTS, cdt_id_path(id, path));
+		ret = cdt_store_fetch(r->store, CDT_DIR_OBJECTS, cdt_id_path(id, path), &reason);
 		if (!ret)
 			ret = read_loose(r, id, want_len, out, len, &fetched);
 		else if (ret != -ENOENT)
-			strbuf_addf(&fetched, "cannot fetch it: %s", cdt_strerror(ret));
+			strbuf_addf(&fetched, "cannot fetch it: %s",
+				    reason.len ? reason.buf : cdt_strerror(ret));
+		strbuf_release(&reason);
 		damaged |= ret == -CDT_ECORRUPT;
 		/* A fetch that failed says the chunk may be good there: not damaged. */
 		if (copy_rank(ret) > copy_rank(best)) {

@@ -295,7 +295,8 @@ static int fetch_manifest(struct cdt_store *s, const char *url, const char *path
  * refused as it comes, not held), and is checked when read, and fetched
  * again then.
  */
-static int fetch_file(struct cdt_store *s, enum cdt_store_dir d, const char *path, void *data)
+static int fetch_file(struct cdt_store *s, enum cdt_store_dir d, const char *path,
+		      struct strbuf *reason, void *data)
 {
 	struct remote *r = data;
 	struct strbuf rel = STRBUF_INIT, url = STRBUF_INIT, buf = STRBUF_INIT, why = STRBUF_INIT;
@@ -312,8 +313,14 @@ static int fetch_file(struct cdt_store *s, enum cdt_store_dir d, const char *pat
 			ret = remote_put_file(cdt_store_rootfd(s), cdt_store_dirfd(s, d), path,
 					      buf.buf, buf.len);
 	}
-	if (ret && ret != -ENOENT)
-		error("%s", why.len ? why.buf : cdt_strerror(ret));
+	if (ret && ret != -ENOENT && !why.len)
+		strbuf_addf(&why, "cannot write '%s/%s': %s", r->dir, rel.buf,
+			    cdt_strerror(ret));
+	/* The caller's error gives the reason as its cause: one line. */
+	if (ret && ret != -ENOENT && reason)
+		strbuf_addbuf(reason, &why);
+	else if (ret && ret != -ENOENT)
+		error("%s", why.buf);
 	strbuf_release(&rel);
 	strbuf_release(&url);
 	strbuf_release(&buf);
