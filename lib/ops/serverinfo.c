@@ -106,6 +106,14 @@ int cdt_serverinfo_write_packs_if_stale(struct cdt_info *in)
 	return write_packs_except(in, NULL, 1);
 }
 
+/* A failed update of info/ (ret), said as a warning: derived data, written whole by gc and --rebuild-refs. */
+static void said_stale(struct cdt_store *s, int ret)
+{
+	if (ret)
+		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
+			cdt_store_path(s));
+}
+
 /*
  * info/packs written again as packs come and go: derived data, which gc
  * and fsck --rebuild-refs write whole, so what goes wrong here is said in
@@ -121,9 +129,7 @@ int cdt_serverinfo_unlist_pack(struct cdt_store *s, const char *name)
 		ret = write_packs_except(in, name, 0);
 		cdt_info_close(in);
 	}
-	if (ret)
-		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
-			cdt_store_path(s));
+	said_stale(s, ret);
 	cdt_errors_as_warnings(was);
 	return ret;
 }
@@ -158,9 +164,7 @@ int cdt_serverinfo_packs(struct cdt_store *s)
 	int was = cdt_errors_as_warnings(1);
 	int ret = update(s, 0);
 
-	if (ret)
-		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
-			cdt_store_path(s));
+	said_stale(s, ret);
 	cdt_errors_as_warnings(was);
 	return ret;
 }
@@ -177,9 +181,7 @@ int cdt_serverinfo_packs_settle(struct cdt_store *s)
 			ret = cdt_info_names_rebuild(in);
 		cdt_info_close(in);
 	}
-	if (ret)
-		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
-			cdt_store_path(s));
+	said_stale(s, ret);
 	cdt_errors_as_warnings(was);
 	return ret;
 }
@@ -200,9 +202,7 @@ int cdt_serverinfo_packs_end(struct cdt_store *s, struct cdt_info *in, int chang
 	int was = cdt_errors_as_warnings(1);
 	int ret = !changed ? 0 : in ? update_open(in, 0) : -EIO;
 
-	if (ret)
-		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
-			cdt_store_path(s));
+	said_stale(s, ret);
 	cdt_errors_as_warnings(was);
 	cdt_info_close(in);
 	return ret;
