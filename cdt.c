@@ -54,7 +54,7 @@ static const struct command commands[] = {
 	{ "mount", cmd_mount, MOUNT_FLAGS, usage_mount, "browse the store as a read-only file system" },
 	{ "pull", cmd_pull, NEED_STORE | READS_REMOTE, usage_pull, "copy names and what they need from another store" },
 	{ "push", cmd_push, NEED_STORE | READS_REMOTE, usage_push, "copy names and what they need into another store" },
-	{ "repair", cmd_repair, NEED_STORE | SHOWS_PROGRESS, usage_repair, "heal damaged chunks from local files holding the same data" },
+	{ "repair", cmd_repair, NEED_STORE | SHOWS_PROGRESS, usage_repair, "heal damaged chunks and manifests from local files holding the same data" },
 	{ "restore", cmd_restore, NEED_STORE | READS_REMOTE | SHOWS_PROGRESS, usage_restore, "write the names under a prefix back into a directory" },
 	{ "rm", cmd_rm, NEED_STORE, usage_rm, "remove stored names" },
 	{ "stats", cmd_stats, NEED_STORE, usage_stats, "show what the store holds" },

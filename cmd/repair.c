@@ -1,4 +1,4 @@
-/* cmd/repair.c: cdt repair, heal missing or damaged chunks from local files holding the same data. */
+/* cmd/repair.c: cdt repair, heal missing or damaged chunks and manifests from local files holding the same data. */
 #include "cmd.h"
 #include "ops/repair.h"
 #include "base/util.h"
@@ -21,6 +21,8 @@ const char usage_repair[] =
 	"back each wanted chunk it holds: atomically, then read back and checked.\n"
 	"FILE need not be the file that was stored: any file sharing the damaged\n"
 	"chunks heals them. A good chunk is never replaced; FILE is only read.\n"
+	"A missing or damaged manifest is written again from a FILE of exactly\n"
+	"the stored file's bytes (found by its size, then its content id).\n"
 	"First, with or without FILEs, a pack whose index is missing or damaged\n"
 	"is indexed again from its own objects, and a damaged multi-pack index\n"
 	"written again: that needs no file.\n"
