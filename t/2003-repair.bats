@@ -262,7 +262,7 @@ PY
 	assert_out_contains "healthy again: 'a'"
 	assert_out_contains "healthy again: 'copy/a'"
 	assert_out_contains "restored 1 of 1 missing or damaged manifest"
-	case "$stderr" in *src/b*) fail "src/b was reported: $stderr" ;; esac
+	case "$err" in *src/b*) fail "src/b was reported: $err" ;; esac
 	[ "$(cd "$S/names" && find . -type f -exec sha256sum {} + | sort)" = "$names_before" ]
 	assert_fsck_clean
 	assert_all_restore

@@ -648,3 +648,31 @@ EOF2
 	run_split c fsck
 	assert_status 0
 }
+
+@test "gc -n says what gc does of packs without an index whose delta bases are in each other" {
+	rm -rf "$S"
+	"$CDT" init -q --chunk-size 4K --frame-size 16K "$S"
+	"$TEST_TOOL" gen-text 7 200000 > v1
+	python3 -c "
+b = bytearray(open('v1', 'rb').read())
+for i in range(0, len(b), 5000):
+    b[i] = ord('X')
+open('v2', 'wb').write(b)"
+	c add -q v1
+	c add -q v2	# deltas on chunks of v1's pack
+	rm "$S"/packs/*.idx
+	rm -f "$S"/packs/multi-pack-index
+	before=$(store_snapshot)
+	run_split c gc -n
+	assert_status 0
+	[ "$(grep -c 'gc would index it again from the pack' <<< "$err")" = 2 ] || fail "$err"
+	case "$err" in *"found nowhere"*|*"would keep"*|*error*) fail "said: $err" ;; esac
+	[ "$(store_snapshot)" = "$before" ]
+	# What gc then does.
+	run_split c gc
+	assert_status 0
+	assert_err_contains "indexed again from the pack"
+	assert_fsck_clean
+	c cat -o out v2
+	cmp out v2
+}

@@ -46,8 +46,21 @@ struct sweep {
 	struct cdt_idset stuck;		/* dead manifests that could not be removed */
 	int index_unreadable;		/* a pack index could not be read: gc stops */
 	int live_good;			/* every live chunk read back good: 1, no: -1, not known yet: 0 */
-	struct cdt_idset salvaged;	/* live chunks a damaged pack gave up (-n: would give up) */
+	/* Live chunks a damaged pack gave up (-n: would give up, or a pack gc would index holds). */
+	struct cdt_idset salvaged;
 	const struct cdt_base_source *bases;	/* while the packs are checked */
+	/*
+	 * A dry run indexes nothing, so a pack whose deltas have their bases
+	 * in another pack gc would index first reads only once that one is
+	 * taken for indexed: the packs it would index, and those to try again.
+	 */
+	char **would_index;
+	size_t nwould, would_alloc;
+	struct dry_later {
+		char *name, *why;
+	} *later;
+	size_t nlater, later_alloc;
+	int base_depth;			/* of dry_base_read()s within one another */
 };
 
 static void say(struct sweep *sw, const char *what, const char *item, uint64_t bytes)
@@ -251,23 +264,171 @@ static void pack_checked(const char *name, enum cdt_pack_state st, const char *w
  * same checks, nothing written), so that it says what gc would do: index
  * it, or keep or remove it as a pack that cannot be indexed.
  */
+/* A chunk found by a scan of a pack gc would index (dry_base_read()). */
+struct dry_find {
+	const struct cdt_id *id;
+	uint32_t len;
+	unsigned char *out;
+};
+
+static int dry_find_chunk(const struct cdt_pack_object *o, const unsigned char *raw, void *data)
+{
+	struct dry_find *df = data;
+
+	if (!cdt_id_eq(&o->id, df->id) || o->raw_len != df->len)
+		return 0;
+	memcpy(df->out, raw, df->len);
+	return 1;
+}
+
+/*
+ * The bases of a dry run: the store's, then the packs it would index,
+ * read from their own bytes (rare, and only while gc -n checks packs).
+ */
+static int dry_base_read(const struct cdt_id *id, uint32_t len, unsigned char *out, void *data,
+			 struct strbuf *why);
+
+static int dry_scan(struct sweep *sw, const char *name, cdt_pack_scan_fn fn, void *data,
+		    struct strbuf *why)
+{
+	struct cdt_base_source bases = { dry_base_read, sw };
+
+	return cdt_pack_scan(cdt_store_dirfd(sw->store, CDT_DIR_PACKS), name,
+			     cdt_store_chunker(sw->store)->max_size, &bases, fn, data, why);
+}
+
+static int dry_base_read(const struct cdt_id *id, uint32_t len, unsigned char *out, void *data,
+			 struct strbuf *why)
+{
+	struct sweep *sw = data;
+	struct dry_find df = { id, len, out };
+	size_t i;
+	int ret = sw->bases->read(id, len, out, sw->bases->data, why);
+
+	/* A base of a base of ...: a few levels, as deltas are stored. */
+	if (!ret || sw->base_depth >= 4)
+		return ret;
+	sw->base_depth++;
+	for (i = 0; i < sw->nwould; i++) {
+		struct strbuf ignored = STRBUF_INIT;
+		int found = dry_scan(sw, sw->would_index[i], dry_find_chunk, &df, &ignored);
+
+		strbuf_release(&ignored);
+		if (found == 1) {
+			strbuf_reset(why);
+			ret = 0;
+			break;
+		}
+	}
+	sw->base_depth--;
+	return ret;
+}
+
+/* Read a pack as gc would index it: 0, or what keeps it from that (in sb). */
+static int dry_index(struct sweep *sw, const char *name, const char *why, struct strbuf *sb)
+{
+	int ret;
+
+	strbuf_reset(sb);
+	strbuf_addf(sb, "%s; ", why);
+	ret = dry_scan(sw, name, NULL, NULL, sb);
+	if (!ret) {
+		warning("pack %s: %s; gc would index it again from the pack", name, why);
+		ALLOC_GROW(sw->would_index, sw->nwould + 1, sw->would_alloc);
+		sw->would_index[sw->nwould++] = xstrdup(name);
+	} else if (sb->buf[sb->len - 1] == ' ') {
+		strbuf_addstr(sb, cdt_strerror(ret));
+	}
+	return ret;
+}
+
 static void pack_needs_index(struct sweep *sw, const char *name, const char *why)
 {
 	struct strbuf sb = STRBUF_INIT;
-	int ret;
 
-	strbuf_addf(&sb, "%s; ", why);
-	ret = cdt_pack_scan(cdt_store_dirfd(sw->store, CDT_DIR_PACKS), name,
-			    cdt_store_chunker(sw->store)->max_size, sw->bases, NULL, NULL, &sb);
-	if (!ret) {
-		warning("pack %s: %s; gc would index it again from the pack", name, why);
-	} else {
-		if (sb.buf[sb.len - 1] == ' ')
-			strbuf_addstr(&sb, cdt_strerror(ret));
-		pack_checked(name, cdt_err_is_damage(ret) ? CDT_PACK_UNUSABLE : CDT_PACK_UNREADABLE,
-			     sb.buf, sw);
+	/* What fails now is read again once the others are (dry_index_later()). */
+	if (dry_index(sw, name, why, &sb)) {
+		ALLOC_GROW(sw->later, sw->nlater + 1, sw->later_alloc);
+		sw->later[sw->nlater].name = xstrdup(name);
+		sw->later[sw->nlater].why = xstrdup(why);
+		sw->nlater++;
 	}
 	strbuf_release(&sb);
+}
+
+/*
+ * The packs a dry run could not read, read again while that gives more
+ * packs gc would index (their bases may be in them), as gc indexes them
+ * (reindex_later() in packset.c); then what is left is said as gc would.
+ */
+static void dry_index_later(struct sweep *sw)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int progress = 1;
+	size_t i, k;
+
+	while (progress && sw->nlater) {
+		progress = 0;
+		for (i = 0, k = 0; i < sw->nlater; i++) {
+			if (!dry_index(sw, sw->later[i].name, sw->later[i].why, &sb)) {
+				free(sw->later[i].name);
+				free(sw->later[i].why);
+				progress = 1;
+				continue;
+			}
+			sw->later[k++] = sw->later[i];
+		}
+		sw->nlater = k;
+	}
+	for (i = 0; i < sw->nlater; i++) {
+		int ret = dry_index(sw, sw->later[i].name, sw->later[i].why, &sb);
+
+		pack_checked(sw->later[i].name,
+			     cdt_err_is_damage(ret) ? CDT_PACK_UNUSABLE : CDT_PACK_UNREADABLE,
+			     sb.buf, sw);
+		free(sw->later[i].name);
+		free(sw->later[i].why);
+	}
+	free(sw->later);
+	sw->later = NULL;
+	sw->nlater = 0;
+	strbuf_release(&sb);
+}
+
+static int dry_found(const struct cdt_pack_object *o, const unsigned char *raw, void *data)
+{
+	struct sweep *sw = data;
+
+	(void)raw;
+	if (cdt_idset_has(&sw->live->missing, &o->id))
+		cdt_idset_add(&sw->salvaged, &o->id);
+	return 0;
+}
+
+/*
+ * A dry run's mark does not find what the packs gc would index hold (gc
+ * finds it there, indexed first): those live chunks count as found, as
+ * those a damaged pack would give up do (sw->salvaged).
+ */
+static void dry_would_find(struct sweep *sw)
+{
+	struct cdt_chunk_reader *br;
+	struct cdt_base_source bases;
+	struct strbuf why = STRBUF_INIT;
+	size_t i;
+
+	if (!sw->live->missing.nr || !sw->nwould)
+		return;
+	br = cdt_chunk_reader_new(sw->store);
+	bases = cdt_chunk_base_source(br);
+	sw->bases = &bases;
+	for (i = 0; i < sw->nwould; i++) {
+		strbuf_reset(&why);
+		dry_scan(sw, sw->would_index[i], dry_found, sw, &why);
+	}
+	sw->bases = NULL;
+	cdt_chunk_reader_free(br);
+	strbuf_release(&why);
 }
 
 /* Packs whose index had to be written again (or cannot be): said whatever -v says. */
@@ -612,6 +773,7 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 
 		sw.bases = &bases;
 		ret = cdt_packs_check(s, !dry, &bases, pack_checked, &sw);
+		dry_index_later(&sw);
 		sw.bases = NULL;
 		cdt_chunk_reader_free(br);
 	}
@@ -642,6 +804,8 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	}
 	sw.reader = cdt_chunk_reader_new(s);
 	sw.raw = xmalloc(cdt_store_chunker(s)->max_size);
+	if (dry)
+		dry_would_find(&sw);
 
 	/*
 	 * A pack that cannot be indexed (damaged, its index gone) may hold
@@ -734,6 +898,9 @@ out:
 	while (sw.nunusable)
 		free(sw.unusable[--sw.nunusable]);
 	free(sw.unusable);
+	while (sw.nwould)
+		free(sw.would_index[--sw.nwould]);
+	free(sw.would_index);
 	cdt_repack_plan_release(&plan);
 	cdt_chunk_reader_free(sw.reader);
 	free(sw.raw);
