@@ -324,3 +324,26 @@ PY
 	c cat -o back stored
 	cmp back stored
 }
+
+@test "SIGINT while a batch of hundreds of chunks is staged leaves no temporary files" {
+	init_store --chunk-size 4K --frame-size 0
+	gen_bytes 5 3000000 > stored
+	c add -q stored
+	rm "$S"/packs/pack-*
+	# Stopped with every chunk of the file written to tmp/, none synced yet.
+	env --default-signal=INT CDT_TEST_PAUSE=repair-commit \
+		"$CDT" --store "$S" repair --from stored > out 2> err &
+	pid=$!
+	wait_stopped $pid
+	n=$(ls "$S/tmp" | wc -l)
+	[ "$n" -gt 300 ] || fail "expected more than 300 staged chunks, saw $n"
+	kill -INT $pid
+	kill -CONT $pid
+	status=0
+	wait $pid || status=$?
+	assert_status 130
+	[ -z "$(ls -A "$S/tmp")" ] || fail "left $(ls "$S/tmp" | wc -l) temporary files"
+	run_split c repair --from stored
+	assert_status 0
+	assert_fsck_clean
+}

@@ -144,10 +144,10 @@ int fsync_dirat(int dirfd, const char *path)
 
 /*
  * The remembered temporary files: a ring, so registration never fails and
- * never allocates. A temporary file lives while a few dozen others are
- * made at most, far fewer than the ring holds.
+ * never allocates. Most temporary files live while a few dozen others are
+ * made; repair keeps a batch of up to 1024 written before it renames them.
  */
-#define TEMP_SLOTS 256
+#define TEMP_SLOTS TMPFILE_REMEMBERED
 #define TEMP_NAME_MAX 96
 
 struct temp_slot {

@@ -19,8 +19,10 @@ int fsync_dirat(int dirfd, const char *path);
  * Open a new temporary file "PREFIX-PID-RANDOM" in directory tmpfd with
  * O_EXCL; its name relative to tmpfd goes to `name`. Returns fd or -errno.
  * The file is remembered, so that a signal that stops the process (see
- * tmpfile_install_signal_handlers) removes it.
+ * tmpfile_install_signal_handlers) removes it, if it is one of the last
+ * TMPFILE_REMEMBERED made: no caller keeps more than that alive at once.
  */
+#define TMPFILE_REMEMBERED 2048
 int tmpfile_openat(int tmpfd, const char *prefix, struct strbuf *name);
 /* The same, created with `mode` (before the umask) instead of 0666. */
 int tmpfile_openat_mode(int tmpfd, const char *prefix, struct strbuf *name, mode_t mode);

@@ -3,6 +3,7 @@
 #define CDT_REPAIR_INTERNAL_H
 
 #include "ops/repair.h"
+#include "base/fsutil.h"
 #include "base/idset.h"
 #include "base/strbuf.h"
 #include "format/chunker.h"
@@ -17,9 +18,15 @@ struct cdt_compressor;
 
 /* Local bytes cut and hashed per round (as add reads). */
 #define READ_BUF (8u << 20)
-/* Chunks written back per syncfs: at most this many, or this many bytes of objects. */
+/*
+ * Chunks written back per syncfs: at most this many, or this many bytes of
+ * objects. Fewer than the temporary files a signal removes, so that an
+ * interrupted batch leaves none of its files in tmp/.
+ */
 #define STAGE_CHUNKS 1024
 #define STAGE_BYTES (64u << 20)
+_Static_assert(STAGE_CHUNKS < TMPFILE_REMEMBERED,
+	       "a staged batch outgrows the temporary files a signal removes");
 
 struct wanted {
 	struct cdt_id id;

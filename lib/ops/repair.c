@@ -202,6 +202,7 @@ int repair_commit_staged(struct cdt_repair *r, int *restored)
 
 	if (!r->nstaged)
 		return 0;
+	cdt_pause_point("repair-commit");	/* (tests: a batch is staged, not synced) */
 	/* Data first: nothing is put in place unless this sync succeeds. */
 	synced = cdt_store_sync(r->store);
 	for (i = 0; i < r->nstaged; i++) {
