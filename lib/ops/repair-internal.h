@@ -81,8 +81,9 @@ struct cdt_repair {
 	struct wanted *want;
 	size_t nwant, awant;
 	struct cdt_idset want_ids;	/* id -> index into want */
-	struct wanted_manifest *wman;
+	struct wanted_manifest *wman;	/* by size once collected (repair_sort_manifests()) */
 	size_t nwman, awman, wman_left;
+	struct cdt_idset wman_ids;	/* their content ids */
 	uint64_t left;			/* wanted, not done and not staged */
 	uint32_t min_len;		/* shortest chunk still wanted */
 	int want_block;			/* fixed chunker: a whole block is wanted */
@@ -129,6 +130,8 @@ int repair_scan_fd(struct cdt_repair *r, int fd, const char *what, uint64_t size
 /* Want the manifest of content (its first name, of size bytes): a cdt_fsck_manifest_fn. */
 int repair_want_manifest(const struct cdt_id *content, uint64_t size, const char *name,
 			 void *data);
+/* Order the wanted manifests by size, for repair_manifest_of_size(). */
+void repair_sort_manifests(struct cdt_repair *r);
 /* The next wanted manifest, from wman[*i] on, of a file of `size` bytes; NULL if none. */
 struct wanted_manifest *repair_manifest_of_size(const struct cdt_repair *r, uint64_t size,
 						size_t *i);

@@ -9,6 +9,7 @@
 #include "format/names.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,11 +17,9 @@ int repair_want_manifest(const struct cdt_id *content, uint64_t size, const char
 			    void *data)
 {
 	struct cdt_repair *r = data;
-	size_t i;
 
-	for (i = 0; i < r->nwman; i++)
-		if (cdt_id_eq(&r->wman[i].id, content))
-			return 0;	/* a second problem of the same manifest */
+	if (!cdt_idset_add(&r->wman_ids, content))
+		return 0;	/* a second problem of the same manifest */
 	ALLOC_GROW(r->wman, r->nwman + 1, r->awman);
 	r->wman[r->nwman].id = *content;
 	r->wman[r->nwman].size = size;
@@ -31,12 +30,39 @@ int repair_want_manifest(const struct cdt_id *content, uint64_t size, const char
 	return 0;
 }
 
-/* The next wanted manifest, from wman[*i] on, of a file of `size` bytes; NULL if none. */
-struct wanted_manifest *repair_manifest_of_size(const struct cdt_repair *r, uint64_t size,
-						 size_t *i)
+static int cmp_size(const void *a, const void *b)
 {
-	for (; *i < r->nwman; (*i)++)
-		if (!r->wman[*i].done && r->wman[*i].size == size)
+	const struct wanted_manifest *x = a, *y = b;
+
+	return x->size < y->size ? -1 : x->size > y->size;
+}
+
+void repair_sort_manifests(struct cdt_repair *r)
+{
+	if (r->nwman > 1)
+		qsort(r->wman, r->nwman, sizeof(*r->wman), cmp_size);
+}
+
+/*
+ * The next wanted manifest, from wman[*i] on, of a file of `size` bytes;
+ * NULL if none. wman is sorted by size: the first of that size is found
+ * by bisection, so a scan of many files costs no walk of every wanted one.
+ */
+struct wanted_manifest *repair_manifest_of_size(const struct cdt_repair *r, uint64_t size,
+						size_t *i)
+{
+	size_t lo = *i, hi = r->nwman;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->wman[mid].size < size)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (*i = lo; *i < r->nwman && r->wman[*i].size == size; (*i)++)
+		if (!r->wman[*i].done)
 			return &r->wman[*i];
 	return NULL;
 }

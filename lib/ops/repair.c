@@ -129,6 +129,7 @@ int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 	}
 	cdt_fsck_for_each_damaged_chunk(r->fsck, repair_want_chunk, r);
 	cdt_fsck_for_each_damaged_manifest(r->fsck, repair_want_manifest, r);
+	repair_sort_manifests(r);
 	r->stats.damaged = r->nwant;
 	r->stats.manifests_damaged = r->nwman;
 	repair_update_limits(r);
@@ -166,6 +167,7 @@ void cdt_repair_free(struct cdt_repair *r)
 	while (r->nwman--)
 		free(r->wman[r->nwman].name);
 	free(r->wman);
+	cdt_idset_clear(&r->wman_ids);
 	free(r->want);
 	cdt_idset_clear(&r->want_ids);
 	free(r);
