@@ -164,6 +164,7 @@ LIB_SOURCES = \
 	lib/ops/fsck-refs.c \
 	lib/ops/fsck.c \
 	lib/ops/gc.c \
+	lib/ops/gc-packs.c \
 	lib/ops/ahead.c \
 	lib/ops/ingest.c \
 	lib/ops/ingest-read.c \
