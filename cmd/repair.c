@@ -78,13 +78,17 @@ static void restored(const struct cdt_id *id, uint32_t len, const char *what, ui
 }
 
 static void manifest_restored(const struct cdt_id *content, const char *name, const char *what,
-			      void *data)
+			      uint64_t added, void *data)
 {
 	char hex[CDT_ID_HEXLEN + 1];
 
 	progress_clear(&((struct repair_progress *)data)->p);
-	printf("restored manifest %s of '%s' from '%s'\n", cdt_id_to_hex(content, hex),
+	printf("restored manifest %s of '%s' from '%s'", cdt_id_to_hex(content, hex),
 	       quote(name), quote(what));
+	if (added)
+		printf(", with %llu missing chunk%s it lists", (unsigned long long)added,
+		       added == 1 ? "" : "s");
+	printf("\n");
 	fflush(stdout);
 }
 

@@ -224,8 +224,9 @@ static int ingest_read(struct cdt_ingest *ing, int fd, const char *what,
 			}
 			cdt_manifest_close(old);
 		} else if (v == -CDT_ECORRUPT) {
-			warning("manifest %s is damaged; replacing it with the one just made",
-				cdt_id_to_hex(&res->content, hex));
+			if (!ing->opt.quiet_heal)
+				warning("manifest %s is damaged; replacing it with the one just made",
+					cdt_id_to_hex(&res->content, hex));
 			*heal = 1;
 			ret = 0;
 		}

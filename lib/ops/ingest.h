@@ -38,6 +38,8 @@ struct cdt_ingest_options {
 	int level;
 	/* Never write loose objects, only packs (a store whose new files are uploaded). */
 	int pack_always;
+	/* A damaged manifest replaced by the one made is said by the caller (repair), not here. */
+	int quiet_heal;
 	/*
 	 * Group commit (add of many files). With `group` set, cdt_ingest_queue()
 	 * leaves names pending and cdt_ingest_commit() makes a batch of them

@@ -95,10 +95,12 @@ static int file_content_id(struct cdt_repair *r, int fd, const char *what, uint6
 /*
  * Store fd again as add stores it, under the name that uses wm's manifest
  * (left as it is): the manifest is written again, and chunks the store
- * does not hold are added. Only bytes of wm's content id are stored.
+ * does not hold are added (*added of them). Only bytes of wm's content id
+ * are stored. 0, 1 if nothing was written (the name uses another
+ * content now), or -errno (reported).
  */
 static int write_manifest(struct cdt_repair *r, int fd, const char *what,
-			  const struct wanted_manifest *wm)
+			  const struct wanted_manifest *wm, uint64_t *added)
 {
 	struct cdt_ingest_options io = { 0 };
 	struct cdt_ingest_result res;
@@ -118,7 +120,7 @@ static int write_manifest(struct cdt_repair *r, int fd, const char *what,
 	strbuf_release(&why);
 	if (meta.type != CDT_NAME_REG || !cdt_id_eq(&meta.content, &wm->id)) {
 		cdt_name_entry_release(&meta);
-		return 0;	/* not its manifest any more */
+		return 1;	/* not its manifest any more */
 	}
 	if (lseek(fd, 0, SEEK_SET) < 0) {
 		ret = -errno;
@@ -126,10 +128,13 @@ static int write_manifest(struct cdt_repair *r, int fd, const char *what,
 		return error_code(ret, "cannot read '%s': %s", quote(what), cdt_strerror(ret));
 	}
 	io.jobs = r->opt.jobs;
+	io.quiet_heal = 1;	/* said as "restored manifest" */
+	memset(&res, 0, sizeof(res));
 	ing = cdt_ingest_new(r->store, &io);
 	ret = cdt_ingest_fd_expect(ing, fd, what, &meta, &wm->id, &res);
 	cdt_ingest_free(ing);
 	cdt_name_entry_release(&meta);
+	*added = res.new_chunks;
 	return ret;
 }
 
@@ -194,6 +199,7 @@ int repair_heal_manifest(struct cdt_repair *r, int fd, const char *what, uint64_
 	struct wanted_manifest *wm = NULL;
 	char hex[CDT_ID_HEXLEN + 1];
 	struct cdt_id content;
+	uint64_t added = 0;
 	size_t i = 0;
 	int ret, pass;
 
@@ -207,7 +213,14 @@ int repair_heal_manifest(struct cdt_repair *r, int fd, const char *what, uint64_
 			break;
 	if (!wm)
 		return 0;
-	ret = write_manifest(r, fd, what, wm);
+	ret = write_manifest(r, fd, what, wm, &added);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	/* Missing where the check could not see it, and now stored: restored. */
+	r->stats.damaged += added;
+	r->stats.restored += added;
+	if (restored)
+		*restored += (int)added;
 	/* Chunks it lists that are damaged: found in the same file, and checked again. */
 	for (pass = 0; !ret && pass < 2; pass++) {
 		ret = want_bad_chunks(r, wm);
@@ -233,6 +246,6 @@ int repair_heal_manifest(struct cdt_repair *r, int fd, const char *what, uint64_
 	r->stats.manifests_restored++;
 	cdt_fsck_manifest_healed(r->fsck, &wm->id);
 	if (r->opt.manifest_restored)
-		r->opt.manifest_restored(&wm->id, wm->name, what, r->opt.data);
+		r->opt.manifest_restored(&wm->id, wm->name, what, added, r->opt.data);
 	return 0;
 }

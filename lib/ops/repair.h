@@ -17,9 +17,12 @@ struct cdt_repair_options {
 	/* Each chunk written back, and where its data came from. */
 	void (*restored)(const struct cdt_id *id, uint32_t len, const char *what,
 			 uint64_t offset, void *data);
-	/* Each manifest written back (content id, a name that uses it, the file). */
+	/*
+	 * Each manifest written back (content id, a name that uses it, the
+	 * file), with the chunks it lists that the store lacked, added with it.
+	 */
 	void (*manifest_restored)(const struct cdt_id *content, const char *name,
-				  const char *what, void *data);
+				  const char *what, uint64_t added, void *data);
 	/*
 	 * Each damaged pack rewritten (objects taken from good copies, damaged
 	 * objects no name needs dropped), or removed (new_name NULL: its index
