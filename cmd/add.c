@@ -757,6 +757,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 		ret = EXIT_FAIL;
 		goto out;
 	}
+	cdt_store_keep_config_copy(ctx->store);
 	if (!no_cache) {
 		st.cache = cdt_filescache_load(ctx->store);
 		st.cwd = getcwd(NULL, 0);

@@ -116,6 +116,8 @@ int cmd_gc(int argc, char **argv, struct cmd_ctx *ctx)
 	/* Even a dry run needs a stable store to say what is garbage. */
 	if (cdt_store_lock(ctx->store, CDT_LOCK_EXCLUSIVE) < 0)
 		return EXIT_FAIL;
+	if (!(flags & CDT_GC_DRY_RUN))
+		cdt_store_keep_config_copy(ctx->store);
 	progress_start(&progress, 1);
 	ret = cdt_gc(ctx->store, flags, level, print_line,
 		     progress.enabled ? show_progress : NULL, &progress, &res);

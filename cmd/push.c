@@ -160,6 +160,8 @@ int push_or_pull(int argc, char **argv, struct cmd_ctx *ctx, int pull)
 		ret = EXIT_FAIL;
 		goto out;
 	}
+	if (!opt.dry_run)
+		cdt_store_keep_config_copy(dst);
 	/* A content copy feeds the store through a pipe: its end is an error, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	opt.jobs = jobs;

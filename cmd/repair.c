@@ -255,6 +255,18 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		ret = EXIT_FAIL;
 		goto out;
 	}
+	/* A damaged config whose copy stood in: written again from the copy first. */
+	switch (cdt_store_restore_config(ctx->store)) {
+	case 0:
+		break;
+	case 1:
+		printf("restored the config from its copy %s\n", CDT_CONFIG_COPY);
+		fflush(stdout);
+		break;
+	default:
+		failed = 1;
+	}
+	cdt_store_keep_config_copy(ctx->store);
 	progress_start(&rp.p, 1);
 	if (rp.p.enabled) {
 		opt.check_progress = check_progress;

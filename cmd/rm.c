@@ -158,6 +158,8 @@ int cmd_rm(int argc, char **argv, struct cmd_ctx *ctx)
 
 	if (!dry && cdt_store_lock(ctx->store, CDT_LOCK_EXCLUSIVE) < 0)
 		return EXIT_FAIL;
+	if (!dry)
+		cdt_store_keep_config_copy(ctx->store);
 	/* Resolve everything first: a missing name removes nothing. */
 	for (i = 0; i < argc; i++) {
 		size_t before = t.nr;

@@ -14,6 +14,7 @@ load test_helper
 
 @test "an edited config fails its checksum" {
 	init_store
+	rm "$S/config.copy"
 	sed -i 's/^chunk-size 32768$/chunk-size 65536/' "$S/config"
 	run_split c ls
 	assert_status 1
@@ -27,6 +28,7 @@ load test_helper
 	echo x > f
 	head -c 40 "$S/config" > "$T/short"
 	cp "$T/short" "$S/config"
+	cp "$T/short" "$S/config.copy"
 	before=$(store_snapshot)
 	run_split c add f
 	assert_status 1
@@ -34,6 +36,7 @@ load test_helper
 	assert_err_contains "corrupt config"
 	[ "$(store_snapshot)" = "$before" ]
 	head -c 100000 /dev/urandom > "$S/config"
+	rm "$S/config.copy"
 	run_split c ls
 	assert_status 1
 	assert_one_line_err
@@ -48,4 +51,81 @@ load test_helper
 	assert_status 1
 	assert_one_line_err
 	assert_err_contains "'refs' is missing or not a directory"
+}
+
+@test "a damaged config with a whole copy: read through the copy, reported, written back by repair" {
+	init_store
+	printf 'some bytes\n' > f
+	c add -q f
+	cp "$S/config" "$T/config.good"
+	cmp "$S/config" "$S/config.copy"
+	sed -i 's/^level 3$/level 4/' "$S/config"
+	run_split c cat f
+	assert_status 0
+	[ "$output" = "some bytes" ]
+	assert_one_line_err
+	assert_err_contains "damaged config (config checksum does not match its contents): using its copy 'config.copy' (run 'cdt repair')"
+	run_split c fsck
+	assert_status 64
+	assert_out_contains "config-corrupt config: config checksum does not match its contents; its copy config.copy is whole and stands in for it"
+	assert_out_contains "affects no stored name"
+	run_split c repair
+	assert_status 0
+	assert_out_contains "restored the config from its copy config.copy"
+	cmp "$S/config" "$T/config.good"
+	cmp "$S/config.copy" "$T/config.good"
+	run_split c fsck
+	assert_status 0
+	[ -z "$err" ]
+	run_split c cat f
+	assert_status 0
+	[ -z "$err" ]
+}
+
+@test "the config's copy: made by the next writer, never by a reader; a damaged one reported and written again" {
+	init_store
+	printf 'x\n' > f
+	rm "$S/config.copy"
+	c ls > /dev/null
+	c cat f 2>/dev/null || true
+	c fsck > /dev/null
+	[ ! -e "$S/config.copy" ]
+	c add -q f
+	cmp "$S/config" "$S/config.copy"
+	printf 'garbage\n' > "$S/config.copy"
+	run_split c fsck
+	assert_status 64
+	assert_out_contains "config-corrupt config.copy: the config's copy is damaged or out of date: the next add, gc or repair writes it again"
+	c ls > /dev/null
+	[ "$(cat "$S/config.copy")" = garbage ]
+	c gc > /dev/null
+	cmp "$S/config" "$S/config.copy"
+	c fsck > /dev/null
+}
+
+@test "a config damaged and its copy too: refused; a copy of another store's format is not used" {
+	init_store
+	printf 'x\n' > f
+	c add -q f
+	sed -i 's/^level 3$/level 4/' "$S/config" "$S/config.copy"
+	run_split c ls
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "corrupt config"
+	run_split c fsck
+	assert_status 64
+	assert_out_contains "no command but fsck can use the store"
+}
+
+@test "gc --recompress changes the config and its copy with it" {
+	S=$T/z1
+	c init -q --codec zlib "$S"
+	printf 'x\n' > f
+	c add -q f
+	grep -q '^format 1$' "$S/config"
+	cmp "$S/config" "$S/config.copy"
+	c gc --recompress > /dev/null
+	grep -q '^format 2$' "$S/config"
+	cmp "$S/config" "$S/config.copy"
+	c fsck > /dev/null
 }

@@ -126,7 +126,7 @@ load test_helper
 		[ "$now" -le $((empty + 16384)) ] || fail "round $round: $now bytes vs $empty new"
 	done
 	# (and the server info's empty lists of packs and of tables)
-	[ "$(find "$S" -type f ! -name config ! -name lock ! -path "$S/info/packs" \
+	[ "$(find "$S" -type f ! -name config ! -name config.copy ! -name lock ! -path "$S/info/packs" \
 		! -path "$S/info/prefixes" | wc -l)" = 0 ]
 }
 

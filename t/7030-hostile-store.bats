@@ -903,3 +903,13 @@ EOF2
 	[ "$output" = "$(printf 'g/src\ng/src/a')" ] || fail "listed: $output"
 	[ -z "$err" ] || fail "said: $err"
 }
+
+@test "a config that cannot be read (I/O error) is stood in for by its copy" {
+	init_store
+	printf 'x\n' > f
+	c add -q f
+	fail_call openat first '"config"' "$CDT" --store "$S" cat f
+	assert_status 0
+	[ "$output" = x ]
+	assert_err_contains "cannot read config: Input/output error): using its copy"
+}

@@ -28,6 +28,9 @@ struct cdt_store {
 	struct cdt_config cfg;
 	struct cdt_chunker chunker;
 	char *config_damage;	/* salvage mode: why the config was not usable */
+	struct strbuf config_text;	/* the config's bytes, as read (or its copy's) */
+	char *config_copy_used;	/* why the config was not usable, its copy being used */
+	int config_copy_kept;	/* config.copy checked (or written) by this process */
 	struct store_state *states;	/* cdt_store_state() */
 	size_t nstates, states_alloc;
 	struct cdt_store_remote remote;	/* a cache of a remote store: how to fill it */
@@ -111,41 +114,41 @@ static int set_dir_mode(int fd, mode_t want, struct strbuf *why)
 }
 
 /*
- * Write the config atomically: a temporary file in tmp/, fsync, rename
- * over `config`, fsync the store's directory. Reported; 0 or -1.
+ * Write a config file (`config`, or its copy CDT_CONFIG_COPY) atomically:
+ * a temporary file in tmp/, fsync, rename over it, fsync the store's
+ * directory. 0, or -errno with what failed in why.
  */
-static int write_config(int rootfd, const char *path, const struct cdt_config *cfg)
+static int write_config_file(int rootfd, const char *path, const char *file,
+			     const char *text, size_t len, struct strbuf *why)
 {
-	struct strbuf sb = STRBUF_INIT, tmpname = STRBUF_INIT;
+	struct strbuf tmpname = STRBUF_INIT;
 	int tmpfd, fd, ret = 0;
 
-	cdt_config_format(cfg, &sb);
 	tmpfd = openat(rootfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tmpfd < 0) {
-		ret = error("cannot open '%s/tmp': %s", path, cdt_strerror(errno));
+		ret = -errno;
+		strbuf_addf(why, "cannot open '%s/tmp': %s", path, cdt_strerror(ret));
 		goto out;
 	}
 	fd = tmpfile_openat(tmpfd, "config", &tmpname);
-	if (fd < 0 || (ret = write_all(fd, sb.buf, sb.len)) < 0 ||
-	    fsync(fd) < 0 || renameat(tmpfd, tmpname.buf, rootfd, "config") < 0) {
-		int e = fd < 0 ? fd : ret < 0 ? ret : -errno;
-
+	if (fd < 0 || (ret = write_all(fd, text, len)) < 0 ||
+	    fsync(fd) < 0 || renameat(tmpfd, tmpname.buf, rootfd, file) < 0) {
+		ret = fd < 0 ? fd : ret < 0 ? ret : -errno;
 		if (fd >= 0) {
 			unlinkat(tmpfd, tmpname.buf, 0);
 			close(fd);
 		}
 		close(tmpfd);
-		ret = error("cannot write '%s/config': %s", path, cdt_strerror(e));
+		strbuf_addf(why, "cannot write '%s/%s': %s", path, file, cdt_strerror(ret));
 		goto out;
 	}
 	close(fd);
 	close(tmpfd);
 	if ((ret = fsync_dirat(rootfd, ".")) < 0)
-		ret = error("cannot sync '%s': %s", path, cdt_strerror(ret));
+		strbuf_addf(why, "cannot sync '%s': %s", path, cdt_strerror(ret));
 out:
-	strbuf_release(&sb);
 	strbuf_release(&tmpname);
-	return ret < 0 ? -1 : 0;
+	return ret;
 }
 
 int cdt_store_init(const char *path, const struct cdt_config *cfg_in,
@@ -220,9 +223,15 @@ int cdt_store_init(const char *path, const struct cdt_config *cfg_in,
 	close(fd);
 	fd = -1;
 
-	/* The config goes in last: its presence marks a complete store. */
-	if ((ret = write_config(rootfd, path, &cfg)) < 0)
+	/* The config goes in last, after its copy: its presence marks a complete store. */
+	strbuf_reset(&sb);
+	cdt_config_format(&cfg, &sb);
+	strbuf_reset(&why);
+	if (write_config_file(rootfd, path, CDT_CONFIG_COPY, sb.buf, sb.len, &why) < 0 ||
+	    write_config_file(rootfd, path, "config", sb.buf, sb.len, &why) < 0) {
+		ret = error("%s", why.buf);
 		goto out;
+	}
 	ret = 0;
 out:
 	if (fd >= 0)
@@ -301,6 +310,35 @@ static void salvage_config(struct cdt_store *s, const char *why)
 	s->config_damage = xstrdup(why);
 }
 
+/*
+ * The config is damaged (`damage` says how): its copy, when it reads and
+ * parses, is used in its place, and that is said. 0, or -1 (no usable
+ * copy; nothing changed).
+ */
+static int use_config_copy(struct cdt_store *s, const char *damage)
+{
+	struct strbuf text = STRBUF_INIT, why = STRBUF_INIT;
+	struct cdt_config cfg;
+	int ret;
+
+	ret = read_small_fileat(s->rootfd, CDT_CONFIG_COPY, CDT_CONFIG_MAX, &text);
+	if (!ret)
+		ret = cdt_config_parse(text.buf, text.len, &cfg, &why);
+	if (ret < 0) {
+		strbuf_release(&text);
+		strbuf_release(&why);
+		return -1;
+	}
+	s->cfg = cfg;
+	strbuf_release(&s->config_text);
+	s->config_text = text;	/* taken over */
+	s->config_copy_used = xstrdup(damage);
+	warning("store '%s' has a damaged config (%s): using its copy '%s' (run 'cdt repair')",
+		s->path, damage, CDT_CONFIG_COPY);
+	strbuf_release(&why);
+	return 0;
+}
+
 static int open_store(const char *path, int salvage, struct cdt_store **out)
 {
 	struct cdt_store *s = xcalloc(1, sizeof(*s));
@@ -308,6 +346,7 @@ static int open_store(const char *path, int salvage, struct cdt_store **out)
 	int ret, i;
 
 	s->path = xstrdup(path);
+	strbuf_init(&s->config_text, 0);
 	s->rootfd = -1;
 	s->lockfd = -1;
 	for (i = 0; i < CDT_DIR__COUNT; i++)
@@ -336,27 +375,35 @@ static int open_store(const char *path, int salvage, struct cdt_store **out)
 	if (ret == -ENOENT) {
 		error("'%s' is not a cdt store (no config)", path);
 		goto fail;
-	} else if (ret == -EFBIG && salvage) {
-		salvage_config(s, "config is too large");
 	} else if (ret == -EFBIG) {
-		error("store '%s' has a corrupt config: config is too large", path);
+		strbuf_addstr(&why, "config is too large");
 		ret = -CDT_ECORRUPT;
-		goto fail;
-	} else if (ret < 0) {
+	} else if (ret < 0 && ret != -EIO) {
 		error("cannot read '%s/config': %s", path, cdt_strerror(ret));
 		goto fail;
-	}
-	if (!s->config_damage) {
+	} else if (ret < 0) {
+		strbuf_addf(&why, "cannot read config: %s", cdt_strerror(ret));
+	} else {
 		ret = cdt_config_parse(text.buf, text.len, &s->cfg, &why);
 		if (ret == -CDT_EVERSION) {
 			error("cannot use store '%s': %s", path, why.buf);
 			goto fail;
-		} else if (ret < 0 && salvage) {
+		}
+	}
+	/* Damaged (or unreadable): its copy, when that is whole, stands in. */
+	if (ret < 0 && use_config_copy(s, why.buf) < 0) {
+		if (salvage) {
 			salvage_config(s, why.buf);
-		} else if (ret < 0) {
+		} else if (ret == -EIO) {
+			error("cannot read '%s/config': %s", path, cdt_strerror(ret));
+			goto fail;
+		} else {
 			error("store '%s' has a corrupt config: %s", path, why.buf);
 			goto fail;
 		}
+	} else if (ret >= 0) {
+		s->config_text = text;	/* taken over */
+		strbuf_init(&text, 0);
 	}
 	if (!s->config_damage &&
 	    cdt_chunker_init(&s->chunker, s->cfg.chunker, s->cfg.chunk_size) < 0) {
@@ -463,6 +510,8 @@ void cdt_store_close(struct cdt_store *s)
 		close(s->rootfd);
 	free(s->path);
 	free(s->config_damage);
+	free(s->config_copy_used);
+	strbuf_release(&s->config_text);
 	free(s);
 }
 
@@ -503,7 +552,7 @@ struct cdt_compressor *cdt_store_compressor_new(const struct cdt_store *s)
 
 int cdt_store_set_config(struct cdt_store *s, const struct cdt_config *cfg)
 {
-	struct strbuf why = STRBUF_INIT;
+	struct strbuf why = STRBUF_INIT, text = STRBUF_INIT;
 	int ret;
 
 	if (s->config_damage || cfg->chunker != s->cfg.chunker ||
@@ -516,9 +565,23 @@ int cdt_store_set_config(struct cdt_store *s, const struct cdt_config *cfg)
 		return ret;
 	}
 	strbuf_release(&why);
-	if (write_config(s->rootfd, s->path, cfg) < 0)
-		return -EIO;
+	strbuf_reset(&text);
+	cdt_config_format(cfg, &text);
+	ret = write_config_file(s->rootfd, s->path, "config", text.buf, text.len, &why);
+	if (ret < 0) {
+		error("%s", why.buf);
+		strbuf_release(&why);
+		strbuf_release(&text);
+		return ret;
+	}
 	s->cfg = *cfg;
+	strbuf_release(&s->config_text);
+	s->config_text = text;	/* taken over */
+	free(s->config_copy_used);
+	s->config_copy_used = NULL;
+	/* The config is the store's; its copy follows it (or the next writer writes it). */
+	s->config_copy_kept = 0;
+	cdt_store_keep_config_copy(s);
 	return 0;
 }
 
@@ -588,6 +651,51 @@ int cdt_store_holds_dir(const struct cdt_store *s, int dirfd)
 	if (cur >= 0)
 		close(cur);
 	return 0;
+}
+
+void cdt_store_keep_config_copy(struct cdt_store *s)
+{
+	struct strbuf have = STRBUF_INIT, why = STRBUF_INIT;
+	int ret;
+
+	if (s->config_copy_kept || s->config_damage || s->config_copy_used || !s->config_text.len)
+		return;
+	s->config_copy_kept = 1;
+	ret = read_small_fileat(s->rootfd, CDT_CONFIG_COPY, CDT_CONFIG_MAX, &have);
+	if (!ret && have.len == s->config_text.len &&
+	    !memcmp(have.buf, s->config_text.buf, have.len))
+		goto out;
+	if (write_config_file(s->rootfd, s->path, CDT_CONFIG_COPY, s->config_text.buf,
+			      s->config_text.len, &why) < 0)
+		warning("the config's copy is not kept: %s", why.buf);
+out:
+	strbuf_release(&have);
+	strbuf_release(&why);
+}
+
+const char *cdt_store_config_copy_used(const struct cdt_store *s)
+{
+	return s->config_copy_used;
+}
+
+int cdt_store_restore_config(struct cdt_store *s)
+{
+	struct strbuf why = STRBUF_INIT;
+	int ret;
+
+	if (!s->config_copy_used)
+		return 0;
+	ret = write_config_file(s->rootfd, s->path, "config", s->config_text.buf,
+				s->config_text.len, &why);
+	if (ret < 0) {
+		error("cannot restore the config from its copy: %s", why.buf);
+		strbuf_release(&why);
+		return ret;
+	}
+	strbuf_release(&why);
+	free(s->config_copy_used);
+	s->config_copy_used = NULL;
+	return 1;
 }
 
 int cdt_store_trylock(struct cdt_store *s, enum cdt_lock_mode mode)

@@ -9,7 +9,7 @@
 
 /*
  * A store on disk:
- *   config     versioned parameters (config.h)
+ *   config     versioned parameters (config.h); config.copy, its copy
  *   lock       flock()ed: shared by add, exclusive by rm, gc, repair
  *   objects/   loose chunks, objects/XX/<62 hex>
  *   packs/     chunks in pack files with their indexes (pack.h)
@@ -78,6 +78,27 @@ void cdt_store_close(struct cdt_store *s);
 int cdt_store_open_salvage(const char *path, struct cdt_store **out);
 /* Why the config could not be used (salvage mode only), or NULL. */
 const char *cdt_store_config_damage(const struct cdt_store *s);
+
+/*
+ * The config's copy, written by init before the config and kept equal to
+ * it by every command that writes (cdt_store_keep_config_copy()). When the config is
+ * damaged and the copy is whole, opening uses the copy (said once, on
+ * stderr) and cdt_store_config_copy_used() says why the config was not
+ * used; cdt_store_restore_config() then writes the config again from the
+ * copy (the store's exclusive lock held): 1, 0 if there was nothing to do,
+ * or -errno (reported).
+ */
+#define CDT_CONFIG_COPY "config.copy"
+const char *cdt_store_config_copy_used(const struct cdt_store *s);
+int cdt_store_restore_config(struct cdt_store *s);
+/*
+ * Make the copy what the config is, when it is missing (a store made
+ * before copies), damaged or different (a change of the config cut
+ * short): called by writers with the store's lock held, never by readers
+ * or checkers. Once a process; a failure is said as a warning (only the
+ * copy is then missing).
+ */
+void cdt_store_keep_config_copy(struct cdt_store *s);
 
 const char *cdt_store_path(const struct cdt_store *s);
 /* "objects", "packs", ...: the name of one part of the store. */

@@ -6,8 +6,10 @@
 #include "ops/chunks.h"
 #include "format/pack.h"
 #include "base/util.h"
+#include "base/fsutil.h"
 #include "base/workers.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -319,6 +321,34 @@ void cdt_fsck_free(struct cdt_fsck *f)
 	free(f);
 }
 
+/*
+ * The config's copy, when there is one, must be the config: a missing
+ * copy (a store made before copies) is written by the next writer, and so
+ * is one that is damaged or out of date, but only while the config reads.
+ */
+static void fsck_check_config_copy(struct cdt_fsck *f)
+{
+	struct strbuf copy = STRBUF_INIT, config = STRBUF_INIT;
+	int rootfd = cdt_store_rootfd(f->s), ret;
+
+	ret = read_small_fileat(rootfd, CDT_CONFIG_COPY, CDT_CONFIG_MAX, &copy);
+	if (ret == -ENOENT)
+		goto out;
+	if (!ret)
+		ret = read_small_fileat(rootfd, "config", CDT_CONFIG_MAX, &config);
+	if (ret == -EFBIG || (!ret && (copy.len != config.len ||
+				       memcmp(copy.buf, config.buf, copy.len))))
+		fsck_report(f, CDT_FSCK_CONFIG_CORRUPT, xstrdup(CDT_CONFIG_COPY), 0,
+			    "the config's copy is damaged or out of date: the next add, gc or "
+			    "repair writes it again");
+	else if (ret < 0)
+		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup(CDT_CONFIG_COPY), 0,
+			    "cannot be read: %s", cdt_strerror(ret));
+out:
+	strbuf_release(&copy);
+	strbuf_release(&config);
+}
+
 int cdt_fsck_check_data(struct cdt_fsck *f)
 {
 	const char *damage = cdt_store_config_damage(f->s);
@@ -327,6 +357,12 @@ int cdt_fsck_check_data(struct cdt_fsck *f)
 		fsck_report(f, CDT_FSCK_CONFIG_CORRUPT, xstrdup("config"), 0,
 			    "%s; no command but fsck can use the store (chunk layouts not checked)",
 			    damage);
+	else if ((damage = cdt_store_config_copy_used(f->s)))
+		fsck_report(f, CDT_FSCK_CONFIG_CORRUPT, xstrdup("config"), 0,
+			    "%s; its copy %s is whole and stands in for it: 'cdt repair' writes "
+			    "the config again from it", damage, CDT_CONFIG_COPY);
+	else
+		fsck_check_config_copy(f);
 	fsck_check_names(f);
 	fsck_check_manifests(f);
 	fsck_check_objects(f);
@@ -416,7 +452,7 @@ static size_t problem_names(struct cdt_fsck *f, const struct fsck_problem *p, ui
 	size_t n = 0, alloc = 0, i, j;
 	uint64_t k;
 
-	if (p->kind == CDT_FSCK_CONFIG_CORRUPT) {
+	if (p->kind == CDT_FSCK_CONFIG_CORRUPT && cdt_store_config_damage(f->s)) {
 		/* No command but fsck opens the store: every name is out of reach. */
 		v = xcalloc(f->nnames ? f->nnames : 1, sizeof(*v));
 		for (n = 0; n < f->nnames; n++)
