@@ -545,3 +545,83 @@ PY
 	cp "$T/prefixes" "$S/info/prefixes"
 	r cat top | cmp - top
 }
+
+# A store of $1 one-line files in src/, each chunk in a pack of its own
+# (what many small adds without gc leave), crafted from the one pack an
+# add writes, and served by nginx.
+served_many_packs() {
+	need_https
+	init_store --codec zlib
+	mkdir src
+	for i in $(seq 1 "$1"); do echo "file $i" > "src/f$i"; done
+	c add -q -r src
+	python3 - "$S/packs" <<'PY'
+import hashlib, os, struct, sys
+packs = sys.argv[1]
+for f in [f for f in os.listdir(packs) if f.endswith('.idx')]:
+    name = f[:-4]
+    idx = open(os.path.join(packs, f), 'rb').read()
+    pack = open(os.path.join(packs, name + '.pack'), 'rb').read()
+    count = struct.unpack_from('<Q', idx, 8)[0]
+    for i in range(count):
+        cid = idx[1040 + 32 * i:1072 + 32 * i]
+        off, ln, crc = struct.unpack_from('<QII', idx, 1040 + 32 * count + 16 * i)
+        body = b'CDTP\1\0\0\0' + pack[off:off + ln] + struct.pack('<Q', 1)
+        sum_ = hashlib.sha256(body).digest()
+        fan = b''.join(struct.pack('<I', int(k >= cid[0])) for k in range(256))
+        ib = (b'CDTI\1\0\0\0' + struct.pack('<Q', 1) + fan + cid +
+              struct.pack('<QII', 8, ln, crc) + sum_)
+        new = os.path.join(packs, 'pack-' + sum_.hex())
+        open(new + '.pack', 'wb').write(body + sum_)
+        open(new + '.idx', 'wb').write(ib + hashlib.sha256(ib).digest())
+    for ext in ('.idx', '.pack', '.sketch'):
+        if os.path.exists(os.path.join(packs, name + ext)):
+            os.unlink(os.path.join(packs, name + ext))
+PY
+	rm -f "$S/packs/multi-pack-index" "$S/info/packs"
+	# The next add lists the packs in info/ again.
+	echo last > last
+	c add -q last
+	n=$(find "$S/packs" -name '*.idx' | wc -l)
+	[ "$n" -ge "$1" ] || fail "$n packs, not $1"
+	https_start "$S"
+	export CDT_CA_BUNDLE=$HTTPS_CA
+	R=$HTTPS_URL
+	CACHE=$T/cache
+}
+
+# cdt on the remote store with at most $1 descriptors open.
+r_limited() {
+	local n=$1
+	shift
+	run_split bash -c 'ulimit -n "$0" && exec "$@"' "$n" \
+		"$CDT" --cache "$CACHE" --store "$R" "$@"
+}
+
+@test "a store of many packs over HTTPS is read within a low limit of open files" {
+	served_many_packs 100
+	names=$(ls src | sed 's|^|src/|')
+	# shellcheck disable=SC2086 # one word a name
+	cat $names > want
+	c ls -l > local.ls
+	# 100 packs, 64 descriptors: fetched into the cache, then read from it.
+	# shellcheck disable=SC2086
+	r_limited 64 cat $names
+	assert_status 0
+	cmp "$T/.out" want
+	r_limited 64 ls -l
+	assert_status 0
+	cmp "$T/.out" local.ls
+	CACHE=$T/cache2 r_limited 64 restore -q -j 4 src out
+	assert_status 0
+	diff -r src out
+	"$CDT" init -q --codec zlib "$T/copy"
+	run_split bash -c 'ulimit -n 64 && exec "$@"' _ \
+		"$CDT" --cache "$T/cache3" --store "$T/copy" pull "$R"
+	assert_status 0
+	run_split "$CDT" --store "$T/copy" fsck
+	assert_status 0
+	# shellcheck disable=SC2086
+	"$CDT" --store "$T/copy" cat $names > copy.out
+	cmp copy.out want
+}

@@ -27,8 +27,11 @@ enum { BLOCK_MISSING = 0, BLOCK_HERE = CDT_CACHE_HERE, BLOCK_COMING = 2 };
 struct rpack {
 	char name[CDT_ID_HEXLEN + 6];
 	uint64_t size, nblocks;
-	int fd;			/* the sparse .pack, read-write */
-	int havefd;		/* its .have */
+	/*
+	 * Its sparse .pack and .have in the cache are opened for each
+	 * fetch and closed after it (a store may list more packs than a
+	 * process may have files open); the marks are held here.
+	 */
 	unsigned char *have;	/* nblocks states (BLOCK_*) */
 	int used;		/* read by this process: its .have was touched */
 };
@@ -79,7 +82,7 @@ struct rpack *remote_find_rpack(struct remote *r, const char *name);
  */
 int remote_refresh_packs(struct remote *r, int rootfd);
 /* What the .have of p says is here (once more after a trim). */
-void remote_load_have(struct rpack *p);
+void remote_load_have(const struct remote *r, struct rpack *p);
 /*
  * The pack filler (cdt_pack_set_filler(), data the remote): make [off,
  * off + len) of a cached pack present, fetching missing blocks; with

@@ -47,6 +47,22 @@ struct rpack *remote_find_rpack(struct remote *r, const char *name)
 	return NULL;
 }
 
+/*
+ * Open packs/<p's name><ext> of the cache: a descriptor or -errno. Opened
+ * for each use and closed after it, never held: a store may list more
+ * packs than a process may have files open.
+ */
+static int open_cached(const struct remote *r, const struct rpack *p, const char *ext,
+		       int flags)
+{
+	char path[CDT_ID_HEXLEN + 16];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s%s", p->name, ext);
+	fd = openat(r->packsfd, path, flags | O_NOFOLLOW | O_CLOEXEC, 0666);
+	return fd < 0 ? -errno : fd;
+}
+
 /* Fetch blocks [first, end) of p (marked BLOCK_COMING by the caller). */
 static int fetch_blocks(struct remote *r, struct rpack *p, uint64_t first, uint64_t end,
 			struct strbuf *why)
@@ -54,7 +70,7 @@ static int fetch_blocks(struct remote *r, struct rpack *p, uint64_t first, uint6
 	struct strbuf url = STRBUF_INIT, buf = STRBUF_INIT;
 	uint64_t off = first * BLOCK, len = MIN(end * BLOCK, p->size) - off, k;
 	unsigned char *ones;
-	int ret, lockfd = -1;
+	int ret, fd = -1, havefd = -1;
 
 	strbuf_addf(&url, "packs/%s.pack", p->name);
 	{
@@ -73,28 +89,32 @@ static int fetch_blocks(struct remote *r, struct rpack *p, uint64_t first, uint6
 	 * opens its own: one shared open file would be unlocked by the first
 	 * thread done with it.
 	 */
-	if (!ret) {
-		strbuf_reset(&url);
-		strbuf_addf(&url, "%s.have", p->name);
-		lockfd = openat(r->packsfd, url.buf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		while (lockfd >= 0 && flock(lockfd, LOCK_SH) < 0 && errno == EINTR)
-			;
-	}
+	if (!ret && (havefd = open_cached(r, p, ".have", O_RDWR)) < 0)
+		ret = havefd;
+	while (!ret && flock(havefd, LOCK_SH) < 0 && errno == EINTR)
+		;
+	if (!ret && (fd = open_cached(r, p, ".pack", O_RDWR)) < 0)
+		ret = fd;
 	if (!ret)
-		ret = pwrite_all(p->fd, buf.buf, buf.len, (off_t)off);
+		ret = pwrite_all(fd, buf.buf, buf.len, (off_t)off);
 	if (!ret) {
 		/* Data first, then the mark: a mark never stands for bytes not written. */
 		ones = xmalloc(end - first);
 		memset(ones, BLOCK_HERE, end - first);
-		if (pwrite_all(p->havefd, ones, end - first, (off_t)first) < 0)
+		if (pwrite_all(havefd, ones, end - first, (off_t)first) < 0)
 			warning("cannot note what the cache of pack %s holds", p->name);
 		free(ones);
 	} else if (!why->len) {
 		strbuf_addf(why, "cannot write to the cache of pack %s: %s", p->name,
 			    cdt_strerror(ret));
 	}
-	if (lockfd >= 0)
-		close(lockfd);
+	/* Its cached files gone (another refresh dropped the pack): no missing chunk either. */
+	if (ret == -ENOENT)
+		ret = -EIO;
+	if (fd >= 0)
+		close(fd);
+	if (havefd >= 0)
+		close(havefd);	/* and the lock with it */
 	pthread_mutex_lock(&r->mu);
 	for (k = first; k < end; k++)
 		p->have[k] = ret ? BLOCK_MISSING : BLOCK_HERE;
@@ -135,17 +155,27 @@ int remote_fill_pack(int packsfd, const char *name, uint64_t off, uint64_t len, 
 	 * the cache is used as much as one fetched. Once per process is enough.
 	 */
 	if (!p->used) {
+		char path[CDT_ID_HEXLEN + 16];
+
 		p->used = 1;
-		futimens(p->havefd, NULL);
+		snprintf(path, sizeof(path), "%s.have", p->name);
+		utimensat(r->packsfd, path, NULL, AT_SYMLINK_NOFOLLOW);
 	}
 	if (again) {
+		int havefd = -1, failed = 0;
+
 		for (b = first; b <= last; b++)
 			if (p->have[b] == BLOCK_HERE) {
 				p->have[b] = BLOCK_MISSING;
-				if (pwrite_all(p->havefd, &p->have[b], 1, (off_t)b) < 0)
-					warning("cannot note what the cache of pack %s holds",
-						p->name);
+				if (havefd < 0 && !failed)
+					failed = (havefd = open_cached(r, p, ".have", O_RDWR)) < 0;
+				if (!failed && pwrite_all(havefd, &p->have[b], 1, (off_t)b) < 0)
+					failed = 1;
 			}
+		if (havefd >= 0)
+			close(havefd);
+		if (failed)
+			warning("cannot note what the cache of pack %s holds", p->name);
 		if (again == 2) {
 			pthread_mutex_unlock(&r->mu);
 			return 1;
@@ -181,11 +211,14 @@ int remote_fill_pack(int packsfd, const char *name, uint64_t off, uint64_t len, 
 	return ret;
 }
 
-void remote_load_have(struct rpack *p)
+void remote_load_have(const struct remote *r, struct rpack *p)
 {
-	ssize_t n = pread_full(p->havefd, p->have, p->nblocks, 0);
+	int fd = open_cached(r, p, ".have", O_RDONLY);
+	ssize_t n = fd < 0 ? fd : pread_full(fd, p->have, p->nblocks, 0);
 	uint64_t k;
 
+	if (fd >= 0)
+		close(fd);
 	/* Anything but a mark of a whole block counts as missing. */
 	for (k = 0; k < p->nblocks; k++)
 		if (n < 0 || k >= (uint64_t)n || p->have[k] != BLOCK_HERE)
@@ -253,10 +286,9 @@ static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *
 	struct strbuf path = STRBUF_INIT, buf = STRBUF_INIT, why = STRBUF_INIT;
 	struct stat st;
 	uint64_t implied = 0;
-	int ret = 0, cached;
+	int ret = 0, cached, fd = -1, havefd = -1;
 
 	memset(p, 0, sizeof(*p));
-	p->fd = p->havefd = -1;
 	memcpy(p->name, ip->name, sizeof(p->name));
 	p->size = ip->pack_bytes;
 	p->nblocks = (p->size + BLOCK - 1) / BLOCK;
@@ -318,16 +350,17 @@ static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *
 	}
 	strbuf_reset(&path);
 	strbuf_addf(&path, "%s.pack", p->name);
-	p->fd = openat(r->packsfd, path.buf, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
-	if (p->fd < 0 || fstat(p->fd, &st) < 0) {
+	/* Opened to be made, and closed: fetches open them again (open_cached()). */
+	fd = openat(r->packsfd, path.buf, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		ret = error_code(-errno, "cannot open '%s/packs/%s': %s", r->dir, path.buf,
 				 cdt_strerror(errno));
 		goto out;
 	}
 	strbuf_reset(&path);
 	strbuf_addf(&path, "%s.have", p->name);
-	p->havefd = openat(r->packsfd, path.buf, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
-	if (p->havefd < 0) {
+	havefd = openat(r->packsfd, path.buf, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (havefd < 0) {
 		ret = error_code(-errno, "cannot open '%s/packs/%s': %s", r->dir, path.buf,
 				 cdt_strerror(errno));
 		goto out;
@@ -337,21 +370,24 @@ static int cache_pack(struct remote *r, int rootfd, const struct cdt_info_pack *
 		struct stat hst;
 
 		/* A .have of another size was made with another block size: start again. */
-		if (fstat(p->havefd, &hst) < 0 || (uint64_t)hst.st_size != p->nblocks)
+		if (fstat(havefd, &hst) < 0 || (uint64_t)hst.st_size != p->nblocks)
 			st.st_size = -1;
 	}
 	if ((uint64_t)st.st_size != p->size) {
 		/* New, or not the size the remote pack has: start it empty. */
-		if (ftruncate(p->fd, 0) < 0 || ftruncate(p->fd, (off_t)p->size) < 0 ||
-		    ftruncate(p->havefd, 0) < 0 || ftruncate(p->havefd, (off_t)p->nblocks) < 0) {
+		if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)p->size) < 0 ||
+		    ftruncate(havefd, 0) < 0 || ftruncate(havefd, (off_t)p->nblocks) < 0) {
 			ret = error_code(-errno, "cannot size '%s/packs/%s': %s", r->dir,
 					 p->name, cdt_strerror(errno));
 			goto out;
 		}
-	} else {
-		remote_load_have(p);
 	}
+	/* have[] is read from the .have after the trim (cdt_remote_open_seeded()). */
 out:
+	if (fd >= 0)
+		close(fd);
+	if (havefd >= 0)
+		close(havefd);
 	strbuf_release(&path);
 	strbuf_release(&buf);
 	strbuf_release(&why);

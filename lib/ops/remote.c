@@ -497,10 +497,6 @@ static void free_remote(struct remote *r)
 	while (r->npacks--) {
 		struct rpack *p = &r->packs[r->npacks];
 
-		if (p->fd >= 0)
-			close(p->fd);
-		if (p->havefd >= 0)
-			close(p->havefd);
 		free(p->have);
 	}
 	cdt_seeds_free(r->seeds);
@@ -608,7 +604,7 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 		ret = cdt_cache_trim(*out, cache_size, NULL);
 	if (!ret)
 		for (size_t i = 0; i < r->npacks; i++)
-			remote_load_have(&r->packs[i]);
+			remote_load_have(r, &r->packs[i]);
 	close(lockfd);
 	lockfd = -1;
 	if (!ret && nseeds)
