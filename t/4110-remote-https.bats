@@ -311,6 +311,32 @@ cache_dir() {
 	r cat small | cmp - small
 }
 
+@test "a chunk whose pack and loose copy both fail to come names both reasons in its one line" {
+	served_store
+	r ls > /dev/null
+	# The packs vanish from the server (404)...
+	mkdir "$T/packs"
+	mv "$S"/packs/*.pack "$T/packs/"
+	run_split r cat src/big
+	assert_status 1
+	chunk=$(printf '%s\n' "$err" | sed -n 's/.* chunk \([0-9a-f]\{64\}\) .*/\1/p')
+	[ -n "$chunk" ] || fail "no chunk named: $err"
+	o=${chunk:0:2}/${chunk:2}
+	# ...and where the chunk's loose copy would be stands a directory (301).
+	mkdir -p "$S/objects/$o"
+	run_split r cat src/big
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "cannot read 'src/big' at offset 0: chunk $chunk"
+	assert_err_contains "/packs/pack-"
+	assert_err_contains "HTTP 404"
+	assert_err_contains "; cannot fetch it: GET $R/objects/$o: unexpected reply (HTTP 301)"
+	# Once the server has its packs back, the read is right.
+	rmdir "$S/objects/$o"
+	mv "$T"/packs/*.pack "$S/packs/"
+	r cat src/big | cmp - src/big
+}
+
 @test "a manifest the server sends damaged is not kept: once the server is right, so is the read" {
 	served_store
 	id=$(c hash top | cut -c1-64)

@@ -549,11 +549,13 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 		/* A remote store's loose copy is fetched when no pack has a good one. */
 		char path[CDT_ID_HEXLEN + 2];
 		struct strbuf fetched = STRBUF_INIT, reason = STRBUF_INIT;
+		int fetch_failed;
 
 		ret = cdt_store_fetch(r->store, CDT_DIR_OBJECTS, cdt_id_path(id, path), &reason);
+		fetch_failed = ret && ret != -ENOENT;
 		if (!ret)
 			ret = read_loose(r, id, want_len, out, len, &fetched);
-		else if (ret != -ENOENT)
+		else if (fetch_failed)
 			strbuf_addf(&fetched, "cannot fetch it: %s",
 				    reason.len ? reason.buf : cdt_strerror(ret));
 		strbuf_release(&reason);
@@ -563,6 +565,11 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 			strbuf_reset(&first);
 			strbuf_addbuf(&first, &fetched);
 			best = ret;
+		} else if (fetch_failed && copy_rank(ret) == copy_rank(best)) {
+			/* Another copy failed as it did: the line says why both did. */
+			if (first.len)
+				strbuf_addstr(&first, "; ");
+			strbuf_addbuf(&first, &fetched);
 		}
 		strbuf_release(&fetched);
 	}
