@@ -359,3 +359,31 @@ PY
 	assert_status 0
 	assert_fsck_clean
 }
+
+@test "many lost manifests are written back in a few group commits, with a damaged chunk only one listed" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store --chunk-size 4K --frame-size 0
+	mkdir src
+	for i in $(seq 1 300); do printf 'file %d\n' "$i" > "src/f$i"; done
+	gen_bytes 4 300000 > src/big
+	c add -q -r src
+	rm -r "$S"/manifests/*
+	off=$("$TEST_TOOL" chunk fastcdc 4096 src/big | awk '$1 >= 100000 { print $1; exit }')
+	len=$("$TEST_TOOL" chunk fastcdc 4096 src/big | awk -v o="$off" '$1 == o { print $2 }')
+	id=$(piece_id src/big "$off" "$len")
+	damage_chunk "$id"
+	traced -f -o trace.log -e trace=syncfs,fsync,fdatasync \
+		"$CDT" --store "$S" repair --scan src > out 2> err || { cat out err; false; }
+	[ -z "$(cat err)" ] || fail "said: $(cat err)"
+	grep -q "restored 301 of 301 missing or damaged manifests" out || fail "$(tail -3 out)"
+	grep -q "restored chunk $id ($len bytes) from 'src/big' at offset $off" out || fail "$(grep chunk out)"
+	[ "$(grep -c "^restored manifest" out)" = 301 ]
+	# Two batches of heals (256 a commit), not a durable commit a file.
+	n=$(grep -cE '(syncfs|fsync|fdatasync)\(' trace.log)
+	[ "$n" -le 40 ] || fail "$n syncs for 301 manifests"
+	assert_fsck_clean
+	c cat -o back src/big
+	cmp back src/big
+	c cat -o back src/f300
+	cmp back src/f300
+}

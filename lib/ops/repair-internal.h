@@ -15,6 +15,7 @@
 struct cdt_workers;
 struct cdt_chunk_reader;
 struct cdt_compressor;
+struct cdt_ingest;
 
 /* Local bytes cut and hashed per round (as add reads). */
 #define READ_BUF (8u << 20)
@@ -41,6 +42,20 @@ struct wanted_manifest {
 	uint64_t size;
 	char *name;	/* the first name that uses it */
 	int done;
+};
+
+/*
+ * A file of a wanted manifest's content, stored again by repair's group
+ * commit (heals per commit: one durable commit a batch, not a file).
+ */
+#define HEAL_GROUP 256
+struct heal {
+	size_t wm;		/* index into wman */
+	char *what;		/* the file, opened again if chunks need it */
+	int follow;		/* named by the user: a symbolic link may be followed */
+	uint64_t size;
+	int committed, err;
+	uint64_t added;		/* chunks the store did not hold */
 };
 
 /* A chunk written back, waiting for the next repair_commit_staged(). */
@@ -108,6 +123,10 @@ struct cdt_repair {
 	 */
 	struct staged *staged;
 	size_t nstaged, astaged, staged_bytes;
+	/* Manifests' files queued in the group commit of heal_ing. */
+	struct cdt_ingest *heal_ing;
+	struct heal *heals;
+	size_t nheals, aheals;
 	/* finish() */
 	void (*problem_cb)(const struct cdt_fsck_item *it, void *data);
 	void *problem_data;
@@ -137,10 +156,19 @@ struct wanted_manifest *repair_manifest_of_size(const struct cdt_repair *r, uint
 						size_t *i);
 /*
  * A wanted manifest of fd's content, when fd (`size` bytes, its chunks
- * offered already) has the size of one: written again, then its chunks
- * made good from fd. restored counts chunks written back. 0 or -errno.
+ * offered already) has the size of one: queued to be written again by
+ * the group commit of heals (committed when HEAL_GROUP are queued, and by
+ * repair_flush_heals()). `follow`: a user-named file (opened again
+ * following a symbolic link). 0, what a commit of a full batch restored
+ * (> 0), or -errno.
  */
-int repair_heal_manifest(struct cdt_repair *r, int fd, const char *what, uint64_t size,
-			 int *restored);
+int repair_heal_manifest(struct cdt_repair *r, int fd, const char *what, int follow,
+			 uint64_t size);
+/*
+ * Commit the queued heals, then make good from each file the chunks its
+ * manifest lists that do not read good, and say each manifest restored.
+ * The number of chunks written back, or -errno.
+ */
+int repair_flush_heals(struct cdt_repair *r);
 
 #endif

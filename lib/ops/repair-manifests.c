@@ -9,8 +9,11 @@
 #include "format/names.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int repair_want_manifest(const struct cdt_id *content, uint64_t size, const char *name,
@@ -92,21 +95,34 @@ static int file_content_id(struct cdt_repair *r, int fd, const char *what, uint6
 	return off != size;
 }
 
+/* A heal's result, from the group commit: the content is stored, or it failed. */
+static void heal_done(const struct cdt_name_entry *e, const struct cdt_ingest_result *res,
+		      int err, void *cookie, void *data)
+{
+	struct cdt_repair *r = data;
+	struct heal *h = &r->heals[(uintptr_t)cookie];
+
+	(void)e;
+	h->err = err;
+	h->added = err ? 0 : res->new_chunks;
+	h->committed = 1;
+}
+
 /*
  * Store fd again as add stores it, under the name that uses wm's manifest
- * (left as it is): the manifest is written again, and chunks the store
- * does not hold are added (*added of them). Only bytes of wm's content id
- * are stored. 0, 1 if nothing was written (the name uses another
- * content now), or -errno (reported).
+ * (left as it is): queued in repair's group commit, which writes the
+ * manifest again and adds the chunks the store does not hold, once a
+ * batch of heals is full or the scan ends (repair_flush_heals()). Only
+ * bytes of wm's content id are stored. 0, 1 if nothing was queued (the
+ * name uses another content now), or -errno (reported).
  */
-static int write_manifest(struct cdt_repair *r, int fd, const char *what,
-			  const struct wanted_manifest *wm, uint64_t *added)
+static int queue_manifest(struct cdt_repair *r, int fd, const char *what, int follow,
+			  uint64_t size, struct wanted_manifest *wm)
 {
-	struct cdt_ingest_options io = { 0 };
 	struct cdt_ingest_result res;
 	struct cdt_name_entry meta;
 	struct strbuf why = STRBUF_INIT;
-	struct cdt_ingest *ing;
+	struct heal *h;
 	int ret;
 
 	memset(&meta, 0, sizeof(meta));
@@ -127,15 +143,36 @@ static int write_manifest(struct cdt_repair *r, int fd, const char *what,
 		cdt_name_entry_release(&meta);
 		return error_code(ret, "cannot read '%s': %s", quote(what), cdt_strerror(ret));
 	}
-	io.jobs = r->opt.jobs;
-	io.quiet_heal = 1;	/* said as "restored manifest" */
+	if (!r->heal_ing) {
+		struct cdt_ingest_options io = { 0 };
+
+		io.jobs = r->opt.jobs;
+		io.quiet_heal = 1;	/* said as "restored manifest" */
+		io.group = HEAL_GROUP;
+		io.done = heal_done;
+		io.done_data = r;
+		r->heal_ing = cdt_ingest_new(r->store, &io);
+	}
+	ALLOC_GROW(r->heals, r->nheals + 1, r->aheals);
+	h = &r->heals[r->nheals];
+	memset(h, 0, sizeof(*h));
+	h->wm = (size_t)(wm - r->wman);
+	h->what = xstrdup(what);
+	h->follow = follow;
+	h->size = size;
 	memset(&res, 0, sizeof(res));
-	ing = cdt_ingest_new(r->store, &io);
-	ret = cdt_ingest_fd_expect(ing, fd, what, &meta, &wm->id, &res);
-	cdt_ingest_free(ing);
+	ret = cdt_ingest_queue_expect(r->heal_ing, fd, what, &meta, &wm->id, NULL,
+				      (void *)(uintptr_t)r->nheals, &res);
 	cdt_name_entry_release(&meta);
-	*added = res.new_chunks;
-	return ret;
+	if (ret < 0) {
+		free(h->what);
+		return ret;
+	}
+	r->nheals++;
+	/* Found: no other file is searched for it, unless its heal fails. */
+	wm->done = 1;
+	r->wman_left--;
+	return 0;
 }
 
 /*
@@ -190,18 +227,18 @@ static int want_bad_chunks(struct cdt_repair *r, const struct wanted_manifest *w
 
 /*
  * A wanted manifest of fd's content, when fd (`size` bytes, chunks already
- * offered) has the size of one: written again, then its chunks made good
- * from fd. restored counts chunks written back.
+ * offered) has the size of one: queued to be written again (see
+ * repair_flush_heals()). `follow`: what may be opened again by following
+ * a symbolic link (a file named by the user). 0, what the commit of a
+ * full batch restored (> 0), or -errno.
  */
-int repair_heal_manifest(struct cdt_repair *r, int fd, const char *what, uint64_t size,
-			 int *restored)
+int repair_heal_manifest(struct cdt_repair *r, int fd, const char *what, int follow,
+			 uint64_t size)
 {
 	struct wanted_manifest *wm = NULL;
-	char hex[CDT_ID_HEXLEN + 1];
 	struct cdt_id content;
-	uint64_t added = 0;
 	size_t i = 0;
-	int ret, pass;
+	int ret;
 
 	if (!repair_manifest_of_size(r, size, &i))
 		return 0;
@@ -213,39 +250,87 @@ int repair_heal_manifest(struct cdt_repair *r, int fd, const char *what, uint64_
 			break;
 	if (!wm)
 		return 0;
-	ret = write_manifest(r, fd, what, wm, &added);
-	if (ret)
-		return ret < 0 ? ret : 0;
+	ret = queue_manifest(r, fd, what, follow, size, wm);
+	if (ret < 0)
+		return ret;
+	if (r->nheals >= HEAL_GROUP)
+		return repair_flush_heals(r);
+	return 0;
+}
+
+/*
+ * A committed heal: its manifest is written again; the chunks it lists
+ * that do not read good are made good from its file (opened again).
+ * restored counts chunks written back. 0 or -errno.
+ */
+static int finish_heal(struct cdt_repair *r, const struct heal *h, int *restored)
+{
+	struct wanted_manifest *wm = &r->wman[h->wm];
+	char hex[CDT_ID_HEXLEN + 1];
+	struct stat st;
+	int ret = 0, pass, fd = -1;
+
 	/* Missing where the check could not see it, and now stored: restored. */
-	r->stats.damaged += added;
-	r->stats.restored += added;
-	if (restored)
-		*restored += (int)added;
+	r->stats.damaged += h->added;
+	r->stats.restored += h->added;
+	*restored += (int)h->added;
 	/* Chunks it lists that are damaged: found in the same file, and checked again. */
 	for (pass = 0; !ret && pass < 2; pass++) {
 		ret = want_bad_chunks(r, wm);
 		if (ret <= 0 || pass)
 			break;
-		if (lseek(fd, 0, SEEK_SET) < 0) {
-			ret = error_code(-errno, "cannot read '%s': %s", quote(what),
+		fd = open(h->what, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC |
+			  (h->follow ? 0 : O_NOFOLLOW));
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			ret = error_code(-errno, "cannot open '%s' again: %s", quote(h->what),
 					 cdt_strerror(errno));
 			break;
 		}
-		ret = repair_scan_fd(r, fd, what, size, restored);
+		/* Changed since: its chunks are checked against their ids all the same. */
+		if (S_ISREG(st.st_mode))
+			ret = repair_scan_fd(r, fd, h->what, (uint64_t)st.st_size, restored);
 		repair_commit_staged(r, restored);
+		close(fd);
+		fd = -1;
 	}
+	if (fd >= 0)
+		close(fd);
 	if (ret < 0)
 		return ret;
 	if (ret > 0) {
 		error("manifest %s of '%s' was written again from '%s', but %d of its chunks still fail",
-		      cdt_id_to_hex(&wm->id, hex), quote(wm->name), quote(what), ret);
+		      cdt_id_to_hex(&wm->id, hex), quote(wm->name), quote(h->what), ret);
 		return 0;
 	}
-	wm->done = 1;
-	r->wman_left--;
 	r->stats.manifests_restored++;
 	cdt_fsck_manifest_healed(r->fsck, &wm->id);
 	if (r->opt.manifest_restored)
-		r->opt.manifest_restored(&wm->id, wm->name, what, added, r->opt.data);
+		r->opt.manifest_restored(&wm->id, wm->name, h->what, h->added, r->opt.data);
 	return 0;
+}
+
+int repair_flush_heals(struct cdt_repair *r)
+{
+	int restored = 0, ret = 0, err;
+	size_t i;
+
+	if (!r->nheals)
+		return 0;
+	err = cdt_ingest_commit(r->heal_ing);
+	for (i = 0; i < r->nheals; i++) {
+		struct heal *h = &r->heals[i];
+
+		if (!h->committed)
+			h->err = err < 0 ? err : -EIO;
+		if (h->err < 0) {
+			/* Reported by the commit: another file of its content may do. */
+			r->wman[h->wm].done = 0;
+			r->wman_left++;
+		} else if ((err = finish_heal(r, h, &restored)) < 0 && !ret) {
+			ret = err;
+		}
+		free(h->what);
+	}
+	r->nheals = 0;
+	return ret < 0 ? ret : restored;
 }

@@ -1,5 +1,6 @@
 /* repair.c: find the damaged chunks, then cut local files as the store does and write back matches. */
 #include "ops/repair-internal.h"
+#include "ops/ingest.h"
 #include "base/fsutil.h"
 #include "base/compress.h"
 #include "base/idset.h"
@@ -164,6 +165,8 @@ void cdt_repair_free(struct cdt_repair *r)
 	free(r->check);
 	free(r->obj);
 	free(r->staged);	/* each committed by the scan that staged it */
+	cdt_ingest_free(r->heal_ing);	/* each heal flushed by the scan that queued it */
+	free(r->heals);
 	while (r->nwman--)
 		free(r->wman[r->nwman].name);
 	free(r->wman);
@@ -508,8 +511,14 @@ static int repair_path(struct cdt_repair *r, int dirfd, const char *name, const 
 	ret = repair_scan_fd(r, fd, what, (uint64_t)st.st_size, &restored);
 	/* What was found before a read error is good all the same. */
 	repair_commit_staged(r, &restored);
-	if (!ret)
-		ret = repair_heal_manifest(r, fd, what, (uint64_t)st.st_size, &restored);
+	if (!ret) {
+		/* (A full batch of heals is committed here: its chunks count too.) */
+		ret = repair_heal_manifest(r, fd, what, !st_in, (uint64_t)st.st_size);
+		if (ret > 0) {
+			restored += ret;
+			ret = 0;
+		}
+	}
 	r->stats.scan_seconds += now_seconds() - t0;
 	if (!ret)
 		ret = restored;
@@ -546,7 +555,12 @@ static void settle(struct cdt_repair *r)
 int cdt_repair_file(struct cdt_repair *r, const char *path)
 {
 	int ret = repair_path(r, AT_FDCWD, path, path, NULL);
+	int healed = repair_flush_heals(r);
 
+	if (healed > 0 && ret >= 0)
+		ret += healed;
+	else if (healed < 0 && ret >= 0)
+		ret = healed;
 	if (ret > 0)
 		settle(r);
 	return ret;
@@ -606,7 +620,7 @@ static int scan_dir(struct cdt_repair *r, int dfd, struct strbuf *path, int dept
 int cdt_repair_scan(struct cdt_repair *r, const char *path)
 {
 	struct strbuf sb = STRBUF_INIT;
-	int fd, ret, restored = 0;
+	int fd, ret, restored = 0, healed;
 
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -614,6 +628,11 @@ int cdt_repair_scan(struct cdt_repair *r, const char *path)
 	strbuf_addstr(&sb, path);
 	ret = scan_dir(r, fd, &sb, 0, &restored);
 	strbuf_release(&sb);
+	healed = repair_flush_heals(r);
+	if (healed > 0)
+		restored += healed;
+	else if (healed < 0 && ret >= 0)
+		ret = healed;
 	if (restored)
 		settle(r);
 	return ret < 0 ? ret : restored;
