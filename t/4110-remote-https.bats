@@ -154,6 +154,35 @@ cache_dir() {
 	[ -z "$output" ]
 }
 
+@test "a served store whose config is damaged is read through its copy; both damaged, or a newer format, refused" {
+	served_store
+	cmp "$S/config" "$S/config.copy"
+	cp "$S/config" "$T/config.good"
+	sed -i 's/^level 3$/level 4/' "$S/config"
+	run_split r cat top
+	assert_status 0
+	cmp "$T/.out" top
+	assert_one_line_err
+	assert_err_contains "store '$R' has a damaged config (config checksum does not match its contents): using its copy 'config.copy'"
+	# A cache made before, from the sound config, goes on with the copy.
+	run_split r cat "src/sub/a file é"
+	assert_status 0
+	[ "$output" = hello ]
+	assert_one_line_err
+	cp "$S/config" "$S/config.copy"
+	run_split "$CDT" --cache "$T/cache2" --store "$R" ls
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "cannot use store '$R': config checksum does not match its contents"
+	# A config of a newer format is refused as such, never replaced by its copy.
+	cp "$T/config.good" "$S/config.copy"
+	sed 's/^format 3$/format 4/' "$T/config.good" > "$S/config"
+	run_split r ls
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "store format 4 is newer than this cdt supports (3)"
+}
+
 @test "a flipped byte on the server is an error naming file, offset and chunk, and is not kept" {
 	served_store
 	pack=$(ls "$S"/packs/*.pack)

@@ -144,3 +144,65 @@ same_names() {
 	run_split "$CDT" --cache "$T/cache-fsck" --store "$U" fsck
 	assert_status 0
 }
+
+@test "init writes the config's copy before the config; push writes it where it is missing or differs" {
+	source_store
+	bucket
+	s3_requests PUT "/$B/" > /dev/null	# the log holds every request so far
+	grep -o "\"PUT /$B/store/config[^ ]*" "$S3_LOG" > puts
+	printf '"PUT /%s/store/config.copy\n"PUT /%s/store/config\n' "$B" "$B" > want
+	diff want puts
+	s3_curl "/$B/store/config" -f -o config
+	s3_curl "/$B/store/config.copy" -f -o copy
+	cmp config copy
+	# A bucket made before copies: a reader leaves it so, a push writes it.
+	s3_curl "/$B/store/config.copy" -f -X DELETE
+	"$CDT" --cache "$T/cache" --store "$U" ls > /dev/null
+	[ "$(s3_curl "/$B/store/config.copy" -o /dev/null -w '%{http_code}')" = 404 ]
+	run_split "$CDT" --cache "$T/cache" --store "$S" push "$U" gen1/src/link
+	assert_status 0
+	[ -z "$err" ]
+	s3_curl "/$B/store/config.copy" -f -o copy
+	cmp config copy
+	# One that differs is written again, even by a push that copies nothing.
+	printf 'garbage\n' > garbage
+	s3_curl "/$B/store/config.copy" -f -X PUT -T garbage
+	run_split "$CDT" --cache "$T/cache" --store "$S" push "$U" gen1/src/link
+	assert_status 0
+	assert_out_contains "copied 0 names"
+	s3_curl "/$B/store/config.copy" -f -o copy
+	cmp config copy
+}
+
+@test "a bucket whose config is damaged is read through its copy; push into it is refused and sends nothing" {
+	source_store
+	bucket
+	"$CDT" --cache "$T/cache" --store "$S" push "$U" gen1 > /dev/null
+	s3_curl "/$B/store/config" -f -o config
+	sed 's/^level 3$/level 4/' config > bad
+	s3_curl "/$B/store/config" -f -X PUT -T bad
+	run_split "$CDT" --cache "$T/reader" --store "$U" cat gen1/src/big
+	assert_status 0
+	"$CDT" --store "$S" cat gen1/src/big | cmp "$T/.out" -
+	assert_one_line_err
+	assert_err_contains "has a damaged config (config checksum does not match its contents): using its copy 'config.copy'"
+	puts=$(s3_requests PUT "/$B/")
+	run_split "$CDT" --cache "$T/cache" --store "$S" push "$U"
+	assert_status 1
+	assert_err_contains "its config is damaged (config checksum does not match its contents); put its copy 'config.copy' back as 'config' first"
+	[ "$(wc -l < "$T/.err")" = 2 ] || fail "not a warning and one error: $err"
+	[ "$(s3_requests PUT "/$B/")" = "$puts" ] || fail "the refused push sent something"
+	# Both damaged: refused as before.
+	s3_curl "/$B/store/config.copy" -f -X PUT -T bad
+	run_split "$CDT" --cache "$T/reader2" --store "$U" ls
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "config checksum does not match its contents"
+	# The config put back: the push goes on where the refused one stopped.
+	s3_curl "/$B/store/config" -f -X PUT -T config
+	s3_curl "/$B/store/config.copy" -f -X PUT -T config
+	run_split "$CDT" --cache "$T/cache" --store "$S" push "$U"
+	assert_status 0
+	[ -z "$err" ]
+	same_names "$S" "$U"
+}

@@ -46,6 +46,8 @@ struct remote {
 	size_t npacks;
 	struct cdt_seeds *seeds;	/* NULL: none */
 	int writable;		/* s3:// (push and pull write through cdt_remote_publish()) */
+	struct strbuf config;	/* the config's bytes as fetched (or its copy's) */
+	char *config_damage;	/* NULL, or why the config was not usable: its copy stands in */
 };
 
 /* The one remote store of this process (the pack filler has no store). */

@@ -81,7 +81,7 @@ int cdt_remote_init(const char *url, const struct cdt_config *cfg_in)
 	}
 	for (i = 0; i < 16; i++)
 		sprintf(cfg.store_id + 2 * i, "%02x", rnd[i]);
-	/* The lists first, the config last: its presence marks a complete store. */
+	/* The lists, the config's copy, the config last: its presence marks a complete store. */
 	cdt_info_packs_format(NULL, 0, &text);
 	ret = remote_put_object(&r, "info/packs", &text, 0);
 	strbuf_reset(&text);
@@ -90,6 +90,8 @@ int cdt_remote_init(const char *url, const struct cdt_config *cfg_in)
 		ret = remote_put_object(&r, "info/prefixes", &text, 0);
 	strbuf_reset(&text);
 	cdt_config_format(&cfg, &text);
+	if (!ret)
+		ret = remote_put_object(&r, CDT_CONFIG_COPY, &text, 0);
 	if (!ret)
 		ret = remote_put_object(&r, "config", &text, 1);
 	if (ret == 1)
@@ -148,6 +150,30 @@ static void free_paths(char **v, size_t n)
 	free(v);
 }
 
+/*
+ * Make the remote store's copy of its config what the config is, when it
+ * is missing (a store made before copies), damaged or different. Once a
+ * push; a failure is said and the push goes on (only the copy is then
+ * missing), as the local writers do.
+ */
+static void keep_config_copy(const struct remote *r)
+{
+	struct strbuf have = STRBUF_INIT, why = STRBUF_INIT;
+	int ret;
+
+	ret = remote_get_whole(r, CDT_CONFIG_COPY, CDT_CONFIG_MAX, &have, &why);
+	if (!ret && have.len == r->config.len && !memcmp(have.buf, r->config.buf, have.len))
+		goto out;
+	if (ret && ret != -ENOENT) {
+		warning("cannot check the config's copy: %s", why.buf);
+		goto out;
+	}
+	remote_put_object(r, CDT_CONFIG_COPY, &r->config, 0);	/* a failure is reported */
+out:
+	strbuf_release(&have);
+	strbuf_release(&why);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -168,6 +194,16 @@ int cdt_remote_publish(struct cdt_store *s, const char *const *names, size_t n,
 
 	if (!cdt_remote_writable(s))
 		return error_code(-EROFS, "'%s' is read-only", cdt_store_remote_url(s));
+	/*
+	 * Its copy stood in for reading. Writing the config back is a repair
+	 * for whoever owns the bucket, not a side effect of a push: refused,
+	 * nothing sent.
+	 */
+	if (r->config_damage)
+		return error_code(-CDT_ECORRUPT, "cannot write into '%s': its config is damaged "
+				  "(%s); put its copy '%s' back as 'config' first", r->base,
+				  r->config_damage, CDT_CONFIG_COPY);
+	keep_config_copy(r);
 	cdt_http_counters(&req0, &bytes0);
 	memset(&pb, 0, sizeof(pb));
 	pb.r = r;

@@ -505,6 +505,8 @@ static void free_remote(struct remote *r)
 	free(r->packs);
 	free(r->base);
 	free(r->dir);
+	strbuf_release(&r->config);
+	free(r->config_damage);
 	free(r);
 }
 
@@ -530,6 +532,33 @@ static int seed_read(const struct cdt_id *id, uint32_t want_len, unsigned char *
 	return r->seeds ? cdt_seeds_read(r->seeds, id, want_len, out, len) : -ENOENT;
 }
 
+/*
+ * The remote store's config is damaged (`damage` says how): its copy,
+ * when it comes and parses, is used in its place (into cfg and
+ * r->config), and that is said. 0, or -1 (no usable copy; nothing
+ * changed).
+ */
+static int use_config_copy(struct remote *r, const char *damage, struct cdt_config *cfg)
+{
+	struct strbuf text = STRBUF_INIT, why = STRBUF_INIT;
+	int ret;
+
+	ret = remote_get_whole(r, CDT_CONFIG_COPY, CDT_CONFIG_MAX, &text, &why);
+	if (!ret)
+		ret = cdt_config_parse(text.buf, text.len, cfg, &why);
+	strbuf_release(&why);
+	if (ret) {
+		strbuf_release(&text);
+		return -1;
+	}
+	strbuf_release(&r->config);
+	r->config = text;	/* taken over */
+	r->config_damage = xstrdup(damage);
+	warning("store '%s' has a damaged config (%s): using its copy '%s'", r->base, damage,
+		CDT_CONFIG_COPY);
+	return 0;
+}
+
 int cdt_remote_open(const char *url, const char *cache_dir, struct cdt_store **out)
 {
 	return cdt_remote_open_seeded(url, cache_dir, CDT_CACHE_SIZE_DEFAULT, NULL, 0, out);
@@ -539,7 +568,7 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 			   const char *const *seeds, size_t nseeds, struct cdt_store **out)
 {
 	struct remote *r;
-	struct strbuf config = STRBUF_INIT, why = STRBUF_INIT, dir = STRBUF_INIT;
+	struct strbuf why = STRBUF_INIT, dir = STRBUF_INIT;
 	struct cdt_store_remote hook;
 	struct cdt_config cfg;
 	int ret, lockfd = -1;
@@ -552,6 +581,7 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 				  "remote stores (libcurl)", url);
 	r = xcalloc(1, sizeof(*r));
 	r->packsfd = -1;
+	strbuf_init(&r->config, 0);
 	ret = remote_base(url, &dir);
 	if (ret) {
 		free(r);
@@ -563,7 +593,7 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 
-	ret = remote_get_whole(r, "config", CDT_CONFIG_MAX, &config, &why);
+	ret = remote_get_whole(r, "config", CDT_CONFIG_MAX, &r->config, &why);
 	if (ret == -ENOENT) {
 		ret = error_code(ret, "'%s' is not a cdt store (no config)", r->base);
 		goto fail;
@@ -571,7 +601,10 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 		ret = error_code(ret, "%s", why.buf);
 		goto fail;
 	}
-	ret = cdt_config_parse(config.buf, config.len, &cfg, &why);
+	ret = cdt_config_parse(r->config.buf, r->config.len, &cfg, &why);
+	/* Damaged (a newer format is not): its copy, when that is whole, stands in. */
+	if (ret && ret != -CDT_EVERSION && !use_config_copy(r, why.buf, &cfg))
+		ret = 0;
 	if (ret) {
 		ret = error_code(ret, "cannot use store '%s': %s", r->base, why.buf);
 		goto fail;
@@ -582,7 +615,7 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 		default_cache_root(&dir);
 	add_cache_name(&dir, cfg.store_id, r->base);
 	r->dir = strbuf_detach(&dir, NULL);
-	ret = prepare_cache(r->dir, &config);
+	ret = prepare_cache(r->dir, &r->config);
 	if (ret)
 		goto fail;
 	ret = cdt_store_open(r->dir, out);
@@ -622,7 +655,6 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 	the_remote = r;
 	cdt_store_state(*out, &the_remote, take_remote, drop_remote);
 	cdt_pack_set_filler(remote_fill_pack, r);
-	strbuf_release(&config);
 	strbuf_release(&why);
 	return 0;
 fail:
@@ -632,7 +664,6 @@ fail:
 	*out = NULL;
 	free_remote(r);
 	cdt_http_cleanup();
-	strbuf_release(&config);
 	strbuf_release(&why);
 	strbuf_release(&dir);
 	return ret;
