@@ -186,6 +186,7 @@ LIB_SOURCES = \
 	lib/ops/repack.c \
 	lib/ops/repair.c \
 	lib/ops/repair-manifests.c \
+	lib/ops/repair-names.c \
 	lib/ops/repair-packs.c \
 	lib/ops/serverinfo.c \
 	lib/ops/restore.c \

@@ -25,7 +25,8 @@ const char usage_repair[] =
 	"the stored file's bytes (found by its size, then its content id).\n"
 	"First, with or without FILEs, a pack whose index is missing or damaged\n"
 	"is indexed again from its own objects, and a damaged multi-pack index\n"
-	"written again: that needs no file.\n"
+	"written again: that needs no file. Nor does a damaged name entry,\n"
+	"written back from its copy in info/names/ when that is known current.\n"
 	"Holds the store's writer lock; cat and verify work meanwhile.\n"
 	"\n"
 	"    --from FILE        read FILE (repeatable; more FILEs may follow)\n"
@@ -125,6 +126,16 @@ static void pack_reindexed(const char *name, const char *why, void *data)
 		printf("rewrote the damaged multi-pack index\n");
 	else
 		printf("%s: %s\n", name, why);
+	fflush(stdout);
+}
+
+static void name_restored(const char *name, const char *from, const char *why, void *data)
+{
+	progress_clear(&((struct repair_progress *)data)->p);
+	if (from)
+		printf("restored name '%s' from %s\n", quote(name), quote(from));
+	else
+		printf("name '%s' is damaged; %s: not restored\n", quote(name), why);
 	fflush(stdout);
 }
 
@@ -276,6 +287,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 	opt.manifest_restored = manifest_restored;
 	opt.pack_rewritten = pack_rewritten;
 	opt.pack_reindexed = pack_reindexed;
+	opt.name_restored = name_restored;
 	opt.data = &rp;
 	if (cdt_repair_new(ctx->store, &opt, &r) < 0) {
 		progress_finish(&rp.p);
@@ -298,7 +310,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 	cdt_repair_get_stats(r, &st);
 	if (!st.damaged && !st.packs_rewritten && !st.manifests_damaged && nc.unchecked)
 		printf("no chunk found missing or damaged, but not all of the store could be checked\n");
-	else if (!st.damaged && !st.packs_rewritten && !st.manifests_damaged)
+	else if (!st.damaged && !st.packs_rewritten && !st.manifests_damaged && !st.names_damaged)
 		printf("no chunk is missing or damaged: nothing to restore\n");
 	else if (!st.damaged && !st.packs_rewritten)
 		printf("no chunk was missing or damaged\n");
@@ -320,6 +332,10 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 		printf("restored %llu of %llu missing or damaged manifest%s\n",
 		       (unsigned long long)st.manifests_restored,
 		       (unsigned long long)st.manifests_damaged, st.manifests_damaged == 1 ? "" : "s");
+	if (st.names_damaged)
+		printf("restored %llu of %llu damaged name entr%s\n",
+		       (unsigned long long)st.names_restored, (unsigned long long)st.names_damaged,
+		       st.names_damaged == 1 ? "y" : "ies");
 	if (st.files || st.skipped) {
 		char a[32];
 

@@ -150,7 +150,7 @@ load lib-integrity
 	flip_byte "$S/names/b" 30
 	run_split c fsck -v
 	assert_status 16
-	assert_out_contains "name-corrupt names/b: name entry checksum does not match its contents; affects 'b'"
+	assert_out_contains "name-corrupt names/b: name entry checksum does not match its contents; cdt repair can restore it from info/names/b; affects 'b'"
 	assert_out_contains "1 problem (name-corrupt 1): exit status 16"
 	# Its manifest is not garbage: its name record still vouches for it.
 	case "$output" in *garbage-manifest*) fail "manifest of a damaged name called garbage" ;; esac
@@ -463,8 +463,8 @@ load lib-integrity
 	flip_byte "$S/names/two" 50
 	run_split c fsck
 	assert_status 16
-	assert_out_contains "name-corrupt names/one: name entry checksum does not match its contents; affects 'one'"
-	assert_out_contains "name-corrupt names/two: name entry checksum does not match its contents; affects 'two'"
+	assert_out_contains "name-corrupt names/one: name entry checksum does not match its contents; cdt repair can restore it from info/names/one; affects 'one'"
+	assert_out_contains "name-corrupt names/two: name entry checksum does not match its contents; cdt repair can restore it from info/names/two; affects 'two'"
 	assert_out_contains "2 problems (name-corrupt 2): exit status 16"
 }
 

@@ -387,3 +387,155 @@ PY
 	c cat -o back src/f300
 	cmp back src/f300
 }
+
+# Damaged name entries and their copies in info/names/.
+
+# names/ and info/ as they are (path and checksum of every file).
+names_snapshot() {
+	(cd "$S" && find names info -type f ! -name lock -print0 | sort -z | xargs -0 sha256sum)
+}
+
+@test "repair writes damaged name entries back from info/names/, byte for byte" {
+	make_fixture
+	cp "$S/names/copy/a" copy-a.entry
+	cp "$S/names/a" a.entry
+	cp "$S/names/b" b.entry
+	flip_byte "$S/names/copy/a" 30				# a bad checksum
+	cp "$S/names/c" "$S/names/a"				# another name's entry
+	head -c 50 b.entry > "$S/names/b"			# cut short
+	run_split c fsck
+	assert_status 16
+	assert_out_contains "name-corrupt names/copy/a: name entry checksum does not match its contents; cdt repair can restore it from info/names/copy; affects 'copy/a'"
+	assert_out_contains "; cdt repair can restore it from info/names/a; affects 'a'"
+	assert_out_contains "; cdt repair can restore it from info/names/b; affects 'b'"
+	run_split c repair
+	assert_status 0
+	assert_out_contains "restored name 'a' from info/names/a"
+	assert_out_contains "restored name 'b' from info/names/b"
+	assert_out_contains "restored name 'copy/a' from info/names/copy"
+	assert_out_contains "restored 3 of 3 damaged name entries"
+	cmp copy-a.entry "$S/names/copy/a"
+	cmp a.entry "$S/names/a"
+	cmp b.entry "$S/names/b"
+	assert_fsck_clean
+	assert_all_restore
+}
+
+@test "a copy in info/names/ from before the name changed is not written back" {
+	init_store
+	echo one > f
+	c add -q f
+	cp "$S/info/names/f" old-table
+	echo two > f
+	c add -q f
+	# The table of before the second add, put back: whole, but not current.
+	cp old-table "$S/info/names/f"
+	flip_byte "$S/names/f" 30
+	before=$(names_snapshot)
+	run_split c fsck
+	assert_status $((16 + 32))
+	case "$output" in *"can restore"*) fail "fsck offers a stale copy: $output" ;; esac
+	run_split c repair
+	assert_status 1
+	assert_out_contains "name 'f' is damaged; its copy in info/names/f may be out of date (info/prefixes lists another table): not restored"
+	assert_out_contains "restored 0 of 1 damaged name entry"
+	[ "$(names_snapshot)" = "$before" ] || fail "repair changed names/ or info/"
+	# All of info/ put back from before an add that changed another name too.
+	mkdir d
+	echo 1 > d/x
+	echo 1 > d/y
+	c add -q -r d
+	cp -a "$S/info" old-info
+	echo 2 > d/x
+	echo 2 > d/y
+	c add -q -r d
+	rm -r "$S/info"
+	cp -a old-info "$S/info"
+	flip_byte "$S/names/d/x" 30
+	run_split c repair
+	assert_status 1
+	assert_out_contains "name 'd/x' is damaged; its copy in info/names/d may be out of date (it disagrees with names/ on 'd/y'): not restored"
+	[ "$(c cat d/y)" = 2 ]
+}
+
+@test "a copy in info/names/ is not written back after a writer stopped before its tables" {
+	init_store
+	echo one > f
+	c add -q f
+	echo two > f
+	rc=0
+	CDT_TEST_CRASH=info c add -q f || rc=$?
+	[ "$rc" = 137 ]
+	cp "$S/names/f" f.entry
+	flip_byte "$S/names/f" 30
+	run_split c repair
+	assert_status 1
+	assert_out_contains "name 'f' is damaged; its copy in info/names/f may be out of date (a writer stopped before its tables followed its names): not restored"
+	flip_byte "$S/names/f" 30
+	cmp f.entry "$S/names/f"
+	[ "$(c cat f)" = two ]
+}
+
+@test "a damaged table in info/names/, or a copy whose manifest is missing, is not written back" {
+	make_fixture
+	flip_byte "$S/names/a" 30
+	flip_byte "$S/names/b" 30
+	flip_byte "$S/info/names/a" 40
+	rm "$(manifest_path src/b)"
+	before=$(names_snapshot)
+	run_split c repair
+	assert_status 1
+	assert_out_contains "name 'a' is damaged; its copy in info/names/a is damaged (table checksum does not match its contents): not restored"
+	assert_out_contains "name 'b' is damaged; its copy in info/names/b names manifest $(file_id src/b), which is missing: not restored"
+	assert_out_contains "restored 0 of 2 damaged name entries"
+	[ "$(names_snapshot)" = "$before" ] || fail "repair changed names/ or info/"
+	# A name whose entry is gone is not damaged: it is not written back.
+	rm "$S/names/c"
+	run_split c repair
+	case "$output" in *"'c'"*) fail "a removed name was looked at: $output" ;; esac
+	[ ! -e "$S/names/c" ]
+}
+
+@test "repair writes back entries of links, directories and escaped names" {
+	init_store
+	mkdir -p d/sub
+	echo x > "d/$(printf 'a\377')"
+	ln -s a-target d/link
+	c add -q -r d
+	for e in d/$'\001dir' d/sub/$'\001dir' 'd/a\xff' d/link; do
+		cp "$S/names/$e" "$T/entry-${e//\//_}"
+		flip_byte "$S/names/$e" 20
+	done
+	run_split c repair
+	assert_status 0
+	assert_out_contains "restored name 'd' from info/names/d"
+	assert_out_contains "restored name 'd/sub' from info/names/d"
+	assert_out_contains "restored name 'd/a\\\\xff' from info/names/d"
+	assert_out_contains "restored name 'd/link' from info/names/d"
+	assert_out_contains "restored 4 of 4 damaged name entries"
+	for e in d/$'\001dir' d/sub/$'\001dir' 'd/a\xff' d/link; do
+		cmp "$T/entry-${e//\//_}" "$S/names/$e"
+	done
+	assert_fsck_clean
+	c restore d out
+	[ "$(readlink out/link)" = a-target ]
+	[ "$(cat "out/$(printf 'a\377')")" = x ]
+}
+
+@test "repair killed while it writes a name entry back leaves it as it was, and heals it when run again" {
+	init_store
+	echo one > f
+	c add -q f
+	cp "$S/names/f" f.entry
+	flip_byte "$S/names/f" 30
+	cp "$S/names/f" damaged.entry
+	rc=0
+	CDT_TEST_CRASH=name c repair > /dev/null || rc=$?
+	[ "$rc" = 137 ]
+	cmp damaged.entry "$S/names/f"
+	run_split c repair
+	assert_status 0
+	assert_out_contains "restored name 'f' from info/names/f"
+	cmp f.entry "$S/names/f"
+	[ "$(c cat f)" = one ]
+}

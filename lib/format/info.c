@@ -588,3 +588,237 @@ int info_table_names(const unsigned char *buf, size_t len, const char *prefix,
 		ret = cdt_corrupt(why, "table has bytes after its last entry");
 	return ret;
 }
+
+/* Copies of damaged entries */
+
+/* An entry of a table that checked in full: its name, and its bytes in the table. */
+struct copy {
+	size_t name_off;	/* in copies.names */
+	const unsigned char *raw;
+	size_t len;
+	int seen;		/* names/ holds it, or an entry of its name that cannot be read */
+};
+
+struct copies {
+	struct copy *v;		/* in the table's order: sorted by name */
+	size_t n, alloc;
+	struct strbuf names;
+	struct strbuf why;	/* why the table is not trusted, once it is not */
+};
+
+static int collect_copy(const struct cdt_name_entry *e, const unsigned char *raw, size_t len,
+			void *data)
+{
+	struct copies *c = data;
+
+	ALLOC_GROW(c->v, c->n + 1, c->alloc);
+	c->v[c->n].name_off = c->names.len;
+	strbuf_add(&c->names, e->name, strlen(e->name) + 1);
+	c->v[c->n].raw = raw;
+	c->v[c->n].len = len;
+	c->v[c->n].seen = 0;
+	c->n++;
+	return 0;
+}
+
+static struct copy *find_copy(struct copies *c, const char *name)
+{
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(c->names.buf + c->v[mid].name_off, name);
+
+		if (!cmp)
+			return &c->v[mid];
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* A cdt_name_raw_fn: is each entry of names/ under the prefix the table's? */
+static int compare_copy(const char *name, const struct cdt_name_entry *e,
+			const unsigned char *raw, size_t len, int err, const char *why,
+			void *data)
+{
+	struct copies *c = data;
+	struct copy *cp;
+
+	if (!e && err != -CDT_ECORRUPT && err != -ELOOP) {
+		strbuf_addf(&c->why, "cannot be checked (names under it cannot be read: %s)",
+			    why && *why ? why : cdt_strerror(err));
+		return 1;
+	}
+	cp = find_copy(c, name);
+	if (!e) {
+		/* Damaged too: its copy is asked about, not compared. */
+		if (cp)
+			cp->seen = 1;
+		return 0;
+	}
+	if (!cp || cp->len != len || memcmp(cp->raw, raw, len)) {
+		strbuf_addf(&c->why, "may be out of date (it disagrees with names/ on '%s')",
+			    quote(name));
+		return 1;
+	}
+	cp->seen = 1;
+	return 0;
+}
+
+/*
+ * Can the table of `prefix` (its bytes read into table, its entries into
+ * c) be trusted to hold the current entries of its names? Else why not,
+ * appended to why after "its copy in info/names/P ".
+ */
+static void check_copies(struct cdt_info *in, const char *prefix,
+			 const struct cdt_info_prefix *lines, size_t nlines, struct strbuf *table,
+			 struct copies *c, struct strbuf *why)
+{
+	struct cdt_info_prefix key, *line = NULL;
+	struct strbuf rel = STRBUF_INIT, bad = STRBUF_INIT;
+	size_t i;
+	int err;
+
+	memset(&key, 0, sizeof(key));
+	key.prefix = (char *)prefix;
+	if (nlines)
+		line = bsearch(&key, lines, nlines, sizeof(*lines), info_cmp_prefix);
+	strbuf_addf(&rel, "names/%s", prefix);
+	err = cdt_info_read(in, rel.buf, table);
+	if (!line && err == -ENOENT) {
+		strbuf_addstr(why, "info/names/ holds no copy of it");
+		goto out;
+	}
+	strbuf_addf(why, "its copy in info/names/%s ", quote(prefix));
+	if (!line) {
+		strbuf_addstr(why, "may be out of date (info/prefixes does not list it)");
+	} else if (err < 0) {
+		strbuf_addf(why, "cannot be read (%s)", cdt_strerror(err));
+	} else if (table->len != line->bytes || table->len < CDT_ID_LEN ||
+		   memcmp(table->buf + table->len - CDT_ID_LEN, line->sum.b, CDT_ID_LEN)) {
+		/* A table put back from before a change, or one written since. */
+		strbuf_addstr(why, "may be out of date (info/prefixes lists another table)");
+	} else if (cdt_info_names_parse((const unsigned char *)table->buf, table->len, prefix,
+					collect_copy, c, &bad)) {
+		strbuf_addf(why, "is damaged (%s)", bad.buf);
+	} else {
+		/* The table is this store's latest: is names/ still as it left it? */
+		err = cdt_names_walk_raw(cdt_info_store(in), prefix, compare_copy, c);
+		if (!c->why.len && err < 0)
+			strbuf_addf(&c->why, "cannot be checked (names under it cannot be read: %s)",
+				    cdt_strerror(err));
+		for (i = 0; i < c->n && !c->why.len; i++)
+			if (!c->v[i].seen)
+				strbuf_addf(&c->why,
+					    "may be out of date (it holds '%s', which names/ does not)",
+					    quote(c->names.buf + c->v[i].name_off));
+		if (c->why.len)
+			strbuf_addbuf(why, &c->why);
+		else
+			strbuf_reset(why);
+	}
+out:
+	strbuf_release(&rel);
+	strbuf_release(&bad);
+}
+
+/* Names by prefix, then by name: the names of one table together. */
+static int cmp_by_prefix(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	int c = info_cmp_bytes(x, cdt_info_prefix_len(x), y, cdt_info_prefix_len(y));
+
+	return c ? c : strcmp(x, y);
+}
+
+int cdt_info_name_copies(struct cdt_info *in, const char *const *names, size_t n,
+			 cdt_info_copy_fn fn, void *data)
+{
+	struct strbuf text = STRBUF_INIT, all = STRBUF_INIT, table = STRBUF_INIT;
+	struct strbuf prefix = STRBUF_INIT, why = STRBUF_INIT, bad = STRBUF_INIT;
+	struct cdt_info_prefix *lines = NULL;
+	struct cdt_name_entry *e;
+	size_t nlines = 0, i, j, k;
+	const char **v;
+	int ret = 0, err;
+
+	if (!n)
+		return 0;
+	v = xmalloc(n * sizeof(*v));
+	memcpy(v, names, n * sizeof(*v));
+	qsort(v, n, sizeof(*v), cmp_by_prefix);
+	/*
+	 * Every change of a name is followed by its table under a mark that
+	 * goes only once the table is durable: while a mark is there, any
+	 * table may be behind names/.
+	 */
+	if (cdt_info_changing(in))
+		strbuf_addstr(&all, "may be out of date (a writer is changing names)");
+	else if (cdt_info_intents_dead(cdt_info_store(in)))
+		strbuf_addstr(&all, "may be out of date (a writer stopped before its tables "
+			      "followed its names)");
+	else if ((err = cdt_info_read(in, "prefixes", &text)) < 0)
+		strbuf_addf(&all, "cannot be trusted (info/prefixes cannot be read: %s)",
+			    cdt_strerror(err));
+	else if (cdt_info_prefixes_parse(text.buf, text.len, &lines, &nlines, &bad))
+		strbuf_addf(&all, "cannot be trusted (%s)", bad.buf);
+	e = xmalloc(sizeof(*e));
+	for (i = 0; i < n && !ret; i = j) {
+		size_t plen = cdt_info_prefix_len(v[i]);
+		struct copies c;
+
+		for (j = i + 1; j < n && cdt_info_prefix_len(v[j]) == plen &&
+		     !memcmp(v[j], v[i], plen); j++)
+			;
+		memset(&c, 0, sizeof(c));
+		strbuf_init(&c.names, 0);
+		strbuf_init(&c.why, 0);
+		strbuf_reset(&prefix);
+		strbuf_add(&prefix, v[i], plen);
+		strbuf_reset(&why);
+		strbuf_reset(&table);
+		if (all.len)
+			strbuf_addf(&why, "its copy in info/names/%s %s", quote(prefix.buf), all.buf);
+		else if (!prefix_ok(prefix.buf, plen))
+			strbuf_addstr(&why, "info/names/ holds no copy of it");
+		else
+			check_copies(in, prefix.buf, lines, nlines, &table, &c, &why);
+		for (k = i; k < j && !ret; k++) {
+			struct copy *cp = why.len ? NULL : find_copy(&c, v[k]);
+
+			strbuf_reset(&bad);
+			if (why.len) {
+				ret = fn(v[k], NULL, NULL, 0, why.buf, data);
+			} else if (!cp) {
+				strbuf_addf(&bad, "info/names/%s holds no copy of it", quote(prefix.buf));
+				ret = fn(v[k], NULL, NULL, 0, bad.buf, data);
+			} else if (cdt_name_decode(cp->raw, cp->len, v[k], e, &bad)) {
+				/* (Checked with the table already: not seen.) */
+				strbuf_reset(&why);
+				strbuf_addf(&why, "its copy in info/names/%s is damaged (%s)",
+					    quote(prefix.buf), bad.buf);
+				ret = fn(v[k], NULL, NULL, 0, why.buf, data);
+				strbuf_reset(&why);
+			} else {
+				ret = fn(v[k], e, cp->raw, cp->len, NULL, data);
+				cdt_name_entry_release(e);
+			}
+		}
+		free(c.v);
+		strbuf_release(&c.names);
+		strbuf_release(&c.why);
+	}
+	free(e);
+	free(v);
+	cdt_info_prefixes_free(lines, nlines);
+	strbuf_release(&text);
+	strbuf_release(&all);
+	strbuf_release(&table);
+	strbuf_release(&prefix);
+	strbuf_release(&why);
+	strbuf_release(&bad);
+	return ret;
+}

@@ -197,6 +197,27 @@ typedef int (*cdt_info_table_fn)(const char *prefix, const unsigned char *table,
 int cdt_info_names_expected(struct cdt_store *s, cdt_info_table_fn fn, void *data);
 
 /*
+ * The copies in info/names/ of entries damaged in names/, for writing
+ * them back: fn gets each of `names` (any order; each once) with the entry
+ * the table of its prefix holds for it (e and its bytes raw[0..len), why
+ * NULL) when that table can be trusted to hold the name's current entry,
+ * else e NULL and why, one line saying why not ("its copy in
+ * info/names/P may be out of date: ..."). Trusted means: no writer's mark
+ * in info/ (a live writer's tables lag behind names/, a dead one's may),
+ * info/prefixes checks and lists the table with its size and checksum, the
+ * table checks in full, and every other entry of names/ under the prefix
+ * that reads is in the table byte for byte and the table holds no entry
+ * names/ lacks (only entries that cannot be read are left out of that).
+ * The caller holds info/ (cdt_info_open_check()) from here until it has
+ * used the copies. A non-zero return of fn stops it and is returned; else 0.
+ */
+typedef int (*cdt_info_copy_fn)(const char *name, const struct cdt_name_entry *e,
+				const unsigned char *raw, size_t len, const char *why,
+				void *data);
+int cdt_info_name_copies(struct cdt_info *in, const char *const *names, size_t n,
+			 cdt_info_copy_fn fn, void *data);
+
+/*
  * Read info/<rel> whole ("packs", "prefixes", "names/<P>"), at most
  * CDT_INFO_TEXT_MAX bytes for the text files. 0, -ENOENT or -errno.
  */

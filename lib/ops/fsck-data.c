@@ -2,6 +2,7 @@
 #include "ops/fsck-internal.h"
 #include "format/chunker.h"
 #include "format/fanout.h"
+#include "format/info.h"
 #include "format/manifest.h"
 #include "format/namerefs.h"
 #include "format/names.h"
@@ -104,6 +105,88 @@ static void mark_maybe_named(struct cdt_fsck *f, const struct cdt_nameref_visit 
 	f->mans[mi].maybe_named = 1;
 }
 
+/* A damaged entry and its problem, for note_copies(). */
+struct damaged_name {
+	const char *name;
+	struct fsck_problem *p;
+};
+
+static int cmp_damaged(const void *a, const void *b)
+{
+	return strcmp(((const struct damaged_name *)a)->name,
+		      ((const struct damaged_name *)b)->name);
+}
+
+struct copies_seen {
+	struct cdt_fsck *f;
+	struct damaged_name *v;
+	size_t n;
+};
+
+/* A cdt_info_copy_fn: a copy repair would write back is said with the damage. */
+static int note_copy(const char *name, const struct cdt_name_entry *e, const unsigned char *raw,
+		     size_t len, const char *why, void *data)
+{
+	struct copies_seen *cs = data;
+	struct damaged_name key = { name, NULL }, *d;
+	struct cdt_manifest *m = NULL;
+	char *detail, *prefix;
+	int whole;
+
+	(void)raw;
+	(void)len;
+	(void)why;
+	d = bsearch(&key, cs->v, cs->n, sizeof(*cs->v), cmp_damaged);
+	if (!e || !d)
+		return 0;
+	/* As repair-names.c: only a name that comes back whole. */
+	whole = !cdt_name_has_content(e) ||
+		(cdt_manifest_open(cs->f->s, &e->content, &m, NULL) == 0 &&
+		 cdt_manifest_size(m) == e->size);
+	cdt_manifest_close(m);
+	if (!whole)
+		return 0;
+	prefix = xstrndup(name, cdt_info_prefix_len(name));
+	detail = xstrfmt("%s; cdt repair can restore it from info/names/%s", d->p->detail,
+			 quote(prefix));
+	free(prefix);
+	free(d->p->detail);
+	d->p->detail = detail;
+	return 0;
+}
+
+/* Say of each damaged entry that has a current copy in info/names/ that repair can restore it. */
+static void note_copies(struct cdt_fsck *f)
+{
+	struct copies_seen cs = { f, NULL, 0 };
+	struct cdt_info *in;
+	const char **names;
+	size_t i, alloc = 0;
+
+	for (i = 0; i < f->nproblems; i++) {
+		struct fsck_problem *p = &f->problems[i];
+
+		if (p->kind != CDT_FSCK_NAME_CORRUPT || p->name == FSCK_NONE ||
+		    !f->names[p->name].damaged)
+			continue;
+		ALLOC_GROW(cs.v, cs.n + 1, alloc);
+		cs.v[cs.n].name = f->names[p->name].name;
+		cs.v[cs.n++].p = p;
+	}
+	if (!cs.n)
+		return;
+	if (cdt_info_open_check(f->s, &in) == 0) {
+		qsort(cs.v, cs.n, sizeof(*cs.v), cmp_damaged);
+		names = xmalloc(cs.n * sizeof(*names));
+		for (i = 0; i < cs.n; i++)
+			names[i] = cs.v[i].name;
+		cdt_info_name_copies(in, names, cs.n, note_copy, &cs);
+		free(names);
+		cdt_info_close(in);
+	}
+	free(cs.v);
+}
+
 void fsck_check_names(struct cdt_fsck *f)
 {
 	struct cdt_idset damaged = CDT_IDSET_INIT;
@@ -130,6 +213,7 @@ void fsck_check_names(struct cdt_fsck *f)
 	if (damaged.nr)
 		fsck_walk_records(f, mark_maybe_named, &damaged);
 	cdt_idset_clear(&damaged);
+	note_copies(f);
 }
 
 /* Phase 2: manifests, and through them the chunks the store must hold. */

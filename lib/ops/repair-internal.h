@@ -171,4 +171,12 @@ int repair_heal_manifest(struct cdt_repair *r, int fd, const char *what, int fol
  */
 int repair_flush_heals(struct cdt_repair *r);
 
+/* repair-names.c */
+/*
+ * Write each damaged name entry back from its copy in info/names/ when
+ * that is known to be the name's current entry (cdt_info_name_copies())
+ * and its manifest reads; say each, written back or not and why.
+ */
+void repair_heal_names(struct cdt_repair *r);
+
 #endif

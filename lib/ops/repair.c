@@ -121,6 +121,8 @@ int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 		*out = NULL;
 		return ret;
 	}
+	/* Before the check, so that it sees the names healed and what they need. */
+	repair_heal_names(r);
 	r->fsck = cdt_fsck_new(s, &fo);
 	ret = cdt_fsck_check_data(r->fsck);
 	if (ret < 0) {

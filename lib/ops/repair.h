@@ -36,6 +36,11 @@ struct cdt_repair_options {
 	 * damaged and removed), with what was wrong.
 	 */
 	void (*pack_reindexed)(const char *name, const char *why, void *data);
+	/*
+	 * Each damaged name entry written back from its copy in info/names/
+	 * (`from`, "info/names/<P>"), or left as it is (from NULL) and why.
+	 */
+	void (*name_restored)(const char *name, const char *from, const char *why, void *data);
 	void *data;
 };
 
@@ -48,6 +53,8 @@ struct cdt_repair_stats {
 	uint64_t manifests_restored;	/* of those, written again from a file of that content */
 	uint64_t files, skipped, bytes;	/* files read, files skipped unread, bytes read */
 	uint64_t packs_rewritten;
+	uint64_t names_damaged;		/* name entries found damaged */
+	uint64_t names_restored;	/* of those, written back from info/names/ */
 	double scan_seconds;	/* time spent reading local files */
 };
 
@@ -58,8 +65,11 @@ struct cdt_repair;
  * are wanted: missing or damaged and listed by a manifest. Indexes come
  * first: a pack whose index is missing or damaged is indexed again from its
  * own objects when the pack itself is intact (cdt_packs_check()), so that
- * nothing it holds is taken for missing. The caller holds the exclusive
- * lock. Returns 0 or -errno (reported).
+ * nothing it holds is taken for missing. Then, before the check, each name
+ * entry that is damaged (not one that is missing) is written back from its
+ * copy in info/names/ when that copy is known to be the name's current
+ * entry and its manifest reads (repair-names.c). The caller holds the
+ * exclusive lock. Returns 0 or -errno (reported).
  */
 int cdt_repair_new(struct cdt_store *s, const struct cdt_repair_options *opt,
 		   struct cdt_repair **out);
