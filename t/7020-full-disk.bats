@@ -252,3 +252,29 @@ leave_free() {
 	c add -q big2
 	c cat big2 | cmp - big2
 }
+
+@test "repair on a full disk says so once, commits what it staged, and a rerun with room finishes" {
+	small_fs small 16m
+	S="$T/small/store"
+	init_store --chunk-size 4K --frame-size 0
+	gen_bytes 5 6000000 > stored
+	c add -q stored
+	rm "$S"/packs/pack-*
+	# Leave room for a few chunks only.
+	dd if=/dev/zero of="$T/small/filler" bs=64k 2>/dev/null || true
+	rm "$T/small/filler"
+	dd if=/dev/zero of="$T/small/filler" bs=64k count=$(( $(df -k --output=avail "$T/small" | tail -1) / 64 - 2 )) 2>/dev/null
+	run_split c repair --from stored
+	assert_status 1
+	[ "$(printf '%s\n' "$err" | grep -c 'cannot write chunk')" = 1 ] ||
+		fail "said more than once: $(printf '%s\n' "$err" | head -5)"
+	assert_err_contains "no more chunks are written back (make room, then run repair again)"
+	assert_out_contains "still damaged: 'stored'"
+	[ -z "$(ls -A "$S/tmp")" ] || fail "left in tmp: $(ls "$S/tmp" | wc -l) files"
+	rm "$T/small/filler"
+	run_split c repair --from stored
+	assert_status 0
+	assert_out_contains "healthy again: 'stored'"
+	c fsck > /dev/null
+	c cat stored | cmp - stored
+}

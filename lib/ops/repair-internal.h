@@ -112,6 +112,7 @@ struct cdt_repair {
 	/* The round in progress. */
 	struct window *hashing, *filling;
 	int fd, eof, read_err;
+	int full;	/* -ENOSPC (or -EDQUOT, -EFBIG): no chunk can be written back */
 
 	dev_t store_dev;
 	ino_t store_ino;

@@ -180,7 +180,8 @@ void cdt_repair_free(struct cdt_repair *r)
 
 uint64_t cdt_repair_wanted(const struct cdt_repair *r)
 {
-	return r->left + r->wman_left;
+	/* A full disk ends the search: nothing found could be written. */
+	return r->full ? 0 : r->left + r->wman_left;
 }
 
 /* w is healed: read good now, whoever made it good. */
@@ -191,6 +192,22 @@ static void healed(struct cdt_repair *r, struct wanted *w)
 	w->done = 1;
 	w->staged = 0;
 	cdt_fsck_chunk_healed(r->fsck, &w->id);
+}
+
+/* No room (a full disk, a quota, a file size limit): no chunk can be written back. */
+static int disk_full(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT || err == -EFBIG;
+}
+
+/* The first chunk a full disk kept out, said in one line for all: the search ends. */
+static void said_full(struct cdt_repair *r, const struct cdt_id *id, int err)
+{
+	char hex[CDT_ID_HEXLEN + 1];
+
+	r->full = err;
+	error("cannot write chunk %s: %s; no more chunks are written back (make room, then run "
+	      "repair again)", cdt_id_to_hex(id, hex), cdt_strerror(err));
 }
 
 /*
@@ -225,8 +242,11 @@ int repair_commit_staged(struct cdt_repair *r, int *restored)
 		strbuf_reset(&st->tmpname);
 		if (ret < 0) {
 			/* Not in place: the chunk is as damaged as before. */
-			error("cannot write chunk %s: %s", cdt_id_to_hex(&w->id, hex),
-			      cdt_strerror(ret));
+			if (!disk_full(ret))
+				error("cannot write chunk %s: %s", cdt_id_to_hex(&w->id, hex),
+				      cdt_strerror(ret));
+			else if (!r->full)
+				said_full(r, &w->id, ret);
 			r->stats.failed++;
 			w->staged = 0;
 			err = err ? err : ret;
@@ -288,6 +308,10 @@ static int restore_chunk(struct cdt_repair *r, struct wanted *w, const unsigned 
 			(*restored)++;
 		return 0;
 	}
+	if (r->full) {
+		r->stats.failed++;
+		return r->full;	/* said once, when the disk filled */
+	}
 	olen = cdt_object_encode(r->comp, data, w->len, r->obj);
 	ALLOC_GROW(r->staged, r->nstaged + 1, r->astaged);
 	st = &r->staged[r->nstaged];
@@ -296,8 +320,12 @@ static int restore_chunk(struct cdt_repair *r, struct wanted *w, const unsigned 
 	if (ret < 0) {
 		strbuf_release(&st->tmpname);
 		r->stats.failed++;
-		return error_code(ret, "cannot write chunk %s: %s", cdt_id_to_hex(&w->id, hex),
-				  cdt_strerror(ret));
+		if (!disk_full(ret))
+			return error_code(ret, "cannot write chunk %s: %s",
+					  cdt_id_to_hex(&w->id, hex), cdt_strerror(ret));
+		/* What is staged is still committed. */
+		said_full(r, &w->id, ret);
+		return ret;
 	}
 	st->want = (size_t)(w - r->want);
 	st->what = what;
@@ -450,7 +478,7 @@ int repair_scan_fd(struct cdt_repair *r, int fd, const char *what, uint64_t size
 	r->eof = 0;
 	r->read_err = 0;
 	fill(r, cur, NULL);
-	while (r->left && !r->read_err) {
+	while (r->left && !r->read_err && !r->full) {
 		int more = !r->eof;
 
 		r->hashing = cur;
