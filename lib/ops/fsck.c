@@ -322,31 +322,39 @@ void cdt_fsck_free(struct cdt_fsck *f)
 }
 
 /*
- * The config's copy, when there is one, must be the config: a missing
- * copy (a store made before copies) is written by the next writer, and so
- * is one that is damaged or out of date, but only while the config reads.
+ * The config's copy, when there is one, must be a config of this store:
+ * one that is damaged, or another store's, is reported (the next writer
+ * writes it again while the config reads). A copy that is whole but not
+ * the config's bytes is what a change of the config cut short leaves
+ * (gc --recompress killed between the two): no problem, written again by
+ * the next writer too. A missing copy (a store made before copies) is no
+ * problem either.
  */
 static void fsck_check_config_copy(struct cdt_fsck *f)
 {
-	struct strbuf copy = STRBUF_INIT, config = STRBUF_INIT;
-	int rootfd = cdt_store_rootfd(f->s), ret;
+	struct strbuf copy = STRBUF_INIT, why = STRBUF_INIT;
+	struct cdt_config cfg;
+	int ret;
 
-	ret = read_small_fileat(rootfd, CDT_CONFIG_COPY, CDT_CONFIG_MAX, &copy);
+	ret = read_small_fileat(cdt_store_rootfd(f->s), CDT_CONFIG_COPY, CDT_CONFIG_MAX, &copy);
 	if (ret == -ENOENT)
 		goto out;
-	if (!ret)
-		ret = read_small_fileat(rootfd, "config", CDT_CONFIG_MAX, &config);
-	if (ret == -EFBIG || (!ret && (copy.len != config.len ||
-				       memcmp(copy.buf, config.buf, copy.len))))
+	if (!ret && cdt_config_parse(copy.buf, copy.len, &cfg, &why) < 0) {
+		ret = -CDT_ECORRUPT;
+	} else if (!ret && strcmp(cfg.store_id, cdt_store_config(f->s)->store_id)) {
+		ret = -CDT_ECORRUPT;
+		strbuf_addstr(&why, "it is another store's");
+	}
+	if (ret == -EFBIG || ret == -CDT_ECORRUPT)
 		fsck_report(f, CDT_FSCK_CONFIG_CORRUPT, xstrdup(CDT_CONFIG_COPY), 0,
-			    "the config's copy is damaged or out of date: the next add, gc or "
-			    "repair writes it again");
+			    "the config's copy is damaged (%s): the next add, gc or repair writes "
+			    "it again", why.len ? why.buf : "it is too large");
 	else if (ret < 0)
 		fsck_report(f, CDT_FSCK_UNCHECKED, xstrdup(CDT_CONFIG_COPY), 0,
 			    "cannot be read: %s", cdt_strerror(ret));
 out:
 	strbuf_release(&copy);
-	strbuf_release(&config);
+	strbuf_release(&why);
 }
 
 int cdt_fsck_check_data(struct cdt_fsck *f)
