@@ -145,3 +145,36 @@ load test_helper
 	c add -q f
 	cmp "$S/config" "$S/config.copy"
 }
+
+@test "a copy of another store's config does not stand in for a damaged one, and repair leaves the config as it is" {
+	init_store
+	printf 'some bytes\n' > f
+	c add -q f
+	cp "$S/config" "$T/config.good"
+	c init -q --chunk-size 4K --content-id sha256 "$T/other"
+	cp "$T/other/config.copy" "$S/config.copy"
+	printf 'torn\n' >> "$S/config"
+	id=$(sed -n 's/^store-id //p' "$T/config.good")
+	other=$(sed -n 's/^store-id //p' "$T/other/config")
+	before=$(store_snapshot)
+	run_split c cat f
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "corrupt config: config has text after its checksum; its copy 'config.copy' is another store's (store-id $other, not $id)"
+	run_split c repair
+	assert_status 1
+	[ "$(store_snapshot)" = "$before" ] || fail "repair changed the store"
+	run_split c fsck
+	assert_status 64
+	assert_out_contains "its copy 'config.copy' is another store's"
+	# A digit of the config's own id damaged is damage: its copy stands in.
+	cp "$T/config.good" "$S/config.copy"
+	case $id in 0*) d=1 ;; *) d=0 ;; esac
+	sed "s/^store-id ./store-id $d/" "$T/config.good" > "$S/config"
+	run_split c cat f
+	assert_status 0
+	[ "$output" = "some bytes" ]
+	assert_err_contains "using its copy 'config.copy'"
+	c repair > /dev/null
+	cmp "$T/config.good" "$S/config"
+}

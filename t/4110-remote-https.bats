@@ -658,3 +658,15 @@ r_limited() {
 	"$CDT" --store "$T/copy" cat $names > copy.out
 	cmp copy.out want
 }
+
+@test "a served store whose damaged config has another store's copy is refused, not read with the other's parameters" {
+	served_store
+	"$CDT" init -q --chunk-size 4K --content-id sha256 "$T/other"
+	cp "$T/other/config.copy" "$S/config.copy"
+	printf 'torn\n' >> "$S/config"
+	run_split r ls
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "cannot use store '$R': config has text after its checksum; its copy 'config.copy' is another store's (store-id $(sed -n 's/^store-id //p' "$T/other/config"),"
+	[ ! -e "$CACHE" ] || [ -z "$(ls "$CACHE")" ] || fail "a cache was made: $(ls "$CACHE")"
+}

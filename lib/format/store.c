@@ -310,32 +310,68 @@ static void salvage_config(struct cdt_store *s, const char *why)
 	s->config_damage = xstrdup(why);
 }
 
-/*
- * The config is damaged (`damage` says how): its copy, when it reads and
- * parses, is used in its place, and that is said. 0, or -1 (no usable
- * copy; nothing changed).
- */
-static int use_config_copy(struct cdt_store *s, const char *damage)
+int cdt_config_copy_fits(const char *damaged, size_t len, const struct cdt_config *copy,
+			 struct strbuf *why)
 {
-	struct strbuf text = STRBUF_INIT, why = STRBUF_INIT;
+	static const char key[] = "store-id ";
+	const char *p = damaged, *end = damaged + len;
+	size_t klen = sizeof(key) - 1;
+	int i, differ = 0;
+
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
+
+		if (n == klen + 32 && !memcmp(p, key, klen)) {
+			const char *id = p + klen;
+
+			for (i = 0; i < 32 && id[i] && strchr("0123456789abcdef", id[i]); i++)
+				differ += id[i] != copy->store_id[i];
+			/*
+			 * Damage to the id changes a digit or a few; another
+			 * store's random id differs in nearly all of them.
+			 */
+			if (i == 32 && differ > 16) {
+				strbuf_addf(why, "; its copy '%s' is another store's (store-id %s, "
+					    "not %.32s)", CDT_CONFIG_COPY, copy->store_id, id);
+				return 0;
+			}
+			return 1;
+		}
+		p += n + 1;
+	}
+	return 1;
+}
+
+/*
+ * The config is damaged (why says how; `damaged`, its bytes as read, may
+ * be empty): its copy, when it reads, parses and is this store's, is used
+ * in its place, and that is said. 0, or -1 (no usable copy; nothing
+ * changed but why, which may say why the copy is not used).
+ */
+static int use_config_copy(struct cdt_store *s, const struct strbuf *damaged, struct strbuf *why)
+{
+	struct strbuf text = STRBUF_INIT, bad = STRBUF_INIT;
 	struct cdt_config cfg;
 	int ret;
 
 	ret = read_small_fileat(s->rootfd, CDT_CONFIG_COPY, CDT_CONFIG_MAX, &text);
 	if (!ret)
-		ret = cdt_config_parse(text.buf, text.len, &cfg, &why);
+		ret = cdt_config_parse(text.buf, text.len, &cfg, &bad);
+	/* Another store's copy would make its parameters this store's for good (repair). */
+	if (!ret && !cdt_config_copy_fits(damaged->buf, damaged->len, &cfg, why))
+		ret = -1;
+	strbuf_release(&bad);
 	if (ret < 0) {
 		strbuf_release(&text);
-		strbuf_release(&why);
 		return -1;
 	}
 	s->cfg = cfg;
 	strbuf_release(&s->config_text);
 	s->config_text = text;	/* taken over */
-	s->config_copy_used = xstrdup(damage);
+	s->config_copy_used = xstrdup(why->buf);
 	warning("store '%s' has a damaged config (%s): using its copy '%s' (run 'cdt repair')",
-		s->path, damage, CDT_CONFIG_COPY);
-	strbuf_release(&why);
+		s->path, why->buf, CDT_CONFIG_COPY);
 	return 0;
 }
 
@@ -391,7 +427,7 @@ static int open_store(const char *path, int salvage, struct cdt_store **out)
 		}
 	}
 	/* Damaged (or unreadable): its copy, when that is whole, stands in. */
-	if (ret < 0 && use_config_copy(s, why.buf) < 0) {
+	if (ret < 0 && use_config_copy(s, &text, &why) < 0) {
 		if (salvage) {
 			salvage_config(s, why.buf);
 		} else if (ret == -EIO) {

@@ -99,6 +99,16 @@ int cdt_store_restore_config(struct cdt_store *s);
  * copy is then missing).
  */
 void cdt_store_keep_config_copy(struct cdt_store *s);
+/*
+ * Can `copy` stand in for the damaged config whose bytes are
+ * damaged[0..len) (empty when it could not be read)? Not when those still
+ * name a store id that differs from the copy's in most of its digits (a
+ * copy of another store put in place, whose parameters repair would make
+ * this store's): 0, said in why ("; its copy ... is another store's
+ * ..."). Else 1.
+ */
+int cdt_config_copy_fits(const char *damaged, size_t len, const struct cdt_config *copy,
+			 struct strbuf *why);
 
 const char *cdt_store_path(const struct cdt_store *s);
 /* "objects", "packs", ...: the name of one part of the store. */

@@ -533,28 +533,34 @@ static int seed_read(const struct cdt_id *id, uint32_t want_len, unsigned char *
 }
 
 /*
- * The remote store's config is damaged (`damage` says how): its copy,
- * when it comes and parses, is used in its place (into cfg and
- * r->config), and that is said. 0, or -1 (no usable copy; nothing
- * changed).
+ * The remote store's config is damaged (`damage` says how; r->config
+ * holds its bytes): its copy, when it comes, parses and is this store's,
+ * is used in its place (into cfg and r->config), and that is said. 0, or
+ * -1 (no usable copy; nothing changed but damage, which may say why the
+ * copy is not used).
  */
-static int use_config_copy(struct remote *r, const char *damage, struct cdt_config *cfg)
+static int use_config_copy(struct remote *r, struct strbuf *damage, struct cdt_config *cfg)
 {
 	struct strbuf text = STRBUF_INIT, why = STRBUF_INIT;
+	struct cdt_config copy;
 	int ret;
 
 	ret = remote_get_whole(r, CDT_CONFIG_COPY, CDT_CONFIG_MAX, &text, &why);
 	if (!ret)
-		ret = cdt_config_parse(text.buf, text.len, cfg, &why);
+		ret = cdt_config_parse(text.buf, text.len, &copy, &why);
+	/* Another store's copy: its id would name the cache, its parameters the reads. */
+	if (!ret && !cdt_config_copy_fits(r->config.buf, r->config.len, &copy, damage))
+		ret = -1;
 	strbuf_release(&why);
 	if (ret) {
 		strbuf_release(&text);
 		return -1;
 	}
+	*cfg = copy;
 	strbuf_release(&r->config);
 	r->config = text;	/* taken over */
-	r->config_damage = xstrdup(damage);
-	warning("store '%s' has a damaged config (%s): using its copy '%s'", r->base, damage,
+	r->config_damage = xstrdup(damage->buf);
+	warning("store '%s' has a damaged config (%s): using its copy '%s'", r->base, damage->buf,
 		CDT_CONFIG_COPY);
 	return 0;
 }
@@ -603,7 +609,7 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 	}
 	ret = cdt_config_parse(r->config.buf, r->config.len, &cfg, &why);
 	/* Damaged (a newer format is not): its copy, when that is whole, stands in. */
-	if (ret && ret != -CDT_EVERSION && !use_config_copy(r, why.buf, &cfg))
+	if (ret && ret != -CDT_EVERSION && !use_config_copy(r, &why, &cfg))
 		ret = 0;
 	if (ret) {
 		ret = error_code(ret, "cannot use store '%s': %s", r->base, why.buf);
