@@ -178,3 +178,33 @@ load test_helper
 	c repair > /dev/null
 	cmp "$T/config.good" "$S/config"
 }
+
+@test "an add that waited for the lock while gc --recompress changed the config does not put the old config in the copy" {
+	command -v flock >/dev/null || skip_or_fail "flock(1) is not installed"
+	c init -q --codec zlib "$S"
+	printf 'x\n' > f
+	c add -q f
+	# The config gc --recompress writes (a clone of the store converted).
+	cp -a "$S" "$T/converted"
+	"$CDT" --store "$T/converted" gc --recompress > /dev/null
+	grep -q '^format 2$' "$T/converted/config"
+	mkfifo go
+	flock -x "$S/lock" sh -c ': > held; cat go > /dev/null' &
+	holder=$!
+	for _ in $(seq 1 500); do [ -e held ] && break; sleep 0.01; done
+	printf 'y\n' > g
+	c add -q g 2> add.err &
+	adder=$!
+	for _ in $(seq 1 500); do grep -q waiting add.err && break; sleep 0.01; done
+	grep -q waiting add.err || fail "add never waited for the lock"
+	# What gc --recompress leaves while the add waits: the new config and its copy.
+	cp "$T/converted/config" "$S/config"
+	cp "$T/converted/config" "$S/config.copy"
+	echo > go
+	wait "$holder"
+	wait "$adder"
+	cmp "$T/converted/config" "$S/config"
+	cmp "$S/config" "$S/config.copy" || fail "the copy is now: $(cat "$S/config.copy")"
+	run_split c fsck
+	assert_status 0
+}

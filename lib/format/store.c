@@ -691,21 +691,29 @@ int cdt_store_holds_dir(const struct cdt_store *s, int dirfd)
 
 void cdt_store_keep_config_copy(struct cdt_store *s)
 {
-	struct strbuf have = STRBUF_INIT, why = STRBUF_INIT;
+	struct strbuf have = STRBUF_INIT, now = STRBUF_INIT, why = STRBUF_INIT;
+	struct cdt_config cfg;
 	int ret;
 
 	if (s->config_copy_kept || s->config_damage || s->config_copy_used || !s->config_text.len)
 		return;
 	s->config_copy_kept = 1;
-	ret = read_small_fileat(s->rootfd, CDT_CONFIG_COPY, CDT_CONFIG_MAX, &have);
-	if (!ret && have.len == s->config_text.len &&
-	    !memcmp(have.buf, s->config_text.buf, have.len))
+	/*
+	 * The copy follows the config as it is now, with the lock held, not
+	 * as this process read it at open: a gc --recompress may have changed
+	 * it while this one waited for the lock.
+	 */
+	if (read_small_fileat(s->rootfd, "config", CDT_CONFIG_MAX, &now) < 0 ||
+	    cdt_config_parse(now.buf, now.len, &cfg, &why) < 0)
 		goto out;
-	if (write_config_file(s->rootfd, s->path, CDT_CONFIG_COPY, s->config_text.buf,
-			      s->config_text.len, &why) < 0)
+	ret = read_small_fileat(s->rootfd, CDT_CONFIG_COPY, CDT_CONFIG_MAX, &have);
+	if (!ret && have.len == now.len && !memcmp(have.buf, now.buf, have.len))
+		goto out;
+	if (write_config_file(s->rootfd, s->path, CDT_CONFIG_COPY, now.buf, now.len, &why) < 0)
 		warning("the config's copy is not kept: %s", why.buf);
 out:
 	strbuf_release(&have);
+	strbuf_release(&now);
 	strbuf_release(&why);
 }
 

@@ -95,7 +95,9 @@ int cdt_store_restore_config(struct cdt_store *s);
  * Make the copy what the config is, when it is missing (a store made
  * before copies), damaged or different (a change of the config cut
  * short): called by writers with the store's lock held, never by readers
- * or checkers. Once a process; a failure is said as a warning (only the
+ * or checkers. The config is read again then (a gc --recompress may have
+ * changed it since this process opened the store); a damaged one leaves
+ * the copy as it is. Once a process; a failure is said as a warning (only the
  * copy is then missing).
  */
 void cdt_store_keep_config_copy(struct cdt_store *s);
