@@ -208,3 +208,26 @@ load test_helper
 	run_split c fsck
 	assert_status 0
 }
+
+@test "a FIFO in place of the config's copy is not waited on: readers, fsck and writers go on" {
+	init_store
+	printf 'x\n' > f
+	c add -q f
+	cp "$S/config" "$T/config.good"
+	rm "$S/config.copy"
+	mkfifo "$S/config.copy"
+	run_split timeout 10 "$CDT" --store "$S" fsck
+	assert_status 1
+	assert_out_contains "config.copy"
+	# The config damaged: no copy to stand in, refused at once.
+	printf 'torn\n' >> "$S/config"
+	run_split timeout 10 "$CDT" --store "$S" cat f
+	assert_status 1
+	assert_one_line_err
+	assert_err_contains "corrupt config: config has text after its checksum"
+	cp "$T/config.good" "$S/config"
+	run_split timeout 10 "$CDT" --store "$S" add -q f
+	assert_status 0
+	[ -f "$S/config.copy" ]
+	cmp "$S/config" "$S/config.copy"
+}

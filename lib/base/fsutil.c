@@ -320,7 +320,8 @@ int rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
 
 int read_small_fileat(int dirfd, const char *path, size_t max, struct strbuf *out)
 {
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO in the file's place is refused below, not waited on. */
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	struct stat st;
 	ssize_t n;
 	int ret = 0;
