@@ -359,3 +359,19 @@ PY
 	c add -r --prefix g2 src > out
 	[ "$(unread out)" = 3 ] || fail "$(cat out)"
 }
+
+@test "two adds of two trees at the same time keep each other's entries of the cache" {
+	init_store
+	old_tree
+	# The first loads the (empty) cache and stops; the second adds its
+	# tree whole and writes the cache back; then the first writes it back.
+	CDT_TEST_PAUSE=files-cache "$CDT" --store "$S" add -q -r --prefix g1 src &
+	pid=$!
+	wait_stopped $pid
+	c add -q -r --prefix g2 side
+	kill -CONT $pid
+	wait $pid
+	[ "$(cache_count)" = 4 ] || fail "$(cache_count) entries"
+	c add -r --prefix h src side > out
+	[ "$(unread out)" = 4 ] || fail "$(cat out)"
+}

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -256,19 +257,10 @@ static int cmp_key(const void *a, const void *b)
 	const struct fc_entry *x = a, *y = b;
 	int c = memcmp(x->key, y->key, KEY);
 
-	/* What this run recorded, then the newest, first among equal keys: the one kept. */
+	/* What this run recorded first among equal keys: the one kept. */
 	if (!c)
 		c = y->recorded - x->recorded;
-	if (!c)
-		c = x->age < y->age ? -1 : x->age > y->age;
 	return c;
-}
-
-static int cmp_age(const void *a, const void *b)
-{
-	const struct fc_entry *x = a, *y = b;
-
-	return x->age < y->age ? -1 : x->age > y->age;
 }
 
 /* Does e age in this run: not seen, though the walk of its root was? */
@@ -282,12 +274,120 @@ static int ages(const struct cdt_filescache *c, const struct fc_entry *e, int ag
 	return cdt_idset_has(&c->walked, &id);
 }
 
+/*
+ * The entries this run has a word on, sorted by key, no key twice: those
+ * it recorded, and those it found (young again). *n gets their count.
+ */
+static struct fc_entry *own_entries(const struct cdt_filescache *c, size_t *n)
+{
+	struct fc_entry *v;
+	size_t k = c->nadd, i, keep;
+
+	for (i = 0; i < c->nold; i++)
+		k += c->old[i].seen;
+	v = xcalloc(k + 1, sizeof(*v));
+	for (k = 0, i = 0; i < c->nadd; i++)
+		v[k++] = c->add[i];
+	for (i = 0; i < c->nold; i++)
+		if (c->old[i].seen)
+			v[k++] = c->old[i];
+	for (i = 0; i < k; i++)
+		v[i].age = 0;
+	qsort(v, k, sizeof(*v), cmp_key);
+	for (keep = 0, i = 0; i < k; i++)
+		if (!keep || memcmp(v[keep - 1].key, v[i].key, KEY))
+			v[keep++] = v[i];
+	*n = keep;
+	return v;
+}
+
+/*
+ * The cache as it is when this run writes it back: the file, or when it
+ * is missing or cannot be used, the entries this run loaded.
+ */
+struct fc_base {
+	const unsigned char *map;	/* the file (NULL: c->old) */
+	size_t len;
+	const struct fc_entry *v;
+	size_t n;
+};
+
+static void base_load(const struct cdt_filescache *c, int dfd, struct fc_base *b)
+{
+	uint64_t n;
+
+	memset(b, 0, sizeof(*b));
+	if (!map_file_at(dfd, "files", HDR + CDT_ID_LEN,
+			 HDR + (uint64_t)CDT_FILESCACHE_MAX * CDT_FILESCACHE_REC + CDT_ID_LEN,
+			 &b->map, &b->len) &&
+	    !cdt_filescache_parse(b->map, b->len, &n)) {
+		b->n = n;
+		return;
+	}
+	/* Derived data: what cannot be used is replaced by this run's view. */
+	if (b->map)
+		munmap((void *)b->map, b->len);
+	b->map = NULL;
+	b->v = c->old;
+	b->n = c->nold;
+}
+
+static const unsigned char *base_key(const struct fc_base *b, size_t i)
+{
+	return b->map ? b->map + HDR + i * CDT_FILESCACHE_REC : b->v[i].key;
+}
+
+static void base_get(const struct fc_base *b, size_t i, struct fc_entry *e)
+{
+	if (b->map) {
+		decode_rec(b->map + HDR + i * CDT_FILESCACHE_REC, e);
+	} else {
+		*e = b->v[i];
+		e->seen = e->recorded = 0;
+	}
+}
+
+/* A walk, in key order, of the cache this run writes: the base, with this run's entries in it. */
+struct fc_merge {
+	const struct cdt_filescache *c;
+	const struct fc_base *base;
+	const struct fc_entry *own;
+	size_t nown, i, j;
+	int age;
+};
+
+/* The next entry: 1 with *e set, or 0 at the end. */
+static int merge_next(struct fc_merge *m, struct fc_entry *e)
+{
+	while (m->i < m->base->n || m->j < m->nown) {
+		int cmp = m->i == m->base->n ? 1 : m->j == m->nown ? -1 :
+			  memcmp(base_key(m->base, m->i), m->own[m->j].key, KEY);
+
+		if (cmp >= 0) {
+			/* This run's word on a path wins over what is there. */
+			m->i += !cmp;
+			*e = m->own[m->j++];
+			return 1;
+		}
+		/* Another's (or one this run did not see): kept, aged as this run ages its own. */
+		base_get(m->base, m->i++, e);
+		if (ages(m->c, e, m->age))
+			e->age++;
+		if (e->age < CDT_FILESCACHE_MAX_AGE)
+			return 1;
+	}
+	return 0;
+}
+
 int cdt_filescache_save(struct cdt_filescache *c, int age)
 {
-	struct fc_entry *all;
+	struct fc_entry *own, e;
+	struct fc_base base = { 0 };
+	struct fc_merge m;
 	struct cdt_csum_file *f = NULL;
 	unsigned char rec[CDT_FILESCACHE_REC], hdr[HDR];
-	size_t n = 0, i, keep;
+	size_t count[CDT_FILESCACHE_MAX_AGE] = { 0 };
+	size_t nown, n = 0, i, cut = CDT_FILESCACHE_MAX_AGE, at_cut = 0, taken = 0;
 	int dfd, ret;
 
 	/*
@@ -299,36 +399,39 @@ int cdt_filescache_save(struct cdt_filescache *c, int age)
 			c->changed = 1;
 	if (!c->changed)
 		return 0;
-	all = xcalloc(c->nold + c->nadd + 1, sizeof(*all));
-	for (i = 0; i < c->nadd; i++)
-		all[n++] = c->add[i];
-	for (i = 0; i < c->nold; i++) {
-		struct fc_entry e = c->old[i];
-
-		if (e.seen)
-			e.age = 0;
-		else if (ages(c, &e, age))
-			e.age++;
-		if (e.age < CDT_FILESCACHE_MAX_AGE)
-			all[n++] = e;
-	}
-	for (i = 0; i < c->nadd; i++)
-		all[i].age = 0;
-	qsort(all, n, sizeof(*all), cmp_key);
-	for (keep = 0, i = 0; i < n; i++)
-		if (!keep || memcmp(all[keep - 1].key, all[i].key, KEY))
-			all[keep++] = all[i];
-	n = keep;
-	if (n > CDT_FILESCACHE_MAX) {
-		/* Keep the youngest. */
-		qsort(all, n, sizeof(*all), cmp_age);
-		n = CDT_FILESCACHE_MAX;
-		qsort(all, n, sizeof(*all), cmp_key);
-	}
+	own = own_entries(c, &nown);
 	dfd = cache_dirfd(c->store, 1);
 	if (dfd < 0) {
 		ret = dfd;
 		goto out;
+	}
+	/*
+	 * Adds run together (the store lock is shared), and each loaded the
+	 * cache when it began: each merges its entries into the cache as it
+	 * is now, one at a time, so none loses another's. (Where cache/
+	 * cannot be locked, two saves at once may still: the cache costs
+	 * reads then, never data.)
+	 */
+	while (flock(dfd, LOCK_EX) < 0 && errno == EINTR)
+		;
+	base_load(c, dfd, &base);
+	memset(&m, 0, sizeof(m));
+	m.c = c;
+	m.base = &base;
+	m.own = own;
+	m.nown = nown;
+	m.age = age;
+	while (merge_next(&m, &e))
+		count[e.age]++;
+	/* At most CDT_FILESCACHE_MAX entries: the youngest. */
+	for (i = 0; i < CDT_FILESCACHE_MAX_AGE; i++) {
+		if (n + count[i] > CDT_FILESCACHE_MAX) {
+			cut = i;
+			at_cut = CDT_FILESCACHE_MAX - n;
+			n = CDT_FILESCACHE_MAX;
+			break;
+		}
+		n += count[i];
 	}
 	ret = cdt_csum_file_open(cdt_store_dirfd(c->store, CDT_DIR_TMP), "filescache", &f);
 	if (ret < 0)
@@ -338,8 +441,11 @@ int cdt_filescache_save(struct cdt_filescache *c, int age)
 	hdr[4] = CDT_FILESCACHE_VERSION;
 	put_le64(hdr + 8, n);
 	ret = cdt_csum_file_write(f, hdr, sizeof(hdr));
-	for (i = 0; i < n && !ret; i++) {
-		encode_rec(&all[i], rec);
+	m.i = m.j = 0;
+	while (!ret && merge_next(&m, &e)) {
+		if (e.age > cut || (e.age == cut && taken++ >= at_cut))
+			continue;
+		encode_rec(&e, rec);
 		ret = cdt_csum_file_write(f, rec, sizeof(rec));
 	}
 	/* Derived data: not synced. A torn file after a crash fails its checksum. */
@@ -351,9 +457,11 @@ out:
 	if (ret < 0)
 		warning("cannot write the files cache: %s", cdt_strerror(ret));
 	cdt_csum_file_free(f);
+	if (base.map)
+		munmap((void *)base.map, base.len);
 	if (dfd >= 0)
-		close(dfd);
-	free(all);
+		close(dfd);	/* (and the lock with it) */
+	free(own);
 	return ret;
 }
 

@@ -27,6 +27,8 @@
  * (for a file named on the command line, its parent). An add that stores
  * something ages the entries it did not see whose root it walked; one
  * that stores nothing, and entries of trees it did not walk, do not age.
+ * Adds that run together each merge their entries into the file as it is
+ * when they write it back, one at a time (flock() of cache/).
  * Entries CDT_FILESCACHE_MAX_AGE old are dropped, and the file never
  * holds more than CDT_FILESCACHE_MAX entries (the oldest go first). A
  * cache of an older version is dropped without a warning.
@@ -70,7 +72,10 @@ void cdt_filescache_walked(struct cdt_filescache *c, const char *absdir);
 /*
  * Write the cache back (atomically: temporary file, rename) if anything
  * changed; with `age` (the run stored something), entries not seen whose
- * root was walked age first. 0 or -errno (reported as a warning: the cache
+ * root was walked age first. Under an exclusive flock() of cache/, this
+ * run's entries are merged into the cache as it is then (adds run
+ * together: each keeps the others' entries), or into the one loaded when
+ * that is gone or damaged. 0 or -errno (reported as a warning: the cache
  * is only a cache).
  */
 int cdt_filescache_save(struct cdt_filescache *c, int age);
