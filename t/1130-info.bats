@@ -471,3 +471,12 @@ packs_settled() {
 	c add -q b
 	[ "$(stat -c %i "$S/info/packs")" = "$before" ] || fail "info/packs written again"
 }
+
+@test "a gc stopped before its end leaves info/packs listing the packs there are" {
+	lose_packs
+	printf x >> "$S/names/b"
+	run_split c gc
+	assert_status 1
+	assert_err_contains "not collecting garbage: 1 damaged name or manifest"
+	packs_settled 20	# (and the damaged name: 16)
+}

@@ -228,8 +228,11 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	if (flags & CDT_GC_RECOMPRESS) {
 		ret = cdt_recompress(s, level, dry, flags & CDT_GC_VERBOSE ? report : NULL, data,
 				     &res->recompress);
-		if (ret < 0)
+		if (ret < 0) {
+			if (!dry)
+				cdt_serverinfo_packs_settle(s);	/* (as below) */
 			return ret;
+		}
 	}
 	sw.store = s;
 	sw.live = &l;
@@ -258,28 +261,28 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	}
 	if (ret < 0) {
 		error("cannot check the pack indexes: %s", cdt_strerror(ret));
-		goto out;
+		goto stopped;
 	}
 	if (sw.index_unreadable) {
 		ret = -EIO;	/* (said above, pack by pack) */
-		goto out;
+		goto stopped;
 	}
 	ret = cdt_live_mark(s, &l);
 	if (ret < 0)
-		goto out;
+		goto stopped;
 	if (l.unreadable) {
 		/* (A manifest that cannot be read stops the mark itself.) */
 		ret = error_code(-EIO, "not collecting garbage: %llu name%s could not be read: "
 				 "what is live is unknown (run 'cdt fsck')",
 				 (unsigned long long)l.unreadable, l.unreadable == 1 ? "" : "s");
-		goto out;
+		goto stopped;
 	}
 	if (l.damaged) {
 		ret = error_code(-CDT_ECORRUPT, "not collecting garbage: %llu damaged name%s or manifest%s "
 				  "make it unknown what is live (run 'cdt fsck')",
 				  (unsigned long long)l.damaged, l.damaged == 1 ? "" : "s",
 				  l.damaged == 1 ? "" : "s");
-		goto out;
+		goto stopped;
 	}
 	sw.reader = cdt_chunk_reader_new(s);
 	sw.raw = xmalloc(cdt_store_chunker(s)->max_size);
@@ -373,6 +376,14 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	goto out;
 fail_walk:
 	error("cannot walk the store: %s", cdt_strerror(ret));
+stopped:
+	/*
+	 * Stopped before info/ is written whole: info/packs agrees with
+	 * packs/ as gc leaves them all the same, whatever left it stale
+	 * before (compared first, written only when it differs).
+	 */
+	if (!dry)
+		cdt_serverinfo_packs_settle(s);
 out:
 	while (sw.nunusable)
 		free(sw.unusable[--sw.nunusable]);
