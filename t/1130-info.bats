@@ -480,3 +480,9 @@ packs_settled() {
 	assert_err_contains "not collecting garbage: 1 damaged name or manifest"
 	packs_settled 20	# (and the damaged name: 16)
 }
+
+@test "rm --ignore-missing that removes nothing leaves info/packs listing the packs there are" {
+	lose_packs
+	c rm -q --ignore-missing nothing
+	packs_settled 4
+}

@@ -253,6 +253,8 @@ static void update_info(struct cdt_remover *r)
 	if (!r->nremoved) {
 		cdt_info_intent_end(r->intent, 1);
 		r->intent = NULL;
+		/* No table to change; info/packs agrees with packs/ all the same (cheap when it does). */
+		cdt_serverinfo_packs_settle(r->store);
 		return;
 	}
 	cdt_crash_point("info");	/* names removed, tables not yet */
