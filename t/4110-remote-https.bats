@@ -169,6 +169,10 @@ cache_dir() {
 	assert_status 0
 	[ "$output" = hello ]
 	assert_one_line_err
+	# fsck of the served store says so, as of a local one.
+	run_split r fsck
+	assert_status 64
+	assert_out_contains "config-corrupt config: config checksum does not match its contents; its copy config.copy is whole and stands in for it"
 	cp "$S/config" "$S/config.copy"
 	run_split "$CDT" --cache "$T/cache2" --store "$R" ls
 	assert_status 1

@@ -4,6 +4,7 @@
 #include "format/manifest.h"
 #include "format/names.h"
 #include "ops/chunks.h"
+#include "ops/remote.h"
 #include "format/pack.h"
 #include "base/util.h"
 #include "base/fsutil.h"
@@ -365,6 +366,10 @@ int cdt_fsck_check_data(struct cdt_fsck *f)
 		fsck_report(f, CDT_FSCK_CONFIG_CORRUPT, xstrdup("config"), 0,
 			    "%s; no command but fsck can use the store (chunk layouts not checked)",
 			    damage);
+	else if ((damage = cdt_remote_config_damage(f->s)))
+		fsck_report(f, CDT_FSCK_CONFIG_CORRUPT, xstrdup("config"), 0,
+			    "%s; its copy %s is whole and stands in for it: the config is put back "
+			    "from it where the store is served", damage, CDT_CONFIG_COPY);
 	else if ((damage = cdt_store_config_copy_used(f->s)))
 		fsck_report(f, CDT_FSCK_CONFIG_CORRUPT, xstrdup("config"), 0,
 			    "%s; its copy %s is whole and stands in for it: 'cdt repair' writes "

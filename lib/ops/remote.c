@@ -675,6 +675,11 @@ fail:
 	return ret;
 }
 
+const char *cdt_remote_config_damage(const struct cdt_store *s)
+{
+	return the_remote && cdt_store_remote_url(s) ? the_remote->config_damage : NULL;
+}
+
 void cdt_remote_counters(uint64_t *requests, uint64_t *bytes)
 {
 	cdt_http_counters(requests, bytes);

@@ -46,6 +46,12 @@ int cdt_remote_init(const char *url, const struct cdt_config *cfg);
 
 /* Can the remote store of cache s be written (s3://)? */
 int cdt_remote_writable(const struct cdt_store *s);
+/*
+ * Why the remote store's config was damaged, its copy config.copy standing
+ * in for it (s is its cache); NULL when its config was sound or s is a
+ * local store.
+ */
+const char *cdt_remote_config_damage(const struct cdt_store *s);
 
 /*
  * After names were written into the cache s of a writable remote store
