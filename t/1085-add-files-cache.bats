@@ -375,3 +375,17 @@ PY
 	c add -r --prefix h src side > out
 	[ "$(unread out)" = 4 ] || fail "$(cat out)"
 }
+
+@test "a FIFO in place of the cache is not waited on: add reads every file and writes the cache" {
+	init_store
+	old_tree
+	mkdir -p "$S/cache"
+	mkfifo "$S/cache/files"
+	run_split timeout 5 "$CDT" --store "$S" add -q -r --prefix g1 src
+	assert_status 0
+	[ "$err" = "warning: ignoring the files cache '$S/cache/files': data is corrupt; every file is read" ] ||
+		fail "$err"
+	[ -f "$S/cache/files" ] || fail "the FIFO is still there"
+	c add -r --prefix g2 src > out
+	[ "$(unread out)" = 3 ] || fail "$(cat out)"
+}

@@ -363,7 +363,8 @@ int map_file_at(int dirfd, const char *name, uint64_t min, uint64_t max,
 {
 	struct stat st;
 	void *m;
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in the file's place is refused below, not waited on. */
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 
 	if (fd < 0)
 		return errno == ELOOP ? -CDT_ECORRUPT : -errno;
