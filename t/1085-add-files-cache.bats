@@ -389,3 +389,25 @@ PY
 	c add -r --prefix g2 src > out
 	[ "$(unread out)" = 3 ] || fail "$(cat out)"
 }
+
+@test "a directory in place of the cache, or a file or symbolic link in place of cache/, does not stop it for good" {
+	local kind
+	old_tree
+	mkdir -p "$T/elsewhere/files"
+	for kind in dir file symlink; do
+		rm -rf "$S"
+		init_store
+		case $kind in
+		dir) mkdir -p "$S/cache/files/sub" ;;
+		file) echo not a directory > "$S/cache" ;;
+		symlink) ln -s "$T/elsewhere" "$S/cache" ;;
+		esac
+		run_split c add -q -r --prefix g1 src
+		assert_status 0
+		run_split c add -r --prefix g2 src
+		assert_status 0
+		[ -z "$err" ] || fail "$kind: $err"
+		[ "$(unread "$T/.out")" = 3 ] || fail "$kind: $output"
+	done
+	[ -d "$T/elsewhere/files" ] || fail "the symbolic link was followed"
+}

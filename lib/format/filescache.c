@@ -118,6 +118,13 @@ static int cache_dirfd(struct cdt_store *s, int create)
 	if (create && mkdirat(root, "cache", 0777) < 0 && errno != EEXIST)
 		return -errno;
 	fd = openat(root, "cache", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/*
+	 * Anything else there (a file, a FIFO, a symbolic link, never
+	 * followed) is removed, so that it cannot stop the cache for good.
+	 */
+	if (fd < 0 && create && (errno == ENOTDIR || errno == ELOOP) &&
+	    !unlinkat(root, "cache", 0) && !mkdirat(root, "cache", 0777))
+		fd = openat(root, "cache", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -452,6 +459,9 @@ int cdt_filescache_save(struct cdt_filescache *c, int age)
 	if (!ret)
 		ret = cdt_csum_file_finish(f, CDT_CSUM_APPEND, NULL);
 	if (!ret)
+		ret = cdt_csum_file_rename(f, dfd, "files", 0);
+	/* A directory in its place (no writer makes one) is removed, as above. */
+	if (ret == -EISDIR && !(ret = remove_tree_at(dfd, "files", 0)))
 		ret = cdt_csum_file_rename(f, dfd, "files", 0);
 out:
 	if (ret < 0)
