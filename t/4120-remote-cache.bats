@@ -252,3 +252,33 @@ marked() {
 	ls "$T/cache" > caches
 	[ "$(grep -c "^$id-[0-9a-f]\{16\}\$" caches)" = 2 ] || fail "caches: $(cat caches)"
 }
+
+@test "a view that read part of a pack reads the rest after another command trims the cache to nothing" {
+	served_store
+	load lib-mount
+	need_fuse
+	M=$T/mnt
+	mkdir -p "$M"
+	# No read-ahead of the view: a short read fetches only part of the pack.
+	run_split r mount -o readahead=0 "$M"
+	assert_status 0
+	head -c 10000 "$M/f1" > part
+	head -c 10000 f1 > want
+	cmp part want || fail "the view read the start of f1 wrong"
+	first=$(pack_bytes)
+	p1=$(pack_of f1)
+	held=$(marked "$p1")
+	[ "$held" -gt 0 ] && [ "$held" -lt "$(stat -c %s "$CD/packs/$p1.have")" ] ||
+		fail "$held blocks of f1's pack cached: want some, not all"
+	# Another command frees all of it while the view is up.
+	run_split r --cache-size 1 ls
+	assert_status 0
+	[ "$(marked "$p1")" = 0 ] || fail "f1's pack was not freed"
+	[ -f "$CD/packs/$p1.pack" ] && [ -f "$CD/packs/$p1.have" ] ||
+		fail "the trim removed the files of a pack the view reads"
+	# Its start was freed under the view, and its rest never fetched.
+	cmp "$M/f1" f1 || fail "the view read f1 wrong after the trim"
+	[ "$(pack_bytes)" -gt "$first" ] || fail "nothing fetched after the trim"
+	check_marks
+	"$CDT" umount "$M"
+}
