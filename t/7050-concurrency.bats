@@ -326,6 +326,9 @@ read_resume() {
 	init_store --chunk-size 8K
 	gen_bytes 1 100000 > f
 	gen_bytes 2 100000 > g
+	# Two mtimes apart whatever the clock's tick (files written within one may share it).
+	touch -d '2020-01-01 00:00:00' f
+	touch -d '2021-01-01 00:00:00' g
 	c add -q --name g1/f f
 	c add -q --name g2/f g
 	# The names walked; no manifest opened yet.
