@@ -53,7 +53,6 @@ struct heal {
 	size_t wm;		/* index into wman */
 	char *what;		/* the file, opened again if chunks need it */
 	int follow;		/* named by the user: a symbolic link may be followed */
-	uint64_t size;
 	int committed, err;
 	uint64_t added;		/* chunks the store did not hold */
 };

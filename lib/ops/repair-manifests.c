@@ -117,7 +117,7 @@ static void heal_done(const struct cdt_name_entry *e, const struct cdt_ingest_re
  * name uses another content now), or -errno (reported).
  */
 static int queue_manifest(struct cdt_repair *r, int fd, const char *what, int follow,
-			  uint64_t size, struct wanted_manifest *wm)
+			  struct wanted_manifest *wm)
 {
 	struct cdt_ingest_result res;
 	struct cdt_name_entry meta;
@@ -159,7 +159,6 @@ static int queue_manifest(struct cdt_repair *r, int fd, const char *what, int fo
 	h->wm = (size_t)(wm - r->wman);
 	h->what = xstrdup(what);
 	h->follow = follow;
-	h->size = size;
 	memset(&res, 0, sizeof(res));
 	ret = cdt_ingest_queue_expect(r->heal_ing, fd, what, &meta, &wm->id, NULL,
 				      (void *)(uintptr_t)r->nheals, &res);
@@ -250,7 +249,7 @@ int repair_heal_manifest(struct cdt_repair *r, int fd, const char *what, int fol
 			break;
 	if (!wm)
 		return 0;
-	ret = queue_manifest(r, fd, what, follow, size, wm);
+	ret = queue_manifest(r, fd, what, follow, wm);
 	if (ret < 0)
 		return ret;
 	if (r->nheals >= HEAL_GROUP)
