@@ -27,6 +27,10 @@
 #               leaves out directories, and the blocks allocated, du -sB1)
 #   restore     restore gen5.tar into a regular file in an empty directory
 #               (checked against the input's SHA-256 afterwards, untimed)
+#   to null     write gen5.tar to /dev/null, the tool's own cost without
+#               the disk's (cdt cat, borg extract --stdout, restic dump,
+#               bup join, zbackup restore; casync extracts only into a
+#               file or a device, so not measured); a failing exit fails it
 #   duplicate   in a second fresh repository, store rand1.bin (untimed),
 #               then time storing rand2.bin, an identical 1 GiB file;
 #               skipped with DUP=0, and then "not measured" in the table
@@ -207,6 +211,7 @@ trap 'exit 130' INT TERM
 #   T_add REPO NAME PATH  store PATH (relative to DATA, the current
 #                         directory) as archive, snapshot or name NAME
 #   T_restore REPO NAME PATH OUT  write the stored PATH to OUT/PATH
+#   T_stream REPO NAME PATH  write the stored PATH to /dev/null (optional)
 # REPO is an absolute path that does not exist yet; everything the tool keeps
 # outside it (caches, security data) goes to $W/home, removed with the
 # repository.
@@ -226,6 +231,9 @@ cdt_add() {
 cdt_restore() {
 	"$CDT" --store "$1" cat -o "$4/$3" "$2"
 }
+cdt_stream() {
+	"$CDT" --store "$1" cat "$2" >/dev/null
+}
 
 borg_version() {
 	borg --version | sed 's/^borg //'
@@ -241,6 +249,9 @@ borg_add() {
 }
 borg_restore() {
 	(cd "$4" && exec borg extract "$1::$2" "$3")
+}
+borg_stream() {
+	borg extract --stdout "$1::$2" "$3" >/dev/null
 }
 
 restic_version() {
@@ -259,6 +270,10 @@ restic_add() {
 }
 restic_restore() {
 	restic -r "$1" restore -q latest --tag "$2" --target "$4"
+}
+# A single file backed up is kept at the root of its snapshot.
+restic_stream() {
+	restic -r "$1" dump -q --tag "$2" latest "/$(basename "$3")" >/dev/null
 }
 
 casync_version() {
@@ -292,6 +307,9 @@ bup_add() {
 bup_restore() {
 	bup -d "$1" join "$2" >"$4/$3"
 }
+bup_stream() {
+	bup -d "$1" join "$2" >/dev/null
+}
 
 # zbackup has no --version; its help (on stderr) names the version, and
 # Debian's zbackup 1.5 still calls itself 1.4. It writes its messages,
@@ -313,6 +331,9 @@ zbackup_add() {
 }
 zbackup_restore() {
 	zbackup restore --non-encrypted "$1/backups/$2" >"$4/$3"
+}
+zbackup_stream() {
+	zbackup restore --non-encrypted "$1/backups/$2" >/dev/null
 }
 
 # Keep each tool's state in the scratch directory and out of every prompt.
@@ -500,6 +521,9 @@ run_tool() {
 	timed "$rt.restore" "${rt}_restore" "$repo" "$(gen_name "$GEN_LAST")" "$GEN_LAST" "$W/out" || { fail "$rt" "restoring $GEN_LAST"; return 1; }
 	got=$(sha256sum <"$W/out/$GEN_LAST" | cut -d' ' -f1)
 	[ "$got" = "$LAST_SHA" ] || { echo "restored $GEN_LAST has SHA-256 $got" >"$W/log"; fail "$rt" "restore differs"; return 1; }
+	if command -v "${rt}_stream" >/dev/null; then
+		timed "$rt.stream" "${rt}_stream" "$repo" "$(gen_name "$GEN_LAST")" "$GEN_LAST" || { fail "$rt" "writing $GEN_LAST to /dev/null"; return 1; }
+	fi
 	rm -rf "$repo" "${W:?}/home" "$W/out"
 	[ "$DUP" = 1 ] || return 0
 	mkdir -p "${W:?}/home"
@@ -545,6 +569,7 @@ for t in $MEASURED; do
 	set_var "F_$t" "$(mbps "$B_FIRST" "$(median "$W/t.$t.first")")"
 	set_var "L_$t" "$(mbps "$B_LATER" "$(median "$W/t.$t.later")")"
 	set_var "R_$t" "$(mbps "$B_RESTORE" "$(median "$W/t.$t.restore")")"
+	set_var "N_$t" "$(mbps "$B_RESTORE" "$(median "$W/t.$t.stream")")"
 	set_var "D_$t" "$(mbps "$B_DUP" "$(median "$W/t.$t.dup")")"
 	set_var "S_$t" "$(mb "$(median "$W/s.$t")")"
 	set_var "SF_$t" "$(mb "$(median "$W/sf.$t")")"
@@ -558,7 +583,7 @@ get() {
 
 # row CELL...: one line of the table, "-" for a figure not measured.
 row() {
-	printf '%-8s %-9s %10s %10s %10s %9s %11s\n' "$1" "$2" "${3:--}" "${4:--}" "${5:--}" "${6:--}" "${7:--}"
+	printf '%-8s %-9s %10s %10s %10s %10s %9s %11s\n' "$1" "$2" "${3:--}" "${4:--}" "${5:--}" "${6:--}" "${7:--}" "${8:--}"
 }
 
 # ratio A B: A / B, empty when either is.
@@ -636,11 +661,12 @@ target() {
 	echo "         is not dropped (that needs privileges): every input is read before each step that stores"
 	echo "         it, so all timed reads come from the page cache; sync before each timed step"
 	echo
-	row tool version "first MB/s" "later MB/s" "restore" "store MB" "duplicate"
+	row tool version "first MB/s" "later MB/s" "restore" "to null" "store MB" "duplicate"
 	for t in $MEASURED; do
-		row "$t" "$(get V "$t")" "$(get F "$t")" "$(get L "$t")" "$(get R "$t")" "$(get S "$t")" "$(get D "$t")"
+		row "$t" "$(get V "$t")" "$(get F "$t")" "$(get L "$t")" "$(get R "$t")" "$(get N "$t")" "$(get S "$t")" "$(get D "$t")"
 	done
 	echo "(first: $GEN_FIRST; later: $DESC_LATER, one command each; restore: $GEN_LAST to a file, MB/s;"
+	echo " to null: $GEN_LAST to /dev/null, MB/s, the tool's own cost;"
 	if [ "$DUP" = 1 ]; then
 		echo " store: du -sb of the repository after $DESC_STORED; duplicate: storing rand2.bin after its copy rand1.bin, MB/s)"
 	else
@@ -659,13 +685,14 @@ target() {
 	done
 	echo
 	echo "CPU seconds (user + system, median) of each step:"
-	printf '%-8s %10s %10s %10s %11s\n' tool first later restore duplicate
+	printf '%-8s %10s %10s %10s %10s %11s\n' tool first later restore "to null" duplicate
 	for t in $MEASURED; do
 		c1=$(median "$W/c.$t.first")
 		c2=$(median "$W/c.$t.later")
 		c3=$(median "$W/c.$t.restore")
+		c5=$(median "$W/c.$t.stream")
 		c4=$(median "$W/c.$t.dup")
-		printf '%-8s %10s %10s %10s %11s\n' "$t" "${c1:--}" "${c2:--}" "${c3:--}" "${c4:--}"
+		printf '%-8s %10s %10s %10s %10s %11s\n' "$t" "${c1:--}" "${c2:--}" "${c3:--}" "${c5:--}" "${c4:--}"
 	done
 	echo
 	echo "store MB after $DESC_STORED, three ways (median):"
@@ -729,9 +756,10 @@ target() {
 		echo "${t}_first_mbps=$(get F "$t")"
 		echo "${t}_later_mbps=$(get L "$t")"
 		echo "${t}_restore_mbps=$(get R "$t")"
+		echo "${t}_to_null_mbps=$(get N "$t")"
 		echo "${t}_store_mb=$(get S "$t")"
 		echo "${t}_duplicate_mbps=$(get D "$t")"
-		for k in first later restore dup; do
+		for k in first later restore stream dup; do
 			echo "${t}_${k}_s=$(median "$W/t.$t.$k")"
 			echo "${t}_${k}_cpu_s=$(median "$W/c.$t.$k")"
 			echo "${t}_${k}_s_runs=$(runs "$W/t.$t.$k")"

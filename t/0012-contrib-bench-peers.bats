@@ -28,7 +28,8 @@ make_releases() {
 # A stand-in for zbackup in fake/zbackup, strict where zbackup is: it wants
 # --non-encrypted, an initialised repository, a new backup file under
 # REPO/backups and the data on stdin; it restores to stdout and talks on
-# stderr. With ZBACKUP_BAD set, its restore adds a byte.
+# stderr. With ZBACKUP_BAD set, its restore adds a byte; with ZBACKUP_NO_NULL
+# set, a restore to /dev/null fails.
 fake_zbackup() {
 	mkdir -p fake
 	cat >fake/zbackup <<'EOF'
@@ -45,6 +46,10 @@ backup)
 	[ ! -e "$3" ] || { echo "Won't overwrite existing file $3" >&2; exit 1; }
 	cat >"$3" ;;
 restore)
+	if [ -n "${ZBACKUP_NO_NULL:-}" ] && [ "$(readlink /proc/$$/fd/1)" = /dev/null ]; then
+		echo "no restore to /dev/null" >&2
+		exit 1
+	fi
 	cat "$3" || exit 1
 	[ -z "${ZBACKUP_BAD:-}" ] || printf x ;;
 *) exit 1 ;;
@@ -69,7 +74,7 @@ path_without_peers() {
 	make_series
 	RUNS=1 TOOLS=cdt BENCH_DIR="$T/bench" SERIES_DIR="$T/none" run_split sh "$PEERS" data
 	assert_status 0
-	assert_out_contains "tool     version   first MB/s later MB/s    restore  store MB   duplicate"
+	assert_out_contains "tool     version   first MB/s later MB/s    restore    to null  store MB   duplicate"
 	assert_out_contains "cdt      $("$CDT" --version | cut -d' ' -f3)"
 	assert_out_contains "first generation faster than borg:"
 	assert_out_contains "not measured"
@@ -77,6 +82,9 @@ path_without_peers() {
 	grep -q '^cdt_first_mbps=[0-9]' bench/peers-results.txt
 	grep -q '^cdt_store_bytes=[0-9]' bench/peers-results.txt
 	grep -q '^cdt_dup_s_runs=[0-9.]*$' bench/peers-results.txt
+	grep -q '^cdt_to_null_mbps=[0-9]' bench/peers-results.txt
+	grep -q '^cdt_stream_cpu_s=[0-9]' bench/peers-results.txt
+	assert_out_contains " to null: gen5.tar to /dev/null, MB/s, the tool's own cost;"
 	grep -q '^data_frozen_series=unknown$' bench/peers-results.txt
 	[ ! -e bench/work ] || fail "the scratch repositories were left behind"
 	# The default series is described as it always was.
@@ -116,7 +124,7 @@ gen4.tar gen5.tar " RUNS=1 TOOLS=cdt BENCH_DIR="$T/bench" SERIES_DIR="$T/none" r
 	assert_out_contains "store MB after all 3 generations, three ways (median):"
 	assert_out_contains "  duplicate ingest >= 2 x borg:              not measured (DUP=0)"
 	# No figure for the duplicate ingest: the last column is "-".
-	echo "$output" | grep -q '^cdt      [^ ]*  *[0-9.]*  *[0-9.]*  *[0-9.]*  *[0-9.]*  *-$' ||
+	echo "$output" | grep -q '^cdt      [^ ]*  *[0-9.]*  *[0-9.]*  *[0-9.]*  *[0-9.]*  *[0-9.]*  *-$' ||
 		fail "cdt's row has a duplicate figure: $output"
 	grep -q '^gens=r-1.0.tar r-1.1.tar new/r-2.0.tar$' bench/peers-results.txt
 	grep -q '^data_frozen_series=no$' bench/peers-results.txt
@@ -127,6 +135,7 @@ gen4.tar gen5.tar " RUNS=1 TOOLS=cdt BENCH_DIR="$T/bench" SERIES_DIR="$T/none" r
 	grep -q '^cdt_dup_s=$' bench/peers-results.txt
 	grep -q '^cdt_restore_mbps=[0-9]' bench/peers-results.txt
 	grep -q '^zbackup_restore_mbps=[0-9]' bench/peers-results.txt
+	grep -q '^zbackup_to_null_mbps=[0-9]' bench/peers-results.txt
 	# The stand-in keeps whole copies: every generation, under its own name.
 	grep -q "^zbackup_store_file_bytes=$((260000 + 230000 + 190000))$" bench/peers-results.txt
 	! grep -q '_failed=' bench/peers-results.txt || fail "a tool failed: $err"
@@ -137,6 +146,13 @@ gen4.tar gen5.tar " RUNS=1 TOOLS=cdt BENCH_DIR="$T/bench" SERIES_DIR="$T/none" r
 	assert_status 0
 	assert_err_contains "restored new/r-2.0.tar has SHA-256 "
 	assert_out_contains "zbackup: FAILED (restore differs)"
+	# Writing it to /dev/null is a step of its own, and its failure is said.
+	ZBACKUP_NO_NULL=1 GENS="r-1.0.tar r-1.1.tar new/r-2.0.tar" DUP=0 PATH="$T/fake:$PATH" RUNS=1 \
+		TOOLS="cdt zbackup" BENCH_DIR="$T/bench" run_split sh "$PEERS" rel
+	assert_status 0
+	assert_err_contains "no restore to /dev/null"
+	assert_out_contains "zbackup: FAILED (writing new/r-2.0.tar to /dev/null)"
+	grep -q '^cdt_to_null_mbps=[0-9]' bench/peers-results.txt
 }
 
 @test "bench-peers says which peers it skips and marks one that fails" {
