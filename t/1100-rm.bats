@@ -54,6 +54,26 @@ load test_helper
 	[ "$(c cat g)" = other ]
 }
 
+@test "rm leaves its mark on info/ until the tables it wrote are durable" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	echo x > f
+	c add -q --name d/a f
+	c add -q --name d/b f
+	traced -f -o trace.log -e trace=syncfs,fsync,renameat,renameat2,unlinkat \
+		"$CDT" --store "$S" rm d/a
+	[ "$(c ls d)" = d/b ]
+	# The mark (info/changing-*) goes last, after a syncfs that follows
+	# the last table renamed into place.
+	u=$(grep -n 'unlinkat([0-9]*, "changing-' trace.log | tail -n 1 | cut -d: -f1)
+	[ -n "$u" ] || fail "no mark removed: $(cat trace.log)"
+	r=$(head -n "$u" trace.log | grep -n 'renameat' | tail -n 1 | cut -d: -f1)
+	y=$(head -n "$u" trace.log | grep -n 'syncfs(' | tail -n 1 | cut -d: -f1)
+	[ -n "$r" ] || fail "no table written: $(cat trace.log)"
+	[ -n "$y" ] && [ "$y" -gt "$r" ] || fail "the mark went before the tables were synced: $(cat trace.log)"
+	c fsck >/dev/null
+}
+
 @test "a missing name is an error and nothing is removed" {
 	init_store
 	echo x > f

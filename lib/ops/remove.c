@@ -273,6 +273,17 @@ static void update_info(struct cdt_remover *r)
 			ret = cdt_serverinfo_write_packs_if_stale(in);
 		cdt_info_close(in);
 	}
+	/*
+	 * The mark goes only once the tables are durable (as add's last
+	 * syncfs makes them): a power cut must not leave a table naming a
+	 * removed name with no mark to say it may be behind names/.
+	 */
+	if (!ret) {
+		ret = cdt_store_sync(r->store);
+		if (ret)
+			warning("cannot sync store '%s': %s", cdt_store_path(r->store),
+				cdt_strerror(ret));
+	}
 	cdt_errors_as_warnings(was);
 	if (ret)
 		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",
