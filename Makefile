@@ -130,6 +130,7 @@ LIB_SOURCES = \
 	lib/base/idset.c \
 	lib/base/mountinfo.c \
 	lib/base/strbuf.c \
+	lib/base/testpoint.c \
 	lib/base/util.c \
 	lib/base/workers.c \
 	lib/format/chunker.c \

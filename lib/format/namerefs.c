@@ -5,6 +5,7 @@
 #include "base/fsutil.h"
 #include "format/names.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <dirent.h>
 #include <errno.h>

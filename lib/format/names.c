@@ -3,6 +3,7 @@
 #include "format/names-internal.h"
 #include "base/fsutil.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -6,6 +6,7 @@
 #include "format/object.h"
 #include "format/sketch.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>

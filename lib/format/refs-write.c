@@ -4,6 +4,7 @@
 #include "base/csum-file.h"
 #include "base/fsutil.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>

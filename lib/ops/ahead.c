@@ -6,6 +6,7 @@
 #include "base/util.h"
 #include "format/chunker.h"
 #include "format/config.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,6 +6,7 @@
 #include "ops/chunks.h"
 #include "ops/serverinfo.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>

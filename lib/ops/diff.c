@@ -6,6 +6,7 @@
 #include "base/idset.h"
 #include "format/manifest.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <pthread.h>

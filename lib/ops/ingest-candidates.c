@@ -3,6 +3,7 @@
 #include "base/fsutil.h"
 #include "format/refs.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>

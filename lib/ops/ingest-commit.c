@@ -12,6 +12,7 @@
 #include "format/refs.h"
 #include "base/hash.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,6 +3,7 @@
 #include "format/object.h"
 #include "base/fsutil.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,6 +5,7 @@
 #include "ops/chunks.h"
 #include "format/manifest.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <stdint.h>

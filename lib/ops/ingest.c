@@ -15,6 +15,7 @@
 #include "format/refs.h"
 #include "base/util.h"
 #include "base/workers.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,6 +9,7 @@
 #include "base/hash.h"
 #include "base/idset.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <pthread.h>

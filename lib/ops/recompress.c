@@ -16,6 +16,7 @@
 #include "format/object.h"
 #include "format/pack.h"
 #include "format/sketch.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>

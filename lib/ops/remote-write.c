@@ -8,6 +8,7 @@
 #include "base/http.h"
 #include "base/util.h"
 #include "base/workers.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>

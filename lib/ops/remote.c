@@ -16,6 +16,7 @@
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "base/workers.h"
+#include "base/testpoint.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -9,6 +9,7 @@
 #include "format/names.h"
 #include "format/refs.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <stdlib.h>

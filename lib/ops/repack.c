@@ -9,6 +9,7 @@
 #include "ops/packset.h"
 #include "ops/serverinfo.h"
 #include "base/util.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -11,6 +11,7 @@
 #include "ops/serverinfo.h"
 #include "base/util.h"
 #include "base/workers.h"
+#include "base/testpoint.h"
 
 #include <dirent.h>
 #include <errno.h>

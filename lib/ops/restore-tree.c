@@ -7,6 +7,7 @@
 #include "base/hash.h"
 #include "base/util.h"
 #include "base/workers.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <dirent.h>

@@ -7,6 +7,7 @@
 #include "format/manifest.h"
 #include "base/util.h"
 #include "base/workers.h"
+#include "base/testpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
