@@ -26,6 +26,31 @@ loose() {
 	cmp out small
 }
 
+@test "a read of packed chunks looks for no loose copy, and a loose copy still stands in for a damaged packed one" {
+	command -v strace > /dev/null || skip_or_fail "strace is not installed"
+	init_store
+	gen_bytes 3 3000000 > big
+	c add -q big
+	[ "$(packs)" = 1 ]
+	traced -f -y -o "$T/cat.trace" -e trace=openat "$CDT" --store "$S" cat big > out
+	cmp out big
+	! grep '/objects>, "' "$T/cat.trace" || fail "cat looked for loose copies of packed chunks"
+	# Every byte of the pack's objects damaged: a loose copy of each chunk
+	# (as repair writes) is what reads.
+	for p in "$S"/packs/*.pack; do
+		python3 -c 'import sys
+f = open(sys.argv[1], "r+b"); d = bytearray(f.read())
+for i in range(64, len(d) - 64, 512): d[i] ^= 0xff
+f.seek(0); f.write(d)' "$p"
+	done
+	run_split c fsck
+	assert_status 4
+	c repair --from big > /dev/null
+	[ "$(loose)" -gt 0 ] || fail "repair wrote no loose copies"
+	c cat big > out
+	cmp out big
+}
+
 @test "gc moves loose chunks into a pack and merges small packs" {
 	init_store
 	for i in 1 2 3 4 5 6; do echo "file $i" > s$i; c add -q s$i; done

@@ -192,7 +192,7 @@ int cdt_chunk_has_good(struct cdt_chunk_reader *r, const struct cdt_id *id, uint
 	 * them costs no system call. A miss there still looks loose, and
 	 * then in packs made since (cdt_chunk_locate()).
 	 */
-	if (cdt_chunk_locate_known(r->store, id))
+	if (cdt_chunk_locate_known(r->store, id, NULL, NULL))
 		return 1;
 	ret = loose_has(r->store, id, &st);
 	if (ret < 0)
@@ -472,16 +472,31 @@ static void keep_best(int *best, struct strbuf *best_why, int ret, const struct 
 static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t want_len,
 		      unsigned char *out, uint32_t *len, struct strbuf *why, int allow_delta)
 {
-	struct strbuf first = STRBUF_INIT;
+	struct strbuf first = STRBUF_INIT, packed = STRBUF_INIT;
 	struct cdt_pack *tried, **packs;
 	uint64_t index;
 	size_t n, i;
-	int ret, best, damaged;
+	int ret, best, damaged, pret = -ENOENT, packed_read = 0;
 
 	/* A store read from elsewhere asks its local seeds first. */
 	if (cdt_store_remote_url(r->store) &&
 	    !cdt_store_seed_read(r->store, id, want_len, out, len))
 		return 0;
+	/*
+	 * Nearly every chunk is in a pack already known: a good read of it
+	 * (checked against the id, as every read is) is the answer, with no
+	 * look for a loose copy that is hardly ever there (a system call
+	 * each chunk). A packed copy that fails is kept, to be weighed
+	 * below as if read after the loose one.
+	 */
+	if (cdt_chunk_locate_known(r->store, id, &tried, &index)) {
+		pret = read_packed(r, tried, index, id, want_len, out, len, &packed, allow_delta);
+		packed_read = 1;
+		if (!pret) {
+			strbuf_release(&packed);
+			return 0;
+		}
+	}
 	/*
 	 * A loose copy comes first: that is where repair puts a good one.
 	 * A damaged one, or one that cannot be read, does not hide a good
@@ -491,7 +506,10 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 	if (!best)
 		goto done;
 	damaged = best == -CDT_ECORRUPT;
-	cdt_chunk_locate(r->store, id, &tried, &index);
+	if (!tried)
+		cdt_chunk_locate(r->store, id, &tried, &index);
+	else
+		damaged |= pret == -CDT_ECORRUPT;
 	if (!tried) {
 		/*
 		 * The multi-pack index and the filter are derived data: a
@@ -511,17 +529,17 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 		free(packs);
 	}
 	if (tried) {
-		struct strbuf packed = STRBUF_INIT;
-		int pret = read_packed(r, tried, index, id, want_len, out, len, &packed,
-				       allow_delta);
-
-		damaged |= pret == -CDT_ECORRUPT;
+		/* Unless read above, before the loose copy. */
+		if (!packed_read) {
+			pret = read_packed(r, tried, index, id, want_len, out, len, &packed,
+					   allow_delta);
+			damaged |= pret == -CDT_ECORRUPT;
+		}
 		/*
 		 * Keep what says most (copy_rank()): of two damaged copies,
 		 * the loose one's damage is reported.
 		 */
 		keep_best(&best, &first, pret, &packed);
-		strbuf_release(&packed);
 		if (!best)
 			goto done;
 		/*
@@ -607,6 +625,7 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 	}
 done:
 	strbuf_release(&first);
+	strbuf_release(&packed);
 	return best;
 }
 

@@ -805,11 +805,18 @@ int cdt_chunk_locate(struct cdt_store *s, const struct cdt_id *id, struct cdt_pa
 	return 1;
 }
 
-int cdt_chunk_locate_known(struct cdt_store *s, const struct cdt_id *id)
+int cdt_chunk_locate_known(struct cdt_store *s, const struct cdt_id *id, struct cdt_pack **pack,
+			   uint64_t *index)
 {
+	struct cdt_pack *p;
 	int64_t k;
 
-	return find_packed(s, id, &k, 1) != NULL;
+	p = find_packed(s, id, &k, 1);
+	if (pack)
+		*pack = p;
+	if (p && index)
+		*index = (uint64_t)k;
+	return p != NULL;
 }
 
 size_t cdt_packs_unreadable(struct cdt_store *s)

@@ -48,9 +48,11 @@ int cdt_chunk_locate(struct cdt_store *s, const struct cdt_id *id, struct cdt_pa
 		     uint64_t *index);
 /*
  * Is id in a pack already known (listed before; packs/ is listed only the
- * first time)? 1 or 0: a 0 says nothing about packs made since.
+ * first time)? 1, with the pack and entry in *pack and *index if they are
+ * not NULL, or 0: a 0 says nothing about packs made since.
  */
-int cdt_chunk_locate_known(struct cdt_store *s, const struct cdt_id *id);
+int cdt_chunk_locate_known(struct cdt_store *s, const struct cdt_id *id, struct cdt_pack **pack,
+			   uint64_t *index);
 
 /*
  * The one walk over packs/ (fsck reports, gc and repair fix from it): fn
