@@ -38,9 +38,15 @@ struct cdt_restore {
 	struct cdt_workers *workers;
 	struct cdt_chunk_reader **readers;	/* one per worker + caller */
 	int nreaders;
-	/* Two sets of slots: one goes to the caller while the other is read. */
+	/*
+	 * Two sets of slots: one goes to the caller while the other is read.
+	 * A set's chunks lie end to end in its buffer (bufsize bytes): the
+	 * memory a round touches is what it holds, and the same pages serve
+	 * every round.
+	 */
 	struct slot *slots[2];
-	size_t nslots;
+	unsigned char *buf[2];
+	size_t nslots, bufsize;
 	struct slot *cur;			/* the set being read */
 	size_t cur_nr, per_item;		/* its slots, and how many each work item reads */
 	void (*progress)(uint64_t done, void *data);	/* cdt_restore_fd()'s */
@@ -66,12 +72,12 @@ struct cdt_restore *cdt_restore_new(struct cdt_store *s, int jobs)
 	for (j = 0; j < r->nreaders; j++)
 		r->readers[j] = cdt_chunk_reader_new(s);
 	r->nslots = MAX((size_t)4, CDT_ROUND_BYTES / 2 / cdt_store_chunker(s)->avg_size);
+	r->bufsize = MAX((size_t)max, CDT_ROUND_BYTES / 2);
 	for (j = 0; j < 2; j++) {
 		r->slots[j] = xcalloc(r->nslots, sizeof(*r->slots[j]));
-		for (i = 0; i < r->nslots; i++) {
-			r->slots[j][i].data = xmalloc(max);
+		r->buf[j] = xmalloc(r->bufsize);
+		for (i = 0; i < r->nslots; i++)
 			strbuf_init(&r->slots[j][i].why, 0);
-		}
 	}
 	return r;
 }
@@ -93,11 +99,10 @@ void cdt_restore_free(struct cdt_restore *r)
 		cdt_chunk_reader_free(r->readers[j]);
 	free(r->readers);
 	for (j = 0; j < 2; j++) {
-		for (i = 0; i < r->nslots; i++) {
-			free(r->slots[j][i].data);
+		for (i = 0; i < r->nslots; i++)
 			strbuf_release(&r->slots[j][i].why);
-		}
 		free(r->slots[j]);
+		free(r->buf[j]);
 	}
 	free(r->zeros);
 	free(r);
@@ -219,12 +224,17 @@ static int write_sparse(int fd, const unsigned char *p, size_t n, uint64_t off, 
 	return 0;
 }
 
-/* Load the next entries of the manifest into a slot set, *nr of them. 0 or -errno. */
-static int fill_slots(struct cdt_restore *r, struct cdt_manifest *m, struct slot *set,
-		      size_t nslots, uint64_t next, size_t *nr)
+/*
+ * Load the next entries of the manifest into slot set k, *nr of them: as
+ * many as there are slots and as fit in its buffer end to end (a chunk
+ * known to be zeros takes no room: it is not read). 0 or -errno.
+ */
+static int fill_slots(struct cdt_restore *r, struct cdt_manifest *m, int k, uint64_t next,
+		      size_t *nr)
 {
+	struct slot *set = r->slots[k];
 	uint64_t count = cdt_manifest_count(m);
-	size_t i, n = (size_t)MIN(count - next, (uint64_t)nslots);
+	size_t i, used = 0, n = (size_t)MIN(count - next, (uint64_t)r->nslots);
 	int ret;
 
 	for (i = 0; i < n; i++) {
@@ -235,9 +245,19 @@ static int fill_slots(struct cdt_restore *r, struct cdt_manifest *m, struct slot
 		if (set[i].zero) {
 			set[i].err = 0;
 			set[i].len = set[i].e.len;
+			set[i].data = NULL;
+			continue;
 		}
+		if (set[i].e.len > r->bufsize - used) {
+			/* The manifest's check keeps entries to max bytes, bufsize >= max. */
+			if (!used)
+				return -CDT_ECORRUPT;
+			break;
+		}
+		set[i].data = r->buf[k] + used;
+		used += set[i].e.len;
 	}
-	*nr = n;
+	*nr = i;
 	return 0;
 }
 
@@ -270,7 +290,7 @@ static int read_chunks(struct cdt_restore *r, struct cdt_manifest *m,
 	*changed = 0;
 	r->nzero_ids = 0;
 	if (count) {
-		ret = fill_slots(r, m, r->slots[cur], r->nslots, next, &nr);
+		ret = fill_slots(r, m, cur, next, &nr);
 		if (ret < 0)
 			goto changed;
 		cdt_workers_run(r->workers, set_items(r, r->slots[cur], nr), read_item, r);
@@ -280,7 +300,7 @@ static int read_chunks(struct cdt_restore *r, struct cdt_manifest *m,
 		/* Read the next set while this one goes to the callback. */
 		nnext = 0;
 		if (next < count) {
-			ret = fill_slots(r, m, r->slots[!cur], r->nslots, next, &nnext);
+			ret = fill_slots(r, m, !cur, next, &nnext);
 			if (ret < 0)
 				goto changed;
 			cdt_workers_start(r->workers, set_items(r, r->slots[!cur], nnext), read_item,
