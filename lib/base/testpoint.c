@@ -50,17 +50,23 @@ int cdt_fail_point(const char *point)
 	return test_point_met("CDT_TEST_FAIL", point, &mu, &seen) ? -EIO : 0;
 }
 
-size_t cdt_test_group(size_t dflt)
+/* The positive number $var holds, or dflt if it is unset or holds anything else. */
+static uint64_t test_number(const char *var, uint64_t dflt)
 {
-	const char *v = getenv("CDT_TEST_GROUP");
+	const char *v = getenv(var);
 	char *end;
-	unsigned long n;
+	unsigned long long n;
 
 	if (!v || !*v)
 		return dflt;
 	errno = 0;
-	n = strtoul(v, &end, 10);
-	return errno || *end || !n ? dflt : (size_t)n;
+	n = strtoull(v, &end, 10);
+	return errno || *end || !n ? dflt : (uint64_t)n;
+}
+
+size_t cdt_test_group(size_t dflt)
+{
+	return (size_t)test_number("CDT_TEST_GROUP", dflt);
 }
 
 void cdt_pause_point(const char *point)
@@ -74,13 +80,5 @@ void cdt_pause_point(const char *point)
 
 uint64_t cdt_test_batch_bytes(uint64_t dflt)
 {
-	const char *v = getenv("CDT_TEST_BATCH_BYTES");
-	char *end;
-	unsigned long long n;
-
-	if (!v || !*v)
-		return dflt;
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	return errno || *end || !n ? dflt : (uint64_t)n;
+	return test_number("CDT_TEST_BATCH_BYTES", dflt);
 }
