@@ -476,7 +476,7 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 	struct cdt_pack *tried, **packs;
 	uint64_t index;
 	size_t n, i;
-	int ret, best, damaged, pret = -ENOENT, packed_read = 0;
+	int ret, best, damaged, pret = -ENOENT, packed_read;
 
 	/* A store read from elsewhere asks its local seeds first. */
 	if (cdt_store_remote_url(r->store) &&
@@ -489,13 +489,12 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 	 * each chunk). A packed copy that fails is kept, to be weighed
 	 * below as if read after the loose one.
 	 */
-	if (cdt_chunk_locate_known(r->store, id, &tried, &index)) {
-		pret = read_packed(r, tried, index, id, want_len, out, len, &packed, allow_delta);
-		packed_read = 1;
-		if (!pret) {
-			strbuf_release(&packed);
-			return 0;
-		}
+	packed_read = cdt_chunk_locate_known(r->store, id, &tried, &index);
+	if (packed_read) {
+		best = pret = read_packed(r, tried, index, id, want_len, out, len, &packed,
+					  allow_delta);
+		if (!best)
+			goto done;
 	}
 	/*
 	 * A loose copy comes first: that is where repair puts a good one.
@@ -508,8 +507,6 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 	damaged = best == -CDT_ECORRUPT;
 	if (!tried)
 		cdt_chunk_locate(r->store, id, &tried, &index);
-	else
-		damaged |= pret == -CDT_ECORRUPT;
 	if (!tried) {
 		/*
 		 * The multi-pack index and the filter are derived data: a
@@ -530,11 +527,10 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 	}
 	if (tried) {
 		/* Unless read above, before the loose copy. */
-		if (!packed_read) {
+		if (!packed_read)
 			pret = read_packed(r, tried, index, id, want_len, out, len, &packed,
 					   allow_delta);
-			damaged |= pret == -CDT_ECORRUPT;
-		}
+		damaged |= pret == -CDT_ECORRUPT;
 		/*
 		 * Keep what says most (copy_rank()): of two damaged copies,
 		 * the loose one's damage is reported.
