@@ -89,9 +89,18 @@ FUSE_CFLAGS := -DCDT_HAVE_FUSE $(shell $(PKG_CONFIG) --cflags fuse3)
 FUSE_LIBS := $(shell $(PKG_CONFIG) --libs fuse3)
 endif
 
+# libcurl is loaded when a remote store is first used (lib/base/http.c),
+# not linked: linked, it brought some thirty libraries whose loading cost
+# every command about 35 ms. The name to load is its SONAME, as built against.
 ifeq ($(HAVE_CURL),1)
-CURL_CFLAGS := -DCDT_HAVE_CURL $(shell $(PKG_CONFIG) --cflags libcurl)
-CURL_LIBS := $(shell $(PKG_CONFIG) --libs libcurl)
+CURL_SONAME := $(shell objdump -p "$$($(PKG_CONFIG) --variable=libdir libcurl)/libcurl.so" \
+		 2>/dev/null | sed -n 's/^ *SONAME *//p')
+ifeq ($(CURL_SONAME),)
+CURL_SONAME = libcurl.so.4
+endif
+CURL_CFLAGS := -DCDT_HAVE_CURL -DCDT_CURL_SONAME='"$(CURL_SONAME)"' \
+	       $(shell $(PKG_CONFIG) --cflags libcurl)
+CURL_LIBS := -ldl
 endif
 
 ifeq ($(FUZZ),1)

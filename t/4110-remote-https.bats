@@ -674,3 +674,43 @@ r_limited() {
 	assert_err_contains "cannot use store '$R': config has text after its checksum; its copy 'config.copy' is another store's (store-id $(sed -n 's/^store-id //p' "$T/other/config"),"
 	[ ! -e "$CACHE" ] || [ -z "$(ls "$CACHE")" ] || fail "a cache was made: $(ls "$CACHE")"
 }
+
+@test "libcurl is loaded for a remote store alone: a local command never opens it" {
+	command -v strace > /dev/null || skip "strace is not installed"
+	init_store
+	gen_bytes 3 100000 > f
+	c add -q f
+	strace -f -e trace=openat,open -o trace "$CDT" --store "$S" cat f > out
+	cmp -s out f
+	grep -q 'libzstd' trace || fail "the trace shows no library loaded: $(head -n 20 trace)"
+	! grep 'libcurl' trace || fail "a local cat loaded libcurl"
+	# A URL loads it; nothing listens there, so the request fails.
+	strace -f -e trace=openat,open -o trace "$CDT" --store https://127.0.0.1:1/x ls > /dev/null 2>&1 || true
+	grep -q 'libcurl[^ ]*so[^ ]*", O_RDONLY|O_CLOEXEC) = [0-9]' trace ||
+		fail "a remote store did not load libcurl: $(grep -c . trace) calls"
+}
+
+@test "libcurl that cannot be loaded is one clear line for a remote store, and nothing for a local one" {
+	[ "$(id -u)" = 0 ] || skip "needs root to hide libcurl in a mount namespace"
+	command -v unshare > /dev/null || skip "unshare is not installed"
+	lib=$(ldconfig -p | awk '$1 ~ /^libcurl\.so\.4$/ { print $NF; exit }')
+	[ -n "$lib" ] || skip "ldconfig does not list libcurl.so.4"
+	lib=$(readlink -f "$lib")
+	init_store
+	gen_bytes 3 100000 > f
+	c add -q f
+	# libcurl replaced by an empty file, for these commands alone.
+	hidden() {
+		unshare -m sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' sh "$lib" "$@"
+	}
+	run_split hidden "$CDT" --store "$S" cat f
+	assert_status 0
+	[ -z "$err" ] || fail "a local cat said: $err"
+	run_split hidden "$CDT" --store https://127.0.0.1:1/x ls
+	assert_status 1
+	assert_err_contains "cannot read 'https://127.0.0.1:1/x': cannot load libcurl: "
+	[ "$(printf '%s\n' "$err" | wc -l)" = 1 ] || fail "not one line: $err"
+	run_split hidden "$CDT" init s3://127.0.0.1:1/bucket/x
+	assert_status 1
+	assert_err_contains "cannot create 's3://127.0.0.1:1/bucket/x': cannot load libcurl: "
+}

@@ -16,8 +16,9 @@ int cdt_http_is_url(const char *s)
 
 #ifndef CDT_HAVE_CURL
 
-int cdt_http_available(void)
+int cdt_http_available(struct strbuf *why)
 {
+	strbuf_addstr(why, "this cdt was built without remote stores (libcurl)");
 	return 0;
 }
 
@@ -60,9 +61,34 @@ int cdt_http_put(const char *url, const void *buf, int fd, uint64_t size, int cr
 #else
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef CDT_CURL_SONAME
+#define CDT_CURL_SONAME "libcurl.so.4"
+#endif
+
+/*
+ * libcurl is loaded at the first remote request, not linked: with it come
+ * some thirty libraries (TLS, Kerberos, LDAP, SSH, IDN...) whose loading
+ * took every cdt command about 35 ms (`cdt --version` 56 ms against 20),
+ * paid by every command on a local store for nothing. What cdt calls of
+ * it is here, resolved once; there is no dlclose (libcurl keeps global
+ * state until exit).
+ */
+static struct {
+	CURLcode (*global_init)(long flags);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *c, CURLoption opt, ...);
+	CURLcode (*easy_perform)(CURL *c);
+	CURLcode (*easy_getinfo)(CURL *c, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode code);
+	void (*easy_cleanup)(CURL *c);
+	struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
+	void (*slist_free_all)(struct curl_slist *list);
+} lc;
 
 /* Attempts per GET, and the pause before each retry (seconds). */
 #define ATTEMPTS 3
@@ -80,13 +106,61 @@ static long stall_seconds = 30;
 static char *sign_base, *sign_what, *sign_user, *sign_token;
 static const char *ca_bundle;
 static int init_failed;
+static char init_error[256];
+
+/* Resolve lc from libcurl; on failure init_error says why. */
+static int load_curl(void)
+{
+	static const struct {
+		const char *name;
+		void *slot;
+	} syms[] = {
+		{ "curl_global_init", &lc.global_init },
+		{ "curl_easy_init", &lc.easy_init },
+		{ "curl_easy_setopt", &lc.easy_setopt },
+		{ "curl_easy_perform", &lc.easy_perform },
+		{ "curl_easy_getinfo", &lc.easy_getinfo },
+		{ "curl_easy_strerror", &lc.easy_strerror },
+		{ "curl_easy_cleanup", &lc.easy_cleanup },
+		{ "curl_slist_append", &lc.slist_append },
+		{ "curl_slist_free_all", &lc.slist_free_all },
+	};
+	void *h = dlopen(CDT_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+	const char *e;
+	size_t i;
+
+	if (!h) {
+		e = dlerror();
+		snprintf(init_error, sizeof(init_error), "cannot load libcurl: %s",
+			 e ? e : CDT_CURL_SONAME);
+		return -1;
+	}
+	for (i = 0; i < ARRAY_SIZE(syms); i++) {
+		void *f = dlsym(h, syms[i].name);
+
+		if (!f) {
+			snprintf(init_error, sizeof(init_error), "cannot load libcurl: %s has no %s",
+				 CDT_CURL_SONAME, syms[i].name);
+			return -1;
+		}
+		/* POSIX: a function's address comes back as a void *. */
+		memcpy(syms[i].slot, &f, sizeof(f));
+	}
+	return 0;
+}
 
 static void init_curl(void)
 {
 	const char *t = getenv("CDT_HTTP_TIMEOUT");
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (load_curl()) {
 		init_failed = 1;
+		return;
+	}
+	if (lc.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(init_error, sizeof(init_error), "cannot start libcurl");
+		init_failed = 1;
+	}
 	if (t && *t) {
 		char *end;
 		long v = strtol(t, &end, 10);
@@ -103,9 +177,12 @@ static void init_curl(void)
 		ca_bundle = NULL;
 }
 
-int cdt_http_available(void)
+int cdt_http_available(struct strbuf *why)
 {
-	return 1;
+	pthread_once(&init_once, init_curl);
+	if (init_failed)
+		strbuf_addstr(why, init_error);
+	return !init_failed;
 }
 
 static CURL *take_handle(void)
@@ -118,26 +195,26 @@ static CURL *take_handle(void)
 	pthread_mutex_unlock(&pool_mu);
 	if (c)
 		return c;
-	c = curl_easy_init();
+	c = lc.easy_init();
 	if (!c)
 		return NULL;
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, stall_seconds);
+	lc.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	lc.easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	lc.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	lc.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	lc.easy_setopt(c, CURLOPT_CONNECTTIMEOUT, stall_seconds);
 	/*
 	 * Less than LOW_SPEED bytes a second for the stall time: the server is
 	 * gone, or trickles (a byte now and then would hold a command forever).
 	 */
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_seconds);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "cdt/" CDT_VERSION);
+	lc.easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED);
+	lc.easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_seconds);
+	lc.easy_setopt(c, CURLOPT_USERAGENT, "cdt/" CDT_VERSION);
 	if (ca_bundle)
-		curl_easy_setopt(c, CURLOPT_CAINFO, ca_bundle);
+		lc.easy_setopt(c, CURLOPT_CAINFO, ca_bundle);
 	/* As GIT_CURL_VERBOSE does: every request and reply header on stderr. */
 	if (getenv("CDT_HTTP_VERBOSE") && *getenv("CDT_HTTP_VERBOSE"))
-		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+		lc.easy_setopt(c, CURLOPT_VERBOSE, 1L);
 	return c;
 }
 
@@ -155,7 +232,7 @@ void cdt_http_cleanup(void)
 
 	pthread_mutex_lock(&pool_mu);
 	for (i = 0; i < npool; i++)
-		curl_easy_cleanup(pool[i]);
+		lc.easy_cleanup(pool[i]);
 	free(pool);
 	pool = NULL;
 	npool = apool = 0;
@@ -199,31 +276,31 @@ static struct curl_slist *request_headers(CURL *c, const char *url, const char *
 	char line[128];
 
 	if (sign_base && !strncmp(url, sign_base, strlen(sign_base))) {
-		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sign_what);
-		curl_easy_setopt(c, CURLOPT_USERPWD, sign_user);
+		lc.easy_setopt(c, CURLOPT_AWS_SIGV4, sign_what);
+		lc.easy_setopt(c, CURLOPT_USERPWD, sign_user);
 		snprintf(line, sizeof(line), "x-amz-content-sha256: %s",
 			 payload_sha ? payload_sha : "UNSIGNED-PAYLOAD");	/* a GET has none */
-		h = curl_slist_append(h, line);
+		h = lc.slist_append(h, line);
 		if (sign_token) {
 			struct strbuf sb = STRBUF_INIT;
 
 			strbuf_addf(&sb, "x-amz-security-token: %s", sign_token);
-			h = curl_slist_append(h, sb.buf);
+			h = lc.slist_append(h, sb.buf);
 			strbuf_release(&sb);
 		}
 	} else {
-		curl_easy_setopt(c, CURLOPT_AWS_SIGV4, NULL);
-		curl_easy_setopt(c, CURLOPT_USERPWD, NULL);
+		lc.easy_setopt(c, CURLOPT_AWS_SIGV4, NULL);
+		lc.easy_setopt(c, CURLOPT_USERPWD, NULL);
 	}
 	if (extra)
-		h = curl_slist_append(h, extra);
+		h = lc.slist_append(h, extra);
 	/*
 	 * No waiting for "100 Continue" before a body. (An empty "Expect:"
 	 * header would drop it, but curl 7.88 signs that header too, and S3
 	 * then finds the signature wrong.)
 	 */
-	curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	lc.easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
+	lc.easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	return h;
 }
 
@@ -338,28 +415,28 @@ static int get_once(CURL *c, const char *url, uint64_t off, uint64_t len, uint64
 		strbuf_addf(why, "GET %s: cannot write what comes: %s", url, cdt_strerror(e));
 		return e;
 	}
-	curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	lc.easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	hdrs = request_headers(c, url, NULL, NULL);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	lc.easy_setopt(c, CURLOPT_URL, url);
+	lc.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	lc.easy_setopt(c, CURLOPT_WRITEDATA, &t);
+	lc.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	lc.easy_setopt(c, CURLOPT_HEADERDATA, &t);
+	lc.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	if (len) {
 		snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)off,
 			 (unsigned long long)(off + len - 1));
-		curl_easy_setopt(c, CURLOPT_RANGE, range);
+		lc.easy_setopt(c, CURLOPT_RANGE, range);
 	} else {
-		curl_easy_setopt(c, CURLOPT_RANGE, NULL);
+		lc.easy_setopt(c, CURLOPT_RANGE, NULL);
 	}
 	/* A whole file announced larger than max is refused before its body comes. */
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+	lc.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
 			 (curl_off_t)(len || max > INT64_MAX ? 0 : max));
-	rc = curl_easy_perform(c);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(hdrs);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	rc = lc.easy_perform(c);
+	lc.easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	lc.slist_free_all(hdrs);
+	lc.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	pthread_mutex_lock(&pool_mu);
 	n_requests++;
 	n_bytes += t.got;
@@ -394,7 +471,7 @@ static int get_once(CURL *c, const char *url, uint64_t off, uint64_t len, uint64
 				    (unsigned long long)t.got);
 			break;
 		default:
-			strbuf_addf(why, "GET %s: %s", url, *errbuf ? errbuf : curl_easy_strerror(rc));
+			strbuf_addf(why, "GET %s: %s", url, *errbuf ? errbuf : lc.easy_strerror(rc));
 		}
 		*retry = rc != CURLE_PEER_FAILED_VERIFICATION && rc != CURLE_SSL_CACERT_BADFILE &&
 			 rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT &&
@@ -447,7 +524,7 @@ static int get(const char *url, uint64_t off, uint64_t len, uint64_t max, struct
 
 	pthread_once(&init_once, init_curl);
 	if (init_failed || !(c = take_handle())) {
-		strbuf_addf(why, "GET %s: cannot start libcurl", url);
+		strbuf_addf(why, "GET %s: %s", url, init_failed ? init_error : "cannot start libcurl");
 		return -EIO;
 	}
 	for (i = 0; i < ATTEMPTS; i++) {
@@ -558,23 +635,23 @@ static int put_once(CURL *c, const char *url, struct upload *u, const char *sha,
 	u->pos = 0;
 	u->failed = 0;
 	hdrs = request_headers(c, url, sha, create_only ? "If-None-Match: *" : NULL);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-	curl_easy_setopt(c, CURLOPT_READFUNCTION, on_upload);
-	curl_easy_setopt(c, CURLOPT_READDATA, u);
-	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)u->size);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_RANGE, NULL);
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)0);
-	rc = curl_easy_perform(c);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(c, CURLOPT_UPLOAD, 0L);
-	curl_slist_free_all(hdrs);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	lc.easy_setopt(c, CURLOPT_URL, url);
+	lc.easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	lc.easy_setopt(c, CURLOPT_READFUNCTION, on_upload);
+	lc.easy_setopt(c, CURLOPT_READDATA, u);
+	lc.easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)u->size);
+	lc.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	lc.easy_setopt(c, CURLOPT_WRITEDATA, &t);
+	lc.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	lc.easy_setopt(c, CURLOPT_HEADERDATA, &t);
+	lc.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	lc.easy_setopt(c, CURLOPT_RANGE, NULL);
+	lc.easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)0);
+	rc = lc.easy_perform(c);
+	lc.easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	lc.easy_setopt(c, CURLOPT_UPLOAD, 0L);
+	lc.slist_free_all(hdrs);
+	lc.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	pthread_mutex_lock(&pool_mu);
 	n_requests++;
 	n_bytes += u->pos;
@@ -589,7 +666,7 @@ static int put_once(CURL *c, const char *url, struct upload *u, const char *sha,
 		*retry = 1;
 		ret = -EIO;
 	} else if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR) {
-		strbuf_addf(why, "PUT %s: %s", url, *errbuf ? errbuf : curl_easy_strerror(rc));
+		strbuf_addf(why, "PUT %s: %s", url, *errbuf ? errbuf : lc.easy_strerror(rc));
 		*retry = rc != CURLE_PEER_FAILED_VERIFICATION && rc != CURLE_URL_MALFORMAT &&
 			 rc != CURLE_UNSUPPORTED_PROTOCOL;
 		ret = -EIO;
@@ -637,7 +714,7 @@ int cdt_http_put(const char *url, const void *buf, int fd, uint64_t size, int cr
 		return ret;
 	}
 	if (init_failed || !(c = take_handle())) {
-		strbuf_addf(why, "PUT %s: cannot start libcurl", url);
+		strbuf_addf(why, "PUT %s: %s", url, init_failed ? init_error : "cannot start libcurl");
 		return -EIO;
 	}
 	for (i = 0; i < ATTEMPTS; i++) {

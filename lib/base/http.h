@@ -10,8 +10,12 @@ struct strbuf;
 /* Is this a URL cdt reads over HTTP ("http://" or "https://")? */
 int cdt_http_is_url(const char *s);
 
-/* 1 when built with libcurl; else every GET fails with -ENOTSUP. */
-int cdt_http_available(void);
+/*
+ * 1 when remote requests can be made: built with libcurl, and libcurl loads
+ * (it is loaded here, at first use, not at start). Else 0, with the reason
+ * appended to why; every request then fails.
+ */
+int cdt_http_available(struct strbuf *why);
 
 /*
  * GET url into out (appended to; out is reset first). With len 0 the whole

@@ -56,9 +56,10 @@ int cdt_remote_init(const char *url, const struct cdt_config *cfg_in)
 	if (strncmp(url, "s3://", 5))
 		return error_code(-EINVAL, "cannot create a store at '%s': a store over HTTP is "
 				  "read-only (create it as a directory and serve that)", url);
-	if (!cdt_http_available())
-		return error_code(-ENOTSUP, "cannot create '%s': this cdt was built without "
-				  "remote stores (libcurl)", url);
+	if (!cdt_http_available(&why)) {
+		ret = error_code(-ENOTSUP, "cannot create '%s': %s", url, why.buf);
+		goto out;
+	}
 	if (cdt_config_check(&cfg, &why)) {
 		ret = error_code(-EINVAL, "%s", why.buf);
 		goto out;

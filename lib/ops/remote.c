@@ -583,9 +583,11 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 	*out = NULL;
 	if (the_remote)
 		return error_code(-EBUSY, "one remote store per command");
-	if (!cdt_http_available())
-		return error_code(-ENOTSUP, "cannot read '%s': this cdt was built without "
-				  "remote stores (libcurl)", url);
+	if (!cdt_http_available(&why)) {
+		ret = error_code(-ENOTSUP, "cannot read '%s': %s", url, why.buf);
+		strbuf_release(&why);
+		return ret;
+	}
 	r = xcalloc(1, sizeof(*r));
 	r->packsfd = -1;
 	strbuf_init(&r->config, 0);
