@@ -85,13 +85,22 @@ load lib-mount
 	diff want comp
 }
 
-@test "a build without FUSE still builds and says so" {
+@test "a build without FUSE or libcurl still builds and says so" {
 	command -v make >/dev/null || skip_or_fail "make is not installed"
 	src="$BATS_TEST_DIRNAME/.."
-	run_split make -C "$src" -j2 BUILD="$T/nofuse" FUSE=0 SANITIZE= "$T/nofuse/cdt"
+	run_split make -C "$src" -j2 BUILD="$T/nofuse" FUSE=0 CURL=0 SANITIZE= "$T/nofuse/cdt"
 	assert_status 0
 	[ -x "$T/nofuse/cdt" ]
 	! nm "$T/nofuse/cdt" | grep -q fuse_new
+	! nm "$T/nofuse/cdt" | grep -q 'curl\|dlopen'
+	run_split "$T/nofuse/cdt" --store https://127.0.0.1:1/x ls
+	assert_status 1
+	[ "$err" = "error: cannot read 'https://127.0.0.1:1/x': this cdt was built without remote stores (libcurl)" ] ||
+		fail "unexpected: $err"
+	run_split "$T/nofuse/cdt" init s3://127.0.0.1:1/b/x
+	assert_status 1
+	[ "$err" = "error: cannot create 's3://127.0.0.1:1/b/x': this cdt was built without remote stores (libcurl)" ] ||
+		fail "unexpected: $err"
 	init_store
 	mkdir mnt
 	run_split "$T/nofuse/cdt" --store "$S" mount mnt
