@@ -58,15 +58,12 @@ EOF
 	chmod +x fake/zbackup
 }
 
-# PATH without the peers: links to everything in /usr/bin but them.
+# PATH without the peers: links to everything in /usr/bin but them (one ln
+# for them all: one a file was 1,500 processes).
 path_without_peers() {
 	mkdir -p nopeers
-	for f in /usr/bin/*; do
-		case ${f##*/} in
-		borg | borgfs | restic | casync | bup | zbackup) ;;
-		*) ln -s "$f" "nopeers/${f##*/}" ;;
-		esac
-	done
+	ln -s /usr/bin/* nopeers/
+	rm -f nopeers/borg nopeers/borgfs nopeers/restic nopeers/casync nopeers/bup nopeers/zbackup
 	echo "$T/nopeers"
 }
 
