@@ -111,6 +111,10 @@ SAN = -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
 BUILD ?= build-fuzz
 else ifeq ($(SANITIZE),1)
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+# GCC's shared libubsan holds 5.8 MiB of zeroed globals, which LeakSanitizer
+# scans at every exit: 30 ms of each process's 70 here. Linked into the
+# binary, UBSan reports as before and the exit costs 40 ms.
+SAN_LDFLAGS := $(if $(shell $(CC) --version 2>/dev/null | grep -i clang),,-static-libubsan)
 BUILD ?= build-san
 else ifeq ($(TSAN),1)
 # ThreadSanitizer, for the threaded parts (add's commit thread and worker
@@ -123,7 +127,7 @@ BUILD ?= build
 endif
 
 ALL_CFLAGS = $(BASE_CFLAGS) $(PKG_CFLAGS) $(FUSE_CFLAGS) $(CURL_CFLAGS) $(CFLAGS) $(SAN)
-ALL_LDFLAGS = $(LDFLAGS) $(SAN) -pthread
+ALL_LDFLAGS = $(LDFLAGS) $(SAN) $(SAN_LDFLAGS) -pthread
 LIBS = $(PKG_LIBS) -lm $(FUSE_LIBS) $(CURL_LIBS)
 
 LIB_SOURCES = \

@@ -680,12 +680,12 @@ r_limited() {
 	init_store
 	gen_bytes 3 100000 > f
 	c add -q f
-	strace -f -e trace=openat,open -o trace "$CDT" --store "$S" cat f > out
+	traced -f -e trace=openat,open -o trace "$CDT" --store "$S" cat f > out
 	cmp -s out f
 	grep -q 'libzstd' trace || fail "the trace shows no library loaded: $(head -n 20 trace)"
 	! grep 'libcurl' trace || fail "a local cat loaded libcurl"
 	# A URL loads it; nothing listens there, so the request fails.
-	strace -f -e trace=openat,open -o trace "$CDT" --store https://127.0.0.1:1/x ls > /dev/null 2>&1 || true
+	traced -f -e trace=openat,open -o trace "$CDT" --store https://127.0.0.1:1/x ls > /dev/null 2>&1 || true
 	grep -q 'libcurl[^ ]*so[^ ]*", O_RDONLY|O_CLOEXEC) = [0-9]' trace ||
 		fail "a remote store did not load libcurl: $(grep -c . trace) calls"
 }
