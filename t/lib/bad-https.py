@@ -13,7 +13,9 @@ client of remote stores must survive and nginx cannot make:
 
 Listens on 127.0.0.1, on a port the kernel picks; the port is written to
 --port-file (by rename, so a reader never sees half of it) once the server
-accepts connections. Standard library only.
+accepts connections. Exits by itself after --lifetime seconds (600), so
+that a test which fails to stop it cannot keep the test run waiting for
+ever. Standard library only.
 """
 
 import argparse
@@ -204,6 +206,7 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--fault", choices=MODES, default="none")
+    ap.add_argument("--lifetime", type=float, default=600)
     args = ap.parse_args()
 
     root = os.path.realpath(args.root)
@@ -221,6 +224,9 @@ def main():
     with open(tmp, "w") as f:
         f.write("%d\n" % srv.server_address[1])
     os.rename(tmp, args.port_file)
+    end = threading.Timer(args.lifetime, os._exit, (0,))
+    end.daemon = True
+    end.start()
     srv.serve_forever()
 
 
