@@ -84,16 +84,21 @@ int open_path(const char *path, int flags)
 }
 
 /*
- * The directory a walk started from, path[0..root->len), opened as given
+ * The directory a walk started from, path[0..root->len): its held
+ * descriptor (a new one, for the caller to close), or opened as given
  * (followed, as a PATH argument is) and found to be the one walked: were
  * it swapped for a link to "/" since, its files would be others.
  */
 static int open_root(const char *path, const struct walk_root *root)
 {
-	char *dir = xstrndup(path, root->len);
-	int fd = open_path(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char *dir;
+	int fd;
 	struct stat sb;
 
+	if (root->fd >= 0)
+		return fcntl(root->fd, F_DUPFD_CLOEXEC, 0);
+	dir = xstrndup(path, root->len);
+	fd = open_path(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	free(dir);
 	if (fd >= 0 && (fstat(fd, &sb) < 0 || sb.st_dev != root->dev || sb.st_ino != root->ino)) {
 		close(fd);
@@ -104,22 +109,30 @@ static int open_root(const char *path, const struct walk_root *root)
 }
 
 /*
- * The walk found path as a file or directory under root, and that is what
- * is read: were a directory on the way swapped for a symbolic link to "/"
- * (or the file for one to a secret) between the walk and the read, what
- * the link points to is not added under the tree's names.
+ * The walk found path as a file or directory under root (or root itself),
+ * and that is what is read: were a directory on the way swapped for a
+ * symbolic link to "/" (or the file for one to a secret) between the walk
+ * and the read, what the link points to is not added under the tree's
+ * names.
  */
 int open_walked(const char *path, const struct walk_root *root, int flags)
 {
+	const char *rel;
 	int rootfd, fd;
 
 	if (!root)
 		return open_path(path, flags);
-	rootfd = open_root(path, root);
-	if (rootfd < 0)
-		return -1;
-	fd = openat_beneath(rootfd, path + root->len + 1, flags, 0);
-	close(rootfd);
+	rel = path[root->len] ? path + root->len + 1 : ".";
+	if (root->fd >= 0) {
+		rootfd = root->fd;
+	} else {
+		rootfd = open_root(path, root);
+		if (rootfd < 0)
+			return -1;
+	}
+	fd = openat_beneath(rootfd, rel, flags, 0);
+	if (rootfd != root->fd)
+		close(rootfd);
 	if (fd < 0) {
 		errno = -fd;
 		return -1;
@@ -165,10 +178,11 @@ const char *open_walked_why(int err, const struct walk_root *root)
 int open_source(const void *src, int flags)
 {
 	const struct source *s = src;
-	int fd = open_walked(s->path, s->root, flags | O_NONBLOCK), fl;
+	int fd = open_walked(s->path, s->root, flags | O_NONBLOCK);
 
-	if (fd >= 0 && (fl = fcntl(fd, F_GETFL)) >= 0)
-		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	/* F_SETFL takes the status flags: flags hold the only one set. */
+	if (fd >= 0)
+		fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
 	return fd;
 }
 
@@ -304,7 +318,8 @@ static void push_dir(struct add_state *st, struct walk_dir **stack, size_t *dept
 
 		if (fstat(dirfd(d), &ds) == 0) {
 			add_source(st, path, name, CDT_NAME_DIR, &ds);
-			st->src[st->nr - 1].root = root;
+			/* The directory given has no root: it is opened as given. */
+			st->src[st->nr - 1].root = root && path[root->len] ? root : NULL;
 		}
 	}
 	closedir(d);
@@ -339,9 +354,22 @@ static void walk(struct add_state *st, const char *dir, const char *name, const 
 	root->len = rel - 1;
 	root->dev = sb->st_dev;
 	root->ino = sb->st_ino;
+	root->fd = -1;
+	if (st->nroots < WALK_ROOTS_HELD) {
+		int fd = open_path(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		struct stat now;
+
+		/* Swapped since the stat: opened by path later, and found not to be it. */
+		if (fd >= 0 && fstat(fd, &now) == 0 && now.st_dev == root->dev &&
+		    now.st_ino == root->ino)
+			root->fd = fd;
+		else if (fd >= 0)
+			close(fd);
+	}
 	ALLOC_GROW(st->roots, st->nroots + 1, st->aroots);
 	st->roots[st->nroots++] = root;
-	push_dir(st, &stack, &depth, &alloc, dir, name, NULL);
+	/* The directory given itself: through its descriptor if held, else as given. */
+	push_dir(st, &stack, &depth, &alloc, dir, name, root->fd >= 0 ? root : NULL);
 	while (depth) {
 		struct walk_dir *top = &stack[depth - 1];
 		struct walk_entry *e;

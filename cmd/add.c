@@ -286,19 +286,35 @@ static void note_link(struct add_state *st, const struct source *src, const stru
 	cdt_idset_put(&st->links, &key, st->nlinks++);
 }
 
-/* fstat() of the file at src->path as it is now, opened as it would be read. */
-static int stat_now(const struct source *src, struct stat *now)
+/*
+ * lstat() of the file at src->path as it is now, as it would be read: in
+ * its directory opened as open_walked() opens it (no symbolic link
+ * followed on the way), which is kept open for the next file, as the
+ * walk's order puts the files of a directory one after the other.
+ */
+static int stat_now(struct add_state *st, const struct source *src, struct stat *now)
 {
-	int fd, r;
+	const char *slash, *base;
+	size_t len;
+	int fd;
 
 	if (!src->root)
 		return stat_path_flags(src->path, now, 0);
-	fd = open_walked(src->path, src->root, O_PATH | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	r = fstat(fd, now);
-	close(fd);
-	return r;
+	slash = strrchr(src->path, '/');
+	len = (size_t)(slash - src->path);
+	if (st->stat_dirfd < 0 || st->stat_root != src->root || st->stat_dir.len != len ||
+	    memcmp(st->stat_dir.buf, src->path, len)) {
+		if (st->stat_dirfd >= 0)
+			close(st->stat_dirfd);
+		strbuf_reset(&st->stat_dir);
+		st->stat_dirfd = open_walked_parent(src->path, src->root, &base);
+		if (st->stat_dirfd < 0)
+			return -1;
+		strbuf_add(&st->stat_dir, src->path, len);
+		st->stat_root = src->root;
+	}
+	fd = st->stat_dirfd;
+	return fstatat(fd, slash + 1, now, AT_SYMLINK_NOFOLLOW);
 }
 
 /*
@@ -325,7 +341,7 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 		 * since (a file renamed over it) is that file no longer.
 		 */
 		if (slot) {
-			if (stat_now(src, &now) < 0 || !S_ISREG(now.st_mode) ||
+			if (stat_now(st, src, &now) < 0 || !S_ISREG(now.st_mode) ||
 			    now.st_dev != src->st.st_dev || now.st_ino != src->st.st_ino)
 				return 0;
 			src->st = now;
@@ -352,7 +368,7 @@ static int add_known(struct cdt_ingest *ing, struct add_state *st, struct source
 			return 0;
 		}
 		/* Failing, reading it says what is wrong. */
-		r = stat_now(src, &now);
+		r = stat_now(st, src, &now);
 		if (r < 0 || !S_ISREG(now.st_mode)) {
 			strbuf_release(&abspath);
 			return 0;
@@ -621,6 +637,8 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	size_t i;
 	struct strbuf why = STRBUF_INIT, missing = STRBUF_INIT;
 
+	st.stat_dirfd = -1;
+	strbuf_init(&st.stat_dir, 0);
 	while ((c = getopt_long(argc, argv, ":rj:qx", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': st.recursive = 1; break;
@@ -847,8 +865,14 @@ out:
 		free(st.src[i].name);
 	}
 	free(st.src);
-	for (i = 0; i < st.nroots; i++)
+	if (st.stat_dirfd >= 0)
+		close(st.stat_dirfd);
+	strbuf_release(&st.stat_dir);
+	for (i = 0; i < st.nroots; i++) {
+		if (st.roots[i]->fd >= 0)
+			close(st.roots[i]->fd);
 		free(st.roots[i]);
+	}
 	free(st.roots);
 	for (i = 0; i < st.nlinks; i++)
 		free(st.link_seen[i].name);

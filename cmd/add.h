@@ -4,6 +4,7 @@
 
 #include "cmd.h"
 #include "base/idset.h"
+#include "base/strbuf.h"
 
 #include <stdint.h>
 #include <sys/stat.h>
@@ -16,11 +17,20 @@ struct link_seen;
 
 enum output { OUT_HUMAN, OUT_PORCELAIN, OUT_JSON };
 
-/* A directory a walk started from, as the walk found it. */
+/*
+ * A directory a walk started from, as the walk found it. The first
+ * WALK_ROOTS_HELD are held open from the walk to the end of the add, and
+ * every file under one is opened through its descriptor: the directory
+ * walked is the one read, wherever it is moved meanwhile, and a file costs
+ * no open of the root by path. A root beyond those is opened by path each
+ * time, and must still be the directory walked (ESTALE if not).
+ */
+#define WALK_ROOTS_HELD 64
 struct walk_root {
 	size_t len;		/* every path the walk makes is path[0..len) "/" REL */
 	dev_t dev;		/* the directory, which must still be there when read */
 	ino_t ino;
+	int fd;			/* O_PATH descriptor of it, or -1: opened by path */
 };
 
 struct source {
@@ -58,6 +68,10 @@ struct add_state {
 	struct cdt_ahead *ahead;	/* small files read ahead; NULL if not */
 	size_t ahead_pushed;		/* sources considered for it so far */
 	char *cwd;		/* relative paths are cached under cwd/ */
+	/* The directory of the file stat_now() looked at last, open; -1 if none. */
+	int stat_dirfd;
+	const struct walk_root *stat_root;
+	struct strbuf stat_dir;
 	/* Files with several links: the first name of each (dev, inode). */
 	struct cdt_idset links;
 	struct link_seen *link_seen;
@@ -81,9 +95,10 @@ int open_path(const char *path, int flags);
 int stat_path_flags(const char *path, struct stat *sb, int nofollow);
 /*
  * Open path, which a walk from root found (NULL: a PATH argument, opened
- * as open_path() does). That directory must be the one the walk started
- * from (ESTALE if not), and below it no symbolic link is followed, the
- * last component's included. -1 with errno set.
+ * as open_path() does): path is the root itself or under it. The root is
+ * the directory the walk started from (its held descriptor, or opened by
+ * path and found to be it: ESTALE if not), and below it no symbolic link
+ * is followed, the last component's included. -1 with errno set.
  */
 int open_walked(const char *path, const struct walk_root *root, int flags);
 /*

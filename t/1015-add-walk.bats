@@ -168,7 +168,7 @@ add_swapped() {
 	[ "$(c ls -t f)" = src/a ]
 }
 
-@test "-r reads nothing from a directory given that was swapped for another after the walk" {
+@test "-r reads the directory it walked, not one swapped in for it after the walk" {
 	init_store
 	mkdir -p home/proj outside
 	echo secret > outside/shadow
@@ -178,12 +178,36 @@ add_swapped() {
 		mv home/proj home/old
 		ln -s "$T/outside" home/proj
 	}
+	# The directory given is held open from the walk: its files are read.
 	add_changed files-cache swap_proj -j 1 home/proj
+	assert_status 0
+	[ "$(c cat home/proj/a)" = a ]
+	[ "$(c cat home/proj/shadow)" = mine ]
+}
+
+@test "-r past the directories held open reads nothing from one swapped for another after the walk" {
+	init_store
+	mkdir -p home/proj outside
+	# 64 directories given before it are held open (WALK_ROOTS_HELD); it is opened by path.
+	for i in $(seq 10 73); do
+		mkdir -p "d/$i"
+		echo "$i" > "d/$i/f"
+	done
+	echo secret > outside/shadow
+	echo a > home/proj/a
+	echo mine > home/proj/shadow
+	swap_proj() {
+		mv home/proj home/old
+		ln -s "$T/outside" home/proj
+	}
+	add_changed files-cache swap_proj -j 1 d/* home/proj
 	assert_status 3
 	assert_err_is "error: skipping 'home/proj/a': cannot open: the directory given was replaced since the walk" \
 		"error: skipping 'home/proj/shadow': cannot open: the directory given was replaced since the walk" \
 		"error: 2 paths skipped"
-	[ "$(c ls -t f)" = "" ]
+	[ "$(c ls -t f | grep -c '^d/')" = 64 ]
+	[ "$(c cat d/73/f)" = 73 ]
+	[ "$(c ls -t f | grep -c '^home/')" = 0 ]
 }
 
 @test "-r --xattrs does not read them through a directory swapped for a symbolic link" {
