@@ -72,15 +72,18 @@ check_stored_names() {
 	[ "$output" = "violation: no table of info/names/ and info/prefixes written after a name" ]
 }
 
-@test "a kill at any step of a group commit loses only that batch; fsck finds info/ stale, the next add mends it" {
+@test "a kill at any step of a group commit loses only batches not committed; fsck finds info/ stale, the next add mends it" {
 	init_store
 	make_tree 12
-	# The second time each step is met is the second batch's (name:7: its
-	# third name, after two of its names are in place).
-	for point in objects:2 refs:2 manifest:2 name:6 name:8; do
+	# The third time data and manifests are met is the last batch's: the
+	# first is committed by then (a batch's names are staged while the one
+	# before commits, so two batches at most are on their way). name:6 is
+	# the second batch's first name, name:8 its third, the first batch's in
+	# place and synced before them.
+	for point in objects:3 refs:3 manifest:3 name:6 name:8; do
 		rm -rf "$S"
 		"$CDT" init -q "$S"
-		# Batches of 5 names: the first (src and 4 files) commits, the second is killed.
+		# Batches of 5 names: the first (src and 4 files) commits, a later one is killed.
 		rc=0
 		CDT_TEST_GROUP=5 CDT_TEST_CRASH="$point" \
 			"$CDT" --store "$S" add -q -r src > add.out 2> add.err || rc=$?
@@ -133,6 +136,38 @@ check_stored_names() {
 	[ "$(c ls -t f | wc -l)" = 30 ]
 	check_stored_names
 	c fsck > /dev/null
+}
+
+@test "a later name that uses a failed batch's manifest fails; its neighbours are stored" {
+	init_store
+	mkdir src
+	# Batches of 4 names: src f10 f11 f12 | f13-f16 | f17-f20 | f21-f24 | ...
+	# f13-f16 and f22 hold one content, the others one each.
+	for i in $(seq 10 39); do
+		case $i in 1[3-6]|22) gen_bytes 1 3000 ;; *) gen_bytes "$i" 3000 ;; esac > "src/f$i"
+	done
+	rc=0
+	# The second batch fails; the third, on its way meanwhile, fails whole;
+	# f22, queued while the second batch's manifest of its content was
+	# pending, uses it and fails; f21, f23 and f24 do not.
+	CDT_TEST_GROUP=4 CDT_TEST_FAIL=name-records:2 \
+		"$CDT" --store "$S" add -r --porcelain src > add.out 2> add.err || rc=$?
+	[ "$rc" = 1 ] || fail "add exited $rc: $(cat add.err)"
+	grep -q "^error: 4 names not stored: the batch before them failed" add.err ||
+		fail "$(cat add.err)"
+	grep -q "^error: 1 name not stored: the batch before it failed" add.err ||
+		fail "$(cat add.err)"
+	c ls -t f > names
+	[ "$(wc -l < names)" = 21 ] || fail "$(cat names)"
+	! grep -qx 'src/f22' names || fail "src/f22 stored"
+	grep -qx 'src/f21' names && grep -qx 'src/f23' names || fail "$(cat names)"
+	[ "$(cut -f1 add.out)" = "$(cat names)" ]
+	check_stored_names
+	run_split c fsck
+	assert_status 0
+	c add -q -r src
+	[ "$(c ls -t f | wc -l)" = 30 ]
+	check_stored_names
 }
 
 @test "a name that cannot be written is refused before anything of the tree is stored" {

@@ -150,6 +150,31 @@ struct commit_job {
 	int threaded;
 	struct ingest_info *info;	/* the ingest's: changes for info/names/ */
 	int last;		/* the tables follow every name once it is committed */
+	struct commit_order *order;	/* the ingest's: whose turn it is */
+	uint64_t turn;		/* its place in that order */
+	/* Found and staged by prepare_names(), for the rest of the commit. */
+	size_t changes;
+	struct cdt_nameref_writer *records;
+	size_t nrecords;
+};
+
+/*
+ * The commits of an ingest's batches, in the order they were made: a job
+ * looks at its names and stages them (tmp/ files, seen by nobody) after
+ * the job before it did, while that one commits; then it waits for its
+ * turn for the rest, from the first name changed to the last sync. A job
+ * that failed in a way the names after it may depend on (a manifest not
+ * stored) fails the names of the job after it, which may have found its
+ * manifests pending (the names queued later are the ingest's: see
+ * finish_oldest()).
+ */
+struct commit_order {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t staging;	/* the job whose names are staged now */
+	uint64_t next;		/* the job whose turn to commit it is */
+	uint64_t given;		/* jobs made */
+	int broken;		/* the job before `next` failed with this; or 0 */
 };
 
 /* Every name of the job not failed yet fails with ret. */
@@ -268,47 +293,56 @@ static int name_unchanged(struct cdt_store *s, struct cdt_name_entry *meta, stru
 	return same;
 }
 
-static void commit_names(struct commit_job *j)
+/*
+ * The name records of the names to write: one table for the batch, staged
+ * in tmp/ like their entries (so the next syncfs makes it whole before it
+ * is in place). 0, or -errno with every name failed.
+ */
+static int stage_records(struct commit_job *j)
+{
+	size_t i;
+	int ret;
+
+	j->records = cdt_nameref_writer_new(j->store);
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
+
+		if (!p->err && !p->res.name_kept && cdt_name_has_content(p->meta))
+			cdt_nameref_writer_add(j->records, &p->meta->content, p->meta->name);
+	}
+	j->nrecords = cdt_nameref_writer_count(j->records);
+	ret = cdt_fail_point("name-records");
+	if (!ret)
+		ret = cdt_nameref_writer_stage(j->records);
+	if (ret < 0)
+		records_error(j, j->nrecords, ret);
+	return ret;
+}
+
+static void install_names(struct commit_job *j)
 {
 	static unsigned paused_at_mark, paused_waiting;
 	struct cdt_store *s = j->store;
-	struct cdt_nameref_writer *records = NULL;
 	struct cdt_name_dirs *dirs;
 	struct cdt_name_gone gone = { ingest_info_note_gone, j->info };
 	struct cdt_info *info;
 	char hex[CDT_ID_HEXLEN + 1];
-	struct strbuf missing = STRBUF_INIT;
-	size_t i, nrecords = 0, changes = 0;
+	size_t i;
 	int ret, any_new = 0, was;
 
-	if (j->ret)
-		return;
-	/*
-	 * Names stored as they would be written are kept. (add stores a name
-	 * once per command, so none is both kept and written here.)
-	 */
-	for (i = 0; i < j->npend; i++) {
-		struct pending *p = &j->pend[i];
-
-		if (p->err)
-			continue;
-		p->meta->added_sec = j->committed_at;
-		/* With --no-replace an existing name fails, the same or not. */
-		p->res.name_kept = !j->no_replace && name_unchanged(s, p->meta, &missing);
-		changes += !p->res.name_kept || p->mw;
-	}
-	strbuf_release(&missing);
 	/*
 	 * Nothing to write, nothing to sync; unless a writer killed between
 	 * its names and its tables left info/ stale: opening it mends that (a
 	 * kept name's entry may be the killed writer's). Tables that wait for
 	 * names of the batches before are written by commit_batch() then.
 	 */
-	if (!changes && !j->refw && !cdt_info_intents_dead(s))
+	if (!j->changes && !j->refw && !cdt_info_intents_dead(s))
+		return;
+	if (!j->records && stage_records(j) < 0)
 		return;
 	/* Before any name changes; ended once the tables of info/names/ follow. */
 	ingest_info_begin(j->info, s);
-	/* Jobs run one after another (each joined before the next starts). */
+	/* Jobs take their turns one after another. */
 	if (!paused_at_mark++)
 		cdt_pause_point("info-mark");
 	if (j->refw) {
@@ -318,50 +352,6 @@ static void commit_names(struct commit_job *j)
 			fail_all(j, ret);
 			goto out;
 		}
-	}
-	/* New manifests kept in memory go to their temporary files (synced below). */
-	for (i = 0; i < j->npend; i++) {
-		struct pending *p = &j->pend[i];
-
-		if (!p->mw)
-			continue;
-		ret = cdt_manifest_writer_write_out(p->mw);
-		if (ret < 0) {
-			error("cannot write manifest %s: %s", cdt_id_to_hex(&p->res.content, hex),
-			      cdt_strerror(ret));
-			fail_all(j, ret);
-			goto out;
-		}
-	}
-	for (i = 0; i < j->npend; i++) {
-		struct pending *p = &j->pend[i];
-
-		if (p->err || p->res.name_kept)
-			continue;
-		p->err = cdt_name_stage(s, p->meta, &p->name_tmp);
-		if (p->err) {
-			strbuf_reset(&p->name_tmp);
-			error("cannot write name '%s': %s", quote(p->meta->name), cdt_strerror(p->err));
-		}
-	}
-	/*
-	 * Name records, one table for the batch, staged in tmp/ like the
-	 * entries (so the next syncfs makes it whole before it is in place).
-	 */
-	records = cdt_nameref_writer_new(s);
-	for (i = 0; i < j->npend; i++) {
-		struct pending *p = &j->pend[i];
-
-		if (!p->err && !p->res.name_kept && cdt_name_has_content(p->meta))
-			cdt_nameref_writer_add(records, &p->meta->content, p->meta->name);
-	}
-	nrecords = cdt_nameref_writer_count(records);
-	ret = cdt_fail_point("name-records");
-	if (!ret)
-		ret = cdt_nameref_writer_stage(records);
-	if (ret < 0) {
-		records_error(j, nrecords, ret);
-		goto out;
 	}
 	if (sync_store(j) < 0)
 		goto out;
@@ -385,9 +375,9 @@ static void commit_names(struct commit_job *j)
 		any_new = 1;
 	}
 	/* The batch's table of name records, staged with the entries: moved into place now. */
-	ret = cdt_nameref_writer_install(records);
+	ret = cdt_nameref_writer_install(j->records);
 	if (ret < 0) {
-		records_error(j, nrecords, ret);
+		records_error(j, j->nrecords, ret);
 		goto out;
 	}
 	if (sync_store(j) < 0)
@@ -438,7 +428,7 @@ static void commit_names(struct commit_job *j)
 		if (merged < 0)
 			warning("cannot merge reference tables: %s", cdt_strerror(merged));
 	}
-	if (nrecords) {
+	if (j->nrecords) {
 		int merged = cdt_nameref_merge(s);
 
 		if (merged < 0)
@@ -448,7 +438,140 @@ out:
 	/* Changes waiting for the tables keep the mark. */
 	if (!j->info->n)
 		ingest_info_end(j->info);
-	cdt_nameref_writer_free(records);
+}
+
+/*
+ * Step 3's files, which no reader sees: the entries of the names to write
+ * and the table of their name records staged in tmp/, new manifests
+ * written to their temporary files. Run while the job before commits.
+ */
+static void prepare_names(struct commit_job *j)
+{
+	struct cdt_store *s = j->store;
+	char hex[CDT_ID_HEXLEN + 1];
+	struct strbuf missing = STRBUF_INIT;
+	size_t i;
+	int ret;
+
+	/*
+	 * Names stored as they would be written are kept. (add stores a name
+	 * once per command, so none is both kept and written here, nor in a
+	 * batch before, whose names may be going in meanwhile.)
+	 */
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
+
+		if (p->err)
+			continue;
+		p->meta->added_sec = j->committed_at;
+		/* With --no-replace an existing name fails, the same or not. */
+		p->res.name_kept = !j->no_replace && name_unchanged(s, p->meta, &missing);
+		j->changes += !p->res.name_kept || p->mw;
+	}
+	strbuf_release(&missing);
+	if (!j->changes && !j->refw)
+		return;
+	/* New manifests kept in memory go to their temporary files (synced in turn). */
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
+
+		if (!p->mw)
+			continue;
+		ret = cdt_manifest_writer_write_out(p->mw);
+		if (ret < 0) {
+			error("cannot write manifest %s: %s", cdt_id_to_hex(&p->res.content, hex),
+			      cdt_strerror(ret));
+			fail_all(j, ret);
+			return;
+		}
+	}
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
+
+		if (p->err || p->res.name_kept)
+			continue;
+		p->err = cdt_name_stage(s, p->meta, &p->name_tmp);
+		if (p->err) {
+			strbuf_reset(&p->name_tmp);
+			error("cannot write name '%s': %s", quote(p->meta->name), cdt_strerror(p->err));
+		}
+	}
+	stage_records(j);
+}
+
+static void wait_for(struct commit_order *o, const uint64_t *counter, uint64_t turn)
+{
+	pthread_mutex_lock(&o->mu);
+	while (*counter != turn)
+		pthread_cond_wait(&o->cv, &o->mu);
+	pthread_mutex_unlock(&o->mu);
+}
+
+static void step(struct commit_order *o, uint64_t *counter)
+{
+	pthread_mutex_lock(&o->mu);
+	(*counter)++;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+}
+
+/*
+ * Wait for the job's turn to commit. When the job before failed, its
+ * names fail (they may use its manifests): the rest of the commit still
+ * stores its manifests, which names after it may use.
+ */
+static void wait_turn(struct commit_job *j)
+{
+	struct commit_order *o = j->order;
+	size_t n = 0, i;
+	int broken;
+
+	pthread_mutex_lock(&o->mu);
+	while (o->next != j->turn)
+		pthread_cond_wait(&o->cv, &o->mu);
+	broken = o->broken;
+	pthread_mutex_unlock(&o->mu);
+	if (!broken || j->ret)
+		return;
+	for (i = 0; i < j->npend; i++) {
+		if (j->pend[i].err)
+			continue;
+		j->pend[i].err = broken;
+		n++;
+	}
+	if (n)
+		error("%zu name%s not stored: the batch before %s failed", n, n == 1 ? "" : "s",
+		      n == 1 ? "it" : "them");
+	/* Their records are not stored either: staged again, without them. */
+	cdt_nameref_writer_free(j->records);
+	j->records = NULL;
+}
+
+/* The next job's turn, told whether this one failed its names. */
+static void end_turn(struct commit_job *j)
+{
+	struct commit_order *o = j->order;
+
+	pthread_mutex_lock(&o->mu);
+	o->broken = j->fatal ? (j->ret < 0 ? j->ret : -EIO) : 0;
+	o->next++;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->mu);
+}
+
+static void commit_names(struct commit_job *j)
+{
+	/* Staged in the order of the jobs too, as their names were queued. */
+	wait_for(j->order, &j->order->staging, j->turn);
+	if (!j->ret)
+		prepare_names(j);
+	step(j->order, &j->order->staging);
+	wait_turn(j);
+	if (!j->ret)
+		install_names(j);
+	end_turn(j);
+	cdt_nameref_writer_free(j->records);
+	j->records = NULL;
 }
 
 static void *commit_thread(void *arg)
@@ -491,6 +614,17 @@ static int finish_job(struct cdt_ingest *ing, struct commit_job *j, int *last_er
 		pthread_join(j->thread, NULL);
 	if (fatal)
 		*fatal = j->fatal;
+	/*
+	 * Failed, and no job after it yet: the names after it were not
+	 * queued while it was on its way (the pending ones are checked by
+	 * finish_oldest()), so the next job does not fail for it.
+	 */
+	if (j->order && j->fatal) {
+		pthread_mutex_lock(&j->order->mu);
+		if (j->order->given == j->turn + 1)
+			j->order->broken = 0;
+		pthread_mutex_unlock(&j->order->mu);
+	}
 	ret = j->ret;
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];
@@ -511,27 +645,53 @@ static int finish_job(struct cdt_ingest *ing, struct commit_job *j, int *last_er
 }
 
 /*
- * The batch on its way, finished. When it failed in a way the pending
- * names may depend on, they fail too. 0 or its first error.
+ * The oldest batch on its way, finished. When it failed in a way the
+ * pending names may depend on, they fail too (those of a batch on its
+ * way after it fail in their turn). 0 or its first error.
  */
-static int finish_inflight(struct cdt_ingest *ing)
+static int finish_oldest(struct cdt_ingest *ing)
 {
-	struct commit_job *j = ing->inflight;
+	struct commit_job *j = ing->inflight[0];
 	size_t i;
 	int fatal, ret;
 
-	if (!j)
-		return 0;
-	ing->inflight = NULL;
-	ret = finish_job(ing, j, NULL, &fatal);
-	if (fatal && ing->npend) {
-		int err = ret < 0 ? ret : -EIO;
+	ing->ninflight--;
+	memmove(ing->inflight, ing->inflight + 1, ing->ninflight * sizeof(*ing->inflight));
+	if (j->threaded)
+		pthread_join(j->thread, NULL);
+	j->threaded = 0;
+	fatal = j->fatal;
+	if (fatal) {
+		size_t n = 0;
+		int err = j->ret < 0 ? j->ret : -EIO;
 
-		error("%zu name%s not stored: the batch before %s failed", ing->npend,
-		      ing->npend == 1 ? "" : "s", ing->npend == 1 ? "it" : "them");
-		for (i = 0; i < ing->npend; i++)
-			if (!ing->pend[i].err)
-				ing->pend[i].err = err;
+		/* Pending names queued while its manifests were pending, and using one. */
+		for (i = 0; i < ing->npend; i++) {
+			struct pending *p = &ing->pend[i];
+
+			if (p->err || !cdt_name_has_content(p->meta) ||
+			    !cdt_idset_has(&j->ids, &p->meta->content))
+				continue;
+			p->err = err;
+			n++;
+		}
+		if (n)
+			error("%zu name%s not stored: the batch before %s failed", n,
+			      n == 1 ? "" : "s", n == 1 ? "it" : "them");
+	}
+	ret = finish_job(ing, j, NULL, NULL);
+	return ret;
+}
+
+/* Every batch on its way finished, oldest first. 0 or the first error. */
+static int finish_inflight(struct cdt_ingest *ing)
+{
+	int ret = 0, r;
+
+	while (ing->ninflight) {
+		r = finish_oldest(ing);
+		if (!ret)
+			ret = r;
 	}
 	return ret;
 }
@@ -540,6 +700,10 @@ void ingest_fail_pending(struct cdt_ingest *ing, int err)
 {
 	struct commit_job *j;
 
+	if (!ing->npend)
+		return;
+	/* Their lines come after those of the batches before. */
+	finish_inflight(ing);
 	if (!ing->npend)
 		return;
 	error("%zu name%s not stored: the chunks %s could not be stored", ing->npend,
@@ -552,9 +716,10 @@ void ingest_fail_pending(struct cdt_ingest *ing, int err)
 int ingest_content_pending(const struct cdt_ingest *ing, const struct cdt_id *id, uint64_t *size)
 {
 	const uint64_t *v = cdt_idset_get(&ing->pend_ids, id);
+	size_t i;
 
-	if (!v && ing->inflight)
-		v = cdt_idset_get(&ing->inflight->ids, id);
+	for (i = 0; !v && i < ing->ninflight; i++)
+		v = cdt_idset_get(&ing->inflight[i]->ids, id);
 	if (v && size)
 		*size = *v;
 	return v != NULL;
@@ -563,6 +728,12 @@ int ingest_content_pending(const struct cdt_ingest *ing, const struct cdt_id *id
 void ingest_commit_wait(struct cdt_ingest *ing)
 {
 	finish_inflight(ing);
+	if (ing->order) {
+		pthread_mutex_destroy(&ing->order->mu);
+		pthread_cond_destroy(&ing->order->cv);
+		free(ing->order);
+		ing->order = NULL;
+	}
 }
 
 /*
@@ -597,16 +768,23 @@ static void flush_info(struct cdt_ingest *ing)
 
 /*
  * Commit the pending names: chunk data now, the rest on a thread of its
- * own when `async` (finished by the next commit), else now. Tells the
- * caller about each name once it is finished. `last`: the tables of
- * info/names/ follow every name committed so far. 0, or the first error
- * of the names finished.
+ * own when `async` (finished by a later commit), else now. Two batches at
+ * most are on their way: the names of one are looked at and staged while
+ * the one before commits (prepare_names()), and each commits in turn.
+ * Tells the caller about each name once it is finished, in order. `last`:
+ * the tables of info/names/ follow every name committed so far. 0, or the
+ * first error of the names finished.
  */
 static int commit_batch(struct cdt_ingest *ing, int *last_err, int async, int last)
 {
 	struct commit_job *j;
-	int prev = finish_inflight(ing), ret;
+	int prev = 0, ret;
 
+	while (ing->ninflight && (ing->ninflight >= COMMIT_INFLIGHT || !async || !ing->npend)) {
+		ret = finish_oldest(ing);
+		if (!prev)
+			prev = ret;
+	}
 	if (!ing->npend) {
 		if (last)
 			flush_info(ing);
@@ -616,13 +794,24 @@ static int commit_batch(struct cdt_ingest *ing, int *last_err, int async, int la
 	ret = commit_data(ing);
 	j = take_pending(ing);
 	j->last = last;
+	if (!ing->order) {
+		ing->order = xcalloc(1, sizeof(*ing->order));
+		pthread_mutex_init(&ing->order->mu, NULL);
+		pthread_cond_init(&ing->order->cv, NULL);
+	}
+	j->order = ing->order;
+	j->turn = ing->order->given++;
 	if (ret < 0)
 		fail_all(j, ret);
 	if (async && !j->ret && !pthread_create(&j->thread, NULL, commit_thread, j)) {
 		j->threaded = 1;
-		ing->inflight = j;
+		ing->inflight[ing->ninflight++] = j;
 		return prev;
 	}
+	/* Now, on this thread: the lines of the batches before come first. */
+	ret = finish_inflight(ing);
+	if (!prev)
+		prev = ret;
 	commit_names(j);
 	ret = finish_job(ing, j, last_err, NULL);
 	/*

@@ -51,6 +51,8 @@
  * read while the one before is committed).
  */
 #define GROUP_MANIFESTS 1024
+/* Batches whose names are on their way at once (one staged while one commits). */
+#define COMMIT_INFLIGHT 2
 #define GROUP_NAMES_MAX 8192
 #define GROUP_SECONDS 5.0
 
@@ -235,8 +237,13 @@ struct cdt_ingest {
 	struct pending *pend;
 	size_t npend, apend, pend_manifests;
 	struct cdt_idset pend_ids;	/* contents whose manifest is pending */
-	/* The batch before, its names being committed on a thread of their own. */
-	struct commit_job *inflight;
+	/*
+	 * The batches before, oldest first, their names being committed on
+	 * threads of their own (ingest-commit.c), and the order they take.
+	 */
+	struct commit_job *inflight[COMMIT_INFLIGHT];
+	size_t ninflight;
+	struct commit_order *order;
 	struct ingest_info info;	/* names committed, not yet in info/names/ */
 	double pend_since;		/* when the first pending name was queued */
 	int64_t committed_at;		/* added time of the names of the last commit */
@@ -348,15 +355,17 @@ void ingest_fill_ahead(struct cdt_ingest *ing, struct round *r, int *eof);
  * its extended attributes taken over; mw owned from now on);
  * ingest_commit_if_due() commits when the batch is due: its chunk data at
  * once, its manifests and names on a thread while the next batch is read
- * (the batch is finished, and its names told to the caller, by the next
- * commit); ingest_commit_last() commits now and returns the last queued
- * name's result; ingest_pend_free() drops what is pending (add failed or
- * was interrupted); ingest_commit_wait() finishes the batch on its way.
+ * (two batches at most on their way: the batch is finished, and its
+ * names told to the caller, by a later commit); ingest_commit_last()
+ * commits now and returns the last queued name's result;
+ * ingest_pend_free() drops what is pending (add failed or was
+ * interrupted); ingest_commit_wait() finishes the batches on their way.
  * ingest_content_pending(): is the manifest of `id` pending, in this batch
- * or the one on its way (a name that uses it then fails if that one does)?
+ * or one on its way (a name that uses it then fails if that one does)?
  * *size (optional) gets the size of that content.
  */
 struct commit_job;
+struct commit_order;
 int ingest_content_pending(const struct cdt_ingest *ing, const struct cdt_id *id, uint64_t *size);
 void ingest_commit_wait(struct cdt_ingest *ing);
 void ingest_pend(struct cdt_ingest *ing, struct cdt_name_entry *meta,
