@@ -355,17 +355,9 @@ static void walk(struct add_state *st, const char *dir, const char *name, const 
 	root->dev = sb->st_dev;
 	root->ino = sb->st_ino;
 	root->fd = -1;
-	if (st->nroots < WALK_ROOTS_HELD) {
-		int fd = open_path(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		struct stat now;
-
-		/* Swapped since the stat: opened by path later, and found not to be it. */
-		if (fd >= 0 && fstat(fd, &now) == 0 && now.st_dev == root->dev &&
-		    now.st_ino == root->ino)
-			root->fd = fd;
-		else if (fd >= 0)
-			close(fd);
-	}
+	/* Swapped since the stat: opened by path later, and found not to be it. */
+	if (st->nroots < WALK_ROOTS_HELD)
+		root->fd = open_root(dir, root);
 	ALLOC_GROW(st->roots, st->nroots + 1, st->aroots);
 	st->roots[st->nroots++] = root;
 	/* The directory given itself: through its descriptor if held, else as given. */

@@ -296,7 +296,6 @@ static int stat_now(struct add_state *st, const struct source *src, struct stat 
 {
 	const char *slash, *base;
 	size_t len;
-	int fd;
 
 	if (!src->root)
 		return stat_path_flags(src->path, now, 0);
@@ -313,8 +312,7 @@ static int stat_now(struct add_state *st, const struct source *src, struct stat 
 		strbuf_add(&st->stat_dir, src->path, len);
 		st->stat_root = src->root;
 	}
-	fd = st->stat_dirfd;
-	return fstatat(fd, slash + 1, now, AT_SYMLINK_NOFOLLOW);
+	return fstatat(st->stat_dirfd, slash + 1, now, AT_SYMLINK_NOFOLLOW);
 }
 
 /*

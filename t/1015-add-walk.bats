@@ -133,6 +133,12 @@ swap_sub() {
 	ln -s "$T/outside" src/sub
 }
 
+# The directory given, home/proj, swapped for a link to another.
+swap_proj() {
+	mv home/proj home/old
+	ln -s "$T/outside" home/proj
+}
+
 add_swapped() {
 	local point=$1
 	shift
@@ -174,10 +180,6 @@ add_swapped() {
 	echo secret > outside/shadow
 	echo a > home/proj/a
 	echo mine > home/proj/shadow
-	swap_proj() {
-		mv home/proj home/old
-		ln -s "$T/outside" home/proj
-	}
 	# The directory given is held open from the walk: its files are read.
 	add_changed files-cache swap_proj -j 1 home/proj
 	assert_status 0
@@ -196,10 +198,6 @@ add_swapped() {
 	echo secret > outside/shadow
 	echo a > home/proj/a
 	echo mine > home/proj/shadow
-	swap_proj() {
-		mv home/proj home/old
-		ln -s "$T/outside" home/proj
-	}
 	add_changed files-cache swap_proj -j 1 d/* home/proj
 	assert_status 3
 	assert_err_is "error: skipping 'home/proj/a': cannot open: the directory given was replaced since the walk" \

@@ -112,19 +112,26 @@ check_stored_names() {
 	done
 }
 
+# add -r src in batches of 4 names whose second batch fails to commit (its
+# name records): the third, on its way meanwhile, fails whole.
+add_failing_batch_2() {
+	local rc=0
+
+	CDT_TEST_GROUP=4 CDT_TEST_FAIL=name-records:2 \
+		"$CDT" --store "$S" add -r --porcelain src > add.out 2> add.err || rc=$?
+	[ "$rc" = 1 ] || fail "add exited $rc: $(cat add.err)"
+	grep -q "^error: 4 names not stored: the batch before them failed" add.err ||
+		fail "$(cat add.err)"
+}
+
 @test "a batch whose commit fails fails the names after it that may use its manifests, and no other" {
 	init_store
 	mkdir src
 	# Each content six times in a row: batches of 4 names share contents
 	# with the batch before, whose manifests they find pending.
 	for i in $(seq 10 39); do gen_bytes $(((i - 1) / 6)) 3000 > "src/f$i"; done
-	rc=0
-	CDT_TEST_GROUP=4 CDT_TEST_FAIL=name-records:2 \
-		"$CDT" --store "$S" add -r --porcelain src > add.out 2> add.err || rc=$?
-	[ "$rc" = 1 ] || fail "add exited $rc: $(cat add.err)"
+	add_failing_batch_2
 	grep -q "^error: cannot write the name records of 4 names: Input/output error" add.err ||
-		fail "$(cat add.err)"
-	grep -q "^error: 4 names not stored: the batch before them failed" add.err ||
 		fail "$(cat add.err)"
 	# The second and third batches (f13-f20) are not stored; the others are, whole.
 	[ "$(c ls -t f | wc -l)" = 22 ] || fail "$(c ls -t f)"
@@ -146,15 +153,10 @@ check_stored_names() {
 	for i in $(seq 10 39); do
 		case $i in 1[3-6]|22) gen_bytes 1 3000 ;; *) gen_bytes "$i" 3000 ;; esac > "src/f$i"
 	done
-	rc=0
 	# The second batch fails; the third, on its way meanwhile, fails whole;
 	# f22, queued while the second batch's manifest of its content was
 	# pending, uses it and fails; f21, f23 and f24 do not.
-	CDT_TEST_GROUP=4 CDT_TEST_FAIL=name-records:2 \
-		"$CDT" --store "$S" add -r --porcelain src > add.out 2> add.err || rc=$?
-	[ "$rc" = 1 ] || fail "add exited $rc: $(cat add.err)"
-	grep -q "^error: 4 names not stored: the batch before them failed" add.err ||
-		fail "$(cat add.err)"
+	add_failing_batch_2
 	grep -q "^error: 1 name not stored: the batch before it failed" add.err ||
 		fail "$(cat add.err)"
 	c ls -t f > names

@@ -190,6 +190,29 @@ static void fail_all(struct commit_job *j, int ret)
 			j->pend[i].err = ret;
 }
 
+/*
+ * The names of pend[0..n) not failed yet fail with err, because the batch
+ * before them failed: all of them, or with `uses` those whose content is
+ * in it (a manifest that batch brought). Says how many, in one line.
+ */
+static void fail_after_batch(struct pending *pend, size_t n, int err, const struct cdt_idset *uses)
+{
+	size_t failed = 0, i;
+
+	for (i = 0; i < n; i++) {
+		struct pending *p = &pend[i];
+
+		if (p->err || (uses && (!cdt_name_has_content(p->meta) ||
+					!cdt_idset_has(uses, &p->meta->content))))
+			continue;
+		p->err = err;
+		failed++;
+	}
+	if (failed)
+		error("%zu name%s not stored: the batch before %s failed", failed,
+		      failed == 1 ? "" : "s", failed == 1 ? "it" : "them");
+}
+
 static int sync_store(struct commit_job *j)
 {
 	int ret = cdt_store_sync(j->store);
@@ -523,25 +546,15 @@ static void step(struct commit_order *o, uint64_t *counter)
 static void wait_turn(struct commit_job *j)
 {
 	struct commit_order *o = j->order;
-	size_t n = 0, i;
 	int broken;
 
+	wait_for(o, &o->next, j->turn);
 	pthread_mutex_lock(&o->mu);
-	while (o->next != j->turn)
-		pthread_cond_wait(&o->cv, &o->mu);
 	broken = o->broken;
 	pthread_mutex_unlock(&o->mu);
 	if (!broken || j->ret)
 		return;
-	for (i = 0; i < j->npend; i++) {
-		if (j->pend[i].err)
-			continue;
-		j->pend[i].err = broken;
-		n++;
-	}
-	if (n)
-		error("%zu name%s not stored: the batch before %s failed", n, n == 1 ? "" : "s",
-		      n == 1 ? "it" : "them");
+	fail_after_batch(j->pend, j->npend, broken, NULL);
 	/* Their records are not stored either: staged again, without them. */
 	cdt_nameref_writer_free(j->records);
 	j->records = NULL;
@@ -605,20 +618,20 @@ static struct commit_job *take_pending(struct cdt_ingest *ing)
 }
 
 /* Wait for the job, tell the caller about each name, and forget them. */
-static int finish_job(struct cdt_ingest *ing, struct commit_job *j, int *last_err, int *fatal)
+static int finish_job(struct cdt_ingest *ing, struct commit_job *j, int *last_err)
 {
 	size_t i;
 	int ret;
 
 	if (j->threaded)
 		pthread_join(j->thread, NULL);
-	if (fatal)
-		*fatal = j->fatal;
 	/*
-	 * Failed, and no job after it yet: the names after it were not
-	 * queued while it was on its way (the pending ones are checked by
-	 * finish_oldest()), so the next job does not fail for it.
+	 * Failed: the pending names, queued while its manifests were
+	 * pending, fail if they use one; and with no job after it yet, the
+	 * next job does not fail for it (its names are those just checked).
 	 */
+	if (j->fatal)
+		fail_after_batch(ing->pend, ing->npend, j->ret < 0 ? j->ret : -EIO, &j->ids);
 	if (j->order && j->fatal) {
 		pthread_mutex_lock(&j->order->mu);
 		if (j->order->given == j->turn + 1)
@@ -652,35 +665,10 @@ static int finish_job(struct cdt_ingest *ing, struct commit_job *j, int *last_er
 static int finish_oldest(struct cdt_ingest *ing)
 {
 	struct commit_job *j = ing->inflight[0];
-	size_t i;
-	int fatal, ret;
 
 	ing->ninflight--;
 	memmove(ing->inflight, ing->inflight + 1, ing->ninflight * sizeof(*ing->inflight));
-	if (j->threaded)
-		pthread_join(j->thread, NULL);
-	j->threaded = 0;
-	fatal = j->fatal;
-	if (fatal) {
-		size_t n = 0;
-		int err = j->ret < 0 ? j->ret : -EIO;
-
-		/* Pending names queued while its manifests were pending, and using one. */
-		for (i = 0; i < ing->npend; i++) {
-			struct pending *p = &ing->pend[i];
-
-			if (p->err || !cdt_name_has_content(p->meta) ||
-			    !cdt_idset_has(&j->ids, &p->meta->content))
-				continue;
-			p->err = err;
-			n++;
-		}
-		if (n)
-			error("%zu name%s not stored: the batch before %s failed", n,
-			      n == 1 ? "" : "s", n == 1 ? "it" : "them");
-	}
-	ret = finish_job(ing, j, NULL, NULL);
-	return ret;
+	return finish_job(ing, j, NULL);
 }
 
 /* Every batch on its way finished, oldest first. 0 or the first error. */
@@ -710,7 +698,7 @@ void ingest_fail_pending(struct cdt_ingest *ing, int err)
 	      ing->npend == 1 ? "" : "s", ing->npend == 1 ? "it uses" : "they use");
 	j = take_pending(ing);
 	fail_all(j, err);
-	finish_job(ing, j, NULL, NULL);
+	finish_job(ing, j, NULL);
 }
 
 int ingest_content_pending(const struct cdt_ingest *ing, const struct cdt_id *id, uint64_t *size)
@@ -813,7 +801,7 @@ static int commit_batch(struct cdt_ingest *ing, int *last_err, int async, int la
 	if (!prev)
 		prev = ret;
 	commit_names(j);
-	ret = finish_job(ing, j, last_err, NULL);
+	ret = finish_job(ing, j, last_err);
 	/*
 	 * Tables still waiting (the batch changed no name, or failed before
 	 * its tables): those of the batches before.
