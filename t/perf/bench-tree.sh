@@ -19,11 +19,14 @@
 #             (cdt restore; borg extract; restic restore)
 #
 # Figures are medians over the rounds: seconds, MB/s of the tree's bytes,
-# files/s, CPU seconds (user and system, all threads), and cdt's speed as a
-# ratio to each peer's (above 1: cdt faster).
+# files/s, CPU seconds (user and system, all threads), the system's part
+# of them, the CPUs kept busy (CPU seconds / seconds), and cdt's speed as
+# a ratio to each peer's (above 1: cdt faster).
 # Then, cdt alone: a BENCH_SPARSE_GB (default 50) GB sparse file holding 4
-# MiB of data at four places, added. Machine limit of the run: SHA-256 of
-# one core (openssl speed), since the first add hashes every byte.
+# MiB of data at four places, added. Machine limits of the run: SHA-256 of
+# one core (openssl speed), since the first add hashes every byte, and the
+# cost of a system call (dd with 1-byte blocks), since a tree of small
+# files costs a dozen of them per file.
 #
 # Environment:
 #   BENCH_TREE       directories to store (default "/usr/share/doc /usr/include")
@@ -94,22 +97,31 @@ sha=$(openssl speed -evp sha256 -bytes 1048576 -seconds 1 2> /dev/null |
 	awk '/^sha256/ { v = $NF; sub(/k$/, "", v); printf "%.0f", v * 1000 / 1e6 }')
 say "machine: SHA-256 ${sha:-?} MB/s (one core, openssl)"
 echo "sha256_mbs=${sha:-0}" >> "$OUT"
+# A tree of small files costs about a dozen system calls per file (stat,
+# open, read, close; a manifest and a name created and renamed): their cost
+# on this machine bounds it as SHA-256 bounds a big file. dd with 1-byte
+# blocks makes two calls a byte that do no other work.
+t0=$(date +%s.%N)
+dd if=/dev/zero of=/dev/null bs=1 count=500000 2> /dev/null
+t1=$(date +%s.%N)
+syscall_us=$(echo "$t0 $t1" | awk '{ printf "%.2f", ($2 - $1) * 1e6 / 1e6 }')
+say "machine: a system call takes $syscall_us us (dd bs=1: a read and a write a byte)"
+echo "syscall_us=$syscall_us" >> "$OUT"
 
 export BORG_PASSPHRASE='' BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
 export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR="$BENCH_DIR/restic-cache"
 
 now() { date +%s.%N; }
 
-# CPU seconds (user + system) used so far by the processes this shell has
-# waited for: the second line of `times`, run in this shell (in a
+# CPU seconds used so far by the processes this shell has waited for,
+# "USER SYSTEM": the second line of `times`, run in this shell (in a
 # command substitution it would count the subshell's children), so
 # called as `cpu > FILE`.
 cpu() {
 	times > "$BENCH_DIR/cpu.now"
 	awk 'NR == 2 {
-		n = 0
-		for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] }
-		printf "%.2f", n
+		for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n[i] = a[1] * 60 + a[2] }
+		printf "%.2f %.2f", n[1], n[2]
 	}' "$BENCH_DIR/cpu.now"
 }
 
@@ -155,8 +167,12 @@ for r in $(seq 1 "$ROUNDS"); do
 			step "$t" "$what" "$repo" "$target"
 			t1=$(now)
 			cpu > "$BENCH_DIR/cpu.1"
-			c0=$(cat "$BENCH_DIR/cpu.0") c1=$(cat "$BENCH_DIR/cpu.1")
-			echo "$t $what $(echo "$t1 - $t0" | bc) $(echo "$c1 - $c0" | bc)" >> "$BENCH_DIR/times.$r"
+			# tool step seconds cpu user system
+			paste "$BENCH_DIR/cpu.0" "$BENCH_DIR/cpu.1" | awk -v t="$t" -v w="$what" \
+				-v s="$(echo "$t1 - $t0" | bc)" '{
+				u = $3 - $1; y = $4 - $2
+				printf "%s %s %s %.2f %.2f %.2f\n", t, w, s, u + y, u, y
+			}' >> "$BENCH_DIR/times.$r"
 		done
 		# What restore wrote is what was stored.
 		if [ "$t" = cdt ]; then
@@ -171,23 +187,31 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # Every round's times, so that the spread of this machine shows.
 for r in $(seq 1 "$ROUNDS"); do
-	say "round $r: $(awk '{ printf "%s %s %.2f (cpu %.2f); ", $1, $2, $3, $4 }' "$BENCH_DIR/times.$r")"
+	say "round $r: $(awk '{ printf "%s %s %.2f (cpu %.2f, sys %.2f); ", $1, $2, $3, $4, $6 }' "$BENCH_DIR/times.$r")"
 done
 
 # cpu: CPU seconds (user + system, all threads): on a machine shared with
 # others, a steadier figure than the wall time, though it does not show
-# what a tool gains by running on several CPUs at once.
-say "$(printf '%-8s %-8s %8s %9s %9s %8s' tool step seconds MB/s files/s cpu)"
+# what a tool gains by running on several CPUs at once; sys: the system's
+# part of it (system calls, page faults); busy: cpu / seconds, the CPUs
+# kept busy on average (the rest of the time its threads waited: for the
+# disk, for each other, or for a CPU another process held).
+say "$(printf '%-8s %-8s %8s %9s %9s %8s %6s %5s' tool step seconds MB/s files/s cpu sys busy)"
 for t in $have; do
 	for what in first again same restore; do
 		s=$(cat "$BENCH_DIR"/times.* | awk -v t="$t" -v w="$what" '$1 == t && $2 == w { print $3 }' | median)
 		[ -n "$s" ] || continue	# a step of cdt alone
 		c=$(cat "$BENCH_DIR"/times.* | awk -v t="$t" -v w="$what" '$1 == t && $2 == w { print $4 }' | median)
+		y=$(cat "$BENCH_DIR"/times.* | awk -v t="$t" -v w="$what" '$1 == t && $2 == w { print $6 }' | median)
 		mbs=$(echo "scale=1; $bytes / $s / 1000000" | bc)
 		fps=$(echo "scale=0; $files / $s" | bc)
-		say "$(printf '%-8s %-8s %8.2f %9s %9s %8.2f' "$t" "$what" "$s" "$mbs" "$fps" "$c")"
-		echo "${t}_${what}_s=$s" >> "$OUT"
-		echo "${t}_${what}_cpu_s=$c" >> "$OUT"
+		busy=$(echo "scale=2; $c / $s" | bc)
+		say "$(printf '%-8s %-8s %8.2f %9s %9s %8.2f %6.2f %5.2f' "$t" "$what" "$s" "$mbs" "$fps" "$c" "$y" "$busy")"
+		{
+			echo "${t}_${what}_s=$s"
+			echo "${t}_${what}_cpu_s=$c"
+			echo "${t}_${what}_sys_s=$y"
+		} >> "$OUT"
 	done
 done
 for peer in $have; do
