@@ -400,15 +400,16 @@ else
 CRASH_KILLS ?= 120
 TEST_FILES ?= $(sort $(wildcard t/*.bats))
 endif
-# The files before TEST_SPLIT and the others run as two groups at once
-# (t/run-suite.sh); TEST_SPLIT= runs them one after the other.
-TEST_SPLIT ?= t/3
+# TEST_SPLIT's points cut the test files into groups that run at once
+# (t/run-suite.sh), balanced by their time under SANITIZE=1 (about 600 s
+# each); TEST_SPLIT= runs them one after the other.
+TEST_SPLIT ?= t/12 t/32
 test: deps
 	@$(MAKE) --no-print-directory all unit other-deflate
 	CDT=$(abspath $(CDT_BIN)) TEST_TOOL=$(abspath $(BUILD)/test-tool) \
 	CDT_OTHER_DEFLATE=$(abspath $(OTHER_BUILD)/cdt) CDT_CRASH_KILLS=$(CRASH_KILLS) \
 	BATS="$(BATS)" BATS_FLAGS="$(BATS_FLAGS)" \
-	$(if $(TEST_SPLIT),sh t/run-suite.sh $(TEST_SPLIT),$(BATS) $(BATS_FLAGS)) $(TEST_FILES)
+	$(if $(TEST_SPLIT),sh t/run-suite.sh "$(TEST_SPLIT)",$(BATS) $(BATS_FLAGS)) $(TEST_FILES)
 .PHONY: test
 
 # Fuzzing: the targets are built with clang in build-fuzz (FUZZ=1), then each
