@@ -3,7 +3,7 @@
 #
 #   sh t/run-suite.sh "SPLIT..." FILE...
 #
-# The split points (say "t/12 t/32") cut the sorted test files into
+# The split points (say "t/12 t/4") cut the sorted test files into
 # groups: the files that sort before the first point, those from it to
 # the next, and so on. The groups run at the same time, the first with its
 # output as it comes, the others into logs printed when all are done. Most
@@ -21,58 +21,50 @@ shift
 bats=${BATS:-bats}
 flags=${BATS_FLAGS:-}
 
-# The group of file $1: how many split points sort before it or equal it.
-group_of() {
-	n=0
-	for p in $splits; do
-		if [ "$1" = "$p" ] ||
-		   [ "$(printf '%s\n%s\n' "$1" "$p" | LC_ALL=C sort | head -n 1)" = "$p" ]; then
-			n=$((n + 1))
-		fi
-	done
-	echo "$n"
+# Does $1 sort before $2 (bytewise)?
+before() {
+	[ "$1" != "$2" ] && [ "$(printf '%s\n%s\n' "$1" "$2" | LC_ALL=C sort | head -n 1)" = "$1" ]
 }
 
-ngroups=0
-for p in $splits; do ngroups=$((ngroups + 1)); done
-g=0
-while [ "$g" -le "$ngroups" ]; do
-	eval "files_$g="
-	g=$((g + 1))
-done
-for f in "$@"; do
-	g=$(group_of "$f")
-	eval "files_$g=\"\$files_$g $f\""
-done
+# The files among $3... from $1 on (empty: from the first) and before $2
+# (empty: to the last), each after a space.
+between() {
+	from=$1 upto=$2
+	shift 2
+	for f in "$@"; do
+		if { [ -z "$from" ] || ! before "$f" "$from"; } &&
+		   { [ -z "$upto" ] || before "$f" "$upto"; }; then
+			printf ' %s' "$f"
+		fi
+	done
+}
 
-logs='' pids='' pid='' log='' fails=0
-trap 'for p in $pids; do kill "$p" 2> /dev/null; done; rm -f $logs; exit 130' INT TERM
+# Every group but the first in the background, its output into a log
+# that begins with its files: "LOG:PID" each.
+started='' logs='' fails=0
+trap 'for s in $started; do kill "${s#*:}" 2> /dev/null; done; rm -f $logs; exit 130' INT TERM
 trap 'rm -f $logs' EXIT
-g=1
-while [ "$g" -le "$ngroups" ]; do
-	eval "files=\$files_$g"
-	if [ -n "$files" ]; then
+lo='' first_upto=''
+for hi in $splits ''; do
+	if [ -z "$lo" ]; then
+		first_upto=$hi
+	elif files=$(between "$lo" "$hi" "$@") && [ -n "$files" ]; then
 		log=$(mktemp "${TMPDIR:-/tmp}/cdt-suite.XXXXXX") || exit 1
+		logs="$logs $log"
+		echo "# the tests of$files:" > "$log"
 		# shellcheck disable=SC2086 # lists of files and flags
-		$bats $flags $files > "$log" 2>&1 &
-		pids="$pids $!" logs="$logs $log"
-		eval "log_$g=\$log pid_$g=\$!"
+		$bats $flags $files >> "$log" 2>&1 &
+		started="$started $log:$!"
 	fi
-	g=$((g + 1))
+	lo=$hi
 done
-if [ -n "$files_0" ]; then
+files=$(between '' "$first_upto" "$@")
+if [ -n "$files" ]; then
 	# shellcheck disable=SC2086
-	$bats $flags $files_0 || fails=$((fails + 1))
+	$bats $flags $files || fails=$((fails + 1))
 fi
-g=1
-while [ "$g" -le "$ngroups" ]; do
-	eval "files=\$files_$g"
-	if [ -n "$files" ]; then
-		eval "pid=\$pid_$g log=\$log_$g"
-		wait "$pid" || fails=$((fails + 1))
-		echo "# the tests of$files:"
-		cat "$log"
-	fi
-	g=$((g + 1))
+for s in $started; do
+	wait "${s#*:}" || fails=$((fails + 1))
+	cat "${s%%:*}"
 done
 [ "$fails" = 0 ]
