@@ -30,6 +30,9 @@ const char usage_mount[] =
 	"                                        (default 8M, 0: none)\n"
 	"                       refresh=SECONDS  how often to look for changed names\n"
 	"                                        (default 1, 0: never)\n"
+	"                       remote_refresh=SECONDS  a remote store: how often to\n"
+	"                                        fetch its lists again (default 60,\n"
+	"                                        0: never)\n"
 	"                       loaders=N        threads reading chunks (default: CPUs)\n"
 	"                       log=FILE         append messages to FILE (default:\n"
 	"                                        syslog once detached)\n"
@@ -39,11 +42,13 @@ const char usage_mount[] =
 
 #define DEFAULT_CACHE (64u << 20)
 #define DEFAULT_READAHEAD (8u << 20)
+/* A remote store's lists are fetched whole: not every second. */
+#define DEFAULT_REMOTE_REFRESH 60.0
 #define MIN_CACHE (1u << 20)
 
 struct mount_opts {
 	uint64_t cache_size, readahead;
-	double refresh;
+	double refresh, remote_refresh;
 	int loaders, debug;
 	const char *log;
 	struct strbuf fuse;
@@ -66,13 +71,15 @@ static int parse_one(struct cmd_ctx *ctx, char *o, struct mount_opts *mo)
 			return usage_error(ctx, "-o cache_size must be at least 1M");
 		return 0;
 	}
-	if (!strcmp(o, "refresh")) {
+	if (!strcmp(o, "refresh") || !strcmp(o, "remote_refresh")) {
+		double *dst = o[0] == 'r' && o[1] == 'e' && o[2] == 'f' ? &mo->refresh :
+			      &mo->remote_refresh;
+
 		errno = 0;
-		mo->refresh = val ? strtod(val, &end) : -1;
-		if (!val || errno || end == val || *end || !(mo->refresh >= 0) ||
-		    mo->refresh > 86400)
-			return usage_error(ctx, "-o refresh needs seconds between 0 and 86400, not '%s'",
-					   quote(val ? val : ""));
+		*dst = val ? strtod(val, &end) : -1;
+		if (!val || errno || end == val || *end || !(*dst >= 0) || *dst > 86400)
+			return usage_error(ctx, "-o %s needs seconds between 0 and 86400, not '%s'",
+					   o, quote(val ? val : ""));
 		return 0;
 	}
 	if (!strcmp(o, "loaders")) {
@@ -135,7 +142,9 @@ int cmd_mount(int argc, char **argv, struct cmd_ctx *ctx)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct mount_opts mo = { DEFAULT_CACHE, DEFAULT_READAHEAD, 1.0, 0, 0, NULL, STRBUF_INIT };
+	struct mount_opts mo = { .cache_size = DEFAULT_CACHE, .readahead = DEFAULT_READAHEAD,
+				 .refresh = 1.0, .remote_refresh = DEFAULT_REMOTE_REFRESH,
+				 .fuse = STRBUF_INIT };
 	struct strbuf mnt = STRBUF_INIT, store = STRBUF_INIT;
 	struct stat st;
 	int c, fg = 0, ret = EXIT_OK;
@@ -199,6 +208,7 @@ int cmd_mount(int argc, char **argv, struct cmd_ctx *ctx)
 		vo.cache_size = mo.cache_size;
 		vo.readahead = mo.readahead;
 		vo.refresh = mo.refresh;
+		vo.remote_refresh = mo.remote_refresh;
 		vo.loaders = mo.loaders ? mo.loaders : MAX(2, cdt_online_cpus());
 		vo.log = mo.log;
 		vo.fuse_opts = mo.fuse.buf;

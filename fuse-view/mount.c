@@ -7,6 +7,7 @@
 #include "tree.h"
 #include "ops/chunks.h"
 #include "ops/packset.h"
+#include "ops/remote.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -93,14 +94,53 @@ static void forget_changed(struct server *srv, const struct view_tree *t)
 		fuse_invalidate_path(srv->fuse, t->changed[i]);
 }
 
-/* Every opt->refresh seconds, rebuild the tree if names/ has changed. */
+static double seconds_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/*
+ * A remote store's cache brought up to date with the server once
+ * opt->remote_refresh seconds have passed since the last time (the names
+ * it changes are then found changed as a local store's are). A failure is
+ * a warning (said by cdt_remote_refresh()): the view goes on showing what
+ * it showed, and tries again after the same interval.
+ */
+static void refresh_remote(struct server *srv, double *last, int *failed)
+{
+	struct view *v = &srv->v;
+	double now = seconds_now();
+	int ret, was;
+
+	if (!cdt_store_remote_url(v->store) || !(srv->opt->remote_refresh > 0) ||
+	    now - *last < srv->opt->remote_refresh)
+		return;
+	*last = now;
+	was = cdt_errors_as_warnings(1);
+	ret = cdt_remote_refresh(v->store);
+	cdt_errors_as_warnings(was);
+	if (ret < 0) {
+		*failed = 1;
+	} else if (*failed) {
+		warning("the names of store '%s' can be fetched again", cdt_store_remote_url(v->store));
+		*failed = 0;
+	}
+}
+
+/*
+ * Every opt->refresh seconds, rebuild the tree if names/ has changed
+ * (for a remote store, once its cache has been refreshed, now and then).
+ */
 static void *refresher(void *arg)
 {
 	struct server *srv = arg;
 	struct view *v = &srv->v;
-	double every = srv->opt->refresh;
+	double every = srv->opt->refresh, remote_last = seconds_now();
 	struct timespec when;
-	int failed = 0;
+	int failed = 0, remote_failed = 0;
 
 	pthread_mutex_lock(&srv->stop_lock);
 	while (!srv->stop) {
@@ -121,6 +161,7 @@ static void *refresher(void *arg)
 			break;
 		pthread_mutex_unlock(&srv->stop_lock);
 
+		refresh_remote(srv, &remote_last, &remote_failed);
 		t = view_tree_get(&v->tree);
 		stale = view_tree_stale(v->store, t);
 		if (stale) {

@@ -18,6 +18,7 @@ struct cdt_view_options {
 	uint64_t cache_size;	/* bytes of inflated chunks kept */
 	uint64_t readahead;	/* bytes read ahead of a sequential reader */
 	double refresh;		/* seconds between checks for changed names */
+	double remote_refresh;	/* a remote store: seconds between fetches of its lists (0: never) */
 	int loaders;		/* threads reading and checking chunks */
 	const char *log;	/* append messages here (else syslog when detached) */
 	const char *fuse_opts;	/* other -o options, comma-separated, for libfuse */

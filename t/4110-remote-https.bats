@@ -103,6 +103,56 @@ cache_dir() {
 	"$CDT" umount "$M"
 }
 
+@test "a view of a store over HTTPS follows it: names added in new packs, removed, collected" {
+	served_store
+	load lib-mount
+	need_fuse
+	M=$T/mnt
+	mkdir -p "$M"
+	run_split r mount -o refresh=0.2,remote_refresh=0.5 "$M"
+	assert_status 0
+	exec 9< "$M/src/big"	# held open while gc takes its pack away
+	cmp "$M/top" top
+	gen_bytes 9 2000000 > later
+	c add -q later
+	wait_for "[ -f '$M/later' ]" 10 || fail "a name added on the server never showed up"
+	cmp "$M/later" later
+	c rm -q top
+	wait_for "[ ! -e '$M/top' ]" 10 || fail "a name removed on the server is still shown"
+	# gc there repacks: the packs the view listed go, new ones come.
+	c rm -q -r src
+	c add -q --name again/big src/big
+	c gc > /dev/null
+	wait_for "[ -f '$M/again/big' ] && [ ! -e '$M/src' ]" 10 ||
+		fail "the names after gc never showed up"
+	cmp "$M/again/big" src/big
+	cmp "$M/later" later
+	# The file open before reads what it read (cached) or fails, never wrong bytes.
+	if cat <&9 > held 2> /dev/null; then cmp held src/big; fi
+	exec 9<&-
+	"$CDT" umount "$M"
+}
+
+@test "a view with remote_refresh=0 fetches the lists once, and a server gone later is a warning" {
+	served_store
+	load lib-mount
+	need_fuse
+	M=$T/mnt
+	mkdir -p "$M"
+	run_split r mount -o refresh=0.2,remote_refresh=0,log="$T/view.log" "$M"
+	assert_status 0
+	sleep 1.5
+	[ "$(https_requests '/info/packs')" = 1 ] || fail "info/packs fetched again"
+	"$CDT" umount "$M"
+	run_split r mount -o refresh=0.2,remote_refresh=0.3,log="$T/view.log" "$M"
+	assert_status 0
+	https_stop
+	sleep 1.5
+	cmp "$M/top" top 2> /dev/null || [ -f "$M/top" ] || fail "the view lost its names"
+	grep -q "warning: .*info/packs" "$T/view.log" || fail "no warning: $(cat "$T/view.log")"
+	"$CDT" umount "$M"
+}
+
 @test "pull from a store over HTTPS into an empty store: fsck clean, every name the same" {
 	served_store
 	"$CDT" init -q "$T/copy"

@@ -22,6 +22,9 @@ load lib-mount
 	run_split c mount -o refresh=-1 mnt
 	assert_status 2
 	assert_err_contains "-o refresh needs seconds"
+	run_split c mount -o remote_refresh=soon mnt
+	assert_status 2
+	assert_err_contains "-o remote_refresh needs seconds between 0 and 86400, not 'soon'"
 	run_split c mount -o rw mnt
 	assert_status 2
 	assert_err_contains "read-only"
@@ -76,7 +79,7 @@ load lib-mount
 		printf '%s\n' "${COMPREPLY[@]}" > "$T/comp"
 	}
 	complete_words cdt mount -o re
-	printf '%s\n' readahead= refresh= > want
+	printf '%s\n' readahead= refresh= remote_refresh= > want
 	diff want comp
 	make_tree
 	mount_view

@@ -326,7 +326,7 @@ _cdt()
 		;;
 	mount)
 		if [[ $prev == -o ]]; then
-			__cdt_offer "$cur" $'cache_size=\nreadahead=\nrefresh=\nloaders=\nlog=\ndebug\nallow_other'
+			__cdt_offer "$cur" $'cache_size=\nreadahead=\nrefresh=\nremote_refresh=\nloaders=\nlog=\ndebug\nallow_other'
 			compopt -o nospace 2>/dev/null || true
 			return 0
 		fi

@@ -40,10 +40,18 @@ struct remote {
 	char *base;		/* the URL, without a trailing slash */
 	char *dir;		/* the cache store */
 	int packsfd;
-	pthread_mutex_t mu;	/* guards every rpack's have[] */
+	pthread_mutex_t mu;	/* guards every rpack's have[], and packs[] */
 	pthread_cond_t cv;	/* a block stopped coming */
-	struct rpack *packs;
+	/*
+	 * The packs info/packs listed, by name. Each is allocated alone and
+	 * lives as long as the remote: a refresh (cdt_remote_refresh())
+	 * replaces the array under mu, and a pack no longer listed goes to
+	 * gone[], where a reader that found it before still reads it.
+	 */
+	struct rpack **packs;
 	size_t npacks;
+	struct rpack **gone;
+	size_t ngone, agone;
 	struct cdt_seeds *seeds;	/* NULL: none */
 	int writable;		/* s3:// (push and pull write through cdt_remote_publish()) */
 	struct strbuf config;	/* the config's bytes as fetched (or its copy's) */
@@ -74,15 +82,20 @@ int remote_put_object(const struct remote *r, const char *path, const struct str
 		      int create_only);
 /* Write buf to dirfd/path of the cache through tmp/ and a rename (replacing). 0 or -errno. */
 int remote_put_file(int rootfd, int dirfd, const char *path, const void *buf, size_t len);
-/* The pack of that name the remote store listed when opened, or NULL. */
+/* The pack of that name the remote store listed when last refreshed, or NULL (r->mu held). */
 struct rpack *remote_find_rpack(struct remote *r, const char *name);
 /*
  * packs/ of the cache as info/packs says (remote-packs.c): each listed
  * pack's index fetched and checked (or the cached one kept), a sparse
- * pack file and its .have made; packs no longer listed removed. 0 or
- * -errno (reported).
+ * pack file and its .have made; packs no longer listed removed. With
+ * `live` (readers may be at work), a pack listed before is kept as it is
+ * and a new one gets its have[] before any reader can find it; else the
+ * caller loads have[] (remote_load_have()). 0 or -errno (reported; the
+ * packs listed before stay).
  */
-int remote_refresh_packs(struct remote *r, int rootfd);
+int remote_refresh_packs(struct remote *r, int rootfd, int live);
+/* Free a pack of packs[] or gone[] (the remote's end). */
+void remote_rpack_free(struct rpack *p);
 /* What the .have of p says is here (once more after a trim). */
 void remote_load_have(const struct remote *r, struct rpack *p);
 /*

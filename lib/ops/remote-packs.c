@@ -29,22 +29,28 @@ static int ends_in_its_sum(const struct strbuf *buf)
 	return !memcmp(sum.b, buf->buf + buf->len - CDT_ID_LEN, CDT_ID_LEN);
 }
 
-struct rpack *remote_find_rpack(struct remote *r, const char *name)
+/* The pack of that name in a sorted array of n, or NULL. */
+static struct rpack *find_in(struct rpack **packs, size_t n, const char *name)
 {
-	size_t lo = 0, hi = r->npacks;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(r->packs[mid].name, name);
+		int c = strcmp(packs[mid]->name, name);
 
 		if (!c)
-			return &r->packs[mid];
+			return packs[mid];
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return NULL;
+}
+
+struct rpack *remote_find_rpack(struct remote *r, const char *name)
+{
+	return find_in(r->packs, r->npacks, name);
 }
 
 /*
@@ -140,16 +146,25 @@ int remote_fill_pack(int packsfd, const char *name, uint64_t off, uint64_t len, 
 	uint64_t b, first, last;
 	int ret = 0;
 
-	if (!r || packsfd != r->packsfd || !(p = remote_find_rpack(r, name)))
+	if (!r || packsfd != r->packsfd)
 		return 1;	/* not a pack of the remote store: whole */
+	pthread_mutex_lock(&r->mu);
+	/* A pack gone since (gc there) is still here for a reader that found it before. */
+	p = remote_find_rpack(r, name);
+	if (!p)
+		p = find_in(r->gone, r->ngone, name);
+	if (!p) {
+		pthread_mutex_unlock(&r->mu);
+		return 1;
+	}
 	if (off >= p->size || len > p->size - off) {
+		pthread_mutex_unlock(&r->mu);
 		strbuf_addf(why ? why : &local_why, "pack %s: read past its end", name);
 		strbuf_release(&local_why);
 		return -CDT_ECORRUPT;
 	}
 	first = off / BLOCK;
 	last = (off + len - 1) / BLOCK;
-	pthread_mutex_lock(&r->mu);
 	/*
 	 * The trim evicts the packs whose .have is oldest: a pack read from
 	 * the cache is used as much as one fetched. Once per process is enough.
@@ -396,7 +411,7 @@ out:
 
 static int cmp_rpack(const void *a, const void *b)
 {
-	return strcmp(((const struct rpack *)a)->name, ((const struct rpack *)b)->name);
+	return strcmp((*(struct rpack *const *)a)->name, (*(struct rpack *const *)b)->name);
 }
 
 /* Is `name` (a file in packs/) one of the packs listed? */
@@ -405,8 +420,8 @@ static int listed(const struct remote *r, const char *file)
 	size_t i, n;
 
 	for (i = 0; i < r->npacks; i++) {
-		n = strlen(r->packs[i].name);
-		if (!strncmp(file, r->packs[i].name, n) &&
+		n = strlen(r->packs[i]->name);
+		if (!strncmp(file, r->packs[i]->name, n) &&
 		    (!strcmp(file + n, ".pack") || !strcmp(file + n, ".idx") ||
 		     !strcmp(file + n, ".have")))
 			return 1;
@@ -417,7 +432,9 @@ static int listed(const struct remote *r, const char *file)
 struct packs_walk {
 	struct remote *r;
 	int rootfd;
-	size_t alloc;
+	int live;
+	struct rpack **packs;	/* the new listing */
+	size_t n, alloc;
 	int reported;		/* a pack failed, and said why */
 };
 
@@ -426,13 +443,42 @@ static int take_pack(const struct cdt_info_pack *ip, void *data)
 {
 	struct packs_walk *pw = data;
 	struct remote *r = pw->r;
+	struct rpack *p;
 	int ret;
 
-	ALLOC_GROW(r->packs, r->npacks + 1, pw->alloc);
-	ret = cache_pack(r, pw->rootfd, ip, &r->packs[r->npacks]);
-	r->npacks++;
+	/* Listed before, and being read: kept as it is (a pack's name is its checksum). */
+	if (pw->live) {
+		pthread_mutex_lock(&r->mu);
+		p = remote_find_rpack(r, ip->name);
+		pthread_mutex_unlock(&r->mu);
+		if (p) {
+			ALLOC_GROW(pw->packs, pw->n + 1, pw->alloc);
+			pw->packs[pw->n++] = p;
+			return 0;
+		}
+	}
+	p = xcalloc(1, sizeof(*p));
+	ret = cache_pack(r, pw->rootfd, ip, p);
+	if (!ret && pw->live)
+		remote_load_have(r, p);
+	/* Kept with the new ones, failed or not: the caller frees them. */
+	ALLOC_GROW(pw->packs, pw->n + 1, pw->alloc);
+	pw->packs[pw->n++] = p;
 	pw->reported = ret != 0;
 	return ret;
+}
+
+/* Is p one of the n packs (sorted)? */
+static int known(struct rpack **packs, size_t n, const struct rpack *p)
+{
+	return find_in(packs, n, p->name) == p;
+}
+
+void remote_rpack_free(struct rpack *p)
+{
+	if (p)
+		free(p->have);
+	free(p);
 }
 
 /* info/packs, fetched into the file fd: every pack it lists taken into the cache. */
@@ -454,9 +500,9 @@ static int walk_packs(int fd, void *data)
 	return ret;
 }
 
-int remote_refresh_packs(struct remote *r, int rootfd)
+int remote_refresh_packs(struct remote *r, int rootfd, int live)
 {
-	struct packs_walk pw = { r, rootfd, 0, 0 };
+	struct packs_walk pw = { .r = r, .rootfd = rootfd, .live = live };
 	struct strbuf why = STRBUF_INIT;
 	struct cdt_dent *dents = NULL;
 	size_t nd = 0, i;
@@ -479,8 +525,24 @@ int remote_refresh_packs(struct remote *r, int rootfd)
 			ret = error_code(ret, "%s", why.buf);
 		goto out;
 	}
-	if (r->npacks > 1)
-		qsort(r->packs, r->npacks, sizeof(*r->packs), cmp_rpack);
+	if (pw.n > 1)
+		qsort(pw.packs, pw.n, sizeof(*pw.packs), cmp_rpack);
+	/* The new listing in place; the packs it no longer has stay for readers that hold them. */
+	pthread_mutex_lock(&r->mu);
+	for (i = 0; i < r->npacks; i++) {
+		if (known(pw.packs, pw.n, r->packs[i]))
+			continue;
+		ALLOC_GROW(r->gone, r->ngone + 1, r->agone);
+		r->gone[r->ngone++] = r->packs[i];
+	}
+	if (r->ngone > 1)
+		qsort(r->gone, r->ngone, sizeof(*r->gone), cmp_rpack);
+	free(r->packs);
+	r->packs = pw.packs;
+	r->npacks = pw.n;
+	pw.packs = NULL;
+	pw.n = 0;
+	pthread_mutex_unlock(&r->mu);
 	/* Packs the remote store no longer has (gc there) go from the cache too. */
 	if (cdt_list_dir(r->packsfd, ".", &dents, &nd) == 0) {
 		for (i = 0; i < nd; i++)
@@ -489,6 +551,11 @@ int remote_refresh_packs(struct remote *r, int rootfd)
 		cdt_dents_free(dents, nd);
 	}
 out:
+	/* A listing not taken: the packs it made are dropped, those it shares stay. */
+	for (i = 0; i < pw.n; i++)
+		if (!known(r->packs, r->npacks, pw.packs[i]))
+			remote_rpack_free(pw.packs[i]);
+	free(pw.packs);
 	strbuf_release(&why);
 	return ret;
 }

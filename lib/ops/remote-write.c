@@ -224,13 +224,17 @@ int cdt_remote_publish(struct cdt_store *s, const char *const *names, size_t n,
 		struct strbuf path = STRBUF_INIT;
 		char name[CDT_ID_HEXLEN + 6];
 		struct stat st;
+		int listed;
 
 		if (len != CDT_ID_HEXLEN + 9 || strncmp(dents[i].name, "pack-", 5) ||
 		    strcmp(dents[i].name + len - 4, ".idx"))
 			continue;
 		memcpy(name, dents[i].name, len - 4);
 		name[len - 4] = '\0';
-		if (remote_find_rpack(r, name))
+		pthread_mutex_lock(&r->mu);
+		listed = remote_find_rpack(r, name) != NULL;
+		pthread_mutex_unlock(&r->mu);
+		if (listed)
 			continue;	/* the remote store has it */
 		strbuf_addf(&path, "packs/%s.pack", name);
 		ret = upload_file(r, rootfd, path.buf, 1);

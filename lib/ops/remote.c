@@ -495,11 +495,11 @@ static void add_cache_name(struct strbuf *dir, const char *store_id, const char 
 
 static void free_remote(struct remote *r)
 {
-	while (r->npacks--) {
-		struct rpack *p = &r->packs[r->npacks];
-
-		free(p->have);
-	}
+	while (r->npacks--)
+		remote_rpack_free(r->packs[r->npacks]);
+	while (r->ngone--)
+		remote_rpack_free(r->gone[r->ngone]);
+	free(r->gone);
 	cdt_seeds_free(r->seeds);
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
@@ -638,7 +638,7 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 		goto fail;
 	}
 	r->packsfd = cdt_store_dirfd(*out, CDT_DIR_PACKS);
-	ret = remote_refresh_packs(r, cdt_store_rootfd(*out));
+	ret = remote_refresh_packs(r, cdt_store_rootfd(*out), 0);
 	if (!ret)
 		ret = remote_refresh_names(r, *out);
 	/* Within its bound, before anything of it is read (only at open). */
@@ -646,7 +646,7 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 		ret = cdt_cache_trim(*out, cache_size, NULL);
 	if (!ret)
 		for (size_t i = 0; i < r->npacks; i++)
-			remote_load_have(r, &r->packs[i]);
+			remote_load_have(r, r->packs[i]);
 	close(lockfd);
 	lockfd = -1;
 	if (!ret && nseeds)
@@ -675,6 +675,28 @@ fail:
 	cdt_http_cleanup();
 	strbuf_release(&why);
 	strbuf_release(&dir);
+	return ret;
+}
+
+int cdt_remote_refresh(struct cdt_store *s)
+{
+	struct remote *r = the_remote;
+	int ret, lockfd;
+
+	if (!r || !cdt_store_remote_url(s))
+		return 0;
+	lockfd = openat(cdt_store_rootfd(s), "cache.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
+		ret = error_code(-errno, "cannot lock the cache '%s': %s", r->dir,
+				 cdt_strerror(errno));
+		if (lockfd >= 0)
+			close(lockfd);
+		return ret;
+	}
+	ret = remote_refresh_packs(r, cdt_store_rootfd(s), 1);
+	if (!ret)
+		ret = remote_refresh_names(r, s);
+	close(lockfd);
 	return ret;
 }
 

@@ -30,6 +30,17 @@ int cdt_remote_open(const char *url, const char *cache_dir, struct cdt_store **o
 int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cache_size,
 			   const char *const *seeds, size_t nseeds, struct cdt_store **out);
 
+/*
+ * The cache s brought up to date with its remote store again, while
+ * readers may be at work in it (a long-lived view): info/packs and
+ * info/prefixes fetched anew, indexes of new packs and the tables that
+ * changed fetched, names/ rebuilt where a table changed. A pack no longer
+ * listed stays readable for whoever opened it before. The cache is not
+ * trimmed. 0 (also for a local store) or -errno (reported; what was
+ * there before stays).
+ */
+int cdt_remote_refresh(struct cdt_store *s);
+
 /* Is this a store location cdt reaches over the network (http://, https://, s3://)? */
 int cdt_remote_is_url(const char *s);
 
