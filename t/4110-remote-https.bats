@@ -371,6 +371,28 @@ cache_dir() {
 	assert_out_contains "src/big"
 }
 
+@test "fsck of a store over HTTPS whose cache holds a damaged block fetches it again: no damage said" {
+	served_store
+	r fsck > /dev/null
+	pack=$(cd "$(cache_dir)/packs" && ls *.pack | head -n 1)
+	# Bit rot in the cache alone: in an object, then in the pack's header.
+	printf '\377' | dd of="$(cache_dir)/packs/$pack" bs=1 seek=1500000 conv=notrunc status=none
+	run_split r fsck
+	assert_status 0
+	assert_out_contains "no problems found"
+	r cat src/big | cmp - src/big
+	printf 'XXXX' | dd of="$(cache_dir)/packs/$pack" bs=1 seek=0 conv=notrunc status=none
+	run_split r fsck
+	assert_status 0
+	assert_out_contains "no problems found"
+	# The server's copy damaged too: damage, named as before, and nothing wrong kept.
+	printf '\377' | dd of="$(cache_dir)/packs/$pack" bs=1 seek=1500000 conv=notrunc status=none
+	printf '\377' | dd of="$S/packs/$pack" bs=1 seek=1500000 conv=notrunc status=none
+	run_split r fsck
+	[ "$status" -ne 0 ] || fail "fsck found nothing"
+	assert_out_contains "src/big"
+}
+
 @test "a damaged cached chunk whose fetch fails is a read error, not damage" {
 	served_store
 	gen_bytes 9 200000 > small

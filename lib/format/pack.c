@@ -428,6 +428,34 @@ static int read_object_failed(const struct cdt_pack *p, uint64_t off, int ret,
 	return ret;
 }
 
+/*
+ * Read the n bytes at off of p's pack file (open) into buf, made present
+ * first (cdt_pack_fill()). Bytes fetched from elsewhere that are short or
+ * fail `crc` are fetched once more, and dropped from the cache if they
+ * fail again. *got: the bytes read, or -errno when the read failed.
+ * Returns 0, or -errno when they could not be made present.
+ */
+static int read_checked(struct cdt_pack *p, int packsfd, uint64_t off, uint32_t n, uint32_t crc,
+			unsigned char *buf, ssize_t *got, struct strbuf *why)
+{
+	int ret = cdt_pack_fill(p, packsfd, off, n, 0, why);
+
+	if (ret < 0)
+		return ret;
+	*got = pread_full(p->fd, buf, n, (off_t)off);
+	if (*got < 0 || ((size_t)*got == n && crc_of(buf, n) == crc))
+		return 0;
+	ret = cdt_pack_fill(p, packsfd, off, n, 1, why);
+	if (ret < 0)
+		return ret;
+	if (!ret)
+		*got = pread_full(p->fd, buf, n, (off_t)off);
+	/* Not what the cache should keep, either. */
+	if (*got >= 0 && ((size_t)*got != n || crc_of(buf, n) != crc))
+		cdt_pack_fill(p, packsfd, off, n, 2, NULL);
+	return 0;
+}
+
 /* cdt_pack_read() with the pack file open. */
 static int read_object(struct cdt_pack *p, int packsfd, uint64_t i, unsigned char *buf,
 		       size_t cap, size_t *len, struct strbuf *why)
@@ -444,24 +472,12 @@ static int read_object(struct cdt_pack *p, int packsfd, uint64_t i, unsigned cha
 			strbuf_addf(why, "pack %s: index entry points outside the pack", p->name);
 		return -CDT_ECORRUPT;
 	}
-	ret = cdt_pack_fill(p, packsfd, off, n, 0, why);
+	ret = read_checked(p, packsfd, off, n, crc, buf, &got, why);
 	if (ret < 0)
 		return ret;
-	got = pread_full(p->fd, buf, n, (off_t)off);
 	if (got < 0)
 		return read_object_failed(p, off, (int)got, why);
-	/* Bytes fetched from elsewhere that fail the check are fetched once more. */
-	if (((size_t)got != n || crc_of(buf, n) != crc) &&
-	    (ret = cdt_pack_fill(p, packsfd, off, n, 1, why)) <= 0) {
-		if (ret < 0)
-			return ret;
-		got = pread_full(p->fd, buf, n, (off_t)off);
-		if (got < 0)
-			return read_object_failed(p, off, (int)got, why);
-	}
 	if ((size_t)got != n || crc_of(buf, n) != crc) {
-		/* Not what the cache should keep, either. */
-		cdt_pack_fill(p, packsfd, off, n, 2, NULL);
 		if (why)
 			strbuf_addf(why, "pack %s: object at offset %llu fails its CRC", p->name,
 				    (unsigned long long)off);
@@ -534,6 +550,51 @@ static int cmp_span(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
+/*
+ * The header and trailer of p's pack file (open) into hdr and tr, made
+ * present first; when they do not hold what the index says, fetched once
+ * more from where they came (a remote store's cache), and dropped from the
+ * cache if they still do not. 0; 1: damaged; 2: another object count than
+ * the index's; or -errno.
+ */
+static int read_ends(struct cdt_pack *p, int packsfd, unsigned char *hdr, unsigned char *tr,
+		     struct strbuf *why)
+{
+	uint64_t toff = p->pack_size - CDT_PACK_TRAILER;
+	int again, ret = 1, filled;
+
+	if (p->pack_size < CDT_PACK_HDR + CDT_PACK_TRAILER)
+		return 1;
+	for (again = 0; again < 2; again++) {
+		filled = cdt_pack_fill(p, packsfd, 0, CDT_PACK_HDR, again, why);
+		if (filled >= 0) {
+			int t = cdt_pack_fill(p, packsfd, toff, CDT_PACK_TRAILER, again, why);
+
+			filled = t < 0 ? t : filled && t;
+		}
+		if (filled < 0)
+			return filled;
+		/* Nothing was fetched again: what was read stands. */
+		if (again && filled == 1)
+			break;
+		ret = pread_exact(p->fd, hdr, CDT_PACK_HDR, 0);
+		if (!ret)
+			ret = pread_exact(p->fd, tr, CDT_PACK_TRAILER, (off_t)toff);
+		if (ret < 0)
+			return ret;
+		if (!ret && (memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != p->version || hdr[5] ||
+			     hdr[6] || hdr[7]))
+			ret = 1;
+		if (!ret && get_le64(tr) != p->count)
+			ret = 2;
+		if (!ret)
+			return 0;
+	}
+	cdt_pack_fill(p, packsfd, 0, CDT_PACK_HDR, 2, NULL);
+	cdt_pack_fill(p, packsfd, toff, CDT_PACK_TRAILER, 2, NULL);
+	return ret;
+}
+
 int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 		    int (*fn)(const struct cdt_pack *p, uint64_t i, const unsigned char *obj,
 			      size_t len, void *data),
@@ -574,22 +635,17 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 		goto out;
 	}
 	open = 1;
-	if (p->pack_size >= CDT_PACK_HDR + CDT_PACK_TRAILER &&
-	    ((ret = cdt_pack_fill(p, packsfd, 0, CDT_PACK_HDR, 0, why)) < 0 ||
-	     (ret = cdt_pack_fill(p, packsfd, p->pack_size - CDT_PACK_TRAILER, CDT_PACK_TRAILER,
-				  0, why)) < 0))
-		goto out;
-	ret = 0;
-	if (p->pack_size < CDT_PACK_HDR + CDT_PACK_TRAILER ||
-	    (ret = pread_exact(p->fd, hdr, sizeof(hdr), 0)) != 0 ||
-	    (ret = pread_exact(p->fd, tr, sizeof(tr), (off_t)(p->pack_size - CDT_PACK_TRAILER))) != 0 ||
-	    memcmp(hdr, CDT_PACK_MAGIC, 4) || hdr[4] != p->version || hdr[5] || hdr[6] ||
-	    hdr[7]) {
-		ret = cdt_pack_read_failed(ret, why, "pack header or trailer is damaged");
+	ret = read_ends(p, packsfd, hdr, tr, why);
+	if (ret == 1) {
+		ret = cdt_corrupt(why, "pack header or trailer is damaged");
 		goto out;
 	}
-	if (get_le64(tr) != p->count) {
+	if (ret == 2) {
 		ret = cdt_corrupt(why, "pack and index disagree on the object count");
+		goto out;
+	}
+	if (ret < 0) {
+		ret = cdt_pack_read_failed(ret, why, "pack header or trailer is damaged");
 		goto out;
 	}
 	/*
@@ -630,12 +686,16 @@ int cdt_pack_verify(struct cdt_pack *p, int packsfd,
 				ret = cdt_corrupt(why, "index entries do not tile the pack");
 				goto out;
 			}
-			ret = cdt_pack_fill(p, packsfd, spans[i].off, spans[i].len, 0, why);
+			ssize_t got;
+
+			/* A remote store's cache: a block that rotted there is fetched again. */
+			ret = read_checked(p, packsfd, spans[i].off, spans[i].len, spans[i].crc, buf,
+					   &got, why);
 			if (ret < 0)
 				goto out;
-			ret = pread_exact(p->fd, buf, spans[i].len, (off_t)spans[i].off);
-			if (ret) {
-				ret = cdt_pack_read_failed(ret, why, "pack is truncated");
+			if (got < 0 || (size_t)got != spans[i].len) {
+				ret = cdt_pack_read_failed(got < 0 ? (int)got : 1, why,
+							   "pack is truncated");
 				goto out;
 			}
 			cdt_hasher_update(h, buf, spans[i].len);
