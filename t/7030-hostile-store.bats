@@ -69,18 +69,19 @@ fail_call() {
 
 @test "a writer killed while holding the lock does not block the next one" {
 	init_store
-	gen_bytes 3 400000000 > big
-	"$CDT" --store "$S" add -q big &
+	echo x > f
+	c add -q f
+	# Stopped with its pack in place and its names to come: the lock is held.
+	gen_bytes 3 3000000 > big
+	CDT_TEST_PAUSE=pack-in-place "$CDT" --store "$S" add -q big &
 	p=$!
-	for _ in $(seq 1 200); do
-		[ -n "$(ls -A "$S/tmp")" ] && break
-		sleep 0.01
-	done
+	wait_stopped $p
+	CDT_LOCK_NOWAIT=1 run_split c rm f
+	assert_status 1
+	assert_err_contains "locked by another cdt process"
 	kill -9 $p
 	wait $p 2>/dev/null || true
 	# The kernel dropped the flock with the process: rm gets the lock at once.
-	echo x > f
-	c add -q f
 	CDT_LOCK_NOWAIT=1 run_split c rm f
 	assert_status 0
 	CDT_LOCK_NOWAIT=1 run_split c gc
