@@ -5,7 +5,6 @@
 #include "base/hash.h"
 #include "ops/ahead.h"
 #include "ops/ingest.h"
-#include "ops/serverinfo.h"
 #include "format/names.h"
 #include "format/filescache.h"
 #include "base/idset.h"
@@ -821,12 +820,6 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	}
 	cdt_ahead_free(st.ahead);
 	cdt_ingest_commit(ing);
-	/*
-	 * info/packs agrees with packs/ as the add ends, also when no name
-	 * changed (then no table was written, nor info/packs with them):
-	 * compared first, written only when it differs.
-	 */
-	cdt_serverinfo_packs_settle(ctx->store);
 	progress_finish(&st.progress);
 	if (st.cache)
 		save_cache(&st);

@@ -444,6 +444,27 @@ add_killed_at_info() {
 	check_info
 }
 
+@test "a pull that changes no name still lists the pack a killed add left" {
+	init_store --chunk-size 8K
+	"$CDT" init -q "$T/other"
+	echo b > b
+	"$CDT" --store "$T/other" add -q b
+	c pull "$T/other" > /dev/null
+	gen_bytes 1 300000 > a
+	CDT_TEST_PAUSE=pack-in-place "$CDT" --store "$S" add -q a &
+	pid=$!
+	wait_stopped $pid
+	kill -KILL $pid
+	wait $pid 2> /dev/null || true
+	run_split c fsck --quick
+	assert_out_contains "info-stale info/packs: does not list pack-"
+	# b is here already: no name changes, no table is written.
+	run_split c pull "$T/other"
+	assert_status 0
+	assert_out_contains "0 new contents"
+	check_info
+}
+
 # A store whose pack files are lost (info/packs lists a pack that is gone), and a small file b stored.
 lose_packs() {
 	init_store --chunk-size 8K

@@ -813,7 +813,18 @@ static int commit_batch(struct cdt_ingest *ing, int *last_err, int async, int la
 
 int cdt_ingest_commit(struct cdt_ingest *ing)
 {
-	return commit_batch(ing, NULL, 0, 1);
+	int ret = commit_batch(ing, NULL, 0, 1);
+
+	/*
+	 * info/packs agrees with packs/ as the ingest ends, also when no name
+	 * changed (then no table was written, nor info/packs with them), and
+	 * whatever became of packs before it (a writer killed between its
+	 * pack and info/packs): compared first, written only when it differs.
+	 * A remote store's cache is published by push instead.
+	 */
+	if (!cdt_store_remote_url(ing->store))
+		cdt_serverinfo_packs_settle(ing->store);
+	return ret;
 }
 
 int ingest_commit_if_due(struct cdt_ingest *ing)

@@ -141,7 +141,9 @@ int cdt_ingest_queue_entry(struct cdt_ingest *ing, struct cdt_name_entry *meta, 
 /*
  * Commit every pending name: chunk data, references, manifests, name
  * records, names, each step made durable by one syncfs before the next
- * points at it. Calls opt.done for each. 0, or -errno when any failed.
+ * points at it. Calls opt.done for each. Then info/packs of a local store
+ * is brought to agree with packs/ (cdt_serverinfo_packs_settle()). 0, or
+ * -errno when any name failed.
  */
 int cdt_ingest_commit(struct cdt_ingest *ing);
 
