@@ -72,8 +72,7 @@ static int parse_one(struct cmd_ctx *ctx, char *o, struct mount_opts *mo)
 		return 0;
 	}
 	if (!strcmp(o, "refresh") || !strcmp(o, "remote_refresh")) {
-		double *dst = o[0] == 'r' && o[1] == 'e' && o[2] == 'f' ? &mo->refresh :
-			      &mo->remote_refresh;
+		double *dst = !strcmp(o, "refresh") ? &mo->refresh : &mo->remote_refresh;
 
 		errno = 0;
 		*dst = val ? strtod(val, &end) : -1;
