@@ -414,17 +414,24 @@ static int cmp_rpack(const void *a, const void *b)
 	return strcmp((*(struct rpack *const *)a)->name, (*(struct rpack *const *)b)->name);
 }
 
-/* Is `name` (a file in packs/) one of the packs listed? */
+/*
+ * Is `file` (in packs/) a file of one of the packs listed? Looked up by
+ * its pack's name: a view refreshes now and then, and a store may list
+ * thousands of packs, each with three files here.
+ */
 static int listed(const struct remote *r, const char *file)
 {
-	size_t i, n;
+	static const char *const ext[] = { ".pack", ".idx", ".have" };
+	char name[sizeof(r->packs[0]->name)];
+	size_t len = strlen(file), i, n;
 
-	for (i = 0; i < r->npacks; i++) {
-		n = strlen(r->packs[i]->name);
-		if (!strncmp(file, r->packs[i]->name, n) &&
-		    (!strcmp(file + n, ".pack") || !strcmp(file + n, ".idx") ||
-		     !strcmp(file + n, ".have")))
-			return 1;
+	for (i = 0; i < sizeof(ext) / sizeof(*ext); i++) {
+		n = strlen(ext[i]);
+		if (len > n && len - n < sizeof(name) && !strcmp(file + len - n, ext[i])) {
+			memcpy(name, file, len - n);
+			name[len - n] = '\0';
+			return find_in(r->packs, r->npacks, name) != NULL;
+		}
 	}
 	return 0;
 }
@@ -443,25 +450,22 @@ static int take_pack(const struct cdt_info_pack *ip, void *data)
 {
 	struct packs_walk *pw = data;
 	struct remote *r = pw->r;
-	struct rpack *p;
-	int ret;
+	struct rpack *p = NULL;
+	int ret = 0;
 
 	/* Listed before, and being read: kept as it is (a pack's name is its checksum). */
 	if (pw->live) {
 		pthread_mutex_lock(&r->mu);
 		p = remote_find_rpack(r, ip->name);
 		pthread_mutex_unlock(&r->mu);
-		if (p) {
-			ALLOC_GROW(pw->packs, pw->n + 1, pw->alloc);
-			pw->packs[pw->n++] = p;
-			return 0;
-		}
 	}
-	p = xcalloc(1, sizeof(*p));
-	ret = cache_pack(r, pw->rootfd, ip, p);
-	if (!ret && pw->live)
-		remote_load_have(r, p);
-	/* Kept with the new ones, failed or not: the caller frees them. */
+	if (!p) {
+		p = xcalloc(1, sizeof(*p));
+		ret = cache_pack(r, pw->rootfd, ip, p);
+		if (!ret && pw->live)
+			remote_load_have(r, p);
+	}
+	/* A new one is kept in the listing, failed or not: the caller frees it. */
 	ALLOC_GROW(pw->packs, pw->n + 1, pw->alloc);
 	pw->packs[pw->n++] = p;
 	pw->reported = ret != 0;
