@@ -26,7 +26,7 @@ load test_helper
 	id=$(tail -c +$((off + 1)) f | head -c "$len" | sha256sum | cut -c1-64)
 	obj="$S/objects/${id:0:2}/${id:2}"
 	[ -f "$obj" ]
-	printf '\xff' | dd of="$obj" bs=1 seek=100 conv=notrunc status=none
+	flip_byte "$obj" 100
 	run_split c cat f
 	assert_status 1
 	assert_one_line_err
@@ -59,7 +59,7 @@ load test_helper
 	gen_bytes 10 200000 > f
 	c add -q f
 	m=$(find "$S/manifests" -type f)
-	printf 'Z' | dd of="$m" bs=1 seek=20 conv=notrunc status=none
+	flip_byte "$m" 20
 	run_split c cat f
 	assert_status 1
 	assert_one_line_err

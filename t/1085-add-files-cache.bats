@@ -119,7 +119,7 @@ unread() {
 	init_store
 	old_tree
 	c add -q -r --prefix g1 src
-	printf 'X' | dd of="$S/cache/files" bs=1 seek=40 conv=notrunc status=none
+	flip_byte "$S/cache/files" 40
 	run_split c add -r --prefix g2 src
 	assert_status 0
 	assert_err_contains "ignoring the files cache"

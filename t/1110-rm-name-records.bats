@@ -66,7 +66,7 @@ setup_two_names() {
 @test "rm keeps a manifest whose other name's record is in a damaged table" {
 	setup_two_names
 	t=$(table_of b)
-	printf 'X' | dd of="$t" bs=1 seek=40 conv=notrunc 2> /dev/null
+	flip_byte "$t" 40
 	run_split c rm a
 	assert_status 0
 	[ "$output" = "removed a

@@ -214,7 +214,7 @@ make_owned() {
 	id=$(tail -c +$((off + 1)) src/f | head -c "$len" | sha256sum | cut -c1-64)
 	obj="$S/objects/${id:0:2}/${id:2}"
 	[ -f "$obj" ]
-	printf '\xff' | dd of="$obj" bs=1 seek=100 conv=notrunc status=none
+	flip_byte "$obj" 100
 	run_split c restore -q src out
 	assert_status 1
 	assert_one_line_err

@@ -521,7 +521,7 @@ load lib-integrity
 	name=$(basename "${pack%.pack}")
 	# Damaged inside the 25th chunk of 'b', its index gone: it cannot be
 	# indexed again, and gc keeps it.
-	printf '\x5a' | dd of="$pack" bs=1 seek=100000 conv=notrunc status=none
+	flip_byte "$pack" 100000
 	rm "${pack%.pack}.idx"
 	lost=$(dd if=b bs=4096 skip=24 count=1 status=none | sha256sum | cut -c1-64)
 	run_split c fsck
@@ -554,7 +554,7 @@ load lib-integrity
 	name=$(basename "${pack%.pack}")
 	# Damaged inside the 25th chunk of 'b', its index gone; gc saves the
 	# rest and keeps the pack, as the 25th may be in its damage.
-	printf '\x5a' | dd of="$pack" bs=1 seek=100000 conv=notrunc status=none
+	flip_byte "$pack" 100000
 	rm "${pack%.pack}.idx"
 	lost=$(dd if=b bs=4096 skip=24 count=1 status=none | sha256sum | cut -c1-64)
 	run_split c gc
@@ -574,8 +574,8 @@ load lib-integrity
 	c add -q b
 	pack=$(ls -t "$S"/packs/*.pack | head -1)
 	name=$(basename "${pack%.pack}")
-	printf '\x5a' | dd of="$pack" bs=1 seek=100000 conv=notrunc status=none
-	printf '\x5a' | dd of="${pack%.pack}.idx" bs=1 seek=100 conv=notrunc status=none
+	flip_byte "$pack" 100000
+	flip_byte "${pack%.pack}.idx" 100
 	lost=$(dd if=b bs=4096 skip=24 count=1 status=none | sha256sum | cut -c1-64)
 	run_split c fsck
 	assert_status 4
@@ -599,13 +599,13 @@ load lib-integrity
 	old=$(ls "$S"/packs/*.pack)
 	name=$(basename "${old%.pack}")
 	rm "${old%.pack}.idx"
-	printf '\x5a' | dd of="$old" bs=1 seek=100000 conv=notrunc status=none
+	flip_byte "$old" 100000
 	# Its chunks stored again (lookups miss them), the first damaged there.
 	cp b b2
 	printf x >> b2
 	c add -q b2
 	new=$(ls -t "$S"/packs/*.pack | head -1)
-	printf '\x5a' | dd of="$new" bs=1 seek=2000 conv=notrunc status=none
+	flip_byte "$new" 2000
 	first=$(head -c 4096 b | sha256sum | cut -c1-64)
 	run_split c fsck -v
 	assert_status 4

@@ -12,7 +12,7 @@ load test_helper
 	o=$(cd saved && find . -type f | head -n 1)
 	mkdir -p "$S/objects/$(dirname "$o")"
 	cp "saved/$o" "$S/objects/$o"
-	printf '\xff' | dd of="$S/objects/$o" bs=1 seek=50 conv=notrunc status=none
+	flip_byte "$S/objects/$o" 50
 	c cat f > out
 	cmp out f
 	run_split c fsck -v
@@ -30,7 +30,7 @@ load test_helper
 	gen_bytes 4 3000000 > f
 	c add -q f
 	m=$(find "$S/manifests" -type f)
-	printf 'Z' | dd of="$m" bs=1 seek=20 conv=notrunc status=none
+	flip_byte "$m" 20
 	run_split c cat f
 	assert_status 1
 	run_split c add --name f f

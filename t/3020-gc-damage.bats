@@ -255,7 +255,7 @@ all_live() {
 	# What a gc stopped between removing a dead pack's index and the pack
 	# leaves, with a damaged byte in it: it cannot be indexed again.
 	c rm -q b
-	printf '\x5a' | dd of="$pack_b" bs=1 seek=150000 conv=notrunc status=none
+	flip_byte "$pack_b" 150000
 	rm "${pack_b%.pack}.idx"
 	run_split c gc
 	assert_status 0
@@ -265,7 +265,7 @@ all_live() {
 	# The same damage to a pack a live name needs: kept, and gc says so.
 	c add -q b
 	pack_b=$(ls -t "$S"/packs/*.pack | head -1)
-	printf '\x5a' | dd of="$pack_b" bs=1 seek=150000 conv=notrunc status=none
+	flip_byte "$pack_b" 150000
 	rm "${pack_b%.pack}.idx"
 	run_split c gc
 	assert_status 1
@@ -282,7 +282,7 @@ damage_copy() {
 	while read -r pack off len; do
 		if { [ "$1" = new ] && [ "$pack" = "$3" ]; } ||
 		   { [ "$1" = old ] && [ "$pack" != "$3" ]; }; then
-			printf '\x5a' | dd of="$pack" bs=1 seek=$((off + 40)) conv=notrunc status=none
+			flip_byte "$pack" "$((off + 40))"
 			done=1
 		fi
 	done < <(packed_copies "$2")
@@ -441,7 +441,7 @@ survives_damaged_copy() {
 	# damaged.
 	cp "$(basename "$old")" "$S"/packs/
 	size=$(stat -c %s "$old")
-	printf '\x5a' | dd of="$old" bs=1 seek=$((size - 2000)) conv=notrunc status=none
+	flip_byte "$old" "$((size - 2000))"
 	chunk=$(head -c 4096 a | sha256sum | cut -c1-64)
 	damage_copy new "$chunk" "$new"
 	run_split c gc
@@ -474,7 +474,7 @@ survives_damaged_copy() {
 	# of it stops there. A chunk of 'a' far past the damage has its marked
 	# copy, in the new pack, damaged too: the old pack holds its only good copy.
 	cp "$(basename "$old")" "$S"/packs/
-	printf '\x5a' | dd of="$old" bs=1 seek=2000 conv=notrunc status=none
+	flip_byte "$old" 2000
 	chunk=$(dd if=a bs=4096 skip=60 count=1 status=none | sha256sum | cut -c1-64)
 	damage_copy new "$chunk" "$new"
 	run_split c gc
@@ -608,7 +608,7 @@ EOF2
 	pack_b=$(ls -t "$S"/packs/*.pack | head -1)
 	name=$(basename "${pack_b%.pack}")
 	c rm -q b
-	printf '\x5a' | dd of="$pack_b" bs=1 seek=150000 conv=notrunc status=none
+	flip_byte "$pack_b" 150000
 	rm "${pack_b%.pack}.idx"
 	store_snapshot > before.snap
 	run_split c gc -n -v
@@ -633,7 +633,7 @@ EOF2
 	pack=$(ls "$S"/packs/*.pack)
 	# Without its index and damaged in its middle: the chunks on either
 	# side of the damage are saved to a new pack, the one it covers is lost.
-	printf '\x5a' | dd of="$pack" bs=1 seek=100000 conv=notrunc status=none
+	flip_byte "$pack" 100000
 	rm "${pack%.pack}.idx"
 	run_split c gc
 	assert_status 1

@@ -147,7 +147,7 @@ f.seek(0); f.write(d)' "$p"
 	echo other > g
 	c add -q f g
 	p=$(find "$S/packs" -name '*.pack')
-	printf '\x55' | dd of="$p" bs=1 seek=1000000 conv=notrunc status=none
+	flip_byte "$p" 1000000
 	run_split c cat f
 	assert_status 1
 	assert_one_line_err
@@ -167,7 +167,7 @@ f.seek(0); f.write(d)' "$p"
 	c add -q f
 	c rm -q both
 	p=$(find "$S/packs" -name '*.pack')
-	printf '\x55' | dd of="$p" bs=1 seek=1000000 conv=notrunc status=none
+	flip_byte "$p" 1000000
 	run_split c gc
 	assert_err_contains "no good copy exists"
 	[ -e "$p" ]

@@ -241,7 +241,7 @@ cache_dir() {
 	served_store
 	pack=$(ls "$S"/packs/*.pack)
 	cp "$pack" good.pack
-	printf '\377' | dd of="$pack" bs=1 seek=1500000 conv=notrunc status=none
+	flip_byte "$pack" 1500000
 	run_split r cat src/big
 	assert_status 1
 	assert_err_contains "cannot read 'src/big' at offset"
@@ -365,7 +365,7 @@ cache_dir() {
 	mv "$T/manifest" "$S/manifests/${id:0:2}/${id:2}"
 	# A flipped byte in a pack on the server: found by reading, with the name it hurts.
 	pack=$(ls "$S"/packs/*.pack)
-	printf '\377' | dd of="$pack" bs=1 seek=1500000 conv=notrunc status=none
+	flip_byte "$pack" 1500000
 	run_split "$CDT" --cache "$T/cache3" --store "$R" fsck
 	[ "$status" -ne 0 ] || fail "fsck found nothing"
 	assert_out_contains "src/big"
@@ -376,7 +376,7 @@ cache_dir() {
 	r fsck > /dev/null
 	pack=$(cd "$(cache_dir)/packs" && ls *.pack | head -n 1)
 	# Bit rot in the cache alone: in an object, then in the pack's header.
-	printf '\377' | dd of="$(cache_dir)/packs/$pack" bs=1 seek=1500000 conv=notrunc status=none
+	flip_byte "$(cache_dir)/packs/$pack" 1500000
 	run_split r fsck
 	assert_status 0
 	assert_out_contains "no problems found"
@@ -386,8 +386,8 @@ cache_dir() {
 	assert_status 0
 	assert_out_contains "no problems found"
 	# The server's copy damaged too: damage, named as before, and nothing wrong kept.
-	printf '\377' | dd of="$(cache_dir)/packs/$pack" bs=1 seek=1500000 conv=notrunc status=none
-	printf '\377' | dd of="$S/packs/$pack" bs=1 seek=1500000 conv=notrunc status=none
+	flip_byte "$(cache_dir)/packs/$pack" 1500000
+	flip_byte "$S/packs/$pack" 1500000
 	run_split r fsck
 	[ "$status" -ne 0 ] || fail "fsck found nothing"
 	assert_out_contains "src/big"
@@ -401,7 +401,7 @@ cache_dir() {
 	o=$(cd "$(cache_dir)/objects" && find . -type f | head -n 1)
 	o=${o#./}
 	[ -f "$S/objects/$o" ] || fail "no loose chunk of small was fetched"
-	printf '\377' | dd of="$(cache_dir)/objects/$o" bs=1 seek=50 conv=notrunc status=none
+	flip_byte "$(cache_dir)/objects/$o" 50
 	# The server cannot send it: nginx answers 301 for a directory.
 	mv "$S/objects/$o" "$T/object"
 	mkdir "$S/objects/$o"
@@ -447,7 +447,7 @@ cache_dir() {
 	id=$(c hash top | cut -c1-64)
 	m="$S/manifests/${id:0:2}/${id:2}"
 	cp "$m" good
-	printf '\377' | dd of="$m" bs=1 seek=40 conv=notrunc status=none
+	flip_byte "$m" 40
 	run_split r cat -o "$T/out" top
 	assert_status 1
 	assert_one_line_err

@@ -63,7 +63,7 @@ PY
 	id=$(dd if=f bs=64K skip=5 count=1 2>/dev/null | sha256sum | cut -d' ' -f1)
 	obj="$S/objects/${id:0:2}/${id:2}"
 	[ -f "$obj" ]
-	printf 'X' | dd of="$obj" bs=1 seek=1000 conv=notrunc 2>/dev/null
+	flip_byte "$obj" 1000
 	mount_view
 	run_split dd if="$M/f" of=bad bs=64K skip=5 count=1
 	assert_status 1
@@ -126,7 +126,7 @@ PY
 	id=$(dd if=f bs=64K skip=1 count=1 2>/dev/null | sha256sum | cut -d' ' -f1)
 	obj="$S/objects/${id:0:2}/${id:2}"
 	[ -f "$obj" ]
-	printf 'X' | dd of="$obj" bs=1 seek=1000 conv=notrunc 2>/dev/null
+	flip_byte "$obj" 1000
 	mount_view
 	run_split cp "$M/f" out
 	assert_status 1

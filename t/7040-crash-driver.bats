@@ -70,7 +70,7 @@ check_store() {
 			# Damage a chunk of a stored file, then repair it from its source.
 			obj=$(find "$S/objects" "$S/packs" -type f \( -name '*.pack' -o -path '*/objects/*' \) | shuf -n 1)
 			[ -n "$obj" ] || continue
-			printf '\x5a' | dd of="$obj" bs=1 seek=$(( $(stat -c %s "$obj") / 2 )) conv=notrunc status=none
+			flip_byte "$obj" "$(( $(stat -c %s "$obj") / 2 ))"
 			set -- repair --from src/f1 src/f2 src/f3 src/f4 src/f5 src/f6 src/f7 src/f8 src/f9 src/f10
 			;;
 		esac

@@ -29,17 +29,6 @@ nameref_table() {	# NAME: the table holding the name record of NAME
 	echo "$S/refs/$t"
 }
 
-# Invert the byte at OFFSET of FILE.
-flip_byte() {
-	python3 - "$1" "$2" <<'EOF'
-import sys
-path, off = sys.argv[1], int(sys.argv[2])
-b = bytearray(open(path, 'rb').read())
-b[off] ^= 0xff
-open(path, 'wb').write(b)
-EOF
-}
-
 # The stored fixture, in a fixed-size (4 KiB) store so that chunk k of a
 # file is its bytes [4096k, 4096k + 4096):
 #   a       20000 random bytes (4 blocks and a 3616-byte tail)

@@ -100,6 +100,22 @@ gen_bytes() {
 
 # A snapshot of every file in the store (path, size, checksum), to show
 # that a failed command left the store as it was.
+# Invert the byte at OFFSET of FILE: damage that always changes it,
+# whatever was there (a fixed byte written over one that varies from run
+# to run, a time or compressed data, leaves it as it was now and then).
+flip_byte() {
+	python3 - "$1" "$2" <<'EOF'
+import sys
+with open(sys.argv[1], 'r+b') as f:
+    f.seek(int(sys.argv[2]))
+    b = f.read(1)
+    if len(b) != 1:
+        sys.exit('flip_byte: %s has no byte at %s' % (sys.argv[1], sys.argv[2]))
+    f.seek(int(sys.argv[2]))
+    f.write(bytes([b[0] ^ 0xff]))
+EOF
+}
+
 store_snapshot() {
 	(cd "$S" && find . -type f ! -name lock -print0 | sort -z | xargs -0 -r sha256sum)
 }
