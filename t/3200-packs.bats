@@ -219,3 +219,23 @@ limited() {
 	assert_status 0
 	diff -r src out
 }
+
+@test "push and pull of a store of many packs fit a low limit of open files" {
+	one_pack_per_chunk 300
+	names=$(ls src | sed 's|^|src/|')
+	# shellcheck disable=SC2086 # one word a name
+	cat $names > want
+	# 300 packs, 40 descriptors: each side reads or writes them in turn.
+	"$CDT" init -q --codec zlib "$T/pulled"
+	limited 40 "$CDT" --store "$T/pulled" pull "$S"
+	assert_status 0
+	"$CDT" init -q --codec zlib "$T/pushed"
+	limited 40 "$CDT" --store "$S" push "$T/pushed"
+	assert_status 0
+	for d in pulled pushed; do
+		run_split "$CDT" --store "$T/$d" fsck
+		assert_status 0
+		# shellcheck disable=SC2086
+		"$CDT" --store "$T/$d" cat $names | cmp - want
+	done
+}
