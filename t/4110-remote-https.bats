@@ -133,6 +133,40 @@ cache_dir() {
 	"$CDT" umount "$M"
 }
 
+@test "a chunk whose listed pack a gc on the server replaced is read from the new pack" {
+	served_store
+	load lib-mount
+	need_fuse
+	# Half of one pack that gc will write again without the other half.
+	gen_bytes 10 2000000 > one
+	gen_bytes 11 2000000 > two
+	c add -q one two
+	M=$T/mnt
+	mkdir -p "$M"
+	# Lists fetched once: only a read that fails can have them fetched again.
+	run_split r mount -o remote_refresh=0 "$M"
+	assert_status 0
+	old=$(cd "$S/packs" && ls ./*.pack)
+	c rm -q two
+	c gc > /dev/null
+	[ "$(cd "$S/packs" && ls ./*.pack)" != "$old" ] || fail "gc on the server wrote no pack"
+	# one was never read: its chunks are asked of a pack gone from the server.
+	cmp "$M/one" one
+	"$CDT" umount "$M"
+	# The same for cat, stopped after it opened the store and before it reads.
+	CDT_TEST_PAUSE=restore-open "$CDT" --cache "$CACHE" --store "$R" cat src/big \
+		> big.out 2> big.err &
+	pid=$!
+	wait_stopped $pid
+	c rm -q top
+	c add -q --name again/big src/big
+	c rm -q -r src
+	c gc > /dev/null
+	kill -CONT $pid
+	wait $pid || fail "cat of a name whose pack was replaced failed: $(cat big.err)"
+	cmp big.out src/big
+}
+
 @test "a view with remote_refresh=0 fetches the lists once, and a server gone later is a warning" {
 	served_store
 	load lib-mount

@@ -507,6 +507,13 @@ int cdt_store_fetch(struct cdt_store *s, enum cdt_store_dir d, const char *path,
 	return s->remote.fetch(s, d, path, why, s->remote.data);
 }
 
+int cdt_store_refresh_remote(struct cdt_store *s)
+{
+	if (!s->remote.refresh)
+		return -ENOENT;
+	return s->remote.refresh(s, s->remote.data);
+}
+
 int cdt_store_seed_read(struct cdt_store *s, const struct cdt_id *id, uint32_t want_len,
 			unsigned char *out, uint32_t *len)
 {

@@ -138,6 +138,12 @@ struct cdt_store_remote {
 	 */
 	int (*seed)(const struct cdt_id *id, uint32_t want_len, unsigned char *out,
 		    uint32_t *len, void *data);
+	/*
+	 * List the remote store's packs again: a chunk could not be read
+	 * from the packs listed (a gc there may have replaced them). 0 when
+	 * listed again (or lately enough), else -errno, said as a warning.
+	 */
+	int (*refresh)(struct cdt_store *s, void *data);
 	void *data;
 };
 void cdt_store_set_remote(struct cdt_store *s, const struct cdt_store_remote *r);
@@ -149,6 +155,8 @@ const char *cdt_store_remote_url(const struct cdt_store *s);
  */
 int cdt_store_fetch(struct cdt_store *s, enum cdt_store_dir d, const char *path,
 		    struct strbuf *why);
+/* List a remote store's packs again (see cdt_store_remote): 0, -ENOENT (local store) or -errno. */
+int cdt_store_refresh_remote(struct cdt_store *s);
 /* Read a chunk from the seeds of a remote store: 0, or -ENOENT (no seed has it, or no seeds). */
 int cdt_store_seed_read(struct cdt_store *s, const struct cdt_id *id, uint32_t want_len,
 			unsigned char *out, uint32_t *len);

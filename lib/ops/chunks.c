@@ -469,8 +469,9 @@ static void keep_best(int *best, struct strbuf *best_why, int ret, const struct 
 	*best = ret;
 }
 
-static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t want_len,
-		      unsigned char *out, uint32_t *len, struct strbuf *why, int allow_delta)
+static int read_chunk_once(struct cdt_chunk_reader *r, const struct cdt_id *id,
+			   uint32_t want_len, unsigned char *out, uint32_t *len, struct strbuf *why,
+			   int allow_delta)
 {
 	struct strbuf first = STRBUF_INIT, packed = STRBUF_INIT;
 	struct cdt_pack *tried, **packs;
@@ -623,6 +624,26 @@ done:
 	strbuf_release(&first);
 	strbuf_release(&packed);
 	return best;
+}
+
+/*
+ * A chunk of a remote store that could not be read from the packs listed
+ * is read again once they are listed again, when that may help (a gc on
+ * the server replaced the pack it was in: see cdt_store_refresh_remote()).
+ */
+static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint32_t want_len,
+		      unsigned char *out, uint32_t *len, struct strbuf *why, int allow_delta)
+{
+	size_t mark = why ? why->len : 0;
+	int ret = read_chunk_once(r, id, want_len, out, len, why, allow_delta);
+
+	if (ret && ret != -CDT_ECORRUPT && cdt_store_remote_url(r->store) &&
+	    !cdt_store_refresh_remote(r->store)) {
+		if (why)
+			strbuf_setlen(why, mark);
+		ret = read_chunk_once(r, id, want_len, out, len, why, allow_delta);
+	}
+	return ret;
 }
 
 struct loose_walk {

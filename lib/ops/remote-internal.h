@@ -52,6 +52,11 @@ struct remote {
 	size_t npacks;
 	struct rpack **gone;
 	size_t ngone, agone;
+	/*
+	 * A pack listed was not on the server (under mu): a gc there since
+	 * the listing, which a failed read then fetches again.
+	 */
+	int vanished;
 	struct cdt_seeds *seeds;	/* NULL: none */
 	int writable;		/* s3:// (push and pull write through cdt_remote_publish()) */
 	struct strbuf config;	/* the config's bytes as fetched (or its copy's) */

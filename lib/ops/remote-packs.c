@@ -86,9 +86,16 @@ static int fetch_blocks(struct remote *r, struct rpack *p, uint64_t first, uint6
 		free(rel);
 	}
 	ret = cdt_http_get(url.buf, off, len, (size_t)len, &buf, why);
-	/* A listed pack that is not there is an I/O error, not a missing chunk. */
-	if (ret == -ENOENT)
+	/*
+	 * A listed pack that is not there is an I/O error, not a missing
+	 * chunk; the reader that fails on it lists the packs again.
+	 */
+	if (ret == -ENOENT) {
 		ret = -EIO;
+		pthread_mutex_lock(&r->mu);
+		r->vanished = 1;
+		pthread_mutex_unlock(&r->mu);
+	}
 	/*
 	 * Data and marks are written under a shared lock on the .have, which
 	 * a trim of the cache takes exclusively (ops/cache-trim.h). Each fetch

@@ -571,6 +571,56 @@ int cdt_remote_open(const char *url, const char *cache_dir, struct cdt_store **o
 	return cdt_remote_open_seeded(url, cache_dir, CDT_CACHE_SIZE_DEFAULT, NULL, 0, out);
 }
 
+/* Take the cache's refresh lock: its descriptor (close() to let go), or -errno (said). */
+static int lock_cache(struct cdt_store *s, const struct remote *r)
+{
+	int lockfd = openat(cdt_store_rootfd(s), "cache.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+
+	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
+		int ret = error_code(-errno, "cannot lock the cache '%s': %s", r->dir,
+				     cdt_strerror(errno));
+
+		if (lockfd >= 0)
+			close(lockfd);
+		return ret;
+	}
+	return lockfd;
+}
+
+/*
+ * The store's refresh hook: a chunk could not be read from the packs
+ * listed. When a pack listed was found gone from the server (a gc there
+ * replaced it), info/packs is fetched again, once for all the readers
+ * that failed on it; else (a server down, stalled) nothing is asked and
+ * -EAGAIN says that reading again would fail the same way.
+ */
+static int refresh_after_failed_read(struct cdt_store *s, void *data)
+{
+	struct remote *r = data;
+	int ret, lockfd, was, vanished;
+
+	pthread_mutex_lock(&r->mu);
+	vanished = r->vanished;
+	pthread_mutex_unlock(&r->mu);
+	if (!vanished)
+		return -EAGAIN;
+	was = cdt_errors_as_warnings(1);
+	lockfd = lock_cache(s, r);
+	if (lockfd < 0) {
+		cdt_errors_as_warnings(was);
+		return lockfd;
+	}
+	pthread_mutex_lock(&r->mu);
+	vanished = r->vanished;
+	r->vanished = 0;
+	pthread_mutex_unlock(&r->mu);
+	/* Not vanished any more: listed again while this thread waited for the lock. */
+	ret = vanished ? remote_refresh_packs(r, cdt_store_rootfd(s), 1) : 0;
+	close(lockfd);
+	cdt_errors_as_warnings(was);
+	return ret;
+}
+
 int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cache_size,
 			   const char *const *seeds, size_t nseeds, struct cdt_store **out)
 {
@@ -631,10 +681,9 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 	if (ret)
 		goto fail;
 	/* One refresher at a time per cache (readers of it do not wait). */
-	lockfd = openat(cdt_store_rootfd(*out), "cache.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
-		ret = error_code(-errno, "cannot lock the cache '%s': %s", r->dir,
-				 cdt_strerror(errno));
+	lockfd = lock_cache(*out, r);
+	if (lockfd < 0) {
+		ret = lockfd;
 		goto fail;
 	}
 	r->packsfd = cdt_store_dirfd(*out, CDT_DIR_PACKS);
@@ -659,6 +708,7 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 	hook.url = r->base;
 	hook.fetch = fetch_file;
 	hook.seed = seed_read;
+	hook.refresh = refresh_after_failed_read;
 	hook.data = r;
 	cdt_store_set_remote(*out, &hook);
 	the_remote = r;
@@ -685,14 +735,9 @@ int cdt_remote_refresh(struct cdt_store *s)
 
 	if (!r || !cdt_store_remote_url(s))
 		return 0;
-	lockfd = openat(cdt_store_rootfd(s), "cache.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
-		ret = error_code(-errno, "cannot lock the cache '%s': %s", r->dir,
-				 cdt_strerror(errno));
-		if (lockfd >= 0)
-			close(lockfd);
-		return ret;
-	}
+	lockfd = lock_cache(s, r);
+	if (lockfd < 0)
+		return lockfd;
 	ret = remote_refresh_packs(r, cdt_store_rootfd(s), 1);
 	if (!ret)
 		ret = remote_refresh_names(r, s);
