@@ -139,9 +139,11 @@ struct cdt_store_remote {
 	int (*seed)(const struct cdt_id *id, uint32_t want_len, unsigned char *out,
 		    uint32_t *len, void *data);
 	/*
-	 * List the remote store's packs again: a chunk could not be read
-	 * from the packs listed (a gc there may have replaced them). 0 when
-	 * listed again (or lately enough), else -errno, said as a warning.
+	 * A chunk could not be read from the packs listed: list them again
+	 * if a pack was found gone from the server (a gc there). 0 when they
+	 * were listed again since (by this call or another thread's), so
+	 * that reading again may help; -EAGAIN when no pack went (reading
+	 * again would fail the same way); else -errno, said as a warning.
 	 */
 	int (*refresh)(struct cdt_store *s, void *data);
 	void *data;

@@ -637,8 +637,8 @@ static int read_chunk(struct cdt_chunk_reader *r, const struct cdt_id *id, uint3
 	size_t mark = why ? why->len : 0;
 	int ret = read_chunk_once(r, id, want_len, out, len, why, allow_delta);
 
-	if (ret && ret != -CDT_ECORRUPT && cdt_store_remote_url(r->store) &&
-	    !cdt_store_refresh_remote(r->store)) {
+	/* A local store has no refresh (-ENOENT). */
+	if (ret && ret != -CDT_ECORRUPT && !cdt_store_refresh_remote(r->store)) {
 		if (why)
 			strbuf_setlen(why, mark);
 		ret = read_chunk_once(r, id, want_len, out, len, why, allow_delta);

@@ -432,7 +432,7 @@ static int listed(const struct remote *r, const char *file)
 	char name[sizeof(r->packs[0]->name)];
 	size_t len = strlen(file), i, n;
 
-	for (i = 0; i < sizeof(ext) / sizeof(*ext); i++) {
+	for (i = 0; i < ARRAY_SIZE(ext); i++) {
 		n = strlen(ext[i]);
 		if (len > n && len - n < sizeof(name) && !strcmp(file + len - n, ext[i])) {
 			memcpy(name, file, len - n);
