@@ -154,6 +154,7 @@ LIB_SOURCES = \
 	lib/format/info-marks.c \
 	lib/format/info-write.c \
 	lib/format/manifest.c \
+	lib/format/mpack.c \
 	lib/format/midx.c \
 	lib/format/namerefs.c \
 	lib/format/namerefs-walk.c \
@@ -270,6 +271,7 @@ UNIT_TESTS = \
 	t/unit/test-info \
 	t/unit/test-manifest \
 	t/unit/test-midx \
+	t/unit/test-mpack \
 	t/unit/test-mountinfo \
 	t/unit/test-names \
 	t/unit/test-namerefs \
@@ -284,6 +286,7 @@ FUZZ_TARGETS = \
 	info \
 	manifest \
 	midx \
+	mpack \
 	name \
 	namecheck \
 	namerefs \

@@ -1,0 +1,189 @@
+/* mpack.c: manifest packs (see mpack.h). */
+#include "format/mpack.h"
+#include "format/manifest.h"
+#include "base/csum-file.h"
+#include "base/error.h"
+#include "base/fsutil.h"
+#include "base/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+/* The largest pack worth mapping: every entry a manifest of 4 KiB. */
+#define MPACK_MAX_BYTES \
+	((uint64_t)CDT_MPACK_HDR + (uint64_t)CDT_MPACK_MAX_ENTRIES * (4096 + CDT_MPACK_REC) + \
+	 CDT_MPACK_TRAILER)
+
+static int manifest_length_ok(uint64_t len)
+{
+	return len >= CDT_MANIFEST_HDR + CDT_MANIFEST_TRAILER &&
+	       (len - CDT_MANIFEST_HDR - CDT_MANIFEST_TRAILER) % CDT_MANIFEST_REC == 0;
+}
+
+/* The shape of a mapped pack: 0, or -CDT_ECORRUPT with why. */
+static int check_shape(const unsigned char *map, size_t len, uint64_t *count,
+		       const unsigned char **table, struct strbuf *why)
+{
+	uint64_t n, toff, i;
+
+	if (memcmp(map, CDT_MPACK_MAGIC, 4) || map[5] || map[6] || map[7])
+		return cdt_corrupt(why, "manifest pack has a bad header");
+	if (map[4] != CDT_MPACK_VERSION)
+		return cdt_corrupt(why, "manifest pack has unknown version %u", map[4]);
+	n = get_le64(map + 8);
+	toff = get_le64(map + len - CDT_MPACK_TRAILER);
+	if (n > CDT_MPACK_MAX_ENTRIES || toff < CDT_MPACK_HDR || toff > len - CDT_MPACK_TRAILER ||
+	    (len - CDT_MPACK_TRAILER - toff) != n * CDT_MPACK_REC)
+		return cdt_corrupt(why, "manifest pack's table does not fit its length");
+	for (i = 0; i < n; i++) {
+		const unsigned char *e = map + toff + i * CDT_MPACK_REC;
+		uint64_t off = get_le64(e + CDT_ID_LEN), mlen = get_le64(e + CDT_ID_LEN + 8);
+
+		if (i && memcmp(e - CDT_MPACK_REC, e, CDT_ID_LEN) >= 0)
+			return cdt_corrupt(why, "manifest pack's table is not in order at entry %llu",
+					   (unsigned long long)i);
+		if (off < CDT_MPACK_HDR || off > toff || mlen > toff - off || !manifest_length_ok(mlen))
+			return cdt_corrupt(why, "manifest pack's entry %llu is out of place",
+					   (unsigned long long)i);
+	}
+	*count = n;
+	*table = map + toff;
+	return 0;
+}
+
+int cdt_mpack_open(int dirfd, const char *name, struct cdt_mpack *mp, struct strbuf *why)
+{
+	const unsigned char *map;
+	size_t len;
+	int ret;
+
+	memset(mp, 0, sizeof(*mp));
+	ret = map_file_at(dirfd, name, CDT_MPACK_HDR + CDT_MPACK_TRAILER, MPACK_MAX_BYTES, &map,
+			  &len);
+	if (ret == -CDT_ECORRUPT)
+		return cdt_corrupt(why, "manifest pack has an impossible length");
+	if (ret < 0)
+		return ret;
+	ret = check_shape(map, len, &mp->count, &mp->table, why);
+	if (ret < 0) {
+		munmap((void *)map, len);
+		return ret;
+	}
+	mp->map = map;
+	mp->len = len;
+	return 0;
+}
+
+void cdt_mpack_close(struct cdt_mpack *mp)
+{
+	if (mp->map)
+		munmap((void *)mp->map, mp->len);
+	memset(mp, 0, sizeof(*mp));
+}
+
+void cdt_mpack_entry(const struct cdt_mpack *mp, uint64_t i, struct cdt_id *id, uint64_t *off,
+		     uint64_t *len)
+{
+	const unsigned char *e = mp->table + i * CDT_MPACK_REC;
+
+	if (id)
+		memcpy(id->b, e, CDT_ID_LEN);
+	if (off)
+		*off = get_le64(e + CDT_ID_LEN);
+	if (len)
+		*len = get_le64(e + CDT_ID_LEN + 8);
+}
+
+int cdt_mpack_find(const struct cdt_mpack *mp, const struct cdt_id *id, uint64_t *off,
+		   uint64_t *len)
+{
+	uint64_t lo = 0, hi = mp->count;
+
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		int cmp = memcmp(mp->table + mid * CDT_MPACK_REC, id->b, CDT_ID_LEN);
+
+		if (!cmp) {
+			cdt_mpack_entry(mp, mid, NULL, off, len);
+			return 1;
+		}
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+int cdt_mpack_verify(const struct cdt_mpack *mp, const char *name, struct strbuf *why)
+{
+	char want[CDT_MPACK_NAME_MAX], hex[CDT_ID_HEXLEN + 1];
+	struct cdt_id sum;
+
+	cdt_hash(mp->map, mp->len - CDT_ID_LEN, &sum);
+	if (memcmp(sum.b, mp->map + mp->len - CDT_ID_LEN, CDT_ID_LEN))
+		return cdt_corrupt(why, "manifest pack does not match its checksum");
+	snprintf(want, sizeof(want), "pack-%s.mpack", cdt_id_to_hex(&sum, hex));
+	if (strcmp(want, name))
+		return cdt_corrupt(why, "manifest pack is not named by its checksum");
+	return 0;
+}
+
+static int cmp_item(const void *a, const void *b)
+{
+	return memcmp(((const struct cdt_mpack_item *)a)->id.b,
+		      ((const struct cdt_mpack_item *)b)->id.b, CDT_ID_LEN);
+}
+
+int cdt_mpack_write(int tmpfd, int dirfd, struct cdt_mpack_item *items, size_t n, int sync,
+		    char *name)
+{
+	struct cdt_csum_file *f;
+	unsigned char hdr[CDT_MPACK_HDR] = CDT_MPACK_MAGIC, rec[CDT_MPACK_REC], t[8];
+	char hex[CDT_ID_HEXLEN + 1];
+	struct cdt_id sum;
+	uint64_t off = CDT_MPACK_HDR;
+	size_t i;
+	int ret;
+
+	if (n > CDT_MPACK_MAX_ENTRIES)
+		return -EINVAL;
+	qsort(items, n, sizeof(*items), cmp_item);
+	for (i = 0; i < n; i++)
+		if ((i && !cmp_item(&items[i - 1], &items[i])) || !manifest_length_ok(items[i].len))
+			return -EINVAL;
+	ret = cdt_csum_file_open(tmpfd, "mpack", &f);
+	if (ret < 0)
+		return ret;
+	hdr[4] = CDT_MPACK_VERSION;
+	put_le64(hdr + 8, n);
+	ret = cdt_csum_file_write(f, hdr, sizeof(hdr));
+	for (i = 0; !ret && i < n; i++)
+		ret = cdt_csum_file_write(f, items[i].bytes, items[i].len);
+	for (i = 0; !ret && i < n; i++) {
+		memcpy(rec, items[i].id.b, CDT_ID_LEN);
+		put_le64(rec + CDT_ID_LEN, off);
+		put_le64(rec + CDT_ID_LEN + 8, items[i].len);
+		off += items[i].len;
+		ret = cdt_csum_file_write(f, rec, sizeof(rec));
+	}
+	if (!ret) {
+		put_le64(t, off);
+		ret = cdt_csum_file_write(f, t, sizeof(t));
+	}
+	if (!ret)
+		ret = cdt_csum_file_finish(f, CDT_CSUM_APPEND | (sync ? CDT_CSUM_FSYNC : 0), &sum);
+	if (!ret) {
+		snprintf(name, CDT_MPACK_NAME_MAX, "pack-%s.mpack", cdt_id_to_hex(&sum, hex));
+		/* The same batch written again is the same file: already there is done. */
+		ret = cdt_csum_file_rename(f, dirfd, name,
+					   CDT_CSUM_NOREPLACE | (sync ? CDT_CSUM_SYNC_DIR : 0));
+		if (ret > 0)
+			ret = 0;
+	}
+	cdt_csum_file_free(f);
+	return ret;
+}
