@@ -252,6 +252,7 @@ TEST_TOOL_SOURCES = \
 	t/helper/test-info.c \
 	t/helper/test-limits.c \
 	t/helper/test-lookup.c \
+	t/helper/test-mpack.c \
 	t/helper/test-namerefs.c \
 	t/helper/test-pread.c \
 	t/helper/test-ref-add.c \

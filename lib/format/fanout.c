@@ -1,5 +1,6 @@
 /* fanout.c: walking and pruning fan-out directories. */
 #include "format/fanout.h"
+#include "format/mpack.h"
 #include "base/fsutil.h"
 #include "base/util.h"
 
@@ -111,6 +112,10 @@ static int walk(int dirfd, const struct walk_fns *w)
 			ret = -errno;
 			break;
 		}
+		/* manifests/pack/: the manifest packs (mpack.h), walked on their own. */
+		if (!strcmp(de->d_name, CDT_MPACK_DIR) &&
+		    !fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) && S_ISDIR(st.st_mode))
+			continue;
 		if (!cdt_is_hex(de->d_name, 2) || !S_ISDIR(st.st_mode)) {
 			if (w->stray)
 				ret = w->stray(de->d_name, "not a fan-out directory", w->data);

@@ -9,6 +9,8 @@
  * Visit every file of a fan-out directory. For a well-formed entry fn gets
  * its id and size; anything else (a bad name, a directory or symlink where
  * a file belongs, a file at the top level) goes to stray with its path
+ * (but a directory "pack" at the top, manifests/pack/ of mpack.h, which
+ * its own walkers list)
  * relative to dirfd and a reason. A non-zero return from either stops the
  * walk and is returned. -errno if the directory cannot be read.
  */

@@ -1,5 +1,6 @@
 /* manifest.c: writing and reading per-file manifests. */
 #include "format/manifest.h"
+#include "format/mpack.h"
 #include "base/csum-file.h"
 #include "base/fsutil.h"
 #include "base/util.h"
@@ -161,6 +162,9 @@ int cdt_manifest_exists(struct cdt_store *s, const struct cdt_id *file_id)
 		return S_ISREG(st.st_mode) ? 1 : -CDT_ECORRUPT;
 	if (errno != ENOENT && errno != ENOTDIR)
 		return -errno;
+	ret = cdt_mpacks_has(s, file_id);
+	if (ret)
+		return ret;
 	/* A store read from elsewhere holds what was fetched so far. */
 	ret = cdt_store_fetch(s, CDT_DIR_MANIFESTS, path, NULL);
 	return ret == -ENOENT ? 0 : ret < 0 ? ret : 1;
@@ -275,13 +279,51 @@ static int check_trailer(int fd, uint64_t fsize, const struct cdt_id *file_id,
 	return parse_trailer(fsize, file_id, t, count, size, why);
 }
 
+/*
+ * The manifest of file_id as a loose file (its descriptor, *fsize its
+ * length), or, when there is none, from a manifest pack: -1 with its
+ * bytes in *all (at most a window's worth: read whole). Else -errno.
+ */
+static int open_packed_or_fd(struct cdt_store *s, const struct cdt_id *file_id, uint64_t *fsize,
+			     unsigned char **all, struct strbuf *why)
+{
+	struct strbuf pwhy = STRBUF_INIT;
+	size_t mark = why ? why->len : 0, len = 0;
+	int fd = open_manifest_fd(s, file_id, fsize, why), ret;
+
+	*all = NULL;
+	if (fd != -ENOENT)
+		return fd;
+	ret = cdt_mpacks_read(s, file_id, all, &len, &pwhy);
+	if (ret == -ENOENT) {
+		strbuf_release(&pwhy);
+		return fd;	/* "manifest is missing" stands */
+	}
+	/* The packs' answer replaces what the loose file's absence said. */
+	if (why) {
+		strbuf_setlen(why, mark);
+		strbuf_addbuf(why, &pwhy);
+	}
+	strbuf_release(&pwhy);
+	if (ret < 0)
+		return ret;
+	*fsize = len;
+	return -1;
+}
+
 int cdt_manifest_peek(struct cdt_store *s, const struct cdt_id *file_id,
 		      uint64_t *count, uint64_t *size)
 {
-	unsigned char t[CDT_MANIFEST_TRAILER];
+	unsigned char t[CDT_MANIFEST_TRAILER], *all;
 	uint64_t fsize;
-	int fd = open_manifest_fd(s, file_id, &fsize, NULL), ret;
+	int fd = open_packed_or_fd(s, file_id, &fsize, &all, NULL), ret;
 
+	if (all) {
+		ret = parse_trailer(fsize, file_id, all + fsize - CDT_MANIFEST_TRAILER, count, size,
+				    NULL);
+		free(all);
+		return ret;
+	}
 	if (fd < 0)
 		return fd;
 	ret = check_trailer(fd, fsize, file_id, t, count, size, NULL);
@@ -334,15 +376,17 @@ int cdt_manifest_open(struct cdt_store *s, const struct cdt_id *file_id,
 	int fd, ret;
 
 	*out = NULL;
-	fd = open_manifest_fd(s, file_id, &fsize, why);
-	if (fd < 0)
+	fd = open_packed_or_fd(s, file_id, &fsize, &all, why);
+	if (fd < 0 && !all)
 		return fd;
 	if (fsize <= CDT_MANIFEST_HDR + RBUF_RECS * CDT_MANIFEST_REC + CDT_MANIFEST_TRAILER) {
 		/* Small enough to be one window: the whole file in one read. */
-		ssize_t n;
+		ssize_t n = all ? (ssize_t)fsize : 0;
 
-		all = xmalloc((size_t)fsize);
-		n = pread_full(fd, all, (size_t)fsize, 0);
+		if (!all) {
+			all = xmalloc((size_t)fsize);
+			n = pread_full(fd, all, (size_t)fsize, 0);
+		}
 		if (n != (ssize_t)fsize) {
 			ret = n < 0 ? (int)n : cdt_corrupt(why, "manifest is truncated");
 			goto fail;
@@ -431,7 +475,8 @@ fail:
 	free(buf);
 	free(group_end);
 	cdt_hasher_free(h);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return ret;
 }
 
@@ -439,7 +484,8 @@ void cdt_manifest_close(struct cdt_manifest *m)
 {
 	if (!m)
 		return;
-	close(m->fd);
+	if (m->fd >= 0)
+		close(m->fd);
 	free(m->win);
 	free(m->group_end);
 	free(m);
@@ -465,6 +511,23 @@ static uint64_t rec_end(const unsigned char *rec)
 	return get_le64(rec + CDT_ID_LEN);
 }
 
+/*
+ * Records first .. first + nr - 1 into buf: read from the file, or for a
+ * manifest from a pack (no file) copied from the window that holds them
+ * all and never moves. Bytes read, or -errno.
+ */
+static ssize_t read_recs(const struct cdt_manifest *m, void *buf, uint64_t first, uint64_t nr)
+{
+	if (m->fd < 0) {
+		if (first > m->count || nr > m->count - first)
+			return 0;
+		memcpy(buf, m->win + first * CDT_MANIFEST_REC, (size_t)(nr * CDT_MANIFEST_REC));
+		return (ssize_t)(nr * CDT_MANIFEST_REC);
+	}
+	return pread_full(m->fd, buf, (size_t)(nr * CDT_MANIFEST_REC),
+			  (off_t)(CDT_MANIFEST_HDR + first * CDT_MANIFEST_REC));
+}
+
 /* Make record i available in the window; returns a pointer to it. */
 static const unsigned char *load_rec(struct cdt_manifest *m, uint64_t i, int *err)
 {
@@ -476,8 +539,7 @@ static const unsigned char *load_rec(struct cdt_manifest *m, uint64_t i, int *er
 	/* One record before i too, for its start offset. */
 	first = i ? i - 1 : 0;
 	nr = MIN(m->count - first, (uint64_t)RBUF_RECS);
-	n = pread_full(m->fd, m->win, nr * CDT_MANIFEST_REC,
-		       (off_t)(CDT_MANIFEST_HDR + first * CDT_MANIFEST_REC));
+	n = read_recs(m, m->win, first, nr);
 	if (n < 0 || (uint64_t)n != nr * CDT_MANIFEST_REC) {
 		m->win_nr = 0;
 		*err = n < 0 ? (int)n : -CDT_ECORRUPT;
@@ -530,8 +592,7 @@ int cdt_manifest_pget(struct cdt_manifest *m, uint64_t i, struct cdt_manifest_en
 		want = sizeof(rec);
 		cur = rec + CDT_MANIFEST_REC;
 	}
-	n = pread_full(m->fd, rec, want,
-		       (off_t)(CDT_MANIFEST_HDR + (i ? i - 1 : 0) * CDT_MANIFEST_REC));
+	n = read_recs(m, rec, i ? i - 1 : 0, want / CDT_MANIFEST_REC);
 	if (n != (ssize_t)want)
 		return n < 0 ? (int)n : -CDT_ECORRUPT;
 	if (i)
@@ -567,8 +628,7 @@ int cdt_manifest_find(struct cdt_manifest *m, uint64_t offset, uint64_t *index)
 		return -CDT_ECORRUPT;
 	/* and in it the first record that does. */
 	nr = MIN((uint64_t)FIND_STRIDE, m->count - first);
-	n = pread_full(m->fd, rec, (size_t)nr * CDT_MANIFEST_REC,
-		       (off_t)(CDT_MANIFEST_HDR + first * CDT_MANIFEST_REC));
+	n = read_recs(m, rec, first, nr);
 	if (n != (ssize_t)(nr * CDT_MANIFEST_REC))
 		return n < 0 ? (int)n : -CDT_ECORRUPT;
 	lo = 0;

@@ -1,6 +1,7 @@
 /* mpack.c: manifest packs (see mpack.h). */
 #include "format/mpack.h"
 #include "format/manifest.h"
+#include "format/store.h"
 #include "base/csum-file.h"
 #include "base/error.h"
 #include "base/fsutil.h"
@@ -11,6 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
 
 /* The largest pack worth mapping: every entry a manifest of 4 KiB. */
 #define MPACK_MAX_BYTES \
@@ -19,7 +25,7 @@
 
 static int manifest_length_ok(uint64_t len)
 {
-	return len >= CDT_MANIFEST_HDR + CDT_MANIFEST_TRAILER &&
+	return len >= CDT_MANIFEST_HDR + CDT_MANIFEST_TRAILER && len <= CDT_MPACK_MANIFEST_MAX &&
 	       (len - CDT_MANIFEST_HDR - CDT_MANIFEST_TRAILER) % CDT_MANIFEST_REC == 0;
 }
 
@@ -186,4 +192,194 @@ int cdt_mpack_write(int tmpfd, int dirfd, struct cdt_mpack_item *items, size_t n
 	}
 	cdt_csum_file_free(f);
 	return ret;
+}
+
+/*
+ * The manifest packs of a store, mapped: listed when first asked, and
+ * again when manifests/pack/ changed (or may have, within the clock tick
+ * of the last listing). A pack that goes stays mapped until the next
+ * listing; lookups copy what they find under the mutex.
+ */
+struct mpack_entry {
+	char name[CDT_MPACK_NAME_MAX];
+	struct cdt_mpack mp;
+};
+
+struct mpackset {
+	pthread_mutex_t mu;
+	struct mpack_entry *packs;
+	size_t nr, alloc;
+	int loaded;
+	struct timespec mtime, ctime, listed_at;
+	/* A pack that could not be opened in the last listing: a miss may be in it. */
+	int open_err;
+	char open_err_name[CDT_MPACK_NAME_MAX];
+	struct strbuf open_err_why;
+};
+
+static const char mpackset_key;
+
+static void *mpackset_new(struct cdt_store *s)
+{
+	struct mpackset *ms = xcalloc(1, sizeof(*ms));
+
+	(void)s;
+	pthread_mutex_init(&ms->mu, NULL);
+	strbuf_init(&ms->open_err_why, 0);
+	return ms;
+}
+
+static void mpackset_free(void *state)
+{
+	struct mpackset *ms = state;
+	size_t i;
+
+	for (i = 0; i < ms->nr; i++)
+		cdt_mpack_close(&ms->packs[i].mp);
+	free(ms->packs);
+	strbuf_release(&ms->open_err_why);
+	pthread_mutex_destroy(&ms->mu);
+	free(ms);
+}
+
+static int is_pack_name(const char *name)
+{
+	size_t n = strlen(name), i;
+
+	if (n != 5 + CDT_ID_HEXLEN + 6 || strncmp(name, "pack-", 5) || strcmp(name + n - 6, ".mpack"))
+		return 0;
+	for (i = 5; i < 5 + CDT_ID_HEXLEN; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+static int same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* List manifests/pack/ again if it changed (or may have). Called with ms->mu held. */
+static void refresh_locked(struct cdt_store *s, struct mpackset *ms)
+{
+	int mfd = cdt_store_dirfd(s, CDT_DIR_MANIFESTS), dfd;
+	struct mpack_entry *fresh = NULL;
+	size_t nfresh = 0, afresh = 0, i, j;
+	struct cdt_dent *dents = NULL;
+	struct stat st;
+	size_t nd = 0;
+	int ret;
+
+	if (fstatat(mfd, CDT_MPACK_DIR, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		/* None (a store that never packed its manifests): nothing to list. */
+		memset(&st, 0, sizeof(st));
+	}
+	if (ms->loaded && same_time(&st.st_mtim, &ms->mtime) && same_time(&st.st_ctim, &ms->ctime) &&
+	    st.st_mtim.tv_sec < ms->listed_at.tv_sec - 1)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ms->listed_at);
+	ms->mtime = st.st_mtim;
+	ms->ctime = st.st_ctim;
+	ms->loaded = 1;
+	ms->open_err = 0;
+	strbuf_reset(&ms->open_err_why);
+	if (!S_ISDIR(st.st_mode) ||
+	    (dfd = openat(mfd, CDT_MPACK_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		nd = 0;
+		dfd = -1;
+	} else if ((ret = cdt_list_dir(dfd, ".", &dents, &nd)) < 0) {
+		ms->open_err = ret;
+		strbuf_addf(&ms->open_err_why, "manifests/%s cannot be listed", CDT_MPACK_DIR);
+		nd = 0;
+	}
+	for (i = 0; i < nd; i++) {
+		struct mpack_entry *e = NULL;
+
+		if (!is_pack_name(dents[i].name))
+			continue;
+		for (j = 0; j < ms->nr; j++)
+			if (ms->packs[j].mp.map && !strcmp(ms->packs[j].name, dents[i].name)) {
+				e = &ms->packs[j];
+				break;
+			}
+		ALLOC_GROW(fresh, nfresh + 1, afresh);
+		if (e) {
+			fresh[nfresh++] = *e;
+			e->mp.map = NULL;	/* moved */
+		} else {
+			struct strbuf why = STRBUF_INIT;
+			struct mpack_entry *f = &fresh[nfresh];
+
+			snprintf(f->name, sizeof(f->name), "%s", dents[i].name);
+			ret = cdt_mpack_open(dfd, f->name, &f->mp, &why);
+			if (!ret) {
+				nfresh++;
+			} else if (!ms->open_err) {
+				ms->open_err = ret;
+				snprintf(ms->open_err_name, sizeof(ms->open_err_name), "%s", f->name);
+				strbuf_addf(&ms->open_err_why, "manifest pack '%s/%s' cannot be read: %s",
+					    CDT_MPACK_DIR, f->name, why.len ? why.buf : cdt_strerror(ret));
+			}
+			strbuf_release(&why);
+		}
+	}
+	for (j = 0; j < ms->nr; j++)
+		cdt_mpack_close(&ms->packs[j].mp);
+	free(ms->packs);
+	ms->packs = fresh;
+	ms->nr = nfresh;
+	ms->alloc = afresh;
+	cdt_dents_free(dents, nd);
+	if (dfd >= 0)
+		close(dfd);
+}
+
+/* Find id: its pack entry and place, or NULL. Called with ms->mu held. */
+static struct mpack_entry *find_locked(struct mpackset *ms, const struct cdt_id *id, uint64_t *off,
+				       uint64_t *len)
+{
+	size_t i;
+
+	for (i = 0; i < ms->nr; i++)
+		if (cdt_mpack_find(&ms->packs[i].mp, id, off, len))
+			return &ms->packs[i];
+	return NULL;
+}
+
+static int lookup(struct cdt_store *s, const struct cdt_id *id, unsigned char **bytes, size_t *len,
+		  struct strbuf *why)
+{
+	struct mpackset *ms = cdt_store_state(s, &mpackset_key, mpackset_new, mpackset_free);
+	struct mpack_entry *e;
+	uint64_t off = 0, n = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&ms->mu);
+	refresh_locked(s, ms);
+	e = find_locked(ms, id, &off, &n);
+	if (e && bytes) {
+		*bytes = xmalloc((size_t)n);
+		memcpy(*bytes, e->mp.map + off, (size_t)n);
+		*len = (size_t)n;
+	}
+	if (!e) {
+		ret = ms->open_err ? ms->open_err : -ENOENT;
+		if (ms->open_err && why)
+			strbuf_addbuf(why, &ms->open_err_why);
+	}
+	pthread_mutex_unlock(&ms->mu);
+	return ret;
+}
+
+int cdt_mpacks_read(struct cdt_store *s, const struct cdt_id *id, unsigned char **bytes,
+		    size_t *len, struct strbuf *why)
+{
+	return lookup(s, id, bytes, len, why);
+}
+
+int cdt_mpacks_has(struct cdt_store *s, const struct cdt_id *id)
+{
+	int ret = lookup(s, id, NULL, NULL, NULL);
+
+	return !ret ? 1 : ret == -ENOENT ? 0 : ret;
 }

@@ -31,6 +31,13 @@
 #define CDT_MPACK_TRAILER (8 + CDT_ID_LEN)
 /* Manifests one pack may hold (a batch holds far fewer). */
 #define CDT_MPACK_MAX_ENTRIES (1u << 24)
+/*
+ * The longest manifest a pack holds: one of at most 1024 chunks, which a
+ * reader takes whole (longer ones stay loose files).
+ */
+#define CDT_MPACK_MANIFEST_MAX (8 + 1024 * 40 + 80)
+/* Where the packs are: manifests/pack/ (a fan-out walk of manifests/ passes over it). */
+#define CDT_MPACK_DIR "pack"
 
 /* A mapped manifest pack whose table was checked. */
 struct cdt_mpack {
@@ -72,5 +79,17 @@ struct cdt_mpack_item {
 #define CDT_MPACK_NAME_MAX (5 + CDT_ID_HEXLEN + 7)
 int cdt_mpack_write(int tmpfd, int dirfd, struct cdt_mpack_item *items, size_t n, int sync,
 		    char *name);
+
+struct cdt_store;
+/*
+ * The manifest of content id from the store's manifest packs (listed
+ * again when manifests/pack/ changed): 0 with a copy of its bytes in
+ * *bytes (free() it) and their length, -ENOENT when no pack has it, or,
+ * when a pack could not be opened (it might have it), its error with why.
+ */
+int cdt_mpacks_read(struct cdt_store *s, const struct cdt_id *id, unsigned char **bytes,
+		    size_t *len, struct strbuf *why);
+/* Does a manifest pack hold content id? 1, 0, or an error as cdt_mpacks_read(). */
+int cdt_mpacks_has(struct cdt_store *s, const struct cdt_id *id);
 
 #endif

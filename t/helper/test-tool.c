@@ -59,6 +59,7 @@ static const struct {
 	{ "info", cmd__info },
 	{ "limits", cmd__limits },
 	{ "lookup", cmd__lookup },
+	{ "mpack", cmd__mpack },
 	{ "namerefs", cmd__namerefs },
 	{ "pread", cmd__pread },
 	{ "ref-add", cmd__ref_add },

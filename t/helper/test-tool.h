@@ -18,6 +18,7 @@ int cmd__ingest(int argc, char **argv);
 int cmd__info(int argc, char **argv);
 int cmd__limits(int argc, char **argv);
 int cmd__lookup(int argc, char **argv);
+int cmd__mpack(int argc, char **argv);
 int cmd__namerefs(int argc, char **argv);
 int cmd__pread(int argc, char **argv);
 int cmd__ref_add(int argc, char **argv);
