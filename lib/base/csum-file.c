@@ -178,6 +178,15 @@ int cdt_csum_file_fill(struct cdt_csum_file *f, uint64_t off, const void *buf, s
 	return f->err;
 }
 
+int cdt_csum_file_in_memory(const struct cdt_csum_file *f, const unsigned char **p, size_t *n)
+{
+	if (!f->finished || !f->buf || f->tmpname.len)
+		return 0;
+	*p = f->buf;
+	*n = f->used;
+	return 1;
+}
+
 int cdt_csum_file_finish(struct cdt_csum_file *f, unsigned flags, struct cdt_id *sum)
 {
 	struct cdt_id s;

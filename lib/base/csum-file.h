@@ -77,6 +77,12 @@ int cdt_csum_file_finish(struct cdt_csum_file *f, unsigned flags, struct cdt_id 
  */
 int cdt_csum_file_write_out(struct cdt_csum_file *f);
 
+/*
+ * The bytes of a finished file still kept in memory (never written out):
+ * 1 with them in *p (valid until the writer is freed) and *n, else 0.
+ */
+int cdt_csum_file_in_memory(const struct cdt_csum_file *f, const unsigned char **p, size_t *n);
+
 /* cdt_csum_file_rename() flags. */
 #define CDT_CSUM_NOREPLACE 4	/* never replace a file already there */
 #define CDT_CSUM_SYNC_DIR 8	/* fsync the directory the file lands in */

@@ -106,6 +106,12 @@ int cdt_manifest_writer_write_out(struct cdt_manifest_writer *w)
 	return w->finished ? cdt_csum_file_write_out(w->f) : -EINVAL;
 }
 
+int cdt_manifest_writer_in_memory(const struct cdt_manifest_writer *w, const unsigned char **p,
+				  size_t *n)
+{
+	return w->finished && cdt_csum_file_in_memory(w->f, p, n);
+}
+
 int cdt_manifest_writer_commit(struct cdt_manifest_writer *w, int replace)
 {
 	return cdt_manifest_writer_commit_flags(w, replace, 1);

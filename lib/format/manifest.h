@@ -66,6 +66,9 @@ const struct cdt_id *cdt_manifest_writer_ids(const struct cdt_manifest_writer *w
  * finish. Two manifests with equal checksums are the same bytes.
  */
 const struct cdt_id *cdt_manifest_writer_checksum(const struct cdt_manifest_writer *w);
+/* A finished manifest still in memory: 1 with its bytes (see cdt_csum_file_in_memory()), else 0. */
+int cdt_manifest_writer_in_memory(const struct cdt_manifest_writer *w, const unsigned char **p,
+				  size_t *n);
 /* Name of the temporary file under tmp/ (valid until commit). */
 const char *cdt_manifest_writer_tmpname(const struct cdt_manifest_writer *w);
 

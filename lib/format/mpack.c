@@ -259,8 +259,12 @@ static int same_time(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
-/* List manifests/pack/ again if it changed (or may have). Called with ms->mu held. */
-static void refresh_locked(struct cdt_store *s, struct mpackset *ms)
+/*
+ * List manifests/pack/ again if it changed, or, with `racy`, may have (a
+ * pack put there within the clock tick of the last listing leaves its
+ * times as they were). Called with ms->mu held.
+ */
+static void refresh_locked(struct cdt_store *s, struct mpackset *ms, int racy)
 {
 	int mfd = cdt_store_dirfd(s, CDT_DIR_MANIFESTS), dfd;
 	struct mpack_entry *fresh = NULL;
@@ -275,7 +279,7 @@ static void refresh_locked(struct cdt_store *s, struct mpackset *ms)
 		memset(&st, 0, sizeof(st));
 	}
 	if (ms->loaded && same_time(&st.st_mtim, &ms->mtime) && same_time(&st.st_ctim, &ms->ctime) &&
-	    st.st_mtim.tv_sec < ms->listed_at.tv_sec - 1)
+	    (!racy || st.st_mtim.tv_sec < ms->listed_at.tv_sec - 1))
 		return;
 	clock_gettime(CLOCK_REALTIME, &ms->listed_at);
 	ms->mtime = st.st_mtim;
@@ -347,7 +351,7 @@ static struct mpack_entry *find_locked(struct mpackset *ms, const struct cdt_id 
 }
 
 static int lookup(struct cdt_store *s, const struct cdt_id *id, unsigned char **bytes, size_t *len,
-		  struct strbuf *why)
+		  int racy, struct strbuf *why)
 {
 	struct mpackset *ms = cdt_store_state(s, &mpackset_key, mpackset_new, mpackset_free);
 	struct mpack_entry *e;
@@ -355,8 +359,13 @@ static int lookup(struct cdt_store *s, const struct cdt_id *id, unsigned char **
 	int ret = 0;
 
 	pthread_mutex_lock(&ms->mu);
-	refresh_locked(s, ms);
+	refresh_locked(s, ms, 0);
 	e = find_locked(ms, id, &off, &n);
+	/* A reader's miss is an error: a listing from within the tick is made again first. */
+	if (!e && racy) {
+		refresh_locked(s, ms, 1);
+		e = find_locked(ms, id, &off, &n);
+	}
 	if (e && bytes) {
 		*bytes = xmalloc((size_t)n);
 		memcpy(*bytes, e->mp.map + off, (size_t)n);
@@ -374,12 +383,12 @@ static int lookup(struct cdt_store *s, const struct cdt_id *id, unsigned char **
 int cdt_mpacks_read(struct cdt_store *s, const struct cdt_id *id, unsigned char **bytes,
 		    size_t *len, struct strbuf *why)
 {
-	return lookup(s, id, bytes, len, why);
+	return lookup(s, id, bytes, len, 1, why);
 }
 
 int cdt_mpacks_has(struct cdt_store *s, const struct cdt_id *id)
 {
-	int ret = lookup(s, id, NULL, NULL, NULL);
+	int ret = lookup(s, id, NULL, NULL, 0, NULL);
 
 	return !ret ? 1 : ret == -ENOENT ? 0 : ret;
 }

@@ -89,7 +89,13 @@ struct cdt_store;
  */
 int cdt_mpacks_read(struct cdt_store *s, const struct cdt_id *id, unsigned char **bytes,
 		    size_t *len, struct strbuf *why);
-/* Does a manifest pack hold content id? 1, 0, or an error as cdt_mpacks_read(). */
+/*
+ * Does a manifest pack hold content id? 1, 0, or an error as
+ * cdt_mpacks_read(). For add's question whether to write a manifest: a
+ * pack put in place within the clock tick of the last listing may be
+ * missed (the manifest is then written again), as add's lookups of
+ * chunks do; cdt_mpacks_read() lists again before it says -ENOENT.
+ */
 int cdt_mpacks_has(struct cdt_store *s, const struct cdt_id *id);
 
 #endif

@@ -7,6 +7,7 @@
 #include "ops/serverinfo.h"
 #include "ops/sketchset.h"
 #include "format/manifest.h"
+#include "format/mpack.h"
 #include "format/namerefs.h"
 #include "format/names.h"
 #include "format/refs.h"
@@ -19,6 +20,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -386,7 +388,7 @@ static void install_names(struct commit_job *j)
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];
 
-		if (!p->mw)
+		if (!p->mw || p->packed)
 			continue;
 		ret = cdt_manifest_writer_commit_flags(p->mw, p->heal, 0);
 		if (ret < 0) {
@@ -463,6 +465,78 @@ out:
 		ingest_info_end(j->info);
 }
 
+/* Batches with fewer new manifests than this keep them loose. */
+#define MPACK_MIN 16
+
+static int cmp_pending_content(const void *a, const void *b)
+{
+	const struct pending *const *x = a, *const *y = b;
+
+	return memcmp((*x)->res.content.b, (*y)->res.content.b, CDT_ID_LEN);
+}
+
+/*
+ * The batch's new manifests that are still in memory, in one manifest
+ * pack (mpack.h), synced with its directory before any name can point
+ * at it; those go in no file of their own. 0, or -errno (said, and the
+ * batch failed).
+ */
+static int pack_manifests(struct commit_job *j)
+{
+	struct cdt_store *s = j->store;
+	struct pending **take = NULL;
+	struct cdt_mpack_item *items = NULL;
+	size_t n = 0, k = 0, i;
+	char name[CDT_MPACK_NAME_MAX];
+	int mfd = cdt_store_dirfd(s, CDT_DIR_MANIFESTS), pfd, ret = 0;
+
+	take = xcalloc(j->npend ? j->npend : 1, sizeof(*take));
+	for (i = 0; i < j->npend; i++) {
+		struct pending *p = &j->pend[i];
+		const unsigned char *b;
+		size_t len;
+
+		if (p->mw && !p->heal && cdt_manifest_writer_in_memory(p->mw, &b, &len) &&
+		    len <= CDT_MPACK_MANIFEST_MAX)
+			take[n++] = p;
+	}
+	if (n < MPACK_MIN)
+		goto out;
+	qsort(take, n, sizeof(*take), cmp_pending_content);
+	items = xcalloc(n, sizeof(*items));
+	for (i = 0; i < n; i++) {
+		if (i && !cmp_pending_content(&take[i - 1], &take[i]))
+			continue;	/* the same content twice: one copy */
+		items[k].id = take[i]->res.content;
+		cdt_manifest_writer_in_memory(take[i]->mw, &items[k].bytes, &items[k].len);
+		k++;
+	}
+	if (mkdirat(mfd, CDT_MPACK_DIR, 0777) == 0) {
+		if (fsync(mfd) < 0)
+			ret = -errno;
+	} else if (errno != EEXIST) {
+		ret = -errno;
+	}
+	pfd = ret ? -1 : openat(mfd, CDT_MPACK_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (!ret && pfd < 0)
+		ret = -errno;
+	if (!ret)
+		ret = cdt_mpack_write(cdt_store_dirfd(s, CDT_DIR_TMP), pfd, items, k, 1, name);
+	if (pfd >= 0)
+		close(pfd);
+	if (ret < 0) {
+		error("cannot write a pack of %zu manifests: %s", k, cdt_strerror(ret));
+		fail_all(j, ret);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		take[i]->packed = 1;
+out:
+	free(items);
+	free(take);
+	return ret;
+}
+
 /*
  * Step 3's files, which no reader sees: the entries of the names to write
  * and the table of their name records staged in tmp/, new manifests
@@ -494,11 +568,13 @@ static void prepare_names(struct commit_job *j)
 	strbuf_release(&missing);
 	if (!j->changes && !j->refw)
 		return;
+	if (pack_manifests(j) < 0)
+		return;
 	/* New manifests kept in memory go to their temporary files (synced in turn). */
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];
 
-		if (!p->mw)
+		if (!p->mw || p->packed)
 			continue;
 		ret = cdt_manifest_writer_write_out(p->mw);
 		if (ret < 0) {

@@ -61,6 +61,7 @@ struct pending {
 	struct cdt_name_entry *meta;		/* owned */
 	struct cdt_manifest_writer *mw;		/* its new manifest, or NULL */
 	int heal;				/* mw replaces a damaged manifest */
+	int packed;				/* mw went into the batch's manifest pack */
 	struct cdt_ingest_result res;
 	void *cookie;
 	struct strbuf name_tmp;	/* staged entry */
