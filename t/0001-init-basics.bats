@@ -8,7 +8,7 @@ load test_helper
 	assert_status 0
 	assert_out_contains "fastcdc, 32768-byte chunks, zstd level 3"
 	[ -f "$S/config" ]
-	grep -qx 'format 3' "$S/config"
+	grep -qx 'format 4' "$S/config"
 	grep -qx 'codec zstd' "$S/config"
 	grep -qx 'chunker fastcdc' "$S/config"
 	for d in objects manifests names refs tmp; do [ -d "$S/$d" ]; done
@@ -23,7 +23,7 @@ load test_helper
 	grep -qx 'format 1' "$S/config"
 	rm -rf "$S"
 	run_split "$CDT" init -q --codec zlib --content-id tree "$S"
-	grep -qx 'format 3' "$S/config"
+	grep -qx 'format 4' "$S/config"
 	grep -qx 'codec zlib' "$S/config"
 	rm -rf "$S"
 	run_split "$CDT" init -q --content-id md5 "$S"

@@ -5,7 +5,7 @@ load test_helper
 
 @test "a store of a newer format version is refused by name" {
 	init_store
-	sed -i 's/^format 3$/format 4/' "$S/config"
+	sed -i 's/^format 4$/format 5/' "$S/config"
 	run_split c ls
 	assert_status 1
 	assert_one_line_err

@@ -42,7 +42,7 @@ sum_of() {
 
 @test "tree ids at leaf boundaries, of empty files, and of sparse files, by cdt hash and add" {
 	init_store
-	grep -qx 'format 3' "$S/config"
+	grep -qx 'format 4' "$S/config"
 	: > empty
 	for n in 1 1048575 1048576 1048577 2097152 3145733; do
 		head -c "$n" /dev/zero | tr '\0' 'a' > "n$n"

@@ -264,7 +264,7 @@ cache_dir() {
 	assert_err_contains "cannot use store '$R': config checksum does not match its contents"
 	# A config of a newer format is refused as such, never replaced by its copy.
 	cp "$T/config.good" "$S/config.copy"
-	sed 's/^format 3$/format 4/' "$T/config.good" > "$S/config"
+	sed 's/^format 4$/format 5/' "$T/config.good" > "$S/config"
 	run_split r ls
 	assert_status 1
 	assert_one_line_err

@@ -12,9 +12,13 @@
  * The newest store format this build reads and writes. Format 1 stores
  * chunks with the zlib codec; format 2 names its codec (zstd or zlib);
  * format 3 is format 2 with tree content ids (base/cid.h) instead of the
- * SHA-256 of a file's bytes.
+ * SHA-256 of a file's bytes; format 4 is format 3 whose manifests may be
+ * in manifest packs (mpack.h), which a cdt that knows only format 3
+ * would not find.
  */
-#define CDT_FORMAT_VERSION 3
+#define CDT_FORMAT_VERSION 4
+/* The first format whose adds may write manifest packs. */
+#define CDT_FORMAT_MPACKS 4
 #define CDT_CONFIG_MAX 4096
 
 struct cdt_config {

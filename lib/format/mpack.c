@@ -392,3 +392,33 @@ int cdt_mpacks_has(struct cdt_store *s, const struct cdt_id *id)
 
 	return !ret ? 1 : ret == -ENOENT ? 0 : ret;
 }
+
+int cdt_mpacks_walk(struct cdt_store *s, cdt_mpack_fn fn, void *data)
+{
+	int mfd = cdt_store_dirfd(s, CDT_DIR_MANIFESTS), dfd, ret;
+	struct cdt_dent *dents = NULL;
+	size_t nd = 0, i;
+
+	dfd = openat(mfd, CDT_MPACK_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	ret = cdt_list_dir(dfd, ".", &dents, &nd);
+	for (i = 0; !ret && i < nd; i++) {
+		struct strbuf why = STRBUF_INIT;
+		struct cdt_mpack mp;
+		int err;
+
+		if (!is_pack_name(dents[i].name))
+			continue;
+		err = cdt_mpack_open(dfd, dents[i].name, &mp, &why);
+		if (err == -ENOENT)
+			continue;	/* gone since listed */
+		ret = fn(dents[i].name, err ? NULL : &mp, err, why.buf, data);
+		if (!err)
+			cdt_mpack_close(&mp);
+		strbuf_release(&why);
+	}
+	cdt_dents_free(dents, nd);
+	close(dfd);
+	return ret;
+}

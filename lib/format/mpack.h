@@ -98,4 +98,14 @@ int cdt_mpacks_read(struct cdt_store *s, const struct cdt_id *id, unsigned char 
  */
 int cdt_mpacks_has(struct cdt_store *s, const struct cdt_id *id);
 
+/*
+ * Every manifest pack in manifests/pack/, in name order: fn gets its name,
+ * and the pack opened (err 0) or err with why. A non-zero return from fn
+ * stops the walk and is returned; 0 when there is no such directory;
+ * -errno if it cannot be listed.
+ */
+typedef int (*cdt_mpack_fn)(const char *name, const struct cdt_mpack *mp, int err, const char *why,
+			    void *data);
+int cdt_mpacks_walk(struct cdt_store *s, cdt_mpack_fn fn, void *data);
+
 #endif

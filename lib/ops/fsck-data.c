@@ -4,6 +4,7 @@
 #include "format/fanout.h"
 #include "format/info.h"
 #include "format/manifest.h"
+#include "format/mpack.h"
 #include "format/namerefs.h"
 #include "format/names.h"
 #include "format/object.h"
@@ -311,12 +312,58 @@ out:
 	return 0;
 }
 
+/*
+ * A manifest pack: its checksum, then each manifest in it as a loose one
+ * is checked (those found loose as well were, and are read loose).
+ */
+static int visit_mpack(const char *name, const struct cdt_mpack *mp, int err, const char *why,
+		       void *data)
+{
+	struct cdt_fsck *f = data;
+	struct strbuf vwhy = STRBUF_INIT;
+	uint64_t i;
+
+	if (err) {
+		fsck_report(f, err == -CDT_ECORRUPT ? CDT_FSCK_MANIFEST_CORRUPT : CDT_FSCK_UNCHECKED,
+			    xstrfmt("manifests/%s/%s", CDT_MPACK_DIR, name), 0, "%s",
+			    why && *why ? why : cdt_strerror(err));
+		f->mpacks_unread = 1;
+		return 0;
+	}
+	if (cdt_mpack_verify(mp, name, &vwhy) < 0)
+		fsck_report(f, CDT_FSCK_MANIFEST_CORRUPT, xstrfmt("manifests/%s/%s", CDT_MPACK_DIR, name),
+			    mp->len, "%s", vwhy.buf);
+	strbuf_release(&vwhy);
+	for (i = 0; i < mp->count; i++) {
+		struct cdt_id id;
+		uint64_t len;
+		uint32_t idx;
+
+		cdt_mpack_entry(mp, i, &id, NULL, &len);
+		idx = fsck_manifest_index(f, &id);
+		if (f->mans[idx].state != M_ABSENT || f->mans[idx].disk_size)
+			continue;
+		visit_manifest(&id, len, f);
+	}
+	return 0;
+}
+
 void fsck_check_manifests(struct cdt_fsck *f)
 {
 	size_t i;
+	int ret;
 
 	int listed = !walk_fanout(f, CDT_DIR_MANIFESTS, "manifests", CDT_FSCK_PHASE_MANIFESTS,
 				  visit_manifest);
+
+	ret = cdt_mpacks_walk(f->s, visit_mpack, f);
+	if (ret < 0) {
+		fsck_report(f, CDT_FSCK_UNCHECKED, xstrfmt("manifests/%s", CDT_MPACK_DIR), 0,
+			    "cannot list: %s", cdt_strerror(ret));
+		listed = 0;
+	}
+	if (f->mpacks_unread)
+		listed = 0;
 
 	f->sum.chunks = f->nchunks;
 	for (i = 0; i < f->nmans; i++) {

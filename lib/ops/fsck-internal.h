@@ -86,6 +86,8 @@ struct cdt_fsck {
 	struct cdt_fsck_summary sum;
 	const struct cdt_chunker *chunker;
 	int check_layout;
+	/* A manifest pack could not be opened: a manifest not seen may be in it. */
+	int mpacks_unread;
 
 	struct fsck_name *names;
 	size_t nnames, anames;

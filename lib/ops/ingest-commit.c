@@ -6,6 +6,7 @@
 #include "ops/packset.h"
 #include "ops/serverinfo.h"
 #include "ops/sketchset.h"
+#include "format/config.h"
 #include "format/manifest.h"
 #include "format/mpack.h"
 #include "format/namerefs.h"
@@ -490,6 +491,9 @@ static int pack_manifests(struct commit_job *j)
 	char name[CDT_MPACK_NAME_MAX];
 	int mfd = cdt_store_dirfd(s, CDT_DIR_MANIFESTS), pfd, ret = 0;
 
+	/* Not in a store an older cdt may read, nor in a remote store's cache (published loose). */
+	if (cdt_store_config(s)->format < CDT_FORMAT_MPACKS || cdt_store_remote_url(s))
+		return 0;
 	take = xcalloc(j->npend ? j->npend : 1, sizeof(*take));
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];

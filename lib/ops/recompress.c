@@ -457,7 +457,7 @@ static int target_config(const struct cdt_config *cur, struct cdt_config *out)
 	cdt_config_defaults(&def);
 	*out = *cur;
 	/* A store keeps its content ids: converting does not rename contents. */
-	out->format = cur->format >= 3 ? 3 : 2;
+	out->format = cur->format >= 3 ? cur->format : 2;
 	if (cur->codec != def.codec) {
 		out->codec = def.codec;
 		out->level = def.level;

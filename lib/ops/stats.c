@@ -1,5 +1,6 @@
 /* stats.c: what the store holds, and what gc would free, counted from gc's own plan. */
 #include "ops/stats.h"
+#include "format/mpack.h"
 #include "format/fanout.h"
 #include "base/fsutil.h"
 #include "ops/mark.h"
@@ -51,6 +52,28 @@ static int count_manifest(const struct cdt_id *id, uint64_t size, void *data)
 	if (!cdt_idset_has(&c->live->manifests, id)) {
 		c->st->dead_manifests++;
 		c->st->reclaimable_bytes += size;
+	}
+	return 0;
+}
+
+/* A manifest pack: its bytes, and the manifests in it no name uses (gc keeps them for now). */
+static int count_mpack(const char *name, const struct cdt_mpack *mp, int err, const char *why,
+		       void *data)
+{
+	struct count *c = data;
+	uint64_t i;
+
+	(void)name;
+	(void)why;
+	if (err)
+		return err;
+	c->st->metadata_bytes += mp->len;
+	for (i = 0; i < mp->count; i++) {
+		struct cdt_id id;
+
+		cdt_mpack_entry(mp, i, &id, NULL, NULL);
+		if (!cdt_idset_has(&c->live->manifests, &id))
+			c->st->dead_manifests++;
 	}
 	return 0;
 }
@@ -110,6 +133,8 @@ int cdt_stats(struct cdt_store *s, struct cdt_stats *st)
 	st->dead_packed_bytes -= MIN(st->dead_packed_bytes, plan.dead_bytes);
 	cdt_repack_plan_release(&plan);
 	ret = cdt_fanout_walk(cdt_store_dirfd(s, CDT_DIR_MANIFESTS), count_manifest, NULL, &c);
+	if (!ret)
+		ret = cdt_mpacks_walk(s, count_mpack, &c);
 	if (ret < 0) {
 		error("cannot list manifests: %s", cdt_strerror(ret));
 		goto out;
