@@ -35,7 +35,7 @@ const char usage_init[] =
 	"                       together (4K..16M, default 256K; 0: each chunk\n"
 	"                       alone); zlib stores take none unless given\n"
 	"    --content-id KIND  how contents are named: tree (default; store format\n"
-	"                       3: holes of sparse files are not hashed) or sha256\n"
+	"                       4: holes of sparse files are not hashed) or sha256\n"
 	"                       (the SHA-256 of the bytes, as sha256sum prints it;\n"
 	"                       format 2)\n"
 	"    --no-deltas        store every new chunk whole, never as a delta\n"
@@ -145,8 +145,9 @@ int cmd_init(int argc, char **argv, struct cmd_ctx *ctx)
 		cfg.frame_size = 0;
 	if (cfg.codec == CDT_CODEC_ZLIB && !cfg.frame_size && !cid_given)
 		cid = CDT_CID_SHA256;
+	/* Tree ids: the newest format (4: manifests of a batch in one pack). */
 	if (cid == CDT_CID_TREE)
-		cfg.format = 3;
+		cfg.format = CDT_FORMAT_VERSION;
 	else
 		cfg.format = cfg.codec == CDT_CODEC_ZLIB && !cfg.frame_size ? 1 : 2;
 	cfg.deltas = cfg.codec == CDT_CODEC_ZSTD && !no_deltas;
