@@ -189,6 +189,7 @@ LIB_SOURCES = \
 	lib/ops/ingest-info.c \
 	lib/ops/ingest-file.c \
 	lib/ops/mark.c \
+	lib/ops/mpack-drop.c \
 	lib/ops/packset.c \
 	lib/ops/remove.c \
 	lib/ops/push.c \

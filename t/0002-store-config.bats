@@ -9,7 +9,7 @@ load test_helper
 	run_split c ls
 	assert_status 1
 	assert_one_line_err
-	assert_err_contains "store format 4 is newer than this cdt supports (3)"
+	assert_err_contains "store format 5 is newer than this cdt supports (4)"
 }
 
 @test "an edited config fails its checksum" {

@@ -132,7 +132,7 @@ setup_two_names() {
 	[ "$output" = "removed a
 1 name removed, 0 manifests dropped; 0 B in 0 chunks reclaimable by 'cdt gc'" ]
 	[ "$err" = "warning: name 'b' cannot be read (name entry has an impossible length): keeping 1 manifest it may use; run 'cdt fsck'" ]
-	[ "$(find "$S/manifests" -type f | wc -l)" = 1 ]
+	[ "$(stored_manifests | wc -l)" = 1 ]
 	run_split c fsck
 	assert_status 16
 	case "$output" in
@@ -142,7 +142,7 @@ setup_two_names() {
 	assert_status 0
 	assert_err_contains "removing damaged name 'b'"
 	c gc > gc.out
-	[ "$(find "$S/manifests" -type f | wc -l)" = 0 ]
+	[ "$(stored_manifests | wc -l)" = 0 ]
 	run_split c fsck
 	assert_status 0
 }
@@ -156,7 +156,7 @@ setup_two_names() {
 	assert_status 0
 	assert_out_contains "1 name removed, 1 manifest dropped; "
 	[ -z "$err" ]
-	[ "$(find "$S/manifests" -type f | wc -l)" = 0 ]
+	[ "$(stored_manifests | wc -l)" = 0 ]
 	run_split c fsck
 	assert_status 0
 }
@@ -185,7 +185,7 @@ setup_two_names() {
 	[ -z "$err" ]
 	assert_out_contains "61 names removed, 20 manifests dropped; "
 	assert_out_contains " in 20 chunks reclaimable by 'cdt gc'"
-	[ "$(find "$S/manifests" -type f | wc -l)" = 40 ]
+	[ "$(stored_manifests | wc -l)" = 40 ]
 	for i in $(seq 1 40); do
 		c cat "new/shared/f$i" > out
 		cmp out "src/f$i"
@@ -274,7 +274,7 @@ setup_two_names() {
 	c add -q -r gone keep
 	traced -f -y -o trace.log -e trace=openat "$CDT" --store "$S" rm -q -r gone
 	[ "$(grep -c 'names/keep>, "f[0-9]*"' trace.log)" = 30 ]
-	[ "$(find "$S/manifests" -type f | wc -l)" = 30 ]
+	[ "$(stored_manifests | wc -l)" = 30 ]
 }
 
 @test "the chunks rm reports reclaimable are the garbage stats then finds" {

@@ -201,7 +201,7 @@ same_tree() {
 	c add -q f
 	run_split c push "$D"
 	assert_status 1
-	assert_err_contains "name contents differently (store formats 3 and 2"
+	assert_err_contains "name contents differently (store formats 4 and 2"
 	[ -z "$("$CDT" --store "$D" ls)" ]
 	run_split c push "$S"
 	assert_status 1

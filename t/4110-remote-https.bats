@@ -268,7 +268,7 @@ cache_dir() {
 	run_split r ls
 	assert_status 1
 	assert_one_line_err
-	assert_err_contains "store format 4 is newer than this cdt supports (3)"
+	assert_err_contains "store format 5 is newer than this cdt supports (4)"
 }
 
 @test "a flipped byte on the server is an error naming file, offset and chunk, and is not kept" {

@@ -124,15 +124,26 @@ init_store() {
 	"$CDT" init -q "$@" "$S"
 }
 
+# The content ids of the manifests the store holds, loose or in manifest
+# packs, one a line, sorted.
+stored_manifests() {
+	{
+		find "$S/manifests" -mindepth 2 -maxdepth 2 -type f -path "$S/manifests/??/*" |
+			sed 's|.*/\(..\)/\([0-9a-f]*\)$|\1\2|'
+		"$TEST_TOOL" mpack --list "$S" | cut -d' ' -f1
+	} | sort -u
+}
+
 # The content id the store gives FILE (what names its manifest).
 content_id() {
 	"$CDT" --store "$S" hash "$1" | cut -c1-64
 }
 
 # The same, computed without cdt: the SHA-256 of FILE, or in a store of
-# format 3 its tree id (t/lib/tree-id.py, from the format's definition).
+# format 3 or later its tree id (t/lib/tree-id.py, from the format's
+# definition).
 ref_content_id() {
-	if grep -qx 'format 3' "$S/config"; then
+	if grep -qxE 'format ([3-9]|[1-9][0-9]+)' "$S/config"; then
 		python3 "$BATS_TEST_DIRNAME/lib/tree-id.py" "$1" | cut -c1-64
 	else
 		sha256sum "$1" | cut -c1-64

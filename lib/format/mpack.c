@@ -144,8 +144,8 @@ static int cmp_item(const void *a, const void *b)
 		      ((const struct cdt_mpack_item *)b)->id.b, CDT_ID_LEN);
 }
 
-int cdt_mpack_write(int tmpfd, int dirfd, struct cdt_mpack_item *items, size_t n, int sync,
-		    char *name)
+int cdt_mpack_stage(int tmpfd, struct cdt_mpack_item *items, size_t n, int sync,
+		    struct cdt_csum_file **out, char *name)
 {
 	struct cdt_csum_file *f;
 	unsigned char hdr[CDT_MPACK_HDR] = CDT_MPACK_MAGIC, rec[CDT_MPACK_REC], t[8];
@@ -155,6 +155,7 @@ int cdt_mpack_write(int tmpfd, int dirfd, struct cdt_mpack_item *items, size_t n
 	size_t i;
 	int ret;
 
+	*out = NULL;
 	if (n > CDT_MPACK_MAX_ENTRIES)
 		return -EINVAL;
 	qsort(items, n, sizeof(*items), cmp_item);
@@ -182,16 +183,32 @@ int cdt_mpack_write(int tmpfd, int dirfd, struct cdt_mpack_item *items, size_t n
 	}
 	if (!ret)
 		ret = cdt_csum_file_finish(f, CDT_CSUM_APPEND | (sync ? CDT_CSUM_FSYNC : 0), &sum);
-	if (!ret) {
-		snprintf(name, CDT_MPACK_NAME_MAX, "pack-%s.mpack", cdt_id_to_hex(&sum, hex));
-		/* The same batch written again is the same file: already there is done. */
-		ret = cdt_csum_file_rename(f, dirfd, name,
-					   CDT_CSUM_NOREPLACE | (sync ? CDT_CSUM_SYNC_DIR : 0));
-		if (ret > 0)
-			ret = 0;
+	if (ret) {
+		cdt_csum_file_free(f);
+		return ret;
 	}
+	snprintf(name, CDT_MPACK_NAME_MAX, "pack-%s.mpack", cdt_id_to_hex(&sum, hex));
+	*out = f;
+	return 0;
+}
+
+int cdt_mpack_install(struct cdt_csum_file *f, int dirfd, const char *name, int sync)
+{
+	/* The same manifests packed again are the same file: already there is done. */
+	int ret = cdt_csum_file_rename(f, dirfd, name,
+				       CDT_CSUM_NOREPLACE | (sync ? CDT_CSUM_SYNC_DIR : 0));
+
 	cdt_csum_file_free(f);
-	return ret;
+	return ret > 0 ? 0 : ret;
+}
+
+int cdt_mpack_write(int tmpfd, int dirfd, struct cdt_mpack_item *items, size_t n, int sync,
+		    char *name)
+{
+	struct cdt_csum_file *f;
+	int ret = cdt_mpack_stage(tmpfd, items, n, sync, &f, name);
+
+	return ret ? ret : cdt_mpack_install(f, dirfd, name, sync);
 }
 
 /*

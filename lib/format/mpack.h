@@ -79,6 +79,17 @@ struct cdt_mpack_item {
 #define CDT_MPACK_NAME_MAX (5 + CDT_ID_HEXLEN + 7)
 int cdt_mpack_write(int tmpfd, int dirfd, struct cdt_mpack_item *items, size_t n, int sync,
 		    char *name);
+/*
+ * The same in two steps, for a commit that puts the pack in place only
+ * once what its manifests point at is durable: the temporary file written
+ * (and synced when `sync`), its writer in *out and its name in name; then
+ * cdt_mpack_install() renames it (its directory synced when `sync`) and
+ * frees the writer (cdt_csum_file_free() drops a staged pack not wanted).
+ */
+struct cdt_csum_file;
+int cdt_mpack_stage(int tmpfd, struct cdt_mpack_item *items, size_t n, int sync,
+		    struct cdt_csum_file **out, char *name);
+int cdt_mpack_install(struct cdt_csum_file *f, int dirfd, const char *name, int sync);
 
 struct cdt_store;
 /*

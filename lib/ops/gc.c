@@ -5,6 +5,8 @@
 #include "base/fsutil.h"
 #include "base/idset.h"
 #include "ops/mark.h"
+#include "ops/mpack-drop.h"
+#include "format/mpack.h"
 #include "format/namerefs.h"
 #include "format/names.h"
 #include "ops/packset.h"
@@ -124,6 +126,39 @@ static int sweep_chunk(const struct cdt_id *id, uint64_t size, void *data)
 	}
 	return 0;
 }
+
+/* Manifests in packs: a pack holding unused ones is written again without them. */
+static int packed_dead(const struct cdt_id *id, void *data)
+{
+	struct sweep *sw = data;
+
+	return !cdt_idset_has(&sw->live->manifests, id);
+}
+
+static void packed_dropped(const struct cdt_id *id, uint64_t len, int ok, void *data)
+{
+	struct sweep *sw = data;
+	char hex[CDT_ID_HEXLEN + 1];
+
+	if (!ok) {
+		cdt_idset_add(&sw->stuck, id);	/* (as sweep_manifest()) */
+		return;
+	}
+	gc_say(sw, "packed manifest", cdt_id_to_hex(id, hex), len);
+	sw->res->manifests++;
+	sw->res->manifest_bytes += len;
+}
+
+static void packed_unreadable(const char *name, const char *why, void *data)
+{
+	(void)data;
+	warning("leaving manifest pack 'manifests/%s/%s' alone: %s (see 'cdt fsck')",
+		CDT_MPACK_DIR, quote(name), why);
+}
+
+static const struct cdt_mpack_drop_ops gc_mpack_ops = {
+	packed_dead, packed_dropped, packed_unreadable
+};
 
 static int report_stray(const char *path, const char *why, void *data)
 {
@@ -317,6 +352,9 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	ret = cdt_fanout_walk(sw.dirfd, sweep_manifest, report_stray, &sw);
 	if (ret < 0)
 		goto fail_walk;
+	ret = cdt_mpacks_drop(s, &gc_mpack_ops, &sw, dry);
+	if (ret < 0 && !sw.err)
+		sw.err = ret;	/* (said) */
 	sw.dirfd = cdt_store_dirfd(s, CDT_DIR_OBJECTS);
 	ret = cdt_fanout_walk(sw.dirfd, sweep_chunk, report_stray, &sw);
 	if (ret < 0)

@@ -12,6 +12,7 @@
 #include "format/namerefs.h"
 #include "format/names.h"
 #include "format/refs.h"
+#include "base/csum-file.h"
 #include "base/hash.h"
 #include "base/util.h"
 #include "base/testpoint.h"
@@ -159,6 +160,9 @@ struct commit_job {
 	size_t changes;
 	struct cdt_nameref_writer *records;
 	size_t nrecords;
+	/* The batch's manifest pack, staged in tmp/: put in place with the loose manifests. */
+	struct cdt_csum_file *mpack;
+	char mpack_name[CDT_MPACK_NAME_MAX];
 };
 
 /*
@@ -345,6 +349,28 @@ static int stage_records(struct commit_job *j)
 	return ret;
 }
 
+/* The staged manifest pack renamed into manifests/pack/ (made if need be; the next sync keeps both). */
+static int install_mpack(struct commit_job *j)
+{
+	int mfd = cdt_store_dirfd(j->store, CDT_DIR_MANIFESTS), pfd, ret;
+	struct cdt_csum_file *f = j->mpack;
+
+	j->mpack = NULL;
+	if (mkdirat(mfd, CDT_MPACK_DIR, 0777) < 0 && errno != EEXIST) {
+		cdt_csum_file_free(f);
+		return -errno;
+	}
+	pfd = openat(mfd, CDT_MPACK_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0) {
+		ret = -errno;
+		cdt_csum_file_free(f);
+		return ret;
+	}
+	ret = cdt_mpack_install(f, pfd, j->mpack_name, 0);
+	close(pfd);
+	return ret;
+}
+
 static void install_names(struct commit_job *j)
 {
 	static unsigned paused_at_mark, paused_waiting;
@@ -386,6 +412,14 @@ static void install_names(struct commit_job *j)
 	 * Every new manifest, even of a name that failed: other names, of
 	 * this batch or the next, may have found it pending and use it.
 	 */
+	if (j->mpack) {
+		ret = install_mpack(j);
+		if (ret < 0) {
+			error("cannot store a pack of manifests: %s", cdt_strerror(ret));
+			fail_all(j, ret);
+			goto out;
+		}
+	}
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];
 
@@ -477,10 +511,11 @@ static int cmp_pending_content(const void *a, const void *b)
 }
 
 /*
- * The batch's new manifests that are still in memory, in one manifest
- * pack (mpack.h), synced with its directory before any name can point
- * at it; those go in no file of their own. 0, or -errno (said, and the
- * batch failed).
+ * The batch's new manifests that are still in memory, staged as one
+ * manifest pack (mpack.h) in tmp/, which the commit's sync makes durable
+ * before install_names() renames it into place with the loose manifests;
+ * those go in no file of their own. 0, or -errno (said, and the batch
+ * failed).
  */
 static int pack_manifests(struct commit_job *j)
 {
@@ -488,8 +523,7 @@ static int pack_manifests(struct commit_job *j)
 	struct pending **take = NULL;
 	struct cdt_mpack_item *items = NULL;
 	size_t n = 0, k = 0, i;
-	char name[CDT_MPACK_NAME_MAX];
-	int mfd = cdt_store_dirfd(s, CDT_DIR_MANIFESTS), pfd, ret = 0;
+	int ret = 0;
 
 	/* Not in a store an older cdt may read, nor in a remote store's cache (published loose). */
 	if (cdt_store_config(s)->format < CDT_FORMAT_MPACKS || cdt_store_remote_url(s))
@@ -515,19 +549,8 @@ static int pack_manifests(struct commit_job *j)
 		cdt_manifest_writer_in_memory(take[i]->mw, &items[k].bytes, &items[k].len);
 		k++;
 	}
-	if (mkdirat(mfd, CDT_MPACK_DIR, 0777) == 0) {
-		if (fsync(mfd) < 0)
-			ret = -errno;
-	} else if (errno != EEXIST) {
-		ret = -errno;
-	}
-	pfd = ret ? -1 : openat(mfd, CDT_MPACK_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (!ret && pfd < 0)
-		ret = -errno;
-	if (!ret)
-		ret = cdt_mpack_write(cdt_store_dirfd(s, CDT_DIR_TMP), pfd, items, k, 1, name);
-	if (pfd >= 0)
-		close(pfd);
+	ret = cdt_mpack_stage(cdt_store_dirfd(s, CDT_DIR_TMP), items, k, 0, &j->mpack,
+			      j->mpack_name);
 	if (ret < 0) {
 		error("cannot write a pack of %zu manifests: %s", k, cdt_strerror(ret));
 		fail_all(j, ret);
@@ -733,6 +756,7 @@ static int finish_job(struct cdt_ingest *ing, struct commit_job *j, int *last_er
 	free(j->pend);
 	cdt_idset_clear(&j->ids);
 	cdt_ref_writer_free(j->refw);
+	cdt_csum_file_free(j->mpack);	/* (staged, the commit failed before it) */
 	free(j);
 	return ret;
 }

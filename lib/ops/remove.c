@@ -1,6 +1,7 @@
 /* remove.c: cdt rm's library side: names, name records, manifests, reclaimable chunks. */
 #include "ops/remove.h"
 #include "ops/chunks.h"
+#include "ops/mpack-drop.h"
 #include "ops/serverinfo.h"
 #include "format/fanout.h"
 #include "base/idset.h"
@@ -296,10 +297,42 @@ static void update_info(struct cdt_remover *r)
 	strbuf_reset(&r->removed);
 }
 
+/* Dead manifests in manifest packs: the packs written again without them. */
+struct packed_drop {
+	const struct cdt_idset *dead, *loose_gone;
+	struct cdt_remove_result *res;
+};
+
+static int packed_dead(const struct cdt_id *id, void *data)
+{
+	return cdt_idset_has(((struct packed_drop *)data)->dead, id);
+}
+
+static void packed_dropped(const struct cdt_id *id, uint64_t len, int ok, void *data)
+{
+	struct packed_drop *pd = data;
+
+	(void)len;
+	if (ok && !cdt_idset_has(pd->loose_gone, id))
+		pd->res->manifests++;
+}
+
+static void packed_unreadable(const char *name, const char *why, void *data)
+{
+	(void)data;
+	warning("manifest pack '%s' cannot be read (%s): the unused manifests in it stay; "
+		"run 'cdt fsck'", quote(name), why);
+}
+
+static const struct cdt_mpack_drop_ops rm_mpack_ops = {
+	packed_dead, packed_dropped, packed_unreadable
+};
+
 int cdt_remover_finish(struct cdt_remover *r, struct cdt_remove_result *res)
 {
 	struct settle st = { &r->candidates, CDT_IDSET_INIT, 0, STRBUF_INIT, STRBUF_INIT };
-	struct cdt_idset dead = CDT_IDSET_INIT, seen = CDT_IDSET_INIT;
+	struct cdt_idset dead = CDT_IDSET_INIT, seen = CDT_IDSET_INIT, gone = CDT_IDSET_INIT;
+	struct packed_drop pd = { &dead, &gone, res };
 	int mfd = cdt_store_dirfd(r->store, CDT_DIR_MANIFESTS);
 	char hex[CDT_ID_HEXLEN + 1];
 	unsigned long long kept;
@@ -345,13 +378,21 @@ int cdt_remover_finish(struct cdt_remover *r, struct cdt_remove_result *res)
 		if (rm < 0 && rm != -ENOENT)
 			warning("cannot remove manifest %s: %s; 'cdt gc' will",
 				cdt_id_to_hex(m, hex), cdt_strerror(rm));
-		else if (rm == 0)
+		else if (rm == 0 && cdt_idset_add(&gone, m))
 			res->manifests++;
+	}
+	{
+		/* (What is not dropped now, gc drops: warnings, as above.) */
+		int was = cdt_errors_as_warnings(1);
+
+		cdt_mpacks_drop(r->store, &rm_mpack_ops, &pd, 0);
+		cdt_errors_as_warnings(was);
 	}
 out:
 	cdt_idset_clear(&st.used);
 	cdt_idset_clear(&dead);
 	cdt_idset_clear(&seen);
+	cdt_idset_clear(&gone);
 	strbuf_release(&st.first);
 	strbuf_release(&st.first_why);
 	return ret;

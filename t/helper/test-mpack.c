@@ -1,4 +1,4 @@
-/* test-mpack.c: move a store's loose manifests into one manifest pack (what a batch will write). */
+/* test-mpack.c: move a store's loose manifests into one manifest pack (as a batch writes them), or list what the packs hold. */
 #include "test-tool.h"
 #include "base/fsutil.h"
 #include "base/hash.h"
@@ -40,7 +40,28 @@ static int take(const struct cdt_id *id, uint64_t size, void *data)
 	return 0;
 }
 
-/* test-tool mpack STORE: the loose manifests of at most 40 KiB, packed; prints the pack's name. */
+/* Each manifest of a readable pack: "<content id> <pack name>". */
+static int list_pack(const char *name, const struct cdt_mpack *mp, int err, const char *why,
+		     void *data)
+{
+	char hex[CDT_ID_HEXLEN + 1];
+	struct cdt_id id;
+	uint64_t i, off, len;
+
+	(void)data;
+	if (err)
+		die("manifest pack %s cannot be read: %s", name, why);
+	for (i = 0; i < mp->count; i++) {
+		cdt_mpack_entry(mp, i, &id, &off, &len);
+		printf("%s %s\n", cdt_id_to_hex(&id, hex), name);
+	}
+	return 0;
+}
+
+/*
+ * test-tool mpack STORE: the loose manifests of at most 40 KiB, packed;
+ * prints the pack's name. test-tool mpack --list STORE: what the packs hold.
+ */
 int cmd__mpack(int argc, char **argv)
 {
 	struct collect c = { 0 };
@@ -49,8 +70,17 @@ int cmd__mpack(int argc, char **argv)
 	int pfd, ret;
 	size_t i;
 
+	if (argc == 3 && !strcmp(argv[1], "--list")) {
+		if (cdt_store_open(argv[2], &s) < 0)
+			die("cannot open store '%s'", argv[2]);
+		ret = cdt_mpacks_walk(s, list_pack, NULL);
+		if (ret < 0)
+			die("cannot list manifest packs: %s", cdt_strerror(ret));
+		cdt_store_close(s);
+		return 0;
+	}
 	if (argc != 2)
-		die("usage: test-tool mpack STORE");
+		die("usage: test-tool mpack [--list] STORE");
 	if (cdt_store_open(argv[1], &s) < 0)
 		die("cannot open store '%s'", argv[1]);
 	c.mfd = cdt_store_dirfd(s, CDT_DIR_MANIFESTS);
