@@ -194,6 +194,7 @@ LIB_SOURCES = \
 	lib/ops/remove.c \
 	lib/ops/push.c \
 	lib/ops/remote.c \
+	lib/ops/remote-mpacks.c \
 	lib/ops/remote-names.c \
 	lib/ops/remote-packs.c \
 	lib/ops/remote-write.c \

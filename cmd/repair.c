@@ -103,6 +103,12 @@ static void pack_rewritten(const char *old_name, const char *new_name, uint64_t 
 		fflush(stdout);
 		return;
 	}
+	if (new_name && !strcmp(old_name, new_name) && strstr(old_name, ".mpack")) {
+		printf("wrote the damaged manifest pack manifests/pack/%s again without its damaged "
+		       "manifests (restored loose)\n", old_name);
+		fflush(stdout);
+		return;
+	}
 	if (new_name && !strcmp(old_name, new_name) && strstr(old_name, ".sketch")) {
 		printf("wrote the missing or damaged sketch packs/%s again\n", old_name);
 		fflush(stdout);

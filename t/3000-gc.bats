@@ -125,12 +125,12 @@ load test_helper
 		# Within a few KiB of a new store (directories the store created).
 		[ "$now" -le $((empty + 16384)) ] || fail "round $round: $now bytes vs $empty new"
 	done
-	# (and the server info's empty lists of packs and of tables, and the
+	# (and the server info's empty lists of packs, manifest packs and of tables, and the
 	# files cache: an add records files changed more than 2 seconds before
 	# it reads them, as happens on a loaded machine; entries for content
 	# that is gone are never trusted, and age out)
 	left=$(find "$S" -type f ! -name config ! -name config.copy ! -name lock ! -path "$S/info/packs" \
-		! -path "$S/info/prefixes" ! -path "$S/cache/files")
+		! -path "$S/info/mpacks" ! -path "$S/info/prefixes" ! -path "$S/cache/files")
 	[ -z "$left" ] || fail "files left: $left"
 }
 

@@ -98,8 +98,6 @@ gen_bytes() {
 	"$TEST_TOOL" gen-random "$1" "$2"
 }
 
-# A snapshot of every file in the store (path, size, checksum), to show
-# that a failed command left the store as it was.
 # Invert the byte at OFFSET of FILE: damage that always changes it,
 # whatever was there (a fixed byte written over one that varies from run
 # to run, a time or compressed data, leaves it as it was now and then).
@@ -116,6 +114,8 @@ with open(sys.argv[1], 'r+b') as f:
 EOF
 }
 
+# A snapshot of every file in the store (path, size, checksum), to show
+# that a failed command left the store as it was.
 store_snapshot() {
 	(cd "$S" && find . -type f ! -name lock -print0 | sort -z | xargs -0 -r sha256sum)
 }

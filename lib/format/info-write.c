@@ -209,6 +209,11 @@ int cdt_info_write_packs(struct cdt_info *in, struct cdt_info_pack *p, size_t n)
 	return ret;
 }
 
+int cdt_info_write_mpacks(struct cdt_info *in, const struct strbuf *text)
+{
+	return write_text(in, "mpacks", text);
+}
+
 /* The bytes of a table of these entries (sorted, names distinct). */
 static void table_format(const struct ent *v, size_t n, struct strbuf *out)
 {

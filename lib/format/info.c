@@ -1,4 +1,4 @@
-/* info.c: server info (info/packs, info/names/<P>, info/prefixes): parsing and formatting its files. */
+/* info.c: server info (info/packs, info/mpacks, info/names/<P>, info/prefixes): parsing and formatting its files. */
 #include "format/info.h"
 #include "format/info-internal.h"
 #include "base/csum-file.h"
@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #define PACKS_HEADER "# cdt info/packs: the packs of this store, for readers that cannot list packs/\n"
+#define MPACKS_HEADER \
+	"# cdt info/mpacks: the manifest packs of this store, for readers that cannot list them\n"
 #define PREFIXES_HEADER "# cdt info/prefixes: the tables of names in info/names/\n"
 
 /* Text files */
@@ -166,6 +168,74 @@ void cdt_info_packs_format(struct cdt_info_pack *p, size_t n, struct strbuf *out
 	for (i = 0; i < n; i++)
 		strbuf_addf(out, "%s %llu %llu\n", p[i].name, (unsigned long long)p[i].pack_bytes,
 			    (unsigned long long)p[i].idx_bytes);
+	add_checksum_line(out, start);
+}
+
+/* One line of info/mpacks, as pack_line(): "pack-<64 hex>.mpack <bytes>". */
+static int mpack_line(const char *p, const char *nl, size_t nr, const char *prev,
+		      struct cdt_info_mpack *mp, struct strbuf *why)
+{
+	const size_t nlen = 5 + CDT_ID_HEXLEN + 6;
+	const char *q;
+
+	if (!nl || (size_t)(nl - p) < nlen + 2 || memcmp(p, "pack-", 5) ||
+	    !is_hex_n(p + 5, CDT_ID_HEXLEN) || memcmp(p + 5 + CDT_ID_HEXLEN, ".mpack ", 7))
+		return cdt_corrupt(why, "info/mpacks line %zu is not a manifest pack's", nr);
+	memcpy(mp->name, p, nlen);
+	mp->name[nlen] = '\0';
+	if (parse_u64(p + nlen + 1, nl, &mp->bytes, &q) || q != nl)
+		return cdt_corrupt(why, "info/mpacks line %zu has a bad size", nr);
+	if (prev && strcmp(prev, mp->name) >= 0)
+		return cdt_corrupt(why, "info/mpacks is not sorted (line %zu)", nr);
+	return 0;
+}
+
+int cdt_info_mpacks_parse(const char *buf, size_t len, struct cdt_info_mpack **out, size_t *n,
+			  struct strbuf *why)
+{
+	struct cdt_info_mpack *v = NULL;
+	size_t nr = 0, alloc = 0;
+	const char *p, *end;
+	int ret;
+
+	*out = NULL;
+	*n = 0;
+	ret = text_frame(buf, len, MPACKS_HEADER, "info/mpacks", &p, &end, why);
+	if (ret)
+		return ret;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		struct cdt_info_mpack mp;
+
+		ret = mpack_line(p, nl, nr + 1, nr ? v[nr - 1].name : NULL, &mp, why);
+		if (ret) {
+			free(v);
+			return ret;
+		}
+		ALLOC_GROW(v, nr + 1, alloc);
+		v[nr++] = mp;
+		p = nl + 1;
+	}
+	*out = v;
+	*n = nr;
+	return 0;
+}
+
+static int cmp_mpack(const void *a, const void *b)
+{
+	return strcmp(((const struct cdt_info_mpack *)a)->name,
+		      ((const struct cdt_info_mpack *)b)->name);
+}
+
+void cdt_info_mpacks_format(struct cdt_info_mpack *v, size_t n, struct strbuf *out)
+{
+	size_t start = out->len, i;
+
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_mpack);
+	strbuf_addstr(out, MPACKS_HEADER);
+	for (i = 0; i < n; i++)
+		strbuf_addf(out, "%s %llu\n", v[i].name, (unsigned long long)v[i].bytes);
 	add_checksum_line(out, start);
 }
 

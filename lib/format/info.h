@@ -14,6 +14,8 @@
  * keeps under info/ (store-format.md, "Server info"):
  *   info/packs          the packs (text: one line per pack with its index,
  *                       sorted, and a checksum line)
+ *   info/mpacks         in a store of format 4 or later, the manifest
+ *                       packs of manifests/pack/ (text, as info/packs)
  *   info/names/<P>      one table per top-level component P of the names:
  *                       every entry under P, as in names/, sorted by name
  *   info/prefixes       the tables (text: checksum, bytes and P of each)
@@ -55,6 +57,17 @@ typedef int (*cdt_info_pack_fn)(const struct cdt_info_pack *p, void *data);
 int cdt_info_packs_walk_fd(int fd, cdt_info_pack_fn fn, void *data, struct strbuf *why);
 /* info/packs for these packs (sorted here by name; no name twice), appended to out. */
 void cdt_info_packs_format(struct cdt_info_pack *p, size_t n, struct strbuf *out);
+
+/* One line of info/mpacks: a manifest pack ("pack-<hex>.mpack") and its size. */
+struct cdt_info_mpack {
+	char name[5 + CDT_ID_HEXLEN + 7];
+	uint64_t bytes;
+};
+/* Parse info/mpacks held in buf, as cdt_info_packs_parse(). */
+int cdt_info_mpacks_parse(const char *buf, size_t len, struct cdt_info_mpack **out, size_t *n,
+			  struct strbuf *why);
+/* info/mpacks for these manifest packs (sorted here by name; no name twice), appended to out. */
+void cdt_info_mpacks_format(struct cdt_info_mpack *v, size_t n, struct strbuf *out);
 
 /* One line of info/prefixes: the table info/names/<prefix>. */
 struct cdt_info_prefix {
@@ -121,6 +134,8 @@ int cdt_info_is_new(const struct cdt_info *in);
  * durable). 0 or -errno (reported).
  */
 int cdt_info_write_packs(struct cdt_info *in, struct cdt_info_pack *p, size_t n);
+/* Replace info/mpacks with text (cdt_info_mpacks_format()), as above. */
+int cdt_info_write_mpacks(struct cdt_info *in, const struct strbuf *text);
 
 /*
  * One change a commit made to names/: entry `name` is now raw[0..len)

@@ -295,9 +295,15 @@ static int open_packed_or_fd(struct cdt_store *s, const struct cdt_id *file_id, 
 {
 	struct strbuf pwhy = STRBUF_INIT;
 	size_t mark = why ? why->len : 0, len = 0;
-	int fd = open_manifest_fd(s, file_id, fsize, why), ret;
+	int fd, ret;
 
 	*all = NULL;
+	/* A remote store's cache: a manifest in a pack it holds costs no request for a loose one. */
+	if (cdt_store_remote_url(s) && !cdt_mpacks_read(s, file_id, all, &len, NULL)) {
+		*fsize = len;
+		return -1;
+	}
+	fd = open_manifest_fd(s, file_id, fsize, why);
 	if (fd != -ENOENT)
 		return fd;
 	ret = cdt_mpacks_read(s, file_id, all, &len, &pwhy);

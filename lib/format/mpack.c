@@ -83,6 +83,31 @@ int cdt_mpack_open(int dirfd, const char *name, struct cdt_mpack *mp, struct str
 	return 0;
 }
 
+int cdt_mpack_open_fd(int fd, struct cdt_mpack *mp, struct strbuf *why)
+{
+	struct stat st;
+	void *map;
+	int ret;
+
+	memset(mp, 0, sizeof(*mp));
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < CDT_MPACK_HDR + CDT_MPACK_TRAILER ||
+	    (uint64_t)st.st_size > MPACK_MAX_BYTES)
+		return cdt_corrupt(why, "manifest pack has an impossible length");
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	ret = check_shape(map, (size_t)st.st_size, &mp->count, &mp->table, why);
+	if (ret < 0) {
+		munmap(map, (size_t)st.st_size);
+		return ret;
+	}
+	mp->map = map;
+	mp->len = (size_t)st.st_size;
+	return 0;
+}
+
 void cdt_mpack_close(struct cdt_mpack *mp)
 {
 	if (mp->map)
@@ -136,6 +161,21 @@ int cdt_mpack_verify(const struct cdt_mpack *mp, const char *name, struct strbuf
 	if (strcmp(want, name))
 		return cdt_corrupt(why, "manifest pack is not named by its checksum");
 	return 0;
+}
+
+int cdt_mpack_manifest_ok(const struct cdt_mpack *mp, uint64_t i)
+{
+	struct cdt_id id, sum;
+	uint64_t off, len;
+	const unsigned char *b;
+
+	cdt_mpack_entry(mp, i, &id, &off, &len);
+	b = mp->map + off;
+	/* (check_shape() made len at least a trailer's) */
+	if (memcmp(b + len - CDT_MANIFEST_TRAILER + 16, id.b, CDT_ID_LEN))
+		return 0;
+	cdt_hash(b, (size_t)len - CDT_ID_LEN, &sum);
+	return !memcmp(sum.b, b + len - CDT_ID_LEN, CDT_ID_LEN);
 }
 
 static int cmp_item(const void *a, const void *b)
@@ -192,11 +232,32 @@ int cdt_mpack_stage(int tmpfd, struct cdt_mpack_item *items, size_t n, int sync,
 	return 0;
 }
 
+/* Is dirfd/name a whole manifest pack (so that the same one need not replace it)? */
+static int whole_there(int dirfd, const char *name)
+{
+	struct cdt_mpack mp;
+	int ok;
+
+	if (cdt_mpack_open(dirfd, name, &mp, NULL) < 0)
+		return 0;
+	ok = !cdt_mpack_verify(&mp, name, NULL);
+	cdt_mpack_close(&mp);
+	return ok;
+}
+
 int cdt_mpack_install(struct cdt_csum_file *f, int dirfd, const char *name, int sync)
 {
-	/* The same manifests packed again are the same file: already there is done. */
-	int ret = cdt_csum_file_rename(f, dirfd, name,
-				       CDT_CSUM_NOREPLACE | (sync ? CDT_CSUM_SYNC_DIR : 0));
+	unsigned flags = sync ? CDT_CSUM_SYNC_DIR : 0;
+	struct stat st;
+	int ret;
+
+	/*
+	 * The same manifests packed again are the same file: one already
+	 * there is done, unless it is damaged (a repair writing them again).
+	 */
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || whole_there(dirfd, name))
+		flags |= CDT_CSUM_NOREPLACE;
+	ret = cdt_csum_file_rename(f, dirfd, name, flags);
 
 	cdt_csum_file_free(f);
 	return ret > 0 ? 0 : ret;
@@ -259,7 +320,7 @@ static void mpackset_free(void *state)
 	free(ms);
 }
 
-static int is_pack_name(const char *name)
+int cdt_mpack_name_ok(const char *name)
 {
 	size_t n = strlen(name), i;
 
@@ -316,7 +377,7 @@ static void refresh_locked(struct cdt_store *s, struct mpackset *ms, int racy)
 	for (i = 0; i < nd; i++) {
 		struct mpack_entry *e = NULL;
 
-		if (!is_pack_name(dents[i].name))
+		if (!cdt_mpack_name_ok(dents[i].name))
 			continue;
 		for (j = 0; j < ms->nr; j++)
 			if (ms->packs[j].mp.map && !strcmp(ms->packs[j].name, dents[i].name)) {
@@ -405,9 +466,8 @@ int cdt_mpacks_read(struct cdt_store *s, const struct cdt_id *id, unsigned char 
 
 int cdt_mpacks_has(struct cdt_store *s, const struct cdt_id *id)
 {
-	int ret = lookup(s, id, NULL, NULL, 0, NULL);
-
-	return !ret ? 1 : ret == -ENOENT ? 0 : ret;
+	/* A pack that cannot be read has nothing this add may rely on: written again. */
+	return lookup(s, id, NULL, NULL, 0, NULL) == 0;
 }
 
 int cdt_mpacks_walk(struct cdt_store *s, cdt_mpack_fn fn, void *data)
@@ -425,7 +485,7 @@ int cdt_mpacks_walk(struct cdt_store *s, cdt_mpack_fn fn, void *data)
 		struct cdt_mpack mp;
 		int err;
 
-		if (!is_pack_name(dents[i].name))
+		if (!cdt_mpack_name_ok(dents[i].name))
 			continue;
 		err = cdt_mpack_open(dfd, dents[i].name, &mp, &why);
 		if (err == -ENOENT)

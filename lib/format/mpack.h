@@ -53,6 +53,8 @@ struct cdt_mpack {
  * manifest can have. 0, -ENOENT, -CDT_ECORRUPT (why says how) or -errno.
  */
 int cdt_mpack_open(int dirfd, const char *name, struct cdt_mpack *mp, struct strbuf *why);
+/* The same for an open file (a pack fetched, not yet in place). */
+int cdt_mpack_open_fd(int fd, struct cdt_mpack *mp, struct strbuf *why);
 void cdt_mpack_close(struct cdt_mpack *mp);
 /* Where the manifest of content id is in the pack: 1 (offset, length), or 0. */
 int cdt_mpack_find(const struct cdt_mpack *mp, const struct cdt_id *id, uint64_t *off,
@@ -62,6 +64,12 @@ void cdt_mpack_entry(const struct cdt_mpack *mp, uint64_t i, struct cdt_id *id, 
 		     uint64_t *len);
 /* The checksum of the whole, and that name is "pack-<it>.mpack": 0 or -CDT_ECORRUPT (why). */
 int cdt_mpack_verify(const struct cdt_mpack *mp, const char *name, struct strbuf *why);
+
+/*
+ * Does manifest i of the pack end in its own checksum and name its
+ * content id (as a manifest fetched whole is checked)? 1 or 0.
+ */
+int cdt_mpack_manifest_ok(const struct cdt_mpack *mp, uint64_t i);
 
 /* One manifest to pack: its content id and its bytes (a loose manifest's). */
 struct cdt_mpack_item {
@@ -79,6 +87,8 @@ struct cdt_mpack_item {
 #define CDT_MPACK_NAME_MAX (5 + CDT_ID_HEXLEN + 7)
 int cdt_mpack_write(int tmpfd, int dirfd, struct cdt_mpack_item *items, size_t n, int sync,
 		    char *name);
+/* Is name a manifest pack's ("pack-<64 hex>.mpack")? */
+int cdt_mpack_name_ok(const char *name);
 /*
  * The same in two steps, for a commit that puts the pack in place only
  * once what its manifests point at is durable: the temporary file written
@@ -101,11 +111,12 @@ struct cdt_store;
 int cdt_mpacks_read(struct cdt_store *s, const struct cdt_id *id, unsigned char **bytes,
 		    size_t *len, struct strbuf *why);
 /*
- * Does a manifest pack hold content id? 1, 0, or an error as
- * cdt_mpacks_read(). For add's question whether to write a manifest: a
- * pack put in place within the clock tick of the last listing may be
- * missed (the manifest is then written again), as add's lookups of
- * chunks do; cdt_mpacks_read() lists again before it says -ENOENT.
+ * Does a manifest pack that can be read hold content id? 1 or 0. For
+ * add's question whether to write a manifest: a pack put in place within
+ * the clock tick of the last listing may be missed, and a pack that
+ * cannot be opened (damaged) holds nothing (the manifest is then written
+ * again), as add's lookups of chunks do; cdt_mpacks_read() lists again
+ * before it says -ENOENT.
  */
 int cdt_mpacks_has(struct cdt_store *s, const struct cdt_id *id);
 

@@ -327,7 +327,10 @@ static int visit_mpack(const char *name, const struct cdt_mpack *mp, int err, co
 		fsck_report(f, err == -CDT_ECORRUPT ? CDT_FSCK_MANIFEST_CORRUPT : CDT_FSCK_UNCHECKED,
 			    xstrfmt("manifests/%s/%s", CDT_MPACK_DIR, name), 0, "%s",
 			    why && *why ? why : cdt_strerror(err));
-		f->mpacks_unread = 1;
+		if (err == -CDT_ECORRUPT && f->mpacks_unread != FSCK_MPACK_UNREAD)
+			f->mpacks_unread = FSCK_MPACK_DAMAGED;
+		else
+			f->mpacks_unread = FSCK_MPACK_UNREAD;
 		return 0;
 	}
 	if (cdt_mpack_verify(mp, name, &vwhy) < 0)
@@ -362,7 +365,7 @@ void fsck_check_manifests(struct cdt_fsck *f)
 			    "cannot list: %s", cdt_strerror(ret));
 		listed = 0;
 	}
-	if (f->mpacks_unread)
+	if (f->mpacks_unread == FSCK_MPACK_UNREAD)
 		listed = 0;
 
 	f->sum.chunks = f->nchunks;
@@ -380,6 +383,14 @@ void fsck_check_manifests(struct cdt_fsck *f)
 			m->state = M_CORRUPT;
 			fsck_manifest_problem(f, CDT_FSCK_UNCHECKED, (uint32_t)i,
 					      "not checked: manifests/ could not be listed");
+			continue;
+		}
+		if (m->state == M_ABSENT && f->mpacks_unread == FSCK_MPACK_DAMAGED) {
+			/* Missing, or in a damaged pack: unreadable either way (repair writes it again). */
+			m->state = M_CORRUPT;
+			fsck_manifest_problem(f, CDT_FSCK_MANIFEST_CORRUPT, (uint32_t)i,
+					      "manifest is not loose nor in a manifest pack that "
+					      "can be read");
 			continue;
 		}
 		if (m->state == M_ABSENT) {

@@ -11,6 +11,8 @@ struct cdt_chunker;
 /* No index: a name, manifest or problem that is not there. */
 #define FSCK_NONE UINT32_MAX
 
+enum { FSCK_MPACK_READ, FSCK_MPACK_DAMAGED, FSCK_MPACK_UNREAD };
+
 struct fsck_name {
 	char *name;
 	uint64_t size;		/* from the entry */
@@ -86,7 +88,11 @@ struct cdt_fsck {
 	struct cdt_fsck_summary sum;
 	const struct cdt_chunker *chunker;
 	int check_layout;
-	/* A manifest pack could not be opened: a manifest not seen may be in it. */
+	/*
+	 * A manifest pack could not be opened: a manifest not seen may be in
+	 * it (FSCK_MPACK_UNREAD), or, when every such pack is damaged, a
+	 * manifest not seen cannot be read wherever it is (FSCK_MPACK_DAMAGED).
+	 */
 	int mpacks_unread;
 
 	struct fsck_name *names;

@@ -2,6 +2,7 @@
 #include "ops/fsck-internal.h"
 #include "format/chunker.h"
 #include "format/manifest.h"
+#include "format/mpack.h"
 #include "format/names.h"
 #include "ops/chunks.h"
 #include "ops/remote.h"
@@ -717,6 +718,20 @@ void cdt_fsck_pack_healed(struct cdt_fsck *f, const char *name)
 		if ((p->kind == CDT_FSCK_PACK_CORRUPT || p->kind == CDT_FSCK_MIDX_CORRUPT ||
 		     p->kind == CDT_FSCK_SKETCH_CORRUPT) &&
 		    !strcmp(p->object + strlen("packs/"), name))
+			p->resolved = 1;
+	}
+}
+
+void cdt_fsck_mpack_healed(struct cdt_fsck *f, const char *name)
+{
+	size_t i, skip = strlen("manifests/") + strlen(CDT_MPACK_DIR) + 1;
+
+	for (i = 0; i < f->nproblems; i++) {
+		struct fsck_problem *p = &f->problems[i];
+
+		if (p->kind == CDT_FSCK_MANIFEST_CORRUPT && strlen(p->object) > skip &&
+		    !strncmp(p->object, "manifests/" CDT_MPACK_DIR "/", skip) &&
+		    !strcmp(p->object + skip, name))
 			p->resolved = 1;
 	}
 }

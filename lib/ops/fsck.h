@@ -183,6 +183,8 @@ typedef int (*cdt_fsck_pack_fn)(struct cdt_pack *pack, const char *name, void *d
 int cdt_fsck_for_each_damaged_pack(struct cdt_fsck *f, cdt_fsck_pack_fn fn, void *data);
 /* The pack named `name` was replaced or removed: its problem is resolved. */
 void cdt_fsck_pack_healed(struct cdt_fsck *f, const char *name);
+/* Manifest pack `name` (of manifests/pack/) was written again whole, or removed. */
+void cdt_fsck_mpack_healed(struct cdt_fsck *f, const char *name);
 /*
  * Is every chunk a name needs known: every name entry and every manifest a
  * name uses could be read?

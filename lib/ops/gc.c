@@ -156,8 +156,18 @@ static void packed_unreadable(const char *name, const char *why, void *data)
 		CDT_MPACK_DIR, quote(name), why);
 }
 
+/* A damaged pack holding no manifest that a name uses (the mark found each elsewhere). */
+static void packed_damaged_gone(const char *name, const char *why, uint64_t bytes, void *data)
+{
+	struct sweep *sw = data;
+
+	strbuf_reset(&sw->item);
+	strbuf_addf(&sw->item, "manifests/%s/%s (%s)", CDT_MPACK_DIR, name, why);
+	gc_say(sw, "damaged manifest pack", sw->item.buf, bytes);
+}
+
 static const struct cdt_mpack_drop_ops gc_mpack_ops = {
-	packed_dead, packed_dropped, packed_unreadable
+	packed_dead, packed_dropped, packed_unreadable, packed_damaged_gone, NULL
 };
 
 static int report_stray(const char *path, const char *why, void *data)
@@ -352,7 +362,9 @@ int cdt_gc(struct cdt_store *s, unsigned flags, int level,
 	ret = cdt_fanout_walk(sw.dirfd, sweep_manifest, report_stray, &sw);
 	if (ret < 0)
 		goto fail_walk;
-	ret = cdt_mpacks_drop(s, &gc_mpack_ops, &sw, dry);
+	ret = cdt_mpacks_drop(s, &gc_mpack_ops, &sw,
+			      CDT_MPACK_DROP_DAMAGED | CDT_MPACK_DROP_UNUSABLE |
+			      (dry ? CDT_MPACK_DROP_DRY : 0));
 	if (ret < 0 && !sw.err)
 		sw.err = ret;	/* (said) */
 	sw.dirfd = cdt_store_dirfd(s, CDT_DIR_OBJECTS);

@@ -124,11 +124,14 @@ int ingest_info_flush(struct ingest_info *ii, struct cdt_store *s, struct cdt_in
 		ch[i].raw = c->raw;
 		ch[i].len = c->len;
 	}
-	if (!ret)
-		ret = cdt_info_names_update(info, ch, ii->n);
-	else
+	if (ret)
 		error("cannot read names of '%s' for info/names: %s", cdt_store_path(s),
 		      cdt_strerror(ret));
+	/* The batch's manifest packs listed before the names that use them. */
+	if (!ret)
+		ret = cdt_serverinfo_write_mpacks_if_stale(info);
+	if (!ret)
+		ret = cdt_info_names_update(info, ch, ii->n);
 	/*
 	 * info/packs too, cheap when it agrees: an add killed between putting
 	 * a pack in place and listing it (info/lock held) left it stale.

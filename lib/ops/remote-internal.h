@@ -82,6 +82,14 @@ int remote_get_whole(const struct remote *r, const char *path, size_t max, struc
  */
 int remote_get_info(const struct remote *r, int rootfd, const char *path,
 		    int (*use)(int fd, void *data), void *data, struct strbuf *why);
+/*
+ * A new file at dirfd/path of the cache (replacing; its parent made),
+ * written by fill() into a temporary file in the cache's tmp/ and renamed
+ * into place when fill() returns 0; else removed, and fill()'s error
+ * returned. 0 or -errno.
+ */
+int remote_place_new_file(int rootfd, int dirfd, const char *path,
+			  int (*fill)(int fd, void *data), void *data);
 /* PUT bytes to a path of the remote store: 0, 1 (create_only: there already) or -errno (reported). */
 int remote_put_object(const struct remote *r, const char *path, const struct strbuf *body,
 		      int create_only);
@@ -123,5 +131,12 @@ int remote_base(const char *url, struct strbuf *base);
  */
 struct cdt_store;
 int remote_refresh_names(struct remote *r, struct cdt_store *s);
+/*
+ * manifests/pack/ of the cache s as info/mpacks says (remote-mpacks.c; a
+ * store of format 4 or later): packs the cache lacks fetched whole and
+ * checked, packs no longer listed removed. A store without info/mpacks
+ * has none. 0 or -errno (reported).
+ */
+int remote_refresh_mpacks(struct remote *r, struct cdt_store *s);
 
 #endif

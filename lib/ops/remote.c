@@ -109,12 +109,7 @@ static int place_file(int tmpfd, const char *tmp, int dirfd, const char *path)
 	return ret;
 }
 
-/*
- * A new file at dirfd/path (replacing), written by fill() into a
- * temporary file in the cache's tmp/ and renamed into place when fill()
- * returns 0; else removed, and fill()'s error returned. 0 or -errno.
- */
-static int place_new_file(int rootfd, int dirfd, const char *path,
+int remote_place_new_file(int rootfd, int dirfd, const char *path,
 			  int (*fill)(int fd, void *data), void *data)
 {
 	struct strbuf tmp = STRBUF_INIT;
@@ -158,7 +153,7 @@ int remote_put_file(int rootfd, int dirfd, const char *path, const void *buf, si
 {
 	struct bytes b = { buf, len };
 
-	return place_new_file(rootfd, dirfd, path, fill_bytes, &b);
+	return remote_place_new_file(rootfd, dirfd, path, fill_bytes, &b);
 }
 
 struct info_fetch {
@@ -192,7 +187,7 @@ int remote_get_info(const struct remote *r, int rootfd, const char *path,
 
 	remote_object_url(r, path, &url);
 	f.url = url.buf;
-	ret = place_new_file(rootfd, rootfd, path, fill_info, &f);
+	ret = remote_place_new_file(rootfd, rootfd, path, fill_info, &f);
 	/* The cache's own failure: no tmp/, or the file not put in place. */
 	if (ret && !why->len && (!f.called || f.used))
 		strbuf_addf(why, "cannot write '%s/%s': %s", r->dir, f.called ? path : "tmp",
@@ -286,7 +281,7 @@ static int fetch_manifest(struct cdt_store *s, const char *url, const char *path
 {
 	struct manifest_fetch mf = { url, path, why };
 
-	return place_new_file(cdt_store_rootfd(s), cdt_store_dirfd(s, CDT_DIR_MANIFESTS), path,
+	return remote_place_new_file(cdt_store_rootfd(s), cdt_store_dirfd(s, CDT_DIR_MANIFESTS), path,
 			      fill_manifest, &mf);
 }
 
@@ -689,6 +684,8 @@ int cdt_remote_open_seeded(const char *url, const char *cache_dir, uint64_t cach
 	r->packsfd = cdt_store_dirfd(*out, CDT_DIR_PACKS);
 	ret = remote_refresh_packs(r, cdt_store_rootfd(*out), 0);
 	if (!ret)
+		ret = remote_refresh_mpacks(r, *out);
+	if (!ret)
 		ret = remote_refresh_names(r, *out);
 	/* Within its bound, before anything of it is read (only at open). */
 	if (!ret)
@@ -739,6 +736,8 @@ int cdt_remote_refresh(struct cdt_store *s)
 	if (lockfd < 0)
 		return lockfd;
 	ret = remote_refresh_packs(r, cdt_store_rootfd(s), 1);
+	if (!ret)
+		ret = remote_refresh_mpacks(r, s);
 	if (!ret)
 		ret = remote_refresh_names(r, s);
 	close(lockfd);

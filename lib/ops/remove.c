@@ -325,7 +325,7 @@ static void packed_unreadable(const char *name, const char *why, void *data)
 }
 
 static const struct cdt_mpack_drop_ops rm_mpack_ops = {
-	packed_dead, packed_dropped, packed_unreadable
+	packed_dead, packed_dropped, packed_unreadable, NULL, NULL
 };
 
 int cdt_remover_finish(struct cdt_remover *r, struct cdt_remove_result *res)

@@ -3,10 +3,12 @@
 #include "base/compress.h"
 #include "base/util.h"
 #include "ops/chunks.h"
+#include "ops/mpack-drop.h"
 #include "ops/packset.h"
 #include "ops/serverinfo.h"
 #include "ops/sketchset.h"
 #include "format/midx.h"
+#include "format/mpack.h"
 #include "format/object.h"
 #include "format/pack.h"
 
@@ -171,10 +173,66 @@ static void sketch_fixed(const char *pack, enum cdt_sketch_fix what, void *data)
 	free(file);
 }
 
+/*
+ * Manifest packs that fail their checksum: written again without the
+ * damaged manifests names use, once each is whole elsewhere (restored
+ * loose above); repair drops nothing else.
+ */
+static int mpack_none_dead(const struct cdt_id *id, void *data)
+{
+	(void)id;
+	(void)data;
+	return 0;
+}
+
+static void mpack_not_dropped(const struct cdt_id *id, uint64_t len, int ok, void *data)
+{
+	(void)id;
+	(void)len;
+	(void)ok;
+	(void)data;
+}
+
+static void mpack_left(const char *name, const char *why, void *data)
+{
+	(void)data;
+	warning("manifest pack '%s/%s' left as it is: %s", CDT_MPACK_DIR, quote(name), why);
+}
+
+static void mpack_replaced(const char *name, void *data)
+{
+	struct cdt_repair *r = data;
+
+	cdt_fsck_mpack_healed(r->fsck, name);
+	r->stats.packs_rewritten++;
+	if (r->opt.pack_rewritten)
+		r->opt.pack_rewritten(name, name, 0, 0, r->opt.data);
+}
+
+/* A pack whole now (its manifests written again as the same pack): its problem is gone. */
+static int mpack_whole(const char *name, const struct cdt_mpack *mp, int err, const char *why,
+		       void *data)
+{
+	struct cdt_repair *r = data;
+
+	(void)why;
+	if (!err && !cdt_mpack_verify(mp, name, NULL))
+		cdt_fsck_mpack_healed(r->fsck, name);
+	return 0;
+}
+
+static const struct cdt_mpack_drop_ops repair_mpack_ops = {
+	mpack_none_dead, mpack_not_dropped, mpack_left, NULL, mpack_replaced
+};
+
 int cdt_repair_packs(struct cdt_repair *r)
 {
 	struct pack_heal ph = { r, 0, 0, 0, NULL, NULL, 0 };
 	int ret;
+
+	if (cdt_mpacks_drop(r->store, &repair_mpack_ops, r, CDT_MPACK_DROP_DAMAGED) < 0)
+		ph.failed++;	/* (said) */
+	cdt_mpacks_walk(r->store, mpack_whole, r);
 
 	if (r->left) {
 		cdt_serverinfo_packs_settle(r->store);	/* (as below) */

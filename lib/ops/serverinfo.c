@@ -1,6 +1,8 @@
 /* serverinfo.c: info/ kept up to date with packs/ and names/ (after pack changes, whole by gc and fsck --rebuild-refs), and compared with them by fsck. */
 #include "ops/serverinfo.h"
 #include "ops/packset.h"
+#include "format/config.h"
+#include "format/mpack.h"
 #include "base/fsutil.h"
 #include "base/util.h"
 
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 struct pack_list {
 	struct cdt_info_pack *v;
@@ -96,6 +99,88 @@ static int write_packs_except(struct cdt_info *in, const char *except, int if_st
 	return ret;
 }
 
+/* The manifest packs in manifests/pack/ (none if it is missing), for info/mpacks. */
+static int list_mpacks(struct cdt_store *s, struct cdt_info_mpack **out, size_t *n)
+{
+	int mfd = cdt_store_dirfd(s, CDT_DIR_MANIFESTS), dfd, ret;
+	struct cdt_info_mpack *v = NULL;
+	struct cdt_dent *d = NULL;
+	size_t nd = 0, alloc = 0, i;
+	struct stat st;
+
+	*out = NULL;
+	*n = 0;
+	dfd = openat(mfd, CDT_MPACK_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	ret = cdt_list_dir(dfd, ".", &d, &nd);
+	for (i = 0; !ret && i < nd; i++) {
+		if (!cdt_mpack_name_ok(d[i].name))
+			continue;
+		if (fstatat(dfd, d[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				ret = -errno;
+			continue;	/* (removed meanwhile) */
+		}
+		ALLOC_GROW(v, *n + 1, alloc);
+		snprintf(v[*n].name, sizeof(v[*n].name), "%s", d[i].name);
+		v[*n].bytes = (uint64_t)st.st_size;
+		(*n)++;
+	}
+	cdt_dents_free(d, nd);
+	close(dfd);
+	if (ret) {
+		free(v);
+		*n = 0;
+		return ret;
+	}
+	*out = v;
+	return 0;
+}
+
+/* info/mpacks as manifests/pack/ makes it, without `except` (NULL: none). */
+static int mpacks_text(struct cdt_store *s, const char *except, struct strbuf *text)
+{
+	struct cdt_info_mpack *v;
+	size_t n, i, k;
+	int ret = list_mpacks(s, &v, &n);
+
+	if (ret < 0)
+		return ret;
+	for (i = 0, k = 0; i < n; i++)
+		if (!except || strcmp(v[i].name, except))
+			v[k++] = v[i];
+	cdt_info_mpacks_format(v, k, text);
+	free(v);
+	return 0;
+}
+
+/* info/mpacks from the listing, without manifest pack `except` (NULL: none), if it differs. */
+static int write_mpacks_except(struct cdt_info *in, const char *except)
+{
+	struct cdt_store *s = cdt_info_store(in);
+	struct strbuf want = STRBUF_INIT, have = STRBUF_INIT;
+	int ret;
+
+	if (cdt_store_config(s)->format < CDT_FORMAT_MPACKS)
+		return 0;
+	ret = mpacks_text(s, except, &want);
+	if (ret < 0)
+		error("cannot list '%s/manifests/%s' for info/mpacks: %s", cdt_store_path(s),
+		      CDT_MPACK_DIR, cdt_strerror(ret));
+	else if (cdt_info_read(in, "mpacks", &have) || have.len != want.len ||
+		 memcmp(have.buf, want.buf, want.len))
+		ret = cdt_info_write_mpacks(in, &want);
+	strbuf_release(&want);
+	strbuf_release(&have);
+	return ret;
+}
+
+int cdt_serverinfo_write_mpacks_if_stale(struct cdt_info *in)
+{
+	return write_mpacks_except(in, NULL);
+}
+
 int cdt_serverinfo_write_packs(struct cdt_info *in)
 {
 	return write_packs_except(in, NULL, 0);
@@ -134,6 +219,21 @@ int cdt_serverinfo_unlist_pack(struct cdt_store *s, const char *name)
 	return ret;
 }
 
+int cdt_serverinfo_unlist_mpack(struct cdt_store *s, const char *name)
+{
+	struct cdt_info *in;
+	int was = cdt_errors_as_warnings(1);
+	int ret = cdt_info_open(s, &in);
+
+	if (!ret) {
+		ret = write_mpacks_except(in, name);
+		cdt_info_close(in);
+	}
+	said_stale(s, ret);
+	cdt_errors_as_warnings(was);
+	return ret;
+}
+
 /* info/packs, and the rest of info/ if `whole` or it is incomplete, with info/ open. */
 static int update_open(struct cdt_info *in, int whole)
 {
@@ -142,6 +242,8 @@ static int update_open(struct cdt_info *in, int whole)
 	if (!whole && cdt_info_is_new(in))
 		whole = 1;
 	ret = cdt_serverinfo_write_packs(in);
+	if (!ret)
+		ret = cdt_serverinfo_write_mpacks_if_stale(in);
 	if (!ret && whole)
 		ret = cdt_info_names_rebuild(in);
 	return ret;
@@ -177,6 +279,8 @@ int cdt_serverinfo_packs_settle(struct cdt_store *s)
 
 	if (!ret) {
 		ret = cdt_serverinfo_write_packs_if_stale(in);
+		if (!ret)
+			ret = cdt_serverinfo_write_mpacks_if_stale(in);
 		if (!ret && cdt_info_is_new(in))
 			ret = cdt_info_names_rebuild(in);
 		cdt_info_close(in);
@@ -308,6 +412,32 @@ out:
 	strbuf_release(&why);
 }
 
+static void check_mpacks(struct check *c, struct cdt_store *s)
+{
+	struct strbuf want = STRBUF_INIT, have = STRBUF_INIT, why = STRBUF_INIT;
+	struct cdt_info_mpack *v = NULL;
+	size_t n = 0;
+	int ret;
+
+	if (cdt_store_config(s)->format < CDT_FORMAT_MPACKS || mpacks_text(s, NULL, &want) < 0)
+		goto out;	/* (fsck reports manifests/pack/ it cannot list) */
+	ret = cdt_info_read(c->in, "mpacks", &have);
+	if (ret == -ENOENT)
+		differ(c, "info/mpacks", "missing");
+	else if (ret)
+		differ(c, "info/mpacks", "cannot be read: %s", cdt_strerror(ret));
+	else if (cdt_info_mpacks_parse(have.buf, have.len, &v, &n, &why))
+		differ(c, "info/mpacks", "%s", why.buf);
+	else if (have.len != want.len || memcmp(have.buf, want.buf, want.len))
+		differ(c, "info/mpacks", "does not list the manifest packs of manifests/%s",
+		       CDT_MPACK_DIR);
+out:
+	free(v);
+	strbuf_release(&want);
+	strbuf_release(&have);
+	strbuf_release(&why);
+}
+
 static int ignore_entry(const struct cdt_name_entry *e, const unsigned char *raw, size_t len,
 			void *data)
 {
@@ -433,6 +563,7 @@ int cdt_serverinfo_check(struct cdt_store *s, cdt_serverinfo_fn fn, void *data)
 	strbuf_init(&c.msg, 0);
 	c.changing = cdt_info_changing(c.in);
 	check_packs(&c, s);
+	check_mpacks(&c, s);
 	ret = cdt_info_names_expected(s, check_table, &c);
 	if (!ret)
 		check_listing(&c);
