@@ -164,6 +164,26 @@ check_all() {
 	assert_out_contains "no problems found"
 }
 
+@test "a pack whose only damage is its checksum is written again whole, under the same name, by repair or by gc" {
+	init_store
+	make_small 20
+	c add -q -r src
+	p=$(mpacks)
+	for cmd in repair gc; do
+		flip_byte "$p" $(($(stat -c %s "$p") - 1))
+		run_split c fsck
+		[ "$status" -ne 0 ] || fail "fsck found nothing"
+		assert_out_contains "manifest-corrupt manifests/pack/$(basename "$p")"
+		run_split c $cmd
+		assert_status 0
+		[ "$(mpacks)" = "$p" ] || fail "$cmd: $(mpacks)"
+		check_all
+		run_split c fsck
+		assert_status 0
+		assert_out_contains "no problems found"
+	done
+}
+
 @test "a manifest pack that does not open: its manifests fail by name; repaired loose, gc removes it; repaired as a pack, it is whole again" {
 	init_store
 	make_small 20

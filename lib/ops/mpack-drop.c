@@ -158,7 +158,8 @@ static int drop_in(const char *name, const struct cdt_mpack *mp, int err, const 
 			goto failed;
 		}
 	}
-	ret = remove_pack(d, name);
+	/* The same manifests again make the same pack: written over a damaged copy, it stays. */
+	ret = nkeep && !strcmp(fresh, name) ? 0 : remove_pack(d, name);
 	if (ret)
 		goto failed;
 	tell(d, mp, fate, 1);
