@@ -188,7 +188,9 @@ int cdt_serverinfo_write_packs(struct cdt_info *in)
 
 int cdt_serverinfo_write_packs_if_stale(struct cdt_info *in)
 {
-	return write_packs_except(in, NULL, 1);
+	int ret = write_packs_except(in, NULL, 1);
+
+	return ret ? ret : write_mpacks_except(in, NULL);
 }
 
 /* A failed update of info/ (ret), said as a warning: derived data, written whole by gc and --rebuild-refs. */
@@ -279,8 +281,6 @@ int cdt_serverinfo_packs_settle(struct cdt_store *s)
 
 	if (!ret) {
 		ret = cdt_serverinfo_write_packs_if_stale(in);
-		if (!ret)
-			ret = cdt_serverinfo_write_mpacks_if_stale(in);
 		if (!ret && cdt_info_is_new(in))
 			ret = cdt_info_names_rebuild(in);
 		cdt_info_close(in);

@@ -14,7 +14,7 @@ int cdt_serverinfo_write_packs(struct cdt_info *in);
  * The same, written only when it differs from that listing (so cheap when
  * it agrees): a writer as it ends, whatever became of packs before it
  * (pack files lost to damage, an add killed between its pack and
- * info/packs). 0 or -errno (reported).
+ * info/packs); info/mpacks too. 0 or -errno (reported).
  */
 int cdt_serverinfo_write_packs_if_stale(struct cdt_info *in);
 /*

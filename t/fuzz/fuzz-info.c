@@ -1,6 +1,6 @@
 /*
- * fuzz-info.c: server info (lib/format/info.h): info/packs, info/prefixes
- * and tables of names.
+ * fuzz-info.c: server info (lib/format/info.h): info/packs, info/mpacks,
+ * info/prefixes and tables of names.
  *
  * The first byte holds the mode and flags, the rest is the file:
  *   bits 0-1  0: info/packs; 1: info/prefixes; 2 or 3: a table of names,
@@ -8,7 +8,8 @@
  *             (the table follows the NUL);
  *   bit 2     recompute the checksum first (the checksum line of a text
  *             file, the last 32 bytes of a table) so that the checks
- *             behind it are reached.
+ *             behind it are reached;
+ *   bit 3     info/mpacks instead of what bits 0-1 say.
  * A file that parses must be the one its writer makes of what was parsed
  * (one encoding per content): the text files are formatted again, a table
  * is made again from the entries it gave, and must equal the input byte
@@ -67,7 +68,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	mode = data[0];
 	strbuf_add(&in, data + 1, size - 1);
-	if ((mode & 3) == 0) {
+	if (mode & 8) {
+		struct cdt_info_mpack *p;
+		size_t n;
+
+		if (mode & 4)
+			fix_text(&in);
+		ret = cdt_info_mpacks_parse(in.buf, in.len, &p, &n, &why);
+		fuzz_note("mpacks", ret, &why);
+		FUZZ_CHECK(ret == 0 || ret == -CDT_ECORRUPT);
+		if (!ret) {
+			cdt_info_mpacks_format(p, n, &out);
+			FUZZ_CHECK(out.len == in.len && !memcmp(out.buf, in.buf, in.len));
+		}
+		free(p);
+	} else if ((mode & 3) == 0) {
 		struct cdt_info_pack *p;
 		size_t n;
 

@@ -120,8 +120,10 @@ r=$(ls -S "$S/refs/names/"*.rec | head -n 1)
 { byte 3; cat "$r"; } | seed namerefs filter
 
 # info: the server info as is (mode 0: info/packs, 1: info/prefixes, 2: a
-# table after its prefix and a NUL), and a table whose checksum is recomputed.
+# table after its prefix and a NUL, 8: info/mpacks), and a table whose
+# checksum is recomputed.
 { byte 0; cat "$S/info/packs"; } | seed info packs
+{ byte 8; cat "$S/info/mpacks"; } | seed info mpacks
 { byte 1; cat "$S/info/prefixes"; } | seed info prefixes
 { byte 2; printf 'docs\0'; cat "$S/info/names/docs"; } | seed info table
 { byte 6; printf 'na\303\257ve\0'; cat "$S/info/names/naïve"; } | seed info table-utf8
