@@ -94,18 +94,26 @@ static void manifest_restored(const struct cdt_id *content, const char *name, co
 	fflush(stdout);
 }
 
+static void mpack_rewritten(const char *old_name, const char *new_name, void *data)
+{
+	progress_clear(&((struct repair_progress *)data)->p);
+	if (!new_name)
+		printf("removed the damaged manifest pack manifests/pack/%s: it held no whole "
+		       "manifest that a name uses\n", old_name);
+	else if (!strcmp(old_name, new_name))
+		printf("wrote the damaged manifest pack manifests/pack/%s again whole\n", old_name);
+	else
+		printf("wrote the damaged manifest pack manifests/pack/%s again as %s, without its "
+		       "damaged manifests\n", old_name, new_name);
+	fflush(stdout);
+}
+
 static void pack_rewritten(const char *old_name, const char *new_name, uint64_t replaced,
 			   uint64_t dropped, void *data)
 {
 	progress_clear(&((struct repair_progress *)data)->p);
 	if (!strcmp(old_name, "multi-pack-index")) {
 		printf("rewrote the damaged multi-pack index\n");
-		fflush(stdout);
-		return;
-	}
-	if (new_name && !strcmp(old_name, new_name) && strstr(old_name, ".mpack")) {
-		printf("wrote the damaged manifest pack manifests/pack/%s again without its damaged "
-		       "manifests (restored loose)\n", old_name);
 		fflush(stdout);
 		return;
 	}
@@ -293,6 +301,7 @@ int cmd_repair(int argc, char **argv, struct cmd_ctx *ctx)
 	opt.restored = restored;
 	opt.manifest_restored = manifest_restored;
 	opt.pack_rewritten = pack_rewritten;
+	opt.mpack_rewritten = mpack_rewritten;
 	opt.pack_reindexed = pack_reindexed;
 	opt.name_restored = name_restored;
 	opt.data = &rp;

@@ -153,7 +153,8 @@ check_all() {
 	# again without it.
 	run_split c repair --scan good
 	assert_status 0
-	assert_out_contains "wrote the damaged manifest pack manifests/pack/$(basename "$p") again"
+	assert_out_contains "wrote the damaged manifest pack manifests/pack/$(basename "$p") again as pack-"
+	assert_out_contains "without its damaged manifests"
 	[ ! -e "$p" ] || fail "the damaged pack is still there"
 	[ "$(mpacks | wc -l)" = 1 ]
 	check_all
@@ -176,6 +177,7 @@ check_all() {
 		assert_out_contains "manifest-corrupt manifests/pack/$(basename "$p")"
 		run_split c $cmd
 		assert_status 0
+		[ $cmd = gc ] || assert_out_contains "wrote the damaged manifest pack manifests/pack/$(basename "$p") again whole"
 		[ "$(mpacks)" = "$p" ] || fail "$cmd: $(mpacks)"
 		check_all
 		run_split c fsck

@@ -69,6 +69,25 @@ check_remote() {
 	assert_one_line_err
 }
 
+@test "a pack listed, then replaced by a gc on the server before it is fetched: listed again and read" {
+	served_small
+	old=$(basename "$S"/manifests/pack/*.mpack)
+	CDT_TEST_PAUSE=mpacks-listed "$CDT" --cache "$CACHE" --store "$R" ls > ls.out 2> ls.err &
+	pid=$!
+	wait_stopped $pid
+	c rm -q src/f1 src/f2
+	c gc > /dev/null
+	rm src/f1 src/f2
+	[ ! -e "$S/manifests/pack/$old" ]
+	kill -CONT $pid
+	rc=0
+	wait $pid || rc=$?
+	[ "$rc" = 0 ] || fail "ls exited $rc: $(cat ls.err)"
+	[ "$(grep -c '^src/f' ls.out)" = 28 ] || fail "$(cat ls.out)"
+	grep -q " 404 " "$HTTPS_LOG" || fail "the old pack was not asked for"
+	check_remote
+}
+
 @test "a damaged manifest pack on the server is refused by name and never kept" {
 	served_small
 	p=$(ls "$S"/manifests/pack/*.mpack)

@@ -78,7 +78,7 @@ static void unopened(struct drop *d, const char *name, int err, const char *why)
 		if (ret && !d->err)
 			d->err = ret;
 		else if (!ret && d->ops->replaced)
-			d->ops->replaced(name, d->data);
+			d->ops->replaced(name, NULL, d->data);
 	}
 }
 
@@ -164,7 +164,7 @@ static int drop_in(const char *name, const struct cdt_mpack *mp, int err, const 
 		goto failed;
 	tell(d, mp, fate, 1);
 	if (d->ops->replaced)
-		d->ops->replaced(name, d->data);
+		d->ops->replaced(name, nkeep ? fresh : NULL, d->data);
 	goto out;
 failed:
 	tell(d, mp, fate, 0);

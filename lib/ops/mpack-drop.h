@@ -16,8 +16,11 @@ struct cdt_mpack_drop_ops {
 	void (*unreadable)(const char *name, const char *why, void *data);
 	/* A damaged pack that goes (CDT_MPACK_DROP_UNUSABLE). */
 	void (*damaged_gone)(const char *name, const char *why, uint64_t bytes, void *data);
-	/* A pack written again or removed (NULL: not told). */
-	void (*replaced)(const char *name, void *data);
+	/*
+	 * A pack written again as `fresh` (the same name when only its
+	 * checksum was damaged), or removed (fresh NULL). NULL: not told.
+	 */
+	void (*replaced)(const char *name, const char *fresh, void *data);
 };
 
 /* Only say what would go. */

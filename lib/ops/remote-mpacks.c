@@ -7,6 +7,7 @@
 #include "base/fsutil.h"
 #include "base/http.h"
 #include "base/strbuf.h"
+#include "base/testpoint.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -95,7 +96,8 @@ static int is_listed(const struct cdt_info_mpack *v, size_t n, const char *name)
 	return 0;
 }
 
-int remote_refresh_mpacks(struct remote *r, struct cdt_store *s)
+/* One listing taken: -EAGAIN (unsaid) when a pack it lists is gone from the server. */
+static int refresh_once(struct remote *r, struct cdt_store *s, int last)
 {
 	struct mpacks_list l = { NULL, 0, STRBUF_INIT };
 	struct strbuf why = STRBUF_INIT, url = STRBUF_INIT, path = STRBUF_INIT, rel = STRBUF_INIT;
@@ -118,6 +120,9 @@ int remote_refresh_mpacks(struct remote *r, struct cdt_store *s)
 				 cdt_strerror(ret));
 		goto out;
 	}
+	/* Tests run a gc on the server here, after the listing and before the packs. */
+	if (!last)
+		cdt_pause_point("mpacks-listed");
 	for (i = 0; i < l.n; i++) {
 		struct mpack_fetch f = { NULL, l.v[i].name, l.v[i].bytes, &why };
 
@@ -134,6 +139,11 @@ int remote_refresh_mpacks(struct remote *r, struct cdt_store *s)
 		remote_object_url(r, rel.buf, &url);
 		f.url = url.buf;
 		ret = remote_place_new_file(rootfd, mfd, path.buf, fill_mpack, &f);
+		/* Listed, then gone: a gc on the server in between, which listed others. */
+		if (ret == -ENOENT && !last) {
+			ret = -EAGAIN;
+			goto out;
+		}
 		if (ret) {
 			ret = error_code(ret, "%s", why.len ? why.buf : cdt_strerror(ret));
 			goto out;
@@ -157,4 +167,11 @@ out:
 	strbuf_release(&path);
 	strbuf_release(&rel);
 	return ret;
+}
+
+int remote_refresh_mpacks(struct remote *r, struct cdt_store *s)
+{
+	int ret = refresh_once(r, s, 0);
+
+	return ret == -EAGAIN ? refresh_once(r, s, 1) : ret;
 }

@@ -199,14 +199,14 @@ static void mpack_left(const char *name, const char *why, void *data)
 	warning("manifest pack '%s/%s' left as it is: %s", CDT_MPACK_DIR, quote(name), why);
 }
 
-static void mpack_replaced(const char *name, void *data)
+static void mpack_replaced(const char *name, const char *fresh, void *data)
 {
 	struct cdt_repair *r = data;
 
 	cdt_fsck_mpack_healed(r->fsck, name);
 	r->stats.packs_rewritten++;
-	if (r->opt.pack_rewritten)
-		r->opt.pack_rewritten(name, name, 0, 0, r->opt.data);
+	if (r->opt.mpack_rewritten)
+		r->opt.mpack_rewritten(name, fresh, r->opt.data);
 }
 
 /* A pack whole now (its manifests written again as the same pack): its problem is gone. */

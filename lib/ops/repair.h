@@ -31,6 +31,13 @@ struct cdt_repair_options {
 	void (*pack_rewritten)(const char *old_name, const char *new_name, uint64_t replaced,
 			       uint64_t dropped, void *data);
 	/*
+	 * Each manifest pack that failed its checksum written again as
+	 * new_name (the same name when only its checksum was damaged; else
+	 * without its damaged manifests, written again loose before), or
+	 * removed (new_name NULL: none of its manifests was whole and used).
+	 */
+	void (*mpack_rewritten)(const char *old_name, const char *new_name, void *data);
+	/*
 	 * Each pack whose missing or damaged index was written again from its
 	 * own objects before the check (and the multi-pack index, when it was
 	 * damaged and removed), with what was wrong.

@@ -56,24 +56,27 @@ static int count_manifest(const struct cdt_id *id, uint64_t size, void *data)
 	return 0;
 }
 
-/* A manifest pack: its bytes, and the manifests in it no name uses (gc keeps them for now). */
+/* A manifest pack: its bytes, and the manifests in it no name uses (gc writes it again without them). */
 static int count_mpack(const char *name, const struct cdt_mpack *mp, int err, const char *why,
 		       void *data)
 {
 	struct count *c = data;
-	uint64_t i;
+	uint64_t i, len;
 
-	(void)name;
-	(void)why;
-	if (err)
-		return err;
+	if (err) {
+		warning("manifest pack '%s/%s' cannot be read (%s): not counted; run 'cdt fsck'",
+			CDT_MPACK_DIR, quote(name), why && *why ? why : cdt_strerror(err));
+		return 0;
+	}
 	c->st->metadata_bytes += mp->len;
 	for (i = 0; i < mp->count; i++) {
 		struct cdt_id id;
 
-		cdt_mpack_entry(mp, i, &id, NULL, NULL);
-		if (!cdt_idset_has(&c->live->manifests, &id))
+		cdt_mpack_entry(mp, i, &id, NULL, &len);
+		if (!cdt_idset_has(&c->live->manifests, &id)) {
 			c->st->dead_manifests++;
+			c->st->reclaimable_bytes += len;
+		}
 	}
 	return 0;
 }
