@@ -6,21 +6,7 @@
 #include "base/hash.h"
 #include "format/store.h"
 
-/*
- * manifests/XX/<62 hex of the file's SHA-256>:
- *   "CDTM" version(1) reserved(3)
- *   count x { chunk id (32), end offset of the chunk in the file (LE64) }
- *   count (LE64), file size (LE64), file id (32),
- *   checksum (32): SHA-256 of every byte before it
- * Fixed-size records let a reader find the chunk for any offset by binary
- * search without loading the list; the trailer is last so that a writer can
- * stream records of a file of any size and hash them as it goes.
- */
-#define CDT_MANIFEST_MAGIC "CDTM"
-#define CDT_MANIFEST_VERSION 1
-#define CDT_MANIFEST_HDR 8
-#define CDT_MANIFEST_REC 40
-#define CDT_MANIFEST_TRAILER 80
+#include "format/manifest-layout.h"
 
 struct cdt_manifest_entry {
 	struct cdt_id id;

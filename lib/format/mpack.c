@@ -1,6 +1,6 @@
 /* mpack.c: manifest packs (see mpack.h). */
 #include "format/mpack.h"
-#include "format/manifest.h"
+#include "format/manifest-layout.h"
 #include "format/store.h"
 #include "base/csum-file.h"
 #include "base/error.h"
