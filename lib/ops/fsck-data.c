@@ -365,8 +365,9 @@ void fsck_check_manifests(struct cdt_fsck *f)
 			    "cannot list: %s", cdt_strerror(ret));
 		listed = 0;
 	}
-	if (f->mpacks_unread == FSCK_MPACK_UNREAD)
-		listed = 0;
+	/* (A listing that failed says so; else a pack not read is the cause.) */
+	if (f->mpacks_unread == FSCK_MPACK_UNREAD && listed)
+		listed = -1;
 
 	f->sum.chunks = f->nchunks;
 	for (i = 0; i < f->nmans; i++) {
@@ -375,13 +376,15 @@ void fsck_check_manifests(struct cdt_fsck *f)
 
 		if (m->first_name == FSCK_NONE)
 			continue;
-		if (m->state == M_ABSENT && !listed) {
+		if (m->state == M_ABSENT && listed != 1) {
 			/*
 			 * Not seen, and not known to be missing: unknown, as a
 			 * damaged one is (--rebuild-refs keeps its references).
 			 */
 			m->state = M_CORRUPT;
-			fsck_manifest_problem(f, CDT_FSCK_UNCHECKED, (uint32_t)i,
+			fsck_manifest_problem(f, CDT_FSCK_UNCHECKED, (uint32_t)i, "%s",
+					      listed ? "not checked: a manifest pack that may hold "
+					      "it could not be read" :
 					      "not checked: manifests/ could not be listed");
 			continue;
 		}
