@@ -186,6 +186,7 @@ LIB_SOURCES = \
 	lib/ops/ingest-delta.c \
 	lib/ops/ingest-candidates.c \
 	lib/ops/ingest-commit.c \
+	lib/ops/ingest-mpack.c \
 	lib/ops/ingest-info.c \
 	lib/ops/ingest-file.c \
 	lib/ops/mark.c \

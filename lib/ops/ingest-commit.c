@@ -349,28 +349,6 @@ static int stage_records(struct commit_job *j)
 	return ret;
 }
 
-/* The staged manifest pack renamed into manifests/pack/ (made if need be; the next sync keeps both). */
-static int install_mpack(struct commit_job *j)
-{
-	int mfd = cdt_store_dirfd(j->store, CDT_DIR_MANIFESTS), pfd, ret;
-	struct cdt_csum_file *f = j->mpack;
-
-	j->mpack = NULL;
-	if (mkdirat(mfd, CDT_MPACK_DIR, 0777) < 0 && errno != EEXIST) {
-		cdt_csum_file_free(f);
-		return -errno;
-	}
-	pfd = openat(mfd, CDT_MPACK_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (pfd < 0) {
-		ret = -errno;
-		cdt_csum_file_free(f);
-		return ret;
-	}
-	ret = cdt_mpack_install(f, pfd, j->mpack_name, 0);
-	close(pfd);
-	return ret;
-}
-
 static void install_names(struct commit_job *j)
 {
 	static unsigned paused_at_mark, paused_waiting;
@@ -413,7 +391,8 @@ static void install_names(struct commit_job *j)
 	 * this batch or the next, may have found it pending and use it.
 	 */
 	if (j->mpack) {
-		ret = install_mpack(j);
+		ret = ingest_install_mpack(s, j->mpack, j->mpack_name);
+		j->mpack = NULL;
 		if (ret < 0) {
 			error("cannot store a pack of manifests: %s", cdt_strerror(ret));
 			fail_all(j, ret);
@@ -500,70 +479,6 @@ out:
 		ingest_info_end(j->info);
 }
 
-/* Batches with fewer new manifests than this keep them loose. */
-#define MPACK_MIN 16
-
-static int cmp_pending_content(const void *a, const void *b)
-{
-	const struct pending *const *x = a, *const *y = b;
-
-	return memcmp((*x)->res.content.b, (*y)->res.content.b, CDT_ID_LEN);
-}
-
-/*
- * The batch's new manifests that are still in memory, staged as one
- * manifest pack (mpack.h) in tmp/, which the commit's sync makes durable
- * before install_names() renames it into place with the loose manifests;
- * those go in no file of their own. 0, or -errno (said, and the batch
- * failed).
- */
-static int pack_manifests(struct commit_job *j)
-{
-	struct cdt_store *s = j->store;
-	struct pending **take = NULL;
-	struct cdt_mpack_item *items = NULL;
-	size_t n = 0, k = 0, i;
-	int ret = 0;
-
-	/* Not in a store an older cdt may read, nor in a remote store's cache (published loose). */
-	if (cdt_store_config(s)->format < CDT_FORMAT_MPACKS || cdt_store_remote_url(s))
-		return 0;
-	take = xcalloc(j->npend ? j->npend : 1, sizeof(*take));
-	for (i = 0; i < j->npend; i++) {
-		struct pending *p = &j->pend[i];
-		const unsigned char *b;
-		size_t len;
-
-		if (p->mw && !p->heal && cdt_manifest_writer_in_memory(p->mw, &b, &len) &&
-		    len <= CDT_MPACK_MANIFEST_MAX)
-			take[n++] = p;
-	}
-	if (n < MPACK_MIN)
-		goto out;
-	qsort(take, n, sizeof(*take), cmp_pending_content);
-	items = xcalloc(n, sizeof(*items));
-	for (i = 0; i < n; i++) {
-		if (i && !cmp_pending_content(&take[i - 1], &take[i]))
-			continue;	/* the same content twice: one copy */
-		items[k].id = take[i]->res.content;
-		cdt_manifest_writer_in_memory(take[i]->mw, &items[k].bytes, &items[k].len);
-		k++;
-	}
-	ret = cdt_mpack_stage(cdt_store_dirfd(s, CDT_DIR_TMP), items, k, 0, &j->mpack,
-			      j->mpack_name);
-	if (ret < 0) {
-		error("cannot write a pack of %zu manifests: %s", k, cdt_strerror(ret));
-		fail_all(j, ret);
-		goto out;
-	}
-	for (i = 0; i < n; i++)
-		take[i]->packed = 1;
-out:
-	free(items);
-	free(take);
-	return ret;
-}
-
 /*
  * Step 3's files, which no reader sees: the entries of the names to write
  * and the table of their name records staged in tmp/, new manifests
@@ -595,8 +510,11 @@ static void prepare_names(struct commit_job *j)
 	strbuf_release(&missing);
 	if (!j->changes && !j->refw)
 		return;
-	if (pack_manifests(j) < 0)
+	ret = ingest_stage_mpack(s, j->pend, j->npend, &j->mpack, j->mpack_name);
+	if (ret < 0) {
+		fail_all(j, ret);
 		return;
+	}
 	/* New manifests kept in memory go to their temporary files (synced in turn). */
 	for (i = 0; i < j->npend; i++) {
 		struct pending *p = &j->pend[i];

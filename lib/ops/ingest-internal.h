@@ -381,4 +381,18 @@ void ingest_pend_free(struct cdt_ingest *ing);
  */
 void ingest_fail_pending(struct cdt_ingest *ing, int err);
 
+/*
+ * ingest-mpack.c: the batch's new manifests still in memory (pend[0..n)),
+ * when there are enough of them in a store of format 4 or later (not a
+ * remote store's cache), staged as one manifest pack in tmp/ (*out, its
+ * name in name; each marked packed), which the commit's sync makes
+ * durable before ingest_install_mpack() renames it into manifests/pack/
+ * with the loose manifests; *out NULL when none is. 0, or -errno (said).
+ */
+struct cdt_csum_file;
+int ingest_stage_mpack(struct cdt_store *s, struct pending *pend, size_t n,
+		       struct cdt_csum_file **out, char *name);
+/* The staged pack put in place (manifests/pack/ made if need be); f is freed. 0 or -errno. */
+int ingest_install_mpack(struct cdt_store *s, struct cdt_csum_file *f, const char *name);
+
 #endif
