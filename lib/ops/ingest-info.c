@@ -127,17 +127,16 @@ int ingest_info_flush(struct ingest_info *ii, struct cdt_store *s, struct cdt_in
 	if (ret)
 		error("cannot read names of '%s' for info/names: %s", cdt_store_path(s),
 		      cdt_strerror(ret));
-	/* The batch's manifest packs listed before the names that use them. */
-	if (!ret)
-		ret = cdt_serverinfo_write_mpacks_if_stale(info);
-	if (!ret)
-		ret = cdt_info_names_update(info, ch, ii->n);
 	/*
-	 * info/packs too, cheap when it agrees: an add killed between putting
-	 * a pack in place and listing it (info/lock held) left it stale.
+	 * info/packs and info/mpacks first, cheap when they agree: the
+	 * batch's manifest packs are listed before the tables of the names
+	 * that use them, and an add killed between putting a pack in place
+	 * and listing it (info/lock held) left them stale.
 	 */
 	if (!ret)
 		ret = cdt_serverinfo_write_packs_if_stale(info);
+	if (!ret)
+		ret = cdt_info_names_update(info, ch, ii->n);
 	/* The names are stored all the same; fsck --rebuild-refs writes info/ again. */
 	if (ret)
 		warning("info/ of '%s' is stale ('cdt fsck --rebuild-refs' writes it again)",

@@ -176,11 +176,6 @@ static int write_mpacks_except(struct cdt_info *in, const char *except)
 	return ret;
 }
 
-int cdt_serverinfo_write_mpacks_if_stale(struct cdt_info *in)
-{
-	return write_mpacks_except(in, NULL);
-}
-
 int cdt_serverinfo_write_packs(struct cdt_info *in)
 {
 	return write_packs_except(in, NULL, 0);
@@ -245,7 +240,7 @@ static int update_open(struct cdt_info *in, int whole)
 		whole = 1;
 	ret = cdt_serverinfo_write_packs(in);
 	if (!ret)
-		ret = cdt_serverinfo_write_mpacks_if_stale(in);
+		ret = write_mpacks_except(in, NULL);
 	if (!ret && whole)
 		ret = cdt_info_names_rebuild(in);
 	return ret;

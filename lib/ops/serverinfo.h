@@ -48,13 +48,6 @@ int cdt_serverinfo_packs_end(struct cdt_store *s, struct cdt_info *in, int chang
  * listed, which no name needs any more). 0 or -errno (warned: derived data).
  */
 int cdt_serverinfo_unlist_pack(struct cdt_store *s, const char *name);
-/*
- * info/mpacks (a store of format 4 or later) written again from the
- * listing of manifests/pack/ when it differs, with info/ open: by every
- * update of info/packs above, and by a commit of names before their
- * tables. 0 or -errno (reported).
- */
-int cdt_serverinfo_write_mpacks_if_stale(struct cdt_info *in);
 /* Before manifest pack `name` is removed: as cdt_serverinfo_unlist_pack(). */
 int cdt_serverinfo_unlist_mpack(struct cdt_store *s, const char *name);
 /*
