@@ -799,7 +799,7 @@ int cmd_add(int argc, char **argv, struct cmd_ctx *ctx)
 	ing = cdt_ingest_new(ctx->store, &io);
 	/* Many files, and more than one thread: small ones are read and hashed ahead. */
 	if (st.nr > 1 && (io.jobs ? io.jobs : cdt_online_cpus()) > 1)
-		st.ahead = cdt_ahead_new(ctx->store, open_source);
+		st.ahead = cdt_ahead_new(ctx->store, open_source, io.level);
 	progress_restart(&st.progress);	/* the clock starts with the first file */
 	for (i = 0; i < st.nr; i++) {
 		struct source *src = &st.src[i];

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # add -r reads small files ahead on a thread of its own (lib/ops/ahead.c):
-# what it stores is what reading each file in turn stores, and a file that
+# what it stores is what reading each file in turn stores, byte for byte
+# even where that thread compressed the file's frames, and a file that
 # changes after it was read ahead is stored as it was read, and not cached.
 
 load test_helper
@@ -37,6 +38,30 @@ entries() {
 	done
 	# The same chunks, stored once: packs of the same size.
 	[ "$(du -sb ahead/packs | cut -f1)" = "$(du -sb turn/packs | cut -f1)" ]
+}
+
+@test "frames the reader compressed ahead are stored byte for byte as the caller's own" {
+	mkdir -p src/d
+	for i in $(seq 1 120); do "$TEST_TOOL" gen-text $((i % 7)) $((i * 2711)) > "src/f$i"; done
+	# Files of several frames, one past the largest file read ahead, copies, an empty one.
+	"$TEST_TOOL" gen-text 40 700000 > src/d/frames
+	"$TEST_TOOL" gen-text 41 1100000 > src/d/over
+	cp src/f9 src/d/f9-copy
+	: > src/d/empty
+	S=ahead init_store
+	S=turn init_store
+	# Each file's frames compressed by the reader as soon as it is read.
+	CDT_TEST_AHEAD_ENCODE=1 "$CDT" --store ahead add -q -r src
+	"$CDT" --store turn add -q -r -j 1 src
+	[ "$(entries ahead)" = "$(entries turn)" ] ||
+		fail "$(diff <(entries ahead) <(entries turn))"
+	# Packs are named by their bytes: the same names, the same packs.
+	[ "$(ls ahead/packs)" = "$(ls turn/packs)" ] ||
+		fail "$(diff <(ls ahead/packs) <(ls turn/packs))"
+	"$CDT" --store ahead fsck > /dev/null
+	for f in src/f1 src/f120 src/d/frames src/d/over src/d/empty; do
+		"$CDT" --store ahead cat "$f" | cmp - "$f" || fail "$f"
+	done
 }
 
 @test "a file changed after it was read ahead is stored as read, and read again next time" {

@@ -82,3 +82,8 @@ uint64_t cdt_test_batch_bytes(uint64_t dflt)
 {
 	return test_number("CDT_TEST_BATCH_BYTES", dflt);
 }
+
+int cdt_test_ahead_encode(void)
+{
+	return test_number("CDT_TEST_AHEAD_ENCODE", 0) != 0;
+}

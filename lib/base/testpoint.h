@@ -59,5 +59,11 @@ void cdt_pause_point(const char *point);
 uint64_t cdt_test_batch_bytes(uint64_t dflt);
 /* Names per group commit: dflt, or CDT_TEST_GROUP for tests. */
 size_t cdt_test_group(size_t dflt);
+/*
+ * Testing hook: $CDT_TEST_AHEAD_ENCODE=1 has add's reader of small files
+ * (ops/ahead.h) encode every file's frames as soon as it has read it, not
+ * only when it has nothing else to do, so that a test meets that path.
+ */
+int cdt_test_ahead_encode(void);
 
 #endif

@@ -592,6 +592,11 @@ struct cdt_compressor *cdt_store_compressor_new(const struct cdt_store *s)
 	return cdt_compressor_new(s->cfg.codec, s->cfg.level);
 }
 
+struct cdt_compressor *cdt_store_compressor_at(const struct cdt_store *s, int level)
+{
+	return cdt_compressor_new(s->cfg.codec, level ? level : s->cfg.level);
+}
+
 int cdt_store_set_config(struct cdt_store *s, const struct cdt_config *cfg)
 {
 	struct strbuf why = STRBUF_INIT, text = STRBUF_INIT;

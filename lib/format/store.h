@@ -188,6 +188,8 @@ const struct cdt_chunker *cdt_store_chunker(const struct cdt_store *s);
 uint64_t cdt_store_frame_max(const struct cdt_store *s);
 /* A compressor with the store's codec and level (one per thread; free it). */
 struct cdt_compressor *cdt_store_compressor_new(const struct cdt_store *s);
+/* The same at `level` of the store's codec (0: the store's level). */
+struct cdt_compressor *cdt_store_compressor_at(const struct cdt_store *s, int level);
 /* Directory fd of one part of the store, valid until close. */
 int cdt_store_dirfd(const struct cdt_store *s, enum cdt_store_dir d);
 /* Directory fd of the store itself. */

@@ -2,10 +2,12 @@
 #include "ops/ahead.h"
 #include "base/alloc.h"
 #include "base/cid.h"
+#include "base/compress.h"
 #include "base/fsutil.h"
 #include "base/util.h"
 #include "format/chunker.h"
 #include "format/config.h"
+#include "format/object.h"
 #include "base/testpoint.h"
 
 #include <errno.h>
@@ -28,12 +30,17 @@ struct cdt_ahead {
 	const struct cdt_chunker *chunker;
 	enum cdt_cid_kind cid;
 	int sketches;
+	/* Frames: the store's frame size (0: none), the thread's compressor. */
+	uint32_t frame_size;
+	struct cdt_compressor *comp;
+	uint32_t *lens;
+	int encode_all;		/* as each file is read (a test's) */
 	unsigned paused;	/* the "ahead" test pause is met once */
 	int (*open_fn)(const void *file, int flags);
 	pthread_t thread;
 	int started;
 	pthread_mutex_t mu;
-	pthread_cond_t cond;	/* an item is done, pushed or taken; or stop */
+	pthread_cond_t cond;	/* an item is done, pushed, encoded or taken; or stop */
 	/* A ring of items: taken from `head`, prepared at `next`, pushed at head + n. */
 	struct item *ring;
 	size_t cap, head, n, next;
@@ -50,7 +57,72 @@ void cdt_ahead_file_free(struct cdt_ahead_file *f)
 		close(f->fd);
 	free(f->buf);
 	free(f->chunks);
+	free(f->frames);
+	free(f->enc);
 	free(f);
+}
+
+const unsigned char *cdt_ahead_frame(const struct cdt_ahead_file *f, size_t first, uint32_t n,
+				     size_t *len)
+{
+	size_t i;
+
+	for (i = 0; i < f->nframes; i++) {
+		const struct cdt_ahead_frame *fr = &f->frames[i];
+
+		if (fr->first == first && fr->n == n) {
+			*len = fr->len;
+			return f->enc + fr->off;
+		}
+		if (fr->first >= first)
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * Encode f's chunks into frames as add plans them when all are new
+ * (plan_frames() in ingest.c): in order, a frame closed once it holds
+ * frame_size raw bytes or CDT_FRAME_MAX_CHUNKS chunks.
+ */
+static void encode_frames(struct cdt_ahead *a, struct cdt_ahead_file *f)
+{
+	size_t i, first = 0, room = 0, alloc = 0, raw = 0, pos = 0;
+
+	for (i = 0; i < f->nchunks; i++) {
+		raw += f->chunks[i].len;
+		if (raw < a->frame_size && i + 1 - first < CDT_FRAME_MAX_CHUNKS &&
+		    i + 1 < f->nchunks)
+			continue;
+		ALLOC_GROW(f->frames, f->nframes + 1, alloc);
+		f->frames[f->nframes++] = (struct cdt_ahead_frame){ first, (uint32_t)(i + 1 - first),
+								     0, 0 };
+		room += CDT_FRAME_MAX(raw, i + 1 - first);
+		first = i + 1;
+		raw = 0;
+	}
+	if (!f->nframes)
+		return;
+	f->enc = xmalloc(room);
+	for (i = 0; i < f->nframes; i++) {
+		struct cdt_ahead_frame *fr = &f->frames[i];
+		uint32_t k;
+
+		for (k = 0; k < fr->n; k++)
+			a->lens[k] = f->chunks[fr->first + k].len;
+		fr->off = pos;
+		fr->len = cdt_frame_encode(a->comp, f->buf + f->chunks[fr->first].off, a->lens, fr->n,
+					   f->enc + pos);
+		pos += fr->len;
+	}
+}
+
+/* What a prepared file holds in memory: its bytes and its frames. */
+static size_t file_bytes(const struct cdt_ahead_file *f)
+{
+	const struct cdt_ahead_frame *last = f->nframes ? &f->frames[f->nframes - 1] : NULL;
+
+	return f->len + (last ? last->off + last->len : 0);
 }
 
 /*
@@ -105,7 +177,36 @@ static struct cdt_ahead_file *prepare(struct cdt_ahead *a, const void *src)
 		pos += len;
 	}
 	cdt_cid_buf(a->cid, f->buf, f->len, &f->content);
+	if (a->encode_all && a->comp) {
+		encode_frames(a, f);
+		f->encoded = 1;
+	}
 	return f;
+}
+
+/* Can the thread prepare the next file pushed? Called with a->mu held. */
+static int can_prepare(const struct cdt_ahead *a)
+{
+	return a->next < a->n && a->held < CDT_AHEAD_BYTES && a->next < a->max_open;
+}
+
+/*
+ * The next prepared file the caller will take whose frames are still to
+ * encode; NULL if none. Called with a->mu held.
+ */
+static struct cdt_ahead_file *to_encode(const struct cdt_ahead *a)
+{
+	size_t i;
+
+	if (!a->comp)
+		return NULL;
+	for (i = 0; i < a->next; i++) {
+		struct cdt_ahead_file *f = a->ring[(a->head + i) % a->cap].file;
+
+		if (f && !f->encoded)
+			return f;
+	}
+	return NULL;
 }
 
 static void *ahead_thread(void *arg)
@@ -114,15 +215,30 @@ static void *ahead_thread(void *arg)
 
 	pthread_mutex_lock(&a->mu);
 	for (;;) {
-		struct cdt_ahead_file *f;
+		struct cdt_ahead_file *f = NULL;
 		struct item *it;
 		const void *src;
 
-		while (!a->stop && (a->next == a->n || a->held >= CDT_AHEAD_BYTES ||
-				    a->next >= a->max_open))
+		while (!a->stop && !can_prepare(a) && !(f = to_encode(a)))
 			pthread_cond_wait(&a->cond, &a->mu);
 		if (a->stop)
 			break;
+		if (f) {
+			/*
+			 * Nothing to prepare: encode a file the caller has not
+			 * taken (which waits for it meanwhile: f->encoded < 0).
+			 * Only then: when the caller is the faster, it encodes
+			 * as it takes files, and a duplicate's frames go unused.
+			 */
+			f->encoded = -1;
+			pthread_mutex_unlock(&a->mu);
+			encode_frames(a, f);
+			pthread_mutex_lock(&a->mu);
+			f->encoded = 1;
+			a->held += file_bytes(f) - f->len;
+			pthread_cond_broadcast(&a->cond);
+			continue;
+		}
 		it = &a->ring[(a->head + a->next) % a->cap];
 		src = it->src;
 		pthread_mutex_unlock(&a->mu);
@@ -134,7 +250,7 @@ static void *ahead_thread(void *arg)
 		it->done = 1;
 		a->next++;
 		if (f)
-			a->held += f->len;
+			a->held += file_bytes(f);
 		pthread_cond_broadcast(&a->cond);
 	}
 	pthread_mutex_unlock(&a->mu);
@@ -142,7 +258,8 @@ static void *ahead_thread(void *arg)
 	return NULL;
 }
 
-struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const void *file, int flags))
+struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const void *file, int flags),
+				int level)
 {
 	struct cdt_ahead *a = xcalloc(1, sizeof(*a));
 	const struct cdt_config *cfg = cdt_store_config(s);
@@ -151,6 +268,13 @@ struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const void *
 	a->chunker = cdt_store_chunker(s);
 	a->cid = cdt_config_cid(cfg);
 	a->sketches = cfg->deltas;
+	a->frame_size = cfg->frame_size;
+	if (a->frame_size) {
+		a->comp = cdt_store_compressor_at(s, level);
+		/* A file read ahead is one round: its chunks are min_size bytes or more but the last. */
+		a->lens = xmalloc((CDT_AHEAD_MAX / a->chunker->min_size + 2) * sizeof(*a->lens));
+		a->encode_all = cdt_test_ahead_encode();
+	}
 	a->open_fn = open_fn;
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cond, NULL);
@@ -201,7 +325,7 @@ struct cdt_ahead_file *cdt_ahead_next(struct cdt_ahead *a)
 		return NULL;
 	}
 	it = &a->ring[a->head];
-	while (a->started && !it->done) {
+	while (a->started && (!it->done || (it->file && it->file->encoded < 0))) {
 		pthread_cond_wait(&a->cond, &a->mu);
 		it = &a->ring[a->head];
 	}
@@ -212,7 +336,7 @@ struct cdt_ahead_file *cdt_ahead_next(struct cdt_ahead *a)
 	if (a->next)
 		a->next--;
 	if (f)
-		a->held -= f->len;
+		a->held -= file_bytes(f);
 	pthread_cond_broadcast(&a->cond);
 	pthread_mutex_unlock(&a->mu);
 	return f;
@@ -236,6 +360,8 @@ void cdt_ahead_free(struct cdt_ahead *a)
 		a->n--;
 	}
 	free(a->ring);
+	cdt_compressor_free(a->comp);
+	free(a->lens);
 	pthread_cond_destroy(&a->cond);
 	pthread_mutex_destroy(&a->mu);
 	free(a);

@@ -42,8 +42,7 @@ struct cdt_ingest *cdt_ingest_new(struct cdt_store *s, const struct cdt_ingest_o
 	ing->readers = xcalloc((size_t)ing->ncomp, sizeof(*ing->readers));
 	ing->rbufs = xcalloc((size_t)ing->ncomp, sizeof(*ing->rbufs));
 	for (i = 0; i < ing->ncomp; i++) {
-		ing->comp[i] = opt->level ? cdt_compressor_new(cdt_store_config(s)->codec, opt->level) :
-			       cdt_store_compressor_new(s);
+		ing->comp[i] = cdt_store_compressor_at(s, opt->level);
 		ing->readers[i] = cdt_chunk_reader_new(s);
 		ing->rbufs[i] = xmalloc(c->max_size);
 	}
@@ -216,8 +215,8 @@ static void encode_frame(size_t i, int worker, void *data)
 	struct round *r = ing->cur;
 	struct desc *first = &r->descs[r->frame_first[i]];
 	uint32_t *lens = ing->flens[worker], n = 0;
-	const unsigned char *raw;
-	size_t k, end = first->off, pos = 0;
+	const unsigned char *raw, *ahead;
+	size_t k, end = first->off, pos = 0, len;
 	int contiguous = 1;
 
 	for (k = r->frame_first[i]; n < first->frame_n; k++) {
@@ -228,6 +227,13 @@ static void encode_frame(size_t i, int worker, void *data)
 		contiguous &= d->off == end;
 		end = d->off + d->len;
 		lens[n++] = d->len;
+	}
+	/* Its chunks one after the other, as a file read ahead may have encoded them already. */
+	if (ing->ahead && k - r->frame_first[i] == first->frame_n &&
+	    (ahead = cdt_ahead_frame(ing->ahead, r->frame_first[i], first->frame_n, &len))) {
+		memcpy(first->obj, ahead, len);
+		first->obj_len = len;
+		return;
 	}
 	if (contiguous) {
 		raw = r->buf + first->off;
