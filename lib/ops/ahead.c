@@ -19,6 +19,13 @@
 #include <time.h>
 #include <unistd.h>
 
+/*
+ * Content ids of the files read so far, by their first bytes (a slot holds
+ * the last one): a file whose content was read before in this add stores
+ * no new chunk, and gets no sketches or frames, which only new chunks use.
+ */
+#define SEEN_SLOTS 16384
+
 /* A pushed file and, once the thread is done with it, what it made of it. */
 struct item {
 	const void *src;
@@ -35,6 +42,10 @@ struct cdt_ahead {
 	struct cdt_compressor *comp;
 	uint32_t *lens;
 	int encode_all;		/* as each file is read (a test's) */
+	struct seen {
+		struct cdt_id id;
+		int used;
+	} *seen;		/* SEEN_SLOTS, the thread's own */
 	unsigned paused;	/* the "ahead" test pause is met once */
 	int (*open_fn)(const void *file, int flags);
 	pthread_t thread;
@@ -144,11 +155,27 @@ static int read_whole(struct cdt_ahead_file *f)
 	return 0;
 }
 
+/* Was this content read before? Then 1; else 0, and it is noted. */
+static int read_before(struct cdt_ahead *a, const struct cdt_id *id)
+{
+	uint64_t key;
+	struct seen *e;
+
+	memcpy(&key, id->b, sizeof(key));
+	e = &a->seen[key % SEEN_SLOTS];
+	if (e->used && cdt_id_eq(&e->id, id))
+		return 1;
+	e->id = *id;
+	e->used = 1;
+	return 0;
+}
+
 /* Open, read, cut and hash one file; NULL when it is left to the caller. */
 static struct cdt_ahead_file *prepare(struct cdt_ahead *a, const void *src)
 {
 	struct cdt_ahead_file *f = xcalloc(1, sizeof(*f));
 	size_t pos = 0, alloc = 0;
+	int dup;
 
 	f->read_at = (int64_t)time(NULL);
 	f->fd = a->open_fn(src, O_RDONLY | O_NOCTTY | O_CLOEXEC);
@@ -161,6 +188,11 @@ static struct cdt_ahead_file *prepare(struct cdt_ahead *a, const void *src)
 	}
 	if (!a->paused++)
 		cdt_pause_point("ahead");
+	cdt_cid_buf(a->cid, f->buf, f->len, &f->content);
+	dup = read_before(a, &f->content);
+	f->sketched = a->sketches && !dup;
+	/* A duplicate's frames are none: nothing to encode. */
+	f->encoded = dup;
 	for (;;) {
 		size_t len = cdt_chunker_next(a->chunker, f->buf + pos, f->len - pos, 1);
 		struct cdt_ahead_chunk *c;
@@ -172,12 +204,11 @@ static struct cdt_ahead_file *prepare(struct cdt_ahead *a, const void *src)
 		c->off = pos;
 		c->len = (uint32_t)len;
 		cdt_hash(f->buf + pos, len, &c->id);
-		if (a->sketches)
+		if (f->sketched)
 			cdt_sketch_compute(f->buf + pos, len, &c->sf);
 		pos += len;
 	}
-	cdt_cid_buf(a->cid, f->buf, f->len, &f->content);
-	if (a->encode_all && a->comp) {
+	if (a->encode_all && a->comp && !f->encoded) {
 		encode_frames(a, f);
 		f->encoded = 1;
 	}
@@ -269,6 +300,7 @@ struct cdt_ahead *cdt_ahead_new(struct cdt_store *s, int (*open_fn)(const void *
 	a->cid = cdt_config_cid(cfg);
 	a->sketches = cfg->deltas;
 	a->frame_size = cfg->frame_size;
+	a->seen = xcalloc(SEEN_SLOTS, sizeof(*a->seen));
 	if (a->frame_size) {
 		a->comp = cdt_store_compressor_at(s, level);
 		/* A file read ahead is one round: its chunks are min_size bytes or more but the last. */
@@ -362,6 +394,7 @@ void cdt_ahead_free(struct cdt_ahead *a)
 	free(a->ring);
 	cdt_compressor_free(a->comp);
 	free(a->lens);
+	free(a->seen);
 	pthread_cond_destroy(&a->cond);
 	pthread_mutex_destroy(&a->mu);
 	free(a);

@@ -40,7 +40,7 @@ struct cdt_ahead_chunk {
 	size_t off;
 	uint32_t len;
 	struct cdt_id id;
-	struct cdt_sketch_sf sf;	/* filled only for a store that keeps deltas */
+	struct cdt_sketch_sf sf;	/* filled only if the file is `sketched` */
 };
 
 struct cdt_ahead_file {
@@ -52,6 +52,11 @@ struct cdt_ahead_file {
 	struct cdt_ahead_chunk *chunks;
 	size_t nchunks;
 	struct cdt_id content;	/* the content id, of the store's kind */
+	/*
+	 * The chunks' sketches are filled: a store that keeps deltas, and a
+	 * content not read before in this add (whose chunks are not new).
+	 */
+	int sketched;
 	/* Frames encoded ahead, in order of their first chunk; NULL: none. */
 	struct cdt_ahead_frame {
 		size_t first;		/* its first chunk */

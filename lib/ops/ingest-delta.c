@@ -1,5 +1,6 @@
 /* ingest-delta.c: the add pipeline's deltas: sketches of new chunks, a similar stored chunk (or an earlier one of this add) as base, and the delta kept when it is clearly smaller. */
 #include "ops/ingest-internal.h"
+#include "ops/ahead.h"
 #include "format/object.h"
 #include "base/fsutil.h"
 #include "base/util.h"
@@ -70,8 +71,8 @@ void ingest_sketch_item(size_t i, int worker, void *data)
 	struct desc *d = &r->descs[i];
 
 	(void)worker;
-	/* A file read ahead comes with its sketches. */
-	if (d->is_new && !ing->ahead)
+	/* A file read ahead comes with its sketches, unless its content was read before. */
+	if (d->is_new && !(ing->ahead && ing->ahead->sketched))
 		cdt_sketch_compute(r->buf + d->off, d->len, &d->sf);
 }
 
