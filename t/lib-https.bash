@@ -269,14 +269,16 @@ _https_log_settle() {
 	_https_sync_code >/dev/null || true
 }
 
+# The regex goes through the environment: awk -v would take its
+# backslashes as escapes first, each awk its own way (gawk makes \? a bare ?).
 https_requests() {
 	_https_log_settle || return 1
-	awk -v re="${1:-}" '$2 ~ re { n++ } END { print n + 0 }' "$HTTPS_LOG"
+	HTTPS_RE=${1:-} awk '$2 ~ ENVIRON["HTTPS_RE"] { n++ } END { print n + 0 }' "$HTTPS_LOG"
 }
 
 https_bytes_sent() {
 	_https_log_settle || return 1
-	awk -v re="${1:-}" '$2 ~ re { n += $4 } END { printf "%d\n", n }' "$HTTPS_LOG"
+	HTTPS_RE=${1:-} awk '$2 ~ ENVIRON["HTTPS_RE"] { n += $4 } END { printf "%d\n", n }' "$HTTPS_LOG"
 }
 
 bad_https_start() {

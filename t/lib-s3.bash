@@ -569,10 +569,12 @@ _s3_log_settle() {
 s3_requests() {
 	local method=${1:?usage: s3_requests METHOD [REGEX]} re=${2:-}
 	_s3_log_settle || return 1
+	# The regex through the environment: awk -v would take its backslashes
+	# as escapes first, each awk its own way (gawk makes \? a bare ?).
 	sed -n 's/^.* beast: [^"]*"\([A-Z]*\) \([^ ]*\) HTTP\/[0-9.]*" \([0-9]*\) .*$/\1 \2 \3/p' "$S3_LOG" |
-		awk -v m="$method" -v re="$re" '
+		S3_RE=$re awk -v m="$method" '
 			$2 ~ /^\/\?cdt-sync=/ { next }
-			(m == "*" || $1 == m) && $2 ~ re { n++ }
+			(m == "*" || $1 == m) && $2 ~ ENVIRON["S3_RE"] { n++ }
 			END { print n + 0 }'
 }
 
