@@ -43,6 +43,16 @@ struct cdt_decompressor;
 #define CDT_FRAME_MAX_CHUNKS 65536u
 /* No frame holds more raw bytes than this, whatever a store's frame size. */
 #define CDT_FRAME_RAW_HARD_MAX (32u << 20)
+/*
+ * Is a frame that holds n chunks of raw bytes in all closed, in a store of
+ * this frame size? add's plan (ingest.c) and its reader ahead (ahead.c)
+ * cut frames by it alike.
+ */
+static inline int cdt_frame_full(uint64_t raw, uint64_t n, uint32_t frame_size)
+{
+	return raw >= frame_size || n >= CDT_FRAME_MAX_CHUNKS;
+}
+
 /* Largest frame object for n chunks of raw_total bytes in all. */
 #define CDT_FRAME_MAX(raw_total, n) ((size_t)CDT_FRAME_HDR + 4 * (size_t)(n) + (size_t)(raw_total))
 

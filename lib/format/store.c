@@ -589,7 +589,7 @@ uint64_t cdt_store_frame_max(const struct cdt_store *s)
 
 struct cdt_compressor *cdt_store_compressor_new(const struct cdt_store *s)
 {
-	return cdt_compressor_new(s->cfg.codec, s->cfg.level);
+	return cdt_store_compressor_at(s, 0);
 }
 
 struct cdt_compressor *cdt_store_compressor_at(const struct cdt_store *s, int level)

@@ -93,8 +93,7 @@ const unsigned char *cdt_ahead_frame(const struct cdt_ahead_file *f, size_t firs
 
 /*
  * Encode f's chunks into frames as add plans them when all are new
- * (plan_frames() in ingest.c): in order, a frame closed once it holds
- * frame_size raw bytes or CDT_FRAME_MAX_CHUNKS chunks.
+ * (plan_frames() in ingest.c): in order, each closed once cdt_frame_full().
  */
 static void encode_frames(struct cdt_ahead *a, struct cdt_ahead_file *f)
 {
@@ -102,8 +101,7 @@ static void encode_frames(struct cdt_ahead *a, struct cdt_ahead_file *f)
 
 	for (i = 0; i < f->nchunks; i++) {
 		raw += f->chunks[i].len;
-		if (raw < a->frame_size && i + 1 - first < CDT_FRAME_MAX_CHUNKS &&
-		    i + 1 < f->nchunks)
+		if (!cdt_frame_full(raw, i + 1 - first, a->frame_size) && i + 1 < f->nchunks)
 			continue;
 		ALLOC_GROW(f->frames, f->nframes + 1, alloc);
 		f->frames[f->nframes++] = (struct cdt_ahead_frame){ first, (uint32_t)(i + 1 - first),

@@ -270,8 +270,7 @@ static void plan_frames(struct cdt_ingest *ing, struct round *r)
 		if (!whole_new(d))
 			continue;
 		d->frame_n = 0;
-		if (!open || open->frame_raw >= ing->frame_size ||
-		    open->frame_n >= CDT_FRAME_MAX_CHUNKS) {
+		if (!open || cdt_frame_full(open->frame_raw, open->frame_n, ing->frame_size)) {
 			if (open)
 				arena += CDT_FRAME_MAX(open->frame_raw, open->frame_n);
 			open = d;
